@@ -1,0 +1,57 @@
+// buf.h - a growable byte buffer and the JSON writer built on it.
+#pragma once
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// A growable, always NUL-terminated byte buffer. Zero-initialise, then buf_free.
+typedef struct Buf {
+    char *data;
+    size_t len, cap;
+} Buf;
+
+void buf_free(Buf *b);
+void buf_clear(Buf *b);
+void buf_reserve(Buf *b, size_t extra);
+void buf_put(Buf *b, const void *p, size_t n);
+void buf_puts(Buf *b, const char *s);
+void buf_putc(Buf *b, char c);
+void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(Buf *b, const char *fmt, va_list ap);
+// Take ownership of the data (caller frees); b is left empty.
+char *buf_take(Buf *b);
+
+// Append s (n bytes) as a JSON string literal with quotes. Invalid UTF-8 bytes are
+// written as \u00XX escapes of U+FFFD, control characters as \uXXXX.
+void buf_json_str(Buf *b, const char *s, size_t n);
+// Append a float as a JSON number (shortest round-trip form, 9 significant digits);
+// non-finite values become null.
+void buf_json_num(Buf *b, double v);
+
+// Streaming JSON writer with automatic commas. Keys are written with jw_key.
+typedef struct JsonW {
+    Buf *b;
+    int depth;
+    uint64_t need_comma; // bit per depth
+} JsonW;
+
+void jw_init(JsonW *w, Buf *b);
+void jw_obj(JsonW *w);     // {
+void jw_obj_end(JsonW *w); // }
+void jw_arr(JsonW *w);     // [
+void jw_arr_end(JsonW *w); // ]
+void jw_key(JsonW *w, const char *k);
+void jw_str(JsonW *w, const char *s);
+void jw_strn(JsonW *w, const char *s, size_t n);
+void jw_int(JsonW *w, long long v);
+void jw_num(JsonW *w, double v);
+void jw_bool(JsonW *w, bool v);
+void jw_null(JsonW *w);
+// Append raw, already-valid JSON as one value.
+void jw_raw(JsonW *w, const char *json);
+// Shorthands for a key and a value.
+void jw_kstr(JsonW *w, const char *k, const char *s);
+void jw_kint(JsonW *w, const char *k, long long v);
+void jw_knum(JsonW *w, const char *k, double v);
+void jw_kbool(JsonW *w, const char *k, bool v);

@@ -1,0 +1,16 @@
+// utf8.h - UTF-8 decoding with the WHATWG/Unicode "maximal subpart" error rule.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+// Length (1..4) of the well-formed UTF-8 sequence at s (n bytes available), or, when
+// the bytes there are ill-formed, minus the number of bytes that form one maximal
+// ill-formed subpart (each such subpart decodes to one U+FFFD). Requires n >= 1.
+int utf8_valid_len(const char *s, size_t n);
+
+// Decode one code point at s; stores it (U+FFFD for ill-formed input) in *cp and
+// returns the number of bytes consumed (>= 1). Requires n >= 1.
+int utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+// Encode cp as UTF-8 into out (at least 4 bytes); returns the byte count.
+int utf8_encode(uint32_t cp, char *out);

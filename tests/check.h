@@ -1,0 +1,57 @@
+// check.h - the minimal assertion kit of qkv's C tests: print what was expected and
+// what came, count failures, exit non-zero at the end.
+#pragma once
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_failures;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            check_failures++;                                                        \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_INT(got, want)                                                                \
+    do {                                                                                    \
+        long long g_ = (long long)(got), w_ = (long long)(want);                            \
+        if (g_ != w_) {                                                                     \
+            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__, #got, \
+                    w_, g_);                                                                \
+            check_failures++;                                                               \
+        }                                                                                   \
+    } while (0)
+
+#define CHECK_STR(got, want)                                                                   \
+    do {                                                                                       \
+        const char *g_ = (got), *w_ = (want);                                                  \
+        if (!g_ || strcmp(g_, w_)) {                                                           \
+            fprintf(stderr, "%s:%d: %s: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__, #got, \
+                    w_, g_ ? g_ : "(null)");                                                   \
+            check_failures++;                                                                  \
+        }                                                                                      \
+    } while (0)
+
+#define CHECK_NEAR(got, want, tol)                                                              \
+    do {                                                                                        \
+        double g_ = (got), w_ = (want);                                                         \
+        if (!(fabs(g_ - w_) <= (tol))) {                                                        \
+            fprintf(stderr, "%s:%d: %s: expected %.9g, got %.9g (tolerance %g)\n", __FILE__,   \
+                    __LINE__, #got, w_, g_, (double)(tol));                                     \
+            check_failures++;                                                                   \
+        }                                                                                       \
+    } while (0)
+
+// Return from main with this.
+#define CHECK_DONE()                                                       \
+    (check_failures ? (fprintf(stderr, "%d check(s) failed\n", check_failures), 1) : 0)
+
+// Directory of the shared real models, or NULL (then the test should exit 77).
+static inline const char *check_shared_models(void) {
+    const char *d = getenv("QKV_SHARED_MODELS");
+    return d && *d ? d : NULL;
+}

@@ -1,0 +1,30 @@
+// test_utf8.c - UTF-8 decoding follows the maximal-subpart rule (as WHATWG decoders do).
+#include "../check.h"
+#include "utf8.h"
+
+// Decode s into code points, return how many; cps must hold n entries.
+static int decode_all(const char *s, size_t n, uint32_t *cps) {
+    int k = 0;
+    for (size_t i = 0; i < n;) i += (size_t)utf8_decode(s + i, n - i, &cps[k++]);
+    return k;
+}
+
+int main(void) {
+    uint32_t cp[16];
+    CHECK_INT(decode_all("a\xc3\xa9", 3, cp), 2);
+    CHECK_INT(cp[1], 0xE9);
+    // F0 9F 98 is a truncated 4-byte sequence: one U+FFFD, then 'x'
+    CHECK_INT(decode_all("\xf0\x9f\x98x", 4, cp), 2);
+    CHECK_INT(cp[0], 0xFFFD);
+    CHECK_INT(cp[1], 'x');
+    // surrogates encoded in UTF-8 (ED A0 80) are three maximal subparts
+    CHECK_INT(decode_all("\xed\xa0\x80", 3, cp), 3);
+    // overlong C0 80: two replacement characters
+    CHECK_INT(decode_all("\xc0\x80", 2, cp), 2);
+    CHECK_INT(decode_all("\xe2\x82\xac", 3, cp), 1);
+    CHECK_INT(cp[0], 0x20AC);
+    char out[4];
+    CHECK_INT(utf8_encode(0x1F600, out), 4);
+    CHECK(!memcmp(out, "\xf0\x9f\x98\x80", 4));
+    return CHECK_DONE();
+}
