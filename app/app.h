@@ -17,17 +17,39 @@ typedef struct App {
     Ctx *ctx;              // created on first use for the current model
     int n_threads;
     GenParams gen;         // decoding defaults (`set KEY VALUE`)
+    bool seed_set;         // gen.s.seed was fixed with `set seed N`
     bool json;             // --json
     char *db_path;         // --db / QKV_DB / default (NULL until resolved)
     Db *db;                // opened on first use
     char *annotator;       // --annotator / QKV_ANNOTATOR / set annotator
     volatile sig_atomic_t *cancel; // set by SIGINT handlers of the front end
+    GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
+    void *on_step_user;
 } App;
 
 // Load (or replace) the current model; on failure the previous one stays.
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
 // The evaluation context of the current model, created on first use.
 Ctx *app_ctx(App *app, Err *e);
+
+// Tokenize prompt, generate with p, log the run; the completion's text goes to text and
+// the run id to *run_id (0 when logging failed: the reason is in log_err). The result
+// must be freed with gen_result_free. Used by generate, rank and replay alike.
+int app_generate(App *app, const char *prompt, size_t prompt_len, const GenParams *p, GenResult *r,
+                 Buf *text, int64_t *run_id, Err *log_err, Err *e);
+
+// Generate from token ids without logging (app_generate logs).
+int app_generate_ids(App *app, const int *ids, int n, const GenParams *p, GenResult *r, Buf *text, Err *e);
+
+// Decoding options of a command (max=, temperature=, ...) over the defaults; 0 or -1
+// with the message in out. *seed_given tells whether a seed was fixed.
+struct Args;
+struct Out;
+int decode_opts(App *app, const struct Args *a, GenParams *p, bool *seed_given, struct Out *out);
+// A fresh random seed (exact as a JSON number).
+uint64_t fresh_seed(void);
+// The fields of a generation result (run_id, text, ids, logprobs, steps, timings, ...).
+void generation_json(App *app, JsonW *w, const GenParams *p, const GenResult *r, const Buf *text, int64_t run_id);
 
 // Log a finished generation as a run; returns its id (> 0), or 0 with e filled when the
 // database could not take it (the caller reports that without failing the generation).

@@ -58,6 +58,20 @@ void buf_printf(Buf *b, const char *fmt, ...) {
     va_end(ap);
 }
 
+void buf_put_utf8(Buf *b, const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        int len = utf8_valid_len(s + i, n - i);
+        if (len > 0) {
+            buf_put(b, s + i, (size_t)len);
+            i += (size_t)len;
+        } else {
+            buf_puts(b, "\xEF\xBF\xBD");
+            i += (size_t)-len;
+        }
+    }
+}
+
 char *buf_take(Buf *b) {
     if (!b->data) buf_reserve(b, 0), b->data[0] = 0;
     char *p = b->data;

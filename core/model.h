@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "ops.h"
 #include "tensor.h"
 #include "tokenizer.h"
 
@@ -16,18 +17,16 @@ typedef struct ModelConfig {
     float norm_eps;
 } ModelConfig;
 
-// GPT-2 block weights. Linear weights are stored [in, out] (Conv1D) unless the
-// tensor's `trans` flag below says [out, in].
+// GPT-2 block weights: matrices as stored (Conv1D, [in, out]), vectors as float32
+// (pointing into the mapping when stored as F32, else converted once at load).
 typedef struct Gpt2Layer {
-    Tensor ln1_w, ln1_b;
-    Tensor attn_w, attn_b; // [d, 3d], [3d]  (q | k | v)
-    Tensor proj_w, proj_b; // [d, d], [d]
-    Tensor ln2_w, ln2_b;
-    Tensor fc_w, fc_b;     // [d, ff], [ff]
-    Tensor fc2_w, fc2_b;   // [ff, d], [d]
+    const float *ln1_w, *ln1_b;
+    Linear attn;  // [d, 3d] (q | k | v)
+    Linear proj;  // [d, d]
+    const float *ln2_w, *ln2_b;
+    Linear fc;    // [d, ff]
+    Linear fc2;   // [ff, d]
 } Gpt2Layer;
-
-typedef struct Mapping Mapping;
 
 typedef struct Model {
     ModelConfig cfg;
@@ -36,15 +35,18 @@ typedef struct Model {
     bool untrained;   // random weights (new-model, built-in default)
     bool builtin;     // the built-in default, not from a file
     Tokenizer *tok;   // owned
-    Tensor wte, wpe, lnf_w, lnf_b;
-    Tensor lm_head;   // [V, d]; equals wte when tied
+    Tensor wte, wpe;  // [V, d], [ctx, d]
+    const float *lnf_w, *lnf_b;
+    Linear lm_head;   // [V, d] stored [out, in]; the wte tensor when tied
     bool tied;
     Gpt2Layer *layers;
     int64_t n_params;
     int64_t file_bytes;
-    Mapping **maps;   // owned file mappings (one per shard)
-    int n_maps;
-    void *owned;      // memory holding the weights of the built-in model
+    struct StFile **files; // owned weight files (one per shard)
+    int n_files;
+    void *owned_bytes;     // memory holding the weights of the built-in model
+    float **owned_vecs;    // vectors converted to float32 at load
+    int n_owned_vecs;
 } Model;
 
 // Open an HF model directory or a single .safetensors file (tokenizer beside it).

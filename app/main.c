@@ -1,0 +1,255 @@
+// main.c - qkv's entry point: options, headless mode (-e, --script, stdin), the REPL.
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "cmd.h"
+#include "front.h"
+#include "json.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (interrupted) { // a second Ctrl-C while the first is being handled: leave now
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+    }
+    interrupted = 1;
+}
+
+static void usage(FILE *f) {
+    fputs("usage: qkv [--model PATH] [--tokenizer PATH] [--db PATH] [--annotator NAME] [--threads N]\n"
+          "           [--json] [-e 'CMD; CMD ...'] [--script FILE] [--version] [--help]\n"
+          "Without -e/--script and with a terminal on stdin, qkv is interactive; otherwise it runs the\n"
+          "commands (from -e, --script, or stdin) and exits non-zero if one failed. `qkv -e help` lists them.\n",
+          f);
+}
+
+// OpenBLAS picks its kernels when it loads: on AVX-512 CPUs its SkylakeX kernels are about
+// twice as fast as the Haswell ones Debian's build chooses, so re-execute once with the
+// variable set before anything else happens.
+static void maybe_reexec(char **argv) {
+#if defined(__x86_64__)
+    if (getenv("OPENBLAS_CORETYPE") || getenv("QKV_NO_REEXEC")) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) return;
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    setenv("QKV_NO_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv);
+    // on failure just go on with the default kernels
+#else
+    (void)argv;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
+// Printing results
+
+// Prints a JSON value compactly for the generic human form.
+static void print_value(FILE *f, const Json *v, int depth) {
+    switch (v->type) {
+    case JSON_NULL: fputs("null", f); break;
+    case JSON_BOOL: fputs(v->b ? "true" : "false", f); break;
+    case JSON_NUM: fprintf(f, "%.6g", v->num); break;
+    case JSON_STR: fwrite(v->str, 1, v->len, f); break;
+    case JSON_ARR:
+        fputc('[', f);
+        for (size_t i = 0; i < v->len; i++) {
+            if (i) fputs(", ", f);
+            if (i >= 64 && depth > 0) {
+                fprintf(f, "... (%zu)", v->len);
+                break;
+            }
+            print_value(f, &v->items[i], depth + 1);
+        }
+        fputc(']', f);
+        break;
+    case JSON_OBJ:
+        fputc('{', f);
+        for (size_t i = 0; i < v->len; i++) {
+            fprintf(f, "%s%s: ", i ? ", " : "", v->keys[i]);
+            print_value(f, &v->items[i], depth + 1);
+        }
+        fputc('}', f);
+        break;
+    }
+}
+
+void front_print_result(const App *app, const Out *o, int rc, FILE *out, FILE *err) {
+    if (rc) {
+        fprintf(err, "error: %s\n", o->err.data ? o->err.data : "failed");
+        if (app->json) {
+            Buf b = {0};
+            JsonW w;
+            jw_init(&w, &b);
+            jw_obj(&w);
+            jw_kstr(&w, "error", o->err.data ? o->err.data : "failed");
+            jw_obj_end(&w);
+            fprintf(out, "%s\n", b.data);
+            buf_free(&b);
+        }
+        fflush(out);
+        return;
+    }
+    if (app->json) {
+        fprintf(out, "%s\n", o->json.data);
+    } else if (o->text.len) {
+        fwrite(o->text.data, 1, o->text.len, out);
+    } else {
+        Json *j = json_parse(o->json.data, o->json.len, NULL);
+        if (j) {
+            for (size_t i = 0; i < j->len; i++) {
+                fprintf(out, "%s: ", j->keys[i]);
+                print_value(out, &j->items[i], 0);
+                fputc('\n', out);
+            }
+            json_free(j);
+        }
+    }
+    fflush(out);
+}
+
+// ---------------------------------------------------------------------------------------
+// Headless
+
+typedef struct {
+    App *app;
+    int failed;
+    bool keep_going;
+} Runner;
+
+static int run_one(void *user, const char *cmd, size_t n) {
+    Runner *r = user;
+    Out o;
+    out_init(&o);
+    int rc = cmd_run(r->app, cmd, n, &o);
+    front_print_result(r->app, &o, rc, stdout, stderr);
+    out_free(&o);
+    if (rc) r->failed++;
+    if (interrupted) return 130;
+    return rc && !r->keep_going ? 1 : 0;
+}
+
+static int read_all(FILE *f, Buf *b) {
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(b, chunk, got);
+    return ferror(f) ? -1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+
+int main(int argc, char **argv) {
+    maybe_reexec(argv);
+    App app = {0};
+    app.n_threads = 0;
+    app.gen = (GenParams){.s = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 0},
+                          .max_tokens = 32, .n_alts = 5, .stop_at_eos = true, .truncate = false};
+    app.cancel = &interrupted;
+    const char *model = NULL, *tokenizer = NULL, *script = NULL;
+    Buf exprs = {0};
+    bool have_e = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDS_ARG                                                         \
+    if (!next) {                                                          \
+        fprintf(stderr, "error: %s needs an argument\n", a);              \
+        return 2;                                                         \
+    }                                                                     \
+    i++;
+        if (!strcmp(a, "--model") || !strcmp(a, "-m")) {
+            NEEDS_ARG model = next;
+        } else if (!strcmp(a, "--tokenizer")) {
+            NEEDS_ARG tokenizer = next;
+        } else if (!strcmp(a, "--db")) {
+            NEEDS_ARG free(app.db_path);
+            app.db_path = strdup(next);
+        } else if (!strcmp(a, "--annotator")) {
+            NEEDS_ARG free(app.annotator);
+            app.annotator = strdup(next);
+        } else if (!strcmp(a, "--threads")) {
+            NEEDS_ARG app.n_threads = atoi(next);
+            if (app.n_threads < 1 || app.n_threads > 256) {
+                fprintf(stderr, "error: --threads: 1..256 expected\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--json")) {
+            app.json = true;
+        } else if (!strcmp(a, "-e")) {
+            NEEDS_ARG buf_puts(&exprs, next);
+            buf_putc(&exprs, '\n');
+            have_e = true;
+        } else if (!strcmp(a, "--script")) {
+            NEEDS_ARG script = next;
+        } else if (!strcmp(a, "--version")) {
+            printf("qkv %s\n", QKV_VERSION);
+            return 0;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "error: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+#undef NEEDS_ARG
+    }
+    if (!app.annotator && getenv("QKV_ANNOTATOR")) app.annotator = strdup(getenv("QKV_ANNOTATOR"));
+    if (!app.db_path && getenv("QKV_DB") && *getenv("QKV_DB")) app.db_path = strdup(getenv("QKV_DB"));
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    Err e = {0};
+    if (tokenizer) {
+        app.tok_owned = tok_load(tokenizer, &e);
+        if (!app.tok_owned) {
+            fprintf(stderr, "error: %s\n", e.msg);
+            return 1;
+        }
+        app.tok = app.tok_owned;
+    }
+    if (model && app_load_model(&app, model, tokenizer, &e)) {
+        fprintf(stderr, "error: %s\n", e.msg);
+        app_done(&app);
+        return 1;
+    }
+    int status = 0;
+    bool interactive = !have_e && !script && isatty(STDIN_FILENO);
+    if (interactive) {
+        status = front_interactive(&app);
+    } else {
+        Buf text = {0};
+        if (have_e) buf_put(&text, exprs.data, exprs.len);
+        if (script) {
+            FILE *f = strcmp(script, "-") ? fopen(script, "rb") : stdin;
+            if (!f || read_all(f, &text)) {
+                fprintf(stderr, "error: cannot read '%s': %s\n", script, strerror(errno));
+                buf_free(&text);
+                app_done(&app);
+                return 1;
+            }
+            if (f != stdin) fclose(f);
+        }
+        if (!have_e && !script && read_all(stdin, &text)) {
+            fprintf(stderr, "error: cannot read standard input\n");
+            status = 1;
+        }
+        Runner r = {&app, 0, false};
+        int rc = cmd_split(text.data ? text.data : "", text.len, run_one, &r);
+        status = rc == 130 ? 130 : r.failed ? 1 : status;
+        buf_free(&text);
+    }
+    buf_free(&exprs);
+    app_done(&app);
+    return status;
+}

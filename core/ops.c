@@ -1,0 +1,284 @@
+// ops.c - LayerNorm, GELU, softmax and linear layers over stored weights.
+//
+// Prefill (T > 1) goes through cblas_sgemm, split by output columns over the pool's
+// threads (OpenBLAS itself runs single-threaded so that one team owns the cores).
+// Decoding (T == 1) is memory-bound: hand-written matrix-vector kernels read each weight
+// byte once, converting F16/BF16 on the fly.
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define QKV_X86 1
+#endif
+
+void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        double mean = 0, var = 0;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= C;
+        for (int i = 0; i < C; i++) {
+            double d = x[i] - mean;
+            var += d * d;
+        }
+        var /= C;
+        float rstd = (float)(1.0 / sqrt(var + eps)), m = (float)mean;
+        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * rstd * w[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+void gelu_tanh(float *x, int n) {
+    const float k = 0.7978845608028654f; // sqrt(2/pi)
+    for (int i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void softmax_inplace(float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        s += x[i];
+    }
+    float inv = (float)(1.0 / s);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+// ---------------------------------------------------------------------------------------
+// CPU feature dispatch
+
+#ifdef QKV_X86
+static int have_avx2 = -1;
+bool ops_have_avx2(void) {
+    if (have_avx2 < 0) {
+        __builtin_cpu_init();
+        have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        if (getenv("QKV_NO_AVX2")) have_avx2 = 0;
+    }
+    return have_avx2;
+}
+#else
+bool ops_have_avx2(void) { return false; }
+#endif
+
+// Convert n stored elements starting at element off into out (f32).
+static inline void load_row(const Tensor *w, int64_t off, int n, float *out) { tensor_row_f32(w, off, n, out); }
+
+// ---------------------------------------------------------------------------------------
+// Decoding kernels: y (out) = x (in) W
+
+// [in, out] layout: y[j0:j1] = sum_i x[i] * W[i, j0:j1]
+static void mv_in_out_generic(const Tensor *w, int in, int out, const float *x, float *y, int j0, int j1,
+                              float *tmp) {
+    for (int j = j0; j < j1; j++) y[j] = 0;
+    for (int i = 0; i < in; i++) {
+        float xi = x[i];
+        load_row(w, (int64_t)i * out + j0, j1 - j0, tmp);
+        for (int j = j0; j < j1; j++) y[j] += xi * tmp[j - j0];
+    }
+}
+
+// [out, in] layout: y[j] = dot(W[j, :], x)
+static void mv_out_in_generic(const Tensor *w, int in, const float *x, float *y, int j0, int j1, float *tmp) {
+    for (int j = j0; j < j1; j++) {
+        load_row(w, (int64_t)j * in, in, tmp);
+        double s = 0;
+        for (int i = 0; i < in; i++) s += (double)tmp[i] * x[i];
+        y[j] = (float)s;
+    }
+}
+
+#ifdef QKV_X86
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline __m256 load8(const void *base, DType dt, int64_t i) {
+    switch (dt) {
+    case DT_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
+    case DT_BF16: {
+        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)base + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    default: return _mm256_loadu_ps((const float *)base + i);
+    }
+}
+
+AVX2 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// [in, out]: rows of W are read contiguously over the column range; 4 rows at a time
+// so that each load of y serves four weight rows. Requires (j1 - j0) % 8 == 0.
+AVX2 static void mv_in_out_avx2(const Tensor *w, int in, int out, const float *x, float *y, int j0, int j1) {
+    DType dt = w->dt;
+    const void *W = w->data;
+    for (int j = j0; j < j1; j += 8) _mm256_storeu_ps(y + j, _mm256_setzero_ps());
+    int i = 0;
+    for (; i + 4 <= in; i += 4) {
+        __m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]);
+        __m256 x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);
+        int64_t r0 = (int64_t)i * out, r1 = r0 + out, r2 = r1 + out, r3 = r2 + out;
+        for (int j = j0; j < j1; j += 8) {
+            __m256 acc = _mm256_loadu_ps(y + j);
+            acc = _mm256_fmadd_ps(x0, load8(W, dt, r0 + j), acc);
+            acc = _mm256_fmadd_ps(x1, load8(W, dt, r1 + j), acc);
+            acc = _mm256_fmadd_ps(x2, load8(W, dt, r2 + j), acc);
+            acc = _mm256_fmadd_ps(x3, load8(W, dt, r3 + j), acc);
+            _mm256_storeu_ps(y + j, acc);
+        }
+    }
+    for (; i < in; i++) {
+        __m256 xi = _mm256_set1_ps(x[i]);
+        int64_t r = (int64_t)i * out;
+        for (int j = j0; j < j1; j += 8)
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(xi, load8(W, dt, r + j), _mm256_loadu_ps(y + j)));
+    }
+}
+
+// [out, in]: dot products, four output rows at a time. Requires in % 8 == 0.
+AVX2 static void mv_out_in_avx2(const Tensor *w, int in, const float *x, float *y, int j0, int j1) {
+    DType dt = w->dt;
+    const void *W = w->data;
+    int j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t r0 = (int64_t)j * in, r1 = r0 + in, r2 = r1 + in, r3 = r2 + in;
+        for (int i = 0; i < in; i += 8) {
+            __m256 xv = _mm256_loadu_ps(x + i);
+            a0 = _mm256_fmadd_ps(load8(W, dt, r0 + i), xv, a0);
+            a1 = _mm256_fmadd_ps(load8(W, dt, r1 + i), xv, a1);
+            a2 = _mm256_fmadd_ps(load8(W, dt, r2 + i), xv, a2);
+            a3 = _mm256_fmadd_ps(load8(W, dt, r3 + i), xv, a3);
+        }
+        y[j] = hsum8(a0), y[j + 1] = hsum8(a1), y[j + 2] = hsum8(a2), y[j + 3] = hsum8(a3);
+    }
+    for (; j < j1; j++) {
+        __m256 a = _mm256_setzero_ps();
+        int64_t r = (int64_t)j * in;
+        for (int i = 0; i < in; i += 8) a = _mm256_fmadd_ps(load8(W, dt, r + i), _mm256_loadu_ps(x + i), a);
+        y[j] = hsum8(a);
+    }
+}
+#endif
+
+// ---------------------------------------------------------------------------------------
+// Parallel sections
+
+typedef struct {
+    const Linear *l;
+    const float *inp;
+    float *out;
+    int T;
+} LinJob;
+
+// Split [0, n) into nth parts aligned to `align`; part ith is [*a, *b).
+static void split_range(int n, int align, int ith, int nth, int *a, int *b) {
+    int blocks = (n + align - 1) / align;
+    int per = blocks / nth, extra = blocks % nth;
+    int s = ith * per + (ith < extra ? ith : extra);
+    int e = s + per + (ith < extra ? 1 : 0);
+    *a = s * align < n ? s * align : n;
+    *b = e * align < n ? e * align : n;
+}
+
+static void add_bias(float *out, const float *bias, int T, int n_out, int j0, int j1) {
+    if (!bias) return;
+    for (int t = 0; t < T; t++) {
+        float *o = out + (size_t)t * n_out;
+        for (int j = j0; j < j1; j++) o[j] += bias[j];
+    }
+}
+
+static void matvec_job(void *arg, int ith, int nth) {
+    LinJob *J = arg;
+    const Linear *l = J->l;
+    int j0, j1;
+    split_range(l->out, 16, ith, nth, &j0, &j1);
+    if (j0 >= j1) return;
+#ifdef QKV_X86
+    bool simd = ops_have_avx2() && l->w.dt != DT_Q8_0;
+    if (simd && !l->out_in && (j1 - j0) % 8 == 0) {
+        mv_in_out_avx2(&l->w, l->in, l->out, J->inp, J->out, j0, j1);
+        add_bias(J->out, l->bias, 1, l->out, j0, j1);
+        return;
+    }
+    if (simd && l->out_in && l->in % 8 == 0) {
+        mv_out_in_avx2(&l->w, l->in, J->inp, J->out, j0, j1);
+        add_bias(J->out, l->bias, 1, l->out, j0, j1);
+        return;
+    }
+#endif
+    float *tmp = malloc(sizeof(float) * (size_t)(l->out_in ? l->in : (j1 - j0)));
+    if (!tmp) abort();
+    if (l->out_in) mv_out_in_generic(&l->w, l->in, J->inp, J->out, j0, j1, tmp);
+    else mv_in_out_generic(&l->w, l->in, l->out, J->inp, J->out, j0, j1, tmp);
+    free(tmp);
+    add_bias(J->out, l->bias, 1, l->out, j0, j1);
+}
+
+enum { PANEL = 128 }; // output columns converted at a time for non-F32 weights
+
+static void gemm_job(void *arg, int ith, int nth) {
+    LinJob *J = arg;
+    const Linear *l = J->l;
+    int j0, j1;
+    split_range(l->out, 16, ith, nth, &j0, &j1);
+    if (j0 >= j1) return;
+    int T = J->T, in = l->in, n_out = l->out;
+    if (l->w.dt == DT_F32) {
+        const float *W = l->w.data;
+        if (l->out_in)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, j1 - j0, in, 1.0f, J->inp, in,
+                        W + (size_t)j0 * in, in, 0.0f, J->out + j0, n_out);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, j1 - j0, in, 1.0f, J->inp, in, W + j0, n_out,
+                        0.0f, J->out + j0, n_out);
+    } else {
+        // convert a panel of PANEL output columns to f32 ([panel, in] layout), then sgemm
+        float *pan = malloc(sizeof(float) * (size_t)PANEL * in);
+        float *row = l->out_in ? NULL : malloc(sizeof(float) * PANEL);
+        if (!pan || (!l->out_in && !row)) abort();
+        for (int p0 = j0; p0 < j1; p0 += PANEL) {
+            int pn = j1 - p0 < PANEL ? j1 - p0 : PANEL;
+            if (l->out_in) {
+                for (int j = 0; j < pn; j++) load_row(&l->w, (int64_t)(p0 + j) * in, in, pan + (size_t)j * in);
+            } else {
+                for (int i = 0; i < in; i++) {
+                    load_row(&l->w, (int64_t)i * n_out + p0, pn, row);
+                    for (int j = 0; j < pn; j++) pan[(size_t)j * in + i] = row[j];
+                }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, pn, in, 1.0f, J->inp, in, pan, in, 0.0f,
+                        J->out + p0, n_out);
+        }
+        free(pan);
+        free(row);
+    }
+    add_bias(J->out, l->bias, T, n_out, j0, j1);
+}
+
+void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T) {
+    LinJob J = {l, inp, out, T};
+    // Q8_0 rows are converted in blocks of 32: the panel code handles any layout since
+    // it converts whole [out, in] rows; [in, out] Q8_0 is not produced by any loader.
+    pool_run(pool, T == 1 ? matvec_job : gemm_job, &J);
+}
