@@ -126,24 +126,28 @@ AVX2 static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// [in, out]: rows of W are read contiguously over the column range; 4 rows at a time
-// so that each load of y serves four weight rows. Requires (j1 - j0) % 8 == 0.
+// [in, out]: rows of W are read contiguously over the column range, 8 rows per pass so
+// that each load/store of y serves eight weight rows. Requires (j1 - j0) % 8 == 0.
 AVX2 static void mv_in_out_avx2(const Tensor *w, int in, int out, const float *x, float *y, int j0, int j1) {
     DType dt = w->dt;
     const void *W = w->data;
     for (int j = j0; j < j1; j += 8) _mm256_storeu_ps(y + j, _mm256_setzero_ps());
     int i = 0;
-    for (; i + 4 <= in; i += 4) {
-        __m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]);
-        __m256 x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);
-        int64_t r0 = (int64_t)i * out, r1 = r0 + out, r2 = r1 + out, r3 = r2 + out;
+    for (; i + 8 <= in; i += 8) {
+        __m256 xv[8];
+        for (int k = 0; k < 8; k++) xv[k] = _mm256_set1_ps(x[i + k]);
+        int64_t r0 = (int64_t)i * out;
         for (int j = j0; j < j1; j += 8) {
-            __m256 acc = _mm256_loadu_ps(y + j);
-            acc = _mm256_fmadd_ps(x0, load8(W, dt, r0 + j), acc);
-            acc = _mm256_fmadd_ps(x1, load8(W, dt, r1 + j), acc);
-            acc = _mm256_fmadd_ps(x2, load8(W, dt, r2 + j), acc);
-            acc = _mm256_fmadd_ps(x3, load8(W, dt, r3 + j), acc);
-            _mm256_storeu_ps(y + j, acc);
+            __m256 a0 = _mm256_loadu_ps(y + j);
+            __m256 a1 = _mm256_mul_ps(xv[1], load8(W, dt, r0 + out + j));
+            a0 = _mm256_fmadd_ps(xv[0], load8(W, dt, r0 + j), a0);
+            a1 = _mm256_fmadd_ps(xv[3], load8(W, dt, r0 + 3 * (int64_t)out + j), a1);
+            a0 = _mm256_fmadd_ps(xv[2], load8(W, dt, r0 + 2 * (int64_t)out + j), a0);
+            a1 = _mm256_fmadd_ps(xv[5], load8(W, dt, r0 + 5 * (int64_t)out + j), a1);
+            a0 = _mm256_fmadd_ps(xv[4], load8(W, dt, r0 + 4 * (int64_t)out + j), a0);
+            a1 = _mm256_fmadd_ps(xv[7], load8(W, dt, r0 + 7 * (int64_t)out + j), a1);
+            a0 = _mm256_fmadd_ps(xv[6], load8(W, dt, r0 + 6 * (int64_t)out + j), a0);
+            _mm256_storeu_ps(y + j, _mm256_add_ps(a0, a1));
         }
     }
     for (; i < in; i++) {

@@ -1,0 +1,257 @@
+// test_engine.c - the forward pass against itself: incremental decoding with the KV cache
+// equals recomputation, chunked prefill equals one pass, dtypes agree, the trace hands over
+// what was asked, decoding rules behave, and bad requests fail cleanly.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "forward.h"
+#include "generate.h"
+#include "model.h"
+#include "newmodel.h"
+#include "ops.h"
+
+static char tmpdir[] = "/tmp/qkv-test-engine-XXXXXX";
+
+static Model *make(const char *name, NewModelParams p) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    Err e = {0};
+    if (newmodel_gpt2_write(dir, &p, NULL, &e)) {
+        fprintf(stderr, "new-model %s: %s\n", name, e.msg);
+        exit(1);
+    }
+    Model *m = model_open(dir, NULL, &e);
+    if (!m) {
+        fprintf(stderr, "open %s: %s\n", name, e.msg);
+        exit(1);
+    }
+    return m;
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = fabs((double)a[i] - b[i]);
+        if (x > d || x != x) d = x != x ? INFINITY : x;
+    }
+    return d;
+}
+
+// Incremental decoding (one token at a time through the cache) gives the logits of a
+// single full pass, at every position.
+static void test_incremental(Model *m, int T, int threads) {
+    Err e = {0};
+    Ctx *c = ctx_new(m, threads, &e);
+    CHECK(c != NULL);
+    int V = m->cfg.n_vocab;
+    int *ids = malloc(sizeof(int) * (size_t)T);
+    for (int i = 0; i < T; i++) ids[i] = (i * 7919 + 13) % V;
+    float *full = malloc(sizeof(float) * (size_t)T * V), *one = malloc(sizeof(float) * (size_t)V);
+    CHECK_INT(ctx_eval(c, ids, T, full, true, NULL, &e), 0);
+    ctx_reset(c);
+    double worst = 0;
+    for (int t = 0; t < T; t++) {
+        CHECK_INT(ctx_eval(c, &ids[t], 1, one, false, NULL, &e), 0);
+        double d = max_diff(one, full + (size_t)t * V, (size_t)V);
+        worst = d > worst ? d : worst;
+    }
+    if (!(worst <= 2e-4)) fprintf(stderr, "T=%d threads=%d: incremental vs full max |d logit| = %g\n", T, threads, worst);
+    CHECK(worst <= 2e-4);
+    // last-position logits without all=true equal the last row
+    ctx_reset(c);
+    CHECK_INT(ctx_eval(c, ids, T, one, false, NULL, &e), 0);
+    CHECK(max_diff(one, full + (size_t)(T - 1) * V, (size_t)V) <= 1e-5);
+    free(ids), free(full), free(one);
+    ctx_free(c);
+}
+
+typedef struct {
+    int calls, att_rows;
+    float row_sum_err;
+    unsigned kinds;
+} Seen;
+
+static void on_trace(void *user, const TracePoint *p) {
+    Seen *s = user;
+    s->calls++;
+    s->kinds |= p->kind;
+    if (p->kind == TRACE_ATT_PROBS) {
+        for (int h = 0; h < p->n_head; h++)
+            for (int i = 0; i < p->n_q; i++) {
+                const float *row = p->data + ((size_t)h * p->n_q + i) * p->n_kv;
+                double sum = 0;
+                for (int j = 0; j < p->n_kv; j++) {
+                    sum += row[j];
+                    if (j > p->pos0 + i && row[j] != 0) s->row_sum_err = 1; // causal: nothing after the query
+                }
+                if (fabs(sum - 1) > s->row_sum_err) s->row_sum_err = (float)fabs(sum - 1);
+                s->att_rows++;
+            }
+    }
+}
+
+static void test_trace(Model *m) {
+    Err e = {0};
+    Ctx *c = ctx_new(m, 2, &e);
+    int ids[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    Seen s = {0};
+    Trace tr = {TRACE_ATT_PROBS, 1u << 1, on_trace, &s}; // layer 1 only
+    CHECK_INT(ctx_eval(c, ids, 9, NULL, false, &tr, &e), 0);
+    CHECK_INT(s.calls, 1);
+    CHECK_INT(s.att_rows, m->cfg.n_head * 9);
+    CHECK(s.row_sum_err < 1e-5);
+    CHECK_INT(s.kinds, TRACE_ATT_PROBS);
+    // decoding one more token hands over one row per head over 10 keys
+    s = (Seen){0};
+    CHECK_INT(ctx_eval(c, ids, 1, NULL, false, &tr, &e), 0);
+    CHECK_INT(s.att_rows, m->cfg.n_head);
+    // nothing asked: no callback
+    Seen none = {0};
+    Trace quiet = {0, 0, on_trace, &none};
+    ctx_reset(c);
+    CHECK_INT(ctx_eval(c, ids, 9, NULL, false, &quiet, &e), 0);
+    CHECK_INT(none.calls, 0);
+    // every kind at once
+    Seen all = {0};
+    Trace every = {~0u, 0, on_trace, &all};
+    ctx_reset(c);
+    CHECK_INT(ctx_eval(c, ids, 3, NULL, false, &every, &e), 0);
+    CHECK_INT(all.kinds, (TRACE_LOGITS << 1) - 1);
+    ctx_free(c);
+}
+
+static void test_errors(Model *m) {
+    Err e = {0};
+    Ctx *c = ctx_new(m, 1, &e);
+    int bad = m->cfg.n_vocab;
+    CHECK_INT(ctx_eval(c, &bad, 1, NULL, false, NULL, &e), -1);
+    CHECK(strstr(e.msg, "out of range") != NULL);
+    int n = m->cfg.n_ctx + 1;
+    int *ids = calloc((size_t)n, sizeof *ids);
+    CHECK_INT(ctx_eval(c, ids, n, NULL, false, NULL, &e), -1);
+    CHECK(strstr(e.msg, "context") != NULL);
+    CHECK_INT(ctx_pos(c), 0);
+    // generate: a prompt longer than the context is refused, or truncated when asked
+    GenParams p = {.s = {.temperature = 0}, .max_tokens = 4, .n_alts = 3};
+    GenResult r;
+    CHECK_INT(generate(c, m->tok, ids, n, &p, NULL, NULL, NULL, NULL, &r, &e), -1);
+    CHECK(strstr(e.msg, "truncate=true") != NULL);
+    gen_result_free(&r);
+    p.truncate = true;
+    CHECK_INT(generate(c, m->tok, ids, n, &p, NULL, NULL, NULL, NULL, &r, &e), 0);
+    CHECK_INT(r.ids.n, 4);
+    CHECK_INT(r.n_truncated, n + 3 - m->cfg.n_ctx);
+    gen_result_free(&r);
+    free(ids);
+    ctx_free(c);
+}
+
+static void test_sampling(Model *m) {
+    Err e = {0};
+    Ctx *c = ctx_new(m, 2, &e);
+    int prompt[3] = {5, 6, 7};
+    GenParams p = {.s = {.temperature = 0.9f, .top_k = 0, .top_p = 1, .seed = 1234}, .max_tokens = 12, .n_alts = 5};
+    GenResult a, b, g;
+    CHECK_INT(generate(c, m->tok, prompt, 3, &p, NULL, NULL, NULL, NULL, &a, &e), 0);
+    CHECK_INT(generate(c, m->tok, prompt, 3, &p, NULL, NULL, NULL, NULL, &b, &e), 0);
+    CHECK_INT(a.ids.n, 12);
+    CHECK(a.ids.n == b.ids.n && !memcmp(a.ids.v, b.ids.v, sizeof(int) * (size_t)a.ids.n));
+    // greedy picks the top alternative at every step; top_k=1 is greedy too
+    GenParams gp = p;
+    gp.s.temperature = 0;
+    CHECK_INT(generate(c, m->tok, prompt, 3, &gp, NULL, NULL, NULL, NULL, &g, &e), 0);
+    for (int i = 0; i < g.ids.n; i++) {
+        CHECK_INT(g.steps[i].id, g.steps[i].alt_ids[0]);
+        CHECK_NEAR(g.steps[i].logprob, g.steps[i].alt_logprobs[0], 0);
+        for (int k = 1; k < g.steps[i].n_alts; k++) CHECK(g.steps[i].alt_logprobs[k] <= g.steps[i].alt_logprobs[k - 1]);
+    }
+    GenResult k1;
+    GenParams kp = p;
+    kp.s.top_k = 1;
+    CHECK_INT(generate(c, m->tok, prompt, 3, &kp, NULL, NULL, NULL, NULL, &k1, &e), 0);
+    CHECK(!memcmp(k1.ids.v, g.ids.v, sizeof(int) * (size_t)g.ids.n));
+    gen_result_free(&a), gen_result_free(&b), gen_result_free(&g), gen_result_free(&k1);
+    ctx_free(c);
+
+    // the sampler's distribution on a fixed vector: frequencies follow softmax(x / T),
+    // top-k keeps k, top-p keeps the smallest prefix reaching p
+    float x[4] = {2.0f, 1.0f, 0.0f, -1.0f};
+    float fs[4];
+    int is[4], counts[4] = {0};
+    Rng r;
+    rng_seed(&r, 7);
+    SampleParams sp = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f};
+    const int N = 200000;
+    for (int i = 0; i < N; i++) counts[sample_token(x, 4, &sp, &r, fs, is)]++;
+    double z = exp(2) + exp(1) + exp(0) + exp(-1);
+    for (int i = 0; i < 4; i++) CHECK_NEAR((double)counts[i] / N, exp(x[i]) / z, 0.005);
+    sp.top_k = 2;
+    memset(counts, 0, sizeof counts);
+    for (int i = 0; i < N; i++) counts[sample_token(x, 4, &sp, &r, fs, is)]++;
+    CHECK_INT(counts[2] + counts[3], 0);
+    CHECK_NEAR((double)counts[0] / N, exp(2) / (exp(2) + exp(1)), 0.005);
+    sp.top_k = 0;
+    sp.top_p = 0.7f; // p = .644, .237, ...: the first two are needed to reach 0.7
+    memset(counts, 0, sizeof counts);
+    for (int i = 0; i < N; i++) counts[sample_token(x, 4, &sp, &r, fs, is)]++;
+    CHECK_INT(counts[2] + counts[3], 0);
+    CHECK(counts[1] > 0);
+    sp.top_p = 0.5f;
+    memset(counts, 0, sizeof counts);
+    for (int i = 0; i < 1000; i++) counts[sample_token(x, 4, &sp, &r, fs, is)]++;
+    CHECK_INT(counts[0], 1000);
+    // the same seed gives the same stream
+    Rng r1, r2;
+    rng_seed(&r1, 99), rng_seed(&r2, 99);
+    for (int i = 0; i < 100; i++) CHECK(rng_next(&r1) == rng_next(&r2));
+}
+
+int main(void) {
+    if (!mkdtemp(tmpdir)) return 1;
+    NewModelParams p = newmodel_defaults();
+    p.n_layer = 3, p.n_head = 4, p.n_embd = 64, p.n_ctx = 600, p.std = 0.2f, p.seed = 11;
+    Model *m = make("f32", p);
+    test_incremental(m, 37, 1);
+    test_incremental(m, 37, 2);
+    test_incremental(m, 600, 2); // crosses the prefill chunk size
+    test_trace(m);
+    test_errors(m);
+    test_sampling(m);
+
+    // the same weights stored as F16/BF16 agree with F32 to the precision of the type
+    p.n_ctx = 64;
+    Model *f = make("f32b", p);
+    for (int k = 0; k < 2; k++) {
+        NewModelParams q = p;
+        q.dtype = k ? DT_BF16 : DT_F16;
+        Model *h = make(k ? "bf16" : "f16", q);
+        CHECK(h->wte.dt == q.dtype);
+        Err e = {0};
+        Ctx *c1 = ctx_new(f, 2, &e), *c2 = ctx_new(h, 2, &e);
+        int ids[20];
+        for (int i = 0; i < 20; i++) ids[i] = i * 11 % f->cfg.n_vocab;
+        int V = f->cfg.n_vocab;
+        float *a = malloc(sizeof(float) * 20 * V), *b = malloc(sizeof(float) * 20 * V);
+        CHECK_INT(ctx_eval(c1, ids, 20, a, true, NULL, &e), 0);
+        CHECK_INT(ctx_eval(c2, ids, 20, b, true, NULL, &e), 0);
+        double d = max_diff(a, b, (size_t)20 * V), mag = 0;
+        for (size_t i = 0; i < (size_t)20 * V; i++) mag = fmax(mag, fabs(a[i]));
+        if (!(d < (k ? 0.05 : 0.01) * mag)) fprintf(stderr, "%s vs f32: max |d| %g (max |logit| %g)\n", k ? "bf16" : "f16", d, mag);
+        CHECK(d < (k ? 0.05 : 0.01) * mag);
+        // and decoding through the F16/BF16 matrix-vector kernels equals their prefill
+        ctx_reset(c2);
+        float *one = malloc(sizeof(float) * V);
+        for (int t = 0; t < 20; t++) CHECK_INT(ctx_eval(c2, &ids[t], 1, one, false, NULL, &e), 0);
+        CHECK(max_diff(one, b + (size_t)19 * V, (size_t)V) < 2e-4);
+        free(one), free(a), free(b);
+        ctx_free(c1), ctx_free(c2);
+        model_free(h);
+    }
+    model_free(f);
+    model_free(m);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return CHECK_DONE();
+}
