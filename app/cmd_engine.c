@@ -151,6 +151,11 @@ static void model_json(App *app, Out *out) {
     jw_kint(w, "file_bytes", m->file_bytes);
     jw_kint(w, "threads", app->ctx ? ctx_threads(app->ctx) : app->n_threads);
     jw_kint(w, "rss_anon_kb", rss_anon_kb());
+#if defined(__SANITIZE_ADDRESS__)
+    jw_kbool(w, "sanitized", true);
+#else
+    jw_kbool(w, "sanitized", false);
+#endif
     buf_printf(&out->text, "%s: %s, %d layers, %d heads, d=%d, context %d, vocabulary %d, %.1fM parameters (%s)%s\n",
                m->name, arch_name(c->arch), c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->n_vocab,
                (double)m->n_params / 1e6, dtype_name(m->wte.dt), m->untrained ? ", untrained (random weights)" : "");
