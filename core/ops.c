@@ -34,15 +34,33 @@ void layernorm_forward(float *out, const float *inp, const float *w, const float
     }
 }
 
+#ifdef QKV_X86
+static void gelu_tanh_avx2(float *x, int n);
+static void softmax_avx2(float *x, int n);
+#endif
+
 void gelu_tanh(float *x, int n) {
     const float k = 0.7978845608028654f; // sqrt(2/pi)
-    for (int i = 0; i < n; i++) {
+    int i = 0;
+#ifdef QKV_X86
+    if (ops_have_avx2()) {
+        i = n & ~7;
+        gelu_tanh_avx2(x, i);
+    }
+#endif
+    for (; i < n; i++) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
     }
 }
 
 void softmax_inplace(float *x, int n) {
+#ifdef QKV_X86
+    if (ops_have_avx2() && n >= 8) {
+        softmax_avx2(x, n);
+        return;
+    }
+#endif
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     double s = 0;
@@ -124,6 +142,64 @@ AVX2 static inline float hsum8(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+// e^x for 8 floats (Cephes-style: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2]);
+// relative error about 2e-7 over [-87, 88].
+AVX2 static inline __m256 exp8(__m256 x) {
+    __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ); // e^x underflows to 0 there
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+// n a multiple of 8. tanh(u) = 1 - 2 / (e^(2u) + 1).
+AVX2 static void gelu_tanh_avx2(float *x, int n) {
+    const __m256 k = _mm256_set1_ps(0.7978845608028654f), c = _mm256_set1_ps(0.044715f);
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), half = _mm256_set1_ps(0.5f);
+    for (int i = 0; i < n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 u = _mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, v), _mm256_mul_ps(v, v), v));
+        __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(exp8(_mm256_add_ps(u, u)), one)));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, t)));
+    }
+}
+
+AVX2 static void softmax_avx2(float *x, int n) {
+    int n8 = n & ~7;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    for (int i = 0; i < n8; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    float m8[8];
+    _mm256_storeu_ps(m8, mv);
+    float mx = m8[0];
+    for (int i = 1; i < 8; i++) mx = m8[i] > mx ? m8[i] : mx;
+    for (int i = n8; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    __m256 vmx = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    for (int i = 0; i < n8; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    double s = hsum8(acc);
+    for (int i = n8; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        s += x[i];
+    }
+    __m256 inv = _mm256_set1_ps((float)(1.0 / s));
+    for (int i = 0; i < n8; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    float fi = (float)(1.0 / s);
+    for (int i = n8; i < n; i++) x[i] *= fi;
 }
 
 // [in, out]: rows of W are read contiguously over the column range, 8 rows per pass so
