@@ -1,0 +1,176 @@
+// db.h - qkv's data store: the run log, human rankings and their exports, in one SQLite
+// file (WAL, foreign keys, versioned schema). This header exposes rows as plain structs;
+// no SQLite type leaks out. Every function that can fail returns a negative status and
+// fills the caller's Err with a message naming the file and what failed.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+typedef struct Db Db;
+
+enum {
+    DB_RANK_MIN = 2, // candidates per ranking
+    DB_RANK_MAX = 9,
+};
+
+// Flags for db_open.
+enum {
+    DB_OPEN_READONLY = 1, // never write (no migration, no journal-mode change)
+};
+
+// ---- the file (db.c) ----------------------------------------------------------------
+
+// The database file to use: path when non-NULL, else $QKV_DB, else
+// $XDG_DATA_HOME/qkv/qkv.db (~/.local/share/qkv/qkv.db). Returns a malloc'd string, or
+// NULL with e filled when no home directory is known.
+char *db_resolve_path(const char *path, Err *e);
+// Open (creating it and its directory when missing) and migrate the database at path.
+// A file that is not a qkv database, or one written by a newer qkv, is refused before
+// anything is written to it. Returns 0 with *out set, or -1 with e filled.
+int db_open(const char *path, unsigned flags, Db **out, Err *e);
+void db_close(Db *db);
+const char *db_path(const Db *db);
+// True when the file could only be opened for reading.
+bool db_readonly(const Db *db);
+// The schema version this qkv writes (the number of migrations in schema.sql).
+int db_schema_version(void);
+// Group writes into one transaction (for bulk logging): db_begin, writes, db_commit.
+// Writes made outside such a pair commit one by one. db_rollback discards.
+int db_begin(Db *db, Err *e);
+int db_commit(Db *db, Err *e);
+void db_rollback(Db *db);
+// Run PRAGMA integrity_check and foreign_key_check; 0 when both find nothing, else -1
+// with the first problem in e.
+int db_check(Db *db, Err *e);
+// The current time as stored: UTC 'YYYY-MM-DDTHH:MM:SS.mmmZ' (24 chars + NUL).
+void db_now(char out[32]);
+// Normalise an ISO 8601 date or time given by a user ('2024-05-01', '2024-05-01T12:30',
+// '2024-05-01 12:30:05Z', ...; read as UTC) to the stored form. end: fill omitted parts
+// with their largest value, so that the bound is inclusive. Returns 0 or -1 with e.
+int db_time_parse(const char *in, bool end, char out[32], Err *e);
+
+// The cached content hash of a file identified by (absolute path, size, mtime in ns).
+// Returns 1 with hex filled, 0 when not cached, -1 on error.
+int db_hash_lookup(Db *db, const char *path, int64_t size, int64_t mtime_ns, char hex[65], Err *e);
+int db_hash_store(Db *db, const char *path, int64_t size, int64_t mtime_ns, const char *hex, Err *e);
+
+// ---- runs (runs.c) --------------------------------------------------------------------
+
+// One logged generation. For db_run_insert every pointer is borrowed; a DbRun read from
+// the database owns its strings until db_run_done. NULL strings are SQL NULL.
+typedef struct DbRun {
+    int64_t id;
+    char created[32];          // set by db_run_insert when empty
+    const char *kind;          // "generate" (default when NULL), "rank", "replay", "experiment"
+    int64_t parent_id;         // the run this one replays, 0 = none
+    const char *annotator;
+    const char *qkv_version;   // QKV_VERSION when NULL
+    int n_threads;
+    const char *model_path;    // absolute path, or "builtin"
+    const char *model_arch;
+    const char *model_sha256;  // hex, NULL when unknown (built-in model)
+    const char *prompt;        // the full rendered prompt (prompt_len bytes)
+    size_t prompt_len;
+    const char *template_name; // prompt experiments; NULL when not used
+    const char *mode;
+    const char *exemplars;     // JSON array text
+    double temperature;
+    int top_k;
+    double top_p;
+    uint64_t seed;
+    int max_tokens;
+    int n_alts;
+    bool stop_at_eos, truncate;
+    const char *prompt_ids;    // JSON array of the ids evaluated
+    int n_truncated;
+    const char *output;        // the completion (output_len bytes)
+    size_t output_len;
+    const char *ids;           // JSON array of generated ids
+    const char *logprobs;      // JSON array, one per generated id
+    const char *alts;          // JSON: per step [[id, logprob], ...]; NULL when not recorded
+    double prefill_s, decode_s;
+    const char *stop_reason;
+    char *mem_;                // owned storage of a run read from the database
+} DbRun;
+
+// Insert r (in its own transaction unless one is open); sets r->id and r->created.
+// Returns the id (> 0), or -1 with e filled.
+int64_t db_run_insert(Db *db, DbRun *r, Err *e);
+// Read run id into out (free with db_run_done). Returns 1, 0 when there is no such run,
+// or -1 with e filled.
+int db_run_get(Db *db, int64_t id, DbRun *out, Err *e);
+void db_run_done(DbRun *r);
+// Record how a run came about after the fact (a rank candidate, a replay of parent).
+int db_run_set_origin(Db *db, int64_t id, const char *kind, int64_t parent_id, Err *e);
+int64_t db_run_count(Db *db, Err *e);
+
+// Which rows to read. Every field is optional (NULL = any).
+typedef struct DbFilter {
+    const char *since, *until; // ISO 8601 dates or times, UTC, both bounds inclusive
+    const char *annotator;     // exact annotator name
+    const char *model;         // a substring of the model path, or a prefix of its sha256
+    const char *kind;          // exact run kind
+    const char *text;          // a substring of the prompt, output, model, annotator or kind
+} DbFilter;
+
+// Called for each run; the run is borrowed for the call. Return non-zero to stop.
+typedef int (*DbRunFn)(void *user, const DbRun *r);
+// Visit the runs matching f (NULL = all), newest first when newest_first, at most limit
+// of them when limit > 0. Returns 0 (or the callback's non-zero value), -1 with e filled.
+int db_runs_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRunFn fn, void *user,
+                 Err *e);
+
+// ---- rankings (rankings.c) -----------------------------------------------------------
+
+typedef struct DbRankItem {
+    int n;          // candidate number as shown, 1..k
+    int64_t run_id; // the candidate's run
+    int rank;       // 1 = best; tied candidates share a rank
+} DbRankItem;
+
+// One stored ranking. For insert, pointers are borrowed; read ones are owned until
+// db_ranking_done.
+typedef struct DbRanking {
+    int64_t id;
+    char created[32];
+    const char *prompt;
+    size_t prompt_len;
+    const char *annotator;
+    const char *note;
+    const char *qkv_version; // QKV_VERSION when NULL
+    int k;
+    DbRankItem items[DB_RANK_MAX]; // k of them, by n
+    char *mem_;
+} DbRanking;
+
+// Store a ranking whole (the row and its k items in one transaction) or not at all.
+// Each n from 1 to k must appear once, ranks must lie in 1..k and every run must exist.
+// Returns the id (> 0), or -1 with e filled.
+int64_t db_ranking_insert(Db *db, DbRanking *r, Err *e);
+// Returns 1 with out filled (free with db_ranking_done), 0 when absent, -1 on error.
+int db_ranking_get(Db *db, int64_t id, DbRanking *out, Err *e);
+void db_ranking_done(DbRanking *r);
+int64_t db_ranking_count(Db *db, Err *e);
+
+// ---- exports (export.c) --------------------------------------------------------------
+
+typedef enum {
+    DB_EXPORT_PAIRS_TRL, // JSONL {prompt, chosen, rejected, margin}
+    DB_EXPORT_PAIRS_HH,  // JSONL {chosen, rejected}: "\n\nHuman: ...\n\nAssistant: ..." transcripts
+    DB_EXPORT_RANKINGS,  // JSONL, one ranking per line with its candidates and provenance
+    DB_EXPORT_RUNS,      // JSONL, one run per line
+    DB_EXPORT_RUNS_CSV,  // CSV with a header row, the columns of DB_EXPORT_RUNS
+} DbExport;
+
+// Write the rows matching f to file atomically (a temporary file in the same directory,
+// fsync, rename): the file is either the complete export or untouched. For rankings and
+// pairs, since/until/annotator apply to the ranking and model to its candidates (a
+// ranking matches when one of its candidates does). *count receives the number of
+// records written. Returns 0 or -1 with e filled.
+int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, Err *e);
+// Append one run as the JSON object of the runs export (for `show` and tests).
+void db_run_json(const DbRun *r, JsonW *w);

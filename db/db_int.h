@@ -1,0 +1,76 @@
+// db_int.h - what the files of db/ share: the Db handle, cached statements, transactions
+// with retries, and error messages. Not for use outside db/.
+#pragma once
+#include <sqlite3.h>
+#include <string.h>
+
+#include "db.h"
+
+#ifndef QKV_VERSION
+#define QKV_VERSION "unknown"
+#endif
+
+enum { DB_STMT_CACHE = 24 };
+
+struct Db {
+    sqlite3 *h;
+    char *path;
+    bool readonly;
+    struct {
+        const char *sql; // identity: the address of a static SQL string
+        sqlite3_stmt *st;
+    } cache[DB_STMT_CACHE];
+    int n_cache;
+};
+
+// The prepared statement for a static SQL string (prepared once, kept until db_close),
+// reset and with its bindings cleared. NULL with e filled on error.
+sqlite3_stmt *db_stmt(Db *db, const char *sql, Err *e);
+// Prepare a statement built at run time (the caller finalizes it).
+sqlite3_stmt *db_prepare(Db *db, const char *sql, Err *e);
+// Fill e with "what 'path': reason" for SQLite result code rc; returns -1.
+int db_fail(Db *db, int rc, Err *e, const char *what);
+// Fail with "what 'path': the database is read-only" when db is read-only.
+int db_writable(Db *db, Err *e, const char *what);
+
+// Start a write transaction, or a savepoint when one is open (*own says whether this call
+// started the transaction).
+// BEGIN IMMEDIATE is retried while another process writes, so callers never see
+// "database is locked" unless the lock is held for a minute.
+int db_tx_open(Db *db, bool *own, Err *e, const char *what);
+// End what db_tx_open started: commit (release) when status is 0, else roll back (to the
+// savepoint). Returns status, or -1 when the commit fails.
+int db_tx_close(Db *db, bool own, int status, Err *e, const char *what);
+
+// Bind n bytes of text (NULL binds SQL NULL); SQLite copies it.
+int db_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n);
+static inline int db_bind_str(sqlite3_stmt *st, int i, const char *s) {
+    return db_bind_text(st, i, s, s ? strlen(s) : 0);
+}
+// Append the column's text (and its terminating NUL) to b, recording its offset in *off
+// (SIZE_MAX for NULL) and its length in *len when len is non-NULL.
+void db_col_stash(sqlite3_stmt *st, int col, Buf *b, size_t *off, size_t *len);
+
+// A WHERE clause built from a DbFilter, with its parameters in order (values are always
+// bound, never spliced into the SQL).
+typedef struct DbWhere {
+    Buf sql;           // " WHERE ..." or ""
+    const char *params[16];
+    int n;
+    char times[2][32]; // normalised since/until
+    Buf like;          // the LIKE pattern of the text filter
+} DbWhere;
+// Build the clause for runs aliased `r` (ranking = false) or for rankings aliased `g`
+// whose candidates' runs match model (ranking = true). Returns 0 or -1 with e filled.
+int db_where_build(const DbFilter *f, bool ranking, DbWhere *w, Err *e);
+void db_where_done(DbWhere *w);
+// Bind w's parameters from index first; returns the SQLite result code.
+int db_where_bind(sqlite3_stmt *st, const DbWhere *w, int first);
+
+// The columns of a run, for "SELECT <DB_RUN_COLS> FROM runs r"; db_run_read reads them
+// from column c0 on, borrowing the strings from the statement (valid until the next step)
+// or copying them into r->mem_ when owned.
+extern const char DB_RUN_COLS[];
+void db_run_read(sqlite3_stmt *st, int c0, DbRun *r, bool owned);
+// The single integer of a cached counting query, or -1 with e filled.
+int64_t db_count(Db *db, const char *sql, Err *e);

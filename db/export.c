@@ -1,0 +1,444 @@
+// export.c - writing runs and rankings to the files reward-model trainers read: JSON
+// Lines (TRL pairs, HH-RLHF pairs, rankings, runs) and CSV. Files are replaced atomically.
+//
+// Documented fields (keep them stable; tests check them exactly):
+//   runs (JSONL; CSV has the same columns): run_id, created, kind, parent_id, annotator,
+//     qkv_version, threads, model_path, model_arch, model_sha256, prompt, template, mode,
+//     exemplars, temperature, top_k, top_p, seed, max_tokens, n_alts, stop_at_eos, truncate,
+//     prompt_ids, n_truncated, text, ids, logprobs, alts, prefill_s, decode_s, stop_reason
+//   rankings: ranking_id, created, annotator, note, qkv_version, prompt, k,
+//     order (groups of candidate numbers, best first; a group of several is a tie),
+//     candidates (best first: {n, rank, run} with run as in the runs export)
+//   pairs, format=trl: prompt, chosen, rejected, margin (rank of rejected - rank of chosen)
+//   pairs, format=hh: chosen, rejected ("\n\nHuman: PROMPT\n\nAssistant: COMPLETION")
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db_int.h"
+
+// ---- atomic files --------------------------------------------------------------------------
+
+typedef struct AtomicFile {
+    FILE *f;
+    char tmp[PATH_MAX];
+    const char *dst;
+} AtomicFile;
+
+// Create a temporary file beside dst.
+static int af_open(AtomicFile *af, const char *dst, Err *e) {
+    af->dst = dst;
+    af->f = NULL;
+    if (!*dst) return err_set(e, "no export file given");
+    if ((size_t)snprintf(af->tmp, sizeof af->tmp, "%s.tmp-XXXXXX", dst) >= sizeof af->tmp)
+        return err_set(e, "cannot write '%s': path too long", dst);
+    struct stat st;
+    if (stat(dst, &st) == 0 && S_ISDIR(st.st_mode)) return err_set(e, "cannot write '%s': it is a directory", dst);
+    int fd = mkstemp(af->tmp);
+    if (fd < 0) return err_set(e, "cannot write '%s': %s", dst, strerror(errno));
+    fchmod(fd, 0644);
+    af->f = fdopen(fd, "w");
+    if (!af->f) {
+        int err = errno;
+        close(fd);
+        unlink(af->tmp);
+        return err_set(e, "cannot write '%s': %s", dst, strerror(err));
+    }
+    return 0;
+}
+
+static void af_abort(AtomicFile *af) {
+    if (!af->f) return;
+    fclose(af->f);
+    af->f = NULL;
+    unlink(af->tmp);
+}
+
+// Flush, sync and move the temporary file over dst, then sync the directory.
+static int af_commit(AtomicFile *af, Err *e) {
+    int err = 0;
+    if (fflush(af->f) != 0 || ferror(af->f)) err = errno ? errno : EIO;
+    if (!err && fsync(fileno(af->f)) != 0) err = errno;
+    if (fclose(af->f) != 0 && !err) err = errno;
+    af->f = NULL;
+    if (!err && rename(af->tmp, af->dst) != 0) err = errno;
+    if (err) {
+        unlink(af->tmp);
+        return err_set(e, "cannot write '%s': %s", af->dst, strerror(err));
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", af->dst);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+// Write a line (JSON record) to the file.
+static int af_line(AtomicFile *af, Buf *line, Err *e) {
+    buf_putc(line, '\n');
+    if (fwrite(line->data, 1, line->len, af->f) != line->len)
+        return err_set(e, "cannot write '%s': %s", af->dst, strerror(errno));
+    return 0;
+}
+
+// ---- runs ------------------------------------------------------------------------------------
+
+// A string column that may be NULL.
+static void kstr_n(JsonW *w, const char *k, const char *s, size_t n) {
+    jw_key(w, k);
+    if (s) jw_strn(w, s, n);
+    else jw_null(w);
+}
+
+// JSON text stored by qkv (checked by json_valid on insert), or null.
+static void kraw(JsonW *w, const char *k, const char *json) {
+    jw_key(w, k);
+    if (json && *json) jw_raw(w, json);
+    else jw_null(w);
+}
+
+void db_run_json(const DbRun *r, JsonW *w) {
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
+    jw_obj(w);
+    jw_kint(w, "run_id", r->id);
+    jw_kstr(w, "created", r->created);
+    jw_kstr(w, "kind", r->kind);
+    jw_key(w, "parent_id");
+    if (r->parent_id > 0) jw_int(w, r->parent_id);
+    else jw_null(w);
+    jw_kstr(w, "annotator", r->annotator);
+    jw_kstr(w, "qkv_version", r->qkv_version);
+    jw_kint(w, "threads", r->n_threads);
+    jw_kstr(w, "model_path", r->model_path);
+    jw_kstr(w, "model_arch", r->model_arch);
+    jw_kstr(w, "model_sha256", r->model_sha256);
+    kstr_n(w, "prompt", r->prompt, r->prompt_len);
+    jw_kstr(w, "template", r->template_name);
+    jw_kstr(w, "mode", r->mode);
+    kraw(w, "exemplars", r->exemplars);
+    jw_knum(w, "temperature", r->temperature);
+    jw_kint(w, "top_k", r->top_k);
+    jw_knum(w, "top_p", r->top_p);
+    jw_key(w, "seed");
+    jw_raw(w, seed);
+    jw_kint(w, "max_tokens", r->max_tokens);
+    jw_kint(w, "n_alts", r->n_alts);
+    jw_kbool(w, "stop_at_eos", r->stop_at_eos);
+    jw_kbool(w, "truncate", r->truncate);
+    kraw(w, "prompt_ids", r->prompt_ids);
+    jw_kint(w, "n_truncated", r->n_truncated);
+    kstr_n(w, "text", r->output, r->output_len);
+    kraw(w, "ids", r->ids);
+    kraw(w, "logprobs", r->logprobs);
+    kraw(w, "alts", r->alts);
+    jw_knum(w, "prefill_s", r->prefill_s);
+    jw_knum(w, "decode_s", r->decode_s);
+    jw_kstr(w, "stop_reason", r->stop_reason);
+    jw_obj_end(w);
+}
+
+static const char *const CSV_COLS[] = {
+    "run_id", "created", "kind", "parent_id", "annotator", "qkv_version", "threads", "model_path",
+    "model_arch", "model_sha256", "prompt", "template", "mode", "exemplars", "temperature", "top_k",
+    "top_p", "seed", "max_tokens", "n_alts", "stop_at_eos", "truncate", "prompt_ids", "n_truncated",
+    "text", "ids", "logprobs", "alts", "prefill_s", "decode_s", "stop_reason",
+};
+
+// One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF; bytes verbatim.
+static void csv_field(Buf *b, const char *s, size_t n, bool first) {
+    if (!first) buf_putc(b, ',');
+    if (!s) return;
+    bool quote = false;
+    for (size_t i = 0; i < n && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!quote) {
+        buf_put(b, s, n);
+        return;
+    }
+    buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') buf_putc(b, '"');
+        buf_putc(b, s[i]);
+    }
+    buf_putc(b, '"');
+}
+
+static void csv_str(Buf *b, const char *s) { csv_field(b, s, s ? strlen(s) : 0, false); }
+
+static void csv_num(Buf *b, double v) {
+    buf_putc(b, ',');
+    if (v == v) buf_json_num(b, v);
+}
+
+static void csv_run(Buf *b, const DbRun *r) {
+    buf_printf(b, "%lld", (long long)r->id);
+    csv_str(b, r->created);
+    csv_str(b, r->kind);
+    buf_putc(b, ',');
+    if (r->parent_id > 0) buf_printf(b, "%lld", (long long)r->parent_id);
+    csv_str(b, r->annotator);
+    csv_str(b, r->qkv_version);
+    buf_printf(b, ",%d", r->n_threads);
+    csv_str(b, r->model_path);
+    csv_str(b, r->model_arch);
+    csv_str(b, r->model_sha256);
+    csv_field(b, r->prompt, r->prompt_len, false);
+    csv_str(b, r->template_name);
+    csv_str(b, r->mode);
+    csv_str(b, r->exemplars);
+    csv_num(b, r->temperature);
+    buf_printf(b, ",%d", r->top_k);
+    csv_num(b, r->top_p);
+    buf_printf(b, ",%llu,%d,%d,%s,%s", (unsigned long long)r->seed, r->max_tokens, r->n_alts,
+               r->stop_at_eos ? "true" : "false", r->truncate ? "true" : "false");
+    csv_str(b, r->prompt_ids);
+    buf_printf(b, ",%d", r->n_truncated);
+    csv_field(b, r->output, r->output_len, false);
+    csv_str(b, r->ids);
+    csv_str(b, r->logprobs);
+    csv_str(b, r->alts);
+    csv_num(b, r->prefill_s);
+    csv_num(b, r->decode_s);
+    csv_str(b, r->stop_reason);
+    buf_putc(b, '\r'); // RFC 4180 line ends are CRLF; af_line adds the LF
+}
+
+typedef struct RunsExport {
+    AtomicFile *af;
+    bool csv;
+    Buf line;
+    long count;
+    Err *e;
+} RunsExport;
+
+static int export_run(void *user, const DbRun *r) {
+    RunsExport *x = user;
+    buf_clear(&x->line);
+    if (x->csv) {
+        csv_run(&x->line, r);
+    } else {
+        JsonW w;
+        jw_init(&w, &x->line);
+        db_run_json(r, &w);
+    }
+    if (af_line(x->af, &x->line, x->e)) return -1;
+    x->count++;
+    return 0;
+}
+
+// ---- rankings and pairs ------------------------------------------------------------------
+
+typedef struct Cand {
+    int n, rank;
+    DbRun run; // owned copy
+} Cand;
+
+// The candidates of ranking id, best first (rank, then n). Returns the count or -1.
+static int ranking_cands(Db *db, int64_t id, Cand *c, Err *e) {
+    Buf sql = {0};
+    buf_printf(&sql, "SELECT i.n, i.rank, %s FROM ranking_items i JOIN runs r ON r.id = i.run_id "
+                     "WHERE i.ranking_id = ? ORDER BY i.rank, i.n",
+               DB_RUN_COLS);
+    sqlite3_stmt *st = db_prepare(db, sql.data, e);
+    buf_free(&sql);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < DB_RANK_MAX) {
+        c[n].n = sqlite3_column_int(st, 0);
+        c[n].rank = sqlite3_column_int(st, 1);
+        db_run_read(st, 2, &c[n].run, true);
+        n++;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        db_fail(db, rc, e, "cannot read");
+        while (n > 0) db_run_done(&c[--n].run);
+        n = -1;
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void hh_transcript(Buf *b, const char *prompt, size_t plen, const DbRun *r) {
+    buf_clear(b);
+    buf_puts(b, "\n\nHuman: ");
+    buf_put(b, prompt, plen);
+    buf_puts(b, "\n\nAssistant: ");
+    buf_put(b, r->output, r->output_len);
+}
+
+// Write the records of one ranking (a rankings line, or its pairs).
+static int export_ranking(DbExport what, AtomicFile *af, sqlite3_stmt *g, const Cand *c, int k, long *count,
+                          Err *e) {
+    const char *prompt = (const char *)sqlite3_column_text(g, 2);
+    size_t plen = (size_t)sqlite3_column_bytes(g, 2);
+    Buf line = {0}, chosen = {0}, rejected = {0};
+    JsonW w;
+    int status = 0;
+    if (what == DB_EXPORT_RANKINGS) {
+        jw_init(&w, &line);
+        jw_obj(&w);
+        jw_kint(&w, "ranking_id", sqlite3_column_int64(g, 0));
+        jw_kstr(&w, "created", (const char *)sqlite3_column_text(g, 1));
+        jw_kstr(&w, "annotator", (const char *)sqlite3_column_text(g, 4));
+        jw_kstr(&w, "note", (const char *)sqlite3_column_text(g, 5));
+        jw_kstr(&w, "qkv_version", (const char *)sqlite3_column_text(g, 6));
+        jw_key(&w, "prompt");
+        jw_strn(&w, prompt, plen);
+        jw_kint(&w, "k", sqlite3_column_int(g, 3));
+        jw_key(&w, "order");
+        jw_arr(&w);
+        for (int i = 0; i < k; i++) {
+            if (i == 0 || c[i].rank != c[i - 1].rank) {
+                if (i) jw_arr_end(&w);
+                jw_arr(&w);
+            }
+            jw_int(&w, c[i].n);
+        }
+        if (k) jw_arr_end(&w);
+        jw_arr_end(&w);
+        jw_key(&w, "candidates");
+        jw_arr(&w);
+        for (int i = 0; i < k; i++) {
+            jw_obj(&w);
+            jw_kint(&w, "n", c[i].n);
+            jw_kint(&w, "rank", c[i].rank);
+            jw_key(&w, "run");
+            db_run_json(&c[i].run, &w);
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+        jw_obj_end(&w);
+        status = af_line(af, &line, e);
+        if (!status) (*count)++;
+    } else {
+        for (int i = 0; i < k && !status; i++)
+            for (int j = i + 1; j < k && !status; j++) {
+                if (c[i].rank == c[j].rank) continue; // a tie gives no preference
+                buf_clear(&line);
+                jw_init(&w, &line);
+                jw_obj(&w);
+                if (what == DB_EXPORT_PAIRS_TRL) {
+                    jw_key(&w, "prompt");
+                    jw_strn(&w, prompt, plen);
+                    jw_key(&w, "chosen");
+                    jw_strn(&w, c[i].run.output, c[i].run.output_len);
+                    jw_key(&w, "rejected");
+                    jw_strn(&w, c[j].run.output, c[j].run.output_len);
+                    jw_kint(&w, "margin", c[j].rank - c[i].rank);
+                } else {
+                    hh_transcript(&chosen, prompt, plen, &c[i].run);
+                    hh_transcript(&rejected, prompt, plen, &c[j].run);
+                    jw_key(&w, "chosen");
+                    jw_strn(&w, chosen.data, chosen.len);
+                    jw_key(&w, "rejected");
+                    jw_strn(&w, rejected.data, rejected.len);
+                }
+                jw_obj_end(&w);
+                status = af_line(af, &line, e);
+                if (!status) (*count)++;
+            }
+    }
+    buf_free(&line);
+    buf_free(&chosen);
+    buf_free(&rejected);
+    return status;
+}
+
+static int export_rankings(Db *db, DbExport what, AtomicFile *af, const DbFilter *f, long *count, Err *e) {
+    DbWhere w;
+    if (db_where_build(f, true, &w, e)) {
+        db_where_done(&w);
+        return -1;
+    }
+    Buf sql = {0};
+    buf_printf(&sql, "SELECT g.id, g.created, g.prompt, g.k, g.annotator, g.note, g.qkv_version "
+                     "FROM rankings g%s ORDER BY g.id",
+               w.sql.len ? w.sql.data : "");
+    sqlite3_stmt *g = db_prepare(db, sql.data, e);
+    buf_free(&sql);
+    int status = -1;
+    if (g && db_where_bind(g, &w, 1) == SQLITE_OK) {
+        int rc = SQLITE_DONE;
+        status = 0;
+        while (!status && (rc = sqlite3_step(g)) == SQLITE_ROW) {
+            Cand c[DB_RANK_MAX];
+            int k = ranking_cands(db, sqlite3_column_int64(g, 0), c, e);
+            if (k < 0) {
+                status = -1;
+                break;
+            }
+            status = export_ranking(what, af, g, c, k, count, e);
+            for (int i = 0; i < k; i++) db_run_done(&c[i].run);
+        }
+        if (!status && rc != SQLITE_DONE) status = db_fail(db, rc, e, "cannot read");
+    }
+    sqlite3_finalize(g);
+    db_where_done(&w);
+    return status;
+}
+
+// ---- entry -------------------------------------------------------------------------------------
+
+int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, Err *e) {
+    *count = 0;
+    // check the filter before creating anything
+    DbWhere check;
+    int bad = db_where_build(f, false, &check, e);
+    db_where_done(&check);
+    if (bad) return -1;
+
+    AtomicFile af;
+    if (af_open(&af, file, e)) return -1;
+    // one read transaction: the export is a consistent snapshot even while others write
+    sqlite3_stmt *begin = db_stmt(db, "BEGIN", e);
+    bool in_tx = false;
+    int status = -1;
+    if (begin) {
+        int rc = sqlite3_step(begin);
+        sqlite3_reset(begin);
+        in_tx = rc == SQLITE_DONE;
+        if (!in_tx) db_fail(db, rc, e, "cannot read");
+    }
+    if (in_tx) {
+        if (what == DB_EXPORT_RUNS || what == DB_EXPORT_RUNS_CSV) {
+            RunsExport x = {.af = &af, .csv = what == DB_EXPORT_RUNS_CSV, .e = e};
+            status = 0;
+            if (x.csv) {
+                for (size_t i = 0; i < sizeof CSV_COLS / sizeof CSV_COLS[0]; i++)
+                    csv_field(&x.line, CSV_COLS[i], strlen(CSV_COLS[i]), i == 0);
+                buf_putc(&x.line, '\r');
+                status = af_line(&af, &x.line, e);
+            }
+            if (!status) status = db_runs_each(db, f, 0, false, export_run, &x, e);
+            *count = x.count;
+            buf_free(&x.line);
+        } else {
+            status = export_rankings(db, what, &af, f, count, e);
+        }
+        sqlite3_stmt *end = db_stmt(db, "COMMIT", NULL);
+        if (end) {
+            sqlite3_step(end);
+            sqlite3_reset(end);
+        }
+    }
+    if (status) {
+        af_abort(&af);
+        *count = 0;
+        return -1;
+    }
+    if (af_commit(&af, e)) {
+        *count = 0;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,77 @@
+-- schema.sql - qkv's SQLite schema, written as the sequence of forward migrations that
+-- builds it. This file is the single source: it is embedded in the binary at build time
+-- (db/embed_sql.py), and a fresh database runs every section in order.
+--
+-- Each section starting with a line "-- migration N: what" runs once, in its own
+-- transaction, on a database whose PRAGMA user_version is below N; user_version is then
+-- set to N in the same transaction. Never edit a released section: append a new one.
+--
+-- Conventions: times are UTC text 'YYYY-MM-DDTHH:MM:SS.mmmZ' (they sort as strings);
+-- lists of numbers are JSON text; a u64 seed is stored as the i64 with the same bits.
+
+-- migration 1: the run log
+CREATE TABLE file_hashes (           -- content hashes of model files, computed once
+    path TEXT NOT NULL,              -- absolute path
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,            -- lower-case hex
+    computed TEXT NOT NULL,
+    PRIMARY KEY (path, size, mtime_ns)
+) WITHOUT ROWID;
+
+CREATE TABLE runs (                  -- one generation, with what is needed to reproduce it
+    id INTEGER PRIMARY KEY,
+    created TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'generate', -- generate | rank | replay | experiment
+    parent_id INTEGER REFERENCES runs(id) ON DELETE SET NULL, -- replay: the run replayed
+    annotator TEXT,
+    qkv_version TEXT NOT NULL,
+    n_threads INTEGER NOT NULL DEFAULT 0,
+    model_path TEXT NOT NULL,        -- absolute path of the model file or directory, or 'builtin'
+    model_arch TEXT NOT NULL,
+    model_sha256 TEXT,               -- content hash; NULL for the built-in model
+    prompt TEXT NOT NULL,            -- the full rendered prompt
+    template TEXT,                   -- prompt experiments: template name,
+    mode TEXT,                       --   mode (zero-shot, few-shot, cot ...),
+    exemplars TEXT CHECK (exemplars IS NULL OR json_valid(exemplars)), --   exemplars as a JSON array
+    temperature REAL NOT NULL,
+    top_k INTEGER NOT NULL,
+    top_p REAL NOT NULL,
+    seed INTEGER NOT NULL,
+    max_tokens INTEGER NOT NULL,
+    n_alts INTEGER NOT NULL DEFAULT 0,
+    stop_at_eos INTEGER NOT NULL DEFAULT 1,
+    truncate INTEGER NOT NULL DEFAULT 0,
+    prompt_ids TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(prompt_ids)), -- ids evaluated (after truncation)
+    n_truncated INTEGER NOT NULL DEFAULT 0,
+    output TEXT NOT NULL,            -- the completion's text
+    ids TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(ids)), -- generated ids
+    logprobs TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(logprobs)), -- log p of each generated id
+    alts TEXT CHECK (alts IS NULL OR json_valid(alts)), -- per step: [[id, logprob], ...] top alternatives
+    prefill_s REAL,
+    decode_s REAL,
+    stop_reason TEXT                 -- length | eos | cancelled | context
+);
+CREATE INDEX runs_created ON runs(created);
+
+-- migration 2: human rankings
+CREATE TABLE rankings (              -- one annotator's ordering of K completions of a prompt
+    id INTEGER PRIMARY KEY,
+    created TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    k INTEGER NOT NULL CHECK (k BETWEEN 2 AND 9),
+    annotator TEXT,
+    note TEXT,
+    qkv_version TEXT NOT NULL
+);
+CREATE INDEX rankings_created ON rankings(created);
+
+CREATE TABLE ranking_items (         -- candidate n of a ranking, its run and its rank
+    ranking_id INTEGER NOT NULL REFERENCES rankings(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL CHECK (n BETWEEN 1 AND 9),      -- number shown to the annotator
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    rank INTEGER NOT NULL CHECK (rank >= 1),           -- 1 = best; ties share a rank
+    PRIMARY KEY (ranking_id, n),
+    UNIQUE (ranking_id, run_id)
+) WITHOUT ROWID;
+CREATE INDEX ranking_items_run ON ranking_items(run_id);
