@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "newmodel.h"
 #include "ops.h"
+#include "pool.h"
 
 // ---------------------------------------------------------------------------------------
 // Shared pieces
@@ -149,7 +150,7 @@ static void model_json(App *app, Out *out) {
     jw_kbool(w, "builtin", m->builtin);
     jw_kbool(w, "tied", m->tied);
     jw_kint(w, "file_bytes", m->file_bytes);
-    jw_kint(w, "threads", app->ctx ? ctx_threads(app->ctx) : app->n_threads);
+    jw_kint(w, "threads", app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus());
     jw_kint(w, "rss_anon_kb", rss_anon_kb());
 #if defined(__SANITIZE_ADDRESS__)
     jw_kbool(w, "sanitized", true);
@@ -657,13 +658,14 @@ static void settings_json(App *app, Out *out) {
     jw_kint(w, "alts", g->n_alts);
     jw_kbool(w, "truncate", g->truncate);
     jw_kbool(w, "stop", g->stop_at_eos);
-    jw_kint(w, "threads", app->n_threads);
+    int threads = app->n_threads > 0 ? app->n_threads : pool_cpus();
+    jw_kint(w, "threads", threads);
     jw_kstr(w, "annotator", app->annotator ? app->annotator : "");
     buf_printf(&out->text,
                "temperature %g  top_k %d  top_p %g  seed %s  max %d  alts %d  truncate %s  stop %s  threads %d  "
                "annotator %s\n",
                g->s.temperature, g->s.top_k, g->s.top_p, seed, g->max_tokens, g->n_alts, g->truncate ? "true" : "false",
-               g->stop_at_eos ? "true" : "false", app->n_threads, app->annotator ? app->annotator : "(none)");
+               g->stop_at_eos ? "true" : "false", threads, app->annotator ? app->annotator : "(none)");
 }
 
 static int cmd_set(App *app, const Args *a, Out *out) {

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Headless mode and the command language, through the real binary.
+
+-e, --script, commands on stdin, --json (one object per command per line), key=value
+options, C escapes in quoted text, `error: ...` on stderr with a non-zero exit, and the
+engine commands' JSON fields (DESIGN.md's table).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+QKV = sys.argv[1]
+TMP = tempfile.mkdtemp(prefix="qkv-headless-")
+DB = os.path.join(TMP, "qkv.db")
+failures = 0
+
+
+def run(args, stdin=None, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([QKV, "--db", DB] + args, input=stdin, capture_output=True, env=e, timeout=120)
+
+
+def check(cond, what, got=None):
+    global failures
+    if not cond:
+        failures += 1
+        print(f"FAIL: {what}" + (f"\n  got: {got!r}" if got is not None else ""))
+
+
+def jlines(p):
+    return [json.loads(l) for l in p.stdout.decode().splitlines()]
+
+
+# --json: one object per command per line, with the documented fields
+p = run(["--json", "-e", 'model; tokenize "Hi"; logits "Hi" top=3; generate "Hi" max=4 seed=7; '
+         'attention "abc" layer=0 head=0; bench prompt=8 gen=4 reps=1; help; help generate'])
+check(p.returncode == 0, "a good script exits 0", p.stderr)
+out = jlines(p)
+check(len(out) == 8, "eight commands give eight JSON lines", len(out))
+want = [
+    {"arch", "n_layer", "n_head", "n_embd", "n_ctx", "vocab", "params", "path"},
+    {"ids", "pieces"},
+    {"ids", "top"},
+    {"run_id", "text", "ids", "logprobs", "prefill_tok_s", "decode_tok_s"},
+    {"tokens", "matrix"},
+    {"prefill_tok_s", "decode_tok_s", "threads"},
+    {"commands"},
+    {"usage"},
+]
+for o, w in zip(out, want):
+    check(w <= set(o), f"fields {sorted(w)} present", sorted(o))
+m, tok, lg, gen, att = out[:5]
+check(m["arch"] == "gpt2" and m["untrained"], "without --model the built-in untrained GPT-2 opens", m)
+check(tok["ids"] == [39, 72] and tok["pieces"] == ["H", "i"], "byte-level tokens of 'Hi'", tok)
+check(len(lg["top"]) == 3 and set(lg["top"][0]) >= {"id", "piece", "logit", "prob"}, "logits top=3", lg["top"])
+check(abs(sum(t["prob"] for t in lg["top"])) <= 1.0, "probabilities are probabilities", lg["top"])
+check(len(gen["ids"]) == 4 and len(gen["logprobs"]) == 4, "generate max=4 gives 4 tokens", gen)
+check(all(l <= 0 for l in gen["logprobs"]), "log-probabilities are <= 0", gen["logprobs"])
+check(att["matrix"][0][1:] == [0, 0] and abs(sum(att["matrix"][2]) - 1) < 1e-5, "causal attention rows", att["matrix"])
+
+# the same seed gives the same tokens; another seed (almost surely) others
+a = jlines(run(["--json", "-e", 'generate "The" max=12 seed=42 temperature=1.5']))[0]
+b = jlines(run(["--json", "-e", 'generate "The" max=12 seed=42 temperature=1.5']))[0]
+c = jlines(run(["--json", "-e", 'generate "The" max=12 seed=43 temperature=1.5']))[0]
+check(a["ids"] == b["ids"], "same seed, same tokens", (a["ids"], b["ids"]))
+check(a["ids"] != c["ids"], "another seed, other tokens", (a["ids"], c["ids"]))
+g1 = jlines(run(["--json", "-e", 'generate "The" max=8 temperature=0']))[0]
+check(all(s["id"] == s["top"][0]["id"] for s in g1["steps"]), "greedy picks the most likely token", g1["steps"][:2])
+check(isinstance(a["seed"], int) and a["seed"] == 42, "the seed is reported", a.get("seed"))
+r = jlines(run(["--json", "-e", 'generate "The" max=2 temperature=1']))[0]
+check(isinstance(r["seed"], int), "a random seed is chosen and reported", r.get("seed"))
+
+# C escapes in quoted text; key=value options; a leading ':'
+p = run(["--json", "-e", r':tokenize "a\nb\t\x41\u00e9" special=false'])
+t = jlines(p)[0]
+check(t["pieces"] == ["a", "\n", "b", "\t", "A", "<0xC3>", "<0xA9>"], "escapes decode to the bytes", t["pieces"])
+
+# --script and stdin give the same as -e
+script = os.path.join(TMP, "s.qkv")
+with open(script, "w") as f:
+    f.write('# a comment\ntokenize "x y"\nset temperature 0\ngenerate "x" max=3\n')
+s1 = run(["--json", "--script", script])
+s2 = run(["--json"], stdin=open(script, "rb").read())
+strip = lambda p: [{k: v for k, v in o.items() if not k.endswith(("_s", "_ms")) and k not in ("seed", "run_id")} for o in jlines(p)]
+check(s1.returncode == 0 and strip(s1) == strip(s2) and len(strip(s1)) == 3, "--script and stdin agree",
+      (s1.stdout[:200], s2.stdout[:200]))
+
+# errors: a message on stderr, non-zero exit, the rest of the script not run
+for cmd, needle in [
+    ("frobnicate", "unknown command 'frobnicate'"),
+    ('generate "x" max=abc', "max=abc"),
+    ('generate "x" colour=red', "unknown option 'colour'"),
+    ('tokenize "unterminated', "unterminated"),
+    ('attention "abc" layer=99', "layer=99"),
+    ("load /nonexistent/model", "cannot open '/nonexistent/model'"),
+    ('generate "x" max=300', "context"),
+    ("set temperature -1", "temperature"),
+    (r'tokenize "\q"', "unknown escape"),
+]:
+    p = run(["-e", cmd + "; model"])
+    err = p.stderr.decode()
+    check(p.returncode != 0, f"'{cmd}' fails", p.returncode)
+    check(err.startswith("error: ") and needle in err, f"'{cmd}' says '{needle}'", err)
+    check(err.count("\n") == 1, f"'{cmd}' gives one line", err)
+    check(b"untrained" not in p.stdout, f"'{cmd}' stops the script", p.stdout)
+    check(p.returncode > 0 and p.returncode < 128, f"'{cmd}' exits, no signal", p.returncode)
+
+# a prompt longer than the context: a clear error, or truncation when asked for
+long = "a" * 400
+p = run(["--json", "-e", f'generate "{long}" max=4'])
+check(p.returncode != 0 and "truncate=true" in p.stderr.decode(), "too long a prompt is refused", p.stderr)
+p = run(["--json", "-e", f'generate "{long}" max=4 truncate=true temperature=0'])
+check(p.returncode == 0 and jlines(p)[0]["truncated"] == 400 + 3 - 256, "truncate=true keeps the end", p.stderr)
+
+# odd UTF-8 goes through without harm
+p = run(["--json", "-e", 'tokenize "\\xff\\xfe ok \\xe2\\x82"'])
+check(p.returncode == 0, "invalid UTF-8 in a prompt is accepted", p.stderr)
+
+# new-model, load and a model with a real tokenizer layout
+d = os.path.join(TMP, "m")
+p = run(["--json", "-e", f"new-model gpt2 layers=2 heads=2 d=32 ctx=64 seed=5 out={d}; load {d}; model"])
+check(p.returncode == 0, "new-model then load", p.stderr)
+o = jlines(p)
+check(o[2]["n_layer"] == 2 and o[2]["n_ctx"] == 64 and o[2]["untrained"], "the written model is what was asked", o[2])
+p = run(["--model", d, "--json", "-e", "model"])
+check(jlines(p)[0]["path"] == d, "--model opens it", p.stdout)
+
+# human (non-JSON) output
+p = run(["-e", 'tokenize "a b"'])
+check(b"3 tokens" in p.stdout, "tokenize prints a table", p.stdout)
+p = run(["-e", "help"])
+check(b"generate" in p.stdout and b"attention" in p.stdout, "help lists the commands", p.stdout)
+
+print(f"{failures} failure(s)")
+sys.exit(1 if failures else 0)
