@@ -13,6 +13,7 @@
 #include "newmodel.h"
 #include "ops.h"
 #include "pool.h"
+#include "positions.h"
 
 // ---------------------------------------------------------------------------------------
 // Shared pieces
@@ -642,6 +643,56 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
 }
 
 // ---------------------------------------------------------------------------------------
+// pe
+
+static int cmd_pe(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    const char *kind = args_pos(a, 0)->val;
+    bool learned = !strcmp(kind, "learned");
+    if (!learned && strcmp(kind, "sinusoidal")) return out_error(out, "pe: sinusoidal or learned expected, not '%.20s'", kind);
+    if (learned && !app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
+    long long len = learned ? app->model->cfg.n_ctx : 64, dim = learned ? app->model->cfg.n_embd : 128;
+    if (learned && len > 256) len = 256;
+    bool cos = false;
+    if (args_int(a, "len", 1, 8192, &len, &e) < 0 || args_bool(a, "cosine", &cos, &e) < 0) return out_error(out, "%s", e.msg);
+    if (!learned && args_int(a, "dim", 2, 8192, &dim, &e) < 0) return out_error(out, "%s", e.msg);
+    if (learned && args_opt(a, "dim")) return out_error(out, "pe learned: dim is the model's (n_embd)");
+    float *m = malloc(sizeof(float) * (size_t)len * (size_t)dim);
+    float *c = cos ? malloc(sizeof(float) * (size_t)len * (size_t)len) : NULL;
+    if (!m || (cos && !c)) {
+        free(m), free(c);
+        return out_error(out, "out of memory");
+    }
+    if (learned) {
+        if (pe_learned(app->model, m, (int)len, &e)) {
+            free(m), free(c);
+            return out_error(out, "%s", e.msg);
+        }
+    } else {
+        pe_sinusoidal(m, (int)len, (int)dim);
+    }
+    JsonW *w = &out->w;
+    jw_kstr(w, "kind", kind);
+    jw_kint(w, "len", len);
+    jw_kint(w, "dim", dim);
+    int cols = cos ? (int)len : (int)dim;
+    const float *show = m;
+    if (cos) pe_cosine(c, m, (int)len, (int)dim), show = c;
+    jw_key(w, "matrix");
+    jw_arr(w);
+    for (long long i = 0; i < len; i++) {
+        jw_arr(w);
+        for (int j = 0; j < cols; j++) jw_num(w, show[(size_t)i * cols + j]);
+        jw_arr_end(w);
+    }
+    jw_arr_end(w);
+    buf_printf(&out->text, "%s position %s: %lld positions x %d %s (use --json for the values)\n", kind,
+               cos ? "cosine similarity" : "encoding", len, cols, cos ? "positions" : "dimensions");
+    free(m), free(c);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------
 // set, help
 
 static void settings_json(App *app, Out *out) {
@@ -748,6 +799,7 @@ static const char *const k_tokenize[] = {"special", NULL};
 static const char *const k_logits[] = {"ids", "top", "full", NULL};
 static const char *const k_generate[] = {"ids", "max", "temperature", "top_k", "top_p", "seed", "alts", "truncate", "stop", NULL};
 static const char *const k_attention[] = {"ids", "layer", "head", NULL};
+static const char *const k_pe[] = {"len", "dim", "cosine", NULL};
 static const char *const k_bench[] = {"prompt", "gen", "reps", NULL};
 static const char *const k_new[] = {"layers", "heads", "d", "ctx", "vocab", "seed", "std", "dtype", "tok", "tied",
                                     "prefix", "shards", "masks", "out", NULL};
@@ -776,6 +828,11 @@ const Command engine_commands[] = {
      "Attention probabilities of one head (rows: query positions, columns: keys; masked entries are 0). "
      "layer=all and/or head=all add every selected map as layers[layer][head].",
      true},
+    {"pe", cmd_pe, 1, 1, k_pe, "pe sinusoidal|learned [len=L dim=D cosine=true]",
+     "Positional encodings as a matrix (rows = positions): the original Transformer's sinusoids for any length "
+     "and width, or the current model's learned position embeddings. cosine=true gives the position x position "
+     "cosine-similarity matrix instead.",
+     false},
     {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3]",
      "Measure prefill and generation speed (tokens per second, best of reps) on the current model.", true},
     {"new-model", cmd_new_model, 1, 1, k_new,

@@ -128,6 +128,16 @@ check(o[2]["n_layer"] == 2 and o[2]["n_ctx"] == 64 and o[2]["untrained"], "the w
 p = run(["--model", d, "--json", "-e", "model"])
 check(jlines(p)[0]["path"] == d, "--model opens it", p.stdout)
 
+# positional encodings: the sinusoids of "Attention is all you need", learned ones, cosine
+import math
+pe = jlines(run(["--json", "-e", "pe sinusoidal len=50 dim=16"]))[0]["matrix"]
+err = max(abs(pe[p][k] - (math.sin if k % 2 == 0 else math.cos)(p / 10000 ** ((k - k % 2) / 16)))
+          for p in range(50) for k in range(16))
+check(err < 1e-6, "pe sinusoidal follows the formula", err)
+cs = jlines(run(["--json", "-e", "pe learned len=10 cosine=true"]))[0]["matrix"]
+check(len(cs) == 10 and all(abs(cs[i][i] - 1) < 1e-5 for i in range(10)) and cs[2][5] == cs[5][2],
+      "pe learned cosine=true is a symmetric similarity matrix", cs[:2])
+
 # human (non-JSON) output
 p = run(["-e", 'tokenize "a b"'])
 check(b"3 tokens" in p.stdout, "tokenize prints a table", p.stdout)
