@@ -21,9 +21,13 @@ enum {
     TOK_PARSE_SPECIAL = 2, // recognise special-token text such as "<|endoftext|>" as one id
 };
 
-// Load a tokenizer from a model directory (tokenizer.json, or vocab.json + merges.txt)
-// or from one of those files (for vocab.json, merges.txt must sit beside it).
+// Load a tokenizer from a model directory (tokenizer.json, or vocab.json + merges.txt, or
+// encoder.json + vocab.bpe) or from one of those files (for vocab.json, merges.txt must sit
+// beside it).
 Tokenizer *tok_load(const char *path, Err *e);
+// Load GPT-2 byte-level BPE from an explicit vocabulary (vocab.json, encoder.json) and merges
+// file (merges.txt, vocab.bpe; an optional first "#version" line) of any names.
+Tokenizer *tok_load_vocab_merges(const char *vocab_path, const char *merges_path, Err *e);
 // A byte-level BPE tokenizer with the 256 byte tokens (ids 0..255 in GPT-2's
 // byte-to-unicode order) plus "<|endoftext|>" (id 256) and no merges.
 Tokenizer *tok_bytes_new(void);

@@ -1,0 +1,363 @@
+// test_tok_unit.c - the GPT-2 byte-level BPE without real data: the byte tokenizer, the
+// byte-to-unicode map, the pre-tokenizer on hand-checked cases, merging by rank on a tiny
+// handmade vocabulary, and loader errors.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "tokenizer.h"
+#include "utf8.h"
+
+static char tmpdir[64];
+
+// Write text to tmpdir/name; returns the path (static buffer rotation of 4).
+static const char *put_file(const char *name, const char *text) {
+    static char paths[4][256];
+    static int k;
+    char *p = paths[k++ & 3];
+    snprintf(p, 256, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "wb");
+    if (!f) {
+        perror(p);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static void rm_file(const char *name) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    unlink(p);
+}
+
+// Encode text and compare with the expected ids (n of them); prints both on mismatch.
+static void check_ids(const Tokenizer *t, const char *text, size_t len, unsigned flags, const int *want, int n) {
+    IntVec v = {0};
+    Err e = {{0}};
+    int got = tok_encode(t, text, len, flags, &v, &e);
+    bool ok = got == n && v.n == n;
+    for (int i = 0; ok && i < n; i++) ok = v.v[i] == want[i];
+    if (!ok) {
+        fprintf(stderr, "encode \"%.*s\": expected [", (int)len, text);
+        for (int i = 0; i < n; i++) fprintf(stderr, "%s%d", i ? " " : "", want[i]);
+        fprintf(stderr, "], got %d: [", got);
+        for (int i = 0; i < v.n; i++) fprintf(stderr, "%s%d", i ? " " : "", v.v[i]);
+        fprintf(stderr, "] %s\n", got < 0 ? e.msg : "");
+        check_failures++;
+    }
+    iv_free(&v);
+}
+#define IDS(t, s, flags, ...)                                                                   \
+    do {                                                                                        \
+        const int w_[] = {__VA_ARGS__};                                                         \
+        check_ids(t, s, sizeof(s) - 1, flags, w_, (int)(sizeof w_ / sizeof w_[0]));             \
+    } while (0)
+
+// The text that encode/decode must give back: ill-formed UTF-8 replaced by U+FFFD per subpart.
+static void clean_utf8(const char *s, size_t n, Buf *out) {
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        char u[4];
+        int k = utf8_decode(s + i, n - i, &cp);
+        buf_put(out, u, (size_t)utf8_encode(cp, u));
+        i += (size_t)k;
+    }
+}
+
+static void test_byte_map(void) {
+    char u[4];
+    int seen[512] = {0};
+    for (int b = 0; b < 256; b++) {
+        int n = tok_gpt2_byte_char((unsigned char)b, u);
+        uint32_t cp;
+        CHECK_INT(utf8_decode(u, (size_t)n, &cp), n);
+        CHECK(cp < 512);
+        if (cp < 512) seen[cp]++;
+    }
+    for (int c = 0; c < 512; c++) CHECK(seen[c] <= 1); // a bijection
+    CHECK_INT(tok_gpt2_byte_char('!', u), 1);
+    CHECK(u[0] == '!');
+    tok_gpt2_byte_char(' ', u);
+    CHECK(!memcmp(u, "\xC4\xA0", 2)); // U+0120 'Ġ'
+    tok_gpt2_byte_char('\n', u);
+    CHECK(!memcmp(u, "\xC4\x8A", 2)); // U+010A 'Ċ'
+    tok_gpt2_byte_char(0, u);
+    CHECK(!memcmp(u, "\xC4\x80", 2)); // U+0100 'Ā'
+    tok_gpt2_byte_char(0xAD, u);
+    CHECK(!memcmp(u, "\xC5\x83", 2)); // U+0143, the last
+    tok_gpt2_byte_char(0xE9, u);
+    CHECK(!memcmp(u, "\xC3\xA9", 2)); // 'é' stands for itself
+}
+
+static void test_bytes_tokenizer(void) {
+    Tokenizer *t = tok_bytes_new();
+    CHECK_INT(tok_kind(t), TOK_KIND_BYTE_BPE);
+    CHECK_INT(tok_vocab_size(t), 257);
+    CHECK_INT(tok_eos(t), 256);
+    CHECK_INT(tok_bos(t), 256);
+    CHECK(tok_is_special(t, 256));
+    CHECK(!tok_is_special(t, 0));
+    CHECK_INT(tok_find(t, "!", 1), 0);
+    CHECK_INT(tok_find(t, "a", 1), 64); // as in GPT-2
+    CHECK_INT(tok_find(t, "\0", 1), 188);
+    CHECK_INT(tok_find(t, " ", 1), 220);
+    CHECK_INT(tok_find(t, "<|endoftext|>", 13), 256);
+    CHECK_INT(tok_find(t, "ab", 2), -1);
+    size_t len;
+    CHECK(tok_piece(t, 257, &len) == NULL);
+    CHECK(tok_piece(t, -1, &len) == NULL);
+    CHECK_STR(tok_piece(t, 256, &len), "<|endoftext|>");
+    IDS(t, "hi", 0, 71, 72);
+    IDS(t, "<|endoftext|>", TOK_PARSE_SPECIAL, 256);
+    IDS(t, "a<|endoftext|>", TOK_PARSE_SPECIAL | TOK_ADD_SPECIAL, 64, 256);
+    IDS(t, "<|endoftext|", TOK_PARSE_SPECIAL, 27, 91, 68, 77, 67, 78, 69, 83, 68, 87, 83, 91);
+    IDS(t, "<|x", 0, 27, 91, 87);
+    // ill-formed UTF-8: one U+FFFD (EF BF BD) per maximal subpart
+    IDS(t, "\xF0\x9F\x98x", 0, 171, 123, 121, 87);
+    IDS(t, "\xC0\x80", 0, 171, 123, 121, 171, 123, 121);
+
+    // display: valid UTF-8 as is, other bytes as <0xNN>
+    Buf b = {0};
+    tok_piece_display(t, tok_find(t, "\x80", 1), &b);
+    CHECK_STR(b.data, "<0x80>");
+    buf_clear(&b);
+    tok_piece_display(t, 64, &b);
+    CHECK_STR(b.data, "a");
+    buf_free(&b);
+
+    // arbitrary bytes round trip after U+FFFD replacement
+    uint64_t x = 88172645463325252ull;
+    Buf want = {0}, got = {0};
+    IntVec v = {0};
+    for (int round = 0; round < 3000; round++) {
+        char s[64];
+        size_t n = (size_t)(round % 64);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            s[i] = (char)(round & 1 ? x : (x % 3 ? x & 0x7F : x));
+        }
+        buf_clear(&want), buf_clear(&got);
+        v.n = 0;
+        clean_utf8(s, n, &want);
+        Err e;
+        int k = tok_encode(t, s, n, round & 2 ? TOK_PARSE_SPECIAL : 0, &v, &e);
+        CHECK_INT(k, (int)want.len);
+        tok_decode(t, v.v, v.n, &got);
+        CHECK(got.len == want.len && (!n || !memcmp(got.data, want.data, want.len)));
+    }
+    iv_free(&v);
+    buf_free(&want);
+    buf_free(&got);
+    tok_free(t);
+}
+
+// A tiny vocabulary: the 256 byte tokens are not all there, so unknown bytes fail cleanly.
+static const char *tiny_vocab =
+    "{\"a\": 0, \"b\": 1, \"c\": 2, \"\\u0120\": 3, \"ab\": 4, \"abc\": 5, \"\\u0120ab\": 6, \"aba\": 7,"
+    " \"'\": 8, \"s\": 9, \"'s\": 10, \"\\u010a\": 11, \"<|endoftext|>\": 12, \"\\u0120\\u0120\": 13,"
+    " \"I\": 14, \"M\": 15, \"m\": 16, \"'m\": 17, \"\\u0120c\": 18}";
+
+static void test_tiny(void) {
+    // 'Ġ' (U+0120, the space) written raw in UTF-8; a CRLF line and a blank line at the end
+    const char *merges =
+        "#version: 0.2\nab a\na b\nab c\n\xC4\xA0 ab\n' s\n' m\n\xC4\xA0 \xC4\xA0\r\n\xC4\xA0 c\n\n";
+    const char *vp = put_file("vocab.json", tiny_vocab);
+    put_file("merges.txt", merges);
+    Err e = {{0}};
+    Tokenizer *t = tok_load(tmpdir, &e);
+    CHECK(t != NULL);
+    if (!t) {
+        fprintf(stderr, "load: %s\n", e.msg);
+        return;
+    }
+    CHECK_INT(tok_vocab_size(t), 19);
+    CHECK_INT(tok_eos(t), 12);
+    CHECK_INT(tok_bos(t), 12);
+    CHECK(tok_is_special(t, 12));
+    size_t len;
+    CHECK_STR(tok_piece(t, 6, &len), " ab");
+    CHECK_INT(len, 3);
+    CHECK_INT(tok_find(t, " ab", 3), 6);
+    IDS(t, "ab", 0, 4);
+    IDS(t, "abc", 0, 5);
+    IDS(t, " ab", 0, 6);
+    IDS(t, "abcab", 0, 5, 4);
+    // one round merges every (a b) before the lower-ranked (ab a) can apply: [ab ab], not [aba b]
+    IDS(t, "abab", 0, 4, 4);
+    IDS(t, "aba", 0, 7);
+    // the pre-tokenizer: contractions are lower case only; whitespace runs leave their last
+    // character to a following word
+    IDS(t, "a's", 0, 0, 10);
+    IDS(t, "I'm", 0, 14, 17);
+    IDS(t, "I'M", 0, 14, 8, 15);
+    IDS(t, "  ab", 0, 3, 6);
+    IDS(t, "   ab", 0, 13, 6);
+    IDS(t, "a  ", 0, 0, 13);
+    IDS(t, "a\n\nb", 0, 0, 11, 11, 1);
+    IDS(t, "ab c", 0, 4, 18);
+    IDS(t, "<|endoftext|>a", TOK_PARSE_SPECIAL, 12, 0);
+    IntVec v = {0};
+    CHECK_INT(tok_encode(t, "d", 1, 0, &v, &e), -1);
+    CHECK(strstr(e.msg, "0x64") != NULL);
+    CHECK_INT(v.n, 0);
+    CHECK_INT(tok_encode(t, "ab d", 4, 0, &v, &e), -1);
+    CHECK_INT(v.n, 0); // nothing left behind on failure
+    iv_free(&v);
+    tok_free(t);
+
+    // the same files by explicit paths, and the vocabulary file alone
+    t = tok_load_vocab_merges(vp, put_file("m.bpe", merges), &e);
+    CHECK(t != NULL);
+    if (t) IDS(t, "abc", 0, 5);
+    tok_free(t);
+    t = tok_load(vp, &e);
+    CHECK(t != NULL);
+    tok_free(t);
+    rm_file("m.bpe");
+
+    // merges without the #version line
+    put_file("merges.txt", "a b\n");
+    t = tok_load(tmpdir, &e);
+    CHECK(t != NULL);
+    if (t) IDS(t, "abab", 0, 4, 4);
+    tok_free(t);
+}
+
+// tokenizer.json with merges as pairs and added tokens
+static void test_tokenizer_json(void) {
+    put_file("tokenizer.json",
+             "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 5, \"content\": \"<|endoftext|>\", \"special\": true},"
+             " {\"id\": 6, \"content\": \"<pad>\", \"special\": true}],"
+             " \"normalizer\": null, \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false,"
+             " \"trim_offsets\": true, \"use_regex\": true},"
+             " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2,"
+             " \"\\u0120\": 3, \"\\u0120ab\": 4, \"<|endoftext|>\": 5}, \"merges\": [[\"a\", \"b\"], \"\\u0120 ab\"]}}");
+    Err e = {{0}};
+    Tokenizer *t = tok_load(tmpdir, &e); // tokenizer.json is preferred over vocab.json
+    CHECK(t != NULL);
+    if (!t) {
+        fprintf(stderr, "load: %s\n", e.msg);
+        return;
+    }
+    CHECK_INT(tok_vocab_size(t), 7);
+    CHECK_INT(tok_eos(t), 5);
+    CHECK(tok_is_special(t, 6));
+    size_t len;
+    CHECK_STR(tok_piece(t, 6, &len), "<pad>");
+    IDS(t, "ab ab", 0, 2, 4);
+    IDS(t, "ab<pad><|endoftext|> ab", TOK_PARSE_SPECIAL, 2, 6, 5, 4);
+    tok_free(t);
+    rm_file("tokenizer.json");
+}
+
+// Each broken input must fail with one line naming the file and the fault.
+static void expect_error(const char *what, const char *path, const char *vocab, const char *merges,
+                         const char *want1, const char *want2) {
+    Err e = {{0}};
+    Tokenizer *t = vocab ? tok_load_vocab_merges(vocab, merges, &e) : tok_load(path, &e);
+    if (t) {
+        fprintf(stderr, "%s: loaded, expected an error\n", what);
+        check_failures++;
+        tok_free(t);
+        return;
+    }
+    if (!strstr(e.msg, want1) || (want2 && !strstr(e.msg, want2)) || strchr(e.msg, '\n')) {
+        fprintf(stderr, "%s: expected a message with '%s' and '%s', got '%s'\n", what, want1, want2 ? want2 : "",
+                e.msg);
+        check_failures++;
+    }
+}
+
+static void test_errors(void) {
+    char dir2[80], p[128], m[128], v[128];
+    snprintf(dir2, sizeof dir2, "%s/nothing", tmpdir);
+    expect_error("missing path", dir2, NULL, NULL, "nothing", "No such file");
+    snprintf(v, sizeof v, "%s/vocab.json", tmpdir);
+    snprintf(m, sizeof m, "%s/merges.txt", tmpdir);
+
+    put_file("vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 2}");
+    rm_file("merges.txt");
+    expect_error("missing merges (dir)", tmpdir, NULL, NULL, tmpdir, "no tokenizer found");
+    expect_error("missing merges (vocab)", v, NULL, NULL, "vocab.json", "merges.txt");
+    expect_error("missing merges (pair)", NULL, v, m, "merges.txt", "No such file");
+
+    put_file("merges.txt", "a b\na z\n");
+    expect_error("unknown piece", tmpdir, NULL, NULL, "merges.txt' line 2", "unknown piece 'z'");
+    put_file("merges.txt", "a b c\n");
+    expect_error("three pieces", tmpdir, NULL, NULL, "merges.txt' line 1", "two pieces");
+    put_file("merges.txt", "b a\n");
+    expect_error("merge result missing", tmpdir, NULL, NULL, "merges.txt' line 1", "'ba'");
+    put_file("merges.txt", "a b\n");
+
+    put_file("vocab.json", "{\"a\": 0, \"b\": 1,");
+    expect_error("broken JSON", tmpdir, NULL, NULL, "vocab.json", "line 1");
+    put_file("vocab.json", "[1, 2]");
+    expect_error("not an object", tmpdir, NULL, NULL, "vocab.json", "not a JSON object");
+    put_file("vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 99999999}");
+    expect_error("id out of range", tmpdir, NULL, NULL, "vocab.json", "99999999");
+    put_file("vocab.json", "{\"a\": 0, \"b\": -1, \"ab\": 2}");
+    expect_error("negative id", tmpdir, NULL, NULL, "vocab.json", "'b' has id -1");
+    put_file("vocab.json", "{\"a\": 0, \"b\": 1.5, \"ab\": 2}");
+    expect_error("fractional id", tmpdir, NULL, NULL, "vocab.json", "1.5");
+    put_file("vocab.json", "{\"a\": 0, \"b\": \"1\", \"ab\": 2}");
+    expect_error("string id", tmpdir, NULL, NULL, "vocab.json", "not a number");
+    put_file("vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 1}");
+    expect_error("duplicate id", tmpdir, NULL, NULL, "vocab.json", "both have id 1");
+    put_file("vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 3}");
+    expect_error("id gap", tmpdir, NULL, NULL, "vocab.json", "no token has id 2");
+    put_file("vocab.json", "{\"a\": 0, \"b\": 1, \"a\": 2}");
+    expect_error("duplicate token", tmpdir, NULL, NULL, "vocab.json", "appears twice");
+    put_file("vocab.json", "{}");
+    expect_error("empty", tmpdir, NULL, NULL, "vocab.json", "empty");
+    rm_file("vocab.json");
+    rm_file("merges.txt");
+
+    snprintf(p, sizeof p, "%s/tokenizer.json", tmpdir);
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
+    expect_error("unsupported model", tmpdir, NULL, NULL, "tokenizer.json", "'WordPiece' is not supported");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                               " \"pre_tokenizer\": {\"type\": \"Metaspace\"}}");
+    expect_error("unsupported pre-tokenizer", p, NULL, NULL, "tokenizer.json", "'Metaspace'");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
+                               " \"merges\": [\"ab\"]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
+    expect_error("bad merge string", p, NULL, NULL, "tokenizer.json' merge 1", "expected");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
+                               " \"merges\": [[\"a\", \"x\"]]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
+    expect_error("unknown piece (json)", p, NULL, NULL, "tokenizer.json' merge 1", "unknown piece 'x'");
+    put_file("tokenizer.json", "{\"added_tokens\": [{\"id\": 1, \"content\": \"<s>\"}],"
+                               " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": []},"
+                               " \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
+    expect_error("added token clash", p, NULL, NULL, "tokenizer.json", "belongs to 'b'");
+    put_file("tokenizer.json", "{\"added_tokens\": [{\"id\": 70000000, \"content\": \"<s>\"}],"
+                               " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                               " \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
+    expect_error("added id out of range", p, NULL, NULL, "tokenizer.json", "70000000");
+    rm_file("tokenizer.json");
+
+    put_file("tok.gguf", "GGUF");
+    snprintf(p, sizeof p, "%s/tok.gguf", tmpdir);
+    expect_error("other file", p, NULL, NULL, "tok.gguf", "not a tokenizer file");
+    rm_file("tok.gguf");
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/qkv-tok-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_byte_map();
+    test_bytes_tokenizer();
+    test_tiny();
+    test_tokenizer_json();
+    test_errors();
+    rm_file("vocab.json");
+    rm_file("merges.txt");
+    rmdir(tmpdir);
+    return CHECK_DONE();
+}
