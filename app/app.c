@@ -3,6 +3,7 @@
 #include "db.h"
 #include "front.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,7 +63,39 @@ int app_generate_ids(App *app, const int *ids, int n, const GenParams *p, GenRes
     return 0;
 }
 
+void figure_free(Figure *f) {
+    for (int i = 0; f->row_labels && i < f->rows; i++) free(f->row_labels[i]);
+    for (int i = 0; f->col_labels && i < f->cols; i++) free(f->col_labels[i]);
+    free(f->row_labels);
+    free(f->col_labels);
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+static char **copy_labels(const char *const *l, int n) {
+    if (!l) return NULL;
+    char **c = calloc((size_t)n, sizeof *c);
+    for (int i = 0; c && i < n; i++) c[i] = strdup(l[i] ? l[i] : "");
+    return c;
+}
+
+void app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
+                    const char *const *col_labels, bool diverging, const char *title) {
+    figure_free(&app->fig);
+    Figure *f = &app->fig;
+    f->v = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
+    if (!f->v) return;
+    memcpy(f->v, v, sizeof(float) * (size_t)rows * (size_t)cols);
+    f->rows = rows;
+    f->cols = cols;
+    f->row_labels = copy_labels(row_labels, rows);
+    f->col_labels = copy_labels(col_labels, cols);
+    f->diverging = diverging;
+    snprintf(f->title, sizeof f->title, "%s", title ? title : "");
+}
+
 void app_done(App *app) {
+    figure_free(&app->fig);
     ctx_free(app->ctx);
     model_free(app->model);
     tok_free(app->tok_owned);

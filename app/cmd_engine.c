@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "ops.h"
 #include "pool.h"
 #include "positions.h"
+#include "heatmap.h"
 
 // ---------------------------------------------------------------------------------------
 // Shared pieces
@@ -497,6 +499,23 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     }
     // human form: the selected matrix as a table
     const float *mtx = ac.all + ((size_t)L0 * c->n_head + H0) * TT;
+    {
+        float *shown = malloc(sizeof(float) * TT);
+        char **labels = calloc((size_t)T, sizeof *labels);
+        Buf lb = {0};
+        for (int i = 0; shown && labels && i < T; i++) {
+            for (int j = 0; j < T; j++) shown[(size_t)i * T + j] = j > i ? NAN : mtx[(size_t)i * T + j];
+            piece(app->model->tok, ids.v[i], &lb);
+            labels[i] = strdup(lb.data ? lb.data : "");
+        }
+        char title[160];
+        snprintf(title, sizeof title, "%s: layer %d head %d", app->model->name, L0, H0);
+        if (shown && labels) app_set_figure(app, shown, T, T, (const char *const *)labels, (const char *const *)labels, false, title);
+        for (int i = 0; labels && i < T; i++) free(labels[i]);
+        free(labels);
+        free(shown);
+        buf_free(&lb);
+    }
     buf_printf(&out->text, "layer %d head %d (rows: queries, columns: keys)\n", L0, H0);
     Buf tmp = {0};
     for (int i = 0; i < T; i++) {
@@ -672,6 +691,11 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
         pe_sinusoidal(m, (int)len, (int)dim);
     }
     JsonW *w = &out->w;
+    {
+        char title[96];
+        snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
+        app_set_figure(app, cos ? c : m, (int)len, cos ? (int)len : (int)dim, NULL, NULL, !cos, title);
+    }
     jw_kstr(w, "kind", kind);
     jw_kint(w, "len", len);
     jw_kint(w, "dim", dim);
@@ -689,6 +713,50 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     buf_printf(&out->text, "%s position %s: %lld positions x %d %s (use --json for the values)\n", kind,
                cos ? "cosine similarity" : "encoding", len, cols, cos ? "positions" : "dimensions");
     free(m), free(c);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// save
+
+// Write bytes to path atomically (temporary file in the same directory, then rename).
+static int write_atomic(const char *path, const Buf *b, Err *e) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return err_set(e, "cannot write '%s': %s", path, strerror(errno));
+    bool ok = fwrite(b->data, 1, b->len, f) == b->len;
+    ok = !fflush(f) && ok;
+    ok = !fclose(f) && ok;
+    if (!ok || rename(tmp, path)) {
+        int saved = errno;
+        unlink(tmp);
+        return err_set(e, "cannot write '%s': %s", path, strerror(saved ? saved : EIO));
+    }
+    return 0;
+}
+
+static int cmd_save(App *app, const Args *a, Out *out) {
+    const char *path = args_pos(a, 0)->val;
+    const Figure *f = &app->fig;
+    if (!f->v) return out_error(out, "save: nothing to save yet (run attention or pe, or open a view)");
+    size_t n = strlen(path);
+    bool svg = n > 4 && !strcasecmp(path + n - 4, ".svg"), csv = n > 4 && !strcasecmp(path + n - 4, ".csv");
+    if (!svg && !csv) return out_error(out, "save: '%.200s': the name must end in .svg or .csv", path);
+    Heatmap hm = {f->v, f->rows, f->cols, (const char *const *)f->row_labels, (const char *const *)f->col_labels,
+                  f->diverging ? CMAP_DIVERGING : CMAP_SEQUENTIAL, 0, 0};
+    Buf b = {0};
+    Err e = {0};
+    int rc = svg ? heatmap_to_svg(&b, &hm, NULL, &e) : heatmap_to_csv(&b, &hm, NULL, &e);
+    if (!rc) rc = write_atomic(path, &b, &e);
+    buf_free(&b);
+    if (rc) return out_error(out, "%s", e.msg);
+    jw_kstr(&out->w, "file", path);
+    jw_kstr(&out->w, "format", svg ? "svg" : "csv");
+    jw_kint(&out->w, "rows", f->rows);
+    jw_kint(&out->w, "cols", f->cols);
+    jw_kstr(&out->w, "title", f->title);
+    buf_printf(&out->text, "saved %s (%d x %d) to %s\n", f->title, f->rows, f->cols, path);
     return 0;
 }
 
@@ -832,6 +900,10 @@ const Command engine_commands[] = {
      "Positional encodings as a matrix (rows = positions): the original Transformer's sinusoids for any length "
      "and width, or the current model's learned position embeddings. cosine=true gives the position x position "
      "cosine-similarity matrix instead.",
+     false},
+    {"save", cmd_save, 1, 1, k_none, "save FILE.svg|FILE.csv",
+     "Export what was last shown as a heatmap (the attention map or position matrix of the last command, or the "
+     "TUI's current view) as SVG (exact colours, labels, legend) or CSV (labels and values).",
      false},
     {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3]",
      "Measure prefill and generation speed (tokens per second, best of reps) on the current model.", true},

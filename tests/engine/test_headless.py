@@ -138,6 +138,23 @@ cs = jlines(run(["--json", "-e", "pe learned len=10 cosine=true"]))[0]["matrix"]
 check(len(cs) == 10 and all(abs(cs[i][i] - 1) < 1e-5 for i in range(10)) and cs[2][5] == cs[5][2],
       "pe learned cosine=true is a symmetric similarity matrix", cs[:2])
 
+# save: what the last heatmap command showed, as CSV and SVG, written atomically
+import csv as csvmod
+import xml.etree.ElementTree as ET
+svg, csvf = os.path.join(TMP, "a.svg"), os.path.join(TMP, "a.csv")
+p = run(["--json", "-e", f'attention "abcd" layer=1 head=0; save {svg}; save {csvf}'])
+att = jlines(p)[0]["matrix"]
+check(p.returncode == 0 and os.path.exists(svg) and os.path.exists(csvf), "save writes the files", p.stderr)
+rows = list(csvmod.reader(open(csvf)))
+check(rows[0][1:] == ["a", "b", "c", "d"] and rows[3][0] == "c", "CSV has the token labels", rows[:2])
+check(abs(float(rows[4][2]) - att[3][1]) < 1e-6 and rows[1][2] == "", "CSV has the values, masked cells empty", rows[1:])
+root = ET.parse(svg).getroot()
+check(root.tag.endswith("svg") and len([e for e in root.iter() if e.tag.endswith("rect")]) >= 10, "SVG parses, has cells", root.tag)
+p = run(["-e", "save /tmp/x.txt"])
+check(p.returncode != 0 and b"nothing to save" in p.stderr, "save without a figure says so", p.stderr)
+p = run(["-e", f'pe sinusoidal len=4 dim=4; save {TMP}/nodir/x.svg'])
+check(p.returncode != 0 and b"cannot write" in p.stderr, "save into a missing directory fails cleanly", p.stderr)
+
 # human (non-JSON) output
 p = run(["-e", 'tokenize "a b"'])
 check(b"3 tokens" in p.stdout, "tokenize prints a table", p.stdout)
