@@ -10,6 +10,17 @@
 
 typedef struct Db Db;
 
+// What a heatmap-producing command (attention, pe) or the current TUI view shows: the
+// data `save FILE.svg|.csv` exports. Owned by the App.
+typedef struct Figure {
+    float *v;          // [rows, cols]; NAN = masked
+    int rows, cols;
+    char **row_labels; // rows strings, or NULL
+    char **col_labels; // cols strings, or NULL
+    bool diverging;    // signed data (position encodings)
+    char title[160];
+} Figure;
+
 typedef struct App {
     Model *model;          // the current model (never NULL after app_init)
     Tokenizer *tok;        // the model's tokenizer, or one given by --tokenizer
@@ -21,11 +32,18 @@ typedef struct App {
     bool json;             // --json
     char *db_path;         // --db / QKV_DB / default (NULL until resolved)
     Db *db;                // opened on first use
+    struct PendingRank *pending; // the ranking between `rank` and `order` (app/cmd_db.c)
     char *annotator;       // --annotator / QKV_ANNOTATOR / set annotator
     volatile sig_atomic_t *cancel; // set by SIGINT handlers of the front end
+    Figure fig;            // the last matrix shown (see Figure)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
     void *on_step_user;
 } App;
+
+// Replace app->fig with a copy of v [rows, cols] and its labels (either may be NULL).
+void app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
+                    const char *const *col_labels, bool diverging, const char *title);
+void figure_free(Figure *f);
 
 // Load (or replace) the current model; on failure the previous one stays.
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
