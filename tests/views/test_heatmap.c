@@ -1,0 +1,310 @@
+// test_heatmap.c - the heatmap widget: golden screens in every colour mode (glyphs plus a colour
+// key per cell, compared with tests/views/golden/*.txt; QKV_UPDATE_GOLDEN=1 rewrites them),
+// scrolling that keeps the cursor visible, fitting, tiny areas, and the CSV and SVG exports.
+#include <errno.h>
+#include <math.h>
+
+#include "../check.h"
+#include "heatmap.h"
+
+static const char *golden_dir(void) {
+    static char dir[4096];
+    const char *src = getenv("QKV_SRCDIR");
+    if (src && *src) snprintf(dir, sizeof dir, "%s/tests/views/golden", src);
+    else {
+        snprintf(dir, sizeof dir, "%s", __FILE__);
+        char *slash = strrchr(dir, '/');
+        snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0), "golden");
+    }
+    return dir;
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    Buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(&b, chunk, n);
+    fclose(f);
+    return b.data ? buf_take(&b) : calloc(1, 1);
+}
+
+// Compare the text form of g with golden file name; print the first differing line.
+static void golden(const char *name, const CellGrid *g) {
+    Buf got = {0};
+    cellgrid_dump(g, &got);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.txt", golden_dir(), name);
+    const char *upd = getenv("QKV_UPDATE_GOLDEN");
+    if (upd && !strcmp(upd, "1")) {
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(got.data, 1, got.len, f) != got.len) {
+            fprintf(stderr, "cannot write '%s': %s\n", path, strerror(errno));
+            check_failures++;
+        } else {
+            fprintf(stderr, "updated %s\n", path);
+        }
+        if (f) fclose(f);
+        buf_free(&got);
+        return;
+    }
+    char *want = read_file(path);
+    if (!want) {
+        fprintf(stderr, "%s: missing golden file '%s' (create it with QKV_UPDATE_GOLDEN=1)\n", name, path);
+        check_failures++;
+        buf_free(&got);
+        return;
+    }
+    if (strcmp(want, got.data)) {
+        const char *a = want, *b = got.data;
+        int line = 1;
+        for (;;) {
+            const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+            size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+            if (la != lb || memcmp(a, b, la) || !ea || !eb) {
+                fprintf(stderr, "%s: golden screen differs at line %d\n  expected: %.*s\n  got:      %.*s\n", name, line,
+                        (int)la, a, (int)lb, b);
+                break;
+            }
+            a = ea + 1, b = eb + 1, line++;
+        }
+        check_failures++;
+    }
+    free(want);
+    buf_free(&got);
+}
+
+// Render hm in a fresh w x h grid and compare with golden file name.
+static void screen(const char *name, const Heatmap *hm, ColorMode mode, int zoom, int w, int h, int cr, int cc,
+                   unsigned flags) {
+    CellGrid g;
+    if (cellgrid_init(&g, w, h, mode)) {
+        fprintf(stderr, "%s: cannot allocate grid\n", name);
+        check_failures++;
+        return;
+    }
+    HeatmapView v = {mode, zoom, 0, 0, cr, cc, flags};
+    heatmap_render(&g, 0, 0, w, h, hm, &v);
+    golden(name, &g);
+    cellgrid_done(&g);
+}
+
+static const char *const toks5[] = {"The", " cat", " sat", "\n", "\u2026"};
+
+// A 5x5 causal attention pattern: rows sum to 1, NAN above the diagonal.
+static void causal5(float *m) {
+    static const float w[5][5] = {{1}, {0.7f, 0.3f}, {0.5f, 0.2f, 0.3f}, {0.1f, 0.6f, 0.1f, 0.2f},
+                                  {0.05f, 0.15f, 0.4f, 0.1f, 0.3f}};
+    for (int r = 0; r < 5; r++)
+        for (int c = 0; c < 5; c++) m[r * 5 + c] = c > r ? NAN : w[r][c];
+}
+
+static void causal_n(float *m, int n) {
+    for (int r = 0; r < n; r++) {
+        float s = 0;
+        for (int c = 0; c <= r; c++) s += m[r * n + c] = 1.0f / (1 + r - c) + (c == 0 ? 1.0f : 0.0f);
+        for (int c = 0; c < n; c++) m[r * n + c] = c > r ? NAN : m[r * n + c] / s;
+    }
+}
+
+static void test_goldens(void) {
+    float m5[25];
+    causal5(m5);
+    Heatmap hm = {m5, 5, 5, toks5, toks5, CMAP_SEQUENTIAL, 0, 1};
+    static const ColorMode modes[] = {CMODE_TRUECOLOR, CMODE_C256, CMODE_C8, CMODE_ASCII};
+    static const char *const names[] = {"causal5_truecolor_z2", "causal5_256_z2", "causal5_8_z2", "causal5_ascii_z2"};
+    for (int i = 0; i < 4; i++) screen(names[i], &hm, modes[i], 2, 30, 16, 3, 1, 0);
+    screen("causal5_truecolor_z1", &hm, CMODE_TRUECOLOR, 1, 30, 10, 3, 1, 0);
+    screen("causal5_256_z1", &hm, CMODE_C256, 1, 30, 10, 4, 2, 0);
+    screen("causal5_ascii_z1", &hm, CMODE_ASCII, 1, 30, 12, 4, 2, 0);
+    screen("causal5_truecolor_z6", &hm, CMODE_TRUECOLOR, 6, 48, 20, 2, 2, 0);
+
+    // diverging: a sinusoidal position encoding, 6 positions x 8 dimensions
+    float pe[48];
+    for (int p = 0; p < 6; p++)
+        for (int i = 0; i < 8; i++) {
+            double f = p / pow(10000.0, (i / 2 * 2) / 8.0);
+            pe[p * 8 + i] = (float)(i % 2 ? cos(f) : sin(f));
+        }
+    static const char *const pos[] = {"0", "1", "2", "3", "4", "5"};
+    Heatmap pm = {pe, 6, 8, pos, NULL, CMAP_DIVERGING, 0, 0};
+    screen("pe_truecolor_z2", &pm, CMODE_TRUECOLOR, 2, 34, 8, 1, 0, 0);
+    screen("pe_8_z2", &pm, CMODE_C8, 2, 34, 8, 1, 0, 0);
+    screen("pe_ascii_z2", &pm, CMODE_ASCII, 2, 34, 8, 1, 0, 0);
+
+    // larger than the screen: the view scrolls to the cursor
+    float big[40 * 40];
+    for (int r = 0; r < 40; r++)
+        for (int c = 0; c < 40; c++) big[r * 40 + c] = (float)(sin(r * 0.3) * cos(c * 0.2));
+    char lbl[40][8];
+    const char *lp[40];
+    for (int i = 0; i < 40; i++) snprintf(lbl[i], sizeof lbl[i], "t%d", i), lp[i] = lbl[i];
+    Heatmap bm = {big, 40, 40, lp, lp, CMAP_SEQUENTIAL, 0, 0};
+    screen("scroll_256_z2", &bm, CMODE_C256, 2, 36, 14, 35, 30, 0);
+
+    // a model-view thumbnail: 64x64 reduced to fit 16x4, no labels or legend
+    static float th[64 * 64];
+    causal_n(th, 64);
+    Heatmap tm = {th, 64, 64, NULL, NULL, CMAP_SEQUENTIAL, 0, 1};
+    screen("thumb64_truecolor_fit", &tm, CMODE_TRUECOLOR, 0, 16, 4, -1, -1, HM_NO_LABELS | HM_NO_LEGEND);
+
+    // wide and invisible characters in labels, vertical and horizontal column labels
+    static const char *const odd[] = {"\xe7\x8c\xab", "\xf0\x9f\x98\x80", "a\tb", "\x01x"};
+    float m4[16];
+    for (int i = 0; i < 16; i++) m4[i] = (float)i / 15;
+    Heatmap om = {m4, 4, 4, odd, odd, CMAP_SEQUENTIAL, 0, 1};
+    screen("labels_truecolor_z2", &om, CMODE_TRUECOLOR, 2, 24, 10, 0, 1, 0);
+    screen("labels_truecolor_z1", &om, CMODE_TRUECOLOR, 1, 24, 10, 0, 1, 0);
+    screen("labels_truecolor_z5", &om, CMODE_TRUECOLOR, 5, 32, 14, 0, 1, 0);
+    screen("labels_ascii_z2", &om, CMODE_ASCII, 2, 24, 10, 0, 1, 0);
+}
+
+static void test_scrolling(void) {
+    static float big[100 * 70];
+    for (int i = 0; i < 100 * 70; i++) big[i] = (float)(i % 13);
+    Heatmap hm = {big, 100, 70, NULL, NULL, CMAP_SEQUENTIAL, 0, 0};
+    CellGrid g;
+    cellgrid_init(&g, 40, 15, CMODE_C256);
+    HeatmapView v = {CMODE_C256, 2, 0, 0, 0, 0, 0};
+    unsigned seed = 7;
+    for (int step = 0; step < 300; step++) {
+        seed = seed * 1103515245u + 12345u;
+        v.cur_row += (int)((seed >> 16) % 21) - 10;
+        v.cur_col += (int)((seed >> 8) % 15) - 7;
+        if (step % 50 == 0) v.zoom = 1 + step / 50; // zooms 1..6
+        heatmap_render(&g, 0, 0, 40, 15, &hm, &v);
+        HeatmapLayout L;
+        heatmap_layout(&L, &hm, &v, 40, 15);
+        CHECK(v.cur_row >= 0 && v.cur_row < 100 && v.cur_col >= 0 && v.cur_col < 70);
+        CHECK(v.cur_row >= L.top && v.cur_row < L.top + L.nrows);
+        CHECK(v.cur_col >= L.left && v.cur_col < L.left + L.ncols);
+        CHECK(L.top >= 0 && L.top + L.nrows <= 100 && L.left >= 0 && L.left + L.ncols <= 70);
+        // the cell under the cursor's screen position is the cursor
+        int tx = L.mx + (v.cur_col - L.left) * L.zoom;
+        int ty = L.my + (L.half ? (v.cur_row - L.top) / 2 : (v.cur_row - L.top) * L.cell_h);
+        int r, c;
+        heatmap_cell_at(&L, tx, ty, &r, &c);
+        CHECK_INT(c, v.cur_col);
+        if (L.half) CHECK(r == v.cur_row || r + 1 == v.cur_row); // a terminal row holds two
+        else CHECK_INT(r, v.cur_row);
+        if (L.zoom >= 2) CHECK_STR(cellgrid_at(&g, tx, ty)->g, "[");
+    }
+    cellgrid_done(&g);
+}
+
+static void test_fit_and_tiny(void) {
+    float m5[25];
+    causal5(m5);
+    Heatmap hm = {m5, 5, 5, toks5, toks5, CMAP_SEQUENTIAL, 0, 1};
+    HeatmapView v = {CMODE_TRUECOLOR, 0, 3, 3, -1, -1, 0};
+    HeatmapLayout L;
+    heatmap_layout(&L, &hm, &v, 80, 24);
+    CHECK_INT(L.zoom, 8);
+    CHECK_INT(L.pool, 1);
+    CHECK_INT(L.nrows, 5);
+    CHECK_INT(L.ncols, 5);
+    CHECK_INT(v.top, 0);
+    static float th[64 * 64];
+    causal_n(th, 64);
+    Heatmap tm = {th, 64, 64, NULL, NULL, CMAP_SEQUENTIAL, 0, 1};
+    HeatmapView tv = {CMODE_TRUECOLOR, 0, 0, 0, -1, -1, HM_NO_LEGEND};
+    heatmap_layout(&L, &tm, &tv, 16, 4);
+    CHECK_INT(L.pool, 8);
+    CHECK_INT(L.nrows, 64);
+    CHECK_INT(L.ncols, 64);
+    tv.mode = CMODE_ASCII; // no half blocks: 4 rows of 16 matrix rows
+    heatmap_layout(&L, &tm, &tv, 16, 4);
+    CHECK_INT(L.pool, 16);
+
+    // any area, however small, in any mode and zoom, draws without writing outside it
+    CellGrid g;
+    cellgrid_init(&g, 12, 8, CMODE_C8);
+    for (int mode = 0; mode < 4; mode++)
+        for (int z = 0; z <= HM_ZOOM_MAX; z += 3)
+            for (int w = 0; w <= 6; w++)
+                for (int h = 0; h <= 6; h++) {
+                    cellgrid_clear(&g);
+                    g.mode = (ColorMode)mode;
+                    HeatmapView tv2 = {(ColorMode)mode, z, 0, 0, 4, 4, 0};
+                    heatmap_render(&g, 3, 1, w, h, &hm, &tv2);
+                    for (int y = 0; y < g.h; y++)
+                        for (int x = 0; x < g.w; x++)
+                            if (x < 3 || y < 1 || x >= 3 + w || y >= 1 + h) CHECK_STR(cellgrid_at(&g, x, y)->g, " ");
+                }
+    cellgrid_done(&g);
+    // an all-masked matrix and an empty one
+    float nan4[4] = {NAN, NAN, NAN, NAN};
+    Heatmap nm = {nan4, 2, 2, NULL, NULL, CMAP_DIVERGING, 0, 0};
+    float lo, hi;
+    heatmap_range(&nm, &lo, &hi);
+    CHECK_NEAR(lo, -1, 0);
+    CHECK_NEAR(hi, 1, 0);
+    cellgrid_init(&g, 10, 5, CMODE_TRUECOLOR);
+    HeatmapView nv = {CMODE_TRUECOLOR, 2, 0, 0, 0, 0, 0};
+    heatmap_render(&g, 0, 0, 10, 5, &nm, &nv);
+    Heatmap em = {nan4, 0, 0, NULL, NULL, CMAP_SEQUENTIAL, 0, 0};
+    heatmap_render(&g, 0, 0, 10, 5, &em, &nv);
+    cellgrid_done(&g);
+}
+
+static int count(const char *s, const char *what) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p++) n++;
+    return n;
+}
+
+static void test_export(void) {
+    float m[6] = {0.5f, NAN, 1, -0.25f, 0, 1e-7f};
+    static const char *const rows[] = {"<s>", "say \"hi\""};
+    static const char *const cols[] = {" a", "b,c", "\n"};
+    Heatmap hm = {m, 2, 3, rows, cols, CMAP_SEQUENTIAL, 0, 0};
+    Buf b = {0};
+    Err e = {0};
+    CHECK_INT(heatmap_to_csv(&b, &hm, NULL, &e), 0);
+    CHECK_STR(b.data, "\"\",\" a\",\"b,c\",\"\n\"\r\n\"<s>\",0.5,,1\r\n\"say \"\"hi\"\"\",-0.25,0,1.00000001e-07\r\n");
+    buf_clear(&b);
+    HmRegion reg = {1, 2, 0, 2};
+    CHECK_INT(heatmap_to_csv(&b, &hm, &reg, &e), 0);
+    CHECK_STR(b.data, "\"\",\" a\",\"b,c\"\r\n\"say \"\"hi\"\"\",-0.25,0\r\n");
+    buf_clear(&b);
+    Heatmap nl = {m, 2, 3, NULL, NULL, CMAP_SEQUENTIAL, 0, 0};
+    CHECK_INT(heatmap_to_csv(&b, &nl, NULL, &e), 0);
+    CHECK_STR(b.data, "\"\",0,1,2\r\n0,0.5,,1\r\n1,-0.25,0,1.00000001e-07\r\n");
+    buf_clear(&b);
+    HmRegion bad = {0, 3, 0, 1};
+    CHECK_INT(heatmap_to_csv(&b, &hm, &bad, &e), -1);
+    CHECK(strstr(e.msg, "region") != NULL);
+
+    CHECK_INT(heatmap_to_svg(&b, &hm, NULL, &e), 0);
+    CHECK(!strncmp(b.data, "<?xml", 5));
+    CHECK(strstr(b.data, "</svg>") != NULL);
+    CHECK_INT(count(b.data, "<rect "), 1 + 5 + 64); // background, unmasked cells, legend
+    CHECK(strstr(b.data, "&lt;s&gt;") != NULL);
+    CHECK(strstr(b.data, "say&#160;") == NULL);
+    CHECK(strstr(b.data, "\u00B7a") != NULL); // labels as the widget shows them
+    CHECK(strstr(b.data, "\u21B5") != NULL);
+    char fill[32];
+    Rgb lo = cmap_rgb(CMAP_SEQUENTIAL, 0), hi = cmap_rgb(CMAP_SEQUENTIAL, 1);
+    snprintf(fill, sizeof fill, "fill=\"#%02x%02x%02x\"", lo.r, lo.g, lo.b); // the -0.25 cell
+    CHECK(strstr(b.data, fill) != NULL);
+    snprintf(fill, sizeof fill, "fill=\"#%02x%02x%02x\"", hi.r, hi.g, hi.b); // the 1
+    CHECK_INT(count(b.data, fill), 1);
+    CHECK(strstr(b.data, ">-0.25<") != NULL);
+    CHECK(strstr(b.data, ">1<") != NULL);
+    buf_clear(&b);
+    Heatmap dm = {m, 2, 3, rows, cols, CMAP_DIVERGING, 0, 0};
+    CHECK_INT(heatmap_to_svg(&b, &dm, NULL, &e), 0);
+    CHECK(strstr(b.data, ">-1<") != NULL);
+    CHECK(strstr(b.data, ">+1<") != NULL);
+    CHECK(strstr(b.data, ">0</text>") != NULL);
+    buf_free(&b);
+}
+
+int main(void) {
+    test_goldens();
+    test_scrolling();
+    test_fit_and_tiny();
+    test_export();
+    return CHECK_DONE();
+}
