@@ -1,0 +1,190 @@
+# gpt2_ref.py - an independent NumPy (float64) GPT-2 forward pass, used to check qkv.
+#
+# Written from the published math of GPT-2 (Radford et al. 2019, the HF layout):
+#   x = wte[ids] + wpe[0..T-1]
+#   per block: x += attn(LN1(x)); x += mlp(LN2(x))          (pre-LN)
+#   attn: q|k|v = h·W_attn + b (Conv1D, W stored [in, out]), per head
+#         softmax(q·kᵀ/√hd) with a causal mask, heads concatenated, ·W_proj + b
+#   mlp:  GELU_tanh(h·W_fc + b)·W_proj + b
+#   logits = LN_f(x)·W_headᵀ, W_head = lm_head.weight [V, d] or the tied wte.
+# It shares no code with qkv: its own safetensors reader (F32/F16/BF16, shards via
+# model.safetensors.index.json), its own config reading. Mask buffers (h.N.attn.bias,
+# attn.masked_bias) are ignored. Also holds a small safetensors writer for the tests.
+
+import json
+import os
+import struct
+
+import numpy as np
+
+_DTYPES = {
+    'F64': ('<f8', 8), 'F32': ('<f4', 4), 'F16': ('<f2', 2), 'BF16': (None, 2),
+    'I64': ('<i8', 8), 'I32': ('<i4', 4), 'I16': ('<i2', 2), 'I8': ('i1', 1),
+    'U8': ('u1', 1), 'BOOL': ('?', 1),
+}
+
+
+def read_safetensors_header(path):
+    """Return (header dict, data start offset, file bytes) of one safetensors file."""
+    with open(path, 'rb') as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError('%s: shorter than 8 bytes' % path)
+    (n,) = struct.unpack('<Q', raw[:8])
+    if 8 + n > len(raw):
+        raise ValueError('%s: header length %d past end of file' % (path, n))
+    header = json.loads(raw[8:8 + n].decode('utf-8'))
+    return header, 8 + n, raw
+
+
+def _decode(raw, start, info, name, path):
+    dt = info['dtype']
+    if dt not in _DTYPES:
+        raise ValueError('%s: tensor %s: unknown dtype %s' % (path, name, dt))
+    npdt, size = _DTYPES[dt]
+    shape = [int(s) for s in info['shape']]
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    b, e = info['data_offsets']
+    if e - b != count * size or start + e > len(raw) or b < 0:
+        raise ValueError('%s: tensor %s: bad data_offsets' % (path, name))
+    buf = raw[start + b:start + e]
+    if dt == 'BF16':
+        u16 = np.frombuffer(buf, dtype='<u2').astype(np.uint32)
+        arr = (u16 << 16).view(np.float32)
+    else:
+        arr = np.frombuffer(buf, dtype=npdt)
+    return arr.astype(np.float64).reshape(shape)
+
+
+def read_safetensors(path):
+    """All tensors of one safetensors file as float64 arrays keyed by name."""
+    header, start, raw = read_safetensors_header(path)
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        out[name] = _decode(raw, start, info, name, path)
+    return out
+
+
+def load_tensors(model_dir):
+    """All tensors of an HF model directory (single file or shards via the index)."""
+    index = os.path.join(model_dir, 'model.safetensors.index.json')
+    if os.path.exists(index):
+        with open(index) as f:
+            wmap = json.load(f)['weight_map']
+        out = {}
+        for shard in sorted(set(wmap.values())):
+            part = read_safetensors(os.path.join(model_dir, shard))
+            for name, arr in part.items():
+                if wmap.get(name) == shard:
+                    out[name] = arr
+        missing = [n for n in wmap if n not in out]
+        if missing:
+            raise ValueError('index names tensors not in their shard: %s' % missing[:3])
+        return out
+    return read_safetensors(os.path.join(model_dir, 'model.safetensors'))
+
+
+class GPT2:
+    """A GPT-2 model held in float64: config values and the parameter arrays."""
+
+    def __init__(self, model_dir):
+        with open(os.path.join(model_dir, 'config.json')) as f:
+            cfg = json.load(f)
+        self.cfg = cfg
+        self.n_layer = int(cfg['n_layer'])
+        self.n_head = int(cfg['n_head'])
+        self.d = int(cfg['n_embd'])
+        self.n_ctx = int(cfg.get('n_positions', cfg.get('n_ctx', 1024)))
+        self.eps = float(cfg.get('layer_norm_epsilon', 1e-5))
+        raw = load_tensors(model_dir)
+        w = {}
+        for name, arr in raw.items():
+            if name.startswith('transformer.'):
+                name = name[len('transformer.'):]
+            if name.endswith('.attn.bias') or name.endswith('.attn.masked_bias'):
+                continue  # causal-mask buffers, not parameters
+            w[name] = arr
+        self.w = w
+        self.vocab = w['wte.weight'].shape[0]
+        self.head = w['lm_head.weight'] if 'lm_head.weight' in w else w['wte.weight']
+        self.tied = 'lm_head.weight' not in w
+
+    def n_params(self):
+        """Parameter count as HF counts it (a tied head is counted once)."""
+        return int(sum(a.size for a in self.w.values()))
+
+    def _ln(self, x, prefix):
+        # x is (T, d); normalise over d with biased variance
+        mu = x.mean(axis=-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + self.eps) * self.w[prefix + '.weight'] + self.w[prefix + '.bias']
+
+    @staticmethod
+    def _gelu(x):
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+    def forward(self, ids):
+        """Run ids (length T <= n_ctx); return (logits [T, V], attention probs [L, H, T, T])."""
+        ids = np.asarray(ids, dtype=np.int64)
+        T, d, H = len(ids), self.d, self.n_head
+        hd = d // H
+        assert 1 <= T <= self.n_ctx
+        x = self.w['wte.weight'][ids] + self.w['wpe.weight'][:T]
+        causal = np.tril(np.ones((T, T), dtype=bool))
+        probs = np.zeros((self.n_layer, H, T, T))
+        for l in range(self.n_layer):
+            p = 'h.%d.' % l
+            h = self._ln(x, p + 'ln_1')
+            qkv = h @ self.w[p + 'attn.c_attn.weight'] + self.w[p + 'attn.c_attn.bias']  # (T, 3d)
+            q, k, v = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
+            q = q.reshape(T, H, hd).transpose(1, 0, 2)  # (H, T, hd)
+            k = k.reshape(T, H, hd).transpose(1, 0, 2)
+            v = v.reshape(T, H, hd).transpose(1, 0, 2)
+            s = q @ k.transpose(0, 2, 1) / np.sqrt(hd)  # (H, T, T)
+            s = np.where(causal, s, -np.inf)
+            s = s - s.max(axis=-1, keepdims=True)
+            e = np.exp(s)
+            a = e / e.sum(axis=-1, keepdims=True)
+            probs[l] = a
+            y = (a @ v).transpose(1, 0, 2).reshape(T, d)
+            x = x + y @ self.w[p + 'attn.c_proj.weight'] + self.w[p + 'attn.c_proj.bias']
+            h = self._ln(x, p + 'ln_2')
+            m = self._gelu(h @ self.w[p + 'mlp.c_fc.weight'] + self.w[p + 'mlp.c_fc.bias'])
+            x = x + m @ self.w[p + 'mlp.c_proj.weight'] + self.w[p + 'mlp.c_proj.bias']
+        x = self._ln(x, 'ln_f')
+        return x @ self.head.T, probs
+
+    def logits(self, ids):
+        return self.forward(ids)[0]
+
+    def attention(self, ids):
+        return self.forward(ids)[1]
+
+
+def log_softmax(z):
+    """log_softmax over the last axis, in float64."""
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def write_safetensors(path, tensors, header_override=None):
+    """Write {name: (dtype str, shape, bytes)} as a safetensors file, in the given order.
+
+    header_override(header) may edit the header dict before it is written (for corrupt files)."""
+    header, blobs, off = {}, [], 0
+    for name, (dt, shape, data) in tensors.items():
+        header[name] = {'dtype': dt, 'shape': list(shape), 'data_offsets': [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    if header_override is not None:
+        header = header_override(header) or header
+    hb = json.dumps(header, separators=(',', ':')).encode('utf-8')
+    hb += b' ' * ((8 - len(hb) % 8) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(hb)))
+        f.write(hb)
+        for b in blobs:
+            f.write(b)
