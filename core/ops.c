@@ -268,6 +268,7 @@ typedef struct {
     const float *inp;
     float *out;
     int T;
+    float *partial; // [nth - 1, out] for matvec_rows_job
 } LinJob;
 
 // Split [0, n) into nth parts aligned to `align`; part ith is [*a, *b).
@@ -286,6 +287,23 @@ static void add_bias(float *out, const float *bias, int T, int n_out, int j0, in
         float *o = out + (size_t)t * n_out;
         for (int j = j0; j < j1; j++) o[j] += bias[j];
     }
+}
+
+// [in, out] decoding with every thread streaming one contiguous block of rows into a
+// private partial sum; the partials are added once all are done (see linear_forward).
+static void matvec_rows_job(void *arg, int ith, int nth) {
+    LinJob *J = arg;
+    const Linear *l = J->l;
+    int i0, i1;
+    split_range(l->in, 8, ith, nth, &i0, &i1);
+    float *y = ith == 0 ? J->out : J->partial + (size_t)(ith - 1) * l->out;
+    if (i0 >= i1) {
+        memset(y, 0, sizeof(float) * (size_t)l->out);
+        return;
+    }
+    Tensor sub = l->w;
+    sub.data = (const char *)l->w.data + dtype_bytes(l->w.dt, (int64_t)i0 * l->out);
+    mv_in_out_avx2(&sub, i1 - i0, l->out, J->inp + i0, y, 0, l->out);
 }
 
 static void matvec_job(void *arg, int ith, int nth) {
@@ -357,7 +375,26 @@ static void gemm_job(void *arg, int ith, int nth) {
 }
 
 void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T) {
-    LinJob J = {l, inp, out, T};
+    LinJob J = {l, inp, out, T, NULL};
+#ifdef QKV_X86
+    int nth = pool_size(pool);
+    if (T == 1 && !l->out_in && nth > 1 && ops_have_avx2() && l->out % 8 == 0 && l->w.dt != DT_Q8_0 &&
+        getenv("QKV_ROWSPLIT")) {
+        float stack[8192];
+        size_t need = (size_t)(nth - 1) * l->out;
+        J.partial = need <= 8192 ? stack : malloc(sizeof(float) * need);
+        if (!J.partial) abort();
+        pool_run(pool, matvec_rows_job, &J);
+        for (int t = 1; t < nth; t++) {
+            const float *p = J.partial + (size_t)(t - 1) * l->out;
+            for (int j = 0; j < l->out; j++) out[j] += p[j];
+        }
+        if (l->bias)
+            for (int j = 0; j < l->out; j++) out[j] += l->bias[j];
+        if (J.partial != stack) free(J.partial);
+        return;
+    }
+#endif
     // Q8_0 rows are converted in blocks of 32: the panel code handles any layout since
     // it converts whole [out, in] rows; [in, out] Q8_0 is not produced by any loader.
     pool_run(pool, T == 1 ? matvec_job : gemm_job, &J);

@@ -1,0 +1,25 @@
+#!/bin/sh
+# bench/run.sh - the benchmarks whose figures the README quotes. Run from the project root
+# after a release build (./dev bench does both). Models are written once under
+# ${QKV_BENCH_DIR:-/tmp/qkv-bench} (about 1.3 GB).
+set -eu
+QKV=${QKV:-build/app/qkv}
+DIR=${QKV_BENCH_DIR:-/tmp/qkv-bench}
+mkdir -p "$DIR"
+for dt in f32 f16 bf16; do
+    m="$DIR/gpt2-124m-$dt"
+    [ -f "$m/model.safetensors" ] ||
+        $QKV -e "new-model gpt2 layers=12 heads=12 d=768 ctx=1024 vocab=50257 seed=1 dtype=$dt masks=false out=$m" >/dev/null
+done
+echo "== engine: GPT-2 124M shape, 2 threads, qkv bench prompt=512 gen=128"
+for dt in f32 f16 bf16; do
+    $QKV --threads 2 --model "$DIR/gpt2-124m-$dt" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3"
+done
+if [ -x build/tests/db/db_bench ]; then
+    echo "== database: bulk run logging"
+    build/tests/db/db_bench "$DIR/db-bench.db"
+fi
+for b in build/tests/views/heatmap_bench build/bench/tui_bench; do
+    [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
+done
+exit 0
