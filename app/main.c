@@ -193,6 +193,34 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (a[0] != '-') {
+            // `qkv CMD ARGS...`: the rest of the line is one command, re-quoted as the shell
+            // split it (arguments with spaces or quotes keep their meaning)
+            for (int k = i; k < argc; k++) {
+                const char *w = argv[k];
+                if (k > i) buf_putc(&exprs, ' ');
+                const char *eq = k > i ? strchr(w, '=') : NULL;
+                bool plain = w[strcspn(w, " \t\n\"';#\\")] == 0 && *w;
+                if (plain) {
+                    buf_puts(&exprs, w);
+                    continue;
+                }
+                const char *val = w;
+                if (eq && eq > w && strspn(w, "abcdefghijklmnopqrstuvwxyz_0123456789.-") == (size_t)(eq - w)) {
+                    buf_put(&exprs, w, (size_t)(eq - w) + 1);
+                    val = eq + 1;
+                }
+                buf_putc(&exprs, '"');
+                for (const char *c = val; *c; c++) {
+                    if (*c == '"' || *c == '\\') buf_putc(&exprs, '\\');
+                    if (*c == '\n') buf_puts(&exprs, "\\n");
+                    else buf_putc(&exprs, *c);
+                }
+                buf_putc(&exprs, '"');
+            }
+            buf_putc(&exprs, '\n');
+            have_e = true;
+            break;
         } else {
             fprintf(stderr, "error: unknown option '%s'\n", a);
             usage(stderr);
@@ -210,20 +238,21 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     Err e = {0};
+    int status = 0;
     if (tokenizer) {
         app.tok_owned = tok_load(tokenizer, &e);
         if (!app.tok_owned) {
             fprintf(stderr, "error: %s\n", e.msg);
-            return 1;
+            status = 1;
+            goto done;
         }
         app.tok = app.tok_owned;
     }
     if (model && app_load_model(&app, model, tokenizer, &e)) {
         fprintf(stderr, "error: %s\n", e.msg);
-        app_done(&app);
-        return 1;
+        status = 1;
+        goto done;
     }
-    int status = 0;
     bool interactive = !have_e && !script && isatty(STDIN_FILENO);
     if (interactive) {
         status = front_interactive(&app);
@@ -234,9 +263,10 @@ int main(int argc, char **argv) {
             FILE *f = strcmp(script, "-") ? fopen(script, "rb") : stdin;
             if (!f || read_all(f, &text)) {
                 fprintf(stderr, "error: cannot read '%s': %s\n", script, strerror(errno));
+                if (f && f != stdin) fclose(f);
                 buf_free(&text);
-                app_done(&app);
-                return 1;
+                status = 1;
+                goto done;
             }
             if (f != stdin) fclose(f);
         }
@@ -249,6 +279,7 @@ int main(int argc, char **argv) {
         status = rc == 130 ? 130 : r.failed ? 1 : status;
         buf_free(&text);
     }
+done:
     buf_free(&exprs);
     app_done(&app);
     return status;

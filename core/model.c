@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -156,7 +157,7 @@ static int get_tensor(Loader *L, const char *name, int64_t d0, int64_t d1, Tenso
 static int get_vec(Loader *L, const char *name, int64_t n, const float **out, Err *e) {
     Tensor t;
     if (get_tensor(L, name, n, 0, &t, e)) return -1;
-    if (t.dt == DT_F32) {
+    if (t.dt == DT_F32 && (uintptr_t)t.data % sizeof(float) == 0) {
         *out = t.data;
         return 0;
     }

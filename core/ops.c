@@ -342,7 +342,7 @@ static void gemm_job(void *arg, int ith, int nth) {
     split_range(l->out, 16, ith, nth, &j0, &j1);
     if (j0 >= j1) return;
     int T = J->T, in = l->in, n_out = l->out;
-    if (l->w.dt == DT_F32) {
+    if (l->w.dt == DT_F32 && (uintptr_t)l->w.data % sizeof(float) == 0) {
         const float *W = l->w.data;
         if (l->out_in)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, j1 - j0, in, 1.0f, J->inp, in,
