@@ -172,5 +172,7 @@ typedef enum {
 // ranking matches when one of its candidates does). *count receives the number of
 // records written. Returns 0 or -1 with e filled.
 int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, Err *e);
-// Append one run as the JSON object of the runs export (for `show` and tests).
+// Append one run as the JSON object of the runs export.
 void db_run_json(const DbRun *r, JsonW *w);
+// Append the same fields to the object open in w (for `show`).
+void db_run_json_fields(const DbRun *r, JsonW *w);

@@ -107,9 +107,14 @@ static void kraw(JsonW *w, const char *k, const char *json) {
 }
 
 void db_run_json(const DbRun *r, JsonW *w) {
+    jw_obj(w);
+    db_run_json_fields(r, w);
+    jw_obj_end(w);
+}
+
+void db_run_json_fields(const DbRun *r, JsonW *w) {
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
-    jw_obj(w);
     jw_kint(w, "run_id", r->id);
     jw_kstr(w, "created", r->created);
     jw_kstr(w, "kind", r->kind);
@@ -144,7 +149,6 @@ void db_run_json(const DbRun *r, JsonW *w) {
     jw_knum(w, "prefill_s", r->prefill_s);
     jw_knum(w, "decode_s", r->decode_s);
     jw_kstr(w, "stop_reason", r->stop_reason);
-    jw_obj_end(w);
 }
 
 static const char *const CSV_COLS[] = {

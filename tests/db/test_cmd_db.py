@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""test_cmd_db.py - the data commands through the real qkv binary, headless.
+
+Every generation is logged; history/show/replay; rank/note/order/skip with ties and the
+annotator from --annotator, QKV_ANNOTATOR and `set annotator`; exports parsed with Python's
+json and csv modules with exactly the documented fields; a hostile prompt stored and
+exported verbatim; an unfinished ranking stores nothing; a qkv killed during a ranking;
+two qkv processes logging at once; databases qkv must not touch.
+
+Usage: test_cmd_db.py QKV_BINARY
+"""
+import csv
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+QKV = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', '..', 'build', 'app', 'qkv')
+TMP = tempfile.mkdtemp(prefix='qkv-cmddb-')
+failures = 0
+
+RUN_KEYS = ['run_id', 'created', 'kind', 'parent_id', 'annotator', 'qkv_version', 'threads', 'model_path',
+            'model_arch', 'model_sha256', 'prompt', 'template', 'mode', 'exemplars', 'temperature', 'top_k',
+            'top_p', 'seed', 'max_tokens', 'n_alts', 'stop_at_eos', 'truncate', 'prompt_ids', 'n_truncated',
+            'text', 'ids', 'logprobs', 'alts', 'prefill_s', 'decode_s', 'stop_reason']
+RANKING_KEYS = ['ranking_id', 'created', 'annotator', 'note', 'qkv_version', 'prompt', 'k', 'order', 'candidates']
+RANK_KEYS = ['ranking_pending', 'prompt', 'k', 'candidates']
+CAND_KEYS = ['n', 'run_id', 'seed', 'text']
+ORDER_KEYS = ['ranking_id', 'order', 'k', 'annotator', 'note']
+EXPORT_KEYS = ['file', 'count', 'what', 'format']
+HISTORY_KEYS = ['run_id', 'created', 'kind', 'model', 'annotator', 'prompt', 'text', 'seed', 'temperature',
+                'n_tokens', 'stop_reason']
+
+# quotes, newlines, tabs, control bytes, DEL, accents, CJK, emoji, BOM, a backslash-n that is not
+# a newline, and SQL injection attempts
+NASTY = ('He said "hi" and \'bye\'\n\tline 2\r\n\x01\x02\x1b[31m\x7f caf\u00e9 \u65e5\u672c \U0001F600 \ufeff '
+         '\\n not-a-newline \'); DROP TABLE runs;-- "; DELETE FROM rankings; --')
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print('FAIL: ' + what, file=sys.stderr)
+    return cond
+
+
+def quote(s):
+    """s as a double-quoted argument of the command language (C escapes)."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '\\':
+            out.append('\\\\')
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == '\n':
+            out.append('\\n')
+        elif ch == '\r':
+            out.append('\\r')
+        elif ch == '\t':
+            out.append('\\t')
+        elif o < 0x20 or o == 0x7f:
+            out.append('\\x%02x' % o)
+        else:
+            out.append(ch)
+    out.append('"')
+    return ''.join(out)
+
+
+def env(**extra):
+    e = dict(os.environ)
+    for k in ('QKV_DB', 'QKV_ANNOTATOR'):
+        e.pop(k, None)
+    e['HOME'] = os.path.join(TMP, 'home')
+    e['XDG_DATA_HOME'] = os.path.join(TMP, 'xdg')
+    e.update(extra)
+    return e
+
+
+def qkv(args, environ=None, timeout=300, stdin=None):
+    return subprocess.run([QKV] + args, capture_output=True, timeout=timeout, env=environ or env(),
+                          input=stdin)
+
+
+def qjson(db, cmds, extra=(), environ=None, ok=True):
+    """Run commands with --json; return (objects, stderr)."""
+    args = list(extra) + (['--db', db] if db else []) + ['--json', '-e', '; '.join(cmds)]
+    p = qkv(args, environ)
+    out = p.stdout.decode('utf-8')
+    err = p.stderr.decode('utf-8', 'replace')
+    if ok and p.returncode != 0:
+        raise SystemExit('qkv %s failed (%d): %s' % (' '.join(args)[:300], p.returncode, err))
+    return [json.loads(l) for l in out.splitlines() if l.strip()], err
+
+
+def keys_are(obj, keys, what):
+    return check(isinstance(obj, dict) and sorted(obj) == sorted(keys),
+                 '%s: keys %s, expected %s' % (what, sorted(obj) if isinstance(obj, dict) else obj, sorted(keys)))
+
+
+def jsonl(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    check(data == b'' or data.endswith(b'\n'), path + ': last line has no newline')
+    return [json.loads(l) for l in data.decode('utf-8').split('\n') if l]
+
+
+def db_count(path, table):
+    c = sqlite3.connect(path)
+    try:
+        return c.execute('SELECT count(*) FROM ' + table).fetchone()[0]
+    finally:
+        c.close()
+
+
+def integrity(path):
+    c = sqlite3.connect(path)
+    try:
+        return c.execute('PRAGMA integrity_check').fetchone()[0]
+    finally:
+        c.close()
+
+
+def main():
+    db = os.path.join(TMP, 'main.db')
+
+    # ---- where the database lives: XDG default (created), QKV_DB, --db over QKV_DB
+    qjson(None, ['generate "a" max=1'])
+    check(os.path.exists(os.path.join(TMP, 'xdg', 'qkv', 'qkv.db')), 'default $XDG_DATA_HOME/qkv/qkv.db created')
+    envdb = os.path.join(TMP, 'env.db')
+    qjson(None, ['generate "a" max=1'], environ=env(QKV_DB=envdb))
+    check(db_count(envdb, 'runs') == 1, 'QKV_DB used')
+    qjson(db, ['generate "a" max=1'], environ=env(QKV_DB=envdb))
+    check(db_count(envdb, 'runs') == 1 and db_count(db, 'runs') == 1, '--db wins over QKV_DB')
+    p = qkv(['-e', 'generate "a" max=1'], environ=env(XDG_DATA_HOME='', HOME=os.path.join(TMP, 'h2')))
+    check(p.returncode == 0 and os.path.exists(os.path.join(TMP, 'h2', '.local', 'share', 'qkv', 'qkv.db')),
+          'default ~/.local/share/qkv/qkv.db')
+
+    # ---- every generation is logged, and show returns it verbatim, hostile prompt included
+    (g, s), _ = qjson(db, ['generate %s max=6 seed=77 temperature=0.8 top_k=20 top_p=0.9' % quote(NASTY),
+                           'show 2'], extra=['--annotator', 'ann1'])
+    check(g['run_id'] == 2, 'generate logs run 2, got %s' % g.get('run_id'))
+    keys_are(s, RUN_KEYS, 'show')
+    check(s['prompt'] == NASTY, 'show: prompt verbatim: %r' % s['prompt'])
+    check(s['ids'] == g['ids'] and s['logprobs'] == g['logprobs'], 'show: ids and logprobs as generated')
+    check(s['text'] == g['text'], 'show: text as generated')
+    check(s['seed'] == 77 and s['top_k'] == 20 and abs(s['temperature'] - 0.8) < 1e-6 and abs(s['top_p'] - 0.9) < 1e-6
+          and s['max_tokens'] == 6, 'show: decoding parameters')
+    check(s['annotator'] == 'ann1' and s['kind'] == 'generate' and s['model_path'] == 'builtin'
+          and s['model_arch'] == 'gpt2' and len(s['model_sha256'] or '') == 64, 'show: provenance %r' % {
+              k: s[k] for k in ('annotator', 'kind', 'model_path', 'model_sha256')})
+    check(len(s['alts']) == len(s['ids']) and all(len(a) == s['n_alts'] for a in s['alts']), 'show: alternatives')
+    check(s['qkv_version'] and s['threads'] >= 1 and s['stop_reason'] == 'length', 'show: version, threads, stop')
+
+    # ---- history
+    (h,), _ = qjson(db, ['history 10 DROP'])
+    check(len(h['runs']) == 1 and h['runs'][0]['run_id'] == 2, 'history filter by text')
+    keys_are(h['runs'][0], HISTORY_KEYS, 'history row')
+    (h,), _ = qjson(db, ['history 1'])
+    check(len(h['runs']) == 1 and h['runs'][0]['run_id'] == 2, 'history newest first, limited')
+    (h,), _ = qjson(db, ['history annotator=ann1'])
+    check([r['run_id'] for r in h['runs']] == [2], 'history annotator=')
+
+    # ---- replay: greedy and seeded are identical
+    (g0,), _ = qjson(db, ['generate "The cat" max=8 temperature=0'])
+    (r1, r2), _ = qjson(db, ['replay %d' % g0['run_id'], 'replay 2'])
+    check(r1['identical'] is True and r1['first_difference'] is None, 'replay greedy identical')
+    check(r2['identical'] is True and r2['text'] == g['text'], 'replay seeded identical')
+    check(r2['replay_of'] == 2 and r2['run_id'] > 0, 'replay logged')
+    (s2,), _ = qjson(db, ['show %d' % r2['run_id']])
+    check(s2['kind'] == 'replay' and s2['parent_id'] == 2 and s2['prompt'] == NASTY, 'replay run recorded')
+
+    # ---- rank / note / order, annotator from --annotator, QKV_ANNOTATOR and set annotator
+    k = 4
+    (rk, nt, od), _ = qjson(db, ['rank %s k=%d max=5 seed=100' % (quote(NASTY), k),
+                                 'note %s' % quote('a "note"\nwith \'); DROP TABLE rankings;--'),
+                                 'order 3 1 2=4'], environ=env(QKV_ANNOTATOR='alice'))
+    keys_are(rk, RANK_KEYS, 'rank')
+    check(rk['ranking_pending'] is True and rk['prompt'] == NASTY and rk['k'] == k, 'rank fields')
+    check(len(rk['candidates']) == k, 'rank: k candidates')
+    for i, c in enumerate(rk['candidates']):
+        keys_are(c, CAND_KEYS, 'rank candidate')
+        check(c['n'] == i + 1 and c['seed'] == 100 + i, 'candidate %d: n and seed+i' % (i + 1))
+    keys_are(od, ORDER_KEYS, 'order')
+    check(od['order'] == [[3], [1], [2, 4]] and od['annotator'] == 'alice', 'order: groups and annotator')
+    check(od['note'] == 'a "note"\nwith \'); DROP TABLE rankings;--', 'order: the note')
+    cand_runs = [c['run_id'] for c in rk['candidates']]
+    (s3,), _ = qjson(db, ['show %d' % cand_runs[0]])
+    check(s3['kind'] == 'rank' and s3['seed'] == 100, 'rank candidates are logged runs of kind rank')
+
+    # random seeds are recorded; set annotator; --annotator
+    (rk2, _a, od2), _ = qjson(db, ['rank "Tell me" k=3 max=4', 'set annotator bob', 'order 2=3 1'])
+    seeds = [c['seed'] for c in rk2['candidates']]
+    check(len(set(seeds)) == 3, 'random seeds differ: %s' % seeds)
+    (s4,), _ = qjson(db, ['show %d' % rk2['candidates'][1]['run_id']])
+    check(s4['seed'] == seeds[1], 'random seed recorded')
+    (r4,), _ = qjson(db, ['replay %d' % rk2['candidates'][1]['run_id']])
+    check(r4['identical'] is True, 'a random-seed candidate replays identically')
+    check(od2['annotator'] == 'bob' and od2['order'] == [[2, 3], [1]], 'set annotator; ties first')
+    (_r, od3), _ = qjson(db, ['rank "Third" k=2 max=3 temperature=0', 'order 2 1'], extra=['--annotator', 'carol'])
+    check(od3['annotator'] == 'carol', '--annotator')
+
+    # ---- bad orders keep the ranking pending; skip drops it
+    objs, err = qjson(db, ['rank "p" k=3 max=2', 'order 1 2'], ok=False)
+    check('candidate 3 is missing' in err, 'order must name every candidate: %s' % err)
+    check('warning' in err and 'nothing was stored' in err, 'unfinished ranking warns: %s' % err)
+    for bad, msg in (('order 1 1 2 3', 'named twice'), ('order 1 2 4', 'no candidate 4'),
+                     ('order 1 2=', 'must join'), ('order 1 x 2 3', 'not a candidate')):
+        objs, err = qjson(db, ['rank "p" k=3 max=2', bad], ok=False)
+        check(msg in err, '%s: %s' % (bad, err))
+    objs, _ = qjson(db, ['rank "p" k=2 max=2', 'skip'])
+    sk = objs[1]
+    check(sk == {'skipped': True, 'k': 2}, 'skip: %s' % sk)
+    _, err = qjson(db, ['order 1 2'], ok=False)
+    check('no ranking pending' in err, 'order without rank')
+    _, err = qjson(db, ['rank "p" k=2 max=2', 'rank "q" k=2 max=2'], ok=False)
+    check('pending' in err, 'rank while one is pending')
+    check(db_count(db, 'rankings') == 3, 'only the 3 ordered rankings are stored, got %d' % db_count(db, 'rankings'))
+
+    # ---- exports, parsed with Python, with exactly the documented fields
+    f = lambda n: os.path.join(TMP, n)
+    objs, _ = qjson(db, ['export pairs %s' % f('trl.jsonl'), 'export pairs %s format=hh' % f('hh.jsonl'),
+                         'export rankings %s' % f('rankings.jsonl'), 'export runs %s' % f('runs.jsonl'),
+                         'export runs %s format=csv' % f('runs.csv')])
+    for o in objs:
+        keys_are(o, EXPORT_KEYS, 'export')
+    # pairs: ranking 1 (3 1 2=4): 6 - 1 tie = 5; ranking 2 (2=3 1): 3 - 1 = 2; ranking 3: 1
+    check([o['count'] for o in objs[:3]] == [8, 8, 3], 'export counts %s' % [o['count'] for o in objs])
+    trl = jsonl(f('trl.jsonl'))
+    check(len(trl) == 8, 'trl lines')
+    for p_ in trl:
+        keys_are(p_, ['prompt', 'chosen', 'rejected', 'margin'], 'trl pair')
+    texts = {c['n']: c['text'] for c in rk['candidates']}
+    want = [(3, 1, 1), (3, 2, 2), (3, 4, 2), (1, 2, 1), (1, 4, 1)]
+    for (c, r_, m), p_ in zip(want, trl[:5]):
+        check(p_['prompt'] == NASTY and p_['chosen'] == texts[c] and p_['rejected'] == texts[r_] and p_['margin'] == m,
+              'trl pair %d>%d' % (c, r_))
+    hh = jsonl(f('hh.jsonl'))
+    for p_ in hh:
+        keys_are(p_, ['chosen', 'rejected'], 'hh pair')
+    check(hh[0]['chosen'] == '\n\nHuman: ' + NASTY + '\n\nAssistant: ' + texts[3], 'hh transcript')
+    rks = jsonl(f('rankings.jsonl'))
+    check(len(rks) == 3, 'rankings lines')
+    for r_ in rks:
+        keys_are(r_, RANKING_KEYS, 'ranking')
+        for c in r_['candidates']:
+            keys_are(c, ['n', 'rank', 'run'], 'ranking candidate')
+            keys_are(c['run'], RUN_KEYS, 'ranking candidate run')
+    check(rks[0]['order'] == [[3], [1], [2, 4]] and rks[0]['prompt'] == NASTY and rks[0]['annotator'] == 'alice',
+          'rankings export: order, prompt, annotator')
+    check([c['n'] for c in rks[0]['candidates']] == [3, 1, 2, 4] and
+          [c['rank'] for c in rks[0]['candidates']] == [1, 2, 3, 3], 'rankings export: candidates best first')
+    runs = jsonl(f('runs.jsonl'))
+    n_runs = db_count(db, 'runs')
+    check(len(runs) == n_runs, 'runs export: every run')
+    for r_ in runs:
+        keys_are(r_, RUN_KEYS, 'run')
+    check(any(r_['prompt'] == NASTY for r_ in runs), 'runs export: hostile prompt verbatim')
+    with open(f('runs.csv'), newline='', encoding='utf-8', errors='surrogateescape') as fh:  # bytes verbatim
+        rows = list(csv.reader(fh))
+    check(rows[0] == RUN_KEYS, 'csv header %s' % rows[0][:5])
+    check(len(rows) == n_runs + 1, 'csv rows')
+    check(rows[2][RUN_KEYS.index('prompt')] == NASTY, 'csv: hostile prompt verbatim')
+    # filters
+    objs, _ = qjson(db, ['export pairs %s annotator=bob' % f('bob.jsonl'),
+                         'export rankings %s since=9999-01-01' % f('none.jsonl'),
+                         'export runs %s kind=rank' % f('rank.jsonl'),
+                         'export runs %s model=builtin until=2000-01-01' % f('old.jsonl')])
+    check([o['count'] for o in objs] == [2, 0, len([r_ for r_ in runs if r_['kind'] == 'rank']), 0],
+          'export filters %s' % [o['count'] for o in objs])
+    check(os.path.getsize(f('none.jsonl')) == 0, 'an empty export is an empty file')
+    check(not [n for n in os.listdir(TMP) if '.tmp-' in n], 'no temporary export files left')
+
+    # ---- a model file: replay loads it, its hash is recorded, a changed file is noticed
+    mdir = f('tiny')
+    p = qkv(['--db', db, '-e', 'new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=5 out=%s' % mdir])
+    if check(p.returncode == 0, 'new-model: %s' % p.stderr.decode()[:300]):
+        (gm,), _ = qjson(db, ['generate "hello" max=5 seed=9'], extra=['--model', mdir])
+        (sm,), _ = qjson(db, ['show %d' % gm['run_id']])
+        check(sm['model_path'] == os.path.realpath(mdir), 'model path recorded absolute: %s' % sm['model_path'])
+        lines = ''.join('%s  %s\n' % (hashlib.sha256(open(os.path.join(mdir, n), 'rb').read()).hexdigest(), n)
+                        for n in sorted(os.listdir(mdir)) if n.endswith(('.safetensors', '.json', '.txt')))
+        check(sm['model_sha256'] == hashlib.sha256(lines.encode()).hexdigest(), 'model hash of the directory')
+        (rm,), _ = qjson(db, ['replay %d' % gm['run_id']])  # from the built-in model: loads the directory
+        check(rm['identical'] is True and rm['model_changed'] is False, 'replay loads the model file: %s' % {
+            k: rm.get(k) for k in ('identical', 'model_changed')})
+        st = os.path.join(mdir, 'model.safetensors')
+        with open(st, 'r+b') as fh:
+            fh.seek(-2, 2)
+            b = fh.read(2)
+            fh.seek(-2, 2)
+            fh.write(bytes([b[0] ^ 0x40, b[1]]))
+        (rm2,), _ = qjson(db, ['replay %d' % gm['run_id']])
+        check(rm2['model_changed'] is True, 'a changed model file is noticed (hash cache keyed by size and mtime)')
+
+    # ---- killed in the middle of a ranking: nothing stored, the database sound
+    before = db_count(db, 'rankings')
+    busy = '; '.join(['generate "busy" max=200'] * 500)  # keeps qkv working after the rank
+    proc = subprocess.Popen([QKV, '--db', db, '--json', '-e', 'rank "killed" k=3 max=3; ' + busy],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env())
+    line = proc.stdout.readline()
+    check(b'ranking_pending' in line, 'rank answered before the kill')
+    proc.kill()
+    proc.wait()
+    check(db_count(db, 'rankings') == before and integrity(db) == 'ok', 'SIGKILL during a ranking')
+    # and in the middle of generating candidates
+    proc = subprocess.Popen([QKV, '--db', db, '-e', 'rank "killed" k=9 max=200'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    check(db_count(db, 'rankings') == before and integrity(db) == 'ok', 'SIGKILL during rank')
+
+    # ---- two qkv processes logging at once
+    cdb = f('concurrent.db')
+    script = '\n'.join('generate "p%d" max=1' % i for i in range(40)).encode()
+    procs = [subprocess.Popen([QKV, '--db', cdb, '--script', '-'], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=env()) for _ in range(2)]
+    errs = [p_.communicate(script, timeout=300)[1].decode() for p_ in procs]
+    check(all(p_.returncode == 0 for p_ in procs), 'both processes succeed')
+    check(not any('locked' in e_ or 'warning' in e_ for e_ in errs), 'no "database is locked": %s' % errs)
+    check(db_count(cdb, 'runs') == 80, 'no run lost: %d' % db_count(cdb, 'runs'))
+
+    # ---- files qkv must not damage: generation still works, the run is not logged, the file is unchanged
+    notdb = f('notes.txt')
+    with open(notdb, 'wb') as fh:
+        fh.write(b'not a database\n' * 300)
+    newer = f('newer.db')
+    shutil.copy(cdb, newer)
+    c = sqlite3.connect(newer)
+    c.execute('PRAGMA user_version = 99')
+    c.close()
+    for path, msg in ((notdb, 'not a database'), (newer, 'newer qkv')):
+        data = open(path, 'rb').read()
+        p = qkv(['--db', path, '-e', 'generate "x" max=2'])
+        err = p.stderr.decode()
+        check(p.returncode == 0 and 'not logged' in err and msg in err, '%s: generate warns: %s' % (msg, err))
+        p = qkv(['--db', path, '-e', 'history'])
+        err = p.stderr.decode()
+        check(p.returncode != 0 and msg in err and path in err, '%s: history fails clearly: %s' % (msg, err))
+        check(open(path, 'rb').read() == data, '%s: file unchanged' % msg)
+    blocker = f('blocker')
+    open(blocker, 'w').close()
+    p = qkv(['--db', os.path.join(blocker, 'sub', 'q.db'), '-e', 'history'])
+    check(p.returncode != 0 and 'cannot create directory' in p.stderr.decode(), 'uncreatable directory')
+
+
+try:
+    main()
+finally:
+    if not os.environ.get('QKV_KEEP_TMP'):
+        shutil.rmtree(TMP, ignore_errors=True)
+print('%d failure(s)' % failures if failures else 'ok', file=sys.stderr)
+sys.exit(1 if failures else 0)
