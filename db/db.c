@@ -1,6 +1,7 @@
 // db.c - opening qkv's database: where the file lives, recognising what it holds,
 // migrating it forward, transactions that wait for other processes instead of failing,
 // and the messages that say what went wrong.
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -128,8 +129,7 @@ sqlite3_stmt *db_stmt(Db *db, const char *sql, Err *e) {
         sqlite3_finalize(st);
         return NULL;
     }
-    if (db->n_cache == DB_STMT_CACHE) return st; // not reached with qkv's statements; leaks nothing
-                                                  // since sqlite3_close_v2 finalizes on close
+    assert(db->n_cache < DB_STMT_CACHE && "db/ uses more static statements than DB_STMT_CACHE");
     db->cache[db->n_cache].sql = sql;
     db->cache[db->n_cache].st = st;
     db->n_cache++;

@@ -10,7 +10,7 @@
 #define QKV_VERSION "unknown"
 #endif
 
-enum { DB_STMT_CACHE = 24 };
+enum { DB_STMT_CACHE = 32 }; // the static SQL strings of db/ (about 20 today)
 
 struct Db {
     sqlite3 *h;
