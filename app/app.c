@@ -1,5 +1,6 @@
 // app.c - application state: the current model, its evaluation context, generation.
 #include "app.h"
+#include "appdb.h"
 #include "db.h"
 #include "front.h"
 
@@ -96,10 +97,10 @@ void app_set_figure(App *app, const float *v, int rows, int cols, const char *co
 
 void app_done(App *app) {
     figure_free(&app->fig);
+    app_db_done(app); // warns about an unfinished ranking, closes the database
     ctx_free(app->ctx);
     model_free(app->model);
     tok_free(app->tok_owned);
-    db_close(app->db);
     free(app->db_path);
     free(app->annotator);
     memset(app, 0, sizeof *app);

@@ -32,13 +32,8 @@ struct PendingRank {
     char *note;
 };
 
-// The pending ranking still alive at exit (a safety net when the front end does not call
-// app_db_done): warned about and dropped by an atexit handler.
-static struct PendingRank *live_pending;
-
 static void pending_free(struct PendingRank *p) {
     if (!p) return;
-    if (live_pending == p) live_pending = NULL;
     free(p->prompt);
     free(p->note);
     free(p);
@@ -48,12 +43,6 @@ static void pending_warn(const struct PendingRank *p) {
     fprintf(stderr, "warning: the ranking of %d candidates (runs %lld..%lld) was not finished with order or "
                     "skip: nothing was stored\n",
             p->k, (long long)p->run_ids[0], (long long)p->run_ids[p->k - 1]);
-}
-
-static void pending_at_exit(void) {
-    if (!live_pending) return;
-    pending_warn(live_pending);
-    pending_free(live_pending);
 }
 
 bool app_rank_pending(const App *app) { return app->pending != NULL; }
@@ -433,11 +422,6 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     for (int c = 1; c < pr->k; c++) buf_printf(&out->text, "%c%d", c == pr->k - 1 && c > 1 ? '=' : ' ', c);
     buf_puts(&out->text, "), or skip\n");
     app->pending = pr;
-    if (!live_pending) {
-        static bool registered;
-        if (!registered) atexit(pending_at_exit), registered = true;
-    }
-    live_pending = pr;
     return 0;
 }
 

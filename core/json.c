@@ -188,7 +188,7 @@ static int parse_container(P *p, Json *j, bool obj) {
         Buf key = {0};
         if (obj) {
             if (p->s >= p->end || *p->s != '"') goto bad_key;
-            if (parse_str(p, &key)) goto fail;
+            if (parse_str(p, &key)) goto fail_key;
             ws(p);
             if (p->s >= p->end || *p->s != ':') {
                 perr(p, "expected ':'");
