@@ -19,7 +19,8 @@ struct Ctx {
     const Model *m;
     Pool *pool;
     int pos;
-    // KV cache: [n_layer][n_ctx][n_embd] each
+    // KV cache: [n_layer][n_head][n_ctx][head_dim] each, so that one head's keys and
+    // values are contiguous (decoding streams them)
     float *kc, *vc;
     // scratch for a chunk of up to CHUNK tokens
     float *x, *xn, *qkv, *att, *tmp, *ff;
@@ -141,17 +142,25 @@ static void attention_job(void *arg, int ith, int nth) {
     const ModelConfig *cf = &c->m->cfg;
     int H = cf->n_head, hd = cf->head_dim, d = cf->n_embd;
     int n_kv = J->pos0 + J->n;
-    const float *K = c->kc + (size_t)J->layer * cf->n_ctx * d;
-    const float *V = c->vc + (size_t)J->layer * cf->n_ctx * d;
     float *S = c->scores[ith];
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = ith; h < H; h += nth) {
+        const float *K = c->kc + ((size_t)J->layer * H + h) * cf->n_ctx * hd;
+        const float *V = c->vc + ((size_t)J->layer * H + h) * cf->n_ctx * hd;
+        if (J->n == 1 && !J->trace_scores && !J->trace_probs) {
+            // decoding: two matrix-vector products over the contiguous cache of this head
+            const float *q = c->qkv + (size_t)h * hd;
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_kv, hd, scale, K, hd, q, 1, 0.0f, S, 1);
+            softmax_inplace(S, n_kv);
+            cblas_sgemv(CblasRowMajor, CblasTrans, n_kv, hd, 1.0f, V, hd, S, 1, 0.0f, c->att + (size_t)h * hd, 1);
+            continue;
+        }
         for (int q0 = 0; q0 < J->n; q0 += QBLOCK) {
             int qn = J->n - q0 < QBLOCK ? J->n - q0 : QBLOCK;
             int kv = J->pos0 + q0 + qn; // keys visible to the last row of the block
             // S (qn, kv) = Q_h (qn, hd) K_h^T (hd, kv) * scale
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kv, hd, scale,
-                        c->qkv + (size_t)q0 * 3 * d + (size_t)h * hd, 3 * d, K + (size_t)h * hd, d, 0.0f, S, kv);
+                        c->qkv + (size_t)q0 * 3 * d + (size_t)h * hd, 3 * d, K, hd, 0.0f, S, kv);
             for (int i = 0; i < qn; i++) {
                 float *row = S + (size_t)i * kv;
                 int vis = J->pos0 + q0 + i + 1;
@@ -170,8 +179,8 @@ static void attention_job(void *arg, int ith, int nth) {
                 }
             }
             // O_h (qn, hd) = P (qn, kv) V_h (kv, hd)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, hd, kv, 1.0f, S, kv, V + (size_t)h * hd, d,
-                        0.0f, c->att + (size_t)q0 * d + (size_t)h * hd, d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, hd, kv, 1.0f, S, kv, V, hd, 0.0f,
+                        c->att + (size_t)q0 * d + (size_t)h * hd, d);
         }
     }
 }
@@ -214,11 +223,15 @@ static int eval_chunk(Ctx *c, const int *ids, int n, float *logits, bool all, co
         if (traced(tr, TRACE_RESID_PRE, l)) emit(tr, TRACE_RESID_PRE, l, pos0, n, d, x);
         layernorm_par(P, c->xn, x, ly->ln1_w, ly->ln1_b, n, d, cf->norm_eps);
         linear_forward(P, c->qkv, c->xn, &ly->attn, n);
-        float *K = c->kc + ((size_t)l * cf->n_ctx + pos0) * d;
-        float *V = c->vc + ((size_t)l * cf->n_ctx + pos0) * d;
-        for (int t = 0; t < n; t++) {
-            memcpy(K + (size_t)t * d, c->qkv + (size_t)t * 3 * d + d, sizeof(float) * (size_t)d);
-            memcpy(V + (size_t)t * d, c->qkv + (size_t)t * 3 * d + 2 * d, sizeof(float) * (size_t)d);
+        int H = cf->n_head, hd = cf->head_dim;
+        for (int h = 0; h < H; h++) {
+            float *K = c->kc + (((size_t)l * H + h) * cf->n_ctx + pos0) * hd;
+            float *V = c->vc + (((size_t)l * H + h) * cf->n_ctx + pos0) * hd;
+            for (int t = 0; t < n; t++) {
+                const float *row = c->qkv + (size_t)t * 3 * d;
+                memcpy(K + (size_t)t * hd, row + d + (size_t)h * hd, sizeof(float) * (size_t)hd);
+                memcpy(V + (size_t)t * hd, row + 2 * d + (size_t)h * hd, sizeof(float) * (size_t)hd);
+            }
         }
         if (traced(tr, TRACE_Q | TRACE_K | TRACE_V, l)) {
             // q/k/v are interleaved per row in qkv: hand them over one kind at a time

