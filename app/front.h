@@ -10,5 +10,7 @@
 void front_print_result(const App *app, const Out *o, int rc, FILE *out, FILE *err);
 // The interactive session on a terminal; returns the exit status.
 int front_interactive(App *app);
+// The plain line REPL (TERM=dumb, --no-tui); returns the exit status.
+int repl_run(App *app);
 // Release everything the App holds.
 void app_done(App *app);

@@ -24,7 +24,7 @@ static void on_sigint(int sig) {
 
 static void usage(FILE *f) {
     fputs("usage: qkv [--model PATH] [--tokenizer PATH] [--db PATH] [--annotator NAME] [--threads N]\n"
-          "           [--json] [-e 'CMD; CMD ...'] [--script FILE] [--version] [--help]\n"
+          "           [--json] [-e 'CMD; CMD ...'] [--script FILE] [--no-tui] [--version] [--help]\n"
           "Without -e/--script and with a terminal on stdin, qkv is interactive; otherwise it runs the\n"
           "commands (from -e, --script, or stdin) and exits non-zero if one failed. `qkv -e help` lists them.\n",
           f);
@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
     app.cancel = &interrupted;
     const char *model = NULL, *tokenizer = NULL, *script = NULL;
     Buf exprs = {0};
-    bool have_e = false;
+    bool have_e = false, no_tui = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -181,6 +181,8 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--json")) {
             app.json = true;
+        } else if (!strcmp(a, "--no-tui")) {
+            no_tui = true;
         } else if (!strcmp(a, "-e")) {
             NEEDS_ARG buf_puts(&exprs, next);
             buf_putc(&exprs, '\n');
@@ -255,7 +257,7 @@ int main(int argc, char **argv) {
     }
     bool interactive = !have_e && !script && isatty(STDIN_FILENO);
     if (interactive) {
-        status = front_interactive(&app);
+        status = no_tui ? repl_run(&app) : front_interactive(&app);
     } else {
         Buf text = {0};
         if (have_e) buf_put(&text, exprs.data, exprs.len);

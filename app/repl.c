@@ -1,93 +1,19 @@
-// repl.c - the interactive line mode: GNU readline over the command language, with
-// history under $XDG_STATE_HOME/qkv/. (The full-screen TUI builds on the same loop.)
-#include <errno.h>
+// repl.c - the plain line mode: GNU readline over the command language, with history under
+// $XDG_STATE_HOME/qkv/. The full-screen TUI (tui.c) is the default on a terminal; this stays
+// for TERM=dumb, terminals curses cannot drive, and `qkv --no-tui`.
 #include <readline/history.h>
 #include <readline/readline.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "front.h"
+#include "lineedit.h"
 
-static char *history_path(void) {
-    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    char dir[4096];
-    if (state && *state) snprintf(dir, sizeof dir, "%s/qkv", state);
-    else if (home && *home) snprintf(dir, sizeof dir, "%s/.local/state/qkv", home);
-    else return NULL;
-    // create the directory chain quietly; history is a convenience
-    for (char *s = dir + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            mkdir(dir, 0700);
-            *s = '/';
-        }
-    mkdir(dir, 0700);
-    size_t n = strlen(dir) + 16;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/history", dir);
-    return p;
-}
-
-// Tab completion: command names first, then option keys of the command, else file names.
-static char *complete_command(const char *text, int state) {
-    static int i;
-    static size_t len;
-    if (!state) i = 0, len = strlen(text);
-    const Command *c;
-    while ((c = cmd_at(i++)))
-        if (!strncmp(c->name, text, len)) return strdup(c->name);
-    return NULL;
-}
-
-static const Command *completing_cmd;
-static char *complete_option(const char *text, int state) {
-    static int i;
-    static size_t len;
-    if (!state) i = 0, len = strlen(text);
-    if (!completing_cmd || !completing_cmd->keys) return NULL;
-    const char *k;
-    while ((k = completing_cmd->keys[i++])) {
-        if (strncmp(k, text, len)) continue;
-        size_t n = strlen(k) + 2;
-        char *s = malloc(n);
-        if (s) snprintf(s, n, "%s=", k);
-        return s;
-    }
-    return NULL;
-}
-
-static char **completion(const char *text, int start, int end) {
-    (void)end;
-    int s = 0;
-    while (s < start && (rl_line_buffer[s] == ' ' || rl_line_buffer[s] == ':')) s++;
-    if (s == start) {
-        rl_attempted_completion_over = 1;
-        return rl_completion_matches(text, complete_command);
-    }
-    char name[64];
-    int n = 0;
-    while (s < start && rl_line_buffer[s] != ' ' && n < 63) name[n++] = rl_line_buffer[s++];
-    name[n] = 0;
-    completing_cmd = cmd_find(name);
-    if (!strchr(text, '=') && !strchr(text, '/')) {
-        char **m = rl_completion_matches(text, complete_option);
-        if (m) {
-            rl_completion_append_character = '\0';
-            rl_attempted_completion_over = 1;
-            return m;
-        }
-    }
-    return NULL; // file names
-}
-
-int front_interactive(App *app) {
-    char *hist = history_path();
-    using_history();
-    if (hist) read_history(hist);
-    rl_attempted_completion_function = completion;
-    rl_readline_name = "qkv";
+int repl_run(App *app) {
+    char *hist = lineedit_history_path();
+    lineedit_history_load(hist);
+    lineedit_setup();
     printf("qkv %s - type help for the commands, Ctrl-D to quit\n", QKV_VERSION);
     if (!app->model) {
         Err e = {0};
@@ -98,23 +24,20 @@ int front_interactive(App *app) {
     while ((line = readline("qkv> "))) {
         if (*line) {
             add_history(line);
+            if (!strcmp(line, "quit") || !strcmp(line, "exit") || !strcmp(line, ":q") || !strcmp(line, ":quit")) {
+                free(line);
+                break;
+            }
             if (app->cancel) *app->cancel = 0;
             Out o;
             out_init(&o);
             int rc = cmd_run(app, line, strlen(line), &o);
             front_print_result(app, &o, rc, stdout, stderr);
             out_free(&o);
-            if (!strcmp(line, "quit") || !strcmp(line, "exit")) {
-                free(line);
-                break;
-            }
         }
         free(line);
     }
-    if (hist) {
-        write_history(hist);
-        history_truncate_file(hist, 5000);
-    }
+    lineedit_history_save(hist);
     free(hist);
     return 0;
 }

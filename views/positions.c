@@ -1,0 +1,195 @@
+// positions.c - the positions view: the sinusoidal encoding as a position x dimension heatmap for
+// any length and width, the model's learned position embeddings, and the position x position
+// cosine similarity of either, on a diverging scale (the values are signed). Runs
+// `pe sinusoidal|learned len=L [dim=D] [cosine=true]`.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heatmap.h"
+#include "view.h"
+
+typedef struct Pos {
+    bool learned, cosine;
+    int len, dim;       // what the next request asks for (dim: sinusoidal only)
+    float *m;           // [rows, cols] of the last result
+    int rows, cols;
+    char **row_labels, **col_labels;
+    char what[96];
+    bool have, pending;
+    HeatmapView hv;
+    int last_zoom;
+} Pos;
+
+static int pos_open(View *v) {
+    Pos *P = calloc(1, sizeof *P);
+    if (!P) return -1;
+    P->len = 64, P->dim = 128;
+    P->hv = (HeatmapView){v->host->sh->mode, 0, 0, 0, 0, 0, 0};
+    v->state = P;
+    return 0;
+}
+
+static void labels_free(char **l, int n) {
+    for (int i = 0; l && i < n; i++) free(l[i]);
+    free(l);
+}
+
+static void data_free(Pos *P) {
+    free(P->m);
+    labels_free(P->row_labels, P->rows);
+    labels_free(P->col_labels, P->cols);
+    P->m = NULL, P->row_labels = P->col_labels = NULL;
+    P->rows = P->cols = 0;
+    P->have = false;
+}
+
+static void pos_close(View *v) {
+    Pos *P = v->state;
+    data_free(P);
+    free(P);
+}
+
+static void request(View *v) {
+    Pos *P = v->state;
+    char line[128];
+    if (P->learned) snprintf(line, sizeof line, "pe learned len=%d%s", P->len, P->cosine ? " cosine=true" : "");
+    else snprintf(line, sizeof line, "pe sinusoidal len=%d dim=%d%s", P->len, P->dim, P->cosine ? " cosine=true" : "");
+    P->pending = true;
+    v->host->run(v->host, line, VR_QUIET);
+}
+
+static void publish(View *v) {
+    Pos *P = v->state;
+    if (P->have)
+        v->host->figure(v->host, P->m, P->rows, P->cols, (const char *const *)P->row_labels,
+                        (const char *const *)P->col_labels, true, P->what);
+}
+
+static char **number_labels(int n) {
+    char **l = calloc((size_t)n, sizeof *l);
+    for (int i = 0; l && i < n; i++) {
+        l[i] = malloc(12);
+        if (l[i]) snprintf(l[i], 12, "%d", i);
+    }
+    return l;
+}
+
+static void pos_result(View *v, const ViewResult *r) {
+    Pos *P = v->state;
+    if (!strcmp(r->cmd, "load") && r->json) {
+        if (P->learned) data_free(P);
+        return;
+    }
+    if (strcmp(r->cmd, "pe")) return;
+    if (r->quiet) P->pending = false;
+    if (!r->json) {
+        if (P->learned && r->quiet) P->learned = false; // the model has none: back to sinusoids
+        return;
+    }
+    const Json *j = r->json, *mat = json_get(j, "matrix");
+    if (!mat || mat->type != JSON_ARR || !mat->len) return;
+    int rows = (int)mat->len, cols = (int)mat->items[0].len;
+    float *m = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
+    if (!m) return;
+    for (int i = 0; i < rows; i++) {
+        const Json *row = &mat->items[i];
+        for (int c = 0; c < cols; c++)
+            m[(size_t)i * cols + c] = row->type == JSON_ARR && (size_t)c < row->len ? (float)row->items[c].num : 0;
+    }
+    data_free(P);
+    P->m = m, P->rows = rows, P->cols = cols;
+    P->row_labels = number_labels(rows);
+    P->col_labels = number_labels(cols);
+    P->learned = !strcmp(json_str_or(j, "kind", "sinusoidal"), "learned");
+    P->cosine = cols == rows && strstr(r->line ? r->line : "", "cosine=true") != NULL;
+    P->len = (int)json_num_or(j, "len", P->len);
+    if (!P->learned) P->dim = (int)json_num_or(j, "dim", P->dim);
+    int dim = (int)json_num_or(j, "dim", P->dim);
+    if (P->cosine)
+        snprintf(P->what, sizeof P->what, "%s positions: cosine similarity of %d positions (d=%d)",
+                 P->learned ? "learned" : "sinusoidal", rows, dim);
+    else
+        snprintf(P->what, sizeof P->what, "%s position encoding: %d positions x %d dimensions",
+                 P->learned ? "learned" : "sinusoidal", rows, cols);
+    P->have = true;
+    if (P->hv.cur_row >= rows) P->hv.cur_row = rows - 1;
+    if (P->hv.cur_col >= cols) P->hv.cur_col = cols - 1;
+    publish(v);
+}
+
+static void pos_show(View *v) {
+    Pos *P = v->state;
+    if (!P->have && !P->pending) request(v);
+    publish(v);
+}
+
+static int clampi(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+static int pos_key(View *v, int key) {
+    Pos *P = v->state;
+    HeatmapView *hv = &P->hv;
+    bool again = false;
+    int step_l = P->len < 16 ? 1 : P->len < 128 ? 8 : 32, step_d = P->dim < 16 ? 2 : P->dim < 128 ? 8 : 32;
+    switch (key) {
+    case VK_UP: case 'k': hv->cur_row--; break;
+    case VK_DOWN: case 'j': hv->cur_row++; break;
+    case VK_LEFT: case 'h': hv->cur_col--; break;
+    case VK_RIGHT: case 'l': hv->cur_col++; break;
+    case VK_PGUP: hv->cur_row -= 8; break;
+    case VK_PGDN: hv->cur_row += 8; break;
+    case '+': hv->zoom = clampi((hv->zoom ? hv->zoom : P->last_zoom ? P->last_zoom : 1) + 1, 1, HM_ZOOM_MAX); break;
+    case '-': hv->zoom = clampi((hv->zoom ? hv->zoom : P->last_zoom ? P->last_zoom : 1) - 1, 1, HM_ZOOM_MAX); break;
+    case '0': hv->zoom = 0; break;
+    case 's': P->learned = false, again = true; break;
+    case 'L': P->learned = true, again = true; break;
+    case 'p': P->learned = !P->learned, again = true; break;
+    case 'c': P->cosine = !P->cosine, again = true; break;
+    case '[': P->len = clampi(P->len - step_l, 1, 8192), again = true; break;
+    case ']': P->len = clampi(P->len + (P->len < 16 ? 1 : P->len < 128 ? 8 : 32), 1, 8192), again = true; break;
+    case '{': P->dim = clampi(P->dim - step_d, 2, 8192), again = !P->learned; break;
+    case '}': P->dim = clampi(P->dim + (P->dim < 16 ? 2 : P->dim < 128 ? 8 : 32), 2, 8192), again = !P->learned; break;
+    default: return 0;
+    }
+    if (hv->cur_row < 0) hv->cur_row = 0;
+    if (hv->cur_col < 0) hv->cur_col = 0;
+    if (again) request(v);
+    return 1;
+}
+
+static void pos_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
+    Pos *P = v->state;
+    ViewShared *sh = v->host->sh;
+    v->cur_x = v->cur_y = -1;
+    int X = x + vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "%s", P->have ? P->what : "Positions");
+    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8,
+              "p sinusoidal/learned  c cosine  [ ] length  { } width  +/- 0 zoom");
+    if (!P->have) {
+        vd_printf(g, x, y + 2, w, 0, sh->utf8, "%s", P->pending ? "computing..." : "no data (press p or run :pe sinusoidal len=64 dim=128)");
+        return;
+    }
+    Heatmap hm = {P->m, P->rows, P->cols, (const char *const *)P->row_labels, (const char *const *)P->col_labels,
+                  CMAP_DIVERGING, 0, 0};
+    P->hv.mode = sh->mode;
+    HeatmapLayout lay;
+    HeatmapView probe = P->hv;
+    heatmap_layout(&lay, &hm, &probe, w, h - 1);
+    P->last_zoom = lay.zoom;
+    heatmap_render(g, x, y + 1, w, h - 1, &hm, &P->hv);
+}
+
+const ViewOps positions_view_ops = {
+    .name = "positions",
+    .title = "Positions",
+    .keys = "p  switch between the sinusoidal encoding and the model's learned embeddings (s, L choose)\n"
+            "c  position x position cosine similarity instead of the encoding\n"
+            "[ ]  fewer/more positions   { }  fewer/more dimensions (sinusoidal)\n"
+            "arrows/hjkl move the cursor (value read out below), + - zoom, 0 fit\n"
+            "any length and width: :pe sinusoidal len=100 dim=48",
+    .open = pos_open,
+    .close = pos_close,
+    .draw = pos_draw,
+    .key = pos_key,
+    .show = pos_show,
+    .result = pos_result,
+};

@@ -1,0 +1,245 @@
+// rank.c - the rank view: the K candidates of a pending ranking (`rank "PROMPT" k=K`), which the
+// person orders with the keyboard (move up/down, mark ties), annotates (`note`), and submits
+// (`order 3 1 2=4`) or skips (`skip`).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "view.h"
+
+#define RANK_MAX 9
+
+typedef struct Cand {
+    int n;          // candidate number as `rank` gave it
+    long long run_id;
+    char *text;
+    size_t len;
+} Cand;
+
+typedef struct Rank {
+    char *prompt;
+    size_t prompt_len;
+    int k;
+    Cand c[RANK_MAX];
+    int order[RANK_MAX]; // indexes into c, best first
+    bool tie[RANK_MAX];  // order[i] is tied with order[i - 1]
+    int sel;             // position in order
+    bool pending;
+    char *note;
+    char done[128];      // the last outcome ("ranking 4 stored: 3 1 2=4")
+    int top;             // first candidate row shown
+} Rank;
+
+static int rank_open(View *v) {
+    Rank *R = calloc(1, sizeof *R);
+    if (!R) return -1;
+    v->state = R;
+    return 0;
+}
+
+static void cands_free(Rank *R) {
+    for (int i = 0; i < R->k; i++) free(R->c[i].text);
+    free(R->prompt);
+    free(R->note);
+    R->prompt = R->note = NULL;
+    R->k = 0;
+}
+
+static void rank_close(View *v) {
+    Rank *R = v->state;
+    cands_free(R);
+    free(R);
+}
+
+void rank_order_line(const int *order_n, const bool *tie, int k, Buf *out) {
+    buf_puts(out, "order");
+    for (int i = 0; i < k; i++) buf_printf(out, "%s%d", i && tie[i] ? "=" : " ", order_n[i]);
+}
+
+static void submit(View *v) {
+    Rank *R = v->state;
+    if (!R->pending) return;
+    int ns[RANK_MAX];
+    for (int i = 0; i < R->k; i++) ns[i] = R->c[R->order[i]].n;
+    Buf line = {0};
+    rank_order_line(ns, R->tie, R->k, &line);
+    v->host->run(v->host, line.data, 0);
+    buf_free(&line);
+}
+
+static void swap(Rank *R, int a, int b) {
+    int t = R->order[a];
+    R->order[a] = R->order[b], R->order[b] = t;
+}
+
+static int rank_key(View *v, int key) {
+    Rank *R = v->state;
+    ViewShared *sh = v->host->sh;
+    if (key == 'r' || (!R->pending && key == VK_ENTER)) { // a new ranking of the lab's prompt
+        Buf line = {0};
+        buf_puts(&line, "rank ");
+        cmdq_quote(&line, sh->prompt.data ? sh->prompt.data : "", sh->prompt.len);
+        buf_puts(&line, " k=4");
+        v->host->edit(v->host, line.data, 0);
+        buf_free(&line);
+        return 1;
+    }
+    if (!R->pending) return 0;
+    switch (key) {
+    case VK_UP: case 'k': if (R->sel > 0) R->sel--; return 1;
+    case VK_DOWN: case 'j': if (R->sel + 1 < R->k) R->sel++; return 1;
+    case VK_SUP: case 'K': case 'u':
+        if (R->sel > 0) swap(R, R->sel, R->sel - 1), R->sel--;
+        return 1;
+    case VK_SDOWN: case 'J': case 'd':
+        if (R->sel + 1 < R->k) swap(R, R->sel, R->sel + 1), R->sel++;
+        return 1;
+    case '=': case 't':
+        if (R->sel > 0) R->tie[R->sel] = !R->tie[R->sel];
+        else if (R->k > 1) R->tie[1] = !R->tie[1];
+        return 1;
+    case 'n': {
+        Buf line = {0};
+        buf_puts(&line, "note ");
+        cmdq_quote(&line, R->note ? R->note : "", R->note ? strlen(R->note) : 0);
+        v->host->edit(v->host, line.data, 1);
+        buf_free(&line);
+        return 1;
+    }
+    case VK_ENTER: case 's': submit(v); return 1;
+    case 'x': v->host->run(v->host, "skip", 0); return 1;
+    }
+    return 0;
+}
+
+static char *dupn(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n), d[n] = 0;
+    return d;
+}
+
+static void rank_result(View *v, const ViewResult *r) {
+    Rank *R = v->state;
+    const char *c = r->cmd;
+    if (!r->json) return;
+    if (!strcmp(c, "rank")) {
+        cands_free(R);
+        const Json *p = json_get(r->json, "prompt"), *cs = json_get(r->json, "candidates");
+        if (p && p->type == JSON_STR) R->prompt = dupn(p->str, p->len), R->prompt_len = p->len;
+        for (size_t i = 0; cs && i < cs->len && R->k < RANK_MAX; i++) {
+            const Json *x = &cs->items[i], *t = json_get(x, "text");
+            Cand *d = &R->c[R->k];
+            d->n = (int)json_num_or(x, "n", (double)(i + 1));
+            d->run_id = (long long)json_num_or(x, "run_id", 0);
+            d->text = t && t->type == JSON_STR ? dupn(t->str, t->len) : dupn("", 0);
+            d->len = t && t->type == JSON_STR ? t->len : 0;
+            R->order[R->k] = R->k;
+            R->tie[R->k] = false;
+            R->k++;
+        }
+        R->sel = 0, R->top = 0;
+        R->pending = R->k > 0;
+        R->done[0] = 0;
+    } else if (!strcmp(c, "order")) {
+        R->pending = false;
+        snprintf(R->done, sizeof R->done, "ranking %lld stored", (long long)json_num_or(r->json, "ranking_id", 0));
+    } else if (!strcmp(c, "skip")) {
+        R->pending = false;
+        snprintf(R->done, sizeof R->done, "skipped: nothing stored");
+    } else if (!strcmp(c, "note")) {
+        const Json *n = json_get(r->json, "note");
+        free(R->note);
+        R->note = n && n->type == JSON_STR ? dupn(n->str, n->len) : NULL;
+    }
+}
+
+static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
+    Rank *R = v->state;
+    ViewShared *sh = v->host->sh;
+    bool u = sh->utf8;
+    CellColor acc = vd_accent(sh->mode);
+    v->cur_x = v->cur_y = -1;
+    if (!R->pending) {
+        vd_printf(g, x, y, w, CELL_BOLD, u, "Rank");
+        int Y = y + 2;
+        if (R->done[0]) vd_printf(g, x, Y++, w, 0, u, "%s.", R->done), Y++;
+        vd_printf(g, x, Y++, w, 0, u, "No ranking pending. Press r (or Enter) to rank K completions of the lab's prompt:");
+        vd_printf(g, x, Y++, w, CELL_DIM, u, "  :rank \"PROMPT\" k=4 [max=N temperature=T ...]");
+        vd_printf(g, x, Y + 1, w, 0, u, "Then j/k choose, J/K move up/down, = tie with the one above, n note, Enter submit, x skip.");
+        return;
+    }
+    // heading: the prompt and the keys
+    int X = x + cellgrid_text(g, x, y, w, "Rank", acc, CELLCOLOR_DEFAULT, CELL_BOLD);
+    X += vd_printf(g, X, y, x + w - X, 0, u, " %d candidates for ", R->k);
+    Buf pl = {0};
+    buf_putc(&pl, '"');
+    buf_put(&pl, R->prompt ? R->prompt : "", R->prompt_len);
+    buf_putc(&pl, '"');
+    vd_text(g, X, y, x + w - X, pl.data, 0, pl.len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_BOLD, u);
+    buf_free(&pl);
+    vd_printf(g, x, y + 1, w, CELL_DIM, u, "best first: j/k choose, J/K move, = tie, n note, Enter submit (order), x skip");
+    int Y = y + 2;
+    if (R->note) {
+        Buf nb = {0};
+        buf_puts(&nb, "note: ");
+        buf_puts(&nb, R->note);
+        vd_text(g, x, Y++, w, nb.data, 0, nb.len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM, u);
+        buf_free(&nb);
+    }
+    // the candidates, each given an equal share of the rows
+    int avail = y + h - 1 - Y;
+    int per = avail / R->k;
+    if (per < 1) per = 1;
+    int shown = avail / per;
+    if (shown > R->k) shown = R->k;
+    if (R->sel < R->top) R->top = R->sel;
+    if (R->sel >= R->top + shown) R->top = R->sel - shown + 1;
+    int rank_no = 0;
+    for (int i = 0; i < R->k; i++) {
+        if (!(i > 0 && R->tie[i])) rank_no = i + 1;
+        if (i < R->top || i >= R->top + shown) continue;
+        const Cand *c = &R->c[R->order[i]];
+        int Yi = Y + (i - R->top) * per;
+        bool sel = i == R->sel;
+        int attr = sel ? CELL_REVERSE | CELL_BOLD : 0;
+        char head[32];
+        snprintf(head, sizeof head, "%s%d. [%d]", i > 0 && R->tie[i] ? "=" : " ", rank_no, c->n);
+        cellgrid_text(g, x, Yi, 9, head, sel ? acc : CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr);
+        VdRow *rows = NULL;
+        int tw = w - 10 > 1 ? w - 10 : 1;
+        int nr = vd_wrap(c->text, c->len, tw, u, &rows);
+        int lines = per > 1 ? per - 1 : 1; // a blank row between candidates when there is room
+        if (per <= 2) lines = per;
+        for (int k = 0; k < nr && k < lines; k++) {
+            bool last = k == lines - 1 && nr > lines;
+            int used = vd_text(g, x + 10, Yi + k, tw - (last ? 1 : 0), c->text, rows[k].start, rows[k].end,
+                               CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, sel ? CELL_BOLD : 0, u);
+            if (last) cellgrid_text(g, x + 10 + used, Yi + k, 1, u ? "\u2026" : "~", CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM);
+        }
+        if (!c->len) vd_printf(g, x + 10, Yi, tw, CELL_DIM, u, "(empty completion)");
+        free(rows);
+    }
+    // the order line that submit will run
+    int ns[RANK_MAX];
+    for (int i = 0; i < R->k; i++) ns[i] = R->c[R->order[i]].n;
+    Buf line = {0};
+    rank_order_line(ns, R->tie, R->k, &line);
+    vd_printf(g, x, y + h - 1, w, CELL_DIM, u, "Enter runs:  %s", line.data);
+    buf_free(&line);
+}
+
+const ViewOps rank_view_ops = {
+    .name = "rank",
+    .title = "Rank",
+    .keys = "r  start a ranking of the lab's prompt (opens :rank \"PROMPT\" k=4 to edit)\n"
+            "j k  up down  choose a candidate;  J K  shift-up shift-down  move it up or down\n"
+            "= t  tie the chosen candidate with the one above (again: untie)\n"
+            "n  add a note (note \"...\")\n"
+            "Enter s  submit: runs order 3 1 2=4 (best first, = between ties);  x  skip\n"
+            "q asks before quitting while a ranking is unfinished",
+    .open = rank_open,
+    .close = rank_close,
+    .draw = rank_draw,
+    .key = rank_key,
+    .result = rank_result,
+};

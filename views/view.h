@@ -1,0 +1,171 @@
+// view.h - the TUI's views (tig-style): each a small ops table (open, draw, key, resize, close,
+// plus show, result and stream) drawing into a CellGrid that the curses painter shows. Views
+// never run the model: they ask their host to run lines of the command language and draw the
+// results they are handed (ViewResult), so the TUI stays a way of showing command results.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "cellgrid.h"
+#include "json.h"
+#include "vec.h"
+
+// Keys as views see them: Unicode code points for text (>= 0x20), control characters 1..31
+// (VK_CTRL('g') is Ctrl-G), and the named keys below.
+enum {
+    VK_BASE = 0x200000,
+    VK_UP, VK_DOWN, VK_LEFT, VK_RIGHT, VK_SUP, VK_SDOWN, VK_SLEFT, VK_SRIGHT,
+    VK_PGUP, VK_PGDN, VK_HOME, VK_END, VK_DELETE, VK_BACKSPACE, VK_ENTER, VK_TAB, VK_BTAB, VK_ESC,
+    VK_F1, VK_F2, VK_F3, VK_F4, VK_F5, VK_F6, VK_F7, VK_F8, VK_F9, VK_F10, VK_F11, VK_F12,
+};
+#define VK_CTRL(c) ((c) & 0x1f)
+
+// What every view may read (the host keeps the model part; the lab keeps the prompt and
+// the last generation).
+typedef struct ViewShared {
+    char model[128];  // model name, "" before the first `model` result
+    char arch[16];
+    int n_layer, n_head, n_embd, n_ctx;
+    bool causal;      // a decoder: attention above the diagonal is masked
+    bool learned_pe;  // the model has learned absolute position embeddings
+    Buf prompt;       // the lab's prompt
+    IntVec seq;       // prompt ids + generated ids of the last generation (n = 0: none)
+    int n_prompt;     // how many of seq are the prompt
+    long long run_id; // run id of the last generation (0: none)
+    unsigned version; // bumped whenever the prompt or the generation changes
+    ColorMode mode;   // what the terminal shows
+    bool utf8;        // the locale is UTF-8
+} ViewShared;
+
+enum { VR_QUIET = 1 }; // run flags: no log entry, no status message, no view switch
+
+typedef struct ViewHost ViewHost;
+struct ViewHost {
+    ViewShared *sh;
+    void *user;
+    // Queue a command line; it runs after the current key, and its result reaches every view.
+    void (*run)(ViewHost *h, const char *line, unsigned flags);
+    // Show text on the status line (in the error style when error).
+    void (*message)(ViewHost *h, bool error, const char *text);
+    // Open the command line holding text, the cursor back characters before its end.
+    void (*edit)(ViewHost *h, const char *text, int back);
+    // Make this matrix what `save FILE.svg|csv` exports (copied).
+    void (*figure)(ViewHost *h, const float *v, int rows, int cols, const char *const *row_labels,
+                   const char *const *col_labels, bool diverging, const char *title);
+    // Make the view called name the current one.
+    void (*open_view)(ViewHost *h, const char *name);
+};
+
+// A command's result as the views receive it.
+typedef struct ViewResult {
+    const char *cmd;  // the command name ("generate")
+    const char *line; // the line as it ran
+    const char *arg;  // its first positional argument, decoded (NULL when none)
+    size_t arg_len;
+    const Json *json; // the result object; NULL when the command failed
+    const char *err;  // the message when it failed, else NULL
+    const char *text; // the human form ("" when none)
+    bool quiet;       // run with VR_QUIET
+} ViewResult;
+
+// One generated token as it is produced.
+typedef struct ViewToken {
+    int index;        // step of the generation; 0 starts a new one
+    int id;
+    const char *piece; // display form (tok_piece_display)
+    float logprob;
+    int n_alts;
+    const int *alt_ids;
+    const char *const *alt_pieces;
+    const float *alt_logprobs;
+} ViewToken;
+
+typedef struct View View;
+
+typedef struct ViewOps {
+    const char *name;  // "lab": for open_view and the routing of results
+    const char *title; // "Lab": the view bar
+    const char *keys;  // its keys, for the help pane (lines "key  what it does")
+    int (*open)(View *v); // allocate v->state; 0, or -1 when out of memory
+    void (*close)(View *v);
+    // Draw into the w x h rectangle of g at (x, y); set v->cur_x/cur_y for a text cursor.
+    void (*draw)(View *v, CellGrid *g, int x, int y, int w, int h);
+    int (*key)(View *v, int key);              // 1 when the key was used
+    void (*resize)(View *v, int w, int h);     // NULL: nothing to do
+    void (*show)(View *v);                     // became the current view; NULL: nothing to do
+    void (*result)(View *v, const ViewResult *r); // every command result; NULL: ignores them
+    void (*stream)(View *v, const ViewToken *t);  // tokens of a running generation; NULL: ignores
+} ViewOps;
+
+struct View {
+    const ViewOps *ops;
+    ViewHost *host;
+    void *state;
+    int cur_x, cur_y; // text cursor relative to the view after draw; -1: none
+    bool capture;     // the view takes every key (text editing); the host keeps F1, Ctrl-C, resize
+};
+
+extern const ViewOps lab_view_ops, attn_view_ops, positions_view_ops, rank_view_ops, history_view_ops,
+    log_view_ops, help_view_ops;
+
+// Open view v with ops for host h; 0 or -1.
+int view_open(View *v, const ViewOps *ops, ViewHost *h);
+// Close v (safe on a view that failed to open).
+void view_close(View *v);
+
+// Hand the attention view L x H maps of T x T (data [L][H][T][T]) and T token labels directly,
+// in the model view (for the benchmark and the golden tests).
+void attn_view_set(View *v, int L, int H, int T, const float *data, const char *const *tokens);
+
+// Append the command that submits a ranking: "order" and the candidate numbers best first,
+// '=' joining order_n[i] to the one before when tie[i] ("order 3 1 2=4").
+void rank_order_line(const int *order_n, const bool *tie, int k, Buf *out);
+
+// ---- text pane: the log and the help (views/textpane.c) ----
+
+// Append text (lines separated by '\n') to the log view, scrolling to the end unless the
+// person scrolled up.
+void textpane_append(View *v, const char *text, size_t n, int attr);
+// Replace the whole text of a pane and scroll to the top.
+void textpane_set(View *v, const char *text, size_t n);
+
+// ---- drawing helpers (views/viewdraw.c) ----
+
+// The next character of s (n bytes) at *pos as it is shown in running text: itself when
+// printable, spaces as spaces, tab and controls and invalid bytes as their visible forms
+// (see label_visible); '\n' as "↵" (or "\n" in ASCII). vis receives it; returns its width
+// in columns (0 for a combining mark).
+int vd_char(const char *s, size_t n, size_t *pos, char vis[32], bool utf8);
+
+// One row of wrapped text: bytes [start, end) of the source.
+typedef struct VdRow {
+    size_t start, end;
+} VdRow;
+
+// Break s into rows of at most w columns, at spaces when it can; '\n' ends a row (and is
+// not part of it). Returns the number of rows and the rows in *rows (caller frees), -1
+// when out of memory.
+int vd_wrap(const char *s, size_t n, int w, bool utf8, VdRow **rows);
+
+// Draw bytes [start, end) of s at (x, y) in at most maxw columns; returns the columns used.
+int vd_text(CellGrid *g, int x, int y, int maxw, const char *s, size_t start, size_t end, CellColor fg,
+            CellColor bg, int attr, bool utf8);
+
+// printf-style text at (x, y) in at most maxw columns, default colours; returns columns used.
+int vd_printf(CellGrid *g, int x, int y, int maxw, int attr, bool utf8, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+// A horizontal rule of w columns ('─', or '-' in ASCII).
+void vd_rule(CellGrid *g, int x, int y, int w, bool utf8);
+
+// Display width of the visible form of s (n bytes) as vd_text shows it.
+int vd_width(const char *s, size_t n, bool utf8);
+
+// Colours of the UI chrome for mode: an accent (the current view, headings), an error colour.
+CellColor vd_accent(ColorMode mode);
+CellColor vd_error(ColorMode mode);
+
+// Append s (n bytes) as a quoted argument of the command language: "..." with C escapes for
+// quotes, backslashes and control characters.
+void cmdq_quote(Buf *out, const char *s, size_t n);

@@ -1,0 +1,173 @@
+// viewdraw.c - small drawing helpers shared by the views: running text with visible controls,
+// wrapping, rules, UI colours, and quoting text for the command language.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "label.h"
+#include "utf8.h"
+#include "view.h"
+
+int view_open(View *v, const ViewOps *ops, ViewHost *h) {
+    memset(v, 0, sizeof *v);
+    v->ops = ops;
+    v->host = h;
+    v->cur_x = v->cur_y = -1;
+    return ops->open ? ops->open(v) : 0;
+}
+
+void view_close(View *v) {
+    if (v->ops && v->ops->close && v->state) v->ops->close(v);
+    v->state = NULL;
+}
+
+int vd_char(const char *s, size_t n, size_t *pos, char vis[32], bool utf8) {
+    size_t i = *pos;
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c < 0x7F) { // the common case
+        vis[0] = (char)c, vis[1] = 0;
+        *pos = i + 1;
+        return 1;
+    }
+    int len = utf8_valid_len(s + i, n - i);
+    size_t step = len < 0 ? (size_t)-len : (size_t)len;
+    if (c == '\n') {
+        strcpy(vis, utf8 ? "\u21B5" : "\\n");
+        *pos = i + 1;
+        return utf8 ? 1 : 2;
+    }
+    Buf b = {0};
+    label_visible(&b, s + i, step, utf8);
+    size_t bl = b.len < 31 ? b.len : 31;
+    memcpy(vis, b.data ? b.data : "", bl);
+    vis[bl] = 0;
+    buf_free(&b);
+    *pos = i + step;
+    return label_width(vis, bl);
+}
+
+int vd_width(const char *s, size_t n, bool utf8) {
+    int w = 0;
+    char vis[32];
+    for (size_t p = 0; p < n;) w += vd_char(s, n, &p, vis, utf8);
+    return w;
+}
+
+int vd_wrap(const char *s, size_t n, int w, bool utf8, VdRow **rows) {
+    int cap = 16, nr = 0;
+    VdRow *r = malloc(sizeof *r * (size_t)cap);
+    if (!r) return -1;
+    if (w < 1) w = 1;
+    size_t start = 0, p = 0, brk = (size_t)-1; // brk: just after the last space of the row
+    int col = 0;
+    char vis[32];
+    for (;;) {
+        bool end = p >= n, nl = !end && s[p] == '\n';
+        size_t q = p;
+        int cw = end || nl ? 0 : vd_char(s, n, &q, vis, utf8);
+        bool full = !end && !nl && col + cw > w && col > 0;
+        if (end || nl || full) {
+            size_t stop = p;
+            if (full && brk != (size_t)-1 && brk > start) stop = brk;
+            if (nr == cap) {
+                VdRow *t = realloc(r, sizeof *r * (size_t)(cap *= 2));
+                if (!t) return free(r), -1;
+                r = t;
+            }
+            r[nr++] = (VdRow){start, stop};
+            if (end) break;
+            if (nl) {
+                start = p = p + 1;
+                if (p >= n) { // a final newline opens an empty last row
+                    if (nr == cap) {
+                        VdRow *t = realloc(r, sizeof *r * (size_t)(cap *= 2));
+                        if (!t) return free(r), -1;
+                        r = t;
+                    }
+                    r[nr++] = (VdRow){p, p};
+                    break;
+                }
+            } else {
+                start = p = stop;
+            }
+            col = 0, brk = (size_t)-1;
+            continue;
+        }
+        col += cw;
+        p = q;
+        if (s[q - 1] == ' ') brk = q;
+    }
+    *rows = r;
+    return nr;
+}
+
+int vd_text(CellGrid *g, int x, int y, int maxw, const char *s, size_t start, size_t end, CellColor fg,
+            CellColor bg, int attr, bool utf8) {
+    int used = 0;
+    char vis[32], glyph[LABEL_GLYPH_MAX];
+    for (size_t p = start; p < end;) {
+        int cw = vd_char(s, end, &p, vis, utf8);
+        if (cw == 0) { // a combining mark: join the glyph before it
+            Cell *c = cellgrid_at(g, x + used - 1, y);
+            if (c && strlen(c->g) + strlen(vis) < LABEL_GLYPH_MAX) strcat(c->g, vis);
+            continue;
+        }
+        if (used + cw > maxw) break;
+        size_t vp = 0, vn = strlen(vis);
+        int gw;
+        while ((gw = label_next(vis, vn, &vp, glyph)) > 0) {
+            cellgrid_put(g, x + used, y, glyph, gw, fg, bg, attr);
+            used += gw;
+        }
+    }
+    return used;
+}
+
+int vd_printf(CellGrid *g, int x, int y, int maxw, int attr, bool utf8, const char *fmt, ...) {
+    Buf b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    int n = vd_text(g, x, y, maxw, b.data ? b.data : "", 0, b.len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr, utf8);
+    buf_free(&b);
+    return n;
+}
+
+void vd_rule(CellGrid *g, int x, int y, int w, bool utf8) {
+    for (int i = 0; i < w; i++)
+        cellgrid_put(g, x + i, y, utf8 ? "\u2500" : "-", 1, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM);
+}
+
+CellColor vd_accent(ColorMode mode) {
+    if (mode == CMODE_TRUECOLOR) return cellcolor_rgb(mode, (Rgb){0x4f, 0xa3, 0xd8});
+    if (mode == CMODE_C256) return cellcolor_index(mode, 74);
+    if (mode == CMODE_C8) return cellcolor_index(mode, 6);
+    return CELLCOLOR_DEFAULT;
+}
+
+CellColor vd_error(ColorMode mode) {
+    if (mode == CMODE_TRUECOLOR) return cellcolor_rgb(mode, (Rgb){0xe0, 0x40, 0x40});
+    if (mode == CMODE_C256) return cellcolor_index(mode, 167);
+    if (mode == CMODE_C8) return cellcolor_index(mode, 1);
+    return CELLCOLOR_DEFAULT;
+}
+
+void cmdq_quote(Buf *out, const char *s, size_t n) {
+    buf_putc(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': buf_puts(out, "\\\""); break;
+        case '\\': buf_puts(out, "\\\\"); break;
+        case '\n': buf_puts(out, "\\n"); break;
+        case '\t': buf_puts(out, "\\t"); break;
+        case '\r': buf_puts(out, "\\r"); break;
+        default:
+            if (c < 0x20 || c == 0x7F) buf_printf(out, "\\x%02x", c);
+            else buf_putc(out, (char)c);
+        }
+    }
+    buf_putc(out, '"');
+}
