@@ -355,25 +355,23 @@ static void gemm_job(void *arg, int ith, int nth) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, j1 - j0, in, 1.0f, J->inp, in, W + j0, n_out,
                         beta, J->out + j0, n_out);
     } else {
-        // convert a panel of PANEL output columns to f32 ([panel, in] layout), then sgemm
+        // convert a panel of PANEL output columns to f32 ([panel, in] for [out, in] weights,
+        // [in, panel] for [in, out] ones: both without a transpose), then sgemm
         float *pan = malloc(sizeof(float) * (size_t)PANEL * in);
-        float *row = l->out_in ? NULL : malloc(sizeof(float) * PANEL);
-        if (!pan || (!l->out_in && !row)) abort();
+        if (!pan) abort();
         for (int p0 = j0; p0 < j1; p0 += PANEL) {
             int pn = j1 - p0 < PANEL ? j1 - p0 : PANEL;
             if (l->out_in) {
                 for (int j = 0; j < pn; j++) load_row(&l->w, (int64_t)(p0 + j) * in, in, pan + (size_t)j * in);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, pn, in, 1.0f, J->inp, in, pan, in, beta,
+                            J->out + p0, n_out);
             } else {
-                for (int i = 0; i < in; i++) {
-                    load_row(&l->w, (int64_t)i * n_out + p0, pn, row);
-                    for (int j = 0; j < pn; j++) pan[(size_t)j * in + i] = row[j];
-                }
+                for (int i = 0; i < in; i++) load_row(&l->w, (int64_t)i * n_out + p0, pn, pan + (size_t)i * pn);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, pn, in, 1.0f, J->inp, in, pan, pn, beta,
+                            J->out + p0, n_out);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, pn, in, 1.0f, J->inp, in, pan, in, beta,
-                        J->out + p0, n_out);
         }
         free(pan);
-        free(row);
     }
 }
 
