@@ -155,6 +155,29 @@ check(p.returncode != 0 and b"nothing to save" in p.stderr, "save without a figu
 p = run(["-e", f'pe sinusoidal len=4 dim=4; save {TMP}/nodir/x.svg'])
 check(p.returncode != 0 and b"cannot write" in p.stderr, "save into a missing directory fails cleanly", p.stderr)
 
+# Ctrl-C in the middle of a generation: it stops, keeps (and logs) what was produced, exits 130
+import signal
+import time
+big = os.path.join(TMP, "big")
+run(["-e", f"new-model gpt2 layers=6 heads=8 d=512 ctx=2048 seed=2 out={big}"])
+proc = subprocess.Popen([QKV, "--db", DB, "--model", big, "--json", "-e", 'generate "x" max=2000 temperature=0; model'],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+time.sleep(1.5)
+proc.send_signal(signal.SIGINT)
+try:
+    so, se = proc.communicate(timeout=60)
+except subprocess.TimeoutExpired:
+    proc.kill()
+    so, se = proc.communicate()
+    check(False, "SIGINT stops the generation promptly")
+check(proc.returncode == 130, "SIGINT: exit status 130", (proc.returncode, se))
+lines = [json.loads(l) for l in so.decode().splitlines()]
+check(len(lines) == 1 and lines[0].get("stop_reason") == "cancelled" and 0 < len(lines[0]["ids"]) < 2000,
+      "the partial generation is printed, marked cancelled; the script stops", [(l.get("stop_reason"), len(l.get("ids", []))) for l in lines])
+check(b"Sanitizer" not in se and b"error" not in se, "no crash, no error", se)
+h = jlines(run(["--json", "-e", "history 1"]))[0]["runs"][0]
+check(h["stop_reason"] == "cancelled" and h["run_id"] == lines[0]["run_id"], "the cancelled run is logged", h)
+
 # human (non-JSON) output
 p = run(["-e", 'tokenize "a b"'])
 check(b"3 tokens" in p.stdout, "tokenize prints a table", p.stdout)
