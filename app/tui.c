@@ -223,7 +223,7 @@ static int draw_cmdline(void) {
     bool u = T->sh.utf8;
     if (!T->cmd_focus) {
         const char *hint = T->views[T->cur].capture ? "editing the prompt: Esc ends, Ctrl-G generates"
-                                                    : ": command (help, generate \"...\", attention ...)   ? help   1-7 Tab views   q quit";
+                                                    : "press : for a command, ? for help, 1-7 or Tab for views, q to quit";
         vd_printf(g, 0, y, g->w, CELL_DIM, u, "%s", hint);
         return -1;
     }
@@ -403,6 +403,8 @@ static void rl_prep_cb(int meta) { (void)meta; }
 static void rl_deprep_cb(void) {}
 
 static void on_line(char *line) {
+    // add it here, before readline starts the next line: its history position must follow
+    if (line && *line) add_history(line);
     free(T->rl_line);
     T->rl_line = line; // NULL: end of input (Ctrl-D on an empty line)
     T->rl_done = true;
@@ -495,10 +497,7 @@ static void cmdline_key(int key) {
             return;
         }
         T->cmd_focus = false;
-        if (*line) {
-            add_history(line);
-            queue_line(line, 0);
-        }
+        if (*line) queue_line(line, 0);
         free(line);
         T->view_dirty = true;
     }

@@ -440,15 +440,22 @@ static void draw_model(View *v, CellGrid *g, int x, int y, int w, int h) {
         for (int c = 0; c < vis_c; c++) {
             int hh = A->left_h + c, X0 = x + lw + c * pw;
             const float *m = map_of(A, l, hh);
+            int used_h = th;
             if (m) {
                 Heatmap hm = {m, A->T, A->T, NULL, NULL, CMAP_SEQUENTIAL, 0, 0};
                 tv.top = tv.left = 0;
+                HeatmapLayout lay;
+                HeatmapView probe = tv;
+                heatmap_layout(&lay, &hm, &probe, tw, th);
+                int prows = (lay.nrows + lay.pool - 1) / lay.pool;
+                used_h = lay.half ? (prows + 1) / 2 : prows * lay.cell_h;
+                if (used_h < 1 || used_h > th) used_h = th;
                 heatmap_render(g, X0, Y, tw, th, &hm, &tv);
             } else {
                 for (int k = 0; k < th; k++) vd_printf(g, X0, Y + k, tw, CELL_DIM, u, "%s", u ? "\u00B7" : ".");
             }
             if (l == A->sel_l && hh == A->sel_h)
-                for (int k = 0; k < th; k++)
+                for (int k = 0; k < used_h; k++)
                     cellgrid_put(g, X0 - 1, Y + k, u ? "\u258C" : "|", 1, sh->mode == CMODE_ASCII ? CELLCOLOR_DEFAULT : acc,
                                  CELLCOLOR_DEFAULT, CELL_BOLD);
         }

@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+"""End-to-end tests of qkv's full-screen interface: the real binary in tmux, keys in, screens out.
+
+Usage: test_tui.py QKV_BINARY WIDTHxHEIGHT
+
+At the given terminal size: start on the built-in model and on a small `new-model` one, type a
+prompt, generate, open the attention view and find the token labels and heatmap cells, move the
+cursor and compare the value read out with headless `qkv --json -e 'attention ...'`, switch to the
+model view, rank K=4 candidates with the keyboard and find the ranking in the database, resize
+the pane mid-generation, Ctrl-C a generation, shrink the terminal below the minimum and back,
+quit and find the terminal restored. Exit 77 when tmux is missing.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+QKV = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/app/qkv"
+SIZE = sys.argv[2] if len(sys.argv) > 2 else "80x24"
+W, H = (int(x) for x in SIZE.split("x"))
+TIMEOUT = float(os.environ.get("QKV_E2E_TIMEOUT", "60"))
+
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL:", msg, file=sys.stderr)
+
+
+class Pane:
+    """One tmux server with one pane running a shell, qkv started in it."""
+
+    def __init__(self, tmp, w, h, name):
+        self.sock = "qkvtest-%d-%s" % (os.getpid(), name)
+        self.tmp = tmp
+        conf = os.path.join(tmp, "tmux.conf")
+        with open(conf, "w") as f:
+            f.write('set -g default-terminal "tmux-256color"\nset -g status off\nset -g escape-time 0\n'
+                    "set -g history-limit 100\n")
+        self.env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8", XDG_STATE_HOME=os.path.join(tmp, "state"),
+                        XDG_DATA_HOME=os.path.join(tmp, "data"), HOME=tmp)
+        self.env.pop("TMUX", None)
+        self.env.pop("COLORTERM", None)
+        self.tmux("-f", conf, "new-session", "-d", "-x", str(w), "-y", str(h), "-s", "t",
+                  "env PS1='READY$ ' bash --norc --noprofile")
+        self.wait(lambda s: "READY$" in s, "the shell prompt")
+
+    def tmux(self, *args, check=True):
+        r = subprocess.run(["tmux", "-L", self.sock] + list(args), env=self.env, capture_output=True, text=True)
+        if check and r.returncode:
+            raise RuntimeError("tmux %s: %s" % (" ".join(args), r.stderr.strip()))
+        return r.stdout
+
+    def keys(self, *keys):
+        self.tmux("send-keys", "-t", "t", *keys)
+
+    def type(self, text):
+        self.tmux("send-keys", "-t", "t", "-l", text)
+
+    def screen(self, colours=False):
+        return self.tmux("capture-pane", "-p", "-t", "t", *(["-e"] if colours else []))
+
+    def lines(self):
+        return self.screen().split("\n")
+
+    def size(self):
+        return tuple(int(x) for x in self.tmux("display", "-p", "-t", "t", "#{pane_width} #{pane_height}").split())
+
+    def resize(self, w, h):
+        self.tmux("resize-window", "-t", "t", "-x", str(w), "-y", str(h))
+
+    def fmt(self, f):
+        return self.tmux("display", "-p", "-t", "t", f).strip()
+
+    def wait(self, pred, what, timeout=TIMEOUT):
+        """Poll the screen until pred(screen_text) holds; returns the screen, or raises."""
+        end = time.time() + timeout
+        s = ""
+        while time.time() < end:
+            s = self.screen()
+            try:
+                if pred(s):
+                    return s
+            except (ValueError, IndexError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("waited %gs for %s; the screen:\n%s" % (timeout, what, s))
+
+    def wait_text(self, text, timeout=TIMEOUT):
+        return self.wait(lambda s: text in s, repr(text), timeout)
+
+    def close(self):
+        self.tmux("kill-server", check=False)
+
+
+def headless(env, db, *cmds, model=None):
+    args = [QKV, "--db", db, "--json"] + (["--model", model] if model else [])
+    for c in cmds:
+        args += ["-e", c]
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    if r.returncode:
+        raise RuntimeError("qkv %s failed: %s" % (cmds, r.stderr))
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def visible(piece, width=10):
+    """The label the views show for a token (label_format in UTF-8 mode, common cases)."""
+    out = []
+    for ch in piece:
+        if ch == " ":
+            out.append("\u00b7")
+        elif ch == "\n":
+            out.append("\u21b5")
+        elif ch == "\t":
+            out.append("\u2192")
+        elif ord(ch) < 0x20:
+            out.append("^" + chr(ord(ch) + 64))
+        elif ch == "\x7f":
+            out.append("^?")
+        else:
+            out.append(ch)
+    s = "".join(out)
+    return s if len(s) <= width else s[: width - 1] + "\u2026"
+
+
+def start_qkv(p, db, model=None, extra=""):
+    cmd = "%s --db %s%s%s" % (QKV, db, " --model " + model if model else "", extra)
+    p.type(cmd)
+    p.keys("Enter")
+    p.wait_text("1 Lab")
+
+
+def command(p, line):
+    """Type a command on the command line (':' then the text, Enter)."""
+    p.keys(":")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(":"), "the command line")
+    p.type(line)
+    p.keys("Enter")
+
+
+def wait_shell(p):
+    """Wait until qkv has exited and the shell shows a fresh prompt."""
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].strip() == "READY$" and p.fmt("#{pane_current_command}") == "bash",
+           "qkv to exit and the shell prompt to come back")
+
+
+READOUT = re.compile(r"\((\d+),(\d+)\) (.*?) = (-?[0-9.]+(?:e[-+]?\d+)?)")
+
+
+def readout(s):
+    for line in s.split("\n"):
+        m = READOUT.search(line)
+        if m:
+            return int(m.group(1)), int(m.group(2)), m.group(3), float(m.group(4))
+    raise ValueError("no readout")
+
+
+def scenario_lab_attention(p, tmp, db, model, name, n_layer, n_head):
+    """Type a prompt, generate, attention head view, cursor readout vs headless, model view."""
+    start_qkv(p, db, model)
+    p.wait_text("%s layers x %s heads" % (n_layer, n_head))
+    p.keys("e")
+    p.wait_text("editing:")
+    p.type("The cat sat")
+    p.keys("Escape")
+    p.wait_text("e edit, g")
+    command(p, "set max 6")
+    p.wait_text("max 6")
+    p.keys("g")
+    s = p.wait(lambda s: re.search(r"run #(\d+): \d+ tokens", s), "the generation's status")
+    run_id = int(re.search(r"run #(\d+): \d+ tokens", s).group(1))
+    if "Completion: run #%d" % run_id not in s:
+        fail("%s: the lab does not show the completion of run %d:\n%s" % (name, run_id, s))
+    shown = headless(p.env, db, "show %d" % run_id)[0]
+    ids = shown["prompt_ids"] + shown["ids"]
+    ref = headless(p.env, db, "attention ids=%s layer=0 head=0" % ",".join(map(str, ids)), model=model)[0]
+    tokens, matrix = ref["tokens"], ref["matrix"]
+
+    # the attention view, head view of layer 0 head 0
+    p.keys("2")
+    s = p.wait_text("layer 0/")
+    s = p.wait(lambda s: readout(s), "the cursor readout")
+    r, c, labels, val = readout(s)
+    if (r, c) != (0, 0):
+        fail("%s: the cursor starts at (%d,%d), not (0,0)" % (name, r, c))
+    want = "%s \u00d7 %s" % (visible(tokens[0]), visible(tokens[0]))
+    if labels != want:
+        fail("%s: readout labels %r, expected %r" % (name, labels, want))
+    # token labels: the row labels (right-aligned before the matrix) are the tokens in order; with
+    # half blocks a terminal row holds two matrix rows and shows the upper one's label
+    rows = s.split("\n")
+    first = [re.match(r"\s*(\S+)\s", line) for line in rows]
+    i0 = None
+    for i in range(3, len(rows)):
+        if not first[i] or first[i].group(1) != visible(tokens[0]):
+            continue
+        end = first[i].end(1) # the row labels are right-aligned to this column
+        labels = [line[:end].split()[-1] for line in rows[i:] if line[:end].strip()]
+        if len(labels) >= 3 and labels[1] in (visible(tokens[1], 4), visible(tokens[2], 4)):
+            i0 = i
+            break
+    if i0 is None:
+        fail("%s: the token labels %r... are not the row labels of the heatmap:\n%s" % (name, tokens[:3], s))
+    if not any(visible(tokens[0]) in line and visible(tokens[1]) in line for line in rows[2:i0 + 1] if i0):
+        fail("%s: no column labels above the heatmap:\n%s" % (name, s))
+    # heatmap cells: coloured cells (256-colour SGR) and the empty causal mask
+    sc = p.screen(colours=True)
+    coloured = sum(1 for line in sc.split("\n")[3:] if "38;5;" in line or "48;5;" in line)
+    if coloured < 3:
+        fail("%s: no coloured heatmap cells on screen:\n%s" % (name, sc))
+    if not any(re.search("[\u2580\u2584\u2588 ]\u00b7+", line) for line in rows[3:]):
+        fail("%s: the masked upper triangle is not visibly empty:\n%s" % (name, s))
+    # move the cursor and read the value
+    rr, cc = min(3, len(tokens) - 1), 1
+    for _ in range(rr):
+        p.keys("j")
+    p.keys("l")
+    s = p.wait(lambda s: readout(s)[:2] == (rr, cc), "the cursor at (%d,%d)" % (rr, cc))
+    _, _, labels, val = readout(s)
+    exp = matrix[rr][cc]
+    if abs(val - exp) > 5e-4 * max(1.0, abs(exp)):
+        fail("%s: value at (%d,%d) reads %g, headless attention gives %g" % (name, rr, cc, val, exp))
+    want = "%s \u00d7 %s" % (visible(tokens[rr]), visible(tokens[cc]))
+    if labels != want:
+        fail("%s: readout labels %r, expected %r" % (name, labels, want))
+    # the model view: every layer x head
+    p.keys("m")
+    wants = ["model view: %s layers x %s heads" % (n_layer, n_head), "L0", "L%d" % (int(n_layer) - 1), "h0",
+             "h%d" % (int(n_head) - 1), "mean", "\u258c", "layer 0 head 0: largest weight"]
+    p.wait(lambda s: all(w in s for w in wants), "the model view with %s" % wants)
+    p.keys("Enter")
+    p.wait_text("layer 0/")
+    # save exports what the view shows
+    svg = os.path.join(tmp, name + ".svg")
+    command(p, "save " + svg)
+    p.wait_text("saved")
+    if not os.path.exists(svg) or "<svg" not in open(svg).read(200):
+        fail("%s: save did not write an SVG" % name)
+    return run_id
+
+
+def scenario_rank(p, tmp, db, name):
+    """Rank K=4 candidates with the keyboard; q asks first while the ranking is unfinished."""
+    command(p, 'rank "Once upon" k=4 max=5')
+    p.wait_text("Enter runs:  order 1 2 3 4")
+    p.keys("q")
+    p.wait_text("quit anyway")
+    p.keys("n")
+    p.wait_text("not quitting")
+    p.keys("J")           # candidate 1 down: 2 1 3 4, the cursor on 1
+    p.wait_text("order 2 1 3 4")
+    p.keys("j")           # the cursor on 3
+    p.keys("J")           # 2 1 4 3, the cursor on 3
+    p.wait_text("order 2 1 4 3")
+    p.keys("=")           # 3 tied with 4
+    p.wait_text("order 2 1 4=3")
+    p.keys("n")           # a note
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':note ""'), "the note on the command line")
+    p.type("close call")
+    p.keys("Enter")
+    p.wait_text("note: close call")
+    p.keys("Enter")
+    s = p.wait(lambda s: re.search(r"ranking (\d+) stored", s), "the stored ranking")
+    rid = int(re.search(r"ranking (\d+) stored", s).group(1))
+    out = os.path.join(tmp, name + "-rankings.jsonl")
+    headless(p.env, db, "export rankings " + out)
+    rows = [json.loads(l) for l in open(out)]
+    mine = [r for r in rows if r["ranking_id"] == rid]
+    if not mine:
+        fail("%s: ranking %d is not in the database" % (name, rid))
+        return
+    rk = mine[0]
+    ranks = {c["n"]: c["rank"] for c in rk["candidates"]}
+    if rk["k"] != 4 or ranks != {2: 1, 1: 2, 4: 3, 3: 3}:
+        fail("%s: stored ranking %r, expected ranks 2:1 1:2 4=3:3" % (name, rk.get("order")))
+    if rk.get("note") != "close call":
+        fail("%s: note %r, expected 'close call'" % (name, rk.get("note")))
+
+
+def scenario_generation_resize_cancel(p, tmp, db, big, name):
+    """A long generation: resize the pane while it runs, then Ctrl-C it."""
+    start_qkv(p, db, big)
+    command(p, "set stop false")
+    p.wait(lambda s: s.split("\n")[-3].startswith("temperature"), "the settings on the status line")
+    command(p, "set max 200")
+    p.wait_text("max 200")
+    p.keys("e")
+    p.type("Hello")
+    p.keys("Escape")
+    p.wait_text("e edit, g")
+    p.keys("g")
+    gen = re.compile(r"generating: (\d+) tokens")
+    s = p.wait(lambda s: gen.search(s) and int(gen.search(s).group(1)) >= 3, "the generation to start")
+    n0 = int(gen.search(s).group(1))
+    w2, h2 = (120, 40) if (W, H) == (80, 24) else (100, 30)
+    p.resize(w2, h2)
+
+    def redrawn(h, after):
+        # the header on the first row and the hint on the last one: drawn for this height, while the
+        # generation goes on
+        def pred(s):
+            rows = s.rstrip("\n").split("\n")
+            m = gen.search(s)
+            return m and int(m.group(1)) > after and len(rows) == h and rows[0].startswith(" qkv") and \
+                "1 Lab" in rows[1] and rows[h - 1].startswith("press : for a command")
+        return pred
+
+    s = p.wait(redrawn(h2, n0), "the screen redrawn at %dx%d while generating" % (w2, h2))
+    if p.size() != (w2, h2):
+        fail("%s: the pane is %s after resizing" % (name, p.size()))
+    n1 = int(gen.search(s).group(1))
+    p.resize(W, H)
+    p.wait(redrawn(H, n1), "the screen redrawn at %dx%d while generating" % (W, H))
+    p.keys("C-c")
+    s = p.wait_text("stop: cancelled")
+    m = re.search(r"run #(\d+): (\d+) tokens", s)
+    if not m:
+        fail("%s: no run status after Ctrl-C:\n%s" % (name, s))
+        return
+    run_id, n = int(m.group(1)), int(m.group(2))
+    if not 0 < n < 200:
+        fail("%s: %d tokens after Ctrl-C, expected a partial completion" % (name, n))
+    if "Completion: run #%d, %d tokens" % (run_id, n) not in s:
+        fail("%s: the partial completion is not shown:\n%s" % (name, s))
+    if p.fmt("#{pane_current_command}") != "qkv":
+        fail("%s: qkv is not running after Ctrl-C (%s)" % (name, p.fmt("#{pane_current_command}")))
+    shown = headless(p.env, db, "show %d" % run_id)[0]
+    if len(shown["ids"]) != n or shown["stop_reason"] != "cancelled":
+        fail("%s: run %d has %d ids, stop %s; expected %d, cancelled" % (name, run_id, len(shown["ids"]),
+                                                                       shown["stop_reason"], n))
+    # an idle Ctrl-C does not quit either
+    p.keys("C-c")
+    p.wait_text("nothing is running")
+
+
+def scenario_small_and_quit(p, name):
+    """Below the minimum size a message, back to normal when enlarged; q restores the terminal."""
+    p.resize(30, 8)
+    p.wait(lambda s: "needs a terminal" in s and "30x8" in s, "the minimum-size message")
+    p.resize(W, H)
+    p.wait(lambda s: "1 Lab" in s and "needs a terminal" not in s, "the interface back")
+    if p.fmt("#{alternate_on}") != "1":
+        fail("%s: qkv does not use the alternate screen" % name)
+    p.keys("q")
+    wait_shell(p)
+    if p.fmt("#{alternate_on}") != "0":
+        fail("%s: the alternate screen is still on after quitting" % name)
+    p.type("echo \"S=$(stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo|isig|opost)' | tr '\\n' ' ')\"")
+    p.keys("Enter")
+
+    def answer(s):
+        return [l for l in s.split("\n") if re.match(r"^S=[-a-z ]+$", l.strip())]
+
+    s = p.wait(answer, "stty's answer")
+    flags = answer(s)[-1].strip()[2:].split()
+    for flag in ["icanon", "echo", "isig", "opost"]:
+        if flag not in flags:
+            fail("%s: terminal not restored: stty shows %r" % (name, flags))
+            break
+
+
+def main():
+    if not shutil.which("tmux"):
+        print("skip: tmux is not installed")
+        return 77
+    if not os.path.exists(QKV):
+        print("error: no qkv binary at %s" % QKV, file=sys.stderr)
+        return 1
+    tmp = tempfile.mkdtemp(prefix="qkv-e2e-")
+    panes = []
+    try:
+        env = dict(os.environ, XDG_STATE_HOME=os.path.join(tmp, "state"), XDG_DATA_HOME=os.path.join(tmp, "data"))
+        db = os.path.join(tmp, "qkv.db")
+        small = os.path.join(tmp, "small")
+        big = os.path.join(tmp, "big")
+        headless(env, db, "new-model gpt2 layers=2 heads=3 d=48 ctx=128 seed=7 out=" + small)
+        headless(env, db, "new-model gpt2 layers=12 heads=12 d=768 ctx=512 seed=3 out=" + big)
+
+        # 1. the built-in model: lab, attention, model view, ranking, terminal hygiene
+        p = Pane(tmp, W, H, "a")
+        panes.append(p)
+        scenario_lab_attention(p, tmp, db, None, "builtin", "4", "4")
+        scenario_rank(p, tmp, db, "builtin")
+        scenario_small_and_quit(p, "builtin")
+        hist = os.path.join(tmp, "state", "qkv", "history")
+        if not os.path.exists(hist) or "rank" not in open(hist, errors="replace").read():
+            fail("the command history was not kept under $XDG_STATE_HOME/qkv/: %r" %
+                 (open(hist, errors="replace").read() if os.path.exists(hist) else os.listdir(tmp)))
+        p.close()
+
+        # 2. a small model written by new-model
+        p = Pane(tmp, W, H, "b")
+        panes.append(p)
+        scenario_lab_attention(p, tmp, db, small, "new-model", "2", "3")
+        p.keys("q")
+        wait_shell(p)
+        p.close()
+
+        # 3. a larger model: resize mid-generation, Ctrl-C
+        p = Pane(tmp, W, H, "c")
+        panes.append(p)
+        scenario_generation_resize_cancel(p, tmp, db, big, "large")
+        p.keys("q")
+        wait_shell(p)
+        p.close()
+    except (TimeoutError, RuntimeError) as e:
+        fail(str(e))
+    finally:
+        for p in panes:
+            p.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        print("%d failure(s) at %dx%d" % (len(failures), W, H), file=sys.stderr)
+        return 1
+    print("tui e2e at %dx%d: ok" % (W, H))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
