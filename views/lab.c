@@ -131,9 +131,10 @@ static void insert(View *v, const char *s, size_t n) {
     Lab *L = v->state;
     Buf *b = &shared(v)->prompt;
     buf_reserve(b, n);
-    memmove(b->data + L->cur + n, b->data + L->cur, b->len - L->cur + 1);
+    memmove(b->data + L->cur + n, b->data + L->cur, b->len - L->cur);
     memcpy(b->data + L->cur, s, n);
     b->len += n;
+    b->data[b->len] = 0;
     L->cur += n;
     prompt_changed(v);
 }

@@ -1,0 +1,460 @@
+// test_views.c - the TUI views' pure parts against golden screens (tests/views/golden/view_*.txt,
+// rewritten only with QKV_UPDATE_GOLDEN=1): the attention model-view thumbnail grid and head view,
+// the rank list and the order it submits, the lab's streamed tokens and the generate line it
+// runs, the text pane; and the helpers (wrapping, quoting) the views share. A fake host records
+// the command lines views ask to run.
+#include <errno.h>
+#include <math.h>
+
+#include "../check.h"
+#include "view.h"
+
+// ---- golden screens ----
+
+static const char *golden_dir(void) {
+    static char dir[4096];
+    const char *src = getenv("QKV_SRCDIR");
+    if (src && *src) snprintf(dir, sizeof dir, "%s/tests/views/golden", src);
+    else {
+        snprintf(dir, sizeof dir, "%s", __FILE__);
+        char *slash = strrchr(dir, '/');
+        snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0), "golden");
+    }
+    return dir;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    Buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(&b, chunk, n);
+    fclose(f);
+    return b.data ? buf_take(&b) : calloc(1, 1);
+}
+
+static void golden(const char *name, const CellGrid *g) {
+    Buf got = {0};
+    cellgrid_dump(g, &got);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/view_%s.txt", golden_dir(), name);
+    const char *upd = getenv("QKV_UPDATE_GOLDEN");
+    if (upd && !strcmp(upd, "1")) {
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(got.data, 1, got.len, f) != got.len) {
+            fprintf(stderr, "cannot write '%s': %s\n", path, strerror(errno));
+            check_failures++;
+        } else {
+            fprintf(stderr, "updated %s\n", path);
+        }
+        if (f) fclose(f);
+        buf_free(&got);
+        return;
+    }
+    char *want = slurp(path);
+    if (!want) {
+        fprintf(stderr, "%s: missing golden file '%s' (create it with QKV_UPDATE_GOLDEN=1)\n", name, path);
+        check_failures++;
+    } else if (strcmp(want, got.data)) {
+        const char *a = want, *b = got.data;
+        for (int line = 1;; line++) {
+            const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+            size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+            if (la != lb || memcmp(a, b, la) || !ea || !eb) {
+                fprintf(stderr, "%s: golden screen differs at line %d\n  expected: %.*s\n  got:      %.*s\n", name,
+                        line, (int)la, a, (int)lb, b);
+                break;
+            }
+            a = ea + 1, b = eb + 1;
+        }
+        check_failures++;
+    }
+    free(want);
+    buf_free(&got);
+}
+
+// The rows of g as plain text, for substring checks.
+static char *rows_text(const CellGrid *g) {
+    Buf b = {0};
+    for (int y = 0; y < g->h; y++) {
+        for (int x = 0; x < g->w; x++) buf_puts(&b, g->cells[(size_t)y * g->w + x].g);
+        buf_putc(&b, '\n');
+    }
+    return buf_take(&b);
+}
+
+// ---- a fake host ----
+
+typedef struct Fake {
+    char runs[16][512];
+    int nrun;
+    char edit[256];
+    int edit_back;
+    char msg[256];
+    int figures, fig_rows, fig_cols;
+    char fig_title[160];
+} Fake;
+
+static Fake fake;
+static ViewShared sh;
+
+static void f_run(ViewHost *h, const char *line, unsigned flags) {
+    (void)h, (void)flags;
+    if (fake.nrun < 16) snprintf(fake.runs[fake.nrun++], sizeof fake.runs[0], "%s", line);
+}
+static void f_message(ViewHost *h, bool err, const char *t) {
+    (void)h, (void)err;
+    snprintf(fake.msg, sizeof fake.msg, "%s", t);
+}
+static void f_edit(ViewHost *h, const char *t, int back) {
+    (void)h;
+    snprintf(fake.edit, sizeof fake.edit, "%s", t);
+    fake.edit_back = back;
+}
+static void f_figure(ViewHost *h, const float *v, int rows, int cols, const char *const *rl, const char *const *cl,
+                     bool div, const char *title) {
+    (void)h, (void)v, (void)rl, (void)cl, (void)div;
+    fake.figures++, fake.fig_rows = rows, fake.fig_cols = cols;
+    snprintf(fake.fig_title, sizeof fake.fig_title, "%s", title);
+}
+static void f_open(ViewHost *h, const char *name) { (void)h, (void)name; }
+
+static ViewHost host = {&sh, NULL, f_run, f_message, f_edit, f_figure, f_open};
+
+static void reset(ColorMode mode) {
+    memset(&fake, 0, sizeof fake);
+    buf_free(&sh.prompt);
+    iv_free(&sh.seq);
+    memset(&sh, 0, sizeof sh);
+    snprintf(sh.model, sizeof sh.model, "test-model");
+    snprintf(sh.arch, sizeof sh.arch, "gpt2");
+    sh.n_layer = 3, sh.n_head = 2, sh.n_embd = 16, sh.n_ctx = 64;
+    sh.causal = true;
+    sh.mode = mode;
+    sh.utf8 = mode != CMODE_ASCII;
+}
+
+static void draw(View *v, CellGrid *g, int w, int h) {
+    cellgrid_init(g, w, h, sh.mode);
+    v->ops->draw(v, g, 0, 0, w, h);
+}
+
+// A view result from JSON text.
+static void result(View *v, const char *cmd, const char *json, const char *line) {
+    Err e = {{0}};
+    Json *j = json_parse(json, strlen(json), &e);
+    if (!j) {
+        fprintf(stderr, "bad test JSON: %s\n", e.msg);
+        check_failures++;
+        return;
+    }
+    ViewResult r = {cmd, line, NULL, 0, j, NULL, "", false};
+    v->ops->result(v, &r);
+    json_free(j);
+}
+
+// ---- attention ----
+
+enum { L = 3, HH = 2, T = 6 };
+static const char *const toks[T] = {"The", " cat", " sat", "\n", "on", "\t!"};
+
+// Causal rows: a sink on token 0 (layer 0), the previous token (layer 1), uniform (layer 2).
+static void attn_data(float *d) {
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < HH; h++)
+            for (int r = 0; r < T; r++) {
+                float *row = d + (((size_t)l * HH + h) * T + r) * T;
+                float s = 0;
+                for (int c = 0; c < T; c++) {
+                    float x = c > r ? 0 : l == 0 ? (c == 0 ? 4.0f : 1.0f + h) : l == 1 ? (c == r - 1 ? 5.0f : 1.0f) : 1.0f;
+                    row[c] = x, s += x;
+                }
+                for (int c = 0; c < T; c++) row[c] = c > r ? NAN : row[c] / s;
+            }
+}
+
+static void test_attention(void) {
+    static const ColorMode modes[] = {CMODE_C256, CMODE_ASCII};
+    static const char *const names[] = {"256", "ascii"};
+    float data[L * HH * T * T];
+    attn_data(data);
+    for (int m = 0; m < 2; m++) {
+        reset(modes[m]);
+        View v;
+        CHECK_INT(view_open(&v, &attn_view_ops, &host), 0);
+        attn_view_set(&v, L, HH, T, data, toks);
+        CellGrid g;
+        char name[64];
+        draw(&v, &g, 60, 16);
+        snprintf(name, sizeof name, "attn_model_%s", names[m]);
+        golden(name, &g);
+        char *txt = rows_text(&g);
+        CHECK(strstr(txt, "model view: 3 layers x 2 heads + mean") != NULL);
+        CHECK(strstr(txt, "L2") != NULL && strstr(txt, "h1") != NULL && strstr(txt, "mean") != NULL);
+        free(txt);
+        cellgrid_done(&g);
+        // move to layer 1, the mean column, and zoom in
+        CHECK_INT(v.ops->key(&v, VK_DOWN), 1);
+        CHECK_INT(v.ops->key(&v, VK_END), 1);
+        CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
+        draw(&v, &g, 60, 16);
+        txt = rows_text(&g);
+        CHECK(strstr(txt, "layer 1/2  mean of 2 heads") != NULL);
+        free(txt);
+        cellgrid_done(&g);
+        CHECK(v.ops->key(&v, '<') == 1); // head 1 of layer 1: the previous-token head
+        CHECK(v.ops->key(&v, VK_DOWN) == 1 && v.ops->key(&v, VK_DOWN) == 1 && v.ops->key(&v, VK_RIGHT) == 1);
+        draw(&v, &g, 60, 16);
+        snprintf(name, sizeof name, "attn_head_%s", names[m]);
+        golden(name, &g);
+        txt = rows_text(&g);
+        // (2,1): " sat" attending to " cat" = 5/7
+        char want[64];
+        snprintf(want, sizeof want, "(2,1) %s %s %s = 0.7143", m ? "_sat" : "\u00B7sat", m ? "x" : "\u00D7",
+                 m ? "_cat" : "\u00B7cat");
+        if (!strstr(txt, want)) {
+            fprintf(stderr, "readout %s not on screen:\n%s", want, txt);
+            check_failures++;
+        }
+        free(txt);
+        cellgrid_done(&g);
+        CHECK(fake.figures > 0);
+        CHECK_INT(fake.fig_rows, T);
+        CHECK_STR(fake.fig_title, "test-model: layer 1 head 1");
+        view_close(&v);
+    }
+}
+
+// A 12 x 12 model view: every thumbnail drawn, the grid scrolls to the selection.
+static void test_attention_big(void) {
+    reset(CMODE_C256);
+    sh.n_layer = 12, sh.n_head = 12;
+    int n = 12 * 12 * 16 * 16;
+    float *d = malloc(sizeof(float) * (size_t)n);
+    for (int i = 0; i < n; i++) d[i] = (float)((i * 37) % 101) / 100.0f;
+    const char *t16[16];
+    for (int i = 0; i < 16; i++) t16[i] = "x";
+    View v;
+    view_open(&v, &attn_view_ops, &host);
+    attn_view_set(&v, 12, 12, 16, d, t16);
+    CellGrid g;
+    draw(&v, &g, 80, 20);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "L0") && strstr(txt, "h0"));
+    free(txt);
+    cellgrid_done(&g);
+    for (int i = 0; i < 11; i++) v.ops->key(&v, VK_DOWN);
+    for (int i = 0; i < 12; i++) v.ops->key(&v, VK_RIGHT);
+    draw(&v, &g, 80, 20);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "L11") != NULL);
+    CHECK(strstr(txt, "mean") != NULL);
+    CHECK(strstr(txt, "layer 11 mean over heads") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    view_close(&v);
+    free(d);
+}
+
+// ---- rank ----
+
+static const char *const rank_json =
+    "{\"ranking_pending\":true,\"prompt\":\"Once upon\",\"k\":4,\"candidates\":["
+    "{\"n\":1,\"run_id\":11,\"seed\":1,\"text\":\" a time there was a cat\"},"
+    "{\"n\":2,\"run_id\":12,\"seed\":2,\"text\":\" a hill stood a very old and very tall tree that nobody had ever climbed\"},"
+    "{\"n\":3,\"run_id\":13,\"seed\":3,\"text\":\"\\nthe end\"},"
+    "{\"n\":4,\"run_id\":14,\"seed\":4,\"text\":\"\"}]}";
+
+static void test_rank(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &rank_view_ops, &host), 0);
+    CellGrid g;
+    draw(&v, &g, 64, 14);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "No ranking pending") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    result(&v, "rank", rank_json, "rank \"Once upon\" k=4");
+    draw(&v, &g, 64, 14);
+    golden("rank_start", &g);
+    cellgrid_done(&g);
+    // 1 down, then 3 down, then tie 3 with 4: order 2 1 4=3
+    CHECK_INT(v.ops->key(&v, 'J'), 1);
+    CHECK_INT(v.ops->key(&v, 'j'), 1);
+    CHECK_INT(v.ops->key(&v, 'J'), 1);
+    CHECK_INT(v.ops->key(&v, '='), 1);
+    draw(&v, &g, 64, 14);
+    golden("rank_moved", &g);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "Enter runs:  order 2 1 4=3") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    CHECK_INT(v.ops->key(&v, 'n'), 1);
+    CHECK_STR(fake.edit, "note \"\"");
+    CHECK_INT(fake.edit_back, 1);
+    result(&v, "note", "{\"note\":\"close \\\"call\\\"\"}", "note \"close \\\"call\\\"\"");
+    CHECK_INT(v.ops->key(&v, 'n'), 1);
+    CHECK_STR(fake.edit, "note \"close \\\"call\\\"\"");
+    CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
+    CHECK_INT(fake.nrun, 1);
+    CHECK_STR(fake.runs[0], "order 2 1 4=3");
+    result(&v, "order", "{\"ranking_id\":7,\"order\":[[2],[1],[4,3]],\"k\":4}", "order 2 1 4=3");
+    draw(&v, &g, 64, 14);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "ranking 7 stored") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // r opens a new ranking of the lab's prompt for editing
+    buf_puts(&sh.prompt, "Say \"hi\"");
+    CHECK_INT(v.ops->key(&v, 'r'), 1);
+    CHECK_STR(fake.edit, "rank \"Say \\\"hi\\\"\" k=4");
+    view_close(&v);
+
+    Buf b = {0};
+    int ns[4] = {3, 1, 2, 4};
+    bool tie[4] = {false, false, true, false};
+    rank_order_line(ns, tie, 4, &b);
+    CHECK_STR(b.data, "order 3 1=2 4");
+    buf_free(&b);
+}
+
+// ---- lab ----
+
+static void stream(View *v, int index, const char *piece, float lp) {
+    static const int ids[3] = {5, 6, 7};
+    static const char *const alts[3] = {"a", " b", "\n"};
+    static const float alp[3] = {-0.2f, -1.9f, -3.0f};
+    ViewToken t = {index, 5, piece, lp, 3, ids, alts, alp};
+    v->ops->stream(v, &t);
+}
+
+static void test_lab(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &lab_view_ops, &host), 0);
+    // type a prompt with a quote, a newline and a tab
+    CHECK_INT(v.ops->key(&v, 'e'), 1);
+    CHECK(v.capture);
+    const char *typed = "Say \"hi\"";
+    for (const char *s = typed; *s; s++) v.ops->key(&v, (unsigned char)*s);
+    v.ops->key(&v, VK_ENTER);
+    v.ops->key(&v, VK_TAB);
+    v.ops->key(&v, 0x00E9); // é
+    v.ops->key(&v, VK_BACKSPACE);
+    v.ops->key(&v, 0x732B); // 猫, a wide character
+    CHECK_STR(sh.prompt.data, "Say \"hi\"\n\t\xe7\x8c\xab");
+    v.ops->key(&v, VK_ESC);
+    CHECK(!v.capture);
+    result(&v, "set", "{\"temperature\":0.7,\"top_k\":40,\"top_p\":0.9,\"seed\":42,\"max\":16,\"alts\":3}", "set");
+    CHECK_INT(v.ops->key(&v, 'g'), 1);
+    CHECK_INT(fake.nrun, 1);
+    CHECK_STR(fake.runs[0], "generate \"Say \\\"hi\\\"\\n\\t\xe7\x8c\xab\" max=16 temperature=0.7 top_k=40 top_p=0.9 seed=42");
+    // parameters: choose top_k and raise it
+    v.ops->key(&v, '>');
+    v.ops->key(&v, '>');
+    v.ops->key(&v, '+');
+    CHECK_STR(fake.runs[1], "set top_k 50");
+    // streamed tokens, coloured by probability
+    stream(&v, 0, " Hello", -0.1f);
+    stream(&v, 1, ",", -2.5f);
+    stream(&v, 2, "\n", -0.7f);
+    stream(&v, 3, " world", -5.0f);
+    CellGrid g;
+    draw(&v, &g, 72, 18);
+    golden("lab_streaming", &g);
+    cellgrid_done(&g);
+    // the final result replaces the stream; select a token to see its alternatives
+    result(&v, "generate",
+           "{\"run_id\":9,\"text\":\" Hello, world\",\"ids\":[5,6,8],\"prompt_ids\":[1,2],\"decode_tok_s\":100,"
+           "\"stop_reason\":\"length\",\"steps\":[{\"id\":5,\"piece\":\" Hello\",\"logprob\":-0.1,\"top\":"
+           "[{\"id\":5,\"piece\":\" Hello\",\"logprob\":-0.1},{\"id\":9,\"piece\":\" Hi\",\"logprob\":-2.4}]},"
+           "{\"id\":6,\"piece\":\",\",\"logprob\":-2.5,\"top\":[]},{\"id\":8,\"piece\":\" world\",\"logprob\":-5,\"top\":[]}]}",
+           "generate \"x\"");
+    CHECK_INT(sh.seq.n, 5);
+    CHECK_INT(sh.n_prompt, 2);
+    CHECK_INT((int)sh.run_id, 9);
+    CHECK_INT(v.ops->key(&v, 'l'), 1);
+    draw(&v, &g, 72, 18);
+    golden("lab_selected", &g);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "token 1/3") != NULL);
+    CHECK(strstr(txt, "\u25B6 \u00B7Hello") != NULL);
+    CHECK(strstr(txt, "0.0907") != NULL); // exp(-2.4)
+    free(txt);
+    cellgrid_done(&g);
+    CHECK(fake.figures > 0);
+    CHECK_INT(fake.fig_rows, 3);
+    // editing the prompt forgets the generation the attention view would show
+    v.ops->key(&v, 'e');
+    v.ops->key(&v, '!');
+    CHECK_INT(sh.seq.n, 0);
+    view_close(&v);
+}
+
+// ---- text pane and helpers ----
+
+static void test_textpane(void) {
+    reset(CMODE_C8);
+    View v;
+    view_open(&v, &log_view_ops, &host);
+    for (int i = 0; i < 30; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "> line %d with some words to wrap around the edge", i);
+        textpane_append(&v, line, strlen(line), i % 10 ? 0 : CELL_BOLD);
+    }
+    CellGrid g;
+    draw(&v, &g, 30, 8);
+    golden("log_end", &g);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "line 29") != NULL); // the log follows its end
+    free(txt);
+    cellgrid_done(&g);
+    v.ops->key(&v, 'g');
+    draw(&v, &g, 30, 8);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "line 0 ") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    view_close(&v);
+}
+
+static void test_helpers(void) {
+    VdRow *r;
+    const char *s = "one two three\nfour";
+    int n = vd_wrap(s, strlen(s), 8, true, &r);
+    CHECK_INT(n, 3);
+    if (n == 3) {
+        CHECK_INT((int)r[0].start, 0); // "one two "
+        CHECK_INT((int)r[0].end, 8);
+        CHECK_INT((int)r[1].start, 8); // "three"
+        CHECK_INT((int)r[1].end, 13);
+        CHECK_INT((int)r[2].start, 14); // "four"
+        CHECK_INT((int)r[2].end, 18);
+    }
+    free(r);
+    n = vd_wrap("abcdefghij", 10, 4, true, &r); // no space: hard breaks
+    CHECK_INT(n, 3);
+    free(r);
+    n = vd_wrap("ab\n", 3, 10, true, &r); // a final newline opens an empty row
+    CHECK_INT(n, 2);
+    free(r);
+    CHECK_INT(vd_width("a\tb\x01\xe7\x8c\xab", 7, true), 1 + 1 + 1 + 2 + 2);
+    Buf b = {0};
+    cmdq_quote(&b, "a\"b\\c\nd\x01", 8);
+    CHECK_STR(b.data, "\"a\\\"b\\\\c\\nd\\x01\"");
+    buf_free(&b);
+}
+
+int main(void) {
+    test_helpers();
+    test_attention();
+    test_attention_big();
+    test_rank();
+    test_lab();
+    test_textpane();
+    buf_free(&sh.prompt);
+    iv_free(&sh.seq);
+    CHECK_DONE();
+}
