@@ -17,7 +17,7 @@ for dt in f32 f16 bf16; do
 done
 if [ -x build/tests/db/db_bench ]; then
     echo "== database: bulk run logging"
-    build/tests/db/db_bench "$DIR/db-bench.db"
+    build/tests/db/db_bench 20000 1000 "$DIR"
 fi
 for b in build/tests/views/heatmap_bench build/bench/tui_bench; do
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
