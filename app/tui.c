@@ -740,13 +740,12 @@ static void run_line(const char *line, unsigned flags) {
     if (parsed) args_free(&a);
 }
 
-static void run_queue(void) {
-    while (T->nq > 0 && !T->quit) {
-        Queued q = T->queue[0];
-        memmove(T->queue, T->queue + 1, sizeof *T->queue * (size_t)--T->nq);
-        run_line(q.line, q.flags);
-        free(q.line);
-    }
+// Run the first queued command line.
+static void run_queued(void) {
+    Queued q = T->queue[0];
+    memmove(T->queue, T->queue + 1, sizeof *T->queue * (size_t)--T->nq);
+    run_line(q.line, q.flags);
+    free(q.line);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -848,7 +847,9 @@ static void handle_key(int key) {
 
 static int loop(void) {
     while (!T->quit) {
-        run_queue();
+        // one queued command at a time, the screen and the keys looked at in between (a view
+        // loading its data in several commands stays responsive)
+        if (T->nq) run_queued();
         if (T->quit) break;
         int key;
         if (T->nta) {
@@ -856,7 +857,9 @@ static int loop(void) {
             memmove(T->typeahead, T->typeahead + 1, sizeof *T->typeahead * (size_t)--T->nta);
         } else {
             paint(false);
+            if (T->nq) wtimeout(stdscr, 0);
             key = read_key();
+            wtimeout(stdscr, 250);
         }
         if (got_int) {
             got_int = 0;

@@ -390,7 +390,7 @@ static void draw_head(View *v, CellGrid *g, int x, int y, int w, int h) {
     HeatmapLayout lay;
     HeatmapView probe = A->hv;
     heatmap_layout(&lay, &hm, &probe, w, h - 1);
-    if (A->hv.zoom == 0 && lay.pool > 1 && !A->fit_all) { // too long to fit: keep the labels and scroll
+    if (A->hv.zoom == 0 && (lay.pool > 1 || !lay.label_w) && !A->fit_all) { // too long: keep the labels, scroll
         A->hv.zoom = 1;
         probe = A->hv;
         heatmap_layout(&lay, &hm, &probe, w, h - 1);
