@@ -6,7 +6,8 @@ Usage: test_tui.py QKV_BINARY WIDTHxHEIGHT
 At the given terminal size: start on the built-in model and on a small `new-model` one, type a
 prompt, generate, open the attention view and find the token labels and heatmap cells, move the
 cursor and compare the value read out with headless `qkv --json -e 'attention ...'`, switch to the
-model view, rank K=4 candidates with the keyboard and find the ranking in the database, resize
+model view, rank K=4 candidates with the keyboard and find the ranking in the database, look at
+the positions, history and help views, resize
 the pane mid-generation, Ctrl-C a generation, shrink the terminal below the minimum and back,
 quit and find the terminal restored. Exit 77 when tmux is missing.
 """
@@ -338,6 +339,31 @@ def scenario_generation_resize_cancel(p, tmp, db, big, name):
     p.wait_text("nothing is running")
 
 
+def scenario_other_views(p, tmp, name):
+    """Positions (sinusoidal, cosine, saved as CSV), history (runs, show), help."""
+    p.keys("3")
+    p.wait_text("sinusoidal position encoding: 64 positions x 128 dimensions")
+    p.keys("c")
+    p.wait_text("cosine similarity of 64 positions")
+    csv = os.path.join(tmp, name + "-pe.csv")
+    command(p, "save " + csv)
+    p.wait_text("saved")
+    with open(csv) as f:
+        rows = f.read().strip().split("\n")
+    if len(rows) != 65 or len(rows[1].split(",")) != 65:
+        fail("%s: the positions CSV is %d rows, not 1 + 64" % (name, len(rows)))
+    p.keys("5")
+    s = p.wait(lambda s: "History:" in s and " rank " in s, "the history with the rank candidates")
+    p.keys("Enter")
+    p.wait(lambda s: re.search(r"run \d+  \d{4}-\d\d-\d\d", s), "the run shown in the history view")
+    p.keys("?")
+    p.wait_text("Keys of the History view")
+    p.keys("Escape")
+    p.wait_text("History:")
+    p.keys("1")
+    p.wait_text("Prompt")
+
+
 def scenario_small_and_quit(p, name):
     """Below the minimum size a message, back to normal when enlarged; q restores the terminal."""
     p.resize(30, 8)
@@ -386,6 +412,7 @@ def main():
         panes.append(p)
         scenario_lab_attention(p, tmp, db, None, "builtin", "4", "4")
         scenario_rank(p, tmp, db, "builtin")
+        scenario_other_views(p, tmp, "builtin")
         scenario_small_and_quit(p, "builtin")
         hist = os.path.join(tmp, "state", "qkv", "history")
         if not os.path.exists(hist) or "rank" not in open(hist, errors="replace").read():
