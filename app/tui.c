@@ -721,6 +721,11 @@ static void run_line(const char *line, unsigned flags) {
         set_status(false, "%.*s", (int)strcspn(t, "\n"), t);
     }
     if (j && (!strcmp(name, "model") || !strcmp(name, "load"))) take_model(j);
+    if (j && !strcmp(name, "load")) { // the last generation's ids belong to the old model
+        T->sh.seq.n = T->sh.n_prompt = 0;
+        T->sh.run_id = 0;
+        T->sh.version++;
+    }
     if (j && (!strcmp(name, "generate") || !strcmp(name, "replay"))) T->sh.run_id = (long long)json_num_or(j, "run_id", 0);
 
     ViewResult r = {name, line, arg0 ? arg0->val : NULL, arg0 ? arg0->len : 0, j, rc ? o.err.data : NULL,
