@@ -126,7 +126,7 @@ static void mv_out_in_generic(const Tensor *w, int in, const float *x, float *y,
 #ifdef QKV_X86
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
-AVX2 static inline __m256 load8(const void *base, DType dt, int64_t i) {
+AVX2 static inline __attribute__((always_inline)) __m256 load8(const void *base, DType dt, int64_t i) {
     switch (dt) {
     case DT_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
     case DT_BF16: {
@@ -204,9 +204,7 @@ AVX2 static void softmax_avx2(float *x, int n) {
 
 // [in, out]: rows of W are read contiguously over the column range, 8 rows per pass so
 // that each load/store of y serves eight weight rows. Requires (j1 - j0) % 8 == 0.
-AVX2 static void mv_in_out_avx2(const Tensor *w, int in, int out, const float *x, float *y, int j0, int j1) {
-    DType dt = w->dt;
-    const void *W = w->data;
+AVX2 static inline __attribute__((always_inline)) void mv_in_out_body(const void *W, const DType dt, int in, int out, const float *x, float *y, int j0, int j1) {
     for (int j = j0; j < j1; j += 8) _mm256_storeu_ps(y + j, _mm256_setzero_ps());
     int i = 0;
     for (; i + 8 <= in; i += 8) {
@@ -236,9 +234,7 @@ AVX2 static void mv_in_out_avx2(const Tensor *w, int in, int out, const float *x
 
 // [out, in]: dot products, eight output rows at a time (eight independent FMA chains
 // hide the FMA latency). Requires in % 8 == 0.
-AVX2 static void mv_out_in_avx2(const Tensor *w, int in, const float *x, float *y, int j0, int j1) {
-    DType dt = w->dt;
-    const void *W = w->data;
+AVX2 static inline __attribute__((always_inline)) void mv_out_in_body(const void *W, const DType dt, int in, const float *x, float *y, int j0, int j1) {
     int j = j0;
     for (; j + 8 <= j1; j += 8) {
         __m256 a[8];
@@ -260,6 +256,22 @@ AVX2 static void mv_out_in_avx2(const Tensor *w, int in, const float *x, float *
         }
         for (; i < in; i += 8) a = _mm256_fmadd_ps(load8(W, dt, r + i), _mm256_loadu_ps(x + i), a);
         y[j] = hsum8(_mm256_add_ps(a, b));
+    }
+}
+// One copy of each kernel per element type (the type is a constant inside each).
+AVX2 static void mv_in_out_avx2(const Tensor *w, int in, int out, const float *x, float *y, int j0, int j1) {
+    switch (w->dt) {
+    case DT_F16: mv_in_out_body(w->data, DT_F16, in, out, x, y, j0, j1); break;
+    case DT_BF16: mv_in_out_body(w->data, DT_BF16, in, out, x, y, j0, j1); break;
+    default: mv_in_out_body(w->data, DT_F32, in, out, x, y, j0, j1); break;
+    }
+}
+
+AVX2 static void mv_out_in_avx2(const Tensor *w, int in, const float *x, float *y, int j0, int j1) {
+    switch (w->dt) {
+    case DT_F16: mv_out_in_body(w->data, DT_F16, in, x, y, j0, j1); break;
+    case DT_BF16: mv_out_in_body(w->data, DT_BF16, in, x, y, j0, j1); break;
+    default: mv_out_in_body(w->data, DT_F32, in, x, y, j0, j1); break;
     }
 }
 #endif
