@@ -38,6 +38,7 @@ typedef struct App {
     Figure fig;            // the last matrix shown (see Figure)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
     void *on_step_user;
+    bool quit;             // set by the quit command: the front end runs nothing after it
 } App;
 
 // Replace app->fig with a copy of v [rows, cols] and its labels (either may be NULL).

@@ -1,5 +1,5 @@
 // cmd_engine.c - the engine commands: model, load, tokenize, logits, generate, attention,
-// bench, new-model, set, help.
+// bench, new-model, set, help, quit.
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -396,9 +396,16 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
 
 typedef struct {
     int layer, head; // -1 = all
-    int n_layer, n_head, T;
-    float *all;      // [n_layer, n_head, T, T]
+    int nl, nh, T;   // layers and heads kept (1 or all)
+    float *all;      // [nl, nh, T, T]: only what was asked for
 } AttCollect;
+
+// The kept map of (layer, head), or NULL when it was not asked for.
+static float *att_map(const AttCollect *ac, int layer, int head) {
+    if ((ac->layer >= 0 && layer != ac->layer) || (ac->head >= 0 && head != ac->head)) return NULL;
+    int li = ac->layer >= 0 ? 0 : layer, hi = ac->head >= 0 ? 0 : head;
+    return ac->all + ((size_t)li * ac->nh + hi) * (size_t)ac->T * ac->T;
+}
 
 static void att_trace(void *user, const TracePoint *p) {
     AttCollect *ac = user;
@@ -406,7 +413,9 @@ static void att_trace(void *user, const TracePoint *p) {
     int T = ac->T;
     for (int h = 0; h < p->n_head; h++)
         for (int i = 0; i < p->n_q; i++) {
-            float *dst = ac->all + (((size_t)p->layer * ac->n_head + h) * T + p->pos0 + i) * T;
+            float *map = att_map(ac, p->layer, h);
+            if (!map) continue;
+            float *dst = map + (size_t)(p->pos0 + i) * T;
             const float *src = p->data + ((size_t)h * p->n_q + i) * p->n_kv;
             memcpy(dst, src, sizeof(float) * (size_t)p->n_kv);
         }
@@ -460,10 +469,10 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
         iv_free(&ids);
         return out_error(out, "%d tokens do not fit in the context of %d", T, c->n_ctx);
     }
-    ac.n_layer = c->n_layer;
-    ac.n_head = c->n_head;
+    ac.nl = ac.layer < 0 ? c->n_layer : 1;
+    ac.nh = ac.head < 0 ? c->n_head : 1;
     ac.T = T;
-    ac.all = calloc((size_t)c->n_layer * c->n_head * T * T, sizeof(float));
+    ac.all = calloc((size_t)ac.nl * ac.nh * T * T, sizeof(float));
     if (!ac.all) {
         iv_free(&ids);
         return out_error(out, "out of memory for %d x %d attention maps", c->n_layer * c->n_head, T);
@@ -483,7 +492,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     jw_kint(w, "head", H0);
     size_t TT = (size_t)T * T;
     jw_key(w, "matrix");
-    json_matrix(w, ac.all + ((size_t)L0 * c->n_head + H0) * TT, T);
+    json_matrix(w, att_map(&ac, L0, H0), T);
     if (ac.layer < 0 || ac.head < 0) {
         jw_key(w, "layers");
         jw_arr(w);
@@ -492,14 +501,14 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
             jw_arr(w);
             for (int h = 0; h < c->n_head; h++) {
                 if (ac.head >= 0 && h != ac.head) continue;
-                json_matrix(w, ac.all + ((size_t)l * c->n_head + h) * TT, T);
+                json_matrix(w, att_map(&ac, l, h), T);
             }
             jw_arr_end(w);
         }
         jw_arr_end(w);
     }
     // human form: the selected matrix as a table
-    const float *mtx = ac.all + ((size_t)L0 * c->n_head + H0) * TT;
+    const float *mtx = att_map(&ac, L0, H0);
     {
         float *shown = malloc(sizeof(float) * TT);
         char **labels = calloc((size_t)T, sizeof *labels);
@@ -860,6 +869,13 @@ static int cmd_help(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+static int cmd_quit(App *app, const Args *a, Out *out) {
+    (void)a;
+    app->quit = true;
+    jw_kbool(&out->w, "quit", true);
+    return 0;
+}
+
 // ---------------------------------------------------------------------------------------
 
 static const char *const k_none[] = {NULL};
@@ -919,5 +935,10 @@ const Command engine_commands[] = {
      "truncate, stop, threads, annotator. Without arguments, show them.",
      false},
     {"help", cmd_help, 0, 1, k_none, "help [COMMAND]", "List the commands, or show one command's usage.", false},
+    {"quit", cmd_quit, 0, 0, k_none, "quit",
+     "Leave qkv: headless, the commands after it do not run (the exit status is that of the commands before); "
+     "the TUI asks first while a ranking is unfinished. exit is the same command. JSON: quit.",
+     false},
+    {"exit", cmd_quit, 0, 0, k_none, "exit", "The same as quit. JSON: quit.", false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

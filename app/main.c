@@ -132,6 +132,7 @@ static int run_one(void *user, const char *cmd, size_t n) {
     out_free(&o);
     if (rc) r->failed++;
     if (interrupted) return 130;
+    if (r->app->quit) return 2; // quit: nothing after it runs
     return rc && !r->keep_going ? 1 : 0;
 }
 

@@ -14,7 +14,7 @@ int repl_run(App *app) {
     char *hist = lineedit_history_path();
     lineedit_history_load(hist);
     lineedit_setup();
-    printf("qkv %s - type help for the commands, Ctrl-D to quit\n", QKV_VERSION);
+    printf("qkv %s - type help for the commands, quit or Ctrl-D to leave\n", QKV_VERSION);
     if (!app->model) {
         Err e = {0};
         if (app_load_model(app, NULL, NULL, &e)) fprintf(stderr, "error: %s\n", e.msg);
@@ -24,10 +24,6 @@ int repl_run(App *app) {
     while ((line = readline("qkv> "))) {
         if (*line) {
             add_history(line);
-            if (!strcmp(line, "quit") || !strcmp(line, "exit") || !strcmp(line, ":q") || !strcmp(line, ":quit")) {
-                free(line);
-                break;
-            }
             if (app->cancel) *app->cancel = 0;
             Out o;
             out_init(&o);
@@ -36,6 +32,7 @@ int repl_run(App *app) {
             out_free(&o);
         }
         free(line);
+        if (app->quit) break; // the quit command
     }
     lineedit_history_save(hist);
     free(hist);

@@ -607,15 +607,6 @@ static void human_form(const Out *o, int rc, Buf *out) {
     free(mem);
 }
 
-static bool is_quit_word(const char *s, size_t n) {
-    static const char *const words[] = {"q", "quit", "exit", "q!", "quit!"};
-    while (n && (*s == ' ' || *s == ':')) s++, n--;
-    while (n && s[n - 1] == ' ') n--;
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strlen(words[i]) == n && !memcmp(words[i], s, n)) return true;
-    return false;
-}
-
 static void request_quit(void) {
     if (app_rank_pending(T->app)) {
         T->confirm_quit = true;
@@ -656,10 +647,6 @@ static void compose_help(const ViewResult *r, bool with_keys) {
 static void run_line(const char *line, unsigned flags) {
     App *app = T->app;
     size_t len = strlen(line);
-    if (is_quit_word(line, len)) {
-        request_quit();
-        return;
-    }
     bool quiet = flags & VR_QUIET;
     Args a;
     Err e = {0};
@@ -743,6 +730,10 @@ static void run_line(const char *line, unsigned flags) {
     buf_free(&human);
     out_free(&o);
     if (parsed) args_free(&a);
+    if (app->quit) { // the quit command: leave, asking first when a ranking is unfinished
+        app->quit = false;
+        request_quit();
+    }
 }
 
 // Run the first queued command line.

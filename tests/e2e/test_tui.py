@@ -253,6 +253,12 @@ def scenario_rank(p, tmp, db, name):
     p.wait_text("quit anyway")
     p.keys("n")
     p.wait_text("not quitting")
+    command(p, "quit")    # the quit command asks the same question
+    p.wait_text("quit anyway")
+    p.keys("n")
+    p.wait_text("not quitting")
+    p.keys("4")
+    p.wait_text("Enter runs:  order 1 2 3 4")
     p.keys("J")           # candidate 1 down: 2 1 3 4, the cursor on 1
     p.wait_text("order 2 1 3 4")
     p.keys("j")           # the cursor on 3
@@ -424,7 +430,7 @@ def main():
         p = Pane(tmp, W, H, "b")
         panes.append(p)
         scenario_lab_attention(p, tmp, db, small, "new-model", "2", "3")
-        p.keys("q")
+        command(p, "quit")  # the quit command (the other panes use the q key)
         wait_shell(p)
         p.close()
 

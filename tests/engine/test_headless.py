@@ -108,6 +108,53 @@ for cmd, needle in [
     check(b"untrained" not in p.stdout, f"'{cmd}' stops the script", p.stdout)
     check(p.returncode > 0 and p.returncode < 128, f"'{cmd}' exits, no signal", p.returncode)
 
+# quit (and its alias exit): the commands after it do not run, in every way of giving them
+for word in ("quit", ":quit", "exit"):
+    p = run(["--json", "-e", f'tokenize "a"; {word}; generate "x" max=2; tokenize "b"'])
+    check(p.returncode == 0, f"'{word}' exits 0", (p.returncode, p.stderr))
+    out = jlines(p)
+    check(len(out) == 2 and out[0]["pieces"] == ["a"] and out[1] == {"quit": True}, f"nothing runs after '{word}'",
+          p.stdout)
+p = run(["--json", "-e", "quit", "-e", 'tokenize "b"'])
+check(p.returncode == 0 and jlines(p) == [{"quit": True}], "quit stops the later -e too", (p.stdout, p.stderr))
+p = run(["--json", "--script", "-"], stdin=b'tokenize "a"\nquit\nfrobnicate\n')
+check(p.returncode == 0 and len(jlines(p)) == 2 and not p.stderr, "quit in a script on stdin", (p.stdout, p.stderr))
+p = run(["-e", "quit now"])
+check(p.returncode != 0 and b"takes no positional argument" in p.stderr, "quit takes no argument", p.stderr)
+p = run(["--json", "-e", "help"])
+names = [c["name"] for c in jlines(p)[0]["commands"]] if p.returncode == 0 else []
+check("quit" in names and "exit" in names, "help lists quit and exit", names)
+p = run(["-e", "frobnicate; quit"])
+check(p.returncode == 1, "a failure before quit still exits 1", p.returncode)
+# the REPL (--no-tui on a pseudo-terminal) leaves at quit
+import pty
+import select
+import signal
+import time
+
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(QKV, [QKV, "--db", DB, "--json", "--no-tui"])
+os.write(fd, b'tokenize "a"\nquit\ntokenize "zzz"\n')
+seen, status, deadline = b"", None, time.time() + 60
+while status is None and time.time() < deadline:
+    if select.select([fd], [], [], 0.2)[0]:
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            pass
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done:
+        status = st
+if status is None:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+os.close(fd)
+check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the REPL leaves at quit",
+      seen[-400:])
+check(b'{"quit":true}' in seen and b'"pieces":["a"]' in seen and b'"pieces":["z"' not in seen,
+      "the REPL runs nothing after quit", seen[-400:])
+
 # a prompt longer than the context: a clear error, or truncation when asked for
 long = "a" * 400
 p = run(["--json", "-e", f'generate "{long}" max=4'])
