@@ -472,6 +472,12 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     ac.nl = ac.layer < 0 ? c->n_layer : 1;
     ac.nh = ac.head < 0 ? c->n_head : 1;
     ac.T = T;
+    double bytes = 4.0 * ac.nl * ac.nh * (double)T * T;
+    if (bytes > 2e9) {
+        iv_free(&ids);
+        return out_error(out, "%d x %d attention maps of %d tokens need %.1f GB: ask for one layer or head", ac.nl, ac.nh,
+                         T, bytes / 1e9);
+    }
     ac.all = calloc((size_t)ac.nl * ac.nh * T * T, sizeof(float));
     if (!ac.all) {
         iv_free(&ids);
