@@ -99,7 +99,24 @@ void front_print_result(const App *app, const Out *o, int rc, FILE *out, FILE *e
     if (app->json) {
         fprintf(out, "%s\n", o->json.data);
     } else if (o->text.len) {
-        fwrite(o->text.data, 1, o->text.len, out);
+        if (isatty(fileno(out))) {
+            // model output may hold control characters and escape sequences: on a terminal,
+            // show them (^[ ...) instead of letting them act
+            Buf safe = {0};
+            buf_put_utf8(&safe, o->text.data, o->text.len);
+            for (size_t i = 0; i < safe.len; i++) {
+                unsigned char ch = (unsigned char)safe.data[i];
+                if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) {
+                    fputc('^', out);
+                    fputc(ch == 0x7f ? '?' : ch + '@', out);
+                } else {
+                    fputc(ch, out);
+                }
+            }
+            buf_free(&safe);
+        } else {
+            fwrite(o->text.data, 1, o->text.len, out);
+        }
     } else {
         Json *j = json_parse(o->json.data, o->json.len, NULL);
         if (j) {
