@@ -1,10 +1,15 @@
 // cmd_db.c - the data commands: run history, show and replay; rankings (rank, order,
-// skip, note); exports. The ranking between `rank` and `order` lives in the App.
+// skip, note, and listing them); exports. The ranking between `rank` and `order` lives in
+// the App.
 //
 // JSON fields (stable; each command's help text lists them):
 //   history  runs: [{run_id, created, kind, model, annotator, prompt, text, seed, temperature,
 //            n_tokens, stop_reason}]  (newest first)
 //   show     the fields of the runs export (db/export.c), plus rankings: [ranking_id ...]
+//   show ranking=ID  ranking_id, created, annotator, note, qkv_version, prompt, k, order,
+//            candidates: [{n, run_id, rank, text}] (best first)
+//   rankings rankings: [{ranking_id, created, annotator, note, prompt, k, order,
+//            candidates: [{n, run_id, rank}]}]  (newest first; candidates best first)
 //   replay   run_id, replay_of, identical, first_difference, text, original_text, threads,
 //            model_changed, plus generate's fields
 //   rank     ranking_pending, prompt, k, candidates: [{n, run_id, seed, text}]
@@ -65,14 +70,35 @@ static Db *need_db(App *app, Out *out) {
     return db;
 }
 
-// A run id argument ("12" or "#12").
-static int run_id_arg(const Arg *a, int64_t *id, Out *out) {
-    const char *s = a->val + (a->val[0] == '#');
+// A run or ranking id argument ("12" or "#12"); what names it in the message ("run").
+static int id_arg(const char *val, const char *what, int64_t *id, Out *out) {
+    const char *s = val + (val[0] == '#');
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v <= 0) return out_error(out, "'%.40s' is not a run id", a->val);
+    if (!*s || *end || errno || v <= 0) return out_error(out, "'%.40s' is not a %s id", val, what);
     *id = v;
+    return 0;
+}
+
+static int run_id_arg(const Arg *a, int64_t *id, Out *out) { return id_arg(a->val, "run", id, out); }
+
+// The optional count and filter text of history and rankings: [N] [TEXT].
+static int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const char **text,
+                           Out *out) {
+    for (int i = 0; i < args_npos(a); i++) {
+        const Arg *p = args_pos(a, i);
+        char *end;
+        long long v = strtoll(p->val, &end, 10);
+        if (i == 0 && !p->quoted && *p->val && !*end) {
+            if (v < 1) return out_error(out, "%s: the number of %s must be at least 1", cmd, rows);
+            *n = v;
+        } else if (!*text) {
+            *text = p->val;
+        } else {
+            return out_error(out, "%s: one filter text at most: usage: %s [N] [TEXT]", cmd, cmd);
+        }
+    }
     return 0;
 }
 
@@ -149,19 +175,7 @@ static int history_row(void *user, const DbRun *r) {
 static int cmd_history(App *app, const Args *a, Out *out) {
     long long n = 20;
     const char *text = NULL;
-    for (int i = 0; i < args_npos(a); i++) {
-        const Arg *p = args_pos(a, i);
-        char *end;
-        long long v = strtoll(p->val, &end, 10);
-        if (i == 0 && !p->quoted && *p->val && !*end) {
-            if (v < 1) return out_error(out, "history: the number of runs must be at least 1");
-            n = v;
-        } else if (!text) {
-            text = p->val;
-        } else {
-            return out_error(out, "history: one filter text at most: usage: history [N] [TEXT]");
-        }
-    }
+    if (count_text_args(a, "history", "runs", &n, &text, out)) return -1;
     Db *db = need_db(app, out);
     if (!db) return -1;
     DbFilter f = {0};
@@ -181,7 +195,13 @@ static int cmd_history(App *app, const Args *a, Out *out) {
 // ---------------------------------------------------------------------------------------
 // show
 
+static int show_ranking(App *app, const char *val, Out *out);
+
 static int cmd_show(App *app, const Args *a, Out *out) {
+    const char *ranking = args_opt(a, "ranking");
+    if (ranking && args_pos(a, 0)) return out_error(out, "show: a run or ranking=ID, not both");
+    if (ranking) return show_ranking(app, ranking, out);
+    if (!args_pos(a, 0)) return out_error(out, "show: which run? usage: show RUN, or show ranking=ID");
     int64_t id;
     if (run_id_arg(args_pos(a, 0), &id, out)) return -1;
     Db *db = need_db(app, out);
@@ -536,6 +556,172 @@ static int cmd_note(App *app, const Args *a, Out *out) {
 }
 
 // ---------------------------------------------------------------------------------------
+// rankings, show ranking=ID
+
+// The candidates of r best first (rank, then candidate number): indexes into r->items.
+static void best_first(const DbRanking *r, int best[DB_RANK_MAX]) {
+    for (int i = 0; i < r->k; i++) {
+        int j = i;
+        for (; j > 0; j--) {
+            const DbRankItem *p = &r->items[best[j - 1]], *c = &r->items[i];
+            if (p->rank < c->rank || (p->rank == c->rank && p->n < c->n)) break;
+            best[j] = best[j - 1];
+        }
+        best[j] = i;
+    }
+}
+
+// The fields of a ranking, candidates best first; runs (the k candidates' runs in item
+// order, or NULL) adds each candidate's text.
+static void ranking_json(const DbRanking *r, const int *best, const DbRun *runs, JsonW *w) {
+    jw_kint(w, "ranking_id", r->id);
+    jw_kstr(w, "created", r->created);
+    jw_kstr(w, "annotator", r->annotator);
+    jw_kstr(w, "note", r->note);
+    jw_key(w, "prompt");
+    jw_strn(w, r->prompt, r->prompt_len);
+    jw_kint(w, "k", r->k);
+    // as order's answer: groups of candidate numbers, best first, a group of several a tie
+    jw_key(w, "order");
+    jw_arr(w);
+    for (int i = 0; i < r->k; i++) {
+        const DbRankItem *it = &r->items[best[i]];
+        if (i == 0 || it->rank != r->items[best[i - 1]].rank) {
+            if (i) jw_arr_end(w);
+            jw_arr(w);
+        }
+        jw_int(w, it->n);
+    }
+    if (r->k) jw_arr_end(w);
+    jw_arr_end(w);
+    jw_key(w, "candidates");
+    jw_arr(w);
+    for (int i = 0; i < r->k; i++) {
+        const DbRankItem *it = &r->items[best[i]];
+        jw_obj(w);
+        jw_kint(w, "n", it->n);
+        jw_kint(w, "run_id", it->run_id);
+        jw_kint(w, "rank", it->rank);
+        if (runs) {
+            const DbRun *run = &runs[best[i]];
+            jw_key(w, "text");
+            if (run->output) jw_strn(w, run->output, run->output_len);
+            else jw_null(w);
+        }
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
+// "3 1 2=4": the order as the order command takes it.
+static void order_text(const DbRanking *r, const int *best, Buf *b) {
+    for (int i = 0; i < r->k; i++) {
+        const DbRankItem *it = &r->items[best[i]];
+        bool tie = i > 0 && it->rank == r->items[best[i - 1]].rank;
+        buf_printf(b, "%s%d", i == 0 ? "" : tie ? "=" : " ", it->n);
+    }
+}
+
+typedef struct {
+    Out *out;
+    int n;
+} RankingsCtx;
+
+static int rankings_row(void *user, const DbRanking *r) {
+    RankingsCtx *c = user;
+    int best[DB_RANK_MAX];
+    best_first(r, best);
+    jw_obj(&c->out->w);
+    ranking_json(r, best, NULL, &c->out->w);
+    jw_obj_end(&c->out->w);
+    Buf *t = &c->out->text, order = {0};
+    order_text(r, best, &order);
+    buf_printf(t, "#%-5lld %.16s %-10.10s k=%d  %-17s \"", (long long)r->id, r->created,
+               r->annotator ? r->annotator : "-", r->k, order.data);
+    text_line(t, r->prompt, r->prompt_len, 40);
+    buf_putc(t, '"');
+    if (r->note) {
+        buf_puts(t, "  note: ");
+        text_line(t, r->note, strlen(r->note), 30);
+    }
+    buf_putc(t, '\n');
+    buf_free(&order);
+    c->n++;
+    return 0;
+}
+
+static int cmd_rankings(App *app, const Args *a, Out *out) {
+    long long n = 20;
+    const char *text = NULL;
+    if (count_text_args(a, "rankings", "rankings", &n, &text, out)) return -1;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbFilter f = {0};
+    filter_opts(a, &f);
+    f.text = text;
+    Err e = {{0}};
+    RankingsCtx c = {out, 0};
+    jw_key(&out->w, "rankings");
+    jw_arr(&out->w);
+    int rc = db_rankings_each(db, &f, (long)n, true, rankings_row, &c, &e);
+    jw_arr_end(&out->w);
+    if (rc) return out_error(out, "rankings: %s", e.msg);
+    if (!c.n) buf_puts(&out->text, "no rankings\n");
+    return 0;
+}
+
+static int show_ranking(App *app, const char *val, Out *out) {
+    int64_t id;
+    if (id_arg(val, "ranking", &id, out)) return -1;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbRanking r;
+    Err e = {{0}};
+    int found = db_ranking_get(db, id, &r, &e);
+    if (found < 0) return out_error(out, "show: %s", e.msg);
+    if (!found) return out_error(out, "show: no ranking %lld in '%s'", (long long)id, db_path(db));
+    DbRun runs[DB_RANK_MAX];
+    memset(runs, 0, sizeof runs);
+    int rc = 0;
+    for (int i = 0; i < r.k && !rc; i++) {
+        int got = db_run_get(db, r.items[i].run_id, &runs[i], &e);
+        if (got < 0) rc = out_error(out, "show: %s", e.msg);
+    }
+    if (!rc) {
+        int best[DB_RANK_MAX];
+        best_first(&r, best);
+        ranking_json(&r, best, runs, &out->w);
+        jw_kstr(&out->w, "qkv_version", r.qkv_version);
+        Buf *t = &out->text;
+        buf_printf(t, "ranking %lld  %s  by %s  k=%d  order ", (long long)r.id, r.created,
+                   r.annotator ? r.annotator : "(no annotator)", r.k);
+        order_text(&r, best, t);
+        buf_putc(t, '\n');
+        if (r.note) {
+            buf_puts(t, "note: ");
+            buf_put_utf8(t, r.note, strlen(r.note));
+            buf_putc(t, '\n');
+        }
+        buf_puts(t, "prompt:\n");
+        buf_put_utf8(t, r.prompt, r.prompt_len);
+        buf_putc(t, '\n');
+        for (int i = 0; i < r.k; i++) {
+            const DbRankItem *it = &r.items[best[i]];
+            bool tie = (i > 0 && it->rank == r.items[best[i - 1]].rank) ||
+                       (i + 1 < r.k && it->rank == r.items[best[i + 1]].rank);
+            buf_printf(t, "rank %d%s  candidate %d, run %lld:\n", it->rank, tie ? " (tie)" : "", it->n,
+                       (long long)it->run_id);
+            const DbRun *run = &runs[best[i]];
+            buf_put_utf8(t, run->output ? run->output : "", run->output ? run->output_len : 0);
+            buf_putc(t, '\n');
+        }
+    }
+    for (int i = 0; i < r.k; i++) db_run_done(&runs[i]);
+    db_ranking_done(&r);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------
 // export
 
 static int cmd_export(App *app, const Args *a, Out *out) {
@@ -581,6 +767,8 @@ static int cmd_export(App *app, const Args *a, Out *out) {
 
 static const char *const k_none[] = {NULL};
 static const char *const k_history[] = {"since", "until", "annotator", "model", "kind", NULL};
+static const char *const k_show[] = {"ranking", NULL};
+static const char *const k_rankings[] = {"since", "until", "annotator", "model", NULL};
 static const char *const k_rank[] = {"k", "max", "temperature", "top_k", "top_p", "seed", "alts", "truncate", "stop",
                                      NULL};
 static const char *const k_order[] = {"1", "2", "3", "4", "5", "6", "7", "8", "9", NULL}; // "2=4" is a tie
@@ -593,11 +781,13 @@ const Command db_commands[] = {
      "JSON: runs: [{run_id, created, kind, model, annotator, prompt, text, seed, temperature, n_tokens, "
      "stop_reason}].",
      false},
-    {"show", cmd_show, 1, 1, k_none, "show RUN",
+    {"show", cmd_show, 0, 1, k_show, "show RUN|ranking=ID",
      "Everything recorded about a run. JSON: run_id, created, kind, parent_id, annotator, qkv_version, threads, "
      "model_path, model_arch, model_sha256, prompt, template, mode, exemplars, temperature, top_k, top_p, seed, "
      "max_tokens, n_alts, stop_at_eos, truncate, prompt_ids, n_truncated, text, ids, logprobs, alts, prefill_s, "
-     "decode_s, stop_reason.",
+     "decode_s, stop_reason. show ranking=ID shows a stored ranking instead: its candidates best first with "
+     "their completions. JSON: ranking_id, created, annotator, note, qkv_version, prompt, k, order, "
+     "candidates: [{n, run_id, rank, text}].",
      false},
     {"replay", cmd_replay, 1, 1, k_none, "replay RUN",
      "Run RUN again: the same model file (loaded when another is current), prompt tokens, decoding parameters, "
@@ -619,6 +809,13 @@ const Command db_commands[] = {
      "Drop the pending ranking: nothing is stored (the candidates stay in the run log). JSON: skipped, k.", false},
     {"note", cmd_note, 1, 1, k_none, "note \"TEXT\"",
      "Attach a note to the pending ranking (it replaces an earlier note); it is stored by order. JSON: note.",
+     false},
+    {"rankings", cmd_rankings, 0, 2, k_rankings, "rankings [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M]",
+     "The last N stored rankings (default 20), newest first; TEXT keeps rankings whose prompt, annotator or note "
+     "contains it (any case); model keeps those with a candidate of that model (path substring or sha256 prefix). "
+     "show ranking=ID shows one with its completions. JSON: rankings: [{ranking_id, created, annotator, note, "
+     "prompt, k, order (groups of candidate numbers best first, as order answers), candidates: [{n, run_id, "
+     "rank}] (best first)}].",
      false},
     {"export", cmd_export, 2, 2, k_export,
      "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M]",

@@ -610,7 +610,7 @@ int db_where_build(const DbFilter *f, bool ranking, DbWhere *w, Err *e) {
         where_and(w, "r.kind = ?");
         where_param(w, f->kind);
     }
-    if (f->text && !ranking) {
+    if (f->text) {
         // LIKE: case-insensitive for ASCII; the user's % _ and \ are escaped
         buf_putc(&w->like, '%');
         for (const char *c = f->text; *c; c++) {
@@ -618,10 +618,16 @@ int db_where_build(const DbFilter *f, bool ranking, DbWhere *w, Err *e) {
             buf_putc(&w->like, *c);
         }
         buf_putc(&w->like, '%');
-        where_and(w, "(r.prompt LIKE ? ESCAPE '\\' OR r.output LIKE ? ESCAPE '\\' OR r.model_path LIKE ? "
-                     "ESCAPE '\\' OR r.annotator LIKE ? ESCAPE '\\' OR r.kind = ?)");
-        for (int i = 0; i < 4; i++) where_param(w, w->like.data);
-        where_param(w, f->text);
+        if (ranking) {
+            where_and(w, "(g.prompt LIKE ? ESCAPE '\\' OR g.annotator LIKE ? ESCAPE '\\' OR g.note LIKE ? "
+                         "ESCAPE '\\')");
+            for (int i = 0; i < 3; i++) where_param(w, w->like.data);
+        } else {
+            where_and(w, "(r.prompt LIKE ? ESCAPE '\\' OR r.output LIKE ? ESCAPE '\\' OR r.model_path LIKE ? "
+                         "ESCAPE '\\' OR r.annotator LIKE ? ESCAPE '\\' OR r.kind = ?)");
+            for (int i = 0; i < 4; i++) where_param(w, w->like.data);
+            where_param(w, f->text);
+        }
     }
     return 0;
 }

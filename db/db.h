@@ -114,7 +114,8 @@ typedef struct DbFilter {
     const char *annotator;     // exact annotator name
     const char *model;         // a substring of the model path, or a prefix of its sha256
     const char *kind;          // exact run kind
-    const char *text;          // a substring of the prompt, output, model, annotator or kind
+    const char *text;          // a substring (any ASCII case) of a run's prompt, output, model,
+                               // annotator or kind; of a ranking's prompt, annotator or note
 } DbFilter;
 
 // Called for each run; the run is borrowed for the call. Return non-zero to stop.
@@ -155,6 +156,16 @@ int64_t db_ranking_insert(Db *db, DbRanking *r, Err *e);
 int db_ranking_get(Db *db, int64_t id, DbRanking *out, Err *e);
 void db_ranking_done(DbRanking *r);
 int64_t db_ranking_count(Db *db, Err *e);
+
+// Called for each ranking; the ranking is borrowed for the call. Return non-zero to stop.
+typedef int (*DbRankingFn)(void *user, const DbRanking *r);
+// Visit the rankings matching f (NULL = all; since, until and annotator apply to the
+// ranking, model to its candidates, text to its prompt, annotator or note; kind is
+// ignored), newest first when newest_first, at most limit of them when limit > 0. Each
+// is whole, as db_ranking_get reads it. Returns 0 (or the callback's non-zero value), -1
+// with e filled.
+int db_rankings_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRankingFn fn, void *user,
+                     Err *e);
 
 // ---- exports (export.c) --------------------------------------------------------------
 

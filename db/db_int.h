@@ -61,7 +61,8 @@ typedef struct DbWhere {
     Buf like;          // the LIKE pattern of the text filter
 } DbWhere;
 // Build the clause for runs aliased `r` (ranking = false) or for rankings aliased `g`
-// whose candidates' runs match model (ranking = true). Returns 0 or -1 with e filled.
+// whose candidates' runs match model and whose prompt, annotator or note holds text
+// (ranking = true). Returns 0 or -1 with e filled.
 int db_where_build(const DbFilter *f, bool ranking, DbWhere *w, Err *e);
 void db_where_done(DbWhere *w);
 // Bind w's parameters from index first; returns the SQLite result code.

@@ -1,5 +1,5 @@
 // rankings.c - human rankings: one annotator's order (with ties) of K candidate runs of a
-// prompt, stored whole in one transaction or not at all.
+// prompt, stored whole in one transaction or not at all, read one by one or filtered.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,3 +139,43 @@ void db_ranking_done(DbRanking *r) {
 }
 
 int64_t db_ranking_count(Db *db, Err *e) { return db_count(db, SQL_COUNT, e); }
+
+int db_rankings_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRankingFn fn, void *user,
+                     Err *e) {
+    DbWhere w;
+    if (db_where_build(f, true, &w, e)) {
+        db_where_done(&w);
+        return -1;
+    }
+    Buf sql = {0};
+    buf_printf(&sql, "SELECT g.id FROM rankings g%s ORDER BY g.id %s", w.sql.len ? w.sql.data : "",
+               newest_first ? "DESC" : "ASC");
+    if (limit > 0) buf_printf(&sql, " LIMIT %ld", limit);
+    sqlite3_stmt *st = db_prepare(db, sql.data, e);
+    buf_free(&sql);
+    int status = -1;
+    // while this statement steps, its read transaction keeps every db_ranking_get below on
+    // the same snapshot
+    if (st && db_where_bind(st, &w, 1) == SQLITE_OK) {
+        int rc = SQLITE_DONE;
+        status = 0;
+        while (!status && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            DbRanking r;
+            int got = db_ranking_get(db, id, &r, e);
+            if (got < 0) {
+                status = -1;
+                break;
+            }
+            if (!got) continue; // not reached: rankings are never deleted
+            status = fn(user, &r);
+            db_ranking_done(&r);
+        }
+        if (!status && rc != SQLITE_DONE) status = db_fail(db, rc, e, "cannot read");
+    } else if (st) {
+        db_fail(db, SQLITE_ERROR, e, "cannot read");
+    }
+    sqlite3_finalize(st);
+    db_where_done(&w);
+    return status;
+}

@@ -5,7 +5,8 @@ Every generation is logged; history/show/replay; rank/note/order/skip with ties 
 annotator from --annotator, QKV_ANNOTATOR and `set annotator`; exports parsed with Python's
 json and csv modules with exactly the documented fields; a hostile prompt stored and
 exported verbatim; an unfinished ranking stores nothing; a qkv killed during a ranking;
-two qkv processes logging at once; databases qkv must not touch.
+two qkv processes logging at once; databases qkv must not touch; listing rankings (filters, ties,
+show ranking=ID) and no half ranking listed after a kill.
 
 Usage: test_cmd_db.py QKV_BINARY
 """
@@ -35,6 +36,8 @@ RANK_KEYS = ['ranking_pending', 'prompt', 'k', 'candidates']
 CAND_KEYS = ['n', 'run_id', 'seed', 'text']
 ORDER_KEYS = ['ranking_id', 'order', 'k', 'annotator', 'note']
 EXPORT_KEYS = ['file', 'count', 'what', 'format']
+RANKINGS_ROW_KEYS = ['ranking_id', 'created', 'annotator', 'note', 'prompt', 'k', 'order', 'candidates']
+SHOW_RANKING_KEYS = RANKINGS_ROW_KEYS + ['qkv_version']
 HISTORY_KEYS = ['run_id', 'created', 'kind', 'model', 'annotator', 'prompt', 'text', 'seed', 'temperature',
                 'n_tokens', 'stop_reason']
 
@@ -225,6 +228,57 @@ def main():
     check('pending' in err, 'rank while one is pending')
     check(db_count(db, 'rankings') == 3, 'only the 3 ordered rankings are stored, got %d' % db_count(db, 'rankings'))
 
+    # ---- rankings: newest first, the order as `order` answers it (ties grouped), filters
+    (ls,), _ = qjson(db, ['rankings'])
+    rl = ls['rankings']
+    check([r_['ranking_id'] for r_ in rl] == [od3['ranking_id'], od2['ranking_id'], od['ranking_id']],
+          'rankings: newest first: %s' % [r_['ranking_id'] for r_ in rl])
+    for r_ in rl:
+        keys_are(r_, RANKINGS_ROW_KEYS, 'rankings row')
+        for c in r_['candidates']:
+            keys_are(c, ['n', 'run_id', 'rank'], 'rankings candidate')
+    r1, r2 = rl[2], rl[1]
+    check(r1['order'] == od['order'] and r1['prompt'] == NASTY and r1['annotator'] == 'alice' and
+          r1['note'] == od['note'] and r1['k'] == 4, 'rankings: the first ranking as stored: %r' % r1)
+    check([(c['n'], c['rank'], c['run_id']) for c in r1['candidates']] ==
+          [(3, 1, cand_runs[2]), (1, 2, cand_runs[0]), (2, 3, cand_runs[1]), (4, 3, cand_runs[3])],
+          'rankings: candidates best first, 2 and 4 tied: %r' % r1['candidates'])
+    check(r2['order'] == [[2, 3], [1]] == od2['order'] and [c['rank'] for c in r2['candidates']] == [1, 1, 2],
+          'rankings: a tie for first: %r' % r2['order'])
+    ids = lambda o: [r_['ranking_id'] for r_ in o['rankings']]
+    one, two, three = od['ranking_id'], od2['ranking_id'], od3['ranking_id']
+    for cmd, want in (('rankings 1', [three]), ('rankings tell', [two]), ('rankings BOB', [two]),
+                      ('rankings NOTE', [one]), ('rankings "drop table"', [one]), ('rankings "%"', []),
+                      ('rankings 5 e annotator=bob', [two]), ('rankings annotator=alice', [one]),
+                      ('rankings model=builtin', [three, two, one]), ('rankings model=/nonexistent', []),
+                      ('rankings since=9999-01-01', []), ('rankings until=2000-01-01', []),
+                      ('rankings 2 since=2000-01-01 until=9999-12-31', [three, two])):
+        (o,), _ = qjson(db, [cmd])
+        check(ids(o) == want, '%s: %s, expected %s' % (cmd, ids(o), want))
+    p = qkv(['--db', db, '-e', 'rankings'])
+    out = p.stdout.decode('utf-8', 'replace')
+    check(p.returncode == 0 and '3 1 2=4' in out and '2=3 1' in out and 'note: a "note"' in out
+          and len(out.splitlines()) == 3, 'rankings: the text form: %r' % out)
+    p = qkv(['--db', db, '-e', 'rankings nothing-like-this'])
+    check(p.returncode == 0 and p.stdout == b'no rankings\n', 'rankings: none found: %r' % p.stdout)
+    # show ranking=ID: the candidates best first with their completions
+    (sr,), _ = qjson(db, ['show ranking=%d' % one])
+    keys_are(sr, SHOW_RANKING_KEYS, 'show ranking')
+    for c in sr['candidates']:
+        keys_are(c, ['n', 'run_id', 'rank', 'text'], 'show ranking candidate')
+    by_n = {c['n']: c['text'] for c in rk['candidates']}
+    check(sr['order'] == od['order'] and sr['prompt'] == NASTY and
+          [c['text'] for c in sr['candidates']] == [by_n[n] for n in (3, 1, 2, 4)], 'show ranking: completions best first')
+    p = qkv(['--db', db, '-e', 'show ranking=#%d' % two])
+    out = p.stdout.decode('utf-8', 'replace')
+    check(p.returncode == 0 and 'order 2=3 1' in out and out.count('rank 1 (tie)') == 2, 'show ranking text: %r' % out)
+    for cmd, msg in (('show ranking=99', 'no ranking 99'), ('show ranking=x', "'x' is not a ranking id"),
+                     ('show 1 ranking=1', 'not both'), ('show', 'show ranking=ID'), ('rankings 0', 'at least 1'),
+                     ('rankings a b', 'one filter text'), ('rankings kind=rank', "unknown option 'kind'"),
+                     ('rankings since=yesterday', 'not an ISO date')):
+        _, err = qjson(db, [cmd], ok=False)
+        check(err.startswith('error: ') and msg in err, '%s: %s' % (cmd, err))
+
     # ---- exports, parsed with Python, with exactly the documented fields
     f = lambda n: os.path.join(TMP, n)
     objs, _ = qjson(db, ['export pairs %s' % f('trl.jsonl'), 'export pairs %s format=hh' % f('hh.jsonl'),
@@ -318,6 +372,14 @@ def main():
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     check(db_count(db, 'rankings') == before and integrity(db) == 'ok', 'SIGKILL during rank')
+    # the killed rankings' candidates are logged runs, but no ranking of them is listed
+    (ls, hs), _ = qjson(db, ['rankings 1000', 'history 1000 killed'])
+    check(len(ls['rankings']) == before and all(len(r_['candidates']) == r_['k'] for r_ in ls['rankings']),
+          'after the kills: %d rankings listed, each whole' % len(ls['rankings']))
+    check(any(r_['kind'] == 'rank' and r_['prompt'] == 'killed' for r_ in hs['runs']),
+          'the killed candidates are in the run log: %r' % [(r_['kind'], r_['prompt']) for r_ in hs['runs']])
+    (ls,), _ = qjson(db, ['rankings killed'])
+    check(ls['rankings'] == [], 'no half ranking listed: %r' % ls['rankings'][:1])
 
     # ---- two qkv processes logging at once
     cdb = f('concurrent.db')

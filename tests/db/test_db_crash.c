@@ -1,6 +1,6 @@
 // test_db_crash.c - a process killed with SIGKILL while it logs runs and stores rankings
 // leaves a database that passes the integrity check, holds every row it reported as
-// committed, and no half ranking. The child reports on a pipe: "B" before a ranking's
+// committed, and no half ranking (neither in the tables nor in what db_rankings_each lists). The child reports on a pipe: "B" before a ranking's
 // transaction, "K id" after its commit, "R id" after each single run.
 #include "dbtest.h"
 
@@ -67,6 +67,22 @@ static long long raw_int(sqlite3 *h, const char *sql) {
         v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+// db_rankings_each's callback: count the rankings listed and those that are not whole.
+typedef struct Listed {
+    long n, bad;
+    int64_t last;
+} Listed;
+
+static int listed(void *user, const DbRanking *r) {
+    Listed *l = user;
+    l->n++;
+    if (r->k != 9 || r->id <= l->last || strcmp(r->annotator ? r->annotator : "", "crash")) l->bad++;
+    for (int i = 0; i < r->k; i++)
+        if (r->items[i].n != i + 1 || r->items[i].run_id <= 0) l->bad++;
+    l->last = r->id;
+    return 0;
 }
 
 int main(void) {
@@ -143,6 +159,11 @@ int main(void) {
             }
             db_ranking_done(&rk);
         }
+        Listed l = {0};
+        CHECK_INT(db_rankings_each(db, NULL, 0, false, listed, &l, &e), 0);
+        CHECK_INT(l.bad, 0);
+        CHECK_INT(l.n, db_ranking_count(db, &e));
+        CHECK(l.n >= n_ranks);
         db_close(db);
         // no half ranking anywhere: every ranking has its k items, and no rank-candidate
         // run exists without its ranking

@@ -136,6 +136,12 @@ static void check_run_equal(const DbRun *got, const DbRun *want) {
     CHECK_STR(got->stop_reason, want->stop_reason);
 }
 
+static int count_ranking(void *user, const DbRanking *r) {
+    (void)r;
+    ++*(long *)user;
+    return 0;
+}
+
 int main(void) {
     dbt_tmpdir();
     Err e = {{0}};
@@ -465,6 +471,12 @@ int main(void) {
     if (db) {
         CHECK(db_readonly(db));
         CHECK_INT(db_ranking_count(db, &e), 1);
+        long nr = 0; // listing rankings: the text filter reaches the note, in any case
+        CHECK_INT(db_rankings_each(db, &(DbFilter){.text = "TIE BETWEEN"}, 0, true, count_ranking, &nr, &e), 0);
+        CHECK_INT(nr, 1);
+        nr = 0; // LIKE wildcards in the text are literal
+        CHECK_INT(db_rankings_each(db, &(DbFilter){.text = "%"}, 0, true, count_ranking, &nr, &e), 0);
+        CHECK_INT(nr, 0);
         DbRun w;
         dbt_run(&w, 50, "x", out, sizeof out);
         CHECK(db_run_insert(db, &w, &e) < 0);
