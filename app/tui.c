@@ -541,7 +541,7 @@ static int view_for(const char *cmd) {
         int view;
     } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS},      {"rank", V_RANK},
                {"order", V_RANK},     {"skip", V_RANK},     {"note", V_RANK},      {"history", V_HIST}, {"show", V_HIST},
-               {"help", V_HELP}};
+               {"rankings", V_HIST},  {"help", V_HELP}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (!strcmp(map[i].cmd, cmd)) return map[i].view;
     return -1;

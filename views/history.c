@@ -1,6 +1,7 @@
-// history.c - the history view: the logged runs (`history 200 ["FILTER"]`, newest first),
-// including rank candidates and replays; Enter opens one (`show ID`), r replays it (`replay ID`),
-// / filters.
+// history.c - the history view: two lists, switched with t. The logged runs (`history 200
+// ["FILTER"]`, newest first), including rank candidates and replays: Enter opens one (`show ID`),
+// r replays it (`replay ID`). The stored rankings (`rankings 200 ["FILTER"]`, newest first): Enter
+// opens one (`show ranking=ID`: its candidates best first, ties marked). / filters either list.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +18,36 @@ typedef struct Run {
     int n_tokens;
 } Run;
 
-typedef struct History {
-    Run *runs;
+typedef struct Ranking {
+    long long id;
+    char created[24], annotator[32];
+    char order[40]; // "3 1 2=4"
+    char *prompt, *note;
+    size_t prompt_len, note_len;
+    int k;
+} Ranking;
+
+enum { L_RUNS, L_RANKINGS };
+
+// What both lists keep: the selection and the command that filled them.
+typedef struct List {
     int n;
     int sel, top;
-    char query[160]; // the history command that filled the list
+    char query[160]; // the command that filled the list
     bool have, stale, pending;
-    char *detail;    // the human form of `show` for detail_id
-    long long detail_id;
+} List;
+
+typedef struct History {
+    int cur; // L_RUNS or L_RANKINGS
+    List list[2];
+    Run *runs;
+    Ranking *rankings;
+    char *detail;   // the human form of the last `show`
+    char title[48]; // " run 12 " or " ranking 3 "
     int detail_top;
 } History;
+
+static const char *const list_cmd[2] = {"history", "rankings"};
 
 static int hist_open(View *v) {
     History *H = calloc(1, sizeof *H);
@@ -36,24 +57,33 @@ static int hist_open(View *v) {
 }
 
 static void runs_free(History *H) {
-    for (int i = 0; i < H->n; i++) free(H->runs[i].prompt), free(H->runs[i].text);
+    for (int i = 0; i < H->list[L_RUNS].n; i++) free(H->runs[i].prompt), free(H->runs[i].text);
     free(H->runs);
     H->runs = NULL;
-    H->n = 0;
+    H->list[L_RUNS].n = 0;
+}
+
+static void rankings_free(History *H) {
+    for (int i = 0; i < H->list[L_RANKINGS].n; i++) free(H->rankings[i].prompt), free(H->rankings[i].note);
+    free(H->rankings);
+    H->rankings = NULL;
+    H->list[L_RANKINGS].n = 0;
 }
 
 static void hist_close(View *v) {
     History *H = v->state;
     runs_free(H);
+    rankings_free(H);
     free(H->detail);
     free(H);
 }
 
-static void reload(View *v) {
+// Ask for list l again (unfiltered).
+static void reload(View *v, int l) {
     History *H = v->state;
     char line[64];
-    snprintf(line, sizeof line, "history %d", HISTORY_N);
-    H->pending = true;
+    snprintf(line, sizeof line, "%s %d", list_cmd[l], HISTORY_N);
+    H->list[l].pending = true;
     v->host->run(v->host, line, VR_QUIET);
 }
 
@@ -65,29 +95,12 @@ static char *dupj(const Json *j, size_t *len) {
     return s;
 }
 
-static void hist_result(View *v, const ViewResult *r) {
-    History *H = v->state;
-    const char *c = r->cmd;
-    if (!strcmp(c, "generate") || !strcmp(c, "rank") || !strcmp(c, "replay") || !strcmp(c, "order")) {
-        H->stale = true;
-        return;
-    }
-    if (!strcmp(c, "show") && r->json && !r->quiet) {
-        free(H->detail);
-        H->detail = strdup(r->text ? r->text : "");
-        H->detail_id = (long long)json_num_or(r->json, "run_id", 0);
-        H->detail_top = 0;
-        return;
-    }
-    if (strcmp(c, "history")) return;
-    H->pending = false;
-    if (!r->json) return;
-    const Json *runs = json_get(r->json, "runs");
+static void take_runs(History *H, const Json *runs) {
     runs_free(H);
     H->runs = calloc(runs && runs->len ? runs->len : 1, sizeof *H->runs);
     for (size_t i = 0; H->runs && runs && i < runs->len; i++) {
         const Json *x = &runs->items[i];
-        Run *d = &H->runs[H->n++];
+        Run *d = &H->runs[H->list[L_RUNS].n++];
         d->id = (long long)json_num_or(x, "run_id", 0);
         snprintf(d->created, sizeof d->created, "%s", json_str_or(x, "created", ""));
         snprintf(d->kind, sizeof d->kind, "%s", json_str_or(x, "kind", ""));
@@ -97,33 +110,93 @@ static void hist_result(View *v, const ViewResult *r) {
         d->text = dupj(json_get(x, "text"), &d->text_len);
         d->n_tokens = (int)json_num_or(x, "n_tokens", 0);
     }
-    snprintf(H->query, sizeof H->query, "%s", r->line ? r->line : "history");
-    H->have = true, H->stale = false;
-    if (H->sel >= H->n) H->sel = H->n ? H->n - 1 : 0;
+}
+
+static void take_rankings(History *H, const Json *rankings) {
+    rankings_free(H);
+    H->rankings = calloc(rankings && rankings->len ? rankings->len : 1, sizeof *H->rankings);
+    for (size_t i = 0; H->rankings && rankings && i < rankings->len; i++) {
+        const Json *x = &rankings->items[i];
+        Ranking *d = &H->rankings[H->list[L_RANKINGS].n++];
+        d->id = (long long)json_num_or(x, "ranking_id", 0);
+        d->k = (int)json_num_or(x, "k", 0);
+        snprintf(d->created, sizeof d->created, "%s", json_str_or(x, "created", ""));
+        snprintf(d->annotator, sizeof d->annotator, "%s", json_str_or(x, "annotator", "-"));
+        d->prompt = dupj(json_get(x, "prompt"), &d->prompt_len);
+        d->note = json_str_or(x, "note", NULL) ? dupj(json_get(x, "note"), &d->note_len) : NULL;
+        // the groups best first: "3 1 2=4"
+        const Json *order = json_get(x, "order");
+        size_t o = 0;
+        for (size_t g = 0; order && order->type == JSON_ARR && g < order->len; g++) {
+            const Json *grp = &order->items[g];
+            for (size_t m = 0; grp->type == JSON_ARR && m < grp->len && o + 4 < sizeof d->order; m++)
+                o += (size_t)snprintf(d->order + o, sizeof d->order - o, "%s%d", m ? "=" : g ? " " : "",
+                                      (int)grp->items[m].num);
+        }
+    }
+}
+
+static void hist_result(View *v, const ViewResult *r) {
+    History *H = v->state;
+    const char *c = r->cmd;
+    if (!strcmp(c, "generate") || !strcmp(c, "rank") || !strcmp(c, "replay")) {
+        H->list[L_RUNS].stale = true;
+        return;
+    }
+    if (!strcmp(c, "order")) {
+        H->list[L_RANKINGS].stale = true;
+        return;
+    }
+    if (!strcmp(c, "show") && r->json && !r->quiet) {
+        free(H->detail);
+        H->detail = strdup(r->text ? r->text : "");
+        const Json *rk = json_get(r->json, "ranking_id");
+        if (rk) snprintf(H->title, sizeof H->title, " ranking %lld ", (long long)rk->num);
+        else snprintf(H->title, sizeof H->title, " run %lld ", (long long)json_num_or(r->json, "run_id", 0));
+        H->detail_top = 0;
+        return;
+    }
+    int l = !strcmp(c, "history") ? L_RUNS : !strcmp(c, "rankings") ? L_RANKINGS : -1;
+    if (l < 0) return;
+    List *L = &H->list[l];
+    L->pending = false;
+    if (!r->json) return;
+    if (l == L_RUNS) take_runs(H, json_get(r->json, "runs"));
+    else take_rankings(H, json_get(r->json, "rankings"));
+    snprintf(L->query, sizeof L->query, "%s", r->line ? r->line : list_cmd[l]);
+    L->have = true, L->stale = false;
+    if (L->sel >= L->n) L->sel = L->n ? L->n - 1 : 0;
+    if (!r->quiet) H->cur = l; // a list asked for on the command line is the one to show
 }
 
 static void hist_show(View *v) {
     History *H = v->state;
-    if ((!H->have || H->stale) && !H->pending) reload(v);
+    List *L = &H->list[H->cur];
+    if ((!L->have || L->stale) && !L->pending) reload(v, H->cur);
 }
 
 static int hist_key(View *v, int key) {
     History *H = v->state;
+    List *L = &H->list[H->cur];
     char line[64];
     switch (key) {
-    case VK_UP: case 'k': if (H->sel > 0) H->sel--; return 1;
-    case VK_DOWN: case 'j': if (H->sel + 1 < H->n) H->sel++; return 1;
-    case VK_PGUP: H->sel = H->sel > 10 ? H->sel - 10 : 0; return 1;
-    case VK_PGDN: H->sel = H->sel + 10 < H->n ? H->sel + 10 : (H->n ? H->n - 1 : 0); return 1;
-    case VK_HOME: case 'g': H->sel = 0; return 1;
-    case VK_END: case 'G': H->sel = H->n ? H->n - 1 : 0; return 1;
+    case VK_UP: case 'k': if (L->sel > 0) L->sel--; return 1;
+    case VK_DOWN: case 'j': if (L->sel + 1 < L->n) L->sel++; return 1;
+    case VK_PGUP: L->sel = L->sel > 10 ? L->sel - 10 : 0; return 1;
+    case VK_PGDN: L->sel = L->sel + 10 < L->n ? L->sel + 10 : (L->n ? L->n - 1 : 0); return 1;
+    case VK_HOME: case 'g': L->sel = 0; return 1;
+    case VK_END: case 'G': L->sel = L->n ? L->n - 1 : 0; return 1;
+    case 't':
+        H->cur = H->cur == L_RUNS ? L_RANKINGS : L_RUNS;
+        hist_show(v);
+        return 1;
     case '/': case 'f': {
         char pre[64];
-        snprintf(pre, sizeof pre, "history %d \"\"", HISTORY_N);
+        snprintf(pre, sizeof pre, "%s %d \"\"", list_cmd[H->cur], HISTORY_N);
         v->host->edit(v->host, pre, 1);
         return 1;
     }
-    case 'R': reload(v); return 1;
+    case 'R': reload(v, H->cur); return 1;
     case VK_ESC:
         if (!H->detail) return 0;
         free(H->detail), H->detail = NULL;
@@ -131,18 +204,73 @@ static int hist_key(View *v, int key) {
     case '}': H->detail_top++; return 1;
     case '{': if (H->detail_top > 0) H->detail_top--; return 1;
     }
-    if (H->sel >= H->n) return 0;
+    if (L->sel >= L->n) return 0;
     switch (key) {
     case VK_ENTER: case 'o':
-        snprintf(line, sizeof line, "show %lld", H->runs[H->sel].id);
+        if (H->cur == L_RUNS) snprintf(line, sizeof line, "show %lld", H->runs[L->sel].id);
+        else snprintf(line, sizeof line, "show ranking=%lld", H->rankings[L->sel].id);
         v->host->run(v->host, line, 0);
         return 1;
     case 'r':
-        snprintf(line, sizeof line, "replay %lld", H->runs[H->sel].id);
+        if (H->cur == L_RANKINGS) {
+            v->host->message(v->host, false, "a ranking is not replayed: t shows the runs, whose candidates replay");
+            return 1;
+        }
+        snprintf(line, sizeof line, "replay %lld", H->runs[L->sel].id);
         v->host->run(v->host, line, 0);
         return 1;
     }
     return 0;
+}
+
+// The selected row's background across the width.
+static int row_attr(CellGrid *g, int x, int Y, int w, bool selected) {
+    if (!selected) return 0;
+    for (int k = 0; k < w; k++) cellgrid_put(g, x + k, Y, " ", 1, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_REVERSE);
+    return CELL_REVERSE;
+}
+
+static void draw_runs(History *H, CellGrid *g, int x, int y, int w, int list_h, bool u) {
+    List *L = &H->list[L_RUNS];
+    vd_printf(g, x, y, w, CELL_DIM | CELL_UNDERLINE, u, "%-6s %-16s %-8s %-14s %s", "run", "created (UTC)", "kind",
+              "model", "prompt -> completion");
+    for (int i = 0; i < list_h && L->top + i < L->n; i++) {
+        const Run *r = &H->runs[L->top + i];
+        int Y = y + 1 + i, attr = row_attr(g, x, Y, w, L->top + i == L->sel);
+        int c = vd_printf(g, x, Y, w, attr | CELL_BOLD, u, "#%-5lld ", r->id);
+        c += vd_printf(g, x + c, Y, w - c, attr, u, "%-16.16s %-8.8s %-14.14s ", r->created, r->kind, r->model);
+        c += vd_text(g, x + c, Y, w - c, r->prompt, 0, r->prompt_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT,
+                     attr | CELL_DIM, u);
+        c += vd_printf(g, x + c, Y, w - c, attr, u, " %s ", u ? "\u2192" : "->");
+        vd_text(g, x + c, Y, w - c, r->text, 0, r->text_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr, u);
+    }
+    if (!L->n) vd_printf(g, x, y + 1, w, CELL_DIM, u, "no runs (generate something in the lab first)");
+}
+
+static void draw_rankings(History *H, CellGrid *g, int x, int y, int w, int list_h, bool u) {
+    List *L = &H->list[L_RANKINGS];
+    int ow = 5; // the order column fits the longest order
+    for (int i = 0; i < L->n; i++) {
+        int n = (int)strlen(H->rankings[i].order);
+        if (n > ow) ow = n;
+    }
+    vd_printf(g, x, y, w, CELL_DIM | CELL_UNDERLINE, u, "%-7s %-16s %-10s %-2s %-*s %s", "ranking", "created (UTC)",
+              "annotator", "k", ow, "order", "prompt");
+    for (int i = 0; i < list_h && L->top + i < L->n; i++) {
+        const Ranking *r = &H->rankings[L->top + i];
+        int Y = y + 1 + i, attr = row_attr(g, x, Y, w, L->top + i == L->sel);
+        int c = vd_printf(g, x, Y, w, attr | CELL_BOLD, u, "#%-6lld ", r->id);
+        c += vd_printf(g, x + c, Y, w - c, attr, u, "%-16.16s %-10.10s %-2d ", r->created, r->annotator, r->k);
+        c += vd_printf(g, x + c, Y, w - c, attr | CELL_BOLD, u, "%-*s ", ow, r->order);
+        c += vd_text(g, x + c, Y, w - c, r->prompt, 0, r->prompt_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr, u);
+        if (r->note) {
+            c += vd_printf(g, x + c, Y, w - c, attr | CELL_DIM, u, "  note: ");
+            vd_text(g, x + c, Y, w - c, r->note, 0, r->note_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT,
+                    attr | CELL_DIM, u);
+        }
+    }
+    if (!L->n)
+        vd_printf(g, x, y + 1, w, CELL_DIM, u, "no rankings (rank candidates of a prompt in the Rank view first)");
 }
 
 static void hist_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
@@ -150,34 +278,41 @@ static void hist_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     ViewShared *sh = v->host->sh;
     bool u = sh->utf8;
     v->cur_x = v->cur_y = -1;
-    int X = x + vd_printf(g, x, y, w, CELL_BOLD, u, "History: %d runs", H->n);
-    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, u, "(%s)  / filter  Enter show  r replay  R reload%s", H->query[0] ? H->query : "history",
-              H->detail ? "  Esc close  { } scroll" : "");
-    if (!H->have) {
-        vd_printf(g, x, y + 2, w, 0, u, "%s", H->pending ? "loading..." : "no runs loaded");
+    List *L = &H->list[H->cur];
+    // the two lists as tabs, the current one highlighted
+    int X = x + vd_printf(g, x, y, w, CELL_BOLD, u, "History: ");
+    for (int l = 0; l < 2; l++) {
+        const List *o = &H->list[l];
+        char tab[40];
+        if (o->have) snprintf(tab, sizeof tab, " %d %s ", o->n, l == L_RUNS ? "runs" : "rankings");
+        else snprintf(tab, sizeof tab, " %s ", l == L_RUNS ? "runs" : "rankings");
+        X += vd_printf(g, X, y, x + w - X, l == H->cur ? CELL_REVERSE | CELL_BOLD : CELL_DIM, u, "%s", tab);
+    }
+    // the hints, after the filter when the list is filtered
+    char plain[64];
+    snprintf(plain, sizeof plain, "%s %d", list_cmd[H->cur], HISTORY_N);
+    bool filtered = L->query[0] && strcmp(L->query, plain);
+    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, u, "%s%s%st switch  / filter  Enter show%s%s", filtered ? "(" : "",
+              filtered ? L->query : "", filtered ? ")  " : "", H->cur == L_RUNS ? "  r replay" : "",
+              H->detail ? "  Esc close  { } scroll" : "  R reload");
+    if (!L->have) {
+        vd_printf(g, x, y + 2, w, 0, u, "%s", L->pending ? "loading..." : "nothing loaded");
         return;
     }
     int list_h = h - 2, dy = 0;
-    if (H->detail) list_h = (h - 2) / 2, dy = y + 2 + list_h;
-    if (list_h < 1) list_h = 1;
-    vd_printf(g, x, y + 1, w, CELL_DIM | CELL_UNDERLINE, u, "%-6s %-16s %-8s %-14s %s", "run", "created (UTC)", "kind",
-              "model", "prompt -> completion");
-    if (H->sel < H->top) H->top = H->sel;
-    if (H->sel >= H->top + list_h) H->top = H->sel - list_h + 1;
-    for (int i = 0; i < list_h && H->top + i < H->n; i++) {
-        const Run *r = &H->runs[H->top + i];
-        int Y = y + 2 + i, attr = H->top + i == H->sel ? CELL_REVERSE : 0;
-        if (attr) for (int k = 0; k < w; k++) cellgrid_put(g, x + k, Y, " ", 1, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr);
-        int c = vd_printf(g, x, Y, w, attr | CELL_BOLD, u, "#%-5lld ", r->id);
-        c += vd_printf(g, x + c, Y, w - c, attr, u, "%-16.16s %-8.8s %-14.14s ", r->created, r->kind, r->model);
-        c += vd_text(g, x + c, Y, w - c, r->prompt, 0, r->prompt_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr | CELL_DIM, u);
-        c += vd_printf(g, x + c, Y, w - c, attr, u, " %s ", u ? "\u2192" : "->");
-        vd_text(g, x + c, Y, w - c, r->text, 0, r->text_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr, u);
+    if (H->detail) { // the list above (no taller than it needs), what show said below
+        list_h = (h - 2) / 2;
+        if (list_h > L->n) list_h = L->n;
     }
-    if (!H->n) vd_printf(g, x, y + 2, w, CELL_DIM, u, "no runs (generate something in the lab first)");
+    if (list_h < 1) list_h = 1;
+    if (H->detail) dy = y + 2 + list_h;
+    if (L->sel < L->top) L->top = L->sel;
+    if (L->sel >= L->top + list_h) L->top = L->sel - list_h + 1;
+    if (H->cur == L_RUNS) draw_runs(H, g, x, y + 1, w, list_h, u);
+    else draw_rankings(H, g, x, y + 1, w, list_h, u);
     if (H->detail) {
         vd_rule(g, x, dy, w, u);
-        vd_printf(g, x + 2, dy, w - 2, CELL_BOLD, u, " run %lld ", H->detail_id);
+        vd_printf(g, x + 2, dy, w - 2, CELL_BOLD, u, "%s", H->title);
         VdRow *rows = NULL;
         int nr = vd_wrap(H->detail, strlen(H->detail), w, u, &rows);
         int dh = y + h - dy - 1;
@@ -192,10 +327,13 @@ static void hist_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
 const ViewOps history_view_ops = {
     .name = "history",
     .title = "History",
-    .keys = "j k  up down  choose a run (rank candidates and replays are runs too)\n"
-            "Enter o  show everything recorded about it (show ID);  Esc closes, { } scroll it\n"
-            "r  replay it (replay ID): the lab shows the new completion\n"
-            "/ f  filter: opens :history 200 \"TEXT\" (prompt, completion, model, annotator or kind)\n"
+    .keys = "t  switch between the runs and the rankings\n"
+            "j k  up down  choose a run (rank candidates and replays are runs too) or a ranking\n"
+            "Enter o  show everything recorded about it (show ID, show ranking=ID: the candidates best first,\n"
+            "         ties marked);  Esc closes, { } scroll it\n"
+            "r  replay the run (replay ID): the lab shows the new completion\n"
+            "/ f  filter: opens :history 200 \"TEXT\" (prompt, completion, model, annotator or kind) or\n"
+            "     :rankings 200 \"TEXT\" (prompt, annotator or note)\n"
             "R  reload",
     .open = hist_open,
     .close = hist_close,

@@ -7,7 +7,7 @@ At the given terminal size: start on the built-in model and on a small `new-mode
 prompt, generate, open the attention view and find the token labels and heatmap cells, move the
 cursor and compare the value read out with headless `qkv --json -e 'attention ...'`, switch to the
 model view, rank K=4 candidates with the keyboard and find the ranking in the database, look at
-the positions, history and help views, resize
+the positions, history (runs, then rankings: the new ranking listed and shown) and help views, resize
 the pane mid-generation, Ctrl-C a generation, shrink the terminal below the minimum and back,
 quit and find the terminal restored. Exit 77 when tmux is missing.
 """
@@ -280,13 +280,14 @@ def scenario_rank(p, tmp, db, name):
     mine = [r for r in rows if r["ranking_id"] == rid]
     if not mine:
         fail("%s: ranking %d is not in the database" % (name, rid))
-        return
+        return rid
     rk = mine[0]
     ranks = {c["n"]: c["rank"] for c in rk["candidates"]}
     if rk["k"] != 4 or ranks != {2: 1, 1: 2, 4: 3, 3: 3}:
         fail("%s: stored ranking %r, expected ranks 2:1 1:2 4=3:3" % (name, rk.get("order")))
     if rk.get("note") != "close call":
         fail("%s: note %r, expected 'close call'" % (name, rk.get("note")))
+    return rid
 
 
 def scenario_generation_resize_cancel(p, tmp, db, big, name):
@@ -345,8 +346,9 @@ def scenario_generation_resize_cancel(p, tmp, db, big, name):
     p.wait_text("nothing is running")
 
 
-def scenario_other_views(p, tmp, name):
-    """Positions (sinusoidal, cosine, saved as CSV), history (runs, show), help."""
+def scenario_other_views(p, tmp, name, rid):
+    """Positions (sinusoidal, cosine, saved as CSV), history (runs, show; the ranking rid stored in the
+    TUI listed and shown with its tie), help."""
     p.keys("3")
     p.wait_text("sinusoidal position encoding: 64 positions x 128 dimensions")
     p.keys("c")
@@ -362,6 +364,17 @@ def scenario_other_views(p, tmp, name):
     s = p.wait(lambda s: "History:" in s and " rank " in s, "the history with the rank candidates")
     p.keys("Enter")
     p.wait(lambda s: re.search(r"run \d+  \d{4}-\d\d-\d\d", s), "the run shown in the history view")
+    # t: the rankings, the one ranked in the TUI first (stored as 2 1 4=3: candidates 3 and 4 tied)
+    p.keys("Escape")
+    p.keys("t")
+    row = re.compile(r"#%d\s+\d{4}-\d\d-\d\dT\d\d:\d\d\s+-\s+4\s+2 1 3=4\s+Once upon\s+note: close call" % rid)
+    p.wait(lambda s: "rankings" in s and row.search(s), "ranking %d listed in the history view" % rid)
+    p.keys("Enter")
+    wants = ["\u2500 ranking %d \u2500" % rid, "order 2 1 3=4", "note: close call", "rank 1  candidate 2, run",
+             "rank 2  candidate 1, run"]
+    p.wait(lambda s: all(w in s for w in wants), "ranking %d shown with %s" % (rid, wants))
+    p.keys("t")
+    p.wait(lambda s: " rank " in s and "r replay" in s, "the runs again")
     p.keys("?")
     p.wait_text("Keys of the History view")
     p.keys("Escape")
@@ -417,8 +430,8 @@ def main():
         p = Pane(tmp, W, H, "a")
         panes.append(p)
         scenario_lab_attention(p, tmp, db, None, "builtin", "4", "4")
-        scenario_rank(p, tmp, db, "builtin")
-        scenario_other_views(p, tmp, "builtin")
+        rid = scenario_rank(p, tmp, db, "builtin")
+        scenario_other_views(p, tmp, "builtin", rid)
         scenario_small_and_quit(p, "builtin")
         hist = os.path.join(tmp, "state", "qkv", "history")
         if not os.path.exists(hist) or "rank" not in open(hist, errors="replace").read():

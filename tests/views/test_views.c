@@ -1,7 +1,7 @@
 // test_views.c - the TUI views' pure parts against golden screens (tests/views/golden/view_*.txt,
 // rewritten only with QKV_UPDATE_GOLDEN=1): the attention model-view thumbnail grid and head view,
 // the rank list and the order it submits, the lab's streamed tokens and the generate line it
-// runs, the text pane; and the helpers (wrapping, quoting) the views share. A fake host records
+// runs, the history's runs and rankings lists and a ranking shown, the text pane; and the helpers (wrapping, quoting) the views share. A fake host records
 // the command lines views ask to run.
 #include <errno.h>
 #include <math.h>
@@ -150,6 +150,15 @@ static void result(View *v, const char *cmd, const char *json, const char *line)
         return;
     }
     ViewResult r = {cmd, line, NULL, 0, j, NULL, "", false};
+    v->ops->result(v, &r);
+    json_free(j);
+}
+
+// The same with the human form and the quiet flag as the host hands them over.
+static void result_full(View *v, const char *cmd, const char *json, const char *line, const char *text, bool quiet) {
+    Json *j = json_parse(json, strlen(json), NULL);
+    CHECK(j != NULL);
+    ViewResult r = {cmd, line, NULL, 0, j, NULL, text, quiet};
     v->ops->result(v, &r);
     json_free(j);
 }
@@ -320,6 +329,111 @@ static void test_rank(void) {
     buf_free(&b);
 }
 
+// ---- history ----
+
+static const char *const history_json =
+    "{\"runs\":[{\"run_id\":12,\"created\":\"2024-05-01T12:31:07.000Z\",\"kind\":\"rank\",\"model\":\"builtin\","
+    "\"annotator\":\"alice\",\"prompt\":\"Once upon\",\"text\":\" a time\\nthere\",\"seed\":3,\"temperature\":1,"
+    "\"n_tokens\":4,\"stop_reason\":\"length\"},"
+    "{\"run_id\":9,\"created\":\"2024-05-01T12:30:00.000Z\",\"kind\":\"generate\",\"model\":\"/m/gpt2\","
+    "\"annotator\":null,\"prompt\":\"The cat\",\"text\":\" sat\",\"seed\":1,\"temperature\":0,"
+    "\"n_tokens\":1,\"stop_reason\":\"length\"}]}";
+
+static const char *const rankings_json =
+    "{\"rankings\":[{\"ranking_id\":2,\"created\":\"2024-05-01T12:40:00.000Z\",\"annotator\":\"bob\",\"note\":null,"
+    "\"prompt\":\"Tell me\",\"k\":3,\"order\":[[2,3],[1]],\"candidates\":[{\"n\":2,\"run_id\":14,\"rank\":1},"
+    "{\"n\":3,\"run_id\":15,\"rank\":1},{\"n\":1,\"run_id\":13,\"rank\":2}]},"
+    "{\"ranking_id\":1,\"created\":\"2024-05-01T12:32:00.000Z\",\"annotator\":\"alice\",\"note\":\"close call\","
+    "\"prompt\":\"Once upon\",\"k\":4,\"order\":[[3],[1],[2,4]],\"candidates\":[{\"n\":3,\"run_id\":12,\"rank\":1},"
+    "{\"n\":1,\"run_id\":10,\"rank\":2},{\"n\":2,\"run_id\":11,\"rank\":3},{\"n\":4,\"run_id\":13,\"rank\":3}]}]}";
+
+// show ranking=1 as cmd_db.c answers it (JSON trimmed to what the view reads).
+static const char *const show_ranking_text =
+    "ranking 1  2024-05-01T12:32:00.000Z  by alice  k=4  order 3 1 2=4\n"
+    "note: close call\n"
+    "prompt:\nOnce upon\n"
+    "rank 1  candidate 3, run 12:\n a time\nthere\n"
+    "rank 2  candidate 1, run 10:\n a hill\n"
+    "rank 3 (tie)  candidate 2, run 11:\n\n"
+    "rank 3 (tie)  candidate 4, run 13:\n the end\n";
+
+static void test_history(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &history_view_ops, &host), 0);
+    v.ops->show(&v); // the runs load first
+    CHECK_INT(fake.nrun, 1);
+    CHECK_STR(fake.runs[0], "history 200");
+    result_full(&v, "history", history_json, "history 200", "", true);
+    CellGrid g;
+    draw(&v, &g, 80, 12);
+    golden("history_runs", &g);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "#12    2024-05-01T12:31 rank") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // t: the rankings, loaded on first use
+    CHECK_INT(v.ops->key(&v, 't'), 1);
+    CHECK_INT(fake.nrun, 2);
+    CHECK_STR(fake.runs[1], "rankings 200");
+    draw(&v, &g, 80, 12);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "loading...") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    result_full(&v, "rankings", rankings_json, "rankings 200", "", true);
+    draw(&v, &g, 80, 12);
+    golden("history_rankings", &g);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "2 rankings") != NULL);
+    CHECK(strstr(txt, "#2      2024-05-01T12:40 bob        3  2=3 1   Tell me") != NULL);
+    CHECK(strstr(txt, "3 1 2=4 Once upon  note: close call") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // Enter shows the selected ranking; r does not replay a ranking
+    CHECK_INT(v.ops->key(&v, 'j'), 1);
+    CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
+    CHECK_INT(fake.nrun, 3);
+    CHECK_STR(fake.runs[2], "show ranking=1");
+    result_full(&v, "show", "{\"ranking_id\":1,\"k\":4,\"order\":[[3],[1],[2,4]]}", "show ranking=1",
+                show_ranking_text, false);
+    draw(&v, &g, 80, 18);
+    golden("history_ranking_shown", &g);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, " ranking 1 ") != NULL);
+    CHECK(strstr(txt, "rank 3 (tie)  candidate 4, run 13:") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    CHECK_INT(v.ops->key(&v, 'r'), 1);
+    CHECK_INT(fake.nrun, 3);
+    CHECK(strstr(fake.msg, "not replayed") != NULL);
+    // / filters the list shown
+    CHECK_INT(v.ops->key(&v, '/'), 1);
+    CHECK_STR(fake.edit, "rankings 200 \"\"");
+    CHECK_INT(fake.edit_back, 1);
+    // back to the runs (still loaded): Enter shows a run, r replays it
+    CHECK_INT(v.ops->key(&v, VK_ESC), 1);
+    CHECK_INT(v.ops->key(&v, 't'), 1);
+    CHECK_INT(fake.nrun, 3);
+    CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
+    CHECK_STR(fake.runs[3], "show 12");
+    CHECK_INT(v.ops->key(&v, 'r'), 1);
+    CHECK_STR(fake.runs[4], "replay 12");
+    // a stored ranking makes the rankings stale; a rankings command typed by the person shows them
+    result_full(&v, "order", "{\"ranking_id\":3,\"order\":[[1],[2]],\"k\":2}", "order 1 2", "", false);
+    CHECK_INT(v.ops->key(&v, 't'), 1);
+    CHECK_INT(fake.nrun, 6);
+    CHECK_STR(fake.runs[5], "rankings 200");
+    CHECK_INT(v.ops->key(&v, 't'), 1); // runs again
+    result_full(&v, "rankings", "{\"rankings\":[]}", "rankings \"zzz\"", "no rankings\n", false);
+    draw(&v, &g, 80, 12);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "no rankings (") != NULL && strstr(txt, "(rankings \"zzz\")") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    view_close(&v);
+}
+
 // ---- lab ----
 
 static void stream(View *v, int index, const char *piece, float lp) {
@@ -452,6 +566,7 @@ int main(void) {
     test_attention();
     test_attention_big();
     test_rank();
+    test_history();
     test_lab();
     test_textpane();
     buf_free(&sh.prompt);
