@@ -709,11 +709,12 @@ static int show_ranking(App *app, const char *val, Out *out) {
             const DbRankItem *it = &r.items[best[i]];
             bool tie = (i > 0 && it->rank == r.items[best[i - 1]].rank) ||
                        (i + 1 < r.k && it->rank == r.items[best[i + 1]].rank);
-            buf_printf(t, "rank %d%s  candidate %d, run %lld:\n", it->rank, tie ? " (tie)" : "", it->n,
+            buf_printf(t, "rank %d%s  candidate %d, run %lld: \"", it->rank, tie ? " (tie)" : "", it->n,
                        (long long)it->run_id);
+            // one line each (newlines shown as ⏎), so that the order reads at a glance
             const DbRun *run = &runs[best[i]];
-            buf_put_utf8(t, run->output ? run->output : "", run->output ? run->output_len : 0);
-            buf_putc(t, '\n');
+            text_line(t, run->output ? run->output : "", run->output ? run->output_len : 0, 4000);
+            buf_puts(t, "\"\n");
         }
     }
     for (int i = 0; i < r.k; i++) db_run_done(&runs[i]);

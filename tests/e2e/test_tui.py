@@ -371,7 +371,7 @@ def scenario_other_views(p, tmp, name, rid):
     p.wait(lambda s: "rankings" in s and row.search(s), "ranking %d listed in the history view" % rid)
     p.keys("Enter")
     wants = ["\u2500 ranking %d \u2500" % rid, "order 2 1 3=4", "note: close call", "rank 1  candidate 2, run",
-             "rank 2  candidate 1, run"]
+             "rank 2  candidate 1, run", "rank 3 (tie)  candidate 3, run", "rank 3 (tie)  candidate 4, run"]
     p.wait(lambda s: all(w in s for w in wants), "ranking %d shown with %s" % (rid, wants))
     p.keys("t")
     p.wait(lambda s: " rank " in s and "r replay" in s, "the runs again")

@@ -352,10 +352,10 @@ static const char *const show_ranking_text =
     "ranking 1  2024-05-01T12:32:00.000Z  by alice  k=4  order 3 1 2=4\n"
     "note: close call\n"
     "prompt:\nOnce upon\n"
-    "rank 1  candidate 3, run 12:\n a time\nthere\n"
-    "rank 2  candidate 1, run 10:\n a hill\n"
-    "rank 3 (tie)  candidate 2, run 11:\n\n"
-    "rank 3 (tie)  candidate 4, run 13:\n the end\n";
+    "rank 1  candidate 3, run 12: \" a time\u23CEthere\"\n"
+    "rank 2  candidate 1, run 10: \" a hill\"\n"
+    "rank 3 (tie)  candidate 2, run 11: \"\"\n"
+    "rank 3 (tie)  candidate 4, run 13: \" the end\"\n";
 
 static void test_history(void) {
     reset(CMODE_C256);
@@ -397,11 +397,11 @@ static void test_history(void) {
     CHECK_STR(fake.runs[2], "show ranking=1");
     result_full(&v, "show", "{\"ranking_id\":1,\"k\":4,\"order\":[[3],[1],[2,4]]}", "show ranking=1",
                 show_ranking_text, false);
-    draw(&v, &g, 80, 18);
+    draw(&v, &g, 80, 14);
     golden("history_ranking_shown", &g);
     txt = rows_text(&g);
     CHECK(strstr(txt, " ranking 1 ") != NULL);
-    CHECK(strstr(txt, "rank 3 (tie)  candidate 4, run 13:") != NULL);
+    CHECK(strstr(txt, "rank 3 (tie)  candidate 4, run 13: \" the end\"") != NULL);
     free(txt);
     cellgrid_done(&g);
     CHECK_INT(v.ops->key(&v, 'r'), 1);
