@@ -19,7 +19,7 @@ if [ -x build/tests/db/db_bench ]; then
     echo "== database: bulk run logging"
     build/tests/db/db_bench 20000 1000 "$DIR"
 fi
-for b in build/tests/views/heatmap_bench build/bench/tui_bench; do
+for b in build/tests/views/heatmap_bench build/app/tui_bench; do
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 exit 0
