@@ -111,6 +111,19 @@ static void filter_opts(const Args *a, DbFilter *f) {
     f->kind = args_opt(a, "kind");
 }
 
+// Append n bytes of s as valid UTF-8 text with NUL bytes shown as ␀ (a human form is a C
+// string: a NUL would end it there, in the TUI's panes for one).
+static void put_text(Buf *b, const char *s, size_t n) {
+    const char *nul;
+    while (n && (nul = memchr(s, 0, n))) {
+        buf_put_utf8(b, s, (size_t)(nul - s));
+        buf_puts(b, "\xe2\x90\x80");
+        n -= (size_t)(nul - s) + 1;
+        s = nul + 1;
+    }
+    buf_put_utf8(b, s, n);
+}
+
 // Append about max bytes of s on one line (newlines shown as ⏎), "..." when cut.
 static void text_line(Buf *b, const char *s, size_t n, size_t max) {
     size_t cut = n < max ? n : max;
@@ -118,7 +131,7 @@ static void text_line(Buf *b, const char *s, size_t n, size_t max) {
     size_t start = 0;
     for (size_t i = 0; i <= cut; i++) {
         if (i < cut && s[i] != '\n' && s[i] != '\r') continue;
-        buf_put_utf8(b, s + start, i - start);
+        put_text(b, s + start, i - start);
         if (i < cut) buf_puts(b, "\xe2\x8f\x8e");
         start = i + 1;
     }
@@ -227,9 +240,9 @@ static int cmd_show(App *app, const Args *a, Out *out) {
         buf_printf(t, "prompting template %s  mode %s\n", r.template_name ? r.template_name : "-",
                    r.mode ? r.mode : "-");
     buf_puts(t, "prompt:\n");
-    buf_put_utf8(t, r.prompt, r.prompt_len);
+    put_text(t, r.prompt, r.prompt_len);
     buf_puts(t, "\ncompletion:\n");
-    buf_put_utf8(t, r.output, r.output_len);
+    put_text(t, r.output, r.output_len);
     buf_putc(t, '\n');
     db_run_done(&r);
     return 0;
@@ -702,9 +715,9 @@ static int show_ranking(App *app, const char *val, Out *out) {
             buf_put_utf8(t, r.note, strlen(r.note));
             buf_putc(t, '\n');
         }
-        buf_puts(t, "prompt:\n");
-        buf_put_utf8(t, r.prompt, r.prompt_len);
-        buf_putc(t, '\n');
+        buf_puts(t, "prompt: \"");
+        text_line(t, r.prompt, r.prompt_len, 4000);
+        buf_puts(t, "\"\n");
         for (int i = 0; i < r.k; i++) {
             const DbRankItem *it = &r.items[best[i]];
             bool tie = (i > 0 && it->rank == r.items[best[i - 1]].rank) ||

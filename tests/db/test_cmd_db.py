@@ -272,6 +272,11 @@ def main():
     p = qkv(['--db', db, '-e', 'show ranking=#%d' % two])
     out = p.stdout.decode('utf-8', 'replace')
     check(p.returncode == 0 and 'order 2=3 1' in out and out.count('rank 1 (tie)') == 2, 'show ranking text: %r' % out)
+    # a NUL byte does not end the human form (the TUI's panes take it as a C string)
+    p = qkv(['--db', os.path.join(TMP, 'nul.db'), '-e', 'generate "nul\\0here" max=1; history 1; show 1'])
+    out = p.stdout.decode('utf-8', 'replace')
+    check(p.returncode == 0 and out.count('nul\u2400here') == 2,
+          'NUL shown as \u2400 in history and show: %r' % out)
     for cmd, msg in (('show ranking=99', 'no ranking 99'), ('show ranking=x', "'x' is not a ranking id"),
                      ('show 1 ranking=1', 'not both'), ('show', 'show ranking=ID'), ('rankings 0', 'at least 1'),
                      ('rankings a b', 'one filter text'), ('rankings kind=rank', "unknown option 'kind'"),

@@ -351,7 +351,7 @@ static const char *const rankings_json =
 static const char *const show_ranking_text =
     "ranking 1  2024-05-01T12:32:00.000Z  by alice  k=4  order 3 1 2=4\n"
     "note: close call\n"
-    "prompt:\nOnce upon\n"
+    "prompt: \"Once upon\"\n"
     "rank 1  candidate 3, run 12: \" a time\u23CEthere\"\n"
     "rank 2  candidate 1, run 10: \" a hill\"\n"
     "rank 3 (tie)  candidate 2, run 11: \"\"\n"
