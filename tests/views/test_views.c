@@ -7,71 +7,16 @@
 #include <math.h>
 
 #include "../check.h"
+#include "golden.h"
 #include "view.h"
 
 // ---- golden screens ----
 
-static const char *golden_dir(void) {
-    static char dir[4096];
-    const char *src = getenv("QKV_SRCDIR");
-    if (src && *src) snprintf(dir, sizeof dir, "%s/tests/views/golden", src);
-    else {
-        snprintf(dir, sizeof dir, "%s", __FILE__);
-        char *slash = strrchr(dir, '/');
-        snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0), "golden");
-    }
-    return dir;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    Buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(&b, chunk, n);
-    fclose(f);
-    return b.data ? buf_take(&b) : calloc(1, 1);
-}
-
+// Compare the text form of g with golden file view_NAME.txt.
 static void golden(const char *name, const CellGrid *g) {
-    Buf got = {0};
-    cellgrid_dump(g, &got);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/view_%s.txt", golden_dir(), name);
-    const char *upd = getenv("QKV_UPDATE_GOLDEN");
-    if (upd && !strcmp(upd, "1")) {
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(got.data, 1, got.len, f) != got.len) {
-            fprintf(stderr, "cannot write '%s': %s\n", path, strerror(errno));
-            check_failures++;
-        } else {
-            fprintf(stderr, "updated %s\n", path);
-        }
-        if (f) fclose(f);
-        buf_free(&got);
-        return;
-    }
-    char *want = slurp(path);
-    if (!want) {
-        fprintf(stderr, "%s: missing golden file '%s' (create it with QKV_UPDATE_GOLDEN=1)\n", name, path);
-        check_failures++;
-    } else if (strcmp(want, got.data)) {
-        const char *a = want, *b = got.data;
-        for (int line = 1;; line++) {
-            const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-            size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
-            if (la != lb || memcmp(a, b, la) || !ea || !eb) {
-                fprintf(stderr, "%s: golden screen differs at line %d\n  expected: %.*s\n  got:      %.*s\n", name,
-                        line, (int)la, a, (int)lb, b);
-                break;
-            }
-            a = ea + 1, b = eb + 1;
-        }
-        check_failures++;
-    }
-    free(want);
-    buf_free(&got);
+    char file[256];
+    snprintf(file, sizeof file, "view_%s", name);
+    golden_check(file, g);
 }
 
 // The rows of g as plain text, for substring checks.
