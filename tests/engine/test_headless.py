@@ -225,6 +225,31 @@ check(b"Sanitizer" not in se and b"error" not in se, "no crash, no error", se)
 h = jlines(run(["--json", "-e", "history 1"]))[0]["runs"][0]
 check(h["stop_reason"] == "cancelled" and h["run_id"] == lines[0]["run_id"], "the cancelled run is logged", h)
 
+# a single .safetensors file with its tokenizer beside it, with and without config.json (then
+# the shape is inferred, with GPT-2's head size of 64): the same logits as the directory
+import shutil
+d64 = os.path.join(TMP, "d64")
+run(["-e", f"new-model gpt2 layers=2 heads=2 d=128 ctx=64 seed=9 std=0.2 out={d64}"])
+lone = os.path.join(TMP, "lone")
+os.makedirs(lone)
+for f in ("vocab.json", "merges.txt"):
+    shutil.copy(os.path.join(d64, f), lone)
+shutil.copy(os.path.join(d64, "model.safetensors"), os.path.join(lone, "weights.safetensors"))
+ref = jlines(run(["--model", d64, "--json", "-e", "logits ids=5,6,7 top=5"]))[0]["top"]
+p = run(["--model", os.path.join(lone, "weights.safetensors"), "--json", "-e", "model; logits ids=5,6,7 top=5"])
+check(p.returncode == 0, "a lone .safetensors without config.json opens", p.stderr)
+if p.returncode == 0:
+    info, lg = jlines(p)
+    check(info["n_head"] == 2 and info["n_layer"] == 2 and info["n_ctx"] == 64, "the shape is inferred", info)
+    check([t["id"] for t in lg["top"]] == [t["id"] for t in ref] and
+          max(abs(a["logit"] - b["logit"]) for a, b in zip(lg["top"], ref)) < 1e-5, "same logits as the directory", lg)
+shutil.copy(os.path.join(d64, "config.json"), lone)
+p = run(["--model", os.path.join(lone, "weights.safetensors"), "--json", "-e", "model"])
+check(p.returncode == 0 and jlines(p)[0]["untrained"], "with config.json beside it, it is read", p.stderr)
+os.remove(os.path.join(lone, "merges.txt"))
+p = run(["--model", os.path.join(lone, "weights.safetensors"), "-e", "model"])
+check(p.returncode != 0 and b"merges" in p.stderr, "a missing tokenizer file is named", p.stderr)
+
 # human (non-JSON) output
 p = run(["-e", 'tokenize "a b"'])
 check(b"3 tokens" in p.stdout, "tokenize prints a table", p.stdout)
