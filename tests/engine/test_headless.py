@@ -250,6 +250,19 @@ os.remove(os.path.join(lone, "merges.txt"))
 p = run(["--model", os.path.join(lone, "weights.safetensors"), "-e", "model"])
 check(p.returncode != 0 and b"merges" in p.stderr, "a missing tokenizer file is named", p.stderr)
 
+# --tokenizer: a tokenizer alone (the real GPT-2 vocabulary, when ../shared is there)
+shared = os.environ.get("QKV_SHARED_MODELS", "")
+gtok = os.path.join(shared, "gpt2-bpe-tokenizer")
+if shared and os.path.isdir(gtok):
+    p = run(["--tokenizer", gtok, "--json", "-e", 'tokenize "Hello world"; tokenize "hello <|endoftext|>"; '
+             'tokenize "hello <|endoftext|>" special=false'])
+    t = jlines(p)
+    check(p.returncode == 0 and t[0]["ids"] == [15496, 995], "--tokenizer alone: Hello world", p.stderr)
+    check(t[1]["ids"] == [31373, 220, 50256], "<|endoftext|> is one token by default", t[1]["ids"])
+    check(len(t[2]["ids"]) > 3 and 50256 not in t[2]["ids"], "special=false reads it as text", t[2]["ids"])
+p = run(["--tokenizer", "/nonexistent", "-e", "model"])
+check(p.returncode != 0 and b"/nonexistent" in p.stderr, "a missing --tokenizer is named", p.stderr)
+
 # human (non-JSON) output
 p = run(["-e", 'tokenize "a b"'])
 check(b"3 tokens" in p.stdout, "tokenize prints a table", p.stdout)
