@@ -12,10 +12,11 @@
 #include "json.h"
 
 static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t headless; // only headless runs leave on a second Ctrl-C
 
 static void on_sigint(int sig) {
     (void)sig;
-    if (interrupted) { // a second Ctrl-C while the first is being handled: leave now
+    if (interrupted && headless) { // a second Ctrl-C while the first is being handled: leave now
         signal(SIGINT, SIG_DFL);
         raise(SIGINT);
     }
@@ -274,6 +275,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     bool interactive = !have_e && !script && isatty(STDIN_FILENO);
+    headless = !interactive;
     if (interactive) {
         status = no_tui ? repl_run(&app) : front_interactive(&app);
     } else {
