@@ -132,28 +132,43 @@ import select
 import signal
 import time
 
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(QKV, [QKV, "--db", DB, "--json", "--no-tui"])
-os.write(fd, b'tokenize "a"\nquit\ntokenize "zzz"\n')
-seen, status, deadline = b"", None, time.time() + 60
-while status is None and time.time() < deadline:
-    if select.select([fd], [], [], 0.2)[0]:
-        try:
-            seen += os.read(fd, 4096)
-        except OSError:
-            pass
-    done, st = os.waitpid(pid, os.WNOHANG)
-    if done:
-        status = st
-if status is None:
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-os.close(fd)
+def repl_session(chunks):
+    """Run the REPL (--no-tui) on a pseudo-terminal, writing chunks with a pause between them;
+    returns (wait status or None, everything it printed)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(QKV, [QKV, "--db", DB, "--json", "--no-tui"])
+    seen, status, deadline = b"", None, time.time() + 60
+    pending = list(chunks)
+    next_at = time.time() + 0.5
+    while status is None and time.time() < deadline:
+        if pending and time.time() >= next_at:
+            os.write(fd, pending.pop(0))
+            next_at = time.time() + 0.4
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                pass
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = st
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    os.close(fd)
+    return status, seen
+
+
+status, seen = repl_session([b'tokenize "a"\nquit\ntokenize "zzz"\n'])
 check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the REPL leaves at quit",
       seen[-400:])
 check(b'{"quit":true}' in seen and b'"pieces":["a"]' in seen and b'"pieces":["z"' not in seen,
       "the REPL runs nothing after quit", seen[-400:])
+# Ctrl-C at the interactive prompt, even twice, does not quit
+status, seen = repl_session([b"\x03", b"\x03", b"\x03", b'tokenize "b"\n', b"quit\n"])
+check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and b'"pieces":["b"]' in seen,
+      "Ctrl-C at the REPL prompt does not quit", seen[-400:])
 
 # a prompt longer than the context: a clear error, or truncation when asked for
 long = "a" * 400
