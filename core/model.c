@@ -318,6 +318,25 @@ static int infer_config(Model *m, Err *e) {
     return 0;
 }
 
+// Files of formats qkv does not read yet get a message naming the format rather than
+// "not safetensors". Returns -1 with e filled for such a file, else 0.
+static int other_format(const char *path, Err *e) {
+    unsigned char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(magic, 1, 4, f) : 0;
+    if (f) fclose(f);
+    size_t n = strlen(path);
+    if (got == 4 && !memcmp(magic, "GGUF", 4))
+        return err_set(e, "'%s': a GGUF file: not supported yet (GPT-2 safetensors checkpoints are)", path);
+    if (got >= 2 && magic[0] == 'P' && magic[1] == 'K')
+        return err_set(e, "'%s': a PyTorch zip checkpoint: convert it to safetensors first", path);
+    if (n > 4 && (!strcmp(path + n - 4, ".bin") || !strcmp(path + n - 3, ".pt") || !strcmp(path + n - 4, ".pth")))
+        return err_set(e, "'%s': .bin/.pt checkpoints (llama2.c, PyTorch) are not supported yet: give a safetensors "
+                          "file or an HF directory",
+                       path);
+    return 0;
+}
+
 static Model *model_alloc(const char *path) {
     Model *m = calloc(1, sizeof *m);
     if (!m) return NULL;
@@ -359,6 +378,7 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     } else if (is_file(path)) {
         dir = path_dir(path);
         size_t n = strlen(path);
+        if (other_format(path, e)) goto fail;
         if (n > 11 && !strcmp(path + n - 11, ".index.json")) {
             if (open_shards(m, dir, path, e)) goto fail;
         } else {

@@ -278,6 +278,16 @@ if shared and os.path.isdir(gtok):
 p = run(["--tokenizer", "/nonexistent", "-e", "model"])
 check(p.returncode != 0 and b"/nonexistent" in p.stderr, "a missing --tokenizer is named", p.stderr)
 
+# formats qkv does not read yet are named, not called broken safetensors
+for name, content, needle in [("m.gguf", b"GGUF\x03\x00\x00\x00" + bytes(32), b"GGUF"),
+                              ("m.bin", bytes(64), b".bin/.pt checkpoints"),
+                              ("m.pt", b"PK\x03\x04" + bytes(60), b"PyTorch zip")]:
+    path = os.path.join(TMP, name)
+    with open(path, "wb") as f:
+        f.write(content)
+    p = run(["--model", path, "-e", "model"])
+    check(p.returncode == 1 and needle in p.stderr and p.stderr.count(b"\n") == 1, f"{name}: the format is named", p.stderr)
+
 # human (non-JSON) output
 p = run(["-e", 'tokenize "a b"'])
 check(b"3 tokens" in p.stdout, "tokenize prints a table", p.stdout)
