@@ -345,7 +345,12 @@ static Model *model_alloc(const char *path) {
     if (!tmp) return m;
     size_t n = strlen(tmp);
     while (n > 1 && tmp[n - 1] == '/') tmp[--n] = 0; // "dir/" names "dir"
-    const char *base = strrchr(tmp, '/');
+    char *base = strrchr(tmp, '/');
+    // ".../gpt2/model.safetensors" is better called "gpt2"
+    if (base && base > tmp && (!strcmp(base + 1, "model.safetensors") || !strcmp(base + 1, "model.safetensors.index.json"))) {
+        *base = 0;
+        base = strrchr(tmp, '/');
+    }
     m->name = strdup(base && base[1] ? base + 1 : tmp);
     free(tmp);
     return m;
