@@ -4,9 +4,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "forward.h"
-#include "generate.h"
-#include "model.h"
+#include "eval/forward.h"
+#include "eval/generate.h"
+#include "model/model.h"
 
 typedef struct Db Db;
 

@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "app.h"
-#include "utf8.h"
+#include "base/utf8.h"
+#include "base/mem.h"
 
 // ---------------------------------------------------------------------------------------
 // Output
@@ -169,8 +170,7 @@ int cmd_parse(const char *line, size_t len, Args *out, Err *e) {
         }
         if (out->n == cap) {
             cap = cap ? cap * 2 : 8;
-            out->a = realloc(out->a, sizeof *out->a * (size_t)cap);
-            if (!out->a) abort();
+            out->a = xrealloc(out->a, sizeof *out->a * (size_t)cap);
         }
         out->a[out->n++] = (Arg){key, val, blen, quoted};
     }

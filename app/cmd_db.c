@@ -26,7 +26,7 @@
 #include "appdb.h"
 #include "cmd.h"
 #include "db.h"
-#include "json.h"
+#include "base/json.h"
 
 // The ranking waiting for `order`: K logged candidate runs of one prompt.
 struct PendingRank {

@@ -11,11 +11,13 @@
 
 #include "app.h"
 #include "cmd.h"
-#include "newmodel.h"
-#include "ops.h"
-#include "pool.h"
-#include "positions.h"
+#include "model/newmodel.h"
+#include "kern/ops.h"
+#include "kern/pool.h"
+#include "analysis/positions.h"
 #include "heatmap.h"
+#include "base/fs.h"
+#include "base/clock.h"
 
 // ---------------------------------------------------------------------------------------
 // Shared pieces
@@ -549,12 +551,6 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
 // ---------------------------------------------------------------------------------------
 // bench
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static int cmd_bench(App *app, const Args *a, Out *out) {
     Err e = {0};
     const ModelConfig *c = &app->model->cfg;
@@ -583,15 +579,15 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     int rc = 0;
     for (int rep = 0; rep < reps && !rc; rep++) {
         ctx_reset(x);
-        double t0 = now_s();
+        double t0 = clock_now();
         if (ctx_eval(x, ids, (int)np, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
-        double t1 = now_s();
+        double t1 = clock_now();
         for (int g = 0; g < ng && !rc; g++) {
             int id = argmax(lg, V);
             if (ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
             if (app->cancel && *app->cancel) break;
         }
-        double t2 = now_s();
+        double t2 = clock_now();
         if (t1 - t0 < best_p) best_p = t1 - t0;
         if (ng && t2 - t1 < best_g) best_g = t2 - t1;
         if (app->cancel && *app->cancel) break;
@@ -735,23 +731,6 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
 // ---------------------------------------------------------------------------------------
 // save
 
-// Write bytes to path atomically (temporary file in the same directory, then rename).
-static int write_atomic(const char *path, const Buf *b, Err *e) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return err_set(e, "cannot write '%s': %s", path, strerror(errno));
-    bool ok = fwrite(b->data, 1, b->len, f) == b->len;
-    ok = !fflush(f) && ok;
-    ok = !fclose(f) && ok;
-    if (!ok || rename(tmp, path)) {
-        int saved = errno;
-        unlink(tmp);
-        return err_set(e, "cannot write '%s': %s", path, strerror(saved ? saved : EIO));
-    }
-    return 0;
-}
-
 static int cmd_save(App *app, const Args *a, Out *out) {
     const char *path = args_pos(a, 0)->val;
     const Figure *f = &app->fig;
@@ -764,7 +743,7 @@ static int cmd_save(App *app, const Args *a, Out *out) {
     Buf b = {0};
     Err e = {0};
     int rc = svg ? heatmap_to_svg(&b, &hm, NULL, &e) : heatmap_to_csv(&b, &hm, NULL, &e);
-    if (!rc) rc = write_atomic(path, &b, &e);
+    if (!rc) rc = fs_write_atomic(path, b.data, b.len, &e);
     buf_free(&b);
     if (rc) return out_error(out, "%s", e.msg);
     jw_kstr(&out->w, "file", path);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "base/fs.h"
 
 char *lineedit_history_path(void) {
     const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
@@ -16,14 +17,7 @@ char *lineedit_history_path(void) {
     if (state && *state) snprintf(dir, sizeof dir, "%s/qkv", state);
     else if (home && *home) snprintf(dir, sizeof dir, "%s/.local/state/qkv", home);
     else return NULL;
-    // create the directory chain quietly; history is a convenience
-    for (char *s = dir + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            mkdir(dir, 0700);
-            *s = '/';
-        }
-    mkdir(dir, 0700);
+    fs_mkdir_p(dir, 0700, NULL); // quietly: history is a convenience
     size_t n = strlen(dir) + 16;
     char *p = malloc(n);
     if (p) snprintf(p, n, "%s/history", dir);

@@ -9,7 +9,7 @@
 #include "app.h"
 #include "cmd.h"
 #include "front.h"
-#include "json.h"
+#include "base/json.h"
 
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t headless; // only headless runs leave on a second Ctrl-C

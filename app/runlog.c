@@ -11,8 +11,9 @@
 
 #include "app.h"
 #include "appdb.h"
-#include "pool.h"
-#include "sha256.h"
+#include "kern/pool.h"
+#include "base/sha256.h"
+#include "base/mem.h"
 
 Db *app_db(App *app, Err *e) {
     if (app->db) return app->db;
@@ -62,9 +63,7 @@ static int model_hash(Db *db, const char *path, char hex[65], Err *e) {
         if (!model_file(de->d_name)) continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
-            char **p = realloc(names, cap * sizeof *names);
-            if (!p) abort();
-            names = p;
+            names = xrealloc(names, cap * sizeof *names);
         }
         names[n++] = strdup(de->d_name);
     }

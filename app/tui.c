@@ -26,8 +26,9 @@
 #include "cmd.h"
 #include "front.h"
 #include "lineedit.h"
-#include "tokenizer.h"
+#include "tok/tokenizer.h"
 #include "view.h"
+#include "base/clock.h"
 
 enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_N };
 static const ViewOps *const view_table[V_N] = {&lab_view_ops,     &attn_view_ops, &positions_view_ops, &rank_view_ops,
@@ -83,12 +84,6 @@ static Tui *T;              // the one interface (signal handlers and readline c
 static volatile sig_atomic_t active;  // curses owns the terminal
 static volatile sig_atomic_t got_int; // Ctrl-C arrived
 static volatile sig_atomic_t *cancel_flag;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 // ---------------------------------------------------------------------------------------
 // Terminal hygiene
@@ -302,7 +297,7 @@ static void paint(bool full) {
     }
     wnoutrefresh(stdscr);
     doupdate();
-    T->last_paint = now_s();
+    T->last_paint = clock_now();
 }
 
 static void on_resize(void) {
@@ -588,7 +583,7 @@ static bool on_step(void *user, const GenStep *s) {
                    T->gen_candidate, s->index + 1);
     }
     poll_keys();
-    if (now_s() - T->last_paint > 0.04) {
+    if (clock_now() - T->last_paint > 0.04) {
         T->view_dirty = true;
         paint(false);
     }

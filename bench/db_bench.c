@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "db.h"
 
 static double now_s(void) {

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/fs.h"
 #include "db_int.h"
 #include "schema_sql.h"
 
@@ -157,11 +159,7 @@ void db_col_stash(sqlite3_stmt *st, int col, Buf *b, size_t *off, size_t *len) {
 
 // ---- transactions ------------------------------------------------------------------------
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static long long now_ms(void) { return (long long)(clock_now() * 1e3); }
 
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -268,35 +266,6 @@ char *db_resolve_path(const char *path, Err *e) {
     return buf_take(&b);
 }
 
-// Create the directories leading to file path (like mkdir -p of its dirname).
-static int make_parents(const char *path, Err *e) {
-    char dir[PATH_MAX];
-    size_t n = strlen(path);
-    if (n >= sizeof dir) return err_set(e, "database path too long: '%s'", path);
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0; // relative file in cwd, or directly under /
-    *slash = 0;
-    struct stat st;
-    if (stat(dir, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) return 0;
-        return err_set(e, "cannot create directory '%s': %s", dir, strerror(ENOTDIR));
-    }
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            int err = errno;
-            return err_set(e, "cannot create directory '%s': %s", dir, strerror(err));
-        }
-        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-            return err_set(e, "cannot create directory '%s': %s", dir, strerror(ENOTDIR));
-        *p = c;
-        if (!c) break;
-    }
-    return 0;
-}
 
 // ---- opening -----------------------------------------------------------------------------
 
@@ -384,7 +353,7 @@ int db_open(const char *path, unsigned flags, Db **out, Err *e) {
     bool exists = stat(path, &st) == 0;
     if (exists && S_ISDIR(st.st_mode)) return err_set(e, "cannot open database '%s': it is a directory", path);
     if (!exists && ro) return err_set(e, "cannot open database '%s': %s", path, strerror(ENOENT));
-    if (!exists && make_parents(path, e)) return -1;
+    if (!exists && fs_mkdir_parents(path, 0700, e)) return -1;
 
     Db *db = calloc(1, sizeof *db);
     if (!db) return err_set(e, "cannot open database '%s': out of memory", path);

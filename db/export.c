@@ -21,66 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "db_int.h"
 
 // ---- atomic files --------------------------------------------------------------------------
-
-typedef struct AtomicFile {
-    FILE *f;
-    char tmp[PATH_MAX];
-    const char *dst;
-} AtomicFile;
-
-// Create a temporary file beside dst.
-static int af_open(AtomicFile *af, const char *dst, Err *e) {
-    af->dst = dst;
-    af->f = NULL;
-    if (!*dst) return err_set(e, "no export file given");
-    if ((size_t)snprintf(af->tmp, sizeof af->tmp, "%s.tmp-XXXXXX", dst) >= sizeof af->tmp)
-        return err_set(e, "cannot write '%s': path too long", dst);
-    struct stat st;
-    if (stat(dst, &st) == 0 && S_ISDIR(st.st_mode)) return err_set(e, "cannot write '%s': it is a directory", dst);
-    int fd = mkstemp(af->tmp);
-    if (fd < 0) return err_set(e, "cannot write '%s': %s", dst, strerror(errno));
-    fchmod(fd, 0644);
-    af->f = fdopen(fd, "w");
-    if (!af->f) {
-        int err = errno;
-        close(fd);
-        unlink(af->tmp);
-        return err_set(e, "cannot write '%s': %s", dst, strerror(err));
-    }
-    return 0;
-}
-
-static void af_abort(AtomicFile *af) {
-    if (!af->f) return;
-    fclose(af->f);
-    af->f = NULL;
-    unlink(af->tmp);
-}
-
-// Flush, sync and move the temporary file over dst, then sync the directory.
-static int af_commit(AtomicFile *af, Err *e) {
-    int err = 0;
-    if (fflush(af->f) != 0 || ferror(af->f)) err = errno ? errno : EIO;
-    if (!err && fsync(fileno(af->f)) != 0) err = errno;
-    if (fclose(af->f) != 0 && !err) err = errno;
-    af->f = NULL;
-    if (!err && rename(af->tmp, af->dst) != 0) err = errno;
-    if (err) {
-        unlink(af->tmp);
-        return err_set(e, "cannot write '%s': %s", af->dst, strerror(err));
-    }
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", af->dst);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
 
 // Write a line (JSON record) to the file.
 static int af_line(AtomicFile *af, Buf *line, Err *e) {

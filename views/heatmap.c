@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "label.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 #define FIT_ZOOM_MAX 8 // largest zoom the fit mode picks
 #define LABEL_W_MAX 16 // widest row label column

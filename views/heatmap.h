@@ -4,10 +4,10 @@
 #pragma once
 #include <stdbool.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "cellgrid.h"
 #include "colormap.h"
-#include "err.h"
+#include "base/err.h"
 
 #define HM_ZOOM_MAX 16 // widest cell, in columns
 

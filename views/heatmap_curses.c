@@ -6,7 +6,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "utf8.h"
+#include "base/utf8.h"
 
 #define PAIR_TABLE (1u << 16) // slots of the (fg, bg) -> pair hash table
 #define RGB_TABLE 1024u       // slots of the per-frame colour -> palette entry table

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "colormap.h"
-#include "utf8.h"
+#include "base/utf8.h"
 #include "view.h"
 
 #define LAB_MAX_ALTS 20

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "label_widths.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 static bool in_ranges(const CpRange *r, size_t n, uint32_t cp) {
     size_t lo = 0, hi = n;

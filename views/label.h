@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 #define LABEL_GLYPH_MAX 16 // bytes of one cell's glyph cluster, NUL included
 

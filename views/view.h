@@ -6,10 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "cellgrid.h"
-#include "json.h"
-#include "vec.h"
+#include "base/json.h"
+#include "base/vec.h"
 
 // Keys as views see them: Unicode code points for text (>= 0x20), control characters 1..31
 // (VK_CTRL('g') is Ctrl-G), and the named keys below.

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "label.h"
-#include "utf8.h"
+#include "base/utf8.h"
 #include "view.h"
 
 int view_open(View *v, const ViewOps *ops, ViewHost *h) {

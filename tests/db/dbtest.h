@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "buf.h"
+#include "base/buf.h"
 #include "db.h"
 
 // The prompt every test stores: quotes, newlines, tabs, control bytes, DEL, multi-byte

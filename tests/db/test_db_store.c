@@ -2,7 +2,7 @@
 // select what they say, and every export parses as JSON Lines (or CSV) with exactly the
 // documented fields and the stored text verbatim, including a hostile prompt.
 #include "dbtest.h"
-#include "json.h"
+#include "base/json.h"
 
 #include <dirent.h>
 

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "sha256.h"
+#include "base/sha256.h"
 
 static void hex_of(const void *p, size_t n, char hex[65]) {
     unsigned char d[32];

@@ -5,11 +5,11 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "forward.h"
-#include "generate.h"
-#include "model.h"
-#include "newmodel.h"
-#include "ops.h"
+#include "eval/forward.h"
+#include "eval/generate.h"
+#include "model/model.h"
+#include "model/newmodel.h"
+#include "kern/ops.h"
 
 static char tmpdir[] = "/tmp/qkv-test-engine-XXXXXX";
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 
 #include "../check.h"
-#include "newmodel.h"
-#include "safetensors.h"
-#include "sample.h"
+#include "model/newmodel.h"
+#include "model/safetensors.h"
+#include "eval/sample.h"
 
 static void mutate(unsigned char *p, size_t *n, size_t hdr_end, Rng *r) {
     int kind = (int)(rng_next(r) % 6);

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "json.h"
-#include "tokenizer.h"
+#include "base/json.h"
+#include "tok/tokenizer.h"
 
 static void print_ids(const char *label, const int *ids, int n) {
     fprintf(stderr, "  %s [", label);

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "tokenizer.h"
-#include "utf8.h"
+#include "tok/tokenizer.h"
+#include "base/utf8.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 

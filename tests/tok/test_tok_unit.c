@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "tokenizer.h"
-#include "utf8.h"
+#include "tok/tokenizer.h"
+#include "base/utf8.h"
 
 static char tmpdir[64];
 

@@ -1,7 +1,7 @@
 // test_json.c - the JSON parser and writer.
 #include "../check.h"
-#include "buf.h"
-#include "json.h"
+#include "base/buf.h"
+#include "base/json.h"
 
 static void parse_ok(const char *s) {
     Err e = {0};

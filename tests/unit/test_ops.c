@@ -3,9 +3,9 @@
 #include <stdlib.h>
 
 #include "../check.h"
-#include "ops.h"
-#include "pool.h"
-#include "sample.h"
+#include "kern/ops.h"
+#include "kern/pool.h"
+#include "eval/sample.h"
 
 static double gelu_ref(double x) { return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
 

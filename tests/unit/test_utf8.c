@@ -1,6 +1,6 @@
 // test_utf8.c - UTF-8 decoding follows the maximal-subpart rule (as WHATWG decoders do).
 #include "../check.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 // Decode s into code points, return how many; cps must hold n entries.
 static int decode_all(const char *s, size_t n, uint32_t *cps) {

@@ -516,5 +516,5 @@ int main(void) {
     test_textpane();
     buf_free(&sh.prompt);
     iv_free(&sh.seq);
-    CHECK_DONE();
+    return CHECK_DONE();
 }

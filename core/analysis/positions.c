@@ -1,0 +1,39 @@
+// positions.c - positional encodings and their similarity matrices.
+#include "analysis/positions.h"
+#include "base/mem.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void pe_sinusoidal(float *out, int len, int dim) {
+    for (int pos = 0; pos < len; pos++)
+        for (int i = 0; i < dim; i += 2) {
+            double angle = pos / pow(10000.0, (double)i / dim);
+            out[(size_t)pos * dim + i] = (float)sin(angle);
+            if (i + 1 < dim) out[(size_t)pos * dim + i + 1] = (float)cos(angle);
+        }
+}
+
+int pe_learned(const Model *m, float *out, int len, Err *e) {
+    if (m->cfg.arch != ARCH_GPT2 || !m->wpe.data) return err_set(e, "this model has no learned position embeddings");
+    if (len < 1 || len > m->cfg.n_ctx) return err_set(e, "len=%d: must be in [1, %d]", len, m->cfg.n_ctx);
+    tensor_row_f32(&m->wpe, 0, (int64_t)len * m->cfg.n_embd, out);
+    return 0;
+}
+
+void pe_cosine(float *out, const float *x, int len, int dim) {
+    double *norm = xmalloc(sizeof(double) * (size_t)len);
+    for (int i = 0; i < len; i++) {
+        double s = 0;
+        for (int k = 0; k < dim; k++) s += (double)x[(size_t)i * dim + k] * x[(size_t)i * dim + k];
+        norm[i] = sqrt(s);
+    }
+    for (int i = 0; i < len; i++)
+        for (int j = 0; j <= i; j++) {
+            double s = 0;
+            for (int k = 0; k < dim; k++) s += (double)x[(size_t)i * dim + k] * x[(size_t)j * dim + k];
+            double c = norm[i] > 0 && norm[j] > 0 ? s / (norm[i] * norm[j]) : 0;
+            out[(size_t)i * len + j] = out[(size_t)j * len + i] = (float)c;
+        }
+    free(norm);
+}

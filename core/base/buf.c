@@ -1,0 +1,201 @@
+// buf.c - growable buffer and a small streaming JSON writer.
+#include "base/buf.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "base/utf8.h"
+
+void buf_free(Buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_clear(Buf *b) {
+    b->len = 0;
+    if (b->data) b->data[0] = 0;
+}
+
+void buf_reserve(Buf *b, size_t extra) {
+    if (b->len + extra + 1 <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1) cap *= 2;
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void buf_put(Buf *b, const void *p, size_t n) {
+    buf_reserve(b, n);
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+void buf_puts(Buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+
+void buf_putc(Buf *b, char c) { buf_put(b, &c, 1); }
+
+void buf_vprintf(Buf *b, const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return;
+    buf_reserve(b, (size_t)n);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void buf_printf(Buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void buf_put_utf8(Buf *b, const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        int len = utf8_valid_len(s + i, n - i);
+        if (len > 0) {
+            buf_put(b, s + i, (size_t)len);
+            i += (size_t)len;
+        } else {
+            buf_puts(b, "\xEF\xBF\xBD");
+            i += (size_t)-len;
+        }
+    }
+}
+
+char *buf_take(Buf *b) {
+    if (!b->data) buf_reserve(b, 0), b->data[0] = 0;
+    char *p = b->data;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+void buf_json_str(Buf *b, const char *s, size_t n) {
+    buf_reserve(b, n + 2);
+    buf_putc(b, '"');
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            switch (c) {
+            case '"': buf_puts(b, "\\\""); break;
+            case '\\': buf_puts(b, "\\\\"); break;
+            case '\n': buf_puts(b, "\\n"); break;
+            case '\r': buf_puts(b, "\\r"); break;
+            case '\t': buf_puts(b, "\\t"); break;
+            default:
+                if (c < 0x20 || c == 0x7f) buf_printf(b, "\\u%04x", c);
+                else buf_putc(b, (char)c);
+            }
+            i++;
+            continue;
+        }
+        int len = utf8_valid_len(s + i, n - i);
+        if (len > 0) {
+            buf_put(b, s + i, (size_t)len);
+            i += (size_t)len;
+        } else {
+            buf_puts(b, "\\ufffd");
+            i += (size_t)-len;
+        }
+    }
+    buf_putc(b, '"');
+}
+
+void buf_json_num(Buf *b, double v) {
+    if (!isfinite(v)) {
+        buf_puts(b, "null");
+        return;
+    }
+    if (v == (double)(long long)v && fabs(v) < 1e15) {
+        buf_printf(b, "%lld", (long long)v);
+        return;
+    }
+    buf_printf(b, "%.9g", v);
+}
+
+static void jw_sep(JsonW *w) {
+    uint64_t bit = 1ull << (w->depth & 63);
+    if (w->need_comma & bit) buf_putc(w->b, ',');
+    w->need_comma |= bit;
+}
+
+void jw_init(JsonW *w, Buf *b) {
+    w->b = b;
+    w->depth = 0;
+    w->need_comma = 0;
+}
+
+static void jw_open(JsonW *w, char c) {
+    jw_sep(w);
+    buf_putc(w->b, c);
+    w->depth++;
+    w->need_comma &= ~(1ull << (w->depth & 63));
+}
+
+static void jw_close(JsonW *w, char c) {
+    buf_putc(w->b, c);
+    w->depth--;
+}
+
+void jw_obj(JsonW *w) { jw_open(w, '{'); }
+void jw_obj_end(JsonW *w) { jw_close(w, '}'); }
+void jw_arr(JsonW *w) { jw_open(w, '['); }
+void jw_arr_end(JsonW *w) { jw_close(w, ']'); }
+
+void jw_key(JsonW *w, const char *k) {
+    jw_sep(w);
+    buf_json_str(w->b, k, strlen(k));
+    buf_putc(w->b, ':');
+    // the value that follows must not add a comma
+    w->need_comma &= ~(1ull << (w->depth & 63));
+}
+
+// After a value written directly after a key, the next key at this depth needs a comma.
+static void jw_after_value(JsonW *w) { w->need_comma |= 1ull << (w->depth & 63); }
+
+void jw_strn(JsonW *w, const char *s, size_t n) {
+    jw_sep(w);
+    buf_json_str(w->b, s, n);
+    jw_after_value(w);
+}
+void jw_str(JsonW *w, const char *s) {
+    if (!s) {
+        jw_null(w);
+        return;
+    }
+    jw_strn(w, s, strlen(s));
+}
+void jw_int(JsonW *w, long long v) {
+    jw_sep(w);
+    buf_printf(w->b, "%lld", v);
+}
+void jw_num(JsonW *w, double v) {
+    jw_sep(w);
+    buf_json_num(w->b, v);
+}
+void jw_bool(JsonW *w, bool v) {
+    jw_sep(w);
+    buf_puts(w->b, v ? "true" : "false");
+}
+void jw_null(JsonW *w) {
+    jw_sep(w);
+    buf_puts(w->b, "null");
+}
+void jw_raw(JsonW *w, const char *json) {
+    jw_sep(w);
+    buf_puts(w->b, json);
+}
+void jw_kstr(JsonW *w, const char *k, const char *s) { jw_key(w, k), jw_str(w, s); }
+void jw_kint(JsonW *w, const char *k, long long v) { jw_key(w, k), jw_int(w, v); }
+void jw_knum(JsonW *w, const char *k, double v) { jw_key(w, k), jw_num(w, v); }
+void jw_kbool(JsonW *w, const char *k, bool v) { jw_key(w, k), jw_bool(w, v); }

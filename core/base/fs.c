@@ -1,0 +1,176 @@
+// fs.c - paths, folders, whole-file reads and atomic replacement.
+#include "base/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/mem.h"
+
+bool fs_is_dir(const char *path) {
+    struct stat st;
+    return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+bool fs_is_file(const char *path) {
+    struct stat st;
+    return !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+char *fs_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = xmalloc(a + b + 2);
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+char *fs_dirname(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return xstrdup(".");
+    if (slash == path) return xstrdup("/");
+    return xstrndup(path, (size_t)(slash - path));
+}
+
+const char *fs_basename(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+int fs_mkdir_p(const char *dir, unsigned mode, Err *e) {
+    if (!*dir) return 0;
+    char *tmp = xstrdup(dir);
+    int rc = 0;
+    for (char *s = tmp + 1;; s++) {
+        if (*s && *s != '/') continue;
+        char c = *s;
+        *s = 0;
+        struct stat st;
+        if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST) {
+            rc = err_set(e, "cannot create directory '%s': %s", tmp, strerror(errno));
+            break;
+        }
+        if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            rc = err_set(e, "cannot create directory '%s': %s", tmp, strerror(ENOTDIR));
+            break;
+        }
+        *s = c;
+        if (!c) break;
+    }
+    free(tmp);
+    return rc;
+}
+
+int fs_mkdir_parents(const char *path, unsigned mode, Err *e) {
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return 0; // a file in the current folder, or directly under /
+    char *dir = xstrndup(path, (size_t)(slash - path));
+    int rc = fs_mkdir_p(dir, mode, e);
+    free(dir);
+    return rc;
+}
+
+int fs_read_file(const char *path, size_t max, Buf *out, Err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return err_set(e, "cannot read '%s': it is a directory", path);
+    }
+    char chunk[65536];
+    size_t got, total = 0;
+    int rc = 0;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        total += got;
+        if (total > max) {
+            rc = err_set(e, "'%s': larger than %zu bytes", path, max);
+            break;
+        }
+        buf_put(out, chunk, got);
+    }
+    if (!rc && ferror(f)) rc = err_set(e, "cannot read '%s': %s", path, strerror(errno ? errno : EIO));
+    fclose(f);
+    return rc;
+}
+
+int af_open(AtomicFile *af, const char *dst, Err *e) {
+    memset(af, 0, sizeof *af);
+    if (!*dst) return err_set(e, "no file name given");
+    if (fs_is_dir(dst)) return err_set(e, "cannot write '%s': it is a directory", dst);
+    size_t n = strlen(dst);
+    af->tmp = xmalloc(n + 16);
+    memcpy(af->tmp, dst, n);
+    memcpy(af->tmp + n, ".tmp-XXXXXX", 12);
+    int fd = mkstemp(af->tmp);
+    if (fd < 0) {
+        int err = errno;
+        free(af->tmp);
+        af->tmp = NULL;
+        return err_set(e, "cannot write '%s': %s", dst, strerror(err));
+    }
+    fchmod(fd, 0644);
+    af->f = fdopen(fd, "w");
+    if (!af->f) {
+        int err = errno;
+        close(fd);
+        unlink(af->tmp);
+        free(af->tmp);
+        af->tmp = NULL;
+        return err_set(e, "cannot write '%s': %s", dst, strerror(err));
+    }
+    af->dst = xstrdup(dst);
+    return 0;
+}
+
+void af_abort(AtomicFile *af) {
+    if (af->f) {
+        fclose(af->f);
+        unlink(af->tmp);
+    }
+    free(af->tmp);
+    free(af->dst);
+    memset(af, 0, sizeof *af);
+}
+
+int af_commit(AtomicFile *af, Err *e) {
+    int err = 0;
+    errno = 0;
+    if (fflush(af->f) != 0 || ferror(af->f)) err = errno ? errno : EIO;
+    if (!err && fsync(fileno(af->f)) != 0) err = errno;
+    if (fclose(af->f) != 0 && !err) err = errno ? errno : EIO;
+    af->f = NULL;
+    if (!err && rename(af->tmp, af->dst) != 0) err = errno;
+    int rc = 0;
+    if (err) {
+        unlink(af->tmp);
+        rc = err_set(e, "cannot write '%s': %s", af->dst, strerror(err));
+    } else {
+        char *dir = fs_dirname(af->dst);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        free(dir);
+    }
+    free(af->tmp);
+    free(af->dst);
+    memset(af, 0, sizeof *af);
+    return rc;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t n, Err *e) {
+    AtomicFile af;
+    if (af_open(&af, path, e)) return -1;
+    if (n && fwrite(data, 1, n, af.f) != n) {
+        err_set(e, "cannot write '%s': %s", path, strerror(errno ? errno : EIO));
+        af_abort(&af);
+        return -1;
+    }
+    return af_commit(&af, e);
+}

@@ -1,0 +1,40 @@
+// fs.h - file utilities every folder shares: paths, mkdir -p, reading a whole file, and the
+// one way qkv replaces a file (a temporary file beside it, fsync, rename, fsync of the folder).
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+bool fs_is_dir(const char *path);
+bool fs_is_file(const char *path);
+// "dir/name" (xmalloc'd).
+char *fs_join(const char *dir, const char *name);
+// The folder part of path ("." when there is none; "/" for "/x"), xmalloc'd.
+char *fs_dirname(const char *path);
+// The last component of path (a pointer into it).
+const char *fs_basename(const char *path);
+
+// Create dir and the folders leading to it (mkdir -p) with mode. 0, or -1 with e filled.
+int fs_mkdir_p(const char *dir, unsigned mode, Err *e);
+// Create the folders leading to the file path (mkdir -p of its dirname).
+int fs_mkdir_parents(const char *path, unsigned mode, Err *e);
+
+// Read the whole file into out (appended). Files larger than max bytes are refused.
+int fs_read_file(const char *path, size_t max, Buf *out, Err *e);
+
+// Writing a file atomically: af_open creates a temporary file beside dst; write to f; then
+// af_commit (flush, fsync, rename over dst, fsync the folder) or af_abort (remove it). On any
+// failure dst is untouched.
+typedef struct AtomicFile {
+    FILE *f;
+    char *tmp, *dst;
+} AtomicFile;
+
+int af_open(AtomicFile *af, const char *dst, Err *e);
+int af_commit(AtomicFile *af, Err *e);
+void af_abort(AtomicFile *af);
+// Write n bytes to path atomically.
+int fs_write_atomic(const char *path, const void *data, size_t n, Err *e);

@@ -1,0 +1,39 @@
+// json.h - a strict JSON parser producing a read-only tree (RFC 8259).
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef enum { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ } JsonType;
+
+typedef struct Json Json;
+struct Json {
+    JsonType type;
+    bool b;
+    double num;
+    char *str;     // JSON_STR: decoded UTF-8, NUL-terminated (may hold NUL: use len)
+    size_t len;    // JSON_STR: byte length; JSON_ARR/OBJ: number of items
+    Json *items;   // JSON_ARR/OBJ: the items
+    char **keys;   // JSON_OBJ: key of each item
+    size_t *klens; // JSON_OBJ: byte length of each key
+};
+
+// Parse n bytes of JSON text. Returns a tree to free with json_free, or NULL with e filled
+// ("line L column C: ..."). Nesting deeper than 512 levels is rejected.
+Json *json_parse(const char *text, size_t n, Err *e);
+// Parse a whole file.
+Json *json_parse_file(const char *path, Err *e);
+void json_free(Json *j);
+
+// Member of an object by key, or NULL (also when j is NULL or not an object).
+const Json *json_get(const Json *j, const char *key);
+// Item i of an array, or NULL.
+const Json *json_at(const Json *j, size_t i);
+// Typed accessors with a default when the value is missing or of another type.
+double json_num_or(const Json *j, const char *key, double dflt);
+const char *json_str_or(const Json *j, const char *key, const char *dflt);
+bool json_bool_or(const Json *j, const char *key, bool dflt);
+// True when j is a number that is an integer in [lo, hi]; stores it in *out.
+bool json_int_in(const Json *j, long long lo, long long hi, long long *out);

@@ -1,0 +1,52 @@
+// generate.h - prompt -> completion: prefill, then decode token by token with sampling.
+#pragma once
+#include <signal.h>
+#include <stdbool.h>
+
+#include "eval/forward.h"
+#include "eval/sample.h"
+#include "base/vec.h"
+
+enum { GEN_MAX_ALTS = 20 };
+
+typedef struct GenParams {
+    SampleParams s;
+    int max_tokens;   // tokens to generate
+    int n_alts;       // top alternatives recorded per step (0..GEN_MAX_ALTS)
+    bool stop_at_eos; // stop when the tokenizer's end token is produced
+    bool truncate;    // drop the oldest prompt tokens when prompt + max_tokens > n_ctx
+} GenParams;
+
+// One decoding step, handed to the step callback as it happens.
+typedef struct GenStep {
+    int index;             // 0-based step
+    int id;                // chosen token
+    float logprob;         // log p(id) under the model (temperature 1, no filtering)
+    int n_alts;
+    int alt_ids[GEN_MAX_ALTS];
+    float alt_logprobs[GEN_MAX_ALTS];
+} GenStep;
+
+typedef enum { STOP_LENGTH, STOP_EOS, STOP_CANCELLED, STOP_CONTEXT } StopReason;
+
+typedef struct GenResult {
+    IntVec prompt;         // the prompt ids actually evaluated (after truncation)
+    int n_truncated;       // prompt tokens dropped by truncation
+    IntVec ids;            // generated ids
+    GenStep *steps;        // per generated token
+    double prefill_s, decode_s;
+    StopReason stop;
+} GenResult;
+
+const char *stop_reason_name(StopReason r);
+
+// Return false to stop generating.
+typedef bool (*GenStepFn)(void *user, const GenStep *step);
+
+// Reset c, evaluate prompt[n_prompt] and generate. cancel, when non-NULL, is polled between
+// tokens (set it from a signal handler); a cancelled run keeps what was produced.
+// A prompt that does not fit (with max_tokens) fails unless p->truncate.
+int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, const GenParams *p,
+             GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace,
+             GenResult *out, Err *e);
+void gen_result_free(GenResult *r);

@@ -1,0 +1,122 @@
+// sample.c - seeded randomness and the decoding rules (greedy, temperature, top-k, top-p).
+#define _GNU_SOURCE
+#include "eval/sample.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void rng_seed(Rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t rng_next(Rng *r) {
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+float rng_uniform(Rng *r) { return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f); }
+
+void log_softmax(const float *x, int n, float *out) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += exp((double)x[i] - mx);
+    float lse = mx + (float)log(s);
+    for (int i = 0; i < n; i++) out[i] = x[i] - lse;
+}
+
+// Descending by value, ties by lower index: a strict total order, so results do not
+// depend on the sort algorithm.
+static int cmp_desc(const void *a, const void *b, void *ctx) {
+    const float *vals = ctx;
+    int i = *(const int *)a, j = *(const int *)b;
+    float x = vals[i], y = vals[j];
+    if (x != y) return x > y ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+static bool before(const float *x, int i, int j) { return x[i] > x[j] || (x[i] == x[j] && i < j); }
+
+int top_n(const float *x, int n, int k, int *idx) {
+    if (k > n) k = n;
+    if (k <= 0) return 0;
+    // insertion into a small sorted list: O(n k), fine for k <= a few dozen
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (m == k && !before(x, i, idx[m - 1])) continue;
+        int pos = m < k ? m++ : k - 1;
+        while (pos > 0 && before(x, i, idx[pos - 1])) {
+            idx[pos] = idx[pos - 1];
+            pos--;
+        }
+        idx[pos] = i;
+    }
+    return m;
+}
+
+int sample_token(const float *logits, int V, const SampleParams *p, Rng *r, float *fs, int *is) {
+    if (p->temperature <= 0 || p->top_k == 1) {
+        int best = 0;
+        for (int i = 1; i < V; i++)
+            if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+    // candidates: all ids, or the top k
+    int n = V;
+    if (p->top_k > 0 && p->top_k < V) {
+        n = top_n(logits, V, p->top_k, is);
+    } else {
+        for (int i = 0; i < V; i++) is[i] = i;
+        if (p->top_p < 1.0f) {
+            qsort_r(is, (size_t)V, sizeof *is, cmp_desc, (void *)logits);
+        }
+    }
+    // probabilities at temperature over the candidates (sorted when filtered)
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = logits[is[i]] > mx ? logits[is[i]] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        fs[i] = expf((logits[is[i]] - mx) / p->temperature);
+        sum += fs[i];
+    }
+    if (p->top_p < 1.0f && p->top_p > 0.0f) {
+        // smallest prefix (by descending probability) whose mass reaches top_p
+        double acc = 0;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            acc += fs[i] / sum;
+            if (acc >= p->top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        n = keep;
+        sum = 0;
+        for (int i = 0; i < n; i++) sum += fs[i];
+    }
+    double u = (double)rng_uniform(r) * sum, acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += fs[i];
+        if (u < acc) return is[i];
+    }
+    return is[n - 1];
+}

@@ -1,0 +1,270 @@
+// tokenizer.c - finding and loading a tokenizer from a path, and what every kind of tokenizer
+// shares: pieces, lookup by bytes, special-token splitting, decoding.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tok/tokenizer_impl.h"
+#include "base/utf8.h"
+#include "base/fs.h"
+
+// ---- shared helpers ----
+
+void tok_index(Tokenizer *t) {
+    strmap_init(&t->by_bytes, (size_t)t->n_vocab);
+    for (int i = 0; i < t->n_vocab; i++)
+        strmap_put(&t->by_bytes, t->blob + t->off[i], t->off[i + 1] - t->off[i] - 1, i);
+    memset(t->added_first, 0, sizeof t->added_first);
+    for (int i = 0; i < t->n_added; i++) {
+        int id = t->added[i];
+        if (t->off[id + 1] - t->off[id] > 1) t->added_first[(unsigned char)t->blob[t->off[id]]] = 1;
+    }
+}
+
+const char *tok_quote(const char *s, size_t len, char *out, size_t cap) {
+    size_t o = 0, limit = cap > 8 ? cap - 8 : 0;
+    for (size_t i = 0; i < len; i++) {
+        if (o >= limit) {
+            memcpy(out + o, "...", 4);
+            return out;
+        }
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else out[o++] = (char)c;
+    }
+    out[o] = 0;
+    return out;
+}
+
+// ---- loading ----
+
+// The path of name in the directory that holds file (or in dir itself when is_dir).
+static char *sibling(const char *path, bool is_dir, const char *name) {
+    Buf b = {0};
+    if (is_dir) {
+        buf_printf(&b, "%s/%s", path, name);
+    } else {
+        const char *slash = strrchr(path, '/');
+        if (slash) buf_put(&b, path, (size_t)(slash - path + 1));
+        buf_puts(&b, name);
+    }
+    return buf_take(&b);
+}
+
+// A tokenizer.json (already parsed): dispatch on model.type.
+static Tokenizer *load_tokenizer_json(const Json *root, const char *path, Err *e) {
+    const Json *model = json_get(root, "model");
+    const char *type = json_str_or(model, "type", NULL);
+    if (!type && json_get(model, "merges")) type = "BPE"; // files written before "type" existed
+    if (!type) {
+        err_set(e, "'%s': model.type is missing", path);
+        return NULL;
+    }
+    if (!strcmp(type, "BPE")) return bpe_load_json(root, path, e);
+    char q[64];
+    err_set(e, "'%s': tokenizer model type '%s' is not supported", path,
+            tok_quote(type, strlen(type), q, sizeof q));
+    return NULL;
+}
+
+// vocab.json / encoder.json (already parsed): its merges file sits beside it.
+static Tokenizer *load_vocab_json(const Json *vocab, const char *path, Err *e) {
+    bool encoder = !strcmp(fs_basename(path), "encoder.json");
+    const char *names[2] = {encoder ? "vocab.bpe" : "merges.txt", encoder ? "merges.txt" : "vocab.bpe"};
+    for (int i = 0; i < 2; i++) {
+        char *m = sibling(path, false, names[i]);
+        if (fs_is_file(m)) {
+            Tokenizer *t = bpe_load_vocab(vocab, path, m, e);
+            free(m);
+            return t;
+        }
+        free(m);
+    }
+    err_set(e, "'%s': no %s beside it (a BPE vocabulary needs its merges)", path, names[0]);
+    return NULL;
+}
+
+static Tokenizer *load_json_file(const char *path, Err *e) {
+    Json *j = json_parse_file(path, e);
+    if (!j) return NULL;
+    Tokenizer *t;
+    const Json *model = json_get(j, "model");
+    if (model && model->type == JSON_OBJ) t = load_tokenizer_json(j, path, e);
+    else t = load_vocab_json(j, path, e);
+    json_free(j);
+    return t;
+}
+
+// Load the pair vocab + merges named vocab_name / merges_name in dir; NULL with *found false
+// when either file is absent.
+static Tokenizer *load_pair(const char *dir, bool is_dir, const char *vocab_name, const char *merges_name,
+                            bool *found, Err *e) {
+    char *v = sibling(dir, is_dir, vocab_name), *m = sibling(dir, is_dir, merges_name);
+    Tokenizer *t = NULL;
+    *found = fs_is_file(v) && fs_is_file(m);
+    if (*found) t = tok_load_vocab_merges(v, m, e);
+    free(v);
+    free(m);
+    return t;
+}
+
+static Tokenizer *load_dir(const char *dir, Err *e) {
+    char *tj = sibling(dir, true, "tokenizer.json");
+    if (fs_is_file(tj)) {
+        Tokenizer *t = load_json_file(tj, e);
+        free(tj);
+        return t;
+    }
+    free(tj);
+    bool found;
+    Tokenizer *t = load_pair(dir, true, "vocab.json", "merges.txt", &found, e);
+    if (found) return t;
+    t = load_pair(dir, true, "encoder.json", "vocab.bpe", &found, e);
+    if (found) return t;
+    err_set(e, "'%s': no tokenizer found (expected tokenizer.json, vocab.json + merges.txt, or "
+               "encoder.json + vocab.bpe)", dir);
+    return NULL;
+}
+
+Tokenizer *tok_load(const char *path, Err *e) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        err_set(e, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) return load_dir(path, e);
+    const char *name = fs_basename(path);
+    size_t n = strlen(name);
+    if (n >= 5 && !strcmp(name + n - 5, ".json")) return load_json_file(path, e);
+    bool found;
+    Tokenizer *t = NULL;
+    if (!strcmp(name, "merges.txt")) t = load_pair(path, false, "vocab.json", "merges.txt", &found, e);
+    else if (!strcmp(name, "vocab.bpe")) t = load_pair(path, false, "encoder.json", "vocab.bpe", &found, e);
+    else {
+        err_set(e, "'%s': not a tokenizer file qkv reads (tokenizer.json, vocab.json + merges.txt, "
+                   "encoder.json + vocab.bpe)", path);
+        return NULL;
+    }
+    if (!found) err_set(e, "'%s': its vocabulary (%s) is not beside it", path,
+                        !strcmp(name, "merges.txt") ? "vocab.json" : "encoder.json");
+    return t;
+}
+
+void tok_free(Tokenizer *t) {
+    if (!t) return;
+    free(t->blob);
+    free(t->off);
+    free(t->special);
+    free(t->added);
+    strmap_free(&t->by_bytes);
+    bpe_free(t->bpe);
+    free(t);
+}
+
+// ---- queries ----
+
+TokKind tok_kind(const Tokenizer *t) { return t->kind; }
+int tok_vocab_size(const Tokenizer *t) { return t->n_vocab; }
+int tok_bos(const Tokenizer *t) { return t->bos; }
+int tok_eos(const Tokenizer *t) { return t->eos; }
+
+const char *tok_piece(const Tokenizer *t, int id, size_t *len) {
+    if (id < 0 || id >= t->n_vocab) return NULL;
+    if (len) *len = t->off[id + 1] - t->off[id] - 1;
+    return t->blob + t->off[id];
+}
+
+int tok_find(const Tokenizer *t, const char *bytes, size_t len) {
+    return strmap_get(&t->by_bytes, bytes, len);
+}
+
+bool tok_is_special(const Tokenizer *t, int id) {
+    return id >= 0 && id < t->n_vocab && t->special[id];
+}
+
+void tok_decode(const Tokenizer *t, const int *ids, int n, Buf *out) {
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        const char *p = tok_piece(t, ids[i], &len);
+        if (p) buf_put(out, p, len);
+    }
+}
+
+void tok_piece_display(const Tokenizer *t, int id, Buf *out) {
+    size_t len;
+    const char *p = tok_piece(t, id, &len);
+    if (!p) return;
+    for (size_t i = 0; i < len;) {
+        int k = utf8_valid_len(p + i, len - i);
+        if (k > 0) {
+            buf_put(out, p + i, (size_t)k);
+            i += (size_t)k;
+        } else {
+            for (int j = 0; j < -k; j++) buf_printf(out, "<0x%02X>", (unsigned char)p[i + (size_t)j]);
+            i += (size_t)-k;
+        }
+    }
+}
+
+// ---- encoding ----
+
+// Length of the longest added token allowed by flags whose text starts s (n bytes); 0 if none.
+static size_t match_added(const Tokenizer *t, const char *s, size_t n, unsigned flags, int *id) {
+    size_t best = 0;
+    for (int i = 0; i < t->n_added; i++) {
+        int a = t->added[i];
+        if (t->special[a] && !(flags & TOK_PARSE_SPECIAL)) continue;
+        size_t len = t->off[a + 1] - t->off[a] - 1;
+        if (len > best && len <= n && !memcmp(s, t->blob + t->off[a], len)) best = len, *id = a;
+    }
+    return best;
+}
+
+static int encode_part(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e) {
+    if (!n) return 0;
+    switch (t->kind) {
+    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, out, e);
+    }
+    return err_set(e, "unknown tokenizer kind");
+}
+
+int tok_encode(const Tokenizer *t, const char *text, size_t len, unsigned flags, IntVec *out, Err *e) {
+    int start = out->n;
+    if (!text) text = "", len = 0;
+    // Read the text as the reference does: ill-formed UTF-8 becomes U+FFFD per maximal subpart.
+    Buf clean = {0};
+    const char *s = text;
+    size_t n = len;
+    for (size_t i = 0; i < len;) {
+        int k = utf8_valid_len(text + i, len - i);
+        if (k < 0 && !clean.data) buf_put(&clean, text, i);
+        if (k < 0) buf_put(&clean, "\xEF\xBF\xBD", 3);
+        else if (clean.data) buf_put(&clean, text + i, (size_t)k);
+        i += (size_t)(k < 0 ? -k : k);
+    }
+    if (clean.data) s = clean.data, n = clean.len;
+
+    // Added tokens split the text first; each part between them is pre-tokenized alone.
+    size_t part = 0;
+    for (size_t i = 0; i < n && t->n_added;) {
+        int id;
+        size_t m = t->added_first[(unsigned char)s[i]] ? match_added(t, s + i, n - i, flags, &id) : 0;
+        if (!m) {
+            i++;
+            continue;
+        }
+        if (encode_part(t, s + part, i - part, out, e) < 0) goto fail;
+        iv_push(out, id);
+        i += m;
+        part = i;
+    }
+    if (encode_part(t, s + part, n - part, out, e) < 0) goto fail;
+    buf_free(&clean);
+    return out->n - start;
+fail:
+    buf_free(&clean);
+    out->n = start;
+    return -1;
+}

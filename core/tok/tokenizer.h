@@ -1,0 +1,60 @@
+// tokenizer.h - text <-> token ids for every model family qkv reads.
+//
+// A Tokenizer is immutable after loading and safe to share between threads.
+// Today: GPT-2 byte-level BPE (vocab.json + merges.txt, or tokenizer.json with a BPE
+// model and the ByteLevel pre-tokenizer). Later: BERT WordPiece, SentencePiece BPE.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/vec.h"
+
+typedef struct Tokenizer Tokenizer;
+
+typedef enum { TOK_KIND_BYTE_BPE = 1 } TokKind;
+
+// Flags for tok_encode.
+enum {
+    TOK_ADD_SPECIAL = 1,   // add BOS/CLS/SEP as the model does (GPT-2 adds nothing)
+    TOK_PARSE_SPECIAL = 2, // recognise special-token text such as "<|endoftext|>" as one id
+};
+
+// Load a tokenizer from a model directory (tokenizer.json, or vocab.json + merges.txt, or
+// encoder.json + vocab.bpe) or from one of those files (for vocab.json, merges.txt must sit
+// beside it).
+Tokenizer *tok_load(const char *path, Err *e);
+// Load GPT-2 byte-level BPE from an explicit vocabulary (vocab.json, encoder.json) and merges
+// file (merges.txt, vocab.bpe; an optional first "#version" line) of any names.
+Tokenizer *tok_load_vocab_merges(const char *vocab_path, const char *merges_path, Err *e);
+// A byte-level BPE tokenizer with the 256 byte tokens (ids 0..255 in GPT-2's
+// byte-to-unicode order) plus "<|endoftext|>" (id 256) and no merges.
+Tokenizer *tok_bytes_new(void);
+void tok_free(Tokenizer *t);
+
+TokKind tok_kind(const Tokenizer *t);
+int tok_vocab_size(const Tokenizer *t);
+int tok_bos(const Tokenizer *t); // -1 when the tokenizer has none
+int tok_eos(const Tokenizer *t); // -1 when the tokenizer has none
+
+// Append the ids of len bytes of text to out. Ill-formed UTF-8 is read as U+FFFD per
+// maximal subpart (as the reference implementations see it after decoding). Returns the
+// number of ids appended, or -1 with e filled (e.g. a piece missing from the vocabulary).
+int tok_encode(const Tokenizer *t, const char *text, size_t len, unsigned flags, IntVec *out, Err *e);
+
+// The bytes a token stands for (special tokens: their text); NULL for an id out of range.
+const char *tok_piece(const Tokenizer *t, int id, size_t *len);
+// Append the bytes of ids to out (the exact inverse of tok_encode for byte-level BPE).
+void tok_decode(const Tokenizer *t, const int *ids, int n, Buf *out);
+// Append a token as readable text: its bytes when they are valid UTF-8, bytes that are
+// not shown as <0xNN>.
+void tok_piece_display(const Tokenizer *t, int id, Buf *out);
+// The id of a token given by its bytes, or -1.
+int tok_find(const Tokenizer *t, const char *bytes, size_t len);
+// True when id is a special (added/control) token.
+bool tok_is_special(const Tokenizer *t, int id);
+
+// GPT-2's byte-to-unicode map: writes the UTF-8 of the character standing for byte b
+// into out (at least 4 bytes) and returns its length.
+int tok_gpt2_byte_char(unsigned char b, char *out);

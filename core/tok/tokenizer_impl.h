@@ -1,0 +1,40 @@
+// tokenizer_impl.h - what tokenizer.c (loading dispatch, shared functions) and the
+// per-kind tokenizer files (bpe.c) share. Other modules use tokenizer.h only.
+#pragma once
+#include <stdint.h>
+
+#include "base/json.h"
+#include "base/strmap.h"
+#include "tok/tokenizer.h"
+
+// Largest vocabulary qkv accepts (ids are checked against it before anything is allocated).
+enum { TOK_MAX_VOCAB = 1 << 24 };
+
+struct Tokenizer {
+    TokKind kind;
+    int n_vocab;
+    char *blob;             // the bytes of every token, each followed by a NUL
+    uint32_t *off;          // [n_vocab + 1]: token i is blob[off[i], off[i+1] - 1)
+    unsigned char *special; // [n_vocab]: 1 for special (control) tokens
+    int *added;             // ids of the added tokens recognised in text before pre-tokenizing
+    int n_added;
+    unsigned char added_first[256]; // 1 for each first byte of an added token's text
+    int bos, eos;           // -1 when absent
+    StrMap by_bytes;        // token bytes -> lowest id
+    struct Bpe *bpe;        // TOK_KIND_BYTE_BPE: merges and byte ids (bpe.c)
+};
+
+// Build t->by_bytes from t's pieces and added_first from t->added.
+void tok_index(Tokenizer *t);
+// Write s (len bytes) into out (cap >= 8) as a short quotable one-line text: control bytes
+// become \xNN, long strings are cut with "...". Returns out.
+const char *tok_quote(const char *s, size_t len, char *out, size_t cap);
+
+// bpe.c: a tokenizer.json whose model.type is "BPE" (root is the parsed file).
+Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e);
+// bpe.c: GPT-2 BPE from a parsed vocab.json and the path of its merges file.
+Tokenizer *bpe_load_vocab(const Json *vocab, const char *vocab_path, const char *merges_path, Err *e);
+// bpe.c: append the ids of s (n bytes of well-formed UTF-8 holding no added token) to out.
+// Returns 0, or -1 with e filled.
+int bpe_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e);
+void bpe_free(struct Bpe *b);
