@@ -141,20 +141,35 @@ static long rss_anon_kb(void) {
 static void model_json(App *app, Out *out) {
     const Model *m = app->model;
     const ModelConfig *c = &m->cfg;
+    const Arch *a = &c->a;
     JsonW *w = &out->w;
-    jw_kstr(w, "arch", arch_name(c->arch));
+    jw_kstr(w, "arch", a->name);
     jw_kint(w, "n_layer", c->n_layer);
     jw_kint(w, "n_head", c->n_head);
+    jw_kint(w, "n_kv_head", c->n_kv_head);
+    jw_kint(w, "head_dim", c->head_dim);
     jw_kint(w, "n_embd", c->n_embd);
+    jw_kint(w, "n_ff", c->n_ff);
     jw_kint(w, "n_ctx", c->n_ctx);
     jw_kint(w, "vocab", c->n_vocab);
     jw_kint(w, "params", m->n_params);
+    jw_kbool(w, "causal", a->causal);
+    jw_kstr(w, "position", pos_kind_name(a->pos));
+    if (a->pos == POS_ROTARY) {
+        jw_knum(w, "rope_theta", a->rope_theta);
+        jw_kint(w, "rope_dim", a->rope_dim ? a->rope_dim : c->head_dim);
+    }
+    jw_kstr(w, "norm", norm_kind_name(a->norm));
+    jw_knum(w, "norm_eps", a->norm_eps);
+    jw_kstr(w, "block", a->post_norm ? "post-norm" : "pre-norm");
+    jw_kstr(w, "activation", act_kind_name(a->act));
+    jw_kbool(w, "fused_qkv", a->fused_qkv);
     jw_kstr(w, "path", m->path);
     jw_kstr(w, "name", m->name);
-    jw_kstr(w, "dtype", dtype_name(m->wte.dt));
+    jw_kstr(w, "dtype", dtype_name(m->dtype));
     jw_kbool(w, "untrained", m->untrained);
     jw_kbool(w, "builtin", m->builtin);
-    jw_kbool(w, "tied", m->tied);
+    jw_kbool(w, "tied", a->tied);
     jw_kint(w, "file_bytes", m->file_bytes);
     jw_kint(w, "threads", app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus());
     jw_kint(w, "rss_anon_kb", rss_anon_kb());
@@ -163,9 +178,13 @@ static void model_json(App *app, Out *out) {
 #else
     jw_kbool(w, "sanitized", false);
 #endif
-    buf_printf(&out->text, "%s: %s, %d layers, %d heads, d=%d, context %d, vocabulary %d, %.1fM parameters (%s)%s\n",
-               m->name, arch_name(c->arch), c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->n_vocab,
-               (double)m->n_params / 1e6, dtype_name(m->wte.dt), m->untrained ? ", untrained (random weights)" : "");
+    buf_printf(&out->text,
+               "%s: %s, %d layers, %d heads (%d key/value), d=%d, context %d, vocabulary %d, %.1fM parameters (%s)%s\n"
+               "  %s %s, %s positions, %s, %s\n",
+               m->name, a->name, c->n_layer, c->n_head, c->n_kv_head, c->n_embd, c->n_ctx, c->n_vocab,
+               (double)m->n_params / 1e6, dtype_name(m->dtype), m->untrained ? ", untrained (random weights)" : "",
+               a->causal ? "causal" : "bidirectional", a->post_norm ? "post-norm" : "pre-norm", pos_kind_name(a->pos),
+               norm_kind_name(a->norm), act_kind_name(a->act));
 }
 
 static int cmd_model(App *app, const Args *a, Out *out) {
@@ -522,7 +541,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
         char **labels = calloc((size_t)T, sizeof *labels);
         Buf lb = {0};
         for (int i = 0; shown && labels && i < T; i++) {
-            for (int j = 0; j < T; j++) shown[(size_t)i * T + j] = j > i ? NAN : mtx[(size_t)i * T + j];
+            for (int j = 0; j < T; j++) shown[(size_t)i * T + j] = c->a.causal && j > i ? NAN : mtx[(size_t)i * T + j];
             piece(app->model->tok, ids.v[i], &lb);
             labels[i] = strdup(lb.data ? lb.data : "");
         }
@@ -539,7 +558,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     for (int i = 0; i < T; i++) {
         piece(app->model->tok, ids.v[i], &tmp);
         buf_printf(&out->text, "%-12.12s", tmp.data ? tmp.data : "");
-        for (int j = 0; j <= i; j++) buf_printf(&out->text, " %5.3f", mtx[(size_t)i * T + j]);
+        for (int j = 0; j < (c->a.causal ? i + 1 : T); j++) buf_printf(&out->text, " %5.3f", mtx[(size_t)i * T + j]);
         buf_putc(&out->text, '\n');
     }
     buf_free(&tmp);
@@ -604,11 +623,11 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_kint(w, "gen", ng);
     jw_kint(w, "reps", reps);
     jw_kstr(w, "model", app->model->name);
-    jw_kstr(w, "dtype", dtype_name(app->model->wte.dt));
+    jw_kstr(w, "dtype", dtype_name(app->model->dtype));
     jw_kint(w, "params", app->model->n_params);
     jw_kbool(w, "avx2", ops_have_avx2());
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads: prefill %lld tokens %.1f tok/s, generation %lld tokens %.1f tok/s (best of %lld)\n",
-               app->model->name, dtype_name(app->model->wte.dt), app->model->n_params / 1e6, ctx_threads(x), np, pt,
+               app->model->name, dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), np, pt,
                ng, gt, reps);
     return 0;
 }

@@ -550,8 +550,8 @@ static void take_model(const Json *j) {
     sh->n_head = (int)json_num_or(j, "n_head", 0);
     sh->n_embd = (int)json_num_or(j, "n_embd", 0);
     sh->n_ctx = (int)json_num_or(j, "n_ctx", 0);
-    sh->causal = strcmp(sh->arch, "bert") != 0;
-    sh->learned_pe = !strcmp(sh->arch, "gpt2") || !strcmp(sh->arch, "bert");
+    sh->causal = json_bool_or(j, "causal", true);
+    sh->learned_pe = !strcmp(json_str_or(j, "position", ""), "learned");
 }
 
 // The streaming hook of generations (app->on_step).

@@ -61,7 +61,7 @@ int main(void) {
         if (s) {
             accepted++;
             for (int i = 0; i < st_count(s); i++) {
-                const StEntry *en = st_at(s, i);
+                const WTensor *en = st_at(s, i);
                 const unsigned char *d = en->t.data;
                 CHECK(d >= f && d + en->nbytes <= f + n);
                 volatile unsigned char sum = 0; // touch the first and last byte
