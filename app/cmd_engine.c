@@ -638,13 +638,23 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
 static int cmd_new_model(App *app, const Args *a, Out *out) {
     (void)app;
     const Arg *fam = args_pos(a, 0);
-    if (strcmp(fam->val, "gpt2")) return out_error(out, "new-model: unknown family '%.20s' (gpt2 is supported)", fam->val);
+    const Family *f = family_find(fam->val);
+    if (!f || !f->write_config) {
+        Buf known = {0};
+        for (int i = 0; family_at(i); i++)
+            if (family_at(i)->write_config) buf_printf(&known, "%s%s", known.len ? ", " : "", family_at(i)->model_type);
+        out_error(out, "new-model: unknown family '%.20s' (%s)", fam->val, known.data ? known.data : "");
+        buf_free(&known);
+        return -1;
+    }
     const char *dir = args_opt(a, "out");
     if (!dir || !*dir) return out_error(out, "new-model: out=DIR is required");
     NewModelParams p = newmodel_defaults();
+    p.family = f->model_type;
+    p.masks = f->hf->mask_buffer != NULL;
     Err e = {0};
     long long v;
-    double f;
+    double x;
     bool b;
     int r;
 #define INT_OPT(k, lo, hi, field)                                            \
@@ -656,11 +666,15 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     INT_OPT("ctx", 1, 65536, n_ctx)
     INT_OPT("vocab", 1, 1 << 22, n_vocab)
     INT_OPT("shards", 1, 64, shards)
+    INT_OPT("kv_heads", 1, 1024, n_kv_head)
+    INT_OPT("ff", 1, 65536, n_ff)
 #undef INT_OPT
     if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p.seed = (uint64_t)v;
-    if ((r = args_float(a, "std", 0, 99, &f, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.std = (float)f;
+    if ((r = args_float(a, "std", 0, 99, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.std = (float)x;
+    if ((r = args_float(a, "theta", 1, 1e9, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.rope_theta = (float)x;
     if ((r = args_bool(a, "tied", &b, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p.tied = b;
     if ((r = args_bool(a, "masks", &b, &e)) < 0) return out_error(out, "%s", e.msg);
@@ -673,12 +687,10 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
         else return out_error(out, "dtype=%.20s: f32, f16 or bf16 expected", dt);
     }
     const char *prefix = args_opt(a, "prefix");
-    if (prefix) {
-        if (*prefix && strcmp(prefix, "transformer.")) return out_error(out, "prefix=%.20s: only transformer. is used by real files", prefix);
-        p.prefix = prefix;
-    }
+    if (prefix) p.prefix = prefix;
+    else p.prefix = f->hf->prefixes[0];
     if (p.n_embd % p.n_head) return out_error(out, "d=%d must be a multiple of heads=%d", p.n_embd, p.n_head);
-    if (newmodel_gpt2_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
+    if (newmodel_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "path", dir);
     jw_kint(w, "n_layer", p.n_layer);
@@ -687,8 +699,9 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     jw_kint(w, "n_ctx", p.n_ctx);
     jw_kint(w, "seed", (long long)p.seed);
     jw_kstr(w, "dtype", dtype_name(p.dtype));
-    buf_printf(&out->text, "wrote an untrained GPT-2 (%d layers, %d heads, d=%d, context %d, %s) to %s\n", p.n_layer,
-               p.n_head, p.n_embd, p.n_ctx, dtype_name(p.dtype), dir);
+    jw_kstr(w, "family", f->model_type);
+    buf_printf(&out->text, "wrote an untrained %s (%d layers, %d heads, d=%d, context %d, %s) to %s\n", f->model_type,
+               p.n_layer, p.n_head, p.n_embd, p.n_ctx, dtype_name(p.dtype), dir);
     return 0;
 }
 
@@ -890,8 +903,8 @@ static const char *const k_generate[] = {"ids", "max", "temperature", "top_k", "
 static const char *const k_attention[] = {"ids", "layer", "head", NULL};
 static const char *const k_pe[] = {"len", "dim", "cosine", NULL};
 static const char *const k_bench[] = {"prompt", "gen", "reps", NULL};
-static const char *const k_new[] = {"layers", "heads", "d", "ctx", "vocab", "seed", "std", "dtype", "tok", "tied",
-                                    "prefix", "shards", "masks", "out", NULL};
+static const char *const k_new[] = {"layers", "heads", "kv_heads", "d", "ff", "ctx", "vocab", "seed", "std", "theta",
+                                    "dtype", "tok", "tied", "prefix", "shards", "masks", "out", NULL};
 
 const Command engine_commands[] = {
     {"model", cmd_model, 0, 0, k_none, "model", "Show the current model: architecture, sizes, parameters, file.", true},
@@ -929,10 +942,12 @@ const Command engine_commands[] = {
     {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3]",
      "Measure prefill and generation speed (tokens per second, best of reps) on the current model.", true},
     {"new-model", cmd_new_model, 1, 1, k_new,
-     "new-model gpt2 layers=L heads=H d=D ctx=C seed=S out=DIR [std=0.02 dtype=f32|f16|bf16 vocab=V tok=DIR "
-     "tied=true prefix=transformer. shards=N masks=true]",
-     "Write an untrained GPT-2 with random weights in the real HF layout (config.json, model.safetensors, "
-     "vocab.json + merges.txt copied from tok=DIR, else a byte-level vocabulary).",
+     "new-model FAMILY layers=L heads=H d=D ctx=C seed=S out=DIR [kv_heads=K ff=F theta=T std=0.02 "
+     "dtype=f32|f16|bf16 vocab=V tok=DIR tied=true prefix=P shards=N masks=true]",
+     "Write an untrained model of a family (gpt2, ...) with random weights in its real HF layout (config.json, "
+     "model.safetensors or N shards with an index, the tokenizer files copied from tok=DIR, else the family's "
+     "small default tokenizer). kv_heads: grouped-query attention; ff: feed-forward width (4 d); theta: rotary base; "
+     "prefix: one the family's files use (transformer. for GPT-2).",
      false},
     {"set", cmd_set, 0, 2, k_none, "set [KEY VALUE]",
      "Decoding defaults and session settings: temperature, top_k, top_p, seed (a number or random), max, alts, "

@@ -93,3 +93,67 @@ int config_int(const Json *cfg, const char *const *keys, long long lo, long long
     if (required) return err_set(e, "'%s': missing \"%s\"", file, keys[0]);
     return 0;
 }
+
+// ---------------------------------------------------------------------------------------
+// The weights of a configuration
+
+typedef struct {
+    int (*fn)(void *user, const WeightSlot *s);
+    void *user;
+    int rc;
+} Plan;
+
+static void slot(Plan *P, WeightId w, int layer, WeightKind kind, int64_t rows, int in, int out, bool required, bool gain) {
+    if (P->rc) return;
+    WeightSlot s = {w, layer, kind, rows, in, out, required, gain};
+    P->rc = P->fn(P->user, &s);
+}
+
+// A norm's gain and, for LayerNorm with shifts, its bias (the next weight id).
+static void norm_slots(Plan *P, const ModelConfig *c, WeightId w, int layer) {
+    slot(P, w, layer, WK_VEC, c->n_embd, 0, 0, true, true);
+    if (c->a.norm == NORM_LAYER && (c->a.biases & BIAS_NORM)) slot(P, (WeightId)(w + 1), layer, WK_VEC, c->n_embd, 0, 0, true, false);
+}
+
+// A linear layer and, when bias, its bias (the next weight id).
+static void linear_slots(Plan *P, WeightId w, int layer, int in, int out, bool bias) {
+    slot(P, w, layer, WK_LINEAR, 0, in, out, true, false);
+    if (bias) slot(P, (WeightId)(w + 1), layer, WK_VEC, out, 0, 0, true, false);
+}
+
+int arch_plan(const ModelConfig *c, int (*fn)(void *user, const WeightSlot *s), void *user) {
+    const Arch *a = &c->a;
+    Plan P = {fn, user, 0};
+    int d = c->n_embd, qd = c->n_head * c->head_dim, kvd = c->n_kv_head * c->head_dim;
+    bool bqkv = a->biases & BIAS_QKV, bo = a->biases & BIAS_O, bffn = a->biases & BIAS_FFN;
+    slot(&P, W_TOK_EMBD, -1, WK_EMBED, c->n_vocab, 0, 0, true, false);
+    if (a->pos == POS_LEARNED) slot(&P, W_POS_EMBD, -1, WK_EMBED, c->n_ctx, 0, 0, true, false);
+    if (a->token_types) slot(&P, W_TYPE_EMBD, -1, WK_EMBED, c->n_types, 0, 0, true, false);
+    if (a->emb_norm) norm_slots(&P, c, W_EMB_NORM, -1);
+    for (int l = 0; l < c->n_layer; l++) {
+        norm_slots(&P, c, W_ATTN_NORM, l);
+        if (a->fused_qkv) {
+            linear_slots(&P, W_QKV, l, d, qd + 2 * kvd, bqkv);
+        } else {
+            linear_slots(&P, W_Q, l, d, qd, bqkv);
+            linear_slots(&P, W_K, l, d, kvd, bqkv);
+            linear_slots(&P, W_V, l, d, kvd, bqkv);
+        }
+        linear_slots(&P, W_O, l, qd, d, bo);
+        norm_slots(&P, c, W_FFN_NORM, l);
+        linear_slots(&P, W_UP, l, d, c->n_ff, bffn);
+        if (a->act == ACT_SWIGLU) linear_slots(&P, W_GATE, l, d, c->n_ff, bffn);
+        linear_slots(&P, W_DOWN, l, c->n_ff, d, bffn);
+    }
+    if (a->final_norm) norm_slots(&P, c, W_OUT_NORM, -1);
+    if (a->lm_head) {
+        if (a->head_transform) {
+            linear_slots(&P, W_HEAD_DENSE, -1, d, d, true);
+            norm_slots(&P, c, W_HEAD_NORM, -1);
+        }
+        // tied checkpoints may still carry a copy of the head
+        slot(&P, W_OUTPUT, -1, WK_EMBED, c->n_vocab, 0, 0, !a->tied, false);
+        if (a->biases & BIAS_HEAD) slot(&P, W_OUTPUT_B, -1, WK_VEC, c->n_vocab, 0, 0, true, false);
+    }
+    return P.rc;
+}

@@ -4,6 +4,7 @@
 #pragma once
 #include <stdbool.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/json.h"
 
@@ -43,6 +44,7 @@ typedef struct Arch {
     bool final_norm;    // a norm between the last block and the head (pre-norm models)
     bool head_transform; // dense + activation + norm before the head (BERT's MLM head)
     bool token_types;   // segment (token type) embeddings are added
+    bool lm_head;       // the model predicts tokens (false: an encoder without its head)
     unsigned biases;    // BIAS_* bits
 } Arch;
 
@@ -68,13 +70,36 @@ typedef enum {
 
 // How a file layout names the logical weights: printf formats (per-layer ones take the
 // layer number), NULL for weights the layout does not have. Names are tried with each
-// prefix in turn (the first that finds it wins). Linear weights are stored [out, in] (nn.Linear) unless in_out ([in, out],
+// prefix in turn (the first that finds it wins); a name starting with '/' sits outside every
+// prefix ("/lm_head.weight" beside "transformer.h.0..."). Linear weights are stored [out, in] (nn.Linear) unless in_out ([in, out],
 // GPT-2's Conv1D); embeddings and the output head are always [rows, n_embd].
 typedef struct TensorMap {
     const char *names[W_COUNT];
     const char *prefixes[4]; // "" first when names may come bare; NULL-terminated
     bool in_out;
+    // Per-layer buffers that are not parameters, which older files of the layout carry
+    // (GPT-2's causal mask [1, 1, n_ctx, n_ctx] of BOOL and its masked_bias scalar): the
+    // loader ignores them, the writer of random models can add them.
+    const char *mask_buffer, *masked_bias;
 } TensorMap;
+
+// How a logical weight is stored: an embedding table [rows, n_embd] (also the output head),
+// a linear layer in -> out (its storage order is the file layout's), or a vector.
+typedef enum { WK_EMBED, WK_LINEAR, WK_VEC } WeightKind;
+
+typedef struct WeightSlot {
+    WeightId w;
+    int layer;      // -1 outside the blocks
+    WeightKind kind;
+    int64_t rows;   // WK_EMBED: rows of [rows, n_embd]; WK_VEC: length
+    int in, out;    // WK_LINEAR
+    bool required;  // false: used when present (an untied copy of the head)
+    bool gain;      // a norm's gain (random models start it near 1)
+} WeightSlot;
+
+// Calls fn for every weight a model of config c has, in the order checkpoints store them;
+// stops at the first non-zero return and returns it.
+int arch_plan(const ModelConfig *c, int (*fn)(void *user, const WeightSlot *s), void *user);
 
 // "gpt2", "layernorm", ... for reports and JSON.
 const char *norm_kind_name(NormKind k);
@@ -93,6 +118,10 @@ typedef struct Family {
     const TensorMap *hf;
     int (*read_config)(const Json *cfg, const char *file, ModelConfig *c, Err *e);
     int (*infer_config)(const struct WSrc *ws, ModelConfig *c, Err *e);
+    // Writing random models: the family's config.json fields for c (inside the open object),
+    // and its small default tokenizer (files written into dir).
+    void (*write_config)(const ModelConfig *c, struct JsonW *w);
+    int (*write_tokenizer)(const char *dir, Err *e);
 } Family;
 
 // The family of a config.json model_type, or NULL.

@@ -1,10 +1,14 @@
 // gpt2.c - the GPT-2 family: pre-LayerNorm blocks, learned absolute positions, tanh-GELU,
 // fused q|k|v in Conv1D layout ([in, out]), biases everywhere, head tied to wte.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/fs.h"
+#include "base/utf8.h"
 #include "model/arch.h"
 #include "model/wsrc.h"
+#include "tok/tokenizer.h"
 
 static const TensorMap gpt2_names = {
     .names =
@@ -13,7 +17,7 @@ static const TensorMap gpt2_names = {
             [W_POS_EMBD] = "wpe.weight",
             [W_OUT_NORM] = "ln_f.weight",
             [W_OUT_NORM_B] = "ln_f.bias",
-            [W_OUTPUT] = "lm_head.weight", // untied checkpoints; also found bare beside "transformer."
+            [W_OUTPUT] = "/lm_head.weight", // untied checkpoints, outside "transformer."
             [W_ATTN_NORM] = "h.%d.ln_1.weight",
             [W_ATTN_NORM_B] = "h.%d.ln_1.bias",
             [W_QKV] = "h.%d.attn.c_attn.weight",
@@ -29,6 +33,8 @@ static const TensorMap gpt2_names = {
         },
     .prefixes = {"", "transformer.", NULL},
     .in_out = true,
+    .mask_buffer = "h.%d.attn.bias",
+    .masked_bias = "h.%d.attn.masked_bias",
 };
 
 static int gpt2_read_config(const Json *cfg, const char *file, ModelConfig *c, Err *e) {
@@ -85,6 +91,55 @@ static int gpt2_infer_config(const WSrc *ws, ModelConfig *c, Err *e) {
     return 0;
 }
 
+static void gpt2_write_config(const ModelConfig *c, JsonW *w) {
+    jw_key(w, "architectures");
+    jw_arr(w);
+    jw_str(w, "GPT2LMHeadModel");
+    jw_arr_end(w);
+    jw_kstr(w, "model_type", "gpt2");
+    jw_kint(w, "n_layer", c->n_layer);
+    jw_kint(w, "n_head", c->n_head);
+    jw_kint(w, "n_embd", c->n_embd);
+    if (c->n_ff != 4 * c->n_embd) jw_kint(w, "n_inner", c->n_ff);
+    jw_kint(w, "n_positions", c->n_ctx);
+    jw_kint(w, "n_ctx", c->n_ctx);
+    jw_kint(w, "vocab_size", c->n_vocab);
+    jw_knum(w, "layer_norm_epsilon", c->a.norm_eps);
+    jw_kstr(w, "activation_function", "gelu_new");
+    jw_kint(w, "bos_token_id", c->n_vocab - 1);
+    jw_kint(w, "eos_token_id", c->n_vocab - 1);
+    jw_kbool(w, "tie_word_embeddings", c->a.tied);
+}
+
+// A byte-level vocabulary: ids 0..255 in GPT-2's order (bytes that stand for themselves
+// first, then the rest), then <|endoftext|>; no merges.
+static int gpt2_write_tokenizer(const char *dir, Err *e) {
+    Buf vocab = {0};
+    JsonW w;
+    jw_init(&w, &vocab);
+    jw_obj(&w);
+    int id = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int b = 0; b < 256; b++) {
+            char ch[5] = {0}, self[5] = {0};
+            int n = tok_gpt2_byte_char((unsigned char)b, ch);
+            utf8_encode((uint32_t)b, self);
+            bool is_self = (int)strlen(self) == n && !memcmp(ch, self, (size_t)n) && b != 0;
+            if (is_self != (pass == 0)) continue;
+            jw_key(&w, ch);
+            jw_int(&w, id++);
+        }
+    jw_kint(&w, "<|endoftext|>", id);
+    jw_obj_end(&w);
+    char *vp = fs_join(dir, "vocab.json"), *mp = fs_join(dir, "merges.txt");
+    static const char merges[] = "#version: 0.2\n";
+    int rc = fs_write_atomic(vp, vocab.data, vocab.len, e) || fs_write_atomic(mp, merges, sizeof merges - 1, e) ? -1 : 0;
+    free(vp);
+    free(mp);
+    buf_free(&vocab);
+    return rc;
+}
+
 const Family family_gpt2 = {
     .model_type = "gpt2",
     .arch =
@@ -98,9 +153,12 @@ const Family family_gpt2 = {
             .fused_qkv = true,
             .tied = true,
             .final_norm = true,
+            .lm_head = true,
             .biases = BIAS_QKV | BIAS_O | BIAS_FFN | BIAS_NORM,
         },
     .hf = &gpt2_names,
     .read_config = gpt2_read_config,
     .infer_config = gpt2_infer_config,
+    .write_config = gpt2_write_config,
+    .write_tokenizer = gpt2_write_tokenizer,
 };

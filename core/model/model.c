@@ -37,6 +37,7 @@ typedef struct Binder {
     const TensorMap *map;
     const char *prefix; // the prefix the file's token embedding has: for messages
     int64_t params;
+    Err *e;
 } Binder;
 
 // The file's tensor for weight w (of layer, for per-layer weights), trying each prefix;
@@ -45,8 +46,13 @@ static const WTensor *lookup(const Binder *B, WeightId w, int layer, char *full,
     const char *fmt = B->map->names[w];
     full[0] = 0;
     if (!fmt) return NULL;
+    bool top = *fmt == '/'; // outside the prefix
     char base[160];
-    snprintf(base, sizeof base, fmt, layer);
+    snprintf(base, sizeof base, fmt + top, layer);
+    if (top) {
+        snprintf(full, n, "%s", base);
+        return wsrc_find(B->m->src, full);
+    }
     for (int i = 0; B->map->prefixes[i]; i++) {
         snprintf(full, n, "%s%s", B->map->prefixes[i], base);
         const WTensor *t = wsrc_find(B->m->src, full);
@@ -77,103 +83,109 @@ static int check_tensor(const WTensor *t, int64_t d0, int64_t d1, Err *e) {
     return 0;
 }
 
-// A weight of shape [d0] or [d0, d1]: 1 when bound into *out, 0 when absent and optional,
-// -1 with e filled.
-static int bind_tensor(Binder *B, WeightId w, int layer, int64_t d0, int64_t d1, bool required, Tensor *out, Err *e) {
-    char full[256];
-    const WTensor *t = lookup(B, w, layer, full, sizeof full);
-    if (!t) return required ? err_set(e, "missing tensor '%s'", full[0] ? full : weight_name(w)) : 0;
-    if (check_tensor(t, d0, d1, e)) return -1;
-    *out = t->t;
-    B->params += t->t.n;
-    return 1;
+// Where each logical weight lives in the Model.
+static Tensor *embed_at(Model *m, WeightId w) {
+    switch (w) {
+    case W_TOK_EMBD: return &m->tok_embd;
+    case W_POS_EMBD: return &m->pos_embd;
+    case W_TYPE_EMBD: return &m->type_embd;
+    case W_OUTPUT: return &m->output.w;
+    default: return NULL;
+    }
+}
+
+static Linear *linear_at(Model *m, WeightId w, int layer) {
+    Layer *ly = layer >= 0 ? &m->layers[layer] : NULL;
+    switch (w) {
+    case W_HEAD_DENSE: return &m->head_dense;
+    case W_OUTPUT: return &m->output;
+    case W_QKV: return &ly->qkv;
+    case W_Q: return &ly->q;
+    case W_K: return &ly->k;
+    case W_V: return &ly->v;
+    case W_O: return &ly->o;
+    case W_UP: return &ly->up;
+    case W_GATE: return &ly->gate;
+    case W_DOWN: return &ly->down;
+    default: return NULL;
+    }
+}
+
+static const float **vec_at(Model *m, WeightId w, int layer) {
+    Layer *ly = layer >= 0 ? &m->layers[layer] : NULL;
+    switch (w) {
+    case W_EMB_NORM: return &m->emb_norm.w;
+    case W_EMB_NORM_B: return &m->emb_norm.b;
+    case W_OUT_NORM: return &m->out_norm.w;
+    case W_OUT_NORM_B: return &m->out_norm.b;
+    case W_HEAD_NORM: return &m->head_norm.w;
+    case W_HEAD_NORM_B: return &m->head_norm.b;
+    case W_ATTN_NORM: return &ly->attn_norm.w;
+    case W_ATTN_NORM_B: return &ly->attn_norm.b;
+    case W_FFN_NORM: return &ly->ffn_norm.w;
+    case W_FFN_NORM_B: return &ly->ffn_norm.b;
+    default: break;
+    }
+    // the bias of the linear layer one id before
+    Linear *l = linear_at(m, (WeightId)(w - 1), layer);
+    return l ? &l->bias : NULL;
 }
 
 // A vector as float32: pointing into the mapping when stored as aligned F32, else
 // converted once (the copy belongs to the model).
-static int bind_vec(Binder *B, WeightId w, int layer, int64_t n, bool required, const float **out, Err *e) {
-    Tensor t;
-    int r = bind_tensor(B, w, layer, n, 0, required, &t, e);
-    if (r <= 0) return r;
-    if (t.dt == DT_F32 && (uintptr_t)t.data % sizeof(float) == 0) {
-        *out = t.data;
-        return 1;
-    }
-    Model *m = B->m;
-    float *v = xmalloc(sizeof(float) * (size_t)n);
+static const float *vec_f32(Model *m, const Tensor *t) {
+    if (t->dt == DT_F32 && (uintptr_t)t->data % sizeof(float) == 0) return t->data;
+    float *v = xmalloc(sizeof(float) * (size_t)t->n);
     m->owned_vecs = xrealloc(m->owned_vecs, sizeof *m->owned_vecs * (size_t)(m->n_owned_vecs + 1));
     m->owned_vecs[m->n_owned_vecs++] = v;
-    tensor_row_f32(&t, 0, n, v);
-    *out = v;
-    return 1;
+    tensor_row_f32(t, 0, t->n, v);
+    return v;
 }
 
-static int bind_norm(Binder *B, WeightId w, int layer, Norm *out, Err *e) {
-    const ModelConfig *c = &B->m->cfg;
-    bool shift = c->a.norm == NORM_LAYER && (c->a.biases & BIAS_NORM);
-    out->b = NULL;
-    if (bind_vec(B, w, layer, c->n_embd, true, &out->w, e) < 0) return -1;
-    return shift && bind_vec(B, (WeightId)(w + 1), layer, c->n_embd, true, &out->b, e) < 0 ? -1 : 0;
-}
-
-// A linear layer in -> out with an optional bias (the weight id + 1).
-static int bind_linear(Binder *B, WeightId w, int layer, int in, int out, bool bias, Linear *l, Err *e) {
+static int bind_slot(void *user, const WeightSlot *s) {
+    Binder *B = user;
+    Model *m = B->m;
+    int d = m->cfg.n_embd;
+    char full[256];
+    const WTensor *t = lookup(B, s->w, s->layer, full, sizeof full);
+    if (!t) return s->required ? err_set(B->e, "missing tensor '%s'", full[0] ? full : weight_name(s->w)) : 0;
     bool io = B->map->in_out;
-    *l = (Linear){.out_in = !io, .in = in, .out = out};
-    if (bind_tensor(B, w, layer, io ? in : out, io ? out : in, true, &l->w, e) < 0) return -1;
-    return bias && bind_vec(B, (WeightId)(w + 1), layer, out, true, &l->bias, e) < 0 ? -1 : 0;
+    switch (s->kind) {
+    case WK_EMBED:
+        if (check_tensor(t, s->rows, d, B->e)) return -1;
+        *embed_at(m, s->w) = t->t;
+        break;
+    case WK_LINEAR:
+        if (check_tensor(t, io ? s->in : s->out, io ? s->out : s->in, B->e)) return -1;
+        *linear_at(m, s->w, s->layer) = (Linear){.w = t->t, .out_in = !io, .in = s->in, .out = s->out};
+        break;
+    case WK_VEC:
+        if (check_tensor(t, s->rows, 0, B->e)) return -1;
+        *vec_at(m, s->w, s->layer) = vec_f32(m, &t->t);
+        break;
+    }
+    // a head that is the embedding matrix itself is counted once
+    if (!(s->w == W_OUTPUT && t->t.data == m->tok_embd.data)) B->params += t->t.n;
+    return 0;
 }
 
 int model_bind(Model *m, const TensorMap *map, Err *e) {
     ModelConfig *c = &m->cfg;
-    const Arch *a = &c->a;
-    Binder B = {m, map, map->prefixes[0], 0};
+    Binder B = {m, map, map->prefixes[0], 0, e};
     char full[256];
-    // the prefix the file uses, for naming missing tensors
-    for (int i = 0; map->prefixes[i]; i++) {
+    for (int i = 0; map->prefixes[i]; i++) { // the prefix the file uses, for naming missing tensors
         snprintf(full, sizeof full, "%s%s", map->prefixes[i], map->names[W_TOK_EMBD]);
         if (wsrc_find(m->src, full)) B.prefix = map->prefixes[i];
     }
-    int d = c->n_embd, V = c->n_vocab, hd = c->head_dim, H = c->n_head, Hkv = c->n_kv_head;
-    if (bind_tensor(&B, W_TOK_EMBD, 0, V, d, true, &m->tok_embd, e) < 0) return -1;
-    if (a->pos == POS_LEARNED && bind_tensor(&B, W_POS_EMBD, 0, c->n_ctx, d, true, &m->pos_embd, e) < 0) return -1;
-    if (a->token_types && bind_tensor(&B, W_TYPE_EMBD, 0, c->n_types, d, true, &m->type_embd, e) < 0) return -1;
-    if (a->emb_norm && bind_norm(&B, W_EMB_NORM, 0, &m->emb_norm, e)) return -1;
-    if (a->final_norm && bind_norm(&B, W_OUT_NORM, 0, &m->out_norm, e)) return -1;
-    if (a->head_transform &&
-        (bind_linear(&B, W_HEAD_DENSE, 0, d, d, true, &m->head_dense, e) || bind_norm(&B, W_HEAD_NORM, 0, &m->head_norm, e)))
-        return -1;
-    // An explicit head is used when present (some tied checkpoints carry a copy); a tied
-    // model without one reads the token embeddings.
-    m->output = (Linear){.w = m->tok_embd, .out_in = true, .in = d, .out = V};
-    Tensor head;
-    int64_t before = B.params;
-    int r = bind_tensor(&B, W_OUTPUT, 0, V, d, !a->tied, &head, e);
-    if (r < 0) return -1;
-    if (r > 0) {
-        m->output.w = head;
-        c->a.tied = head.data == m->tok_embd.data;
-        if (c->a.tied) B.params = before; // the same bytes: count them once
-    }
-    if ((a->biases & BIAS_HEAD) && bind_vec(&B, W_OUTPUT_B, 0, V, true, &m->output.bias, e) < 0) return -1;
-
     m->layers = xcalloc((size_t)c->n_layer, sizeof *m->layers);
-    int q_out = H * hd, kv_out = Hkv * hd;
-    bool bqkv = a->biases & BIAS_QKV, bo = a->biases & BIAS_O, bffn = a->biases & BIAS_FFN;
-    for (int l = 0; l < c->n_layer; l++) {
-        Layer *ly = &m->layers[l];
-        if (bind_norm(&B, W_ATTN_NORM, l, &ly->attn_norm, e) || bind_norm(&B, W_FFN_NORM, l, &ly->ffn_norm, e))
-            return -1;
-        if (a->fused_qkv) {
-            if (bind_linear(&B, W_QKV, l, d, q_out + 2 * kv_out, bqkv, &ly->qkv, e)) return -1;
-        } else if (bind_linear(&B, W_Q, l, d, q_out, bqkv, &ly->q, e) || bind_linear(&B, W_K, l, d, kv_out, bqkv, &ly->k, e) ||
-                   bind_linear(&B, W_V, l, d, kv_out, bqkv, &ly->v, e)) {
-            return -1;
-        }
-        if (bind_linear(&B, W_O, l, q_out, d, bo, &ly->o, e) || bind_linear(&B, W_UP, l, d, c->n_ff, bffn, &ly->up, e) ||
-            (a->act == ACT_SWIGLU && bind_linear(&B, W_GATE, l, d, c->n_ff, bffn, &ly->gate, e)) ||
-            bind_linear(&B, W_DOWN, l, c->n_ff, d, bffn, &ly->down, e))
-            return -1;
+    if (arch_plan(c, bind_slot, &B)) return -1;
+    if (c->a.lm_head) {
+        Linear *o = &m->output;
+        if (!o->w.data) o->w = m->tok_embd; // tied, and no copy in the file
+        o->out_in = true;
+        o->in = c->n_embd;
+        o->out = c->n_vocab;
+        c->a.tied = o->w.data == m->tok_embd.data;
     }
     m->n_params = B.params;
     m->dtype = m->layers[0].o.w.dt;
@@ -358,7 +370,7 @@ Model *model_builtin(Err *e) {
     Tokenizer *tok = tok_bytes_new();
     Json *cj = NULL;
     np.n_vocab = tok_vocab_size(tok);
-    if (newmodel_gpt2_build(&np, &cfg, &st, e)) goto fail;
+    if (newmodel_build(&np, &cfg, &st, e)) goto fail;
     free(m->name);
     m->name = xstrdup("untrained-gpt2-tiny");
     m->builtin = true;

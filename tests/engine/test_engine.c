@@ -17,7 +17,7 @@ static Model *make(const char *name, NewModelParams p) {
     char dir[256];
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
     Err e = {0};
-    if (newmodel_gpt2_write(dir, &p, NULL, &e)) {
+    if (newmodel_write(dir, &p, NULL, &e)) {
         fprintf(stderr, "new-model %s: %s\n", name, e.msg);
         exit(1);
     }
