@@ -35,6 +35,7 @@ struct Ctx {
     float *trace_att; // [n_head, chunk, n_ctx] (twice for scores and probs), on demand
     size_t trace_att_cap;
     float *rope_cos, *rope_sin; // [chunk, rot/2] for the positions of the current chunk
+    float *rope_inv;            // [rot/2]: inverse frequencies
     float *logits_all;          // [chunk, n_vocab] when a trace wants every row's logits, on demand
     size_t logits_cap;
 };
@@ -77,6 +78,8 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
         size_t half = (size_t)(c->a.rope_dim ? c->a.rope_dim : c->head_dim) / 2;
         x->rope_cos = scratch(R * half, &ok);
         x->rope_sin = scratch(R * half, &ok);
+        x->rope_inv = scratch(half, &ok);
+        if (ok) rope_freqs(&c->a, (int)half * 2, x->rope_inv);
     }
     if (ok) {
         x->scores = xcalloc((size_t)pool_size(x->pool), sizeof *x->scores);
@@ -97,7 +100,7 @@ void ctx_free(Ctx *x) {
     free(x->scores);
     if (x->pool) pool_free(x->pool);
     float *bufs[] = {x->kc, x->vc, x->x, x->xn, x->tmp, x->q, x->k, x->v, x->qkv, x->att,
-                     x->ff, x->gate, x->rope_cos, x->rope_sin, x->trace_att, x->logits_all};
+                     x->ff, x->gate, x->rope_cos, x->rope_sin, x->rope_inv, x->trace_att, x->logits_all};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(x);
 }
@@ -183,14 +186,16 @@ typedef struct {
 } AttJob;
 
 // q (n, H*hd) after rotary; keys/values of the layer already in the cache up to pos0 + n.
-// att (n, H*hd): per head softmax(q k^T / sqrt(hd)) v over the visible positions; head h
-// reads key/value head h / (H / H_kv).
+// att (n, H*hd): per head softmax(q k^T / sqrt(hd)) v over the visible positions (causal:
+// up to the query; with a sliding window, only its last `window` keys); head h reads
+// key/value head h / (H / H_kv).
 static void attention_job(void *arg, int ith, int nth) {
     AttJob *J = arg;
     Ctx *c = J->c;
     const ModelConfig *cf = &c->m->cfg;
     int H = cf->n_head, Hkv = cf->n_kv_head, hd = cf->head_dim, qd = H * hd;
     bool causal = cf->a.causal;
+    int win = cf->a.window;
     int n_kv = J->pos0 + J->n;
     float *S = c->scores[ith];
     float scale = 1.0f / sqrtf((float)hd);
@@ -201,6 +206,7 @@ static void attention_job(void *arg, int ith, int nth) {
         if (J->n == 1 && !J->trace_scores && !J->trace_probs) {
             // decoding: two matrix-vector products over the contiguous cache of this head
             cblas_sgemv(CblasRowMajor, CblasNoTrans, n_kv, hd, scale, K, hd, c->q + (size_t)h * hd, 1, 0.0f, S, 1);
+            for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
             softmax_inplace(S, n_kv);
             cblas_sgemv(CblasRowMajor, CblasTrans, n_kv, hd, 1.0f, V, hd, S, 1, 0.0f, c->att + (size_t)h * hd, 1);
             continue;
@@ -215,6 +221,7 @@ static void attention_job(void *arg, int ith, int nth) {
                 float *row = S + (size_t)i * kv;
                 int vis = causal ? J->pos0 + q0 + i + 1 : kv;
                 for (int j = vis; j < kv; j++) row[j] = -INFINITY;
+                for (int j = 0; win && j <= vis - 1 - win; j++) row[j] = -INFINITY; // outside the window
                 if (J->trace_scores) {
                     float *dst = J->trace_scores + ((size_t)h * J->n + q0 + i) * n_kv;
                     memcpy(dst, row, sizeof(float) * (size_t)kv);
@@ -285,7 +292,7 @@ static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, co
     if (cf->a.pos == POS_ROTARY) {
         int rot = cf->a.rope_dim ? cf->a.rope_dim : hd;
         bool pairs = cf->a.rope_style == ROPE_PAIRS;
-        rope_table(c->rope_cos, c->rope_sin, pos0, n, rot, cf->a.rope_theta);
+        rope_table(c->rope_cos, c->rope_sin, pos0, n, rot / 2, c->rope_inv);
         rope_apply(c->q, n, H * hd, H, hd, rot, c->rope_cos, c->rope_sin, pairs);
         rope_apply(c->k, n, (int)kvd, Hkv, hd, rot, c->rope_cos, c->rope_sin, pairs);
     }

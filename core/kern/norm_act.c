@@ -27,13 +27,10 @@ void swiglu(float *gate, const float *up, int n) {
     }
 }
 
-void rope_table(float *cos_out, float *sin_out, int pos0, int n_pos, int rot, float theta) {
-    int half = rot / 2;
+void rope_table(float *cos_out, float *sin_out, int pos0, int n_pos, int half, const float *inv) {
     for (int i = 0; i < half; i++) {
-        // as HF computes it: the inverse frequency and the angle in float32
-        float inv = 1.0f / powf(theta, (float)(2 * i) / (float)rot);
         for (int p = 0; p < n_pos; p++) {
-            float ang = (float)(pos0 + p) * inv;
+            float ang = (float)(pos0 + p) * inv[i]; // in float32, as HF computes it
             cos_out[(size_t)p * half + i] = cosf(ang);
             sin_out[(size_t)p * half + i] = sinf(ang);
         }

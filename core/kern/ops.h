@@ -28,9 +28,9 @@ void rmsnorm_forward(float *out, const float *inp, const float *w, int T, int C,
 void gelu_erf(float *x, int n);
 // gate, up are (n): gate = silu(gate) * up (SwiGLU's gating), in place.
 void swiglu(float *gate, const float *up, int n);
-// Rotary tables for positions pos0..pos0+n_pos-1: cos/sin are (n_pos, rot/2), angle
-// pos * theta^(-2i/rot) computed in float32 as HF does.
-void rope_table(float *cos_out, float *sin_out, int pos0, int n_pos, int rot, float theta);
+// Rotary tables for positions pos0..pos0+n_pos-1: cos/sin are (n_pos, half), the angle of
+// pair i at position p is p * inv[i] (in float32, as HF computes it).
+void rope_table(float *cos_out, float *sin_out, int pos0, int n_pos, int half, const float *inv);
 // Rotate the first rot dimensions of every head of n rows of x (row stride stride floats,
 // heads of hd), row t by table row t. pairs: dimensions (2i, 2i+1) (llama.cpp, llama2.c),
 // else (i, i + rot/2) (HF "rotate half").

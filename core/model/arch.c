@@ -1,13 +1,14 @@
 // arch.c - the family table and what every family's config reader shares.
 #include "model/arch.h"
 
+#include <math.h>
 #include <string.h>
 
-extern const Family family_gpt2;
+extern const Family family_gpt2, family_llama, family_mistral, family_qwen2, family_bert;
 
 // Adding a family: its file (descriptor defaults, config reader, tensor-name map) and one
 // line here.
-static const Family *const families[] = {&family_gpt2};
+static const Family *const families[] = {&family_gpt2, &family_llama, &family_mistral, &family_qwen2, &family_bert};
 
 const Family *family_at(int i) {
     return i >= 0 && i < (int)(sizeof families / sizeof *families) ? families[i] : NULL;
@@ -156,4 +157,25 @@ int arch_plan(const ModelConfig *c, int (*fn)(void *user, const WeightSlot *s), 
         if (a->biases & BIAS_HEAD) slot(&P, W_OUTPUT_B, -1, WK_VEC, c->n_vocab, 0, 0, true, false);
     }
     return P.rc;
+}
+
+void rope_freqs(const Arch *a, int rot, float *inv) {
+    int half = rot / 2;
+    for (int i = 0; i < half; i++) inv[i] = 1.0f / powf(a->rope_theta, (float)(2 * i) / (float)rot);
+    if (a->rope_scaling == ROPE_SCALE_LINEAR) {
+        for (int i = 0; i < half; i++) inv[i] /= a->rope_factor;
+    } else if (a->rope_scaling == ROPE_SCALE_LLAMA3) {
+        // Llama 3.1: long wavelengths divided by the factor, short ones kept, a smooth ramp between
+        float f = a->rope_factor, lo = a->rope_low_freq, hi = a->rope_high_freq, old = (float)a->rope_orig_ctx;
+        float lo_wl = old / lo, hi_wl = old / hi;
+        for (int i = 0; i < half; i++) {
+            float wl = 2.0f * (float)M_PI / inv[i];
+            if (wl > lo_wl) {
+                inv[i] /= f;
+            } else if (wl >= hi_wl) {
+                float s = (old / wl - lo) / (hi - lo);
+                inv[i] = (1.0f - s) * inv[i] / f + s * inv[i];
+            }
+        }
+    }
 }

@@ -15,6 +15,8 @@ typedef enum { ACT_GELU_TANH, ACT_GELU_ERF, ACT_SWIGLU } ActKind;
 // Which dimensions rotary embedding pairs: HF "rotate half" pairs i with i + rot/2 (GPT-NeoX
 // style); llama.cpp's GGUF and llama2.c pair 2i with 2i + 1.
 typedef enum { ROPE_HALF, ROPE_PAIRS } RopeStyle;
+// How a long-context checkpoint rescales the rotary frequencies (HF rope_scaling).
+typedef enum { ROPE_SCALE_NONE, ROPE_SCALE_LINEAR, ROPE_SCALE_LLAMA3 } RopeScaling;
 
 // Which linears carry a bias.
 enum {
@@ -35,6 +37,11 @@ typedef struct Arch {
     float rope_theta;   // POS_ROTARY: base of the frequencies
     int rope_dim;       // POS_ROTARY: rotated dimensions per head (0: all of head_dim)
     RopeStyle rope_style;
+    RopeScaling rope_scaling;
+    float rope_factor;          // LINEAR, LLAMA3: the scaling factor
+    float rope_low_freq, rope_high_freq; // LLAMA3: low_freq_factor, high_freq_factor
+    int rope_orig_ctx;          // LLAMA3: original_max_position_embeddings
+    int window;         // sliding-window attention: each query sees its last `window` keys (0: all)
     ActKind act;
     bool post_norm;     // x = norm(x + f(x)) (BERT) instead of x = x + f(norm(x))
     bool causal;        // each position sees only itself and earlier ones
@@ -81,6 +88,9 @@ typedef struct TensorMap {
     // (GPT-2's causal mask [1, 1, n_ctx, n_ctx] of BOOL and its masked_bias scalar): the
     // loader ignores them, the writer of random models can add them.
     const char *mask_buffer, *masked_bias;
+    // Other spellings of a name's ending that older files use: {usual, old} pairs, tried when
+    // the usual name is absent.
+    const char *alt_suffix[2][2];
 } TensorMap;
 
 // How a logical weight is stored: an embedding table [rows, n_embd] (also the output head),
@@ -96,6 +106,9 @@ typedef struct WeightSlot {
     bool required;  // false: used when present (an untied copy of the head)
     bool gain;      // a norm's gain (random models start it near 1)
 } WeightSlot;
+
+// The inverse rotary frequencies inv[rot/2] of a, as HF computes them (float32), scaling included.
+void rope_freqs(const Arch *a, int rot, float *inv);
 
 // Calls fn for every weight a model of config c has, in the order checkpoints store them;
 // stops at the first non-zero return and returns it.

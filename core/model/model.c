@@ -40,8 +40,19 @@ typedef struct Binder {
     Err *e;
 } Binder;
 
-// The file's tensor for weight w (of layer, for per-layer weights), trying each prefix;
-// NULL when absent. full receives the name under the file's prefix (for messages).
+// The tensor called base under one of the map's prefixes (or none when top).
+static const WTensor *find_prefixed(const Binder *B, const char *base, bool top, char *full, size_t n) {
+    for (int i = 0; top ? i < 1 : B->map->prefixes[i] != NULL; i++) {
+        snprintf(full, n, "%s%s", top ? "" : B->map->prefixes[i], base);
+        const WTensor *t = wsrc_find(B->m->src, full);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+// The file's tensor for weight w (of layer, for per-layer weights), trying each prefix and
+// the old spellings of its ending; NULL when absent. full receives the name under the
+// file's prefix (for messages).
 static const WTensor *lookup(const Binder *B, WeightId w, int layer, char *full, size_t n) {
     const char *fmt = B->map->names[w];
     full[0] = 0;
@@ -49,17 +60,17 @@ static const WTensor *lookup(const Binder *B, WeightId w, int layer, char *full,
     bool top = *fmt == '/'; // outside the prefix
     char base[160];
     snprintf(base, sizeof base, fmt + top, layer);
-    if (top) {
-        snprintf(full, n, "%s", base);
-        return wsrc_find(B->m->src, full);
+    const WTensor *t = find_prefixed(B, base, top, full, n);
+    for (int i = 0; !t && i < 2 && B->map->alt_suffix[i][0]; i++) {
+        const char *usual = B->map->alt_suffix[i][0];
+        size_t bl = strlen(base), ul = strlen(usual);
+        if (bl < ul || strcmp(base + bl - ul, usual)) continue;
+        char alt[200];
+        snprintf(alt, sizeof alt, "%.*s%s", (int)(bl - ul), base, B->map->alt_suffix[i][1]);
+        t = find_prefixed(B, alt, top, full, n);
     }
-    for (int i = 0; B->map->prefixes[i]; i++) {
-        snprintf(full, n, "%s%s", B->map->prefixes[i], base);
-        const WTensor *t = wsrc_find(B->m->src, full);
-        if (t) return t;
-    }
-    snprintf(full, n, "%s%s", B->prefix, base);
-    return NULL;
+    if (!t) snprintf(full, n, "%s%s", top ? "" : B->prefix, base);
+    return t;
 }
 
 static void shape_str(const int64_t *s, int nd, char *out, size_t n) {

@@ -318,8 +318,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
         pair_set(B.bpe, l, r, (int)i, merged);
     }
 
-    Tokenizer *t = xcalloc(1, sizeof *t);
-    t->kind = TOK_KIND_BYTE_BPE;
+    Tokenizer *t = tok_alloc(TOK_KIND_BYTE_BPE);
     t->n_vocab = n;
     t->blob = buf_take(&B.blob);
     t->off = B.off, B.off = NULL;
@@ -512,9 +511,8 @@ done:
 }
 
 Tokenizer *tok_bytes_new(void) {
-    Tokenizer *t = xcalloc(1, sizeof *t);
+    Tokenizer *t = tok_alloc(TOK_KIND_BYTE_BPE);
     Buf blob = {0};
-    t->kind = TOK_KIND_BYTE_BPE;
     t->n_vocab = 257;
     t->off = xcalloc(258, sizeof *t->off);
     t->special = xcalloc(257, 1);

@@ -20,9 +20,22 @@ struct Tokenizer {
     int n_added;
     unsigned char added_first[256]; // 1 for each first byte of an added token's text
     int bos, eos;           // -1 when absent
+    int add_first, add_last; // added around a text with TOK_ADD_SPECIAL, -1 for none
     StrMap by_bytes;        // token bytes -> lowest id
     struct Bpe *bpe;        // TOK_KIND_BYTE_BPE: merges and byte ids (bpe.c)
+    struct WordPiece *wp;   // TOK_KIND_WORDPIECE: options (wordpiece.c)
 };
+
+// A tokenizer of kind with nothing in it (bos, eos and the added ends at -1).
+Tokenizer *tok_alloc(TokKind kind);
+// A tokenizer whose pieces are the texts of a vocabulary object {text: id} (tokenizer.json)
+// and its added_tokens (array or NULL), indexed. Ids must run from 0 without gaps.
+Tokenizer *tok_from_vocab_json(const Json *vocab, const Json *added, TokKind kind, const char *path, Err *e);
+// A tokenizer whose pieces are the lines of text (vocab.txt: id = line number), indexed.
+Tokenizer *tok_from_lines(const char *text, size_t n, TokKind kind, const char *path, Err *e);
+// Make id an added token (recognised in text before anything else; special: a control
+// token). Call tok_index after.
+void tok_mark_added(Tokenizer *t, int id, bool special);
 
 // Build t->by_bytes from t's pieces and added_first from t->added.
 void tok_index(Tokenizer *t);
@@ -38,3 +51,10 @@ Tokenizer *bpe_load_vocab(const Json *vocab, const char *vocab_path, const char 
 // Returns 0, or -1 with e filled.
 int bpe_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e);
 void bpe_free(struct Bpe *b);
+
+// wordpiece.c: BERT's WordPiece.
+Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e);
+Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e);
+int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e);
+void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out);
+void wordpiece_free(struct WordPiece *w);

@@ -318,8 +318,14 @@ static void test_errors(void) {
     rm_file("merges.txt");
 
     snprintf(p, sizeof p, "%s/tokenizer.json", tmpdir);
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+    expect_error("unsupported model", tmpdir, NULL, NULL, "tokenizer.json", "'Unigram' is not supported");
     put_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
-    expect_error("unsupported model", tmpdir, NULL, NULL, "tokenizer.json", "'WordPiece' is not supported");
+    expect_error("empty WordPiece", tmpdir, NULL, NULL, "tokenizer.json", "the vocabulary is empty");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0, \"b\": 2}}}");
+    expect_error("WordPiece id gap", tmpdir, NULL, NULL, "tokenizer.json", "no token has id 1");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}, \"unk_token\": \"[UNK]\"}}");
+    expect_error("WordPiece without its unknown token", tmpdir, NULL, NULL, "tokenizer.json", "'[UNK]' is not in the vocabulary");
     put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
                                " \"pre_tokenizer\": {\"type\": \"Metaspace\"}}");
     expect_error("unsupported pre-tokenizer", p, NULL, NULL, "tokenizer.json", "'Metaspace'");
