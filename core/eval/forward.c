@@ -283,7 +283,7 @@ static int eval_chunk(Ctx *c, const int *ids, int n, float *logits, bool all, co
             out = own;
         }
         if (all || want_logits) linear_forward(P, out, c->xn, &m->lm_head, rn);
-        else linear_forward(P, out, c->xn, &m->lm_head, 1);
+        else linear_forward(P, out, c->xn + (size_t)(rn - 1) * d, &m->lm_head, 1); // the last normed row
         if (want_logits) emit(tr, TRACE_LOGITS, -1, pos0, n, cf->n_vocab, out);
         if (own && logits) // the caller wanted only the last row
             memcpy(logits, own + (size_t)(rn - 1) * cf->n_vocab, sizeof(float) * (size_t)cf->n_vocab);
