@@ -15,11 +15,12 @@ def run(qkv, args, timeout=600):
     return subprocess.run([qkv] + list(args), capture_output=True, text=True, timeout=timeout)
 
 
-def json_cmds(qkv, model, cmds, db, timeout=600):
-    """Run `qkv --model model --db db --json -e 'c1; c2 ...'`; return one parsed object per command.
+def json_cmds(qkv, model, cmds, db, timeout=600, extra=()):
+    """Run `qkv --model model --db db [extra...] --json -e 'c1; c2 ...'`; return one parsed object
+    per command.
 
     Raises QkvError with the command line, exit status and stderr when qkv fails."""
-    args = []
+    args = list(extra)
     if model is not None:
         args += ['--model', model]
     args += ['--db', db, '--json', '-e', '; '.join(cmds)]
@@ -39,14 +40,24 @@ def json_cmds(qkv, model, cmds, db, timeout=600):
         raise QkvError('qkv %s\n  output is not JSON (%s):\n%s' % (shown, ex, p.stdout[:2000]))
 
 
-def qkv_path():
-    """The qkv binary: argv[1] (meson passes it), else $QKV, else build/app/qkv."""
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    if os.environ.get('QKV'):
-        return os.environ['QKV']
+def _binary(argi, env, rel):
+    """A built program: sys.argv[argi] (meson passes it), else $env, else build/rel in the source tree."""
+    if len(sys.argv) > argi:
+        return sys.argv[argi]
+    if os.environ.get(env):
+        return os.environ[env]
     src = os.environ.get('QKV_SRCDIR', os.path.join(os.path.dirname(__file__), '..', '..'))
-    return os.path.join(src, 'build', 'app', 'qkv')
+    return os.path.join(src, 'build', rel)
+
+
+def qkv_path():
+    """The qkv binary: argv[1], else $QKV, else build/app/qkv."""
+    return _binary(1, 'QKV', os.path.join('app', 'qkv'))
+
+
+def trace_dump_path():
+    """tests/ref/trace_dump: argv[2], else $QKV_TRACE_DUMP, else build/tests/ref/trace_dump."""
+    return _binary(2, 'QKV_TRACE_DUMP', os.path.join('tests', 'ref', 'trace_dump'))
 
 
 def ids_arg(ids):

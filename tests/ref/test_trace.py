@@ -11,7 +11,7 @@
 # mask. Checks: exactly the asked kinds and layers come, every value matches the reference
 # within its tolerance (below), masked scores are -inf exactly where the reference's are, and
 # the logits ctx_eval returns are the reference's rows (the last one when only it is wanted).
-# Usage: test_trace.py QKV_BINARY TRACE_DUMP_BINARY
+# Usage: test_trace.py [QKV_BINARY [TRACE_DUMP_BINARY]]
 
 import os
 import shutil
@@ -112,11 +112,7 @@ def check_run(tdump, model_dir, ref_tr, ids, kinds, n_layer, threads, logits, st
 
 
 def main():
-    qkv = qkv_cli.qkv_path()
-    if len(sys.argv) < 3:
-        print('FAIL: usage: test_trace.py QKV_BINARY TRACE_DUMP_BINARY')
-        return 1
-    tdump = sys.argv[2]
+    qkv, tdump = qkv_cli.qkv_path(), qkv_cli.trace_dump_path()
     t0 = time.time()
     tmp = tempfile.mkdtemp(prefix='qkv-trace-')
     try:
