@@ -1,16 +1,15 @@
 // bpe.c - GPT-2 byte-level BPE: loading (vocab.json + merges.txt, tokenizer.json), the GPT-2
 // pre-tokenizer as a hand-written scanner, and merging by rank.
 //
-// The reference is the npm package gpt-3-encoder 1.1.4 (OpenAI's encoder.py in JavaScript).
-// It splits the text with the regex
-//     /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu
-// (unicode.h has its classes), UTF-8 encodes each match, maps each byte to a printable
-// character, and merges pieces: repeatedly the adjacent pair of lowest rank, every occurrence
-// of it left to right in one pass. The package keys its ranks by the string "a,b", so that
-// 11 GPT-2 merges whose pieces hold a comma also match another split of the same text (e.g.
-// '",' + '"' for '"' + ',"'). qkv keys ranks by id pairs, as HF and OpenAI do; with GPT-2's
-// merges the two agree (checked on ~900k strings built around these pieces; the golden file
-// holds 300 of them).
+// The references are OpenAI's original encoder.py (Python `regex`), tiktoken's GPT-2 encoding
+// and HF tokenizers' ByteLevel pre-tokenizer with BPE. They split the text with the regex
+//     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+// where \s is Unicode White_Space (unicode.h has the classes), UTF-8 encode each match, map
+// each byte to a printable character, and merge pieces: repeatedly the adjacent pair of lowest
+// rank. qkv keys ranks by id pairs, as they do. (The npm package gpt-3-encoder differs in two
+// ways: JavaScript's \s, which counts U+FEFF and not U+0085 as white space, and ranks keyed by
+// the string "a,b", which for 11 GPT-2 merges whose pieces hold a comma also matches another
+// split of the same text; with GPT-2's merges the latter never changes the result.)
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
