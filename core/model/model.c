@@ -12,6 +12,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/mem.h"
+#include "model/llama2c.h"
 #include "model/newmodel.h"
 #include "model/safetensors.h"
 #include "model/wsrc.h"
@@ -246,8 +247,8 @@ static int other_format(const char *path, Err *e) {
     if (got >= 2 && magic[0] == 'P' && magic[1] == 'K')
         return err_set(e, "'%s': a PyTorch zip checkpoint: convert it to safetensors first", path);
     if (n > 4 && (!strcmp(path + n - 4, ".bin") || !strcmp(path + n - 3, ".pt") || !strcmp(path + n - 4, ".pth")))
-        return err_set(e, "'%s': .bin/.pt checkpoints (llama2.c, PyTorch) are not supported yet: give a safetensors "
-                          "file or an HF directory",
+        return err_set(e, "'%s': a .bin/.pt file that is not a llama2.c checkpoint (PyTorch pickles are not read: "
+                          "convert them to safetensors)",
                        path);
     return 0;
 }
@@ -307,9 +308,18 @@ static int infer_config(Model *m, Err *e) {
 
 Model *model_open(const char *path, const char *tok_path, Err *e) {
     Model *m = model_alloc(path);
-    char *dir = NULL, *cfg_path = NULL;
+    char *dir = NULL, *cfg_path = NULL, *tok_found = NULL;
     Json *cfg = NULL;
-    if (fs_is_dir(path)) {
+    const TensorMap *map = NULL;
+    if (fs_is_file(path) && llama2c_probe(path)) {
+        dir = fs_dirname(path);
+        if (llama2c_load(m, path, &map, e)) goto fail;
+        tok_found = tok_path ? NULL : llama2c_tokenizer_beside(path, m->cfg.n_vocab);
+        if (!tok_path && !tok_found) {
+            err_set(e, "'%s': a llama2.c checkpoint needs its tokenizer: give --tokenizer tokenizer.bin", path);
+            goto fail;
+        }
+    } else if (fs_is_dir(path)) {
         dir = xstrdup(path);
         char *p = fs_join(dir, "model.safetensors.index.json");
         int rc;
@@ -335,19 +345,21 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
         goto fail;
     }
     cfg_path = fs_join(dir, "config.json");
-    if (fs_is_file(cfg_path)) {
+    if (map) {
+        // the configuration came with the weights
+    } else if (fs_is_file(cfg_path)) {
         cfg = json_parse_file(cfg_path, e);
         if (!cfg || read_config(m, cfg, cfg_path, e)) goto fail;
     } else if (infer_config(m, e)) {
         err_prefix(e, "'%s'", path);
         goto fail;
     }
-    if (model_bind(m, m->family->hf, e)) {
+    if (model_bind(m, map ? map : m->family->hf, e)) {
         err_prefix(e, "'%s'", wsrc_n_files(m->src) == 1 ? wsrc_file_path(m->src, 0) : path);
         goto fail;
     }
     m->file_bytes = wsrc_bytes(m->src);
-    m->tok = tok_load(tok_path ? tok_path : dir, e);
+    m->tok = tok_load(tok_path ? tok_path : tok_found ? tok_found : dir, e);
     if (!m->tok) {
         if (!tok_path && !strstr(e ? e->msg : "", dir)) err_prefix(e, "tokenizer of '%s'", path);
         goto fail;
@@ -359,11 +371,13 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     json_free(cfg);
     free(cfg_path);
     free(dir);
+    free(tok_found);
     return m;
 fail:
     json_free(cfg);
     free(cfg_path);
     free(dir);
+    free(tok_found);
     model_free(m);
     return NULL;
 }

@@ -14,9 +14,13 @@
 // ---- shared helpers ----
 
 void tok_index(Tokenizer *t) {
+    strmap_free(&t->by_bytes);
     strmap_init(&t->by_bytes, (size_t)t->n_vocab);
-    for (int i = 0; i < t->n_vocab; i++)
-        strmap_put(&t->by_bytes, t->blob + t->off[i], t->off[i + 1] - t->off[i] - 1, i);
+    // byte-fallback tokens last: the text "a" finds the token a, not <0x61>
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < t->n_vocab; i++)
+            if ((t->fallback && t->fallback[i]) == (pass == 1))
+                strmap_put(&t->by_bytes, t->blob + t->off[i], t->off[i + 1] - t->off[i] - 1, i);
     memset(t->added_first, 0, sizeof t->added_first);
     for (int i = 0; i < t->n_added; i++) {
         int id = t->added[i];
@@ -182,6 +186,35 @@ Tokenizer *tok_from_lines(const char *s, size_t n, TokKind kind, const char *pat
     return t;
 }
 
+void tok_read_template(Tokenizer *t, const Json *pp) {
+    const char *type = json_str_or(pp, "type", "");
+    const Json *single = NULL;
+    if (!strcmp(type, "Sequence")) { // e.g. ByteLevel then TemplateProcessing
+        const Json *list = json_get(pp, "processors");
+        for (size_t i = 0; list && i < list->len; i++) tok_read_template(t, &list->items[i]);
+        return;
+    }
+    if (!strcmp(type, "BertProcessing") || !strcmp(type, "RobertaProcessing")) {
+        const Json *cls = json_at(json_get(pp, "cls"), 0), *sep = json_at(json_get(pp, "sep"), 0);
+        if (cls && cls->type == JSON_STR) t->add_first = tok_find(t, cls->str, cls->len);
+        if (sep && sep->type == JSON_STR) t->add_last = tok_find(t, sep->str, sep->len);
+        return;
+    }
+    if (strcmp(type, "TemplateProcessing") || !(single = json_get(pp, "single")) || single->type != JSON_ARR) return;
+    bool before = true; // special tokens before $A go first, those after it last
+    for (size_t i = 0; i < single->len; i++) {
+        const Json *st = json_get(&single->items[i], "SpecialToken");
+        const char *id = st ? json_str_or(st, "id", NULL) : NULL;
+        if (!id) {
+            before = false;
+            continue;
+        }
+        int tid = tok_find(t, id, strlen(id));
+        if (before) t->add_first = tid;
+        else t->add_last = tid;
+    }
+}
+
 // ---- loading ----
 
 // The path of name in the directory that holds file (or in dir itself when is_dir).
@@ -295,9 +328,10 @@ Tokenizer *tok_load(const char *path, Err *e) {
     if (!strcmp(name, "merges.txt")) t = load_pair(path, false, "vocab.json", "merges.txt", &found, e);
     else if (!strcmp(name, "vocab.bpe")) t = load_pair(path, false, "encoder.json", "vocab.bpe", &found, e);
     else if (n >= 4 && !strcmp(name + n - 4, ".txt")) return wordpiece_load_vocab_txt(path, e);
+    else if (n >= 4 && !strcmp(name + n - 4, ".bin")) return bpe_load_llama2c(path, e);
     else {
         err_set(e, "'%s': not a tokenizer file qkv reads (tokenizer.json, vocab.json + merges.txt, "
-                   "encoder.json + vocab.bpe, vocab.txt)", path);
+                   "encoder.json + vocab.bpe, vocab.txt, a llama2.c tokenizer .bin)", path);
         return NULL;
     }
     if (!found) err_set(e, "'%s': its vocabulary (%s) is not beside it", path,
@@ -310,6 +344,7 @@ void tok_free(Tokenizer *t) {
     free(t->blob);
     free(t->off);
     free(t->special);
+    free(t->fallback);
     free(t->added);
     strmap_free(&t->by_bytes);
     bpe_free(t->bpe);
@@ -380,10 +415,10 @@ static size_t match_added(const Tokenizer *t, const char *s, size_t n, unsigned 
     return best;
 }
 
-static int encode_part(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e) {
+static int encode_part(const Tokenizer *t, const char *s, size_t n, bool at_start, IntVec *out, Err *e) {
     if (!n) return 0;
     switch (t->kind) {
-    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, out, e);
+    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, at_start, out, e);
     case TOK_KIND_WORDPIECE: return wordpiece_encode(t, s, n, out, e);
     }
     return err_set(e, "unknown tokenizer kind");
@@ -415,12 +450,12 @@ int tok_encode(const Tokenizer *t, const char *text, size_t len, unsigned flags,
             i++;
             continue;
         }
-        if (encode_part(t, s + part, i - part, out, e) < 0) goto fail;
+        if (encode_part(t, s + part, i - part, part == 0, out, e) < 0) goto fail;
         iv_push(out, id);
         i += m;
         part = i;
     }
-    if (encode_part(t, s + part, n - part, out, e) < 0) goto fail;
+    if (encode_part(t, s + part, n - part, part == 0, out, e) < 0) goto fail;
     if ((flags & TOK_ADD_SPECIAL) && t->add_last >= 0) iv_push(out, t->add_last);
     buf_free(&clean);
     return out->n - start;

@@ -203,32 +203,12 @@ static int set_unk(Tokenizer *t, const char *unk, const char *path, Err *e) {
     return 0;
 }
 
-// [CLS] and [SEP] around a text (BertProcessing, or TemplateProcessing "[CLS] $A [SEP]").
+// [CLS] and [SEP] around a text (BertTokenizer's defaults for a bare vocab.txt).
 static void set_template(Tokenizer *t, const char *cls, const char *sep) {
     t->add_first = tok_find(t, cls, strlen(cls));
     t->add_last = tok_find(t, sep, strlen(sep));
     t->bos = t->add_first;
     t->eos = t->add_last;
-}
-
-static void template_from_json(Tokenizer *t, const Json *pp) {
-    const char *type = json_str_or(pp, "type", "");
-    if (!strcmp(type, "BertProcessing")) {
-        const Json *cls = json_at(json_get(pp, "cls"), 0), *sep = json_at(json_get(pp, "sep"), 0);
-        set_template(t, cls && cls->type == JSON_STR ? cls->str : "[CLS]", sep && sep->type == JSON_STR ? sep->str : "[SEP]");
-    } else if (!strcmp(type, "TemplateProcessing")) {
-        const Json *single = json_get(pp, "single");
-        t->add_first = t->add_last = -1;
-        for (size_t i = 0; single && i < single->len; i++) {
-            const Json *st = json_get(&single->items[i], "SpecialToken");
-            const char *id = st ? json_str_or(st, "id", NULL) : NULL;
-            if (!id) continue;
-            if (i == 0) t->add_first = tok_find(t, id, strlen(id));
-            else t->add_last = tok_find(t, id, strlen(id));
-        }
-        t->bos = t->add_first;
-        t->eos = t->add_last;
-    }
 }
 
 Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e) {
@@ -259,9 +239,9 @@ Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e) {
         tok_free(t);
         return NULL;
     }
-    const Json *pp = json_get(root, "post_processor");
-    t->add_first = t->add_last = -1;
-    if (pp && pp->type == JSON_OBJ) template_from_json(t, pp);
+    tok_read_template(t, json_get(root, "post_processor"));
+    if (t->add_first >= 0) t->bos = t->add_first;
+    if (t->add_last >= 0) t->eos = t->add_last;
     return t;
 }
 

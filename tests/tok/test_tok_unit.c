@@ -327,8 +327,12 @@ static void test_errors(void) {
     put_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}, \"unk_token\": \"[UNK]\"}}");
     expect_error("WordPiece without its unknown token", tmpdir, NULL, NULL, "tokenizer.json", "'[UNK]' is not in the vocabulary");
     put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
-                               " \"pre_tokenizer\": {\"type\": \"Metaspace\"}}");
-    expect_error("unsupported pre-tokenizer", p, NULL, NULL, "tokenizer.json", "'Metaspace'");
+                               " \"pre_tokenizer\": {\"type\": \"Whitespace\"}}");
+    expect_error("unsupported pre-tokenizer", p, NULL, NULL, "tokenizer.json", "'Whitespace'");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                               " \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\","
+                               " \"pattern\": {\"Regex\": \"\\\\w+\"}}, {\"type\": \"ByteLevel\", \"use_regex\": false}]}}");
+    expect_error("unsupported split regex", p, NULL, NULL, "tokenizer.json", "regex");
     put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
                                " \"merges\": [\"ab\"]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
     expect_error("bad merge string", p, NULL, NULL, "tokenizer.json' merge 1", "expected");
