@@ -125,27 +125,40 @@ class GPT2:
     def _gelu(x):
         return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 
-    def trace(self, ids):
+    def trace(self, ids, patch=None):
         """Run ids (length T <= n_ctx); return every intermediate, keyed (kind, layer) as qkv's trace
         names them (layer -1 outside the blocks):
           ('embed', -1) [T, d]; per layer l: ('resid_pre', l) the block's input, ('q'|'k'|'v', l)
           [T, d], ('scores', l) [H, T, T] scaled q·kᵀ with -inf above the diagonal, ('probs', l)
-          [H, T, T], ('resid_mid', l) after attention, ('resid_post', l) the block's output;
-          ('ln_f', -1) [T, d]; ('logits', -1) [T, V]."""
+          [H, T, T], ('z', l) [T, d] the heads' weighted values before the output projection,
+          ('attn_out', l) the attention sublayer's output, ('resid_mid', l) the stream after it,
+          ('mlp_out', l) the MLP's output, ('resid_post', l) the block's output;
+          ('ln_f', -1) [T, d]; ('logits', -1) [T, V].
+        patch: None or (kind, layer, pos, scale): that row of that intermediate is multiplied by
+        scale as soon as it is computed, and the rest of the pass uses the patched value
+        (activation patching; not for scores and probs)."""
         ids = np.asarray(ids, dtype=np.int64)
         T, d, H = len(ids), self.d, self.n_head
         hd = d // H
         assert 1 <= T <= self.n_ctx
         out = {}
-        x = self.w['wte.weight'][ids] + self.w['wpe.weight'][:T]
-        out['embed', -1] = x
+
+        def put(kind, layer, value):
+            if patch is not None and (kind, layer) == tuple(patch[:2]):
+                value = value.copy()
+                value[patch[2]] *= patch[3]
+            out[kind, layer] = value
+            return value
+
+        x = put('embed', -1, self.w['wte.weight'][ids] + self.w['wpe.weight'][:T])
         causal = np.tril(np.ones((T, T), dtype=bool))
         for l in range(self.n_layer):
             p = 'h.%d.' % l
-            out['resid_pre', l] = x
+            x = put('resid_pre', l, x)
             h = self._ln(x, p + 'ln_1')
             qkv = h @ self.w[p + 'attn.c_attn.weight'] + self.w[p + 'attn.c_attn.bias']  # (T, 3d)
-            out['q', l], out['k', l], out['v', l] = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
+            for i, n in enumerate(('q', 'k', 'v')):
+                put(n, l, qkv[:, i * d:(i + 1) * d])
             q, k, v = (out[n, l].reshape(T, H, hd).transpose(1, 0, 2) for n in ('q', 'k', 'v'))  # (H, T, hd)
             s = q @ k.transpose(0, 2, 1) / np.sqrt(hd)  # (H, T, T)
             s = np.where(causal, s, -np.inf)
@@ -154,15 +167,15 @@ class GPT2:
             e = np.exp(s)
             a = e / e.sum(axis=-1, keepdims=True)
             out['probs', l] = a
-            y = (a @ v).transpose(1, 0, 2).reshape(T, d)
-            x = x + y @ self.w[p + 'attn.c_proj.weight'] + self.w[p + 'attn.c_proj.bias']
-            out['resid_mid', l] = x
+            z = put('z', l, (a @ v).transpose(1, 0, 2).reshape(T, d))
+            x = x + put('attn_out', l, z @ self.w[p + 'attn.c_proj.weight'] + self.w[p + 'attn.c_proj.bias'])
+            x = put('resid_mid', l, x)
             h = self._ln(x, p + 'ln_2')
             m = self._gelu(h @ self.w[p + 'mlp.c_fc.weight'] + self.w[p + 'mlp.c_fc.bias'])
-            x = x + m @ self.w[p + 'mlp.c_proj.weight'] + self.w[p + 'mlp.c_proj.bias']
-            out['resid_post', l] = x
-        out['ln_f', -1] = self._ln(x, 'ln_f')
-        out['logits', -1] = out['ln_f', -1] @ self.head.T
+            x = x + put('mlp_out', l, m @ self.w[p + 'mlp.c_proj.weight'] + self.w[p + 'mlp.c_proj.bias'])
+            x = put('resid_post', l, x)
+        hf = put('ln_f', -1, self._ln(x, 'ln_f'))
+        put('logits', -1, hf @ self.head.T)
         return out
 
     def forward(self, ids):

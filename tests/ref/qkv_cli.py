@@ -72,21 +72,25 @@ def new_model(qkv, words, db):
 
 
 # Trace kinds of tests/ref/trace_dump.c, and the attention ones ([n_head, n_q, n_kv] records).
-TRACE_KINDS = ('embed', 'q', 'k', 'v', 'scores', 'probs', 'resid_pre', 'resid_mid', 'resid_post', 'ln_f', 'logits')
+TRACE_KINDS = ('embed', 'q', 'k', 'v', 'z', 'scores', 'probs', 'attn_out', 'resid_pre', 'resid_mid', 'mlp_out',
+               'resid_post', 'ln_f', 'logits')
 TRACE_ATT = ('scores', 'probs')
 
 
-def trace(trace_dump, model, ids, kinds, threads=1, logits='none', steps=0, layers=0, timeout=600):
+def trace(trace_dump, model, ids, kinds, threads=1, logits='none', steps=0, layers=0, patch=None, timeout=600):
     """Run trace_dump on ids; return (points, outs).
 
     points: {(kind, layer): float32 array over all positions}, the calls of ctx_eval put together
       along the query rows: [T, dim], or [n_head, T, T] for attention (entries a call did not
       cover, the future keys, are -inf for scores and 0 for probs).
     outs: the logits ctx_eval returned, one [rows, V] array per call.
+    patch: None or (kind, layer, pos, scale): multiply that row of the live activation by scale.
     Raises QkvError when trace_dump fails or its output is malformed."""
     import numpy as np
     args = [trace_dump, model, ','.join(str(int(i)) for i in ids), ','.join(kinds) if kinds else 'none',
             str(threads), 'logits=' + logits, 'steps=%d' % steps, 'layers=%d' % layers]
+    if patch:
+        args.append('patch=%s:%d:%d:%r' % tuple(patch))
     p = subprocess.run(args, capture_output=True, timeout=timeout)
     if p.returncode != 0:
         raise QkvError('%s ... exit %d: %s' % (' '.join(args[:1] + args[3:]), p.returncode,

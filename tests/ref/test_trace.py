@@ -4,11 +4,13 @@
 # On a random-weight GPT-2 written by `qkv new-model` (context 1024), tests/ref/trace_dump runs
 # the engine through its public API (ctx_eval with a Trace) and hands over what the trace gives:
 # embeddings, per layer the residual stream before the block / after attention / after the
-# block, q, k, v, attention scores and probabilities, the final norm, the logits. For lengths 1,
+# block, q, k, v, attention scores and probabilities, the heads' weighted values (z), the
+# attention and MLP sublayers' outputs, the final norm, the logits. For lengths 1,
 # 2, 7 and 600 (past the 512-token prefill chunk), each kind is asked alone and all together,
 # each time with ctx_eval returning no logits, the last row's, and every row's; with 1 and 2
 # threads; also decoding the last tokens one at a time through the KV cache, and with a layer
-# mask. Checks: exactly the asked kinds and layers come, every value matches the reference
+# mask; and activation patching: a row of each live activation scaled in the callback, against
+# the reference patched the same way. Checks: exactly the asked kinds and layers come, every value matches the reference
 # within its tolerance (below), masked scores are -inf exactly where the reference's are, and
 # the logits ctx_eval returns are the reference's rows (the last one when only it is wanted).
 # Usage: test_trace.py [QKV_BINARY [TRACE_DUMP_BINARY]]
@@ -30,9 +32,10 @@ MODEL = 'layers=2 heads=4 d=64 ctx=1024 vocab=300 seed=11 tied=false'
 LENGTHS = (1, 2, 7, 600)
 # max |qkv - reference| allowed, relative to max(1, max |reference|) of the tensor compared:
 # float32 against float64 through 2 layers. Attention probabilities are absolute (they are <= 1).
-TOL = {'embed': 1e-6, 'q': 1e-5, 'k': 1e-5, 'v': 1e-5, 'scores': 1e-5, 'probs': 1e-5,
-       'resid_pre': 1e-5, 'resid_mid': 1e-5, 'resid_post': 1e-5, 'ln_f': 1e-5, 'logits': 1e-5}
-LAYER_KINDS = ('q', 'k', 'v', 'scores', 'probs', 'resid_pre', 'resid_mid', 'resid_post')
+TOL = {'embed': 1e-6, 'q': 1e-5, 'k': 1e-5, 'v': 1e-5, 'z': 1e-5, 'scores': 1e-5, 'probs': 1e-5,
+       'attn_out': 1e-5, 'resid_pre': 1e-5, 'resid_mid': 1e-5, 'mlp_out': 1e-5, 'resid_post': 1e-5,
+       'ln_f': 1e-5, 'logits': 1e-5}
+LAYER_KINDS = ('q', 'k', 'v', 'z', 'scores', 'probs', 'attn_out', 'resid_pre', 'resid_mid', 'mlp_out', 'resid_post')
 
 failures = []
 worst_seen = {}
@@ -78,13 +81,14 @@ def expected_keys(kinds, n_layer, layers_mask=0):
     return keys
 
 
-def check_run(tdump, model_dir, ref_tr, ids, kinds, n_layer, threads, logits, steps=0, layers=0):
+def check_run(tdump, model_dir, ref_tr, ids, kinds, n_layer, threads, logits, steps=0, layers=0, patch=None):
     T = len(ids)
-    tag = 'T=%d kinds=%s logits=%s threads=%d%s%s' % (T, ','.join(kinds) or 'none', logits, threads,
-                                                      ' steps=%d' % steps if steps else '',
-                                                      ' layers=%d' % layers if layers else '')
+    tag = 'T=%d kinds=%s logits=%s threads=%d%s%s%s' % (T, ','.join(kinds) or 'none', logits, threads,
+                                                        ' steps=%d' % steps if steps else '',
+                                                        ' layers=%d' % layers if layers else '',
+                                                        ' patch=%s:%d:%d:%g' % tuple(patch) if patch else '')
     try:
-        points, outs = qkv_cli.trace(tdump, model_dir, ids, kinds, threads, logits, steps, layers)
+        points, outs = qkv_cli.trace(tdump, model_dir, ids, kinds, threads, logits, steps, layers, patch)
     except qkv_cli.QkvError as ex:
         fail('%s: %s' % (tag, ex))
         return
@@ -109,6 +113,27 @@ def check_run(tdump, model_dir, ref_tr, ids, kinds, n_layer, threads, logits, st
         hi = end if c == 0 else lo + 1
         want = want_logits[lo:hi] if logits == 'all' else want_logits[hi - 1:hi]
         compare('%s: ctx_eval logits of call %d (positions %d..%d)' % (tag, c, lo, hi - 1), 'logits', out, want)
+
+
+PATCH_SCALE = -0.5
+
+
+def check_patches(tdump, model_dir, ref, ids, ref_tr, L, positions):
+    """Patch every patchable kind (all but scores and probs) at each position: qkv's trace and
+    logits must follow the reference patched the same way. Returns the number of runs."""
+    runs = 0
+    for i, kind in enumerate(k for k in qkv_cli.TRACE_KINDS if k not in qkv_cli.TRACE_ATT):
+        layer = L - 1 if kind in LAYER_KINDS else -1
+        for pos in positions:
+            patch = (kind, layer, pos, PATCH_SCALE)
+            want = ref.trace(ids, patch=patch)
+            effect = float(np.max(np.abs(want['logits', -1] - ref_tr['logits', -1])))
+            if effect < 1e-3:
+                fail('patch %s: changes the reference logits by only %.2g: it would not show a patch ignored'
+                     % (patch, effect))
+            check_run(tdump, model_dir, want, ids, list(qkv_cli.TRACE_KINDS), L, 1 + i % 2, 'all', patch=patch)
+            runs += 1
+    return runs
 
 
 def main():
@@ -150,6 +175,10 @@ def main():
             # a layer mask: layer 1 only
             check_run(tdump, model_dir, ref_tr, ids, list(qkv_cli.TRACE_KINDS), L, 1, 'last', layers=2)
             runs += 1
+            # activation patching: one row of one live activation scaled in the callback flows
+            # into the rest of the pass (and, through the KV cache, into the later chunk at T=600)
+            if T >= 7:
+                runs += check_patches(tdump, model_dir, ref, ids, ref_tr, L, (3, T - 50) if T > 512 else (3,))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print('worst relative errors: ' + ', '.join('%s %.2g' % (k, worst_seen.get(k, float('nan')))

@@ -3,14 +3,18 @@
 // reference tests can compare every intermediate with HF transformers and the NumPy reference.
 //
 // Usage: trace_dump MODEL IDS KINDS THREADS [logits=none|last|all] [steps=K] [layers=MASK]
+//                   [patch=KIND:LAYER:POS:SCALE]
 //   MODEL    an HF model directory or .safetensors file (as `qkv --model`)
 //   IDS      comma-separated token ids, e.g. 1,2,3
-//   KINDS    comma-separated: embed q k v scores probs resid_pre resid_mid resid_post ln_f logits,
-//            "all", or "none"
+//   KINDS    comma-separated: embed q k v z scores probs attn_out resid_pre resid_mid mlp_out
+//            resid_post ln_f logits, "all", or "none"
 //   THREADS  threads of the context (ctx_new)
 //   logits=  what ctx_eval itself returns: nothing (default), the last row, or every row
 //   steps=K  evaluate the first n-K ids in one call, then the last K one at a time (KV cache)
 //   layers=  the Trace's layer mask (bit l = layer l; 0 = all, the default)
+//   patch=   activation patching: in the callback, multiply the row of position POS of KIND at
+//            LAYER (-1 outside the blocks) by SCALE, in the engine's live buffer, before it is
+//            written out; KIND must be among KINDS and not scores/probs (those are copies)
 //
 // Output, all little-endian float32 after a header line of JSON per record:
 //   {"point":"KIND","layer":L,"pos0":P,"n_q":N,"n_kv":KV,"n_head":H,"dim":D,"count":C}\n
@@ -37,7 +41,8 @@ static const struct {
     {"scores", TRACE_ATT_SCORES},   {"probs", TRACE_ATT_PROBS},
     {"resid_pre", TRACE_RESID_PRE}, {"resid_mid", TRACE_RESID_MID},
     {"resid_post", TRACE_RESID_POST}, {"ln_f", TRACE_LN_F},
-    {"logits", TRACE_LOGITS},
+    {"logits", TRACE_LOGITS},       {"z", TRACE_Z},
+    {"attn_out", TRACE_ATTN_OUT},   {"mlp_out", TRACE_MLP_OUT},
 };
 enum { N_KINDS = sizeof KINDS / sizeof KINDS[0] };
 
@@ -98,10 +103,20 @@ static void write_floats(const float *x, size_t n) {
     fwrite(x, sizeof(float), n, stdout);
 }
 
+typedef struct Patch {
+    unsigned kind; // 0: no patch
+    int layer, pos;
+    float scale;
+} Patch;
+
 static void on_point(void *user, const TracePoint *p) {
-    (void)user;
+    const Patch *pa = user;
     bool att = p->kind == TRACE_ATT_SCORES || p->kind == TRACE_ATT_PROBS;
     size_t count = att ? (size_t)p->n_head * p->n_q * p->n_kv : (size_t)p->n_q * p->dim;
+    if (pa->kind == p->kind && pa->layer == p->layer && pa->pos >= p->pos0 && pa->pos < p->pos0 + p->n_q) {
+        float *row = p->data + (size_t)(pa->pos - p->pos0) * p->dim;
+        for (int i = 0; i < p->dim; i++) row[i] *= pa->scale;
+    }
     printf("{\"point\":\"%s\",\"layer\":%d,\"pos0\":%d,\"n_q\":%d,\"n_kv\":%d,\"n_head\":%d,\"dim\":%d,"
            "\"count\":%zu}\n",
            kind_name(p->kind), p->layer, p->pos0, p->n_q, p->n_kv, p->n_head, p->dim, count);
@@ -110,17 +125,27 @@ static void on_point(void *user, const TracePoint *p) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: trace_dump MODEL IDS KINDS THREADS [logits=none|last|all] [steps=K] [layers=MASK]\n");
+        fprintf(stderr, "usage: trace_dump MODEL IDS KINDS THREADS [logits=none|last|all] [steps=K] [layers=MASK] "
+                        "[patch=KIND:LAYER:POS:SCALE]\n");
         return 2;
     }
     const char *logits_mode = "none";
     int steps = 0;
     uint64_t layers = 0;
+    Patch patch = {0};
     for (int i = 5; i < argc; i++) {
         if (!strncmp(argv[i], "logits=", 7)) logits_mode = argv[i] + 7;
         else if (!strncmp(argv[i], "steps=", 6)) steps = atoi(argv[i] + 6);
         else if (!strncmp(argv[i], "layers=", 7)) layers = strtoull(argv[i] + 7, NULL, 0);
-        else {
+        else if (!strncmp(argv[i], "patch=", 6)) {
+            char name[32];
+            if (sscanf(argv[i] + 6, "%31[a-z_]:%d:%d:%f", name, &patch.layer, &patch.pos, &patch.scale) != 4 ||
+                parse_kinds(name, &patch.kind) || (patch.kind & (patch.kind - 1)) ||
+                (patch.kind & (TRACE_ATT_SCORES | TRACE_ATT_PROBS))) {
+                fprintf(stderr, "trace_dump: patch= takes KIND:LAYER:POS:SCALE (not scores or probs)\n");
+                return 2;
+            }
+        } else {
             fprintf(stderr, "trace_dump: unknown option '%s'\n", argv[i]);
             return 2;
         }
@@ -133,6 +158,11 @@ int main(int argc, char **argv) {
     int *ids = NULL;
     int n = parse_ids(argv[2], &ids);
     if (n <= 0 || parse_kinds(argv[3], &want)) {
+        free(ids);
+        return 2;
+    }
+    if (patch.kind && !(want & patch.kind)) {
+        fprintf(stderr, "trace_dump: the patched kind must be among KINDS\n");
         free(ids);
         return 2;
     }
@@ -155,7 +185,7 @@ int main(int argc, char **argv) {
     bool want_out = strcmp(logits_mode, "none") != 0;
     int V = ctx_config(c)->n_vocab;
     float *out = want_out ? malloc(sizeof(float) * (size_t)n * V) : NULL;
-    Trace tr = {want, layers, on_point, NULL};
+    Trace tr = {want, layers, on_point, &patch};
     int rc = 0, calls = 0;
     for (int done = 0; done < n && !rc; calls++) {
         int k = calls == 0 ? n - steps : 1;
