@@ -702,18 +702,17 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     } else {
         pe_sinusoidal(m, (int)len, (int)dim);
     }
-    JsonW *w = &out->w;
-    {
-        char title[96];
-        snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
-        app_set_figure(app, cos ? c : m, (int)len, cos ? (int)len : (int)dim, NULL, NULL, !cos, title);
-    }
-    jw_kstr(w, "kind", kind);
-    jw_kint(w, "len", len);
-    jw_kint(w, "dim", dim);
     int cols = cos ? (int)len : (int)dim;
     const float *show = m;
     if (cos) pe_cosine(c, m, (int)len, (int)dim), show = c;
+    // published only once computed: `save` exports it
+    char title[96];
+    snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
+    app_set_figure(app, show, (int)len, cols, NULL, NULL, !cos, title);
+    JsonW *w = &out->w;
+    jw_kstr(w, "kind", kind);
+    jw_kint(w, "len", len);
+    jw_kint(w, "dim", dim);
     jw_key(w, "matrix");
     jw_arr(w);
     for (long long i = 0; i < len; i++) {

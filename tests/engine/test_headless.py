@@ -200,6 +200,44 @@ cs = jlines(run(["--json", "-e", "pe learned len=10 cosine=true"]))[0]["matrix"]
 check(len(cs) == 10 and all(abs(cs[i][i] - 1) < 1e-5 for i in range(10)) and cs[2][5] == cs[5][2],
       "pe learned cosine=true is a symmetric similarity matrix", cs[:2])
 
+# what `save` writes after `pe ... cosine=true` is the cosine similarity itself, computed here
+# with NumPy from the formula (sinusoidal) and from wpe.weight read out of the file (learned)
+import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+import gpt2_ref
+
+
+def saved_csv(path):
+    with open(path) as f:
+        rows = [r.split(",") for r in f.read().strip().split("\n")]
+    return np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+
+
+def cosine(m):
+    n = m / np.linalg.norm(m, axis=1, keepdims=True)
+    return n @ n.T
+
+
+pos, k = np.arange(4)[:, None], np.arange(8)[None, :]
+ang = pos / 10000 ** ((k - k % 2) / 8)
+sinus = np.where(k % 2 == 0, np.sin(ang), np.cos(ang))
+cpath = os.path.join(TMP, "pe-cos.csv")
+p = run(["-e", f"pe sinusoidal len=4 dim=8 cosine=true; save {cpath}"])
+got = saved_csv(cpath) if p.returncode == 0 else None
+check(got is not None and got.shape == (4, 4) and np.abs(got - cosine(sinus)).max() < 1e-5,
+      "save after pe sinusoidal cosine=true writes the cosine similarity", (cosine(sinus), got))
+pem = os.path.join(TMP, "pe-model")
+run(["-e", f"new-model gpt2 layers=1 heads=2 d=32 ctx=40 seed=11 std=0.5 out={pem}"])
+wpe = gpt2_ref.read_safetensors(os.path.join(pem, "model.safetensors"))["wpe.weight"]
+p = run(["--model", pem, "--json", "-e", f"pe learned; pe learned len=12 cosine=true; save {cpath}"])
+o = jlines(p) if p.returncode == 0 else [{}, {}]
+got = np.array(o[0].get("matrix", []))
+check(got.shape == wpe.shape and np.abs(got - wpe).max() < 1e-6,
+      "pe learned is the model's wpe.weight, as read from model.safetensors", (wpe.shape, got.shape))
+got = saved_csv(cpath) if p.returncode == 0 else None
+check(got is not None and got.shape == (12, 12) and np.abs(got - cosine(wpe[:12])).max() < 1e-5,
+      "save after pe learned cosine=true writes the cosine similarity of wpe.weight", (cosine(wpe[:12])[:2], got))
+
 # save: what the last heatmap command showed, as CSV and SVG, written atomically
 import csv as csvmod
 import xml.etree.ElementTree as ET
