@@ -1,5 +1,5 @@
 // cmd_engine.c - the engine commands: model, load, tokenize, logits, generate, attention,
-// bench, new-model, set, help, quit.
+// bench, new-model, set, help, quit (exit, q).
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -921,8 +921,9 @@ const Command engine_commands[] = {
     {"help", cmd_help, 0, 1, k_none, "help [COMMAND]", "List the commands, or show one command's usage.", false},
     {"quit", cmd_quit, 0, 0, k_none, "quit",
      "Leave qkv: headless, the commands after it do not run (the exit status is that of the commands before); "
-     "the TUI asks first while a ranking is unfinished. exit is the same command. JSON: quit.",
+     "the TUI asks first while a ranking is unfinished. exit and q (:q) are the same command. JSON: quit.",
      false},
     {"exit", cmd_quit, 0, 0, k_none, "exit", "The same as quit. JSON: quit.", false},
+    {"q", cmd_quit, 0, 0, k_none, "q", "The same as quit (:q, as vi users type it). JSON: quit.", false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

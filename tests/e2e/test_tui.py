@@ -443,7 +443,7 @@ def main():
         p = Pane(tmp, W, H, "b")
         panes.append(p)
         scenario_lab_attention(p, tmp, db, small, "new-model", "2", "3")
-        command(p, "quit")  # the quit command (the other panes use the q key)
+        command(p, "q")  # :q, as vi users type it (the other panes use the q key and the quit command)
         wait_shell(p)
         p.close()
 

@@ -109,7 +109,7 @@ for cmd, needle in [
     check(p.returncode > 0 and p.returncode < 128, f"'{cmd}' exits, no signal", p.returncode)
 
 # quit (and its alias exit): the commands after it do not run, in every way of giving them
-for word in ("quit", ":quit", "exit"):
+for word in ("quit", ":quit", "exit", "q", ":q"):
     p = run(["--json", "-e", f'tokenize "a"; {word}; generate "x" max=2; tokenize "b"'])
     check(p.returncode == 0, f"'{word}' exits 0", (p.returncode, p.stderr))
     out = jlines(p)
@@ -123,7 +123,7 @@ p = run(["-e", "quit now"])
 check(p.returncode != 0 and b"takes no positional argument" in p.stderr, "quit takes no argument", p.stderr)
 p = run(["--json", "-e", "help"])
 names = [c["name"] for c in jlines(p)[0]["commands"]] if p.returncode == 0 else []
-check("quit" in names and "exit" in names, "help lists quit and exit", names)
+check("quit" in names and "exit" in names and "q" in names, "help lists quit, exit and q", names)
 p = run(["-e", "frobnicate; quit"])
 check(p.returncode == 1, "a failure before quit still exits 1", p.returncode)
 # the REPL (--no-tui on a pseudo-terminal) leaves at quit
@@ -165,6 +165,11 @@ check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 
       seen[-400:])
 check(b'{"quit":true}' in seen and b'"pieces":["a"]' in seen and b'"pieces":["z"' not in seen,
       "the REPL runs nothing after quit", seen[-400:])
+# q and :q (what vi users type first) leave the REPL too
+for word in (b"q", b":q"):
+    status, seen = repl_session([b'tokenize "a"\n' + word + b'\ntokenize "zzz"\n'])
+    check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and b'{"quit":true}' in seen
+          and b'"pieces":["z"' not in seen, f"the REPL leaves at {word.decode()}", seen[-400:])
 # Ctrl-C at the interactive prompt, even twice, does not quit
 status, seen = repl_session([b"\x03", b"\x03", b"\x03", b'tokenize "b"\n', b"quit\n"])
 check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and b'"pieces":["b"]' in seen,
