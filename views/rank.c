@@ -75,13 +75,20 @@ static void swap(Rank *R, int a, int b) {
 static int rank_key(View *v, int key) {
     Rank *R = v->state;
     ViewShared *sh = v->host->sh;
-    if (key == 'r' || (!R->pending && key == VK_ENTER)) { // a new ranking of the lab's prompt
-        Buf line = {0};
-        buf_puts(&line, "rank ");
-        cmdq_quote(&line, sh->prompt.data ? sh->prompt.data : "", sh->prompt.len);
-        buf_puts(&line, " k=4");
-        v->host->edit(v->host, line.data, 0);
-        buf_free(&line);
+    if (key == 'r' || (!R->pending && key == VK_ENTER)) { // a new ranking of the lab's prompt, now
+        if (R->pending) {
+            v->host->message(v->host, true, "a ranking is pending: submit it (Enter) or skip it (x) first");
+        } else if (!sh->prompt.len) {
+            v->host->message(v->host, true, "the lab's prompt is empty: type one in the Lab (1, then e), "
+                                            "or :rank \"PROMPT\" k=4");
+        } else {
+            Buf line = {0};
+            buf_puts(&line, "rank ");
+            cmdq_quote(&line, sh->prompt.data, sh->prompt.len);
+            buf_puts(&line, " k=4");
+            v->host->run(v->host, line.data, 0);
+            buf_free(&line);
+        }
         return 1;
     }
     if (!R->pending) return 0;
@@ -163,7 +170,8 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         vd_printf(g, x, y, w, CELL_BOLD, u, "Rank");
         int Y = y + 2;
         if (R->done[0]) vd_printf(g, x, Y++, w, 0, u, "%s.", R->done), Y++;
-        vd_printf(g, x, Y++, w, 0, u, "No ranking pending. Press r (or Enter) to rank K completions of the lab's prompt:");
+        vd_printf(g, x, Y++, w, 0, u, "No ranking pending. Press r (or Enter) to rank 4 completions of the lab's prompt,");
+        vd_printf(g, x, Y++, w, 0, u, "or type another ranking:");
         vd_printf(g, x, Y++, w, CELL_DIM, u, "  :rank \"PROMPT\" k=4 [max=N temperature=T ...]");
         vd_printf(g, x, Y + 1, w, 0, u, "Then j/k choose, J/K move up/down, = tie with the one above, n note, Enter submit, x skip.");
         return;
@@ -231,7 +239,7 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
 const ViewOps rank_view_ops = {
     .name = "rank",
     .title = "Rank",
-    .keys = "r  start a ranking of the lab's prompt (opens :rank \"PROMPT\" k=4 to edit)\n"
+    .keys = "r Enter  rank 4 completions of the lab's prompt now (:rank \"PROMPT\" k=K for another)\n"
             "j k  up down  choose a candidate;  J K  shift-up shift-down  move it up or down\n"
             "= t  tie the chosen candidate with the one above (again: untie)\n"
             "n  add a note (note \"...\")\n"
