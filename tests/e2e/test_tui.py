@@ -346,6 +346,14 @@ def scenario_generation_resize_cancel(p, tmp, db, big, name):
     p.wait_text("nothing is running")
 
 
+def save_csv(p, path):
+    """Run save PATH on the command line; the rows of the CSV written, split at commas."""
+    command(p, "save " + path)
+    p.wait_text("saved")
+    with open(path) as f:
+        return [r.split(",") for r in f.read().strip().split("\n")]
+
+
 def scenario_other_views(p, tmp, name, rid):
     """Positions (sinusoidal, cosine, saved as CSV), history (runs, show; the ranking rid stored in the
     TUI listed and shown with its tie), help."""
@@ -353,12 +361,8 @@ def scenario_other_views(p, tmp, name, rid):
     p.wait_text("sinusoidal position encoding: 64 positions x 128 dimensions")
     p.keys("c")
     p.wait_text("cosine similarity of 64 positions")
-    csv = os.path.join(tmp, name + "-pe.csv")
-    command(p, "save " + csv)
-    p.wait_text("saved")
-    with open(csv) as f:
-        rows = f.read().strip().split("\n")
-    if len(rows) != 65 or len(rows[1].split(",")) != 65:
+    rows = save_csv(p, os.path.join(tmp, name + "-pe.csv"))
+    if len(rows) != 65 or len(rows[1]) != 65:
         fail("%s: the positions CSV is %d rows, not 1 + 64" % (name, len(rows)))
     p.keys("5")
     s = p.wait(lambda s: "History:" in s and " rank " in s, "the history with the rank candidates")
@@ -545,13 +549,9 @@ def scenario_new_user(p, tmp, db, name):
     p.wait_text("sinusoidal position encoding: 64 positions x 104 dimensions")
     p.keys("]")
     p.wait_text("sinusoidal position encoding: 72 positions x 104 dimensions")
-    csvf = os.path.join(tmp, name + "-new-pe.csv")
-    command(p, "save " + csvf)
-    p.wait_text("saved")
-    with open(csvf) as f:
-        rows = f.read().strip().split("\n")
+    rows = save_csv(p, os.path.join(tmp, name + "-new-pe.csv"))
     (ref,) = headless(p.env, db, "pe sinusoidal len=72 dim=104")
-    got = [float(x) for x in rows[9].split(",")[1:]]
+    got = [float(x) for x in rows[9][1:]]
     if len(rows) != 73 or len(got) != 104 or max(abs(a - b) for a, b in zip(got, ref["matrix"][8])) > 1e-6:
         fail("%s: the saved positions are not pe sinusoidal len=72 dim=104 (%d rows)" % (name, len(rows)))
 
