@@ -27,6 +27,7 @@ typedef struct Rank {
     bool pending;
     char *note;
     char done[128];      // the last outcome ("ranking 4 stored: 3 1 2=4")
+    long long stored;    // the ranking order stored last (0: none): n notes it
     int top;             // first candidate row shown
 } Rank;
 
@@ -91,6 +92,10 @@ static int rank_key(View *v, int key) {
         }
         return 1;
     }
+    if (!R->pending && key == 'n' && R->stored) { // a note typed after submitting
+        v->host->edit(v->host, "note \"\"", 1);
+        return 1;
+    }
     if (!R->pending) return 0;
     switch (key) {
     case VK_UP: case 'k': if (R->sel > 0) R->sel--; return 1;
@@ -149,14 +154,21 @@ static void rank_result(View *v, const ViewResult *r) {
         R->done[0] = 0;
     } else if (!strcmp(c, "order")) {
         R->pending = false;
-        snprintf(R->done, sizeof R->done, "ranking %lld stored", (long long)json_num_or(r->json, "ranking_id", 0));
+        R->stored = (long long)json_num_or(r->json, "ranking_id", 0);
+        snprintf(R->done, sizeof R->done, "ranking %lld stored", R->stored);
     } else if (!strcmp(c, "skip")) {
         R->pending = false;
         snprintf(R->done, sizeof R->done, "skipped: nothing stored");
     } else if (!strcmp(c, "note")) {
-        const Json *n = json_get(r->json, "note");
+        const Json *n = json_get(r->json, "note"), *id = json_get(r->json, "ranking_id");
+        bool text = n && n->type == JSON_STR;
+        if (id && id->type == JSON_NUM) { // a stored ranking's note: say so under the outcome
+            snprintf(R->done, sizeof R->done, "ranking %lld stored%s%.*s", (long long)id->num,
+                     text ? ", note: " : "", text ? (int)n->len : 0, text ? n->str : "");
+            return;
+        }
         free(R->note);
-        R->note = n && n->type == JSON_STR ? dupn(n->str, n->len) : NULL;
+        R->note = text ? dupn(n->str, n->len) : NULL;
     }
 }
 
@@ -174,6 +186,7 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         vd_printf(g, x, Y++, w, 0, u, "or type another ranking:");
         vd_printf(g, x, Y++, w, CELL_DIM, u, "  :rank \"PROMPT\" k=4 [max=N temperature=T ...]");
         vd_printf(g, x, Y + 1, w, 0, u, "Then j/k choose, J/K move up/down, = tie with the one above, n note, Enter submit, x skip.");
+        if (R->stored) vd_printf(g, x, Y + 2, w, 0, u, "n adds a note to ranking %lld.", R->stored);
         return;
     }
     // heading: the prompt and the keys
@@ -242,7 +255,7 @@ const ViewOps rank_view_ops = {
     .keys = "r Enter  rank 4 completions of the lab's prompt now (:rank \"PROMPT\" k=K for another)\n"
             "j k  up down  choose a candidate;  J K  shift-up shift-down  move it up or down\n"
             "= t  tie the chosen candidate with the one above (again: untie)\n"
-            "n  add a note (note \"...\")\n"
+            "n  add a note (note \"...\"); after submitting, to the ranking just stored\n"
             "Enter s  submit: runs order 3 1 2=4 (best first, = between ties);  x  skip\n"
             "q asks before quitting while a ranking is unfinished",
     .open = rank_open,

@@ -211,6 +211,40 @@ def main():
     (_r, od3), _ = qjson(db, ['rank "Third" k=2 max=3 temperature=0', 'order 2 1'], extra=['--annotator', 'carol'])
     check(od3['annotator'] == 'carol', '--annotator')
 
+    # ---- a note typed after order goes with the ranking just stored; note ranking=ID with any stored one
+    ndb = os.path.join(TMP, 'notes.db')
+    (_r, on, n1, s1, n2, s2), _ = qjson(ndb, ['rank "Note me" k=3 max=2 seed=1', 'order 2 1 3',
+                                                'note "typed after order"', 'show ranking=1',
+                                                'note %s' % quote(NASTY), 'show ranking=1'])
+    keys_are(n1, ['note', 'ranking_id'], 'note after order')
+    check(n1 == {'note': 'typed after order', 'ranking_id': on['ranking_id']} and s1['note'] == 'typed after order',
+          'note after order attaches to the ranking just stored: %r, shown %r' % (n1, s1.get('note')))
+    check(n2['note'] == NASTY and s2['note'] == NASTY and s2['order'] == [[2], [1], [3]],
+          'a second note replaces the first, verbatim: %r' % s2.get('note'))
+    (_r, _o), _ = qjson(ndb, ['rank "Second" k=2 max=2 seed=3', 'order 1 2'])
+    (n3, ls, sh3), _ = qjson(ndb, ['note ranking=1 "changed later"', 'rankings', 'show ranking=1'])
+    check(n3 == {'note': 'changed later', 'ranking_id': 1} and sh3['note'] == 'changed later',
+          'note ranking=ID in another session: %r, shown %r' % (n3, sh3.get('note')))
+    check([(r_['ranking_id'], r_['note']) for r_ in ls['rankings']] == [(2, None), (1, 'changed later')],
+          'rankings lists the notes: %r' % [(r_['ranking_id'], r_['note']) for r_ in ls['rankings']])
+    (_r, pn, on2), _ = qjson(ndb, ['rank "Third" k=2 max=2', 'note "while pending"', 'order 2 1'])
+    check(pn == {'note': 'while pending', 'ranking_id': None} and on2['note'] == 'while pending',
+          'a note while pending is stored by order: %r, %r' % (pn, on2['note']))
+    (nr, sh4), _ = qjson(ndb, ['note ranking=#%d ""' % on2['ranking_id'], 'show ranking=%d' % on2['ranking_id']])
+    check(nr['note'] is None and sh4['note'] is None, 'an empty note removes it: %r' % sh4.get('note'))
+    ex = os.path.join(TMP, 'notes.jsonl')
+    qjson(ndb, ['export rankings ' + ex])
+    check([r_['note'] for r_ in jsonl(ex)] == ['changed later', None, None], 'the notes are exported: %r' %
+          [r_['note'] for r_ in jsonl(ex)])
+    p = qkv(['--db', ndb, '-e', 'note ranking=1 "in words"; rankings 5 words; show ranking=1'])
+    out = p.stdout.decode('utf-8', 'replace')
+    check(p.returncode == 0 and out.count('in words') == 3, 'the human forms of note, rankings and show: %r' % out)
+    for cmds, msg in ((['note "nothing yet"'], 'no ranking pending'), (['note ranking=9 "x"'], 'no ranking 9'),
+                      (['note ranking=x "x"'], "'x' is not a ranking id"), (['note'], 'note "TEXT"')):
+        _, err = qjson(ndb, cmds, ok=False)
+        check(msg in err, '%s: %s' % (cmds, err))
+    check(db_count(ndb, 'rankings') == 3 and integrity(ndb) == 'ok', 'notes: three rankings, a sound file')
+
     # ---- bad orders keep the ranking pending; skip drops it
     objs, err = qjson(db, ['rank "p" k=3 max=2', 'order 1 2'], ok=False)
     check('candidate 3 is missing' in err, 'order must name every candidate: %s' % err)

@@ -476,9 +476,16 @@ def scenario_new_user(p, tmp, db, name):
     p.keys("Enter")
     s = p.wait(lambda s: re.search(r"ranking (\d+) stored", s), "the ranking stored")
     rid = int(re.search(r"ranking (\d+) stored", s).group(1))
+    # n after submitting: the note goes with the ranking just stored
+    p.keys("n")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':note ""'), "the note on the command line")
+    p.type("noted after")
+    p.keys("Enter")
+    p.wait_text("ranking %d stored, note: noted after" % rid)
     (rk,) = headless(p.env, db, "show ranking=%d" % rid)
-    if rk["prompt"] != "The cat sat" or rk["k"] != 4 or rk["order"] != [[1], [2], [3], [4]]:
-        fail("%s: r then Enter stored %r" % (name, {k: rk[k] for k in ("prompt", "k", "order")}))
+    if rk["prompt"] != "The cat sat" or rk["k"] != 4 or rk["order"] != [[1], [2], [3], [4]] or \
+            rk["note"] != "noted after":
+        fail("%s: r, Enter, n stored %r" % (name, {k: rk[k] for k in ("prompt", "k", "order", "note")}))
 
     # the lab: generate, then < > choose a parameter (shown in reverse video), + - change it
     p.keys("1")

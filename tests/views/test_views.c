@@ -260,6 +260,15 @@ static void test_rank(void) {
     CHECK(strstr(txt, "ranking 7 stored") != NULL);
     free(txt);
     cellgrid_done(&g);
+    // n after submitting: a note for the ranking just stored
+    CHECK_INT(v.ops->key(&v, 'n'), 1);
+    CHECK_STR(fake.edit, "note \"\"");
+    result(&v, "note", "{\"note\":\"typed after\",\"ranking_id\":7}", "note \"typed after\"");
+    draw(&v, &g, 64, 14);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "ranking 7 stored, note: typed after") != NULL);
+    free(txt);
+    cellgrid_done(&g);
     // r starts a ranking of the lab's prompt at once (as the hint says), nothing left to edit;
     // with no prompt in the lab it says where to type one
     fake.edit[0] = 0;
