@@ -4,7 +4,8 @@
 Every generation is logged; history/show/replay; rank/note/order/skip with ties and the
 annotator from --annotator, QKV_ANNOTATOR and `set annotator`; exports parsed with Python's
 json and csv modules with exactly the documented fields; a hostile prompt stored and
-exported verbatim; an unfinished ranking stores nothing; a qkv killed during a ranking;
+exported verbatim; an unfinished ranking stores nothing; a qkv killed just after order was given
+(the ranking whole or not at all; QKV_KILL_SEED repeats the delays) and while generating candidates;
 two qkv processes logging at once; databases qkv must not touch; listing rankings (filters, ties,
 show ranking=ID) and no half ranking listed after a kill.
 
@@ -394,16 +395,34 @@ def main():
         (rm2,), _ = qjson(db, ['replay %d' % gm['run_id']])
         check(rm2['model_changed'] is True, 'a changed model file is noticed (hash cache keyed by size and mtime)')
 
-    # ---- killed in the middle of a ranking: nothing stored, the database sound
+    # ---- killed just after order was given: the ranking whole or not at all, the database sound. The
+    # kill lands a random time after rank answers (QKV_KILL_SEED=N repeats a run's delays)
+    import random
+    seed = int(os.environ.get('QKV_KILL_SEED') or random.randrange(1 << 30))
+    print('kill test seed %d (run again with QKV_KILL_SEED=%d)' % (seed, seed), file=sys.stderr)
+    rng = random.Random(seed)
+    busy = '; '.join(['generate "busy" max=200'] * 500)  # keeps qkv working after the ranking
+    outcomes = []
+    for i in range(6):
+        before = db_count(db, 'rankings')
+        proc = subprocess.Popen([QKV, '--db', db, '--json', '-e', 'rank "ordered %d" k=3 max=3; order 3 1=2; %s'
+                                 % (i, busy)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env())
+        line = proc.stdout.readline()
+        check(b'ranking_pending' in line, 'rank answered before the kill')
+        time.sleep(rng.choice([0, 0, rng.uniform(0, 0.002), 0.3]))
+        proc.kill()
+        answered = b'ranking_id' in proc.stdout.readline()
+        proc.wait()
+        (ls,), _ = qjson(db, ['rankings "ordered %d"' % i])
+        stored = ls['rankings']
+        outcomes.append('stored' if stored else 'not stored')
+        check(integrity(db) == 'ok' and db_count(db, 'rankings') == before + len(stored) and len(stored) <= 1,
+              'SIGKILL after order: %d rankings more, integrity %s' % (db_count(db, 'rankings') - before, integrity(db)))
+        check(not answered or stored, 'order answered before the kill, so its ranking is stored')
+        check(all(r_['order'] == [[3], [1, 2]] and [c['rank'] for c in r_['candidates']] == [1, 2, 2]
+                  for r_ in stored), 'a ranking stored before the kill is whole: %r' % stored)
+    print('kill test: the ranking was %s' % ', '.join(outcomes), file=sys.stderr)
     before = db_count(db, 'rankings')
-    busy = '; '.join(['generate "busy" max=200'] * 500)  # keeps qkv working after the rank
-    proc = subprocess.Popen([QKV, '--db', db, '--json', '-e', 'rank "killed" k=3 max=3; ' + busy],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env())
-    line = proc.stdout.readline()
-    check(b'ranking_pending' in line, 'rank answered before the kill')
-    proc.kill()
-    proc.wait()
-    check(db_count(db, 'rankings') == before and integrity(db) == 'ok', 'SIGKILL during a ranking')
     # and in the middle of generating candidates
     proc = subprocess.Popen([QKV, '--db', db, '-e', 'rank "killed" k=9 max=200'],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
@@ -411,12 +430,14 @@ def main():
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     check(db_count(db, 'rankings') == before and integrity(db) == 'ok', 'SIGKILL during rank')
-    # the killed rankings' candidates are logged runs, but no ranking of them is listed
-    (ls, hs), _ = qjson(db, ['rankings 1000', 'history 1000 killed'])
+    # the candidates of the rankings killed before they were stored are logged runs, but no ranking of
+    # them is listed
+    (ls, hs), _ = qjson(db, ['rankings 1000', 'history 1000 "ordered "'])
     check(len(ls['rankings']) == before and all(len(r_['candidates']) == r_['k'] for r_ in ls['rankings']),
           'after the kills: %d rankings listed, each whole' % len(ls['rankings']))
-    check(any(r_['kind'] == 'rank' and r_['prompt'] == 'killed' for r_ in hs['runs']),
-          'the killed candidates are in the run log: %r' % [(r_['kind'], r_['prompt']) for r_ in hs['runs']])
+    cands = set(r_['prompt'] for r_ in hs['runs'] if r_['kind'] == 'rank')
+    check(cands == set('ordered %d' % i for i in range(6)),
+          'the killed rankings\' candidates are in the run log: %r' % sorted(cands))
     (ls,), _ = qjson(db, ['rankings killed'])
     check(ls['rankings'] == [], 'no half ranking listed: %r' % ls['rankings'][:1])
 
