@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_cmd_db.py - the data commands through the real qkv binary, headless.
 
-Every generation is logged; history/show/replay; rank/note/order/skip with ties and the
+Every generation is logged; history (each filter) /show/replay (identical, and different after the
+model file was rewritten); rank/note/order/skip with ties, notes after order, and the
 annotator from --annotator, QKV_ANNOTATOR and `set annotator`; exports parsed with Python's
 json and csv modules with exactly the documented fields; a hostile prompt stored and
 exported verbatim; an unfinished ranking stores nothing; a qkv killed just after order was given
@@ -394,6 +395,54 @@ def main():
             fh.write(bytes([b[0] ^ 0x40, b[1]]))
         (rm2,), _ = qjson(db, ['replay %d' % gm['run_id']])
         check(rm2['model_changed'] is True, 'a changed model file is noticed (hash cache keyed by size and mtime)')
+
+    # ---- history's filters through the command line: N, TEXT, since=, until=, annotator=, model=, kind=
+    hdb, hm = f('history.db'), f('hist-model')
+    qkv(['--db', hdb, '-e', 'new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=8 out=%s' % hm])
+    (h1,), _ = qjson(hdb, ['generate "alpha one" max=2 seed=1'], extra=['--annotator', 'ann'])
+    time.sleep(1.1)  # the next runs are created in a later second
+    (h2,), _ = qjson(hdb, ['generate "beta two" max=2 seed=2'], extra=['--model', hm])
+    (hr, _o, hp), _ = qjson(hdb, ['rank "gamma" k=2 max=2 seed=3', 'order 1 2', 'replay %d' % h1['run_id']])
+    (s1, s2), _ = qjson(hdb, ['show %d' % h1['run_id'], 'show %d' % h2['run_id']])
+    r1, r2, r5 = h1['run_id'], h2['run_id'], hp['run_id']
+    r3, r4 = [c['run_id'] for c in hr['candidates']]
+    for cmd, want in (('history', [r5, r4, r3, r2, r1]), ('history 2', [r5, r4]), ('history ALPHA', [r5, r1]),
+                      ('history 1 alpha', [r5]), ('history "two"', [r2]),
+                      ('history since=%s' % s2['created'][:19], [r5, r4, r3, r2]),
+                      ('history until=%s' % s1['created'][:19], [r1]),
+                      ('history since=%s until=%s' % (s1['created'][:10], s2['created'][:10]), [r5, r4, r3, r2, r1]),
+                      ('history since=9999-01-01', []), ('history until=2000-12-31', []),
+                      ('history annotator=ann', [r1]), ('history annotator=nobody', []),
+                      ('history model=hist-model', [r2]), ('history model=%s' % s2['model_sha256'][:12], [r2]),
+                      ('history model=builtin', [r5, r4, r3, r1]), ('history kind=rank', [r4, r3]),
+                      ('history kind=replay', [r5]), ('history kind=generate', [r2, r1]),
+                      ('history 1 gamma kind=rank', [r4]), ('history alpha kind=generate annotator=ann', [r1])):
+        (o,), _ = qjson(hdb, [cmd])
+        check([r_['run_id'] for r_ in o['runs']] == want, '%s: %s, expected %s' % (cmd, [r_['run_id'] for r_ in o['runs']],
+                                                                                 want))
+    for cmd, msg in (('history since=soon', 'not an ISO date'), ('history 0', 'at least 1'),
+                     ('history a b', 'one filter text'), ('history colour=red', "unknown option 'colour'")):
+        _, err = qjson(hdb, [cmd], ok=False)
+        check(err.startswith('error: ') and msg in err, '%s: %s' % (cmd, err))
+
+    # ---- a replay that differs: the model file at the same path rewritten with other weights
+    rm_ = f('replay-model')
+    make = 'new-model gpt2 layers=2 heads=2 d=32 ctx=64 std=0.5 seed=%d out=' + rm_
+    qkv(['--db', db, '-e', make % 31])
+    (go,), _ = qjson(db, ['generate "The cat" max=12 temperature=0'], extra=['--model', rm_])
+    qkv(['--db', db, '-e', make % 32])
+    (gn,), _ = qjson(db, ['generate "The cat" max=12 temperature=0'], extra=['--model', rm_])
+    first = next((i for i, (a, b) in enumerate(zip(go['ids'], gn['ids'])) if a != b), None)
+    check(first is not None, 'other weights, other greedy tokens (sanity): %s' % go['ids'])
+    (rp,), _ = qjson(db, ['replay %d' % go['run_id']])
+    check(rp['identical'] is False and rp['first_difference'] == first and rp['model_changed'] is True,
+          'replay after the weights changed: identical %s, first_difference %s (expected %s), model_changed %s' % (
+              rp['identical'], rp['first_difference'], first, rp['model_changed']))
+    check(rp['ids'] == gn['ids'] and rp['text'] == gn['text'] and rp['original_text'] == go['text'],
+          'the replay is the new weights\' completion, beside the original')
+    p = qkv(['--db', db, '-e', 'replay %d' % go['run_id']])
+    check(p.returncode == 0 and ('DIFFERENT from token %d' % first).encode() in p.stdout and b'model file changed'
+          in p.stdout, 'the text form says so: %r' % p.stdout[:200])
 
     # ---- killed just after order was given: the ranking whole or not at all, the database sound. The
     # kill lands a random time after rank answers (QKV_KILL_SEED=N repeats a run's delays)
