@@ -1,5 +1,5 @@
 // cmd_engine.c - the engine commands: model, load, tokenize, logits, generate, attention,
-// bench, new-model, set, help, quit.
+// bench, new-model, set, help, quit (exit, q).
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -734,18 +734,17 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     } else {
         pe_sinusoidal(m, (int)len, (int)dim);
     }
-    JsonW *w = &out->w;
-    {
-        char title[96];
-        snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
-        app_set_figure(app, cos ? c : m, (int)len, cos ? (int)len : (int)dim, NULL, NULL, !cos, title);
-    }
-    jw_kstr(w, "kind", kind);
-    jw_kint(w, "len", len);
-    jw_kint(w, "dim", dim);
     int cols = cos ? (int)len : (int)dim;
     const float *show = m;
     if (cos) pe_cosine(c, m, (int)len, (int)dim), show = c;
+    // published only once computed: `save` exports it
+    char title[96];
+    snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
+    app_set_figure(app, show, (int)len, cols, NULL, NULL, !cos, title);
+    JsonW *w = &out->w;
+    jw_kstr(w, "kind", kind);
+    jw_kint(w, "len", len);
+    jw_kint(w, "dim", dim);
     jw_key(w, "matrix");
     jw_arr(w);
     for (long long i = 0; i < len; i++) {
@@ -956,8 +955,9 @@ const Command engine_commands[] = {
     {"help", cmd_help, 0, 1, k_none, "help [COMMAND]", "List the commands, or show one command's usage.", false},
     {"quit", cmd_quit, 0, 0, k_none, "quit",
      "Leave qkv: headless, the commands after it do not run (the exit status is that of the commands before); "
-     "the TUI asks first while a ranking is unfinished. exit is the same command. JSON: quit.",
+     "the TUI asks first while a ranking is unfinished. exit and q (:q) are the same command. JSON: quit.",
      false},
     {"exit", cmd_quit, 0, 0, k_none, "exit", "The same as quit. JSON: quit.", false},
+    {"q", cmd_quit, 0, 0, k_none, "q", "The same as quit (:q, as vi users type it). JSON: quit.", false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };
