@@ -25,6 +25,7 @@
 
 #include "tok/tokenizer_impl.h"
 #include "tok/unicode.h"
+#include "tok/unicode_norm.h"
 #include "base/utf8.h"
 #include "base/fs.h"
 #include "base/mem.h"
@@ -57,6 +58,7 @@ struct Bpe {
     bool ignore_merges;    // a piece that is a vocabulary token is taken whole (Llama 3)
     int prepend;           // SentencePiece: ' ' before 0 no part, 1 the text's first part, 2 every part
     bool prepend_if_none;  // Metaspace: only when the part does not start with a space already
+    bool nfc;              // normalizer NFC: each part is put in NFC first
     int unk;               // SentencePiece without byte fallback: the unknown token, or -1
 };
 
@@ -151,6 +153,7 @@ typedef struct Spec {
     bool byte_level, byte_fallback, ignore_merges;
     int prepend;
     bool prepend_if_none;
+    bool nfc;            // the NFC normalizer
     const char *unk;     // unk_token, or NULL
     bool rank_by_where;  // a merge's rank is its `where` (several merges may share one)
 } Spec;
@@ -362,6 +365,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     B.bpe->ignore_merges = sp->ignore_merges;
     B.bpe->prepend = sp->prepend;
     B.bpe->prepend_if_none = sp->prepend_if_none;
+    B.bpe->nfc = sp->nfc;
     B.bpe->unk = sp->unk ? vocab_id(&B, sp->unk, strlen(sp->unk)) : -1;
     for (unsigned b = 0; b < 256; b++) {
         char u[8];
@@ -544,27 +548,39 @@ static int read_byte_level(const Json *pt, const char *path, Spec *sp, Err *e) {
     return 0;
 }
 
-// SentencePiece-style: a normalizer Prepend("\u2581") + Replace(" ", "\u2581") (older files) or
-// a Metaspace pre-tokenizer (newer ones).
-static int read_spm(const Json *norm, const Json *pt, const char *path, Spec *sp, Err *e) {
-    sp->byte_level = false;
-    sp->pre = PRE_NONE;
+// The normalizer: null, or NFC, Prepend("\u2581") and Replace(" ", "\u2581") alone or in a
+// Sequence. *spm: it has the SentencePiece steps (older Llama 2 style files).
+static int read_normalizer(const Json *norm, const char *path, Spec *sp, bool *spm, Err *e) {
     const Json *steps = norm;
-    size_t n = 1;
-    if (norm && !strcmp(json_str_or(norm, "type", ""), "Sequence")) {
-        steps = json_get(norm, "normalizers");
-        n = steps && steps->type == JSON_ARR ? steps->len : 0;
-        steps = n ? steps->items : NULL;
+    size_t n = norm && norm->type != JSON_NULL ? 1 : 0;
+    bool prepend = false, replace = false;
+    if (n && !strcmp(json_str_or(norm, "type", ""), "Sequence")) {
+        const Json *list = json_get(norm, "normalizers");
+        n = list && list->type == JSON_ARR ? list->len : 0;
+        steps = n ? list->items : NULL;
     }
-    for (size_t i = 0; norm && norm->type != JSON_NULL && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const Json *st = &steps[i];
         const char *type = json_str_or(st, "type", "");
-        if (!strcmp(type, "Prepend") && !strcmp(json_str_or(st, "prepend", ""), "\xE2\x96\x81")) sp->prepend = 2;
+        if (!strcmp(type, "NFC")) sp->nfc = true;
+        else if (!strcmp(type, "Prepend") && !strcmp(json_str_or(st, "prepend", ""), "\xE2\x96\x81")) prepend = true;
         else if (!strcmp(type, "Replace") && !strcmp(json_str_or(json_get(st, "pattern"), "String", ""), " ") &&
                  !strcmp(json_str_or(st, "content", ""), "\xE2\x96\x81"))
-            continue;
+            replace = true;
         else return unsupported(e, path, "normalizer", type);
     }
+    if (prepend && !replace)
+        return err_set(e, "'%s': a Prepend normalizer without Replace(' ', '\xE2\x96\x81') is not supported", path);
+    if (prepend) sp->prepend = 2;
+    *spm = prepend || replace;
+    return 0;
+}
+
+// SentencePiece-style: the normalizer's Prepend("\u2581") + Replace(" ", "\u2581") (older
+// files) or a Metaspace pre-tokenizer (newer ones).
+static int read_spm(const Json *pt, const char *path, Spec *sp, Err *e) {
+    sp->byte_level = false;
+    sp->pre = PRE_NONE;
     if (pt && pt->type != JSON_NULL) {
         const char *type = json_str_or(pt, "type", "");
         if (strcmp(type, "Metaspace")) return unsupported(e, path, "pre-tokenizer for a SentencePiece-style BPE", type);
@@ -603,8 +619,10 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
     spec.unk = json_str_or(model, "unk_token", NULL);
     const Json *pre = json_get(root, "pre_tokenizer");
     const char *pre_type = json_str_or(pre, "type", "");
-    bool spm = spec.byte_fallback || !strcmp(pre_type, "Metaspace") || (norm && norm->type != JSON_NULL);
-    if (spm ? read_spm(norm, pre, path, &spec, e) : read_byte_level(pre, path, &spec, e)) return NULL;
+    bool spm_norm = false;
+    if (read_normalizer(norm, path, &spec, &spm_norm, e)) return NULL;
+    bool spm = spec.byte_fallback || !strcmp(pre_type, "Metaspace") || spm_norm;
+    if (spm ? read_spm(pre, path, &spec, e) : read_byte_level(pre, path, &spec, e)) return NULL;
     if (added && added->type != JSON_ARR && added->type != JSON_NULL) {
         err_set(e, "'%s': added_tokens is not an array", path);
         return NULL;
@@ -889,10 +907,11 @@ static size_t pretok_next(PreTok pre, const unsigned char *s, size_t n, size_t i
     case PRE_LLAMA3: return pretok_llama3_end(s, n, i, 3);
     case PRE_QWEN2: return pretok_llama3_end(s, n, i, 1);
     case PRE_GPT2_DIGITS: {
-        // digits alone, then GPT-2's regex within the stretch before the next digit
-        if (class_at(s, n, i, &len) == UNI_N) return i + len;
+        // digits alone (Digits: Rust's is_numeric), then GPT-2's regex within the stretch
+        // before the next digit
+        if (uni_is_numeric(cp_at(s, n, i, &len))) return i + len;
         size_t stop = i;
-        while (stop < n && class_at(s, n, stop, &len) != UNI_N) stop += len;
+        while (stop < n && !uni_is_numeric(cp_at(s, n, stop, &len))) stop += len;
         return pretok_end(s, stop, i);
     }
     case PRE_NONE: return n;
@@ -1064,7 +1083,8 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
 
 int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, IntVec *out, Err *e) {
     const struct Bpe *b = t->bpe;
-    Buf tmp = {0};
+    Buf tmp = {0}, nfc = {0};
+    if (b->nfc && uni_nfc_utf8(text, n, &nfc)) text = nfc.data, n = nfc.len;
     const unsigned char *s = (const unsigned char *)text;
     bool prepend;
     if (b->byte_level) {
@@ -1104,5 +1124,6 @@ int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, In
     }
     work_free(&w);
     buf_free(&tmp);
+    buf_free(&nfc);
     return rc;
 }

@@ -12,6 +12,8 @@
 # So the tables are not taken from a Unicode Character Database: each code point is put through
 # the reference's own normalizers and pre-tokenizers, and what they do is recorded:
 #   L, N, S      Split(Regex(r'\p{L}'|r'\p{N}'|r'\s'), 'removed') on '#' + c + '#' drops c;
+#   numeric      Digits(individual_digits) makes c a piece of its own in 'a' + c + 'a' (Rust's
+#                char::is_numeric, of a newer Unicode than Oniguruma's \p{N});
 #   UP_OTHER     BertNormalizer(clean_text) drops c from 'a' + c + 'b' (not U+0000, U+FFFD,
 #                which the code names);
 #   UP_SPACE     BertPreTokenizer drops c from 'a' + c + 'b' (splits there);
@@ -81,9 +83,15 @@ def regex_classes():
     return cls
 
 
-def write_tables(path, cls):
+def numeric():
+    """The code points the Digits pre-tokenizer isolates."""
+    d = pre_tokenizers.Digits(individual_digits=True)
+    return {cp: 2 for cp in code_points() if len(d.pre_tokenize_str('a' + chr(cp) + 'a')) == 3}
+
+
+def write_tables(path, cls, num):
     names = {1: 'UNI_L', 2: 'UNI_N', 3: 'UNI_S'}
-    out = header('unicode_tables.c', 'The classes \\p{L}, \\p{N} and \\s of the pre-tokenizer regexes')
+    out = header('unicode_tables.c', 'The classes \\p{L}, \\p{N} and \\s of the pre-tokenizer regexes, and Digits\' numbers,')
     out += ['#include "tok/unicode.h"', '', 'const unsigned char uni_latin1[256] = {']
     for i in range(0, 256, 16):
         out.append('    ' + ', '.join(str(cls.get(c, 0)) for c in range(i, i + 16)) + ',')
@@ -91,7 +99,11 @@ def write_tables(path, cls):
     rs = ranges(cls)
     for a, b, c in rs:
         out.append('    {%s, %s, %s},' % (hexs(a), hexs(b), names[c]))
-    out += ['};', '', 'const int uni_n_ranges = %d;' % len(rs)]
+    out += ['};', '', 'const int uni_n_ranges = %d;' % len(rs), '', 'const UniRange uni_numeric_ranges[] = {']
+    rs = ranges(num)
+    for a, b, c in rs:
+        out.append('    {%s, %s, %s},' % (hexs(a), hexs(b), names[c]))
+    out += ['};', '', 'const int uni_n_numeric_ranges = %d;' % len(rs)]
     with open(path, 'w') as f:
         f.write('\n'.join(out) + '\n')
 
@@ -189,7 +201,7 @@ def main():
     if len(sys.argv) != 2:
         raise SystemExit('usage: gen-unicode.py DIR  (writes DIR/unicode_tables.c and DIR/unicode_norm.c)')
     d = sys.argv[1]
-    write_tables(d + '/unicode_tables.c', regex_classes())
+    write_tables(d + '/unicode_tables.c', regex_classes(), numeric())
     write_norm(d + '/unicode_norm.c', *norm_data())
 
 

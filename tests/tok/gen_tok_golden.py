@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # gen_tok_golden.py - the golden files of tests/tok/golden/: the ids the references give on a
 # share of each live reference test's strings, so that test_tok_golden.py checks qkv without the
-# test environment. Each reference test module (test_tok_*.py) offers golden_specs(): for each
-# file its name, header (the tokenizer it is for and the reference), the reference's encode
-# function and the (text, special) items.
+# test environment. Each reference test module (test_tok_*.py) offers golden_specs(regen): for
+# each file its name, header (the tokenizer it is for and the reference), the reference's encode
+# function and the (text, special) items; with regen it first writes the fixtures the file is for
+# (tests/tok/fixtures: tokenizer.json files trained by HF tokenizers).
 #
 # Check that the committed files match the references (prints differences, exit 1 if any):
 #     .venv-test/bin/python tests/tok/gen_tok_golden.py
@@ -17,9 +18,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import tokrun  # noqa: E402
+import test_tok_bytelevel  # noqa: E402
 import test_tok_wordpiece  # noqa: E402
 
-MODULES = [test_tok_wordpiece]
+MODULES = [test_tok_wordpiece, test_tok_bytelevel]
 
 
 def main():
@@ -27,7 +29,7 @@ def main():
     regen = os.environ.get('QKV_REGEN_GOLDEN') == '1'
     bad = 0
     for mod in MODULES:
-        for name, head, encode, items in mod.golden_specs():
+        for name, head, encode, items in mod.golden_specs(regen):
             if only and name not in only:
                 continue
             rows = [(tokrun.as_bytes(t), s, encode(t, s)) for t, s in items]

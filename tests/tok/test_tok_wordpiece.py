@@ -68,7 +68,7 @@ def hf_vocab_txt(tmp):
     return lambda t, special: tk.encode(t, add_special_tokens=special)
 
 
-def golden_specs():
+def golden_specs(regen=False):
     """For gen_tok_golden.py: [(name, header, reference, items)]."""
     ts = texts()
     items = tokrun.sample([(t, True) for t in ts], 2500) + tokrun.sample([(t, False) for t in ts[::7] if not any(

@@ -57,7 +57,7 @@ def encode_all(qkv, tokpath, items, timeout=900):
                                 '--script', script], capture_output=True, text=True, timeout=timeout)
     finally:
         os.unlink(script)
-    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    lines = [l for l in p.stdout.split('\n') if l.strip()]  # not splitlines: U+2028 may stand in JSON
     if p.returncode != 0:
         at = len(lines) - 1
         what = show(items[at][0]) if 0 <= at < len(items) else '?'

@@ -11,6 +11,7 @@
 #   controls(r)    every C0/C1 control, the format characters, noncharacters, U+0000, U+FFFD;
 #   spaces(r)      every White_Space code point and look-alikes, in every word context;
 #   long_words(r)  words around the 100-character WordPiece limit, also after accent stripping;
+#   newer(r)       letters, numbers, marks and punctuation of Unicode 15.0-17.0 in word contexts;
 #   cases(r)       case mappings that differ by Unicode version and language (İ, Σ, ß, ǅ,
 #                  Cherokee, Georgian Mtavruli, Deseret, Adlam, Latin additions);
 #   specials(r, tokens)  special-token text inside words, partial, nested, in other case;
@@ -42,6 +43,24 @@ CASED = [0x130, 0x131, 0x3A3, 0x3C2, 0x1E9E, 0xDF, 0x1C4, 0x1C5, 0x1C6, 0x1F88, 
          0x10570, 0x10C80, 0x118A0, 0xA7C0, 0xA7C4, 0xA7C7, 0xA7CB, 0xA7CC, 0xA7DA, 0xA7DC, 0xA7F5, 0x2C2F,
          0x1E030, 0x10D50, 0x0149, 0x01F0, 0x0390, 0x1E96, 0xFB00, 0x0587, 0x1F50, 0x1FB3, 0x24B6, 0xFF21]
 BASES = 'aeiouAEIOUnNcCsSzZyY' + 'αεηιουωΑΕΙΟ' + 'аеиоуАЕИО' + '각각' + 'ꙮ𝒜ǅ'
+# Letters (L), numbers (N), marks (M) and punctuation (P) that Unicode 15.0 to 17.0 assigned (Python
+# 3.11's unicodedata, Unicode 14, does not know them; the references' regex engines and tables
+# each know some of them): where Unicode versions make tokenizers differ.
+NEWER = [(0x88F, 0x88F, 'L'), (0x897, 0x897, 'M'), (0xC5C, 0xC5C, 'L'), (0xCDC, 0xCDC, 'L'), (0xCF3, 0xCF3, 'M'),
+         (0xECE, 0xECE, 'M'), (0x1ACF, 0x1ADD, 'M'), (0x1B4E, 0x1B4F, 'P'), (0x1C89, 0x1C8A, 'L'),
+         (0xA7CB, 0xA7CF, 'L'), (0xA7D2, 0xA7D2, 'L'), (0xA7DA, 0xA7DC, 'L'), (0xA7F1, 0xA7F1, 'L'),
+         (0x105C0, 0x105F3, 'L'), (0x10940, 0x10959, 'L'), (0x10D40, 0x10D49, 'N'), (0x10D4A, 0x10D65, 'L'),
+         (0x10D69, 0x10D6D, 'M'), (0x10D6E, 0x10D6E, 'P'), (0x10EC2, 0x10EC7, 'L'), (0x10EFA, 0x10EFF, 'M'),
+         (0x1123F, 0x11240, 'L'), (0x11380, 0x11389, 'L'), (0x113B8, 0x113C0, 'M'), (0x113D4, 0x113D5, 'P'),
+         (0x116D0, 0x116E3, 'N'), (0x11B00, 0x11B09, 'P'), (0x11BC0, 0x11BE0, 'L'), (0x11BF0, 0x11BF9, 'N'),
+         (0x11DB0, 0x11DDB, 'L'), (0x11DE0, 0x11DE9, 'N'), (0x11F04, 0x11F10, 'L'), (0x11F34, 0x11F3A, 'M'),
+         (0x11F43, 0x11F4F, 'P'), (0x11F50, 0x11F59, 'N'), (0x13441, 0x13446, 'L'), (0x13460, 0x143FA, 'L'),
+         (0x16100, 0x1611D, 'L'), (0x1611E, 0x1612F, 'M'), (0x16130, 0x16139, 'N'), (0x16D40, 0x16D6C, 'L'),
+         (0x16D6D, 0x16D6F, 'P'), (0x16D70, 0x16D79, 'N'), (0x16EA0, 0x16EB8, 'L'), (0x16FF4, 0x16FF6, 'N'),
+         (0x18D80, 0x18DF2, 'L'), (0x1CCF0, 0x1CCF9, 'N'), (0x1D2C0, 0x1D2D3, 'N'), (0x1DF25, 0x1DF2A, 'L'),
+         (0x1E030, 0x1E06D, 'L'), (0x1E4D0, 0x1E4EB, 'L'), (0x1E4F0, 0x1E4F9, 'N'), (0x1E5D0, 0x1E5ED, 'L'),
+         (0x1E5F1, 0x1E5FA, 'N'), (0x1E6C0, 0x1E6DE, 'L'), (0x2B739, 0x2B73F, 'L'), (0x2CEA2, 0x2CEAD, 'L'),
+         (0x2EBF0, 0x2EE5D, 'L'), (0x31350, 0x33479, 'L')]
 CJK_RANGES = [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
               (0x2B820, 0x2CEAF), (0x2CEB0, 0x2EBEF), (0x30000, 0x3134F), (0x31350, 0x323AF), (0xF900, 0xFAFF),
               (0x2F800, 0x2FA1F), (0x2E80, 0x2FDF), (0x3000, 0x303F), (0x3040, 0x30FF), (0xAC00, 0xD7A3)]
@@ -89,13 +108,10 @@ def _marks():
     return m
 
 
-MARKS = None
+MARKS = _marks()
 
 
 def marks(r, n=3000):
-    global MARKS
-    if MARKS is None:
-        MARKS = _marks()
     common = ['\u0300', '\u0301', '\u0302', '\u0303', '\u0308', '\u030a', '\u0323', '\u0327', '\u0328', '\u031b',
               '\u0345', '\u0334', '\u05b0', '\u0651', '\u093c', '\u0f71', '\u302a', '\u302e', '\U0001d165',
               '\U0001d16d', '\u0e38', '\u0e48', '\u3099', '\u309a', '\u20dd', '\ufe0f', '\u200d']
@@ -110,6 +126,18 @@ def marks(r, n=3000):
     # every mark once after a letter, in chunks
     for i in range(0, len(MARKS), 7):
         out.append(' '.join('e' + m for m in MARKS[i:i + 7]))
+    return out
+
+
+def newer(r):
+    """Code points of NEWER in the contexts where a pre-tokenizer's classes decide: after a space,
+    between letters, before digits, repeated."""
+    out = []
+    for lo, hi, _ in NEWER:
+        for cp in sorted(set([lo, hi] + [r.randint(lo, hi) for _ in range(3)])):
+            ch = chr(cp)
+            for form in ('%s', ' %s', 'a%sb', '%s1', '1%s', '%s%s', ' %s %s', "%s's", 'e\u0301%s', '[%s]', '%s!'):
+                out.append(form.replace('%s', ch))
     return out
 
 
@@ -210,12 +238,9 @@ def mixed(r, n, tokens=()):
 
 def all_cases(seed, n_mixed=8000, tokens=()):
     """Every family above from one seeded generator; duplicates dropped (first kept)."""
-    global MARKS
-    if MARKS is None:
-        MARKS = _marks()
     r = random.Random(seed)
     seen, out = set(), []
-    groups = [blocks(r), marks(r), cjk(r), controls(r), spaces(r), long_words(r), cases(r)]
+    groups = [blocks(r), newer(r), marks(r), cjk(r), controls(r), spaces(r), long_words(r), cases(r)]
     if tokens:
         groups.append(specials(r, list(tokens)))
     groups.append(mixed(r, n_mixed, list(tokens)))
