@@ -60,6 +60,7 @@ struct Bpe {
     bool prepend_if_none;  // Metaspace: only when the part does not start with a space already
     bool nfc;              // normalizer NFC: each part is put in NFC first
     int unk;               // SentencePiece without byte fallback: the unknown token, or -1
+    bool fuse_unk;         // consecutive unknown characters are one unknown token
 };
 
 void bpe_free(struct Bpe *b) {
@@ -154,6 +155,7 @@ typedef struct Spec {
     int prepend;
     bool prepend_if_none;
     bool nfc;            // the NFC normalizer
+    bool fuse_unk;       // model.fuse_unk
     const char *unk;     // unk_token, or NULL
     bool rank_by_where;  // a merge's rank is its `where` (several merges may share one)
 } Spec;
@@ -367,6 +369,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     B.bpe->prepend_if_none = sp->prepend_if_none;
     B.bpe->nfc = sp->nfc;
     B.bpe->unk = sp->unk ? vocab_id(&B, sp->unk, strlen(sp->unk)) : -1;
+    B.bpe->fuse_unk = sp->fuse_unk;
     for (unsigned b = 0; b < 256; b++) {
         char u[8];
         if (sp->byte_level) {
@@ -617,6 +620,7 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
     spec.byte_fallback = json_bool_or(model, "byte_fallback", false);
     spec.ignore_merges = json_bool_or(model, "ignore_merges", false);
     spec.unk = json_str_or(model, "unk_token", NULL);
+    spec.fuse_unk = json_bool_or(model, "fuse_unk", false);
     const Json *pre = json_get(root, "pre_tokenizer");
     const char *pre_type = json_str_or(pre, "type", "");
     bool spm_norm = false;
@@ -1063,17 +1067,20 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
     for (size_t i = 0; i < n;) {
         size_t len = (size_t)utf8_valid_len((const char *)s + i, n - i);
         int id = tok_find(t, (const char *)s + i, len);
-        if (id >= 0 && t->special[id]) id = -1;
+        // a byte token <0xNN> stands for its byte only as byte fallback, not as a character
+        if (id >= 0 && (t->special[id] || (t->fallback && t->fallback[id]))) id = -1;
         if (id >= 0) {
             w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1};
             k++;
         } else {
-            for (size_t j = 0; j < len; j++) {
+            bool unk = false;
+            for (size_t j = 0; j < len && !unk; j++) {
                 int bid = b->byte_id[s[i + j]];
                 if (bid < 0 && b->unk < 0) return no_byte(e, s[i + j]);
-                w->sym[k] = (Sym){bid >= 0 ? bid : b->unk, (int)k - 1, (int)k + 1};
+                unk = bid < 0; // one unknown token for the whole character
+                if (unk && b->fuse_unk && k > 0 && w->sym[k - 1].id == b->unk) break; // fused with the one before
+                w->sym[k] = (Sym){unk ? b->unk : bid, (int)k - 1, (int)k + 1};
                 k++;
-                if (bid < 0) break; // one unknown token for the whole character
             }
         }
         i += len;

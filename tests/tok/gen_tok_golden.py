@@ -19,9 +19,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import tokrun  # noqa: E402
 import test_tok_bytelevel  # noqa: E402
+import test_tok_spm  # noqa: E402
 import test_tok_wordpiece  # noqa: E402
 
-MODULES = [test_tok_wordpiece, test_tok_bytelevel]
+MODULES = [test_tok_wordpiece, test_tok_bytelevel, test_tok_spm]
 
 
 def main():

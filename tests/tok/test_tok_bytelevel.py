@@ -171,15 +171,7 @@ def main():
         else:
             print('note: the real GPT-2 vocabulary is absent: gpt2-real not checked')
         for fam, path, added in paths:
-            items = items_of(ts, added)
-            enc = hf_encoder(path)
-            want = [enc(t, s) for t, s in items]
-            try:
-                got = tokrun.encode_all(qkv, path, items)
-            except qkv_cli.QkvError as ex:
-                rep.fail('%s: %s' % (fam, ex))
-                continue
-            rep.compare(fam, items, want, got, 'HF tokenizers')
+            rep.check(qkv, fam, path, items_of(ts, added), hf_encoder(path), 'HF tokenizers')
     for fam in FAMILIES:
         fixture = os.path.join(tokrun.FIXTURES, fam, 'tokenizer.json')
         if not os.path.exists(fixture):

@@ -39,13 +39,8 @@ def main():
             continue
         if len(rows) < 500:
             rep.fail('%s: %d lines, expected at least 500' % (name, len(rows)))
-        items = [(b, s) for b, s, _ in rows]
-        try:
-            got = tokrun.encode_all(qkv, tok, items)
-        except qkv_cli.QkvError as ex:
-            rep.fail('%s: %s' % (name, ex))
-            continue
-        rep.compare(name, items, [ids for _, _, ids in rows], got, 'golden, from %s' % head.get('reference'))
+        rep.check(qkv, name, tok, [(b, s) for b, s, _ in rows], [ids for _, _, ids in rows],
+                  'golden, from %s' % head.get('reference'))
         ran += 1
     if not ran and not rep.failures:
         print('SKIP: no golden file has its tokenizer here')

@@ -355,6 +355,37 @@ static void test_tokenizer_json(void) {
     rm_file("tokenizer.json");
 }
 
+// SentencePiece-style tokenizer.json without byte fallback: a character the vocabulary lacks is
+// <unk> (runs of them one <unk> with fuse_unk), and a byte token "<0x09>" is not the character
+// tab (it stands for its byte only as byte fallback). HF tokenizers gives these ids.
+static void test_spm_unk(void) {
+    static const char *const json_fmt =
+        "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}],"
+        " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\\u2581\"},"
+        " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\\u2581\"}]}, \"pre_tokenizer\": null,"
+        " \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": %s, \"byte_fallback\": false,"
+        " \"vocab\": {\"<unk>\": 0, \"<0x09>\": 1, \"\\u2581\": 2, \"a\": 3, \"\\u2581a\": 4},"
+        " \"merges\": [\"\\u2581 a\"]}}";
+    for (int fuse = 0; fuse < 2; fuse++) {
+        char json[1024];
+        snprintf(json, sizeof json, json_fmt, fuse ? "true" : "false");
+        put_file("tokenizer.json", json);
+        Err e = {{0}};
+        Tokenizer *t = tok_load(tmpdir, &e);
+        CHECK(t != NULL);
+        if (!t) {
+            fprintf(stderr, "load: %s\n", e.msg);
+            continue;
+        }
+        IDS(t, "a", 0, 4);
+        IDS(t, "a\ta", 0, 4, 0, 3);
+        if (fuse) IDS(t, "a\xC3\xA9\xC3\xA9 a\t\t", 0, 4, 0, 4, 0);
+        else IDS(t, "a\xC3\xA9\xC3\xA9 a\t\t", 0, 4, 0, 0, 4, 0, 0);
+        tok_free(t);
+    }
+    rm_file("tokenizer.json");
+}
+
 // Each broken input must fail with one line naming the file and the fault.
 static void expect_error(const char *what, const char *path, const char *vocab, const char *merges,
                          const char *want1, const char *want2) {
@@ -467,6 +498,7 @@ int main(void) {
     test_normal_forms();
     test_tiny();
     test_tokenizer_json();
+    test_spm_unk();
     test_errors();
     rm_file("vocab.json");
     rm_file("merges.txt");

@@ -100,6 +100,18 @@ class Report:
                                                                       len(bad)))
         return len(bad)
 
+    def check(self, qkv, label, tokpath, items, want, ref_name):
+        """Run qkv --tokenizer tokpath on items and compare with want (see compare); a qkv that
+        fails counts as a failure. want: lists of ids, or a function (text, special) -> ids."""
+        if callable(want):
+            want = [want(t, s) for t, s in items]
+        try:
+            got = encode_all(qkv, tokpath, items)
+        except qkv_cli.QkvError as ex:
+            self.fail('%s: %s' % (label, ex))
+            return len(items)
+        return self.compare(label, items, want, got, ref_name)
+
     def summary(self, head, t0=None):
         import time
         print(head + (' (%.1f s)' % (time.time() - t0) if t0 else ''))
