@@ -313,7 +313,20 @@ static Tokenizer *load_dir(const char *dir, Err *e) {
     return NULL;
 }
 
+static Tokenizer *load_path(const char *path, Err *e);
+
 Tokenizer *tok_load(const char *path, Err *e) {
+    Tokenizer *t = load_path(path, e);
+    if (t) { // the chat template beside the tokenizer (or in its directory)
+        struct stat st;
+        char *dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? xstrdup(path) : fs_dirname(path);
+        tok_chat_load(t, dir);
+        free(dir);
+    }
+    return t;
+}
+
+static Tokenizer *load_path(const char *path, Err *e) {
     struct stat st;
     if (stat(path, &st) != 0) {
         err_set(e, "cannot open '%s': %s", path, strerror(errno));
@@ -349,6 +362,7 @@ void tok_free(Tokenizer *t) {
     strmap_free(&t->by_bytes);
     bpe_free(t->bpe);
     wordpiece_free(t->wp);
+    tok_chat_free(t->chat);
     free(t);
 }
 

@@ -25,6 +25,7 @@ struct Tokenizer {
     StrMap by_bytes;        // token bytes -> lowest id
     struct Bpe *bpe;        // TOK_KIND_BYTE_BPE: merges and byte ids (bpe.c)
     struct WordPiece *wp;   // TOK_KIND_WORDPIECE: options (wordpiece.c)
+    struct TokChat *chat;   // the chat template (chat.c), or NULL
 };
 
 // A tokenizer of kind with nothing in it (bos, eos and the added ends at -1).
@@ -57,6 +58,12 @@ int bpe_encode(const Tokenizer *t, const char *s, size_t n, bool at_start, IntVe
 void bpe_free(struct Bpe *b);
 // bpe.c: llama2.c's tokenizer.bin (pieces with scores), as SentencePiece-style BPE.
 Tokenizer *bpe_load_llama2c(const char *path, Err *e);
+
+// chat.c: read the chat template of the tokenizer in dir (chat_template.jinja, or
+// tokenizer_config.json's chat_template, with its bos_token and eos_token) into t->chat; a
+// template qkv does not recognise, or a file it cannot read, is kept with the reason.
+void tok_chat_load(Tokenizer *t, const char *dir);
+void tok_chat_free(struct TokChat *c);
 
 // wordpiece.c: BERT's WordPiece.
 Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e);

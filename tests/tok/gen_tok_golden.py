@@ -10,6 +10,7 @@
 #     .venv-test/bin/python tests/tok/gen_tok_golden.py
 # Regenerate them, deliberately:
 #     QKV_REGEN_GOLDEN=1 .venv-test/bin/python tests/tok/gen_tok_golden.py [NAME...]
+# golden/chat-renders.jsonl holds chat template renders (test_tok_chat.py writes it).
 # (tests/tok/bpe-golden.jsonl, GPT-2's, has its own generator: gen_golden.py.)
 
 import os
@@ -20,6 +21,7 @@ sys.path.insert(0, HERE)
 import tokrun  # noqa: E402
 import test_tok_bytelevel  # noqa: E402
 import test_tok_spm  # noqa: E402
+import test_tok_chat  # noqa: E402
 import test_tok_wordpiece  # noqa: E402
 
 MODULES = [test_tok_wordpiece, test_tok_bytelevel, test_tok_spm]
@@ -48,6 +50,8 @@ def main():
                       file=sys.stderr)
             else:
                 print('%s matches the reference (%d lines)' % (path, len(rows)), file=sys.stderr)
+    if not only or test_tok_chat.CHAT_GOLDEN in only:
+        bad += not test_tok_chat.write_or_check_golden(regen)
     return 1 if bad else 0
 
 

@@ -100,11 +100,11 @@ def main():
     for form in ('nfc', 'nfd'):
         got = qkv_forms(dump, form, ts)
         want = [hf[form].normalize_str(t) for t in ts]
-        rep.compare('%s vs HF tokenizers' % form.upper(), items, want, got, 'HF tokenizers')
+        rep.compare('%s vs HF tokenizers' % form.upper(), items, want, got, 'HF tokenizers', 'code points')
         got_py = qkv_forms(dump, form, py_ts)
         want_py = [unicodedata.normalize(form.upper(), t) for t in py_ts]
         rep.compare('%s vs Python unicodedata %s' % (form.upper(), unicodedata.unidata_version),
-                    [(t, True) for t in py_ts], want_py, got_py, 'unicodedata')
+                    [(t, True) for t in py_ts], want_py, got_py, 'unicodedata', 'code points')
     changed = sum(1 for t in ts if unicodedata.normalize('NFC', t) != t)
     return rep.summary('NFC/NFD: %d strings (%d not in NFC), %d code points, %d of them agreed between HF and '
                        'Python (%d strings)' % (len(ts), changed, len(seen), len(agree), len(py_ts)), t0)

@@ -84,7 +84,7 @@ class Report:
         print('FAIL: ' + msg, flush=True)
         self.failures += 1
 
-    def compare(self, label, items, want, got, ref_name):
+    def compare(self, label, items, want, got, ref_name, unit='ids'):
         """Compare got with want (lists of id lists, one per item); print the first SHOW
         mismatches with expected vs got; return the number of mismatches."""
         if len(want) != len(got) or len(want) != len(items):
@@ -96,8 +96,8 @@ class Report:
                   % (label, show(text), str(special).lower(), w, ref_name, g), flush=True)
         if bad:
             self.fail('%s: qkv differs from %s on %d of %d strings' % (label, ref_name, len(bad), len(items)))
-        self.lines.append('%s: %d strings, %d ids, %d mismatches' % (label, len(items), sum(len(w) for w in want),
-                                                                      len(bad)))
+        self.lines.append('%s: %d strings, %d %s, %d mismatches' % (label, len(items), sum(len(w) for w in want), unit,
+                                                                     len(bad)))
         return len(bad)
 
     def check(self, qkv, label, tokpath, items, want, ref_name):
