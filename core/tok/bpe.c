@@ -56,6 +56,7 @@ struct Bpe {
     bool byte_level;       // symbols are bytes (else characters, SentencePiece-style)
     bool add_prefix_space; // ByteLevel option: prepend ' ' to each part
     bool ignore_merges;    // a piece that is a vocabulary token is taken whole (Llama 3)
+    unsigned char *model;  // [n_vocab] with ignore_merges: 1 for the model vocabulary's tokens (not added ones)
     int prepend;           // SentencePiece: ' ' before 0 no part, 1 the text's first part, 2 every part
     bool prepend_if_none;  // Metaspace: only when the part does not start with a space already
     bool nfc;              // normalizer NFC: each part is put in NFC first
@@ -66,6 +67,7 @@ struct Bpe {
 void bpe_free(struct Bpe *b) {
     if (!b) return;
     free(b->pairs);
+    free(b->model);
     free(b);
 }
 
@@ -136,6 +138,7 @@ typedef struct AddedIn {
     Str content;
     int id;
     bool special;
+    unsigned flags; // ADD_*
 } AddedIn;
 
 typedef struct Spec {
@@ -167,7 +170,7 @@ typedef struct Build {
     StrMap by_text;
     Buf blob, cat;
     uint32_t *off;
-    unsigned char *special, *fallback;
+    unsigned char *special, *fallback, *aflags;
     int *added;
     struct Bpe *bpe;
 } Build;
@@ -181,6 +184,7 @@ static void build_done(Build *B) {
     free(B->off);
     free(B->special);
     free(B->fallback);
+    free(B->aflags);
     free(B->added);
     bpe_free(B->bpe);
 }
@@ -274,6 +278,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     B.text = xcalloc((size_t)n, sizeof *B.text);
     B.src = xcalloc((size_t)n, 1);
     B.special = xcalloc((size_t)n, 1);
+    B.aflags = xcalloc((size_t)n, 1);
     B.added = xcalloc(sp->n_added + 1, sizeof *B.added);
     strmap_init(&B.by_text, nv + sp->n_added);
     for (size_t i = 0; i < nv; i++) {
@@ -318,6 +323,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
         for (int k = 0; k < n_added; k++) seen |= B.added[k] == a->id;
         if (!seen) B.added[n_added++] = a->id;
         B.special[a->id] |= a->special;
+        B.aflags[a->id] = (unsigned char)a->flags;
     }
     for (int id = 0; id < n; id++)
         if (!B.src[id]) {
@@ -365,6 +371,10 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     B.bpe->pre = sp->pre;
     B.bpe->byte_level = sp->byte_level;
     B.bpe->ignore_merges = sp->ignore_merges;
+    if (sp->ignore_merges) {
+        B.bpe->model = xcalloc((size_t)n, 1);
+        for (int id = 0; id < n; id++) B.bpe->model[id] = B.src[id] == 1;
+    }
     B.bpe->prepend = sp->prepend;
     B.bpe->prepend_if_none = sp->prepend_if_none;
     B.bpe->nfc = sp->nfc;
@@ -415,6 +425,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     t->blob = buf_take(&B.blob);
     t->off = B.off, B.off = NULL;
     t->special = B.special, B.special = NULL;
+    t->added_flags = B.aflags, B.aflags = NULL;
     t->added = B.added, B.added = NULL;
     t->n_added = n_added;
     t->bos = t->eos = eos; // GPT-2: <|endoftext|> both ends and starts a text
@@ -595,6 +606,20 @@ static int read_spm(const Json *pt, const char *path, Spec *sp, Err *e) {
     return 0;
 }
 
+// The normalizer's text of s (n bytes) as bpe_encode sees it: NFC, or SentencePiece's Prepend +
+// Replace (spaces kept as ' ', the pieces' form of U+2581).
+static void normal_form(const Tokenizer *t, const char *s, size_t n, Buf *out) {
+    Buf nfc = {0};
+    if (t->bpe->nfc && uni_nfc_utf8(s, n, &nfc)) s = nfc.data, n = nfc.len;
+    buf_clear(out);
+    if (!t->bpe->byte_level && t->bpe->prepend == 2 && n) buf_putc(out, ' ');
+    for (size_t i = 0; i < n; i++) {
+        if (!t->bpe->byte_level && i + 3 <= n && !memcmp(s + i, "\xE2\x96\x81", 3)) buf_putc(out, ' '), i += 2;
+        else buf_putc(out, s[i]);
+    }
+    buf_free(&nfc);
+}
+
 static bool json_str_item(const Json *j) { return j && j->type == JSON_STR; }
 
 Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
@@ -670,12 +695,17 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
         }
         a[i].id = (int)id;
         a[i].special = json_bool_or(it, "special", false);
+        a[i].flags = tok_added_flags_json(it);
     }
     spec.merges = m;
     spec.added = a;
     spec.n_added = na;
     t = build(&spec, e);
-    if (t) tok_read_template(t, json_get(root, "post_processor"));
+    if (t) {
+        tok_read_template(t, json_get(root, "post_processor"));
+        // added tokens with normalized: true are found in the normalized text
+        if (spec.nfc || (!spec.byte_level && spm_norm)) tok_set_added_forms(t, normal_form);
+    }
 done:
     free(m);
     free(a);
@@ -1045,9 +1075,9 @@ static int merge_symbols(const struct Bpe *b, const unsigned char *s, size_t n, 
 static int bpe_word(const Tokenizer *t, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
     const struct Bpe *b = t->bpe;
     if (n > (size_t)(INT32_MAX / 4)) return err_set(e, "a pre-token of %zu bytes is too long", n);
-    if (b->ignore_merges && n > 1) { // a piece that is a token of the vocabulary is taken whole
+    if (b->ignore_merges && n > 1) { // a piece that is a token of the model's vocabulary is taken whole
         int id = tok_find(t, (const char *)s, n);
-        if (id >= 0 && !t->special[id]) {
+        if (id >= 0 && b->model[id]) {
             iv_push(out, id);
             return 0;
         }
@@ -1088,15 +1118,34 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
     return k ? merge_symbols(b, s, k, w, out, e) : 0;
 }
 
-int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, IntVec *out, Err *e) {
+// A piece of normalized text holding no added token: pre-tokenized (ByteLevel's add_prefix_space
+// on each piece, as HF does per split) and merged.
+static int bpe_piece(const Tokenizer *t, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
+    const struct Bpe *b = t->bpe;
+    if (!n) return 0;
+    if (!b->byte_level) return spm_text(t, s, n, w, out, e);
+    Buf pre = {0};
+    if (b->add_prefix_space && s[0] != ' ') {
+        buf_putc(&pre, ' ');
+        buf_put(&pre, s, n);
+        s = (const unsigned char *)pre.data, n = pre.len;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc;) {
+        size_t j = pretok_next(b->pre, s, n, i);
+        rc = bpe_word(t, s + i, j - i, w, out, e);
+        i = j;
+    }
+    buf_free(&pre);
+    return rc;
+}
+
+int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, unsigned flags, IntVec *out, Err *e) {
     const struct Bpe *b = t->bpe;
     Buf tmp = {0}, nfc = {0};
     if (b->nfc && uni_nfc_utf8(text, n, &nfc)) text = nfc.data, n = nfc.len;
     const unsigned char *s = (const unsigned char *)text;
-    bool prepend;
-    if (b->byte_level) {
-        prepend = b->add_prefix_space && text[0] != ' ';
-    } else {
+    if (!b->byte_level) {
         // SentencePiece pieces hold spaces where the text has U+2581 or ' ': write both as ' '
         for (size_t i = 0; i < n; i++) {
             if (i + 3 <= n && !memcmp(text + i, "\xE2\x96\x81", 3)) {
@@ -1108,27 +1157,26 @@ int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, In
             }
         }
         if (tmp.data) s = (const unsigned char *)tmp.data, n = tmp.len;
-        prepend = (b->prepend == 2 || (b->prepend == 1 && at_start)) && !(b->prepend_if_none && s[0] == ' ');
-    }
-    if (prepend && n) {
-        Buf pre = {0};
-        buf_putc(&pre, ' ');
-        buf_put(&pre, s, n);
-        buf_free(&tmp);
-        tmp = pre;
-        s = (const unsigned char *)tmp.data, n = tmp.len;
-    }
-    Work w = {0};
-    int rc = 0;
-    if (!b->byte_level) {
-        rc = spm_text(t, s, n, &w, out, e);
-    } else {
-        for (size_t i = 0; i < n && !rc;) {
-            size_t j = pretok_next(b->pre, s, n, i);
-            rc = bpe_word(t, s + i, j - i, &w, out, e);
-            i = j;
+        bool prepend = (b->prepend == 2 || (b->prepend == 1 && at_start)) && !(b->prepend_if_none && s[0] == ' ');
+        if (prepend && n) {
+            Buf pre = {0};
+            buf_putc(&pre, ' ');
+            buf_put(&pre, s, n);
+            buf_free(&tmp);
+            tmp = pre;
+            s = (const unsigned char *)tmp.data, n = tmp.len;
         }
     }
+    Work w = {0};
+    int rc = 0, id;
+    size_t part = 0, lo, hi;
+    // added tokens with normalized: true are found in the normalized text
+    while (!rc && t->split_normalized && tok_next_added(t, (const char *)s, n, part, part, flags, true, &id, &lo, &hi)) {
+        rc = bpe_piece(t, s + part, lo - part, &w, out, e);
+        if (!rc) iv_push(out, id);
+        part = hi;
+    }
+    if (!rc) rc = bpe_piece(t, s + part, n - part, &w, out, e);
     work_free(&w);
     buf_free(&tmp);
     buf_free(&nfc);

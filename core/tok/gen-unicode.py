@@ -14,6 +14,8 @@
 #   L, N, S      Split(Regex(r'\p{L}'|r'\p{N}'|r'\s'), 'removed') on '#' + c + '#' drops c;
 #   numeric      Digits(individual_digits) makes c a piece of its own in 'a' + c + 'a' (Rust's
 #                char::is_numeric, of a newer Unicode than Oniguruma's \p{N});
+#   word         an added token with single_word is not found in c + 'word' (Rust regex's \w:
+#                letters, marks, digits, connector punctuation, U+200C/U+200D);
 #   UP_OTHER     BertNormalizer(clean_text) drops c from 'a' + c + 'b' (not U+0000, U+FFFD,
 #                which the code names);
 #   UP_SPACE     BertPreTokenizer drops c from 'a' + c + 'b' (splits there);
@@ -34,7 +36,7 @@ import sys
 import unicodedata
 
 import tokenizers
-from tokenizers import Regex, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 MAX = 0x110000
 
@@ -89,9 +91,16 @@ def numeric():
     return {cp: 2 for cp in code_points() if len(d.pre_tokenize_str('a' + chr(cp) + 'a')) == 3}
 
 
-def write_tables(path, cls, num):
+def word_chars():
+    """The code points next to which a single_word added token is not a word of its own."""
+    t = Tokenizer(models.BPE())
+    t.add_tokens([AddedToken('word', single_word=True)])
+    return {cp: 1 for cp in code_points() if not t.encode(chr(cp) + 'word').ids}
+
+
+def write_tables(path, cls, num, word):
     names = {1: 'UNI_L', 2: 'UNI_N', 3: 'UNI_S'}
-    out = header('unicode_tables.c', 'The classes \\p{L}, \\p{N} and \\s of the pre-tokenizer regexes, and Digits\' numbers,')
+    out = header('unicode_tables.c', 'The classes \\p{L}, \\p{N} and \\s of the pre-tokenizer regexes, Digits\' numbers and \\w,')
     out += ['#include "tok/unicode.h"', '', 'const unsigned char uni_latin1[256] = {']
     for i in range(0, 256, 16):
         out.append('    ' + ', '.join(str(cls.get(c, 0)) for c in range(i, i + 16)) + ',')
@@ -103,7 +112,11 @@ def write_tables(path, cls, num):
     rs = ranges(num)
     for a, b, c in rs:
         out.append('    {%s, %s, %s},' % (hexs(a), hexs(b), names[c]))
-    out += ['};', '', 'const int uni_n_numeric_ranges = %d;' % len(rs)]
+    out += ['};', '', 'const int uni_n_numeric_ranges = %d;' % len(rs), '', 'const UniRange uni_word_ranges[] = {']
+    rs = ranges(word)
+    for a, b, c in rs:
+        out.append('    {%s, %s, %s},' % (hexs(a), hexs(b), names[c]))
+    out += ['};', '', 'const int uni_n_word_ranges = %d;' % len(rs)]
     with open(path, 'w') as f:
         f.write('\n'.join(out) + '\n')
 
@@ -201,7 +214,7 @@ def main():
     if len(sys.argv) != 2:
         raise SystemExit('usage: gen-unicode.py DIR  (writes DIR/unicode_tables.c and DIR/unicode_norm.c)')
     d = sys.argv[1]
-    write_tables(d + '/unicode_tables.c', regex_classes(), numeric())
+    write_tables(d + '/unicode_tables.c', regex_classes(), numeric(), word_chars())
     write_norm(d + '/unicode_norm.c', *norm_data())
 
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "tok/tokenizer_impl.h"
+#include "tok/unicode.h"
 #include "base/utf8.h"
 #include "base/fs.h"
 #include "base/mem.h"
@@ -50,6 +51,32 @@ Tokenizer *tok_alloc(TokKind kind) {
     t->kind = kind;
     t->bos = t->eos = t->add_first = t->add_last = -1;
     return t;
+}
+
+unsigned tok_added_flags_json(const Json *entry) {
+    return (json_bool_or(entry, "lstrip", false) ? ADD_LSTRIP : 0) | (json_bool_or(entry, "rstrip", false) ? ADD_RSTRIP : 0) |
+           (json_bool_or(entry, "single_word", false) ? ADD_SINGLE_WORD : 0) |
+           (json_bool_or(entry, "normalized", false) ? ADD_NORMALIZED : 0);
+}
+
+void tok_set_added_flags(Tokenizer *t, int id, unsigned flags) {
+    if (!t->added_flags) t->added_flags = xcalloc((size_t)t->n_vocab, 1);
+    t->added_flags[id] = (unsigned char)flags;
+}
+
+void tok_set_added_forms(Tokenizer *t, void (*form)(const Tokenizer *t, const char *s, size_t n, Buf *out)) {
+    if (!t->added_flags) return;
+    Buf b = {0};
+    for (int k = 0; k < t->n_added; k++) {
+        int id = t->added[k];
+        if (!(t->added_flags[id] & ADD_NORMALIZED)) continue;
+        if (!t->added_form) t->added_form = xcalloc((size_t)t->n_added, sizeof *t->added_form);
+        buf_clear(&b);
+        form(t, t->blob + t->off[id], t->off[id + 1] - t->off[id] - 1, &b);
+        t->added_form[k] = xstrndup(b.data ? b.data : "", b.len);
+        t->split_normalized = true;
+    }
+    buf_free(&b);
 }
 
 void tok_mark_added(Tokenizer *t, int id, bool special) {
@@ -147,8 +174,11 @@ Tokenizer *tok_from_vocab_json(const Json *vocab, const Json *added, TokKind kin
         len[id] = c->len;
     }
     t = from_texts(text, len, n, kind, path, e);
-    for (size_t i = 0; t && i < na; i++)
-        tok_mark_added(t, (int)json_num_or(&added->items[i], "id", 0), json_bool_or(&added->items[i], "special", false));
+    for (size_t i = 0; t && i < na; i++) {
+        int id = (int)json_num_or(&added->items[i], "id", 0);
+        tok_mark_added(t, id, json_bool_or(&added->items[i], "special", false));
+        tok_set_added_flags(t, id, tok_added_flags_json(&added->items[i]));
+    }
     if (t) tok_index(t);
 done:
     free(text);
@@ -359,6 +389,9 @@ void tok_free(Tokenizer *t) {
     free(t->special);
     free(t->fallback);
     free(t->added);
+    free(t->added_flags);
+    for (int k = 0; t->added_form && k < t->n_added; k++) free(t->added_form[k]);
+    free(t->added_form);
     strmap_free(&t->by_bytes);
     bpe_free(t->bpe);
     wordpiece_free(t->wp);
@@ -417,23 +450,85 @@ void tok_piece_display(const Tokenizer *t, int id, Buf *out) {
 
 // ---- encoding ----
 
-// Length of the longest added token allowed by flags whose text starts s (n bytes); 0 if none.
-static size_t match_added(const Tokenizer *t, const char *s, size_t n, unsigned flags, int *id) {
-    size_t best = 0;
-    for (int i = 0; i < t->n_added; i++) {
-        int a = t->added[i];
-        if (t->special[a] && !(flags & TOK_PARSE_SPECIAL)) continue;
-        size_t len = t->off[a + 1] - t->off[a] - 1;
-        if (len > best && len <= n && !memcmp(s, t->blob + t->off[a], len)) best = len, *id = a;
-    }
-    return best;
+// Is the code point ending at s[i] (the one before i), or starting at s[i], a word character?
+static bool word_char(uint32_t c) { return uni_is_word(c); }
+
+static bool word_before(const char *s, size_t i) {
+    if (!i) return false;
+    size_t k = i - 1;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    uint32_t c;
+    utf8_decode(s + k, i - k, &c);
+    return word_char(c);
 }
 
-static int encode_part(const Tokenizer *t, const char *s, size_t n, bool at_start, IntVec *out, Err *e) {
+static bool word_after(const char *s, size_t n, size_t i) {
+    uint32_t c;
+    return i < n && (utf8_decode(s + i, n - i, &c), word_char(c));
+}
+
+// The length of the White_Space code point ending at s[i] / starting at s[i] (0 if none).
+static size_t space_before(const char *s, size_t i) {
+    if (!i) return 0;
+    size_t k = i - 1;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    uint32_t c;
+    utf8_decode(s + k, i - k, &c);
+    return uni_is_space(c) ? i - k : 0;
+}
+
+static size_t space_after(const char *s, size_t n, size_t i) {
+    uint32_t c;
+    if (i >= n) return 0;
+    int k = utf8_decode(s + i, n - i, &c);
+    return uni_is_space(c) ? (size_t)k : 0;
+}
+
+bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, size_t floor, unsigned flags,
+                    bool normalized, int *id, size_t *a, size_t *b) {
+    for (size_t i = from; i < n;) {
+        // the longest token of this pass whose text starts at s[i]
+        size_t best = 0;
+        int best_k = -1;
+        if (normalized || t->added_first[(unsigned char)s[i]]) {
+            for (int k = 0; k < t->n_added; k++) {
+                int tid = t->added[k];
+                unsigned f = t->added_flags ? t->added_flags[tid] : 0;
+                if (t->special[tid] && !(flags & TOK_PARSE_SPECIAL)) continue;
+                bool late = t->split_normalized && (f & ADD_NORMALIZED);
+                if (late != normalized) continue;
+                const char *txt = late ? t->added_form[k] : t->blob + t->off[tid];
+                size_t len = late ? strlen(txt) : t->off[tid + 1] - t->off[tid] - 1;
+                if (len > best && len <= n - i && !memcmp(s + i, txt, len)) best = len, best_k = k;
+            }
+        }
+        if (!best) {
+            i++;
+            continue;
+        }
+        int tid = t->added[best_k];
+        unsigned f = t->added_flags ? t->added_flags[tid] : 0;
+        if ((f & ADD_SINGLE_WORD) && (word_before(s, i) || word_after(s, n, i + best))) {
+            i += best; // not a word of its own: plain text
+            continue;
+        }
+        size_t lo = i, hi = i + best, k;
+        if (f & ADD_LSTRIP)
+            while (lo > floor && (k = space_before(s, lo))) lo -= k;
+        if (f & ADD_RSTRIP)
+            while ((k = space_after(s, n, hi))) hi += k;
+        *id = tid, *a = lo, *b = hi;
+        return true;
+    }
+    return false;
+}
+
+static int encode_part(const Tokenizer *t, const char *s, size_t n, bool at_start, unsigned flags, IntVec *out,
+                       Err *e) {
     if (!n) return 0;
     switch (t->kind) {
-    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, at_start, out, e);
-    case TOK_KIND_WORDPIECE: return wordpiece_encode(t, s, n, out, e);
+    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, at_start, flags, out, e);
+    case TOK_KIND_WORDPIECE: return wordpiece_encode(t, s, n, flags, out, e);
     }
     return err_set(e, "unknown tokenizer kind");
 }
@@ -456,20 +551,14 @@ int tok_encode(const Tokenizer *t, const char *text, size_t len, unsigned flags,
 
     if ((flags & TOK_ADD_SPECIAL) && t->add_first >= 0) iv_push(out, t->add_first);
     // Added tokens split the text first; each part between them is pre-tokenized alone.
-    size_t part = 0;
-    for (size_t i = 0; i < n && t->n_added;) {
-        int id;
-        size_t m = t->added_first[(unsigned char)s[i]] ? match_added(t, s + i, n - i, flags, &id) : 0;
-        if (!m) {
-            i++;
-            continue;
-        }
-        if (encode_part(t, s + part, i - part, part == 0, out, e) < 0) goto fail;
+    size_t part = 0, a, b;
+    int id;
+    while (t->n_added && tok_next_added(t, s, n, part, part, flags, false, &id, &a, &b)) {
+        if (encode_part(t, s + part, a - part, part == 0, flags, out, e) < 0) goto fail;
         iv_push(out, id);
-        i += m;
-        part = i;
+        part = b;
     }
-    if (encode_part(t, s + part, n - part, part == 0, out, e) < 0) goto fail;
+    if (encode_part(t, s + part, n - part, part == 0, flags, out, e) < 0) goto fail;
     if ((flags & TOK_ADD_SPECIAL) && t->add_last >= 0) iv_push(out, t->add_last);
     buf_free(&clean);
     return out->n - start;

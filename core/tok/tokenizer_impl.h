@@ -10,6 +10,9 @@
 // Largest vocabulary qkv accepts (ids are checked against it before anything is allocated).
 enum { TOK_MAX_VOCAB = 1 << 24 };
 
+// How an added token is found in text (tokenizer.json's lstrip, rstrip, single_word, normalized).
+enum { ADD_LSTRIP = 1, ADD_RSTRIP = 2, ADD_SINGLE_WORD = 4, ADD_NORMALIZED = 8 };
+
 struct Tokenizer {
     TokKind kind;
     int n_vocab;
@@ -20,6 +23,11 @@ struct Tokenizer {
     int *added;             // ids of the added tokens recognised in text before pre-tokenizing
     int n_added;
     unsigned char added_first[256]; // 1 for each first byte of an added token's text
+    unsigned char *added_flags; // [n_vocab] or NULL: ADD_* of each added token
+    char **added_form;      // [n_added] or NULL: with split_normalized, the normalized text of each
+                            // ADD_NORMALIZED added token (NULL for the others)
+    bool split_normalized;  // ADD_NORMALIZED tokens are found after normalization, by the kind's
+                            // encode (tok_next_added with normalized), not in the text itself
     int bos, eos;           // -1 when absent
     int add_first, add_last; // added around a text with TOK_ADD_SPECIAL, -1 for none
     StrMap by_bytes;        // token bytes -> lowest id
@@ -42,6 +50,21 @@ void tok_read_template(Tokenizer *t, const Json *pp);
 // token). Call tok_index after.
 void tok_mark_added(Tokenizer *t, int id, bool special);
 
+// The ADD_* flags of an entry of tokenizer.json's added_tokens.
+unsigned tok_added_flags_json(const Json *entry);
+// Set flags (ADD_*) of added token id.
+void tok_set_added_flags(Tokenizer *t, int id, unsigned flags);
+// When t has ADD_NORMALIZED tokens, find them after normalization: their normalized text is
+// form(t, text, len, out) (out cleared first); sets added_form and split_normalized.
+void tok_set_added_forms(Tokenizer *t, void (*form)(const Tokenizer *t, const char *s, size_t n, Buf *out));
+// The next added token in s[from..n) (n bytes of well-formed UTF-8) that flags allow: among
+// those found in the text itself, or with normalized those found after normalization (s is then
+// normalized text). True with its id and the span [*a, *b) it takes: its text, and with lstrip /
+// rstrip the white space before it (not before floor) / after it. A single_word token next to a
+// word character is text, as in HF tokenizers.
+bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, size_t floor, unsigned flags,
+                    bool normalized, int *id, size_t *a, size_t *b);
+
 // Build t->by_bytes from t's pieces and added_first from t->added.
 void tok_index(Tokenizer *t);
 // Write s (len bytes) into out (cap >= 8) as a short quotable one-line text: control bytes
@@ -52,9 +75,10 @@ const char *tok_quote(const char *s, size_t len, char *out, size_t cap);
 Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e);
 // bpe.c: GPT-2 BPE from a parsed vocab.json and the path of its merges file.
 Tokenizer *bpe_load_vocab(const Json *vocab, const char *vocab_path, const char *merges_path, Err *e);
-// bpe.c: append the ids of s (n bytes of well-formed UTF-8 holding no added token; at_start:
-// the text's first part) to out. Returns 0, or -1 with e filled.
-int bpe_encode(const Tokenizer *t, const char *s, size_t n, bool at_start, IntVec *out, Err *e);
+// bpe.c: append the ids of s (n bytes of well-formed UTF-8 holding no added token found in the
+// text itself; at_start: the text's first part; flags: tok_encode's) to out. Returns 0, or -1
+// with e filled.
+int bpe_encode(const Tokenizer *t, const char *s, size_t n, bool at_start, unsigned flags, IntVec *out, Err *e);
 void bpe_free(struct Bpe *b);
 // bpe.c: llama2.c's tokenizer.bin (pieces with scores), as SentencePiece-style BPE.
 Tokenizer *bpe_load_llama2c(const char *path, Err *e);
@@ -68,6 +92,6 @@ void tok_chat_free(struct TokChat *c);
 // wordpiece.c: BERT's WordPiece.
 Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e);
 Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e);
-int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e);
+int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, unsigned flags, IntVec *out, Err *e);
 void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out);
 void wordpiece_free(struct WordPiece *w);

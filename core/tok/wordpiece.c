@@ -126,22 +126,68 @@ static void word_pieces(const Tokenizer *t, const uint32_t *wd, size_t n, Buf *t
     buf_free(&utf);
 }
 
-int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e) {
-    (void)e;
-    CpVec cps = {0};
-    normalize(t->wp, s, n, &cps);
-    Buf tmp = {0};
+// The words of normalized code points cps[0..n) (split at white space, punctuation alone), as pieces.
+static void words(const Tokenizer *t, const uint32_t *cps, size_t n, Buf *tmp, IntVec *out) {
     size_t start = 0;
-    for (size_t i = 0; i <= cps.n; i++) {
-        bool end = i == cps.n, sp = !end && is_space(cps.v[i]), pu = !end && is_punct(cps.v[i]);
+    for (size_t i = 0; i <= n; i++) {
+        bool end = i == n, sp = !end && is_space(cps[i]), pu = !end && is_punct(cps[i]);
         if (!end && !sp && !pu) continue;
-        if (i > start) word_pieces(t, cps.v + start, i - start, &tmp, out);
-        if (pu) word_pieces(t, cps.v + i, 1, &tmp, out);
+        if (i > start) word_pieces(t, cps + start, i - start, tmp, out);
+        if (pu) word_pieces(t, cps + i, 1, tmp, out);
         start = i + 1;
     }
+}
+
+// The normalized code points of the UTF-8 s[0..n) into out (cleared first).
+static void decode_cps(const char *s, size_t n, CpVec *out) {
+    out->n = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        i += (size_t)utf8_decode(s + i, n - i, &c);
+        cp_push(out, c);
+    }
+}
+
+int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, unsigned flags, IntVec *out, Err *e) {
+    (void)e;
+    CpVec cps = {0}, sub = {0};
+    normalize(t->wp, s, n, &cps);
+    Buf tmp = {0}, text = {0};
+    if (!t->split_normalized) {
+        words(t, cps.v, cps.n, &tmp, out);
+    } else { // added tokens with normalized: true are found in the normalized text
+        for (size_t i = 0; i < cps.n; i++) {
+            char u[4];
+            buf_put(&text, u, (size_t)utf8_encode(cps.v[i], u));
+        }
+        size_t part = 0, lo, hi;
+        int id;
+        while (tok_next_added(t, text.data, text.len, part, part, flags, true, &id, &lo, &hi)) {
+            decode_cps(text.data + part, lo - part, &sub);
+            words(t, sub.v, sub.n, &tmp, out);
+            iv_push(out, id);
+            part = hi;
+        }
+        decode_cps(text.data ? text.data + part : "", text.len - part, &sub);
+        words(t, sub.v, sub.n, &tmp, out);
+    }
     buf_free(&tmp);
+    buf_free(&text);
     cp_free(&cps);
+    cp_free(&sub);
     return 0;
+}
+
+// The normalizer's text of s (n bytes), for the added tokens found after normalization.
+static void normal_form(const Tokenizer *t, const char *s, size_t n, Buf *out) {
+    CpVec cps = {0};
+    normalize(t->wp, s, n, &cps);
+    buf_clear(out);
+    for (size_t i = 0; i < cps.n; i++) {
+        char u[4];
+        buf_put(out, u, (size_t)utf8_encode(cps.v[i], u));
+    }
+    cp_free(&cps);
 }
 
 void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out) {
@@ -239,6 +285,7 @@ Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e) {
         return NULL;
     }
     tok_read_template(t, json_get(root, "post_processor"));
+    if (norm && norm->type != JSON_NULL) tok_set_added_forms(t, normal_form);
     if (t->add_first >= 0) t->bos = t->add_first;
     if (t->add_last >= 0) t->eos = t->add_last;
     return t;

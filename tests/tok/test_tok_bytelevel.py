@@ -10,7 +10,8 @@
 #   qwen2   the NFC normalizer, Split(Qwen2's regex) + ByteLevel without its regex;
 #   smollm  Digits(individual_digits) + ByteLevel with GPT-2's regex;
 #   gpt2    ByteLevel alone; gpt2-prefix the same with add_prefix_space;
-# each with special added tokens (<|endoftext|>, <|im_start|>, ...) and a non-special one; and the
+# each with special added tokens (<|endoftext|>, <|im_start|>, ...), a non-special one, and added
+# tokens with lstrip, rstrip, single_word and normalized (found after NFC in Qwen2's); and the
 # real GPT-2 vocabulary ($QKV_SHARED_MODELS/gpt2-bpe-tokenizer) written as a tokenizer.json by HF
 # tokenizers (BPE + ByteLevel, <|endoftext|> special).
 # On every string of tokref.cases() (GPT-2's white space, contractions, digits, runs and
@@ -46,6 +47,11 @@ SPECIAL = {'llama3': ['<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>', '<|s
            'smollm': ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
            'gpt2': ['<|endoftext|>'], 'gpt2-prefix': ['<|endoftext|>']}
 PLAIN_ADDED = '<tool>'  # a non-special added token: recognised in text with or without special=true
+# added tokens with tokenizer.json's flags: (content, special, lstrip, rstrip, single_word, normalized)
+FLAGGED = [('<l>', False, True, False, False, False), ('<r>', False, False, True, False, False),
+           ('<lr>', True, True, True, False, False), ('word', False, False, False, True, False),
+           ('cafe\u0301', False, False, False, False, True), ('<n> x', False, True, False, False, True)]
+ADDED = [PLAIN_ADDED] + [f[0] for f in FLAGGED] + ['café']
 FAMILIES = ['llama3', 'qwen2', 'smollm', 'gpt2', 'gpt2-prefix']
 
 
@@ -84,6 +90,10 @@ def train(family, out_dir, seed=SEED):
                              show_progress=False)
     t.train_from_iterator(corpus(seed), tr)
     t.add_tokens([AddedToken(PLAIN_ADDED, special=False, normalized=False)])
+    for content, special, lstrip, rstrip, single_word, normalized in FLAGGED:
+        tok = AddedToken(content, special=special, lstrip=lstrip, rstrip=rstrip, single_word=single_word,
+                         normalized=normalized)
+        (t.add_special_tokens if special else t.add_tokens)([tok])
     if family == 'llama3':
         t.post_processor = processors.Sequence([
             processors.ByteLevel(trim_offsets=False),
@@ -128,7 +138,7 @@ def hf_encoder(path):
 
 
 def texts(seed=SEED, n_mixed=6000):
-    tokens = sorted(set(sum(SPECIAL.values(), [])) | {PLAIN_ADDED})
+    tokens = sorted(set(sum(SPECIAL.values(), [])) | set(ADDED))
     out, seen = [], set()
     for t in tokref.cases(seed, 3000) + [s.encode('utf-8') for s in unicases.all_cases(seed, n_mixed, tokens)]:
         if t not in seen:
@@ -151,7 +161,7 @@ def golden_specs(regen=False):
     for fam in FAMILIES:
         path = train(fam, tokrun.FIXTURES) if regen else os.path.join(tokrun.FIXTURES, fam, 'tokenizer.json')
         items = tokrun.sample([(t, True) for t in ts], 1200) + tokrun.sample(
-            [it for it in items_of(ts[::5], SPECIAL[fam] + [PLAIN_ADDED]) if not it[1]], 300)
+            [it for it in items_of(ts[::5], SPECIAL[fam] + ADDED) if not it[1]], 300)
         head = {'tokenizer': 'fixture:%s/tokenizer.json' % fam, 'reference': 'HF tokenizers'}
         specs.append(('bytelevel-' + fam, head, hf_encoder(path), items))
     return specs
@@ -164,7 +174,7 @@ def main():
     rep = tokrun.Report()
     ts = texts()
     with tempfile.TemporaryDirectory(prefix='qkv-bl-') as tmp:
-        paths = [(fam, train(fam, tmp), SPECIAL[fam] + [PLAIN_ADDED]) for fam in FAMILIES]
+        paths = [(fam, train(fam, tmp), SPECIAL[fam] + ADDED) for fam in FAMILIES]
         real = gpt2_json(tmp)
         if real:
             paths.append(('gpt2-real', real, ['<|endoftext|>']))

@@ -12,7 +12,10 @@
 #                     Replace(" ", "▁"), no pre-tokenizer, a TemplateProcessing "<s> $A";
 #      spm-first-bos  spm-first with that template (the layout of Mistral's files);
 #      spm-unk        spm-prepend without byte fallback: characters the vocabulary lacks are
-#                     <unk>, consecutive ones fused into one (fuse_unk), as the converted model says.
+#                     <unk>, consecutive ones fused into one (fuse_unk), as the converted model says;
+#      spm-normalized spm-prepend with its special tokens found after normalization ("normalized":
+#                     true, as early Llama conversions have them: "<s>" is then "\u2581<s>"), and
+#                     added tokens with lstrip + rstrip, normalized, single_word.
 #    (The last three are the converted file with those parts rewritten.)
 # 2. llama2.c's tok512.bin against sentencepiece on tok512.model, with BOS (special=true against
 #    add_bos=True) and without (special=false against add_bos=False). tok512.model's normalizer
@@ -49,7 +52,8 @@ import qkv_cli  # noqa: E402
 import refenv  # noqa: E402
 
 SEED = 20261211
-SPECIALS = ['<s>', '</s>', '<unk>']
+SPECIALS = ['<s>', '</s>', '<unk>', '<pad>']
+OTHER_ADDED = ['Lily', 'once upon']
 GOLDEN = 'spm-bin'
 
 
@@ -63,7 +67,7 @@ def texts():
              ' \u2581 ', 'x\u3000y', '\u00a0a', 'Lily<s>Tom', '<s> <s>', '</s>\n<s>']
     out, seen = [], set()
     for t in [e.encode('utf-8') for e in extra] + tokref.cases(SEED, 3000) + [
-            s.encode('utf-8') for s in unicases.all_cases(SEED, 6000, SPECIALS + ['\u2581', ' \u2581'])]:
+            s.encode('utf-8') for s in unicases.all_cases(SEED, 6000, SPECIALS + OTHER_ADDED + ['\u2581', ' \u2581'])]:
         if t not in seen:
             seen.add(t)
             out.append(t)
@@ -126,12 +130,29 @@ def unk_layout(j):
     j['model']['fuse_unk'] = True
 
 
+EXTRA_ADDED = [{'id': 512, 'content': '<pad>', 'special': True, 'lstrip': True, 'rstrip': True},
+               {'id': 513, 'content': 'Lily', 'special': False, 'normalized': True},
+               {'id': 514, 'content': 'once upon', 'special': False, 'normalized': True, 'single_word': True}]
+
+
+def normalized_layout(j):
+    """The Llama 2 layout with added tokens found after normalization (normalized: true, as in early
+    Llama conversions), and added tokens with lstrip, rstrip and single_word."""
+    llama2_layout(j)
+    for a in j['added_tokens']:
+        a['normalized'] = True
+    for a in EXTRA_ADDED:
+        j['added_tokens'].append(dict({'single_word': False, 'lstrip': False, 'rstrip': False, 'normalized': False},
+                                      **a))
+
+
 def tokenizer_files(tmp):
     legacy, first = convert(tmp, True), convert(tmp, False)
     return [('spm-legacy', legacy), ('spm-first', first),
             ('spm-prepend', rewrite(tmp, legacy, 'spm-prepend', llama2_layout)),
             ('spm-first-bos', rewrite(tmp, first, 'spm-first-bos', mistral_layout)),
-            ('spm-unk', rewrite(tmp, legacy, 'spm-unk', unk_layout))]
+            ('spm-unk', rewrite(tmp, legacy, 'spm-unk', unk_layout)),
+            ('spm-normalized', rewrite(tmp, legacy, 'spm-normalized', normalized_layout))]
 
 
 def hf_encoder(path):

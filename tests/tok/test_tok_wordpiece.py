@@ -5,7 +5,9 @@
 # two ways, each compared with its reference:
 #   - tokenizer.json: qkv --tokenizer tokenizer.json  vs  tokenizers.Tokenizer.from_file;
 #   - vocab.txt (+ tokenizer_config.json beside it): qkv --tokenizer vocab.txt  vs
-#     transformers.AutoTokenizer on a directory holding only those two files (a BertTokenizer).
+#     transformers.AutoTokenizer on a directory holding only those two files (a BertTokenizer);
+#   - a copy of tokenizer.json with added tokens found after normalization ("normalized": true:
+#     "Qkv Tool" is found in "QKV TOOL"), and with lstrip, rstrip, single_word.
 # On every string of unicases.all_cases (samples of every 128-code-point window of planes 0-3
 # and 14, combining marks in any order, every CJK range, every control, format and White_Space
 # code point, words around the 100-character limit, case mappings, [MASK] and the other
@@ -17,6 +19,7 @@
 # Skips (77) without the vocabulary, or without the test environment unless QKV_REQUIRE_REFS=1.
 # Usage: test_tok_wordpiece.py [QKV_BINARY]
 
+import json
 import os
 import sys
 import tempfile
@@ -35,6 +38,14 @@ import refenv  # noqa: E402
 
 SEED = 20261208
 SPECIALS = ['[MASK]', '[CLS]', '[SEP]', '[UNK]', '[PAD]']
+# added to a copy of tokenizer.json: found after normalization (lower case, accents stripped) or
+# with lstrip / rstrip / single_word
+EXTRA_ADDED = [{'id': 30522, 'content': 'Qkv Tool', 'special': False, 'normalized': True},
+               {'id': 30523, 'content': '<mask2>', 'special': True, 'normalized': False, 'lstrip': True},
+               {'id': 30524, 'content': 'café', 'special': False, 'normalized': True, 'single_word': True},
+               {'id': 30525, 'content': '->', 'special': False, 'normalized': False, 'rstrip': True}]
+EXTRA_TEXT = ['Qkv Tool', 'qkv tool', 'QKV TOOL', 'qkv  tool', 'Qkv Tóol', '<mask2>', 'café', 'CAFÉ', 'cafe\u0301',
+              'xcafé', '->', '-> ']
 GOLDEN = 'wordpiece'
 
 
@@ -43,7 +54,7 @@ def bert_dir():
 
 
 def texts():
-    return unicases.all_cases(SEED, n_mixed=10000, tokens=SPECIALS)
+    return unicases.all_cases(SEED, n_mixed=10000, tokens=SPECIALS + EXTRA_TEXT)
 
 
 def items_of(ts):
@@ -52,11 +63,24 @@ def items_of(ts):
     return [(t, True) for t in ts] + [(t, False) for t in ts if not any(s in t for s in SPECIALS)]
 
 
-def hf_json():
-    """tokenizer.json through HF tokenizers: encode(text, special) -> ids."""
+def hf_json(path=None):
+    """A tokenizer.json through HF tokenizers: encode(text, special) -> ids."""
     import tokenizers
-    hf = tokenizers.Tokenizer.from_file(os.path.join(bert_dir(), 'tokenizer.json'))
+    hf = tokenizers.Tokenizer.from_file(path or os.path.join(bert_dir(), 'tokenizer.json'))
     return lambda t, special: hf.encode(t, add_special_tokens=special).ids
+
+
+def with_added(tmp):
+    """A copy of tokenizer.json with EXTRA_ADDED; its path."""
+    with open(os.path.join(bert_dir(), 'tokenizer.json'), encoding='utf-8') as f:
+        j = json.load(f)
+    for a in EXTRA_ADDED:
+        j['added_tokens'].append(dict({'single_word': False, 'lstrip': False, 'rstrip': False}, **a))
+    path = os.path.join(tmp, 'added', 'tokenizer.json')
+    os.makedirs(os.path.dirname(path))
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(j, f, ensure_ascii=False)
+    return path
 
 
 def hf_vocab_txt(tmp):
@@ -92,6 +116,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix='qkv-wp-') as tmp:
         ref_txt = hf_vocab_txt(tmp)
         want_txt = [ref_txt(t, s) for t, s in items]
+        added = with_added(tmp)
+        items_added = [(t, True) for t in ts] + [(t, False) for t in ts if '<mask2>' not in t and not any(
+            s in t for s in SPECIALS)]
+        rep.check(qkv, 'tokenizer.json + added tokens', added, items_added, hf_json(added), 'HF tokenizers')
     disagree = [(it, a, b) for it, a, b in zip(items, want_json, want_txt) if a != b]
     for (t, s), a, b in disagree[:tokrun.SHOW]:
         print('FAIL: references disagree on %s special=%s: tokenizers %s, transformers %s' % (tokrun.show(t), s, a, b))
