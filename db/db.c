@@ -308,11 +308,15 @@ static int db_migrate(Db *db, Err *e) {
     for (;;) {
         bool own;
         if (db_tx_open(db, &own, e, "cannot migrate")) return -1;
-        long long v, app;
+        long long v = 0, app = 0;
         if (query_int(db, "PRAGMA user_version", &v, e, "cannot migrate") ||
             query_int(db, "PRAGMA application_id", &app, e, "cannot migrate"))
             return db_tx_close(db, own, -1, e, "");
         if (v >= DB_SCHEMA_VERSION) return db_tx_close(db, own, 0, e, "cannot migrate");
+        if (v < 0) {
+            err_set(e, "cannot migrate '%s': schema version %lld does not exist", db->path, v);
+            return db_tx_close(db, own, -1, e, "");
+        }
         char *msg = NULL;
         int rc = sqlite3_exec(db->h, db_migrations[v], NULL, NULL, &msg);
         if (rc == SQLITE_OK && v == 0) {
@@ -395,6 +399,10 @@ int db_open(const char *path, unsigned flags, Db **out, Err *e) {
     if (app != 0 && app != DB_APP_ID) {
         err_set(e, "cannot open database '%s': it belongs to another program (application_id %lld), not qkv",
                 path, app);
+        goto fail;
+    }
+    if (version < 0) {
+        err_set(e, "cannot open database '%s': it is damaged (schema version %lld does not exist)", path, version);
         goto fail;
     }
     if (version > DB_SCHEMA_VERSION) {

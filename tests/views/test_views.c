@@ -522,7 +522,7 @@ static void test_helpers(void) {
     free(r);
     CHECK_INT(vd_width("a\tb\x01\xe7\x8c\xab", 7, true), 1 + 1 + 1 + 2 + 2);
     Buf b = {0};
-    cmdq_quote(&b, "a\"b\\c\nd\x01", 8);
+    buf_put_quoted(&b, "a\"b\\c\nd\x01", 8);
     CHECK_STR(b.data, "\"a\\\"b\\\\c\\nd\\x01\"");
     buf_free(&b);
 }

@@ -1,6 +1,4 @@
-// cmd_db.c - the data commands: run history, show and replay; rankings (rank, order,
-// skip, note, and listing them); exports. The ranking between `rank` and `order` lives in
-// the App.
+// cmd_data.c - the data commands: run history, show and replay, stored rankings, exports.
 //
 // JSON fields (stable; each command's help text lists them):
 //   history  runs: [{run_id, created, kind, model, annotator, prompt, text, seed, temperature,
@@ -22,124 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "appdb.h"
-#include "cmd.h"
-#include "db.h"
+#include "cmdutil.h"
+#include "commands.h"
 #include "base/json.h"
 
-// The ranking waiting for `order`: K logged candidate runs of one prompt.
-struct PendingRank {
-    char *prompt;
-    size_t prompt_len;
-    int k;
-    int64_t run_ids[DB_RANK_MAX];
-    char *note;
-};
-
-static void pending_free(struct PendingRank *p) {
-    if (!p) return;
-    free(p->prompt);
-    free(p->note);
-    free(p);
-}
-
-static void pending_warn(const struct PendingRank *p) {
-    fprintf(stderr, "warning: the ranking of %d candidates (runs %lld..%lld) was not finished with order or "
-                    "skip: nothing was stored\n",
-            p->k, (long long)p->run_ids[0], (long long)p->run_ids[p->k - 1]);
-}
-
-bool app_rank_pending(const App *app) { return app->pending != NULL; }
-
-void app_db_done(App *app) {
-    if (app->pending) {
-        pending_warn(app->pending);
-        pending_free(app->pending);
-        app->pending = NULL;
-    }
-    db_close(app->db);
-    app->db = NULL;
-}
-
-// The database or an error in out.
-static Db *need_db(App *app, Out *out) {
-    Err e = {{0}};
-    Db *db = app_db(app, &e);
-    if (!db) out_error(out, "%s", e.msg);
-    return db;
-}
-
-// A run or ranking id argument ("12" or "#12"); what names it in the message ("run").
-static int id_arg(const char *val, const char *what, int64_t *id, Out *out) {
-    const char *s = val + (val[0] == '#');
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v <= 0) return out_error(out, "'%.40s' is not a %s id", val, what);
-    *id = v;
-    return 0;
-}
-
 static int run_id_arg(const Arg *a, int64_t *id, Out *out) { return id_arg(a->val, "run", id, out); }
-
-// The optional count and filter text of history and rankings: [N] [TEXT].
-static int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const char **text,
-                           Out *out) {
-    for (int i = 0; i < args_npos(a); i++) {
-        const Arg *p = args_pos(a, i);
-        char *end;
-        long long v = strtoll(p->val, &end, 10);
-        if (i == 0 && !p->quoted && *p->val && !*end) {
-            if (v < 1) return out_error(out, "%s: the number of %s must be at least 1", cmd, rows);
-            *n = v;
-        } else if (!*text) {
-            *text = p->val;
-        } else {
-            return out_error(out, "%s: one filter text at most: usage: %s [N] [TEXT]", cmd, cmd);
-        }
-    }
-    return 0;
-}
-
-// Filters of history and export from their options.
-static void filter_opts(const Args *a, DbFilter *f) {
-    f->since = args_opt(a, "since");
-    f->until = args_opt(a, "until");
-    f->annotator = args_opt(a, "annotator");
-    f->model = args_opt(a, "model");
-    f->kind = args_opt(a, "kind");
-}
-
-// Append n bytes of s as valid UTF-8 text with NUL bytes shown as ␀ (a human form is a C
-// string: a NUL would end it there, in the TUI's panes for one).
-static void put_text(Buf *b, const char *s, size_t n) {
-    const char *nul;
-    while (n && (nul = memchr(s, 0, n))) {
-        buf_put_utf8(b, s, (size_t)(nul - s));
-        buf_puts(b, "\xe2\x90\x80");
-        n -= (size_t)(nul - s) + 1;
-        s = nul + 1;
-    }
-    buf_put_utf8(b, s, n);
-}
-
-// Append about max bytes of s on one line (newlines shown as ⏎), "..." when cut.
-static void text_line(Buf *b, const char *s, size_t n, size_t max) {
-    size_t cut = n < max ? n : max;
-    while (cut < n && cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80) cut--; // not inside a character
-    size_t start = 0;
-    for (size_t i = 0; i <= cut; i++) {
-        if (i < cut && s[i] != '\n' && s[i] != '\r') continue;
-        put_text(b, s + start, i - start);
-        if (i < cut) buf_puts(b, "\xe2\x8f\x8e");
-        start = i + 1;
-    }
-    if (cut < n) buf_puts(b, "...");
-}
-
-// ---------------------------------------------------------------------------------------
-// history
 
 typedef struct {
     Out *out;
@@ -205,9 +90,6 @@ static int cmd_history(App *app, const Args *a, Out *out) {
     return 0;
 }
 
-// ---------------------------------------------------------------------------------------
-// show
-
 static int show_ranking(App *app, const char *val, Out *out);
 
 static int cmd_show(App *app, const Args *a, Out *out) {
@@ -247,9 +129,6 @@ static int cmd_show(App *app, const Args *a, Out *out) {
     db_run_done(&r);
     return 0;
 }
-
-// ---------------------------------------------------------------------------------------
-// replay
 
 // Parse a stored JSON array of ints into v.
 static int int_array(const char *json, IntVec *v) {
@@ -380,226 +259,6 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
     db_run_done(&run);
     return rc;
 }
-
-// ---------------------------------------------------------------------------------------
-// rank, order, skip, note
-
-static int cmd_rank(App *app, const Args *a, Out *out) {
-    if (app->pending)
-        return out_error(out, "rank: a ranking of %d candidates is pending: finish it with order or skip first",
-                         app->pending->k);
-    const Arg *prompt = args_pos(a, 0);
-    long long k = 0;
-    Err e = {{0}};
-    int got = args_int(a, "k", DB_RANK_MIN, DB_RANK_MAX, &k, &e);
-    if (got < 0) return out_error(out, "rank: %s", e.msg);
-    if (!got) return out_error(out, "rank: give the number of candidates: k=%d..%d", DB_RANK_MIN, DB_RANK_MAX);
-    GenParams p;
-    bool seed_given;
-    if (decode_opts(app, a, &p, &seed_given, out)) return -1;
-    if (!need_db(app, out)) return -1; // the candidates must be logged runs
-    uint64_t seed0 = p.s.seed;
-    struct PendingRank *pr = calloc(1, sizeof *pr);
-    if (!pr) return out_error(out, "rank: out of memory");
-    pr->k = (int)k;
-    pr->prompt = malloc(prompt->len + 1);
-    memcpy(pr->prompt, prompt->val, prompt->len + 1);
-    pr->prompt_len = prompt->len;
-    JsonW *w = &out->w;
-    jw_kbool(w, "ranking_pending", true);
-    jw_key(w, "prompt");
-    jw_strn(w, prompt->val, prompt->len);
-    jw_kint(w, "k", k);
-    jw_key(w, "candidates");
-    jw_arr(w);
-    int rc = 0;
-    for (int i = 0; i < pr->k && !rc; i++) {
-        p.s.seed = seed_given ? seed0 + (uint64_t)i : fresh_seed();
-        GenResult r;
-        Buf text = {0};
-        Err le = {{0}};
-        int64_t run_id = 0;
-        bool generated = false;
-        if (app_generate(app, prompt->val, prompt->len, &p, &r, &text, &run_id, &le, &e)) {
-            rc = out_error(out, "rank: candidate %d: %s", i + 1, e.msg);
-        } else if ((generated = true), run_id <= 0) {
-            rc = out_error(out, "rank: candidate %d could not be logged: %s", i + 1, le.msg);
-        } else if (db_run_set_origin(app->db, run_id, "rank", 0, &le)) {
-            rc = out_error(out, "rank: candidate %d: %s", i + 1, le.msg);
-        } else {
-            pr->run_ids[i] = run_id;
-            jw_obj(w);
-            jw_kint(w, "n", i + 1);
-            jw_kint(w, "run_id", run_id);
-            char seed[24];
-            snprintf(seed, sizeof seed, "%llu", (unsigned long long)p.s.seed);
-            jw_key(w, "seed");
-            jw_raw(w, seed);
-            jw_key(w, "text");
-            jw_strn(w, text.data ? text.data : "", text.len);
-            jw_obj_end(w);
-            buf_printf(&out->text, "[%d] (run %lld, seed %s)\n", i + 1, (long long)run_id, seed);
-            buf_put_utf8(&out->text, text.data ? text.data : "", text.len);
-            buf_puts(&out->text, "\n\n");
-        }
-        if (generated) gen_result_free(&r);
-        buf_free(&text);
-        if (app->cancel && *app->cancel) rc = rc ? rc : out_error(out, "rank: interrupted");
-    }
-    jw_arr_end(w);
-    if (rc) {
-        pending_free(pr);
-        return -1;
-    }
-    buf_printf(&out->text, "order them best first, '=' for ties (e.g. order %d", pr->k);
-    for (int c = 1; c < pr->k; c++) buf_printf(&out->text, "%c%d", c == pr->k - 1 && c > 1 ? '=' : ' ', c);
-    buf_puts(&out->text, "), or skip\n");
-    app->pending = pr;
-    return 0;
-}
-
-// Read one group "2" or "2=4=5" into grp; returns its size or -1 with the message in out.
-static int order_group(const char *s, int k, int *grp, bool *seen, Out *out) {
-    int n = 0;
-    while (*s) {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (end == s || errno || (*end && *end != '='))
-            return out_error(out, "order: '%.40s' is not a candidate number (1..%d, '=' between ties)", s, k);
-        if (v < 1 || v > k) return out_error(out, "order: there is no candidate %ld (1..%d)", v, k);
-        if (seen[v]) return out_error(out, "order: candidate %ld is named twice", v);
-        seen[v] = true;
-        grp[n++] = (int)v;
-        s = *end ? end + 1 : end;
-        if (*end && !*s) return out_error(out, "order: '=' must join two candidates");
-    }
-    return n;
-}
-
-static int cmd_order(App *app, const Args *a, Out *out) {
-    struct PendingRank *pr = app->pending;
-    if (!pr) return out_error(out, "order: no ranking pending (start one with rank \"PROMPT\" k=K)");
-    bool seen[DB_RANK_MAX + 1] = {0};
-    int groups[DB_RANK_MAX][DB_RANK_MAX], sizes[DB_RANK_MAX], ng = 0;
-    Buf word = {0};
-    for (int i = 0; i < a->n; i++) {
-        const Arg *arg = &a->a[i];
-        buf_clear(&word);
-        if (arg->key) buf_printf(&word, "%s=%s", arg->key, arg->val); // 2=4 parses as an option
-        else buf_puts(&word, arg->val);
-        if (ng == DB_RANK_MAX) {
-            buf_free(&word);
-            return out_error(out, "order: more groups than candidates");
-        }
-        int n = order_group(word.data, pr->k, groups[ng], seen, out);
-        if (n < 0) {
-            buf_free(&word);
-            return -1;
-        }
-        if (n) sizes[ng++] = n;
-    }
-    buf_free(&word);
-    for (int c = 1; c <= pr->k; c++)
-        if (!seen[c])
-            return out_error(out, "order: candidate %d is missing: name each of the %d candidates once, best first "
-                                  "(e.g. order 3 1 2=4)",
-                             c, pr->k);
-    DbRanking rk = {0};
-    rk.prompt = pr->prompt;
-    rk.prompt_len = pr->prompt_len;
-    rk.annotator = app->annotator;
-    rk.note = pr->note;
-    rk.k = pr->k;
-    for (int g = 0; g < ng; g++)
-        for (int j = 0; j < sizes[g]; j++) {
-            int c = groups[g][j];
-            rk.items[c - 1] = (DbRankItem){c, pr->run_ids[c - 1], g + 1};
-        }
-    Err e = {{0}};
-    Db *db = need_db(app, out);
-    if (!db) return -1;
-    int64_t id = db_ranking_insert(db, &rk, &e);
-    if (id <= 0) return out_error(out, "order: %s (the ranking is still pending)", e.msg);
-    JsonW *w = &out->w;
-    jw_kint(w, "ranking_id", id);
-    jw_key(w, "order");
-    jw_arr(w);
-    for (int g = 0; g < ng; g++) {
-        jw_arr(w);
-        for (int j = 0; j < sizes[g]; j++) jw_int(w, groups[g][j]);
-        jw_arr_end(w);
-    }
-    jw_arr_end(w);
-    jw_kint(w, "k", pr->k);
-    jw_kstr(w, "annotator", app->annotator);
-    jw_kstr(w, "note", pr->note);
-    app->last_ranking = id;
-    buf_printf(&out->text, "ranking %lld stored:", (long long)id);
-    for (int g = 0; g < ng; g++) {
-        buf_putc(&out->text, ' ');
-        for (int j = 0; j < sizes[g]; j++) buf_printf(&out->text, "%s%d", j ? "=" : "", groups[g][j]);
-    }
-    buf_putc(&out->text, '\n');
-    pending_free(pr);
-    app->pending = NULL;
-    return 0;
-}
-
-static int cmd_skip(App *app, const Args *a, Out *out) {
-    struct PendingRank *pr = app->pending;
-    if (!pr) return out_error(out, "skip: no ranking pending");
-    jw_kbool(&out->w, "skipped", true);
-    jw_kint(&out->w, "k", pr->k);
-    buf_printf(&out->text, "skipped: the %d candidates stay in the run log, no ranking stored\n", pr->k);
-    pending_free(pr);
-    app->pending = NULL;
-    return 0;
-}
-
-// note "TEXT": the pending ranking's, else the one order stored last in this session;
-// note ranking=ID "TEXT": a stored one's. An empty text removes the note.
-static int cmd_note(App *app, const Args *a, Out *out) {
-    const Arg *t = args_pos(a, 0);
-    if (!t) return out_error(out, "note: which text? usage: note \"TEXT\" or note ranking=ID \"TEXT\"");
-    if (memchr(t->val, 0, t->len)) return out_error(out, "note: the text contains a NUL byte");
-    const char *which = args_opt(a, "ranking");
-    struct PendingRank *pr = app->pending;
-    if (!which && pr) {
-        free(pr->note);
-        pr->note = t->len ? strdup(t->val) : NULL;
-        jw_kstr(&out->w, "note", pr->note);
-        jw_key(&out->w, "ranking_id");
-        jw_null(&out->w);
-        buf_puts(&out->text, pr->note ? "note kept for the pending ranking (order stores it)\n"
-                                      : "note removed from the pending ranking\n");
-        return 0;
-    }
-    int64_t id = app->last_ranking;
-    if (which && id_arg(which, "ranking", &id, out)) return -1;
-    if (!id)
-        return out_error(out, "note: no ranking pending or stored in this session (note ranking=ID \"TEXT\" "
-                              "for a stored one)");
-    Db *db = need_db(app, out);
-    if (!db) return -1;
-    Err e = {{0}};
-    int found = db_ranking_set_note(db, id, t->val, &e);
-    if (found < 0) return out_error(out, "note: %s", e.msg);
-    if (!found) return out_error(out, "note: no ranking %lld in '%s'", (long long)id, db_path(db));
-    jw_kstr(&out->w, "note", t->len ? t->val : NULL);
-    jw_kint(&out->w, "ranking_id", id);
-    if (t->len) {
-        buf_printf(&out->text, "note stored with ranking %lld: ", (long long)id);
-        text_line(&out->text, t->val, t->len, 4000);
-        buf_putc(&out->text, '\n');
-    } else {
-        buf_printf(&out->text, "note removed from ranking %lld\n", (long long)id);
-    }
-    return 0;
-}
-
-// ---------------------------------------------------------------------------------------
-// rankings, show ranking=ID
 
 // The candidates of r best first (rank, then candidate number): indexes into r->items.
 static void best_first(const DbRanking *r, int best[DB_RANK_MAX]) {
@@ -765,9 +424,6 @@ static int show_ranking(App *app, const char *val, Out *out) {
     return rc;
 }
 
-// ---------------------------------------------------------------------------------------
-// export
-
 static int cmd_export(App *app, const Args *a, Out *out) {
     const char *what = args_pos(a, 0)->val, *file = args_pos(a, 1)->val;
     const char *format = args_opt(a, "format");
@@ -807,19 +463,13 @@ static int cmd_export(App *app, const Args *a, Out *out) {
     return 0;
 }
 
-// ---------------------------------------------------------------------------------------
-
 static const char *const k_none[] = {NULL};
 static const char *const k_history[] = {"since", "until", "annotator", "model", "kind", NULL};
 static const char *const k_show[] = {"ranking", NULL};
-static const char *const k_note[] = {"ranking", NULL};
 static const char *const k_rankings[] = {"since", "until", "annotator", "model", NULL};
-static const char *const k_rank[] = {"k", "max", "temperature", "top_k", "top_p", "seed", "alts", "truncate", "stop",
-                                     NULL};
-static const char *const k_order[] = {"1", "2", "3", "4", "5", "6", "7", "8", "9", NULL}; // "2=4" is a tie
 static const char *const k_export[] = {"format", "since", "until", "annotator", "model", "kind", NULL};
 
-const Command db_commands[] = {
+const Command data_commands[] = {
     {"history", cmd_history, 0, 2, k_history, "history [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M kind=K]",
      "The last N logged runs (default 20), newest first; TEXT keeps runs whose prompt, completion, model, "
      "annotator or kind contains it (any case). Dates are ISO (2024-05-01 or 2024-05-01T12:30), UTC, inclusive. "
@@ -839,23 +489,6 @@ const Command db_commands[] = {
      "seed and thread count; the replay is logged as a run of kind replay. JSON: identical, first_difference "
      "(index of the first differing generated token, null when identical), replay_of, original_text, threads, "
      "model_changed, and generate's fields (run_id, text, ids, logprobs, ...).",
-     false},
-    {"rank", cmd_rank, 1, 1, k_rank, "rank \"PROMPT\" k=K [max=N temperature=T top_k=K top_p=P seed=S alts=N]",
-     "Generate K (2..9) candidate completions of PROMPT for a person to rank, each a logged run. With seed=S "
-     "candidate i uses seed S+i-1, else each gets a fresh random seed (recorded). Finish with order, or skip; "
-     "note adds a comment. JSON: ranking_pending, prompt, k, candidates: [{n, run_id, seed, text}].",
-     true},
-    {"order", cmd_order, 0, DB_RANK_MAX, k_order, "order 3 1 2=4",
-     "Rank the pending candidates best first; '=' joins tied candidates (order 3 1 2=4: 3 best, then 1, then 2 "
-     "and 4 tied). Every candidate must be named once. The ranking is stored whole, with the annotator and the "
-     "note. JSON: ranking_id, order (groups best first), k, annotator, note.",
-     false},
-    {"skip", cmd_skip, 0, 0, k_none, "skip",
-     "Drop the pending ranking: nothing is stored (the candidates stay in the run log). JSON: skipped, k.", false},
-    {"note", cmd_note, 0, 1, k_note, "note \"TEXT\" | note ranking=ID \"TEXT\"",
-     "Attach a note to the pending ranking (order stores it), or, when none is pending, to the ranking order "
-     "stored last in this session; ranking=ID names any stored ranking. The note replaces an earlier one; "
-     "\"\" removes it. JSON: note, ranking_id (null while the ranking is pending).",
      false},
     {"rankings", cmd_rankings, 0, 2, k_rankings, "rankings [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M]",
      "The last N stored rankings (default 20), newest first; TEXT keeps rankings whose prompt, annotator or note "

@@ -1,8 +1,11 @@
-// app.c - application state: the current model, its evaluation context, generation.
-#include "app.h"
-#include "appdb.h"
+// session.c - the session every front end shares: the current model and its evaluation
+// context, generation with logging, the database opened on first use, the pending ranking,
+// the last figure.
+#include "session.h"
+
 #include "db.h"
-#include "front.h"
+#include "kern/pool.h"
+#include "runlog.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +98,48 @@ void app_set_figure(App *app, const float *v, int rows, int cols, const char *co
     snprintf(f->title, sizeof f->title, "%s", title ? title : "");
 }
 
+Db *app_db(App *app, Err *e) {
+    if (app->db) return app->db;
+    if (!app->db_path) {
+        app->db_path = db_resolve_path(NULL, e);
+        if (!app->db_path) return NULL;
+    }
+    if (db_open(app->db_path, 0, &app->db, e)) app->db = NULL;
+    return app->db;
+}
+
+int64_t app_log_run(App *app, const char *prompt, size_t prompt_len, const GenParams *p, const GenResult *r,
+                    const char *text, size_t text_len, Err *e) {
+    Db *db = app_db(app, e);
+    if (!db) return 0;
+    RunOrigin o = {app->model, app->annotator, app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus(),
+                   NULL};
+    RunRecord rr;
+    runlog_record(&rr, &o, prompt, prompt_len, p, r, text, text_len);
+    int64_t id = runlog_insert(db, &rr, app->model, e);
+    runlog_record_done(&rr);
+    return id;
+}
+
+bool app_rank_pending(const App *app) { return app->pending != NULL; }
+
+void app_rank_drop(App *app, bool warn) {
+    PendingRank *p = app->pending;
+    if (!p) return;
+    if (warn)
+        fprintf(stderr, "warning: the ranking of %d candidates (runs %lld..%lld) was not finished with order or "
+                        "skip: nothing was stored\n",
+                p->k, (long long)p->run_ids[0], (long long)p->run_ids[p->k - 1]);
+    free(p->prompt);
+    free(p->note);
+    free(p);
+    app->pending = NULL;
+}
+
 void app_done(App *app) {
     figure_free(&app->fig);
-    app_db_done(app); // warns about an unfinished ranking, closes the database
+    app_rank_drop(app, true);
+    db_close(app->db);
     ctx_free(app->ctx);
     model_free(app->model);
     tok_free(app->tok_owned);

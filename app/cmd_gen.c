@@ -1,0 +1,204 @@
+// cmd_gen.c - the generation commands: logits, generate, bench.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmdutil.h"
+#include "commands.h"
+#include "base/clock.h"
+#include "kern/ops.h"
+#include "eval/sample.h"
+
+static int cmd_logits(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    long long top = 10;
+    bool full = false;
+    if (args_int(a, "top", 1, 1000, &top, &e) < 0 || args_bool(a, "full", &full, &e) < 0)
+        return out_error(out, "%s", e.msg);
+    IntVec ids = {0};
+    if (prompt_ids(app, a, &ids, false, out)) {
+        iv_free(&ids);
+        return -1;
+    }
+    Ctx *c = app_ctx(app, &e);
+    int V = app->model->cfg.n_vocab;
+    size_t rows = full ? (size_t)ids.n : 1;
+    float *lg = c ? malloc(sizeof(float) * rows * (size_t)V) : NULL;
+    float *lp = lg ? malloc(sizeof(float) * (size_t)V) : NULL;
+    int rc = 0;
+    if (!c) rc = out_error(out, "%s", e.msg);
+    else if (!lg || !lp) rc = out_error(out, "out of memory");
+    if (!rc) {
+        ctx_reset(c);
+        if (ctx_eval(c, ids.v, ids.n, lg, full, NULL, &e)) rc = out_error(out, "%s", e.msg);
+    }
+    if (!rc) {
+        const float *last = lg + (rows - 1) * (size_t)V;
+        log_softmax(last, V, lp);
+        int *idx = malloc(sizeof(int) * (size_t)top);
+        int n = top_n(last, V, (int)top, idx);
+        JsonW *w = &out->w;
+        json_ints(w, "ids", ids.v, ids.n);
+        json_tokens(w, "tokens", app->model->tok, ids.v, ids.n);
+        jw_key(w, "top");
+        jw_arr(w);
+        Buf tmp = {0};
+        for (int i = 0; i < n; i++) {
+            token_piece(app->model->tok, idx[i], &tmp);
+            jw_obj(w);
+            jw_kint(w, "id", idx[i]);
+            jw_key(w, "piece");
+            jw_strn(w, tmp.data ? tmp.data : "", tmp.len);
+            jw_knum(w, "logit", last[idx[i]]);
+            jw_knum(w, "prob", exp(lp[idx[i]]));
+            jw_obj_end(w);
+            buf_printf(&out->text, "%6d  %-20s  logit %9.4f  p %.4f\n", idx[i], tmp.data ? tmp.data : "", last[idx[i]],
+                       exp(lp[idx[i]]));
+        }
+        jw_arr_end(w);
+        buf_free(&tmp);
+        free(idx);
+        if (full) {
+            jw_key(w, "logits");
+            jw_arr(w);
+            for (size_t r = 0; r < rows; r++) {
+                jw_arr(w);
+                for (int j = 0; j < V; j++) jw_num(w, lg[r * (size_t)V + j]);
+                jw_arr_end(w);
+            }
+            jw_arr_end(w);
+        }
+    }
+    free(lg);
+    free(lp);
+    iv_free(&ids);
+    return rc;
+}
+
+static int cmd_generate(App *app, const Args *a, Out *out) {
+    GenParams p;
+    bool seed_given;
+    if (decode_opts(app, a, &p, &seed_given, out)) return -1;
+    if (!seed_given) p.s.seed = fresh_seed();
+    Err e = {0}, le = {0};
+    GenResult r;
+    Buf text = {0};
+    int64_t run_id = 0;
+    int rc;
+    const Arg *t = args_pos(a, 0);
+    if (args_opt(a, "ids")) {
+        IntVec ids = {0};
+        rc = prompt_ids(app, a, &ids, false, out);
+        if (!rc && app_generate_ids(app, ids.v, ids.n, &p, &r, &text, &e)) rc = out_error(out, "%s", e.msg);
+        if (!rc) {
+            Buf ptxt = {0};
+            tok_decode(app->model->tok, ids.v, ids.n, &ptxt);
+            run_id = app_log_run(app, ptxt.data ? ptxt.data : "", ptxt.len, &p, &r, text.data ? text.data : "",
+                                 text.len, &le);
+            buf_free(&ptxt);
+        }
+        iv_free(&ids);
+        if (rc) {
+            buf_free(&text);
+            return -1;
+        }
+    } else {
+        if (!t) return out_error(out, "generate: give TEXT (\"\" starts from the beginning-of-text token) or ids=");
+        if (app_generate(app, t->val, t->len, &p, &r, &text, &run_id, &le, &e)) {
+            buf_free(&text);
+            return out_error(out, "%s", e.msg);
+        }
+    }
+    generation_json(app, &out->w, &p, &r, &text, run_id);
+    if (le.msg[0]) jw_kstr(&out->w, "log_error", le.msg);
+    buf_put_utf8(&out->text, text.data ? text.data : "", text.len);
+    buf_putc(&out->text, '\n');
+    if (r.stop == STOP_CANCELLED) buf_puts(&out->text, "[stopped]\n");
+    if (le.msg[0]) fprintf(stderr, "warning: the run was not logged: %s\n", le.msg);
+    gen_result_free(&r);
+    buf_free(&text);
+    return 0;
+}
+
+static int cmd_bench(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    const ModelConfig *c = &app->model->cfg;
+    long long np = 512, ng = 128, reps = 3;
+    if (args_int(a, "prompt", 1, 1 << 20, &np, &e) < 0 || args_int(a, "gen", 0, 1 << 20, &ng, &e) < 0 ||
+        args_int(a, "reps", 1, 100, &reps, &e) < 0)
+        return out_error(out, "%s", e.msg);
+    if (np + ng > c->n_ctx)
+        return out_error(out, "prompt=%lld + gen=%lld exceed the context of %d", np, ng, c->n_ctx);
+    Ctx *x = app_ctx(app, &e);
+    if (!x) return out_error(out, "%s", e.msg);
+    int V = c->n_vocab;
+    int *ids = malloc(sizeof(int) * (size_t)np);
+    float *lg = malloc(sizeof(float) * (size_t)V);
+    if (!ids || !lg) {
+        free(ids), free(lg);
+        return out_error(out, "out of memory");
+    }
+    Rng r;
+    rng_seed(&r, 42);
+    for (int i = 0; i < np; i++) ids[i] = (int)(rng_next(&r) % (uint64_t)V);
+    // warm-up: touch every weight once
+    ctx_reset(x);
+    ctx_eval(x, ids, 1, lg, false, NULL, NULL);
+    double best_p = 1e30, best_g = 1e30;
+    int rc = 0;
+    for (int rep = 0; rep < reps && !rc; rep++) {
+        ctx_reset(x);
+        double t0 = clock_now();
+        if (ctx_eval(x, ids, (int)np, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+        double t1 = clock_now();
+        for (int g = 0; g < ng && !rc; g++) {
+            int id = argmax(lg, V);
+            if (ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+            if (app->cancel && *app->cancel) break;
+        }
+        double t2 = clock_now();
+        if (t1 - t0 < best_p) best_p = t1 - t0;
+        if (ng && t2 - t1 < best_g) best_g = t2 - t1;
+        if (app->cancel && *app->cancel) break;
+    }
+    free(ids);
+    free(lg);
+    if (rc) return -1;
+    double pt = np / best_p, gt = ng ? ng / best_g : 0;
+    JsonW *w = &out->w;
+    jw_knum(w, "prefill_tok_s", pt);
+    jw_knum(w, "decode_tok_s", gt);
+    jw_kint(w, "threads", ctx_threads(x));
+    jw_kint(w, "prompt", np);
+    jw_kint(w, "gen", ng);
+    jw_kint(w, "reps", reps);
+    jw_kstr(w, "model", app->model->name);
+    jw_kstr(w, "dtype", dtype_name(app->model->dtype));
+    jw_kint(w, "params", app->model->n_params);
+    jw_kbool(w, "avx2", ops_have_avx2());
+    buf_printf(&out->text, "%s (%s, %.1fM params), %d threads: prefill %lld tokens %.1f tok/s, generation %lld tokens %.1f tok/s (best of %lld)\n",
+               app->model->name, dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), np, pt,
+               ng, gt, reps);
+    return 0;
+}
+
+static const char *const k_logits[] = {"ids", "top", "full", NULL};
+static const char *const k_generate[] = {"ids", DECODE_KEYS, NULL};
+static const char *const k_bench[] = {"prompt", "gen", "reps", NULL};
+
+const Command gen_commands[] = {
+    {"logits", cmd_logits, 0, 1, k_logits, "logits \"TEXT\"|ids=1,2,3 [top=K] [full=true]",
+     "Next-token logits and probabilities at the last position (top K, default 10); full=true adds every "
+     "position's logits.",
+     true},
+    {"generate", cmd_generate, 0, 1, k_generate,
+     "generate \"TEXT\"|ids=... [max=N temperature=T top_k=K top_p=P seed=S alts=N truncate=true stop=false]",
+     "Complete TEXT. temperature=0 is greedy; a seed makes sampling repeatable (without one a random seed is "
+     "chosen and reported). Each token comes with its log-probability and the top alternatives (alts). "
+     "\"\" starts from the beginning-of-text token. The run is logged to the database.",
+     true},
+    {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3]",
+     "Measure prefill and generation speed (tokens per second, best of reps) on the current model.", true},
+    {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
+};
