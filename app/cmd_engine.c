@@ -606,7 +606,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_kstr(w, "model", app->model->name);
     jw_kstr(w, "dtype", dtype_name(app->model->wte.dt));
     jw_kint(w, "params", app->model->n_params);
-    jw_kbool(w, "avx2", ops_have_avx2());
+    jw_kstr(w, "kernels", ops_kernels());
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads: prefill %lld tokens %.1f tok/s, generation %lld tokens %.1f tok/s (best of %lld)\n",
                app->model->name, dtype_name(app->model->wte.dt), app->model->n_params / 1e6, ctx_threads(x), np, pt,
                ng, gt, reps);
