@@ -16,7 +16,7 @@
 typedef void (*RowF32Fn)(const void *base, int64_t off, int64_t n, float *out);
 
 // [in, out] weights (GPT-2 Conv1D), rows of ld elements starting at w:
-// y (n) = x (rows) . W[0:rows, 0:n). Overwrites y. Any rows, n >= 0.
+// y (n) += x (rows) . W[0:rows, 0:n) (accumulates, so that row blocks add up). Any rows, n.
 typedef void (*MvInOutFn)(const void *w, int64_t ld, int rows, int n, const float *x, float *y);
 
 // [out, in] weights (nn.Linear, output heads), rows of in elements starting at w:

@@ -26,9 +26,8 @@ INLINE void row_body(const void *w, DType dt, int64_t off, int64_t n, float *out
     for (int64_t i = 0; i < n; i++) out[i] = at(w, dt, off + i);
 }
 
-// y (n) = x (rows) W: row by row, so that the inner loop is element-wise over y.
+// y (n) += x (rows) W: row by row, so that the inner loop is element-wise over y.
 INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, const float *x, float *y) {
-    for (int j = 0; j < n; j++) y[j] = 0;
     for (int i = 0; i < rows; i++) {
         const float xi = x[i];
         const int64_t r = (int64_t)i * ld;

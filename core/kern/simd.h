@@ -33,6 +33,14 @@ INLINE float at_dt(const void *w, DType dt, int64_t i) {
     }
 }
 
+// Bytes of one stored element (not for block types).
+INLINE int esize(DType dt) { return dt == DT_F32 ? 4 : 2; }
+
+// Ask for the `bytes` at p to be brought into the caches (one prefetch a cache line).
+INLINE void prefetch(const void *p, int bytes) {
+    for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 3);
+}
+
 INLINE void row_body(const void *w, DType dt, int64_t off, int64_t n, float *out) {
     int64_t i = 0;
     for (; i + W <= n; i += W) v_store(out + i, load_dt(w, dt, off + i));
@@ -50,18 +58,20 @@ static void row_q8_0(const void *w, int64_t off, int64_t n, float *out) {
     }
 }
 
-// [in, out]: eight rows of W per pass over the columns, so that each load and store of y
-// serves eight weight rows; two FMA chains per pass.
+// [in, out], y += x W: eight rows of W per pass over the columns, so that each load and
+// store of y serves eight weight rows; two FMA chains per pass.
 INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, const float *x, float *y) {
     const int nv = n - n % W;
-    for (int j = 0; j < nv; j += W) v_store(y + j, v_zero());
-    for (int j = nv; j < n; j++) y[j] = 0;
     int i = 0;
     for (; i + 8 <= rows; i += 8) {
         V xv[8];
         for (int k = 0; k < 8; k++) xv[k] = v_set1(x[i + k]);
         const int64_t r = (int64_t)i * ld;
+        // the next eight rows are contiguous: fetch them ahead, a slice per step, as the
+        // hardware prefetchers lag on rows shorter than a page
+        const char *next = (const char *)w + (r + 8 * ld) * esize(dt);
         for (int j = 0; j < nv; j += W) {
+            prefetch(next + (int64_t)j * 8 * esize(dt), 8 * W * esize(dt));
             V a0 = v_load(y + j);
             V a1 = v_mul(xv[1], load_dt(w, dt, r + ld + j));
             a0 = v_fmadd(xv[0], load_dt(w, dt, r + j), a0);
@@ -96,7 +106,9 @@ INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, 
         V a[8];
         for (int k = 0; k < 8; k++) a[k] = v_zero();
         const int64_t r = (int64_t)j * in;
+        const char *next = (const char *)w + (r + 8 * (int64_t)in) * esize(dt); // as in in_out_body
         for (int i = 0; i < iv; i += W) {
+            prefetch(next + (int64_t)i * 8 * esize(dt), 8 * W * esize(dt));
             const V xv = v_load(x + i);
             for (int k = 0; k < 8; k++) a[k] = v_fmadd(load_dt(w, dt, r + (int64_t)k * in + i), xv, a[k]);
         }

@@ -56,9 +56,10 @@ static Stored stored_new(DType dt, int64_t n) {
 
 static void stored_free(Stored *s) { free(s->data), free(s->val); }
 
-// Worst |got - ref| / (scale of the sum) over outputs, both layouts, reported by the caller.
-static double dot_err(const float *w, int64_t stride_i, int64_t stride_j, const float *x, int in, int j, float got) {
-    double ref = 0, mag = 0;
+// |got - (y0 + sum_i w[i, j] x[i])| over the scale of the terms.
+static double dot_err(const float *w, int64_t stride_i, int64_t stride_j, const float *x, int in, int j, float got,
+                      float y0) {
+    double ref = y0, mag = fabs(y0);
     for (int i = 0; i < in; i++) {
         double p = (double)w[i * stride_i + j * stride_j] * x[i];
         ref += p, mag += fabs(p);
@@ -116,14 +117,17 @@ static void test_matvec(const Kernels *k) {
             y[out] = 12345.0f;
             k->mv_out_in[dt](w.data, in, out, x, y);
             double worst = 0;
-            for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, x, in, j, y[j]));
+            for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, x, in, j, y[j], 0));
             check_err("mv_out_in", (DType)dt, in, out, worst, 1e-5);
             CHECK(y[out] == 12345.0f);
             // [in, out] over the same elements, read as in rows of out (Q8_0: out a multiple of 32)
             if (dt != DT_Q8_0 || out % 32 == 0) {
+                float *y0 = malloc(sizeof(float) * (size_t)out);
+                for (int j = 0; j < out; j++) y[j] = y0[j] = frand(); // it accumulates into y
                 k->mv_in_out[dt](w.data, out, in, out, x, y);
                 worst = 0;
-                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, out, 1, x, in, j, y[j]));
+                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, out, 1, x, in, j, y[j], y0[j]));
+                free(y0);
                 check_err("mv_in_out", (DType)dt, in, out, worst, 1e-5);
                 CHECK(y[out] == 12345.0f);
             }
