@@ -620,7 +620,10 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     free(lg);
     if (rc) return -1;
     double pt = np / best_p, gt = ng ? ng / best_g : 0;
-    double pflops = pre.mm_flops + pre.mv_flops, wbytes = dec.mv_bytes;
+    // the prefill's work: its linear layers as run, plus causal attention's two products
+    // (q k^T and p v: 2 x head_dim multiply-adds per visible pair, every head and layer)
+    double att_flops = 2.0 * 2.0 * c->n_layer * c->n_embd * (np * (np + 1) / 2.0);
+    double pflops = pre.mm_flops + pre.mv_flops + att_flops, wbytes = dec.mv_bytes;
     double bw_frac = read_bs > 0 ? wbytes * gt / read_bs : 0, pf_frac = sgemm_fs > 0 ? pflops / best_p / sgemm_fs : 0;
     // the F32 KV cache a generated token reads on average besides the weights (keys and values,
     // every layer, over the mean context of the generation)
@@ -644,6 +647,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "decode_bw_fraction", bw_frac);
     jw_knum(w, "decode_bw_fraction_with_kv", read_bs > 0 ? (wbytes + kv_bytes) * gt / read_bs : 0);
     jw_knum(w, "prefill_flops", pflops);
+    jw_knum(w, "prefill_attention_flops", att_flops);
     jw_knum(w, "prefill_gflops", pflops / best_p / 1e9);
     jw_knum(w, "prefill_sgemm_fraction", pf_frac);
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels (best of %lld)\n", app->model->name,

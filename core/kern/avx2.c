@@ -22,6 +22,13 @@ typedef __m256 V;
 
 static inline V v_load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
+// 16 f16 with one 256-bit load, converted a half at a time
+static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
 // bf16 is the top half of an f32: widen and shift
 static inline V v_load_bf16(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
