@@ -33,6 +33,7 @@ typedef struct App {
     char *db_path;         // --db / QKV_DB / default (NULL until resolved)
     Db *db;                // opened on first use
     struct PendingRank *pending; // the ranking between `rank` and `order` (app/cmd_db.c)
+    int64_t last_ranking;  // the ranking `order` stored last in this session (0: none), for `note`
     char *annotator;       // --annotator / QKV_ANNOTATOR / set annotator
     volatile sig_atomic_t *cancel; // set by SIGINT handlers of the front end
     Figure fig;            // the last matrix shown (see Figure)

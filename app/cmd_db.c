@@ -15,7 +15,7 @@
 //   rank     ranking_pending, prompt, k, candidates: [{n, run_id, seed, text}]
 //   order    ranking_id, order (groups of candidate numbers, best first), k, annotator, note
 //   skip     skipped, k
-//   note     note
+//   note     note, ranking_id (null while pending)
 //   export   file, count, what, format
 #include <errno.h>
 #include <stdio.h>
@@ -534,6 +534,7 @@ static int cmd_order(App *app, const Args *a, Out *out) {
     jw_kint(w, "k", pr->k);
     jw_kstr(w, "annotator", app->annotator);
     jw_kstr(w, "note", pr->note);
+    app->last_ranking = id;
     buf_printf(&out->text, "ranking %lld stored:", (long long)id);
     for (int g = 0; g < ng; g++) {
         buf_putc(&out->text, ' ');
@@ -556,15 +557,44 @@ static int cmd_skip(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// note "TEXT": the pending ranking's, else the one order stored last in this session;
+// note ranking=ID "TEXT": a stored one's. An empty text removes the note.
 static int cmd_note(App *app, const Args *a, Out *out) {
-    struct PendingRank *pr = app->pending;
-    if (!pr) return out_error(out, "note: no ranking pending (a note goes with the ranking stored by order)");
     const Arg *t = args_pos(a, 0);
+    if (!t) return out_error(out, "note: which text? usage: note \"TEXT\" or note ranking=ID \"TEXT\"");
     if (memchr(t->val, 0, t->len)) return out_error(out, "note: the text contains a NUL byte");
-    free(pr->note);
-    pr->note = strdup(t->val);
-    jw_kstr(&out->w, "note", pr->note);
-    buf_puts(&out->text, "note kept for the pending ranking\n");
+    const char *which = args_opt(a, "ranking");
+    struct PendingRank *pr = app->pending;
+    if (!which && pr) {
+        free(pr->note);
+        pr->note = t->len ? strdup(t->val) : NULL;
+        jw_kstr(&out->w, "note", pr->note);
+        jw_key(&out->w, "ranking_id");
+        jw_null(&out->w);
+        buf_puts(&out->text, pr->note ? "note kept for the pending ranking (order stores it)\n"
+                                      : "note removed from the pending ranking\n");
+        return 0;
+    }
+    int64_t id = app->last_ranking;
+    if (which && id_arg(which, "ranking", &id, out)) return -1;
+    if (!id)
+        return out_error(out, "note: no ranking pending or stored in this session (note ranking=ID \"TEXT\" "
+                              "for a stored one)");
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    Err e = {{0}};
+    int found = db_ranking_set_note(db, id, t->val, &e);
+    if (found < 0) return out_error(out, "note: %s", e.msg);
+    if (!found) return out_error(out, "note: no ranking %lld in '%s'", (long long)id, db_path(db));
+    jw_kstr(&out->w, "note", t->len ? t->val : NULL);
+    jw_kint(&out->w, "ranking_id", id);
+    if (t->len) {
+        buf_printf(&out->text, "note stored with ranking %lld: ", (long long)id);
+        text_line(&out->text, t->val, t->len, 4000);
+        buf_putc(&out->text, '\n');
+    } else {
+        buf_printf(&out->text, "note removed from ranking %lld\n", (long long)id);
+    }
     return 0;
 }
 
@@ -782,6 +812,7 @@ static int cmd_export(App *app, const Args *a, Out *out) {
 static const char *const k_none[] = {NULL};
 static const char *const k_history[] = {"since", "until", "annotator", "model", "kind", NULL};
 static const char *const k_show[] = {"ranking", NULL};
+static const char *const k_note[] = {"ranking", NULL};
 static const char *const k_rankings[] = {"since", "until", "annotator", "model", NULL};
 static const char *const k_rank[] = {"k", "max", "temperature", "top_k", "top_p", "seed", "alts", "truncate", "stop",
                                      NULL};
@@ -821,8 +852,10 @@ const Command db_commands[] = {
      false},
     {"skip", cmd_skip, 0, 0, k_none, "skip",
      "Drop the pending ranking: nothing is stored (the candidates stay in the run log). JSON: skipped, k.", false},
-    {"note", cmd_note, 1, 1, k_none, "note \"TEXT\"",
-     "Attach a note to the pending ranking (it replaces an earlier note); it is stored by order. JSON: note.",
+    {"note", cmd_note, 0, 1, k_note, "note \"TEXT\" | note ranking=ID \"TEXT\"",
+     "Attach a note to the pending ranking (order stores it), or, when none is pending, to the ranking order "
+     "stored last in this session; ranking=ID names any stored ranking. The note replaces an earlier one; "
+     "\"\" removes it. JSON: note, ranking_id (null while the ranking is pending).",
      false},
     {"rankings", cmd_rankings, 0, 2, k_rankings, "rankings [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M]",
      "The last N stored rankings (default 20), newest first; TEXT keeps rankings whose prompt, annotator or note "

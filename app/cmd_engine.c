@@ -1,5 +1,5 @@
 // cmd_engine.c - the engine commands: model, load, tokenize, logits, generate, attention,
-// bench, new-model, set, help, quit.
+// bench, new-model, set, help, quit (exit, q).
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -143,20 +143,35 @@ static long rss_anon_kb(void) {
 static void model_json(App *app, Out *out) {
     const Model *m = app->model;
     const ModelConfig *c = &m->cfg;
+    const Arch *a = &c->a;
     JsonW *w = &out->w;
-    jw_kstr(w, "arch", arch_name(c->arch));
+    jw_kstr(w, "arch", a->name);
     jw_kint(w, "n_layer", c->n_layer);
     jw_kint(w, "n_head", c->n_head);
+    jw_kint(w, "n_kv_head", c->n_kv_head);
+    jw_kint(w, "head_dim", c->head_dim);
     jw_kint(w, "n_embd", c->n_embd);
+    jw_kint(w, "n_ff", c->n_ff);
     jw_kint(w, "n_ctx", c->n_ctx);
     jw_kint(w, "vocab", c->n_vocab);
     jw_kint(w, "params", m->n_params);
+    jw_kbool(w, "causal", a->causal);
+    jw_kstr(w, "position", pos_kind_name(a->pos));
+    if (a->pos == POS_ROTARY) {
+        jw_knum(w, "rope_theta", a->rope_theta);
+        jw_kint(w, "rope_dim", a->rope_dim ? a->rope_dim : c->head_dim);
+    }
+    jw_kstr(w, "norm", norm_kind_name(a->norm));
+    jw_knum(w, "norm_eps", a->norm_eps);
+    jw_kstr(w, "block", a->post_norm ? "post-norm" : "pre-norm");
+    jw_kstr(w, "activation", act_kind_name(a->act));
+    jw_kbool(w, "fused_qkv", a->fused_qkv);
     jw_kstr(w, "path", m->path);
     jw_kstr(w, "name", m->name);
-    jw_kstr(w, "dtype", dtype_name(m->wte.dt));
+    jw_kstr(w, "dtype", dtype_name(m->dtype));
     jw_kbool(w, "untrained", m->untrained);
     jw_kbool(w, "builtin", m->builtin);
-    jw_kbool(w, "tied", m->tied);
+    jw_kbool(w, "tied", a->tied);
     jw_kint(w, "file_bytes", m->file_bytes);
     jw_kint(w, "threads", app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus());
     jw_kint(w, "rss_anon_kb", rss_anon_kb());
@@ -167,9 +182,13 @@ static void model_json(App *app, Out *out) {
 #else
     jw_kbool(w, "sanitized", false);
 #endif
-    buf_printf(&out->text, "%s: %s, %d layers, %d heads, d=%d, context %d, vocabulary %d, %.1fM parameters (%s)%s\n",
-               m->name, arch_name(c->arch), c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->n_vocab,
-               (double)m->n_params / 1e6, dtype_name(m->wte.dt), m->untrained ? ", untrained (random weights)" : "");
+    buf_printf(&out->text,
+               "%s: %s, %d layers, %d heads (%d key/value), d=%d, context %d, vocabulary %d, %.1fM parameters (%s)%s\n"
+               "  %s %s, %s positions, %s, %s\n",
+               m->name, a->name, c->n_layer, c->n_head, c->n_kv_head, c->n_embd, c->n_ctx, c->n_vocab,
+               (double)m->n_params / 1e6, dtype_name(m->dtype), m->untrained ? ", untrained (random weights)" : "",
+               a->causal ? "causal" : "bidirectional", a->post_norm ? "post-norm" : "pre-norm", pos_kind_name(a->pos),
+               norm_kind_name(a->norm), act_kind_name(a->act));
 }
 
 static int cmd_model(App *app, const Args *a, Out *out) {
@@ -526,7 +545,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
         char **labels = calloc((size_t)T, sizeof *labels);
         Buf lb = {0};
         for (int i = 0; shown && labels && i < T; i++) {
-            for (int j = 0; j < T; j++) shown[(size_t)i * T + j] = j > i ? NAN : mtx[(size_t)i * T + j];
+            for (int j = 0; j < T; j++) shown[(size_t)i * T + j] = c->a.causal && j > i ? NAN : mtx[(size_t)i * T + j];
             piece(app->model->tok, ids.v[i], &lb);
             labels[i] = strdup(lb.data ? lb.data : "");
         }
@@ -543,7 +562,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     for (int i = 0; i < T; i++) {
         piece(app->model->tok, ids.v[i], &tmp);
         buf_printf(&out->text, "%-12.12s", tmp.data ? tmp.data : "");
-        for (int j = 0; j <= i; j++) buf_printf(&out->text, " %5.3f", mtx[(size_t)i * T + j]);
+        for (int j = 0; j < (c->a.causal ? i + 1 : T); j++) buf_printf(&out->text, " %5.3f", mtx[(size_t)i * T + j]);
         buf_putc(&out->text, '\n');
     }
     buf_free(&tmp);
@@ -620,14 +639,15 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     free(lg);
     if (rc) return -1;
     double pt = np / best_p, gt = ng ? ng / best_g : 0;
-    // the prefill's work: its linear layers as run, plus causal attention's two products
-    // (q k^T and p v: 2 x head_dim multiply-adds per visible pair, every head and layer)
-    double att_flops = 2.0 * 2.0 * c->n_layer * c->n_embd * (np * (np + 1) / 2.0);
+    // the prefill's work: its linear layers as run, plus attention's two products (q k^T and
+    // p v: 2 x head_dim multiply-adds per visible query-key pair, every head and layer)
+    double pairs = c->a.causal ? np * (np + 1) / 2.0 : (double)np * np;
+    double att_flops = 2.0 * 2.0 * c->n_layer * c->n_head * c->head_dim * pairs;
     double pflops = pre.mm_flops + pre.mv_flops + att_flops, wbytes = dec.mv_bytes;
     double bw_frac = read_bs > 0 ? wbytes * gt / read_bs : 0, pf_frac = sgemm_fs > 0 ? pflops / best_p / sgemm_fs : 0;
     // the F32 KV cache a generated token reads on average besides the weights (keys and values,
     // every layer, over the mean context of the generation)
-    double kv_bytes = 2.0 * c->n_layer * c->n_embd * sizeof(float) * (np + (ng + 1) / 2.0);
+    double kv_bytes = 2.0 * c->n_layer * c->n_kv_head * c->head_dim * sizeof(float) * (np + (ng + 1) / 2.0);
     JsonW *w = &out->w;
     jw_knum(w, "prefill_tok_s", pt);
     jw_knum(w, "decode_tok_s", gt);
@@ -636,7 +656,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_kint(w, "gen", ng);
     jw_kint(w, "reps", reps);
     jw_kstr(w, "model", app->model->name);
-    jw_kstr(w, "dtype", dtype_name(app->model->wte.dt));
+    jw_kstr(w, "dtype", dtype_name(app->model->dtype));
     jw_kint(w, "params", app->model->n_params);
     jw_kstr(w, "kernels", ops_kernels());
     if (kern_note()) jw_kstr(w, "kernels_note", kern_note());
@@ -651,7 +671,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "prefill_gflops", pflops / best_p / 1e9);
     jw_knum(w, "prefill_sgemm_fraction", pf_frac);
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels (best of %lld)\n", app->model->name,
-               dtype_name(app->model->wte.dt), app->model->n_params / 1e6, ctx_threads(x), ops_kernels(), reps);
+               dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), ops_kernels(), reps);
     buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s = %.0f%% of sgemm's %.1f GFLOP/s\n", np, pt,
                pflops / best_p / 1e9, 100 * pf_frac, sgemm_fs / 1e9);
     buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights = %.0f%% of the %.1f GB/s read "
@@ -667,13 +687,23 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
 static int cmd_new_model(App *app, const Args *a, Out *out) {
     (void)app;
     const Arg *fam = args_pos(a, 0);
-    if (strcmp(fam->val, "gpt2")) return out_error(out, "new-model: unknown family '%.20s' (gpt2 is supported)", fam->val);
+    const Family *f = family_find(fam->val);
+    if (!f || !f->write_config) {
+        Buf known = {0};
+        for (int i = 0; family_at(i); i++)
+            if (family_at(i)->write_config) buf_printf(&known, "%s%s", known.len ? ", " : "", family_at(i)->model_type);
+        out_error(out, "new-model: unknown family '%.20s' (%s)", fam->val, known.data ? known.data : "");
+        buf_free(&known);
+        return -1;
+    }
     const char *dir = args_opt(a, "out");
     if (!dir || !*dir) return out_error(out, "new-model: out=DIR is required");
     NewModelParams p = newmodel_defaults();
+    p.family = f->model_type;
+    p.masks = f->hf->mask_buffer != NULL;
     Err e = {0};
     long long v;
-    double f;
+    double x;
     bool b;
     int r;
 #define INT_OPT(k, lo, hi, field)                                            \
@@ -685,11 +715,15 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     INT_OPT("ctx", 1, 65536, n_ctx)
     INT_OPT("vocab", 1, 1 << 22, n_vocab)
     INT_OPT("shards", 1, 64, shards)
+    INT_OPT("kv_heads", 1, 1024, n_kv_head)
+    INT_OPT("ff", 1, 65536, n_ff)
 #undef INT_OPT
     if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p.seed = (uint64_t)v;
-    if ((r = args_float(a, "std", 0, 99, &f, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.std = (float)f;
+    if ((r = args_float(a, "std", 0, 99, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.std = (float)x;
+    if ((r = args_float(a, "theta", 1, 1e9, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.rope_theta = (float)x;
     if ((r = args_bool(a, "tied", &b, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p.tied = b;
     if ((r = args_bool(a, "masks", &b, &e)) < 0) return out_error(out, "%s", e.msg);
@@ -702,12 +736,10 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
         else return out_error(out, "dtype=%.20s: f32, f16 or bf16 expected", dt);
     }
     const char *prefix = args_opt(a, "prefix");
-    if (prefix) {
-        if (*prefix && strcmp(prefix, "transformer.")) return out_error(out, "prefix=%.20s: only transformer. is used by real files", prefix);
-        p.prefix = prefix;
-    }
+    if (prefix) p.prefix = prefix;
+    else p.prefix = f->hf->prefixes[0];
     if (p.n_embd % p.n_head) return out_error(out, "d=%d must be a multiple of heads=%d", p.n_embd, p.n_head);
-    if (newmodel_gpt2_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
+    if (newmodel_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "path", dir);
     jw_kint(w, "n_layer", p.n_layer);
@@ -716,8 +748,9 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     jw_kint(w, "n_ctx", p.n_ctx);
     jw_kint(w, "seed", (long long)p.seed);
     jw_kstr(w, "dtype", dtype_name(p.dtype));
-    buf_printf(&out->text, "wrote an untrained GPT-2 (%d layers, %d heads, d=%d, context %d, %s) to %s\n", p.n_layer,
-               p.n_head, p.n_embd, p.n_ctx, dtype_name(p.dtype), dir);
+    jw_kstr(w, "family", f->model_type);
+    buf_printf(&out->text, "wrote an untrained %s (%d layers, %d heads, d=%d, context %d, %s) to %s\n", f->model_type,
+               p.n_layer, p.n_head, p.n_embd, p.n_ctx, dtype_name(p.dtype), dir);
     return 0;
 }
 
@@ -750,18 +783,17 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     } else {
         pe_sinusoidal(m, (int)len, (int)dim);
     }
-    JsonW *w = &out->w;
-    {
-        char title[96];
-        snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
-        app_set_figure(app, cos ? c : m, (int)len, cos ? (int)len : (int)dim, NULL, NULL, !cos, title);
-    }
-    jw_kstr(w, "kind", kind);
-    jw_kint(w, "len", len);
-    jw_kint(w, "dim", dim);
     int cols = cos ? (int)len : (int)dim;
     const float *show = m;
     if (cos) pe_cosine(c, m, (int)len, (int)dim), show = c;
+    // published only once computed: `save` exports it
+    char title[96];
+    snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
+    app_set_figure(app, show, (int)len, cols, NULL, NULL, !cos, title);
+    JsonW *w = &out->w;
+    jw_kstr(w, "kind", kind);
+    jw_kint(w, "len", len);
+    jw_kint(w, "dim", dim);
     jw_key(w, "matrix");
     jw_arr(w);
     for (long long i = 0; i < len; i++) {
@@ -919,8 +951,8 @@ static const char *const k_generate[] = {"ids", "max", "temperature", "top_k", "
 static const char *const k_attention[] = {"ids", "layer", "head", NULL};
 static const char *const k_pe[] = {"len", "dim", "cosine", NULL};
 static const char *const k_bench[] = {"prompt", "gen", "reps", NULL};
-static const char *const k_new[] = {"layers", "heads", "d", "ctx", "vocab", "seed", "std", "dtype", "tok", "tied",
-                                    "prefix", "shards", "masks", "out", NULL};
+static const char *const k_new[] = {"layers", "heads", "kv_heads", "d", "ff", "ctx", "vocab", "seed", "std", "theta",
+                                    "dtype", "tok", "tied", "prefix", "shards", "masks", "out", NULL};
 
 const Command engine_commands[] = {
     {"model", cmd_model, 0, 0, k_none, "model", "Show the current model: architecture, sizes, parameters, file.", true},
@@ -961,10 +993,12 @@ const Command engine_commands[] = {
      "bytes per token x tok/s), prefill as a fraction of sgemm's GFLOP/s at the model's shapes.",
      true},
     {"new-model", cmd_new_model, 1, 1, k_new,
-     "new-model gpt2 layers=L heads=H d=D ctx=C seed=S out=DIR [std=0.02 dtype=f32|f16|bf16 vocab=V tok=DIR "
-     "tied=true prefix=transformer. shards=N masks=true]",
-     "Write an untrained GPT-2 with random weights in the real HF layout (config.json, model.safetensors, "
-     "vocab.json + merges.txt copied from tok=DIR, else a byte-level vocabulary).",
+     "new-model FAMILY layers=L heads=H d=D ctx=C seed=S out=DIR [kv_heads=K ff=F theta=T std=0.02 "
+     "dtype=f32|f16|bf16 vocab=V tok=DIR tied=true prefix=P shards=N masks=true]",
+     "Write an untrained model of a family (gpt2, ...) with random weights in its real HF layout (config.json, "
+     "model.safetensors or N shards with an index, the tokenizer files copied from tok=DIR, else the family's "
+     "small default tokenizer). kv_heads: grouped-query attention; ff: feed-forward width (4 d); theta: rotary base; "
+     "prefix: one the family's files use (transformer. for GPT-2).",
      false},
     {"set", cmd_set, 0, 2, k_none, "set [KEY VALUE]",
      "Decoding defaults and session settings: temperature, top_k, top_p, seed (a number or random), max, alts, "
@@ -973,8 +1007,9 @@ const Command engine_commands[] = {
     {"help", cmd_help, 0, 1, k_none, "help [COMMAND]", "List the commands, or show one command's usage.", false},
     {"quit", cmd_quit, 0, 0, k_none, "quit",
      "Leave qkv: headless, the commands after it do not run (the exit status is that of the commands before); "
-     "the TUI asks first while a ranking is unfinished. exit is the same command. JSON: quit.",
+     "the TUI asks first while a ranking is unfinished. exit and q (:q) are the same command. JSON: quit.",
      false},
     {"exit", cmd_quit, 0, 0, k_none, "exit", "The same as quit. JSON: quit.", false},
+    {"q", cmd_quit, 0, 0, k_none, "q", "The same as quit (:q, as vi users type it). JSON: quit.", false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

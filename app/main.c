@@ -216,18 +216,23 @@ int main(int argc, char **argv) {
             return 0;
         } else if (a[0] != '-') {
             // `qkv CMD ARGS...`: the rest of the line is one command, re-quoted as the shell
-            // split it (arguments with spaces or quotes keep their meaning)
+            // split it (arguments with spaces or quotes keep their meaning); KEY=VALUE is an
+            // option when KEY is one of the command's, else text ("a=b" is tokenized as is)
+            const Command *cmd = cmd_find(a);
             for (int k = i; k < argc; k++) {
                 const char *w = argv[k];
                 if (k > i) buf_putc(&exprs, ' ');
                 const char *eq = k > i ? strchr(w, '=') : NULL;
-                bool plain = w[strcspn(w, " \t\n\"';#\\")] == 0 && *w;
+                bool option = false;
+                for (int o = 0; eq && cmd && cmd->keys && cmd->keys[o] && !option; o++)
+                    option = strlen(cmd->keys[o]) == (size_t)(eq - w) && !strncmp(w, cmd->keys[o], (size_t)(eq - w));
+                bool plain = w[strcspn(w, " \t\n\"';#\\")] == 0 && *w && (option || !eq || k == i);
                 if (plain) {
                     buf_puts(&exprs, w);
                     continue;
                 }
                 const char *val = w;
-                if (eq && eq > w && strspn(w, "abcdefghijklmnopqrstuvwxyz_0123456789.-") == (size_t)(eq - w)) {
+                if (option) {
                     buf_put(&exprs, w, (size_t)(eq - w) + 1);
                     val = eq + 1;
                 }

@@ -118,7 +118,7 @@ int64_t app_log_run(App *app, const char *prompt, size_t prompt_len, const GenPa
         if (model_hash(db, run.model_path, hex, e)) return 0;
         run.model_sha256 = hex;
     }
-    run.model_arch = arch_name(m->cfg.arch);
+    run.model_arch = m->cfg.a.name;
     run.kind = "generate";
     run.annotator = app->annotator;
     run.n_threads = app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus();

@@ -527,7 +527,14 @@ static void switch_view(int i, bool show) {
     T->view_dirty = true;
 }
 
-static void switch_to(int i) { switch_view(i, true); }
+static void open_help(int from);
+
+// Make view i the current one as a person asks for it (a key, a view's request): the help
+// view is filled first with the keys of the view left and the commands.
+static void switch_to(int i) {
+    if (i == V_HELP && T->cur != V_HELP) open_help(T->cur);
+    else switch_view(i, true);
+}
 
 // The view that shows a command's result (-1: none; the output stays in the log).
 static int view_for(const char *cmd) {
@@ -550,8 +557,8 @@ static void take_model(const Json *j) {
     sh->n_head = (int)json_num_or(j, "n_head", 0);
     sh->n_embd = (int)json_num_or(j, "n_embd", 0);
     sh->n_ctx = (int)json_num_or(j, "n_ctx", 0);
-    sh->causal = strcmp(sh->arch, "bert") != 0;
-    sh->learned_pe = !strcmp(sh->arch, "gpt2") || !strcmp(sh->arch, "bert");
+    sh->causal = json_bool_or(j, "causal", true);
+    sh->learned_pe = !strcmp(json_str_or(j, "position", ""), "learned");
 }
 
 // The streaming hook of generations (app->on_step).
@@ -626,12 +633,17 @@ static void compose_help(const ViewResult *r, bool with_keys) {
             buf_putc(&b, '\n');
             s += n + (e ? 1 : 0);
         }
+        // one key per line, each short enough for an 80-column terminal
         buf_puts(&b, "\nEverywhere\n"
-                     "  :  type a command; Enter runs it, Esc cancels, Tab completes commands, options and file names,\n"
-                     "     Up/Down walk the history (kept across sessions); Emacs or vi editing as set in ~/.inputrc\n"
-                     "  1-7, Tab, Shift-Tab  switch views       ? F1  this help       Ctrl-L  redraw       q  quit\n"
-                     "  Ctrl-C  stops a running generation and keeps what was produced; it never quits qkv\n"
-                     "  save FILE.svg / save FILE.csv  exports what the current view shows\n\n");
+                     "  :  type a command; Enter runs it, Esc cancels\n"
+                     "     Tab completes commands, options and file names; Up/Down walk the history\n"
+                     "     (kept across sessions); Emacs or vi editing as set in ~/.inputrc\n"
+                     "  1-7 Tab Shift-Tab  switch views\n"
+                     "  ? F1  this help;  Esc  back to the view it was opened from\n"
+                     "  Ctrl-L  redraw\n"
+                     "  q  quit (so do :q and :quit)\n"
+                     "  Ctrl-C  stops a running generation and keeps what was produced; never quits\n"
+                     "  :save FILE.svg or :save FILE.csv  exports what the current view shows\n\n");
     }
     buf_puts(&b, r->text ? r->text : "");
     textpane_set(&T->views[V_HELP], b.data ? b.data : "", b.len);
@@ -694,10 +706,18 @@ static void run_line(const char *line, unsigned flags) {
     if (rc) {
         set_status(true, "error: %s", o.err.data ? o.err.data : "failed");
     } else if (j && (!strcmp(name, "generate") || !strcmp(name, "replay"))) {
-        const Json *ids = json_get(j, "ids");
-        set_status(false, "run #%lld: %zu tokens, %.1f tok/s, stop: %s%s", (long long)json_num_or(j, "run_id", 0),
-                   ids ? ids->len : 0, json_num_or(j, "decode_tok_s", 0), json_str_or(j, "stop_reason", "?"),
-                   stopped ? " (stopped with Ctrl-C: what was produced is kept)" : "");
+        const Json *ids = json_get(j, "ids"), *same = json_get(j, "identical");
+        char replay[96] = ""; // a replay says first whether it came out the same
+        if (same) {
+            int first = (int)json_num_or(j, "first_difference", 0);
+            snprintf(replay, sizeof replay, "replay of run #%lld: %s", (long long)json_num_or(j, "replay_of", 0),
+                     same->type == JSON_BOOL && same->b ? "identical; " : "");
+            if (!(same->type == JSON_BOOL && same->b))
+                snprintf(replay + strlen(replay), sizeof replay - strlen(replay), "DIFFERENT from token %d; ", first);
+        }
+        set_status(false, "%srun #%lld: %zu tokens, %.1f tok/s, stop: %s%s", replay,
+                   (long long)json_num_or(j, "run_id", 0), ids ? ids->len : 0, json_num_or(j, "decode_tok_s", 0),
+                   json_str_or(j, "stop_reason", "?"), stopped ? " (stopped with Ctrl-C: what was produced is kept)" : "");
     } else if (!quiet) {
         const char *t = o.text.len ? o.text.data : human.data ? human.data : "";
         set_status(false, "%.*s", (int)strcspn(t, "\n"), t);
@@ -716,7 +736,7 @@ static void run_line(const char *line, unsigned flags) {
         if (T->views[i].ops->result) T->views[i].ops->result(&T->views[i], &r);
     if (!strcmp(name, "help") && j) {
         compose_help(&r, flags & RUN_HELP);
-        switch_to(V_HELP);
+        switch_view(V_HELP, true);
     } else if (!quiet && target >= 0 && !rc) {
         switch_to(target);
     }
@@ -771,10 +791,13 @@ static void host_open_view(ViewHost *h, const char *name) {
 // ---------------------------------------------------------------------------------------
 // The loop
 
-static void help_key(void) {
-    T->help_from = T->cur == V_HELP ? T->prev : T->cur;
+// Show the help view with the keys of view `from` (its result switches to the help view).
+static void open_help(int from) {
+    T->help_from = from;
     queue_line("help", VR_QUIET | RUN_HELP);
 }
+
+static void help_key(void) { open_help(T->cur == V_HELP ? T->prev : T->cur); }
 
 static void handle_key(int key) {
     if (key == VK_RESIZE) {

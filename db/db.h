@@ -156,6 +156,9 @@ int64_t db_ranking_insert(Db *db, DbRanking *r, Err *e);
 int db_ranking_get(Db *db, int64_t id, DbRanking *out, Err *e);
 void db_ranking_done(DbRanking *r);
 int64_t db_ranking_count(Db *db, Err *e);
+// Replace the note of stored ranking id (note NULL or "" removes it), in one transaction.
+// Returns 1, 0 when there is no such ranking, or -1 with e filled.
+int db_ranking_set_note(Db *db, int64_t id, const char *note, Err *e);
 
 // Called for each ranking; the ranking is borrowed for the call. Return non-zero to stop.
 typedef int (*DbRankingFn)(void *user, const DbRanking *r);

@@ -13,6 +13,7 @@ static const char SQL_GET[] =
     "SELECT id, created, prompt, k, annotator, note, qkv_version FROM rankings WHERE id = ?";
 static const char SQL_ITEMS[] = "SELECT n, run_id, rank FROM ranking_items WHERE ranking_id = ? ORDER BY n";
 static const char SQL_COUNT[] = "SELECT count(*) FROM rankings";
+static const char SQL_NOTE[] = "UPDATE rankings SET note = ? WHERE id = ?";
 
 // Check that r names each candidate 1..k once with a rank in 1..k and distinct runs.
 static int ranking_validate(const DbRanking *r, Err *e) {
@@ -139,6 +140,24 @@ void db_ranking_done(DbRanking *r) {
 }
 
 int64_t db_ranking_count(Db *db, Err *e) { return db_count(db, SQL_COUNT, e); }
+
+int db_ranking_set_note(Db *db, int64_t id, const char *note, Err *e) {
+    const char *what = "cannot store the note in";
+    bool own;
+    if (db_tx_open(db, &own, e, what)) return -1;
+    int status = -1, changed = 0;
+    sqlite3_stmt *st = db_stmt(db, SQL_NOTE, e);
+    if (st) {
+        db_bind_str(st, 1, note && *note ? note : NULL);
+        sqlite3_bind_int64(st, 2, id);
+        int rc = sqlite3_step(st);
+        status = rc == SQLITE_DONE ? 0 : db_fail(db, rc, e, what);
+        if (!status) changed = sqlite3_changes(db->h);
+        sqlite3_reset(st);
+    }
+    if (db_tx_close(db, own, status, e, what)) return -1;
+    return changed > 0;
+}
 
 int db_rankings_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRankingFn fn, void *user,
                      Err *e) {

@@ -143,7 +143,7 @@ static void hist_result(View *v, const ViewResult *r) {
         H->list[L_RUNS].stale = true;
         return;
     }
-    if (!strcmp(c, "order")) {
+    if (!strcmp(c, "order") || !strcmp(c, "note")) {
         H->list[L_RANKINGS].stale = true;
         return;
     }

@@ -27,6 +27,7 @@ typedef struct Rank {
     bool pending;
     char *note;
     char done[128];      // the last outcome ("ranking 4 stored: 3 1 2=4")
+    long long stored;    // the ranking order stored last (0: none): n notes it
     int top;             // first candidate row shown
 } Rank;
 
@@ -75,13 +76,24 @@ static void swap(Rank *R, int a, int b) {
 static int rank_key(View *v, int key) {
     Rank *R = v->state;
     ViewShared *sh = v->host->sh;
-    if (key == 'r' || (!R->pending && key == VK_ENTER)) { // a new ranking of the lab's prompt
-        Buf line = {0};
-        buf_puts(&line, "rank ");
-        cmdq_quote(&line, sh->prompt.data ? sh->prompt.data : "", sh->prompt.len);
-        buf_puts(&line, " k=4");
-        v->host->edit(v->host, line.data, 0);
-        buf_free(&line);
+    if (key == 'r' || (!R->pending && key == VK_ENTER)) { // a new ranking of the lab's prompt, now
+        if (R->pending) {
+            v->host->message(v->host, true, "a ranking is pending: submit it (Enter) or skip it (x) first");
+        } else if (!sh->prompt.len) {
+            v->host->message(v->host, true, "the lab's prompt is empty: type one in the Lab (1, then e), "
+                                            "or :rank \"PROMPT\" k=4");
+        } else {
+            Buf line = {0};
+            buf_puts(&line, "rank ");
+            cmdq_quote(&line, sh->prompt.data, sh->prompt.len);
+            buf_puts(&line, " k=4");
+            v->host->run(v->host, line.data, 0);
+            buf_free(&line);
+        }
+        return 1;
+    }
+    if (!R->pending && key == 'n' && R->stored) { // a note typed after submitting
+        v->host->edit(v->host, "note \"\"", 1);
         return 1;
     }
     if (!R->pending) return 0;
@@ -142,14 +154,21 @@ static void rank_result(View *v, const ViewResult *r) {
         R->done[0] = 0;
     } else if (!strcmp(c, "order")) {
         R->pending = false;
-        snprintf(R->done, sizeof R->done, "ranking %lld stored", (long long)json_num_or(r->json, "ranking_id", 0));
+        R->stored = (long long)json_num_or(r->json, "ranking_id", 0);
+        snprintf(R->done, sizeof R->done, "ranking %lld stored", R->stored);
     } else if (!strcmp(c, "skip")) {
         R->pending = false;
         snprintf(R->done, sizeof R->done, "skipped: nothing stored");
     } else if (!strcmp(c, "note")) {
-        const Json *n = json_get(r->json, "note");
+        const Json *n = json_get(r->json, "note"), *id = json_get(r->json, "ranking_id");
+        bool text = n && n->type == JSON_STR;
+        if (id && id->type == JSON_NUM) { // a stored ranking's note: say so under the outcome
+            snprintf(R->done, sizeof R->done, "ranking %lld stored%s%.*s", (long long)id->num,
+                     text ? ", note: " : "", text ? (int)n->len : 0, text ? n->str : "");
+            return;
+        }
         free(R->note);
-        R->note = n && n->type == JSON_STR ? dupn(n->str, n->len) : NULL;
+        R->note = text ? dupn(n->str, n->len) : NULL;
     }
 }
 
@@ -163,9 +182,11 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         vd_printf(g, x, y, w, CELL_BOLD, u, "Rank");
         int Y = y + 2;
         if (R->done[0]) vd_printf(g, x, Y++, w, 0, u, "%s.", R->done), Y++;
-        vd_printf(g, x, Y++, w, 0, u, "No ranking pending. Press r (or Enter) to rank K completions of the lab's prompt:");
+        vd_printf(g, x, Y++, w, 0, u, "No ranking pending. Press r (or Enter) to rank 4 completions of the lab's prompt,");
+        vd_printf(g, x, Y++, w, 0, u, "or type another ranking:");
         vd_printf(g, x, Y++, w, CELL_DIM, u, "  :rank \"PROMPT\" k=4 [max=N temperature=T ...]");
         vd_printf(g, x, Y + 1, w, 0, u, "Then j/k choose, J/K move up/down, = tie with the one above, n note, Enter submit, x skip.");
+        if (R->stored) vd_printf(g, x, Y + 2, w, 0, u, "n adds a note to ranking %lld.", R->stored);
         return;
     }
     // heading: the prompt and the keys
@@ -231,10 +252,10 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
 const ViewOps rank_view_ops = {
     .name = "rank",
     .title = "Rank",
-    .keys = "r  start a ranking of the lab's prompt (opens :rank \"PROMPT\" k=4 to edit)\n"
+    .keys = "r Enter  rank 4 completions of the lab's prompt now (:rank \"PROMPT\" k=K for another)\n"
             "j k  up down  choose a candidate;  J K  shift-up shift-down  move it up or down\n"
             "= t  tie the chosen candidate with the one above (again: untie)\n"
-            "n  add a note (note \"...\")\n"
+            "n  add a note (note \"...\"); after submitting, to the ranking just stored\n"
             "Enter s  submit: runs order 3 1 2=4 (best first, = between ties);  x  skip\n"
             "q asks before quitting while a ranking is unfinished",
     .open = rank_open,

@@ -15,9 +15,11 @@ void pe_sinusoidal(float *out, int len, int dim) {
 }
 
 int pe_learned(const Model *m, float *out, int len, Err *e) {
-    if (m->cfg.arch != ARCH_GPT2 || !m->wpe.data) return err_set(e, "this model has no learned position embeddings");
+    if (m->cfg.a.pos != POS_LEARNED || !m->pos_embd.data)
+        return err_set(e, "%s has no learned position embeddings (its positions are %s)", m->name,
+                       pos_kind_name(m->cfg.a.pos));
     if (len < 1 || len > m->cfg.n_ctx) return err_set(e, "len=%d: must be in [1, %d]", len, m->cfg.n_ctx);
-    tensor_row_f32(&m->wpe, 0, (int64_t)len * m->cfg.n_embd, out);
+    tensor_row_f32(&m->pos_embd, 0, (int64_t)len * m->cfg.n_embd, out);
     return 0;
 }
 

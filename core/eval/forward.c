@@ -1,8 +1,12 @@
-// forward.c - the GPT-2 forward pass over a KV cache, with an optional trace.
+// forward.c - one forward pass for every architecture, driven by the model's descriptor
+// (model/arch.h): pre- or post-norm blocks, LayerNorm or RMSNorm, learned or rotary
+// positions, fused or separate q/k/v, grouped-query attention, causal or bidirectional,
+// GELU or SwiGLU feed-forward, tied or untied head, optional head transform.
 //
-// Prefill runs in chunks of up to CHUNK tokens: linear layers through cblas_sgemm,
-// attention per head as two small GEMMs (Q K^T, then P V) over the cached keys/values.
-// Decoding (one token) uses the matrix-vector kernels in ops.c.
+// Prefill runs in chunks of up to CHUNK tokens (a bidirectional model reads its whole text
+// in one chunk): linear layers through the kernels of kern/ops.c (sgemm), attention per
+// head as two small GEMMs (Q K^T, then P V) over the cached keys/values. Decoding (one
+// token) uses the matrix-vector kernels.
 #include "eval/forward.h"
 
 #include <cblas.h>
@@ -10,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
 
@@ -19,47 +24,73 @@ struct Ctx {
     const Model *m;
     Pool *pool;
     int pos;
-    // KV cache: [n_layer][n_head][n_ctx][head_dim] each, so that one head's keys and
+    int chunk; // rows of scratch: tokens evaluated per pass
+    // KV cache: [n_layer][n_kv_head][n_ctx][head_dim] each, so that one head's keys and
     // values are contiguous (decoding streams them)
     float *kc, *vc;
-    // scratch for a chunk of up to CHUNK tokens
-    float *x, *xn, *qkv, *att, *tmp, *ff;
+    // scratch for a chunk of rows: x, xn, tmp (d); q, att (n_head*hd); k, v (n_kv_head*hd);
+    // qkv (fused projection); ff, gate (n_ff)
+    float *x, *xn, *tmp, *q, *k, *v, *qkv, *att, *ff, *gate;
     float **scores; // per thread: [QBLOCK, n_ctx]
-    float *trace_att; // [n_head, CHUNK, n_ctx], only when a trace asks for attention
+    float *trace_att; // [n_head, chunk, n_ctx] (twice for scores and probs), on demand
     size_t trace_att_cap;
+    float *rope_cos, *rope_sin; // [chunk, rot/2] for the positions of the current chunk
+    float *rope_inv;            // [rot/2]: inverse frequencies
+    float *logits_all;          // [chunk, n_vocab] when a trace wants every row's logits, on demand
+    size_t logits_cap;
 };
 
-static void *scratch_calloc(size_t n, size_t sz) { return n && sz ? calloc(n, sz) : NULL; }
+// Scratch of n floats (0: none). Pages are not resident until touched: the KV cache costs
+// what is used.
+static float *scratch(size_t n, bool *ok) {
+    if (!n) return NULL;
+    float *p = calloc(n, sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
 
 Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
     const ModelConfig *c = &m->cfg;
     if (n_threads <= 0) n_threads = pool_cpus();
-    Ctx *x = calloc(1, sizeof *x);
-    if (!x) goto oom;
+    Ctx *x = xcalloc(1, sizeof *x);
     x->m = m;
     // One team owns the cores: OpenBLAS runs single-threaded inside our sections.
     openblas_set_num_threads(1);
     x->pool = pool_new(n_threads);
-    if (!x->pool) goto oom;
+    bool ok = x->pool != NULL;
     size_t d = (size_t)c->n_embd, L = (size_t)c->n_layer, T = (size_t)c->n_ctx;
-    // calloc'd pages are not resident until touched: the cache costs what is used
-    x->kc = scratch_calloc(L * T * d, sizeof(float));
-    x->vc = scratch_calloc(L * T * d, sizeof(float));
-    x->x = scratch_calloc(CHUNK * d, sizeof(float));
-    x->xn = scratch_calloc(CHUNK * d, sizeof(float));
-    x->qkv = scratch_calloc(CHUNK * 3 * d, sizeof(float));
-    x->att = scratch_calloc(CHUNK * d, sizeof(float));
-    x->tmp = scratch_calloc(CHUNK * d, sizeof(float));
-    x->ff = scratch_calloc(CHUNK * (size_t)c->n_ff, sizeof(float));
-    x->scores = calloc((size_t)pool_size(x->pool), sizeof *x->scores);
-    if (!x->kc || !x->vc || !x->x || !x->xn || !x->qkv || !x->att || !x->tmp || !x->ff || !x->scores) goto oom;
-    for (int i = 0; i < pool_size(x->pool); i++)
-        if (!(x->scores[i] = scratch_calloc((size_t)QBLOCK * T, sizeof(float)))) goto oom;
+    size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_kv_head * c->head_dim;
+    x->chunk = c->a.causal ? (c->n_ctx < CHUNK ? c->n_ctx : CHUNK) : c->n_ctx;
+    size_t R = (size_t)x->chunk;
+    x->kc = scratch(L * T * kvd, &ok);
+    x->vc = scratch(L * T * kvd, &ok);
+    x->x = scratch(R * d, &ok);
+    x->xn = scratch(R * d, &ok);
+    x->tmp = scratch(R * d, &ok);
+    x->q = scratch(R * qd, &ok);
+    x->k = scratch(R * kvd, &ok);
+    x->v = scratch(R * kvd, &ok);
+    x->qkv = scratch(c->a.fused_qkv ? R * (qd + 2 * kvd) : 0, &ok);
+    x->att = scratch(R * qd, &ok);
+    x->ff = scratch(R * (size_t)c->n_ff, &ok);
+    x->gate = scratch(c->a.act == ACT_SWIGLU ? R * (size_t)c->n_ff : 0, &ok);
+    if (c->a.pos == POS_ROTARY) {
+        size_t half = (size_t)(c->a.rope_dim ? c->a.rope_dim : c->head_dim) / 2;
+        x->rope_cos = scratch(R * half, &ok);
+        x->rope_sin = scratch(R * half, &ok);
+        x->rope_inv = scratch(half, &ok);
+        if (ok) rope_freqs(&c->a, (int)half * 2, x->rope_inv);
+    }
+    if (ok) {
+        x->scores = xcalloc((size_t)pool_size(x->pool), sizeof *x->scores);
+        for (int i = 0; i < pool_size(x->pool); i++) x->scores[i] = scratch((size_t)QBLOCK * T, &ok);
+    }
+    if (!ok) {
+        ctx_free(x);
+        err_set(e, "out of memory for the evaluation context (%d tokens of context)", c->n_ctx);
+        return NULL;
+    }
     return x;
-oom:
-    ctx_free(x);
-    err_set(e, "out of memory for the evaluation context");
-    return NULL;
 }
 
 void ctx_free(Ctx *x) {
@@ -67,15 +98,17 @@ void ctx_free(Ctx *x) {
     if (x->scores)
         for (int i = 0; i < pool_size(x->pool); i++) free(x->scores[i]);
     free(x->scores);
-    pool_free(x->pool);
-    free(x->kc), free(x->vc), free(x->x), free(x->xn), free(x->qkv), free(x->att), free(x->tmp), free(x->ff);
-    free(x->trace_att);
+    if (x->pool) pool_free(x->pool);
+    float *bufs[] = {x->kc, x->vc, x->x, x->xn, x->tmp, x->q, x->k, x->v, x->qkv, x->att,
+                     x->ff, x->gate, x->rope_cos, x->rope_sin, x->rope_inv, x->trace_att, x->logits_all};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(x);
 }
 
 int ctx_pos(const Ctx *c) { return c->pos; }
 int ctx_threads(const Ctx *c) { return pool_size(c->pool); }
 Pool *ctx_pool(Ctx *c) { return c->pool; }
+const ModelConfig *ctx_config(const Ctx *c) { return &c->m->cfg; }
 void ctx_reset(Ctx *c) { c->pos = 0; }
 void ctx_truncate(Ctx *c, int pos) {
     if (pos >= 0 && pos < c->pos) c->pos = pos;
@@ -87,37 +120,56 @@ void ctx_truncate(Ctx *c, int pos) {
 typedef struct {
     float *out;
     const float *inp;
-    const float *w, *b;
+    const Norm *nw;
+    const ModelConfig *cf;
     int T, C;
-    float eps;
 } RowJob;
 
-static void ln_job(void *arg, int ith, int nth) {
+static void norm_rows(float *out, const float *inp, const Norm *nw, const ModelConfig *cf, int T, int C) {
+    if (cf->a.norm == NORM_RMS) rmsnorm_forward(out, inp, nw->w, T, C, cf->a.norm_eps);
+    else layernorm_forward(out, inp, nw->w, nw->b, T, C, cf->a.norm_eps);
+}
+
+static void norm_job(void *arg, int ith, int nth) {
     RowJob *J = arg;
     int t0 = J->T * ith / nth, t1 = J->T * (ith + 1) / nth;
-    if (t1 > t0)
-        layernorm_forward(J->out + (size_t)t0 * J->C, J->inp + (size_t)t0 * J->C, J->w, J->b, t1 - t0, J->C, J->eps);
+    if (t1 > t0) norm_rows(J->out + (size_t)t0 * J->C, J->inp + (size_t)t0 * J->C, J->nw, J->cf, t1 - t0, J->C);
 }
 
-static void layernorm_par(Pool *p, float *out, const float *inp, const float *w, const float *b, int T, int C,
-                          float eps) {
+// out, inp are (T, d): the descriptor's norm with weights nw. out may equal inp.
+static void norm_par(Ctx *c, float *out, const float *inp, const Norm *nw, int T) {
+    const ModelConfig *cf = &c->m->cfg;
     if (T == 1) {
-        layernorm_forward(out, inp, w, b, 1, C, eps);
+        norm_rows(out, inp, nw, cf, 1, cf->n_embd);
         return;
     }
-    RowJob J = {out, inp, w, b, T, C, eps};
-    pool_run(p, ln_job, &J);
+    RowJob J = {out, inp, nw, cf, T, cf->n_embd};
+    pool_run(c->pool, norm_job, &J);
 }
 
-static void gelu_job(void *arg, int ith, int nth) {
-    RowJob *J = arg;
-    size_t n = (size_t)J->T * J->C, a = n * (size_t)ith / (size_t)nth, b = n * (size_t)(ith + 1) / (size_t)nth;
-    gelu_tanh(J->out + a, (int)(b - a));
+// Activation of the feed-forward (and of the head transform): x (n floats) in place; for
+// SwiGLU x is the gate and up the up projection.
+typedef struct {
+    float *x;
+    const float *up;
+    ActKind act;
+    size_t n;
+} ActJob;
+
+static void act_job(void *arg, int ith, int nth) {
+    ActJob *J = arg;
+    size_t a = J->n * (size_t)ith / (size_t)nth, b = J->n * (size_t)(ith + 1) / (size_t)nth;
+    switch (J->act) {
+    case ACT_GELU_TANH: gelu_tanh(J->x + a, (int)(b - a)); break;
+    case ACT_GELU_ERF: gelu_erf(J->x + a, (int)(b - a)); break;
+    case ACT_SWIGLU: swiglu(J->x + a, J->up + a, (int)(b - a)); break;
+    }
 }
 
-static void gelu_par(Pool *p, float *x, int T, int C) {
-    RowJob J = {.out = x, .T = T, .C = C};
-    pool_run(p, gelu_job, &J);
+static void act_par(Ctx *c, float *x, const float *up, ActKind act, size_t n) {
+    ActJob J = {x, up, act, n};
+    if (n < 4096) act_job(&J, 0, 1);
+    else pool_run(c->pool, act_job, &J);
 }
 
 static void add_inplace(float *x, const float *y, size_t n) {
@@ -132,40 +184,45 @@ typedef struct {
     int layer, pos0, n;
     float *trace_scores; // [H, n, n_kv] or NULL: raw scaled scores (masked = -inf)
     float *trace_probs;  // [H, n, n_kv] or NULL
-    bool want_scores;
 } AttJob;
 
-// qkv (n, 3d): q | k | v per row; keys/values were already appended to the cache.
-// att (n, d): per head softmax(q k^T / sqrt(hd)) v over the visible positions.
+// q (n, H*hd) after rotary; keys/values of the layer already in the cache up to pos0 + n.
+// att (n, H*hd): per head softmax(q k^T / sqrt(hd)) v over the visible positions (causal:
+// up to the query; with a sliding window, only its last `window` keys); head h reads
+// key/value head h / (H / H_kv).
 static void attention_job(void *arg, int ith, int nth) {
     AttJob *J = arg;
     Ctx *c = J->c;
     const ModelConfig *cf = &c->m->cfg;
-    int H = cf->n_head, hd = cf->head_dim, d = cf->n_embd;
+    int H = cf->n_head, Hkv = cf->n_kv_head, hd = cf->head_dim, qd = H * hd;
+    bool causal = cf->a.causal;
+    int win = cf->a.window;
     int n_kv = J->pos0 + J->n;
     float *S = c->scores[ith];
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = ith; h < H; h += nth) {
-        const float *K = c->kc + ((size_t)J->layer * H + h) * cf->n_ctx * hd;
-        const float *V = c->vc + ((size_t)J->layer * H + h) * cf->n_ctx * hd;
+        int g = h / (H / Hkv);
+        const float *K = c->kc + ((size_t)J->layer * Hkv + g) * cf->n_ctx * hd;
+        const float *V = c->vc + ((size_t)J->layer * Hkv + g) * cf->n_ctx * hd;
         if (J->n == 1 && !J->trace_scores && !J->trace_probs) {
             // decoding: two matrix-vector products over the contiguous cache of this head
-            const float *q = c->qkv + (size_t)h * hd;
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_kv, hd, scale, K, hd, q, 1, 0.0f, S, 1);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_kv, hd, scale, K, hd, c->q + (size_t)h * hd, 1, 0.0f, S, 1);
+            for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
             softmax_inplace(S, n_kv);
             cblas_sgemv(CblasRowMajor, CblasTrans, n_kv, hd, 1.0f, V, hd, S, 1, 0.0f, c->att + (size_t)h * hd, 1);
             continue;
         }
         for (int q0 = 0; q0 < J->n; q0 += QBLOCK) {
             int qn = J->n - q0 < QBLOCK ? J->n - q0 : QBLOCK;
-            int kv = J->pos0 + q0 + qn; // keys visible to the last row of the block
-            // S (qn, kv) = Q_h (qn, hd) K_h^T (hd, kv) * scale
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kv, hd, scale,
-                        c->qkv + (size_t)q0 * 3 * d + (size_t)h * hd, 3 * d, K, hd, 0.0f, S, kv);
+            int kv = causal ? J->pos0 + q0 + qn : n_kv; // keys visible to the last row of the block
+            // S (qn, kv) = Q_h (qn, hd) K_g^T (hd, kv) * scale
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kv, hd, scale, c->q + (size_t)q0 * qd + (size_t)h * hd,
+                        qd, K, hd, 0.0f, S, kv);
             for (int i = 0; i < qn; i++) {
                 float *row = S + (size_t)i * kv;
-                int vis = J->pos0 + q0 + i + 1;
+                int vis = causal ? J->pos0 + q0 + i + 1 : kv;
                 for (int j = vis; j < kv; j++) row[j] = -INFINITY;
+                for (int j = 0; win && j <= vis - 1 - win; j++) row[j] = -INFINITY; // outside the window
                 if (J->trace_scores) {
                     float *dst = J->trace_scores + ((size_t)h * J->n + q0 + i) * n_kv;
                     memcpy(dst, row, sizeof(float) * (size_t)kv);
@@ -179,137 +236,225 @@ static void attention_job(void *arg, int ith, int nth) {
                     memset(dst + kv, 0, sizeof(float) * (size_t)(n_kv - kv));
                 }
             }
-            // O_h (qn, hd) = P (qn, kv) V_h (kv, hd)
+            // O_h (qn, hd) = P (qn, kv) V_g (kv, hd)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, hd, kv, 1.0f, S, kv, V, hd, 0.0f,
-                        c->att + (size_t)q0 * d + (size_t)h * hd, d);
+                        c->att + (size_t)q0 * qd + (size_t)h * hd, qd);
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------
+// The trace
 
 static bool traced(const Trace *tr, unsigned kind, int layer) {
     return tr && tr->fn && (tr->want & kind) && (layer < 0 || !tr->layers || (tr->layers >> (layer & 63)) & 1);
 }
 
-static void emit(const Trace *tr, unsigned kind, int layer, int pos0, int n, int dim, const float *data) {
+static void emit(const Trace *tr, unsigned kind, int layer, int pos0, int n, int dim, float *data) {
+    if (!traced(tr, kind, layer)) return;
     TracePoint p = {kind, layer, pos0, n, 0, 1, dim, data};
     tr->fn(tr->user, &p);
 }
 
-static void emit_att(const Trace *tr, unsigned kind, int layer, int pos0, int n, int H, const float *data) {
+static void emit_att(const Trace *tr, unsigned kind, int layer, int pos0, int n, int H, float *data) {
     TracePoint p = {kind, layer, pos0, n, pos0 + n, H, 0, data};
     tr->fn(tr->user, &p);
 }
 
-// Evaluates one chunk of n <= CHUNK tokens at positions c->pos...
-static int eval_chunk(Ctx *c, const int *ids, int n, float *logits, bool all, const Trace *tr, Err *e) {
+// ---------------------------------------------------------------------------------------
+// One block
+
+// Splits (n, qd + 2 kvd) rows of a fused projection into q, k and v.
+static void split_qkv(Ctx *c, int n) {
+    const ModelConfig *cf = &c->m->cfg;
+    size_t qd = (size_t)cf->n_head * cf->head_dim, kvd = (size_t)cf->n_kv_head * cf->head_dim;
+    for (int t = 0; t < n; t++) {
+        const float *row = c->qkv + (size_t)t * (qd + 2 * kvd);
+        memcpy(c->q + t * qd, row, sizeof(float) * qd);
+        memcpy(c->k + t * kvd, row + qd, sizeof(float) * kvd);
+        memcpy(c->v + t * kvd, row + qd + kvd, sizeof(float) * kvd);
+    }
+}
+
+// The attention sublayer of layer l on h (n, d) into tmp (n, d).
+static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, const Trace *tr, Err *e) {
+    const ModelConfig *cf = &c->m->cfg;
+    const Layer *ly = &c->m->layers[l];
+    int H = cf->n_head, Hkv = cf->n_kv_head, hd = cf->head_dim;
+    size_t kvd = (size_t)Hkv * hd;
+    if (cf->a.fused_qkv) {
+        linear_forward(c->pool, c->qkv, h, &ly->qkv, n);
+        split_qkv(c, n);
+    } else {
+        linear_forward(c->pool, c->q, h, &ly->q, n);
+        linear_forward(c->pool, c->k, h, &ly->k, n);
+        linear_forward(c->pool, c->v, h, &ly->v, n);
+    }
+    if (cf->a.pos == POS_ROTARY) {
+        int rot = cf->a.rope_dim ? cf->a.rope_dim : hd;
+        bool pairs = cf->a.rope_style == ROPE_PAIRS;
+        rope_table(c->rope_cos, c->rope_sin, pos0, n, rot / 2, c->rope_inv);
+        rope_apply(c->q, n, H * hd, H, hd, rot, c->rope_cos, c->rope_sin, pairs);
+        rope_apply(c->k, n, (int)kvd, Hkv, hd, rot, c->rope_cos, c->rope_sin, pairs);
+    }
+    emit(tr, TRACE_Q, l, pos0, n, H * hd, c->q);
+    emit(tr, TRACE_K, l, pos0, n, (int)kvd, c->k);
+    emit(tr, TRACE_V, l, pos0, n, (int)kvd, c->v);
+    for (int g = 0; g < Hkv; g++) {
+        float *K = c->kc + (((size_t)l * Hkv + g) * cf->n_ctx + pos0) * hd;
+        float *V = c->vc + (((size_t)l * Hkv + g) * cf->n_ctx + pos0) * hd;
+        for (int t = 0; t < n; t++) {
+            memcpy(K + (size_t)t * hd, c->k + t * kvd + (size_t)g * hd, sizeof(float) * (size_t)hd);
+            memcpy(V + (size_t)t * hd, c->v + t * kvd + (size_t)g * hd, sizeof(float) * (size_t)hd);
+        }
+    }
+    AttJob aj = {c, l, pos0, n, NULL, NULL};
+    bool ts = traced(tr, TRACE_ATT_SCORES, l), tp = traced(tr, TRACE_ATT_PROBS, l);
+    if (ts || tp) {
+        size_t one = (size_t)H * n * (size_t)(pos0 + n), need = one * (ts && tp ? 2 : 1);
+        if (need > c->trace_att_cap) {
+            float *nb = realloc(c->trace_att, need * sizeof(float));
+            if (!nb) return err_set(e, "out of memory for the attention trace");
+            c->trace_att = nb;
+            c->trace_att_cap = need;
+        }
+        aj.trace_scores = ts ? c->trace_att : NULL;
+        aj.trace_probs = tp ? c->trace_att + (ts ? one : 0) : NULL;
+    }
+    pool_run(c->pool, attention_job, &aj);
+    if (ts) emit_att(tr, TRACE_ATT_SCORES, l, pos0, n, H, aj.trace_scores);
+    if (tp) emit_att(tr, TRACE_ATT_PROBS, l, pos0, n, H, aj.trace_probs);
+    emit(tr, TRACE_Z, l, pos0, n, H * hd, c->att);
+    linear_forward(c->pool, c->tmp, c->att, &ly->o, n);
+    emit(tr, TRACE_ATTN_OUT, l, pos0, n, cf->n_embd, c->tmp);
+    return 0;
+}
+
+// The feed-forward sublayer of layer l on h (n, d) into tmp (n, d).
+static void mlp_sublayer(Ctx *c, int l, const float *h, int pos0, int n, const Trace *tr) {
+    const ModelConfig *cf = &c->m->cfg;
+    const Layer *ly = &c->m->layers[l];
+    size_t nf = (size_t)n * cf->n_ff;
+    linear_forward(c->pool, c->ff, h, &ly->up, n);
+    if (cf->a.act == ACT_SWIGLU) {
+        linear_forward(c->pool, c->gate, h, &ly->gate, n);
+        act_par(c, c->gate, c->ff, ACT_SWIGLU, nf);
+        linear_forward(c->pool, c->tmp, c->gate, &ly->down, n);
+    } else {
+        act_par(c, c->ff, NULL, cf->a.act, nf);
+        linear_forward(c->pool, c->tmp, c->ff, &ly->down, n);
+    }
+    emit(tr, TRACE_MLP_OUT, l, pos0, n, cf->n_embd, c->tmp);
+}
+
+// x (n, d) += sublayer output (in tmp); post-norm blocks then normalise the sum.
+static void residual(Ctx *c, const Norm *nw, int n) {
+    size_t nd = (size_t)n * c->m->cfg.n_embd;
+    add_inplace(c->x, c->tmp, nd);
+    if (c->m->cfg.a.post_norm) norm_par(c, c->x, c->x, nw, n);
+}
+
+// Evaluates one chunk of n <= c->chunk tokens at positions c->pos...
+static int eval_chunk(Ctx *c, const int *ids, const int *types, int n, float *logits, bool all, const Trace *tr,
+                      Err *e) {
     const Model *m = c->m;
     const ModelConfig *cf = &m->cfg;
+    const Arch *a = &cf->a;
     int d = cf->n_embd, pos0 = c->pos;
-    Pool *P = c->pool;
     float *x = c->x;
-    // embeddings: token + position
+    // embeddings: token (+ position) (+ type), then the embedding norm
     for (int t = 0; t < n; t++) {
-        float *row = x + (size_t)t * d;
-        float *pe = c->tmp; // one row of scratch
-        tensor_row_f32(&m->wte, (int64_t)ids[t] * d, d, row);
-        tensor_row_f32(&m->wpe, (int64_t)(pos0 + t) * d, d, pe);
-        add_inplace(row, pe, (size_t)d);
+        float *row = x + (size_t)t * d, *extra = c->tmp;
+        tensor_row_f32(&m->tok_embd, (int64_t)ids[t] * d, d, row);
+        if (a->pos == POS_LEARNED) {
+            tensor_row_f32(&m->pos_embd, (int64_t)(pos0 + t) * d, d, extra);
+            add_inplace(row, extra, (size_t)d);
+        }
+        if (a->token_types) {
+            tensor_row_f32(&m->type_embd, (int64_t)(types ? types[t] : 0) * d, d, extra);
+            add_inplace(row, extra, (size_t)d);
+        }
     }
-    if (traced(tr, TRACE_EMBED, -1)) emit(tr, TRACE_EMBED, -1, pos0, n, d, x);
+    if (a->emb_norm) norm_par(c, x, x, &m->emb_norm, n);
+    emit(tr, TRACE_EMBED, -1, pos0, n, d, x);
 
     for (int l = 0; l < cf->n_layer; l++) {
-        const Gpt2Layer *ly = &m->layers[l];
-        if (traced(tr, TRACE_RESID_PRE, l)) emit(tr, TRACE_RESID_PRE, l, pos0, n, d, x);
-        layernorm_par(P, c->xn, x, ly->ln1_w, ly->ln1_b, n, d, cf->norm_eps);
-        linear_forward(P, c->qkv, c->xn, &ly->attn, n);
-        int H = cf->n_head, hd = cf->head_dim;
-        for (int h = 0; h < H; h++) {
-            float *K = c->kc + (((size_t)l * H + h) * cf->n_ctx + pos0) * hd;
-            float *V = c->vc + (((size_t)l * H + h) * cf->n_ctx + pos0) * hd;
-            for (int t = 0; t < n; t++) {
-                const float *row = c->qkv + (size_t)t * 3 * d;
-                memcpy(K + (size_t)t * hd, row + d + (size_t)h * hd, sizeof(float) * (size_t)hd);
-                memcpy(V + (size_t)t * hd, row + 2 * d + (size_t)h * hd, sizeof(float) * (size_t)hd);
-            }
-        }
-        if (traced(tr, TRACE_Q | TRACE_K | TRACE_V, l)) {
-            // q/k/v are interleaved per row in qkv: hand them over one kind at a time
-            for (unsigned kind = TRACE_Q, part = 0; kind <= TRACE_V; kind <<= 1, part++) {
-                if (!traced(tr, kind, l)) continue;
-                for (int t = 0; t < n; t++)
-                    memcpy(c->att + (size_t)t * d, c->qkv + (size_t)t * 3 * d + part * d, sizeof(float) * (size_t)d);
-                emit(tr, kind, l, pos0, n, d, c->att);
-            }
-        }
-        AttJob aj = {c, l, pos0, n, NULL, NULL, false};
-        bool ts = traced(tr, TRACE_ATT_SCORES, l), tp = traced(tr, TRACE_ATT_PROBS, l);
-        if (ts || tp) {
-            size_t need = (size_t)cf->n_head * n * (pos0 + n) * (ts && tp ? 2 : 1);
-            if (need > c->trace_att_cap) {
-                float *nb = realloc(c->trace_att, need * sizeof(float));
-                if (!nb) return err_set(e, "out of memory for the attention trace");
-                c->trace_att = nb;
-                c->trace_att_cap = need;
-            }
-            size_t one = (size_t)cf->n_head * n * (pos0 + n);
-            aj.trace_scores = ts ? c->trace_att : NULL;
-            aj.trace_probs = tp ? c->trace_att + (ts ? one : 0) : NULL;
-        }
-        pool_run(P, attention_job, &aj);
-        if (ts) emit_att(tr, TRACE_ATT_SCORES, l, pos0, n, cf->n_head, aj.trace_scores);
-        if (tp) emit_att(tr, TRACE_ATT_PROBS, l, pos0, n, cf->n_head, aj.trace_probs);
-        linear_forward(P, c->tmp, c->att, &ly->proj, n);
-        add_inplace(x, c->tmp, (size_t)n * d);
-        if (traced(tr, TRACE_RESID_MID, l)) emit(tr, TRACE_RESID_MID, l, pos0, n, d, x);
-        layernorm_par(P, c->xn, x, ly->ln2_w, ly->ln2_b, n, d, cf->norm_eps);
-        linear_forward(P, c->ff, c->xn, &ly->fc, n);
-        gelu_par(P, c->ff, n, cf->n_ff);
-        linear_forward(P, c->tmp, c->ff, &ly->fc2, n);
-        add_inplace(x, c->tmp, (size_t)n * d);
-        if (traced(tr, TRACE_RESID_POST, l)) emit(tr, TRACE_RESID_POST, l, pos0, n, d, x);
+        const Layer *ly = &m->layers[l];
+        emit(tr, TRACE_RESID_PRE, l, pos0, n, d, x);
+        const float *h = x;
+        if (!a->post_norm) norm_par(c, c->xn, x, &ly->attn_norm, n), h = c->xn;
+        if (attention_sublayer(c, l, h, pos0, n, tr, e)) return -1;
+        residual(c, &ly->attn_norm, n);
+        emit(tr, TRACE_RESID_MID, l, pos0, n, d, x);
+        h = x;
+        if (!a->post_norm) norm_par(c, c->xn, x, &ly->ffn_norm, n), h = c->xn;
+        mlp_sublayer(c, l, h, pos0, n, tr);
+        residual(c, &ly->ffn_norm, n);
+        emit(tr, TRACE_RESID_POST, l, pos0, n, d, x);
     }
+
+    // The head reads the last row only, unless every row's logits or final state is wanted.
     bool want_lnf = traced(tr, TRACE_LN_F, -1), want_logits = traced(tr, TRACE_LOGITS, -1);
     bool every = all || want_lnf || want_logits;
     int r0 = every ? 0 : n - 1, rn = every ? n : 1;
-    layernorm_par(P, c->xn, x + (size_t)r0 * d, m->lnf_w, m->lnf_b, rn, d, cf->norm_eps);
-    if (want_lnf) emit(tr, TRACE_LN_F, -1, pos0, n, d, c->xn);
-    if (logits || want_logits) {
-        float *out = logits;
-        float *own = NULL;
-        if (!out || (want_logits && !all)) {
-            own = malloc(sizeof(float) * (size_t)rn * cf->n_vocab);
-            if (!own) return err_set(e, "out of memory for logits");
-            out = own;
+    float *hf = c->xn; // (rn, d): the final hidden state of rows r0..n-1
+    if (a->final_norm) norm_par(c, hf, x + (size_t)r0 * d, &m->out_norm, rn);
+    else memcpy(hf, x + (size_t)r0 * d, sizeof(float) * (size_t)rn * d);
+    emit(tr, TRACE_LN_F, -1, pos0, n, d, hf);
+    if (!logits && !want_logits) {
+        c->pos += n;
+        return 0;
+    }
+    if (a->head_transform) { // dense, activation, norm (BERT's prediction head)
+        linear_forward(c->pool, c->tmp, hf, &m->head_dense, rn);
+        act_par(c, c->tmp, NULL, a->act == ACT_SWIGLU ? ACT_GELU_ERF : a->act, (size_t)rn * d);
+        norm_par(c, hf, c->tmp, &m->head_norm, rn);
+    }
+    int V = cf->n_vocab;
+    if (want_logits) {
+        // every row's logits for the trace; the caller's copy (all rows or the last) after it
+        size_t need = (size_t)n * V;
+        if (need > c->logits_cap) {
+            float *nb = realloc(c->logits_all, need * sizeof(float));
+            if (!nb) return err_set(e, "out of memory for the logits trace");
+            c->logits_all = nb;
+            c->logits_cap = need;
         }
-        if (all || want_logits) linear_forward(P, out, c->xn, &m->lm_head, rn);
-        else linear_forward(P, out, c->xn, &m->lm_head, 1);
-        if (want_logits) emit(tr, TRACE_LOGITS, -1, pos0, n, cf->n_vocab, out);
-        if (own && logits) // the caller wanted only the last row
-            memcpy(logits, own + (size_t)(rn - 1) * cf->n_vocab, sizeof(float) * (size_t)cf->n_vocab);
-        free(own);
+        linear_forward(c->pool, c->logits_all, hf, &m->output, n);
+        emit(tr, TRACE_LOGITS, -1, pos0, n, V, c->logits_all);
+        if (logits)
+            memcpy(logits, c->logits_all + (all ? 0 : (size_t)(n - 1) * V), sizeof(float) * (size_t)(all ? n : 1) * V);
+    } else if (all) {
+        linear_forward(c->pool, logits, hf, &m->output, n);
+    } else {
+        linear_forward(c->pool, logits, hf + (size_t)(rn - 1) * d, &m->output, 1); // the last row
     }
     c->pos += n;
     return 0;
 }
 
-int ctx_eval(Ctx *c, const int *ids, int n, float *logits, bool all, const Trace *trace, Err *e) {
+int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logits, bool all, const Trace *trace,
+                   Err *e) {
     const ModelConfig *cf = &c->m->cfg;
     if (n <= 0) return err_set(e, "nothing to evaluate");
     if (c->pos + n > cf->n_ctx)
         return err_set(e, "%d tokens do not fit in the context: %d used of %d", n, c->pos, cf->n_ctx);
-    for (int i = 0; i < n; i++)
+    if (!cf->a.causal && c->pos > 0)
+        return err_set(e, "a bidirectional model reads a whole text at once (the cache holds %d tokens)", c->pos);
+    for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= cf->n_vocab)
             return err_set(e, "token id %d is out of range (vocabulary of %d)", ids[i], cf->n_vocab);
+        if (types && (!cf->a.token_types ? types[i] != 0 : types[i] < 0 || types[i] >= cf->n_types))
+            return err_set(e, "token type %d is out of range (%d types)", types[i], cf->a.token_types ? cf->n_types : 1);
+    }
     int start = c->pos;
     for (int done = 0; done < n;) {
-        int k = n - done < CHUNK ? n - done : CHUNK;
+        int k = n - done < c->chunk ? n - done : c->chunk;
         bool last = done + k == n;
         float *lg = NULL;
         if (logits && all) lg = logits + (size_t)done * cf->n_vocab;
         else if (logits && last) lg = logits;
-        if (eval_chunk(c, ids + done, k, lg, all, trace, e)) {
+        if (eval_chunk(c, ids + done, types ? types + done : NULL, k, lg, all, trace, e)) {
             c->pos = start;
             return -1;
         }
@@ -318,4 +463,6 @@ int ctx_eval(Ctx *c, const int *ids, int n, float *logits, bool all, const Trace
     return 0;
 }
 
-const ModelConfig *ctx_config(const Ctx *c) { return &c->m->cfg; }
+int ctx_eval(Ctx *c, const int *ids, int n, float *logits, bool all, const Trace *trace, Err *e) {
+    return ctx_eval_types(c, ids, NULL, n, logits, all, trace, e);
+}

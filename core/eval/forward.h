@@ -1,4 +1,5 @@
-// forward.h - the forward pass with a KV cache, observable through a trace.
+// forward.h - one forward pass for every architecture, over a KV cache, observable (and
+// patchable) through a trace.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -6,12 +7,18 @@
 #include "base/err.h"
 #include "model/model.h"
 
-// What a caller may ask to observe. Layouts (row-major, float32):
-//   TRACE_EMBED, TRACE_RESID_PRE, TRACE_RESID_MID, TRACE_RESID_POST, TRACE_LN_F: [n_q, n_embd]
-//   TRACE_Q: [n_q, n_head*head_dim]; TRACE_K, TRACE_V: [n_q, n_kv_head*head_dim]
+// What a caller may ask to observe. Layouts (row-major, float32), d = n_embd:
+//   TRACE_EMBED, TRACE_RESID_PRE, TRACE_RESID_MID, TRACE_RESID_POST, TRACE_LN_F,
+//   TRACE_ATTN_OUT, TRACE_MLP_OUT: [n_q, d]
+//   TRACE_Q, TRACE_Z: [n_q, n_head*head_dim]; TRACE_K, TRACE_V: [n_q, n_kv_head*head_dim]
 //   TRACE_ATT_SCORES (scaled, before softmax; masked = -inf), TRACE_ATT_PROBS: [n_head, n_q, n_kv]
 //   TRACE_LOGITS: [n_q, n_vocab]
-// RESID_PRE is a block's input, RESID_MID the stream after attention, RESID_POST the output.
+// EMBED is the input of the first block (after the embedding norm when there is one).
+// RESID_PRE is a block's input, RESID_MID the stream after the attention sublayer (after its
+// norm in post-norm blocks), RESID_POST the block's output. Q and K are after the rotary
+// embedding. Z is every head's attention-weighted values, before the output projection;
+// ATTN_OUT and MLP_OUT are the sublayers' outputs before they are added to the stream.
+// LN_F is the final hidden state fed to the head (after the final norm when there is one).
 enum {
     TRACE_EMBED = 1u << 0,
     TRACE_Q = 1u << 1,
@@ -24,6 +31,10 @@ enum {
     TRACE_RESID_POST = 1u << 8,
     TRACE_LN_F = 1u << 9,
     TRACE_LOGITS = 1u << 10,
+    TRACE_Z = 1u << 11,
+    TRACE_ATTN_OUT = 1u << 12,
+    TRACE_MLP_OUT = 1u << 13,
+    TRACE_ALL = (1u << 14) - 1,
 };
 
 typedef struct TracePoint {
@@ -34,7 +45,10 @@ typedef struct TracePoint {
     int n_kv;          // keys visible (pos0 + n_q) for attention points
     int n_head;        // heads for attention points, else 1
     int dim;           // row width for non-attention points
-    const float *data; // borrowed: valid only during the callback
+    // The engine's own buffer, valid only during the callback. For every kind but the two
+    // attention ones it is the live activation: a callback may change it and the change
+    // flows into the rest of the pass (activation patching). Attention maps are copies.
+    float *data;
 } TracePoint;
 
 // The caller's wish: which kinds, for which layers (bit l; 0 = all), and where to hand them.
@@ -61,5 +75,9 @@ void ctx_truncate(Ctx *c, int pos); // keep the first pos tokens
 // Evaluate ids[n] at positions ctx_pos()..+n-1, appending them to the cache.
 // logits: NULL, or room for (all ? n : 1) * n_vocab floats (the last position when !all).
 // trace: NULL or what to observe. Fails (cache unchanged) if the context would overflow
-// or an id is out of range.
+// or an id is out of range. A bidirectional (encoder) model reads a whole text in one call
+// from an empty cache.
 int ctx_eval(Ctx *c, const int *ids, int n, float *logits, bool all, const Trace *trace, Err *e);
+// The same with token types (segment ids, one per token; NULL = all 0) for models that have them.
+int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logits, bool all, const Trace *trace,
+                   Err *e);

@@ -25,6 +25,20 @@ void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, i
 void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
 // x is (n); GELU with the tanh approximation, in place.
 void gelu_tanh(float *x, int n);
+// out, inp are (T, C); w is (C): out = inp / rms(inp) * w. out may equal inp.
+void rmsnorm_forward(float *out, const float *inp, const float *w, int T, int C, float eps);
+// x is (n); GELU with erf (exact), in place.
+void gelu_erf(float *x, int n);
+// gate, up are (n): gate = silu(gate) * up (SwiGLU's gating), in place.
+void swiglu(float *gate, const float *up, int n);
+// Rotary tables for positions pos0..pos0+n_pos-1: cos/sin are (n_pos, half), the angle of
+// pair i at position p is p * inv[i] (in float32, as HF computes it).
+void rope_table(float *cos_out, float *sin_out, int pos0, int n_pos, int half, const float *inv);
+// Rotate the first rot dimensions of every head of n rows of x (row stride stride floats,
+// heads of hd), row t by table row t. pairs: dimensions (2i, 2i+1) (llama.cpp, llama2.c),
+// else (i, i + rot/2) (HF "rotate half").
+void rope_apply(float *x, int n, int stride, int n_heads, int hd, int rot, const float *cos_t, const float *sin_t,
+                bool pairs);
 // x is (n): in-place softmax.
 void softmax_inplace(float *x, int n);
 // Index of the largest x (the first of equals).

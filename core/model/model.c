@@ -1,32 +1,26 @@
-// model.c - opening GPT-2 checkpoints as published: HF directories (single or sharded
-// safetensors), lone .safetensors files, and the built-in untrained default.
+// model.c - opening checkpoints as published (HF directories with single or sharded
+// safetensors, lone .safetensors files, the built-in untrained default) and binding their
+// tensors to the logical weights of the descriptor, for every family alike.
 #include "model/model.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "base/fs.h"
 #include "base/json.h"
+#include "base/mem.h"
+#include "model/llama2c.h"
 #include "model/newmodel.h"
 #include "model/safetensors.h"
-#include "base/fs.h"
-
-const char *arch_name(Arch a) {
-    switch (a) {
-    case ARCH_GPT2: return "gpt2";
-    }
-    return "?";
-}
+#include "model/wsrc.h"
 
 void model_free(Model *m) {
     if (!m) return;
     tok_free(m->tok);
-    for (int i = 0; i < m->n_files; i++) st_close(m->files[i]);
-    free(m->files);
+    wsrc_free(m->src);
     for (int i = 0; i < m->n_owned_vecs; i++) free(m->owned_vecs[i]);
     free(m->owned_vecs);
     free(m->owned_bytes);
@@ -37,180 +31,184 @@ void model_free(Model *m) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Configuration
+// Binding tensors to the logical weights
 
-static int cfg_int(const Json *cfg, const char *const *keys, long long lo, long long hi, bool required, int *out,
-                   const char *file, Err *e) {
-    for (int i = 0; keys[i]; i++) {
-        const Json *v = json_get(cfg, keys[i]);
-        if (!v || v->type == JSON_NULL) continue;
-        long long x;
-        if (!json_int_in(v, lo, hi, &x))
-            return err_set(e, "'%s': \"%s\" must be an integer in [%lld, %lld]", file, keys[i], lo, hi);
-        *out = (int)x;
-        return 1;
-    }
-    if (required) return err_set(e, "'%s': missing \"%s\"", file, keys[0]);
-    return 0;
-}
-
-// Reads a GPT-2 config.json into c. Returns 0 or -1.
-static int gpt2_config(const Json *cfg, const char *file, ModelConfig *c, Err *e) {
-    if (cfg->type != JSON_OBJ) return err_set(e, "'%s': not a JSON object", file);
-    const char *mt = json_str_or(cfg, "model_type", "gpt2");
-    if (strcmp(mt, "gpt2"))
-        return err_set(e, "'%s': model_type \"%.40s\" is not supported yet (gpt2 is)", file, mt);
-    static const char *k_layer[] = {"n_layer", "num_hidden_layers", NULL};
-    static const char *k_head[] = {"n_head", "num_attention_heads", NULL};
-    static const char *k_embd[] = {"n_embd", "hidden_size", NULL};
-    static const char *k_ctx[] = {"n_positions", "n_ctx", "max_position_embeddings", NULL};
-    static const char *k_vocab[] = {"vocab_size", NULL};
-    static const char *k_inner[] = {"n_inner", NULL};
-    c->arch = ARCH_GPT2;
-    if (cfg_int(cfg, k_layer, 1, 1000, true, &c->n_layer, file, e) < 0) return -1;
-    if (cfg_int(cfg, k_head, 1, 1024, true, &c->n_head, file, e) < 0) return -1;
-    if (cfg_int(cfg, k_embd, 1, 1 << 16, true, &c->n_embd, file, e) < 0) return -1;
-    if (cfg_int(cfg, k_ctx, 1, 1 << 20, true, &c->n_ctx, file, e) < 0) return -1;
-    if (cfg_int(cfg, k_vocab, 1, 1 << 24, true, &c->n_vocab, file, e) < 0) return -1;
-    c->n_ff = 4 * c->n_embd;
-    if (cfg_int(cfg, k_inner, 1, 1 << 20, false, &c->n_ff, file, e) < 0) return -1;
-    if (c->n_embd % c->n_head)
-        return err_set(e, "'%s': n_embd %d is not a multiple of n_head %d", file, c->n_embd, c->n_head);
-    c->n_kv_head = c->n_head;
-    c->head_dim = c->n_embd / c->n_head;
-    c->norm_eps = (float)json_num_or(cfg, "layer_norm_epsilon", 1e-5);
-    if (!(c->norm_eps > 0 && c->norm_eps < 1)) return err_set(e, "'%s': bad layer_norm_epsilon", file);
-    const char *act = json_str_or(cfg, "activation_function", "gelu_new");
-    if (strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh") && strcmp(act, "gelu_fast"))
-        return err_set(e, "'%s': activation_function \"%.40s\" is not supported (gelu_new is)", file, act);
-    return 0;
-}
-
-// ---------------------------------------------------------------------------------------
-// Weights
-
-typedef struct {
+typedef struct Binder {
     Model *m;
-    const char *prefix; // "" or "transformer."
-} Loader;
+    const TensorMap *map;
+    const char *prefix; // the prefix the file's token embedding has: for messages
+    int64_t params;
+    Err *e;
+} Binder;
 
-static const StEntry *find_tensor(Loader *L, const char *name) {
-    char full[256];
-    for (int pass = 0; pass < 2; pass++) {
-        snprintf(full, sizeof full, "%s%s", pass == 0 ? L->prefix : "", name);
-        for (int i = 0; i < L->m->n_files; i++) {
-            const StEntry *en = st_find(L->m->files[i], full);
-            if (en) return en;
-        }
+// The tensor called base under one of the map's prefixes (or none when top).
+static const WTensor *find_prefixed(const Binder *B, const char *base, bool top, char *full, size_t n) {
+    for (int i = 0; top ? i < 1 : B->map->prefixes[i] != NULL; i++) {
+        snprintf(full, n, "%s%s", top ? "" : B->map->prefixes[i], base);
+        const WTensor *t = wsrc_find(B->m->src, full);
+        if (t) return t;
     }
     return NULL;
 }
 
-static int shape_str(const int64_t *s, int nd, char *out, size_t n) {
-    int k = snprintf(out, n, "[");
-    for (int i = 0; i < nd; i++) k += snprintf(out + k, n - (size_t)k, "%s%lld", i ? ", " : "", (long long)s[i]);
-    snprintf(out + k, n - (size_t)k, "]");
-    return 0;
+// The file's tensor for weight w (of layer, for per-layer weights), trying each prefix and
+// the old spellings of its ending; NULL when absent. full receives the name under the
+// file's prefix (for messages).
+static const WTensor *lookup(const Binder *B, WeightId w, int layer, char *full, size_t n) {
+    const char *fmt = B->map->names[w];
+    full[0] = 0;
+    if (!fmt) return NULL;
+    bool top = *fmt == '/'; // outside the prefix
+    char base[160];
+    snprintf(base, sizeof base, fmt + top, layer);
+    const WTensor *t = find_prefixed(B, base, top, full, n);
+    for (int i = 0; !t && i < 2 && B->map->alt_suffix[i][0]; i++) {
+        const char *usual = B->map->alt_suffix[i][0];
+        size_t bl = strlen(base), ul = strlen(usual);
+        if (bl < ul || strcmp(base + bl - ul, usual)) continue;
+        char alt[200];
+        snprintf(alt, sizeof alt, "%.*s%s", (int)(bl - ul), base, B->map->alt_suffix[i][1]);
+        t = find_prefixed(B, alt, top, full, n);
+    }
+    if (!t) snprintf(full, n, "%s%s", top ? "" : B->prefix, base);
+    return t;
 }
 
-// Looks up a required tensor and checks its shape (rank 1 or 2) and dtype.
-static int get_tensor(Loader *L, const char *name, int64_t d0, int64_t d1, Tensor *out, Err *e) {
-    const StEntry *en = find_tensor(L, name);
-    if (!en) return err_set(e, "missing tensor '%s%s'", L->prefix, name);
+static void shape_str(const int64_t *s, int nd, char *out, size_t n) {
+    int k = snprintf(out, n, "[");
+    for (int i = 0; i < nd && (size_t)k < n; i++) k += snprintf(out + k, n - (size_t)k, "%s%lld", i ? ", " : "", (long long)s[i]);
+    if ((size_t)k < n) snprintf(out + k, n - (size_t)k, "]");
+}
+
+// Checks that t has shape [d0] (d1 == 0) or [d0, d1] and a supported element type.
+static int check_tensor(const WTensor *t, int64_t d0, int64_t d1, Err *e) {
     int nd = d1 ? 2 : 1;
     int64_t want[2] = {d0, d1};
-    if (en->t.ndim != nd || en->t.shape[0] != d0 || (nd == 2 && en->t.shape[1] != d1)) {
+    if (t->t.ndim != nd || t->t.shape[0] != d0 || (nd == 2 && t->t.shape[1] != d1)) {
         char got[96], exp[64];
-        shape_str(en->t.shape, en->t.ndim, got, sizeof got);
+        shape_str(t->t.shape, t->t.ndim, got, sizeof got);
         shape_str(want, nd, exp, sizeof exp);
-        return err_set(e, "tensor '%s': shape %s, expected %s", en->name, got, exp);
+        return err_set(e, "tensor '%s': shape %s, expected %s", t->name, got, exp);
     }
-    if (!en->supported)
-        return err_set(e, "tensor '%s': dtype %s is not supported (F32, F16 and BF16 are)", en->name, en->dtype_str);
-    *out = en->t;
+    if (!t->supported)
+        return err_set(e, "tensor '%s': dtype %s is not supported (F32, F16 and BF16 are)", t->name, t->dtype);
     return 0;
 }
 
-static int get_vec(Loader *L, const char *name, int64_t n, const float **out, Err *e) {
-    Tensor t;
-    if (get_tensor(L, name, n, 0, &t, e)) return -1;
-    if (t.dt == DT_F32 && (uintptr_t)t.data % sizeof(float) == 0) {
-        *out = t.data;
-        return 0;
+// Where each logical weight lives in the Model.
+static Tensor *embed_at(Model *m, WeightId w) {
+    switch (w) {
+    case W_TOK_EMBD: return &m->tok_embd;
+    case W_POS_EMBD: return &m->pos_embd;
+    case W_TYPE_EMBD: return &m->type_embd;
+    case W_OUTPUT: return &m->output.w;
+    default: return NULL;
     }
-    Model *m = L->m;
-    float *v = malloc(sizeof(float) * (size_t)n);
-    float **list = realloc(m->owned_vecs, sizeof *list * (size_t)(m->n_owned_vecs + 1));
-    if (!v || !list) {
-        free(v);
-        if (list) m->owned_vecs = list;
-        return err_set(e, "out of memory");
+}
+
+static Linear *linear_at(Model *m, WeightId w, int layer) {
+    Layer *ly = layer >= 0 ? &m->layers[layer] : NULL;
+    switch (w) {
+    case W_HEAD_DENSE: return &m->head_dense;
+    case W_OUTPUT: return &m->output;
+    case W_QKV: return &ly->qkv;
+    case W_Q: return &ly->q;
+    case W_K: return &ly->k;
+    case W_V: return &ly->v;
+    case W_O: return &ly->o;
+    case W_UP: return &ly->up;
+    case W_GATE: return &ly->gate;
+    case W_DOWN: return &ly->down;
+    default: return NULL;
     }
-    m->owned_vecs = list;
+}
+
+static const float **vec_at(Model *m, WeightId w, int layer) {
+    Layer *ly = layer >= 0 ? &m->layers[layer] : NULL;
+    switch (w) {
+    case W_EMB_NORM: return &m->emb_norm.w;
+    case W_EMB_NORM_B: return &m->emb_norm.b;
+    case W_OUT_NORM: return &m->out_norm.w;
+    case W_OUT_NORM_B: return &m->out_norm.b;
+    case W_HEAD_NORM: return &m->head_norm.w;
+    case W_HEAD_NORM_B: return &m->head_norm.b;
+    case W_ATTN_NORM: return &ly->attn_norm.w;
+    case W_ATTN_NORM_B: return &ly->attn_norm.b;
+    case W_FFN_NORM: return &ly->ffn_norm.w;
+    case W_FFN_NORM_B: return &ly->ffn_norm.b;
+    default: break;
+    }
+    // the bias of the linear layer one id before
+    Linear *l = linear_at(m, (WeightId)(w - 1), layer);
+    return l ? &l->bias : NULL;
+}
+
+// A vector as float32: pointing into the mapping when stored as aligned F32, else
+// converted once (the copy belongs to the model).
+static const float *vec_f32(Model *m, const Tensor *t) {
+    if (t->dt == DT_F32 && (uintptr_t)t->data % sizeof(float) == 0) return t->data;
+    float *v = xmalloc(sizeof(float) * (size_t)t->n);
+    m->owned_vecs = xrealloc(m->owned_vecs, sizeof *m->owned_vecs * (size_t)(m->n_owned_vecs + 1));
     m->owned_vecs[m->n_owned_vecs++] = v;
-    tensor_row_f32(&t, 0, n, v);
-    *out = v;
+    tensor_row_f32(t, 0, t->n, v);
+    return v;
+}
+
+static int bind_slot(void *user, const WeightSlot *s) {
+    Binder *B = user;
+    Model *m = B->m;
+    int d = m->cfg.n_embd;
+    char full[256];
+    const WTensor *t = lookup(B, s->w, s->layer, full, sizeof full);
+    if (!t) return s->required ? err_set(B->e, "missing tensor '%s'", full[0] ? full : weight_name(s->w)) : 0;
+    bool io = B->map->in_out;
+    switch (s->kind) {
+    case WK_EMBED:
+        if (check_tensor(t, s->rows, d, B->e)) return -1;
+        *embed_at(m, s->w) = t->t;
+        break;
+    case WK_LINEAR:
+        if (check_tensor(t, io ? s->in : s->out, io ? s->out : s->in, B->e)) return -1;
+        *linear_at(m, s->w, s->layer) = (Linear){.w = t->t, .out_in = !io, .in = s->in, .out = s->out};
+        break;
+    case WK_VEC:
+        if (check_tensor(t, s->rows, 0, B->e)) return -1;
+        *vec_at(m, s->w, s->layer) = vec_f32(m, &t->t);
+        break;
+    }
+    // a head that is the embedding matrix itself is counted once
+    if (!(s->w == W_OUTPUT && t->t.data == m->tok_embd.data)) B->params += t->t.n;
     return 0;
 }
 
-static int get_linear(Loader *L, const char *base, int in, int out, Linear *l, Err *e) {
-    char wn[128], bn[128];
-    snprintf(wn, sizeof wn, "%s.weight", base);
-    snprintf(bn, sizeof bn, "%s.bias", base);
-    if (get_tensor(L, wn, in, out, &l->w, e) || get_vec(L, bn, out, &l->bias, e)) return -1;
-    l->in = in;
-    l->out = out;
-    l->out_in = false;
+int model_bind(Model *m, const TensorMap *map, Err *e) {
+    ModelConfig *c = &m->cfg;
+    Binder B = {m, map, map->prefixes[0], 0, e};
+    char full[256];
+    for (int i = 0; map->prefixes[i]; i++) { // the prefix the file uses, for naming missing tensors
+        snprintf(full, sizeof full, "%s%s", map->prefixes[i], map->names[W_TOK_EMBD]);
+        if (wsrc_find(m->src, full)) B.prefix = map->prefixes[i];
+    }
+    m->layers = xcalloc((size_t)c->n_layer, sizeof *m->layers);
+    if (arch_plan(c, bind_slot, &B)) return -1;
+    if (c->a.lm_head) {
+        Linear *o = &m->output;
+        if (!o->w.data) o->w = m->tok_embd; // tied, and no copy in the file
+        o->out_in = true;
+        o->in = c->n_embd;
+        o->out = c->n_vocab;
+        c->a.tied = o->w.data == m->tok_embd.data;
+    }
+    m->n_params = B.params;
+    m->dtype = m->layers[0].o.w.dt;
     return 0;
 }
 
-static int gpt2_weights(Model *m, Err *e) {
-    const ModelConfig *c = &m->cfg;
-    Loader L = {m, ""};
-    // Real files come with and without the "transformer." prefix.
-    if (!find_tensor(&L, "wte.weight")) L.prefix = "transformer.";
-    int d = c->n_embd, V = c->n_vocab;
-    if (get_tensor(&L, "wte.weight", V, d, &m->wte, e) || get_tensor(&L, "wpe.weight", c->n_ctx, d, &m->wpe, e) ||
-        get_vec(&L, "ln_f.weight", d, &m->lnf_w, e) || get_vec(&L, "ln_f.bias", d, &m->lnf_b, e))
-        return -1;
-    m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
-    if (!m->layers) return err_set(e, "out of memory");
-    int64_t params = m->wte.n + m->wpe.n + 2 * d;
-    for (int i = 0; i < c->n_layer; i++) {
-        Gpt2Layer *ly = &m->layers[i];
-        char b[64], n2[96];
-#define NAME(s) (snprintf(n2, sizeof n2, "h.%d.%s", i, s), n2)
-        snprintf(b, sizeof b, "h.%d", i);
-        if (get_vec(&L, NAME("ln_1.weight"), d, &ly->ln1_w, e) || get_vec(&L, NAME("ln_1.bias"), d, &ly->ln1_b, e) ||
-            get_vec(&L, NAME("ln_2.weight"), d, &ly->ln2_w, e) || get_vec(&L, NAME("ln_2.bias"), d, &ly->ln2_b, e))
-            return -1;
-        if (get_linear(&L, NAME("attn.c_attn"), d, 3 * d, &ly->attn, e) ||
-            get_linear(&L, NAME("attn.c_proj"), d, d, &ly->proj, e) ||
-            get_linear(&L, NAME("mlp.c_fc"), d, c->n_ff, &ly->fc, e) ||
-            get_linear(&L, NAME("mlp.c_proj"), c->n_ff, d, &ly->fc2, e))
-            return -1;
-#undef NAME
-        params += 4 * d + (int64_t)d * 3 * d + 3 * d + (int64_t)d * d + d + (int64_t)d * c->n_ff + c->n_ff +
-                  (int64_t)c->n_ff * d + d;
-    }
-    // An explicit head is used when present (untied checkpoints); otherwise tied to wte.
-    m->lm_head = (Linear){.w = m->wte, .out_in = true, .in = d, .out = V};
-    m->tied = true;
-    const StEntry *head = find_tensor(&L, "lm_head.weight");
-    if (head) {
-        Tensor t;
-        Loader L0 = {m, ""};
-        if (get_tensor(&L0, "lm_head.weight", V, d, &t, e)) return -1;
-        m->tied = t.data == m->wte.data;
-        m->lm_head.w = t;
-        if (!m->tied) params += t.n;
-    }
-    m->n_params = params;
-    return 0;
-}
+// ---------------------------------------------------------------------------------------
+// Opening
 
 // Opens the weight files named by an index's weight_map (each once).
-static int open_shards(Model *m, const char *dir, const char *index_path, Err *e) {
+static int open_shards(WSrc *ws, const char *dir, const char *index_path, Err *e) {
     Json *idx = json_parse_file(index_path, e);
     if (!idx) return -1;
     const Json *wm = json_get(idx, "weight_map");
@@ -226,73 +224,14 @@ static int open_shards(Model *m, const char *dir, const char *index_path, Err *e
             break;
         }
         bool seen = false;
-        for (int k = 0; k < m->n_files && !seen; k++) {
-            const char *p = st_path(m->files[k]);
-            const char *base = strrchr(p, '/');
-            seen = !strcmp(base ? base + 1 : p, f->str);
-        }
+        for (int k = 0; k < wsrc_n_files(ws) && !seen; k++) seen = !strcmp(fs_basename(wsrc_file_path(ws, k)), f->str);
         if (seen) continue;
         char *path = fs_join(dir, f->str);
-        StFile *st = path ? st_open(path, e) : NULL;
+        rc = wsrc_add_safetensors(ws, path, e);
         free(path);
-        if (!st) {
-            rc = -1;
-            break;
-        }
-        StFile **nf = realloc(m->files, sizeof *nf * (size_t)(m->n_files + 1));
-        if (!nf) {
-            st_close(st);
-            rc = err_set(e, "out of memory");
-            break;
-        }
-        m->files = nf;
-        m->files[m->n_files++] = st;
     }
     json_free(idx);
     return rc;
-}
-
-static int add_file(Model *m, StFile *st, Err *e) {
-    StFile **nf = realloc(m->files, sizeof *nf * (size_t)(m->n_files + 1));
-    if (!nf) {
-        st_close(st);
-        return err_set(e, "out of memory");
-    }
-    m->files = nf;
-    m->files[m->n_files++] = st;
-    return 0;
-}
-
-// Without config.json (a lone .safetensors): infer the shape from the tensors, with
-// GPT-2's head size of 64.
-static int infer_config(Model *m, Err *e) {
-    Loader L = {m, ""};
-    const StEntry *wte = find_tensor(&L, "wte.weight");
-    if (!wte) {
-        L.prefix = "transformer.";
-        wte = find_tensor(&L, "wte.weight");
-    }
-    const StEntry *wpe = find_tensor(&L, "wpe.weight");
-    if (!wte || !wpe || wte->t.ndim != 2 || wpe->t.ndim != 2)
-        return err_set(e, "no config.json and the tensors are not GPT-2's (wte/wpe missing)");
-    ModelConfig *c = &m->cfg;
-    c->arch = ARCH_GPT2;
-    c->n_vocab = (int)wte->t.shape[0];
-    c->n_embd = (int)wte->t.shape[1];
-    c->n_ctx = (int)wpe->t.shape[0];
-    c->n_layer = 0;
-    char name[64];
-    while (c->n_layer < 1000) {
-        snprintf(name, sizeof name, "h.%d.ln_1.weight", c->n_layer);
-        if (!find_tensor(&L, name)) break;
-        c->n_layer++;
-    }
-    if (!c->n_layer || c->n_embd % 64) return err_set(e, "no config.json and the shape cannot be inferred");
-    c->n_head = c->n_kv_head = c->n_embd / 64;
-    c->head_dim = 64;
-    c->n_ff = 4 * c->n_embd;
-    c->norm_eps = 1e-5f;
-    return 0;
 }
 
 // Files of formats qkv does not read yet get a message naming the format rather than
@@ -308,18 +247,17 @@ static int other_format(const char *path, Err *e) {
     if (got >= 2 && magic[0] == 'P' && magic[1] == 'K')
         return err_set(e, "'%s': a PyTorch zip checkpoint: convert it to safetensors first", path);
     if (n > 4 && (!strcmp(path + n - 4, ".bin") || !strcmp(path + n - 3, ".pt") || !strcmp(path + n - 4, ".pth")))
-        return err_set(e, "'%s': .bin/.pt checkpoints (llama2.c, PyTorch) are not supported yet: give a safetensors "
-                          "file or an HF directory",
+        return err_set(e, "'%s': a .bin/.pt file that is not a llama2.c checkpoint (PyTorch pickles are not read: "
+                          "convert them to safetensors)",
                        path);
     return 0;
 }
 
 static Model *model_alloc(const char *path) {
-    Model *m = calloc(1, sizeof *m);
-    if (!m) return NULL;
-    m->path = strdup(path);
-    char *tmp = strdup(path);
-    if (!tmp) return m;
+    Model *m = xcalloc(1, sizeof *m);
+    m->path = xstrdup(path);
+    m->src = wsrc_new();
+    char *tmp = xstrdup(path);
     size_t n = strlen(tmp);
     while (n > 1 && tmp[n - 1] == '/') tmp[--n] = 0; // "dir/" names "dir"
     char *base = strrchr(tmp, '/');
@@ -328,65 +266,100 @@ static Model *model_alloc(const char *path) {
         *base = 0;
         base = strrchr(tmp, '/');
     }
-    m->name = strdup(base && base[1] ? base + 1 : tmp);
+    m->name = xstrdup(base && base[1] ? base + 1 : tmp);
     free(tmp);
     return m;
 }
 
+// Reads config.json: the family from model_type (GPT-2 when absent, as old files are),
+// then the family's own fields.
+static int read_config(Model *m, const Json *cfg, const char *file, Err *e) {
+    if (cfg->type != JSON_OBJ) return err_set(e, "'%s': not a JSON object", file);
+    const char *mt = json_str_or(cfg, "model_type", "gpt2");
+    const Family *f = family_find(mt);
+    if (!f) {
+        Buf known = {0};
+        for (int i = 0; family_at(i); i++) buf_printf(&known, "%s%s", i ? ", " : "", family_at(i)->model_type);
+        err_set(e, "'%s': model_type \"%.40s\" is not supported yet (%s %s)", file, mt, known.data,
+                family_at(1) ? "are" : "is");
+        buf_free(&known);
+        return -1;
+    }
+    m->family = f;
+    config_init(&m->cfg, f);
+    if (f->read_config(cfg, file, &m->cfg, e) || config_check(&m->cfg, file, e)) return -1;
+    m->untrained = json_bool_or(cfg, "qkv_untrained", false);
+    return 0;
+}
+
+// Without config.json: the first family whose tensors are there and tell the sizes.
+static int infer_config(Model *m, Err *e) {
+    const Family *f;
+    int rc = err_set(e, "no config.json and the tensors are of no known family");
+    for (int i = 0; (f = family_at(i)) && rc; i++) {
+        if (!f->infer_config) continue;
+        config_init(&m->cfg, f);
+        rc = f->infer_config(m->src, &m->cfg, e);
+        if (!rc) rc = config_check(&m->cfg, "(inferred)", e);
+        if (!rc) m->family = f;
+    }
+    return rc;
+}
+
 Model *model_open(const char *path, const char *tok_path, Err *e) {
     Model *m = model_alloc(path);
-    if (!m || !m->path || !m->name) {
-        model_free(m);
-        err_set(e, "out of memory");
-        return NULL;
-    }
-    char *dir = NULL, *cfg_path = NULL, *p = NULL;
+    char *dir = NULL, *cfg_path = NULL, *tok_found = NULL;
     Json *cfg = NULL;
-    if (fs_is_dir(path)) {
-        dir = strdup(path);
-        p = fs_join(dir, "model.safetensors.index.json");
-        if (p && fs_is_file(p)) {
-            if (open_shards(m, dir, p, e)) goto fail;
+    const TensorMap *map = NULL;
+    if (fs_is_file(path) && llama2c_probe(path)) {
+        dir = fs_dirname(path);
+        if (llama2c_load(m, path, &map, e)) goto fail;
+        tok_found = tok_path ? NULL : llama2c_tokenizer_beside(path, m->cfg.n_vocab);
+        if (!tok_path && !tok_found) {
+            err_set(e, "'%s': a llama2.c checkpoint needs its tokenizer: give --tokenizer tokenizer.bin", path);
+            goto fail;
+        }
+    } else if (fs_is_dir(path)) {
+        dir = xstrdup(path);
+        char *p = fs_join(dir, "model.safetensors.index.json");
+        int rc;
+        if (fs_is_file(p)) {
+            rc = open_shards(m->src, dir, p, e);
         } else {
             free(p);
             p = fs_join(dir, "model.safetensors");
-            if (!p || !fs_is_file(p)) {
-                err_set(e, "'%s': no model.safetensors or model.safetensors.index.json", path);
-                goto fail;
-            }
-            StFile *st = st_open(p, e);
-            if (!st || add_file(m, st, e)) goto fail;
+            rc = fs_is_file(p) ? wsrc_add_safetensors(m->src, p, e)
+                               : err_set(e, "'%s': no model.safetensors or model.safetensors.index.json", path);
         }
+        free(p);
+        if (rc) goto fail;
     } else if (fs_is_file(path)) {
         dir = fs_dirname(path);
         size_t n = strlen(path);
         if (other_format(path, e)) goto fail;
-        if (n > 11 && !strcmp(path + n - 11, ".index.json")) {
-            if (open_shards(m, dir, path, e)) goto fail;
-        } else {
-            StFile *st = st_open(path, e);
-            if (!st || add_file(m, st, e)) goto fail;
-        }
+        if (n > 11 && !strcmp(path + n - 11, ".index.json") ? open_shards(m->src, dir, path, e)
+                                                            : wsrc_add_safetensors(m->src, path, e))
+            goto fail;
     } else {
         err_set(e, "cannot open '%s': %s", path, errno == ENOENT || !errno ? "no such file or directory" : strerror(errno));
         goto fail;
     }
     cfg_path = fs_join(dir, "config.json");
-    if (fs_is_file(cfg_path)) {
+    if (map) {
+        // the configuration came with the weights
+    } else if (fs_is_file(cfg_path)) {
         cfg = json_parse_file(cfg_path, e);
-        if (!cfg || gpt2_config(cfg, cfg_path, &m->cfg, e)) goto fail;
-        m->untrained = json_bool_or(cfg, "qkv_untrained", false);
+        if (!cfg || read_config(m, cfg, cfg_path, e)) goto fail;
     } else if (infer_config(m, e)) {
         err_prefix(e, "'%s'", path);
         goto fail;
     }
-    if (gpt2_weights(m, e)) {
-        if (m->n_files == 1) err_prefix(e, "'%s'", st_path(m->files[0]));
-        else err_prefix(e, "'%s'", path);
+    if (model_bind(m, map ? map : m->family->hf, e)) {
+        err_prefix(e, "'%s'", wsrc_n_files(m->src) == 1 ? wsrc_file_path(m->src, 0) : path);
         goto fail;
     }
-    for (int i = 0; i < m->n_files; i++) m->file_bytes += st_size(m->files[i]);
-    m->tok = tok_load(tok_path ? tok_path : dir, e);
+    m->file_bytes = wsrc_bytes(m->src);
+    m->tok = tok_load(tok_path ? tok_path : tok_found ? tok_found : dir, e);
     if (!m->tok) {
         if (!tok_path && !strstr(e ? e->msg : "", dir)) err_prefix(e, "tokenizer of '%s'", path);
         goto fail;
@@ -398,13 +371,13 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     json_free(cfg);
     free(cfg_path);
     free(dir);
-    free(p);
+    free(tok_found);
     return m;
 fail:
     json_free(cfg);
     free(cfg_path);
     free(dir);
-    free(p);
+    free(tok_found);
     model_free(m);
     return NULL;
 }
@@ -420,30 +393,25 @@ Model *model_builtin(Err *e) {
     Model *m = model_alloc("(built-in)");
     Buf cfg = {0}, st = {0};
     Tokenizer *tok = tok_bytes_new();
-    if (!m || !tok) goto oom;
+    Json *cj = NULL;
     np.n_vocab = tok_vocab_size(tok);
-    if (newmodel_gpt2_build(&np, &cfg, &st, e)) goto fail;
+    if (newmodel_build(&np, &cfg, &st, e)) goto fail;
     free(m->name);
-    m->name = strdup("untrained-gpt2-tiny");
+    m->name = xstrdup("untrained-gpt2-tiny");
     m->builtin = true;
-    m->untrained = true;
     m->owned_bytes = st.data;
-    size_t st_len = st.len;
+    m->file_bytes = (int64_t)st.len;
     st.data = NULL;
-    StFile *f = st_open_mem(m->owned_bytes, st_len, "(built-in)", e);
-    if (!f || add_file(m, f, e)) goto fail;
-    Json *cj = json_parse(cfg.data, cfg.len, e);
-    if (!cj) goto fail;
-    int rc = gpt2_config(cj, "(built-in config)", &m->cfg, e);
-    json_free(cj);
-    if (rc || gpt2_weights(m, e)) goto fail;
-    m->file_bytes = (int64_t)st_len;
+    if (wsrc_add_safetensors_mem(m->src, m->owned_bytes, (size_t)m->file_bytes, "(built-in)", e)) goto fail;
+    cj = json_parse(cfg.data, cfg.len, e);
+    if (!cj || read_config(m, cj, "(built-in config)", e) || model_bind(m, m->family->hf, e)) goto fail;
+    m->untrained = true;
     m->tok = tok;
+    json_free(cj);
     buf_free(&cfg);
     return m;
-oom:
-    err_set(e, "out of memory");
 fail:
+    json_free(cj);
     tok_free(tok);
     buf_free(&cfg);
     buf_free(&st);

@@ -1,4 +1,5 @@
-// model.h - model files: configuration, weights (mapped, never copied) and tokenizer.
+// model.h - a model in memory: its descriptor and sizes, its weights (mapped from the files,
+// never copied) bound to the logical weights of arch.h, and its tokenizer.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -6,53 +7,58 @@
 #include "base/err.h"
 #include "kern/ops.h"
 #include "kern/tensor.h"
+#include "model/arch.h"
 #include "tok/tokenizer.h"
 
-typedef enum { ARCH_GPT2 = 1 } Arch;
+struct WSrc;
 
-typedef struct ModelConfig {
-    Arch arch;
-    int n_layer, n_head, n_kv_head, head_dim;
-    int n_embd, n_ff, n_ctx, n_vocab;
-    float norm_eps;
-} ModelConfig;
+// A norm's gain and shift (shift NULL for RMSNorm), as float32: pointing into the mapping
+// when stored as aligned F32, else converted once at load.
+typedef struct Norm {
+    const float *w, *b;
+} Norm;
 
-// GPT-2 block weights: matrices as stored (Conv1D, [in, out]), vectors as float32
-// (pointing into the mapping when stored as F32, else converted once at load).
-typedef struct Gpt2Layer {
-    const float *ln1_w, *ln1_b;
-    Linear attn;  // [d, 3d] (q | k | v)
-    Linear proj;  // [d, d]
-    const float *ln2_w, *ln2_b;
-    Linear fc;    // [d, ff]
-    Linear fc2;   // [ff, d]
-} Gpt2Layer;
+// One block's weights; a linear's w.data is NULL when the architecture does not have it
+// (q/k/v when fused, gate without SwiGLU).
+typedef struct Layer {
+    Norm attn_norm, ffn_norm; // pre-norm: before the sublayer; post-norm: after its residual
+    Linear qkv, q, k, v, o;   // qkv: [d] -> [(n_head + 2 n_kv_head) head_dim], q | k | v
+    Linear up, gate, down;
+} Layer;
 
 typedef struct Model {
     ModelConfig cfg;
+    const Family *family;
     char *path;       // as given by the user
     char *name;       // short display name
     bool untrained;   // random weights (new-model, built-in default)
     bool builtin;     // the built-in default, not from a file
     Tokenizer *tok;   // owned
-    Tensor wte, wpe;  // [V, d], [ctx, d]
-    const float *lnf_w, *lnf_b;
-    Linear lm_head;   // [V, d] stored [out, in]; the wte tensor when tied
-    bool tied;
-    Gpt2Layer *layers;
+    Tensor tok_embd;  // [V, d]
+    Tensor pos_embd;  // [n_ctx, d] (learned positions), else absent
+    Tensor type_embd; // [n_types, d] (token types), else absent
+    Norm emb_norm, out_norm, head_norm;
+    Linear head_dense; // [d] -> [d] (head transform)
+    Linear output;     // [d] -> [V], stored [V, d]; tok_embd when tied
+    Layer *layers;
     int64_t n_params;
     int64_t file_bytes;
-    struct StFile **files; // owned weight files (one per shard)
-    int n_files;
-    void *owned_bytes;     // memory holding the weights of the built-in model
-    float **owned_vecs;    // vectors converted to float32 at load
+    DType dtype;       // the element type of the block weights (for reports)
+    struct WSrc *src;  // owned: the files the weights come from
+    void *owned_bytes; // memory holding the weights of the built-in model
+    float **owned_vecs; // vectors converted to float32 at load
     int n_owned_vecs;
 } Model;
 
-// Open an HF model directory or a single .safetensors file (tokenizer beside it).
-// tok_path, when non-NULL, overrides where the tokenizer comes from.
+// Open an HF model directory (config.json, model.safetensors or shards) or a single
+// .safetensors file (tokenizer and, optionally, config.json beside it). tok_path, when
+// non-NULL, overrides where the tokenizer comes from.
 Model *model_open(const char *path, const char *tok_path, Err *e);
 // The built-in default: a small untrained GPT-2 with a byte-level tokenizer.
 Model *model_builtin(Err *e);
 void model_free(Model *m);
-const char *arch_name(Arch a);
+
+// Bind m's weights from its source m->src through map, for m->cfg (already read): every
+// weight the descriptor needs must be present with the expected shape. Fills the layers,
+// n_params, dtype and, for a head found in the files, cfg.a.tied. 0 or -1 with e filled.
+int model_bind(Model *m, const TensorMap *map, Err *e);

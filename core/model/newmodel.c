@@ -16,14 +16,15 @@
 #include "base/mem.h"
 
 NewModelParams newmodel_defaults(void) {
-    return (NewModelParams){.n_layer = 2, .n_head = 2, .n_embd = 64, .n_ctx = 128, .n_vocab = 0, .seed = 1,
-                            .std = 0.02f, .dtype = DT_F32, .tied = true, .masks = true, .prefix = "", .shards = 1};
+    return (NewModelParams){.family = "gpt2", .n_layer = 2, .n_head = 2, .n_embd = 64, .n_ctx = 128, .n_vocab = 0,
+                            .seed = 1, .std = 0.02f, .dtype = DT_F32, .tied = true, .masks = true, .prefix = "",
+                            .shards = 1};
 }
 
 typedef enum { INIT_NORMAL, INIT_GAIN, INIT_MASK, INIT_MASKED_BIAS } Init;
 
 typedef struct {
-    char name[96];
+    char name[160];
     int ndim;
     int64_t shape[4];
     bool is_bool; // stored as BOOL (mask buffers), else p->dtype or F32 for masked_bias
@@ -36,17 +37,19 @@ typedef struct {
 typedef struct {
     Spec *s;
     int n, cap;
+    const NewModelParams *p;
+    const ModelConfig *c;
+    const TensorMap *map;
 } Specs;
 
-static void spec_add(Specs *S, const NewModelParams *p, bool prefixed, const char *name, int nd, int64_t a,
-                     int64_t b, int64_t c, int64_t d, Init init) {
+static void spec_add(Specs *S, const char *name, int nd, int64_t a, int64_t b, int64_t c, int64_t d, Init init) {
     if (S->n == S->cap) {
         S->cap = S->cap ? S->cap * 2 : 64;
         S->s = xrealloc(S->s, sizeof *S->s * (size_t)S->cap);
     }
     Spec *sp = &S->s[S->n++];
     memset(sp, 0, sizeof *sp);
-    snprintf(sp->name, sizeof sp->name, "%s%s", prefixed ? p->prefix : "", name);
+    snprintf(sp->name, sizeof sp->name, "%s", name);
     sp->ndim = nd;
     int64_t sh[4] = {a, b, c, d};
     int64_t count = 1;
@@ -54,37 +57,77 @@ static void spec_add(Specs *S, const NewModelParams *p, bool prefixed, const cha
     sp->init = init;
     sp->is_bool = init == INIT_MASK;
     sp->f32 = init == INIT_MASKED_BIAS;
-    sp->nbytes = sp->is_bool ? (uint64_t)count : sp->f32 ? (uint64_t)count * 4 : dtype_bytes(p->dtype, count);
+    sp->nbytes = sp->is_bool ? (uint64_t)count : sp->f32 ? (uint64_t)count * 4 : dtype_bytes(S->p->dtype, count);
 }
 
-static void build_specs(const NewModelParams *p, Specs *S) {
-    int64_t d = p->n_embd, V = p->n_vocab, T = p->n_ctx, ff = 4 * d;
-    spec_add(S, p, true, "wte.weight", 2, V, d, 0, 0, INIT_NORMAL);
-    spec_add(S, p, true, "wpe.weight", 2, T, d, 0, 0, INIT_NORMAL);
-    for (int i = 0; i < p->n_layer; i++) {
-        char n[64];
-#define L(s) (snprintf(n, sizeof n, "h.%d.%s", i, s), n)
-        spec_add(S, p, true, L("ln_1.weight"), 1, d, 0, 0, 0, INIT_GAIN);
-        spec_add(S, p, true, L("ln_1.bias"), 1, d, 0, 0, 0, INIT_NORMAL);
-        if (p->masks) {
-            spec_add(S, p, true, L("attn.bias"), 4, 1, 1, T, T, INIT_MASK);
-            spec_add(S, p, true, L("attn.masked_bias"), 0, 0, 0, 0, 0, INIT_MASKED_BIAS);
-        }
-        spec_add(S, p, true, L("attn.c_attn.weight"), 2, d, 3 * d, 0, 0, INIT_NORMAL);
-        spec_add(S, p, true, L("attn.c_attn.bias"), 1, 3 * d, 0, 0, 0, INIT_NORMAL);
-        spec_add(S, p, true, L("attn.c_proj.weight"), 2, d, d, 0, 0, INIT_NORMAL);
-        spec_add(S, p, true, L("attn.c_proj.bias"), 1, d, 0, 0, 0, INIT_NORMAL);
-        spec_add(S, p, true, L("ln_2.weight"), 1, d, 0, 0, 0, INIT_GAIN);
-        spec_add(S, p, true, L("ln_2.bias"), 1, d, 0, 0, 0, INIT_NORMAL);
-        spec_add(S, p, true, L("mlp.c_fc.weight"), 2, d, ff, 0, 0, INIT_NORMAL);
-        spec_add(S, p, true, L("mlp.c_fc.bias"), 1, ff, 0, 0, 0, INIT_NORMAL);
-        spec_add(S, p, true, L("mlp.c_proj.weight"), 2, ff, d, 0, 0, INIT_NORMAL);
-        spec_add(S, p, true, L("mlp.c_proj.bias"), 1, d, 0, 0, 0, INIT_NORMAL);
-#undef L
+// The name a weight gets in the family's layout, under the chosen prefix (names that start
+// with '/' sit outside it).
+static void weight_file_name(const Specs *S, WeightId w, int layer, char *out, size_t n) {
+    const char *fmt = S->map->names[w];
+    bool top = *fmt == '/';
+    char base[160];
+    snprintf(base, sizeof base, fmt + top, layer);
+    snprintf(out, n, "%s%s", top ? "" : S->p->prefix, base);
+}
+
+static int plan_spec(void *user, const WeightSlot *s) {
+    Specs *S = user;
+    if (!s->required) return 0; // optional copies (an untied head is required when !tied)
+    if (!S->map->names[s->w]) return -1;
+    char name[160];
+    weight_file_name(S, s->w, s->layer, name, sizeof name);
+    int64_t d = S->c->n_embd;
+    switch (s->kind) {
+    case WK_EMBED: spec_add(S, name, 2, s->rows, d, 0, 0, INIT_NORMAL); break;
+    case WK_LINEAR:
+        if (S->map->in_out) spec_add(S, name, 2, s->in, s->out, 0, 0, INIT_NORMAL);
+        else spec_add(S, name, 2, s->out, s->in, 0, 0, INIT_NORMAL);
+        break;
+    case WK_VEC: spec_add(S, name, 1, s->rows, 0, 0, 0, s->gain ? INIT_GAIN : INIT_NORMAL); break;
     }
-    spec_add(S, p, true, "ln_f.weight", 1, d, 0, 0, 0, INIT_GAIN);
-    spec_add(S, p, true, "ln_f.bias", 1, d, 0, 0, 0, INIT_NORMAL);
-    if (!p->tied) spec_add(S, p, false, "lm_head.weight", 2, V, d, 0, 0, INIT_NORMAL);
+    // the mask buffers older files carry, after each layer's first norm
+    if (S->p->masks && S->map->mask_buffer && s->w == W_ATTN_NORM + (S->c->a.norm == NORM_LAYER)) {
+        int64_t T = S->c->n_ctx;
+        snprintf(name, sizeof name, "%s", S->p->prefix);
+        size_t k = strlen(name);
+        snprintf(name + k, sizeof name - k, S->map->mask_buffer, s->layer);
+        spec_add(S, name, 4, 1, 1, T, T, INIT_MASK);
+        snprintf(name + k, sizeof name - k, S->map->masked_bias, s->layer);
+        spec_add(S, name, 0, 0, 0, 0, 0, INIT_MASKED_BIAS);
+    }
+    return 0;
+}
+
+// The family and the configuration the parameters describe.
+static int params_config(const NewModelParams *p, ModelConfig *c, const Family **fam, Err *e) {
+    const Family *f = family_find(p->family ? p->family : "gpt2");
+    if (!f || !f->write_config) return err_set(e, "new-model: unknown family '%.20s'", p->family ? p->family : "");
+    config_init(c, f);
+    c->n_layer = p->n_layer;
+    c->n_head = p->n_head;
+    c->n_kv_head = p->n_kv_head ? p->n_kv_head : p->n_head;
+    c->n_embd = p->n_embd;
+    c->head_dim = p->n_head > 0 ? p->n_embd / p->n_head : 0;
+    c->n_ff = p->n_ff ? p->n_ff : 4 * p->n_embd;
+    c->n_ctx = p->n_ctx;
+    c->n_vocab = p->n_vocab;
+    c->n_types = c->a.token_types ? 2 : 0;
+    c->a.tied = p->tied;
+    if (p->rope_theta > 0) c->a.rope_theta = p->rope_theta;
+    bool prefix_ok = false;
+    for (int i = 0; f->hf->prefixes[i]; i++) prefix_ok |= !strcmp(f->hf->prefixes[i], p->prefix ? p->prefix : "");
+    if (!prefix_ok) return err_set(e, "prefix=%.20s: not a prefix %s files use", p->prefix, f->model_type);
+    *fam = f;
+    return config_check(c, "new-model", e);
+}
+
+static int build_specs(const NewModelParams *p, const ModelConfig *c, const Family *f, Specs *S, Err *e) {
+    *S = (Specs){.p = p, .c = c, .map = f->hf};
+    if (arch_plan(c, plan_spec, S)) {
+        free(S->s);
+        return err_set(e, "new-model: the %s layout has no name for a weight its blocks need", f->model_type);
+    }
+    return 0;
 }
 
 // Assign shards (by cumulative size) and data offsets: within a shard, BOOL buffers go
@@ -110,7 +153,7 @@ static void layout(Specs *S, int shards) {
     }
 }
 
-static const char *dtype_str(const NewModelParams *p, const Spec *sp) {
+static const char *spec_dtype(const NewModelParams *p, const Spec *sp) {
     return sp->is_bool ? "BOOL" : sp->f32 ? "F32" : dtype_name(p->dtype);
 }
 
@@ -128,7 +171,7 @@ static void header(const NewModelParams *p, const Specs *S, int shard, Buf *h) {
         if (sp->shard != shard) continue;
         jw_key(&w, sp->name);
         jw_obj(&w);
-        jw_kstr(&w, "dtype", dtype_str(p, sp));
+        jw_kstr(&w, "dtype", spec_dtype(p, sp));
         jw_key(&w, "shape");
         jw_arr(&w);
         for (int k = 0; k < sp->ndim; k++) jw_int(&w, sp->shape[k]);
@@ -228,6 +271,9 @@ static int check_params(const NewModelParams *p, Err *e) {
     if (p->n_layer < 1 || p->n_layer > 200) return err_set(e, "layers must be in [1, 200]");
     if (p->n_head < 1 || p->n_embd < 1 || p->n_embd > 16384 || p->n_embd % p->n_head)
         return err_set(e, "d (%d) must be a positive multiple of heads (%d), at most 16384", p->n_embd, p->n_head);
+    if (p->n_kv_head < 0 || (p->n_kv_head && p->n_head % p->n_kv_head))
+        return err_set(e, "kv_heads (%d) must divide heads (%d)", p->n_kv_head, p->n_head);
+    if (p->n_ff < 0 || p->n_ff > 65536) return err_set(e, "ff must be in [1, 65536]");
     if (p->n_ctx < 1 || p->n_ctx > 65536) return err_set(e, "ctx must be in [1, 65536]");
     if (p->n_vocab < 1 || p->n_vocab > (1 << 22)) return err_set(e, "vocab must be in [1, 4194304]");
     if (p->dtype != DT_F32 && p->dtype != DT_F16 && p->dtype != DT_BF16)
@@ -237,26 +283,11 @@ static int check_params(const NewModelParams *p, Err *e) {
     return 0;
 }
 
-static void config_json(const NewModelParams *p, Buf *out) {
+static void config_json(const NewModelParams *p, const ModelConfig *c, const Family *f, Buf *out) {
     JsonW w;
     jw_init(&w, out);
     jw_obj(&w);
-    jw_key(&w, "architectures");
-    jw_arr(&w);
-    jw_str(&w, "GPT2LMHeadModel");
-    jw_arr_end(&w);
-    jw_kstr(&w, "model_type", "gpt2");
-    jw_kint(&w, "n_layer", p->n_layer);
-    jw_kint(&w, "n_head", p->n_head);
-    jw_kint(&w, "n_embd", p->n_embd);
-    jw_kint(&w, "n_positions", p->n_ctx);
-    jw_kint(&w, "n_ctx", p->n_ctx);
-    jw_kint(&w, "vocab_size", p->n_vocab);
-    jw_knum(&w, "layer_norm_epsilon", 1e-5);
-    jw_kstr(&w, "activation_function", "gelu_new");
-    jw_kint(&w, "bos_token_id", p->n_vocab - 1);
-    jw_kint(&w, "eos_token_id", p->n_vocab - 1);
-    jw_kbool(&w, "tie_word_embeddings", p->tied);
+    f->write_config(c, &w);
     jw_kstr(&w, "torch_dtype", p->dtype == DT_F32 ? "float32" : p->dtype == DT_F16 ? "float16" : "bfloat16");
     jw_kbool(&w, "qkv_untrained", true);
     jw_kint(&w, "qkv_seed", (long long)p->seed);
@@ -265,14 +296,21 @@ static void config_json(const NewModelParams *p, Buf *out) {
     buf_putc(out, '\n');
 }
 
-int newmodel_gpt2_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *e) {
-    if (check_params(p, e)) return -1;
+// Checks p and prepares its configuration and tensor list.
+static int prepare(const NewModelParams *p, ModelConfig *c, const Family **f, Specs *S, Err *e) {
+    if (check_params(p, e) || params_config(p, c, f, e) || build_specs(p, c, *f, S, e)) return -1;
+    layout(S, p->shards);
+    return 0;
+}
+
+int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *e) {
     NewModelParams q = *p;
     q.shards = 1;
-    Specs S = {0};
-    build_specs(&q, &S);
-    layout(&S, 1);
-    config_json(&q, config);
+    ModelConfig c;
+    const Family *f;
+    Specs S;
+    if (prepare(&q, &c, &f, &S, e)) return -1;
+    config_json(&q, &c, f, config);
     emit_shard(&q, &S, 0, put_buf, safetensors);
     free(S.s);
     return 0;
@@ -324,73 +362,54 @@ static int copy_file(const char *from, const char *dir, const char *name, Err *e
     return rc;
 }
 
-static bool exists(const char *dir, const char *name) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return access(p, R_OK) == 0;
+// The tokenizer files of every layout qkv reads (copied by tok=DIR when present).
+static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                        "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", NULL};
+
+// Copies the tokenizer files of tok_dir into dir (the GPT-2 names encoder.json and vocab.bpe
+// become vocab.json and merges.txt).
+static int copy_tokenizer(const char *tok_dir, const char *dir, Err *e) {
+    static const char *const renames[][2] = {{"encoder.json", "vocab.json"}, {"vocab.bpe", "merges.txt"}};
+    int copied = 0;
+    for (int i = 0; tok_files[i]; i++) {
+        char *from = fs_join(tok_dir, tok_files[i]);
+        int rc = fs_is_file(from) ? copy_file(from, dir, tok_files[i], e) : 1;
+        free(from);
+        if (rc < 0) return -1;
+        copied += rc == 0;
+    }
+    for (size_t i = 0; i < sizeof renames / sizeof *renames; i++) {
+        char *from = fs_join(tok_dir, renames[i][0]);
+        int rc = fs_is_file(from) ? copy_file(from, dir, renames[i][1], e) : 1;
+        free(from);
+        if (rc < 0) return -1;
+        copied += rc == 0;
+    }
+    if (!copied) return err_set(e, "'%s': no tokenizer files (tokenizer.json, vocab.json + merges.txt, vocab.txt)", tok_dir);
+    return 0;
 }
 
-// Byte-level vocabulary: ids 0..255 in GPT-2's order (bytes that stand for themselves
-// first, then the rest), then <|endoftext|>.
-static void byte_vocab(Buf *vocab) {
-    JsonW w;
-    jw_init(&w, vocab);
-    jw_obj(&w);
-    int id = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int b = 0; b < 256; b++) {
-            char ch[5] = {0}, self[5] = {0};
-            int n = tok_gpt2_byte_char((unsigned char)b, ch);
-            utf8_encode((uint32_t)b, self);
-            bool is_self = (int)strlen(self) == n && !memcmp(ch, self, (size_t)n) && b != 0;
-            if (is_self != (pass == 0)) continue;
-            jw_key(&w, ch);
-            jw_int(&w, id++);
-        }
-    jw_kint(&w, "<|endoftext|>", id);
-    jw_obj_end(&w);
-}
-
-int newmodel_gpt2_write(const char *dir, const NewModelParams *p0, const char *tok_dir, Err *e) {
+int newmodel_write(const char *dir, const NewModelParams *p0, const char *tok_dir, Err *e) {
     NewModelParams p = *p0;
+    const Family *f = family_find(p.family ? p.family : "gpt2");
+    if (!f || !f->write_tokenizer) return err_set(e, "new-model: unknown family '%.20s'", p.family ? p.family : "");
     if (fs_mkdir_p(dir, 0755, e)) return -1;
     // tokenizer first: it fixes the vocabulary size
-    if (tok_dir) {
-        const char *v = exists(tok_dir, "vocab.json") ? "vocab.json" : exists(tok_dir, "encoder.json") ? "encoder.json" : NULL;
-        const char *m = exists(tok_dir, "merges.txt") ? "merges.txt" : exists(tok_dir, "vocab.bpe") ? "vocab.bpe" : NULL;
-        if (!v || !m) return err_set(e, "'%s': no vocab.json + merges.txt (or encoder.json + vocab.bpe)", tok_dir);
-        char from[4096];
-        snprintf(from, sizeof from, "%s/%s", tok_dir, v);
-        if (copy_file(from, dir, "vocab.json", e)) return -1;
-        snprintf(from, sizeof from, "%s/%s", tok_dir, m);
-        if (copy_file(from, dir, "merges.txt", e)) return -1;
-    } else {
-        Buf vocab = {0}, merges = {0};
-        byte_vocab(&vocab);
-        buf_puts(&merges, "#version: 0.2\n");
-        int rc = write_file(dir, "vocab.json", produce_buf, &vocab, e) ||
-                 write_file(dir, "merges.txt", produce_buf, &merges, e);
-        buf_free(&vocab);
-        buf_free(&merges);
-        if (rc) return -1;
-    }
+    if (tok_dir ? copy_tokenizer(tok_dir, dir, e) : f->write_tokenizer(dir, e)) return -1;
     Tokenizer *tok = tok_load(dir, e);
     if (!tok) return err_prefix(e, "tokenizer written to '%s'", dir);
     int tv = tok_vocab_size(tok);
     tok_free(tok);
     if (p.n_vocab == 0) p.n_vocab = tv;
     if (p.n_vocab < tv) return err_set(e, "vocab %d is smaller than the tokenizer's %d tokens", p.n_vocab, tv);
-    if (check_params(&p, e)) return -1;
+    ModelConfig c;
+    Specs S;
+    if (prepare(&p, &c, &f, &S, e)) return -1;
 
     Buf cfg = {0};
-    config_json(&p, &cfg);
+    config_json(&p, &c, f, &cfg);
     int rc = write_file(dir, "config.json", produce_buf, &cfg, e);
     buf_free(&cfg);
-    if (rc) return -1;
-
-    Specs S = {0};
-    build_specs(&p, &S);
-    layout(&S, p.shards);
     char name[64];
     for (int sh = 0; sh < p.shards && !rc; sh++) {
         ShardArg a = {&p, &S, sh};
@@ -420,9 +439,9 @@ int newmodel_gpt2_write(const char *dir, const NewModelParams *p0, const char *t
         rc = write_file(dir, "model.safetensors.index.json", produce_buf, &idx, e);
         buf_free(&idx);
     } else if (!rc) {
-        char p2[4096];
-        snprintf(p2, sizeof p2, "%s/model.safetensors.index.json", dir); // a stale index would win
-        unlink(p2);
+        char *stale = fs_join(dir, "model.safetensors.index.json"); // a stale index would win
+        unlink(stale);
+        free(stale);
     }
     free(S.s);
     return rc;

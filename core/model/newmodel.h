@@ -1,5 +1,6 @@
-// newmodel.h - writing random-weight models in the real HF layouts (tests, teaching, the
-// built-in default).
+// newmodel.h - writing random-weight models of any family in its real HF layout (tests,
+// teaching, the built-in default): config.json, safetensors (optionally sharded) and a
+// tokenizer.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -7,24 +8,30 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "kern/tensor.h"
+#include "model/arch.h"
 
 typedef struct NewModelParams {
+    const char *family; // config.json model_type: "gpt2" (the default), ...
     int n_layer, n_head, n_embd, n_ctx, n_vocab; // n_vocab 0: from the tokenizer
+    int n_kv_head;    // 0: n_head
+    int n_ff;         // 0: 4 n_embd
+    float rope_theta; // 0: the family's default
     uint64_t seed;
-    float std;        // weights ~ N(0, std); LayerNorm gains ~ 1 + N(0, std)
+    float std;        // weights ~ N(0, std); norm gains ~ 1 + N(0, std)
     DType dtype;      // F32, F16 or BF16
-    bool tied;        // false: write an explicit lm_head.weight
-    bool masks;       // write the h.N.attn.bias / attn.masked_bias buffers old files carry
-    const char *prefix; // "" or "transformer."
+    bool tied;        // false: write an explicit output head
+    bool masks;       // write the mask buffers old files of the family carry (GPT-2's attn.bias)
+    const char *prefix; // one of the family's name prefixes ("" or "transformer." for GPT-2)
     int shards;       // 1, or split into N files with model.safetensors.index.json
 } NewModelParams;
 
 NewModelParams newmodel_defaults(void);
 
-// Build config.json text and one safetensors image in memory.
-int newmodel_gpt2_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *e);
+// Build config.json text and one safetensors image in memory (the tokenizer is the
+// caller's: n_vocab must be set).
+int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *e);
 
-// Write an HF GPT-2 directory: config.json, weights, and the tokenizer (copied from
-// tok_dir: vocab.json+merges.txt or encoder.json+vocab.bpe; else a 257-token byte-level
-// vocabulary). The directory is created if needed; existing model files are replaced.
-int newmodel_gpt2_write(const char *dir, const NewModelParams *p, const char *tok_dir, Err *e);
+// Write an HF model directory: config.json, weights, and the tokenizer (the tokenizer
+// files found in tok_dir, copied; else the family's own small default). The directory is
+// created if needed; existing model files are replaced.
+int newmodel_write(const char *dir, const NewModelParams *p, const char *tok_dir, Err *e);

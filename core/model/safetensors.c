@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "base/mem.h"
 
 enum { ST_MAX_HEADER = 100 << 20, ST_MAX_DIMS = 4 };
 
@@ -23,7 +24,7 @@ struct StFile {
     const unsigned char *base; // whole file
     size_t size;
     bool mapped;
-    StEntry *entries;
+    WTensor *entries;
     int n;
 };
 
@@ -58,7 +59,7 @@ static int span_cmp(const void *a, const void *b) {
 
 // Parses one entry; returns 0 or -1 with e naming the tensor.
 static int parse_entry(StFile *f, const char *name, const Json *v, uint64_t data_len, const unsigned char *data,
-                       StEntry *out, Err *e) {
+                       WTensor *out, Err *e) {
     if (v->type != JSON_OBJ) return err_set(e, "tensor '%s': entry is not an object", name);
     const char *dts = json_str_or(v, "dtype", NULL);
     if (!dts) return err_set(e, "tensor '%s': missing dtype", name);
@@ -95,9 +96,8 @@ static int parse_entry(StFile *f, const char *name, const Json *v, uint64_t data
     // Data need not be aligned (files from old writers have unpadded headers): matrices are
     // read with unaligned loads, vectors are copied when unaligned (see model.c).
     const unsigned char *p = data + b;
-    out->name = strdup(name);
-    if (!out->name) return err_set(e, "out of memory");
-    snprintf(out->dtype_str, sizeof out->dtype_str, "%s", dts);
+    out->name = xstrdup(name);
+    snprintf(out->dtype, sizeof out->dtype, "%s", dts);
     out->supported = di->dt >= 0;
     out->t.dt = di->dt >= 0 ? (DType)di->dt : DT_F32;
     out->t.n = (int64_t)count;
@@ -155,7 +155,7 @@ static StFile *st_parse(StFile *f, Err *e) {
                 err_set(e, "'%s': tensor '%s' appears twice", f->path, h->keys[i]);
                 goto fail_h;
             }
-        StEntry *en = &f->entries[f->n];
+        WTensor *en = &f->entries[f->n];
         if (parse_entry(f, h->keys[i], &h->items[i], data_len, data, en, e)) {
             err_prefix(e, "'%s'", f->path);
             goto fail_h;
@@ -252,12 +252,23 @@ void st_close(StFile *f) {
 }
 
 int st_count(const StFile *f) { return f->n; }
-const StEntry *st_at(const StFile *f, int i) { return i >= 0 && i < f->n ? &f->entries[i] : NULL; }
+const WTensor *st_at(const StFile *f, int i) { return i >= 0 && i < f->n ? &f->entries[i] : NULL; }
 const char *st_path(const StFile *f) { return f->path; }
 int64_t st_size(const StFile *f) { return (int64_t)f->size; }
 
-const StEntry *st_find(const StFile *f, const char *name) {
+static void close_handle(void *f) { st_close(f); }
+
+// Register every tensor of an opened file (which ws then owns).
+static int add_to_source(WSrc *ws, StFile *f, Err *e) {
+    if (!f) return -1;
+    int file = wsrc_add_file(ws, f->path, (int64_t)f->size, f, close_handle, e);
     for (int i = 0; i < f->n; i++)
-        if (!strcmp(f->entries[i].name, name)) return &f->entries[i];
-    return NULL;
+        if (wsrc_add_tensor(ws, file, &f->entries[i], e)) return -1;
+    return 0;
+}
+
+int wsrc_add_safetensors(WSrc *ws, const char *path, Err *e) { return add_to_source(ws, st_open(path, e), e); }
+
+int wsrc_add_safetensors_mem(WSrc *ws, const void *data, size_t len, const char *name, Err *e) {
+    return add_to_source(ws, st_open_mem(data, len, name, e), e);
 }

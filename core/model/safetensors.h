@@ -1,18 +1,11 @@
-// safetensors.h - reading .safetensors files: validated header, mapped data.
+// safetensors.h - reading .safetensors files: validated header, mapped data, tensors
+// registered in a weight source.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
-#include "kern/tensor.h"
-
-typedef struct StEntry {
-    char *name;
-    Tensor t;           // data points into the mapping
-    size_t nbytes;
-    char dtype_str[16]; // as written in the file (e.g. "F32", "I64")
-    bool supported;     // dtype is one qkv computes with
-} StEntry;
+#include "model/wsrc.h"
 
 typedef struct StFile StFile;
 
@@ -24,7 +17,11 @@ StFile *st_open(const char *path, Err *e);
 StFile *st_open_mem(const void *data, size_t len, const char *name, Err *e);
 void st_close(StFile *f);
 int st_count(const StFile *f);
-const StEntry *st_at(const StFile *f, int i);
-const StEntry *st_find(const StFile *f, const char *name);
+const WTensor *st_at(const StFile *f, int i);
 const char *st_path(const StFile *f);
 int64_t st_size(const StFile *f);
+
+// Open path (or the in-memory image data[len] called name) and register its tensors in ws,
+// which then owns the file. 0, or -1 with e filled.
+int wsrc_add_safetensors(WSrc *ws, const char *path, Err *e);
+int wsrc_add_safetensors_mem(WSrc *ws, const void *data, size_t len, const char *name, Err *e);

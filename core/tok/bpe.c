@@ -1,16 +1,23 @@
-// bpe.c - GPT-2 byte-level BPE: loading (vocab.json + merges.txt, tokenizer.json), the GPT-2
-// pre-tokenizer as a hand-written scanner, and merging by rank.
+// bpe.c - BPE tokenizers: loading (vocab.json + merges.txt, tokenizer.json), the
+// pre-tokenizers of the families qkv reads as hand-written scanners, and merging by rank.
 //
-// The reference is the npm package gpt-3-encoder 1.1.4 (OpenAI's encoder.py in JavaScript).
-// It splits the text with the regex
-//     /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu
-// (unicode.h has its classes), UTF-8 encodes each match, maps each byte to a printable
-// character, and merges pieces: repeatedly the adjacent pair of lowest rank, every occurrence
-// of it left to right in one pass. The package keys its ranks by the string "a,b", so that
-// 11 GPT-2 merges whose pieces hold a comma also match another split of the same text (e.g.
-// '",' + '"' for '"' + ',"'). qkv keys ranks by id pairs, as HF and OpenAI do; with GPT-2's
-// merges the two agree (checked on ~900k strings built around these pieces; the golden file
-// holds 300 of them).
+// Two kinds of symbols. Byte-level BPE (GPT-2, Llama 3, Qwen2, SmolLM) splits the text with
+// a pre-tokenizer regex, maps every byte of a piece to a printable character and merges
+// those. SentencePiece-style BPE (Llama 2, Mistral, llama2.c) keeps the text whole, with
+// spaces written as U+2581 ("\u2581") and one in front, starts from its characters (a
+// character the vocabulary lacks becomes its UTF-8 bytes as <0xNN> tokens: byte fallback)
+// and merges those. Pieces are stored as the bytes they stand for (U+2581 as a space, <0xNN>
+// as the byte), so decoding is concatenation.
+//
+// The references are OpenAI's original encoder.py (Python `regex`), tiktoken's GPT-2 encoding
+// and HF tokenizers' ByteLevel pre-tokenizer with BPE. They split the text with the regex
+//     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+// where \s is Unicode White_Space (unicode.h has the classes), UTF-8 encode each match, map
+// each byte to a printable character, and merge pieces: repeatedly the adjacent pair of lowest
+// rank. qkv keys ranks by id pairs, as they do. (The npm package gpt-3-encoder differs in two
+// ways: JavaScript's \s, which counts U+FEFF and not U+0085 as white space, and ranks keyed by
+// the string "a,b", which for 11 GPT-2 merges whose pieces hold a comma also matches another
+// split of the same text; with GPT-2's merges the latter never changes the result.)
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +26,7 @@
 #include "tok/tokenizer_impl.h"
 #include "tok/unicode.h"
 #include "base/utf8.h"
+#include "base/fs.h"
 #include "base/mem.h"
 
 enum { SYM_DEAD = -2 };
@@ -30,11 +38,26 @@ typedef struct PairSlot {
     int rank, merged;
 } PairSlot;
 
+// The pre-tokenizer: the regex of each family, written out as a scanner.
+typedef enum {
+    PRE_GPT2,        // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+    PRE_GPT2_DIGITS, // every \p{N} alone first, then GPT-2's (SmolLM, StarCoder: Digits + ByteLevel)
+    PRE_LLAMA3,      // Llama 3's Split regex, numbers in runs of up to three
+    PRE_QWEN2,       // the same with single digits
+    PRE_NONE,        // SentencePiece-style: the text is one piece
+} PreTok;
+
 struct Bpe {
-    int byte_id[256]; // the token of each single byte, -1 when the vocabulary lacks it
+    int byte_id[256]; // byte-level: the token of each byte; SentencePiece: its <0xNN> token; -1 when absent
     PairSlot *pairs;  // open addressing, pair_mask + 1 slots
     size_t pair_mask;
-    bool add_prefix_space; // tokenizer.json ByteLevel option: prepend ' ' to each part
+    PreTok pre;
+    bool byte_level;       // symbols are bytes (else characters, SentencePiece-style)
+    bool add_prefix_space; // ByteLevel option: prepend ' ' to each part
+    bool ignore_merges;    // a piece that is a vocabulary token is taken whole (Llama 3)
+    int prepend;           // SentencePiece: ' ' before 0 no part, 1 the text's first part, 2 every part
+    bool prepend_if_none;  // Metaspace: only when the part does not start with a space already
+    int unk;               // SentencePiece without byte fallback: the unknown token, or -1
 };
 
 void bpe_free(struct Bpe *b) {
@@ -115,13 +138,21 @@ typedef struct AddedIn {
 typedef struct Spec {
     const char *vocab_file, *merges_file; // for messages
     const char *where_word;               // "line" (merges.txt) or "merge" (tokenizer.json)
-    const Json *vocab;                    // object: token text -> id
+    const Json *vocab;                    // object: token text -> id, or NULL when vtext is given
+    const Str *vtext;                     // else: token text by id (n_vtext of them)
+    size_t n_vtext;
     const MergeIn *merges;
     size_t n_merges;
     const AddedIn *added;
     size_t n_added;
     bool endoftext_special; // vocab.json: "<|endoftext|>" is a special token
     bool add_prefix_space;
+    PreTok pre;
+    bool byte_level, byte_fallback, ignore_merges;
+    int prepend;
+    bool prepend_if_none;
+    const char *unk;     // unk_token, or NULL
+    bool rank_by_where;  // a merge's rank is its `where` (several merges may share one)
 } Spec;
 
 // State of build(), released in one place.
@@ -131,7 +162,7 @@ typedef struct Build {
     StrMap by_text;
     Buf blob, cat;
     uint32_t *off;
-    unsigned char *special;
+    unsigned char *special, *fallback;
     int *added;
     struct Bpe *bpe;
 } Build;
@@ -144,6 +175,7 @@ static void build_done(Build *B) {
     buf_free(&B->cat);
     free(B->off);
     free(B->special);
+    free(B->fallback);
     free(B->added);
     bpe_free(B->bpe);
 }
@@ -170,6 +202,26 @@ static bool append_bytes(Buf *out, Str s, const short rev[324]) {
     return true;
 }
 
+// The byte of a byte-fallback piece "<0xNN>", or -1.
+static int fallback_byte(Str s) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (s.len != 6 || memcmp(s.s, "<0x", 3) || s.s[5] != '>') return -1;
+    const char *h = strchr(hex, s.s[3]), *l = strchr(hex, s.s[4]);
+    return h && l && s.s[3] && s.s[4] ? (int)((h - hex) * 16 + (l - hex)) : -1;
+}
+
+// Append a SentencePiece piece with U+2581 as a space.
+static void append_spaces(Buf *out, Str s) {
+    for (size_t i = 0; i < s.len;) {
+        if (i + 3 <= s.len && !memcmp(s.s + i, "\xE2\x96\x81", 3)) {
+            buf_putc(out, ' ');
+            i += 3;
+        } else {
+            buf_putc(out, s.s[i++]);
+        }
+    }
+}
+
 static int bad_id(Err *e, const char *file, const char *what, Str tok, const Json *j) {
     char q[64];
     tok_quote(tok.s, tok.len, q, sizeof q);
@@ -179,17 +231,28 @@ static int bad_id(Err *e, const char *file, const char *what, Str tok, const Jso
     return err_set(e, "'%s': %s '%s' has an id that is not a number", file, what, q);
 }
 
+// The text and id of vocabulary entry i (from the JSON object or the array).
+static Str vocab_entry(const Spec *sp, size_t i, int *id) {
+    if (sp->vtext) {
+        *id = (int)i;
+        return sp->vtext[i];
+    }
+    *id = (int)sp->vocab->items[i].num;
+    return (Str){sp->vocab->keys[i], sp->vocab->klens[i]};
+}
+
 static Tokenizer *build(const Spec *sp, Err *e) {
     const Json *v = sp->vocab;
     char q1[64], q2[64];
     Build B = {0};
-    if (!v || v->type != JSON_OBJ) {
+    if (!sp->vtext && (!v || v->type != JSON_OBJ)) {
         err_set(e, "'%s': the vocabulary is not a JSON object", sp->vocab_file);
         return NULL;
     }
+    size_t nv = sp->vtext ? sp->n_vtext : v->len;
     // ids and their range
-    int n = 0;
-    for (size_t i = 0; i < v->len; i++) {
+    int n = sp->vtext ? (int)sp->n_vtext : 0;
+    for (size_t i = 0; !sp->vtext && i < v->len; i++) {
         long long id;
         if (!json_int_in(&v->items[i], 0, TOK_MAX_VOCAB - 1, &id)) {
             bad_id(e, sp->vocab_file, "token", (Str){v->keys[i], v->klens[i]}, &v->items[i]);
@@ -207,10 +270,10 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     B.src = xcalloc((size_t)n, 1);
     B.special = xcalloc((size_t)n, 1);
     B.added = xcalloc(sp->n_added + 1, sizeof *B.added);
-    strmap_init(&B.by_text, v->len + sp->n_added);
-    for (size_t i = 0; i < v->len; i++) {
-        int id = (int)v->items[i].num;
-        Str s = {v->keys[i], v->klens[i]};
+    strmap_init(&B.by_text, nv + sp->n_added);
+    for (size_t i = 0; i < nv; i++) {
+        int id;
+        Str s = vocab_entry(sp, i, &id);
         if (B.src[id]) {
             err_set(e, "'%s': tokens '%s' and '%s' both have id %d", sp->vocab_file,
                     tok_quote(B.text[id].s, B.text[id].len, q1, sizeof q1), tok_quote(s.s, s.len, q2, sizeof q2), id);
@@ -264,19 +327,25 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     }
 
     // the bytes of each token: byte-level text mapped back to bytes; added and special tokens,
-    // and text outside the map, stand for their own UTF-8
+    // and text outside the map, stand for their own UTF-8. SentencePiece pieces: U+2581 is a
+    // space and <0xNN> the byte NN.
     short rev[324];
     for (int c = 0; c < 324; c++) rev[c] = -1;
     for (unsigned b = 0; b < 256; b++) rev[byte_cp(b)] = (short)b;
     B.off = xmalloc(((size_t)n + 1) * sizeof *B.off);
+    B.fallback = xcalloc((size_t)n, 1);
     for (int id = 0; id < n; id++) {
-        if (B.blob.len > UINT32_MAX - 1) {
+        if (B.blob.len > UINT32_MAX - 3 * B.text[id].len - 1) {
             err_set(e, "'%s': the vocabulary is too large", sp->vocab_file);
             goto fail;
         }
         B.off[id] = (uint32_t)B.blob.len;
-        if (B.src[id] == 2 || B.special[id] || !append_bytes(&B.blob, B.text[id], rev))
-            buf_put(&B.blob, B.text[id].s, B.text[id].len);
+        Str tx = B.text[id];
+        int byte = -1;
+        if (B.src[id] == 2 || B.special[id]) buf_put(&B.blob, tx.s, tx.len);
+        else if (!sp->byte_level && (byte = fallback_byte(tx)) >= 0) buf_putc(&B.blob, (char)byte), B.fallback[id] = 1;
+        else if (!sp->byte_level) append_spaces(&B.blob, tx);
+        else if (!append_bytes(&B.blob, tx, rev)) buf_put(&B.blob, tx.s, tx.len);
         buf_putc(&B.blob, 0);
     }
     if (B.blob.len > UINT32_MAX) {
@@ -288,9 +357,25 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     // byte tokens and merges
     B.bpe = xcalloc(1, sizeof *B.bpe);
     B.bpe->add_prefix_space = sp->add_prefix_space;
+    B.bpe->pre = sp->pre;
+    B.bpe->byte_level = sp->byte_level;
+    B.bpe->ignore_merges = sp->ignore_merges;
+    B.bpe->prepend = sp->prepend;
+    B.bpe->prepend_if_none = sp->prepend_if_none;
+    B.bpe->unk = sp->unk ? vocab_id(&B, sp->unk, strlen(sp->unk)) : -1;
     for (unsigned b = 0; b < 256; b++) {
-        char u[4];
-        B.bpe->byte_id[b] = vocab_id(&B, u, (size_t)utf8_encode(byte_cp(b), u));
+        char u[8];
+        if (sp->byte_level) {
+            B.bpe->byte_id[b] = vocab_id(&B, u, (size_t)utf8_encode(byte_cp(b), u));
+        } else {
+            snprintf(u, sizeof u, "<0x%02X>", b);
+            B.bpe->byte_id[b] = sp->byte_fallback ? vocab_id(&B, u, 6) : -1;
+        }
+    }
+    if (!sp->byte_level && sp->unk && B.bpe->unk < 0 && !sp->byte_fallback) {
+        err_set(e, "'%s': the unknown token '%s' is not in the vocabulary", sp->vocab_file,
+                tok_quote(sp->unk, strlen(sp->unk), q1, sizeof q1));
+        goto fail;
     }
     if (sp->n_merges > (size_t)TOK_MAX_VOCAB) {
         err_set(e, "'%s': too many merges (%zu)", sp->merges_file, sp->n_merges);
@@ -315,11 +400,10 @@ static Tokenizer *build(const Spec *sp, Err *e) {
                     sp->where_word, m->where, tok_quote(B.cat.data, B.cat.len, q1, sizeof q1));
             goto fail;
         }
-        pair_set(B.bpe, l, r, (int)i, merged);
+        pair_set(B.bpe, l, r, sp->rank_by_where ? (int)m->where : (int)i, merged);
     }
 
-    Tokenizer *t = xcalloc(1, sizeof *t);
-    t->kind = TOK_KIND_BYTE_BPE;
+    Tokenizer *t = tok_alloc(TOK_KIND_BYTE_BPE);
     t->n_vocab = n;
     t->blob = buf_take(&B.blob);
     t->off = B.off, B.off = NULL;
@@ -327,6 +411,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     t->added = B.added, B.added = NULL;
     t->n_added = n_added;
     t->bos = t->eos = eos; // GPT-2: <|endoftext|> both ends and starts a text
+    t->fallback = B.fallback, B.fallback = NULL;
     t->bpe = B.bpe, B.bpe = NULL;
     build_done(&B);
     tok_index(t);
@@ -337,19 +422,6 @@ fail:
 }
 
 // ---- loaders ----
-
-static int read_all(const char *path, Buf *out, Err *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
-    char chunk[65536];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(out, chunk, got);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return err_set(e, "cannot read '%s'", path);
-    if (!out->data) buf_reserve(out, 0);
-    return 0;
-}
 
 static void merges_push(MergeIn **m, size_t *n, size_t *cap, MergeIn x) {
     if (*n == *cap) {
@@ -362,7 +434,8 @@ static void merges_push(MergeIn **m, size_t *n, size_t *cap, MergeIn x) {
 
 Tokenizer *bpe_load_vocab(const Json *vocab, const char *vocab_path, const char *merges_path, Err *e) {
     Buf file = {0};
-    if (read_all(merges_path, &file, e)) return NULL;
+    if (fs_read_file(merges_path, (size_t)1 << 30, &file, e)) return NULL;
+    if (!file.data) buf_reserve(&file, 0);
     MergeIn *m = NULL;
     size_t nm = 0, cap = 0;
     Tokenizer *t = NULL;
@@ -391,7 +464,8 @@ Tokenizer *bpe_load_vocab(const Json *vocab, const char *vocab_path, const char 
         }
         merges_push(&m, &nm, &cap, (MergeIn){f[0], f[1], line});
     }
-    Spec sp = {vocab_path, merges_path, "line", vocab, m, nm, NULL, 0, true, false};
+    Spec sp = {.vocab_file = vocab_path, .merges_file = merges_path, .where_word = "line", .vocab = vocab, .merges = m,
+               .n_merges = nm, .endoftext_special = true, .pre = PRE_GPT2, .byte_level = true};
     t = build(&sp, e);
 done:
     free(m);
@@ -407,25 +481,98 @@ Tokenizer *tok_load_vocab_merges(const char *vocab_path, const char *merges_path
     return t;
 }
 
-// Check that pt is GPT-2's ByteLevel pre-tokenizer (alone or in a Sequence of them).
-static int check_pre_tokenizer(const Json *pt, const char *path, bool *add_prefix_space, Err *e) {
+// The Split regexes of the byte-level families qkv scans by hand (as tokenizer.json spells them).
+static const char LLAMA3_REGEX[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+                                   "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char QWEN2_REGEX[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+                                  "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static int unsupported(Err *e, const char *path, const char *what, const char *name) {
+    char q[96];
+    return err_set(e, "'%s': %s '%s' is not supported", path, what, tok_quote(name, strlen(name), q, sizeof q));
+}
+
+// One step of a pre_tokenizer (alone or in a Sequence), into sp.
+static int read_pre_step(const Json *pt, const char *path, Spec *sp, int *seen_regex, Err *e) {
+    const char *type = json_str_or(pt, "type", "");
+    if (!strcmp(type, "ByteLevel")) {
+        sp->add_prefix_space |= json_bool_or(pt, "add_prefix_space", false);
+        if (json_bool_or(pt, "use_regex", true)) {
+            if (*seen_regex) return err_set(e, "'%s': ByteLevel with its regex after a Split", path);
+            *seen_regex = 1;
+        }
+        return 0;
+    }
+    if (!strcmp(type, "Digits")) {
+        if (!json_bool_or(pt, "individual_digits", false))
+            return err_set(e, "'%s': Digits without individual_digits is not supported", path);
+        sp->pre = PRE_GPT2_DIGITS;
+        return 0;
+    }
+    if (!strcmp(type, "Split")) {
+        const char *re = json_str_or(json_get(pt, "pattern"), "Regex", NULL);
+        const char *beh = json_str_or(pt, "behavior", "Isolated");
+        if (!re) return err_set(e, "'%s': Split without a Regex pattern is not supported", path);
+        if (strcmp(beh, "Isolated") || json_bool_or(pt, "invert", false))
+            return err_set(e, "'%s': Split other than Isolated is not supported", path);
+        if (!strcmp(re, LLAMA3_REGEX)) sp->pre = PRE_LLAMA3;
+        else if (!strcmp(re, QWEN2_REGEX)) sp->pre = PRE_QWEN2;
+        else return unsupported(e, path, "pre-tokenizer regex (GPT-2's, Llama 3's and Qwen2's are)", re);
+        *seen_regex = 2;
+        return 0;
+    }
+    return unsupported(e, path, "pre-tokenizer", type);
+}
+
+// The byte-level pre-tokenizer: ByteLevel (GPT-2), Digits + ByteLevel (SmolLM), or
+// Split(regex) + ByteLevel without its regex (Llama 3, Qwen2).
+static int read_byte_level(const Json *pt, const char *path, Spec *sp, Err *e) {
     const char *type = json_str_or(pt, "type", NULL);
-    char q[64];
-    if (!type) return err_set(e, "'%s': pre_tokenizer is missing (only GPT-2's ByteLevel is supported)", path);
+    int seen_regex = 0;
+    sp->pre = PRE_GPT2;
+    if (!type) return err_set(e, "'%s': pre_tokenizer is missing", path);
     if (!strcmp(type, "Sequence")) {
         const Json *list = json_get(pt, "pretokenizers");
         if (!list || list->type != JSON_ARR || !list->len)
             return err_set(e, "'%s': pre_tokenizer Sequence without pretokenizers", path);
         for (size_t i = 0; i < list->len; i++)
-            if (check_pre_tokenizer(&list->items[i], path, add_prefix_space, e)) return -1;
-        return 0;
+            if (read_pre_step(&list->items[i], path, sp, &seen_regex, e)) return -1;
+    } else if (read_pre_step(pt, path, sp, &seen_regex, e)) {
+        return -1;
     }
-    if (strcmp(type, "ByteLevel"))
-        return err_set(e, "'%s': pre-tokenizer '%s' is not supported (only GPT-2's ByteLevel)", path,
-                       tok_quote(type, strlen(type), q, sizeof q));
-    if (!json_bool_or(pt, "use_regex", true))
-        return err_set(e, "'%s': ByteLevel without use_regex is not supported", path);
-    *add_prefix_space |= json_bool_or(pt, "add_prefix_space", false);
+    if (!seen_regex) return err_set(e, "'%s': a ByteLevel pre-tokenizer without any regex is not supported", path);
+    return 0;
+}
+
+// SentencePiece-style: a normalizer Prepend("\u2581") + Replace(" ", "\u2581") (older files) or
+// a Metaspace pre-tokenizer (newer ones).
+static int read_spm(const Json *norm, const Json *pt, const char *path, Spec *sp, Err *e) {
+    sp->byte_level = false;
+    sp->pre = PRE_NONE;
+    const Json *steps = norm;
+    size_t n = 1;
+    if (norm && !strcmp(json_str_or(norm, "type", ""), "Sequence")) {
+        steps = json_get(norm, "normalizers");
+        n = steps && steps->type == JSON_ARR ? steps->len : 0;
+        steps = n ? steps->items : NULL;
+    }
+    for (size_t i = 0; norm && norm->type != JSON_NULL && i < n; i++) {
+        const Json *st = &steps[i];
+        const char *type = json_str_or(st, "type", "");
+        if (!strcmp(type, "Prepend") && !strcmp(json_str_or(st, "prepend", ""), "\xE2\x96\x81")) sp->prepend = 2;
+        else if (!strcmp(type, "Replace") && !strcmp(json_str_or(json_get(st, "pattern"), "String", ""), " ") &&
+                 !strcmp(json_str_or(st, "content", ""), "\xE2\x96\x81"))
+            continue;
+        else return unsupported(e, path, "normalizer", type);
+    }
+    if (pt && pt->type != JSON_NULL) {
+        const char *type = json_str_or(pt, "type", "");
+        if (strcmp(type, "Metaspace")) return unsupported(e, path, "pre-tokenizer for a SentencePiece-style BPE", type);
+        if (json_bool_or(pt, "split", false)) return err_set(e, "'%s': Metaspace with split is not supported", path);
+        const char *scheme = json_str_or(pt, "prepend_scheme", json_bool_or(pt, "add_prefix_space", true) ? "always" : "never");
+        sp->prepend = !strcmp(scheme, "first") ? 1 : !strcmp(scheme, "always") ? 2 : 0;
+        sp->prepend_if_none = true;
+    }
     return 0;
 }
 
@@ -437,7 +584,6 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
     const Json *merges = json_get(model, "merges");
     const Json *added = json_get(root, "added_tokens");
     const Json *norm = json_get(root, "normalizer");
-    char q[64];
     if (!vocab || vocab->type != JSON_OBJ) {
         err_set(e, "'%s': model.vocab is missing or not an object", path);
         return NULL;
@@ -446,19 +592,19 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
         err_set(e, "'%s': model.merges is missing or not an array", path);
         return NULL;
     }
-    if (json_bool_or(model, "byte_fallback", false) || json_bool_or(model, "ignore_merges", false) ||
-        *json_str_or(model, "continuing_subword_prefix", "") || *json_str_or(model, "end_of_word_suffix", "")) {
-        err_set(e, "'%s': this BPE variant (byte_fallback, ignore_merges or subword affixes) is not supported",
-                path);
+    if (*json_str_or(model, "continuing_subword_prefix", "") || *json_str_or(model, "end_of_word_suffix", "")) {
+        err_set(e, "'%s': BPE with subword affixes is not supported", path);
         return NULL;
     }
-    if (norm && norm->type != JSON_NULL) {
-        const char *type = json_str_or(norm, "type", "?");
-        err_set(e, "'%s': normalizer '%s' is not supported", path, tok_quote(type, strlen(type), q, sizeof q));
-        return NULL;
-    }
-    bool aps = false;
-    if (check_pre_tokenizer(json_get(root, "pre_tokenizer"), path, &aps, e)) return NULL;
+    Spec spec = {.vocab_file = path, .merges_file = path, .where_word = "merge", .vocab = vocab,
+                 .n_merges = merges->len, .pre = PRE_GPT2, .byte_level = true};
+    spec.byte_fallback = json_bool_or(model, "byte_fallback", false);
+    spec.ignore_merges = json_bool_or(model, "ignore_merges", false);
+    spec.unk = json_str_or(model, "unk_token", NULL);
+    const Json *pre = json_get(root, "pre_tokenizer");
+    const char *pre_type = json_str_or(pre, "type", "");
+    bool spm = spec.byte_fallback || !strcmp(pre_type, "Metaspace") || (norm && norm->type != JSON_NULL);
+    if (spm ? read_spm(norm, pre, path, &spec, e) : read_byte_level(pre, path, &spec, e)) return NULL;
     if (added && added->type != JSON_ARR && added->type != JSON_NULL) {
         err_set(e, "'%s': added_tokens is not an array", path);
         return NULL;
@@ -503,18 +649,118 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
         a[i].id = (int)id;
         a[i].special = json_bool_or(it, "special", false);
     }
-    Spec spec = {path, path, "merge", vocab, m, merges->len, a, na, false, aps};
+    spec.merges = m;
+    spec.added = a;
+    spec.n_added = na;
     t = build(&spec, e);
+    if (t) tok_read_template(t, json_get(root, "post_processor"));
 done:
     free(m);
     free(a);
     return t;
 }
 
+// ---- llama2.c's tokenizer.bin ----
+
+typedef struct ScoredPiece {
+    Str s;
+    float score;
+    int id;
+} ScoredPiece;
+
+static int by_score(const void *a, const void *b) {
+    const ScoredPiece *x = a, *y = b;
+    return x->score > y->score ? -1 : x->score < y->score ? 1 : x->id - y->id;
+}
+
+Tokenizer *bpe_load_llama2c(const char *path, Err *e) {
+    Buf file = {0};
+    if (fs_read_file(path, (size_t)1 << 30, &file, e)) return NULL;
+    const unsigned char *p = (const unsigned char *)file.data, *end = p + file.len;
+    Str *text = NULL;
+    float *score = NULL;
+    size_t n = 0, cap = 0;
+    Tokenizer *t = NULL;
+    MergeIn *m = NULL;
+    size_t nm = 0, mcap = 0;
+    ScoredPiece *order = NULL;
+    int32_t maxlen;
+    // int32 max_token_length, then per token: float32 score, int32 length, the bytes
+    if (file.len < 4 || (memcpy(&maxlen, p, 4), maxlen < 1 || maxlen > 1 << 16)) {
+        err_set(e, "'%s': not a llama2.c tokenizer (bad header)", path);
+        goto done;
+    }
+    for (p += 4; p < end;) {
+        int32_t len;
+        if (end - p < 8 || (memcpy(&len, p + 4, 4), len < 0 || len > maxlen || (size_t)(end - p - 8) < (size_t)len)) {
+            err_set(e, "'%s': not a llama2.c tokenizer (token %zu is cut or longer than %d bytes)", path, n, maxlen);
+            goto done;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            text = xrealloc(text, cap * sizeof *text);
+            score = xrealloc(score, cap * sizeof *score);
+        }
+        memcpy(&score[n], p, 4);
+        text[n++] = (Str){(const char *)p + 8, (size_t)len};
+        p += 8 + len;
+        if (n > (size_t)TOK_MAX_VOCAB) {
+            err_set(e, "'%s': more than %d tokens", path, TOK_MAX_VOCAB);
+            goto done;
+        }
+    }
+    if (n < 3) {
+        err_set(e, "'%s': not a llama2.c tokenizer (%zu tokens)", path, n);
+        goto done;
+    }
+    // SentencePiece BPE merges the adjacent pair whose concatenation scores best: every split
+    // of a piece into two pieces is a merge ranked by the piece's score. <unk>, <s>, </s> and
+    // the byte tokens are never made by merging.
+    order = xmalloc(n * sizeof *order);
+    for (size_t i = 0; i < n; i++) order[i] = (ScoredPiece){text[i], score[i], (int)i};
+    qsort(order, n, sizeof *order, by_score);
+    StrMap ids = {0};
+    strmap_init(&ids, n);
+    for (size_t i = 0; i < n; i++) strmap_put(&ids, text[i].s, text[i].len, (int)i);
+    for (size_t r = 0; r < n; r++) {
+        Str s = order[r].s;
+        if (order[r].id < 3 || fallback_byte(s) >= 0) continue;
+        for (size_t k = 1; k < s.len; k++) {
+            if (strmap_get(&ids, s.s, k) < 0 || strmap_get(&ids, s.s + k, s.len - k) < 0) continue;
+            if (nm == mcap) {
+                mcap = mcap ? 2 * mcap : 1024;
+                m = xrealloc(m, mcap * sizeof *m);
+            }
+            m[nm++] = (MergeIn){{s.s, k}, {s.s + k, s.len - k}, (long)r};
+        }
+    }
+    strmap_free(&ids);
+    // llama2.c writes <s> and </s> between newlines ("\n<s>\n"): they are named without them
+    for (int i = 0; i < 3; i++)
+        while (text[i].len > 2 && text[i].s[0] == '\n' && text[i].s[text[i].len - 1] == '\n')
+            text[i].s++, text[i].len -= 2;
+    AddedIn added[3];
+    for (int i = 0; i < 3; i++) added[i] = (AddedIn){text[i], i, true};
+    Spec sp = {.vocab_file = path, .merges_file = path, .where_word = "piece", .vtext = text, .n_vtext = n,
+               .merges = m, .n_merges = nm, .added = added, .n_added = 3, .pre = PRE_NONE, .byte_level = false,
+               .byte_fallback = true, .prepend = 1, .rank_by_where = true};
+    t = build(&sp, e);
+    if (t) {
+        t->bos = t->add_first = 1;
+        t->eos = 2;
+    }
+done:
+    free(order);
+    free(m);
+    free(text);
+    free(score);
+    buf_free(&file);
+    return t;
+}
+
 Tokenizer *tok_bytes_new(void) {
-    Tokenizer *t = xcalloc(1, sizeof *t);
+    Tokenizer *t = tok_alloc(TOK_KIND_BYTE_BPE);
     Buf blob = {0};
-    t->kind = TOK_KIND_BYTE_BPE;
     t->n_vocab = 257;
     t->off = xcalloc(258, sizeof *t->off);
     t->special = xcalloc(257, 1);
@@ -588,6 +834,71 @@ static size_t pretok_end(const unsigned char *s, size_t n, size_t i) {
     size_t last = i;
     while (j < n && class_at(s, n, j, &len) == UNI_S) last = j, j += len;
     return j == n || last == i ? j : last;
+}
+
+static bool is_nl(unsigned char c) { return c == '\r' || c == '\n'; }
+
+// The end of the Llama 3 / Qwen2 Split regex match at s[i] (max_digits 3 or 1):
+// (?i:'s|'t|'re|'ve|'m|'ll|'d) | [^\r\n L N]?L+ | N{1,max} | ' '?[^\s L N]+[\r\n]* | \s*[\r\n]+ |
+// \s+(?!\S) | \s+
+static size_t pretok_llama3_end(const unsigned char *s, size_t n, size_t i, int max_digits) {
+    if (s[i] == '\'' && i + 1 < n) {
+        unsigned char a = (unsigned char)(s[i + 1] | 0x20), b = i + 2 < n ? (unsigned char)(s[i + 2] | 0x20) : 0;
+        if (a == 's' || a == 't' || a == 'm' || a == 'd') return i + 2;
+        if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return i + 3;
+    }
+    size_t len, l2;
+    UniClass cls = class_at(s, n, i, &len);
+    size_t j = i + len;
+    // [^\r\n L N]? L+
+    if (cls == UNI_L || (cls != UNI_N && !is_nl(s[i]) && j < n && class_at(s, n, j, &l2) == UNI_L)) {
+        while (j < n && class_at(s, n, j, &l2) == UNI_L) j += l2;
+        return j;
+    }
+    if (cls == UNI_N) {
+        for (int k = 1; k < max_digits && j < n && class_at(s, n, j, &l2) == UNI_N; k++) j += l2;
+        return j;
+    }
+    // ' '? [^\s L N]+ [\r\n]*
+    size_t k = s[i] == ' ' ? i + 1 : i;
+    size_t m = k;
+    while (m < n) {
+        UniClass c = class_at(s, n, m, &l2);
+        if (c != UNI_OTHER) break;
+        m += l2;
+    }
+    if (m > k) {
+        while (m < n && is_nl(s[m])) m++;
+        return m;
+    }
+    // white space: \s*[\r\n]+ up to the last line break of the run; else \s+(?!\S), \s+
+    size_t last_nl = 0, last = i;
+    bool nl = false;
+    for (j = i; j < n && class_at(s, n, j, &l2) == UNI_S; j += l2) {
+        if (is_nl(s[j])) nl = true, last_nl = j + 1;
+        last = j;
+    }
+    if (nl) return last_nl;
+    return j == n || last == i ? j : last;
+}
+
+// The end of the next piece at s[i] for pre-tokenizer pre.
+static size_t pretok_next(PreTok pre, const unsigned char *s, size_t n, size_t i) {
+    size_t len;
+    switch (pre) {
+    case PRE_LLAMA3: return pretok_llama3_end(s, n, i, 3);
+    case PRE_QWEN2: return pretok_llama3_end(s, n, i, 1);
+    case PRE_GPT2_DIGITS: {
+        // digits alone, then GPT-2's regex within the stretch before the next digit
+        if (class_at(s, n, i, &len) == UNI_N) return i + len;
+        size_t stop = i;
+        while (stop < n && class_at(s, n, stop, &len) != UNI_N) stop += len;
+        return pretok_end(s, stop, i);
+    }
+    case PRE_NONE: return n;
+    case PRE_GPT2: break;
+    }
+    return pretok_end(s, n, i);
 }
 
 // ---- merging ----
@@ -673,19 +984,12 @@ static int no_byte(Err *e, unsigned char b) {
     return err_set(e, "the vocabulary has no token for the byte 0x%02X", b);
 }
 
-// Append the ids of one pre-token (n >= 1 bytes). Each round takes the lowest rank among the
-// adjacent pairs and merges all its occurrences left to right (a rank names one pair), as the
-// reference does; candidates a merge made stale are skipped when they come up.
-static int bpe_word(const struct Bpe *b, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
-    if (n == 1) {
-        if (b->byte_id[s[0]] < 0) return no_byte(e, s[0]);
-        iv_push(out, b->byte_id[s[0]]);
-        return 0;
-    }
-    if (n > (size_t)(INT32_MAX / 4)) return err_set(e, "a pre-token of %zu bytes is too long", n);
-    work_reserve(w, n);
+// Merge the n >= 1 symbols w->sym[0..n) (ids, -1 for a byte the vocabulary lacks, at that
+// byte of s) and append the result. Each round takes the lowest rank among the adjacent pairs
+// and merges all its occurrences left to right (a rank names one pair), as the reference does;
+// candidates a merge made stale are skipped when they come up.
+static int merge_symbols(const struct Bpe *b, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
     Sym *sym = w->sym;
-    for (size_t i = 0; i < n; i++) sym[i] = (Sym){b->byte_id[s[i]], (int)i - 1, (int)i + 1};
     sym[n - 1].next = -1;
     w->hn = 0;
     for (size_t i = 0; i + 1 < n; i++) try_pair(b, w, (int)i, (int)i + 1);
@@ -714,21 +1018,89 @@ static int bpe_word(const struct Bpe *b, const unsigned char *s, size_t n, Work 
     return 0;
 }
 
-int bpe_encode(const Tokenizer *t, const char *text, size_t n, IntVec *out, Err *e) {
+// A byte-level pre-token (n >= 1 bytes): its bytes' tokens, merged.
+static int bpe_word(const Tokenizer *t, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
+    const struct Bpe *b = t->bpe;
+    if (n > (size_t)(INT32_MAX / 4)) return err_set(e, "a pre-token of %zu bytes is too long", n);
+    if (b->ignore_merges && n > 1) { // a piece that is a token of the vocabulary is taken whole
+        int id = tok_find(t, (const char *)s, n);
+        if (id >= 0 && !t->special[id]) {
+            iv_push(out, id);
+            return 0;
+        }
+    }
+    work_reserve(w, n);
+    for (size_t i = 0; i < n; i++) w->sym[i] = (Sym){b->byte_id[s[i]], (int)i - 1, (int)i + 1};
+    return merge_symbols(b, s, n, w, out, e);
+}
+
+// A SentencePiece-style text: its characters' tokens (or their bytes' <0xNN> tokens, or the
+// unknown token), merged. s has its spaces as ' ' (the pieces' form of U+2581).
+static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
+    const struct Bpe *b = t->bpe;
+    if (n > (size_t)(INT32_MAX / 4)) return err_set(e, "a text of %zu bytes is too long", n);
+    work_reserve(w, n);
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = (size_t)utf8_valid_len((const char *)s + i, n - i);
+        int id = tok_find(t, (const char *)s + i, len);
+        if (id >= 0 && t->special[id]) id = -1;
+        if (id >= 0) {
+            w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1};
+            k++;
+        } else {
+            for (size_t j = 0; j < len; j++) {
+                int bid = b->byte_id[s[i + j]];
+                if (bid < 0 && b->unk < 0) return no_byte(e, s[i + j]);
+                w->sym[k] = (Sym){bid >= 0 ? bid : b->unk, (int)k - 1, (int)k + 1};
+                k++;
+                if (bid < 0) break; // one unknown token for the whole character
+            }
+        }
+        i += len;
+    }
+    return k ? merge_symbols(b, s, k, w, out, e) : 0;
+}
+
+int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, IntVec *out, Err *e) {
     const struct Bpe *b = t->bpe;
     Buf tmp = {0};
     const unsigned char *s = (const unsigned char *)text;
-    if (b->add_prefix_space && n && text[0] != ' ') {
-        buf_putc(&tmp, ' ');
-        buf_put(&tmp, text, n);
+    bool prepend;
+    if (b->byte_level) {
+        prepend = b->add_prefix_space && text[0] != ' ';
+    } else {
+        // SentencePiece pieces hold spaces where the text has U+2581 or ' ': write both as ' '
+        for (size_t i = 0; i < n; i++) {
+            if (i + 3 <= n && !memcmp(text + i, "\xE2\x96\x81", 3)) {
+                if (!tmp.data) buf_put(&tmp, text, i);
+                buf_putc(&tmp, ' ');
+                i += 2;
+            } else if (tmp.data) {
+                buf_putc(&tmp, text[i]);
+            }
+        }
+        if (tmp.data) s = (const unsigned char *)tmp.data, n = tmp.len;
+        prepend = (b->prepend == 2 || (b->prepend == 1 && at_start)) && !(b->prepend_if_none && s[0] == ' ');
+    }
+    if (prepend && n) {
+        Buf pre = {0};
+        buf_putc(&pre, ' ');
+        buf_put(&pre, s, n);
+        buf_free(&tmp);
+        tmp = pre;
         s = (const unsigned char *)tmp.data, n = tmp.len;
     }
     Work w = {0};
     int rc = 0;
-    for (size_t i = 0; i < n && !rc;) {
-        size_t j = pretok_end(s, n, i);
-        rc = bpe_word(b, s + i, j - i, &w, out, e);
-        i = j;
+    if (!b->byte_level) {
+        rc = spm_text(t, s, n, &w, out, e);
+    } else {
+        for (size_t i = 0; i < n && !rc;) {
+            size_t j = pretok_next(b->pre, s, n, i);
+            rc = bpe_word(t, s + i, j - i, &w, out, e);
+            i = j;
+        }
     }
     work_free(&w);
     buf_free(&tmp);

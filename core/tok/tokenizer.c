@@ -9,13 +9,18 @@
 #include "tok/tokenizer_impl.h"
 #include "base/utf8.h"
 #include "base/fs.h"
+#include "base/mem.h"
 
 // ---- shared helpers ----
 
 void tok_index(Tokenizer *t) {
+    strmap_free(&t->by_bytes);
     strmap_init(&t->by_bytes, (size_t)t->n_vocab);
-    for (int i = 0; i < t->n_vocab; i++)
-        strmap_put(&t->by_bytes, t->blob + t->off[i], t->off[i + 1] - t->off[i] - 1, i);
+    // byte-fallback tokens last: the text "a" finds the token a, not <0x61>
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < t->n_vocab; i++)
+            if ((t->fallback && t->fallback[i]) == (pass == 1))
+                strmap_put(&t->by_bytes, t->blob + t->off[i], t->off[i + 1] - t->off[i] - 1, i);
     memset(t->added_first, 0, sizeof t->added_first);
     for (int i = 0; i < t->n_added; i++) {
         int id = t->added[i];
@@ -36,6 +41,178 @@ const char *tok_quote(const char *s, size_t len, char *out, size_t cap) {
     }
     out[o] = 0;
     return out;
+}
+
+// ---- building ----
+
+Tokenizer *tok_alloc(TokKind kind) {
+    Tokenizer *t = xcalloc(1, sizeof *t);
+    t->kind = kind;
+    t->bos = t->eos = t->add_first = t->add_last = -1;
+    return t;
+}
+
+void tok_mark_added(Tokenizer *t, int id, bool special) {
+    for (int i = 0; i < t->n_added; i++)
+        if (t->added[i] == id) {
+            t->special[id] |= special;
+            return;
+        }
+    t->added = xrealloc(t->added, sizeof *t->added * (size_t)(t->n_added + 1));
+    t->added[t->n_added++] = id;
+    t->special[id] |= special;
+}
+
+// The pieces text[id] (n of them, none missing) as a tokenizer.
+static Tokenizer *from_texts(const char *const *text, const size_t *len, int n, TokKind kind, const char *path,
+                             Err *e) {
+    Buf blob = {0};
+    Tokenizer *t = tok_alloc(kind);
+    t->n_vocab = n;
+    t->off = xmalloc(((size_t)n + 1) * sizeof *t->off);
+    t->special = xcalloc((size_t)n, 1);
+    for (int id = 0; id < n; id++) {
+        if (!text[id]) {
+            err_set(e, "'%s': no token has id %d (ids must run from 0 to %d without gaps)", path, id, n - 1);
+            goto fail;
+        }
+        if (blob.len > UINT32_MAX - len[id] - 1) {
+            err_set(e, "'%s': the vocabulary is too large", path);
+            goto fail;
+        }
+        t->off[id] = (uint32_t)blob.len;
+        buf_put(&blob, text[id], len[id]);
+        buf_putc(&blob, 0);
+    }
+    t->off[n] = (uint32_t)blob.len;
+    t->blob = buf_take(&blob);
+    return t;
+fail:
+    buf_free(&blob);
+    tok_free(t);
+    return NULL;
+}
+
+Tokenizer *tok_from_vocab_json(const Json *vocab, const Json *added, TokKind kind, const char *path, Err *e) {
+    char q[64];
+    int n = 0;
+    size_t na = added && added->type == JSON_ARR ? added->len : 0;
+    if (added && added->type != JSON_ARR && added->type != JSON_NULL) {
+        err_set(e, "'%s': added_tokens is not an array", path);
+        return NULL;
+    }
+    for (size_t i = 0; i < vocab->len; i++) {
+        long long id;
+        if (!json_int_in(&vocab->items[i], 0, TOK_MAX_VOCAB - 1, &id)) {
+            err_set(e, "'%s': token '%s' has an id that is not an integer from 0 to %d", path,
+                    tok_quote(vocab->keys[i], vocab->klens[i], q, sizeof q), TOK_MAX_VOCAB - 1);
+            return NULL;
+        }
+        if (id >= n) n = (int)id + 1;
+    }
+    for (size_t i = 0; i < na; i++) {
+        long long id;
+        if (!json_int_in(json_get(&added->items[i], "id"), 0, TOK_MAX_VOCAB - 1, &id) ||
+            json_str_or(&added->items[i], "content", NULL) == NULL) {
+            err_set(e, "'%s': added token %zu has no content or a bad id", path, i + 1);
+            return NULL;
+        }
+        if (id >= n) n = (int)id + 1;
+    }
+    if (!n) {
+        err_set(e, "'%s': the vocabulary is empty", path);
+        return NULL;
+    }
+    const char **text = xcalloc((size_t)n, sizeof *text);
+    size_t *len = xcalloc((size_t)n, sizeof *len);
+    Tokenizer *t = NULL;
+    for (size_t i = 0; i < vocab->len; i++) {
+        int id = (int)vocab->items[i].num;
+        if (text[id]) {
+            err_set(e, "'%s': two tokens have id %d", path, id);
+            goto done;
+        }
+        text[id] = vocab->keys[i];
+        len[id] = vocab->klens[i];
+    }
+    for (size_t i = 0; i < na; i++) {
+        const Json *c = json_get(&added->items[i], "content");
+        int id = (int)json_num_or(&added->items[i], "id", 0);
+        if (text[id] && (len[id] != c->len || memcmp(text[id], c->str, c->len))) {
+            err_set(e, "'%s': added token '%s' has id %d, which belongs to another token", path,
+                    tok_quote(c->str, c->len, q, sizeof q), id);
+            goto done;
+        }
+        text[id] = c->str;
+        len[id] = c->len;
+    }
+    t = from_texts(text, len, n, kind, path, e);
+    for (size_t i = 0; t && i < na; i++)
+        tok_mark_added(t, (int)json_num_or(&added->items[i], "id", 0), json_bool_or(&added->items[i], "special", false));
+    if (t) tok_index(t);
+done:
+    free(text);
+    free(len);
+    return t;
+}
+
+Tokenizer *tok_from_lines(const char *s, size_t n, TokKind kind, const char *path, Err *e) {
+    int count = 0;
+    for (size_t i = 0; i < n; i++) count += s[i] == '\n';
+    if (n && s[n - 1] != '\n') count++;
+    if (!count) {
+        err_set(e, "'%s': the vocabulary is empty", path);
+        return NULL;
+    }
+    if (count > TOK_MAX_VOCAB) {
+        err_set(e, "'%s': more than %d tokens", path, TOK_MAX_VOCAB);
+        return NULL;
+    }
+    const char **text = xcalloc((size_t)count, sizeof *text);
+    size_t *len = xcalloc((size_t)count, sizeof *len);
+    int id = 0;
+    for (size_t i = 0; i < n && id < count;) {
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t end = nl ? (size_t)(nl - s) : n, l = end - i;
+        if (l && s[i + l - 1] == '\r') l--;
+        text[id] = s + i;
+        len[id++] = l;
+        i = end + 1;
+    }
+    Tokenizer *t = from_texts(text, len, count, kind, path, e);
+    if (t) tok_index(t);
+    free(text);
+    free(len);
+    return t;
+}
+
+void tok_read_template(Tokenizer *t, const Json *pp) {
+    const char *type = json_str_or(pp, "type", "");
+    const Json *single = NULL;
+    if (!strcmp(type, "Sequence")) { // e.g. ByteLevel then TemplateProcessing
+        const Json *list = json_get(pp, "processors");
+        for (size_t i = 0; list && i < list->len; i++) tok_read_template(t, &list->items[i]);
+        return;
+    }
+    if (!strcmp(type, "BertProcessing") || !strcmp(type, "RobertaProcessing")) {
+        const Json *cls = json_at(json_get(pp, "cls"), 0), *sep = json_at(json_get(pp, "sep"), 0);
+        if (cls && cls->type == JSON_STR) t->add_first = tok_find(t, cls->str, cls->len);
+        if (sep && sep->type == JSON_STR) t->add_last = tok_find(t, sep->str, sep->len);
+        return;
+    }
+    if (strcmp(type, "TemplateProcessing") || !(single = json_get(pp, "single")) || single->type != JSON_ARR) return;
+    bool before = true; // special tokens before $A go first, those after it last
+    for (size_t i = 0; i < single->len; i++) {
+        const Json *st = json_get(&single->items[i], "SpecialToken");
+        const char *id = st ? json_str_or(st, "id", NULL) : NULL;
+        if (!id) {
+            before = false;
+            continue;
+        }
+        int tid = tok_find(t, id, strlen(id));
+        if (before) t->add_first = tid;
+        else t->add_last = tid;
+    }
 }
 
 // ---- loading ----
@@ -63,6 +240,7 @@ static Tokenizer *load_tokenizer_json(const Json *root, const char *path, Err *e
         return NULL;
     }
     if (!strcmp(type, "BPE")) return bpe_load_json(root, path, e);
+    if (!strcmp(type, "WordPiece")) return wordpiece_load_json(root, path, e);
     char q[64];
     err_set(e, "'%s': tokenizer model type '%s' is not supported", path,
             tok_quote(type, strlen(type), q, sizeof q));
@@ -123,8 +301,15 @@ static Tokenizer *load_dir(const char *dir, Err *e) {
     if (found) return t;
     t = load_pair(dir, true, "encoder.json", "vocab.bpe", &found, e);
     if (found) return t;
-    err_set(e, "'%s': no tokenizer found (expected tokenizer.json, vocab.json + merges.txt, or "
-               "encoder.json + vocab.bpe)", dir);
+    char *vt = sibling(dir, true, "vocab.txt");
+    if (fs_is_file(vt)) {
+        t = wordpiece_load_vocab_txt(vt, e);
+        free(vt);
+        return t;
+    }
+    free(vt);
+    err_set(e, "'%s': no tokenizer found (expected tokenizer.json, vocab.json + merges.txt, "
+               "encoder.json + vocab.bpe, or vocab.txt)", dir);
     return NULL;
 }
 
@@ -142,9 +327,11 @@ Tokenizer *tok_load(const char *path, Err *e) {
     Tokenizer *t = NULL;
     if (!strcmp(name, "merges.txt")) t = load_pair(path, false, "vocab.json", "merges.txt", &found, e);
     else if (!strcmp(name, "vocab.bpe")) t = load_pair(path, false, "encoder.json", "vocab.bpe", &found, e);
+    else if (n >= 4 && !strcmp(name + n - 4, ".txt")) return wordpiece_load_vocab_txt(path, e);
+    else if (n >= 4 && !strcmp(name + n - 4, ".bin")) return bpe_load_llama2c(path, e);
     else {
         err_set(e, "'%s': not a tokenizer file qkv reads (tokenizer.json, vocab.json + merges.txt, "
-                   "encoder.json + vocab.bpe)", path);
+                   "encoder.json + vocab.bpe, vocab.txt, a llama2.c tokenizer .bin)", path);
         return NULL;
     }
     if (!found) err_set(e, "'%s': its vocabulary (%s) is not beside it", path,
@@ -157,9 +344,11 @@ void tok_free(Tokenizer *t) {
     free(t->blob);
     free(t->off);
     free(t->special);
+    free(t->fallback);
     free(t->added);
     strmap_free(&t->by_bytes);
     bpe_free(t->bpe);
+    wordpiece_free(t->wp);
     free(t);
 }
 
@@ -185,6 +374,10 @@ bool tok_is_special(const Tokenizer *t, int id) {
 }
 
 void tok_decode(const Tokenizer *t, const int *ids, int n, Buf *out) {
+    if (t->kind == TOK_KIND_WORDPIECE) {
+        wordpiece_decode(t, ids, n, out);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         size_t len;
         const char *p = tok_piece(t, ids[i], &len);
@@ -222,10 +415,11 @@ static size_t match_added(const Tokenizer *t, const char *s, size_t n, unsigned 
     return best;
 }
 
-static int encode_part(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e) {
+static int encode_part(const Tokenizer *t, const char *s, size_t n, bool at_start, IntVec *out, Err *e) {
     if (!n) return 0;
     switch (t->kind) {
-    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, out, e);
+    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, at_start, out, e);
+    case TOK_KIND_WORDPIECE: return wordpiece_encode(t, s, n, out, e);
     }
     return err_set(e, "unknown tokenizer kind");
 }
@@ -246,6 +440,7 @@ int tok_encode(const Tokenizer *t, const char *text, size_t len, unsigned flags,
     }
     if (clean.data) s = clean.data, n = clean.len;
 
+    if ((flags & TOK_ADD_SPECIAL) && t->add_first >= 0) iv_push(out, t->add_first);
     // Added tokens split the text first; each part between them is pre-tokenized alone.
     size_t part = 0;
     for (size_t i = 0; i < n && t->n_added;) {
@@ -255,12 +450,13 @@ int tok_encode(const Tokenizer *t, const char *text, size_t len, unsigned flags,
             i++;
             continue;
         }
-        if (encode_part(t, s + part, i - part, out, e) < 0) goto fail;
+        if (encode_part(t, s + part, i - part, part == 0, out, e) < 0) goto fail;
         iv_push(out, id);
         i += m;
         part = i;
     }
-    if (encode_part(t, s + part, n - part, out, e) < 0) goto fail;
+    if (encode_part(t, s + part, n - part, part == 0, out, e) < 0) goto fail;
+    if ((flags & TOK_ADD_SPECIAL) && t->add_last >= 0) iv_push(out, t->add_last);
     buf_free(&clean);
     return out->n - start;
 fail:

@@ -13,11 +13,11 @@
 
 typedef struct Tokenizer Tokenizer;
 
-typedef enum { TOK_KIND_BYTE_BPE = 1 } TokKind;
+typedef enum { TOK_KIND_BYTE_BPE = 1, TOK_KIND_WORDPIECE } TokKind;
 
 // Flags for tok_encode.
 enum {
-    TOK_ADD_SPECIAL = 1,   // add BOS/CLS/SEP as the model does (GPT-2 adds nothing)
+    TOK_ADD_SPECIAL = 1,   // add BOS, or [CLS] ... [SEP], as the model does (GPT-2 adds nothing)
     TOK_PARSE_SPECIAL = 2, // recognise special-token text such as "<|endoftext|>" as one id
 };
 

@@ -16,13 +16,30 @@ struct Tokenizer {
     char *blob;             // the bytes of every token, each followed by a NUL
     uint32_t *off;          // [n_vocab + 1]: token i is blob[off[i], off[i+1] - 1)
     unsigned char *special; // [n_vocab]: 1 for special (control) tokens
+    unsigned char *fallback; // [n_vocab] or NULL: 1 for byte-fallback tokens <0xNN>
     int *added;             // ids of the added tokens recognised in text before pre-tokenizing
     int n_added;
     unsigned char added_first[256]; // 1 for each first byte of an added token's text
     int bos, eos;           // -1 when absent
+    int add_first, add_last; // added around a text with TOK_ADD_SPECIAL, -1 for none
     StrMap by_bytes;        // token bytes -> lowest id
     struct Bpe *bpe;        // TOK_KIND_BYTE_BPE: merges and byte ids (bpe.c)
+    struct WordPiece *wp;   // TOK_KIND_WORDPIECE: options (wordpiece.c)
 };
+
+// A tokenizer of kind with nothing in it (bos, eos and the added ends at -1).
+Tokenizer *tok_alloc(TokKind kind);
+// A tokenizer whose pieces are the texts of a vocabulary object {text: id} (tokenizer.json)
+// and its added_tokens (array or NULL), indexed. Ids must run from 0 without gaps.
+Tokenizer *tok_from_vocab_json(const Json *vocab, const Json *added, TokKind kind, const char *path, Err *e);
+// A tokenizer whose pieces are the lines of text (vocab.txt: id = line number), indexed.
+Tokenizer *tok_from_lines(const char *text, size_t n, TokKind kind, const char *path, Err *e);
+// The special tokens a tokenizer.json post_processor puts around a single text
+// (TemplateProcessing, BertProcessing, or a Sequence holding one) into add_first/add_last.
+void tok_read_template(Tokenizer *t, const Json *pp);
+// Make id an added token (recognised in text before anything else; special: a control
+// token). Call tok_index after.
+void tok_mark_added(Tokenizer *t, int id, bool special);
 
 // Build t->by_bytes from t's pieces and added_first from t->added.
 void tok_index(Tokenizer *t);
@@ -34,7 +51,16 @@ const char *tok_quote(const char *s, size_t len, char *out, size_t cap);
 Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e);
 // bpe.c: GPT-2 BPE from a parsed vocab.json and the path of its merges file.
 Tokenizer *bpe_load_vocab(const Json *vocab, const char *vocab_path, const char *merges_path, Err *e);
-// bpe.c: append the ids of s (n bytes of well-formed UTF-8 holding no added token) to out.
-// Returns 0, or -1 with e filled.
-int bpe_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e);
+// bpe.c: append the ids of s (n bytes of well-formed UTF-8 holding no added token; at_start:
+// the text's first part) to out. Returns 0, or -1 with e filled.
+int bpe_encode(const Tokenizer *t, const char *s, size_t n, bool at_start, IntVec *out, Err *e);
 void bpe_free(struct Bpe *b);
+// bpe.c: llama2.c's tokenizer.bin (pieces with scores), as SentencePiece-style BPE.
+Tokenizer *bpe_load_llama2c(const char *path, Err *e);
+
+// wordpiece.c: BERT's WordPiece.
+Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e);
+Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e);
+int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e);
+void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out);
+void wordpiece_free(struct WordPiece *w);

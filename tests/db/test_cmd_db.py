@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """test_cmd_db.py - the data commands through the real qkv binary, headless.
 
-Every generation is logged; history/show/replay; rank/note/order/skip with ties and the
+Every generation is logged; history (each filter) /show/replay (identical, and different after the
+model file was rewritten); rank/note/order/skip with ties, notes after order, and the
 annotator from --annotator, QKV_ANNOTATOR and `set annotator`; exports parsed with Python's
 json and csv modules with exactly the documented fields; a hostile prompt stored and
-exported verbatim; an unfinished ranking stores nothing; a qkv killed during a ranking;
+exported verbatim; an unfinished ranking stores nothing; a qkv killed just after order was given
+(the ranking whole or not at all; QKV_KILL_SEED repeats the delays) and while generating candidates;
 two qkv processes logging at once; databases qkv must not touch; listing rankings (filters, ties,
 show ranking=ID) and no half ranking listed after a kill.
 
@@ -211,6 +213,40 @@ def main():
     (_r, od3), _ = qjson(db, ['rank "Third" k=2 max=3 temperature=0', 'order 2 1'], extra=['--annotator', 'carol'])
     check(od3['annotator'] == 'carol', '--annotator')
 
+    # ---- a note typed after order goes with the ranking just stored; note ranking=ID with any stored one
+    ndb = os.path.join(TMP, 'notes.db')
+    (_r, on, n1, s1, n2, s2), _ = qjson(ndb, ['rank "Note me" k=3 max=2 seed=1', 'order 2 1 3',
+                                                'note "typed after order"', 'show ranking=1',
+                                                'note %s' % quote(NASTY), 'show ranking=1'])
+    keys_are(n1, ['note', 'ranking_id'], 'note after order')
+    check(n1 == {'note': 'typed after order', 'ranking_id': on['ranking_id']} and s1['note'] == 'typed after order',
+          'note after order attaches to the ranking just stored: %r, shown %r' % (n1, s1.get('note')))
+    check(n2['note'] == NASTY and s2['note'] == NASTY and s2['order'] == [[2], [1], [3]],
+          'a second note replaces the first, verbatim: %r' % s2.get('note'))
+    (_r, _o), _ = qjson(ndb, ['rank "Second" k=2 max=2 seed=3', 'order 1 2'])
+    (n3, ls, sh3), _ = qjson(ndb, ['note ranking=1 "changed later"', 'rankings', 'show ranking=1'])
+    check(n3 == {'note': 'changed later', 'ranking_id': 1} and sh3['note'] == 'changed later',
+          'note ranking=ID in another session: %r, shown %r' % (n3, sh3.get('note')))
+    check([(r_['ranking_id'], r_['note']) for r_ in ls['rankings']] == [(2, None), (1, 'changed later')],
+          'rankings lists the notes: %r' % [(r_['ranking_id'], r_['note']) for r_ in ls['rankings']])
+    (_r, pn, on2), _ = qjson(ndb, ['rank "Third" k=2 max=2', 'note "while pending"', 'order 2 1'])
+    check(pn == {'note': 'while pending', 'ranking_id': None} and on2['note'] == 'while pending',
+          'a note while pending is stored by order: %r, %r' % (pn, on2['note']))
+    (nr, sh4), _ = qjson(ndb, ['note ranking=#%d ""' % on2['ranking_id'], 'show ranking=%d' % on2['ranking_id']])
+    check(nr['note'] is None and sh4['note'] is None, 'an empty note removes it: %r' % sh4.get('note'))
+    ex = os.path.join(TMP, 'notes.jsonl')
+    qjson(ndb, ['export rankings ' + ex])
+    check([r_['note'] for r_ in jsonl(ex)] == ['changed later', None, None], 'the notes are exported: %r' %
+          [r_['note'] for r_ in jsonl(ex)])
+    p = qkv(['--db', ndb, '-e', 'note ranking=1 "in words"; rankings 5 words; show ranking=1'])
+    out = p.stdout.decode('utf-8', 'replace')
+    check(p.returncode == 0 and out.count('in words') == 3, 'the human forms of note, rankings and show: %r' % out)
+    for cmds, msg in ((['note "nothing yet"'], 'no ranking pending'), (['note ranking=9 "x"'], 'no ranking 9'),
+                      (['note ranking=x "x"'], "'x' is not a ranking id"), (['note'], 'note "TEXT"')):
+        _, err = qjson(ndb, cmds, ok=False)
+        check(msg in err, '%s: %s' % (cmds, err))
+    check(db_count(ndb, 'rankings') == 3 and integrity(ndb) == 'ok', 'notes: three rankings, a sound file')
+
     # ---- bad orders keep the ranking pending; skip drops it
     objs, err = qjson(db, ['rank "p" k=3 max=2', 'order 1 2'], ok=False)
     check('candidate 3 is missing' in err, 'order must name every candidate: %s' % err)
@@ -360,16 +396,82 @@ def main():
         (rm2,), _ = qjson(db, ['replay %d' % gm['run_id']])
         check(rm2['model_changed'] is True, 'a changed model file is noticed (hash cache keyed by size and mtime)')
 
-    # ---- killed in the middle of a ranking: nothing stored, the database sound
+    # ---- history's filters through the command line: N, TEXT, since=, until=, annotator=, model=, kind=
+    hdb, hm = f('history.db'), f('hist-model')
+    qkv(['--db', hdb, '-e', 'new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=8 out=%s' % hm])
+    (h1,), _ = qjson(hdb, ['generate "alpha one" max=2 seed=1'], extra=['--annotator', 'ann'])
+    time.sleep(1.1)  # the next runs are created in a later second
+    (h2,), _ = qjson(hdb, ['generate "beta two" max=2 seed=2'], extra=['--model', hm])
+    (hr, _o, hp), _ = qjson(hdb, ['rank "gamma" k=2 max=2 seed=3', 'order 1 2', 'replay %d' % h1['run_id']])
+    (s1, s2), _ = qjson(hdb, ['show %d' % h1['run_id'], 'show %d' % h2['run_id']])
+    r1, r2, r5 = h1['run_id'], h2['run_id'], hp['run_id']
+    r3, r4 = [c['run_id'] for c in hr['candidates']]
+    for cmd, want in (('history', [r5, r4, r3, r2, r1]), ('history 2', [r5, r4]), ('history ALPHA', [r5, r1]),
+                      ('history 1 alpha', [r5]), ('history "two"', [r2]),
+                      ('history since=%s' % s2['created'][:19], [r5, r4, r3, r2]),
+                      ('history until=%s' % s1['created'][:19], [r1]),
+                      ('history since=%s until=%s' % (s1['created'][:10], s2['created'][:10]), [r5, r4, r3, r2, r1]),
+                      ('history since=9999-01-01', []), ('history until=2000-12-31', []),
+                      ('history annotator=ann', [r1]), ('history annotator=nobody', []),
+                      ('history model=hist-model', [r2]), ('history model=%s' % s2['model_sha256'][:12], [r2]),
+                      ('history model=builtin', [r5, r4, r3, r1]), ('history kind=rank', [r4, r3]),
+                      ('history kind=replay', [r5]), ('history kind=generate', [r2, r1]),
+                      ('history 1 gamma kind=rank', [r4]), ('history alpha kind=generate annotator=ann', [r1])):
+        (o,), _ = qjson(hdb, [cmd])
+        check([r_['run_id'] for r_ in o['runs']] == want, '%s: %s, expected %s' % (cmd, [r_['run_id'] for r_ in o['runs']],
+                                                                                 want))
+    for cmd, msg in (('history since=soon', 'not an ISO date'), ('history 0', 'at least 1'),
+                     ('history a b', 'one filter text'), ('history colour=red', "unknown option 'colour'")):
+        _, err = qjson(hdb, [cmd], ok=False)
+        check(err.startswith('error: ') and msg in err, '%s: %s' % (cmd, err))
+
+    # ---- a replay that differs: the model file at the same path rewritten with other weights
+    rm_ = f('replay-model')
+    make = 'new-model gpt2 layers=2 heads=2 d=32 ctx=64 std=0.5 seed=%d out=' + rm_
+    qkv(['--db', db, '-e', make % 31])
+    (go,), _ = qjson(db, ['generate "The cat" max=12 temperature=0'], extra=['--model', rm_])
+    qkv(['--db', db, '-e', make % 32])
+    (gn,), _ = qjson(db, ['generate "The cat" max=12 temperature=0'], extra=['--model', rm_])
+    first = next((i for i, (a, b) in enumerate(zip(go['ids'], gn['ids'])) if a != b), None)
+    check(first is not None, 'other weights, other greedy tokens (sanity): %s' % go['ids'])
+    (rp,), _ = qjson(db, ['replay %d' % go['run_id']])
+    check(rp['identical'] is False and rp['first_difference'] == first and rp['model_changed'] is True,
+          'replay after the weights changed: identical %s, first_difference %s (expected %s), model_changed %s' % (
+              rp['identical'], rp['first_difference'], first, rp['model_changed']))
+    check(rp['ids'] == gn['ids'] and rp['text'] == gn['text'] and rp['original_text'] == go['text'],
+          'the replay is the new weights\' completion, beside the original')
+    p = qkv(['--db', db, '-e', 'replay %d' % go['run_id']])
+    check(p.returncode == 0 and ('DIFFERENT from token %d' % first).encode() in p.stdout and b'model file changed'
+          in p.stdout, 'the text form says so: %r' % p.stdout[:200])
+
+    # ---- killed just after order was given: the ranking whole or not at all, the database sound. The
+    # kill lands a random time after rank answers (QKV_KILL_SEED=N repeats a run's delays)
+    import random
+    seed = int(os.environ.get('QKV_KILL_SEED') or random.randrange(1 << 30))
+    print('kill test seed %d (run again with QKV_KILL_SEED=%d)' % (seed, seed), file=sys.stderr)
+    rng = random.Random(seed)
+    busy = '; '.join(['generate "busy" max=200'] * 500)  # keeps qkv working after the ranking
+    outcomes = []
+    for i in range(6):
+        before = db_count(db, 'rankings')
+        proc = subprocess.Popen([QKV, '--db', db, '--json', '-e', 'rank "ordered %d" k=3 max=3; order 3 1=2; %s'
+                                 % (i, busy)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env())
+        line = proc.stdout.readline()
+        check(b'ranking_pending' in line, 'rank answered before the kill')
+        time.sleep(rng.choice([0, 0, rng.uniform(0, 0.002), 0.3]))
+        proc.kill()
+        answered = b'ranking_id' in proc.stdout.readline()
+        proc.wait()
+        (ls,), _ = qjson(db, ['rankings "ordered %d"' % i])
+        stored = ls['rankings']
+        outcomes.append('stored' if stored else 'not stored')
+        check(integrity(db) == 'ok' and db_count(db, 'rankings') == before + len(stored) and len(stored) <= 1,
+              'SIGKILL after order: %d rankings more, integrity %s' % (db_count(db, 'rankings') - before, integrity(db)))
+        check(not answered or stored, 'order answered before the kill, so its ranking is stored')
+        check(all(r_['order'] == [[3], [1, 2]] and [c['rank'] for c in r_['candidates']] == [1, 2, 2]
+                  for r_ in stored), 'a ranking stored before the kill is whole: %r' % stored)
+    print('kill test: the ranking was %s' % ', '.join(outcomes), file=sys.stderr)
     before = db_count(db, 'rankings')
-    busy = '; '.join(['generate "busy" max=200'] * 500)  # keeps qkv working after the rank
-    proc = subprocess.Popen([QKV, '--db', db, '--json', '-e', 'rank "killed" k=3 max=3; ' + busy],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env())
-    line = proc.stdout.readline()
-    check(b'ranking_pending' in line, 'rank answered before the kill')
-    proc.kill()
-    proc.wait()
-    check(db_count(db, 'rankings') == before and integrity(db) == 'ok', 'SIGKILL during a ranking')
     # and in the middle of generating candidates
     proc = subprocess.Popen([QKV, '--db', db, '-e', 'rank "killed" k=9 max=200'],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
@@ -377,12 +479,14 @@ def main():
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     check(db_count(db, 'rankings') == before and integrity(db) == 'ok', 'SIGKILL during rank')
-    # the killed rankings' candidates are logged runs, but no ranking of them is listed
-    (ls, hs), _ = qjson(db, ['rankings 1000', 'history 1000 killed'])
+    # the candidates of the rankings killed before they were stored are logged runs, but no ranking of
+    # them is listed
+    (ls, hs), _ = qjson(db, ['rankings 1000', 'history 1000 "ordered "'])
     check(len(ls['rankings']) == before and all(len(r_['candidates']) == r_['k'] for r_ in ls['rankings']),
           'after the kills: %d rankings listed, each whole' % len(ls['rankings']))
-    check(any(r_['kind'] == 'rank' and r_['prompt'] == 'killed' for r_ in hs['runs']),
-          'the killed candidates are in the run log: %r' % [(r_['kind'], r_['prompt']) for r_ in hs['runs']])
+    cands = set(r_['prompt'] for r_ in hs['runs'] if r_['kind'] == 'rank')
+    check(cands == set('ordered %d' % i for i in range(6)),
+          'the killed rankings\' candidates are in the run log: %r' % sorted(cands))
     (ls,), _ = qjson(db, ['rankings killed'])
     check(ls['rankings'] == [], 'no half ranking listed: %r' % ls['rankings'][:1])
 

@@ -1,63 +1,122 @@
-// test_db_crash.c - a process killed with SIGKILL while it logs runs and stores rankings
-// leaves a database that passes the integrity check, holds every row it reported as
-// committed, and no half ranking (neither in the tables nor in what db_rankings_each lists). The child reports on a pipe: "B" before a ranking's
-// transaction, "K id" after its commit, "R id" after each single run.
+// test_db_crash.c - the real qkv binary killed with SIGKILL while it ranks: each round runs
+// `qkv --json -e 'rank "..." k=K ...; order ...; rank ...; order ...'` and kills it at a random
+// moment: in half the rounds within microseconds of reading a rank's answer, that is after its
+// order was given (before, while or after order stores the ranking), in the others anywhere in
+// the script (mostly while candidates are generated). The database must then pass the integrity check, hold every
+// ranking whose order answered, each whole and as ordered, and hold no ranking that is not
+// whole; the candidate runs that rank reported must be there.
+//
+// Usage: test_db_crash QKV_BINARY. The random seed is printed first; QKV_CRASH_SEED=N runs the
+// same rounds again (the same scripts and kill points; the timing of the kills may differ).
 #include "dbtest.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <time.h>
 
-enum { MAX_IDS = 200000 };
+#include "base/json.h"
 
-static void report(int fd, const char *s) {
-    size_t n = strlen(s);
-    if (write(fd, s, n) != (ssize_t)n) _exit(3);
+enum { PAIRS = 6, MAX_RANKS = 4096, MAX_RUNS = MAX_RANKS * DB_RANK_MAX };
+
+// One rank/order pair of a round's script, and what qkv answered.
+typedef struct Pair {
+    char prompt[64];
+    int k;
+    int rank[DB_RANK_MAX + 1]; // rank[n]: the rank order gives candidate n (its group, best 1)
+    int64_t runs[DB_RANK_MAX]; // the candidates' runs, from rank's answer (0: not answered)
+    int64_t ranking_id;        // from order's answer (0: not answered)
+} Pair;
+
+// Everything answered over all rounds, checked again after every kill.
+static Pair answered[MAX_RANKS];
+static int n_answered;
+
+static unsigned rnd(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
 }
 
-// Log runs and rankings until killed.
-static void child(const char *path, int fd, unsigned seed) {
+// Fill p with a random ranking (a shuffled order with ties) and append its two commands.
+static void pair_make(Pair *p, int round, int i, unsigned *s, Buf *script) {
+    memset(p, 0, sizeof *p);
+    p->k = DB_RANK_MIN + (int)(rnd(s) % (DB_RANK_MAX - DB_RANK_MIN + 1));
+    // quotes, an escape and non-ASCII in the prompt, as a person's prompt may have
+    snprintf(p->prompt, sizeof p->prompt, "crash \"r%d\" p%d caf\xc3\xa9\t", round, i);
+    int perm[DB_RANK_MAX];
+    for (int c = 0; c < p->k; c++) perm[c] = c + 1;
+    for (int c = p->k - 1; c > 0; c--) {
+        int j = (int)(rnd(s) % (unsigned)(c + 1)), t = perm[c];
+        perm[c] = perm[j], perm[j] = t;
+    }
+    buf_printf(script, "rank \"crash \\\"r%d\\\" p%d caf\xc3\xa9\\t\" k=%d max=%u seed=%u; order", round, i, p->k,
+               4 + rnd(s) % 12, rnd(s));
+    int r = 0;
+    for (int c = 0; c < p->k; c++) {
+        bool tie = c > 0 && rnd(s) % 4 == 0;
+        if (!tie) r++; // ranks count the groups: 3 1=2 4 gives 1, 2, 2, 3
+        p->rank[perm[c]] = r;
+        buf_printf(script, "%s%d", tie ? "=" : " ", perm[c]);
+    }
+    buf_puts(script, "\n");
+}
+
+// Start qkv on script with its stdout on a pipe; returns the pid and the read end in *fd.
+static pid_t qkv_start(const char *qkv, const char *db, const char *script, int *fd) {
+    int pfd[2];
+    if (pipe(pfd)) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], STDOUT_FILENO);
+        close(pfd[0]), close(pfd[1]);
+        execl(qkv, qkv, "--db", db, "--json", "--annotator", "crash", "-e", script, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    *fd = pfd[0];
+    return pid;
+}
+
+// Read one line (without its newline) into line; 0 at the end of the stream.
+static int read_line(int fd, Buf *pending, Buf *line) {
+    for (;;) {
+        char *nl = pending->data ? memchr(pending->data, '\n', pending->len) : NULL;
+        if (nl) {
+            size_t n = (size_t)(nl - pending->data);
+            buf_clear(line);
+            buf_put(line, pending->data, n);
+            memmove(pending->data, nl + 1, pending->len - n - 1);
+            pending->len -= n + 1;
+            return 1;
+        }
+        char chunk[4096];
+        ssize_t got = read(fd, chunk, sizeof chunk);
+        if (got <= 0) return 0; // a torn last line is not an answer
+        buf_put(pending, chunk, (size_t)got);
+    }
+}
+
+// The stored ranking id must be pair p whole, as ordered.
+static void check_stored(Db *db, int64_t id, const Pair *p, int round) {
+    DbRanking r;
     Err e = {{0}};
-    Db *db = NULL;
-    if (db_open(path, 0, &db, &e)) {
-        fprintf(stderr, "child: %s\n", e.msg);
-        _exit(2);
+    int got = db_ranking_get(db, id, &r, &e);
+    if (got != 1) {
+        fprintf(stderr, "round %d: ranking %lld (\"%s\") is not there: %s\n", round, (long long)id, p->prompt,
+                got < 0 ? e.msg : "absent");
+        check_failures++;
+        return;
     }
-    static char big[65536];
-    memset(big, 'z', sizeof big - 1);
-    char line[64], out[128];
-    for (unsigned i = 0;; i++) {
-        seed = seed * 1103515245u + 12345u;
-        if ((seed >> 16) % 3 == 0) {
-            DbRun r;
-            dbt_run(&r, (int)i, NASTY, out, sizeof out);
-            int64_t id = db_run_insert(db, &r, &e);
-            if (id < 0) fprintf(stderr, "child: %s\n", e.msg), _exit(2);
-            snprintf(line, sizeof line, "R %lld\n", (long long)id);
-            report(fd, line);
-            continue;
-        }
-        // a ranking of 9 big candidates, all in one transaction
-        report(fd, "B\n");
-        if (db_begin(db, &e)) fprintf(stderr, "child: %s\n", e.msg), _exit(2);
-        DbRanking rk = {.prompt = NASTY, .prompt_len = strlen(NASTY), .k = 9, .annotator = "crash"};
-        for (int c = 0; c < 9; c++) {
-            DbRun r;
-            dbt_run(&r, (int)i, NASTY, out, sizeof out);
-            r.kind = "rank";
-            r.output = big;
-            r.output_len = sizeof big - 1 - (size_t)c;
-            int64_t id = db_run_insert(db, &r, &e);
-            if (id < 0) fprintf(stderr, "child: %s\n", e.msg), _exit(2);
-            rk.items[c] = (DbRankItem){c + 1, id, 1 + (c * 7) % 5};
-        }
-        int64_t rid = db_ranking_insert(db, &rk, &e);
-        if (rid < 0 || db_commit(db, &e)) fprintf(stderr, "child: %s\n", e.msg), _exit(2);
-        snprintf(line, sizeof line, "K %lld\n", (long long)rid);
-        report(fd, line);
+    CHECK_INT(r.k, p->k);
+    CHECK(r.prompt_len == strlen(p->prompt) && !memcmp(r.prompt, p->prompt, r.prompt_len));
+    CHECK_STR(r.annotator, "crash");
+    for (int i = 0; i < r.k && i < p->k; i++) {
+        CHECK_INT(r.items[i].n, i + 1);
+        CHECK_INT(r.items[i].rank, p->rank[i + 1]);
+        if (p->runs[0]) CHECK_INT(r.items[i].run_id, p->runs[i]);
     }
+    db_ranking_done(&r);
 }
 
 static long long raw_int(sqlite3 *h, const char *sql) {
@@ -69,119 +128,153 @@ static long long raw_int(sqlite3 *h, const char *sql) {
     return v;
 }
 
-// db_rankings_each's callback: count the rankings listed and those that are not whole.
+// Every ranking listed must be whole: db_ranking_get refuses one without its k items.
 typedef struct Listed {
-    long n, bad;
+    long n;
     int64_t last;
 } Listed;
 
 static int listed(void *user, const DbRanking *r) {
     Listed *l = user;
     l->n++;
-    if (r->k != 9 || r->id <= l->last || strcmp(r->annotator ? r->annotator : "", "crash")) l->bad++;
-    for (int i = 0; i < r->k; i++)
-        if (r->items[i].n != i + 1 || r->items[i].run_id <= 0) l->bad++;
+    if (r->id <= l->last || strncmp(r->prompt, "crash", 5)) check_failures++;
     l->last = r->id;
     return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_db_crash QKV_BINARY\n");
+        return 2;
+    }
+    const char *qkv = argv[1];
+    unsigned seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+    const char *env = getenv("QKV_CRASH_SEED");
+    if (env && *env) seed = (unsigned)strtoul(env, NULL, 10);
+    fprintf(stderr, "seed %u (run again with QKV_CRASH_SEED=%u)\n", seed, seed);
+    unsigned s = seed;
     dbt_tmpdir();
     const char *path = dbt_path("crash/qkv.db");
-    static int64_t runs[MAX_IDS], ranks[MAX_IDS];
-    int n_runs = 0, n_ranks = 0, mid_ranking = 0, rounds = 0;
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    // keep killing until several kills landed inside a ranking's transaction
-    for (; rounds < 80 && (rounds < 12 || mid_ranking < 3); rounds++) {
-        int pfd[2];
-        if (pipe(pfd)) return 1;
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(pfd[0]);
-            child(path, pfd[1], (unsigned)rand());
+    int rounds = 0, before = 0, after = 0, answered_kill = 0, generating = 0;
+    for (; rounds < 40 && (rounds < 20 || before + after < 4); rounds++) {
+        Pair pairs[PAIRS];
+        Buf script = {0};
+        for (int i = 0; i < PAIRS; i++) pair_make(&pairs[i], rounds, i, &s, &script);
+        // kill that long after reading the answer of this pair's rank, or (-1) that long after the start
+        bool near_order = rounds % 2 == 0;
+        int kill_after = near_order ? (int)(rnd(&s) % PAIRS) : -1;
+        long delay_us = near_order ? (long)(rnd(&s) % 300) : 20000 + (long)(rnd(&s) % 20) * 10000;
+        int fd;
+        pid_t pid = qkv_start(qkv, path, script.data, &fd);
+        if (pid < 0) return 1;
+        Buf pending = {0}, line = {0};
+        int n_rank = 0, n_order = 0;
+        bool killed = false;
+        if (!near_order) { // kill, then read what it answered until then (the pipe keeps it)
+            struct timespec ts = {delay_us / 1000000, (delay_us % 1000000) * 1000L};
+            nanosleep(&ts, NULL);
+            kill(pid, SIGKILL);
+            killed = true;
         }
-        close(pfd[1]);
-        // the first round may die while creating the database; later ones run longer
-        int ms = rounds == 0 ? rand() % 3 : 5 + rand() % 120;
-        struct timespec ts = {0, (long)ms * 1000000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
+        while (read_line(fd, &pending, &line)) {
+            Json *j = json_parse(line.data, line.len, NULL);
+            const Json *cands = j ? json_get(j, "candidates") : NULL;
+            if (j && json_get(j, "ranking_pending") && cands && n_rank < PAIRS) {
+                Pair *p = &pairs[n_rank++];
+                for (size_t c = 0; c < cands->len && c < DB_RANK_MAX; c++)
+                    p->runs[c] = (int64_t)json_num_or(&cands->items[c], "run_id", 0);
+            } else if (j && json_get(j, "ranking_id") && n_order < n_rank) {
+                Pair *p = &pairs[n_order++];
+                p->ranking_id = (int64_t)json_num_or(j, "ranking_id", 0);
+                if (n_answered < MAX_RANKS) answered[n_answered++] = *p;
+            } else if (j && json_get(j, "error")) {
+                fprintf(stderr, "round %d: qkv said %.*s\n", rounds, (int)line.len, line.data);
+                check_failures++;
+            }
+            json_free(j);
+            if (!killed && n_rank == kill_after + 1) { // its order is the next command qkv runs
+                struct timespec ts = {0, delay_us * 1000L};
+                nanosleep(&ts, NULL);
+                kill(pid, SIGKILL);
+                killed = true;
+            }
+        }
+        close(fd);
         int st;
         waitpid(pid, &st, 0);
         if (!WIFSIGNALED(st)) {
-            fprintf(stderr, "round %d: the child exited by itself (status %d)\n", rounds, WEXITSTATUS(st));
+            fprintf(stderr, "round %d: qkv exited by itself (status %d) before the kill\n", rounds,
+                    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
             check_failures++;
         }
-        // what the child reported as committed
-        Buf b = {0};
-        char chunk[4096];
-        ssize_t got;
-        while ((got = read(pfd[0], chunk, sizeof chunk)) > 0) buf_put(&b, chunk, (size_t)got);
-        close(pfd[0]);
-        char last = 0;
-        for (char *p = b.data; p && *p;) {
-            char *nl = strchr(p, '\n');
-            if (!nl) break; // a torn report line: not counted
-            if (*p == 'R' && n_runs < MAX_IDS) runs[n_runs++] = atoll(p + 2);
-            if (*p == 'K' && n_ranks < MAX_IDS) ranks[n_ranks++] = atoll(p + 2);
-            last = *p;
-            p = nl + 1;
-        }
-        if (last == 'B') mid_ranking++;
-        buf_free(&b);
+        buf_free(&script), buf_free(&pending), buf_free(&line);
 
-        // the database is sound and holds everything reported
         Err e = {{0}};
         Db *db = NULL;
-        CHECK_INT(db_open(path, 0, &db, &e), 0);
-        if (!db) {
+        if (db_open(path, 0, &db, &e)) {
             fprintf(stderr, "round %d: %s\n", rounds, e.msg);
+            check_failures++;
             break;
         }
         if (db_check(db, &e)) fprintf(stderr, "round %d: %s\n", rounds, e.msg), check_failures++;
-        for (int i = 0; i < n_runs; i++) {
-            DbRun r;
-            if (db_run_get(db, runs[i], &r, &e) != 1) {
-                fprintf(stderr, "round %d: committed run %lld is missing\n", rounds, (long long)runs[i]);
-                check_failures++;
-            } else if (r.prompt_len != strlen(NASTY) || memcmp(r.prompt, NASTY, r.prompt_len)) {
-                fprintf(stderr, "round %d: run %lld changed\n", rounds, (long long)runs[i]);
-                check_failures++;
+        // every ranking whose order answered, in this round and the earlier ones, whole
+        for (int i = 0; i < n_answered; i++) check_stored(db, answered[i].ranking_id, &answered[i], rounds);
+        // every candidate run rank reported
+        for (int i = 0; i < n_rank; i++)
+            for (int c = 0; c < pairs[i].k; c++) {
+                DbRun r;
+                if (db_run_get(db, pairs[i].runs[c], &r, &e) != 1) {
+                    fprintf(stderr, "round %d: candidate run %lld is missing\n", rounds, (long long)pairs[i].runs[c]);
+                    check_failures++;
+                    continue;
+                }
+                CHECK(r.prompt_len == strlen(pairs[i].prompt) && !memcmp(r.prompt, pairs[i].prompt, r.prompt_len));
+                db_run_done(&r);
             }
-            db_run_done(&r);
+        // the pair qkv was at when it died: its ranking whole (only once its rank answered, so
+        // that order ran) or not there at all
+        if (n_order < PAIRS) {
+            Pair *k = &pairs[n_order];
+            Listed l = {0};
+            DbFilter f = {.text = k->prompt};
+            CHECK_INT(db_rankings_each(db, &f, 0, false, listed, &l, &e), 0);
+            if (n_rank == n_order) generating++; // killed before its rank answered: order never ran
+            if (l.n == 1 && n_rank > n_order) after++, check_stored(db, l.last, k, rounds);
+            else if (l.n == 0 && n_rank > n_order) before++;
+            else if (l.n != 0)
+                fprintf(stderr, "round %d: \"%s\" stored %ld times (rank answered: %s)\n", rounds, k->prompt, l.n,
+                        n_rank > n_order ? "yes" : "no"),
+                    check_failures++;
+        } else {
+            answered_kill++;
         }
-        for (int i = 0; i < n_ranks; i++) {
-            DbRanking rk;
-            if (db_ranking_get(db, ranks[i], &rk, &e) != 1 || rk.k != 9) {
-                fprintf(stderr, "round %d: committed ranking %lld is missing\n", rounds, (long long)ranks[i]);
-                check_failures++;
-            }
-            db_ranking_done(&rk);
-        }
-        Listed l = {0};
-        CHECK_INT(db_rankings_each(db, NULL, 0, false, listed, &l, &e), 0);
-        CHECK_INT(l.bad, 0);
-        CHECK_INT(l.n, db_ranking_count(db, &e));
-        CHECK(l.n >= n_ranks);
+        Listed all = {0};
+        CHECK_INT(db_rankings_each(db, NULL, 0, false, listed, &all, &e), 0);
+        CHECK_INT(all.n, db_ranking_count(db, &e));
+        CHECK(all.n >= n_answered);
         db_close(db);
-        // no half ranking anywhere: every ranking has its k items, and no rank-candidate
-        // run exists without its ranking
+        // no half ranking in the tables themselves
         sqlite3 *h;
         sqlite3_open(path, &h);
         CHECK_INT(raw_int(h, "SELECT count(*) FROM rankings g WHERE "
                              "(SELECT count(*) FROM ranking_items i WHERE i.ranking_id = g.id) != g.k"),
                   0);
-        CHECK_INT(raw_int(h, "SELECT count(*) FROM runs r WHERE r.kind = 'rank' AND NOT EXISTS "
-                             "(SELECT 1 FROM ranking_items i WHERE i.run_id = r.id)"),
+        CHECK_INT(raw_int(h, "SELECT count(*) FROM ranking_items i WHERE NOT EXISTS "
+                             "(SELECT 1 FROM rankings g WHERE g.id = i.ranking_id)"),
                   0);
-        CHECK_INT(raw_int(h, "SELECT count(*) FROM rankings"), raw_int(h, "SELECT count(*) FROM ranking_items") / 9);
         sqlite3_close(h);
-        if (check_failures) break;
+        if (check_failures) {
+            fprintf(stderr, "round %d failed (seed %u)\n", rounds, seed);
+            break;
+        }
     }
-    fprintf(stderr, "%d rounds, %d runs and %d rankings reported, %d kills inside a ranking\n", rounds, n_runs,
-            n_ranks, mid_ranking);
-    CHECK(mid_ranking >= 1);
-    CHECK(n_runs > 0 && n_ranks > 0);
+    fprintf(stderr,
+            "%d rounds, %d rankings answered; killed while generating candidates: %d; after a rank's answer, "
+            "with its order given: %d not stored, %d stored whole before order answered; after the script: %d "
+            "(seed %u)\n",
+            rounds, n_answered, generating, before, after, answered_kill, seed);
+    CHECK(n_answered > 0);
+    CHECK(before + after > 0);
+    CHECK(generating > 0);
     return CHECK_DONE();
 }

@@ -248,6 +248,19 @@ int main(void) {
     }
     db_ranking_done(&rg);
     CHECK_INT(db_ranking_get(db, rid + 100, &rg, &e), 0);
+    // a note set after the fact replaces the note, leaves the rest; "" removes it
+    CHECK_INT(db_ranking_set_note(db, rid, NASTY, &e), 1);
+    CHECK_INT(db_ranking_get(db, rid, &rg, &e), 1);
+    CHECK_STR(rg.note, NASTY);
+    CHECK_INT(rg.k, 4);
+    CHECK_INT(rg.items[2].rank, 1);
+    db_ranking_done(&rg);
+    CHECK_INT(db_ranking_set_note(db, rid, "", &e), 1);
+    CHECK_INT(db_ranking_get(db, rid, &rg, &e), 1);
+    CHECK(rg.note == NULL);
+    db_ranking_done(&rg);
+    CHECK_INT(db_ranking_set_note(db, rid + 100, "x", &e), 0);
+    CHECK_INT(db_ranking_set_note(db, rid, rk.note, &e), 1);
 
     // rankings that are not whole are refused and leave nothing behind
     DbRanking br = rk;

@@ -346,6 +346,14 @@ def scenario_generation_resize_cancel(p, tmp, db, big, name):
     p.wait_text("nothing is running")
 
 
+def save_csv(p, path):
+    """Run save PATH on the command line; the rows of the CSV written, split at commas."""
+    command(p, "save " + path)
+    p.wait_text("saved")
+    with open(path) as f:
+        return [r.split(",") for r in f.read().strip().split("\n")]
+
+
 def scenario_other_views(p, tmp, name, rid):
     """Positions (sinusoidal, cosine, saved as CSV), history (runs, show; the ranking rid stored in the
     TUI listed and shown with its tie), help."""
@@ -353,12 +361,8 @@ def scenario_other_views(p, tmp, name, rid):
     p.wait_text("sinusoidal position encoding: 64 positions x 128 dimensions")
     p.keys("c")
     p.wait_text("cosine similarity of 64 positions")
-    csv = os.path.join(tmp, name + "-pe.csv")
-    command(p, "save " + csv)
-    p.wait_text("saved")
-    with open(csv) as f:
-        rows = f.read().strip().split("\n")
-    if len(rows) != 65 or len(rows[1].split(",")) != 65:
+    rows = save_csv(p, os.path.join(tmp, name + "-pe.csv"))
+    if len(rows) != 65 or len(rows[1]) != 65:
         fail("%s: the positions CSV is %d rows, not 1 + 64" % (name, len(rows)))
     p.keys("5")
     s = p.wait(lambda s: "History:" in s and " rank " in s, "the history with the rank candidates")
@@ -381,6 +385,206 @@ def scenario_other_views(p, tmp, name, rid):
     p.wait_text("History:")
     p.keys("1")
     p.wait_text("Prompt")
+
+
+SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+
+
+def reversed_text(line):
+    """The characters of a captured line (capture-pane -e) drawn in reverse video, runs joined by '|'."""
+    out, rev, pos = [], False, 0
+    for m in list(SGR.finditer(line)) + [None]:
+        chunk = line[pos:m.start()] if m else line[pos:]
+        if rev:
+            out.append(chunk)
+        elif out and out[-1] != "|":
+            out.append("|")
+        if not m:
+            break
+        pos = m.end()
+        codes = m.group(1).split(";") if m.group(1) else ["0"]
+        for c in codes:
+            if c in ("0", ""):
+                rev = False
+            elif c == "7":
+                rev = True
+            elif c == "27":
+                rev = False
+    return "".join(out).strip("|")
+
+
+def row_with(s, text):
+    """The first row of screen s holding text (or "")."""
+    return next((r for r in s.split("\n") if text in r), "")
+
+
+def scenario_new_user(p, tmp, db, name):
+    """What a new user tries first, and every view and key not covered above, checking after each key
+    the screen a person would see: views 7 (Help: filled at once by its key) and 6 (Log), Tab and F1;
+    Rank's r (ranks the lab's prompt at once, as its hint says); the lab keys < > + - h l a; positions
+    p [ ] { }; history / (filter) and r (replay); :q."""
+    start_qkv(p, db)
+    p.wait_text("untrained-gpt2-tiny")
+    # 7 straight away: the help, with the keys of the view left (Lab) and the commands
+    p.keys("7")
+    s = p.wait(lambda s: "Keys of the Lab view" in s or "(empty)" in s, "the help view")
+    if "Keys of the Lab view" not in s or "Everywhere" not in s:
+        fail("%s: key 7 shows the help view without its text:\n%s" % (name, s))
+    if any(len(r) > W for r in s.split("\n")):
+        fail("%s: help rows wider than the terminal" % name)
+    p.keys("Escape")
+    p.wait(lambda s: "Prompt" in s and "e edit" in s, "Esc back to the lab")
+    # Tab walks the views in order, Shift-Tab back
+    for want in ("Nothing to show yet", "sinusoidal position encoding: 64 positions", "No ranking pending",
+                 "History:", "> model", "Keys of the Log view", "e edit, g"):
+        p.keys("Tab")
+        p.wait_text(want)
+    p.keys("BTab")  # back from the lab to the help, now with the lab's keys
+    p.wait_text("Keys of the Lab view")
+    p.keys("Escape")
+    p.wait(lambda s: "Prompt" in s and "e edit" in s, "Esc back to the lab")
+    # F1 in the Log view: the Log's keys
+    p.keys("6")
+    p.wait(lambda s: "> model" in s and "> set" in s and "Prompt" not in s, "the log with the start-up commands")
+    p.keys("F1")
+    p.wait_text("Keys of the Log view")
+    p.keys("Escape")
+    p.wait(lambda s: "> model" in s and "Keys of" not in s, "Esc back to the log")
+
+    # Rank: r with no prompt in the lab says where to type one; with a prompt it ranks at once
+    p.keys("4")
+    p.wait_text("No ranking pending. Press r")
+    p.keys("r")
+    p.wait_text("the lab's prompt is empty")
+    p.keys("1")
+    p.keys("e")
+    p.wait_text("editing:")
+    p.type("The cat sat")
+    p.keys("Escape")
+    p.wait_text("e edit, g")
+    command(p, "set stop false")  # six tokens, even when the random weights sample <|endoftext|>
+    command(p, "set max 6")       # (it runs after set stop)
+    p.wait_text("max 6")
+    headless(p.env, db, 'generate "Hello" max=3')  # another run in the log (the lab keeps its prompt)
+    p.keys("4")
+    p.wait_text("No ranking pending")
+    p.keys("r")
+    s = p.wait_text('Rank 4 candidates for "The cat sat"')
+    s = p.wait_text("Enter runs:  order 1 2 3 4")
+    last = s.rstrip("\n").split("\n")[-1]
+    if last.startswith(":"):
+        fail("%s: r left a command line open (%r) instead of ranking" % (name, last))
+    p.keys("Enter")
+    s = p.wait(lambda s: re.search(r"ranking (\d+) stored", s), "the ranking stored")
+    rid = int(re.search(r"ranking (\d+) stored", s).group(1))
+    # n after submitting: the note goes with the ranking just stored
+    p.keys("n")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':note ""'), "the note on the command line")
+    p.type("noted after")
+    p.keys("Enter")
+    p.wait_text("ranking %d stored, note: noted after" % rid)
+    (rk,) = headless(p.env, db, "show ranking=%d" % rid)
+    if rk["prompt"] != "The cat sat" or rk["k"] != 4 or rk["order"] != [[1], [2], [3], [4]] or \
+            rk["note"] != "noted after":
+        fail("%s: r, Enter, n stored %r" % (name, {k: rk[k] for k in ("prompt", "k", "order", "note")}))
+
+    # the lab: generate, then < > choose a parameter (shown in reverse video), + - change it
+    p.keys("1")
+    p.keys("g")
+    s = p.wait(lambda s: re.search(r"^run #(\d+): 6 tokens", s, re.M), "the generation")
+    run_id = int(re.search(r"^run #(\d+): 6 tokens", s, re.M).group(1))
+
+    def params():
+        sc = p.screen(colours=True)
+        row = next(r for r in sc.split("\n") if "temperature" in r and "top_p" in r and "seed" in r)
+        return SGR.sub("", row), reversed_text(row)
+
+    def param_state(what, pred):
+        end = time.time() + TIMEOUT
+        while time.time() < end:
+            plain, rev = params()
+            if pred(plain, rev):
+                return plain, rev
+            time.sleep(0.1)
+        fail("%s: after %s the parameters read %r (reverse video: %r)" % (name, what, plain, rev))
+        return plain, rev
+
+    param_state("starting", lambda t, r: r.startswith("max") and "6" in r)
+    p.keys(">")
+    param_state(">", lambda t, r: r.startswith("temperature"))
+    p.keys(">")
+    param_state("> >", lambda t, r: r.startswith("top_k"))
+    p.keys("+")
+    param_state("+ on top_k", lambda t, r: "top_k 1  " in t and r.startswith("top_k") and "1" in r)
+    p.wait_text("top_k 1  top_p")  # the status line: set's answer
+    p.keys("-")
+    param_state("- on top_k", lambda t, r: "top_k 0 (off)" in t)
+    p.keys("<")
+    param_state("<", lambda t, r: r.startswith("temperature"))
+    p.keys("-")
+    param_state("- on temperature", lambda t, r: re.search(r"temperature 0\.9\b", t))
+    p.keys("+")
+    param_state("+ on temperature", lambda t, r: re.search(r"temperature 1\b", t))
+    # h l: pick a completion token; its probability is the run's
+    (shown,) = headless(p.env, db, "show %d" % run_id)
+    p.keys("h")
+    s = p.wait_text("token 6/6")
+    p.keys("h")
+    s = p.wait_text("token 5/6")
+    m = re.search(r"token 5/6 .* p ([0-9.]+)\s+logprob (-?[0-9.]+)", s)
+    if not m or abs(float(m.group(2)) - shown["logprobs"][4]) > 2e-3:
+        fail("%s: token 5 reads %r, the run's logprob is %g" % (name, m and m.group(0), shown["logprobs"][4]))
+    p.keys("l")
+    p.wait_text("token 6/6")
+    # a: the attention of prompt + completion
+    p.keys("a")
+    p.wait_text("run #%d: 11 prompt + 6 generated tokens" % run_id)
+
+    # positions: p switches sinusoidal/learned, [ ] the length, { } the width
+    p.keys("3")
+    p.wait_text("sinusoidal position encoding: 64 positions x 128 dimensions")
+    p.keys("p")
+    p.wait_text("learned position encoding: 64 positions x 128 dimensions")
+    p.keys("[")
+    p.wait_text("learned position encoding: 56 positions x 128 dimensions")
+    p.keys("]")
+    p.wait_text("learned position encoding: 64 positions x 128 dimensions")
+    p.keys("p")
+    p.wait_text("sinusoidal position encoding: 64 positions x 128 dimensions")
+    p.keys("{")
+    p.wait_text("sinusoidal position encoding: 64 positions x 96 dimensions")
+    p.keys("}")
+    p.wait_text("sinusoidal position encoding: 64 positions x 104 dimensions")
+    p.keys("]")
+    p.wait_text("sinusoidal position encoding: 72 positions x 104 dimensions")
+    rows = save_csv(p, os.path.join(tmp, name + "-new-pe.csv"))
+    (ref,) = headless(p.env, db, "pe sinusoidal len=72 dim=104")
+    got = [float(x) for x in rows[9][1:]]
+    if len(rows) != 73 or len(got) != 104 or max(abs(a - b) for a, b in zip(got, ref["matrix"][8])) > 1e-6:
+        fail("%s: the saved positions are not pe sinusoidal len=72 dim=104 (%d rows)" % (name, len(rows)))
+
+    # history: / filters (the Hello run goes), r replays the chosen run in the lab
+    p.keys("5")
+    p.wait(lambda s: "History:" in s and "Hello" in s and "The cat sat" in s, "the runs, Hello among them")
+    p.keys("/")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':history 200 ""'), "the filter on the command line")
+    p.type("cat")
+    p.keys("Enter")
+    s = p.wait_text('(history 200 "cat")')
+    listed = [r for r in s.split("\n") if re.match(r"#\d+ ", r)]
+    if not listed or any("Hello" in r for r in listed) or not all("The cat sat" in r for r in listed):
+        fail("%s: the filtered history lists %r" % (name, listed))
+    top = int(listed[0].split()[0][1:])
+    p.keys("r")
+    s = p.wait(lambda s: re.search(r"replay of run #%d: identical; run #\d+: \d+ tokens" % top, s),
+               "the replay of run %d in the lab" % top)
+    if "Prompt" not in s:
+        fail("%s: the replay is not shown in the lab:\n%s" % (name, s))
+    # the log (6) holds the commands run and their output
+    p.keys("6")
+    p.wait(lambda s: "> replay %d" % top in s and "identical" in s, "the replay in the log")
+    command(p, "q")
+    wait_shell(p)
 
 
 def scenario_small_and_quit(p, name):
@@ -443,11 +647,17 @@ def main():
         p = Pane(tmp, W, H, "b")
         panes.append(p)
         scenario_lab_attention(p, tmp, db, small, "new-model", "2", "3")
-        command(p, "quit")  # the quit command (the other panes use the q key)
+        command(p, "q")  # :q, as vi users type it (the other panes use the q key and the quit command)
         wait_shell(p)
         p.close()
 
-        # 3. a larger model: resize mid-generation, Ctrl-C
+        # 3. a new user's first keys, and every view and key not tried above
+        p = Pane(tmp, W, H, "d")
+        panes.append(p)
+        scenario_new_user(p, tmp, os.path.join(tmp, "new-user.db"), "new-user")
+        p.close()
+
+        # 4. a larger model: resize mid-generation, Ctrl-C
         p = Pane(tmp, W, H, "c")
         panes.append(p)
         scenario_generation_resize_cancel(p, tmp, db, big, "large")

@@ -17,7 +17,7 @@ static Model *make(const char *name, NewModelParams p) {
     char dir[256];
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
     Err e = {0};
-    if (newmodel_gpt2_write(dir, &p, NULL, &e)) {
+    if (newmodel_write(dir, &p, NULL, &e)) {
         fprintf(stderr, "new-model %s: %s\n", name, e.msg);
         exit(1);
     }
@@ -117,7 +117,7 @@ static void test_trace(Model *m) {
     Trace every = {~0u, 0, on_trace, &all};
     ctx_reset(c);
     CHECK_INT(ctx_eval(c, ids, 3, NULL, false, &every, &e), 0);
-    CHECK_INT(all.kinds, (TRACE_LOGITS << 1) - 1);
+    CHECK_INT(all.kinds, TRACE_ALL);
     ctx_free(c);
 }
 
@@ -226,7 +226,7 @@ int main(void) {
         NewModelParams q = p;
         q.dtype = k ? DT_BF16 : DT_F16;
         Model *h = make(k ? "bf16" : "f16", q);
-        CHECK(h->wte.dt == q.dtype);
+        CHECK(h->tok_embd.dt == q.dtype && h->dtype == q.dtype);
         Err e = {0};
         Ctx *c1 = ctx_new(f, 2, &e), *c2 = ctx_new(h, 2, &e);
         int ids[20];

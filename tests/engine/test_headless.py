@@ -109,7 +109,7 @@ for cmd, needle in [
     check(p.returncode > 0 and p.returncode < 128, f"'{cmd}' exits, no signal", p.returncode)
 
 # quit (and its alias exit): the commands after it do not run, in every way of giving them
-for word in ("quit", ":quit", "exit"):
+for word in ("quit", ":quit", "exit", "q", ":q"):
     p = run(["--json", "-e", f'tokenize "a"; {word}; generate "x" max=2; tokenize "b"'])
     check(p.returncode == 0, f"'{word}' exits 0", (p.returncode, p.stderr))
     out = jlines(p)
@@ -123,7 +123,7 @@ p = run(["-e", "quit now"])
 check(p.returncode != 0 and b"takes no positional argument" in p.stderr, "quit takes no argument", p.stderr)
 p = run(["--json", "-e", "help"])
 names = [c["name"] for c in jlines(p)[0]["commands"]] if p.returncode == 0 else []
-check("quit" in names and "exit" in names, "help lists quit and exit", names)
+check("quit" in names and "exit" in names and "q" in names, "help lists quit, exit and q", names)
 p = run(["-e", "frobnicate; quit"])
 check(p.returncode == 1, "a failure before quit still exits 1", p.returncode)
 # the REPL (--no-tui on a pseudo-terminal) leaves at quit
@@ -132,12 +132,13 @@ import select
 import signal
 import time
 
-def repl_session(chunks):
-    """Run the REPL (--no-tui) on a pseudo-terminal, writing chunks with a pause between them;
-    returns (wait status or None, everything it printed)."""
+def repl_session(chunks, args=("--json", "--no-tui"), env=None):
+    """Run qkv interactively (the REPL: --no-tui) on a pseudo-terminal, writing chunks with a pause
+    between them; returns (wait status or None, everything it printed)."""
     pid, fd = pty.fork()
     if pid == 0:
-        os.execv(QKV, [QKV, "--db", DB, "--json", "--no-tui"])
+        os.environ.update(env or {})
+        os.execv(QKV, [QKV, "--db", DB] + list(args))
     seen, status, deadline = b"", None, time.time() + 60
     pending = list(chunks)
     next_at = time.time() + 0.5
@@ -165,6 +166,11 @@ check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 
       seen[-400:])
 check(b'{"quit":true}' in seen and b'"pieces":["a"]' in seen and b'"pieces":["z"' not in seen,
       "the REPL runs nothing after quit", seen[-400:])
+# q and :q (what vi users type first) leave the REPL too
+for word in (b"q", b":q"):
+    status, seen = repl_session([b'tokenize "a"\n' + word + b'\ntokenize "zzz"\n'])
+    check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and b'{"quit":true}' in seen
+          and b'"pieces":["z"' not in seen, f"the REPL leaves at {word.decode()}", seen[-400:])
 # Ctrl-C at the interactive prompt, even twice, does not quit
 status, seen = repl_session([b"\x03", b"\x03", b"\x03", b'tokenize "b"\n', b"quit\n"])
 check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and b'"pieces":["b"]' in seen,
@@ -199,6 +205,44 @@ check(err < 1e-6, "pe sinusoidal follows the formula", err)
 cs = jlines(run(["--json", "-e", "pe learned len=10 cosine=true"]))[0]["matrix"]
 check(len(cs) == 10 and all(abs(cs[i][i] - 1) < 1e-5 for i in range(10)) and cs[2][5] == cs[5][2],
       "pe learned cosine=true is a symmetric similarity matrix", cs[:2])
+
+# what `save` writes after `pe ... cosine=true` is the cosine similarity itself, computed here
+# with NumPy from the formula (sinusoidal) and from wpe.weight read out of the file (learned)
+import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+import gpt2_ref
+
+
+def saved_csv(path):
+    with open(path) as f:
+        rows = [r.split(",") for r in f.read().strip().split("\n")]
+    return np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+
+
+def cosine(m):
+    n = m / np.linalg.norm(m, axis=1, keepdims=True)
+    return n @ n.T
+
+
+pos, k = np.arange(4)[:, None], np.arange(8)[None, :]
+ang = pos / 10000 ** ((k - k % 2) / 8)
+sinus = np.where(k % 2 == 0, np.sin(ang), np.cos(ang))
+cpath = os.path.join(TMP, "pe-cos.csv")
+p = run(["-e", f"pe sinusoidal len=4 dim=8 cosine=true; save {cpath}"])
+got = saved_csv(cpath) if p.returncode == 0 else None
+check(got is not None and got.shape == (4, 4) and np.abs(got - cosine(sinus)).max() < 1e-5,
+      "save after pe sinusoidal cosine=true writes the cosine similarity", (cosine(sinus), got))
+pem = os.path.join(TMP, "pe-model")
+run(["-e", f"new-model gpt2 layers=1 heads=2 d=32 ctx=40 seed=11 std=0.5 out={pem}"])
+wpe = gpt2_ref.read_safetensors(os.path.join(pem, "model.safetensors"))["wpe.weight"]
+p = run(["--model", pem, "--json", "-e", f"pe learned; pe learned len=12 cosine=true; save {cpath}"])
+o = jlines(p) if p.returncode == 0 else [{}, {}]
+got = np.array(o[0].get("matrix", []))
+check(got.shape == wpe.shape and np.abs(got - wpe).max() < 1e-6,
+      "pe learned is the model's wpe.weight, as read from model.safetensors", (wpe.shape, got.shape))
+got = saved_csv(cpath) if p.returncode == 0 else None
+check(got is not None and got.shape == (12, 12) and np.abs(got - cosine(wpe[:12])).max() < 1e-5,
+      "save after pe learned cosine=true writes the cosine similarity of wpe.weight", (cosine(wpe[:12])[:2], got))
 
 # save: what the last heatmap command showed, as CSV and SVG, written atomically
 import csv as csvmod
@@ -275,12 +319,15 @@ if shared and os.path.isdir(gtok):
     check(p.returncode == 0 and t[0]["ids"] == [15496, 995], "--tokenizer alone: Hello world", p.stderr)
     check(t[1]["ids"] == [31373, 220, 50256], "<|endoftext|> is one token by default", t[1]["ids"])
     check(len(t[2]["ids"]) > 3 and 50256 not in t[2]["ids"], "special=false reads it as text", t[2]["ids"])
+else:
+    print(f"note: {gtok} absent: the --tokenizer checks with the real GPT-2 vocabulary did not run")
 p = run(["--tokenizer", "/nonexistent", "-e", "model"])
 check(p.returncode != 0 and b"/nonexistent" in p.stderr, "a missing --tokenizer is named", p.stderr)
 
-# formats qkv does not read yet are named, not called broken safetensors
+# formats qkv does not read are named, not called broken safetensors (a .bin is read only when
+# it is a llama2.c checkpoint whose header matches its size)
 for name, content, needle in [("m.gguf", b"GGUF\x03\x00\x00\x00" + bytes(32), b"GGUF"),
-                              ("m.bin", bytes(64), b".bin/.pt checkpoints"),
+                              ("m.bin", bytes(64), b"not a llama2.c checkpoint"),
                               ("m.pt", b"PK\x03\x04" + bytes(60), b"PyTorch zip")]:
     path = os.path.join(TMP, name)
     with open(path, "wb") as f:
@@ -293,6 +340,192 @@ p = run(["-e", 'tokenize "a b"'])
 check(b"3 tokens" in p.stdout, "tokenize prints a table", p.stdout)
 p = run(["-e", "help"])
 check(b"generate" in p.stdout and b"attention" in p.stdout, "help lists the commands", p.stdout)
+
+# ---- options and settings, each shown to change what the next command does ----
+import struct
+
+
+def repl_json(lines, args=()):
+    """The JSON objects the REPL prints for lines (it goes on after a failing command)."""
+    status, seen = repl_session([("\n".join(lines) + "\nquit\n").encode()], ("--json", "--no-tui") + tuple(args))
+    check(status is not None and os.WIFEXITED(status), "the REPL ran " + "; ".join(lines)[:80], seen[-300:])
+    lines = seen.decode("utf-8", "replace").replace("\r", "").split("\n")
+    return [json.loads(l[l.index('{"'):]) for l in lines if '{"' in l and not l.lstrip().startswith("qkv>")]
+
+
+def rewrite_tensors(path, edit):
+    """Rewrite the F32 tensors of a safetensors file in place: edit({name: float32 array}) changes them."""
+    header, start, raw = gpt2_ref.read_safetensors_header(path)
+    ts = {n: np.frombuffer(raw[start + i["data_offsets"][0]:start + i["data_offsets"][1]], dtype="<f4")
+          .reshape(i["shape"]).copy() for n, i in header.items() if n != "__metadata__" and i["dtype"] == "F32"}
+    edit(ts)
+    out = bytearray(raw)
+    for n, a in ts.items():
+        b, e = header[n]["data_offsets"]
+        out[start + b:start + e] = a.astype("<f4").tobytes()
+    with open(path, "wb") as f:
+        f.write(out)
+
+
+# a model with a vocabulary of 300 and its own tokenizer; a second tokenizer that merges "a b"
+om = os.path.join(TMP, "opt-model")
+run(["-e", f"new-model gpt2 layers=2 heads=2 d=32 ctx=64 vocab=300 seed=21 std=0.3 out={om}"])
+tokdir = os.path.join(TMP, "opt-tok")
+os.makedirs(tokdir)
+vocab = json.load(open(os.path.join(om, "vocab.json")))
+vocab["ab"] = max(vocab.values()) + 1
+json.dump(vocab, open(os.path.join(tokdir, "vocab.json"), "w"))
+open(os.path.join(tokdir, "merges.txt"), "w").write("#version: 0.2\na b\n")
+
+# load PATH tokenizer=PATH: the model with another tokenizer
+p = run(["--json", "-e", f'load {om}; tokenize "abab"; load {om} tokenizer={tokdir}; tokenize "abab"; model'])
+o = jlines(p) if p.returncode == 0 else []
+check(len(o) == 5 and o[1]["ids"] == [64, 65, 64, 65] and o[3]["ids"] == [vocab["ab"]] * 2 and
+      o[4]["path"] == om, "load tokenizer= replaces the model's tokenizer", (p.stderr, o[1:2], o[3:4]))
+
+# a failed load keeps the old model: name, path and logits (the REPL goes on after the error)
+bad = os.path.join(TMP, "opt-bad")
+shutil.copytree(om, bad)
+st = os.path.join(bad, "model.safetensors")
+os.truncate(st, os.path.getsize(st) // 2)
+o = repl_json([f"load {om}", "logits ids=5,6,7 top=5", f"load {bad}", "model", "logits ids=5,6,7 top=5",
+               "load /nonexistent/dir", "model", "logits ids=5,6,7 top=5"])
+errs = [x for x in o if "error" in x]
+ok = [x for x in o if "error" not in x and "quit" not in x]
+check(len(errs) == 2 and bad in errs[0]["error"] and "/nonexistent/dir" in errs[1]["error"],
+      "both bad loads fail, naming the file", errs)
+if check(len(ok) == 6, "six answers besides the errors", o):
+    m0, l0, m1, l1, m2, l2 = ok
+    check((m1["name"], m1["path"]) == (m0["name"], m0["path"]) == (m2["name"], m2["path"]) and m0["path"] == om,
+          "after a failed load the model is the old one", (m0.get("path"), m1.get("path"), m2.get("path")))
+    check(l0["top"] == l1["top"] == l2["top"], "after a failed load the logits are unchanged", (l0["top"][:1], l1["top"][:1]))
+
+# --threads N and set threads N: reported by model and set; the results do not depend on them
+res = {}
+for n in (1, 2):
+    p = run(["--model", om, "--threads", str(n), "--json", "-e",
+             'model; logits "The cat sat on the mat" top=10 full=true; generate "The cat" max=12 temperature=0'])
+    o = jlines(p) if p.returncode == 0 else [{}, {}, {}]
+    check(o[0].get("threads") == n, f"--threads {n}: model reports {n} threads", o[0].get("threads"))
+    res[n] = o
+p = run(["--model", om, "--json", "-e", "set threads 1; model; set threads 2; model; set"])
+o = jlines(p) if p.returncode == 0 else [{}] * 5
+check([x.get("threads") for x in o] == [1, 1, 2, 2, 2], "set threads N: reported by set and model",
+      [x.get("threads") for x in o])
+if res[1][1] and res[2][1]:
+    a1, a2 = np.array(res[1][1]["logits"]), np.array(res[2][1]["logits"])
+    check(a1.shape == a2.shape and np.abs(a1 - a2).max() <= 1e-5, "the same logits on 1 and 2 threads",
+          float(np.abs(a1 - a2).max()) if a1.shape == a2.shape else (a1.shape, a2.shape))
+    check(res[1][2]["ids"] == res[2][2]["ids"], "the same greedy tokens on 1 and 2 threads",
+          (res[1][2]["ids"], res[2][2]["ids"]))
+
+# every set key changes what the next generate does (and set reports it)
+G = 'generate "The cat" max=10'
+base = jlines(run(["--model", om, "--json", "-e", f"set temperature 0; {G}"]))[1]
+greedy = base["ids"]
+
+
+def after_set(setting, gen=G, extra=()):
+    p = run(list(extra) + ["--model", om, "--json", "-e", f"set {setting}; {gen}"])
+    o = jlines(p) if p.returncode == 0 else [{}, {}]
+    check(p.returncode == 0, f"set {setting}", p.stderr)
+    return o[0], o[1]
+
+
+s, g = after_set("temperature 0")
+check(s.get("temperature") == 0 and g["temperature"] == 0 and all(st["id"] == st["top"][0]["id"] for st in g["steps"]),
+      "set temperature 0: greedy", g.get("temperature"))
+hot = [after_set("seed %d" % k, gen=G + " temperature=2")[1]["ids"] for k in (1, 2, 3)]
+check(any(h != greedy for h in hot), "temperature 2 samples other tokens than greedy (sanity)", hot)
+s, g = after_set("top_k 1", gen=G + " temperature=2 seed=1")
+check(s.get("top_k") == 1 and g["top_k"] == 1 and g["ids"] == greedy, "set top_k 1: the most likely token only",
+      (g.get("ids"), greedy))
+s, g = after_set("top_p 0.001", gen=G + " temperature=2 seed=1")
+check(abs(s.get("top_p", 0) - 0.001) < 1e-9 and g["ids"] == greedy, "set top_p 0.001: the most likely token only",
+      (g.get("ids"), greedy))
+o = jlines(run(["--model", om, "--json", "-e", f"set seed 77; {G} temperature=2; {G} temperature=2; set seed random; "
+                f"{G} temperature=2; {G} temperature=2; set"]))
+check(o[0]["seed"] == 77 and o[1]["seed"] == o[2]["seed"] == 77 and o[1]["ids"] == o[2]["ids"],
+      "set seed N: every generation uses it", [(x.get("seed"), x.get("ids")) for x in o[1:3]])
+check(o[3]["seed"] is None and o[4]["seed"] != o[5]["seed"] and o[6]["seed"] is None,
+      "set seed random: a fresh seed each time, reported", [x.get("seed") for x in o[3:]])
+s, g = after_set("max 3", gen='generate "The cat"')
+check(s.get("max") == 3 and len(g["ids"]) == 3 and g["stop_reason"] == "length", "set max 3: three tokens", g.get("ids"))
+s, g = after_set("alts 2")
+check(s.get("alts") == 2 and all(len(st["top"]) == 2 for st in g["steps"]), "set alts 2: two alternatives per step",
+      [len(st["top"]) for st in g["steps"]])
+g = jlines(run(["--model", om, "--json", "-e", G + " alts=7"]))[0]
+check(all(len(st["top"]) == 7 for st in g["steps"]) and len(g["steps"]) == 10, "alts=7: seven alternatives per step",
+      [len(st["top"]) for st in g["steps"]])
+long = "ab" * 40  # 80 tokens: more than the context of 64 (the last of max=10 tokens is not fed back)
+p = run(["--model", om, "-e", f'generate "{long}" max=10'])
+check(p.returncode != 0 and b"truncate" in p.stderr, "a prompt longer than the context is refused", p.stderr)
+s, g = after_set("truncate true", gen=f'generate "{long}" max=10 temperature=0')
+check(s.get("truncate") is True and g["truncated"] == 80 + 10 - 1 - 64 and len(g["ids"]) == 10,
+      "set truncate true: the oldest tokens are dropped", g.get("truncated"))
+s, g = after_set("annotator zed")
+check(s.get("annotator") == "zed", "set annotator: reported", s)
+shown = jlines(run(["--json", "-e", "show %d" % g["run_id"]]))[0]
+check(shown["annotator"] == "zed", "set annotator: the run is logged with it", shown.get("annotator"))
+
+# generate "" starts from the beginning-of-text token
+g = jlines(run(["--json", "-e", 'generate "" max=3 temperature=0']))[0]
+eot = jlines(run(["--json", "-e", 'tokenize "<|endoftext|>"']))[0]["ids"]
+check(len(eot) == 1 and g["prompt_ids"] == eot and len(g["ids"]) == 3, 'generate "" starts from <|endoftext|>',
+      (g.get("prompt_ids"), eot))
+
+# end-of-text: a model whose every next token is <|endoftext|> (the final norm's output is the
+# end-of-text embedding, made the longest) stops there by default; stop=false (or set stop false)
+# goes on past it
+em = os.path.join(TMP, "eos-model")
+shutil.copytree(om, em)
+eos_id = vocab["<|endoftext|>"]
+
+
+def always_eos(ts):
+    ts["wte.weight"][eos_id] *= 10
+    ts["ln_f.weight"][:] = 0
+    ts["ln_f.bias"][:] = ts["wte.weight"][eos_id]
+
+
+rewrite_tensors(os.path.join(em, "model.safetensors"), always_eos)
+o = jlines(run(["--model", em, "--json", "-e", 'generate "The cat" max=8; generate "The cat" max=8 stop=false; '
+                'set stop false; generate "The cat" max=8; set stop true; generate "The cat" max=8']))
+d, nostop, s_off, setoff, _s_on, on = o
+check(d["stop_reason"] == "eos" and len(d["ids"]) <= 1 and d["steps"][0]["top"][0]["id"] == eos_id,
+      "stopping at end-of-text happens by default", (d.get("stop_reason"), d.get("ids")))
+check(nostop["stop_reason"] == "length" and nostop["ids"] == [eos_id] * 8, "stop=false goes past end-of-text",
+      (nostop.get("stop_reason"), nostop.get("ids")))
+check(s_off.get("stop") is False and setoff["ids"] == [eos_id] * 8 and on["stop_reason"] == "eos",
+      "set stop false / true", (setoff.get("ids"), on.get("stop_reason")))
+
+# `qkv CMD ARGS...`: each argument as the shell passes it (spaces, quotes, '=', newlines, ';', '#',
+# backslashes), the same tokens as the text quoted with C escapes in -e
+def c_quote(t):
+    return '"' + "".join({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}.get(ch, ch) for ch in t) + '"'
+
+
+for text in ["a b", 'say "hi"', "x=1 y", "a=b", "max=2", "a\nb\\n;#c", "tab\there", "", "caf\u00e9 \U0001F600"]:
+    p = subprocess.run([QKV, "--db", DB, "--json", "tokenize", text], capture_output=True, timeout=60)
+    want = jlines(run(["--json", "-e", "tokenize " + c_quote(text)]))[0]["ids"]
+    got = jlines(p)[0].get("ids") if p.returncode == 0 else p.stderr
+    check(got == want and (want or not text), f"qkv tokenize {text!r}: the argument is the text", (got, want))
+p = subprocess.run([QKV, "--db", DB, "--json", "tokenize", "special=false", "<|endoftext|>"], capture_output=True,
+                   timeout=60)
+check(p.returncode == 0 and len(jlines(p)[0]["ids"]) > 1, "qkv tokenize special=false TEXT: the option is an option",
+      p.stderr)
+p = subprocess.run([QKV, "--db", DB, "--json", "generate", "two words", "max=2", "temperature=0"], capture_output=True,
+                   timeout=60)
+o = jlines(p) if p.returncode == 0 else [{}]
+check(len(o[0].get("ids", [])) == 2 and o[0].get("temperature") == 0, "qkv generate TEXT max=2 temperature=0", p.stderr)
+
+# TERM=dumb gives the plain REPL, not the full-screen interface
+status, seen = repl_session([b'tokenize "a"\n', b"quit\n"], ("--json",), {"TERM": "dumb"})
+check(status is not None and os.WIFEXITED(status) and b"qkv> " in seen and b"\x1b[?1049h" not in seen and
+      b'"pieces":["a"]' in seen, "TERM=dumb: the plain REPL", seen[-300:])
+status, seen = repl_session([b"q\n"], ("--json",), {"TERM": "xterm"})
+check(status is not None and b"\x1b[?1049h" in seen and b"qkv> " not in seen, "with a TERM, the TUI (sanity)",
+      seen[-200:])
 
 print(f"{failures} failure(s)")
 sys.exit(1 if failures else 0)

@@ -34,7 +34,7 @@ int main(void) {
     np.n_layer = 1, np.n_head = 2, np.n_embd = 16, np.n_ctx = 8, np.n_vocab = 32;
     Buf cfg = {0}, st = {0};
     Err e = {0};
-    CHECK_INT(newmodel_gpt2_build(&np, &cfg, &st, &e), 0);
+    CHECK_INT(newmodel_build(&np, &cfg, &st, &e), 0);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | (unsigned char)st.data[i];
     size_t hdr = 8 + (size_t)hl;
@@ -61,7 +61,7 @@ int main(void) {
         if (s) {
             accepted++;
             for (int i = 0; i < st_count(s); i++) {
-                const StEntry *en = st_at(s, i);
+                const WTensor *en = st_at(s, i);
                 const unsigned char *d = en->t.data;
                 CHECK(d >= f && d + en->nbytes <= f + n);
                 volatile unsigned char sum = 0; // touch the first and last byte

@@ -144,8 +144,15 @@ def main():
                 accepted += 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print('fuzz_model: %d mutations (seed %d), %d accepted, %d failure(s), %.1f s'
-          % (iters, seed, accepted, bad, time.time() - t0))
+    rejected = iters - accepted - bad
+    print('fuzz_model: %d mutations (seed %d), %d accepted, %d rejected, %d failure(s), %.1f s'
+          % (iters, seed, accepted, rejected, bad, time.time() - t0))
+    # the mutations must bite: if qkv accepted most of them, they no longer break anything and
+    # the run above checked nothing (98% are rejected today)
+    if iters >= 20 and rejected < iters // 2:
+        print('FAIL: only %d of %d mutated directories were rejected: the mutations do not break the files'
+              % (rejected, iters))
+        return 1
     return 1 if bad else 0
 
 

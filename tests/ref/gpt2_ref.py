@@ -125,36 +125,63 @@ class GPT2:
     def _gelu(x):
         return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 
-    def forward(self, ids):
-        """Run ids (length T <= n_ctx); return (logits [T, V], attention probs [L, H, T, T])."""
+    def trace(self, ids, patch=None):
+        """Run ids (length T <= n_ctx); return every intermediate, keyed (kind, layer) as qkv's trace
+        names them (layer -1 outside the blocks):
+          ('embed', -1) [T, d]; per layer l: ('resid_pre', l) the block's input, ('q'|'k'|'v', l)
+          [T, d], ('scores', l) [H, T, T] scaled q·kᵀ with -inf above the diagonal, ('probs', l)
+          [H, T, T], ('z', l) [T, d] the heads' weighted values before the output projection,
+          ('attn_out', l) the attention sublayer's output, ('resid_mid', l) the stream after it,
+          ('mlp_out', l) the MLP's output, ('resid_post', l) the block's output;
+          ('ln_f', -1) [T, d]; ('logits', -1) [T, V].
+        patch: None or (kind, layer, pos, scale): that row of that intermediate is multiplied by
+        scale as soon as it is computed, and the rest of the pass uses the patched value
+        (activation patching; not for scores and probs)."""
         ids = np.asarray(ids, dtype=np.int64)
         T, d, H = len(ids), self.d, self.n_head
         hd = d // H
         assert 1 <= T <= self.n_ctx
-        x = self.w['wte.weight'][ids] + self.w['wpe.weight'][:T]
+        out = {}
+
+        def put(kind, layer, value):
+            if patch is not None and (kind, layer) == tuple(patch[:2]):
+                value = value.copy()
+                value[patch[2]] *= patch[3]
+            out[kind, layer] = value
+            return value
+
+        x = put('embed', -1, self.w['wte.weight'][ids] + self.w['wpe.weight'][:T])
         causal = np.tril(np.ones((T, T), dtype=bool))
-        probs = np.zeros((self.n_layer, H, T, T))
         for l in range(self.n_layer):
             p = 'h.%d.' % l
+            x = put('resid_pre', l, x)
             h = self._ln(x, p + 'ln_1')
             qkv = h @ self.w[p + 'attn.c_attn.weight'] + self.w[p + 'attn.c_attn.bias']  # (T, 3d)
-            q, k, v = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
-            q = q.reshape(T, H, hd).transpose(1, 0, 2)  # (H, T, hd)
-            k = k.reshape(T, H, hd).transpose(1, 0, 2)
-            v = v.reshape(T, H, hd).transpose(1, 0, 2)
+            for i, n in enumerate(('q', 'k', 'v')):
+                put(n, l, qkv[:, i * d:(i + 1) * d])
+            q, k, v = (out[n, l].reshape(T, H, hd).transpose(1, 0, 2) for n in ('q', 'k', 'v'))  # (H, T, hd)
             s = q @ k.transpose(0, 2, 1) / np.sqrt(hd)  # (H, T, T)
             s = np.where(causal, s, -np.inf)
+            out['scores', l] = s
             s = s - s.max(axis=-1, keepdims=True)
             e = np.exp(s)
             a = e / e.sum(axis=-1, keepdims=True)
-            probs[l] = a
-            y = (a @ v).transpose(1, 0, 2).reshape(T, d)
-            x = x + y @ self.w[p + 'attn.c_proj.weight'] + self.w[p + 'attn.c_proj.bias']
+            out['probs', l] = a
+            z = put('z', l, (a @ v).transpose(1, 0, 2).reshape(T, d))
+            x = x + put('attn_out', l, z @ self.w[p + 'attn.c_proj.weight'] + self.w[p + 'attn.c_proj.bias'])
+            x = put('resid_mid', l, x)
             h = self._ln(x, p + 'ln_2')
             m = self._gelu(h @ self.w[p + 'mlp.c_fc.weight'] + self.w[p + 'mlp.c_fc.bias'])
-            x = x + m @ self.w[p + 'mlp.c_proj.weight'] + self.w[p + 'mlp.c_proj.bias']
-        x = self._ln(x, 'ln_f')
-        return x @ self.head.T, probs
+            x = x + put('mlp_out', l, m @ self.w[p + 'mlp.c_proj.weight'] + self.w[p + 'mlp.c_proj.bias'])
+            x = put('resid_post', l, x)
+        hf = put('ln_f', -1, self._ln(x, 'ln_f'))
+        put('logits', -1, hf @ self.head.T)
+        return out
+
+    def forward(self, ids):
+        """Run ids (length T <= n_ctx); return (logits [T, V], attention probs [L, H, T, T])."""
+        tr = self.trace(ids)
+        return tr['logits', -1], np.stack([tr['probs', l] for l in range(self.n_layer)])
 
     def logits(self, ids):
         return self.forward(ids)[0]

@@ -15,11 +15,12 @@ def run(qkv, args, timeout=600):
     return subprocess.run([qkv] + list(args), capture_output=True, text=True, timeout=timeout)
 
 
-def json_cmds(qkv, model, cmds, db, timeout=600):
-    """Run `qkv --model model --db db --json -e 'c1; c2 ...'`; return one parsed object per command.
+def json_cmds(qkv, model, cmds, db, timeout=600, extra=()):
+    """Run `qkv --model model --db db [extra...] --json -e 'c1; c2 ...'`; return one parsed object
+    per command.
 
     Raises QkvError with the command line, exit status and stderr when qkv fails."""
-    args = []
+    args = list(extra)
     if model is not None:
         args += ['--model', model]
     args += ['--db', db, '--json', '-e', '; '.join(cmds)]
@@ -39,14 +40,24 @@ def json_cmds(qkv, model, cmds, db, timeout=600):
         raise QkvError('qkv %s\n  output is not JSON (%s):\n%s' % (shown, ex, p.stdout[:2000]))
 
 
-def qkv_path():
-    """The qkv binary: argv[1] (meson passes it), else $QKV, else build/app/qkv."""
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    if os.environ.get('QKV'):
-        return os.environ['QKV']
+def _binary(argi, env, rel):
+    """A built program: sys.argv[argi] (meson passes it), else $env, else build/rel in the source tree."""
+    if len(sys.argv) > argi:
+        return sys.argv[argi]
+    if os.environ.get(env):
+        return os.environ[env]
     src = os.environ.get('QKV_SRCDIR', os.path.join(os.path.dirname(__file__), '..', '..'))
-    return os.path.join(src, 'build', 'app', 'qkv')
+    return os.path.join(src, 'build', rel)
+
+
+def qkv_path():
+    """The qkv binary: argv[1], else $QKV, else build/app/qkv."""
+    return _binary(1, 'QKV', os.path.join('app', 'qkv'))
+
+
+def trace_dump_path():
+    """tests/ref/trace_dump: argv[2], else $QKV_TRACE_DUMP, else build/tests/ref/trace_dump."""
+    return _binary(2, 'QKV_TRACE_DUMP', os.path.join('tests', 'ref', 'trace_dump'))
 
 
 def ids_arg(ids):
@@ -58,3 +69,68 @@ def new_model(qkv, words, db):
 
     The command language form is used: `qkv new-model ...` as program arguments is not accepted."""
     return run(qkv, ['--db', db, '-e', ' '.join(['new-model'] + list(words))])
+
+
+# Trace kinds of tests/ref/trace_dump.c, and the attention ones ([n_head, n_q, n_kv] records).
+TRACE_KINDS = ('embed', 'q', 'k', 'v', 'z', 'scores', 'probs', 'attn_out', 'resid_pre', 'resid_mid', 'mlp_out',
+               'resid_post', 'ln_f', 'logits')
+TRACE_ATT = ('scores', 'probs')
+
+
+def trace(trace_dump, model, ids, kinds, threads=1, logits='none', steps=0, layers=0, patch=None, timeout=600):
+    """Run trace_dump on ids; return (points, outs).
+
+    points: {(kind, layer): float32 array over all positions}, the calls of ctx_eval put together
+      along the query rows: [T, dim], or [n_head, T, T] for attention (entries a call did not
+      cover, the future keys, are -inf for scores and 0 for probs).
+    outs: the logits ctx_eval returned, one [rows, V] array per call.
+    patch: None or (kind, layer, pos, scale): multiply that row of the live activation by scale.
+    Raises QkvError when trace_dump fails or its output is malformed."""
+    import numpy as np
+    args = [trace_dump, model, ','.join(str(int(i)) for i in ids), ','.join(kinds) if kinds else 'none',
+            str(threads), 'logits=' + logits, 'steps=%d' % steps, 'layers=%d' % layers]
+    if patch:
+        args.append('patch=%s:%d:%d:%r' % tuple(patch))
+    p = subprocess.run(args, capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise QkvError('%s ... exit %d: %s' % (' '.join(args[:1] + args[3:]), p.returncode,
+                                               p.stderr.decode('utf-8', 'replace').strip()))
+    raw, off, T = p.stdout, 0, len(ids)
+    parts, outs, done = {}, [], None
+    while off < len(raw):
+        nl = raw.find(b'\n', off)
+        if nl < 0:
+            raise QkvError('trace_dump: output ends inside a header')
+        head = json.loads(raw[off:nl].decode('utf-8'))
+        off = nl + 1
+        if head.get('done'):
+            done = head
+            break
+        count = int(head['count'])
+        data = np.frombuffer(raw, dtype='<f4', count=count, offset=off)
+        off += 4 * count
+        if head['point'] == 'out_logits':
+            outs.append(data.reshape(head['rows'], head['dim']))
+        else:
+            parts.setdefault((head['point'], head['layer']), []).append((head, data))
+    if done is None or off != len(raw):
+        raise QkvError('trace_dump: output not closed by its "done" line (%d of %d bytes read)' % (off, len(raw)))
+    points = {}
+    for key, recs in parts.items():
+        kind = key[0]
+        if kind in TRACE_ATT:
+            H = recs[0][0]['n_head']
+            full = np.full((H, T, T), -np.inf if kind == 'scores' else 0.0, dtype=np.float32)
+            for h, data in recs:
+                p0, nq, nkv = h['pos0'], h['n_q'], h['n_kv']
+                full[:, p0:p0 + nq, :nkv] = data.reshape(H, nq, nkv)
+        else:
+            dim = recs[0][0]['dim']
+            full = np.zeros((T, dim), dtype=np.float32)
+            for h, data in recs:
+                full[h['pos0']:h['pos0'] + h['n_q']] = data.reshape(h['n_q'], dim)
+        rows = sum(h['n_q'] for h, _ in recs)
+        if rows != T:
+            raise QkvError('trace_dump: %s layer %d covers %d query rows, expected %d' % (kind, key[1], rows, T))
+        points[key] = full
+    return points, outs

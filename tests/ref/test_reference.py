@@ -10,10 +10,17 @@
 #   - attention: probabilities of every layer and head within 1e-5 (and the single-head form);
 #   - the KV cache: greedy `generate` equals recomputing `logits` of prompt+generated (argmax and
 #     per-step log-probabilities within 1e-4), and follows the reference's greedy choices; one run
-#     decodes up to the last position of the context.
+#     decodes up to the last position of the context;
+#   - contexts longer than the 512-token prefill chunk (prefill of 600 and 1024 tokens, decoding
+#     past 1000), head size 64 at d=768 (12 heads), and every check with 1 and 2 threads;
+#   - seeded sampling: for a fixed prompt and several temperature/top_k/top_p settings, the first
+#     token sampled with seeds 1..N follows the reference's filtered softmax (no token outside its
+#     support; Pearson chi-square p-value above 1e-6, deterministic given the seeds), and the same
+#     counts reject a wrong temperature (the test has the power to see a wrong distribution).
 # Usage: test_reference.py QKV_BINARY. Prints the max errors; fails with expected vs got.
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -65,9 +72,9 @@ def compare(what, got, want, tol):
 
 
 class Variant:
-    def __init__(self, name, opts, lengths, gens, tok=None, texts=()):
-        self.name, self.opts, self.lengths, self.gens, self.tok, self.texts = \
-            name, opts, lengths, gens, tok, texts
+    def __init__(self, name, opts, lengths, gens, tok=None, texts=(), sampling=False, std=STD):
+        self.name, self.opts, self.lengths, self.gens, self.tok, self.texts, self.sampling, self.std = \
+            name, opts, lengths, gens, tok, texts, sampling, std
 
 
 def check_files(v, model_dir, opts):
@@ -132,8 +139,8 @@ def check_weights(v, ref):
     """Weights look like N(0, std); LayerNorm weights around 1."""
     wte = ref.w['wte.weight']
     s = float(wte.std())
-    if abs(s - STD) > 0.1 * STD:
-        fail('%s: wte std expected ~%g, got %.4g' % (v.name, STD, s))
+    if abs(s - v.std) > 0.1 * v.std:
+        fail('%s: wte std expected ~%g, got %.4g' % (v.name, v.std, s))
     m = float(ref.w['ln_f.weight'].mean())
     if abs(m - 1.0) > 0.5:
         fail('%s: ln_f.weight mean expected ~1, got %.4g' % (v.name, m))
@@ -144,7 +151,7 @@ def run_variant(v, qkv, tmp):
     model_dir = os.path.join(tmp, v.name)
     db = os.path.join(tmp, 'qkv.db')
     opts = dict(kv.split('=', 1) for kv in v.opts.split())
-    args = ['gpt2'] + v.opts.split() + ['std=%g' % STD, 'out=' + model_dir]
+    args = ['gpt2'] + v.opts.split() + ['std=%g' % v.std, 'out=' + model_dir]
     if v.tok:
         args.append('tok=' + v.tok)
     p = qkv_cli.new_model(qkv, args, db)
@@ -164,57 +171,69 @@ def run_variant(v, qkv, tmp):
         if info.get(key) != want:
             fail('%s: model: %s expected %r, got %r' % (v.name, key, want, info.get(key)))
 
-    # logits and attention at each length, all positions
+    # logits and attention at each length, all positions, with 1 and 2 threads
     for T in v.lengths:
         ids = rng.integers(0, V, size=T)
         want_logits, want_att = ref.forward(ids)
         errs['spread'] = max(errs['spread'], float(want_logits.std()))
         l, h = int(rng.integers(0, L)), int(rng.integers(0, H))
-        a = qkv_cli.ids_arg(ids)
-        lo, at_all, at_one = qkv_cli.json_cmds(
-            qkv, model_dir, ['logits %s full=true' % a, 'attention %s layer=all head=all' % a,
-                             'attention %s layer=%d head=%d' % (a, l, h)], db)
-        tag = '%s T=%d' % (v.name, T)
-        if lo.get('ids') != [int(i) for i in ids]:
-            fail('%s: logits echoed ids differ from the ids given' % tag)
-        errs['logit'] = max(errs['logit'], compare(tag + ' logits', lo.get('logits'), want_logits, TOL_LOGIT))
-        top = lo.get('top') or []
-        want_last = want_logits[-1]
-        if not top:
-            fail('%s: logits has no top entries' % tag)
-        else:
-            if top[0].get('id') != int(np.argmax(want_last)) and \
-                    want_last.max() - want_last[top[0].get('id', 0) % V] > TOL_LOGIT:
-                fail('%s: top[0].id expected %d, got %r' % (tag, int(np.argmax(want_last)), top[0].get('id')))
-            lp = gpt2_ref.log_softmax(want_last)
-            for t in top:
-                compare(tag + ' top id %r logit' % t.get('id'), t.get('logit'), want_last[t['id']], TOL_LOGIT)
-                compare(tag + ' top id %r prob' % t.get('id'), t.get('prob'), np.exp(lp[t['id']]), TOL_LOGPROB)
-        errs['att'] = max(errs['att'], compare(tag + ' attention layer=all head=all', at_all.get('layers'),
-                                               want_att, TOL_ATT))
-        errs['att'] = max(errs['att'], compare(tag + ' attention layer=%d head=%d' % (l, h), at_one.get('matrix'),
-                                               want_att[l, h], TOL_ATT))
-        if len(at_one.get('tokens') or []) != T:
-            fail('%s: attention tokens expected %d entries, got %r' % (tag, T, len(at_one.get('tokens') or [])))
-        m = np.asarray(at_one.get('matrix'), dtype=np.float64)
-        if m.shape == (T, T) and np.any(np.triu(m, 1) != 0):
-            fail('%s: attention has non-zero entries above the diagonal (future positions)' % tag)
+        for threads in (1, 2):
+            check_length(v, qkv, model_dir, db, ref, ids, want_logits, want_att, l, h, threads, errs)
 
     # incremental decoding (KV cache) against recomputation and the reference
-    for plen, n in v.gens:
+    for i, (plen, n) in enumerate(v.gens):
         prompt = [int(i) for i in rng.integers(0, V, size=plen)]
         errs['logprob'] = max(errs['logprob'], check_generate(v, qkv, model_dir, db, ref,
-                                                              'ids=' + ','.join(map(str, prompt)), prompt, n))
+                                                              'ids=' + ','.join(map(str, prompt)), prompt, n,
+                                                              threads=1 + i % 2))
     for text in v.texts:
         errs['logprob'] = max(errs['logprob'], check_generate(v, qkv, model_dir, db, ref, '"%s"' % text, None, 12))
+    if v.sampling:
+        check_sampling(v, qkv, model_dir, ref, rng)
     print('%-10s max |dlogit| %.3g  max |dattention| %.3g  max |dlogprob| %.3g  (logit std %.2f, %.1f s)'
           % (v.name, errs['logit'], errs['att'], errs['logprob'], errs['spread'], time.time() - t0), flush=True)
 
 
-def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n):
+def check_length(v, qkv, model_dir, db, ref, ids, want_logits, want_att, l, h, threads, errs):
+    """logits (every position), attention (all layers and heads, and layer l head h) of ids."""
+    T, V = len(ids), ref.vocab
+    a = qkv_cli.ids_arg(ids)
+    lo, at_all, at_one = qkv_cli.json_cmds(
+        qkv, model_dir, ['logits %s full=true' % a, 'attention %s layer=all head=all' % a,
+                         'attention %s layer=%d head=%d' % (a, l, h)], db, extra=['--threads', str(threads)])
+    tag = '%s T=%d threads=%d' % (v.name, T, threads)
+    if lo.get('ids') != [int(i) for i in ids]:
+        fail('%s: logits echoed ids differ from the ids given' % tag)
+    errs['logit'] = max(errs['logit'], compare(tag + ' logits', lo.get('logits'), want_logits, TOL_LOGIT))
+    top = lo.get('top') or []
+    want_last = want_logits[-1]
+    if not top:
+        fail('%s: logits has no top entries' % tag)
+    else:
+        if top[0].get('id') != int(np.argmax(want_last)) and \
+                want_last.max() - want_last[top[0].get('id', 0) % V] > TOL_LOGIT:
+            fail('%s: top[0].id expected %d, got %r' % (tag, int(np.argmax(want_last)), top[0].get('id')))
+        lp = gpt2_ref.log_softmax(want_last)
+        for t in top:
+            compare(tag + ' top id %r logit' % t.get('id'), t.get('logit'), want_last[t['id']], TOL_LOGIT)
+            compare(tag + ' top id %r prob' % t.get('id'), t.get('prob'), np.exp(lp[t['id']]), TOL_LOGPROB)
+    errs['att'] = max(errs['att'], compare(tag + ' attention layer=all head=all', at_all.get('layers'),
+                                           want_att, TOL_ATT))
+    errs['att'] = max(errs['att'], compare(tag + ' attention layer=%d head=%d' % (l, h), at_one.get('matrix'),
+                                           want_att[l, h], TOL_ATT))
+    if len(at_one.get('tokens') or []) != T:
+        fail('%s: attention tokens expected %d entries, got %r' % (tag, T, len(at_one.get('tokens') or [])))
+    m = np.asarray(at_one.get('matrix'), dtype=np.float64)
+    if m.shape == (T, T) and np.any(np.triu(m, 1) != 0):
+        fail('%s: attention has non-zero entries above the diagonal (future positions)' % tag)
+
+
+def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2):
     """Greedy generate n tokens; recompute prompt+generated from scratch; compare. Returns max err."""
-    tag = '%s generate %s max=%d' % (v.name, prompt_arg if len(prompt_arg) < 40 else prompt_arg[:40] + '...', n)
-    (g,) = qkv_cli.json_cmds(qkv, model_dir, ['generate %s max=%d temperature=0' % (prompt_arg, n)], db)
+    tag = '%s generate %s max=%d threads=%d' % (v.name, prompt_arg if len(prompt_arg) < 40 else prompt_arg[:40] + '...',
+                                               n, threads)
+    (g,) = qkv_cli.json_cmds(qkv, model_dir, ['generate %s max=%d temperature=0' % (prompt_arg, n)], db,
+                             extra=['--threads', str(threads)])
     for key in ('run_id', 'text', 'ids', 'logprobs', 'prefill_tok_s', 'decode_tok_s', 'prompt_ids', 'steps'):
         if key not in g:
             fail('%s: JSON has no %s' % (tag, key))
@@ -269,6 +288,149 @@ def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n):
     return err
 
 
+# Seeded sampling: (temperature, top_k, top_p) settings and seeds per setting
+SAMPLING = [(1.0, 0, 1.0), (0.7, 20, 1.0), (1.3, 0, 0.9), (0.8, 50, 0.8)]
+SAMPLING_SEEDS = 2000
+P_MIN = 1e-6  # chi-square p-value below which the counts do not follow the distribution
+
+
+def filtered_softmax(logits, temperature, top_k, top_p):
+    """The sampling distribution over ids (float64): softmax(logits / temperature) over the top_k
+    largest logits (0 = all), then cut to the smallest prefix by descending probability whose mass
+    reaches top_p (1 = no cut), renormalised. Also returns the margin of the top_p cut: how far
+    the kept mass is from top_p on either side (a tiny margin would make the cut float-fragile)."""
+    z = np.asarray(logits, dtype=np.float64)
+    order = np.argsort(-z, kind='stable')
+    if 0 < top_k < len(z):
+        order = order[:top_k]
+    e = np.exp((z[order] - z[order[0]]) / temperature)
+    pr = e / e.sum()
+    margin = float('inf')
+    if top_p < 1.0:
+        cum = np.cumsum(pr)
+        keep = int(np.searchsorted(cum, top_p)) + 1  # first index whose cumulative mass >= top_p
+        keep = min(keep, len(pr))
+        margin = min(abs(cum[keep - 1] - top_p), abs(cum[keep - 2] - top_p) if keep >= 2 else float('inf'))
+        order, pr = order[:keep], pr[:keep] / cum[keep - 1]
+    p = np.zeros(len(z))
+    p[order] = pr
+    return p, margin
+
+
+def chi2_sf(x, df):
+    """P(X >= x) for X ~ chi-square(df): the regularized upper incomplete gamma Q(df/2, x/2)."""
+    a, x = df / 2.0, x / 2.0
+    if x <= 0:
+        return 1.0
+    lg = math.lgamma(a)
+    if x < a + 1:  # series for P(a, x)
+        term = total = 1.0 / a
+        n = a
+        for _ in range(10000):
+            n += 1
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return max(0.0, 1.0 - total * math.exp(-x + a * math.log(x) - lg))
+    # continued fraction for Q(a, x) (modified Lentz)
+    tiny = 1e-300
+    b = x + 1 - a
+    c, d = 1 / tiny, 1 / b
+    h = d
+    for i in range(1, 10000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return math.exp(-x + a * math.log(x) - lg) * h
+
+
+def chi_square(counts, p):
+    """Pearson's test of counts (per id) against probabilities p: (statistic, df, p-value). Ids
+    expected fewer than 5 times are pooled into one bin (pooled further if it stays under 5)."""
+    n = counts.sum()
+    exp = p * n
+    big = exp >= 5
+    obs_b, exp_b = list(counts[big]), list(exp[big])
+    rest_o, rest_e = counts[~big & (p > 0)].sum(), exp[~big & (p > 0)].sum()
+    if rest_e > 0:
+        if rest_e >= 5 or not obs_b:
+            obs_b.append(rest_o)
+            exp_b.append(rest_e)
+        else:
+            obs_b[-1] += rest_o
+            exp_b[-1] += rest_e
+    obs_b, exp_b = np.asarray(obs_b, dtype=np.float64), np.asarray(exp_b)
+    stat = float(((obs_b - exp_b) ** 2 / exp_b).sum())
+    df = len(obs_b) - 1
+    return stat, df, (chi2_sf(stat, df) if df > 0 else 1.0)
+
+
+def check_sampling(v, qkv, model_dir, ref, rng):
+    """The first sampled token over seeds 1..SAMPLING_SEEDS follows the reference distribution."""
+    prompt = [int(i) for i in rng.integers(0, ref.vocab, size=6)]
+    last = ref.logits(prompt)[-1]
+    a = qkv_cli.ids_arg(prompt)
+    # the database on tmpfs when there is one: thousands of logged runs, each committed
+    tmp = tempfile.mkdtemp(prefix='qkv-sample-', dir='/dev/shm' if os.path.isdir('/dev/shm') else None)
+    try:
+        script = os.path.join(tmp, 'sample.qkv')
+        with open(script, 'w') as f:
+            for temp, k, top_p in SAMPLING:
+                for seed in range(1, SAMPLING_SEEDS + 1):
+                    f.write('generate %s max=1 temperature=%g top_k=%d top_p=%g seed=%d alts=1\n'
+                            % (a, temp, k, top_p, seed))
+        p = qkv_cli.run(qkv, ['--model', model_dir, '--db', os.path.join(tmp, 'qkv.db'), '--json', '--script',
+                              script])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if p.returncode != 0:
+        fail('%s sampling: qkv --script exit %d: %s' % (v.name, p.returncode, p.stderr.strip()[:2000]))
+        return
+    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    if len(lines) != len(SAMPLING) * SAMPLING_SEEDS:
+        fail('%s sampling: expected %d JSON lines, got %d' % (v.name, len(SAMPLING) * SAMPLING_SEEDS, len(lines)))
+        return
+    for si, (temp, k, top_p) in enumerate(SAMPLING):
+        tag = '%s sampling temperature=%g top_k=%d top_p=%g' % (v.name, temp, k, top_p)
+        want, margin = filtered_softmax(last, temp, k, top_p)
+        if margin < 1e-4:
+            fail('%s: the top_p cut is within %.2g of a boundary: choose another prompt' % (tag, margin))
+            continue
+        counts = np.zeros(ref.vocab)
+        for line in lines[si * SAMPLING_SEEDS:(si + 1) * SAMPLING_SEEDS]:
+            ids = json.loads(line).get('ids') or []
+            if len(ids) != 1 or not 0 <= ids[0] < ref.vocab:
+                fail('%s: expected one sampled id, got %r' % (tag, ids))
+                return
+            counts[ids[0]] += 1
+        outside = [int(i) for i in np.nonzero((counts > 0) & (want == 0))[0]]
+        if outside:
+            fail('%s: sampled ids outside the filtered support: %s (support %d ids)'
+                 % (tag, outside[:10], int((want > 0).sum())))
+        stat, df, pv = chi_square(counts, want)
+        if pv < P_MIN:
+            top = np.argsort(-want)[:5]
+            fail('%s: chi-square %.1f on %d df, p-value %.3g < %g; most likely ids expected %s, got %s'
+                 % (tag, stat, df, pv, P_MIN, [round(want[i] * SAMPLING_SEEDS, 1) for i in top],
+                    [int(counts[i]) for i in top]))
+        # power: the same counts must reject the distribution at a temperature 1.5 times too high
+        wrong, _ = filtered_softmax(last, temp * 1.5, k, 1.0)
+        _, _, pv_wrong = chi_square(counts, wrong)
+        if pv_wrong >= P_MIN:
+            fail('%s: the counts do not reject temperature %g (p-value %.3g): the test has no power here'
+                 % (tag, temp * 1.5, pv_wrong))
+        print('%s: %d seeds over %d ids, chi-square %.1f on %d df, p-value %.3g (temperature x1.5: %.2g)'
+              % (tag, SAMPLING_SEEDS, int((want > 0).sum()), stat, df, pv, pv_wrong), flush=True)
+
+
 def main():
     qkv = qkv_cli.qkv_path()
     if not os.path.exists(qkv):
@@ -279,12 +441,17 @@ def main():
     tokdir = os.path.join(models, 'gpt2-bpe-tokenizer')
     full = [1, 7, 128, 256]
     variants = [
-        Variant('f32', 'layers=2 heads=4 d=64 ctx=256 seed=1', full, [(5, 40), (200, 57)]),
+        Variant('f32', 'layers=2 heads=4 d=64 ctx=256 seed=1', full, [(5, 40), (200, 57)], sampling=True),
         Variant('f16', 'layers=3 heads=3 d=48 ctx=256 seed=2 dtype=f16', full, [(7, 24)]),
         Variant('bf16', 'layers=2 heads=2 d=40 ctx=256 seed=3 dtype=bf16', full, [(7, 24)]),
         Variant('untied', 'layers=2 heads=4 d=64 ctx=256 seed=4 tied=false vocab=300', full, [(3, 30)]),
         Variant('prefix', 'layers=1 heads=1 d=32 ctx=256 seed=5 prefix=transformer. tied=false', full, [(7, 24)]),
         Variant('shards', 'layers=4 heads=4 d=32 ctx=256 seed=6 shards=2', full, [(7, 24)]),
+        # past the 512-token prefill chunk: prefill 600 and 1024 tokens, decode across and to the end
+        Variant('long', 'layers=2 heads=2 d=32 ctx=1024 seed=8', [513, 600, 1024], [(700, 30), (1000, 24)]),
+        # GPT-2's head size 64 at its width: d=768, 12 heads; std 0.05 keeps the logits' spread like
+        # the others' (at 0.2, attention logits reach hundreds and float32 cannot hold 1e-5)
+        Variant('d768', 'layers=2 heads=12 d=768 ctx=128 seed=9', [1, 7, 128], [(5, 20)], std=0.05),
     ]
     if os.path.exists(os.path.join(tokdir, 'encoder.json')):
         variants.append(Variant('gpt2vocab', 'layers=2 heads=4 d=64 ctx=32 seed=7', [1, 7, 32], [(4, 20)],

@@ -9,6 +9,7 @@
 
 #include "../check.h"
 #include "tok/tokenizer.h"
+#include "tok/unicode.h"
 #include "base/utf8.h"
 
 static char tmpdir[64];
@@ -154,6 +155,27 @@ static void test_bytes_tokenizer(void) {
     buf_free(&want);
     buf_free(&got);
     tok_free(t);
+}
+
+// The pre-tokenizer's white space is Unicode White_Space (as in Python regex, tiktoken, HF
+// tokenizers): all 25 code points, and none of the look-alikes (JavaScript's \s has U+FEFF).
+static void test_white_space(void) {
+    static const uint32_t ws[] = {0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000, 0x2001,
+                                  0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200A,
+                                  0x2028, 0x2029, 0x202F, 0x205F, 0x3000};
+    static const uint32_t not_ws[] = {0xFEFF, 0x200B, 0x180E, 0x200C, 0x200D, 0x2060, 0x1C, 0x1D, 0x1E,
+                                      0x1F, 0x00, 0x7F, 0xAD, 0x3164, 0xFFA0, 0x2800};
+    int n = 0;
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
+        if (!uni_is_space(ws[i])) fprintf(stderr, "U+%04X: expected white space, got class %d\n", ws[i], uni_class(ws[i]));
+        CHECK(uni_is_space(ws[i]));
+    }
+    for (size_t i = 0; i < sizeof not_ws / sizeof not_ws[0]; i++) {
+        if (uni_is_space(not_ws[i])) fprintf(stderr, "U+%04X: expected not white space\n", not_ws[i]);
+        CHECK(!uni_is_space(not_ws[i]));
+    }
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) n += uni_is_space(cp);
+    CHECK_INT(n, 25); // nothing else is
 }
 
 // A tiny vocabulary: the 256 byte tokens are not all there, so unknown bytes fail cleanly.
@@ -318,11 +340,21 @@ static void test_errors(void) {
     rm_file("merges.txt");
 
     snprintf(p, sizeof p, "%s/tokenizer.json", tmpdir);
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+    expect_error("unsupported model", tmpdir, NULL, NULL, "tokenizer.json", "'Unigram' is not supported");
     put_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
-    expect_error("unsupported model", tmpdir, NULL, NULL, "tokenizer.json", "'WordPiece' is not supported");
+    expect_error("empty WordPiece", tmpdir, NULL, NULL, "tokenizer.json", "the vocabulary is empty");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0, \"b\": 2}}}");
+    expect_error("WordPiece id gap", tmpdir, NULL, NULL, "tokenizer.json", "no token has id 1");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}, \"unk_token\": \"[UNK]\"}}");
+    expect_error("WordPiece without its unknown token", tmpdir, NULL, NULL, "tokenizer.json", "'[UNK]' is not in the vocabulary");
     put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
-                               " \"pre_tokenizer\": {\"type\": \"Metaspace\"}}");
-    expect_error("unsupported pre-tokenizer", p, NULL, NULL, "tokenizer.json", "'Metaspace'");
+                               " \"pre_tokenizer\": {\"type\": \"Whitespace\"}}");
+    expect_error("unsupported pre-tokenizer", p, NULL, NULL, "tokenizer.json", "'Whitespace'");
+    put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                               " \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\","
+                               " \"pattern\": {\"Regex\": \"\\\\w+\"}}, {\"type\": \"ByteLevel\", \"use_regex\": false}]}}");
+    expect_error("unsupported split regex", p, NULL, NULL, "tokenizer.json", "regex");
     put_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
                                " \"merges\": [\"ab\"]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
     expect_error("bad merge string", p, NULL, NULL, "tokenizer.json' merge 1", "expected");
@@ -353,6 +385,7 @@ int main(void) {
     }
     test_byte_map();
     test_bytes_tokenizer();
+    test_white_space();
     test_tiny();
     test_tokenizer_json();
     test_errors();

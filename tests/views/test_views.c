@@ -260,10 +260,31 @@ static void test_rank(void) {
     CHECK(strstr(txt, "ranking 7 stored") != NULL);
     free(txt);
     cellgrid_done(&g);
-    // r opens a new ranking of the lab's prompt for editing
+    // n after submitting: a note for the ranking just stored
+    CHECK_INT(v.ops->key(&v, 'n'), 1);
+    CHECK_STR(fake.edit, "note \"\"");
+    result(&v, "note", "{\"note\":\"typed after\",\"ranking_id\":7}", "note \"typed after\"");
+    draw(&v, &g, 64, 14);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "ranking 7 stored, note: typed after") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // r starts a ranking of the lab's prompt at once (as the hint says), nothing left to edit;
+    // with no prompt in the lab it says where to type one
+    fake.edit[0] = 0;
+    CHECK_INT(v.ops->key(&v, 'r'), 1);
+    CHECK_INT(fake.nrun, 1);
+    CHECK(strstr(fake.msg, "the lab's prompt is empty") != NULL);
     buf_puts(&sh.prompt, "Say \"hi\"");
     CHECK_INT(v.ops->key(&v, 'r'), 1);
-    CHECK_STR(fake.edit, "rank \"Say \\\"hi\\\"\" k=4");
+    CHECK_INT(fake.nrun, 2);
+    CHECK_STR(fake.runs[1], "rank \"Say \\\"hi\\\"\" k=4");
+    CHECK_STR(fake.edit, "");
+    // while it is pending, r does not start another
+    result(&v, "rank", rank_json, "rank \"Once upon\" k=4");
+    CHECK_INT(v.ops->key(&v, 'r'), 1);
+    CHECK_INT(fake.nrun, 2);
+    CHECK(strstr(fake.msg, "pending") != NULL);
     view_close(&v);
 
     Buf b = {0};

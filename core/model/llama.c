@@ -1,0 +1,232 @@
+// llama.c - the Llama family and its close relatives: pre-RMSNorm blocks, rotary positions
+// (HF's rotate-half pairing), SwiGLU, grouped-query attention, separate q/k/v projections
+// stored as nn.Linear ([out, in]). Mistral adds sliding-window attention, Qwen2 biases on
+// q/k/v; SmolLM checkpoints are "llama".
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/fs.h"
+#include "model/arch.h"
+#include "tok/tokenizer.h"
+
+static const TensorMap llama_names = {
+    .names =
+        {
+            [W_TOK_EMBD] = "embed_tokens.weight",
+            [W_OUT_NORM] = "norm.weight",
+            [W_OUTPUT] = "/lm_head.weight",
+            [W_ATTN_NORM] = "layers.%d.input_layernorm.weight",
+            [W_Q] = "layers.%d.self_attn.q_proj.weight",
+            [W_Q_B] = "layers.%d.self_attn.q_proj.bias",
+            [W_K] = "layers.%d.self_attn.k_proj.weight",
+            [W_K_B] = "layers.%d.self_attn.k_proj.bias",
+            [W_V] = "layers.%d.self_attn.v_proj.weight",
+            [W_V_B] = "layers.%d.self_attn.v_proj.bias",
+            [W_O] = "layers.%d.self_attn.o_proj.weight",
+            [W_O_B] = "layers.%d.self_attn.o_proj.bias",
+            [W_FFN_NORM] = "layers.%d.post_attention_layernorm.weight",
+            [W_GATE] = "layers.%d.mlp.gate_proj.weight",
+            [W_GATE_B] = "layers.%d.mlp.gate_proj.bias",
+            [W_UP] = "layers.%d.mlp.up_proj.weight",
+            [W_UP_B] = "layers.%d.mlp.up_proj.bias",
+            [W_DOWN] = "layers.%d.mlp.down_proj.weight",
+            [W_DOWN_B] = "layers.%d.mlp.down_proj.bias",
+        },
+    // LlamaForCausalLM files say "model."; a bare LlamaModel's do not
+    .prefixes = {"model.", "", NULL},
+};
+
+// rope_scaling: none, linear and llama3 change the frequencies; dynamic (NTK) equals none
+// within max_position_embeddings, which qkv never exceeds; the others are refused.
+static int read_rope_scaling(const Json *rs, const char *file, Arch *a, Err *e) {
+    if (!rs || rs->type == JSON_NULL) return 0;
+    if (rs->type != JSON_OBJ) return err_set(e, "'%s': rope_scaling is not an object", file);
+    const char *type = json_str_or(rs, "rope_type", json_str_or(rs, "type", "default"));
+    double f = json_num_or(rs, "factor", 1.0);
+    if (!strcmp(type, "default") || !strcmp(type, "dynamic")) return 0;
+    if (!(f >= 1 && f <= 1024)) return err_set(e, "'%s': rope_scaling factor %g is out of range", file, f);
+    a->rope_factor = (float)f;
+    if (!strcmp(type, "linear")) {
+        a->rope_scaling = ROPE_SCALE_LINEAR;
+        return 0;
+    }
+    if (!strcmp(type, "llama3")) {
+        a->rope_scaling = ROPE_SCALE_LLAMA3;
+        a->rope_low_freq = (float)json_num_or(rs, "low_freq_factor", 1.0);
+        a->rope_high_freq = (float)json_num_or(rs, "high_freq_factor", 4.0);
+        long long orig;
+        if (!json_int_in(json_get(rs, "original_max_position_embeddings"), 1, 1 << 24, &orig))
+            return err_set(e, "'%s': rope_scaling llama3 without original_max_position_embeddings", file);
+        a->rope_orig_ctx = (int)orig;
+        if (!(a->rope_high_freq > a->rope_low_freq && a->rope_low_freq > 0))
+            return err_set(e, "'%s': rope_scaling llama3 needs high_freq_factor > low_freq_factor > 0", file);
+        return 0;
+    }
+    return err_set(e, "'%s': rope_scaling type \"%.20s\" is not supported (linear, dynamic and llama3 are)", file, type);
+}
+
+static int llama_read_config(const Json *cfg, const char *file, ModelConfig *c, Err *e) {
+    static const char *const k_layer[] = {"num_hidden_layers", NULL};
+    static const char *const k_head[] = {"num_attention_heads", NULL};
+    static const char *const k_kv[] = {"num_key_value_heads", NULL};
+    static const char *const k_embd[] = {"hidden_size", NULL};
+    static const char *const k_ff[] = {"intermediate_size", NULL};
+    static const char *const k_ctx[] = {"max_position_embeddings", NULL};
+    static const char *const k_vocab[] = {"vocab_size", NULL};
+    static const char *const k_hd[] = {"head_dim", NULL};
+    static const char *const k_win[] = {"sliding_window", NULL};
+    Arch *a = &c->a;
+    if (config_int(cfg, k_layer, 1, 1000, true, &c->n_layer, file, e) < 0 ||
+        config_int(cfg, k_head, 1, 1024, true, &c->n_head, file, e) < 0 ||
+        config_int(cfg, k_embd, 1, 1 << 16, true, &c->n_embd, file, e) < 0 ||
+        config_int(cfg, k_ff, 1, 1 << 20, true, &c->n_ff, file, e) < 0 ||
+        config_int(cfg, k_ctx, 1, 1 << 24, true, &c->n_ctx, file, e) < 0 ||
+        config_int(cfg, k_vocab, 1, 1 << 24, true, &c->n_vocab, file, e) < 0)
+        return -1;
+    c->n_kv_head = c->n_head;
+    if (config_int(cfg, k_kv, 1, 1024, false, &c->n_kv_head, file, e) < 0) return -1;
+    if (c->n_embd % c->n_head && !json_get(cfg, "head_dim"))
+        return err_set(e, "'%s': hidden_size %d is not a multiple of num_attention_heads %d", file, c->n_embd, c->n_head);
+    c->head_dim = c->n_embd / c->n_head;
+    if (config_int(cfg, k_hd, 1, 1024, false, &c->head_dim, file, e) < 0) return -1;
+    a->norm_eps = (float)json_num_or(cfg, "rms_norm_eps", 1e-6);
+    a->rope_theta = (float)json_num_or(cfg, "rope_theta", 10000.0);
+    a->tied = json_bool_or(cfg, "tie_word_embeddings", a->tied);
+    if (json_bool_or(cfg, "attention_bias", false)) a->biases |= BIAS_QKV | BIAS_O;
+    if (json_bool_or(cfg, "mlp_bias", false)) a->biases |= BIAS_FFN;
+    const char *act = json_str_or(cfg, "hidden_act", "silu");
+    if (strcmp(act, "silu") && strcmp(act, "swish"))
+        return err_set(e, "'%s': hidden_act \"%.40s\" is not supported (silu is)", file, act);
+    // Qwen2 says whether its sliding_window is used; Mistral's applies when it is set
+    const Json *use = json_get(cfg, "use_sliding_window");
+    if (use && use->type == JSON_BOOL && use->b)
+        return err_set(e, "'%s': use_sliding_window (per-layer sliding windows) is not supported", file);
+    if (!use && config_int(cfg, k_win, 1, 1 << 24, false, &a->window, file, e) < 0) return -1;
+    if (a->window >= c->n_ctx) a->window = 0; // a window as long as the context changes nothing
+    return read_rope_scaling(json_get(cfg, "rope_scaling"), file, a, e);
+}
+
+static void llama_write_config(const ModelConfig *c, JsonW *w) {
+    static const char *const archs[][2] = {
+        {"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"}, {"qwen2", "Qwen2ForCausalLM"}};
+    const char *arch = archs[0][1];
+    for (size_t i = 0; i < sizeof archs / sizeof *archs; i++)
+        if (!strcmp(archs[i][0], c->a.name)) arch = archs[i][1];
+    jw_key(w, "architectures");
+    jw_arr(w);
+    jw_str(w, arch);
+    jw_arr_end(w);
+    jw_kstr(w, "model_type", c->a.name);
+    jw_kint(w, "num_hidden_layers", c->n_layer);
+    jw_kint(w, "num_attention_heads", c->n_head);
+    jw_kint(w, "num_key_value_heads", c->n_kv_head);
+    jw_kint(w, "hidden_size", c->n_embd);
+    jw_kint(w, "head_dim", c->head_dim);
+    jw_kint(w, "intermediate_size", c->n_ff);
+    jw_kint(w, "max_position_embeddings", c->n_ctx);
+    jw_kint(w, "vocab_size", c->n_vocab);
+    jw_knum(w, "rms_norm_eps", c->a.norm_eps);
+    jw_knum(w, "rope_theta", c->a.rope_theta);
+    jw_kstr(w, "hidden_act", "silu");
+    jw_kbool(w, "tie_word_embeddings", c->a.tied);
+    jw_kbool(w, "attention_bias", false);
+    if (!strcmp(c->a.name, "qwen2")) jw_kbool(w, "use_sliding_window", false);
+    jw_kint(w, "bos_token_id", c->n_vocab - 2);
+    jw_kint(w, "eos_token_id", c->n_vocab - 1);
+}
+
+// A byte-level BPE tokenizer.json (the 256 byte tokens in GPT-2's order, no merges) with
+// <s> and </s> as added special tokens.
+static int llama_write_tokenizer(const char *dir, Err *e) {
+    Buf b = {0};
+    JsonW w;
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kstr(&w, "version", "1.0");
+    jw_key(&w, "added_tokens");
+    jw_arr(&w);
+    for (int i = 0; i < 2; i++) {
+        jw_obj(&w);
+        jw_kint(&w, "id", 256 + i);
+        jw_kstr(&w, "content", i ? "</s>" : "<s>");
+        jw_kbool(&w, "single_word", false);
+        jw_kbool(&w, "lstrip", false);
+        jw_kbool(&w, "rstrip", false);
+        jw_kbool(&w, "normalized", false);
+        jw_kbool(&w, "special", true);
+        jw_obj_end(&w);
+    }
+    jw_arr_end(&w);
+    jw_key(&w, "normalizer");
+    jw_null(&w);
+    jw_key(&w, "pre_tokenizer");
+    jw_obj(&w);
+    jw_kstr(&w, "type", "ByteLevel");
+    jw_kbool(&w, "add_prefix_space", false);
+    jw_kbool(&w, "trim_offsets", true);
+    jw_kbool(&w, "use_regex", true);
+    jw_obj_end(&w);
+    jw_key(&w, "decoder");
+    jw_obj(&w);
+    jw_kstr(&w, "type", "ByteLevel");
+    jw_obj_end(&w);
+    jw_key(&w, "model");
+    jw_obj(&w);
+    jw_kstr(&w, "type", "BPE");
+    jw_key(&w, "vocab");
+    jw_obj(&w);
+    int id = 0;
+    for (int b8 = 0; b8 < 256; b8++) { // ids in byte order
+        char ch[5] = {0};
+        tok_gpt2_byte_char((unsigned char)b8, ch);
+        jw_kint(&w, ch, id++);
+    }
+    jw_kint(&w, "<s>", 256);
+    jw_kint(&w, "</s>", 257);
+    jw_obj_end(&w);
+    jw_key(&w, "merges");
+    jw_arr(&w);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    char *p = fs_join(dir, "tokenizer.json");
+    int rc = fs_write_atomic(p, b.data, b.len, e);
+    free(p);
+    buf_free(&b);
+    return rc;
+}
+
+#define LLAMA_ARCH(nm, bias)                                                                                     \
+    {                                                                                                            \
+        .name = nm, .norm = NORM_RMS, .norm_eps = 1e-6f, .pos = POS_ROTARY, .rope_theta = 10000.0f,            \
+        .rope_style = ROPE_HALF, .act = ACT_SWIGLU, .causal = true, .tied = false, .final_norm = true,         \
+        .lm_head = true, .biases = bias,                                                                       \
+    }
+
+const Family family_llama = {
+    .model_type = "llama",
+    .arch = LLAMA_ARCH("llama", 0),
+    .hf = &llama_names,
+    .read_config = llama_read_config,
+    .write_config = llama_write_config,
+    .write_tokenizer = llama_write_tokenizer,
+};
+
+const Family family_mistral = {
+    .model_type = "mistral",
+    .arch = LLAMA_ARCH("mistral", 0),
+    .hf = &llama_names,
+    .read_config = llama_read_config,
+    .write_config = llama_write_config,
+    .write_tokenizer = llama_write_tokenizer,
+};
+
+const Family family_qwen2 = {
+    .model_type = "qwen2",
+    .arch = LLAMA_ARCH("qwen2", BIAS_QKV),
+    .hf = &llama_names,
+    .read_config = llama_read_config,
+    .write_config = llama_write_config,
+    .write_tokenizer = llama_write_tokenizer,
+};
