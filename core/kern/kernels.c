@@ -59,6 +59,9 @@ static void fill(Kernels *f, const Kernels *t) {
     if (!f->gelu_tanh) f->gelu_tanh = s->gelu_tanh;
     if (!f->softmax) f->softmax = s->softmax;
     if (!f->layernorm) f->layernorm = s->layernorm;
+    if (!f->rmsnorm) f->rmsnorm = s->rmsnorm;
+    if (!f->gelu_erf) f->gelu_erf = s->gelu_erf;
+    if (!f->swiglu) f->swiglu = s->swiglu;
 }
 
 static void init(void) {

@@ -34,6 +34,12 @@ typedef struct Kernels {
     void (*softmax)(float *x, int n);
     // out, inp (T, C); w, b (C), b may be NULL; out may equal inp
     void (*layernorm)(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
+    // out, inp (T, C); w (C): out = inp / rms(inp) * w; out may equal inp
+    void (*rmsnorm)(float *out, const float *inp, const float *w, int T, int C, float eps);
+    // x (n): GELU with erf, in place
+    void (*gelu_erf)(float *x, int n);
+    // gate, up (n): gate = silu(gate) * up, in place
+    void (*swiglu)(float *gate, const float *up, int n);
 } Kernels;
 
 // The tables (an instruction set this build cannot target has a table with name NULL).

@@ -20,6 +20,14 @@ void gelu_tanh(float *x, int n) { kern_get()->gelu_tanh(x, n); }
 
 void softmax_inplace(float *x, int n) { kern_get()->softmax(x, n); }
 
+void rmsnorm_forward(float *out, const float *inp, const float *w, int T, int C, float eps) {
+    kern_get()->rmsnorm(out, inp, w, T, C, eps);
+}
+
+void gelu_erf(float *x, int n) { kern_get()->gelu_erf(x, n); }
+
+void swiglu(float *gate, const float *up, int n) { kern_get()->swiglu(gate, up, n); }
+
 int argmax(const float *x, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)

@@ -114,6 +114,28 @@ static void layernorm_scalar(float *out, const float *inp, const float *w, const
     }
 }
 
+static void rmsnorm_scalar(float *out, const float *inp, const float *w, int T, int C, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        double ss = 0;
+        for (int i = 0; i < C; i++) ss += (double)x[i] * x[i];
+        float r = (float)(1.0 / sqrt(ss / C + eps));
+        for (int i = 0; i < C; i++) o[i] = x[i] * r * w[i];
+    }
+}
+
+static void gelu_erf_scalar(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+static void swiglu_scalar(float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
 const Kernels kern_scalar_table = {
     .name = "scalar",
     .row_f32 = {[DT_F32] = row_F32, [DT_F16] = row_F16, [DT_BF16] = row_BF16, [DT_Q8_0] = row_Q8_0},
@@ -122,4 +144,7 @@ const Kernels kern_scalar_table = {
     .gelu_tanh = gelu_tanh_scalar,
     .softmax = softmax_scalar,
     .layernorm = layernorm_scalar,
+    .rmsnorm = rmsnorm_scalar,
+    .gelu_erf = gelu_erf_scalar,
+    .swiglu = swiglu_scalar,
 };

@@ -279,6 +279,59 @@ static void layernorm_simd(float *out, const float *inp, const float *w, const f
     }
 }
 
+static void rmsnorm_simd(float *out, const float *inp, const float *w, int T, int C, float eps) {
+    const int nv = C - C % W;
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        V q = v_zero();
+        for (int i = 0; i < nv; i += W) q = v_fmadd(v_load(x + i), v_load(x + i), q);
+        float ss = v_hsum(q);
+        for (int i = nv; i < C; i++) ss += x[i] * x[i];
+        const float r = 1.0f / sqrtf(ss / (float)C + eps);
+        const V vr = v_set1(r);
+        for (int i = 0; i < nv; i += W) v_store(o + i, v_mul(v_mul(v_load(x + i), vr), v_load(w + i)));
+        for (int i = nv; i < C; i++) o[i] = x[i] * r * w[i];
+    }
+}
+
+// silu(g) = g / (1 + e^-g) (v_exp stops at e^88, where silu is below 1e-36 anyway)
+static void swiglu_simd(float *gate, const float *up, int n) {
+    const V one = v_set1(1.0f);
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        V g = v_load(gate + i);
+        V e = v_exp(v_sub(v_zero(), g));
+        v_store(gate + i, v_mul(v_div(g, v_add(one, e)), v_load(up + i)));
+    }
+    for (; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+// erf(z) = 1 - (a1 t + ... + a5 t^5) e^(-z^2), t = 1 / (1 + p |z|) (Abramowitz and Stegun
+// 7.1.26, absolute error below 1.5e-7), the sign of z restored.
+static void gelu_erf_simd(float *x, int n) {
+    const V one = v_set1(1.0f), half = v_set1(0.5f), r2 = v_set1(0.70710678118654752f);
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        V v = v_load(x + i), z = v_mul(v, r2);
+        V az = v_max(z, v_sub(v_zero(), z));
+        V t = v_div(one, v_fmadd(v_set1(0.3275911f), az, one));
+        V p = v_set1(1.061405429f);
+        p = v_fmadd(p, t, v_set1(-1.453152027f));
+        p = v_fmadd(p, t, v_set1(1.421413741f));
+        p = v_fmadd(p, t, v_set1(-0.284496736f));
+        p = v_fmadd(p, t, v_set1(0.254829592f));
+        p = v_mul(p, t);
+        V erf_abs = v_fnmadd(p, v_exp(v_sub(v_zero(), v_mul(az, az))), one);
+        V erf = v_div(v_mul(erf_abs, z), v_max(az, v_set1(1e-30f))); // sign(z) |erf|
+        v_store(x + i, v_mul(v_mul(half, v), v_add(one, erf)));
+    }
+    for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
 // One copy of each kernel per element type, the type a constant inside.
 #define SIMD_PER_TYPE(T)                                                                              \
     static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
@@ -303,4 +356,5 @@ SIMD_PER_TYPE(BF16)
         .mv_out_in = {[DT_F32] = out_in_F32, [DT_F16] = out_in_F16, [DT_BF16] = out_in_BF16,          \
                       [DT_Q8_0] = out_in_q8_0},                                                       \
         .gelu_tanh = gelu_tanh_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,            \
+        .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
     }

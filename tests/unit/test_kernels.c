@@ -1,12 +1,14 @@
 // test_kernels.c - every kernel table (scalar, avx2, avx512), forced in turn, against
 // double-precision references: row conversion, both matrix-vector layouts and
-// linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type, GELU,
-// softmax and LayerNorm, at sizes that are and are not multiples of the vector widths.
+// linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type, GELU
+// (tanh and erf), SwiGLU's gate, softmax, LayerNorm and RMSNorm, at sizes that are and are not
+// multiples of the vector widths.
 // A table this CPU cannot run is reported as not tested here; the others still run.
 //
 // Tolerances: a dot product of n terms may be off by 1e-5 of sum |w_i x_i| (float
 // accumulation in any order; an indexing or conversion mistake is off by O(1) of it);
-// GELU and softmax by 2e-6 relative (the vector exp is good to about 2e-7), LayerNorm by 1e-5.
+// GELU, SwiGLU and softmax by 2e-6 relative (the vector exp is good to about 2e-7, erf to
+// 1.5e-7), LayerNorm and RMSNorm by 1e-5.
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -226,6 +228,49 @@ static void test_elementwise(void) {
         CHECK(worst < 2e-6);
         CHECK_NEAR(sum, 1.0, 1e-5);
         free(s), free(r);
+    }
+    // erf-GELU and SwiGLU's gate over a wide range, with and without a tail
+    for (int a = 0; a < 8; a++) {
+        int n = lens[a];
+        float *x = malloc(sizeof(float) * (size_t)n), *g = malloc(sizeof(float) * (size_t)n);
+        float *up = malloc(sizeof(float) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            x[i] = g[i] = n == 1 ? 0.5f : -20.0f + 40.0f * i / (n - 1);
+            up[i] = frand();
+        }
+        gelu_erf(x, n);
+        swiglu(g, up, n);
+        double we = 0, ws = 0;
+        for (int i = 0; i < n; i++) {
+            double v = n == 1 ? 0.5 : (double)(-20.0f + 40.0f * i / (n - 1));
+            double re = 0.5 * v * (1 + erf(v / sqrt(2.0))), rs = v / (1 + exp(-v)) * up[i];
+            we = fmax(we, fabs(x[i] - re) / (fabs(re) > 1 ? fabs(re) : 1));
+            ws = fmax(ws, fabs(g[i] - rs) / (fabs(rs) > 1 ? fabs(rs) : 1));
+        }
+        if (!(we < 2e-6)) fprintf(stderr, "%s: gelu_erf n=%d: expected error < 2e-6, got %g\n", path, n, we);
+        if (!(ws < 2e-6)) fprintf(stderr, "%s: swiglu n=%d: expected error < 2e-6, got %g\n", path, n, ws);
+        CHECK(we < 2e-6);
+        CHECK(ws < 2e-6);
+        free(x), free(g), free(up);
+    }
+    // RMSNorm, T = 3 rows
+    for (int a = 0; a < 6; a++) {
+        int C = (int[]){1, 7, 8, 17, 768, 1001}[a], T = 3;
+        float *x = malloc(sizeof(float) * (size_t)T * C), *o = malloc(sizeof(float) * (size_t)T * C);
+        float *w = malloc(sizeof(float) * (size_t)C);
+        for (int i = 0; i < T * C; i++) x[i] = frand() * 3 + 1;
+        for (int i = 0; i < C; i++) w[i] = frand();
+        rmsnorm_forward(o, x, w, T, C, 1e-5f);
+        double worst = 0;
+        for (int t = 0; t < T; t++) {
+            const float *xr = x + (size_t)t * C;
+            double ss = 0;
+            for (int i = 0; i < C; i++) ss += (double)xr[i] * xr[i];
+            for (int i = 0; i < C; i++) worst = fmax(worst, fabs(o[(size_t)t * C + i] - xr[i] / sqrt(ss / C + 1e-5) * w[i]));
+        }
+        if (!(worst < 1e-5)) fprintf(stderr, "%s: rmsnorm C=%d: expected error < 1e-5, got %g\n", path, C, worst);
+        CHECK(worst < 1e-5);
+        free(x), free(o), free(w);
     }
     // LayerNorm, with and without bias, T = 3 rows
     int clens[] = {1, 7, 8, 17, 768, 1001};
