@@ -7,7 +7,10 @@
 #include "cmdutil.h"
 #include "commands.h"
 #include "base/clock.h"
+#include "kern/bound.h"
+#include "kern/kernels.h"
 #include "kern/ops.h"
+#include "kern/pool.h"
 #include "eval/sample.h"
 
 static int cmd_logits(App *app, const Args *a, Out *out) {
@@ -121,6 +124,10 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// Prefill and generation speed, each with the bound it is measured against in the same run
+// (kern/bound.h): generation as weight bytes read per token x tok/s over the read bandwidth,
+// prefill as its linear layers' FLOP/s over sgemm's at the same shapes. Each repetition
+// measures both bounds again; every figure is the best over the repetitions.
 static int cmd_bench(App *app, const Args *a, Out *out) {
     Err e = {0};
     const ModelConfig *c = &app->model->cfg;
@@ -132,6 +139,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         return out_error(out, "prompt=%lld + gen=%lld exceed the context of %d", np, ng, c->n_ctx);
     Ctx *x = app_ctx(app, &e);
     if (!x) return out_error(out, "%s", e.msg);
+    Pool *pool = ctx_pool(x);
     int V = c->n_vocab;
     int *ids = malloc(sizeof(int) * (size_t)np);
     float *lg = malloc(sizeof(float) * (size_t)V);
@@ -142,18 +150,33 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     Rng r;
     rng_seed(&r, 42);
     for (int i = 0; i < np; i++) ids[i] = (int)(rng_next(&r) % (uint64_t)V);
-    // warm-up: touch every weight once
-    ctx_reset(x);
-    ctx_eval(x, ids, 1, lg, false, NULL, NULL);
-    double best_p = 1e30, best_g = 1e30;
+    // warm-up (touch every weight once), counting what a prefill and one decoding step do
+    LinearCount pre, dec;
     int rc = 0;
+    ctx_reset(x);
+    linear_count(pool, &pre);
+    if (ctx_eval(x, ids, (int)np, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+    linear_count(pool, &dec);
+    int id = argmax(lg, V);
+    if (!rc && ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+    linear_count(pool, NULL);
+    double best_p = 1e30, best_g = 1e30, read_bs = 0, sgemm_fs = 0;
+    enum { READ_MB = 512 }; // well beyond the caches of the machines qkv runs on
     for (int rep = 0; rep < reps && !rc; rep++) {
+        double bs, fs;
+        if (bound_read_bytes_s(pool, (size_t)READ_MB << 20, 3, &bs, &e) ||
+            bound_sgemm_flops_s(pool, pre.shapes, pre.n_shapes, 1, &fs, &e)) {
+            rc = out_error(out, "%s", e.msg);
+            break;
+        }
+        read_bs = bs > read_bs ? bs : read_bs;
+        sgemm_fs = fs > sgemm_fs ? fs : sgemm_fs;
         ctx_reset(x);
         double t0 = clock_now();
         if (ctx_eval(x, ids, (int)np, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
         double t1 = clock_now();
         for (int g = 0; g < ng && !rc; g++) {
-            int id = argmax(lg, V);
+            id = argmax(lg, V);
             if (ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
             if (app->cancel && *app->cancel) break;
         }
@@ -166,6 +189,15 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     free(lg);
     if (rc) return -1;
     double pt = np / best_p, gt = ng ? ng / best_g : 0;
+    // the prefill's work: its linear layers as run, plus attention's two products (q k^T and
+    // p v: 2 x head_dim multiply-adds per visible query-key pair, every head and layer)
+    double pairs = c->a.causal ? np * (np + 1) / 2.0 : (double)np * np;
+    double att_flops = 2.0 * 2.0 * c->n_layer * c->n_head * c->head_dim * pairs;
+    double pflops = pre.mm_flops + pre.mv_flops + att_flops, wbytes = dec.mv_bytes;
+    double bw_frac = read_bs > 0 ? wbytes * gt / read_bs : 0, pf_frac = sgemm_fs > 0 ? pflops / best_p / sgemm_fs : 0;
+    // the F32 KV cache a generated token reads on average besides the weights (keys and values,
+    // every layer, over the mean context of the generation)
+    double kv_bytes = 2.0 * c->n_layer * c->n_kv_head * c->head_dim * sizeof(float) * (np + (ng + 1) / 2.0);
     JsonW *w = &out->w;
     jw_knum(w, "prefill_tok_s", pt);
     jw_knum(w, "decode_tok_s", gt);
@@ -176,10 +208,26 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_kstr(w, "model", app->model->name);
     jw_kstr(w, "dtype", dtype_name(app->model->dtype));
     jw_kint(w, "params", app->model->n_params);
-    jw_kbool(w, "avx2", ops_have_avx2());
-    buf_printf(&out->text, "%s (%s, %.1fM params), %d threads: prefill %lld tokens %.1f tok/s, generation %lld tokens %.1f tok/s (best of %lld)\n",
-               app->model->name, dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), np, pt,
-               ng, gt, reps);
+    jw_kstr(w, "kernels", ops_kernels());
+    if (kern_note()) jw_kstr(w, "kernels_note", kern_note());
+    jw_knum(w, "read_gb_s", read_bs / 1e9);
+    jw_knum(w, "sgemm_gflops", sgemm_fs / 1e9);
+    jw_knum(w, "weight_bytes_per_token", wbytes);
+    jw_knum(w, "kv_bytes_per_token", kv_bytes);
+    jw_knum(w, "decode_bw_fraction", bw_frac);
+    jw_knum(w, "decode_bw_fraction_with_kv", read_bs > 0 ? (wbytes + kv_bytes) * gt / read_bs : 0);
+    jw_knum(w, "prefill_flops", pflops);
+    jw_knum(w, "prefill_attention_flops", att_flops);
+    jw_knum(w, "prefill_gflops", pflops / best_p / 1e9);
+    jw_knum(w, "prefill_sgemm_fraction", pf_frac);
+    buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels (best of %lld)\n", app->model->name,
+               dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), ops_kernels(), reps);
+    buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s = %.0f%% of sgemm's %.1f GFLOP/s\n", np, pt,
+               pflops / best_p / 1e9, 100 * pf_frac, sgemm_fs / 1e9);
+    buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights = %.0f%% of the %.1f GB/s read "
+               "bandwidth (%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, read_bs / 1e9,
+               read_bs > 0 ? 100 * (wbytes + kv_bytes) * gt / read_bs : 0);
+    if (kern_note()) buf_printf(&out->text, "  note: %s\n", kern_note());
     return 0;
 }
 
@@ -199,6 +247,9 @@ const Command gen_commands[] = {
      "\"\" starts from the beginning-of-text token. The run is logged to the database.",
      true},
     {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3]",
-     "Measure prefill and generation speed (tokens per second, best of reps) on the current model.", true},
+     "Measure prefill and generation speed (tokens per second, best of reps) on the current model, with the "
+     "machine's bounds measured in the same run: generation as a fraction of the memory read bandwidth (weight "
+     "bytes per token x tok/s), prefill as a fraction of sgemm's GFLOP/s at the model's shapes.",
+     true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

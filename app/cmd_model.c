@@ -7,6 +7,8 @@
 
 #include "cmdutil.h"
 #include "commands.h"
+#include "kern/kernels.h"
+#include "kern/ops.h"
 #include "kern/pool.h"
 #include "model/newmodel.h"
 
@@ -56,6 +58,8 @@ static void model_json(App *app, Out *out) {
     jw_kint(w, "file_bytes", m->file_bytes);
     jw_kint(w, "threads", app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus());
     jw_kint(w, "rss_anon_kb", rss_anon_kb());
+    jw_kstr(w, "kernels", ops_kernels());
+    if (kern_note()) jw_kstr(w, "kernels_note", kern_note());
 #if defined(__SANITIZE_ADDRESS__)
     jw_kbool(w, "sanitized", true);
 #else

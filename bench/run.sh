@@ -1,7 +1,9 @@
 #!/bin/sh
 # bench/run.sh - the benchmarks whose figures the README quotes. Run from the project root
 # after a release build (./dev bench does both). Models are written once under
-# ${QKV_BENCH_DIR:-/tmp/qkv-bench} (about 1.3 GB).
+# ${QKV_BENCH_DIR:-/tmp/qkv-bench} (about 1.3 GB). QKV_KERNELS=scalar|avx2|avx512 forces a
+# kernel table; `qkv bench` says which ran. Each engine figure comes with the bound measured in
+# the same run: generation as a fraction of the memory read bandwidth, prefill of sgemm.
 set -eu
 QKV=${QKV:-build/app/qkv}
 DIR=${QKV_BENCH_DIR:-/tmp/qkv-bench}
@@ -15,6 +17,10 @@ echo "== engine: GPT-2 124M shape, 2 threads, qkv bench prompt=512 gen=128"
 for dt in f32 f16 bf16; do
     $QKV --threads 2 --model "$DIR/gpt2-124m-$dt" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3"
 done
+if [ -x build/tests/unit/kern_bench ]; then
+    echo "== decoding kernels alone (GPT-2 124M's linear layers, 2 threads)"
+    build/tests/unit/kern_bench 2 3
+fi
 if [ -x build/tests/db/db_bench ]; then
     echo "== database: bulk run logging"
     build/tests/db/db_bench 20000 1000 "$DIR"
