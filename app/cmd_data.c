@@ -1,8 +1,8 @@
 // cmd_data.c - the data commands: run history, show and replay, stored rankings, exports.
 //
 // JSON fields (stable; each command's help text lists them):
-//   history  runs: [{run_id, created, kind, model, annotator, prompt, text, seed, temperature,
-//            n_tokens, stop_reason}]  (newest first)
+//   history  runs: [{run_id, created, kind, annotator, model_path, model_arch, prompt, text, seed,
+//            temperature, stop_reason, n_tokens}]  (newest first; db_run_json_fields' summary)
 //   show     the fields of the runs export (db/export.c), plus rankings: [ranking_id ...]
 //   show ranking=ID  ranking_id, created, annotator, note, qkv_version, prompt, k, order,
 //            candidates: [{n, run_id, rank, text}] (best first)
@@ -26,35 +26,47 @@
 
 static int run_id_arg(const Arg *a, int64_t *id, Out *out) { return id_arg(a->val, "run", id, out); }
 
+// What a listing (history, rankings) fills: the rows of the JSON array and the lines of the
+// human form, and how many.
 typedef struct {
     Out *out;
     int n;
-} HistoryCtx;
+} ListCtx;
+
+// Visits the rows of a listing for filter f, newest first, at most n.
+typedef int (*ListEach)(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e);
+
+// history and rankings: [N] [TEXT] and the filters, then each row into key: [...].
+static int list_command(App *app, const Args *a, Out *out, const char *cmd, const char *key, ListEach each) {
+    long long n = 20;
+    const char *text = NULL;
+    if (count_text_args(a, cmd, key, &n, &text, out)) return -1;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbFilter f = {0};
+    filter_opts(a, &f);
+    f.text = text;
+    Err e = {{0}};
+    ListCtx c = {out, 0};
+    jw_key(&out->w, key);
+    jw_arr(&out->w);
+    int rc = each(db, &f, (long)n, &c, &e);
+    jw_arr_end(&out->w);
+    if (rc) return out_error(out, "%s: %s", cmd, e.msg);
+    if (!c.n) buf_printf(&out->text, "no %s\n", key);
+    return 0;
+}
 
 static int history_row(void *user, const DbRun *r) {
-    HistoryCtx *h = user;
+    ListCtx *h = user;
     JsonW *w = &h->out->w;
     int n_tokens = 0;
     Json *ids = json_parse(r->ids, strlen(r->ids), NULL);
     if (ids) n_tokens = (int)ids->len;
     json_free(ids);
     jw_obj(w);
-    jw_kint(w, "run_id", r->id);
-    jw_kstr(w, "created", r->created);
-    jw_kstr(w, "kind", r->kind);
-    jw_kstr(w, "model", r->model_path);
-    jw_kstr(w, "annotator", r->annotator);
-    jw_key(w, "prompt");
-    jw_strn(w, r->prompt, r->prompt_len);
-    jw_key(w, "text");
-    jw_strn(w, r->output, r->output_len);
-    char seed[24];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
-    jw_key(w, "seed");
-    jw_raw(w, seed);
-    jw_knum(w, "temperature", r->temperature);
+    db_run_json_fields(r, w, false);
     jw_kint(w, "n_tokens", n_tokens);
-    jw_kstr(w, "stop_reason", r->stop_reason);
     jw_obj_end(w);
 
     Buf *t = &h->out->text;
@@ -70,25 +82,11 @@ static int history_row(void *user, const DbRun *r) {
     return 0;
 }
 
-static int cmd_history(App *app, const Args *a, Out *out) {
-    long long n = 20;
-    const char *text = NULL;
-    if (count_text_args(a, "history", "runs", &n, &text, out)) return -1;
-    Db *db = need_db(app, out);
-    if (!db) return -1;
-    DbFilter f = {0};
-    filter_opts(a, &f);
-    f.text = text;
-    Err e = {{0}};
-    HistoryCtx h = {out, 0};
-    jw_key(&out->w, "runs");
-    jw_arr(&out->w);
-    int rc = db_runs_each(db, &f, (long)n, true, history_row, &h, &e);
-    jw_arr_end(&out->w);
-    if (rc) return out_error(out, "history: %s", e.msg);
-    if (!h.n) buf_puts(&out->text, "no runs\n");
-    return 0;
+static int each_run(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e) {
+    return db_runs_each(db, f, n, true, history_row, c, e);
 }
+
+static int cmd_history(App *app, const Args *a, Out *out) { return list_command(app, a, out, "history", "runs", each_run); }
 
 static int show_ranking(App *app, const char *val, Out *out);
 
@@ -106,7 +104,7 @@ static int cmd_show(App *app, const Args *a, Out *out) {
     int found = db_run_get(db, id, &r, &e);
     if (found < 0) return out_error(out, "show: %s", e.msg);
     if (!found) return out_error(out, "show: no run %lld in '%s'", (long long)id, db_path(db));
-    db_run_json_fields(&r, &out->w);
+    db_run_json_fields(&r, &out->w, true);
     Buf *t = &out->text;
     buf_printf(t, "run %lld  %s  %s", (long long)r.id, r.created, r.kind);
     if (r.parent_id) buf_printf(t, " of run %lld", (long long)r.parent_id);
@@ -157,7 +155,7 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
     Db *db = need_db(app, out);
     if (!db) return -1;
     DbRun run;
-    Err e = {{0}}, le = {{0}};
+    Err e = {{0}};
     int found = db_run_get(db, id, &run, &e);
     if (found < 0) return out_error(out, "replay: %s", e.msg);
     if (!found) return out_error(out, "replay: no run %lld in '%s'", (long long)id, db_path(db));
@@ -197,18 +195,11 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         app->ctx = NULL;
         app->n_threads = run.n_threads;
     }
-    GenResult r;
-    Buf text = {0};
-    int64_t new_id = 0;
-    if (pids.n > 0) {
-        if (app_generate_ids(app, pids.v, pids.n, &p, &r, &text, &e)) rc = -1;
-        else new_id = app_log_run(app, run.prompt, run.prompt_len, &p, &r, text.data ? text.data : "", text.len, &le);
-    } else {
-        int64_t rid = 0;
-        if (app_generate(app, run.prompt, run.prompt_len, &p, &r, &text, &rid, &le, &e)) rc = -1;
-        new_id = rid;
-    }
-    int used_threads = app->ctx ? ctx_threads(app->ctx) : run.n_threads;
+    Generation g;
+    if (pids.n > 0)
+        rc = app_generate(app, run.prompt, run.prompt_len, pids.v, pids.n, &p, "replay", id, &g, &e);
+    else
+        rc = app_generate(app, run.prompt, run.prompt_len, NULL, 0, &p, "replay", id, &g, &e);
     if (switch_threads) {
         ctx_free(app->ctx);
         app->ctx = NULL;
@@ -217,21 +208,18 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
     if (rc) {
         rc = out_error(out, "replay: %s", e.msg);
     } else {
-        if (new_id > 0 && db_run_set_origin(app->db, new_id, "replay", id, &le)) new_id = 0;
+        const GenResult *r = &g.r;
+        int64_t new_id = g.rec.run.id;
         int first = -1;
-        int n = r.ids.n < orig.n ? r.ids.n : orig.n;
+        int n = r->ids.n < orig.n ? r->ids.n : orig.n;
         for (int i = 0; i < n && first < 0; i++)
-            if (r.ids.v[i] != orig.v[i]) first = i;
-        if (first < 0 && r.ids.n != orig.n) first = n;
-        bool identical = first < 0 && text.len == run.output_len && !memcmp(text.data ? text.data : "", run.output, text.len);
+            if (r->ids.v[i] != orig.v[i]) first = i;
+        if (first < 0 && r->ids.n != orig.n) first = n;
+        bool identical = first < 0 && g.text.len == run.output_len &&
+                         !memcmp(g.text.data ? g.text.data : "", run.output, g.text.len);
         // the model file may have changed since the run
-        char hex[65] = "";
-        DbRun now;
-        if (new_id > 0 && db_run_get(app->db, new_id, &now, &e) == 1) {
-            if (now.model_sha256) snprintf(hex, sizeof hex, "%s", now.model_sha256);
-            db_run_done(&now);
-        }
-        bool model_changed = run.model_sha256 && hex[0] && strcmp(hex, run.model_sha256);
+        const char *hex = g.rec.run.model_sha256;
+        bool model_changed = run.model_sha256 && hex && strcmp(hex, run.model_sha256);
         JsonW *w = &out->w;
         jw_kbool(w, "identical", identical);
         jw_key(w, "first_difference");
@@ -240,20 +228,17 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         jw_kint(w, "replay_of", id);
         jw_key(w, "original_text");
         jw_strn(w, run.output, run.output_len);
-        jw_kint(w, "threads", used_threads);
         jw_kbool(w, "model_changed", model_changed);
-        generation_json(app, w, &p, &r, &text, new_id);
-        if (le.msg[0]) jw_kstr(w, "log_error", le.msg);
+        generation_json(app, w, &g);
         buf_printf(&out->text, "replay of run %lld%s: %s", (long long)id,
                    new_id > 0 ? "" : " (not logged)", identical ? "identical\n" : "DIFFERENT");
         if (!identical) buf_printf(&out->text, " from token %d\n", first < 0 ? 0 : first);
         if (model_changed) buf_puts(&out->text, "note: the model file changed since the run\n");
-        buf_put_utf8(&out->text, text.data ? text.data : "", text.len);
+        buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
         buf_putc(&out->text, '\n');
-        if (le.msg[0]) fprintf(stderr, "warning: the run was not logged: %s\n", le.msg);
-        gen_result_free(&r);
+        if (g.log_err.msg[0]) fprintf(stderr, "warning: the run was not logged: %s\n", g.log_err.msg);
+        generation_free(&g);
     }
-    buf_free(&text);
     iv_free(&pids);
     iv_free(&orig);
     db_run_done(&run);
@@ -324,13 +309,8 @@ static void order_text(const DbRanking *r, const int *best, Buf *b) {
     }
 }
 
-typedef struct {
-    Out *out;
-    int n;
-} RankingsCtx;
-
 static int rankings_row(void *user, const DbRanking *r) {
-    RankingsCtx *c = user;
+    ListCtx *c = user;
     int best[DB_RANK_MAX];
     best_first(r, best);
     jw_obj(&c->out->w);
@@ -352,24 +332,12 @@ static int rankings_row(void *user, const DbRanking *r) {
     return 0;
 }
 
+static int each_ranking(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e) {
+    return db_rankings_each(db, f, n, true, rankings_row, c, e);
+}
+
 static int cmd_rankings(App *app, const Args *a, Out *out) {
-    long long n = 20;
-    const char *text = NULL;
-    if (count_text_args(a, "rankings", "rankings", &n, &text, out)) return -1;
-    Db *db = need_db(app, out);
-    if (!db) return -1;
-    DbFilter f = {0};
-    filter_opts(a, &f);
-    f.text = text;
-    Err e = {{0}};
-    RankingsCtx c = {out, 0};
-    jw_key(&out->w, "rankings");
-    jw_arr(&out->w);
-    int rc = db_rankings_each(db, &f, (long)n, true, rankings_row, &c, &e);
-    jw_arr_end(&out->w);
-    if (rc) return out_error(out, "rankings: %s", e.msg);
-    if (!c.n) buf_puts(&out->text, "no rankings\n");
-    return 0;
+    return list_command(app, a, out, "rankings", "rankings", each_ranking);
 }
 
 static int show_ranking(App *app, const char *val, Out *out) {
@@ -473,8 +441,8 @@ const Command data_commands[] = {
     {"history", cmd_history, 0, 2, k_history, "history [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M kind=K]",
      "The last N logged runs (default 20), newest first; TEXT keeps runs whose prompt, completion, model, "
      "annotator or kind contains it (any case). Dates are ISO (2024-05-01 or 2024-05-01T12:30), UTC, inclusive. "
-     "JSON: runs: [{run_id, created, kind, model, annotator, prompt, text, seed, temperature, n_tokens, "
-     "stop_reason}].",
+     "JSON: runs: [{run_id, created, kind, annotator, model_path, model_arch, prompt, text, seed, temperature, "
+     "stop_reason, n_tokens}].",
      false},
     {"show", cmd_show, 0, 1, k_show, "show RUN|ranking=ID",
      "Everything recorded about a run. JSON: run_id, created, kind, parent_id, annotator, qkv_version, threads, "

@@ -84,43 +84,25 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     bool seed_given;
     if (decode_opts(app, a, &p, &seed_given, out)) return -1;
     if (!seed_given) p.s.seed = fresh_seed();
-    Err e = {0}, le = {0};
-    GenResult r;
-    Buf text = {0};
-    int64_t run_id = 0;
-    int rc;
+    Err e = {0};
+    Generation g;
     const Arg *t = args_pos(a, 0);
-    if (args_opt(a, "ids")) {
-        IntVec ids = {0};
-        rc = prompt_ids(app, a, &ids, false, out);
-        if (!rc && app_generate_ids(app, ids.v, ids.n, &p, &r, &text, &e)) rc = out_error(out, "%s", e.msg);
-        if (!rc) {
-            Buf ptxt = {0};
-            tok_decode(app->model->tok, ids.v, ids.n, &ptxt);
-            run_id = app_log_run(app, ptxt.data ? ptxt.data : "", ptxt.len, &p, &r, text.data ? text.data : "",
-                                 text.len, &le);
-            buf_free(&ptxt);
-        }
+    IntVec ids = {0};
+    bool by_ids = args_opt(a, "ids") != NULL;
+    if (!by_ids && !t) return out_error(out, "generate: give TEXT (\"\" starts from the beginning-of-text token) or ids=");
+    if (by_ids && prompt_ids(app, a, &ids, false, out)) {
         iv_free(&ids);
-        if (rc) {
-            buf_free(&text);
-            return -1;
-        }
-    } else {
-        if (!t) return out_error(out, "generate: give TEXT (\"\" starts from the beginning-of-text token) or ids=");
-        if (app_generate(app, t->val, t->len, &p, &r, &text, &run_id, &le, &e)) {
-            buf_free(&text);
-            return out_error(out, "%s", e.msg);
-        }
+        return -1;
     }
-    generation_json(app, &out->w, &p, &r, &text, run_id);
-    if (le.msg[0]) jw_kstr(&out->w, "log_error", le.msg);
-    buf_put_utf8(&out->text, text.data ? text.data : "", text.len);
+    int rc = app_generate(app, t ? t->val : NULL, t ? t->len : 0, by_ids ? ids.v : NULL, ids.n, &p, NULL, 0, &g, &e);
+    iv_free(&ids);
+    if (rc) return out_error(out, "%s", e.msg);
+    generation_json(app, &out->w, &g);
+    buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
     buf_putc(&out->text, '\n');
-    if (r.stop == STOP_CANCELLED) buf_puts(&out->text, "[stopped]\n");
-    if (le.msg[0]) fprintf(stderr, "warning: the run was not logged: %s\n", le.msg);
-    gen_result_free(&r);
-    buf_free(&text);
+    if (g.r.stop == STOP_CANCELLED) buf_puts(&out->text, "[stopped]\n");
+    if (g.log_err.msg[0]) fprintf(stderr, "warning: the run was not logged: %s\n", g.log_err.msg);
+    generation_free(&g);
     return 0;
 }
 

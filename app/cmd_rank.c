@@ -41,17 +41,14 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     int rc = 0;
     for (int i = 0; i < pr->k && !rc; i++) {
         p.s.seed = seed_given ? seed0 + (uint64_t)i : fresh_seed();
-        GenResult r;
-        Buf text = {0};
-        Err le = {{0}};
-        int64_t run_id = 0;
-        bool generated = false;
-        if (app_generate(app, prompt->val, prompt->len, &p, &r, &text, &run_id, &le, &e)) {
+        Generation g;
+        if (app_generate(app, prompt->val, prompt->len, NULL, 0, &p, "rank", 0, &g, &e)) {
             rc = out_error(out, "rank: candidate %d: %s", i + 1, e.msg);
-        } else if ((generated = true), run_id <= 0) {
-            rc = out_error(out, "rank: candidate %d could not be logged: %s", i + 1, le.msg);
-        } else if (db_run_set_origin(app->db, run_id, "rank", 0, &le)) {
-            rc = out_error(out, "rank: candidate %d: %s", i + 1, le.msg);
+            break;
+        }
+        int64_t run_id = g.rec.run.id;
+        if (run_id <= 0) {
+            rc = out_error(out, "rank: candidate %d could not be logged: %s", i + 1, g.log_err.msg);
         } else {
             pr->run_ids[i] = run_id;
             jw_obj(w);
@@ -62,14 +59,13 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
             jw_key(w, "seed");
             jw_raw(w, seed);
             jw_key(w, "text");
-            jw_strn(w, text.data ? text.data : "", text.len);
+            jw_strn(w, g.text.data ? g.text.data : "", g.text.len);
             jw_obj_end(w);
             buf_printf(&out->text, "[%d] (run %lld, seed %s)\n", i + 1, (long long)run_id, seed);
-            buf_put_utf8(&out->text, text.data ? text.data : "", text.len);
+            buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
             buf_puts(&out->text, "\n\n");
         }
-        if (generated) gen_result_free(&r);
-        buf_free(&text);
+        generation_free(&g);
         if (app->cancel && *app->cancel) rc = rc ? rc : out_error(out, "rank: interrupted");
     }
     jw_arr_end(w);

@@ -114,31 +114,17 @@ void json_ints(JsonW *w, const char *key, const int *v, int n) {
     jw_arr_end(w);
 }
 
-// Writes a generation's fields (shared with replay and rank through app_generation_json).
-void generation_json(App *app, JsonW *w, const GenParams *p, const GenResult *r, const Buf *text, int64_t run_id) {
+// A generation's fields: the run as the log recorded it (every field show gives), then what
+// only a fresh generation has: speeds and each step's pieces and alternatives.
+void generation_json(App *app, JsonW *w, const Generation *g) {
     const Tokenizer *t = app->model->tok;
-    jw_kint(w, "run_id", run_id);
-    jw_key(w, "text");
-    jw_strn(w, text->data ? text->data : "", text->len);
-    json_ints(w, "ids", r->ids.v, r->ids.n);
-    jw_key(w, "logprobs");
-    jw_arr(w);
-    for (int i = 0; i < r->ids.n; i++) jw_num(w, r->steps[i].logprob);
-    jw_arr_end(w);
-    json_ints(w, "prompt_ids", r->prompt.v, r->prompt.n);
+    const GenResult *r = &g->r;
+    db_run_json_fields(&g->rec.run, w, true);
     jw_kint(w, "n_prompt", r->prompt.n);
-    jw_kint(w, "truncated", r->n_truncated);
     jw_knum(w, "prefill_tok_s", r->prefill_s > 0 ? r->prompt.n / r->prefill_s : 0);
     int decoded = r->ids.n > 1 ? r->ids.n - 1 : 0; // the first token comes from the prefill
     jw_knum(w, "decode_tok_s", r->decode_s > 0 && decoded ? decoded / r->decode_s : 0);
-    jw_knum(w, "prefill_ms", r->prefill_s * 1e3);
-    jw_knum(w, "decode_ms", r->decode_s * 1e3);
-    jw_kstr(w, "stop_reason", stop_reason_name(r->stop));
-    jw_knum(w, "temperature", p->s.temperature);
-    jw_kint(w, "top_k", p->s.top_k);
-    jw_knum(w, "top_p", p->s.top_p);
-    jw_kint(w, "seed", (long long)p->s.seed);
-    jw_kint(w, "max", p->max_tokens);
+    if (g->log_err.msg[0]) jw_kstr(w, "log_error", g->log_err.msg);
     jw_key(w, "steps");
     jw_arr(w);
     Buf tmp = {0};

@@ -23,8 +23,9 @@ void token_piece(const Tokenizer *t, int id, Buf *tmp);
 // key: [pieces of ids] / key: [ints].
 void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, int n);
 void json_ints(JsonW *w, const char *key, const int *v, int n);
-// The fields of a generation result (run_id, text, ids, logprobs, steps, timings, ...).
-void generation_json(App *app, JsonW *w, const GenParams *p, const GenResult *r, const Buf *text, int64_t run_id);
+// The fields of a generation: the run as logged (db_run_json_fields), plus n_prompt,
+// prefill_tok_s, decode_tok_s, steps: [{id, piece, logprob, top}] and log_error when unlogged.
+void generation_json(App *app, JsonW *w, const Generation *g);
 
 // The session's database, or NULL with the message in out.
 Db *need_db(App *app, Out *out);

@@ -95,6 +95,7 @@ void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t
     run->model_path = m->builtin ? "builtin" : realpath(m->path, rr->abs) ? rr->abs : m->path;
     run->model_arch = m->cfg.a.name;
     run->kind = o->kind ? o->kind : "generate";
+    run->parent_id = o->parent_id;
     run->annotator = o->annotator;
     run->n_threads = o->threads;
     run->prompt = prompt;

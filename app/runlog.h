@@ -14,6 +14,7 @@ typedef struct RunOrigin {
     const char *annotator; // or NULL
     int threads;
     const char *kind;      // "generate" (NULL), "rank", "replay", ...
+    int64_t parent_id;     // the run this one replays, or 0
 } RunOrigin;
 
 // A run's record and the buffers its JSON columns live in.

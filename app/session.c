@@ -31,40 +31,53 @@ Ctx *app_ctx(App *app, Err *e) {
     return app->ctx;
 }
 
-int app_generate(App *app, const char *prompt, size_t prompt_len, const GenParams *p, GenResult *r, Buf *text,
-                 int64_t *run_id, Err *log_err, Err *e) {
-    memset(r, 0, sizeof *r);
-    *run_id = 0;
+int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids, int n_ids, const GenParams *p,
+                 const char *kind, int64_t parent, Generation *g, Err *e) {
+    memset(g, 0, sizeof *g);
     Ctx *c = app_ctx(app, e);
     if (!c) return -1;
     const Tokenizer *tok = app->model->tok;
-    IntVec ids = {0};
-    if (prompt_len == 0) {
-        int bos = tok_bos(tok);
-        if (bos < 0) return err_set(e, "empty prompt and the tokenizer has no beginning-of-text token");
-        iv_push(&ids, bos);
-    } else if (tok_encode(tok, prompt, prompt_len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &ids, e) < 0) {
-        iv_free(&ids);
+    IntVec tokens = {0};
+    if (ids) {
+        for (int i = 0; i < n_ids; i++) iv_push(&tokens, ids[i]);
+        tok_decode(tok, ids, n_ids, &g->prompt);
+    } else {
+        buf_put(&g->prompt, prompt, prompt_len);
+        if (prompt_len == 0) {
+            int bos = tok_bos(tok);
+            if (bos < 0) {
+                buf_free(&g->prompt);
+                return err_set(e, "empty prompt and the tokenizer has no beginning-of-text token");
+            }
+            iv_push(&tokens, bos);
+        } else if (tok_encode(tok, prompt, prompt_len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &tokens, e) < 0) {
+            iv_free(&tokens);
+            buf_free(&g->prompt);
+            return -1;
+        }
+    }
+    if (app->cancel) *app->cancel = 0;
+    int rc = generate(c, tok, tokens.v, tokens.n, p, app->on_step, app->on_step_user, app->cancel, NULL, &g->r, e);
+    iv_free(&tokens);
+    if (rc) {
+        gen_result_free(&g->r);
+        buf_free(&g->prompt);
         return -1;
     }
-    int rc = app_generate_ids(app, ids.v, ids.n, p, r, text, e);
-    iv_free(&ids);
-    if (rc) return -1;
-    *run_id = app_log_run(app, prompt, prompt_len, p, r, text->data ? text->data : "", text->len, log_err);
+    tok_decode(tok, g->r.ids.v, g->r.ids.n, &g->text);
+    RunOrigin o = {app->model, app->annotator, ctx_threads(c), kind, parent};
+    runlog_record(&g->rec, &o, g->prompt.data ? g->prompt.data : "", g->prompt.len, p, &g->r,
+                  g->text.data ? g->text.data : "", g->text.len);
+    Db *db = app_db(app, &g->log_err);
+    if (db) runlog_insert(db, &g->rec, app->model, &g->log_err);
     return 0;
 }
 
-int app_generate_ids(App *app, const int *ids, int n, const GenParams *p, GenResult *r, Buf *text, Err *e) {
-    Ctx *c = app_ctx(app, e);
-    if (!c) return -1;
-    if (app->cancel) *app->cancel = 0;
-    if (generate(c, app->model->tok, ids, n, p, app->on_step, app->on_step_user, app->cancel, NULL, r, e)) {
-        gen_result_free(r);
-        return -1;
-    }
-    buf_clear(text);
-    tok_decode(app->model->tok, r->ids.v, r->ids.n, text);
-    return 0;
+void generation_free(Generation *g) {
+    gen_result_free(&g->r);
+    runlog_record_done(&g->rec);
+    buf_free(&g->text);
+    buf_free(&g->prompt);
 }
 
 void figure_free(Figure *f) {
@@ -106,19 +119,6 @@ Db *app_db(App *app, Err *e) {
     }
     if (db_open(app->db_path, 0, &app->db, e)) app->db = NULL;
     return app->db;
-}
-
-int64_t app_log_run(App *app, const char *prompt, size_t prompt_len, const GenParams *p, const GenResult *r,
-                    const char *text, size_t text_len, Err *e) {
-    Db *db = app_db(app, e);
-    if (!db) return 0;
-    RunOrigin o = {app->model, app->annotator, app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus(),
-                   NULL};
-    RunRecord rr;
-    runlog_record(&rr, &o, prompt, prompt_len, p, r, text, text_len);
-    int64_t id = runlog_insert(db, &rr, app->model, e);
-    runlog_record_done(&rr);
-    return id;
 }
 
 bool app_rank_pending(const App *app) { return app->pending != NULL; }

@@ -9,6 +9,7 @@
 #include "eval/forward.h"
 #include "eval/generate.h"
 #include "model/model.h"
+#include "runlog.h"
 
 typedef struct Db Db;
 
@@ -65,19 +66,22 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
 // The evaluation context of the current model, created on first use.
 Ctx *app_ctx(App *app, Err *e);
 
-// Tokenize prompt, generate with p, log the run; the completion's text goes to text and
-// the run id to *run_id (0 when logging failed: the reason is in log_err). The result
-// must be freed with gen_result_free. Used by generate, rank and replay alike.
-int app_generate(App *app, const char *prompt, size_t prompt_len, const GenParams *p, GenResult *r,
-                 Buf *text, int64_t *run_id, Err *log_err, Err *e);
+// A finished generation and the run the log recorded of it.
+typedef struct Generation {
+    GenResult r;
+    Buf text;      // the completion
+    Buf prompt;    // the prompt as the run records it (decoded when it was given as ids)
+    RunRecord rec; // the run: rec.run.id > 0 once logged, 0 when logging failed (log_err says why)
+    Err log_err;
+} Generation;
 
-// Generate from token ids without logging (app_generate logs).
-int app_generate_ids(App *app, const int *ids, int n, const GenParams *p, GenResult *r, Buf *text, Err *e);
-
-// Log a finished generation as a run; returns its id (> 0), or 0 with e filled when the
-// database could not take it (the caller reports that without failing the generation).
-int64_t app_log_run(App *app, const char *prompt, size_t prompt_len, const GenParams *p,
-                    const GenResult *r, const char *text, size_t text_len, Err *e);
+// Generate from prompt text (tokenized as the model does; "" starts from the
+// beginning-of-text token) or, when ids is non-NULL, from ids[n_ids]; then log the run with
+// origin kind ("generate" when NULL) and parent run (0: none). Returns 0 (g filled; free it
+// with generation_free; the run may be unlogged, see g->log_err), or -1 with e filled.
+int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids, int n_ids, const GenParams *p,
+                 const char *kind, int64_t parent, Generation *g, Err *e);
+void generation_free(Generation *g);
 
 // The database of app, opened (and created or migrated) on first use from app->db_path,
 // else QKV_DB, else $XDG_DATA_HOME/qkv/qkv.db. NULL with e filled when it cannot be used;

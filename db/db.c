@@ -666,3 +666,31 @@ int db_hash_store(Db *db, const char *path, int64_t size, int64_t mtime_ns, cons
     }
     return db_tx_close(db, own, status, e, what);
 }
+
+int db_filtered_each(Db *db, const char *select_from, const char *id_col, bool ranking, const DbFilter *f, long limit,
+                     bool newest_first, DbRowFn fn, void *user, Err *e) {
+    DbWhere w;
+    if (db_where_build(f, ranking, &w, e)) {
+        db_where_done(&w);
+        return -1;
+    }
+    Buf sql = {0};
+    buf_printf(&sql, "%s%s ORDER BY %s %s", select_from, w.sql.len ? w.sql.data : "", id_col,
+               newest_first ? "DESC" : "ASC");
+    if (limit > 0) buf_printf(&sql, " LIMIT %ld", limit);
+    sqlite3_stmt *st = db_prepare(db, sql.data, e);
+    buf_free(&sql);
+    int status = -1;
+    // while this statement steps, its read transaction keeps what fn reads on one snapshot
+    if (st && db_where_bind(st, &w, 1) == SQLITE_OK) {
+        int rc = SQLITE_DONE;
+        status = 0;
+        while (!status && (rc = sqlite3_step(st)) == SQLITE_ROW) status = fn(st, user);
+        if (!status && rc != SQLITE_DONE) status = db_fail(db, rc, e, "cannot read");
+    } else if (st) {
+        db_fail(db, SQLITE_ERROR, e, "cannot read");
+    }
+    sqlite3_finalize(st);
+    db_where_done(&w);
+    return status;
+}

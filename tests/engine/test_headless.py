@@ -84,7 +84,7 @@ with open(script, "w") as f:
     f.write('# a comment\ntokenize "x y"\nset temperature 0\ngenerate "x" max=3\n')
 s1 = run(["--json", "--script", script])
 s2 = run(["--json"], stdin=open(script, "rb").read())
-strip = lambda p: [{k: v for k, v in o.items() if not k.endswith(("_s", "_ms")) and k not in ("seed", "run_id")} for o in jlines(p)]
+strip = lambda p: [{k: v for k, v in o.items() if not k.endswith(("_s", "_ms")) and k not in ("seed", "run_id", "created")} for o in jlines(p)]
 check(s1.returncode == 0 and strip(s1) == strip(s2) and len(strip(s1)) == 3, "--script and stdin agree",
       (s1.stdout[:200], s2.stdout[:200]))
 
@@ -181,7 +181,7 @@ long = "a" * 400
 p = run(["--json", "-e", f'generate "{long}" max=4'])
 check(p.returncode != 0 and "truncate=true" in p.stderr.decode(), "too long a prompt is refused", p.stderr)
 p = run(["--json", "-e", f'generate "{long}" max=4 truncate=true temperature=0'])
-check(p.returncode == 0 and jlines(p)[0]["truncated"] == 400 + 3 - 256, "truncate=true keeps the end", p.stderr)
+check(p.returncode == 0 and jlines(p)[0]["n_truncated"] == 400 + 3 - 256, "truncate=true keeps the end", p.stderr)
 
 # odd UTF-8 goes through without harm
 p = run(["--json", "-e", 'tokenize "\\xff\\xfe ok \\xe2\\x82"'])
@@ -461,8 +461,8 @@ long = "ab" * 40  # 80 tokens: more than the context of 64 (the last of max=10 t
 p = run(["--model", om, "-e", f'generate "{long}" max=10'])
 check(p.returncode != 0 and b"truncate" in p.stderr, "a prompt longer than the context is refused", p.stderr)
 s, g = after_set("truncate true", gen=f'generate "{long}" max=10 temperature=0')
-check(s.get("truncate") is True and g["truncated"] == 80 + 10 - 1 - 64 and len(g["ids"]) == 10,
-      "set truncate true: the oldest tokens are dropped", g.get("truncated"))
+check(s.get("truncate") is True and g["n_truncated"] == 80 + 10 - 1 - 64 and len(g["ids"]) == 10,
+      "set truncate true: the oldest tokens are dropped", g.get("n_truncated"))
 s, g = after_set("annotator zed")
 check(s.get("annotator") == "zed", "set annotator: reported", s)
 shown = jlines(run(["--json", "-e", "show %d" % g["run_id"]]))[0]

@@ -298,10 +298,10 @@ static void test_rank(void) {
 // ---- history ----
 
 static const char *const history_json =
-    "{\"runs\":[{\"run_id\":12,\"created\":\"2024-05-01T12:31:07.000Z\",\"kind\":\"rank\",\"model\":\"builtin\","
+    "{\"runs\":[{\"run_id\":12,\"created\":\"2024-05-01T12:31:07.000Z\",\"kind\":\"rank\",\"model_path\":\"builtin\","
     "\"annotator\":\"alice\",\"prompt\":\"Once upon\",\"text\":\" a time\\nthere\",\"seed\":3,\"temperature\":1,"
     "\"n_tokens\":4,\"stop_reason\":\"length\"},"
-    "{\"run_id\":9,\"created\":\"2024-05-01T12:30:00.000Z\",\"kind\":\"generate\",\"model\":\"/m/gpt2\","
+    "{\"run_id\":9,\"created\":\"2024-05-01T12:30:00.000Z\",\"kind\":\"generate\",\"model_path\":\"/m/gpt2\","
     "\"annotator\":null,\"prompt\":\"The cat\",\"text\":\" sat\",\"seed\":1,\"temperature\":0,"
     "\"n_tokens\":1,\"stop_reason\":\"length\"}]}";
 
