@@ -464,3 +464,15 @@ fail:
     out->n = start;
     return -1;
 }
+
+int tok_mask(const Tokenizer *t) {
+    static const char *const names[] = {"[MASK]", "<mask>"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        int id = tok_find(t, names[i], strlen(names[i]));
+        if (id >= 0 && t->special[id]) return id;
+    }
+    return -1;
+}
+
+int tok_add_first(const Tokenizer *t) { return t->add_first; }
+int tok_add_last(const Tokenizer *t) { return t->add_last; }
