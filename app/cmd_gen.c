@@ -19,11 +19,12 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
     bool full = false;
     if (args_int(a, "top", 1, 1000, &top, &e) < 0 || args_bool(a, "full", &full, &e) < 0)
         return out_error(out, "%s", e.msg);
-    IntVec ids = {0};
-    if (prompt_ids(app, a, &ids, false, out)) {
-        iv_free(&ids);
+    Prompt pr;
+    if (prompt_read(app, a, &pr, false, out)) {
+        prompt_free(&pr);
         return -1;
     }
+    IntVec ids = pr.ids; // borrowed from pr
     Ctx *c = app_ctx(app, &e);
     int V = app->model->cfg.n_vocab;
     size_t rows = full ? (size_t)ids.n : 1;
@@ -34,7 +35,7 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
     else if (!lg || !lp) rc = out_error(out, "out of memory");
     if (!rc) {
         ctx_reset(c);
-        if (ctx_eval(c, ids.v, ids.n, lg, full, NULL, &e)) rc = out_error(out, "%s", e.msg);
+        if (ctx_eval_types(c, ids.v, PROMPT_TYPES(&pr), ids.n, lg, full, NULL, &e)) rc = out_error(out, "%s", e.msg);
     }
     if (!rc) {
         const float *last = lg + (rows - 1) * (size_t)V;
@@ -75,7 +76,7 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
     }
     free(lg);
     free(lp);
-    iv_free(&ids);
+    prompt_free(&pr);
     return rc;
 }
 
@@ -87,15 +88,15 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     Err e = {0};
     Generation g;
     const Arg *t = args_pos(a, 0);
-    IntVec ids = {0};
+    Prompt pr = {0};
     bool by_ids = args_opt(a, "ids") != NULL;
     if (!by_ids && !t) return out_error(out, "generate: give TEXT (\"\" starts from the beginning-of-text token) or ids=");
-    if (by_ids && prompt_ids(app, a, &ids, false, out)) {
-        iv_free(&ids);
+    if (by_ids && prompt_read(app, a, &pr, false, out)) {
+        prompt_free(&pr);
         return -1;
     }
-    int rc = app_generate(app, t ? t->val : NULL, t ? t->len : 0, by_ids ? ids.v : NULL, ids.n, &p, NULL, 0, &g, &e);
-    iv_free(&ids);
+    int rc = app_generate(app, t ? t->val : NULL, t ? t->len : 0, by_ids ? pr.ids.v : NULL, pr.ids.n, &p, NULL, 0, &g, &e);
+    prompt_free(&pr);
     if (rc) return out_error(out, "%s", e.msg);
     generation_json(app, &out->w, &g);
     buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
@@ -213,14 +214,15 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     return 0;
 }
 
-static const char *const k_logits[] = {"ids", "top", "full", NULL};
+static const char *const k_logits[] = {"ids", "types", "pair", "top", "full", NULL};
 static const char *const k_generate[] = {"ids", DECODE_KEYS, NULL};
 static const char *const k_bench[] = {"prompt", "gen", "reps", NULL};
 
 const Command gen_commands[] = {
-    {"logits", cmd_logits, 0, 1, k_logits, "logits \"TEXT\"|ids=1,2,3 [top=K] [full=true]",
+    {"logits", cmd_logits, 0, 1, k_logits, "logits \"TEXT\" [pair=\"B\"]|ids=1,2,3 [types=0,0,1] [top=K] [full=true]",
      "Next-token logits and probabilities at the last position (top K, default 10); full=true adds every "
-     "position's logits.",
+     "position's logits (an encoder's: its masked-LM head's at each position). pair= reads a sentence pair as "
+     "BERT does ([CLS] A [SEP] B [SEP], segments 0 and 1); types= gives the segments of ids=.",
      true},
     {"generate", cmd_generate, 0, 1, k_generate,
      "generate \"TEXT\"|ids=... [max=N temperature=T top_k=K top_p=P seed=S alts=N truncate=true stop=false]",
