@@ -11,6 +11,8 @@
 #include "kern/kernels.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
+#include "analysis/embed.h"
+#include "base/mem.h"
 #include "eval/sample.h"
 
 static int cmd_logits(App *app, const Args *a, Out *out) {
@@ -114,17 +116,21 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
 static int cmd_bench(App *app, const Args *a, Out *out) {
     Err e = {0};
     const ModelConfig *c = &app->model->cfg;
-    long long np = 512, ng = 128, reps = 3;
+    // an encoder reads whole texts: no generation, the prompt at most its context
+    long long np = c->n_ctx < 512 ? c->n_ctx : 512, ng = c->a.causal ? 128 : 0, reps = 3, n_emb = 0;
     if (args_int(a, "prompt", 1, 1 << 20, &np, &e) < 0 || args_int(a, "gen", 0, 1 << 20, &ng, &e) < 0 ||
-        args_int(a, "reps", 1, 100, &reps, &e) < 0)
+        args_int(a, "reps", 1, 100, &reps, &e) < 0 || args_int(a, "embed", 0, 1 << 20, &n_emb, &e) < 0)
         return out_error(out, "%s", e.msg);
+    if (!c->a.causal && ng) return out_error(out, "bench: %s is an encoder: it does not generate (gen=0)", app->model->name);
     if (np + ng > c->n_ctx)
         return out_error(out, "prompt=%lld + gen=%lld exceed the context of %d", np, ng, c->n_ctx);
+    if (n_emb > c->n_ctx) return out_error(out, "embed=%lld exceeds the context of %d", n_emb, c->n_ctx);
     Ctx *x = app_ctx(app, &e);
     if (!x) return out_error(out, "%s", e.msg);
     Pool *pool = ctx_pool(x);
     int V = c->n_vocab;
-    int *ids = malloc(sizeof(int) * (size_t)np);
+    long long n_ids = np > n_emb + 4 ? np : n_emb + 4; // embed texts start at 4 offsets
+    int *ids = malloc(sizeof(int) * (size_t)n_ids);
     float *lg = malloc(sizeof(float) * (size_t)V);
     if (!ids || !lg) {
         free(ids), free(lg);
@@ -132,16 +138,17 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     }
     Rng r;
     rng_seed(&r, 42);
-    for (int i = 0; i < np; i++) ids[i] = (int)(rng_next(&r) % (uint64_t)V);
+    for (int i = 0; i < n_ids; i++) ids[i] = (int)(rng_next(&r) % (uint64_t)V);
     // warm-up (touch every weight once), counting what a prefill and one decoding step do
     LinearCount pre, dec;
     int rc = 0;
     ctx_reset(x);
     linear_count(pool, &pre);
-    if (ctx_eval(x, ids, (int)np, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+    float *head = c->a.lm_head ? lg : NULL; // an encoder without a head gives no logits
+    if (ctx_eval(x, ids, (int)np, head, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
     linear_count(pool, &dec);
     int id = argmax(lg, V);
-    if (!rc && ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+    if (!rc && ng && ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
     linear_count(pool, NULL);
     double best_p = 1e30, best_g = 1e30, read_bs = 0, sgemm_fs = 0;
     enum { READ_MB = 512 }; // well beyond the caches of the machines qkv runs on
@@ -156,7 +163,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         sgemm_fs = fs > sgemm_fs ? fs : sgemm_fs;
         ctx_reset(x);
         double t0 = clock_now();
-        if (ctx_eval(x, ids, (int)np, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+        if (ctx_eval(x, ids, (int)np, head, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
         double t1 = clock_now();
         for (int g = 0; g < ng && !rc; g++) {
             id = argmax(lg, V);
@@ -168,6 +175,20 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         if (ng && t2 - t1 < best_g) best_g = t2 - t1;
         if (app->cancel && *app->cancel) break;
     }
+    // embeddings per second: texts of n_emb tokens, pooled as embed does (best of reps)
+    double best_e = 1e30;
+    int n_texts = 16;
+    float *vec = n_emb ? xmalloc(sizeof(float) * (size_t)c->n_embd) : NULL;
+    for (int rep = 0; n_emb && rep < reps && !rc; rep++) {
+        double t0 = clock_now();
+        for (int k = 0; k < n_texts && !rc; k++)
+            if (embed_ids(x, ids + k % 4, NULL, (int)n_emb,
+                          c->a.causal ? POOL_LAST : POOL_MEAN, true, vec, &e))
+                rc = out_error(out, "%s", e.msg);
+        double dt = clock_now() - t0;
+        if (dt < best_e) best_e = dt;
+    }
+    free(vec);
     free(ids);
     free(lg);
     if (rc) return -1;
@@ -203,20 +224,26 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "prefill_attention_flops", att_flops);
     jw_knum(w, "prefill_gflops", pflops / best_p / 1e9);
     jw_knum(w, "prefill_sgemm_fraction", pf_frac);
+    if (n_emb) {
+        jw_kint(w, "embed_tokens", n_emb);
+        jw_knum(w, "embed_per_s", n_texts / best_e);
+    }
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels (best of %lld)\n", app->model->name,
                dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), ops_kernels(), reps);
     buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s = %.0f%% of sgemm's %.1f GFLOP/s\n", np, pt,
                pflops / best_p / 1e9, 100 * pf_frac, sgemm_fs / 1e9);
-    buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights = %.0f%% of the %.1f GB/s read "
-               "bandwidth (%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, read_bs / 1e9,
-               read_bs > 0 ? 100 * (wbytes + kv_bytes) * gt / read_bs : 0);
+    if (ng)
+        buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights = %.0f%% of the %.1f GB/s read "
+                   "bandwidth (%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, read_bs / 1e9,
+                   read_bs > 0 ? 100 * (wbytes + kv_bytes) * gt / read_bs : 0);
+    if (n_emb) buf_printf(&out->text, "  embeddings of %lld tokens: %.1f per second\n", n_emb, n_texts / best_e);
     if (kern_note()) buf_printf(&out->text, "  note: %s\n", kern_note());
     return 0;
 }
 
 static const char *const k_logits[] = {"ids", "types", "pair", "top", "full", NULL};
 static const char *const k_generate[] = {"ids", DECODE_KEYS, NULL};
-static const char *const k_bench[] = {"prompt", "gen", "reps", NULL};
+static const char *const k_bench[] = {"prompt", "gen", "reps", "embed", NULL};
 
 const Command gen_commands[] = {
     {"logits", cmd_logits, 0, 1, k_logits, "logits \"TEXT\" [pair=\"B\"]|ids=1,2,3 [types=0,0,1] [top=K] [full=true]",
@@ -230,10 +257,11 @@ const Command gen_commands[] = {
      "chosen and reported). Each token comes with its log-probability and the top alternatives (alts). "
      "\"\" starts from the beginning-of-text token. The run is logged to the database.",
      true},
-    {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3]",
+    {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3 embed=N]",
      "Measure prefill and generation speed (tokens per second, best of reps) on the current model, with the "
      "machine's bounds measured in the same run: generation as a fraction of the memory read bandwidth (weight "
-     "bytes per token x tok/s), prefill as a fraction of sgemm's GFLOP/s at the model's shapes.",
+     "bytes per token x tok/s), prefill as a fraction of sgemm's GFLOP/s at the model's shapes. An encoder is "
+     "measured on prefill only; embed=N adds embeddings per second of N-token texts.",
      true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };
