@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cmd.h"
+#include "commands.h"
 #include "base/fs.h"
 
 char *lineedit_history_path(void) {
@@ -41,7 +41,7 @@ static char *complete_command(const char *text, int state) {
     static size_t len;
     if (!state) i = 0, len = strlen(text);
     const Command *c;
-    while ((c = cmd_at(i++)))
+    while ((c = lang_at(i++)))
         if (!strncmp(c->name, text, len)) return strdup(c->name);
     return NULL;
 }
@@ -75,7 +75,7 @@ static char **completion(const char *text, int start, int end) {
     int n = 0;
     while (s < start && rl_line_buffer[s] != ' ' && n < 63) name[n++] = rl_line_buffer[s++];
     name[n] = 0;
-    completing_cmd = cmd_find(name);
+    completing_cmd = lang_find(name);
     if (!strchr(text, '=') && !strchr(text, '/')) {
         char **m = rl_completion_matches(text, complete_option);
         if (m) {

@@ -6,10 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "cmd.h"
-#include "front.h"
 #include "base/json.h"
+#include "commands.h"
+#include "front.h"
+#include "print.h"
+#include "session.h"
 
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t headless; // only headless runs leave on a second Ctrl-C
@@ -49,90 +50,6 @@ static void maybe_reexec(char **argv) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Printing results
-
-// Prints a JSON value compactly for the generic human form.
-static void print_value(FILE *f, const Json *v, int depth) {
-    switch (v->type) {
-    case JSON_NULL: fputs("null", f); break;
-    case JSON_BOOL: fputs(v->b ? "true" : "false", f); break;
-    case JSON_NUM: fprintf(f, "%.6g", v->num); break;
-    case JSON_STR: fwrite(v->str, 1, v->len, f); break;
-    case JSON_ARR:
-        fputc('[', f);
-        for (size_t i = 0; i < v->len; i++) {
-            if (i) fputs(", ", f);
-            if (i >= 64 && depth > 0) {
-                fprintf(f, "... (%zu)", v->len);
-                break;
-            }
-            print_value(f, &v->items[i], depth + 1);
-        }
-        fputc(']', f);
-        break;
-    case JSON_OBJ:
-        fputc('{', f);
-        for (size_t i = 0; i < v->len; i++) {
-            fprintf(f, "%s%s: ", i ? ", " : "", v->keys[i]);
-            print_value(f, &v->items[i], depth + 1);
-        }
-        fputc('}', f);
-        break;
-    }
-}
-
-void front_print_result(const App *app, const Out *o, int rc, FILE *out, FILE *err) {
-    if (rc) {
-        fprintf(err, "error: %s\n", o->err.data ? o->err.data : "failed");
-        if (app->json) {
-            Buf b = {0};
-            JsonW w;
-            jw_init(&w, &b);
-            jw_obj(&w);
-            jw_kstr(&w, "error", o->err.data ? o->err.data : "failed");
-            jw_obj_end(&w);
-            fprintf(out, "%s\n", b.data);
-            buf_free(&b);
-        }
-        fflush(out);
-        return;
-    }
-    if (app->json) {
-        fprintf(out, "%s\n", o->json.data);
-    } else if (o->text.len) {
-        if (isatty(fileno(out))) {
-            // model output may hold control characters and escape sequences: on a terminal,
-            // show them (^[ ...) instead of letting them act
-            Buf safe = {0};
-            buf_put_utf8(&safe, o->text.data, o->text.len);
-            for (size_t i = 0; i < safe.len; i++) {
-                unsigned char ch = (unsigned char)safe.data[i];
-                if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) {
-                    fputc('^', out);
-                    fputc(ch == 0x7f ? '?' : ch + '@', out);
-                } else {
-                    fputc(ch, out);
-                }
-            }
-            buf_free(&safe);
-        } else {
-            fwrite(o->text.data, 1, o->text.len, out);
-        }
-    } else {
-        Json *j = json_parse(o->json.data, o->json.len, NULL);
-        if (j) {
-            for (size_t i = 0; i < j->len; i++) {
-                fprintf(out, "%s: ", j->keys[i]);
-                print_value(out, &j->items[i], 0);
-                fputc('\n', out);
-            }
-            json_free(j);
-        }
-    }
-    fflush(out);
-}
-
-// ---------------------------------------------------------------------------------------
 // Headless
 
 typedef struct {
@@ -145,8 +62,8 @@ static int run_one(void *user, const char *cmd, size_t n) {
     Runner *r = user;
     Out o;
     out_init(&o);
-    int rc = cmd_run(r->app, cmd, n, &o);
-    front_print_result(r->app, &o, rc, stdout, stderr);
+    int rc = commands_run(r->app, cmd, n, &o);
+    print_result(&o, rc, r->app->json, stdout, stderr);
     out_free(&o);
     if (rc) r->failed++;
     if (interrupted) return 130;
@@ -165,6 +82,7 @@ static int read_all(FILE *f, Buf *b) {
 
 int main(int argc, char **argv) {
     maybe_reexec(argv);
+    commands_init();
     App app = {0};
     app.n_threads = 0;
     app.gen = (GenParams){.s = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 0},
@@ -218,7 +136,7 @@ int main(int argc, char **argv) {
             // `qkv CMD ARGS...`: the rest of the line is one command, re-quoted as the shell
             // split it (arguments with spaces or quotes keep their meaning); KEY=VALUE is an
             // option when KEY is one of the command's, else text ("a=b" is tokenized as is)
-            const Command *cmd = cmd_find(a);
+            const Command *cmd = lang_find(a);
             for (int k = i; k < argc; k++) {
                 const char *w = argv[k];
                 if (k > i) buf_putc(&exprs, ' ');
@@ -236,13 +154,7 @@ int main(int argc, char **argv) {
                     buf_put(&exprs, w, (size_t)(eq - w) + 1);
                     val = eq + 1;
                 }
-                buf_putc(&exprs, '"');
-                for (const char *c = val; *c; c++) {
-                    if (*c == '"' || *c == '\\') buf_putc(&exprs, '\\');
-                    if (*c == '\n') buf_puts(&exprs, "\\n");
-                    else buf_putc(&exprs, *c);
-                }
-                buf_putc(&exprs, '"');
+                buf_put_quoted(&exprs, val, strlen(val));
             }
             buf_putc(&exprs, '\n');
             have_e = true;
@@ -302,7 +214,7 @@ int main(int argc, char **argv) {
             status = 1;
         }
         Runner r = {&app, 0, false};
-        int rc = cmd_split(text.data ? text.data : "", text.len, run_one, &r);
+        int rc = lang_split(text.data ? text.data : "", text.len, run_one, &r);
         status = rc == 130 ? 130 : r.failed ? 1 : status;
         buf_free(&text);
     }

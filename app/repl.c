@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "front.h"
 #include "lineedit.h"
+#include "print.h"
 
 int repl_run(App *app) {
     char *hist = lineedit_history_path();
@@ -27,8 +29,8 @@ int repl_run(App *app) {
             if (app->cancel) *app->cancel = 0;
             Out o;
             out_init(&o);
-            int rc = cmd_run(app, line, strlen(line), &o);
-            front_print_result(app, &o, rc, stdout, stderr);
+            int rc = commands_run(app, line, strlen(line), &o);
+            print_result(&o, rc, app->json, stdout, stderr);
             out_free(&o);
         }
         free(line);

@@ -1,5 +1,5 @@
-// runlog.c - every generation is logged: turning a GenResult with its parameters and the
-// App's state (model identity, annotator, threads) into a run row, and the model content
+// runlog.c - every generation is logged: turning a GenResult with its parameters and where
+// it came from (model identity, annotator, threads) into a run row, and the model content
 // hash computed once per file and cached in the database.
 #include <dirent.h>
 #include <errno.h>
@@ -9,21 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "app.h"
-#include "appdb.h"
-#include "kern/pool.h"
+#include "runlog.h"
+
 #include "base/sha256.h"
 #include "base/mem.h"
-
-Db *app_db(App *app, Err *e) {
-    if (app->db) return app->db;
-    if (!app->db_path) {
-        app->db_path = db_resolve_path(NULL, e);
-        if (!app->db_path) return NULL;
-    }
-    if (db_open(app->db_path, 0, &app->db, e)) app->db = NULL;
-    return app->db;
-}
 
 // The hash of one file, from the cache when its path, size and modification time match.
 static int file_hash(Db *db, const char *path, char hex[65], Err *e) {
@@ -98,71 +87,80 @@ static void json_int_list(Buf *b, const int *v, int n) {
     buf_putc(b, ']');
 }
 
-int64_t app_log_run(App *app, const char *prompt, size_t prompt_len, const GenParams *p, const GenResult *r,
-                    const char *text, size_t text_len, Err *e) {
-    Db *db = app_db(app, e);
-    if (!db) return 0;
-    const Model *m = app->model;
-    char abs[PATH_MAX], hex[65];
-    DbRun run = {0};
+void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t prompt_len, const GenParams *p,
+                   const GenResult *r, const char *text, size_t text_len) {
+    memset(rr, 0, sizeof *rr);
+    DbRun *run = &rr->run;
+    const Model *m = o->model;
+    run->model_path = m->builtin ? "builtin" : realpath(m->path, rr->abs) ? rr->abs : m->path;
+    run->model_arch = m->cfg.a.name;
+    run->kind = o->kind ? o->kind : "generate";
+    run->parent_id = o->parent_id;
+    run->annotator = o->annotator;
+    run->n_threads = o->threads;
+    run->prompt = prompt;
+    run->prompt_len = prompt_len;
+    run->temperature = p->s.temperature;
+    run->top_k = p->s.top_k;
+    run->top_p = p->s.top_p;
+    run->seed = p->s.seed;
+    run->max_tokens = p->max_tokens;
+    run->n_alts = p->n_alts;
+    run->stop_at_eos = p->stop_at_eos;
+    run->truncate = p->truncate;
+    run->n_truncated = r->n_truncated;
+    run->output = text;
+    run->output_len = text_len;
+    run->prefill_s = r->prefill_s;
+    run->decode_s = r->decode_s;
+    run->stop_reason = stop_reason_name(r->stop);
+    run->qkv_version = QKV_VERSION;
+    json_int_list(&rr->pids, r->prompt.v, r->prompt.n);
+    json_int_list(&rr->ids, r->ids.v, r->ids.n);
+    buf_putc(&rr->lps, '[');
+    buf_putc(&rr->alts, '[');
+    for (int i = 0; i < r->ids.n; i++) {
+        const GenStep *s = &r->steps[i];
+        if (i) buf_putc(&rr->lps, ','), buf_putc(&rr->alts, ',');
+        buf_json_num(&rr->lps, s->logprob);
+        buf_putc(&rr->alts, '[');
+        for (int k = 0; k < s->n_alts; k++) {
+            buf_printf(&rr->alts, "%s[%d,", k ? "," : "", s->alt_ids[k]);
+            buf_json_num(&rr->alts, s->alt_logprobs[k]);
+            buf_putc(&rr->alts, ']');
+        }
+        buf_putc(&rr->alts, ']');
+    }
+    buf_putc(&rr->lps, ']');
+    buf_putc(&rr->alts, ']');
+    run->prompt_ids = rr->pids.data;
+    run->ids = rr->ids.data;
+    run->logprobs = rr->lps.data;
+    run->alts = p->n_alts > 0 ? rr->alts.data : NULL;
+}
+
+int runlog_identify(RunRecord *rr, Db *db, const Model *m, Err *e) {
     if (m->builtin) {
-        run.model_path = "builtin";
         if (m->owned_bytes && m->file_bytes > 0) { // its weights are in memory: hash those
             unsigned char d[32];
             sha256(m->owned_bytes, (size_t)m->file_bytes, d);
-            sha256_hex(d, hex);
-            run.model_sha256 = hex;
+            sha256_hex(d, rr->hex);
+            rr->run.model_sha256 = rr->hex;
         }
-    } else {
-        run.model_path = realpath(m->path, abs) ? abs : m->path;
-        if (model_hash(db, run.model_path, hex, e)) return 0;
-        run.model_sha256 = hex;
+        return 0;
     }
-    run.model_arch = m->cfg.a.name;
-    run.kind = "generate";
-    run.annotator = app->annotator;
-    run.n_threads = app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus();
-    run.prompt = prompt;
-    run.prompt_len = prompt_len;
-    run.temperature = p->s.temperature;
-    run.top_k = p->s.top_k;
-    run.top_p = p->s.top_p;
-    run.seed = p->s.seed;
-    run.max_tokens = p->max_tokens;
-    run.n_alts = p->n_alts;
-    run.stop_at_eos = p->stop_at_eos;
-    run.truncate = p->truncate;
-    run.n_truncated = r->n_truncated;
-    run.output = text;
-    run.output_len = text_len;
-    run.prefill_s = r->prefill_s;
-    run.decode_s = r->decode_s;
-    run.stop_reason = stop_reason_name(r->stop);
+    if (model_hash(db, rr->run.model_path, rr->hex, e)) return -1;
+    rr->run.model_sha256 = rr->hex;
+    return 0;
+}
 
-    Buf pids = {0}, ids = {0}, lps = {0}, alts = {0};
-    json_int_list(&pids, r->prompt.v, r->prompt.n);
-    json_int_list(&ids, r->ids.v, r->ids.n);
-    buf_putc(&lps, '[');
-    buf_putc(&alts, '[');
-    for (int i = 0; i < r->ids.n; i++) {
-        const GenStep *s = &r->steps[i];
-        if (i) buf_putc(&lps, ','), buf_putc(&alts, ',');
-        buf_json_num(&lps, s->logprob);
-        buf_putc(&alts, '[');
-        for (int k = 0; k < s->n_alts; k++) {
-            buf_printf(&alts, "%s[%d,", k ? "," : "", s->alt_ids[k]);
-            buf_json_num(&alts, s->alt_logprobs[k]);
-            buf_putc(&alts, ']');
-        }
-        buf_putc(&alts, ']');
-    }
-    buf_putc(&lps, ']');
-    buf_putc(&alts, ']');
-    run.prompt_ids = pids.data;
-    run.ids = ids.data;
-    run.logprobs = lps.data;
-    run.alts = p->n_alts > 0 ? alts.data : NULL;
-    int64_t id = db_run_insert(db, &run, e);
-    buf_free(&pids), buf_free(&ids), buf_free(&lps), buf_free(&alts);
+void runlog_record_done(RunRecord *rr) {
+    buf_free(&rr->pids), buf_free(&rr->ids), buf_free(&rr->lps), buf_free(&rr->alts);
+}
+
+int64_t runlog_insert(Db *db, RunRecord *rr, const Model *m, Err *e) {
+    if (runlog_identify(rr, db, m, e)) return 0;
+    int64_t id = db_run_insert(db, &rr->run, e);
+    if (id > 0) rr->run.id = id;
     return id > 0 ? id : 0;
 }

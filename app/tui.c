@@ -22,9 +22,10 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include "appdb.h"
-#include "cmd.h"
+#include "commands.h"
+#include "db.h"
 #include "front.h"
+#include "print.h"
 #include "lineedit.h"
 #include "tok/tokenizer.h"
 #include "view.h"
@@ -541,7 +542,7 @@ static int view_for(const char *cmd) {
     static const struct {
         const char *cmd;
         int view;
-    } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS},      {"rank", V_RANK},
+    } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS}, {"similarity", V_POS},      {"rank", V_RANK},
                {"order", V_RANK},     {"skip", V_RANK},     {"note", V_RANK},      {"history", V_HIST}, {"show", V_HIST},
                {"rankings", V_HIST},  {"help", V_HELP}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
@@ -603,7 +604,7 @@ static void human_form(const Out *o, int rc, Buf *out) {
     size_t len = 0;
     FILE *m = open_memstream(&mem, &len);
     if (!m) return;
-    front_print_result(T->app, o, rc, m, m);
+    print_result(o, rc, T->app->json, m, m);
     fclose(m);
     buf_put(out, mem, len);
     free(mem);
@@ -657,7 +658,7 @@ static void run_line(const char *line, unsigned flags) {
     bool quiet = flags & VR_QUIET;
     Args a;
     Err e = {0};
-    bool parsed = cmd_parse(line, len, &a, &e) == 0;
+    bool parsed = lang_parse(line, len, &a, &e) == 0;
     const char *name = parsed ? a.name : "";
     const Arg *arg0 = parsed ? args_pos(&a, 0) : NULL;
     // the log shows every command, the views' own ones dimmed
@@ -682,7 +683,7 @@ static void run_line(const char *line, unsigned flags) {
 
     Out o;
     out_init(&o);
-    int rc = cmd_run(app, line, len, &o);
+    int rc = commands_run(app, line, len, &o);
     app->on_step = NULL;
     T->running = NULL;
     bool stopped = got_int;

@@ -2,7 +2,7 @@
 #pragma once
 #include <stdbool.h>
 
-#include "app.h"
+#include "session.h"
 
 // Whether the full-screen interface can run here: stdin and stdout are terminals and TERM names
 // one that is not "dumb".

@@ -308,11 +308,15 @@ static int db_migrate(Db *db, Err *e) {
     for (;;) {
         bool own;
         if (db_tx_open(db, &own, e, "cannot migrate")) return -1;
-        long long v, app;
+        long long v = 0, app = 0;
         if (query_int(db, "PRAGMA user_version", &v, e, "cannot migrate") ||
             query_int(db, "PRAGMA application_id", &app, e, "cannot migrate"))
             return db_tx_close(db, own, -1, e, "");
         if (v >= DB_SCHEMA_VERSION) return db_tx_close(db, own, 0, e, "cannot migrate");
+        if (v < 0) {
+            err_set(e, "cannot migrate '%s': schema version %lld does not exist", db->path, v);
+            return db_tx_close(db, own, -1, e, "");
+        }
         char *msg = NULL;
         int rc = sqlite3_exec(db->h, db_migrations[v], NULL, NULL, &msg);
         if (rc == SQLITE_OK && v == 0) {
@@ -395,6 +399,10 @@ int db_open(const char *path, unsigned flags, Db **out, Err *e) {
     if (app != 0 && app != DB_APP_ID) {
         err_set(e, "cannot open database '%s': it belongs to another program (application_id %lld), not qkv",
                 path, app);
+        goto fail;
+    }
+    if (version < 0) {
+        err_set(e, "cannot open database '%s': it is damaged (schema version %lld does not exist)", path, version);
         goto fail;
     }
     if (version > DB_SCHEMA_VERSION) {
@@ -657,4 +665,32 @@ int db_hash_store(Db *db, const char *path, int64_t size, int64_t mtime_ns, cons
         sqlite3_reset(st);
     }
     return db_tx_close(db, own, status, e, what);
+}
+
+int db_filtered_each(Db *db, const char *select_from, const char *id_col, bool ranking, const DbFilter *f, long limit,
+                     bool newest_first, DbRowFn fn, void *user, Err *e) {
+    DbWhere w;
+    if (db_where_build(f, ranking, &w, e)) {
+        db_where_done(&w);
+        return -1;
+    }
+    Buf sql = {0};
+    buf_printf(&sql, "%s%s ORDER BY %s %s", select_from, w.sql.len ? w.sql.data : "", id_col,
+               newest_first ? "DESC" : "ASC");
+    if (limit > 0) buf_printf(&sql, " LIMIT %ld", limit);
+    sqlite3_stmt *st = db_prepare(db, sql.data, e);
+    buf_free(&sql);
+    int status = -1;
+    // while this statement steps, its read transaction keeps what fn reads on one snapshot
+    if (st && db_where_bind(st, &w, 1) == SQLITE_OK) {
+        int rc = SQLITE_DONE;
+        status = 0;
+        while (!status && (rc = sqlite3_step(st)) == SQLITE_ROW) status = fn(st, user);
+        if (!status && rc != SQLITE_DONE) status = db_fail(db, rc, e, "cannot read");
+    } else if (st) {
+        db_fail(db, SQLITE_ERROR, e, "cannot read");
+    }
+    sqlite3_finalize(st);
+    db_where_done(&w);
+    return status;
 }

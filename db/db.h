@@ -188,5 +188,7 @@ typedef enum {
 int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, Err *e);
 // Append one run as the JSON object of the runs export.
 void db_run_json(const DbRun *r, JsonW *w);
-// Append the same fields to the object open in w (for `show`).
-void db_run_json_fields(const DbRun *r, JsonW *w);
+// Append a run's fields to the object open in w: every field (full, as the export and `show`
+// give them), or the summary a listing shows (run_id, created, kind, annotator, model_path,
+// model_arch, prompt, text, seed, temperature, stop_reason). The one rendering of a run.
+void db_run_json_fields(const DbRun *r, JsonW *w, bool full);

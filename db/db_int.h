@@ -68,6 +68,13 @@ void db_where_done(DbWhere *w);
 // Bind w's parameters from index first; returns the SQLite result code.
 int db_where_bind(sqlite3_stmt *st, const DbWhere *w, int first);
 
+// Visit the rows of "SELECT_FROM [WHERE filter] ORDER BY id_col [DESC] [LIMIT limit]" (limit
+// <= 0: all): the filter f (of rankings when ranking) built and bound, each row handed to
+// fn(st, user) until it returns non-zero. Returns 0, fn's value, or -1 with e filled.
+typedef int (*DbRowFn)(sqlite3_stmt *st, void *user);
+int db_filtered_each(Db *db, const char *select_from, const char *id_col, bool ranking, const DbFilter *f, long limit,
+                     bool newest_first, DbRowFn fn, void *user, Err *e);
+
 // The columns of a run, for "SELECT <DB_RUN_COLS> FROM runs r"; db_run_read reads them
 // from column c0 on, borrowing the strings from the statement (valid until the next step)
 // or copying them into r->mem_ when owned.

@@ -52,47 +52,52 @@ static void kraw(JsonW *w, const char *k, const char *json) {
 
 void db_run_json(const DbRun *r, JsonW *w) {
     jw_obj(w);
-    db_run_json_fields(r, w);
+    db_run_json_fields(r, w, true);
     jw_obj_end(w);
 }
 
-void db_run_json_fields(const DbRun *r, JsonW *w) {
+void db_run_json_fields(const DbRun *r, JsonW *w, bool full) {
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     jw_kint(w, "run_id", r->id);
     jw_kstr(w, "created", r->created);
     jw_kstr(w, "kind", r->kind);
-    jw_key(w, "parent_id");
-    if (r->parent_id > 0) jw_int(w, r->parent_id);
-    else jw_null(w);
+    if (full) {
+        jw_key(w, "parent_id");
+        if (r->parent_id > 0) jw_int(w, r->parent_id);
+        else jw_null(w);
+    }
     jw_kstr(w, "annotator", r->annotator);
-    jw_kstr(w, "qkv_version", r->qkv_version);
-    jw_kint(w, "threads", r->n_threads);
+    if (full) {
+        jw_kstr(w, "qkv_version", r->qkv_version);
+        jw_kint(w, "threads", r->n_threads);
+    }
     jw_kstr(w, "model_path", r->model_path);
     jw_kstr(w, "model_arch", r->model_arch);
-    jw_kstr(w, "model_sha256", r->model_sha256);
+    if (full) jw_kstr(w, "model_sha256", r->model_sha256);
     kstr_n(w, "prompt", r->prompt, r->prompt_len);
+    kstr_n(w, "text", r->output, r->output_len);
+    jw_key(w, "seed");
+    jw_raw(w, seed);
+    jw_knum(w, "temperature", r->temperature);
+    jw_kstr(w, "stop_reason", r->stop_reason);
+    if (!full) return;
     jw_kstr(w, "template", r->template_name);
     jw_kstr(w, "mode", r->mode);
     kraw(w, "exemplars", r->exemplars);
-    jw_knum(w, "temperature", r->temperature);
     jw_kint(w, "top_k", r->top_k);
     jw_knum(w, "top_p", r->top_p);
-    jw_key(w, "seed");
-    jw_raw(w, seed);
     jw_kint(w, "max_tokens", r->max_tokens);
     jw_kint(w, "n_alts", r->n_alts);
     jw_kbool(w, "stop_at_eos", r->stop_at_eos);
     jw_kbool(w, "truncate", r->truncate);
     kraw(w, "prompt_ids", r->prompt_ids);
     jw_kint(w, "n_truncated", r->n_truncated);
-    kstr_n(w, "text", r->output, r->output_len);
     kraw(w, "ids", r->ids);
     kraw(w, "logprobs", r->logprobs);
     kraw(w, "alts", r->alts);
     jw_knum(w, "prefill_s", r->prefill_s);
     jw_knum(w, "decode_s", r->decode_s);
-    jw_kstr(w, "stop_reason", r->stop_reason);
 }
 
 static const char *const CSV_COLS[] = {
@@ -225,24 +230,24 @@ static void hh_transcript(Buf *b, const char *prompt, size_t plen, const DbRun *
 }
 
 // Write the records of one ranking (a rankings line, or its pairs).
-static int export_ranking(DbExport what, AtomicFile *af, sqlite3_stmt *g, const Cand *c, int k, long *count,
+static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, const Cand *c, int k, long *count,
                           Err *e) {
-    const char *prompt = (const char *)sqlite3_column_text(g, 2);
-    size_t plen = (size_t)sqlite3_column_bytes(g, 2);
+    const char *prompt = r->prompt;
+    size_t plen = r->prompt_len;
     Buf line = {0}, chosen = {0}, rejected = {0};
     JsonW w;
     int status = 0;
     if (what == DB_EXPORT_RANKINGS) {
         jw_init(&w, &line);
         jw_obj(&w);
-        jw_kint(&w, "ranking_id", sqlite3_column_int64(g, 0));
-        jw_kstr(&w, "created", (const char *)sqlite3_column_text(g, 1));
-        jw_kstr(&w, "annotator", (const char *)sqlite3_column_text(g, 4));
-        jw_kstr(&w, "note", (const char *)sqlite3_column_text(g, 5));
-        jw_kstr(&w, "qkv_version", (const char *)sqlite3_column_text(g, 6));
+        jw_kint(&w, "ranking_id", r->id);
+        jw_kstr(&w, "created", r->created);
+        jw_kstr(&w, "annotator", r->annotator);
+        jw_kstr(&w, "note", r->note);
+        jw_kstr(&w, "qkv_version", r->qkv_version);
         jw_key(&w, "prompt");
         jw_strn(&w, prompt, plen);
-        jw_kint(&w, "k", sqlite3_column_int(g, 3));
+        jw_kint(&w, "k", r->k);
         jw_key(&w, "order");
         jw_arr(&w);
         for (int i = 0; i < k; i++) {
@@ -302,37 +307,27 @@ static int export_ranking(DbExport what, AtomicFile *af, sqlite3_stmt *g, const 
     return status;
 }
 
-static int export_rankings(Db *db, DbExport what, AtomicFile *af, const DbFilter *f, long *count, Err *e) {
-    DbWhere w;
-    if (db_where_build(f, true, &w, e)) {
-        db_where_done(&w);
-        return -1;
-    }
-    Buf sql = {0};
-    buf_printf(&sql, "SELECT g.id, g.created, g.prompt, g.k, g.annotator, g.note, g.qkv_version "
-                     "FROM rankings g%s ORDER BY g.id",
-               w.sql.len ? w.sql.data : "");
-    sqlite3_stmt *g = db_prepare(db, sql.data, e);
-    buf_free(&sql);
-    int status = -1;
-    if (g && db_where_bind(g, &w, 1) == SQLITE_OK) {
-        int rc = SQLITE_DONE;
-        status = 0;
-        while (!status && (rc = sqlite3_step(g)) == SQLITE_ROW) {
-            Cand c[DB_RANK_MAX];
-            int k = ranking_cands(db, sqlite3_column_int64(g, 0), c, e);
-            if (k < 0) {
-                status = -1;
-                break;
-            }
-            status = export_ranking(what, af, g, c, k, count, e);
-            for (int i = 0; i < k; i++) db_run_done(&c[i].run);
-        }
-        if (!status && rc != SQLITE_DONE) status = db_fail(db, rc, e, "cannot read");
-    }
-    sqlite3_finalize(g);
-    db_where_done(&w);
+typedef struct {
+    Db *db;
+    DbExport what;
+    AtomicFile *af;
+    long *count;
+    Err *e;
+} RankingExport;
+
+static int export_one_ranking(void *user, const DbRanking *r) {
+    RankingExport *x = user;
+    Cand c[DB_RANK_MAX];
+    int k = ranking_cands(x->db, r->id, c, x->e);
+    if (k < 0) return -1;
+    int status = export_ranking(x->what, x->af, r, c, k, x->count, x->e);
+    for (int i = 0; i < k; i++) db_run_done(&c[i].run);
     return status;
+}
+
+static int export_rankings(Db *db, DbExport what, AtomicFile *af, const DbFilter *f, long *count, Err *e) {
+    RankingExport x = {db, what, af, count, e};
+    return db_rankings_each(db, f, 0, false, export_one_ranking, &x, e);
 }
 
 // ---- entry -------------------------------------------------------------------------------------

@@ -159,42 +159,26 @@ int db_ranking_set_note(Db *db, int64_t id, const char *note, Err *e) {
     return changed > 0;
 }
 
+typedef struct {
+    Db *db;
+    DbRankingFn fn;
+    void *user;
+    Err *e;
+} RankingVisit;
+
+static int visit_ranking(sqlite3_stmt *st, void *user) {
+    RankingVisit *v = user;
+    DbRanking r;
+    int got = db_ranking_get(v->db, sqlite3_column_int64(st, 0), &r, v->e);
+    if (got <= 0) return got < 0 ? -1 : 0; // absent: not reached, rankings are never deleted
+    int rc = v->fn(v->user, &r);
+    db_ranking_done(&r);
+    return rc;
+}
+
 int db_rankings_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRankingFn fn, void *user,
                      Err *e) {
-    DbWhere w;
-    if (db_where_build(f, true, &w, e)) {
-        db_where_done(&w);
-        return -1;
-    }
-    Buf sql = {0};
-    buf_printf(&sql, "SELECT g.id FROM rankings g%s ORDER BY g.id %s", w.sql.len ? w.sql.data : "",
-               newest_first ? "DESC" : "ASC");
-    if (limit > 0) buf_printf(&sql, " LIMIT %ld", limit);
-    sqlite3_stmt *st = db_prepare(db, sql.data, e);
-    buf_free(&sql);
-    int status = -1;
-    // while this statement steps, its read transaction keeps every db_ranking_get below on
-    // the same snapshot
-    if (st && db_where_bind(st, &w, 1) == SQLITE_OK) {
-        int rc = SQLITE_DONE;
-        status = 0;
-        while (!status && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-            int64_t id = sqlite3_column_int64(st, 0);
-            DbRanking r;
-            int got = db_ranking_get(db, id, &r, e);
-            if (got < 0) {
-                status = -1;
-                break;
-            }
-            if (!got) continue; // not reached: rankings are never deleted
-            status = fn(user, &r);
-            db_ranking_done(&r);
-        }
-        if (!status && rc != SQLITE_DONE) status = db_fail(db, rc, e, "cannot read");
-    } else if (st) {
-        db_fail(db, SQLITE_ERROR, e, "cannot read");
-    }
-    sqlite3_finalize(st);
-    db_where_done(&w);
-    return status;
+    RankingVisit v = {db, fn, user, e};
+    return db_filtered_each(db, "SELECT g.id FROM rankings g", "g.id", true, f, limit, newest_first, visit_ranking, &v,
+                            e);
 }

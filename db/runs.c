@@ -198,31 +198,22 @@ int64_t db_count(Db *db, const char *sql, Err *e) {
 
 int64_t db_run_count(Db *db, Err *e) { return db_count(db, SQL_COUNT, e); }
 
+typedef struct {
+    DbRunFn fn;
+    void *user;
+} RunVisit;
+
+static int visit_run(sqlite3_stmt *st, void *user) {
+    RunVisit *v = user;
+    DbRun r;
+    db_run_read(st, 0, &r, false);
+    return v->fn(v->user, &r);
+}
+
 int db_runs_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRunFn fn, void *user,
                  Err *e) {
-    DbWhere w;
-    if (db_where_build(f, false, &w, e)) {
-        db_where_done(&w);
-        return -1;
-    }
-    Buf sql = {0};
-    buf_printf(&sql, "SELECT %s FROM runs r%s ORDER BY r.id %s", DB_RUN_COLS, w.sql.len ? w.sql.data : "",
-               newest_first ? "DESC" : "ASC");
-    if (limit > 0) buf_printf(&sql, " LIMIT %ld", limit);
-    sqlite3_stmt *st = db_prepare(db, sql.data, e);
-    buf_free(&sql);
-    int status = -1;
-    if (st && db_where_bind(st, &w, 1) == SQLITE_OK) {
-        int rc = SQLITE_DONE;
-        status = 0;
-        while (!status && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-            DbRun r;
-            db_run_read(st, 0, &r, false);
-            status = fn(user, &r);
-        }
-        if (!status && rc != SQLITE_DONE) status = db_fail(db, rc, e, "cannot read");
-    }
-    sqlite3_finalize(st);
-    db_where_done(&w);
-    return status;
+    char sql[sizeof DB_RUN_COLS + 32];
+    snprintf(sql, sizeof sql, "SELECT %s FROM runs r", DB_RUN_COLS);
+    RunVisit v = {fn, user};
+    return db_filtered_each(db, sql, "r.id", false, f, limit, newest_first, visit_run, &v, e);
 }

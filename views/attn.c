@@ -90,7 +90,7 @@ static void request(View *v, int l, int h) {
         for (int i = 0; i < sh->seq.n; i++) buf_printf(&line, "%s%d", i ? "," : "", sh->seq.v[i]);
     } else if (sh->prompt.len) {
         buf_puts(&line, "attention ");
-        cmdq_quote(&line, sh->prompt.data, sh->prompt.len);
+        buf_put_quoted(&line, sh->prompt.data, sh->prompt.len);
         T = (int)sh->prompt.len + 1; // an upper bound for byte-level tokenizers; good enough for the grain
         if (A->have && A->version == sh->version) T = A->T;
     } else {

@@ -104,7 +104,7 @@ static void take_runs(History *H, const Json *runs) {
         d->id = (long long)json_num_or(x, "run_id", 0);
         snprintf(d->created, sizeof d->created, "%s", json_str_or(x, "created", ""));
         snprintf(d->kind, sizeof d->kind, "%s", json_str_or(x, "kind", ""));
-        const char *m = json_str_or(x, "model", ""), *slash = strrchr(m, '/');
+        const char *m = json_str_or(x, "model_path", ""), *slash = strrchr(m, '/');
         snprintf(d->model, sizeof d->model, "%s", slash && slash[1] ? slash + 1 : m);
         d->prompt = dupj(json_get(x, "prompt"), &d->prompt_len);
         d->text = dupj(json_get(x, "text"), &d->text_len);

@@ -226,7 +226,7 @@ static void generate(View *v) {
     const Buf *b = &shared(v)->prompt;
     Buf line = {0};
     buf_puts(&line, "generate ");
-    cmdq_quote(&line, b->data ? b->data : "", b->len);
+    buf_put_quoted(&line, b->data ? b->data : "", b->len);
     char t[32], p[32];
     fmt_num(t, sizeof t, L->temperature);
     fmt_num(p, sizeof p, L->top_p);

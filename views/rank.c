@@ -85,7 +85,7 @@ static int rank_key(View *v, int key) {
         } else {
             Buf line = {0};
             buf_puts(&line, "rank ");
-            cmdq_quote(&line, sh->prompt.data, sh->prompt.len);
+            buf_put_quoted(&line, sh->prompt.data, sh->prompt.len);
             buf_puts(&line, " k=4");
             v->host->run(v->host, line.data, 0);
             buf_free(&line);
@@ -113,7 +113,7 @@ static int rank_key(View *v, int key) {
     case 'n': {
         Buf line = {0};
         buf_puts(&line, "note ");
-        cmdq_quote(&line, R->note ? R->note : "", R->note ? strlen(R->note) : 0);
+        buf_put_quoted(&line, R->note ? R->note : "", R->note ? strlen(R->note) : 0);
         v->host->edit(v->host, line.data, 1);
         buf_free(&line);
         return 1;

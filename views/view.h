@@ -166,6 +166,3 @@ int vd_width(const char *s, size_t n, bool utf8);
 CellColor vd_accent(ColorMode mode);
 CellColor vd_error(ColorMode mode);
 
-// Append s (n bytes) as a quoted argument of the command language: "..." with C escapes for
-// quotes, backslashes and control characters.
-void cmdq_quote(Buf *out, const char *s, size_t n);

@@ -154,20 +154,3 @@ CellColor vd_error(ColorMode mode) {
     return CELLCOLOR_DEFAULT;
 }
 
-void cmdq_quote(Buf *out, const char *s, size_t n) {
-    buf_putc(out, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': buf_puts(out, "\\\""); break;
-        case '\\': buf_puts(out, "\\\\"); break;
-        case '\n': buf_puts(out, "\\n"); break;
-        case '\t': buf_puts(out, "\\t"); break;
-        case '\r': buf_puts(out, "\\r"); break;
-        default:
-            if (c < 0x20 || c == 0x7F) buf_printf(out, "\\x%02x", c);
-            else buf_putc(out, (char)c);
-        }
-    }
-    buf_putc(out, '"');
-}

@@ -199,3 +199,21 @@ void jw_kstr(JsonW *w, const char *k, const char *s) { jw_key(w, k), jw_str(w, s
 void jw_kint(JsonW *w, const char *k, long long v) { jw_key(w, k), jw_int(w, v); }
 void jw_knum(JsonW *w, const char *k, double v) { jw_key(w, k), jw_num(w, v); }
 void jw_kbool(JsonW *w, const char *k, bool v) { jw_key(w, k), jw_bool(w, v); }
+
+void buf_put_quoted(Buf *out, const char *s, size_t n) {
+    buf_putc(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': buf_puts(out, "\\\""); break;
+        case '\\': buf_puts(out, "\\\\"); break;
+        case '\n': buf_puts(out, "\\n"); break;
+        case '\t': buf_puts(out, "\\t"); break;
+        case '\r': buf_puts(out, "\\r"); break;
+        default:
+            if (c < 0x20 || c == 0x7F) buf_printf(out, "\\x%02x", c);
+            else buf_putc(out, (char)c);
+        }
+    }
+    buf_putc(out, '"');
+}

@@ -21,6 +21,9 @@ void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void buf_vprintf(Buf *b, const char *fmt, va_list ap);
 // Append s (n bytes) with every ill-formed UTF-8 sequence replaced by U+FFFD.
 void buf_put_utf8(Buf *b, const char *s, size_t n);
+// Append s (n bytes) as one quoted argument of qkv's command language: "..." with C escapes
+// for quotes, backslashes and control characters (the lexer reads it back byte for byte).
+void buf_put_quoted(Buf *b, const char *s, size_t n);
 // Take ownership of the data (caller frees); b is left empty.
 char *buf_take(Buf *b);
 

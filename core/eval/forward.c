@@ -107,6 +107,7 @@ void ctx_free(Ctx *x) {
 
 int ctx_pos(const Ctx *c) { return c->pos; }
 int ctx_threads(const Ctx *c) { return pool_size(c->pool); }
+Pool *ctx_pool(Ctx *c) { return c->pool; }
 const ModelConfig *ctx_config(const Ctx *c) { return &c->m->cfg; }
 void ctx_reset(Ctx *c) { c->pos = 0; }
 void ctx_truncate(Ctx *c, int pos) {

@@ -67,6 +67,7 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e);
 void ctx_free(Ctx *c);
 int ctx_pos(const Ctx *c);         // tokens in the cache
 int ctx_threads(const Ctx *c);
+Pool *ctx_pool(Ctx *c);            // the thread team the pass runs on (for benchmarks)
 const ModelConfig *ctx_config(const Ctx *c);
 void ctx_reset(Ctx *c);            // empty the cache
 void ctx_truncate(Ctx *c, int pos); // keep the first pos tokens

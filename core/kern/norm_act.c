@@ -1,31 +1,9 @@
-// norm_act.c - the element-wise operations of the non-GPT-2 blocks: RMSNorm, erf-GELU,
-// SwiGLU's gate and rotary position embedding.
+// norm_act.c - rotary position embedding (RMSNorm, erf-GELU and SwiGLU's gate are in the
+// kernel tables, kern/kernels.h).
 #include <math.h>
 #include <stddef.h>
 
 #include "kern/ops.h"
-
-void rmsnorm_forward(float *out, const float *inp, const float *w, int T, int C, float eps) {
-    for (int t = 0; t < T; t++) {
-        const float *x = inp + (size_t)t * C;
-        float *o = out + (size_t)t * C;
-        double ss = 0;
-        for (int i = 0; i < C; i++) ss += (double)x[i] * x[i];
-        float r = (float)(1.0 / sqrt(ss / C + eps));
-        for (int i = 0; i < C; i++) o[i] = x[i] * r * w[i];
-    }
-}
-
-void gelu_erf(float *x, int n) {
-    for (int i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
-
-void swiglu(float *gate, const float *up, int n) {
-    for (int i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
 
 void rope_table(float *cos_out, float *sin_out, int pos0, int n_pos, int half, const float *inv) {
     for (int i = 0; i < half; i++) {

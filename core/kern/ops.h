@@ -1,6 +1,8 @@
-// ops.h - the numeric building blocks of the forward passes (float32 activations).
+// ops.h - the numeric building blocks of the forward passes (float32 activations). Each
+// runs the kernels of kern/kernels.h chosen for this CPU (kern_name() tells which).
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "kern/pool.h"
 #include "kern/tensor.h"
@@ -15,10 +17,11 @@ typedef struct Linear {
 } Linear;
 
 // out is (T, l->out), inp is (T, l->in). Uses every thread of pool; F16/BF16/Q8_0 weights
-// are converted panel by panel, never as a whole.
+// are converted panel by panel, never as a whole. Allocates nothing once each thread's
+// scratch has grown to the largest layer.
 void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T);
 
-// out, inp are (T, C); w, b are (C). out may equal inp.
+// out, inp are (T, C); w, b are (C), b may be NULL. out may equal inp.
 void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
 // x is (n); GELU with the tanh approximation, in place.
 void gelu_tanh(float *x, int n);
@@ -38,7 +41,25 @@ void rope_apply(float *x, int n, int stride, int n_heads, int hd, int rot, const
                 bool pairs);
 // x is (n): in-place softmax.
 void softmax_inplace(float *x, int n);
-// Largest |x| and the index of the largest x (helpers for tests and sampling).
+// Index of the largest x (the first of equals).
 int argmax(const float *x, int n);
-// Whether the CPU kernels with AVX2/FMA/F16C are in use.
-bool ops_have_avx2(void);
+// Name of the kernels in use: "scalar", "avx2" or "avx512" (see kern/kernels.h).
+const char *ops_kernels(void);
+
+// What linear_forward did on one pool while counted (for benchmarks): weight bytes and
+// multiply-adds x 2, split into matrix-vector (T == 1) and matrix-matrix (T > 1) calls, and
+// the distinct matrix-matrix shapes with how often each ran.
+enum { LINEAR_MAX_SHAPES = 32 };
+typedef struct LinearShape {
+    int T, in, out;
+    bool out_in;
+    int64_t calls;
+} LinearShape;
+typedef struct LinearCount {
+    int64_t mv_calls, mm_calls;
+    double mv_bytes, mv_flops, mm_flops;
+    int n_shapes;
+    LinearShape shapes[LINEAR_MAX_SHAPES]; // further shapes are counted in mm_flops only
+} LinearCount;
+// Count the linear layers run on pool into *c (cleared first); NULL stops counting.
+void linear_count(Pool *pool, LinearCount *c);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "base/mem.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define cpu_relax() _mm_pause()
@@ -29,6 +31,12 @@ struct Pool {
     PoolFn fn;
     void *arg;
     atomic_bool quit;
+    struct {
+        float *p;
+        size_t n;
+        char pad[64 - sizeof(float *) - sizeof(size_t)]; // one cache line per thread
+    } *scratch;
+    void *tag;
 };
 
 typedef struct {
@@ -72,7 +80,10 @@ Pool *pool_new(int n) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     p->threads = calloc((size_t)n, sizeof *p->threads);
-    if (!p->threads) {
+    p->scratch = calloc((size_t)n, sizeof *p->scratch);
+    if (!p->threads || !p->scratch) {
+        free(p->threads);
+        free(p->scratch);
         free(p);
         return NULL;
     }
@@ -103,6 +114,8 @@ void pool_free(Pool *p) {
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
+    for (int i = 0; i < p->n; i++) free(p->scratch[i].p);
+    free(p->scratch);
     free(p->threads);
     free(p);
 }
@@ -130,6 +143,20 @@ void pool_run(Pool *p, PoolFn fn, void *arg) {
         else sched_yield();
     }
 }
+
+// Sizes come from the shapes of layers already in memory (a panel of a weight, one partial
+// output row per thread), so growth follows mem.h's rule 2.
+float *pool_scratch(Pool *p, int ith, size_t n) {
+    if (p->scratch[ith].n < n || !p->scratch[ith].p) {
+        free(p->scratch[ith].p);
+        p->scratch[ith].p = xmalloc(mem_mul(n ? n : 1, sizeof(float)));
+        p->scratch[ith].n = n;
+    }
+    return p->scratch[ith].p;
+}
+
+void pool_set_tag(Pool *p, void *tag) { p->tag = tag; }
+void *pool_tag(const Pool *p) { return p->tag; }
 
 int pool_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

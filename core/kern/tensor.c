@@ -1,5 +1,7 @@
-// tensor.c - element types and conversion of stored rows to float32.
+// tensor.c - element types, scalar conversions, and stored rows to float32 (through the
+// kernel table chosen for this CPU).
 #include "kern/tensor.h"
+#include "kern/kernels.h"
 
 #include <string.h>
 
@@ -81,49 +83,6 @@ uint16_t f32_to_bf16(float f) {
     return (uint16_t)(x >> 16);
 }
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-// F16 -> F32 eight at a time with the F16C instruction; returns how many were converted.
-__attribute__((target("avx,f16c"))) static int64_t f16_row_f16c(const uint16_t *p, int64_t n, float *out) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + i))));
-    return i;
-}
-static int have_f16c = -1;
-#endif
-
 void tensor_row_f32(const Tensor *t, int64_t off, int64_t n, float *out) {
-    switch (t->dt) {
-    case DT_F32: memcpy(out, (const float *)t->data + off, (size_t)n * 4); break;
-    case DT_F16: {
-        const uint16_t *p = (const uint16_t *)t->data + off;
-        int64_t i = 0;
-#if defined(__x86_64__)
-        if (have_f16c < 0) __builtin_cpu_init(), have_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-        if (have_f16c) i = f16_row_f16c(p, n, out);
-#endif
-        for (; i < n; i++) out[i] = f16_to_f32(p[i]);
-        break;
-    }
-    case DT_BF16: {
-        const uint16_t *p = (const uint16_t *)t->data + off;
-        for (int64_t i = 0; i < n; i++) {
-            uint32_t bits = (uint32_t)p[i] << 16;
-            memcpy(&out[i], &bits, 4);
-        }
-        break;
-    }
-    case DT_Q8_0: {
-        // blocks of 32: f16 scale then 32 int8; off and n are multiples of 32
-        const unsigned char *p = (const unsigned char *)t->data + (off / 32) * 34;
-        for (int64_t b = 0; b < n / 32; b++, p += 34) {
-            uint16_t d16;
-            memcpy(&d16, p, 2);
-            float d = f16_to_f32(d16);
-            for (int i = 0; i < 32; i++) out[b * 32 + i] = d * (float)(signed char)p[2 + i];
-        }
-        break;
-    }
-    default: break;
-    }
+    if (t->dt < DT_COUNT) kern_get()->row_f32[t->dt](t->data, off, n, out);
 }

@@ -1095,7 +1095,8 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
     work_reserve(w, n);
     size_t k = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = (size_t)utf8_valid_len((const char *)s + i, n - i);
+        int cl = utf8_valid_len((const char *)s + i, n - i);
+        size_t len = (size_t)(cl < 0 ? -cl : cl); // an ill-formed subpart goes to its bytes
         int id = tok_find(t, (const char *)s + i, len);
         // a byte token <0xNN> stands for its byte only as byte fallback, not as a character
         if (id >= 0 && (t->special[id] || (t->fallback && t->fallback[id]))) id = -1;

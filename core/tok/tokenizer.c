@@ -502,6 +502,9 @@ bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, si
                 if (len > best && len <= n - i && !memcmp(s + i, txt, len)) best = len, best_k = k;
             }
         }
+        // the text is whole characters: a match starts and ends between two (an added token
+        // that stands for a lone byte matches no character)
+        if (best && (utf8_is_cont(s[i]) || (i + best < n && utf8_is_cont(s[i + best])))) best = 0;
         if (!best) {
             i++;
             continue;
@@ -567,3 +570,15 @@ fail:
     out->n = start;
     return -1;
 }
+
+int tok_mask(const Tokenizer *t) {
+    static const char *const names[] = {"[MASK]", "<mask>"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        int id = tok_find(t, names[i], strlen(names[i]));
+        if (id >= 0 && t->special[id]) return id;
+    }
+    return -1;
+}
+
+int tok_add_first(const Tokenizer *t) { return t->add_first; }
+int tok_add_last(const Tokenizer *t) { return t->add_last; }

@@ -40,8 +40,8 @@ ORDER_KEYS = ['ranking_id', 'order', 'k', 'annotator', 'note']
 EXPORT_KEYS = ['file', 'count', 'what', 'format']
 RANKINGS_ROW_KEYS = ['ranking_id', 'created', 'annotator', 'note', 'prompt', 'k', 'order', 'candidates']
 SHOW_RANKING_KEYS = RANKINGS_ROW_KEYS + ['qkv_version']
-HISTORY_KEYS = ['run_id', 'created', 'kind', 'model', 'annotator', 'prompt', 'text', 'seed', 'temperature',
-                'n_tokens', 'stop_reason']
+HISTORY_KEYS = ['run_id', 'created', 'kind', 'annotator', 'model_path', 'model_arch', 'prompt', 'text', 'seed',
+                'temperature', 'stop_reason', 'n_tokens']
 
 # quotes, newlines, tabs, control bytes, DEL, accents, CJK, emoji, BOM, a backslash-n that is not
 # a newline, and SQL injection attempts

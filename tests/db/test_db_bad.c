@@ -261,6 +261,18 @@ int main(void) {
     check_refused(newer, "newer qkv", "newer schema");
     CHECK_INT(raw_int(newer, "PRAGMA user_version"), 99);
 
+    // ---- a qkv database whose schema version is negative (damaged, or written by hand):
+    // refused, not migrated from a version that does not exist
+    const char *negative = dbt_path("negative.db");
+    make_good(negative, 1);
+    {
+        sqlite3 *h = raw_open(negative);
+        raw_exec(h, "PRAGMA user_version = -1");
+        sqlite3_close(h);
+    }
+    check_refused(negative, "schema version -1", "negative schema version");
+    CHECK_INT(raw_int(negative, "PRAGMA user_version"), -1);
+
     // ---- files that are not qkv databases
     const char *text = dbt_path("notes.txt");
     Buf b = {0};

@@ -84,7 +84,7 @@ with open(script, "w") as f:
     f.write('# a comment\ntokenize "x y"\nset temperature 0\ngenerate "x" max=3\n')
 s1 = run(["--json", "--script", script])
 s2 = run(["--json"], stdin=open(script, "rb").read())
-strip = lambda p: [{k: v for k, v in o.items() if not k.endswith(("_s", "_ms")) and k not in ("seed", "run_id")} for o in jlines(p)]
+strip = lambda p: [{k: v for k, v in o.items() if not k.endswith(("_s", "_ms")) and k not in ("seed", "run_id", "created")} for o in jlines(p)]
 check(s1.returncode == 0 and strip(s1) == strip(s2) and len(strip(s1)) == 3, "--script and stdin agree",
       (s1.stdout[:200], s2.stdout[:200]))
 
@@ -181,7 +181,7 @@ long = "a" * 400
 p = run(["--json", "-e", f'generate "{long}" max=4'])
 check(p.returncode != 0 and "truncate=true" in p.stderr.decode(), "too long a prompt is refused", p.stderr)
 p = run(["--json", "-e", f'generate "{long}" max=4 truncate=true temperature=0'])
-check(p.returncode == 0 and jlines(p)[0]["truncated"] == 400 + 3 - 256, "truncate=true keeps the end", p.stderr)
+check(p.returncode == 0 and jlines(p)[0]["n_truncated"] == 400 + 3 - 256, "truncate=true keeps the end", p.stderr)
 
 # odd UTF-8 goes through without harm
 p = run(["--json", "-e", 'tokenize "\\xff\\xfe ok \\xe2\\x82"'])
@@ -195,6 +195,20 @@ o = jlines(p)
 check(o[2]["n_layer"] == 2 and o[2]["n_ctx"] == 64 and o[2]["untrained"], "the written model is what was asked", o[2])
 p = run(["--model", d, "--json", "-e", "model"])
 check(jlines(p)[0]["path"] == d, "--model opens it", p.stdout)
+
+# bench on an encoder: prefill only, embeddings per second; generation is refused
+bd = os.path.join(TMP, "bert-bench")
+run(["-e", f"new-model bert layers=1 heads=2 d=32 ff=64 ctx=40 seed=3 out={bd}"])
+p = run(["--model", bd, "--json", "-e", "bench prompt=16 reps=1 embed=8"])
+o = jlines(p)[0] if p.returncode == 0 else {}
+check(o.get("prefill_tok_s", 0) > 0 and o.get("embed_per_s", 0) > 0 and o.get("embed_tokens") == 8,
+      "bench on an encoder measures prefill and embeddings", (p.stderr, o))
+p = run(["--model", bd, "-e", "bench gen=4"])
+check(p.returncode != 0 and b"encoder" in p.stderr, "bench gen= on an encoder is refused", p.stderr)
+p = run(["--model", bd, "-e", "bench embed=41"])
+check(p.returncode != 0 and b"context" in p.stderr, "bench embed= beyond the context is refused", p.stderr)
+p = run(["--model", bd, "--json", "-e", "bench prompt=2 reps=1 embed=30"])
+check(p.returncode == 0, "embed= longer than the prompt is fine", p.stderr)
 
 # positional encodings: the sinusoids of "Attention is all you need", learned ones, cosine
 import math
@@ -461,8 +475,8 @@ long = "ab" * 40  # 80 tokens: more than the context of 64 (the last of max=10 t
 p = run(["--model", om, "-e", f'generate "{long}" max=10'])
 check(p.returncode != 0 and b"truncate" in p.stderr, "a prompt longer than the context is refused", p.stderr)
 s, g = after_set("truncate true", gen=f'generate "{long}" max=10 temperature=0')
-check(s.get("truncate") is True and g["truncated"] == 80 + 10 - 1 - 64 and len(g["ids"]) == 10,
-      "set truncate true: the oldest tokens are dropped", g.get("truncated"))
+check(s.get("truncate") is True and g["n_truncated"] == 80 + 10 - 1 - 64 and len(g["ids"]) == 10,
+      "set truncate true: the oldest tokens are dropped", g.get("n_truncated"))
 s, g = after_set("annotator zed")
 check(s.get("annotator") == "zed", "set annotator: reported", s)
 shown = jlines(run(["--json", "-e", "show %d" % g["run_id"]]))[0]

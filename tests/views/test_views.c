@@ -298,10 +298,10 @@ static void test_rank(void) {
 // ---- history ----
 
 static const char *const history_json =
-    "{\"runs\":[{\"run_id\":12,\"created\":\"2024-05-01T12:31:07.000Z\",\"kind\":\"rank\",\"model\":\"builtin\","
+    "{\"runs\":[{\"run_id\":12,\"created\":\"2024-05-01T12:31:07.000Z\",\"kind\":\"rank\",\"model_path\":\"builtin\","
     "\"annotator\":\"alice\",\"prompt\":\"Once upon\",\"text\":\" a time\\nthere\",\"seed\":3,\"temperature\":1,"
     "\"n_tokens\":4,\"stop_reason\":\"length\"},"
-    "{\"run_id\":9,\"created\":\"2024-05-01T12:30:00.000Z\",\"kind\":\"generate\",\"model\":\"/m/gpt2\","
+    "{\"run_id\":9,\"created\":\"2024-05-01T12:30:00.000Z\",\"kind\":\"generate\",\"model_path\":\"/m/gpt2\","
     "\"annotator\":null,\"prompt\":\"The cat\",\"text\":\" sat\",\"seed\":1,\"temperature\":0,"
     "\"n_tokens\":1,\"stop_reason\":\"length\"}]}";
 
@@ -522,7 +522,7 @@ static void test_helpers(void) {
     free(r);
     CHECK_INT(vd_width("a\tb\x01\xe7\x8c\xab", 7, true), 1 + 1 + 1 + 2 + 2);
     Buf b = {0};
-    cmdq_quote(&b, "a\"b\\c\nd\x01", 8);
+    buf_put_quoted(&b, "a\"b\\c\nd\x01", 8);
     CHECK_STR(b.data, "\"a\\\"b\\\\c\\nd\\x01\"");
     buf_free(&b);
 }

@@ -1,4 +1,6 @@
-// app.h - the state shared by every front end: model, settings, database.
+// session.h - the state every front end shares: the model and its evaluation context,
+// decoding defaults, the database, the ranking waiting for `order`, the last figure shown.
+// It knows no command: the command layer (lang.h, cmd_*.c) works on it.
 #pragma once
 #include <signal.h>
 #include <stdbool.h>
@@ -7,8 +9,20 @@
 #include "eval/forward.h"
 #include "eval/generate.h"
 #include "model/model.h"
+#include "runlog.h"
 
 typedef struct Db Db;
+
+enum { RANK_MAX_CANDIDATES = 9 };
+
+// The ranking waiting for `order`: K logged candidate runs of one prompt.
+typedef struct PendingRank {
+    char *prompt;
+    size_t prompt_len;
+    int k;
+    int64_t run_ids[RANK_MAX_CANDIDATES];
+    char *note;
+} PendingRank;
 
 // What a heatmap-producing command (attention, pe) or the current TUI view shows: the
 // data `save FILE.svg|.csv` exports. Owned by the App.
@@ -32,7 +46,7 @@ typedef struct App {
     bool json;             // --json
     char *db_path;         // --db / QKV_DB / default (NULL until resolved)
     Db *db;                // opened on first use
-    struct PendingRank *pending; // the ranking between `rank` and `order` (app/cmd_db.c)
+    PendingRank *pending;  // the ranking between `rank` and `order`, or NULL
     int64_t last_ranking;  // the ranking `order` stored last in this session (0: none), for `note`
     char *annotator;       // --annotator / QKV_ANNOTATOR / set annotator
     volatile sig_atomic_t *cancel; // set by SIGINT handlers of the front end
@@ -52,26 +66,32 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
 // The evaluation context of the current model, created on first use.
 Ctx *app_ctx(App *app, Err *e);
 
-// Tokenize prompt, generate with p, log the run; the completion's text goes to text and
-// the run id to *run_id (0 when logging failed: the reason is in log_err). The result
-// must be freed with gen_result_free. Used by generate, rank and replay alike.
-int app_generate(App *app, const char *prompt, size_t prompt_len, const GenParams *p, GenResult *r,
-                 Buf *text, int64_t *run_id, Err *log_err, Err *e);
+// A finished generation and the run the log recorded of it.
+typedef struct Generation {
+    GenResult r;
+    Buf text;      // the completion
+    Buf prompt;    // the prompt as the run records it (decoded when it was given as ids)
+    RunRecord rec; // the run: rec.run.id > 0 once logged, 0 when logging failed (log_err says why)
+    Err log_err;
+} Generation;
 
-// Generate from token ids without logging (app_generate logs).
-int app_generate_ids(App *app, const int *ids, int n, const GenParams *p, GenResult *r, Buf *text, Err *e);
+// Generate from prompt text (tokenized as the model does; "" starts from the
+// beginning-of-text token) or, when ids is non-NULL, from ids[n_ids]; then log the run with
+// origin kind ("generate" when NULL) and parent run (0: none). Returns 0 (g filled; free it
+// with generation_free; the run may be unlogged, see g->log_err), or -1 with e filled.
+int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids, int n_ids, const GenParams *p,
+                 const char *kind, int64_t parent, Generation *g, Err *e);
+void generation_free(Generation *g);
 
-// Decoding options of a command (max=, temperature=, ...) over the defaults; 0 or -1
-// with the message in out. *seed_given tells whether a seed was fixed.
-struct Args;
-struct Out;
-int decode_opts(App *app, const struct Args *a, GenParams *p, bool *seed_given, struct Out *out);
-// A fresh random seed (exact as a JSON number).
-uint64_t fresh_seed(void);
-// The fields of a generation result (run_id, text, ids, logprobs, steps, timings, ...).
-void generation_json(App *app, JsonW *w, const GenParams *p, const GenResult *r, const Buf *text, int64_t run_id);
-
-// Log a finished generation as a run; returns its id (> 0), or 0 with e filled when the
-// database could not take it (the caller reports that without failing the generation).
-int64_t app_log_run(App *app, const char *prompt, size_t prompt_len, const GenParams *p,
-                    const GenResult *r, const char *text, size_t text_len, Err *e);
+// The database of app, opened (and created or migrated) on first use from app->db_path,
+// else QKV_DB, else $XDG_DATA_HOME/qkv/qkv.db. NULL with e filled when it cannot be used;
+// the next call tries again.
+Db *app_db(App *app, Err *e);
+// True while a ranking started with `rank` waits for `order` or `skip` (the TUI asks
+// before quitting).
+bool app_rank_pending(const App *app);
+// Drop the pending ranking (nothing is stored: a ranking is stored whole or not at all).
+// warn: say on stderr that one was dropped.
+void app_rank_drop(App *app, bool warn);
+// Release everything the App holds (a pending ranking is dropped with a warning).
+void app_done(App *app);

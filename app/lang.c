@@ -1,5 +1,6 @@
-// cmd.c - parsing the command language and dispatching through the command tables.
-#include "cmd.h"
+// lang.c - the command language: lexer, parser, argument accessors, results, and the
+// registry of command tables.
+#include "lang.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
 #include "base/utf8.h"
 #include "base/mem.h"
 
@@ -138,7 +138,7 @@ void args_free(Args *a) {
     memset(a, 0, sizeof *a);
 }
 
-int cmd_parse(const char *line, size_t len, Args *out, Err *e) {
+int lang_parse(const char *line, size_t len, Args *out, Err *e) {
     memset(out, 0, sizeof *out);
     const char *s = line, *end = line + len;
     int cap = 0;
@@ -181,7 +181,7 @@ int cmd_parse(const char *line, size_t len, Args *out, Err *e) {
     return 0;
 }
 
-int cmd_split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user) {
+int lang_split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user) {
     const char *s = text, *end = text + len;
     while (s < end) {
         while (s < end && is_space(*s)) s++;
@@ -268,26 +268,33 @@ int args_bool(const Args *a, const char *key, bool *out, Err *e) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Dispatch
+// The registry
 
-static const Command *const tables[] = {engine_commands, db_commands};
+enum { MAX_TABLES = 16 };
+static const Command *tables[MAX_TABLES];
+static int n_tables;
 
-const Command *cmd_at(int i) {
-    for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
+void lang_register(const Command *table) {
+    for (int t = 0; t < n_tables; t++)
+        if (tables[t] == table) return;
+    if (n_tables < MAX_TABLES) tables[n_tables++] = table;
+}
+
+const Command *lang_at(int i) {
+    for (int t = 0; t < n_tables; t++)
         for (const Command *c = tables[t]; c->name; c++)
             if (i-- == 0) return c;
     return NULL;
 }
 
-const Command *cmd_find(const char *name) {
+const Command *lang_find(const char *name) {
     const Command *c;
-    for (int i = 0; (c = cmd_at(i)); i++)
+    for (int i = 0; (c = lang_at(i)); i++)
         if (!strcmp(c->name, name)) return c;
     return NULL;
 }
 
-// The generic checks every command gets before its handler runs: arity and option names.
-static int check_args(const Command *c, const Args *a, Out *out) {
+int lang_check_args(const Command *c, const Args *a, Out *out) {
     int np = args_npos(a);
     if (np < c->min_pos || np > c->max_pos) {
         if (c->max_pos == 0) return out_error(out, "%s takes no positional argument: usage: %s", c->name, c->usage);
@@ -308,25 +315,4 @@ static int check_args(const Command *c, const Args *a, Out *out) {
         }
     }
     return 0;
-}
-
-int cmd_run(App *app, const char *line, size_t len, Out *out) {
-    Args a;
-    Err e = {0};
-    if (cmd_parse(line, len, &a, &e)) return out_error(out, "%s", e.msg);
-    const Command *c = cmd_find(a.name);
-    int rc;
-    if (!c) {
-        rc = out_error(out, "unknown command '%.40s' (try: help)", a.name);
-    } else if (check_args(c, &a, out)) {
-        rc = -1;
-    } else if (c->needs_model && !app->model && app_load_model(app, NULL, NULL, &e)) {
-        rc = out_error(out, "%s", e.msg);
-    } else {
-        rc = c->fn(app, &a, out);
-        if (rc && !out->err.len) out_error(out, "%s failed", c->name);
-    }
-    jw_obj_end(&out->w);
-    args_free(&a);
-    return rc;
 }

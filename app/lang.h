@@ -1,5 +1,7 @@
-// cmd.h - the command language: parsing one command line and the table every front end
-// (headless, REPL, TUI) dispatches through.
+// lang.h - the command language: lexing and parsing command lines, arguments and options,
+// the result of a command (Out), and the registry of command tables every front end
+// (headless, REPL, TUI) dispatches through. It knows no command and no session: a handler
+// gets the application state as an opaque App.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,13 +27,13 @@ typedef struct Args {
 } Args;
 
 // Split one command (text up to but not including a top-level ';' or newline is the
-// caller's job: see cmd_split) into words. Returns 0, or -1 with e filled.
-int cmd_parse(const char *line, size_t len, Args *out, Err *e);
+// caller's job: see lang_split) into words. Returns 0, or -1 with e filled.
+int lang_parse(const char *line, size_t len, Args *out, Err *e);
 void args_free(Args *a);
 // Split a script into commands at ';' and newlines outside quotes; '#' starts a comment
 // at the start of a command. Calls fn for each non-empty command; stops at the first
 // non-zero return and returns it.
-int cmd_split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user);
+int lang_split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user);
 
 // Positional argument i, or NULL.
 const Arg *args_pos(const Args *a, int i);
@@ -70,15 +72,12 @@ typedef struct Command {
     bool needs_model;
 } Command;
 
-// The command tables of each area, NULL-name terminated.
-extern const Command engine_commands[];
-extern const Command db_commands[];
-
-// Find a command by name (or unique prefix? no: exact), NULL when unknown.
-const Command *cmd_find(const char *name);
-// Iterate every command: i from 0 until NULL.
-const Command *cmd_at(int i);
-
-// Run one command line: parse, check arity and options generically, dispatch. The result
-// is in out (out->err on failure). Returns 0 or -1.
-int cmd_run(App *app, const char *line, size_t len, Out *out);
+// Add a command table (NULL-name terminated; borrowed, usually static) to the registry.
+void lang_register(const Command *table);
+// The command called name (exactly), NULL when unknown.
+const Command *lang_find(const char *name);
+// Every registered command: i from 0 until NULL.
+const Command *lang_at(int i);
+// The generic checks every command gets before its handler runs: arity and option names.
+// 0, or -1 with the message in out.
+int lang_check_args(const Command *c, const Args *a, Out *out);

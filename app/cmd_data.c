@@ -1,0 +1,479 @@
+// cmd_data.c - the data commands: run history, show and replay, stored rankings, exports.
+//
+// JSON fields (stable; each command's help text lists them):
+//   history  runs: [{run_id, created, kind, annotator, model_path, model_arch, prompt, text, seed,
+//            temperature, stop_reason, n_tokens}]  (newest first; db_run_json_fields' summary)
+//   show     the fields of the runs export (db/export.c), plus rankings: [ranking_id ...]
+//   show ranking=ID  ranking_id, created, annotator, note, qkv_version, prompt, k, order,
+//            candidates: [{n, run_id, rank, text}] (best first)
+//   rankings rankings: [{ranking_id, created, annotator, note, prompt, k, order,
+//            candidates: [{n, run_id, rank}]}]  (newest first; candidates best first)
+//   replay   run_id, replay_of, identical, first_difference, text, original_text, threads,
+//            model_changed, plus generate's fields
+//   rank     ranking_pending, prompt, k, candidates: [{n, run_id, seed, text}]
+//   order    ranking_id, order (groups of candidate numbers, best first), k, annotator, note
+//   skip     skipped, k
+//   note     note, ranking_id (null while pending)
+//   export   file, count, what, format
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmdutil.h"
+#include "commands.h"
+#include "base/json.h"
+
+static int run_id_arg(const Arg *a, int64_t *id, Out *out) { return id_arg(a->val, "run", id, out); }
+
+// What a listing (history, rankings) fills: the rows of the JSON array and the lines of the
+// human form, and how many.
+typedef struct {
+    Out *out;
+    int n;
+} ListCtx;
+
+// Visits the rows of a listing for filter f, newest first, at most n.
+typedef int (*ListEach)(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e);
+
+// history and rankings: [N] [TEXT] and the filters, then each row into key: [...].
+static int list_command(App *app, const Args *a, Out *out, const char *cmd, const char *key, ListEach each) {
+    long long n = 20;
+    const char *text = NULL;
+    if (count_text_args(a, cmd, key, &n, &text, out)) return -1;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbFilter f = {0};
+    filter_opts(a, &f);
+    f.text = text;
+    Err e = {{0}};
+    ListCtx c = {out, 0};
+    jw_key(&out->w, key);
+    jw_arr(&out->w);
+    int rc = each(db, &f, (long)n, &c, &e);
+    jw_arr_end(&out->w);
+    if (rc) return out_error(out, "%s: %s", cmd, e.msg);
+    if (!c.n) buf_printf(&out->text, "no %s\n", key);
+    return 0;
+}
+
+static int history_row(void *user, const DbRun *r) {
+    ListCtx *h = user;
+    JsonW *w = &h->out->w;
+    int n_tokens = 0;
+    Json *ids = json_parse(r->ids, strlen(r->ids), NULL);
+    if (ids) n_tokens = (int)ids->len;
+    json_free(ids);
+    jw_obj(w);
+    db_run_json_fields(r, w, false);
+    jw_kint(w, "n_tokens", n_tokens);
+    jw_obj_end(w);
+
+    Buf *t = &h->out->text;
+    const char *slash = strrchr(r->model_path, '/');
+    buf_printf(t, "#%-5lld %.16s %-8s %-12.12s %-10.10s ", (long long)r->id, r->created, r->kind,
+               slash ? slash + 1 : r->model_path, r->annotator ? r->annotator : "-");
+    buf_putc(t, '"');
+    text_line(t, r->prompt, r->prompt_len, 40);
+    buf_puts(t, "\" -> \"");
+    text_line(t, r->output, r->output_len, 40);
+    buf_puts(t, "\"\n");
+    h->n++;
+    return 0;
+}
+
+static int each_run(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e) {
+    return db_runs_each(db, f, n, true, history_row, c, e);
+}
+
+static int cmd_history(App *app, const Args *a, Out *out) { return list_command(app, a, out, "history", "runs", each_run); }
+
+static int show_ranking(App *app, const char *val, Out *out);
+
+static int cmd_show(App *app, const Args *a, Out *out) {
+    const char *ranking = args_opt(a, "ranking");
+    if (ranking && args_pos(a, 0)) return out_error(out, "show: a run or ranking=ID, not both");
+    if (ranking) return show_ranking(app, ranking, out);
+    if (!args_pos(a, 0)) return out_error(out, "show: which run? usage: show RUN, or show ranking=ID");
+    int64_t id;
+    if (run_id_arg(args_pos(a, 0), &id, out)) return -1;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbRun r;
+    Err e = {{0}};
+    int found = db_run_get(db, id, &r, &e);
+    if (found < 0) return out_error(out, "show: %s", e.msg);
+    if (!found) return out_error(out, "show: no run %lld in '%s'", (long long)id, db_path(db));
+    db_run_json_fields(&r, &out->w, true);
+    Buf *t = &out->text;
+    buf_printf(t, "run %lld  %s  %s", (long long)r.id, r.created, r.kind);
+    if (r.parent_id) buf_printf(t, " of run %lld", (long long)r.parent_id);
+    buf_putc(t, '\n');
+    buf_printf(t, "model     %s (%s)%s%s\n", r.model_path, r.model_arch, r.model_sha256 ? " sha256 " : "",
+               r.model_sha256 ? r.model_sha256 : "");
+    buf_printf(t, "decoding  temperature %g  top_k %d  top_p %g  seed %llu  max %d  alts %d  stop %s  truncate %s\n",
+               r.temperature, r.top_k, r.top_p, (unsigned long long)r.seed, r.max_tokens, r.n_alts,
+               r.stop_at_eos ? "true" : "false", r.truncate ? "true" : "false");
+    buf_printf(t, "by        %s, qkv %s, %d threads; stop: %s\n", r.annotator ? r.annotator : "(no annotator)",
+               r.qkv_version, r.n_threads, r.stop_reason ? r.stop_reason : "?");
+    if (r.template_name || r.mode)
+        buf_printf(t, "prompting template %s  mode %s\n", r.template_name ? r.template_name : "-",
+                   r.mode ? r.mode : "-");
+    buf_puts(t, "prompt:\n");
+    put_text(t, r.prompt, r.prompt_len);
+    buf_puts(t, "\ncompletion:\n");
+    put_text(t, r.output, r.output_len);
+    buf_putc(t, '\n');
+    db_run_done(&r);
+    return 0;
+}
+
+// Parse a stored JSON array of ints into v.
+static int int_array(const char *json, IntVec *v) {
+    Json *j = json ? json_parse(json, strlen(json), NULL) : NULL;
+    if (!j || j->type != JSON_ARR) {
+        json_free(j);
+        return -1;
+    }
+    for (size_t i = 0; i < j->len; i++) iv_push(v, (int)j->items[i].num);
+    json_free(j);
+    return 0;
+}
+
+// The path of the current model as runs record it.
+static bool same_model_path(const App *app, const char *run_path) {
+    if (!strcmp(run_path, "builtin")) return app->model && app->model->builtin;
+    if (!app->model || app->model->builtin) return false;
+    char abs[4096];
+    const char *cur = realpath(app->model->path, abs) ? abs : app->model->path;
+    return !strcmp(cur, run_path);
+}
+
+static int cmd_replay(App *app, const Args *a, Out *out) {
+    int64_t id;
+    if (run_id_arg(args_pos(a, 0), &id, out)) return -1;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbRun run;
+    Err e = {{0}};
+    int found = db_run_get(db, id, &run, &e);
+    if (found < 0) return out_error(out, "replay: %s", e.msg);
+    if (!found) return out_error(out, "replay: no run %lld in '%s'", (long long)id, db_path(db));
+    int rc = 0;
+    // the same model file
+    if (!app->model || !same_model_path(app, run.model_path)) {
+        const char *path = strcmp(run.model_path, "builtin") ? run.model_path : NULL;
+        if (app_load_model(app, path, NULL, &e)) {
+            rc = out_error(out, "replay: cannot load the model of run %lld: %s", (long long)id, e.msg);
+            db_run_done(&run);
+            return rc;
+        }
+    }
+    // the same parameters and prompt ids
+    GenParams p = app->gen;
+    p.s.temperature = (float)run.temperature;
+    p.s.top_k = run.top_k;
+    p.s.top_p = (float)run.top_p;
+    p.s.seed = run.seed;
+    p.max_tokens = run.max_tokens;
+    p.n_alts = run.n_alts;
+    p.stop_at_eos = run.stop_at_eos;
+    p.truncate = run.truncate;
+    IntVec pids = {0}, orig = {0};
+    if (int_array(run.prompt_ids, &pids) || int_array(run.ids, &orig)) {
+        db_run_done(&run);
+        iv_free(&pids);
+        iv_free(&orig);
+        return out_error(out, "replay: run %lld has no readable token ids", (long long)id);
+    }
+    // the same number of threads (the order of float sums depends on it)
+    int saved_threads = app->n_threads;
+    int cur_threads = app->ctx ? ctx_threads(app->ctx) : app->n_threads;
+    bool switch_threads = run.n_threads > 0 && cur_threads != run.n_threads;
+    if (switch_threads) {
+        ctx_free(app->ctx);
+        app->ctx = NULL;
+        app->n_threads = run.n_threads;
+    }
+    Generation g;
+    if (pids.n > 0)
+        rc = app_generate(app, run.prompt, run.prompt_len, pids.v, pids.n, &p, "replay", id, &g, &e);
+    else
+        rc = app_generate(app, run.prompt, run.prompt_len, NULL, 0, &p, "replay", id, &g, &e);
+    if (switch_threads) {
+        ctx_free(app->ctx);
+        app->ctx = NULL;
+        app->n_threads = saved_threads;
+    }
+    if (rc) {
+        rc = out_error(out, "replay: %s", e.msg);
+    } else {
+        const GenResult *r = &g.r;
+        int64_t new_id = g.rec.run.id;
+        int first = -1;
+        int n = r->ids.n < orig.n ? r->ids.n : orig.n;
+        for (int i = 0; i < n && first < 0; i++)
+            if (r->ids.v[i] != orig.v[i]) first = i;
+        if (first < 0 && r->ids.n != orig.n) first = n;
+        bool identical = first < 0 && g.text.len == run.output_len &&
+                         !memcmp(g.text.data ? g.text.data : "", run.output, g.text.len);
+        // the model file may have changed since the run
+        const char *hex = g.rec.run.model_sha256;
+        bool model_changed = run.model_sha256 && hex && strcmp(hex, run.model_sha256);
+        JsonW *w = &out->w;
+        jw_kbool(w, "identical", identical);
+        jw_key(w, "first_difference");
+        if (first < 0) jw_null(w);
+        else jw_int(w, first);
+        jw_kint(w, "replay_of", id);
+        jw_key(w, "original_text");
+        jw_strn(w, run.output, run.output_len);
+        jw_kbool(w, "model_changed", model_changed);
+        generation_json(app, w, &g);
+        buf_printf(&out->text, "replay of run %lld%s: %s", (long long)id,
+                   new_id > 0 ? "" : " (not logged)", identical ? "identical\n" : "DIFFERENT");
+        if (!identical) buf_printf(&out->text, " from token %d\n", first < 0 ? 0 : first);
+        if (model_changed) buf_puts(&out->text, "note: the model file changed since the run\n");
+        buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
+        buf_putc(&out->text, '\n');
+        if (g.log_err.msg[0]) fprintf(stderr, "warning: the run was not logged: %s\n", g.log_err.msg);
+        generation_free(&g);
+    }
+    iv_free(&pids);
+    iv_free(&orig);
+    db_run_done(&run);
+    return rc;
+}
+
+// The candidates of r best first (rank, then candidate number): indexes into r->items.
+static void best_first(const DbRanking *r, int best[DB_RANK_MAX]) {
+    for (int i = 0; i < r->k; i++) {
+        int j = i;
+        for (; j > 0; j--) {
+            const DbRankItem *p = &r->items[best[j - 1]], *c = &r->items[i];
+            if (p->rank < c->rank || (p->rank == c->rank && p->n < c->n)) break;
+            best[j] = best[j - 1];
+        }
+        best[j] = i;
+    }
+}
+
+// The fields of a ranking, candidates best first; runs (the k candidates' runs in item
+// order, or NULL) adds each candidate's text.
+static void ranking_json(const DbRanking *r, const int *best, const DbRun *runs, JsonW *w) {
+    jw_kint(w, "ranking_id", r->id);
+    jw_kstr(w, "created", r->created);
+    jw_kstr(w, "annotator", r->annotator);
+    jw_kstr(w, "note", r->note);
+    jw_key(w, "prompt");
+    jw_strn(w, r->prompt, r->prompt_len);
+    jw_kint(w, "k", r->k);
+    // as order's answer: groups of candidate numbers, best first, a group of several a tie
+    jw_key(w, "order");
+    jw_arr(w);
+    for (int i = 0; i < r->k; i++) {
+        const DbRankItem *it = &r->items[best[i]];
+        if (i == 0 || it->rank != r->items[best[i - 1]].rank) {
+            if (i) jw_arr_end(w);
+            jw_arr(w);
+        }
+        jw_int(w, it->n);
+    }
+    if (r->k) jw_arr_end(w);
+    jw_arr_end(w);
+    jw_key(w, "candidates");
+    jw_arr(w);
+    for (int i = 0; i < r->k; i++) {
+        const DbRankItem *it = &r->items[best[i]];
+        jw_obj(w);
+        jw_kint(w, "n", it->n);
+        jw_kint(w, "run_id", it->run_id);
+        jw_kint(w, "rank", it->rank);
+        if (runs) {
+            const DbRun *run = &runs[best[i]];
+            jw_key(w, "text");
+            if (run->output) jw_strn(w, run->output, run->output_len);
+            else jw_null(w);
+        }
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
+// "3 1 2=4": the order as the order command takes it.
+static void order_text(const DbRanking *r, const int *best, Buf *b) {
+    for (int i = 0; i < r->k; i++) {
+        const DbRankItem *it = &r->items[best[i]];
+        bool tie = i > 0 && it->rank == r->items[best[i - 1]].rank;
+        buf_printf(b, "%s%d", i == 0 ? "" : tie ? "=" : " ", it->n);
+    }
+}
+
+static int rankings_row(void *user, const DbRanking *r) {
+    ListCtx *c = user;
+    int best[DB_RANK_MAX];
+    best_first(r, best);
+    jw_obj(&c->out->w);
+    ranking_json(r, best, NULL, &c->out->w);
+    jw_obj_end(&c->out->w);
+    Buf *t = &c->out->text, order = {0};
+    order_text(r, best, &order);
+    buf_printf(t, "#%-5lld %.16s %-10.10s k=%d  %-17s \"", (long long)r->id, r->created,
+               r->annotator ? r->annotator : "-", r->k, order.data);
+    text_line(t, r->prompt, r->prompt_len, 40);
+    buf_putc(t, '"');
+    if (r->note) {
+        buf_puts(t, "  note: ");
+        text_line(t, r->note, strlen(r->note), 30);
+    }
+    buf_putc(t, '\n');
+    buf_free(&order);
+    c->n++;
+    return 0;
+}
+
+static int each_ranking(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e) {
+    return db_rankings_each(db, f, n, true, rankings_row, c, e);
+}
+
+static int cmd_rankings(App *app, const Args *a, Out *out) {
+    return list_command(app, a, out, "rankings", "rankings", each_ranking);
+}
+
+static int show_ranking(App *app, const char *val, Out *out) {
+    int64_t id;
+    if (id_arg(val, "ranking", &id, out)) return -1;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbRanking r;
+    Err e = {{0}};
+    int found = db_ranking_get(db, id, &r, &e);
+    if (found < 0) return out_error(out, "show: %s", e.msg);
+    if (!found) return out_error(out, "show: no ranking %lld in '%s'", (long long)id, db_path(db));
+    DbRun runs[DB_RANK_MAX];
+    memset(runs, 0, sizeof runs);
+    int rc = 0;
+    for (int i = 0; i < r.k && !rc; i++) {
+        int got = db_run_get(db, r.items[i].run_id, &runs[i], &e);
+        if (got < 0) rc = out_error(out, "show: %s", e.msg);
+    }
+    if (!rc) {
+        int best[DB_RANK_MAX];
+        best_first(&r, best);
+        ranking_json(&r, best, runs, &out->w);
+        jw_kstr(&out->w, "qkv_version", r.qkv_version);
+        Buf *t = &out->text;
+        buf_printf(t, "ranking %lld  %s  by %s  k=%d  order ", (long long)r.id, r.created,
+                   r.annotator ? r.annotator : "(no annotator)", r.k);
+        order_text(&r, best, t);
+        buf_putc(t, '\n');
+        if (r.note) {
+            buf_puts(t, "note: ");
+            buf_put_utf8(t, r.note, strlen(r.note));
+            buf_putc(t, '\n');
+        }
+        buf_puts(t, "prompt: \"");
+        text_line(t, r.prompt, r.prompt_len, 4000);
+        buf_puts(t, "\"\n");
+        for (int i = 0; i < r.k; i++) {
+            const DbRankItem *it = &r.items[best[i]];
+            bool tie = (i > 0 && it->rank == r.items[best[i - 1]].rank) ||
+                       (i + 1 < r.k && it->rank == r.items[best[i + 1]].rank);
+            buf_printf(t, "rank %d%s  candidate %d, run %lld: \"", it->rank, tie ? " (tie)" : "", it->n,
+                       (long long)it->run_id);
+            // one line each (newlines shown as ⏎), so that the order reads at a glance
+            const DbRun *run = &runs[best[i]];
+            text_line(t, run->output ? run->output : "", run->output ? run->output_len : 0, 4000);
+            buf_puts(t, "\"\n");
+        }
+    }
+    for (int i = 0; i < r.k; i++) db_run_done(&runs[i]);
+    db_ranking_done(&r);
+    return rc;
+}
+
+static int cmd_export(App *app, const Args *a, Out *out) {
+    const char *what = args_pos(a, 0)->val, *file = args_pos(a, 1)->val;
+    const char *format = args_opt(a, "format");
+    DbExport kind;
+    if (!strcmp(what, "pairs")) {
+        if (!format) format = "trl";
+        if (!strcmp(format, "trl")) kind = DB_EXPORT_PAIRS_TRL;
+        else if (!strcmp(format, "hh")) kind = DB_EXPORT_PAIRS_HH;
+        else return out_error(out, "export pairs: format=%.40s: trl or hh expected", format);
+    } else if (!strcmp(what, "rankings")) {
+        if (!format) format = "jsonl";
+        if (strcmp(format, "jsonl")) return out_error(out, "export rankings: format=%.40s: only jsonl", format);
+        kind = DB_EXPORT_RANKINGS;
+    } else if (!strcmp(what, "runs")) {
+        if (!format) format = "jsonl";
+        if (!strcmp(format, "jsonl")) kind = DB_EXPORT_RUNS;
+        else if (!strcmp(format, "csv")) kind = DB_EXPORT_RUNS_CSV;
+        else return out_error(out, "export runs: format=%.40s: jsonl or csv expected", format);
+    } else {
+        return out_error(out, "export: '%.40s': pairs, rankings or runs expected", what);
+    }
+    DbFilter f = {0};
+    filter_opts(a, &f);
+    if (f.kind && kind != DB_EXPORT_RUNS && kind != DB_EXPORT_RUNS_CSV)
+        return out_error(out, "export %s: kind= filters runs only", what);
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    long count = 0;
+    Err e = {{0}};
+    if (db_export(db, kind, file, &f, &count, &e)) return out_error(out, "export: %s", e.msg);
+    jw_kstr(&out->w, "file", file);
+    jw_kint(&out->w, "count", count);
+    jw_kstr(&out->w, "what", what);
+    jw_kstr(&out->w, "format", format);
+    buf_printf(&out->text, "%ld %s written to %s\n", count,
+               kind == DB_EXPORT_PAIRS_TRL || kind == DB_EXPORT_PAIRS_HH ? "pairs" : what, file);
+    return 0;
+}
+
+static const char *const k_none[] = {NULL};
+static const char *const k_history[] = {"since", "until", "annotator", "model", "kind", NULL};
+static const char *const k_show[] = {"ranking", NULL};
+static const char *const k_rankings[] = {"since", "until", "annotator", "model", NULL};
+static const char *const k_export[] = {"format", "since", "until", "annotator", "model", "kind", NULL};
+
+const Command data_commands[] = {
+    {"history", cmd_history, 0, 2, k_history, "history [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M kind=K]",
+     "The last N logged runs (default 20), newest first; TEXT keeps runs whose prompt, completion, model, "
+     "annotator or kind contains it (any case). Dates are ISO (2024-05-01 or 2024-05-01T12:30), UTC, inclusive. "
+     "JSON: runs: [{run_id, created, kind, annotator, model_path, model_arch, prompt, text, seed, temperature, "
+     "stop_reason, n_tokens}].",
+     false},
+    {"show", cmd_show, 0, 1, k_show, "show RUN|ranking=ID",
+     "Everything recorded about a run. JSON: run_id, created, kind, parent_id, annotator, qkv_version, threads, "
+     "model_path, model_arch, model_sha256, prompt, template, mode, exemplars, temperature, top_k, top_p, seed, "
+     "max_tokens, n_alts, stop_at_eos, truncate, prompt_ids, n_truncated, text, ids, logprobs, alts, prefill_s, "
+     "decode_s, stop_reason. show ranking=ID shows a stored ranking instead: its candidates best first with "
+     "their completions. JSON: ranking_id, created, annotator, note, qkv_version, prompt, k, order, "
+     "candidates: [{n, run_id, rank, text}].",
+     false},
+    {"replay", cmd_replay, 1, 1, k_none, "replay RUN",
+     "Run RUN again: the same model file (loaded when another is current), prompt tokens, decoding parameters, "
+     "seed and thread count; the replay is logged as a run of kind replay. JSON: identical, first_difference "
+     "(index of the first differing generated token, null when identical), replay_of, original_text, threads, "
+     "model_changed, and generate's fields (run_id, text, ids, logprobs, ...).",
+     false},
+    {"rankings", cmd_rankings, 0, 2, k_rankings, "rankings [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M]",
+     "The last N stored rankings (default 20), newest first; TEXT keeps rankings whose prompt, annotator or note "
+     "contains it (any case); model keeps those with a candidate of that model (path substring or sha256 prefix). "
+     "show ranking=ID shows one with its completions. JSON: rankings: [{ranking_id, created, annotator, note, "
+     "prompt, k, order (groups of candidate numbers best first, as order answers), candidates: [{n, run_id, "
+     "rank}] (best first)}].",
+     false},
+    {"export", cmd_export, 2, 2, k_export,
+     "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M]",
+     "Write training data, replacing FILE atomically. pairs: every preference pair of each ranking (ties give "
+     "none), format=trl {prompt, chosen, rejected, margin} (margin = rank difference) or format=hh {chosen, "
+     "rejected} as \"\\n\\nHuman: ...\\n\\nAssistant: ...\" transcripts. rankings: one line per ranking "
+     "{ranking_id, created, annotator, note, qkv_version, prompt, k, order, candidates: [{n, rank, run}]} with "
+     "each run's full record. runs: JSON Lines (or format=csv) with show's fields. Filters: since/until (ISO "
+     "dates, UTC, inclusive), annotator, model (path substring or sha256 prefix; for rankings, any candidate's), "
+     "kind (runs). JSON: file, count, what, format.",
+     false},
+    {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
+};

@@ -1,0 +1,263 @@
+// cmd_inspect.c - the inspection commands: attention, pe, save (the figures views show).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cmdutil.h"
+#include "commands.h"
+#include "analysis/positions.h"
+#include "base/fs.h"
+#include "heatmap.h"
+
+typedef struct {
+    int layer, head; // -1 = all
+    int nl, nh, T;   // layers and heads kept (1 or all)
+    float *all;      // [nl, nh, T, T]: only what was asked for
+} AttCollect;
+
+// The kept map of (layer, head), or NULL when it was not asked for.
+static float *att_map(const AttCollect *ac, int layer, int head) {
+    if ((ac->layer >= 0 && layer != ac->layer) || (ac->head >= 0 && head != ac->head)) return NULL;
+    int li = ac->layer >= 0 ? 0 : layer, hi = ac->head >= 0 ? 0 : head;
+    return ac->all + ((size_t)li * ac->nh + hi) * (size_t)ac->T * ac->T;
+}
+
+static void att_trace(void *user, const TracePoint *p) {
+    AttCollect *ac = user;
+    if (p->kind != TRACE_ATT_PROBS) return;
+    int T = ac->T;
+    for (int h = 0; h < p->n_head; h++)
+        for (int i = 0; i < p->n_q; i++) {
+            float *map = att_map(ac, p->layer, h);
+            if (!map) continue;
+            float *dst = map + (size_t)(p->pos0 + i) * T;
+            const float *src = p->data + ((size_t)h * p->n_q + i) * p->n_kv;
+            memcpy(dst, src, sizeof(float) * (size_t)p->n_kv);
+        }
+}
+
+static int layer_head_opt(const Args *a, const char *key, int n, int *out, Out *o) {
+    const char *v = args_opt(a, key);
+    if (!v) {
+        *out = 0;
+        return 0;
+    }
+    if (!strcmp(v, "all")) {
+        *out = -1;
+        return 0;
+    }
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < 0 || x >= n) return out_error(o, "%s=%.20s: must be 0..%d or all", key, v, n - 1);
+    *out = (int)x;
+    return 0;
+}
+
+static void json_matrix(JsonW *w, const float *m, int T) {
+    jw_arr(w);
+    for (int i = 0; i < T; i++) {
+        jw_arr(w);
+        for (int j = 0; j < T; j++) jw_num(w, m[(size_t)i * T + j]);
+        jw_arr_end(w);
+    }
+    jw_arr_end(w);
+}
+
+static int cmd_attention(App *app, const Args *a, Out *out) {
+    const ModelConfig *c = &app->model->cfg;
+    AttCollect ac = {0};
+    if (layer_head_opt(a, "layer", c->n_layer, &ac.layer, out) || layer_head_opt(a, "head", c->n_head, &ac.head, out))
+        return -1;
+    Prompt pr;
+    if (prompt_read(app, a, &pr, false, out)) {
+        prompt_free(&pr);
+        return -1;
+    }
+    IntVec ids = pr.ids; // borrowed from pr
+    Err e = {0};
+    Ctx *x = app_ctx(app, &e);
+    if (!x) {
+        prompt_free(&pr);
+        return out_error(out, "%s", e.msg);
+    }
+    int T = ids.n;
+    if (T > c->n_ctx) {
+        prompt_free(&pr);
+        return out_error(out, "%d tokens do not fit in the context of %d", T, c->n_ctx);
+    }
+    ac.nl = ac.layer < 0 ? c->n_layer : 1;
+    ac.nh = ac.head < 0 ? c->n_head : 1;
+    ac.T = T;
+    double bytes = 4.0 * ac.nl * ac.nh * (double)T * T;
+    if (bytes > 2e9) {
+        prompt_free(&pr);
+        return out_error(out, "%d x %d attention maps of %d tokens need %.1f GB: ask for one layer or head", ac.nl, ac.nh,
+                         T, bytes / 1e9);
+    }
+    ac.all = calloc((size_t)ac.nl * ac.nh * T * T, sizeof(float));
+    if (!ac.all) {
+        prompt_free(&pr);
+        return out_error(out, "out of memory for %d x %d attention maps", c->n_layer * c->n_head, T);
+    }
+    Trace tr = {TRACE_ATT_PROBS, ac.layer >= 0 ? 1ull << ac.layer : 0, att_trace, &ac};
+    ctx_reset(x);
+    if (ctx_eval_types(x, ids.v, PROMPT_TYPES(&pr), ids.n, NULL, false, &tr, &e)) {
+        free(ac.all);
+        prompt_free(&pr);
+        return out_error(out, "%s", e.msg);
+    }
+    JsonW *w = &out->w;
+    json_tokens(w, "tokens", app->model->tok, ids.v, ids.n);
+    json_ints(w, "ids", ids.v, ids.n);
+    int L0 = ac.layer < 0 ? 0 : ac.layer, H0 = ac.head < 0 ? 0 : ac.head;
+    jw_kint(w, "layer", L0);
+    jw_kint(w, "head", H0);
+    size_t TT = (size_t)T * T;
+    jw_key(w, "matrix");
+    json_matrix(w, att_map(&ac, L0, H0), T);
+    if (ac.layer < 0 || ac.head < 0) {
+        jw_key(w, "layers");
+        jw_arr(w);
+        for (int l = 0; l < c->n_layer; l++) {
+            if (ac.layer >= 0 && l != ac.layer) continue;
+            jw_arr(w);
+            for (int h = 0; h < c->n_head; h++) {
+                if (ac.head >= 0 && h != ac.head) continue;
+                json_matrix(w, att_map(&ac, l, h), T);
+            }
+            jw_arr_end(w);
+        }
+        jw_arr_end(w);
+    }
+    // human form: the selected matrix as a table
+    const float *mtx = att_map(&ac, L0, H0);
+    {
+        float *shown = malloc(sizeof(float) * TT);
+        char **labels = calloc((size_t)T, sizeof *labels);
+        Buf lb = {0};
+        for (int i = 0; shown && labels && i < T; i++) {
+            for (int j = 0; j < T; j++) shown[(size_t)i * T + j] = c->a.causal && j > i ? NAN : mtx[(size_t)i * T + j];
+            token_piece(app->model->tok, ids.v[i], &lb);
+            labels[i] = strdup(lb.data ? lb.data : "");
+        }
+        char title[160];
+        snprintf(title, sizeof title, "%s: layer %d head %d", app->model->name, L0, H0);
+        if (shown && labels) app_set_figure(app, shown, T, T, (const char *const *)labels, (const char *const *)labels, false, title);
+        for (int i = 0; labels && i < T; i++) free(labels[i]);
+        free(labels);
+        free(shown);
+        buf_free(&lb);
+    }
+    buf_printf(&out->text, "layer %d head %d (rows: queries, columns: keys)\n", L0, H0);
+    Buf tmp = {0};
+    for (int i = 0; i < T; i++) {
+        token_piece(app->model->tok, ids.v[i], &tmp);
+        buf_printf(&out->text, "%-12.12s", tmp.data ? tmp.data : "");
+        for (int j = 0; j < (c->a.causal ? i + 1 : T); j++) buf_printf(&out->text, " %5.3f", mtx[(size_t)i * T + j]);
+        buf_putc(&out->text, '\n');
+    }
+    buf_free(&tmp);
+    free(ac.all);
+    prompt_free(&pr);
+    return 0;
+}
+
+static int cmd_pe(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    const char *kind = args_pos(a, 0)->val;
+    bool learned = !strcmp(kind, "learned");
+    if (!learned && strcmp(kind, "sinusoidal")) return out_error(out, "pe: sinusoidal or learned expected, not '%.20s'", kind);
+    if (learned && !app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
+    long long len = learned ? app->model->cfg.n_ctx : 64, dim = learned ? app->model->cfg.n_embd : 128;
+    if (learned && len > 256) len = 256;
+    bool cos = false;
+    if (args_int(a, "len", 1, 8192, &len, &e) < 0 || args_bool(a, "cosine", &cos, &e) < 0) return out_error(out, "%s", e.msg);
+    if (!learned && args_int(a, "dim", 2, 8192, &dim, &e) < 0) return out_error(out, "%s", e.msg);
+    if (learned && args_opt(a, "dim")) return out_error(out, "pe learned: dim is the model's (n_embd)");
+    float *m = malloc(sizeof(float) * (size_t)len * (size_t)dim);
+    float *c = cos ? malloc(sizeof(float) * (size_t)len * (size_t)len) : NULL;
+    if (!m || (cos && !c)) {
+        free(m), free(c);
+        return out_error(out, "out of memory");
+    }
+    if (learned) {
+        if (pe_learned(app->model, m, (int)len, &e)) {
+            free(m), free(c);
+            return out_error(out, "%s", e.msg);
+        }
+    } else {
+        pe_sinusoidal(m, (int)len, (int)dim);
+    }
+    int cols = cos ? (int)len : (int)dim;
+    const float *show = m;
+    if (cos) pe_cosine(c, m, (int)len, (int)dim), show = c;
+    // published only once computed: `save` exports it
+    char title[96];
+    snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
+    app_set_figure(app, show, (int)len, cols, NULL, NULL, !cos, title);
+    JsonW *w = &out->w;
+    jw_kstr(w, "kind", kind);
+    jw_kint(w, "len", len);
+    jw_kint(w, "dim", dim);
+    jw_key(w, "matrix");
+    jw_arr(w);
+    for (long long i = 0; i < len; i++) {
+        jw_arr(w);
+        for (int j = 0; j < cols; j++) jw_num(w, show[(size_t)i * cols + j]);
+        jw_arr_end(w);
+    }
+    jw_arr_end(w);
+    buf_printf(&out->text, "%s position %s: %lld positions x %d %s (use --json for the values)\n", kind,
+               cos ? "cosine similarity" : "encoding", len, cols, cos ? "positions" : "dimensions");
+    free(m), free(c);
+    return 0;
+}
+
+static int cmd_save(App *app, const Args *a, Out *out) {
+    const char *path = args_pos(a, 0)->val;
+    const Figure *f = &app->fig;
+    if (!f->v) return out_error(out, "save: nothing to save yet (run attention or pe, or open a view)");
+    size_t n = strlen(path);
+    bool svg = n > 4 && !strcasecmp(path + n - 4, ".svg"), csv = n > 4 && !strcasecmp(path + n - 4, ".csv");
+    if (!svg && !csv) return out_error(out, "save: '%.200s': the name must end in .svg or .csv", path);
+    Heatmap hm = {f->v, f->rows, f->cols, (const char *const *)f->row_labels, (const char *const *)f->col_labels,
+                  f->diverging ? CMAP_DIVERGING : CMAP_SEQUENTIAL, 0, 0};
+    Buf b = {0};
+    Err e = {0};
+    int rc = svg ? heatmap_to_svg(&b, &hm, NULL, &e) : heatmap_to_csv(&b, &hm, NULL, &e);
+    if (!rc) rc = fs_write_atomic(path, b.data, b.len, &e);
+    buf_free(&b);
+    if (rc) return out_error(out, "%s", e.msg);
+    jw_kstr(&out->w, "file", path);
+    jw_kstr(&out->w, "format", svg ? "svg" : "csv");
+    jw_kint(&out->w, "rows", f->rows);
+    jw_kint(&out->w, "cols", f->cols);
+    jw_kstr(&out->w, "title", f->title);
+    buf_printf(&out->text, "saved %s (%d x %d) to %s\n", f->title, f->rows, f->cols, path);
+    return 0;
+}
+
+static const char *const k_none[] = {NULL};
+static const char *const k_attention[] = {"ids", "types", "pair", "layer", "head", NULL};
+static const char *const k_pe[] = {"len", "dim", "cosine", NULL};
+
+const Command inspect_commands[] = {
+    {"attention", cmd_attention, 0, 1, k_attention,
+     "attention \"TEXT\" [pair=\"B\"]|ids=... [types=...] [layer=L|all] [head=H|all]",
+     "Attention probabilities of one head (rows: query positions, columns: keys; a decoder's masked entries are "
+     "0, an encoder's maps are full). layer=all and/or head=all add every selected map as layers[layer][head]. "
+     "pair= and types= as for logits.",
+     true},
+    {"pe", cmd_pe, 1, 1, k_pe, "pe sinusoidal|learned [len=L dim=D cosine=true]",
+     "Positional encodings as a matrix (rows = positions): the original Transformer's sinusoids for any length "
+     "and width, or the current model's learned position embeddings. cosine=true gives the position x position "
+     "cosine-similarity matrix instead.",
+     false},
+    {"save", cmd_save, 1, 1, k_none, "save FILE.svg|FILE.csv",
+     "Export what was last shown as a heatmap (the attention map or position matrix of the last command, or the "
+     "TUI's current view) as SVG (exact colours, labels, legend) or CSV (labels and values).",
+     false},
+    {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
+};

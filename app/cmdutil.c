@@ -1,0 +1,263 @@
+// cmdutil.c - what the command handlers share: decoding options, prompt token ids, token
+// pieces and generations as JSON, the database and id arguments, filters, and text shown on
+// one line.
+#include "cmdutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/json.h"
+
+// Decoding options on top of the defaults. Returns 0 or -1 (message in out).
+int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out) {
+    Err e = {0};
+    *p = app->gen;
+    long long v;
+    double f;
+    bool b;
+    int r;
+    if ((r = args_int(a, "max", 0, 1 << 20, &v, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p->max_tokens = (int)v;
+    if ((r = args_float(a, "temperature", 0, 100, &f, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p->s.temperature = (float)f;
+    if ((r = args_int(a, "top_k", 0, 1 << 24, &v, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p->s.top_k = (int)v;
+    if ((r = args_float(a, "top_p", 0, 1, &f, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p->s.top_p = f <= 0 ? 1.0f : (float)f;
+    if ((r = args_int(a, "alts", 0, GEN_MAX_ALTS, &v, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p->n_alts = (int)v;
+    if ((r = args_bool(a, "truncate", &b, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p->truncate = b;
+    if ((r = args_bool(a, "stop", &b, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p->stop_at_eos = b;
+    const char *s = args_opt(a, "seed");
+    *seed_given = false;
+    if (s) {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (!*s || *end || errno || *s == '-') return out_error(out, "seed=%.40s: a non-negative integer expected", s);
+        if (x >= 1ull << 53) return out_error(out, "seed=%.40s: must be below 2^53 (so that JSON keeps it exact)", s);
+        p->s.seed = x;
+        *seed_given = true;
+    } else if (app->seed_set) {
+        *seed_given = true;
+    }
+    return 0;
+}
+
+uint64_t fresh_seed(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    uint64_t x = (uint64_t)t.tv_nsec ^ ((uint64_t)t.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x & ((1ull << 53) - 1); // exact in JSON numbers
+}
+
+// A comma-separated list of non-negative ints below limit into v; what names it in messages.
+static int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out) {
+    for (const char *s = list; *s;) {
+        char *end;
+        errno = 0;
+        long x = strtol(s, &end, 10);
+        if (end == s || errno || x < 0 || x > 1 << 30)
+            return out_error(out, "%s=%.60s: comma-separated numbers expected", what, list);
+        if (x >= limit) return out_error(out, "%s=: %ld is out of range (%d values)", what, x, limit);
+        iv_push(v, (int)x);
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return out_error(out, "%s=%.60s: comma-separated numbers expected", what, list);
+    }
+    return 0;
+}
+
+int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out) {
+    const Model *m = app->model;
+    const char *list = args_opt(a, "ids"), *types = args_opt(a, "types"), *pair = args_opt(a, "pair");
+    const Arg *text = args_pos(a, 0);
+    memset(p, 0, sizeof *p);
+    if (list && text) return out_error(out, "give either TEXT or ids=, not both");
+    if (types && !list) return out_error(out, "types= goes with ids= (a sentence pair from text: pair=\"B\")");
+    if (pair && !text) return out_error(out, "pair= goes with TEXT");
+    if (list) {
+        if (int_list(list, "ids", m->cfg.n_vocab, &p->ids, out)) return -1;
+        if (types) {
+            int nt = m->cfg.a.token_types ? m->cfg.n_types : 1;
+            if (int_list(types, "types", nt, &p->types, out)) return -1;
+            if (p->types.n != p->ids.n)
+                return out_error(out, "types= gives %d values for %d ids", p->types.n, p->ids.n);
+        }
+    } else if (text) {
+        Err e = {0};
+        const Tokenizer *t = m->tok;
+        if (!pair) {
+            if (tok_encode(t, text->val, text->len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &p->ids, &e) < 0)
+                return out_error(out, "%s", e.msg);
+        } else {
+            // a sentence pair as BERT reads it: [CLS] A [SEP] B [SEP], segment 0 then 1
+            int first = tok_add_first(t), last = tok_add_last(t);
+            if (!m->cfg.a.token_types || last < 0)
+                return out_error(out, "pair=: %s does not read sentence pairs (no token types or separator)", m->name);
+            if (first >= 0) iv_push(&p->ids, first);
+            if (tok_encode(t, text->val, text->len, TOK_PARSE_SPECIAL, &p->ids, &e) < 0)
+                return out_error(out, "%s", e.msg);
+            iv_push(&p->ids, last);
+            int n_a = p->ids.n;
+            if (tok_encode(t, pair, strlen(pair), TOK_PARSE_SPECIAL, &p->ids, &e) < 0) return out_error(out, "%s", e.msg);
+            iv_push(&p->ids, last);
+            for (int i = 0; i < p->ids.n; i++) iv_push(&p->types, i < n_a ? 0 : 1);
+        }
+    }
+    if (p->ids.n == 0 && !allow_empty) return out_error(out, "no tokens: give TEXT or ids=");
+    return 0;
+}
+
+void prompt_free(Prompt *p) {
+    iv_free(&p->ids);
+    iv_free(&p->types);
+}
+
+void token_piece(const Tokenizer *t, int id, Buf *tmp) {
+    buf_clear(tmp);
+    tok_piece_display(t, id, tmp);
+}
+
+void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, int n) {
+    Buf tmp = {0};
+    jw_key(w, key);
+    jw_arr(w);
+    for (int i = 0; i < n; i++) {
+        token_piece(t, ids[i], &tmp);
+        jw_strn(w, tmp.data ? tmp.data : "", tmp.len);
+    }
+    jw_arr_end(w);
+    buf_free(&tmp);
+}
+
+void json_ints(JsonW *w, const char *key, const int *v, int n) {
+    jw_key(w, key);
+    jw_arr(w);
+    for (int i = 0; i < n; i++) jw_int(w, v[i]);
+    jw_arr_end(w);
+}
+
+// A generation's fields: the run as the log recorded it (every field show gives), then what
+// only a fresh generation has: speeds and each step's pieces and alternatives.
+void generation_json(App *app, JsonW *w, const Generation *g) {
+    const Tokenizer *t = app->model->tok;
+    const GenResult *r = &g->r;
+    db_run_json_fields(&g->rec.run, w, true);
+    jw_kint(w, "n_prompt", r->prompt.n);
+    jw_knum(w, "prefill_tok_s", r->prefill_s > 0 ? r->prompt.n / r->prefill_s : 0);
+    int decoded = r->ids.n > 1 ? r->ids.n - 1 : 0; // the first token comes from the prefill
+    jw_knum(w, "decode_tok_s", r->decode_s > 0 && decoded ? decoded / r->decode_s : 0);
+    if (g->log_err.msg[0]) jw_kstr(w, "log_error", g->log_err.msg);
+    jw_key(w, "steps");
+    jw_arr(w);
+    Buf tmp = {0};
+    for (int i = 0; i < r->ids.n; i++) {
+        const GenStep *s = &r->steps[i];
+        jw_obj(w);
+        jw_kint(w, "id", s->id);
+        token_piece(t, s->id, &tmp);
+        jw_key(w, "piece");
+        jw_strn(w, tmp.data ? tmp.data : "", tmp.len);
+        jw_knum(w, "logprob", s->logprob);
+        jw_key(w, "top");
+        jw_arr(w);
+        for (int k = 0; k < s->n_alts; k++) {
+            jw_obj(w);
+            jw_kint(w, "id", s->alt_ids[k]);
+            token_piece(t, s->alt_ids[k], &tmp);
+            jw_key(w, "piece");
+            jw_strn(w, tmp.data ? tmp.data : "", tmp.len);
+            jw_knum(w, "logprob", s->alt_logprobs[k]);
+            jw_obj_end(w);
+        }
+        jw_arr_end(w);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    buf_free(&tmp);
+}
+
+// The database or an error in out.
+Db *need_db(App *app, Out *out) {
+    Err e = {{0}};
+    Db *db = app_db(app, &e);
+    if (!db) out_error(out, "%s", e.msg);
+    return db;
+}
+
+// A run or ranking id argument ("12" or "#12"); what names it in the message ("run").
+int id_arg(const char *val, const char *what, int64_t *id, Out *out) {
+    const char *s = val + (val[0] == '#');
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v <= 0) return out_error(out, "'%.40s' is not a %s id", val, what);
+    *id = v;
+    return 0;
+}
+
+// The optional count and filter text of history and rankings: [N] [TEXT].
+int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const char **text,
+                           Out *out) {
+    for (int i = 0; i < args_npos(a); i++) {
+        const Arg *p = args_pos(a, i);
+        char *end;
+        long long v = strtoll(p->val, &end, 10);
+        if (i == 0 && !p->quoted && *p->val && !*end) {
+            if (v < 1) return out_error(out, "%s: the number of %s must be at least 1", cmd, rows);
+            *n = v;
+        } else if (!*text) {
+            *text = p->val;
+        } else {
+            return out_error(out, "%s: one filter text at most: usage: %s [N] [TEXT]", cmd, cmd);
+        }
+    }
+    return 0;
+}
+
+// Filters of history and export from their options.
+void filter_opts(const Args *a, DbFilter *f) {
+    f->since = args_opt(a, "since");
+    f->until = args_opt(a, "until");
+    f->annotator = args_opt(a, "annotator");
+    f->model = args_opt(a, "model");
+    f->kind = args_opt(a, "kind");
+}
+
+// Append n bytes of s as valid UTF-8 text with NUL bytes shown as ␀ (a human form is a C
+// string: a NUL would end it there, in the TUI's panes for one).
+void put_text(Buf *b, const char *s, size_t n) {
+    const char *nul;
+    while (n && (nul = memchr(s, 0, n))) {
+        buf_put_utf8(b, s, (size_t)(nul - s));
+        buf_puts(b, "\xe2\x90\x80");
+        n -= (size_t)(nul - s) + 1;
+        s = nul + 1;
+    }
+    buf_put_utf8(b, s, n);
+}
+
+// Append about max bytes of s on one line (newlines shown as ⏎), "..." when cut.
+void text_line(Buf *b, const char *s, size_t n, size_t max) {
+    size_t cut = n < max ? n : max;
+    while (cut < n && cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80) cut--; // not inside a character
+    size_t start = 0;
+    for (size_t i = 0; i <= cut; i++) {
+        if (i < cut && s[i] != '\n' && s[i] != '\r') continue;
+        put_text(b, s + start, i - start);
+        if (i < cut) buf_puts(b, "\xe2\x8f\x8e");
+        start = i + 1;
+    }
+    if (cut < n) buf_puts(b, "...");
+}
+

@@ -1,0 +1,52 @@
+// cmdutil.h - what the command handlers (cmd_*.c) share.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "lang.h"
+#include "session.h"
+
+// The names of the decoding options (decode_opts reads them).
+#define DECODE_KEYS "max", "temperature", "top_k", "top_p", "seed", "alts", "truncate", "stop"
+
+// Decoding options of a command (max=, temperature=, top_k=, top_p=, seed=, alts=, truncate=,
+// stop=) over the session's defaults; 0 or -1 with the message in out. *seed_given tells
+// whether a seed was fixed (by the option or `set seed`).
+int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out);
+// A fresh random seed (below 2^53: exact as a JSON number).
+uint64_t fresh_seed(void);
+// A command's input tokens, and their segment ids when given.
+typedef struct Prompt {
+    IntVec ids;
+    IntVec types; // empty: all 0
+} Prompt;
+
+// The input of a command: TEXT (tokenized as the model does; with pair="B" a sentence pair
+// [CLS] A [SEP] B [SEP] with segments 0 and 1), or ids=1,2,3 [types=0,0,1]. 0 or -1 (message in
+// out); free with prompt_free either way.
+int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out);
+void prompt_free(Prompt *p);
+// The segment ids of p for ctx_eval_types (NULL when all 0).
+#define PROMPT_TYPES(p) ((p)->types.n ? (p)->types.v : NULL)
+// A token's readable text into tmp (cleared first).
+void token_piece(const Tokenizer *t, int id, Buf *tmp);
+// key: [pieces of ids] / key: [ints].
+void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, int n);
+void json_ints(JsonW *w, const char *key, const int *v, int n);
+// The fields of a generation: the run as logged (db_run_json_fields), plus n_prompt,
+// prefill_tok_s, decode_tok_s, steps: [{id, piece, logprob, top}] and log_error when unlogged.
+void generation_json(App *app, JsonW *w, const Generation *g);
+
+// The session's database, or NULL with the message in out.
+Db *need_db(App *app, Out *out);
+// A run or ranking id argument ("12" or "#12"); what names it in the message ("run").
+int id_arg(const char *val, const char *what, int64_t *id, Out *out);
+// The optional count and filter text of a listing: [N] [TEXT].
+int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const char **text, Out *out);
+// The since=, until=, annotator=, model=, kind= filters.
+void filter_opts(const Args *a, DbFilter *f);
+// Append n bytes of s as valid UTF-8 with NUL bytes shown as U+2400 (a human form is a C string).
+void put_text(Buf *b, const char *s, size_t n);
+// Append about max bytes of s on one line (newlines shown as U+23CE), "..." when cut.
+void text_line(Buf *b, const char *s, size_t n, size_t max);

@@ -1,0 +1,91 @@
+// print.c - printing a command's result as headless mode, the REPL and the TUI's log show it:
+// a JSON line, the command's human text, or a generic rendering of its JSON.
+#include "print.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/json.h"
+
+// Prints a JSON value compactly for the generic human form.
+static void print_value(FILE *f, const Json *v, int depth) {
+    switch (v->type) {
+    case JSON_NULL: fputs("null", f); break;
+    case JSON_BOOL: fputs(v->b ? "true" : "false", f); break;
+    case JSON_NUM: fprintf(f, "%.6g", v->num); break;
+    case JSON_STR: fwrite(v->str, 1, v->len, f); break;
+    case JSON_ARR:
+        fputc('[', f);
+        for (size_t i = 0; i < v->len; i++) {
+            if (i) fputs(", ", f);
+            if (i >= 64 && depth > 0) {
+                fprintf(f, "... (%zu)", v->len);
+                break;
+            }
+            print_value(f, &v->items[i], depth + 1);
+        }
+        fputc(']', f);
+        break;
+    case JSON_OBJ:
+        fputc('{', f);
+        for (size_t i = 0; i < v->len; i++) {
+            fprintf(f, "%s%s: ", i ? ", " : "", v->keys[i]);
+            print_value(f, &v->items[i], depth + 1);
+        }
+        fputc('}', f);
+        break;
+    }
+}
+
+void print_result(const Out *o, int rc, bool json, FILE *out, FILE *err) {
+    if (rc) {
+        fprintf(err, "error: %s\n", o->err.data ? o->err.data : "failed");
+        if (json) {
+            Buf b = {0};
+            JsonW w;
+            jw_init(&w, &b);
+            jw_obj(&w);
+            jw_kstr(&w, "error", o->err.data ? o->err.data : "failed");
+            jw_obj_end(&w);
+            fprintf(out, "%s\n", b.data);
+            buf_free(&b);
+        }
+        fflush(out);
+        return;
+    }
+    if (json) {
+        fprintf(out, "%s\n", o->json.data);
+    } else if (o->text.len) {
+        if (isatty(fileno(out))) {
+            // model output may hold control characters and escape sequences: on a terminal,
+            // show them (^[ ...) instead of letting them act
+            Buf safe = {0};
+            buf_put_utf8(&safe, o->text.data, o->text.len);
+            for (size_t i = 0; i < safe.len; i++) {
+                unsigned char ch = (unsigned char)safe.data[i];
+                if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) {
+                    fputc('^', out);
+                    fputc(ch == 0x7f ? '?' : ch + '@', out);
+                } else {
+                    fputc(ch, out);
+                }
+            }
+            buf_free(&safe);
+        } else {
+            fwrite(o->text.data, 1, o->text.len, out);
+        }
+    } else {
+        Json *j = json_parse(o->json.data, o->json.len, NULL);
+        if (j) {
+            for (size_t i = 0; i < j->len; i++) {
+                fprintf(out, "%s: ", j->keys[i]);
+                print_value(out, &j->items[i], 0);
+                fputc('\n', out);
+            }
+            json_free(j);
+        }
+    }
+    fflush(out);
+}
+

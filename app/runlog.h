@@ -1,0 +1,37 @@
+// runlog.h - every generation becomes a run row: the record built from its result and
+// parameters, the model's identity (path and content hash, cached in the database), and the
+// insertion. It knows the engine's results and the database, not the session.
+#pragma once
+#include <limits.h>
+
+#include "db.h"
+#include "eval/generate.h"
+#include "model/model.h"
+
+// Where a generation came from.
+typedef struct RunOrigin {
+    const Model *model;
+    const char *annotator; // or NULL
+    int threads;
+    const char *kind;      // "generate" (NULL), "rank", "replay", ...
+    int64_t parent_id;     // the run this one replays, or 0
+} RunOrigin;
+
+// A run's record and the buffers its JSON columns live in.
+typedef struct RunRecord {
+    DbRun run;
+    Buf pids, ids, lps, alts;
+    char hex[65];
+    char abs[PATH_MAX];
+} RunRecord;
+
+// Fill rr from a finished generation (strings borrowed from the arguments, which must outlive
+// rr); the model's content hash is not computed (see runlog_identify).
+void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t prompt_len, const GenParams *p,
+                   const GenResult *r, const char *text, size_t text_len);
+// Add the model's content hash (of the file, or of the files qkv reads in a directory: the
+// SHA-256 of their sha256sum lines), computed once per file and cached in db. 0 or -1.
+int runlog_identify(RunRecord *rr, Db *db, const Model *m, Err *e);
+// Identify the model and insert the run: its id (> 0), or 0 with e filled.
+int64_t runlog_insert(Db *db, RunRecord *rr, const Model *m, Err *e);
+void runlog_record_done(RunRecord *rr);

@@ -1,0 +1,157 @@
+// session.c - the session every front end shares: the current model and its evaluation
+// context, generation with logging, the database opened on first use, the pending ranking,
+// the last figure.
+#include "session.h"
+
+#include "db.h"
+#include "base/mem.h"
+#include "kern/pool.h"
+#include "models.h"
+#include "runlog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
+    char *named = path ? models_find(path) : NULL; // an installed model's name
+    Model *m = path ? model_open(named ? named : path, tok_path, e) : model_builtin(e);
+    if (m && named) { // called by its name, wherever it lies
+        free(m->name);
+        m->name = xstrdup(path);
+    }
+    free(named);
+    if (!m) return -1;
+    if (!path && tok_path) {
+        // the built-in model keeps its own byte-level tokenizer; --tokenizer applies to
+        // tokenize alone (see app->tok)
+    }
+    ctx_free(app->ctx);
+    app->ctx = NULL;
+    model_free(app->model);
+    app->model = m;
+    if (!app->tok_owned) app->tok = m->tok;
+    return 0;
+}
+
+Ctx *app_ctx(App *app, Err *e) {
+    if (!app->ctx) app->ctx = ctx_new(app->model, app->n_threads, e);
+    return app->ctx;
+}
+
+int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids, int n_ids, const GenParams *p,
+                 const char *kind, int64_t parent, Generation *g, Err *e) {
+    memset(g, 0, sizeof *g);
+    Ctx *c = app_ctx(app, e);
+    if (!c) return -1;
+    const Tokenizer *tok = app->model->tok;
+    IntVec tokens = {0};
+    if (ids) {
+        for (int i = 0; i < n_ids; i++) iv_push(&tokens, ids[i]);
+        tok_decode(tok, ids, n_ids, &g->prompt);
+    } else {
+        buf_put(&g->prompt, prompt, prompt_len);
+        if (prompt_len == 0) {
+            int bos = tok_bos(tok);
+            if (bos < 0) {
+                buf_free(&g->prompt);
+                return err_set(e, "empty prompt and the tokenizer has no beginning-of-text token");
+            }
+            iv_push(&tokens, bos);
+        } else if (tok_encode(tok, prompt, prompt_len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &tokens, e) < 0) {
+            iv_free(&tokens);
+            buf_free(&g->prompt);
+            return -1;
+        }
+    }
+    if (app->cancel) *app->cancel = 0;
+    int rc = generate(c, tok, tokens.v, tokens.n, p, app->on_step, app->on_step_user, app->cancel, NULL, &g->r, e);
+    iv_free(&tokens);
+    if (rc) {
+        gen_result_free(&g->r);
+        buf_free(&g->prompt);
+        return -1;
+    }
+    tok_decode(tok, g->r.ids.v, g->r.ids.n, &g->text);
+    RunOrigin o = {app->model, app->annotator, ctx_threads(c), kind, parent};
+    runlog_record(&g->rec, &o, g->prompt.data ? g->prompt.data : "", g->prompt.len, p, &g->r,
+                  g->text.data ? g->text.data : "", g->text.len);
+    Db *db = app_db(app, &g->log_err);
+    if (db) runlog_insert(db, &g->rec, app->model, &g->log_err);
+    return 0;
+}
+
+void generation_free(Generation *g) {
+    gen_result_free(&g->r);
+    runlog_record_done(&g->rec);
+    buf_free(&g->text);
+    buf_free(&g->prompt);
+}
+
+void figure_free(Figure *f) {
+    for (int i = 0; f->row_labels && i < f->rows; i++) free(f->row_labels[i]);
+    for (int i = 0; f->col_labels && i < f->cols; i++) free(f->col_labels[i]);
+    free(f->row_labels);
+    free(f->col_labels);
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+static char **copy_labels(const char *const *l, int n) {
+    if (!l) return NULL;
+    char **c = calloc((size_t)n, sizeof *c);
+    for (int i = 0; c && i < n; i++) c[i] = strdup(l[i] ? l[i] : "");
+    return c;
+}
+
+void app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
+                    const char *const *col_labels, bool diverging, const char *title) {
+    figure_free(&app->fig);
+    Figure *f = &app->fig;
+    f->v = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
+    if (!f->v) return;
+    memcpy(f->v, v, sizeof(float) * (size_t)rows * (size_t)cols);
+    f->rows = rows;
+    f->cols = cols;
+    f->row_labels = copy_labels(row_labels, rows);
+    f->col_labels = copy_labels(col_labels, cols);
+    f->diverging = diverging;
+    snprintf(f->title, sizeof f->title, "%s", title ? title : "");
+}
+
+Db *app_db(App *app, Err *e) {
+    if (app->db) return app->db;
+    if (!app->db_path) {
+        app->db_path = db_resolve_path(NULL, e);
+        if (!app->db_path) return NULL;
+    }
+    if (db_open(app->db_path, 0, &app->db, e)) app->db = NULL;
+    return app->db;
+}
+
+bool app_rank_pending(const App *app) { return app->pending != NULL; }
+
+void app_rank_drop(App *app, bool warn) {
+    PendingRank *p = app->pending;
+    if (!p) return;
+    if (warn)
+        fprintf(stderr, "warning: the ranking of %d candidates (runs %lld..%lld) was not finished with order or "
+                        "skip: nothing was stored\n",
+                p->k, (long long)p->run_ids[0], (long long)p->run_ids[p->k - 1]);
+    free(p->prompt);
+    free(p->note);
+    free(p);
+    app->pending = NULL;
+}
+
+void app_done(App *app) {
+    figure_free(&app->fig);
+    app_rank_drop(app, true);
+    db_close(app->db);
+    ctx_free(app->ctx);
+    model_free(app->model);
+    tok_free(app->tok_owned);
+    free(app->db_path);
+    free(app->annotator);
+    memset(app, 0, sizeof *app);
+}

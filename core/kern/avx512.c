@@ -1,0 +1,60 @@
+// avx512.c - the kernel table for x86-64 CPUs with AVX-512 F and BW (16 floats a vector):
+// F16 through the 512-bit F16C conversion, BF16 by a shift. Built with -mavx512f -mavx512bw
+// -mfma -mf16c; run only when kernels.c finds those on the CPU. (AVX512-BF16 and VNNI
+// would round the activations to bf16 / int8; these kernels keep them in f32.)
+#include "kern/kernels.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__)
+#include <immintrin.h>
+
+typedef __m512 V;
+#define W 16
+#define v_zero _mm512_setzero_ps
+#define v_set1 _mm512_set1_ps
+#define v_load _mm512_loadu_ps
+#define v_store _mm512_storeu_ps
+#define v_add _mm512_add_ps
+#define v_sub _mm512_sub_ps
+#define v_mul _mm512_mul_ps
+#define v_div _mm512_div_ps
+#define v_fmadd _mm512_fmadd_ps
+#define v_fnmadd _mm512_fnmadd_ps
+#define v_max _mm512_max_ps
+#define v_min _mm512_min_ps
+#define v_hsum _mm512_reduce_add_ps
+#define v_hmax _mm512_reduce_max_ps
+
+static inline V v_load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+
+// 32 f16 with one 512-bit load, converted a half at a time
+static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {
+    __m512i h = _mm512_loadu_si512((const void *)p);
+    *lo = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+    *hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+}
+
+// bf16 is the top half of an f32: widen and shift
+static inline V v_load_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+static inline V v_load_i8(const int8_t *p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
+
+static inline V v_round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+
+static inline V v_pow2i(V n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+}
+
+static inline V v_zero_below(V v, V x, V lim) {
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(x, lim, _CMP_LT_OQ), _mm512_setzero_ps());
+}
+
+#include "kern/simd.h"
+
+const Kernels kern_avx512_table = SIMD_TABLE("avx512");
+#else
+const Kernels kern_avx512_table = {.name = NULL};
+#endif

@@ -1,0 +1,90 @@
+// bound.c - the machine's bounds for qkv bench: a STREAM-like read and sgemm at given shapes.
+#include "kern/bound.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/mem.h"
+
+// 32 bytes a vector (two SSE2 loads without AVX, one with): reading, not adding, is the cost.
+typedef uint64_t U64x4 __attribute__((vector_size(32)));
+
+typedef struct {
+    const U64x4 *buf;
+    size_t n;         // vectors in buf
+    uint64_t sink[64]; // per thread, so that the reads are not optimised away
+} ReadJob;
+
+// Each thread reads its part as STREAMS interleaved sequential streams: one stream per core
+// leaves bandwidth unused on the machines measured (about 12 against 18 GB/s on 2 cores of
+// a Zen 3 EPYC), and the decoding kernels read eight rows at once.
+enum { STREAMS = 8 };
+
+static void read_job(void *arg, int ith, int nth) {
+    ReadJob *J = arg;
+    size_t a = J->n * (size_t)ith / (size_t)nth, b = J->n * (size_t)(ith + 1) / (size_t)nth;
+    size_t len = (b - a) / STREAMS & ~(size_t)1; // vectors per stream, even; the rest read after
+    const U64x4 *p = J->buf + a;
+    U64x4 s[STREAMS] = {{0}};
+    for (size_t i = 0; i < len; i += 2)
+        for (int k = 0; k < STREAMS; k++) s[k] ^= p[k * len + i] ^ p[k * len + i + 1];
+    for (size_t i = a + len * STREAMS; i < b; i++) s[0] ^= J->buf[i];
+    U64x4 t = {0};
+    for (int k = 0; k < STREAMS; k++) t ^= s[k];
+    J->sink[ith % 64] = t[0] ^ t[1] ^ t[2] ^ t[3];
+}
+
+int bound_read_bytes_s(Pool *pool, size_t bytes, int passes, double *bytes_s, Err *e) {
+    ReadJob J = {0};
+    J.n = bytes / sizeof(U64x4);
+    void *buf = NULL;
+    if (!J.n || posix_memalign(&buf, 64, J.n * sizeof(U64x4)))
+        return err_set(e, "out of memory for a %zu MB read buffer", bytes >> 20);
+    memset(buf, 1, J.n * sizeof(U64x4)); // fault every page in before timing
+    J.buf = buf;
+    double best = 1e30;
+    pool_run(pool, read_job, &J); // warm-up
+    for (int p = 0; p < passes; p++) {
+        double t0 = clock_now();
+        pool_run(pool, read_job, &J);
+        double t = clock_now() - t0;
+        best = t < best ? t : best;
+    }
+    free(buf);
+    *bytes_s = (double)(J.n * sizeof(U64x4)) / best;
+    return 0;
+}
+
+int bound_sgemm_flops_s(Pool *pool, const LinearShape *shapes, int n, int reps, double *flops_s, Err *e) {
+    double flops = 0, secs = 0;
+    for (int s = 0; s < n; s++) {
+        const LinearShape *h = &shapes[s];
+        size_t na = mem_mul((size_t)h->T, (size_t)h->in), nw = mem_mul((size_t)h->in, (size_t)h->out),
+               nc = mem_mul((size_t)h->T, (size_t)h->out);
+        float *a = malloc(mem_mul(na, sizeof(float))), *w = malloc(mem_mul(nw, sizeof(float)));
+        float *c = malloc(mem_mul(nc, sizeof(float)));
+        if (!a || !w || !c) {
+            free(a), free(w), free(c);
+            return err_set(e, "out of memory for an sgemm of %d x %d x %d", h->T, h->in, h->out);
+        }
+        for (size_t i = 0; i < na; i++) a[i] = (float)(i % 13) * 0.01f;
+        for (size_t i = 0; i < nw; i++) w[i] = (float)(i % 7) * 0.01f;
+        Linear L = {.w = {.dt = DT_F32, .ndim = 2, .n = (int64_t)nw, .data = w}, .out_in = h->out_in, .in = h->in,
+                    .out = h->out};
+        linear_forward(pool, c, a, &L, h->T); // warm-up: caches, OpenBLAS buffers
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t0 = clock_now();
+            linear_forward(pool, c, a, &L, h->T);
+            double t = clock_now() - t0;
+            best = t < best ? t : best;
+        }
+        flops += 2.0 * h->T * h->in * h->out * (double)h->calls;
+        secs += best * (double)h->calls;
+        free(a), free(w), free(c);
+    }
+    *flops_s = secs > 0 ? flops / secs : 0;
+    return 0;
+}

@@ -1,0 +1,60 @@
+// kernels.h - the CPU kernels one instruction set provides, as a table, and the choice
+// among the tables (scalar, AVX2+FMA+F16C, AVX-512) made once per process.
+//
+// Adding an element type: one entry per table (row_f32, and mv_in_out / mv_out_in where the
+// instruction set has a faster kernel for it); an entry left NULL falls back to the scalar
+// table's, so the scalar table must have all three.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "kern/tensor.h"
+
+// Convert n stored elements starting at element off of the array at base to f32
+// (block types: off and n multiples of the block).
+typedef void (*RowF32Fn)(const void *base, int64_t off, int64_t n, float *out);
+
+// [in, out] weights (GPT-2 Conv1D), rows of ld elements starting at w:
+// y (n) += x (rows) . W[0:rows, 0:n) (accumulates, so that row blocks add up). Any rows, n.
+typedef void (*MvInOutFn)(const void *w, int64_t ld, int rows, int n, const float *x, float *y);
+
+// [out, in] weights (nn.Linear, output heads), rows of in elements starting at w:
+// y[j] = dot(W[j, 0:in), x) for j < n. Overwrites y. Any in (block types: a multiple of the block).
+typedef void (*MvOutInFn)(const void *w, int in, int n, const float *x, float *y);
+
+typedef struct Kernels {
+    const char *name; // "scalar", "avx2", "avx512"
+    RowF32Fn row_f32[DT_COUNT];
+    MvInOutFn mv_in_out[DT_COUNT];
+    MvOutInFn mv_out_in[DT_COUNT];
+    // x (n): GELU, tanh approximation, in place
+    void (*gelu_tanh)(float *x, int n);
+    // x (n): softmax in place
+    void (*softmax)(float *x, int n);
+    // out, inp (T, C); w, b (C), b may be NULL; out may equal inp
+    void (*layernorm)(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
+    // out, inp (T, C); w (C): out = inp / rms(inp) * w; out may equal inp
+    void (*rmsnorm)(float *out, const float *inp, const float *w, int T, int C, float eps);
+    // x (n): GELU with erf, in place
+    void (*gelu_erf)(float *x, int n);
+    // gate, up (n): gate = silu(gate) * up, in place
+    void (*swiglu)(float *gate, const float *up, int n);
+} Kernels;
+
+// The tables (an instruction set this build cannot target has a table with name NULL).
+extern const Kernels kern_scalar_table, kern_avx2_table, kern_avx512_table;
+
+// The table in use, every entry filled. The first call chooses it (see kern_use).
+const Kernels *kern_get(void);
+
+// Name of the kernels in use.
+const char *kern_name(void);
+// Whether this build and CPU can run the kernels named ("scalar", "avx2", "avx512").
+bool kern_supported(const char *name);
+// Use the kernels named: "scalar", "avx2", "avx512", or "auto" (the best this CPU runs).
+// Returns 0, or -1 with a message when the name is unknown or the CPU lacks the
+// instructions (the choice is then unchanged). Not while kernels are running.
+int kern_use(const char *name, Err *e);
+// When QKV_KERNELS named kernels that could not be used: what happened instead; else NULL.
+const char *kern_note(void);

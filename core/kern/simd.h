@@ -1,0 +1,360 @@
+// simd.h - the vector kernels, written once over a vector of W floats. An instruction-set
+// file (avx2.c, avx512.c) defines the primitives below, includes this file and builds its
+// table with SIMD_TABLE(name). Only those files include it.
+//
+// Primitives: type V and width W; v_zero, v_set1, v_load, v_store (unaligned f32), v_add,
+// v_sub, v_mul, v_div, v_fmadd(a,b,c) = a*b+c, v_fnmadd(a,b,c) = c-a*b, v_max, v_min;
+// v_load_f16 / v_load_bf16 (W stored 16-bit values), v_load2_f16 (2W f16 with one
+// full-width load, as two vectors), v_load_i8 (W int8 as f32);
+// v_hsum, v_hmax (horizontal); v_round (to nearest integer); v_pow2i(n) = 2^n for integral n
+// in [-126, 127]; v_zero_below(v, x, lim) = v where x >= lim (or NaN), 0 where x < lim.
+#pragma once
+#include <math.h>
+#include <string.h>
+
+#include "kern/kernels.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+// W elements of a stored array starting at element i, as f32 (not for block types).
+INLINE V load_dt(const void *w, DType dt, int64_t i) {
+    switch (dt) {
+    case DT_F16: return v_load_f16((const uint16_t *)w + i);
+    case DT_BF16: return v_load_bf16((const uint16_t *)w + i);
+    default: return v_load((const float *)w + i);
+    }
+}
+
+// One element, for the tails shorter than W.
+INLINE float at_dt(const void *w, DType dt, int64_t i) {
+    switch (dt) {
+    case DT_F16: return f16_to_f32(((const uint16_t *)w)[i]);
+    case DT_BF16: return bf16_to_f32(((const uint16_t *)w)[i]);
+    default: return ((const float *)w)[i];
+    }
+}
+
+// Bytes of one stored element (not for block types).
+INLINE int esize(DType dt) { return dt == DT_F32 ? 4 : 2; }
+
+// Ask for the `bytes` at p to be brought into the caches (one prefetch a cache line).
+INLINE void prefetch(const void *p, int bytes) {
+    for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 3);
+}
+
+// 2W elements starting at element i as two vectors; F16 with one full-width load.
+INLINE void load2_dt(const void *w, DType dt, int64_t i, V *lo, V *hi) {
+    if (dt == DT_F16) {
+        v_load2_f16((const uint16_t *)w + i, lo, hi);
+        return;
+    }
+    *lo = load_dt(w, dt, i);
+    *hi = load_dt(w, dt, i + W);
+}
+
+INLINE void row_body(const void *w, DType dt, int64_t off, int64_t n, float *out) {
+    int64_t i = 0;
+    for (; i + W <= n; i += W) v_store(out + i, load_dt(w, dt, off + i));
+    for (; i < n; i++) out[i] = at_dt(w, dt, off + i);
+}
+
+// Q8_0: blocks of 32 (f16 scale, 32 int8); off and n multiples of 32.
+static void row_q8_0(const void *w, int64_t off, int64_t n, float *out) {
+    const unsigned char *b = (const unsigned char *)w + (off / 32) * 34;
+    for (int64_t i = 0; i < n; i += 32, b += 34) {
+        uint16_t d16;
+        memcpy(&d16, b, 2);
+        V d = v_set1(f16_to_f32(d16));
+        for (int k = 0; k < 32; k += W) v_store(out + i + k, v_mul(d, v_load_i8((const int8_t *)b + 2 + k)));
+    }
+}
+
+// [in, out], y += x W: eight rows of W per pass over the columns, so that each load and
+// store of y serves eight weight rows; 2W columns a step (F16 then converts full-width
+// loads: about 10% faster than W-wide ones on rows of 768), two FMA chains per half.
+INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, const float *x, float *y) {
+    const int nv = n - n % W, n2 = n - n % (2 * W);
+    // the hardware prefetchers lag on rows shorter than a page; on longer ones software
+    // prefetching only gets in their way (measured)
+    const bool pf = ld * esize(dt) < 4096;
+    int i = 0;
+    for (; i + 8 <= rows; i += 8) {
+        V xv[8];
+        for (int k = 0; k < 8; k++) xv[k] = v_set1(x[i + k]);
+        const int64_t r = (int64_t)i * ld;
+        // the next eight rows are contiguous: fetch them ahead, a slice per step
+        const char *next = (const char *)w + (r + 8 * ld) * esize(dt);
+        int j = 0;
+        for (; j < n2; j += 2 * W) {
+            if (pf) prefetch(next + (int64_t)j * 8 * esize(dt), 16 * W * esize(dt));
+            V a0 = v_load(y + j), b0 = v_load(y + j + W), a1, b1, l, h;
+            load2_dt(w, dt, r + j, &l, &h);
+            a0 = v_fmadd(xv[0], l, a0), b0 = v_fmadd(xv[0], h, b0);
+            load2_dt(w, dt, r + ld + j, &l, &h);
+            a1 = v_mul(xv[1], l), b1 = v_mul(xv[1], h);
+            for (int k = 2; k < 8; k += 2) {
+                load2_dt(w, dt, r + k * ld + j, &l, &h);
+                a0 = v_fmadd(xv[k], l, a0), b0 = v_fmadd(xv[k], h, b0);
+                load2_dt(w, dt, r + (k + 1) * ld + j, &l, &h);
+                a1 = v_fmadd(xv[k + 1], l, a1), b1 = v_fmadd(xv[k + 1], h, b1);
+            }
+            v_store(y + j, v_add(a0, a1));
+            v_store(y + j + W, v_add(b0, b1));
+        }
+        for (; j < nv; j += W) {
+            V a0 = v_load(y + j), a1 = v_mul(xv[1], load_dt(w, dt, r + ld + j));
+            a0 = v_fmadd(xv[0], load_dt(w, dt, r + j), a0);
+            for (int k = 2; k < 8; k += 2) {
+                a0 = v_fmadd(xv[k], load_dt(w, dt, r + k * ld + j), a0);
+                a1 = v_fmadd(xv[k + 1], load_dt(w, dt, r + (k + 1) * ld + j), a1);
+            }
+            v_store(y + j, v_add(a0, a1));
+        }
+        for (; j < n; j++) {
+            float s = y[j];
+            for (int k = 0; k < 8; k++) s += x[i + k] * at_dt(w, dt, r + k * ld + j);
+            y[j] = s;
+        }
+    }
+    for (; i < rows; i++) {
+        const V xi = v_set1(x[i]);
+        const int64_t r = (int64_t)i * ld;
+        for (int j = 0; j < nv; j += W) v_store(y + j, v_fmadd(xi, load_dt(w, dt, r + j), v_load(y + j)));
+        for (int j = nv; j < n; j++) y[j] += x[i] * at_dt(w, dt, r + j);
+    }
+}
+
+// [out, in]: dot products, eight rows at a time (eight independent FMA chains hide the
+// FMA latency and x is loaded once for the eight), 2W elements a step.
+INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, float *y) {
+    const int iv = in - in % W, i2 = in - in % (2 * W);
+    const bool pf = (int64_t)in * esize(dt) < 4096; // as in in_out_body
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        V a[8];
+        for (int k = 0; k < 8; k++) a[k] = v_zero();
+        const int64_t r = (int64_t)j * in;
+        const char *next = (const char *)w + (r + 8 * (int64_t)in) * esize(dt); // as in in_out_body
+        int i = 0;
+        for (; i < i2; i += 2 * W) {
+            if (pf) prefetch(next + (int64_t)i * 8 * esize(dt), 16 * W * esize(dt));
+            const V x0 = v_load(x + i), x1 = v_load(x + i + W);
+            for (int k = 0; k < 8; k++) {
+                V l, h;
+                load2_dt(w, dt, r + (int64_t)k * in + i, &l, &h);
+                a[k] = v_fmadd(h, x1, v_fmadd(l, x0, a[k]));
+            }
+        }
+        for (; i < iv; i += W) {
+            const V xv = v_load(x + i);
+            for (int k = 0; k < 8; k++) a[k] = v_fmadd(load_dt(w, dt, r + (int64_t)k * in + i), xv, a[k]);
+        }
+        for (int k = 0; k < 8; k++) {
+            float s = v_hsum(a[k]);
+            for (i = iv; i < in; i++) s += at_dt(w, dt, r + (int64_t)k * in + i) * x[i];
+            y[j + k] = s;
+        }
+    }
+    for (; j < n; j++) {
+        V a = v_zero(), b = v_zero();
+        const int64_t r = (int64_t)j * in;
+        int i = 0;
+        for (; i < i2; i += 2 * W) {
+            V l, h;
+            load2_dt(w, dt, r + i, &l, &h);
+            a = v_fmadd(l, v_load(x + i), a);
+            b = v_fmadd(h, v_load(x + i + W), b);
+        }
+        for (; i < iv; i += W) a = v_fmadd(load_dt(w, dt, r + i), v_load(x + i), a);
+        float s = v_hsum(v_add(a, b));
+        for (i = iv; i < in; i++) s += at_dt(w, dt, r + i) * x[i];
+        y[j] = s;
+    }
+}
+
+// Q8_0 rows (in a multiple of 32): each block's integer-weighted sum times its scale.
+static void out_in_q8_0(const void *w, int in, int n, const float *x, float *y) {
+    const unsigned char *b = w;
+    for (int j = 0; j < n; j++) {
+        V acc = v_zero();
+        for (int i = 0; i < in; i += 32, b += 34) {
+            uint16_t d16;
+            memcpy(&d16, b, 2);
+            V p = v_mul(v_load_i8((const int8_t *)b + 2), v_load(x + i));
+            for (int k = W; k < 32; k += W) p = v_fmadd(v_load_i8((const int8_t *)b + 2 + k), v_load(x + i + k), p);
+            acc = v_fmadd(v_set1(f16_to_f32(d16)), p, acc);
+        }
+        y[j] = v_hsum(acc);
+    }
+}
+
+// e^x (Cephes-style: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2]); relative error
+// about 2e-7 over [-87, 88], 0 below.
+INLINE V v_exp(V x) {
+    const V lo = v_set1(-87.0f);
+    const V xc = v_min(v_max(x, lo), v_set1(88.0f));
+    const V n = v_round(v_mul(xc, v_set1(1.44269504088896341f)));
+    V r = v_fnmadd(n, v_set1(0.693359375f), xc);
+    r = v_fnmadd(n, v_set1(-2.12194440e-4f), r);
+    V p = v_set1(1.9875691500e-4f);
+    p = v_fmadd(p, r, v_set1(1.3981999507e-3f));
+    p = v_fmadd(p, r, v_set1(8.3334519073e-3f));
+    p = v_fmadd(p, r, v_set1(4.1665795894e-2f));
+    p = v_fmadd(p, r, v_set1(1.6666665459e-1f));
+    p = v_fmadd(p, r, v_set1(5.0000001201e-1f));
+    p = v_fmadd(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
+    return v_zero_below(v_mul(p, v_pow2i(n)), x, lo);
+}
+
+// tanh(u) = 1 - 2 / (e^(2u) + 1)
+static void gelu_tanh_simd(float *x, int n) {
+    const V k = v_set1(0.7978845608028654f), c = v_set1(0.044715f);
+    const V one = v_set1(1.0f), two = v_set1(2.0f), half = v_set1(0.5f);
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        V v = v_load(x + i);
+        V u = v_mul(k, v_fmadd(v_mul(c, v), v_mul(v, v), v));
+        V t = v_sub(one, v_div(two, v_add(v_exp(v_add(u, u)), one)));
+        v_store(x + i, v_mul(v_mul(half, v), v_add(one, t)));
+    }
+    for (; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
+}
+
+static void softmax_simd(float *x, int n) {
+    const int nv = n - n % W;
+    float mx = -INFINITY;
+    if (nv) {
+        V m = v_load(x);
+        for (int i = W; i < nv; i += W) m = v_max(m, v_load(x + i));
+        mx = v_hmax(m);
+    }
+    for (int i = nv; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const V vmx = v_set1(mx);
+    V acc = v_zero();
+    for (int i = 0; i < nv; i += W) {
+        V e = v_exp(v_sub(v_load(x + i), vmx));
+        v_store(x + i, e);
+        acc = v_add(acc, e);
+    }
+    double s = v_hsum(acc);
+    for (int i = nv; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        s += x[i];
+    }
+    const float inv = (float)(1.0 / s);
+    const V vinv = v_set1(inv);
+    for (int i = 0; i < nv; i += W) v_store(x + i, v_mul(v_load(x + i), vinv));
+    for (int i = nv; i < n; i++) x[i] *= inv;
+}
+
+// Two passes per row (mean, then the mean square of the deviations) in W lanes.
+static void layernorm_simd(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps) {
+    const int nv = C - C % W;
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        V s = v_zero();
+        for (int i = 0; i < nv; i += W) s = v_add(s, v_load(x + i));
+        float sum = v_hsum(s);
+        for (int i = nv; i < C; i++) sum += x[i];
+        const float m = sum / (float)C;
+        const V vm = v_set1(m);
+        V q = v_zero();
+        for (int i = 0; i < nv; i += W) {
+            V d = v_sub(v_load(x + i), vm);
+            q = v_fmadd(d, d, q);
+        }
+        float var = v_hsum(q);
+        for (int i = nv; i < C; i++) var += (x[i] - m) * (x[i] - m);
+        const float rstd = 1.0f / sqrtf(var / (float)C + eps);
+        const V vr = v_set1(rstd);
+        for (int i = 0; i < nv; i += W) {
+            V y = v_mul(v_mul(v_sub(v_load(x + i), vm), vr), v_load(w + i));
+            v_store(o + i, b ? v_add(y, v_load(b + i)) : y);
+        }
+        for (int i = nv; i < C; i++) o[i] = (x[i] - m) * rstd * w[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+static void rmsnorm_simd(float *out, const float *inp, const float *w, int T, int C, float eps) {
+    const int nv = C - C % W;
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        V q = v_zero();
+        for (int i = 0; i < nv; i += W) q = v_fmadd(v_load(x + i), v_load(x + i), q);
+        float ss = v_hsum(q);
+        for (int i = nv; i < C; i++) ss += x[i] * x[i];
+        const float r = 1.0f / sqrtf(ss / (float)C + eps);
+        const V vr = v_set1(r);
+        for (int i = 0; i < nv; i += W) v_store(o + i, v_mul(v_mul(v_load(x + i), vr), v_load(w + i)));
+        for (int i = nv; i < C; i++) o[i] = x[i] * r * w[i];
+    }
+}
+
+// silu(g) = g / (1 + e^-g) (v_exp stops at e^88, where silu is below 1e-36 anyway)
+static void swiglu_simd(float *gate, const float *up, int n) {
+    const V one = v_set1(1.0f);
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        V g = v_load(gate + i);
+        V e = v_exp(v_sub(v_zero(), g));
+        v_store(gate + i, v_mul(v_div(g, v_add(one, e)), v_load(up + i)));
+    }
+    for (; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+// erf(z) = 1 - (a1 t + ... + a5 t^5) e^(-z^2), t = 1 / (1 + p |z|) (Abramowitz and Stegun
+// 7.1.26, absolute error below 1.5e-7), the sign of z restored.
+static void gelu_erf_simd(float *x, int n) {
+    const V one = v_set1(1.0f), half = v_set1(0.5f), r2 = v_set1(0.70710678118654752f);
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        V v = v_load(x + i), z = v_mul(v, r2);
+        V az = v_max(z, v_sub(v_zero(), z));
+        V t = v_div(one, v_fmadd(v_set1(0.3275911f), az, one));
+        V p = v_set1(1.061405429f);
+        p = v_fmadd(p, t, v_set1(-1.453152027f));
+        p = v_fmadd(p, t, v_set1(1.421413741f));
+        p = v_fmadd(p, t, v_set1(-0.284496736f));
+        p = v_fmadd(p, t, v_set1(0.254829592f));
+        p = v_mul(p, t);
+        V erf_abs = v_fnmadd(p, v_exp(v_sub(v_zero(), v_mul(az, az))), one);
+        V erf = v_div(v_mul(erf_abs, z), v_max(az, v_set1(1e-30f))); // sign(z) |erf|
+        v_store(x + i, v_mul(v_mul(half, v), v_add(one, erf)));
+    }
+    for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+// One copy of each kernel per element type, the type a constant inside.
+#define SIMD_PER_TYPE(T)                                                                              \
+    static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
+        row_body(w, DT_##T, off, n, out);                                                             \
+    }                                                                                                 \
+    static void in_out_##T(const void *w, int64_t ld, int rows, int n, const float *x, float *y) {    \
+        in_out_body(w, DT_##T, ld, rows, n, x, y);                                                    \
+    }                                                                                                 \
+    static void out_in_##T(const void *w, int in, int n, const float *x, float *y) {                  \
+        out_in_body(w, DT_##T, in, n, x, y);                                                          \
+    }
+SIMD_PER_TYPE(F32)
+SIMD_PER_TYPE(F16)
+SIMD_PER_TYPE(BF16)
+
+// Q8_0 in [in, out] layout is produced by no loader: the scalar table's kernel serves it.
+#define SIMD_TABLE(NAME)                                                                              \
+    {                                                                                                 \
+        .name = NAME,                                                                                 \
+        .row_f32 = {[DT_F32] = row_F32, [DT_F16] = row_F16, [DT_BF16] = row_BF16, [DT_Q8_0] = row_q8_0}, \
+        .mv_in_out = {[DT_F32] = in_out_F32, [DT_F16] = in_out_F16, [DT_BF16] = in_out_BF16},         \
+        .mv_out_in = {[DT_F32] = out_in_F32, [DT_F16] = out_in_F16, [DT_BF16] = out_in_BF16,          \
+                      [DT_Q8_0] = out_in_q8_0},                                                       \
+        .gelu_tanh = gelu_tanh_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,            \
+        .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
+    }

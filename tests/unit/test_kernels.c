@@ -1,0 +1,332 @@
+// test_kernels.c - every kernel table (scalar, avx2, avx512), forced in turn, against
+// double-precision references: row conversion, both matrix-vector layouts and
+// linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type, GELU
+// (tanh and erf), SwiGLU's gate, softmax, LayerNorm and RMSNorm, at sizes that are and are not
+// multiples of the vector widths.
+// A table this CPU cannot run is reported as not tested here; the others still run.
+//
+// Tolerances: a dot product of n terms may be off by 1e-5 of sum |w_i x_i| (float
+// accumulation in any order; an indexing or conversion mistake is off by O(1) of it);
+// GELU, SwiGLU and softmax by 2e-6 relative (the vector exp is good to about 2e-7, erf to
+// 1.5e-7), LayerNorm and RMSNorm by 1e-5.
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../check.h"
+#include "eval/sample.h"
+#include "kern/kernels.h"
+#include "kern/ops.h"
+#include "kern/pool.h"
+
+static Rng rng;
+static const char *path; // the table under test, for messages
+
+static float frand(void) { return rng_uniform(&rng) * 2 - 1; }
+
+// A stored weight of n elements (n a multiple of 32 for Q8_0), and its exact f32 values.
+typedef struct {
+    DType dt;
+    void *data;
+    float *val;
+} Stored;
+
+static Stored stored_new(DType dt, int64_t n) {
+    Stored s = {dt, malloc(dtype_bytes(dt, n) + 64), malloc(sizeof(float) * (size_t)n)};
+    for (int64_t i = 0; i < n; i++) {
+        float v = frand();
+        switch (dt) {
+        case DT_F32: ((float *)s.data)[i] = s.val[i] = v; break;
+        case DT_F16: ((uint16_t *)s.data)[i] = f32_to_f16(v), s.val[i] = f16_to_f32(f32_to_f16(v)); break;
+        case DT_BF16: ((uint16_t *)s.data)[i] = f32_to_bf16(v), s.val[i] = bf16_to_f32(f32_to_bf16(v)); break;
+        default: break;
+        }
+    }
+    if (dt == DT_Q8_0) { // blocks: f16 scale, 32 int8 (the full range, as a quantizer makes them)
+        unsigned char *b = s.data;
+        for (int64_t i = 0; i < n; i += 32, b += 34) {
+            uint16_t d = f32_to_f16(0.001f + rng_uniform(&rng) * 0.02f);
+            memcpy(b, &d, 2);
+            for (int k = 0; k < 32; k++) {
+                signed char q = (signed char)(int)(rng_uniform(&rng) * 255.0f - 127.0f);
+                b[2 + k] = (unsigned char)q;
+                s.val[i + k] = f16_to_f32(d) * (float)q;
+            }
+        }
+    }
+    return s;
+}
+
+static void stored_free(Stored *s) { free(s->data), free(s->val); }
+
+// |got - (y0 + sum_i w[i, j] x[i])| over the scale of the terms.
+static double dot_err(const float *w, int64_t stride_i, int64_t stride_j, const float *x, int in, int j, float got,
+                      float y0) {
+    double ref = y0, mag = fabs(y0);
+    for (int i = 0; i < in; i++) {
+        double p = (double)w[i * stride_i + j * stride_j] * x[i];
+        ref += p, mag += fabs(p);
+    }
+    return fabs(got - ref) / (mag > 1e-30 ? mag : 1e-30);
+}
+
+static void check_err(const char *what, DType dt, int in, int out, double err, double tol) {
+    if (!(err <= tol)) {
+        fprintf(stderr, "%s: %s %s in=%d out=%d: expected error <= %g of sum |w x|, got %g\n", path, what,
+                dtype_name(dt), in, out, tol, err);
+        check_failures++;
+    }
+}
+
+static void test_rows(const Kernels *k) {
+    for (int dt = 0; dt < DT_COUNT; dt++) {
+        Stored s = stored_new((DType)dt, 32 * 40);
+        float out[32 * 40];
+        int64_t offs[] = {0, 1, 7, 32, 65}, lens[] = {1, 5, 8, 15, 16, 17, 31, 33, 1000};
+        for (int a = 0; a < 5; a++)
+            for (int b = 0; b < 9; b++) {
+                int64_t off = offs[a], n = lens[b];
+                if (dt == DT_Q8_0) off = off / 32 * 32, n = (n + 31) / 32 * 32;
+                memset(out, 0xff, sizeof out);
+                k->row_f32[dt](s.data, off, n, out);
+                int bad = -1;
+                for (int64_t i = 0; i < n && bad < 0; i++)
+                    if (memcmp(&out[i], &s.val[off + i], 4)) bad = (int)i;
+                if (bad >= 0) {
+                    fprintf(stderr, "%s: row_f32 %s off=%lld n=%lld: element %d expected %.9g, got %.9g\n", path,
+                            dtype_name((DType)dt), (long long)off, (long long)n, bad, s.val[off + bad], out[bad]);
+                    check_failures++;
+                }
+                CHECK(out[n] != out[n]); // nothing written past n (0xffffffff is a NaN)
+            }
+        stored_free(&s);
+    }
+}
+
+// Both matrix-vector layouts straight from the table, every type, odd and even sizes.
+static void test_matvec(const Kernels *k) {
+    static const int sizes[][2] = {{1, 1},   {1, 8},   {8, 1},    {3, 5},    {7, 9},    {8, 8},   {9, 15},
+                                   {16, 16}, {17, 31}, {31, 17},  {32, 32},  {33, 47},  {64, 96}, {100, 3},
+                                   {5, 100}, {96, 64}, {768, 77}, {77, 768}, {3072, 40}, {40, 3072}};
+    int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
+    for (int dt = 0; dt < DT_COUNT; dt++)
+        for (int s = 0; s < n_sizes; s++) {
+            int in = sizes[s][0], out = sizes[s][1];
+            if (dt == DT_Q8_0) in = (in + 31) / 32 * 32; // rows of whole blocks
+            Stored w = stored_new((DType)dt, (int64_t)in * out);
+            float *x = malloc(sizeof(float) * (size_t)in), *y = malloc(sizeof(float) * (size_t)(out + 1));
+            for (int i = 0; i < in; i++) x[i] = frand();
+            // [out, in]
+            y[out] = 12345.0f;
+            k->mv_out_in[dt](w.data, in, out, x, y);
+            double worst = 0;
+            for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, x, in, j, y[j], 0));
+            check_err("mv_out_in", (DType)dt, in, out, worst, 1e-5);
+            CHECK(y[out] == 12345.0f);
+            // [in, out] over the same elements, read as in rows of out (Q8_0: out a multiple of 32)
+            if (dt != DT_Q8_0 || out % 32 == 0) {
+                float *y0 = malloc(sizeof(float) * (size_t)out);
+                for (int j = 0; j < out; j++) y[j] = y0[j] = frand(); // it accumulates into y
+                k->mv_in_out[dt](w.data, out, in, out, x, y);
+                worst = 0;
+                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, out, 1, x, in, j, y[j], y0[j]));
+                free(y0);
+                check_err("mv_in_out", (DType)dt, in, out, worst, 1e-5);
+                CHECK(y[out] == 12345.0f);
+            }
+            free(x), free(y);
+            stored_free(&w);
+        }
+}
+
+// linear_forward: matrix-vector (split by rows or columns) and GEMM (panels for non-F32), bias.
+static void test_linear(void) {
+    static const int sizes[][2] = {{40, 56}, {33, 17}, {1, 9}, {65, 129}, {768, 200}, {130, 300}};
+    for (int nth = 1; nth <= 3; nth++) {
+        Pool *pool = pool_new(nth);
+        for (int dt = 0; dt < DT_COUNT; dt++)
+            for (int s = 0; s < 6; s++)
+                for (int layout = 0; layout < 2; layout++) {
+                    int in = sizes[s][0], out = sizes[s][1];
+                    if (dt == DT_Q8_0) { // blocks run along the contiguous dimension
+                        if (layout) in = (in + 31) / 32 * 32;
+                        else out = (out + 31) / 32 * 32;
+                    }
+                    Stored w = stored_new((DType)dt, (int64_t)in * out);
+                    int Tmax = 17;
+                    float *x = malloc(sizeof(float) * (size_t)Tmax * in), *y = malloc(sizeof(float) * (size_t)Tmax * out);
+                    float *bias = malloc(sizeof(float) * (size_t)out);
+                    for (int i = 0; i < Tmax * in; i++) x[i] = frand();
+                    for (int j = 0; j < out; j++) bias[j] = frand();
+                    for (int T = 1; T <= Tmax; T += 16) {
+                        Linear L = {.w = {.dt = (DType)dt, .ndim = 2, .n = (int64_t)in * out, .data = w.data},
+                                    .out_in = layout, .bias = bias, .in = in, .out = out};
+                        linear_forward(pool, y, x, &L, T);
+                        double worst = 0;
+                        for (int t = 0; t < T; t++)
+                            for (int j = 0; j < out; j++) {
+                                double ref = bias[j], mag = fabs(bias[j]);
+                                for (int i = 0; i < in; i++) {
+                                    double p = (double)w.val[layout ? (int64_t)j * in + i : (int64_t)i * out + j] *
+                                               x[(size_t)t * in + i];
+                                    ref += p, mag += fabs(p);
+                                }
+                                worst = fmax(worst, fabs(y[(size_t)t * out + j] - ref) / mag);
+                            }
+                        char what[64];
+                        snprintf(what, sizeof what, "linear %s T=%d threads=%d", layout ? "[out,in]" : "[in,out]", T,
+                                 nth);
+                        check_err(what, (DType)dt, in, out, worst, 1e-5);
+                    }
+                    free(x), free(y), free(bias);
+                    stored_free(&w);
+                }
+        pool_free(pool);
+    }
+}
+
+static double gelu_ref(double x) { return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+
+static void test_elementwise(void) {
+    // GELU over a wide range, at lengths with and without a tail
+    int lens[] = {1, 7, 8, 9, 16, 17, 33, 4003};
+    for (int a = 0; a < 8; a++) {
+        int n = lens[a];
+        float *x = malloc(sizeof(float) * (size_t)n);
+        for (int i = 0; i < n; i++) x[i] = n == 1 ? 0.5f : -20.0f + 40.0f * i / (n - 1);
+        float *x0 = malloc(sizeof(float) * (size_t)n);
+        memcpy(x0, x, sizeof(float) * (size_t)n);
+        gelu_tanh(x, n);
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            double r = gelu_ref(x0[i]);
+            worst = fmax(worst, fabs(x[i] - r) / (fabs(r) > 1 ? fabs(r) : 1));
+        }
+        if (!(worst < 2e-6)) fprintf(stderr, "%s: gelu n=%d: expected error < 2e-6, got %g\n", path, n, worst);
+        CHECK(worst < 2e-6);
+        free(x), free(x0);
+    }
+    // softmax: matches exp / sum, sums to one; -inf entries become exactly 0
+    int slens[] = {1, 5, 8, 16, 17, 37, 1000};
+    for (int a = 0; a < 7; a++) {
+        int n = slens[a];
+        float *s = malloc(sizeof(float) * (size_t)n);
+        double *r = malloc(sizeof(double) * (size_t)n), mx = -1e300, z = 0;
+        for (int i = 0; i < n; i++) {
+            s[i] = (float)sin(i * 1.7) * 30.0f;
+            if (i % 7 == 3) s[i] = -INFINITY;
+            mx = fmax(mx, s[i]);
+        }
+        for (int i = 0; i < n; i++) z += r[i] = exp((double)s[i] - mx);
+        softmax_inplace(s, n);
+        double worst = 0, sum = 0;
+        for (int i = 0; i < n; i++) {
+            worst = fmax(worst, fabs(s[i] - r[i] / z) / (r[i] / z > 1e-3 ? r[i] / z : 1e-3));
+            sum += s[i];
+            if (i % 7 == 3) CHECK(s[i] == 0.0f);
+        }
+        if (!(worst < 2e-6)) fprintf(stderr, "%s: softmax n=%d: expected error < 2e-6, got %g\n", path, n, worst);
+        CHECK(worst < 2e-6);
+        CHECK_NEAR(sum, 1.0, 1e-5);
+        free(s), free(r);
+    }
+    // erf-GELU and SwiGLU's gate over a wide range, with and without a tail
+    for (int a = 0; a < 8; a++) {
+        int n = lens[a];
+        float *x = malloc(sizeof(float) * (size_t)n), *g = malloc(sizeof(float) * (size_t)n);
+        float *up = malloc(sizeof(float) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            x[i] = g[i] = n == 1 ? 0.5f : -20.0f + 40.0f * i / (n - 1);
+            up[i] = frand();
+        }
+        gelu_erf(x, n);
+        swiglu(g, up, n);
+        double we = 0, ws = 0;
+        for (int i = 0; i < n; i++) {
+            double v = n == 1 ? 0.5 : (double)(-20.0f + 40.0f * i / (n - 1));
+            double re = 0.5 * v * (1 + erf(v / sqrt(2.0))), rs = v / (1 + exp(-v)) * up[i];
+            we = fmax(we, fabs(x[i] - re) / (fabs(re) > 1 ? fabs(re) : 1));
+            ws = fmax(ws, fabs(g[i] - rs) / (fabs(rs) > 1 ? fabs(rs) : 1));
+        }
+        if (!(we < 2e-6)) fprintf(stderr, "%s: gelu_erf n=%d: expected error < 2e-6, got %g\n", path, n, we);
+        if (!(ws < 2e-6)) fprintf(stderr, "%s: swiglu n=%d: expected error < 2e-6, got %g\n", path, n, ws);
+        CHECK(we < 2e-6);
+        CHECK(ws < 2e-6);
+        free(x), free(g), free(up);
+    }
+    // RMSNorm, T = 3 rows
+    for (int a = 0; a < 6; a++) {
+        int C = (int[]){1, 7, 8, 17, 768, 1001}[a], T = 3;
+        float *x = malloc(sizeof(float) * (size_t)T * C), *o = malloc(sizeof(float) * (size_t)T * C);
+        float *w = malloc(sizeof(float) * (size_t)C);
+        for (int i = 0; i < T * C; i++) x[i] = frand() * 3 + 1;
+        for (int i = 0; i < C; i++) w[i] = frand();
+        rmsnorm_forward(o, x, w, T, C, 1e-5f);
+        double worst = 0;
+        for (int t = 0; t < T; t++) {
+            const float *xr = x + (size_t)t * C;
+            double ss = 0;
+            for (int i = 0; i < C; i++) ss += (double)xr[i] * xr[i];
+            for (int i = 0; i < C; i++) worst = fmax(worst, fabs(o[(size_t)t * C + i] - xr[i] / sqrt(ss / C + 1e-5) * w[i]));
+        }
+        if (!(worst < 1e-5)) fprintf(stderr, "%s: rmsnorm C=%d: expected error < 1e-5, got %g\n", path, C, worst);
+        CHECK(worst < 1e-5);
+        free(x), free(o), free(w);
+    }
+    // LayerNorm, with and without bias, T = 3 rows
+    int clens[] = {1, 7, 8, 17, 768, 1001};
+    for (int a = 0; a < 6; a++)
+        for (int with_b = 0; with_b < 2; with_b++) {
+            int C = clens[a], T = 3;
+            float *x = malloc(sizeof(float) * (size_t)T * C), *o = malloc(sizeof(float) * (size_t)T * C);
+            float *w = malloc(sizeof(float) * (size_t)C), *b = malloc(sizeof(float) * (size_t)C);
+            for (int i = 0; i < T * C; i++) x[i] = frand() * 3 + 5; // an offset mean, as residuals have
+            for (int i = 0; i < C; i++) w[i] = frand(), b[i] = frand();
+            layernorm_forward(o, x, w, with_b ? b : NULL, T, C, 1e-5f);
+            double worst = 0;
+            for (int t = 0; t < T; t++) {
+                const float *xr = x + (size_t)t * C;
+                double m = 0, v = 0;
+                for (int i = 0; i < C; i++) m += xr[i];
+                m /= C;
+                for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m);
+                v /= C;
+                for (int i = 0; i < C; i++) {
+                    double r = (xr[i] - m) / sqrt(v + 1e-5) * w[i] + (with_b ? b[i] : 0);
+                    worst = fmax(worst, fabs(o[(size_t)t * C + i] - r));
+                }
+            }
+            if (!(worst < 1e-5)) fprintf(stderr, "%s: layernorm C=%d: expected error < 1e-5, got %g\n", path, C, worst);
+            CHECK(worst < 1e-5);
+            free(x), free(o), free(w), free(b);
+        }
+}
+
+int main(void) {
+    const char *paths[] = {"scalar", "avx2", "avx512"};
+    int tested = 0;
+    for (int p = 0; p < 3; p++) {
+        path = paths[p];
+        Err e = {0};
+        if (!kern_supported(path)) {
+            printf("kernels %s: not tested on this CPU (it lacks the instructions)\n", path);
+            CHECK(kern_use(path, &e) < 0 && strstr(e.msg, path)); // refused with a message, not run
+            continue;
+        }
+        CHECK_INT(kern_use(path, &e), 0);
+        CHECK_STR(kern_name(), path);
+        CHECK_STR(ops_kernels(), path);
+        rng_seed(&rng, 7 + p);
+        int before = check_failures;
+        test_rows(kern_get());
+        test_matvec(kern_get());
+        test_linear();
+        test_elementwise();
+        printf("kernels %s: %s\n", path, check_failures == before ? "passed" : "FAILED");
+        tested++;
+    }
+    Err e = {0};
+    CHECK(kern_use("sse9", &e) < 0 && strstr(e.msg, "sse9"));
+    CHECK_INT(kern_use("auto", &e), 0);
+    CHECK(tested >= 1);
+    return CHECK_DONE();
+}
