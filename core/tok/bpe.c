@@ -431,6 +431,9 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     t->bos = t->eos = eos; // GPT-2: <|endoftext|> both ends and starts a text
     t->fallback = B.fallback, B.fallback = NULL;
     t->bpe = B.bpe, B.bpe = NULL;
+    // an added token that is a byte-fallback piece stands for its byte but is found by its content
+    for (int k = 0; k < n_added; k++)
+        if (t->fallback[t->added[k]]) tok_set_added_text(t, k, B.text[t->added[k]].s, B.text[t->added[k]].len);
     build_done(&B);
     tok_index(t);
     return t;

@@ -14,6 +14,17 @@
 
 // ---- shared helpers ----
 
+// The text added token k (an index into t->added) is found by in the text: its content.
+static const char *added_text(const Tokenizer *t, int k, size_t *len) {
+    if (t->added_text && t->added_text[k]) {
+        *len = strlen(t->added_text[k]);
+        return t->added_text[k];
+    }
+    int id = t->added[k];
+    *len = t->off[id + 1] - t->off[id] - 1;
+    return t->blob + t->off[id];
+}
+
 void tok_index(Tokenizer *t) {
     strmap_free(&t->by_bytes);
     strmap_init(&t->by_bytes, (size_t)t->n_vocab);
@@ -23,9 +34,10 @@ void tok_index(Tokenizer *t) {
             if ((t->fallback && t->fallback[i]) == (pass == 1))
                 strmap_put(&t->by_bytes, t->blob + t->off[i], t->off[i + 1] - t->off[i] - 1, i);
     memset(t->added_first, 0, sizeof t->added_first);
-    for (int i = 0; i < t->n_added; i++) {
-        int id = t->added[i];
-        if (t->off[id + 1] - t->off[id] > 1) t->added_first[(unsigned char)t->blob[t->off[id]]] = 1;
+    for (int k = 0; k < t->n_added; k++) {
+        size_t len;
+        const char *s = added_text(t, k, &len);
+        if (len) t->added_first[(unsigned char)s[0]] = 1;
     }
 }
 
@@ -64,16 +76,22 @@ void tok_set_added_flags(Tokenizer *t, int id, unsigned flags) {
     t->added_flags[id] = (unsigned char)flags;
 }
 
+void tok_set_added_text(Tokenizer *t, int k, const char *s, size_t n) {
+    if (!t->added_text) t->added_text = xcalloc((size_t)t->n_added, sizeof *t->added_text);
+    free(t->added_text[k]);
+    t->added_text[k] = xstrndup(s, n);
+}
+
 void tok_set_added_forms(Tokenizer *t, void (*form)(const Tokenizer *t, const char *s, size_t n, Buf *out)) {
     if (!t->added_flags) return;
     Buf b = {0};
     for (int k = 0; k < t->n_added; k++) {
-        int id = t->added[k];
-        if (!(t->added_flags[id] & ADD_NORMALIZED)) continue;
-        if (!t->added_form) t->added_form = xcalloc((size_t)t->n_added, sizeof *t->added_form);
+        if (!(t->added_flags[t->added[k]] & ADD_NORMALIZED)) continue;
+        size_t len;
+        const char *s = added_text(t, k, &len);
         buf_clear(&b);
-        form(t, t->blob + t->off[id], t->off[id + 1] - t->off[id] - 1, &b);
-        t->added_form[k] = xstrndup(b.data ? b.data : "", b.len);
+        form(t, s, len, &b);
+        tok_set_added_text(t, k, b.data ? b.data : "", b.len);
         t->split_normalized = true;
     }
     buf_free(&b);
@@ -86,6 +104,10 @@ void tok_mark_added(Tokenizer *t, int id, bool special) {
             return;
         }
     t->added = xrealloc(t->added, sizeof *t->added * (size_t)(t->n_added + 1));
+    if (t->added_text) {
+        t->added_text = xrealloc(t->added_text, sizeof *t->added_text * (size_t)(t->n_added + 1));
+        t->added_text[t->n_added] = NULL;
+    }
     t->added[t->n_added++] = id;
     t->special[id] |= special;
 }
@@ -390,8 +412,8 @@ void tok_free(Tokenizer *t) {
     free(t->fallback);
     free(t->added);
     free(t->added_flags);
-    for (int k = 0; t->added_form && k < t->n_added; k++) free(t->added_form[k]);
-    free(t->added_form);
+    for (int k = 0; t->added_text && k < t->n_added; k++) free(t->added_text[k]);
+    free(t->added_text);
     strmap_free(&t->by_bytes);
     bpe_free(t->bpe);
     wordpiece_free(t->wp);
@@ -497,8 +519,8 @@ bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, si
                 if (t->special[tid] && !(flags & TOK_PARSE_SPECIAL)) continue;
                 bool late = t->split_normalized && (f & ADD_NORMALIZED);
                 if (late != normalized) continue;
-                const char *txt = late ? t->added_form[k] : t->blob + t->off[tid];
-                size_t len = late ? strlen(txt) : t->off[tid + 1] - t->off[tid] - 1;
+                size_t len;
+                const char *txt = added_text(t, k, &len);
                 if (len > best && len <= n - i && !memcmp(s + i, txt, len)) best = len, best_k = k;
             }
         }

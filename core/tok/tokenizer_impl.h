@@ -24,8 +24,10 @@ struct Tokenizer {
     int n_added;
     unsigned char added_first[256]; // 1 for each first byte of an added token's text
     unsigned char *added_flags; // [n_vocab] or NULL: ADD_* of each added token
-    char **added_form;      // [n_added] or NULL: with split_normalized, the normalized text of each
-                            // ADD_NORMALIZED added token (NULL for the others)
+    char **added_text;      // [n_added] or NULL: the text an added token is found by where it is not
+                            // its bytes (NULL entries: its bytes): a byte-fallback piece's content
+                            // "<0xNN>", and with split_normalized the normalized content of each
+                            // ADD_NORMALIZED token
     bool split_normalized;  // ADD_NORMALIZED tokens are found after normalization, by the kind's
                             // encode (tok_next_added with normalized), not in the text itself
     int bos, eos;           // -1 when absent
@@ -54,8 +56,10 @@ void tok_mark_added(Tokenizer *t, int id, bool special);
 unsigned tok_added_flags_json(const Json *entry);
 // Set flags (ADD_*) of added token id.
 void tok_set_added_flags(Tokenizer *t, int id, unsigned flags);
+// Added token k (an index into t->added) is found by the text s (n bytes), not by its bytes.
+void tok_set_added_text(Tokenizer *t, int k, const char *s, size_t n);
 // When t has ADD_NORMALIZED tokens, find them after normalization: their normalized text is
-// form(t, text, len, out) (out cleared first); sets added_form and split_normalized.
+// form(t, text, len, out) (out cleared first) of their content; sets split_normalized.
 void tok_set_added_forms(Tokenizer *t, void (*form)(const Tokenizer *t, const char *s, size_t n, Buf *out));
 // The next added token in s[from..n) (n bytes of well-formed UTF-8) that flags allow: among
 // those found in the text itself, or with normalized those found after normalization (s is then
@@ -65,7 +69,7 @@ void tok_set_added_forms(Tokenizer *t, void (*form)(const Tokenizer *t, const ch
 bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, size_t floor, unsigned flags,
                     bool normalized, int *id, size_t *a, size_t *b);
 
-// Build t->by_bytes from t's pieces and added_first from t->added.
+// Build t->by_bytes from t's pieces and added_first from t->added's texts.
 void tok_index(Tokenizer *t);
 // Write s (len bytes) into out (cap >= 8) as a short quotable one-line text: control bytes
 // become \xNN, long strings are cut with "...". Returns out.

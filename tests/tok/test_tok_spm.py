@@ -15,7 +15,8 @@
 #                     <unk>, consecutive ones fused into one (fuse_unk), as the converted model says;
 #      spm-normalized spm-prepend with its special tokens found after normalization ("normalized":
 #                     true, as early Llama conversions have them: "<s>" is then "\u2581<s>"), and
-#                     added tokens with lstrip + rstrip, normalized, single_word.
+#                     added tokens with lstrip + rstrip, normalized, single_word, and byte-fallback
+#                     pieces (<0xAA>, <0x41>) as non-special added tokens, found by their text.
 #    (The last three are the converted file with those parts rewritten.)
 # 2. llama2.c's tok512.bin against sentencepiece on tok512.model, with BOS (special=true against
 #    add_bos=True) and without (special=false against add_bos=False). tok512.model's normalizer
@@ -53,7 +54,7 @@ import refenv  # noqa: E402
 
 SEED = 20261211
 SPECIALS = ['<s>', '</s>', '<unk>', '<pad>']
-OTHER_ADDED = ['Lily', 'once upon']
+OTHER_ADDED = ['Lily', 'once upon', '<0xAA>', '<0x41>']
 GOLDEN = 'spm-bin'
 
 
@@ -134,6 +135,8 @@ EXTRA_ADDED = [{'id': 512, 'content': '<pad>', 'special': True, 'lstrip': True, 
                {'id': 513, 'content': 'Lily', 'special': False, 'normalized': True},
                {'id': 514, 'content': 'once upon', 'special': False, 'normalized': True, 'single_word': True}]
 
+BYTE_ADDED = [('<0xAA>', False), ('<0x41>', True)]
+
 
 def normalized_layout(j):
     """The Llama 2 layout with added tokens found after normalization (normalized: true, as in early
@@ -144,6 +147,10 @@ def normalized_layout(j):
     for a in EXTRA_ADDED:
         j['added_tokens'].append(dict({'single_word': False, 'lstrip': False, 'rstrip': False, 'normalized': False},
                                       **a))
+    # byte-fallback pieces as non-special added tokens: found by their text "<0xNN>", not their byte
+    for piece, normalized in BYTE_ADDED:
+        j['added_tokens'].append({'id': j['model']['vocab'][piece], 'content': piece, 'special': False,
+                                  'single_word': False, 'lstrip': False, 'rstrip': False, 'normalized': normalized})
 
 
 def tokenizer_files(tmp):

@@ -505,6 +505,9 @@ static void test_added_byte_piece(void) {
     if (!t) return;
     IDS(t, "a\xE8\xAA\x9E", 0, 259, 260, 3 + 0xE8, 3 + 0xAA, 3 + 0x9E);
     IDS(t, "\xE8\xAA\x9E" "a", TOK_PARSE_SPECIAL, 259, 3 + 0xE8, 3 + 0xAA, 3 + 0x9E, 260);
+    // but its text "<0xAA>" is the added token (HF tokenizers: [259, 260, 173, 259, 260], [259, 260, 259, 173])
+    IDS(t, "a<0xAA>a", 0, 259, 260, 173, 259, 260);
+    IDS(t, "a <0xAA>", TOK_PARSE_SPECIAL, 259, 260, 259, 173);
     tok_free(t);
     rm_file("tokenizer.json");
 }
