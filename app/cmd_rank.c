@@ -42,7 +42,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     for (int i = 0; i < pr->k && !rc; i++) {
         p.s.seed = seed_given ? seed0 + (uint64_t)i : fresh_seed();
         Generation g;
-        if (app_generate(app, prompt->val, prompt->len, NULL, 0, &p, "rank", 0, &g, &e)) {
+        if (app_generate(app, prompt->val, prompt->len, NULL, 0, &p, TOK_CHAT_NONE, "rank", 0, &g, &e)) {
             rc = out_error(out, "rank: candidate %d: %s", i + 1, e.msg);
             break;
         }
