@@ -472,38 +472,20 @@ void tok_piece_display(const Tokenizer *t, int id, Buf *out) {
 
 // ---- encoding ----
 
-// Is the code point ending at s[i] (the one before i), or starting at s[i], a word character?
-static bool word_char(uint32_t c) { return uni_is_word(c); }
-
-static bool word_before(const char *s, size_t i) {
-    if (!i) return false;
+// The code point ending at s[i] (i > 0) / starting at s[i] (i < n), its length in *len.
+static uint32_t cp_before(const char *s, size_t i, size_t *len) {
     size_t k = i - 1;
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    while (k > 0 && utf8_is_cont(s[k])) k--;
     uint32_t c;
     utf8_decode(s + k, i - k, &c);
-    return word_char(c);
+    *len = i - k;
+    return c;
 }
 
-static bool word_after(const char *s, size_t n, size_t i) {
+static uint32_t cp_at(const char *s, size_t n, size_t i, size_t *len) {
     uint32_t c;
-    return i < n && (utf8_decode(s + i, n - i, &c), word_char(c));
-}
-
-// The length of the White_Space code point ending at s[i] / starting at s[i] (0 if none).
-static size_t space_before(const char *s, size_t i) {
-    if (!i) return 0;
-    size_t k = i - 1;
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
-    uint32_t c;
-    utf8_decode(s + k, i - k, &c);
-    return uni_is_space(c) ? i - k : 0;
-}
-
-static size_t space_after(const char *s, size_t n, size_t i) {
-    uint32_t c;
-    if (i >= n) return 0;
-    int k = utf8_decode(s + i, n - i, &c);
-    return uni_is_space(c) ? (size_t)k : 0;
+    *len = (size_t)utf8_decode(s + i, n - i, &c);
+    return c;
 }
 
 bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, size_t floor, unsigned flags,
@@ -533,15 +515,16 @@ bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, si
         }
         int tid = t->added[best_k];
         unsigned f = t->added_flags ? t->added_flags[tid] : 0;
-        if ((f & ADD_SINGLE_WORD) && (word_before(s, i) || word_after(s, n, i + best))) {
-            i += best; // not a word of its own: plain text
+        size_t lo = i, hi = i + best, k;
+        if ((f & ADD_SINGLE_WORD) &&
+            ((lo > 0 && uni_is_word(cp_before(s, lo, &k))) || (hi < n && uni_is_word(cp_at(s, n, hi, &k))))) {
+            i = hi; // not a word of its own: plain text
             continue;
         }
-        size_t lo = i, hi = i + best, k;
-        if (f & ADD_LSTRIP)
-            while (lo > floor && (k = space_before(s, lo))) lo -= k;
+        if (f & ADD_LSTRIP) // the white space before it, back to floor
+            while (lo > floor && uni_is_space(cp_before(s, lo, &k))) lo -= k;
         if (f & ADD_RSTRIP)
-            while ((k = space_after(s, n, hi))) hi += k;
+            while (hi < n && uni_is_space(cp_at(s, n, hi, &k))) hi += k;
         *id = tid, *a = lo, *b = hi;
         return true;
     }
