@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # test_chat_cmd.py - suite 'reference': chat=true [system="S"] on the commands that read a prompt
-# (tokenize, logits, attention, generate), through the headless binary, against transformers'
+# (tokenize, logits, attention, generate, rank), through the headless binary, against transformers'
 # apply_chat_template(messages, add_generation_prompt=True) on the same files.
 #
 # Each tokenizer directory holds a tokenizer.json whose special tokens are the format's and a
@@ -14,8 +14,8 @@
 # transformers' ids (tokenize=True, which adds no BOS/EOS of its own) and the rendered text; where
 # transformers refuses (a system message the template has no place for) qkv must fail too.
 # Through a random-weight Llama written with the Llama 3 tokenizer (new-model llama tok=DIR):
-# logits, attention and generate with chat=true read the same ids, the generation is logged with
-# the rendered prompt and template chat:llama3, and its replay reads the same ids again.
+# logits, attention, generate and rank with chat=true read the same ids, the generations are
+# logged with the rendered prompt and template chat:llama3, and a replay reads the same ids again.
 # Bad input: no chat template, a template qkv does not know, system= without chat=true, chat=
 # with ids= or pair=, chat=true with special=false: each one clear error line.
 # Skips (77) without the test environment unless QKV_REQUIRE_REFS=1; the Llama 2 / Mistral part
@@ -156,6 +156,14 @@ def check_model(rep, qkv, tmp, tokdir, tk, db):
     if r.get('prompt_ids') != want_ids or r.get('ids') != g.get('ids') or r.get('template') != 'chat:llama3':
         rep.fail('replay of a chat run: prompt_ids %s ids %s template %r, expected %s %s chat:llama3'
                  % (r.get('prompt_ids'), r.get('ids'), r.get('template'), want_ids, g.get('ids')))
+    rk = qkv_cli.json_cmds(qkv, model, ['rank %s k=2 max=2 temperature=0 seed=1' % q, 'skip'], db)[0]
+    if rk.get('prompt') != want_text:
+        rep.fail('rank chat=true: prompt %r, expected %r' % (rk.get('prompt'), want_text))
+    for c in rk.get('candidates', []):
+        run = qkv_cli.json_cmds(qkv, model, ['show %d' % c['run_id']], db)[0]
+        if run.get('prompt_ids') != want_ids or run.get('template') != 'chat:llama3':
+            rep.fail('rank chat=true: run %d has prompt_ids %s template %r, expected %s chat:llama3'
+                     % (c['run_id'], run.get('prompt_ids'), run.get('template'), want_ids))
     # bad input on a model
     for cmd, msg in (('logits ids=1,2 chat=true', 'chat= and system= go with TEXT'),
                      ('logits "a" pair="b" chat=true', 'chat=true does not go with pair='),
@@ -164,8 +172,8 @@ def check_model(rep, qkv, tmp, tokdir, tk, db):
         got, rc, err = run_one(qkv, ['--model', model], cmd, db)
         if rc == 0 or msg not in err or err.count('\n'):
             rep.fail('%s: expected one error line with %r, got exit %d: %r' % (cmd, msg, rc, err))
-    rep.lines.append('llama3 model: logits, attention, generate and replay with chat=true read %d ids as transformers'
-                     % len(want_ids))
+    rep.lines.append('llama3 model: logits, attention, generate, replay and rank with chat=true read %d ids as '
+                     'transformers' % len(want_ids))
 
 
 def check_errors(rep, qkv, tmp, db):
