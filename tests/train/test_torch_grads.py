@@ -18,7 +18,8 @@
 # of the tensor's largest) the update is noise in both implementations. After one step: max
 # |d| <= TOL_STEP * LR where |grad| >= GRAD_FLOOR * max |grad| of the tensor, and mean |d| <=
 # TOL_STEP * LR over all. After 4 steps the noise has moved weights and so later gradients:
-# mean |d| <= TOL_STEPS_MEAN * LR, max |d| <= TOL_STEPS * LR. Skips (77) without the test environment unless QKV_REQUIRE_REFS=1.
+# mean |d| <= TOL_STEPS_MEAN * LR, max |d| <= TOL_STEPS * LR.
+# Skips (77) without the test environment unless QKV_REQUIRE_REFS=1.
 # Usage: test_torch_grads.py QKV_BINARY TRAIN_GRAD_BINARY
 
 import json
@@ -27,18 +28,8 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault('HF_HUB_OFFLINE', '1')
-os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
-os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'ref'))
-import refenv  # noqa: E402
-
-np, torch, transformers, safetensors_torch = refenv.need('numpy', 'torch', 'transformers', 'safetensors.torch')
-
-import qkv_cli  # noqa: E402
-
-transformers.utils.logging.disable_progress_bar()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainref import fail, finish, load_causal_lm, np, qkv_cli, tensors, torch  # noqa: E402
 
 TOL_LOSS = 2e-6
 TOL_GRAD = 1e-5
@@ -56,18 +47,9 @@ VARIANTS = [
     ('qwen2-bias', 'qwen2', 'layers=2 heads=4 kv_heads=1 d=32 ctx=32 seed=54 tied=false'),
 ]
 
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print('FAIL: ' + msg, flush=True)
-
 
 def torch_grads(model_dir, inputs, targets):
-    m = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32,
-                                                          attn_implementation='eager', local_files_only=True)
-    m.eval()  # no dropout (qkv's trainer has none); autograd runs all the same
+    m = load_causal_lm(model_dir)  # eval: no dropout (qkv's trainer has none); autograd runs all the same
     logits = m(input_ids=torch.tensor(inputs)).logits
     t = torch.tensor(targets)
     t = torch.where(t < 0, torch.full_like(t, -100), t)
@@ -89,9 +71,7 @@ def lr_at(s, STEPS):
 
 def torch_adamw(model_dir, inputs, targets, STEPS):
     """The weights after STEPS AdamW steps, and each step's (gradient norm, learning rate)."""
-    m = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32,
-                                                          attn_implementation='eager', local_files_only=True)
-    m.eval()
+    m = load_causal_lm(model_dir)
     params = list(m.named_parameters())
     groups = [{'params': [p for _, p in params if p.dim() >= 2], 'weight_decay': WD},
               {'params': [p for _, p in params if p.dim() < 2], 'weight_decay': 0.0}]
@@ -149,7 +129,7 @@ def run_variant(name, family, opts, qkv, tgrad, tmp, rng):
         tag = '%s (%d threads)' % (name, threads)
         if not abs(got_loss - want_loss) <= TOL_LOSS:
             fail('%s: loss expected %.9g, got %.9g' % (tag, want_loss, got_loss))
-        got = {k: v.double().numpy() for k, v in safetensors_torch.load_file(os.path.join(out, 'model.safetensors')).items()}
+        got = tensors(out)
         worst = 0.0
         for hf_name, g in want.items():
             fname = file_name(hf_name, family)
@@ -197,7 +177,7 @@ def check_adamw(name, family, model_dir, inputs, targets, tgrad, tmp, STEPS, tol
             fail('%s: step %d: gradient norm, lr expected %.8g, %.8g; got %.8g, %.8g' % (tag, s, wn, wlr, gn, glr))
     if not all(wn > CLIP for wn, _ in want_trace):
         fail('%s: the gradients did not exceed the clip norm at every step: clipping untested' % tag)
-    got = {k: v.double().numpy() for k, v in safetensors_torch.load_file(os.path.join(out, 'model.safetensors')).items()}
+    got = tensors(out)
     worst, total, count = 0.0, 0.0, 0
     for hf_name, w in want.items():
         mine = got.get(file_name(hf_name, family))
@@ -228,10 +208,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name, family, opts in VARIANTS:
             run_variant(name, family, opts, qkv, tgrad, tmp, rng)
-    if failures:
-        print('%d failure(s)' % len(failures))
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == '__main__':
