@@ -10,13 +10,15 @@
 #     SQLite (train_points) has every step once, equal to the uninterrupted run's;
 #   - from=: training continues from a checkpoint;
 #   - bad input: one error line, non-zero exit (missing file, empty file, seq beyond the
-#     context, too little text, a resume with other options, an encoder).
+#     context, too little text, a resume with other options, an encoder, a truncated or
+#     foreign train_state.bin).
 # Skips (77) without the test environment unless QKV_REQUIRE_REFS=1.
 # Usage: test_train_cmd.py QKV_BINARY
 
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -112,7 +114,7 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     p = train_cmd(qkv, db, common + ['out=' + out_a])
     if p.returncode != 0:
         fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-2000:]))
-        return
+        return None
     res = json.loads(p.stdout.strip().splitlines()[-1])
     steps = [l for l in p.stderr.splitlines() if l.startswith('step ')]
     if len(steps) != 40 or 'held-out' not in steps[9]:
@@ -173,7 +175,28 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
         r = json.loads(p.stdout.strip().splitlines()[-1])
         if not r.get('loss', 99) < first - 1.0:
             fail('%s: from= did not start from the trained weights: loss %s' % (tag, r.get('loss')))
-    return out_a
+    return out_a, common
+
+
+def bad_state(qkv, tmp, trained, common):
+    """A checkpoint whose train_state.bin is truncated, or not one: an error, never a crash."""
+    db = os.path.join(tmp, 'bad.db')
+    for name, damage, want in (('truncated', lambda b: b[:-100], 'truncated'),
+                               ('garbage', lambda b: b'\0' * 64 + b[64:], 'not a qkv training state'),
+                               ('short', lambda b: b[:10], 'not a qkv training state')):
+        d = os.path.join(tmp, 'state-' + name)
+        shutil.copytree(trained, d)
+        path = os.path.join(d, 'train_state.bin')
+        with open(path, 'rb') as f:
+            b = f.read()
+        with open(path, 'wb') as f:
+            f.write(damage(b))
+        p = train_cmd(qkv, db, common + ['out=' + d], timeout=120)
+        err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
+        if p.returncode == 0 or len(err) != 1 or want not in err[0]:
+            fail('%s train_state.bin: expected one error line with %r, got exit %d: %s'
+                 % (name, want, p.returncode, p.stderr.strip()[-400:]))
+    print('ok %-24s truncated, garbage and short states refused' % 'bad train_state.bin', flush=True)
 
 
 def bad_inputs(qkv, tmp, data, trained):
@@ -211,6 +234,9 @@ def main():
         data = os.path.join(tmp, 'corpus.txt')
         corpus(data)
         trained = scratch_and_resume(qkv, tmp, data, 'gpt2', ['family=gpt2', 'layers=2', 'heads=2', 'd=64', 'ctx=128'])
+        if trained:
+            bad_state(qkv, tmp, *trained)
+            trained = trained[0]
         scratch_and_resume(qkv, tmp, data, 'llama', ['family=llama', 'layers=2', 'heads=4', 'kv_heads=2', 'd=64',
                                                      'ctx=128'])
         if trained:
