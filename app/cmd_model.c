@@ -162,47 +162,9 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     }
     const char *dir = args_opt(a, "out");
     if (!dir || !*dir) return out_error(out, "new-model: out=DIR is required");
-    NewModelParams p = newmodel_defaults();
-    p.family = f->model_type;
-    p.masks = f->hf->mask_buffer != NULL;
+    NewModelParams p;
+    if (newmodel_args(a, f, &p, out)) return -1;
     Err e = {0};
-    long long v;
-    double x;
-    bool b;
-    int r;
-#define INT_OPT(k, lo, hi, field)                                            \
-    if ((r = args_int(a, k, lo, hi, &v, &e)) < 0) return out_error(out, "%s", e.msg); \
-    if (r) p.field = (int)v;
-    INT_OPT("layers", 1, 200, n_layer)
-    INT_OPT("heads", 1, 1024, n_head)
-    INT_OPT("d", 1, 16384, n_embd)
-    INT_OPT("ctx", 1, 65536, n_ctx)
-    INT_OPT("vocab", 1, 1 << 22, n_vocab)
-    INT_OPT("shards", 1, 64, shards)
-    INT_OPT("kv_heads", 1, 1024, n_kv_head)
-    INT_OPT("ff", 1, 65536, n_ff)
-#undef INT_OPT
-    if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.seed = (uint64_t)v;
-    if ((r = args_float(a, "std", 0, 99, &x, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.std = (float)x;
-    if ((r = args_float(a, "theta", 1, 1e9, &x, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.rope_theta = (float)x;
-    if ((r = args_bool(a, "tied", &b, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.tied = b;
-    if ((r = args_bool(a, "masks", &b, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.masks = b;
-    const char *dt = args_opt(a, "dtype");
-    if (dt) {
-        if (!strcasecmp(dt, "f32")) p.dtype = DT_F32;
-        else if (!strcasecmp(dt, "f16")) p.dtype = DT_F16;
-        else if (!strcasecmp(dt, "bf16")) p.dtype = DT_BF16;
-        else return out_error(out, "dtype=%.20s: f32, f16 or bf16 expected", dt);
-    }
-    const char *prefix = args_opt(a, "prefix");
-    if (prefix) p.prefix = prefix;
-    else p.prefix = f->hf->prefixes[0];
-    if (p.n_embd % p.n_head) return out_error(out, "d=%d must be a multiple of heads=%d", p.n_embd, p.n_head);
     if (newmodel_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "path", dir);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -288,3 +289,49 @@ void text_line(Buf *b, const char *s, size_t n, size_t max) {
     if (cut < n) buf_puts(b, "...");
 }
 
+
+int newmodel_args(const Args *a, const Family *f, NewModelParams *out_p, Out *out) {
+    NewModelParams p = newmodel_defaults();
+    p.family = f->model_type;
+    p.masks = f->hf->mask_buffer != NULL;
+    Err e = {0};
+    long long v;
+    double x;
+    bool b;
+    int r;
+#define INT_OPT(k, lo, hi, field)                                                         \
+    if ((r = args_int(a, k, lo, hi, &v, &e)) < 0) return out_error(out, "%s", e.msg); \
+    if (r) p.field = (int)v;
+    INT_OPT("layers", 1, 200, n_layer)
+    INT_OPT("heads", 1, 1024, n_head)
+    INT_OPT("d", 1, 16384, n_embd)
+    INT_OPT("ctx", 1, 65536, n_ctx)
+    INT_OPT("vocab", 1, 1 << 22, n_vocab)
+    INT_OPT("shards", 1, 64, shards)
+    INT_OPT("kv_heads", 1, 1024, n_kv_head)
+    INT_OPT("ff", 1, 65536, n_ff)
+#undef INT_OPT
+    if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.seed = (uint64_t)v;
+    if ((r = args_float(a, "std", 0, 99, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.std = (float)x;
+    if ((r = args_float(a, "theta", 1, 1e9, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.rope_theta = (float)x;
+    if ((r = args_bool(a, "tied", &b, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.tied = b;
+    if ((r = args_bool(a, "masks", &b, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.masks = b;
+    const char *dt = args_opt(a, "dtype");
+    if (dt) {
+        if (!strcasecmp(dt, "f32")) p.dtype = DT_F32;
+        else if (!strcasecmp(dt, "f16")) p.dtype = DT_F16;
+        else if (!strcasecmp(dt, "bf16")) p.dtype = DT_BF16;
+        else return out_error(out, "dtype=%.20s: f32, f16 or bf16 expected", dt);
+    }
+    const char *prefix = args_opt(a, "prefix");
+    if (prefix) p.prefix = prefix;
+    else p.prefix = f->hf->prefixes[0];
+    if (p.n_embd % p.n_head) return out_error(out, "d=%d must be a multiple of heads=%d", p.n_embd, p.n_head);
+    *out_p = p;
+    return 0;
+}

@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "lang.h"
+#include "model/newmodel.h"
 #include "session.h"
 
 // The names of the decoding options (decode_opts reads them).
@@ -62,3 +63,8 @@ void filter_opts(const Args *a, DbFilter *f);
 void put_text(Buf *b, const char *s, size_t n);
 // Append about max bytes of s on one line (newlines shown as U+23CE), "..." when cut.
 void text_line(Buf *b, const char *s, size_t n, size_t max);
+
+// The options of a new model of family f (layers= heads= kv_heads= d= ff= ctx= vocab= seed=
+// std= theta= tied= masks= dtype= prefix= shards=) over newmodel_defaults(), for new-model and
+// train. -1 with the message in out.
+int newmodel_args(const Args *a, const Family *f, NewModelParams *p, Out *out);

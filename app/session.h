@@ -55,6 +55,7 @@ typedef struct App {
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
     void *on_step_user;
     bool quit;             // set by the quit command: the front end runs nothing after it
+    bool headless;         // -e, --script or stdin not a terminal: long commands report progress on stderr
 } App;
 
 // Replace app->fig with a copy of v [rows, cols] and its labels (either may be NULL).
