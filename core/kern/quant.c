@@ -216,12 +216,14 @@ static void i8_affine_row(const float *x, int64_t n, unsigned char *r) {
     float min = x[0], max = x[0];
     for (int64_t i = 1; i < n; i++) min = fminf(min, x[i]), max = fmaxf(max, x[i]);
     float s = (max - min) / 255;
-    double z = 0;
-    if (s == 0 || !isfinite(s)) // a constant row (or a range below the float resolution)
-        s = min != 0 ? fabsf(min) / 127 : 1;
-    else
-        z = round(-128.0 - (double)min / s);
-    z = fmin(fmax(z, -2147483648.0), 2147483647.0);
+    double z = s > 0 && isfinite(s) ? round(-128.0 - (double)min / s) : 0;
+    if (!(s > 0 && isfinite(s)) || fabs(z) > 8388608.0) {
+        // a constant row, or a range too small for its magnitude to place Z within 2^23 (so
+        // that q - Z stays exact in float32): symmetric, Z = 0
+        float amax = fmaxf(fabsf(min), fabsf(max));
+        s = amax > 0 ? amax / 127 : 1;
+        z = 0;
+    }
     const int32_t zi = (int32_t)z;
     memcpy(r, &s, 4), memcpy(r + 4, &zi, 4);
     for (int64_t i = 0; i < n; i++) r[I8_AFFINE_HEAD + i] = (unsigned char)(int8_t)fmin(fmax(round(x[i] / (double)s + zi), -128), 127);

@@ -11,6 +11,7 @@
 // over threads. Q8_0, Q4_0, Q4_1 round exactly as ggml's reference quantizers (and the
 // gguf package); Q4_K and Q6_K follow ggml's reference search (make_qkx2 / make_qx);
 // I8_AFFINE stores per row s = (max - min) / 255, Z = round(-128 - min / s) and
-// q = round(x / s + Z) clamped to int8 (x = s (q - Z)). Returns 0, or -1 with a message when
+// q = round(x / s + Z) clamped to int8 (x = s (q - Z)); a constant row, or one whose Z would
+// pass 2^23, takes s = max |x| / 127, Z = 0. Returns 0, or -1 with a message when
 // cols is not a multiple of dt's block or a value is not finite.
 int quant_rows(DType dt, const float *src, int64_t rows, int64_t cols, void *dst, Err *e);

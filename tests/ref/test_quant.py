@@ -118,12 +118,11 @@ def i8_affine_ref(x):
     for r in x:
         mn, mx = r.min(), r.max()
         s = np.float32((mx - mn) / np.float32(255))
-        z = 0.0
-        if s == 0 or not np.isfinite(s):
-            s = np.float32(abs(mn) / np.float32(127)) if mn != 0 else np.float32(1)
-        else:
-            z = np_roundf(-128.0 - float(mn) / float(s))
-        z = int(min(max(z, -2 ** 31), 2 ** 31 - 1))
+        z = np_roundf(-128.0 - float(mn) / float(s)) if s > 0 and np.isfinite(s) else 0.0
+        if not (s > 0 and np.isfinite(s)) or abs(z) > 2 ** 23:
+            amax = max(abs(mn), abs(mx))
+            s, z = (np.float32(amax / np.float32(127)) if amax > 0 else np.float32(1)), 0.0
+        z = int(z)
         q = np.clip(np_roundf(r.astype(np.float64) / float(s) + z), -128, 127).astype(np.int8)
         out += np.float32(s).tobytes() + np.int32(z).tobytes() + q.tobytes()
     return bytes(out)
@@ -162,9 +161,16 @@ def test_quant(rng):
     # the lectures' affine int8
     x8 = random_data(rng, 30, 96)
     x8[9] = np.linspace(-3, 5, 96, dtype=np.float32)
+    x8[10] = 1000 + np.linspace(0, 1e-3, 96, dtype=np.float32)  # Z would pass 2^23
     got = dump('quant', 'I8_AFFINE', 96, x8.tobytes())
     want = i8_affine_ref(x8)
     check(got == want, 'I8_AFFINE quantization equals the formula', None if got == want else (got[:24].hex(), want[:24].hex()))
+    raw = np.frombuffer(got, np.uint8).reshape(30, -1)
+    s_, z_ = raw[:, :4].copy().view(np.float32), raw[:, 4:8].copy().view(np.int32)
+    want_f = (s_ * (raw[:, 8:].view(np.int8).astype(np.int64) - z_).astype(np.float32)).astype(np.float32).tobytes()
+    for table in TABLES:
+        f = dump('dequant', 'I8_AFFINE', 96, got, table)
+        check(f is None or f == want_f, 'I8_AFFINE dequantization on %s is s (q - Z) bit for bit' % table)
     deq = np.frombuffer(dump('dequant', 'I8_AFFINE', 96, got, 'scalar'), np.float32).reshape(30, -1)
     s = np.frombuffer(got, np.uint8).reshape(30, -1)[:, :4].copy().view(np.float32)[:, 0]
     err = np.abs(deq - x8).max(axis=1)
