@@ -8,6 +8,8 @@
 // [out, in] as GGUF holds them, made by quant_rows from random weights (std 0.02). Q4_K_M is
 // llama.cpp's mix for this shape: Q6_K for the head and for mlp c_proj in layers 0, 3, 6, 9
 // and 11, Q4_K elsewhere.
+// Prefill: the same weights through linear_forward at T = PREFILL tokens (sgemm over panels
+// converted to f32), every layer once, against F32's time.
 //   build/tests/unit/kern_bench [THREADS [REPS [KERNELS [TYPES]]]]
 //   TYPES: comma-separated names (F32,F16,BF16,Q8_0,Q4_0,Q4_1,Q4_K,Q6_K,I8_AFFINE,Q4_K_M); default all
 #include <math.h>
@@ -22,7 +24,7 @@
 #include "kern/ops.h"
 #include "kern/quant.h"
 
-enum { LAYERS = 12, D = 768, VOCAB = 50257, KIND_HEAD = 4, SRC_ROWS = 1024 };
+enum { LAYERS = 12, D = 768, VOCAB = 50257, KIND_HEAD = 4, SRC_ROWS = 1024, PREFILL = 512 };
 
 typedef struct {
     const char *name;
@@ -100,10 +102,10 @@ int main(int argc, char **argv) {
     Pool *pool = pool_new(nth);
     Rng rng;
     rng_seed(&rng, 1);
-    float *x = calloc(4 * D, sizeof(float)), *y = calloc(VOCAB, sizeof(float));
-    for (int i = 0; i < 4 * D; i++) x[i] = (float)(i % 17) * 0.01f;
+    float *x = calloc((size_t)PREFILL * 4 * D, sizeof(float)), *y = calloc((size_t)PREFILL * 4 * D + VOCAB, sizeof(float));
+    for (int i = 0; i < PREFILL * 4 * D; i++) x[i] = (float)(i % 17) * 0.01f;
     printf("kernels %s, %d threads, best of %d\n", kern_name(), nth, reps);
-    double f32_tok_s = 0;
+    double f32_tok_s = 0, f32_prefill = 0;
     for (int c = 0; c < CONFIGS; c++) {
         const Config *cf = &configs[c];
         if (!wanted(types, cf->name)) continue;
@@ -123,7 +125,7 @@ int main(int argc, char **argv) {
             }
             total_bytes += bytes_kind[k];
         }
-        double best_kind[KINDS], best_tok = 1e30, read = 0;
+        double best_kind[KINDS], best_tok = 1e30, read = 0, best_prefill = 1e30;
         for (int k = 0; k < KINDS; k++) best_kind[k] = 1e30;
         for (int r = 0; r < reps; r++) {
             double bs;
@@ -141,12 +143,20 @@ int main(int argc, char **argv) {
                 t = clock_now() - t0;
                 best_kind[k] = t < best_kind[k] ? t : best_kind[k];
             }
+            // the layers at T = PREFILL (the head for the last token only, as a forward pass does)
+            t0 = clock_now();
+            for (int l = 0; l < LAYERS; l++)
+                for (int k = 0; k < KIND_HEAD; k++) linear_forward(pool, y, x, &L[k][l], PREFILL);
+            t = clock_now() - t0;
+            best_prefill = t < best_prefill ? t : best_prefill;
         }
-        if (c == 0) f32_tok_s = 1 / best_tok;
+        if (c == 0) f32_tok_s = 1 / best_tok, f32_prefill = best_prefill;
         printf("%s: read bound %.1f GB/s; one token's weights (%.0f MB) %.1f GB/s = %.0f%%; %.0f tok/s", cf->name,
                read / 1e9, total_bytes / 1e6, total_bytes / best_tok / 1e9, 100 * total_bytes / best_tok / read,
                1 / best_tok);
         if (f32_tok_s > 0) printf(" = %.2fx F32", 1 / best_tok / f32_tok_s);
+        printf("\n  prefill, the layers at T=%d: %.0f tok/s", PREFILL, PREFILL / best_prefill);
+        if (f32_prefill > 0) printf(" = %.2fx F32", f32_prefill / best_prefill);
         printf("\n");
         for (int k = 0; k < KINDS; k++) {
             printf("  %-24s x%-2d %6.1f GB/s = %3.0f%%\n", kinds[k].name, kinds[k].count,

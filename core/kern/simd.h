@@ -8,7 +8,8 @@
 // full-width load, as two vectors), v_load_i8 (W int8 as f32);
 // v_hsum, v_hmax (horizontal); v_round (to nearest integer); v_pow2i(n) = 2^n for integral n
 // in [-126, 127]; v_zero_below(v, x, lim) = v where x >= lim (or NaN), 0 where x < lim;
-// v_from_i8x16(b, out): the 16 int8 of a 128-bit register as VB = 16 / W vectors.
+// v_from_i8x16(b, out): the 16 int8 of a 128-bit register as VB = 16 / W vectors; VI, W
+// int32: vi_load_u8 (W bytes zero-extended), vi_and15, vi_srl4 (>> 4), v_cvt (to float).
 // The quantized kernels unpack their 16-byte pieces with SSE2, which every x86-64 has.
 #pragma once
 #include <math.h>
@@ -249,25 +250,37 @@ INLINE float dot_q8_0(const unsigned char *b, const float *x, const float *sx, i
     return v_hsum(v_add(acc0, acc1));
 }
 
+// The nibbles of n bytes at q (n a multiple of W), zero-extended straight from memory (one
+// widening load serves both nibbles): *lo += low nibbles . xlo, *hi += high nibbles . xhi.
+INLINE void nib_dot(const unsigned char *q, int n, const float *xlo, const float *xhi, V *lo, V *hi) {
+    for (int k = 0; k < n; k += W) {
+        const VI b = vi_load_u8(q + k);
+        *lo = v_fmadd(v_cvt(vi_and15(b)), v_load(xlo + k), *lo);
+        *hi = v_fmadd(v_cvt(vi_srl4(b)), v_load(xhi + k), *hi);
+    }
+}
+
+// d (q - 8) . x = d (q . x) - 8 d sum(x)
 INLINE float dot_q4_0(const unsigned char *b, const float *x, const float *sx, int n) {
     V acc0 = v_zero(), acc1 = v_zero();
+    float corr = 0;
     for (int i = 0; i < n; i += QK, b += Q4_0_BYTES) {
-        const B16 q = b16_load(b + 2);
-        V p = dot16(b16_sub(b16_lo(q), 8), x + i, v_zero());
-        V r = dot16(b16_sub(b16_hi(q), 8), x + i + 16, v_zero());
-        const V d = v_set1(f16_at(b));
-        acc0 = v_fmadd(d, p, acc0), acc1 = v_fmadd(d, r, acc1);
+        V p = v_zero(), r = v_zero();
+        nib_dot(b + 2, 16, x + i, x + i + 16, &p, &r);
+        const float d = f16_at(b);
+        const V vd = v_set1(d);
+        acc0 = v_fmadd(vd, p, acc0), acc1 = v_fmadd(vd, r, acc1);
+        corr += d * sx[i / QK];
     }
-    return v_hsum(v_add(acc0, acc1));
+    return v_hsum(v_add(acc0, acc1)) - 8 * corr;
 }
 
 INLINE float dot_q4_1(const unsigned char *b, const float *x, const float *sx, int n) {
     V acc0 = v_zero(), acc1 = v_zero();
     float mins = 0;
     for (int i = 0; i < n; i += QK, b += Q4_1_BYTES) {
-        const B16 q = b16_load(b + 4);
-        V p = dot16(b16_lo(q), x + i, v_zero());
-        V r = dot16(b16_hi(q), x + i + 16, v_zero());
+        V p = v_zero(), r = v_zero();
+        nib_dot(b + 4, 16, x + i, x + i + 16, &p, &r);
         const V d = v_set1(f16_at(b));
         acc0 = v_fmadd(d, p, acc0), acc1 = v_fmadd(d, r, acc1);
         mins += f16_at(b + 2) * sx[i / QK];
@@ -285,10 +298,8 @@ INLINE float dot_q4_k(const unsigned char *b, const float *x, const float *sx, i
             int s0, m0, s1, m1;
             q4_k_scale_min(b + 4, 2 * c, &s0, &m0);
             q4_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
-            const B16 q0 = b16_load(b + 16 + 32 * c), q1 = b16_load(b + 32 + 32 * c);
-            const float *xc = x + i + 64 * c;
-            V p = dot16(b16_lo(q1), xc + 16, dot16(b16_lo(q0), xc, v_zero()));
-            V r = dot16(b16_hi(q1), xc + 48, dot16(b16_hi(q0), xc + 32, v_zero()));
+            V p = v_zero(), r = v_zero();
+            nib_dot(b + 16 + 32 * c, 32, x + i + 64 * c, x + i + 64 * c + 32, &p, &r);
             acc0 = v_fmadd(v_set1(d * (float)s0), p, acc0);
             acc1 = v_fmadd(v_set1(d * (float)s1), r, acc1);
             msum += (float)m0 * sx[i / 32 + 2 * c] + (float)m1 * sx[i / 32 + 2 * c + 1];

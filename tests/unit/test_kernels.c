@@ -1,6 +1,8 @@
 // test_kernels.c - every kernel table (scalar, avx2, avx512), forced in turn, against
 // double-precision references: row conversion, both matrix-vector layouts and
-// linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type, GELU
+// linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type (the
+// quantized ones as random blocks, decoded by blk_decode, which the reference suite holds to
+// the gguf package), GELU
 // (tanh and erf), SwiGLU's gate, softmax, LayerNorm and RMSNorm, at sizes that are and are not
 // multiples of the vector widths.
 // A table this CPU cannot run is reported as not tested here; the others still run.
@@ -124,7 +126,8 @@ static void test_rows(const Kernels *k) {
 static void test_matvec(const Kernels *k) {
     static const int sizes[][2] = {{1, 1},   {1, 8},   {8, 1},    {3, 5},    {7, 9},    {8, 8},   {9, 15},
                                    {16, 16}, {17, 31}, {31, 17},  {32, 32},  {33, 47},  {64, 96}, {100, 3},
-                                   {5, 100}, {96, 64}, {768, 77}, {77, 768}, {3072, 40}, {40, 3072}};
+                                   {5, 100}, {96, 64}, {768, 77}, {77, 768}, {3072, 40}, {40, 3072},
+                                   {8448, 9}}; // past the 8192 columns the quantized kernels sum x for at once
     int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
     for (int dt = 0; dt < DT_COUNT; dt++)
         for (int s = 0; s < n_sizes; s++) {
