@@ -371,9 +371,14 @@ static void test_errors(void) {
     expect_error("added id out of range", p, NULL, NULL, "tokenizer.json", "70000000");
     rm_file("tokenizer.json");
 
+    put_file("tok.pt", "PK");
+    snprintf(p, sizeof p, "%s/tok.pt", tmpdir);
+    expect_error("other file", p, NULL, NULL, "tok.pt", "not a tokenizer file");
+    rm_file("tok.pt");
+    // a GGUF is read for its tokenizer metadata: a broken one says what is wrong with it
     put_file("tok.gguf", "GGUF");
     snprintf(p, sizeof p, "%s/tok.gguf", tmpdir);
-    expect_error("other file", p, NULL, NULL, "tok.gguf", "not a tokenizer file");
+    expect_error("truncated GGUF", p, NULL, NULL, "tok.gguf", "truncated");
     rm_file("tok.gguf");
 }
 
