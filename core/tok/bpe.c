@@ -1120,8 +1120,14 @@ static int bpe_word(const Tokenizer *t, const unsigned char *s, size_t n, Work *
         }
     }
     work_reserve(w, n);
-    for (size_t i = 0; i < n; i++) w->sym[i] = (Sym){b->byte_id[s[i]], (int)i - 1, (int)i + 1};
-    return merge_symbols(b, s, n, w, out, e);
+    // a byte the vocabulary lacks (SmolLM2's has no 0x04, 0x1D, ...) is the unknown token, or
+    // without one dropped before merging, so that its neighbours merge: as HF tokenizers does
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int id = b->byte_id[s[i]] >= 0 ? b->byte_id[s[i]] : b->unk;
+        if (id >= 0) w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1}, k++;
+    }
+    return k ? merge_symbols(b, s, k, w, out, e) : 0;
 }
 
 // A SentencePiece-style text: its characters' tokens (or their bytes' <0xNN> tokens, or the

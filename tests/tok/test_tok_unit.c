@@ -227,13 +227,12 @@ static void test_tiny(void) {
     IDS(t, "a\n\nb", 0, 0, 11, 11, 1);
     IDS(t, "ab c", 0, 4, 18);
     IDS(t, "<|endoftext|>a", TOK_PARSE_SPECIAL, 12, 0);
+    // a byte the vocabulary lacks is dropped (no unknown token), as HF tokenizers does
     IntVec v = {0};
     Err e = {{0}};
-    CHECK_INT(tok_encode(t, "d", 1, 0, &v, &e), -1);
-    CHECK(strstr(e.msg, "0x64") != NULL);
+    CHECK_INT(tok_encode(t, "d", 1, 0, &v, &e), 0);
     CHECK_INT(v.n, 0);
-    CHECK_INT(tok_encode(t, "ab d", 4, 0, &v, &e), -1);
-    CHECK_INT(v.n, 0); // nothing left behind on failure
+    IDS(t, "ab d", 0, 4, 3);
     iv_free(&v);
     tok_free(t);
 
