@@ -162,8 +162,7 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
     int rc = 0;
     // the same model file
     if (!app->model || !same_model_path(app, run.model_path)) {
-        const char *path = strcmp(run.model_path, "builtin") ? run.model_path : NULL;
-        if (app_load_model(app, path, NULL, &e)) {
+        if (app_load_model(app, run.model_path, NULL, &e)) {
             rc = out_error(out, "replay: cannot load the model of run %lld: %s", (long long)id, e.msg);
             db_run_done(&run);
             return rc;

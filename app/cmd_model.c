@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "base/fs.h"
+#include "base/gguf.h"
 #include "base/json.h"
 #include "base/mem.h"
 #include "cmdutil.h"
@@ -202,6 +203,30 @@ static void provenance(const char *dir, const char *key, char *out, size_t cap) 
     free(p);
 }
 
+// The architecture of the installed model in dir: config.json's model_type, else the
+// general.architecture of its GGUF file, else "?".
+static void model_arch(const char *dir, char *out, size_t cap) {
+    char *cfg = fs_join(dir, "config.json");
+    Json *j = fs_is_file(cfg) ? json_parse_file(cfg, NULL) : NULL;
+    snprintf(out, cap, "%s", json_str_or(j, "model_type", "?"));
+    json_free(j);
+    free(cfg);
+    DIR *d = out[0] == '?' ? opendir(dir) : NULL;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (l <= 5 || strcmp(de->d_name + l - 5, ".gguf")) continue;
+        char *p = fs_join(dir, de->d_name);
+        Gguf *g = gguf_open(p, NULL);
+        const char *s;
+        size_t sl;
+        if (g && gguf_get_str(g, "general.architecture", &s, &sl, NULL) == 1) snprintf(out, cap, "%.*s", (int)sl, s);
+        gguf_close(g);
+        free(p);
+        break;
+    }
+    if (d) closedir(d);
+}
+
 static int cmd_models(App *app, const Args *a, Out *out) {
     (void)a;
     char *dir = models_dir();
@@ -215,7 +240,7 @@ static int cmd_models(App *app, const Args *a, Out *out) {
     jw_kbool(w, "untrained", true);
     jw_kbool(w, "current", app->model && app->model->builtin);
     jw_obj_end(w);
-    buf_printf(&out->text, "  %-12s gpt2    the built-in untrained GPT-2 (always there)\n", "builtin");
+    buf_printf(&out->text, "%c %-12s gpt2    the built-in untrained GPT-2 (always there)\n", app->model && app->model->builtin ? '*' : ' ', "builtin");
     char **names = NULL;
     size_t n = 0;
     DIR *d = dir ? opendir(dir) : NULL;
@@ -227,22 +252,20 @@ static int cmd_models(App *app, const Args *a, Out *out) {
     if (d) closedir(d);
     qsort(names, n, sizeof *names, cmp_name);
     for (size_t i = 0; i < n; i++) {
-        char *p = fs_join(dir, names[i]), *cfg = fs_join(p, "config.json");
-        Json *j = fs_is_file(cfg) ? json_parse_file(cfg, NULL) : NULL;
+        char *p = fs_join(dir, names[i]), arch[32];
+        model_arch(p, arch, sizeof arch);
         char pkg[200];
         provenance(p, "package", pkg, sizeof pkg);
         bool current = app->model && !strcmp(app->model->name, names[i]);
         jw_obj(w);
         jw_kstr(w, "name", names[i]);
         jw_kstr(w, "path", p);
-        jw_kstr(w, "arch", json_str_or(j, "model_type", "?"));
+        jw_kstr(w, "arch", arch);
         jw_kstr(w, "package", pkg[0] ? pkg : NULL);
         jw_kbool(w, "current", current);
         jw_obj_end(w);
-        buf_printf(&out->text, "%c %-12s %-7s %s%s%s\n", current ? '*' : ' ', names[i], json_str_or(j, "model_type", "?"),
+        buf_printf(&out->text, "%c %-12s %-7s %s%s%s\n", current ? '*' : ' ', names[i], arch,
                    p, pkg[0] ? "  from " : "", pkg);
-        json_free(j);
-        free(cfg);
         free(p);
         free(names[i]);
     }
@@ -266,10 +289,11 @@ const Command model_commands[] = {
      "built-in one; load NAME opens one. JSON: dir, models: [{name, path, arch, package, current}].",
      false},
     {"load", cmd_load, 1, 1, k_load, "load PATH|NAME [tokenizer=PATH]",
-     "Open a model: an installed one by NAME (see models), an HF directory (config.json, model.safetensors or "
-     "shards, tokenizer files; BERT, sentence-transformers, GPT-2, Llama, Mistral, Qwen2), a single .safetensors "
-     "file with its tokenizer beside it, or a llama2.c checkpoint (.bin, its tokenizer.bin beside it or given with "
-     "tokenizer=). On failure the current model stays.",
+     "Open a model: an installed one by NAME (see models; builtin is the built-in untrained GPT-2), an HF "
+     "directory (config.json, model.safetensors or shards, tokenizer files; BERT, sentence-transformers, GPT-2, "
+     "Llama, Mistral, Qwen2), a single .safetensors file with its tokenizer beside it, a GGUF file (gpt2, llama, "
+     "qwen2, bert; its tokenizer in the metadata), or a llama2.c checkpoint (.bin, its tokenizer.bin beside it or "
+     "given with tokenizer=). On failure the current model stays.",
      false},
     {"tokenize", cmd_tokenize, 1, 1, k_tokenize, "tokenize \"TEXT\" [special=true|false] [chat=true system=\"S\"]",
      "Split TEXT into tokens: ids and pieces. special=false treats special-token text such as <|endoftext|> as "

@@ -13,16 +13,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *app_default_model(void) {
+    const char *env = getenv("QKV_MODEL");
+    if (env && *env) return env;
+    char *p = models_find(DEFAULT_MODEL);
+    bool installed = p != NULL;
+    free(p);
+    return installed ? DEFAULT_MODEL : "builtin";
+}
+
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
-    char *named = path ? models_find(path) : NULL; // an installed model's name
-    Model *m = path ? model_open(named ? named : path, tok_path, e) : model_builtin(e);
+    if (!path) path = app_default_model();
+    bool builtin = !strcmp(path, "builtin");
+    char *named = builtin ? NULL : models_find(path); // an installed model's name
+    Model *m = builtin ? model_builtin(e) : model_open(named ? named : path, tok_path, e);
     if (m && named) { // called by its name, wherever it lies
         free(m->name);
         m->name = xstrdup(path);
     }
     free(named);
     if (!m) return -1;
-    if (!path && tok_path) {
+    if (builtin && tok_path) {
         // the built-in model keeps its own byte-level tokenizer; --tokenizer applies to
         // tokenize alone (see app->tok)
     }

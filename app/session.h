@@ -63,7 +63,12 @@ void app_set_figure(App *app, const float *v, int rows, int cols, const char *co
                     const char *const *col_labels, bool diverging, const char *title);
 void figure_free(Figure *f);
 
-// Load (or replace) the current model; on failure the previous one stays.
+// The model qkv opens when none is named: $QKV_MODEL when set, else the installed pretrained
+// chat model DEFAULT_MODEL (./dev models puts SmolLM2-135M-Instruct there), else "builtin".
+#define DEFAULT_MODEL "smollm2"
+const char *app_default_model(void);
+// Load (or replace) the current model: a path, an installed model's name, "builtin" (the
+// built-in untrained GPT-2) or NULL (app_default_model); on failure the previous one stays.
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
 // The evaluation context of the current model, created on first use.
 Ctx *app_ctx(App *app, Err *e);

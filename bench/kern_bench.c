@@ -1,60 +1,131 @@
 // kern_bench.c - the decoding kernels alone, at GPT-2 124M's shapes, against the read
 // bandwidth measured in the same run: each weight type's GB/s per kind of layer and for a
-// whole token (12 layers of attention c_attn/c_proj and MLP c_fc/c_proj, [in, out], then
-// the tied head [50257, 768]), as a fraction of the read bound.
-//   build/tests/unit/kern_bench [THREADS [REPS [KERNELS]]]
+// whole token (12 layers of attention c_attn/c_proj and MLP c_fc/c_proj, then the tied head
+// [50257, 768]), as a fraction of the read bound, and its tokens per second of weights read
+// against F32's (the yardstick) in the same run.
+//
+// F32, F16 and BF16 layers are [in, out] as GPT-2's safetensors hold them; quantized ones are
+// [out, in] as GGUF holds them, made by quant_rows from random weights (std 0.02). Q4_K_M is
+// llama.cpp's mix for this shape: Q6_K for the head and for mlp c_proj in layers 0, 3, 6, 9
+// and 11, Q4_K elsewhere.
+// Prefill: the same weights through linear_forward at T = PREFILL tokens (sgemm over panels
+// converted to f32), every layer once, against F32's time.
+//   build/tests/unit/kern_bench [THREADS [REPS [KERNELS [TYPES]]]]
+//   TYPES: comma-separated names (F32,F16,BF16,Q8_0,Q4_0,Q4_1,Q4_K,Q6_K,I8_AFFINE,Q4_K_M); default all
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
+#include "eval/sample.h"
 #include "kern/bound.h"
 #include "kern/kernels.h"
 #include "kern/ops.h"
+#include "kern/quant.h"
 
-enum { LAYERS = 12, D = 768, VOCAB = 50257 };
+enum { LAYERS = 12, D = 768, VOCAB = 50257, KIND_HEAD = 4, SRC_ROWS = 1024, PREFILL = 512 };
 
 typedef struct {
     const char *name;
     int in, out;
-    bool out_in;
     int count;
 } Kind;
 
 static const Kind kinds[] = {
-    {"c_attn [768,2304]", D, 3 * D, false, LAYERS}, {"attn c_proj [768,768]", D, D, false, LAYERS},
-    {"c_fc [768,3072]", D, 4 * D, false, LAYERS},   {"mlp c_proj [3072,768]", 4 * D, D, false, LAYERS},
-    {"head [50257,768]", D, VOCAB, true, 1},
+    {"c_attn [768,2304]", D, 3 * D, LAYERS}, {"attn c_proj [768,768]", D, D, LAYERS},
+    {"c_fc [768,3072]", D, 4 * D, LAYERS},   {"mlp c_proj [3072,768]", 4 * D, D, LAYERS},
+    {"head [50257,768]", D, VOCAB, 1},
 };
 enum { KINDS = sizeof kinds / sizeof kinds[0] };
 
+typedef struct {
+    const char *name;
+    DType dt; // every layer's type, unless mixed
+    bool mixed; // Q4_K_M
+} Config;
+
+static const Config configs[] = {
+    {"F32", DT_F32, false},   {"F16", DT_F16, false},   {"BF16", DT_BF16, false},
+    {"Q8_0", DT_Q8_0, false}, {"Q4_0", DT_Q4_0, false}, {"Q4_1", DT_Q4_1, false},
+    {"Q4_K", DT_Q4_K, false}, {"Q6_K", DT_Q6_K, false}, {"I8_AFFINE", DT_I8_AFFINE, false},
+    {"Q4_K_M", DT_Q4_K, true},
+};
+enum { CONFIGS = sizeof configs / sizeof configs[0] };
+
+static DType type_of(const Config *c, int kind, int layer) {
+    if (!c->mixed) return c->dt;
+    bool more_bits = layer < LAYERS / 8 || layer >= 7 * LAYERS / 8 || (layer - LAYERS / 8) % 3 == 2;
+    return kind == KIND_HEAD || (kind == 3 && more_bits) ? DT_Q6_K : DT_Q4_K;
+}
+
+static bool wanted(const char *list, const char *name) {
+    if (!list) return true;
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n])) return true;
+    return false;
+}
+
+// A weight of `kind` stored as dt: float types filled with random values, quantized ones
+// quantized from SRC_ROWS random rows and tiled (quantizing all 124M values would take longer
+// than the measurement).
+static void *make_weight(const Kind *k, DType dt, bool out_in, Rng *rng, size_t *bytes) {
+    const int rows = out_in ? k->out : k->in, cols = out_in ? k->in : k->out;
+    const size_t rb = dtype_row_bytes(dt, cols);
+    *bytes = rb * (size_t)rows;
+    unsigned char *w = malloc(*bytes);
+    const int src_rows = rows < SRC_ROWS ? rows : SRC_ROWS;
+    float *src = malloc(sizeof(float) * (size_t)src_rows * cols);
+    for (size_t i = 0; i < (size_t)src_rows * cols; i++) { // about normal, std 0.02
+        float u = rng_uniform(rng) + rng_uniform(rng) + rng_uniform(rng) - 1.5f;
+        src[i] = u * 0.04f;
+    }
+    Err e = {0};
+    if (quant_rows(dt, src, src_rows, cols, w, &e)) {
+        fprintf(stderr, "kern_bench: %s\n", e.msg);
+        exit(1);
+    }
+    for (int r = src_rows; r < rows; r++) memcpy(w + rb * (size_t)r, w + rb * (size_t)(r % src_rows), rb);
+    free(src);
+    return w;
+}
+
 int main(int argc, char **argv) {
     int nth = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5;
+    const char *types = argc > 4 ? argv[4] : NULL;
     Err e = {0};
-    if (argc > 3 && kern_use(argv[3], &e)) {
+    if (argc > 3 && strcmp(argv[3], "auto") && kern_use(argv[3], &e)) {
         fprintf(stderr, "kern_bench: %s\n", e.msg);
         return 2;
     }
     Pool *pool = pool_new(nth);
-    float *x = calloc(4 * D, sizeof(float)), *y = calloc(VOCAB, sizeof(float));
-    for (int i = 0; i < 4 * D; i++) x[i] = (float)(i % 17) * 0.01f;
+    Rng rng;
+    rng_seed(&rng, 1);
+    float *x = calloc((size_t)PREFILL * 4 * D, sizeof(float)), *y = calloc((size_t)PREFILL * 4 * D + VOCAB, sizeof(float));
+    for (int i = 0; i < PREFILL * 4 * D; i++) x[i] = (float)(i % 17) * 0.01f;
     printf("kernels %s, %d threads, best of %d\n", kern_name(), nth, reps);
-    for (int dt = 0; dt < DT_Q8_0; dt++) {
+    double f32_tok_s = 0, f32_prefill = 0;
+    for (int c = 0; c < CONFIGS; c++) {
+        const Config *cf = &configs[c];
+        if (!wanted(types, cf->name)) continue;
+        const bool quantized = dtype_block(cf->dt) > 1 || cf->dt == DT_I8_AFFINE;
         Linear *L[KINDS];
-        double bytes_kind[KINDS], total_bytes = 0;
+        double bytes_kind[KINDS] = {0}, total_bytes = 0;
         for (int k = 0; k < KINDS; k++) {
             L[k] = calloc((size_t)kinds[k].count, sizeof(Linear));
-            int64_t n = (int64_t)kinds[k].in * kinds[k].out;
-            bytes_kind[k] = (double)dtype_bytes((DType)dt, n) * kinds[k].count;
-            total_bytes += bytes_kind[k];
-            for (int c = 0; c < kinds[k].count; c++) {
-                void *w = malloc(dtype_bytes((DType)dt, n));
-                memset(w, 0x11, dtype_bytes((DType)dt, n));
-                L[k][c] = (Linear){.w = {.dt = (DType)dt, .ndim = 2, .n = n, .data = w}, .out_in = kinds[k].out_in,
-                                   .in = kinds[k].in, .out = kinds[k].out};
+            const bool out_in = quantized || k == KIND_HEAD;
+            for (int l = 0; l < kinds[k].count; l++) {
+                DType dt = type_of(cf, k, l);
+                size_t b;
+                const void *w = make_weight(&kinds[k], dt, out_in, &rng, &b);
+                bytes_kind[k] += (double)b;
+                L[k][l] = (Linear){.w = {.dt = dt, .ndim = 2, .n = (int64_t)kinds[k].in * kinds[k].out, .data = w},
+                                   .out_in = out_in, .in = kinds[k].in, .out = kinds[k].out};
             }
+            total_bytes += bytes_kind[k];
         }
-        double best_kind[KINDS], best_tok = 1e30, read = 0;
+        double best_kind[KINDS], best_tok = 1e30, read = 0, best_prefill = 1e30;
         for (int k = 0; k < KINDS; k++) best_kind[k] = 1e30;
         for (int r = 0; r < reps; r++) {
             double bs;
@@ -62,23 +133,35 @@ int main(int argc, char **argv) {
             read = bs > read ? bs : read;
             double t0 = clock_now();
             for (int l = 0; l < LAYERS; l++)
-                for (int k = 0; k < 4; k++) linear_forward(pool, y, x, &L[k][l], 1);
-            linear_forward(pool, y, x, &L[4][0], 1);
+                for (int k = 0; k < KIND_HEAD; k++) linear_forward(pool, y, x, &L[k][l], 1);
+            linear_forward(pool, y, x, &L[KIND_HEAD][0], 1);
             double t = clock_now() - t0;
             best_tok = t < best_tok ? t : best_tok;
             for (int k = 0; k < KINDS; k++) {
                 t0 = clock_now();
-                for (int c = 0; c < kinds[k].count; c++) linear_forward(pool, y, x, &L[k][c], 1);
+                for (int l = 0; l < kinds[k].count; l++) linear_forward(pool, y, x, &L[k][l], 1);
                 t = clock_now() - t0;
                 best_kind[k] = t < best_kind[k] ? t : best_kind[k];
             }
+            // the layers at T = PREFILL (the head for the last token only, as a forward pass does)
+            t0 = clock_now();
+            for (int l = 0; l < LAYERS; l++)
+                for (int k = 0; k < KIND_HEAD; k++) linear_forward(pool, y, x, &L[k][l], PREFILL);
+            t = clock_now() - t0;
+            best_prefill = t < best_prefill ? t : best_prefill;
         }
-        printf("%s: read bound %.1f GB/s; one token's weights (%.0f MB) %.1f GB/s = %.0f%%\n", dtype_name((DType)dt),
-               read / 1e9, total_bytes / 1e6, total_bytes / best_tok / 1e9, 100 * total_bytes / best_tok / read);
+        if (c == 0) f32_tok_s = 1 / best_tok, f32_prefill = best_prefill;
+        printf("%s: read bound %.1f GB/s; one token's weights (%.0f MB) %.1f GB/s = %.0f%%; %.0f tok/s", cf->name,
+               read / 1e9, total_bytes / 1e6, total_bytes / best_tok / 1e9, 100 * total_bytes / best_tok / read,
+               1 / best_tok);
+        if (f32_tok_s > 0) printf(" = %.2fx F32", 1 / best_tok / f32_tok_s);
+        printf("\n  prefill, the layers at T=%d: %.0f tok/s", PREFILL, PREFILL / best_prefill);
+        if (f32_prefill > 0) printf(" = %.2fx F32", f32_prefill / best_prefill);
+        printf("\n");
         for (int k = 0; k < KINDS; k++) {
             printf("  %-24s x%-2d %6.1f GB/s = %3.0f%%\n", kinds[k].name, kinds[k].count,
                    bytes_kind[k] / best_kind[k] / 1e9, 100 * bytes_kind[k] / best_kind[k] / read);
-            for (int c = 0; c < kinds[k].count; c++) free((void *)L[k][c].w.data);
+            for (int l = 0; l < kinds[k].count; l++) free((void *)L[k][l].w.data);
             free(L[k]);
         }
     }

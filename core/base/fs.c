@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +73,33 @@ int fs_mkdir_parents(const char *path, unsigned mode, Err *e) {
     int rc = fs_mkdir_p(dir, mode, e);
     free(dir);
     return rc;
+}
+
+int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return err_set(e, "cannot open '%s': not a regular file", path);
+    }
+    *size = (size_t)sb.st_size;
+    *base = (const unsigned char *)"";
+    if (*size) {
+        void *p = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            int err = errno;
+            close(fd);
+            return err_set(e, "cannot map '%s': %s", path, strerror(err));
+        }
+        *base = p;
+    }
+    close(fd);
+    return 0;
+}
+
+void fs_unmap(const unsigned char *base, size_t size) {
+    if (size) munmap((void *)base, size);
 }
 
 int fs_read_file(const char *path, size_t max, Buf *out, Err *e) {

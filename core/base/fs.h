@@ -25,6 +25,10 @@ int fs_mkdir_parents(const char *path, unsigned mode, Err *e);
 // Read the whole file into out (appended). Files larger than max bytes are refused.
 int fs_read_file(const char *path, size_t max, Buf *out, Err *e);
 
+// Map the regular file path read-only: *base and *size (an empty file maps to "" of size 0,
+// nothing to unmap). 0, or -1 with e saying why ("cannot open 'x': ..."). fs_unmap undoes it.
+int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e);
+void fs_unmap(const unsigned char *base, size_t size);
 // Writing a file atomically: af_open creates a temporary file beside dst; write to f; then
 // af_commit (flush, fsync, rename over dst, fsync the folder) or af_abort (remove it). On any
 // failure dst is untouched.

@@ -441,6 +441,10 @@ int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logit
         return err_set(e, "%d tokens do not fit in the context: %d used of %d", n, c->pos, cf->n_ctx);
     if (!cf->a.causal && c->pos > 0)
         return err_set(e, "a bidirectional model reads a whole text at once (the cache holds %d tokens)", c->pos);
+    if (!cf->a.lm_head && (logits || traced(trace, TRACE_LOGITS, -1)))
+        return err_set(e, "%s has no output head (an encoder without its masked-language-model head): it gives no "
+                          "logits (embed, similarity and attention work)",
+                       c->m->name);
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= cf->n_vocab)
             return err_set(e, "token id %d is out of range (vocabulary of %d)", ids[i], cf->n_vocab);

@@ -38,6 +38,17 @@ static inline V v_load_i8(const int8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
+typedef __m256i VI; // W int32
+static inline VI vi_load_u8(const unsigned char *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+#define vi_and15(a) _mm256_and_si256(a, _mm256_set1_epi32(15))
+#define vi_srl4(a) _mm256_srli_epi32(a, 4)
+#define v_cvt _mm256_cvtepi32_ps
+
+static inline void v_from_i8x16(__m128i b, V *out) {
+    out[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+    out[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b, b)));
+}
+
 static inline float v_hsum(V v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -42,6 +42,14 @@ static inline V v_load_i8(const int8_t *p) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
 }
 
+typedef __m512i VI; // W int32
+static inline VI vi_load_u8(const unsigned char *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+#define vi_and15(a) _mm512_and_si512(a, _mm512_set1_epi32(15))
+#define vi_srl4(a) _mm512_srli_epi32(a, 4)
+#define v_cvt _mm512_cvtepi32_ps
+
+static inline void v_from_i8x16(__m128i b, V *out) { out[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
+
 static inline V v_round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 
 static inline V v_pow2i(V n) {

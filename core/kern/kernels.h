@@ -11,15 +11,21 @@
 #include "base/err.h"
 #include "kern/tensor.h"
 
-// Convert n stored elements starting at element off of the array at base to f32
-// (block types: off and n multiples of the block).
+// Stored matrices are rows; row r of a matrix of dt with rows of `cols` elements starts
+// dtype_row_bytes(dt, cols) * r bytes after the first. Block types hold whole blocks per row
+// (kern/blocks.h); DT_I8_AFFINE rows begin with their scale and zero point.
+
+// Convert n stored elements starting at element off of the row at base to f32 (block types:
+// off and n multiples of the block). Every type but DT_I8_AFFINE has no row header, so base
+// may be a whole array and off any element of it.
 typedef void (*RowF32Fn)(const void *base, int64_t off, int64_t n, float *out);
 
-// [in, out] weights (GPT-2 Conv1D), rows of ld elements starting at w:
-// y (n) += x (rows) . W[0:rows, 0:n) (accumulates, so that row blocks add up). Any rows, n.
+// [in, out] weights (GPT-2 Conv1D), `rows` rows of ld elements starting at w:
+// y (n) += x (rows) . W[0:rows, 0:n) (accumulates, so that row blocks add up). Any rows, n
+// (block types: n a multiple of the block).
 typedef void (*MvInOutFn)(const void *w, int64_t ld, int rows, int n, const float *x, float *y);
 
-// [out, in] weights (nn.Linear, output heads), rows of in elements starting at w:
+// [out, in] weights (nn.Linear, output heads), n rows of in elements starting at w:
 // y[j] = dot(W[j, 0:in), x) for j < n. Overwrites y. Any in (block types: a multiple of the block).
 typedef void (*MvOutInFn)(const void *w, int in, int n, const float *x, float *y);
 

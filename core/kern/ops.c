@@ -62,7 +62,10 @@ static void split_range(int n, int align, int ith, int nth, int *a, int *b) {
     *b = e * align < n ? e * align : n;
 }
 
-static const void *elem_ptr(const Tensor *w, int64_t i) { return (const char *)w->data + dtype_bytes(w->dt, i); }
+// Row r of a weight stored as rows of cols elements.
+static const void *row_ptr(const Tensor *w, int64_t r, int64_t cols) {
+    return (const char *)w->data + dtype_row_bytes(w->dt, cols) * (size_t)r;
+}
 
 // [out, in] decoding hands out its columns in chunks of about an eighth of a thread's share,
 // first come first served: a thread the machine delays (two cores shared with other work)
@@ -85,7 +88,7 @@ static void mv_rows_job(void *arg, int ith, int nth) {
     split_range(l->in, 8, ith, nth, &i0, &i1);
     float *y = ith == 0 ? J->out : J->partial + (size_t)(ith - 1) * l->out;
     memset(y, 0, sizeof(float) * (size_t)l->out);
-    J->k->mv_in_out[l->w.dt](elem_ptr(&l->w, (int64_t)i0 * l->out), l->out, i1 - i0, l->out, J->inp + i0, y);
+    J->k->mv_in_out[l->w.dt](row_ptr(&l->w, i0, l->out), l->out, i1 - i0, l->out, J->inp + i0, y);
 }
 
 // [out, in] decoding: blocks of outputs.
@@ -94,7 +97,7 @@ static void mv_cols_job(void *arg, int ith, int nth) {
     const Linear *l = J->l;
     for (int c; (c = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) * J->chunk < l->out;) {
         int j0 = c * J->chunk, j1 = j0 + J->chunk < l->out ? j0 + J->chunk : l->out;
-        J->k->mv_out_in[l->w.dt](elem_ptr(&l->w, (int64_t)j0 * l->in), l->in, j1 - j0, J->inp, J->out + j0);
+        J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, J->out + j0);
     }
 }
 
@@ -107,8 +110,10 @@ enum { PANEL_FLOATS = 2 << 20 }; // 8 MB of scratch a thread
 static void gemm_job(void *arg, int ith, int nth) {
     LinJob *J = arg;
     const Linear *l = J->l;
+    // [in, out] block types: panels start on a block of the rows' (output) dimension
+    const int align = l->out_in || dtype_block(l->w.dt) < 32 ? 32 : dtype_block(l->w.dt);
     int j0, j1;
-    split_range(l->out, 32, ith, nth, &j0, &j1);
+    split_range(l->out, align, ith, nth, &j0, &j1);
     if (j0 >= j1) return;
     int T = J->T, in = l->in, n_out = l->out;
     // C starts as the bias (beta = 1) so that no separate pass adds it
@@ -128,18 +133,18 @@ static void gemm_job(void *arg, int ith, int nth) {
     // convert a panel of output columns to f32 ([panel, in] for [out, in] weights,
     // [in, panel] for [in, out] ones: both without a transpose), then sgemm
     RowF32Fn row = J->k->row_f32[l->w.dt];
-    int panel = PANEL_FLOATS / in / 32 * 32;
-    if (panel < 32) panel = 32;
+    int panel = PANEL_FLOATS / in / align * align;
+    if (panel < align) panel = align;
     if (panel > j1 - j0) panel = j1 - j0;
     float *pan = pool_scratch(J->pool, ith, (size_t)panel * in);
     for (int p0 = j0; p0 < j1; p0 += panel) {
         int pn = j1 - p0 < panel ? j1 - p0 : panel;
         if (l->out_in) {
-            row(l->w.data, (int64_t)p0 * in, (int64_t)pn * in, pan);
+            for (int r = 0; r < pn; r++) row(row_ptr(&l->w, p0 + r, in), 0, in, pan + (size_t)r * in);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, pn, in, 1.0f, J->inp, in, pan, in, beta,
                         J->out + p0, n_out);
         } else {
-            for (int i = 0; i < in; i++) row(l->w.data, (int64_t)i * n_out + p0, pn, pan + (size_t)i * pn);
+            for (int i = 0; i < in; i++) row(row_ptr(&l->w, i, n_out), p0, pn, pan + (size_t)i * pn);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, pn, in, 1.0f, J->inp, in, pan, pn, beta,
                         J->out + p0, n_out);
         }
@@ -150,7 +155,7 @@ static void count(LinearCount *c, const Linear *l, int T) {
     double flops = 2.0 * T * l->in * l->out;
     if (T == 1) {
         c->mv_calls++;
-        c->mv_bytes += (double)dtype_bytes(l->w.dt, (int64_t)l->in * l->out);
+        c->mv_bytes += (double)dtype_row_bytes(l->w.dt, l->out_in ? l->in : l->out) * (l->out_in ? l->out : l->in);
         c->mv_flops += flops;
         return;
     }

@@ -16,8 +16,9 @@ typedef struct Linear {
     int in, out;
 } Linear;
 
-// out is (T, l->out), inp is (T, l->in). Uses every thread of pool; F16/BF16/Q8_0 weights
-// are converted panel by panel, never as a whole. Allocates nothing once each thread's
+// out is (T, l->out), inp is (T, l->in). Uses every thread of pool; weights other than F32
+// (half floats, quantized blocks) are converted panel by panel, never as a whole. Block types
+// hold whole blocks per stored row: in (out_in) or out ([in, out]) a multiple of the block. Allocates nothing once each thread's
 // scratch has grown to the largest layer.
 void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T);
 

@@ -3,58 +3,70 @@
 #include <math.h>
 #include <string.h>
 
+#include "kern/blocks.h"
 #include "kern/kernels.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
-// Element i of a stored array as f32 (Q8_0: blocks of 32 = f16 scale + 32 int8).
+// Element i of a stored array without blocks or row header (F32, F16, BF16) as f32.
 INLINE float at(const void *w, DType dt, int64_t i) {
     switch (dt) {
     case DT_F16: return f16_to_f32(((const uint16_t *)w)[i]);
     case DT_BF16: return bf16_to_f32(((const uint16_t *)w)[i]);
-    case DT_Q8_0: {
-        const unsigned char *b = (const unsigned char *)w + (i / 32) * 34;
-        uint16_t d;
-        memcpy(&d, b, 2);
-        return f16_to_f32(d) * (float)(signed char)b[2 + i % 32];
-    }
     default: return ((const float *)w)[i];
     }
 }
 
+// n elements from element off of the row at w (RowF32Fn's contract): block types a block at
+// a time (kern/blocks.h), I8_AFFINE through its row header.
 INLINE void row_body(const void *w, DType dt, int64_t off, int64_t n, float *out) {
-    for (int64_t i = 0; i < n; i++) out[i] = at(w, dt, off + i);
+    const int blk = dtype_block(dt);
+    if (blk > 1) {
+        const unsigned char *b = (const unsigned char *)w + dtype_bytes(dt, off);
+        const size_t bb = dtype_bytes(dt, blk);
+        for (int64_t i = 0; i < n; i += blk, b += bb) blk_decode(dt, b, out + i);
+    } else if (dt == DT_I8_AFFINE) {
+        const unsigned char *r = w;
+        float s;
+        int32_t z;
+        memcpy(&s, r, 4), memcpy(&z, r + 4, 4);
+        const int8_t *q = (const int8_t *)(r + I8_AFFINE_HEAD) + off;
+        for (int64_t i = 0; i < n; i++) out[i] = s * (float)((int64_t)q[i] - z);
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i] = at(w, dt, off + i);
+    }
 }
+
+// The kernels below convert a row a piece of PIECE elements at a time (a multiple of every
+// block) and work on the floats.
+enum { PIECE = 256 };
 
 // y (n) += x (rows) W: row by row, so that the inner loop is element-wise over y.
 INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, const float *x, float *y) {
+    const size_t rb = dtype_row_bytes(dt, ld);
+    float piece[PIECE];
     for (int i = 0; i < rows; i++) {
         const float xi = x[i];
-        const int64_t r = (int64_t)i * ld;
-        for (int j = 0; j < n; j++) y[j] += xi * at(w, dt, r + j);
+        const char *r = (const char *)w + rb * (size_t)i;
+        for (int j0 = 0; j0 < n; j0 += PIECE) {
+            const int m = n - j0 < PIECE ? n - j0 : PIECE;
+            row_body(r, dt, j0, m, piece);
+            for (int j = 0; j < m; j++) y[j0 + j] += xi * piece[j];
+        }
     }
 }
 
+// y[j] = W[j] . x, summed in double.
 INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, float *y) {
+    const size_t rb = dtype_row_bytes(dt, in);
+    float piece[PIECE];
     for (int j = 0; j < n; j++) {
-        const int64_t r = (int64_t)j * in;
+        const char *r = (const char *)w + rb * (size_t)j;
         double s = 0;
-        for (int i = 0; i < in; i++) s += (double)at(w, dt, r + i) * x[i];
-        y[j] = (float)s;
-    }
-}
-
-// Q8_0 rows: one scale per block, applied to the block's integer-weighted sum.
-static void out_in_q8_0(const void *w, int in, int n, const float *x, float *y) {
-    const unsigned char *b = w;
-    for (int j = 0; j < n; j++) {
-        double s = 0;
-        for (int i = 0; i < in; i += 32, b += 34) {
-            uint16_t d;
-            memcpy(&d, b, 2);
-            float bs = 0;
-            for (int k = 0; k < 32; k++) bs += (float)(signed char)b[2 + k] * x[i + k];
-            s += (double)f16_to_f32(d) * bs;
+        for (int i0 = 0; i0 < in; i0 += PIECE) {
+            const int m = in - i0 < PIECE ? in - i0 : PIECE;
+            row_body(r, dt, i0, m, piece);
+            for (int i = 0; i < m; i++) s += (double)piece[i] * x[i0 + i];
         }
         y[j] = (float)s;
     }
@@ -66,16 +78,20 @@ static void out_in_q8_0(const void *w, int in, int n, const float *x, float *y) 
     }                                                                                                 \
     static void in_out_##T(const void *w, int64_t ld, int rows, int n, const float *x, float *y) {    \
         in_out_body(w, DT_##T, ld, rows, n, x, y);                                                    \
+    }                                                                                                 \
+    static void out_in_##T(const void *w, int in, int n, const float *x, float *y) {                  \
+        out_in_body(w, DT_##T, in, n, x, y);                                                          \
     }
 PER_TYPE(F32)
 PER_TYPE(F16)
 PER_TYPE(BF16)
 PER_TYPE(Q8_0)
+PER_TYPE(Q4_0)
+PER_TYPE(Q4_1)
+PER_TYPE(Q4_K)
+PER_TYPE(Q6_K)
+PER_TYPE(I8_AFFINE)
 #undef PER_TYPE
-
-static void out_in_F32(const void *w, int in, int n, const float *x, float *y) { out_in_body(w, DT_F32, in, n, x, y); }
-static void out_in_F16(const void *w, int in, int n, const float *x, float *y) { out_in_body(w, DT_F16, in, n, x, y); }
-static void out_in_BF16(const void *w, int in, int n, const float *x, float *y) { out_in_body(w, DT_BF16, in, n, x, y); }
 
 static void gelu_tanh_scalar(float *x, int n) {
     const float k = 0.7978845608028654f; // sqrt(2/pi)
@@ -136,11 +152,15 @@ static void swiglu_scalar(float *gate, const float *up, int n) {
     }
 }
 
+// A table row naming one kernel per element type.
+#define ALL_TYPES(K)                                                                                  \
+    {[DT_F32] = K##_F32, [DT_F16] = K##_F16, [DT_BF16] = K##_BF16, [DT_Q8_0] = K##_Q8_0, [DT_Q4_0] = K##_Q4_0, \
+     [DT_Q4_1] = K##_Q4_1, [DT_Q4_K] = K##_Q4_K, [DT_Q6_K] = K##_Q6_K, [DT_I8_AFFINE] = K##_I8_AFFINE}
 const Kernels kern_scalar_table = {
     .name = "scalar",
-    .row_f32 = {[DT_F32] = row_F32, [DT_F16] = row_F16, [DT_BF16] = row_BF16, [DT_Q8_0] = row_Q8_0},
-    .mv_in_out = {[DT_F32] = in_out_F32, [DT_F16] = in_out_F16, [DT_BF16] = in_out_BF16, [DT_Q8_0] = in_out_Q8_0},
-    .mv_out_in = {[DT_F32] = out_in_F32, [DT_F16] = out_in_F16, [DT_BF16] = out_in_BF16, [DT_Q8_0] = out_in_q8_0},
+    .row_f32 = ALL_TYPES(row),
+    .mv_in_out = ALL_TYPES(in_out),
+    .mv_out_in = ALL_TYPES(out_in),
     .gelu_tanh = gelu_tanh_scalar,
     .softmax = softmax_scalar,
     .layernorm = layernorm_scalar,

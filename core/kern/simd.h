@@ -7,11 +7,15 @@
 // v_load_f16 / v_load_bf16 (W stored 16-bit values), v_load2_f16 (2W f16 with one
 // full-width load, as two vectors), v_load_i8 (W int8 as f32);
 // v_hsum, v_hmax (horizontal); v_round (to nearest integer); v_pow2i(n) = 2^n for integral n
-// in [-126, 127]; v_zero_below(v, x, lim) = v where x >= lim (or NaN), 0 where x < lim.
+// in [-126, 127]; v_zero_below(v, x, lim) = v where x >= lim (or NaN), 0 where x < lim;
+// v_from_i8x16(b, out): the 16 int8 of a 128-bit register as VB = 16 / W vectors; VI, W
+// int32: vi_load_u8 (W bytes zero-extended), vi_and15, vi_srl4 (>> 4), v_cvt (to float).
+// The quantized kernels unpack their 16-byte pieces with SSE2, which every x86-64 has.
 #pragma once
 #include <math.h>
 #include <string.h>
 
+#include "kern/blocks.h"
 #include "kern/kernels.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -58,14 +62,311 @@ INLINE void row_body(const void *w, DType dt, int64_t off, int64_t n, float *out
     for (; i < n; i++) out[i] = at_dt(w, dt, off + i);
 }
 
-// Q8_0: blocks of 32 (f16 scale, 32 int8); off and n multiples of 32.
+// ---------------------------------------------------------------------------------------
+// Quantized types (kern/blocks.h). Dequantization (row_*) rounds exactly as blk_decode;
+// the matrix-vector kernels multiply the dequantized weights with float x in registers.
+
+enum { VB = 16 / W }; // vectors per 16 values
+
+typedef __m128i B16; // 16 bytes
+INLINE B16 b16_load(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+INLINE B16 b16_lo(B16 b) { return _mm_and_si128(b, _mm_set1_epi8(0x0F)); }
+INLINE B16 b16_hi(B16 b) { return _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(0x0F)); }
+INLINE B16 b16_sub(B16 b, int k) { return _mm_sub_epi8(b, _mm_set1_epi8((char)k)); }
+
+// an f16 in memory as f32 (F16C; the same value as f16_to_f32)
+INLINE float f16_at(const unsigned char *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+// acc + the 16 signed bytes of q times x[0:16)
+INLINE V dot16(B16 q, const float *x, V acc) {
+    V f[VB];
+    v_from_i8x16(q, f);
+    for (int k = 0; k < VB; k++) acc = v_fmadd(f[k], v_load(x + k * W), acc);
+    return acc;
+}
+
+// out[0:16) = d * q (the 16 signed bytes of q)
+INLINE void store16(float *out, V d, B16 q) {
+    V f[VB];
+    v_from_i8x16(q, f);
+    for (int k = 0; k < VB; k++) v_store(out + k * W, v_mul(d, f[k]));
+}
+
+// out[0:16) = d * q + m, and d * q - m
+INLINE void store16_add(float *out, V d, B16 q, V m) {
+    V f[VB];
+    v_from_i8x16(q, f);
+    for (int k = 0; k < VB; k++) v_store(out + k * W, v_add(v_mul(d, f[k]), m));
+}
+INLINE void store16_sub(float *out, V d, B16 q, V m) {
+    V f[VB];
+    v_from_i8x16(q, f);
+    for (int k = 0; k < VB; k++) v_store(out + k * W, v_sub(v_mul(d, f[k]), m));
+}
+
+// Q6_K: the four 16-value groups (l0 + 0, 32, 64, 96 of a half) of 16 ql bytes at a, 16 at
+// a + 32 and 16 qh bytes, as signed values (q - 32)
+INLINE void q6_k_groups(const unsigned char *a, const unsigned char *h, B16 g[4]) {
+    const B16 la = b16_load(a), lb = b16_load(a + 32), qh = b16_load(h), m = _mm_set1_epi8(0x30);
+    g[0] = b16_sub(_mm_or_si128(b16_lo(la), _mm_and_si128(_mm_slli_epi16(qh, 4), m)), 32);
+    g[1] = b16_sub(_mm_or_si128(b16_lo(lb), _mm_and_si128(_mm_slli_epi16(qh, 2), m)), 32);
+    g[2] = b16_sub(_mm_or_si128(b16_hi(la), _mm_and_si128(qh, m)), 32);
+    g[3] = b16_sub(_mm_or_si128(b16_hi(lb), _mm_and_si128(_mm_srli_epi16(qh, 2), m)), 32);
+}
+
+// Dequantization: off and n multiples of the block (RowF32Fn).
 static void row_q8_0(const void *w, int64_t off, int64_t n, float *out) {
-    const unsigned char *b = (const unsigned char *)w + (off / 32) * 34;
-    for (int64_t i = 0; i < n; i += 32, b += 34) {
-        uint16_t d16;
-        memcpy(&d16, b, 2);
-        V d = v_set1(f16_to_f32(d16));
-        for (int k = 0; k < 32; k += W) v_store(out + i + k, v_mul(d, v_load_i8((const int8_t *)b + 2 + k)));
+    const unsigned char *b = (const unsigned char *)w + dtype_bytes(DT_Q8_0, off);
+    for (int64_t i = 0; i < n; i += QK, b += Q8_0_BYTES) {
+        const V d = v_set1(f16_at(b));
+        store16(out + i, d, b16_load(b + 2));
+        store16(out + i + 16, d, b16_load(b + 18));
+    }
+}
+
+static void row_q4_0(const void *w, int64_t off, int64_t n, float *out) {
+    const unsigned char *b = (const unsigned char *)w + dtype_bytes(DT_Q4_0, off);
+    for (int64_t i = 0; i < n; i += QK, b += Q4_0_BYTES) {
+        const V d = v_set1(f16_at(b));
+        const B16 q = b16_load(b + 2);
+        store16(out + i, d, b16_sub(b16_lo(q), 8));
+        store16(out + i + 16, d, b16_sub(b16_hi(q), 8));
+    }
+}
+
+static void row_q4_1(const void *w, int64_t off, int64_t n, float *out) {
+    const unsigned char *b = (const unsigned char *)w + dtype_bytes(DT_Q4_1, off);
+    for (int64_t i = 0; i < n; i += QK, b += Q4_1_BYTES) {
+        const V d = v_set1(f16_at(b)), m = v_set1(f16_at(b + 2));
+        const B16 q = b16_load(b + 4);
+        store16_add(out + i, d, b16_lo(q), m);
+        store16_add(out + i + 16, d, b16_hi(q), m);
+    }
+}
+
+static void row_q4_k(const void *w, int64_t off, int64_t n, float *out) {
+    const unsigned char *b = (const unsigned char *)w + dtype_bytes(DT_Q4_K, off);
+    for (int64_t i = 0; i < n; i += QKK, b += Q4_K_BYTES) {
+        const float d = f16_at(b), dmin = f16_at(b + 2);
+        for (int c = 0; c < 4; c++) {
+            int s0, m0, s1, m1;
+            q4_k_scale_min(b + 4, 2 * c, &s0, &m0);
+            q4_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+            const V d0 = v_set1(d * (float)s0), n0 = v_set1(dmin * (float)m0);
+            const V d1 = v_set1(d * (float)s1), n1 = v_set1(dmin * (float)m1);
+            const B16 q0 = b16_load(b + 16 + 32 * c), q1 = b16_load(b + 32 + 32 * c);
+            float *o = out + i + 64 * c;
+            store16_sub(o, d0, b16_lo(q0), n0);
+            store16_sub(o + 16, d0, b16_lo(q1), n0);
+            store16_sub(o + 32, d1, b16_hi(q0), n1);
+            store16_sub(o + 48, d1, b16_hi(q1), n1);
+        }
+    }
+}
+
+static void row_q6_k(const void *w, int64_t off, int64_t n, float *out) {
+    const unsigned char *b = (const unsigned char *)w + dtype_bytes(DT_Q6_K, off);
+    for (int64_t i = 0; i < n; i += QKK, b += Q6_K_BYTES) {
+        const float d = f16_at(b + 208);
+        const int8_t *sc = (const int8_t *)(b + 192);
+        for (int h = 0; h < 2; h++)
+            for (int l0 = 0; l0 < 32; l0 += 16) {
+                B16 g[4];
+                q6_k_groups(b + 64 * h + l0, b + 128 + 32 * h + l0, g);
+                for (int k = 0; k < 4; k++)
+                    store16(out + i + 128 * h + 32 * k + l0, v_set1(d * (float)sc[8 * h + 2 * k + l0 / 16]), g[k]);
+            }
+    }
+}
+
+// x = s (q - Z); q - Z is exact in float32 (quant_rows keeps |Z| <= 2^23)
+static void row_i8_affine(const void *w, int64_t off, int64_t n, float *out) {
+    const unsigned char *r = w;
+    float s;
+    int32_t z;
+    memcpy(&s, r, 4), memcpy(&z, r + 4, 4);
+    const int8_t *q = (const int8_t *)(r + I8_AFFINE_HEAD) + off;
+    const V vs = v_set1(s), vz = v_set1((float)z);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        V f[VB];
+        v_from_i8x16(b16_load(q + i), f);
+        for (int k = 0; k < VB; k++) v_store(out + i + k * W, v_mul(vs, v_sub(f[k], vz)));
+    }
+    for (; i < n; i++) out[i] = s * (float)((int64_t)q[i] - z);
+}
+
+// Matrix-vector products, [out, in]. Q4_1 and Q4_K add a min times the sum of the block's
+// x: those sums come first, for up to SEG columns at a time.
+enum { SEG = 8192 };
+
+// sx[b] = x[32b] + ... + x[32b + 31] for the n / 32 blocks of x
+INLINE void block_sums(const float *x, int n, float *sx) {
+    for (int b = 0; b < n / 32; b++) {
+        V a = v_load(x + 32 * b);
+        for (int k = W; k < 32; k += W) a = v_add(a, v_load(x + 32 * b + k));
+        sx[b] = v_hsum(a);
+    }
+}
+
+// One row's dot product over n columns (a multiple of the block) of a block type, given the
+// 32-sums of x.
+typedef float (*RowDot)(const unsigned char *r, const float *x, const float *sx, int n);
+
+// y[j] = W[j] . x for the n rows of a block type, a segment of columns at a time.
+INLINE void out_in_blocks(const void *w, DType dt, int in, int n, const float *x, float *y, RowDot dot) {
+    const size_t rb = dtype_row_bytes(dt, in);
+    float sx[SEG / 32];
+    for (int i0 = 0; i0 < in; i0 += SEG) {
+        const int m = in - i0 < SEG ? in - i0 : SEG;
+        block_sums(x + i0, m, sx);
+        const unsigned char *r = (const unsigned char *)w + dtype_bytes(dt, i0);
+        for (int j = 0; j < n; j++, r += rb) {
+            const float v = dot(r, x + i0, sx, m);
+            y[j] = i0 ? y[j] + v : v;
+        }
+    }
+}
+
+// a Q8_0 block's integer-weighted sum of x
+INLINE V q8_0_sum(const unsigned char *b, const float *x) {
+    V p = v_mul(v_load_i8((const int8_t *)b + 2), v_load(x));
+    for (int k = W; k < QK; k += W) p = v_fmadd(v_load_i8((const int8_t *)b + 2 + k), v_load(x + k), p);
+    return p;
+}
+
+INLINE float dot_q8_0(const unsigned char *b, const float *x, const float *sx, int n) {
+    V acc0 = v_zero(), acc1 = v_zero();
+    int i = 0;
+    for (; i + 2 * QK <= n; i += 2 * QK, b += 2 * Q8_0_BYTES) {
+        acc0 = v_fmadd(v_set1(f16_at(b)), q8_0_sum(b, x + i), acc0);
+        acc1 = v_fmadd(v_set1(f16_at(b + Q8_0_BYTES)), q8_0_sum(b + Q8_0_BYTES, x + i + QK), acc1);
+    }
+    if (i < n) acc0 = v_fmadd(v_set1(f16_at(b)), q8_0_sum(b, x + i), acc0);
+    return v_hsum(v_add(acc0, acc1));
+}
+
+// The nibbles of n bytes at q (n a multiple of W), zero-extended straight from memory (one
+// widening load serves both nibbles): *lo += low nibbles . xlo, *hi += high nibbles . xhi.
+INLINE void nib_dot(const unsigned char *q, int n, const float *xlo, const float *xhi, V *lo, V *hi) {
+    for (int k = 0; k < n; k += W) {
+        const VI b = vi_load_u8(q + k);
+        *lo = v_fmadd(v_cvt(vi_and15(b)), v_load(xlo + k), *lo);
+        *hi = v_fmadd(v_cvt(vi_srl4(b)), v_load(xhi + k), *hi);
+    }
+}
+
+// d (q - 8) . x = d (q . x) - 8 d sum(x)
+INLINE float dot_q4_0(const unsigned char *b, const float *x, const float *sx, int n) {
+    V acc0 = v_zero(), acc1 = v_zero();
+    float corr = 0;
+    for (int i = 0; i < n; i += QK, b += Q4_0_BYTES) {
+        V p = v_zero(), r = v_zero();
+        nib_dot(b + 2, 16, x + i, x + i + 16, &p, &r);
+        const float d = f16_at(b);
+        const V vd = v_set1(d);
+        acc0 = v_fmadd(vd, p, acc0), acc1 = v_fmadd(vd, r, acc1);
+        corr += d * sx[i / QK];
+    }
+    return v_hsum(v_add(acc0, acc1)) - 8 * corr;
+}
+
+INLINE float dot_q4_1(const unsigned char *b, const float *x, const float *sx, int n) {
+    V acc0 = v_zero(), acc1 = v_zero();
+    float mins = 0;
+    for (int i = 0; i < n; i += QK, b += Q4_1_BYTES) {
+        V p = v_zero(), r = v_zero();
+        nib_dot(b + 4, 16, x + i, x + i + 16, &p, &r);
+        const V d = v_set1(f16_at(b));
+        acc0 = v_fmadd(d, p, acc0), acc1 = v_fmadd(d, r, acc1);
+        mins += f16_at(b + 2) * sx[i / QK];
+    }
+    return v_hsum(v_add(acc0, acc1)) + mins;
+}
+
+INLINE float dot_q4_k(const unsigned char *b, const float *x, const float *sx, int n) {
+    V acc0 = v_zero(), acc1 = v_zero();
+    float mins = 0;
+    for (int i = 0; i < n; i += QKK, b += Q4_K_BYTES) {
+        const float d = f16_at(b), dmin = f16_at(b + 2);
+        float msum = 0;
+        for (int c = 0; c < 4; c++) {
+            int s0, m0, s1, m1;
+            q4_k_scale_min(b + 4, 2 * c, &s0, &m0);
+            q4_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+            V p = v_zero(), r = v_zero();
+            nib_dot(b + 16 + 32 * c, 32, x + i + 64 * c, x + i + 64 * c + 32, &p, &r);
+            acc0 = v_fmadd(v_set1(d * (float)s0), p, acc0);
+            acc1 = v_fmadd(v_set1(d * (float)s1), r, acc1);
+            msum += (float)m0 * sx[i / 32 + 2 * c] + (float)m1 * sx[i / 32 + 2 * c + 1];
+        }
+        mins += dmin * msum;
+    }
+    return v_hsum(v_add(acc0, acc1)) - mins;
+}
+
+INLINE float dot_q6_k(const unsigned char *b, const float *x, const float *sx, int n) {
+    V acc0 = v_zero(), acc1 = v_zero();
+    for (int i = 0; i < n; i += QKK, b += Q6_K_BYTES) {
+        const float d = f16_at(b + 208);
+        const int8_t *sc = (const int8_t *)(b + 192);
+        V a0 = v_zero(), a1 = v_zero();
+        for (int h = 0; h < 2; h++)
+            for (int l0 = 0; l0 < 32; l0 += 16) {
+                B16 g[4];
+                q6_k_groups(b + 64 * h + l0, b + 128 + 32 * h + l0, g);
+                const float *xh = x + i + 128 * h + l0;
+                const int s = 8 * h + l0 / 16;
+                a0 = v_fmadd(v_set1((float)sc[s]), dot16(g[0], xh, v_zero()), a0);
+                a1 = v_fmadd(v_set1((float)sc[s + 2]), dot16(g[1], xh + 32, v_zero()), a1);
+                a0 = v_fmadd(v_set1((float)sc[s + 4]), dot16(g[2], xh + 64, v_zero()), a0);
+                a1 = v_fmadd(v_set1((float)sc[s + 6]), dot16(g[3], xh + 96, v_zero()), a1);
+            }
+        const V vd = v_set1(d);
+        acc0 = v_fmadd(vd, a0, acc0), acc1 = v_fmadd(vd, a1, acc1);
+    }
+    return v_hsum(v_add(acc0, acc1));
+}
+
+#define OUT_IN_BLOCKS(T, t)                                                                           \
+    static void out_in_##t(const void *w, int in, int n, const float *x, float *y) {                  \
+        out_in_blocks(w, DT_##T, in, n, x, y, dot_##t);                                               \
+    }
+OUT_IN_BLOCKS(Q8_0, q8_0)
+OUT_IN_BLOCKS(Q4_0, q4_0)
+OUT_IN_BLOCKS(Q4_1, q4_1)
+OUT_IN_BLOCKS(Q4_K, q4_k)
+OUT_IN_BLOCKS(Q6_K, q6_k)
+#undef OUT_IN_BLOCKS
+
+// I8_AFFINE rows: y[j] = s_j (q_j . x - Z_j sum(x)), any in.
+static void out_in_i8_affine(const void *w, int in, int n, const float *x, float *y) {
+    const size_t rb = dtype_row_bytes(DT_I8_AFFINE, in);
+    const int i16 = in - in % 16;
+    V vs = v_zero();
+    for (int i = 0; i < i16; i += W) vs = v_add(vs, v_load(x + i));
+    float sumx = v_hsum(vs);
+    for (int i = i16; i < in; i++) sumx += x[i];
+    const unsigned char *r = w;
+    for (int j = 0; j < n; j++, r += rb) {
+        float s;
+        int32_t z;
+        memcpy(&s, r, 4), memcpy(&z, r + 4, 4);
+        const int8_t *q = (const int8_t *)(r + I8_AFFINE_HEAD);
+        V a0 = v_zero(), a1 = v_zero();
+        int i = 0;
+        for (; i + 32 <= i16; i += 32) {
+            a0 = dot16(b16_load(q + i), x + i, a0);
+            a1 = dot16(b16_load(q + i + 16), x + i + 16, a1);
+        }
+        if (i < i16) a0 = dot16(b16_load(q + i), x + i, a0);
+        float dq = v_hsum(v_add(a0, a1));
+        for (i = i16; i < in; i++) dq += (float)q[i] * x[i];
+        y[j] = s * (dq - (float)z * sumx);
     }
 }
 
@@ -169,22 +470,6 @@ INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, 
         float s = v_hsum(v_add(a, b));
         for (i = iv; i < in; i++) s += at_dt(w, dt, r + i) * x[i];
         y[j] = s;
-    }
-}
-
-// Q8_0 rows (in a multiple of 32): each block's integer-weighted sum times its scale.
-static void out_in_q8_0(const void *w, int in, int n, const float *x, float *y) {
-    const unsigned char *b = w;
-    for (int j = 0; j < n; j++) {
-        V acc = v_zero();
-        for (int i = 0; i < in; i += 32, b += 34) {
-            uint16_t d16;
-            memcpy(&d16, b, 2);
-            V p = v_mul(v_load_i8((const int8_t *)b + 2), v_load(x + i));
-            for (int k = W; k < 32; k += W) p = v_fmadd(v_load_i8((const int8_t *)b + 2 + k), v_load(x + i + k), p);
-            acc = v_fmadd(v_set1(f16_to_f32(d16)), p, acc);
-        }
-        y[j] = v_hsum(acc);
     }
 }
 
@@ -347,14 +632,18 @@ SIMD_PER_TYPE(F32)
 SIMD_PER_TYPE(F16)
 SIMD_PER_TYPE(BF16)
 
-// Q8_0 in [in, out] layout is produced by no loader: the scalar table's kernel serves it.
+// Quantized types in [in, out] layout are produced by no loader: the scalar table's kernels
+// serve them.
 #define SIMD_TABLE(NAME)                                                                              \
     {                                                                                                 \
         .name = NAME,                                                                                 \
-        .row_f32 = {[DT_F32] = row_F32, [DT_F16] = row_F16, [DT_BF16] = row_BF16, [DT_Q8_0] = row_q8_0}, \
+        .row_f32 = {[DT_F32] = row_F32, [DT_F16] = row_F16, [DT_BF16] = row_BF16, [DT_Q8_0] = row_q8_0, \
+                    [DT_Q4_0] = row_q4_0, [DT_Q4_1] = row_q4_1, [DT_Q4_K] = row_q4_k, [DT_Q6_K] = row_q6_k, \
+                    [DT_I8_AFFINE] = row_i8_affine},                                                  \
         .mv_in_out = {[DT_F32] = in_out_F32, [DT_F16] = in_out_F16, [DT_BF16] = in_out_BF16},         \
         .mv_out_in = {[DT_F32] = out_in_F32, [DT_F16] = out_in_F16, [DT_BF16] = out_in_BF16,          \
-                      [DT_Q8_0] = out_in_q8_0},                                                       \
+                      [DT_Q8_0] = out_in_q8_0, [DT_Q4_0] = out_in_q4_0, [DT_Q4_1] = out_in_q4_1,      \
+                      [DT_Q4_K] = out_in_q4_k, [DT_Q6_K] = out_in_q6_k, [DT_I8_AFFINE] = out_in_i8_affine}, \
         .gelu_tanh = gelu_tanh_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,            \
         .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
     }

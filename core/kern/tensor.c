@@ -1,23 +1,40 @@
 // tensor.c - element types, scalar conversions, and stored rows to float32 (through the
 // kernel table chosen for this CPU).
 #include "kern/tensor.h"
+#include "kern/blocks.h"
 #include "kern/kernels.h"
 
 #include <string.h>
 
-const char *dtype_name(DType dt) {
-    static const char *names[DT_COUNT] = {"F32", "F16", "BF16", "Q8_0"};
-    return dt < DT_COUNT ? names[dt] : "?";
+// Per type: name, elements per block, bytes per block, ggml type id.
+static const struct {
+    const char *name;
+    int block, bytes, ggml;
+} types[DT_COUNT] = {
+    [DT_F32] = {"F32", 1, 4, 0},          [DT_F16] = {"F16", 1, 2, 1},         [DT_BF16] = {"BF16", 1, 2, 30},
+    [DT_Q8_0] = {"Q8_0", QK, Q8_0_BYTES, 8}, [DT_Q4_0] = {"Q4_0", QK, Q4_0_BYTES, 2}, [DT_Q4_1] = {"Q4_1", QK, Q4_1_BYTES, 3},
+    [DT_Q4_K] = {"Q4_K", QKK, Q4_K_BYTES, 12}, [DT_Q6_K] = {"Q6_K", QKK, Q6_K_BYTES, 14},
+    [DT_I8_AFFINE] = {"I8_AFFINE", 1, 1, -1},
+};
+
+const char *dtype_name(DType dt) { return (unsigned)dt < DT_COUNT ? types[dt].name : "?"; }
+
+int dtype_block(DType dt) { return (unsigned)dt < DT_COUNT ? types[dt].block : 1; }
+
+size_t dtype_row_bytes(DType dt, int64_t n) {
+    if ((unsigned)dt >= DT_COUNT) return 0;
+    size_t b = (size_t)(n / types[dt].block) * (size_t)types[dt].bytes;
+    return dt == DT_I8_AFFINE ? b + I8_AFFINE_HEAD : b;
 }
 
-size_t dtype_bytes(DType dt, int64_t n) {
-    switch (dt) {
-    case DT_F32: return (size_t)n * 4;
-    case DT_F16:
-    case DT_BF16: return (size_t)n * 2;
-    case DT_Q8_0: return (size_t)(n / 32) * 34;
-    default: return 0;
-    }
+size_t dtype_bytes(DType dt, int64_t n) { return dtype_row_bytes(dt, n); }
+
+int dtype_ggml(DType dt) { return (unsigned)dt < DT_COUNT ? types[dt].ggml : -1; }
+
+int dtype_from_ggml(uint32_t ggml) {
+    for (int d = 0; d < DT_COUNT; d++)
+        if (types[d].ggml >= 0 && (uint32_t)types[d].ggml == ggml) return d;
+    return -1;
 }
 
 float f16_to_f32(uint16_t h) {
@@ -84,5 +101,17 @@ uint16_t f32_to_bf16(float f) {
 }
 
 void tensor_row_f32(const Tensor *t, int64_t off, int64_t n, float *out) {
-    if (t->dt < DT_COUNT) kern_get()->row_f32[t->dt](t->data, off, n, out);
+    if ((unsigned)t->dt >= DT_COUNT) return;
+    RowF32Fn row = kern_get()->row_f32[t->dt];
+    if (t->dt != DT_I8_AFFINE) {
+        row(t->data, off, n, out);
+        return;
+    }
+    // rows with a header: one call per row
+    const int64_t cols = t->ndim ? t->shape[t->ndim - 1] : t->n;
+    while (n > 0) {
+        int64_t r = off / cols, c = off % cols, k = cols - c < n ? cols - c : n;
+        row((const char *)t->data + (size_t)r * dtype_row_bytes(t->dt, cols), c, k, out);
+        off += k, n -= k, out += k;
+    }
 }

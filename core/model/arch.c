@@ -2,7 +2,10 @@
 #include "model/arch.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "base/gguf.h"
 
 extern const Family family_gpt2, family_llama, family_mistral, family_qwen2, family_bert;
 
@@ -18,6 +21,13 @@ const Family *family_find(const char *model_type) {
     const Family *f;
     for (int i = 0; (f = family_at(i)); i++)
         if (!strcmp(f->model_type, model_type)) return f;
+    return NULL;
+}
+
+const Family *family_find_gguf(const char *arch) {
+    const Family *f;
+    for (int i = 0; (f = family_at(i)); i++)
+        if (f->gguf && !strcmp(f->gguf->arch, arch)) return f;
     return NULL;
 }
 
@@ -164,6 +174,8 @@ void rope_freqs(const Arch *a, int rot, float *inv) {
     for (int i = 0; i < half; i++) inv[i] = 1.0f / powf(a->rope_theta, (float)(2 * i) / (float)rot);
     if (a->rope_scaling == ROPE_SCALE_LINEAR) {
         for (int i = 0; i < half; i++) inv[i] /= a->rope_factor;
+    } else if (a->rope_scaling == ROPE_SCALE_FACTORS) {
+        for (int i = 0; i < half; i++) inv[i] /= a->rope_factors[i];
     } else if (a->rope_scaling == ROPE_SCALE_LLAMA3) {
         // Llama 3.1: long wavelengths divided by the factor, short ones kept, a smooth ramp between
         float f = a->rope_factor, lo = a->rope_low_freq, hi = a->rope_high_freq, old = (float)a->rope_orig_ctx;
@@ -178,4 +190,184 @@ void rope_freqs(const Arch *a, int rot, float *inv) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// GGUF metadata: the keys llama.cpp's converter writes, alike for every family
+
+// "{arch}.name" into buf.
+static const char *akey(char *buf, size_t n, const char *arch, const char *name) {
+    snprintf(buf, n, "%s.%s", arch, name);
+    return buf;
+}
+
+// An integer key of the architecture into *out (kept when absent and not required).
+static int gguf_int_key(const struct Gguf *g, const char *arch, const char *name, long long lo, long long hi,
+                        bool required, int *out, Err *e) {
+    char k[128];
+    long long v;
+    int r = gguf_get_int(g, akey(k, sizeof k, arch, name), lo, hi, &v, e);
+    if (r < 0) return -1;
+    if (r == 0) return required ? err_set(e, "'%s': missing key '%s'", gguf_path(g), k) : 0;
+    *out = (int)v;
+    return 1;
+}
+
+static int gguf_float_key(const struct Gguf *g, const char *arch, const char *name, float *out, Err *e) {
+    char k[128];
+    double v;
+    int r = gguf_get_float(g, akey(k, sizeof k, arch, name), &v, e);
+    if (r == 1) *out = (float)v;
+    return r;
+}
+
+// Whether the file has the tensor the map names for w (of layer 0 for per-layer weights).
+static bool has_tensor(const struct Gguf *g, const TensorMap *map, WeightId w) {
+    char name[160];
+    if (!map->names[w]) return false;
+    snprintf(name, sizeof name, map->names[w], 0);
+    return gguf_find_tensor(g, name) != NULL;
+}
+
+// Rotary scaling as llama.cpp stores it: rope.scaling.type linear with its factor, or a
+// tensor of per-frequency divisors (Llama 3.1's rope_freqs).
+static int read_gguf_rope(const GgufFamily *gf, const struct Gguf *g, ModelConfig *c, Err *e) {
+    Arch *a = &c->a;
+    const char *path = gguf_path(g);
+    char k[128];
+    const char *type = NULL;
+    size_t tl = 0;
+    if (gguf_get_str(g, akey(k, sizeof k, gf->arch, "rope.scaling.type"), &type, &tl, e) < 0) return -1;
+    if (type && !(tl == 4 && !memcmp(type, "none", 4))) {
+        float f = 1;
+        if (!(tl == 6 && !memcmp(type, "linear", 6)))
+            return err_set(e, "'%s': rope.scaling.type '%.*s' is not supported (linear and none are)", path,
+                           (int)(tl > 20 ? 20 : tl), type);
+        if (gguf_float_key(g, gf->arch, "rope.scaling.factor", &f, e) < 0) return -1;
+        if (!(f >= 1 && f <= 1024)) return err_set(e, "'%s': rope.scaling.factor %g is out of range", path, f);
+        a->rope_scaling = ROPE_SCALE_LINEAR;
+        a->rope_factor = f;
+    }
+    const GgufTensor *t = gf->rope_freqs ? gguf_find_tensor(g, gf->rope_freqs) : NULL;
+    if (t) {
+        int rot = a->rope_dim ? a->rope_dim : c->head_dim;
+        if (t->type != 0 || t->ndim != 1 || t->ne[0] != rot / 2)
+            return err_set(e, "'%s': tensor '%s' must be F32 of %d values", path, gf->rope_freqs, rot / 2);
+        if (a->rope_scaling != ROPE_SCALE_NONE)
+            return err_set(e, "'%s': both rope.scaling.type and '%s' scale the rotary frequencies", path, gf->rope_freqs);
+        const float *v = t->data; // aligned: the data and every offset are multiples of the alignment
+        for (int i = 0; i < rot / 2; i++)
+            if (!(v[i] > 0 && v[i] < 1e6f)) return err_set(e, "'%s': tensor '%s' holds a divisor out of range", path, gf->rope_freqs);
+        a->rope_scaling = ROPE_SCALE_FACTORS;
+        a->rope_factors = v;
+    }
+    return 0;
+}
+
+int config_read_gguf(const Family *f, const struct Gguf *g, ModelConfig *c, Err *e) {
+    const GgufFamily *gf = f->gguf;
+    const char *arch = gf->arch, *path = gguf_path(g);
+    config_init(c, f);
+    Arch *a = &c->a;
+    char k[128];
+    if (gguf_int_key(g, arch, "block_count", 1, 1000, true, &c->n_layer, e) < 0 ||
+        gguf_int_key(g, arch, "context_length", 1, 1 << 24, true, &c->n_ctx, e) < 0 ||
+        gguf_int_key(g, arch, "embedding_length", 1, 1 << 16, true, &c->n_embd, e) < 0 ||
+        gguf_int_key(g, arch, "feed_forward_length", 1, 1 << 20, true, &c->n_ff, e) < 0 ||
+        gguf_int_key(g, arch, "attention.head_count", 1, 1024, true, &c->n_head, e) < 0)
+        return -1;
+    c->n_kv_head = c->n_head;
+    if (gguf_int_key(g, arch, "attention.head_count_kv", 1, 1024, false, &c->n_kv_head, e) < 0) return -1;
+    int hd = 0, vd = 0;
+    if (gguf_int_key(g, arch, "attention.key_length", 1, 1024, false, &hd, e) < 0 ||
+        gguf_int_key(g, arch, "attention.value_length", 1, 1024, false, &vd, e) < 0)
+        return -1;
+    if (vd && vd != (hd ? hd : c->n_embd / c->n_head))
+        return err_set(e, "'%s': attention.value_length %d differs from the key length (not supported)", path, vd);
+    if (!hd && c->n_embd % c->n_head)
+        return err_set(e, "'%s': embedding_length %d is not a multiple of attention.head_count %d", path, c->n_embd,
+                       c->n_head);
+    c->head_dim = hd ? hd : c->n_embd / c->n_head;
+    // the norm's epsilon: the key of the family's kind of norm
+    const char *eps_key = a->norm == NORM_RMS ? "attention.layer_norm_rms_epsilon" : "attention.layer_norm_epsilon";
+    if (gguf_float_key(g, arch, eps_key, &a->norm_eps, e) < 0) return -1;
+    bool causal = a->causal;
+    if (gguf_get_bool(g, akey(k, sizeof k, arch, "attention.causal"), &causal, e) < 0) return -1;
+    if (causal != a->causal)
+        return err_set(e, "'%s': %s is %s: %s attention is not supported for %s", path, k, causal ? "true" : "false",
+                       causal ? "causal" : "bidirectional", arch);
+    if (a->pos == POS_ROTARY) {
+        a->rope_style = gf->rope_style;
+        if (gguf_float_key(g, arch, "rope.freq_base", &a->rope_theta, e) < 0) return -1;
+        int rd = 0;
+        if (gguf_int_key(g, arch, "rope.dimension_count", 1, 1024, false, &rd, e) < 0) return -1;
+        if (rd > c->head_dim)
+            return err_set(e, "'%s': rope.dimension_count %d exceeds the head size %d", path, rd, c->head_dim);
+        a->rope_dim = rd == c->head_dim ? 0 : rd;
+        if (gguf_int_key(g, arch, "attention.sliding_window", 1, 1 << 24, false, &a->window, e) < 0) return -1;
+        if (a->window >= c->n_ctx) a->window = 0;
+        if (read_gguf_rope(gf, g, c, e)) return -1;
+    }
+    // the vocabulary: the key, else the token embedding's rows, else the tokenizer's size
+    const GgufTensor *te = NULL;
+    char tn[160];
+    if (gf->names->names[W_TOK_EMBD]) {
+        snprintf(tn, sizeof tn, "%s", gf->names->names[W_TOK_EMBD]);
+        te = gguf_find_tensor(g, tn);
+    }
+    int r = gguf_int_key(g, arch, "vocab_size", 1, 1 << 24, false, &c->n_vocab, e);
+    if (r < 0) return -1;
+    if (r == 0 && te && te->ndim == 2 && te->ne[1] >= 1 && te->ne[1] <= 1 << 24) c->n_vocab = (int)te->ne[1];
+    GgufArr toks;
+    if (!c->n_vocab && (r = gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_STR, &toks, e)) < 0) return -1;
+    if (!c->n_vocab && r == 1 && toks.n >= 1 && toks.n <= 1 << 24) c->n_vocab = (int)toks.n;
+    if (!c->n_vocab)
+        return err_set(e, "'%s': no vocabulary size (%s.vocab_size, a token embedding or tokenizer.ggml.tokens)", path,
+                       arch);
+    if (a->token_types) {
+        c->n_types = 2;
+        long long nt;
+        r = gguf_get_int(g, "tokenizer.ggml.token_type_count", 1, 1 << 16, &nt, e);
+        if (r < 0) return -1;
+        if (r) c->n_types = (int)nt;
+    }
+    // what the tensors say: a head (a layout without one has none), biases llama.cpp allows
+    a->lm_head = a->lm_head && gf->names->names[W_OUTPUT];
+    if (a->lm_head) a->tied = !has_tensor(g, gf->names, W_OUTPUT);
+    if (has_tensor(g, gf->names, W_Q_B) || has_tensor(g, gf->names, W_QKV_B)) a->biases |= BIAS_QKV;
+    if (has_tensor(g, gf->names, W_O_B)) a->biases |= BIAS_O;
+    if (has_tensor(g, gf->names, W_UP_B)) a->biases |= BIAS_FFN;
+    return config_check(c, path, e);
+}
+
+void config_write_gguf(const Family *f, const ModelConfig *c, struct GgufW *w) {
+    const char *arch = f->gguf->arch;
+    const Arch *a = &c->a;
+    char k[128];
+    gguf_w_str(w, "general.architecture", arch, strlen(arch));
+    gguf_w_u32(w, akey(k, sizeof k, arch, "vocab_size"), (uint32_t)c->n_vocab);
+    gguf_w_u32(w, akey(k, sizeof k, arch, "block_count"), (uint32_t)c->n_layer);
+    gguf_w_u32(w, akey(k, sizeof k, arch, "context_length"), (uint32_t)c->n_ctx);
+    gguf_w_u32(w, akey(k, sizeof k, arch, "embedding_length"), (uint32_t)c->n_embd);
+    gguf_w_u32(w, akey(k, sizeof k, arch, "feed_forward_length"), (uint32_t)c->n_ff);
+    gguf_w_u32(w, akey(k, sizeof k, arch, "attention.head_count"), (uint32_t)c->n_head);
+    gguf_w_u32(w, akey(k, sizeof k, arch, "attention.head_count_kv"), (uint32_t)c->n_kv_head);
+    if (c->head_dim * c->n_head != c->n_embd) {
+        gguf_w_u32(w, akey(k, sizeof k, arch, "attention.key_length"), (uint32_t)c->head_dim);
+        gguf_w_u32(w, akey(k, sizeof k, arch, "attention.value_length"), (uint32_t)c->head_dim);
+    }
+    gguf_w_f32(w, akey(k, sizeof k, arch, a->norm == NORM_RMS ? "attention.layer_norm_rms_epsilon"
+                                                                : "attention.layer_norm_epsilon"),
+               a->norm_eps);
+    if (!a->causal) gguf_w_bool(w, akey(k, sizeof k, arch, "attention.causal"), false);
+    if (a->pos == POS_ROTARY) {
+        gguf_w_f32(w, akey(k, sizeof k, arch, "rope.freq_base"), a->rope_theta);
+        gguf_w_u32(w, akey(k, sizeof k, arch, "rope.dimension_count"), (uint32_t)(a->rope_dim ? a->rope_dim : c->head_dim));
+        if (a->rope_scaling == ROPE_SCALE_LINEAR) {
+            gguf_w_str(w, akey(k, sizeof k, arch, "rope.scaling.type"), "linear", 6);
+            gguf_w_f32(w, akey(k, sizeof k, arch, "rope.scaling.factor"), a->rope_factor);
+        }
+        if (a->window) gguf_w_u32(w, akey(k, sizeof k, arch, "attention.sliding_window"), (uint32_t)a->window);
+    }
+    if (a->token_types) gguf_w_u32(w, "tokenizer.ggml.token_type_count", (uint32_t)c->n_types);
 }

@@ -13,10 +13,11 @@ typedef enum { POS_NONE, POS_LEARNED, POS_ROTARY } PosKind;
 // ACT_SWIGLU: down(silu(gate(x)) * up(x)); the others: down(act(up(x))).
 typedef enum { ACT_GELU_TANH, ACT_GELU_ERF, ACT_SWIGLU } ActKind;
 // Which dimensions rotary embedding pairs: HF "rotate half" pairs i with i + rot/2 (GPT-NeoX
-// style); llama.cpp's GGUF and llama2.c pair 2i with 2i + 1.
+// style); llama.cpp's GGUF Llama and llama2.c pair 2i with 2i + 1.
 typedef enum { ROPE_HALF, ROPE_PAIRS } RopeStyle;
-// How a long-context checkpoint rescales the rotary frequencies (HF rope_scaling).
-typedef enum { ROPE_SCALE_NONE, ROPE_SCALE_LINEAR, ROPE_SCALE_LLAMA3 } RopeScaling;
+// How a long-context checkpoint rescales the rotary frequencies (HF rope_scaling; FACTORS: a
+// divisor per frequency, as llama.cpp's GGUF stores Llama 3.1's in rope_freqs.weight).
+typedef enum { ROPE_SCALE_NONE, ROPE_SCALE_LINEAR, ROPE_SCALE_LLAMA3, ROPE_SCALE_FACTORS } RopeScaling;
 
 // Which linears carry a bias.
 enum {
@@ -41,6 +42,7 @@ typedef struct Arch {
     float rope_factor;          // LINEAR, LLAMA3: the scaling factor
     float rope_low_freq, rope_high_freq; // LLAMA3: low_freq_factor, high_freq_factor
     int rope_orig_ctx;          // LLAMA3: original_max_position_embeddings
+    const float *rope_factors;  // FACTORS: [rot/2] divisors of the frequencies (in the model's file)
     int window;         // sliding-window attention: each query sees its last `window` keys (0: all)
     ActKind act;
     bool post_norm;     // x = norm(x + f(x)) (BERT) instead of x = x + f(norm(x))
@@ -121,6 +123,20 @@ const char *act_kind_name(ActKind k);
 const char *weight_name(WeightId w); // "tok_embd", "attn_q", ...
 
 struct WSrc;
+struct Gguf;
+struct GgufW;
+
+// How llama.cpp's GGUF files hold a family: general.architecture, its tensor names (every
+// linear stored [out, in]; a weight without a name there is not in such files: BERT's masked-LM
+// head, so GGUF BERT is an encoder without one) and the row order of q and k. The keys are read
+// and written alike for every family (config_read_gguf).
+typedef struct GgufFamily {
+    const char *arch;
+    const TensorMap *names;
+    RopeStyle rope_style;   // llama.cpp's converter permutes Llama's q/k to pairs, keeps Qwen2's halves
+    bool head_copy;         // the head is stored even when tied (llama.cpp's gpt2 requires output.weight)
+    const char *rope_freqs; // the tensor of per-frequency rotary divisors (Llama 3.1), or NULL
+} GgufFamily;
 
 // A model family: its descriptor defaults, how its config.json reads, and its HF tensor
 // names. infer_config is optional: the sizes read off the tensors of a checkpoint that came
@@ -135,16 +151,30 @@ typedef struct Family {
     // and its small default tokenizer (files written into dir).
     void (*write_config)(const ModelConfig *c, struct JsonW *w);
     int (*write_tokenizer)(const char *dir, Err *e);
+    const GgufFamily *gguf; // NULL: no GGUF layout
 } Family;
 
 // The family of a config.json model_type, or NULL.
 const Family *family_find(const char *model_type);
+// The family whose GGUF files say general.architecture arch, or NULL.
+const Family *family_find_gguf(const char *arch);
 // Every family: i from 0 until NULL.
 const Family *family_at(int i);
 // Fill c->a with f's defaults and zero the sizes.
 void config_init(ModelConfig *c, const Family *f);
 // Check the sizes against each other (heads divide, kv heads divide heads, ...): 0 or -1.
 int config_check(const ModelConfig *c, const char *file, Err *e);
+
+// Read a GGUF's configuration into c for family f (which has a GGUF layout): config_init, then
+// {arch}.block_count, .context_length, .embedding_length, .feed_forward_length,
+// .attention.head_count(_kv), .attention.key_length, .attention.layer_norm(_rms)_epsilon,
+// .attention.causal, .attention.sliding_window, .rope.freq_base, .rope.dimension_count,
+// .rope.scaling.*, .vocab_size (else the token embedding's rows), the tokenizer's
+// token_type_count; a head and biases as the file's tensors have them; then config_check.
+// 0 or -1 with e naming the file and the key.
+int config_read_gguf(const Family *f, const struct Gguf *g, ModelConfig *c, Err *e);
+// Write c's keys for f (the same keys, general.architecture included).
+void config_write_gguf(const Family *f, const ModelConfig *c, struct GgufW *w);
 
 // Reading integer fields of a config.json: the first of keys present must be an integer
 // in [lo, hi]. Returns 1 when set, 0 when absent and not required, -1 with e filled.

@@ -46,6 +46,38 @@ static const TensorMap bert_names = {
     .alt_suffix = {{"LayerNorm.weight", "LayerNorm.gamma"}, {"LayerNorm.bias", "LayerNorm.beta"}},
 };
 
+// llama.cpp's names (convert_hf_to_gguf.py BertModel): the encoder only, without the
+// masked-LM head or the pooler.
+static const TensorMap bert_gguf_names = {
+    .names =
+        {
+            [W_TOK_EMBD] = "token_embd.weight",
+            [W_POS_EMBD] = "position_embd.weight",
+            [W_TYPE_EMBD] = "token_types.weight",
+            [W_EMB_NORM] = "token_embd_norm.weight",
+            [W_EMB_NORM_B] = "token_embd_norm.bias",
+            [W_Q] = "blk.%d.attn_q.weight",
+            [W_Q_B] = "blk.%d.attn_q.bias",
+            [W_K] = "blk.%d.attn_k.weight",
+            [W_K_B] = "blk.%d.attn_k.bias",
+            [W_V] = "blk.%d.attn_v.weight",
+            [W_V_B] = "blk.%d.attn_v.bias",
+            [W_O] = "blk.%d.attn_output.weight",
+            [W_O_B] = "blk.%d.attn_output.bias",
+            [W_ATTN_NORM] = "blk.%d.attn_output_norm.weight",
+            [W_ATTN_NORM_B] = "blk.%d.attn_output_norm.bias",
+            [W_UP] = "blk.%d.ffn_up.weight",
+            [W_UP_B] = "blk.%d.ffn_up.bias",
+            [W_DOWN] = "blk.%d.ffn_down.weight",
+            [W_DOWN_B] = "blk.%d.ffn_down.bias",
+            [W_FFN_NORM] = "blk.%d.layer_output_norm.weight",
+            [W_FFN_NORM_B] = "blk.%d.layer_output_norm.bias",
+        },
+    .prefixes = {"", NULL},
+};
+
+static const GgufFamily bert_gguf = {.arch = "bert", .names = &bert_gguf_names};
+
 // The activations BERT configs name: "gelu" is erf-GELU; the tanh approximations are
 // "gelu_new", "gelu_pytorch_tanh" and "gelu_fast".
 static int read_act(const char *act, const char *file, ActKind *out, Err *e) {
@@ -160,4 +192,5 @@ const Family family_bert = {
     .read_config = bert_read_config,
     .write_config = bert_write_config,
     .write_tokenizer = bert_write_tokenizer,
+    .gguf = &bert_gguf,
 };

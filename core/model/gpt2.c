@@ -37,6 +37,34 @@ static const TensorMap gpt2_names = {
     .masked_bias = "h.%d.attn.masked_bias",
 };
 
+// llama.cpp's names (convert_hf_to_gguf.py GPT2Model): the Conv1D weights transposed to
+// [out, in], the head stored even though tied.
+static const TensorMap gpt2_gguf_names = {
+    .names =
+        {
+            [W_TOK_EMBD] = "token_embd.weight",
+            [W_POS_EMBD] = "position_embd.weight",
+            [W_OUT_NORM] = "output_norm.weight",
+            [W_OUT_NORM_B] = "output_norm.bias",
+            [W_OUTPUT] = "output.weight",
+            [W_ATTN_NORM] = "blk.%d.attn_norm.weight",
+            [W_ATTN_NORM_B] = "blk.%d.attn_norm.bias",
+            [W_QKV] = "blk.%d.attn_qkv.weight",
+            [W_QKV_B] = "blk.%d.attn_qkv.bias",
+            [W_O] = "blk.%d.attn_output.weight",
+            [W_O_B] = "blk.%d.attn_output.bias",
+            [W_FFN_NORM] = "blk.%d.ffn_norm.weight",
+            [W_FFN_NORM_B] = "blk.%d.ffn_norm.bias",
+            [W_UP] = "blk.%d.ffn_up.weight",
+            [W_UP_B] = "blk.%d.ffn_up.bias",
+            [W_DOWN] = "blk.%d.ffn_down.weight",
+            [W_DOWN_B] = "blk.%d.ffn_down.bias",
+        },
+    .prefixes = {"", NULL},
+};
+
+static const GgufFamily gpt2_gguf = {.arch = "gpt2", .names = &gpt2_gguf_names, .head_copy = true};
+
 static int gpt2_read_config(const Json *cfg, const char *file, ModelConfig *c, Err *e) {
     static const char *const k_layer[] = {"n_layer", "num_hidden_layers", NULL};
     static const char *const k_head[] = {"n_head", "num_attention_heads", NULL};
@@ -161,4 +189,5 @@ const Family family_gpt2 = {
     .infer_config = gpt2_infer_config,
     .write_config = gpt2_write_config,
     .write_tokenizer = gpt2_write_tokenizer,
+    .gguf = &gpt2_gguf,
 };

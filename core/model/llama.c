@@ -37,6 +37,40 @@ static const TensorMap llama_names = {
     .prefixes = {"model.", "", NULL},
 };
 
+// llama.cpp's names (convert_hf_to_gguf.py LlamaModel, Qwen2Model): Llama's q and k rows
+// permuted so that rotary pairs are adjacent, Qwen2's kept in HF's order; no head when tied;
+// Llama 3.1's frequency scaling as a tensor of divisors.
+static const TensorMap llama_gguf_names = {
+    .names =
+        {
+            [W_TOK_EMBD] = "token_embd.weight",
+            [W_OUT_NORM] = "output_norm.weight",
+            [W_OUTPUT] = "output.weight",
+            [W_ATTN_NORM] = "blk.%d.attn_norm.weight",
+            [W_Q] = "blk.%d.attn_q.weight",
+            [W_Q_B] = "blk.%d.attn_q.bias",
+            [W_K] = "blk.%d.attn_k.weight",
+            [W_K_B] = "blk.%d.attn_k.bias",
+            [W_V] = "blk.%d.attn_v.weight",
+            [W_V_B] = "blk.%d.attn_v.bias",
+            [W_O] = "blk.%d.attn_output.weight",
+            [W_O_B] = "blk.%d.attn_output.bias",
+            [W_FFN_NORM] = "blk.%d.ffn_norm.weight",
+            [W_GATE] = "blk.%d.ffn_gate.weight",
+            [W_GATE_B] = "blk.%d.ffn_gate.bias",
+            [W_UP] = "blk.%d.ffn_up.weight",
+            [W_UP_B] = "blk.%d.ffn_up.bias",
+            [W_DOWN] = "blk.%d.ffn_down.weight",
+            [W_DOWN_B] = "blk.%d.ffn_down.bias",
+        },
+    .prefixes = {"", NULL},
+};
+
+static const GgufFamily llama_gguf = {
+    .arch = "llama", .names = &llama_gguf_names, .rope_style = ROPE_PAIRS, .rope_freqs = "rope_freqs.weight"};
+static const GgufFamily qwen2_gguf = {
+    .arch = "qwen2", .names = &llama_gguf_names, .rope_style = ROPE_HALF, .rope_freqs = "rope_freqs.weight"};
+
 // rope_scaling: none, linear and llama3 change the frequencies; dynamic (NTK) equals none
 // within max_position_embeddings, which qkv never exceeds; the others are refused.
 static int read_rope_scaling(const Json *rs, const char *file, Arch *a, Err *e) {
@@ -211,8 +245,10 @@ const Family family_llama = {
     .read_config = llama_read_config,
     .write_config = llama_write_config,
     .write_tokenizer = llama_write_tokenizer,
+    .gguf = &llama_gguf,
 };
 
+// llama.cpp converts Mistral as "llama" (GGUF files of it load as Llama)
 const Family family_mistral = {
     .model_type = "mistral",
     .arch = LLAMA_ARCH("mistral", 0),
@@ -220,6 +256,7 @@ const Family family_mistral = {
     .read_config = llama_read_config,
     .write_config = llama_write_config,
     .write_tokenizer = llama_write_tokenizer,
+    .gguf = &llama_gguf,
 };
 
 const Family family_qwen2 = {
@@ -229,4 +266,5 @@ const Family family_qwen2 = {
     .read_config = llama_read_config,
     .write_config = llama_write_config,
     .write_tokenizer = llama_write_tokenizer,
+    .gguf = &qwen2_gguf,
 };

@@ -3,6 +3,7 @@
 // tensors to the logical weights of the descriptor, for every family alike.
 #include "model/model.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -12,6 +13,8 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/mem.h"
+#include "base/gguf.h"
+#include "model/gguf_model.h"
 #include "model/llama2c.h"
 #include "model/newmodel.h"
 #include "model/safetensors.h"
@@ -80,18 +83,24 @@ static void shape_str(const int64_t *s, int nd, char *out, size_t n) {
     if ((size_t)k < n) snprintf(out + k, n - (size_t)k, "]");
 }
 
-// Checks that t has shape [d0] (d1 == 0) or [d0, d1] and a supported element type.
+// Checks that t has a supported element type (said first: a type qkv cannot read may also
+// store other shapes) and shape [d0] (d1 == 0) or [d0, d1].
 static int check_tensor(const WTensor *t, int64_t d0, int64_t d1, Err *e) {
     int nd = d1 ? 2 : 1;
     int64_t want[2] = {d0, d1};
+    if (!t->supported) {
+        char known[96] = "";
+        for (int d = 0; d < DT_COUNT; d++) // the types files hold (not qkv's own in-memory ones)
+            if (dtype_ggml((DType)d) >= 0)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", d ? ", " : "", dtype_name((DType)d));
+        return err_set(e, "tensor '%s': type %s is not supported (%s are)", t->name, t->dtype, known);
+    }
     if (t->t.ndim != nd || t->t.shape[0] != d0 || (nd == 2 && t->t.shape[1] != d1)) {
         char got[96], exp[64];
         shape_str(t->t.shape, t->t.ndim, got, sizeof got);
         shape_str(want, nd, exp, sizeof exp);
         return err_set(e, "tensor '%s': shape %s, expected %s", t->name, got, exp);
     }
-    if (!t->supported)
-        return err_set(e, "tensor '%s': dtype %s is not supported (F32, F16 and BF16 are)", t->name, t->dtype);
     return 0;
 }
 
@@ -269,8 +278,6 @@ static int other_format(const char *path, Err *e) {
     size_t got = f ? fread(magic, 1, 4, f) : 0;
     if (f) fclose(f);
     size_t n = strlen(path);
-    if (got == 4 && !memcmp(magic, "GGUF", 4))
-        return err_set(e, "'%s': a GGUF file: not supported yet (GPT-2 safetensors checkpoints are)", path);
     if (got >= 2 && magic[0] == 'P' && magic[1] == 'K')
         return err_set(e, "'%s': a PyTorch zip checkpoint: convert it to safetensors first", path);
     if (n > 4 && (!strcmp(path + n - 4, ".bin") || !strcmp(path + n - 3, ".pt") || !strcmp(path + n - 4, ".pth")))
@@ -278,6 +285,29 @@ static int other_format(const char *path, Err *e) {
                           "convert them to safetensors)",
                        path);
     return 0;
+}
+
+// The one .gguf file of a folder that has no safetensors checkpoint (an installed GGUF model),
+// or NULL.
+static char *gguf_in_dir(const char *dir) {
+    char *st = fs_join(dir, "model.safetensors"), *idx = fs_join(dir, "model.safetensors.index.json");
+    bool has_st = fs_is_file(st) || fs_is_file(idx);
+    free(st);
+    free(idx);
+    if (has_st) return NULL;
+    DIR *d = opendir(dir);
+    char *found = NULL;
+    int n = 0;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (l > 5 && !strcmp(de->d_name + l - 5, ".gguf") && n++ == 0) found = fs_join(dir, de->d_name);
+    }
+    if (d) closedir(d);
+    if (n != 1) {
+        free(found);
+        return NULL;
+    }
+    return found;
 }
 
 static Model *model_alloc(const char *path) {
@@ -387,7 +417,14 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     char *dir = NULL, *cfg_path = NULL, *tok_found = NULL;
     Json *cfg = NULL;
     const TensorMap *map = NULL;
-    if (fs_is_file(path) && llama2c_probe(path)) {
+    const Gguf *gg = NULL;
+    char *gguf_path_in_dir = fs_is_dir(path) ? gguf_in_dir(path) : NULL;
+    const char *file = gguf_path_in_dir ? gguf_path_in_dir : path;
+    size_t fl = strlen(file);
+    if (fs_is_file(file) && (gguf_probe(file) || (fl > 5 && !strcmp(file + fl - 5, ".gguf")))) {
+        dir = fs_dirname(file);
+        if (gguf_model_load(m, file, &map, &gg, e)) goto fail;
+    } else if (fs_is_file(path) && llama2c_probe(path)) {
         dir = fs_dirname(path);
         if (llama2c_load(m, path, &map, e)) goto fail;
         tok_found = tok_path ? NULL : llama2c_tokenizer_beside(path, m->cfg.n_vocab);
@@ -436,7 +473,7 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     }
     m->file_bytes = wsrc_bytes(m->src);
     if (!map && read_sentence_transformers(m, dir, e)) goto fail;
-    m->tok = tok_load(tok_path ? tok_path : tok_found ? tok_found : dir, e);
+    m->tok = tok_path ? tok_load(tok_path, e) : gg ? tok_from_gguf(gg, e) : tok_load(tok_found ? tok_found : dir, e);
     if (!m->tok) {
         if (!tok_path && !strstr(e ? e->msg : "", dir)) err_prefix(e, "tokenizer of '%s'", path);
         goto fail;
@@ -449,12 +486,14 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     free(cfg_path);
     free(dir);
     free(tok_found);
+    free(gguf_path_in_dir);
     return m;
 fail:
     json_free(cfg);
     free(cfg_path);
     free(dir);
     free(tok_found);
+    free(gguf_path_in_dir);
     model_free(m);
     return NULL;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/json.h"
 #include "base/mem.h"
 
@@ -193,40 +194,19 @@ fail:
 }
 
 StFile *st_open(const char *path, Err *e) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err_set(e, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        err_set(e, "cannot open '%s': not a regular file", path);
-        return NULL;
-    }
+    const unsigned char *base;
+    size_t size;
+    if (fs_map(path, &base, &size, e)) return NULL;
     StFile *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
-        close(fd);
+        fs_unmap(base, size);
         err_set(e, "out of memory");
         return NULL;
     }
-    f->size = (size_t)sb.st_size;
-    if (f->size) {
-        void *p = mmap(NULL, f->size, PROT_READ, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) {
-            close(fd);
-            err_set(e, "cannot map '%s': %s", path, strerror(errno));
-            free(f->path);
-            free(f);
-            return NULL;
-        }
-        f->base = p;
-        f->mapped = true;
-    } else {
-        f->base = (const unsigned char *)"";
-    }
-    close(fd);
+    f->base = base;
+    f->size = size;
+    f->mapped = true;
     return st_parse(f, e);
 }
 
@@ -246,7 +226,7 @@ void st_close(StFile *f) {
     if (!f) return;
     for (int i = 0; i < f->n; i++) free(f->entries[i].name);
     free(f->entries);
-    if (f->mapped) munmap((void *)f->base, f->size);
+    if (f->mapped) fs_unmap(f->base, f->size);
     free(f->path);
     free(f);
 }

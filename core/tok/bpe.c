@@ -728,6 +728,33 @@ static int by_score(const void *a, const void *b) {
     return x->score > y->score ? -1 : x->score < y->score ? 1 : x->id - y->id;
 }
 
+// SentencePiece BPE merges the adjacent pair whose concatenation scores best: every split of a
+// piece into two pieces is a merge ranked by the piece's score (its place in score order, so
+// that the splits of one piece share a rank). Pieces with skip[i] are never made by merging.
+// Sets *m (xmalloc'd) and *nm.
+static void spm_merges(const Str *text, const float *score, size_t n, const unsigned char *skip, MergeIn **m,
+                       size_t *nm) {
+    ScoredPiece *order = xmalloc((n ? n : 1) * sizeof *order);
+    size_t cap = 0;
+    *m = NULL;
+    *nm = 0;
+    for (size_t i = 0; i < n; i++) order[i] = (ScoredPiece){text[i], score[i], (int)i};
+    qsort(order, n, sizeof *order, by_score);
+    StrMap ids = {0};
+    strmap_init(&ids, n);
+    for (size_t i = 0; i < n; i++) strmap_put(&ids, text[i].s, text[i].len, (int)i);
+    for (size_t r = 0; r < n; r++) {
+        Str s = order[r].s;
+        if (skip[order[r].id]) continue;
+        for (size_t k = 1; k < s.len; k++) {
+            if (strmap_get(&ids, s.s, k) < 0 || strmap_get(&ids, s.s + k, s.len - k) < 0) continue;
+            merges_push(m, nm, &cap, (MergeIn){{s.s, k}, {s.s + k, s.len - k}, (long)r});
+        }
+    }
+    strmap_free(&ids);
+    free(order);
+}
+
 Tokenizer *bpe_load_llama2c(const char *path, Err *e) {
     Buf file = {0};
     if (fs_read_file(path, (size_t)1 << 30, &file, e)) return NULL;
@@ -737,8 +764,7 @@ Tokenizer *bpe_load_llama2c(const char *path, Err *e) {
     size_t n = 0, cap = 0;
     Tokenizer *t = NULL;
     MergeIn *m = NULL;
-    size_t nm = 0, mcap = 0;
-    ScoredPiece *order = NULL;
+    size_t nm = 0;
     int32_t maxlen;
     // int32 max_token_length, then per token: float32 score, int32 length, the bytes
     if (file.len < 4 || (memcpy(&maxlen, p, 4), maxlen < 1 || maxlen > 1 << 16)) {
@@ -768,28 +794,11 @@ Tokenizer *bpe_load_llama2c(const char *path, Err *e) {
         err_set(e, "'%s': not a llama2.c tokenizer (%zu tokens)", path, n);
         goto done;
     }
-    // SentencePiece BPE merges the adjacent pair whose concatenation scores best: every split
-    // of a piece into two pieces is a merge ranked by the piece's score. <unk>, <s>, </s> and
-    // the byte tokens are never made by merging.
-    order = xmalloc(n * sizeof *order);
-    for (size_t i = 0; i < n; i++) order[i] = (ScoredPiece){text[i], score[i], (int)i};
-    qsort(order, n, sizeof *order, by_score);
-    StrMap ids = {0};
-    strmap_init(&ids, n);
-    for (size_t i = 0; i < n; i++) strmap_put(&ids, text[i].s, text[i].len, (int)i);
-    for (size_t r = 0; r < n; r++) {
-        Str s = order[r].s;
-        if (order[r].id < 3 || fallback_byte(s) >= 0) continue;
-        for (size_t k = 1; k < s.len; k++) {
-            if (strmap_get(&ids, s.s, k) < 0 || strmap_get(&ids, s.s + k, s.len - k) < 0) continue;
-            if (nm == mcap) {
-                mcap = mcap ? 2 * mcap : 1024;
-                m = xrealloc(m, mcap * sizeof *m);
-            }
-            m[nm++] = (MergeIn){{s.s, k}, {s.s + k, s.len - k}, (long)r};
-        }
-    }
-    strmap_free(&ids);
+    // <unk>, <s>, </s> and the byte tokens are never made by merging
+    unsigned char *skip = xcalloc(n, 1);
+    for (size_t i = 0; i < n; i++) skip[i] = i < 3 || fallback_byte(text[i]) >= 0;
+    spm_merges(text, score, n, skip, &m, &nm);
+    free(skip);
     // llama2.c writes <s> and </s> between newlines ("\n<s>\n"): they are named without them
     for (int i = 0; i < 3; i++)
         while (text[i].len > 2 && text[i].s[0] == '\n' && text[i].s[text[i].len - 1] == '\n')
@@ -805,11 +814,92 @@ Tokenizer *bpe_load_llama2c(const char *path, Err *e) {
         t->eos = 2;
     }
 done:
-    free(order);
     free(m);
     free(text);
     free(score);
     buf_free(&file);
+    return t;
+}
+
+// ---- pieces given by id (GGUF metadata) ----
+
+// llama.cpp's names of the byte-level pre-tokenizers (tokenizer.ggml.pre) qkv scans.
+static const struct {
+    const char *name;
+    PreTok pre;
+    bool ignore_merges;
+} gguf_pre[] = {
+    {"gpt-2", PRE_GPT2, false},        {"llama-bpe", PRE_LLAMA3, true}, {"llama3", PRE_LLAMA3, true},
+    {"llama-v3", PRE_LLAMA3, true},    {"qwen2", PRE_QWEN2, false},     {"smollm", PRE_GPT2_DIGITS, false},
+    {"starcoder", PRE_GPT2_DIGITS, false}, {"refact", PRE_GPT2_DIGITS, false},
+};
+
+Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e) {
+    Spec sp = {.vocab_file = p->path, .merges_file = p->path, .where_word = "merge", .n_vtext = (size_t)p->n,
+               .byte_level = !p->score};
+    Str *text = xcalloc((size_t)(p->n ? p->n : 1), sizeof *text);
+    AddedIn *added = xcalloc((size_t)(p->n ? p->n : 1), sizeof *added);
+    MergeIn *m = NULL;
+    unsigned char *skip = NULL;
+    char *unk = NULL;
+    size_t nm = 0;
+    Tokenizer *t = NULL;
+    for (int i = 0; i < p->n; i++) {
+        text[i] = (Str){p->text[i], p->len[i]};
+        int ty = p->type ? p->type[i] : TOKP_NORMAL;
+        if (ty == TOKP_CONTROL || ty == TOKP_USER) added[sp.n_added++] = (AddedIn){text[i], i, ty == TOKP_CONTROL};
+    }
+    sp.vtext = text;
+    sp.added = added;
+    if (sp.byte_level) {
+        const char *pre = p->pre ? p->pre : "gpt-2";
+        size_t k = 0;
+        while (k < sizeof gguf_pre / sizeof *gguf_pre && strcmp(gguf_pre[k].name, pre)) k++;
+        if (k == sizeof gguf_pre / sizeof *gguf_pre) {
+            Buf known = {0};
+            for (size_t j = 0; j < sizeof gguf_pre / sizeof *gguf_pre; j++) buf_printf(&known, "%s%s", j ? ", " : "", gguf_pre[j].name);
+            char q[48];
+            err_set(e, "'%s': tokenizer.ggml.pre '%s' is not supported (%s are)", p->path, tok_quote(pre, strlen(pre), q, sizeof q),
+                    known.data);
+            buf_free(&known);
+            goto done;
+        }
+        sp.pre = gguf_pre[k].pre;
+        sp.ignore_merges = gguf_pre[k].ignore_merges;
+        m = xcalloc(p->n_merges ? p->n_merges : 1, sizeof *m);
+        for (size_t i = 0; i < p->n_merges; i++) {
+            const char *a = p->merge[i], *sp1 = memchr(a, ' ', p->merge_len[i]);
+            size_t la = sp1 ? (size_t)(sp1 - a) : 0, lb = sp1 ? p->merge_len[i] - la - 1 : 0;
+            if (!sp1 || !la || !lb || memchr(sp1 + 1, ' ', lb)) {
+                err_set(e, "'%s': tokenizer.ggml.merges element %zu is not \"left right\"", p->path, i);
+                goto done;
+            }
+            m[nm++] = (MergeIn){{a, la}, {sp1 + 1, lb}, (long)i + 1};
+        }
+    } else {
+        // SentencePiece-style: U+2581 for spaces, <0xNN> byte tokens, merges from the scores
+        sp.pre = PRE_NONE;
+        sp.prepend = 1;
+        sp.prepend_if_none = true;
+        sp.rank_by_where = true;
+        skip = xcalloc((size_t)(p->n ? p->n : 1), 1);
+        for (int i = 0; i < p->n; i++) {
+            int ty = p->type ? p->type[i] : TOKP_NORMAL;
+            skip[i] = ty != TOKP_NORMAL;
+            sp.byte_fallback |= ty == TOKP_BYTE;
+        }
+        spm_merges(text, p->score, (size_t)p->n, skip, &m, &nm);
+        if (p->unk >= 0 && p->unk < p->n) sp.unk = unk = xstrndup(text[p->unk].s, text[p->unk].len);
+    }
+    sp.merges = m;
+    sp.n_merges = nm;
+    t = build(&sp, e);
+done:
+    free(text);
+    free(added);
+    free(m);
+    free(skip);
+    free(unk);
     return t;
 }
 
@@ -1086,8 +1176,14 @@ static int bpe_word(const Tokenizer *t, const unsigned char *s, size_t n, Work *
         }
     }
     work_reserve(w, n);
-    for (size_t i = 0; i < n; i++) w->sym[i] = (Sym){b->byte_id[s[i]], (int)i - 1, (int)i + 1};
-    return merge_symbols(b, s, n, w, out, e);
+    // a byte the vocabulary lacks (SmolLM2's has no 0x04, 0x1D, ...) is the unknown token, or
+    // without one dropped before merging, so that its neighbours merge: as HF tokenizers does
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int id = b->byte_id[s[i]] >= 0 ? b->byte_id[s[i]] : b->unk;
+        if (id >= 0) w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1}, k++;
+    }
+    return k ? merge_symbols(b, s, k, w, out, e) : 0;
 }
 
 // A SentencePiece-style text: its characters' tokens (or their bytes' <0xNN> tokens, or the

@@ -8,6 +8,7 @@
 
 #include "tok/tokenizer_impl.h"
 #include "tok/unicode.h"
+#include "base/gguf.h"
 #include "base/utf8.h"
 #include "base/fs.h"
 #include "base/mem.h"
@@ -385,6 +386,13 @@ static Tokenizer *load_path(const char *path, Err *e) {
         return NULL;
     }
     if (S_ISDIR(st.st_mode)) return load_dir(path, e);
+    size_t pl = strlen(path);
+    if (gguf_probe(path) || (pl > 5 && !strcmp(path + pl - 5, ".gguf"))) { // its metadata (a model's, or a vocabulary alone)
+        Gguf *g = gguf_open(path, e);
+        Tokenizer *t = g ? tok_from_gguf(g, e) : NULL;
+        gguf_close(g);
+        return t;
+    }
     const char *name = fs_basename(path);
     size_t n = strlen(name);
     if (n >= 5 && !strcmp(name + n - 5, ".json")) return load_json_file(path, e);
@@ -396,7 +404,7 @@ static Tokenizer *load_path(const char *path, Err *e) {
     else if (n >= 4 && !strcmp(name + n - 4, ".bin")) return bpe_load_llama2c(path, e);
     else {
         err_set(e, "'%s': not a tokenizer file qkv reads (tokenizer.json, vocab.json + merges.txt, "
-                   "encoder.json + vocab.bpe, vocab.txt, a llama2.c tokenizer .bin)", path);
+                   "encoder.json + vocab.bpe, vocab.txt, a llama2.c tokenizer .bin, a GGUF)", path);
         return NULL;
     }
     if (!found) err_set(e, "'%s': its vocabulary (%s) is not beside it", path,

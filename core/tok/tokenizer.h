@@ -25,6 +25,12 @@ enum {
 // encoder.json + vocab.bpe) or from one of those files (for vocab.json, merges.txt must sit
 // beside it).
 Tokenizer *tok_load(const char *path, Err *e);
+struct Gguf;
+// A tokenizer from GGUF metadata (tokenizer.ggml.*): model gpt2 (byte-level BPE, the
+// pre-tokenizer named by tokenizer.ggml.pre: gpt-2, llama-bpe, qwen2, smollm, ...), llama
+// (SentencePiece-style BPE with scores and byte fallback) or bert (WordPiece); control tokens
+// special, user-defined ones added; BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos as the file says.
+Tokenizer *tok_from_gguf(const struct Gguf *g, Err *e);
 // Load GPT-2 byte-level BPE from an explicit vocabulary (vocab.json, encoder.json) and merges
 // file (merges.txt, vocab.bpe; an optional first "#version" line) of any names.
 Tokenizer *tok_load_vocab_merges(const char *vocab_path, const char *merges_path, Err *e);

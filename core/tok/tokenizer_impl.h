@@ -92,10 +92,35 @@ Tokenizer *bpe_load_llama2c(const char *path, Err *e);
 // template qkv does not recognise, or a file it cannot read, is kept with the reason.
 void tok_chat_load(Tokenizer *t, const char *dir);
 void tok_chat_free(struct TokChat *c);
+// How llama.cpp's GGUF metadata types each piece (tokenizer.ggml.token_type).
+enum { TOKP_NORMAL = 1, TOKP_UNKNOWN, TOKP_CONTROL, TOKP_USER, TOKP_UNUSED, TOKP_BYTE };
+
+// A BPE vocabulary given piece by piece (GGUF metadata). Control pieces become special added
+// tokens, user-defined ones plain added tokens.
+typedef struct BpePieces {
+    const char *path;        // for messages
+    int n;
+    const char *const *text; // [n] pieces as the file spells them (byte-level characters, or U+2581 and <0xNN>)
+    const size_t *len;
+    const int *type;         // [n] TOKP_*, or NULL (all normal)
+    const float *score;      // SentencePiece-style: [n] scores, the merges follow from them; NULL: byte-level
+    const char *const *merge; // byte-level: n_merges "left right", best first
+    const size_t *merge_len;
+    size_t n_merges;
+    const char *pre;         // byte-level: llama.cpp's pre-tokenizer name (NULL: GPT-2's)
+    int unk;                 // SentencePiece-style: the unknown token, or -1
+} BpePieces;
+// bpe.c: BPE from pieces (bos, eos and the added ends left at -1).
+Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e);
 
 // wordpiece.c: BERT's WordPiece.
 Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e);
 Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e);
+// The lines of text (n bytes) as a vocabulary, with BertTokenizer's options from cfg (a parsed
+// tokenizer_config.json, or NULL for its defaults).
+Tokenizer *wordpiece_from_lines(const char *text, size_t n, const Json *cfg, const char *path, Err *e);
+// Make id the unknown token.
+void wordpiece_set_unk(Tokenizer *t, int id);
 int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, unsigned flags, IntVec *out, Err *e);
 void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out);
 void wordpiece_free(struct WordPiece *w);

@@ -291,16 +291,9 @@ Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e) {
     return t;
 }
 
-Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {
-    Buf text = {0};
-    if (fs_read_file(path, (size_t)1 << 28, &text, e)) return NULL;
-    // tokenizer_config.json beside it says how BertTokenizer normalizes and names its specials
-    char *dir = fs_dirname(path), *cfg_path = fs_join(dir, "tokenizer_config.json");
-    Json *cfg = fs_is_file(cfg_path) ? json_parse_file(cfg_path, e) : NULL;
-    Tokenizer *t = NULL;
-    if (fs_is_file(cfg_path) && !cfg) goto done;
-    t = tok_from_lines(text.data ? text.data : "", text.len, TOK_KIND_WORDPIECE, path, e);
-    if (!t) goto done;
+Tokenizer *wordpiece_from_lines(const char *text, size_t n, const Json *cfg, const char *path, Err *e) {
+    Tokenizer *t = tok_from_lines(text, n, TOK_KIND_WORDPIECE, path, e);
+    if (!t) return NULL;
     // the special tokens of BertTokenizer: never split, recognised in text
     static const char *const keys[] = {"unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
     static const char *const dflt[] = {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"};
@@ -318,11 +311,22 @@ Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {
     t->wp->prefix_len = 2;
     if (set_unk(t, json_str_or(cfg, "unk_token", "[UNK]"), path, e)) {
         tok_free(t);
-        t = NULL;
-        goto done;
+        return NULL;
     }
     set_template(t, json_str_or(cfg, "cls_token", "[CLS]"), json_str_or(cfg, "sep_token", "[SEP]"));
-done:
+    return t;
+}
+
+void wordpiece_set_unk(Tokenizer *t, int id) { t->wp->unk = id; }
+
+Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {
+    Buf text = {0};
+    if (fs_read_file(path, (size_t)1 << 28, &text, e)) return NULL;
+    // tokenizer_config.json beside it says how BertTokenizer normalizes and names its specials
+    char *dir = fs_dirname(path), *cfg_path = fs_join(dir, "tokenizer_config.json");
+    Json *cfg = fs_is_file(cfg_path) ? json_parse_file(cfg_path, e) : NULL;
+    Tokenizer *t = NULL;
+    if (!fs_is_file(cfg_path) || cfg) t = wordpiece_from_lines(text.data ? text.data : "", text.len, cfg, path, e);
     json_free(cfg);
     free(cfg_path);
     free(dir);

@@ -339,8 +339,8 @@ p = run(["--tokenizer", "/nonexistent", "-e", "model"])
 check(p.returncode != 0 and b"/nonexistent" in p.stderr, "a missing --tokenizer is named", p.stderr)
 
 # formats qkv does not read are named, not called broken safetensors (a .bin is read only when
-# it is a llama2.c checkpoint whose header matches its size)
-for name, content, needle in [("m.gguf", b"GGUF\x03\x00\x00\x00" + bytes(32), b"GGUF"),
+# it is a llama2.c checkpoint whose header matches its size; a GGUF without keys names the first missing one)
+for name, content, needle in [("m.gguf", b"GGUF\x03\x00\x00\x00" + bytes(16), b"general.architecture"),
                               ("m.bin", bytes(64), b"not a llama2.c checkpoint"),
                               ("m.pt", b"PK\x03\x04" + bytes(60), b"PyTorch zip")]:
     path = os.path.join(TMP, name)

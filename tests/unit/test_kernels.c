@@ -1,6 +1,8 @@
 // test_kernels.c - every kernel table (scalar, avx2, avx512), forced in turn, against
 // double-precision references: row conversion, both matrix-vector layouts and
-// linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type, GELU
+// linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type (the
+// quantized ones as random blocks, decoded by blk_decode, which the reference suite holds to
+// the gguf package), GELU
 // (tanh and erf), SwiGLU's gate, softmax, LayerNorm and RMSNorm, at sizes that are and are not
 // multiples of the vector widths.
 // A table this CPU cannot run is reported as not tested here; the others still run.
@@ -14,6 +16,7 @@
 
 #include "../check.h"
 #include "eval/sample.h"
+#include "kern/blocks.h"
 #include "kern/kernels.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
@@ -23,15 +26,23 @@ static const char *path; // the table under test, for messages
 
 static float frand(void) { return rng_uniform(&rng) * 2 - 1; }
 
-// A stored weight of n elements (n a multiple of 32 for Q8_0), and its exact f32 values.
+// A stored weight of rows x cols elements (cols a multiple of the block), and its exact f32
+// values. Block types get random bytes with sane random scales (the block layouts and their
+// decoding, blk_decode, are checked against the gguf package by the reference suite).
 typedef struct {
     DType dt;
     void *data;
     float *val;
 } Stored;
 
-static Stored stored_new(DType dt, int64_t n) {
-    Stored s = {dt, malloc(dtype_bytes(dt, n) + 64), malloc(sizeof(float) * (size_t)n)};
+static uint16_t rand_scale(void) { return f32_to_f16(0.001f + rng_uniform(&rng) * 0.02f); }
+
+static Stored stored_new(DType dt, int64_t rows, int64_t cols) {
+    const int64_t n = rows * cols;
+    const size_t rb = dtype_row_bytes(dt, cols);
+    Stored s = {dt, malloc(rb * (size_t)rows + 64), malloc(sizeof(float) * (size_t)n)};
+    unsigned char *bytes = s.data;
+    for (size_t i = 0; i < rb * (size_t)rows; i++) bytes[i] = (unsigned char)(rng_uniform(&rng) * 256);
     for (int64_t i = 0; i < n; i++) {
         float v = frand();
         switch (dt) {
@@ -41,20 +52,27 @@ static Stored stored_new(DType dt, int64_t n) {
         default: break;
         }
     }
-    if (dt == DT_Q8_0) { // blocks: f16 scale, 32 int8 (the full range, as a quantizer makes them)
-        unsigned char *b = s.data;
-        for (int64_t i = 0; i < n; i += 32, b += 34) {
-            uint16_t d = f32_to_f16(0.001f + rng_uniform(&rng) * 0.02f);
-            memcpy(b, &d, 2);
-            for (int k = 0; k < 32; k++) {
-                signed char q = (signed char)(int)(rng_uniform(&rng) * 255.0f - 127.0f);
-                b[2 + k] = (unsigned char)q;
-                s.val[i + k] = f16_to_f32(d) * (float)q;
-            }
+    if (dtype_block(dt) > 1) // random quantized values, sane scales (where each type keeps them)
+        for (int64_t i = 0; i < n; i += dtype_block(dt)) {
+            unsigned char *b = bytes + dtype_bytes(dt, i);
+            uint16_t d = rand_scale(), m = rand_scale();
+            memcpy(b + (dt == DT_Q6_K ? 208 : 0), &d, 2);
+            if (dt == DT_Q4_1 || dt == DT_Q4_K) memcpy(b + 2, &m, 2);
+            blk_decode(dt, b, s.val + i);
         }
-    }
+    if (dt == DT_I8_AFFINE)
+        for (int64_t r = 0; r < rows; r++) {
+            unsigned char *row = bytes + rb * (size_t)r;
+            float sc = 0.001f + rng_uniform(&rng) * 0.02f;
+            int32_t z = (int32_t)(rng_uniform(&rng) * 41) - 20;
+            memcpy(row, &sc, 4), memcpy(row + 4, &z, 4);
+            for (int64_t c = 0; c < cols; c++) s.val[r * cols + c] = sc * (float)((int8_t)row[8 + c] - z);
+        }
     return s;
 }
+
+// n rounded up to whole blocks of dt
+static int whole(DType dt, int n) { return (n + dtype_block(dt) - 1) / dtype_block(dt) * dtype_block(dt); }
 
 static void stored_free(Stored *s) { free(s->data), free(s->val); }
 
@@ -79,13 +97,15 @@ static void check_err(const char *what, DType dt, int in, int out, double err, d
 
 static void test_rows(const Kernels *k) {
     for (int dt = 0; dt < DT_COUNT; dt++) {
-        Stored s = stored_new((DType)dt, 32 * 40);
-        float out[32 * 40];
+        Stored s = stored_new((DType)dt, 1, 256 * 5);
+        float out[256 * 5 + 1];
         int64_t offs[] = {0, 1, 7, 32, 65}, lens[] = {1, 5, 8, 15, 16, 17, 31, 33, 1000};
         for (int a = 0; a < 5; a++)
             for (int b = 0; b < 9; b++) {
                 int64_t off = offs[a], n = lens[b];
-                if (dt == DT_Q8_0) off = off / 32 * 32, n = (n + 31) / 32 * 32;
+                const int blk = dtype_block((DType)dt);
+                off = off / blk * blk, n = whole((DType)dt, (int)n);
+                if (off + n > 256 * 5) off = 0;
                 memset(out, 0xff, sizeof out);
                 k->row_f32[dt](s.data, off, n, out);
                 int bad = -1;
@@ -106,13 +126,14 @@ static void test_rows(const Kernels *k) {
 static void test_matvec(const Kernels *k) {
     static const int sizes[][2] = {{1, 1},   {1, 8},   {8, 1},    {3, 5},    {7, 9},    {8, 8},   {9, 15},
                                    {16, 16}, {17, 31}, {31, 17},  {32, 32},  {33, 47},  {64, 96}, {100, 3},
-                                   {5, 100}, {96, 64}, {768, 77}, {77, 768}, {3072, 40}, {40, 3072}};
+                                   {5, 100}, {96, 64}, {768, 77}, {77, 768}, {3072, 40}, {40, 3072},
+                                   {8448, 9}}; // past the 8192 columns the quantized kernels sum x for at once
     int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
     for (int dt = 0; dt < DT_COUNT; dt++)
         for (int s = 0; s < n_sizes; s++) {
             int in = sizes[s][0], out = sizes[s][1];
-            if (dt == DT_Q8_0) in = (in + 31) / 32 * 32; // rows of whole blocks
-            Stored w = stored_new((DType)dt, (int64_t)in * out);
+            in = whole((DType)dt, in); // rows of whole blocks
+            Stored w = stored_new((DType)dt, out, in);
             float *x = malloc(sizeof(float) * (size_t)in), *y = malloc(sizeof(float) * (size_t)(out + 1));
             for (int i = 0; i < in; i++) x[i] = frand();
             // [out, in]
@@ -122,14 +143,16 @@ static void test_matvec(const Kernels *k) {
             for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, x, in, j, y[j], 0));
             check_err("mv_out_in", (DType)dt, in, out, worst, 1e-5);
             CHECK(y[out] == 12345.0f);
-            // [in, out] over the same elements, read as in rows of out (Q8_0: out a multiple of 32)
-            if (dt != DT_Q8_0 || out % 32 == 0) {
+            // [in, out]: in rows of out (block types: out a multiple of the block)
+            if (out % dtype_block((DType)dt) == 0) {
+                Stored v = stored_new((DType)dt, in, out);
                 float *y0 = malloc(sizeof(float) * (size_t)out);
                 for (int j = 0; j < out; j++) y[j] = y0[j] = frand(); // it accumulates into y
-                k->mv_in_out[dt](w.data, out, in, out, x, y);
+                k->mv_in_out[dt](v.data, out, in, out, x, y);
                 worst = 0;
-                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, out, 1, x, in, j, y[j], y0[j]));
+                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(v.val, out, 1, x, in, j, y[j], y0[j]));
                 free(y0);
+                stored_free(&v);
                 check_err("mv_in_out", (DType)dt, in, out, worst, 1e-5);
                 CHECK(y[out] == 12345.0f);
             }
@@ -147,11 +170,10 @@ static void test_linear(void) {
             for (int s = 0; s < 6; s++)
                 for (int layout = 0; layout < 2; layout++) {
                     int in = sizes[s][0], out = sizes[s][1];
-                    if (dt == DT_Q8_0) { // blocks run along the contiguous dimension
-                        if (layout) in = (in + 31) / 32 * 32;
-                        else out = (out + 31) / 32 * 32;
-                    }
-                    Stored w = stored_new((DType)dt, (int64_t)in * out);
+                    // blocks run along the contiguous dimension
+                    if (layout) in = whole((DType)dt, in);
+                    else out = whole((DType)dt, out);
+                    Stored w = layout ? stored_new((DType)dt, out, in) : stored_new((DType)dt, in, out);
                     int Tmax = 17;
                     float *x = malloc(sizeof(float) * (size_t)Tmax * in), *y = malloc(sizeof(float) * (size_t)Tmax * out);
                     float *bias = malloc(sizeof(float) * (size_t)out);

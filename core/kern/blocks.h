@@ -1,0 +1,105 @@
+// blocks.h - the byte layouts of the quantized element types (ggml's blocks, as
+// ggml-quants.c and gguf-py's quants.py define them, and qkv's per-row affine int8) and
+// the scalar decoding of one block, shared by the kernel tables and the quantizers.
+//
+// Every value is decoded with the operations, in the order and in the float32 precision
+// the gguf package uses, so that dequantization equals its `dequantize` bit for bit:
+//   Q8_0  d * q                       Q4_0  d * (q - 8)          Q4_1  (d * q) + m
+//   Q4_K  (d * sc) * q - (dmin * mn)  Q6_K  (d * sc) * (q - 32)  I8_AFFINE  s * (q - Z)
+// (files built with -ffp-contract=off, so that no multiply-add is fused behind our back).
+#pragma once
+#include <stdint.h>
+#include <string.h>
+
+#include "kern/tensor.h"
+
+enum {
+    QK = 32,        // elements of a Q8_0 / Q4_0 / Q4_1 block
+    QKK = 256,      // elements of a Q4_K / Q6_K super-block
+    Q8_0_BYTES = 34, // f16 d, 32 int8
+    Q4_0_BYTES = 18, // f16 d, 16 bytes: element k low nibble of byte k, element k + 16 high nibble
+    Q4_1_BYTES = 20, // f16 d, f16 m, 16 bytes as Q4_0
+    // f16 d, f16 dmin, 12 bytes of 6-bit scales and mins for 8 sub-blocks of 32, 128 bytes:
+    // bytes 32c .. 32c+31 hold sub-block 2c in their low nibbles and 2c+1 in their high ones
+    Q4_K_BYTES = 144,
+    // 128 bytes ql (low 4 bits), 64 bytes qh (high 2 bits), 16 int8 scales (one per 16
+    // elements), f16 d. In each half h of 128 elements, element l (< 32) and l + 32, l + 64,
+    // l + 96 take the low nibble of ql[64h + l], the low nibble of ql[64h + l + 32], the high
+    // nibble of ql[64h + l], the high nibble of ql[64h + l + 32], and the bit pairs 0-1, 2-3,
+    // 4-5, 6-7 of qh[32h + l]
+    Q6_K_BYTES = 210,
+    I8_AFFINE_HEAD = 8, // per row: f32 s, int32 Z, then the row's int8
+};
+
+static inline float blk_f16(const unsigned char *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return f16_to_f32(h);
+}
+
+// Q4_K's sub-block j (0..7) scale and min, 6 bits each, packed in 12 bytes: bytes 0-3 hold
+// the scales of 0-3 in their low 6 bits, bytes 4-7 the mins of 0-3; for j >= 4 the low 4 bits
+// come from byte 8 + j - 4 (scale: low nibble, min: high nibble) and the top 2 bits from the
+// top bits of bytes j - 4 (scale) and j (min).
+static inline void q4_k_scale_min(const unsigned char *s, int j, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *mn = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+        *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+// Q6_K: the 6-bit value (0..63) of element e (0..255) of the super-block b.
+static inline int q6_k_value(const unsigned char *b, int e) {
+    const unsigned char *ql = b + 64 * (e / 128), *qh = b + 128 + 32 * (e / 128);
+    int r = e % 128, l = r % 32, part = r / 32; // part 0..3: l, l + 32, l + 64, l + 96
+    int lo = (ql[l + (part & 1) * 32] >> ((part >> 1) * 4)) & 0x0F;
+    return lo | (((qh[l] >> (2 * part)) & 3) << 4);
+}
+
+// The elements of one block of type dt (a block type) into out, exactly.
+static inline void blk_decode(DType dt, const unsigned char *b, float *out) {
+    switch (dt) {
+    case DT_Q8_0: {
+        const float d = blk_f16(b);
+        for (int k = 0; k < QK; k++) out[k] = d * (float)(int8_t)b[2 + k];
+        break;
+    }
+    case DT_Q4_0: {
+        const float d = blk_f16(b);
+        for (int k = 0; k < QK / 2; k++) {
+            out[k] = d * (float)((b[2 + k] & 0x0F) - 8);
+            out[k + QK / 2] = d * (float)((b[2 + k] >> 4) - 8);
+        }
+        break;
+    }
+    case DT_Q4_1: {
+        const float d = blk_f16(b), m = blk_f16(b + 2);
+        for (int k = 0; k < QK / 2; k++) {
+            out[k] = d * (float)(b[4 + k] & 0x0F) + m;
+            out[k + QK / 2] = d * (float)(b[4 + k] >> 4) + m;
+        }
+        break;
+    }
+    case DT_Q4_K: {
+        const float d = blk_f16(b), dmin = blk_f16(b + 2);
+        const unsigned char *q = b + 16;
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            q4_k_scale_min(b + 4, j, &sc, &mn);
+            const float ds = d * (float)sc, dm = dmin * (float)mn;
+            const int shift = (j & 1) * 4;
+            for (int k = 0; k < 32; k++) out[32 * j + k] = ds * (float)((q[32 * (j / 2) + k] >> shift) & 0x0F) - dm;
+        }
+        break;
+    }
+    case DT_Q6_K: {
+        const float d = blk_f16(b + 208);
+        for (int e = 0; e < QKK; e++) out[e] = d * (float)(int8_t)b[192 + e / 16] * (float)(q6_k_value(b, e) - 32);
+        break;
+    }
+    default: break;
+    }
+}

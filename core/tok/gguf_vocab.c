@@ -1,0 +1,205 @@
+// gguf_vocab.c - tokenizers from GGUF metadata (the tokenizer.ggml.* keys llama.cpp's converter
+// writes), and writing a tokenizer back as those keys.
+//
+// tokenizer.ggml.model says the kind: "gpt2" is byte-level BPE (tokens spelled in GPT-2's
+// byte-to-unicode characters, merges "left right", tokenizer.ggml.pre naming the pre-tokenizer),
+// "llama" SentencePiece-style BPE (tokens with U+2581 for spaces and <0xNN> byte tokens, scores
+// from which the merges follow), "bert" WordPiece (tokens in llama.cpp's "phantom space"
+// spelling: a word start is U+2581 + word, a continuation is bare, [SPECIAL] ones as they are).
+// tokenizer.ggml.token_type marks control tokens (special) and user-defined ones (added).
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/gguf.h"
+#include "base/mem.h"
+#include "tok/tokenizer_impl.h"
+
+#define SP "\xE2\x96\x81" // U+2581, SentencePiece's space
+
+// The special-token ids of the metadata: -1 when absent; -2 (with e) when out of range.
+static int special_id(const Gguf *g, const char *key, int n, Err *e) {
+    long long v;
+    int r = gguf_get_int(g, key, 0, n - 1, &v, e);
+    return r < 0 ? -2 : r ? (int)v : -1;
+}
+
+// The pieces, types and scores of the metadata.
+typedef struct Pieces {
+    int n;
+    const char **text;
+    size_t *len;
+    int *type;
+    float *score;
+} Pieces;
+
+static void pieces_free(Pieces *p) {
+    free(p->text);
+    free(p->len);
+    free(p->type);
+    free(p->score);
+}
+
+static int read_pieces(const Gguf *g, bool scores, Pieces *p, Err *e) {
+    const char *path = gguf_path(g);
+    GgufArr toks, types, sc;
+    int r = gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_STR, &toks, e);
+    if (r < 0) return -1;
+    if (!r) return err_set(e, "'%s': missing key 'tokenizer.ggml.tokens'", path);
+    if (toks.n < 1 || toks.n > TOK_MAX_VOCAB)
+        return err_set(e, "'%s': tokenizer.ggml.tokens has %llu tokens (1 to %d are allowed)", path,
+                       (unsigned long long)toks.n, TOK_MAX_VOCAB);
+    int n = (int)toks.n;
+    if ((r = gguf_get_arr(g, "tokenizer.ggml.token_type", GGUF_I32, &types, e)) < 0) return -1;
+    if (r && types.n != toks.n)
+        return err_set(e, "'%s': tokenizer.ggml.token_type has %llu entries for %d tokens", path,
+                       (unsigned long long)types.n, n);
+    bool has_types = r == 1;
+    if (scores) {
+        if ((r = gguf_get_arr(g, "tokenizer.ggml.scores", GGUF_F32, &sc, e)) < 0) return -1;
+        if (!r) return err_set(e, "'%s': missing key 'tokenizer.ggml.scores' (a llama tokenizer needs them)", path);
+        if (sc.n != toks.n)
+            return err_set(e, "'%s': tokenizer.ggml.scores has %llu entries for %d tokens", path, (unsigned long long)sc.n, n);
+    }
+    p->n = n;
+    p->text = xcalloc((size_t)n, sizeof *p->text);
+    p->len = xcalloc((size_t)n, sizeof *p->len);
+    p->type = xcalloc((size_t)n, sizeof *p->type);
+    if (scores) p->score = xcalloc((size_t)n, sizeof *p->score);
+    for (int i = 0; i < n; i++) {
+        p->text[i] = gguf_arr_str(&toks, (uint64_t)i, &p->len[i]);
+        long long ty = has_types ? gguf_arr_int(&types, (uint64_t)i) : TOKP_NORMAL;
+        if (ty < TOKP_NORMAL || ty > TOKP_BYTE)
+            return err_set(e, "'%s': token %d has type %lld (1 to 6 are llama.cpp's)", path, i, ty);
+        p->type[i] = (int)ty;
+        if (scores) p->score[i] = (float)gguf_arr_float(&sc, (uint64_t)i);
+    }
+    return 0;
+}
+
+// Byte-level or SentencePiece-style BPE.
+static Tokenizer *load_bpe(const Gguf *g, bool spm, Err *e) {
+    const char *path = gguf_path(g);
+    Pieces p = {0};
+    const char **merge = NULL;
+    size_t *merge_len = NULL;
+    char *pre = NULL;
+    Tokenizer *t = NULL;
+    if (read_pieces(g, spm, &p, e)) goto done;
+    BpePieces bp = {.path = path, .n = p.n, .text = p.text, .len = p.len, .type = p.type, .score = p.score, .unk = -1};
+    if (!spm) {
+        GgufArr ma;
+        int r = gguf_get_arr(g, "tokenizer.ggml.merges", GGUF_STR, &ma, e);
+        if (r < 0) goto done;
+        if (!r) {
+            err_set(e, "'%s': missing key 'tokenizer.ggml.merges' (a gpt2 tokenizer needs them)", path);
+            goto done;
+        }
+        if (ma.n > TOK_MAX_VOCAB) {
+            err_set(e, "'%s': too many merges (%llu)", path, (unsigned long long)ma.n);
+            goto done;
+        }
+        merge = xcalloc((size_t)(ma.n ? ma.n : 1), sizeof *merge);
+        merge_len = xcalloc((size_t)(ma.n ? ma.n : 1), sizeof *merge_len);
+        for (uint64_t i = 0; i < ma.n; i++) merge[i] = gguf_arr_str(&ma, i, &merge_len[i]);
+        bp.merge = merge;
+        bp.merge_len = merge_len;
+        bp.n_merges = (size_t)ma.n;
+        const char *s;
+        size_t l;
+        if ((r = gguf_get_str(g, "tokenizer.ggml.pre", &s, &l, e)) < 0) goto done;
+        if (r) bp.pre = pre = xstrndup(s, l);
+    } else {
+        int unk = special_id(g, "tokenizer.ggml.unknown_token_id", p.n, e);
+        if (unk == -2) goto done;
+        for (int i = 0; unk < 0 && i < p.n; i++)
+            if (p.type[i] == TOKP_UNKNOWN) unk = i;
+        bp.unk = unk;
+    }
+    t = bpe_load_pieces(&bp, e);
+done:
+    pieces_free(&p);
+    free(merge);
+    free(merge_len);
+    free(pre);
+    return t;
+}
+
+// WordPiece: the pieces back in vocab.txt's spelling ("##" for a continuation).
+static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
+    Pieces p = {0};
+    Buf lines = {0};
+    Tokenizer *t = NULL;
+    if (read_pieces(g, false, &p, e)) goto done;
+    for (int i = 0; i < p.n; i++) {
+        const char *s = p.text[i];
+        size_t l = p.len[i];
+        if (memchr(s, '\n', l)) {
+            err_set(e, "'%s': token %d holds a new line", gguf_path(g), i);
+            goto done;
+        }
+        if (l >= 3 && !memcmp(s, SP, 3)) buf_put(&lines, s + 3, l - 3);
+        else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&lines, s, l);
+        else buf_puts(&lines, "##"), buf_put(&lines, s, l);
+        buf_putc(&lines, '\n');
+    }
+    t = wordpiece_from_lines(lines.data ? lines.data : "", lines.len, NULL, gguf_path(g), e);
+    if (t) { // control tokens are special (BertTokenizer's five are already)
+        for (int i = 0; i < t->n_vocab && i < p.n; i++)
+            if (p.type[i] == TOKP_CONTROL) tok_mark_added(t, i, true);
+        tok_index(t);
+    }
+done:
+    pieces_free(&p);
+    buf_free(&lines);
+    return t;
+}
+
+Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
+    const char *path = gguf_path(g), *model;
+    size_t ml;
+    int r = gguf_get_str(g, "tokenizer.ggml.model", &model, &ml, e);
+    if (r < 0) return NULL;
+    if (!r) {
+        err_set(e, "'%s': no tokenizer in its metadata (missing key 'tokenizer.ggml.model')", path);
+        return NULL;
+    }
+    char kind[24];
+    snprintf(kind, sizeof kind, "%.*s", (int)(ml < 23 ? ml : 23), model);
+    Tokenizer *t;
+    bool bert = !strcmp(kind, "bert");
+    if (!strcmp(kind, "gpt2") || !strcmp(kind, "llama")) t = load_bpe(g, kind[0] == 'l', e);
+    else if (bert) t = load_wordpiece(g, e);
+    else {
+        char q[48];
+        err_set(e, "'%s': tokenizer.ggml.model '%s' is not supported (gpt2, llama and bert are)", path,
+                tok_quote(model, ml, q, sizeof q));
+        return NULL;
+    }
+    if (!t) return NULL;
+    // BOS/EOS and what encoding adds: BERT puts [CLS] and [SEP] around a text; SentencePiece
+    // vocabularies add BOS unless the file says otherwise, byte-level ones only when it says so
+    int n = t->n_vocab;
+    int bos = special_id(g, "tokenizer.ggml.bos_token_id", n, e), eos = special_id(g, "tokenizer.ggml.eos_token_id", n, e);
+    int cls = special_id(g, "tokenizer.ggml.cls_token_id", n, e), sep = special_id(g, "tokenizer.ggml.seperator_token_id", n, e);
+    int unk = special_id(g, "tokenizer.ggml.unknown_token_id", n, e);
+    bool add_bos = kind[0] == 'l', add_eos = false;
+    if (bos == -2 || eos == -2 || cls == -2 || sep == -2 || unk == -2 ||
+        gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &add_bos, e) < 0 ||
+        gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &add_eos, e) < 0) {
+        tok_free(t);
+        return NULL;
+    }
+    if (bert) {
+        if (cls >= 0) t->add_first = t->bos = cls;
+        else if (bos >= 0) t->add_first = t->bos = bos;
+        if (sep >= 0) t->add_last = t->eos = sep;
+        else if (eos >= 0) t->add_last = t->eos = eos;
+        if (unk >= 0) wordpiece_set_unk(t, unk);
+    } else {
+        t->bos = bos;
+        t->eos = eos;
+        t->add_first = add_bos ? bos : -1;
+        t->add_last = add_eos ? eos : -1;
+    }
+    return t;
+}
