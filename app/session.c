@@ -13,6 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Free the current model, its contexts and the loaded one it was converted from.
+static void drop_models(App *app) {
+    ctx_free(app->ctx);
+    model_free(app->model); // before the model it borrows from
+    ctx_free(app->orig_ctx);
+    model_free(app->original);
+    app->ctx = app->orig_ctx = NULL;
+    app->model = app->original = NULL;
+}
+
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
     char *named = path ? models_find(path) : NULL; // an installed model's name
     Model *m = path ? model_open(named ? named : path, tok_path, e) : model_builtin(e);
@@ -26,9 +36,7 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
         // the built-in model keeps its own byte-level tokenizer; --tokenizer applies to
         // tokenize alone (see app->tok)
     }
-    ctx_free(app->ctx);
-    app->ctx = NULL;
-    model_free(app->model);
+    drop_models(app);
     app->model = m;
     if (!app->tok_owned) app->tok = m->tok;
     return 0;
@@ -37,6 +45,29 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
 Ctx *app_ctx(App *app, Err *e) {
     if (!app->ctx) app->ctx = ctx_new(app->model, app->n_threads, e);
     return app->ctx;
+}
+
+int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e) {
+    Model *base = app->original ? app->original : app->model;
+    Model *m = NULL;
+    if (dt != DT_F32 && !(m = model_quantize(base, dt, embed, rep, e))) return -1;
+    if (app->original) { // drop the previous conversion; the loaded model's context is kept
+        ctx_free(app->ctx);
+        model_free(app->model);
+    } else {
+        app->orig_ctx = app->ctx;
+    }
+    app->ctx = NULL;
+    app->model = m ? m : base;
+    app->original = m ? base : NULL;
+    if (!m) app->ctx = app->orig_ctx, app->orig_ctx = NULL;
+    return 0;
+}
+
+Ctx *app_orig_ctx(App *app, Err *e) {
+    if (!app->original) return NULL;
+    if (!app->orig_ctx) app->orig_ctx = ctx_new(app->original, app->n_threads, e);
+    return app->orig_ctx;
 }
 
 int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids, int n_ids, const GenParams *p,
@@ -148,8 +179,7 @@ void app_done(App *app) {
     figure_free(&app->fig);
     app_rank_drop(app, true);
     db_close(app->db);
-    ctx_free(app->ctx);
-    model_free(app->model);
+    drop_models(app);
     tok_free(app->tok_owned);
     free(app->db_path);
     free(app->annotator);
