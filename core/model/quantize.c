@@ -4,6 +4,7 @@
 #include "model/quantize.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +14,18 @@
 
 enum { CHUNK_FLOATS = 1 << 18 }; // rows converted at a time: about 1 MB of float32
 
-// One matrix to convert: src (base's), into *dst (the new model's), in layer `layer`.
+// One matrix to convert: src (base's), into *dst (the new model's), in layer `layer`. A linear
+// stored [in, out] (GPT-2's Conv1D) is converted to [out, in] (lin, the new model's layer,
+// then says so), as GGUF holds it: blocks run along the inputs, and decoding uses the
+// [out, in] kernels, which read each output's row of blocks once.
 typedef struct Item {
     const Tensor *src;
     Tensor *dst;
+    Linear *lin; // the new model's linear when the item is transposed, else NULL
     int layer;
     char name[48];
-    int64_t rows, cols;
-    size_t offset; // in the new allocation
+    int64_t rows, cols; // as converted
+    size_t offset;      // in the new allocation
 } Item;
 
 typedef struct Plan {
@@ -28,7 +33,7 @@ typedef struct Plan {
     int n, cap;
 } Plan;
 
-static void plan_add(Plan *p, const Tensor *src, Tensor *dst, int layer, WeightId w) {
+static void plan_add(Plan *p, const Tensor *src, Tensor *dst, Linear *lin, int layer, WeightId w) {
     if (!src->data) return;
     if (p->n == p->cap) p->items = xrealloc(p->items, sizeof *p->items * (size_t)(p->cap = p->cap ? 2 * p->cap : 16));
     Item *it = &p->items[p->n++];
@@ -38,6 +43,7 @@ static void plan_add(Plan *p, const Tensor *src, Tensor *dst, int layer, WeightI
     else snprintf(it->name, sizeof it->name, "%s", weight_name(w));
     it->rows = src->shape[0];
     it->cols = src->ndim > 1 ? src->n / src->shape[0] : src->n;
+    if (lin && !lin->out_in) it->lin = lin, it->rows = lin->out, it->cols = lin->in;
 }
 
 static size_t matrix_bytes(const Tensor *t) {
@@ -79,8 +85,14 @@ static QuantLayer *layer_of(QuantReport *rep, int layer) {
     return &rep->layers[layer >= 0 ? layer : rep->n_layers - 1];
 }
 
-// Rows r0..r0+nr of it's source as float32 into f (nr * cols).
-static void src_rows(const Item *it, int64_t r0, int64_t nr, float *f) {
+// Rows r0..r0+nr of it's matrix as converted, as float32 into f (nr * cols); a transposed
+// item's rows are columns of its source, whole in full ([in, out]).
+static void src_rows(const Item *it, const float *full, int64_t r0, int64_t nr, float *f) {
+    if (it->lin) {
+        for (int64_t r = 0; r < nr; r++)
+            for (int64_t i = 0; i < it->cols; i++) f[r * it->cols + i] = full[i * it->rows + r0 + r];
+        return;
+    }
     for (int64_t r = 0; r < nr; r++) tensor_row_f32(it->src, (r0 + r) * it->cols, it->cols, f + r * it->cols);
 }
 
@@ -89,13 +101,22 @@ static int item_run(const Item *it, DType dt, int pass, QuantReport *rep, float 
     QuantLayer *q = layer_of(rep, it->layer);
     size_t rb = dtype_row_bytes(dt, it->cols);
     double scale = QUANT_HIST_BINS / (2 * rep->range);
+    float *full = NULL;
+    if (it->lin) { // [in, out] source: all of it as float32, then columns as rows
+        size_t n = mem_mul((size_t)it->rows, (size_t)it->cols);
+        if (n == SIZE_MAX || !(full = malloc(n * sizeof(float))))
+            return err_set(e, "out of memory converting '%s'", it->name);
+        tensor_row_f32(it->src, 0, it->src->n, full);
+    }
     for (int64_t r0 = 0; r0 < it->rows; r0 += chunk) {
         int64_t nr = it->rows - r0 < chunk ? it->rows - r0 : chunk;
-        src_rows(it, r0, nr, f);
+        src_rows(it, full, r0, nr, f);
         unsigned char *dst = (unsigned char *)it->dst->data + (size_t)r0 * rb;
         Err qe = {0};
-        if (pass == 0 && quant_rows(dt, f, nr, it->cols, dst, &qe))
+        if (pass == 0 && quant_rows(dt, f, nr, it->cols, dst, &qe)) {
+            free(full);
             return err_set(e, "quantize %s: '%s': %s", dtype_name(dt), it->name, qe.msg);
+        }
         for (int64_t r = 0; r < nr; r++) tensor_row_f32(it->dst, (r0 + r) * it->cols, it->cols, g + r * it->cols);
         for (int64_t i = 0; i < nr * it->cols; i++) {
             double err = (double)g[i] - f[i];
@@ -109,25 +130,26 @@ static int item_run(const Item *it, DType dt, int pass, QuantReport *rep, float 
         }
         if (pass == 0) q->n += nr * it->cols;
     }
+    free(full);
     return 0;
 }
 
 static void plan_model(Plan *p, const Model *b, Model *m, bool embed) {
-    if (embed) plan_add(p, &b->tok_embd, &m->tok_embd, -1, W_TOK_EMBD);
+    if (embed) plan_add(p, &b->tok_embd, &m->tok_embd, NULL, -1, W_TOK_EMBD);
     for (int l = 0; l < b->cfg.n_layer; l++) {
         const Layer *s = &b->layers[l];
         Layer *d = &m->layers[l];
-        plan_add(p, &s->qkv.w, &d->qkv.w, l, W_QKV);
-        plan_add(p, &s->q.w, &d->q.w, l, W_Q);
-        plan_add(p, &s->k.w, &d->k.w, l, W_K);
-        plan_add(p, &s->v.w, &d->v.w, l, W_V);
-        plan_add(p, &s->o.w, &d->o.w, l, W_O);
-        plan_add(p, &s->up.w, &d->up.w, l, W_UP);
-        plan_add(p, &s->gate.w, &d->gate.w, l, W_GATE);
-        plan_add(p, &s->down.w, &d->down.w, l, W_DOWN);
+        plan_add(p, &s->qkv.w, &d->qkv.w, &d->qkv, l, W_QKV);
+        plan_add(p, &s->q.w, &d->q.w, &d->q, l, W_Q);
+        plan_add(p, &s->k.w, &d->k.w, &d->k, l, W_K);
+        plan_add(p, &s->v.w, &d->v.w, &d->v, l, W_V);
+        plan_add(p, &s->o.w, &d->o.w, &d->o, l, W_O);
+        plan_add(p, &s->up.w, &d->up.w, &d->up, l, W_UP);
+        plan_add(p, &s->gate.w, &d->gate.w, &d->gate, l, W_GATE);
+        plan_add(p, &s->down.w, &d->down.w, &d->down, l, W_DOWN);
     }
-    plan_add(p, &b->head_dense.w, &m->head_dense.w, -1, W_HEAD_DENSE);
-    if (b->output.w.data != b->tok_embd.data) plan_add(p, &b->output.w, &m->output.w, -1, W_OUTPUT);
+    plan_add(p, &b->head_dense.w, &m->head_dense.w, &m->head_dense, -1, W_HEAD_DENSE);
+    if (b->output.w.data != b->tok_embd.data) plan_add(p, &b->output.w, &m->output.w, &m->output, -1, W_OUTPUT);
 }
 
 Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep, Err *e) {
@@ -188,6 +210,7 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
             *it->dst = *it->src;
             it->dst->dt = dt;
             it->dst->data = bytes + it->offset;
+            if (it->lin) it->dst->shape[0] = it->rows, it->dst->shape[1] = it->cols, it->lin->out_in = true;
         }
         // a head tied to the embedding follows it
         if (embed && base->output.w.data == base->tok_embd.data && base->output.w.data) m->output.w = m->tok_embd;

@@ -7,6 +7,7 @@ On random-weight GPT-2 models that `qkv new-model` writes (weights std 0.2, so t
 next-token distributions are far from uniform):
 1. The quantized model's logits at every position equal those of the NumPy reference
    (gpt2_ref.py, float64) run on weights that the gguf package quantized and dequantized
+   (GPT-2's [in, out] matrices transposed first: qkv converts them to [out, in])
    (Q8_0, Q4_0, Q4_1: gguf.quants) or that NumPy converted (the lectures' affine int8 per row,
    F16), within 1e-3: the model runs from weights as stored, in every kernel table this CPU has.
 2. quantize's report: per layer the weights converted, the RMS of the weights and of the
@@ -15,7 +16,10 @@ next-token distributions are far from uniform):
 3. compare: per-position KL divergence, top-1 agreement and the largest logit change equal
    those computed here from the `logits full=true` of the loaded and the converted model; Q8_0's
    mean KL <= 1e-3 on a model with weights std 0.02 and below Q4_0's; Q6_K's below Q4_K's.
-4. Bad input: an unknown type, a bad embed= value, compare before quantize, Q4_K on rows that are
+4. A Llama (nn.Linear [out, in] weights, separate q/k/v, SwiGLU, grouped-query attention, an
+   untied head) converted to Q8_0, Q4_0, Q4_1: its logits equal HF transformers' (CPU, float32)
+   with the gguf package's quantized-dequantized weights within 1e-3.
+5. Bad input: an unknown type, a bad embed= value, compare before quantize, Q4_K on rows that are
    not whole 256-element blocks, a weight that is not finite: one error line each, exit status 1;
    matrices with rows of whole blocks converted and the others kept, counted.
 """
@@ -118,7 +122,7 @@ def test_against_numpy(tmp, kernels):
                 for name in LINEARS:
                     key = 'h.%d.%s' % (l, name)
                     w = saved[key]
-                    dq = converted(w, t)
+                    dq = converted(w.T, t).T  # stored [in, out]: converted as [out, in], blocks along the inputs
                     ref.w[key] = dq.astype(np.float64)
                     err = dq.astype(np.float64) - w.astype(np.float32).astype(np.float64)
                     errs.append(err.ravel())
@@ -160,7 +164,7 @@ def test_against_numpy(tmp, kernels):
                       '%s layer %d: histogram %s, expected %s' % (t, l, got_h.tolist(), want_h.tolist()))
             # bytes: the four matrices per layer as the type stores them, everything else float32
             mat = sum(saved['h.%d.%s' % (l, nm)].size for l in range(ref.n_layer) for nm in LINEARS)
-            rows = sum(saved['h.%d.%s' % (l, nm)].shape[0] for l in range(ref.n_layer) for nm in LINEARS)
+            rows = sum(saved['h.%d.%s' % (l, nm)].shape[1] for l in range(ref.n_layer) for nm in LINEARS)
             total = ref.n_params()
             if t in BLOCK_BYTES:
                 blk, by = BLOCK_BYTES[t]
@@ -208,6 +212,46 @@ def test_compare(tmp):
         check(kl[label, 'q4_k'] < kl[label, 'q4_0'], '%s: Q4_K KL below Q4_0\'s' % label)
 
 
+def test_llama(tmp):
+    try:
+        import torch
+        import transformers
+    except ImportError as ex:
+        check(not os.environ.get('QKV_REQUIRE_REFS'), 'torch/transformers cannot be imported: %s' % ex)
+        print('Llama check skipped: %s' % ex)
+        return
+    mdir = os.path.join(tmp, 'llama')
+    p = qkv_cli.run(QKV, ['--db', os.path.join(tmp, 'db'), '-e', 'new-model llama layers=2 heads=4 kv_heads=2 d=256 '
+                          'ff=512 ctx=64 seed=9 std=0.2 tied=false out=' + mdir])
+    if p.returncode:
+        raise SystemExit('new-model llama failed: %s' % p.stderr)
+    types = ('q8_0', 'q4_0', 'q4_1')
+    cmds = ['tokenize %s' % q(TEXT)]
+    for t in types:
+        cmds += ['quantize %s' % t, 'logits %s full=true' % q(TEXT)]
+    res = qkv_cli.json_cmds(QKV, mdir, cmds, os.path.join(tmp, 'db'))
+    ids = res[0]['ids']
+    m = transformers.AutoModelForCausalLM.from_pretrained(mdir, dtype=torch.float32, attn_implementation='eager',
+                                                          local_files_only=True)
+    m.eval()
+    names = [n for n, _ in m.named_parameters() if n.endswith('proj.weight') or n == 'lm_head.weight']
+    check(len(names) == 2 * 7 + 1, 'llama: %d matrices to convert, expected 15' % len(names))
+    orig = {n: t.detach().clone() for n, t in m.named_parameters() if n in names}
+    for i, t in enumerate(types):
+        rep = res[1 + 2 * i]
+        check(rep['tensors'] == len(names) and rep['kept'] == 0, 'llama %s: %s converted, %s kept' % (t, rep['tensors'],
+                                                                                                      rep['kept']))
+        with torch.no_grad():
+            for n, prm in m.named_parameters():
+                if n in names:
+                    prm.copy_(torch.from_numpy(converted(orig[n].numpy().astype(np.float64), t)))
+            want = m(torch.tensor([ids])).logits[0].double().numpy()
+        worst = np.abs(np.array(res[2 + 2 * i]['logits']) - want).max()
+        check(worst <= 1e-3, 'llama %s: logits within 1e-3 of transformers on gguf-converted weights, got %g'
+              % (t, worst))
+        print('llama %s: logits within %.2g of transformers' % (t, worst), flush=True)
+
+
 def test_bad(tmp):
     mdir = os.path.join(tmp, 'm')
     narrow = new_model(tmp, 'narrow', 0.02, d=48)
@@ -225,7 +269,7 @@ def test_bad(tmp):
         (mdir, 'quantize q8_0 embed=maybe', 'embed'),
         (mdir, 'quantize q8_0 block=32', 'block'),
         (mdir, 'compare "x"', 'run quantize'),
-        (narrow, 'quantize q4_k', "no matrix has rows of whole 256-element blocks ('blk.0.attn_qkv' has rows of 144)"),
+        (narrow, 'quantize q4_k', "no matrix has rows of whole 256-element blocks ('blk.0.attn_qkv' has rows of 48)"),
         (nan, 'quantize q8_0', "'blk.1.ffn_up'"),
     ]
     for model, cmd, want in cases:
@@ -233,7 +277,7 @@ def test_bad(tmp):
         lines = [l for l in p.stderr.splitlines() if l.startswith('error:')]
         check(p.returncode == 1 and len(lines) == 1 and want in lines[0],
               '%s: exit 1 and one error line naming %r; got exit %d, stderr %r' % (cmd, want, p.returncode, p.stderr[-400:]))
-    # rows of 64 and 192 are not whole 256-element blocks, rows of 256 (the MLP's c_fc) are: kept, converted
+    # inputs of 64 are not whole 256-element blocks, the MLP's c_proj's 256 are: kept, converted
     r = qkv_cli.json_cmds(QKV, part, ['quantize q4_k'], os.path.join(tmp, 'db'))[0]
     check(r['tensors'] == 2 and r['kept'] == 6 and r['kept_first'] == 'blk.0.attn_qkv',
           'q4_k at d=64: 2 converted, 6 kept from blk.0.attn_qkv; got %s, %s, %s' % (r['tensors'], r['kept'],
@@ -257,6 +301,7 @@ def main():
                 print('kernels %s: not tested on this CPU' % k)
         test_against_numpy(tmp, kernels)
         test_compare(tmp)
+        test_llama(tmp)
         test_bad(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
