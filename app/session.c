@@ -22,6 +22,16 @@ const char *app_default_model(void) {
     return installed ? DEFAULT_MODEL : "builtin";
 }
 
+// Free the current model, its contexts and the loaded one it was converted from.
+static void drop_models(App *app) {
+    ctx_free(app->ctx);
+    model_free(app->model); // before the model it borrows from
+    ctx_free(app->orig_ctx);
+    model_free(app->original);
+    app->ctx = app->orig_ctx = NULL;
+    app->model = app->original = NULL;
+}
+
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
     if (!path) path = app_default_model();
     bool builtin = !strcmp(path, "builtin");
@@ -37,9 +47,7 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
         // the built-in model keeps its own byte-level tokenizer; --tokenizer applies to
         // tokenize alone (see app->tok)
     }
-    ctx_free(app->ctx);
-    app->ctx = NULL;
-    model_free(app->model);
+    drop_models(app);
     app->model = m;
     if (!app->tok_owned) app->tok = m->tok;
     return 0;
@@ -48,6 +56,29 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
 Ctx *app_ctx(App *app, Err *e) {
     if (!app->ctx) app->ctx = ctx_new(app->model, app->n_threads, e);
     return app->ctx;
+}
+
+int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e) {
+    Model *base = app->original ? app->original : app->model;
+    Model *m = NULL;
+    if (dt != DT_F32 && !(m = model_quantize(base, dt, embed, rep, e))) return -1;
+    if (app->original) { // drop the previous conversion; the loaded model's context is kept
+        ctx_free(app->ctx);
+        model_free(app->model);
+    } else {
+        app->orig_ctx = app->ctx;
+    }
+    app->ctx = NULL;
+    app->model = m ? m : base;
+    app->original = m ? base : NULL;
+    if (!m) app->ctx = app->orig_ctx, app->orig_ctx = NULL;
+    return 0;
+}
+
+Ctx *app_orig_ctx(App *app, Err *e) {
+    if (!app->original) return NULL;
+    if (!app->orig_ctx) app->orig_ctx = ctx_new(app->original, app->n_threads, e);
+    return app->orig_ctx;
 }
 
 static const char *const chat_names[] = {NULL, "chat:chatml", "chat:llama2", "chat:llama3", "chat:mistral"};
@@ -173,8 +204,7 @@ void app_done(App *app) {
     figure_free(&app->fig);
     app_rank_drop(app, true);
     db_close(app->db);
-    ctx_free(app->ctx);
-    model_free(app->model);
+    drop_models(app);
     tok_free(app->tok_owned);
     free(app->db_path);
     free(app->annotator);

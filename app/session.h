@@ -9,6 +9,7 @@
 #include "eval/forward.h"
 #include "eval/generate.h"
 #include "model/model.h"
+#include "model/quantize.h"
 #include "runlog.h"
 #include "tok/chat.h"
 
@@ -38,6 +39,8 @@ typedef struct Figure {
 
 typedef struct App {
     Model *model;          // the current model (never NULL after app_init)
+    Model *original;       // the model as loaded while `model` is a converted copy (quantize), else NULL
+    Ctx *orig_ctx;         // original's evaluation context, created on first use
     Tokenizer *tok;        // the model's tokenizer, or one given by --tokenizer
     Tokenizer *tok_owned;  // set when tok was loaded alone
     Ctx *ctx;              // created on first use for the current model
@@ -72,6 +75,13 @@ const char *app_default_model(void);
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
 // The evaluation context of the current model, created on first use.
 Ctx *app_ctx(App *app, Err *e);
+// Make the current model the loaded one's matrices converted to dt (model_quantize; from
+// the model as loaded, however often this runs), keeping the loaded one for `compare`; dt
+// DT_F32 goes back to the loaded one. 0 (rep filled unless DT_F32), or -1 with e filled and
+// the current model unchanged.
+int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e);
+// The evaluation context of the model as loaded while the current one is converted, else NULL.
+Ctx *app_orig_ctx(App *app, Err *e);
 
 // A finished generation and the run the log recorded of it.
 typedef struct Generation {

@@ -22,7 +22,7 @@
 
 void model_free(Model *m) {
     if (!m) return;
-    tok_free(m->tok);
+    if (!m->base) tok_free(m->tok);
     wsrc_free(m->src);
     for (int i = 0; i < m->n_owned_vecs; i++) free(m->owned_vecs[i]);
     free(m->owned_vecs);

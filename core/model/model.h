@@ -49,6 +49,8 @@ typedef struct Model {
     bool st_normalize; // a Normalize module follows the pooling
     int st_max_seq;    // sentence_bert_config.json max_seq_length (0: none)
     struct WSrc *src;  // owned: the files the weights come from
+    const struct Model *base; // a model converted in memory (quantize.h): the one it borrows its
+                              // tokenizer and unconverted weights from; else NULL
     void *owned_bytes; // memory holding the weights of the built-in model
     float **owned_vecs; // vectors converted to float32 at load
     int n_owned_vecs;

@@ -12,6 +12,7 @@ the pane mid-generation, Ctrl-C a generation, shrink the terminal below the mini
 quit and find the terminal restored. Exit 77 when tmux is missing.
 """
 import json
+import math
 import os
 import re
 import shutil
@@ -436,13 +437,17 @@ def scenario_new_user(p, tmp, db, name):
     p.wait(lambda s: "Prompt" in s and "e edit" in s, "Esc back to the lab")
     # Tab walks the views in order, Shift-Tab back
     for want in ("Nothing to show yet", "sinusoidal position encoding: 64 positions", "No ranking pending",
-                 "History:", "> model", "Keys of the Log view", "e edit, g"):
+                 "History:", "> model", "Keys of the Log view", "no converted model", "e edit, g"):
         p.keys("Tab")
         p.wait_text(want)
-    p.keys("BTab")  # back from the lab to the help, now with the lab's keys
-    p.wait_text("Keys of the Lab view")
+    p.keys("BTab")  # back from the lab to the quantization view, then the help with its keys
+    p.wait_text("no converted model")
+    p.keys("BTab")
+    p.wait_text("Keys of the Quant view")
     p.keys("Escape")
-    p.wait(lambda s: "Prompt" in s and "e edit" in s, "Esc back to the lab")
+    p.wait_text("no converted model")
+    p.keys("1")
+    p.wait(lambda s: "Prompt" in s and "e edit" in s, "back to the lab")
     # F1 in the Log view: the Log's keys
     p.keys("6")
     p.wait(lambda s: "> model" in s and "> set" in s and "Prompt" not in s, "the log with the start-up commands")
@@ -621,6 +626,58 @@ def scenario_encoder(p, tmp, db, model, name):
     wait_shell(p)
 
 
+SHADES = [" ", "\u2591", "\u2592", "\u2593", "\u2588"]
+QREADOUT = re.compile(r"pos (\d+) .*?KL (\S+)\s+top-1 (same|differs)\s+max \|dlogit\| (\S+)")
+
+
+def scenario_quant(p, tmp, db, model, name):
+    """View 8: quantize draws each layer's weight-error histogram with the RMS error headless
+    quantize reports; compare draws the per-position KL strip (shade levels and top-1 marks as the
+    headless KL gives them) and reads out the position under the cursor."""
+    start_qkv(p, db, model)
+    p.keys("8")
+    p.wait_text("no converted model")
+    text = "the cat sat on a mat"
+    ref_q, ref_c = headless(p.env, db, "quantize q4_0", 'compare "%s"' % text, model=model)
+    command(p, "quantize q4_0")
+    s = p.wait(lambda s: "Weight error" in s and "as Q4_0" in s, "the weight-error histograms")
+    rows = s.split("\n")
+    for layer in ref_q["layers"]:
+        label = str(layer["layer"]) if layer["layer"] >= 0 else "other"
+        row = next((r for r in rows if r.startswith(label + " ") and "%" in r), None)
+        if row is None:
+            fail("%s: no histogram row for layer %s:\n%s" % (name, label, s))
+            continue
+        pct = "%.3f%%" % (100 * layer["rel_err"])
+        bars = row[7:7 + ref_q["hist_bins"]]
+        want_bars = [b > 0 for b in layer["hist"]]
+        if pct not in row or [c != " " for c in bars.ljust(len(want_bars))] != want_bars or "\u2588" not in bars:
+            fail("%s: layer %s row %r: expected rms err/w %s and bars where the histogram %s is non-zero"
+                 % (name, label, row, pct, layer["hist"]))
+    command(p, 'compare "%s"' % text)
+    s = p.wait(lambda s: "KL per position" in s and QREADOUT.search(s), "the KL strip")
+    kl, top1 = ref_c["kl"], ref_c["top1"]
+    mx = max(kl)
+    want = "".join(SHADES[0 if k <= 0 else min(4, max(1, math.ceil(4 * k / mx)))] for k in kl)
+    want_top = "".join("\u00b7" if t else "\u00d7" for t in top1)
+    rows = s.split("\n")
+    strip = next((r for r in rows if r.startswith("KL ") and "per position" not in r), "").ljust(6 + len(kl))
+    marks = next((r for r in rows if r.startswith("top-1 ")), "").ljust(6 + len(kl))
+    if strip[6:6 + len(kl)] != want or marks[6:6 + len(kl)] != want_top:
+        fail("%s: KL strip %r / %r, expected %r / %r (KL %s, top-1 %s)" % (name, strip[6:], marks[6:], want, want_top,
+                                                                             kl, top1))
+    for _ in range(3):
+        p.keys("l")
+    s = p.wait(lambda s: QREADOUT.search(s).group(1) == "3", "the readout of position 3")
+    m = QREADOUT.search(s)
+    if abs(float(m.group(2)) - kl[3]) > 1e-3 * kl[3] + 1e-12 or (m.group(3) == "same") != top1[3] or \
+            abs(float(m.group(4)) - ref_c["max_logit_diffs"][3]) > 1e-3:
+        fail("%s: position 3 reads %r, headless KL %g top-1 %s max %g" % (name, m.group(0), kl[3], top1[3],
+                                                                         ref_c["max_logit_diffs"][3]))
+    p.keys("q")
+    wait_shell(p)
+
+
 def scenario_small_and_quit(p, name):
     """Below the minimum size a message, back to normal when enlarged; q restores the terminal."""
     p.resize(30, 8)
@@ -699,7 +756,15 @@ def main():
         scenario_encoder(p, tmp, db, bert, "encoder")
         p.close()
 
-        # 5. a larger model: resize mid-generation, Ctrl-C
+        # 5. quantization: weight-error histograms, the KL strip
+        quant = os.path.join(tmp, "quant")
+        headless(env, db, "new-model gpt2 layers=2 heads=2 d=64 ctx=64 seed=11 std=0.2 out=" + quant)
+        p = Pane(tmp, W, H, "f")
+        panes.append(p)
+        scenario_quant(p, tmp, db, quant, "quant")
+        p.close()
+
+        # 6. a larger model: resize mid-generation, Ctrl-C
         p = Pane(tmp, W, H, "c")
         panes.append(p)
         scenario_generation_resize_cancel(p, tmp, db, big, "large")

@@ -1,0 +1,47 @@
+// quantize.h - a loaded model's weights converted in memory to another element type (the
+// lectures' affine int8, ggml's block formats, half floats), and what the conversion did to
+// them: the error of every converted weight, per layer.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "model/model.h"
+
+enum { QUANT_HIST_BINS = 33 };
+
+// The weights of one layer that were converted.
+typedef struct QuantLayer {
+    int layer;             // block index; -1 for the weights outside the blocks
+    int64_t n;             // weights converted
+    double rms_w, rms_err; // root mean square of the weights and of the error (dequantized - original)
+    double max_err;        // the largest |error|
+    // the errors in QUANT_HIST_BINS equal bins over [-range, range] (QuantReport.range); the
+    // end bins also hold the errors beyond
+    int64_t hist[QUANT_HIST_BINS];
+} QuantLayer;
+
+typedef struct QuantReport {
+    DType dt;
+    bool embed;                // the token embedding (and a head tied to it) was converted
+    int n_tensors;             // matrices converted
+    int n_kept;                // matrices left as they were: rows not whole blocks of dt
+    char kept_first[64];       // the first of those ("blk.3.attn_q"), "" when none
+    int64_t bytes_before, bytes_after; // every weight of each model (vectors as the float32 they are used as)
+    double range;              // the histograms' half-width
+    int n_layers;              // n_layer + 1: the blocks in order, then layer -1
+    QuantLayer *layers;
+} QuantReport;
+
+// A model whose matrices are base's converted to dt: the linear layers of every block, the
+// head transform and an untied output head; with embed also the token embedding (and so a
+// head tied to it). Position and token-type embeddings, norms and biases stay as they are.
+// The new model borrows everything else from base (its tokenizer too): base must outlive it.
+// A matrix whose rows are not whole blocks of dt is kept as it is (rep says how many).
+// dt may not be DT_F32 (the loaded model is the float one). Returns the model and fills rep
+// (free it with quant_report_free), or NULL with e filled: no matrix could be converted, a
+// weight is not finite, or memory ran out.
+Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep, Err *e);
+void quant_report_free(QuantReport *rep);
+// Bytes of every weight m computes with: matrices as stored, vectors as float32.
+int64_t model_weight_bytes(const Model *m);

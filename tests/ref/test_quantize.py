@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""quantize and compare against independent references (suite reference).
+
+Usage: test_quantize.py QKV_BINARY
+
+On random-weight GPT-2 models that `qkv new-model` writes (weights std 0.2, so that the
+next-token distributions are far from uniform):
+1. The quantized model's logits at every position equal those of the NumPy reference
+   (gpt2_ref.py, float64) run on weights that the gguf package quantized and dequantized
+   (GPT-2's [in, out] matrices transposed first: qkv converts them to [out, in])
+   (Q8_0, Q4_0, Q4_1: gguf.quants) or that NumPy converted (the lectures' affine int8 per row,
+   F16), within 1e-3: the model runs from weights as stored, in every kernel table this CPU has.
+2. quantize's report: per layer the weights converted, the RMS of the weights and of the
+   error, the largest error, histogram counts summing to the weights, equal to NumPy's from the
+   same dequantized weights; the bytes of each model counted here from the shapes.
+3. compare: per-position KL divergence, top-1 agreement and the largest logit change equal
+   those computed here from the `logits full=true` of the loaded and the converted model; Q8_0's
+   mean KL <= 1e-3 on a model with weights std 0.02 and below Q4_0's; Q6_K's below Q4_K's.
+4. A Llama (nn.Linear [out, in] weights, separate q/k/v, SwiGLU, grouped-query attention, an
+   untied head) converted to Q8_0, Q4_0, Q4_1: its logits equal HF transformers' (CPU, float32)
+   with the gguf package's quantized-dequantized weights within 1e-3.
+5. Bad input: an unknown type, a bad embed= value, compare before quantize, Q4_K on rows that are
+   not whole 256-element blocks, a weight that is not finite: one error line each, exit status 1;
+   matrices with rows of whole blocks converted and the others kept, counted.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from refenv import need  # noqa: E402
+import gpt2_ref  # noqa: E402
+import qkv_cli  # noqa: E402
+
+np, gguf = need('numpy', 'gguf')
+from gguf import GGMLQuantizationType as GT  # noqa: E402
+from gguf import quants  # noqa: E402
+
+QKV = qkv_cli.qkv_path()
+TEXT = 'The quick brown fox jumps over the lazy dog. 0123'
+LINEARS = ('attn.c_attn.weight', 'attn.c_proj.weight', 'mlp.c_fc.weight', 'mlp.c_proj.weight')
+BLOCK_BYTES = {'q8_0': (32, 34), 'q4_0': (32, 18), 'q4_1': (32, 20), 'q4_k': (256, 144), 'q6_k': (256, 210)}
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print('FAIL: ' + what, flush=True)
+
+
+def np_roundf(v):
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def i8_affine(w):
+    """Rows of w through the lectures' affine int8 (quant.h's choice of s and Z), decoded."""
+    out = np.empty_like(w, dtype=np.float32)
+    for i, r in enumerate(w.astype(np.float32)):
+        mn, mx = r.min(), r.max()
+        s = np.float32((mx - mn) / np.float32(255))
+        z = np_roundf(-128.0 - float(mn) / float(s))
+        q = np.clip(np_roundf(r.astype(np.float64) / float(s) + z), -128, 127)
+        out[i] = s * (q - z).astype(np.float32)
+    return out
+
+
+def converted(w, typ):
+    """w (float64, [rows, cols] as stored) as the type stores it, decoded to float."""
+    w32 = w.astype(np.float32)
+    if typ == 'int8':
+        return i8_affine(w32)
+    if typ == 'f16':
+        return w32.astype(np.float16).astype(np.float32)
+    qt = {'q8_0': GT.Q8_0, 'q4_0': GT.Q4_0, 'q4_1': GT.Q4_1}[typ]
+    return quants.dequantize(quants.quantize(w32, qt), qt).astype(np.float32)
+
+
+def new_model(tmp, name, std, d=256, seed=3):
+    out = os.path.join(tmp, name)
+    p = qkv_cli.run(QKV, ['--db', os.path.join(tmp, 'db'), '-e',
+                          'new-model gpt2 layers=2 heads=4 d=%d ctx=64 seed=%d std=%g out=%s' % (d, seed, std, out)])
+    if p.returncode:
+        raise SystemExit('new-model failed: %s' % p.stderr)
+    return out
+
+
+def q(s):
+    return json.dumps(s)
+
+
+def kl_rows(p, qq):
+    lp, lq = gpt2_ref.log_softmax(p), gpt2_ref.log_softmax(qq)
+    return (np.exp(lp) * (lp - lq)).sum(axis=-1)
+
+
+def test_against_numpy(tmp, kernels):
+    mdir = new_model(tmp, 'm', 0.2)
+    ref = gpt2_ref.GPT2(mdir)
+    types = ['q8_0', 'q4_0', 'q4_1', 'int8', 'f16']
+    cmds = ['tokenize %s' % q(TEXT)]
+    for t in types:
+        cmds += ['quantize %s' % t, 'logits %s full=true' % q(TEXT)]
+    for table in kernels:
+        env = dict(os.environ, QKV_KERNELS=table)
+        p = qkv_cli.subprocess.run([QKV, '--model', mdir, '--db', os.path.join(tmp, 'db'), '--threads', '2',
+                                    '--json', '-e', '; '.join(cmds)], capture_output=True, text=True, env=env, timeout=600)
+        check(p.returncode == 0, '%s: qkv failed: %s' % (table, p.stderr[-500:]))
+        if p.returncode:
+            continue
+        res = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+        ids = res[0]['ids']
+        for i, t in enumerate(types):
+            rep, lg = res[1 + 2 * i], res[2 + 2 * i]
+            saved = dict(ref.w)
+            sums = {}
+            for l in range(ref.n_layer):
+                n = se = sw = mx = 0.0
+                errs = []
+                for name in LINEARS:
+                    key = 'h.%d.%s' % (l, name)
+                    w = saved[key]
+                    dq = converted(w.T, t).T  # stored [in, out]: converted as [out, in], blocks along the inputs
+                    ref.w[key] = dq.astype(np.float64)
+                    err = dq.astype(np.float64) - w.astype(np.float32).astype(np.float64)
+                    errs.append(err.ravel())
+                    n += w.size
+                    se += (err ** 2).sum()
+                    sw += (w.astype(np.float32).astype(np.float64) ** 2).sum()
+                    mx = max(mx, np.abs(err).max())
+                sums[l] = (n, np.sqrt(sw / n), np.sqrt(se / n), mx, np.concatenate(errs))
+            want = ref.logits(ids)
+            ref.w = saved
+            got = np.array(lg['logits'])
+            worst = np.abs(got - want).max()
+            check(worst <= 1e-3, '%s %s: logits within 1e-3 of NumPy on gguf/NumPy-converted weights, got %g'
+                  % (table, t, worst))
+            if table != kernels[0]:
+                continue
+            print('%s: logits within %.2g of the reference' % (t, worst), flush=True)
+            # the report
+            check(rep['tensors'] == 4 * ref.n_layer and rep['kept'] == 0,
+                  '%s: %d matrices converted, 0 kept, got %s, %s' % (t, 4 * ref.n_layer, rep['tensors'], rep['kept']))
+            layers = {r['layer']: r for r in rep['layers']}
+            check(sorted(layers) == list(range(ref.n_layer)), '%s: report layers %s' % (t, sorted(layers)))
+            rng_ = rep['hist_range']
+            want_range = 4 * max(sums[l][2] for l in sums)
+            check(abs(rng_ - want_range) <= 1e-6 * want_range, '%s: hist_range %g, expected %g' % (t, rng_, want_range))
+            for l, (n, rw, re_, mx, errs) in sums.items():
+                r = layers.get(l, {})
+                for key, val in (('rms_w', rw), ('rms_err', re_), ('max_err', mx)):
+                    check(abs(r.get(key, -1) - val) <= 1e-6 * max(val, 1e-12),
+                          '%s layer %d %s: expected %g, got %s' % (t, l, key, val, r.get(key)))
+                check(r.get('n') == n, '%s layer %d: n %s, expected %d' % (t, l, r.get('n'), n))
+                bins = rep['hist_bins']
+                idx = np.clip(np.floor((errs + rng_) * (bins / (2 * rng_))), 0, bins - 1).astype(int)
+                want_h = np.bincount(idx, minlength=bins)
+                got_h = np.array(r.get('hist', []))
+                # an error on a bin edge may fall either side in float arithmetic
+                off = np.abs(got_h - want_h).sum() if got_h.shape == want_h.shape else -1
+                check(got_h.sum() == n and 0 <= off <= 4,
+                      '%s layer %d: histogram %s, expected %s' % (t, l, got_h.tolist(), want_h.tolist()))
+            # bytes: the four matrices per layer as the type stores them, everything else float32
+            mat = sum(saved['h.%d.%s' % (l, nm)].size for l in range(ref.n_layer) for nm in LINEARS)
+            rows = sum(saved['h.%d.%s' % (l, nm)].shape[1] for l in range(ref.n_layer) for nm in LINEARS)
+            total = ref.n_params()
+            if t in BLOCK_BYTES:
+                blk, by = BLOCK_BYTES[t]
+                conv = mat // blk * by
+            else:
+                conv = {'int8': mat + 8 * rows, 'f16': 2 * mat}[t]
+            check(rep['bytes_before'] == 4 * total, '%s: bytes_before %s, expected %d' % (t, rep['bytes_before'], 4 * total))
+            want_after = 4 * (total - mat) + conv
+            check(rep['bytes_after'] == want_after, '%s: bytes_after %s, expected %d' % (t, rep['bytes_after'], want_after))
+
+
+def compare_run(tmp, mdir, typ, text=TEXT):
+    return qkv_cli.json_cmds(QKV, mdir, ['logits %s full=true' % q(text), 'quantize %s' % typ,
+                                         'logits %s full=true' % q(text), 'compare %s' % q(text)], os.path.join(tmp, 'db'))
+
+
+def test_compare(tmp):
+    small = new_model(tmp, 'small', 0.02, seed=5)
+    big = new_model(tmp, 'big', 0.2, seed=7)
+    kl = {}
+    for mdir, label in ((small, 'std 0.02'), (big, 'std 0.2')):
+        for typ in ('q8_0', 'q4_0', 'q6_k', 'q4_k', 'int8'):
+            a, _, b, c = compare_run(tmp, mdir, typ)
+            p, qq = np.array(a['logits'], np.float64), np.array(b['logits'], np.float64)
+            want_kl = kl_rows(p, qq)
+            got_kl = np.array(c['kl'])
+            check(got_kl.shape == want_kl.shape and np.allclose(got_kl, want_kl, rtol=1e-4, atol=1e-7),
+                  '%s %s: per-position KL %s, expected %s' % (label, typ, got_kl[:5], want_kl[:5]))
+            top1 = (p.argmax(axis=1) == qq.argmax(axis=1)).tolist()
+            check(c['top1'] == top1, '%s %s: top1 %s, expected %s' % (label, typ, c['top1'], top1))
+            check(abs(c['top1_agree'] - np.mean(top1)) < 1e-6, '%s %s: top1_agree' % (label, typ))
+            md = np.abs(p - qq).max(axis=1)
+            check(np.allclose(c['max_logit_diffs'], md, rtol=1e-6, atol=1e-6) and
+                  abs(c['max_logit_diff'] - md.max()) <= 1e-6 and c['max_logit_pos'] == int(md.argmax()),
+                  '%s %s: largest logit change %s at %s, expected %s at %d' % (label, typ, c['max_logit_diff'],
+                                                                         c['max_logit_pos'], md.max(), md.argmax()))
+            check(abs(c['kl_mean'] - want_kl.mean()) <= 1e-4 * want_kl.mean() + 1e-9, '%s %s: kl_mean' % (label, typ))
+            check(c['bytes_converted'] < c['bytes_original'], '%s %s: fewer bytes' % (label, typ))
+            kl[label, typ] = want_kl.mean()
+            print('%s %s: mean KL %.3g, top-1 agreement %.2f' % (label, typ, want_kl.mean(), np.mean(top1)), flush=True)
+    check(kl['std 0.02', 'q8_0'] <= 1e-3, 'Q8_0 mean KL <= 1e-3 (std 0.02), got %g' % kl['std 0.02', 'q8_0'])
+    for label in ('std 0.02', 'std 0.2'):
+        check(kl[label, 'q8_0'] < kl[label, 'q4_0'], '%s: Q8_0 KL below Q4_0\'s' % label)
+        check(kl[label, 'q6_k'] < kl[label, 'q4_k'], '%s: Q6_K KL below Q4_K\'s' % label)
+        check(kl[label, 'q4_k'] < kl[label, 'q4_0'], '%s: Q4_K KL below Q4_0\'s' % label)
+
+
+def test_llama(tmp):
+    try:
+        import torch
+        import transformers
+    except ImportError as ex:
+        check(not os.environ.get('QKV_REQUIRE_REFS'), 'torch/transformers cannot be imported: %s' % ex)
+        print('Llama check skipped: %s' % ex)
+        return
+    mdir = os.path.join(tmp, 'llama')
+    p = qkv_cli.run(QKV, ['--db', os.path.join(tmp, 'db'), '-e', 'new-model llama layers=2 heads=4 kv_heads=2 d=256 '
+                          'ff=512 ctx=64 seed=9 std=0.2 tied=false out=' + mdir])
+    if p.returncode:
+        raise SystemExit('new-model llama failed: %s' % p.stderr)
+    types = ('q8_0', 'q4_0', 'q4_1')
+    cmds = ['tokenize %s' % q(TEXT)]
+    for t in types:
+        cmds += ['quantize %s' % t, 'logits %s full=true' % q(TEXT)]
+    res = qkv_cli.json_cmds(QKV, mdir, cmds, os.path.join(tmp, 'db'))
+    ids = res[0]['ids']
+    m = transformers.AutoModelForCausalLM.from_pretrained(mdir, dtype=torch.float32, attn_implementation='eager',
+                                                          local_files_only=True)
+    m.eval()
+    names = [n for n, _ in m.named_parameters() if n.endswith('proj.weight') or n == 'lm_head.weight']
+    check(len(names) == 2 * 7 + 1, 'llama: %d matrices to convert, expected 15' % len(names))
+    orig = {n: t.detach().clone() for n, t in m.named_parameters() if n in names}
+    for i, t in enumerate(types):
+        rep = res[1 + 2 * i]
+        check(rep['tensors'] == len(names) and rep['kept'] == 0, 'llama %s: %s converted, %s kept' % (t, rep['tensors'],
+                                                                                                      rep['kept']))
+        with torch.no_grad():
+            for n, prm in m.named_parameters():
+                if n in names:
+                    prm.copy_(torch.from_numpy(converted(orig[n].numpy().astype(np.float64), t)))
+            want = m(torch.tensor([ids])).logits[0].double().numpy()
+        worst = np.abs(np.array(res[2 + 2 * i]['logits']) - want).max()
+        check(worst <= 1e-3, 'llama %s: logits within 1e-3 of transformers on gguf-converted weights, got %g'
+              % (t, worst))
+        print('llama %s: logits within %.2g of transformers' % (t, worst), flush=True)
+
+
+def test_bad(tmp):
+    mdir = os.path.join(tmp, 'm')
+    narrow = new_model(tmp, 'narrow', 0.02, d=48)
+    part = new_model(tmp, 'part', 0.02, d=64)
+    nan = os.path.join(tmp, 'nan')
+    shutil.copytree(mdir, nan)
+    t = gpt2_ref.read_safetensors(os.path.join(nan, 'model.safetensors'))
+    t['h.1.mlp.c_fc.weight'][3, 5] = np.nan
+    gpt2_ref.write_safetensors(os.path.join(nan, 'model.safetensors'),
+                               {k: ('F32', v.shape, v.astype(np.float32).tobytes()) for k, v in t.items()
+                                if not k.endswith(('.attn.bias', '.attn.masked_bias'))})
+    cases = [
+        (mdir, 'quantize q5_0', "unknown type 'q5_0'"),
+        (mdir, 'quantize', 'quantize'),
+        (mdir, 'quantize q8_0 embed=maybe', 'embed'),
+        (mdir, 'quantize q8_0 block=32', 'block'),
+        (mdir, 'compare "x"', 'run quantize'),
+        (narrow, 'quantize q4_k', "no matrix has rows of whole 256-element blocks ('blk.0.attn_qkv' has rows of 48)"),
+        (nan, 'quantize q8_0', "'blk.1.ffn_up'"),
+    ]
+    for model, cmd, want in cases:
+        p = qkv_cli.run(QKV, ['--model', model, '--db', os.path.join(tmp, 'db'), '-e', cmd + '; model'])
+        lines = [l for l in p.stderr.splitlines() if l.startswith('error:')]
+        check(p.returncode == 1 and len(lines) == 1 and want in lines[0],
+              '%s: exit 1 and one error line naming %r; got exit %d, stderr %r' % (cmd, want, p.returncode, p.stderr[-400:]))
+    # inputs of 64 are not whole 256-element blocks, the MLP's c_proj's 256 are: kept, converted
+    r = qkv_cli.json_cmds(QKV, part, ['quantize q4_k'], os.path.join(tmp, 'db'))[0]
+    check(r['tensors'] == 2 and r['kept'] == 6 and r['kept_first'] == 'blk.0.attn_qkv',
+          'q4_k at d=64: 2 converted, 6 kept from blk.0.attn_qkv; got %s, %s, %s' % (r['tensors'], r['kept'],
+                                                                                    r.get('kept_first')))
+    # a failed quantize leaves the loaded model in place
+    r = qkv_cli.json_cmds(QKV, part, ['quantize q8_0', 'model', 'quantize off', 'model'], os.path.join(tmp, 'db'))
+    check(r[1]['dtype'] == 'Q8_0' and r[3]['dtype'] == 'F32', 'quantize / off: dtype %s then %s' % (r[1]['dtype'], r[3]['dtype']))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix='qkv-quantize-')
+    try:
+        kernels = []
+        for k in ('scalar', 'avx2', 'avx512'):
+            env = dict(os.environ, QKV_KERNELS=k)
+            p = qkv_cli.subprocess.run([QKV, '--db', os.path.join(tmp, 'db'), '--json', '-e', 'model'],
+                                       capture_output=True, text=True, env=env)
+            if p.returncode == 0 and json.loads(p.stdout.splitlines()[-1])['kernels'] == k:
+                kernels.append(k)
+            else:
+                print('kernels %s: not tested on this CPU' % k)
+        test_against_numpy(tmp, kernels)
+        test_compare(tmp)
+        test_llama(tmp)
+        test_bad(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        print('%d failures' % len(failures))
+        return 1
+    print('quantize and compare: all checks passed')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
