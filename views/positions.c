@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "heatmap.h"
 #include "view.h"
 
@@ -22,8 +23,7 @@ typedef struct Pos {
 } Pos;
 
 static int pos_open(View *v) {
-    Pos *P = calloc(1, sizeof *P);
-    if (!P) return -1;
+    Pos *P = xcalloc(1, sizeof *P);
     P->len = 64, P->dim = 128;
     P->hv = (HeatmapView){v->host->sh->mode, 0, 0, 0, 0, 0, 0};
     v->state = P;
@@ -67,10 +67,11 @@ static void publish(View *v) {
 }
 
 static char **number_labels(int n) {
-    char **l = calloc((size_t)n, sizeof *l);
-    for (int i = 0; l && i < n; i++) {
-        l[i] = malloc(12);
-        if (l[i]) snprintf(l[i], 12, "%d", i);
+    char **l = xcalloc((size_t)n, sizeof *l);
+    for (int i = 0; i < n; i++) {
+        char s[12];
+        snprintf(s, sizeof s, "%d", i);
+        l[i] = xstrdup(s);
     }
     return l;
 }
@@ -90,8 +91,13 @@ static void pos_result(View *v, const ViewResult *r) {
     const Json *j = r->json, *mat = json_get(j, "matrix");
     if (!mat || mat->type != JSON_ARR || !mat->len) return;
     int rows = (int)mat->len, cols = (int)mat->items[0].len;
-    float *m = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
-    if (!m) return;
+    float *m = malloc(mem_mul((size_t)rows * (size_t)cols, sizeof(float))); // a figure: checked
+    if (!m) { // the previous matrix stays
+        char msg[128];
+        snprintf(msg, sizeof msg, "out of memory for the %d x %d position matrix", rows, cols);
+        v->host->message(v->host, true, msg);
+        return;
+    }
     for (int i = 0; i < rows; i++) {
         const Json *row = &mat->items[i];
         for (int c = 0; c < cols; c++)
