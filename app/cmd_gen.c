@@ -12,6 +12,8 @@
 #include "kern/kernels.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
+#include "analysis/embed.h"
+#include "base/mem.h"
 #include "eval/sample.h"
 
 static int cmd_logits(App *app, const Args *a, Out *out) {
@@ -20,11 +22,12 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
     bool full = false;
     if (args_int(a, "top", 1, 1000, &top, &e) < 0 || args_bool(a, "full", &full, &e) < 0)
         return out_error(out, "%s", e.msg);
-    IntVec ids = {0};
-    if (prompt_ids(app, a, &ids, false, out)) {
-        iv_free(&ids);
+    Prompt pr;
+    if (prompt_read(app, a, &pr, false, out)) {
+        prompt_free(&pr);
         return -1;
     }
+    IntVec ids = pr.ids; // borrowed from pr
     Ctx *c = app_ctx(app, &e);
     int V = app->model->cfg.n_vocab;
     size_t rows = full ? (size_t)ids.n : 1;
@@ -36,7 +39,7 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
     else if (!lg || !lp) rc = out_error(out, "out of memory for the logits of %zu positions x %d tokens", rows, V);
     if (!rc) {
         ctx_reset(c);
-        if (ctx_eval(c, ids.v, ids.n, lg, full, NULL, &e)) rc = out_error(out, "%s", e.msg);
+        if (ctx_eval_types(c, ids.v, PROMPT_TYPES(&pr), ids.n, lg, full, NULL, &e)) rc = out_error(out, "%s", e.msg);
     }
     if (!rc) {
         const float *last = lg + (rows - 1) * (size_t)V;
@@ -77,7 +80,7 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
     }
     free(lg);
     free(lp);
-    iv_free(&ids);
+    prompt_free(&pr);
     return rc;
 }
 
@@ -89,15 +92,15 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     Err e = {0};
     Generation g;
     const Arg *t = args_pos(a, 0);
-    IntVec ids = {0};
+    Prompt pr = {0};
     bool by_ids = args_opt(a, "ids") != NULL;
     if (!by_ids && !t) return out_error(out, "generate: give TEXT (\"\" starts from the beginning-of-text token) or ids=");
-    if (by_ids && prompt_ids(app, a, &ids, false, out)) {
-        iv_free(&ids);
+    if (by_ids && prompt_read(app, a, &pr, false, out)) {
+        prompt_free(&pr);
         return -1;
     }
-    int rc = app_generate(app, t ? t->val : NULL, t ? t->len : 0, by_ids ? ids.v : NULL, ids.n, &p, NULL, 0, &g, &e);
-    iv_free(&ids);
+    int rc = app_generate(app, t ? t->val : NULL, t ? t->len : 0, by_ids ? pr.ids.v : NULL, pr.ids.n, &p, NULL, 0, &g, &e);
+    prompt_free(&pr);
     if (rc) return out_error(out, "%s", e.msg);
     generation_json(app, &out->w, &g);
     buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
@@ -115,17 +118,21 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
 static int cmd_bench(App *app, const Args *a, Out *out) {
     Err e = {0};
     const ModelConfig *c = &app->model->cfg;
-    long long np = 512, ng = 128, reps = 3;
+    // an encoder reads whole texts: no generation, the prompt at most its context
+    long long np = c->n_ctx < 512 ? c->n_ctx : 512, ng = c->a.causal ? 128 : 0, reps = 3, n_emb = 0;
     if (args_int(a, "prompt", 1, 1 << 20, &np, &e) < 0 || args_int(a, "gen", 0, 1 << 20, &ng, &e) < 0 ||
-        args_int(a, "reps", 1, 100, &reps, &e) < 0)
+        args_int(a, "reps", 1, 100, &reps, &e) < 0 || args_int(a, "embed", 0, 1 << 20, &n_emb, &e) < 0)
         return out_error(out, "%s", e.msg);
+    if (!c->a.causal && ng) return out_error(out, "bench: %s is an encoder: it does not generate (gen=0)", app->model->name);
     if (np + ng > c->n_ctx)
         return out_error(out, "prompt=%lld + gen=%lld exceed the context of %d", np, ng, c->n_ctx);
+    if (n_emb > c->n_ctx) return out_error(out, "embed=%lld exceeds the context of %d", n_emb, c->n_ctx);
     Ctx *x = app_ctx(app, &e);
     if (!x) return out_error(out, "%s", e.msg);
     Pool *pool = ctx_pool(x);
     int V = c->n_vocab;
-    int *ids = malloc(mem_mul((size_t)np, sizeof(int)));
+    long long n_ids = np > n_emb + 4 ? np : n_emb + 4; // embed texts start at 4 offsets
+    int *ids = malloc(mem_mul((size_t)n_ids, sizeof(int)));
     float *lg = malloc(mem_mul((size_t)V, sizeof(float)));
     if (!ids || !lg) {
         free(ids), free(lg);
@@ -133,16 +140,17 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     }
     Rng r;
     rng_seed(&r, 42);
-    for (int i = 0; i < np; i++) ids[i] = (int)(rng_next(&r) % (uint64_t)V);
+    for (int i = 0; i < n_ids; i++) ids[i] = (int)(rng_next(&r) % (uint64_t)V);
     // warm-up (touch every weight once), counting what a prefill and one decoding step do
     LinearCount pre, dec;
     int rc = 0;
     ctx_reset(x);
     linear_count(pool, &pre);
-    if (ctx_eval(x, ids, (int)np, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+    float *head = c->a.lm_head ? lg : NULL; // an encoder without a head gives no logits
+    if (ctx_eval(x, ids, (int)np, head, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
     linear_count(pool, &dec);
     int id = argmax(lg, V);
-    if (!rc && ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+    if (!rc && ng && ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
     linear_count(pool, NULL);
     double best_p = 1e30, best_g = 1e30, read_bs = 0, sgemm_fs = 0;
     enum { READ_MB = 512 }; // well beyond the caches of the machines qkv runs on
@@ -157,7 +165,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         sgemm_fs = fs > sgemm_fs ? fs : sgemm_fs;
         ctx_reset(x);
         double t0 = clock_now();
-        if (ctx_eval(x, ids, (int)np, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+        if (ctx_eval(x, ids, (int)np, head, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
         double t1 = clock_now();
         for (int g = 0; g < ng && !rc; g++) {
             id = argmax(lg, V);
@@ -169,6 +177,20 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         if (ng && t2 - t1 < best_g) best_g = t2 - t1;
         if (app->cancel && *app->cancel) break;
     }
+    // embeddings per second: texts of n_emb tokens, pooled as embed does (best of reps)
+    double best_e = 1e30;
+    int n_texts = 16;
+    float *vec = n_emb ? xmalloc(sizeof(float) * (size_t)c->n_embd) : NULL;
+    for (int rep = 0; n_emb && rep < reps && !rc; rep++) {
+        double t0 = clock_now();
+        for (int k = 0; k < n_texts && !rc; k++)
+            if (embed_ids(x, ids + k % 4, NULL, (int)n_emb,
+                          c->a.causal ? POOL_LAST : POOL_MEAN, true, vec, &e))
+                rc = out_error(out, "%s", e.msg);
+        double dt = clock_now() - t0;
+        if (dt < best_e) best_e = dt;
+    }
+    free(vec);
     free(ids);
     free(lg);
     if (rc) return -1;
@@ -204,25 +226,32 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "prefill_attention_flops", att_flops);
     jw_knum(w, "prefill_gflops", pflops / best_p / 1e9);
     jw_knum(w, "prefill_sgemm_fraction", pf_frac);
+    if (n_emb) {
+        jw_kint(w, "embed_tokens", n_emb);
+        jw_knum(w, "embed_per_s", n_texts / best_e);
+    }
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels (best of %lld)\n", app->model->name,
                dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), ops_kernels(), reps);
     buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s = %.0f%% of sgemm's %.1f GFLOP/s\n", np, pt,
                pflops / best_p / 1e9, 100 * pf_frac, sgemm_fs / 1e9);
-    buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights = %.0f%% of the %.1f GB/s read "
-               "bandwidth (%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, read_bs / 1e9,
-               read_bs > 0 ? 100 * (wbytes + kv_bytes) * gt / read_bs : 0);
+    if (ng)
+        buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights = %.0f%% of the %.1f GB/s read "
+                   "bandwidth (%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, read_bs / 1e9,
+                   read_bs > 0 ? 100 * (wbytes + kv_bytes) * gt / read_bs : 0);
+    if (n_emb) buf_printf(&out->text, "  embeddings of %lld tokens: %.1f per second\n", n_emb, n_texts / best_e);
     if (kern_note()) buf_printf(&out->text, "  note: %s\n", kern_note());
     return 0;
 }
 
-static const char *const k_logits[] = {"ids", "top", "full", NULL};
+static const char *const k_logits[] = {"ids", "types", "pair", "top", "full", NULL};
 static const char *const k_generate[] = {"ids", DECODE_KEYS, NULL};
-static const char *const k_bench[] = {"prompt", "gen", "reps", NULL};
+static const char *const k_bench[] = {"prompt", "gen", "reps", "embed", NULL};
 
 const Command gen_commands[] = {
-    {"logits", cmd_logits, 0, 1, k_logits, "logits \"TEXT\"|ids=1,2,3 [top=K] [full=true]",
+    {"logits", cmd_logits, 0, 1, k_logits, "logits \"TEXT\" [pair=\"B\"]|ids=1,2,3 [types=0,0,1] [top=K] [full=true]",
      "Next-token logits and probabilities at the last position (top K, default 10); full=true adds every "
-     "position's logits.",
+     "position's logits (an encoder's: its masked-LM head's at each position). pair= reads a sentence pair as "
+     "BERT does ([CLS] A [SEP] B [SEP], segments 0 and 1); types= gives the segments of ids=.",
      true},
     {"generate", cmd_generate, 0, 1, k_generate,
      "generate \"TEXT\"|ids=... [max=N temperature=T top_k=K top_p=P seed=S alts=N truncate=true stop=false]",
@@ -230,10 +259,11 @@ const Command gen_commands[] = {
      "chosen and reported). Each token comes with its log-probability and the top alternatives (alts). "
      "\"\" starts from the beginning-of-text token. The run is logged to the database.",
      true},
-    {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3]",
+    {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3 embed=N]",
      "Measure prefill and generation speed (tokens per second, best of reps) on the current model, with the "
      "machine's bounds measured in the same run: generation as a fraction of the memory read bandwidth (weight "
-     "bytes per token x tok/s), prefill as a fraction of sgemm's GFLOP/s at the model's shapes.",
+     "bytes per token x tok/s), prefill as a fraction of sgemm's GFLOP/s at the model's shapes. An encoder is "
+     "measured on prefill only; embed=N adds embeddings per second of N-token texts.",
      true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

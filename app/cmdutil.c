@@ -60,34 +60,67 @@ uint64_t fresh_seed(void) {
     return x & ((1ull << 53) - 1); // exact in JSON numbers
 }
 
-// Token ids of the prompt: from ids=1,2,3 or from the TEXT argument. Returns 0 or -1.
-int prompt_ids(App *app, const Args *a, IntVec *ids, bool allow_empty, Out *out) {
-    const char *list = args_opt(a, "ids");
+// A comma-separated list of non-negative ints below limit into v; what names it in messages.
+static int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out) {
+    for (const char *s = list; *s;) {
+        char *end;
+        errno = 0;
+        long x = strtol(s, &end, 10);
+        if (end == s || errno || x < 0 || x > 1 << 30)
+            return out_error(out, "%s=%.60s: comma-separated numbers expected", what, list);
+        if (x >= limit) return out_error(out, "%s=: %ld is out of range (%d values)", what, x, limit);
+        iv_push(v, (int)x);
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return out_error(out, "%s=%.60s: comma-separated numbers expected", what, list);
+    }
+    return 0;
+}
+
+int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out) {
+    const Model *m = app->model;
+    const char *list = args_opt(a, "ids"), *types = args_opt(a, "types"), *pair = args_opt(a, "pair");
     const Arg *text = args_pos(a, 0);
+    memset(p, 0, sizeof *p);
     if (list && text) return out_error(out, "give either TEXT or ids=, not both");
+    if (types && !list) return out_error(out, "types= goes with ids= (a sentence pair from text: pair=\"B\")");
+    if (pair && !text) return out_error(out, "pair= goes with TEXT");
     if (list) {
-        const char *s = list;
-        while (*s) {
-            char *end;
-            errno = 0;
-            long v = strtol(s, &end, 10);
-            if (end == s || errno || v < 0 || v > 1 << 30)
-                return out_error(out, "ids=%.60s: comma-separated token ids expected", list);
-            iv_push(ids, (int)v);
-            s = end;
-            if (*s == ',') s++;
-            else if (*s) return out_error(out, "ids=%.60s: comma-separated token ids expected", list);
+        if (int_list(list, "ids", m->cfg.n_vocab, &p->ids, out)) return -1;
+        if (types) {
+            int nt = m->cfg.a.token_types ? m->cfg.n_types : 1;
+            if (int_list(types, "types", nt, &p->types, out)) return -1;
+            if (p->types.n != p->ids.n)
+                return out_error(out, "types= gives %d values for %d ids", p->types.n, p->ids.n);
         }
-        for (int i = 0; i < ids->n; i++)
-            if (ids->v[i] >= app->model->cfg.n_vocab)
-                return out_error(out, "token id %d is out of range (vocabulary of %d)", ids->v[i], app->model->cfg.n_vocab);
     } else if (text) {
         Err e = {0};
-        if (tok_encode(app->model->tok, text->val, text->len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, ids, &e) < 0)
-            return out_error(out, "%s", e.msg);
+        const Tokenizer *t = m->tok;
+        if (!pair) {
+            if (tok_encode(t, text->val, text->len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &p->ids, &e) < 0)
+                return out_error(out, "%s", e.msg);
+        } else {
+            // a sentence pair as BERT reads it: [CLS] A [SEP] B [SEP], segment 0 then 1
+            int first = tok_add_first(t), last = tok_add_last(t);
+            if (!m->cfg.a.token_types || last < 0)
+                return out_error(out, "pair=: %s does not read sentence pairs (no token types or separator)", m->name);
+            if (first >= 0) iv_push(&p->ids, first);
+            if (tok_encode(t, text->val, text->len, TOK_PARSE_SPECIAL, &p->ids, &e) < 0)
+                return out_error(out, "%s", e.msg);
+            iv_push(&p->ids, last);
+            int n_a = p->ids.n;
+            if (tok_encode(t, pair, strlen(pair), TOK_PARSE_SPECIAL, &p->ids, &e) < 0) return out_error(out, "%s", e.msg);
+            iv_push(&p->ids, last);
+            for (int i = 0; i < p->ids.n; i++) iv_push(&p->types, i < n_a ? 0 : 1);
+        }
     }
-    if (ids->n == 0 && !allow_empty) return out_error(out, "no tokens: give TEXT or ids=");
+    if (p->ids.n == 0 && !allow_empty) return out_error(out, "no tokens: give TEXT or ids=");
     return 0;
+}
+
+void prompt_free(Prompt *p) {
+    iv_free(&p->ids);
+    iv_free(&p->types);
 }
 
 void token_piece(const Tokenizer *t, int id, Buf *tmp) {

@@ -16,8 +16,19 @@
 int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out);
 // A fresh random seed (below 2^53: exact as a JSON number).
 uint64_t fresh_seed(void);
-// The prompt's token ids: from ids=1,2,3 or from the TEXT argument. 0 or -1 (message in out).
-int prompt_ids(App *app, const Args *a, IntVec *ids, bool allow_empty, Out *out);
+// A command's input tokens, and their segment ids when given.
+typedef struct Prompt {
+    IntVec ids;
+    IntVec types; // empty: all 0
+} Prompt;
+
+// The input of a command: TEXT (tokenized as the model does; with pair="B" a sentence pair
+// [CLS] A [SEP] B [SEP] with segments 0 and 1), or ids=1,2,3 [types=0,0,1]. 0 or -1 (message in
+// out); free with prompt_free either way.
+int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out);
+void prompt_free(Prompt *p);
+// The segment ids of p for ctx_eval_types (NULL when all 0).
+#define PROMPT_TYPES(p) ((p)->types.n ? (p)->types.v : NULL)
 // A token's readable text into tmp (cleared first).
 void token_piece(const Tokenizer *t, int id, Buf *tmp);
 // key: [pieces of ids] / key: [ints].

@@ -5,7 +5,9 @@
 
 #include "base/mem.h"
 #include "db.h"
+#include "base/mem.h"
 #include "kern/pool.h"
+#include "models.h"
 #include "runlog.h"
 
 #include <stdio.h>
@@ -13,7 +15,13 @@
 #include <string.h>
 
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
-    Model *m = path ? model_open(path, tok_path, e) : model_builtin(e);
+    char *named = path ? models_find(path) : NULL; // an installed model's name
+    Model *m = path ? model_open(named ? named : path, tok_path, e) : model_builtin(e);
+    if (m && named) { // called by its name, wherever it lies
+        free(m->name);
+        m->name = xstrdup(path);
+    }
+    free(named);
     if (!m) return -1;
     if (!path && tok_path) {
         // the built-in model keeps its own byte-level tokenizer; --tokenizer applies to

@@ -545,7 +545,7 @@ static int view_for(const char *cmd) {
     static const struct {
         const char *cmd;
         int view;
-    } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS},      {"rank", V_RANK},
+    } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS}, {"similarity", V_POS},      {"rank", V_RANK},
                {"order", V_RANK},     {"skip", V_RANK},     {"note", V_RANK},      {"history", V_HIST}, {"show", V_HIST},
                {"rankings", V_HIST},  {"help", V_HELP}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)

@@ -13,10 +13,21 @@ for dt in f32 f16 bf16; do
     [ -f "$m/model.safetensors" ] ||
         $QKV -e "new-model gpt2 layers=12 heads=12 d=768 ctx=1024 vocab=50257 seed=1 dtype=$dt masks=false out=$m" >/dev/null
 done
+[ -f "$DIR/llama-124m/model.safetensors" ] ||
+    $QKV -e "new-model llama layers=12 heads=12 kv_heads=4 d=768 ff=2048 ctx=1024 vocab=32000 seed=1 out=$DIR/llama-124m" >/dev/null
+[ -f "$DIR/bert-base/model.safetensors" ] ||
+    $QKV -e "new-model bert layers=12 heads=12 d=768 ff=3072 ctx=512 vocab=30522 seed=1 out=$DIR/bert-base" >/dev/null
 echo "== engine: GPT-2 124M shape, 2 threads, qkv bench prompt=512 gen=128"
 for dt in f32 f16 bf16; do
     $QKV --threads 2 --model "$DIR/gpt2-124m-$dt" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3"
 done
+echo "== engine: the same size as Llama (12 layers, d=768, 12 heads, 4 KV heads, vocabulary 32000) and BERT-base"
+$QKV --threads 2 --model "$DIR/llama-124m" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3"
+$QKV --threads 2 --model "$DIR/bert-base" --db "$DIR/bench.db" -e "bench prompt=512 reps=3 embed=32"
+if $QKV --model minilm -e model >/dev/null 2>&1; then
+    echo "== all-MiniLM-L6-v2: sentence embeddings (32 tokens)"
+    $QKV --threads 2 --model minilm --db "$DIR/bench.db" -e "bench prompt=512 reps=3 embed=32"
+fi
 if [ -x build/tests/unit/kern_bench ]; then
     echo "== decoding kernels alone (GPT-2 124M's linear layers, 2 threads)"
     build/tests/unit/kern_bench 2 3

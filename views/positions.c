@@ -1,7 +1,8 @@
 // positions.c - the positions view: the sinusoidal encoding as a position x dimension heatmap for
 // any length and width, the model's learned position embeddings, and the position x position
 // cosine similarity of either, on a diverging scale (the values are signed). Runs
-// `pe sinusoidal|learned len=L [dim=D] [cosine=true]`.
+// `pe sinusoidal|learned len=L [dim=D] [cosine=true]`. It also shows the text x text matrix of
+// `similarity "A" "B" ...` (the same kind of picture: cosines of vectors).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +77,53 @@ static char **number_labels(int n) {
     return l;
 }
 
+// Say on the status line that a rows x cols matrix of kind what did not fit in memory.
+static void say_oom(View *v, const char *what, int rows, int cols) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "out of memory for the %d x %d %s matrix", rows, cols, what);
+    v->host->message(v->host, true, msg);
+}
+
+// The matrix of a similarity result, its texts as labels.
+static void take_similarity(View *v, const Json *j) {
+    Pos *P = v->state;
+    const Json *mat = json_get(j, "matrix"), *texts = json_get(j, "texts");
+    if (!mat || mat->type != JSON_ARR || !mat->len || !texts || texts->len != mat->len) return;
+    int n = (int)mat->len;
+    float *m = malloc(mem_mul((size_t)n * (size_t)n, sizeof(float))); // a figure: checked
+    if (!m) { // the previous matrix stays
+        say_oom(v, "similarity", n, n);
+        return;
+    }
+    char **labels = xcalloc((size_t)n, sizeof *labels);
+    for (int i = 0; i < n; i++) {
+        const Json *row = &mat->items[i];
+        for (int c = 0; c < n; c++)
+            m[(size_t)i * n + c] = row->type == JSON_ARR && (size_t)c < row->len ? (float)row->items[c].num : 0;
+        const Json *t = &texts->items[i];
+        Buf b = {0};
+        if (t->type == JSON_STR) buf_put(&b, t->str, t->len < 24 ? t->len : 24);
+        labels[i] = b.data ? buf_take(&b) : xstrdup("");
+    }
+    data_free(P);
+    P->m = m, P->rows = P->cols = n;
+    P->row_labels = labels;
+    P->col_labels = xcalloc((size_t)n, sizeof *labels);
+    for (int i = 0; i < n; i++) P->col_labels[i] = xstrdup(labels[i] ? labels[i] : "");
+    snprintf(P->what, sizeof P->what, "cosine similarity of %d texts (%s pooling)", n, json_str_or(j, "pool", "?"));
+    P->have = true;
+    P->hv.cur_row = P->hv.cur_col = 0;
+    publish(v);
+}
+
 static void pos_result(View *v, const ViewResult *r) {
     Pos *P = v->state;
     if (!strcmp(r->cmd, "load") && r->json) {
         if (P->learned) data_free(P);
+        return;
+    }
+    if (!strcmp(r->cmd, "similarity")) {
+        take_similarity(v, r->json);
         return;
     }
     if (strcmp(r->cmd, "pe")) return;
@@ -93,9 +137,7 @@ static void pos_result(View *v, const ViewResult *r) {
     int rows = (int)mat->len, cols = (int)mat->items[0].len;
     float *m = malloc(mem_mul((size_t)rows * (size_t)cols, sizeof(float))); // a figure: checked
     if (!m) { // the previous matrix stays
-        char msg[128];
-        snprintf(msg, sizeof msg, "out of memory for the %d x %d position matrix", rows, cols);
-        v->host->message(v->host, true, msg);
+        say_oom(v, "position", rows, cols);
         return;
     }
     for (int i = 0; i < rows; i++) {
@@ -191,7 +233,8 @@ const ViewOps positions_view_ops = {
             "c  position x position cosine similarity instead of the encoding\n"
             "[ ]  fewer/more positions   { }  fewer/more dimensions (sinusoidal)\n"
             "arrows/hjkl move the cursor (value read out below), + - zoom, 0 fit\n"
-            "any length and width: :pe sinusoidal len=100 dim=48",
+            "any length and width: :pe sinusoidal len=100 dim=48\n"
+            "texts compared: :similarity \"A\" \"B\" \"C\" shows their cosine matrix here",
     .open = pos_open,
     .close = pos_close,
     .draw = pos_draw,

@@ -14,3 +14,6 @@ int utf8_decode(const char *s, size_t n, uint32_t *cp);
 
 // Encode cp as UTF-8 into out (at least 4 bytes); returns the byte count.
 int utf8_encode(uint32_t cp, char *out);
+
+// Whether the byte c continues a UTF-8 sequence (10xxxxxx): no character starts there.
+static inline int utf8_is_cont(char c) { return ((unsigned char)c & 0xC0) == 0x80; }

@@ -311,6 +311,55 @@ static int infer_config(Model *m, Err *e) {
     return rc;
 }
 
+// sentence-transformers folders: modules.json names a Pooling module (its config.json says
+// which pooling) and maybe Normalize; sentence_bert_config.json caps the length. A folder
+// without them is left as it is; broken files are errors.
+static int read_sentence_transformers(Model *m, const char *dir, Err *e) {
+    char *mp = fs_join(dir, "modules.json");
+    int rc = 0;
+    Json *mods = NULL, *pc = NULL, *sb = NULL;
+    if (!fs_is_file(mp)) goto done;
+    if (!(mods = json_parse_file(mp, e))) goto fail;
+    for (size_t i = 0; mods->type == JSON_ARR && i < mods->len; i++) {
+        const char *type = json_str_or(&mods->items[i], "type", ""), *sub = json_str_or(&mods->items[i], "path", "");
+        if (strstr(type, "Normalize")) m->st_normalize = true;
+        if (!strstr(type, "Pooling") || strchr(sub, '/') != strrchr(sub, '/') || strstr(sub, "..")) continue;
+        char *pdir = fs_join(dir, sub), *pcfg = fs_join(pdir, "config.json");
+        free(pdir);
+        if (fs_is_file(pcfg) && !(pc = json_parse_file(pcfg, e))) {
+            free(pcfg);
+            goto fail;
+        }
+        free(pcfg);
+        if (json_bool_or(pc, "pooling_mode_mean_sqrt_len_tokens", false) || json_bool_or(pc, "pooling_mode_weightedmean_tokens", false) ||
+            json_bool_or(pc, "pooling_mode_lasttoken", false)) {
+            err_set(e, "'%s': this pooling mode is not supported (mean, cls and max are)", mp);
+            goto fail;
+        }
+        snprintf(m->st_pool, sizeof m->st_pool, "%s",
+                 json_bool_or(pc, "pooling_mode_cls_token", false)   ? "cls"
+                 : json_bool_or(pc, "pooling_mode_max_tokens", false) ? "max"
+                                                                       : "mean");
+    }
+    char *sp = fs_join(dir, "sentence_bert_config.json");
+    if (fs_is_file(sp) && !(sb = json_parse_file(sp, e))) {
+        free(sp);
+        goto fail;
+    }
+    free(sp);
+    long long ml;
+    if (sb && json_int_in(json_get(sb, "max_seq_length"), 1, 1 << 20, &ml)) m->st_max_seq = (int)ml;
+    goto done;
+fail:
+    rc = -1;
+done:
+    json_free(mods);
+    json_free(pc);
+    json_free(sb);
+    free(mp);
+    return rc;
+}
+
 Model *model_open(const char *path, const char *tok_path, Err *e) {
     Model *m = model_alloc(path);
     char *dir = NULL, *cfg_path = NULL, *tok_found = NULL;
@@ -364,6 +413,7 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
         goto fail;
     }
     m->file_bytes = wsrc_bytes(m->src);
+    if (!map && read_sentence_transformers(m, dir, e)) goto fail;
     m->tok = tok_load(tok_path ? tok_path : tok_found ? tok_found : dir, e);
     if (!m->tok) {
         if (!tok_path && !strstr(e ? e->msg : "", dir)) err_prefix(e, "tokenizer of '%s'", path);

@@ -44,6 +44,10 @@ typedef struct Model {
     int64_t n_params;
     int64_t file_bytes;
     DType dtype;       // the element type of the block weights (for reports)
+    // sentence-transformers folders (modules.json): how their embeddings are made
+    char st_pool[8];   // "mean", "cls", "max", or "" when the folder does not say
+    bool st_normalize; // a Normalize module follows the pooling
+    int st_max_seq;    // sentence_bert_config.json max_seq_length (0: none)
     struct WSrc *src;  // owned: the files the weights come from
     void *owned_bytes; // memory holding the weights of the built-in model
     float **owned_vecs; // vectors converted to float32 at load

@@ -1042,7 +1042,8 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
     work_reserve(w, n);
     size_t k = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = (size_t)utf8_valid_len((const char *)s + i, n - i);
+        int cl = utf8_valid_len((const char *)s + i, n - i);
+        size_t len = (size_t)(cl < 0 ? -cl : cl); // an ill-formed subpart goes to its bytes
         int id = tok_find(t, (const char *)s + i, len);
         if (id >= 0 && t->special[id]) id = -1;
         if (id >= 0) {

@@ -446,6 +446,9 @@ int tok_encode(const Tokenizer *t, const char *text, size_t len, unsigned flags,
     for (size_t i = 0; i < n && t->n_added;) {
         int id;
         size_t m = t->added_first[(unsigned char)s[i]] ? match_added(t, s + i, n - i, flags, &id) : 0;
+        // the text is whole characters: a match starts and ends between two (an added token
+        // that stands for a lone byte, such as a byte-fallback piece, matches no character)
+        if (m && (utf8_is_cont(s[i]) || (i + m < n && utf8_is_cont(s[i + m])))) m = 0;
         if (!m) {
             i++;
             continue;
@@ -464,3 +467,15 @@ fail:
     out->n = start;
     return -1;
 }
+
+int tok_mask(const Tokenizer *t) {
+    static const char *const names[] = {"[MASK]", "<mask>"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        int id = tok_find(t, names[i], strlen(names[i]));
+        if (id >= 0 && t->special[id]) return id;
+    }
+    return -1;
+}
+
+int tok_add_first(const Tokenizer *t) { return t->add_first; }
+int tok_add_last(const Tokenizer *t) { return t->add_last; }

@@ -37,6 +37,10 @@ TokKind tok_kind(const Tokenizer *t);
 int tok_vocab_size(const Tokenizer *t);
 int tok_bos(const Tokenizer *t); // -1 when the tokenizer has none
 int tok_eos(const Tokenizer *t); // -1 when the tokenizer has none
+int tok_mask(const Tokenizer *t); // the masked-LM mask token ([MASK], <mask>), -1 when none
+// The tokens TOK_ADD_SPECIAL puts before and after a text (BOS; [CLS] and [SEP]), -1 when none.
+int tok_add_first(const Tokenizer *t);
+int tok_add_last(const Tokenizer *t);
 
 // Append the ids of len bytes of text to out. Ill-formed UTF-8 is read as U+FFFD per
 // maximal subpart (as the reference implementations see it after decoding). Returns the

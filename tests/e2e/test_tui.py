@@ -587,6 +587,40 @@ def scenario_new_user(p, tmp, db, name):
     wait_shell(p)
 
 
+def scenario_encoder(p, tmp, db, model, name):
+    """An encoder (BERT): its attention is shown without the causal mask (the upper triangle holds
+    the values headless attention gives), and a similarity matrix of texts is a heatmap."""
+    start_qkv(p, db, model)
+    p.wait_text("bert")
+    text = "the cat sat on the mat"
+    ref = headless(p.env, db, 'attention "%s" layer=0 head=0' % text, model=model)[0]
+    tokens, matrix = ref["tokens"], ref["matrix"]
+    command(p, 'attention "%s"' % text)
+    s = p.wait(lambda s: readout(s), "the cursor readout of the encoder's head view")
+    # the last key of the first query: above the diagonal, empty for a decoder
+    last = len(tokens) - 1
+    for _ in range(last):
+        p.keys("l")
+    s = p.wait(lambda s: readout(s)[:2] == (0, last), "the cursor at (0,%d)" % last)
+    _, _, _, val = readout(s)
+    if not matrix[0][last] > 0 or abs(val - matrix[0][last]) > 5e-4 * max(1.0, matrix[0][last]):
+        fail("%s: above the diagonal the encoder's map reads %g, headless gives %g" % (name, val, matrix[0][last]))
+    rows = s.split("\n")
+    if any(re.search("[\u2580\u2584\u2588 ]\u00b7\u00b7+", line) for line in rows[3:]):
+        fail("%s: an encoder's attention is drawn with a masked triangle:\n%s" % (name, s))
+    command(p, 'similarity "a cat sat" "a dog sat" "the capital of France"')
+    s = p.wait(lambda s: "cosine similarity of 3 texts" in s and visible("a dog sat") in s, "the similarity heatmap")
+    if visible("a dog sat") not in s or "the\u00b7capital" not in s:
+        fail("%s: the similarity heatmap lacks its text labels:\n%s" % (name, s))
+    sim = headless(p.env, db, 'similarity "a cat sat" "a dog sat" "the capital of France"', model=model)[0]["matrix"]
+    p.keys("j")
+    s = p.wait(lambda s: readout(s)[:2] == (1, 0), "the cursor at (1,0) of the similarity matrix")
+    if abs(readout(s)[3] - sim[1][0]) > 5e-4:
+        fail("%s: similarity (1,0) reads %g, headless gives %g" % (name, readout(s)[3], sim[1][0]))
+    p.keys("q")
+    wait_shell(p)
+
+
 def scenario_small_and_quit(p, name):
     """Below the minimum size a message, back to normal when enlarged; q restores the terminal."""
     p.resize(30, 8)
@@ -629,6 +663,8 @@ def main():
         big = os.path.join(tmp, "big")
         headless(env, db, "new-model gpt2 layers=2 heads=3 d=48 ctx=128 seed=7 out=" + small)
         headless(env, db, "new-model gpt2 layers=12 heads=12 d=768 ctx=512 seed=3 out=" + big)
+        bert = os.path.join(tmp, "bert")
+        headless(env, db, "new-model bert layers=2 heads=2 d=32 ctx=64 seed=5 std=0.3 out=" + bert)
 
         # 1. the built-in model: lab, attention, model view, ranking, terminal hygiene
         p = Pane(tmp, W, H, "a")
@@ -657,7 +693,13 @@ def main():
         scenario_new_user(p, tmp, os.path.join(tmp, "new-user.db"), "new-user")
         p.close()
 
-        # 4. a larger model: resize mid-generation, Ctrl-C
+        # 4. an encoder: attention without the causal mask, a similarity heatmap
+        p = Pane(tmp, W, H, "e")
+        panes.append(p)
+        scenario_encoder(p, tmp, db, bert, "encoder")
+        p.close()
+
+        # 5. a larger model: resize mid-generation, Ctrl-C
         p = Pane(tmp, W, H, "c")
         panes.append(p)
         scenario_generation_resize_cancel(p, tmp, db, big, "large")

@@ -196,6 +196,20 @@ check(o[2]["n_layer"] == 2 and o[2]["n_ctx"] == 64 and o[2]["untrained"], "the w
 p = run(["--model", d, "--json", "-e", "model"])
 check(jlines(p)[0]["path"] == d, "--model opens it", p.stdout)
 
+# bench on an encoder: prefill only, embeddings per second; generation is refused
+bd = os.path.join(TMP, "bert-bench")
+run(["-e", f"new-model bert layers=1 heads=2 d=32 ff=64 ctx=40 seed=3 out={bd}"])
+p = run(["--model", bd, "--json", "-e", "bench prompt=16 reps=1 embed=8"])
+o = jlines(p)[0] if p.returncode == 0 else {}
+check(o.get("prefill_tok_s", 0) > 0 and o.get("embed_per_s", 0) > 0 and o.get("embed_tokens") == 8,
+      "bench on an encoder measures prefill and embeddings", (p.stderr, o))
+p = run(["--model", bd, "-e", "bench gen=4"])
+check(p.returncode != 0 and b"encoder" in p.stderr, "bench gen= on an encoder is refused", p.stderr)
+p = run(["--model", bd, "-e", "bench embed=41"])
+check(p.returncode != 0 and b"context" in p.stderr, "bench embed= beyond the context is refused", p.stderr)
+p = run(["--model", bd, "--json", "-e", "bench prompt=2 reps=1 embed=30"])
+check(p.returncode == 0, "embed= longer than the prompt is fine", p.stderr)
+
 # positional encodings: the sinusoids of "Attention is all you need", learned ones, cosine
 import math
 pe = jlines(run(["--json", "-e", "pe sinusoidal len=50 dim=16"]))[0]["matrix"]

@@ -109,6 +109,8 @@ VARIANTS = [
             edit={'hidden_act': 'gelu_new', 'layer_norm_eps': 1e-7}),
     Variant('bert-model', 'bert', 'layers=2 heads=4 d=64 ctx=128 seed=40', (5, 100),
             edit={'architectures': ['BertModel']}),
+    Variant('bert-bare-names', 'bert', 'layers=2 heads=2 d=32 ctx=64 seed=41 prefix=', (3, 40),
+            edit={'architectures': ['BertModel']}),
 ]
 
 
@@ -130,6 +132,38 @@ def hf_run(m, ids):
     att = np.stack([a[0].double().numpy() for a in out.attentions])
     hid = np.stack([h[0].double().numpy() for h in out.hidden_states])
     return logits, att, hid
+
+
+def check_pair_and_padding(v, hf, qkv, model_dir, db, V, has_head, rng):
+    """A sentence pair (token types 0 then 1) and a padded batch: HF with token_type_ids and an
+    attention mask against qkv on each sequence alone (types=)."""
+    seqs = [[int(i) for i in rng.integers(5, V, size=n)] for n in (9, 4, 13)]
+    types = [[0] * 5 + [1] * 4, [0, 0, 1, 1], [0] * 13]
+    T = max(len(s) for s in seqs)
+    ids = torch.zeros((3, T), dtype=torch.long)
+    tt = torch.zeros((3, T), dtype=torch.long)
+    am = torch.zeros((3, T), dtype=torch.long)
+    for i, (s, t) in enumerate(zip(seqs, types)):
+        ids[i, :len(s)] = torch.tensor(s)
+        tt[i, :len(s)] = torch.tensor(t)
+        am[i, :len(s)] = 1
+    with torch.no_grad():
+        out = hf(input_ids=ids, token_type_ids=tt, attention_mask=am, output_attentions=True)
+    for i, (s, t) in enumerate(zip(seqs, types)):
+        n = len(s)
+        tag = '%s pair/padding %d' % (v.name, i)
+        cmds = ['attention %s types=%s layer=all head=all' % (qkv_cli.ids_arg(s), ','.join(map(str, t)))]
+        if has_head:
+            cmds.append('logits %s types=%s full=true' % (qkv_cli.ids_arg(s), ','.join(map(str, t))))
+        try:
+            res = qkv_cli.json_cmds(qkv, model_dir, cmds, db)
+        except qkv_cli.QkvError as ex:
+            fail('%s: %s' % (tag, ex))
+            continue
+        want_att = np.stack([a[i, :, :n, :n].double().numpy() for a in out.attentions])
+        compare(tag + ' attention', 'att', res[0].get('layers'), want_att, TOL_ATT)
+        if has_head:
+            compare(tag + ' logits', 'logit', res[1].get('logits'), out.logits[i, :n].double().numpy(), TOL_LOGIT)
 
 
 def check_model_json(v, got):
@@ -195,6 +229,8 @@ def run_variant(v, qkv, tdump, tmp):
             # the last: after the final norm (decoders), the last block's output (BERT: ln_f is a copy)
             compare(tag + ' hidden_states[%d] vs ln_f' % L, 'hidden', points.get(('ln_f', -1)), want_hid[L],
                     TOL_HIDDEN, True)
+    if v.family == 'bert':
+        check_pair_and_padding(v, hf, qkv, model_dir, db, V, has_head, rng)
     if causal:
         prompt = [int(i) for i in rng.integers(0, V, size=9)]
         with torch.no_grad():

@@ -36,6 +36,15 @@ static void rm_file(const char *name) {
     unlink(p);
 }
 
+// The tokenizer the files in tmpdir make; NULL (a failed check) when they do not load.
+static Tokenizer *load_tmpdir(void) {
+    Err e = {{0}};
+    Tokenizer *t = tok_load(tmpdir, &e);
+    CHECK(t != NULL);
+    if (!t) fprintf(stderr, "load: %s\n", e.msg);
+    return t;
+}
+
 // Encode text and compare with the expected ids (n of them); prints both on mismatch.
 static void check_ids(const Tokenizer *t, const char *text, size_t len, unsigned flags, const int *want, int n) {
     IntVec v = {0};
@@ -190,13 +199,8 @@ static void test_tiny(void) {
         "#version: 0.2\nab a\na b\nab c\n\xC4\xA0 ab\n' s\n' m\n\xC4\xA0 \xC4\xA0\r\n\xC4\xA0 c\n\n";
     const char *vp = put_file("vocab.json", tiny_vocab);
     put_file("merges.txt", merges);
-    Err e = {{0}};
-    Tokenizer *t = tok_load(tmpdir, &e);
-    CHECK(t != NULL);
-    if (!t) {
-        fprintf(stderr, "load: %s\n", e.msg);
-        return;
-    }
+    Tokenizer *t = load_tmpdir();
+    if (!t) return;
     CHECK_INT(tok_vocab_size(t), 19);
     CHECK_INT(tok_eos(t), 12);
     CHECK_INT(tok_bos(t), 12);
@@ -224,6 +228,7 @@ static void test_tiny(void) {
     IDS(t, "ab c", 0, 4, 18);
     IDS(t, "<|endoftext|>a", TOK_PARSE_SPECIAL, 12, 0);
     IntVec v = {0};
+    Err e = {{0}};
     CHECK_INT(tok_encode(t, "d", 1, 0, &v, &e), -1);
     CHECK(strstr(e.msg, "0x64") != NULL);
     CHECK_INT(v.n, 0);
@@ -259,13 +264,8 @@ static void test_tokenizer_json(void) {
              " \"trim_offsets\": true, \"use_regex\": true},"
              " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2,"
              " \"\\u0120\": 3, \"\\u0120ab\": 4, \"<|endoftext|>\": 5}, \"merges\": [[\"a\", \"b\"], \"\\u0120 ab\"]}}");
-    Err e = {{0}};
-    Tokenizer *t = tok_load(tmpdir, &e); // tokenizer.json is preferred over vocab.json
-    CHECK(t != NULL);
-    if (!t) {
-        fprintf(stderr, "load: %s\n", e.msg);
-        return;
-    }
+    Tokenizer *t = load_tmpdir(); // tokenizer.json is preferred over vocab.json
+    if (!t) return;
     CHECK_INT(tok_vocab_size(t), 7);
     CHECK_INT(tok_eos(t), 5);
     CHECK(tok_is_special(t, 6));
@@ -377,6 +377,29 @@ static void test_errors(void) {
     rm_file("tok.gguf");
 }
 
+// A non-special added token that is a byte-fallback piece ("<0xAA>", which the vocabulary
+// stores as the byte 0xAA) must not split a character whose UTF-8 holds that byte: 語 is
+// E8 AA 9E. (Found by fuzz_tokenizers: the part before the match ended inside 語.)
+static void test_added_byte_piece(void) {
+    Buf j = {0};
+    buf_puts(&j, "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 173, \"content\": \"<0xAA>\", \"special\": false}],"
+                 " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\\u2581\"},"
+                 " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\\u2581\"}]},"
+                 " \"pre_tokenizer\": null, \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"byte_fallback\": true,"
+                 " \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2");
+    for (int b = 0; b < 256; b++) buf_printf(&j, ", \"<0x%02X>\": %d", b, 3 + b);
+    buf_puts(&j, ", \"\\u2581\": 259, \"a\": 260}, \"merges\": []}}");
+    buf_putc(&j, 0);
+    put_file("tokenizer.json", j.data);
+    buf_free(&j);
+    Tokenizer *t = load_tmpdir();
+    if (!t) return;
+    IDS(t, "a\xE8\xAA\x9E", 0, 259, 260, 3 + 0xE8, 3 + 0xAA, 3 + 0x9E);
+    IDS(t, "\xE8\xAA\x9E" "a", TOK_PARSE_SPECIAL, 259, 3 + 0xE8, 3 + 0xAA, 3 + 0x9E, 260);
+    tok_free(t);
+    rm_file("tokenizer.json");
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/qkv-tok-XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -388,6 +411,7 @@ int main(void) {
     test_white_space();
     test_tiny();
     test_tokenizer_json();
+    test_added_byte_piece();
     test_errors();
     rm_file("vocab.json");
     rm_file("merges.txt");

@@ -214,7 +214,8 @@ static void test_attention_big(void) {
 
 // ---- out of memory (mem.h rule 1: attention maps and figures are input-sized) ----
 
-// JSON text of an attention or pe result: an n x n matrix of 0.5 (and the ids and tokens).
+// JSON text of an attention, similarity or pe result: an n x n matrix of 0.5 (and the ids and
+// tokens, or the texts).
 static char *square_json(const char *cmd, int n) {
     Buf b = {0};
     buf_puts(&b, "{");
@@ -223,6 +224,10 @@ static char *square_json(const char *cmd, int n) {
         for (int i = 0; i < n; i++) buf_printf(&b, "%s%d", i ? "," : "", i);
         buf_puts(&b, "],\"tokens\":[");
         for (int i = 0; i < n; i++) buf_printf(&b, "%s\"t%d\"", i ? "," : "", i);
+        buf_puts(&b, "],");
+    } else if (!strcmp(cmd, "similarity")) {
+        buf_puts(&b, "\"pool\":\"mean\",\"texts\":[");
+        for (int i = 0; i < n; i++) buf_printf(&b, "%s\"text %d\"", i ? "," : "", i);
         buf_puts(&b, "],");
     } else {
         buf_printf(&b, "\"kind\":\"sinusoidal\",\"len\":%d,\"dim\":%d,", n, n);
@@ -237,19 +242,20 @@ static char *square_json(const char *cmd, int n) {
     return buf_take(&b);
 }
 
-// In a child whose address space is capped 512 KB above what it maps: results whose
-// matrices need 1 MB each are refused with a message on the status line, no request is
-// queued again, and the views keep drawing what they had.
+// In a child whose address space is capped 512 KB above what it maps: results whose matrices
+// need 1 MB each (attention, pe, similarity) are refused with a message on the status line, no
+// request is queued again, and the views keep drawing what they had.
 static int oom_child(void *arg) {
     (void)arg;
     enum { N = 512 }; // 512 x 512 floats: 1 MB, above the cap
     reset(CMODE_C256);
     sh.n_layer = 1, sh.n_head = 1;
-    char *aj = square_json("attention", N), *pj = square_json("pe", N);
+    char *aj = square_json("attention", N), *pj = square_json("pe", N), *mj = square_json("similarity", N);
     Json *att = json_parse(aj, strlen(aj), NULL), *pe = json_parse(pj, strlen(pj), NULL);
+    Json *sim = json_parse(mj, strlen(mj), NULL);
     const char *sj = "{\"kind\":\"sinusoidal\",\"len\":2,\"dim\":2,\"matrix\":[[0,1],[1,0]]}";
     Json *small = json_parse(sj, strlen(sj), NULL);
-    CHECK(att && pe && small);
+    CHECK(att && pe && sim && small);
     View a, p;
     view_open(&a, &attn_view_ops, &host);
     view_open(&p, &positions_view_ops, &host);
@@ -274,6 +280,16 @@ static int oom_child(void *arg) {
     p.ops->draw(&p, &g, 0, 0, 80, 20);
     char *txt = rows_text(&g);
     CHECK(strstr(txt, "2 positions x 2 dimensions") != NULL); // the previous matrix stays
+    free(txt);
+
+    fake.msg[0] = 0;
+    ViewResult rs = {"similarity", "similarity \"text 0\" ...", NULL, 0, sim, NULL, "", true};
+    p.ops->result(&p, &rs);
+    CHECK(strstr(fake.msg, "out of memory for the 512 x 512 similarity matrix") != NULL);
+    cellgrid_clear(&g);
+    p.ops->draw(&p, &g, 0, 0, 80, 20);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "2 positions x 2 dimensions") != NULL);
     free(txt);
     return check_failures ? 1 : 0;
 }

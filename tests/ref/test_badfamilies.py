@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+# test_badfamilies.py - suite 'unit': broken checkpoints of the families besides GPT-2 (Llama,
+# Mistral, Qwen2, BERT, sentence-transformers folders, llama2.c) and mismatched tokenizers. Each
+# must give one line on stderr starting with "error: " that names what is wrong, a non-zero exit
+# and no sanitizer report, never a crash (test_badfiles.py does the same for GPT-2 files).
+# Usage: test_badfamilies.py QKV_BINARY
+
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qkv_cli  # noqa: E402
+import test_badfiles as bf  # noqa: E402
+
+
+def edit_config(fn):
+    def m(d):
+        p = os.path.join(d, 'config.json')
+        with open(p) as f:
+            c = json.load(f)
+        fn(c)
+        with open(p, 'w') as f:
+            json.dump(c, f)
+    return m
+
+
+def put(name, text):
+    def m(d):
+        with open(os.path.join(d, name), 'w') as f:
+            f.write(text)
+    return m
+
+
+def rename_tensor(old, new):
+    def m(d):
+        p = os.path.join(d, bf.ST)
+        h, data = bf.read_st(p)
+        h[new] = h.pop(old)
+        bf.write_st(p, h, data)
+    return m
+
+
+def transpose_tensor(name):
+    def m(d):
+        p = os.path.join(d, bf.ST)
+        h, data = bf.read_st(p)
+        h[name]['shape'] = list(reversed(h[name]['shape']))
+        bf.write_st(p, h, data)
+    return m
+
+
+def swap_tokenizer(d):
+    """The model's tokenizer.json replaced by BERT's vocab.txt of 30,522 tokens."""
+    os.remove(os.path.join(d, 'tokenizer.json'))
+    with open(os.path.join(d, 'vocab.txt'), 'w') as f:
+        f.write('[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n' + ''.join('w%d\n' % i for i in range(30522 - 5)))
+
+
+C = bf.Case
+LLAMA_CASES = [
+    C('unknown model_type', edit_config(lambda c: c.update(model_type='t5')), ['t5', 'not supported']),
+    C('llama without num_hidden_layers', edit_config(lambda c: c.pop('num_hidden_layers')), ['num_hidden_layers']),
+    C('llama with 0 heads', edit_config(lambda c: c.update(num_attention_heads=0)), ['num_attention_heads']),
+    C('kv heads that do not divide the heads', edit_config(lambda c: c.update(num_key_value_heads=3)),
+      ['key/value heads', 'divide']),
+    C('hidden_size not a multiple of the heads', edit_config(lambda c: (c.pop('head_dim'), c.update(hidden_size=66))),
+      ['hidden_size', 'multiple']),
+    C('rope_theta negative', edit_config(lambda c: c.update(rope_theta=-5)), ['rope_theta']),
+    C('rope_scaling yarn', edit_config(lambda c: c.update(rope_scaling={'rope_type': 'yarn', 'factor': 4.0})),
+      ['yarn', 'not supported']),
+    C('rope_scaling llama3 without its context', edit_config(lambda c: c.update(
+        rope_scaling={'rope_type': 'llama3', 'factor': 8.0})), ['original_max_position_embeddings']),
+    C('hidden_act gelu for llama', edit_config(lambda c: c.update(hidden_act='gelu')), ['hidden_act', 'gelu']),
+    C('max_position_embeddings 0', edit_config(lambda c: c.update(max_position_embeddings=0)),
+      ['max_position_embeddings']),
+    C('vocab_size larger than the embeddings', edit_config(lambda c: c.update(vocab_size=100000)),
+      ['embed_tokens', 'shape']),
+    C('rms_norm_eps absurd', edit_config(lambda c: c.update(rms_norm_eps=5)), ['epsilon']),
+    C('k_proj transposed', transpose_tensor('model.layers.0.self_attn.k_proj.weight'), ['k_proj', 'shape']),
+    C('k_proj missing', rename_tensor('model.layers.1.self_attn.k_proj.weight', 'model.layers.1.self_attn.kk.weight'),
+      ['k_proj']),
+    C('untied without lm_head', edit_config(lambda c: c.update(tie_word_embeddings=False)), ['lm_head']),
+    C('qwen2 with its per-layer sliding windows', edit_config(lambda c: c.update(model_type='qwen2',
+                                                                                 use_sliding_window=True)),
+      ['use_sliding_window']),
+    C('tokenizer.json of another kind', put('tokenizer.json', '{"model": {"type": "Unigram", "vocab": []}}'),
+      ['Unigram']),
+    C('a tokenizer larger than the model', lambda d: swap_tokenizer(d), ['tokenizer has 30522 tokens']),
+]
+BERT_CASES = [
+    C('bert relative positions', edit_config(lambda c: c.update(position_embedding_type='relative_key')),
+      ['position_embedding_type']),
+    C('bert hidden_act relu', edit_config(lambda c: c.update(hidden_act='relu')), ['hidden_act']),
+    C('bert type_vocab_size 0', edit_config(lambda c: c.update(type_vocab_size=0)), ['type_vocab_size']),
+    C('bert without its MLM head', rename_tensor('cls.predictions.bias', 'cls.predictions.biases'),
+      ['cls.predictions.bias']),
+    C('bert query missing', rename_tensor('bert.encoder.layer.0.attention.self.query.weight', 'bert.x'), ['query']),
+    C('modules.json broken', put('modules.json', '[{"type": "sentence_transformers.models.Pooling", "path":'),
+      ['modules.json']),
+    C('a pooling mode qkv lacks', lambda d: (put('modules.json', json.dumps(
+        [{'type': 'sentence_transformers.models.Pooling', 'path': '1_Pooling'}]))(d), os.makedirs(
+        os.path.join(d, '1_Pooling'), exist_ok=True), put('1_Pooling/config.json', json.dumps(
+            {'pooling_mode_weightedmean_tokens': True}))(d)), ['pooling']),
+    C('vocab.txt missing its [UNK]', put('vocab.txt', 'a\nb\nc\n'), ['[UNK]', 'vocab.txt']),
+]
+
+
+def llama2c_cases(story):
+    """Broken copies of a llama2.c checkpoint: the header must match the size exactly."""
+    with open(story, 'rb') as f:
+        raw = f.read()
+    hdr = list(struct.unpack('<7i', raw[:28]))
+
+    def write(data):
+        def m(d):
+            with open(os.path.join(d, 'model.bin'), 'wb') as f:
+                f.write(data)
+        return m
+
+    def header(**kw):
+        h = hdr[:]
+        for i, k in enumerate(('dim', 'hidden', 'layers', 'heads', 'kv', 'vocab', 'seq')):
+            if k in kw:
+                h[i] = kw[k]
+        return struct.pack('<7i', *h) + raw[28:]
+
+    return [
+        C('llama2.c truncated', write(raw[:-4]), ['not a llama2.c checkpoint']),
+        C('llama2.c one byte too many', write(raw + b'\0'), ['not a llama2.c checkpoint']),
+        C('llama2.c header only', write(raw[:28]), ['not a llama2.c checkpoint']),
+        C('llama2.c absurd dim', write(header(dim=1 << 30)), ['not a llama2.c checkpoint']),
+        C('llama2.c heads not dividing dim', write(header(heads=7)), ['not a llama2.c checkpoint']),
+        C('llama2.c negative layers', write(header(layers=-5)), ['not a llama2.c checkpoint']),
+        C('llama2.c empty file', write(b''), ['not a llama2.c checkpoint']),
+    ]
+
+
+def run_cases(qkv, cases, base, db, tmp, model_file=None):
+    for i, case in enumerate(cases):
+        work = os.path.join(tmp, 'case-%s-%d' % (os.path.basename(base), i))
+        shutil.copytree(base, work)
+        case.mutate(work)
+        bf.check(qkv, case, os.path.join(work, model_file) if model_file else work, db)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    qkv = qkv_cli.qkv_path()
+    t0 = time.time()
+    tmp = tempfile.mkdtemp(prefix='qkv-badfamilies-')
+    n = 0
+    try:
+        db = os.path.join(tmp, 'qkv.db')
+        bases = {}
+        for name, words in (('llama', 'llama layers=2 heads=4 kv_heads=2 d=64 ctx=64 seed=1 tied=true'),
+                            ('bert', 'bert layers=2 heads=2 d=32 ctx=32 seed=2 prefix=bert.')):
+            out = os.path.join(tmp, name)
+            p = qkv_cli.new_model(qkv, words.split() + ['out=' + out], db)
+            if p.returncode != 0:
+                bf.fail('new-model %s: %s' % (words, p.stderr.strip()))
+                return 1
+            bases[name] = out
+        run_cases(qkv, LLAMA_CASES, bases['llama'], db, tmp)
+        run_cases(qkv, BERT_CASES, bases['bert'], db, tmp)
+        n = len(LLAMA_CASES) + len(BERT_CASES)
+        shared = os.environ.get('QKV_SHARED_MODELS', '')
+        story = os.path.join(shared, 'llama2c-stories260k', 'stories260K.bin')
+        if os.path.exists(story):
+            base = os.path.join(tmp, 'l2c')
+            os.makedirs(base)
+            shutil.copy(story, os.path.join(base, 'model.bin'))
+            shutil.copy(os.path.join(os.path.dirname(story), 'tok512.bin'), os.path.join(base, 'tokenizer.bin'))
+            cases = llama2c_cases(story)
+            run_cases(qkv, cases, base, db, tmp, 'model.bin')
+            n += len(cases)
+            # a llama2.c checkpoint whose tokenizer is missing, or is not one
+            work = os.path.join(tmp, 'l2c-notok')
+            shutil.copytree(base, work)
+            os.remove(os.path.join(work, 'tokenizer.bin'))
+            bf.check(qkv, C('llama2.c without its tokenizer', None, ['tokenizer']), os.path.join(work, 'model.bin'), db)
+            with open(os.path.join(work, 'tokenizer.bin'), 'wb') as f:
+                f.write(b'\x10\x00\x00\x00' + b'\xff' * 10)
+            bf.check(qkv, C('llama2.c with a broken tokenizer', None, ['tokenizer.bin']), os.path.join(work, 'model.bin'),
+                     db)
+            n += 2
+        else:
+            print('(llama2.c cases skipped: %s is absent)' % story)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print('badfamilies: %d cases, %d failure(s), %.1f s' % (n, len(bf.failures), time.time() - t0))
+    return 1 if bf.failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
