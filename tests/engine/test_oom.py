@@ -77,7 +77,7 @@ class Repl:
         while marker not in self.buf:
             left = end - time.time()
             if left <= 0:
-                raise TimeoutError(f"waited for {marker!r}; got:\n{self.buf[-2000:]}")
+                raise TimeoutError(f"waited for {marker!r}; got:\n{self.buf[-2000:]}\n{self.threads()}")
             r, _, _ = select.select([self.master], [], [], left)
             if r:
                 try:
@@ -88,6 +88,22 @@ class Repl:
         i = self.buf.index(marker)
         out, self.buf = self.buf[:i], self.buf[i + len(marker):]
         return out
+
+    def threads(self):
+        """Where qkv's threads are (for a timeout's message): state, kernel wait channel, CPU time."""
+        rows = []
+        try:
+            for tid in sorted(os.listdir(f"/proc/{self.p.pid}/task"), key=int):
+                base = f"/proc/{self.p.pid}/task/{tid}"
+                with open(f"{base}/stat") as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                with open(f"{base}/wchan") as f:
+                    wchan = f.read() or "-"
+                rows.append(f"  thread {tid}: state {st[0]}, wchan {wchan}, utime {st[11]} stime {st[12]}")
+            rows.insert(0, f"  VmSize {vm_size(self.p.pid) // MB} MB")
+        except OSError as ex:
+            rows.append(f"  (cannot read /proc: {ex})")
+        return "qkv's threads:\n" + "\n".join(rows)
 
     def run(self, line):
         """The output of one command (the echoed line removed)."""

@@ -272,25 +272,23 @@ static int oom_child(void *arg) {
     cellgrid_clear(&g);
     a.ops->draw(&a, &g, 0, 0, 80, 20); // the view still draws (the map stays unloaded)
 
-    fake.msg[0] = 0;
-    ViewResult rp = {"pe", "pe sinusoidal len=512 dim=512", NULL, 0, pe, NULL, "", true};
-    p.ops->result(&p, &rp);
-    CHECK(strstr(fake.msg, "out of memory for the 512 x 512 position matrix") != NULL);
-    cellgrid_clear(&g);
-    p.ops->draw(&p, &g, 0, 0, 80, 20);
-    char *txt = rows_text(&g);
-    CHECK(strstr(txt, "2 positions x 2 dimensions") != NULL); // the previous matrix stays
-    free(txt);
-
-    fake.msg[0] = 0;
-    ViewResult rs = {"similarity", "similarity \"text 0\" ...", NULL, 0, sim, NULL, "", true};
-    p.ops->result(&p, &rs);
-    CHECK(strstr(fake.msg, "out of memory for the 512 x 512 similarity matrix") != NULL);
-    cellgrid_clear(&g);
-    p.ops->draw(&p, &g, 0, 0, 80, 20);
-    txt = rows_text(&g);
-    CHECK(strstr(txt, "2 positions x 2 dimensions") != NULL);
-    free(txt);
+    // the Positions view refuses a pe matrix, then a similarity matrix; the 2 x 2 one stays
+    const struct {
+        const char *cmd, *line, *msg;
+        const Json *j;
+    } refused[] = {{"pe", "pe sinusoidal len=512 dim=512", "out of memory for the 512 x 512 position matrix", pe},
+                   {"similarity", "similarity \"text 0\" ...", "out of memory for the 512 x 512 similarity matrix", sim}};
+    for (int i = 0; i < 2; i++) {
+        fake.msg[0] = 0;
+        ViewResult rr = {refused[i].cmd, refused[i].line, NULL, 0, refused[i].j, NULL, "", true};
+        p.ops->result(&p, &rr);
+        CHECK(strstr(fake.msg, refused[i].msg) != NULL);
+        cellgrid_clear(&g);
+        p.ops->draw(&p, &g, 0, 0, 80, 20);
+        char *txt = rows_text(&g);
+        CHECK(strstr(txt, "2 positions x 2 dimensions") != NULL);
+        free(txt);
+    }
     return check_failures ? 1 : 0;
 }
 
