@@ -240,8 +240,10 @@ static int cmd_similarity(App *app, const Args *a, Out *out) {
     }
     char title[160];
     snprintf(title, sizeof title, "%s: cosine similarity (%s pooling)", app->model->name, pool_name(o.pool));
-    app_set_figure(app, sim, n, n, (const char *const *)labels, (const char *const *)labels, true, title);
-    if (n == 2) {
+    int fig = app_set_figure(app, sim, n, n, (const char *const *)labels, (const char *const *)labels, true, title);
+    if (fig) {
+        out_error(out, "similarity: out of memory for the figure of %d x %d texts", n, n);
+    } else if (n == 2) {
         buf_printf(&out->text, "cosine %.4f\n", sim[1]);
     } else {
         for (int i = 0; i < n; i++) {
@@ -254,7 +256,7 @@ static int cmd_similarity(App *app, const Args *a, Out *out) {
     free(labels);
     buf_free(&b);
     free(v), free(sim);
-    return 0;
+    return fig;
 }
 
 static const char *const k_fill[] = {"top", NULL};

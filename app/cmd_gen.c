@@ -7,6 +7,7 @@
 #include "cmdutil.h"
 #include "commands.h"
 #include "base/clock.h"
+#include "base/mem.h"
 #include "kern/bound.h"
 #include "kern/kernels.h"
 #include "kern/ops.h"
@@ -30,11 +31,12 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
     Ctx *c = app_ctx(app, &e);
     int V = app->model->cfg.n_vocab;
     size_t rows = full ? (size_t)ids.n : 1;
-    float *lg = c ? malloc(sizeof(float) * rows * (size_t)V) : NULL;
-    float *lp = lg ? malloc(sizeof(float) * (size_t)V) : NULL;
+    // sized by the text and the vocabulary (mem.h rule 1)
+    float *lg = c ? malloc(mem_mul(mem_mul(rows, (size_t)V), sizeof(float))) : NULL;
+    float *lp = lg ? malloc(mem_mul((size_t)V, sizeof(float))) : NULL;
     int rc = 0;
     if (!c) rc = out_error(out, "%s", e.msg);
-    else if (!lg || !lp) rc = out_error(out, "out of memory");
+    else if (!lg || !lp) rc = out_error(out, "out of memory for the logits of %zu positions x %d tokens", rows, V);
     if (!rc) {
         ctx_reset(c);
         if (ctx_eval_types(c, ids.v, PROMPT_TYPES(&pr), ids.n, lg, full, NULL, &e)) rc = out_error(out, "%s", e.msg);
@@ -42,7 +44,7 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
     if (!rc) {
         const float *last = lg + (rows - 1) * (size_t)V;
         log_softmax(last, V, lp);
-        int *idx = malloc(sizeof(int) * (size_t)top);
+        int *idx = xmalloc(sizeof(int) * (size_t)top); // top <= 1000
         int n = top_n(last, V, (int)top, idx);
         JsonW *w = &out->w;
         json_ints(w, "ids", ids.v, ids.n);
@@ -136,11 +138,11 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     Pool *pool = ctx_pool(x);
     int V = c->n_vocab;
     long long n_ids = np > n_emb + 4 ? np : n_emb + 4; // embed texts start at 4 offsets
-    int *ids = malloc(sizeof(int) * (size_t)n_ids);
-    float *lg = malloc(sizeof(float) * (size_t)V);
+    int *ids = malloc(mem_mul((size_t)n_ids, sizeof(int)));
+    float *lg = malloc(mem_mul((size_t)V, sizeof(float)));
     if (!ids || !lg) {
         free(ids), free(lg);
-        return out_error(out, "out of memory");
+        return out_error(out, "out of memory for a prompt of %lld tokens and the logits of %d tokens", np, V);
     }
     Rng r;
     rng_seed(&r, 42);

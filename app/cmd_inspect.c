@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "analysis/positions.h"
 #include "base/fs.h"
+#include "base/mem.h"
 #include "heatmap.h"
 
 typedef struct {
@@ -96,10 +97,11 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
         return out_error(out, "%d x %d attention maps of %d tokens need %.1f GB: ask for one layer or head", ac.nl, ac.nh,
                          T, bytes / 1e9);
     }
-    ac.all = calloc((size_t)ac.nl * ac.nh * T * T, sizeof(float));
+    ac.all = calloc(mem_mul((size_t)ac.nl * ac.nh, (size_t)T * T), sizeof(float)); // input-sized (mem.h rule 1)
     if (!ac.all) {
         prompt_free(&pr);
-        return out_error(out, "out of memory for %d x %d attention maps", c->n_layer * c->n_head, T);
+        return out_error(out, "out of memory for %d attention maps of %d x %d tokens (%.1f MB)", ac.nl * ac.nh, T, T,
+                         bytes / 1e6);
     }
     Trace tr = {TRACE_ATT_PROBS, ac.layer >= 0 ? 1ull << ac.layer : 0, att_trace, &ac};
     ctx_reset(x);
@@ -131,24 +133,30 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
         }
         jw_arr_end(w);
     }
-    // human form: the selected matrix as a table
+    // the figure `save` exports: the selected matrix, the causal mask empty
     const float *mtx = att_map(&ac, L0, H0);
-    {
-        float *shown = malloc(sizeof(float) * TT);
-        char **labels = calloc((size_t)T, sizeof *labels);
+    float *shown = malloc(mem_mul(TT, sizeof(float))); // a figure: input-sized
+    int fig = -1;
+    if (shown) {
+        char **labels = xcalloc((size_t)T, sizeof *labels);
         Buf lb = {0};
-        for (int i = 0; shown && labels && i < T; i++) {
+        for (int i = 0; i < T; i++) {
             for (int j = 0; j < T; j++) shown[(size_t)i * T + j] = c->a.causal && j > i ? NAN : mtx[(size_t)i * T + j];
             token_piece(app->model->tok, ids.v[i], &lb);
-            labels[i] = strdup(lb.data ? lb.data : "");
+            labels[i] = xstrdup(lb.data ? lb.data : "");
         }
         char title[160];
         snprintf(title, sizeof title, "%s: layer %d head %d", app->model->name, L0, H0);
-        if (shown && labels) app_set_figure(app, shown, T, T, (const char *const *)labels, (const char *const *)labels, false, title);
-        for (int i = 0; labels && i < T; i++) free(labels[i]);
+        fig = app_set_figure(app, shown, T, T, (const char *const *)labels, (const char *const *)labels, false, title);
+        for (int i = 0; i < T; i++) free(labels[i]);
         free(labels);
         free(shown);
         buf_free(&lb);
+    }
+    if (fig) {
+        free(ac.all);
+        prompt_free(&pr);
+        return out_error(out, "out of memory for the figure of layer %d head %d (%d x %d)", L0, H0, T, T);
     }
     buf_printf(&out->text, "layer %d head %d (rows: queries, columns: keys)\n", L0, H0);
     Buf tmp = {0};
@@ -176,11 +184,13 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     if (args_int(a, "len", 1, 8192, &len, &e) < 0 || args_bool(a, "cosine", &cos, &e) < 0) return out_error(out, "%s", e.msg);
     if (!learned && args_int(a, "dim", 2, 8192, &dim, &e) < 0) return out_error(out, "%s", e.msg);
     if (learned && args_opt(a, "dim")) return out_error(out, "pe learned: dim is the model's (n_embd)");
-    float *m = malloc(sizeof(float) * (size_t)len * (size_t)dim);
-    float *c = cos ? malloc(sizeof(float) * (size_t)len * (size_t)len) : NULL;
+    // len= and dim= size these (mem.h rule 1)
+    float *m = malloc(mem_mul((size_t)len * (size_t)dim, sizeof(float)));
+    float *c = cos ? malloc(mem_mul((size_t)len * (size_t)len, sizeof(float))) : NULL;
     if (!m || (cos && !c)) {
         free(m), free(c);
-        return out_error(out, "out of memory");
+        return out_error(out, "out of memory for %s %lld x %lld position matrix", cos && m ? "the cosine" : "a",
+                         len, cos && m ? len : dim);
     }
     if (learned) {
         if (pe_learned(app->model, m, (int)len, &e)) {
@@ -196,7 +206,10 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     // published only once computed: `save` exports it
     char title[96];
     snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
-    app_set_figure(app, show, (int)len, cols, NULL, NULL, !cos, title);
+    if (app_set_figure(app, show, (int)len, cols, NULL, NULL, !cos, title)) {
+        free(m), free(c);
+        return out_error(out, "out of memory for the figure of %lld x %d", len, cols);
+    }
     JsonW *w = &out->w;
     jw_kstr(w, "kind", kind);
     jw_kint(w, "len", len);
@@ -224,9 +237,12 @@ static int cmd_save(App *app, const Args *a, Out *out) {
     if (!svg && !csv) return out_error(out, "save: '%.200s': the name must end in .svg or .csv", path);
     Heatmap hm = {f->v, f->rows, f->cols, (const char *const *)f->row_labels, (const char *const *)f->col_labels,
                   f->diverging ? CMAP_DIVERGING : CMAP_SEQUENTIAL, 0, 0};
-    Buf b = {0};
+    Buf b = {.fallible = true}; // the file's text grows with the figure (mem.h rule 1)
     Err e = {0};
     int rc = svg ? heatmap_to_svg(&b, &hm, NULL, &e) : heatmap_to_csv(&b, &hm, NULL, &e);
+    if (!rc && b.failed)
+        rc = err_set(&e, "out of memory for the %s of the %d x %d figure (%zu bytes)", svg ? "SVG" : "CSV", f->rows,
+                     f->cols, b.failed);
     if (!rc) rc = fs_write_atomic(path, b.data, b.len, &e);
     buf_free(&b);
     if (rc) return out_error(out, "%s", e.msg);

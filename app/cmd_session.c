@@ -5,6 +5,7 @@
 
 #include "cmdutil.h"
 #include "commands.h"
+#include "base/mem.h"
 #include "kern/pool.h"
 
 static void settings_json(App *app, Out *out) {
@@ -40,7 +41,7 @@ static int cmd_set(App *app, const Args *a, Out *out) {
     if (!v) return out_error(out, "set %s: a value is expected (set KEY VALUE)", k->val);
     if (!strcmp(k->val, "annotator")) {
         free(app->annotator);
-        app->annotator = strndup(v->val, v->len);
+        app->annotator = xstrndup(v->val, v->len);
         settings_json(app, out);
         return 0;
     }

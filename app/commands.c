@@ -25,6 +25,8 @@ int commands_run(App *app, const char *line, size_t len, Out *out) {
         rc = out_error(out, "%s", e.msg);
     } else {
         rc = c->fn(app, &a, out);
+        size_t failed = out->json.failed > out->text.failed ? out->json.failed : out->text.failed;
+        if (!rc && failed) rc = out_error(out, "out of memory for the result of %s (%zu bytes)", c->name, failed);
         if (rc && !out->err.len) out_error(out, "%s failed", c->name);
     }
     jw_obj_end(&out->w);

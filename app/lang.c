@@ -17,6 +17,7 @@
 
 void out_init(Out *o) {
     memset(o, 0, sizeof *o);
+    o->json.fallible = o->text.fallible = true; // a result's size follows the request (mem.h rule 1)
     jw_init(&o->w, &o->json);
     jw_obj(&o->w);
 }
@@ -150,7 +151,7 @@ int lang_parse(const char *line, size_t len, Args *out, Err *e) {
         while (k < end && (isalnum((unsigned char)*k) || *k == '_' || *k == '-' || *k == '.')) k++;
         char *key = NULL;
         if (out->name && k > s && k < end && *k == '=') {
-            key = strndup(s, (size_t)(k - s));
+            key = xstrndup(s, (size_t)(k - s));
             s = k + 1;
         }
         Buf b = {0};

@@ -47,7 +47,9 @@ int args_bool(const Args *a, const char *key, bool *out, Err *e);
 
 // Where a command puts its result: always a JSON object (the fields of DESIGN.md's
 // table), optionally a human-readable text used instead of the generic rendering when
-// not in --json mode.
+// not in --json mode. json and text grow with what the person asked for, so they are
+// fallible buffers (base/buf.h): when one runs out of memory the command fails with
+// "out of memory for the result of ..." (commands_run checks).
 typedef struct Out {
     Buf json;  // the object being built through w
     JsonW w;

@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "base/fs.h"
+#include "base/mem.h"
 
 char *lineedit_history_path(void) {
     const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
@@ -18,10 +19,7 @@ char *lineedit_history_path(void) {
     else if (home && *home) snprintf(dir, sizeof dir, "%s/.local/state/qkv", home);
     else return NULL;
     fs_mkdir_p(dir, 0700, NULL); // quietly: history is a convenience
-    size_t n = strlen(dir) + 16;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/history", dir);
-    return p;
+    return fs_join(dir, "history");
 }
 
 void lineedit_history_load(const char *path) {
@@ -42,7 +40,7 @@ static char *complete_command(const char *text, int state) {
     if (!state) i = 0, len = strlen(text);
     const Command *c;
     while ((c = lang_at(i++)))
-        if (!strncmp(c->name, text, len)) return strdup(c->name);
+        if (!strncmp(c->name, text, len)) return xstrdup(c->name); // readline frees it
     return NULL;
 }
 
@@ -56,8 +54,8 @@ static char *complete_option(const char *text, int state) {
     while ((k = completing_cmd->keys[i++])) {
         if (strncmp(k, text, len)) continue;
         size_t n = strlen(k) + 2;
-        char *s = malloc(n);
-        if (s) snprintf(s, n, "%s=", k);
+        char *s = xmalloc(n); // readline frees it
+        snprintf(s, n, "%s=", k);
         return s;
     }
     return NULL;

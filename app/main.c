@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "base/mem.h"
 #include "commands.h"
 #include "front.h"
 #include "print.h"
 #include "session.h"
+
+enum { EXIT_OOM = 3 }; // the out-of-memory handler's status (1: a command failed, 2: usage, 130: Ctrl-C)
 
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t headless; // only headless runs leave on a second Ctrl-C
@@ -22,6 +25,16 @@ static void on_sigint(int sig) {
         raise(SIGINT);
     }
     interrupted = 1;
+}
+
+// The out-of-memory handler (core/base/mem.h): a bookkeeping allocation failed somewhere.
+// Give the terminal back if the TUI holds it, keep what headless mode printed, say so in one
+// line and leave at once (no atexit work: memory is short and the state is unknown).
+static void on_oom(size_t size) {
+    front_restore_terminal();
+    fflush(stdout);
+    mem_oom_report(size);
+    _exit(EXIT_OOM);
 }
 
 static void usage(FILE *f) {
@@ -71,16 +84,19 @@ static int run_one(void *user, const char *cmd, size_t n) {
     return rc && !r->keep_going ? 1 : 0;
 }
 
+// Append what f holds to b (fallible: a script's size is input); -1 on a read error or
+// when b ran out of memory (b->failed).
 static int read_all(FILE *f, Buf *b) {
     char chunk[65536];
     size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(b, chunk, got);
-    return ferror(f) ? -1 : 0;
+    while (!b->failed && (got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(b, chunk, got);
+    return ferror(f) || b->failed ? -1 : 0;
 }
 
 // ---------------------------------------------------------------------------------------
 
 int main(int argc, char **argv) {
+    mem_set_oom_handler(on_oom);
     maybe_reexec(argv);
     commands_init();
     App app = {0};
@@ -106,10 +122,10 @@ int main(int argc, char **argv) {
             NEEDS_ARG tokenizer = next;
         } else if (!strcmp(a, "--db")) {
             NEEDS_ARG free(app.db_path);
-            app.db_path = strdup(next);
+            app.db_path = xstrdup(next);
         } else if (!strcmp(a, "--annotator")) {
             NEEDS_ARG free(app.annotator);
-            app.annotator = strdup(next);
+            app.annotator = xstrdup(next);
         } else if (!strcmp(a, "--threads")) {
             NEEDS_ARG app.n_threads = atoi(next);
             if (app.n_threads < 1 || app.n_threads > 256) {
@@ -166,8 +182,8 @@ int main(int argc, char **argv) {
         }
 #undef NEEDS_ARG
     }
-    if (!app.annotator && getenv("QKV_ANNOTATOR")) app.annotator = strdup(getenv("QKV_ANNOTATOR"));
-    if (!app.db_path && getenv("QKV_DB") && *getenv("QKV_DB")) app.db_path = strdup(getenv("QKV_DB"));
+    if (!app.annotator && getenv("QKV_ANNOTATOR")) app.annotator = xstrdup(getenv("QKV_ANNOTATOR"));
+    if (!app.db_path && getenv("QKV_DB") && *getenv("QKV_DB")) app.db_path = xstrdup(getenv("QKV_DB"));
 
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;
@@ -197,12 +213,19 @@ int main(int argc, char **argv) {
     if (interactive) {
         status = no_tui ? repl_run(&app) : front_interactive(&app);
     } else {
-        Buf text = {0};
+        Buf text = {.fallible = true}; // the commands: a script's size is input (mem.h rule 1)
         if (have_e) buf_put(&text, exprs.data, exprs.len);
+        if (text.failed) {
+            fprintf(stderr, "error: out of memory for the commands of -e (%zu bytes)\n", text.failed);
+            buf_free(&text);
+            status = 1;
+            goto done;
+        }
         if (script) {
             FILE *f = strcmp(script, "-") ? fopen(script, "rb") : stdin;
             if (!f || read_all(f, &text)) {
-                fprintf(stderr, "error: cannot read '%s': %s\n", script, strerror(errno));
+                if (text.failed) fprintf(stderr, "error: out of memory for the script '%s' (%zu bytes)\n", script, text.failed);
+                else fprintf(stderr, "error: cannot read '%s': %s\n", script, strerror(errno));
                 if (f && f != stdin) fclose(f);
                 buf_free(&text);
                 status = 1;
@@ -211,7 +234,8 @@ int main(int argc, char **argv) {
             if (f != stdin) fclose(f);
         }
         if (!have_e && !script && read_all(stdin, &text)) {
-            fprintf(stderr, "error: cannot read standard input\n");
+            if (text.failed) fprintf(stderr, "error: out of memory for standard input (%zu bytes)\n", text.failed);
+            else fprintf(stderr, "error: cannot read standard input\n");
             status = 1;
         }
         Runner r = {&app, 0, false};

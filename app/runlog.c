@@ -54,7 +54,7 @@ static int model_hash(Db *db, const char *path, char hex[65], Err *e) {
             cap = cap ? 2 * cap : 16;
             names = xrealloc(names, cap * sizeof *names);
         }
-        names[n++] = strdup(de->d_name);
+        names[n++] = xstrdup(de->d_name);
     }
     closedir(d);
     qsort(names, n, sizeof *names, cmp_str);

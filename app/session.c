@@ -3,6 +3,7 @@
 // the last figure.
 #include "session.h"
 
+#include "base/mem.h"
 #include "db.h"
 #include "base/mem.h"
 #include "kern/pool.h"
@@ -155,24 +156,26 @@ void figure_free(Figure *f) {
 
 static char **copy_labels(const char *const *l, int n) {
     if (!l) return NULL;
-    char **c = calloc((size_t)n, sizeof *c);
-    for (int i = 0; c && i < n; i++) c[i] = strdup(l[i] ? l[i] : "");
+    char **c = xcalloc((size_t)n, sizeof *c);
+    for (int i = 0; i < n; i++) c[i] = xstrdup(l[i] ? l[i] : "");
     return c;
 }
 
-void app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
-                    const char *const *col_labels, bool diverging, const char *title) {
+int app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
+                   const char *const *col_labels, bool diverging, const char *title) {
     figure_free(&app->fig);
     Figure *f = &app->fig;
-    f->v = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
-    if (!f->v) return;
-    memcpy(f->v, v, sizeof(float) * (size_t)rows * (size_t)cols);
+    size_t bytes = mem_mul(mem_mul((size_t)rows, (size_t)cols), sizeof(float));
+    f->v = malloc(bytes); // a figure: input-sized (mem.h rule 1)
+    if (!f->v) return -1;
+    memcpy(f->v, v, bytes);
     f->rows = rows;
     f->cols = cols;
     f->row_labels = copy_labels(row_labels, rows);
     f->col_labels = copy_labels(col_labels, cols);
     f->diverging = diverging;
     snprintf(f->title, sizeof f->title, "%s", title ? title : "");
+    return 0;
 }
 
 Db *app_db(App *app, Err *e) {

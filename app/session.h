@@ -62,8 +62,9 @@ typedef struct App {
 } App;
 
 // Replace app->fig with a copy of v [rows, cols] and its labels (either may be NULL).
-void app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
-                    const char *const *col_labels, bool diverging, const char *title);
+// Returns 0, or -1 when the copy does not fit in memory (then there is no figure).
+int app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
+                   const char *const *col_labels, bool diverging, const char *title);
 void figure_free(Figure *f);
 
 // The model qkv opens when none is named: $QKV_MODEL when set, else the installed pretrained

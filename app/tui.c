@@ -30,6 +30,7 @@
 #include "tok/tokenizer.h"
 #include "view.h"
 #include "base/clock.h"
+#include "base/mem.h"
 
 enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_QUANT, V_N };
 static const ViewOps *const view_table[V_N] = {&lab_view_ops,     &attn_view_ops, &positions_view_ops, &rank_view_ops,
@@ -103,6 +104,8 @@ static void restore_terminal(void) {
         if (T->saved_err >= 0) dup2(T->saved_err, STDERR_FILENO);
     }
 }
+
+void front_restore_terminal(void) { restore_terminal(); }
 
 static void on_fatal(int sig) {
     restore_terminal();
@@ -509,7 +512,7 @@ static void queue_line(const char *line, unsigned flags) {
         set_status(true, "too many commands queued: '%.60s' dropped", line);
         return;
     }
-    T->queue[T->nq++] = (Queued){strdup(line), flags};
+    T->queue[T->nq++] = (Queued){xstrdup(line), flags};
 }
 
 static int view_index(const char *name) {
@@ -783,7 +786,8 @@ static void host_edit(ViewHost *h, const char *text, int back) {
 static void host_figure(ViewHost *h, const float *v, int rows, int cols, const char *const *rl, const char *const *cl,
                         bool diverging, const char *title) {
     (void)h;
-    app_set_figure(T->app, v, rows, cols, rl, cl, diverging, title);
+    if (app_set_figure(T->app, v, rows, cols, rl, cl, diverging, title))
+        set_status(true, "out of memory for the figure of %d x %d: save has nothing to export", rows, cols);
 }
 
 static void host_open_view(ViewHost *h, const char *name) {

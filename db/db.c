@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/mem.h"
 #include "db_int.h"
 #include "schema_sql.h"
 
@@ -143,18 +144,28 @@ int db_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n) {
     return sqlite3_bind_text64(st, i, s, n, SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 
-void db_col_stash(sqlite3_stmt *st, int col, Buf *b, size_t *off, size_t *len) {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
-        *off = SIZE_MAX;
-        if (len) *len = 0;
-        return;
-    }
+int db_col_stash(sqlite3_stmt *st, int col, Buf *b, size_t *off, size_t *len) {
+    *off = SIZE_MAX;
+    if (len) *len = 0;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) return 0;
     const unsigned char *t = sqlite3_column_text(st, col);
     size_t n = (size_t)sqlite3_column_bytes(st, col);
-    *off = b->len;
+    if (!t) { // NULL for a value that is not: SQLite ran out of memory, or an empty blob
+        if (sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM) return -1;
+        t = (const unsigned char *)"", n = 0;
+    }
+    size_t at = b->len;
     buf_put(b, t, n);
     buf_putc(b, 0);
+    if (b->failed) return -1;
+    *off = at;
     if (len) *len = n;
+    return 0;
+}
+
+int db_row_oom(Err *e, const char *what, long long id, const Buf *b) {
+    if (b->failed) return err_set(e, "out of memory for the text of %s %lld (%zu bytes)", what, id, b->failed);
+    return err_set(e, "out of memory for the text of %s %lld", what, id);
 }
 
 // ---- transactions ------------------------------------------------------------------------
@@ -244,9 +255,9 @@ int db_commit(Db *db, Err *e) { return db_tx_close(db, true, 0, e, "cannot write
 // ---- paths -----------------------------------------------------------------------------
 
 char *db_resolve_path(const char *path, Err *e) {
-    if (path && *path) return strdup(path);
+    if (path && *path) return xstrdup(path);
     const char *env = getenv("QKV_DB");
-    if (env && *env) return strdup(env);
+    if (env && *env) return xstrdup(env);
     Buf b = {0};
     const char *xdg = getenv("XDG_DATA_HOME");
     if (xdg && xdg[0] == '/') { // the XDG spec ignores relative values
@@ -359,9 +370,8 @@ int db_open(const char *path, unsigned flags, Db **out, Err *e) {
     if (!exists && ro) return err_set(e, "cannot open database '%s': %s", path, strerror(ENOENT));
     if (!exists && fs_mkdir_parents(path, 0700, e)) return -1;
 
-    Db *db = calloc(1, sizeof *db);
-    if (!db) return err_set(e, "cannot open database '%s': out of memory", path);
-    db->path = strdup(path);
+    Db *db = xcalloc(1, sizeof *db);
+    db->path = xstrdup(path);
     int oflags = ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     int rc = sqlite3_open_v2(path, &db->h, oflags, NULL);
     if (rc != SQLITE_OK) {

@@ -48,8 +48,12 @@ static inline int db_bind_str(sqlite3_stmt *st, int i, const char *s) {
     return db_bind_text(st, i, s, s ? strlen(s) : 0);
 }
 // Append the column's text (and its terminating NUL) to b, recording its offset in *off
-// (SIZE_MAX for NULL) and its length in *len when len is non-NULL.
-void db_col_stash(sqlite3_stmt *st, int col, Buf *b, size_t *off, size_t *len);
+// (SIZE_MAX for NULL) and its length in *len when len is non-NULL. A row's text is input-sized
+// (mem.h rule 1): give a fallible b. Returns 0, or -1 when memory ran out (b->failed says how
+// much was asked for; 0 when SQLite itself ran out converting the value).
+int db_col_stash(sqlite3_stmt *st, int col, Buf *b, size_t *off, size_t *len);
+// The error for a row whose text did not fit (b as db_col_stash left it); always -1.
+int db_row_oom(Err *e, const char *what, long long id, const Buf *b);
 
 // A WHERE clause built from a DbFilter, with its parameters in order (values are always
 // bound, never spliced into the SQL).
@@ -77,8 +81,9 @@ int db_filtered_each(Db *db, const char *select_from, const char *id_col, bool r
 
 // The columns of a run, for "SELECT <DB_RUN_COLS> FROM runs r"; db_run_read reads them
 // from column c0 on, borrowing the strings from the statement (valid until the next step)
-// or copying them into r->mem_ when owned.
+// or copying them into r->mem_ when owned. 0, or -1 with e filled when an owned copy does
+// not fit in memory (r is then empty).
 extern const char DB_RUN_COLS[];
-void db_run_read(sqlite3_stmt *st, int c0, DbRun *r, bool owned);
+int db_run_read(sqlite3_stmt *st, int c0, DbRun *r, bool owned, Err *e);
 // The single integer of a cached counting query, or -1 with e filled.
 int64_t db_count(Db *db, const char *sql, Err *e);

@@ -205,15 +205,15 @@ static int ranking_cands(Db *db, int64_t id, Cand *c, Err *e) {
     buf_free(&sql);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, id);
-    int n = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < DB_RANK_MAX) {
+    int n = 0, rc, bad = 0;
+    while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW && n < DB_RANK_MAX) {
         c[n].n = sqlite3_column_int(st, 0);
         c[n].rank = sqlite3_column_int(st, 1);
-        db_run_read(st, 2, &c[n].run, true);
-        n++;
+        bad = db_run_read(st, 2, &c[n].run, true, e);
+        n += !bad;
     }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        db_fail(db, rc, e, "cannot read");
+    if (bad || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
+        if (!bad) db_fail(db, rc, e, "cannot read");
         while (n > 0) db_run_done(&c[--n].run);
         n = -1;
     }

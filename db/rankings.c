@@ -96,13 +96,17 @@ int db_ranking_get(Db *db, int64_t id, DbRanking *out, Err *e) {
     out->id = sqlite3_column_int64(st, 0);
     snprintf(out->created, sizeof out->created, "%s", (const char *)sqlite3_column_text(st, 1));
     out->k = sqlite3_column_int(st, 3);
-    Buf b = {0};
+    Buf b = {.fallible = true}; // the row's text: input-sized (mem.h rule 1)
     size_t off[4];
-    db_col_stash(st, 2, &b, &off[0], &out->prompt_len);
-    db_col_stash(st, 4, &b, &off[1], NULL);
-    db_col_stash(st, 5, &b, &off[2], NULL);
-    db_col_stash(st, 6, &b, &off[3], NULL);
+    int bad = db_col_stash(st, 2, &b, &off[0], &out->prompt_len) || db_col_stash(st, 4, &b, &off[1], NULL) ||
+              db_col_stash(st, 5, &b, &off[2], NULL) || db_col_stash(st, 6, &b, &off[3], NULL);
     sqlite3_reset(st);
+    if (bad) {
+        db_row_oom(e, "ranking", (long long)id, &b);
+        buf_free(&b);
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
     out->mem_ = buf_take(&b);
     const char **dst[4] = {&out->prompt, &out->annotator, &out->note, &out->qkv_version};
     for (int i = 0; i < 4; i++) *dst[i] = off[i] == SIZE_MAX ? NULL : out->mem_ + off[i];

@@ -109,7 +109,7 @@ enum { N_STR_COLS = sizeof STR_COLS / sizeof STR_COLS[0] };
 #define FIELD(r, off) (*(const char **)((char *)(r) + (off)))
 #define LENGTH(r, off) (*(size_t *)((char *)(r) + (off)))
 
-void db_run_read(sqlite3_stmt *st, int c0, DbRun *r, bool owned) {
+int db_run_read(sqlite3_stmt *st, int c0, DbRun *r, bool owned, Err *e) {
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(st, c0 + 0);
     const unsigned char *created = sqlite3_column_text(st, c0 + 1);
@@ -134,17 +134,26 @@ void db_run_read(sqlite3_stmt *st, int c0, DbRun *r, bool owned) {
             FIELD(r, c->field) = (const char *)sqlite3_column_text(st, c0 + c->col);
             if (c->len) LENGTH(r, c->len) = (size_t)sqlite3_column_bytes(st, c0 + c->col);
         }
-        return;
+        return 0;
     }
-    Buf b = {0};
+    Buf b = {.fallible = true}; // the row's text: input-sized (mem.h rule 1)
     size_t off[N_STR_COLS], len;
-    for (int i = 0; i < N_STR_COLS; i++) {
+    int bad = 0;
+    for (int i = 0; i < N_STR_COLS && !bad; i++) {
         const StrCol *c = &STR_COLS[i];
-        db_col_stash(st, c0 + c->col, &b, &off[i], &len);
+        bad = db_col_stash(st, c0 + c->col, &b, &off[i], &len);
         if (c->len) LENGTH(r, c->len) = len;
+    }
+    if (bad) {
+        long long id = r->id;
+        db_row_oom(e, "run", id, &b);
+        buf_free(&b);
+        memset(r, 0, sizeof *r);
+        return -1;
     }
     r->mem_ = buf_take(&b);
     for (int i = 0; i < N_STR_COLS; i++) FIELD(r, STR_COLS[i].field) = off[i] == SIZE_MAX ? NULL : r->mem_ + off[i];
+    return 0;
 }
 
 int db_run_get(Db *db, int64_t id, DbRun *out, Err *e) {
@@ -154,8 +163,7 @@ int db_run_get(Db *db, int64_t id, DbRun *out, Err *e) {
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st), found = 0;
     if (rc == SQLITE_ROW) {
-        db_run_read(st, 0, out, true);
-        found = 1;
+        found = db_run_read(st, 0, out, true, e) ? -1 : 1;
     } else if (rc != SQLITE_DONE) {
         found = db_fail(db, rc, e, "cannot read");
     }
@@ -206,7 +214,7 @@ typedef struct {
 static int visit_run(sqlite3_stmt *st, void *user) {
     RunVisit *v = user;
     DbRun r;
-    db_run_read(st, 0, &r, false);
+    db_run_read(st, 0, &r, false, NULL); // borrowed: cannot fail
     return v->fn(v->user, &r);
 }
 

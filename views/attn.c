@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "heatmap.h"
 #include "view.h"
 
@@ -47,8 +48,7 @@ static void data_free(Attn *A) {
 }
 
 static int attn_open(View *v) {
-    Attn *A = calloc(1, sizeof *A);
-    if (!A) return -1;
+    Attn *A = xcalloc(1, sizeof *A);
     A->hv = (HeatmapView){v->host->sh->mode, 0, 0, 0, 0, 0, 0};
     v->state = A; // the head view first: tokens on both axes
     return 0;
@@ -66,6 +66,14 @@ static const float *map_of(const Attn *A, int l, int h) {
     if (h == A->H) return A->means[l];
     if (h < 0 || h > A->H) return NULL;
     return A->maps[(size_t)l * A->H + h];
+}
+
+// Say on the status line that what (of T tokens) did not fit in memory.
+static void oom(View *v, const char *what, int T) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "out of memory for %s of %d tokens: ask for one layer (:attention ... layer=L head=all)",
+             what, T);
+    v->host->message(v->host, true, msg);
 }
 
 // ---- requests ----
@@ -168,8 +176,11 @@ static void publish(View *v) {
         A->model_view = sv, A->layer = l, A->head = h;
         return;
     }
-    float *t = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
-    if (!t) return;
+    float *t = malloc(mem_mul((size_t)rows * (size_t)cols, sizeof(float))); // a figure: checked
+    if (!t) {
+        oom(v, "the figure of every layer and head", T);
+        return;
+    }
     for (long i = 0; i < rows * cols; i++) t[i] = NAN;
     for (int l = 0; l < A->L; l++)
         for (int h = 0; h < C; h++) {
@@ -193,25 +204,28 @@ static bool same_ids(const Attn *A, const Json *ids) {
     return true;
 }
 
-static void compute_mean(Attn *A, int l) {
-    if (!layer_loaded(A, l)) return;
+// The mean over heads of layer l when all its heads are loaded; -1 when memory ran out.
+static int compute_mean(Attn *A, int l) {
+    if (!layer_loaded(A, l)) return 0;
     size_t TT = (size_t)A->T * A->T;
-    float *m = A->means[l] ? A->means[l] : malloc(sizeof(float) * TT);
-    if (!m) return;
+    float *m = A->means[l] ? A->means[l] : malloc(mem_mul(TT, sizeof(float))); // an attention map: checked
+    if (!m) return -1;
     for (size_t i = 0; i < TT; i++) {
         double s = 0;
         for (int h = 0; h < A->H; h++) s += A->maps[(size_t)l * A->H + h][i];
         m[i] = (float)(s / A->H);
     }
     A->means[l] = m;
+    return 0;
 }
 
-// Store one T x T matrix for (l, h), masking above the diagonal for decoders.
-static void store(Attn *A, int l, int h, const Json *mat, bool causal) {
-    if (!mat || mat->type != JSON_ARR || (int)mat->len != A->T || l < 0 || l >= A->L || h < 0 || h >= A->H) return;
+// Store one T x T matrix for (l, h), masking above the diagonal for decoders; -1 when memory
+// ran out (the map stays unloaded).
+static int store(Attn *A, int l, int h, const Json *mat, bool causal) {
+    if (!mat || mat->type != JSON_ARR || (int)mat->len != A->T || l < 0 || l >= A->L || h < 0 || h >= A->H) return 0;
     size_t k = (size_t)l * A->H + h, T = (size_t)A->T;
-    float *m = A->maps[k] ? A->maps[k] : malloc(sizeof(float) * T * T);
-    if (!m) return;
+    float *m = A->maps[k] ? A->maps[k] : malloc(mem_mul(T * T, sizeof(float))); // an attention map: checked
+    if (!m) return -1;
     for (size_t i = 0; i < T; i++) {
         const Json *row = &mat->items[i];
         for (size_t j = 0; j < T; j++) {
@@ -220,6 +234,7 @@ static void store(Attn *A, int l, int h, const Json *mat, bool causal) {
         }
     }
     A->maps[k] = m;
+    return 0;
 }
 
 static void attn_result(View *v, const ViewResult *r) {
@@ -240,17 +255,13 @@ static void attn_result(View *v, const ViewResult *r) {
     if (!same_ids(A, ids) || A->L != sh->n_layer || A->H != sh->n_head) {
         data_free(A);
         A->L = sh->n_layer > 0 ? sh->n_layer : 1, A->H = sh->n_head > 0 ? sh->n_head : 1, A->T = T;
-        A->maps = calloc((size_t)A->L * A->H, sizeof *A->maps);
-        A->means = calloc((size_t)A->L, sizeof *A->means);
-        A->tokens = calloc((size_t)T, sizeof *A->tokens);
-        if (!A->maps || !A->means || !A->tokens) {
-            data_free(A);
-            return;
-        }
+        A->maps = xcalloc((size_t)A->L * A->H, sizeof *A->maps);
+        A->means = xcalloc((size_t)A->L, sizeof *A->means);
+        A->tokens = xcalloc((size_t)T, sizeof *A->tokens);
         for (int i = 0; i < T; i++) {
             iv_push(&A->ids, (int)ids->items[i].num);
             const Json *s = &toks->items[i];
-            A->tokens[i] = strdup(s->type == JSON_STR ? s->str : "");
+            A->tokens[i] = xstrdup(s->type == JSON_STR ? s->str : "");
         }
         A->hv.cur_row = A->hv.cur_col = 0;
         A->hv.top = A->hv.left = 0;
@@ -258,19 +269,25 @@ static void attn_result(View *v, const ViewResult *r) {
     int l0 = (int)json_num_or(j, "layer", 0), h0 = (int)json_num_or(j, "head", 0);
     const Json *layers = json_get(j, "layers");
     bool causal = sh->causal;
+    int bad = 0; // maps that did not fit in memory
     if (layers && layers->type == JSON_ARR && layers->len) {
         int nl = (int)layers->len, nh = (int)layers->items[0].len;
         for (int li = 0; li < nl; li++) {
             int l = nl == A->L ? li : l0;
             const Json *hs = &layers->items[li];
-            for (int hi = 0; hi < (int)hs->len; hi++) store(A, l, nh == A->H ? hi : h0, &hs->items[hi], causal);
+            for (int hi = 0; hi < (int)hs->len; hi++) bad |= store(A, l, nh == A->H ? hi : h0, &hs->items[hi], causal);
         }
     } else {
-        store(A, l0, h0, json_get(j, "matrix"), causal);
+        bad |= store(A, l0, h0, json_get(j, "matrix"), causal);
     }
-    for (int l = 0; l < A->L; l++) compute_mean(A, l);
+    for (int l = 0; l < A->L; l++) bad |= compute_mean(A, l);
     A->have = true;
-    if (r->quiet && A->filling && A->model_view) want(v);
+    if (bad) { // keep what fits; asking again would fail again
+        A->filling = false;
+        oom(v, "the attention maps", T);
+    } else if (r->quiet && A->filling && A->model_view) {
+        want(v);
+    }
     A->version = sh->version;
     A->n_prompt = sh->seq.n == T ? sh->n_prompt : T;
     A->run_id = sh->seq.n == T ? sh->run_id : 0;
@@ -494,16 +511,18 @@ void attn_view_set(View *v, int L, int H, int T, const float *data, const char *
     Attn *A = v->state;
     data_free(A);
     A->L = L, A->H = H, A->T = T;
-    A->maps = calloc((size_t)L * H, sizeof *A->maps);
-    A->means = calloc((size_t)L, sizeof *A->means);
-    A->tokens = calloc((size_t)T, sizeof *A->tokens);
-    if (!A->maps || !A->means || !A->tokens) return data_free(A);
-    for (int i = 0; i < T; i++) A->tokens[i] = strdup(tokens ? tokens[i] : "");
+    A->maps = xcalloc((size_t)L * H, sizeof *A->maps);
+    A->means = xcalloc((size_t)L, sizeof *A->means);
+    A->tokens = xcalloc((size_t)T, sizeof *A->tokens);
+    for (int i = 0; i < T; i++) A->tokens[i] = xstrdup(tokens ? tokens[i] : "");
+    int bad = 0;
     for (int k = 0; k < L * H; k++) {
-        A->maps[k] = malloc(sizeof(float) * (size_t)T * T);
+        A->maps[k] = malloc(mem_mul((size_t)T * T, sizeof(float))); // an attention map: checked
         if (A->maps[k]) memcpy(A->maps[k], data + (size_t)k * T * T, sizeof(float) * (size_t)T * T);
+        else bad = -1;
     }
-    for (int l = 0; l < L; l++) compute_mean(A, l);
+    for (int l = 0; l < L; l++) bad |= compute_mean(A, l);
+    if (bad) oom(v, "the attention maps", T);
     A->have = true;
     A->version = v->host->sh->version;
     A->model_view = true;

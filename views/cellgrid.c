@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
+
 static const Cell blank = {" ", {0, 0, 0}, {0, 0, 0}, 0, 0, CELL_FG_DEFAULT | CELL_BG_DEFAULT, 0};
 
 int cellgrid_init(CellGrid *g, int w, int h, ColorMode mode) {
     memset(g, 0, sizeof *g);
     if (w <= 0 || h <= 0 || w > 10000 || h > 10000) return -1;
-    g->cells = malloc((size_t)w * (size_t)h * sizeof *g->cells);
-    if (!g->cells) return -1;
+    g->cells = xmalloc((size_t)w * (size_t)h * sizeof *g->cells); // view state: bookkeeping (mem.h)
     g->w = w, g->h = h, g->mode = mode;
     cellgrid_clear(g);
     return 0;

@@ -37,7 +37,7 @@ typedef struct CellColor {
 
 #define CELLCOLOR_DEFAULT ((CellColor){{0, 0, 0}, 0, true})
 
-// Allocate a w x h grid of blank cells for mode; returns 0, or -1 for a bad size or no memory.
+// Allocate a w x h grid of blank cells for mode; returns 0, or -1 for a bad size.
 int cellgrid_init(CellGrid *g, int w, int h, ColorMode mode);
 
 // Free the cells.

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "base/mem.h"
 #include "base/utf8.h"
 
 #define PAIR_TABLE (1u << 16) // slots of the (fg, bg) -> pair hash table
@@ -36,11 +37,9 @@ void hm_curses_reset(HmCurses *p) {
 }
 
 HmCurses *hm_curses_new(int first_pair, int first_color) {
-    HmCurses *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
-    p->pair_key = calloc(PAIR_TABLE, sizeof *p->pair_key);
-    p->pair_val = calloc(PAIR_TABLE, sizeof *p->pair_val);
-    if (!p->pair_key || !p->pair_val) return hm_curses_free(p), NULL;
+    HmCurses *p = xcalloc(1, sizeof *p);
+    p->pair_key = xcalloc(PAIR_TABLE, sizeof *p->pair_key);
+    p->pair_val = xcalloc(PAIR_TABLE, sizeof *p->pair_val);
     p->colours = has_colors() && COLORS >= 8 && COLOR_PAIRS > first_pair + 1;
     if (p->colours) use_default_colors();
     p->ncolors = COLORS;
@@ -54,9 +53,8 @@ HmCurses *hm_curses_new(int first_pair, int first_color) {
         p->palette = true;
         p->nslots = COLORS - p->first_color;
         if (p->nslots > (int)RGB_TABLE / 2) p->nslots = RGB_TABLE / 2;
-        p->slot_rgb = calloc((size_t)p->nslots, sizeof *p->slot_rgb);
-        p->slot_kept = calloc((size_t)p->nslots, 1);
-        if (!p->slot_rgb || !p->slot_kept) return hm_curses_free(p), NULL;
+        p->slot_rgb = xcalloc((size_t)p->nslots, sizeof *p->slot_rgb);
+        p->slot_kept = xcalloc((size_t)p->nslots, 1);
     }
     for (int i = 0; i < 256; i++) p->to8[i] = cellcolor_rgb(CMODE_C8, cmap_xterm_rgb(i)).idx;
     return p;

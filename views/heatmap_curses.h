@@ -13,7 +13,7 @@ typedef struct HmCurses HmCurses;
 // Colour state of one painter: colour pairs are taken from first_pair up; for 24-bit colour on
 // a terminal that can redefine its palette (and has no direct-colour entry), palette entries
 // from first_color up are redefined, so the rest of the UI should use colours below it.
-// Call after start_color(); returns NULL when out of memory.
+// Call after start_color().
 HmCurses *hm_curses_new(int first_pair, int first_color);
 
 // Free the painter (pairs and palette entries stay as they are).

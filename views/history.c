@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "view.h"
 
 #define HISTORY_N 200
@@ -50,8 +51,7 @@ typedef struct History {
 static const char *const list_cmd[2] = {"history", "rankings"};
 
 static int hist_open(View *v) {
-    History *H = calloc(1, sizeof *H);
-    if (!H) return -1;
+    History *H = xcalloc(1, sizeof *H);
     v->state = H;
     return 0;
 }
@@ -89,16 +89,16 @@ static void reload(View *v, int l) {
 
 static char *dupj(const Json *j, size_t *len) {
     size_t n = j && j->type == JSON_STR ? j->len : 0;
-    char *s = malloc(n + 1);
-    if (s) memcpy(s, n ? j->str : "", n), s[n] = 0;
+    char *s = xmalloc(n + 1);
+    memcpy(s, n ? j->str : "", n), s[n] = 0;
     *len = n;
     return s;
 }
 
 static void take_runs(History *H, const Json *runs) {
     runs_free(H);
-    H->runs = calloc(runs && runs->len ? runs->len : 1, sizeof *H->runs);
-    for (size_t i = 0; H->runs && runs && i < runs->len; i++) {
+    H->runs = xcalloc(runs && runs->len ? runs->len : 1, sizeof *H->runs);
+    for (size_t i = 0; runs && i < runs->len; i++) {
         const Json *x = &runs->items[i];
         Run *d = &H->runs[H->list[L_RUNS].n++];
         d->id = (long long)json_num_or(x, "run_id", 0);
@@ -114,8 +114,8 @@ static void take_runs(History *H, const Json *runs) {
 
 static void take_rankings(History *H, const Json *rankings) {
     rankings_free(H);
-    H->rankings = calloc(rankings && rankings->len ? rankings->len : 1, sizeof *H->rankings);
-    for (size_t i = 0; H->rankings && rankings && i < rankings->len; i++) {
+    H->rankings = xcalloc(rankings && rankings->len ? rankings->len : 1, sizeof *H->rankings);
+    for (size_t i = 0; rankings && i < rankings->len; i++) {
         const Json *x = &rankings->items[i];
         Ranking *d = &H->rankings[H->list[L_RANKINGS].n++];
         d->id = (long long)json_num_or(x, "ranking_id", 0);
@@ -149,7 +149,7 @@ static void hist_result(View *v, const ViewResult *r) {
     }
     if (!strcmp(c, "show") && r->json && !r->quiet) {
         free(H->detail);
-        H->detail = strdup(r->text ? r->text : "");
+        H->detail = xstrdup(r->text ? r->text : "");
         const Json *rk = json_get(r->json, "ranking_id");
         if (rk) snprintf(H->title, sizeof H->title, " ranking %lld ", (long long)rk->num);
         else snprintf(H->title, sizeof H->title, " run %lld ", (long long)json_num_or(r->json, "run_id", 0));

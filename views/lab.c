@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "colormap.h"
+#include "base/mem.h"
 #include "base/utf8.h"
 #include "view.h"
 
@@ -58,10 +59,8 @@ static void tok_clear(Lab *L) {
 
 static LabTok *tok_add(Lab *L) {
     if (L->n == L->cap) {
-        int nc = L->cap ? L->cap * 2 : 64;
-        LabTok *t = realloc(L->toks, sizeof *t * (size_t)nc);
-        if (!t) return NULL;
-        L->toks = t, L->cap = nc;
+        L->cap = L->cap ? L->cap * 2 : 64;
+        L->toks = xrealloc(L->toks, sizeof *L->toks * (size_t)L->cap);
     }
     LabTok *t = &L->toks[L->n++];
     memset(t, 0, sizeof *t);
@@ -69,8 +68,7 @@ static LabTok *tok_add(Lab *L) {
 }
 
 static int lab_open(View *v) {
-    Lab *L = calloc(1, sizeof *L);
-    if (!L) return -1;
+    Lab *L = xcalloc(1, sizeof *L);
     L->max = 32, L->last_w = 80, L->temperature = 1, L->top_p = 1, L->seed = -1, L->alts = 5;
     L->sel = -1;
     v->state = L;
@@ -93,25 +91,30 @@ static void publish(View *v) {
     for (int i = 0; i < L->n; i++)
         if (1 + L->toks[i].n_alts > cols) cols = 1 + L->toks[i].n_alts;
     if (cols > 1 + LAB_MAX_ALTS) cols = 1 + LAB_MAX_ALTS;
-    float *m = malloc(sizeof(float) * (size_t)L->n * (size_t)cols);
-    const char **rl = malloc(sizeof *rl * (size_t)L->n);
-    char **cl = calloc((size_t)cols, sizeof *cl);
-    if (m && rl && cl) {
-        for (int i = 0; i < L->n; i++) {
-            const LabTok *t = &L->toks[i];
-            rl[i] = t->piece ? t->piece : "";
-            m[(size_t)i * cols] = expf(t->logprob);
-            for (int k = 0; k + 1 < cols; k++) m[(size_t)i * cols + 1 + k] = k < t->n_alts ? expf(t->alt_lp[k]) : NAN;
-        }
-        for (int c = 0; c < cols; c++) {
-            cl[c] = malloc(16);
-            if (cl[c]) snprintf(cl[c], 16, c ? "top%d" : "chosen", c);
-        }
-        char title[96];
-        snprintf(title, sizeof title, "token probabilities of run %lld", L->run_id);
-        v->host->figure(v->host, m, L->n, cols, rl, (const char *const *)cl, false, title);
-        for (int c = 0; c < cols; c++) free(cl[c]);
+    float *m = malloc(mem_mul((size_t)L->n * (size_t)cols, sizeof(float))); // a figure: checked
+    if (!m) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "out of memory for the figure of %d tokens x %d probabilities", L->n, cols);
+        v->host->message(v->host, true, msg);
+        return;
     }
+    const char **rl = xmalloc(sizeof *rl * (size_t)L->n);
+    char **cl = xcalloc((size_t)cols, sizeof *cl);
+    for (int i = 0; i < L->n; i++) {
+        const LabTok *t = &L->toks[i];
+        rl[i] = t->piece ? t->piece : "";
+        m[(size_t)i * cols] = expf(t->logprob);
+        for (int k = 0; k + 1 < cols; k++) m[(size_t)i * cols + 1 + k] = k < t->n_alts ? expf(t->alt_lp[k]) : NAN;
+    }
+    for (int c = 0; c < cols; c++) {
+        char name[16];
+        snprintf(name, sizeof name, c ? "top%d" : "chosen", c);
+        cl[c] = xstrdup(name);
+    }
+    char title[96];
+    snprintf(title, sizeof title, "token probabilities of run %lld", L->run_id);
+    v->host->figure(v->host, m, L->n, cols, rl, (const char *const *)cl, false, title);
+    for (int c = 0; c < cols; c++) free(cl[c]);
     free(m), free(rl), free(cl);
 }
 
@@ -367,9 +370,9 @@ static void take_settings(Lab *L, const Json *j) {
 }
 
 static char *jstr(const Json *j) {
-    if (!j || j->type != JSON_STR) return strdup("");
-    char *s = malloc(j->len + 1);
-    if (s) memcpy(s, j->str, j->len + 1);
+    if (!j || j->type != JSON_STR) return xstrdup("");
+    char *s = xmalloc(j->len + 1);
+    memcpy(s, j->str, j->len + 1);
     return s;
 }
 
@@ -381,7 +384,6 @@ static void take_generation(View *v, const Json *j) {
     for (size_t i = 0; steps && i < steps->len; i++) {
         const Json *s = &steps->items[i];
         LabTok *t = tok_add(L);
-        if (!t) break;
         t->id = (int)json_num_or(s, "id", -1);
         t->piece = jstr(json_get(s, "piece"));
         t->logprob = (float)json_num_or(s, "logprob", 0);
@@ -455,13 +457,12 @@ static void lab_stream(View *v, const ViewToken *t) {
         L->run_id = 0;
     }
     LabTok *k = tok_add(L);
-    if (!k) return;
     k->id = t->id;
-    k->piece = strdup(t->piece ? t->piece : "");
+    k->piece = xstrdup(t->piece ? t->piece : "");
     k->logprob = t->logprob;
     for (int i = 0; i < t->n_alts && i < LAB_MAX_ALTS; i++) {
         k->alt_ids[i] = t->alt_ids[i];
-        k->alt_pieces[i] = strdup(t->alt_pieces[i] ? t->alt_pieces[i] : "");
+        k->alt_pieces[i] = xstrdup(t->alt_pieces[i] ? t->alt_pieces[i] : "");
         k->alt_lp[i] = t->alt_logprobs[i];
         k->n_alts = i + 1;
     }

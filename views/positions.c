@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "heatmap.h"
 #include "view.h"
 
@@ -23,8 +24,7 @@ typedef struct Pos {
 } Pos;
 
 static int pos_open(View *v) {
-    Pos *P = calloc(1, sizeof *P);
-    if (!P) return -1;
+    Pos *P = xcalloc(1, sizeof *P);
     P->len = 64, P->dim = 128;
     P->hv = (HeatmapView){v->host->sh->mode, 0, 0, 0, 0, 0, 0};
     v->state = P;
@@ -68,12 +68,20 @@ static void publish(View *v) {
 }
 
 static char **number_labels(int n) {
-    char **l = calloc((size_t)n, sizeof *l);
-    for (int i = 0; l && i < n; i++) {
-        l[i] = malloc(12);
-        if (l[i]) snprintf(l[i], 12, "%d", i);
+    char **l = xcalloc((size_t)n, sizeof *l);
+    for (int i = 0; i < n; i++) {
+        char s[12];
+        snprintf(s, sizeof s, "%d", i);
+        l[i] = xstrdup(s);
     }
     return l;
+}
+
+// Say on the status line that a rows x cols matrix of kind what did not fit in memory.
+static void say_oom(View *v, const char *what, int rows, int cols) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "out of memory for the %d x %d %s matrix", rows, cols, what);
+    v->host->message(v->host, true, msg);
 }
 
 // The matrix of a similarity result, its texts as labels.
@@ -82,12 +90,12 @@ static void take_similarity(View *v, const Json *j) {
     const Json *mat = json_get(j, "matrix"), *texts = json_get(j, "texts");
     if (!mat || mat->type != JSON_ARR || !mat->len || !texts || texts->len != mat->len) return;
     int n = (int)mat->len;
-    float *m = malloc(sizeof(float) * (size_t)n * (size_t)n);
-    char **labels = calloc((size_t)n, sizeof *labels);
-    if (!m || !labels) {
-        free(m), free(labels);
+    float *m = malloc(mem_mul((size_t)n * (size_t)n, sizeof(float))); // a figure: checked
+    if (!m) { // the previous matrix stays
+        say_oom(v, "similarity", n, n);
         return;
     }
+    char **labels = xcalloc((size_t)n, sizeof *labels);
     for (int i = 0; i < n; i++) {
         const Json *row = &mat->items[i];
         for (int c = 0; c < n; c++)
@@ -95,13 +103,13 @@ static void take_similarity(View *v, const Json *j) {
         const Json *t = &texts->items[i];
         Buf b = {0};
         if (t->type == JSON_STR) buf_put(&b, t->str, t->len < 24 ? t->len : 24);
-        labels[i] = b.data ? buf_take(&b) : strdup("");
+        labels[i] = b.data ? buf_take(&b) : xstrdup("");
     }
     data_free(P);
     P->m = m, P->rows = P->cols = n;
     P->row_labels = labels;
-    P->col_labels = calloc((size_t)n, sizeof *labels);
-    for (int i = 0; P->col_labels && i < n; i++) P->col_labels[i] = strdup(labels[i] ? labels[i] : "");
+    P->col_labels = xcalloc((size_t)n, sizeof *labels);
+    for (int i = 0; i < n; i++) P->col_labels[i] = xstrdup(labels[i] ? labels[i] : "");
     snprintf(P->what, sizeof P->what, "cosine similarity of %d texts (%s pooling)", n, json_str_or(j, "pool", "?"));
     P->have = true;
     P->hv.cur_row = P->hv.cur_col = 0;
@@ -127,8 +135,11 @@ static void pos_result(View *v, const ViewResult *r) {
     const Json *j = r->json, *mat = json_get(j, "matrix");
     if (!mat || mat->type != JSON_ARR || !mat->len) return;
     int rows = (int)mat->len, cols = (int)mat->items[0].len;
-    float *m = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
-    if (!m) return;
+    float *m = malloc(mem_mul((size_t)rows * (size_t)cols, sizeof(float))); // a figure: checked
+    if (!m) { // the previous matrix stays
+        say_oom(v, "position", rows, cols);
+        return;
+    }
     for (int i = 0; i < rows; i++) {
         const Json *row = &mat->items[i];
         for (int c = 0; c < cols; c++)

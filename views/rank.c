@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "view.h"
 
 #define RANK_MAX 9
@@ -32,8 +33,7 @@ typedef struct Rank {
 } Rank;
 
 static int rank_open(View *v) {
-    Rank *R = calloc(1, sizeof *R);
-    if (!R) return -1;
+    Rank *R = xcalloc(1, sizeof *R);
     v->state = R;
     return 0;
 }
@@ -125,8 +125,8 @@ static int rank_key(View *v, int key) {
 }
 
 static char *dupn(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s, n), d[n] = 0;
+    char *d = xmalloc(n + 1);
+    memcpy(d, s, n), d[n] = 0;
     return d;
 }
 

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "view.h"
 
 #define LOG_MAX_LINES 5000
@@ -28,8 +29,7 @@ typedef struct Pane {
 } Pane;
 
 static int pane_open(View *v) {
-    Pane *p = calloc(1, sizeof *p);
-    if (!p) return -1;
+    Pane *p = xcalloc(1, sizeof *p);
     p->follow = v->ops == &log_view_ops;
     p->wrap_w = -1;
     v->state = p;
@@ -52,13 +52,10 @@ static void pane_close(View *v) {
 
 static void add_line(Pane *p, const char *s, size_t n, int attr) {
     if (p->n == p->cap) {
-        int nc = p->cap ? p->cap * 2 : 64;
-        PaneLine *t = realloc(p->lines, sizeof *t * (size_t)nc);
-        if (!t) return;
-        p->lines = t, p->cap = nc;
+        p->cap = p->cap ? p->cap * 2 : 64;
+        p->lines = xrealloc(p->lines, sizeof *p->lines * (size_t)p->cap);
     }
-    char *c = malloc(n + 1);
-    if (!c) return;
+    char *c = xmalloc(n + 1); // the text may hold NUL bytes: n of them, not a string
     memcpy(c, s, n);
     c[n] = 0;
     p->lines[p->n++] = (PaneLine){c, n, attr};
@@ -112,9 +109,7 @@ static void rewrap(Pane *p, int w, bool utf8) {
             for (int k = 0; k < take; k++) {
                 if (p->nrows == cap) {
                     cap = cap ? cap * 2 : 256;
-                    void *t = realloc(p->rows, sizeof *p->rows * (size_t)cap);
-                    if (!t) break;
-                    p->rows = t;
+                    p->rows = xrealloc(p->rows, sizeof *p->rows * (size_t)cap);
                 }
                 p->rows[p->nrows].line = i;
                 p->rows[p->nrows].indent = first ? 0 : indent;

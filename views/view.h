@@ -87,7 +87,7 @@ typedef struct ViewOps {
     const char *name;  // "lab": for open_view and the routing of results
     const char *title; // "Lab": the view bar
     const char *keys;  // its keys, for the help pane (lines "key  what it does")
-    int (*open)(View *v); // allocate v->state; 0, or -1 when out of memory
+    int (*open)(View *v); // allocate v->state (bookkeeping: x*, mem.h); 0
     void (*close)(View *v);
     // Draw into the w x h rectangle of g at (x, y); set v->cur_x/cur_y for a text cursor.
     void (*draw)(View *v, CellGrid *g, int x, int y, int w, int h);
@@ -144,8 +144,7 @@ typedef struct VdRow {
 } VdRow;
 
 // Break s into rows of at most w columns, at spaces when it can; '\n' ends a row (and is
-// not part of it). Returns the number of rows and the rows in *rows (caller frees), -1
-// when out of memory.
+// not part of it). Returns the number of rows (at least 1) and the rows in *rows (caller frees).
 int vd_wrap(const char *s, size_t n, int w, bool utf8, VdRow **rows);
 
 // Draw bytes [start, end) of s at (x, y) in at most maxw columns; returns the columns used.

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "label.h"
 #include "base/utf8.h"
 #include "view.h"
@@ -56,8 +57,7 @@ int vd_width(const char *s, size_t n, bool utf8) {
 
 int vd_wrap(const char *s, size_t n, int w, bool utf8, VdRow **rows) {
     int cap = 16, nr = 0;
-    VdRow *r = malloc(sizeof *r * (size_t)cap);
-    if (!r) return -1;
+    VdRow *r = xmalloc(sizeof *r * (size_t)cap);
     if (w < 1) w = 1;
     size_t start = 0, p = 0, brk = (size_t)-1; // brk: just after the last space of the row
     int col = 0;
@@ -71,9 +71,7 @@ int vd_wrap(const char *s, size_t n, int w, bool utf8, VdRow **rows) {
             size_t stop = p;
             if (full && brk != (size_t)-1 && brk > start) stop = brk;
             if (nr == cap) {
-                VdRow *t = realloc(r, sizeof *r * (size_t)(cap *= 2));
-                if (!t) return free(r), -1;
-                r = t;
+                r = xrealloc(r, sizeof *r * (size_t)(cap *= 2));
             }
             r[nr++] = (VdRow){start, stop};
             if (end) break;
@@ -81,9 +79,7 @@ int vd_wrap(const char *s, size_t n, int w, bool utf8, VdRow **rows) {
                 start = p = p + 1;
                 if (p >= n) { // a final newline opens an empty last row
                     if (nr == cap) {
-                        VdRow *t = realloc(r, sizeof *r * (size_t)(cap *= 2));
-                        if (!t) return free(r), -1;
-                        r = t;
+                        r = xrealloc(r, sizeof *r * (size_t)(cap *= 2));
                     }
                     r[nr++] = (VdRow){p, p};
                     break;

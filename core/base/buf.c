@@ -13,6 +13,7 @@ void buf_free(Buf *b) {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->failed = 0;
 }
 
 void buf_clear(Buf *b) {
@@ -20,16 +21,33 @@ void buf_clear(Buf *b) {
     if (b->data) b->data[0] = 0;
 }
 
-void buf_reserve(Buf *b, size_t extra) {
-    if (b->len + extra + 1 <= b->cap) return;
+int buf_reserve(Buf *b, size_t extra) {
+    if (b->failed) return -1;
+    size_t need = extra < SIZE_MAX - 1 - b->len ? b->len + extra + 1 : SIZE_MAX;
+    if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1) cap *= 2;
-    b->data = xrealloc(b->data, cap);
+    while (cap < need) cap = cap <= SIZE_MAX / 2 ? cap * 2 : need;
+    if (!b->fallible) {
+        b->data = xrealloc(b->data, cap);
+    } else {
+        char *p = need < SIZE_MAX ? realloc(b->data, cap) : NULL;
+        if (!p && need < cap - cap / 4) // a smaller step that still grows geometrically
+            p = realloc(b->data, cap = need + need / 4);
+        if (!p) {
+            free(b->data);
+            b->data = NULL;
+            b->len = b->cap = 0;
+            b->failed = need;
+            return -1;
+        }
+        b->data = p;
+    }
     b->cap = cap;
+    return 0;
 }
 
 void buf_put(Buf *b, const void *p, size_t n) {
-    buf_reserve(b, n);
+    if (buf_reserve(b, n)) return;
     if (n) memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = 0;
@@ -40,12 +58,12 @@ void buf_puts(Buf *b, const char *s) { buf_put(b, s, strlen(s)); }
 void buf_putc(Buf *b, char c) { buf_put(b, &c, 1); }
 
 void buf_vprintf(Buf *b, const char *fmt, va_list ap) {
+    if (b->failed) return; // a failed buffer takes nothing: do not format for it
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap2);
     va_end(ap2);
-    if (n < 0) return;
-    buf_reserve(b, (size_t)n);
+    if (n < 0 || buf_reserve(b, (size_t)n)) return;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
 }
@@ -72,7 +90,11 @@ void buf_put_utf8(Buf *b, const char *s, size_t n) {
 }
 
 char *buf_take(Buf *b) {
-    if (!b->data) buf_reserve(b, 0), b->data[0] = 0;
+    if (!b->data && buf_reserve(b, 0)) {
+        buf_free(b);
+        return NULL;
+    }
+    if (!b->len) b->data[0] = 0;
     char *p = b->data;
     b->data = NULL;
     b->len = b->cap = 0;
@@ -80,7 +102,7 @@ char *buf_take(Buf *b) {
 }
 
 void buf_json_str(Buf *b, const char *s, size_t n) {
-    buf_reserve(b, n + 2);
+    if (buf_reserve(b, n < SIZE_MAX - 2 ? n + 2 : n)) return;
     buf_putc(b, '"');
     size_t i = 0;
     while (i < n) {
@@ -112,6 +134,7 @@ void buf_json_str(Buf *b, const char *s, size_t n) {
 }
 
 void buf_json_num(Buf *b, double v) {
+    if (b->failed) return;
     if (!isfinite(v)) {
         buf_puts(b, "null");
         return;

@@ -6,14 +6,22 @@
 #include <stdint.h>
 
 // A growable, always NUL-terminated byte buffer. Zero-initialise, then buf_free.
+// Its growth is bookkeeping (mem.h rule 2: xrealloc) unless it is marked fallible, for
+// contents whose size comes from input (a file read whole, a command's result, a database
+// row): then a growth that fails frees the data, records the size it needed in failed and
+// makes every later append a no-op; the owner checks failed and reports the error.
 typedef struct Buf {
     char *data;
     size_t len, cap;
+    bool fallible; // set before use (Buf b = {.fallible = true}); kept by buf_free
+    size_t failed; // a fallible buffer could not grow to this many bytes (0: it never failed)
 } Buf;
 
+// Free the data; a fallible buffer stays fallible and may be used again.
 void buf_free(Buf *b);
 void buf_clear(Buf *b);
-void buf_reserve(Buf *b, size_t extra);
+// Room for extra more bytes (and the NUL); -1 only when a fallible buffer has failed.
+int buf_reserve(Buf *b, size_t extra);
 void buf_put(Buf *b, const void *p, size_t n);
 void buf_puts(Buf *b, const char *s);
 void buf_putc(Buf *b, char c);
@@ -24,7 +32,7 @@ void buf_put_utf8(Buf *b, const char *s, size_t n);
 // Append s (n bytes) as one quoted argument of qkv's command language: "..." with C escapes
 // for quotes, backslashes and control characters (the lexer reads it back byte for byte).
 void buf_put_quoted(Buf *b, const char *s, size_t n);
-// Take ownership of the data (caller frees); b is left empty.
+// Take ownership of the data (caller frees); b is left empty. NULL when b has failed.
 char *buf_take(Buf *b);
 
 // Append s (n bytes) as a JSON string literal with quotes. Invalid UTF-8 bytes are

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -106,23 +107,40 @@ int fs_read_file(const char *path, size_t max, Buf *out, Err *e) {
     FILE *f = fopen(path, "rb");
     if (!f) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    bool stat_ok = fstat(fileno(f), &st) == 0;
+    if (stat_ok && S_ISDIR(st.st_mode)) {
         fclose(f);
         return err_set(e, "cannot read '%s': it is a directory", path);
     }
+    if (stat_ok && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        fclose(f);
+        return err_set(e, "'%s': larger than %zu bytes", path, max);
+    }
+    // the contents are input-sized (mem.h rule 1): read into a fallible buffer
+    Buf b = {.fallible = true};
+    if (stat_ok && S_ISREG(st.st_mode)) buf_reserve(&b, (size_t)st.st_size);
     char chunk[65536];
     size_t got, total = 0;
     int rc = 0;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    while (!b.failed && (got = fread(chunk, 1, sizeof chunk, f)) > 0) {
         total += got;
         if (total > max) {
             rc = err_set(e, "'%s': larger than %zu bytes", path, max);
             break;
         }
-        buf_put(out, chunk, got);
+        buf_put(&b, chunk, got);
     }
-    if (!rc && ferror(f)) rc = err_set(e, "cannot read '%s': %s", path, strerror(errno ? errno : EIO));
+    if (b.failed) rc = err_set(e, "out of memory for the contents of '%s' (%zu bytes)", path, b.failed);
+    else if (!rc && ferror(f)) rc = err_set(e, "cannot read '%s': %s", path, strerror(errno ? errno : EIO));
     fclose(f);
+    if (!rc && !out->data) { // hand the data over
+        bool fallible = out->fallible;
+        *out = b;
+        out->fallible = fallible;
+        return 0;
+    }
+    if (!rc) buf_put(out, b.data, b.len);
+    buf_free(&b);
     return rc;
 }
 

@@ -22,7 +22,8 @@ int fs_mkdir_p(const char *dir, unsigned mode, Err *e);
 // Create the folders leading to the file path (mkdir -p of its dirname).
 int fs_mkdir_parents(const char *path, unsigned mode, Err *e);
 
-// Read the whole file into out (appended). Files larger than max bytes are refused.
+// Read the whole file into out (appended). Files larger than max bytes are refused; a file
+// that does not fit in memory is an error ("out of memory for the contents of ...").
 int fs_read_file(const char *path, size_t max, Buf *out, Err *e);
 
 // Map the regular file path read-only: *base and *size (an empty file maps to "" of size 0,

@@ -1,13 +1,15 @@
 // json.c - strict recursive-descent JSON parser.
 #include "base/json.h"
 
-#include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/fs.h"
+#include "base/mem.h"
 #include "base/utf8.h"
 
 enum { JSON_MAX_DEPTH = 512 };
@@ -133,10 +135,7 @@ static int parse_num(P *p, Json *j) {
     size_t n = (size_t)(q - p->s);
     if (n >= sizeof tmp) {
         // very long literal: parse from a heap copy
-        char *h = malloc(n + 1);
-        if (!h) return perr(p, "out of memory");
-        memcpy(h, p->s, n);
-        h[n] = 0;
+        char *h = xstrndup(p->s, n);
         j->num = strtod(h, NULL);
         free(h);
     } else {
@@ -156,16 +155,13 @@ static int lit(P *p, const char *w) {
     return 0;
 }
 
-static int push(Json **items, size_t *n, size_t *cap, Json *v) {
+// The parse tree is bookkeeping (mem.h rule 2): bounded by the text already in memory.
+static void push(Json **items, size_t *n, size_t *cap, Json *v) {
     if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        Json *ni = realloc(*items, nc * sizeof *ni);
-        if (!ni) return -1;
-        *items = ni;
-        *cap = nc;
+        *cap = *cap ? *cap * 2 : 8;
+        *items = xrealloc(*items, mem_mul(*cap, sizeof **items));
     }
     (*items)[(*n)++] = *v;
-    return 0;
 }
 
 static int parse_container(P *p, Json *j, bool obj) {
@@ -202,25 +198,15 @@ static int parse_container(P *p, Json *j, bool obj) {
             goto fail_key;
         }
         if (obj && n == kcap) {
-            size_t nc = kcap ? kcap * 2 : 8;
-            char **nk = realloc(keys, nc * sizeof *nk);
-            size_t *nl = nk ? realloc(klens, nc * sizeof *nl) : NULL;
-            if (nk) keys = nk;
-            if (nl) klens = nl;
-            if (!nk || !nl) {
-                perr(p, "out of memory");
-                goto fail_key;
-            }
-            kcap = nc;
+            kcap = kcap ? kcap * 2 : 8;
+            keys = xrealloc(keys, mem_mul(kcap, sizeof *keys));
+            klens = xrealloc(klens, mem_mul(kcap, sizeof *klens));
         }
         if (obj) {
             klens[n] = key.len;
             keys[n] = buf_take(&key);
         }
-        if (push(&items, &n, &cap, &v)) {
-            perr(p, "out of memory");
-            goto fail;
-        }
+        push(&items, &n, &cap, &v);
         ws(p);
         if (p->s < p->end && *p->s == ',') {
             p->s++;
@@ -292,11 +278,7 @@ static void json_free_children(Json *j) {
 
 Json *json_parse(const char *text, size_t n, Err *e) {
     P p = {text, text + n, text, e, 0};
-    Json *j = calloc(1, sizeof *j);
-    if (!j) {
-        err_set(e, "out of memory");
-        return NULL;
-    }
+    Json *j = xcalloc(1, sizeof *j);
     if (parse_value(&p, j)) {
         json_free(j);
         return NULL;
@@ -311,22 +293,8 @@ Json *json_parse(const char *text, size_t n, Err *e) {
 }
 
 Json *json_parse_file(const char *path, Err *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        err_set(e, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
     Buf b = {0};
-    char chunk[65536];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(&b, chunk, got);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        buf_free(&b);
-        err_set(e, "cannot read '%s'", path);
-        return NULL;
-    }
+    if (fs_read_file(path, SIZE_MAX, &b, e)) return NULL;
     Json *j = json_parse(b.data ? b.data : "", b.len, e);
     buf_free(&b);
     if (!j) err_prefix(e, "'%s'", path);

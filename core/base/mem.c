@@ -7,19 +7,37 @@
 #include <string.h>
 #include <unistd.h>
 
-static void default_oom(size_t size) {
+void mem_oom_report(size_t size) {
     char msg[96];
     int n = snprintf(msg, sizeof msg, "qkv: out of memory (allocating %zu bytes)\n", size);
     if (n > 0) {
         ssize_t w = write(STDERR_FILENO, msg, (size_t)n);
         (void)w;
     }
+}
+
+static void default_oom(size_t size) {
+    mem_oom_report(size);
     abort();
 }
 
 static OomHandler oom = default_oom;
 
 void mem_set_oom_handler(OomHandler h) { oom = h ? h : default_oom; }
+
+// The test hook (mem.h): requests above this many bytes fail. Read once, at the first request.
+static size_t test_limit(void) {
+    static size_t limit;
+    static int read;
+    if (!read) {
+        const char *s = getenv("QKV_TEST_XALLOC_MAX");
+        char *end;
+        unsigned long long v = s && *s ? strtoull(s, &end, 10) : 0;
+        limit = s && *s && !*end ? (size_t)v : SIZE_MAX;
+        read = 1;
+    }
+    return limit;
+}
 
 static void *check(void *p, size_t size) {
     if (!p) {
@@ -29,14 +47,22 @@ static void *check(void *p, size_t size) {
     return p;
 }
 
-void *xmalloc(size_t n) { return check(malloc(n ? n : 1), n); }
+void *xmalloc(size_t n) {
+    if (n > test_limit()) return check(NULL, n);
+    return check(malloc(n ? n : 1), n);
+}
 
 void *xcalloc(size_t n, size_t size) {
     if (!n || !size) n = size = 1;
-    return check(calloc(n, size), mem_mul(n, size));
+    size_t total = mem_mul(n, size);
+    if (total > test_limit()) return check(NULL, total);
+    return check(calloc(n, size), total);
 }
 
-void *xrealloc(void *p, size_t n) { return check(realloc(p, n ? n : 1), n); }
+void *xrealloc(void *p, size_t n) {
+    if (n > test_limit()) return check(NULL, n);
+    return check(realloc(p, n ? n : 1), n);
+}
 
 char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
+
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -102,11 +104,7 @@ int sha256_file(const char *path, unsigned char out[32], Err *e) {
     FILE *f = fopen(path, "rb");
     if (!f) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
     enum { CHUNK = 1 << 20 };
-    unsigned char *chunk = malloc(CHUNK);
-    if (!chunk) {
-        fclose(f);
-        return err_set(e, "cannot hash '%s': out of memory", path);
-    }
+    unsigned char *chunk = xmalloc(CHUNK); // a constant size: bookkeeping (mem.h)
     Sha256 s;
     sha256_init(&s);
     size_t n;

@@ -40,10 +40,10 @@ struct Ctx {
     size_t logits_cap;
 };
 
-// Scratch of n floats (0: none). Pages are not resident until touched: the KV cache costs
-// what is used.
+// Scratch of n floats (0: none), sized by the model's shapes (mem.h rule 1: checked; calloc
+// checks n * 4). Pages are not resident until touched: the KV cache costs what is used.
 static float *scratch(size_t n, bool *ok) {
-    if (!n) return NULL;
+    if (!n || !*ok) return NULL;
     float *p = calloc(n, sizeof(float));
     if (!p) *ok = false;
     return p;
@@ -57,7 +57,7 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
     // One team owns the cores: OpenBLAS runs single-threaded inside our sections.
     openblas_set_num_threads(1);
     x->pool = pool_new(n_threads);
-    bool ok = x->pool != NULL;
+    bool ok = true;
     size_t d = (size_t)c->n_embd, L = (size_t)c->n_layer, T = (size_t)c->n_ctx;
     size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_kv_head * c->head_dim;
     x->chunk = c->a.causal ? (c->n_ctx < CHUNK ? c->n_ctx : CHUNK) : c->n_ctx;
@@ -313,7 +313,7 @@ static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, co
     if (ts || tp) {
         size_t one = (size_t)H * n * (size_t)(pos0 + n), need = one * (ts && tp ? 2 : 1);
         if (need > c->trace_att_cap) {
-            float *nb = realloc(c->trace_att, need * sizeof(float));
+            float *nb = realloc(c->trace_att, mem_mul(need, sizeof(float)));
             if (!nb) return err_set(e, "out of memory for the attention trace");
             c->trace_att = nb;
             c->trace_att_cap = need;
@@ -415,7 +415,7 @@ static int eval_chunk(Ctx *c, const int *ids, const int *types, int n, float *lo
         // every row's logits for the trace; the caller's copy (all rows or the last) after it
         size_t need = (size_t)n * V;
         if (need > c->logits_cap) {
-            float *nb = realloc(c->logits_all, need * sizeof(float));
+            float *nb = realloc(c->logits_all, mem_mul(need, sizeof(float)));
             if (!nb) return err_set(e, "out of memory for the logits trace");
             c->logits_all = nb;
             c->logits_cap = need;

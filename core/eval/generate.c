@@ -7,6 +7,7 @@
 
 #include "kern/ops.h"
 #include "base/clock.h"
+#include "base/mem.h"
 
 const char *stop_reason_name(StopReason r) {
     switch (r) {
@@ -50,13 +51,18 @@ int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, cons
     for (int i = skip; i < n_prompt; i++) iv_push(&out->prompt, prompt[i]);
     int n_alts = p->n_alts < 0 ? 0 : p->n_alts > GEN_MAX_ALTS ? GEN_MAX_ALTS : p->n_alts;
 
-    float *logits = malloc(sizeof(float) * (size_t)V * 2);
-    float *fs = malloc(sizeof(float) * (size_t)V);
-    int *is = malloc(sizeof(int) * (size_t)V);
-    out->steps = calloc((size_t)(p->max_tokens > 0 ? p->max_tokens : 1), sizeof *out->steps);
-    if (!logits || !fs || !is || !out->steps) {
+    // sized by the vocabulary and max= (mem.h rule 1)
+    float *logits = malloc(mem_mul((size_t)V, 2 * sizeof(float)));
+    float *fs = malloc(mem_mul((size_t)V, sizeof(float)));
+    int *is = malloc(mem_mul((size_t)V, sizeof(int)));
+    if (!logits || !fs || !is) {
         free(logits), free(fs), free(is);
-        return err_set(e, "out of memory");
+        return err_set(e, "out of memory for the logits of a vocabulary of %d", V);
+    }
+    out->steps = calloc((size_t)(p->max_tokens > 0 ? p->max_tokens : 1), sizeof *out->steps);
+    if (!out->steps) {
+        free(logits), free(fs), free(is);
+        return err_set(e, "out of memory for max=%d generated tokens", p->max_tokens);
     }
     float *lp = logits + V;
     Rng rng;

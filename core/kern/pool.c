@@ -74,25 +74,14 @@ static void *worker_main(void *a) {
 
 Pool *pool_new(int n) {
     if (n < 1) n = 1;
-    Pool *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
+    Pool *p = xcalloc(1, sizeof *p);
     p->n = n;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    p->threads = calloc((size_t)n, sizeof *p->threads);
-    p->scratch = calloc((size_t)n, sizeof *p->scratch);
-    if (!p->threads || !p->scratch) {
-        free(p->threads);
-        free(p->scratch);
-        free(p);
-        return NULL;
-    }
+    p->threads = xcalloc((size_t)n, sizeof *p->threads);
+    p->scratch = xcalloc((size_t)n, sizeof *p->scratch);
     for (int i = 1; i < n; i++) {
-        Worker *w = malloc(sizeof *w);
-        if (!w) {
-            p->n = i;
-            break;
-        }
+        Worker *w = xmalloc(sizeof *w);
         w->p = p;
         w->ith = i;
         if (pthread_create(&p->threads[i], NULL, worker_main, w)) {

@@ -7,7 +7,7 @@ typedef struct Pool Pool;
 // A section body: thread ith of nth does its share of arg's work.
 typedef void (*PoolFn)(void *arg, int ith, int nth);
 
-// n threads in all, the caller included (n >= 1). Returns NULL on failure.
+// n threads in all, the caller included (n >= 1); fewer when the system refuses a thread.
 Pool *pool_new(int n);
 void pool_free(Pool *p);
 int pool_size(const Pool *p);

@@ -153,10 +153,15 @@ static const float **vec_at(Model *m, WeightId w, int layer) {
 }
 
 // A vector as float32: pointing into the mapping when stored as aligned F32, else
-// converted once (the copy belongs to the model).
-static const float *vec_f32(Model *m, const Tensor *t) {
+// converted once (the copy belongs to the model; its size is the file's: checked). NULL with
+// e filled when memory runs out.
+static const float *vec_f32(Model *m, const Tensor *t, const char *name, Err *e) {
     if (t->dt == DT_F32 && (uintptr_t)t->data % sizeof(float) == 0) return t->data;
-    float *v = xmalloc(sizeof(float) * (size_t)t->n);
+    float *v = malloc(mem_mul((size_t)t->n, sizeof(float)));
+    if (!v) {
+        err_set(e, "out of memory for tensor '%s' (%lld values)", name, (long long)t->n);
+        return NULL;
+    }
     m->owned_vecs = xrealloc(m->owned_vecs, sizeof *m->owned_vecs * (size_t)(m->n_owned_vecs + 1));
     m->owned_vecs[m->n_owned_vecs++] = v;
     tensor_row_f32(t, 0, t->n, v);
@@ -182,7 +187,7 @@ static int bind_slot(void *user, const WeightSlot *s) {
         break;
     case WK_VEC:
         if (check_tensor(t, s->rows, 0, B->e)) return -1;
-        *vec_at(m, s->w, s->layer) = vec_f32(m, &t->t);
+        if (!(*vec_at(m, s->w, s->layer) = vec_f32(m, &t->t, t->name, B->e))) return -1;
         break;
     }
     // a head that is the embedding matrix itself is counted once
@@ -507,7 +512,7 @@ Model *model_builtin(Err *e) {
     np.seed = 1;
     np.masks = false;
     Model *m = model_alloc("(built-in)");
-    Buf cfg = {0}, st = {0};
+    Buf cfg = {0}, st = {.fallible = true}; // the weights: sized by the model's shapes
     Tokenizer *tok = tok_bytes_new();
     Json *cj = NULL;
     np.n_vocab = tok_vocab_size(tok);

@@ -271,8 +271,9 @@ static int emit_shard(const NewModelParams *p, const Specs *S, int shard, PutFn 
 }
 
 static int put_buf(void *sink, const void *p, size_t n) {
-    buf_put(sink, p, n);
-    return 0;
+    Buf *b = sink;
+    buf_put(b, p, n);
+    return b->failed ? -1 : 0;
 }
 
 static int put_file(void *sink, const void *p, size_t n) { return fwrite(p, 1, n, sink) == n ? 0 : -1; }
@@ -323,8 +324,9 @@ int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *
     Specs S;
     if (prepare(&q, &c, &f, &S, e)) return -1;
     config_json(&q, &c, f, config);
-    emit_shard(&q, &S, 0, put_buf, safetensors);
+    int rc = emit_shard(&q, &S, 0, put_buf, safetensors);
     free(S.s);
+    if (rc) return err_set(e, "out of memory for the weights of the model (%zu bytes)", safetensors->failed);
     return 0;
 }
 
@@ -361,16 +363,21 @@ static int produce_shard(FILE *f, void *arg) {
     return emit_shard(a->p, a->S, a->shard, put_file, f);
 }
 
+// Copy the open file arg to f in chunks (a tokenizer file may be large: nothing is held whole).
+static int produce_copy(FILE *f, void *arg) {
+    FILE *in = arg;
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, in)) > 0)
+        if (fwrite(chunk, 1, got, f) != got) return -1;
+    return ferror(in) ? -1 : 0;
+}
+
 static int copy_file(const char *from, const char *dir, const char *name, Err *e) {
     FILE *in = fopen(from, "rb");
     if (!in) return err_set(e, "cannot open '%s': %s", from, strerror(errno));
-    Buf b = {0};
-    char chunk[65536];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, in)) > 0) buf_put(&b, chunk, got);
+    int rc = write_file(dir, name, produce_copy, in, e);
     fclose(in);
-    int rc = write_file(dir, name, produce_buf, &b, e);
-    buf_free(&b);
     return rc;
 }
 

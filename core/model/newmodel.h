@@ -35,7 +35,8 @@ typedef struct NewModelParams {
 NewModelParams newmodel_defaults(void);
 
 // Build config.json text and one safetensors image in memory (the tokenizer is the
-// caller's: n_vocab must be set).
+// caller's: n_vocab must be set). Mark safetensors fallible (base/buf.h) to get an error
+// rather than the out-of-memory handler when the image does not fit.
 int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *e);
 
 // Write an HF model directory: config.json, weights, and the tokenizer (the tokenizer

@@ -137,14 +137,9 @@ static StFile *st_parse(StFile *f, Err *e) {
     }
     const unsigned char *data = f->base + 8 + n;
     uint64_t data_len = f->size - 8 - n;
-    f->entries = calloc(h->len ? h->len : 1, sizeof *f->entries);
-    Span *spans = calloc(h->len ? h->len : 1, sizeof *spans);
-    if (!f->entries || !spans) {
-        free(spans);
-        json_free(h);
-        err_set(e, "out of memory");
-        goto fail;
-    }
+    // one entry per key of the header already parsed: bookkeeping (mem.h rule 2)
+    f->entries = xcalloc(h->len ? h->len : 1, sizeof *f->entries);
+    Span *spans = xcalloc(h->len ? h->len : 1, sizeof *spans);
     for (size_t i = 0; i < h->len; i++) {
         if (!strcmp(h->keys[i], "__metadata__")) continue;
         if (strlen(h->keys[i]) != h->klens[i]) {
@@ -197,13 +192,8 @@ StFile *st_open(const char *path, Err *e) {
     const unsigned char *base;
     size_t size;
     if (fs_map(path, &base, &size, e)) return NULL;
-    StFile *f = calloc(1, sizeof *f);
-    if (!f || !(f->path = strdup(path))) {
-        free(f);
-        fs_unmap(base, size);
-        err_set(e, "out of memory");
-        return NULL;
-    }
+    StFile *f = xcalloc(1, sizeof *f); // bookkeeping (mem.h rule 2)
+    f->path = xstrdup(path);
     f->base = base;
     f->size = size;
     f->mapped = true;
@@ -211,12 +201,8 @@ StFile *st_open(const char *path, Err *e) {
 }
 
 StFile *st_open_mem(const void *data, size_t len, const char *name, Err *e) {
-    StFile *f = calloc(1, sizeof *f);
-    if (!f || !(f->path = strdup(name))) {
-        free(f);
-        err_set(e, "out of memory");
-        return NULL;
-    }
+    StFile *f = xcalloc(1, sizeof *f);
+    f->path = xstrdup(name);
     f->base = data;
     f->size = len;
     return st_parse(f, e);

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "../check.h"
+#include "../aslimit.h"
 #include "golden.h"
 #include "view.h"
 
@@ -210,6 +211,88 @@ static void test_attention_big(void) {
     view_close(&v);
     free(d);
 }
+
+// ---- out of memory (mem.h rule 1: attention maps and figures are input-sized) ----
+
+// JSON text of an attention, similarity or pe result: an n x n matrix of 0.5 (and the ids and
+// tokens, or the texts).
+static char *square_json(const char *cmd, int n) {
+    Buf b = {0};
+    buf_puts(&b, "{");
+    if (!strcmp(cmd, "attention")) {
+        buf_puts(&b, "\"layer\":0,\"head\":0,\"ids\":[");
+        for (int i = 0; i < n; i++) buf_printf(&b, "%s%d", i ? "," : "", i);
+        buf_puts(&b, "],\"tokens\":[");
+        for (int i = 0; i < n; i++) buf_printf(&b, "%s\"t%d\"", i ? "," : "", i);
+        buf_puts(&b, "],");
+    } else if (!strcmp(cmd, "similarity")) {
+        buf_puts(&b, "\"pool\":\"mean\",\"texts\":[");
+        for (int i = 0; i < n; i++) buf_printf(&b, "%s\"text %d\"", i ? "," : "", i);
+        buf_puts(&b, "],");
+    } else {
+        buf_printf(&b, "\"kind\":\"sinusoidal\",\"len\":%d,\"dim\":%d,", n, n);
+    }
+    buf_puts(&b, "\"matrix\":[");
+    for (int i = 0; i < n; i++) {
+        buf_puts(&b, i ? ",[" : "[");
+        for (int j = 0; j < n; j++) buf_puts(&b, j ? ",0.5" : "0.5");
+        buf_puts(&b, "]");
+    }
+    buf_puts(&b, "]}");
+    return buf_take(&b);
+}
+
+// In a child whose address space is capped 512 KB above what it maps: results whose matrices
+// need 1 MB each (attention, pe, similarity) are refused with a message on the status line, no
+// request is queued again, and the views keep drawing what they had.
+static int oom_child(void *arg) {
+    (void)arg;
+    enum { N = 512 }; // 512 x 512 floats: 1 MB, above the cap
+    reset(CMODE_C256);
+    sh.n_layer = 1, sh.n_head = 1;
+    char *aj = square_json("attention", N), *pj = square_json("pe", N), *mj = square_json("similarity", N);
+    Json *att = json_parse(aj, strlen(aj), NULL), *pe = json_parse(pj, strlen(pj), NULL);
+    Json *sim = json_parse(mj, strlen(mj), NULL);
+    const char *sj = "{\"kind\":\"sinusoidal\",\"len\":2,\"dim\":2,\"matrix\":[[0,1],[1,0]]}";
+    Json *small = json_parse(sj, strlen(sj), NULL);
+    CHECK(att && pe && sim && small);
+    View a, p;
+    view_open(&a, &attn_view_ops, &host);
+    view_open(&p, &positions_view_ops, &host);
+    ViewResult r0 = {"pe", "pe sinusoidal len=2 dim=2", NULL, 0, small, NULL, "", true};
+    p.ops->result(&p, &r0); // a matrix that fits, shown before the one that does not
+    CellGrid g;
+    cellgrid_init(&g, 80, 20, sh.mode);
+    if (aslimit_set(512 << 10)) return 77;
+
+    ViewResult ra = {"attention", "attention ids=... layer=0 head=0", NULL, 0, att, NULL, "", true};
+    a.ops->result(&a, &ra);
+    CHECK(strstr(fake.msg, "out of memory for the attention maps of 512 tokens") != NULL);
+    CHECK_INT(fake.nrun, 0);
+    cellgrid_clear(&g);
+    a.ops->draw(&a, &g, 0, 0, 80, 20); // the view still draws (the map stays unloaded)
+
+    // the Positions view refuses a pe matrix, then a similarity matrix; the 2 x 2 one stays
+    const struct {
+        const char *cmd, *line, *msg;
+        const Json *j;
+    } refused[] = {{"pe", "pe sinusoidal len=512 dim=512", "out of memory for the 512 x 512 position matrix", pe},
+                   {"similarity", "similarity \"text 0\" ...", "out of memory for the 512 x 512 similarity matrix", sim}};
+    for (int i = 0; i < 2; i++) {
+        fake.msg[0] = 0;
+        ViewResult rr = {refused[i].cmd, refused[i].line, NULL, 0, refused[i].j, NULL, "", true};
+        p.ops->result(&p, &rr);
+        CHECK(strstr(fake.msg, refused[i].msg) != NULL);
+        cellgrid_clear(&g);
+        p.ops->draw(&p, &g, 0, 0, 80, 20);
+        char *txt = rows_text(&g);
+        CHECK(strstr(txt, "2 positions x 2 dimensions") != NULL);
+        free(txt);
+    }
+    return check_failures ? 1 : 0;
+}
+
+static void test_oom(void) { aslimit_fork("views out of memory", oom_child, NULL); }
 
 // ---- rank ----
 
@@ -535,6 +618,7 @@ int main(void) {
     test_history();
     test_lab();
     test_textpane();
+    test_oom();
     buf_free(&sh.prompt);
     iv_free(&sh.seq);
     return CHECK_DONE();

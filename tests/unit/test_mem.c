@@ -1,0 +1,215 @@
+// test_mem.c - the base of the out-of-memory policy (core/base/mem.h, buf.h, fs.h): the x*
+// functions call the handler with the size that failed and never return NULL; mem_mul saturates;
+// the test hook QKV_TEST_XALLOC_MAX makes x* requests above it fail (and the default handler
+// prints its one line and aborts); a fallible Buf records a failed growth and goes on; a file
+// too large for the memory left is an error of fs_read_file and json_parse_file, not a crash.
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include "../check.h"
+#include "../aslimit.h"
+#include "base/buf.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/mem.h"
+
+static jmp_buf back;
+static size_t oom_size;
+static int oom_calls;
+
+// A handler that records the size and jumps back to the check (it must not return).
+static void handler(size_t n) {
+    oom_size = n;
+    oom_calls++;
+    longjmp(back, 1);
+}
+
+// expr must call the handler with a size of at least want instead of returning.
+#define EXPECT_OOM(expr, want)                                                                         \
+    do {                                                                                               \
+        oom_calls = 0, oom_size = 0;                                                                   \
+        if (!setjmp(back)) {                                                                           \
+            void *p_ = (void *)(expr);                                                                 \
+            fprintf(stderr, "%s:%d: %s returned %p instead of calling the out-of-memory handler\n",     \
+                    __FILE__, __LINE__, #expr, p_);                                                    \
+            check_failures++;                                                                          \
+        } else {                                                                                       \
+            CHECK_INT(oom_calls, 1);                                                                   \
+            if (oom_size < (size_t)(want)) {                                                           \
+                fprintf(stderr, "%s:%d: %s: the handler got %zu bytes, expected at least %zu\n",        \
+                        __FILE__, __LINE__, #expr, oom_size, (size_t)(want));                          \
+                check_failures++;                                                                      \
+            }                                                                                          \
+        }                                                                                              \
+    } while (0)
+
+static void test_x(void) {
+    mem_set_oom_handler(handler);
+    // sizes no allocator grants (above PTRDIFF_MAX)
+    EXPECT_OOM(xmalloc(SIZE_MAX / 2), SIZE_MAX / 2);
+    EXPECT_OOM(xcalloc(SIZE_MAX / 4, 8), SIZE_MAX); // n * size overflows: the handler hears SIZE_MAX
+    char *p = xmalloc(16);
+    memcpy(p, "kept", 5);
+    EXPECT_OOM(xrealloc(p, SIZE_MAX / 2), SIZE_MAX / 2);
+    CHECK_STR(p, "kept"); // a failed xrealloc leaves the block as it was
+    free(p);
+    // zero sizes are real blocks
+    void *z = xmalloc(0), *zc = xcalloc(0, 8), *zr = xrealloc(NULL, 0);
+    CHECK(z && zc && zr);
+    free(z), free(zc), free(zr);
+    char *s = xstrndup("abcdef", 3);
+    CHECK_STR(s, "abc");
+    free(s);
+    s = xstrdup("");
+    CHECK_STR(s, "");
+    free(s);
+    CHECK_INT(mem_mul(3, 4), 12);
+    CHECK_INT(mem_mul(0, SIZE_MAX), 0);
+    CHECK(mem_mul(SIZE_MAX, 0) == 0);
+    CHECK(mem_mul(SIZE_MAX / 2 + 1, 2) == SIZE_MAX);
+    CHECK(mem_mul((size_t)1 << 40, (size_t)1 << 30) == SIZE_MAX);
+    // a bookkeeping buffer grows through xrealloc: the handler, not a silent failure
+    Buf b = {0};
+    buf_puts(&b, "abc");
+    EXPECT_OOM((buf_reserve(&b, SIZE_MAX / 2), b.data), SIZE_MAX / 2);
+    buf_free(&b);
+    mem_set_oom_handler(NULL);
+}
+
+static void test_fallible_buf(void) {
+    mem_set_oom_handler(handler); // must not be called below
+    oom_calls = 0;
+    if (setjmp(back)) {
+        fprintf(stderr, "a fallible buffer called the out-of-memory handler (%zu bytes)\n", oom_size);
+        check_failures++;
+        mem_set_oom_handler(NULL);
+        return;
+    }
+    Buf b = {.fallible = true};
+    buf_puts(&b, "hello");
+    CHECK_STR(b.data, "hello");
+    CHECK_INT(buf_reserve(&b, SIZE_MAX / 2), -1);
+    CHECK(b.failed >= SIZE_MAX / 2);
+    CHECK(b.data == NULL && b.len == 0);
+    buf_puts(&b, "more"); // no-ops from now on
+    buf_printf(&b, "%d", 42);
+    JsonW w;
+    jw_init(&w, &b);
+    jw_obj(&w);
+    jw_kstr(&w, "k", "v");
+    jw_obj_end(&w);
+    CHECK(b.data == NULL && b.len == 0);
+    CHECK_INT(buf_reserve(&b, 1), -1);
+    CHECK(buf_take(&b) == NULL);
+    CHECK(b.failed == 0 && b.fallible); // taken (nothing): empty again, still fallible
+    buf_puts(&b, "again");
+    CHECK_STR(b.data, "again");
+    // an overflowing request fails without asking the allocator
+    CHECK_INT(buf_reserve(&b, SIZE_MAX), -1);
+    CHECK(b.failed == SIZE_MAX);
+    buf_free(&b);
+    CHECK(b.failed == 0 && b.fallible);
+    char *t = (buf_puts(&b, "taken"), buf_take(&b));
+    CHECK_STR(t, "taken");
+    free(t);
+    CHECK_INT(oom_calls, 0);
+    mem_set_oom_handler(NULL);
+}
+
+// Run this program again as "hook", with QKV_TEST_XALLOC_MAX=4096: x* up to 4096 bytes work,
+// plain malloc above it too, then xmalloc(5000) reaches the default handler: its one line on
+// stderr, then abort.
+static int hook_child(void) {
+    void *a = xmalloc(4096), *p = malloc(100000);
+    if (!a || !p) return 2;
+    free(a), free(p);
+    fprintf(stderr, "before\n");
+    fflush(stderr);
+    xmalloc(5000);
+    fprintf(stderr, "after\n");
+    return 3;
+}
+
+static void test_hook(const char *self) {
+    int pipefd[2];
+    CHECK_INT(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        close(pipefd[0]);
+        setenv("QKV_TEST_XALLOC_MAX", "4096", 1);
+        execl(self, self, "hook", (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char out[512] = {0};
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof out - 1 && (got = read(pipefd[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)got;
+    close(pipefd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT) {
+        fprintf(stderr, "the default handler should abort: the child %s %d; its stderr:\n%s\n",
+                WIFSIGNALED(st) ? "died of signal" : "exited with", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                out);
+        check_failures++;
+    }
+    CHECK(strstr(out, "before\n") != NULL);
+    CHECK(strstr(out, "qkv: out of memory (allocating 5000 bytes)\n") != NULL);
+    CHECK(strstr(out, "after") == NULL);
+}
+
+// In a child whose address space is capped 16 MB above what it uses: reading a 64 MB file
+// whole is an error naming the file, and so is parsing it as JSON; small files still read.
+static int big_file_child(void *arg) {
+    const char *dir = arg;
+    char *path = fs_join(dir, "big.json");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ftruncate(fd, 64 << 20)) return 2; // sparse: no disk used
+    close(fd);
+    char *small = fs_join(dir, "small.json");
+    FILE *f = fopen(small, "w");
+    if (!f) return 2;
+    fputs("{\"a\": [1, 2, 3]}", f);
+    fclose(f);
+    if (aslimit_set(16 << 20)) return 77;
+    Buf b = {0};
+    Err e = {{0}};
+    CHECK_INT(fs_read_file(path, SIZE_MAX, &b, &e), -1);
+    CHECK(strstr(e.msg, "out of memory for the contents of '") != NULL && strstr(e.msg, "big.json' (67108865 bytes)"));
+    CHECK(b.data == NULL && !b.fallible);
+    e.msg[0] = 0;
+    CHECK(json_parse_file(path, &e) == NULL);
+    CHECK(strstr(e.msg, "out of memory for the contents of '") != NULL);
+    Json *j = json_parse_file(small, &e);
+    CHECK(j && json_get(j, "a") && json_get(j, "a")->len == 3);
+    json_free(j);
+    unlink(path), unlink(small);
+    free(path), free(small);
+    return check_failures ? 1 : 0;
+}
+
+static void test_big_file(void) {
+    char dir[] = "/tmp/qkv-test-mem-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+        check_failures++;
+        return;
+    }
+    aslimit_fork("a file too large for the memory left", big_file_child, dir);
+    rmdir(dir);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "hook")) return hook_child();
+    test_x();
+    test_fallible_buf();
+    test_hook("/proc/self/exe");
+    test_big_file();
+    return check_failures ? 1 : 0;
+}
