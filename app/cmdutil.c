@@ -61,7 +61,7 @@ uint64_t fresh_seed(void) {
 }
 
 // A comma-separated list of non-negative ints below limit into v; what names it in messages.
-static int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out) {
+int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out) {
     for (const char *s = list; *s;) {
         char *end;
         errno = 0;

@@ -16,6 +16,9 @@
 int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out);
 // A fresh random seed (below 2^53: exact as a JSON number).
 uint64_t fresh_seed(void);
+// A comma-separated list of non-negative ints below limit appended to v; what names the option
+// in messages. 0 or -1 (message in out).
+int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out);
 // A command's input tokens, and their segment ids when given.
 typedef struct Prompt {
     IntVec ids;

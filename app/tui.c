@@ -31,9 +31,9 @@
 #include "view.h"
 #include "base/clock.h"
 
-enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_N };
+enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_HEADS, V_N };
 static const ViewOps *const view_table[V_N] = {&lab_view_ops,     &attn_view_ops, &positions_view_ops, &rank_view_ops,
-                                               &history_view_ops, &log_view_ops,  &help_view_ops};
+                                               &history_view_ops, &log_view_ops,  &help_view_ops, &heads_view_ops};
 
 #define MIN_W 50 // below this size only a message is shown
 #define MIN_H 12
@@ -219,7 +219,7 @@ static int draw_cmdline(void) {
     bool u = T->sh.utf8;
     if (!T->cmd_focus) {
         const char *hint = T->views[T->cur].capture ? "editing the prompt: Esc ends, Ctrl-G generates"
-                                                    : "press : for a command, ? for help, 1-7 or Tab for views, q to quit";
+                                                    : "press : for a command, ? for help, 1-8 or Tab for views, q to quit";
         vd_printf(g, 0, y, g->w, CELL_DIM, u, "%s", hint);
         return -1;
     }
@@ -544,7 +544,8 @@ static int view_for(const char *cmd) {
         int view;
     } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS}, {"similarity", V_POS},      {"rank", V_RANK},
                {"order", V_RANK},     {"skip", V_RANK},     {"note", V_RANK},      {"history", V_HIST}, {"show", V_HIST},
-               {"rankings", V_HIST},  {"help", V_HELP}};
+               {"rankings", V_HIST},  {"help", V_HELP},     {"heads", V_HEADS},    {"lens", V_HEADS},
+               {"patch", V_HEADS}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (!strcmp(map[i].cmd, cmd)) return map[i].view;
     return -1;
@@ -639,7 +640,7 @@ static void compose_help(const ViewResult *r, bool with_keys) {
                      "  :  type a command; Enter runs it, Esc cancels\n"
                      "     Tab completes commands, options and file names; Up/Down walk the history\n"
                      "     (kept across sessions); Emacs or vi editing as set in ~/.inputrc\n"
-                     "  1-7 Tab Shift-Tab  switch views\n"
+                     "  1-8 Tab Shift-Tab  switch views\n"
                      "  ? F1  this help;  Esc  back to the view it was opened from\n"
                      "  Ctrl-L  redraw\n"
                      "  q  quit (so do :q and :quit)\n"
