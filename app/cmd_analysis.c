@@ -363,22 +363,8 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
         json_token(w, m->tok, r.wrong, NAN, &tmp);
         jw_knum(w, "clean", r.clean);
         jw_knum(w, "corrupt", r.corrupt);
-        jw_key(w, "resid");
-        jw_arr(w);
-        for (int l = 0; l <= L; l++) {
-            jw_arr(w);
-            for (int t = 0; t < T; t++) jw_num(w, r.resid[(size_t)l * T + t]);
-            jw_arr_end(w);
-        }
-        jw_arr_end(w);
-        jw_key(w, "heads");
-        jw_arr(w);
-        for (int l = 0; l < L; l++) {
-            jw_arr(w);
-            for (int h = 0; h < H; h++) jw_num(w, r.head[(size_t)l * H + h]);
-            jw_arr_end(w);
-        }
-        jw_arr_end(w);
+        json_matrix(w, "resid", r.resid, L + 1, T);
+        json_matrix(w, "heads", r.head, L, H);
         jw_key(w, "mlp");
         jw_arr(w);
         for (int l = 0; l < L; l++) jw_num(w, r.mlp[l]);
@@ -452,14 +438,7 @@ static int cmd_rollout(App *app, const Args *a, Out *out) {
         JsonW *w = &out->w;
         json_tokens(w, "tokens", m->tok, pr.ids.v, T);
         json_ints(w, "ids", pr.ids.v, T);
-        jw_key(w, "matrix");
-        jw_arr(w);
-        for (int i = 0; i < T; i++) {
-            jw_arr(w);
-            for (int j = 0; j < T; j++) jw_num(w, r[(size_t)i * T + j]);
-            jw_arr_end(w);
-        }
-        jw_arr_end(w);
+        json_matrix(w, "matrix", r, T, T);
         char **lab = piece_labels(m->tok, pr.ids.v, T);
         char title[160];
         snprintf(title, sizeof title, "%s: attention rollout over %d layers (rows: queries, columns: input tokens)",
@@ -524,14 +503,7 @@ static int cmd_attend(App *app, const Args *a, Out *out) {
             jw_obj_end(w);
         }
         jw_arr_end(w);
-        jw_key(w, "matrix");
-        jw_arr(w);
-        for (int l = 0; l < L; l++) {
-            jw_arr(w);
-            for (int h = 0; h < H; h++) jw_num(w, v[(size_t)l * H + h]);
-            jw_arr_end(w);
-        }
-        jw_arr_end(w);
+        json_matrix(w, "matrix", v, L, H);
         token_piece(m->tok, pr.ids.v[from], &bf);
         token_piece(m->tok, pr.ids.v[to], &bt);
         char title[200];
@@ -601,22 +573,8 @@ static int cmd_neuron(App *app, const Args *a, Out *out) {
         jw_arr(w);
         for (int d = 0; d < hd; d++) jw_num(w, q[d]);
         jw_arr_end(w);
-        const char *names[2] = {"k", "contributions"};
-        const float *mats[2] = {k, contrib};
-        for (int i = 0; i < 2; i++) {
-            jw_key(w, names[i]);
-            jw_arr(w);
-            for (int j = 0; j < T; j++) {
-                jw_arr(w);
-                for (int d = 0; d < hd; d++) {
-                    float v = mats[i][(size_t)j * hd + d];
-                    if (isnan(v)) jw_null(w);
-                    else jw_num(w, v);
-                }
-                jw_arr_end(w);
-            }
-            jw_arr_end(w);
-        }
+        json_matrix(w, "k", k, T, hd);
+        json_matrix(w, "contributions", contrib, T, hd);
         jw_key(w, "scores");
         jw_arr(w);
         for (int j = 0; j < T; j++) {

@@ -55,16 +55,6 @@ static int layer_head_opt(const Args *a, const char *key, int n, int *out, Out *
     return 0;
 }
 
-static void json_matrix(JsonW *w, const float *m, int T) {
-    jw_arr(w);
-    for (int i = 0; i < T; i++) {
-        jw_arr(w);
-        for (int j = 0; j < T; j++) jw_num(w, m[(size_t)i * T + j]);
-        jw_arr_end(w);
-    }
-    jw_arr_end(w);
-}
-
 static int cmd_attention(App *app, const Args *a, Out *out) {
     const ModelConfig *c = &app->model->cfg;
     AttCollect ac = {0};
@@ -115,8 +105,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     jw_kint(w, "layer", L0);
     jw_kint(w, "head", H0);
     size_t TT = (size_t)T * T;
-    jw_key(w, "matrix");
-    json_matrix(w, att_map(&ac, L0, H0), T);
+    json_matrix(w, "matrix", att_map(&ac, L0, H0), T, T);
     if (ac.layer < 0 || ac.head < 0) {
         jw_key(w, "layers");
         jw_arr(w);
@@ -125,7 +114,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
             jw_arr(w);
             for (int h = 0; h < c->n_head; h++) {
                 if (ac.head >= 0 && h != ac.head) continue;
-                json_matrix(w, att_map(&ac, l, h), T);
+                json_matrix(w, NULL, att_map(&ac, l, h), T, T);
             }
             jw_arr_end(w);
         }
@@ -201,14 +190,7 @@ static int pe_rotary_cmd(App *app, const Args *a, Out *out) {
         free(inv);
     }
     jw_arr_end(w);
-    jw_key(w, "matrix");
-    jw_arr(w);
-    for (long long i = 0; i < len; i++) {
-        jw_arr(w);
-        for (int j = 0; j < cols; j++) jw_num(w, v[(size_t)i * cols + j]);
-        jw_arr_end(w);
-    }
-    jw_arr_end(w);
+    json_matrix(w, "matrix", v, (int)len, cols);
     buf_printf(&out->text, "%s: %lld positions x %d %s, theta %g (use --json for the values)\n", title, len, cols,
                rel ? "positions" : "dimension pairs", m->cfg.a.rope_theta);
     free(v);
@@ -254,14 +236,7 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     jw_kstr(w, "kind", kind);
     jw_kint(w, "len", len);
     jw_kint(w, "dim", dim);
-    jw_key(w, "matrix");
-    jw_arr(w);
-    for (long long i = 0; i < len; i++) {
-        jw_arr(w);
-        for (int j = 0; j < cols; j++) jw_num(w, show[(size_t)i * cols + j]);
-        jw_arr_end(w);
-    }
-    jw_arr_end(w);
+    json_matrix(w, "matrix", show, (int)len, cols);
     buf_printf(&out->text, "%s position %s: %lld positions x %d %s (use --json for the values)\n", kind,
                cos ? "cosine similarity" : "encoding", len, cols, cos ? "positions" : "dimensions");
     free(m), free(c);

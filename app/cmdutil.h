@@ -37,6 +37,8 @@ void token_piece(const Tokenizer *t, int id, Buf *tmp);
 // key: [pieces of ids] / key: [ints].
 void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, int n);
 void json_ints(JsonW *w, const char *key, const int *v, int n);
+// key (NULL: none): m (rows, cols) as an array of rows; NAN as null.
+void json_matrix(JsonW *w, const char *key, const float *m, int rows, int cols);
 // The fields of a generation: the run as logged (db_run_json_fields), plus n_prompt,
 // prefill_tok_s, decode_tok_s, steps: [{id, piece, logprob, top}] and log_error when unlogged.
 void generation_json(App *app, JsonW *w, const Generation *g);
