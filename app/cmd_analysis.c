@@ -618,11 +618,11 @@ static int cmd_neuron(App *app, const Args *a, Out *out) {
     return rc;
 }
 
-static const char *const k_heads[] = {"ids", "types", "pair", "stat", "len", "seed", NULL};
-static const char *const k_rollout[] = {"ids", "types", "pair", NULL};
-static const char *const k_attend[] = {"ids", "types", "pair", "from", "to", "top", NULL};
-static const char *const k_neuron[] = {"ids", "types", "pair", "layer", "head", "query", NULL};
-static const char *const k_lens[] = {"ids", "types", "pair", "target", "top", NULL};
+static const char *const k_heads[] = {"ids", "types", "pair", "stat", "len", "seed", CHAT_KEYS, NULL};
+static const char *const k_rollout[] = {"ids", "types", "pair", CHAT_KEYS, NULL};
+static const char *const k_attend[] = {"ids", "types", "pair", "from", "to", "top", CHAT_KEYS, NULL};
+static const char *const k_neuron[] = {"ids", "types", "pair", "layer", "head", "query", CHAT_KEYS, NULL};
+static const char *const k_lens[] = {"ids", "types", "pair", "target", "top", CHAT_KEYS, NULL};
 static const char *const k_patch[] = {"metric", "answer", "wrong", "pos", "clean_ids", "corrupt_ids", NULL};
 
 const Command analysis_commands[] = {

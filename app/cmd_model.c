@@ -102,13 +102,31 @@ static int cmd_tokenize(App *app, const Args *a, Out *out) {
     const Arg *text = args_pos(a, 0);
     IntVec ids = {0};
     unsigned flags = special ? TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL : 0;
-    if (tok_encode(t, text->val, text->len, flags, &ids, &e) < 0) {
+    Buf chat = {0};
+    TokChatKind kind;
+    int c = chat_read(t, a, text->val, text->len, &chat, &kind, out);
+    if (c > 0 && !special) c = out_error(out, "chat=true reads the template's special tokens: not with special=false");
+    if (c < 0) {
+        buf_free(&chat);
+        return -1;
+    }
+    // a rendered chat holds its own BOS where the template puts it
+    int rc = c ? tok_encode(t, chat.data, chat.len, TOK_PARSE_SPECIAL, &ids, &e)
+               : tok_encode(t, text->val, text->len, flags, &ids, &e);
+    if (rc < 0) {
         iv_free(&ids);
+        buf_free(&chat);
         return out_error(out, "%s", e.msg);
     }
     json_ints(&out->w, "ids", ids.v, ids.n);
     json_tokens(&out->w, "pieces", t, ids.v, ids.n);
     jw_kint(&out->w, "count", ids.n);
+    if (c) {
+        jw_kstr(&out->w, "chat", tok_chat_kind_name(kind));
+        jw_key(&out->w, "text");
+        jw_strn(&out->w, chat.data, chat.len);
+        buf_free(&chat);
+    }
     Buf tmp = {0};
     for (int i = 0; i < ids.n; i++) {
         token_piece(t, ids.v[i], &tmp);
@@ -275,7 +293,7 @@ static int cmd_models(App *app, const Args *a, Out *out) {
 
 static const char *const k_none[] = {NULL};
 static const char *const k_load[] = {"tokenizer", NULL};
-static const char *const k_tokenize[] = {"special", NULL};
+static const char *const k_tokenize[] = {"special", CHAT_KEYS, NULL};
 static const char *const k_new[] = {"layers", "heads", "kv_heads", "d", "ff", "ctx", "vocab", "seed", "std", "theta",
                                     "dtype", "tok", "tied", "prefix", "shards", "masks", "out", NULL};
 
@@ -291,9 +309,12 @@ const Command model_commands[] = {
      "file with its tokenizer beside it, or a llama2.c checkpoint (.bin, its tokenizer.bin beside it or given with "
      "tokenizer=). On failure the current model stays.",
      false},
-    {"tokenize", cmd_tokenize, 1, 1, k_tokenize, "tokenize \"TEXT\" [special=true|false]",
+    {"tokenize", cmd_tokenize, 1, 1, k_tokenize, "tokenize \"TEXT\" [special=true|false] [chat=true system=\"S\"]",
      "Split TEXT into tokens: ids and pieces. special=false treats special-token text such as <|endoftext|> as "
-     "plain text and adds no BOS/CLS/SEP; the default follows the model.",
+     "plain text and adds no BOS/CLS/SEP; the default follows the model. chat=true renders TEXT as a user turn "
+     "(after system=\"S\" when given) with the model's chat template and the start of the assistant's turn. "
+     "JSON: ids, pieces, count; with chat=true also chat (the template's format) and text (the rendered "
+     "prompt).",
      false},
     {"new-model", cmd_new_model, 1, 1, k_new,
      "new-model FAMILY layers=L heads=H d=D ctx=C seed=S out=DIR [kv_heads=K ff=F theta=T std=0.02 "

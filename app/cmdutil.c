@@ -78,6 +78,24 @@ int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out)
     return 0;
 }
 
+int chat_read(const Tokenizer *t, const Args *a, const char *text, size_t len, Buf *rendered, TokChatKind *kind,
+              Out *out) {
+    Err e = {0};
+    bool chat = false;
+    if (args_bool(a, "chat", &chat, &e) < 0) return out_error(out, "%s", e.msg);
+    const char *sys = args_opt(a, "system");
+    *kind = TOK_CHAT_NONE;
+    if (!chat) return sys ? out_error(out, "system= goes with chat=true") : 0;
+    ChatMsg msgs[2];
+    int n = 0;
+    if (sys) msgs[n++] = (ChatMsg){"system", sys, strlen(sys)};
+    msgs[n++] = (ChatMsg){"user", text, len};
+    buf_clear(rendered);
+    if (tok_chat_render(t, msgs, n, true, rendered, &e)) return out_error(out, "chat=true: %s", e.msg);
+    *kind = tok_chat_kind(t);
+    return 1;
+}
+
 int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out) {
     const Model *m = app->model;
     const char *list = args_opt(a, "ids"), *types = args_opt(a, "types"), *pair = args_opt(a, "pair");
@@ -86,6 +104,7 @@ int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out) 
     if (list && text) return out_error(out, "give either TEXT or ids=, not both");
     if (types && !list) return out_error(out, "types= goes with ids= (a sentence pair from text: pair=\"B\")");
     if (pair && !text) return out_error(out, "pair= goes with TEXT");
+    if (!text && (args_opt(a, "chat") || args_opt(a, "system"))) return out_error(out, "chat= and system= go with TEXT");
     if (list) {
         if (int_list(list, "ids", m->cfg.n_vocab, &p->ids, out)) return -1;
         if (types) {
@@ -97,10 +116,18 @@ int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out) 
     } else if (text) {
         Err e = {0};
         const Tokenizer *t = m->tok;
-        if (!pair) {
+        Buf chat = {0};
+        int c = chat_read(t, a, text->val, text->len, &chat, &p->chat, out);
+        if (c > 0 && pair) c = out_error(out, "chat=true does not go with pair=");
+        // a rendered chat holds its own BOS where the template puts it
+        if (c > 0 && tok_encode(t, chat.data, chat.len, TOK_PARSE_SPECIAL, &p->ids, &e) < 0)
+            c = out_error(out, "%s", e.msg);
+        buf_free(&chat);
+        if (c < 0) return -1;
+        if (c == 0 && !pair) {
             if (tok_encode(t, text->val, text->len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &p->ids, &e) < 0)
                 return out_error(out, "%s", e.msg);
-        } else {
+        } else if (c == 0) {
             // a sentence pair as BERT reads it: [CLS] A [SEP] B [SEP], segment 0 then 1
             int first = tok_add_first(t), last = tok_add_last(t);
             if (!m->cfg.a.token_types || last < 0)
