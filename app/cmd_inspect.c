@@ -56,16 +56,6 @@ static int layer_head_opt(const Args *a, const char *key, int n, int *out, Out *
     return 0;
 }
 
-static void json_matrix(JsonW *w, const float *m, int T) {
-    jw_arr(w);
-    for (int i = 0; i < T; i++) {
-        jw_arr(w);
-        for (int j = 0; j < T; j++) jw_num(w, m[(size_t)i * T + j]);
-        jw_arr_end(w);
-    }
-    jw_arr_end(w);
-}
-
 static int cmd_attention(App *app, const Args *a, Out *out) {
     const ModelConfig *c = &app->model->cfg;
     AttCollect ac = {0};
@@ -117,8 +107,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     jw_kint(w, "layer", L0);
     jw_kint(w, "head", H0);
     size_t TT = (size_t)T * T;
-    jw_key(w, "matrix");
-    json_matrix(w, att_map(&ac, L0, H0), T);
+    json_matrix(w, "matrix", att_map(&ac, L0, H0), T, T);
     if (ac.layer < 0 || ac.head < 0) {
         jw_key(w, "layers");
         jw_arr(w);
@@ -127,7 +116,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
             jw_arr(w);
             for (int h = 0; h < c->n_head; h++) {
                 if (ac.head >= 0 && h != ac.head) continue;
-                json_matrix(w, att_map(&ac, l, h), T);
+                json_matrix(w, NULL, att_map(&ac, l, h), T, T);
             }
             jw_arr_end(w);
         }
@@ -172,12 +161,58 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// pe rotary [len=L relative=true]: the model's rotary angles per position x dimension pair, or
+// the relative-position pattern of q.k for constant vectors (position x position).
+static int pe_rotary_cmd(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    const Model *m = app->model;
+    long long len = m->cfg.n_ctx < 64 ? m->cfg.n_ctx : 64;
+    bool rel = false;
+    if (args_int(a, "len", 1, 8192, &len, &e) < 0 || args_bool(a, "relative", &rel, &e) < 0)
+        return out_error(out, "pe rotary: %s", e.msg);
+    if (args_opt(a, "dim") || args_opt(a, "cosine"))
+        return out_error(out, "pe rotary: dim and cosine do not apply (the pairs are the model's; relative=true)");
+    int half = pe_rotary_pairs(m), cols = 0;
+    float *v = half ? malloc(sizeof(float) * (size_t)len * (size_t)(rel ? len : half)) : NULL;
+    if (half && !v) return out_error(out, "out of memory");
+    if (pe_rotary(m, v, (int)len, rel, &cols, &e)) {
+        free(v);
+        return out_error(out, "pe rotary: %s", e.msg);
+    }
+    char title[160];
+    snprintf(title, sizeof title, "%s rotary positions: %s", m->name,
+             rel ? "q.k of constant vectors, position x position" : "cos(position x frequency), position x pair");
+    app_set_figure(app, v, (int)len, cols, NULL, NULL, true, title);
+    JsonW *w = &out->w;
+    jw_kstr(w, "kind", "rotary");
+    jw_kint(w, "len", len);
+    jw_kint(w, "pairs", half);
+    jw_knum(w, "theta", m->cfg.a.rope_theta);
+    jw_kbool(w, "relative", rel);
+    jw_key(w, "frequencies");
+    jw_arr(w);
+    {
+        float *inv = malloc(sizeof(float) * (size_t)half);
+        if (inv) rope_freqs(&m->cfg.a, 2 * half, inv);
+        for (int i = 0; inv && i < half; i++) jw_num(w, inv[i]);
+        free(inv);
+    }
+    jw_arr_end(w);
+    json_matrix(w, "matrix", v, (int)len, cols);
+    buf_printf(&out->text, "%s: %lld positions x %d %s, theta %g (use --json for the values)\n", title, len, cols,
+               rel ? "positions" : "dimension pairs", m->cfg.a.rope_theta);
+    free(v);
+    return 0;
+}
+
 static int cmd_pe(App *app, const Args *a, Out *out) {
     Err e = {0};
     const char *kind = args_pos(a, 0)->val;
-    bool learned = !strcmp(kind, "learned");
-    if (!learned && strcmp(kind, "sinusoidal")) return out_error(out, "pe: sinusoidal or learned expected, not '%.20s'", kind);
-    if (learned && !app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
+    bool learned = !strcmp(kind, "learned"), rotary = !strcmp(kind, "rotary");
+    if (!learned && !rotary && strcmp(kind, "sinusoidal"))
+        return out_error(out, "pe: sinusoidal, learned or rotary expected, not '%.20s'", kind);
+    if ((learned || rotary) && !app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
+    if (rotary) return pe_rotary_cmd(app, a, out);
     long long len = learned ? app->model->cfg.n_ctx : 64, dim = learned ? app->model->cfg.n_embd : 128;
     if (learned && len > 256) len = 256;
     bool cos = false;
@@ -214,14 +249,7 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     jw_kstr(w, "kind", kind);
     jw_kint(w, "len", len);
     jw_kint(w, "dim", dim);
-    jw_key(w, "matrix");
-    jw_arr(w);
-    for (long long i = 0; i < len; i++) {
-        jw_arr(w);
-        for (int j = 0; j < cols; j++) jw_num(w, show[(size_t)i * cols + j]);
-        jw_arr_end(w);
-    }
-    jw_arr_end(w);
+    json_matrix(w, "matrix", show, (int)len, cols);
     buf_printf(&out->text, "%s position %s: %lld positions x %d %s (use --json for the values)\n", kind,
                cos ? "cosine similarity" : "encoding", len, cols, cos ? "positions" : "dimensions");
     free(m), free(c);
@@ -257,7 +285,7 @@ static int cmd_save(App *app, const Args *a, Out *out) {
 
 static const char *const k_none[] = {NULL};
 static const char *const k_attention[] = {"ids", "types", "pair", "layer", "head", CHAT_KEYS, NULL};
-static const char *const k_pe[] = {"len", "dim", "cosine", NULL};
+static const char *const k_pe[] = {"len", "dim", "cosine", "relative", NULL};
 
 const Command inspect_commands[] = {
     {"attention", cmd_attention, 0, 1, k_attention,
@@ -266,10 +294,12 @@ const Command inspect_commands[] = {
      "0, an encoder's maps are full). layer=all and/or head=all add every selected map as layers[layer][head]. "
      "pair=, types=, chat= and system= as for logits.",
      true},
-    {"pe", cmd_pe, 1, 1, k_pe, "pe sinusoidal|learned [len=L dim=D cosine=true]",
+    {"pe", cmd_pe, 1, 1, k_pe, "pe sinusoidal|learned|rotary [len=L dim=D cosine=true relative=true]",
      "Positional encodings as a matrix (rows = positions): the original Transformer's sinusoids for any length "
      "and width, or the current model's learned position embeddings. cosine=true gives the position x position "
-     "cosine-similarity matrix instead.",
+     "cosine-similarity matrix instead. pe rotary (Llama family): cos(position x frequency) per position x dimension "
+     "pair, with the model's frequencies (JSON frequencies); relative=true the position x position q.k of constant "
+     "vectors rotated to each position (the mean over pairs of cos((m - n) theta_i): it depends on m - n alone).",
      false},
     {"save", cmd_save, 1, 1, k_none, "save FILE.svg|FILE.csv",
      "Export what was last shown as a heatmap (the attention map or position matrix of the last command, or the "

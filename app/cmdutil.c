@@ -4,6 +4,7 @@
 #include "cmdutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ uint64_t fresh_seed(void) {
 }
 
 // A comma-separated list of non-negative ints below limit into v; what names it in messages.
-static int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out) {
+int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out) {
     for (const char *s = list; *s;) {
         char *end;
         errno = 0;
@@ -166,6 +167,21 @@ void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, 
     }
     jw_arr_end(w);
     buf_free(&tmp);
+}
+
+void json_matrix(JsonW *w, const char *key, const float *m, int rows, int cols) {
+    if (key) jw_key(w, key);
+    jw_arr(w);
+    for (int i = 0; i < rows; i++) {
+        jw_arr(w);
+        for (int j = 0; j < cols; j++) {
+            float x = m[(size_t)i * cols + j];
+            if (isnan(x)) jw_null(w);
+            else jw_num(w, x);
+        }
+        jw_arr_end(w);
+    }
+    jw_arr_end(w);
 }
 
 void json_ints(JsonW *w, const char *key, const int *v, int n) {

@@ -17,6 +17,9 @@
 int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out);
 // A fresh random seed (below 2^53: exact as a JSON number).
 uint64_t fresh_seed(void);
+// A comma-separated list of non-negative ints below limit appended to v; what names the option
+// in messages. 0 or -1 (message in out).
+int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out);
 // The options of the commands that read a prompt text as a chat turn.
 #define CHAT_KEYS "chat", "system"
 // The chat=true [system="..."] options on text (len bytes): with chat=true, the text as a
@@ -47,6 +50,8 @@ void token_piece(const Tokenizer *t, int id, Buf *tmp);
 // key: [pieces of ids] / key: [ints].
 void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, int n);
 void json_ints(JsonW *w, const char *key, const int *v, int n);
+// key (NULL: none): m (rows, cols) as an array of rows; NAN as null.
+void json_matrix(JsonW *w, const char *key, const float *m, int rows, int cols);
 // The fields of a generation: the run as logged (db_run_json_fields), plus n_prompt,
 // prefill_tok_s, decode_tok_s, steps: [{id, piece, logprob, top}] and log_error when unlogged.
 void generation_json(App *app, JsonW *w, const Generation *g);

@@ -32,9 +32,10 @@
 #include "base/clock.h"
 #include "base/mem.h"
 
-enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_QUANT, V_N };
-static const ViewOps *const view_table[V_N] = {&lab_view_ops,     &attn_view_ops, &positions_view_ops, &rank_view_ops,
-                                               &history_view_ops, &log_view_ops,  &help_view_ops,      &quant_view_ops};
+enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_QUANT, V_HEADS, V_N };
+static const ViewOps *const view_table[V_N] = {&lab_view_ops,  &attn_view_ops,  &positions_view_ops,
+                                               &rank_view_ops, &history_view_ops, &log_view_ops,
+                                               &help_view_ops, &quant_view_ops, &heads_view_ops};
 
 #define MIN_W 50 // below this size only a message is shown
 #define MIN_H 12
@@ -549,7 +550,8 @@ static int view_for(const char *cmd) {
         int view;
     } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS}, {"similarity", V_POS},      {"rank", V_RANK},
                {"order", V_RANK},     {"skip", V_RANK},     {"note", V_RANK},      {"history", V_HIST}, {"show", V_HIST},
-               {"rankings", V_HIST},  {"quantize", V_QUANT}, {"compare", V_QUANT}, {"help", V_HELP}};
+               {"rankings", V_HIST},  {"quantize", V_QUANT}, {"compare", V_QUANT}, {"help", V_HELP},
+               {"heads", V_HEADS},    {"lens", V_HEADS},     {"patch", V_HEADS}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (!strcmp(map[i].cmd, cmd)) return map[i].view;
     return -1;

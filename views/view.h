@@ -107,7 +107,7 @@ struct View {
 };
 
 extern const ViewOps lab_view_ops, attn_view_ops, positions_view_ops, rank_view_ops, history_view_ops,
-    quant_view_ops, log_view_ops, help_view_ops;
+    quant_view_ops, log_view_ops, help_view_ops, heads_view_ops;
 
 // Open view v with ops for host h; 0 or -1.
 int view_open(View *v, const ViewOps *ops, ViewHost *h);

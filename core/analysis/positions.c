@@ -39,3 +39,30 @@ void pe_cosine(float *out, const float *x, int len, int dim) {
         }
     free(norm);
 }
+
+int pe_rotary_pairs(const Model *m) {
+    if (m->cfg.a.pos != POS_ROTARY) return 0;
+    return (m->cfg.a.rope_dim ? m->cfg.a.rope_dim : m->cfg.head_dim) / 2;
+}
+
+int pe_rotary(const Model *m, float *out, int len, bool relative, int *cols, Err *e) {
+    int half = pe_rotary_pairs(m);
+    if (!half)
+        return err_set(e, "%s has no rotary positions (its positions are %s)", m->name, pos_kind_name(m->cfg.a.pos));
+    if (len < 1 || len > m->cfg.n_ctx) return err_set(e, "len=%d: must be in [1, %d]", len, m->cfg.n_ctx);
+    float *inv = xmalloc(sizeof(float) * (size_t)half);
+    rope_freqs(&m->cfg.a, 2 * half, inv);
+    *cols = relative ? len : half;
+    for (int p = 0; p < len; p++)
+        for (int c = 0; c < *cols; c++) {
+            if (!relative) {
+                out[(size_t)p * half + c] = (float)cos((double)p * inv[c]);
+                continue;
+            }
+            double s = 0;
+            for (int i = 0; i < half; i++) s += cos((double)(p - c) * inv[i]);
+            out[(size_t)p * len + c] = (float)(s / half);
+        }
+    free(inv);
+    return 0;
+}

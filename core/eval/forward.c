@@ -354,6 +354,19 @@ static void residual(Ctx *c, const Norm *nw, int n) {
     if (c->m->cfg.a.post_norm) norm_par(c, c->x, c->x, nw, n);
 }
 
+// The head on hf (rn, d), the final hidden state (after the final norm): the head transform
+// when there is one (hf is overwritten), then the output projection into logits (rn, n_vocab).
+static void head_forward(Ctx *c, float *hf, int rn, float *logits) {
+    const Model *m = c->m;
+    size_t d = (size_t)m->cfg.n_embd;
+    if (m->cfg.a.head_transform) { // dense, activation, norm (BERT's prediction head)
+        linear_forward(c->pool, c->tmp, hf, &m->head_dense, rn);
+        act_par(c, c->tmp, NULL, m->cfg.a.act == ACT_SWIGLU ? ACT_GELU_ERF : m->cfg.a.act, (size_t)rn * d);
+        norm_par(c, hf, c->tmp, &m->head_norm, rn);
+    }
+    linear_forward(c->pool, logits, hf, &m->output, rn);
+}
+
 // Evaluates one chunk of n <= c->chunk tokens at positions c->pos...
 static int eval_chunk(Ctx *c, const int *ids, const int *types, int n, float *logits, bool all, const Trace *tr,
                       Err *e) {
@@ -405,11 +418,6 @@ static int eval_chunk(Ctx *c, const int *ids, const int *types, int n, float *lo
         c->pos += n;
         return 0;
     }
-    if (a->head_transform) { // dense, activation, norm (BERT's prediction head)
-        linear_forward(c->pool, c->tmp, hf, &m->head_dense, rn);
-        act_par(c, c->tmp, NULL, a->act == ACT_SWIGLU ? ACT_GELU_ERF : a->act, (size_t)rn * d);
-        norm_par(c, hf, c->tmp, &m->head_norm, rn);
-    }
     int V = cf->n_vocab;
     if (want_logits) {
         // every row's logits for the trace; the caller's copy (all rows or the last) after it
@@ -420,16 +428,29 @@ static int eval_chunk(Ctx *c, const int *ids, const int *types, int n, float *lo
             c->logits_all = nb;
             c->logits_cap = need;
         }
-        linear_forward(c->pool, c->logits_all, hf, &m->output, n);
+        head_forward(c, hf, n, c->logits_all);
         emit(tr, TRACE_LOGITS, -1, pos0, n, V, c->logits_all);
         if (logits)
             memcpy(logits, c->logits_all + (all ? 0 : (size_t)(n - 1) * V), sizeof(float) * (size_t)(all ? n : 1) * V);
     } else if (all) {
-        linear_forward(c->pool, logits, hf, &m->output, n);
+        head_forward(c, hf, n, logits);
     } else {
-        linear_forward(c->pool, logits, hf + (size_t)(rn - 1) * d, &m->output, 1); // the last row
+        head_forward(c, hf + (size_t)(rn - 1) * d, 1, logits); // the last row
     }
     c->pos += n;
+    return 0;
+}
+
+int ctx_head(Ctx *c, const float *x, int n, float *logits, Err *e) {
+    const ModelConfig *cf = &c->m->cfg;
+    if (!cf->a.lm_head) return err_set(e, "%s has no language-model head", c->m->name);
+    size_t d = (size_t)cf->n_embd;
+    for (int r0 = 0; r0 < n; r0 += c->chunk) {
+        int rn = n - r0 < c->chunk ? n - r0 : c->chunk;
+        if (cf->a.final_norm) norm_par(c, c->xn, x + (size_t)r0 * d, &c->m->out_norm, rn);
+        else memcpy(c->xn, x + (size_t)r0 * d, sizeof(float) * (size_t)rn * d);
+        head_forward(c, c->xn, rn, logits + (size_t)r0 * cf->n_vocab);
+    }
     return 0;
 }
 

@@ -81,3 +81,8 @@ int ctx_eval(Ctx *c, const int *ids, int n, float *logits, bool all, const Trace
 // The same with token types (segment ids, one per token; NULL = all 0) for models that have them.
 int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logits, bool all, const Trace *trace,
                    Err *e);
+// The model's head on n rows x (n, n_embd) of the residual stream (a block's output, as
+// TRACE_RESID_POST gives it): the final norm when the model has one, the head transform, the
+// output projection, into logits (n, n_vocab). The logit lens. Uses the context's scratch,
+// not its cache. Fails when the model has no language-model head.
+int ctx_head(Ctx *c, const float *x, int n, float *logits, Err *e);

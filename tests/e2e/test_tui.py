@@ -437,10 +437,13 @@ def scenario_new_user(p, tmp, db, name):
     p.wait(lambda s: "Prompt" in s and "e edit" in s, "Esc back to the lab")
     # Tab walks the views in order, Shift-Tab back
     for want in ("Nothing to show yet", "sinusoidal position encoding: 64 positions", "No ranking pending",
-                 "History:", "> model", "Keys of the Log view", "no converted model", "e edit, g"):
+                 "History:", "> model", "Keys of the Log view", "no converted model",
+                 "heads on 100 tokens (repeated random)", "e edit, g"):
         p.keys("Tab")
         p.wait_text(want)
-    p.keys("BTab")  # back from the lab to the quantization view, then the help with its keys
+    p.keys("BTab")  # back from the lab to the last view, Heads (without a prompt: heads induction)
+    p.wait_text("heads on 100 tokens (repeated random): induction")
+    p.keys("BTab")  # the quantization view, then the help with its keys
     p.wait_text("no converted model")
     p.keys("BTab")
     p.wait_text("Keys of the Quant view")
@@ -674,6 +677,57 @@ def scenario_quant(p, tmp, db, model, name):
             abs(float(m.group(4)) - ref_c["max_logit_diffs"][3]) > 1e-3:
         fail("%s: position 3 reads %r, headless KL %g top-1 %s max %g" % (name, m.group(0), kl[3], top1[3],
                                                                          ref_c["max_logit_diffs"][3]))
+
+
+def scenario_heads(p, tmp, db, model, name):
+    """The Heads view (9): `heads` as a layer x head heatmap whose cells read what headless heads
+    gives, s switching the statistic; the logit lens and patching heatmaps; save exports the view."""
+    start_qkv(p, db, model)
+    text, clean, corrupt = "the cat sat on the mat", "the cat sat", "the dog sat"
+    ref = headless(p.env, db, 'heads "%s"' % text, 'lens "%s"' % clean, 'patch "%s" "%s"' % (clean, corrupt),
+                   model=model)
+    heads, lens, patch = ref
+    n_head = heads["n_head"]
+    command(p, 'heads "%s"' % text)
+    s = p.wait(lambda s: "heads on %d tokens: entropy" % len(heads["tokens"]) in s and "9 Hea" in s,
+               "the Heads view with the entropy heatmap")
+    s = p.wait(lambda s: readout(s), "the cursor readout of the Heads view")
+    if abs(readout(s)[3] - heads["heads"][0]["entropy"]) > 5e-4 * max(1, heads["heads"][0]["entropy"]):
+        fail("%s: Heads (0,0) entropy reads %g, headless %g" % (name, readout(s)[3], heads["heads"][0]["entropy"]))
+    p.keys("s")
+    p.wait_text("prev_token")
+    p.keys("j")
+    s = p.wait(lambda s: "prev_token" in s and readout(s)[:2] == (1, 0), "the cursor at (1,0) of prev_token")
+    want = heads["heads"][n_head]["prev_token"]
+    if abs(readout(s)[3] - want) > 5e-4:
+        fail("%s: Heads (1,0) prev_token reads %g, headless %g" % (name, readout(s)[3], want))
+    rows = save_csv(p, os.path.join(tmp, name + "-heads.csv"))
+    if len(rows) != 1 + heads["n_layer"] or len(rows[1]) != 1 + n_head:
+        fail("%s: the Heads CSV is %d x %d, not 1 + layers x 1 + heads" % (name, len(rows), len(rows[1])))
+    command(p, 'lens "%s"' % clean)
+    s = p.wait(lambda s: "logit lens" in s and "top token" in s, "the logit lens heatmap")
+    s = p.wait(lambda s: readout(s)[:2] == (0, 0), "the lens readout")
+    if abs(readout(s)[3] - lens["layers"][0]["target_prob"][0]) > 5e-4:
+        fail("%s: lens (0,0) reads %g, headless %g" % (name, readout(s)[3], lens["layers"][0]["target_prob"][0]))
+    command(p, 'patch "%s" "%s"' % (clean, corrupt))
+    s = p.wait(lambda s: "patching" in s and ": resid" in s, "the patching heatmap (residual stream)")
+    last = len(patch["resid"]) - 1
+    for _ in range(last):
+        p.keys("j")
+    T = len(patch["resid"][0])
+    for _ in range(T - 1):
+        p.keys("l")
+    s = p.wait(lambda s: readout(s)[:2] == (last, T - 1), "the cursor at the last layer and position")
+    if abs(readout(s)[3] - 1.0) > 1e-3:
+        fail("%s: patching the last residual at the last position reads %g, not 1" % (name, readout(s)[3]))
+    p.keys("s")
+    p.wait_text(": heads")
+    p.keys("s")
+    p.wait_text(": mlp")
+    p.keys("1")
+    p.wait_text("Prompt")
+    p.keys("9")
+    p.wait_text(": mlp")
     p.keys("q")
     wait_shell(p)
 
@@ -754,6 +808,12 @@ def main():
         p = Pane(tmp, W, H, "e")
         panes.append(p)
         scenario_encoder(p, tmp, db, bert, "encoder")
+        p.close()
+
+        # 4b. the Heads view: heads, lens and patch heatmaps
+        p = Pane(tmp, W, H, "f")
+        panes.append(p)
+        scenario_heads(p, tmp, db, small, "heads")
         p.close()
 
         # 5. quantization: weight-error histograms, the KL strip

@@ -1,0 +1,212 @@
+// heads.c - head statistics read from the trace's attention probabilities, accumulated as
+// each layer's maps pass by (nothing is kept but the sums).
+#include "analysis/heads.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/sample.h"
+
+static const char *const k_names[HEAD_N_STATS] = {"entropy", "prev_token", "sink", "self", "induction"};
+
+const char *head_stat_name(int i) { return i >= 0 && i < HEAD_N_STATS ? k_names[i] : "?"; }
+
+double head_stat(const HeadStat *s, int i) {
+    switch (i) {
+    case 0: return s->entropy;
+    case 1: return s->prev_token;
+    case 2: return s->sink;
+    case 3: return s->self;
+    default: return s->induction;
+    }
+}
+
+int head_stat_find(const char *name) {
+    for (int i = 0; i < HEAD_N_STATS; i++)
+        if (!strcmp(name, k_names[i])) return i;
+    return -1;
+}
+
+typedef struct {
+    int n_head;
+    const int *ind_start, *ind_keys; // row i's induction targets: ind_keys[ind_start[i] .. ind_start[i+1])
+    HeadStat *sum;                   // [n_layer * n_head] running sums
+} Acc;
+
+// p->data is [n_head, n_q, n_kv]: rows pos0.. of every head of one layer.
+static void acc_trace(void *user, const TracePoint *p) {
+    Acc *A = user;
+    if (p->kind != TRACE_ATT_PROBS) return;
+    for (int h = 0; h < p->n_head; h++) {
+        HeadStat *s = &A->sum[(size_t)p->layer * A->n_head + h];
+        for (int r = 0; r < p->n_q; r++) {
+            int i = p->pos0 + r;
+            if (i == 0) continue;
+            const float *row = p->data + ((size_t)h * p->n_q + r) * p->n_kv;
+            double ent = 0;
+            for (int j = 0; j < p->n_kv; j++)
+                if (row[j] > 0) ent -= (double)row[j] * log((double)row[j]);
+            s->entropy += ent;
+            s->prev_token += row[i - 1];
+            s->sink += row[0];
+            s->self += row[i];
+            for (int k = A->ind_start[i]; k < A->ind_start[i + 1]; k++) s->induction += row[A->ind_keys[k]];
+        }
+    }
+}
+
+int heads_stats(Ctx *c, const int *ids, const int *types, int n, HeadStat *out, Err *e) {
+    const ModelConfig *cf = ctx_config(c);
+    if (n < 2) return err_set(e, "head statistics need at least 2 tokens (got %d)", n);
+    // induction targets: for row i, j + 1 for every earlier j with ids[j] == ids[i]
+    int *start = calloc((size_t)n + 1, sizeof *start);
+    IntVec keys = {0};
+    int rows_ind = 0;
+    if (!start) return err_set(e, "out of memory");
+    for (int i = 0; i < n; i++) {
+        start[i] = keys.n;
+        for (int j = 0; j < i; j++)
+            if (ids[j] == ids[i]) iv_push(&keys, j + 1);
+        rows_ind += i > 0 && keys.n > start[i];
+    }
+    start[n] = keys.n;
+    size_t nh = (size_t)cf->n_layer * cf->n_head;
+    memset(out, 0, sizeof *out * nh);
+    Acc A = {cf->n_head, start, keys.v, out};
+    Trace tr = {TRACE_ATT_PROBS, 0, acc_trace, &A};
+    ctx_reset(c);
+    int rc = ctx_eval_types(c, ids, types, n, NULL, false, &tr, e);
+    for (size_t k = 0; !rc && k < nh; k++) {
+        HeadStat *s = &out[k];
+        double r = (double)(n - 1);
+        s->entropy /= r, s->prev_token /= r, s->sink /= r, s->self /= r;
+        s->induction = rows_ind ? s->induction / rows_ind : NAN;
+    }
+    free(start);
+    iv_free(&keys);
+    return rc;
+}
+
+int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_t seed, int *ids, Err *e) {
+    // the ordinary tokens, shuffled by the seed (Fisher-Yates), the first len of them
+    int *pool = malloc(sizeof(int) * (size_t)vocab);
+    if (!pool) return err_set(e, "out of memory");
+    int m = 0;
+    for (int i = 0; i < vocab; i++)
+        if (!t || i >= tok_vocab_size(t) || !tok_is_special(t, i)) pool[m++] = i;
+    if (m < len) {
+        free(pool);
+        return err_set(e, "len=%d: the vocabulary has only %d ordinary tokens", len, m);
+    }
+    Rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < len; i++) {
+        int j = i + (int)(rng_next(&r) % (uint64_t)(m - i));
+        int tmp = pool[i];
+        pool[i] = pool[j], pool[j] = tmp;
+    }
+    int n = 0;
+    if (bos >= 0) ids[n++] = bos;
+    for (int rep = 0; rep < 2; rep++)
+        for (int i = 0; i < len; i++) ids[n++] = pool[i];
+    free(pool);
+    return n;
+}
+
+typedef struct {
+    int n_head, from, to;
+    float *out;
+} AttendAcc;
+
+static void attend_trace(void *user, const TracePoint *p) {
+    AttendAcc *A = user;
+    int r = A->from - p->pos0;
+    if (p->kind != TRACE_ATT_PROBS || r < 0 || r >= p->n_q) return;
+    for (int h = 0; h < p->n_head; h++)
+        A->out[(size_t)p->layer * A->n_head + h] = p->data[((size_t)h * p->n_q + r) * p->n_kv + A->to];
+}
+
+int heads_attend(Ctx *c, const int *ids, const int *types, int n, int from, int to, float *out, Err *e) {
+    const ModelConfig *cf = ctx_config(c);
+    if (from < 0 || from >= n || to < 0 || to >= n)
+        return err_set(e, "positions from=%d to=%d: the text has %d tokens (0..%d)", from, to, n, n - 1);
+    memset(out, 0, sizeof *out * (size_t)cf->n_layer * cf->n_head);
+    AttendAcc A = {cf->n_head, from, to, out};
+    Trace tr = {TRACE_ATT_PROBS, 0, attend_trace, &A};
+    ctx_reset(c);
+    return ctx_eval_types(c, ids, types, n, NULL, false, &tr, e);
+}
+
+typedef struct {
+    int n;
+    float *mean; // [n_layer, n, n]: mean over heads
+} RollAcc;
+
+static void roll_trace(void *user, const TracePoint *p) {
+    RollAcc *A = user;
+    if (p->kind != TRACE_ATT_PROBS) return;
+    float *m = A->mean + (size_t)p->layer * A->n * A->n;
+    for (int h = 0; h < p->n_head; h++)
+        for (int r = 0; r < p->n_q; r++) {
+            float *dst = m + (size_t)(p->pos0 + r) * A->n;
+            const float *src = p->data + ((size_t)h * p->n_q + r) * p->n_kv;
+            for (int j = 0; j < p->n_kv; j++) dst[j] += src[j] / (float)p->n_head;
+        }
+}
+
+int heads_rollout(Ctx *c, const int *ids, const int *types, int n, float *out, Err *e) {
+    const ModelConfig *cf = ctx_config(c);
+    size_t nn = (size_t)n * n;
+    float *mean = calloc(nn * (size_t)cf->n_layer, sizeof(float)), *tmp = malloc(sizeof(float) * nn);
+    if (!mean || !tmp) {
+        free(mean), free(tmp);
+        return err_set(e, "out of memory for %d attention maps of %d tokens", cf->n_layer, n);
+    }
+    RollAcc A = {n, mean};
+    Trace tr = {TRACE_ATT_PROBS, 0, roll_trace, &A};
+    ctx_reset(c);
+    int rc = ctx_eval_types(c, ids, types, n, NULL, false, &tr, e);
+    // out = I, then out = (0.5 A_l + 0.5 I) out for l = 0..L-1, in double for the sums
+    for (size_t i = 0; i < nn; i++) out[i] = i % (size_t)(n + 1) == 0;
+    for (int l = 0; !rc && l < cf->n_layer; l++) {
+        const float *Al = mean + (size_t)l * nn;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double s = 0.5 * out[(size_t)i * n + j];
+                for (int k = 0; k < n; k++) s += 0.5 * Al[(size_t)i * n + k] * out[(size_t)k * n + j];
+                tmp[(size_t)i * n + j] = (float)s;
+            }
+        memcpy(out, tmp, sizeof(float) * nn);
+    }
+    free(mean), free(tmp);
+    return rc;
+}
+
+typedef struct {
+    int query, qoff, koff, hd;
+    float *q, *k;
+} QkAcc;
+
+static void qk_trace(void *user, const TracePoint *p) {
+    QkAcc *A = user;
+    for (int r = 0; r < p->n_q; r++) {
+        int t = p->pos0 + r;
+        const float *row = p->data + (size_t)r * p->dim;
+        if (p->kind == TRACE_Q && t == A->query) memcpy(A->q, row + A->qoff, sizeof(float) * (size_t)A->hd);
+        if (p->kind == TRACE_K) memcpy(A->k + (size_t)t * A->hd, row + A->koff, sizeof(float) * (size_t)A->hd);
+    }
+}
+
+int heads_qk(Ctx *c, const int *ids, const int *types, int n, int layer, int head, int query, float *q, float *k,
+             Err *e) {
+    const ModelConfig *cf = ctx_config(c);
+    if (layer < 0 || layer >= cf->n_layer || head < 0 || head >= cf->n_head)
+        return err_set(e, "layer %d head %d: the model has %d layers of %d heads", layer, head, cf->n_layer, cf->n_head);
+    if (query < 0 || query >= n) return err_set(e, "query=%d: the text has %d tokens (0..%d)", query, n, n - 1);
+    int hd = cf->head_dim, g = head / (cf->n_head / cf->n_kv_head);
+    QkAcc A = {query, head * hd, g * hd, hd, q, k};
+    Trace tr = {TRACE_Q | TRACE_K, 1ull << (layer & 63), qk_trace, &A};
+    ctx_reset(c);
+    return ctx_eval_types(c, ids, types, n, NULL, false, &tr, e);
+}

@@ -1,0 +1,34 @@
+// lens.h - the logit lens and activation patching: the model's head read off the residual
+// stream after every block, and which activations of a clean run restore its answer in a
+// corrupted one. Both go through the trace; neither re-implements the model.
+#pragma once
+#include "base/err.h"
+#include "eval/forward.h"
+
+// Evaluate ids[n] (types or NULL) from an empty cache; hidden (n_layer + 1, n, n_embd) gets the
+// residual stream: [0] the embeddings (the first block's input), [l] block l-1's output. logits
+// (n, n_vocab), or NULL: the model's own prediction at every position. 0 or -1 with e filled.
+int lens_hidden(Ctx *c, const int *ids, const int *types, int n, float *hidden, float *logits, Err *e);
+
+// probs (n, n_vocab): softmax of the head read off the rows x (n, n_embd) of the residual
+// stream (ctx_head, then a softmax per row). 0 or -1 with e filled.
+int lens_probs(Ctx *c, const float *x, int n, float *probs, Err *e);
+
+// The result of activation patching. Fractions restored: (metric(patched) - corrupt) /
+// (clean - corrupt), where metric is logit[answer] - logit[wrong] at position pos.
+typedef struct PatchResult {
+    int answer, wrong;  // the tokens compared (chosen when the caller gave -1)
+    double clean, corrupt; // the metric of each run
+    float *resid;       // [(n_layer + 1) * n]: the residual stream (as lens_hidden numbers it) at one position
+    float *head;        // [n_layer * n_head]: one head's weighted values (TRACE_Z) at every position
+    float *mlp;         // [n_layer]: one MLP output at every position
+} PatchResult;
+
+void patch_result_free(PatchResult *r);
+
+// Run clean[n] and corrupt[n], then corrupt again with one site at a time taken from the
+// clean run. answer/wrong: token ids, or -1 for the clean run's top token and the corrupt
+// run's (its second when they agree). A causal model re-runs only from the patched position
+// on (the corrupt prefix stays in the cache). Fails when the two runs give the same metric.
+int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int answer, int wrong, PatchResult *r,
+              Err *e);

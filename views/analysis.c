@@ -1,0 +1,321 @@
+// analysis.c - the Heads view: the result of the last `heads`, `lens` or `patch` command as a
+// heatmap. heads: one statistic per layer x head (s picks which); lens: the probability of the
+// final prediction (or the target) per layer x position, the top token under the cursor read
+// out; patch: the fraction restored per site (s picks the residual stream, heads or MLPs).
+// Views never run the model: the view asks for `heads` on the lab's prompt (or `heads
+// induction`) and draws what comes back.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heatmap.h"
+#include "view.h"
+
+enum { K_NONE, K_HEADS, K_LENS, K_PATCH };
+enum { N_STATS = 5, N_SITES = 3, MAX_MATS = 5 };
+
+static const char *const k_stats[N_STATS] = {"entropy", "prev_token", "sink", "self", "induction"};
+static const char *const k_sites[N_SITES] = {"resid", "heads", "mlp"};
+
+typedef struct Mat {
+    float *v;
+    int rows, cols;
+    char **rl, **cl;
+} Mat;
+
+typedef struct An {
+    int kind;
+    Mat m[MAX_MATS]; // heads: one per statistic; lens: one; patch: resid, heads, mlp
+    int n_mats, cur;
+    char **lens_top; // lens: "piece p" per layer x position, for the readout
+    char what[200];
+    bool pending;
+    HeatmapView hv;
+    int last_zoom;
+} An;
+
+static void labels_free(char **l, int n) {
+    for (int i = 0; l && i < n; i++) free(l[i]);
+    free(l);
+}
+
+static char **labels_new(int n, const char *prefix, int start) {
+    char **l = calloc((size_t)n, sizeof *l);
+    for (int i = 0; l && i < n; i++) {
+        char s[32];
+        if (!prefix) snprintf(s, sizeof s, i + start ? "%d" : "emb", i + start);
+        else snprintf(s, sizeof s, "%s%d", prefix, i + start);
+        l[i] = strdup(s);
+    }
+    return l;
+}
+
+static char **labels_json(const Json *arr, int n) {
+    char **l = calloc((size_t)n, sizeof *l);
+    for (int i = 0; l && i < n; i++) {
+        const Json *t = arr && (size_t)i < arr->len ? &arr->items[i] : NULL;
+        l[i] = t && t->type == JSON_STR ? strndup(t->str, t->len) : strdup("");
+    }
+    return l;
+}
+
+static void data_free(An *A) {
+    for (int i = 0; i < A->n_mats; i++) {
+        free(A->m[i].v);
+        labels_free(A->m[i].rl, A->m[i].rows);
+        labels_free(A->m[i].cl, A->m[i].cols);
+    }
+    if (A->kind == K_LENS) labels_free(A->lens_top, A->m[0].rows * A->m[0].cols);
+    memset(A->m, 0, sizeof A->m);
+    A->lens_top = NULL;
+    A->n_mats = 0;
+    A->kind = K_NONE;
+}
+
+static int an_open(View *v) {
+    An *A = calloc(1, sizeof *A);
+    if (!A) return -1;
+    A->hv = (HeatmapView){v->host->sh->mode, 0, 0, 0, 0, 0, 0};
+    v->state = A;
+    return 0;
+}
+
+static void an_close(View *v) {
+    An *A = v->state;
+    data_free(A);
+    free(A);
+}
+
+static const char *mat_name(const An *A) {
+    if (A->kind == K_HEADS) return k_stats[A->cur];
+    if (A->kind == K_PATCH) return k_sites[A->cur];
+    return "probability";
+}
+
+static void publish(View *v) {
+    An *A = v->state;
+    if (A->kind == K_NONE) return;
+    const Mat *m = &A->m[A->cur];
+    char title[260];
+    snprintf(title, sizeof title, "%s: %s", A->what, mat_name(A));
+    v->host->figure(v->host, m->v, m->rows, m->cols, (const char *const *)m->rl, (const char *const *)m->cl,
+                    A->kind == K_PATCH, title);
+}
+
+// A JSON array of arrays of numbers into a new matrix (NAN for null); 0 or -1.
+static int mat_from(Mat *m, const Json *arr) {
+    if (!arr || arr->type != JSON_ARR || !arr->len) return -1;
+    bool nested = arr->items[0].type == JSON_ARR;
+    int rows = nested ? (int)arr->len : 1, cols = nested ? (int)arr->items[0].len : (int)arr->len;
+    if (!cols) return -1;
+    m->v = malloc(sizeof(float) * (size_t)rows * cols);
+    if (!m->v) return -1;
+    for (int i = 0; i < rows; i++) {
+        const Json *row = nested ? &arr->items[i] : arr;
+        for (int c = 0; c < cols; c++) {
+            const Json *x = row->type == JSON_ARR && (size_t)c < row->len ? &row->items[c] : NULL;
+            m->v[(size_t)i * cols + c] = x && x->type == JSON_NUM ? (float)x->num : NAN;
+        }
+    }
+    m->rows = rows, m->cols = cols;
+    return 0;
+}
+
+static void take_heads(An *A, const Json *j) {
+    int L = (int)json_num_or(j, "n_layer", 0), H = (int)json_num_or(j, "n_head", 0);
+    const Json *hs = json_get(j, "heads");
+    if (L <= 0 || H <= 0 || !hs || hs->type != JSON_ARR || hs->len != (size_t)L * H) return;
+    data_free(A);
+    A->kind = K_HEADS;
+    for (int s = 0; s < N_STATS; s++) {
+        Mat *m = &A->m[s];
+        m->v = malloc(sizeof(float) * (size_t)L * H);
+        m->rows = L, m->cols = H;
+        m->rl = labels_new(L, "L", 0), m->cl = labels_new(H, "H", 0);
+        for (int k = 0; m->v && k < L * H; k++) {
+            const Json *x = json_get(&hs->items[k], k_stats[s]);
+            m->v[k] = x && x->type == JSON_NUM ? (float)x->num : NAN;
+        }
+        A->n_mats++;
+    }
+    const char *stat = json_str_or(j, "stat", "entropy");
+    A->cur = 0;
+    for (int s = 0; s < N_STATS; s++)
+        if (!strcmp(stat, k_stats[s])) A->cur = s;
+    const Json *toks = json_get(j, "tokens");
+    snprintf(A->what, sizeof A->what, "heads on %d tokens%s", toks ? (int)toks->len : 0,
+             json_get(j, "seed") ? " (repeated random)" : "");
+}
+
+static void take_lens(An *A, const Json *j) {
+    const Json *layers = json_get(j, "layers"), *toks = json_get(j, "tokens");
+    if (!layers || layers->type != JSON_ARR || !layers->len || !toks || !toks->len) return;
+    int L1 = (int)layers->len, T = (int)toks->len;
+    data_free(A);
+    A->kind = K_LENS;
+    Mat *m = &A->m[0];
+    m->v = malloc(sizeof(float) * (size_t)L1 * T);
+    m->rows = L1, m->cols = T;
+    m->rl = labels_new(L1, NULL, 0), m->cl = labels_json(toks, T);
+    A->lens_top = calloc((size_t)L1 * T, sizeof *A->lens_top);
+    A->n_mats = 1, A->cur = 0;
+    for (int l = 0; l < L1; l++) {
+        const Json *tp = json_get(&layers->items[l], "target_prob"), *top = json_get(&layers->items[l], "top");
+        for (int t = 0; t < T; t++) {
+            const Json *x = tp && (size_t)t < tp->len ? &tp->items[t] : NULL;
+            if (m->v) m->v[(size_t)l * T + t] = x && x->type == JSON_NUM ? (float)x->num : NAN;
+            const Json *best = top && (size_t)t < top->len && top->items[t].len ? &top->items[t].items[0] : NULL;
+            if (A->lens_top && best) {
+                char s[96];
+                snprintf(s, sizeof s, "'%s' %.3f", json_str_or(best, "piece", "?"), json_num_or(best, "prob", 0));
+                A->lens_top[(size_t)l * T + t] = strdup(s);
+            }
+        }
+    }
+    const Json *tg = json_get(j, "target");
+    if (tg && tg->type == JSON_OBJ)
+        snprintf(A->what, sizeof A->what, "logit lens, probability of '%s' per layer x position",
+                 json_str_or(tg, "piece", "?"));
+    else snprintf(A->what, sizeof A->what, "logit lens, probability of the final prediction per layer x position");
+}
+
+static void take_patch(An *A, const Json *j) {
+    const Json *toks = json_get(j, "corrupt_tokens");
+    Mat m[N_SITES] = {{0}};
+    const char *keys[N_SITES] = {"resid", "heads", "mlp"};
+    for (int s = 0; s < N_SITES; s++)
+        if (mat_from(&m[s], json_get(j, keys[s]))) {
+            for (int k = 0; k < N_SITES; k++) free(m[k].v);
+            return;
+        }
+    data_free(A);
+    A->kind = K_PATCH;
+    m[0].rl = labels_new(m[0].rows, NULL, 0), m[0].cl = labels_json(toks, m[0].cols);
+    m[1].rl = labels_new(m[1].rows, "L", 0), m[1].cl = labels_new(m[1].cols, "H", 0);
+    m[2].rl = labels_new(1, "MLP", 0), m[2].cl = labels_new(m[2].cols, "L", 0);
+    memcpy(A->m, m, sizeof m);
+    A->n_mats = N_SITES, A->cur = 0;
+    const Json *an = json_get(j, "answer"), *wr = json_get(j, "wrong");
+    snprintf(A->what, sizeof A->what, "patching: fraction of logit('%s') - logit('%s') restored",
+             an ? json_str_or(an, "piece", "?") : "?", wr ? json_str_or(wr, "piece", "?") : "?");
+}
+
+static void an_result(View *v, const ViewResult *r) {
+    An *A = v->state;
+    bool mine = !strcmp(r->cmd, "heads") || !strcmp(r->cmd, "lens") || !strcmp(r->cmd, "patch");
+    if (!strcmp(r->cmd, "load") && r->json) {
+        data_free(A);
+        return;
+    }
+    if (!mine) return;
+    A->pending = false;
+    if (!r->json) return;
+    if (!strcmp(r->cmd, "heads")) take_heads(A, r->json);
+    else if (!strcmp(r->cmd, "lens")) take_lens(A, r->json);
+    else take_patch(A, r->json);
+    A->hv.cur_row = A->hv.cur_col = 0;
+    publish(v);
+}
+
+// Run cmd ("heads", "lens") on the lab's prompt, or `heads induction` when there is none.
+static void request(View *v, const char *cmd) {
+    An *A = v->state;
+    ViewShared *sh = v->host->sh;
+    Buf line = {0};
+    if (sh->prompt.len) {
+        buf_printf(&line, "%s ", cmd);
+        buf_put_quoted(&line, sh->prompt.data, sh->prompt.len);
+    } else {
+        buf_printf(&line, "heads induction");
+    }
+    A->pending = true;
+    v->host->run(v->host, line.data, VR_QUIET);
+    buf_free(&line);
+}
+
+static void an_show(View *v) {
+    An *A = v->state;
+    if (A->kind == K_NONE && !A->pending) request(v, "heads");
+    publish(v);
+}
+
+static int clampi(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+static int an_key(View *v, int key) {
+    An *A = v->state;
+    HeatmapView *hv = &A->hv;
+    switch (key) {
+    case VK_UP: case 'k': hv->cur_row--; break;
+    case VK_DOWN: case 'j': hv->cur_row++; break;
+    case VK_LEFT: case 'h': hv->cur_col--; break;
+    case VK_RIGHT: case 'l': hv->cur_col++; break;
+    case '+': hv->zoom = clampi((hv->zoom ? hv->zoom : A->last_zoom ? A->last_zoom : 1) + 1, 1, HM_ZOOM_MAX); break;
+    case '-': hv->zoom = clampi((hv->zoom ? hv->zoom : A->last_zoom ? A->last_zoom : 1) - 1, 1, HM_ZOOM_MAX); break;
+    case '0': hv->zoom = 0; break;
+    case 's':
+        if (A->n_mats > 1) {
+            A->cur = (A->cur + 1) % A->n_mats;
+            hv->cur_row = hv->cur_col = 0;
+            publish(v);
+        }
+        break;
+    case 'r': request(v, "heads"); break;
+    case 'i': A->pending = true, v->host->run(v->host, "heads induction", VR_QUIET); break;
+    case 'n': request(v, "lens"); break;
+    default: return 0;
+    }
+    if (hv->cur_row < 0) hv->cur_row = 0;
+    if (hv->cur_col < 0) hv->cur_col = 0;
+    return 1;
+}
+
+static void an_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
+    An *A = v->state;
+    ViewShared *sh = v->host->sh;
+    v->cur_x = v->cur_y = -1;
+    if (A->kind == K_NONE) {
+        vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "Heads");
+        vd_printf(g, x, y + 2, w, 0, sh->utf8, "%s",
+                  A->pending ? "computing..."
+                             : "no data: r heads on the lab's prompt, i induction, n logit lens, or :patch \"A\" \"B\"");
+        return;
+    }
+    const Mat *m = &A->m[A->cur];
+    int X = x + vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "%s: %s", A->what, mat_name(A));
+    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8, "%s r heads  i induction  n lens  +/- 0 zoom",
+              A->n_mats > 1 ? "s next" : "");
+    int hh = h - 1;
+    if (A->kind == K_LENS) { // the top token under the cursor
+        hh--;
+        int r = clampi(A->hv.cur_row, 0, m->rows - 1), c = clampi(A->hv.cur_col, 0, m->cols - 1);
+        const char *top = A->lens_top ? A->lens_top[(size_t)r * m->cols + c] : NULL;
+        vd_printf(g, x, y + h - 1, w, 0, sh->utf8, "layer %d, position %d ('%s'): top token %s", r, c,
+                  m->cl && m->cl[c] ? m->cl[c] : "", top ? top : "?");
+    }
+    Heatmap hm = {m->v, m->rows, m->cols, (const char *const *)m->rl, (const char *const *)m->cl,
+                  A->kind == K_PATCH ? CMAP_DIVERGING : CMAP_SEQUENTIAL, 0, 0};
+    A->hv.mode = sh->mode;
+    HeatmapLayout lay;
+    HeatmapView probe = A->hv;
+    heatmap_layout(&lay, &hm, &probe, w, hh);
+    A->last_zoom = lay.zoom;
+    heatmap_render(g, x, y + 1, w, hh, &hm, &A->hv);
+}
+
+const ViewOps heads_view_ops = {
+    .name = "heads",
+    .title = "Heads",
+    .keys = "r  head statistics of the lab's prompt (layer x head; without a prompt: heads induction)\n"
+            "i  head statistics on a repeated random sequence (the induction score)\n"
+            "n  the logit lens of the lab's prompt (layer x position)\n"
+            "s  the next statistic (heads) or site kind (patch: residual stream, heads, MLPs)\n"
+            "arrows/hjkl move the cursor (value read out below), + - zoom, 0 fit\n"
+            ":heads \"TEXT\", :lens \"TEXT\" and :patch \"CLEAN\" \"CORRUPT\" show here",
+    .open = an_open,
+    .close = an_close,
+    .draw = an_draw,
+    .key = an_key,
+    .show = an_show,
+    .result = an_result,
+};
