@@ -12,6 +12,7 @@ extern const Command gen_commands[];     // cmd_gen.c: logits, generate, bench
 extern const Command inspect_commands[]; // cmd_inspect.c: attention, pe, save
 extern const Command encode_commands[];  // cmd_encode.c: fill, embed, similarity
 extern const Command data_commands[];    // cmd_data.c: history, show, replay, rankings, export
+extern const Command exp_commands[];     // cmd_exp.c: tasks, prompt, experiment, experiments
 extern const Command rank_commands[];    // cmd_rank.c: rank, order, skip, note
 extern const Command session_commands[]; // cmd_session.c: set, help, quit
 
