@@ -109,6 +109,18 @@ int barchart_to_csv(Buf *out, const BarChart *c, Err *e) {
     return 0;
 }
 
+// A bar's label as written (spaces kept, unlike a token's visible form), cut to 60 bytes at a
+// character boundary; its length.
+static int bar_label(char *out, size_t cap, const char *s) {
+    size_t n = strlen(s);
+    if (n > 60) {
+        n = 60;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    }
+    snprintf(out, cap, "%.*s", (int)n, s);
+    return (int)n;
+}
+
 int barchart_to_svg(Buf *out, const BarChart *c, Err *e) {
     (void)e;
     enum { ROW = 22, BAR = 14, PLOT = 400, CHAR = 7 };
@@ -116,7 +128,7 @@ int barchart_to_svg(Buf *out, const BarChart *c, Err *e) {
     int lw = 0;
     for (int i = 0; i < c->n; i++) {
         const char *s = c->labels && c->labels[i] ? c->labels[i] : "";
-        int w = label_format(text, sizeof text, s, strlen(s), 60, true);
+        int w = bar_label(text, sizeof text, s);
         if (w > lw) lw = w;
     }
     int left = 12 + lw * CHAR + 10, top = 40, W = left + PLOT + 150, H = top + c->n * ROW + 40;
@@ -139,7 +151,7 @@ int barchart_to_svg(Buf *out, const BarChart *c, Err *e) {
     for (int i = 0; i < c->n; i++) {
         int yy = top + i * ROW;
         const char *s = c->labels && c->labels[i] ? c->labels[i] : "";
-        label_format(text, sizeof text, s, strlen(s), 60, true);
+        bar_label(text, sizeof text, s);
         buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" dominant-baseline=\"central\">", left - 8,
                    yy + ROW / 2);
         buf_put_xml(out, text);
