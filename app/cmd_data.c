@@ -166,10 +166,11 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         app->n_threads = run.n_threads;
     }
     Generation g;
+    TokChatKind chat = chat_template_kind(run.template_name); // a chat prompt holds its own BOS
     if (pids.n > 0)
-        rc = app_generate(app, run.prompt, run.prompt_len, pids.v, pids.n, &p, "replay", id, &g, &e);
+        rc = app_generate(app, run.prompt, run.prompt_len, pids.v, pids.n, &p, chat, "replay", id, &g, &e);
     else
-        rc = app_generate(app, run.prompt, run.prompt_len, NULL, 0, &p, "replay", id, &g, &e);
+        rc = app_generate(app, run.prompt, run.prompt_len, NULL, 0, &p, chat, "replay", id, &g, &e);
     if (switch_threads) {
         ctx_free(app->ctx);
         app->ctx = NULL;

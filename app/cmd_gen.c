@@ -97,8 +97,14 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
         prompt_free(&pr);
         return -1;
     }
-    int rc = app_generate(app, t ? t->val : NULL, t ? t->len : 0, by_ids ? pr.ids.v : NULL, pr.ids.n, &p, NULL, 0, &g, &e);
+    Buf chat = {0};
+    TokChatKind kind = TOK_CHAT_NONE;
+    if (!by_ids && chat_read(app->model->tok, a, t->val, t->len, &chat, &kind, out) < 0) return -1;
+    const char *text = kind ? chat.data : t ? t->val : NULL;
+    size_t len = kind ? chat.len : t ? t->len : 0;
+    int rc = app_generate(app, text, len, by_ids ? pr.ids.v : NULL, pr.ids.n, &p, kind, NULL, 0, &g, &e);
     prompt_free(&pr);
+    buf_free(&chat);
     if (rc) return out_error(out, "%s", e.msg);
     generation_json(app, &out->w, &g);
     buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
@@ -241,21 +247,27 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     return 0;
 }
 
-static const char *const k_logits[] = {"ids", "types", "pair", "top", "full", NULL};
-static const char *const k_generate[] = {"ids", DECODE_KEYS, NULL};
+static const char *const k_logits[] = {"ids", "types", "pair", "top", "full", CHAT_KEYS, NULL};
+static const char *const k_generate[] = {"ids", DECODE_KEYS, CHAT_KEYS, NULL};
 static const char *const k_bench[] = {"prompt", "gen", "reps", "embed", NULL};
 
 const Command gen_commands[] = {
-    {"logits", cmd_logits, 0, 1, k_logits, "logits \"TEXT\" [pair=\"B\"]|ids=1,2,3 [types=0,0,1] [top=K] [full=true]",
+    {"logits", cmd_logits, 0, 1, k_logits,
+     "logits \"TEXT\" [pair=\"B\"|chat=true system=\"S\"]|ids=1,2,3 [types=0,0,1] [top=K] [full=true]",
      "Next-token logits and probabilities at the last position (top K, default 10); full=true adds every "
      "position's logits (an encoder's: its masked-LM head's at each position). pair= reads a sentence pair as "
-     "BERT does ([CLS] A [SEP] B [SEP], segments 0 and 1); types= gives the segments of ids=.",
+     "BERT does ([CLS] A [SEP] B [SEP], segments 0 and 1); types= gives the segments of ids=. chat=true "
+     "renders TEXT as a user turn (after system=\"S\" when given) with the model's chat template and the start "
+     "of the assistant's turn.",
      true},
     {"generate", cmd_generate, 0, 1, k_generate,
-     "generate \"TEXT\"|ids=... [max=N temperature=T top_k=K top_p=P seed=S alts=N truncate=true stop=false]",
+     "generate \"TEXT\"|ids=... [max=N temperature=T top_k=K top_p=P seed=S alts=N truncate=true stop=false] "
+     "[chat=true system=\"S\"]",
      "Complete TEXT. temperature=0 is greedy; a seed makes sampling repeatable (without one a random seed is "
      "chosen and reported). Each token comes with its log-probability and the top alternatives (alts). "
-     "\"\" starts from the beginning-of-text token. The run is logged to the database.",
+     "\"\" starts from the beginning-of-text token. chat=true renders TEXT as a user turn (after system=\"S\" "
+     "when given) with the model's chat template and the start of the assistant's turn. The run is logged to "
+     "the database (a chat prompt with template chat:FORMAT).",
      true},
     {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3 embed=N]",
      "Measure prefill and generation speed (tokens per second, best of reps) on the current model, with the "

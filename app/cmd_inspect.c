@@ -245,15 +245,15 @@ static int cmd_save(App *app, const Args *a, Out *out) {
 }
 
 static const char *const k_none[] = {NULL};
-static const char *const k_attention[] = {"ids", "types", "pair", "layer", "head", NULL};
+static const char *const k_attention[] = {"ids", "types", "pair", "layer", "head", CHAT_KEYS, NULL};
 static const char *const k_pe[] = {"len", "dim", "cosine", NULL};
 
 const Command inspect_commands[] = {
     {"attention", cmd_attention, 0, 1, k_attention,
-     "attention \"TEXT\" [pair=\"B\"]|ids=... [types=...] [layer=L|all] [head=H|all]",
+     "attention \"TEXT\" [pair=\"B\"|chat=true system=\"S\"]|ids=... [types=...] [layer=L|all] [head=H|all]",
      "Attention probabilities of one head (rows: query positions, columns: keys; a decoder's masked entries are "
      "0, an encoder's maps are full). layer=all and/or head=all add every selected map as layers[layer][head]. "
-     "pair= and types= as for logits.",
+     "pair=, types=, chat= and system= as for logits.",
      true},
     {"pe", cmd_pe, 1, 1, k_pe, "pe sinusoidal|learned [len=L dim=D cosine=true]",
      "Positional encodings as a matrix (rows = positions): the original Transformer's sinusoids for any length "

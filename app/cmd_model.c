@@ -102,13 +102,31 @@ static int cmd_tokenize(App *app, const Args *a, Out *out) {
     const Arg *text = args_pos(a, 0);
     IntVec ids = {0};
     unsigned flags = special ? TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL : 0;
-    if (tok_encode(t, text->val, text->len, flags, &ids, &e) < 0) {
+    Buf chat = {0};
+    TokChatKind kind;
+    int c = chat_read(t, a, text->val, text->len, &chat, &kind, out);
+    if (c > 0 && !special) c = out_error(out, "chat=true reads the template's special tokens: not with special=false");
+    if (c < 0) {
+        buf_free(&chat);
+        return -1;
+    }
+    // a rendered chat holds its own BOS where the template puts it
+    int rc = c ? tok_encode(t, chat.data, chat.len, TOK_PARSE_SPECIAL, &ids, &e)
+               : tok_encode(t, text->val, text->len, flags, &ids, &e);
+    if (rc < 0) {
         iv_free(&ids);
+        buf_free(&chat);
         return out_error(out, "%s", e.msg);
     }
     json_ints(&out->w, "ids", ids.v, ids.n);
     json_tokens(&out->w, "pieces", t, ids.v, ids.n);
     jw_kint(&out->w, "count", ids.n);
+    if (c) {
+        jw_kstr(&out->w, "chat", tok_chat_kind_name(kind));
+        jw_key(&out->w, "text");
+        jw_strn(&out->w, chat.data, chat.len);
+        buf_free(&chat);
+    }
     Buf tmp = {0};
     for (int i = 0; i < ids.n; i++) {
         token_piece(t, ids.v[i], &tmp);
@@ -144,47 +162,9 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     }
     const char *dir = args_opt(a, "out");
     if (!dir || !*dir) return out_error(out, "new-model: out=DIR is required");
-    NewModelParams p = newmodel_defaults();
-    p.family = f->model_type;
-    p.masks = f->hf->mask_buffer != NULL;
+    NewModelParams p;
+    if (newmodel_args(a, f, &p, out)) return -1;
     Err e = {0};
-    long long v;
-    double x;
-    bool b;
-    int r;
-#define INT_OPT(k, lo, hi, field)                                            \
-    if ((r = args_int(a, k, lo, hi, &v, &e)) < 0) return out_error(out, "%s", e.msg); \
-    if (r) p.field = (int)v;
-    INT_OPT("layers", 1, 200, n_layer)
-    INT_OPT("heads", 1, 1024, n_head)
-    INT_OPT("d", 1, 16384, n_embd)
-    INT_OPT("ctx", 1, 65536, n_ctx)
-    INT_OPT("vocab", 1, 1 << 22, n_vocab)
-    INT_OPT("shards", 1, 64, shards)
-    INT_OPT("kv_heads", 1, 1024, n_kv_head)
-    INT_OPT("ff", 1, 65536, n_ff)
-#undef INT_OPT
-    if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.seed = (uint64_t)v;
-    if ((r = args_float(a, "std", 0, 99, &x, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.std = (float)x;
-    if ((r = args_float(a, "theta", 1, 1e9, &x, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.rope_theta = (float)x;
-    if ((r = args_bool(a, "tied", &b, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.tied = b;
-    if ((r = args_bool(a, "masks", &b, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p.masks = b;
-    const char *dt = args_opt(a, "dtype");
-    if (dt) {
-        if (!strcasecmp(dt, "f32")) p.dtype = DT_F32;
-        else if (!strcasecmp(dt, "f16")) p.dtype = DT_F16;
-        else if (!strcasecmp(dt, "bf16")) p.dtype = DT_BF16;
-        else return out_error(out, "dtype=%.20s: f32, f16 or bf16 expected", dt);
-    }
-    const char *prefix = args_opt(a, "prefix");
-    if (prefix) p.prefix = prefix;
-    else p.prefix = f->hf->prefixes[0];
-    if (p.n_embd % p.n_head) return out_error(out, "d=%d must be a multiple of heads=%d", p.n_embd, p.n_head);
     if (newmodel_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "path", dir);
@@ -275,7 +255,7 @@ static int cmd_models(App *app, const Args *a, Out *out) {
 
 static const char *const k_none[] = {NULL};
 static const char *const k_load[] = {"tokenizer", NULL};
-static const char *const k_tokenize[] = {"special", NULL};
+static const char *const k_tokenize[] = {"special", CHAT_KEYS, NULL};
 static const char *const k_new[] = {"layers", "heads", "kv_heads", "d", "ff", "ctx", "vocab", "seed", "std", "theta",
                                     "dtype", "tok", "tied", "prefix", "shards", "masks", "out", NULL};
 
@@ -291,9 +271,12 @@ const Command model_commands[] = {
      "file with its tokenizer beside it, or a llama2.c checkpoint (.bin, its tokenizer.bin beside it or given with "
      "tokenizer=). On failure the current model stays.",
      false},
-    {"tokenize", cmd_tokenize, 1, 1, k_tokenize, "tokenize \"TEXT\" [special=true|false]",
+    {"tokenize", cmd_tokenize, 1, 1, k_tokenize, "tokenize \"TEXT\" [special=true|false] [chat=true system=\"S\"]",
      "Split TEXT into tokens: ids and pieces. special=false treats special-token text such as <|endoftext|> as "
-     "plain text and adds no BOS/CLS/SEP; the default follows the model.",
+     "plain text and adds no BOS/CLS/SEP; the default follows the model. chat=true renders TEXT as a user turn "
+     "(after system=\"S\" when given) with the model's chat template and the start of the assistant's turn. "
+     "JSON: ids, pieces, count; with chat=true also chat (the template's format) and text (the rendered "
+     "prompt).",
      false},
     {"new-model", cmd_new_model, 1, 1, k_new,
      "new-model FAMILY layers=L heads=H d=D ctx=C seed=S out=DIR [kv_heads=K ff=F theta=T std=0.02 "

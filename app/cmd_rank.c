@@ -15,7 +15,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     if (app->pending)
         return out_error(out, "rank: a ranking of %d candidates is pending: finish it with order or skip first",
                          app->pending->k);
-    const Arg *prompt = args_pos(a, 0);
+    const Arg *arg = args_pos(a, 0);
     long long k = 0;
     Err e = {{0}};
     int got = args_int(a, "k", DB_RANK_MIN, DB_RANK_MAX, &k, &e);
@@ -25,16 +25,23 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     bool seed_given;
     if (decode_opts(app, a, &p, &seed_given, out)) return -1;
     if (!need_db(app, out)) return -1; // the candidates must be logged runs
+    // with chat=true the prompt ranked (and logged) is the rendered chat
+    Buf chat = {0};
+    TokChatKind kind;
+    if (chat_read(app->model->tok, a, arg->val, arg->len, &chat, &kind, out) < 0) return -1;
+    const char *ptext = kind ? chat.data : arg->val;
+    size_t plen = kind ? chat.len : arg->len;
     uint64_t seed0 = p.s.seed;
     PendingRank *pr = xcalloc(1, sizeof *pr);
     pr->k = (int)k;
-    pr->prompt = xmalloc(prompt->len + 1);
-    memcpy(pr->prompt, prompt->val, prompt->len + 1);
-    pr->prompt_len = prompt->len;
+    pr->prompt = xmalloc(plen + 1); // the text may hold NUL bytes
+    memcpy(pr->prompt, ptext, plen);
+    pr->prompt[plen] = 0;
+    pr->prompt_len = plen;
     JsonW *w = &out->w;
     jw_kbool(w, "ranking_pending", true);
     jw_key(w, "prompt");
-    jw_strn(w, prompt->val, prompt->len);
+    jw_strn(w, ptext, plen);
     jw_kint(w, "k", k);
     jw_key(w, "candidates");
     jw_arr(w);
@@ -42,7 +49,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     for (int i = 0; i < pr->k && !rc; i++) {
         p.s.seed = seed_given ? seed0 + (uint64_t)i : fresh_seed();
         Generation g;
-        if (app_generate(app, prompt->val, prompt->len, NULL, 0, &p, "rank", 0, &g, &e)) {
+        if (app_generate(app, ptext, plen, NULL, 0, &p, kind, "rank", 0, &g, &e)) {
             rc = out_error(out, "rank: candidate %d: %s", i + 1, e.msg);
             break;
         }
@@ -69,6 +76,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
         if (app->cancel && *app->cancel) rc = rc ? rc : out_error(out, "rank: interrupted");
     }
     jw_arr_end(w);
+    buf_free(&chat);
     if (rc) {
         app->pending = pr;
         app_rank_drop(app, false);
@@ -220,15 +228,18 @@ static int cmd_note(App *app, const Args *a, Out *out) {
 }
 
 static const char *const k_none[] = {NULL};
-static const char *const k_rank[] = {"k", DECODE_KEYS, NULL};
+static const char *const k_rank[] = {"k", DECODE_KEYS, CHAT_KEYS, NULL};
 static const char *const k_order[] = {"1", "2", "3", "4", "5", "6", "7", "8", "9", NULL}; // "2=4" is a tie
 static const char *const k_note[] = {"ranking", NULL};
 
 const Command rank_commands[] = {
-    {"rank", cmd_rank, 1, 1, k_rank, "rank \"PROMPT\" k=K [max=N temperature=T top_k=K top_p=P seed=S alts=N]",
+    {"rank", cmd_rank, 1, 1, k_rank,
+     "rank \"PROMPT\" k=K [max=N temperature=T top_k=K top_p=P seed=S alts=N] [chat=true system=\"S\"]",
      "Generate K (2..9) candidate completions of PROMPT for a person to rank, each a logged run. With seed=S "
      "candidate i uses seed S+i-1, else each gets a fresh random seed (recorded). Finish with order, or skip; "
-     "note adds a comment. JSON: ranking_pending, prompt, k, candidates: [{n, run_id, seed, text}].",
+     "note adds a comment. chat=true ranks completions of PROMPT as a user turn rendered with the model's chat "
+     "template (as for generate; the ranking's prompt is the rendered text). JSON: ranking_pending, prompt, k, "
+     "candidates: [{n, run_id, seed, text}].",
      true},
     {"order", cmd_order, 0, DB_RANK_MAX, k_order, "order 3 1 2=4",
      "Rank the pending candidates best first; '=' joins tied candidates (order 3 1 2=4: 3 best, then 1, then 2 "

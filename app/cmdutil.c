@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,24 @@ static int int_list(const char *list, const char *what, int limit, IntVec *v, Ou
     return 0;
 }
 
+int chat_read(const Tokenizer *t, const Args *a, const char *text, size_t len, Buf *rendered, TokChatKind *kind,
+              Out *out) {
+    Err e = {0};
+    bool chat = false;
+    if (args_bool(a, "chat", &chat, &e) < 0) return out_error(out, "%s", e.msg);
+    const char *sys = args_opt(a, "system");
+    *kind = TOK_CHAT_NONE;
+    if (!chat) return sys ? out_error(out, "system= goes with chat=true") : 0;
+    ChatMsg msgs[2];
+    int n = 0;
+    if (sys) msgs[n++] = (ChatMsg){"system", sys, strlen(sys)};
+    msgs[n++] = (ChatMsg){"user", text, len};
+    buf_clear(rendered);
+    if (tok_chat_render(t, msgs, n, true, rendered, &e)) return out_error(out, "chat=true: %s", e.msg);
+    *kind = tok_chat_kind(t);
+    return 1;
+}
+
 int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out) {
     const Model *m = app->model;
     const char *list = args_opt(a, "ids"), *types = args_opt(a, "types"), *pair = args_opt(a, "pair");
@@ -85,6 +104,7 @@ int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out) 
     if (list && text) return out_error(out, "give either TEXT or ids=, not both");
     if (types && !list) return out_error(out, "types= goes with ids= (a sentence pair from text: pair=\"B\")");
     if (pair && !text) return out_error(out, "pair= goes with TEXT");
+    if (!text && (args_opt(a, "chat") || args_opt(a, "system"))) return out_error(out, "chat= and system= go with TEXT");
     if (list) {
         if (int_list(list, "ids", m->cfg.n_vocab, &p->ids, out)) return -1;
         if (types) {
@@ -96,10 +116,18 @@ int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out) 
     } else if (text) {
         Err e = {0};
         const Tokenizer *t = m->tok;
-        if (!pair) {
+        Buf chat = {0};
+        int c = chat_read(t, a, text->val, text->len, &chat, &p->chat, out);
+        if (c > 0 && pair) c = out_error(out, "chat=true does not go with pair=");
+        // a rendered chat holds its own BOS where the template puts it
+        if (c > 0 && tok_encode(t, chat.data, chat.len, TOK_PARSE_SPECIAL, &p->ids, &e) < 0)
+            c = out_error(out, "%s", e.msg);
+        buf_free(&chat);
+        if (c < 0) return -1;
+        if (c == 0 && !pair) {
             if (tok_encode(t, text->val, text->len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &p->ids, &e) < 0)
                 return out_error(out, "%s", e.msg);
-        } else {
+        } else if (c == 0) {
             // a sentence pair as BERT reads it: [CLS] A [SEP] B [SEP], segment 0 then 1
             int first = tok_add_first(t), last = tok_add_last(t);
             if (!m->cfg.a.token_types || last < 0)
@@ -282,3 +310,49 @@ void text_line(Buf *b, const char *s, size_t n, size_t max) {
     if (cut < n) buf_puts(b, "...");
 }
 
+
+int newmodel_args(const Args *a, const Family *f, NewModelParams *out_p, Out *out) {
+    NewModelParams p = newmodel_defaults();
+    p.family = f->model_type;
+    p.masks = f->hf->mask_buffer != NULL;
+    Err e = {0};
+    long long v;
+    double x;
+    bool b;
+    int r;
+#define INT_OPT(k, lo, hi, field)                                                         \
+    if ((r = args_int(a, k, lo, hi, &v, &e)) < 0) return out_error(out, "%s", e.msg); \
+    if (r) p.field = (int)v;
+    INT_OPT("layers", 1, 200, n_layer)
+    INT_OPT("heads", 1, 1024, n_head)
+    INT_OPT("d", 1, 16384, n_embd)
+    INT_OPT("ctx", 1, 65536, n_ctx)
+    INT_OPT("vocab", 1, 1 << 22, n_vocab)
+    INT_OPT("shards", 1, 64, shards)
+    INT_OPT("kv_heads", 1, 1024, n_kv_head)
+    INT_OPT("ff", 1, 65536, n_ff)
+#undef INT_OPT
+    if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.seed = (uint64_t)v;
+    if ((r = args_float(a, "std", 0, 99, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.std = (float)x;
+    if ((r = args_float(a, "theta", 1, 1e9, &x, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.rope_theta = (float)x;
+    if ((r = args_bool(a, "tied", &b, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.tied = b;
+    if ((r = args_bool(a, "masks", &b, &e)) < 0) return out_error(out, "%s", e.msg);
+    if (r) p.masks = b;
+    const char *dt = args_opt(a, "dtype");
+    if (dt) {
+        if (!strcasecmp(dt, "f32")) p.dtype = DT_F32;
+        else if (!strcasecmp(dt, "f16")) p.dtype = DT_F16;
+        else if (!strcasecmp(dt, "bf16")) p.dtype = DT_BF16;
+        else return out_error(out, "dtype=%.20s: f32, f16 or bf16 expected", dt);
+    }
+    const char *prefix = args_opt(a, "prefix");
+    if (prefix) p.prefix = prefix;
+    else p.prefix = f->hf->prefixes[0];
+    if (p.n_embd % p.n_head) return out_error(out, "d=%d must be a multiple of heads=%d", p.n_embd, p.n_head);
+    *out_p = p;
+    return 0;
+}

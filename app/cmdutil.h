@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "lang.h"
+#include "model/newmodel.h"
 #include "session.h"
 
 // The names of the decoding options (decode_opts reads them).
@@ -16,15 +17,27 @@
 int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out);
 // A fresh random seed (below 2^53: exact as a JSON number).
 uint64_t fresh_seed(void);
+// The options of the commands that read a prompt text as a chat turn.
+#define CHAT_KEYS "chat", "system"
+// The chat=true [system="..."] options on text (len bytes): with chat=true, the text as a
+// one-turn conversation (the system message first when given) rendered with t's chat template
+// and the start of the assistant's turn (tok_chat_render) into rendered (cleared first), and 1
+// with *kind its format; 0 when chat is off; -1 with the message in out (no chat template, one
+// qkv does not know, system= without chat=true). Encode the rendered text with
+// TOK_PARSE_SPECIAL and without TOK_ADD_SPECIAL.
+int chat_read(const Tokenizer *t, const Args *a, const char *text, size_t len, Buf *rendered, TokChatKind *kind,
+              Out *out);
 // A command's input tokens, and their segment ids when given.
 typedef struct Prompt {
     IntVec ids;
-    IntVec types; // empty: all 0
+    IntVec types;     // empty: all 0
+    TokChatKind chat; // the chat template the text was rendered with, or TOK_CHAT_NONE
 } Prompt;
 
 // The input of a command: TEXT (tokenized as the model does; with pair="B" a sentence pair
-// [CLS] A [SEP] B [SEP] with segments 0 and 1), or ids=1,2,3 [types=0,0,1]. 0 or -1 (message in
-// out); free with prompt_free either way.
+// [CLS] A [SEP] B [SEP] with segments 0 and 1; with chat=true [system=S] rendered with the
+// model's chat template, see chat_read), or ids=1,2,3 [types=0,0,1]. 0 or -1 (message in out);
+// free with prompt_free either way.
 int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out);
 void prompt_free(Prompt *p);
 // The segment ids of p for ctx_eval_types (NULL when all 0).
@@ -61,3 +74,8 @@ void filter_opts(const Args *a, DbFilter *f);
 void put_text(Buf *b, const char *s, size_t n);
 // Append about max bytes of s on one line (newlines shown as U+23CE), "..." when cut.
 void text_line(Buf *b, const char *s, size_t n, size_t max);
+
+// The options of a new model of family f (layers= heads= kv_heads= d= ff= ctx= vocab= seed=
+// std= theta= tied= masks= dtype= prefix= shards=) over newmodel_defaults(), for new-model and
+// train. -1 with the message in out.
+int newmodel_args(const Args *a, const Family *f, NewModelParams *p, Out *out);

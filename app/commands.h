@@ -15,6 +15,7 @@ extern const Command data_commands[];    // cmd_data.c: history, show, replay, r
 extern const Command exp_commands[];     // cmd_exp.c: tasks, prompt, experiment, experiments
 extern const Command rank_commands[];    // cmd_rank.c: rank, order, skip, note
 extern const Command session_commands[]; // cmd_session.c: set, help, quit
+extern const Command train_commands[];   // cmd_train.c: train
 
 // Register every table with the command language (once; later calls do nothing).
 void commands_init(void);

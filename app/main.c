@@ -193,6 +193,7 @@ int main(int argc, char **argv) {
     }
     bool interactive = !have_e && !script && isatty(STDIN_FILENO);
     headless = !interactive;
+    app.headless = !interactive;
     if (interactive) {
         status = no_tui ? repl_run(&app) : front_interactive(&app);
     } else {

@@ -41,8 +41,20 @@ Ctx *app_ctx(App *app, Err *e) {
     return app->ctx;
 }
 
+static const char *const chat_names[] = {NULL, "chat:chatml", "chat:llama2", "chat:llama3", "chat:mistral"};
+
+const char *chat_template_name(TokChatKind kind) {
+    return kind > 0 && (size_t)kind < sizeof chat_names / sizeof *chat_names ? chat_names[kind] : NULL;
+}
+
+TokChatKind chat_template_kind(const char *name) {
+    for (size_t k = 1; name && k < sizeof chat_names / sizeof *chat_names; k++)
+        if (!strcmp(name, chat_names[k])) return (TokChatKind)k;
+    return TOK_CHAT_NONE;
+}
+
 int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids, int n_ids, const GenParams *p,
-                 const char *kind, int64_t parent, Generation *g, Err *e) {
+                 TokChatKind chat, const char *kind, int64_t parent, Generation *g, Err *e) {
     memset(g, 0, sizeof *g);
     Ctx *c = app_ctx(app, e);
     if (!c) return -1;
@@ -60,7 +72,8 @@ int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids
                 return err_set(e, "empty prompt and the tokenizer has no beginning-of-text token");
             }
             iv_push(&tokens, bos);
-        } else if (tok_encode(tok, prompt, prompt_len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &tokens, e) < 0) {
+        } else if (tok_encode(tok, prompt, prompt_len, chat ? TOK_PARSE_SPECIAL : TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL,
+                              &tokens, e) < 0) {
             iv_free(&tokens);
             buf_free(&g->prompt);
             return -1;
@@ -78,6 +91,7 @@ int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids
     RunOrigin o = {app->model, app->annotator, ctx_threads(c), kind, parent};
     runlog_record(&g->rec, &o, g->prompt.data ? g->prompt.data : "", g->prompt.len, p, &g->r,
                   g->text.data ? g->text.data : "", g->text.len);
+    g->rec.run.template_name = chat_template_name(chat);
     Db *db = app_db(app, &g->log_err);
     if (db) runlog_insert(db, &g->rec, app->model, &g->log_err);
     return 0;

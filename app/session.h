@@ -10,6 +10,7 @@
 #include "eval/generate.h"
 #include "model/model.h"
 #include "runlog.h"
+#include "tok/chat.h"
 
 typedef struct Db Db;
 
@@ -71,6 +72,7 @@ typedef struct App {
     ProgressFn on_progress; // progress of long commands (the TUI); NULL: a line on stderr
     void *on_progress_user;
     bool quit;             // set by the quit command: the front end runs nothing after it
+    bool headless;         // -e, --script or stdin not a terminal: long commands report progress on stderr
 } App;
 
 // Replace app->fig with a copy of v [rows, cols] and its labels (either may be NULL).
@@ -98,10 +100,16 @@ typedef struct Generation {
 
 // Generate from prompt text (tokenized as the model does; "" starts from the
 // beginning-of-text token) or, when ids is non-NULL, from ids[n_ids]; then log the run with
-// origin kind ("generate" when NULL) and parent run (0: none). Returns 0 (g filled; free it
-// with generation_free; the run may be unlogged, see g->log_err), or -1 with e filled.
+// origin kind ("generate" when NULL) and parent run (0: none). chat: the chat template the
+// prompt was rendered with (tok_chat_render: encoded without added BOS/EOS, logged as the run's
+// template "chat:KIND"), or TOK_CHAT_NONE. Returns 0 (g filled; free it with generation_free;
+// the run may be unlogged, see g->log_err), or -1 with e filled.
 int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids, int n_ids, const GenParams *p,
-                 const char *kind, int64_t parent, Generation *g, Err *e);
+                 TokChatKind chat, const char *kind, int64_t parent, Generation *g, Err *e);
+// The run log's template name of a prompt rendered with chat template kind ("chat:chatml", ...),
+// NULL for TOK_CHAT_NONE; and back (TOK_CHAT_NONE for any other name or NULL).
+const char *chat_template_name(TokChatKind kind);
+TokChatKind chat_template_kind(const char *name);
 void generation_free(Generation *g);
 
 // The database of app, opened (and created or migrated) on first use from app->db_path,

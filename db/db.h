@@ -292,3 +292,31 @@ void db_run_json(const DbRun *r, JsonW *w);
 // give them), or the summary a listing shows (run_id, created, kind, annotator, model_path,
 // model_arch, prompt, text, seed, temperature, stop_reason). The one rendering of a run.
 void db_run_json_fields(const DbRun *r, JsonW *w, bool full);
+
+// ---- training runs (train.c) ------------------------------------------------------------
+
+// A training run (strings borrowed).
+typedef struct DbTrainRun {
+    const char *out_path, *data_path, *model_arch;
+    int64_t n_params;
+    int n_threads;
+    const char *options; // JSON object text
+} DbTrainRun;
+
+// One optimizer step of a run's loss curve.
+typedef struct DbTrainPoint {
+    int step;
+    double loss, val_loss; // val_loss < 0: not evaluated (NULL)
+    double lr, grad_norm;
+    int64_t tokens;
+    double elapsed_s;
+} DbTrainPoint;
+
+// The run id for a run into r->out_path: when start_step > 0 (a resumed run) the latest run
+// into that directory, with its points after start_step removed; else (or when there is
+// none) a new row. Returns the id (> 0) or -1 with e filled.
+int64_t db_train_begin(Db *db, const DbTrainRun *r, int start_step, Err *e);
+// Record (or replace) the point of p->step.
+int db_train_point(Db *db, int64_t run_id, const DbTrainPoint *p, Err *e);
+// Call fn for each point of run_id in step order until it returns non-zero.
+int db_train_points(Db *db, int64_t run_id, int (*fn)(void *user, const DbTrainPoint *p), void *user, Err *e);

@@ -76,7 +76,33 @@ CREATE TABLE ranking_items (         -- candidate n of a ranking, its run and it
 ) WITHOUT ROWID;
 CREATE INDEX ranking_items_run ON ranking_items(run_id);
 
--- migration 3: prompt experiments
+-- migration 3: training runs and their loss curves
+CREATE TABLE train_runs (            -- one `qkv train` run into a checkpoint directory (resumes continue it)
+    id INTEGER PRIMARY KEY,
+    created TEXT NOT NULL,
+    qkv_version TEXT NOT NULL,
+    out_path TEXT NOT NULL,          -- absolute path of the checkpoint directory
+    data_path TEXT NOT NULL,         -- absolute path of the text trained on
+    model_arch TEXT NOT NULL,
+    n_params INTEGER NOT NULL,
+    n_threads INTEGER NOT NULL DEFAULT 0,
+    options TEXT NOT NULL CHECK (json_valid(options)) -- every option of the command, as JSON
+);
+CREATE INDEX train_runs_out ON train_runs(out_path);
+
+CREATE TABLE train_points (          -- the loss curve: one row per optimizer step
+    run_id INTEGER NOT NULL REFERENCES train_runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL CHECK (step >= 1),
+    loss REAL NOT NULL,              -- mean training loss of the step
+    val_loss REAL,                   -- held-out loss, NULL when not evaluated at this step
+    lr REAL NOT NULL,
+    grad_norm REAL NOT NULL,         -- before clipping
+    tokens INTEGER NOT NULL,         -- training tokens seen so far
+    elapsed_s REAL NOT NULL,         -- seconds since the process started the run
+    created TEXT NOT NULL,
+    PRIMARY KEY (run_id, step)
+
+-- migration 4: prompt experiments
 CREATE TABLE experiments (           -- one experiment: a task, a model, a matrix of conditions
     id INTEGER PRIMARY KEY,
     created TEXT NOT NULL,

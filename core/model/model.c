@@ -204,6 +204,33 @@ int model_bind(Model *m, const TensorMap *map, Err *e) {
     return 0;
 }
 
+int model_weight_f32(const Model *m, const WeightSlot *s, float *out) {
+    Model *mm = (Model *)m; // the accessors above are shared with binding; nothing is changed
+    const Tensor *t = NULL;
+    int64_t n = 0;
+    switch (s->kind) {
+    case WK_EMBED:
+        t = s->w == W_OUTPUT ? &mm->output.w : embed_at(mm, s->w);
+        n = s->rows * m->cfg.n_embd;
+        break;
+    case WK_LINEAR: {
+        const Linear *l = linear_at(mm, s->w, s->layer);
+        t = l ? &l->w : NULL;
+        n = (int64_t)s->in * s->out;
+        break;
+    }
+    case WK_VEC: {
+        const float **v = vec_at(mm, s->w, s->layer);
+        if (!v || !*v) return -1;
+        memcpy(out, *v, sizeof(float) * (size_t)s->rows);
+        return 0;
+    }
+    }
+    if (!t || !t->data || t->n != n) return -1;
+    tensor_row_f32(t, 0, n, out);
+    return 0;
+}
+
 // ---------------------------------------------------------------------------------------
 // Opening
 

@@ -66,3 +66,6 @@ void model_free(Model *m);
 // weight the descriptor needs must be present with the expected shape. Fills the layers,
 // n_params, dtype and, for a head found in the files, cfg.a.tied. 0 or -1 with e filled.
 int model_bind(Model *m, const TensorMap *map, Err *e);
+// Copy the logical weight of slot s (see arch_plan) as float32 in its stored order (a linear
+// [in, out] or [out, in] as the layout keeps it) into out. -1 when m does not have it.
+int model_weight_f32(const Model *m, const WeightSlot *s, float *out);

@@ -30,6 +30,8 @@ typedef struct {
     bool is_bool; // stored as BOOL (mask buffers), else p->dtype or F32 for masked_bias
     bool f32;
     Init init;
+    WeightId w; // the logical weight (INIT_NORMAL, INIT_GAIN)
+    int layer;
     uint64_t offset, nbytes; // within its shard's data
     int shard;
 } Spec;
@@ -85,6 +87,8 @@ static int plan_spec(void *user, const WeightSlot *s) {
         break;
     case WK_VEC: spec_add(S, name, 1, s->rows, 0, 0, 0, s->gain ? INIT_GAIN : INIT_NORMAL); break;
     }
+    S->s[S->n - 1].w = s->w;
+    S->s[S->n - 1].layer = s->layer;
     // the mask buffers older files carry, after each layer's first norm
     if (S->p->masks && S->map->mask_buffer && s->w == W_ATTN_NORM + (S->c->a.norm == NORM_LAYER)) {
         int64_t T = S->c->n_ctx;
@@ -103,6 +107,11 @@ static int params_config(const NewModelParams *p, ModelConfig *c, const Family *
     const Family *f = family_find(p->family ? p->family : "gpt2");
     if (!f || !f->write_config) return err_set(e, "new-model: unknown family '%.20s'", p->family ? p->family : "");
     config_init(c, f);
+    if (p->config) {
+        *c = *p->config;
+        *fam = f;
+        return config_check(c, "new-model", e);
+    }
     c->n_layer = p->n_layer;
     c->n_head = p->n_head;
     c->n_kv_head = p->n_kv_head ? p->n_kv_head : p->n_head;
@@ -221,6 +230,7 @@ static int emit_tensor(const NewModelParams *p, const Spec *sp, PutFn put, void 
             }
         return 0;
     }
+    const float *given = p->weights ? p->weights(p->weights_user, sp->w, sp->layer) : NULL;
     // The stream depends on the seed and the name only (not on prefix, shard or dtype).
     const char *bare = sp->name;
     if (p->prefix && *p->prefix && !strncmp(bare, p->prefix, strlen(p->prefix))) bare += strlen(p->prefix);
@@ -230,7 +240,7 @@ static int emit_tensor(const NewModelParams *p, const Spec *sp, PutFn put, void 
         int64_t n = count - i0 < CH ? count - i0 : CH;
         size_t nb = 0;
         for (int64_t i = 0; i < n; i++) {
-            float v = p->std * gauss(&r) + (sp->init == INIT_GAIN ? 1.0f : 0.0f);
+            float v = given ? given[i0 + i] : p->std * gauss(&r) + (sp->init == INIT_GAIN ? 1.0f : 0.0f);
             if (p->dtype == DT_F32) {
                 memcpy(buf + nb, &v, 4), nb += 4;
             } else {
@@ -289,9 +299,11 @@ static void config_json(const NewModelParams *p, const ModelConfig *c, const Fam
     jw_obj(&w);
     f->write_config(c, &w);
     jw_kstr(&w, "torch_dtype", p->dtype == DT_F32 ? "float32" : p->dtype == DT_F16 ? "float16" : "bfloat16");
-    jw_kbool(&w, "qkv_untrained", true);
-    jw_kint(&w, "qkv_seed", (long long)p->seed);
-    jw_knum(&w, "qkv_std", p->std);
+    if (!p->weights) {
+        jw_kbool(&w, "qkv_untrained", true);
+        jw_kint(&w, "qkv_seed", (long long)p->seed);
+        jw_knum(&w, "qkv_std", p->std);
+    }
     jw_obj_end(&w);
     buf_putc(out, '\n');
 }

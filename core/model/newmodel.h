@@ -23,6 +23,13 @@ typedef struct NewModelParams {
     bool masks;       // write the mask buffers old files of the family carry (GPT-2's attn.bias)
     const char *prefix; // one of the family's name prefixes ("" or "transformer." for GPT-2)
     int shards;       // 1, or split into N files with model.safetensors.index.json
+    // Writing given weights instead of random ones (the trainer's checkpoints): when config is
+    // set it is the configuration written (its sizes win over the fields above), and
+    // weights(user, w, layer) returns each logical weight as float32 in the layout's stored
+    // order (arch_plan's slots); the model is then not marked untrained.
+    const ModelConfig *config;
+    const float *(*weights)(void *user, WeightId w, int layer);
+    void *weights_user;
 } NewModelParams;
 
 NewModelParams newmodel_defaults(void);

@@ -25,6 +25,7 @@
 
 #include "tok/tokenizer_impl.h"
 #include "tok/unicode.h"
+#include "tok/unicode_norm.h"
 #include "base/utf8.h"
 #include "base/fs.h"
 #include "base/mem.h"
@@ -55,14 +56,18 @@ struct Bpe {
     bool byte_level;       // symbols are bytes (else characters, SentencePiece-style)
     bool add_prefix_space; // ByteLevel option: prepend ' ' to each part
     bool ignore_merges;    // a piece that is a vocabulary token is taken whole (Llama 3)
+    unsigned char *model;  // [n_vocab] with ignore_merges: 1 for the model vocabulary's tokens (not added ones)
     int prepend;           // SentencePiece: ' ' before 0 no part, 1 the text's first part, 2 every part
     bool prepend_if_none;  // Metaspace: only when the part does not start with a space already
+    bool nfc;              // normalizer NFC: each part is put in NFC first
     int unk;               // SentencePiece without byte fallback: the unknown token, or -1
+    bool fuse_unk;         // consecutive unknown characters are one unknown token
 };
 
 void bpe_free(struct Bpe *b) {
     if (!b) return;
     free(b->pairs);
+    free(b->model);
     free(b);
 }
 
@@ -133,6 +138,7 @@ typedef struct AddedIn {
     Str content;
     int id;
     bool special;
+    unsigned flags; // ADD_*
 } AddedIn;
 
 typedef struct Spec {
@@ -151,6 +157,8 @@ typedef struct Spec {
     bool byte_level, byte_fallback, ignore_merges;
     int prepend;
     bool prepend_if_none;
+    bool nfc;            // the NFC normalizer
+    bool fuse_unk;       // model.fuse_unk
     const char *unk;     // unk_token, or NULL
     bool rank_by_where;  // a merge's rank is its `where` (several merges may share one)
 } Spec;
@@ -162,7 +170,7 @@ typedef struct Build {
     StrMap by_text;
     Buf blob, cat;
     uint32_t *off;
-    unsigned char *special, *fallback;
+    unsigned char *special, *fallback, *aflags;
     int *added;
     struct Bpe *bpe;
 } Build;
@@ -176,6 +184,7 @@ static void build_done(Build *B) {
     free(B->off);
     free(B->special);
     free(B->fallback);
+    free(B->aflags);
     free(B->added);
     bpe_free(B->bpe);
 }
@@ -269,6 +278,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     B.text = xcalloc((size_t)n, sizeof *B.text);
     B.src = xcalloc((size_t)n, 1);
     B.special = xcalloc((size_t)n, 1);
+    B.aflags = xcalloc((size_t)n, 1);
     B.added = xcalloc(sp->n_added + 1, sizeof *B.added);
     strmap_init(&B.by_text, nv + sp->n_added);
     for (size_t i = 0; i < nv; i++) {
@@ -313,6 +323,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
         for (int k = 0; k < n_added; k++) seen |= B.added[k] == a->id;
         if (!seen) B.added[n_added++] = a->id;
         B.special[a->id] |= a->special;
+        B.aflags[a->id] = (unsigned char)a->flags;
     }
     for (int id = 0; id < n; id++)
         if (!B.src[id]) {
@@ -360,9 +371,15 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     B.bpe->pre = sp->pre;
     B.bpe->byte_level = sp->byte_level;
     B.bpe->ignore_merges = sp->ignore_merges;
+    if (sp->ignore_merges) {
+        B.bpe->model = xcalloc((size_t)n, 1);
+        for (int id = 0; id < n; id++) B.bpe->model[id] = B.src[id] == 1;
+    }
     B.bpe->prepend = sp->prepend;
     B.bpe->prepend_if_none = sp->prepend_if_none;
+    B.bpe->nfc = sp->nfc;
     B.bpe->unk = sp->unk ? vocab_id(&B, sp->unk, strlen(sp->unk)) : -1;
+    B.bpe->fuse_unk = sp->fuse_unk;
     for (unsigned b = 0; b < 256; b++) {
         char u[8];
         if (sp->byte_level) {
@@ -408,11 +425,15 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     t->blob = buf_take(&B.blob);
     t->off = B.off, B.off = NULL;
     t->special = B.special, B.special = NULL;
+    t->added_flags = B.aflags, B.aflags = NULL;
     t->added = B.added, B.added = NULL;
     t->n_added = n_added;
     t->bos = t->eos = eos; // GPT-2: <|endoftext|> both ends and starts a text
     t->fallback = B.fallback, B.fallback = NULL;
     t->bpe = B.bpe, B.bpe = NULL;
+    // an added token that is a byte-fallback piece stands for its byte but is found by its content
+    for (int k = 0; k < n_added; k++)
+        if (t->fallback[t->added[k]]) tok_set_added_text(t, k, B.text[t->added[k]].s, B.text[t->added[k]].len);
     build_done(&B);
     tok_index(t);
     return t;
@@ -544,27 +565,39 @@ static int read_byte_level(const Json *pt, const char *path, Spec *sp, Err *e) {
     return 0;
 }
 
-// SentencePiece-style: a normalizer Prepend("\u2581") + Replace(" ", "\u2581") (older files) or
-// a Metaspace pre-tokenizer (newer ones).
-static int read_spm(const Json *norm, const Json *pt, const char *path, Spec *sp, Err *e) {
-    sp->byte_level = false;
-    sp->pre = PRE_NONE;
+// The normalizer: null, or NFC, Prepend("\u2581") and Replace(" ", "\u2581") alone or in a
+// Sequence. *spm: it has the SentencePiece steps (older Llama 2 style files).
+static int read_normalizer(const Json *norm, const char *path, Spec *sp, bool *spm, Err *e) {
     const Json *steps = norm;
-    size_t n = 1;
-    if (norm && !strcmp(json_str_or(norm, "type", ""), "Sequence")) {
-        steps = json_get(norm, "normalizers");
-        n = steps && steps->type == JSON_ARR ? steps->len : 0;
-        steps = n ? steps->items : NULL;
+    size_t n = norm && norm->type != JSON_NULL ? 1 : 0;
+    bool prepend = false, replace = false;
+    if (n && !strcmp(json_str_or(norm, "type", ""), "Sequence")) {
+        const Json *list = json_get(norm, "normalizers");
+        n = list && list->type == JSON_ARR ? list->len : 0;
+        steps = n ? list->items : NULL;
     }
-    for (size_t i = 0; norm && norm->type != JSON_NULL && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const Json *st = &steps[i];
         const char *type = json_str_or(st, "type", "");
-        if (!strcmp(type, "Prepend") && !strcmp(json_str_or(st, "prepend", ""), "\xE2\x96\x81")) sp->prepend = 2;
+        if (!strcmp(type, "NFC")) sp->nfc = true;
+        else if (!strcmp(type, "Prepend") && !strcmp(json_str_or(st, "prepend", ""), "\xE2\x96\x81")) prepend = true;
         else if (!strcmp(type, "Replace") && !strcmp(json_str_or(json_get(st, "pattern"), "String", ""), " ") &&
                  !strcmp(json_str_or(st, "content", ""), "\xE2\x96\x81"))
-            continue;
+            replace = true;
         else return unsupported(e, path, "normalizer", type);
     }
+    if (prepend && !replace)
+        return err_set(e, "'%s': a Prepend normalizer without Replace(' ', '\xE2\x96\x81') is not supported", path);
+    if (prepend) sp->prepend = 2;
+    *spm = prepend || replace;
+    return 0;
+}
+
+// SentencePiece-style: the normalizer's Prepend("\u2581") + Replace(" ", "\u2581") (older
+// files) or a Metaspace pre-tokenizer (newer ones).
+static int read_spm(const Json *pt, const char *path, Spec *sp, Err *e) {
+    sp->byte_level = false;
+    sp->pre = PRE_NONE;
     if (pt && pt->type != JSON_NULL) {
         const char *type = json_str_or(pt, "type", "");
         if (strcmp(type, "Metaspace")) return unsupported(e, path, "pre-tokenizer for a SentencePiece-style BPE", type);
@@ -574,6 +607,20 @@ static int read_spm(const Json *norm, const Json *pt, const char *path, Spec *sp
         sp->prepend_if_none = true;
     }
     return 0;
+}
+
+// The normalizer's text of s (n bytes) as bpe_encode sees it: NFC, or SentencePiece's Prepend +
+// Replace (spaces kept as ' ', the pieces' form of U+2581).
+static void normal_form(const Tokenizer *t, const char *s, size_t n, Buf *out) {
+    Buf nfc = {0};
+    if (t->bpe->nfc && uni_nfc_utf8(s, n, &nfc)) s = nfc.data, n = nfc.len;
+    buf_clear(out);
+    if (!t->bpe->byte_level && t->bpe->prepend == 2 && n) buf_putc(out, ' ');
+    for (size_t i = 0; i < n; i++) {
+        if (!t->bpe->byte_level && i + 3 <= n && !memcmp(s + i, "\xE2\x96\x81", 3)) buf_putc(out, ' '), i += 2;
+        else buf_putc(out, s[i]);
+    }
+    buf_free(&nfc);
 }
 
 static bool json_str_item(const Json *j) { return j && j->type == JSON_STR; }
@@ -601,10 +648,13 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
     spec.byte_fallback = json_bool_or(model, "byte_fallback", false);
     spec.ignore_merges = json_bool_or(model, "ignore_merges", false);
     spec.unk = json_str_or(model, "unk_token", NULL);
+    spec.fuse_unk = json_bool_or(model, "fuse_unk", false);
     const Json *pre = json_get(root, "pre_tokenizer");
     const char *pre_type = json_str_or(pre, "type", "");
-    bool spm = spec.byte_fallback || !strcmp(pre_type, "Metaspace") || (norm && norm->type != JSON_NULL);
-    if (spm ? read_spm(norm, pre, path, &spec, e) : read_byte_level(pre, path, &spec, e)) return NULL;
+    bool spm_norm = false;
+    if (read_normalizer(norm, path, &spec, &spm_norm, e)) return NULL;
+    bool spm = spec.byte_fallback || !strcmp(pre_type, "Metaspace") || spm_norm;
+    if (spm ? read_spm(pre, path, &spec, e) : read_byte_level(pre, path, &spec, e)) return NULL;
     if (added && added->type != JSON_ARR && added->type != JSON_NULL) {
         err_set(e, "'%s': added_tokens is not an array", path);
         return NULL;
@@ -648,12 +698,17 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
         }
         a[i].id = (int)id;
         a[i].special = json_bool_or(it, "special", false);
+        a[i].flags = tok_added_flags_json(it);
     }
     spec.merges = m;
     spec.added = a;
     spec.n_added = na;
     t = build(&spec, e);
-    if (t) tok_read_template(t, json_get(root, "post_processor"));
+    if (t) {
+        tok_read_template(t, json_get(root, "post_processor"));
+        // added tokens with normalized: true are found in the normalized text
+        if (spec.nfc || (!spec.byte_level && spm_norm)) tok_set_added_forms(t, normal_form);
+    }
 done:
     free(m);
     free(a);
@@ -889,10 +944,11 @@ static size_t pretok_next(PreTok pre, const unsigned char *s, size_t n, size_t i
     case PRE_LLAMA3: return pretok_llama3_end(s, n, i, 3);
     case PRE_QWEN2: return pretok_llama3_end(s, n, i, 1);
     case PRE_GPT2_DIGITS: {
-        // digits alone, then GPT-2's regex within the stretch before the next digit
-        if (class_at(s, n, i, &len) == UNI_N) return i + len;
+        // digits alone (Digits: Rust's is_numeric), then GPT-2's regex within the stretch
+        // before the next digit
+        if (uni_is_numeric(cp_at(s, n, i, &len))) return i + len;
         size_t stop = i;
-        while (stop < n && class_at(s, n, stop, &len) != UNI_N) stop += len;
+        while (stop < n && !uni_is_numeric(cp_at(s, n, stop, &len))) stop += len;
         return pretok_end(s, stop, i);
     }
     case PRE_NONE: return n;
@@ -1022,9 +1078,9 @@ static int merge_symbols(const struct Bpe *b, const unsigned char *s, size_t n, 
 static int bpe_word(const Tokenizer *t, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
     const struct Bpe *b = t->bpe;
     if (n > (size_t)(INT32_MAX / 4)) return err_set(e, "a pre-token of %zu bytes is too long", n);
-    if (b->ignore_merges && n > 1) { // a piece that is a token of the vocabulary is taken whole
+    if (b->ignore_merges && n > 1) { // a piece that is a token of the model's vocabulary is taken whole
         int id = tok_find(t, (const char *)s, n);
-        if (id >= 0 && !t->special[id]) {
+        if (id >= 0 && b->model[id]) {
             iv_push(out, id);
             return 0;
         }
@@ -1045,17 +1101,20 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
         int cl = utf8_valid_len((const char *)s + i, n - i);
         size_t len = (size_t)(cl < 0 ? -cl : cl); // an ill-formed subpart goes to its bytes
         int id = tok_find(t, (const char *)s + i, len);
-        if (id >= 0 && t->special[id]) id = -1;
+        // a byte token <0xNN> stands for its byte only as byte fallback, not as a character
+        if (id >= 0 && (t->special[id] || (t->fallback && t->fallback[id]))) id = -1;
         if (id >= 0) {
             w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1};
             k++;
         } else {
-            for (size_t j = 0; j < len; j++) {
+            bool unk = false;
+            for (size_t j = 0; j < len && !unk; j++) {
                 int bid = b->byte_id[s[i + j]];
                 if (bid < 0 && b->unk < 0) return no_byte(e, s[i + j]);
-                w->sym[k] = (Sym){bid >= 0 ? bid : b->unk, (int)k - 1, (int)k + 1};
+                unk = bid < 0; // one unknown token for the whole character
+                if (unk && b->fuse_unk && k > 0 && w->sym[k - 1].id == b->unk) break; // fused with the one before
+                w->sym[k] = (Sym){unk ? b->unk : bid, (int)k - 1, (int)k + 1};
                 k++;
-                if (bid < 0) break; // one unknown token for the whole character
             }
         }
         i += len;
@@ -1063,14 +1122,34 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
     return k ? merge_symbols(b, s, k, w, out, e) : 0;
 }
 
-int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, IntVec *out, Err *e) {
+// A piece of normalized text holding no added token: pre-tokenized (ByteLevel's add_prefix_space
+// on each piece, as HF does per split) and merged.
+static int bpe_piece(const Tokenizer *t, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
     const struct Bpe *b = t->bpe;
-    Buf tmp = {0};
+    if (!n) return 0;
+    if (!b->byte_level) return spm_text(t, s, n, w, out, e);
+    Buf pre = {0};
+    if (b->add_prefix_space && s[0] != ' ') {
+        buf_putc(&pre, ' ');
+        buf_put(&pre, s, n);
+        s = (const unsigned char *)pre.data, n = pre.len;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc;) {
+        size_t j = pretok_next(b->pre, s, n, i);
+        rc = bpe_word(t, s + i, j - i, w, out, e);
+        i = j;
+    }
+    buf_free(&pre);
+    return rc;
+}
+
+int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, unsigned flags, IntVec *out, Err *e) {
+    const struct Bpe *b = t->bpe;
+    Buf tmp = {0}, nfc = {0};
+    if (b->nfc && uni_nfc_utf8(text, n, &nfc)) text = nfc.data, n = nfc.len;
     const unsigned char *s = (const unsigned char *)text;
-    bool prepend;
-    if (b->byte_level) {
-        prepend = b->add_prefix_space && text[0] != ' ';
-    } else {
+    if (!b->byte_level) {
         // SentencePiece pieces hold spaces where the text has U+2581 or ' ': write both as ' '
         for (size_t i = 0; i < n; i++) {
             if (i + 3 <= n && !memcmp(text + i, "\xE2\x96\x81", 3)) {
@@ -1082,28 +1161,28 @@ int bpe_encode(const Tokenizer *t, const char *text, size_t n, bool at_start, In
             }
         }
         if (tmp.data) s = (const unsigned char *)tmp.data, n = tmp.len;
-        prepend = (b->prepend == 2 || (b->prepend == 1 && at_start)) && !(b->prepend_if_none && s[0] == ' ');
-    }
-    if (prepend && n) {
-        Buf pre = {0};
-        buf_putc(&pre, ' ');
-        buf_put(&pre, s, n);
-        buf_free(&tmp);
-        tmp = pre;
-        s = (const unsigned char *)tmp.data, n = tmp.len;
-    }
-    Work w = {0};
-    int rc = 0;
-    if (!b->byte_level) {
-        rc = spm_text(t, s, n, &w, out, e);
-    } else {
-        for (size_t i = 0; i < n && !rc;) {
-            size_t j = pretok_next(b->pre, s, n, i);
-            rc = bpe_word(t, s + i, j - i, &w, out, e);
-            i = j;
+        bool prepend = (b->prepend == 2 || (b->prepend == 1 && at_start)) && !(b->prepend_if_none && s[0] == ' ');
+        if (prepend && n) {
+            Buf pre = {0};
+            buf_putc(&pre, ' ');
+            buf_put(&pre, s, n);
+            buf_free(&tmp);
+            tmp = pre;
+            s = (const unsigned char *)tmp.data, n = tmp.len;
         }
     }
+    Work w = {0};
+    int rc = 0, id;
+    size_t part = 0, lo, hi;
+    // added tokens with normalized: true are found in the normalized text
+    while (!rc && t->split_normalized && tok_next_added(t, (const char *)s, n, part, part, flags, true, &id, &lo, &hi)) {
+        rc = bpe_piece(t, s + part, lo - part, &w, out, e);
+        if (!rc) iv_push(out, id);
+        part = hi;
+    }
+    if (!rc) rc = bpe_piece(t, s + part, n - part, &w, out, e);
     work_free(&w);
     buf_free(&tmp);
+    buf_free(&nfc);
     return rc;
 }

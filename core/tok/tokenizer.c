@@ -7,11 +7,23 @@
 #include <sys/stat.h>
 
 #include "tok/tokenizer_impl.h"
+#include "tok/unicode.h"
 #include "base/utf8.h"
 #include "base/fs.h"
 #include "base/mem.h"
 
 // ---- shared helpers ----
+
+// The text added token k (an index into t->added) is found by in the text: its content.
+static const char *added_text(const Tokenizer *t, int k, size_t *len) {
+    if (t->added_text && t->added_text[k]) {
+        *len = strlen(t->added_text[k]);
+        return t->added_text[k];
+    }
+    int id = t->added[k];
+    *len = t->off[id + 1] - t->off[id] - 1;
+    return t->blob + t->off[id];
+}
 
 void tok_index(Tokenizer *t) {
     strmap_free(&t->by_bytes);
@@ -22,9 +34,10 @@ void tok_index(Tokenizer *t) {
             if ((t->fallback && t->fallback[i]) == (pass == 1))
                 strmap_put(&t->by_bytes, t->blob + t->off[i], t->off[i + 1] - t->off[i] - 1, i);
     memset(t->added_first, 0, sizeof t->added_first);
-    for (int i = 0; i < t->n_added; i++) {
-        int id = t->added[i];
-        if (t->off[id + 1] - t->off[id] > 1) t->added_first[(unsigned char)t->blob[t->off[id]]] = 1;
+    for (int k = 0; k < t->n_added; k++) {
+        size_t len;
+        const char *s = added_text(t, k, &len);
+        if (len) t->added_first[(unsigned char)s[0]] = 1;
     }
 }
 
@@ -52,6 +65,38 @@ Tokenizer *tok_alloc(TokKind kind) {
     return t;
 }
 
+unsigned tok_added_flags_json(const Json *entry) {
+    return (json_bool_or(entry, "lstrip", false) ? ADD_LSTRIP : 0) | (json_bool_or(entry, "rstrip", false) ? ADD_RSTRIP : 0) |
+           (json_bool_or(entry, "single_word", false) ? ADD_SINGLE_WORD : 0) |
+           (json_bool_or(entry, "normalized", false) ? ADD_NORMALIZED : 0);
+}
+
+void tok_set_added_flags(Tokenizer *t, int id, unsigned flags) {
+    if (!t->added_flags) t->added_flags = xcalloc((size_t)t->n_vocab, 1);
+    t->added_flags[id] = (unsigned char)flags;
+}
+
+void tok_set_added_text(Tokenizer *t, int k, const char *s, size_t n) {
+    if (!t->added_text) t->added_text = xcalloc((size_t)t->n_added, sizeof *t->added_text);
+    free(t->added_text[k]);
+    t->added_text[k] = xstrndup(s, n);
+}
+
+void tok_set_added_forms(Tokenizer *t, void (*form)(const Tokenizer *t, const char *s, size_t n, Buf *out)) {
+    if (!t->added_flags) return;
+    Buf b = {0};
+    for (int k = 0; k < t->n_added; k++) {
+        if (!(t->added_flags[t->added[k]] & ADD_NORMALIZED)) continue;
+        size_t len;
+        const char *s = added_text(t, k, &len);
+        buf_clear(&b);
+        form(t, s, len, &b);
+        tok_set_added_text(t, k, b.data ? b.data : "", b.len);
+        t->split_normalized = true;
+    }
+    buf_free(&b);
+}
+
 void tok_mark_added(Tokenizer *t, int id, bool special) {
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i] == id) {
@@ -59,6 +104,10 @@ void tok_mark_added(Tokenizer *t, int id, bool special) {
             return;
         }
     t->added = xrealloc(t->added, sizeof *t->added * (size_t)(t->n_added + 1));
+    if (t->added_text) {
+        t->added_text = xrealloc(t->added_text, sizeof *t->added_text * (size_t)(t->n_added + 1));
+        t->added_text[t->n_added] = NULL;
+    }
     t->added[t->n_added++] = id;
     t->special[id] |= special;
 }
@@ -147,8 +196,11 @@ Tokenizer *tok_from_vocab_json(const Json *vocab, const Json *added, TokKind kin
         len[id] = c->len;
     }
     t = from_texts(text, len, n, kind, path, e);
-    for (size_t i = 0; t && i < na; i++)
-        tok_mark_added(t, (int)json_num_or(&added->items[i], "id", 0), json_bool_or(&added->items[i], "special", false));
+    for (size_t i = 0; t && i < na; i++) {
+        int id = (int)json_num_or(&added->items[i], "id", 0);
+        tok_mark_added(t, id, json_bool_or(&added->items[i], "special", false));
+        tok_set_added_flags(t, id, tok_added_flags_json(&added->items[i]));
+    }
     if (t) tok_index(t);
 done:
     free(text);
@@ -313,7 +365,20 @@ static Tokenizer *load_dir(const char *dir, Err *e) {
     return NULL;
 }
 
+static Tokenizer *load_path(const char *path, Err *e);
+
 Tokenizer *tok_load(const char *path, Err *e) {
+    Tokenizer *t = load_path(path, e);
+    if (t) { // the chat template beside the tokenizer (or in its directory)
+        struct stat st;
+        char *dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? xstrdup(path) : fs_dirname(path);
+        tok_chat_load(t, dir);
+        free(dir);
+    }
+    return t;
+}
+
+static Tokenizer *load_path(const char *path, Err *e) {
     struct stat st;
     if (stat(path, &st) != 0) {
         err_set(e, "cannot open '%s': %s", path, strerror(errno));
@@ -346,9 +411,13 @@ void tok_free(Tokenizer *t) {
     free(t->special);
     free(t->fallback);
     free(t->added);
+    free(t->added_flags);
+    for (int k = 0; t->added_text && k < t->n_added; k++) free(t->added_text[k]);
+    free(t->added_text);
     strmap_free(&t->by_bytes);
     bpe_free(t->bpe);
     wordpiece_free(t->wp);
+    tok_chat_free(t->chat);
     free(t);
 }
 
@@ -403,23 +472,71 @@ void tok_piece_display(const Tokenizer *t, int id, Buf *out) {
 
 // ---- encoding ----
 
-// Length of the longest added token allowed by flags whose text starts s (n bytes); 0 if none.
-static size_t match_added(const Tokenizer *t, const char *s, size_t n, unsigned flags, int *id) {
-    size_t best = 0;
-    for (int i = 0; i < t->n_added; i++) {
-        int a = t->added[i];
-        if (t->special[a] && !(flags & TOK_PARSE_SPECIAL)) continue;
-        size_t len = t->off[a + 1] - t->off[a] - 1;
-        if (len > best && len <= n && !memcmp(s, t->blob + t->off[a], len)) best = len, *id = a;
-    }
-    return best;
+// The code point ending at s[i] (i > 0) / starting at s[i] (i < n), its length in *len.
+static uint32_t cp_before(const char *s, size_t i, size_t *len) {
+    size_t k = i - 1;
+    while (k > 0 && utf8_is_cont(s[k])) k--;
+    uint32_t c;
+    utf8_decode(s + k, i - k, &c);
+    *len = i - k;
+    return c;
 }
 
-static int encode_part(const Tokenizer *t, const char *s, size_t n, bool at_start, IntVec *out, Err *e) {
+static uint32_t cp_at(const char *s, size_t n, size_t i, size_t *len) {
+    uint32_t c;
+    *len = (size_t)utf8_decode(s + i, n - i, &c);
+    return c;
+}
+
+bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, size_t floor, unsigned flags,
+                    bool normalized, int *id, size_t *a, size_t *b) {
+    for (size_t i = from; i < n;) {
+        // the longest token of this pass whose text starts at s[i]
+        size_t best = 0;
+        int best_k = -1;
+        if (normalized || t->added_first[(unsigned char)s[i]]) {
+            for (int k = 0; k < t->n_added; k++) {
+                int tid = t->added[k];
+                unsigned f = t->added_flags ? t->added_flags[tid] : 0;
+                if (t->special[tid] && !(flags & TOK_PARSE_SPECIAL)) continue;
+                bool late = t->split_normalized && (f & ADD_NORMALIZED);
+                if (late != normalized) continue;
+                size_t len;
+                const char *txt = added_text(t, k, &len);
+                if (len > best && len <= n - i && !memcmp(s + i, txt, len)) best = len, best_k = k;
+            }
+        }
+        // the text is whole characters: a match starts and ends between two (an added token
+        // that stands for a lone byte matches no character)
+        if (best && (utf8_is_cont(s[i]) || (i + best < n && utf8_is_cont(s[i + best])))) best = 0;
+        if (!best) {
+            i++;
+            continue;
+        }
+        int tid = t->added[best_k];
+        unsigned f = t->added_flags ? t->added_flags[tid] : 0;
+        size_t lo = i, hi = i + best, k;
+        if ((f & ADD_SINGLE_WORD) &&
+            ((lo > 0 && uni_is_word(cp_before(s, lo, &k))) || (hi < n && uni_is_word(cp_at(s, n, hi, &k))))) {
+            i = hi; // not a word of its own: plain text
+            continue;
+        }
+        if (f & ADD_LSTRIP) // the white space before it, back to floor
+            while (lo > floor && uni_is_space(cp_before(s, lo, &k))) lo -= k;
+        if (f & ADD_RSTRIP)
+            while (hi < n && uni_is_space(cp_at(s, n, hi, &k))) hi += k;
+        *id = tid, *a = lo, *b = hi;
+        return true;
+    }
+    return false;
+}
+
+static int encode_part(const Tokenizer *t, const char *s, size_t n, bool at_start, unsigned flags, IntVec *out,
+                       Err *e) {
     if (!n) return 0;
     switch (t->kind) {
-    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, at_start, out, e);
-    case TOK_KIND_WORDPIECE: return wordpiece_encode(t, s, n, out, e);
+    case TOK_KIND_BYTE_BPE: return bpe_encode(t, s, n, at_start, flags, out, e);
+    case TOK_KIND_WORDPIECE: return wordpiece_encode(t, s, n, flags, out, e);
     }
     return err_set(e, "unknown tokenizer kind");
 }
@@ -442,23 +559,14 @@ int tok_encode(const Tokenizer *t, const char *text, size_t len, unsigned flags,
 
     if ((flags & TOK_ADD_SPECIAL) && t->add_first >= 0) iv_push(out, t->add_first);
     // Added tokens split the text first; each part between them is pre-tokenized alone.
-    size_t part = 0;
-    for (size_t i = 0; i < n && t->n_added;) {
-        int id;
-        size_t m = t->added_first[(unsigned char)s[i]] ? match_added(t, s + i, n - i, flags, &id) : 0;
-        // the text is whole characters: a match starts and ends between two (an added token
-        // that stands for a lone byte, such as a byte-fallback piece, matches no character)
-        if (m && (utf8_is_cont(s[i]) || (i + m < n && utf8_is_cont(s[i + m])))) m = 0;
-        if (!m) {
-            i++;
-            continue;
-        }
-        if (encode_part(t, s + part, i - part, part == 0, out, e) < 0) goto fail;
+    size_t part = 0, a, b;
+    int id;
+    while (t->n_added && tok_next_added(t, s, n, part, part, flags, false, &id, &a, &b)) {
+        if (encode_part(t, s + part, a - part, part == 0, flags, out, e) < 0) goto fail;
         iv_push(out, id);
-        i += m;
-        part = i;
+        part = b;
     }
-    if (encode_part(t, s + part, n - part, part == 0, out, e) < 0) goto fail;
+    if (encode_part(t, s + part, n - part, part == 0, flags, out, e) < 0) goto fail;
     if ((flags & TOK_ADD_SPECIAL) && t->add_last >= 0) iv_push(out, t->add_last);
     buf_free(&clean);
     return out->n - start;

@@ -10,6 +10,9 @@
 // Largest vocabulary qkv accepts (ids are checked against it before anything is allocated).
 enum { TOK_MAX_VOCAB = 1 << 24 };
 
+// How an added token is found in text (tokenizer.json's lstrip, rstrip, single_word, normalized).
+enum { ADD_LSTRIP = 1, ADD_RSTRIP = 2, ADD_SINGLE_WORD = 4, ADD_NORMALIZED = 8 };
+
 struct Tokenizer {
     TokKind kind;
     int n_vocab;
@@ -20,11 +23,19 @@ struct Tokenizer {
     int *added;             // ids of the added tokens recognised in text before pre-tokenizing
     int n_added;
     unsigned char added_first[256]; // 1 for each first byte of an added token's text
+    unsigned char *added_flags; // [n_vocab] or NULL: ADD_* of each added token
+    char **added_text;      // [n_added] or NULL: the text an added token is found by where it is not
+                            // its bytes (NULL entries: its bytes): a byte-fallback piece's content
+                            // "<0xNN>", and with split_normalized the normalized content of each
+                            // ADD_NORMALIZED token
+    bool split_normalized;  // ADD_NORMALIZED tokens are found after normalization, by the kind's
+                            // encode (tok_next_added with normalized), not in the text itself
     int bos, eos;           // -1 when absent
     int add_first, add_last; // added around a text with TOK_ADD_SPECIAL, -1 for none
     StrMap by_bytes;        // token bytes -> lowest id
     struct Bpe *bpe;        // TOK_KIND_BYTE_BPE: merges and byte ids (bpe.c)
     struct WordPiece *wp;   // TOK_KIND_WORDPIECE: options (wordpiece.c)
+    struct TokChat *chat;   // the chat template (chat.c), or NULL
 };
 
 // A tokenizer of kind with nothing in it (bos, eos and the added ends at -1).
@@ -41,7 +52,24 @@ void tok_read_template(Tokenizer *t, const Json *pp);
 // token). Call tok_index after.
 void tok_mark_added(Tokenizer *t, int id, bool special);
 
-// Build t->by_bytes from t's pieces and added_first from t->added.
+// The ADD_* flags of an entry of tokenizer.json's added_tokens.
+unsigned tok_added_flags_json(const Json *entry);
+// Set flags (ADD_*) of added token id.
+void tok_set_added_flags(Tokenizer *t, int id, unsigned flags);
+// Added token k (an index into t->added) is found by the text s (n bytes), not by its bytes.
+void tok_set_added_text(Tokenizer *t, int k, const char *s, size_t n);
+// When t has ADD_NORMALIZED tokens, find them after normalization: their normalized text is
+// form(t, text, len, out) (out cleared first) of their content; sets split_normalized.
+void tok_set_added_forms(Tokenizer *t, void (*form)(const Tokenizer *t, const char *s, size_t n, Buf *out));
+// The next added token in s[from..n) (n bytes of well-formed UTF-8) that flags allow: among
+// those found in the text itself, or with normalized those found after normalization (s is then
+// normalized text). True with its id and the span [*a, *b) it takes: its text, and with lstrip /
+// rstrip the white space before it (not before floor) / after it. A single_word token next to a
+// word character is text, as in HF tokenizers.
+bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, size_t floor, unsigned flags,
+                    bool normalized, int *id, size_t *a, size_t *b);
+
+// Build t->by_bytes from t's pieces and added_first from t->added's texts.
 void tok_index(Tokenizer *t);
 // Write s (len bytes) into out (cap >= 8) as a short quotable one-line text: control bytes
 // become \xNN, long strings are cut with "...". Returns out.
@@ -51,16 +79,23 @@ const char *tok_quote(const char *s, size_t len, char *out, size_t cap);
 Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e);
 // bpe.c: GPT-2 BPE from a parsed vocab.json and the path of its merges file.
 Tokenizer *bpe_load_vocab(const Json *vocab, const char *vocab_path, const char *merges_path, Err *e);
-// bpe.c: append the ids of s (n bytes of well-formed UTF-8 holding no added token; at_start:
-// the text's first part) to out. Returns 0, or -1 with e filled.
-int bpe_encode(const Tokenizer *t, const char *s, size_t n, bool at_start, IntVec *out, Err *e);
+// bpe.c: append the ids of s (n bytes of well-formed UTF-8 holding no added token found in the
+// text itself; at_start: the text's first part; flags: tok_encode's) to out. Returns 0, or -1
+// with e filled.
+int bpe_encode(const Tokenizer *t, const char *s, size_t n, bool at_start, unsigned flags, IntVec *out, Err *e);
 void bpe_free(struct Bpe *b);
 // bpe.c: llama2.c's tokenizer.bin (pieces with scores), as SentencePiece-style BPE.
 Tokenizer *bpe_load_llama2c(const char *path, Err *e);
 
+// chat.c: read the chat template of the tokenizer in dir (chat_template.jinja, or
+// tokenizer_config.json's chat_template, with its bos_token and eos_token) into t->chat; a
+// template qkv does not recognise, or a file it cannot read, is kept with the reason.
+void tok_chat_load(Tokenizer *t, const char *dir);
+void tok_chat_free(struct TokChat *c);
+
 // wordpiece.c: BERT's WordPiece.
 Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e);
 Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e);
-int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e);
+int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, unsigned flags, IntVec *out, Err *e);
 void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out);
 void wordpiece_free(struct WordPiece *w);

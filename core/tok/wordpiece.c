@@ -6,8 +6,9 @@
 // BertTokenizerFast also uses for a bare vocab.txt:
 //   normalizer: clean_text drops U+0000, U+FFFD and control characters (category C* except
 //     \t \n \r) and turns white space into ' '; handle_chinese_chars puts spaces around CJK
-//     ideographs; strip_accents (defaults to lowercase) decomposes (NFD) and drops
-//     nonspacing marks (Mn); lowercase maps every character to its lower case.
+//     ideographs; strip_accents (defaults to lowercase) puts the text in NFD (decomposed, marks
+//     in canonical order) and drops nonspacing marks (Mn); lowercase maps every character to
+//     its lower case. The categories are those of HF's Unicode tables (unicode_norm.h).
 //   pre-tokenizer: splits at white space (dropped) and around every punctuation character
 //     (ASCII punctuation or category P*).
 //   model: a word longer than max_input_chars_per_word characters is [UNK]; otherwise the
@@ -35,9 +36,11 @@ void wordpiece_free(struct WordPiece *w) { free(w); }
 
 // ---- normalizer and pre-tokenizer ----
 
+// The ideographs handle_chinese_chars spaces out, as HF tokenizers lists them: its range
+// 0x2B920-0x2CEAF leaves out 0x2B820-0x2B91F, which Google's original BERT includes.
 static bool is_cjk(uint32_t c) {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
@@ -50,42 +53,38 @@ static bool is_punct(uint32_t c) {
            (uni_props(c) & UP_PUNCT);
 }
 
-typedef struct CpVec {
-    uint32_t *v;
-    size_t n, cap;
-} CpVec;
-
-static void cp_push(CpVec *a, uint32_t c) {
-    if (a->n == a->cap) {
-        a->cap = a->cap ? 2 * a->cap : 64;
-        a->v = xrealloc(a->v, a->cap * sizeof *a->v);
-    }
-    a->v[a->n++] = c;
-}
-
-// The normalized code points of s (n bytes of well-formed UTF-8).
+// The normalized code points of s (n bytes of well-formed UTF-8), as BertNormalizer does it:
+// clean_text, then handle_chinese_chars, then strip_accents (NFD of the whole text, then the
+// nonspacing marks dropped), then lowercase, each step over the whole text.
 static void normalize(const struct WordPiece *w, const char *s, size_t n, CpVec *out) {
+    CpVec a = {0}, b = {0};
     for (size_t i = 0; i < n;) {
-        uint32_t c, d[8], l[4];
+        uint32_t c;
         i += (size_t)utf8_decode(s + i, n - i, &c);
         if (w->clean_text) {
             if (c == 0 || c == 0xFFFD || is_control(c)) continue;
             if (is_space(c)) c = ' ';
         }
         bool cjk = w->chinese && is_cjk(c);
-        if (cjk) cp_push(out, ' ');
-        int nd = 1;
-        d[0] = c;
-        if (w->strip_accents) nd = uni_decompose(c, d);
-        for (int k = 0; k < nd; k++) {
-            if (w->strip_accents && (uni_props(d[k]) & UP_MN)) continue;
-            int nl = 1;
-            l[0] = d[k];
-            if (w->lowercase) nl = uni_tolower(d[k], l);
-            for (int j = 0; j < nl; j++) cp_push(out, l[j]);
-        }
-        if (cjk) cp_push(out, ' ');
+        if (cjk) cp_push(&a, ' ');
+        cp_push(&a, c);
+        if (cjk) cp_push(&a, ' ');
     }
+    if (w->strip_accents) {
+        uni_nfd(a.v, a.n, &b);
+        a.n = 0;
+        for (size_t k = 0; k < b.n; k++)
+            if (!(uni_props(b.v[k]) & UP_MN)) cp_push(&a, b.v[k]);
+    }
+    for (size_t k = 0; k < a.n; k++) {
+        uint32_t l[4];
+        int nl = 1;
+        l[0] = a.v[k];
+        if (w->lowercase) nl = uni_tolower(a.v[k], l);
+        for (int j = 0; j < nl; j++) cp_push(out, l[j]);
+    }
+    cp_free(&a);
+    cp_free(&b);
 }
 
 // The pieces of one word (code points w[0..n)), appended to out.
@@ -127,22 +126,68 @@ static void word_pieces(const Tokenizer *t, const uint32_t *wd, size_t n, Buf *t
     buf_free(&utf);
 }
 
-int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, IntVec *out, Err *e) {
-    (void)e;
-    CpVec cps = {0};
-    normalize(t->wp, s, n, &cps);
-    Buf tmp = {0};
+// The words of normalized code points cps[0..n) (split at white space, punctuation alone), as pieces.
+static void words(const Tokenizer *t, const uint32_t *cps, size_t n, Buf *tmp, IntVec *out) {
     size_t start = 0;
-    for (size_t i = 0; i <= cps.n; i++) {
-        bool end = i == cps.n, sp = !end && is_space(cps.v[i]), pu = !end && is_punct(cps.v[i]);
+    for (size_t i = 0; i <= n; i++) {
+        bool end = i == n, sp = !end && is_space(cps[i]), pu = !end && is_punct(cps[i]);
         if (!end && !sp && !pu) continue;
-        if (i > start) word_pieces(t, cps.v + start, i - start, &tmp, out);
-        if (pu) word_pieces(t, cps.v + i, 1, &tmp, out);
+        if (i > start) word_pieces(t, cps + start, i - start, tmp, out);
+        if (pu) word_pieces(t, cps + i, 1, tmp, out);
         start = i + 1;
     }
+}
+
+// The normalized code points of the UTF-8 s[0..n) into out (cleared first).
+static void decode_cps(const char *s, size_t n, CpVec *out) {
+    out->n = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        i += (size_t)utf8_decode(s + i, n - i, &c);
+        cp_push(out, c);
+    }
+}
+
+int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, unsigned flags, IntVec *out, Err *e) {
+    (void)e;
+    CpVec cps = {0}, sub = {0};
+    normalize(t->wp, s, n, &cps);
+    Buf tmp = {0}, text = {0};
+    if (!t->split_normalized) {
+        words(t, cps.v, cps.n, &tmp, out);
+    } else { // added tokens with normalized: true are found in the normalized text
+        for (size_t i = 0; i < cps.n; i++) {
+            char u[4];
+            buf_put(&text, u, (size_t)utf8_encode(cps.v[i], u));
+        }
+        size_t part = 0, lo, hi;
+        int id;
+        while (tok_next_added(t, text.data, text.len, part, part, flags, true, &id, &lo, &hi)) {
+            decode_cps(text.data + part, lo - part, &sub);
+            words(t, sub.v, sub.n, &tmp, out);
+            iv_push(out, id);
+            part = hi;
+        }
+        decode_cps(text.data ? text.data + part : "", text.len - part, &sub);
+        words(t, sub.v, sub.n, &tmp, out);
+    }
     buf_free(&tmp);
-    free(cps.v);
+    buf_free(&text);
+    cp_free(&cps);
+    cp_free(&sub);
     return 0;
+}
+
+// The normalizer's text of s (n bytes), for the added tokens found after normalization.
+static void normal_form(const Tokenizer *t, const char *s, size_t n, Buf *out) {
+    CpVec cps = {0};
+    normalize(t->wp, s, n, &cps);
+    buf_clear(out);
+    for (size_t i = 0; i < cps.n; i++) {
+        char u[4];
+        buf_put(out, u, (size_t)utf8_encode(cps.v[i], u));
+    }
+    cp_free(&cps);
 }
 
 void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out) {
@@ -240,6 +285,7 @@ Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e) {
         return NULL;
     }
     tok_read_template(t, json_get(root, "post_processor"));
+    if (norm && norm->type != JSON_NULL) tok_set_added_forms(t, normal_form);
     if (t->add_first >= 0) t->bos = t->add_first;
     if (t->add_last >= 0) t->eos = t->add_last;
     return t;

@@ -1,4 +1,4 @@
-// test_db_experiments.c - the experiment tables (migration 3): a database of schema 2 with a
+// test_db_experiments.c - the experiment tables (migration 4): a database of schema 2 with a
 // run is upgraded in place and keeps its run; an experiment with its conditions, items and
 // their run links is stored and read back; an item is stored once (a second insert does
 // nothing, a half item never appears); the counts per condition that SQL sums match the
@@ -46,7 +46,7 @@ static int count_item(void *user, const DbExpItem *it) {
 
 int main(void) {
     dbt_tmpdir();
-    CHECK_INT(DB_SCHEMA_VERSION, 3);
+    CHECK_INT(DB_SCHEMA_VERSION, 4);
     // a database of schema 2 (migrations 1 and 2, as qkv before experiments wrote it) with a run
     const char *old = dbt_path("v2.db");
     sqlite3 *h;
@@ -68,7 +68,7 @@ int main(void) {
         fprintf(stderr, "db_open of a schema-2 database: %s\n", e.msg);
         return 1;
     }
-    CHECK_INT(raw_int(db->h, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(db->h, "PRAGMA user_version"), 4);
     CHECK_INT(raw_int(db->h, "SELECT count(*) FROM runs WHERE prompt = 'old prompt' AND output = 'old output'"), 1);
     CHECK_INT(raw_int(db->h, "SELECT count(*) FROM experiments"), 0);
 

@@ -2,15 +2,23 @@
 // is the same) through tok_encode with the byte tokenizer and, when present, the real GPT-2
 // vocabulary: no crash, ids in range, no special id unless asked for, decode(encode(x)) equal to
 // x with ill-formed UTF-8 replaced by U+FFFD, and encoding that text again gives the same ids.
+// And the chat templates of tests/tok/chat, mutated a few thousand times each, read and used to
+// render conversations of random texts: no crash, a failure always with a message, and each
+// template as it is rendering (or, for those qkv refuses, refused).
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include "../check.h"
-#include "tok/tokenizer.h"
+#include "base/fs.h"
+#include "base/json.h"
 #include "base/utf8.h"
+#include "tok/chat.h"
+#include "tok/tokenizer.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
@@ -30,25 +38,8 @@ static const char *seeds[] = {
 };
 enum { N_SEEDS = sizeof seeds / sizeof seeds[0] };
 
-// Fill b with one test string.
-static void make_case(Buf *b) {
-    buf_clear(b);
-    uint32_t kind = rnd(4);
-    if (kind == 0) { // random bytes, sometimes only ASCII or only high bytes
-        uint32_t n = rnd(80), mode = rnd(3);
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t x = rnd(256);
-            buf_putc(b, (char)(mode == 0 ? x : mode == 1 ? x & 0x7F : x | 0x80));
-        }
-        return;
-    }
-    // a few seeds joined, then mutated
-    uint32_t parts = 1 + rnd(3);
-    for (uint32_t i = 0; i < parts; i++) {
-        buf_puts(b, seeds[rnd(N_SEEDS)]);
-        if (rnd(2)) buf_putc(b, " \n\t"[rnd(3)]);
-    }
-    uint32_t muts = kind == 1 ? 0 : 1 + rnd(5);
+// Apply muts random edits to b: flip a bit, set a byte, insert one, delete, repeat or cut a range.
+static void mutate(Buf *b, uint32_t muts) {
     for (uint32_t m = 0; m < muts && b->len; m++) {
         size_t at = rnd((uint32_t)b->len);
         switch (rnd(6)) {
@@ -78,6 +69,28 @@ static void make_case(Buf *b) {
         default: b->len = at; break; // truncate
         }
     }
+    if (b->data) b->data[b->len] = 0;
+}
+
+// Fill b with one test string.
+static void make_case(Buf *b) {
+    buf_clear(b);
+    uint32_t kind = rnd(4);
+    if (kind == 0) { // random bytes, sometimes only ASCII or only high bytes
+        uint32_t n = rnd(80), mode = rnd(3);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t x = rnd(256);
+            buf_putc(b, (char)(mode == 0 ? x : mode == 1 ? x & 0x7F : x | 0x80));
+        }
+        return;
+    }
+    // a few seeds joined, then mutated
+    uint32_t parts = 1 + rnd(3);
+    for (uint32_t i = 0; i < parts; i++) {
+        buf_puts(b, seeds[rnd(N_SEEDS)]);
+        if (rnd(2)) buf_putc(b, " \n\t"[rnd(3)]);
+    }
+    mutate(b, kind == 1 ? 0 : 1 + rnd(5));
     if (b->data) b->data[b->len] = 0;
 }
 
@@ -146,6 +159,69 @@ static void run(const Tokenizer *t, const char *name, int n_cases) {
     iv_free(&v), iv_free(&v2);
 }
 
+// The chat templates of tests/tok/chat/*.json, each as it is and mutated n times.
+static void fuzz_chat(int n) {
+    const char *src = getenv("QKV_SRCDIR");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/tok/chat", src ? src : ".");
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "chat: %s absent (QKV_SRCDIR unset?)\n", dir);
+        check_failures++;
+        return;
+    }
+    static const ChatMsg conv[] = {{"system", " sys ", 5}, {"user", "hi\n", 3}, {"assistant", "\tok", 3}, {"user", "", 0}};
+    Tokenizer *t = tok_bytes_new();
+    Buf tmpl = {0}, out = {0}, text = {0};
+    int files = 0, fails = 0, rendered = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 6 || strcmp(de->d_name + l - 5, ".json")) continue;
+        char *path = fs_join(dir, de->d_name);
+        Err e = {{0}};
+        Json *j = json_parse_file(path, &e);
+        const Json *ct = json_get(j, "chat_template");
+        if (!j || !ct || ct->type != JSON_STR) {
+            fprintf(stderr, "%s: %s\n", path, j ? "no chat_template" : e.msg);
+            fails++;
+        } else {
+            files++;
+            bool refused = !strcmp(json_str_or(j, "kind", ""), "refused");
+            for (int k = 0; k <= n; k++) {
+                buf_clear(&tmpl);
+                buf_put(&tmpl, ct->str, ct->len);
+                if (k) mutate(&tmpl, 1 + rnd(6));
+                TokChatKind kind = tok_chat_set_template(t, tmpl.data ? tmpl.data : "", tmpl.len, "<s>", "</s>", path);
+                for (int c = 0; c < 3; c++) {
+                    ChatMsg m[4];
+                    memcpy(m, conv, sizeof m);
+                    buf_clear(&text);
+                    mutate(&text, rnd(4)); // random text for the user's message
+                    m[1].text = text.data ? text.data : "", m[1].len = text.len;
+                    buf_clear(&out);
+                    e.msg[0] = 0;
+                    int rc = tok_chat_render(t, m + (c == 2), 4 - (c == 2) - (c == 1), c != 1, &out, &e);
+                    rendered += rc == 0;
+                    if (rc && !e.msg[0]) fprintf(stderr, "%s: a render failed without a message\n", path), fails++;
+                    if (!k && !refused && (kind == TOK_CHAT_NONE || (rc && c == 2)))
+                        fprintf(stderr, "%s: not rendered: %s\n", path, e.msg), fails++;
+                    if (!k && refused && kind != TOK_CHAT_NONE) fprintf(stderr, "%s: not refused\n", path), fails++;
+                }
+            }
+        }
+        json_free(j);
+        free(path);
+    }
+    closedir(d);
+    fprintf(stderr, "chat: %d templates, %d mutations each, %d renders succeeded, %d failures\n", files, n, rendered,
+            fails);
+    if (files < 10) fprintf(stderr, "chat: expected at least 10 templates in %s\n", dir), fails++;
+    check_failures += fails;
+    buf_free(&tmpl), buf_free(&out), buf_free(&text);
+    tok_free(t);
+}
+
 int main(void) {
     Tokenizer *t = tok_bytes_new();
     run(t, "bytes", 200000);
@@ -165,5 +241,6 @@ int main(void) {
     } else {
         fprintf(stderr, "gpt2: vocabulary absent, only the byte tokenizer was fuzzed\n");
     }
+    fuzz_chat(3000);
     return CHECK_DONE();
 }

@@ -14,9 +14,7 @@
 # Usage: test_tok_refs.py [QKV_BINARY]
 
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,30 +23,9 @@ sys.path.insert(0, os.path.join(HERE, '..', 'ref'))
 import qkv_cli  # noqa: E402
 import refenv  # noqa: E402
 import tokref  # noqa: E402
+import tokrun  # noqa: E402
 
 SHOW = 10  # mismatches printed in full
-
-
-def qkv_encode_all(qkv, tokdir, texts):
-    """qkv's ids for each text (bytes), through one headless run of a script of tokenize commands."""
-    with tempfile.NamedTemporaryFile('w', suffix='.qkv', delete=False, encoding='ascii') as f:
-        for b in texts:
-            f.write('tokenize %s special=false\n' % tokref.qkv_escape(b))
-        script = f.name
-    try:
-        with tempfile.TemporaryDirectory(prefix='qkv-tok-') as tmp:
-            p = subprocess.run([qkv, '--tokenizer', tokdir, '--db', os.path.join(tmp, 'qkv.db'), '--json',
-                                '--script', script], capture_output=True, text=True, timeout=600)
-    finally:
-        os.unlink(script)
-    if p.returncode != 0:
-        raise qkv_cli.QkvError('qkv --script (%d tokenize commands): exit %d: %s'
-                               % (len(texts), p.returncode, p.stderr.strip()[:2000]))
-    import json
-    lines = [l for l in p.stdout.splitlines() if l.strip()]
-    if len(lines) != len(texts):
-        raise qkv_cli.QkvError('qkv --script: %d tokenize commands but %d JSON lines' % (len(texts), len(lines)))
-    return [json.loads(l).get('ids') for l in lines]
 
 
 def show(b):
@@ -92,7 +69,7 @@ def main():
         failures += 1
 
     try:
-        got = qkv_encode_all(qkv, tokdir, texts)
+        got = tokrun.encode_all(qkv, tokdir, [(b, False) for b in texts])
     except qkv_cli.QkvError as ex:
         print('FAIL: %s' % ex)
         return 1

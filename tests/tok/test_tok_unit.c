@@ -10,6 +10,7 @@
 #include "../check.h"
 #include "tok/tokenizer.h"
 #include "tok/unicode.h"
+#include "tok/unicode_norm.h"
 #include "base/utf8.h"
 
 static char tmpdir[64];
@@ -187,6 +188,83 @@ static void test_white_space(void) {
     CHECK_INT(n, 25); // nothing else is
 }
 
+// Normalize in[0..n) with f and compare with want[0..nw); prints both on mismatch.
+static void check_form(const char *name, void (*f)(const uint32_t *, size_t, CpVec *), const uint32_t *in, size_t n,
+                       const uint32_t *want, size_t nw) {
+    CpVec out = {0};
+    f(in, n, &out);
+    bool ok = out.n == nw && (!nw || !memcmp(out.v, want, nw * sizeof *want));
+    if (!ok) {
+        fprintf(stderr, "%s(", name);
+        for (size_t i = 0; i < n; i++) fprintf(stderr, "%sU+%04X", i ? " " : "", in[i]);
+        fprintf(stderr, "): expected");
+        for (size_t i = 0; i < nw; i++) fprintf(stderr, " U+%04X", want[i]);
+        fprintf(stderr, ", got");
+        for (size_t i = 0; i < out.n; i++) fprintf(stderr, " U+%04X", out.v[i]);
+        fprintf(stderr, "\n");
+        check_failures++;
+    }
+    cp_free(&out);
+}
+#define FORM(f, in, ...)                                                                         \
+    do {                                                                                         \
+        const uint32_t i_[] = in, w_[] = {__VA_ARGS__};                                          \
+        check_form(#f, f, i_, sizeof i_ / sizeof i_[0], w_, sizeof w_ / sizeof w_[0]);           \
+    } while (0)
+#define CPS(...) {__VA_ARGS__}
+
+// NFD and NFC on cases checked by hand against UAX #15 (and Python's unicodedata): marks
+// reordered by combining class, compositions blocked by a mark of the same class or a starter,
+// Hangul by formula, exclusions and singletons never recomposed.
+static void test_normal_forms(void) {
+    CHECK_INT(uni_ccc('a'), 0);
+    CHECK_INT(uni_ccc(0x301), 230);
+    CHECK_INT(uni_ccc(0x323), 220);
+    CHECK_INT(uni_ccc(0x334), 1);
+    CHECK_INT(uni_compose('e', 0x301), 0xE9);
+    CHECK_INT(uni_compose(0x1100, 0x1161), 0xAC00);
+    CHECK_INT(uni_compose(0xAC00, 0x11A8), 0xAC01);
+    CHECK_INT(uni_compose(0xAC01, 0x11A8), 0);
+    CHECK_INT(uni_compose(0x915, 0x93C), 0); // U+0958 is a composition exclusion
+    // ḍ̇ : d, dot above (230), dot below (220) -> NFD puts the dot below first
+    FORM(uni_nfd, CPS('d', 0x307, 0x323), 'd', 0x323, 0x307);
+    FORM(uni_nfd, CPS(0x1E0B, 0x323), 'd', 0x323, 0x307);
+    FORM(uni_nfc, CPS('d', 0x307, 0x323), 0x1E0D, 0x307);
+    FORM(uni_nfc, CPS(0x1E0B, 0x323), 0x1E0D, 0x307);
+    // ê then acute: ế (two compositions in a row)
+    FORM(uni_nfc, CPS('e', 0x302, 0x301), 0x1EBF);
+    // two marks of class 230: only the first composes (the second is blocked by it)
+    FORM(uni_nfc, CPS('a', 0x301, 0x301), 0xE1, 0x301);
+    FORM(uni_nfc, CPS('a', 0x308, 0x301), 0xE4, 0x301);
+    // a mark of class 1 (U+0334) between them does not block a 230 mark
+    FORM(uni_nfc, CPS('a', 0x334, 0x301), 0xE1, 0x334);
+    // a starter between blocks
+    FORM(uni_nfc, CPS('a', 'b', 0x301), 'a', 'b', 0x301);
+    // no starter before the mark
+    FORM(uni_nfc, CPS(0x301, 'a'), 0x301, 'a');
+    // Hangul: L V T composes, a decomposed syllable comes back
+    FORM(uni_nfc, CPS(0x1100, 0x1161, 0x11A8), 0xAC01);
+    FORM(uni_nfd, CPS(0xAC01), 0x1100, 0x1161, 0x11A8);
+    // singleton (Ohm sign -> Omega) and exclusion (U+0958) are not recomposed
+    FORM(uni_nfc, CPS(0x2126), 0x3A9);
+    FORM(uni_nfc, CPS(0x958), 0x915, 0x93C);
+    // a long run of marks is sorted stably (class 230 and 220 alternating, 40 of them)
+    uint32_t in[41], want[41];
+    in[0] = want[0] = 'x';
+    for (int i = 1; i <= 40; i++) in[i] = i & 1 ? 0x301 + (uint32_t)(i % 4 == 1) : 0x323 + (uint32_t)(i % 4 == 2);
+    int k = 1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 1; i <= 40; i++)
+            if ((uni_ccc(in[i]) == 220) == (pass == 0)) want[k++] = in[i];
+    check_form("uni_nfd", uni_nfd, in, 41, want, 41);
+    // UTF-8: text below U+0300 is left alone; "e\u0301" becomes "é"
+    Buf b = {0};
+    CHECK(!uni_nfc_utf8("abc \xC3\xA9", 6, &b));
+    CHECK(uni_nfc_utf8("e\xCC\x81", 3, &b));
+    CHECK(b.len == 2 && !memcmp(b.data, "\xC3\xA9", 2));
+    buf_free(&b);
+}
+
 // A tiny vocabulary: the 256 byte tokens are not all there, so unknown bytes fail cleanly.
 static const char *tiny_vocab =
     "{\"a\": 0, \"b\": 1, \"c\": 2, \"\\u0120\": 3, \"ab\": 4, \"abc\": 5, \"\\u0120ab\": 6, \"aba\": 7,"
@@ -274,6 +352,37 @@ static void test_tokenizer_json(void) {
     IDS(t, "ab ab", 0, 2, 4);
     IDS(t, "ab<pad><|endoftext|> ab", TOK_PARSE_SPECIAL, 2, 6, 5, 4);
     tok_free(t);
+    rm_file("tokenizer.json");
+}
+
+// SentencePiece-style tokenizer.json without byte fallback: a character the vocabulary lacks is
+// <unk> (runs of them one <unk> with fuse_unk), and a byte token "<0x09>" is not the character
+// tab (it stands for its byte only as byte fallback). HF tokenizers gives these ids.
+static void test_spm_unk(void) {
+    static const char *const json_fmt =
+        "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}],"
+        " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\\u2581\"},"
+        " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\\u2581\"}]}, \"pre_tokenizer\": null,"
+        " \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": %s, \"byte_fallback\": false,"
+        " \"vocab\": {\"<unk>\": 0, \"<0x09>\": 1, \"\\u2581\": 2, \"a\": 3, \"\\u2581a\": 4},"
+        " \"merges\": [\"\\u2581 a\"]}}";
+    for (int fuse = 0; fuse < 2; fuse++) {
+        char json[1024];
+        snprintf(json, sizeof json, json_fmt, fuse ? "true" : "false");
+        put_file("tokenizer.json", json);
+        Err e = {{0}};
+        Tokenizer *t = tok_load(tmpdir, &e);
+        CHECK(t != NULL);
+        if (!t) {
+            fprintf(stderr, "load: %s\n", e.msg);
+            continue;
+        }
+        IDS(t, "a", 0, 4);
+        IDS(t, "a\ta", 0, 4, 0, 3);
+        if (fuse) IDS(t, "a\xC3\xA9\xC3\xA9 a\t\t", 0, 4, 0, 4, 0);
+        else IDS(t, "a\xC3\xA9\xC3\xA9 a\t\t", 0, 4, 0, 0, 4, 0, 0);
+        tok_free(t);
+    }
     rm_file("tokenizer.json");
 }
 
@@ -396,6 +505,9 @@ static void test_added_byte_piece(void) {
     if (!t) return;
     IDS(t, "a\xE8\xAA\x9E", 0, 259, 260, 3 + 0xE8, 3 + 0xAA, 3 + 0x9E);
     IDS(t, "\xE8\xAA\x9E" "a", TOK_PARSE_SPECIAL, 259, 3 + 0xE8, 3 + 0xAA, 3 + 0x9E, 260);
+    // but its text "<0xAA>" is the added token (HF tokenizers: [259, 260, 173, 259, 260], [259, 260, 259, 173])
+    IDS(t, "a<0xAA>a", 0, 259, 260, 173, 259, 260);
+    IDS(t, "a <0xAA>", TOK_PARSE_SPECIAL, 259, 260, 259, 173);
     tok_free(t);
     rm_file("tokenizer.json");
 }
@@ -409,8 +521,10 @@ int main(void) {
     test_byte_map();
     test_bytes_tokenizer();
     test_white_space();
+    test_normal_forms();
     test_tiny();
     test_tokenizer_json();
+    test_spm_unk();
     test_added_byte_piece();
     test_errors();
     rm_file("vocab.json");

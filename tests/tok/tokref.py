@@ -197,16 +197,5 @@ def read_golden(path):
     return out
 
 
-def qkv_escape(b):
-    """b as a double-quoted argument of qkv's command language: letters, digits and spaces as
-    they are, every other byte as \\xNN (so quotes, backslashes, ; and ill-formed bytes survive)."""
-    out = ['"']
-    for c in b:
-        ch = chr(c)
-        out.append(ch if (ch.isascii() and ch.isalnum()) or ch == ' ' else '\\x%02x' % c)
-    out.append('"')
-    return ''.join(out)
-
-
 if __name__ == '__main__':
     print('%d cases' % len(cases()), file=sys.stderr)

@@ -1,0 +1,460 @@
+// tmodel.c - the trained model: parameter and gradient arenas, activations, and the forward
+// and backward passes over them (see tmodel.h).
+#include "train/tmodel.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "kern/ops.h"
+#include "kern/pool.h"
+#include "model/newmodel.h"
+#include "train/layers.h"
+
+// The activations of one batch (and, with the same layout, their gradients). N = B*T rows,
+// L layers; per-layer buffers are L slices one after the other.
+typedef struct Acts {
+    float *x;                         // (L+1, N, d): the residual stream, x[l] the input of block l
+    float *ln1, *ln1_mean, *ln1_rstd; // (L, N, d), (L, N), (L, N)
+    float *qkv;                       // (L, N, qd + 2 kvd): q | k | v (see qkv_views)
+    float *att;                       // (L, B, H, T, T): attention probabilities
+    float *z;                         // (L, N, qd): attention-weighted values
+    float *xmid;                      // (L, N, d): the stream after the attention sublayer
+    float *ln2, *ln2_mean, *ln2_rstd; // (L, N, d), (L, N), (L, N)
+    float *up, *gate, *h;             // (L, N, ff): up, gate (SwiGLU), the activation's output
+    float *tmp;                       // (N, d): a sublayer's output
+    float *lnf, *lnf_mean, *lnf_rstd; // (N, d), (N), (N)
+    float *logits;                    // (N, V): logits, then probabilities
+    float *losses;                    // (N)
+} Acts;
+
+struct TrainModel {
+    ModelConfig cfg;
+    const TensorMap *map;
+    int threads;
+    size_t n;          // floats per arena
+    float *params, *grads;
+    TParam *tensors;
+    int n_tensors;
+    int64_t *off;      // [(n_layer + 1) * W_COUNT]: arena offset of (layer + 1, w), -1 absent
+    // the batch
+    int B, T, cap_rows, cap_T, cap_B;
+    float *act_mem, *dact_mem;
+    Acts a, d;
+    int *inputs, *targets;
+    int counted;
+    bool have_targets;
+    float *rope_cos, *rope_sin, *rope_nsin; // (T, rot/2); nsin = -sin for the backward
+    int rope_T;
+};
+
+// ---------------------------------------------------------------------------------------
+// The arena
+
+static int64_t *off_at(TrainModel *m, WeightId w, int layer) { return &m->off[(size_t)(layer + 1) * W_COUNT + w]; }
+
+float *tmodel_param(TrainModel *m, WeightId w, int layer) {
+    int64_t o = *off_at(m, w, layer);
+    return o < 0 ? NULL : m->params + o;
+}
+
+float *tmodel_grad(TrainModel *m, WeightId w, int layer) {
+    int64_t o = *off_at(m, w, layer);
+    return o < 0 ? NULL : m->grads + o;
+}
+
+static int plan_tensor(void *user, const WeightSlot *s) {
+    TrainModel *m = user;
+    if (!s->required) return 0; // a tied head has no tensor of its own
+    size_t n = s->kind == WK_EMBED ? (size_t)s->rows * m->cfg.n_embd
+             : s->kind == WK_LINEAR ? (size_t)s->in * s->out
+                                    : (size_t)s->rows;
+    m->tensors = xrealloc(m->tensors, sizeof *m->tensors * (size_t)(m->n_tensors + 1));
+    m->tensors[m->n_tensors++] = (TParam){*s, m->n, n, s->kind != WK_VEC};
+    *off_at(m, s->w, s->layer) = (int64_t)m->n;
+    m->n += n;
+    return 0;
+}
+
+static int check_arch(const ModelConfig *c, Err *e) {
+    const Arch *a = &c->a;
+    const char *why = !a->causal ? "bidirectional attention"
+                    : a->post_norm ? "post-norm blocks"
+                    : a->emb_norm ? "an embedding norm"
+                    : a->head_transform ? "a head transform"
+                    : a->token_types ? "token types"
+                    : !a->lm_head ? "no language-model head"
+                    : a->act == ACT_GELU_ERF ? "erf GELU"
+                    : a->window ? "sliding-window attention"
+                    : (a->biases & BIAS_HEAD) ? "a head bias"
+                    : NULL;
+    if (why) return err_set(e, "train: %s models are not trainable (%s)", a->name, why);
+    return 0;
+}
+
+TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, Err *e) {
+    if (check_arch(c, e) || config_check(c, "train", e)) return NULL;
+    TrainModel *m = xcalloc(1, sizeof *m);
+    m->cfg = *c;
+    m->map = map;
+    m->threads = threads > 0 ? threads : pool_cpus();
+    size_t noff = (size_t)(c->n_layer + 1) * W_COUNT;
+    m->off = xmalloc(sizeof *m->off * noff);
+    for (size_t i = 0; i < noff; i++) m->off[i] = -1;
+    arch_plan(c, plan_tensor, m);
+    m->params = calloc(m->n, sizeof(float));
+    m->grads = calloc(m->n, sizeof(float));
+    if (!m->params || !m->grads) {
+        tmodel_free(m);
+        err_set(e, "train: out of memory for %zu parameters", m->n);
+        return NULL;
+    }
+    return m;
+}
+
+TrainModel *tmodel_from_model(const Model *mod, int threads, Err *e) {
+    TrainModel *m = tmodel_new(&mod->cfg, mod->family->hf, threads, e);
+    if (!m) return NULL;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const TParam *t = &m->tensors[i];
+        if (model_weight_f32(mod, &t->s, m->params + t->off)) {
+            err_set(e, "train: '%s' has no %s (layer %d)", mod->path, weight_name(t->s.w), t->s.layer);
+            tmodel_free(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+void tmodel_free(TrainModel *m) {
+    if (!m) return;
+    free(m->params);
+    free(m->grads);
+    free(m->tensors);
+    free(m->off);
+    free(m->act_mem);
+    free(m->dact_mem);
+    free(m->inputs);
+    free(m->targets);
+    free(m->rope_cos);
+    free(m->rope_sin);
+    free(m->rope_nsin);
+    free(m);
+}
+
+const ModelConfig *tmodel_config(const TrainModel *m) { return &m->cfg; }
+const TensorMap *tmodel_map(const TrainModel *m) { return m->map; }
+size_t tmodel_size(const TrainModel *m) { return m->n; }
+float *tmodel_params(TrainModel *m) { return m->params; }
+float *tmodel_grads(TrainModel *m) { return m->grads; }
+int tmodel_n_tensors(const TrainModel *m) { return m->n_tensors; }
+const TParam *tmodel_tensor(const TrainModel *m, int i) { return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL; }
+void tmodel_zero_grad(TrainModel *m) { memset(m->grads, 0, sizeof(float) * m->n); }
+const float *tmodel_logits(const TrainModel *m) { return m->have_targets ? NULL : m->a.logits; }
+
+// ---------------------------------------------------------------------------------------
+// Activations
+
+// Lays out the activations of B sequences of T tokens from base (NULL: only counts); returns
+// the floats needed, or 0 on overflow.
+static size_t acts_layout(Acts *a, float *base, const ModelConfig *c, int B, int T) {
+    size_t N = (size_t)B * T, L = (size_t)c->n_layer, d = (size_t)c->n_embd;
+    size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_kv_head * c->head_dim;
+    size_t ff = (size_t)c->n_ff, V = (size_t)c->n_vocab, H = (size_t)c->n_head;
+    size_t at = 0;
+    bool ok = true;
+    // each buffer at the current offset, then the offset moves past it
+#define TAKE(field, count)                                      \
+    do {                                                        \
+        size_t cnt_ = (count);                                  \
+        a->field = base ? base + at : NULL;                     \
+        if (cnt_ > SIZE_MAX / 8 - at) ok = false;               \
+        else at += cnt_;                                        \
+    } while (0)
+    TAKE(x, mem_mul(L + 1, mem_mul(N, d)));
+    TAKE(ln1, mem_mul(L, N * d));
+    TAKE(ln1_mean, L * N);
+    TAKE(ln1_rstd, L * N);
+    TAKE(qkv, mem_mul(L, mem_mul(N, qd + 2 * kvd)));
+    TAKE(att, mem_mul(L * B, mem_mul(H, (size_t)T * T)));
+    TAKE(z, mem_mul(L, N * qd));
+    TAKE(xmid, mem_mul(L, N * d));
+    TAKE(ln2, mem_mul(L, N * d));
+    TAKE(ln2_mean, L * N);
+    TAKE(ln2_rstd, L * N);
+    TAKE(up, mem_mul(L, mem_mul(N, ff)));
+    TAKE(gate, c->a.act == ACT_SWIGLU ? mem_mul(L, mem_mul(N, ff)) : 0);
+    TAKE(h, mem_mul(L, mem_mul(N, ff)));
+    TAKE(tmp, N * d);
+    TAKE(lnf, N * d);
+    TAKE(lnf_mean, N);
+    TAKE(lnf_rstd, N);
+    TAKE(logits, mem_mul(N, V));
+    TAKE(losses, N);
+#undef TAKE
+    return ok ? at : 0;
+}
+
+// Makes room for a batch of B x T.
+static int acts_reserve(TrainModel *m, int B, int T, Err *e) {
+    const ModelConfig *c = &m->cfg;
+    if (B == m->cap_B && T == m->cap_T) return 0;
+    free(m->act_mem);
+    free(m->dact_mem);
+    free(m->inputs);
+    free(m->targets);
+    m->act_mem = m->dact_mem = NULL;
+    m->inputs = m->targets = NULL;
+    m->cap_B = m->cap_T = 0;
+    size_t n = acts_layout(&m->a, NULL, c, B, T);
+    if (n) {
+        m->act_mem = calloc(n, sizeof(float));
+        m->dact_mem = calloc(n, sizeof(float));
+        m->inputs = calloc((size_t)B * T, sizeof(int));
+        m->targets = calloc((size_t)B * T, sizeof(int));
+    }
+    if (!n || !m->act_mem || !m->dact_mem || !m->inputs || !m->targets)
+        return err_set(e, "train: out of memory for the activations of %d x %d tokens", B, T);
+    acts_layout(&m->a, m->act_mem, c, B, T);
+    acts_layout(&m->d, m->dact_mem, c, B, T);
+    m->cap_B = B;
+    m->cap_T = T;
+    if (c->a.pos == POS_ROTARY && m->rope_T != T) {
+        int rot = c->a.rope_dim ? c->a.rope_dim : c->head_dim, half = rot / 2;
+        free(m->rope_cos);
+        free(m->rope_sin);
+        free(m->rope_nsin);
+        m->rope_cos = xmalloc(sizeof(float) * (size_t)T * half);
+        m->rope_sin = xmalloc(sizeof(float) * (size_t)T * half);
+        m->rope_nsin = xmalloc(sizeof(float) * (size_t)T * half);
+        float *inv = xmalloc(sizeof(float) * (size_t)half);
+        rope_freqs(&c->a, rot, inv);
+        rope_table(m->rope_cos, m->rope_sin, 0, T, half, inv);
+        for (size_t i = 0; i < (size_t)T * half; i++) m->rope_nsin[i] = -m->rope_sin[i];
+        free(inv);
+        m->rope_T = T;
+    }
+    return 0;
+}
+
+// Where q, k and v of layer l sit in a qkv buffer, and their row strides: a fused projection
+// leaves them interleaved in each row, separate ones one after the other.
+typedef struct {
+    float *q, *k, *v;
+    int sq, skv;
+} QKV;
+
+static QKV qkv_views(const TrainModel *m, float *qkv_all, int l) {
+    const ModelConfig *c = &m->cfg;
+    size_t N = (size_t)m->B * m->T;
+    int qd = c->n_head * c->head_dim, kvd = c->n_kv_head * c->head_dim;
+    float *base = qkv_all + (size_t)l * N * (qd + 2 * kvd);
+    if (c->a.fused_qkv) return (QKV){base, base + qd, base + qd + kvd, qd + 2 * kvd, qd + 2 * kvd};
+    return (QKV){base, base + N * qd, base + N * qd + N * kvd, qd, kvd};
+}
+
+// ---------------------------------------------------------------------------------------
+// The passes
+
+static bool in_out(const TrainModel *m) { return m->map->in_out; }
+
+static void norm_forward(TrainModel *m, float *out, float *mean, float *rstd, const float *inp, WeightId w, int l, int N) {
+    const ModelConfig *c = &m->cfg;
+    if (c->a.norm == NORM_RMS)
+        tr_rmsnorm_forward(out, rstd, inp, tmodel_param(m, w, l), N, c->n_embd, c->a.norm_eps);
+    else
+        tr_layernorm_forward(out, mean, rstd, inp, tmodel_param(m, w, l), tmodel_param(m, (WeightId)(w + 1), l), N,
+                             c->n_embd, c->a.norm_eps);
+}
+
+static void norm_backward(TrainModel *m, float *dinp, const float *dout, const float *inp, const float *mean,
+                          const float *rstd, WeightId w, int l, int N) {
+    const ModelConfig *c = &m->cfg;
+    if (c->a.norm == NORM_RMS)
+        tr_rmsnorm_backward(dinp, tmodel_grad(m, w, l), dout, inp, tmodel_param(m, w, l), rstd, N, c->n_embd);
+    else
+        tr_layernorm_backward(dinp, tmodel_grad(m, w, l), tmodel_grad(m, (WeightId)(w + 1), l), dout, inp,
+                              tmodel_param(m, w, l), mean, rstd, N, c->n_embd);
+}
+
+// A linear layer of weight w (its bias, when the model has one, is the next id).
+static void linear_forward_w(TrainModel *m, float *out, const float *inp, WeightId w, int l, int N, int IC, int OC) {
+    tr_matmul_forward(out, inp, tmodel_param(m, w, l), tmodel_param(m, (WeightId)(w + 1), l), N, IC, OC, in_out(m));
+}
+
+static void linear_backward_w(TrainModel *m, float *dinp, const float *dout, const float *inp, WeightId w, int l, int N,
+                              int IC, int OC) {
+    tr_matmul_backward(dinp, tmodel_grad(m, w, l), tmodel_grad(m, (WeightId)(w + 1), l), dout, inp,
+                       tmodel_param(m, w, l), N, IC, OC, in_out(m));
+}
+
+// The output head: [V, d] (the token embedding when tied).
+static WeightId head_id(const TrainModel *m) { return m->off[W_OUTPUT] >= 0 ? W_OUTPUT : W_TOK_EMBD; }
+
+int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, int T, double *loss, Err *e) {
+    const ModelConfig *c = &m->cfg;
+    if (B < 1 || T < 1) return err_set(e, "train: empty batch");
+    if (T > c->n_ctx) return err_set(e, "train: sequences of %d tokens exceed the context of %d", T, c->n_ctx);
+    for (int i = 0; i < B * T; i++)
+        if (inputs[i] < 0 || inputs[i] >= c->n_vocab || (targets && targets[i] >= c->n_vocab))
+            return err_set(e, "train: token id %d is out of range (vocabulary of %d)",
+                           inputs[i] < 0 || inputs[i] >= c->n_vocab ? inputs[i] : targets[i], c->n_vocab);
+    if (acts_reserve(m, B, T, e)) return -1;
+    int saved_threads = openblas_get_num_threads();
+    openblas_set_num_threads(m->threads);
+    m->B = B;
+    m->T = T;
+    int N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head, hd = c->head_dim;
+    int qd = H * hd, kvd = Hkv * hd, ff = c->n_ff, V = c->n_vocab;
+    size_t Nd = (size_t)N * d, Nff = (size_t)N * ff;
+    Acts *a = &m->a;
+    memcpy(m->inputs, inputs, sizeof(int) * (size_t)N);
+    m->have_targets = targets != NULL;
+    for (int i = 0; i < N; i++) m->targets[i] = targets ? targets[i] : -1;
+
+    tr_embed_forward(a->x, inputs, tmodel_param(m, W_TOK_EMBD, -1), tmodel_param(m, W_POS_EMBD, -1), N, T, d);
+    for (int l = 0; l < L; l++) {
+        float *x = a->x + (size_t)l * Nd, *xo = x + Nd;
+        float *ln1 = a->ln1 + (size_t)l * Nd, *ln2 = a->ln2 + (size_t)l * Nd, *xmid = a->xmid + (size_t)l * Nd;
+        float *z = a->z + (size_t)l * N * qd, *att = a->att + (size_t)l * B * H * T * T;
+        float *up = a->up + (size_t)l * Nff, *h = a->h + (size_t)l * Nff;
+        norm_forward(m, ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, x, W_ATTN_NORM, l, N);
+        QKV v = qkv_views(m, a->qkv, l);
+        if (c->a.fused_qkv) {
+            linear_forward_w(m, v.q, ln1, W_QKV, l, N, d, qd + 2 * kvd);
+        } else {
+            linear_forward_w(m, v.q, ln1, W_Q, l, N, d, qd);
+            linear_forward_w(m, v.k, ln1, W_K, l, N, d, kvd);
+            linear_forward_w(m, v.v, ln1, W_V, l, N, d, kvd);
+        }
+        if (c->a.pos == POS_ROTARY) {
+            int rot = c->a.rope_dim ? c->a.rope_dim : hd;
+            bool pairs = c->a.rope_style == ROPE_PAIRS;
+            tr_rope(v.q, N, T, v.sq, H, hd, rot, m->rope_cos, m->rope_sin, pairs);
+            tr_rope(v.k, N, T, v.skv, Hkv, hd, rot, m->rope_cos, m->rope_sin, pairs);
+        }
+        tr_attention_forward(z, att, v.q, v.k, v.v, B, T, H, Hkv, hd, v.sq, v.skv);
+        linear_forward_w(m, a->tmp, z, W_O, l, N, qd, d);
+        tr_residual_forward(xmid, x, a->tmp, (int)Nd);
+        norm_forward(m, ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid, W_FFN_NORM, l, N);
+        linear_forward_w(m, up, ln2, W_UP, l, N, d, ff);
+        if (c->a.act == ACT_SWIGLU) {
+            float *gate = a->gate + (size_t)l * Nff;
+            linear_forward_w(m, gate, ln2, W_GATE, l, N, d, ff);
+            tr_swiglu_forward(h, gate, up, (int)Nff);
+        } else {
+            tr_gelu_forward(h, up, (int)Nff);
+        }
+        linear_forward_w(m, a->tmp, h, W_DOWN, l, N, ff, d);
+        tr_residual_forward(xo, xmid, a->tmp, (int)Nd);
+    }
+    const float *xl = a->x + (size_t)L * Nd;
+    if (c->a.final_norm) norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, xl, W_OUT_NORM, -1, N);
+    else memcpy(a->lnf, xl, sizeof(float) * Nd);
+    tr_matmul_forward(a->logits, a->lnf, tmodel_param(m, head_id(m), -1), NULL, N, d, V, false);
+    double l = 0;
+    m->counted = 0;
+    if (targets) l = tr_crossentropy_forward(a->logits, a->losses, a->logits, m->targets, N, V, &m->counted);
+    openblas_set_num_threads(saved_threads);
+    if (loss) *loss = l;
+    return 0;
+}
+
+void tmodel_backward(TrainModel *m, float scale) {
+    const ModelConfig *c = &m->cfg;
+    if (!m->have_targets || !m->counted) return;
+    int saved_threads = openblas_get_num_threads();
+    openblas_set_num_threads(m->threads);
+    int B = m->B, T = m->T, N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head;
+    int hd = c->head_dim, qd = H * hd, kvd = Hkv * hd, ff = c->n_ff, V = c->n_vocab;
+    size_t Nd = (size_t)N * d, Nff = (size_t)N * ff;
+    Acts *a = &m->a, *g = &m->d;
+    memset(m->dact_mem, 0, sizeof(float) * acts_layout(&m->d, m->dact_mem, c, B, T));
+
+    tr_crossentropy_backward(g->logits, a->logits, m->targets, N, V, scale / (float)m->counted);
+    WeightId hw = head_id(m);
+    tr_matmul_backward(g->lnf, tmodel_grad(m, hw, -1), NULL, g->logits, a->lnf, tmodel_param(m, hw, -1), N, d, V, false);
+    float *dxl = g->x + (size_t)L * Nd;
+    if (c->a.final_norm) norm_backward(m, dxl, g->lnf, a->x + (size_t)L * Nd, a->lnf_mean, a->lnf_rstd, W_OUT_NORM, -1, N);
+    else memcpy(dxl, g->lnf, sizeof(float) * Nd);
+    for (int l = L - 1; l >= 0; l--) {
+        size_t lN = (size_t)l * N;
+        float *x = a->x + (size_t)l * Nd, *dx = g->x + (size_t)l * Nd, *dxo = dx + Nd;
+        float *xmid = a->xmid + (size_t)l * Nd, *dxmid = g->xmid + (size_t)l * Nd;
+        float *up = a->up + (size_t)l * Nff, *dup = g->up + (size_t)l * Nff;
+        float *h = a->h + (size_t)l * Nff, *dh = g->h + (size_t)l * Nff;
+        float *ln2 = a->ln2 + (size_t)l * Nd, *dln2 = g->ln2 + (size_t)l * Nd;
+        float *ln1 = a->ln1 + (size_t)l * Nd, *dln1 = g->ln1 + (size_t)l * Nd;
+        float *z = a->z + (size_t)l * N * qd, *dz = g->z + (size_t)l * N * qd;
+        size_t ao = (size_t)l * B * H * T * T;
+        // xo = xmid + down(act(...)): the stream's gradient flows on, and into the MLP
+        tr_residual_forward(dxmid, dxmid, dxo, (int)Nd);
+        linear_backward_w(m, dh, dxo, h, W_DOWN, l, N, ff, d);
+        if (c->a.act == ACT_SWIGLU) {
+            float *gate = a->gate + (size_t)l * Nff, *dgate = g->gate + (size_t)l * Nff;
+            tr_swiglu_backward(dgate, dup, dh, gate, up, (int)Nff);
+            linear_backward_w(m, dln2, dgate, ln2, W_GATE, l, N, d, ff);
+        } else {
+            tr_gelu_backward(dup, up, dh, (int)Nff);
+        }
+        linear_backward_w(m, dln2, dup, ln2, W_UP, l, N, d, ff);
+        norm_backward(m, dxmid, dln2, xmid, a->ln2_mean + lN, a->ln2_rstd + lN, W_FFN_NORM, l, N);
+        // xmid = x + o(attention(...))
+        tr_residual_forward(dx, dx, dxmid, (int)Nd);
+        linear_backward_w(m, dz, dxmid, z, W_O, l, N, qd, d);
+        QKV v = qkv_views(m, a->qkv, l), dv = qkv_views(m, g->qkv, l);
+        tr_attention_backward(dv.q, dv.k, dv.v, g->att + ao, dz, a->att + ao, v.q, v.k, v.v, B, T, H, Hkv, hd, v.sq,
+                              v.skv);
+        if (c->a.pos == POS_ROTARY) { // back through the rotation: by minus the angle
+            int rot = c->a.rope_dim ? c->a.rope_dim : hd;
+            bool pairs = c->a.rope_style == ROPE_PAIRS;
+            tr_rope(dv.q, N, T, dv.sq, H, hd, rot, m->rope_cos, m->rope_nsin, pairs);
+            tr_rope(dv.k, N, T, dv.skv, Hkv, hd, rot, m->rope_cos, m->rope_nsin, pairs);
+        }
+        if (c->a.fused_qkv) {
+            linear_backward_w(m, dln1, dv.q, ln1, W_QKV, l, N, d, qd + 2 * kvd);
+        } else {
+            linear_backward_w(m, dln1, dv.q, ln1, W_Q, l, N, d, qd);
+            linear_backward_w(m, dln1, dv.k, ln1, W_K, l, N, d, kvd);
+            linear_backward_w(m, dln1, dv.v, ln1, W_V, l, N, d, kvd);
+        }
+        norm_backward(m, dx, dln1, x, a->ln1_mean + lN, a->ln1_rstd + lN, W_ATTN_NORM, l, N);
+    }
+    tr_embed_backward(tmodel_grad(m, W_TOK_EMBD, -1), tmodel_grad(m, W_POS_EMBD, -1), g->x, m->inputs, N, T, d);
+    openblas_set_num_threads(saved_threads);
+}
+
+// ---------------------------------------------------------------------------------------
+// Saving
+
+typedef struct {
+    TrainModel *m;
+    bool grads;
+} SaveArg;
+
+static const float *save_weights(void *user, WeightId w, int layer) {
+    SaveArg *s = user;
+    return s->grads ? tmodel_grad(s->m, w, layer) : tmodel_param(s->m, w, layer);
+}
+
+int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads, Err *e) {
+    const ModelConfig *c = &m->cfg;
+    NewModelParams p = newmodel_defaults();
+    p.family = c->a.name;
+    p.n_layer = c->n_layer;
+    p.n_head = c->n_head;
+    p.n_kv_head = c->n_kv_head;
+    p.n_embd = c->n_embd;
+    p.n_ff = c->n_ff;
+    p.n_ctx = c->n_ctx;
+    p.n_vocab = c->n_vocab;
+    p.tied = c->a.tied;
+    p.masks = false;
+    p.prefix = m->map->prefixes[0];
+    p.config = c;
+    SaveArg sa = {m, grads};
+    p.weights = save_weights;
+    p.weights_user = &sa;
+    return newmodel_write(dir, &p, tok_dir, e);
+}

@@ -1,0 +1,62 @@
+// tmodel.h - a decoder model being trained: every parameter carved out of one float32 arena
+// (in arch_plan's order, each stored as its HF layout stores it), a gradient arena of the
+// same layout, and the activations of one batch, with the forward pass and the backward pass
+// built from the pairs of train/layers.h, driven by the architecture descriptor.
+//
+// Supported: causal pre-norm decoders (GPT-2, Llama and its relatives): learned or rotary
+// positions, LayerNorm (with or without shifts) or RMSNorm, fused or separate q/k/v with
+// grouped-query heads, GELU (tanh) or SwiGLU feed-forward, linear biases, tied or untied head.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "model/arch.h"
+#include "model/model.h"
+
+// One parameter tensor of the arena.
+typedef struct TParam {
+    WeightSlot s;    // which logical weight, its kind and sizes
+    size_t off, n;   // floats from the start of the arena
+    bool decay;      // matrices and embeddings take weight decay; vectors (norms, biases) do not
+} TParam;
+
+typedef struct TrainModel TrainModel;
+
+// A model of configuration c stored as layout map stores it, with zero parameters.
+// threads: OpenBLAS threads during the passes (<= 0: the CPUs). NULL with e filled when the
+// architecture is not one the trainer supports.
+TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, Err *e);
+// A trainable copy of a loaded model's weights (converted to float32).
+TrainModel *tmodel_from_model(const Model *m, int threads, Err *e);
+void tmodel_free(TrainModel *m);
+
+const ModelConfig *tmodel_config(const TrainModel *m);
+const TensorMap *tmodel_map(const TrainModel *m);
+size_t tmodel_size(const TrainModel *m);   // floats in each arena (the parameter count)
+float *tmodel_params(TrainModel *m);       // the parameter arena
+float *tmodel_grads(TrainModel *m);        // the gradient arena
+int tmodel_n_tensors(const TrainModel *m);
+const TParam *tmodel_tensor(const TrainModel *m, int i);
+// The parameter (or its gradient) of logical weight w of layer (-1 outside the blocks), or NULL.
+float *tmodel_param(TrainModel *m, WeightId w, int layer);
+float *tmodel_grad(TrainModel *m, WeightId w, int layer);
+
+// The forward pass over B sequences of T tokens: inputs, targets (B*T; a target < 0 is not
+// counted). Returns 0 and the mean loss over counted targets in *loss, or -1 with e filled
+// (T beyond the context, an id out of range, out of memory). The activations stay for
+// tmodel_backward.
+int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, int T, double *loss, Err *e);
+// The logits of the last forward pass, (B*T, n_vocab), before they became probabilities:
+// only valid when it ran with targets NULL.
+const float *tmodel_logits(const TrainModel *m);
+// The backward pass of the last forward: adds scale * d(mean loss)/d(parameter) into the
+// gradient arena (scale 1/k for k accumulated micro-batches).
+void tmodel_backward(TrainModel *m, float scale);
+void tmodel_zero_grad(TrainModel *m);
+
+// Write the parameters (or, when grads, the gradients) as an HF model directory: config.json,
+// model.safetensors (F32) and the tokenizer files copied from tok_dir (NULL: the family's
+// small default tokenizer).
+int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads, Err *e);

@@ -1,0 +1,67 @@
+// trainer.h - a training run: a text file tokenized with the model's tokenizer (the last
+// part held out), random windows as batches, AdamW with clipping, warmup and cosine decay,
+// gradient accumulation, a held-out loss, and checkpoints in the HF layout that a killed run
+// resumes from exactly (the same weights as an uninterrupted run).
+//
+// A checkpoint directory holds config.json, model.safetensors (F32) and the tokenizer files
+// (loadable by qkv and transformers), and train_state.bin: the step, the batch generator's
+// state, the options that must not change, and the weights and AdamW moments as float32.
+// Resuming reads train_state.bin only (the HF files are written first, the state last).
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "model/newmodel.h"
+#include "train/optim.h"
+
+typedef struct TrainOpts {
+    const char *data;      // UTF-8 text file
+    const char *out;       // checkpoint directory (created)
+    const char *from;      // a model to start from (HF directory), or NULL: a new model of newp
+    NewModelParams newp;   // from scratch: family, sizes, seed, std (written to out first)
+    const char *tok_dir;   // from scratch: tokenizer files to copy (NULL: the family's default)
+    int batch, seq, accum; // sequences per micro-batch, tokens per sequence, micro-batches per step
+    OptParams opt;         // opt.steps: optimizer steps of the run
+    int eval_every;        // held-out loss every N steps (and at the last); 0: only at the last
+    int eval_batches;      // batches of held-out windows per evaluation
+    int save_every;        // checkpoint every N steps (and at the last); 0: only at the last
+    double val_frac;       // the fraction of the tokens held out (the file's end)
+    uint64_t seed;         // the batch generator
+    int threads;           // <= 0: the CPUs
+    bool resume;           // continue from out/train_state.bin when it is there
+} TrainOpts;
+
+TrainOpts train_defaults(void);
+
+// One optimizer step done.
+typedef struct TrainPoint {
+    int step;             // 1-based: steps done
+    int steps;            // of the run
+    double loss;          // mean training loss of the step's micro-batches
+    double val_loss;      // held-out loss, or a negative value when not evaluated at this step
+    double lr, grad_norm; // the step's learning rate, the gradient norm before clipping
+    int64_t tokens;       // training tokens seen by the run so far (resumed steps included)
+    double elapsed_s;     // seconds in this process
+    double eta_s;         // estimated seconds left
+    double tok_s;         // training tokens per second in this process
+    bool saved;           // a checkpoint was written after this step
+} TrainPoint;
+
+typedef struct TrainInfo {
+    int start_step;        // steps already done when the run began (resumed), else 0
+    int64_t n_params;
+    int64_t train_tokens, val_tokens;
+    ModelConfig cfg;
+} TrainInfo;
+
+// Called once before the first step (info) and after every step (p); a non-zero return stops
+// the run after the current step's checkpoint decision (the state stays resumable).
+typedef struct TrainHooks {
+    int (*begin)(void *user, const TrainInfo *info);
+    int (*step)(void *user, const TrainPoint *p);
+    void *user;
+} TrainHooks;
+
+// Run o. 0 when every step ran (or a hook stopped it), -1 with e filled.
+int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e);

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+# test_train_cmd.py - suite 'reference': the `train` command end to end.
+#
+#   - a GPT-2 and a Llama trained from scratch on a generated text: the loss falls; the
+#     checkpoint loads in transformers, whose logits equal qkv's on it (|d| <= 1e-4), and whose
+#     loss on the held-out windows (the file's last tenth, consecutive windows of seq tokens)
+#     equals the held-out loss qkv reported (|d| <= 1e-4);
+#   - resumption: the same run killed (SIGKILL) after a checkpoint and started again with the
+#     same command ends with exactly the weights of an uninterrupted run, and the loss curve in
+#     SQLite (train_points) has every step once, equal to the uninterrupted run's;
+#   - from=: training continues from a checkpoint;
+#   - bad input: one error line, non-zero exit (missing file, empty file, seq beyond the
+#     context, too little text, a resume with other options, an encoder, a truncated or
+#     foreign train_state.bin).
+# Skips (77) without the test environment unless QKV_REQUIRE_REFS=1.
+# Usage: test_train_cmd.py QKV_BINARY
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainref import fail, finish, load_causal_lm, np, qkv_cli, tensors, torch  # noqa: E402
+
+
+def corpus(path, n=600, seed=3):
+    """Sentences of a small grammar: learnable structure, deterministic."""
+    rnd = random.Random(seed)
+    subj = ['the cat', 'a dog', 'my friend', 'the teacher', 'a bird']
+    verb = ['sees', 'likes', 'follows', 'helps', 'finds']
+    obj = ['the ball', 'a tree', 'the house', 'a river', 'the book']
+    with open(path, 'w') as f:
+        for _ in range(n):
+            f.write('%s %s %s.\n' % (rnd.choice(subj), rnd.choice(verb), rnd.choice(obj)))
+
+
+def train_cmd(qkv, db, words, timeout=600):
+    return qkv_cli.run(qkv, ['--db', db, '--json', '-e', 'train ' + ' '.join(words)], timeout)
+
+
+def curve(db, out):
+    con = sqlite3.connect(db)
+    try:
+        rid = con.execute('SELECT id FROM train_runs WHERE out_path = ? ORDER BY id DESC LIMIT 1',
+                          (os.path.realpath(out),)).fetchone()
+        if not rid:
+            return None
+        return con.execute('SELECT step, loss, val_loss FROM train_points WHERE run_id = ? ORDER BY step',
+                           (rid[0],)).fetchall()
+    finally:
+        con.close()
+
+
+def hf_checks(tag, qkv, out, data, db, seq, batch, eval_batches, val_loss):
+    try:
+        m = load_causal_lm(out)
+    except Exception as ex:
+        fail('%s: transformers cannot load the checkpoint: %s: %s' % (tag, type(ex).__name__, ex))
+        return
+    # qkv's tokens of the file (its own tokenizer; compared with HF's logits below)
+    (tk,) = qkv_cli.json_cmds(qkv, out, ['tokenize "%s" special=false' % open(data).read()[:60].replace('\n', '\\n')], db)
+    ids = tk['ids']
+    (lg,) = qkv_cli.json_cmds(qkv, out, ['logits %s full=true' % qkv_cli.ids_arg(ids)], db)
+    with torch.no_grad():
+        want = m(input_ids=torch.tensor([ids])).logits[0].double().numpy()
+    got = np.asarray(lg['logits'], dtype=np.float64)
+    err = float(np.max(np.abs(got - want))) if got.shape == want.shape else float('inf')
+    if not err <= 1e-4:
+        fail('%s: logits of the checkpoint: qkv and transformers differ by %.3g (shapes %s, %s)'
+             % (tag, err, got.shape, want.shape))
+    # the held-out loss, recomputed: the text's tokens as qkv's train reads them
+    text = open(data).read()
+    all_ids = []
+    for k in range(0, len(text), 2000):  # the command line takes the text in pieces (byte-level: no merges)
+        piece = text[k:k + 2000].replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+        (t,) = qkv_cli.json_cmds(qkv, out, ['tokenize "%s" special=false' % piece], db)
+        all_ids += t['ids']
+    nval = int(len(all_ids) * 0.1)
+    val = all_ids[len(all_ids) - nval:]
+    windows = (len(val) - 1) // seq
+    losses = []
+    w = 0
+    with torch.no_grad():
+        for _ in range(eval_batches):
+            xs, ys = [], []
+            for _ in range(batch):
+                s = (w % windows) * seq
+                xs.append(val[s:s + seq])
+                ys.append(val[s + 1:s + seq + 1])
+                w += 1
+            logits = m(input_ids=torch.tensor(xs)).logits
+            losses.append(float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                                  torch.tensor(ys).reshape(-1))))
+    want_val = sum(losses) / len(losses)
+    if not abs(want_val - val_loss) <= 1e-4:
+        fail('%s: held-out loss: transformers %.7f, qkv %.7f' % (tag, want_val, val_loss))
+    print('ok %-24s logits max |d| %.2e, held-out loss %.5f (transformers %.5f)' % (tag, err, val_loss, want_val),
+          flush=True)
+
+
+def scratch_and_resume(qkv, tmp, data, family, arch_opts):
+    tag = family
+    db = os.path.join(tmp, family + '.db')
+    seq, batch, evb = 64, 8, 3
+    common = [data] + arch_opts + ['seq=%d' % seq, 'batch=%d' % batch, 'steps=40', 'save_every=5', 'eval_every=10',
+                                   'eval_batches=%d' % evb, 'lr=1e-2', 'warmup=4', 'threads=2', 'seed=5']
+    out_a = os.path.join(tmp, family + '-a')
+    p = train_cmd(qkv, db, common + ['out=' + out_a])
+    if p.returncode != 0:
+        fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-2000:]))
+        return None
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    steps = [l for l in p.stderr.splitlines() if l.startswith('step ')]
+    if len(steps) != 40 or 'held-out' not in steps[9]:
+        fail('%s: expected 40 progress lines with a held-out loss every 10 steps, got %d: %s'
+             % (tag, len(steps), steps[:2]))
+    pts = curve(db, out_a)
+    if not pts or [s for s, _, _ in pts] != list(range(1, 41)):
+        fail('%s: train_points: expected steps 1..40, got %s' % (tag, [s for s, _, _ in pts or []][:50]))
+        return
+    first, last = np.mean([l for _, l, _ in pts[:3]]), np.mean([l for _, l, _ in pts[-3:]])
+    if not last < first - 1.0:
+        fail('%s: the loss did not fall: %.3f -> %.3f' % (tag, first, last))
+    if [s for s, _, v in pts if v is not None] != [10, 20, 30, 40]:
+        fail('%s: held-out losses at steps %s, expected 10 20 30 40' % (tag, [s for s, _, v in pts if v is not None]))
+    if abs(pts[-1][2] - res.get('val_loss', -1)) > 1e-9:
+        fail('%s: JSON val_loss %s and the logged %s differ' % (tag, res.get('val_loss'), pts[-1][2]))
+    print('ok %-24s loss %.3f -> %.3f, held-out %.4f, %s params, %.0f tok/s'
+          % (tag + ' train', first, last, res['val_loss'], res['params'], res['tok_s']), flush=True)
+    hf_checks(tag, qkv, out_a, data, db, seq, batch, evb, res['val_loss'])
+
+    # killed after a checkpoint, then the same command again
+    out_b = os.path.join(tmp, family + '-b')
+    args = [qkv, '--db', db, '--json', '-e', 'train ' + ' '.join(common + ['out=' + out_b])]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed_at = None
+    for line in proc.stderr:
+        if line.startswith('step 23/'):
+            proc.send_signal(signal.SIGKILL)
+            killed_at = 23
+            break
+    proc.wait()
+    if killed_at is None or proc.returncode != -signal.SIGKILL:
+        fail('%s: the run to kill was not killed mid-run (exit %s)' % (tag, proc.returncode))
+        return
+    p = train_cmd(qkv, db, common + ['out=' + out_b])
+    if p.returncode != 0:
+        fail('%s: resume: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-2000:]))
+        return
+    if 'resuming after step 20' not in p.stderr:
+        fail('%s: resume: expected "resuming after step 20" on stderr: %s' % (tag, p.stderr[:300]))
+    wa, wb = tensors(out_a), tensors(out_b)
+    diff = [k for k in wa if k not in wb or not np.array_equal(wa[k], wb[k])]
+    if diff or set(wa) != set(wb):
+        fail('%s: resumed weights differ from the uninterrupted run in %s' % (tag, diff[:5]))
+    pb = curve(db, out_b)
+    if pb != pts:
+        fail('%s: the resumed loss curve differs from the uninterrupted one: %s ... vs %s ...'
+             % (tag, (pb or [])[18:24], pts[18:24]))
+    print('ok %-24s killed at step %d, resumed from 20: weights and loss curve identical' % (tag + ' resume', killed_at),
+          flush=True)
+
+    # continuing from the checkpoint
+    out_c = os.path.join(tmp, family + '-c')
+    p = train_cmd(qkv, db, [data, 'from=' + out_a, 'out=' + out_c, 'seq=%d' % seq, 'batch=8', 'steps=3', 'lr=1e-3'])
+    if p.returncode != 0:
+        fail('%s: from=: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
+    else:
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        if not r.get('loss', 99) < first - 1.0:
+            fail('%s: from= did not start from the trained weights: loss %s' % (tag, r.get('loss')))
+    return out_a, common
+
+
+def bad_state(qkv, tmp, trained, common):
+    """A checkpoint whose train_state.bin is truncated, or not one: an error, never a crash."""
+    db = os.path.join(tmp, 'bad.db')
+    for name, damage, want in (('truncated', lambda b: b[:-100], 'truncated'),
+                               ('garbage', lambda b: b'\0' * 64 + b[64:], 'not a qkv training state'),
+                               ('short', lambda b: b[:10], 'not a qkv training state')):
+        d = os.path.join(tmp, 'state-' + name)
+        shutil.copytree(trained, d)
+        path = os.path.join(d, 'train_state.bin')
+        with open(path, 'rb') as f:
+            b = f.read()
+        with open(path, 'wb') as f:
+            f.write(damage(b))
+        p = train_cmd(qkv, db, common + ['out=' + d], timeout=120)
+        err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
+        if p.returncode == 0 or len(err) != 1 or want not in err[0]:
+            fail('%s train_state.bin: expected one error line with %r, got exit %d: %s'
+                 % (name, want, p.returncode, p.stderr.strip()[-400:]))
+    print('ok %-24s truncated, garbage and short states refused' % 'bad train_state.bin', flush=True)
+
+
+def bad_inputs(qkv, tmp, data, trained):
+    db = os.path.join(tmp, 'bad.db')
+    empty = os.path.join(tmp, 'empty.txt')
+    open(empty, 'w').close()
+    short = os.path.join(tmp, 'short.txt')
+    with open(short, 'w') as f:
+        f.write('a few words')
+    bert = os.path.join(tmp, 'bert')
+    qkv_cli.new_model(qkv, ['bert', 'layers=1', 'heads=2', 'd=16', 'ctx=32', 'out=' + bert], db)
+    cases = [
+        ([os.path.join(tmp, 'missing.txt'), 'out=' + os.path.join(tmp, 'x1')], 'missing.txt'),
+        ([empty, 'out=' + os.path.join(tmp, 'x2')], 'empty'),
+        ([data, 'out=' + os.path.join(tmp, 'x3'), 'ctx=16', 'seq=32'], 'exceeds the model'),
+        ([short, 'out=' + os.path.join(tmp, 'x4'), 'seq=32'], 'fewer than seq+1'),
+        ([data, 'out=' + trained, 'batch=2'], 'another batch'),
+        ([data, 'from=' + bert, 'out=' + os.path.join(tmp, 'x5')], 'not trainable'),
+        ([data, 'out=' + os.path.join(tmp, 'x6'), 'warmup=5', 'steps=5'], 'warmup'),
+        ([data], 'out=DIR is required'),
+    ]
+    for words, want in cases:
+        p = train_cmd(qkv, db, words, timeout=120)
+        err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
+        if p.returncode == 0 or len(err) != 1 or want not in err[0]:
+            fail('bad input %s: expected one error line with %r and a non-zero exit, got exit %d: %s'
+                 % (words, want, p.returncode, p.stderr.strip()[-400:]))
+    print('ok %-24s %d cases' % ('bad input', len(cases)), flush=True)
+
+
+def main():
+    qkv = sys.argv[1] if len(sys.argv) > 1 else qkv_cli.qkv_path()
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, 'corpus.txt')
+        corpus(data)
+        trained = scratch_and_resume(qkv, tmp, data, 'gpt2', ['family=gpt2', 'layers=2', 'heads=2', 'd=64', 'ctx=128'])
+        if trained:
+            bad_state(qkv, tmp, *trained)
+            trained = trained[0]
+        scratch_and_resume(qkv, tmp, data, 'llama', ['family=llama', 'layers=2', 'heads=4', 'kv_heads=2', 'd=64',
+                                                     'ctx=128'])
+        if trained:
+            bad_inputs(qkv, tmp, data, trained)
+    return finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
