@@ -101,6 +101,7 @@ CREATE TABLE train_points (          -- the loss curve: one row per optimizer st
     elapsed_s REAL NOT NULL,         -- seconds since the process started the run
     created TEXT NOT NULL,
     PRIMARY KEY (run_id, step)
+) WITHOUT ROWID;
 
 -- migration 4: prompt experiments
 CREATE TABLE experiments (           -- one experiment: a task, a model, a matrix of conditions
