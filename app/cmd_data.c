@@ -19,43 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cmdutil.h"
 #include "commands.h"
 #include "base/json.h"
 
 static int run_id_arg(const Arg *a, int64_t *id, Out *out) { return id_arg(a->val, "run", id, out); }
-
-// What a listing (history, rankings) fills: the rows of the JSON array and the lines of the
-// human form, and how many.
-typedef struct {
-    Out *out;
-    int n;
-} ListCtx;
-
-// Visits the rows of a listing for filter f, newest first, at most n.
-typedef int (*ListEach)(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e);
-
-// history and rankings: [N] [TEXT] and the filters, then each row into key: [...].
-static int list_command(App *app, const Args *a, Out *out, const char *cmd, const char *key, ListEach each) {
-    long long n = 20;
-    const char *text = NULL;
-    if (count_text_args(a, cmd, key, &n, &text, out)) return -1;
-    Db *db = need_db(app, out);
-    if (!db) return -1;
-    DbFilter f = {0};
-    filter_opts(a, &f);
-    f.text = text;
-    Err e = {{0}};
-    ListCtx c = {out, 0};
-    jw_key(&out->w, key);
-    jw_arr(&out->w);
-    int rc = each(db, &f, (long)n, &c, &e);
-    jw_arr_end(&out->w);
-    if (rc) return out_error(out, "%s: %s", cmd, e.msg);
-    if (!c.n) buf_printf(&out->text, "no %s\n", key);
-    return 0;
-}
 
 static int history_row(void *user, const DbRun *r) {
     ListCtx *h = user;
@@ -392,8 +362,42 @@ static int show_ranking(App *app, const char *val, Out *out) {
     return rc;
 }
 
+// export experiment ID FILE [format=json|jsonl|csv]
+static int export_experiment(App *app, const Args *a, Out *out) {
+    if (args_npos(a) != 3) return out_error(out, "usage: export experiment ID FILE [format=json|jsonl|csv]");
+    int64_t id;
+    if (id_arg(args_pos(a, 1)->val, "experiment", &id, out)) return -1;
+    const char *file = args_pos(a, 2)->val, *format = args_opt(a, "format");
+    if (!format) { // from the file's name, else JSON
+        size_t n = strlen(file);
+        format = n > 4 && !strcasecmp(file + n - 4, ".csv") ? "csv" : n > 6 && !strcasecmp(file + n - 6, ".jsonl") ? "jsonl" : "json";
+    }
+    DbExportExp kind;
+    if (!strcmp(format, "json")) kind = DB_EXPORT_EXP_JSON;
+    else if (!strcmp(format, "jsonl")) kind = DB_EXPORT_EXP_JSONL;
+    else if (!strcmp(format, "csv")) kind = DB_EXPORT_EXP_CSV;
+    else return out_error(out, "export experiment: format=%.40s: json, jsonl or csv expected", format);
+    for (int i = 0; i < a->n; i++)
+        if (a->a[i].key && strcmp(a->a[i].key, "format"))
+            return out_error(out, "export experiment: %s= does not apply (only format=)", a->a[i].key);
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    long count = 0;
+    Err e = {{0}};
+    if (db_export_experiment(db, id, kind, file, &count, &e)) return out_error(out, "export: %s", e.msg);
+    jw_kstr(&out->w, "file", file);
+    jw_kint(&out->w, "count", count);
+    jw_kstr(&out->w, "what", "experiment");
+    jw_kstr(&out->w, "format", format);
+    jw_kint(&out->w, "experiment_id", id);
+    buf_printf(&out->text, "experiment %lld: %ld items written to %s\n", (long long)id, count, file);
+    return 0;
+}
+
 static int cmd_export(App *app, const Args *a, Out *out) {
     const char *what = args_pos(a, 0)->val, *file = args_pos(a, 1)->val;
+    if (!strcmp(what, "experiment")) return export_experiment(app, a, out);
+    if (args_npos(a) != 2) return out_error(out, "export %.40s takes one FILE", what);
     const char *format = args_opt(a, "format");
     DbExport kind;
     if (!strcmp(what, "pairs")) {
@@ -411,7 +415,7 @@ static int cmd_export(App *app, const Args *a, Out *out) {
         else if (!strcmp(format, "csv")) kind = DB_EXPORT_RUNS_CSV;
         else return out_error(out, "export runs: format=%.40s: jsonl or csv expected", format);
     } else {
-        return out_error(out, "export: '%.40s': pairs, rankings or runs expected", what);
+        return out_error(out, "export: '%.40s': pairs, rankings, runs or experiment expected", what);
     }
     DbFilter f = {0};
     filter_opts(a, &f);
@@ -465,15 +469,19 @@ const Command data_commands[] = {
      "prompt, k, order (groups of candidate numbers best first, as order answers), candidates: [{n, run_id, "
      "rank}] (best first)}].",
      false},
-    {"export", cmd_export, 2, 2, k_export,
-     "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M]",
+    {"export", cmd_export, 2, 3, k_export,
+     "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M] | "
+     "export experiment ID FILE [format=json|jsonl|csv]",
      "Write training data, replacing FILE atomically. pairs: every preference pair of each ranking (ties give "
      "none), format=trl {prompt, chosen, rejected, margin} (margin = rank difference) or format=hh {chosen, "
      "rejected} as \"\\n\\nHuman: ...\\n\\nAssistant: ...\" transcripts. rankings: one line per ranking "
      "{ranking_id, created, annotator, note, qkv_version, prompt, k, order, candidates: [{n, rank, run}]} with "
      "each run's full record. runs: JSON Lines (or format=csv) with show's fields. Filters: since/until (ISO "
      "dates, UTC, inclusive), annotator, model (path substring or sha256 prefix; for rankings, any candidate's), "
-     "kind (runs). JSON: file, count, what, format.",
+     "kind (runs). export experiment ID FILE writes one experiment (format from the name: .csv, .jsonl, else json): "
+     "{experiment, conditions, items: [{condition, shots, cot, samples, chat, seed, item, input, target, answer, "
+     "correct, correct_norm, detail, runs: [{sample, run_id, answer, n_reused, prompt, text}]}]}; jsonl one item a "
+     "line; csv one item a row with its first run. JSON: file, count, what, format.",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

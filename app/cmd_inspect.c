@@ -10,6 +10,7 @@
 #include "analysis/positions.h"
 #include "base/fs.h"
 #include "base/mem.h"
+#include "barchart.h"
 #include "heatmap.h"
 
 typedef struct {
@@ -259,15 +260,17 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
 static int cmd_save(App *app, const Args *a, Out *out) {
     const char *path = args_pos(a, 0)->val;
     const Figure *f = &app->fig;
-    if (!f->v) return out_error(out, "save: nothing to save yet (run attention or pe, or open a view)");
+    if (!f->v) return out_error(out, "save: nothing to save yet (run attention, pe or experiment show, or open a view)");
     size_t n = strlen(path);
     bool svg = n > 4 && !strcasecmp(path + n - 4, ".svg"), csv = n > 4 && !strcasecmp(path + n - 4, ".csv");
     if (!svg && !csv) return out_error(out, "save: '%.200s': the name must end in .svg or .csv", path);
     Heatmap hm = {f->v, f->rows, f->cols, (const char *const *)f->row_labels, (const char *const *)f->col_labels,
                   f->diverging ? CMAP_DIVERGING : CMAP_SEQUENTIAL, 0, 0};
+    BarChart bars = {f->rows, (const char *const *)f->row_labels, f->v, f->err, f->count, f->title};
     Buf b = {.fallible = true}; // the file's text grows with the figure (mem.h rule 1)
     Err e = {0};
-    int rc = svg ? heatmap_to_svg(&b, &hm, NULL, &e) : heatmap_to_csv(&b, &hm, NULL, &e);
+    int rc = f->err ? (svg ? barchart_to_svg(&b, &bars, &e) : barchart_to_csv(&b, &bars, &e))
+                    : (svg ? heatmap_to_svg(&b, &hm, NULL, &e) : heatmap_to_csv(&b, &hm, NULL, &e));
     if (!rc && b.failed)
         rc = err_set(&e, "out of memory for the %s of the %d x %d figure (%zu bytes)", svg ? "SVG" : "CSV", f->rows,
                      f->cols, b.failed);
@@ -279,7 +282,9 @@ static int cmd_save(App *app, const Args *a, Out *out) {
     jw_kint(&out->w, "rows", f->rows);
     jw_kint(&out->w, "cols", f->cols);
     jw_kstr(&out->w, "title", f->title);
-    buf_printf(&out->text, "saved %s (%d x %d) to %s\n", f->title, f->rows, f->cols, path);
+    jw_kstr(&out->w, "figure", f->err ? "bars" : "heatmap");
+    if (f->err) buf_printf(&out->text, "saved %s (%d bars) to %s\n", f->title, f->rows, path);
+    else buf_printf(&out->text, "saved %s (%d x %d) to %s\n", f->title, f->rows, f->cols, path);
     return 0;
 }
 
@@ -303,7 +308,10 @@ const Command inspect_commands[] = {
      false},
     {"save", cmd_save, 1, 1, k_none, "save FILE.svg|FILE.csv",
      "Export what was last shown as a heatmap (the attention map or position matrix of the last command, or the "
-     "TUI's current view) as SVG (exact colours, labels, legend) or CSV (labels and values).",
+     "TUI's current view) as SVG (exact colours, labels, legend) or CSV (labels and values); after an experiment "
+     "(experiment, experiment show ID, or the Experiment view) its accuracy per condition as bars with error bars "
+     "(SVG) or a table (CSV: condition, n, accuracy, stderr, ci_low, ci_high). JSON: file, format, rows, cols, title, "
+     "figure (heatmap or bars).",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -245,7 +245,7 @@ int id_arg(const char *val, const char *what, int64_t *id, Out *out) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v <= 0) return out_error(out, "'%.40s' is not a %s id", val, what);
+    if (!*s || *end || errno || v <= 0) return out_error(out, "'%.40s' is not a%s %s id", val, strchr("aeiou", what[0]) ? "n" : "", what);
     *id = v;
     return 0;
 }
@@ -266,6 +266,27 @@ int count_text_args(const Args *a, const char *cmd, const char *rows, long long 
             return out_error(out, "%s: one filter text at most: usage: %s [N] [TEXT]", cmd, cmd);
         }
     }
+    return 0;
+}
+
+// A listing (history, rankings, experiments): [N] [TEXT] and the filters, then each row into key: [...].
+int list_command(App *app, const Args *a, Out *out, const char *cmd, const char *key, ListEach each) {
+    long long n = 20;
+    const char *text = NULL;
+    if (count_text_args(a, cmd, key, &n, &text, out)) return -1;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbFilter f = {0};
+    filter_opts(a, &f);
+    f.text = text;
+    Err e = {{0}};
+    ListCtx c = {out, 0};
+    jw_key(&out->w, key);
+    jw_arr(&out->w);
+    int rc = each(db, &f, (long)n, &c, &e);
+    jw_arr_end(&out->w);
+    if (rc) return out_error(out, "%s: %s", cmd, e.msg);
+    if (!c.n) buf_printf(&out->text, "no %s\n", key);
     return 0;
 }
 

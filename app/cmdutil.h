@@ -62,6 +62,17 @@ Db *need_db(App *app, Out *out);
 int id_arg(const char *val, const char *what, int64_t *id, Out *out);
 // The optional count and filter text of a listing: [N] [TEXT].
 int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const char **text, Out *out);
+// What a listing (history, rankings, experiments) fills: the rows of the JSON array and the
+// lines of the human form, and how many.
+typedef struct ListCtx {
+    Out *out;
+    int n;
+} ListCtx;
+// Visits the rows of a listing for filter f, newest first, at most n.
+typedef int (*ListEach)(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e);
+// A listing command: [N] [TEXT] and the filters, then each row into key: [...] ("no KEY" when
+// there is none).
+int list_command(App *app, const Args *a, Out *out, const char *cmd, const char *key, ListEach each);
 // The since=, until=, annotator=, model=, kind= filters.
 void filter_opts(const Args *a, DbFilter *f);
 // Append n bytes of s as valid UTF-8 with NUL bytes shown as U+2400 (a human form is a C string).

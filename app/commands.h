@@ -14,6 +14,7 @@ extern const Command analysis_commands[]; // cmd_analysis.c: heads, lens, patch
 extern const Command encode_commands[];  // cmd_encode.c: fill, embed, similarity
 extern const Command quant_commands[];   // cmd_quant.c: quantize, compare
 extern const Command data_commands[];    // cmd_data.c: history, show, replay, rankings, export
+extern const Command exp_commands[];     // cmd_exp.c: tasks, prompt, experiment, experiments
 extern const Command rank_commands[];    // cmd_rank.c: rank, order, skip, note
 extern const Command session_commands[]; // cmd_session.c: set, help, quit
 extern const Command train_commands[];   // cmd_train.c: train

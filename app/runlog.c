@@ -87,13 +87,23 @@ static void json_int_list(Buf *b, const int *v, int n) {
     buf_putc(b, ']');
 }
 
+// The model's path as runs record it (absolute, or "builtin") and its architecture.
+static void record_model(RunRecord *rr, const Model *m) {
+    rr->run.model_path = m->builtin ? "builtin" : realpath(m->path, rr->abs) ? rr->abs : m->path;
+    rr->run.model_arch = m->cfg.a.name;
+}
+
+int runlog_model(RunRecord *rr, Db *db, const Model *m, Err *e) {
+    memset(rr, 0, sizeof *rr);
+    record_model(rr, m);
+    return runlog_identify(rr, db, m, e);
+}
+
 void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t prompt_len, const GenParams *p,
                    const GenResult *r, const char *text, size_t text_len) {
     memset(rr, 0, sizeof *rr);
     DbRun *run = &rr->run;
-    const Model *m = o->model;
-    run->model_path = m->builtin ? "builtin" : realpath(m->path, rr->abs) ? rr->abs : m->path;
-    run->model_arch = m->cfg.a.name;
+    record_model(rr, o->model);
     run->kind = o->kind ? o->kind : "generate";
     run->parent_id = o->parent_id;
     run->annotator = o->annotator;

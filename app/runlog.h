@@ -32,6 +32,9 @@ void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t
 // Add the model's content hash (of the file, or of the files qkv reads in a directory: the
 // SHA-256 of their sha256sum lines), computed once per file and cached in db. 0 or -1.
 int runlog_identify(RunRecord *rr, Db *db, const Model *m, Err *e);
+// Only the model's identity, as runs record it: rr's model_path (absolute, or "builtin"),
+// model_arch and model_sha256 (free nothing; rr holds no buffers then). 0 or -1 with e filled.
+int runlog_model(RunRecord *rr, Db *db, const Model *m, Err *e);
 // Identify the model and insert the run: its id (> 0), or 0 with e filled.
 int64_t runlog_insert(Db *db, RunRecord *rr, const Model *m, Err *e);
 void runlog_record_done(RunRecord *rr);

@@ -10,9 +10,11 @@
 #include "models.h"
 #include "runlog.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *app_default_model(void) {
     const char *env = getenv("QKV_MODEL");
@@ -151,6 +153,8 @@ void figure_free(Figure *f) {
     free(f->row_labels);
     free(f->col_labels);
     free(f->v);
+    free(f->err);
+    free(f->count);
     memset(f, 0, sizeof *f);
 }
 
@@ -178,6 +182,26 @@ int app_set_figure(App *app, const float *v, int rows, int cols, const char *con
     return 0;
 }
 
+static float *copy_floats(const float *v, int n) {
+    if (!v) return NULL;
+    float *c = xmalloc(sizeof *c * (size_t)(n ? n : 1));
+    memcpy(c, v, sizeof *c * (size_t)n);
+    return c;
+}
+
+void app_set_bars(App *app, const float *v, const float *err, const float *count, int n, const char *const *labels,
+                  const char *title) {
+    static const float none = NAN;
+    app_set_figure(app, n ? v : &none, n ? n : 1, 1, n ? labels : NULL, NULL, false, title);
+    Figure *f = &app->fig;
+    f->err = copy_floats(err ? err : NULL, n);
+    if (!f->err) { // bars always carry their errors (NAN: none)
+        f->err = xmalloc(sizeof *f->err * (size_t)(n ? n : 1));
+        for (int i = 0; i < (n ? n : 1); i++) f->err[i] = NAN;
+    }
+    f->count = copy_floats(count, n);
+}
+
 Db *app_db(App *app, Err *e) {
     if (app->db) return app->db;
     if (!app->db_path) {
@@ -186,6 +210,46 @@ Db *app_db(App *app, Err *e) {
     }
     if (db_open(app->db_path, 0, &app->db, e)) app->db = NULL;
     return app->db;
+}
+
+// "1:05" or "2:03:10".
+static void fmt_duration(double s, char *out, size_t cap) {
+    long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+    if (t >= 3600) snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+void app_progress(App *app, const Progress *p) {
+    if (app->on_progress) {
+        app->on_progress(app->on_progress_user, p);
+        return;
+    }
+    static int last_tenth = -1;
+    static long last_done = -1;
+    bool tty = isatty(STDERR_FILENO);
+    int tenth = p->total ? (int)(10 * p->done / p->total) : 10;
+    if (!tty && !p->finished && tenth == last_tenth) return;
+    bool repeat = !tty && p->finished && p->done == last_done; // the last line said it already
+    last_tenth = p->finished ? -1 : tenth;
+    last_done = p->finished ? -1 : p->done;
+    if (repeat) return;
+    char left[32] = "?", took[32];
+    if (p->left_s == p->left_s) fmt_duration(p->left_s, left, sizeof left);
+    fmt_duration(p->elapsed_s, took, sizeof took);
+    int pct = p->total ? (int)(100 * p->done / p->total) : 100;
+    if (tty) {
+        char bar[21];
+        int full = pct / 5;
+        for (int i = 0; i < 20; i++) bar[i] = i < full ? '#' : '.';
+        bar[20] = 0;
+        fprintf(stderr, "\r\033[K%s [%s] %ld/%ld (%d%%), %s, %s left", p->what, bar, p->done, p->total, pct, took,
+                p->finished ? "0:00" : left);
+        if (p->finished) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "%s: %ld/%ld (%d%%) after %s, %s left\n", p->what, p->done, p->total, pct, took,
+                p->finished ? "0:00" : left);
+    }
+    fflush(stderr);
 }
 
 bool app_rank_pending(const App *app) { return app->pending != NULL; }

@@ -26,16 +26,31 @@ typedef struct PendingRank {
     char *note;
 } PendingRank;
 
-// What a heatmap-producing command (attention, pe) or the current TUI view shows: the
-// data `save FILE.svg|.csv` exports. Owned by the App.
+// What a heatmap-producing command (attention, pe), an experiment's table or the current TUI
+// view shows: the data `save FILE.svg|.csv` exports. Owned by the App.
 typedef struct Figure {
-    float *v;          // [rows, cols]; NAN = masked
+    float *v;          // [rows, cols]; NAN = masked. Bars: rows values, cols 1
     int rows, cols;
     char **row_labels; // rows strings, or NULL
     char **col_labels; // cols strings, or NULL
     bool diverging;    // signed data (position encodings)
+    float *err;        // bars: rows standard errors; NULL for a heatmap
+    float *count;      // bars: rows item counts, or NULL
     char title[160];
 } Figure;
+
+// Where a long command stands (an experiment's items), for a progress bar.
+typedef struct Progress {
+    const char *what;   // "experiment 3"
+    const char *detail; // what it works on now ("shots=3 cot=off seed=1, item 17")
+    int64_t id;         // the experiment's id
+    long done, total;   // units stored so far (resumed ones included) and in all
+    double elapsed_s;   // since this command started
+    double left_s;      // estimated from this command's pace; NAN until known
+    bool finished;      // the last report of the command
+} Progress;
+
+typedef void (*ProgressFn)(void *user, const Progress *p);
 
 typedef struct App {
     Model *model;          // the current model (never NULL after app_init)
@@ -57,6 +72,8 @@ typedef struct App {
     Figure fig;            // the last matrix shown (see Figure)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
     void *on_step_user;
+    ProgressFn on_progress; // progress of long commands (the TUI); NULL: a line on stderr
+    void *on_progress_user;
     bool quit;             // set by the quit command: the front end runs nothing after it
     bool headless;         // -e, --script or stdin not a terminal: long commands report progress on stderr
 } App;
@@ -66,6 +83,10 @@ typedef struct App {
 int app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
                    const char *const *col_labels, bool diverging, const char *title);
 void figure_free(Figure *f);
+// Replace app->fig with bars: n values in [0, 1] with standard errors and counts (either may be
+// NULL), one label each.
+void app_set_bars(App *app, const float *v, const float *err, const float *count, int n, const char *const *labels,
+                  const char *title);
 
 // The model qkv opens when none is named: $QKV_MODEL when set, else the installed pretrained
 // chat model DEFAULT_MODEL (./dev models puts SmolLM2-135M-Instruct there), else "builtin".
@@ -117,5 +138,8 @@ bool app_rank_pending(const App *app);
 // Drop the pending ranking (nothing is stored: a ranking is stored whole or not at all).
 // warn: say on stderr that one was dropped.
 void app_rank_drop(App *app, bool warn);
+// Report progress: to app->on_progress, or on stderr (a line redrawn in place on a terminal,
+// else one line per tenth of the work).
+void app_progress(App *app, const Progress *p);
 // Release everything the App holds (a pending ranking is dropped with a warning).
 void app_done(App *app);

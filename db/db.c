@@ -561,10 +561,10 @@ static void where_and(DbWhere *w, const char *clause) {
 
 static void where_param(DbWhere *w, const char *v) { w->params[w->n++] = v; }
 
-int db_where_build(const DbFilter *f, bool ranking, DbWhere *w, Err *e) {
+int db_where_build(const DbFilter *f, DbWhereKind of, DbWhere *w, Err *e) {
     memset(w, 0, sizeof *w);
     if (!f) return 0;
-    const char *t = ranking ? "g" : "r"; // the table whose time and annotator count
+    const char *t = of == DB_WHERE_RANKINGS ? "g" : of == DB_WHERE_EXPERIMENTS ? "x" : "r"; // whose time and annotator
     char clause[512];
     if (f->since) {
         if (db_time_parse(f->since, false, w->times[0], e)) return err_prefix(e, "since");
@@ -583,17 +583,19 @@ int db_where_build(const DbFilter *f, bool ranking, DbWhere *w, Err *e) {
         where_and(w, clause);
         where_param(w, f->annotator);
     }
-    static const char model_run[] = "(instr(r.model_path, ?) > 0 OR substr(r.model_sha256, 1, length(?)) = ?)";
     if (f->model) {
-        if (ranking)
+        if (of == DB_WHERE_RANKINGS)
             where_and(w, "EXISTS (SELECT 1 FROM ranking_items i JOIN runs r ON r.id = i.run_id "
                          "WHERE i.ranking_id = g.id AND (instr(r.model_path, ?) > 0 OR "
                          "substr(r.model_sha256, 1, length(?)) = ?))");
-        else
-            where_and(w, model_run);
+        else {
+            snprintf(clause, sizeof clause, "(instr(%s.model_path, ?) > 0 OR substr(%s.model_sha256, 1, length(?)) = ?)",
+                     t, t);
+            where_and(w, clause);
+        }
         where_param(w, f->model), where_param(w, f->model), where_param(w, f->model);
     }
-    if (f->kind && !ranking) {
+    if (f->kind && of == DB_WHERE_RUNS) {
         where_and(w, "r.kind = ?");
         where_param(w, f->kind);
     }
@@ -605,10 +607,15 @@ int db_where_build(const DbFilter *f, bool ranking, DbWhere *w, Err *e) {
             buf_putc(&w->like, *c);
         }
         buf_putc(&w->like, '%');
-        if (ranking) {
+        if (of == DB_WHERE_RANKINGS) {
             where_and(w, "(g.prompt LIKE ? ESCAPE '\\' OR g.annotator LIKE ? ESCAPE '\\' OR g.note LIKE ? "
                          "ESCAPE '\\')");
             for (int i = 0; i < 3; i++) where_param(w, w->like.data);
+        } else if (of == DB_WHERE_EXPERIMENTS) {
+            where_and(w, "(x.task LIKE ? ESCAPE '\\' OR x.command LIKE ? ESCAPE '\\' OR x.model_path LIKE ? "
+                         "ESCAPE '\\' OR x.status = ?)");
+            for (int i = 0; i < 3; i++) where_param(w, w->like.data);
+            where_param(w, f->text);
         } else {
             where_and(w, "(r.prompt LIKE ? ESCAPE '\\' OR r.output LIKE ? ESCAPE '\\' OR r.model_path LIKE ? "
                          "ESCAPE '\\' OR r.annotator LIKE ? ESCAPE '\\' OR r.kind = ?)");
@@ -677,10 +684,10 @@ int db_hash_store(Db *db, const char *path, int64_t size, int64_t mtime_ns, cons
     return db_tx_close(db, own, status, e, what);
 }
 
-int db_filtered_each(Db *db, const char *select_from, const char *id_col, bool ranking, const DbFilter *f, long limit,
-                     bool newest_first, DbRowFn fn, void *user, Err *e) {
+int db_filtered_each(Db *db, const char *select_from, const char *id_col, DbWhereKind of, const DbFilter *f,
+                     long limit, bool newest_first, DbRowFn fn, void *user, Err *e) {
     DbWhere w;
-    if (db_where_build(f, ranking, &w, e)) {
+    if (db_where_build(f, of, &w, e)) {
         db_where_done(&w);
         return -1;
     }

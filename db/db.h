@@ -170,6 +170,91 @@ typedef int (*DbRankingFn)(void *user, const DbRanking *r);
 int db_rankings_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRankingFn fn, void *user,
                      Err *e);
 
+// ---- experiments (experiments.c) -----------------------------------------------------
+
+// One condition of an experiment (a cell of its matrix).
+typedef struct DbCondition {
+    int idx;       // 0-based, the order of the table
+    int shots;
+    bool cot;      // chain of thought
+    int samples;   // self-consistency: runs voted per item (1: none)
+    bool chat;     // the model's chat template
+    uint64_t seed; // chooses the exemplars, seeds the sampling
+} DbCondition;
+
+// One experiment. For insert, pointers are borrowed; a read one owns them until
+// db_experiment_done.
+typedef struct DbExperiment {
+    int64_t id;
+    char created[32];
+    char finished[32];   // "" while unfinished
+    const char *status;  // "running", "stopped" (Ctrl-C), "done"
+    const char *task, *task_path, *task_sha256;
+    const char *model_path, *model_arch, *model_sha256;
+    const char *annotator;
+    const char *qkv_version; // QKV_VERSION when NULL
+    const char *command;     // as typed
+    const char *spec;        // JSON: what is needed to run it again
+    int n_items;             // test items under each condition
+    int n_conditions;
+    long n_done;             // items stored, over every condition (read only)
+    char *mem_;
+} DbExperiment;
+
+// The link of an item's run (for insert, answer is borrowed).
+typedef struct DbExpRun {
+    int sample;
+    int64_t run_id;
+    const char *answer;
+    int n_reused;
+} DbExpRun;
+
+// One scored item under one condition, with its runs.
+typedef struct DbExpItem {
+    int condition, item;
+    const char *input, *target, *answer;
+    bool correct;
+    int correct_norm;   // multiple choice by length-normalised log-likelihood: 0/1; -1 none
+    const char *detail; // JSON text or NULL
+    char created[32];   // set by insert when empty
+    DbExpRun *runs;
+    int n_runs;
+    char *mem_;
+} DbExpItem;
+
+// An experiment's conditions with their counts, as SQL sums them from the stored items.
+typedef struct DbCondStats {
+    DbCondition c;
+    long n, correct;           // items stored and right
+    long n_norm, correct_norm; // items with a length-normalised score, and right by it
+} DbCondStats;
+
+// Store an experiment with its n conditions (in one transaction). Returns the id, -1 with e.
+int64_t db_experiment_insert(Db *db, DbExperiment *x, const DbCondition *c, int n, Err *e);
+// 1 with out filled (free with db_experiment_done), 0 when absent, -1 on error.
+int db_experiment_get(Db *db, int64_t id, DbExperiment *out, Err *e);
+void db_experiment_done(DbExperiment *x);
+// Set the status ("running", "stopped", "done"; done also sets finished). 0 or -1.
+int db_experiment_set_status(Db *db, int64_t id, const char *status, Err *e);
+// The conditions of experiment id with their counts into out[cap], in order. Returns how many
+// (0 when there is no such experiment), -1 with e filled.
+int db_experiment_stats(Db *db, int64_t id, DbCondStats *out, int cap, Err *e);
+// Store a scored item and its run links (runs must already be in the database). Within the
+// caller's transaction when one is open (db_begin), so that an item is stored with its runs or
+// not at all. Returns 0, 1 when the item is already stored (nothing written), -1 with e.
+int db_experiment_item_insert(Db *db, int64_t id, DbExpItem *it, Err *e);
+// Called for each item (borrowed for the call, runs included). Return non-zero to stop.
+typedef int (*DbExpItemFn)(void *user, const DbExpItem *it);
+// Visit the items of experiment id in (condition, item) order; condition and item < 0 mean
+// all. Returns 0, the callback's non-zero value, or -1 with e filled.
+int db_experiment_items_each(Db *db, int64_t id, int condition, int item, DbExpItemFn fn, void *user, Err *e);
+// Called for each experiment (borrowed for the call). Return non-zero to stop.
+typedef int (*DbExperimentFn)(void *user, const DbExperiment *x);
+// Visit the experiments matching f (NULL = all; text matches the task, command, model or
+// status; kind is ignored), newest first when newest_first, at most limit when limit > 0.
+int db_experiments_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbExperimentFn fn, void *user,
+                        Err *e);
+
 // ---- exports (export.c) --------------------------------------------------------------
 
 typedef enum {
@@ -186,6 +271,21 @@ typedef enum {
 // ranking matches when one of its candidates does). *count receives the number of
 // records written. Returns 0 or -1 with e filled.
 int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, Err *e);
+typedef enum {
+    DB_EXPORT_EXP_JSON,  // one JSON document: experiment, conditions (with accuracy), items with runs
+    DB_EXPORT_EXP_JSONL, // one item per line
+    DB_EXPORT_EXP_CSV,   // one item per row, with its first run's prompt and completion
+} DbExportExp;
+// Write experiment id to file atomically; *count receives the items written. 0 or -1 with e.
+int db_export_experiment(Db *db, int64_t id, DbExportExp format, const char *file, long *count, Err *e);
+// Append an experiment's fields (experiment_id, created, finished, status, task, task_path,
+// task_sha256, model_path, model_arch, model_sha256, annotator, qkv_version, command, spec,
+// n_items, n_conditions, n_done) to the object open in w.
+void db_experiment_json_fields(const DbExperiment *x, JsonW *w);
+// Append one condition's row of the table ({condition, shots, cot, samples, chat, seed, n,
+// correct, accuracy, stderr, and for multiple choice accuracy_norm, stderr_norm}) to w.
+void db_cond_stats_json(const DbCondStats *s, JsonW *w);
+
 // Append one run as the JSON object of the runs export.
 void db_run_json(const DbRun *r, JsonW *w);
 // Append a run's fields to the object open in w: every field (full, as the export and `show`

@@ -64,20 +64,26 @@ typedef struct DbWhere {
     char times[2][32]; // normalised since/until
     Buf like;          // the LIKE pattern of the text filter
 } DbWhere;
-// Build the clause for runs aliased `r` (ranking = false) or for rankings aliased `g`
-// whose candidates' runs match model and whose prompt, annotator or note holds text
-// (ranking = true). Returns 0 or -1 with e filled.
-int db_where_build(const DbFilter *f, bool ranking, DbWhere *w, Err *e);
+// The table a filter applies to.
+typedef enum {
+    DB_WHERE_RUNS,        // runs aliased `r`
+    DB_WHERE_RANKINGS,    // rankings aliased `g`: model matches a candidate's run; text the
+                          // prompt, annotator or note
+    DB_WHERE_EXPERIMENTS, // experiments aliased `x`: text matches the task, command or status;
+                          // kind is ignored
+} DbWhereKind;
+// Build the clause for the table `of`. Returns 0 or -1 with e filled.
+int db_where_build(const DbFilter *f, DbWhereKind of, DbWhere *w, Err *e);
 void db_where_done(DbWhere *w);
 // Bind w's parameters from index first; returns the SQLite result code.
 int db_where_bind(sqlite3_stmt *st, const DbWhere *w, int first);
 
 // Visit the rows of "SELECT_FROM [WHERE filter] ORDER BY id_col [DESC] [LIMIT limit]" (limit
-// <= 0: all): the filter f (of rankings when ranking) built and bound, each row handed to
-// fn(st, user) until it returns non-zero. Returns 0, fn's value, or -1 with e filled.
+// <= 0: all): the filter f (of the table `of`) built and bound, each row handed to fn(st, user)
+// until it returns non-zero. Returns 0, fn's value, or -1 with e filled.
 typedef int (*DbRowFn)(sqlite3_stmt *st, void *user);
-int db_filtered_each(Db *db, const char *select_from, const char *id_col, bool ranking, const DbFilter *f, long limit,
-                     bool newest_first, DbRowFn fn, void *user, Err *e);
+int db_filtered_each(Db *db, const char *select_from, const char *id_col, DbWhereKind of, const DbFilter *f,
+                     long limit, bool newest_first, DbRowFn fn, void *user, Err *e);
 
 // The columns of a run, for "SELECT <DB_RUN_COLS> FROM runs r"; db_run_read reads them
 // from column c0 on, borrowing the strings from the statement (valid until the next step)

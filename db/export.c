@@ -11,6 +11,13 @@
 //     candidates (best first: {n, rank, run} with run as in the runs export)
 //   pairs, format=trl: prompt, chosen, rejected, margin (rank of rejected - rank of chosen)
 //   pairs, format=hh: chosen, rejected ("\n\nHuman: PROMPT\n\nAssistant: COMPLETION")
+//   experiment, format=json: {experiment: {the fields of db_experiment_json_fields}, conditions:
+//     [{condition, shots, cot, samples, chat, seed, n, correct, accuracy, stderr (and for multiple
+//     choice accuracy_norm, stderr_norm)}], items: [ITEM]}; format=jsonl: one ITEM a line, each
+//     with experiment_id; ITEM = {condition, shots, cot, samples, chat, seed, item, input, target,
+//     answer, correct, correct_norm, detail, runs: [{sample, run_id, answer, n_reused, prompt,
+//     text}]}; format=csv: experiment_id, task, condition, shots, cot, samples, chat, seed, item,
+//     input, target, answer, correct, correct_norm, n_runs, run_id, prompt, text (the first run's)
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -22,6 +29,8 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/json.h"
+#include "base/stats.h"
 #include "db_int.h"
 
 // ---- atomic files --------------------------------------------------------------------------
@@ -107,22 +116,10 @@ static const char *const CSV_COLS[] = {
     "text", "ids", "logprobs", "alts", "prefill_s", "decode_s", "stop_reason",
 };
 
-// One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF; bytes verbatim.
+// One CSV field, after a comma unless it is the first; NULL is an empty field.
 static void csv_field(Buf *b, const char *s, size_t n, bool first) {
     if (!first) buf_putc(b, ',');
-    if (!s) return;
-    bool quote = false;
-    for (size_t i = 0; i < n && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-    if (!quote) {
-        buf_put(b, s, n);
-        return;
-    }
-    buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') buf_putc(b, '"');
-        buf_putc(b, s[i]);
-    }
-    buf_putc(b, '"');
+    if (s) buf_put_csv(b, s, n);
 }
 
 static void csv_str(Buf *b, const char *s) { csv_field(b, s, s ? strlen(s) : 0, false); }
@@ -336,7 +333,7 @@ int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *
     *count = 0;
     // check the filter before creating anything
     DbWhere check;
-    int bad = db_where_build(f, false, &check, e);
+    int bad = db_where_build(f, DB_WHERE_RUNS, &check, e);
     db_where_done(&check);
     if (bad) return -1;
 
@@ -384,4 +381,225 @@ int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *
         return -1;
     }
     return 0;
+}
+
+// ---- experiments ---------------------------------------------------------------------------
+
+void db_experiment_json_fields(const DbExperiment *x, JsonW *w) {
+    jw_kint(w, "experiment_id", x->id);
+    jw_kstr(w, "created", x->created);
+    jw_key(w, "finished");
+    if (x->finished[0]) jw_str(w, x->finished);
+    else jw_null(w);
+    jw_kstr(w, "status", x->status);
+    jw_kstr(w, "task", x->task);
+    jw_kstr(w, "task_path", x->task_path);
+    jw_kstr(w, "task_sha256", x->task_sha256);
+    jw_kstr(w, "model_path", x->model_path);
+    jw_kstr(w, "model_arch", x->model_arch);
+    jw_kstr(w, "model_sha256", x->model_sha256);
+    jw_kstr(w, "annotator", x->annotator);
+    jw_kstr(w, "qkv_version", x->qkv_version);
+    jw_kstr(w, "command", x->command);
+    kraw(w, "spec", x->spec);
+    jw_kint(w, "n_items", x->n_items);
+    jw_kint(w, "n_conditions", x->n_conditions);
+    jw_kint(w, "n_done", x->n_done);
+}
+
+// A number that may be NaN (no value): null in JSON.
+static void knum_or_null(JsonW *w, const char *k, double v) {
+    jw_key(w, k);
+    if (v == v) jw_num(w, v);
+    else jw_null(w);
+}
+
+static void cond_fields(const DbCondition *c, JsonW *w) {
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    jw_kint(w, "condition", c->idx);
+    jw_kint(w, "shots", c->shots);
+    jw_kbool(w, "cot", c->cot);
+    jw_kint(w, "samples", c->samples);
+    jw_kbool(w, "chat", c->chat);
+    jw_key(w, "seed");
+    jw_raw(w, seed);
+}
+
+void db_cond_stats_json(const DbCondStats *s, JsonW *w) {
+    jw_obj(w);
+    cond_fields(&s->c, w);
+    jw_kint(w, "n", s->n);
+    jw_kint(w, "correct", s->correct);
+    knum_or_null(w, "accuracy", stats_accuracy(s->correct, s->n));
+    knum_or_null(w, "stderr", stats_stderr(s->correct, s->n));
+    if (s->n_norm) {
+        knum_or_null(w, "accuracy_norm", stats_accuracy(s->correct_norm, s->n_norm));
+        knum_or_null(w, "stderr_norm", stats_stderr(s->correct_norm, s->n_norm));
+    }
+    jw_obj_end(w);
+}
+
+enum { EXP_MAX_CONDITIONS = 4096 };
+
+typedef struct ExpExport {
+    Db *db;
+    int64_t id;
+    const DbExperiment *x;
+    const DbCondStats *conds;
+    int n_conds;
+    DbExportExp format;
+    AtomicFile *af;
+    Buf line;
+    long count;
+    bool first;
+    Err *e;
+} ExpExport;
+
+static int export_item(void *user, const DbExpItem *it) {
+    ExpExport *x = user;
+    const DbCondition *c = it->condition < x->n_conds ? &x->conds[it->condition].c : NULL;
+    // the runs' prompts and completions
+    DbRun *runs = calloc((size_t)it->n_runs + 1, sizeof *runs);
+    if (!runs) return err_set(x->e, "out of memory");
+    int status = 0;
+    for (int k = 0; k < it->n_runs && !status; k++)
+        if (db_run_get(x->db, it->runs[k].run_id, &runs[k], x->e) < 0) status = -1;
+    Buf *b = &x->line;
+    buf_clear(b);
+    if (!status && x->format == DB_EXPORT_EXP_CSV) {
+        buf_printf(b, "%lld", (long long)x->id);
+        csv_str(b, x->x->task);
+        buf_printf(b, ",%d,%d,%s,%d,%s,%llu,%d", it->condition, c ? c->shots : 0, c && c->cot ? "true" : "false",
+                   c ? c->samples : 1, c && c->chat ? "true" : "false", c ? (unsigned long long)c->seed : 0ull, it->item);
+        csv_str(b, it->input);
+        csv_str(b, it->target);
+        csv_str(b, it->answer);
+        buf_printf(b, ",%s,%s,%d,", it->correct ? "true" : "false",
+                   it->correct_norm < 0 ? "" : it->correct_norm ? "true" : "false", it->n_runs);
+        if (it->n_runs) buf_printf(b, "%lld", (long long)it->runs[0].run_id);
+        csv_field(b, it->n_runs ? runs[0].prompt : NULL, it->n_runs ? runs[0].prompt_len : 0, false);
+        csv_field(b, it->n_runs ? runs[0].output : NULL, it->n_runs ? runs[0].output_len : 0, false);
+        buf_putc(b, '\r');
+        status = af_line(x->af, b, x->e);
+    } else if (!status) {
+        JsonW w;
+        jw_init(&w, b);
+        if (x->format == DB_EXPORT_EXP_JSON && !x->first) buf_putc(b, ',');
+        jw_obj(&w);
+        if (x->format == DB_EXPORT_EXP_JSONL) jw_kint(&w, "experiment_id", x->id);
+        if (c) cond_fields(c, &w);
+        else jw_kint(&w, "condition", it->condition);
+        jw_kint(&w, "item", it->item);
+        jw_kstr(&w, "input", it->input);
+        jw_kstr(&w, "target", it->target);
+        jw_kstr(&w, "answer", it->answer);
+        jw_kbool(&w, "correct", it->correct);
+        jw_key(&w, "correct_norm");
+        if (it->correct_norm < 0) jw_null(&w);
+        else jw_bool(&w, it->correct_norm);
+        kraw(&w, "detail", it->detail);
+        jw_key(&w, "runs");
+        jw_arr(&w);
+        for (int k = 0; k < it->n_runs; k++) {
+            jw_obj(&w);
+            jw_kint(&w, "sample", it->runs[k].sample);
+            jw_kint(&w, "run_id", it->runs[k].run_id);
+            jw_kstr(&w, "answer", it->runs[k].answer);
+            jw_kint(&w, "n_reused", it->runs[k].n_reused);
+            kstr_n(&w, "prompt", runs[k].prompt, runs[k].prompt_len);
+            kstr_n(&w, "text", runs[k].output, runs[k].output_len);
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+        jw_obj_end(&w);
+        if (x->format == DB_EXPORT_EXP_JSONL) {
+            status = af_line(x->af, b, x->e);
+        } else if (fwrite(b->data, 1, b->len, x->af->f) != b->len) {
+            status = err_set(x->e, "cannot write '%s': %s", x->af->dst, strerror(errno));
+        }
+    }
+    for (int k = 0; k < it->n_runs; k++) db_run_done(&runs[k]);
+    free(runs);
+    if (!status) x->count++, x->first = false;
+    return status;
+}
+
+static const char *const EXP_CSV_COLS[] = {
+    "experiment_id", "task", "condition", "shots", "cot", "samples", "chat", "seed", "item", "input", "target",
+    "answer", "correct", "correct_norm", "n_runs", "run_id", "prompt", "text",
+};
+
+// The export inside a read transaction (af open, x read).
+static int export_experiment_body(ExpExport *x) {
+    Buf *b = &x->line;
+    int status = 0;
+    if (x->format == DB_EXPORT_EXP_CSV) {
+        for (size_t i = 0; i < sizeof EXP_CSV_COLS / sizeof *EXP_CSV_COLS; i++)
+            csv_field(b, EXP_CSV_COLS[i], strlen(EXP_CSV_COLS[i]), i == 0);
+        buf_putc(b, '\r');
+        status = af_line(x->af, b, x->e);
+    } else if (x->format == DB_EXPORT_EXP_JSON) {
+        JsonW w;
+        jw_init(&w, b);
+        buf_puts(b, "{\"experiment\":");
+        jw_obj(&w);
+        db_experiment_json_fields(x->x, &w);
+        jw_obj_end(&w);
+        buf_puts(b, ",\"conditions\":");
+        jw_init(&w, b);
+        jw_arr(&w);
+        for (int i = 0; i < x->n_conds; i++) db_cond_stats_json(&x->conds[i], &w);
+        jw_arr_end(&w);
+        buf_puts(b, ",\"items\":[");
+        if (fwrite(b->data, 1, b->len, x->af->f) != b->len)
+            status = err_set(x->e, "cannot write '%s': %s", x->af->dst, strerror(errno));
+    }
+    x->first = true;
+    if (!status) status = db_experiment_items_each(x->db, x->id, -1, -1, export_item, x, x->e);
+    if (!status && x->format == DB_EXPORT_EXP_JSON && fputs("]}\n", x->af->f) == EOF)
+        status = err_set(x->e, "cannot write '%s': %s", x->af->dst, strerror(errno));
+    return status;
+}
+
+int db_export_experiment(Db *db, int64_t id, DbExportExp format, const char *file, long *count, Err *e) {
+    *count = 0;
+    DbExperiment x;
+    int found = db_experiment_get(db, id, &x, e);
+    if (found <= 0) return found < 0 ? -1 : err_set(e, "no experiment %lld in '%s'", (long long)id, db->path);
+    int nc = x.n_conditions > 0 && x.n_conditions <= EXP_MAX_CONDITIONS ? x.n_conditions : 1;
+    DbCondStats *conds = calloc((size_t)nc, sizeof *conds);
+    if (!conds) {
+        db_experiment_done(&x);
+        return err_set(e, "out of memory");
+    }
+    AtomicFile af;
+    int status = af_open(&af, file, e);
+    bool opened = !status, in_tx = false;
+    if (!status) {
+        // one read transaction: a consistent snapshot while the experiment may still be running
+        sqlite3_stmt *begin = db_stmt(db, "BEGIN", e);
+        int rc = begin ? sqlite3_step(begin) : SQLITE_ERROR;
+        if (begin) sqlite3_reset(begin);
+        in_tx = rc == SQLITE_DONE;
+        if (!in_tx) status = begin ? db_fail(db, rc, e, "cannot read") : -1;
+    }
+    int n = status ? -1 : db_experiment_stats(db, id, conds, nc, e);
+    if (n < 0) status = -1;
+    if (!status) {
+        ExpExport xe = {db, id, &x, conds, n < nc ? n : nc, format, &af, {0}, 0, true, e};
+        status = export_experiment_body(&xe);
+        *count = xe.count;
+        buf_free(&xe.line);
+    }
+    if (in_tx) {
+        sqlite3_stmt *end = db_stmt(db, "COMMIT", NULL);
+        if (end) sqlite3_step(end), sqlite3_reset(end);
+    }
+    if (opened && status) af_abort(&af);
+    else if (opened && af_commit(&af, e)) status = -1;
+    if (status) *count = 0;
+    free(conds);
+    db_experiment_done(&x);
+    return status;
 }

@@ -183,6 +183,6 @@ static int visit_ranking(sqlite3_stmt *st, void *user) {
 int db_rankings_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRankingFn fn, void *user,
                      Err *e) {
     RankingVisit v = {db, fn, user, e};
-    return db_filtered_each(db, "SELECT g.id FROM rankings g", "g.id", true, f, limit, newest_first, visit_ranking, &v,
+    return db_filtered_each(db, "SELECT g.id FROM rankings g", "g.id", DB_WHERE_RANKINGS, f, limit, newest_first, visit_ranking, &v,
                             e);
 }

@@ -223,5 +223,5 @@ int db_runs_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRun
     char sql[sizeof DB_RUN_COLS + 32];
     snprintf(sql, sizeof sql, "SELECT %s FROM runs r", DB_RUN_COLS);
     RunVisit v = {fn, user};
-    return db_filtered_each(db, sql, "r.id", false, f, limit, newest_first, visit_run, &v, e);
+    return db_filtered_each(db, sql, "r.id", DB_WHERE_RUNS, f, limit, newest_first, visit_run, &v, e);
 }

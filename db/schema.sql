@@ -102,3 +102,64 @@ CREATE TABLE train_points (          -- the loss curve: one row per optimizer st
     created TEXT NOT NULL,
     PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
+
+-- migration 4: prompt experiments
+CREATE TABLE experiments (           -- one experiment: a task, a model, a matrix of conditions
+    id INTEGER PRIMARY KEY,
+    created TEXT NOT NULL,
+    finished TEXT,                   -- when its last item was stored; NULL while unfinished
+    status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'stopped', 'done')),
+    task TEXT NOT NULL,              -- the task's name
+    task_path TEXT NOT NULL,         -- the task file (absolute path)
+    task_sha256 TEXT NOT NULL,       -- of its bytes (and its pool file's): resume refuses a changed file
+    model_path TEXT NOT NULL,        -- as runs record it
+    model_arch TEXT NOT NULL,
+    model_sha256 TEXT,
+    annotator TEXT,
+    qkv_version TEXT NOT NULL,
+    command TEXT NOT NULL,           -- the command as typed
+    spec TEXT NOT NULL CHECK (json_valid(spec)), -- everything needed to run it again (app/experiment.c)
+    n_items INTEGER NOT NULL CHECK (n_items >= 1), -- test items under each condition
+    n_conditions INTEGER NOT NULL CHECK (n_conditions >= 1)
+);
+CREATE INDEX experiments_created ON experiments(created);
+
+CREATE TABLE experiment_conditions ( -- one cell of the matrix, in the order of the table
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL CHECK (idx >= 0),
+    shots INTEGER NOT NULL CHECK (shots >= 0),
+    cot INTEGER NOT NULL CHECK (cot IN (0, 1)),   -- chain of thought
+    samples INTEGER NOT NULL CHECK (samples >= 1), -- self-consistency: runs voted per item
+    chat INTEGER NOT NULL CHECK (chat IN (0, 1)), -- the model's chat template
+    seed INTEGER NOT NULL,           -- chooses the exemplars and seeds the sampling
+    PRIMARY KEY (experiment_id, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE experiment_items (      -- one test item under one condition, scored
+    experiment_id INTEGER NOT NULL,
+    condition INTEGER NOT NULL,
+    item INTEGER NOT NULL CHECK (item >= 0), -- 0-based among the task's test items, in file order
+    input TEXT NOT NULL,
+    target TEXT NOT NULL,
+    answer TEXT NOT NULL,            -- extracted, voted or chosen
+    correct INTEGER NOT NULL CHECK (correct IN (0, 1)),
+    correct_norm INTEGER CHECK (correct_norm IS NULL OR correct_norm IN (0, 1)), -- multiple choice,
+                                     --   by length-normalised log-likelihood
+    detail TEXT CHECK (detail IS NULL OR json_valid(detail)), -- votes; each choice's log-likelihood
+    created TEXT NOT NULL,
+    PRIMARY KEY (experiment_id, condition, item),
+    FOREIGN KEY (experiment_id, condition) REFERENCES experiment_conditions(experiment_id, idx) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE experiment_runs (       -- the runs of an item: one, or one per self-consistency sample
+    experiment_id INTEGER NOT NULL,
+    condition INTEGER NOT NULL,
+    item INTEGER NOT NULL,
+    sample INTEGER NOT NULL CHECK (sample >= 0),
+    run_id INTEGER NOT NULL UNIQUE REFERENCES runs(id),
+    answer TEXT NOT NULL,            -- extracted from this run
+    n_reused INTEGER NOT NULL DEFAULT 0, -- prompt tokens whose keys and values came from the cache
+    PRIMARY KEY (experiment_id, condition, item, sample),
+    FOREIGN KEY (experiment_id, condition, item) REFERENCES experiment_items(experiment_id, condition, item)
+        ON DELETE CASCADE
+) WITHOUT ROWID;

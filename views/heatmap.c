@@ -546,17 +546,13 @@ int heatmap_to_csv(Buf *out, const Heatmap *hm, const HmRegion *reg, Err *e) {
     return 0;
 }
 
-// Append s as XML character data.
-static void xml_text(Buf *out, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': buf_puts(out, "&amp;"); break;
-        case '<': buf_puts(out, "&lt;"); break;
-        case '>': buf_puts(out, "&gt;"); break;
-        case '"': buf_puts(out, "&quot;"); break;
-        default: buf_putc(out, *s);
-        }
-    }
+void svg_begin(Buf *out, int w, int h) {
+    buf_printf(out,
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n"
+               "<g font-family=\"monospace\" font-size=\"11\" fill=\"#000000\">\n",
+               w, h, w, h);
 }
 
 #define SVG_CELL 16
@@ -588,17 +584,12 @@ int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, Err *e) {
     int mw = nc * SVG_CELL, mh = nr * SVG_CELL;
     int legend_y = top + mh + 14, legend_w = mw < 256 ? (mw > 128 ? mw : 128) : 256;
     int W = left + (mw > legend_w ? mw : legend_w) + 16, H = legend_y + 34;
-    buf_printf(out,
-               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n"
-               "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n"
-               "<g font-family=\"monospace\" font-size=\"11\" fill=\"#000000\">\n",
-               W, H, W, H);
+    svg_begin(out, W, H);
     for (int r = R.r0; hm->row_labels && r < R.r1; r++) {
         svg_label(text, sizeof text, hm->row_labels, r);
         buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" dominant-baseline=\"central\">",
                    left - 6, top + (r - R.r0) * SVG_CELL + SVG_CELL / 2);
-        xml_text(out, text);
+        buf_put_xml(out, text);
         buf_puts(out, "</text>\n");
     }
     for (int c = R.c0; hm->col_labels && c < R.c1; c++) {
@@ -606,7 +597,7 @@ int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, Err *e) {
         buf_printf(out,
                    "<text transform=\"translate(%d,%d) rotate(-90)\" dominant-baseline=\"central\">",
                    left + (c - R.c0) * SVG_CELL + SVG_CELL / 2, top - 6);
-        xml_text(out, text);
+        buf_put_xml(out, text);
         buf_puts(out, "</text>\n");
     }
     buf_puts(out, "</g>\n<g shape-rendering=\"crispEdges\">\n");

@@ -240,3 +240,30 @@ void buf_put_quoted(Buf *out, const char *s, size_t n) {
     }
     buf_putc(out, '"');
 }
+
+void buf_put_xml(Buf *out, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': buf_puts(out, "&amp;"); break;
+        case '<': buf_puts(out, "&lt;"); break;
+        case '>': buf_puts(out, "&gt;"); break;
+        case '"': buf_puts(out, "&quot;"); break;
+        default: buf_putc(out, *s);
+        }
+    }
+}
+
+void buf_put_csv(Buf *b, const char *s, size_t n) {
+    bool quote = false;
+    for (size_t i = 0; i < n && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!quote) {
+        buf_put(b, s, n);
+        return;
+    }
+    buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') buf_putc(b, '"');
+        buf_putc(b, s[i]);
+    }
+    buf_putc(b, '"');
+}

@@ -32,6 +32,11 @@ void buf_put_utf8(Buf *b, const char *s, size_t n);
 // Append s (n bytes) as one quoted argument of qkv's command language: "..." with C escapes
 // for quotes, backslashes and control characters (the lexer reads it back byte for byte).
 void buf_put_quoted(Buf *b, const char *s, size_t n);
+// Append s as XML character data (& < > " escaped), for SVG text.
+void buf_put_xml(Buf *out, const char *s);
+// Append n bytes of s as one CSV field (RFC 4180): quoted, quotes doubled, when it holds a
+// comma, a quote, CR or LF; bytes verbatim.
+void buf_put_csv(Buf *b, const char *s, size_t n);
 // Take ownership of the data (caller frees); b is left empty. NULL when b has failed.
 char *buf_take(Buf *b);
 

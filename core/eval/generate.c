@@ -29,7 +29,12 @@ void gen_result_free(GenResult *r) {
 int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, const GenParams *p,
              GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace, GenResult *out,
              Err *e) {
-    (void)tok;
+    return generate_keep(c, tok, prompt, n_prompt, 0, p, on_step, user, cancel, trace, out, e);
+}
+
+int generate_keep(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, int n_keep, const GenParams *p,
+                  GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace, GenResult *out,
+                  Err *e) {
     memset(out, 0, sizeof *out);
     const ModelConfig *cf = ctx_config(c);
     int V = cf->n_vocab, n_ctx = cf->n_ctx;
@@ -48,6 +53,12 @@ int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, cons
         if (skip >= n_prompt) return err_set(e, "max=%d alone exceeds the context of %d", p->max_tokens, n_ctx);
     }
     out->n_truncated = skip;
+    // the cache keeps what it shares with the prompt; the last prompt token is evaluated again
+    // for its logits (a truncated prompt starts afresh)
+    if (skip || n_keep < 0) n_keep = 0;
+    if (n_keep > n_prompt - 1) n_keep = n_prompt - 1;
+    if (n_keep > ctx_pos(c)) n_keep = ctx_pos(c);
+    out->n_reused = n_keep;
     for (int i = skip; i < n_prompt; i++) iv_push(&out->prompt, prompt[i]);
     int n_alts = p->n_alts < 0 ? 0 : p->n_alts > GEN_MAX_ALTS ? GEN_MAX_ALTS : p->n_alts;
 
@@ -67,10 +78,10 @@ int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, cons
     float *lp = logits + V;
     Rng rng;
     rng_seed(&rng, p->s.seed);
-    ctx_reset(c);
+    ctx_truncate(c, n_keep);
     int rc = 0;
     double t0 = clock_now();
-    if (ctx_eval(c, out->prompt.v, out->prompt.n, logits, false, trace, e)) {
+    if (ctx_eval(c, out->prompt.v + n_keep, out->prompt.n - n_keep, logits, false, trace, e)) {
         rc = -1;
         goto done;
     }
@@ -115,5 +126,32 @@ int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, cons
     out->decode_s = clock_now() - t1;
 done:
     free(logits), free(fs), free(is);
+    return rc;
+}
+
+int eval_continuation(Ctx *c, const int *ids, int n, int from, int n_keep, float *lp, Err *e) {
+    const ModelConfig *cf = ctx_config(c);
+    int V = cf->n_vocab;
+    if (from < 1 || from >= n) return err_set(e, "a continuation needs a token before it and one to score");
+    if (n > cf->n_ctx) return err_set(e, "%d tokens exceed the context of %d", n, cf->n_ctx);
+    // position from-1's logits predict ids[from]: evaluate from there (or from what the cache holds)
+    int start = from - 1;
+    if (n_keep < start) start = n_keep < 0 ? 0 : n_keep;
+    if (start > ctx_pos(c)) start = ctx_pos(c);
+    int rows = n - 1 - start; // positions start .. n-2
+    size_t cells = mem_mul((size_t)rows, (size_t)V);
+    float *logits = cells != SIZE_MAX ? malloc(sizeof(float) * cells) : NULL;
+    float *row = malloc(sizeof(float) * (size_t)V);
+    if (!logits || !row) {
+        free(logits), free(row);
+        return err_set(e, "out of memory for the logits of %d tokens", rows);
+    }
+    ctx_truncate(c, start);
+    int rc = ctx_eval(c, ids + start, rows, logits, true, NULL, e);
+    for (int i = from; !rc && i < n; i++) {
+        log_softmax(logits + (size_t)(i - 1 - start) * V, V, row);
+        lp[i - from] = row[ids[i]];
+    }
+    free(logits), free(row);
     return rc;
 }

@@ -32,6 +32,7 @@ typedef enum { STOP_LENGTH, STOP_EOS, STOP_CANCELLED, STOP_CONTEXT } StopReason;
 typedef struct GenResult {
     IntVec prompt;         // the prompt ids actually evaluated (after truncation)
     int n_truncated;       // prompt tokens dropped by truncation
+    int n_reused;          // prompt tokens whose keys and values were kept from the cache
     IntVec ids;            // generated ids
     GenStep *steps;        // per generated token
     double prefill_s, decode_s;
@@ -49,4 +50,15 @@ typedef bool (*GenStepFn)(void *user, const GenStep *step);
 int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, const GenParams *p,
              GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace,
              GenResult *out, Err *e);
+// The same, keeping the first n_keep tokens of c's cache, which the caller knows to equal
+// prompt[0..n_keep) (a shared prefix evaluated before): only the rest is evaluated. n_keep is
+// lowered to what the cache holds and below n_prompt; a truncated prompt starts afresh.
+int generate_keep(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, int n_keep, const GenParams *p,
+                  GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace, GenResult *out,
+                  Err *e);
 void gen_result_free(GenResult *r);
+
+// The log-probability of each of ids[from..n) given the tokens before it (lp: n - from
+// values), for scoring a continuation. c's cache must hold ids[0..n_keep) (n_keep may be 0):
+// those are kept, the rest evaluated. Afterwards the cache holds ids[0..n-1). 0 or -1 with e.
+int eval_continuation(Ctx *c, const int *ids, int n, int from, int n_keep, float *lp, Err *e);

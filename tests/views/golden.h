@@ -8,31 +8,10 @@
 #include <string.h>
 
 #include "../check.h"
+#include "../golden_file.h"
 #include "cellgrid.h"
 
-static const char *golden_dir(void) {
-    static char dir[4096];
-    const char *src = getenv("QKV_SRCDIR");
-    if (src && *src) {
-        snprintf(dir, sizeof dir, "%s/tests/views/golden", src);
-    } else {
-        snprintf(dir, sizeof dir, "%s", __FILE__);
-        char *slash = strrchr(dir, '/');
-        snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0), "golden");
-    }
-    return dir;
-}
-
-static char *golden_read(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    Buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(&b, chunk, n);
-    fclose(f);
-    return b.data ? buf_take(&b) : calloc(1, 1);
-}
+static const char *golden_dir(void) { return golden_dir_of("views", __FILE__); }
 
 // Compare g with golden/<file>.txt.
 static void golden_check(const char *file, const CellGrid *g) {
@@ -40,8 +19,7 @@ static void golden_check(const char *file, const CellGrid *g) {
     cellgrid_dump(g, &got);
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.txt", golden_dir(), file);
-    const char *upd = getenv("QKV_UPDATE_GOLDEN");
-    if (upd && !strcmp(upd, "1")) {
+    if (golden_updating()) {
         FILE *f = fopen(path, "wb");
         if (!f || fwrite(got.data, 1, got.len, f) != got.len) {
             fprintf(stderr, "cannot write '%s': %s\n", path, strerror(errno));

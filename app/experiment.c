@@ -1,0 +1,712 @@
+// experiment.c - prompt experiments (see experiment.h): the spec and its JSON, the plan and its
+// checks, rendering and tokenizing prompts, and the loop that runs, scores and stores every
+// item under every condition.
+#include "experiment.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/mem.h"
+#include "base/utf8.h"
+#include "eval/generate.h"
+#include "runlog.h"
+
+const char *const exp_style_keys[ST_N] = {"description", "prefix",  "delimiter",    "answer_prefix",
+                                          "separator",   "trigger", "answer_phrase"};
+
+// ---- the spec ------------------------------------------------------------------------------
+
+void exp_spec_init(ExpSpec *s) {
+    memset(s, 0, sizeof *s);
+    s->top_p = 1.0;
+    s->alts = 5;
+    s->stop_at_eos = true;
+    s->reuse = true;
+}
+
+void exp_spec_free(ExpSpec *s) {
+    free(s->task), free(s->task_path), free(s->pool_path), free(s->scorer), free(s->regex);
+    for (int i = 0; i < ST_N; i++) free(s->style[i]);
+    memset(s, 0, sizeof *s);
+}
+
+static void json_int_array(JsonW *w, const char *key, const int *v, int n) {
+    jw_key(w, key);
+    jw_arr(w);
+    for (int i = 0; i < n; i++) jw_int(w, v[i]);
+    jw_arr_end(w);
+}
+
+void exp_spec_json(const ExpSpec *s, Buf *out) {
+    JsonW w;
+    jw_init(&w, out);
+    jw_obj(&w);
+    jw_kstr(&w, "task", s->task);
+    jw_kstr(&w, "task_path", s->task_path);
+    jw_kstr(&w, "pool", s->pool_path);
+    json_int_array(&w, "shots", s->shots, s->n_shots);
+    json_int_array(&w, "cot", s->cot, s->n_cot);
+    json_int_array(&w, "sc", s->samples, s->n_samples);
+    json_int_array(&w, "chat", s->chat, s->n_chat);
+    jw_key(&w, "seeds");
+    jw_arr(&w);
+    for (int i = 0; i < s->n_seeds; i++) {
+        char seed[24];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seeds[i]);
+        jw_raw(&w, seed);
+    }
+    jw_arr_end(&w);
+    jw_kint(&w, "limit", s->limit);
+    jw_key(&w, "style");
+    jw_obj(&w);
+    for (int i = 0; i < ST_N; i++)
+        if (s->style[i]) jw_kstr(&w, exp_style_keys[i], s->style[i]);
+    jw_obj_end(&w);
+    jw_kstr(&w, "scorer", s->scorer);
+    jw_kstr(&w, "regex", s->regex);
+    jw_knum(&w, "temperature", s->temperature);
+    jw_kint(&w, "top_k", s->top_k);
+    jw_knum(&w, "top_p", s->top_p);
+    jw_kint(&w, "max", s->max_tokens);
+    jw_kint(&w, "alts", s->alts);
+    jw_kbool(&w, "stop", s->stop_at_eos);
+    jw_kbool(&w, "reuse", s->reuse);
+    jw_obj_end(&w);
+}
+
+static char *json_dup(const Json *j, const char *key) {
+    const Json *v = json_get(j, key);
+    return v && v->type == JSON_STR ? xstrndup(v->str, v->len) : NULL;
+}
+
+// An int list member into v[cap]; its count, or -1.
+static int json_int_list(const Json *j, const char *key, int *v, int cap, long long lo, long long hi) {
+    const Json *a = json_get(j, key);
+    if (!a || a->type != JSON_ARR || a->len == 0 || a->len > (size_t)cap) return -1;
+    for (size_t i = 0; i < a->len; i++) {
+        long long x;
+        if (!json_int_in(&a->items[i], lo, hi, &x)) return -1;
+        v[i] = (int)x;
+    }
+    return (int)a->len;
+}
+
+int exp_spec_parse(const char *text, ExpSpec *s, Err *e) {
+    exp_spec_init(s);
+    Json *j = json_parse(text, strlen(text), e);
+    if (!j) return err_prefix(e, "the experiment's stored spec");
+    int rc = 0;
+    s->task = json_dup(j, "task");
+    s->task_path = json_dup(j, "task_path");
+    s->pool_path = json_dup(j, "pool");
+    s->n_shots = json_int_list(j, "shots", s->shots, EXP_MAX_LIST, 0, EXP_MAX_SHOTS);
+    s->n_cot = json_int_list(j, "cot", s->cot, 2, 0, 1);
+    s->n_samples = json_int_list(j, "sc", s->samples, EXP_MAX_LIST, 1, EXP_MAX_SAMPLES);
+    s->n_chat = json_int_list(j, "chat", s->chat, 2, 0, 1);
+    const Json *seeds = json_get(j, "seeds");
+    s->n_seeds = seeds && seeds->type == JSON_ARR && seeds->len && seeds->len <= EXP_MAX_LIST ? (int)seeds->len : -1;
+    for (int i = 0; i < s->n_seeds; i++) {
+        long long x;
+        if (!json_int_in(&seeds->items[i], 0, (1ll << 53) - 1, &x)) s->n_seeds = -1;
+        else s->seeds[i] = (uint64_t)x;
+    }
+    if (!s->task || !s->task_path || s->n_shots < 0 || s->n_cot < 0 || s->n_samples < 0 || s->n_chat < 0 ||
+        s->n_seeds < 0)
+        rc = err_set(e, "the experiment's stored spec is incomplete");
+    s->limit = (int)json_num_or(j, "limit", 0);
+    const Json *st = json_get(j, "style");
+    for (int i = 0; i < ST_N; i++) s->style[i] = json_dup(st, exp_style_keys[i]);
+    s->scorer = json_dup(j, "scorer");
+    s->regex = json_dup(j, "regex");
+    s->temperature = json_num_or(j, "temperature", 0);
+    s->top_k = (int)json_num_or(j, "top_k", 0);
+    s->top_p = json_num_or(j, "top_p", 1);
+    s->max_tokens = (int)json_num_or(j, "max", 0);
+    s->alts = (int)json_num_or(j, "alts", 5);
+    s->stop_at_eos = json_bool_or(j, "stop", true);
+    s->reuse = json_bool_or(j, "reuse", true);
+    json_free(j);
+    return rc;
+}
+
+// ---- tasks ---------------------------------------------------------------------------------
+
+const char *exp_tasks_dir(void) {
+    const char *env = getenv("QKV_TASKS");
+    if (env && *env) return env;
+#ifdef QKV_TASKS_SOURCE
+    if (fs_is_dir(QKV_TASKS_SOURCE)) return QKV_TASKS_SOURCE;
+#endif
+#ifdef QKV_TASKS_INSTALLED
+    return QKV_TASKS_INSTALLED;
+#else
+    return "data/tasks";
+#endif
+}
+
+char *exp_task_find(const char *name, Err *e) {
+    char abs[PATH_MAX];
+    if (fs_is_file(name)) {
+        if (!realpath(name, abs)) return err_set(e, "cannot read task '%s': %s", name, strerror(errno)), NULL;
+        return xstrdup(abs);
+    }
+    if (fs_is_dir(name)) return err_set(e, "cannot read task '%s': it is a folder", name), NULL;
+    if (!strchr(name, '/') && *name) {
+        const char *dir = exp_tasks_dir();
+        Buf b = {0};
+        buf_printf(&b, "%s/%s", dir, name);
+        size_t n = strlen(name);
+        if (n < 6 || strcmp(name + n - 6, ".jsonl")) buf_puts(&b, ".jsonl");
+        if (fs_is_file(b.data) && realpath(b.data, abs)) {
+            buf_free(&b);
+            return xstrdup(abs);
+        }
+        buf_free(&b);
+        return err_set(e, "no task '%s': neither a file nor one of the tasks in '%s' (see: tasks)", name, dir), NULL;
+    }
+    return err_set(e, "cannot read task '%s': %s", name, strerror(ENOENT)), NULL;
+}
+
+// ---- the plan ------------------------------------------------------------------------------
+
+void exp_plan_done(ExpPlan *p) {
+    exp_spec_free(&p->spec);
+    task_free(p->task);
+    scorer_free(p->scorer[0]);
+    scorer_free(p->scorer[1]);
+    free(p->conds);
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+// The model's chat template as the prompts use it.
+// TODO(tok): once core/tok/chat.h lands on main, render with tok_chat_render (ChatML, Llama 2,
+// Llama 3, Mistral recognised from the model's template) and name it tok_chat_kind_name.
+static int chat_template(App *app, PromptChat *out, Err *e) {
+    memset(out, 0, sizeof *out);
+    return err_set(e, "chat=on: %s has no chat template qkv can render", app->model->name);
+}
+
+void exp_condition_label(const DbCondition *c, char *out, size_t cap) {
+    int n = snprintf(out, cap, "shots=%d cot=%s", c->shots, c->cot ? "on" : "off");
+    if (n > 0 && (size_t)n < cap && c->samples > 1) n += snprintf(out + n, cap - (size_t)n, " sc=%d", c->samples);
+    if (n > 0 && (size_t)n < cap && c->chat) n += snprintf(out + n, cap - (size_t)n, " chat=on");
+    if (n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, " seed=%llu", (unsigned long long)c->seed);
+}
+
+uint64_t exp_sample_seed(uint64_t seed, int item, int s) {
+    uint64_t x = seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(item + 1)) ^ (0xbf58476d1ce4e5b9ull * (uint64_t)(s + 1));
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x & ((1ull << 53) - 1);
+}
+
+int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
+    memset(p, 0, sizeof *p);
+    p->spec = *spec;
+    memset(spec, 0, sizeof *spec); // taken
+    ExpSpec *s = &p->spec;
+    const Model *m = app->model;
+    if (!m->cfg.a.causal)
+        return err_set(e, "%s is an encoder: prompt experiments need a model that generates (a decoder)", m->name);
+    p->task = task_load(s->task_path, e);
+    if (!p->task) return -1;
+    Task *t = p->task;
+    if (s->pool_path && task_add_pool(t, s->pool_path, e)) return -1;
+    prompt_style_default(&p->style, t);
+    const char **fields[ST_N] = {&p->style.description, &p->style.input_prefix,  &p->style.delimiter,
+                                 &p->style.answer_prefix, &p->style.separator, &p->style.cot_trigger,
+                                 &p->style.answer_phrase};
+    for (int i = 0; i < ST_N; i++)
+        if (s->style[i]) *fields[i] = s->style[i];
+    // the scorer: the command's, the task's, else multiple choice for choices and exact otherwise
+    const char *sc = s->scorer ? s->scorer : t->dflt.scorer ? t->dflt.scorer : t->multiple_choice ? "choice" : "exact";
+    int kind = score_kind_parse(sc);
+    if (kind < 0) return err_set(e, "scorer=%.40s: exact, contains, number, regex or choice expected", sc);
+    p->kind = (ScoreKind)kind;
+    const char *regex = s->regex ? s->regex : p->kind == SCORE_REGEX ? t->dflt.regex : NULL;
+    if (p->kind == SCORE_CHOICE && !t->multiple_choice)
+        return err_set(e, "scorer=choice: task '%s' has test items without choices", t->name);
+    bool any_cot = false;
+    int max_samples = 1;
+    for (int i = 0; i < s->n_cot; i++) any_cot |= s->cot[i];
+    for (int i = 0; i < s->n_samples; i++) max_samples = s->samples[i] > max_samples ? s->samples[i] : max_samples;
+    if (p->kind == SCORE_CHOICE && any_cot)
+        return err_set(e, "cot=on: multiple choice is scored by the choices' log-likelihood, with nothing generated "
+                          "(use scorer=exact to generate answers)");
+    if (p->kind == SCORE_CHOICE && max_samples > 1)
+        return err_set(e, "sc=%d: multiple choice by log-likelihood has nothing to sample", max_samples);
+    if (max_samples > 1 && s->temperature <= 0)
+        return err_set(e, "sc=%d: self-consistency votes over sampled answers: give temperature= above 0 (e.g. 0.7)",
+                       max_samples);
+    for (int cot = 0; cot < 2; cot++) {
+        ScoreOpts so = {p->kind, p->style.separator, p->style.answer_phrase, regex, cot == 1};
+        p->scorer[cot] = scorer_new(&so, e);
+        if (!p->scorer[cot]) return -1;
+    }
+    for (int i = 0; i < s->n_chat; i++)
+        if (s->chat[i] && !p->have_chat) {
+            if (chat_template(app, &p->chat, e)) return -1;
+            p->have_chat = true;
+        }
+    // the items: the test items in file order, the first `limit`
+    p->n_items = s->limit > 0 && s->limit < t->n_test ? s->limit : t->n_test;
+    p->items = xcalloc((size_t)p->n_items, sizeof *p->items);
+    memcpy(p->items, t->test, sizeof *p->items * (size_t)p->n_items);
+    // the conditions: shots x cot x sc x chat x seeds, the last varying fastest
+    long n = (long)s->n_shots * s->n_cot * s->n_samples * s->n_chat * s->n_seeds;
+    if (n < 1 || n > EXP_MAX_CONDITIONS)
+        return err_set(e, "%ld conditions: 1 to %d expected (shots x cot x sc x chat x seeds)", n, EXP_MAX_CONDITIONS);
+    p->conds = xcalloc((size_t)n, sizeof *p->conds);
+    for (int a = 0; a < s->n_shots; a++)
+        for (int b = 0; b < s->n_cot; b++)
+            for (int c = 0; c < s->n_samples; c++)
+                for (int d = 0; d < s->n_chat; d++)
+                    for (int f = 0; f < s->n_seeds; f++) {
+                        DbCondition *k = &p->conds[p->n_conds];
+                        *k = (DbCondition){p->n_conds, s->shots[a], s->cot[b] != 0, s->samples[c], s->chat[d] != 0,
+                                           s->seeds[f]};
+                        p->n_conds++;
+                    }
+    // the exemplars each condition needs must exist
+    int max_shots = 0, max_cot_shots = -1;
+    for (int i = 0; i < p->n_conds; i++) {
+        const DbCondition *c = &p->conds[i];
+        if (c->shots > max_shots) max_shots = c->shots;
+        if (c->cot && c->shots > max_cot_shots) max_cot_shots = c->shots;
+    }
+    int tmp[EXP_MAX_SHOTS];
+    if (max_shots > 0 && prompt_pick_exemplars(t, 1, max_shots, p->items[0], false, tmp, e)) return -1;
+    if (max_cot_shots > 0 && prompt_pick_exemplars(t, 1, max_cot_shots, p->items[0], true, tmp, e)) return -1;
+    p->max_tokens[0] = s->max_tokens > 0 ? s->max_tokens : t->dflt.max_tokens > 0 ? t->dflt.max_tokens : 16;
+    p->max_tokens[1] = s->max_tokens > 0 ? s->max_tokens : t->dflt.max_tokens_cot > 0 ? t->dflt.max_tokens_cot : 128;
+    return 0;
+}
+
+void exp_prompt_free(ExpPrompt *p) {
+    rendered_free(&p->r);
+    iv_free(&p->ids);
+    iv_free(&p->shared);
+}
+
+int exp_prompt(App *app, const ExpPlan *plan, const DbCondition *c, int item, ExpPrompt *p, Err *e) {
+    memset(p, 0, sizeof *p);
+    const Task *t = plan->task;
+    if (c->shots > EXP_MAX_SHOTS) return err_set(e, "shots=%d: at most %d", c->shots, EXP_MAX_SHOTS);
+    if (prompt_pick_exemplars(t, c->seed, c->shots, item, c->cot, p->ex, e)) return -1;
+    p->n_ex = c->shots;
+    if (prompt_render(t, &plan->style, c->chat ? &plan->chat : NULL, c->cot, p->ex, p->n_ex, item, &p->r, e)) return -1;
+    // task text never turns into special tokens; a chat template's markers do, and it places BOS itself
+    unsigned flags = p->r.special ? TOK_PARSE_SPECIAL : TOK_ADD_SPECIAL;
+    const Tokenizer *tok = app->model->tok;
+    if (tok_encode(tok, p->r.text.data, p->r.text.len, flags, &p->ids, e) < 0) return -1;
+    if (p->r.shared && tok_encode(tok, p->r.text.data, p->r.shared, flags, &p->shared, e) < 0) return -1;
+    return 0;
+}
+
+// The tokens a choice adds to the prompt: encode(prompt + sep + choice); the scored ones start
+// where it stops agreeing with the prompt's tokens.
+static int choice_ids(App *app, const ExpPrompt *p, const char *choice, IntVec *out, int *from, Err *e) {
+    Buf full = {0};
+    buf_put(&full, p->r.text.data, p->r.text.len);
+    buf_puts(&full, p->r.choice_sep);
+    buf_puts(&full, choice);
+    unsigned flags = p->r.special ? TOK_PARSE_SPECIAL : TOK_ADD_SPECIAL;
+    int rc = tok_encode(app->model->tok, full.data, full.len, flags, out, e) < 0 ? -1 : 0;
+    buf_free(&full);
+    if (rc) return -1;
+    int k = 0;
+    while (k < out->n && k < p->ids.n && out->v[k] == p->ids.v[k]) k++;
+    if (k == out->n) return err_set(e, "the choice \"%.40s\" adds no token to the prompt", choice);
+    *from = k > 0 ? k : 1;
+    return 0;
+}
+
+int exp_preflight(App *app, const ExpPlan *plan, Err *e) {
+    int n_ctx = app->model->cfg.n_ctx;
+    for (int ci = 0; ci < plan->n_conds; ci++) {
+        const DbCondition *c = &plan->conds[ci];
+        char label[96];
+        exp_condition_label(c, label, sizeof label);
+        int max = plan->max_tokens[c->cot];
+        for (int k = 0; k < plan->n_items; k++) {
+            int item = plan->items[k];
+            const TaskItem *it = &plan->task->items[item];
+            ExpPrompt p;
+            int rc = exp_prompt(app, plan, c, item, &p, e), n_prompt = p.ids.n, need = n_prompt + (max > 0 ? max - 1 : 0);
+            if (plan->kind == SCORE_CHOICE) need = n_prompt; // the prompt and its longest choice
+            for (int j = 0; !rc && plan->kind == SCORE_CHOICE && j < it->n_choices; j++) {
+                IntVec ids = {0};
+                int from;
+                rc = choice_ids(app, &p, it->choices[j], &ids, &from, e);
+                if (!rc && ids.n > need) need = ids.n;
+                iv_free(&ids);
+            }
+            exp_prompt_free(&p);
+            if (rc) return err_prefix(e, "%s, item %d (line %d)", label, k, it->line);
+            if (need <= n_ctx) continue;
+            if (plan->kind == SCORE_CHOICE)
+                return err_set(e, "%s, item %d (line %d): the prompt with its longest choice is %d tokens, more than the "
+                                  "%d the context of %s holds: use fewer shots, or limit= to leave the item out",
+                               label, k, it->line, need, n_ctx, app->model->name);
+            return err_set(e, "%s, item %d (line %d): the prompt (%d tokens) and max=%d need %d positions, more than "
+                              "the %d the context of %s holds: use fewer shots or a lower max",
+                           label, k, it->line, n_prompt, max, need, n_ctx, app->model->name);
+        }
+    }
+    return 0;
+}
+
+// ---- running -------------------------------------------------------------------------------
+
+// The tokens the context holds (a prefix of what it evaluated), to keep what the next prompt
+// shares with them.
+typedef struct Cache {
+    IntVec ids;
+    bool reuse;
+} Cache;
+
+// How many leading tokens of ids[n] the cache may keep.
+static int cache_keep(const Cache *c, const int *ids, int n) {
+    if (!c->reuse) return 0;
+    int k = 0;
+    while (k < c->ids.n && k < n && c->ids.v[k] == ids[k]) k++;
+    return k;
+}
+
+static void cache_set(Cache *c, const int *ids, int n) {
+    c->ids.n = 0;
+    for (int i = 0; i < n; i++) iv_push(&c->ids, ids[i]);
+}
+
+// Stopping a generation where its answer ends (the scorer's cut).
+typedef struct StopAt {
+    const Tokenizer *tok;
+    const Scorer *scorer;
+    IntVec ids;
+    Buf text;
+    bool hit;
+    volatile sig_atomic_t *cancel;
+} StopAt;
+
+static bool stop_step(void *user, const GenStep *st) {
+    StopAt *s = user;
+    if (s->cancel && *s->cancel) return false;
+    iv_push(&s->ids, st->id);
+    buf_clear(&s->text);
+    tok_decode(s->tok, s->ids.v, s->ids.n, &s->text);
+    s->hit = score_cut(s->scorer, s->text.data ? s->text.data : "", s->text.len) < s->text.len;
+    return !s->hit;
+}
+
+// One sample of a generation task.
+typedef struct Sample {
+    GenResult r;
+    Buf text, answer;
+    GenParams p;
+    RunRecord rec;
+    bool at_sep;
+} Sample;
+
+static void sample_free(Sample *s) {
+    gen_result_free(&s->r);
+    buf_free(&s->text), buf_free(&s->answer);
+    runlog_record_done(&s->rec);
+}
+
+// The exemplars as a run records them: [{line, input, target}].
+static void exemplars_json(const Task *t, const int *ex, int n, Buf *out) {
+    JsonW w;
+    jw_init(&w, out);
+    jw_arr(&w);
+    for (int i = 0; i < n; i++) {
+        const TaskItem *it = &t->items[ex[i]];
+        jw_obj(&w);
+        jw_kint(&w, "line", it->line);
+        jw_kstr(&w, "input", it->input);
+        jw_kstr(&w, "target", it->target);
+        jw_obj_end(&w);
+    }
+    jw_arr_end(&w);
+}
+
+typedef struct Runner {
+    App *app;
+    Db *db;
+    int64_t id;
+    const ExpPlan *plan;
+    Ctx *ctx;
+    Cache cache;
+    ExpOutcome *o;
+    char template_name[48];
+} Runner;
+
+// Store an item with its samples' runs in one transaction. 0, or -1 with e.
+static int store_item(Runner *x, const DbCondition *c, int k, const ExpPrompt *p, Sample *s, int n_s,
+                      const char *answer, bool correct, int correct_norm, const char *detail, Err *e) {
+    const ExpPlan *plan = x->plan;
+    const TaskItem *it = &plan->task->items[plan->items[k]];
+    char mode[48];
+    prompt_mode_name(c->shots, c->cot, c->samples, mode, sizeof mode);
+    Buf ex = {0};
+    exemplars_json(plan->task, p->ex, p->n_ex, &ex);
+    DbExpRun runs[EXP_MAX_SAMPLES];
+    if (db_begin(x->db, e)) {
+        buf_free(&ex);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < n_s && !rc; i++) {
+        Sample *sm = &s[i];
+        RunOrigin o = {x->app->model, x->app->annotator, ctx_threads(x->ctx), "experiment", 0};
+        runlog_record(&sm->rec, &o, p->r.text.data, p->r.text.len, &sm->p, &sm->r, sm->text.data ? sm->text.data : "",
+                      sm->text.len);
+        sm->rec.run.template_name = x->template_name;
+        sm->rec.run.mode = mode;
+        sm->rec.run.exemplars = ex.data;
+        if (sm->at_sep) sm->rec.run.stop_reason = "separator";
+        if (plan->kind == SCORE_CHOICE) sm->rec.run.stop_reason = "choice";
+        int64_t rid = runlog_insert(x->db, &sm->rec, x->app->model, e);
+        if (rid <= 0) rc = -1;
+        runs[i] = (DbExpRun){i, rid, sm->answer.data ? sm->answer.data : "", sm->r.n_reused};
+    }
+    DbExpItem item = {.condition = c->idx, .item = k, .input = it->input, .target = it->target, .answer = answer,
+                      .correct = correct, .correct_norm = correct_norm, .detail = detail, .runs = runs, .n_runs = n_s};
+    if (!rc && db_experiment_item_insert(x->db, x->id, &item, e) < 0) rc = -1;
+    if (rc) db_rollback(x->db);
+    else rc = db_commit(x->db, e);
+    buf_free(&ex);
+    return rc;
+}
+
+// A generation task's item: samples, answers, vote, store. 1 when Ctrl-C stopped it.
+static int run_gen_item(Runner *x, const DbCondition *c, int k, const ExpPrompt *p, Err *e) {
+    const ExpPlan *plan = x->plan;
+    App *app = x->app;
+    const TaskItem *it = &plan->task->items[plan->items[k]];
+    int n_s = c->samples;
+    Sample *s = xcalloc((size_t)n_s, sizeof *s);
+    const Scorer *scorer = plan->scorer[c->cot];
+    int rc = 0;
+    for (int i = 0; i < n_s && !rc; i++) {
+        Sample *sm = &s[i];
+        sm->p = (GenParams){{(float)plan->spec.temperature, plan->spec.top_k, (float)plan->spec.top_p,
+                             exp_sample_seed(c->seed, k, i)},
+                            plan->max_tokens[c->cot], plan->spec.alts, plan->spec.stop_at_eos, false};
+        StopAt stop = {app->model->tok, scorer, {0}, {0}, false, app->cancel};
+        int keep = cache_keep(&x->cache, p->ids.v, p->ids.n);
+        if (!x->cache.reuse) ctx_reset(x->ctx);
+        rc = generate_keep(x->ctx, app->model->tok, p->ids.v, p->ids.n, keep, &sm->p, stop_step, &stop, app->cancel,
+                           NULL, &sm->r, e);
+        iv_free(&stop.ids), buf_free(&stop.text);
+        cache_set(&x->cache, p->ids.v, rc ? 0 : p->ids.n);
+        if (rc) break;
+        if (sm->r.stop == STOP_CANCELLED && !stop.hit) rc = 1; // Ctrl-C
+        sm->at_sep = stop.hit;
+        x->o->tokens_reused += sm->r.n_reused;
+        x->o->tokens_evaluated += p->ids.n - sm->r.n_reused;
+        tok_decode(app->model->tok, sm->r.ids.v, sm->r.ids.n, &sm->text);
+        score_extract(scorer, sm->text.data ? sm->text.data : "", sm->text.len, &sm->answer);
+        if (!sm->answer.data) buf_puts(&sm->answer, "");
+    }
+    if (!rc) {
+        const char **answers = xcalloc((size_t)n_s, sizeof *answers);
+        for (int i = 0; i < n_s; i++) answers[i] = s[i].answer.data;
+        int votes = 0, best = n_s > 1 ? score_vote(answers, n_s, &votes) : 0;
+        const char *answer = answers[best];
+        bool correct = score_match(scorer, answer, it->target);
+        Buf detail = {0};
+        if (n_s > 1) {
+            JsonW w;
+            jw_init(&w, &detail);
+            jw_obj(&w);
+            jw_kint(&w, "votes", votes);
+            jw_key(&w, "answers");
+            jw_arr(&w);
+            for (int i = 0; i < n_s; i++) jw_str(&w, answers[i]);
+            jw_arr_end(&w);
+            jw_obj_end(&w);
+        }
+        rc = store_item(x, c, k, p, s, n_s, answer, correct, -1, detail.data, e);
+        buf_free(&detail);
+        free(answers);
+    }
+    for (int i = 0; i < n_s; i++) sample_free(&s[i]);
+    free(s);
+    return rc;
+}
+
+// A multiple-choice item: each choice's log-likelihood after the prompt, the best by sum and by
+// length-normalised sum; one run records the prompt and the chosen choice's tokens.
+static int run_choice_item(Runner *x, const DbCondition *c, int k, const ExpPrompt *p, Err *e) {
+    const ExpPlan *plan = x->plan;
+    App *app = x->app;
+    const TaskItem *it = &plan->task->items[plan->items[k]];
+    int n = it->n_choices;
+    double *ll = xcalloc((size_t)n, sizeof *ll);
+    int *chars = xcalloc((size_t)n, sizeof *chars), *ntok = xcalloc((size_t)n, sizeof *ntok);
+    IntVec *cids = xcalloc((size_t)n, sizeof *cids);
+    int *from = xcalloc((size_t)n, sizeof *from);
+    float **lps = xcalloc((size_t)n, sizeof *lps);
+    int rc = 0;
+    double t0 = clock_now();
+    for (int j = 0; j < n && !rc; j++) {
+        if (app->cancel && *app->cancel) {
+            rc = 1;
+            break;
+        }
+        rc = choice_ids(app, p, it->choices[j], &cids[j], &from[j], e);
+        if (rc) break;
+        int m = cids[j].n - from[j];
+        lps[j] = xcalloc((size_t)m, sizeof **lps);
+        int keep = cache_keep(&x->cache, cids[j].v, cids[j].n);
+        if (!x->cache.reuse) ctx_reset(x->ctx);
+        rc = eval_continuation(x->ctx, cids[j].v, cids[j].n, from[j], keep, lps[j], e);
+        cache_set(&x->cache, cids[j].v, rc ? 0 : cids[j].n - 1);
+        if (rc) break;
+        x->o->tokens_reused += keep < from[j] - 1 ? keep : from[j] - 1;
+        x->o->tokens_evaluated += cids[j].n - 1 - (keep < from[j] - 1 ? keep : from[j] - 1);
+        for (int i = 0; i < m; i++) ll[j] += lps[j][i];
+        ntok[j] = m;
+        const char *ch = it->choices[j];
+        size_t len = strlen(ch);
+        for (size_t b = 0; b < len;) {
+            uint32_t cp;
+            b += (size_t)utf8_decode(ch + b, len - b, &cp);
+            chars[j]++;
+        }
+    }
+    if (!rc) {
+        int best = score_choice_best(ll, chars, n, false), best_norm = score_choice_best(ll, chars, n, true);
+        Buf detail = {0};
+        JsonW w;
+        jw_init(&w, &detail);
+        jw_obj(&w);
+        jw_kint(&w, "pick", best);
+        jw_kint(&w, "pick_norm", best_norm);
+        jw_kint(&w, "answer", it->answer);
+        jw_key(&w, "choices");
+        jw_arr(&w);
+        for (int j = 0; j < n; j++) {
+            jw_obj(&w);
+            jw_kstr(&w, "text", it->choices[j]);
+            jw_knum(&w, "logprob", ll[j]);
+            jw_kint(&w, "tokens", ntok[j]);
+            jw_kint(&w, "chars", chars[j]);
+            jw_knum(&w, "logprob_norm", ll[j] / (chars[j] > 0 ? chars[j] : 1));
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+        jw_obj_end(&w);
+        // the run: the prompt, and the chosen choice's tokens with their log-probabilities
+        Sample s = {0};
+        s.p = (GenParams){{0, 0, 1, c->seed}, ntok[best], 0, false, false};
+        for (int i = 0; i < from[best]; i++) iv_push(&s.r.prompt, cids[best].v[i]);
+        s.r.steps = xcalloc((size_t)ntok[best] + 1, sizeof *s.r.steps);
+        for (int i = 0; i < ntok[best]; i++) {
+            iv_push(&s.r.ids, cids[best].v[from[best] + i]);
+            s.r.steps[i] = (GenStep){.index = i, .id = cids[best].v[from[best] + i], .logprob = lps[best][i]};
+        }
+        s.r.prefill_s = clock_now() - t0;
+        tok_decode(app->model->tok, s.r.ids.v, s.r.ids.n, &s.text);
+        buf_puts(&s.answer, it->choices[best]);
+        rc = store_item(x, c, k, p, &s, 1, it->choices[best], best == it->answer, best_norm == it->answer, detail.data, e);
+        sample_free(&s);
+        buf_free(&detail);
+    }
+    for (int j = 0; j < n; j++) iv_free(&cids[j]), free(lps[j]);
+    free(ll), free(chars), free(ntok), free(cids), free(from), free(lps);
+    return rc;
+}
+
+// The (condition, item) pairs already stored: done[c * n_items + k].
+typedef struct Done {
+    bool *done;
+    int n_items;
+    long count;
+} Done;
+
+static int mark_done(void *user, const DbExpItem *it) {
+    Done *d = user;
+    if (it->item >= 0 && it->item < d->n_items && !d->done[(size_t)it->condition * d->n_items + it->item]) {
+        d->done[(size_t)it->condition * d->n_items + it->item] = true;
+        d->count++;
+    }
+    return 0;
+}
+
+int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *command, ExpOutcome *o, Err *e) {
+    (void)command;
+    memset(o, 0, sizeof *o);
+    Ctx *ctx = app_ctx(app, e);
+    if (!ctx) return -1;
+    o->total = (long)plan->n_conds * plan->n_items;
+    Done d = {xcalloc((size_t)o->total, sizeof *d.done), plan->n_items, 0};
+    if (db_experiment_items_each(db, id, -1, -1, mark_done, &d, e)) {
+        free(d.done);
+        return -1;
+    }
+    o->done_before = d.count;
+    if (db_experiment_set_status(db, id, "running", e)) {
+        free(d.done);
+        return -1;
+    }
+    Runner x = {app, db, id, plan, ctx, {{0}, plan->spec.reuse}, o, ""};
+    ctx_reset(ctx);
+    char what[48], label[160];
+    snprintf(what, sizeof what, "experiment %lld", (long long)id);
+    double t0 = clock_now();
+    int rc = 0;
+    long done = d.count;
+    Progress pr = {what, label, id, done, o->total, 0, NAN, false};
+    app_progress(app, &pr);
+    for (int ci = 0; ci < plan->n_conds && !rc; ci++) {
+        const DbCondition *c = &plan->conds[ci];
+        snprintf(x.template_name, sizeof x.template_name, "%s%s", c->chat ? "chat:" : "gpt3",
+                 c->chat ? (plan->chat.name ? plan->chat.name : "model") : "");
+        for (int k = 0; k < plan->n_items && !rc; k++) {
+            if (d.done[(size_t)ci * plan->n_items + k]) continue;
+            if (app->cancel && *app->cancel) {
+                rc = 1;
+                break;
+            }
+            char cl[96];
+            exp_condition_label(c, cl, sizeof cl);
+            snprintf(label, sizeof label, "%s, item %d", cl, k);
+            ExpPrompt p;
+            rc = exp_prompt(app, plan, c, plan->items[k], &p, e);
+            if (!rc) rc = plan->kind == SCORE_CHOICE ? run_choice_item(&x, c, k, &p, e) : run_gen_item(&x, c, k, &p, e);
+            exp_prompt_free(&p);
+            if (rc < 0) err_prefix(e, "experiment %lld, %s", (long long)id, label);
+            if (rc) break;
+            done++;
+            o->done_now++;
+            double el = clock_now() - t0;
+            pr.done = done, pr.elapsed_s = el;
+            pr.left_s = el / (double)o->done_now * (double)(o->total - done);
+            app_progress(app, &pr);
+        }
+    }
+    o->seconds = clock_now() - t0;
+    o->stopped = rc == 1;
+    iv_free(&x.cache.ids);
+    free(d.done);
+    pr.elapsed_s = o->seconds, pr.left_s = 0, pr.finished = true;
+    app_progress(app, &pr);
+    if (rc < 0) {
+        Err ignored = {{0}};
+        db_experiment_set_status(db, id, "stopped", &ignored);
+        return -1;
+    }
+    return db_experiment_set_status(db, id, o->stopped ? "stopped" : "done", e);
+}

@@ -1,0 +1,296 @@
+// score.c - extracting answers from completions and comparing them with targets (see score.h).
+#include "prompt/score.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/mem.h"
+#include "base/utf8.h"
+#include "tok/unicode_norm.h"
+
+struct Scorer {
+    ScoreOpts o;
+    char *separator, *phrase;
+    regex_t re;
+    bool have_re;
+};
+
+static const char *const KIND_NAMES[] = {"exact", "contains", "number", "regex", "choice"};
+
+int score_kind_parse(const char *name) {
+    for (int i = 0; i < (int)(sizeof KIND_NAMES / sizeof *KIND_NAMES); i++)
+        if (!strcmp(name, KIND_NAMES[i])) return i;
+    return -1;
+}
+
+const char *score_kind_name(ScoreKind k) {
+    return (unsigned)k < sizeof KIND_NAMES / sizeof *KIND_NAMES ? KIND_NAMES[k] : "?";
+}
+
+Scorer *scorer_new(const ScoreOpts *o, Err *e) {
+    if (o->kind == SCORE_REGEX && (!o->regex || !*o->regex))
+        return err_set(e, "scorer=regex needs regex=\"...\" (its first group, or the match, is the answer)"), NULL;
+    if (o->kind != SCORE_REGEX && o->regex && *o->regex)
+        return err_set(e, "regex= goes with scorer=regex"), NULL;
+    Scorer *s = xcalloc(1, sizeof *s);
+    s->o = *o;
+    s->separator = xstrdup(o->separator ? o->separator : "\n");
+    s->phrase = xstrdup(o->answer_phrase && *o->answer_phrase ? o->answer_phrase : "The answer is");
+    s->o.separator = s->separator;
+    s->o.answer_phrase = s->phrase;
+    s->o.regex = NULL;
+    if (o->kind == SCORE_REGEX) {
+        int rc = regcomp(&s->re, o->regex, REG_EXTENDED | REG_ICASE);
+        if (rc) {
+            char msg[200];
+            regerror(rc, &s->re, msg, sizeof msg);
+            err_set(e, "regex=\"%.100s\": %s", o->regex, msg);
+            free(s->separator), free(s->phrase), free(s);
+            return NULL;
+        }
+        s->have_re = true;
+    }
+    return s;
+}
+
+void scorer_free(Scorer *s) {
+    if (!s) return;
+    if (s->have_re) regfree(&s->re);
+    free(s->separator), free(s->phrase);
+    free(s);
+}
+
+static bool is_blank(const char *s) {
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s)) return false;
+    return true;
+}
+
+size_t score_cut(const Scorer *s, const char *t, size_t n) {
+    const char *sep = s->separator;
+    if (s->o.cot && is_blank(sep) && !strstr(sep, "\n\n")) sep = "\n\n";
+    size_t k = strlen(sep), i = 0;
+    while (i < n && isspace((unsigned char)t[i])) i++;
+    if (!k) return n;
+    for (; i + k <= n; i++)
+        if (!memcmp(t + i, sep, k)) return i;
+    return n;
+}
+
+// Append s[a, b) trimmed of white space.
+static void put_trimmed(Buf *out, const char *s, size_t a, size_t b) {
+    while (a < b && isspace((unsigned char)s[a])) a++;
+    while (b > a && isspace((unsigned char)s[b - 1])) b--;
+    buf_put(out, s + a, b - a);
+}
+
+// The final answer after position a: up to the end of the line, and of its sentence (a period
+// followed by a space or the end; "3.5" keeps its point), without closing punctuation.
+static void final_answer(Buf *out, const char *s, size_t a, size_t n) {
+    while (a < n && (isspace((unsigned char)s[a]) || s[a] == ':')) a++;
+    size_t b = a;
+    while (b < n && s[b] != '\n') {
+        if (strchr(".!?", s[b]) && (b + 1 == n || isspace((unsigned char)s[b + 1]))) break;
+        b++;
+    }
+    while (b > a && strchr(".!?,;:", s[b - 1])) b--;
+    put_trimmed(out, s, a, b);
+    // "**42**" or "$42": surrounding markup and currency are not the answer
+    while (out->len && strchr("*_`\"'", out->data[0])) memmove(out->data, out->data + 1, out->len--);
+    while (out->len && strchr("*_`\"'", out->data[out->len - 1])) out->data[--out->len] = 0;
+}
+
+// The last case-insensitive occurrence of phrase in s[0, n); SIZE_MAX when none.
+static size_t last_ci(const char *s, size_t n, const char *phrase) {
+    size_t k = strlen(phrase), at = (size_t)-1;
+    for (size_t i = 0; k && i + k <= n; i++)
+        if (!strncasecmp(s + i, phrase, k)) at = i;
+    return at;
+}
+
+void score_extract(const Scorer *s, const char *text, size_t n, Buf *out) {
+    buf_clear(out);
+    size_t len = score_cut(s, text, n);
+    if (s->o.kind == SCORE_REGEX) {
+        // the last match in the completion: after a rationale, the final answer
+        Buf z = {0};
+        buf_put(&z, text, len); // regexec wants a C string
+        const char *p = z.data ? z.data : "";
+        regmatch_t m[2], best[2] = {{-1, -1}, {-1, -1}};
+        size_t off = 0;
+        while (off <= z.len && regexec(&s->re, p + off, 2, m, off ? REG_NOTBOL : 0) == 0) {
+            for (int i = 0; i < 2; i++)
+                if (m[i].rm_so >= 0) m[i].rm_so += (regoff_t)off, m[i].rm_eo += (regoff_t)off;
+            memcpy(best, m, sizeof best);
+            off = (size_t)m[0].rm_eo + (m[0].rm_eo == m[0].rm_so); // an empty match moves on
+        }
+        const regmatch_t *g = best[1].rm_so >= 0 ? &best[1] : &best[0];
+        if (g->rm_so >= 0) put_trimmed(out, p, (size_t)g->rm_so, (size_t)g->rm_eo);
+        buf_free(&z);
+        return;
+    }
+    if (s->o.kind == SCORE_CONTAINS) {
+        put_trimmed(out, text, 0, len);
+        return;
+    }
+    size_t at = last_ci(text, len, s->phrase);
+    if (at != (size_t)-1) {
+        final_answer(out, text, at + strlen(s->phrase), len);
+        return;
+    }
+    at = last_ci(text, len, "####");
+    if (at != (size_t)-1) {
+        final_answer(out, text, at + 4, len);
+        return;
+    }
+    double v;
+    if (s->o.cot && s->o.kind == SCORE_NUMBER && score_last_number(text, len, &v)) {
+        // a rationale without the phrase: its last number is its answer
+        size_t pos = 0, start = 0, a = 0, b = 0;
+        double x;
+        while (score_number_at(text, len, &pos, &x, &start)) a = start, b = pos;
+        put_trimmed(out, text, a, b);
+        return;
+    }
+    final_answer(out, text, 0, len);
+    if (!out->len) put_trimmed(out, text, 0, len); // a lone "." is still what it said
+}
+
+// ---- normalisation -----------------------------------------------------------------------
+
+void score_normalize(const char *s, size_t n, Buf *out) {
+    buf_clear(out);
+    bool space = false;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        i += (size_t)utf8_decode(s + i, n - i, &cp);
+        uint32_t d[18];
+        int nd = uni_decompose(cp, d);
+        for (int k = 0; k < nd; k++) {
+            uint32_t lo[3];
+            int nl = uni_tolower(d[k], lo);
+            for (int j = 0; j < nl; j++) {
+                uint32_t c = lo[j];
+                unsigned p = uni_props(c);
+                bool ascii_punct = c < 128 && ispunct((int)c);
+                if (c == '\t' || c == '\n' || c == '\r' || c == ' ' || (p & UP_SPACE)) {
+                    space = out->len > 0;
+                    continue;
+                }
+                if (ascii_punct || (p & UP_PUNCT) || (c < 0x20) || c == 0x7f) continue;
+                if (space) buf_putc(out, ' ');
+                space = false;
+                char u[4];
+                buf_put(out, u, (size_t)utf8_encode(c, u));
+            }
+        }
+    }
+    if (!out->data) buf_puts(out, "");
+}
+
+// ---- numbers -------------------------------------------------------------------------------
+
+// Whether the comma at s[j] separates thousands: three digits follow it, and no fourth.
+static bool thousands_comma(const char *s, size_t n, size_t j) {
+    if (s[j] != ',' || j + 3 >= n) return false;
+    for (size_t k = 1; k <= 3; k++)
+        if (!isdigit((unsigned char)s[j + k])) return false;
+    return j + 4 >= n || !isdigit((unsigned char)s[j + 4]);
+}
+
+bool score_number_at(const char *s, size_t n, size_t *pos, double *v, size_t *start) {
+    for (size_t i = *pos; i < n; i++) {
+        if (!isdigit((unsigned char)s[i])) continue;
+        bool neg = i > 0 && s[i - 1] == '-' && (i < 2 || !isalnum((unsigned char)s[i - 2]));
+        Buf digits = {0};
+        size_t j = i;
+        while (j < n && (isdigit((unsigned char)s[j]) || thousands_comma(s, n, j))) {
+            if (s[j] != ',') buf_putc(&digits, s[j]);
+            j++;
+        }
+        if (j + 1 < n && s[j] == '.' && isdigit((unsigned char)s[j + 1])) {
+            buf_putc(&digits, '.');
+            j++;
+            while (j < n && isdigit((unsigned char)s[j])) buf_putc(&digits, s[j++]);
+        }
+        *v = strtod(digits.data, NULL) * (neg ? -1 : 1);
+        buf_free(&digits);
+        if (start) *start = neg ? i - 1 : i;
+        *pos = j;
+        return true;
+    }
+    return false;
+}
+
+bool score_last_number(const char *s, size_t n, double *v) {
+    size_t pos = 0;
+    double x;
+    bool any = false;
+    while (score_number_at(s, n, &pos, &x, NULL)) *v = x, any = true;
+    return any;
+}
+
+// ---- matching ------------------------------------------------------------------------------
+
+// needle occurs in hay as whole words (both normalised: words separated by single spaces).
+static bool has_words(const char *hay, const char *needle) {
+    size_t k = strlen(needle);
+    if (!k) return false;
+    for (const char *p = hay; (p = strstr(p, needle)); p++) {
+        bool left = p == hay || p[-1] == ' ', right = p[k] == 0 || p[k] == ' ';
+        if (left && right) return true;
+    }
+    return false;
+}
+
+bool score_match(const Scorer *s, const char *answer, const char *target) {
+    if (s->o.kind == SCORE_NUMBER) {
+        double a, t;
+        size_t pa = 0, pt = 0;
+        if (!score_number_at(answer, strlen(answer), &pa, &a, NULL) ||
+            !score_number_at(target, strlen(target), &pt, &t, NULL))
+            return false;
+        return fabs(a - t) <= 1e-9 * fmax(1.0, fabs(t));
+    }
+    Buf na = {0}, nt = {0};
+    score_normalize(answer, strlen(answer), &na);
+    score_normalize(target, strlen(target), &nt);
+    bool ok = s->o.kind == SCORE_CONTAINS ? has_words(na.data, nt.data) : nt.len > 0 && !strcmp(na.data, nt.data);
+    buf_free(&na), buf_free(&nt);
+    return ok;
+}
+
+int score_choice_best(const double *ll, const int *chars, int n, bool norm) {
+    int best = 0;
+    double bv = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        double v = norm ? ll[i] / (chars[i] > 0 ? chars[i] : 1) : ll[i];
+        if (v > bv) bv = v, best = i;
+    }
+    return best;
+}
+
+int score_vote(const char *const *answers, int n, int *votes) {
+    Buf *norm = xcalloc((size_t)(n ? n : 1), sizeof *norm);
+    for (int i = 0; i < n; i++) score_normalize(answers[i], strlen(answers[i]), &norm[i]);
+    bool any = false;
+    for (int i = 0; i < n; i++) any |= norm[i].len > 0;
+    int best = 0, best_votes = -1;
+    for (int i = 0; i < n; i++) {
+        if (any && !norm[i].len) continue;
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(norm[i].data, norm[j].data) && (!any || norm[j].len);
+        if (seen) continue;
+        int c = 0;
+        for (int j = 0; j < n; j++) c += !strcmp(norm[i].data, norm[j].data);
+        if (c > best_votes) best_votes = c, best = i;
+    }
+    for (int i = 0; i < n; i++) buf_free(&norm[i]);
+    free(norm);
+    if (votes) *votes = best_votes < 0 ? 0 : best_votes;
+    return best;
+}

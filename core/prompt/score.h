@@ -1,0 +1,66 @@
+// score.h - scoring a model's answers: the answer extracted from a completion (cut at the
+// prompt's separator; after a rationale, what follows "the answer is", or "#### N", or the last
+// number), compared with the target after normalisation (exact), found in it (contains), as
+// numbers (number), through a regular expression (regex); multiple choice by log-likelihood,
+// summed and length-normalised; majority votes for self-consistency.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+typedef enum {
+    SCORE_EXACT,    // the extracted answer equals the target after normalisation
+    SCORE_CONTAINS, // the normalised target appears in the normalised answer as whole words
+    SCORE_NUMBER,   // the extracted answer's number equals the target's
+    SCORE_REGEX,    // the regular expression's capture (its last match) equals the target
+    SCORE_CHOICE,   // multiple choice: the choice of highest log-likelihood is the target
+} ScoreKind;
+
+// "exact" ... "choice" -> kind; -1 when unknown.
+int score_kind_parse(const char *name);
+const char *score_kind_name(ScoreKind k);
+
+// How answers are found in a completion.
+typedef struct ScoreOpts {
+    ScoreKind kind;
+    const char *separator;     // the prompt's separator: the completion is cut where it begins
+    const char *answer_phrase; // "The answer is" (matched in any case)
+    const char *regex;         // SCORE_REGEX: POSIX extended, case-insensitive; capture 1 or the match
+    bool cot;                  // the completion may hold a rationale
+} ScoreOpts;
+
+// A compiled scorer (the regex compiled once).
+typedef struct Scorer Scorer;
+
+// Check o and compile its regex. NULL with e filled (a bad regex, regex without SCORE_REGEX).
+Scorer *scorer_new(const ScoreOpts *o, Err *e);
+void scorer_free(Scorer *s);
+// Where a completion (n bytes) ends: at the first separator after some content (n when there is
+// none yet). With a rationale, a separator that is a single new line would cut it after its
+// first line: a blank line ends it instead.
+size_t score_cut(const Scorer *s, const char *text, size_t n);
+// The answer of a completion (n bytes) into out (cleared first).
+void score_extract(const Scorer *s, const char *text, size_t n, Buf *out);
+// Whether an extracted answer is right for target.
+bool score_match(const Scorer *s, const char *answer, const char *target);
+
+// Normalise for comparison into out (cleared first): canonical decomposition (NFD), lower
+// case, punctuation and symbols removed, white space collapsed to one space and trimmed.
+void score_normalize(const char *s, size_t n, Buf *out);
+// The number in s (n bytes) at or after *pos: optional sign, digits with optional thousands
+// commas, optional decimals ("$" and "%" around it are not part of it). Returns true with *v,
+// *pos past it and *start (when non-NULL) where it begins; false when there is none.
+bool score_number_at(const char *s, size_t n, size_t *pos, double *v, size_t *start);
+// The last number in s, or false.
+bool score_last_number(const char *s, size_t n, double *v);
+
+// Multiple choice: the index of the best of n choices by summed log-likelihood ll[i], or by
+// ll[i] / chars[i] (its length in characters, as evaluation harnesses' acc_norm) when norm.
+// Ties go to the lower index.
+int score_choice_best(const double *ll, const int *chars, int n, bool norm);
+
+// Self-consistency: the most frequent of n answers after normalisation (empty ones do not
+// vote unless all are empty); ties go to the answer seen first. Returns its index in answers.
+int score_vote(const char *const *answers, int n, int *votes);

@@ -1,0 +1,384 @@
+// task.c - reading task files (see task.h): qkv's JSON Lines layout, GSM8K-style and
+// multiple-choice items, every line checked with a message naming the file and the line.
+#include "prompt/task.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/mem.h"
+#include "base/sha256.h"
+
+enum { TASK_MAX_BYTES = 256 << 20, TASK_MAX_CHOICES = 26 };
+
+void task_free(Task *t) {
+    if (!t) return;
+    for (int i = 0; i < t->n_items; i++) {
+        TaskItem *it = &t->items[i];
+        free(it->input), free(it->target), free(it->rationale);
+        for (int c = 0; c < it->n_choices; c++) free(it->choices[c]);
+        free(it->choices);
+    }
+    TaskDefaults *d = &t->dflt;
+    free(d->input_prefix), free(d->delimiter), free(d->answer_prefix), free(d->separator);
+    free(d->cot_trigger), free(d->answer_phrase), free(d->scorer), free(d->regex);
+    free(t->items), free(t->test), free(t->pool);
+    free(t->name), free(t->path), free(t->description);
+    free(t);
+}
+
+// Where a message points: "task 'PATH' line N".
+typedef struct Where {
+    const char *path;
+    int line;
+    Err *e;
+} Where;
+
+static int bad(const Where *w, const char *msg) {
+    return err_set(w->e, "task '%s' line %d: %s", w->path, w->line, msg);
+}
+
+// A string member (NULL when absent); -1 when present but not a string or holding a NUL.
+static int get_str(const Json *o, const char *key, const Where *w, char **out) {
+    *out = NULL;
+    const Json *v = json_get(o, key);
+    if (!v || v->type == JSON_NULL) return 0;
+    char msg[160];
+    if (v->type == JSON_NUM && v->num == (double)(long long)v->num) { // "target": 42 reads as "42"
+        snprintf(msg, sizeof msg, "%lld", (long long)v->num);
+        *out = xstrdup(msg);
+        return 0;
+    }
+    if (v->type != JSON_STR) {
+        snprintf(msg, sizeof msg, "\"%s\" must be a string", key);
+        return bad(w, msg);
+    }
+    if (memchr(v->str, 0, v->len)) {
+        snprintf(msg, sizeof msg, "\"%s\" holds a NUL character", key);
+        return bad(w, msg);
+    }
+    *out = xstrndup(v->str, v->len);
+    return 0;
+}
+
+static void trim(char *s) {
+    size_t n = strlen(s), a = 0;
+    while (a < n && isspace((unsigned char)s[a])) a++;
+    while (n > a && isspace((unsigned char)s[n - 1])) n--;
+    memmove(s, s + a, n - a);
+    s[n - a] = 0;
+}
+
+// GSM8K's answer: "rationale lines <<calc=1>>...\n#### 42" -> rationale (annotations dropped,
+// lines joined by spaces) and target ("42", thousands separators dropped).
+static int gsm8k_answer(const char *ans, const Where *w, char **rationale, char **target) {
+    const char *mark = strstr(ans, "####");
+    if (!mark) return bad(w, "a GSM8K-style answer must end with \"#### ANSWER\"");
+    const char *next;
+    while ((next = strstr(mark + 4, "####"))) mark = next; // the last one
+    Buf t = {0}, r = {0};
+    for (const char *s = mark + 4; *s; s++)
+        if (*s != ',') buf_putc(&t, *s);
+    if (t.len) trim(t.data), t.len = strlen(t.data);
+    bool space = false;
+    for (const char *s = ans; s < mark; s++) {
+        if (s[0] == '<' && s[1] == '<') { // a calculator annotation <<6*7=42>>
+            const char *end = strstr(s + 2, ">>");
+            if (end && end < mark) {
+                s = end + 1;
+                continue;
+            }
+        }
+        if (isspace((unsigned char)*s)) {
+            space = r.len > 0;
+            continue;
+        }
+        if (space) buf_putc(&r, ' ');
+        space = false;
+        buf_putc(&r, *s);
+    }
+    if (!t.len) {
+        buf_free(&t), buf_free(&r);
+        return bad(w, "the GSM8K-style answer after \"####\" is empty");
+    }
+    *target = buf_take(&t);
+    *rationale = r.len ? buf_take(&r) : NULL;
+    buf_free(&r);
+    return 0;
+}
+
+// The index named by an answer: a number, a letter A-Z, a label, or a choice's text.
+static int choice_index(const Json *ans, char **choices, int n, char **labels, const Where *w, int *out) {
+    char msg[200];
+    if (ans->type == JSON_NUM) {
+        long long v;
+        if (!json_int_in(ans, 0, n - 1, &v)) {
+            snprintf(msg, sizeof msg, "answer %g is not the index of one of the %d choices (0..%d)", ans->num, n, n - 1);
+            return bad(w, msg);
+        }
+        *out = (int)v;
+        return 0;
+    }
+    if (ans->type != JSON_STR) return bad(w, "answer must be an index, a letter or a choice");
+    for (int i = 0; labels && i < n; i++)
+        if (labels[i] && !strcmp(labels[i], ans->str)) return *out = i, 0;
+    if (ans->len == 1 && isupper((unsigned char)ans->str[0]) && ans->str[0] - 'A' < n) return *out = ans->str[0] - 'A', 0;
+    if (ans->len && strspn(ans->str, "0123456789") == ans->len) { // "2", as some files write indices
+        long v = strtol(ans->str, NULL, 10);
+        if (v >= 0 && v < n) return *out = (int)v, 0;
+    }
+    for (int i = 0; i < n; i++)
+        if (!strcmp(choices[i], ans->str)) return *out = i, 0;
+    snprintf(msg, sizeof msg, "answer \"%.40s\" is none of the %d choices (an index, a letter A-%c, or a choice's text)",
+             ans->str, n, 'A' + n - 1);
+    return bad(w, msg);
+}
+
+// The choices of an item: a list of strings, or {"text": [...], "label": [...]}.
+static int read_choices(const Json *c, const Where *w, TaskItem *it, char ***labels) {
+    *labels = NULL;
+    const Json *text = c, *lab = NULL;
+    if (c->type == JSON_OBJ) {
+        text = json_get(c, "text");
+        lab = json_get(c, "label");
+        if (!text) return bad(w, "choices as an object need \"text\" (and \"label\")");
+    }
+    if (text->type != JSON_ARR) return bad(w, "choices must be a list of strings");
+    if (text->len < 2 || text->len > TASK_MAX_CHOICES) return bad(w, "choices must number 2 to 26");
+    if (lab && (lab->type != JSON_ARR || lab->len != text->len)) return bad(w, "choices' labels must match their texts");
+    it->choices = xcalloc(text->len, sizeof *it->choices);
+    it->n_choices = (int)text->len;
+    if (lab) *labels = xcalloc(text->len, sizeof **labels);
+    for (size_t i = 0; i < text->len; i++) {
+        const Json *s = &text->items[i];
+        if (s->type != JSON_STR || memchr(s->str, 0, s->len)) return bad(w, "every choice must be a string");
+        it->choices[i] = xstrndup(s->str, s->len);
+        if (lab && lab->items[i].type == JSON_STR) (*labels)[i] = xstrndup(lab->items[i].str, lab->items[i].len);
+    }
+    return 0;
+}
+
+static void free_labels(char **labels, int n) {
+    for (int i = 0; labels && i < n; i++) free(labels[i]);
+    free(labels);
+}
+
+// One item line into it; *layout gets its layout's name.
+static int read_item(const Json *o, const Where *w, TaskItem *it, const char **layout) {
+    memset(it, 0, sizeof *it);
+    it->answer = -1;
+    it->line = w->line;
+    char *split = NULL;
+    if (get_str(o, "split", w, &split)) return -1;
+    if (split) {
+        if (!strcmp(split, "pool") || !strcmp(split, "train")) it->pool = true;
+        else if (strcmp(split, "test")) {
+            free(split);
+            return bad(w, "split must be \"pool\" (an exemplar) or \"test\"");
+        }
+        free(split);
+    }
+    const Json *question = json_get(o, "question"), *input = json_get(o, "input");
+    const char *in_key = input ? "input" : "question";
+    if (get_str(o, in_key, w, &it->input)) return -1;
+    if (!it->input) return bad(w, "an item needs \"input\" (or \"question\"): the text the prompt asks about");
+    if (get_str(o, "rationale", w, &it->rationale)) return -1;
+    const Json *choices = json_get(o, "choices");
+    if (!choices) choices = json_get(o, "options");
+    const Json *ans = json_get(o, "answer");
+    if (!ans) ans = json_get(o, "answerKey");
+    if (choices) {
+        char **labels = NULL;
+        int rc = read_choices(choices, w, it, &labels);
+        if (!rc && ans) rc = choice_index(ans, it->choices, it->n_choices, labels, w, &it->answer);
+        free_labels(labels, it->n_choices);
+        if (rc) return -1;
+        char *target = NULL;
+        if (get_str(o, "target", w, &target)) return -1;
+        if (target && it->answer < 0) {
+            for (int i = 0; i < it->n_choices && it->answer < 0; i++)
+                if (!strcmp(it->choices[i], target)) it->answer = i;
+            if (it->answer < 0) {
+                free(target);
+                return bad(w, "the target is none of the choices");
+            }
+        }
+        free(target);
+        if (it->answer < 0) return bad(w, "a multiple-choice item needs \"answer\" (index, letter or text) or \"target\"");
+        it->target = xstrdup(it->choices[it->answer]);
+        *layout = input ? "qkv" : "choice";
+        return 0;
+    }
+    if (get_str(o, "target", w, &it->target)) return -1;
+    if (!it->target && question && ans && ans->type == JSON_STR && strstr(ans->str, "####")) {
+        free(it->rationale);
+        it->rationale = NULL;
+        if (gsm8k_answer(ans->str, w, &it->rationale, &it->target)) return -1;
+        *layout = "gsm8k";
+        return 0;
+    }
+    if (!it->target && get_str(o, "answer", w, &it->target)) return -1;
+    if (!it->target) return bad(w, "an item needs \"target\" (or a GSM8K-style \"answer\" ending in \"#### N\")");
+    *layout = "qkv";
+    return 0;
+}
+
+// The header's fields into t.
+static int read_header(const Json *o, const Where *w, Task *t) {
+    TaskDefaults *d = &t->dflt;
+    char *name = NULL, *desc = NULL;
+    if (get_str(o, "name", w, &name) || get_str(o, "description", w, &desc) ||
+        get_str(o, "input_prefix", w, &d->input_prefix) || get_str(o, "delimiter", w, &d->delimiter) ||
+        get_str(o, "answer_prefix", w, &d->answer_prefix) || get_str(o, "separator", w, &d->separator) ||
+        get_str(o, "cot_trigger", w, &d->cot_trigger) || get_str(o, "answer_phrase", w, &d->answer_phrase) ||
+        get_str(o, "scorer", w, &d->scorer) || get_str(o, "regex", w, &d->regex)) {
+        free(name), free(desc);
+        return -1;
+    }
+    if (name) free(t->name), t->name = name;
+    if (desc) free(t->description), t->description = desc;
+    static const char *const ints[] = {"max_tokens", "max_tokens_cot"};
+    int *dst[] = {&d->max_tokens, &d->max_tokens_cot};
+    for (int i = 0; i < 2; i++) {
+        const Json *v = json_get(o, ints[i]);
+        long long x;
+        if (!v) continue;
+        if (!json_int_in(v, 1, 1 << 16, &x)) {
+            char msg[80];
+            snprintf(msg, sizeof msg, "%s must be an integer from 1 to 65536", ints[i]);
+            return bad(w, msg);
+        }
+        *dst[i] = (int)x;
+    }
+    return 0;
+}
+
+// Read the lines of path into t: items (as pool items when all_pool), and the header when
+// header_ok. The file's bytes go into h.
+static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, Sha256 *h, Err *e) {
+    Buf b = {0};
+    if (fs_read_file(path, TASK_MAX_BYTES, &b, e)) {
+        buf_free(&b);
+        return err_prefix(e, "cannot read task");
+    }
+    sha256_update(h, b.data ? b.data : "", b.len);
+    Where w = {path, 0, e};
+    int status = 0;
+    bool seen_item = false;
+    const char *p = b.data ? b.data : "", *end = p + b.len;
+    while (p < end && !status) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        w.line++;
+        const char *s = p;
+        p += n + (nl ? 1 : 0);
+        while (n && isspace((unsigned char)*s)) s++, n--;
+        if (!n || (n >= 2 && s[0] == '/' && s[1] == '/')) continue;
+        if (w.line == 1 && n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) s += 3, n -= 3; // a byte-order mark
+        Err je = {{0}};
+        Json *o = json_parse(s, n, &je);
+        if (!o) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "not JSON (%s)", je.msg);
+            status = bad(&w, msg);
+            break;
+        }
+        if (o->type != JSON_OBJ) {
+            status = bad(&w, "each line must be a JSON object");
+        } else if (!json_get(o, "input") && !json_get(o, "question")) {
+            if (!json_get(o, "description") && !json_get(o, "name"))
+                status = bad(&w, "an item needs \"input\" (or \"question\"); a header needs \"description\"");
+            else if (!header_ok || seen_item)
+                status = bad(&w, "a header line must come first (before the items)");
+            else
+                status = read_header(o, &w, t);
+        } else {
+            seen_item = true;
+            TaskItem it;
+            const char *layout = "qkv";
+            status = read_item(o, &w, &it, &layout);
+            if (!status) {
+                if (all_pool) it.pool = true;
+                if (!t->layout) t->layout = layout;
+                t->items = xrealloc(t->items, sizeof *t->items * (size_t)(t->n_items + 1));
+                t->items[t->n_items++] = it;
+            } else {
+                free(it.input), free(it.target), free(it.rationale);
+                for (int c = 0; c < it.n_choices; c++) free(it.choices[c]);
+                free(it.choices);
+            }
+        }
+        json_free(o);
+    }
+    buf_free(&b);
+    return status;
+}
+
+// Index the test and pool items and what they hold.
+static int index_items(Task *t, Err *e) {
+    free(t->test), free(t->pool);
+    t->test = xcalloc((size_t)t->n_items + 1, sizeof *t->test);
+    t->pool = xcalloc((size_t)t->n_items + 1, sizeof *t->pool);
+    t->n_test = t->n_pool = t->n_rationale = 0;
+    for (int i = 0; i < t->n_items; i++) {
+        if (t->items[i].pool) t->pool[t->n_pool++] = i;
+        else t->test[t->n_test++] = i;
+    }
+    if (!t->n_test) return err_set(e, "task '%s' has no test items (every item is in the pool)", t->path);
+    const int *from = t->n_pool ? t->pool : t->test;
+    int n_from = t->n_pool ? t->n_pool : t->n_test;
+    for (int i = 0; i < n_from; i++) t->n_rationale += t->items[from[i]].rationale != NULL;
+    t->multiple_choice = true;
+    for (int i = 0; i < t->n_test; i++) t->multiple_choice &= t->items[t->test[i]].n_choices > 0;
+    return 0;
+}
+
+static void hash_done(Task *t, Sha256 *h) {
+    unsigned char d[32];
+    sha256_final(h, d);
+    sha256_hex(d, t->sha256);
+}
+
+Task *task_load(const char *path, Err *e) {
+    Task *t = xcalloc(1, sizeof *t);
+    t->path = xstrdup(path);
+    t->description = xstrdup("");
+    t->dflt.max_tokens = t->dflt.max_tokens_cot = -1;
+    const char *base = fs_basename(path);
+    size_t n = strlen(base);
+    if (n > 6 && !strcmp(base + n - 6, ".jsonl")) n -= 6;
+    else if (n > 5 && !strcmp(base + n - 5, ".json")) n -= 5;
+    t->name = xstrndup(base, n);
+    Sha256 h;
+    sha256_init(&h);
+    if (read_lines(t, path, false, true, &h, e)) {
+        task_free(t);
+        return NULL;
+    }
+    hash_done(t, &h);
+    if (!t->n_items) {
+        err_set(e, "task '%s' holds no items (one JSON object a line: {\"input\": ..., \"target\": ...})", path);
+        task_free(t);
+        return NULL;
+    }
+    if (!t->layout) t->layout = "qkv";
+    if (index_items(t, e)) {
+        task_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int task_add_pool(Task *t, const char *path, Err *e) {
+    Sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, t->sha256, 64); // the task file's hash, then the pool's bytes
+    int before = t->n_items;
+    if (read_lines(t, path, true, false, &h, e)) return -1;
+    if (t->n_items == before) return err_set(e, "pool '%s' holds no items", path);
+    hash_done(t, &h);
+    return index_items(t, e);
+}

@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""Prompt experiments through the real binary, headless, on the built-in model.
+
+tasks and prompt show (the GPT-3 format rebuilt from the task file in Python, the token count
+from tokenize, exemplars reproducible and never the test item); an experiment logs exactly one
+run per item x condition (x sample), and its table is recomputed here from the exported JSON
+and from the database with SQL (accuracy, standard error); experiment show / compare (the
+paired comparison recomputed with Python's math: McNemar exact and chi-squared); multiple
+choice log-likelihoods equal the sum of log-softmaxed `logits full=true` on the same text, and
+prefix reuse gives the same scores as recomputation; chain of thought and self-consistency runs
+carry their mode and votes; CSV exports and `save` of the bars; resume after SIGINT and after
+SIGKILL runs only the missing items and ends with the table of an uninterrupted run; bad input
+gives one error line and a non-zero exit, never a crash.
+
+Usage: test_experiment.py QKV_BINARY
+"""
+import csv
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+QKV = sys.argv[1]
+TMP = tempfile.mkdtemp(prefix="qkv-exp-")
+DB = os.path.join(TMP, "qkv.db")
+SRC = os.environ.get("QKV_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+TASKS = os.path.join(SRC, "data", "tasks")
+failures = 0
+
+
+def run(cmd, db=DB, timeout=300):
+    return subprocess.run([QKV, "--db", db, "--json", "-e", cmd], capture_output=True, timeout=timeout)
+
+
+def check(cond, what, got=None):
+    global failures
+    if not cond:
+        failures += 1
+        print(f"FAIL: {what}" + (f"\n  got: {got!r}" if got is not None else ""))
+    return cond
+
+
+def one(cmd, db=DB):
+    p = run(cmd, db)
+    if not check(p.returncode == 0, f"'{cmd}' succeeds", p.stderr.decode()[-2000:]):
+        return {}
+    return json.loads(p.stdout.decode().splitlines()[-1])
+
+
+def fails(cmd, want):
+    p = run(cmd)
+    err = p.stderr.decode()
+    check(p.returncode == 1 and "error: " in err and want in err, f"'{cmd}' fails with '{want}'",
+          (p.returncode, err[-400:]))
+
+
+def q(s):
+    """s as a quoted argument of the command language (C escapes)."""
+    return json.dumps(s, ensure_ascii=False)
+
+
+def task_lines(name):
+    with open(os.path.join(TASKS, name + ".jsonl"), encoding="utf-8") as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def stderr_of(k, n):
+    return math.sqrt((k / n) * (1 - k / n) / (n - 1)) if n > 1 else None
+
+
+# ---- tasks and prompt show -------------------------------------------------------------------
+t = one("tasks")
+names = [x["name"] for x in t.get("tasks", [])]
+check(names == ["arith", "cipher", "en-fr", "odd-one-out", "pattern", "sentiment", "sort"], "the shipped tasks", names)
+enfr = task_lines("en-fr")
+head, items = enfr[0], enfr[1:]
+pool = [x for x in items if x.get("split") == "pool"]
+test = [x for x in items if x.get("split") != "pool"]
+info = [x for x in t["tasks"] if x["name"] == "en-fr"][0]
+check((info["n_test"], info["n_pool"]) == (len(test), len(pool)), "tasks counts the items", info)
+
+shown = {}
+for item in (0, 5):
+    for shots in (1, 3):
+        p = one(f"prompt show en-fr shots={shots} seed=5 item={item}")
+        shown[(item, shots)] = p
+        want = head["description"] + "\n"
+        for ex in p["exemplars"]:
+            want += f"{ex['input']} => {ex['target']}\n"
+            check(ex["input"] != test[item]["input"], "an exemplar is never the test item", ex)
+            check({"input": ex["input"], "target": ex["target"], "split": "pool"} in pool, "exemplars come from the pool", ex)
+        want += test[item]["input"] + " =>"
+        check(p["text"] == want, f"prompt show item={item} shots={shots}: the GPT-3 format", (p["text"], want))
+        tok = one(f"tokenize {q(p['text'])}")
+        check(p["n_tokens"] == len(tok["ids"]), "n_tokens is what tokenize counts", (p["n_tokens"], len(tok["ids"])))
+        check(p["input"] == test[item]["input"] and p["target"] == test[item]["target"], "the item's input and target")
+check(shown[(0, 3)]["exemplars"] == shown[(5, 3)]["exemplars"], "the same seed, the same exemplars for every item")
+check(shown[(0, 1)]["exemplars"] == shown[(0, 3)]["exemplars"][:1], "one shot is the first of three")
+other = one("prompt show en-fr shots=3 seed=6 item=0")
+check(other["exemplars"] != shown[(0, 3)]["exemplars"], "another seed, other exemplars")
+z = one("prompt show arith cot=on item=2")
+check(z["text"].endswith("\nA: Let's think step by step.") and z["mode"] == "zero-shot-cot", "zero-shot chain of thought", z.get("text"))
+f = one("prompt show arith cot=on shots=2 item=2")
+check(f["text"].count("The answer is") == 2 and f["mode"] == "few-shot-cot", "few-shot chain of thought shows rationales")
+d = one('prompt show en-fr shots=1 item=0 description="Say it in French." delimiter=" ->"')
+check(d["text"].startswith("Say it in French.\n") and " -> " in d["text"] and d["text"].endswith(" ->"), "style options", d.get("text"))
+
+# ---- an experiment: one run per item x condition, the table recomputed -------------------------
+x = one("experiment en-fr shots=0,1,3 seeds=1,2 limit=4")
+eid = x.get("experiment_id")
+check(x.get("total") == 24 and x.get("done_now") == 24 and x.get("status") == "done", "the experiment ran 24 items", x)
+check([(c["shots"], c["cot"], c["seed"]) for c in x["conditions"]] ==
+      [(0, False, 1), (0, False, 2), (1, False, 1), (1, False, 2), (3, False, 1), (3, False, 2)], "the conditions in order")
+exp = os.path.join(TMP, "e.json")
+e = one(f"export experiment {eid} {exp}")
+check(e.get("count") == 24, "24 items exported", e)
+with open(exp, encoding="utf-8") as fh:
+    doc = json.load(fh)
+check(doc["experiment"]["experiment_id"] == eid and len(doc["items"]) == 24, "the export holds the experiment")
+for c in x["conditions"]:
+    its = [i for i in doc["items"] if i["condition"] == c["condition"]]
+    k = sum(i["correct"] for i in its)
+    check(c["n"] == len(its) == 4 and c["correct"] == k, "n and correct per condition", c)
+    check(abs(c["accuracy"] - k / len(its)) < 1e-8, "accuracy from the items", c)
+    se = stderr_of(k, len(its))
+    check(abs(c["stderr"] - se) < 1e-8, "stderr = sqrt(p(1-p)/(n-1)) from the items", (c["stderr"], se))
+con = sqlite3.connect(DB)
+con.text_factory = lambda b: b.decode("utf-8", "replace")  # an untrained model writes any bytes
+rows = con.execute("SELECT c.idx, count(i.item), sum(i.correct) FROM experiment_conditions c JOIN experiment_items i "
+                   "ON i.experiment_id = c.experiment_id AND i.condition = c.idx WHERE c.experiment_id = ? "
+                   "GROUP BY c.idx ORDER BY c.idx", (eid,)).fetchall()
+check(rows == [(c["condition"], c["n"], c["correct"]) for c in x["conditions"]], "the table recomputed with SQL", rows)
+nrun = con.execute("SELECT count(*), count(DISTINCT r.run_id) FROM experiment_runs r JOIN runs u ON u.id = r.run_id "
+                   "WHERE r.experiment_id = ? AND u.kind = 'experiment'", (eid,)).fetchone()
+check(nrun == (24, 24), "exactly one logged run (kind experiment) per item x condition", nrun)
+for inp, ex, mode in con.execute("SELECT i.input, u.exemplars, u.mode FROM experiment_items i JOIN experiment_runs r "
+                                 "USING (experiment_id, condition, item) JOIN runs u ON u.id = r.run_id "
+                                 "WHERE i.experiment_id = ?", (eid,)):
+    check(all(e["input"] != inp for e in json.loads(ex)), "no run's exemplars include its test item", (inp, ex))
+    check(mode in ("zero-shot", "one-shot", "few-shot"), "the run's mode", mode)
+# the runs are the prompts prompt show renders
+pr = con.execute("SELECT u.prompt FROM experiment_runs r JOIN runs u ON u.id = r.run_id WHERE r.experiment_id = ? "
+                 "AND r.condition = 4 AND r.item = 2", (eid,)).fetchone()[0]
+check(pr == one("prompt show en-fr shots=3 seed=1 item=2")["text"], "the logged prompt is the one prompt show gives")
+s = one(f"experiment show {eid}")
+check(s.get("conditions") == x["conditions"] and s.get("n_done") == 24, "experiment show gives the same table")
+si = one(f"experiment show {eid} item=1 condition=2")
+check(si.get("input") == test[1]["input"] and len(si.get("runs", [])) == 1, "experiment show item=K", si)
+if si.get("runs"):
+    r0 = si["runs"][0]
+    lp = json.loads(con.execute("SELECT logprobs FROM runs WHERE id = ?", (r0["run_id"],)).fetchone()[0])
+    check([t["logprob"] for t in r0["tokens"]] == lp, "the item's tokens carry the run's log-probabilities")
+    check(r0["prompt"].startswith("Translate English to French:\n") and r0["prompt"].endswith(test[1]["input"] + " =>"),
+          "the item's exact prompt")
+ls = one("experiments")
+check(ls["experiments"][0]["experiment_id"] == eid and ls["experiments"][0]["status"] == "done", "experiments lists it")
+check(one("experiments en-fr")["experiments"] and not one("experiments nothing-like-this")["experiments"], "experiments TEXT filters")
+
+# the paired comparison against Python
+cmp_ = one(f"experiment compare {eid} 0 4")
+a = {i["item"]: i["correct"] for i in doc["items"] if i["condition"] == 0}
+b = {i["item"]: i["correct"] for i in doc["items"] if i["condition"] == 4}
+both = sum(a[k] and b[k] for k in a); a_only = sum(a[k] and not b[k] for k in a)
+b_only = sum(b[k] and not a[k] for k in a); neither = sum(not a[k] and not b[k] for k in a)
+check((cmp_["both"], cmp_["a_only"], cmp_["b_only"], cmp_["neither"], cmp_["n"]) == (both, a_only, b_only, neither, 4),
+      "compare counts the pairs", cmp_)
+dd = a_only + b_only
+p_exact = min(1.0, 2 * sum(math.comb(dd, i) for i in range(min(a_only, b_only) + 1)) / 2 ** dd) if dd else 1.0
+check(abs(cmp_["p_exact"] - p_exact) < 1e-8, "McNemar's exact p", (cmp_["p_exact"], p_exact))
+check(abs(cmp_["diff"] - (b_only - a_only) / 4) < 1e-8, "the difference", cmp_)
+
+# McNemar and the interval on made-up outcomes: a task whose items the model cannot get right
+# except by the cipher's identity... instead check the formulas on the exported 0/1 vectors
+diffs = [b[k] - a[k] for k in sorted(a)]
+m = sum(diffs) / len(diffs)
+se = math.sqrt(sum((v - m) ** 2 for v in diffs) / len(diffs) / len(diffs))
+check(abs(cmp_["se"] - se) < 1e-8 and abs(cmp_["ci_high"] - (m + 1.959963984540054 * se)) < 1e-8, "the interval", cmp_)
+
+# CSV export and the bars
+csvf = os.path.join(TMP, "e.csv")
+one(f"export experiment {eid} {csvf}")
+with open(csvf, newline="", encoding="utf-8", errors="replace") as fh:
+    rows = list(csv.DictReader(fh))
+check(len(rows) == 24 and list(rows[0].keys())[:4] == ["experiment_id", "task", "condition", "shots"], "the CSV export")
+check(sum(r["correct"] == "true" for r in rows) == sum(c["correct"] for c in x["conditions"]), "the CSV's scores")
+bars = os.path.join(TMP, "bars.csv")
+p = subprocess.run([QKV, "--db", DB, "--json", "-e", f"experiment show {eid}; save {bars}"], capture_output=True)
+check(p.returncode == 0, "save after experiment show", p.stderr)
+with open(bars, newline="") as fh:
+    br = list(csv.reader(fh))
+check(len(br) == 7 and br[1][0] == "shots=0 cot=off seed=1", "the bars: one row per condition", br[:2])
+for row, c in zip(br[1:], x["conditions"]):
+    check(int(float(row[1])) == c["n"] and abs(float(row[2]) - c["accuracy"]) < 1e-6, "a bar's n and accuracy", (row, c))
+svg = os.path.join(TMP, "bars.svg")
+p = subprocess.run([QKV, "--db", DB, "-e", f"experiment show {eid}; save {svg}"], capture_output=True)
+svgt = open(svg).read() if os.path.exists(svg) else ""
+check(p.returncode == 0 and svgt.startswith("<?xml") and all(f"shots={k} cot=off seed={s}" in svgt for k in (0, 1, 3) for s in (1, 2)),
+      "the bars as SVG: a label per condition", (p.stderr, svgt[:300]))
+
+# ---- multiple choice: log-likelihoods against logits, reuse against recomputation --------------
+mc1 = one("experiment odd-one-out shots=0,1 limit=3 reuse=off")
+mc2 = one("experiment odd-one-out shots=0,1 limit=3 reuse=on")
+check(mc1["experiment_id"] != mc2["experiment_id"], "reuse=on is another experiment")
+check(mc2.get("tokens_reused", 0) > 0 and mc1.get("tokens_reused") == 0, "prefix reuse keeps tokens", (mc1.get("tokens_reused"), mc2.get("tokens_reused")))
+det = {}
+for mc in (mc1, mc2):
+    f = os.path.join(TMP, f"mc{mc['experiment_id']}.json")
+    one(f"export experiment {mc['experiment_id']} {f}")
+    with open(f) as fh:
+        det[mc["experiment_id"]] = json.load(fh)["items"]
+for i1, i2 in zip(det[mc1["experiment_id"]], det[mc2["experiment_id"]]):
+    for c1, c2 in zip(i1["detail"]["choices"], i2["detail"]["choices"]):
+        check(abs(c1["logprob"] - c2["logprob"]) < 1e-3, "prefix reuse gives the scores of recomputation", (c1, c2))
+    check(i1["answer"] == i2["answer"], "the same choice with and without reuse")
+it = det[mc1["experiment_id"]][0]
+prompt = it["runs"][0]["prompt"]
+pids = one(f"tokenize {q(prompt)}")["ids"]
+for ch in it["detail"]["choices"]:
+    full = prompt + " " + ch["text"]
+    lg = one(f"logits {q(full)} full=true top=1")
+    ids, L = lg["ids"], lg["logits"]
+    k = 0
+    while k < len(ids) and k < len(pids) and ids[k] == pids[k]:
+        k += 1
+    tot = 0.0
+    for pos in range(k, len(ids)):
+        row = L[pos - 1]
+        mx = max(row)
+        lse = mx + math.log(sum(math.exp(v - mx) for v in row))
+        tot += row[ids[pos]] - lse
+    check(abs(tot - ch["logprob"]) < 1e-3, "a choice's log-likelihood is the sum from logits", (tot, ch))
+    check(ch["tokens"] == len(ids) - k, "a choice's token count", (ch, len(ids) - k))
+    check(abs(ch["logprob_norm"] - ch["logprob"] / len(ch["text"])) < 1e-6 * abs(ch["logprob"]), "length-normalised by characters", ch)
+best = max(range(len(it["detail"]["choices"])), key=lambda j: (it["detail"]["choices"][j]["logprob"], -j))
+check(it["detail"]["pick"] == best and it["answer"] == it["detail"]["choices"][best]["text"], "the pick is the best choice")
+
+# ---- chain of thought and self-consistency ------------------------------------------------------
+cot = one("experiment arith cot=off,on limit=2 max=12")  # few-shot rationales exceed the built-in model's context
+check(cot.get("total") == 4, "a chain-of-thought experiment", cot)
+modes = {r[0] for r in con.execute("SELECT u.mode FROM experiment_runs r JOIN runs u ON u.id = r.run_id "
+                                   "WHERE r.experiment_id = ?", (cot["experiment_id"],))}
+check(modes == {"zero-shot", "zero-shot-cot"}, "their runs' modes", modes)
+trig = con.execute("SELECT count(*) FROM experiment_runs r JOIN runs u ON u.id = r.run_id WHERE r.experiment_id = ? "
+                   "AND u.prompt LIKE '%A: Let''s think step by step.'", (cot["experiment_id"],)).fetchone()[0]
+check(trig == 2, "the chain-of-thought runs end with the trigger", trig)
+sc = one("experiment en-fr sc=3 temperature=0.9 limit=2")
+n = con.execute("SELECT count(*) FROM experiment_runs WHERE experiment_id = ?", (sc["experiment_id"],)).fetchone()[0]
+check(n == 6, "self-consistency: three runs per item", n)
+scf = os.path.join(TMP, "sc.json")
+one(f"export experiment {sc['experiment_id']} {scf}")
+with open(scf) as fh:
+    for i in json.load(fh)["items"]:
+        check(len(i["detail"]["answers"]) == 3 and i["answer"] in i["detail"]["answers"], "the vote's answers", i["detail"])
+
+# ---- resume after SIGINT and after SIGKILL -----------------------------------------------------
+CMD = "experiment sort shots=0,1,3 seeds=1,2,3 limit=20"
+TOTAL = 9 * 20
+
+
+def stored(db):
+    c = sqlite3.connect(db)
+    try:
+        return c.execute("SELECT count(*) FROM experiment_items").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        c.close()
+
+
+ref_db = os.path.join(TMP, "ref.db")
+ref = one(CMD, ref_db)
+check(ref.get("done_now") == TOTAL, "the uninterrupted run", ref.get("done_now"))
+for sig in (signal.SIGINT, signal.SIGKILL):
+    db = os.path.join(TMP, f"resume-{sig}.db")
+    proc = subprocess.Popen([QKV, "--db", db, "--json", "-e", CMD], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t0 = time.time()
+    while stored(db) < 30 and time.time() - t0 < 120 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    c = sqlite3.connect(db)
+    c.text_factory = lambda b: b.decode("utf-8", "replace")
+    before = c.execute("SELECT condition, item, answer, correct FROM experiment_items ORDER BY 1, 2").fetchall()
+    runs_before = c.execute("SELECT id, prompt, output FROM runs ORDER BY id").fetchall()
+    status = c.execute("SELECT status FROM experiments").fetchone()[0]
+    orphans = c.execute("SELECT count(*) FROM runs WHERE id NOT IN (SELECT run_id FROM experiment_runs)").fetchone()[0]
+    c.close()
+    check(0 < len(before) < TOTAL, f"{sig.name} stopped it midway", len(before))
+    check(orphans == 0, f"{sig.name}: no run without its item (an item is stored whole or not at all)", orphans)
+    if sig == signal.SIGINT:
+        check(proc.returncode in (1, 130) and b"interrupted after" in err and status == "stopped", "Ctrl-C: stopped, resumable",
+              (proc.returncode, err[-300:], status))
+    else:
+        check(proc.returncode == -9 and status == "running", "SIGKILL leaves it running", (proc.returncode, status))
+    again = one(CMD, db)
+    check(again.get("resumed") is True and again.get("experiment_id") == 1, f"{sig.name}: the same command resumes it", again)
+    check(again.get("done_before") == len(before) and again.get("done_now") == TOTAL - len(before),
+          f"{sig.name}: only the missing items run", (again.get("done_before"), again.get("done_now")))
+    c = sqlite3.connect(db)
+    c.text_factory = lambda b: b.decode("utf-8", "replace")
+    runs_after = c.execute("SELECT id, prompt, output FROM runs ORDER BY id").fetchall()
+    after = c.execute("SELECT condition, item, answer, correct FROM experiment_items ORDER BY 1, 2").fetchall()
+    nexp = c.execute("SELECT count(*) FROM experiments").fetchone()[0]
+    per = c.execute("SELECT count(*), count(DISTINCT condition || ',' || item) FROM experiment_runs").fetchone()
+    c.close()
+    check(runs_after[:len(runs_before)] == runs_before, f"{sig.name}: the runs stored before are untouched")
+    check(per == (TOTAL, TOTAL) and len(runs_after) == TOTAL and nexp == 1, f"{sig.name}: one run per item, one experiment",
+          (per, len(runs_after), nexp))
+    check(again.get("conditions") == ref.get("conditions"), f"{sig.name}: the resumed table is the uninterrupted one",
+          (again.get("conditions"), ref.get("conditions")))
+    rc = sqlite3.connect(ref_db)
+    rc.text_factory = lambda b: b.decode("utf-8", "replace")
+    ref_items = rc.execute("SELECT condition, item, answer, correct FROM experiment_items ORDER BY 1, 2").fetchall()
+    rc.close()
+    check(after == ref_items, f"{sig.name}: every resumed answer is the uninterrupted one")
+    r2 = one("experiment resume 1", db)
+    check(r2.get("done_now") == 0 and r2.get("done_before") == TOTAL, "resuming a finished experiment runs nothing", r2)
+    n2 = one(CMD + " new=true", db)
+    check(n2.get("experiment_id") == 2 and n2.get("resumed") is False, "new=true starts afresh", n2.get("experiment_id"))
+
+# ---- bad input ---------------------------------------------------------------------------------
+bad = os.path.join(TMP, "bad.jsonl")
+with open(bad, "w") as fh:
+    fh.write('{"input": "a", "target": "b"}\n{"input": 3, ')
+fails("experiment no-such-task", "no task 'no-such-task'")
+fails(f"experiment {bad}", "line 2")
+fails("experiment en-fr shots=0,x", "shots=0,x")
+fails("experiment en-fr shots=0,0", "given twice")
+fails("experiment en-fr cot=maybe", "off, on")
+fails("experiment en-fr shots=20", "20-shot prompts need 20 exemplars")
+fails("experiment en-fr shots=1 cot=on", "rationale")
+fails("experiment en-fr sc=3", "temperature")
+fails("experiment en-fr scorer=choice", "without choices")
+fails("experiment en-fr scorer=regex", "regex=")
+fails('experiment en-fr scorer=regex regex="(["', "regex=")
+fails("experiment odd-one-out cot=on", "log-likelihood")
+fails("experiment en-fr chat=on", "chat template")
+fails("experiment show 999", "no experiment 999")
+fails("experiment show x", "not an experiment id")
+fails(f"experiment compare {eid} 0 0", "itself")
+fails(f"experiment compare {eid} 0 99", "no condition 99")
+fails("experiment resume 999", "no experiment 999")
+fails("export experiment 999 " + os.path.join(TMP, "x.json"), "no experiment 999")
+fails(f"export experiment {eid} {os.path.join(TMP, 'x.txt')} format=xml", "format=xml")
+fails("prompt show en-fr item=999", "item=999")
+fails("prompt show en-fr shots=1,3", "one value")
+fails("prompt list en-fr", "usage: prompt show")
+check(not os.path.exists(os.path.join(TMP, "x.json")), "a failed export writes nothing")
+bert = os.path.join(TMP, "bert")
+enc = subprocess.run([QKV, "--db", DB, "-e", f"new-model bert layers=1 heads=2 d=16 ctx=64 seed=1 out={bert}; "
+                      f"load {bert}; experiment en-fr limit=1"], capture_output=True)
+check(enc.returncode != 0 and b"decoder" in enc.stderr, "an encoder cannot run an experiment", enc.stderr[-300:])
+
+print("ok" if not failures else f"{failures} failure(s)")
+sys.exit(1 if failures else 0)
