@@ -44,6 +44,7 @@ np, torch, transformers, gguf, _ = refenv.need('numpy', 'torch', 'transformers',
 import hf2gguf  # noqa: E402
 import qkv_cli  # noqa: E402
 import tokref  # noqa: E402
+import tokrun  # noqa: E402
 
 TOL_LOGIT = 1e-4
 TOL_ATT = 1e-5
@@ -181,7 +182,7 @@ def check_tokenizer(v, qkv, d, path, db, hf_tok):
 
 
 def tokenize_all(qkv, model, texts, db):
-    cmds = ['tokenize %s special=true' % tokref.qkv_escape(b) for b in texts]
+    cmds = ['tokenize %s special=true' % tokrun.qkv_escape(b) for b in texts]
     with tempfile.NamedTemporaryFile('w', suffix='.qkv', delete=False, encoding='ascii') as f:
         f.write('\n'.join(cmds) + '\n')
         script = f.name

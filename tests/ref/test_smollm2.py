@@ -78,6 +78,7 @@ def main():
     import refenv
     np, torch, transformers, _ = refenv.need('numpy', 'torch', 'transformers', 'gguf')
     import tokref
+    import tokrun
     qkv, tdump = qkv_cli.qkv_path(), qkv_cli.trace_dump_path()
     torch.set_num_threads(2)
     t0 = time.time()
@@ -138,7 +139,7 @@ def main():
     script = os.path.join(tmp, 'tok.qkv')
     with open(script, 'w', encoding='ascii') as f:
         for b in texts:
-            f.write('tokenize %s special=false\n' % tokref.qkv_escape(b))
+            f.write('tokenize %s special=false\n' % tokrun.qkv_escape(b))
     p = qkv_cli.run(qkv, ['--tokenizer', path, '--db', db, '--json', '--script', script])
     if p.returncode != 0:
         fail('tokenize script: exit %d: %s' % (p.returncode, p.stderr.strip()[:500]))

@@ -25,6 +25,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'ref'))
 import qkv_cli  # noqa: E402
 import tokref  # noqa: E402
+import tokrun  # noqa: E402
 
 SHOW = 8
 SPECIAL_CASES = [b'hello <|endoftext|>', b'<|endoftext|>', b'a<|endoftext|>b<|endoftext|>', b'<|endoftext',
@@ -37,7 +38,7 @@ def encode_all(qkv, tok, texts, special):
         script = os.path.join(tmp, 'script.qkv')
         with open(script, 'w', encoding='ascii') as f:
             for b in texts:
-                f.write('tokenize %s special=%s\n' % (tokref.qkv_escape(b), 'true' if special else 'false'))
+                f.write('tokenize %s special=%s\n' % (tokrun.qkv_escape(b), 'true' if special else 'false'))
         p = subprocess.run([qkv, '--tokenizer', tok, '--db', os.path.join(tmp, 'qkv.db'), '--json', '--script', script],
                            capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
