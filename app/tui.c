@@ -196,10 +196,12 @@ static void draw_viewbar(void) {
     int x = 0, need = 0;
     for (int i = 0; i < V_N; i++) need += (int)strlen(view_table[i]->title) + 5;
     int gap = need <= g->w ? 1 : 0; // narrow terminals: the names without the space between
+    // narrower still (80 columns): the other views by their first four letters
+    int shown = need - V_N <= g->w ? 40 : 4;
     for (int i = 0; i < V_N && x < g->w; i++) {
-        char t[40];
+        char t[48];
         bool pending = i == V_RANK && app_rank_pending(T->app);
-        snprintf(t, sizeof t, " %d %s%s ", i + 1, view_table[i]->title, pending ? "*" : "");
+        snprintf(t, sizeof t, " %d %.*s%s ", i + 1, i == T->cur ? 40 : shown, view_table[i]->title, pending ? "*" : "");
         int attr = i == T->cur ? CELL_REVERSE | CELL_BOLD : CELL_DIM;
         CellColor fg = i == T->cur ? vd_accent(T->sh.mode) : CELLCOLOR_DEFAULT;
         x += vd_text(g, x, 1, g->w - x, t, 0, strlen(t), fg, CELLCOLOR_DEFAULT, attr, u);
@@ -225,7 +227,7 @@ static int draw_cmdline(void) {
     bool u = T->sh.utf8;
     if (!T->cmd_focus) {
         const char *hint = T->views[T->cur].capture ? "editing the prompt: Esc ends, Ctrl-G generates"
-                                                    : "press : for a command, ? for help, 1-8 or Tab for views, q to quit";
+                                                    : "press : for a command, ? for help, 1-9 or Tab for views, q to quit";
         vd_printf(g, 0, y, g->w, CELL_DIM, u, "%s", hint);
         return -1;
     }
@@ -646,7 +648,7 @@ static void compose_help(const ViewResult *r, bool with_keys) {
                      "  :  type a command; Enter runs it, Esc cancels\n"
                      "     Tab completes commands, options and file names; Up/Down walk the history\n"
                      "     (kept across sessions); Emacs or vi editing as set in ~/.inputrc\n"
-                     "  1-8 Tab Shift-Tab  switch views\n"
+                     "  1-9 Tab Shift-Tab  switch views\n"
                      "  ? F1  this help;  Esc  back to the view it was opened from\n"
                      "  Ctrl-L  redraw\n"
                      "  q  quit (so do :q and :quit)\n"

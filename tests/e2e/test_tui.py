@@ -428,7 +428,8 @@ def scenario_new_user(p, tmp, db, name):
     p.wait_text("untrained-gpt2-tiny")
     # 7 straight away: the help, with the keys of the view left (Lab) and the commands
     p.keys("7")
-    s = p.wait(lambda s: "Keys of the Lab view" in s or "(empty)" in s, "the help view")
+    # wait for the whole text (a capture may catch the screen half painted), or its failure
+    s = p.wait(lambda s: ("Keys of the Lab view" in s and "Everywhere" in s) or "(empty)" in s, "the help view")
     if "Keys of the Lab view" not in s or "Everywhere" not in s:
         fail("%s: key 7 shows the help view without its text:\n%s" % (name, s))
     if any(len(r) > W for r in s.split("\n")):
