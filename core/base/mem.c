@@ -74,4 +74,11 @@ char *xstrndup(const char *s, size_t n) {
     return d;
 }
 
+char *xmemdup0(const void *p, size_t n) {
+    char *d = xmalloc(n + 1);
+    if (n) memcpy(d, p, n);
+    d[n] = 0;
+    return d;
+}
+
 size_t mem_mul(size_t n, size_t size) { return size && n > SIZE_MAX / size ? SIZE_MAX : n * size; }

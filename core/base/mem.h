@@ -38,5 +38,7 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+// The n bytes at p (NULs included) and a terminating NUL.
+char *xmemdup0(const void *p, size_t n);
 // n * size, or SIZE_MAX when it overflows (for checking sizes from input before malloc).
 size_t mem_mul(size_t n, size_t size);

@@ -83,7 +83,7 @@ static void expr_add(Expr *e, bool var, bool trim, const char *s, size_t len) {
         return;
     }
     e->t = xrealloc(e->t, sizeof *e->t * (size_t)(e->n + 1));
-    e->t[e->n++] = (Term){var, trim, xstrndup(s, len), len};
+    e->t[e->n++] = (Term){var, trim, xmemdup0(s, len), len}; // NULs kept: len is the length
 }
 
 void tok_chat_free(struct TokChat *c) {
@@ -598,7 +598,7 @@ static int plan_chatml(struct TokChat *c) {
         return refuse(c, "a ChatML template without '<|im_start|>' + role + ... + content%s", "");
     c->sys = find(c, IT_OUT, NULL, chatml_sys);
     int d = find(c, IT_OUT, NULL, chatml_default);
-    if (d >= 0) c->default_sys = xstrndup(c->it[d].expr.t[0].s, c->it[d].expr.t[0].len);
+    if (d >= 0) c->default_sys = xmemdup0(c->it[d].expr.t[0].s, c->it[d].expr.t[0].len);
     c->gen = find_gen(c, chatml_gen);
     c->bos_top = find(c, IT_OUT, NULL, bos_only);
     return 0;

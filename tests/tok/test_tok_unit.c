@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "tok/chat.h"
 #include "tok/tokenizer.h"
 #include "tok/unicode.h"
 #include "tok/unicode_norm.h"
@@ -516,6 +517,36 @@ static void test_added_byte_piece(void) {
     rm_file("tokenizer.json");
 }
 
+// A chat template whose text holds a NUL byte: its literal parts keep their length (the copy
+// of a part stopped at the NUL, and joining the next part then wrote past it: found by
+// tok_fuzz under ASan). Every position of a ChatML template in turn.
+static void test_chat_nul(void) {
+    static const char chatml[] =
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+        "'<|im_end|>' + '\n'}}{% endfor %}{# note #}x{# note #}y{% if add_generation_prompt %}"
+        "{{ '<|im_start|>assistant\n' }}{% endif %}";
+    const size_t n = sizeof chatml - 1;
+    static const ChatMsg conv[] = {{"user", "hi", 2}};
+    Tokenizer *t = tok_bytes_new();
+    char *tmpl = malloc(n + 1);
+    Buf out = {0};
+    Err e = {{0}};
+    CHECK(tok_chat_set_template(t, chatml, n, "<s>", "</s>", "chatml") == TOK_CHAT_CHATML);
+    CHECK(tok_chat_render(t, conv, 1, true, &out, &e) == 0);
+    for (size_t i = 0; i <= n; i++) {
+        memcpy(tmpl, chatml, i);
+        tmpl[i] = 0;
+        memcpy(tmpl + i + 1, chatml + i, n - i);
+        tok_chat_set_template(t, tmpl, n + 1, "<s>", "</s>", "chatml with a NUL");
+        buf_clear(&out);
+        e.msg[0] = 0;
+        if (tok_chat_render(t, conv, 1, true, &out, &e)) CHECK(e.msg[0] != 0);
+    }
+    free(tmpl);
+    buf_free(&out);
+    tok_free(t);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/qkv-tok-XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -530,6 +561,7 @@ int main(void) {
     test_tokenizer_json();
     test_spm_unk();
     test_added_byte_piece();
+    test_chat_nul();
     test_errors();
     rm_file("vocab.json");
     rm_file("merges.txt");
