@@ -50,7 +50,10 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "quant")) {
         int64_t rows = (int64_t)(n / (4 * (size_t)cols));
         unsigned char *out = malloc(rb * (size_t)rows + 1);
-        if (quant_rows((DType)dt, (const float *)in, rows, cols, out, &e)) return fail(e.msg);
+        if (quant_rows((DType)dt, (const float *)in, rows, cols, out, &e)) {
+            free(out), free(in); // the sanitizers' leak check runs on this path too
+            return fail(e.msg);
+        }
         fwrite(out, rb, (size_t)rows, stdout);
         free(out);
     } else if (!strcmp(argv[1], "dequant")) {
@@ -72,6 +75,7 @@ int main(int argc, char **argv) {
         fwrite(y, sizeof(float), (size_t)rows, stdout);
         free(x), free(y);
     } else {
+        free(in);
         return fail("unknown mode");
     }
     free(in);
