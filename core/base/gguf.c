@@ -317,6 +317,7 @@ static int parse(Gguf *g, Err *e) {
                             "data): truncated",
                          g->path, t->name, (unsigned long long)t->offset, (unsigned long long)(t->offset + t->nbytes),
                          (unsigned long long)data_len);
+        if (rc) break; // t->offset is not inside the file: no pointer to it
         t->data = g->base + data + t->offset;
         spans[i] = (Span){t->offset, t->offset + t->nbytes, i};
     }
