@@ -29,24 +29,19 @@
 
 // ---- options -------------------------------------------------------------------------------
 
-// "0,1,3" into v[cap] within [lo, hi]; the count, or -1 with the message in out.
-static int range_list(const char *key, const char *s, long long lo, long long hi, int *v, int cap, Out *out) {
-    int n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long long x = strtoll(p, &end, 10);
-        if (end == p || errno || x < lo || x > hi || (*end && *end != ','))
-            return out_error(out, "%s=%.60s: a list of integers from %lld to %lld expected (e.g. %s=0,1,3)", key, s, lo,
-                             hi, key);
-        if (n == cap) return out_error(out, "%s=%.60s: at most %d values", key, s, cap);
-        v[n++] = (int)x;
-        p = *end ? end + 1 : end;
-        if (*end && !*p) return out_error(out, "%s=%.60s: a value expected after the last comma", key, s);
-    }
-    if (!n) return out_error(out, "%s=: at least one value expected", key);
-    return n;
+// "0,1,3" into v[cap] within [lo, hi] (cmdutil's int_list reads it); the count, or -1 with
+// the message in out.
+static int range_list(const char *key, const char *s, int lo, int hi, int *v, int cap, Out *out) {
+    IntVec iv = {0};
+    int rc = int_list(s, key, hi + 1, &iv, out);
+    if (!rc && !iv.n) rc = out_error(out, "%s=: at least one value expected", key);
+    if (!rc && iv.n > cap) rc = out_error(out, "%s=%.60s: at most %d values", key, s, cap);
+    for (int i = 0; !rc && i < iv.n; i++)
+        if (iv.v[i] < lo) rc = out_error(out, "%s=: %d is below %d", key, iv.v[i], lo);
+    int n = iv.n;
+    if (!rc) memcpy(v, iv.v, sizeof *v * (size_t)n);
+    iv_free(&iv);
+    return rc ? -1 : n;
 }
 
 // "off,on" into v[2] (0, 1); the count, or -1.
