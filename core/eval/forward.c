@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "kern/blasmem.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
 
@@ -57,6 +58,10 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
     // One team owns the cores: OpenBLAS runs single-threaded inside our sections.
     openblas_set_num_threads(1);
     x->pool = pool_new(n_threads);
+    if (blas_reserve(pool_size(x->pool), e)) {
+        ctx_free(x);
+        return NULL;
+    }
     bool ok = true;
     size_t d = (size_t)c->n_embd, L = (size_t)c->n_layer, T = (size_t)c->n_ctx;
     size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_kv_head * c->head_dim;

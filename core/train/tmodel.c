@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "kern/blasmem.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
 #include "model/newmodel.h"
@@ -95,10 +96,12 @@ static int check_arch(const ModelConfig *c, Err *e) {
 
 TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, Err *e) {
     if (check_arch(c, e) || config_check(c, "train", e)) return NULL;
+    if (threads <= 0) threads = pool_cpus();
+    if (blas_reserve(threads, e)) return NULL;
     TrainModel *m = xcalloc(1, sizeof *m);
     m->cfg = *c;
     m->map = map;
-    m->threads = threads > 0 ? threads : pool_cpus();
+    m->threads = threads;
     size_t noff = (size_t)(c->n_layer + 1) * W_COUNT;
     m->off = xmalloc(sizeof *m->off * noff);
     for (size_t i = 0; i < noff; i++) m->off[i] = -1;
