@@ -291,9 +291,9 @@ static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, co
         linear_forward(c->pool, c->qkv, h, &ly->qkv, n);
         split_qkv(c, n);
     } else {
-        linear_forward(c->pool, c->q, h, &ly->q, n);
-        linear_forward(c->pool, c->k, h, &ly->k, n);
-        linear_forward(c->pool, c->v, h, &ly->v, n);
+        float *outs[] = {c->q, c->k, c->v};
+        const Linear *ls[] = {&ly->q, &ly->k, &ly->v};
+        linear_forward_n(c->pool, outs, h, ls, 3, n);
     }
     if (cf->a.pos == POS_ROTARY) {
         int rot = cf->a.rope_dim ? cf->a.rope_dim : hd;
@@ -340,12 +340,14 @@ static void mlp_sublayer(Ctx *c, int l, const float *h, int pos0, int n, const T
     const ModelConfig *cf = &c->m->cfg;
     const Layer *ly = &c->m->layers[l];
     size_t nf = (size_t)n * cf->n_ff;
-    linear_forward(c->pool, c->ff, h, &ly->up, n);
     if (cf->a.act == ACT_SWIGLU) {
-        linear_forward(c->pool, c->gate, h, &ly->gate, n);
+        float *outs[] = {c->ff, c->gate};
+        const Linear *ls[] = {&ly->up, &ly->gate};
+        linear_forward_n(c->pool, outs, h, ls, 2, n);
         act_par(c, c->gate, c->ff, ACT_SWIGLU, nf);
         linear_forward(c->pool, c->tmp, c->gate, &ly->down, n);
     } else {
+        linear_forward(c->pool, c->ff, h, &ly->up, n);
         act_par(c, c->ff, NULL, cf->a.act, nf);
         linear_forward(c->pool, c->tmp, c->ff, &ly->down, n);
     }

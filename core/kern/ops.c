@@ -8,6 +8,7 @@
 #include "kern/ops.h"
 #include "kern/kernels.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -40,15 +41,27 @@ const char *ops_kernels(void) { return kern_name(); }
 // ---------------------------------------------------------------------------------------
 // Parallel sections
 
+enum { LIN_MAX = 4 }; // linears one decoding section can run
+
+// One linear of a job: its output, and for decoding the [in, out] partial sums or the
+// [out, in] chunking.
+typedef struct {
+    const Linear *l;
+    float *out;
+    float *partial; // [nth - 1, out]: the row-block sums of shares 1..nth-1 ([in, out])
+    int chunk;      // columns an [out, in] step takes at a time
+    int c1;         // the end of this linear's chunk indices in the job (chunk c belongs to the
+                    // first part with c < c1; an [in, out] part has none)
+} LinPart;
+
 typedef struct {
     const Kernels *k;
     Pool *pool;
-    const Linear *l;
     const float *inp;
-    float *out;
     int T;
-    float *partial; // [nth - 1, out]: the row-block sums of threads 1..nth-1
-    int chunk;      // columns an [out, in] matrix-vector step takes at a time
+    int n; // linears (prefill: one)
+    LinPart p[LIN_MAX];
+    int n_chunks;    // [out, in] chunks of every part
     atomic_int next; // the next chunk to take
 } LinJob;
 
@@ -77,27 +90,31 @@ static int chunk_size(int n, int nth, int align) {
     return c > 4 * align ? c : 4 * align;
 }
 
-// [in, out] decoding: every thread streams one contiguous block of rows into its own partial
-// sum (thread 0 into out); linear_forward adds the partials in thread order. (Splitting rows
+// Decoding, every linear of the job in one section.
+// [in, out]: every share streams one contiguous block of rows into its own partial sum
+// (share 0 into out); linear_forward adds the partials in share order. (Splitting rows
 // rather than the columns of each row was measured about 1.4x faster; a static split keeps
 // the order of the additions, hence the logits, the same from run to run.)
-static void mv_rows_job(void *arg, int ith, int nth) {
+// [out, in]: chunks of outputs, first come first served, across the job's linears.
+static void mv_job(void *arg, int ith, int nth) {
     LinJob *J = arg;
-    const Linear *l = J->l;
-    int i0, i1;
-    split_range(l->in, 8, ith, nth, &i0, &i1);
-    float *y = ith == 0 ? J->out : J->partial + (size_t)(ith - 1) * l->out;
-    memset(y, 0, sizeof(float) * (size_t)l->out);
-    J->k->mv_in_out[l->w.dt](row_ptr(&l->w, i0, l->out), l->out, i1 - i0, l->out, J->inp + i0, y);
-}
-
-// [out, in] decoding: blocks of outputs.
-static void mv_cols_job(void *arg, int ith, int nth) {
-    LinJob *J = arg;
-    const Linear *l = J->l;
-    for (int c; (c = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) * J->chunk < l->out;) {
-        int j0 = c * J->chunk, j1 = j0 + J->chunk < l->out ? j0 + J->chunk : l->out;
-        J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, J->out + j0);
+    for (int i = 0; i < J->n; i++) {
+        const LinPart *P = &J->p[i];
+        const Linear *l = P->l;
+        if (l->out_in) continue;
+        int i0, i1;
+        split_range(l->in, 8, ith, nth, &i0, &i1);
+        float *y = ith == 0 ? P->out : P->partial + (size_t)(ith - 1) * l->out;
+        memset(y, 0, sizeof(float) * (size_t)l->out);
+        J->k->mv_in_out[l->w.dt](row_ptr(&l->w, i0, l->out), l->out, i1 - i0, l->out, J->inp + i0, y);
+    }
+    for (int c; (c = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < J->n_chunks;) {
+        const LinPart *P = J->p;
+        int c0 = 0;
+        while (c >= P->c1) c0 = P->c1, P++;
+        const Linear *l = P->l;
+        int j0 = (c - c0) * P->chunk, j1 = j0 + P->chunk < l->out ? j0 + P->chunk : l->out;
+        J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, P->out + j0);
     }
 }
 
@@ -109,7 +126,8 @@ enum { PANEL_FLOATS = 2 << 20 }; // 8 MB of scratch a thread
 
 static void gemm_job(void *arg, int ith, int nth) {
     LinJob *J = arg;
-    const Linear *l = J->l;
+    const Linear *l = J->p[0].l;
+    float *out = J->p[0].out;
     // [in, out] block types: panels start on a block of the rows' (output) dimension
     const int align = l->out_in || dtype_block(l->w.dt) < 32 ? 32 : dtype_block(l->w.dt);
     int j0, j1;
@@ -119,15 +137,15 @@ static void gemm_job(void *arg, int ith, int nth) {
     // C starts as the bias (beta = 1) so that no separate pass adds it
     float beta = l->bias ? 1.0f : 0.0f;
     if (l->bias)
-        for (int t = 0; t < T; t++) memcpy(J->out + (size_t)t * n_out + j0, l->bias + j0, sizeof(float) * (size_t)(j1 - j0));
+        for (int t = 0; t < T; t++) memcpy(out + (size_t)t * n_out + j0, l->bias + j0, sizeof(float) * (size_t)(j1 - j0));
     if (l->w.dt == DT_F32 && (uintptr_t)l->w.data % sizeof(float) == 0) {
         const float *W = l->w.data;
         if (l->out_in)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, j1 - j0, in, 1.0f, J->inp, in,
-                        W + (size_t)j0 * in, in, beta, J->out + j0, n_out);
+                        W + (size_t)j0 * in, in, beta, out + j0, n_out);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, j1 - j0, in, 1.0f, J->inp, in, W + j0, n_out,
-                        beta, J->out + j0, n_out);
+                        beta, out + j0, n_out);
         return;
     }
     // convert a panel of output columns to f32 ([panel, in] for [out, in] weights,
@@ -142,11 +160,11 @@ static void gemm_job(void *arg, int ith, int nth) {
         if (l->out_in) {
             for (int r = 0; r < pn; r++) row(row_ptr(&l->w, p0 + r, in), 0, in, pan + (size_t)r * in);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, pn, in, 1.0f, J->inp, in, pan, in, beta,
-                        J->out + p0, n_out);
+                        out + p0, n_out);
         } else {
             for (int i = 0; i < in; i++) row(row_ptr(&l->w, i, n_out), p0, pn, pan + (size_t)i * pn);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, pn, in, 1.0f, J->inp, in, pan, pn, beta,
-                        J->out + p0, n_out);
+                        out + p0, n_out);
         }
     }
 }
@@ -176,26 +194,48 @@ void linear_count(Pool *pool, LinearCount *c) {
     pool_set_tag(pool, c);
 }
 
-void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T) {
-    LinJob J = {.k = kern_get(), .pool = pool, .l = l, .inp = inp, .out = out, .T = T};
+void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Linear *const *ls, int n, int T) {
+    assert(n >= 1 && n <= LIN_MAX);
     LinearCount *c = pool_tag(pool);
-    if (c) count(c, l, T);
-    if (T > 1) {
-        pool_run(pool, gemm_job, &J);
+    if (c)
+        for (int i = 0; i < n; i++) count(c, ls[i], T);
+    if (T > 1) { // prefill: sections long enough that one each costs nothing
+        for (int i = 0; i < n; i++) {
+            LinJob J = {.k = kern_get(), .pool = pool, .inp = inp, .T = T, .n = 1, .p = {{.l = ls[i], .out = outs[i]}}};
+            pool_run(pool, gemm_job, &J);
+        }
         return;
     }
     int nth = pool_size(pool);
-    if (l->out_in) {
-        J.chunk = chunk_size(l->out, nth, 16);
-        pool_run(pool, mv_cols_job, &J);
-    } else {
-        if (nth > 1) J.partial = pool_scratch(pool, 0, (size_t)(nth - 1) * l->out);
-        pool_run(pool, mv_rows_job, &J);
-        for (int t = 1; t < nth; t++) {
-            const float *p = J.partial + (size_t)(t - 1) * l->out;
+    LinJob J = {.k = kern_get(), .pool = pool, .inp = inp, .T = 1, .n = n};
+    size_t partial = 0;
+    for (int i = 0; i < n; i++) {
+        LinPart *P = &J.p[i];
+        P->l = ls[i], P->out = outs[i];
+        if (ls[i]->out_in) {
+            P->chunk = chunk_size(ls[i]->out, nth, 16);
+            J.n_chunks += (ls[i]->out + P->chunk - 1) / P->chunk;
+        } else {
+            partial += (size_t)(nth - 1) * ls[i]->out;
+        }
+        P->c1 = J.n_chunks;
+    }
+    float *scr = partial ? pool_scratch(pool, 0, partial) : NULL;
+    for (int i = 0; i < n; i++)
+        if (!ls[i]->out_in) J.p[i].partial = scr, scr += (size_t)(nth - 1) * ls[i]->out;
+    pool_run(pool, mv_job, &J);
+    for (int i = 0; i < n; i++) {
+        const Linear *l = ls[i];
+        float *out = outs[i];
+        for (int t = 1; !l->out_in && t < nth; t++) {
+            const float *p = J.p[i].partial + (size_t)(t - 1) * l->out;
             for (int j = 0; j < l->out; j++) out[j] += p[j];
         }
+        if (l->bias)
+            for (int j = 0; j < l->out; j++) out[j] += l->bias[j];
     }
-    if (l->bias)
-        for (int j = 0; j < l->out; j++) out[j] += l->bias[j];
+}
+
+void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T) {
+    linear_forward_n(pool, &out, inp, &l, 1, T);
 }

@@ -22,6 +22,11 @@ typedef struct Linear {
 // scratch has grown to the largest layer.
 void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T);
 
+// The n <= 4 linears ls (all of the same in) on one input: outs[i] (T, ls[i]->out) as
+// linear_forward gives it, bit for bit; decoding (T == 1) runs them in one parallel section
+// (q, k and v, or gate and up: one section instead of three or two per layer).
+void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Linear *const *ls, int n, int T);
+
 // out, inp are (T, C); w, b are (C), b may be NULL. out may equal inp.
 void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
 // x is (n); GELU with the tanh approximation, in place.

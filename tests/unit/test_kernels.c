@@ -206,6 +206,50 @@ static void test_linear(void) {
     }
 }
 
+// linear_forward_n (q/k/v, gate/up in one decoding section): each output bit for bit what
+// linear_forward gives, over mixed layouts and types, 1-3 threads, decoding and prefill.
+static void test_linear_n(void) {
+    static const DType dts[] = {DT_F32, DT_F16, DT_Q8_0, DT_Q4_K};
+    static const int outs[] = {40, 256, 520, 96};
+    const int in = 256, T = 3;
+    for (int nth = 1; nth <= 3; nth++) {
+        Pool *pool = pool_new(nth);
+        for (int mix = 0; mix < 4; mix++) {
+            int n = 2 + mix % 3;
+            Stored w[4];
+            Linear L[4];
+            const Linear *ls[4];
+            float *y[4], *y1[4], *bias = malloc(sizeof(float) * 520), *x = malloc(sizeof(float) * T * in);
+            for (int i = 0; i < 520; i++) bias[i] = frand();
+            for (int i = 0; i < T * in; i++) x[i] = frand();
+            for (int i = 0; i < n; i++) {
+                DType dt = dts[(i + mix) % 4];
+                int layout = dtype_block(dt) > 1 || (i + mix) % 2; // blocks: [out, in]
+                w[i] = layout ? stored_new(dt, outs[i], in) : stored_new(dt, in, outs[i]);
+                L[i] = (Linear){.w = {.dt = dt, .ndim = 2, .n = (int64_t)in * outs[i], .data = w[i].data},
+                                .out_in = layout, .bias = i % 2 ? bias : NULL, .in = in, .out = outs[i]};
+                ls[i] = &L[i];
+                y[i] = malloc(sizeof(float) * T * outs[i]);
+                y1[i] = malloc(sizeof(float) * T * outs[i]);
+            }
+            for (int t = 1; t <= T; t += T - 1) {
+                linear_forward_n(pool, y, x, ls, n, t);
+                for (int i = 0; i < n; i++) {
+                    linear_forward(pool, y1[i], x, ls[i], t);
+                    if (memcmp(y[i], y1[i], sizeof(float) * t * outs[i])) {
+                        fprintf(stderr, "%s: linear_forward_n threads=%d T=%d part %d (%s, %s): differs from linear_forward\n",
+                                path, nth, t, i, dtype_name(L[i].w.dt), L[i].out_in ? "[out,in]" : "[in,out]");
+                        check_failures++;
+                    }
+                }
+            }
+            for (int i = 0; i < n; i++) stored_free(&w[i]), free(y[i]), free(y1[i]);
+            free(bias), free(x);
+        }
+        pool_free(pool);
+    }
+}
+
 static double gelu_ref(double x) { return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
 
 static void test_elementwise(void) {
@@ -342,6 +386,7 @@ int main(void) {
         test_rows(kern_get());
         test_matvec(kern_get());
         test_linear();
+        test_linear_n();
         test_elementwise();
         printf("kernels %s: %s\n", path, check_failures == before ? "passed" : "FAILED");
         tested++;
