@@ -16,6 +16,7 @@
 #include "base/mem.h"
 #include "base/utf8.h"
 #include "eval/generate.h"
+#include "tok/chat.h"
 #include "runlog.h"
 
 const char *const exp_style_keys[ST_N] = {"description", "prefix",  "delimiter",    "answer_prefix",
@@ -186,12 +187,35 @@ void exp_plan_done(ExpPlan *p) {
     memset(p, 0, sizeof *p);
 }
 
-// The model's chat template as the prompts use it.
-// TODO(tok): once core/tok/chat.h lands on main, render with tok_chat_render (ChatML, Llama 2,
-// Llama 3, Mistral recognised from the model's template) and name it tok_chat_kind_name.
+// PromptChat's render through the tokenizer's chat template (user: the Tokenizer), with the
+// start of the assistant's turn.
+static int chat_render(void *user, const PromptMsg *msgs, int n, Buf *out, Err *e) {
+    ChatMsg *m = xcalloc((size_t)n + 1, sizeof *m);
+    for (int i = 0; i < n; i++) m[i] = (ChatMsg){msgs[i].role, msgs[i].text, msgs[i].len};
+    int rc = tok_chat_render(user, m, n, true, out, e);
+    free(m);
+    return rc;
+}
+
+// The model's chat template as the prompts use it (ChatML, Llama 2, Llama 3, Mistral recognised
+// from the model's own template); a model without one, or with one qkv cannot render, is refused.
 static int chat_template(App *app, PromptChat *out, Err *e) {
     memset(out, 0, sizeof *out);
-    return err_set(e, "chat=on: %s has no chat template qkv can render", app->model->name);
+    const Tokenizer *t = app->model->tok;
+    size_t len = 0;
+    if (!tok_chat_template(t, &len))
+        return err_set(e, "chat=on: %s has no chat template (chat=off renders the plain prompts)", app->model->name);
+    TokChatKind k = tok_chat_kind(t);
+    if (k == TOK_CHAT_NONE) { // let the renderer say what it does not recognise
+        ChatMsg m = {"user", "x", 1};
+        Buf b = {0};
+        Err why = {{0}};
+        tok_chat_render(t, &m, 1, true, &b, &why);
+        buf_free(&b);
+        return err_set(e, "chat=on: %s: %s", app->model->name, why.msg[0] ? why.msg : "its chat template is not one qkv renders");
+    }
+    *out = (PromptChat){chat_render, (void *)t, tok_chat_kind_name(k)};
+    return 0;
 }
 
 void exp_condition_label(const DbCondition *c, char *out, size_t cap) {

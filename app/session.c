@@ -3,7 +3,7 @@
 // the last figure.
 #include "session.h"
 
-#include "base/mem.h"
+#include "base/clock.h"
 #include "db.h"
 #include "base/mem.h"
 #include "kern/pool.h"
@@ -212,13 +212,6 @@ Db *app_db(App *app, Err *e) {
     return app->db;
 }
 
-// "1:05" or "2:03:10".
-static void fmt_duration(double s, char *out, size_t cap) {
-    long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
-    if (t >= 3600) snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
-}
-
 void app_progress(App *app, const Progress *p) {
     if (app->on_progress) {
         app->on_progress(app->on_progress_user, p);
@@ -234,8 +227,8 @@ void app_progress(App *app, const Progress *p) {
     last_done = p->finished ? -1 : p->done;
     if (repeat) return;
     char left[32] = "?", took[32];
-    if (p->left_s == p->left_s) fmt_duration(p->left_s, left, sizeof left);
-    fmt_duration(p->elapsed_s, took, sizeof took);
+    if (p->left_s == p->left_s) clock_fmt_duration(p->left_s, left, sizeof left);
+    clock_fmt_duration(p->elapsed_s, took, sizeof took);
     int pct = p->total ? (int)(100 * p->done / p->total) : 100;
     if (tty) {
         char bar[21];

@@ -32,10 +32,12 @@
 #include "base/clock.h"
 #include "base/mem.h"
 
-enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_QUANT, V_HEADS, V_N };
+// The views in the order of the view bar and of their keys 1..9, then 0.
+enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_QUANT, V_HEADS, V_EXP, V_N };
 static const ViewOps *const view_table[V_N] = {&lab_view_ops,  &attn_view_ops,  &positions_view_ops,
                                                &rank_view_ops, &history_view_ops, &log_view_ops,
-                                               &help_view_ops, &quant_view_ops, &heads_view_ops};
+                                               &help_view_ops, &quant_view_ops, &heads_view_ops,
+                                               &exp_view_ops};
 
 #define MIN_W 50 // below this size only a message is shown
 #define MIN_H 12
@@ -190,18 +192,33 @@ static void draw_header(void) {
     buf_free(&b);
 }
 
+// The key of view i: 1..9, then 0.
+static int view_key(int i) { return i < 9 ? '1' + i : '0'; }
+
+// The columns of the view bar's names when the views other than the current one show at most
+// `shown` letters of their titles (" 1 Lab " each, one '*' for a pending ranking).
+static int viewbar_width(int shown, int gap) {
+    int w = 1;
+    for (int i = 0; i < V_N; i++) {
+        int n = (int)strlen(view_table[i]->title);
+        w += 4 + (i == T->cur || n < shown ? n : shown) + gap;
+    }
+    return w;
+}
+
 static void draw_viewbar(void) {
     CellGrid *g = &T->grid;
     bool u = T->sh.utf8;
-    int x = 0, need = 0;
-    for (int i = 0; i < V_N; i++) need += (int)strlen(view_table[i]->title) + 5;
-    int gap = need <= g->w ? 1 : 0; // narrow terminals: the names without the space between
-    // narrower still (80 columns): the other views by their first four letters
-    int shown = need - V_N <= g->w ? 40 : 4;
+    int x = 0;
+    int gap = viewbar_width(40, 1) <= g->w ? 1 : 0; // narrow terminals: the names without the space between
+    // narrower still (80 columns): the other views by as many first letters as fit (at least 3)
+    int shown = 40;
+    while (shown > 3 && viewbar_width(shown, gap) > g->w) shown--;
     for (int i = 0; i < V_N && x < g->w; i++) {
         char t[48];
         bool pending = i == V_RANK && app_rank_pending(T->app);
-        snprintf(t, sizeof t, " %d %.*s%s ", i + 1, i == T->cur ? 40 : shown, view_table[i]->title, pending ? "*" : "");
+        snprintf(t, sizeof t, " %c %.*s%s ", view_key(i), i == T->cur ? 40 : shown, view_table[i]->title,
+                 pending ? "*" : "");
         int attr = i == T->cur ? CELL_REVERSE | CELL_BOLD : CELL_DIM;
         CellColor fg = i == T->cur ? vd_accent(T->sh.mode) : CELLCOLOR_DEFAULT;
         x += vd_text(g, x, 1, g->w - x, t, 0, strlen(t), fg, CELLCOLOR_DEFAULT, attr, u);
@@ -227,7 +244,7 @@ static int draw_cmdline(void) {
     bool u = T->sh.utf8;
     if (!T->cmd_focus) {
         const char *hint = T->views[T->cur].capture ? "editing the prompt: Esc ends, Ctrl-G generates"
-                                                    : "press : for a command, ? for help, 1-9 or Tab for views, q to quit";
+                                                    : "press : for a command, ? for help, 0-9 or Tab for views, q to quit";
         vd_printf(g, 0, y, g->w, CELL_DIM, u, "%s", hint);
         return -1;
     }
@@ -553,7 +570,7 @@ static int view_for(const char *cmd) {
     } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS}, {"similarity", V_POS},      {"rank", V_RANK},
                {"order", V_RANK},     {"skip", V_RANK},     {"note", V_RANK},      {"history", V_HIST}, {"show", V_HIST},
                {"rankings", V_HIST},  {"quantize", V_QUANT}, {"compare", V_QUANT}, {"help", V_HELP},
-               {"heads", V_HEADS},    {"lens", V_HEADS},     {"patch", V_HEADS}};
+               {"heads", V_HEADS},    {"lens", V_HEADS},     {"patch", V_HEADS}, {"experiment", V_EXP}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (!strcmp(map[i].cmd, cmd)) return map[i].view;
     return -1;
@@ -595,7 +612,7 @@ static bool on_step(void *user, const GenStep *s) {
         buf_free(&piece);
         for (int k = 0; k < s->n_alts; k++) buf_free(&alts[k]);
         set_status(false, "generating: %d tokens (Ctrl-C stops and keeps them)", s->index + 1);
-    } else {
+    } else if (!T->running || strcmp(T->running, "experiment")) { // an experiment's status is its progress
         set_status(false, "%s: candidate %d, %d tokens (Ctrl-C stops)", T->running ? T->running : "generating",
                    T->gen_candidate, s->index + 1);
     }
@@ -605,6 +622,23 @@ static bool on_step(void *user, const GenStep *s) {
         paint(false);
     }
     return !got_int;
+}
+
+// The progress hook of long commands (app->on_progress): the views that show it, the status
+// line, the screen kept current and the keys read while it runs.
+static void on_progress(void *user, const Progress *p) {
+    (void)user;
+    ViewProgress vp = {p->what, p->detail, (long long)p->id, p->done, p->total, p->elapsed_s, p->left_s, p->finished};
+    for (int i = 0; i < V_N; i++)
+        if (T->views[i].ops->progress) T->views[i].ops->progress(&T->views[i], &vp);
+    char left[32] = "?";
+    if (p->left_s == p->left_s) clock_fmt_duration(p->left_s, left, sizeof left);
+    set_status(false, "%s: %ld/%ld, %s left (Ctrl-C stops)", p->what, p->done, p->total, p->finished ? "0:00" : left);
+    poll_keys();
+    if (p->finished || clock_now() - T->last_paint > 0.1) {
+        T->view_dirty = true;
+        paint(false);
+    }
 }
 
 // Render a result as the log shows it (the same text headless mode prints).
@@ -648,7 +682,7 @@ static void compose_help(const ViewResult *r, bool with_keys) {
                      "  :  type a command; Enter runs it, Esc cancels\n"
                      "     Tab completes commands, options and file names; Up/Down walk the history\n"
                      "     (kept across sessions); Emacs or vi editing as set in ~/.inputrc\n"
-                     "  1-9 Tab Shift-Tab  switch views\n"
+                     "  1-9 0 Tab Shift-Tab  switch views\n"
                      "  ? F1  this help;  Esc  back to the view it was opened from\n"
                      "  Ctrl-L  redraw\n"
                      "  q  quit (so do :q and :quit)\n"
@@ -687,6 +721,8 @@ static void run_line(const char *line, unsigned flags) {
     if (cancel_flag) *cancel_flag = 0;
     app->on_step = on_step;
     app->on_step_user = T;
+    app->on_progress = on_progress;
+    app->on_progress_user = T;
     T->view_dirty = true;
     paint(false);
 
@@ -694,6 +730,7 @@ static void run_line(const char *line, unsigned flags) {
     out_init(&o);
     int rc = commands_run(app, line, len, &o);
     app->on_step = NULL;
+    app->on_progress = NULL;
     T->running = NULL;
     bool stopped = got_int;
     got_int = 0;
@@ -863,10 +900,11 @@ static void handle_key(int key) {
         if (T->cur == V_HELP) switch_to(T->prev);
         return;
     }
-    if (key >= '1' && key < '1' + V_N) {
-        switch_to(key - '1');
-        return;
-    }
+    for (int i = 0; i < V_N; i++)
+        if (key == view_key(i)) {
+            switch_to(i);
+            return;
+        }
     if (key >= 0x20 && key < 0x7F) set_status(false, "'%c' does nothing here: ? shows the keys, : types a command", key);
 }
 

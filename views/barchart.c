@@ -6,11 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/stats.h"
 #include "heatmap.h"
 #include "label.h"
 #include "view.h"
-
-#define CI95 1.959963984540054
 
 static bool has(float v) { return v == v; }
 
@@ -66,11 +65,12 @@ void barchart_draw(CellGrid *g, int x, int y, int w, int h, const BarChart *c, i
                 cellgrid_put(g, bx + k, Y, eighths[f], 1, bar, dflt, 0);
             }
         }
-        // the error bar: value +- stderr as |---| over the bar
+        // the error bar: the 95% interval as |---| over the bar
         float se = c->err ? c->err[i] : NAN;
         if (has(se) && se > 0) {
-            int a = (int)floor((vv - se < 0 ? 0 : vv - se) * (bw - 1) + 0.5);
-            int b = (int)floor((vv + se > 1 ? 1 : vv + se) * (bw - 1) + 0.5);
+            double lo, hi;
+            stats_ci95(vv, se, &lo, &hi);
+            int a = (int)floor(lo * (bw - 1) + 0.5), b = (int)floor(hi * (bw - 1) + 0.5);
             for (int k = a; k <= b; k++) {
                 Cell *cell = cellgrid_at(g, bx + k, Y);
                 bool in_bar = cell && (cell->flags & CELL_BG_DEFAULT) == 0;
@@ -101,9 +101,10 @@ int barchart_to_csv(Buf *out, const BarChart *c, Err *e) {
         csv_num(out, c->count ? c->count[i] : NAN);
         csv_num(out, v);
         csv_num(out, se);
-        bool ci = has(v) && has(se);
-        csv_num(out, ci ? (float)fmax(0, v - CI95 * se) : NAN);
-        csv_num(out, ci ? (float)fmin(1, v + CI95 * se) : NAN);
+        double lo, hi;
+        stats_ci95(v, se, &lo, &hi);
+        csv_num(out, (float)lo);
+        csv_num(out, (float)hi);
         buf_puts(out, "\r\n");
     }
     return 0;
@@ -146,7 +147,7 @@ int barchart_to_svg(Buf *out, const BarChart *c, Err *e) {
         buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%.2f</text>\n", gx, top + c->n * ROW + 16,
                    k / 4.0);
     }
-    buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">accuracy (error bars: one standard error)</text>\n",
+    buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">accuracy (error bars: 95%% confidence interval)</text>\n",
                left + PLOT / 2, top + c->n * ROW + 32);
     for (int i = 0; i < c->n; i++) {
         int yy = top + i * ROW;
@@ -164,7 +165,9 @@ int barchart_to_svg(Buf *out, const BarChart *c, Err *e) {
         buf_put_xml(out, text);
         buf_printf(out, ": %.4f</title></rect>\n", v);
         if (has(se) && se > 0) {
-            double a = left + fmax(0, vv - se) * PLOT, b = left + fmin(1, vv + se) * PLOT;
+            double lo, hi;
+            stats_ci95(vv, se, &lo, &hi);
+            double a = left + lo * PLOT, b = left + hi * PLOT;
             int ym = yy + ROW / 2;
             buf_printf(out,
                        "<path d=\"M%.1f %d H%.1f M%.1f %d V%d M%.1f %d V%d\" stroke=\"#000000\" stroke-width=\"1.5\" "

@@ -1,6 +1,6 @@
 // barchart.h - horizontal bars with error bars on a 0..1 scale (an experiment's accuracy per
-// condition, with its standard error): drawn into a cell grid, exported as SVG or CSV. Pure,
-// like the heatmap widget.
+// condition; the error bar is its 95% confidence interval, stats_ci95 of the value and its
+// standard error): drawn into a cell grid, exported as SVG or CSV. Pure, like the heatmap widget.
 #pragma once
 #include <stdbool.h>
 
@@ -19,10 +19,10 @@ typedef struct BarChart {
 } BarChart;
 
 // Draw rows top.. of c into the w x h rectangle of g at (x, y): per row the label, the count,
-// the bar with its error bar (value +- err) and the value; row sel highlighted (-1: none).
+// the bar with its error bar (the 95% interval) and the value +- its standard error; row sel
+// highlighted (-1: none).
 void barchart_draw(CellGrid *g, int x, int y, int w, int h, const BarChart *c, int sel, int top, bool utf8);
-// Append c as CSV: label, n, value, stderr, ci_low, ci_high (value -+ 1.96 stderr, clipped to
-// [0, 1]), lines ending in CRLF.
+// Append c as CSV: label, n, value, stderr, ci_low, ci_high (stats_ci95), lines ending in CRLF.
 int barchart_to_csv(Buf *out, const BarChart *c, Err *e);
 // Append c as a standalone SVG: a bar per row, its error bar, the label and value, an axis.
 int barchart_to_svg(Buf *out, const BarChart *c, Err *e);

@@ -1,6 +1,6 @@
 // view.h - the TUI's views (tig-style): each a small ops table (open, draw, key, resize, close,
-// plus show, result and stream) drawing into a CellGrid that the curses painter shows. Views
-// never run the model: they ask their host to run lines of the command language and draw the
+// plus show, result, stream and progress) drawing into a CellGrid that the curses painter
+// shows. Views never run the model: they ask their host to run lines of the command language and draw the
 // results they are handed (ViewResult), so the TUI stays a way of showing command results.
 #pragma once
 #include <stdbool.h>
@@ -81,6 +81,17 @@ typedef struct ViewToken {
     const float *alt_logprobs;
 } ViewToken;
 
+// Where a long command stands (an experiment's items), as the progress bar shows it.
+typedef struct ViewProgress {
+    const char *what;   // "experiment 3"
+    const char *detail; // what it works on now ("shots=3 cot=off seed=1, item 17"), or NULL
+    long long id;       // the experiment's id
+    long done, total;   // units stored so far and in all
+    double elapsed_s;   // since the command started
+    double left_s;      // estimated time left; NAN until known
+    bool finished;      // the command's last report
+} ViewProgress;
+
 typedef struct View View;
 
 typedef struct ViewOps {
@@ -96,6 +107,7 @@ typedef struct ViewOps {
     void (*show)(View *v);                     // became the current view; NULL: nothing to do
     void (*result)(View *v, const ViewResult *r); // every command result; NULL: ignores them
     void (*stream)(View *v, const ViewToken *t);  // tokens of a running generation; NULL: ignores
+    void (*progress)(View *v, const ViewProgress *p); // a long command's progress; NULL: ignores
 } ViewOps;
 
 struct View {
@@ -107,7 +119,7 @@ struct View {
 };
 
 extern const ViewOps lab_view_ops, attn_view_ops, positions_view_ops, rank_view_ops, history_view_ops,
-    quant_view_ops, log_view_ops, help_view_ops, heads_view_ops;
+    quant_view_ops, log_view_ops, help_view_ops, heads_view_ops, exp_view_ops;
 
 // Open view v with ops for host h; 0 or -1.
 int view_open(View *v, const ViewOps *ops, ViewHost *h);

@@ -3,12 +3,23 @@
 
 #include <math.h>
 
+#define STATS_Z95 1.959963984540054 // the 97.5% quantile of the standard normal
+
 double stats_accuracy(long k, long n) { return n > 0 ? (double)k / (double)n : NAN; }
 
 double stats_stderr(long k, long n) {
     if (n < 2) return NAN;
     double p = (double)k / (double)n;
     return sqrt(p * (1 - p) / (double)(n - 1));
+}
+
+void stats_ci95(double p, double se, double *lo, double *hi) {
+    if (p != p || se != se) {
+        *lo = *hi = NAN;
+        return;
+    }
+    *lo = fmax(0, p - STATS_Z95 * se);
+    *hi = fmin(1, p + STATS_Z95 * se);
 }
 
 double stats_binom_two_sided(long k, long n) {
@@ -31,8 +42,8 @@ void stats_paired(long both, long a_only, long b_only, long neither, Paired *p) 
     p->diff = n ? (double)(b_only - a_only) / (double)n : NAN;
     double var = n ? ((double)d - (double)(b_only - a_only) * (double)(b_only - a_only) / (double)n) : NAN;
     p->se = n ? sqrt(var > 0 ? var : 0) / (double)n : NAN;
-    p->ci_low = p->diff - 1.959963984540054 * p->se;
-    p->ci_high = p->diff + 1.959963984540054 * p->se;
+    p->ci_low = p->diff - STATS_Z95 * p->se;
+    p->ci_high = p->diff + STATS_Z95 * p->se;
     p->p_exact = stats_binom_two_sided(a_only, d);
     if (d > 0) {
         double x = fabs((double)(b_only - a_only)) - 1;

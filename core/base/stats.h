@@ -7,6 +7,9 @@
 // deviation of the 0/1 scores over sqrt(n), sqrt(p (1 - p) / (n - 1)). NaN when n < 2.
 double stats_accuracy(long k, long n);
 double stats_stderr(long k, long n);
+// The 95% interval of an accuracy p with standard error se, p -+ 1.959964 se (Wald), clipped
+// to [0, 1]; both NaN when p or se is NaN.
+void stats_ci95(double p, double se, double *lo, double *hi);
 
 // The outcome of a paired comparison of conditions A and B on n items.
 typedef struct Paired {

@@ -12,6 +12,7 @@
 
 #include "base/gguf.h"
 #include "base/mem.h"
+#include "tok/chat.h"
 #include "tok/tokenizer_impl.h"
 
 #define SP "\xE2\x96\x81" // U+2581, SentencePiece's space
@@ -200,6 +201,22 @@ Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
         t->eos = eos;
         t->add_first = add_bos ? bos : -1;
         t->add_last = add_eos ? eos : -1;
+    }
+    // the chat template an instruct model's file carries (tokenizer.chat_template), with the
+    // texts of its BOS and EOS tokens
+    const char *tmpl = NULL;
+    size_t tl = 0;
+    int has = gguf_get_str(g, "tokenizer.chat_template", &tmpl, &tl, e);
+    if (has < 0) {
+        tok_free(t);
+        return NULL;
+    }
+    if (has > 0) {
+        size_t bl = 0, el = 0;
+        const char *bp = bos >= 0 ? tok_piece(t, bos, &bl) : NULL, *ep = eos >= 0 ? tok_piece(t, eos, &el) : NULL;
+        char *bs = bp ? xmemdup0(bp, bl) : NULL, *es = ep ? xmemdup0(ep, el) : NULL;
+        tok_chat_set_template(t, tmpl, tl, bs, es, path);
+        free(bs), free(es);
     }
     return t;
 }

