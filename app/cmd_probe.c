@@ -93,6 +93,11 @@ static int probe_data(App *app, const Args *a, Out *out) {
         return out_error(out, "probe data: no built-in dataset '%.40s' (number, capital, bracket, parity, prev)",
                          name->val);
     if (dataset_read(a, name->val, &s, out)) return -1;
+    if (s.rule != PROBE_SPANS) {
+        probe_set_free(&s);
+        return out_error(out, "probe data: '%s' labels each token as the model splits the text: it has no spans to "
+                         "write (probe train %s generates it)", name->val, name->val);
+    }
     int rc = probe_set_write(&s, file->val, &e) ? out_error(out, "probe data: %s", e.msg) : 0;
     if (!rc) {
         jw_kstr(&out->w, "dataset", s.name);
@@ -102,12 +107,6 @@ static int probe_data(App *app, const Args *a, Out *out) {
     }
     probe_set_free(&s);
     return rc;
-}
-
-static void jw_knum_or_null(JsonW *w, const char *key, double v) {
-    jw_key(w, key);
-    if (isnan(v)) jw_null(w);
-    else jw_num(w, v);
 }
 
 static int probe_train(App *app, const Args *a, Out *out) {
@@ -324,7 +323,7 @@ const Command probe_commands[] = {
      "an encoder's mean) or {\"text\", \"labels\": [[start, end, \"LABEL\"], ...]} (token level; byte offsets; "
      "tokens outside every span are labelled other=, or skipped with other=none) a line; or a built-in dataset of n "
      "sentences: number, capital, bracket (the token is in a number, a capitalised word, brackets), parity (its "
-     "position is even or odd), prev (the previous token). `probe data NAME FILE` writes a built-in one as JSONL. "
+     "position is even or odd), prev (the previous token). `probe data NAME FILE` writes number, capital or bracket as JSONL. "
      "The probe is trained with Adam on standardised features (steps, lr, l2). dump=DIR writes the rows as NumPy files "
      "(x, y, test, example, pos).",
      false},

@@ -52,8 +52,8 @@ int probe_set_builtin(const char *name, int n, uint64_t seed, ProbeSet *s, Err *
 // The names of the built-in datasets, NULL-terminated.
 extern const char *const probe_builtin_names[];
 
-// Write s as the JSONL probe_set_read reads (the "parity" and "prev" rules have no spans: they
-// are written as the sentences alone, with an empty "labels" list). 0 or -1 with e filled.
+// Write s as the JSONL probe_set_read reads (rule PROBE_SPANS or sentence level: the other rules
+// label the model's tokens and have no spans). 0 or -1 with e filled.
 int probe_set_write(const ProbeSet *s, const char *path, Err *e);
 
 // The rows a probe is trained on: one per labelled token (token level) or per text (sentence
