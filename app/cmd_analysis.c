@@ -39,12 +39,6 @@ static void labels_free(char **l, int n) {
     free(l);
 }
 
-static void jw_knum_or_null(JsonW *w, const char *key, double v) {
-    jw_key(w, key);
-    if (isnan(v)) jw_null(w);
-    else jw_num(w, v);
-}
-
 // ---------------------------------------------------------------------------------------
 // heads
 
@@ -327,6 +321,20 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
     if ((as && one_token(app, "answer", as, &answer, out)) || (ws && one_token(app, "wrong", ws, &wrong, out)))
         return -1;
     if (answer >= 0 && answer == wrong) return out_error(out, "patch: answer and wrong are the same token");
+    static const char *const site_names[3] = {"resid", "heads", "mlp"};
+    unsigned sites = 0;
+    const char *ss = args_opt(a, "sites");
+    for (const char *p = ss ? ss : "resid,heads,mlp"; *p;) {
+        size_t k = strcspn(p, ",");
+        int found = -1;
+        for (int i = 0; i < 3; i++)
+            if (strlen(site_names[i]) == k && !strncmp(p, site_names[i], k)) found = i;
+        if (found < 0)
+            return out_error(out, "patch: sites=%.60s: a comma-separated list of resid, heads and mlp expected", ss);
+        sites |= 1u << found;
+        p += k + (p[k] == ',');
+    }
+    if (!sites) return out_error(out, "patch: sites= is empty (resid, heads, mlp)");
     IntVec cl = {0}, co = {0};
     int rc = 0;
     const char *cli = args_opt(a, "clean_ids"), *coi = args_opt(a, "corrupt_ids");
@@ -347,7 +355,7 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
     Ctx *x = rc ? NULL : app_ctx(app, &e);
     if (!rc && !x) rc = out_error(out, "patch: %s", e.msg);
     PatchResult r = {0};
-    if (!rc && patch_run(x, cl.v, co.v, T, (int)pos, answer, wrong, &r, &e)) rc = out_error(out, "patch: %s", e.msg);
+    if (!rc && patch_run(x, cl.v, co.v, T, (int)pos, answer, wrong, sites, &r, &e)) rc = out_error(out, "patch: %s", e.msg);
     if (!rc) {
         JsonW *w = &out->w;
         Buf tmp = {0};
@@ -363,12 +371,22 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
         json_token(w, m->tok, r.wrong, NAN, &tmp);
         jw_knum(w, "clean", r.clean);
         jw_knum(w, "corrupt", r.corrupt);
-        json_matrix(w, "resid", r.resid, L + 1, T);
-        json_matrix(w, "heads", r.head, L, H);
-        jw_key(w, "mlp");
+        jw_key(w, "sites");
         jw_arr(w);
-        for (int l = 0; l < L; l++) jw_num(w, r.mlp[l]);
+        for (int i = 0; i < 3; i++)
+            if (sites & (1u << i)) jw_str(w, site_names[i]);
         jw_arr_end(w);
+        // the kinds not visited are null
+        if (r.resid) json_matrix(w, "resid", r.resid, L + 1, T);
+        else jw_key(w, "resid"), jw_null(w);
+        if (r.head) json_matrix(w, "heads", r.head, L, H);
+        else jw_key(w, "heads"), jw_null(w);
+        jw_key(w, "mlp");
+        if (r.mlp) {
+            jw_arr(w);
+            for (int l = 0; l < L; l++) jw_num(w, r.mlp[l]);
+            jw_arr_end(w);
+        } else jw_null(w);
         // the figure: the residual stream, layer x position (what a patch at each site restores)
         char **rlab = calloc((size_t)L + 1, sizeof *rlab), **clab = piece_labels(m->tok, co.v, T);
         for (int l = 0; rlab && l <= L; l++) {
@@ -379,7 +397,7 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
         char title[160];
         snprintf(title, sizeof title, "%s: patching the residual stream, fraction of the logit difference restored",
                  m->name);
-        if (rlab && clab)
+        if (rlab && clab && r.resid)
             app_set_figure(app, r.resid, L + 1, T, (const char *const *)rlab, (const char *const *)clab, true, title);
         labels_free(rlab, L + 1);
         labels_free(clab, T);
@@ -388,22 +406,25 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
         token_piece(m->tok, r.wrong, &tmp);
         buf_printf(&out->text, "logit('%s') - logit('%s') at position %lld: clean %.4f, corrupt %.4f\n",
                    ta.data ? ta.data : "", tmp.data ? tmp.data : "", pos, r.clean, r.corrupt);
-        buf_printf(&out->text, "fraction restored by patching the residual stream (rows: 0 = embeddings, l = after "
-                               "block l-1; columns: positions)\n");
-        for (int l = 0; l <= L; l++) {
+        if (r.resid)
+            buf_printf(&out->text, "fraction restored by patching the residual stream (rows: 0 = embeddings, l = "
+                                   "after block l-1; columns: positions)\n");
+        for (int l = 0; r.resid && l <= L; l++) {
             buf_printf(&out->text, "%5d", l);
             for (int t = 0; t < T; t++) buf_printf(&out->text, " %6.3f", r.resid[(size_t)l * T + t]);
             buf_putc(&out->text, '\n');
         }
-        buf_printf(&out->text, "by one head's output (rows: layers, columns: heads)\n");
-        for (int l = 0; l < L; l++) {
+        if (r.head) buf_printf(&out->text, "by one head's output (rows: layers, columns: heads)\n");
+        for (int l = 0; r.head && l < L; l++) {
             buf_printf(&out->text, "%5d", l);
             for (int h = 0; h < H; h++) buf_printf(&out->text, " %6.3f", r.head[(size_t)l * H + h]);
             buf_putc(&out->text, '\n');
         }
-        buf_printf(&out->text, "by one MLP's output (per layer)\n     ");
-        for (int l = 0; l < L; l++) buf_printf(&out->text, " %6.3f", r.mlp[l]);
-        buf_putc(&out->text, '\n');
+        if (r.mlp) {
+            buf_printf(&out->text, "by one MLP's output (per layer)\n     ");
+            for (int l = 0; l < L; l++) buf_printf(&out->text, " %6.3f", r.mlp[l]);
+            buf_putc(&out->text, '\n');
+        }
         buf_free(&ta);
         buf_free(&tmp);
     }
@@ -623,7 +644,7 @@ static const char *const k_rollout[] = {"ids", "types", "pair", CHAT_KEYS, NULL}
 static const char *const k_attend[] = {"ids", "types", "pair", "from", "to", "top", CHAT_KEYS, NULL};
 static const char *const k_neuron[] = {"ids", "types", "pair", "layer", "head", "query", CHAT_KEYS, NULL};
 static const char *const k_lens[] = {"ids", "types", "pair", "target", "top", CHAT_KEYS, NULL};
-static const char *const k_patch[] = {"metric", "answer", "wrong", "pos", "clean_ids", "corrupt_ids", NULL};
+static const char *const k_patch[] = {"metric", "answer", "wrong", "pos", "clean_ids", "corrupt_ids", "sites", NULL};
 
 const Command analysis_commands[] = {
     {"heads", cmd_heads, 0, 1, k_heads,
@@ -641,12 +662,13 @@ const Command analysis_commands[] = {
      "one token, or #ID). The heatmap (save exports it) is that probability per layer x position.",
      true},
     {"patch", cmd_patch, 0, 2, k_patch,
-     "patch \"CLEAN\" \"CORRUPT\"|clean_ids=.. corrupt_ids=.. [metric=logit_diff answer=TOKEN|#ID wrong=TOKEN|#ID pos=P]",
+     "patch \"CLEAN\" \"CORRUPT\"|clean_ids=.. corrupt_ids=.. [metric=logit_diff answer=TOKEN|#ID wrong=TOKEN|#ID pos=P "
+     "sites=resid,heads,mlp]",
      "Activation patching: run both prompts (of equal token length), then the corrupt one again with one site at a "
      "time taken from the clean run: the residual stream at each layer x position, each head's output (its weighted "
      "values, at every position), each MLP's output. Reports the fraction of logit(answer) - logit(wrong) at pos "
      "(default the last) that each site restores: 1 = the clean run's, 0 = the corrupt's. answer defaults to the "
-     "clean run's top token, wrong to the corrupt run's.",
+     "clean run's top token, wrong to the corrupt run's. sites= picks the kinds of site visited (the others are null).",
      true},
     {"rollout", cmd_rollout, 0, 1, k_rollout, "rollout \"TEXT\"|ids=...",
      "Attention rollout (Abnar & Zuidema 2020): the product over layers of 0.5 x the heads' mean attention + 0.5 x "

@@ -184,6 +184,12 @@ void json_matrix(JsonW *w, const char *key, const float *m, int rows, int cols) 
     jw_arr_end(w);
 }
 
+void jw_knum_or_null(JsonW *w, const char *key, double v) {
+    jw_key(w, key);
+    if (isnan(v)) jw_null(w);
+    else jw_num(w, v);
+}
+
 void json_ints(JsonW *w, const char *key, const int *v, int n) {
     jw_key(w, key);
     jw_arr(w);

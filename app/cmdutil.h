@@ -50,6 +50,8 @@ void token_piece(const Tokenizer *t, int id, Buf *tmp);
 // key: [pieces of ids] / key: [ints].
 void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, int n);
 void json_ints(JsonW *w, const char *key, const int *v, int n);
+// key: v, or null when v is NAN.
+void jw_knum_or_null(JsonW *w, const char *key, double v);
 // key (NULL: none): m (rows, cols) as an array of rows; NAN as null.
 void json_matrix(JsonW *w, const char *key, const float *m, int rows, int cols);
 // The fields of a generation: the run as logged (db_run_json_fields), plus n_prompt,

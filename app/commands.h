@@ -11,6 +11,7 @@ extern const Command model_commands[];   // cmd_model.c: model, load, tokenize, 
 extern const Command gen_commands[];     // cmd_gen.c: logits, generate, bench
 extern const Command inspect_commands[]; // cmd_inspect.c: attention, pe, save
 extern const Command analysis_commands[]; // cmd_analysis.c: heads, lens, patch
+extern const Command probe_commands[];    // cmd_probe.c: probe, layersim
 extern const Command encode_commands[];  // cmd_encode.c: fill, embed, similarity
 extern const Command quant_commands[];   // cmd_quant.c: quantize, compare
 extern const Command data_commands[];    // cmd_data.c: history, show, replay, rankings, export

@@ -570,7 +570,8 @@ static int view_for(const char *cmd) {
     } map[] = {{"generate", V_LAB},   {"replay", V_LAB},    {"attention", V_ATTN}, {"pe", V_POS}, {"similarity", V_POS},      {"rank", V_RANK},
                {"order", V_RANK},     {"skip", V_RANK},     {"note", V_RANK},      {"history", V_HIST}, {"show", V_HIST},
                {"rankings", V_HIST},  {"quantize", V_QUANT}, {"compare", V_QUANT}, {"help", V_HELP},
-               {"heads", V_HEADS},    {"lens", V_HEADS},     {"patch", V_HEADS}, {"experiment", V_EXP}};
+               {"heads", V_HEADS},    {"lens", V_HEADS},     {"patch", V_HEADS},   {"probe", V_HEADS},
+               {"layersim", V_HEADS}, {"experiment", V_EXP}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (!strcmp(map[i].cmd, cmd)) return map[i].view;
     return -1;

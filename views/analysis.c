@@ -1,7 +1,10 @@
-// analysis.c - the Heads view: the result of the last `heads`, `lens` or `patch` command as a
-// heatmap. heads: one statistic per layer x head (s picks which); lens: the probability of the
-// final prediction (or the target) per layer x position, the top token under the cursor read
-// out; patch: the fraction restored per site (s picks the residual stream, heads or MLPs).
+// analysis.c - the Heads view: the result of the last `heads`, `lens`, `patch`, `probe train` or
+// `layersim` command as a heatmap, one mode each (named on the mode line). heads: one statistic
+// per layer x head (s picks which); lens: the probability of the final prediction (or the
+// target) per layer x position, the top token under the cursor read out; patch: the fraction
+// restored per site (s picks the residual stream, heads or MLPs); probe: held-out accuracy,
+// control and selectivity per layer, the baseline and expected layer read out; layersim: CKA or
+// mean cosine per pair of layers (s picks).
 // Views never run the model: the view asks for `heads` on the lab's prompt (or `heads
 // induction`) and draws what comes back.
 #include <math.h>
@@ -12,11 +15,13 @@
 #include "heatmap.h"
 #include "view.h"
 
-enum { K_NONE, K_HEADS, K_LENS, K_PATCH };
+enum { K_NONE, K_HEADS, K_LENS, K_PATCH, K_PROBE, K_SIM, K_N };
 enum { N_STATS = 5, N_SITES = 3, MAX_MATS = 5 };
 
 static const char *const k_stats[N_STATS] = {"entropy", "prev_token", "sink", "self", "induction"};
 static const char *const k_sites[N_SITES] = {"resid", "heads", "mlp"};
+static const char *const k_sims[2] = {"cka", "cosine"};
+static const char *const k_modes[K_N] = {"", "heads", "lens", "patch", "probe", "layersim"};
 
 typedef struct Mat {
     float *v;
@@ -28,8 +33,10 @@ typedef struct An {
     int kind;
     Mat m[MAX_MATS]; // heads: one per statistic; lens: one; patch: resid, heads, mlp
     int n_mats, cur;
+    int site[MAX_MATS]; // patch: the site kind of each matrix (k_sites)
     char **lens_top; // lens: "piece p" per layer x position, for the readout
     char what[200];
+    char note[200];  // probe: the baseline and expected layer, read out below the heatmap
     bool pending;
     HeatmapView hv;
     int last_zoom;
@@ -89,7 +96,9 @@ static void an_close(View *v) {
 
 static const char *mat_name(const An *A) {
     if (A->kind == K_HEADS) return k_stats[A->cur];
-    if (A->kind == K_PATCH) return k_sites[A->cur];
+    if (A->kind == K_PATCH) return k_sites[A->site[A->cur]];
+    if (A->kind == K_SIM) return k_sims[A->cur];
+    if (A->kind == K_PROBE) return "accuracy, control, selectivity";
     return "probability";
 }
 
@@ -183,27 +192,86 @@ static void take_lens(An *A, const Json *j) {
 static void take_patch(An *A, const Json *j) {
     const Json *toks = json_get(j, "corrupt_tokens");
     Mat m[N_SITES] = {{0}};
-    const char *keys[N_SITES] = {"resid", "heads", "mlp"};
-    for (int s = 0; s < N_SITES; s++)
-        if (mat_from(&m[s], json_get(j, keys[s]))) {
-            for (int k = 0; k < N_SITES; k++) free(m[k].v);
+    int kind[N_SITES], n = 0;
+    for (int s = 0; s < N_SITES; s++) {
+        const Json *x = json_get(j, k_sites[s]);
+        if (!x || x->type == JSON_NULL) continue; // a kind sites= left out
+        if (mat_from(&m[n], x)) {
+            for (int k = 0; k < n; k++) free(m[k].v);
             return;
         }
+        kind[n++] = s;
+    }
+    if (!n) return;
     data_free(A);
     A->kind = K_PATCH;
-    m[0].rl = labels_new(m[0].rows, NULL, 0), m[0].cl = labels_json(toks, m[0].cols);
-    m[1].rl = labels_new(m[1].rows, "L", 0), m[1].cl = labels_new(m[1].cols, "H", 0);
-    m[2].rl = labels_new(1, "MLP", 0), m[2].cl = labels_new(m[2].cols, "L", 0);
+    for (int i = 0; i < n; i++) {
+        Mat *x = &m[i];
+        if (kind[i] == 0) x->rl = labels_new(x->rows, NULL, 0), x->cl = labels_json(toks, x->cols);
+        else if (kind[i] == 1) x->rl = labels_new(x->rows, "L", 0), x->cl = labels_new(x->cols, "H", 0);
+        else x->rl = labels_new(1, "MLP", 0), x->cl = labels_new(x->cols, "L", 0);
+        A->site[i] = kind[i];
+    }
     memcpy(A->m, m, sizeof m);
-    A->n_mats = N_SITES, A->cur = 0;
+    A->n_mats = n, A->cur = 0;
     const Json *an = json_get(j, "answer"), *wr = json_get(j, "wrong");
     snprintf(A->what, sizeof A->what, "patching: fraction of logit('%s') - logit('%s') restored",
              an ? json_str_or(an, "piece", "?") : "?", wr ? json_str_or(wr, "piece", "?") : "?");
 }
 
+static void take_probe(An *A, const Json *j) {
+    const Json *layers = json_get(j, "layers");
+    if (!layers || layers->type != JSON_ARR || !layers->len) return;
+    int n = (int)layers->len;
+    static const char *const cols[3] = {"accuracy", "control", "selectivity"};
+    data_free(A);
+    A->kind = K_PROBE;
+    Mat *m = &A->m[0];
+    m->v = malloc(sizeof(float) * (size_t)n * 3);
+    m->rows = n, m->cols = 3;
+    m->rl = calloc((size_t)n, sizeof *m->rl), m->cl = calloc(3, sizeof *m->cl);
+    for (int c = 0; m->cl && c < 3; c++) m->cl[c] = strdup(cols[c]);
+    for (int l = 0; l < n; l++) {
+        const Json *o = &layers->items[l];
+        int layer = (int)json_num_or(o, "layer", l);
+        char t[16];
+        snprintf(t, sizeof t, layer ? "%d" : "emb", layer);
+        if (m->rl) m->rl[l] = strdup(t);
+        for (int c = 0; m->v && c < 3; c++) {
+            const Json *x = json_get(o, cols[c]);
+            m->v[(size_t)l * 3 + c] = x && x->type == JSON_NUM ? (float)x->num : NAN;
+        }
+    }
+    A->n_mats = 1, A->cur = 0;
+    const Json *cl = json_get(j, "classes"), *ex = json_get(j, "expected_layer");
+    snprintf(A->what, sizeof A->what, "probe on '%s' (%d %s rows, %d classes)", json_str_or(j, "dataset", "?"),
+             (int)json_num_or(j, "rows", 0), json_str_or(j, "level", "?"), cl ? (int)cl->len : 0);
+    char e[32] = "-";
+    if (ex && ex->type == JSON_NUM) snprintf(e, sizeof e, "%.2f", ex->num);
+    snprintf(A->note, sizeof A->note, "majority baseline %.3f, best layer %d, expected layer %s",
+             json_num_or(j, "majority", NAN), (int)json_num_or(j, "best_layer", 0), e);
+}
+
+static void take_sim(An *A, const Json *j) {
+    Mat m[2] = {{0}};
+    for (int s = 0; s < 2; s++)
+        if (mat_from(&m[s], json_get(j, k_sims[s])) || m[s].rows != m[s].cols) {
+            free(m[0].v), free(m[1].v);
+            return;
+        }
+    data_free(A);
+    A->kind = K_SIM;
+    for (int s = 0; s < 2; s++) m[s].rl = labels_new(m[s].rows, NULL, 0), m[s].cl = labels_new(m[s].cols, NULL, 0);
+    memcpy(A->m, m, sizeof m);
+    A->n_mats = 2, A->cur = 0;
+    const Json *toks = json_get(j, "tokens");
+    snprintf(A->what, sizeof A->what, "layer similarity on %d tokens, layer x layer", toks ? (int)toks->len : 0);
+}
+
 static void an_result(View *v, const ViewResult *r) {
     An *A = v->state;
-    bool mine = !strcmp(r->cmd, "heads") || !strcmp(r->cmd, "lens") || !strcmp(r->cmd, "patch");
+    bool mine = !strcmp(r->cmd, "heads") || !strcmp(r->cmd, "lens") || !strcmp(r->cmd, "patch") ||
+                !strcmp(r->cmd, "probe") || !strcmp(r->cmd, "layersim");
     if (!strcmp(r->cmd, "load") && r->json) {
         data_free(A);
         return;
@@ -213,7 +281,10 @@ static void an_result(View *v, const ViewResult *r) {
     if (!r->json) return;
     if (!strcmp(r->cmd, "heads")) take_heads(A, r->json);
     else if (!strcmp(r->cmd, "lens")) take_lens(A, r->json);
-    else take_patch(A, r->json);
+    else if (!strcmp(r->cmd, "patch")) take_patch(A, r->json);
+    else if (!strcmp(r->cmd, "layersim")) take_sim(A, r->json);
+    else if (json_get(r->json, "layers")) take_probe(A, r->json); // probe train (probe data has no layers)
+    else return;
     A->hv.cur_row = A->hv.cur_col = 0;
     publish(v);
 }
@@ -263,6 +334,8 @@ static int an_key(View *v, int key) {
     case 'r': request(v, "heads"); break;
     case 'i': A->pending = true, v->host->run(v->host, "heads induction", VR_QUIET); break;
     case 'n': request(v, "lens"); break;
+    case 'c': request(v, "layersim"); break;
+    case 'p': A->pending = true, v->host->run(v->host, "probe train number n=100", VR_QUIET); break;
     default: return 0;
     }
     if (hv->cur_row < 0) hv->cur_row = 0;
@@ -278,14 +351,25 @@ static void an_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "Heads");
         vd_printf(g, x, y + 2, w, 0, sh->utf8, "%s",
                   A->pending ? "computing..."
-                             : "no data: r heads on the lab's prompt, i induction, n logit lens, or :patch \"A\" \"B\"");
+                             : "no data: r heads on the lab's prompt, i induction, n logit lens, c layer similarity, "
+                               "p probe, or :patch \"A\" \"B\"");
         return;
     }
     const Mat *m = &A->m[A->cur];
-    int X = x + vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "%s: %s", A->what, mat_name(A));
-    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8, "%s r heads  i induction  n lens  +/- 0 zoom",
-              A->n_mats > 1 ? "s next" : "");
+    // the mode line: every mode, the current one bold
+    int X = x + vd_printf(g, x, y, w, CELL_DIM, sh->utf8, "mode:");
+    for (int k = K_HEADS; k < K_N && X < x + w; k++)
+        X += 1 + vd_printf(g, X + 1, y, x + w - X - 1, k == A->kind ? CELL_BOLD | CELL_REVERSE : CELL_DIM, sh->utf8,
+                           "%s", k_modes[k]);
+    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8, "%s r heads  i induction  n lens  c layersim  p probe  "
+              "+/- 0 zoom", A->n_mats > 1 ? "s next" : "");
+    y++, h--;
+    vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "%s: %s", A->what, mat_name(A));
     int hh = h - 1;
+    if (A->kind == K_PROBE) {
+        hh--;
+        vd_printf(g, x, y + h - 1, w, 0, sh->utf8, "%s", A->note);
+    }
     if (A->kind == K_LENS) { // the top token under the cursor
         hh--;
         int r = clampi(A->hv.cur_row, 0, m->rows - 1), c = clampi(A->hv.cur_col, 0, m->cols - 1);
@@ -309,9 +393,11 @@ const ViewOps heads_view_ops = {
     .keys = "r  head statistics of the lab's prompt (layer x head; without a prompt: heads induction)\n"
             "i  head statistics on a repeated random sequence (the induction score)\n"
             "n  the logit lens of the lab's prompt (layer x position)\n"
-            "s  the next statistic (heads) or site kind (patch: residual stream, heads, MLPs)\n"
+            "c  layer similarity of the lab's prompt (CKA, cosine: layer x layer)\n"
+            "p  a linear probe per layer on the built-in 'number' dataset (100 sentences)\n"
+            "s  the next statistic (heads), site kind (patch: residual stream, heads, MLPs) or measure (CKA, cosine)\n"
             "arrows/hjkl move the cursor (value read out below), + - zoom, 0 fit\n"
-            ":heads \"TEXT\", :lens \"TEXT\" and :patch \"CLEAN\" \"CORRUPT\" show here",
+            ":heads, :lens, :patch, :probe train and :layersim show here, each in its mode (the mode line)",
     .open = an_open,
     .close = an_close,
     .draw = an_draw,

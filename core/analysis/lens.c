@@ -110,8 +110,8 @@ static int argmax_except(const float *v, int n, int skip) {
     return best;
 }
 
-int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int answer, int wrong, PatchResult *r,
-              Err *e) {
+int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int answer, int wrong, unsigned sites,
+              PatchResult *r, Err *e) {
     const ModelConfig *cf = ctx_config(c);
     int L = cf->n_layer, H = cf->n_head, hd = cf->head_dim, d = cf->n_embd, V = cf->n_vocab;
     memset(r, 0, sizeof *r);
@@ -122,11 +122,12 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     C.z = malloc(sizeof(float) * (size_t)L * n * C.qd);
     C.mlp = malloc(sizeof(float) * (size_t)L * n * d);
     float *lg = malloc(sizeof(float) * (size_t)n * V), *lc = malloc(sizeof(float) * (size_t)V);
-    r->resid = calloc((size_t)(L + 1) * n, sizeof(float));
-    r->head = calloc((size_t)L * H, sizeof(float));
-    r->mlp = calloc((size_t)L, sizeof(float));
+    if (sites & PATCH_RESID) r->resid = calloc((size_t)(L + 1) * n, sizeof(float));
+    if (sites & PATCH_HEADS) r->head = calloc((size_t)L * H, sizeof(float));
+    if (sites & PATCH_MLP) r->mlp = calloc((size_t)L, sizeof(float));
     int rc = 0;
-    if (!C.resid || !C.z || !C.mlp || !lg || !lc || !r->resid || !r->head || !r->mlp) {
+    if (!C.resid || !C.z || !C.mlp || !lg || !lc || (!r->resid && (sites & PATCH_RESID)) ||
+        (!r->head && (sites & PATCH_HEADS)) || (!r->mlp && (sites & PATCH_MLP))) {
         rc = err_set(e, "out of memory for the activations of %d tokens", n);
         goto done;
     }
@@ -160,7 +161,7 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     // residual stream, one position at a time: a causal model keeps the corrupt prefix in its
     // cache, so positions run last to first and each run starts at its own position
     bool causal = cf->a.causal;
-    for (int p = n - 1; p >= 0; p--)
+    for (int p = n - 1; p >= 0 && r->resid; p--)
         for (int l = 0; l <= L; l++) {
             double m = r->corrupt;
             Site s = {l ? TRACE_RESID_POST : TRACE_EMBED, l - 1, p, 0, d, C.resid + (size_t)l * n * d};
@@ -171,7 +172,7 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
             r->resid[(size_t)l * n + p] = (float)((m - r->corrupt) / span) + 0.0f; // never -0
         }
     for (int l = 0; l < L; l++) {
-        for (int h = 0; h < H; h++) {
+        for (int h = 0; h < H && r->head; h++) {
             double m;
             Site s = {TRACE_Z, l, -1, h * hd, hd, C.z + (size_t)l * n * C.qd};
             if (run_metric(&R, 0, &s, &m, e)) {
@@ -181,6 +182,7 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
             r->head[(size_t)l * H + h] = (float)((m - r->corrupt) / span);
         }
         double m;
+        if (!r->mlp) continue;
         Site s = {TRACE_MLP_OUT, l, -1, 0, d, C.mlp + (size_t)l * n * d};
         if (run_metric(&R, 0, &s, &m, e)) {
             rc = -1;

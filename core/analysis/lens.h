@@ -26,9 +26,13 @@ typedef struct PatchResult {
 
 void patch_result_free(PatchResult *r);
 
+// The site kinds patch_run visits (a mask).
+enum { PATCH_RESID = 1, PATCH_HEADS = 2, PATCH_MLP = 4, PATCH_ALL = 7 };
+
 // Run clean[n] and corrupt[n], then corrupt again with one site at a time taken from the
 // clean run. answer/wrong: token ids, or -1 for the clean run's top token and the corrupt
 // run's (its second when they agree). A causal model re-runs only from the patched position
-// on (the corrupt prefix stays in the cache). Fails when the two runs give the same metric.
-int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int answer, int wrong, PatchResult *r,
-              Err *e);
+// on (the corrupt prefix stays in the cache). sites: the PATCH_* kinds to visit; the result's
+// arrays of the others stay NULL. Fails when the two runs give the same metric.
+int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int answer, int wrong, unsigned sites,
+              PatchResult *r, Err *e);

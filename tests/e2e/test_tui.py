@@ -682,7 +682,8 @@ def scenario_quant(p, tmp, db, model, name):
 
 def scenario_heads(p, tmp, db, model, name):
     """The Heads view (9): `heads` as a layer x head heatmap whose cells read what headless heads
-    gives, s switching the statistic; the logit lens and patching heatmaps; save exports the view."""
+    gives, s switching the statistic; the logit lens and patching heatmaps; layersim (CKA, cosine)
+    and probe train modes read as headless; save exports the view."""
     start_qkv(p, db, model)
     text, clean, corrupt = "the cat sat on the mat", "the cat sat", "the dog sat"
     ref = headless(p.env, db, 'heads "%s"' % text, 'lens "%s"' % clean, 'patch "%s" "%s"' % (clean, corrupt),
@@ -729,6 +730,26 @@ def scenario_heads(p, tmp, db, model, name):
     p.wait_text("Prompt")
     p.keys("9")
     p.wait_text(": mlp")
+    # layer similarity and a probe: their modes named on the mode line, cells read as headless
+    sim, probe = headless(p.env, db, 'layersim "%s"' % text, "probe train number n=20 seed=2", model=model)
+    command(p, 'layersim "%s"' % text)
+    p.wait(lambda s: "layer similarity on %d tokens" % len(sim["tokens"]) in s and ": cka" in s and "mode:" in s,
+           "the layersim mode (CKA)")
+    p.keys("l")
+    s = p.wait(lambda s: ": cka" in s and readout(s)[:2] == (0, 1), "the cursor at (0,1) of the CKA")
+    if abs(readout(s)[3] - sim["cka"][0][1]) > 5e-4:
+        fail("%s: layersim CKA (0,1) reads %g, headless %g" % (name, readout(s)[3], sim["cka"][0][1]))
+    p.keys("s")
+    p.wait_text(": cosine")
+    command(p, "probe train number n=20 seed=2")
+    s = p.wait(lambda s: "probe on 'number'" in s and "majority baseline %.3f" % probe["majority"] in s,
+               "the probe mode with its baseline")
+    s = p.wait(lambda s: "probe on" in s and readout(s)[:2] == (0, 0), "the probe readout")
+    if abs(readout(s)[3] - probe["layers"][0]["accuracy"]) > 5e-4:
+        fail("%s: probe (emb, accuracy) reads %g, headless %g" % (name, readout(s)[3], probe["layers"][0]["accuracy"]))
+    rows = save_csv(p, os.path.join(tmp, name + "-probe.csv"))
+    if len(rows) != 1 + len(probe["layers"]) or len(rows[1]) != 4:
+        fail("%s: the probe CSV is %d x %d, not 1 + layers x 1 + 3" % (name, len(rows), len(rows[1])))
     p.keys("q")
     wait_shell(p)
 

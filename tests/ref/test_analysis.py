@@ -305,6 +305,16 @@ def check_patch(tag, qkv, model, db, fam, clean, corrupt, causal, pos=None):
                                                                                           resid[:, :first]))
         if np.any(resid[:, pos + 1:] != 0):  # never run: the answer cannot see them
             fail('%s: patching after the answer position restores something' % tag)
+    # sites= visits only the kinds named: the same numbers, the others null
+    (part,) = qkv_cli.json_cmds(qkv, model, [cmd + ' sites=mlp,heads'], db)
+    if part.get('sites') != ['heads', 'mlp'] or part.get('resid') is not None:
+        fail('%s: patch sites=mlp,heads gives sites %s and resid %s' % (tag, part.get('sites'),
+                                                                         'null' if part.get('resid') is None else '...'))
+    elif part['heads'] != res['heads'] or part['mlp'] != res['mlp']:
+        fail('%s: patch sites=mlp,heads: heads or mlp differ from the full run\'s' % tag)
+    (part,) = qkv_cli.json_cmds(qkv, model, [cmd + ' sites=resid'], db)
+    if part.get('heads') is not None or part.get('mlp') is not None or part['resid'] != res['resid']:
+        fail('%s: patch sites=resid: heads/mlp not null or resid differs from the full run\'s' % tag)
     return res
 
 
@@ -377,6 +387,8 @@ def check_errors(tag, qkv, model, db):
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 answer=#1 wrong=#1', 'same token'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 metric=prob', 'logit_diff'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 pos=3', 'pos'),
+           ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 sites=resid,attn', 'sites='),
+           ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 sites=', 'sites='),
            ('heads ids=5', 'at least 2'),
            ('heads ids=5,6 stat=nope', 'stat='),
            ('heads ids=5,6 len=4', 'heads induction'),

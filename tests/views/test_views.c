@@ -110,6 +110,58 @@ static void result_full(View *v, const char *cmd, const char *json, const char *
     json_free(j);
 }
 
+// ---- the Heads view's probe and layersim modes ----
+
+static void test_analysis_modes(void) {
+    reset(CMODE_ASCII);
+    View v;
+    CHECK_INT(view_open(&v, &heads_view_ops, &host), 0);
+    result(&v, "probe",
+           "{\"dataset\":\"number\",\"level\":\"token\",\"rows\":120,\"classes\":[\"O\",\"num\"],"
+           "\"majority\":0.9,\"layers\":[{\"layer\":0,\"accuracy\":0.91,\"control\":0.9,\"selectivity\":0.01},"
+           "{\"layer\":1,\"accuracy\":0.95,\"control\":0.88,\"selectivity\":0.07},"
+           "{\"layer\":2,\"accuracy\":0.99,\"control\":0.9,\"selectivity\":0.09}],"
+           "\"best_layer\":2,\"expected_layer\":1.5}",
+           "probe train number");
+    CHECK_INT(fake.figures, 1);
+    CHECK_INT(fake.fig_rows, 3);
+    CHECK_INT(fake.fig_cols, 3);
+    CellGrid g;
+    draw(&v, &g, 100, 14);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "mode: heads lens patch probe layersim") != NULL);
+    CHECK(strstr(txt, "probe on 'number' (120 token rows, 2 classes): accuracy, control, selectivity") != NULL);
+    CHECK(strstr(txt, "majority baseline 0.900, best layer 2, expected layer 1.50") != NULL);
+    CHECK(strstr(txt, "emb") != NULL && strstr(txt, "selectivity") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // probe data has no layers: the probe stays
+    result(&v, "probe", "{\"dataset\":\"number\",\"file\":\"x.jsonl\",\"examples\":3}", "probe data number x.jsonl");
+    CHECK_INT(fake.figures, 1);
+    // layersim: CKA, then s for the cosine
+    result(&v, "layersim",
+           "{\"tokens\":[\"a\",\"b\",\"c\",\"d\"],\"layers\":2,\"cka\":[[1,0.5],[0.5,1]],"
+           "\"cosine\":[[1,0.25],[0.25,1]]}",
+           "layersim \"abcd\"");
+    CHECK_INT(fake.fig_rows, 2);
+    CHECK(strstr(fake.fig_title, "layer similarity on 4 tokens, layer x layer: cka") != NULL);
+    draw(&v, &g, 100, 12);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "layer similarity on 4 tokens, layer x layer: cka") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    CHECK_INT(v.ops->key(&v, 's'), 1);
+    CHECK(strstr(fake.fig_title, ": cosine") != NULL);
+    // the keys ask for the commands
+    buf_puts(&sh.prompt, "hi there");
+    CHECK_INT(v.ops->key(&v, 'c'), 1);
+    CHECK_INT(v.ops->key(&v, 'p'), 1);
+    CHECK_INT(fake.nrun, 2);
+    CHECK_STR(fake.runs[0], "layersim \"hi there\"");
+    CHECK_STR(fake.runs[1], "probe train number n=100");
+    view_close(&v);
+}
+
 // ---- attention ----
 
 enum { L = 3, HH = 2, T = 6 };
@@ -787,6 +839,7 @@ int main(void) {
     test_lab();
     test_experiment();
     test_textpane();
+    test_analysis_modes();
     test_oom();
     buf_free(&sh.prompt);
     iv_free(&sh.seq);

@@ -1,0 +1,335 @@
+// cmd_probe.c - where the model knows it: probe (linear probes per layer on a dataset, and the
+// built-in datasets) and layersim (CKA and cosine between the layers of one text).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmdutil.h"
+#include "commands.h"
+#include "analysis/lens.h"
+#include "analysis/probe.h"
+#include "analysis/similarity.h"
+#include "base/clock.h"
+#include "base/fs.h"
+
+// Write a NumPy .npy file (format 1.0): descr ("<f4", "<i4"), shape[nd], n bytes of data.
+static int npy_write(const char *path, const char *descr, const int *shape, int nd, const void *data, size_t n,
+                     Err *e) {
+    Buf b = {0};
+    char dims[128] = "";
+    for (int i = 0, k = 0; i < nd; i++) k += snprintf(dims + k, sizeof dims - k, "%d,%s", shape[i], i + 1 < nd ? " " : "");
+    char head[256];
+    int hl = snprintf(head, sizeof head, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, dims);
+    int total = 10 + hl + 1, pad = (64 - total % 64) % 64;
+    buf_put(&b, "\x93NUMPY\x01\x00", 8);
+    unsigned short len = (unsigned short)(hl + pad + 1);
+    unsigned char le[2] = {(unsigned char)(len & 255), (unsigned char)(len >> 8)};
+    buf_put(&b, le, 2);
+    buf_put(&b, head, (size_t)hl);
+    for (int i = 0; i < pad; i++) buf_putc(&b, ' ');
+    buf_putc(&b, '\n');
+    buf_put(&b, data, n);
+    int rc = fs_write_atomic(path, b.data, b.len, e);
+    buf_free(&b);
+    return rc;
+}
+
+// The probe's rows into dir: x.npy (n, layers + 1, d) float32, y.npy, test.npy, example.npy,
+// pos.npy (n) int32.
+static int dump_rows(const char *dir, const ProbeRows *r, const unsigned char *test, Err *e) {
+    if (fs_mkdir_p(dir, 0755, e)) return -1;
+    int *t = malloc(sizeof(int) * (size_t)r->n), rc = -1;
+    if (!t) return err_set(e, "out of memory");
+    for (int i = 0; i < r->n; i++) t[i] = test[i];
+    int s3[3] = {r->n, r->n_layer1, r->d}, s1[1] = {r->n};
+    const char *names[] = {"x.npy", "y.npy", "test.npy", "example.npy", "pos.npy"};
+    const void *data[] = {r->x, r->y, t, r->ex, r->pos};
+    for (int i = 0; i < 5; i++) {
+        char *p = fs_join(dir, names[i]);
+        rc = i ? npy_write(p, "<i4", s1, 1, data[i], sizeof(int) * (size_t)r->n, e)
+               : npy_write(p, "<f4", s3, 3, data[i], sizeof(float) * (size_t)r->n * r->n_layer1 * r->d, e);
+        free(p);
+        if (rc) break;
+    }
+    free(t);
+    return rc;
+}
+
+// The dataset a probe command names: a JSONL file, or a built-in name (when no such file).
+static int dataset_read(const Args *a, const char *name, ProbeSet *s, Out *out) {
+    Err e = {0};
+    long long n = 400, seed = 1;
+    const char *other = args_opt(a, "other");
+    if (args_int(a, "n", 1, 1000000, &n, &e) < 0 || args_int(a, "seed", 0, (1ll << 53), &seed, &e) < 0)
+        return out_error(out, "probe: %s", e.msg);
+    bool builtin = false;
+    for (int i = 0; probe_builtin_names[i]; i++) builtin |= !strcmp(name, probe_builtin_names[i]);
+    if (builtin && !fs_is_file(name)) {
+        if (other) return out_error(out, "probe: other= goes with a dataset file; '%s' is built in", name);
+        if (probe_set_builtin(name, (int)n, (uint64_t)seed, s, &e)) return out_error(out, "probe: %s", e.msg);
+        return 0;
+    }
+    if (args_opt(a, "n"))
+        return out_error(out, "probe: n= sets the size of a built-in dataset (%s), not of a file", "number, capital, "
+                         "bracket, parity, prev");
+    if (!fs_is_file(name))
+        return out_error(out, "probe: '%.200s' is neither a file nor a built-in dataset (number, capital, bracket, "
+                         "parity, prev)", name);
+    if (probe_set_read(name, other && strcmp(other, "none") ? other : other ? NULL : "O", s, &e))
+        return out_error(out, "probe: %s", e.msg);
+    return 0;
+}
+
+static int probe_data(App *app, const Args *a, Out *out) {
+    (void)app;
+    const Arg *name = args_pos(a, 1), *file = args_pos(a, 2);
+    if (!name || !file) return out_error(out, "probe data: give a built-in dataset's name and the file to write");
+    ProbeSet s;
+    Err e = {0};
+    bool builtin = false;
+    for (int i = 0; probe_builtin_names[i]; i++) builtin |= !strcmp(name->val, probe_builtin_names[i]);
+    if (!builtin)
+        return out_error(out, "probe data: no built-in dataset '%.40s' (number, capital, bracket, parity, prev)",
+                         name->val);
+    if (dataset_read(a, name->val, &s, out)) return -1;
+    if (s.rule != PROBE_SPANS) {
+        probe_set_free(&s);
+        return out_error(out, "probe data: '%s' labels each token as the model splits the text: it has no spans to "
+                         "write (probe train %s generates it)", name->val, name->val);
+    }
+    int rc = probe_set_write(&s, file->val, &e) ? out_error(out, "probe data: %s", e.msg) : 0;
+    if (!rc) {
+        jw_kstr(&out->w, "dataset", s.name);
+        jw_kstr(&out->w, "file", file->val);
+        jw_kint(&out->w, "examples", s.n);
+        buf_printf(&out->text, "wrote %d sentences of the built-in dataset '%s' to %s\n", s.n, s.name, file->val);
+    }
+    probe_set_free(&s);
+    return rc;
+}
+
+static int probe_train(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    const Arg *name = args_pos(a, 1);
+    if (!name) return out_error(out, "probe train: give a dataset (a JSONL file, or number, capital, bracket, "
+                                     "parity, prev)");
+    if (!app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "probe: %s", e.msg);
+    const Model *m = app->model;
+    const ModelConfig *c = &m->cfg;
+    long long every = 5, seed = 1, steps = 200;
+    ProbeFit fit = probe_fit_defaults();
+    if (args_int(a, "every", 2, 1000, &every, &e) < 0 || args_int(a, "steps", 1, 100000, &steps, &e) < 0 ||
+        args_float(a, "lr", 1e-9, 100, &fit.lr, &e) < 0 || args_float(a, "l2", 0, 1e6, &fit.l2, &e) < 0 ||
+        args_int(a, "seed", 0, (1ll << 53), &seed, &e) < 0)
+        return out_error(out, "probe: %s", e.msg);
+    fit.steps = (int)steps;
+    IntVec layers = {0};
+    const char *ls = args_opt(a, "layers");
+    if (ls && strcmp(ls, "all")) {
+        if (int_list(ls, "layers", c->n_layer + 1, &layers, out)) {
+            iv_free(&layers);
+            return -1;
+        }
+        if (!layers.n) {
+            iv_free(&layers);
+            return out_error(out, "probe: layers= is empty");
+        }
+        for (int i = 1; i < layers.n; i++)
+            if (layers.v[i] <= layers.v[i - 1]) {
+                iv_free(&layers);
+                return out_error(out, "probe: layers=%.60s: give them ascending, each once", ls);
+            }
+    } else
+        for (int l = 0; l <= c->n_layer; l++) iv_push(&layers, l);
+    ProbeSet s;
+    if (dataset_read(a, name->val, &s, out)) {
+        iv_free(&layers);
+        return -1;
+    }
+    ProbeRows r = {0};
+    ProbeLayer *res = calloc((size_t)layers.n, sizeof *res);
+    unsigned char *test = NULL;
+    double majority = NAN, t0 = clock_now(), t1 = t0, t2 = t0;
+    Ctx *x = app_ctx(app, &e);
+    int rc = 0;
+    if (!x || !res) rc = out_error(out, "probe: %s", x ? "out of memory" : e.msg);
+    else if (probe_rows(x, m->tok, &s, &r, &e)) rc = out_error(out, "probe: %s: %s", s.name, e.msg);
+    if (!rc) {
+        t1 = clock_now();
+        test = malloc((size_t)r.n);
+        if (!test) rc = out_error(out, "probe: out of memory");
+    }
+    int n_test = 0;
+    if (!rc) {
+        probe_split(&r, (int)every, test);
+        for (int i = 0; i < r.n; i++) n_test += test[i];
+        if (!n_test || n_test == r.n)
+            rc = out_error(out, "probe: %d examples: too few for a held-out split of every %lldth (give more, or a "
+                           "smaller every=)", s.n, every);
+    }
+    if (!rc && probe_sweep(&r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
+        rc = out_error(out, "probe: %s", e.msg);
+    const char *dump = args_opt(a, "dump");
+    if (!rc && dump && dump_rows(dump, &r, test, &e)) rc = out_error(out, "probe: dump=: %s", e.msg);
+    if (!rc) {
+        t2 = clock_now();
+        double expected = probe_expected_layer(res, layers.n);
+        int best = 0;
+        for (int i = 1; i < layers.n; i++)
+            if (res[i].acc > res[best].acc) best = i;
+        JsonW *w = &out->w;
+        jw_kstr(w, "dataset", s.name);
+        jw_kstr(w, "level", s.token_level ? "token" : "sentence");
+        jw_kint(w, "examples", s.n);
+        jw_kint(w, "rows", r.n);
+        jw_kint(w, "n_train", r.n - n_test);
+        jw_kint(w, "n_test", n_test);
+        jw_kint(w, "every", every);
+        jw_kint(w, "seed", seed);
+        jw_kint(w, "steps", fit.steps);
+        jw_knum(w, "lr", fit.lr);
+        jw_knum(w, "l2", fit.l2);
+        jw_key(w, "classes");
+        jw_arr(w);
+        for (int k = 0; k < r.k; k++) jw_str(w, r.classes[k]);
+        jw_arr_end(w);
+        jw_knum_or_null(w, "majority", majority);
+        jw_key(w, "layers");
+        jw_arr(w);
+        for (int i = 0; i < layers.n; i++) {
+            jw_obj(w);
+            jw_kint(w, "layer", res[i].layer);
+            jw_knum_or_null(w, "accuracy", res[i].acc);
+            jw_knum_or_null(w, "train_accuracy", res[i].train_acc);
+            jw_knum_or_null(w, "control", res[i].control);
+            jw_knum_or_null(w, "selectivity", res[i].acc - res[i].control);
+            jw_obj_end(w);
+        }
+        jw_arr_end(w);
+        jw_kint(w, "best_layer", res[best].layer);
+        jw_knum_or_null(w, "expected_layer", expected);
+        jw_knum(w, "features_s", t1 - t0);
+        jw_knum(w, "fit_s", t2 - t1);
+        // the figure: held-out accuracy per layer
+        float *v = malloc(sizeof(float) * (size_t)layers.n);
+        char **lab = calloc((size_t)layers.n, sizeof *lab);
+        for (int i = 0; v && lab && i < layers.n; i++) {
+            char t[16];
+            snprintf(t, sizeof t, res[i].layer ? "L%d" : "emb", res[i].layer);
+            lab[i] = strdup(t);
+            v[i] = (float)res[i].acc;
+        }
+        char title[200];
+        snprintf(title, sizeof title, "%s: linear probe on '%s', held-out accuracy per layer (majority %.3f)", m->name,
+                 s.name, majority);
+        if (v && lab) app_set_bars(app, v, NULL, NULL, layers.n, (const char *const *)lab, title);
+        for (int i = 0; lab && i < layers.n; i++) free(lab[i]);
+        free(v), free(lab);
+        buf_printf(&out->text, "%s\n%d %s-level rows from %d examples (%d held out: every %lldth example), %d classes\n"
+                               "layer  accuracy  train  control  selectivity\n",
+                   title, r.n, s.token_level ? "token" : "sentence", s.n, n_test, every, r.k);
+        for (int i = 0; i < layers.n; i++)
+            buf_printf(&out->text, "%5d  %8.3f  %5.3f  %7.3f  %11.3f\n", res[i].layer, res[i].acc, res[i].train_acc,
+                       res[i].control, res[i].acc - res[i].control);
+        buf_printf(&out->text, "majority-class baseline %.3f; best layer %d; expected layer ", majority, res[best].layer);
+        if (isnan(expected)) buf_printf(&out->text, "- (the accuracy never rises)");
+        else buf_printf(&out->text, "%.2f", expected);
+        buf_printf(&out->text, "\n(%.2f s reading features, %.2f s fitting)\n", t1 - t0, t2 - t1);
+    }
+    free(res), free(test);
+    probe_rows_free(&r);
+    probe_set_free(&s);
+    iv_free(&layers);
+    return rc;
+}
+
+static int cmd_probe(App *app, const Args *a, Out *out) {
+    const Arg *sub = args_pos(a, 0);
+    if (sub && !strcmp(sub->val, "train")) return probe_train(app, a, out);
+    if (sub && !strcmp(sub->val, "data")) return probe_data(app, a, out);
+    return out_error(out, "probe: `probe train DATASET ...` or `probe data NAME FILE` expected");
+}
+
+// ---------------------------------------------------------------------------------------
+// layersim
+
+static int cmd_layersim(App *app, const Args *a, Out *out) {
+    const Model *m = app->model;
+    const ModelConfig *c = &m->cfg;
+    Err e = {0};
+    Prompt pr;
+    if (prompt_read(app, a, &pr, false, out)) {
+        prompt_free(&pr);
+        return -1;
+    }
+    int T = pr.ids.n, L1 = c->n_layer + 1, d = c->n_embd;
+    if (T < 2 || T > c->n_ctx) {
+        prompt_free(&pr);
+        return out_error(out, "layersim: %d tokens: at least 2 and at most the context of %d", T, c->n_ctx);
+    }
+    Ctx *x = app_ctx(app, &e);
+    float *hid = malloc(sizeof(float) * (size_t)L1 * T * d);
+    float *cka = malloc(sizeof(float) * (size_t)L1 * L1), *cs = malloc(sizeof(float) * (size_t)L1 * L1);
+    int rc = 0;
+    if (!x) rc = out_error(out, "layersim: %s", e.msg);
+    else if (!hid || !cka || !cs) rc = out_error(out, "layersim: out of memory for %d layers x %d tokens", L1, T);
+    else if (lens_hidden(x, pr.ids.v, PROMPT_TYPES(&pr), T, hid, NULL, &e) ||
+             layer_similarity(hid, L1, T, d, cka, cs, &e))
+        rc = out_error(out, "layersim: %s", e.msg);
+    if (!rc) {
+        JsonW *w = &out->w;
+        json_tokens(w, "tokens", m->tok, pr.ids.v, T);
+        jw_kint(w, "layers", L1);
+        json_matrix(w, "cka", cka, L1, L1);
+        json_matrix(w, "cosine", cs, L1, L1);
+        char **lab = calloc((size_t)L1, sizeof *lab);
+        for (int l = 0; lab && l < L1; l++) {
+            char t[16];
+            snprintf(t, sizeof t, l ? "L%d" : "emb", l);
+            lab[l] = strdup(t);
+        }
+        char title[160];
+        snprintf(title, sizeof title, "%s: linear CKA between layers (%d tokens)", m->name, T);
+        if (lab) app_set_figure(app, cka, L1, L1, (const char *const *)lab, (const char *const *)lab, false, title);
+        buf_printf(&out->text, "%s\n(layer 0 = embeddings, l = after block l-1; upper triangle CKA, lower mean "
+                               "cosine)\n      ", title);
+        for (int l = 0; l < L1; l++) buf_printf(&out->text, " %5s", lab && lab[l] ? lab[l] : "");
+        for (int i = 0; i < L1; i++) {
+            buf_printf(&out->text, "\n%5s ", lab && lab[i] ? lab[i] : "");
+            for (int j = 0; j < L1; j++) buf_printf(&out->text, " %5.2f", j >= i ? cka[i * L1 + j] : cs[i * L1 + j]);
+        }
+        buf_putc(&out->text, '\n');
+        for (int l = 0; lab && l < L1; l++) free(lab[l]);
+        free(lab);
+    }
+    free(hid), free(cka), free(cs);
+    prompt_free(&pr);
+    return rc;
+}
+
+static const char *const k_probe[] = {"layers", "every", "seed", "steps", "lr", "l2", "n", "other", "dump", NULL};
+static const char *const k_layersim[] = {"ids", "types", "pair", CHAT_KEYS, NULL};
+
+const Command probe_commands[] = {
+    {"probe", cmd_probe, 1, 3, k_probe,
+     "probe train DATASET [layers=all|0,3,6 every=5 seed=1 steps=200 lr=0.05 l2=1e-4 other=O|none n=400 dump=DIR] | "
+     "probe data NAME FILE [n=400 seed=1]",
+     "Linear probes: a multinomial logistic regression trained on the frozen residual stream of each layer (0 = the "
+     "embeddings, l = after block l-1) to predict a dataset's labels; every every-th example is held out. Reports "
+     "held-out accuracy per layer beside the majority-class baseline and a control (the same probe on labels "
+     "shuffled with seed; selectivity = accuracy - control), the best layer and the expected layer (Tenney et al.'s "
+     "center of gravity). DATASET: a JSONL file, one {\"text\", \"label\"} (sentence level: a decoder's last token, "
+     "an encoder's mean) or {\"text\", \"labels\": [[start, end, \"LABEL\"], ...]} (token level; byte offsets; "
+     "tokens outside every span are labelled other=, or skipped with other=none) a line; or a built-in dataset of n "
+     "sentences: number, capital, bracket (the token is in a number, a capitalised word, brackets), parity (its "
+     "position is even or odd), prev (the previous token). `probe data NAME FILE` writes number, capital or bracket as JSONL. "
+     "The probe is trained with Adam on standardised features (steps, lr, l2). dump=DIR writes the rows as NumPy files "
+     "(x, y, test, example, pos).",
+     false},
+    {"layersim", cmd_layersim, 0, 1, k_layersim, "layersim \"TEXT\"|ids=...",
+     "Layer similarity: linear CKA (Kornblith et al. 2019; the positions as examples) and the mean cosine between "
+     "the residual stream of every pair of layers (0 = the embeddings, l = after block l-1), on one text.",
+     true},
+    {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
+};

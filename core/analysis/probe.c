@@ -1,0 +1,503 @@
+// probe.c - linear probes over the residual stream: datasets (JSONL or built in), feature rows
+// read through the trace (lens_hidden), multinomial logistic regression, the layer sweep.
+#include "analysis/probe.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/lens.h"
+#include "base/buf.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/mem.h"
+#include "base/vec.h"
+#include "eval/sample.h"
+
+// ---------------------------------------------------------------------------------------
+// Datasets
+
+void probe_set_free(ProbeSet *s) {
+    for (int i = 0; i < s->n; i++) {
+        free(s->text[i]);
+        if (s->label) free(s->label[i]);
+    }
+    for (int i = 0; s->span0 && i < s->span0[s->n + 1]; i++) free(s->spans[i].label); // and a refused line's
+    free(s->name), free(s->text), free(s->label), free(s->span0), free(s->spans), free(s->other);
+    memset(s, 0, sizeof *s);
+}
+
+// Room for one more example (and its label slot).
+static void set_grow(ProbeSet *s, int *cap) {
+    if (s->n < *cap) return;
+    *cap = *cap ? 2 * *cap : 64;
+    s->text = xrealloc(s->text, sizeof *s->text * (size_t)*cap);
+    s->label = xrealloc(s->label, sizeof *s->label * (size_t)*cap);
+    s->span0 = xrealloc(s->span0, sizeof *s->span0 * (size_t)(*cap + 2));
+}
+
+// Add a span to the example being built (s->n): its spans end at span0[n + 1].
+static void set_span(ProbeSet *s, int *cap, int start, int end, const char *label) {
+    int k = s->span0[s->n + 1];
+    if (k >= *cap) {
+        *cap = *cap ? 2 * *cap : 256;
+        s->spans = xrealloc(s->spans, sizeof *s->spans * (size_t)*cap);
+    }
+    s->spans[k] = (ProbeSpan){start, end, xstrdup(label)};
+    s->span0[s->n + 1]++;
+}
+
+int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
+    memset(s, 0, sizeof *s);
+    Buf b = {0};
+    if (fs_read_file(path, (size_t)1 << 30, &b, e)) return -1;
+    s->name = xstrdup(fs_basename(path));
+    s->other = other ? xstrdup(other) : NULL;
+    int cap = 0, scap = 0, line = 0, kind = 0; // kind: 1 sentence level, 2 token level
+    int rc = 0;
+    set_grow(s, &cap);
+    s->span0[0] = s->span0[1] = 0;
+    for (size_t at = 0; at < b.len && !rc;) {
+        const char *p = b.data + at, *nl = memchr(p, '\n', b.len - at);
+        size_t len = nl ? (size_t)(nl - p) : b.len - at;
+        at += len + 1, line++;
+        size_t k = 0;
+        while (k < len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r')) k++;
+        if (k == len) continue;
+        Json *j = json_parse(p, len, e);
+        if (!j) {
+            rc = err_set(e, "'%s' line %d: %s", path, line, e->msg);
+            break;
+        }
+        const Json *text = json_get(j, "text"), *label = json_get(j, "label"), *labels = json_get(j, "labels");
+        int kj = labels ? 2 : label ? 1 : 0;
+        if (j->type != JSON_OBJ || !text || text->type != JSON_STR || memchr(text->str, 0, text->len))
+            rc = err_set(e, "'%s' line %d: an object with a \"text\" string expected", path, line);
+        else if (!kj || (label && labels))
+            rc = err_set(e, "'%s' line %d: \"label\" (sentence level) or \"labels\" (token level) expected", path, line);
+        else if (kind && kj != kind)
+            rc = err_set(e, "'%s' line %d: %s, after lines with %s: one kind per dataset", path, line,
+                         kj == 2 ? "\"labels\"" : "\"label\"", kind == 2 ? "\"labels\"" : "\"label\"");
+        else if (kj == 1 && label->type != JSON_STR && label->type != JSON_NUM && label->type != JSON_BOOL)
+            rc = err_set(e, "'%s' line %d: \"label\" must be a string, number or boolean", path, line);
+        else if (kj == 2 && labels->type != JSON_ARR)
+            rc = err_set(e, "'%s' line %d: \"labels\" must be a list of [start, end, \"LABEL\"]", path, line);
+        for (size_t i = 0; !rc && kj == 2 && i < labels->len; i++) {
+            const Json *sp = json_at(labels, i);
+            long long a, z;
+            const Json *l = sp && sp->type == JSON_ARR && sp->len == 3 ? json_at(sp, 2) : NULL;
+            if (!l || !json_int_in(json_at(sp, 0), 0, (long long)text->len, &a) ||
+                !json_int_in(json_at(sp, 1), a, (long long)text->len, &z) || l->type != JSON_STR)
+                rc = err_set(e, "'%s' line %d: label %zu: [start, end, \"LABEL\"] with 0 <= start <= end <= %zu "
+                             "(bytes of the text) expected", path, line, i + 1, text->len);
+            else set_span(s, &scap, (int)a, (int)z, l->str);
+        }
+        if (!rc) {
+            char num[64];
+            kind = kj;
+            s->text[s->n] = xstrdup(text->str);
+            s->label[s->n] = NULL;
+            if (kj == 1) {
+                if (label->type == JSON_STR) s->label[s->n] = xstrdup(label->str);
+                else if (label->type == JSON_BOOL) s->label[s->n] = xstrdup(label->b ? "true" : "false");
+                else snprintf(num, sizeof num, "%.17g", label->num), s->label[s->n] = xstrdup(num);
+            }
+            s->n++;
+            set_grow(s, &cap);
+            s->span0[s->n + 1] = s->span0[s->n];
+        }
+        json_free(j);
+    }
+    buf_free(&b);
+    if (!rc && !s->n) rc = err_set(e, "'%s': no examples", path);
+    s->token_level = kind == 2;
+    if (rc) probe_set_free(s);
+    return rc;
+}
+
+const char *const probe_builtin_names[] = {"number", "capital", "bracket", "parity", "prev", NULL};
+
+static const char *const k_words[] = {"the", "a", "cat", "dog", "bird", "saw", "found", "near", "under", "and",
+                                      "with", "small", "red", "tree", "house", "river", "city", "book", "was", "big"};
+static const char *const k_names[] = {"Alice", "Bob", "Paris", "London", "Monday", "Rome", "Maria", "Tokyo"};
+
+int probe_set_builtin(const char *name, int n, uint64_t seed, ProbeSet *s, Err *e) {
+    memset(s, 0, sizeof *s);
+    int which = -1;
+    for (int i = 0; probe_builtin_names[i]; i++)
+        if (!strcmp(name, probe_builtin_names[i])) which = i;
+    if (which < 0)
+        return err_set(e, "no built-in dataset '%.40s' (number, capital, bracket, parity or prev)", name);
+    static const char *const tag[] = {"num", "cap", "in"};
+    s->name = xstrdup(name);
+    s->token_level = true;
+    s->rule = which == 3 ? PROBE_PARITY : which == 4 ? PROBE_PREV : PROBE_SPANS;
+    s->other = xstrdup("O");
+    int cap = 0, scap = 0;
+    set_grow(s, &cap);
+    s->span0[0] = s->span0[1] = 0;
+    Rng r;
+    rng_seed(&r, seed);
+    Buf b = {0};
+    for (int i = 0; i < n; i++) {
+        buf_clear(&b);
+        int items = 6 + (int)(rng_next(&r) % 7), open = 0, start = 0;
+        for (int w = 0; w < items; w++) {
+            if (w) buf_putc(&b, ' ');
+            unsigned u = (unsigned)(rng_next(&r) % 100);
+            if (!open && w < items - 2 && u < 12) { // a bracket group of 1 to 3 items
+                buf_putc(&b, '(');
+                open = 1 + (int)(rng_next(&r) % 3), start = (int)b.len;
+                u = (unsigned)(rng_next(&r) % 100);
+            }
+            int a = (int)b.len, kind = u < 15 ? 0 : u < 30 ? 1 : -1;
+            if (kind == 0) buf_printf(&b, "%u", (unsigned)(rng_next(&r) % (rng_next(&r) % 2 ? 100 : 10000)));
+            else if (kind == 1) buf_puts(&b, k_names[rng_next(&r) % (sizeof k_names / sizeof *k_names)]);
+            else buf_puts(&b, k_words[rng_next(&r) % (sizeof k_words / sizeof *k_words)]);
+            if (which == kind) set_span(s, &scap, a, (int)b.len, tag[which]);
+            if (open && --open == 0) {
+                if (which == 2) set_span(s, &scap, start, (int)b.len, tag[2]);
+                buf_putc(&b, ')');
+            }
+        }
+        if (open && which == 2) set_span(s, &scap, start, (int)b.len, tag[2]);
+        if (open) buf_putc(&b, ')');
+        buf_putc(&b, '.');
+        s->text[s->n] = xstrdup(b.data);
+        s->label[s->n] = NULL;
+        s->n++;
+        set_grow(s, &cap);
+        s->span0[s->n + 1] = s->span0[s->n];
+    }
+    buf_free(&b);
+    if (!n) {
+        probe_set_free(s);
+        return err_set(e, "a built-in dataset needs at least one sentence");
+    }
+    return 0;
+}
+
+int probe_set_write(const ProbeSet *s, const char *path, Err *e) {
+    Buf b = {0};
+    for (int i = 0; i < s->n; i++) {
+        buf_puts(&b, "{\"text\": ");
+        buf_put_quoted(&b, s->text[i], strlen(s->text[i]));
+        if (!s->token_level) {
+            buf_puts(&b, ", \"label\": ");
+            buf_put_quoted(&b, s->label[i], strlen(s->label[i]));
+        } else {
+            buf_puts(&b, ", \"labels\": [");
+            for (int k = s->span0[i]; k < s->span0[i + 1]; k++) {
+                buf_printf(&b, "%s[%d, %d, ", k > s->span0[i] ? ", " : "", s->spans[k].start, s->spans[k].end);
+                buf_put_quoted(&b, s->spans[k].label, strlen(s->spans[k].label));
+                buf_putc(&b, ']');
+            }
+            buf_putc(&b, ']');
+        }
+        buf_puts(&b, "}\n");
+    }
+    int rc = fs_write_atomic(path, b.data ? b.data : "", b.len, e);
+    buf_free(&b);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows
+
+void probe_rows_free(ProbeRows *r) {
+    for (int i = 0; i < r->k; i++) free(r->classes[i]);
+    free(r->x), free(r->y), free(r->ex), free(r->pos), free(r->classes);
+    memset(r, 0, sizeof *r);
+}
+
+static int class_of(ProbeRows *r, const char *label) {
+    for (int i = 0; i < r->k; i++)
+        if (!strcmp(r->classes[i], label)) return i;
+    r->classes = xrealloc(r->classes, sizeof *r->classes * (size_t)(r->k + 1));
+    r->classes[r->k] = xstrdup(label);
+    return r->k++;
+}
+
+static bool ascii_ieq(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z') x += 32;
+        if (y >= 'A' && y <= 'Z') y += 32;
+        if (x != y) return false;
+    }
+    return true;
+}
+
+// The byte span [st[i], en[i]) in text of each token ids[a..b): its piece (without a leading
+// space, SentencePiece's U+2581 or WordPiece's ##) found at the cursor after white space; a
+// token whose piece is not there gets the empty span at the cursor.
+static void token_spans(const Tokenizer *t, const char *text, const int *ids, int a, int b, int *st, int *en) {
+    size_t cur = 0, len = strlen(text);
+    bool wp = tok_kind(t) == TOK_KIND_WORDPIECE;
+    for (int i = a; i < b; i++) {
+        size_t pl = 0;
+        const char *p = tok_piece(t, ids[i], &pl);
+        if (!p) pl = 0;
+        if (wp && pl >= 2 && p[0] == '#' && p[1] == '#') p += 2, pl -= 2;
+        while (pl && (*p == ' ' || (pl >= 3 && !memcmp(p, "\xe2\x96\x81", 3)))) {
+            size_t k = *p == ' ' ? 1 : 3;
+            p += k, pl -= k;
+        }
+        size_t j = cur;
+        while (pl && j < len && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n' || text[j] == '\r')) j++;
+        if (pl && j + pl <= len && ascii_ieq(text + j, p, pl)) {
+            st[i - a] = (int)j, en[i - a] = (int)(j + pl);
+            cur = j + pl;
+        } else st[i - a] = en[i - a] = (int)cur;
+    }
+}
+
+// The label of the token [ts, te) among spans[n]: the first it overlaps (an empty token: the
+// first holding its position), else NULL.
+static const char *span_label(const ProbeSpan *sp, int n, int ts, int te) {
+    for (int k = 0; k < n; k++) {
+        int lo = ts > sp[k].start ? ts : sp[k].start, hi = te < sp[k].end ? te : sp[k].end;
+        if (lo < hi || (ts == te && ts >= sp[k].start && ts < sp[k].end)) return sp[k].label;
+    }
+    return NULL;
+}
+
+int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err *e) {
+    const ModelConfig *cf = ctx_config(c);
+    int L1 = cf->n_layer + 1, d = cf->n_embd, first = tok_add_first(t), last = tok_add_last(t);
+    memset(r, 0, sizeof *r);
+    r->n_layer1 = L1, r->d = d;
+    IntVec ids = {0}, y = {0}, ex = {0}, pos = {0};
+    float *hidden = NULL;
+    int *st = NULL, *en = NULL, hcap = 0, rcap = 0, rc = 0;
+    Buf piece = {0};
+    size_t row_bytes = sizeof(float) * (size_t)L1 * d;
+    for (int i = 0; i < s->n && !rc; i++) {
+        ids.n = 0;
+        if (tok_encode(t, s->text[i], strlen(s->text[i]), TOK_ADD_SPECIAL, &ids, e) < 0) {
+            rc = err_set(e, "example %d: %s", i + 1, e->msg);
+            break;
+        }
+        int n = ids.n, a = first >= 0 && n && ids.v[0] == first, b = last >= 0 && n > a && ids.v[n - 1] == last ? n - 1 : n;
+        if (n > cf->n_ctx) {
+            rc = err_set(e, "example %d: %d tokens do not fit in the context of %d", i + 1, n, cf->n_ctx);
+            break;
+        }
+        if (b <= a) continue;
+        if (n > hcap) {
+            free(hidden), free(st), free(en);
+            hcap = n;
+            hidden = malloc(mem_mul(row_bytes, (size_t)n));
+            st = malloc(sizeof(int) * (size_t)n), en = malloc(sizeof(int) * (size_t)n);
+            if (!hidden || !st || !en) {
+                rc = err_set(e, "out of memory for the hidden states of %d tokens", n);
+                break;
+            }
+        }
+        if (lens_hidden(c, ids.v, NULL, n, hidden, NULL, e)) {
+            rc = err_set(e, "example %d: %s", i + 1, e->msg);
+            break;
+        }
+        // the rows of this example: (token position, label)
+        int first_row = y.n;
+        if (!s->token_level) {
+            iv_push(&y, class_of(r, s->label[i]));
+            iv_push(&pos, cf->a.causal ? b - 1 : -1);
+        } else {
+            if (s->rule == PROBE_SPANS) token_spans(t, s->text[i], ids.v, a, b, st, en);
+            for (int p = a; p < b; p++) {
+                const char *lab;
+                if (s->rule == PROBE_PARITY) lab = (p - a) % 2 ? "odd" : "even";
+                else if (s->rule == PROBE_PREV) {
+                    if (p == a) continue;
+                    buf_clear(&piece);
+                    tok_piece_display(t, ids.v[p - 1], &piece);
+                    lab = piece.data ? piece.data : "";
+                } else {
+                    lab = span_label(s->spans + s->span0[i], s->span0[i + 1] - s->span0[i], st[p - a], en[p - a]);
+                    if (!lab) lab = s->other;
+                    if (!lab) continue;
+                }
+                iv_push(&y, class_of(r, lab));
+                iv_push(&pos, p);
+            }
+        }
+        if (y.n > rcap) {
+            while (rcap < y.n) rcap = rcap ? 2 * rcap : 1024;
+            float *nx = realloc(r->x, mem_mul(row_bytes, (size_t)rcap));
+            if (!nx) {
+                rc = err_set(e, "out of memory for the features of %d rows", rcap);
+                break;
+            }
+            r->x = nx;
+        }
+        for (int k = first_row; k < y.n; k++) {
+            iv_push(&ex, i);
+            float *dst = r->x + (size_t)k * L1 * d;
+            for (int l = 0; l < L1; l++) {
+                const float *h = hidden + (size_t)l * n * d;
+                if (pos.v[k] >= 0) memcpy(dst + (size_t)l * d, h + (size_t)pos.v[k] * d, sizeof(float) * (size_t)d);
+                else
+                    for (int j = 0; j < d; j++) {
+                        double m = 0;
+                        for (int p = a; p < b; p++) m += h[(size_t)p * d + j];
+                        dst[(size_t)l * d + j] = (float)(m / (b - a));
+                    }
+            }
+        }
+    }
+    free(hidden), free(st), free(en), iv_free(&ids), buf_free(&piece);
+    r->n = y.n, r->y = y.v, r->ex = ex.v, r->pos = pos.v;
+    if (!rc && !r->n) rc = err_set(e, "no labelled token or text in the dataset");
+    else if (!rc && r->k < 2) rc = err_set(e, "every row has the label '%.40s': a probe needs two classes", r->classes[0]);
+    if (rc) probe_rows_free(r);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------
+// The probe
+
+ProbeFit probe_fit_defaults(void) { return (ProbeFit){200, 0.05, 1e-4}; }
+
+// The fraction of rows x (n, d) whose argmax of x W^T + b (k classes) is y.
+static double accuracy(const double *x, int n, int d, const double *W, const double *bias, int k, const int *y,
+                       double *z) {
+    if (!n) return NAN;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, d, 1.0, x, d, W, d, 0.0, z, k);
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            if (z[(size_t)i * k + c] + bias[c] > z[(size_t)i * k + best] + bias[best]) best = c;
+        right += best == y[i];
+    }
+    return (double)right / n;
+}
+
+int probe_fit(const float *x, int n, int d, size_t stride, const int *y, int k, const unsigned char *test,
+              const ProbeFit *f, double *acc_test, double *acc_train, Err *e) {
+    int ntr = 0;
+    for (int i = 0; i < n; i++) ntr += !test[i];
+    int nte = n - ntr;
+    if (!ntr) return err_set(e, "no training rows");
+    size_t kd = (size_t)k * d;
+    double *xtr = malloc(mem_mul(sizeof(double) * (size_t)ntr, (size_t)d));
+    double *xte = malloc(mem_mul(sizeof(double) * (size_t)(nte ? nte : 1), (size_t)d));
+    double *mu = calloc((size_t)d, sizeof(double)), *sd = calloc((size_t)d, sizeof(double));
+    double *W = calloc(kd * 5, sizeof(double)); // W, its gradient, Adam's m and v, and spare
+    double *bias = calloc((size_t)k * 4, sizeof(double));
+    double *z = malloc(mem_mul(sizeof(double) * (size_t)(n > 0 ? n : 1), (size_t)k));
+    int *ytr = malloc(sizeof(int) * (size_t)ntr), *yte = malloc(sizeof(int) * (size_t)(nte ? nte : 1));
+    if (!xtr || !xte || !mu || !sd || !W || !bias || !z || !ytr || !yte) {
+        free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(ytr), free(yte);
+        return err_set(e, "out of memory for a probe on %d rows of %d", n, d);
+    }
+    for (int i = 0, a = 0, b = 0; i < n; i++) {
+        double *dst = test[i] ? xte + (size_t)b * d : xtr + (size_t)a * d;
+        if (test[i]) yte[b++] = y[i];
+        else ytr[a++] = y[i];
+        for (int j = 0; j < d; j++) dst[j] = x[(size_t)i * stride + j];
+    }
+    for (int i = 0; i < ntr; i++)
+        for (int j = 0; j < d; j++) mu[j] += xtr[(size_t)i * d + j];
+    for (int j = 0; j < d; j++) mu[j] /= ntr;
+    for (int i = 0; i < ntr; i++)
+        for (int j = 0; j < d; j++) {
+            double v = xtr[(size_t)i * d + j] - mu[j];
+            sd[j] += v * v;
+        }
+    for (int j = 0; j < d; j++) {
+        sd[j] = sqrt(sd[j] / ntr);
+        if (!(sd[j] > 1e-12)) sd[j] = 1;
+    }
+    for (int i = 0; i < ntr; i++)
+        for (int j = 0; j < d; j++) xtr[(size_t)i * d + j] = (xtr[(size_t)i * d + j] - mu[j]) / sd[j];
+    for (int i = 0; i < nte; i++)
+        for (int j = 0; j < d; j++) xte[(size_t)i * d + j] = (xte[(size_t)i * d + j] - mu[j]) / sd[j];
+    double *gW = W + kd, *mW = W + 2 * kd, *vW = W + 3 * kd;
+    double *gb = bias + k, *mb = bias + 2 * k, *vb = bias + 3 * k;
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    for (int step = 1; step <= f->steps; step++) {
+        // z = x W^T + b -> softmax -> minus the one-hot, over ntr: the gradient of the logits
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntr, k, d, 1.0, xtr, d, W, d, 0.0, z, k);
+        memset(gb, 0, sizeof(double) * (size_t)k);
+        for (int i = 0; i < ntr; i++) {
+            double *zi = z + (size_t)i * k, mx = -INFINITY, sum = 0;
+            for (int c = 0; c < k; c++) zi[c] += bias[c], mx = zi[c] > mx ? zi[c] : mx;
+            for (int c = 0; c < k; c++) sum += zi[c] = exp(zi[c] - mx);
+            for (int c = 0; c < k; c++) {
+                zi[c] = (zi[c] / sum - (c == ytr[i])) / ntr;
+                gb[c] += zi[c];
+            }
+        }
+        // gW = z^T x + l2 W
+        memcpy(gW, W, sizeof(double) * kd);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, d, ntr, 1.0, z, k, xtr, d, f->l2, gW, d);
+        double c1 = 1 - pow(b1, step), c2 = 1 - pow(b2, step);
+        for (size_t j = 0; j < kd; j++) {
+            mW[j] = b1 * mW[j] + (1 - b1) * gW[j];
+            vW[j] = b2 * vW[j] + (1 - b2) * gW[j] * gW[j];
+            W[j] -= f->lr * (mW[j] / c1) / (sqrt(vW[j] / c2) + eps);
+        }
+        for (int c = 0; c < k; c++) {
+            mb[c] = b1 * mb[c] + (1 - b1) * gb[c];
+            vb[c] = b2 * vb[c] + (1 - b2) * gb[c] * gb[c];
+            bias[c] -= f->lr * (mb[c] / c1) / (sqrt(vb[c] / c2) + eps);
+        }
+    }
+    if (acc_train) *acc_train = accuracy(xtr, ntr, d, W, bias, k, ytr, z);
+    if (acc_test) *acc_test = accuracy(xte, nte, d, W, bias, k, yte, z);
+    free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(ytr), free(yte);
+    return 0;
+}
+
+void probe_split(const ProbeRows *r, int every, unsigned char *test) {
+    for (int i = 0; i < r->n; i++) test[i] = every > 1 && r->ex[i] % every == every - 1;
+}
+
+int probe_sweep(const ProbeRows *r, const int *layers, int nl, const unsigned char *test, uint64_t seed,
+                const ProbeFit *f, ProbeLayer *out, double *majority, Err *e) {
+    int *yc = malloc(sizeof(int) * (size_t)r->n);
+    long *count = calloc((size_t)r->k, sizeof(long));
+    if (!yc || !count) {
+        free(yc), free(count);
+        return err_set(e, "out of memory for the labels of %d rows", r->n);
+    }
+    // the control: the labels permuted over the rows (Fisher-Yates)
+    memcpy(yc, r->y, sizeof(int) * (size_t)r->n);
+    Rng g;
+    rng_seed(&g, seed);
+    for (int i = r->n - 1; i > 0; i--) {
+        int j = (int)(rng_next(&g) % (uint64_t)(i + 1)), v = yc[i];
+        yc[i] = yc[j], yc[j] = v;
+    }
+    int best = 0, nte = 0, right = 0;
+    for (int i = 0; i < r->n; i++)
+        if (!test[i]) count[r->y[i]]++;
+    for (int c = 1; c < r->k; c++)
+        if (count[c] > count[best]) best = c;
+    for (int i = 0; i < r->n; i++)
+        if (test[i]) nte++, right += r->y[i] == best;
+    *majority = nte ? (double)right / nte : NAN;
+    int rc = 0;
+    size_t stride = (size_t)r->n_layer1 * r->d;
+    for (int i = 0; i < nl && !rc; i++) {
+        const float *x = r->x + (size_t)layers[i] * r->d;
+        out[i].layer = layers[i];
+        rc = probe_fit(x, r->n, r->d, stride, r->y, r->k, test, f, &out[i].acc, &out[i].train_acc, e) ||
+             probe_fit(x, r->n, r->d, stride, yc, r->k, test, f, &out[i].control, NULL, e);
+    }
+    free(yc), free(count);
+    return rc ? -1 : 0;
+}
+
+double probe_expected_layer(const ProbeLayer *l, int nl) {
+    double num = 0, den = 0;
+    for (int i = 1; i < nl; i++) {
+        double delta = l[i].acc - l[i - 1].acc;
+        num += l[i].layer * delta, den += delta;
+    }
+    return den > 1e-12 ? num / den : NAN;
+}

@@ -1,0 +1,113 @@
+// probe.h - linear probes: what a linear read-out of each layer's frozen representation (the
+// residual stream, read through the trace) can tell about a label. Datasets (JSONL files or
+// built in), the feature rows they give, a multinomial logistic regression, and the sweep over
+// layers with the majority-class baseline and a shuffled-label control.
+#pragma once
+#include <stdint.h>
+
+#include "base/err.h"
+#include "eval/forward.h"
+#include "tok/tokenizer.h"
+
+// A labelled character span [start, end) of an example's text (bytes).
+typedef struct ProbeSpan {
+    int start, end;
+    char *label;
+} ProbeSpan;
+
+// How the tokens of a token-level dataset get their labels.
+typedef enum {
+    PROBE_SPANS,  // from the spans (the tokens outside every span: `other`, or skipped when NULL)
+    PROBE_PARITY, // "even" / "odd": the token's position among the text's tokens
+    PROBE_PREV,   // the previous token's text (from the text's second token on)
+} ProbeRule;
+
+// A probing dataset. Sentence level: one label per text (label[i]). Token level: labels per
+// token, by rule.
+typedef struct ProbeSet {
+    char *name;
+    bool token_level;
+    ProbeRule rule;
+    int n;           // examples
+    char **text;     // [n], NUL-terminated
+    char **label;    // sentence level: [n]
+    int *span0;      // token level: [n + 1], example i's spans are spans[span0[i] .. span0[i + 1])
+    ProbeSpan *spans;
+    char *other;     // PROBE_SPANS: the label of a token outside every span, or NULL: skip it
+} ProbeSet;
+
+void probe_set_free(ProbeSet *s);
+
+// Read a JSONL dataset: one object a line, {"text": ..., "label": ...} (sentence level) or
+// {"text": ..., "labels": [[start, end, "LABEL"], ...]} (token level, byte offsets into text);
+// every line of one kind. other: the label of tokens outside every span ("O"), or NULL to skip
+// them. 0 or -1 with e naming the line.
+int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e);
+
+// The built-in datasets, whose labels need no annotator: "number" (the token is part of a
+// number), "capital" (of a capitalised word), "bracket" (inside brackets), "parity" (its
+// position is even or odd) and "prev" (the previous token's text), on n sentences made from a
+// small vocabulary with seed. 0, or -1 with e filled for an unknown name.
+int probe_set_builtin(const char *name, int n, uint64_t seed, ProbeSet *s, Err *e);
+// The names of the built-in datasets, NULL-terminated.
+extern const char *const probe_builtin_names[];
+
+// Write s as the JSONL probe_set_read reads (rule PROBE_SPANS or sentence level: the other rules
+// label the model's tokens and have no spans). 0 or -1 with e filled.
+int probe_set_write(const ProbeSet *s, const char *path, Err *e);
+
+// The rows a probe is trained on: one per labelled token (token level) or per text (sentence
+// level: a decoder's last token, an encoder's mean over the text's tokens), with the residual
+// stream of every layer (0 = the embeddings, l = after block l-1, as lens_hidden numbers them).
+typedef struct ProbeRows {
+    int n, n_layer1, d; // rows, layers + 1, width
+    float *x;           // [n, n_layer1, d]
+    int *y;             // [n]: class index
+    int *ex, *pos;      // [n]: the example and the token position (sentence level: -1) of each row
+    int k;              // classes
+    char **classes;     // [k], in order of first appearance
+} ProbeRows;
+
+void probe_rows_free(ProbeRows *r);
+
+// Evaluate every text of s (tokenized as the model does, each from an empty cache) and gather
+// its rows. Special tokens the tokenizer adds (BOS, [CLS], [SEP]) get no row. A token's byte
+// span is found by matching its piece in the text; it takes the label of the first span it
+// overlaps. 0 or -1 with e filled (a text longer than the context, no labelled row, one class).
+int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err *e);
+
+// The optimiser's settings: Adam (beta 0.9, 0.999, eps 1e-8) on the mean cross-entropy plus
+// l2/2 |W|^2, full batch, from zero weights, on features standardised with the training rows'
+// mean and standard deviation (population; a constant column is left centred).
+typedef struct ProbeFit {
+    int steps;
+    double lr, l2;
+} ProbeFit;
+ProbeFit probe_fit_defaults(void); // 200 steps, lr 0.05, l2 1e-4
+
+// Train a multinomial logistic regression on the rows x (n, d) with test[i] == 0 and labels y
+// in [0, k); acc_test and acc_train (either may be NULL) the fraction predicted right (argmax,
+// ties to the lower class) on the held-out rows and the training rows. 0 or -1 with e filled.
+int probe_fit(const float *x, int n, int d, size_t stride, const int *y, int k, const unsigned char *test,
+              const ProbeFit *f, double *acc_test, double *acc_train, Err *e);
+
+// One layer of a sweep.
+typedef struct ProbeLayer {
+    int layer;
+    double acc, train_acc; // held out, training rows
+    double control;        // held-out accuracy of the same probe trained on shuffled labels
+} ProbeLayer;
+
+// The held-out rows: every row of the examples i with i % every == every - 1.
+void probe_split(const ProbeRows *r, int every, unsigned char *test);
+
+// Train a probe on each of layers[nl] of r, and one on labels shuffled with seed (one
+// permutation over all rows, the same for every layer). majority: the held-out accuracy of
+// predicting the training rows' most frequent class. 0 or -1 with e filled.
+int probe_sweep(const ProbeRows *r, const int *layers, int nl, const unsigned char *test, uint64_t seed,
+                const ProbeFit *f, ProbeLayer *out, double *majority, Err *e);
+
+// The expected layer (Tenney et al. 2019, "center of gravity") of the accuracies of layers
+// sorted ascending: sum l (acc_l - acc_prev) / sum (acc_l - acc_prev) over the layers after
+// the first; NAN when the accuracy never rises.
+double probe_expected_layer(const ProbeLayer *l, int nl);
