@@ -321,8 +321,11 @@ int bpe_trainer_train(BpeTrainer *t, int vocab_size, int64_t min_frequency, cons
         buf_printf(merges, "%s %s\n", str[top.l], str[top.r]);
         n_merges++;
         last = top.count;
-        IntVec *pos = &R.lists.v[top.pos];
-        for (int i = 0; i < pos->n; i++) merge_word(&R, &t->words[pos->v[i]], pos->v[i], top.l, top.r, id);
+        // the list array may move while merging opens lists: index it afresh each time
+        for (int i = 0; i < R.lists.v[top.pos].n; i++) {
+            int w = R.lists.v[top.pos].v[i];
+            merge_word(&R, &t->words[w], w, top.l, top.r, id);
+        }
         list_release(&R.lists, top.pos);
         flush(&R, &q);
     }
