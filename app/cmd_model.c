@@ -241,6 +241,19 @@ static int cmd_models(App *app, const Args *a, Out *out) {
     jw_kbool(w, "current", app->model && app->model->builtin);
     jw_obj_end(w);
     buf_printf(&out->text, "%c %-12s gpt2    the built-in untrained GPT-2 (always there)\n", app->model && app->model->builtin ? '*' : ' ', "builtin");
+    char *teach = models_teach_dir();
+    if (teach) {
+        bool cur = app->model && !app->model->builtin && app->model->path && !strcmp(app->model->path, teach);
+        jw_obj(w);
+        jw_kstr(w, "name", TEACH_MODEL);
+        jw_kstr(w, "path", teach);
+        jw_kstr(w, "arch", "gpt2");
+        jw_kbool(w, "current", cur);
+        jw_obj_end(w);
+        buf_printf(&out->text, "%c %-12s gpt2    the built-in teaching model, trained by qkv (%s)\n", cur ? '*' : ' ',
+                   TEACH_MODEL, teach);
+        free(teach);
+    }
     char **names = NULL;
     size_t n = 0;
     DIR *d = dir ? opendir(dir) : NULL;

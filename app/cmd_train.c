@@ -11,6 +11,8 @@
 #include "base/mem.h"
 #include "cmdutil.h"
 #include "commands.h"
+#include "tok/bpe_train.h"
+#include "train/teach.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -69,7 +71,152 @@ static void options_json(const Args *a, Buf *b) {
     jw_obj_end(&w);
 }
 
+// The teaching recipe: the model and run of the built-in teaching model (README, Training).
+// Options given on the command line win over these.
+static const char *const RECIPE_TEACH[][2] = {
+    {"family", "gpt2"}, {"layers", "4"},   {"heads", "4"},       {"d", "128"},         {"ctx", "256"},
+    {"seed", "1"},      {"steps", "2000"}, {"batch", "8"},       {"seq", "256"},       {"lr", "2e-3"},
+    {"min_lr", "1e-4"}, {"warmup", "100"}, {"wd", "0.1"},        {"eval_every", "250"}, {"save_every", "250"},
+    {"data_seed", "1"}, {"val", "0.05"},   {"eval_batches", "8"}, {NULL, NULL}};
+enum { TEACH_SEED = 1, TEACH_BYTES = 6 << 20 };
+
+// Write the teaching corpus of seed (bytes of training text) and its task files into dir.
+static int teach_write(const char *dir, uint64_t seed, size_t bytes, Err *e) {
+    if (fs_mkdir_p(dir, 0755, e)) return -1;
+    Buf b = {0};
+    teach_corpus(seed, bytes, &b);
+    char *p = fs_join(dir, "train.txt");
+    int rc = fs_write_atomic(p, b.data, b.len, e);
+    free(p);
+    for (int t = 0; t < TEACH_N_TASKS && !rc; t++) {
+        buf_clear(&b);
+        teach_task_file((TeachTask)t, seed, 40, 100, &b);
+        char name[64];
+        snprintf(name, sizeof name, "%s.jsonl", teach_task_name((TeachTask)t));
+        p = fs_join(dir, name);
+        rc = fs_write_atomic(p, b.data, b.len, e);
+        free(p);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+// a with the recipe's options added where a does not give them (the added Arg structs are
+// the caller's to free; their strings are the recipe's).
+static Args recipe_args(const Args *a, const char *const (*recipe)[2]) {
+    int n = 0;
+    while (recipe[n][0]) n++;
+    Args r = *a;
+    r.a = xmalloc(sizeof(Arg) * (size_t)(a->n + n));
+    memcpy(r.a, a->a, sizeof(Arg) * (size_t)a->n);
+    for (int i = 0; i < n; i++)
+        if (!args_opt(a, recipe[i][0]))
+            r.a[r.n++] = (Arg){(char *)recipe[i][0], (char *)recipe[i][1], strlen(recipe[i][1]), false};
+    return r;
+}
+
+static int train_with(App *app, const Args *a, Out *out);
+
 static int cmd_train(App *app, const Args *a, Out *out) {
+    const char *recipe = args_opt(a, "recipe");
+    if (!recipe) {
+        if (!args_pos(a, 0)) return out_error(out, "train: FILE or recipe=teach expected");
+        return train_with(app, a, out);
+    }
+    if (strcmp(recipe, "teach")) return out_error(out, "train: recipe=%.20s: the recipes are: teach", recipe);
+    if (args_pos(a, 0)) return out_error(out, "train: recipe=teach makes its own corpus: no FILE");
+    const char *dir = args_opt(a, "out");
+    if (!dir || !*dir) return out_error(out, "train: out=DIR is required");
+    Err e = {0};
+    char *corpus = fs_join(dir, "corpus");
+    int rc = teach_write(corpus, TEACH_SEED, TEACH_BYTES, &e);
+    char *data = fs_join(corpus, "train.txt");
+    free(corpus);
+    if (rc) {
+        free(data);
+        return out_error(out, "%s", e.msg);
+    }
+    Args r = recipe_args(a, RECIPE_TEACH);
+    Arg file = {NULL, data, strlen(data), false};
+    Arg *all = xmalloc(sizeof(Arg) * (size_t)(r.n + 1));
+    all[0] = file;
+    memcpy(all + 1, r.a, sizeof(Arg) * (size_t)r.n);
+    free(r.a);
+    r.a = all, r.n++;
+    rc = train_with(app, &r, out);
+    free(r.a);
+    free(data);
+    return rc;
+}
+
+static int cmd_teach_corpus(App *app, const Args *a, Out *out) {
+    (void)app;
+    const char *dir = args_opt(a, "out");
+    if (!dir || !*dir) return out_error(out, "teach-corpus: out=DIR is required");
+    Err e = {0};
+    long long seed = TEACH_SEED, bytes = TEACH_BYTES;
+    if (args_int(a, "seed", 0, (1ll << 53), &seed, &e) < 0 || args_int(a, "bytes", 1, 1ll << 32, &bytes, &e) < 0)
+        return out_error(out, "%s", e.msg);
+    if (teach_write(dir, (uint64_t)seed, (size_t)bytes, &e)) return out_error(out, "%s", e.msg);
+    JsonW *w = &out->w;
+    jw_kstr(w, "out", dir);
+    jw_kint(w, "seed", seed);
+    jw_kint(w, "bytes", bytes);
+    jw_key(w, "tasks");
+    jw_arr(w);
+    for (int t = 0; t < TEACH_N_TASKS; t++) jw_str(w, teach_task_name((TeachTask)t));
+    jw_arr_end(w);
+    buf_printf(&out->text, "wrote the teaching corpus (seed %lld, about %lld bytes) and its task files to %s\n", seed,
+               bytes, dir);
+    return 0;
+}
+
+static int cmd_train_tokenizer(App *app, const Args *a, Out *out) {
+    (void)app;
+    const char *dir = args_opt(a, "out");
+    if (!dir || !*dir) return out_error(out, "train-tokenizer: out=DIR is required");
+    Err e = {0};
+    long long vocab = 0, min_freq = 0;
+    if (args_int(a, "vocab", 257, 1 << 22, &vocab, &e) < 0 || args_int(a, "min_freq", 0, 1ll << 53, &min_freq, &e) < 0)
+        return out_error(out, "%s", e.msg);
+    if (!vocab) return out_error(out, "train-tokenizer: vocab=N is required");
+    BpeTrainer *t = bpe_trainer_new();
+    int rc = 0;
+    for (int i = 0; !rc && args_pos(a, i); i++) {
+        const char *path = args_pos(a, i)->val;
+        Buf text = {.fallible = true};
+        if (fs_read_file(path, (size_t)1 << 32, &text, &e) || bpe_trainer_feed(t, text.data, text.len, &e)) {
+            char msg[sizeof e.msg];
+            snprintf(msg, sizeof msg, "%s", e.msg);
+            if (!strstr(msg, path)) snprintf(e.msg, sizeof e.msg, "'%.200s': %.300s", path, msg);
+            rc = -1;
+        }
+        buf_free(&text);
+    }
+    static const char *const specials[] = {"<|endoftext|>"};
+    Buf vj = {0}, mt = {0};
+    BpeTrainResult res = {0};
+    if (!rc) rc = bpe_trainer_train(t, (int)vocab, min_freq, specials, 1, &vj, &mt, &res, &e);
+    bpe_trainer_free(t);
+    char *vp = fs_join(dir, "vocab.json"), *mp = fs_join(dir, "merges.txt");
+    if (!rc) rc = fs_mkdir_p(dir, 0755, &e) || fs_write_atomic(vp, vj.data, vj.len, &e) ||
+                          fs_write_atomic(mp, mt.data, mt.len, &e)
+                      ? -1
+                      : 0;
+    free(vp), free(mp), buf_free(&vj), buf_free(&mt);
+    if (rc) return out_error(out, "train-tokenizer: %s", e.msg);
+    JsonW *w = &out->w;
+    jw_kstr(w, "out", dir);
+    jw_kint(w, "vocab", res.vocab);
+    jw_kint(w, "merges", res.merges);
+    jw_kint(w, "words", res.words);
+    jw_kint(w, "last_freq", res.last_freq);
+    buf_printf(&out->text, "trained a byte-level BPE of %d tokens (%d merges, the last seen %lld times) on %lld distinct words: %s\n",
+               res.vocab, res.merges, (long long)res.last_freq, (long long)res.words, dir);
+    return 0;
+}
+
+static int train_with(App *app, const Args *a, Out *out) {
     TrainOpts o = train_defaults();
     Err e = {0};
     o.data = args_pos(a, 0)->val;
@@ -154,11 +301,13 @@ static int cmd_train(App *app, const Args *a, Out *out) {
 static const char *const k_train[] = {"out", "from", "family", "tok", "layers", "heads", "kv_heads", "d", "ff", "ctx",
                                       "vocab", "seed", "std", "theta", "tied", "steps", "batch", "seq", "accum",
                                       "warmup", "lr", "min_lr", "wd", "clip", "beta1", "beta2", "eval_every",
-                                      "eval_batches", "save_every", "val", "data_seed", "threads", "resume", NULL};
+                                      "eval_batches", "save_every", "val", "data_seed", "threads", "resume", "recipe", NULL};
+static const char *const k_teach[] = {"out", "seed", "bytes", NULL};
+static const char *const k_train_tok[] = {"out", "vocab", "min_freq", NULL};
 
 const Command train_commands[] = {
-    {"train", cmd_train, 1, 1, k_train,
-     "train FILE out=DIR [from=MODEL | family=gpt2|llama|... layers= heads= kv_heads= d= ff= ctx= seed= std= tok=DIR] "
+    {"train", cmd_train, 0, 1, k_train,
+     "train FILE|recipe=teach out=DIR [from=MODEL | family=gpt2|llama|... layers= heads= kv_heads= d= ff= ctx= seed= std= tok=DIR] "
      "[steps=100 batch=8 seq=64 accum=1 lr=3e-4 min_lr=lr/10 warmup=0 wd=0.1 clip=1 eval_every=0 eval_batches=4 "
      "save_every=0 val=0.1 data_seed=1 threads=N resume=true]",
      "Train a decoder (GPT-2 or Llama family) on the text of FILE, tokenized with the model's tokenizer (the last "
@@ -167,7 +316,21 @@ const Command train_commands[] = {
      "as an HF checkpoint (config.json, model.safetensors, tokenizer) every save_every steps and at the end, with "
      "train_state.bin: running the same command again after a kill resumes exactly. The loss curve goes to the "
      "database (train_runs, train_points). JSON: out, train_run_id, arch, params, start_step, step, steps, "
-     "train_tokens, val_tokens, loss, val_loss, tok_s.",
+     "train_tokens, val_tokens, loss, val_loss, tok_s. recipe=teach: the built-in teaching model's run (the teaching "
+     "corpus written to DIR/corpus by teach-corpus, then a 4-layer GPT-2 trained on it; options given win).",
+     false},
+    {"train-tokenizer", cmd_train_tokenizer, 1, 16, k_train_tok, "train-tokenizer FILE... out=DIR vocab=N [min_freq=0]",
+     "Train a GPT-2-style byte-level BPE tokenizer on the UTF-8 text of the FILEs into DIR/vocab.json and "
+     "DIR/merges.txt (<|endoftext|> id 0, the 256 bytes, then the merges): what HF tokenizers' BpeTrainer with the "
+     "ByteLevel pre-tokenizer learns on the same files, ties broken the same way (the most frequent pair, then the "
+     "smallest ids). JSON: out, vocab, merges, words, last_freq.",
+     false},
+    {"teach-corpus", cmd_teach_corpus, 0, 0, k_teach, "teach-corpus out=DIR [seed=1 bytes=6291456]",
+     "Write the teaching corpus generated from seed (about `bytes` bytes of documents: letter ciphers, list "
+     "operations and word mappings whose rule shows only in the examples, two-step arithmetic answered directly or "
+     "step by step, repeated sequences, sentences of a small grammar) to DIR/train.txt, and the held-out task files "
+     "DIR/teach-cipher.jsonl, teach-list, teach-words, teach-arith (experiment's format; their test items are never "
+     "in training). JSON: out, seed, bytes, tasks.",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

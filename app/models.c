@@ -24,5 +24,17 @@ char *models_find(const char *name) {
     free(dir);
     if (fs_is_dir(p)) return p;
     free(p);
+    return strcmp(name, TEACH_MODEL) ? NULL : models_teach_dir();
+}
+
+char *models_teach_dir(void) {
+    const char *env = getenv("QKV_TEACH_MODEL");
+    if (env) return *env && fs_is_dir(env) ? xstrdup(env) : NULL;
+#ifdef QKV_MODELS_SOURCE
+    if (fs_is_dir(QKV_MODELS_SOURCE "/" TEACH_MODEL)) return xstrdup(QKV_MODELS_SOURCE "/" TEACH_MODEL);
+#endif
+#ifdef QKV_MODELS_INSTALLED
+    if (fs_is_dir(QKV_MODELS_INSTALLED "/" TEACH_MODEL)) return xstrdup(QKV_MODELS_INSTALLED "/" TEACH_MODEL);
+#endif
     return NULL;
 }

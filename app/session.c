@@ -22,7 +22,11 @@ const char *app_default_model(void) {
     char *p = models_find(DEFAULT_MODEL);
     bool installed = p != NULL;
     free(p);
-    return installed ? DEFAULT_MODEL : "builtin";
+    if (installed) return DEFAULT_MODEL;
+    p = models_teach_dir();
+    bool teach = p != NULL;
+    free(p);
+    return teach ? TEACH_MODEL : "builtin";
 }
 
 // Free the current model, its contexts and the loaded one it was converted from.

@@ -89,7 +89,8 @@ void app_set_bars(App *app, const float *v, const float *err, const float *count
                   const char *title);
 
 // The model qkv opens when none is named: $QKV_MODEL when set, else the installed pretrained
-// chat model DEFAULT_MODEL (./dev models puts SmolLM2-135M-Instruct there), else "builtin".
+// chat model DEFAULT_MODEL (./dev models puts SmolLM2-135M-Instruct there), else the built-in
+// teaching model TEACH_MODEL (data/models/teach), else "builtin" (untrained).
 #define DEFAULT_MODEL "smollm2"
 const char *app_default_model(void);
 // Load (or replace) the current model: a path, an installed model's name, "builtin" (the

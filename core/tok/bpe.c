@@ -981,6 +981,8 @@ static size_t pretok_end(const unsigned char *s, size_t n, size_t i) {
     return j == n || last == i ? j : last;
 }
 
+size_t tok_gpt2_piece_end(const char *s, size_t n, size_t i) { return pretok_end((const unsigned char *)s, n, i); }
+
 static bool is_nl(unsigned char c) { return c == '\r' || c == '\n'; }
 
 // The end of the Llama 3 / Qwen2 Split regex match at s[i] (max_digits 3 or 1):

@@ -68,3 +68,6 @@ bool tok_is_special(const Tokenizer *t, int id);
 // GPT-2's byte-to-unicode map: writes the UTF-8 of the character standing for byte b
 // into out (at least 4 bytes) and returns its length.
 int tok_gpt2_byte_char(unsigned char b, char *out);
+// The end of the piece that GPT-2's pre-tokenizer regex cuts at s[i] (i < n) of well-formed
+// UTF-8 s[n].
+size_t tok_gpt2_piece_end(const char *s, size_t n, size_t i);

@@ -76,7 +76,8 @@ def stderr_of(k, n):
 # ---- tasks and prompt show -------------------------------------------------------------------
 t = one("tasks")
 names = [x["name"] for x in t.get("tasks", [])]
-check(names == ["arith", "cipher", "en-fr", "odd-one-out", "pattern", "sentiment", "sort"], "the shipped tasks", names)
+check(names == ["arith", "cipher", "en-fr", "odd-one-out", "pattern", "sentiment", "sort",
+                "teach-arith", "teach-cipher", "teach-list", "teach-words"], "the shipped tasks", names)
 enfr = task_lines("en-fr")
 head, items = enfr[0], enfr[1:]
 pool = [x for x in items if x.get("split") == "pool"]
