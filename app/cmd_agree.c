@@ -80,21 +80,8 @@ static void fmt_num(Buf *b, const char *fmt, double v) {
 }
 
 static int cmd_agreement(App *app, const Args *a, Out *out) {
-    Db *db = need_db(app, out);
-    if (!db) return -1;
-    DbFilter f = {0};
-    filter_opts(a, &f);
-    f.text = args_opt(a, "text");
     RankSet s = {0};
-    Err e = {{0}};
-    if (rankset_load(db, &f, &s, &e)) {
-        rankset_free(&s);
-        return out_error(out, "agreement: %s", e.msg);
-    }
-    if (!s.n) {
-        rankset_free(&s);
-        return out_error(out, "agreement: no rankings match (rank some first, or widen the filters)");
-    }
+    if (rankset_command(app, a, "agreement", &s, out)) return -1;
     rankset_sort_by_prompt(&s);
     // the annotators, sorted: pair (i, j) with i < j is stored at i * na + j
     char **names = NULL;

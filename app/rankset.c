@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "cmdutil.h"
 
 typedef struct {
     Db *db;
@@ -76,4 +77,22 @@ void rankset_sort_by_prompt(RankSet *s) {
 
 int rankset_same_prompt(const RankRow *a, const RankRow *b) {
     return !bytes_cmp(a->prompt, a->prompt_len, b->prompt, b->prompt_len);
+}
+
+int rankset_command(App *app, const Args *a, const char *cmd, RankSet *s, Out *out) {
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    DbFilter f = {0};
+    filter_opts(a, &f);
+    f.text = args_opt(a, "text");
+    Err e = {{0}};
+    if (rankset_load(db, &f, s, &e)) {
+        rankset_free(s);
+        return out_error(out, "%s: %s", cmd, e.msg);
+    }
+    if (!s->n) {
+        rankset_free(s);
+        return out_error(out, "%s: no rankings match (rank some first, or widen the filters)", cmd);
+    }
+    return 0;
 }

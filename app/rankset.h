@@ -34,3 +34,11 @@ void rankset_free(RankSet *s);
 void rankset_sort_by_prompt(RankSet *s);
 // Whether rows a and b rank the same prompt.
 int rankset_same_prompt(const RankRow *a, const RankRow *b);
+
+struct App;
+struct Args;
+struct Out;
+// A command's rankings: the session's database, the filters since= until= annotator= model=
+// text= of a, every matching ranking into s. 0, or -1 with the message (prefixed with cmd) in
+// out, also when none matches.
+int rankset_command(struct App *app, const struct Args *a, const char *cmd, RankSet *s, struct Out *out);
