@@ -6,6 +6,7 @@
 
 #include "cmdutil.h"
 #include "commands.h"
+#include "reward_model.h"
 #include "base/clock.h"
 #include "base/mem.h"
 #include "kern/bound.h"
@@ -104,11 +105,90 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     if (!by_ids && chat_read(app->model->tok, a, t->val, t->len, &chat, &kind, out) < 0) return -1;
     const char *text = kind ? chat.data : t ? t->val : NULL;
     size_t len = kind ? chat.len : t ? t->len : 0;
-    int rc = app_generate(app, text, len, by_ids ? pr.ids.v : NULL, pr.ids.n, &p, kind, NULL, 0, &g, &e);
+    long long best_of = 1;
+    int got = args_int(a, "best_of", 1, 64, &best_of, &e);
+    const char *rdir = args_opt(a, "reward");
+    RewardModel *rm = NULL;
+    int rc = 0;
+    if (got < 0) rc = out_error(out, "generate: %s", e.msg);
+    else if (best_of > 1 && !rdir) rc = out_error(out, "generate: best_of=%lld needs reward=DIR (a reward model)", best_of);
+    else if (rdir && !(rm = reward_model_open(rdir, app->n_threads, &e))) rc = out_error(out, "generate: reward=%s: %s", rdir, e.msg);
+    if (rc) {
+        prompt_free(&pr);
+        buf_free(&chat);
+        return -1;
+    }
+    // best-of-N: N samples (seeds seed, seed+1, ...), each logged and scored; the best is shown
+    double *scores = xcalloc((size_t)best_of, sizeof *scores);
+    Generation *cand = xcalloc((size_t)best_of, sizeof *cand);
+    uint64_t seed0 = p.s.seed;
+    int best = 0, made = 0;
+    for (int i = 0; i < best_of && !rc; i++) {
+        p.s.seed = seed0 + (uint64_t)i;
+        if (app_generate(app, text, len, by_ids ? pr.ids.v : NULL, pr.ids.n, &p, kind, NULL, 0, &cand[i], &e)) {
+            rc = out_error(out, "generate: %s%s", best_of > 1 ? "candidate: " : "", e.msg);
+            break;
+        }
+        made++;
+        if (rm) {
+            RewardScore sc;
+            if (reward_model_score(rm, cand[i].prompt.data ? cand[i].prompt.data : "", cand[i].prompt.len,
+                                   cand[i].text.data ? cand[i].text.data : "", cand[i].text.len, &sc, &e)) {
+                rc = out_error(out, "generate: reward: %s", e.msg);
+                break;
+            }
+            iv_free(&sc.ids);
+            scores[i] = sc.reward;
+            Err le = {{0}};
+            Db *db = cand[i].rec.run.id > 0 ? app_db(app, &le) : NULL;
+            if (db && db_reward_score(db, cand[i].rec.run.id, reward_model_path(rm), sc.reward, &le))
+                fprintf(stderr, "warning: the score of run %lld was not logged: %s\n", (long long)cand[i].rec.run.id,
+                        le.msg);
+            if (scores[i] > scores[best]) best = i;
+        }
+        if (app->cancel && *app->cancel) break;
+    }
     prompt_free(&pr);
     buf_free(&chat);
-    if (rc) return out_error(out, "%s", e.msg);
+    if (rc) {
+        for (int i = 0; i < made; i++) generation_free(&cand[i]);
+        free(cand);
+        free(scores);
+        reward_model_free(rm);
+        return -1;
+    }
+    g = cand[best];
     generation_json(app, &out->w, &g);
+    if (rm) {
+        JsonW *w = &out->w;
+        jw_kint(w, "best_of", best_of);
+        jw_kint(w, "best", best + 1);
+        jw_knum(w, "reward", scores[best]);
+        jw_kstr(w, "reward_model", reward_model_path(rm));
+        jw_key(w, "candidates");
+        jw_arr(w);
+        for (int i = 0; i < made; i++) {
+            jw_obj(w);
+            jw_kint(w, "n", i + 1);
+            jw_kint(w, "run_id", cand[i].rec.run.id);
+            jw_kint(w, "seed", (long long)(seed0 + (uint64_t)i));
+            jw_knum(w, "reward", scores[i]);
+            jw_key(w, "text");
+            jw_strn(w, cand[i].text.data ? cand[i].text.data : "", cand[i].text.len);
+            jw_obj_end(w);
+            buf_printf(&out->text, "%s[%d] reward %+.4f (run %lld): ", i == best ? "*" : " ", i + 1, scores[i],
+                       (long long)cand[i].rec.run.id);
+            text_line(&out->text, cand[i].text.data ? cand[i].text.data : "", cand[i].text.len, 60);
+            buf_putc(&out->text, '\n');
+        }
+        jw_arr_end(w);
+        buf_printf(&out->text, "best of %d (reward %+.4f):\n", made, scores[best]);
+    }
+    for (int i = 0; i < made; i++)
+        if (i != best) generation_free(&cand[i]);
+    free(cand);
+    free(scores);
+    reward_model_free(rm);
     buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
     buf_putc(&out->text, '\n');
     if (g.r.stop == STOP_CANCELLED) buf_puts(&out->text, "[stopped]\n");
@@ -250,7 +330,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
 }
 
 static const char *const k_logits[] = {"ids", "types", "pair", "top", "full", CHAT_KEYS, NULL};
-static const char *const k_generate[] = {"ids", DECODE_KEYS, CHAT_KEYS, NULL};
+static const char *const k_generate[] = {"ids", "best_of", "reward", DECODE_KEYS, CHAT_KEYS, NULL};
 static const char *const k_bench[] = {"prompt", "gen", "reps", "embed", NULL};
 
 const Command gen_commands[] = {
@@ -264,12 +344,15 @@ const Command gen_commands[] = {
      true},
     {"generate", cmd_generate, 0, 1, k_generate,
      "generate \"TEXT\"|ids=... [max=N temperature=T top_k=K top_p=P seed=S alts=N truncate=true stop=false] "
-     "[chat=true system=\"S\"]",
+     "[chat=true system=\"S\"] [best_of=N reward=DIR]",
      "Complete TEXT. temperature=0 is greedy; a seed makes sampling repeatable (without one a random seed is "
      "chosen and reported). Each token comes with its log-probability and the top alternatives (alts). "
      "\"\" starts from the beginning-of-text token. chat=true renders TEXT as a user turn (after system=\"S\" "
      "when given) with the model's chat template and the start of the assistant's turn. The run is logged to "
-     "the database (a chat prompt with template chat:FORMAT).",
+     "the database (a chat prompt with template chat:FORMAT). best_of=N reward=DIR samples N completions (seeds "
+     "seed, seed+1, ...), each logged, scores each with the reward model DIR (recorded in reward_scores) and shows "
+     "the best (its fields as above) with every candidate's score: best_of, best, reward, reward_model, "
+     "candidates: [{n, run_id, seed, reward, text}].",
      true},
     {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3 embed=N]",
      "Measure prefill and generation speed (tokens per second, best of reps) on the current model, with the "

@@ -60,17 +60,6 @@ static int on_step(void *user, const TrainPoint *p) {
     return L->app->cancel && *L->app->cancel;
 }
 
-// The options of the command as a JSON object, for the run's record.
-static void options_json(const Args *a, Buf *b) {
-    JsonW w;
-    jw_init(&w, b);
-    jw_obj(&w);
-    jw_kstr(&w, "data", args_pos(a, 0)->val);
-    for (int i = 0; i < a->n; i++)
-        if (a->a[i].key) jw_kstr(&w, a->a[i].key, a->a[i].val);
-    jw_obj_end(&w);
-}
-
 // The teaching recipe: the model and run of the built-in teaching model (README, Training).
 // Options given on the command line win over these.
 static const char *const RECIPE_TEACH[][2] = {
@@ -265,7 +254,7 @@ static int train_with(App *app, const Args *a, Out *out) {
     if (o.threads <= 0) o.threads = app->n_threads;
 
     TrainLog L = {.app = app, .o = &o, .last_val = -1};
-    options_json(a, &L.options);
+    options_json(a, "data", &L.options);
     Err dberr = {0};
     L.db = app_db(app, &dberr);
     if (!L.db) snprintf(L.log_err.msg, sizeof L.log_err.msg, "%s", dberr.msg);

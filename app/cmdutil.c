@@ -378,3 +378,13 @@ int newmodel_args(const Args *a, const Family *f, NewModelParams *out_p, Out *ou
     *out_p = p;
     return 0;
 }
+
+void options_json(const Args *a, const char *pos_key, Buf *b) {
+    JsonW w;
+    jw_init(&w, b);
+    jw_obj(&w);
+    if (pos_key) jw_kstr(&w, pos_key, args_pos(a, 0)->val);
+    for (int i = 0; i < a->n; i++)
+        if (a->a[i].key) jw_kstr(&w, a->a[i].key, a->a[i].val);
+    jw_obj_end(&w);
+}

@@ -86,3 +86,6 @@ void text_line(Buf *b, const char *s, size_t n, size_t max);
 // std= theta= tied= masks= dtype= prefix= shards=) over newmodel_defaults(), for new-model and
 // train. -1 with the message in out.
 int newmodel_args(const Args *a, const Family *f, NewModelParams *p, Out *out);
+// The options of a command as a JSON object (its first positional argument under pos_key
+// when pos_key is non-NULL), for a run's record.
+void options_json(const Args *a, const char *pos_key, Buf *b);

@@ -19,6 +19,8 @@ extern const Command exp_commands[];     // cmd_exp.c: tasks, prompt, experiment
 extern const Command rank_commands[];    // cmd_rank.c: rank, order, skip, note
 extern const Command session_commands[]; // cmd_session.c: set, help, quit
 extern const Command train_commands[];   // cmd_train.c: train
+extern const Command agree_commands[];   // cmd_agree.c: agreement
+extern const Command reward_commands[];  // cmd_reward.c: reward train, reward score
 
 // Register every table with the command language (once; later calls do nothing).
 void commands_init(void);

@@ -39,8 +39,7 @@ static void drop_models(App *app) {
     app->model = app->original = NULL;
 }
 
-int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
-    if (!path) path = app_default_model();
+Model *app_open_model(const char *path, const char *tok_path, Err *e) {
     bool builtin = !strcmp(path, "builtin");
     char *named = builtin ? NULL : models_find(path); // an installed model's name
     Model *m = builtin ? model_builtin(e) : model_open(named ? named : path, tok_path, e);
@@ -49,11 +48,15 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
         m->name = xstrdup(path);
     }
     free(named);
+    return m;
+}
+
+int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
+    if (!path) path = app_default_model();
+    Model *m = app_open_model(path, tok_path, e);
     if (!m) return -1;
-    if (builtin && tok_path) {
-        // the built-in model keeps its own byte-level tokenizer; --tokenizer applies to
-        // tokenize alone (see app->tok)
-    }
+    // the built-in model keeps its own byte-level tokenizer even with tok_path; --tokenizer
+    // then applies to tokenize alone (see app->tok)
     drop_models(app);
     app->model = m;
     if (!app->tok_owned) app->tok = m->tok;

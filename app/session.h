@@ -96,6 +96,9 @@ const char *app_default_model(void);
 // Load (or replace) the current model: a path, an installed model's name, "builtin" (the
 // built-in untrained GPT-2) or NULL (app_default_model); on failure the previous one stays.
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
+// A model opened apart from the session's: a path, an installed model's name or "builtin".
+// NULL with e filled.
+Model *app_open_model(const char *path, const char *tok_path, Err *e);
 // The evaluation context of the current model, created on first use.
 Ctx *app_ctx(App *app, Err *e);
 // Make the current model the loaded one's matrices converted to dt (model_quantize; from

@@ -320,3 +320,29 @@ int64_t db_train_begin(Db *db, const DbTrainRun *r, int start_step, Err *e);
 int db_train_point(Db *db, int64_t run_id, const DbTrainPoint *p, Err *e);
 // Call fn for each point of run_id in step order until it returns non-zero.
 int db_train_points(Db *db, int64_t run_id, int (*fn)(void *user, const DbTrainPoint *p), void *user, Err *e);
+
+// ---- reward models (reward.c) -----------------------------------------------------------
+
+// A reward-model training run (strings borrowed).
+typedef struct DbRewardRun {
+    const char *out_path, *base_path, *model_arch;
+    const char *head;    // "linear", "full", "lora"
+    const char *options; // JSON object text
+    int pairs, train_pairs, heldout_pairs;
+} DbRewardRun;
+
+// One evaluation of the run (NAN: not known, stored as NULL).
+typedef struct DbRewardPoint {
+    int step;
+    double loss, heldout_loss, heldout_accuracy, train_accuracy;
+    double elapsed_s;
+} DbRewardPoint;
+
+// A new run row ('running'). Returns its id (> 0) or -1 with e filled.
+int64_t db_reward_begin(Db *db, const DbRewardRun *r, Err *e);
+// Record (or replace) the point of p->step.
+int db_reward_point(Db *db, int64_t run_id, const DbRewardPoint *p, Err *e);
+// Close the run: status "done" or "failed", the step kept and its held-out accuracy.
+int db_reward_finish(Db *db, int64_t run_id, const char *status, int best_step, double heldout_accuracy, Err *e);
+// Record (or replace) the reward model_path gives logged run run_id.
+int db_reward_score(Db *db, int64_t run_id, const char *model_path, double reward, Err *e);

@@ -163,3 +163,42 @@ CREATE TABLE experiment_runs (       -- the runs of an item: one, or one per sel
     FOREIGN KEY (experiment_id, condition, item) REFERENCES experiment_items(experiment_id, condition, item)
         ON DELETE CASCADE
 ) WITHOUT ROWID;
+
+-- migration 5: reward models
+CREATE TABLE reward_runs (           -- one `qkv reward train` run into a checkpoint directory
+    id INTEGER PRIMARY KEY,
+    created TEXT NOT NULL,
+    qkv_version TEXT NOT NULL,
+    out_path TEXT NOT NULL,          -- absolute path of the checkpoint directory
+    base_path TEXT NOT NULL,         -- the base model as loaded ('builtin' for the built-in one)
+    model_arch TEXT NOT NULL,
+    head TEXT NOT NULL CHECK (head IN ('linear', 'full', 'lora')),
+    options TEXT NOT NULL CHECK (json_valid(options)), -- every option of the command, filters included
+    pairs INTEGER NOT NULL,          -- preference pairs from the rankings matched
+    train_pairs INTEGER NOT NULL,
+    heldout_pairs INTEGER NOT NULL,  -- pairs of the held-out prompts (no prompt on both sides)
+    status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'done', 'failed')),
+    best_step INTEGER,               -- the step whose weights were kept
+    heldout_accuracy REAL            -- at best_step; NULL without held-out pairs
+);
+CREATE INDEX reward_runs_out ON reward_runs(out_path);
+
+CREATE TABLE reward_points (         -- the curve: one row per evaluation (step 0: before training)
+    run_id INTEGER NOT NULL REFERENCES reward_runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL CHECK (step >= 0),
+    loss REAL,                       -- mean training loss since the previous point; NULL at step 0
+    heldout_loss REAL,
+    heldout_accuracy REAL,
+    train_accuracy REAL,
+    elapsed_s REAL NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (run_id, step)
+) WITHOUT ROWID;
+
+CREATE TABLE reward_scores (         -- a reward model's score of a logged run (reward score, best_of=)
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    model_path TEXT NOT NULL,        -- the reward model's directory (absolute)
+    reward REAL NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (run_id, model_path)
+) WITHOUT ROWID;

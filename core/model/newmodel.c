@@ -136,6 +136,11 @@ static int build_specs(const NewModelParams *p, const ModelConfig *c, const Fami
         free(S->s);
         return err_set(e, "new-model: the %s layout has no name for a weight its blocks need", f->model_type);
     }
+    if (p->score) { // the classifier's head, outside the base model's prefix
+        spec_add(S, "score.weight", 2, 1, c->n_embd, 0, 0, INIT_NORMAL);
+        S->s[S->n - 1].w = W_COUNT;
+        S->s[S->n - 1].layer = -1;
+    }
     return 0;
 }
 
@@ -230,7 +235,9 @@ static int emit_tensor(const NewModelParams *p, const Spec *sp, PutFn put, void 
             }
         return 0;
     }
-    const float *given = p->weights ? p->weights(p->weights_user, sp->w, sp->layer) : NULL;
+    const float *given = sp->w == W_COUNT ? p->score
+                       : p->weights ? p->weights(p->weights_user, sp->w, sp->layer)
+                                    : NULL;
     // The stream depends on the seed and the name only (not on prefix, shard or dtype).
     const char *bare = sp->name;
     if (p->prefix && *p->prefix && !strncmp(bare, p->prefix, strlen(p->prefix))) bare += strlen(p->prefix);
@@ -294,11 +301,40 @@ static int check_params(const NewModelParams *p, Err *e) {
     return 0;
 }
 
+// A language model's config turned into a one-label sequence classifier's: the first
+// architecture after byte at (XLMHeadModel, XForCausalLM) renamed XForSequenceClassification,
+// num_labels 1.
+static void seq_cls_config(Buf *out, size_t at, JsonW *w) {
+    static const char *const suffixes[] = {"LMHeadModel\"", "ForCausalLM\"", NULL};
+    for (int i = 0; suffixes[i]; i++) {
+        char *hit = out->data ? strstr(out->data + at, suffixes[i]) : NULL;
+        if (!hit) continue;
+        Buf nb = {0};
+        buf_put(&nb, out->data, (size_t)(hit - out->data));
+        buf_puts(&nb, "ForSequenceClassification\"");
+        buf_puts(&nb, hit + strlen(suffixes[i]));
+        buf_free(out);
+        *out = nb;
+        break;
+    }
+    jw_kint(w, "num_labels", 1);
+    jw_key(w, "id2label");
+    jw_obj(w);
+    jw_kstr(w, "0", "reward");
+    jw_obj_end(w);
+    jw_key(w, "label2id");
+    jw_obj(w);
+    jw_kint(w, "reward", 0);
+    jw_obj_end(w);
+}
+
 static void config_json(const NewModelParams *p, const ModelConfig *c, const Family *f, Buf *out) {
     JsonW w;
     jw_init(&w, out);
     jw_obj(&w);
+    size_t at = out->len;
     f->write_config(c, &w);
+    if (p->score) seq_cls_config(out, at, &w);
     jw_kstr(&w, "torch_dtype", p->dtype == DT_F32 ? "float32" : p->dtype == DT_F16 ? "float16" : "bfloat16");
     if (!p->weights) {
         jw_kbool(&w, "qkv_untrained", true);

@@ -30,6 +30,9 @@ typedef struct NewModelParams {
     const ModelConfig *config;
     const float *(*weights)(void *user, WeightId w, int layer);
     void *weights_user;
+    // A sequence classifier with one label (a reward model): score.weight [1, n_embd] (F32),
+    // config.json's architectures named ...ForSequenceClassification and num_labels 1.
+    const float *score;
 } NewModelParams;
 
 NewModelParams newmodel_defaults(void);

@@ -52,22 +52,33 @@ void adamw_done(AdamW *o) {
     memset(o, 0, sizeof *o);
 }
 
-void adamw_step(AdamW *o, TrainModel *tm, const OptParams *p, float lr) {
-    o->t++;
-    float *w = tmodel_params(tm);
-    const float *g = tmodel_grads(tm);
+// One AdamW update of w[i] for i in [from, to) (the step counter already advanced).
+static void adamw_range(AdamW *o, float *w, const float *g, size_t from, size_t to, bool decay, const OptParams *p,
+                        float lr) {
     float b1 = p->beta1, b2 = p->beta2;
     // the scalars in double, as torch computes them in Python
     double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
     float step = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    float dec = decay ? (float)(1.0 - (double)lr * p->weight_decay) : 1.0f;
+    for (size_t i = from; i < to; i++) {
+        w[i] *= dec;
+        o->m[i] = b1 * o->m[i] + (1.0f - b1) * g[i];
+        o->v[i] = b2 * o->v[i] + (1.0f - b2) * g[i] * g[i];
+        w[i] -= step * o->m[i] / (sqrtf(o->v[i]) / bc2_sqrt + p->eps);
+    }
+}
+
+void adamw_step(AdamW *o, TrainModel *tm, const OptParams *p, float lr) {
+    o->t++;
+    float *w = tmodel_params(tm);
+    const float *g = tmodel_grads(tm);
     for (int k = 0; k < tmodel_n_tensors(tm); k++) {
         const TParam *t = tmodel_tensor(tm, k);
-        float decay = t->decay ? (float)(1.0 - (double)lr * p->weight_decay) : 1.0f;
-        for (size_t i = t->off; i < t->off + t->n; i++) {
-            w[i] *= decay;
-            o->m[i] = b1 * o->m[i] + (1.0f - b1) * g[i];
-            o->v[i] = b2 * o->v[i] + (1.0f - b2) * g[i] * g[i];
-            w[i] -= step * o->m[i] / (sqrtf(o->v[i]) / bc2_sqrt + p->eps);
-        }
+        adamw_range(o, w, g, t->off, t->off + t->n, t->decay, p, lr);
     }
+}
+
+void adamw_step_vec(AdamW *o, float *w, const float *g, bool decay, const OptParams *p, float lr) {
+    o->t++;
+    adamw_range(o, w, g, 0, o->n, decay, p, lr);
 }

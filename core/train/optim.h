@@ -46,3 +46,6 @@ void adamw_done(AdamW *o);
 // p -= lr * wd * p (decay tensors), m, v updated, p -= lr / (1 - b1^t) * m / (sqrt(v) /
 // sqrt(1 - b2^t) + eps).
 void adamw_step(AdamW *o, TrainModel *tm, const OptParams *p, float lr);
+// The same step on one flat vector w of o->n parameters with gradient g (decay: whether it
+// takes weight decay).
+void adamw_step_vec(AdamW *o, float *w, const float *g, bool decay, const OptParams *p, float lr);

@@ -295,7 +295,8 @@ static void linear_backward_w(TrainModel *m, float *dinp, const float *dout, con
 // The output head: [V, d] (the token embedding when tied).
 static WeightId head_id(const TrainModel *m) { return m->off[W_OUTPUT] >= 0 ? W_OUTPUT : W_TOK_EMBD; }
 
-int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, int T, double *loss, Err *e) {
+// The blocks and the final norm over B x T inputs: a->lnf holds the final hidden states.
+static int forward_body(TrainModel *m, const int *inputs, const int *targets, int B, int T, Err *e) {
     const ModelConfig *c = &m->cfg;
     if (B < 1 || T < 1) return err_set(e, "train: empty batch");
     if (T > c->n_ctx) return err_set(e, "train: sequences of %d tokens exceed the context of %d", T, c->n_ctx);
@@ -309,7 +310,7 @@ int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, 
     m->B = B;
     m->T = T;
     int N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head, hd = c->head_dim;
-    int qd = H * hd, kvd = Hkv * hd, ff = c->n_ff, V = c->n_vocab;
+    int qd = H * hd, kvd = Hkv * hd, ff = c->n_ff;
     size_t Nd = (size_t)N * d, Nff = (size_t)N * ff;
     Acts *a = &m->a;
     memcpy(m->inputs, inputs, sizeof(int) * (size_t)N);
@@ -355,6 +356,17 @@ int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, 
     const float *xl = a->x + (size_t)L * Nd;
     if (c->a.final_norm) norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, xl, W_OUT_NORM, -1, N);
     else memcpy(a->lnf, xl, sizeof(float) * Nd);
+    openblas_set_num_threads(saved_threads);
+    return 0;
+}
+
+int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, int T, double *loss, Err *e) {
+    if (forward_body(m, inputs, targets, B, T, e)) return -1;
+    const ModelConfig *c = &m->cfg;
+    int N = B * T, d = c->n_embd, V = c->n_vocab;
+    Acts *a = &m->a;
+    int saved_threads = openblas_get_num_threads();
+    openblas_set_num_threads(m->threads);
     tr_matmul_forward(a->logits, a->lnf, tmodel_param(m, head_id(m), -1), NULL, N, d, V, false);
     double l = 0;
     m->counted = 0;
@@ -364,20 +376,22 @@ int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, 
     return 0;
 }
 
-void tmodel_backward(TrainModel *m, float scale) {
+const float *tmodel_hidden(TrainModel *m, const int *inputs, int B, int T, Err *e) {
+    if (forward_body(m, inputs, NULL, B, T, e)) return NULL;
+    m->counted = 0;
+    return m->a.lnf;
+}
+
+// From the gradient in g->lnf back to the embeddings (the activations' gradients zeroed by
+// the caller).
+static void backward_body(TrainModel *m) {
     const ModelConfig *c = &m->cfg;
-    if (!m->have_targets || !m->counted) return;
     int saved_threads = openblas_get_num_threads();
     openblas_set_num_threads(m->threads);
     int B = m->B, T = m->T, N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head;
-    int hd = c->head_dim, qd = H * hd, kvd = Hkv * hd, ff = c->n_ff, V = c->n_vocab;
+    int hd = c->head_dim, qd = H * hd, kvd = Hkv * hd, ff = c->n_ff;
     size_t Nd = (size_t)N * d, Nff = (size_t)N * ff;
     Acts *a = &m->a, *g = &m->d;
-    memset(m->dact_mem, 0, sizeof(float) * acts_layout(&m->d, m->dact_mem, c, B, T));
-
-    tr_crossentropy_backward(g->logits, a->logits, m->targets, N, V, scale / (float)m->counted);
-    WeightId hw = head_id(m);
-    tr_matmul_backward(g->lnf, tmodel_grad(m, hw, -1), NULL, g->logits, a->lnf, tmodel_param(m, hw, -1), N, d, V, false);
     float *dxl = g->x + (size_t)L * Nd;
     if (c->a.final_norm) norm_backward(m, dxl, g->lnf, a->x + (size_t)L * Nd, a->lnf_mean, a->lnf_rstd, W_OUT_NORM, -1, N);
     else memcpy(dxl, g->lnf, sizeof(float) * Nd);
@@ -428,6 +442,28 @@ void tmodel_backward(TrainModel *m, float scale) {
     openblas_set_num_threads(saved_threads);
 }
 
+void tmodel_backward(TrainModel *m, float scale) {
+    const ModelConfig *c = &m->cfg;
+    if (!m->have_targets || !m->counted) return;
+    int N = m->B * m->T, d = c->n_embd, V = c->n_vocab;
+    Acts *a = &m->a, *g = &m->d;
+    memset(m->dact_mem, 0, sizeof(float) * acts_layout(&m->d, m->dact_mem, c, m->B, m->T));
+    int saved_threads = openblas_get_num_threads();
+    openblas_set_num_threads(m->threads);
+    tr_crossentropy_backward(g->logits, a->logits, m->targets, N, V, scale / (float)m->counted);
+    WeightId hw = head_id(m);
+    tr_matmul_backward(g->lnf, tmodel_grad(m, hw, -1), NULL, g->logits, a->lnf, tmodel_param(m, hw, -1), N, d, V, false);
+    openblas_set_num_threads(saved_threads);
+    backward_body(m);
+}
+
+void tmodel_backward_hidden(TrainModel *m, const float *dhidden) {
+    const ModelConfig *c = &m->cfg;
+    memset(m->dact_mem, 0, sizeof(float) * acts_layout(&m->d, m->dact_mem, c, m->B, m->T));
+    memcpy(m->d.lnf, dhidden, sizeof(float) * (size_t)m->B * m->T * c->n_embd);
+    backward_body(m);
+}
+
 // ---------------------------------------------------------------------------------------
 // Saving
 
@@ -441,7 +477,9 @@ static const float *save_weights(void *user, WeightId w, int layer) {
     return s->grads ? tmodel_grad(s->m, w, layer) : tmodel_param(s->m, w, layer);
 }
 
-int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads, Err *e) {
+// Writes the model (its gradients when grads) into dir; with score, as a sequence
+// classifier (score.weight [1, n_embd], num_labels 1) under the family's task-model prefix.
+static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool grads, const float *score, Err *e) {
     const ModelConfig *c = &m->cfg;
     NewModelParams p = newmodel_defaults();
     p.family = c->a.name;
@@ -455,9 +493,24 @@ int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads,
     p.tied = c->a.tied;
     p.masks = false;
     p.prefix = m->map->prefixes[0];
+    if (score) // GPT2ForSequenceClassification reads transformer.*, LlamaForSequenceClassification model.*
+        for (int i = 0; m->map->prefixes[i]; i++)
+            if (*m->map->prefixes[i]) {
+                p.prefix = m->map->prefixes[i];
+                break;
+            }
     p.config = c;
+    p.score = score;
     SaveArg sa = {m, grads};
     p.weights = save_weights;
     p.weights_user = &sa;
     return newmodel_write(dir, &p, tok_dir, e);
+}
+
+int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads, Err *e) {
+    return save_dir(m, dir, tok_dir, grads, NULL, e);
+}
+
+int tmodel_save_reward(TrainModel *m, const float *score, const char *dir, const char *tok_dir, Err *e) {
+    return save_dir(m, dir, tok_dir, false, score, e);
 }

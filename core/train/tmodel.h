@@ -55,8 +55,19 @@ const float *tmodel_logits(const TrainModel *m);
 // gradient arena (scale 1/k for k accumulated micro-batches).
 void tmodel_backward(TrainModel *m, float scale);
 void tmodel_zero_grad(TrainModel *m);
+// The forward pass without the language-model head: the final hidden states (after the final
+// norm), (B*T, n_embd), valid until the next pass; NULL with e filled as tmodel_forward.
+const float *tmodel_hidden(TrainModel *m, const int *inputs, int B, int T, Err *e);
+// The backward pass of the last tmodel_hidden from the gradient of its output dhidden (B*T,
+// n_embd): adds d(loss)/d(parameter) into the gradient arena.
+void tmodel_backward_hidden(TrainModel *m, const float *dhidden);
 
 // Write the parameters (or, when grads, the gradients) as an HF model directory: config.json,
 // model.safetensors (F32) and the tokenizer files copied from tok_dir (NULL: the family's
 // small default tokenizer).
 int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads, Err *e);
+// Write the model with a scalar head score (n_embd floats) as an HF sequence-classification
+// checkpoint (GPT2ForSequenceClassification, LlamaForSequenceClassification, ...):
+// config.json with num_labels 1, score.weight [1, n_embd], the base model's tensors under the
+// family's task-model prefix, and the tokenizer files of tok_dir.
+int tmodel_save_reward(TrainModel *m, const float *score, const char *dir, const char *tok_dir, Err *e);

@@ -1,0 +1,186 @@
+// cmd_agree.c - agreement between annotators: for every prompt ranked by more than one
+// annotator, each two rankings by different annotators compared on the completions both
+// ranked (matched by their text), pooled per annotator pair and per annotator.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/agree.h"
+#include "base/mem.h"
+#include "cmdutil.h"
+#include "commands.h"
+#include "rankset.h"
+
+// The index of candidate text t in row r when exactly one candidate has it, else -1.
+static int unique_cand(const RankRow *r, const char *t, size_t n) {
+    int at = -1;
+    for (int i = 0; i < r->k; i++)
+        if (r->c[i].len == n && !memcmp(r->c[i].text, t, n)) {
+            if (at >= 0) return -1;
+            at = i;
+        }
+    return at;
+}
+
+// Compare rows a and b on their shared completions into c; returns the items shared.
+static int compare_rows(const RankRow *a, const RankRow *b, AgreeCounts *c) {
+    int ra[DB_RANK_MAX], rb[DB_RANK_MAX], n = 0;
+    for (int i = 0; i < a->k; i++) {
+        if (unique_cand(a, a->c[i].text, a->c[i].len) != i) continue;
+        int j = unique_cand(b, a->c[i].text, a->c[i].len);
+        if (j < 0) continue;
+        ra[n] = a->c[i].rank;
+        rb[n] = b->c[j].rank;
+        n++;
+    }
+    if (n >= 2) agree_add(c, ra, rb, n);
+    return n;
+}
+
+typedef struct {
+    AgreeCounts c;
+    int comparisons; // pairs of rankings compared
+    int prompts;     // distinct prompts they came from
+    int last_group;  // the group that last counted a prompt
+} Tally;
+
+static int name_index(char ***names, int *n, const char *s) {
+    for (int i = 0; i < *n; i++)
+        if (!strcmp((*names)[i], s)) return i;
+    *names = xrealloc(*names, sizeof **names * (size_t)(*n + 1));
+    (*names)[*n] = (char *)s;
+    return (*n)++;
+}
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void counts_json(JsonW *w, const Tally *t) {
+    jw_kint(w, "comparisons", t->comparisons);
+    jw_kint(w, "prompts", t->prompts);
+    jw_kint(w, "item_pairs", t->c.pairs);
+    jw_kint(w, "concordant", t->c.concordant);
+    jw_kint(w, "discordant", t->c.discordant);
+    jw_kint(w, "tied_a", t->c.tied_a);
+    jw_kint(w, "tied_b", t->c.tied_b);
+    jw_kint(w, "tied_both", t->c.tied_both);
+    jw_knum(w, "agreement", agree_rate(&t->c));
+    jw_knum(w, "tau_b", agree_tau_b(&t->c));
+}
+
+static void tally_add(Tally *t, const AgreeCounts *c, int group) {
+    agree_merge(&t->c, c);
+    t->comparisons++;
+    if (t->last_group != group) t->prompts++;
+    t->last_group = group;
+}
+
+static void fmt_num(Buf *b, const char *fmt, double v) {
+    if (isnan(v)) buf_puts(b, "     -");
+    else buf_printf(b, fmt, v);
+}
+
+static int cmd_agreement(App *app, const Args *a, Out *out) {
+    RankSet s = {0};
+    if (rankset_command(app, a, "agreement", &s, out)) return -1;
+    rankset_sort_by_prompt(&s);
+    // the annotators, sorted: pair (i, j) with i < j is stored at i * na + j
+    char **names = NULL;
+    int na = 0;
+    for (int i = 0; i < s.n; i++) name_index(&names, &na, s.r[i].annotator);
+    qsort(names, (size_t)na, sizeof *names, name_cmp);
+    Tally *pair = xcalloc((size_t)na * (size_t)na, sizeof *pair), *one = xcalloc((size_t)na, sizeof *one);
+    int *nrank = xcalloc((size_t)na, sizeof *nrank);
+    for (int i = 0; i < na * na; i++) pair[i].last_group = -1;
+    for (int i = 0; i < na; i++) one[i].last_group = -1;
+    int prompts = 0, shared = 0;
+    for (int g0 = 0, g1; g0 < s.n; g0 = g1) {
+        for (g1 = g0 + 1; g1 < s.n && rankset_same_prompt(&s.r[g0], &s.r[g1]); g1++) {}
+        prompts++;
+        bool any = false;
+        for (int i = g0; i < g1; i++) {
+            int ai = name_index(&names, &na, s.r[i].annotator);
+            nrank[ai]++;
+            for (int j = i + 1; j < g1; j++) {
+                int aj = name_index(&names, &na, s.r[j].annotator);
+                if (ai == aj) continue; // one annotator twice: not agreement between people
+                const RankRow *x = ai < aj ? &s.r[i] : &s.r[j], *y = ai < aj ? &s.r[j] : &s.r[i];
+                AgreeCounts c = {0};
+                if (compare_rows(x, y, &c) < 2) continue;
+                any = true;
+                int lo = ai < aj ? ai : aj, hi = ai < aj ? aj : ai;
+                tally_add(&pair[lo * na + hi], &c, g0);
+                // each annotator's summary sees the counts from its side (a = itself)
+                AgreeCounts cx = c, cy = c;
+                cy.tied_a = c.tied_b, cy.tied_b = c.tied_a;
+                tally_add(&one[x == &s.r[i] ? ai : aj], &cx, g0);
+                tally_add(&one[x == &s.r[i] ? aj : ai], &cy, g0);
+            }
+        }
+        shared += any;
+    }
+    JsonW *w = &out->w;
+    jw_kint(w, "rankings", s.n);
+    jw_kint(w, "prompts", prompts);
+    jw_kint(w, "shared_prompts", shared);
+    jw_key(w, "pairs");
+    jw_arr(w);
+    buf_printf(&out->text, "%d rankings of %d prompts, %d ranked by more than one annotator\n", s.n, prompts, shared);
+    if (shared) buf_puts(&out->text, "annotators                 prompts  pairs  agreement  tau-b\n");
+    for (int i = 0; i < na; i++)
+        for (int j = i + 1; j < na; j++) {
+            const Tally *t = &pair[i * na + j];
+            if (!t->comparisons) continue;
+            jw_obj(w);
+            jw_kstr(w, "a", names[i]);
+            jw_kstr(w, "b", names[j]);
+            counts_json(w, t);
+            jw_obj_end(w);
+            buf_printf(&out->text, "%-12.12s %-12.12s %8d %6ld  ", *names[i] ? names[i] : "(none)",
+                       *names[j] ? names[j] : "(none)", t->prompts, t->c.pairs);
+            fmt_num(&out->text, "%6.3f", agree_rate(&t->c));
+            buf_puts(&out->text, "     ");
+            fmt_num(&out->text, "%+.3f", agree_tau_b(&t->c));
+            buf_putc(&out->text, '\n');
+        }
+    jw_arr_end(w);
+    jw_key(w, "annotators");
+    jw_arr(w);
+    if (shared) buf_puts(&out->text, "annotator    rankings  prompts  pairs  agreement  tau-b\n");
+    for (int i = 0; i < na; i++) {
+        jw_obj(w);
+        jw_kstr(w, "annotator", names[i]);
+        jw_kint(w, "rankings", nrank[i]);
+        counts_json(w, &one[i]);
+        jw_obj_end(w);
+        if (!shared) continue;
+        buf_printf(&out->text, "%-12.12s %8d %8d %6ld  ", *names[i] ? names[i] : "(none)", nrank[i], one[i].prompts,
+                   one[i].c.pairs);
+        fmt_num(&out->text, "%6.3f", agree_rate(&one[i].c));
+        buf_puts(&out->text, "     ");
+        fmt_num(&out->text, "%+.3f", agree_tau_b(&one[i].c));
+        buf_putc(&out->text, '\n');
+    }
+    jw_arr_end(w);
+    free(pair);
+    free(one);
+    free(nrank);
+    free(names);
+    rankset_free(&s);
+    return 0;
+}
+
+static const char *const k_agree[] = {"since", "until", "annotator", "model", "text", NULL};
+
+const Command agree_commands[] = {
+    {"agreement", cmd_agreement, 0, 0, k_agree, "agreement [since= until= annotator= model= text=]",
+     "Agreement between annotators on the stored rankings matching the filters: for every prompt ranked by more "
+     "than one annotator, each two rankings by different annotators are compared on the completions both ranked "
+     "(the same text), pair by pair of completions: concordant, discordant, tied by one or by both. Per annotator "
+     "pair and per annotator, pooled over prompts: agreement (the share of pairs given the same relation, a tie "
+     "counting as a relation) and Kendall's tau-b ((C - D) / sqrt((n0 - n1)(n0 - n2)), null when one side ties "
+     "every pair). JSON: rankings, prompts, shared_prompts, pairs: [{a, b, comparisons, prompts, item_pairs, "
+     "concordant, discordant, tied_a, tied_b, tied_both, agreement, tau_b}], annotators: [{annotator, rankings, "
+     "comparisons, prompts, item_pairs, ..., agreement, tau_b}].",
+     false},
+    {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
+};

@@ -1,0 +1,320 @@
+// reward.c - reward-model training on preference pairs (see reward.h).
+#include "train/reward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/mem.h"
+#include "eval/sample.h"
+
+static double log_sigmoid(double x) { return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)); }
+static double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
+
+double reward_bt_loss(const float *rc, const float *rr, const RewardPair *pairs, int P, float *dd) {
+    double sum = 0;
+    for (int i = 0; i < P; i++) {
+        double x = (double)rc[i] - (double)rr[i], g;
+        if (pairs[i].tie) {
+            sum -= (log_sigmoid(x) + log_sigmoid(-x)) / 2;
+            g = sigmoid(x) - 0.5;
+        } else {
+            x -= pairs[i].margin;
+            sum -= log_sigmoid(x);
+            g = sigmoid(x) - 1.0;
+        }
+        if (dd) dd[i] = (float)(g / P);
+    }
+    return P ? sum / P : NAN;
+}
+
+double reward_accuracy(const float *rc, const float *rr, const RewardPair *pairs, int P) {
+    int n = 0, right = 0;
+    for (int i = 0; i < P; i++)
+        if (!pairs[i].tie) n++, right += rc[i] > rr[i];
+    return n ? (double)right / n : NAN;
+}
+
+// The batches of sequences run through the model: B rows of T tokens.
+typedef struct {
+    TrainModel *tm;
+    int B, T, dim;
+    int *ids; // (B, T)
+} Rows;
+
+static int rows_init(Rows *R, TrainModel *tm, int B, const int *len, int n, Err *e) {
+    const ModelConfig *c = tmodel_config(tm);
+    R->tm = tm;
+    R->B = B;
+    R->dim = c->n_embd;
+    R->T = 1;
+    for (int i = 0; i < n; i++) {
+        if (len[i] < 1 || len[i] > c->n_ctx)
+            return err_set(e, "reward: a sequence of %d tokens (1 to the context of %d)", len[i], c->n_ctx);
+        if (len[i] > R->T) R->T = len[i];
+    }
+    R->ids = xcalloc((size_t)B * R->T, sizeof *R->ids);
+    return 0;
+}
+
+// The final hidden states at the last tokens of sequences idx[0..n) (n <= B) into h (n, dim);
+// the pass's activations stay for a backward. Rows beyond n are padding.
+static int rows_hidden(Rows *R, const int *const *seq, const int *len, const int *idx, int n, float *h,
+                       const float **lnf, Err *e) {
+    memset(R->ids, 0, sizeof *R->ids * (size_t)R->B * R->T);
+    for (int b = 0; b < n; b++) memcpy(R->ids + (size_t)b * R->T, seq[idx[b]], sizeof(int) * (size_t)len[idx[b]]);
+    const float *x = tmodel_hidden(R->tm, R->ids, R->B, R->T, e);
+    if (!x) return -1;
+    for (int b = 0; b < n; b++)
+        memcpy(h + (size_t)b * R->dim, x + ((size_t)b * R->T + len[idx[b]] - 1) * R->dim, sizeof(float) * R->dim);
+    if (lnf) *lnf = x;
+    return 0;
+}
+
+static float dot(const float *a, const float *b, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+// Rewards of sequences idx[0..n) into out, B at a time.
+static int rows_rewards(Rows *R, const float *score, const int *const *seq, const int *len, const int *idx, int n,
+                        float *out, Err *e) {
+    float *h = xmalloc(sizeof(float) * (size_t)R->B * R->dim);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i += R->B) {
+        int k = n - i < R->B ? n - i : R->B;
+        rc = rows_hidden(R, seq, len, idx + i, k, h, NULL, e);
+        for (int b = 0; b < k && !rc; b++) out[i + b] = dot(h + (size_t)b * R->dim, score, R->dim);
+    }
+    free(h);
+    return rc;
+}
+
+int reward_eval(TrainModel *tm, const float *score, const int *const *seq, const int *len, int n, float *out, Err *e) {
+    Rows R = {0};
+    int B = n < 8 ? n : 8;
+    if (n < 1) return 0;
+    int rc = rows_init(&R, tm, B, len, n, e);
+    int *idx = xmalloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) idx[i] = i;
+    if (!rc) rc = rows_rewards(&R, score, seq, len, idx, n, out, e);
+    free(idx);
+    free(R.ids);
+    return rc;
+}
+
+// The state of a run.
+typedef struct {
+    TrainModel *tm;
+    float *score;
+    const RewardData *d;
+    const RewardOpts *o;
+    Rows R;
+    int dim;
+    float *feat;     // linear: (n_seq, dim), the frozen model's hidden states
+    float *r_all;    // (n_seq) rewards (evaluation scratch)
+    bool *needed;    // (n_seq) sequences of held-out pairs
+} Run;
+
+// Held-out loss and accuracy with the current weights.
+static int evaluate(Run *u, double *loss, double *acc, Err *e) {
+    const RewardData *d = u->d;
+    *loss = *acc = NAN;
+    if (!d->n_held) return 0;
+    int n = 0, *idx = xmalloc(sizeof(int) * (size_t)d->n_seq);
+    for (int i = 0; i < d->n_seq; i++)
+        if (u->needed[i]) idx[n++] = i;
+    int rc = 0;
+    float *r = xmalloc(sizeof(float) * (size_t)n);
+    if (u->feat)
+        for (int i = 0; i < n; i++) r[i] = dot(u->feat + (size_t)idx[i] * u->dim, u->score, u->dim);
+    else
+        rc = rows_rewards(&u->R, u->score, d->seq, d->len, idx, n, r, e);
+    for (int i = 0; i < n; i++) u->r_all[idx[i]] = r[i];
+    free(r);
+    free(idx);
+    if (rc) return -1;
+    float *rc_ = xmalloc(sizeof(float) * (size_t)d->n_held), *rr = xmalloc(sizeof(float) * (size_t)d->n_held);
+    for (int i = 0; i < d->n_held; i++) {
+        rc_[i] = u->r_all[d->held[i].chosen];
+        rr[i] = u->r_all[d->held[i].rejected];
+    }
+    *loss = reward_bt_loss(rc_, rr, d->held, d->n_held, NULL);
+    *acc = reward_accuracy(rc_, rr, d->held, d->n_held);
+    free(rc_);
+    free(rr);
+    return 0;
+}
+
+int reward_train(TrainModel *tm, float *score, const RewardData *d, const RewardOpts *o, const RewardHooks *h,
+                 RewardResult *res, Err *e) {
+    memset(res, 0, sizeof *res);
+    res->held_loss = res->held_acc = NAN;
+    if (d->n_train < 1) return err_set(e, "reward: no training pairs");
+    if (o->batch < 1 || o->opt.steps < 1) return err_set(e, "reward: batch and steps must be positive");
+    Run u = {.tm = tm, .score = score, .d = d, .o = o, .dim = tmodel_config(tm)->n_embd};
+    int P = o->batch < d->n_train ? o->batch : d->n_train;
+    bool full = o->head == REWARD_FULL;
+    int B = full ? 2 * P : (d->n_seq < 16 ? d->n_seq : 16);
+    if (rows_init(&u.R, tm, B, d->len, d->n_seq, e)) return -1;
+    int dim = u.dim, rc = 0;
+    size_t np = tmodel_size(tm);
+    u.r_all = xcalloc((size_t)d->n_seq, sizeof(float));
+    u.needed = xcalloc((size_t)d->n_seq, sizeof(bool));
+    for (int i = 0; i < d->n_held; i++) u.needed[d->held[i].chosen] = u.needed[d->held[i].rejected] = true;
+    float *hbuf = xmalloc(sizeof(float) * (size_t)(B > 2 * P ? B : 2 * P) * dim) /* a step's 2P rows, or B */, *gscore = xmalloc(sizeof(float) * (size_t)dim);
+    float *best_score = xmalloc(sizeof(float) * (size_t)dim), *best_params = NULL, *dh = NULL;
+    float *rc_ = xmalloc(sizeof(float) * (size_t)P), *rr = xmalloc(sizeof(float) * (size_t)P);
+    float *dd = xmalloc(sizeof(float) * (size_t)P);
+    RewardPair *bp = xmalloc(sizeof *bp * (size_t)P);
+    int *idx = xmalloc(sizeof(int) * (size_t)(2 * P > d->n_seq ? 2 * P : d->n_seq));
+    int *order = xmalloc(sizeof(int) * (size_t)d->n_train);
+    AdamW opt_m = {0}, opt_s = {0};
+    if (adamw_init(&opt_s, (size_t)dim, e)) rc = -1;
+    if (!rc && full) {
+        if (adamw_init(&opt_m, np, e)) rc = -1;
+        best_params = malloc(sizeof(float) * np);
+        dh = calloc((size_t)B * u.R.T * dim, sizeof(float));
+        if (!rc && (!best_params || !dh)) rc = err_set(e, "reward: out of memory for %zu parameters", np);
+    }
+    if (!rc && !full) { // the frozen model's hidden states, once
+        u.feat = malloc(sizeof(float) * (size_t)d->n_seq * dim);
+        if (!u.feat) rc = err_set(e, "reward: out of memory for the hidden states of %d sequences", d->n_seq);
+        for (int i = 0; i < d->n_seq && !rc; i += B) {
+            int k = d->n_seq - i < B ? d->n_seq - i : B;
+            for (int b = 0; b < k; b++) idx[b] = i + b;
+            rc = rows_hidden(&u.R, d->seq, d->len, idx, k, u.feat + (size_t)i * dim, NULL, e);
+        }
+    }
+    Rng rng;
+    rng_seed(&rng, o->seed);
+    for (int i = 0; i < d->n_train; i++) order[i] = i;
+    int cursor = d->n_train; // reshuffle before the first step
+    double t0 = clock_now(), loss_sum = 0, best_loss = INFINITY;
+    int loss_n = 0, acc_n = 0, acc_right = 0, since_best = 0, step = 0;
+    // the start: the untrained head
+    double hl, ha;
+    if (!rc) rc = evaluate(&u, &hl, &ha, e);
+    if (!rc) {
+        memcpy(best_score, score, sizeof(float) * (size_t)dim);
+        if (full) memcpy(best_params, tmodel_params(tm), sizeof(float) * np);
+        best_loss = d->n_held ? hl : INFINITY;
+        res->held_loss = hl;
+        res->held_acc = ha;
+        RewardPoint p0 = {0, o->opt.steps, NAN, hl, ha, NAN, 0, 0, true};
+        if (h && h->point && h->point(h->user, &p0)) step = o->opt.steps; // stopped before the start
+    }
+    for (; !rc && step < o->opt.steps; step++) {
+        // the step's pairs: the next P of a shuffled order
+        for (int i = 0; i < P; i++) {
+            if (cursor == d->n_train) {
+                for (int j = d->n_train - 1; j > 0; j--) {
+                    int k = (int)(rng_next(&rng) % (uint64_t)(j + 1)), t = order[j];
+                    order[j] = order[k], order[k] = t;
+                }
+                cursor = 0;
+            }
+            bp[i] = d->train[order[cursor++]];
+            idx[2 * i] = bp[i].chosen;
+            idx[2 * i + 1] = bp[i].rejected;
+        }
+        const float *lnf = NULL;
+        if (full) {
+            if ((rc = rows_hidden(&u.R, d->seq, d->len, idx, 2 * P, hbuf, &lnf, e))) break;
+        } else {
+            for (int b = 0; b < 2 * P; b++)
+                memcpy(hbuf + (size_t)b * dim, u.feat + (size_t)idx[b] * dim, sizeof(float) * dim);
+        }
+        for (int i = 0; i < P; i++) {
+            rc_[i] = dot(hbuf + (size_t)(2 * i) * dim, score, dim);
+            rr[i] = dot(hbuf + (size_t)(2 * i + 1) * dim, score, dim);
+        }
+        loss_sum += reward_bt_loss(rc_, rr, bp, P, dd);
+        loss_n++;
+        for (int i = 0; i < P; i++)
+            if (!bp[i].tie) acc_n++, acc_right += rc_[i] > rr[i];
+        // gradients: d loss / d score = sum dd (h_c - h_r); into the model through h
+        memset(gscore, 0, sizeof(float) * (size_t)dim);
+        for (int i = 0; i < P; i++) {
+            const float *hc = hbuf + (size_t)(2 * i) * dim, *hr = hc + dim;
+            for (int j = 0; j < dim; j++) gscore[j] += dd[i] * (hc[j] - hr[j]);
+        }
+        double norm2 = optim_grad_norm(gscore, (size_t)dim);
+        norm2 *= norm2;
+        if (full) {
+            memset(dh, 0, sizeof(float) * (size_t)B * u.R.T * dim);
+            for (int i = 0; i < P; i++) {
+                float *dc = dh + ((size_t)(2 * i) * u.R.T + d->len[idx[2 * i]] - 1) * dim;
+                float *dr = dh + ((size_t)(2 * i + 1) * u.R.T + d->len[idx[2 * i + 1]] - 1) * dim;
+                for (int j = 0; j < dim; j++) dc[j] += dd[i] * score[j], dr[j] -= dd[i] * score[j];
+            }
+            tmodel_zero_grad(tm);
+            tmodel_backward_hidden(tm, dh);
+            double nm = optim_grad_norm(tmodel_grads(tm), np);
+            norm2 += nm * nm;
+        }
+        double norm = sqrt(norm2);
+        if (o->opt.clip > 0 && norm > o->opt.clip) { // global-norm clipping over head and model
+            float coef = (float)(o->opt.clip / (norm + 1e-6));
+            for (int j = 0; j < dim; j++) gscore[j] *= coef;
+            if (full)
+                for (size_t j = 0; j < np; j++) tmodel_grads(tm)[j] *= coef;
+        }
+        float lr = optim_lr(&o->opt, step);
+        if (full) adamw_step(&opt_m, tm, &o->opt, lr);
+        adamw_step_vec(&opt_s, score, gscore, true, &o->opt, lr);
+        res->steps = step + 1;
+        res->loss = loss_sum / loss_n;
+        bool last = step + 1 == o->opt.steps;
+        if (!last && (o->eval_every <= 0 || (step + 1) % o->eval_every)) continue;
+        if ((rc = evaluate(&u, &hl, &ha, e))) break;
+        double el = clock_now() - t0;
+        RewardPoint p = {step + 1, o->opt.steps, loss_sum / loss_n, hl, ha,
+                         acc_n ? (double)acc_right / acc_n : NAN, el, el > 0 ? (double)(step + 1) * P / el : 0,
+                         false};
+        loss_sum = 0, loss_n = acc_n = acc_right = 0;
+        if (!d->n_held || hl < best_loss - 1e-7) {
+            p.best = true;
+            best_loss = d->n_held ? hl : INFINITY;
+            since_best = 0;
+            res->best_step = step + 1;
+            res->held_loss = hl;
+            res->held_acc = ha;
+            memcpy(best_score, score, sizeof(float) * (size_t)dim);
+            if (full) memcpy(best_params, tmodel_params(tm), sizeof(float) * np);
+        } else {
+            since_best++;
+        }
+        res->pairs_s = p.pairs_s;
+        bool stop = h && h->point && h->point(h->user, &p);
+        if (o->patience > 0 && since_best >= o->patience) {
+            res->stopped_early = true;
+            stop = true;
+        }
+        if (stop) break;
+    }
+    if (!rc) { // keep the best weights
+        memcpy(score, best_score, sizeof(float) * (size_t)dim);
+        if (full) memcpy(tmodel_params(tm), best_params, sizeof(float) * np);
+    }
+    adamw_done(&opt_m);
+    adamw_done(&opt_s);
+    free(u.R.ids);
+    free(u.feat);
+    free(u.r_all);
+    free(u.needed);
+    free(hbuf);
+    free(gscore);
+    free(best_score);
+    free(best_params);
+    free(dh);
+    free(rc_);
+    free(rr);
+    free(dd);
+    free(bp);
+    free(idx);
+    free(order);
+    return rc;
+}

@@ -1,0 +1,126 @@
+// reward.c - reward-model training runs, their curves, and reward scores of logged runs.
+#include <math.h>
+#include <stdio.h>
+
+#include "db_int.h"
+
+static const char SQL_BEGIN[] =
+    "INSERT INTO reward_runs (created, qkv_version, out_path, base_path, model_arch, head, options, pairs, "
+    "train_pairs, heldout_pairs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+static const char SQL_POINT[] =
+    "INSERT OR REPLACE INTO reward_points (run_id, step, loss, heldout_loss, heldout_accuracy, train_accuracy, "
+    "elapsed_s, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+static const char SQL_FINISH[] =
+    "UPDATE reward_runs SET status = ?, best_step = ?, heldout_accuracy = ? WHERE id = ?";
+static const char SQL_SCORE[] =
+    "INSERT OR REPLACE INTO reward_scores (run_id, model_path, reward, created) VALUES (?, ?, ?, ?)";
+
+static void bind_num(sqlite3_stmt *st, int i, double v) {
+    if (isfinite(v)) sqlite3_bind_double(st, i, v);
+    else sqlite3_bind_null(st, i);
+}
+
+// Run the statement sql after bind(st, arg) in a transaction (the caller's when one is open).
+static int write_one(Db *db, const char *sql, void (*bind)(sqlite3_stmt *, const void *), const void *arg,
+                     const char *what, int64_t *rowid, Err *e) {
+    if (db_writable(db, e, what)) return -1;
+    bool own;
+    if (db_tx_open(db, &own, e, what)) return -1;
+    int status = -1;
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    if (st) {
+        bind(st, arg);
+        int rc = sqlite3_step(st);
+        status = rc == SQLITE_DONE ? 0 : db_fail(db, rc, e, what);
+        if (!status && rowid) *rowid = sqlite3_last_insert_rowid(db->h);
+        sqlite3_reset(st);
+    }
+    return db_tx_close(db, own, status, e, what);
+}
+
+static void bind_begin(sqlite3_stmt *st, const void *arg) {
+    const DbRewardRun *r = arg;
+    char now[32];
+    db_now(now);
+    db_bind_str(st, 1, now);
+    db_bind_str(st, 2, QKV_VERSION);
+    db_bind_str(st, 3, r->out_path);
+    db_bind_str(st, 4, r->base_path);
+    db_bind_str(st, 5, r->model_arch);
+    db_bind_str(st, 6, r->head);
+    db_bind_str(st, 7, r->options ? r->options : "{}");
+    sqlite3_bind_int(st, 8, r->pairs);
+    sqlite3_bind_int(st, 9, r->train_pairs);
+    sqlite3_bind_int(st, 10, r->heldout_pairs);
+}
+
+int64_t db_reward_begin(Db *db, const DbRewardRun *r, Err *e) {
+    int64_t id = 0;
+    if (write_one(db, SQL_BEGIN, bind_begin, r, "cannot record the reward training run in", &id, e)) return -1;
+    return id;
+}
+
+typedef struct {
+    int64_t id;
+    const DbRewardPoint *p;
+} PointArg;
+
+static void bind_point(sqlite3_stmt *st, const void *arg) {
+    const PointArg *a = arg;
+    char now[32];
+    db_now(now);
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_int(st, 2, a->p->step);
+    bind_num(st, 3, a->p->loss);
+    bind_num(st, 4, a->p->heldout_loss);
+    bind_num(st, 5, a->p->heldout_accuracy);
+    bind_num(st, 6, a->p->train_accuracy);
+    sqlite3_bind_double(st, 7, a->p->elapsed_s);
+    db_bind_str(st, 8, now);
+}
+
+int db_reward_point(Db *db, int64_t run_id, const DbRewardPoint *p, Err *e) {
+    PointArg a = {run_id, p};
+    return write_one(db, SQL_POINT, bind_point, &a, "cannot record the reward curve in", NULL, e);
+}
+
+typedef struct {
+    int64_t id;
+    const char *status;
+    int best_step;
+    double acc;
+} FinishArg;
+
+static void bind_finish(sqlite3_stmt *st, const void *arg) {
+    const FinishArg *a = arg;
+    db_bind_str(st, 1, a->status);
+    sqlite3_bind_int(st, 2, a->best_step);
+    bind_num(st, 3, a->acc);
+    sqlite3_bind_int64(st, 4, a->id);
+}
+
+int db_reward_finish(Db *db, int64_t run_id, const char *status, int best_step, double heldout_accuracy, Err *e) {
+    FinishArg a = {run_id, status, best_step, heldout_accuracy};
+    return write_one(db, SQL_FINISH, bind_finish, &a, "cannot record the reward training run in", NULL, e);
+}
+
+typedef struct {
+    int64_t run_id;
+    const char *model_path;
+    double reward;
+} ScoreArg;
+
+static void bind_score(sqlite3_stmt *st, const void *arg) {
+    const ScoreArg *a = arg;
+    char now[32];
+    db_now(now);
+    sqlite3_bind_int64(st, 1, a->run_id);
+    db_bind_str(st, 2, a->model_path);
+    sqlite3_bind_double(st, 3, a->reward);
+    db_bind_str(st, 4, now);
+}
+
+int db_reward_score(Db *db, int64_t run_id, const char *model_path, double reward, Err *e) {
+    ScoreArg a = {run_id, model_path, reward};
+    return write_one(db, SQL_SCORE, bind_score, &a, "cannot record the reward score in", NULL, e);
+}

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+# test_reward.py - suite 'reference': `reward train` and `reward score` end to end.
+#
+#   - a synthetic preference set with a known rule (the chosen completion ends with " good",
+#     the others with " bad" or " meh", some tied), stored as runs and rankings in SQLite;
+#   - head=linear on a random-weight GPT-2 reaches >= 95% held-out pair accuracy, the curve is
+#     in reward_points, the run in reward_runs; no prompt is on both sides of the split;
+#   - the checkpoint loads in transformers as GPT2ForSequenceClassification /
+#     LlamaForSequenceClassification (num_labels 1) and gives the reward `reward score` gives
+#     (|d| <= 1e-4), on the same ids; the model card names the data;
+#   - head=full: two AdamW steps over every pair equal PyTorch's on the same weights and pairs
+#     (the Bradley–Terry loss's gradients through the whole model: eps and lr large make
+#     AdamW's update the gradient's running mean; tolerance relative to the update), GPT-2 and
+#     Llama;
+#   - reward score run=ID logs the score in reward_scores;
+#   - bad input: no rankings, filters matching nothing, only ties, a non-reward model for
+#     score, a missing out=: one error line, non-zero exit, nothing written.
+# Usage: test_reward.py QKV_BINARY
+
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'train'))
+from trainref import fail, finish, np, qkv_cli, torch, transformers  # noqa: E402
+
+WORDS = [' good', ' bad', ' meh']
+
+
+def make_db(qkv, db, n_prompts, seed=5, tie_every=4):
+    """Runs and rankings of the rule: ' good' best; ' bad' and ' meh' below (tied every tie_every prompts)."""
+    qkv_cli.json_cmds(qkv, None, ['history'], db)  # creates the schema
+    rnd = np.random.default_rng(seed)
+    con = sqlite3.connect(db)
+    con.execute('PRAGMA foreign_keys = ON')
+    now = '2026-01-01T00:00:00.000Z'
+    stems = ['the answer is', 'I think it is', 'it looks', 'that was', 'we found it']
+    for i in range(n_prompts):
+        prompt = 'Q%d: how is item %d?' % (i, int(rnd.integers(0, 1000)))
+        order = rnd.permutation(3)
+        ids = []
+        for n, w in enumerate(order):
+            text = ' ' + stems[int(rnd.integers(0, len(stems)))] + WORDS[w]
+            cur = con.execute(
+                "INSERT INTO runs (created, kind, annotator, qkv_version, model_path, model_arch, prompt, "
+                "temperature, top_k, top_p, seed, max_tokens, output) VALUES (?, 'rank', 'syn', 'test', 'builtin', "
+                "'gpt2', ?, 1.0, 0, 1.0, ?, 8, ?)", (now, prompt, i * 10 + n, text))
+            ids.append((n + 1, cur.lastrowid, w))
+        ann = 'alice' if i % 2 else 'bob'
+        cur = con.execute("INSERT INTO rankings (created, prompt, k, annotator, qkv_version) VALUES (?, ?, 3, ?, 'test')",
+                          (now, prompt, ann))
+        rid = cur.lastrowid
+        for n, run_id, w in ids:
+            rank = 1 if w == 0 else (2 if (i % tie_every == 0 or w == 1) else 3)
+            con.execute('INSERT INTO ranking_items (ranking_id, n, run_id, rank) VALUES (?, ?, ?, ?)',
+                        (rid, n, run_id, rank))
+    con.commit()
+    con.close()
+
+
+def qjson(qkv, db, cmd, model=None, timeout=900):
+    try:
+        (r,) = qkv_cli.json_cmds(qkv, model, [cmd], db, timeout=timeout)
+        return r
+    except qkv_cli.QkvError as ex:
+        fail('%s: %s' % (cmd, ex))
+        return None
+
+
+def bad(qkv, db, cmd, want, model=None, out=None):
+    args = (['--model', model] if model else []) + ['--db', db, '-e', cmd]
+    p = qkv_cli.run(qkv, args)
+    lines = p.stderr.strip().splitlines()
+    ok = p.returncode != 0 and lines and lines[-1].startswith('error: ') and want in lines[-1]
+    if not ok:
+        fail('bad input %r: exit %d, stderr %r (want %r)' % (cmd, p.returncode, p.stderr[-400:], want))
+    if out and os.path.exists(out):
+        fail('bad input %r wrote %s' % (cmd, out))
+
+
+def hf_reward(out_dir, ids):
+    m = transformers.AutoModelForSequenceClassification.from_pretrained(
+        out_dir, dtype=torch.float32, attn_implementation='eager', local_files_only=True)
+    m.eval()
+    with torch.no_grad():
+        return float(m(input_ids=torch.tensor([ids])).logits[0, 0]), m
+
+
+def test_linear(qkv, tmp, model_dir, family, cls_name):
+    db = os.path.join(tmp, family + '-lin.db')
+    make_db(qkv, db, 60)
+    out = os.path.join(tmp, family + '-rm')
+    r = qjson(qkv, db, 'reward train base=%s head=linear out=%s val=0.25 epochs=40 batch=16 lr=0.05 patience=0'
+              % (model_dir, out))
+    if not r:
+        return
+    want_keys = ['pairs', 'train_pairs', 'heldout_pairs', 'heldout_accuracy', 'out']
+    if list(r)[:5] != want_keys:
+        fail('%s: JSON keys begin %r, want %r' % (family, list(r)[:5], want_keys))
+    # 60 prompts x (2 pairs, + 1 when not tied): ties excluded
+    n_tied = len([i for i in range(60) if i % 4 == 0])
+    if r['pairs'] != 60 * 3 - n_tied or r['train_pairs'] + r['heldout_pairs'] != r['pairs']:
+        fail('%s: pair counts %r' % (family, {k: r[k] for k in want_keys[:3]}))
+    if not r['heldout_pairs'] or not r['heldout_accuracy'] >= 0.95:
+        fail('%s: held-out accuracy %r on %d pairs (want >= 0.95)' % (family, r['heldout_accuracy'], r['heldout_pairs']))
+    print('%s linear: held-out accuracy %.3f on %d pairs, %d steps, %.0f pairs/s'
+          % (family, r['heldout_accuracy'], r['heldout_pairs'], r['steps'], r['pairs_s']), flush=True)
+    con = sqlite3.connect(db)
+    run = con.execute('SELECT head, pairs, train_pairs, heldout_pairs, status, heldout_accuracy FROM reward_runs').fetchall()
+    pts = con.execute('SELECT step, loss, heldout_loss, heldout_accuracy FROM reward_points ORDER BY step').fetchall()
+    con.close()
+    if len(run) != 1 or run[0][:5] != ('linear', r['pairs'], r['train_pairs'], r['heldout_pairs'], 'done') \
+            or abs(run[0][5] - r['heldout_accuracy']) > 1e-9:
+        fail('%s: reward_runs row %r' % (family, run))
+    if len(pts) < 3 or pts[0][0] != 0 or pts[0][1] is not None or not pts[-1][2] < pts[0][2]:
+        fail('%s: reward_points %r' % (family, pts[:3] + pts[-2:]))
+    with open(os.path.join(out, 'config.json')) as f:
+        cfg = json.load(f)
+    if cfg.get('num_labels', len(cfg.get('id2label', {}))) != 1 or cfg['architectures'] != [cls_name]:
+        fail('%s: config %r' % (family, {k: cfg.get(k) for k in ('architectures', 'num_labels', 'id2label')}))
+    card = open(os.path.join(out, 'README.md')).read()
+    for want in ('alice', 'bob', '%d pairs' % r['pairs'], model_dir):
+        if want not in card:
+            fail('%s: the model card does not name %r' % (family, want))
+    # transformers' reward equals qkv's
+    worst = 0.0
+    for prompt, comp in (('Q1: how is item 3?', ' it looks good'), ('Hello', ' that was bad'), ('x', '')):
+        s = qjson(qkv, db, 'reward score "%s" "%s" model=%s' % (prompt, comp, out))
+        if not s:
+            return
+        try:
+            want, m = hf_reward(out, s['ids'])
+        except Exception as ex:
+            fail('%s: transformers cannot load the reward model: %s: %s' % (family, type(ex).__name__, ex))
+            return
+        if type(m).__name__ != cls_name:
+            fail('%s: transformers made a %s' % (family, type(m).__name__))
+        worst = max(worst, abs(want - s['reward']))
+    if not worst <= 1e-4:
+        fail('%s: reward score and transformers differ by %.3g' % (family, worst))
+    print('%s: transformers %s gives reward score\'s rewards (max |d| %.2e)' % (family, cls_name, worst), flush=True)
+    # a logged run scored: recorded in reward_scores
+    s = qjson(qkv, db, 'reward score run=1 model=%s' % out)
+    con = sqlite3.connect(db)
+    rows = con.execute('SELECT run_id, reward FROM reward_scores').fetchall()
+    con.close()
+    if not s or len(rows) != 1 or rows[0][0] != 1 or abs(rows[0][1] - s['reward']) > 1e-6:
+        fail('%s: reward_scores %r after reward score run=1 (%r)' % (family, rows, s))
+    test_best_of(qkv, db, model_dir, out, family)
+    return out, db
+
+
+def test_best_of(qkv, db, model_dir, rm, family):
+    g = qjson(qkv, db, 'generate "Q7: how is item 1?" max=5 seed=40 best_of=3 reward=%s' % rm, model=model_dir)
+    if not g:
+        return
+    c = g.get('candidates', [])
+    if len(c) != 3 or len({x['run_id'] for x in c}) != 3 or [x['seed'] for x in c] != [40, 41, 42]:
+        fail('%s best_of: candidates %r' % (family, c))
+        return
+    best = max(range(3), key=lambda i: c[i]['reward'])
+    if g['best'] != best + 1 or g['run_id'] != c[best]['run_id'] or g['text'] != c[best]['text'] \
+            or g['reward'] != c[best]['reward']:
+        fail('%s best_of: best %r run %r, want candidate %d %r' % (family, g['best'], g['run_id'], best + 1, c[best]))
+    con = sqlite3.connect(db)
+    logged = dict(con.execute('SELECT run_id, reward FROM reward_scores').fetchall())
+    con.close()
+    for x in c:
+        s = qjson(qkv, db, 'reward score run=%d model=%s' % (x['run_id'], rm))
+        if not s or abs(s['reward'] - x['reward']) > 1e-6 or abs(logged.get(x['run_id'], 1e9) - x['reward']) > 1e-6:
+            fail('%s best_of: candidate %r scored %r, logged %r' % (family, x, s, logged.get(x['run_id'])))
+    print('%s best_of=3: every candidate logged and scored, the best shown' % family, flush=True)
+
+
+def torch_two_steps(model_dir, seqs, pairs, lr, eps):
+    m = transformers.AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=1, dtype=torch.float32, attn_implementation='eager', local_files_only=True)
+    m.train()
+    for mod in m.modules():  # no dropout
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
+    with torch.no_grad():
+        m.score.weight.zero_()
+    w0 = {n: p.detach().clone().double().numpy() for n, p in m.named_parameters()}
+    opt = torch.optim.AdamW(m.parameters(), lr=lr, betas=(0.9, 0.95), eps=eps, weight_decay=0.0)
+    for _ in range(2):
+        opt.zero_grad()
+        r = [m(input_ids=torch.tensor([s])).logits[0, 0] for s in seqs]
+        loss = sum(-torch.nn.functional.logsigmoid(r[c] - r[j]) for c, j in pairs) / len(pairs)
+        loss.backward()
+        opt.step()
+    return w0, {n: p.detach().double().numpy() for n, p in m.named_parameters()}
+
+
+def test_full_grads(qkv, tmp, model_dir, family):
+    db = os.path.join(tmp, family + '-full.db')
+    make_db(qkv, db, 3, seed=9, tie_every=100)
+    out = os.path.join(tmp, family + '-full')
+    lr = eps = 1e4
+    r = qjson(qkv, db, 'reward train base=%s head=full out=%s val=0 steps=2 batch=64 lr=%g min_lr=%g eps=%g wd=0 '
+              'clip=0 beta2=0.95 threads=1' % (model_dir, out, lr, lr, eps))
+    if not r:
+        return
+    # the sequences as qkv tokenizes them, and the pairs of the rule
+    con = sqlite3.connect(db)
+    rows = con.execute('SELECT g.id, g.prompt, r.output, i.rank FROM rankings g JOIN ranking_items i ON '
+                       'i.ranking_id = g.id JOIN runs r ON r.id = i.run_id ORDER BY g.id, i.n').fetchall()
+    con.close()
+    seqs, pairs, by_rank = [], [], {}
+    for rid, prompt, output, rank in rows:
+        tk = qjson(qkv, db, 'tokenize "%s"' % (prompt + output), model=model_dir)
+        by_rank.setdefault(rid, []).append((rank, len(seqs)))
+        seqs.append(tk['ids'])
+    for items in by_rank.values():
+        for ra, a in items:
+            for rb, b in items:
+                if ra < rb:
+                    pairs.append((a, b))
+    if r['train_pairs'] != len(pairs):
+        fail('%s full: %d training pairs, want %d' % (family, r['train_pairs'], len(pairs)))
+    w0, want = torch_two_steps(model_dir, seqs, pairs, lr, eps)
+    from safetensors.numpy import load_file
+    got = {k: v.astype(np.float64) for k, v in load_file(os.path.join(out, 'model.safetensors')).items()}
+    worst = 0.0
+    for name, w in want.items():
+        if name not in got:
+            fail('%s full: %s missing from the checkpoint' % (family, name))
+            continue
+        g = got[name].reshape(w.shape) if got[name].size == w.size else None
+        if g is None:
+            fail('%s full: %s has shape %r, want %r' % (family, name, got[name].shape, w.shape))
+            continue
+        dt, dq = w - w0[name], g - w0[name]
+        scale = float(np.max(np.abs(dt)))
+        err = float(np.max(np.abs(dt - dq)))
+        if not err <= 2e-3 * scale + 1e-6:
+            fail('%s full: %s: update differs from PyTorch\'s by %.3g (update size %.3g)' % (family, name, err, scale))
+        if scale:
+            worst = max(worst, err / scale)
+    print('%s full: two steps equal PyTorch\'s, every tensor (worst relative difference %.2e)' % (family, worst),
+          flush=True)
+
+
+def test_bad(qkv, tmp, model_dir, rm_dir):
+    db = os.path.join(tmp, 'bad.db')
+    out = os.path.join(tmp, 'bad-out')
+    bad(qkv, db, 'reward train base=%s out=%s' % (model_dir, out), 'no rankings match', out=out)
+    make_db(qkv, db, 4)
+    bad(qkv, db, 'reward train base=%s out=%s since=2999-01-01' % (model_dir, out), 'no rankings match', out=out)
+    bad(qkv, db, 'reward train base=%s' % model_dir, 'out=DIR is required')
+    bad(qkv, db, 'reward train base=%s out=%s head=sideways' % (model_dir, out), 'head must be', out=out)
+    # only ties
+    tdb = os.path.join(tmp, 'ties.db')
+    make_db(qkv, tdb, 2)
+    con = sqlite3.connect(tdb)
+    con.execute('UPDATE ranking_items SET rank = 1')
+    con.commit()
+    con.close()
+    bad(qkv, tdb, 'reward train base=%s out=%s' % (model_dir, out), 'no preference', out=out)
+    bad(qkv, tdb, 'reward train base=%s out=%s ties=equal' % (model_dir, out), 'no preference', out=out)
+    bad(qkv, db, 'reward score "a" "b" model=%s' % model_dir, 'no score.weight')
+    bad(qkv, db, 'reward score "a" model=%s' % rm_dir, 'usage')
+    bad(qkv, db, 'reward score "a" "b"', 'model=DIR')
+    bad(qkv, db, 'reward score run=999 model=%s' % rm_dir, 'no such run')
+    bad(qkv, db, 'reward fly', 'unknown subcommand')
+    bad(qkv, db, 'generate "a" best_of=2', 'needs reward=DIR', model=model_dir)
+    bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
+
+
+def main():
+    qkv = qkv_cli.qkv_path()
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        db0 = os.path.join(tmp, 'models.db')
+        models = {}
+        for family, opts in (('gpt2', 'layers=2 heads=2 d=32 ctx=64 seed=61 std=0.1'),
+                             ('llama', 'layers=2 heads=4 kv_heads=2 d=32 ff=48 ctx=64 seed=62 std=0.1')):
+            d = os.path.join(tmp, family)
+            p = qkv_cli.new_model(qkv, [family] + opts.split() + ['out=' + d], db0)
+            if p.returncode != 0:
+                fail('%s: new-model: %s' % (family, p.stderr.strip()))
+                return finish()
+            models[family] = d
+        res = test_linear(qkv, tmp, models['gpt2'], 'gpt2', 'GPT2ForSequenceClassification')
+        test_linear(qkv, tmp, models['llama'], 'llama', 'LlamaForSequenceClassification')
+        test_full_grads(qkv, tmp, models['gpt2'], 'gpt2')
+        test_full_grads(qkv, tmp, models['llama'], 'llama')
+        if res:
+            test_bad(qkv, tmp, models['gpt2'], res[0])
+    return finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
