@@ -19,6 +19,9 @@ extern const Command rank_commands[];    // cmd_rank.c: rank, order, skip, note
 extern const Command session_commands[]; // cmd_session.c: set, help, quit
 extern const Command train_commands[];   // cmd_train.c: train
 
+// cmd_quant.c: `export gguf FILE [type=f32|f16|q8_0]` (export dispatches by its first word).
+int export_gguf(App *app, const Args *a, Out *out);
+
 // Register every table with the command language (once; later calls do nothing).
 void commands_init(void);
 // Run one command line: parse, check arity and options, open the built-in model for a
