@@ -202,6 +202,20 @@ Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
         t->add_first = add_bos ? bos : -1;
         t->add_last = add_eos ? eos : -1;
     }
+    // the chat template, with the texts of BOS and EOS as its bos_token and eos_token
+    const char *tmpl;
+    size_t tl;
+    if ((r = gguf_get_str(g, "tokenizer.chat_template", &tmpl, &tl, e)) < 0) {
+        tok_free(t);
+        return NULL;
+    }
+    if (r) {
+        char *bt = t->bos >= 0 ? xstrndup(t->blob + t->off[t->bos], t->off[t->bos + 1] - t->off[t->bos] - 1) : NULL;
+        char *et = t->eos >= 0 ? xstrndup(t->blob + t->off[t->eos], t->off[t->eos + 1] - t->off[t->eos] - 1) : NULL;
+        tok_chat_set_template(t, tmpl, tl, bt, et, path);
+        free(bt);
+        free(et);
+    }
     return t;
 }
 
