@@ -486,8 +486,9 @@ const Command data_commands[] = {
      "line; csv one item a row with its first run. JSON: file, count, what, format. export gguf FILE writes the "
      "current model (converted by quantize or not) as a GGUF v3 file as llama.cpp lays out its family "
      "(general.architecture, {arch}.* hyperparameters, tokenizer.ggml.* and chat template, llama.cpp's tensor "
-     "names): matrices as type= (default f32; q8_0 keeps a matrix whose rows are not whole 32-element blocks "
-     "as F32), vectors as F32. JSON: file, what, type, arch, model, tensors, kept, bytes.",
+     "names): matrices as type= (default f32; with q8_0 a matrix whose rows are not whole 32-element blocks "
+     "as F16), vectors, position and token-type embeddings as F32. JSON: file, what, type, arch, model, "
+     "tensors, kept (matrices as F16 instead of q8_0), bytes.",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -191,9 +191,11 @@ int export_gguf(App *app, const Args *a, Out *out) {
     for (int i = 0; type && i < (int)(sizeof types / sizeof *types); i++)
         if (!strcasecmp(type, types[i].name)) k = i;
     if (k < 0) return out_error(out, "export gguf: unknown type '%.40s' (f32, f16 or q8_0)", type);
-    const Model *m = app->model;
     GgufExportInfo info;
     Err e = {0};
+    // export dispatches without a model: open the default one as commands that need one do
+    if (!app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
+    const Model *m = app->model;
     if (model_export_gguf(m, file, types[k].dt, &info, &e)) return out_error(out, "export gguf: %s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "file", file);
@@ -207,7 +209,7 @@ int export_gguf(App *app, const Args *a, Out *out) {
     buf_printf(&out->text, "%s written to %s as GGUF (%s, %d tensors, %.2f MB of data)\n", m->name, file,
                types[k].name, info.n_tensors, info.bytes / 1e6);
     if (info.n_kept)
-        buf_printf(&out->text, "  %d matrices kept as F32 (rows not whole %d-element blocks)\n", info.n_kept,
+        buf_printf(&out->text, "  %d matrices as F16 (rows not whole %d-element blocks)\n", info.n_kept,
                    dtype_block(types[k].dt));
     return 0;
 }

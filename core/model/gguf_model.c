@@ -157,8 +157,10 @@ static int ex_plan(void *user, const WeightSlot *s) {
     // llama.cpp stores Llama's q and k in adjacent-pair rotary order, Qwen2's in halves
     bool qk = s->w == W_Q || s->w == W_K || s->w == W_Q_B || s->w == W_K_B;
     it->permute = qk && a->pos == POS_ROTARY && a->rope_style != x->gf->rope_style;
-    // matrices in the type asked for (when their rows are whole blocks), vectors in F32
-    it->dt = s->kind != WK_VEC && it->cols % dtype_block(p->dt) == 0 ? p->dt : DT_F32;
+    // as llama.cpp's converter: vectors, position and token-type embeddings in F32; the other
+    // matrices in the type asked for, F16 where their rows are not whole blocks of it
+    if (s->kind == WK_VEC || s->w == W_POS_EMBD || s->w == W_TYPE_EMBD) it->dt = DT_F32;
+    else it->dt = it->cols % dtype_block(p->dt) == 0 ? p->dt : DT_F16;
     return 0;
 }
 
@@ -248,7 +250,7 @@ int model_export_gguf(const Model *m, const char *path, DType dt, GgufExportInfo
     const char *name = m->name ? m->name : "qkv";
     gguf_w_str(w, "general.name", name, strlen(name));
     gguf_w_u32(w, "general.file_type", file_type(dt));
-    if (dt != DT_F32 && dt != DT_F16 && dt != DT_BF16) gguf_w_u32(w, "general.quantization_version", 2);
+    gguf_w_u32(w, "general.quantization_version", 2); // ggml's block formats' version, as llama.cpp writes it
     if (m->tok) rc = tok_write_gguf(m->tok, w, e);
     PlanCtx p = {&x, dt, e};
     if (!rc) rc = arch_plan(c, ex_plan, &p);
@@ -279,7 +281,7 @@ int model_export_gguf(const Model *m, const char *path, DType dt, GgufExportInfo
         int64_t ne[2] = {it->cols, it->rows};
         gguf_w_tensor(w, tn, it->s.kind == WK_VEC || it->rope_freqs ? 1 : 2, ne, (uint32_t)dtype_ggml(it->dt));
         in.n_tensors++;
-        if (it->s.kind != WK_VEC && !it->rope_freqs && it->dt != dt) in.n_kept++;
+        if (it->dt == DT_F16 && dt != DT_F16) in.n_kept++;
         in.bytes += (int64_t)gguf_w_tensor_bytes(w, i);
     }
     if (!rc) rc = gguf_w_write(w, path, ex_data, &x, e);

@@ -259,11 +259,11 @@ int tok_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
         if (pad >= 0) gguf_w_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)pad);
     } else {
         if (bpe_write_gguf(t, w, e)) return -1;
-        if (t->bos >= 0) gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
-        if (t->eos >= 0) gguf_w_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);
         gguf_w_bool(w, "tokenizer.ggml.add_bos_token", t->add_first >= 0 && t->add_first == t->bos);
         gguf_w_bool(w, "tokenizer.ggml.add_eos_token", t->add_last >= 0 && t->add_last == t->eos);
     }
+    if (t->bos >= 0) gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
+    if (t->eos >= 0) gguf_w_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);
     size_t cl;
     const char *chat = tok_chat_template(t, &cl);
     if (chat) gguf_w_str(w, "tokenizer.chat_template", chat, cl);
