@@ -397,7 +397,9 @@ static int export_experiment(App *app, const Args *a, Out *out) {
 static int cmd_export(App *app, const Args *a, Out *out) {
     const char *what = args_pos(a, 0)->val, *file = args_pos(a, 1)->val;
     if (!strcmp(what, "experiment")) return export_experiment(app, a, out);
+    if (!strcmp(what, "gguf")) return export_gguf(app, a, out);
     if (args_npos(a) != 2) return out_error(out, "export %.40s takes one FILE", what);
+    if (args_opt(a, "type")) return out_error(out, "export %.40s: type= applies to export gguf only", what);
     const char *format = args_opt(a, "format");
     DbExport kind;
     if (!strcmp(what, "pairs")) {
@@ -415,7 +417,7 @@ static int cmd_export(App *app, const Args *a, Out *out) {
         else if (!strcmp(format, "csv")) kind = DB_EXPORT_RUNS_CSV;
         else return out_error(out, "export runs: format=%.40s: jsonl or csv expected", format);
     } else {
-        return out_error(out, "export: '%.40s': pairs, rankings, runs or experiment expected", what);
+        return out_error(out, "export: '%.40s': pairs, rankings, runs, experiment or gguf expected", what);
     }
     DbFilter f = {0};
     filter_opts(a, &f);
@@ -439,7 +441,7 @@ static const char *const k_none[] = {NULL};
 static const char *const k_history[] = {"since", "until", "annotator", "model", "kind", NULL};
 static const char *const k_show[] = {"ranking", NULL};
 static const char *const k_rankings[] = {"since", "until", "annotator", "model", NULL};
-static const char *const k_export[] = {"format", "since", "until", "annotator", "model", "kind", NULL};
+static const char *const k_export[] = {"format", "since", "until", "annotator", "model", "kind", "type", NULL};
 
 const Command data_commands[] = {
     {"history", cmd_history, 0, 2, k_history, "history [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M kind=K]",
@@ -471,7 +473,7 @@ const Command data_commands[] = {
      false},
     {"export", cmd_export, 2, 3, k_export,
      "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M] | "
-     "export experiment ID FILE [format=json|jsonl|csv]",
+     "export experiment ID FILE [format=json|jsonl|csv] | export gguf FILE [type=f32|f16|q8_0]",
      "Write training data, replacing FILE atomically. pairs: every preference pair of each ranking (ties give "
      "none), format=trl {prompt, chosen, rejected, margin} (margin = rank difference) or format=hh {chosen, "
      "rejected} as \"\\n\\nHuman: ...\\n\\nAssistant: ...\" transcripts. rankings: one line per ranking "
@@ -481,7 +483,12 @@ const Command data_commands[] = {
      "kind (runs). export experiment ID FILE writes one experiment (format from the name: .csv, .jsonl, else json): "
      "{experiment, conditions, items: [{condition, shots, cot, samples, chat, seed, item, input, target, answer, "
      "correct, correct_norm, detail, runs: [{sample, run_id, answer, n_reused, prompt, text}]}]}; jsonl one item a "
-     "line; csv one item a row with its first run. JSON: file, count, what, format.",
+     "line; csv one item a row with its first run. JSON: file, count, what, format. export gguf FILE writes the "
+     "current model (converted by quantize or not) as a GGUF v3 file as llama.cpp lays out its family "
+     "(general.architecture, {arch}.* hyperparameters, tokenizer.ggml.* and chat template, llama.cpp's tensor "
+     "names): matrices as type= (default f32; with q8_0 a matrix whose rows are not whole 32-element blocks "
+     "as F16), vectors, position and token-type embeddings as F32. JSON: file, what, type, arch, model, "
+     "tensors, kept (matrices as F16 instead of q8_0), bytes.",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -1,6 +1,7 @@
 // cmd_quant.c - quantization you can see: quantize (the loaded model's matrices converted in
 // memory, with the error of the weights per layer) and compare (the converted model against
-// the loaded one on a text: KL divergence, top-1 agreement, logit change, bytes).
+// the loaded one on a text: KL divergence, top-1 agreement, logit change, bytes); and export
+// gguf (the current model written as llama.cpp's file, F32, F16 or Q8_0).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "analysis/divergence.h"
 #include "cmdutil.h"
 #include "commands.h"
+#include "model/gguf_model.h"
 
 static const struct {
     const char *name;
@@ -173,6 +175,43 @@ static int cmd_compare(App *app, const Args *a, Out *out) {
     free(p), free(q), free(d);
     prompt_free(&pr);
     return rc;
+}
+
+int export_gguf(App *app, const Args *a, Out *out) {
+    const char *file = args_pos(a, 1)->val, *type = args_opt(a, "type");
+    if (args_npos(a) != 2) return out_error(out, "export gguf takes one FILE");
+    for (int i = 0; i < a->n; i++)
+        if (a->a[i].key && strcmp(a->a[i].key, "type"))
+            return out_error(out, "export gguf: %s= does not apply (only type=)", a->a[i].key);
+    static const struct {
+        const char *name;
+        DType dt;
+    } types[] = {{"f32", DT_F32}, {"f16", DT_F16}, {"q8_0", DT_Q8_0}};
+    int k = type ? -1 : 0;
+    for (int i = 0; type && i < (int)(sizeof types / sizeof *types); i++)
+        if (!strcasecmp(type, types[i].name)) k = i;
+    if (k < 0) return out_error(out, "export gguf: unknown type '%.40s' (f32, f16 or q8_0)", type);
+    GgufExportInfo info;
+    Err e = {0};
+    // export dispatches without a model: open the default one as commands that need one do
+    if (!app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
+    const Model *m = app->model;
+    if (model_export_gguf(m, file, types[k].dt, &info, &e)) return out_error(out, "export gguf: %s", e.msg);
+    JsonW *w = &out->w;
+    jw_kstr(w, "file", file);
+    jw_kstr(w, "what", "gguf");
+    jw_kstr(w, "type", types[k].name);
+    jw_kstr(w, "arch", m->family->gguf->arch);
+    jw_kstr(w, "model", m->name);
+    jw_kint(w, "tensors", info.n_tensors);
+    jw_kint(w, "kept", info.n_kept);
+    jw_kint(w, "bytes", info.bytes);
+    buf_printf(&out->text, "%s written to %s as GGUF (%s, %d tensors, %.2f MB of data)\n", m->name, file,
+               types[k].name, info.n_tensors, info.bytes / 1e6);
+    if (info.n_kept)
+        buf_printf(&out->text, "  %d matrices as F16 (rows not whole %d-element blocks)\n", info.n_kept,
+                   dtype_block(types[k].dt));
+    return 0;
 }
 
 static const char *const k_quantize[] = {"embed", NULL};

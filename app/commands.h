@@ -22,6 +22,9 @@ extern const Command train_commands[];   // cmd_train.c: train
 extern const Command agree_commands[];   // cmd_agree.c: agreement
 extern const Command reward_commands[];  // cmd_reward.c: reward train, reward score
 
+// cmd_quant.c: `export gguf FILE [type=f32|f16|q8_0]` (export dispatches by its first word).
+int export_gguf(App *app, const Args *a, Out *out);
+
 // Register every table with the command language (once; later calls do nothing).
 void commands_init(void);
 // Run one command line: parse, check arity and options, open the built-in model for a

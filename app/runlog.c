@@ -87,10 +87,14 @@ static void json_int_list(Buf *b, const int *v, int n) {
     buf_putc(b, ']');
 }
 
-// The model's path as runs record it (absolute, or "builtin") and its architecture.
+// The model's path as runs record it (absolute, or "builtin") and its architecture: the family,
+// then the block weights' element type when not F32 ("llama Q4_1"), marked "(quantize)" when the
+// model was converted in memory from the file at the path.
 static void record_model(RunRecord *rr, const Model *m) {
     rr->run.model_path = m->builtin ? "builtin" : realpath(m->path, rr->abs) ? rr->abs : m->path;
-    rr->run.model_arch = m->cfg.a.name;
+    if (m->dtype == DT_F32 && !m->base) snprintf(rr->arch, sizeof rr->arch, "%s", m->cfg.a.name);
+    else snprintf(rr->arch, sizeof rr->arch, "%s %s%s", m->cfg.a.name, dtype_name(m->dtype), m->base ? " (quantize)" : "");
+    rr->run.model_arch = rr->arch;
 }
 
 int runlog_model(RunRecord *rr, Db *db, const Model *m, Err *e) {

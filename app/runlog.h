@@ -23,6 +23,7 @@ typedef struct RunRecord {
     Buf pids, ids, lps, alts;
     char hex[65];
     char abs[PATH_MAX];
+    char arch[64]; // run.model_arch: the family, with the weights' element type unless F32
 } RunRecord;
 
 // Fill rr from a finished generation (strings borrowed from the arguments, which must outlive

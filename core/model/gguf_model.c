@@ -1,15 +1,17 @@
 // gguf_model.c - GGUF checkpoints as models: the element types qkv reads from them, the
 // family and configuration from their metadata, their tensors registered as stored (mapped,
-// never converted). ggml lists dims innermost first: a [in, out] ggml matrix is qkv's
+// never converted); and a loaded model written back as one. ggml lists dims innermost first: a [in, out] ggml matrix is qkv's
 // row-major [out, in].
 #include "model/gguf_model.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/gguf.h"
 #include "base/mem.h"
+#include "kern/quant.h"
 #include "model/wsrc.h"
 
 // The open file and the tensors registered from it.
@@ -90,4 +92,202 @@ int gguf_model_load(Model *m, const char *path, const TensorMap **map, const str
     *map = f->gguf->names;
     *gp = g;
     return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing a loaded model as llama.cpp's GGUF
+
+// One tensor of the file: a logical weight (or the rotary divisors) and how it is stored.
+typedef struct ExItem {
+    WeightSlot s;
+    DType dt;
+    int64_t rows, cols;  // as written: [rows, cols], cols contiguous (ggml ne = {cols, rows})
+    bool transpose;      // the model holds it [in, out]: written [out, in]
+    bool permute;        // q/k rows reordered between rotary half and adjacent-pair order
+    bool head_copy;      // the tied head written from the token embedding
+    bool rope_freqs;     // the rotary divisors
+} ExItem;
+
+typedef struct Export {
+    const Model *m;
+    const GgufFamily *gf;
+    ExItem *it;
+    int n, cap;
+    float *rope; // [rot/2] divisors, for the rope_freqs item
+    const char *path;
+} Export;
+
+static ExItem *ex_add(Export *x) {
+    if (x->n == x->cap) x->it = xrealloc(x->it, sizeof *x->it * (size_t)(x->cap = x->cap ? 2 * x->cap : 64));
+    ExItem *it = &x->it[x->n++];
+    memset(it, 0, sizeof *it);
+    return it;
+}
+
+typedef struct PlanCtx {
+    Export *x;
+    DType dt;
+    Err *e;
+} PlanCtx;
+
+static int ex_plan(void *user, const WeightSlot *s) {
+    PlanCtx *p = user;
+    Export *x = p->x;
+    const Model *m = x->m;
+    const Arch *a = &m->cfg.a;
+    if (!x->gf->names->names[s->w]) return 0; // not in llama.cpp's files (BERT's masked-LM head)
+    bool head_copy = false;
+    if (s->w == W_OUTPUT && a->tied) {
+        if (!x->gf->head_copy) return 0;
+        head_copy = true;
+    }
+    ExItem *it = ex_add(x);
+    it->s = *s;
+    it->head_copy = head_copy;
+    switch (s->kind) {
+    case WK_EMBED: it->rows = s->rows, it->cols = m->cfg.n_embd; break;
+    case WK_LINEAR: {
+        const Linear *l = model_linear(m, s->w, s->layer);
+        if (!l) return err_set(p->e, "the model has no weight %s%s", weight_name(s->w), s->layer >= 0 ? " in a block" : "");
+        it->rows = s->out, it->cols = s->in, it->transpose = !l->out_in;
+        break;
+    }
+    case WK_VEC: it->rows = 1, it->cols = s->rows; break;
+    }
+    // llama.cpp stores Llama's q and k in adjacent-pair rotary order, Qwen2's in halves
+    bool qk = s->w == W_Q || s->w == W_K || s->w == W_Q_B || s->w == W_K_B;
+    it->permute = qk && a->pos == POS_ROTARY && a->rope_style != x->gf->rope_style;
+    // as llama.cpp's converter: vectors, position and token-type embeddings in F32; the other
+    // matrices in the type asked for, F16 where their rows are not whole blocks of it
+    if (s->kind == WK_VEC || s->w == W_POS_EMBD || s->w == W_TYPE_EMBD) it->dt = DT_F32;
+    else it->dt = it->cols % dtype_block(p->dt) == 0 ? p->dt : DT_F16;
+    return 0;
+}
+
+// Reorder the rows of one head's q or k (rows of c values, the first rot rotated) from
+// HF's halves (row i pairs with i + rot/2) to adjacent pairs (2i with 2i + 1), or back.
+static void permute_head(float *v, int rot, int64_t c, bool to_pairs, float *tmp) {
+    int half = rot / 2;
+    memcpy(tmp, v, sizeof *v * (size_t)(rot * c));
+    for (int j = 0; j < half; j++)
+        for (int s = 0; s < 2; s++) {
+            int pair = 2 * j + s, halves = s * half + j;
+            int dst = to_pairs ? pair : halves, src = to_pairs ? halves : pair;
+            memcpy(v + dst * c, tmp + src * c, sizeof *v * (size_t)c);
+        }
+}
+
+static int ex_data(void *user, int i, FILE *f, Err *e) {
+    Export *x = user;
+    const Model *m = x->m;
+    const ModelConfig *c = &m->cfg;
+    const ExItem *it = &x->it[i];
+    int64_t n = it->rows * it->cols;
+    float *v = xmalloc(sizeof *v * (size_t)n);
+    int rc = 0;
+    if (it->rope_freqs) {
+        memcpy(v, x->rope, sizeof *v * (size_t)n);
+    } else {
+        WeightSlot s = it->s;
+        if (it->head_copy) s.w = W_TOK_EMBD;
+        if (model_weight_f32(m, &s, v)) rc = err_set(e, "cannot write '%s': the model has no weight %s", x->path, weight_name(s.w));
+    }
+    if (!rc && it->transpose) { // [in, out] -> [out, in]
+        float *t = xmalloc(sizeof *t * (size_t)n);
+        for (int64_t r = 0; r < it->cols; r++)
+            for (int64_t k = 0; k < it->rows; k++) t[k * it->cols + r] = v[r * it->rows + k];
+        free(v);
+        v = t;
+    }
+    if (!rc && it->permute) {
+        int heads = it->s.w == W_Q || it->s.w == W_Q_B ? c->n_head : c->n_kv_head, hd = c->head_dim;
+        int rot = c->a.rope_dim ? c->a.rope_dim : hd;
+        int64_t per_row = it->s.kind == WK_VEC ? 1 : it->cols; // a bias: one value per row of q/k
+        float *tmp = xmalloc(sizeof *tmp * (size_t)(rot * per_row));
+        for (int h = 0; h < heads; h++)
+            permute_head(v + (int64_t)h * hd * per_row, rot, per_row, c->a.rope_style == ROPE_HALF, tmp);
+        free(tmp);
+    }
+    if (!rc) {
+        errno = 0;
+        size_t bytes = it->dt == DT_F32 ? sizeof *v * (size_t)n : (size_t)it->rows * dtype_row_bytes(it->dt, it->cols);
+        void *q = v;
+        if (it->dt != DT_F32) {
+            q = xmalloc(bytes);
+            if (quant_rows(it->dt, v, it->rows, it->cols, q, e)) rc = -1;
+        }
+        if (!rc && fwrite(q, 1, bytes, f) != bytes) rc = err_set(e, "cannot write '%s': %s", x->path, strerror(errno ? errno : EIO));
+        if (q != v) free(q);
+    }
+    free(v);
+    return rc;
+}
+
+// llama.cpp's general.file_type (LlamaFileType) of a file whose matrices are dt.
+static uint32_t file_type(DType dt) {
+    switch (dt) {
+    case DT_F16: return 1;
+    case DT_Q4_0: return 2;
+    case DT_Q4_1: return 3;
+    case DT_Q8_0: return 7;
+    case DT_Q4_K: return 15; // Q4_K_M
+    case DT_Q6_K: return 18;
+    case DT_BF16: return 32;
+    default: return 0;
+    }
+}
+
+int model_export_gguf(const Model *m, const char *path, DType dt, GgufExportInfo *info, Err *e) {
+    const Family *f = m->family;
+    if (!f || !f->gguf) return err_set(e, "the %s family has no GGUF layout", m->cfg.a.name);
+    if (dt == DT_I8_AFFINE || dtype_ggml(dt) < 0) return err_set(e, "GGUF has no type %s", dtype_name(dt));
+    const ModelConfig *c = &m->cfg;
+    const Arch *a = &c->a;
+    Export x = {.m = m, .gf = f->gguf, .path = path};
+    GgufW *w = gguf_w_new();
+    int rc = 0;
+    config_write_gguf(f, c, w);
+    const char *name = m->name ? m->name : "qkv";
+    gguf_w_str(w, "general.name", name, strlen(name));
+    gguf_w_u32(w, "general.file_type", file_type(dt));
+    gguf_w_u32(w, "general.quantization_version", 2); // ggml's block formats' version, as llama.cpp writes it
+    if (m->tok) rc = tok_write_gguf(m->tok, w, e);
+    PlanCtx p = {&x, dt, e};
+    if (!rc) rc = arch_plan(c, ex_plan, &p);
+    // Llama 3.1's frequency scaling: the divisors as llama.cpp stores them
+    if (!rc && a->pos == POS_ROTARY && (a->rope_scaling == ROPE_SCALE_LLAMA3 || a->rope_scaling == ROPE_SCALE_FACTORS)) {
+        int rot = a->rope_dim ? a->rope_dim : c->head_dim;
+        if (!x.gf->rope_freqs) {
+            rc = err_set(e, "GGUF %s files have no rotary frequency divisors", x.gf->arch);
+        } else {
+            x.rope = xmalloc(sizeof *x.rope * (size_t)(rot / 2));
+            float *plain = xmalloc(sizeof *plain * (size_t)(rot / 2));
+            Arch none = *a;
+            none.rope_scaling = ROPE_SCALE_NONE;
+            rope_freqs(&none, rot, plain);
+            rope_freqs(a, rot, x.rope);
+            for (int i = 0; i < rot / 2; i++) x.rope[i] = a->rope_factors ? a->rope_factors[i] : plain[i] / x.rope[i];
+            free(plain);
+            ExItem *it = ex_add(&x);
+            it->rope_freqs = true, it->dt = DT_F32, it->rows = 1, it->cols = rot / 2;
+        }
+    }
+    GgufExportInfo in = {0};
+    for (int i = 0; !rc && i < x.n; i++) {
+        const ExItem *it = &x.it[i];
+        char tn[160];
+        if (it->rope_freqs) snprintf(tn, sizeof tn, "%s", x.gf->rope_freqs);
+        else snprintf(tn, sizeof tn, x.gf->names->names[it->s.w], it->s.layer);
+        int64_t ne[2] = {it->cols, it->rows};
+        gguf_w_tensor(w, tn, it->s.kind == WK_VEC || it->rope_freqs ? 1 : 2, ne, (uint32_t)dtype_ggml(it->dt));
+        in.n_tensors++;
+        if (it->dt == DT_F16 && dt != DT_F16) in.n_kept++;
+        in.bytes += (int64_t)gguf_w_tensor_bytes(w, i);
+    }
+    if (!rc) rc = gguf_w_write(w, path, ex_data, &x, e);
+    if (!rc && info) *info = in;
+    gguf_w_free(w);
+    free(x.it);
+    free(x.rope);
+    return rc;
 }

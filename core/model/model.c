@@ -218,6 +218,12 @@ int model_bind(Model *m, const TensorMap *map, Err *e) {
     return 0;
 }
 
+const Linear *model_linear(const Model *m, WeightId w, int layer) {
+    if (layer >= m->cfg.n_layer) return NULL;
+    const Linear *l = linear_at((Model *)m, w, layer);
+    return l && l->w.data ? l : NULL;
+}
+
 int model_weight_f32(const Model *m, const WeightSlot *s, float *out) {
     Model *mm = (Model *)m; // the accessors above are shared with binding; nothing is changed
     const Tensor *t = NULL;

@@ -71,3 +71,5 @@ int model_bind(Model *m, const TensorMap *map, Err *e);
 // Copy the logical weight of slot s (see arch_plan) as float32 in its stored order (a linear
 // [in, out] or [out, in] as the layout keeps it) into out. -1 when m does not have it.
 int model_weight_f32(const Model *m, const WeightSlot *s, float *out);
+// The linear layer w (of layer, -1 outside the blocks) as bound, or NULL when m has none.
+const Linear *model_linear(const Model *m, WeightId w, int layer);

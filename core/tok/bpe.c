@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "tok/tokenizer_impl.h"
+#include "base/gguf.h"
 #include "tok/unicode.h"
 #include "tok/unicode_norm.h"
 #include "base/utf8.h"
@@ -901,6 +902,106 @@ done:
     free(skip);
     free(unk);
     return t;
+}
+
+// How GGUF metadata spells token id of t into out (cleared): added and special tokens as
+// their text; byte-level tokens in GPT-2's byte-to-unicode characters; SentencePiece-style
+// ones with U+2581 for a space and <0xNN> for a byte-fallback token. Returns its TOKP_* type.
+static int gguf_piece(const Tokenizer *t, int id, const unsigned char *is_added, Buf *out) {
+    buf_clear(out);
+    const unsigned char *s = (const unsigned char *)t->blob + t->off[id];
+    size_t n = t->off[id + 1] - t->off[id] - 1;
+    if (t->fallback && t->fallback[id] && n == 1) {
+        buf_printf(out, "<0x%02X>", s[0]);
+        return TOKP_BYTE;
+    }
+    if (is_added[id]) {
+        buf_put(out, s, n);
+        return t->special[id] ? TOKP_CONTROL : TOKP_USER;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char u[8];
+        if (t->bpe->byte_level) buf_put(out, u, (size_t)tok_gpt2_byte_char(s[i], u));
+        else if (s[i] == ' ') buf_put(out, "\xE2\x96\x81", 3);
+        else buf_putc(out, (char)s[i]);
+    }
+    return id == t->bpe->unk ? TOKP_UNKNOWN : TOKP_NORMAL;
+}
+
+static int by_rank(const void *a, const void *b) {
+    const PairSlot *x = a, *y = b;
+    return x->rank != y->rank ? (x->rank < y->rank ? -1 : 1) : (x->key < y->key ? -1 : x->key > y->key);
+}
+
+int bpe_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
+    const struct Bpe *b = t->bpe;
+    const char *pre = NULL;
+    if (b->byte_level) {
+        for (size_t k = 0; !pre && k < sizeof gguf_pre / sizeof *gguf_pre; k++)
+            if (gguf_pre[k].pre == b->pre && gguf_pre[k].ignore_merges == b->ignore_merges) pre = gguf_pre[k].name;
+        if (!pre || b->add_prefix_space || b->nfc)
+            return err_set(e, "the tokenizer's pre-tokenizer%s has no tokenizer.ggml.pre name in GGUF",
+                           b->add_prefix_space ? " (with add_prefix_space)" : b->nfc ? " (with NFC)" : "");
+    }
+    int n = t->n_vocab;
+    unsigned char *is_added = xcalloc((size_t)n, 1);
+    for (int k = 0; k < t->n_added; k++) is_added[t->added[k]] = 1;
+    // the merges in rank order
+    size_t nm = 0;
+    PairSlot *m = xmalloc((b->pair_mask + 1) * sizeof *m);
+    for (size_t i = 0; i <= b->pair_mask; i++)
+        if (b->pairs[i].key != PAIR_EMPTY) m[nm++] = b->pairs[i];
+    qsort(m, nm, sizeof *m, by_rank);
+    // the pieces in one buffer, then pointers into it
+    Buf all = {0}, one = {0};
+    size_t *off = xmalloc(((size_t)n + 1) * sizeof *off), *len = xmalloc((size_t)(n ? n : 1) * sizeof *len);
+    int32_t *type = xmalloc((size_t)(n ? n : 1) * sizeof *type);
+    for (int id = 0; id < n; id++) {
+        type[id] = gguf_piece(t, id, is_added, &one);
+        off[id] = all.len, len[id] = one.len;
+        buf_put(&all, one.data ? one.data : "", one.len);
+    }
+    const char **text = xmalloc((size_t)(n ? n : 1) * sizeof *text);
+    for (int id = 0; id < n; id++) text[id] = all.data ? all.data + off[id] : "";
+    gguf_w_str(w, "tokenizer.ggml.model", b->byte_level ? "gpt2" : "llama", b->byte_level ? 4 : 5);
+    if (pre) gguf_w_str(w, "tokenizer.ggml.pre", pre, strlen(pre));
+    gguf_w_arr_str(w, "tokenizer.ggml.tokens", (uint64_t)n, text, len);
+    if (b->byte_level) { // "left right", best first
+        Buf mt = {0};
+        size_t *moff = xmalloc((nm ? nm : 1) * sizeof *moff), *mlen = xmalloc((nm ? nm : 1) * sizeof *mlen);
+        for (size_t i = 0; i < nm; i++) {
+            int l = (int)(m[i].key >> 32), r = (int)(m[i].key & 0xFFFFFFFFu);
+            moff[i] = mt.len;
+            buf_put(&mt, text[l], len[l]);
+            buf_putc(&mt, ' ');
+            buf_put(&mt, text[r], len[r]);
+            mlen[i] = mt.len - moff[i];
+        }
+        const char **mp = xmalloc((nm ? nm : 1) * sizeof *mp);
+        for (size_t i = 0; i < nm; i++) mp[i] = mt.data + moff[i];
+        gguf_w_arr_str(w, "tokenizer.ggml.merges", (uint64_t)nm, mp, mlen);
+        free(mp);
+        free(moff);
+        free(mlen);
+        buf_free(&mt);
+    } else { // scores whose order gives the merges back: a merged piece scores minus its best rank,
+             // the others below every merged one
+        float *score = xmalloc((size_t)(n ? n : 1) * sizeof *score);
+        for (int id = 0; id < n; id++) score[id] = -1e9f;
+        for (size_t i = nm; i-- > 0;) score[m[i].merged] = -(float)m[i].rank;
+        gguf_w_arr_f32(w, "tokenizer.ggml.scores", (uint64_t)n, score);
+        free(score);
+    }
+    gguf_w_arr_i32(w, "tokenizer.ggml.token_type", (uint64_t)n, type);
+    free(is_added);
+    free(m);
+    buf_free(&all);
+    buf_free(&one);
+    free(off);
+    free(len);
+    free(type);
+    free(text);
+    return 0;
 }
 
 Tokenizer *tok_bytes_new(void) {

@@ -220,3 +220,54 @@ Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
     }
     return t;
 }
+
+// WordPiece in llama.cpp's spelling: a continuation ("##x") bare, a [SPECIAL] piece as it is,
+// a word start after U+2581; control tokens typed so.
+static void write_wordpiece(const Tokenizer *t, GgufW *w) {
+    int n = t->n_vocab;
+    Buf all = {0};
+    size_t *off = xmalloc((size_t)n * sizeof *off), *len = xmalloc((size_t)n * sizeof *len);
+    int32_t *type = xmalloc((size_t)n * sizeof *type);
+    for (int i = 0; i < n; i++) {
+        size_t l;
+        const char *s = tok_piece(t, i, &l);
+        off[i] = all.len;
+        if (l >= 2 && !memcmp(s, "##", 2)) buf_put(&all, s + 2, l - 2);
+        else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&all, s, l);
+        else buf_puts(&all, SP), buf_put(&all, s, l);
+        len[i] = all.len - off[i];
+        type[i] = tok_is_special(t, i) ? TOKP_CONTROL : TOKP_NORMAL;
+    }
+    const char **text = xmalloc((size_t)n * sizeof *text);
+    for (int i = 0; i < n; i++) text[i] = all.data ? all.data + off[i] : "";
+    gguf_w_str(w, "tokenizer.ggml.model", "bert", 4);
+    gguf_w_arr_str(w, "tokenizer.ggml.tokens", (uint64_t)n, text, len);
+    gguf_w_arr_i32(w, "tokenizer.ggml.token_type", (uint64_t)n, type);
+    buf_free(&all);
+    free(off);
+    free(len);
+    free(type);
+    free(text);
+}
+
+int tok_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
+    if (t->kind == TOK_KIND_WORDPIECE) {
+        write_wordpiece(t, w);
+        if (t->add_first >= 0) gguf_w_u32(w, "tokenizer.ggml.cls_token_id", (uint32_t)t->add_first);
+        if (t->add_last >= 0) gguf_w_u32(w, "tokenizer.ggml.seperator_token_id", (uint32_t)t->add_last);
+        int unk = wordpiece_unk(t), mask = tok_mask(t), pad = tok_find(t, "[PAD]", 5);
+        if (unk >= 0) gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
+        if (mask >= 0) gguf_w_u32(w, "tokenizer.ggml.mask_token_id", (uint32_t)mask);
+        if (pad >= 0) gguf_w_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)pad);
+    } else {
+        if (bpe_write_gguf(t, w, e)) return -1;
+        gguf_w_bool(w, "tokenizer.ggml.add_bos_token", t->add_first >= 0 && t->add_first == t->bos);
+        gguf_w_bool(w, "tokenizer.ggml.add_eos_token", t->add_last >= 0 && t->add_last == t->eos);
+    }
+    if (t->bos >= 0) gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
+    if (t->eos >= 0) gguf_w_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);
+    size_t cl;
+    const char *chat = tok_chat_template(t, &cl);
+    if (chat) gguf_w_str(w, "tokenizer.chat_template", chat, cl);
+    return 0;
+}

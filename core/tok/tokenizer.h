@@ -31,6 +31,12 @@ struct Gguf;
 // (SentencePiece-style BPE with scores and byte fallback) or bert (WordPiece); control tokens
 // special, user-defined ones added; BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos as the file says.
 Tokenizer *tok_from_gguf(const struct Gguf *g, Err *e);
+struct GgufW;
+// Write t as the GGUF metadata tok_from_gguf reads (tokenizer.ggml.model, .pre, .tokens,
+// .token_type, .merges or .scores, the special-token ids, add_bos/add_eos) and its chat template
+// as tokenizer.chat_template. 0, or -1 with e filled when GGUF cannot hold t (a pre-tokenizer
+// llama.cpp has no name for).
+int tok_write_gguf(const Tokenizer *t, struct GgufW *w, Err *e);
 // Load GPT-2 byte-level BPE from an explicit vocabulary (vocab.json, encoder.json) and merges
 // file (merges.txt, vocab.bpe; an optional first "#version" line) of any names.
 Tokenizer *tok_load_vocab_merges(const char *vocab_path, const char *merges_path, Err *e);

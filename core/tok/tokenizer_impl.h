@@ -112,6 +112,12 @@ typedef struct BpePieces {
 } BpePieces;
 // bpe.c: BPE from pieces (bos, eos and the added ends left at -1).
 Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e);
+struct GgufW;
+// bpe.c: t as the GGUF keys bpe_load_pieces reads back: tokenizer.ggml.model (gpt2 or llama),
+// .pre (byte-level), .tokens, .merges (byte-level, best first) or .scores (SentencePiece-style:
+// a merged piece scores minus the rank of its best merge), .token_type. 0, or -1 with e filled
+// when GGUF has no name for t's pre-tokenizer.
+int bpe_write_gguf(const Tokenizer *t, struct GgufW *w, Err *e);
 
 // wordpiece.c: BERT's WordPiece.
 Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e);
@@ -121,6 +127,8 @@ Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e);
 Tokenizer *wordpiece_from_lines(const char *text, size_t n, const Json *cfg, const char *path, Err *e);
 // Make id the unknown token.
 void wordpiece_set_unk(Tokenizer *t, int id);
+// The unknown token, or -1.
+int wordpiece_unk(const Tokenizer *t);
 int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, unsigned flags, IntVec *out, Err *e);
 void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out);
 void wordpiece_free(struct WordPiece *w);

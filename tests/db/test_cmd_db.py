@@ -8,7 +8,8 @@ json and csv modules with exactly the documented fields; a hostile prompt stored
 exported verbatim; an unfinished ranking stores nothing; a qkv killed just after order was given
 (the ranking whole or not at all; QKV_KILL_SEED repeats the delays) and while generating candidates;
 two qkv processes logging at once; databases qkv must not touch; listing rankings (filters, ties,
-show ranking=ID) and no half ranking listed after a kill.
+show ranking=ID) and no half ranking listed after a kill; the element type of a quantized model's
+weights in a run's model_arch.
 
 Usage: test_cmd_db.py QKV_BINARY
 """
@@ -522,6 +523,20 @@ def main():
     open(blocker, 'w').close()
     p = qkv(['--db', os.path.join(blocker, 'sub', 'q.db'), '-e', 'history'])
     check(p.returncode != 0 and 'cannot create directory' in p.stderr.decode(), 'uncreatable directory')
+
+    # ---- a run names the element type of a quantized model's weights in model_arch: converted in
+    # memory by quantize (the file at model_path is the float one), or stored so in the file
+    qdb = f('quant.db')
+    (_, g), _ = qjson(qdb, ['quantize q8_0', 'generate "abc" max=2 seed=1'])
+    (s, h), _ = qjson(qdb, ['show %d' % g['run_id'], 'history 1'])
+    check(s['model_arch'] == 'gpt2 Q8_0 (quantize)' and h['runs'][0]['model_arch'] == 'gpt2 Q8_0 (quantize)',
+          'quantized run: model_arch %r, history %r' % (s['model_arch'], h['runs'][0]['model_arch']))
+    qfile = f('q8.gguf')
+    qjson(qdb, ['export gguf %s type=q8_0' % qfile])
+    (g,), _ = qjson(qdb, ['generate "abc" max=2 seed=1'], extra=['--model', qfile])
+    (s,), _ = qjson(qdb, ['show %d' % g['run_id']])
+    check(s['model_arch'] == 'gpt2 Q8_0' and s['model_path'] == os.path.realpath(qfile),
+          'run of a Q8_0 file: model_arch %r, path %r' % (s['model_arch'], s['model_path']))
 
 
 try:

@@ -25,7 +25,11 @@ from safetensors.torch import load_file
 ARCH = {'gpt2': 'gpt2', 'llama': 'llama', 'mistral': 'llama', 'qwen2': 'qwen2', 'bert': 'bert'}
 FTYPES = {'f32': (gguf.LlamaFileType.ALL_F32, gguf.GGMLQuantizationType.F32),
           'f16': (gguf.LlamaFileType.MOSTLY_F16, gguf.GGMLQuantizationType.F16),
-          'q8_0': (gguf.LlamaFileType.MOSTLY_Q8_0, gguf.GGMLQuantizationType.Q8_0)}
+          'q8_0': (gguf.LlamaFileType.MOSTLY_Q8_0, gguf.GGMLQuantizationType.Q8_0),
+          'q4_0': (gguf.LlamaFileType.MOSTLY_Q4_0, gguf.GGMLQuantizationType.Q4_0),
+          'q4_k_m': (gguf.LlamaFileType.MOSTLY_Q4_K_M, gguf.GGMLQuantizationType.Q4_K)}
+# Q4_K_M as llama.cpp mixes it: Q6_K for these, Q4_K for the other matrices
+Q6_K_TENSORS = ('attn_v.weight', 'ffn_down.weight', 'output.weight')
 
 
 def load_tensors(model_dir):
@@ -161,16 +165,11 @@ def gguf_name(mt, name):
     return tmap.get_name(name, try_suffixes=('.weight', '.bias'))
 
 
-def convert(model_dir, out_path, ftype='f32', pre='gpt-2', name=None):
+def layout(model_dir):
+    """The directory's tensors as llama.cpp's files hold them, in float32: [(gguf name, tensor)]."""
     cfg = json.load(open(os.path.join(model_dir, 'config.json')))
     mt = cfg.get('model_type', 'gpt2')
     arch = ARCH[mt]
-    w = gguf.GGUFWriter(out_path, arch)
-    w.add_name(name or os.path.basename(model_dir.rstrip('/')))
-    set_params(w, cfg, mt, ftype)
-    set_vocab(w, model_dir, mt, cfg['vocab_size'], pre)
-    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    qtype = FTYPES[ftype][1]
     items = []
     rf = rope_freqs(cfg) if arch == 'llama' else None
     if rf is not None:
@@ -193,17 +192,58 @@ def convert(model_dir, out_path, ftype='f32', pre='gpt-2', name=None):
         items.append((new, t))
         if mt == 'gpt2' and new == 'token_embd.weight':  # GPT2Model writes the tied head too
             items.append(('output.weight', t))
-    for new, t in items:
-        data = t.contiguous().numpy()
-        dt = qtype
-        if data.ndim <= 1 or new.endswith('_norm.weight') or not new.endswith('.weight') or \
-                new.startswith(('position_embd', 'token_types')):
-            dt = gguf.GGMLQuantizationType.F32
-        try:
-            q = gguf.quants.quantize(data, dt)
-        except gguf.QuantError:
-            dt = gguf.GGMLQuantizationType.F16
-            q = gguf.quants.quantize(data, dt)
+    return items
+
+
+def stored(new, data, qtype):
+    """(ggml type, bytes as numpy) of tensor `new` in a file of matrices qtype, as the converter
+    stores it: 1-D tensors, norms, biases, position and token-type embeddings F32, the other
+    matrices qtype (F16 where rows do not divide into its blocks)."""
+    dt = qtype
+    if data.ndim <= 1 or new.endswith('_norm.weight') or not new.endswith('.weight') or \
+            new.startswith(('position_embd', 'token_types')):
+        dt = gguf.GGMLQuantizationType.F32
+    if dt == gguf.GGMLQuantizationType.Q4_K and new.endswith(Q6_K_TENSORS):
+        dt = gguf.GGMLQuantizationType.Q6_K
+    if dt in (gguf.GGMLQuantizationType.Q4_K, gguf.GGMLQuantizationType.Q6_K) and data.shape[-1] % 256 == 0:
+        return dt, k_blocks(new, data, dt)
+    try:
+        return dt, gguf.quants.quantize(data, dt)
+    except (gguf.QuantError, NotImplementedError):
+        return gguf.GGMLQuantizationType.F16, gguf.quants.quantize(data, gguf.GGMLQuantizationType.F16)
+
+
+def k_blocks(new, data, dt):
+    """Q4_K or Q6_K super-blocks for a matrix shaped as data: the gguf package has no quantizer for
+    them, so the blocks are random bytes with their f16 scales set to give values of data's
+    spread. The weights are then what the gguf package dequantizes from these bytes (random
+    models: only the file's consistency matters)."""
+    import zlib
+    rng = np.random.default_rng(zlib.crc32(new.encode()))
+    rows, cols = data.shape
+    nb = rows * cols // 256
+    size = gguf.GGML_QUANT_SIZES[dt][1]
+    b = rng.integers(0, 256, size=(nb, size), dtype=np.uint8)
+    std = float(np.std(data)) or 0.02
+    if dt == gguf.GGMLQuantizationType.Q4_K:  # d, dmin (f16), 12 bytes of 6-bit scales and mins, 128 of nibbles
+        # x = d * sc * q - dmin * m with sc, m < 64 and q < 16: centre the spread on zero
+        b[:, 0:2] = np.full(nb, std / (32 * 8), dtype=np.float16).view(np.uint8).reshape(nb, 2)
+        b[:, 2:4] = np.full(nb, std * 7.5 / (32 * 8), dtype=np.float16).view(np.uint8).reshape(nb, 2)
+    else:  # 128 bytes of low nibbles, 64 of high bits, 16 int8 scales, d (f16) last
+        b[:, 208:210] = np.full(nb, std / (64 * 16), dtype=np.float16).view(np.uint8).reshape(nb, 2)
+    return b.reshape(rows, cols // 256 * size)
+
+
+def convert(model_dir, out_path, ftype='f32', pre='gpt-2', name=None):
+    cfg = json.load(open(os.path.join(model_dir, 'config.json')))
+    mt = cfg.get('model_type', 'gpt2')
+    w = gguf.GGUFWriter(out_path, ARCH[mt])
+    w.add_name(name or os.path.basename(model_dir.rstrip('/')))
+    set_params(w, cfg, mt, ftype)
+    set_vocab(w, model_dir, mt, cfg['vocab_size'], pre)
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    for new, t in layout(model_dir):
+        dt, q = stored(new, t.contiguous().numpy(), FTYPES[ftype][1])
         w.add_tensor(new, q, raw_dtype=dt)
     w.write_header_to_file()
     w.write_kv_data_to_file()

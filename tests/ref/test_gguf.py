@@ -17,9 +17,12 @@
 #     ids as qkv's tokenizer read from the GGUF metadata;
 #   - Q8_0 files: qkv's logits within TOL_Q8 of transformers' (which dequantizes the same
 #     blocks) and the mean KL divergence from the F32 model's next-token distribution <= KL_Q8;
+#   - Q4_0 files (the gguf package's quantizer) and Q4_K_M-style files (Q4_K, with Q6_K for attn_v
+#     and ffn_down, as random blocks): qkv's logits within TOL_Q4 of transformers' on the same
+#     file, and the same greedy continuation;
 #   - the tokenizer from the GGUF metadata gives the ids of the directory's own tokenizer.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
-# Usage: test_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]
+# Usage: test_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_GGUF_ONLY=name,name runs those variants alone)
 
 import json
 import os
@@ -51,11 +54,15 @@ TOL_ATT = 1e-5
 TOL_HIDDEN = 1e-5
 TOL_Q8 = 2e-3
 KL_Q8 = 1e-3
+TOL_Q4 = 2e-3
+Q4 = ('q4_0', 'q4_k_m')
+DTYPE = {'q8_0': 'Q8_0', 'q4_0': 'Q4_0', 'q4_k_m': 'Q4_K'}
+DTYPE_MIX = {'q4_k_m': ('Q4_K', 'Q6_K')}  # a mixed file reports one of its block types
 STD = 0.2
 GEN = 12
 
 failures = []
-worst = {'logit': 0.0, 'att': 0.0, 'hidden': 0.0, 'q8': 0.0, 'kl': 0.0}
+worst = {'logit': 0.0, 'att': 0.0, 'hidden': 0.0, 'q8': 0.0, 'kl': 0.0, 'q4': 0.0}
 
 
 def fail(msg):
@@ -101,6 +108,11 @@ VARIANTS = [
             'f16', (7, 100)),
     # KL grows with the logits' scale: these random weights are drawn at std 0.1, not 0.2
     Variant('llama-q8_0', 'llama', 'layers=2 heads=4 kv_heads=2 d=64 ctx=256 seed=66 std=0.1', 'q8_0', (7, 100)),
+    # Q4_0 blocks from the gguf package's quantizer; a Q4_K_M-style mix (Q4_K, Q6_K for attn_v and
+    # ffn_down) of random blocks (hf2gguf.k_blocks): both against transformers only, whose GGUF loader
+    # dequantizes them with the gguf package (the safetensors hold other weights)
+    Variant('llama-q4_0', 'llama', 'layers=2 heads=4 kv_heads=2 d=64 ctx=256 seed=81 std=0.1', 'q4_0', (7, 100)),
+    Variant('llama-q4_k_m', 'llama', 'layers=2 heads=4 kv_heads=2 d=256 ctx=256 seed=82 std=0.05', 'q4_k_m', (7, 100)),
     # transformers' GGUF loader does not read llama.cpp's rope_freqs: compared with qkv on safetensors only
     Variant('llama3-rope-freqs', 'llama', 'layers=2 heads=4 d=64 ctx=1024 seed=67 theta=500000', 'f32', (7, 300),
             hf=False, edit={'rope_scaling': LLAMA3}),
@@ -223,7 +235,9 @@ def run_decoder(v, qkv, tdump, d, path, db, rng):
             except qkv_cli.QkvError as ex:
                 fail('%s: %s' % (tag, ex))
                 continue
-            if v.ftype == 'q8_0':
+            if v.ftype in Q4:
+                pass  # other weights than the safetensors': against transformers below
+            elif v.ftype == 'q8_0':
                 kl = kl_mean(want_l, got_l)
                 worst['kl'] = max(worst['kl'], kl)
                 if kl > KL_Q8:
@@ -236,7 +250,9 @@ def run_decoder(v, qkv, tdump, d, path, db, rng):
                 out = hf(torch.tensor([ids]), output_attentions=True)
             tag = '%s T=%d vs transformers(gguf)' % (v.name, T)
             hl = out.logits[0].double().numpy()
-            if v.ftype == 'q8_0':
+            if v.ftype in Q4:
+                compare(tag + ' logits', 'q4', got_l, hl, TOL_Q4)
+            elif v.ftype == 'q8_0':
                 compare(tag + ' logits', 'q8', got_l, hl, TOL_Q8)
             else:
                 compare(tag + ' logits', 'logit', got_l, hl, TOL_LOGIT)
@@ -250,7 +266,7 @@ def run_decoder(v, qkv, tdump, d, path, db, rng):
     except qkv_cli.QkvError as ex:
         fail('%s generate: %s' % (v.name, ex))
         return hf
-    if v.ftype != 'q8_0' and g.get('ids') != s.get('ids'):
+    if v.ftype not in DTYPE and g.get('ids') != s.get('ids'):
         fail('%s: greedy generate: safetensors %s, gguf %s' % (v.name, s.get('ids'), g.get('ids')))
     if hf is not None:
         with torch.no_grad():
@@ -318,8 +334,10 @@ def run_variant(v, qkv, tdump, tmp, shared):
         return
     for k in SAME_FIELDS:
         want = iw.get(k)
-        if k == 'dtype' and v.ftype == 'q8_0':
-            want = 'Q8_0'
+        if k == 'dtype' and v.ftype in DTYPE:
+            want = DTYPE[v.ftype]
+        if k == 'dtype' and ig.get(k) in DTYPE_MIX.get(v.ftype, ()):
+            continue
         if ig.get(k) != want:
             fail('%s: model %s: safetensors %r, gguf %r' % (v.name, k, want, ig.get(k)))
     rng = np.random.default_rng(zlib.crc32(v.name.encode()))
@@ -335,27 +353,37 @@ def run_variant(v, qkv, tdump, tmp, shared):
     print('%-22s done (%.1f s)' % (v.name, time.time() - t0), flush=True)
 
 
-def main():
-    qkv, tdump = qkv_cli.qkv_path(), qkv_cli.trace_dump_path()
+def shared_models():
+    """../shared/models with the GPT-2 and BERT vocabularies, or None (said why)."""
     shared = os.environ.get('QKV_SHARED_MODELS', os.path.join(HERE, '..', '..', '..', 'shared', 'models'))
     for sub in ('gpt2-bpe-tokenizer/encoder.json', 'bert-uncased-tokenizer/vocab.txt'):
         if not os.path.exists(os.path.join(shared, sub)):
             print('SKIP: %s absent (the shared vocabularies)' % os.path.join(shared, sub))
-            return 77
+            return None
+    return shared
+
+
+def main():
+    qkv, tdump = qkv_cli.qkv_path(), qkv_cli.trace_dump_path()
+    shared = shared_models()
+    if not shared:
+        return 77
     torch.set_num_threads(1)
     print('transformers %s, gguf %s, torch %s' % (transformers.__version__, gguf.__version__ if hasattr(gguf, '__version__')
                                                   else '?', torch.__version__))
     t0 = time.time()
     tmp = tempfile.mkdtemp(prefix='qkv-gguf-')
     try:
+        only = os.environ.get('QKV_GGUF_ONLY')  # a comma-separated list of variant names, to run those alone
         for v in VARIANTS:
-            run_variant(v, qkv, tdump, tmp, shared)
+            if not only or v.name in only.split(','):
+                run_variant(v, qkv, tdump, tmp, shared)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print('max |dlogit| %.3g (tol %g), |dattention| %.3g (tol %g), relative |dhidden| %.3g (tol %g), Q8_0 |dlogit| '
-          'vs transformers %.3g (tol %g), mean KL %.3g (tol %g)'
+          'vs transformers %.3g (tol %g), mean KL %.3g (tol %g), Q4_0/Q4_K_M |dlogit| vs transformers %.3g (tol %g)'
           % (worst['logit'], TOL_LOGIT, worst['att'], TOL_ATT, worst['hidden'], TOL_HIDDEN, worst['q8'], TOL_Q8,
-             worst['kl'], KL_Q8))
+             worst['kl'], KL_Q8, worst['q4'], TOL_Q4))
     print('gguf: %d variants, %d failure(s), %.1f s' % (len(VARIANTS), len(failures), time.time() - t0))
     return 1 if failures else 0
 

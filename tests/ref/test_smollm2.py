@@ -5,6 +5,9 @@
 #   - logits at every position of several prompts (plain text, few-shot, a ChatML-rendered chat)
 #     within TOL_LOGIT;
 #   - the same greedy continuation of GEN tokens from each prompt;
+#   - chat=true renders conversations with the file's tokenizer.chat_template exactly as
+#     transformers' apply_chat_template does with the template its GGUF tokenizer reads, and
+#     encodes them to the same ids;
 #   - the tokenizer qkv reads from the GGUF metadata (byte-level BPE, pre-tokenizer "smollm")
 #     gives the ids of transformers' GGUF tokenizer on the prompts, and on the corpus of
 #     tokref.cases() the ids of HF tokenizers built from the file's vocabulary and merges with
@@ -41,6 +44,10 @@ PROMPTS = [
     '<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n',
     'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
 ]
+
+# (system or None, user): conversations rendered by chat=true
+CHATS = [(None, 'Name three colours.'), ('Answer in one word.', 'What is the capital of France?'),
+         (None, 'Quote "this" \\ and a\nnew line, <b>tags</b> and ünïcödé'), ('', 'Empty system message?')]
 
 
 def model_file():
@@ -125,6 +132,27 @@ def main():
             fail('%s: greedy %d tokens: HF %s, qkv %s' % (tag, GEN, cont, g.get('ids')))
         else:
             print('ok   %-34s logits max err %.2g, greedy %r' % (tag, err, hf_tok.decode(cont)[:60]), flush=True)
+    # chat=true renders with the GGUF's tokenizer.chat_template as transformers' apply_chat_template
+    # does with the same template (read by its GGUF tokenizer), and encodes to its ids
+    if not hf_tok.chat_template:
+        fail('transformers\' GGUF tokenizer has no chat template: the reference is missing')
+    for system, user in CHATS:
+        msgs = ([{'role': 'system', 'content': system}] if system is not None else []) + [{'role': 'user', 'content': user}]
+        want_text = hf_tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        want_ids = hf_tok.encode(want_text, add_special_tokens=False)
+        cmd = 'tokenize %s chat=true' % tokrun.qkv_escape(user.encode())
+        if system is not None:
+            cmd += ' system=%s' % tokrun.qkv_escape(system.encode())
+        try:
+            (tk,) = qkv_cli.json_cmds(qkv, path, [cmd], db)
+        except qkv_cli.QkvError as ex:
+            fail('chat %r: %s' % (user[:20], ex))
+            continue
+        if tk.get('chat') != 'chatml' or tk.get('text') != want_text or tk.get('ids') != want_ids:
+            fail('chat %r system %r: transformers %r %s, qkv %s %r %s' % (user[:20], system, want_text, want_ids[:12],
+                                                                        tk.get('chat'), tk.get('text'), tk.get('ids')))
+        else:
+            print('ok   chat=true %-22r as apply_chat_template (%d tokens)' % (user[:20], len(want_ids)), flush=True)
     # without --model (and no $QKV_MODEL) qkv starts on it; the untrained model stays by name
     env = dict(os.environ)
     env.pop('QKV_MODEL', None)

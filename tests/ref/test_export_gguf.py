@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+# test_export_gguf.py - suite 'reference': `export gguf FILE type=f32|f16|q8_0` against the `gguf`
+# package (llama.cpp's own Python reader and quantizers) and against qkv on the source model.
+#
+# For random-weight GPT-2, Llama (GQA tied, with a ChatML chat template), Qwen2 (biases, untied)
+# and BERT models that `qkv new-model` writes with the real GPT-2 / bert-base-uncased
+# vocabularies, exported in each type:
+#   - the JSON result (file, what, type, arch, tensors, kept, bytes);
+#   - gguf.GGUFReader reads the file: version 3, alignment 32, every key of the file the `gguf`
+#     package writes from the same directory as llama.cpp's converter lays it out (hf2gguf.py)
+#     with the same value (hyperparameters, tokens, token types, merges, special ids, the chat
+#     template); the same tensor names, shapes and types; each tensor's bytes equal to the `gguf`
+#     package's quantization of the reference layout (F32 and F16 exact, Q8_0 bit for bit), and
+#     its dequantized values within the type's precision of the source weights;
+#   - qkv reopens the file: logits at every position (BERT: every block's hidden states) within
+#     TOL_SAME of qkv on the source directory for F32; for F16 and Q8_0 within TOL_SAME of qkv on
+#     hf2gguf's file of the same type (the same bytes) and a mean KL from the source's
+#     next-token distribution <= KL_MAX; the tokenizer gives the directory's ids on a corpus;
+#     chat=true renders as from the directory;
+#   - llama2.c's stories260K (a SentencePiece-style tokenizer with scores) exported and reopened:
+#     the same logits and ids (skipped when ../shared/models lacks it);
+#   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
+#     options of other exports: one error line each, and nothing left behind.
+# Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
+# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories runs those alone)
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, '..', 'tok'))
+import test_gguf as tg  # noqa: E402  (its helpers; importing it checks the test environment)
+
+np, gguf, hf2gguf, qkv_cli, tokref, tokrun = tg.np, tg.gguf, tg.hf2gguf, tg.qkv_cli, tg.tokref, tg.tokrun
+
+TOL_SAME = 1e-5
+KL_MAX = 1e-3
+# relative to the largest |w| of the tensor: F16 rounding, half a Q8_0 step of the largest block
+# (Q8_0: half a step, and the step itself rounded to f16 times up to 127 steps)
+TOL_VALUE = {'f32': 0.0, 'f16': 1e-3, 'q8_0': 0.6 / 127}
+# keys the two writers need not share: the name, and SpecialVocab's extras from tokenizer files
+# that qkv keeps as its own settings; bos_token_id, which new-model's Llama config.json gives as
+# n_vocab - 2 while its GPT-2 tokenizer.json begins texts with <|endoftext|> (the export writes the
+# tokenizer qkv uses: the ids it encodes are checked below)
+SKIP_KEYS = {'general.name', 'tokenizer.ggml.bos_token_id', 'tokenizer.ggml.padding_token_id', 'tokenizer.ggml.unknown_token_id',
+             'tokenizer.ggml.add_sep_token', 'tokenizer.ggml.add_cls_token', 'bert.pooling_type',
+             'tokenizer.ggml.add_bos_token', 'tokenizer.ggml.add_eos_token', 'tokenizer.ggml.pre'}
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+          "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+failures = []
+worst = {'same': 0.0, 'kl': 0.0, 'value': 0.0}
+
+
+def fail(msg):
+    failures.append(msg)
+    print('FAIL: ' + msg, flush=True)
+
+
+class Src:
+    def __init__(self, name, family, opts, types, chat=False, tok_check=True):
+        self.name, self.family, self.opts, self.types, self.chat = name, family, opts, types, chat
+        self.hf, self.tok_check = False, tok_check
+
+
+SOURCES = [
+    Src('gpt2', 'gpt2', 'layers=2 heads=4 d=64 ctx=128 seed=71', ('f32', 'q8_0')),
+    Src('llama-gqa-chat', 'llama', 'layers=2 heads=4 kv_heads=2 d=64 ctx=128 seed=72 std=0.1',
+        ('f32', 'f16', 'q8_0'), chat=True),
+    Src('qwen2-bias-untied', 'qwen2', 'layers=2 heads=6 kv_heads=2 d=96 ctx=128 seed=74 tied=false', ('f32',),
+        tok_check=False),
+    Src('bert', 'bert', 'layers=2 heads=4 d=64 ctx=128 seed=75', ('f32',)),
+]
+
+
+def field_value(r, key):
+    """A GGUFReader field as Python: a string, a number, or a list of them."""
+    f = r.fields[key]
+    t = f.types[0]
+    if t == gguf.GGUFValueType.ARRAY:
+        if f.types[1] == gguf.GGUFValueType.STRING:
+            return [bytes(f.parts[i]).decode('utf-8', 'surrogateescape') for i in f.data]
+        return [float(f.parts[i][0]) for i in f.data]
+    if t == gguf.GGUFValueType.STRING:
+        return bytes(f.parts[f.data[0]]).decode('utf-8', 'surrogateescape')
+    return float(f.parts[f.data[0]][0])
+
+
+def make_source(s, qkv, tmp, shared, db):
+    d = os.path.join(tmp, s.name)
+    tok = os.path.join(shared, 'bert-uncased-tokenizer' if s.family == 'bert' else 'gpt2-bpe-tokenizer')
+    vocab = 30522 if s.family == 'bert' else 50257
+    std = [] if 'std=' in s.opts else ['std=0.2']
+    p = qkv_cli.new_model(qkv, [s.family] + s.opts.split() + ['vocab=%d' % vocab, 'tok=' + tok, 'out=' + d] + std, db)
+    if p.returncode != 0:
+        fail('%s: new-model: exit %d: %s' % (s.name, p.returncode, p.stderr.strip()))
+        return None
+    if s.family in ('llama', 'qwen2'):
+        tg.byte_level_tokenizer_json(d)
+    if s.chat:
+        with open(os.path.join(d, 'tokenizer_config.json'), 'w') as f:
+            json.dump({'chat_template': CHATML, 'bos_token': '<|endoftext|>', 'eos_token': '<|endoftext|>'}, f)
+    return d
+
+
+def check_file(tag, path, ref_path, d, ftype):
+    """The exported file against the gguf package's conversion of the same directory."""
+    try:
+        r = gguf.GGUFReader(path)
+    except Exception as ex:
+        fail('%s: gguf.GGUFReader cannot read it: %s: %s' % (tag, type(ex).__name__, ex))
+        return
+    ref = gguf.GGUFReader(ref_path)
+    version = field_value(r, 'GGUF.version')
+    if version != 3 or r.alignment != 32:
+        fail('%s: version %s, alignment %s (3, 32 expected)' % (tag, version, r.alignment))
+    for key in ref.fields:
+        if key.startswith('GGUF.') or key in SKIP_KEYS:
+            continue
+        if key not in r.fields:
+            fail('%s: key %s missing (the gguf package\'s conversion has it)' % (tag, key))
+            continue
+        a, b = field_value(r, key), field_value(ref, key)
+        same = a == b if not isinstance(b, float) else abs(a - b) <= 1e-6 * max(1.0, abs(b))
+        if not same:
+            fail('%s: key %s: %r, the gguf package\'s conversion %r' % (tag, key, str(a)[:200], str(b)[:200]))
+    got = {t.name: t for t in r.tensors}
+    want = {t.name: t for t in ref.tensors}
+    if sorted(got) != sorted(want):
+        fail('%s: tensors %s, expected %s' % (tag, sorted(set(got) ^ set(want)), 'the same set'))
+    src = {n: t.contiguous().numpy() for n, t in hf2gguf.layout(d)}
+    qtype = hf2gguf.FTYPES[ftype][1]
+    for name in sorted(set(got) & set(want)):
+        g, w = got[name], want[name]
+        if g.tensor_type != w.tensor_type or list(g.shape) != list(w.shape):
+            fail('%s: %s: %s %s, expected %s %s' % (tag, name, g.tensor_type.name, list(g.shape), w.tensor_type.name,
+                                                   list(w.shape)))
+            continue
+        _, q = hf2gguf.stored(name, src[name], qtype)
+        if not np.array_equal(np.asarray(g.data).view(np.uint8).ravel(), np.asarray(q).view(np.uint8).ravel()):
+            fail('%s: %s: the bytes differ from the gguf package\'s %s of the same weights'
+                 % (tag, name, g.tensor_type.name))
+        deq = gguf.quants.dequantize(g.data, g.tensor_type).reshape(src[name].shape)
+        scale = float(np.max(np.abs(src[name]))) or 1.0
+        err = float(np.max(np.abs(deq.astype(np.float64) - src[name]))) / scale
+        worst['value'] = max(worst['value'], err)
+        tol = TOL_VALUE['f32' if g.tensor_type == gguf.GGMLQuantizationType.F32 else
+                        'f16' if g.tensor_type == gguf.GGMLQuantizationType.F16 else ftype]
+        if err > tol:
+            fail('%s: %s: dequantized values off by %.3g of the largest (tol %g)' % (tag, name, err, tol))
+
+
+def logits_or_hidden(s, tdump, model, ids):
+    """[T, V] logits of a decoder, or a BERT's hidden states after every block stacked."""
+    if s.family == 'bert':
+        points, _ = qkv_cli.trace(tdump, model, ids, ['resid_post'])
+        return np.stack([points[k] for k in sorted(points)])
+    return tg.qkv_run(tdump, model, ids, 1)[0]
+
+
+def compare(tag, got, want, tol):
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        fail('%s: shape %s, expected %s' % (tag, got.shape, want.shape))
+        return
+    err = float(np.max(np.abs(got - want)))
+    worst['same'] = max(worst['same'], err)
+    if not err <= tol:
+        fail('%s: max |difference| %.3g > %g' % (tag, err, tol))
+
+
+def check_model(s, qkv, tdump, tag, path, ref_path, d, ftype, db, rng):
+    vocab = 30522 if s.family == 'bert' else 50257
+    ids = ([101] if s.family == 'bert' else []) + [int(i) for i in rng.integers(1000, vocab, size=40)]
+    try:
+        want = logits_or_hidden(s, tdump, d, ids)
+        got = logits_or_hidden(s, tdump, path, ids)
+        ref = logits_or_hidden(s, tdump, ref_path, ids) if ftype != 'f32' else want
+    except qkv_cli.QkvError as ex:
+        fail('%s: %s' % (tag, ex))
+        return
+    compare(tag + (' vs the source' if ftype == 'f32' else ' vs the gguf package\'s file'), got, ref, TOL_SAME)
+    if ftype != 'f32' and s.family != 'bert':
+        kl = tg.kl_mean(want, got)
+        worst['kl'] = max(worst['kl'], kl)
+        if kl > KL_MAX:
+            fail('%s: mean KL(source || export) %.3g > %g' % (tag, kl, KL_MAX))
+    if ftype == 'f32' and s.tok_check:
+        tg.check_tokenizer(s, qkv, d, path, db, None)
+    if s.chat:
+        cmds = ['tokenize "Hello, who are you?" chat=true', 'tokenize "Hi" chat=true system="Be brief."']
+        try:
+            a, b = qkv_cli.json_cmds(qkv, path, cmds, db), qkv_cli.json_cmds(qkv, d, cmds, db)
+        except qkv_cli.QkvError as ex:
+            fail('%s chat: %s' % (tag, ex))
+            return
+        if [(x.get('text'), x.get('ids')) for x in a] != [(x.get('text'), x.get('ids')) for x in b] or a[0].get('chat') != 'chatml':
+            fail('%s: chat=true on the export %s, on the source %s' % (tag, a, b))
+
+
+def run_source(s, qkv, tdump, tmp, shared):
+    t0 = time.time()
+    db = os.path.join(tmp, 'qkv.db')
+    d = make_source(s, qkv, tmp, shared, db)
+    if not d:
+        return
+    rng = np.random.default_rng(zlib.crc32(s.name.encode()))
+    for ftype in s.types:
+        tag = '%s %s' % (s.name, ftype)
+        path = os.path.join(tmp, '%s-%s.gguf' % (s.name, ftype))
+        ref_path = os.path.join(tmp, '%s-%s-ref.gguf' % (s.name, ftype))
+        hf2gguf.convert(d, ref_path, ftype, pre='bert-bge' if s.family == 'bert' else 'gpt-2', name=s.name)
+        try:
+            (res,) = qkv_cli.json_cmds(qkv, d, ['export gguf %s type=%s' % (path, ftype)], db)
+        except qkv_cli.QkvError as ex:
+            fail('%s: %s' % (tag, ex))
+            continue
+        arch = hf2gguf.ARCH[s.family]
+        ts = gguf.GGUFReader(path).tensors
+        want = {'file': path, 'what': 'gguf', 'type': ftype, 'arch': arch, 'tensors': len(ts), 'kept': 0,
+                'bytes': sum(int(t.n_bytes) for t in ts)}
+        if any(res.get(k) != v for k, v in want.items()):
+            fail('%s: export JSON %s, expected %s' % (tag, res, want))
+        check_file(tag, path, ref_path, d, ftype)
+        check_model(s, qkv, tdump, tag, path, ref_path, d, ftype, db, rng)
+    print('%-20s %s done (%.1f s)' % (s.name, ','.join(s.types), time.time() - t0), flush=True)
+
+
+def run_stories(qkv, tdump, tmp, shared):
+    """A llama2.c model with its SentencePiece-style tokenizer (scores, byte fallback)."""
+    d = os.path.join(shared, 'llama2c-stories260k')
+    model, tok = os.path.join(d, 'stories260K.bin'), os.path.join(d, 'tok512.bin')
+    if not os.path.exists(model) or not os.path.exists(tok):
+        print('stories260K absent: its export is not checked')
+        return
+    db = os.path.join(tmp, 'qkv.db')
+    path = os.path.join(tmp, 'stories.gguf')
+    p = qkv_cli.run(qkv, ['--model', model, '--db', db, '--json', '-e', 'export gguf %s' % path])
+    if p.returncode != 0:
+        fail('stories260K: export: exit %d: %s' % (p.returncode, p.stderr.strip()))
+        return
+    r = gguf.GGUFReader(path)
+    if field_value(r, 'tokenizer.ggml.model') != 'llama' or len(field_value(r, 'tokenizer.ggml.scores')) != 512:
+        fail('stories260K: tokenizer.ggml.model %r with %d scores (llama, 512 expected)'
+             % (field_value(r, 'tokenizer.ggml.model'), len(field_value(r, 'tokenizer.ggml.scores'))))
+    ids = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315]
+    # texts that start with a space are left out: llama2.c prepends a space to every text, while
+    # qkv reads a GGUF "llama" vocabulary as HF's Metaspace does (no space added before one)
+    texts = [b'Once upon a time', b'Lily saw a big red ball. She was happy!', b'two  spaces  ', b'caf\xc3\xa9 \xe2\x98\x83',
+             b'Tom said: "hi" 123'] + [t for t in tokref.cases(seed=9, n=40) if t and not t[:1].isspace() and len(t) < 200]
+    try:
+        compare('stories260K logits', tg.qkv_run(tdump, path, ids, 1)[0], tg.qkv_run(tdump, model, ids, 1)[0], TOL_SAME)
+        a = tg.tokenize_all(qkv, path, texts, db)  # through a --script file: the texts exceed one argument
+        b = tg.tokenize_all(qkv, model, texts, db)
+    except qkv_cli.QkvError as ex:
+        fail('stories260K: %s' % ex)
+        return
+    bad = [t for t, x, y in zip(texts, a, b) if x != y]
+    if bad:
+        fail('stories260K: the exported tokenizer differs on %d of %d texts, first %r' % (len(bad), len(texts), bad[0]))
+    print('stories260K          exported and reopened: %d texts, logits as the source' % len(texts), flush=True)
+
+
+def check_bad(qkv, tmp, shared):
+    db = os.path.join(tmp, 'qkv.db')
+    model = os.path.join(tmp, 'gpt2')
+    cases = [('export gguf %s type=q5_k' % os.path.join(tmp, 'x.gguf'), "unknown type 'q5_k'"),
+             ('export gguf %s' % os.path.join(tmp, 'no', 'such', 'dir', 'x.gguf'), 'No such file or directory'),
+             ('export gguf %s' % tmp, 'cannot'),
+             ('export gguf %s format=trl' % os.path.join(tmp, 'x.gguf'), 'format= does not apply'),
+             ('export gguf a.gguf b.gguf', 'one FILE'),
+             ('export runs %s type=f16' % os.path.join(tmp, 'runs.jsonl'), 'type= applies to export gguf only')]
+    for cmd, want in cases:
+        p = qkv_cli.run(qkv, ['--model', model, '--db', db, '-e', cmd])
+        lines = p.stderr.strip().splitlines()
+        if p.returncode == 0 or len(lines) != 1 or not lines[0].startswith('error: ') or want not in lines[0]:
+            fail('%r: expected one error line with %r, got exit %d: %r' % (cmd, want, p.returncode, p.stderr[:300]))
+    left = [f for f in os.listdir(tmp) if f.startswith(('x.gguf', '.x.gguf')) or f.endswith('.tmp')]
+    if left:
+        fail('failed exports left files behind: %s' % left)
+
+
+def main():
+    qkv, tdump = qkv_cli.qkv_path(), qkv_cli.trace_dump_path()
+    shared = tg.shared_models()
+    if not shared:
+        return 77
+    t0 = time.time()
+    tmp = tempfile.mkdtemp(prefix='qkv-export-gguf-')
+    try:
+        only = os.environ.get('QKV_EXPORT_ONLY', '').split(',')  # source names (and "stories") to run alone
+        for s in SOURCES:
+            if only == [''] or s.name in only:
+                run_source(s, qkv, tdump, tmp, shared)
+        if only == [''] or 'stories' in only:
+            run_stories(qkv, tdump, tmp, shared)
+        if only == [''] or 'gpt2' in only:
+            check_bad(qkv, tmp, shared)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print('max |dlogit| vs the same weights %.3g (tol %g), mean KL of F16/Q8_0 %.3g (tol %g), largest value error '
+          '%.3g of a tensor\'s largest' % (worst['same'], TOL_SAME, worst['kl'], KL_MAX, worst['value']))
+    print('export-gguf: %d sources, %d failure(s), %.1f s' % (len(SOURCES), len(failures), time.time() - t0))
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
