@@ -126,7 +126,7 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     for (int i = 0; i < best_of && !rc; i++) {
         p.s.seed = seed0 + (uint64_t)i;
         if (app_generate(app, text, len, by_ids ? pr.ids.v : NULL, pr.ids.n, &p, kind, NULL, 0, &cand[i], &e)) {
-            rc = out_error(out, "generate: %s%s", best_of > 1 ? "candidate: " : "", e.msg);
+            rc = best_of > 1 ? out_error(out, "generate: candidate %d: %s", i + 1, e.msg) : out_error(out, "%s", e.msg);
             break;
         }
         made++;

@@ -269,7 +269,7 @@ void teach_task_file(TeachTask t, uint64_t seed, int n_pool, int n_test, Buf *ou
         if (n_test > held) n_test = held;
         if (n_pool > N_NOUNS - held) n_pool = N_NOUNS - held;
     }
-    char seen[1024][32];
+    char seen[1024][64]; // as long as an input, so that no two inputs compare equal cut short
     int n_seen = 0;
     for (int i = 0; i < n_pool + n_test && i < 1024; i++) {
         bool held = i >= n_pool, dup;
