@@ -37,14 +37,22 @@ static void insert_slot(StrMap *m, const StrSlot *s) {
         }
 }
 
-int strmap_put(StrMap *m, const char *k, size_t len, int val) {
-    if (!m->slots) strmap_init(m, 8);
+// The slot holding k, or NULL.
+static StrSlot *find(const StrMap *m, const char *k, size_t len) {
+    if (!m->slots) return NULL;
     uint32_t h = str_hash(k, len);
     for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
         StrSlot *s = &m->slots[i];
-        if (s->val < 0) break;
-        if (s->hash == h && s->len == len && !memcmp(s->key, k, len)) return s->val;
+        if (s->val < 0) return NULL;
+        if (s->hash == h && s->len == len && !memcmp(s->key, k, len)) return s;
     }
+}
+
+int strmap_put(StrMap *m, const char *k, size_t len, int val) {
+    if (!m->slots) strmap_init(m, 8);
+    const StrSlot *had = find(m, k, len);
+    if (had) return had->val;
+    uint32_t h = str_hash(k, len);
     if (2 * (m->count + 1) > m->mask + 1) { // keep it at most half full
         StrSlot *old = m->slots;
         size_t n = m->mask + 1;
@@ -59,13 +67,14 @@ int strmap_put(StrMap *m, const char *k, size_t len, int val) {
 }
 
 int strmap_get(const StrMap *m, const char *k, size_t len) {
-    if (!m->slots) return -1;
-    uint32_t h = str_hash(k, len);
-    for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-        const StrSlot *s = &m->slots[i];
-        if (s->val < 0) return -1;
-        if (s->hash == h && s->len == len && !memcmp(s->key, k, len)) return s->val;
-    }
+    const StrSlot *s = find(m, k, len);
+    return s ? s->val : -1;
+}
+
+void strmap_set(StrMap *m, const char *k, size_t len, int val) {
+    StrSlot *s = find(m, k, len);
+    if (s) s->val = val;
+    else strmap_put(m, k, len, val);
 }
 
 void strmap_free(StrMap *m) {

@@ -22,6 +22,8 @@ void strmap_init(StrMap *m, size_t n_keys);
 // Insert k -> val (val >= 0) unless k is present; returns the value already stored for k, or
 // -1 when inserted.
 int strmap_put(StrMap *m, const char *k, size_t len, int val);
+// Insert k -> val, or replace the value stored for k.
+void strmap_set(StrMap *m, const char *k, size_t len, int val);
 // The value stored for k, or -1.
 int strmap_get(const StrMap *m, const char *k, size_t len);
 void strmap_free(StrMap *m);

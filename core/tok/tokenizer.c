@@ -29,11 +29,17 @@ static const char *added_text(const Tokenizer *t, int k, size_t *len) {
 void tok_index(Tokenizer *t) {
     strmap_free(&t->by_bytes);
     strmap_init(&t->by_bytes, (size_t)t->n_vocab);
-    // byte-fallback tokens last: the text "a" finds the token a, not <0x61>
+    // A text the vocabulary lists twice finds its last id, as HF's loaders and llama.cpp fill
+    // their maps (vocab.txt, vocab.json, tokenizer.json, GGUF); byte-fallback tokens only where
+    // no other token has their bytes: the text "a" finds the token a, not <0x61>.
     for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < t->n_vocab; i++)
-            if ((t->fallback && t->fallback[i]) == (pass == 1))
-                strmap_put(&t->by_bytes, t->blob + t->off[i], t->off[i + 1] - t->off[i] - 1, i);
+        for (int i = 0; i < t->n_vocab; i++) {
+            if ((t->fallback && t->fallback[i]) != (pass == 1)) continue;
+            const char *s = t->blob + t->off[i];
+            size_t len = t->off[i + 1] - t->off[i] - 1;
+            if (pass == 0) strmap_set(&t->by_bytes, s, len, i);
+            else strmap_put(&t->by_bytes, s, len, i);
+        }
     memset(t->added_first, 0, sizeof t->added_first);
     for (int k = 0; k < t->n_added; k++) {
         size_t len;

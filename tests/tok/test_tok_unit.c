@@ -517,6 +517,23 @@ static void test_added_byte_piece(void) {
     rm_file("tokenizer.json");
 }
 
+// A vocab.txt that lists a token twice: its text finds the last id, as BertTokenizerFast,
+// BertTokenizer and tokenizers' WordPiece.from_file give ([2, 8, 6, 8, 7, 3] for "a b ab"
+// here); qkv gave the first id (5).
+static void test_vocab_dup(void) {
+    Err e = {{0}};
+    Tokenizer *t = tok_load(put_file("dup.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n##b\na\n"), &e);
+    CHECK(t != NULL);
+    if (!t) {
+        fprintf(stderr, "load: %s\n", e.msg);
+        return;
+    }
+    CHECK_INT(tok_find(t, "a", 1), 8);
+    IDS(t, "a b ab", TOK_ADD_SPECIAL, 2, 8, 6, 8, 7, 3);
+    tok_free(t);
+    rm_file("dup.txt");
+}
+
 // A chat template whose text holds a NUL byte: its literal parts keep their length (the copy
 // of a part stopped at the NUL, and joining the next part then wrote past it: found by
 // tok_fuzz under ASan). Every position of a ChatML template in turn.
@@ -562,6 +579,7 @@ int main(void) {
     test_spm_unk();
     test_added_byte_piece();
     test_chat_nul();
+    test_vocab_dup();
     test_errors();
     rm_file("vocab.json");
     rm_file("merges.txt");
