@@ -214,8 +214,22 @@ int model_bind(Model *m, const TensorMap *map, Err *e) {
         c->a.tied = o->w.data == m->tok_embd.data;
     }
     m->n_params = B.params;
-    m->dtype = m->layers[0].o.w.dt;
+    m->dtype = model_block_dtype(m);
     return 0;
+}
+
+DType model_block_dtype(const Model *m) {
+    int64_t n[DT_COUNT] = {0};
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const Layer *y = &m->layers[l];
+        const Linear *ls[] = {&y->qkv, &y->q, &y->k, &y->v, &y->o, &y->up, &y->gate, &y->down};
+        for (size_t i = 0; i < sizeof ls / sizeof *ls; i++)
+            if (ls[i]->w.data) n[ls[i]->w.dt] += ls[i]->w.n;
+    }
+    DType best = m->layers[0].o.w.dt;
+    for (int d = 0; d < DT_COUNT; d++)
+        if (n[d] > n[best]) best = (DType)d;
+    return best;
 }
 
 const Linear *model_linear(const Model *m, WeightId w, int layer) {

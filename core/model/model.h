@@ -43,7 +43,7 @@ typedef struct Model {
     Layer *layers;
     int64_t n_params;
     int64_t file_bytes;
-    DType dtype;       // the element type of the block weights (for reports)
+    DType dtype;       // the element type of most of the block weights (for reports)
     // sentence-transformers folders (modules.json): how their embeddings are made
     char st_pool[8];   // "mean", "cls", "max", or "" when the folder does not say
     bool st_normalize; // a Normalize module follows the pooling
@@ -72,4 +72,7 @@ int model_bind(Model *m, const TensorMap *map, Err *e);
 // [in, out] or [out, in] as the layout keeps it) into out. -1 when m does not have it.
 int model_weight_f32(const Model *m, const WeightSlot *s, float *out);
 // The linear layer w (of layer, -1 outside the blocks) as bound, or NULL when m has none.
+// The element type holding most of the blocks' weights (a Q4_K_M file: Q4_K, with some
+// matrices in Q6_K): what Model.dtype reports.
+DType model_block_dtype(const Model *m);
 const Linear *model_linear(const Model *m, WeightId w, int layer);

@@ -228,7 +228,7 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
         rep->range = worst > 0 ? 4 * worst : 1e-30;
         for (int i = 0; i < p.n; i++)
             if (p.items[i].dst) item_run(&p.items[i], dt, 1, rep, f, g, chunk, e);
-        m->dtype = m->layers[0].o.w.dt;
+        m->dtype = model_block_dtype(m);
         if (m->builtin) m->file_bytes = (int64_t)total; // runs log the hash of the weights in memory
         rep->bytes_before = model_weight_bytes(base);
         rep->bytes_after = model_weight_bytes(m);
