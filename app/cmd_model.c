@@ -263,7 +263,7 @@ static int cmd_models(App *app, const Args *a, Out *out) {
         names[n++] = xstrdup(de->d_name);
     }
     if (d) closedir(d);
-    qsort(names, n, sizeof *names, cmp_name);
+    if (n) qsort(names, n, sizeof *names, cmp_name); // qsort(NULL, 0) is undefined
     for (size_t i = 0; i < n; i++) {
         char *p = fs_join(dir, names[i]), arch[32];
         model_arch(p, arch, sizeof arch);
