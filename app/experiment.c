@@ -692,6 +692,16 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
     double t0 = clock_now();
     int rc = 0;
     long done = d.count;
+    // the first progress names the first item still to run (the label was read unset: "now: 3")
+    label[0] = 0;
+    for (int ci = 0; ci < plan->n_conds && !label[0]; ci++)
+        for (int k = 0; k < plan->n_items; k++)
+            if (!d.done[(size_t)ci * plan->n_items + k]) {
+                char cl[96];
+                exp_condition_label(&plan->conds[ci], cl, sizeof cl);
+                snprintf(label, sizeof label, "%s, item %d", cl, k);
+                break;
+            }
     Progress pr = {what, label, id, done, o->total, 0, NAN, false};
     app_progress(app, &pr);
     for (int ci = 0; ci < plan->n_conds && !rc; ci++) {
