@@ -87,7 +87,7 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
     char **names = NULL;
     int na = 0;
     for (int i = 0; i < s.n; i++) name_index(&names, &na, s.r[i].annotator);
-    qsort(names, (size_t)na, sizeof *names, name_cmp);
+    if (na > 1) qsort(names, (size_t)na, sizeof *names, name_cmp);
     Tally *pair = xcalloc((size_t)na * (size_t)na, sizeof *pair), *one = xcalloc((size_t)na, sizeof *one);
     int *nrank = xcalloc((size_t)na, sizeof *nrank);
     for (int i = 0; i < na * na; i++) pair[i].last_group = -1;

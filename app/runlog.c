@@ -57,7 +57,7 @@ static int model_hash(Db *db, const char *path, char hex[65], Err *e) {
         names[n++] = xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 1) qsort(names, n, sizeof *names, cmp_str); // names is NULL when the folder has none
     Buf list = {0}, file = {0};
     int status = 0;
     for (size_t i = 0; i < n && !status; i++) {
