@@ -225,6 +225,13 @@ void exp_condition_label(const DbCondition *c, char *out, size_t cap) {
     if (n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, " seed=%llu", (unsigned long long)c->seed);
 }
 
+// "CONDITION, item K": what the progress says runs now.
+static void item_label(const DbCondition *c, int k, char *out, size_t cap) {
+    char cl[96];
+    exp_condition_label(c, cl, sizeof cl);
+    snprintf(out, cap, "%s, item %d", cl, k);
+}
+
 uint64_t exp_sample_seed(uint64_t seed, int item, int s) {
     uint64_t x = seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(item + 1)) ^ (0xbf58476d1ce4e5b9ull * (uint64_t)(s + 1));
     x ^= x >> 30;
@@ -697,9 +704,7 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
     for (int ci = 0; ci < plan->n_conds && !label[0]; ci++)
         for (int k = 0; k < plan->n_items; k++)
             if (!d.done[(size_t)ci * plan->n_items + k]) {
-                char cl[96];
-                exp_condition_label(&plan->conds[ci], cl, sizeof cl);
-                snprintf(label, sizeof label, "%s, item %d", cl, k);
+                item_label(&plan->conds[ci], k, label, sizeof label);
                 break;
             }
     Progress pr = {what, label, id, done, o->total, 0, NAN, false};
@@ -714,9 +719,7 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
                 rc = 1;
                 break;
             }
-            char cl[96];
-            exp_condition_label(c, cl, sizeof cl);
-            snprintf(label, sizeof label, "%s, item %d", cl, k);
+            item_label(c, k, label, sizeof label);
             ExpPrompt p;
             rc = exp_prompt(app, plan, c, plan->items[k], &p, e);
             if (!rc) rc = plan->kind == SCORE_CHOICE ? run_choice_item(&x, c, k, &p, e) : run_gen_item(&x, c, k, &p, e);
