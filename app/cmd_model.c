@@ -62,6 +62,12 @@ static void model_json(App *app, Out *out) {
     jw_kbool(w, "builtin", m->builtin);
     jw_kbool(w, "tied", a->tied);
     jw_kint(w, "file_bytes", m->file_bytes);
+    jw_key(w, "bos_id"); // the tokenizer's beginning and end of text (generation stops at eos_id)
+    if (app->tok && tok_bos(app->tok) >= 0) jw_int(w, tok_bos(app->tok));
+    else jw_null(w);
+    jw_key(w, "eos_id");
+    if (app->tok && tok_eos(app->tok) >= 0) jw_int(w, tok_eos(app->tok));
+    else jw_null(w);
     jw_kint(w, "threads", app->ctx ? ctx_threads(app->ctx) : app->n_threads > 0 ? app->n_threads : pool_cpus());
     jw_kint(w, "rss_anon_kb", rss_anon_kb());
     jw_kstr(w, "kernels", ops_kernels());

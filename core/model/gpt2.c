@@ -134,8 +134,6 @@ static void gpt2_write_config(const ModelConfig *c, JsonW *w) {
     jw_kint(w, "vocab_size", c->n_vocab);
     jw_knum(w, "layer_norm_epsilon", c->a.norm_eps);
     jw_kstr(w, "activation_function", "gelu_new");
-    jw_kint(w, "bos_token_id", c->n_vocab - 1);
-    jw_kint(w, "eos_token_id", c->n_vocab - 1);
     jw_kbool(w, "tie_word_embeddings", c->a.tied);
 }
 

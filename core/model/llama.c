@@ -166,12 +166,20 @@ static void llama_write_config(const ModelConfig *c, JsonW *w) {
     jw_kbool(w, "tie_word_embeddings", c->a.tied);
     jw_kbool(w, "attention_bias", false);
     if (!strcmp(c->a.name, "qwen2")) jw_kbool(w, "use_sliding_window", false);
-    jw_kint(w, "bos_token_id", c->n_vocab - 2);
-    jw_kint(w, "eos_token_id", c->n_vocab - 1);
+}
+
+// tokenizer_config.json naming <s> and </s> the beginning and end of text (HF and qkv read them there).
+static int llama_write_tokenizer_config(const char *dir, Err *e) {
+    static const char text[] = "{\"tokenizer_class\": \"PreTrainedTokenizerFast\", \"bos_token\": \"<s>\", "
+                               "\"eos_token\": \"</s>\", \"add_bos_token\": false}\n";
+    char *p = fs_join(dir, "tokenizer_config.json");
+    int rc = fs_write_atomic(p, text, sizeof text - 1, e);
+    free(p);
+    return rc;
 }
 
 // A byte-level BPE tokenizer.json (the 256 byte tokens in GPT-2's order, no merges) with
-// <s> and </s> as added special tokens.
+// <s> and </s> as added special tokens, and its tokenizer_config.json.
 static int llama_write_tokenizer(const char *dir, Err *e) {
     Buf b = {0};
     JsonW w;
@@ -201,9 +209,12 @@ static int llama_write_tokenizer(const char *dir, Err *e) {
     jw_kbool(&w, "trim_offsets", true);
     jw_kbool(&w, "use_regex", true);
     jw_obj_end(&w);
-    jw_key(&w, "decoder");
+    jw_key(&w, "decoder"); // every field: HF tokenizers refuses a ByteLevel decoder without them
     jw_obj(&w);
     jw_kstr(&w, "type", "ByteLevel");
+    jw_kbool(&w, "add_prefix_space", false);
+    jw_kbool(&w, "trim_offsets", true);
+    jw_kbool(&w, "use_regex", true);
     jw_obj_end(&w);
     jw_key(&w, "model");
     jw_obj(&w);
@@ -228,7 +239,7 @@ static int llama_write_tokenizer(const char *dir, Err *e) {
     int rc = fs_write_atomic(p, b.data, b.len, e);
     free(p);
     buf_free(&b);
-    return rc;
+    return rc ? rc : llama_write_tokenizer_config(dir, e);
 }
 
 #define LLAMA_ARCH(nm, bias)                                                                                     \

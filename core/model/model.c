@@ -536,6 +536,8 @@ Model *model_builtin(Err *e) {
     Tokenizer *tok = tok_bytes_new();
     Json *cj = NULL;
     np.n_vocab = tok_vocab_size(tok);
+    np.bos_id = tok_bos(tok);
+    np.eos_id = tok_eos(tok);
     if (newmodel_build(&np, &cfg, &st, e)) goto fail;
     free(m->name);
     m->name = xstrdup("untrained-gpt2-tiny");

@@ -18,7 +18,7 @@
 NewModelParams newmodel_defaults(void) {
     return (NewModelParams){.family = "gpt2", .n_layer = 2, .n_head = 2, .n_embd = 64, .n_ctx = 128, .n_vocab = 0,
                             .seed = 1, .std = 0.02f, .dtype = DT_F32, .tied = true, .masks = true, .prefix = "",
-                            .shards = 1};
+                            .shards = 1, .bos_id = -1, .eos_id = -1};
 }
 
 typedef enum { INIT_NORMAL, INIT_GAIN, INIT_MASK, INIT_MASKED_BIAS } Init;
@@ -334,6 +334,14 @@ static void config_json(const NewModelParams *p, const ModelConfig *c, const Fam
     jw_obj(&w);
     size_t at = out->len;
     f->write_config(c, &w);
+    if (c->a.causal) { // a decoder's generation ids (an encoder's [CLS]/[SEP] are not written as such)
+        jw_key(&w, "bos_token_id");
+        if (p->bos_id >= 0) jw_int(&w, p->bos_id);
+        else jw_null(&w);
+        jw_key(&w, "eos_token_id");
+        if (p->eos_id >= 0) jw_int(&w, p->eos_id);
+        else jw_null(&w);
+    }
     if (p->score) seq_cls_config(out, at, &w);
     jw_kstr(&w, "torch_dtype", p->dtype == DT_F32 ? "float32" : p->dtype == DT_F16 ? "float16" : "bfloat16");
     if (!p->weights) {
@@ -454,6 +462,8 @@ int newmodel_write(const char *dir, const NewModelParams *p0, const char *tok_di
     Tokenizer *tok = tok_load(dir, e);
     if (!tok) return err_prefix(e, "tokenizer written to '%s'", dir);
     int tv = tok_vocab_size(tok);
+    p.bos_id = tok_bos(tok);
+    p.eos_id = tok_eos(tok);
     tok_free(tok);
     if (p.n_vocab == 0) p.n_vocab = tv;
     if (p.n_vocab < tv) return err_set(e, "vocab %d is smaller than the tokenizer's %d tokens", p.n_vocab, tv);

@@ -917,10 +917,21 @@ static const char *token_text(const Json *cfg, const char *key) {
     return v && v->type == JSON_STR ? v->str : NULL;
 }
 
-void tok_chat_load(Tokenizer *t, const char *dir) {
+// The id of the special token tokenizer_config.json names under key, if the vocabulary has it.
+static void config_token(const Tokenizer *t, const Json *cfg, const char *key, int *id) {
+    const char *s = token_text(cfg, key);
+    int found = s ? tok_find(t, s, strlen(s)) : -1;
+    if (found >= 0) *id = found;
+}
+
+void tok_config_load(Tokenizer *t, const char *dir) {
     char *cfg_path = fs_join(dir, "tokenizer_config.json"), *jinja_path = fs_join(dir, "chat_template.jinja");
     Err e = {{0}};
     Json *cfg = fs_is_file(cfg_path) ? json_parse_file(cfg_path, &e) : NULL;
+    if (cfg) { // the beginning and end of text as HF names them (a tokenizer.json alone does not say)
+        config_token(t, cfg, "bos_token", &t->bos);
+        config_token(t, cfg, "eos_token", &t->eos);
+    }
     Buf jinja = {0};
     const char *tmpl = NULL, *where = NULL;
     size_t len = 0;

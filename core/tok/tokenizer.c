@@ -379,7 +379,7 @@ Tokenizer *tok_load(const char *path, Err *e) {
     if (t) { // the chat template beside the tokenizer (or in its directory)
         struct stat st;
         char *dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? xstrdup(path) : fs_dirname(path);
-        tok_chat_load(t, dir);
+        tok_config_load(t, dir);
         free(dir);
     }
     return t;

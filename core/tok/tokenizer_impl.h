@@ -87,10 +87,11 @@ void bpe_free(struct Bpe *b);
 // bpe.c: llama2.c's tokenizer.bin (pieces with scores), as SentencePiece-style BPE.
 Tokenizer *bpe_load_llama2c(const char *path, Err *e);
 
-// chat.c: read the chat template of the tokenizer in dir (chat_template.jinja, or
-// tokenizer_config.json's chat_template, with its bos_token and eos_token) into t->chat; a
-// template qkv does not recognise, or a file it cannot read, is kept with the reason.
-void tok_chat_load(Tokenizer *t, const char *dir);
+// chat.c: read what tokenizer_config.json beside the tokenizer in dir says: bos_token and
+// eos_token (they set t->bos and t->eos when the vocabulary has them) and the chat template
+// (chat_template.jinja, or tokenizer_config.json's chat_template) into t->chat; a template
+// qkv does not recognise, or a file it cannot read, is kept with the reason.
+void tok_config_load(Tokenizer *t, const char *dir);
 void tok_chat_free(struct TokChat *c);
 // How llama.cpp's GGUF metadata types each piece (tokenizer.ggml.token_type).
 enum { TOKP_NORMAL = 1, TOKP_UNKNOWN, TOKP_CONTROL, TOKP_USER, TOKP_UNUSED, TOKP_BYTE };

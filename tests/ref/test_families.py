@@ -172,6 +172,29 @@ def check_model_json(v, got):
             fail('%s: model %s: expected %r, got %r' % (v.name, k, want, got.get(k)))
 
 
+def causal_family(v):
+    return v.family != 'bert'
+
+
+def check_tokenizer(v, info, model_dir, qkv, db):
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    except Exception as ex:
+        fail('%s: transformers cannot load the tokenizer new-model wrote: %s: %s' % (v.name, type(ex).__name__, ex))
+        return
+    with open(os.path.join(model_dir, 'config.json')) as f:
+        cfg = json.load(f)
+    got = (info.get('bos_id'), info.get('eos_id'))
+    for who, want in (('HF tokenizer', (tok.bos_token_id, tok.eos_token_id)),
+                      ('config.json', (cfg.get('bos_token_id'), cfg.get('eos_token_id')))):
+        if got != want:
+            fail('%s: qkv bos/eos ids %s, %s says %s' % (v.name, got, who, want))
+    text = 'Hi there %s x%s' % (tok.bos_token or '', tok.eos_token or '')
+    (q,) = qkv_cli.json_cmds(qkv, model_dir, ['tokenize %s' % json.dumps(text)], db)
+    if q.get('ids') != tok(text, add_special_tokens=False).input_ids:
+        fail('%s: tokenize %r: qkv %s, HF %s' % (v.name, text, q.get('ids'), tok(text, add_special_tokens=False).input_ids))
+
+
 def run_variant(v, qkv, tdump, tmp):
     t0 = time.time()
     model_dir = os.path.join(tmp, v.name)
@@ -198,6 +221,8 @@ def run_variant(v, qkv, tdump, tmp):
         fail('%s: %s' % (v.name, ex))
         return
     check_model_json(v, info)
+    if causal_family(v):  # the tokenizer new-model wrote: HF reads it, with the same end-of-text ids as qkv
+        check_tokenizer(v, info, model_dir, qkv, db)
     L, V, causal = info['n_layer'], info['vocab'], info['causal']
     has_head = v.edit.get('architectures') != ['BertModel']
     rng = np.random.default_rng(zlib.crc32(v.name.encode()))

@@ -184,6 +184,28 @@ def check_encode(qkv, label, qdir, texts):
         fail('%s: %d strings do not decode back to themselves, e.g. %r' % (label, len(bad), bad[0][:60]))
 
 
+def check_new_model(qkv, tmp, qdir, db):
+    """A model written with the trained tokenizer (tok=DIR) names its <|endoftext|> (id 0 here, not
+    the last id) as the beginning and end of text in config.json, and qkv reports it as its end of text."""
+    with open(os.path.join(qdir, 'vocab.json'), encoding='utf-8') as f:
+        eot = json.load(f)['<|endoftext|>']
+    for family in ('gpt2', 'llama'):
+        mdir = os.path.join(tmp, 'model-' + family)
+        p = qkv_run(qkv, 'new-model %s layers=1 heads=2 d=64 ctx=32 tok=%s out=%s' % (family, qdir, mdir), db)
+        if p.returncode != 0:
+            fail('new-model %s tok=: %s' % (family, p.stderr.strip()))
+            continue
+        with open(os.path.join(mdir, 'config.json')) as f:
+            cfg = json.load(f)
+        if (cfg.get('bos_token_id'), cfg.get('eos_token_id')) != (eot, eot):
+            fail('new-model %s tok=: config.json bos/eos %s, %s; <|endoftext|> is %d'
+                 % (family, cfg.get('bos_token_id'), cfg.get('eos_token_id'), eot))
+        p = subprocess.run([qkv, '--db', db, '--model', mdir, '--json', '-e', 'model'], capture_output=True, text=True)
+        info = json.loads(p.stdout) if p.returncode == 0 else {}
+        if info.get('eos_id') != eot:
+            fail('new-model %s tok=: qkv model eos_id %s, <|endoftext|> is %d' % (family, info.get('eos_id'), eot))
+
+
 def bad_input(qkv, tmp, db):
     nonutf = os.path.join(tmp, 'latin1.txt')
     with open(nonutf, 'wb') as f:
@@ -243,6 +265,7 @@ def main():
                     texts.append(t)
             texts += text.splitlines(keepends=True)[:300]
             check_encode(qkv, 'small', qdir, texts)
+            check_new_model(qkv, tmp, qdir, db)
         bad_input(qkv, tmp, db)
     if failures:
         print('%d failure(s)' % len(failures))
