@@ -880,7 +880,7 @@ Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e) {
     } else {
         // SentencePiece-style: U+2581 for spaces, <0xNN> byte tokens, merges from the scores
         sp.pre = PRE_NONE;
-        sp.prepend = 1;
+        sp.prepend = p->no_space_prefix ? 0 : 1;
         sp.prepend_if_none = true;
         sp.rank_by_where = true;
         skip = xcalloc((size_t)(p->n ? p->n : 1), 1);
@@ -991,6 +991,7 @@ int bpe_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
         for (size_t i = nm; i-- > 0;) score[m[i].merged] = -(float)m[i].rank;
         gguf_w_arr_f32(w, "tokenizer.ggml.scores", (uint64_t)n, score);
         free(score);
+        gguf_w_bool(w, "tokenizer.ggml.add_space_prefix", b->prepend != 0);
     }
     gguf_w_arr_i32(w, "tokenizer.ggml.token_type", (uint64_t)n, type);
     free(is_added);

@@ -115,6 +115,9 @@ static Tokenizer *load_bpe(const Gguf *g, bool spm, Err *e) {
         for (int i = 0; unk < 0 && i < p.n; i++)
             if (p.type[i] == TOKP_UNKNOWN) unk = i;
         bp.unk = unk;
+        bool space = true; // llama.cpp's default for a SentencePiece vocabulary
+        if (gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &space, e) < 0) goto done;
+        bp.no_space_prefix = !space;
     }
     t = bpe_load_pieces(&bp, e);
 done:

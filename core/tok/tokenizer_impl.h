@@ -110,6 +110,7 @@ typedef struct BpePieces {
     size_t n_merges;
     const char *pre;         // byte-level: llama.cpp's pre-tokenizer name (NULL: GPT-2's)
     int unk;                 // SentencePiece-style: the unknown token, or -1
+    bool no_space_prefix;    // SentencePiece-style: tokenizer.ggml.add_space_prefix false (no U+2581 before the text)
 } BpePieces;
 // bpe.c: BPE from pieces (bos, eos and the added ends left at -1).
 Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e);

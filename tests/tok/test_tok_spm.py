@@ -18,7 +18,10 @@
 #                     added tokens with lstrip + rstrip, normalized, single_word, and byte-fallback
 #                     pieces (<0xAA>, <0x41>) as non-special added tokens, found by their text.
 #    (The last three are the converted file with those parts rewritten.)
-# 2. llama2.c's tok512.bin against sentencepiece on tok512.model, with BOS (special=true against
+# 2. GGUF vocabularies (tokenizer.ggml.model "llama": pieces, scores, token types from
+#    tok512.model) with tokenizer.ggml.add_space_prefix true and false, against spm-first and
+#    spm-first with prepend_scheme "never" (llama.cpp adds no U+2581 before the text when false).
+# 3. llama2.c's tok512.bin against sentencepiece on tok512.model, with BOS (special=true against
 #    add_bos=True) and without (special=false against add_bos=False). tok512.model's normalizer
 #    removes extra white space (leading and repeated ' ', trailing ' ' and U+2581); a tokenizer.bin does not record
 #    that and qkv, like llama2.c, keeps every space: qkv is given the text as that normalizer leaves
@@ -162,6 +165,35 @@ def tokenizer_files(tmp):
             ('spm-normalized', rewrite(tmp, legacy, 'spm-normalized', normalized_layout))]
 
 
+def gguf_vocab(tmp, space_prefix):
+    """tok512.model's vocabulary as a GGUF holding only tokenizer metadata."""
+    import gguf
+    import sentencepiece
+    sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(stories_dir(), 'tok512.model'))
+    n = sp.get_piece_size()
+    types = [gguf.TokenType.UNKNOWN if sp.is_unknown(i) else gguf.TokenType.CONTROL if sp.is_control(i)
+             else gguf.TokenType.BYTE if sp.is_byte(i) else gguf.TokenType.NORMAL for i in range(n)]
+    path = os.path.join(tmp, 'vocab-space-%s.gguf' % space_prefix)
+    w = gguf.GGUFWriter(path, 'llama')
+    w.add_tokenizer_model('llama')
+    w.add_token_list([sp.id_to_piece(i) for i in range(n)])
+    w.add_token_scores([sp.get_score(i) for i in range(n)])
+    w.add_token_types(types)
+    w.add_bos_token_id(sp.bos_id())
+    w.add_eos_token_id(sp.eos_id())
+    w.add_add_bos_token(False)
+    w.add_add_space_prefix(space_prefix)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def never_layout(j):
+    j['pre_tokenizer']['prepend_scheme'] = 'never'
+
+
 def hf_encoder(path):
     import tokenizers
     hf = tokenizers.Tokenizer.from_file(path)
@@ -202,7 +234,7 @@ def main():
     if not os.path.exists(os.path.join(stories_dir(), 'tok512.model')):
         print('SKIP: %s absent (the llama2.c vocabulary)' % stories_dir())
         return 77
-    refenv.need('tokenizers', 'transformers', 'sentencepiece', 'google.protobuf')
+    refenv.need('tokenizers', 'transformers', 'sentencepiece', 'google.protobuf', 'gguf')
     t0 = time.time()
     rep = tokrun.Report()
     ts = texts()
@@ -210,6 +242,12 @@ def main():
         for name, path in tokenizer_files(tmp):
             items = [(t, True) for t in ts] + [(t, False) for t in ts if not has_special(t)]
             rep.check(qkv, name, path, items, hf_encoder(path), 'HF tokenizers')
+            if name == 'spm-first':  # GGUF vocabularies with and without the space prefix
+                never = rewrite(tmp, path, 'spm-never', never_layout)
+                plain = [(t, False) for t in ts if not has_special(t)]
+                for space, ref in ((True, path), (False, never)):
+                    rep.check(qkv, 'gguf add_space_prefix=%s' % str(space).lower(), gguf_vocab(tmp, space), plain,
+                              hf_encoder(ref), 'HF tokenizers, prepend_scheme %s' % ('first' if space else 'never'))
     sp = sp_encoder()
     want = [sp(t, s) for t in ts for s in (True, False) if not has_special(t)]
     rep.check(qkv, 'tok512.bin', os.path.join(stories_dir(), 'tok512.bin'), bin_items(ts), want,
