@@ -138,6 +138,12 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
             return rc;
         }
     }
+    // converted in memory as it was (or not)
+    if (app_quantize_as(app, run.model_arch, &e)) {
+        rc = out_error(out, "replay: run %lld: %s", (long long)id, e.msg);
+        db_run_done(&run);
+        return rc;
+    }
     // the same parameters and prompt ids
     GenParams p = app->gen;
     p.s.temperature = (float)run.temperature;

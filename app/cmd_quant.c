@@ -13,16 +13,6 @@
 #include "commands.h"
 #include "model/gguf_model.h"
 
-static const struct {
-    const char *name;
-    DType dt;
-} quant_types[] = {
-    {"int8", DT_I8_AFFINE}, {"q8_0", DT_Q8_0}, {"q4_0", DT_Q4_0}, {"q4_1", DT_Q4_1},
-    {"q4_k", DT_Q4_K},      {"q6_k", DT_Q6_K}, {"f16", DT_F16},   {"bf16", DT_BF16},
-    {"off", DT_F32},
-};
-#define QUANT_NAMES "int8|q8_0|q4_0|q4_1|q4_k|q6_k|f16|bf16|off"
-
 static void layer_json(JsonW *w, const QuantLayer *q) {
     jw_obj(w);
     jw_kint(w, "layer", q->layer);
@@ -41,18 +31,16 @@ static void layer_json(JsonW *w, const QuantLayer *q) {
 static int cmd_quantize(App *app, const Args *a, Out *out) {
     Err e = {0};
     const char *name = args_pos(a, 0)->val;
-    int k = -1;
-    for (int i = 0; i < (int)(sizeof quant_types / sizeof *quant_types); i++)
-        if (!strcasecmp(name, quant_types[i].name)) k = i;
-    if (k < 0) return out_error(out, "quantize: unknown type '%.40s' (" QUANT_NAMES ")", name);
+    DType dt;
+    if (quant_type_find(name, strlen(name), &dt))
+        return out_error(out, "quantize: unknown type '%.40s' (" QUANT_NAMES ")", name);
     bool embed = false;
     if (args_bool(a, "embed", &embed, &e) < 0) return out_error(out, "%s", e.msg);
-    DType dt = quant_types[k].dt;
     QuantReport rep;
     if (app_quantize(app, dt, embed, &rep, &e)) return out_error(out, "%s", e.msg);
     JsonW *w = &out->w;
     const Model *m = app->model;
-    jw_kstr(w, "type", dt == DT_F32 ? "off" : quant_types[k].name);
+    jw_kstr(w, "type", quant_type_name(dt));
     jw_kstr(w, "dtype", dtype_name(m->dtype));
     jw_kstr(w, "name", m->name);
     if (dt == DT_F32) {

@@ -11,6 +11,8 @@
 
 #include "runlog.h"
 
+#include "model/quantize.h"
+
 #include "base/sha256.h"
 #include "base/mem.h"
 
@@ -88,12 +90,16 @@ static void json_int_list(Buf *b, const int *v, int n) {
 }
 
 // The model's path as runs record it (absolute, or "builtin") and its architecture: the family,
-// then the block weights' element type when not F32 ("llama Q4_1"), marked "(quantize)" when the
-// model was converted in memory from the file at the path.
+// then the block weights' element type when not F32 ("llama Q4_1"), and "(quantize q8_0)" or
+// "(quantize q8_0 embed=true)" when the model was converted in memory from the file at the path
+// (replay converts it again: app_quantize_as).
 static void record_model(RunRecord *rr, const Model *m) {
     rr->run.model_path = m->builtin ? "builtin" : realpath(m->path, rr->abs) ? rr->abs : m->path;
     if (m->dtype == DT_F32 && !m->base) snprintf(rr->arch, sizeof rr->arch, "%s", m->cfg.a.name);
-    else snprintf(rr->arch, sizeof rr->arch, "%s %s%s", m->cfg.a.name, dtype_name(m->dtype), m->base ? " (quantize)" : "");
+    else if (!m->base) snprintf(rr->arch, sizeof rr->arch, "%s %s", m->cfg.a.name, dtype_name(m->dtype));
+    else
+        snprintf(rr->arch, sizeof rr->arch, "%s %s (quantize %s%s)", m->cfg.a.name, dtype_name(m->dtype),
+                 quant_type_name(m->quant_dt), m->quant_embed ? " embed=true" : "");
     rr->run.model_arch = rr->arch;
 }
 

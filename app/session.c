@@ -85,6 +85,33 @@ int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e) {
     return 0;
 }
 
+int app_quantize_as(App *app, const char *model_arch, Err *e) {
+    const char *q = model_arch ? strstr(model_arch, "(quantize") : NULL;
+    DType dt = DT_F32;
+    bool embed = false;
+    if (q) {
+        q += strlen("(quantize");
+        while (*q == ' ') q++;
+        size_t n = strcspn(q, " )");
+        if (!n || quant_type_find(q, n, &dt)) { // runs logged before the type was named: "gpt2 Q8_0 (quantize)"
+            const char *sp = strchr(model_arch, ' ');
+            size_t dl = sp ? strcspn(sp + 1, " ") : 0;
+            dt = DT_COUNT;
+            for (int k = 0; sp && k < DT_COUNT; k++)
+                if (strlen(dtype_name((DType)k)) == dl && !strncmp(sp + 1, dtype_name((DType)k), dl)) dt = (DType)k;
+            if (dt == DT_COUNT || !quant_type_name(dt))
+                return err_set(e, "cannot tell how the model was quantized from '%.80s'", model_arch);
+        }
+        embed = strstr(q, "embed=true") != NULL;
+    }
+    const Model *m = app->model;
+    if (dt == DT_F32 ? !app->original : app->original && m->quant_dt == dt && m->quant_embed == embed) return 0;
+    QuantReport rep;
+    if (app_quantize(app, dt, embed, &rep, e)) return -1;
+    if (dt != DT_F32) quant_report_free(&rep);
+    return 0;
+}
+
 Ctx *app_orig_ctx(App *app, Err *e) {
     if (!app->original) return NULL;
     if (!app->orig_ctx) app->orig_ctx = ctx_new(app->original, app->n_threads, e);

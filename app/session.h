@@ -106,6 +106,9 @@ Ctx *app_ctx(App *app, Err *e);
 // DT_F32 goes back to the loaded one. 0 (rep filled unless DT_F32), or -1 with e filled and
 // the current model unchanged.
 int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e);
+// Make the current model what a run's model_arch records: "... (quantize TYPE[ embed=true])"
+// converts the loaded model so, anything else goes back to the model as loaded. 0 or -1.
+int app_quantize_as(App *app, const char *model_arch, Err *e);
 // The evaluation context of the model as loaded while the current one is converted, else NULL.
 Ctx *app_orig_ctx(App *app, Err *e);
 

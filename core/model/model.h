@@ -51,6 +51,8 @@ typedef struct Model {
     struct WSrc *src;  // owned: the files the weights come from
     const struct Model *base; // a model converted in memory (quantize.h): the one it borrows its
                               // tokenizer and unconverted weights from; else NULL
+    DType quant_dt;    // with base: the type model_quantize converted to, and whether the token
+    bool quant_embed;  // embedding was converted too
     void *owned_bytes; // memory holding the weights of the built-in model
     float **owned_vecs; // vectors converted to float32 at load
     int n_owned_vecs;

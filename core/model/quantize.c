@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/mem.h"
 #include "kern/quant.h"
@@ -162,6 +163,8 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
     Model *m = xcalloc(1, sizeof *m);
     *m = *base;
     m->base = base;
+    m->quant_dt = dt;
+    m->quant_embed = embed;
     m->src = NULL;
     m->owned_bytes = NULL, m->owned_vecs = NULL, m->n_owned_vecs = 0;
     m->path = xstrdup(base->path);
@@ -240,4 +243,28 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
         return NULL;
     }
     return m;
+}
+
+static const struct {
+    const char *name;
+    DType dt;
+} quant_types[] = {
+    {"int8", DT_I8_AFFINE}, {"q8_0", DT_Q8_0}, {"q4_0", DT_Q4_0}, {"q4_1", DT_Q4_1},
+    {"q4_k", DT_Q4_K},      {"q6_k", DT_Q6_K}, {"f16", DT_F16},   {"bf16", DT_BF16},
+    {"off", DT_F32},
+};
+
+const char *quant_type_name(DType dt) {
+    for (size_t i = 0; i < sizeof quant_types / sizeof *quant_types; i++)
+        if (quant_types[i].dt == dt) return quant_types[i].name;
+    return NULL;
+}
+
+int quant_type_find(const char *name, size_t len, DType *dt) {
+    for (size_t i = 0; i < sizeof quant_types / sizeof *quant_types; i++)
+        if (strlen(quant_types[i].name) == len && !strncasecmp(name, quant_types[i].name, len)) {
+            *dt = quant_types[i].dt;
+            return 0;
+        }
+    return -1;
 }

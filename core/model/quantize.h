@@ -45,3 +45,9 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
 void quant_report_free(QuantReport *rep);
 // Bytes of every weight m computes with: matrices as stored, vectors as float32.
 int64_t model_weight_bytes(const Model *m);
+
+// quantize's type names (int8, q8_0, ..., off for DT_F32): the name of dt (NULL if it has none),
+// and the type of a name, any case (0, or -1 when unknown).
+#define QUANT_NAMES "int8|q8_0|q4_0|q4_1|q4_k|q6_k|f16|bf16|off"
+const char *quant_type_name(DType dt);
+int quant_type_find(const char *name, size_t len, DType *dt);

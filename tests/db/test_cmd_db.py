@@ -529,8 +529,30 @@ def main():
     qdb = f('quant.db')
     (_, g), _ = qjson(qdb, ['quantize q8_0', 'generate "abc" max=2 seed=1'])
     (s, h), _ = qjson(qdb, ['show %d' % g['run_id'], 'history 1'])
-    check(s['model_arch'] == 'gpt2 Q8_0 (quantize)' and h['runs'][0]['model_arch'] == 'gpt2 Q8_0 (quantize)',
+    check(s['model_arch'] == 'gpt2 Q8_0 (quantize q8_0)' and h['runs'][0]['model_arch'] == 'gpt2 Q8_0 (quantize q8_0)',
           'quantized run: model_arch %r, history %r' % (s['model_arch'], h['runs'][0]['model_arch']))
+    # replay converts the model again as the run had it (in a new process, the float model loaded),
+    # and goes back to the float model for a run made without quantize
+    sampled = 'generate "The quick brown fox" max=24 temperature=1.5 seed=3'
+    (_, q4, _, fl), _ = qjson(qdb, ['quantize q4_0 embed=true', sampled, 'quantize off', sampled])
+    check(q4['ids'] != fl['ids'], 'q4_0 changes the sampled tokens (else the replays below prove nothing)')
+    (s,), _ = qjson(qdb, ['show %d' % q4['run_id']])
+    check(s['model_arch'] == 'gpt2 Q4_0 (quantize q4_0 embed=true)', 'model_arch names embed=true: %r' % s['model_arch'])
+    (r,), _ = qjson(qdb, ['replay %d' % q4['run_id']])
+    check(r['identical'] and r['ids'] == q4['ids'], 'replay of a quantize q4_0 run: identical (%s vs %s)'
+          % (r.get('ids'), q4['ids']))
+    (_, r), _ = qjson(qdb, ['quantize q4_0', 'replay %d' % fl['run_id']])
+    check(r['identical'], 'replay of a float run while the model is quantized: identical')
+    (_, r), _ = qjson(qdb, ['quantize int8', 'replay %d' % q4['run_id']])
+    check(r['identical'], 'replay of a q4_0 run while the model is int8: identical')
+    con = sqlite3.connect(qdb)  # a run logged before the type was named in model_arch
+    con.execute("UPDATE runs SET model_arch = 'gpt2 Q4_0 (quantize)' WHERE id = ?", (q4['run_id'],))
+    con.commit()
+    con.close()
+    (r,), _ = qjson(qdb, ['replay %d' % q4['run_id']])
+    (s,), _ = qjson(qdb, ['show %d' % r['run_id']])
+    check(s['model_arch'] == 'gpt2 Q4_0 (quantize q4_0)', 'replay of an old "(quantize)" run converts to the type it '
+          'names (without the embedding, which it did not record): %r' % s['model_arch'])
     qfile = f('q8.gguf')
     qjson(qdb, ['export gguf %s type=q8_0' % qfile])
     (g,), _ = qjson(qdb, ['generate "abc" max=2 seed=1'], extra=['--model', qfile])
