@@ -124,6 +124,15 @@ static int on_point(void *user, const RewardPoint *p) {
         if (p->step) fprintf(stderr, "  %.1f pairs/s", p->pairs_s);
         fprintf(stderr, "%s\n", p->best ? "  (best)" : "");
     }
+    if (L->app->on_progress) { // the Training view draws the curve as it grows
+        char what[48], detail[96];
+        snprintf(what, sizeof what, "reward train %lld", (long long)L->run_id);
+        snprintf(detail, sizeof detail, "step %d of %d, %.1f pairs/s", p->step, p->steps, p->pairs_s);
+        double left = p->step > 0 ? p->elapsed_s / p->step * (p->steps - p->step) : NAN;
+        Progress pr = {what, detail, L->run_id, p->step, p->steps, p->elapsed_s, left, p->step >= p->steps,
+                       true,    p->step, p->step ? p->loss : NAN, p->held_loss, p->held_acc};
+        app_progress(L->app, &pr);
+    }
     return L->app->cancel && *L->app->cancel;
 }
 

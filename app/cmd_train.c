@@ -1,6 +1,6 @@
-// cmd_train.c - the training command: train a decoder on a text file into a checkpoint
+// cmd_train.c - the training commands: train a decoder on a text file into a checkpoint
 // directory (core/train/trainer.h), log its loss curve in the database, report progress on
-// stderr when headless.
+// stderr when headless (to the Training view in the TUI); curve shows a stored curve.
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,6 +56,14 @@ static int on_step(void *user, const TrainPoint *p) {
         if (p->val_loss >= 0) fprintf(stderr, "  held-out %.4f", p->val_loss);
         fprintf(stderr, "  lr %.3g  norm %.3f  %.0f tok/s  %.0fs left%s\n", p->lr, p->grad_norm, p->tok_s, p->eta_s,
                 p->saved ? "  (saved)" : "");
+    }
+    if (L->app->on_progress) { // the Training view draws the curve as it grows
+        char what[48], detail[96];
+        snprintf(what, sizeof what, "train %lld", (long long)L->run_id);
+        snprintf(detail, sizeof detail, "step %d of %d, loss %.4f, %.0f tok/s", p->step, p->steps, p->loss, p->tok_s);
+        Progress pr = {what, detail, L->run_id, p->step, p->steps, p->elapsed_s, p->eta_s, p->step >= p->steps,
+                       true,    p->step, p->loss, p->val_loss >= 0 ? p->val_loss : NAN, NAN};
+        app_progress(L->app, &pr);
     }
     return L->app->cancel && *L->app->cancel;
 }
@@ -287,6 +295,90 @@ static int train_with(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// A sparkline of the finite values of key in points (at most width of them, evenly picked).
+static void sparkline(const Json *points, const char *key, int width, Buf *out) {
+    static const char *const bars[] = {"\u2581", "\u2582", "\u2583", "\u2584", "\u2585", "\u2586", "\u2587", "\u2588"};
+    float v[64];
+    int n = 0;
+    size_t np = points ? points->len : 0;
+    for (int k = 0; k < width && k < 64 && np; k++) {
+        size_t i = np <= (size_t)width ? (size_t)k : (size_t)((double)k * (double)(np - 1) / (width - 1) + 0.5);
+        if (i >= np) break;
+        const Json *x = json_get(json_at(points, i), key);
+        if (x && x->type == JSON_NUM) v[n++] = (float)x->num;
+        if (np <= (size_t)width && (size_t)k + 1 >= np) break;
+    }
+    float lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < n; i++) lo = fminf(lo, v[i]), hi = fmaxf(hi, v[i]);
+    for (int i = 0; i < n; i++) buf_puts(out, bars[hi > lo ? (int)(7.999f * (v[i] - lo) / (hi - lo)) : 0]);
+}
+
+// The last finite value of key in points, and its step; false when there is none.
+static bool last_value(const Json *points, const char *key, double *v, long *step) {
+    for (size_t i = points ? points->len : 0; i-- > 0;) {
+        const Json *x = json_get(json_at(points, i), key);
+        if (x && x->type == JSON_NUM) {
+            *v = x->num, *step = (long)json_num_or(json_at(points, i), "step", 0);
+            return true;
+        }
+    }
+    return false;
+}
+
+static int cmd_curve(App *app, const Args *a, Out *out) {
+    int64_t id = 0;
+    const Arg *p = args_pos(a, 0);
+    if (p && id_arg(p->val, "training run", &id, out)) return -1;
+    const char *kind = args_opt(a, "kind");
+    if (!kind) kind = "train";
+    if (strcmp(kind, "train") && strcmp(kind, "reward"))
+        return out_error(out, "curve: kind= is train or reward, not '%.40s'", kind);
+    bool reward = !strcmp(kind, "reward");
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    Err e = {0};
+    Buf b = {0};
+    JsonW w;
+    jw_init(&w, &b);
+    jw_obj(&w);
+    int r = db_curve_json(db, reward, id, &w, &e);
+    jw_obj_end(&w);
+    Json *j = r > 0 ? json_parse(b.data, b.len, &e) : NULL;
+    buf_free(&b);
+    if (r < 0 || (r > 0 && !j)) return out_error(out, "curve: %s", e.msg);
+    if (!r) {
+        if (id) return out_error(out, "curve: no %s run %lld in '%s'", reward ? "reward" : "training", (long long)id, db_path(db));
+        return out_error(out, "curve: no %s run in '%s' yet (%s)", reward ? "reward" : "training", db_path(db),
+                         reward ? "reward train ... out=DIR" : "train FILE out=DIR");
+    }
+    if (db_curve_json(db, reward, json_num_or(j, "id", 0), &out->w, &e) <= 0) {
+        json_free(j);
+        return out_error(out, "curve: %s", e.msg);
+    }
+    const Json *pts = json_get(j, "points");
+    const char *held = reward ? "heldout_loss" : "val_loss";
+    buf_printf(&out->text, "%s run %lld: %s, %s, %zu points\n", reward ? "reward" : "training",
+               (long long)json_num_or(j, "id", 0), json_str_or(j, "model_arch", "?"), json_str_or(j, "out_path", "?"),
+               pts ? pts->len : 0);
+    double v;
+    long step;
+    if (last_value(pts, "loss", &v, &step)) {
+        buf_printf(&out->text, "  loss      %.4f at step %ld  ", v, step);
+        sparkline(pts, "loss", 40, &out->text);
+        buf_putc(&out->text, '\n');
+    }
+    if (last_value(pts, held, &v, &step)) {
+        buf_printf(&out->text, "  held-out  %.4f at step %ld  ", v, step);
+        sparkline(pts, held, 40, &out->text);
+        buf_putc(&out->text, '\n');
+    }
+    if (reward && last_value(pts, "heldout_accuracy", &v, &step))
+        buf_printf(&out->text, "  held-out pair accuracy %.3f at step %ld\n", v, step);
+    json_free(j);
+    return 0;
+}
+
+static const char *const k_curve[] = {"kind", NULL};
 static const char *const k_train[] = {"out", "from", "family", "tok", "layers", "heads", "kv_heads", "d", "ff", "ctx",
                                       "vocab", "seed", "std", "theta", "tied", "steps", "batch", "seq", "accum",
                                       "warmup", "lr", "min_lr", "wd", "clip", "beta1", "beta2", "eval_every",
@@ -307,6 +399,13 @@ const Command train_commands[] = {
      "database (train_runs, train_points). JSON: out, train_run_id, arch, params, start_step, step, steps, "
      "train_tokens, val_tokens, loss, val_loss, tok_s. recipe=teach: the built-in teaching model's run (the teaching "
      "corpus written to DIR/corpus by teach-corpus, then a 4-layer GPT-2 trained on it; options given win).",
+     false},
+    {"curve", cmd_curve, 0, 1, k_curve, "curve [ID] [kind=train|reward]",
+     "The curve of a training run from the database (default: the latest; kind=reward: a reward train run): the run "
+     "and its points in step order, as sparklines; the Training view draws it. JSON: kind, id, created, out_path, "
+     "model_arch and the run's other columns (train_runs or reward_runs), points: [{step, loss, val_loss, lr, "
+     "grad_norm, tokens, elapsed_s}] (reward: [{step, loss, heldout_loss, heldout_accuracy, train_accuracy, "
+     "elapsed_s}]).",
      false},
     {"train-tokenizer", cmd_train_tokenizer, 1, 16, k_train_tok, "train-tokenizer FILE... out=DIR vocab=N [min_freq=0]",
      "Train a GPT-2-style byte-level BPE tokenizer on the UTF-8 text of the FILEs into DIR/vocab.json and "

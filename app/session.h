@@ -48,6 +48,11 @@ typedef struct Progress {
     double elapsed_s;   // since this command started
     double left_s;      // estimated from this command's pace; NAN until known
     bool finished;      // the last report of the command
+    // a training run (train, reward train): the point of this report when point (loss,
+    // held-out loss and pair accuracy; NAN where there is none)
+    bool point;
+    int step;
+    double loss, held_loss, held_acc;
 } Progress;
 
 typedef void (*ProgressFn)(void *user, const Progress *p);

@@ -33,11 +33,11 @@
 #include "base/mem.h"
 
 // The views in the order of the view bar and of their keys 1..9, then 0.
-enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_QUANT, V_HEADS, V_EXP, V_N };
+enum { V_LAB, V_ATTN, V_POS, V_RANK, V_HIST, V_LOG, V_HELP, V_QUANT, V_HEADS, V_EXP, V_TRAIN, V_N };
 static const ViewOps *const view_table[V_N] = {&lab_view_ops,  &attn_view_ops,  &positions_view_ops,
                                                &rank_view_ops, &history_view_ops, &log_view_ops,
                                                &help_view_ops, &quant_view_ops, &heads_view_ops,
-                                               &exp_view_ops};
+                                               &exp_view_ops,  &train_view_ops};
 
 #define MIN_W 50 // below this size only a message is shown
 #define MIN_H 12
@@ -192,8 +192,8 @@ static void draw_header(void) {
     buf_free(&b);
 }
 
-// The key of view i: 1..9, then 0.
-static int view_key(int i) { return i < 9 ? '1' + i : '0'; }
+// The key of view i: 1..9, then 0; the views after those have none (Tab reaches them).
+static int view_key(int i) { return i < 9 ? '1' + i : i == 9 ? '0' : 0; }
 
 // The columns of the view bar's names when the views other than the current one show at most
 // `shown` letters of their titles (" 1 Lab " each, one '*' for a pending ranking).
@@ -211,14 +211,14 @@ static void draw_viewbar(void) {
     bool u = T->sh.utf8;
     int x = 0;
     int gap = viewbar_width(40, 1) <= g->w ? 1 : 0; // narrow terminals: the names without the space between
-    // narrower still (80 columns): the other views by as many first letters as fit (at least 3)
+    // narrower still (80 columns): the other views by as many first letters as fit (at least 2)
     int shown = 40;
-    while (shown > 3 && viewbar_width(shown, gap) > g->w) shown--;
+    while (shown > 2 && viewbar_width(shown, gap) > g->w) shown--;
     for (int i = 0; i < V_N && x < g->w; i++) {
         char t[48];
         bool pending = i == V_RANK && app_rank_pending(T->app);
-        snprintf(t, sizeof t, " %c %.*s%s ", view_key(i), i == T->cur ? 40 : shown, view_table[i]->title,
-                 pending ? "*" : "");
+        snprintf(t, sizeof t, " %c %.*s%s ", view_key(i) ? view_key(i) : ' ', i == T->cur ? 40 : shown,
+                 view_table[i]->title, pending ? "*" : "");
         int attr = i == T->cur ? CELL_REVERSE | CELL_BOLD : CELL_DIM;
         CellColor fg = i == T->cur ? vd_accent(T->sh.mode) : CELLCOLOR_DEFAULT;
         x += vd_text(g, x, 1, g->w - x, t, 0, strlen(t), fg, CELLCOLOR_DEFAULT, attr, u);
@@ -571,7 +571,7 @@ static int view_for(const char *cmd) {
                {"order", V_RANK},     {"skip", V_RANK},     {"note", V_RANK},      {"history", V_HIST}, {"show", V_HIST},
                {"rankings", V_HIST},  {"quantize", V_QUANT}, {"compare", V_QUANT}, {"help", V_HELP},
                {"heads", V_HEADS},    {"lens", V_HEADS},     {"patch", V_HEADS},   {"probe", V_HEADS},
-               {"layersim", V_HEADS}, {"experiment", V_EXP}};
+               {"layersim", V_HEADS}, {"experiment", V_EXP}, {"train", V_TRAIN},   {"curve", V_TRAIN}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (!strcmp(map[i].cmd, cmd)) return map[i].view;
     return -1;
@@ -629,7 +629,8 @@ static bool on_step(void *user, const GenStep *s) {
 // line, the screen kept current and the keys read while it runs.
 static void on_progress(void *user, const Progress *p) {
     (void)user;
-    ViewProgress vp = {p->what, p->detail, (long long)p->id, p->done, p->total, p->elapsed_s, p->left_s, p->finished};
+    ViewProgress vp = {p->what,   p->detail, (long long)p->id, p->done,      p->total,   p->elapsed_s,
+                       p->left_s, p->finished, p->point, p->step, p->loss, p->held_loss, p->held_acc};
     for (int i = 0; i < V_N; i++)
         if (T->views[i].ops->progress) T->views[i].ops->progress(&T->views[i], &vp);
     char left[32] = "?";
@@ -683,7 +684,7 @@ static void compose_help(const ViewResult *r, bool with_keys) {
                      "  :  type a command; Enter runs it, Esc cancels\n"
                      "     Tab completes commands, options and file names; Up/Down walk the history\n"
                      "     (kept across sessions); Emacs or vi editing as set in ~/.inputrc\n"
-                     "  1-9 0 Tab Shift-Tab  switch views\n"
+                     "  1-9 0 Tab Shift-Tab  switch views (Training: Tab, or :curve)\n"
                      "  ? F1  this help;  Esc  back to the view it was opened from\n"
                      "  Ctrl-L  redraw\n"
                      "  q  quit (so do :q and :quit)\n"
@@ -713,6 +714,7 @@ static void run_line(const char *line, unsigned flags) {
     buf_free(&echo);
     // show where the result will appear while it is computed
     int target = view_for(name);
+    if (!strcmp(name, "reward") && arg0 && !strcmp(arg0->val, "train")) target = V_TRAIN; // its curve, live
     if (!quiet && target >= 0 && target != V_HELP) switch_view(target, false);
     bool gen = !strcmp(name, "generate") || !strcmp(name, "replay") || !strcmp(name, "rank");
     if (!quiet || gen) set_status(false, "%s...", name[0] ? name : "running");
@@ -902,7 +904,7 @@ static void handle_key(int key) {
         return;
     }
     for (int i = 0; i < V_N; i++)
-        if (key == view_key(i)) {
+        if (view_key(i) && key == view_key(i)) {
             switch_to(i);
             return;
         }

@@ -321,6 +321,14 @@ int db_train_point(Db *db, int64_t run_id, const DbTrainPoint *p, Err *e);
 // Call fn for each point of run_id in step order until it returns non-zero.
 int db_train_points(Db *db, int64_t run_id, int (*fn)(void *user, const DbTrainPoint *p), void *user, Err *e);
 
+// ---- curves (curves.c) -----------------------------------------------------------------
+
+// Write the curve of a training run (reward: a reward_runs row, else a train_runs one; id 0:
+// the latest) as keys of the open JSON object w: "kind", the run's columns, and "points", one
+// object per point in step order with the point table's columns. 1, 0 when there is no such
+// run (nothing written), or -1 with e filled.
+int db_curve_json(Db *db, bool reward, int64_t id, JsonW *w, Err *e);
+
 // ---- reward models (reward.c) -----------------------------------------------------------
 
 // A reward-model training run (strings borrowed).

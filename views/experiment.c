@@ -259,27 +259,9 @@ static int exp_key(View *v, int key) {
     return 0;
 }
 
-// The progress bar: "running experiment 3 [█████     ] 12/40 30%  0:12, 0:28 left" and what runs now.
+// The progress bar (vd_progress) and what runs now.
 static void draw_progress(ExpView *E, CellGrid *g, int x, int y, int w, bool u) {
-    const ViewProgress *p = &E->prog;
-    char took[32], left[32] = "?";
-    clock_fmt_duration(p->elapsed_s, took, sizeof took);
-    if (p->left_s == p->left_s) clock_fmt_duration(p->left_s, left, sizeof left);
-    int pct = p->total > 0 ? (int)(100 * p->done / p->total) : 0;
-    int c = vd_printf(g, x, y, w, CELL_BOLD, u, "running %s ", E->what);
-    int bw = w - c - 40;
-    if (bw > 40) bw = 40;
-    if (bw >= 5) {
-        bool ascii = g->mode == CMODE_ASCII || !u;
-        CellColor acc = vd_accent(g->mode), d = CELLCOLOR_DEFAULT;
-        int full = p->total > 0 ? (int)(bw * p->done / p->total) : 0;
-        for (int k = 0; k < bw; k++) {
-            if (ascii) cellgrid_put(g, x + c + k, y, k < full ? "#" : ".", 1, d, d, k < full ? 0 : CELL_DIM);
-            else cellgrid_put(g, x + c + k, y, k < full ? "\u2588" : "\u2591", 1, k < full ? acc : d, d, k < full ? 0 : CELL_DIM);
-        }
-        c += bw + 1;
-    }
-    vd_printf(g, x + c, y, w - c, 0, u, "%ld/%ld %d%%  %s, %s left", p->done, p->total, pct, took, left);
+    vd_progress(g, x, y, w, E->what, &E->prog, u);
     if (E->detail[0]) vd_printf(g, x, y + 1, w, CELL_DIM, u, "now: %s   (Ctrl-C stops; it resumes later)", E->detail);
 }
 

@@ -90,6 +90,10 @@ typedef struct ViewProgress {
     double elapsed_s;   // since the command started
     double left_s;      // estimated time left; NAN until known
     bool finished;      // the command's last report
+    // a training run's point at this report when point; NAN where it has none
+    bool point;
+    int step;
+    double loss, held_loss, held_acc;
 } ViewProgress;
 
 typedef struct View View;
@@ -119,7 +123,7 @@ struct View {
 };
 
 extern const ViewOps lab_view_ops, attn_view_ops, positions_view_ops, rank_view_ops, history_view_ops,
-    quant_view_ops, log_view_ops, help_view_ops, heads_view_ops, exp_view_ops;
+    quant_view_ops, log_view_ops, help_view_ops, heads_view_ops, exp_view_ops, train_view_ops;
 
 // Open view v with ops for host h; 0 or -1.
 int view_open(View *v, const ViewOps *ops, ViewHost *h);
@@ -166,6 +170,9 @@ int vd_text(CellGrid *g, int x, int y, int maxw, const char *s, size_t start, si
 // printf-style text at (x, y) in at most maxw columns, default colours; returns columns used.
 int vd_printf(CellGrid *g, int x, int y, int maxw, int attr, bool utf8, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
+
+// A progress bar: "running WHAT [█████     ] 12/40 30%  0:12, 0:28 left".
+void vd_progress(CellGrid *g, int x, int y, int w, const char *what, const ViewProgress *p, bool utf8);
 
 // A horizontal rule of w columns ('─', or '-' in ASCII).
 void vd_rule(CellGrid *g, int x, int y, int w, bool utf8);
