@@ -168,7 +168,7 @@ static int probe_train(App *app, const Args *a, Out *out) {
             rc = out_error(out, "probe: %d examples: too few for a held-out split of every %lldth (give more, or a "
                            "smaller every=)", s.n, every);
     }
-    if (!rc && probe_sweep(&r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
+    if (!rc && probe_sweep(ctx_pool(x), &r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
         rc = out_error(out, "probe: %s", e.msg);
     const char *dump = args_opt(a, "dump");
     if (!rc && dump && dump_rows(dump, &r, test, &e)) rc = out_error(out, "probe: dump=: %s", e.msg);

@@ -15,6 +15,7 @@
 #include "base/mem.h"
 #include "base/vec.h"
 #include "eval/sample.h"
+#include "kern/pool.h"
 
 // ---------------------------------------------------------------------------------------
 // Datasets
@@ -364,43 +365,45 @@ int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err 
 
 ProbeFit probe_fit_defaults(void) { return (ProbeFit){200, 0.05, 1e-4}; }
 
-// The fraction of rows x (n, d) whose argmax of x W^T + b (k classes) is y.
-static double accuracy(const double *x, int n, int d, const double *W, const double *bias, int k, const int *y,
-                       double *z) {
+// The fraction of rows x (n, d) whose argmax of x W_q^T + b_q (probe q's k classes among the
+// K rows of W) is y[rows[i]].
+static double accuracy(const double *x, int n, int d, const double *W, const double *bias, int k, int q, int K,
+                       const int *y, const int *rows, double *z) {
     if (!n) return NAN;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, d, 1.0, x, d, W, d, 0.0, z, k);
+    const double *Wq = W + (size_t)q * k * d, *bq = bias + q * k;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, d, 1.0, x, d, Wq, d, 0.0, z, k);
     int right = 0;
     for (int i = 0; i < n; i++) {
         int best = 0;
         for (int c = 1; c < k; c++)
-            if (z[(size_t)i * k + c] + bias[c] > z[(size_t)i * k + best] + bias[best]) best = c;
-        right += best == y[i];
+            if (z[(size_t)i * k + c] + bq[c] > z[(size_t)i * k + best] + bq[best]) best = c;
+        right += best == y[rows[i]];
     }
     return (double)right / n;
 }
 
-int probe_fit(const float *x, int n, int d, size_t stride, const int *y, int k, const unsigned char *test,
-              const ProbeFit *f, double *acc_test, double *acc_train, Err *e) {
+int probe_fit(const float *x, int n, int d, size_t stride, const int *const *ys, int ny, int k,
+              const unsigned char *test, const ProbeFit *f, double *acc_test, double *acc_train, Err *e) {
     int ntr = 0;
     for (int i = 0; i < n; i++) ntr += !test[i];
-    int nte = n - ntr;
+    int nte = n - ntr, K = ny * k; // the ny probes side by side: K rows of W, K logits a row
     if (!ntr) return err_set(e, "no training rows");
-    size_t kd = (size_t)k * d;
+    size_t kd = (size_t)K * d;
     double *xtr = malloc(mem_mul(sizeof(double) * (size_t)ntr, (size_t)d));
     double *xte = malloc(mem_mul(sizeof(double) * (size_t)(nte ? nte : 1), (size_t)d));
     double *mu = calloc((size_t)d, sizeof(double)), *sd = calloc((size_t)d, sizeof(double));
-    double *W = calloc(kd * 5, sizeof(double)); // W, its gradient, Adam's m and v, and spare
-    double *bias = calloc((size_t)k * 4, sizeof(double));
-    double *z = malloc(mem_mul(sizeof(double) * (size_t)(n > 0 ? n : 1), (size_t)k));
-    int *ytr = malloc(sizeof(int) * (size_t)ntr), *yte = malloc(sizeof(int) * (size_t)(nte ? nte : 1));
-    if (!xtr || !xte || !mu || !sd || !W || !bias || !z || !ytr || !yte) {
-        free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(ytr), free(yte);
+    double *W = calloc(kd * 4, sizeof(double)); // W, its gradient, Adam's m and v
+    double *bias = calloc((size_t)K * 4, sizeof(double));
+    double *z = malloc(mem_mul(sizeof(double) * (size_t)(n > 0 ? n : 1), (size_t)K));
+    int *rows = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)); // training rows first, then the held-out ones
+    if (!xtr || !xte || !mu || !sd || !W || !bias || !z || !rows) {
+        free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(rows);
         return err_set(e, "out of memory for a probe on %d rows of %d", n, d);
     }
     for (int i = 0, a = 0, b = 0; i < n; i++) {
         double *dst = test[i] ? xte + (size_t)b * d : xtr + (size_t)a * d;
-        if (test[i]) yte[b++] = y[i];
-        else ytr[a++] = y[i];
+        if (test[i]) rows[ntr + b++] = i;
+        else rows[a++] = i;
         for (int j = 0; j < d; j++) dst[j] = x[(size_t)i * stride + j];
     }
     for (int i = 0; i < ntr; i++)
@@ -420,39 +423,44 @@ int probe_fit(const float *x, int n, int d, size_t stride, const int *y, int k, 
     for (int i = 0; i < nte; i++)
         for (int j = 0; j < d; j++) xte[(size_t)i * d + j] = (xte[(size_t)i * d + j] - mu[j]) / sd[j];
     double *gW = W + kd, *mW = W + 2 * kd, *vW = W + 3 * kd;
-    double *gb = bias + k, *mb = bias + 2 * k, *vb = bias + 3 * k;
+    double *gb = bias + K, *mb = bias + 2 * K, *vb = bias + 3 * K;
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     for (int step = 1; step <= f->steps; step++) {
-        // z = x W^T + b -> softmax -> minus the one-hot, over ntr: the gradient of the logits
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntr, k, d, 1.0, xtr, d, W, d, 0.0, z, k);
-        memset(gb, 0, sizeof(double) * (size_t)k);
-        for (int i = 0; i < ntr; i++) {
-            double *zi = z + (size_t)i * k, mx = -INFINITY, sum = 0;
-            for (int c = 0; c < k; c++) zi[c] += bias[c], mx = zi[c] > mx ? zi[c] : mx;
-            for (int c = 0; c < k; c++) sum += zi[c] = exp(zi[c] - mx);
-            for (int c = 0; c < k; c++) {
-                zi[c] = (zi[c] / sum - (c == ytr[i])) / ntr;
-                gb[c] += zi[c];
+        // z = x W^T + b -> softmax per probe -> minus the one-hot, over ntr: the gradient of the
+        // logits (one pass over x for every probe)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntr, K, d, 1.0, xtr, d, W, d, 0.0, z, K);
+        memset(gb, 0, sizeof(double) * (size_t)K);
+        for (int i = 0; i < ntr; i++)
+            for (int q = 0; q < ny; q++) {
+                double *zi = z + (size_t)i * K + q * k, *bq = bias + q * k, mx = -INFINITY, sum = 0;
+                int yi = ys[q][rows[i]];
+                for (int c = 0; c < k; c++) zi[c] += bq[c], mx = zi[c] > mx ? zi[c] : mx;
+                for (int c = 0; c < k; c++) sum += zi[c] = exp(zi[c] - mx);
+                for (int c = 0; c < k; c++) {
+                    zi[c] = (zi[c] / sum - (c == yi)) / ntr;
+                    gb[q * k + c] += zi[c];
+                }
             }
-        }
         // gW = z^T x + l2 W
         memcpy(gW, W, sizeof(double) * kd);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, d, ntr, 1.0, z, k, xtr, d, f->l2, gW, d);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, d, ntr, 1.0, z, K, xtr, d, f->l2, gW, d);
         double c1 = 1 - pow(b1, step), c2 = 1 - pow(b2, step);
         for (size_t j = 0; j < kd; j++) {
             mW[j] = b1 * mW[j] + (1 - b1) * gW[j];
             vW[j] = b2 * vW[j] + (1 - b2) * gW[j] * gW[j];
             W[j] -= f->lr * (mW[j] / c1) / (sqrt(vW[j] / c2) + eps);
         }
-        for (int c = 0; c < k; c++) {
+        for (int c = 0; c < K; c++) {
             mb[c] = b1 * mb[c] + (1 - b1) * gb[c];
             vb[c] = b2 * vb[c] + (1 - b2) * gb[c] * gb[c];
             bias[c] -= f->lr * (mb[c] / c1) / (sqrt(vb[c] / c2) + eps);
         }
     }
-    if (acc_train) *acc_train = accuracy(xtr, ntr, d, W, bias, k, ytr, z);
-    if (acc_test) *acc_test = accuracy(xte, nte, d, W, bias, k, yte, z);
-    free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(ytr), free(yte);
+    for (int q = 0; q < ny; q++) {
+        if (acc_train) acc_train[q] = accuracy(xtr, ntr, d, W, bias, k, q, K, ys[q], rows, z);
+        if (acc_test) acc_test[q] = accuracy(xte, nte, d, W, bias, k, q, K, ys[q], rows + ntr, z);
+    }
+    free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(rows);
     return 0;
 }
 
@@ -460,7 +468,39 @@ void probe_split(const ProbeRows *r, int every, unsigned char *test) {
     for (int i = 0; i < r->n; i++) test[i] = every > 1 && r->ex[i] % every == every - 1;
 }
 
-int probe_sweep(const ProbeRows *r, const int *layers, int nl, const unsigned char *test, uint64_t seed,
+// The layers of a sweep, shared out over a thread team: share ith fits layers ith, ith + nth, ...
+// (each layer's numbers do not depend on the team's size).
+typedef struct {
+    const ProbeRows *r;
+    const int *layers;
+    int nl;
+    const unsigned char *test;
+    const ProbeFit *f;
+    ProbeLayer *out;
+    const int *ys[2]; // the labels and the shuffled ones
+    int rc;           // the first failure's, with its message
+    Err e;
+} Sweep;
+
+static void sweep_share(void *arg, int ith, int nth) {
+    Sweep *S = arg;
+    const ProbeRows *r = S->r;
+    size_t stride = (size_t)r->n_layer1 * r->d;
+    for (int i = ith; i < S->nl && !S->rc; i += nth) {
+        Err e = {0};
+        double acc[2], train[2];
+        ProbeLayer *o = &S->out[i];
+        o->layer = S->layers[i];
+        if (probe_fit(r->x + (size_t)S->layers[i] * r->d, r->n, r->d, stride, S->ys, 2, r->k, S->test, S->f, acc, train,
+                      &e)) {
+            if (!S->rc) S->e = e, S->rc = -1; // a message from either share will do
+            return;
+        }
+        o->acc = acc[0], o->train_acc = train[0], o->control = acc[1];
+    }
+}
+
+int probe_sweep(Pool *pool, const ProbeRows *r, const int *layers, int nl, const unsigned char *test, uint64_t seed,
                 const ProbeFit *f, ProbeLayer *out, double *majority, Err *e) {
     int *yc = malloc(sizeof(int) * (size_t)r->n);
     long *count = calloc((size_t)r->k, sizeof(long));
@@ -484,16 +524,12 @@ int probe_sweep(const ProbeRows *r, const int *layers, int nl, const unsigned ch
     for (int i = 0; i < r->n; i++)
         if (test[i]) nte++, right += r->y[i] == best;
     *majority = nte ? (double)right / nte : NAN;
-    int rc = 0;
-    size_t stride = (size_t)r->n_layer1 * r->d;
-    for (int i = 0; i < nl && !rc; i++) {
-        const float *x = r->x + (size_t)layers[i] * r->d;
-        out[i].layer = layers[i];
-        rc = probe_fit(x, r->n, r->d, stride, r->y, r->k, test, f, &out[i].acc, &out[i].train_acc, e) ||
-             probe_fit(x, r->n, r->d, stride, yc, r->k, test, f, &out[i].control, NULL, e);
-    }
+    Sweep S = {r, layers, nl, test, f, out, {r->y, yc}, 0, {{0}}};
+    if (pool) pool_run(pool, sweep_share, &S);
+    else sweep_share(&S, 0, 1);
     free(yc), free(count);
-    return rc ? -1 : 0;
+    if (S.rc) *e = S.e;
+    return S.rc ? -1 : 0;
 }
 
 double probe_expected_layer(const ProbeLayer *l, int nl) {
