@@ -13,6 +13,7 @@
 #include "analysis/similarity.h"
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/mem.h"
 #include "db.h"
 
 // Write a NumPy .npy file (format 1.0): descr ("<f4", "<i4"), shape[nd], n bytes of data.
@@ -204,8 +205,30 @@ static int probe_train(App *app, const Args *a, Out *out) {
     }
     if (!rc && probe_sweep(ctx_pool(x), &r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
         rc = out_error(out, "probe: %s", e.msg);
-    const char *dump = args_opt(a, "dump");
+    const char *dump = args_opt(a, "dump"), *save = args_opt(a, "save");
     if (!rc && dump && dump_rows(dump, &r, test, &e)) rc = out_error(out, "probe: dump=: %s", e.msg);
+    int saved = -1; // the layer whose probe save= wrote
+    if (!rc && save) {
+        // one layer asked for: its probe; several: the best one's, fitted again to keep its weights
+        int bi = 0;
+        for (int i = 1; i < layers.n; i++)
+            if (res[i].acc > res[bi].acc) bi = i;
+        ProbeWeights pw;
+        const int *ys[1] = {r.y};
+        double acc;
+        saved = res[bi].layer;
+        if (probe_fit(r.x + (size_t)saved * r.d, r.n, r.d, (size_t)r.n_layer1 * r.d, ys, 1, r.k, test, &fit, &acc,
+                      NULL, &pw, &e))
+            rc = out_error(out, "probe: save=: %s", e.msg);
+        else {
+            pw.layer = saved, pw.accuracy = acc;
+            pw.model = xstrdup(m->name), pw.dataset = xstrdup(s.name);
+            pw.classes = xcalloc((size_t)r.k, sizeof *pw.classes);
+            for (int k = 0; k < r.k; k++) pw.classes[k] = xstrdup(r.classes[k]);
+            if (probe_save(save, &pw, &e)) rc = out_error(out, "probe: save=: %s", e.msg);
+            probe_weights_free(&pw);
+        }
+    }
     if (!rc) {
         t2 = clock_now();
         double expected = probe_expected_layer(res, layers.n);
@@ -245,6 +268,10 @@ static int probe_train(App *app, const Args *a, Out *out) {
         jw_knum_or_null(w, "expected_layer", expected);
         jw_knum(w, "features_s", t1 - t0);
         jw_knum(w, "fit_s", t2 - t1);
+        if (save) {
+            jw_kstr(w, "saved", save);
+            jw_kint(w, "saved_layer", saved);
+        }
         Err le = {{0}};
         int64_t run_id = probe_log(app, a, &s, name->val, &r, n_test, res, layers.n, majority, res[best].layer,
                                    expected, t1 - t0, t2 - t1, &le);
@@ -279,11 +306,89 @@ static int probe_train(App *app, const Args *a, Out *out) {
         if (run_id > 0) buf_printf(&out->text, "; logged as probe run %lld", (long long)run_id);
         else buf_printf(&out->text, "; not logged: %s", le.msg);
         buf_putc(&out->text, '\n');
+        if (save) buf_printf(&out->text, "saved the probe of layer %d to %s (probe apply %s \"TEXT\")\n", saved, save, save);
     }
     free(res), free(test);
     probe_rows_free(&r);
     probe_set_free(&s);
     iv_free(&layers);
+    return rc;
+}
+
+// probe apply FILE "TEXT"|ids=..: a saved probe's class and probabilities at every token of a text.
+static int probe_apply(App *app, const Args *a, Out *out) {
+    Err e = {{0}};
+    const Arg *file = args_pos(a, 1);
+    if (!file) return out_error(out, "probe apply: give the probe's file (probe train ... save=FILE) and a text");
+    if (!app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "probe apply: %s", e.msg);
+    const Model *m = app->model;
+    const ModelConfig *c = &m->cfg;
+    ProbeWeights pw;
+    if (probe_load(file->val, &pw, &e)) return out_error(out, "probe apply: %s", e.msg);
+    if (pw.d != c->n_embd || pw.layer > c->n_layer) {
+        int rc = out_error(out, "probe apply: the probe reads layer %d of width %d (trained on %s); %s has %d layers "
+                           "of width %d", pw.layer, pw.d, pw.model, m->name, c->n_layer, c->n_embd);
+        probe_weights_free(&pw);
+        return rc;
+    }
+    // the text is the argument after the file: prompt_read reads the first positional one
+    Args rest = {a->name, xcalloc((size_t)a->n + 1, sizeof(Arg)), 0};
+    for (int k = 0, pos = 0; k < a->n; k++)
+        if (a->a[k].key || pos++ >= 2) rest.a[rest.n++] = a->a[k];
+    Prompt pr;
+    int rc = prompt_read(app, &rest, &pr, false, out);
+    free(rest.a);
+    int T = pr.ids.n, L1 = c->n_layer + 1, d = c->n_embd;
+    float *hid = NULL;
+    double *probs = NULL;
+    Ctx *x = rc ? NULL : app_ctx(app, &e);
+    if (!rc && !x) rc = out_error(out, "probe apply: %s", e.msg);
+    if (!rc && (T < 1 || T > c->n_ctx)) rc = out_error(out, "probe apply: %d tokens: at least 1 and at most %d", T, c->n_ctx);
+    if (!rc) {
+        hid = malloc(mem_mul(sizeof(float) * (size_t)L1 * d, (size_t)T));
+        probs = malloc(sizeof(double) * (size_t)T * pw.k);
+        if (!hid || !probs) rc = out_error(out, "probe apply: out of memory for %d tokens", T);
+    }
+    if (!rc && lens_hidden(x, pr.ids.v, PROMPT_TYPES(&pr), T, hid, NULL, &e)) rc = out_error(out, "probe apply: %s", e.msg);
+    if (!rc) {
+        probe_predict(&pw, hid + (size_t)pw.layer * T * d, T, (size_t)d, probs);
+        JsonW *w = &out->w;
+        jw_kstr(w, "file", file->val);
+        jw_kint(w, "layer", pw.layer);
+        jw_kstr(w, "dataset", pw.dataset);
+        jw_key(w, "classes");
+        jw_arr(w);
+        for (int k = 0; k < pw.k; k++) jw_str(w, pw.classes[k]);
+        jw_arr_end(w);
+        json_tokens(w, "tokens", m->tok, pr.ids.v, T);
+        jw_key(w, "labels");
+        jw_arr(w);
+        Buf piece = {0};
+        buf_printf(&out->text, "probe of layer %d (%s, %d classes) on %d tokens\n", pw.layer, pw.dataset, pw.k, T);
+        for (int t = 0; t < T; t++) {
+            const double *pt = probs + (size_t)t * pw.k;
+            int best = 0;
+            for (int k = 1; k < pw.k; k++)
+                if (pt[k] > pt[best]) best = k;
+            jw_str(w, pw.classes[best]);
+            token_piece(m->tok, pr.ids.v[t], &piece);
+            buf_printf(&out->text, "%4d  %-16.40s %-10.40s %.3f\n", t, piece.data ? piece.data : "", pw.classes[best],
+                       pt[best]);
+        }
+        jw_arr_end(w);
+        buf_free(&piece);
+        jw_key(w, "probs");
+        jw_arr(w);
+        for (int t = 0; t < T; t++) {
+            jw_arr(w);
+            for (int k = 0; k < pw.k; k++) jw_num(w, probs[(size_t)t * pw.k + k]);
+            jw_arr_end(w);
+        }
+        jw_arr_end(w);
+    }
+    free(hid), free(probs);
+    prompt_free(&pr);
+    probe_weights_free(&pw);
     return rc;
 }
 
@@ -369,7 +474,9 @@ static int cmd_probe(App *app, const Args *a, Out *out) {
     if (sub && !strcmp(sub->val, "train")) return probe_train(app, a, out);
     if (sub && !strcmp(sub->val, "data")) return probe_data(app, a, out);
     if (sub && !strcmp(sub->val, "runs")) return probe_runs(app, a, out);
-    return out_error(out, "probe: `probe train DATASET ...`, `probe data NAME FILE` or `probe runs` expected");
+    if (sub && !strcmp(sub->val, "apply")) return probe_apply(app, a, out);
+    return out_error(out, "probe: `probe train DATASET ...`, `probe apply FILE \"TEXT\"`, `probe data NAME FILE` or "
+                          "`probe runs` expected");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -430,12 +537,13 @@ static int cmd_layersim(App *app, const Args *a, Out *out) {
 }
 
 static const char *const k_probe[] = {"layers", "every", "seed", "steps", "lr", "l2", "n", "other", "dump", "dataset",
-                                      "limit", NULL};
+                                      "limit", "save", "ids", "types", "pair", CHAT_KEYS, NULL};
 static const char *const k_layersim[] = {"ids", "types", "pair", CHAT_KEYS, NULL};
 
 const Command probe_commands[] = {
     {"probe", cmd_probe, 1, 3, k_probe,
-     "probe train DATASET [layers=all|0,3,6 every=5 seed=1 steps=200 lr=0.05 l2=1e-4 other=O|none n=400 dump=DIR] | "
+     "probe train DATASET [layers=all|0,3,6 every=5 seed=1 steps=200 lr=0.05 l2=1e-4 other=O|none n=400 dump=DIR "
+     "save=FILE] | probe apply FILE \"TEXT\"|ids=.. | "
      "probe data NAME FILE [n=400 seed=1] | probe runs [dataset=NAME limit=20]",
      "Linear probes: a multinomial logistic regression trained on the frozen residual stream of each layer (0 = the "
      "embeddings, l = after block l-1) to predict a dataset's labels; every every-th example is held out. Reports "
@@ -447,7 +555,7 @@ const Command probe_commands[] = {
      "sentences: number, capital, bracket (the token is in a number, a capitalised word, brackets), parity (its "
      "position is even or odd), prev (the previous token). `probe data NAME FILE` writes number, capital or bracket as JSONL. "
      "The probe is trained with Adam on standardised features (steps, lr, l2). dump=DIR writes the rows as NumPy files "
-     "(x, y, test, example, pos). Every sweep is logged in the database; `probe runs` lists them, newest first.",
+     "(x, y, test, example, pos). Every sweep is logged in the database; `probe runs` lists them, newest first. save=FILE keeps the probe of the layer asked for (of the best layer when several) as JSON; `probe apply FILE \"TEXT\"` gives its class and probabilities at each token of a text.",
      false},
     {"layersim", cmd_layersim, 0, 1, k_layersim, "layersim \"TEXT\"|ids=...",
      "Layer similarity: linear CKA (Kornblith et al. 2019; the positions as examples) and the mean cosine between "

@@ -383,7 +383,8 @@ static double accuracy(const double *x, int n, int d, const double *W, const dou
 }
 
 int probe_fit(const float *x, int n, int d, size_t stride, const int *const *ys, int ny, int k,
-              const unsigned char *test, const ProbeFit *f, double *acc_test, double *acc_train, Err *e) {
+              const unsigned char *test, const ProbeFit *f, double *acc_test, double *acc_train, ProbeWeights *keep,
+              Err *e) {
     int ntr = 0;
     for (int i = 0; i < n; i++) ntr += !test[i];
     int nte = n - ntr, K = ny * k; // the ny probes side by side: K rows of W, K logits a row
@@ -460,6 +461,14 @@ int probe_fit(const float *x, int n, int d, size_t stride, const int *const *ys,
         if (acc_train) acc_train[q] = accuracy(xtr, ntr, d, W, bias, k, q, K, ys[q], rows, z);
         if (acc_test) acc_test[q] = accuracy(xte, nte, d, W, bias, k, q, K, ys[q], rows + ntr, z);
     }
+    if (keep) { // probe 0: the first k rows of W and b
+        memset(keep, 0, sizeof *keep);
+        keep->k = k, keep->d = d, keep->mu = mu, keep->sd = sd, mu = sd = NULL;
+        keep->W = xmalloc(sizeof(double) * (size_t)k * d);
+        keep->b = xmalloc(sizeof(double) * (size_t)k);
+        memcpy(keep->W, W, sizeof(double) * (size_t)k * d);
+        memcpy(keep->b, bias, sizeof(double) * (size_t)k);
+    }
     free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(rows);
     return 0;
 }
@@ -492,7 +501,7 @@ static void sweep_share(void *arg, int ith, int nth) {
         ProbeLayer *o = &S->out[i];
         o->layer = S->layers[i];
         if (probe_fit(r->x + (size_t)S->layers[i] * r->d, r->n, r->d, stride, S->ys, 2, r->k, S->test, S->f, acc, train,
-                      &e)) {
+                      NULL, &e)) {
             if (!S->rc) S->e = e, S->rc = -1; // a message from either share will do
             return;
         }
@@ -539,4 +548,118 @@ double probe_expected_layer(const ProbeLayer *l, int nl) {
         num += l[i].layer * delta, den += delta;
     }
     return den > 1e-12 ? num / den : NAN;
+}
+
+// ---------------------------------------------------------------------------------------
+// A trained probe, saved and applied
+
+void probe_weights_free(ProbeWeights *p) {
+    for (int i = 0; p->classes && i < p->k; i++) free(p->classes[i]);
+    free(p->classes), free(p->mu), free(p->sd), free(p->W), free(p->b), free(p->model), free(p->dataset);
+    memset(p, 0, sizeof *p);
+}
+
+static void put_nums(Buf *b, const char *key, const double *v, size_t n) {
+    buf_printf(b, ",\n \"%s\": [", key);
+    for (size_t i = 0; i < n; i++) buf_printf(b, "%s%.17g", i ? ", " : "", v[i]);
+    buf_putc(b, ']');
+}
+
+int probe_save(const char *path, const ProbeWeights *p, Err *e) {
+    Buf b = {0};
+    buf_printf(&b, "{\"format\": \"qkv-probe\", \"version\": 1, \"layer\": %d, \"d\": %d,\n \"model\": ", p->layer, p->d);
+    buf_put_quoted(&b, p->model ? p->model : "", strlen(p->model ? p->model : ""));
+    buf_puts(&b, ", \"dataset\": ");
+    buf_put_quoted(&b, p->dataset ? p->dataset : "", strlen(p->dataset ? p->dataset : ""));
+    if (isfinite(p->accuracy)) buf_printf(&b, ", \"accuracy\": %.17g", p->accuracy);
+    else buf_puts(&b, ", \"accuracy\": null");
+    buf_puts(&b, ",\n \"classes\": [");
+    for (int i = 0; i < p->k; i++) {
+        if (i) buf_puts(&b, ", ");
+        buf_put_quoted(&b, p->classes[i], strlen(p->classes[i]));
+    }
+    buf_putc(&b, ']');
+    put_nums(&b, "mu", p->mu, (size_t)p->d);
+    put_nums(&b, "sd", p->sd, (size_t)p->d);
+    put_nums(&b, "b", p->b, (size_t)p->k);
+    buf_puts(&b, ",\n \"W\": [");
+    for (int c = 0; c < p->k; c++) {
+        buf_puts(&b, c ? ",\n  [" : "\n  [");
+        for (int j = 0; j < p->d; j++) buf_printf(&b, "%s%.17g", j ? ", " : "", p->W[(size_t)c * p->d + j]);
+        buf_putc(&b, ']');
+    }
+    buf_puts(&b, "]}\n");
+    int rc = fs_write_atomic(path, b.data, b.len, e);
+    buf_free(&b);
+    return rc;
+}
+
+// n numbers of the array j into out; false when j is not such an array.
+static bool get_nums(const Json *j, size_t n, double *out) {
+    if (!j || j->type != JSON_ARR || j->len != n) return false;
+    for (size_t i = 0; i < n; i++) {
+        const Json *v = json_at(j, i);
+        if (!v || v->type != JSON_NUM || !isfinite(v->num)) return false;
+        out[i] = v->num;
+    }
+    return true;
+}
+
+int probe_load(const char *path, ProbeWeights *p, Err *e) {
+    memset(p, 0, sizeof *p);
+    Json *j = json_parse_file(path, e);
+    if (!j) return err_set(e, "cannot read probe '%s': %s", path, e->msg);
+    long long layer, d;
+    const Json *cl = json_get(j, "classes"), *W = json_get(j, "W");
+    int rc = 0;
+    if (j->type != JSON_OBJ || strcmp(json_str_or(j, "format", ""), "qkv-probe") || json_num_or(j, "version", 0) != 1)
+        rc = err_set(e, "'%s' is not a probe qkv saved (format \"qkv-probe\", version 1)", path);
+    else if (!json_int_in(json_get(j, "layer"), 0, 100000, &layer) || !json_int_in(json_get(j, "d"), 1, 1 << 20, &d))
+        rc = err_set(e, "probe '%s': \"layer\" and \"d\" must be whole numbers", path);
+    else if (!cl || cl->type != JSON_ARR || cl->len < 2 || cl->len > 100000 || !W || W->type != JSON_ARR ||
+             W->len != cl->len)
+        rc = err_set(e, "probe '%s': \"classes\" (two or more) and one row of \"W\" for each expected", path);
+    if (!rc) {
+        p->layer = (int)layer, p->d = (int)d, p->k = (int)cl->len;
+        p->classes = xcalloc((size_t)p->k, sizeof *p->classes);
+        p->mu = xmalloc(sizeof(double) * (size_t)d), p->sd = xmalloc(sizeof(double) * (size_t)d);
+        p->b = xmalloc(sizeof(double) * (size_t)p->k);
+        p->W = malloc(mem_mul(sizeof(double) * (size_t)p->k, (size_t)d));
+        if (!p->W) rc = err_set(e, "probe '%s': out of memory for %d x %lld weights", path, p->k, d);
+        for (int c = 0; !rc && c < p->k; c++) {
+            const Json *s = json_at(cl, (size_t)c);
+            if (!s || s->type != JSON_STR) rc = err_set(e, "probe '%s': class %d is not a string", path, c + 1);
+            else p->classes[c] = xstrdup(s->str);
+            if (!rc && !get_nums(json_at(W, (size_t)c), (size_t)d, p->W + (size_t)c * d))
+                rc = err_set(e, "probe '%s': row %d of \"W\" must hold %lld numbers", path, c + 1, d);
+        }
+        if (!rc && (!get_nums(json_get(j, "mu"), (size_t)d, p->mu) || !get_nums(json_get(j, "sd"), (size_t)d, p->sd) ||
+                    !get_nums(json_get(j, "b"), (size_t)p->k, p->b)))
+            rc = err_set(e, "probe '%s': \"mu\" and \"sd\" must hold %lld numbers, \"b\" %d", path, d, p->k);
+        for (int i = 0; !rc && i < d; i++)
+            if (!(p->sd[i] > 0)) rc = err_set(e, "probe '%s': \"sd\" must be positive", path);
+    }
+    if (!rc) {
+        p->model = xstrdup(json_str_or(j, "model", ""));
+        p->dataset = xstrdup(json_str_or(j, "dataset", ""));
+        p->accuracy = json_num_or(j, "accuracy", NAN);
+    }
+    json_free(j);
+    if (rc) probe_weights_free(p);
+    return rc;
+}
+
+void probe_predict(const ProbeWeights *p, const float *x, int n, size_t stride, double *probs) {
+    for (int i = 0; i < n; i++) {
+        const float *row = x + (size_t)i * stride;
+        double *z = probs + (size_t)i * p->k, mx = -INFINITY, sum = 0;
+        for (int c = 0; c < p->k; c++) {
+            double s = p->b[c];
+            const double *w = p->W + (size_t)c * p->d;
+            for (int j = 0; j < p->d; j++) s += w[j] * ((row[j] - p->mu[j]) / p->sd[j]);
+            z[c] = s, mx = s > mx ? s : mx;
+        }
+        for (int c = 0; c < p->k; c++) sum += z[c] = exp(z[c] - mx);
+        for (int c = 0; c < p->k; c++) z[c] /= sum;
+    }
 }

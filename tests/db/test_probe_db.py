@@ -4,7 +4,10 @@
 `probe train` records its sweep (probe_runs) and every layer (probe_layers) with exactly the numbers
 it printed, read back here with Python's sqlite3; `probe runs` lists them newest first, filtered by
 dataset (a file by its absolute path) and limited; a database at schema version 5 is migrated on
-the first probe run; bad options are refused with a message.
+the first probe run; bad options are refused with a message. A probe kept with save=FILE holds the
+weights that give the sweep's held-out accuracy on its rows (dump=, recomputed with NumPy), and
+`probe apply FILE "TEXT"` gives at each token the probabilities NumPy computes from the file and
+those rows; bad probe files are refused with a message.
 
 Usage: test_probe_db.py QKV_BINARY
 """
@@ -74,6 +77,73 @@ def check_logged(db, res, dataset):
     c.close()
 
 
+def npy(path):
+    import numpy as np
+    return np.load(path)
+
+
+def saved_probe(db):
+    try:
+        import numpy as np
+    except ImportError:
+        print('numpy missing: saved probes not checked')
+        return
+    pf, dump = os.path.join(TMP, 'p.json'), os.path.join(TMP, 'rows')
+    _, (r,) = qkv(db, 'probe train number n=20 layers=1,3 steps=30 seed=3 save=%s dump=%s' % (pf, dump))
+    best = max(r['layers'], key=lambda l: l['accuracy'])  # the first of the best, as qkv picks it
+    check(r.get('saved') == pf and r.get('saved_layer') == best['layer'], 'saved=%r saved_layer=%r, best %d'
+          % (r.get('saved'), r.get('saved_layer'), best['layer']))
+    P = json.load(open(pf))
+    L = P['layer']
+    mu, sd, W, b = (np.array(P[k]) for k in ('mu', 'sd', 'W', 'b'))
+    x, y, test, ex, pos = (npy(os.path.join(dump, n + '.npy')) for n in ('x', 'y', 'test', 'example', 'pos'))
+    check(P['classes'] == r['classes'] and W.shape == (len(r['classes']), x.shape[2]),
+          'probe file classes %s, W %s' % (P['classes'], W.shape))
+
+    def probs(rows):
+        z = ((rows.astype(np.float64) - mu) / sd) @ W.T + b
+        z = np.exp(z - z.max(1, keepdims=True))
+        return z / z.sum(1, keepdims=True)
+    held = test == 1
+    acc = float((probs(x[held, L]).argmax(1) == y[held]).mean())
+    check(abs(acc - best['accuracy']) < 1e-8 and abs(P['accuracy'] - acc) < 1e-12,  # JSON prints 9 digits
+          'saved probe: held-out accuracy %r from the file, sweep %r, file says %r' % (acc, best['accuracy'],
+                                                                                    P['accuracy']))
+    # applied to the first sentence: the probabilities at its labelled tokens
+    _, _ = qkv(db, 'probe data number %s n=20 seed=3' % os.path.join(TMP, 'n.jsonl'))
+    text = json.loads(open(os.path.join(TMP, 'n.jsonl')).readline())['text']
+    _, (ap,) = qkv(db, 'probe apply %s "%s"' % (pf, text))
+    got = np.array(ap['probs'])
+    rows = np.where(ex == 0)[0]
+    want = probs(x[rows, L])
+    check(ap['layer'] == L and ap['classes'] == P['classes'] and len(ap['tokens']) == len(ap['labels']) == len(got),
+          'probe apply fields: %s' % {k: ap[k] for k in ('layer', 'classes')})
+    err = float(np.abs(got[pos[rows]] - want).max()) if len(rows) else 1
+    check(err < 1e-5, 'probe apply probabilities vs NumPy on the dumped rows: max |d| %g' % err)
+    check([ap['labels'][p] for p in pos[rows]] == [P['classes'][k] for k in want.argmax(1)], 'probe apply labels')
+    text_out = subprocess.run([QKV, '--model', 'builtin', '--db', db, '-e', 'probe apply %s "%s"' % (pf, text)],
+                              capture_output=True, text=True, timeout=60).stdout
+    check('probe of layer %d' % L in text_out, 'probe apply text: %s' % text_out[:200])
+
+    # bad probe files
+    bad = os.path.join(TMP, 'bad.json')
+    cases = [({'a': 1}, 'not a probe'), (dict(P, layer=99), 'layers'), (dict(P, d=P['d'] + 1), 'must hold'),
+             (dict(P, W=[row[:-1] for row in P['W']]), 'row 1'), (dict(P, classes=['x']), 'classes'),
+             (dict(P, sd=[0.0] * len(P['sd'])), 'positive')]
+    for obj, msg in cases:
+        with open(bad, 'w') as f:
+            json.dump(obj, f)
+        p, _ = qkv(db, 'probe apply %s "a b"' % bad, ok=False)
+        check(p.returncode == 1 and msg in p.stderr, 'bad probe %r: exit %d, %r' % (msg, p.returncode, p.stderr))
+    with open(bad, 'w') as f:
+        f.write('{"format": "qkv-probe", ')
+    for cmd, msg in (('probe apply %s "a"' % bad, 'cannot read probe'),
+                     ('probe apply %s "a"' % os.path.join(TMP, 'none.json'), 'cannot read probe'),
+                     ('probe apply', 'give the probe')):
+        p, _ = qkv(db, cmd, ok=False)
+        check(p.returncode == 1 and msg in p.stderr, '%s: exit %d, %r' % (cmd, p.returncode, p.stderr))
+
+
 def main():
     db = os.path.join(TMP, 'q.db')
     train = 'probe train %s n=20 layers=0,2,4 steps=20 seed=3'
@@ -122,6 +192,10 @@ def main():
     for cmd, msg in (('probe runs limit=0', 'limit'), ('probe runs limit=x', 'limit'), ('probe list', 'probe runs')):
         p, _ = qkv(db, cmd, ok=False)
         check(p.returncode != 0 and msg in p.stderr, '%s: exit %d, %r' % (cmd, p.returncode, p.stderr))
+
+    failures_before = failures
+    saved_probe(db)
+    print('saved probes: %s' % ('ok' if failures == failures_before else 'FAILED'))
 
     shutil.rmtree(TMP, ignore_errors=True)
     if failures:
