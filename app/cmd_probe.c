@@ -1,5 +1,6 @@
 // cmd_probe.c - where the model knows it: probe (linear probes per layer on a dataset, and the
 // built-in datasets) and layersim (CKA and cosine between the layers of one text).
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include "analysis/similarity.h"
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/mem.h"
+#include "db.h"
 
 // Write a NumPy .npy file (format 1.0): descr ("<f4", "<i4"), shape[nd], n bytes of data.
 static int npy_write(const char *path, const char *descr, const int *shape, int nd, const void *data, size_t n,
@@ -109,6 +112,38 @@ static int probe_data(App *app, const Args *a, Out *out) {
     return rc;
 }
 
+// Record a sweep in the database (the run's id, or -1 with e filled).
+static int64_t probe_log(App *app, const Args *a, const ProbeSet *s, const char *dataset, const ProbeRows *r,
+                         int n_test, const ProbeLayer *res, int nl, double majority, int best, double expected,
+                         double features_s, double fit_s, Err *e) {
+    Db *db = app_db(app, e);
+    if (!db) return -1;
+    const Model *m = app->model;
+    char model_abs[PATH_MAX], data_abs[PATH_MAX];
+    Buf opts = {0}, classes = {0};
+    options_json(a, NULL, &opts);
+    JsonW w;
+    jw_init(&w, &classes);
+    jw_arr(&w);
+    for (int k = 0; k < r->k; k++) jw_str(&w, r->classes[k]);
+    jw_arr_end(&w);
+    DbProbeLayer *dl = xcalloc((size_t)nl, sizeof *dl);
+    for (int i = 0; i < nl; i++) dl[i] = (DbProbeLayer){res[i].layer, res[i].acc, res[i].train_acc, res[i].control};
+    DbProbeRun dr = {0};
+    dr.model_path = m->builtin ? "builtin" : realpath(m->path, model_abs) ? model_abs : m->path;
+    dr.model_arch = m->cfg.a.name;
+    dr.dataset = fs_is_file(dataset) && realpath(dataset, data_abs) ? data_abs : dataset;
+    dr.level = s->token_level ? "token" : "sentence";
+    dr.options = opts.data, dr.classes = classes.data;
+    dr.examples = s->n, dr.n_rows = r->n, dr.n_train = r->n - n_test, dr.n_test = n_test;
+    dr.majority = majority, dr.best_layer = best, dr.expected_layer = expected;
+    dr.features_s = features_s, dr.fit_s = fit_s;
+    dr.n_layers = nl, dr.layers = dl;
+    int64_t id = db_probe_insert(db, &dr, e);
+    free(dl), buf_free(&opts), buf_free(&classes);
+    return id;
+}
+
 static int probe_train(App *app, const Args *a, Out *out) {
     Err e = {0};
     const Arg *name = args_pos(a, 1);
@@ -168,10 +203,32 @@ static int probe_train(App *app, const Args *a, Out *out) {
             rc = out_error(out, "probe: %d examples: too few for a held-out split of every %lldth (give more, or a "
                            "smaller every=)", s.n, every);
     }
-    if (!rc && probe_sweep(&r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
+    if (!rc && probe_sweep(ctx_pool(x), &r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
         rc = out_error(out, "probe: %s", e.msg);
-    const char *dump = args_opt(a, "dump");
+    const char *dump = args_opt(a, "dump"), *save = args_opt(a, "save");
     if (!rc && dump && dump_rows(dump, &r, test, &e)) rc = out_error(out, "probe: dump=: %s", e.msg);
+    int saved = -1; // the layer whose probe save= wrote
+    if (!rc && save) {
+        // one layer asked for: its probe; several: the best one's, fitted again to keep its weights
+        int bi = 0;
+        for (int i = 1; i < layers.n; i++)
+            if (res[i].acc > res[bi].acc) bi = i;
+        ProbeWeights pw;
+        const int *ys[1] = {r.y};
+        double acc;
+        saved = res[bi].layer;
+        if (probe_fit(r.x + (size_t)saved * r.d, r.n, r.d, (size_t)r.n_layer1 * r.d, ys, 1, r.k, test, &fit, &acc,
+                      NULL, &pw, &e))
+            rc = out_error(out, "probe: save=: %s", e.msg);
+        else {
+            pw.layer = saved, pw.accuracy = acc;
+            pw.model = xstrdup(m->name), pw.dataset = xstrdup(s.name);
+            pw.classes = xcalloc((size_t)r.k, sizeof *pw.classes);
+            for (int k = 0; k < r.k; k++) pw.classes[k] = xstrdup(r.classes[k]);
+            if (probe_save(save, &pw, &e)) rc = out_error(out, "probe: save=: %s", e.msg);
+            probe_weights_free(&pw);
+        }
+    }
     if (!rc) {
         t2 = clock_now();
         double expected = probe_expected_layer(res, layers.n);
@@ -211,6 +268,16 @@ static int probe_train(App *app, const Args *a, Out *out) {
         jw_knum_or_null(w, "expected_layer", expected);
         jw_knum(w, "features_s", t1 - t0);
         jw_knum(w, "fit_s", t2 - t1);
+        if (save) {
+            jw_kstr(w, "saved", save);
+            jw_kint(w, "saved_layer", saved);
+        }
+        Err le = {{0}};
+        int64_t run_id = probe_log(app, a, &s, name->val, &r, n_test, res, layers.n, majority, res[best].layer,
+                                   expected, t1 - t0, t2 - t1, &le);
+        jw_key(w, "probe_run_id");
+        if (run_id > 0) jw_int(w, run_id);
+        else jw_null(w);
         // the figure: held-out accuracy per layer
         float *v = malloc(sizeof(float) * (size_t)layers.n);
         char **lab = calloc((size_t)layers.n, sizeof *lab);
@@ -235,7 +302,11 @@ static int probe_train(App *app, const Args *a, Out *out) {
         buf_printf(&out->text, "majority-class baseline %.3f; best layer %d; expected layer ", majority, res[best].layer);
         if (isnan(expected)) buf_printf(&out->text, "- (the accuracy never rises)");
         else buf_printf(&out->text, "%.2f", expected);
-        buf_printf(&out->text, "\n(%.2f s reading features, %.2f s fitting)\n", t1 - t0, t2 - t1);
+        buf_printf(&out->text, "\n(%.2f s reading features, %.2f s fitting)", t1 - t0, t2 - t1);
+        if (run_id > 0) buf_printf(&out->text, "; logged as probe run %lld", (long long)run_id);
+        else buf_printf(&out->text, "; not logged: %s", le.msg);
+        buf_putc(&out->text, '\n');
+        if (save) buf_printf(&out->text, "saved the probe of layer %d to %s (probe apply %s \"TEXT\")\n", saved, save, save);
     }
     free(res), free(test);
     probe_rows_free(&r);
@@ -244,11 +315,168 @@ static int probe_train(App *app, const Args *a, Out *out) {
     return rc;
 }
 
+// probe apply FILE "TEXT"|ids=..: a saved probe's class and probabilities at every token of a text.
+static int probe_apply(App *app, const Args *a, Out *out) {
+    Err e = {{0}};
+    const Arg *file = args_pos(a, 1);
+    if (!file) return out_error(out, "probe apply: give the probe's file (probe train ... save=FILE) and a text");
+    if (!app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "probe apply: %s", e.msg);
+    const Model *m = app->model;
+    const ModelConfig *c = &m->cfg;
+    ProbeWeights pw;
+    if (probe_load(file->val, &pw, &e)) return out_error(out, "probe apply: %s", e.msg);
+    if (pw.d != c->n_embd || pw.layer > c->n_layer) {
+        int rc = out_error(out, "probe apply: the probe reads layer %d of width %d (trained on %s); %s has %d layers "
+                           "of width %d", pw.layer, pw.d, pw.model, m->name, c->n_layer, c->n_embd);
+        probe_weights_free(&pw);
+        return rc;
+    }
+    // the text is the argument after the file: prompt_read reads the first positional one
+    Args rest = {a->name, xcalloc((size_t)a->n + 1, sizeof(Arg)), 0};
+    for (int k = 0, pos = 0; k < a->n; k++)
+        if (a->a[k].key || pos++ >= 2) rest.a[rest.n++] = a->a[k];
+    Prompt pr;
+    int rc = prompt_read(app, &rest, &pr, false, out);
+    free(rest.a);
+    int T = pr.ids.n, L1 = c->n_layer + 1, d = c->n_embd;
+    float *hid = NULL;
+    double *probs = NULL;
+    Ctx *x = rc ? NULL : app_ctx(app, &e);
+    if (!rc && !x) rc = out_error(out, "probe apply: %s", e.msg);
+    if (!rc && (T < 1 || T > c->n_ctx)) rc = out_error(out, "probe apply: %d tokens: at least 1 and at most %d", T, c->n_ctx);
+    if (!rc) {
+        hid = malloc(mem_mul(sizeof(float) * (size_t)L1 * d, (size_t)T));
+        probs = malloc(sizeof(double) * (size_t)T * pw.k);
+        if (!hid || !probs) rc = out_error(out, "probe apply: out of memory for %d tokens", T);
+    }
+    if (!rc && lens_hidden(x, pr.ids.v, PROMPT_TYPES(&pr), T, hid, NULL, &e)) rc = out_error(out, "probe apply: %s", e.msg);
+    if (!rc) {
+        probe_predict(&pw, hid + (size_t)pw.layer * T * d, T, (size_t)d, probs);
+        JsonW *w = &out->w;
+        jw_kstr(w, "file", file->val);
+        jw_kint(w, "layer", pw.layer);
+        jw_kstr(w, "dataset", pw.dataset);
+        jw_key(w, "classes");
+        jw_arr(w);
+        for (int k = 0; k < pw.k; k++) jw_str(w, pw.classes[k]);
+        jw_arr_end(w);
+        json_tokens(w, "tokens", m->tok, pr.ids.v, T);
+        jw_key(w, "labels");
+        jw_arr(w);
+        Buf piece = {0};
+        buf_printf(&out->text, "probe of layer %d (%s, %d classes) on %d tokens\n", pw.layer, pw.dataset, pw.k, T);
+        for (int t = 0; t < T; t++) {
+            const double *pt = probs + (size_t)t * pw.k;
+            int best = 0;
+            for (int k = 1; k < pw.k; k++)
+                if (pt[k] > pt[best]) best = k;
+            jw_str(w, pw.classes[best]);
+            token_piece(m->tok, pr.ids.v[t], &piece);
+            buf_printf(&out->text, "%4d  %-16.40s %-10.40s %.3f\n", t, piece.data ? piece.data : "", pw.classes[best],
+                       pt[best]);
+        }
+        jw_arr_end(w);
+        buf_free(&piece);
+        jw_key(w, "probs");
+        jw_arr(w);
+        for (int t = 0; t < T; t++) {
+            jw_arr(w);
+            for (int k = 0; k < pw.k; k++) jw_num(w, probs[(size_t)t * pw.k + k]);
+            jw_arr_end(w);
+        }
+        jw_arr_end(w);
+    }
+    free(hid), free(probs);
+    prompt_free(&pr);
+    probe_weights_free(&pw);
+    return rc;
+}
+
+typedef struct {
+    JsonW *w;
+    Buf *text;
+} RunsOut;
+
+static int probe_run_row(void *user, const DbProbeRun *r) {
+    RunsOut *o = user;
+    JsonW *w = o->w;
+    int bi = 0;
+    for (int i = 0; i < r->n_layers; i++)
+        if (r->layers[i].layer == r->best_layer) bi = i;
+    jw_obj(w);
+    jw_kint(w, "id", r->id);
+    jw_kstr(w, "created", r->created);
+    jw_kstr(w, "qkv_version", r->qkv_version);
+    jw_kstr(w, "model_path", r->model_path);
+    jw_kstr(w, "model_arch", r->model_arch);
+    jw_kstr(w, "dataset", r->dataset);
+    jw_kstr(w, "level", r->level);
+    jw_key(w, "options");
+    jw_raw(w, r->options);
+    jw_kint(w, "examples", r->examples);
+    jw_kint(w, "rows", r->n_rows);
+    jw_kint(w, "n_train", r->n_train);
+    jw_kint(w, "n_test", r->n_test);
+    jw_key(w, "classes");
+    jw_raw(w, r->classes);
+    jw_knum_or_null(w, "majority", r->majority);
+    jw_kint(w, "best_layer", r->best_layer);
+    jw_knum_or_null(w, "expected_layer", r->expected_layer);
+    jw_knum(w, "features_s", r->features_s);
+    jw_knum(w, "fit_s", r->fit_s);
+    jw_key(w, "layers");
+    jw_arr(w);
+    for (int i = 0; i < r->n_layers; i++) {
+        const DbProbeLayer *l = &r->layers[i];
+        jw_obj(w);
+        jw_kint(w, "layer", l->layer);
+        jw_knum_or_null(w, "accuracy", l->accuracy);
+        jw_knum_or_null(w, "train_accuracy", l->train_accuracy);
+        jw_knum_or_null(w, "control", l->control);
+        jw_knum_or_null(w, "selectivity", l->accuracy - l->control);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_obj_end(w);
+    double acc = r->n_layers ? r->layers[bi].accuracy : NAN, ctl = r->n_layers ? r->layers[bi].control : NAN;
+    buf_printf(o->text, "%5lld  %.19s  %-10.40s %-8s %6d  %8.3f  %4d  %8.3f  %7.3f  ", (long long)r->id, r->created,
+               r->dataset, r->level, r->n_rows, r->majority, r->best_layer, acc, ctl);
+    if (isnan(r->expected_layer)) buf_puts(o->text, "       -");
+    else buf_printf(o->text, "%8.2f", r->expected_layer);
+    buf_printf(o->text, "  %s\n", r->model_path);
+    return 0;
+}
+
+// probe runs [dataset=NAME] [limit=N]: the logged sweeps, newest first.
+static int probe_runs(App *app, const Args *a, Out *out) {
+    Err e = {{0}};
+    long long limit = 20;
+    if (args_int(a, "limit", 1, 1000000, &limit, &e) < 0) return out_error(out, "probe runs: %s", e.msg);
+    const char *ds = args_opt(a, "dataset");
+    char abs[PATH_MAX];
+    if (ds && fs_is_file(ds) && realpath(ds, abs)) ds = abs;
+    Db *db = need_db(app, out);
+    if (!db) return -1;
+    JsonW *w = &out->w;
+    jw_key(w, "probe_runs");
+    jw_arr(w);
+    buf_puts(&out->text, "   id  created              dataset    level      rows  majority  best  accuracy  control  "
+                         "expected  model\n");
+    RunsOut o = {w, &out->text};
+    int rc = db_probes_each(db, ds, (long)limit, probe_run_row, &o, &e);
+    jw_arr_end(w);
+    if (rc) return out_error(out, "probe runs: %s", e.msg);
+    return 0;
+}
+
 static int cmd_probe(App *app, const Args *a, Out *out) {
     const Arg *sub = args_pos(a, 0);
     if (sub && !strcmp(sub->val, "train")) return probe_train(app, a, out);
     if (sub && !strcmp(sub->val, "data")) return probe_data(app, a, out);
-    return out_error(out, "probe: `probe train DATASET ...` or `probe data NAME FILE` expected");
+    if (sub && !strcmp(sub->val, "runs")) return probe_runs(app, a, out);
+    if (sub && !strcmp(sub->val, "apply")) return probe_apply(app, a, out);
+    return out_error(out, "probe: `probe train DATASET ...`, `probe apply FILE \"TEXT\"`, `probe data NAME FILE` or "
+                          "`probe runs` expected");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -308,13 +536,15 @@ static int cmd_layersim(App *app, const Args *a, Out *out) {
     return rc;
 }
 
-static const char *const k_probe[] = {"layers", "every", "seed", "steps", "lr", "l2", "n", "other", "dump", NULL};
+static const char *const k_probe[] = {"layers", "every", "seed", "steps", "lr", "l2", "n", "other", "dump", "dataset",
+                                      "limit", "save", "ids", "types", "pair", CHAT_KEYS, NULL};
 static const char *const k_layersim[] = {"ids", "types", "pair", CHAT_KEYS, NULL};
 
 const Command probe_commands[] = {
     {"probe", cmd_probe, 1, 3, k_probe,
-     "probe train DATASET [layers=all|0,3,6 every=5 seed=1 steps=200 lr=0.05 l2=1e-4 other=O|none n=400 dump=DIR] | "
-     "probe data NAME FILE [n=400 seed=1]",
+     "probe train DATASET [layers=all|0,3,6 every=5 seed=1 steps=200 lr=0.05 l2=1e-4 other=O|none n=400 dump=DIR "
+     "save=FILE] | probe apply FILE \"TEXT\"|ids=.. | "
+     "probe data NAME FILE [n=400 seed=1] | probe runs [dataset=NAME limit=20]",
      "Linear probes: a multinomial logistic regression trained on the frozen residual stream of each layer (0 = the "
      "embeddings, l = after block l-1) to predict a dataset's labels; every every-th example is held out. Reports "
      "held-out accuracy per layer beside the majority-class baseline and a control (the same probe on labels "
@@ -325,7 +555,7 @@ const Command probe_commands[] = {
      "sentences: number, capital, bracket (the token is in a number, a capitalised word, brackets), parity (its "
      "position is even or odd), prev (the previous token). `probe data NAME FILE` writes number, capital or bracket as JSONL. "
      "The probe is trained with Adam on standardised features (steps, lr, l2). dump=DIR writes the rows as NumPy files "
-     "(x, y, test, example, pos).",
+     "(x, y, test, example, pos). Every sweep is logged in the database; `probe runs` lists them, newest first. save=FILE keeps the probe of the layer asked for (of the best layer when several) as JSON; `probe apply FILE \"TEXT\"` gives its class and probabilities at each token of a text.",
      false},
     {"layersim", cmd_layersim, 0, 1, k_layersim, "layersim \"TEXT\"|ids=...",
      "Layer similarity: linear CKA (Kornblith et al. 2019; the positions as examples) and the mean cosine between "

@@ -354,3 +354,31 @@ int db_reward_point(Db *db, int64_t run_id, const DbRewardPoint *p, Err *e);
 int db_reward_finish(Db *db, int64_t run_id, const char *status, int best_step, double heldout_accuracy, Err *e);
 // Record (or replace) the reward model_path gives logged run run_id.
 int db_reward_score(Db *db, int64_t run_id, const char *model_path, double reward, Err *e);
+
+// ---- linear probe runs (probes.c) ---------------------------------------------------------
+
+// One layer of a probe sweep (NAN: none, stored as NULL).
+typedef struct DbProbeLayer {
+    int layer;
+    double accuracy, train_accuracy, control;
+} DbProbeLayer;
+
+// A `probe train` sweep (strings borrowed; read back: valid during the callback).
+typedef struct DbProbeRun {
+    int64_t id;        // set by db_probe_insert and when read
+    const char *created, *qkv_version; // when read
+    const char *model_path, *model_arch, *dataset, *level;
+    const char *options; // JSON object text
+    const char *classes; // JSON array text
+    int examples, n_rows, n_train, n_test, best_layer;
+    double majority, expected_layer, features_s, fit_s;
+    int n_layers;
+    const DbProbeLayer *layers;
+} DbProbeRun;
+
+// Record a sweep and its layers in one transaction. Returns its id (> 0) or -1 with e filled.
+int64_t db_probe_insert(Db *db, DbProbeRun *r, Err *e);
+typedef int (*DbProbeFn)(void *user, const DbProbeRun *r);
+// Call fn for each recorded sweep (newest first; the newest `limit` when limit > 0; only those of
+// dataset when it is not NULL) until it returns non-zero. 0 or -1 with e filled.
+int db_probes_each(Db *db, const char *dataset, long limit, DbProbeFn fn, void *user, Err *e);

@@ -1,6 +1,7 @@
 // db_int.h - what the files of db/ share: the Db handle, cached statements, transactions
 // with retries, and error messages. Not for use outside db/.
 #pragma once
+#include <math.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -46,6 +47,11 @@ int db_tx_close(Db *db, bool own, int status, Err *e, const char *what);
 int db_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n);
 static inline int db_bind_str(sqlite3_stmt *st, int i, const char *s) {
     return db_bind_text(st, i, s, s ? strlen(s) : 0);
+}
+// Bind a number, or NULL when it is not finite (NAN: not known).
+static inline void db_bind_num(sqlite3_stmt *st, int i, double v) {
+    if (isfinite(v)) sqlite3_bind_double(st, i, v);
+    else sqlite3_bind_null(st, i);
 }
 // Append the column's text (and its terminating NUL) to b, recording its offset in *off
 // (SIZE_MAX for NULL) and its length in *len when len is non-NULL. A row's text is input-sized

@@ -15,11 +15,6 @@ static const char SQL_FINISH[] =
 static const char SQL_SCORE[] =
     "INSERT OR REPLACE INTO reward_scores (run_id, model_path, reward, created) VALUES (?, ?, ?, ?)";
 
-static void bind_num(sqlite3_stmt *st, int i, double v) {
-    if (isfinite(v)) sqlite3_bind_double(st, i, v);
-    else sqlite3_bind_null(st, i);
-}
-
 // Run the statement sql after bind(st, arg) in a transaction (the caller's when one is open).
 static int write_one(Db *db, const char *sql, void (*bind)(sqlite3_stmt *, const void *), const void *arg,
                      const char *what, int64_t *rowid, Err *e) {
@@ -71,10 +66,10 @@ static void bind_point(sqlite3_stmt *st, const void *arg) {
     db_now(now);
     sqlite3_bind_int64(st, 1, a->id);
     sqlite3_bind_int(st, 2, a->p->step);
-    bind_num(st, 3, a->p->loss);
-    bind_num(st, 4, a->p->heldout_loss);
-    bind_num(st, 5, a->p->heldout_accuracy);
-    bind_num(st, 6, a->p->train_accuracy);
+    db_bind_num(st, 3, a->p->loss);
+    db_bind_num(st, 4, a->p->heldout_loss);
+    db_bind_num(st, 5, a->p->heldout_accuracy);
+    db_bind_num(st, 6, a->p->train_accuracy);
     sqlite3_bind_double(st, 7, a->p->elapsed_s);
     db_bind_str(st, 8, now);
 }
@@ -95,7 +90,7 @@ static void bind_finish(sqlite3_stmt *st, const void *arg) {
     const FinishArg *a = arg;
     db_bind_str(st, 1, a->status);
     sqlite3_bind_int(st, 2, a->best_step);
-    bind_num(st, 3, a->acc);
+    db_bind_num(st, 3, a->acc);
     sqlite3_bind_int64(st, 4, a->id);
 }
 

@@ -202,3 +202,35 @@ CREATE TABLE reward_scores (         -- a reward model's score of a logged run (
     created TEXT NOT NULL,
     PRIMARY KEY (run_id, model_path)
 ) WITHOUT ROWID;
+
+-- migration 6: linear probe runs
+CREATE TABLE probe_runs (            -- one `probe train` sweep over the layers of a model
+    id INTEGER PRIMARY KEY,
+    created TEXT NOT NULL,
+    qkv_version TEXT NOT NULL,
+    model_path TEXT NOT NULL,        -- absolute ('builtin' for the built-in model)
+    model_arch TEXT NOT NULL,
+    dataset TEXT NOT NULL,           -- a built-in dataset's name, or the file (absolute)
+    level TEXT NOT NULL CHECK (level IN ('token', 'sentence')),
+    options TEXT NOT NULL CHECK (json_valid(options)), -- every, seed, steps, lr, l2, n, other
+    examples INTEGER NOT NULL,
+    n_rows INTEGER NOT NULL,
+    n_train INTEGER NOT NULL,
+    n_test INTEGER NOT NULL,
+    classes TEXT NOT NULL CHECK (json_valid(classes)), -- the class names, in their index order
+    majority REAL,                   -- held-out accuracy of the training rows' most frequent class
+    best_layer INTEGER NOT NULL,
+    expected_layer REAL,             -- NULL when the accuracy never rises
+    features_s REAL NOT NULL,
+    fit_s REAL NOT NULL
+);
+CREATE INDEX probe_runs_dataset ON probe_runs(dataset, model_path);
+
+CREATE TABLE probe_layers (          -- one layer of a sweep (0 = the embeddings, l = after block l-1)
+    run_id INTEGER NOT NULL REFERENCES probe_runs(id) ON DELETE CASCADE,
+    layer INTEGER NOT NULL CHECK (layer >= 0),
+    accuracy REAL,                   -- held out; NULL without held-out rows
+    train_accuracy REAL,
+    control REAL,                    -- held-out accuracy of the probe on shuffled labels
+    PRIMARY KEY (run_id, layer)
+) WITHOUT ROWID;

@@ -83,24 +83,37 @@ static void site_trace(void *user, const TracePoint *p) {
     }
 }
 
+// The patched runs re-run the corrupt pass from the patched block on, reading the corrupt
+// run's residual stream (xs) and, for a causal model, its cache before the first changed
+// position.
 typedef struct {
     Ctx *c;
-    const int *ids;
-    int n, pos, answer, wrong, V;
-    float *lg; // [n, V]
+    int n, d, pos, tok[2]; // tok: answer, wrong
+    const float *xs;       // [L + 1, n, d]: the corrupt run's residual stream
+    float *xin, *xout;     // [n, d] each
 } Runner;
 
-// Evaluate R->ids from position `from` on (the cache holding the prefix), with site s (or
-// none), and read the metric at R->pos.
-static int run_metric(Runner *R, int from, const Site *s, double *metric, Err *e) {
-    bool last = R->pos == R->n - 1;
+// The metric logit[answer] - logit[wrong] of the residual-stream row x (after the last block).
+static int metric_of(Runner *R, const float *x, double *metric, Err *e) {
+    float two[2];
+    if (ctx_head_pick(R->c, x, R->tok, 2, two, e)) return -1;
+    *metric = (double)two[0] - (double)two[1];
+    return 0;
+}
+
+// Re-run the corrupt pass from block `layer` and position `from` on (the cache holds the
+// corrupt prefix), with the residual row at position `at` replaced by `row` (or none) and site s
+// (or none), and read the metric at R->pos.
+static int run_metric(Runner *R, int layer, int from, int at, const float *row, const Site *s, double *metric,
+                      Err *e) {
     Trace tr = {s ? s->kind : 0, s && s->layer >= 0 ? 1ull << (s->layer & 63) : 0, site_trace, (void *)s};
+    size_t d = (size_t)R->d;
+    memcpy(R->xin, R->xs + ((size_t)layer * R->n + from) * d, sizeof(float) * (size_t)(R->n - from) * d);
+    if (row) memcpy(R->xin + (size_t)(at - from) * d, row, sizeof(float) * d);
     if (from) ctx_truncate(R->c, from);
     else ctx_reset(R->c);
-    if (ctx_eval(R->c, R->ids + from, R->n - from, R->lg, !last, s ? &tr : NULL, e)) return -1;
-    const float *row = R->lg + (last ? 0 : (size_t)(R->pos - from) * R->V);
-    *metric = (double)row[R->answer] - (double)row[R->wrong];
-    return 0;
+    if (ctx_eval_from(R->c, layer, R->xin, R->n - from, R->xout, s ? &tr : NULL, e)) return -1;
+    return metric_of(R, R->xout + (size_t)(R->pos - from) * d, metric, e);
 }
 
 static int argmax_except(const float *v, int n, int skip) {
@@ -117,31 +130,35 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     memset(r, 0, sizeof *r);
     if (!cf->a.lm_head) return err_set(e, "the model has no language-model head to read an answer from");
     if (pos < 0 || pos >= n) return err_set(e, "pos=%d: the prompts have %d tokens", pos, n);
-    Clean C = {NULL, NULL, NULL, n, d, H * hd};
-    C.resid = malloc(sizeof(float) * (size_t)(L + 1) * n * d);
+    size_t nd = (size_t)n * d;
+    Clean C = {NULL, NULL, NULL, n, d, H * hd}, X = {NULL, NULL, NULL, n, d, H * hd};
+    C.resid = malloc(sizeof(float) * (size_t)(L + 1) * nd);
+    X.resid = malloc(sizeof(float) * (size_t)(L + 1) * nd);
     C.z = malloc(sizeof(float) * (size_t)L * n * C.qd);
-    C.mlp = malloc(sizeof(float) * (size_t)L * n * d);
+    C.mlp = malloc(sizeof(float) * (size_t)L * nd);
     float *lg = malloc(sizeof(float) * (size_t)n * V), *lc = malloc(sizeof(float) * (size_t)V);
+    float *io = malloc(sizeof(float) * 2 * nd);
     if (sites & PATCH_RESID) r->resid = calloc((size_t)(L + 1) * n, sizeof(float));
     if (sites & PATCH_HEADS) r->head = calloc((size_t)L * H, sizeof(float));
     if (sites & PATCH_MLP) r->mlp = calloc((size_t)L, sizeof(float));
     int rc = 0;
-    if (!C.resid || !C.z || !C.mlp || !lg || !lc || (!r->resid && (sites & PATCH_RESID)) ||
+    if (!C.resid || !X.resid || !C.z || !C.mlp || !lg || !lc || !io || (!r->resid && (sites & PATCH_RESID)) ||
         (!r->head && (sites & PATCH_HEADS)) || (!r->mlp && (sites & PATCH_MLP))) {
         rc = err_set(e, "out of memory for the activations of %d tokens", n);
         goto done;
     }
-    // the clean run (every activation a site can take) and the corrupt one (left in the cache)
+    // the clean run (every activation a site can take) and the corrupt one (its residual stream
+    // kept, its keys and values left in the cache)
     Trace tc = {TRACE_EMBED | TRACE_RESID_POST | TRACE_Z | TRACE_MLP_OUT, 0, clean_trace, &C};
+    Trace tx = {TRACE_EMBED | TRACE_RESID_POST, 0, clean_trace, &X};
     ctx_reset(c);
     if (ctx_eval(c, clean, n, lg, true, &tc, e)) {
         rc = -1;
         goto done;
     }
     memcpy(lc, lg + (size_t)pos * V, sizeof(float) * (size_t)V);
-    Runner R = {c, corrupt, n, pos, answer, wrong, V, lg};
     ctx_reset(c);
-    if (ctx_eval(c, corrupt, n, lg, true, NULL, e)) {
+    if (ctx_eval(c, corrupt, n, lg, true, &tx, e)) {
         rc = -1;
         goto done;
     }
@@ -149,49 +166,57 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     if (answer < 0) answer = argmax_except(lc, V, -1);
     if (wrong < 0) wrong = argmax_except(lx, V, -1);
     if (wrong == answer) wrong = argmax_except(lc, V, answer);
-    R.answer = r->answer = answer, R.wrong = r->wrong = wrong;
-    r->clean = (double)lc[answer] - lc[wrong];
-    r->corrupt = (double)lx[answer] - lx[wrong];
+    r->answer = answer, r->wrong = wrong;
+    Runner R = {c, n, d, pos, {answer, wrong}, X.resid, io, io + nd};
+    // both metrics as the patched runs read theirs, so that a site that changes nothing gives 0
+    // and the last layer's residual at pos gives 1, exactly
+    if (metric_of(&R, C.resid + (size_t)L * nd + (size_t)pos * d, &r->clean, e) ||
+        metric_of(&R, X.resid + (size_t)L * nd + (size_t)pos * d, &r->corrupt, e)) {
+        rc = -1;
+        goto done;
+    }
     double span = r->clean - r->corrupt;
     if (!(fabs(span) > 1e-6 * (1 + fabs(r->clean)))) {
         rc = err_set(e, "the clean and the corrupt prompt give the same logit difference (%.6g): nothing to restore",
                      r->clean);
         goto done;
     }
-    // residual stream, one position at a time: a causal model keeps the corrupt prefix in its
-    // cache, so positions run last to first and each run starts at its own position
+    // residual stream, one position at a time, each run from the patched layer on: a causal
+    // model keeps the corrupt prefix in its cache, so positions run last to first and each
+    // run starts at its own position (a run from p rewrites only positions p.. of the cache)
     bool causal = cf->a.causal;
     for (int p = n - 1; p >= 0 && r->resid; p--)
         for (int l = 0; l <= L; l++) {
             double m = r->corrupt;
-            Site s = {l ? TRACE_RESID_POST : TRACE_EMBED, l - 1, p, 0, d, C.resid + (size_t)l * n * d};
-            if (!(causal && p > pos) && run_metric(&R, causal ? p : 0, &s, &m, e)) {
+            const float *row = C.resid + (size_t)l * nd + (size_t)p * d;
+            if (!(causal && p > pos) && run_metric(&R, l, causal ? p : 0, p, row, NULL, &m, e)) {
                 rc = -1;
                 goto done;
             }
             r->resid[(size_t)l * n + p] = (float)((m - r->corrupt) / span) + 0.0f; // never -0
         }
+    // heads and MLPs: every position, from their block on
     for (int l = 0; l < L; l++) {
         for (int h = 0; h < H && r->head; h++) {
             double m;
             Site s = {TRACE_Z, l, -1, h * hd, hd, C.z + (size_t)l * n * C.qd};
-            if (run_metric(&R, 0, &s, &m, e)) {
+            if (run_metric(&R, l, 0, 0, NULL, &s, &m, e)) {
                 rc = -1;
                 goto done;
             }
-            r->head[(size_t)l * H + h] = (float)((m - r->corrupt) / span);
+            r->head[(size_t)l * H + h] = (float)((m - r->corrupt) / span) + 0.0f;
         }
         double m;
         if (!r->mlp) continue;
-        Site s = {TRACE_MLP_OUT, l, -1, 0, d, C.mlp + (size_t)l * n * d};
-        if (run_metric(&R, 0, &s, &m, e)) {
+        Site s = {TRACE_MLP_OUT, l, -1, 0, d, C.mlp + (size_t)l * nd};
+        if (run_metric(&R, l, 0, 0, NULL, &s, &m, e)) {
             rc = -1;
             goto done;
         }
-        r->mlp[l] = (float)((m - r->corrupt) / span);
+        r->mlp[l] = (float)((m - r->corrupt) / span) + 0.0f;
     }
 done:
-    free(C.resid), free(C.z), free(C.mlp), free(lg), free(lc);
+    free(C.resid), free(X.resid), free(C.z), free(C.mlp), free(lg), free(lc), free(io);
     if (rc) patch_result_free(r);
     return rc;
 }

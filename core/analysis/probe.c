@@ -15,6 +15,7 @@
 #include "base/mem.h"
 #include "base/vec.h"
 #include "eval/sample.h"
+#include "kern/pool.h"
 
 // ---------------------------------------------------------------------------------------
 // Datasets
@@ -364,43 +365,46 @@ int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err 
 
 ProbeFit probe_fit_defaults(void) { return (ProbeFit){200, 0.05, 1e-4}; }
 
-// The fraction of rows x (n, d) whose argmax of x W^T + b (k classes) is y.
-static double accuracy(const double *x, int n, int d, const double *W, const double *bias, int k, const int *y,
-                       double *z) {
+// The fraction of rows x (n, d) whose argmax of x W_q^T + b_q (probe q's k classes among the
+// K rows of W) is y[rows[i]].
+static double accuracy(const double *x, int n, int d, const double *W, const double *bias, int k, int q, int K,
+                       const int *y, const int *rows, double *z) {
     if (!n) return NAN;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, d, 1.0, x, d, W, d, 0.0, z, k);
+    const double *Wq = W + (size_t)q * k * d, *bq = bias + q * k;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, d, 1.0, x, d, Wq, d, 0.0, z, k);
     int right = 0;
     for (int i = 0; i < n; i++) {
         int best = 0;
         for (int c = 1; c < k; c++)
-            if (z[(size_t)i * k + c] + bias[c] > z[(size_t)i * k + best] + bias[best]) best = c;
-        right += best == y[i];
+            if (z[(size_t)i * k + c] + bq[c] > z[(size_t)i * k + best] + bq[best]) best = c;
+        right += best == y[rows[i]];
     }
     return (double)right / n;
 }
 
-int probe_fit(const float *x, int n, int d, size_t stride, const int *y, int k, const unsigned char *test,
-              const ProbeFit *f, double *acc_test, double *acc_train, Err *e) {
+int probe_fit(const float *x, int n, int d, size_t stride, const int *const *ys, int ny, int k,
+              const unsigned char *test, const ProbeFit *f, double *acc_test, double *acc_train, ProbeWeights *keep,
+              Err *e) {
     int ntr = 0;
     for (int i = 0; i < n; i++) ntr += !test[i];
-    int nte = n - ntr;
+    int nte = n - ntr, K = ny * k; // the ny probes side by side: K rows of W, K logits a row
     if (!ntr) return err_set(e, "no training rows");
-    size_t kd = (size_t)k * d;
+    size_t kd = (size_t)K * d;
     double *xtr = malloc(mem_mul(sizeof(double) * (size_t)ntr, (size_t)d));
     double *xte = malloc(mem_mul(sizeof(double) * (size_t)(nte ? nte : 1), (size_t)d));
     double *mu = calloc((size_t)d, sizeof(double)), *sd = calloc((size_t)d, sizeof(double));
-    double *W = calloc(kd * 5, sizeof(double)); // W, its gradient, Adam's m and v, and spare
-    double *bias = calloc((size_t)k * 4, sizeof(double));
-    double *z = malloc(mem_mul(sizeof(double) * (size_t)(n > 0 ? n : 1), (size_t)k));
-    int *ytr = malloc(sizeof(int) * (size_t)ntr), *yte = malloc(sizeof(int) * (size_t)(nte ? nte : 1));
-    if (!xtr || !xte || !mu || !sd || !W || !bias || !z || !ytr || !yte) {
-        free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(ytr), free(yte);
+    double *W = calloc(kd * 4, sizeof(double)); // W, its gradient, Adam's m and v
+    double *bias = calloc((size_t)K * 4, sizeof(double));
+    double *z = malloc(mem_mul(sizeof(double) * (size_t)(n > 0 ? n : 1), (size_t)K));
+    int *rows = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)); // training rows first, then the held-out ones
+    if (!xtr || !xte || !mu || !sd || !W || !bias || !z || !rows) {
+        free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(rows);
         return err_set(e, "out of memory for a probe on %d rows of %d", n, d);
     }
     for (int i = 0, a = 0, b = 0; i < n; i++) {
         double *dst = test[i] ? xte + (size_t)b * d : xtr + (size_t)a * d;
-        if (test[i]) yte[b++] = y[i];
-        else ytr[a++] = y[i];
+        if (test[i]) rows[ntr + b++] = i;
+        else rows[a++] = i;
         for (int j = 0; j < d; j++) dst[j] = x[(size_t)i * stride + j];
     }
     for (int i = 0; i < ntr; i++)
@@ -420,39 +424,52 @@ int probe_fit(const float *x, int n, int d, size_t stride, const int *y, int k, 
     for (int i = 0; i < nte; i++)
         for (int j = 0; j < d; j++) xte[(size_t)i * d + j] = (xte[(size_t)i * d + j] - mu[j]) / sd[j];
     double *gW = W + kd, *mW = W + 2 * kd, *vW = W + 3 * kd;
-    double *gb = bias + k, *mb = bias + 2 * k, *vb = bias + 3 * k;
+    double *gb = bias + K, *mb = bias + 2 * K, *vb = bias + 3 * K;
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     for (int step = 1; step <= f->steps; step++) {
-        // z = x W^T + b -> softmax -> minus the one-hot, over ntr: the gradient of the logits
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntr, k, d, 1.0, xtr, d, W, d, 0.0, z, k);
-        memset(gb, 0, sizeof(double) * (size_t)k);
-        for (int i = 0; i < ntr; i++) {
-            double *zi = z + (size_t)i * k, mx = -INFINITY, sum = 0;
-            for (int c = 0; c < k; c++) zi[c] += bias[c], mx = zi[c] > mx ? zi[c] : mx;
-            for (int c = 0; c < k; c++) sum += zi[c] = exp(zi[c] - mx);
-            for (int c = 0; c < k; c++) {
-                zi[c] = (zi[c] / sum - (c == ytr[i])) / ntr;
-                gb[c] += zi[c];
+        // z = x W^T + b -> softmax per probe -> minus the one-hot, over ntr: the gradient of the
+        // logits (one pass over x for every probe)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntr, K, d, 1.0, xtr, d, W, d, 0.0, z, K);
+        memset(gb, 0, sizeof(double) * (size_t)K);
+        for (int i = 0; i < ntr; i++)
+            for (int q = 0; q < ny; q++) {
+                double *zi = z + (size_t)i * K + q * k, *bq = bias + q * k, mx = -INFINITY, sum = 0;
+                int yi = ys[q][rows[i]];
+                for (int c = 0; c < k; c++) zi[c] += bq[c], mx = zi[c] > mx ? zi[c] : mx;
+                for (int c = 0; c < k; c++) sum += zi[c] = exp(zi[c] - mx);
+                for (int c = 0; c < k; c++) {
+                    zi[c] = (zi[c] / sum - (c == yi)) / ntr;
+                    gb[q * k + c] += zi[c];
+                }
             }
-        }
         // gW = z^T x + l2 W
         memcpy(gW, W, sizeof(double) * kd);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, d, ntr, 1.0, z, k, xtr, d, f->l2, gW, d);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, d, ntr, 1.0, z, K, xtr, d, f->l2, gW, d);
         double c1 = 1 - pow(b1, step), c2 = 1 - pow(b2, step);
         for (size_t j = 0; j < kd; j++) {
             mW[j] = b1 * mW[j] + (1 - b1) * gW[j];
             vW[j] = b2 * vW[j] + (1 - b2) * gW[j] * gW[j];
             W[j] -= f->lr * (mW[j] / c1) / (sqrt(vW[j] / c2) + eps);
         }
-        for (int c = 0; c < k; c++) {
+        for (int c = 0; c < K; c++) {
             mb[c] = b1 * mb[c] + (1 - b1) * gb[c];
             vb[c] = b2 * vb[c] + (1 - b2) * gb[c] * gb[c];
             bias[c] -= f->lr * (mb[c] / c1) / (sqrt(vb[c] / c2) + eps);
         }
     }
-    if (acc_train) *acc_train = accuracy(xtr, ntr, d, W, bias, k, ytr, z);
-    if (acc_test) *acc_test = accuracy(xte, nte, d, W, bias, k, yte, z);
-    free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(ytr), free(yte);
+    for (int q = 0; q < ny; q++) {
+        if (acc_train) acc_train[q] = accuracy(xtr, ntr, d, W, bias, k, q, K, ys[q], rows, z);
+        if (acc_test) acc_test[q] = accuracy(xte, nte, d, W, bias, k, q, K, ys[q], rows + ntr, z);
+    }
+    if (keep) { // probe 0: the first k rows of W and b
+        memset(keep, 0, sizeof *keep);
+        keep->k = k, keep->d = d, keep->mu = mu, keep->sd = sd, mu = sd = NULL;
+        keep->W = xmalloc(sizeof(double) * (size_t)k * d);
+        keep->b = xmalloc(sizeof(double) * (size_t)k);
+        memcpy(keep->W, W, sizeof(double) * (size_t)k * d);
+        memcpy(keep->b, bias, sizeof(double) * (size_t)k);
+    }
+    free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(rows);
     return 0;
 }
 
@@ -460,7 +477,39 @@ void probe_split(const ProbeRows *r, int every, unsigned char *test) {
     for (int i = 0; i < r->n; i++) test[i] = every > 1 && r->ex[i] % every == every - 1;
 }
 
-int probe_sweep(const ProbeRows *r, const int *layers, int nl, const unsigned char *test, uint64_t seed,
+// The layers of a sweep, shared out over a thread team: share ith fits layers ith, ith + nth, ...
+// (each layer's numbers do not depend on the team's size).
+typedef struct {
+    const ProbeRows *r;
+    const int *layers;
+    int nl;
+    const unsigned char *test;
+    const ProbeFit *f;
+    ProbeLayer *out;
+    const int *ys[2]; // the labels and the shuffled ones
+    int rc;           // the first failure's, with its message
+    Err e;
+} Sweep;
+
+static void sweep_share(void *arg, int ith, int nth) {
+    Sweep *S = arg;
+    const ProbeRows *r = S->r;
+    size_t stride = (size_t)r->n_layer1 * r->d;
+    for (int i = ith; i < S->nl && !S->rc; i += nth) {
+        Err e = {0};
+        double acc[2], train[2];
+        ProbeLayer *o = &S->out[i];
+        o->layer = S->layers[i];
+        if (probe_fit(r->x + (size_t)S->layers[i] * r->d, r->n, r->d, stride, S->ys, 2, r->k, S->test, S->f, acc, train,
+                      NULL, &e)) {
+            if (!S->rc) S->e = e, S->rc = -1; // a message from either share will do
+            return;
+        }
+        o->acc = acc[0], o->train_acc = train[0], o->control = acc[1];
+    }
+}
+
+int probe_sweep(Pool *pool, const ProbeRows *r, const int *layers, int nl, const unsigned char *test, uint64_t seed,
                 const ProbeFit *f, ProbeLayer *out, double *majority, Err *e) {
     int *yc = malloc(sizeof(int) * (size_t)r->n);
     long *count = calloc((size_t)r->k, sizeof(long));
@@ -484,16 +533,12 @@ int probe_sweep(const ProbeRows *r, const int *layers, int nl, const unsigned ch
     for (int i = 0; i < r->n; i++)
         if (test[i]) nte++, right += r->y[i] == best;
     *majority = nte ? (double)right / nte : NAN;
-    int rc = 0;
-    size_t stride = (size_t)r->n_layer1 * r->d;
-    for (int i = 0; i < nl && !rc; i++) {
-        const float *x = r->x + (size_t)layers[i] * r->d;
-        out[i].layer = layers[i];
-        rc = probe_fit(x, r->n, r->d, stride, r->y, r->k, test, f, &out[i].acc, &out[i].train_acc, e) ||
-             probe_fit(x, r->n, r->d, stride, yc, r->k, test, f, &out[i].control, NULL, e);
-    }
+    Sweep S = {r, layers, nl, test, f, out, {r->y, yc}, 0, {{0}}};
+    if (pool) pool_run(pool, sweep_share, &S);
+    else sweep_share(&S, 0, 1);
     free(yc), free(count);
-    return rc ? -1 : 0;
+    if (S.rc) *e = S.e;
+    return S.rc ? -1 : 0;
 }
 
 double probe_expected_layer(const ProbeLayer *l, int nl) {
@@ -503,4 +548,118 @@ double probe_expected_layer(const ProbeLayer *l, int nl) {
         num += l[i].layer * delta, den += delta;
     }
     return den > 1e-12 ? num / den : NAN;
+}
+
+// ---------------------------------------------------------------------------------------
+// A trained probe, saved and applied
+
+void probe_weights_free(ProbeWeights *p) {
+    for (int i = 0; p->classes && i < p->k; i++) free(p->classes[i]);
+    free(p->classes), free(p->mu), free(p->sd), free(p->W), free(p->b), free(p->model), free(p->dataset);
+    memset(p, 0, sizeof *p);
+}
+
+static void put_nums(Buf *b, const char *key, const double *v, size_t n) {
+    buf_printf(b, ",\n \"%s\": [", key);
+    for (size_t i = 0; i < n; i++) buf_printf(b, "%s%.17g", i ? ", " : "", v[i]);
+    buf_putc(b, ']');
+}
+
+int probe_save(const char *path, const ProbeWeights *p, Err *e) {
+    Buf b = {0};
+    buf_printf(&b, "{\"format\": \"qkv-probe\", \"version\": 1, \"layer\": %d, \"d\": %d,\n \"model\": ", p->layer, p->d);
+    buf_put_quoted(&b, p->model ? p->model : "", strlen(p->model ? p->model : ""));
+    buf_puts(&b, ", \"dataset\": ");
+    buf_put_quoted(&b, p->dataset ? p->dataset : "", strlen(p->dataset ? p->dataset : ""));
+    if (isfinite(p->accuracy)) buf_printf(&b, ", \"accuracy\": %.17g", p->accuracy);
+    else buf_puts(&b, ", \"accuracy\": null");
+    buf_puts(&b, ",\n \"classes\": [");
+    for (int i = 0; i < p->k; i++) {
+        if (i) buf_puts(&b, ", ");
+        buf_put_quoted(&b, p->classes[i], strlen(p->classes[i]));
+    }
+    buf_putc(&b, ']');
+    put_nums(&b, "mu", p->mu, (size_t)p->d);
+    put_nums(&b, "sd", p->sd, (size_t)p->d);
+    put_nums(&b, "b", p->b, (size_t)p->k);
+    buf_puts(&b, ",\n \"W\": [");
+    for (int c = 0; c < p->k; c++) {
+        buf_puts(&b, c ? ",\n  [" : "\n  [");
+        for (int j = 0; j < p->d; j++) buf_printf(&b, "%s%.17g", j ? ", " : "", p->W[(size_t)c * p->d + j]);
+        buf_putc(&b, ']');
+    }
+    buf_puts(&b, "]}\n");
+    int rc = fs_write_atomic(path, b.data, b.len, e);
+    buf_free(&b);
+    return rc;
+}
+
+// n numbers of the array j into out; false when j is not such an array.
+static bool get_nums(const Json *j, size_t n, double *out) {
+    if (!j || j->type != JSON_ARR || j->len != n) return false;
+    for (size_t i = 0; i < n; i++) {
+        const Json *v = json_at(j, i);
+        if (!v || v->type != JSON_NUM || !isfinite(v->num)) return false;
+        out[i] = v->num;
+    }
+    return true;
+}
+
+int probe_load(const char *path, ProbeWeights *p, Err *e) {
+    memset(p, 0, sizeof *p);
+    Json *j = json_parse_file(path, e);
+    if (!j) return err_set(e, "cannot read probe '%s': %s", path, e->msg);
+    long long layer, d;
+    const Json *cl = json_get(j, "classes"), *W = json_get(j, "W");
+    int rc = 0;
+    if (j->type != JSON_OBJ || strcmp(json_str_or(j, "format", ""), "qkv-probe") || json_num_or(j, "version", 0) != 1)
+        rc = err_set(e, "'%s' is not a probe qkv saved (format \"qkv-probe\", version 1)", path);
+    else if (!json_int_in(json_get(j, "layer"), 0, 100000, &layer) || !json_int_in(json_get(j, "d"), 1, 1 << 20, &d))
+        rc = err_set(e, "probe '%s': \"layer\" and \"d\" must be whole numbers", path);
+    else if (!cl || cl->type != JSON_ARR || cl->len < 2 || cl->len > 100000 || !W || W->type != JSON_ARR ||
+             W->len != cl->len)
+        rc = err_set(e, "probe '%s': \"classes\" (two or more) and one row of \"W\" for each expected", path);
+    if (!rc) {
+        p->layer = (int)layer, p->d = (int)d, p->k = (int)cl->len;
+        p->classes = xcalloc((size_t)p->k, sizeof *p->classes);
+        p->mu = xmalloc(sizeof(double) * (size_t)d), p->sd = xmalloc(sizeof(double) * (size_t)d);
+        p->b = xmalloc(sizeof(double) * (size_t)p->k);
+        p->W = malloc(mem_mul(sizeof(double) * (size_t)p->k, (size_t)d));
+        if (!p->W) rc = err_set(e, "probe '%s': out of memory for %d x %lld weights", path, p->k, d);
+        for (int c = 0; !rc && c < p->k; c++) {
+            const Json *s = json_at(cl, (size_t)c);
+            if (!s || s->type != JSON_STR) rc = err_set(e, "probe '%s': class %d is not a string", path, c + 1);
+            else p->classes[c] = xstrdup(s->str);
+            if (!rc && !get_nums(json_at(W, (size_t)c), (size_t)d, p->W + (size_t)c * d))
+                rc = err_set(e, "probe '%s': row %d of \"W\" must hold %lld numbers", path, c + 1, d);
+        }
+        if (!rc && (!get_nums(json_get(j, "mu"), (size_t)d, p->mu) || !get_nums(json_get(j, "sd"), (size_t)d, p->sd) ||
+                    !get_nums(json_get(j, "b"), (size_t)p->k, p->b)))
+            rc = err_set(e, "probe '%s': \"mu\" and \"sd\" must hold %lld numbers, \"b\" %d", path, d, p->k);
+        for (int i = 0; !rc && i < d; i++)
+            if (!(p->sd[i] > 0)) rc = err_set(e, "probe '%s': \"sd\" must be positive", path);
+    }
+    if (!rc) {
+        p->model = xstrdup(json_str_or(j, "model", ""));
+        p->dataset = xstrdup(json_str_or(j, "dataset", ""));
+        p->accuracy = json_num_or(j, "accuracy", NAN);
+    }
+    json_free(j);
+    if (rc) probe_weights_free(p);
+    return rc;
+}
+
+void probe_predict(const ProbeWeights *p, const float *x, int n, size_t stride, double *probs) {
+    for (int i = 0; i < n; i++) {
+        const float *row = x + (size_t)i * stride;
+        double *z = probs + (size_t)i * p->k, mx = -INFINITY, sum = 0;
+        for (int c = 0; c < p->k; c++) {
+            double s = p->b[c];
+            const double *w = p->W + (size_t)c * p->d;
+            for (int j = 0; j < p->d; j++) s += w[j] * ((row[j] - p->mu[j]) / p->sd[j]);
+            z[c] = s, mx = s > mx ? s : mx;
+        }
+        for (int c = 0; c < p->k; c++) sum += z[c] = exp(z[c] - mx);
+        for (int c = 0; c < p->k; c++) z[c] /= sum;
+    }
 }

@@ -85,11 +85,34 @@ typedef struct ProbeFit {
 } ProbeFit;
 ProbeFit probe_fit_defaults(void); // 200 steps, lr 0.05, l2 1e-4
 
-// Train a multinomial logistic regression on the rows x (n, d) with test[i] == 0 and labels y
-// in [0, k); acc_test and acc_train (either may be NULL) the fraction predicted right (argmax,
-// ties to the lower class) on the held-out rows and the training rows. 0 or -1 with e filled.
-int probe_fit(const float *x, int n, int d, size_t stride, const int *y, int k, const unsigned char *test,
-              const ProbeFit *f, double *acc_test, double *acc_train, Err *e);
+// A trained probe: the features x of its layer standardised, (x - mu) / sd, then the logits
+// W x' + b of its k classes.
+typedef struct ProbeWeights {
+    int k, d, layer;
+    char **classes;         // [k]
+    double *mu, *sd, *W, *b; // [d], [d], [k, d], [k]
+    char *model, *dataset;  // what it was trained on (for the reader; may be NULL)
+    double accuracy;        // held out (NAN: none)
+} ProbeWeights;
+
+void probe_weights_free(ProbeWeights *p);
+// Write p as a JSON file ({"format": "qkv-probe", "version": 1, layer, d, classes, mu, sd, W, b,
+// model, dataset, accuracy}; numbers exact). 0 or -1 with e filled.
+int probe_save(const char *path, const ProbeWeights *p, Err *e);
+// Read a file probe_save wrote, checking every field. 0 or -1 with e filled.
+int probe_load(const char *path, ProbeWeights *p, Err *e);
+// probs (n, k): the softmax of p's logits on the rows x (n, d; row i at x + i * stride).
+void probe_predict(const ProbeWeights *p, const float *x, int n, size_t stride, double *probs);
+
+// Train ny multinomial logistic regressions side by side on the rows x (n, d) with test[i] == 0,
+// probe q on the labels ys[q] (n, in [0, k)); acc_test[q] and acc_train[q] (either array may be
+// NULL) the fraction probe q predicts right (argmax, ties to the lower class) on the held-out
+// rows and the training rows. Each probe's numbers are those it gets alone. 0 or -1 with e filled.
+// keep: NULL, or filled with probe 0's standardisation and weights (its k, d, mu, sd, W, b; the
+// caller sets the rest and frees it with probe_weights_free).
+int probe_fit(const float *x, int n, int d, size_t stride, const int *const *ys, int ny, int k,
+              const unsigned char *test, const ProbeFit *f, double *acc_test, double *acc_train, ProbeWeights *keep,
+              Err *e);
 
 // One layer of a sweep.
 typedef struct ProbeLayer {
@@ -102,9 +125,10 @@ typedef struct ProbeLayer {
 void probe_split(const ProbeRows *r, int every, unsigned char *test);
 
 // Train a probe on each of layers[nl] of r, and one on labels shuffled with seed (one
-// permutation over all rows, the same for every layer). majority: the held-out accuracy of
-// predicting the training rows' most frequent class. 0 or -1 with e filled.
-int probe_sweep(const ProbeRows *r, const int *layers, int nl, const unsigned char *test, uint64_t seed,
+// permutation over all rows, the same for every layer), the layers shared out over pool (NULL:
+// this thread alone). majority: the held-out accuracy of predicting the training rows' most
+// frequent class. 0 or -1 with e filled.
+int probe_sweep(Pool *pool, const ProbeRows *r, const int *layers, int nl, const unsigned char *test, uint64_t seed,
                 const ProbeFit *f, ProbeLayer *out, double *majority, Err *e);
 
 // The expected layer (Tenney et al. 2019, "center of gravity") of the accuracies of layers

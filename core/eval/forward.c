@@ -363,7 +363,7 @@ static void residual(Ctx *c, const Norm *nw, int n) {
 
 // The head on hf (rn, d), the final hidden state (after the final norm): the head transform
 // when there is one (hf is overwritten), then the output projection into logits (rn, n_vocab).
-static void head_forward(Ctx *c, float *hf, int rn, float *logits) {
+static void head_transform(Ctx *c, float *hf, int rn) {
     const Model *m = c->m;
     size_t d = (size_t)m->cfg.n_embd;
     if (m->cfg.a.head_transform) { // dense, activation, norm (BERT's prediction head)
@@ -371,8 +371,15 @@ static void head_forward(Ctx *c, float *hf, int rn, float *logits) {
         act_par(c, c->tmp, NULL, m->cfg.a.act == ACT_SWIGLU ? ACT_GELU_ERF : m->cfg.a.act, (size_t)rn * d);
         norm_par(c, hf, c->tmp, &m->head_norm, rn);
     }
-    linear_forward(c->pool, logits, hf, &m->output, rn);
 }
+
+static void head_forward(Ctx *c, float *hf, int rn, float *logits) {
+    head_transform(c, hf, rn);
+    linear_forward(c->pool, logits, hf, &c->m->output, rn);
+}
+
+static int blocks(Ctx *c, int layer0, int n, const Trace *tr, Err *e);
+static int head_chunk(Ctx *c, int n, float *logits, bool all, const Trace *tr, Err *e);
 
 // Evaluates one chunk of n <= c->chunk tokens at positions c->pos...
 static int eval_chunk(Ctx *c, const int *ids, const int *types, int n, float *logits, bool all, const Trace *tr,
@@ -397,8 +404,19 @@ static int eval_chunk(Ctx *c, const int *ids, const int *types, int n, float *lo
     }
     if (a->emb_norm) norm_par(c, x, x, &m->emb_norm, n);
     emit(tr, TRACE_EMBED, -1, pos0, n, d, x);
+    if (blocks(c, 0, n, tr, e)) return -1;
+    return head_chunk(c, n, logits, all, tr, e);
+}
 
-    for (int l = 0; l < cf->n_layer; l++) {
+// Blocks layer0..n_layer-1 on the n rows of c->x at positions c->pos.. (the cache's earlier
+// positions hold every layer's keys and values).
+static int blocks(Ctx *c, int layer0, int n, const Trace *tr, Err *e) {
+    const Model *m = c->m;
+    const ModelConfig *cf = &m->cfg;
+    const Arch *a = &cf->a;
+    int d = cf->n_embd, pos0 = c->pos;
+    float *x = c->x;
+    for (int l = layer0; l < cf->n_layer; l++) {
         const Layer *ly = &m->layers[l];
         emit(tr, TRACE_RESID_PRE, l, pos0, n, d, x);
         const float *h = x;
@@ -412,7 +430,17 @@ static int eval_chunk(Ctx *c, const int *ids, const int *types, int n, float *lo
         residual(c, &ly->ffn_norm, n);
         emit(tr, TRACE_RESID_POST, l, pos0, n, d, x);
     }
+    return 0;
+}
 
+// The final norm and the head on the n rows of c->x (positions c->pos..), then the cache
+// takes them.
+static int head_chunk(Ctx *c, int n, float *logits, bool all, const Trace *tr, Err *e) {
+    const Model *m = c->m;
+    const ModelConfig *cf = &m->cfg;
+    const Arch *a = &cf->a;
+    int d = cf->n_embd, pos0 = c->pos;
+    float *x = c->x;
     // The head reads the last row only, unless every row's logits or final state is wanted.
     bool want_lnf = traced(tr, TRACE_LN_F, -1), want_logits = traced(tr, TRACE_LOGITS, -1);
     bool every = all || want_lnf || want_logits;
@@ -491,6 +519,61 @@ int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logit
             return -1;
         }
         done += k;
+    }
+    return 0;
+}
+
+int ctx_eval_from(Ctx *c, int layer, const float *x, int n, float *out, const Trace *trace, Err *e) {
+    const ModelConfig *cf = &c->m->cfg;
+    size_t d = (size_t)cf->n_embd;
+    if (n <= 0) return err_set(e, "nothing to evaluate");
+    if (layer < 0 || layer > cf->n_layer) return err_set(e, "layer %d: the model has %d blocks", layer, cf->n_layer);
+    if (c->pos + n > cf->n_ctx)
+        return err_set(e, "%d tokens do not fit in the context: %d used of %d", n, c->pos, cf->n_ctx);
+    if (!cf->a.causal && c->pos > 0)
+        return err_set(e, "a bidirectional model reads a whole text at once (the cache holds %d tokens)", c->pos);
+    int start = c->pos;
+    for (int done = 0; done < n;) {
+        int k = n - done < c->chunk ? n - done : c->chunk;
+        memcpy(c->x, x + (size_t)done * d, sizeof(float) * (size_t)k * d);
+        if (blocks(c, layer, k, trace, e)) {
+            c->pos = start;
+            return -1;
+        }
+        if (out) memcpy(out + (size_t)done * d, c->x, sizeof(float) * (size_t)k * d);
+        c->pos += k;
+        done += k;
+    }
+    return 0;
+}
+
+int ctx_head_pick(Ctx *c, const float *x, const int *tok, int nt, float *out, Err *e) {
+    const Model *m = c->m;
+    const ModelConfig *cf = &m->cfg;
+    if (!cf->a.lm_head) return err_set(e, "%s has no language-model head", m->name);
+    const Linear *o = &m->output;
+    int d = cf->n_embd, B = dtype_block(o->w.dt);
+    for (int i = 0; i < nt; i++)
+        if (tok[i] < 0 || tok[i] >= cf->n_vocab)
+            return err_set(e, "token id %d is out of range (vocabulary of %d)", tok[i], cf->n_vocab);
+    float *hf = c->xn, *w = c->tmp; // one row each
+    if (cf->a.final_norm) norm_rows(hf, x, &m->out_norm, cf, 1, d);
+    else memcpy(hf, x, sizeof(float) * (size_t)d);
+    head_transform(c, hf, 1);
+    for (int i = 0; i < nt; i++) {
+        // the token's column of the head: a stored row ([out, in]), or one element of each row
+        if (o->out_in) tensor_row_f32(&o->w, (int64_t)tok[i] * d, d, w);
+        else {
+            float blk[256];
+            int64_t b0 = (int64_t)tok[i] / B * B;
+            for (int j = 0; j < d; j++) {
+                tensor_row_f32(&o->w, (int64_t)j * o->out + b0, B, blk);
+                w[j] = blk[tok[i] - b0];
+            }
+        }
+        double s = o->bias ? o->bias[tok[i]] : 0;
+        for (int j = 0; j < d; j++) s += (double)hf[j] * w[j];
+        out[i] = (float)s;
     }
     return 0;
 }

@@ -86,3 +86,16 @@ int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logit
 // output projection, into logits (n, n_vocab). The logit lens. Uses the context's scratch,
 // not its cache. Fails when the model has no language-model head.
 int ctx_head(Ctx *c, const float *x, int n, float *logits, Err *e);
+// Re-run a cached pass from block `layer` on: blocks layer..n_layer-1 on x (n, n_embd), the
+// residual stream entering block `layer` (as TRACE_RESID_PRE gives it, or RESID_POST of the block
+// before; layer == n_layer runs none) at positions ctx_pos()..+n-1; out (n, n_embd) or NULL
+// gets the last block's output (the input of ctx_head). The cache must hold every layer's keys
+// and values at the earlier positions; the rows evaluated replace theirs in the layers from
+// `layer` on and leave the earlier layers' as they were (for re-running a cached pass with
+// a changed activation, not for continuing a text). trace: points of the blocks run. Fails
+// (position unchanged) as ctx_eval does.
+int ctx_eval_from(Ctx *c, int layer, const float *x, int n, float *out, const Trace *trace, Err *e);
+// The logits of the nt tokens tok (out[nt]) that ctx_head gives for one row x (n_embd) of the
+// residual stream, without computing the others. Fails when the model has no language-model
+// head or a token is out of range.
+int ctx_head_pick(Ctx *c, const float *x, const int *tok, int nt, float *out, Err *e);

@@ -207,6 +207,103 @@ static void test_sampling(Model *m) {
     for (int i = 0; i < 100; i++) CHECK(rng_next(&r1) == rng_next(&r2));
 }
 
+// ---------------------------------------------------------------------------------------
+// Re-running a cached pass from a layer on (ctx_eval_from) equals the full pass with the same
+// change: the residual stream at (layer l, position p) shifted by a vector, run from block l
+// (and, causal, from position p with the unchanged prefix in the cache), gives the full
+// patched pass's last residual rows and, through ctx_head_pick, its logits.
+
+typedef struct {
+    float *resid; // [L + 1, T, d]
+    int T, d;
+    int layer, pos; // the row shifted (layer -1: none)
+    const float *delta;
+} FromRun;
+
+static void from_trace(void *user, const TracePoint *p) {
+    FromRun *F = user;
+    int slot = p->kind == TRACE_EMBED ? 0 : p->layer + 1;
+    for (int r = 0; r < p->n_q; r++) {
+        float *row = p->data + (size_t)r * F->d;
+        if (slot == F->layer && p->pos0 + r == F->pos)
+            for (int j = 0; j < F->d; j++) row[j] += F->delta[j];
+        memcpy(F->resid + ((size_t)slot * F->T + p->pos0 + r) * F->d, row, sizeof(float) * (size_t)F->d);
+    }
+}
+
+static void test_from_layer(const char *tag, Model *m, int T) {
+    Err e = {0};
+    Ctx *c = ctx_new(m, 2, &e);
+    CHECK(c != NULL);
+    const ModelConfig *cf = &m->cfg;
+    int L = cf->n_layer, d = cf->n_embd, V = cf->n_vocab;
+    bool causal = cf->a.causal;
+    int *ids = malloc(sizeof(int) * (size_t)T);
+    for (int i = 0; i < T; i++) ids[i] = 1 + (i * 7919 + 13) % (V - 1);
+    size_t nd = (size_t)T * d;
+    float *plain = malloc(sizeof(float) * (L + 1) * nd), *patched = malloc(sizeof(float) * (L + 1) * nd);
+    float *lg = malloc(sizeof(float) * (size_t)T * V), *xin = malloc(sizeof(float) * nd);
+    float *xout = malloc(sizeof(float) * nd), *delta = malloc(sizeof(float) * (size_t)d);
+    for (int j = 0; j < d; j++) delta[j] = 0.5f * (float)((j * 37 % 11) - 5);
+    FromRun P = {plain, T, d, -1, -1, delta};
+    Trace tr = {TRACE_EMBED | TRACE_RESID_POST, 0, from_trace, &P};
+    CHECK_INT(ctx_eval(c, ids, T, NULL, false, &tr, &e), 0);
+    double worst_x = 0, worst_l = 0, mag = 0;
+    int checked = 0;
+    const int layers[] = {0, 1, L - 1, L}, poss[] = {0, T / 2, T - 1};
+    for (int li = 0; li < 4; li++)
+        for (int pi = 0; pi < 3; pi++) {
+            int l = layers[li], p = poss[pi], from = causal ? p : 0;
+            // the full pass with the row shifted: its residual stream and every row's logits
+            FromRun Q = {patched, T, d, l, p, delta};
+            Trace tq = {TRACE_EMBED | TRACE_RESID_POST, 0, from_trace, &Q};
+            ctx_reset(c);
+            CHECK_INT(ctx_eval(c, ids, T, lg, true, &tq, &e), 0);
+            // the unpatched pass in the cache, then from block l and position `from` on
+            ctx_reset(c);
+            CHECK_INT(ctx_eval(c, ids, T, NULL, false, NULL, &e), 0);
+            ctx_truncate(c, from);
+            memcpy(xin, plain + ((size_t)l * T + from) * d, sizeof(float) * (size_t)(T - from) * d);
+            for (int j = 0; j < d; j++) xin[(size_t)(p - from) * d + j] += delta[j];
+            CHECK_INT(ctx_eval_from(c, l, xin, T - from, xout, NULL, &e), 0);
+            CHECK_INT(ctx_pos(c), T);
+            worst_x = fmax(worst_x, max_diff(xout, patched + ((size_t)L * T + from) * d, (size_t)(T - from) * d));
+            for (int t = from; t < T; t++) {
+                int tok[3] = {0, ids[t], V - 1};
+                float got[3];
+                CHECK_INT(ctx_head_pick(c, xout + (size_t)(t - from) * d, tok, 3, got, &e), 0);
+                for (int k = 0; k < 3; k++) {
+                    float want = lg[(size_t)t * V + tok[k]];
+                    worst_l = fmax(worst_l, fabs((double)got[k] - want));
+                    mag = fmax(mag, fabs(want));
+                }
+            }
+            // and the shift changed something (the comparison is not of two unpatched runs)
+            CHECK(max_diff(patched + (size_t)L * nd, plain + (size_t)L * nd, nd) > 1e-3);
+            checked++;
+        }
+    if (!(worst_x <= 1e-4 && worst_l <= 1e-4 * (1 + mag)))
+        fprintf(stderr, "%s: from-layer vs full: max |d resid| %g, max |d logit| %g (max |logit| %g)\n", tag, worst_x,
+                worst_l, mag);
+    CHECK(worst_x <= 1e-4 && worst_l <= 1e-4 * (1 + mag));
+    CHECK_INT(checked, 12);
+    // bad requests: a layer outside the model, a token outside the vocabulary, a bidirectional
+    // model's cache not empty
+    ctx_reset(c);
+    CHECK_INT(ctx_eval_from(c, L + 1, xin, 1, xout, NULL, &e), -1);
+    CHECK(strstr(e.msg, "layer") != NULL);
+    int bad = V;
+    float one;
+    CHECK_INT(ctx_head_pick(c, xin, &bad, 1, &one, &e), -1);
+    CHECK(strstr(e.msg, "out of range") != NULL);
+    if (!causal) {
+        CHECK_INT(ctx_eval(c, ids, T, NULL, false, NULL, &e), 0);
+        CHECK_INT(ctx_eval_from(c, 0, xin, 1, xout, NULL, &e), -1);
+    }
+    free(ids), free(plain), free(patched), free(lg), free(xin), free(xout), free(delta);
+    ctx_free(c);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 1;
     NewModelParams p = newmodel_defaults();
@@ -218,6 +315,19 @@ int main(void) {
     test_trace(m);
     test_errors(m);
     test_sampling(m);
+    test_from_layer("gpt2", m, 600); // crosses the prefill chunk size
+    {
+        NewModelParams q = newmodel_defaults();
+        q.family = "llama", q.n_layer = 3, q.n_head = 4, q.n_kv_head = 2, q.n_embd = 64, q.n_ctx = 64;
+        q.std = 0.2f, q.seed = 12, q.tied = false;
+        Model *ml = make("llama", q);
+        test_from_layer("llama", ml, 23);
+        model_free(ml);
+        q.family = "bert", q.n_kv_head = 0, q.seed = 13, q.tied = true;
+        Model *mb = make("bert", q);
+        test_from_layer("bert", mb, 17);
+        model_free(mb);
+    }
 
     // the same weights stored as F16/BF16 agree with F32 to the precision of the type
     p.n_ctx = 64;
