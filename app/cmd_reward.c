@@ -129,8 +129,10 @@ static int on_point(void *user, const RewardPoint *p) {
         snprintf(what, sizeof what, "reward train %lld", (long long)L->run_id);
         snprintf(detail, sizeof detail, "step %d of %d, %.1f pairs/s", p->step, p->steps, p->pairs_s);
         double left = p->step > 0 ? p->elapsed_s / p->step * (p->steps - p->step) : NAN;
-        Progress pr = {what, detail, L->run_id, p->step, p->steps, p->elapsed_s, left, p->step >= p->steps,
-                       true,    p->step, p->step ? p->loss : NAN, p->held_loss, p->held_acc};
+        Progress pr = {.what = what, .detail = detail, .id = L->run_id, .done = p->step, .total = p->steps,
+                       .elapsed_s = p->elapsed_s, .left_s = left, .finished = p->step >= p->steps, .point = true,
+                       .step = p->step, .loss = p->step ? p->loss : NAN, .held_loss = p->held_loss,
+                       .held_acc = p->held_acc};
         app_progress(L->app, &pr);
     }
     return L->app->cancel && *L->app->cancel;

@@ -61,8 +61,10 @@ static int on_step(void *user, const TrainPoint *p) {
         char what[48], detail[96];
         snprintf(what, sizeof what, "train %lld", (long long)L->run_id);
         snprintf(detail, sizeof detail, "step %d of %d, loss %.4f, %.0f tok/s", p->step, p->steps, p->loss, p->tok_s);
-        Progress pr = {what, detail, L->run_id, p->step, p->steps, p->elapsed_s, p->eta_s, p->step >= p->steps,
-                       true,    p->step, p->loss, p->val_loss >= 0 ? p->val_loss : NAN, NAN};
+        Progress pr = {.what = what, .detail = detail, .id = L->run_id, .done = p->step, .total = p->steps,
+                       .elapsed_s = p->elapsed_s, .left_s = p->eta_s, .finished = p->step >= p->steps, .point = true,
+                       .step = p->step, .loss = p->loss, .held_loss = p->val_loss >= 0 ? p->val_loss : NAN,
+                       .held_acc = NAN};
         app_progress(L->app, &pr);
     }
     return L->app->cancel && *L->app->cancel;

@@ -471,6 +471,12 @@ static void exemplars_json(const Task *t, const int *ex, int n, Buf *out) {
     jw_arr_end(&w);
 }
 
+static void stats_add(DbCondStats *s, bool correct, int correct_norm) {
+    s->n++;
+    s->correct += correct;
+    if (correct_norm >= 0) s->n_norm++, s->correct_norm += correct_norm;
+}
+
 typedef struct Runner {
     App *app;
     Db *db;
@@ -480,6 +486,7 @@ typedef struct Runner {
     Cache cache;
     ExpOutcome *o;
     char template_name[48];
+    DbCondStats *stats; // the counts per condition so far, for the progress's table
 } Runner;
 
 // Store an item with its samples' runs in one transaction. 0, or -1 with e.
@@ -516,6 +523,7 @@ static int store_item(Runner *x, const DbCondition *c, int k, const ExpPrompt *p
     if (!rc && db_experiment_item_insert(x->db, x->id, &item, e) < 0) rc = -1;
     if (rc) db_rollback(x->db);
     else rc = db_commit(x->db, e);
+    if (!rc) stats_add(&x->stats[c->idx], correct, correct_norm);
     buf_free(&ex);
     return rc;
 }
@@ -660,20 +668,44 @@ static int run_choice_item(Runner *x, const DbCondition *c, int k, const ExpProm
     return rc;
 }
 
-// The (condition, item) pairs already stored: done[c * n_items + k].
+// The (condition, item) pairs already stored: done[c * n_items + k], and their counts.
 typedef struct Done {
     bool *done;
-    int n_items;
+    int n_items, n_conds;
     long count;
+    DbCondStats *stats;
 } Done;
 
 static int mark_done(void *user, const DbExpItem *it) {
     Done *d = user;
-    if (it->item >= 0 && it->item < d->n_items && !d->done[(size_t)it->condition * d->n_items + it->item]) {
+    if (it->condition >= 0 && it->condition < d->n_conds && it->item >= 0 && it->item < d->n_items &&
+        !d->done[(size_t)it->condition * d->n_items + it->item]) {
         d->done[(size_t)it->condition * d->n_items + it->item] = true;
         d->count++;
+        stats_add(&d->stats[it->condition], it->correct, it->correct_norm);
     }
     return 0;
+}
+
+// The table so far as the progress hands it on (see Progress.table), into out (cleared).
+static void progress_table(const char *model_path, int64_t id, const ExpPlan *plan, const DbCondStats *s, long done,
+                           Buf *out) {
+    buf_clear(out);
+    JsonW w;
+    jw_init(&w, out);
+    jw_obj(&w);
+    jw_kint(&w, "experiment_id", id);
+    jw_kstr(&w, "task", plan->task->name);
+    jw_kstr(&w, "model_path", model_path);
+    jw_kstr(&w, "status", "running");
+    jw_kint(&w, "n_items", plan->n_items);
+    jw_kint(&w, "n_conditions", plan->n_conds);
+    jw_kint(&w, "n_done", done);
+    jw_key(&w, "conditions");
+    jw_arr(&w);
+    for (int i = 0; i < plan->n_conds; i++) db_cond_stats_json(&s[i], &w);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
 }
 
 int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *command, ExpOutcome *o, Err *e) {
@@ -682,17 +714,19 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
     Ctx *ctx = app_ctx(app, e);
     if (!ctx) return -1;
     o->total = (long)plan->n_conds * plan->n_items;
-    Done d = {xcalloc((size_t)o->total, sizeof *d.done), plan->n_items, 0};
-    if (db_experiment_items_each(db, id, -1, -1, mark_done, &d, e)) {
-        free(d.done);
+    Done d = {xcalloc((size_t)o->total, sizeof *d.done), plan->n_items, plan->n_conds, 0,
+              xcalloc((size_t)plan->n_conds, sizeof *d.stats)};
+    for (int i = 0; i < plan->n_conds; i++) d.stats[i].c = plan->conds[i];
+    if (db_experiment_items_each(db, id, -1, -1, mark_done, &d, e) ||
+        db_experiment_set_status(db, id, "running", e)) {
+        free(d.done), free(d.stats);
         return -1;
     }
     o->done_before = d.count;
-    if (db_experiment_set_status(db, id, "running", e)) {
-        free(d.done);
-        return -1;
-    }
-    Runner x = {app, db, id, plan, ctx, {{0}, plan->spec.reuse}, o, ""};
+    Runner x = {app, db, id, plan, ctx, {{0}, plan->spec.reuse}, o, "", d.stats};
+    Buf table = {0};
+    char abs[PATH_MAX]; // the model as its runs record it
+    const char *model_path = app->model->builtin ? "builtin" : realpath(app->model->path, abs) ? abs : app->model->path;
     ctx_reset(ctx);
     char what[48], label[160];
     snprintf(what, sizeof what, "experiment %lld", (long long)id);
@@ -707,7 +741,8 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
                 item_label(&plan->conds[ci], k, label, sizeof label);
                 break;
             }
-    Progress pr = {what, label, id, done, o->total, 0, NAN, false};
+    progress_table(model_path, id, plan, d.stats, done, &table);
+    Progress pr = {what, label, id, done, o->total, 0, NAN, false, table.data};
     app_progress(app, &pr);
     for (int ci = 0; ci < plan->n_conds && !rc; ci++) {
         const DbCondition *c = &plan->conds[ci];
@@ -731,6 +766,8 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
             double el = clock_now() - t0;
             pr.done = done, pr.elapsed_s = el;
             pr.left_s = el / (double)o->done_now * (double)(o->total - done);
+            progress_table(model_path, id, plan, d.stats, done, &table);
+            pr.table = table.data;
             app_progress(app, &pr);
         }
     }
@@ -738,8 +775,12 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
     o->stopped = rc == 1;
     iv_free(&x.cache.ids);
     free(d.done);
+    progress_table(model_path, id, plan, d.stats, done, &table);
+    pr.table = table.data;
     pr.elapsed_s = o->seconds, pr.left_s = 0, pr.finished = true;
     app_progress(app, &pr);
+    buf_free(&table);
+    free(d.stats);
     if (rc < 0) {
         Err ignored = {{0}};
         db_experiment_set_status(db, id, "stopped", &ignored);

@@ -48,6 +48,9 @@ typedef struct Progress {
     double elapsed_s;   // since this command started
     double left_s;      // estimated from this command's pace; NAN until known
     bool finished;      // the last report of the command
+    const char *table;  // the table so far as JSON (the fields of an `experiment` result the
+                        // Experiments view reads: experiment_id, task, model_path, status,
+                        // n_items, n_conditions, n_done, conditions), or NULL
     // a training run (train, reward train): the point of this report when point (loss,
     // held-out loss and pair accuracy; NAN where there is none)
     bool point;

@@ -629,8 +629,8 @@ static bool on_step(void *user, const GenStep *s) {
 // line, the screen kept current and the keys read while it runs.
 static void on_progress(void *user, const Progress *p) {
     (void)user;
-    ViewProgress vp = {p->what,   p->detail, (long long)p->id, p->done,      p->total,   p->elapsed_s,
-                       p->left_s, p->finished, p->point, p->step, p->loss, p->held_loss, p->held_acc};
+    ViewProgress vp = {p->what,   p->detail, (long long)p->id, p->done,  p->total, p->elapsed_s, p->left_s,
+                       p->finished, p->table, p->point, p->step, p->loss, p->held_loss, p->held_acc};
     for (int i = 0; i < V_N; i++)
         if (T->views[i].ops->progress) T->views[i].ops->progress(&T->views[i], &vp);
     char left[32] = "?";

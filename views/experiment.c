@@ -12,6 +12,7 @@
 #include "barchart.h"
 #include "base/clock.h"
 #include "base/mem.h"
+#include "label.h"
 #include "view.h"
 
 typedef struct ExpView {
@@ -107,8 +108,37 @@ static void body_part(Buf *b, const char *title, const Json *s) {
     if (!s || s->type != JSON_STR || !s->len || s->str[s->len - 1] != '\n') buf_putc(b, '\n');
 }
 
-// One item of `experiment show ID item=K condition=C`.
-static void take_item(ExpView *E, const Json *j) {
+enum { TOKEN_LABEL_W = 14, TOKEN_BAR_W = 24 };
+
+// Append a run's tokens ([{id, piece, logprob}]) to the item's body, a row each: the piece, its
+// probability and a bar of TOKEN_BAR_W columns in eighths (UTF-8) or whole '#' (ASCII).
+static void body_tokens(Buf *b, const Json *toks, bool u) {
+    static const char *const eighths[8] = {"", "\u258f", "\u258e", "\u258d", "\u258c", "\u258b", "\u258a", "\u2589"};
+    if (!toks || toks->type != JSON_ARR || !toks->len) return;
+    buf_puts(b, "token probabilities:\n");
+    for (size_t i = 0; i < toks->len; i++) {
+        const Json *t = &toks->items[i];
+        const Json *piece = json_get(t, "piece");
+        char lab[4 * TOKEN_LABEL_W + 16];
+        int used = piece && piece->type == JSON_STR ? label_format(lab, sizeof lab, piece->str, piece->len, TOKEN_LABEL_W, u)
+                                                    : snprintf(lab, sizeof lab, "?");
+        buf_printf(b, "  %s%*s ", lab, TOKEN_LABEL_W - used, "");
+        float lp = num_or_nan(t, "logprob");
+        if (lp != lp) {
+            buf_puts(b, "     -\n");
+            continue;
+        }
+        double p = exp(lp);
+        buf_printf(b, "%6.4f ", p);
+        int e8 = (int)lround(p * TOKEN_BAR_W * 8), full = e8 / 8;
+        for (int k = 0; k < full; k++) buf_puts(b, u ? "\u2588" : "#");
+        if (u) buf_puts(b, eighths[e8 % 8]);
+        buf_putc(b, '\n');
+    }
+}
+
+// One item of `experiment show ID item=K condition=C`; u: UTF-8 bars.
+static void take_item(ExpView *E, const Json *j, bool u) {
     const Json *runs = json_get(j, "runs");
     long long id = (long long)json_num_or(j, "experiment_id", 0);
     if (id != E->id) { // typed for another experiment: its table comes when the item closes
@@ -144,6 +174,7 @@ static void take_item(ExpView *E, const Json *j) {
                      json_num_or(r, "run_id", 0), json_str_or(r, "answer", ""));
         else snprintf(t, sizeof t, "output (run %.0f)", json_num_or(r, "run_id", 0));
         body_part(b, t, json_get(r, "text"));
+        body_tokens(b, json_get(r, "tokens"), u);
     }
     if (!b->data) buf_puts(b, "");
 }
@@ -166,6 +197,11 @@ static void exp_result(View *v, const ViewResult *r) {
     if (!r->json) {
         E->item_pending = false;
         if (was_running) snprintf(E->stopped, sizeof E->stopped, "%s", r->err ? r->err : "failed");
+        if (was_running && E->id && E->id == E->prog.id) { // the live bars: reload them as stored
+            char line[64];
+            snprintf(line, sizeof line, "experiment show %lld", E->id);
+            v->host->run(v->host, line, VR_QUIET);
+        }
         return;
     }
     const Json *cs = json_get(r->json, "conditions");
@@ -173,7 +209,7 @@ static void exp_result(View *v, const ViewResult *r) {
         E->stopped[0] = 0;
         take_table(E, r->json);
     } else if (json_get(r->json, "runs")) {
-        take_item(E, r->json);
+        take_item(E, r->json, v->host->sh->utf8);
     }
 }
 
@@ -185,6 +221,12 @@ static void exp_progress(View *v, const ViewProgress *p) {
     E->prog.what = E->what, E->prog.detail = E->detail;
     E->running = !p->finished;
     E->stopped[0] = 0;
+    // the bars so far, unless an item is open (the table comes back when it closes)
+    Err why = {{0}};
+    Json *j = p->table && E->item < 0 ? json_parse(p->table, strlen(p->table), &why) : NULL;
+    const Json *cs = j ? json_get(j, "conditions") : NULL;
+    if (cs && cs->type == JSON_ARR) take_table(E, j);
+    json_free(j);
 }
 
 static void exp_show(View *v) {
@@ -214,7 +256,7 @@ static int exp_key(View *v, int key) {
     if (E->item >= 0) { // an item open
         switch (key) {
         case VK_ESC: case VK_BACKSPACE:
-            E->item = -1;
+            E->item = -1, E->item_pending = false;
             if (!E->n) {
                 snprintf(line, sizeof line, "experiment show %lld", E->id);
                 v->host->run(v->host, line, VR_QUIET);

@@ -90,6 +90,7 @@ typedef struct ViewProgress {
     double elapsed_s;   // since the command started
     double left_s;      // estimated time left; NAN until known
     bool finished;      // the command's last report
+    const char *table;  // the experiment's table so far (JSON, as an `experiment` result), or NULL
     // a training run's point at this report when point; NAN where it has none
     bool point;
     int step;

@@ -24,6 +24,7 @@ import test_tui as tt  # noqa: E402  (its Pane drives tmux; it reads QKV_BINARY 
 
 W, H = 80, 24
 EXP = "experiment odd-one-out shots=0,1 seeds=1 limit=8"
+LIVE_HEAD = "experiment 1  task odd-one-out  model builtin  running  "
 PROGRESS = re.compile(r"running experiment 1 ([\u2588\u2591]+) (\d+)/16 (\d+)%  \d+:\d\d, (\d+:\d\d|\?) left")
 
 
@@ -70,6 +71,20 @@ def main():
             tt.fail("progress %d/16: %d of %d cells full, expected %d" % (done, full, len(cells), len(cells) * done // 16))
         if "now: shots=" not in s:
             tt.fail("the progress does not say what runs now:\n" + s)
+        # the bars fill in while it runs: the counts on the screen agree with its progress
+        def live(s):
+            m = PROGRESS.search(s)
+            return m and LIVE_HEAD in s and any(r.startswith("shots=1 cot=off seed=1 ") for r in s.split("\n"))
+        s = p.wait(live, "the bars while the experiment runs")
+        done = int(PROGRESS.search(s).group(2))
+        rows = s.split("\n")
+        for lab, n in (("shots=0 cot=off seed=1 ", min(done, 8)), ("shots=1 cot=off seed=1 ", max(0, done - 8))):
+            row = next(r for r in rows if r.startswith(lab))
+            got = row[len(lab):].split()[0]
+            if got != str(n):
+                tt.fail("%s/16 done: the bar of %s shows n=%s, expected %d:\n%s" % (done, lab, got, n, s))
+        if "running  %d/16 items" % done not in s:
+            tt.fail("the live head does not count %d items:\n%s" % (done, s))
         s = p.wait_text("experiment 1  task odd-one-out  model builtin  done  16/16 items")
         ref = tt.headless(p.env, db, "experiment show 1")[0]
         conds = ref["conditions"]
@@ -107,6 +122,24 @@ def main():
                      it["runs"][0]["prompt"].split("\n")[0]):
             if want not in s:
                 tt.fail("the item screen lacks %r:\n%s" % (want, s))
+        # the answer's token probabilities, scrolled into view: each piece and exp(logprob)
+        toks = it["runs"][0]["tokens"]
+        if not toks:
+            tt.fail("headless experiment show gives the item no tokens")
+        want = ["  %s%s %6.4f " % (tt.visible(t["piece"], 14), " " * (14 - len(tt.visible(t["piece"], 14))),
+                                   math.exp(t["logprob"])) for t in toks]
+        for _ in range(20):
+            if all(w in p.screen() for w in want):
+                break
+            p.keys("j")
+            p.wait(lambda s: True, "the screen after j")
+        s = p.wait(lambda s: "token probabilities:" in s and all(w in s for w in want), "the token probabilities")
+        for t, w in zip(toks, want):
+            row = next(r for r in s.split("\n") if w in r)
+            cells = row[row.index(w) + len(w):].rstrip()
+            full = round(math.exp(t["logprob"]) * 24 * 8) // 8
+            if cells.count("\u2588") != full:
+                tt.fail("token %r: %d full cells in its bar, expected %d: %r" % (t["piece"], cells.count("\u2588"), full, row))
         p.keys("n")
         p.wait_text("item 1 (of 0-7)  condition 1")
         p.keys("Escape")

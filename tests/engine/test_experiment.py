@@ -218,6 +218,20 @@ for i1, i2 in zip(det[mc1["experiment_id"]], det[mc2["experiment_id"]]):
     for c1, c2 in zip(i1["detail"]["choices"], i2["detail"]["choices"]):
         check(abs(c1["logprob"] - c2["logprob"]) < 1e-3, "prefix reuse gives the scores of recomputation", (c1, c2))
     check(i1["answer"] == i2["answer"], "the same choice with and without reuse")
+# generation: the same answers and per-token log-probabilities with the prefix kept as recomputed
+g1 = one("experiment en-fr shots=3 limit=4 reuse=off")
+g2 = one("experiment en-fr shots=3 limit=4 reuse=on")
+check(g2.get("tokens_reused", 0) > 0 and g1.get("tokens_reused") == 0, "generation: prefix reuse keeps tokens",
+      (g1.get("tokens_reused"), g2.get("tokens_reused")))
+for k in range(4):
+    s1 = one(f"experiment show {g1['experiment_id']} item={k} condition=0")
+    s2 = one(f"experiment show {g2['experiment_id']} item={k} condition=0")
+    r1, r2 = s1["runs"][0], s2["runs"][0]
+    check(r1["n_reused"] == 0 and (k == 0 or r2["n_reused"] > 0), "item %d: reused tokens" % k, (r1["n_reused"], r2["n_reused"]))
+    check(r1["text"] == r2["text"] and [t["id"] for t in r1["tokens"]] == [t["id"] for t in r2["tokens"]],
+          "item %d: the same output with and without reuse" % k, (r1["text"], r2["text"]))
+    for t1, t2 in zip(r1["tokens"], r2["tokens"]):
+        check(abs(t1["logprob"] - t2["logprob"]) < 1e-4, "item %d: a token's log-probability with reuse" % k, (t1, t2))
 it = det[mc1["experiment_id"]][0]
 prompt = it["runs"][0]["prompt"]
 pids = one(f"tokenize {q(prompt)}")["ids"]

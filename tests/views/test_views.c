@@ -680,7 +680,8 @@ static const char exp_item_json[] =
     "{\"experiment_id\":3,\"condition\":1,\"item\":0,\"input\":\"cheese\",\"target\":\"fromage\",\"answer\":\"fromage\","
     "\"correct\":true,\"runs\":[{\"sample\":0,\"run_id\":41,\"answer\":\"fromage\",\"n_reused\":7,"
     "\"prompt\":\"Translate English to French:\\nsea otter => loutre de mer\\ncheese =>\",\"text\":\" fromage\\n\","
-    "\"mode\":\"few-shot-cot\"},{\"sample\":1,\"run_id\":42,\"answer\":\"lait\",\"n_reused\":30,"
+    "\"mode\":\"few-shot-cot\",\"tokens\":[{\"id\":5,\"piece\":\" from\",\"logprob\":-0.105360516},"
+    "{\"id\":6,\"piece\":\"age\",\"logprob\":-1.386294361},{\"id\":7,\"piece\":\"\\n\",\"logprob\":null}]},{\"sample\":1,\"run_id\":42,\"answer\":\"lait\",\"n_reused\":30,"
     "\"prompt\":\"Translate English to French:\\nsea otter => loutre de mer\\ncheese =>\",\"text\":\" lait\","
     "\"mode\":\"few-shot-cot\"}]}";
 
@@ -754,7 +755,7 @@ static void test_experiment(void) {
     CHECK_STR(fake.runs[2], "experiment show 3 item=0 condition=1");
     result_full(&v, "experiment", exp_item_json, fake.runs[2], "", true);
     cellgrid_done(&g);
-    draw(&v, &g, 80, 20);
+    draw(&v, &g, 80, 26);
     golden("experiment_item", &g);
     txt = rows_text(&g);
     CHECK(strstr(txt, "item 0 (of 0-7)  condition 1: shots=3 cot=on seed=2 sc=5  RIGHT") != NULL);
@@ -764,6 +765,28 @@ static void test_experiment(void) {
     CHECK(yp > 0 && find_row(&g, "cheese =>") == yp + 1);
     CHECK(strstr(txt, "output of sample 1 (run 42), answer: lait") != NULL);
     free(txt);
+    // the answer's token probabilities: exp(-0.10536) = 0.9, exp(-1.38629) = 0.25 as bars of
+    // 24 columns in eighths: 0.9 x 24 = 21.6 -> 21 full cells and 5/8; 0.25 -> 6 full cells
+    int yt = find_row(&g, "token probabilities:");
+    CHECK(yt > 0 && find_row(&g, "output of sample 0 (run 41), answer: fromage") == yt - 2);
+    if (yt > 0) {
+        char *r1 = row_text(&g, yt + 1), *r2 = row_text(&g, yt + 2), *r3 = row_text(&g, yt + 3);
+        Buf want = {0};
+        buf_puts(&want, "  \u00b7from          0.9000 ");
+        for (int k = 0; k < 21; k++) buf_puts(&want, "\u2588");
+        buf_puts(&want, "\u258b");
+        CHECK(strstr(r1, want.data) == r1);
+        if (strstr(r1, want.data) != r1) fprintf(stderr, "  want '%s'\n  got  '%s'\n", want.data, r1);
+        buf_clear(&want);
+        buf_puts(&want, "  age            0.2500 ");
+        for (int k = 0; k < 6; k++) buf_puts(&want, "\u2588");
+        buf_puts(&want, " ");
+        CHECK(strstr(r2, want.data) == r2);
+        if (strstr(r2, want.data) != r2) fprintf(stderr, "  want '%s'\n  got  '%s'\n", want.data, r2);
+        CHECK(strstr(r3, "-") != NULL); // no log-probability: no bar
+        buf_free(&want);
+        free(r1), free(r2), free(r3);
+    }
     // n: the next item; p at the first one says so
     CHECK_INT(v.ops->key(&v, 'n'), 1);
     CHECK_STR(fake.runs[3], "experiment show 3 item=1 condition=1");
@@ -790,6 +813,31 @@ static void test_experiment(void) {
     CHECK(strstr(txt, "the bars of experiment 4 appear when it finishes") != NULL);
     free(txt);
     cellgrid_done(&g);
+    // the next report carries the table so far: its bars under the progress, updated live
+    static const char live_json[] =
+        "{\"experiment_id\":4,\"task\":\"en-fr\",\"model_path\":\"builtin\",\"status\":\"running\",\"n_items\":20,"
+        "\"n_conditions\":2,\"n_done\":13,\"conditions\":["
+        "{\"condition\":0,\"shots\":0,\"cot\":false,\"samples\":1,\"chat\":false,\"seed\":1,\"n\":13,\"correct\":13,"
+        "\"accuracy\":1,\"stderr\":0},"
+        "{\"condition\":1,\"shots\":1,\"cot\":false,\"samples\":1,\"chat\":false,\"seed\":1,\"n\":0,\"correct\":0,"
+        "\"accuracy\":null,\"stderr\":null}]}";
+    ViewProgress p2 = {"experiment 4", "shots=0 cot=off seed=1, item 13", 4, 13, 40, 13.0, 27.0, false, live_json};
+    v.ops->progress(&v, &p2);
+    draw(&v, &g, 80, 12);
+    golden("experiment_live", &g);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "running experiment 4 ") == txt);
+    CHECK(strstr(txt, "appear when it finishes") == NULL);
+    CHECK(strstr(txt, "experiment 4  task en-fr  model builtin  running  13/40 items") != NULL);
+    free(txt);
+    y0 = find_row(&g, "shots=1 cot=off seed=1") - 1; // the first bar (row 1 names it as the item running)
+    CHECK(y0 > 3);
+    if (y0 > 3) { // all 13 right: the whole bar (31 cells) filled
+        int full = 0;
+        for (int x = 34; x < 65; x++) full += (g.cells[(size_t)y0 * g.w + x].flags & CELL_BG_DEFAULT) == 0;
+        CHECK_INT(full, 31);
+    }
+    cellgrid_done(&g);
     // stopped with Ctrl-C: the message stays over the bars shown before
     ViewResult r = {"experiment", "experiment en-fr", NULL, 0, NULL,
                     "experiment 4: interrupted after 13 of 40 items (run the same command again, or experiment resume 4, to finish it)",
@@ -798,8 +846,10 @@ static void test_experiment(void) {
     draw(&v, &g, 80, 12);
     txt = rows_text(&g);
     CHECK(strstr(txt, "experiment 4: interrupted after 13 of 40 items") != NULL);
-    CHECK(strstr(txt, "running") == NULL);
+    CHECK(strstr(txt, "running experiment") == NULL);
     free(txt);
+    // the live bars are then reloaded as stored (status stopped)
+    CHECK_STR(fake.runs[fake.nrun - 1], "experiment show 4");
     cellgrid_done(&g);
     // ASCII: the same bars in '#' and '|'
     sh.mode = CMODE_ASCII, sh.utf8 = false;
