@@ -1,4 +1,5 @@
-// test_gradcheck.c - suite unit: every backward of train/layers.h, and the whole model's
+// test_gradcheck.c - suite unit: every backward of train/layers.h (the cross-entropy's
+// weighted per row too), the DPO loss's, and the whole model's
 // backward (GPT-2 and Llama descriptors, GQA, biases, tied and untied heads), against
 // central finite differences of the forward.
 //
@@ -13,6 +14,7 @@
 
 #include "../check.h"
 #include "model/arch.h"
+#include "train/dpo.h"
 #include "train/layers.h"
 #include "train/tmodel.h"
 #include "kern/ops.h"
@@ -266,7 +268,7 @@ static void test_crossentropy(void) {
     Op op = {ce_fwd, &t, &t.loss, &one, 1};
     ce_fwd(&t);
     CHECK_NEAR(t.losses[1], 0.0, 0.0);
-    tr_crossentropy_backward(dl, t.probs, targets, N, V, 1.0f / 5);
+    tr_crossentropy_backward(dl, t.probs, targets, N, V, 1.0f / 5, NULL);
     check_grad("cross-entropy dlogits", &op, t.logits, dl, N * V);
     // the mean loss by hand
     double want = 0;
@@ -278,6 +280,65 @@ static void test_crossentropy(void) {
     }
     CHECK_NEAR(t.loss, want / 5, 1e-5);
     free(t.logits), free(t.probs), free(t.losses), free(dl);
+}
+
+// The weighted backward (a weight per row, as DPO weighs each completion token's
+// log-probability): the gradient of sum_n w[n] loss[n].
+typedef struct {
+    CeT ce;
+    const float *w;
+    float wloss;
+} CeW;
+
+static void cew_fwd(void *p) {
+    CeW *t = p;
+    ce_fwd(&t->ce);
+    double s = 0;
+    for (int n = 0; n < t->ce.N; n++) s += (double)t->w[n] * t->ce.losses[n];
+    t->wloss = (float)s;
+}
+
+static void test_crossentropy_weighted(void) {
+    int N = 5, V = 7;
+    int targets[5] = {1, 6, -1, 0, 3};
+    float w[5] = {0.7f, -1.3f, 2.0f, 0.0f, 0.25f};
+    CeW t = {{randv(N * V, 3), zeros(N * V), zeros(N), targets, N, V, 0}, w, 0};
+    float one = 1.0f, *dl = zeros(N * V);
+    Op op = {cew_fwd, &t, &t.wloss, &one, 1};
+    cew_fwd(&t);
+    tr_crossentropy_backward(dl, t.ce.probs, targets, N, V, 1.0f, w);
+    check_grad("weighted cross-entropy dlogits", &op, t.ce.logits, dl, N * V);
+    free(t.ce.logits), free(t.ce.probs), free(t.ce.losses), free(dl);
+}
+
+// The DPO loss's gradient in the policy's log-probabilities.
+typedef struct {
+    float *lp; // (2P): chosen, then rejected
+    const float *ref;
+    int P;
+    float beta, loss;
+} DpoT;
+
+static void dpo_fwd(void *p) {
+    DpoT *t = p;
+    t->loss = (float)dpo_loss(t->lp, t->lp + t->P, t->ref, t->ref + t->P, t->beta, t->P, NULL);
+}
+
+static void test_dpo_loss(void) {
+    int P = 6;
+    DpoT t = {randv(2 * P, 4), randv(2 * P, 4), P, 0.5f, 0};
+    float one = 1.0f, *dlp = zeros(2 * P), *g = zeros(2 * P);
+    Op op = {dpo_fwd, &t, &t.loss, &one, 1};
+    double l = dpo_loss(t.lp, t.lp + P, t.ref, t.ref + P, t.beta, P, dlp);
+    for (int i = 0; i < P; i++) g[i] = dlp[2 * i], g[P + i] = dlp[2 * i + 1]; // interleaved -> split
+    check_grad("dpo loss dlp", &op, t.lp, g, 2 * P);
+    double want = 0; // by hand: mean of log(1 + exp(-z))
+    for (int i = 0; i < P; i++)
+        want += log1p(exp(-t.beta * ((t.lp[i] - t.ref[i]) - (t.lp[P + i] - t.ref[P + i]))));
+    CHECK_NEAR(l, want / P, 1e-6);
+    // the policy equal to the reference: log 2, whatever the log-probabilities
+    CHECK_NEAR(dpo_loss(t.ref, t.ref + P, t.ref, t.ref + P, 3.0f, P, NULL), log(2.0), 1e-7);
+    free(t.lp), free((float *)t.ref), free(dlp), free(g);
 }
 
 // --- the whole model --------------------------------------------------------------------
@@ -351,6 +412,8 @@ int main(void) {
     test_attention(4, 2);
     test_acts();
     test_crossentropy();
+    test_crossentropy_weighted();
+    test_dpo_loss();
     test_model("gpt2", false, true, 0);
     test_model("llama", true, false, 0);
     test_model("llama", false, true, BIAS_QKV); // Qwen2-like q/k/v biases
