@@ -72,18 +72,25 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     RewardOpts o = {.head = REWARD_LINEAR, .opt = optim_defaults(), .batch = 8, .eval_every = 0, .patience = 3,
                     .seed = 1};
     if (!strcmp(head_s, "full")) o.head = REWARD_FULL;
-    else if (!strcmp(head_s, "lora")) return out_error(out, "reward train: head=lora is not built yet (linear or full)");
-    else if (strcmp(head_s, "linear")) return out_error(out, "reward train: head must be linear or full, not '%.20s'", head_s);
+    else if (!strcmp(head_s, "lora")) o.head = REWARD_LORA;
+    else if (strcmp(head_s, "linear"))
+        return out_error(out, "reward train: head must be linear, lora or full, not '%.20s'", head_s);
     if (ties && strcmp(ties, "exclude") && strcmp(ties, "equal"))
         return out_error(out, "reward train: ties must be exclude or equal, not '%.20s'", ties);
     bool ties_equal = ties && !strcmp(ties, "equal");
     PrefTrainOpts po = {.opt = optim_defaults(), .epochs = 20, .batch = 8, .patience = 3,
                         .threads = app->n_threads, .val = 0.2, .seed = 1};
-    po.opt.lr = o.head == REWARD_FULL ? 1e-5f : 1e-2f;
+    po.opt.lr = o.head == REWARD_FULL ? 1e-5f : o.head == REWARD_LORA ? 1e-4f : 1e-2f;
     po.opt.weight_decay = 0;
     if (pref_train_opts(a, "reward train", &po, out)) return -1;
     double margin_w = 0;
     if (args_float(a, "margin", 0, 100, &margin_w, &e) < 0) return out_error(out, "reward train: %s", e.msg);
+    long long lora_r = 8;
+    double lora_alpha = 16;
+    if (args_int(a, "r", 1, 4096, &lora_r, &e) < 0 || args_float(a, "alpha", 1e-6, 1e6, &lora_alpha, &e) < 0)
+        return out_error(out, "reward train: %s", e.msg);
+    if (o.head != REWARD_LORA && (args_opt(a, "r") || args_opt(a, "alpha")))
+        return out_error(out, "reward train: r= and alpha= are the adapters' (head=lora)");
     o.opt = po.opt, o.batch = po.batch, o.eval_every = po.eval_every, o.patience = po.patience, o.seed = po.seed;
     int steps = po.steps, epochs = po.epochs, threads = po.threads, max_len = po.max_len;
     double val = po.val;
@@ -96,13 +103,16 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     PairSet ps = {0};
     RewardPair *train = NULL, *held = NULL;
     float *score = NULL;
+    Lora lora = {0};
     int rc = -1;
     rankset_sort_by_prompt(&s);
     if (!(base = pref_base_model(app, a, "reward train", &owned, out))) goto done;
-    if (!(tm = tmodel_from_model(base, threads, &e))) {
+    if (!(tm = tmodel_from_model(base, threads, &e)) ||
+        (o.head == REWARD_LORA && lora_init(&lora, tm, (int)lora_r, (float)lora_alpha, o.seed, &e))) {
         out_error(out, "reward train: %s", e.msg);
         goto done;
     }
+    o.lora = &lora;
     if (!max_len || max_len > base->cfg.n_ctx) max_len = base->cfg.n_ctx;
     if (pairset_build(&s, base, max_len, false, ties_equal, (float)margin_w, &ps, &e)) {
         out_error(out, "reward train: %s", e.msg);
@@ -154,6 +164,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     if (!trc) {
         const char *tok_dir = !base->builtin && base->path && fs_is_dir(base->path) ? base->path : NULL;
         trc = tmodel_save_reward(tm, score, outdir, tok_dir, &e);
+        if (!trc && o.head == REWARD_LORA) trc = lora_save(&lora, tm, outdir, tmodel_task_prefix(tm), &e);
         if (!trc)
             trc = write_card(outdir, base, head_s, a, &s, &ps, n_train, n_held, ps.n_groups, n_held_g, &res, &e);
     }
@@ -190,6 +201,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     rc = 0;
 done:
     free(score);
+    lora_done(&lora);
     free(train);
     free(held);
     pairset_free(&ps);
@@ -263,21 +275,24 @@ static int cmd_reward(App *app, const Args *a, Out *out) {
     return out_error(out, "reward: unknown subcommand '%.20s' (train, score)", sub);
 }
 
-static const char *const k_reward[] = {"base", "head", "out", "ties", "margin", "val", "steps", "epochs", "batch",
+static const char *const k_reward[] = {"base", "head", "r", "alpha", "out", "ties", "margin", "val", "steps", "epochs", "batch",
                                        "warmup", "eval_every", "patience", "threads", "max_len", "lr", "min_lr",
                                        "wd", "clip", "beta1", "beta2", "eps", "seed", "since", "until",
                                        "annotator", "model", "text", "run", NULL};
 
 const Command reward_commands[] = {
     {"reward", cmd_reward, 1, 3, k_reward,
-     "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|full] out=DIR [ties=exclude|equal "
+     "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] out=DIR [ties=exclude|equal "
      "margin=0 val=0.2 epochs=20 steps=N batch=8 lr= min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=3 "
      "seed=1 max_len=ctx threads=N] | reward score \"PROMPT\" \"COMPLETION\" model=DIR | reward score run=ID model=DIR",
      "reward train: a reward model from the stored rankings matching the filters. Each ranking gives its preference "
      "pairs (C(K,2); ties dropped, or with ties=equal trained to equal rewards); a sequence is the prompt followed by "
      "the completion, tokenized by the base model (default: the session's), cut to its last max_len tokens. The "
      "reward is the final hidden state of the last token times a vector; head=linear trains that vector alone on the "
-     "frozen model (lr 1e-2), head=full the whole decoder with it (lr 1e-5), with the Bradley–Terry loss "
+     "frozen model (lr 1e-2), head=full the whole decoder with it (lr 1e-5), head=lora low-rank adapters of rank r "
+     "(scale alpha/r) on every attention projection with it (lr 1e-4; B starts at zero, A uniform in +-1/sqrt(in); "
+     "merged into the checkpoint and kept apart in adapter_model.safetensors + adapter_config.json as PEFT names "
+     "them), with the Bradley–Terry loss "
      "-log sigmoid(r_chosen - r_rejected - margin x (rank difference)), AdamW, cosine decay. A fraction val of the "
      "prompts is held out (no prompt on both sides); every eval_every steps the held-out loss and pair accuracy are "
      "computed, the best weights kept, and training stops after patience evaluations without a better loss. Writes "

@@ -490,6 +490,12 @@ static const float *save_weights(void *user, WeightId w, int layer) {
     return s->grads ? tmodel_grad(s->m, w, layer) : tmodel_param(s->m, w, layer);
 }
 
+const char *tmodel_task_prefix(const TrainModel *m) {
+    for (int i = 0; m->map->prefixes[i]; i++)
+        if (*m->map->prefixes[i]) return m->map->prefixes[i];
+    return m->map->prefixes[0];
+}
+
 // Writes the model (its gradients when grads) into dir; with score, as a sequence
 // classifier (score.weight [1, n_embd], num_labels 1) under the family's task-model prefix.
 static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool grads, const float *score, Err *e) {
@@ -505,13 +511,7 @@ static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool gr
     p.n_vocab = c->n_vocab;
     p.tied = c->a.tied;
     p.masks = false;
-    p.prefix = m->map->prefixes[0];
-    if (score) // GPT2ForSequenceClassification reads transformer.*, LlamaForSequenceClassification model.*
-        for (int i = 0; m->map->prefixes[i]; i++)
-            if (*m->map->prefixes[i]) {
-                p.prefix = m->map->prefixes[i];
-                break;
-            }
+    p.prefix = score ? tmodel_task_prefix(m) : m->map->prefixes[0];
     p.config = c;
     p.score = score;
     SaveArg sa = {m, grads};

@@ -77,4 +77,7 @@ int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads,
 // checkpoint (GPT2ForSequenceClassification, LlamaForSequenceClassification, ...):
 // config.json with num_labels 1, score.weight [1, n_embd], the base model's tensors under the
 // family's task-model prefix, and the tokenizer files of tok_dir.
+// The prefix of the weight names inside a task model (GPT2ForSequenceClassification reads
+// "transformer.", LlamaForSequenceClassification "model.").
+const char *tmodel_task_prefix(const TrainModel *m);
 int tmodel_save_reward(TrainModel *m, const float *score, const char *dir, const char *tok_dir, Err *e);
