@@ -49,7 +49,7 @@ static void card_stats(Buf *b, const char *what, const DpoStats *s) {
 }
 
 // The model card: what was tuned, how, and on which data.
-static int write_card(const char *out, const Model *base, float beta, const Args *a, const RankSet *s,
+static int write_card(const char *out, const Model *base, float beta, bool lora, const Args *a, const RankSet *s,
                       const PairSet *ps, int n_train, int n_held, int held_prompts, const DpoResult *res, Err *e) {
     Buf b = {0};
     buf_printf(&b, "# DPO-tuned model (qkv)\n\n`%s` tuned by `qkv dpo train` with Direct Preference Optimisation on "
@@ -57,8 +57,10 @@ static int write_card(const char *out, const Model *base, float beta, const Args
                    "p(rejected) - log p_ref(rejected)))), log-probabilities of the completion's tokens given the "
                    "prompt, the base model frozen as the reference.\n\n",
                base->path ? base->path : "builtin");
-    buf_printf(&b, "- base model and reference: `%s` (%s)\n- beta: %g\n", base->path ? base->path : "builtin",
-               base->cfg.a.name, beta);
+    buf_printf(&b, "- base model and reference: `%s` (%s)\n- beta: %g\n- tuned: %s\n",
+               base->path ? base->path : "builtin", base->cfg.a.name, beta,
+               lora ? "low-rank adapters on the attention projections (merged; kept apart in adapter_model.safetensors)"
+                    : "every weight");
     pref_card_data(&b, a, s, ps, n_train, n_held, ps->n_groups, held_prompts);
     buf_printf(&b, "- steps: %d (weights of step %d kept%s)\n", res->steps, res->best_step,
                res->stopped_early ? ", stopped early" : "");
@@ -89,12 +91,23 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     if (!outdir || !*outdir) return out_error(out, "dpo train: out=DIR is required");
     PrefTrainOpts po = {.opt = optim_defaults(), .epochs = 3, .batch = 8, .patience = 0, .threads = app->n_threads,
                         .val = 0.2, .seed = 1};
-    po.opt.lr = 1e-5f;
+    const char *head_s = args_opt(a, "head");
+    if (!head_s) head_s = "full";
+    bool lora_on = !strcmp(head_s, "lora");
+    if (!lora_on && strcmp(head_s, "full"))
+        return out_error(out, "dpo train: head must be full or lora, not '%.20s'", head_s);
+    po.opt.lr = lora_on ? 1e-4f : 1e-5f;
     po.opt.weight_decay = 0;
     if (pref_train_opts(a, "dpo train", &po, out)) return -1;
-    double beta = 0.1;
-    if (args_float(a, "beta", 1e-6, 1e6, &beta, &e) < 0) return out_error(out, "dpo train: %s", e.msg);
-    DpoOpts o = {(float)beta, po.opt, po.batch, po.eval_every, po.patience, po.seed};
+    double beta = 0.1, lora_alpha = 16;
+    long long lora_r = 8;
+    if (args_float(a, "beta", 1e-6, 1e6, &beta, &e) < 0 || args_int(a, "r", 1, 4096, &lora_r, &e) < 0 ||
+        args_float(a, "alpha", 1e-6, 1e6, &lora_alpha, &e) < 0)
+        return out_error(out, "dpo train: %s", e.msg);
+    if (!lora_on && (args_opt(a, "r") || args_opt(a, "alpha")))
+        return out_error(out, "dpo train: r= and alpha= are the adapters' (head=lora)");
+    DpoOpts o = {(float)beta, po.opt, po.batch, po.eval_every, po.patience, po.seed, NULL};
+    Lora lora = {0};
 
     RankSet s = {0};
     if (rankset_command(app, a, "dpo train", &s, out)) return -1;
@@ -108,10 +121,12 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     int *lens = NULL, rc = -1;
     rankset_sort_by_prompt(&s);
     if (!(base = pref_base_model(app, a, "dpo train", &owned, out))) goto done;
-    if (!(tm = tmodel_from_model(base, po.threads, &e))) {
+    if (!(tm = tmodel_from_model(base, po.threads, &e)) ||
+        (lora_on && lora_init(&lora, tm, (int)lora_r, (float)lora_alpha, o.seed, &e))) {
         out_error(out, "dpo train: %s", e.msg);
         goto done;
     }
+    if (lora_on) o.lora = &lora;
     int max_len = po.max_len && po.max_len < base->cfg.n_ctx ? po.max_len : base->cfg.n_ctx;
     if (pairset_build(&s, base, max_len, true, false, 0, &ps, &e)) {
         out_error(out, "dpo train: %s", e.msg);
@@ -163,7 +178,8 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     if (!trc) {
         const char *tok_dir = !base->builtin && base->path && fs_is_dir(base->path) ? base->path : NULL;
         trc = tmodel_save(tm, outdir, tok_dir, false, &e);
-        if (!trc) trc = write_card(outdir, base, o.beta, a, &s, &ps, n_train, n_held, n_held_g, &res, &e);
+        if (!trc && lora_on) trc = lora_save(&lora, tm, outdir, "CAUSAL_LM", &e);
+        if (!trc) trc = write_card(outdir, base, o.beta, lora_on, a, &s, &ps, n_train, n_held, n_held_g, &res, &e);
     }
     if (trc) {
         out_error(out, "dpo train: %s", e.msg);
@@ -183,6 +199,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     json_stats(w, "base_heldout_", &res.start);
     jw_kint(w, "train_run_id", L.run_id > 0 ? L.run_id : 0);
     jw_kstr(w, "base", base_path);
+    jw_kstr(w, "head", head_s);
     jw_knum(w, "beta", o.beta);
     jw_kint(w, "ties", ps.n_ties);
     jw_kint(w, "prompts", ps.n_groups);
@@ -211,6 +228,7 @@ done:
     free(train);
     free(held);
     pairset_free(&ps);
+    lora_done(&lora);
     tmodel_free(tm);
     model_free(owned);
     rankset_free(&s);
@@ -224,27 +242,29 @@ static int cmd_dpo(App *app, const Args *a, Out *out) {
     return dpo_train_cmd(app, a, out);
 }
 
-static const char *const k_dpo[] = {"base", "beta", "out", "val", "steps", "epochs", "batch", "warmup",
+static const char *const k_dpo[] = {"base", "beta", "head", "r", "alpha", "out", "val", "steps", "epochs", "batch", "warmup",
                                     "eval_every", "patience", "threads", "max_len", "lr", "min_lr", "wd", "clip",
                                     "beta1", "beta2", "eps", "seed", "since", "until", "annotator", "model", "text",
                                     NULL};
 
 const Command dpo_commands[] = {
     {"dpo", cmd_dpo, 1, 1, k_dpo,
-     "dpo train [since= until= annotator= model= text=] [base=MODEL] [beta=0.1] out=DIR [val=0.2 epochs=3 steps=N "
-     "batch=8 lr=1e-5 min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=0 seed=1 max_len=ctx threads=N]",
+     "dpo train [since= until= annotator= model= text=] [base=MODEL] [beta=0.1] [head=full|lora r=8 alpha=16] out=DIR "
+     "[val=0.2 epochs=3 steps=N batch=8 lr=1e-5 min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=0 seed=1 max_len=ctx threads=N]",
      "dpo train: tune a decoder (GPT-2 or Llama family; default the session's model) on the preference pairs of the "
      "stored rankings matching the filters (ties dropped) with Direct Preference Optimisation: the loss "
      "-log sigmoid(beta ((lp_c - ref_c) - (lp_r - ref_r))), lp the log-probability of the completion's tokens given "
      "the prompt (prompt and completion tokenized apart; the prompt's start cut first to fit max_len), ref the same "
-     "under the frozen base model; AdamW with cosine decay. A fraction val of the prompts is held out (no prompt on "
+     "under the frozen base model; AdamW with cosine decay. head=full tunes every weight, head=lora low-rank adapters "
+     "of rank r (scale alpha/r) on every attention projection (lr 1e-4; merged into the checkpoint and kept apart in "
+     "adapter_model.safetensors + adapter_config.json). A fraction val of the prompts is held out (no prompt on "
      "both sides); every eval_every steps the held-out loss, implicit reward accuracy (beta (lp - ref) higher for "
      "the chosen completion) and margins are computed and the best weights kept (patience: evaluations without a "
      "better loss before stopping, 0 never). Writes DIR as an HF causal-LM checkpoint with README.md, a model card "
      "naming the data; the loss curve goes to train_runs / train_points. JSON: pairs, train_pairs, heldout_pairs, "
      "heldout_accuracy, heldout_margin, out, heldout_loss, heldout_chosen_reward, heldout_rejected_reward, "
      "heldout_logp_margin, base_heldout_accuracy, base_heldout_margin, base_heldout_loss, "
-     "base_heldout_chosen_reward, base_heldout_rejected_reward, base_heldout_logp_margin, train_run_id, base, beta, "
+     "base_heldout_chosen_reward, base_heldout_rejected_reward, base_heldout_logp_margin, train_run_id, base, head, beta, "
      "ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, tokens, pairs_s.",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},

@@ -164,7 +164,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     if (!trc) {
         const char *tok_dir = !base->builtin && base->path && fs_is_dir(base->path) ? base->path : NULL;
         trc = tmodel_save_reward(tm, score, outdir, tok_dir, &e);
-        if (!trc && o.head == REWARD_LORA) trc = lora_save(&lora, tm, outdir, tmodel_task_prefix(tm), &e);
+        if (!trc && o.head == REWARD_LORA) trc = lora_save(&lora, tm, outdir, "SEQ_CLS", &e);
         if (!trc)
             trc = write_card(outdir, base, head_s, a, &s, &ps, n_train, n_held, ps.n_groups, n_held_g, &res, &e);
     }

@@ -149,7 +149,9 @@ int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks
         rows_done(&R);
         return -1;
     }
-    size_t np = tmodel_size(tm);
+    Lora *L = o->lora;
+    size_t np = L ? L->size : tmodel_size(tm); // what the optimizer trains
+    float *tp = L ? L->params : tmodel_params(tm), *g = L ? L->grads : tmodel_grads(tm);
     float *ref = xmalloc(sizeof(float) * (size_t)d->n_seq), *lp_all = xcalloc((size_t)d->n_seq, sizeof(float));
     size_t n_scr = (size_t)(d->n_seq > 2 * P ? d->n_seq : 2 * P); // every sequence, or a step's
     float *scratch = xmalloc(sizeof(float) * n_scr);
@@ -181,7 +183,7 @@ int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks
         else res->start = held_stats(d, ref, ref, o->beta);
     }
     if (!rc) {
-        memcpy(best_params, tmodel_params(tm), sizeof(float) * np);
+        memcpy(best_params, tp, sizeof(float) * np);
         res->held = res->start;
         best_loss = d->n_held ? res->start.loss : INFINITY;
         DpoPoint p0 = {0, o->opt.steps, NAN, NAN, NAN, 0, true, true, res->start, 0, 0};
@@ -210,10 +212,15 @@ int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks
             for (int t = d->start[idx[b]] - 1; t < d->len[idx[b]] - 1; t++) R.w[(size_t)b * R.T + t] = -dlp[b];
         tmodel_zero_grad(tm);
         tmodel_backward_rows(tm, R.w);
-        float *g = tmodel_grads(tm);
+        if (L) lora_grads(L, tm);
         double norm = o->opt.clip > 0 ? optim_clip(g, np, o->opt.clip) : optim_grad_norm(g, np);
         float lr = optim_lr(&o->opt, step);
-        adamw_step(&opt, tm, &o->opt, lr);
+        if (L) {
+            adamw_step_vec(&opt, L->params, L->grads, true, &o->opt, lr);
+            lora_merge(L, tm);
+        } else {
+            adamw_step(&opt, tm, &o->opt, lr);
+        }
         res->steps = step + 1;
         res->loss = loss;
         double el = clock_now() - t0;
@@ -230,7 +237,7 @@ int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks
                 since_best = 0;
                 res->best_step = step + 1;
                 res->held = p.held;
-                memcpy(best_params, tmodel_params(tm), sizeof(float) * np);
+                memcpy(best_params, tp, sizeof(float) * np);
             } else {
                 since_best++;
             }
@@ -242,7 +249,8 @@ int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks
         }
         if (stop) break;
     }
-    if (!rc) memcpy(tmodel_params(tm), best_params, sizeof(float) * np);
+    if (!rc) memcpy(tp, best_params, sizeof(float) * np);
+    if (!rc && L) lora_merge(L, tm);
     adamw_done(&opt);
     rows_done(&R);
     free(ref);

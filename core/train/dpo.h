@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "train/lora.h"
 #include "train/optim.h"
 #include "train/tmodel.h"
 
@@ -50,6 +51,7 @@ typedef struct DpoOpts {
     int eval_every; // held-out evaluation every N steps (and at the last)
     int patience;   // evaluations without a better held-out loss before stopping (0: never stop early)
     uint64_t seed;  // the order of the pairs
+    Lora *lora;     // NULL: every weight is tuned; else only these adapters on tm (lora_init)
 } DpoOpts;
 
 // One optimizer step done (step 0: the start, evaluated only).
@@ -79,6 +81,6 @@ typedef struct DpoResult {
 // The summed log-probabilities of the completions of sequences idx[0..n) under tm into out.
 // 0 or -1 with e filled.
 int dpo_logprobs(TrainModel *tm, const DpoData *d, const int *idx, int n, float *out, Err *e);
-// Tune tm on d. At the end tm holds the weights of the best held-out evaluation (the last
+// Tune tm (or o->lora's adapters, merged into tm) on d. At the end tm (and the adapters) hold the weights of the best held-out evaluation (the last
 // step's without held-out pairs). 0 or -1 with e filled.
 int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks *h, DpoResult *r, Err *e);

@@ -107,7 +107,8 @@ static void peft_name(const TrainModel *tm, const LoraMat *m, const char *prefix
     snprintf(out, n, "base_model.model.%s%s.lora_%s.weight", top ? "" : prefix, base, ab);
 }
 
-int lora_save(const Lora *L, const TrainModel *tm, const char *dir, const char *prefix, Err *e) {
+int lora_save(const Lora *L, const TrainModel *tm, const char *dir, const char *task_type, Err *e) {
+    const char *prefix = tmodel_task_prefix(tm);
     Buf h = {0}, f = {0};
     JsonW w;
     jw_init(&w, &h);
@@ -155,7 +156,7 @@ int lora_save(const Lora *L, const TrainModel *tm, const char *dir, const char *
         jw_init(&w, &h);
         jw_obj(&w);
         jw_kstr(&w, "peft_type", "LORA");
-        jw_kstr(&w, "task_type", "SEQ_CLS");
+        jw_kstr(&w, "task_type", task_type);
         jw_kint(&w, "r", L->r);
         jw_knum(&w, "lora_alpha", L->alpha);
         jw_knum(&w, "lora_dropout", 0);

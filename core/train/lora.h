@@ -37,5 +37,6 @@ void lora_merge(const Lora *L, TrainModel *tm);
 void lora_grads(Lora *L, TrainModel *tm);
 // Write the adapters as PEFT keeps them beside the merged checkpoint: dir/adapter_model.safetensors
 // (F32, `base_model.model.<weight name>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r])
-// and dir/adapter_config.json; prefix: the weight names' model prefix ("transformer.", "model.").
-int lora_save(const Lora *L, const TrainModel *tm, const char *dir, const char *prefix, Err *e);
+// and dir/adapter_config.json of task_type ("SEQ_CLS", "CAUSAL_LM"); the weights are named
+// under the task model's prefix (tmodel_task_prefix).
+int lora_save(const Lora *L, const TrainModel *tm, const char *dir, const char *task_type, Err *e);

@@ -7,6 +7,8 @@
 #     the pairs; torch.optim.AdamW): qkv's loss of steps 1 and 2 (train_points) within 1e-5,
 #     and every weight after one step and after two within 2e-3 of the update's size (eps and
 #     lr large make AdamW's update the gradient's running mean), GPT-2 and Llama;
+#   - head=lora (rank 4, alpha 8): two steps' losses and every adapter A and B equal PyTorch's
+#     DPO with each attention projection parametrized as W + alpha/r B A from the same A;
 #   - a toy preference set with a known rule (the chosen completion ends with " good", the
 #     others with " bad" or " meh"): after DPO the held-out pairs' implicit reward accuracy is
 #     >= 0.9 and their log-probability margin (chosen over rejected) rises; transformers on the
@@ -24,7 +26,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_reward import bad, make_db, qjson  # noqa: E402
+from test_reward import adapters, add_adapters, bad, make_db, qjson, ranked_pairs  # noqa: E402
 from trainref import fail, finish, load_causal_lm, np, qkv_cli, tensors, torch  # noqa: E402
 
 
@@ -38,22 +40,10 @@ def file_name(hf_name, family):
 def qkv_pairs(qkv, db, model_dir):
     """Each ranking's candidates as qkv tokenizes them for DPO (prompt with its special tokens,
     then the completion alone), and the (chosen, rejected) pairs of their ranks."""
-    con = sqlite3.connect(db)
-    rows = con.execute('SELECT g.id, g.prompt, r.output, i.rank FROM rankings g JOIN ranking_items i ON '
-                       'i.ranking_id = g.id JOIN runs r ON r.id = i.run_id ORDER BY g.id, i.n').fetchall()
-    con.close()
-    seqs, pairs, by_rank = [], [], {}
-    for rid, prompt, output, rank in rows:
-        p = qjson(qkv, db, 'tokenize "%s"' % prompt, model=model_dir)['ids']
-        c = qjson(qkv, db, 'tokenize "%s" special=false' % output, model=model_dir)['ids']
-        by_rank.setdefault(rid, []).append((rank, len(seqs)))
-        seqs.append((p, c))
-    for items in by_rank.values():
-        for ra, a in items:
-            for rb, b in items:
-                if ra < rb:
-                    pairs.append((a, b))
-    return seqs, pairs
+    def tokenize(prompt, output):
+        return (qjson(qkv, db, 'tokenize "%s"' % prompt, model=model_dir)['ids'],
+                qjson(qkv, db, 'tokenize "%s" special=false' % output, model=model_dir)['ids'])
+    return ranked_pairs(qkv, db, tokenize)
 
 
 def completion_logp(m, prompt, comp):
@@ -63,14 +53,10 @@ def completion_logp(m, prompt, comp):
     return sum(logp[n - 1 + i, t] for i, t in enumerate(comp))
 
 
-def torch_dpo(model_dir, seqs, pairs, beta, lr, eps, steps):
-    """transformers' DPO: the weights before and after `steps` AdamW steps over every pair, and
-    each step's loss."""
-    m = load_causal_lm(model_dir)
-    with torch.no_grad():
-        ref = [float(completion_logp(m, p, c)) for p, c in seqs]
-    w0 = {n: p.detach().clone().double().numpy() for n, p in m.named_parameters()}
-    opt = torch.optim.AdamW(m.parameters(), lr=lr, betas=(0.9, 0.95), eps=eps, weight_decay=0.0)
+def dpo_steps(m, seqs, pairs, ref, params, beta, lr, eps, steps):
+    """`steps` torch.optim.AdamW steps of params on the mean DPO loss against the reference
+    log-probabilities ref: each step's loss."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), eps=eps, weight_decay=0.0)
     losses = []
     for _ in range(steps):
         opt.zero_grad()
@@ -80,6 +66,17 @@ def torch_dpo(model_dir, seqs, pairs, beta, lr, eps, steps):
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
+    return losses
+
+
+def torch_dpo(model_dir, seqs, pairs, beta, lr, eps, steps):
+    """transformers' DPO: the weights before and after `steps` AdamW steps over every pair, and
+    each step's loss."""
+    m = load_causal_lm(model_dir)
+    with torch.no_grad():
+        ref = [float(completion_logp(m, p, c)) for p, c in seqs]
+    w0 = {n: p.detach().clone().double().numpy() for n, p in m.named_parameters()}
+    losses = dpo_steps(m, seqs, pairs, ref, m.parameters(), beta, lr, eps, steps)
     return w0, {n: p.detach().double().numpy() for n, p in m.named_parameters()}, losses
 
 
@@ -123,6 +120,63 @@ def test_torch(qkv, tmp, model_dir, family):
         print('%s dpo: %d step(s) equal PyTorch\'s: losses %s (PyTorch %s), every tensor (worst relative '
               'difference %.2e)' % (family, steps, ['%.6f' % x for x in got_loss], ['%.6f' % x for x in want_loss],
                                     worst), flush=True)
+
+
+def torch_dpo_lora(model_dir, seqs, pairs, beta, lr, eps, A0, r, alpha):
+    """DPO of adapters (A from A0, B zero) on the named projections of transformers' causal LM,
+    the base frozen and its log-probabilities the reference: the adapters after two AdamW steps,
+    each step's loss."""
+    m = load_causal_lm(model_dir)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        ref = [float(completion_logp(m, p, c)) for p, c in seqs]
+    mods = add_adapters(m, A0, r, alpha)
+    train = [x for mod, A, B in mods.values() for x in (A, B)]
+    losses = dpo_steps(m, seqs, pairs, ref, train, beta, lr, eps, 2)
+    return {k: (A.detach().double().numpy(), B.detach().double().numpy()) for k, (mod, A, B) in mods.items()}, losses
+
+
+def test_torch_lora(qkv, tmp, model_dir, family):
+    db = os.path.join(tmp, family + '-lora.db')
+    make_db(qkv, db, 3, seed=9, tie_every=100)
+    seqs, pairs = qkv_pairs(qkv, db, model_dir)
+    beta, lr, r_, alpha = 0.5, 1e4, 4, 8.0
+    common = 'dpo train base=%s head=lora r=%d alpha=%g beta=%g val=0 batch=64 wd=0 clip=0 beta2=0.95 threads=1' % (
+        model_dir, r_, alpha, beta)
+    out0, out2 = os.path.join(tmp, family + '-dlora0'), os.path.join(tmp, family + '-dlora2')
+    # the starting A: the first step leaves it as drawn (B = 0 gives it no gradient)
+    if not qjson(qkv, db, common + ' out=%s steps=1 lr=1e-9 min_lr=1e-9' % out0):
+        return
+    r = qjson(qkv, db, common + ' out=%s steps=2 lr=%g min_lr=%g eps=%g' % (out2, lr, lr, lr))
+    if not r:
+        return
+    A0 = {k: v[0] for k, v in adapters(out0).items()}
+    want, want_loss = torch_dpo_lora(model_dir, seqs, pairs, beta, lr, lr, A0, r_, alpha)
+    con = sqlite3.connect(db)
+    got_loss = [x[0] for x in con.execute('SELECT loss FROM train_points WHERE run_id = ? ORDER BY step',
+                                          (r['train_run_id'],))]
+    con.close()
+    if len(got_loss) != 2 or max(abs(a - b) for a, b in zip(got_loss, want_loss)) > 1e-5:
+        fail('%s dpo lora: step losses %r, PyTorch %r' % (family, got_loss, want_loss))
+    got, worst = adapters(out2), 0.0
+    if sorted(got) != sorted(want) or len(got) != (4 if family == 'gpt2' else 8):
+        fail('%s dpo lora: adapters on %r, want %r' % (family, sorted(got), sorted(want)))
+    for path, (wa, wb) in want.items():
+        for tag, g, w, w0 in (('A', got.get(path, (None, None))[0], wa, A0[path]),
+                              ('B', got.get(path, (None, None))[1], wb, np.zeros_like(wb))):
+            if g is None or g.shape != w.shape:
+                fail('%s dpo lora: %s %s missing or of another shape' % (family, path, tag))
+                continue
+            dt, dq = w - w0, g - w0
+            scale, err = float(np.max(np.abs(dt))), float(np.max(np.abs(dt - dq)))
+            if not err <= 2e-3 * scale + 1e-6:
+                fail('%s dpo lora: %s %s: update differs from PyTorch\'s by %.3g (size %.3g)'
+                     % (family, path, tag, err, scale))
+            if scale:
+                worst = max(worst, err / scale)
+    print('%s dpo lora: two steps equal PyTorch\'s: losses %s, every adapter (worst relative difference %.2e)'
+          % (family, ['%.6f' % x for x in got_loss], worst), flush=True)
 
 
 def test_rule(qkv, tmp, model_dir):
@@ -198,6 +252,8 @@ def test_bad(qkv, tmp, model_dir):
     bad(qkv, db, 'dpo train base=%s out=%s lr=x' % (model_dir, out), 'lr', out=out)
     bad(qkv, db, 'dpo train base=/nonexistent out=%s' % out, 'base=/nonexistent', out=out)
     bad(qkv, db, 'dpo fly out=%s' % out, 'unknown subcommand', out=out)
+    bad(qkv, db, 'dpo train base=%s out=%s head=sideways' % (model_dir, out), 'head must be', out=out)
+    bad(qkv, db, 'dpo train base=%s out=%s r=4' % (model_dir, out), 'head=lora', out=out)
     tdb = os.path.join(tmp, 'ties.db')
     make_db(qkv, tdb, 2)
     con = sqlite3.connect(tdb)
@@ -224,6 +280,8 @@ def main():
             models[family] = d
         test_torch(qkv, tmp, models['gpt2'], 'gpt2')
         test_torch(qkv, tmp, models['llama'], 'llama')
+        test_torch_lora(qkv, tmp, models['gpt2'], 'gpt2')
+        test_torch_lora(qkv, tmp, models['llama'], 'llama')
         test_rule(qkv, tmp, models['gpt2'])
         test_bad(qkv, tmp, models['gpt2'])
     return finish()

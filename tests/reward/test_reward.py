@@ -178,6 +178,33 @@ def test_best_of(qkv, db, model_dir, rm, family):
     print('%s best_of=3: every candidate logged and scored, the best shown' % family, flush=True)
 
 
+def ranked_pairs(qkv, db, tokenize):
+    """Each ranked candidate's tokens (tokenize(prompt, output)) and the (better, worse) pairs of
+    their ranks, ties dropped."""
+    con = sqlite3.connect(db)
+    rows = con.execute('SELECT g.id, g.prompt, r.output, i.rank FROM rankings g JOIN ranking_items i ON '
+                       'i.ranking_id = g.id JOIN runs r ON r.id = i.run_id ORDER BY g.id, i.n').fetchall()
+    con.close()
+    seqs, pairs, by_rank = [], [], {}
+    for rid, prompt, output, rank in rows:
+        by_rank.setdefault(rid, []).append((rank, len(seqs)))
+        seqs.append(tokenize(prompt, output))
+    for items in by_rank.values():
+        pairs += [(a, b) for ra, a in items for rb, b in items if ra < rb]
+    return seqs, pairs
+
+
+def bt_steps(m, seqs, pairs, params, lr, eps):
+    """Two torch.optim.AdamW steps of params on the mean Bradley-Terry loss of m's rewards."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), eps=eps, weight_decay=0.0)
+    for _ in range(2):
+        opt.zero_grad()
+        r = [m(input_ids=torch.tensor([s])).logits[0, 0] for s in seqs]
+        loss = sum(-torch.nn.functional.logsigmoid(r[c] - r[j]) for c, j in pairs) / len(pairs)
+        loss.backward()
+        opt.step()
+
+
 def torch_two_steps(model_dir, seqs, pairs, lr, eps):
     m = transformers.AutoModelForSequenceClassification.from_pretrained(
         model_dir, num_labels=1, dtype=torch.float32, attn_implementation='eager', local_files_only=True)
@@ -188,13 +215,7 @@ def torch_two_steps(model_dir, seqs, pairs, lr, eps):
     with torch.no_grad():
         m.score.weight.zero_()
     w0 = {n: p.detach().clone().double().numpy() for n, p in m.named_parameters()}
-    opt = torch.optim.AdamW(m.parameters(), lr=lr, betas=(0.9, 0.95), eps=eps, weight_decay=0.0)
-    for _ in range(2):
-        opt.zero_grad()
-        r = [m(input_ids=torch.tensor([s])).logits[0, 0] for s in seqs]
-        loss = sum(-torch.nn.functional.logsigmoid(r[c] - r[j]) for c, j in pairs) / len(pairs)
-        loss.backward()
-        opt.step()
+    bt_steps(m, seqs, pairs, m.parameters(), lr, eps)
     return w0, {n: p.detach().double().numpy() for n, p in m.named_parameters()}
 
 
@@ -208,20 +229,7 @@ def test_full_grads(qkv, tmp, model_dir, family):
     if not r:
         return
     # the sequences as qkv tokenizes them, and the pairs of the rule
-    con = sqlite3.connect(db)
-    rows = con.execute('SELECT g.id, g.prompt, r.output, i.rank FROM rankings g JOIN ranking_items i ON '
-                       'i.ranking_id = g.id JOIN runs r ON r.id = i.run_id ORDER BY g.id, i.n').fetchall()
-    con.close()
-    seqs, pairs, by_rank = [], [], {}
-    for rid, prompt, output, rank in rows:
-        tk = qjson(qkv, db, 'tokenize "%s"' % (prompt + output), model=model_dir)
-        by_rank.setdefault(rid, []).append((rank, len(seqs)))
-        seqs.append(tk['ids'])
-    for items in by_rank.values():
-        for ra, a in items:
-            for rb, b in items:
-                if ra < rb:
-                    pairs.append((a, b))
+    seqs, pairs = ranked_pairs(qkv, db, lambda p, o: qjson(qkv, db, 'tokenize "%s"' % (p + o), model=model_dir)['ids'])
     if r['train_pairs'] != len(pairs):
         fail('%s full: %d training pairs, want %d' % (family, r['train_pairs'], len(pairs)))
     w0, want = torch_two_steps(model_dir, seqs, pairs, lr, eps)
@@ -259,20 +267,11 @@ class LoraParam(torch.nn.Module):
         return W + (d.T if self.in_out else d)
 
 
-def torch_lora_two_steps(model_dir, seqs, pairs, A0, r, alpha, lr, eps):
-    """transformers' reward model with adapters (A from A0, B zero) on the named projections: two
-    AdamW steps of the head and the adapters. Returns {name: A, B} after, the score and the
-    merged weights."""
+def add_adapters(m, A0, r, alpha):
+    """Parametrize the weight of each module path of A0 as W + alpha/r B A, A from A0 and B zero:
+    {path: (module, A, B)}."""
     import torch.nn.utils.parametrize as P
-    m = transformers.AutoModelForSequenceClassification.from_pretrained(
-        model_dir, num_labels=1, dtype=torch.float32, attn_implementation='eager', local_files_only=True)
-    m.eval()
-    for p in m.parameters():
-        p.requires_grad_(False)
-    with torch.no_grad():
-        m.score.weight.zero_()
-    m.score.weight.requires_grad_(True)
-    mods, train = {}, [m.score.weight]
+    mods = {}
     for path, a in A0.items():
         mod = m.get_submodule(path)
         in_out = type(mod).__name__ == 'Conv1D'
@@ -281,14 +280,24 @@ def torch_lora_two_steps(model_dir, seqs, pairs, A0, r, alpha, lr, eps):
         B = torch.nn.Parameter(torch.zeros(out_f, r))
         P.register_parametrization(mod, 'weight', LoraParam(A, B, alpha / r, in_out))
         mods[path] = (mod, A, B)
-        train += [A, B]
-    opt = torch.optim.AdamW(train, lr=lr, betas=(0.9, 0.95), eps=eps, weight_decay=0.0)
-    for _ in range(2):
-        opt.zero_grad()
-        rw = [m(input_ids=torch.tensor([x])).logits[0, 0] for x in seqs]
-        loss = sum(-torch.nn.functional.logsigmoid(rw[c] - rw[j]) for c, j in pairs) / len(pairs)
-        loss.backward()
-        opt.step()
+    return mods
+
+
+def torch_lora_two_steps(model_dir, seqs, pairs, A0, r, alpha, lr, eps):
+    """transformers' reward model with adapters (A from A0, B zero) on the named projections: two
+    AdamW steps of the head and the adapters. Returns {name: A, B} after, the score and the
+    merged weights."""
+    m = transformers.AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=1, dtype=torch.float32, attn_implementation='eager', local_files_only=True)
+    m.eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        m.score.weight.zero_()
+    m.score.weight.requires_grad_(True)
+    mods = add_adapters(m, A0, r, alpha)
+    train = [m.score.weight] + [x for mod, A, B in mods.values() for x in (A, B)]
+    bt_steps(m, seqs, pairs, train, lr, eps)
     with torch.no_grad():
         merged = {path: mod.weight.detach().double().numpy() for path, (mod, A, B) in mods.items()}
     return ({path: (A.detach().double().numpy(), B.detach().double().numpy()) for path, (mod, A, B) in mods.items()},
@@ -325,16 +334,7 @@ def test_lora_grads(qkv, tmp, model_dir, family):
     want_targets = 4 if family == 'gpt2' else 8  # c_attn, c_proj / q, k, v, o_proj per layer (2 layers)
     if len(A0) != want_targets:
         fail('%s lora: adapters on %r' % (family, sorted(A0)))
-    con = sqlite3.connect(db)
-    rows = con.execute('SELECT g.id, g.prompt, r.output, i.rank FROM rankings g JOIN ranking_items i ON '
-                       'i.ranking_id = g.id JOIN runs r ON r.id = i.run_id ORDER BY g.id, i.n').fetchall()
-    con.close()
-    seqs, pairs, by_rank = [], [], {}
-    for rid, prompt, output, rank in rows:
-        by_rank.setdefault(rid, []).append((rank, len(seqs)))
-        seqs.append(qjson(qkv, db, 'tokenize "%s"' % (prompt + output), model=model_dir)['ids'])
-    for items in by_rank.values():
-        pairs += [(a, b) for ra, a in items for rb, b in items if ra < rb]
+    seqs, pairs = ranked_pairs(qkv, db, lambda p, o: qjson(qkv, db, 'tokenize "%s"' % (p + o), model=model_dir)['ids'])
     want, want_score, want_merged = torch_lora_two_steps(model_dir, seqs, pairs, A0, r_, alpha, lr, lr)
     got = adapters(out2)
     from safetensors.numpy import load_file
