@@ -1,5 +1,5 @@
 // test_gradcheck.c - suite unit: every backward of train/layers.h (the cross-entropy's
-// weighted per row too), the DPO loss's, and the whole model's
+// weighted per row too), the DPO loss's, low-rank adapters', and the whole model's
 // backward (GPT-2 and Llama descriptors, GQA, biases, tied and untied heads), against
 // central finite differences of the forward.
 //
@@ -16,6 +16,7 @@
 #include "model/arch.h"
 #include "train/dpo.h"
 #include "train/layers.h"
+#include "train/lora.h"
 #include "train/tmodel.h"
 #include "kern/ops.h"
 
@@ -361,7 +362,8 @@ static void model_fwd(void *p) {
     t->loss = (float)l;
 }
 
-static void test_model(const char *family, bool fused_gqa_variant, bool tied, unsigned biases) {
+// A small model of family with random weights (gains near 1); NULL after a failure is counted.
+static TrainModel *small_model(const char *family, bool fused_gqa_variant, bool tied, unsigned biases) {
     const Family *f = family_find(family);
     ModelConfig c;
     config_init(&c, f);
@@ -374,17 +376,30 @@ static void test_model(const char *family, bool fused_gqa_variant, bool tied, un
     if (!m) {
         fprintf(stderr, "%s: %s\n", family, e.msg);
         check_failures++;
-        return;
+        return NULL;
     }
     float *p = tmodel_params(m);
     for (int i = 0; i < tmodel_n_tensors(m); i++) {
         const TParam *t = tmodel_tensor(m, i);
         for (size_t k = 0; k < t->n; k++) p[t->off + k] = (t->s.gain ? 1.0f : 0.0f) + 0.3f * frand();
     }
-    int B = 2, T = 6;
-    int in[12], tg[12];
-    for (int i = 0; i < B * T; i++) in[i] = (i * 7 + 3) % c.n_vocab, tg[i] = i == 5 ? -1 : (i * 5 + 1) % c.n_vocab;
-    ModelT t = {m, in, tg, B, T, 0};
+    return m;
+}
+
+enum { MB = 2, MT = 6 };
+
+// A batch of MB x MT tokens for a vocabulary of 11 (one target not counted).
+static void small_batch(int *in, int *tg) {
+    for (int i = 0; i < MB * MT; i++) in[i] = (i * 7 + 3) % 11, tg[i] = i == 5 ? -1 : (i * 5 + 1) % 11;
+}
+
+static void test_model(const char *family, bool fused_gqa_variant, bool tied, unsigned biases) {
+    TrainModel *m = small_model(family, fused_gqa_variant, tied, biases);
+    if (!m) return;
+    float *p = tmodel_params(m);
+    int in[MB * MT], tg[MB * MT];
+    small_batch(in, tg);
+    ModelT t = {m, in, tg, MB, MT, 0};
     float one = 1.0f;
     Op op = {model_fwd, &t, &t.loss, &one, 1};
     model_fwd(&t);
@@ -396,6 +411,58 @@ static void test_model(const char *family, bool fused_gqa_variant, bool tied, un
         snprintf(what, sizeof what, "%s%s %s[%d]", family, tied ? "" : " untied", weight_name(tp->s.w), tp->s.layer);
         check_grad(what, &op, p + tp->off, tmodel_grads(m) + tp->off, (int)tp->n);
     }
+    tmodel_free(m);
+}
+
+// Low-rank adapters: the loss as a function of every A and B (merged before each forward).
+typedef struct {
+    ModelT mt;
+    Lora *L;
+} LoraT;
+
+static void lora_fwd(void *p) {
+    LoraT *t = p;
+    lora_merge(t->L, t->mt.m);
+    model_fwd(&t->mt);
+}
+
+static void test_lora(const char *family, bool fused_gqa_variant) {
+    TrainModel *m = small_model(family, fused_gqa_variant, true, 0);
+    if (!m) return;
+    Lora L;
+    Err e = {0};
+    if (lora_init(&L, m, 2, 3.0f, 7, &e)) {
+        fprintf(stderr, "lora: %s\n", e.msg);
+        check_failures++;
+        tmodel_free(m);
+        return;
+    }
+    CHECK(L.n == (fused_gqa_variant ? 2 * 4 : 2 * 2)); // q, k, v, o or qkv, o in each of 2 layers
+    for (int i = 0; i < L.n; i++) // B away from zero, so that A has a gradient too
+        for (size_t k = 0; k < (size_t)L.m[i].out * L.r; k++) L.params[L.m[i].b + k] = 0.5f * frand();
+    int in[MB * MT], tg[MB * MT];
+    small_batch(in, tg);
+    LoraT t = {{m, in, tg, MB, MT, 0}, &L};
+    float one = 1.0f;
+    Op op = {lora_fwd, &t, &t.mt.loss, &one, 1};
+    lora_fwd(&t);
+    tmodel_zero_grad(m);
+    tmodel_backward(m, 1.0f);
+    lora_grads(&L, m);
+    for (int i = 0; i < L.n; i++) {
+        char what[80];
+        snprintf(what, sizeof what, "%s lora %s[%d] A", family, weight_name(L.m[i].w), L.m[i].layer);
+        check_grad(what, &op, L.params + L.m[i].a, L.grads + L.m[i].a, L.r * L.m[i].in);
+        snprintf(what, sizeof what, "%s lora %s[%d] B", family, weight_name(L.m[i].w), L.m[i].layer);
+        check_grad(what, &op, L.params + L.m[i].b, L.grads + L.m[i].b, L.m[i].out * L.r);
+    }
+    // B = 0 merges to the weights as they were
+    memset(L.params, 0, sizeof(float) * L.size);
+    lora_merge(&L, m);
+    for (int i = 0; i < L.n; i++)
+        CHECK(!memcmp(tmodel_param(m, L.m[i].w, L.m[i].layer), L.m[i].w0,
+                      sizeof(float) * (size_t)L.m[i].in * L.m[i].out));
+    lora_done(&L);
     tmodel_free(m);
 }
 
@@ -417,6 +484,8 @@ int main(void) {
     test_model("gpt2", false, true, 0);
     test_model("llama", true, false, 0);
     test_model("llama", false, true, BIAS_QKV); // Qwen2-like q/k/v biases
+    test_lora("gpt2", false);                   // fused q/k/v, [in, out] weights
+    test_lora("llama", true);                   // separate q, k, v, o, [out, in] weights
     // bad input: T beyond the context, ids out of range
     const Family *f = family_find("gpt2");
     ModelConfig c;
