@@ -12,97 +12,12 @@
 #include "base/vec.h"
 #include "cmdutil.h"
 #include "commands.h"
+#include "prefpairs.h"
 #include "rankset.h"
 #include "reward_model.h"
 #include "train/reward.h"
 
 // ---- reward train ------------------------------------------------------------------------
-
-typedef struct {
-    IntVec *seq; // one per candidate of every ranking
-    int n_seq, n_trunc;
-    RewardPair *pairs;
-    int n_pairs, n_ties;
-    int *group; // the prompt group of each pair
-} PairSet;
-
-static void pairset_free(PairSet *p) {
-    for (int i = 0; i < p->n_seq; i++) iv_free(&p->seq[i]);
-    free(p->seq);
-    free(p->pairs);
-    free(p->group);
-}
-
-static uint64_t fnv(const char *s, size_t n, uint64_t h) {
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
-typedef struct {
-    uint64_t key;
-    int group;
-} GroupKey;
-
-static int by_key(const void *a, const void *b) {
-    const GroupKey *x = a, *y = b;
-    return (x->key > y->key) - (x->key < y->key);
-}
-
-// The sequences (prompt + completion, tokenized by m) and pairs of the rankings in s (sorted
-// by prompt); ties as tie pairs when ties_equal, else dropped. 0 or -1 with e.
-static int build_pairs(const RankSet *s, const Model *m, int max_len, bool ties_equal, float margin_w, PairSet *ps,
-                       int *n_groups, Err *e) {
-    memset(ps, 0, sizeof *ps);
-    int cap_seq = 0, cap_pairs = 0, g = -1;
-    Buf text = {0};
-    for (int r = 0; r < s->n; r++) {
-        const RankRow *row = &s->r[r];
-        if (r == 0 || !rankset_same_prompt(&s->r[r - 1], row)) g++;
-        int first = ps->n_seq;
-        for (int i = 0; i < row->k; i++) {
-            if (ps->n_seq == cap_seq) {
-                cap_seq = cap_seq ? 2 * cap_seq : 64;
-                ps->seq = xrealloc(ps->seq, sizeof *ps->seq * (size_t)cap_seq);
-            }
-            IntVec *v = &ps->seq[ps->n_seq];
-            memset(v, 0, sizeof *v);
-            ps->n_seq++;
-            buf_clear(&text);
-            buf_put(&text, row->prompt, row->prompt_len);
-            buf_put(&text, row->c[i].text, row->c[i].len);
-            if (tok_encode(m->tok, text.data ? text.data : "", text.len, TOK_ADD_SPECIAL, v, e) < 0) {
-                buf_free(&text);
-                return err_prefix(e, "ranking %lld, candidate %d", (long long)row->id, i + 1);
-            }
-            if (v->n > max_len) { // keep the end: the completion is what is judged
-                memmove(v->v, v->v + (v->n - max_len), sizeof(int) * (size_t)max_len);
-                v->n = max_len;
-                ps->n_trunc++;
-            }
-            if (v->n < 1) {
-                buf_free(&text);
-                return err_set(e, "ranking %lld, candidate %d: no tokens", (long long)row->id, i + 1);
-            }
-        }
-        for (int i = 0; i < row->k; i++)
-            for (int j = 0; j < row->k; j++) {
-                int ri = row->c[i].rank, rj = row->c[j].rank;
-                bool tie = ri == rj;
-                if (tie ? (!ties_equal || j <= i) : ri > rj) continue; // i better than j, or a tie once
-                if (ps->n_pairs == cap_pairs) {
-                    cap_pairs = cap_pairs ? 2 * cap_pairs : 64;
-                    ps->pairs = xrealloc(ps->pairs, sizeof *ps->pairs * (size_t)cap_pairs);
-                    ps->group = xrealloc(ps->group, sizeof *ps->group * (size_t)cap_pairs);
-                }
-                ps->pairs[ps->n_pairs] = (RewardPair){first + i, first + j, tie ? 0 : margin_w * (float)(rj - ri), tie};
-                ps->group[ps->n_pairs++] = g;
-                ps->n_ties += tie;
-            }
-    }
-    buf_free(&text);
-    *n_groups = g + 1;
-    return 0;
-}
 
 typedef struct {
     App *app;
@@ -149,24 +64,8 @@ static int write_card(const char *out, const Model *base, const char *head, cons
                "AutoModelForSequenceClassification");
     buf_printf(&b, "- base model: `%s` (%s)\n- head: %s\n", base->path ? base->path : "builtin", base->cfg.a.name,
                head);
-    buf_puts(&b, "- filters:");
-    int nf = 0;
-    static const char *const keys[] = {"since", "until", "annotator", "model", "text", "ties", "margin", NULL};
-    for (int i = 0; keys[i]; i++) {
-        const char *v = args_opt(a, keys[i]);
-        if (v) buf_printf(&b, " %s=%s", keys[i], v), nf++;
-    }
-    buf_puts(&b, nf ? "\n" : " none (every stored ranking)\n");
-    buf_printf(&b, "- data: %d rankings of %d prompts; %d pairs (%d ties), %d for training, %d held out (%d "
-                   "prompts, no prompt on both sides); %d sequences truncated\n",
-               s->n, prompts, ps->n_pairs, ps->n_ties, n_train, n_held, held_prompts, ps->n_trunc);
-    buf_puts(&b, "- annotators:");
-    for (int i = 0; i < s->n; i++) {
-        bool seen = false;
-        for (int j = 0; j < i && !seen; j++) seen = !strcmp(s->r[j].annotator, s->r[i].annotator);
-        if (!seen) buf_printf(&b, " %s", *s->r[i].annotator ? s->r[i].annotator : "(none)");
-    }
-    buf_printf(&b, "\n- steps: %d (weights of step %d kept%s)\n", res->steps, res->best_step,
+    pref_card_data(&b, a, s, ps, n_train, n_held, prompts, held_prompts);
+    buf_printf(&b, "- steps: %d (weights of step %d kept%s)\n", res->steps, res->best_step,
                res->stopped_early ? ", stopped early" : "");
     if (!isnan(res->held_acc)) buf_printf(&b, "- held-out pair accuracy: %.4f (loss %.4f)\n", res->held_acc, res->held_loss);
     char *path = fs_join(out, "README.md");
@@ -184,49 +83,28 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     RewardOpts o = {.head = REWARD_LINEAR, .opt = optim_defaults(), .batch = 8, .eval_every = 0, .patience = 3,
                     .seed = 1};
     if (!strcmp(head_s, "full")) o.head = REWARD_FULL;
-    else if (!strcmp(head_s, "lora")) return out_error(out, "reward train: head=lora is not built yet (linear or full)");
-    else if (strcmp(head_s, "linear")) return out_error(out, "reward train: head must be linear or full, not '%.20s'", head_s);
+    else if (!strcmp(head_s, "lora")) o.head = REWARD_LORA;
+    else if (strcmp(head_s, "linear"))
+        return out_error(out, "reward train: head must be linear, lora or full, not '%.20s'", head_s);
     if (ties && strcmp(ties, "exclude") && strcmp(ties, "equal"))
         return out_error(out, "reward train: ties must be exclude or equal, not '%.20s'", ties);
     bool ties_equal = ties && !strcmp(ties, "equal");
-    o.opt.lr = o.head == REWARD_FULL ? 1e-5f : 1e-2f;
-    o.opt.weight_decay = 0;
-    long long v;
-    double x, val = 0.2, margin_w = 0;
-    int r, epochs = 20, threads = app->n_threads, max_len = 0;
-#define INT_OPT(k, lo, hi, field)                                                                    \
-    if ((r = args_int(a, k, lo, hi, &v, &e)) < 0) return out_error(out, "reward train: %s", e.msg); \
-    if (r) field = (int)v;
-#define NUM_OPT(k, lo, hi, field)                                                                      \
-    if ((r = args_float(a, k, lo, hi, &x, &e)) < 0) return out_error(out, "reward train: %s", e.msg); \
-    if (r) field = x;
-    int steps = 0;
-    INT_OPT("steps", 1, 10000000, steps)
-    INT_OPT("epochs", 1, 100000, epochs)
-    INT_OPT("batch", 1, 4096, o.batch)
-    INT_OPT("warmup", 0, 10000000, o.opt.warmup)
-    INT_OPT("eval_every", 0, 10000000, o.eval_every)
-    INT_OPT("patience", 0, 1000000, o.patience)
-    INT_OPT("threads", 0, 1024, threads)
-    INT_OPT("max_len", 1, 1 << 20, max_len)
-    double lr = o.opt.lr, wd = o.opt.weight_decay, clip = o.opt.clip, b1 = o.opt.beta1, b2 = o.opt.beta2,
-           eps = o.opt.eps, min_lr = -1;
-    NUM_OPT("lr", 1e-9, 1e6, lr)
-    NUM_OPT("min_lr", 0, 1e6, min_lr)
-    NUM_OPT("wd", 0, 10, wd)
-    NUM_OPT("clip", 0, 1e6, clip)
-    NUM_OPT("beta1", 0, 0.999999, b1)
-    NUM_OPT("beta2", 0, 0.999999, b2)
-    NUM_OPT("eps", 1e-12, 1e6, eps)
-    NUM_OPT("val", 0, 0.9, val)
-    NUM_OPT("margin", 0, 100, margin_w)
-#undef INT_OPT
-#undef NUM_OPT
-    if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "reward train: %s", e.msg);
-    if (r) o.seed = (uint64_t)v;
-    o.opt.lr = (float)lr, o.opt.weight_decay = (float)wd, o.opt.clip = (float)clip;
-    o.opt.beta1 = (float)b1, o.opt.beta2 = (float)b2, o.opt.eps = (float)eps;
-    o.opt.min_lr = min_lr >= 0 ? (float)min_lr : o.opt.lr / 10;
+    PrefTrainOpts po = {.opt = optim_defaults(), .epochs = 20, .batch = 8, .patience = 3,
+                        .threads = app->n_threads, .val = 0.2, .seed = 1};
+    po.opt.lr = o.head == REWARD_FULL ? 1e-5f : o.head == REWARD_LORA ? 1e-4f : 1e-2f;
+    po.opt.weight_decay = 0;
+    if (pref_train_opts(a, "reward train", &po, out)) return -1;
+    double margin_w = 0;
+    if (args_float(a, "margin", 0, 100, &margin_w, &e) < 0) return out_error(out, "reward train: %s", e.msg);
+    long long lora_r = 8;
+    double lora_alpha = 16;
+    if (args_int(a, "r", 1, 4096, &lora_r, &e) < 0 || args_float(a, "alpha", 1e-6, 1e6, &lora_alpha, &e) < 0)
+        return out_error(out, "reward train: %s", e.msg);
+    if (o.head != REWARD_LORA && (args_opt(a, "r") || args_opt(a, "alpha")))
+        return out_error(out, "reward train: r= and alpha= are the adapters' (head=lora)");
+    o.opt = po.opt, o.batch = po.batch, o.eval_every = po.eval_every, o.patience = po.patience, o.seed = po.seed;
+    int steps = po.steps, epochs = po.epochs, threads = po.threads, max_len = po.max_len;
+    double val = po.val;
 
     RankSet s = {0};
     if (rankset_command(app, a, "reward train", &s, out)) return -1;
@@ -235,29 +113,19 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     TrainModel *tm = NULL;
     PairSet ps = {0};
     RewardPair *train = NULL, *held = NULL;
-    GroupKey *gk = NULL;
-    bool *is_held = NULL;
     float *score = NULL;
+    Lora lora = {0};
     int rc = -1;
     rankset_sort_by_prompt(&s);
-    const char *base_s = args_opt(a, "base");
-    if (base_s) {
-        if (!(base = owned = app_open_model(base_s, NULL, &e))) {
-            out_error(out, "reward train: base=%s: %s", base_s, e.msg);
-            goto done;
-        }
-    } else if (!app->model && app_load_model(app, NULL, NULL, &e)) {
+    if (!(base = pref_base_model(app, a, "reward train", &owned, out))) goto done;
+    if (!(tm = tmodel_from_model(base, threads, &e)) ||
+        (o.head == REWARD_LORA && lora_init(&lora, tm, (int)lora_r, (float)lora_alpha, o.seed, &e))) {
         out_error(out, "reward train: %s", e.msg);
         goto done;
     }
-    if (!base) base = app->model;
-    if (!(tm = tmodel_from_model(base, threads, &e))) {
-        out_error(out, "reward train: %s", e.msg);
-        goto done;
-    }
-    int n_groups = 0;
+    o.lora = &lora;
     if (!max_len || max_len > base->cfg.n_ctx) max_len = base->cfg.n_ctx;
-    if (build_pairs(&s, base, max_len, ties_equal, (float)margin_w, &ps, &n_groups, &e)) {
+    if (pairset_build(&s, base, max_len, false, ties_equal, (float)margin_w, &ps, &e)) {
         out_error(out, "reward train: %s", e.msg);
         goto done;
     }
@@ -266,27 +134,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
                   ps.n_pairs ? "" : "; ties=equal would train on ties alone");
         goto done;
     }
-    // the held-out prompts: the fraction val of the prompts by a seeded hash, at least one
-    // when val > 0 and there are two prompts or more, never all
-    gk = xmalloc(sizeof *gk * (size_t)n_groups);
-    for (int i = 0, g = -1; i < s.n; i++)
-        if (i == 0 || !rankset_same_prompt(&s.r[i - 1], &s.r[i])) {
-            g++;
-            gk[g] = (GroupKey){fnv(s.r[i].prompt, s.r[i].prompt_len, 1469598103934665603ull ^ (o.seed * 0x9e3779b97f4a7c15ull)), g};
-        }
-    qsort(gk, (size_t)n_groups, sizeof *gk, by_key);
-    int n_held_g = (int)ceil(val * n_groups - 1e-9);
-    if (val > 0 && n_held_g < 1 && n_groups >= 2) n_held_g = 1;
-    if (n_held_g >= n_groups) n_held_g = n_groups - 1;
-    is_held = xcalloc((size_t)n_groups, sizeof *is_held);
-    for (int i = 0; i < n_held_g; i++) is_held[gk[i].group] = true;
-    train = xmalloc(sizeof *train * (size_t)ps.n_pairs);
-    held = xmalloc(sizeof *held * (size_t)ps.n_pairs);
-    int n_train = 0, n_held = 0;
-    for (int i = 0; i < ps.n_pairs; i++) {
-        if (is_held[ps.group[i]]) held[n_held++] = ps.pairs[i];
-        else train[n_train++] = ps.pairs[i];
-    }
+    int n_train = 0, n_held = 0, n_held_g = pairset_split(&s, &ps, val, o.seed, &train, &n_train, &held, &n_held);
     if (!n_train) {
         out_error(out, "reward train: no training pairs are left after holding out val=%g of the prompts", val);
         goto done;
@@ -327,8 +175,9 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     if (!trc) {
         const char *tok_dir = !base->builtin && base->path && fs_is_dir(base->path) ? base->path : NULL;
         trc = tmodel_save_reward(tm, score, outdir, tok_dir, &e);
+        if (!trc && o.head == REWARD_LORA) trc = lora_save(&lora, tm, outdir, "SEQ_CLS", &e);
         if (!trc)
-            trc = write_card(outdir, base, head_s, a, &s, &ps, n_train, n_held, n_groups, n_held_g, &res, &e);
+            trc = write_card(outdir, base, head_s, a, &s, &ps, n_train, n_held, ps.n_groups, n_held_g, &res, &e);
     }
     if (L.run_id > 0 && !L.log_err.msg[0])
         db_reward_finish(db, L.run_id, trc ? "failed" : "done", res.best_step, res.held_acc, &L.log_err);
@@ -348,7 +197,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     jw_kstr(w, "head", head_s);
     jw_kstr(w, "base", base_path);
     jw_kint(w, "ties", ps.n_ties);
-    jw_kint(w, "prompts", n_groups);
+    jw_kint(w, "prompts", ps.n_groups);
     jw_kint(w, "heldout_prompts", n_held_g);
     jw_kint(w, "truncated", ps.n_trunc);
     jw_kint(w, "steps", res.steps);
@@ -363,10 +212,9 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     rc = 0;
 done:
     free(score);
+    lora_done(&lora);
     free(train);
     free(held);
-    free(gk);
-    free(is_held);
     pairset_free(&ps);
     tmodel_free(tm);
     model_free(owned);
@@ -438,21 +286,24 @@ static int cmd_reward(App *app, const Args *a, Out *out) {
     return out_error(out, "reward: unknown subcommand '%.20s' (train, score)", sub);
 }
 
-static const char *const k_reward[] = {"base", "head", "out", "ties", "margin", "val", "steps", "epochs", "batch",
+static const char *const k_reward[] = {"base", "head", "r", "alpha", "out", "ties", "margin", "val", "steps", "epochs", "batch",
                                        "warmup", "eval_every", "patience", "threads", "max_len", "lr", "min_lr",
                                        "wd", "clip", "beta1", "beta2", "eps", "seed", "since", "until",
                                        "annotator", "model", "text", "run", NULL};
 
 const Command reward_commands[] = {
     {"reward", cmd_reward, 1, 3, k_reward,
-     "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|full] out=DIR [ties=exclude|equal "
+     "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] out=DIR [ties=exclude|equal "
      "margin=0 val=0.2 epochs=20 steps=N batch=8 lr= min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=3 "
      "seed=1 max_len=ctx threads=N] | reward score \"PROMPT\" \"COMPLETION\" model=DIR | reward score run=ID model=DIR",
      "reward train: a reward model from the stored rankings matching the filters. Each ranking gives its preference "
      "pairs (C(K,2); ties dropped, or with ties=equal trained to equal rewards); a sequence is the prompt followed by "
      "the completion, tokenized by the base model (default: the session's), cut to its last max_len tokens. The "
      "reward is the final hidden state of the last token times a vector; head=linear trains that vector alone on the "
-     "frozen model (lr 1e-2), head=full the whole decoder with it (lr 1e-5), with the Bradley–Terry loss "
+     "frozen model (lr 1e-2), head=full the whole decoder with it (lr 1e-5), head=lora low-rank adapters of rank r "
+     "(scale alpha/r) on every attention projection with it (lr 1e-4; B starts at zero, A uniform in +-1/sqrt(in); "
+     "merged into the checkpoint and kept apart in adapter_model.safetensors + adapter_config.json as PEFT names "
+     "them), with the Bradley–Terry loss "
      "-log sigmoid(r_chosen - r_rejected - margin x (rank difference)), AdamW, cosine decay. A fraction val of the "
      "prompts is held out (no prompt on both sides); every eval_every steps the held-out loss and pair accuracy are "
      "computed, the best weights kept, and training stops after patience evaluations without a better loss. Writes "

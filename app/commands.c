@@ -4,7 +4,7 @@
 void commands_init(void) {
     static const Command *const all[] = {model_commands,  gen_commands,   inspect_commands, analysis_commands, probe_commands,
                                          encode_commands, quant_commands, data_commands,    exp_commands,
-                                         rank_commands,   agree_commands, reward_commands, session_commands, train_commands};
+                                         rank_commands,   agree_commands, reward_commands, dpo_commands, session_commands, train_commands};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) lang_register(all[i]);
 }
 

@@ -21,6 +21,7 @@ extern const Command session_commands[]; // cmd_session.c: set, help, quit
 extern const Command train_commands[];   // cmd_train.c: train
 extern const Command agree_commands[];   // cmd_agree.c: agreement
 extern const Command reward_commands[];  // cmd_reward.c: reward train, reward score
+extern const Command dpo_commands[];     // cmd_dpo.c: dpo train
 
 // cmd_quant.c: `export gguf FILE [type=f32|f16|q8_0]` (export dispatches by its first word).
 int export_gguf(App *app, const Args *a, Out *out);

@@ -273,13 +273,15 @@ double tr_crossentropy_forward(float *probs, float *losses, const float *logits,
     return cnt ? sum / cnt : 0.0;
 }
 
-void tr_crossentropy_backward(float *dlogits, const float *probs, const int *targets, int N, int V, float scale) {
+void tr_crossentropy_backward(float *dlogits, const float *probs, const int *targets, int N, int V, float scale,
+                              const float *w) {
     for (int n = 0; n < N; n++) {
         int t = targets[n];
-        if (t < 0) continue;
+        if (t < 0 || (w && w[n] == 0.0f)) continue;
+        float scale_n = w ? scale * w[n] : scale;
         const float *p = probs + (size_t)n * V;
         float *d = dlogits + (size_t)n * V;
-        for (int i = 0; i < V; i++) d[i] += p[i] * scale;
-        d[t] -= scale;
+        for (int i = 0; i < V; i++) d[i] += p[i] * scale_n;
+        d[t] -= scale_n;
     }
 }

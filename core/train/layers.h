@@ -63,6 +63,7 @@ void tr_residual_forward(float *out, const float *a, const float *b, int n);
 // counted). Returns the mean loss over counted rows (0 when none); *counted = their number.
 double tr_crossentropy_forward(float *probs, float *losses, const float *logits, const int *targets, int N, int V,
                                int *counted);
-// dlogits (N, V) += (probs - onehot(target)) * scale on counted rows (scale: 1/counted for
-// the mean).
-void tr_crossentropy_backward(float *dlogits, const float *probs, const int *targets, int N, int V, float scale);
+// dlogits (N, V) += (probs - onehot(target)) * scale * w[n] on counted rows (scale: 1/counted
+// for the mean; w: a weight per row, NULL for 1): the gradient of sum_n scale w[n] loss[n].
+void tr_crossentropy_backward(float *dlogits, const float *probs, const int *targets, int N, int V, float scale,
+                              const float *w);

@@ -156,7 +156,9 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
     if (o->batch < 1 || o->opt.steps < 1) return err_set(e, "reward: batch and steps must be positive");
     Run u = {.tm = tm, .score = score, .d = d, .o = o, .dim = tmodel_config(tm)->n_embd};
     int P = o->batch < d->n_train ? o->batch : d->n_train;
-    bool full = o->head == REWARD_FULL;
+    bool full = o->head != REWARD_LINEAR; // the model runs forward and backward at every step
+    Lora *L = o->head == REWARD_LORA ? o->lora : NULL;
+    if (o->head == REWARD_LORA && !L) return err_set(e, "reward: head=lora without adapters");
     int B = full ? 2 * P : (d->n_seq < 16 ? d->n_seq : 16);
     if (rows_init(&u.R, tm, B, d->len, d->n_seq, e)) return -1;
     int dim = u.dim, rc = 0;
@@ -172,10 +174,11 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
     int *idx = xmalloc(sizeof(int) * (size_t)(2 * P > d->n_seq ? 2 * P : d->n_seq));
     int *order = xmalloc(sizeof(int) * (size_t)d->n_train);
     AdamW opt_m = {0}, opt_s = {0};
+    size_t nt = L ? L->size : np; // what the optimizer trains besides the head
     if (adamw_init(&opt_s, (size_t)dim, e)) rc = -1;
     if (!rc && full) {
-        if (adamw_init(&opt_m, np, e)) rc = -1;
-        best_params = malloc(sizeof(float) * np);
+        if (adamw_init(&opt_m, nt, e)) rc = -1;
+        best_params = malloc(sizeof(float) * nt);
         dh = calloc((size_t)B * u.R.T * dim, sizeof(float));
         if (!rc && (!best_params || !dh)) rc = err_set(e, "reward: out of memory for %zu parameters", np);
     }
@@ -199,7 +202,7 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
     if (!rc) rc = evaluate(&u, &hl, &ha, e);
     if (!rc) {
         memcpy(best_score, score, sizeof(float) * (size_t)dim);
-        if (full) memcpy(best_params, tmodel_params(tm), sizeof(float) * np);
+        if (full) memcpy(best_params, L ? L->params : tmodel_params(tm), sizeof(float) * nt);
         best_loss = d->n_held ? hl : INFINITY;
         res->held_loss = hl;
         res->held_acc = ha;
@@ -252,18 +255,25 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
             }
             tmodel_zero_grad(tm);
             tmodel_backward_hidden(tm, dh);
-            double nm = optim_grad_norm(tmodel_grads(tm), np);
+            if (L) lora_grads(L, tm);
+            double nm = optim_grad_norm(L ? L->grads : tmodel_grads(tm), nt);
             norm2 += nm * nm;
         }
         double norm = sqrt(norm2);
         if (o->opt.clip > 0 && norm > o->opt.clip) { // global-norm clipping over head and model
             float coef = (float)(o->opt.clip / (norm + 1e-6));
+            float *g = L ? L->grads : tmodel_grads(tm);
             for (int j = 0; j < dim; j++) gscore[j] *= coef;
             if (full)
-                for (size_t j = 0; j < np; j++) tmodel_grads(tm)[j] *= coef;
+                for (size_t j = 0; j < nt; j++) g[j] *= coef;
         }
         float lr = optim_lr(&o->opt, step);
-        if (full) adamw_step(&opt_m, tm, &o->opt, lr);
+        if (L) {
+            adamw_step_vec(&opt_m, L->params, L->grads, true, &o->opt, lr);
+            lora_merge(L, tm);
+        } else if (full) {
+            adamw_step(&opt_m, tm, &o->opt, lr);
+        }
         adamw_step_vec(&opt_s, score, gscore, true, &o->opt, lr);
         res->steps = step + 1;
         res->loss = loss_sum / loss_n;
@@ -283,7 +293,7 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
             res->held_loss = hl;
             res->held_acc = ha;
             memcpy(best_score, score, sizeof(float) * (size_t)dim);
-            if (full) memcpy(best_params, tmodel_params(tm), sizeof(float) * np);
+            if (full) memcpy(best_params, L ? L->params : tmodel_params(tm), sizeof(float) * nt);
         } else {
             since_best++;
         }
@@ -297,7 +307,8 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
     }
     if (!rc) { // keep the best weights
         memcpy(score, best_score, sizeof(float) * (size_t)dim);
-        if (full) memcpy(tmodel_params(tm), best_params, sizeof(float) * np);
+        if (full) memcpy(L ? L->params : tmodel_params(tm), best_params, sizeof(float) * nt);
+        if (L) lora_merge(L, tm);
     }
     adamw_done(&opt_m);
     adamw_done(&opt_s);

@@ -3,16 +3,18 @@
 // -log sigmoid(r_chosen - r_rejected - margin) (a tie: -(log sigmoid(d) + log sigmoid(-d)) / 2,
 // which pulls the two rewards together), with AdamW, a held-out evaluation (loss and pair
 // accuracy) and early stopping on the held-out loss. The head alone (linear: the base model
-// frozen, its hidden states computed once) or the whole model with it (full).
+// frozen, its hidden states computed once), the whole model with it (full), or low-rank
+// adapters on the attention projections with it (lora).
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
+#include "train/lora.h"
 #include "train/optim.h"
 #include "train/tmodel.h"
 
-typedef enum { REWARD_LINEAR, REWARD_FULL } RewardHead;
+typedef enum { REWARD_LINEAR, REWARD_FULL, REWARD_LORA } RewardHead;
 
 // A preference between two sequences (indices into RewardData.seq).
 typedef struct RewardPair {
@@ -42,6 +44,7 @@ typedef struct RewardOpts {
     int eval_every; // held-out evaluation every N steps (and at the last)
     int patience;   // evaluations without a better held-out loss before stopping (0: never stop early)
     uint64_t seed;  // the order of the pairs
+    Lora *lora;     // REWARD_LORA: the adapters on tm (lora_init; the model's weights frozen)
 } RewardOpts;
 
 // One evaluation (after step; step 0: before training).
@@ -67,9 +70,10 @@ typedef struct RewardResult {
     double pairs_s;
 } RewardResult;
 
-// Train score (n_embd floats, the head) and, with REWARD_FULL, tm's weights on d. At the end
-// tm and score hold the weights of the best held-out evaluation (the last step without
-// held-out pairs). 0 or -1 with e filled.
+// Train score (n_embd floats, the head) and, with REWARD_FULL, tm's weights (REWARD_LORA:
+// o->lora's adapters, merged into tm) on d. At the end tm, score and the adapters hold the
+// weights of the best held-out evaluation (the last step without held-out pairs). 0 or -1
+// with e filled.
 int reward_train(TrainModel *tm, float *score, const RewardData *d, const RewardOpts *o, const RewardHooks *h,
                  RewardResult *r, Err *e);
 // The rewards of n sequences into out. 0 or -1 with e filled.

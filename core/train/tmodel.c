@@ -442,19 +442,32 @@ static void backward_body(TrainModel *m) {
     openblas_set_num_threads(saved_threads);
 }
 
-void tmodel_backward(TrainModel *m, float scale) {
+// From the cross-entropy of the last forward, each counted row's loss weighted by scale * w[n]
+// (w NULL: by scale), back to the parameters.
+static void backward_ce(TrainModel *m, float scale, const float *w) {
     const ModelConfig *c = &m->cfg;
-    if (!m->have_targets || !m->counted) return;
     int N = m->B * m->T, d = c->n_embd, V = c->n_vocab;
     Acts *a = &m->a, *g = &m->d;
     memset(m->dact_mem, 0, sizeof(float) * acts_layout(&m->d, m->dact_mem, c, m->B, m->T));
     int saved_threads = openblas_get_num_threads();
     openblas_set_num_threads(m->threads);
-    tr_crossentropy_backward(g->logits, a->logits, m->targets, N, V, scale / (float)m->counted);
+    tr_crossentropy_backward(g->logits, a->logits, m->targets, N, V, scale, w);
     WeightId hw = head_id(m);
     tr_matmul_backward(g->lnf, tmodel_grad(m, hw, -1), NULL, g->logits, a->lnf, tmodel_param(m, hw, -1), N, d, V, false);
     openblas_set_num_threads(saved_threads);
     backward_body(m);
+}
+
+void tmodel_backward(TrainModel *m, float scale) {
+    if (!m->have_targets || !m->counted) return;
+    backward_ce(m, scale / (float)m->counted, NULL);
+}
+
+const float *tmodel_losses(const TrainModel *m) { return m->have_targets ? m->a.losses : NULL; }
+
+void tmodel_backward_rows(TrainModel *m, const float *w) {
+    if (!m->have_targets || !m->counted) return;
+    backward_ce(m, 1.0f, w);
 }
 
 void tmodel_backward_hidden(TrainModel *m, const float *dhidden) {
@@ -477,6 +490,12 @@ static const float *save_weights(void *user, WeightId w, int layer) {
     return s->grads ? tmodel_grad(s->m, w, layer) : tmodel_param(s->m, w, layer);
 }
 
+const char *tmodel_task_prefix(const TrainModel *m) {
+    for (int i = 0; m->map->prefixes[i]; i++)
+        if (*m->map->prefixes[i]) return m->map->prefixes[i];
+    return m->map->prefixes[0];
+}
+
 // Writes the model (its gradients when grads) into dir; with score, as a sequence
 // classifier (score.weight [1, n_embd], num_labels 1) under the family's task-model prefix.
 static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool grads, const float *score, Err *e) {
@@ -492,13 +511,7 @@ static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool gr
     p.n_vocab = c->n_vocab;
     p.tied = c->a.tied;
     p.masks = false;
-    p.prefix = m->map->prefixes[0];
-    if (score) // GPT2ForSequenceClassification reads transformer.*, LlamaForSequenceClassification model.*
-        for (int i = 0; m->map->prefixes[i]; i++)
-            if (*m->map->prefixes[i]) {
-                p.prefix = m->map->prefixes[i];
-                break;
-            }
+    p.prefix = score ? tmodel_task_prefix(m) : m->map->prefixes[0];
     p.config = c;
     p.score = score;
     SaveArg sa = {m, grads};

@@ -55,6 +55,13 @@ const float *tmodel_logits(const TrainModel *m);
 // gradient arena (scale 1/k for k accumulated micro-batches).
 void tmodel_backward(TrainModel *m, float scale);
 void tmodel_zero_grad(TrainModel *m);
+// The loss of each row (B*T) of the last forward with targets: -log p(target), 0 where the
+// target was not counted; NULL after a forward without targets.
+const float *tmodel_losses(const TrainModel *m);
+// The backward pass of the last forward for the loss sum_n w[n] * loss[n] (w: B*T weights,
+// one per row; what a per-token weighting of log-probabilities needs, as DPO's): adds its
+// gradient into the gradient arena.
+void tmodel_backward_rows(TrainModel *m, const float *w);
 // The forward pass without the language-model head: the final hidden states (after the final
 // norm), (B*T, n_embd), valid until the next pass; NULL with e filled as tmodel_forward.
 const float *tmodel_hidden(TrainModel *m, const int *inputs, int B, int T, Err *e);
@@ -70,4 +77,7 @@ int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads,
 // checkpoint (GPT2ForSequenceClassification, LlamaForSequenceClassification, ...):
 // config.json with num_labels 1, score.weight [1, n_embd], the base model's tensors under the
 // family's task-model prefix, and the tokenizer files of tok_dir.
+// The prefix of the weight names inside a task model (GPT2ForSequenceClassification reads
+// "transformer.", LlamaForSequenceClassification "model.").
+const char *tmodel_task_prefix(const TrainModel *m);
 int tmodel_save_reward(TrainModel *m, const float *score, const char *dir, const char *tok_dir, Err *e);

@@ -12,6 +12,10 @@
 #     (the Bradley–Terry loss's gradients through the whole model: eps and lr large make
 #     AdamW's update the gradient's running mean; tolerance relative to the update), GPT-2 and
 #     Llama;
+#   - head=lora: two AdamW steps of the head and the adapters (rank 4, alpha 8, on every
+#     attention projection) equal PyTorch's (the projections' weights parametrized as
+#     W + alpha/r B A from the same starting A, the rest frozen): every A, B and the head
+#     within 2e-3 of the update, and the merged weights in model.safetensors; GPT-2 and Llama;
 #   - reward score run=ID logs the score in reward_scores;
 #   - bad input: no rankings, filters matching nothing, only ties, a non-reward model for
 #     score, a missing out=: one error line, non-zero exit, nothing written.
@@ -174,6 +178,33 @@ def test_best_of(qkv, db, model_dir, rm, family):
     print('%s best_of=3: every candidate logged and scored, the best shown' % family, flush=True)
 
 
+def ranked_pairs(qkv, db, tokenize):
+    """Each ranked candidate's tokens (tokenize(prompt, output)) and the (better, worse) pairs of
+    their ranks, ties dropped."""
+    con = sqlite3.connect(db)
+    rows = con.execute('SELECT g.id, g.prompt, r.output, i.rank FROM rankings g JOIN ranking_items i ON '
+                       'i.ranking_id = g.id JOIN runs r ON r.id = i.run_id ORDER BY g.id, i.n').fetchall()
+    con.close()
+    seqs, pairs, by_rank = [], [], {}
+    for rid, prompt, output, rank in rows:
+        by_rank.setdefault(rid, []).append((rank, len(seqs)))
+        seqs.append(tokenize(prompt, output))
+    for items in by_rank.values():
+        pairs += [(a, b) for ra, a in items for rb, b in items if ra < rb]
+    return seqs, pairs
+
+
+def bt_steps(m, seqs, pairs, params, lr, eps):
+    """Two torch.optim.AdamW steps of params on the mean Bradley-Terry loss of m's rewards."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), eps=eps, weight_decay=0.0)
+    for _ in range(2):
+        opt.zero_grad()
+        r = [m(input_ids=torch.tensor([s])).logits[0, 0] for s in seqs]
+        loss = sum(-torch.nn.functional.logsigmoid(r[c] - r[j]) for c, j in pairs) / len(pairs)
+        loss.backward()
+        opt.step()
+
+
 def torch_two_steps(model_dir, seqs, pairs, lr, eps):
     m = transformers.AutoModelForSequenceClassification.from_pretrained(
         model_dir, num_labels=1, dtype=torch.float32, attn_implementation='eager', local_files_only=True)
@@ -184,13 +215,7 @@ def torch_two_steps(model_dir, seqs, pairs, lr, eps):
     with torch.no_grad():
         m.score.weight.zero_()
     w0 = {n: p.detach().clone().double().numpy() for n, p in m.named_parameters()}
-    opt = torch.optim.AdamW(m.parameters(), lr=lr, betas=(0.9, 0.95), eps=eps, weight_decay=0.0)
-    for _ in range(2):
-        opt.zero_grad()
-        r = [m(input_ids=torch.tensor([s])).logits[0, 0] for s in seqs]
-        loss = sum(-torch.nn.functional.logsigmoid(r[c] - r[j]) for c, j in pairs) / len(pairs)
-        loss.backward()
-        opt.step()
+    bt_steps(m, seqs, pairs, m.parameters(), lr, eps)
     return w0, {n: p.detach().double().numpy() for n, p in m.named_parameters()}
 
 
@@ -204,20 +229,7 @@ def test_full_grads(qkv, tmp, model_dir, family):
     if not r:
         return
     # the sequences as qkv tokenizes them, and the pairs of the rule
-    con = sqlite3.connect(db)
-    rows = con.execute('SELECT g.id, g.prompt, r.output, i.rank FROM rankings g JOIN ranking_items i ON '
-                       'i.ranking_id = g.id JOIN runs r ON r.id = i.run_id ORDER BY g.id, i.n').fetchall()
-    con.close()
-    seqs, pairs, by_rank = [], [], {}
-    for rid, prompt, output, rank in rows:
-        tk = qjson(qkv, db, 'tokenize "%s"' % (prompt + output), model=model_dir)
-        by_rank.setdefault(rid, []).append((rank, len(seqs)))
-        seqs.append(tk['ids'])
-    for items in by_rank.values():
-        for ra, a in items:
-            for rb, b in items:
-                if ra < rb:
-                    pairs.append((a, b))
+    seqs, pairs = ranked_pairs(qkv, db, lambda p, o: qjson(qkv, db, 'tokenize "%s"' % (p + o), model=model_dir)['ids'])
     if r['train_pairs'] != len(pairs):
         fail('%s full: %d training pairs, want %d' % (family, r['train_pairs'], len(pairs)))
     w0, want = torch_two_steps(model_dir, seqs, pairs, lr, eps)
@@ -243,6 +255,115 @@ def test_full_grads(qkv, tmp, model_dir, family):
           flush=True)
 
 
+class LoraParam(torch.nn.Module):
+    """W -> W + s B A (nn.Linear, [out, in]) or W + s (B A)^T (GPT-2's Conv1D, [in, out])."""
+
+    def __init__(self, A, B, s, in_out):
+        super().__init__()
+        self.A, self.B, self.s, self.in_out = A, B, s, in_out
+
+    def forward(self, W):
+        d = self.s * (self.B @ self.A)
+        return W + (d.T if self.in_out else d)
+
+
+def add_adapters(m, A0, r, alpha):
+    """Parametrize the weight of each module path of A0 as W + alpha/r B A, A from A0 and B zero:
+    {path: (module, A, B)}."""
+    import torch.nn.utils.parametrize as P
+    mods = {}
+    for path, a in A0.items():
+        mod = m.get_submodule(path)
+        in_out = type(mod).__name__ == 'Conv1D'
+        out_f = mod.weight.shape[1] if in_out else mod.weight.shape[0]
+        A = torch.nn.Parameter(torch.tensor(a, dtype=torch.float32))
+        B = torch.nn.Parameter(torch.zeros(out_f, r))
+        P.register_parametrization(mod, 'weight', LoraParam(A, B, alpha / r, in_out))
+        mods[path] = (mod, A, B)
+    return mods
+
+
+def torch_lora_two_steps(model_dir, seqs, pairs, A0, r, alpha, lr, eps):
+    """transformers' reward model with adapters (A from A0, B zero) on the named projections: two
+    AdamW steps of the head and the adapters. Returns {name: A, B} after, the score and the
+    merged weights."""
+    m = transformers.AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=1, dtype=torch.float32, attn_implementation='eager', local_files_only=True)
+    m.eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        m.score.weight.zero_()
+    m.score.weight.requires_grad_(True)
+    mods = add_adapters(m, A0, r, alpha)
+    train = [m.score.weight] + [x for mod, A, B in mods.values() for x in (A, B)]
+    bt_steps(m, seqs, pairs, train, lr, eps)
+    with torch.no_grad():
+        merged = {path: mod.weight.detach().double().numpy() for path, (mod, A, B) in mods.items()}
+    return ({path: (A.detach().double().numpy(), B.detach().double().numpy()) for path, (mod, A, B) in mods.items()},
+            m.score.weight.detach().double().numpy(), merged)
+
+
+def adapters(out_dir):
+    from safetensors.numpy import load_file
+    t = load_file(os.path.join(out_dir, 'adapter_model.safetensors'))
+    res = {}
+    for k, v in t.items():
+        path = k[len('base_model.model.'):k.index('.lora_')]
+        res.setdefault(path, [None, None])[0 if '.lora_A.' in k else 1] = v.astype(np.float64)
+    return res
+
+
+def test_lora_grads(qkv, tmp, model_dir, family):
+    db = os.path.join(tmp, family + '-lora.db')
+    make_db(qkv, db, 3, seed=9, tie_every=100)
+    r_, alpha, lr = 4, 8.0, 1e4
+    common = 'reward train base=%s head=lora r=%d alpha=%g val=0 batch=64 wd=0 clip=0 beta2=0.95 threads=1' % (
+        model_dir, r_, alpha)
+    # the adapters' starting A: the first step leaves it as drawn (B = 0 gives it no gradient)
+    out0, out2 = os.path.join(tmp, family + '-lora0'), os.path.join(tmp, family + '-lora2')
+    if not qjson(qkv, db, common + ' out=%s steps=1 lr=1e-9 min_lr=1e-9' % out0):
+        return
+    r = qjson(qkv, db, common + ' out=%s steps=2 lr=%g min_lr=%g eps=%g' % (out2, lr, lr, lr))
+    if not r:
+        return
+    cfg = json.load(open(os.path.join(out2, 'adapter_config.json')))
+    if cfg.get('peft_type') != 'LORA' or cfg.get('r') != r_ or cfg.get('lora_alpha') != alpha:
+        fail('%s lora: adapter_config.json %r' % (family, cfg))
+    A0 = {k: v[0] for k, v in adapters(out0).items()}
+    want_targets = 4 if family == 'gpt2' else 8  # c_attn, c_proj / q, k, v, o_proj per layer (2 layers)
+    if len(A0) != want_targets:
+        fail('%s lora: adapters on %r' % (family, sorted(A0)))
+    seqs, pairs = ranked_pairs(qkv, db, lambda p, o: qjson(qkv, db, 'tokenize "%s"' % (p + o), model=model_dir)['ids'])
+    want, want_score, want_merged = torch_lora_two_steps(model_dir, seqs, pairs, A0, r_, alpha, lr, lr)
+    got = adapters(out2)
+    from safetensors.numpy import load_file
+    model = {k: v.astype(np.float64) for k, v in load_file(os.path.join(out2, 'model.safetensors')).items()}
+    worst = 0.0
+    checks = [('score.weight', model['score.weight'], want_score, np.zeros_like(want_score))]
+    for path, (wa, wb) in want.items():
+        ga, gb = got.get(path, (None, None))
+        checks += [(path + ' A', ga, wa, A0[path]), (path + ' B', gb, wb, np.zeros_like(wb)),
+                   (path + ' merged', model.get(path + '.weight'), want_merged[path], None)]
+    for name, g, w, w0 in checks:
+        if g is None or g.shape != w.shape:
+            fail('%s lora: %s missing or of shape %r, want %r' % (family, name, None if g is None else g.shape, w.shape))
+            continue
+        if w0 is None:  # the merged weight: to float32's rounding of the weights
+            err, scale = float(np.max(np.abs(g - w))), float(np.max(np.abs(w)))
+            ok = err <= 1e-5 * scale
+        else:  # an update: to 2e-3 of its size
+            dt, dq = w - w0, g - w0
+            scale, err = float(np.max(np.abs(dt))), float(np.max(np.abs(dt - dq)))
+            ok = err <= 2e-3 * scale + 1e-6
+            if scale:
+                worst = max(worst, err / scale)
+        if not ok:
+            fail('%s lora: %s differs from PyTorch\'s by %.3g (size %.3g)' % (family, name, err, scale))
+    print('%s lora: two steps equal PyTorch\'s: the head and every adapter (worst relative difference %.2e), '
+          'the merged weights' % (family, worst), flush=True)
+
+
 def test_bad(qkv, tmp, model_dir, rm_dir):
     db = os.path.join(tmp, 'bad.db')
     out = os.path.join(tmp, 'bad-out')
@@ -251,6 +372,9 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'reward train base=%s out=%s since=2999-01-01' % (model_dir, out), 'no rankings match', out=out)
     bad(qkv, db, 'reward train base=%s' % model_dir, 'out=DIR is required')
     bad(qkv, db, 'reward train base=%s out=%s head=sideways' % (model_dir, out), 'head must be', out=out)
+    bad(qkv, db, 'reward train base=%s out=%s head=linear r=4' % (model_dir, out), 'head=lora', out=out)
+    bad(qkv, db, 'reward train base=%s out=%s head=lora r=0' % (model_dir, out), 'r', out=out)
+    bad(qkv, db, 'reward train base=%s out=%s head=lora r=1000' % (model_dir, out), 'rank 1000 exceeds', out=out)
     # only ties
     tdb = os.path.join(tmp, 'ties.db')
     make_db(qkv, tdb, 2)
@@ -287,6 +411,8 @@ def main():
         test_linear(qkv, tmp, models['llama'], 'llama', 'LlamaForSequenceClassification')
         test_full_grads(qkv, tmp, models['gpt2'], 'gpt2')
         test_full_grads(qkv, tmp, models['llama'], 'llama')
+        test_lora_grads(qkv, tmp, models['gpt2'], 'gpt2')
+        test_lora_grads(qkv, tmp, models['llama'], 'llama')
         if res:
             test_bad(qkv, tmp, models['gpt2'], res[0])
     return finish()

@@ -1,4 +1,5 @@
-// test_gradcheck.c - suite unit: every backward of train/layers.h, and the whole model's
+// test_gradcheck.c - suite unit: every backward of train/layers.h (the cross-entropy's
+// weighted per row too), the DPO loss's, low-rank adapters', and the whole model's
 // backward (GPT-2 and Llama descriptors, GQA, biases, tied and untied heads), against
 // central finite differences of the forward.
 //
@@ -13,7 +14,9 @@
 
 #include "../check.h"
 #include "model/arch.h"
+#include "train/dpo.h"
 #include "train/layers.h"
+#include "train/lora.h"
 #include "train/tmodel.h"
 #include "kern/ops.h"
 
@@ -266,7 +269,7 @@ static void test_crossentropy(void) {
     Op op = {ce_fwd, &t, &t.loss, &one, 1};
     ce_fwd(&t);
     CHECK_NEAR(t.losses[1], 0.0, 0.0);
-    tr_crossentropy_backward(dl, t.probs, targets, N, V, 1.0f / 5);
+    tr_crossentropy_backward(dl, t.probs, targets, N, V, 1.0f / 5, NULL);
     check_grad("cross-entropy dlogits", &op, t.logits, dl, N * V);
     // the mean loss by hand
     double want = 0;
@@ -278,6 +281,65 @@ static void test_crossentropy(void) {
     }
     CHECK_NEAR(t.loss, want / 5, 1e-5);
     free(t.logits), free(t.probs), free(t.losses), free(dl);
+}
+
+// The weighted backward (a weight per row, as DPO weighs each completion token's
+// log-probability): the gradient of sum_n w[n] loss[n].
+typedef struct {
+    CeT ce;
+    const float *w;
+    float wloss;
+} CeW;
+
+static void cew_fwd(void *p) {
+    CeW *t = p;
+    ce_fwd(&t->ce);
+    double s = 0;
+    for (int n = 0; n < t->ce.N; n++) s += (double)t->w[n] * t->ce.losses[n];
+    t->wloss = (float)s;
+}
+
+static void test_crossentropy_weighted(void) {
+    int N = 5, V = 7;
+    int targets[5] = {1, 6, -1, 0, 3};
+    float w[5] = {0.7f, -1.3f, 2.0f, 0.0f, 0.25f};
+    CeW t = {{randv(N * V, 3), zeros(N * V), zeros(N), targets, N, V, 0}, w, 0};
+    float one = 1.0f, *dl = zeros(N * V);
+    Op op = {cew_fwd, &t, &t.wloss, &one, 1};
+    cew_fwd(&t);
+    tr_crossentropy_backward(dl, t.ce.probs, targets, N, V, 1.0f, w);
+    check_grad("weighted cross-entropy dlogits", &op, t.ce.logits, dl, N * V);
+    free(t.ce.logits), free(t.ce.probs), free(t.ce.losses), free(dl);
+}
+
+// The DPO loss's gradient in the policy's log-probabilities.
+typedef struct {
+    float *lp; // (2P): chosen, then rejected
+    const float *ref;
+    int P;
+    float beta, loss;
+} DpoT;
+
+static void dpo_fwd(void *p) {
+    DpoT *t = p;
+    t->loss = (float)dpo_loss(t->lp, t->lp + t->P, t->ref, t->ref + t->P, t->beta, t->P, NULL);
+}
+
+static void test_dpo_loss(void) {
+    int P = 6;
+    DpoT t = {randv(2 * P, 4), randv(2 * P, 4), P, 0.5f, 0};
+    float one = 1.0f, *dlp = zeros(2 * P), *g = zeros(2 * P);
+    Op op = {dpo_fwd, &t, &t.loss, &one, 1};
+    double l = dpo_loss(t.lp, t.lp + P, t.ref, t.ref + P, t.beta, P, dlp);
+    for (int i = 0; i < P; i++) g[i] = dlp[2 * i], g[P + i] = dlp[2 * i + 1]; // interleaved -> split
+    check_grad("dpo loss dlp", &op, t.lp, g, 2 * P);
+    double want = 0; // by hand: mean of log(1 + exp(-z))
+    for (int i = 0; i < P; i++)
+        want += log1p(exp(-t.beta * ((t.lp[i] - t.ref[i]) - (t.lp[P + i] - t.ref[P + i]))));
+    CHECK_NEAR(l, want / P, 1e-6);
+    // the policy equal to the reference: log 2, whatever the log-probabilities
+    CHECK_NEAR(dpo_loss(t.ref, t.ref + P, t.ref, t.ref + P, 3.0f, P, NULL), log(2.0), 1e-7);
+    free(t.lp), free((float *)t.ref), free(dlp), free(g);
 }
 
 // --- the whole model --------------------------------------------------------------------
@@ -300,7 +362,8 @@ static void model_fwd(void *p) {
     t->loss = (float)l;
 }
 
-static void test_model(const char *family, bool fused_gqa_variant, bool tied, unsigned biases) {
+// A small model of family with random weights (gains near 1); NULL after a failure is counted.
+static TrainModel *small_model(const char *family, bool fused_gqa_variant, bool tied, unsigned biases) {
     const Family *f = family_find(family);
     ModelConfig c;
     config_init(&c, f);
@@ -313,17 +376,30 @@ static void test_model(const char *family, bool fused_gqa_variant, bool tied, un
     if (!m) {
         fprintf(stderr, "%s: %s\n", family, e.msg);
         check_failures++;
-        return;
+        return NULL;
     }
     float *p = tmodel_params(m);
     for (int i = 0; i < tmodel_n_tensors(m); i++) {
         const TParam *t = tmodel_tensor(m, i);
         for (size_t k = 0; k < t->n; k++) p[t->off + k] = (t->s.gain ? 1.0f : 0.0f) + 0.3f * frand();
     }
-    int B = 2, T = 6;
-    int in[12], tg[12];
-    for (int i = 0; i < B * T; i++) in[i] = (i * 7 + 3) % c.n_vocab, tg[i] = i == 5 ? -1 : (i * 5 + 1) % c.n_vocab;
-    ModelT t = {m, in, tg, B, T, 0};
+    return m;
+}
+
+enum { MB = 2, MT = 6 };
+
+// A batch of MB x MT tokens for a vocabulary of 11 (one target not counted).
+static void small_batch(int *in, int *tg) {
+    for (int i = 0; i < MB * MT; i++) in[i] = (i * 7 + 3) % 11, tg[i] = i == 5 ? -1 : (i * 5 + 1) % 11;
+}
+
+static void test_model(const char *family, bool fused_gqa_variant, bool tied, unsigned biases) {
+    TrainModel *m = small_model(family, fused_gqa_variant, tied, biases);
+    if (!m) return;
+    float *p = tmodel_params(m);
+    int in[MB * MT], tg[MB * MT];
+    small_batch(in, tg);
+    ModelT t = {m, in, tg, MB, MT, 0};
     float one = 1.0f;
     Op op = {model_fwd, &t, &t.loss, &one, 1};
     model_fwd(&t);
@@ -335,6 +411,58 @@ static void test_model(const char *family, bool fused_gqa_variant, bool tied, un
         snprintf(what, sizeof what, "%s%s %s[%d]", family, tied ? "" : " untied", weight_name(tp->s.w), tp->s.layer);
         check_grad(what, &op, p + tp->off, tmodel_grads(m) + tp->off, (int)tp->n);
     }
+    tmodel_free(m);
+}
+
+// Low-rank adapters: the loss as a function of every A and B (merged before each forward).
+typedef struct {
+    ModelT mt;
+    Lora *L;
+} LoraT;
+
+static void lora_fwd(void *p) {
+    LoraT *t = p;
+    lora_merge(t->L, t->mt.m);
+    model_fwd(&t->mt);
+}
+
+static void test_lora(const char *family, bool fused_gqa_variant) {
+    TrainModel *m = small_model(family, fused_gqa_variant, true, 0);
+    if (!m) return;
+    Lora L;
+    Err e = {0};
+    if (lora_init(&L, m, 2, 3.0f, 7, &e)) {
+        fprintf(stderr, "lora: %s\n", e.msg);
+        check_failures++;
+        tmodel_free(m);
+        return;
+    }
+    CHECK(L.n == (fused_gqa_variant ? 2 * 4 : 2 * 2)); // q, k, v, o or qkv, o in each of 2 layers
+    for (int i = 0; i < L.n; i++) // B away from zero, so that A has a gradient too
+        for (size_t k = 0; k < (size_t)L.m[i].out * L.r; k++) L.params[L.m[i].b + k] = 0.5f * frand();
+    int in[MB * MT], tg[MB * MT];
+    small_batch(in, tg);
+    LoraT t = {{m, in, tg, MB, MT, 0}, &L};
+    float one = 1.0f;
+    Op op = {lora_fwd, &t, &t.mt.loss, &one, 1};
+    lora_fwd(&t);
+    tmodel_zero_grad(m);
+    tmodel_backward(m, 1.0f);
+    lora_grads(&L, m);
+    for (int i = 0; i < L.n; i++) {
+        char what[80];
+        snprintf(what, sizeof what, "%s lora %s[%d] A", family, weight_name(L.m[i].w), L.m[i].layer);
+        check_grad(what, &op, L.params + L.m[i].a, L.grads + L.m[i].a, L.r * L.m[i].in);
+        snprintf(what, sizeof what, "%s lora %s[%d] B", family, weight_name(L.m[i].w), L.m[i].layer);
+        check_grad(what, &op, L.params + L.m[i].b, L.grads + L.m[i].b, L.m[i].out * L.r);
+    }
+    // B = 0 merges to the weights as they were
+    memset(L.params, 0, sizeof(float) * L.size);
+    lora_merge(&L, m);
+    for (int i = 0; i < L.n; i++)
+        CHECK(!memcmp(tmodel_param(m, L.m[i].w, L.m[i].layer), L.m[i].w0,
+                      sizeof(float) * (size_t)L.m[i].in * L.m[i].out));
+    lora_done(&L);
     tmodel_free(m);
 }
 
@@ -351,9 +479,13 @@ int main(void) {
     test_attention(4, 2);
     test_acts();
     test_crossentropy();
+    test_crossentropy_weighted();
+    test_dpo_loss();
     test_model("gpt2", false, true, 0);
     test_model("llama", true, false, 0);
     test_model("llama", false, true, BIAS_QKV); // Qwen2-like q/k/v biases
+    test_lora("gpt2", false);                   // fused q/k/v, [in, out] weights
+    test_lora("llama", true);                   // separate q, k, v, o, [out, in] weights
     // bad input: T beyond the context, ids out of range
     const Family *f = family_find("gpt2");
     ModelConfig c;

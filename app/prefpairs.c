@@ -1,0 +1,224 @@
+// prefpairs.c - preference pairs of stored rankings for the trainers (see prefpairs.h).
+#include "prefpairs.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+#include "cmdutil.h"
+#include "tok/tokenizer.h"
+
+void pairset_free(PairSet *p) {
+    for (int i = 0; i < p->n_seq; i++) iv_free(&p->seq[i]);
+    free(p->seq);
+    free(p->start);
+    free(p->pairs);
+    free(p->group);
+    memset(p, 0, sizeof *p);
+}
+
+// The tokens of one candidate into v (empty); *start where its completion begins (split), and
+// whether it was cut to max_len.
+static int cand_tokens(const Model *m, const RankRow *row, int i, int max_len, bool split, Buf *text, IntVec *v,
+                       int *start, bool *cut, Err *e) {
+    const RankCand *c = &row->c[i];
+    *start = 0;
+    *cut = false;
+    if (!split) {
+        buf_clear(text);
+        buf_put(text, row->prompt, row->prompt_len);
+        buf_put(text, c->text, c->len);
+        if (tok_encode(m->tok, text->data ? text->data : "", text->len, TOK_ADD_SPECIAL, v, e) < 0) return -1;
+        if (v->n > max_len) { // keep the end: the completion is what is judged
+            memmove(v->v, v->v + (v->n - max_len), sizeof(int) * (size_t)max_len);
+            v->n = max_len;
+            *cut = true;
+        }
+        return v->n < 1 ? err_set(e, "no tokens") : 0;
+    }
+    if (row->prompt_len == 0) { // as generate starts from nothing: the beginning-of-text token
+        int bos = tok_bos(m->tok);
+        if (bos < 0) return err_set(e, "empty prompt and the tokenizer has no beginning-of-text token");
+        iv_push(v, bos);
+    } else if (tok_encode(m->tok, row->prompt, row->prompt_len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, v, e) < 0) {
+        return -1;
+    }
+    int np = v->n;
+    if (np < 1) return err_set(e, "the prompt gives no tokens");
+    if (c->len && tok_encode(m->tok, c->text, c->len, 0, v, e) < 0) return -1;
+    int nc = v->n - np, keep_p = np;
+    if (v->n > max_len) { // the prompt's start first (one token of it stays), then the completion's end
+        *cut = true;
+        keep_p = max_len - nc < 1 ? 1 : max_len - nc;
+        if (keep_p > np) keep_p = np;
+        memmove(v->v, v->v + (np - keep_p), sizeof(int) * (size_t)(keep_p + nc));
+        v->n = max_len < keep_p + nc ? max_len : keep_p + nc;
+    }
+    *start = keep_p;
+    return 0;
+}
+
+int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, bool ties_equal, float margin_w,
+                  PairSet *ps, Err *e) {
+    memset(ps, 0, sizeof *ps);
+    int cap_seq = 0, cap_pairs = 0, g = -1;
+    Buf text = {0};
+    for (int r = 0; r < s->n; r++) {
+        const RankRow *row = &s->r[r];
+        if (r == 0 || !rankset_same_prompt(&s->r[r - 1], row)) g++;
+        int first = ps->n_seq;
+        for (int i = 0; i < row->k; i++) {
+            if (ps->n_seq == cap_seq) {
+                cap_seq = cap_seq ? 2 * cap_seq : 64;
+                ps->seq = xrealloc(ps->seq, sizeof *ps->seq * (size_t)cap_seq);
+                ps->start = xrealloc(ps->start, sizeof *ps->start * (size_t)cap_seq);
+            }
+            IntVec *v = &ps->seq[ps->n_seq];
+            memset(v, 0, sizeof *v);
+            bool cut;
+            ps->n_seq++;
+            if (cand_tokens(m, row, i, max_len, split, &text, v, &ps->start[ps->n_seq - 1], &cut, e)) {
+                buf_free(&text);
+                return err_prefix(e, "ranking %lld, candidate %d", (long long)row->id, i + 1);
+            }
+            ps->n_trunc += cut;
+        }
+        for (int i = 0; i < row->k; i++)
+            for (int j = 0; j < row->k; j++) {
+                int ri = row->c[i].rank, rj = row->c[j].rank;
+                bool tie = ri == rj;
+                if (tie ? (!ties_equal || j <= i) : ri > rj) continue; // i better than j, or a tie once
+                if (ps->n_pairs == cap_pairs) {
+                    cap_pairs = cap_pairs ? 2 * cap_pairs : 64;
+                    ps->pairs = xrealloc(ps->pairs, sizeof *ps->pairs * (size_t)cap_pairs);
+                    ps->group = xrealloc(ps->group, sizeof *ps->group * (size_t)cap_pairs);
+                }
+                ps->pairs[ps->n_pairs] = (RewardPair){first + i, first + j, tie ? 0 : margin_w * (float)(rj - ri), tie};
+                ps->group[ps->n_pairs++] = g;
+                ps->n_ties += tie;
+            }
+    }
+    buf_free(&text);
+    ps->n_groups = g + 1;
+    return 0;
+}
+
+static uint64_t fnv(const char *s, size_t n, uint64_t h) {
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+typedef struct {
+    uint64_t key;
+    int group;
+} GroupKey;
+
+static int by_key(const void *a, const void *b) {
+    const GroupKey *x = a, *y = b;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+int pairset_split(const RankSet *s, const PairSet *ps, double val, uint64_t seed, RewardPair **train, int *n_train,
+                  RewardPair **held, int *n_held) {
+    int n_groups = ps->n_groups;
+    GroupKey *gk = xmalloc(sizeof *gk * (size_t)(n_groups > 0 ? n_groups : 1));
+    for (int i = 0, g = -1; i < s->n; i++)
+        if (i == 0 || !rankset_same_prompt(&s->r[i - 1], &s->r[i])) {
+            g++;
+            gk[g] = (GroupKey){fnv(s->r[i].prompt, s->r[i].prompt_len, 1469598103934665603ull ^ (seed * 0x9e3779b97f4a7c15ull)), g};
+        }
+    if (n_groups > 1) qsort(gk, (size_t)n_groups, sizeof *gk, by_key);
+    int n_held_g = (int)ceil(val * n_groups - 1e-9);
+    if (val > 0 && n_held_g < 1 && n_groups >= 2) n_held_g = 1;
+    if (n_held_g >= n_groups) n_held_g = n_groups - 1;
+    if (n_held_g < 0) n_held_g = 0;
+    bool *is_held = xcalloc((size_t)(n_groups > 0 ? n_groups : 1), sizeof *is_held);
+    for (int i = 0; i < n_held_g; i++) is_held[gk[i].group] = true;
+    *train = xmalloc(sizeof **train * (size_t)(ps->n_pairs > 0 ? ps->n_pairs : 1));
+    *held = xmalloc(sizeof **held * (size_t)(ps->n_pairs > 0 ? ps->n_pairs : 1));
+    *n_train = *n_held = 0;
+    for (int i = 0; i < ps->n_pairs; i++) {
+        if (is_held[ps->group[i]]) (*held)[(*n_held)++] = ps->pairs[i];
+        else (*train)[(*n_train)++] = ps->pairs[i];
+    }
+    free(gk);
+    free(is_held);
+    return n_held_g;
+}
+
+int pref_train_opts(const Args *a, const char *cmd, PrefTrainOpts *p, Out *out) {
+    Err e = {{0}};
+    long long v;
+    double x;
+    int r;
+    // each option over its default, in its range
+#define INT_OPT(k, lo, hi, field)                                                          \
+    if ((r = args_int(a, k, lo, hi, &v, &e)) < 0) return out_error(out, "%s: %s", cmd, e.msg); \
+    if (r) field = (int)v;
+#define NUM_OPT(k, lo, hi, field)                                                            \
+    if ((r = args_float(a, k, lo, hi, &x, &e)) < 0) return out_error(out, "%s: %s", cmd, e.msg); \
+    if (r) field = (float)x;
+    INT_OPT("steps", 1, 10000000, p->steps)
+    INT_OPT("epochs", 1, 100000, p->epochs)
+    INT_OPT("batch", 1, 4096, p->batch)
+    INT_OPT("warmup", 0, 10000000, p->opt.warmup)
+    INT_OPT("eval_every", 0, 10000000, p->eval_every)
+    INT_OPT("patience", 0, 1000000, p->patience)
+    INT_OPT("threads", 0, 1024, p->threads)
+    INT_OPT("max_len", 1, 1 << 20, p->max_len)
+    float min_lr = -1;
+    NUM_OPT("lr", 1e-9, 1e6, p->opt.lr)
+    NUM_OPT("min_lr", 0, 1e6, min_lr)
+    NUM_OPT("wd", 0, 10, p->opt.weight_decay)
+    NUM_OPT("clip", 0, 1e6, p->opt.clip)
+    NUM_OPT("beta1", 0, 0.999999, p->opt.beta1)
+    NUM_OPT("beta2", 0, 0.999999, p->opt.beta2)
+    NUM_OPT("eps", 1e-12, 1e6, p->opt.eps)
+#undef INT_OPT
+#undef NUM_OPT
+    if ((r = args_float(a, "val", 0, 0.9, &x, &e)) < 0) return out_error(out, "%s: %s", cmd, e.msg);
+    if (r) p->val = x;
+    if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s: %s", cmd, e.msg);
+    if (r) p->seed = (uint64_t)v;
+    p->opt.min_lr = min_lr >= 0 ? min_lr : p->opt.lr / 10;
+    return 0;
+}
+
+Model *pref_base_model(App *app, const Args *a, const char *cmd, Model **owned, Out *out) {
+    Err e = {{0}};
+    const char *base_s = args_opt(a, "base");
+    *owned = NULL;
+    if (base_s) {
+        if (!(*owned = app_open_model(base_s, NULL, &e))) out_error(out, "%s: base=%s: %s", cmd, base_s, e.msg);
+        return *owned;
+    }
+    if (!app->model && app_load_model(app, NULL, NULL, &e)) {
+        out_error(out, "%s: %s", cmd, e.msg);
+        return NULL;
+    }
+    return app->model;
+}
+
+void pref_card_data(Buf *b, const Args *a, const RankSet *s, const PairSet *ps, int n_train, int n_held, int prompts,
+                    int held_prompts) {
+    buf_puts(b, "- filters:");
+    int nf = 0;
+    static const char *const keys[] = {"since", "until", "annotator", "model", "text", "ties", "margin", NULL};
+    for (int i = 0; keys[i]; i++) {
+        const char *v = args_opt(a, keys[i]);
+        if (v) buf_printf(b, " %s=%s", keys[i], v), nf++;
+    }
+    buf_puts(b, nf ? "\n" : " none (every stored ranking)\n");
+    buf_printf(b, "- data: %d rankings of %d prompts; %d pairs (%d ties), %d for training, %d held out (%d "
+                   "prompts, no prompt on both sides); %d sequences truncated\n",
+               s->n, prompts, ps->n_pairs, ps->n_ties, n_train, n_held, held_prompts, ps->n_trunc);
+    buf_puts(b, "- annotators:");
+    for (int i = 0; i < s->n; i++) {
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(s->r[j].annotator, s->r[i].annotator);
+        if (!seen) buf_printf(b, " %s", *s->r[i].annotator ? s->r[i].annotator : "(none)");
+    }
+    buf_putc(b, '\n');
+}

@@ -1,0 +1,65 @@
+// prefpairs.h - the preference pairs of stored rankings as a trainer reads them (reward
+// train, dpo train): each candidate's prompt and completion tokenized by the model trained,
+// every ordered pair of a ranking (ties dropped or kept as ties), and the split of the
+// prompts into training and held-out ones (no prompt on both sides).
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/vec.h"
+#include "model/model.h"
+#include "rankset.h"
+#include "train/optim.h"
+#include "train/reward.h"
+
+typedef struct PairSet {
+    IntVec *seq;    // one per candidate of every ranking
+    int *start;     // where each completion's tokens begin in seq (split tokenization), else 0
+    int n_seq, n_trunc;
+    RewardPair *pairs;
+    int n_pairs, n_ties;
+    int *group;     // the prompt of each pair (0 .. n_groups-1)
+    int n_groups;
+} PairSet;
+
+// The sequences and pairs of the rankings in s (sorted by prompt: rankset_sort_by_prompt).
+// split false: prompt + completion tokenized as one text with the model's special tokens,
+// cut to its last max_len tokens (reward models). split true: the prompt (special tokens
+// parsed and added; an empty one is the beginning-of-text token) followed by the completion
+// tokenized alone, start recording where it begins; the prompt's start is cut first to fit
+// max_len, then the completion's end (DPO). Ties become tie pairs when ties_equal, else are
+// dropped; a pair's margin is margin_w x its rank difference. 0 or -1 with e filled.
+int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, bool ties_equal, float margin_w,
+                  PairSet *ps, Err *e);
+void pairset_free(PairSet *ps);
+// Hold out the fraction val of the prompts (chosen by a hash of each prompt and seed; at least
+// one when val > 0 and there are two prompts or more, never all): the pairs into *train and
+// *held (allocated; the caller frees). Returns the number of held-out prompts.
+int pairset_split(const RankSet *s, const PairSet *ps, double val, uint64_t seed, RewardPair **train, int *n_train,
+                  RewardPair **held, int *n_held);
+
+struct App;
+struct Args;
+struct Out;
+
+// The options the pair trainers share, over the defaults the caller puts in *p: steps epochs
+// batch warmup eval_every patience threads max_len lr min_lr (default lr/10) wd clip beta1
+// beta2 eps val seed. 0, or -1 with the message (prefixed with cmd) in out.
+typedef struct PrefTrainOpts {
+    OptParams opt; // opt.steps is left to the caller (steps, or epochs of the training pairs)
+    int steps, epochs, batch, eval_every, patience, threads, max_len;
+    double val;
+    uint64_t seed;
+} PrefTrainOpts;
+int pref_train_opts(const struct Args *a, const char *cmd, PrefTrainOpts *p, struct Out *out);
+
+// The model to train: base=MODEL opened (into *owned, the caller frees it) or the session's
+// (loaded when none is). NULL with the message (prefixed with cmd) in out.
+Model *pref_base_model(struct App *app, const struct Args *a, const char *cmd, Model **owned, struct Out *out);
+
+// The model card's lines on the data: the filters of a, the rankings, prompts, pairs and the
+// split, the annotators.
+void pref_card_data(Buf *b, const struct Args *a, const RankSet *s, const PairSet *ps, int n_train, int n_held,
+                    int prompts, int held_prompts);
