@@ -8,6 +8,7 @@
 //   Q4_K  (d * sc) * q - (dmin * mn)  Q6_K  (d * sc) * (q - 32)  I8_AFFINE  s * (q - Z)
 // (files built with -ffp-contract=off, so that no multiply-add is fused behind our back).
 #pragma once
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -57,6 +58,31 @@ static inline int q6_k_value(const unsigned char *b, int e) {
     int r = e % 128, l = r % 32, part = r / 32; // part 0..3: l, l + 32, l + 64, l + 96
     int lo = (ql[l + (part & 1) * 32] >> ((part >> 1) * 4)) & 0x0F;
     return lo | (((qh[l] >> (2 * part)) & 3) << 4);
+}
+
+// The activation side of the block types' matrix-vector products: x is quantized once per
+// product to blocks of 32 int16, x[i] ~ d[i / 32] * q[i] with d = max |x| / 32767 over the
+// block (an error of at most half a step, 1/65534 of the block's largest |x|), so that each
+// weight block's dot product is exact integer arithmetic (kern/simd.h: _mm256_madd_epi16).
+// s[b] = d[b] * (q[32b] + ... + q[32b + 31]) serves the types with an offset or a minimum.
+// n a multiple of 32. A block whose largest |x| is 0 or below 1e-30 becomes zeros.
+enum { XQ_MAX = 32767 };
+static inline void blk_quant_x(const float *x, int n, int16_t *q, float *d, float *s) {
+    for (int b = 0; b < n / QK; b++) {
+        const float *xb = x + QK * b;
+        float amax = 0;
+        for (int k = 0; k < QK; k++) amax = fabsf(xb[k]) > amax ? fabsf(xb[k]) : amax;
+        const float id = amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f;
+        int32_t sum = 0;
+        for (int k = 0; k < QK; k++) {
+            float v = xb[k] * id;
+            v = v > (float)XQ_MAX ? (float)XQ_MAX : v < -(float)XQ_MAX ? -(float)XQ_MAX : v;
+            q[QK * b + k] = (int16_t)lrintf(v);
+            sum += q[QK * b + k];
+        }
+        d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
+        s[b] = d[b] * (float)sum;
+    }
 }
 
 // The elements of one block of type dt (a block type) into out, exactly.

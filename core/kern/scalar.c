@@ -72,6 +72,41 @@ INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, 
     }
 }
 
+// [out, in] block types on a quantized x (MvOutInQFn): the same double sums, of the weights
+// with x as blk_quant_x rounds it.
+INLINE void out_in_q_body(const void *w, DType dt, int in, int n, const XQ *x, float *y) {
+    const size_t rb = dtype_row_bytes(dt, in);
+    float piece[PIECE];
+    for (int j = 0; j < n; j++) {
+        const char *r = (const char *)w + rb * (size_t)j;
+        double s = 0;
+        for (int i0 = 0; i0 < in; i0 += PIECE) {
+            const int m = in - i0 < PIECE ? in - i0 : PIECE;
+            row_body(r, dt, i0, m, piece);
+            for (int i = 0; i < m; i++) s += (double)piece[i] * (x->d[(i0 + i) / QK] * (float)x->q[i0 + i]);
+        }
+        y[j] = (float)s;
+    }
+}
+
+// [out, in] block types on a float x: x quantized (a segment of SEG columns at a time), then
+// out_in_q_body, the segments' sums added.
+enum { SEG = 8192 };
+INLINE void out_in_blocks(const void *w, DType dt, int in, int n, const float *x, float *y) {
+    const size_t rb = dtype_row_bytes(dt, in);
+    int16_t q[SEG];
+    float d[SEG / QK], s[SEG / QK], part[1];
+    for (int i0 = 0; i0 < in; i0 += SEG) {
+        const int m = in - i0 < SEG ? in - i0 : SEG;
+        blk_quant_x(x + i0, m, q, d, s);
+        const XQ xq = {q, d, s};
+        for (int j = 0; j < n; j++) {
+            out_in_q_body((const char *)w + rb * (size_t)j + dtype_bytes(dt, i0), dt, m, 1, &xq, part);
+            y[j] = i0 ? y[j] + part[0] : part[0];
+        }
+    }
+}
+
 #define PER_TYPE(T)                                                                                   \
     static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
         row_body(w, DT_##T, off, n, out);                                                             \
@@ -85,13 +120,27 @@ INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, 
 PER_TYPE(F32)
 PER_TYPE(F16)
 PER_TYPE(BF16)
-PER_TYPE(Q8_0)
-PER_TYPE(Q4_0)
-PER_TYPE(Q4_1)
-PER_TYPE(Q4_K)
-PER_TYPE(Q6_K)
 PER_TYPE(I8_AFFINE)
 #undef PER_TYPE
+#define BLOCK_TYPE(T)                                                                                 \
+    static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
+        row_body(w, DT_##T, off, n, out);                                                             \
+    }                                                                                                 \
+    static void in_out_##T(const void *w, int64_t ld, int rows, int n, const float *x, float *y) {    \
+        in_out_body(w, DT_##T, ld, rows, n, x, y);                                                    \
+    }                                                                                                 \
+    static void out_in_##T(const void *w, int in, int n, const float *x, float *y) {                  \
+        out_in_blocks(w, DT_##T, in, n, x, y);                                                        \
+    }                                                                                                 \
+    static void out_in_q_##T(const void *w, int in, int n, const XQ *x, float *y) {                   \
+        out_in_q_body(w, DT_##T, in, n, x, y);                                                        \
+    }
+BLOCK_TYPE(Q8_0)
+BLOCK_TYPE(Q4_0)
+BLOCK_TYPE(Q4_1)
+BLOCK_TYPE(Q4_K)
+BLOCK_TYPE(Q6_K)
+#undef BLOCK_TYPE
 
 static void gelu_tanh_scalar(float *x, int n) {
     const float k = 0.7978845608028654f; // sqrt(2/pi)
@@ -161,6 +210,8 @@ const Kernels kern_scalar_table = {
     .row_f32 = ALL_TYPES(row),
     .mv_in_out = ALL_TYPES(in_out),
     .mv_out_in = ALL_TYPES(out_in),
+    .mv_out_in_q = {[DT_Q8_0] = out_in_q_Q8_0, [DT_Q4_0] = out_in_q_Q4_0, [DT_Q4_1] = out_in_q_Q4_1,
+                    [DT_Q4_K] = out_in_q_Q4_K, [DT_Q6_K] = out_in_q_Q6_K},
     .gelu_tanh = gelu_tanh_scalar,
     .softmax = softmax_scalar,
     .layernorm = layernorm_scalar,
