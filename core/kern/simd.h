@@ -308,19 +308,26 @@ INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 // leaves a third of the read bandwidth unused on the machines measured: see kern/bound.c) and
 // x's blocks are loaded once for ROWS rows. Each row's arithmetic is the same whatever the
 // grouping, so y does not depend on how the rows are split. Rows are rb bytes apart.
-enum { ROWS = 4 };
+enum { ROWS = 4, PF_GROUPS = 2 };
 
 INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ *x, float *y, bool add, QStep step,
                      QEnd end) {
     const int blk = dtype_block(dt), nb = in / blk, per = blk / QK;
     const size_t bb = dtype_bytes(dt, blk);
     const unsigned char *r = w;
+    // the hardware prefetchers lag on rows this short (Q8_0 rows of 768 are 816 bytes): the next
+    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does)
+    const bool pf = rb * ROWS < 16384 && !add;
+    const size_t slice = ROWS * bb;
     int j = 0;
     for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
         QAcc s[ROWS];
         for (int k = 0; k < ROWS; k++) s[k] = (QAcc){_mm256_setzero_ps(), 0};
-        for (int b = 0; b < nb; b++)
+        const unsigned char *next = r + PF_GROUPS * ROWS * rb;
+        for (int b = 0; b < nb; b++) {
+            if (pf && j + (PF_GROUPS + 1) * ROWS <= n) prefetch(next + b * slice, (int)slice);
             for (int k = 0; k < ROWS; k++) step(&s[k], r + k * rb + b * bb, x, b * per);
+        }
         for (int k = 0; k < ROWS; k++) y[j + k] = add ? y[j + k] + end(&s[k]) : end(&s[k]);
     }
     for (; j < n; j++, r += rb) {
