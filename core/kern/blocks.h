@@ -9,6 +9,8 @@
 // (files built with -ffp-contract=off, so that no multiply-add is fused behind our back).
 #pragma once
 #include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -82,6 +84,31 @@ static inline void blk_quant_x(const float *x, int n, int16_t *q, float *d, floa
         }
         d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
         s[b] = d[b] * (float)sum;
+    }
+}
+
+// x quantized for the block types' [out, in] products (blk_quant_x): q (in), d and s (in / 32).
+typedef struct XQ {
+    const int16_t *q;
+    const float *d, *s;
+} XQ;
+
+// The [out, in] rows of a block type (rb bytes apart, in columns from w) times a quantized x:
+// y[j] = W[j] . x, or y[j] += it when add.
+typedef void (*BlkRowsFn)(const void *w, size_t rb, int in, int n, const XQ *x, float *y, bool add);
+
+// y (n) = W . x on a float x (the kernel tables' mv_out_in for block types): x quantized
+// BLK_SEG columns at a time (on the stack), each segment's products added.
+enum { BLK_SEG = 8192 };
+static inline void blk_out_in(const void *w, DType dt, int in, int n, const float *x, float *y, BlkRowsFn rows) {
+    int16_t q[BLK_SEG];
+    float d[BLK_SEG / QK], s[BLK_SEG / QK];
+    const size_t rb = dtype_row_bytes(dt, in);
+    for (int i0 = 0; i0 < in; i0 += BLK_SEG) {
+        const int m = in - i0 < BLK_SEG ? in - i0 : BLK_SEG;
+        blk_quant_x(x + i0, m, q, d, s);
+        const XQ xq = {q, d, s};
+        rows((const char *)w + dtype_bytes(dt, i0), rb, m, n, &xq, y, i0 > 0);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "kern/blocks.h"
 #include "kern/tensor.h"
 
 // Stored matrices are rows; row r of a matrix of dt with rows of `cols` elements starts
@@ -28,13 +29,6 @@ typedef void (*MvInOutFn)(const void *w, int64_t ld, int rows, int n, const floa
 // [out, in] weights (nn.Linear, output heads), n rows of in elements starting at w:
 // y[j] = dot(W[j, 0:in), x) for j < n. Overwrites y. Any in (block types: a multiple of the block).
 typedef void (*MvOutInFn)(const void *w, int in, int n, const float *x, float *y);
-
-// x quantized for the block types' [out, in] products (kern/blocks.h, blk_quant_x): q (in),
-// d and s (in / 32).
-typedef struct XQ {
-    const int16_t *q;
-    const float *d, *s;
-} XQ;
 
 // [out, in] block types on a quantized x: y[j] = dot(W[j, 0:in), x) over whole blocks, x as
 // blk_quant_x rounds it. Overwrites y. (Their mv_out_in quantizes x itself, then does this.)

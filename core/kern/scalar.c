@@ -72,10 +72,9 @@ INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, 
     }
 }
 
-// [out, in] block types on a quantized x (MvOutInQFn): the same double sums, of the weights
+// [out, in] block types on a quantized x (BlkRowsFn): the same double sums, of the weights
 // with x as blk_quant_x rounds it.
-INLINE void out_in_q_body(const void *w, DType dt, int in, int n, const XQ *x, float *y) {
-    const size_t rb = dtype_row_bytes(dt, in);
+INLINE void out_in_q_body(const void *w, DType dt, size_t rb, int in, int n, const XQ *x, float *y, bool add) {
     float piece[PIECE];
     for (int j = 0; j < n; j++) {
         const char *r = (const char *)w + rb * (size_t)j;
@@ -85,62 +84,40 @@ INLINE void out_in_q_body(const void *w, DType dt, int in, int n, const XQ *x, f
             row_body(r, dt, i0, m, piece);
             for (int i = 0; i < m; i++) s += (double)piece[i] * (x->d[(i0 + i) / QK] * (float)x->q[i0 + i]);
         }
-        y[j] = (float)s;
+        y[j] = add ? y[j] + (float)s : (float)s;
     }
 }
 
-// [out, in] block types on a float x: x quantized (a segment of SEG columns at a time), then
-// out_in_q_body, the segments' sums added.
-enum { SEG = 8192 };
-INLINE void out_in_blocks(const void *w, DType dt, int in, int n, const float *x, float *y) {
-    const size_t rb = dtype_row_bytes(dt, in);
-    int16_t q[SEG];
-    float d[SEG / QK], s[SEG / QK], part[1];
-    for (int i0 = 0; i0 < in; i0 += SEG) {
-        const int m = in - i0 < SEG ? in - i0 : SEG;
-        blk_quant_x(x + i0, m, q, d, s);
-        const XQ xq = {q, d, s};
-        for (int j = 0; j < n; j++) {
-            out_in_q_body((const char *)w + rb * (size_t)j + dtype_bytes(dt, i0), dt, m, 1, &xq, part);
-            y[j] = i0 ? y[j] + part[0] : part[0];
-        }
-    }
-}
-
-#define PER_TYPE(T)                                                                                   \
+#define PER_TYPE(T, OUT_IN)                                                                           \
     static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
         row_body(w, DT_##T, off, n, out);                                                             \
     }                                                                                                 \
     static void in_out_##T(const void *w, int64_t ld, int rows, int n, const float *x, float *y) {    \
         in_out_body(w, DT_##T, ld, rows, n, x, y);                                                    \
     }                                                                                                 \
-    static void out_in_##T(const void *w, int in, int n, const float *x, float *y) {                  \
-        out_in_body(w, DT_##T, in, n, x, y);                                                          \
-    }
-PER_TYPE(F32)
-PER_TYPE(F16)
-PER_TYPE(BF16)
-PER_TYPE(I8_AFFINE)
-#undef PER_TYPE
+    static void out_in_##T(const void *w, int in, int n, const float *x, float *y) { OUT_IN; }
+#define FLOAT_OUT_IN(T) out_in_body(w, DT_##T, in, n, x, y)
+PER_TYPE(F32, FLOAT_OUT_IN(F32))
+PER_TYPE(F16, FLOAT_OUT_IN(F16))
+PER_TYPE(BF16, FLOAT_OUT_IN(BF16))
+PER_TYPE(I8_AFFINE, FLOAT_OUT_IN(I8_AFFINE))
+// block types: their rows on a quantized x, and on a float x through blk_out_in
 #define BLOCK_TYPE(T)                                                                                 \
-    static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
-        row_body(w, DT_##T, off, n, out);                                                             \
-    }                                                                                                 \
-    static void in_out_##T(const void *w, int64_t ld, int rows, int n, const float *x, float *y) {    \
-        in_out_body(w, DT_##T, ld, rows, n, x, y);                                                    \
-    }                                                                                                 \
-    static void out_in_##T(const void *w, int in, int n, const float *x, float *y) {                  \
-        out_in_blocks(w, DT_##T, in, n, x, y);                                                        \
+    static void rows_##T(const void *w, size_t rb, int in, int n, const XQ *x, float *y, bool add) {  \
+        out_in_q_body(w, DT_##T, rb, in, n, x, y, add);                                               \
     }                                                                                                 \
     static void out_in_q_##T(const void *w, int in, int n, const XQ *x, float *y) {                   \
-        out_in_q_body(w, DT_##T, in, n, x, y);                                                        \
-    }
+        rows_##T(w, dtype_row_bytes(DT_##T, in), in, n, x, y, false);                                 \
+    }                                                                                                 \
+    PER_TYPE(T, blk_out_in(w, DT_##T, in, n, x, y, rows_##T))
 BLOCK_TYPE(Q8_0)
 BLOCK_TYPE(Q4_0)
 BLOCK_TYPE(Q4_1)
 BLOCK_TYPE(Q4_K)
 BLOCK_TYPE(Q6_K)
 #undef BLOCK_TYPE
+#undef FLOAT_OUT_IN
+#undef PER_TYPE
 
 static void gelu_tanh_scalar(float *x, int n) {
     const float k = 0.7978845608028654f; // sqrt(2/pi)

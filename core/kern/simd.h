@@ -337,24 +337,15 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
     }
 }
 
-// On a float x (MvOutInFn): x quantized a segment of SEG columns at a time, the segments'
-// sums added.
-enum { SEG = 8192 };
-
 #define OUT_IN_Q(T, t, e)                                                                             \
+    static void rows_##t(const void *w, size_t rb, int in, int n, const XQ *x, float *y, bool add) {  \
+        out_in_q(w, rb, DT_##T, in, n, x, y, add, qstep_##t, e);                                      \
+    }                                                                                                 \
     static void out_in_q_##t(const void *w, int in, int n, const XQ *x, float *y) {                   \
-        out_in_q(w, dtype_row_bytes(DT_##T, in), DT_##T, in, n, x, y, false, qstep_##t, e);            \
+        rows_##t(w, dtype_row_bytes(DT_##T, in), in, n, x, y, false);                                 \
     }                                                                                                 \
     static void out_in_##t(const void *w, int in, int n, const float *x, float *y) {                  \
-        int16_t q[SEG];                                                                               \
-        float d[SEG / QK], s[SEG / QK];                                                               \
-        const size_t rb = dtype_row_bytes(DT_##T, in);                                                \
-        for (int i0 = 0; i0 < in; i0 += SEG) {                                                        \
-            const int m = in - i0 < SEG ? in - i0 : SEG;                                              \
-            blk_quant_x(x + i0, m, q, d, s);                                                          \
-            const XQ xq = {q, d, s};                                                                  \
-            out_in_q((const char *)w + dtype_bytes(DT_##T, i0), rb, DT_##T, m, n, &xq, y, i0 > 0, qstep_##t, e); \
-        }                                                                                             \
+        blk_out_in(w, DT_##T, in, n, x, y, rows_##t);                                                 \
     }
 OUT_IN_Q(Q8_0, q8_0, qend_sum)
 OUT_IN_Q(Q4_0, q4_0, qend_q4_0)
