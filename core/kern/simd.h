@@ -225,7 +225,7 @@ INLINE I16x16 dot32(I16x16 lo, I16x16 hi, const int16_t *xq) {
 
 // A row's running dot product: a float vector and a scalar term (each type says how they combine).
 typedef struct {
-    __m256 a;
+    __m256 a, m; // m: Q4_K's minimums, a lane a sub-block
     float c;
 } QAcc;
 
@@ -260,31 +260,40 @@ INLINE void qstep_q4_1(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 }
 INLINE float qend_q4_1(const QAcc *s) { return hsum8(s->a) + s->c; }
 
-// sub-blocks 2c and 2c + 1 from the low and high nibbles of 32 bytes
+// The 8 scales and the 8 mins of a Q4_K super-block (q4_k_scale_min), four bytes at a time:
+// j < 4 the low 6 bits of bytes j and j + 4; j >= 4 the nibbles of byte j + 4 with the top
+// two bits of bytes j - 4 and j.
+INLINE void q4_k_scales(const unsigned char *p, __m256 *sc, __m256 *mn) {
+    uint32_t u[3];
+    memcpy(u, p, 12);
+    const uint32_t m6 = 0x3F3F3F3F, m4 = 0x0F0F0F0F, m2 = 0x03030303;
+    const uint64_t s8 = (uint64_t)(u[0] & m6) | (uint64_t)((u[2] & m4) | ((u[0] >> 6) & m2) << 4) << 32;
+    const uint64_t n8 = (uint64_t)(u[1] & m6) | (uint64_t)(((u[2] >> 4) & m4) | ((u[1] >> 6) & m2) << 4) << 32;
+    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)s8)));
+    *mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)n8)));
+}
+
+// sub-blocks 2c and 2c + 1 from the low and high nibbles of 32 bytes; the eight sub-blocks'
+// scales (times x's) as one vector, each taken out by a lane permute
 INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
-    const float d = f16_at(b), dmin = f16_at(b + 2);
+    __m256 sc, mn;
+    q4_k_scales(b + 4, &sc, &mn);
+    const __m256 ds = _mm256_mul_ps(_mm256_mul_ps(sc, _mm256_set1_ps(f16_at(b))), _mm256_loadu_ps(x->d + xb));
+    s->m = _mm256_fmadd_ps(_mm256_mul_ps(mn, _mm256_set1_ps(f16_at(b + 2))), _mm256_loadu_ps(x->s + xb), s->m);
     const __m256i m15 = _mm256_set1_epi8(0x0F);
-    float msum = 0;
     for (int c = 0; c < 4; c++) {
-        int s0, m0, s1, m1;
-        q4_k_scale_min(b + 4, 2 * c, &s0, &m0);
-        q4_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
         const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c));
         const __m256i lo = _mm256_and_si256(q, m15), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m15);
         const int x0 = xb + 2 * c, x1 = x0 + 1;
-        qacc_add(s,
-                 dot32(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(lo)),
-                       _mm256_cvtepu8_epi16(_mm256_extracti128_si256(lo, 1)), x->q + QK * x0),
-                 d * (float)s0 * x->d[x0]);
-        qacc_add(s,
-                 dot32(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(hi)),
-                       _mm256_cvtepu8_epi16(_mm256_extracti128_si256(hi, 1)), x->q + QK * x1),
-                 d * (float)s1 * x->d[x1]);
-        msum += (float)m0 * x->s[x0] + (float)m1 * x->s[x1];
+        const I16x16 p0 = dot32(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(lo)),
+                                _mm256_cvtepu8_epi16(_mm256_extracti128_si256(lo, 1)), x->q + QK * x0);
+        const I16x16 p1 = dot32(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(hi)),
+                                _mm256_cvtepu8_epi16(_mm256_extracti128_si256(hi, 1)), x->q + QK * x1);
+        s->a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permutevar8x32_ps(ds, _mm256_set1_epi32(2 * c)), s->a);
+        s->a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permutevar8x32_ps(ds, _mm256_set1_epi32(2 * c + 1)), s->a);
     }
-    s->c += dmin * msum;
 }
-INLINE float qend_q4_k(const QAcc *s) { return hsum8(s->a) - s->c; }
+INLINE float qend_q4_k(const QAcc *s) { return hsum8(s->a) - hsum8(s->m); }
 
 // Q6_K: each 16 values (q - 32) times their int8 scale fit int16 (|.| <= 4096)
 INLINE I16x16 q6_scaled(B16 g, int sc) { return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(g), _mm256_set1_epi16((short)sc)); }
@@ -322,7 +331,7 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
     int j = 0;
     for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
         QAcc s[ROWS];
-        for (int k = 0; k < ROWS; k++) s[k] = (QAcc){_mm256_setzero_ps(), 0};
+        for (int k = 0; k < ROWS; k++) s[k] = (QAcc){_mm256_setzero_ps(), _mm256_setzero_ps(), 0};
         const unsigned char *next = r + PF_GROUPS * ROWS * rb;
         for (int b = 0; b < nb; b++) {
             if (pf && j + (PF_GROUPS + 1) * ROWS <= n) prefetch(next + b * slice, (int)slice);
@@ -331,7 +340,7 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
         for (int k = 0; k < ROWS; k++) y[j + k] = add ? y[j + k] + end(&s[k]) : end(&s[k]);
     }
     for (; j < n; j++, r += rb) {
-        QAcc s = {_mm256_setzero_ps(), 0};
+        QAcc s = {_mm256_setzero_ps(), _mm256_setzero_ps(), 0};
         for (int b = 0; b < nb; b++) step(&s, r + b * bb, x, b * per);
         y[j] = add ? y[j] + end(&s) : end(&s);
     }
