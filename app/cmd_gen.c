@@ -197,10 +197,19 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// key: [v[0] * mul, ..., v[n-1] * mul]
+static void jw_knums(JsonW *w, const char *key, const double *v, int n, double mul) {
+    jw_key(w, key);
+    jw_arr(w);
+    for (int i = 0; i < n; i++) jw_num(w, v[i] * mul);
+    jw_arr_end(w);
+}
+
 // Prefill and generation speed, each with the bound it is measured against in the same run
 // (kern/bound.h): generation as weight bytes read per token x tok/s over the read bandwidth,
 // prefill as its linear layers' FLOP/s over sgemm's at the same shapes. Each repetition
-// measures both bounds again; every figure is the best over the repetitions.
+// measures both bounds again around what it times: speeds are the best over the repetitions,
+// fractions the median of the repetitions' own, with their spread.
 static int cmd_bench(App *app, const Args *a, Out *out) {
     Err e = {0};
     const ModelConfig *c = &app->model->cfg;
@@ -238,31 +247,37 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     int id = argmax(lg, V);
     if (!rc && ng && ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
     linear_count(pool, NULL);
-    double best_p = 1e30, best_g = 1e30, read_bs = 0, sgemm_fs = 0;
-    enum { READ_MB = 512 }; // well beyond the caches of the machines qkv runs on
-    for (int rep = 0; rep < reps && !rc; rep++) {
-        double bs, fs;
-        if (bound_read_bytes_s(pool, (size_t)READ_MB << 20, 3, &bs, &e) ||
-            bound_sgemm_flops_s(pool, pre.shapes, pre.n_shapes, 1, &fs, &e)) {
+    // The bounds are sampled interleaved with what they bound, so that one noisy minute does not
+    // decide a figure: sgemm before each prefill (and once after the last), the read bandwidth
+    // right before and right after each generation. Each repetition's fraction is held against
+    // the mean of the samples around it; the fractions reported are the medians over the reps.
+    enum { READ_MB = 512, MAX_REPS = 100 }; // the buffer well beyond the caches of the machines qkv runs on
+    double tp[MAX_REPS], tg[MAX_REPS], rd0[MAX_REPS], rd1[MAX_REPS], sg[MAX_REPS + 1];
+    int done = 0;
+    ReadBound *rb = rc ? NULL : bound_read_new((size_t)READ_MB << 20, &e);
+    if (!rc && !rb) rc = out_error(out, "%s", e.msg);
+    for (int rep = 0; rep <= reps && !rc; rep++) {
+        if (bound_sgemm_flops_s(pool, pre.shapes, pre.n_shapes, 1, &sg[rep], &e)) {
             rc = out_error(out, "%s", e.msg);
             break;
         }
-        read_bs = bs > read_bs ? bs : read_bs;
-        sgemm_fs = fs > sgemm_fs ? fs : sgemm_fs;
+        if (rep == reps || (app->cancel && *app->cancel)) break;
         ctx_reset(x);
         double t0 = clock_now();
         if (ctx_eval(x, ids, (int)np, head, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
+        tp[rep] = clock_now() - t0;
+        rd0[rep] = bound_read_sample(pool, rb, 3);
         double t1 = clock_now();
         for (int g = 0; g < ng && !rc; g++) {
             id = argmax(lg, V);
             if (ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
             if (app->cancel && *app->cancel) break;
         }
-        double t2 = clock_now();
-        if (t1 - t0 < best_p) best_p = t1 - t0;
-        if (ng && t2 - t1 < best_g) best_g = t2 - t1;
-        if (app->cancel && *app->cancel) break;
+        tg[rep] = clock_now() - t1;
+        rd1[rep] = ng ? bound_read_sample(pool, rb, 3) : rd0[rep];
+        done = rep + 1;
     }
+    bound_read_free(rb);
     // embeddings per second: texts of n_emb tokens, pooled as embed does (best of reps)
     double best_e = 1e30;
     int n_texts = 16;
@@ -280,16 +295,37 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     free(ids);
     free(lg);
     if (rc) return -1;
-    double pt = np / best_p, gt = ng ? ng / best_g : 0;
+    if (!done) return out_error(out, "bench: cancelled before the first repetition");
     // the prefill's work: its linear layers as run, plus attention's two products (q k^T and
     // p v: 2 x head_dim multiply-adds per visible query-key pair, every head and layer)
     double pairs = c->a.causal ? np * (np + 1) / 2.0 : (double)np * np;
     double att_flops = 2.0 * 2.0 * c->n_layer * c->n_head * c->head_dim * pairs;
     double pflops = pre.mm_flops + pre.mv_flops + att_flops, wbytes = dec.mv_bytes;
-    double bw_frac = read_bs > 0 ? wbytes * gt / read_bs : 0, pf_frac = sgemm_fs > 0 ? pflops / best_p / sgemm_fs : 0;
     // the F32 KV cache a generated token reads on average besides the weights (keys and values,
     // every layer, over the mean context of the generation)
     double kv_bytes = 2.0 * c->n_layer * c->n_kv_head * c->head_dim * sizeof(float) * (np + (ng + 1) / 2.0);
+    // per repetition: speeds, the bounds around it, the fractions
+    double best_p = 1e30, best_g = 1e30, read_bs = 0, sgemm_fs = 0, drift = 0;
+    double bwf[MAX_REPS], bwkf[MAX_REPS], pff[MAX_REPS], srt[MAX_REPS];
+    for (int i = 0; i < done; i++) {
+        double bs = 0.5 * (rd0[i] + rd1[i]), fs = 0.5 * (sg[i] + sg[i + 1]);
+        double gt_r = ng && tg[i] > 0 ? ng / tg[i] : 0;
+        bwf[i] = wbytes * gt_r / bs;
+        bwkf[i] = (wbytes + kv_bytes) * gt_r / bs;
+        pff[i] = fs > 0 ? pflops / tp[i] / fs : 0;
+        best_p = tp[i] < best_p ? tp[i] : best_p;
+        best_g = tg[i] < best_g ? tg[i] : best_g;
+        read_bs = fmax(read_bs, fmax(rd0[i], rd1[i]));
+        sgemm_fs = fmax(sgemm_fs, fmax(sg[i], sg[i + 1]));
+        drift = fmax(drift, fabs(rd1[i] - rd0[i]) / bs);
+    }
+    double pt = np / best_p, gt = ng ? ng / best_g : 0;
+    memcpy(srt, bwf, sizeof(double) * (size_t)done);
+    double bw_frac = bound_median(srt, done), bw_min = srt[0], bw_max = srt[done - 1];
+    memcpy(srt, bwkf, sizeof(double) * (size_t)done);
+    double bwk_frac = bound_median(srt, done);
+    memcpy(srt, pff, sizeof(double) * (size_t)done);
+    double pf_frac = bound_median(srt, done), pf_min = srt[0], pf_max = srt[done - 1];
     JsonW *w = &out->w;
     jw_knum(w, "prefill_tok_s", pt);
     jw_knum(w, "decode_tok_s", gt);
@@ -307,23 +343,39 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "weight_bytes_per_token", wbytes);
     jw_knum(w, "kv_bytes_per_token", kv_bytes);
     jw_knum(w, "decode_bw_fraction", bw_frac);
-    jw_knum(w, "decode_bw_fraction_with_kv", read_bs > 0 ? (wbytes + kv_bytes) * gt / read_bs : 0);
+    jw_knum(w, "decode_bw_fraction_with_kv", bwk_frac);
     jw_knum(w, "prefill_flops", pflops);
     jw_knum(w, "prefill_attention_flops", att_flops);
     jw_knum(w, "prefill_gflops", pflops / best_p / 1e9);
     jw_knum(w, "prefill_sgemm_fraction", pf_frac);
+    // the repetitions one by one, so that a reader sees the spread behind each median
+    jw_knum(w, "decode_bw_fraction_min", bw_min);
+    jw_knum(w, "decode_bw_fraction_max", bw_max);
+    jw_knum(w, "prefill_sgemm_fraction_min", pf_min);
+    jw_knum(w, "prefill_sgemm_fraction_max", pf_max);
+    jw_knum(w, "read_drift_max", drift);
+    for (int i = 0; i < done; i++) tp[i] = np / tp[i], tg[i] = ng ? ng / tg[i] : 0;
+    jw_knums(w, "prefill_tok_s_reps", tp, done, 1);
+    jw_knums(w, "decode_tok_s_reps", tg, done, 1);
+    jw_knums(w, "read_gb_s_before", rd0, done, 1e-9);
+    jw_knums(w, "read_gb_s_after", rd1, done, 1e-9);
+    jw_knums(w, "sgemm_gflops_reps", sg, done + 1, 1e-9);
+    jw_knums(w, "decode_bw_fraction_reps", bwf, done, 1);
+    jw_knums(w, "prefill_sgemm_fraction_reps", pff, done, 1);
     if (n_emb) {
         jw_kint(w, "embed_tokens", n_emb);
         jw_knum(w, "embed_per_s", n_texts / best_e);
     }
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels (best of %lld)\n", app->model->name,
                dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), ops_kernels(), reps);
-    buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s = %.0f%% of sgemm's %.1f GFLOP/s\n", np, pt,
-               pflops / best_p / 1e9, 100 * pf_frac, sgemm_fs / 1e9);
+    buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s; median %.0f%% (%.0f-%.0f%%) of sgemm's "
+               "%.1f GFLOP/s\n", np, pt, pflops / best_p / 1e9, 100 * pf_frac, 100 * pf_min, 100 * pf_max,
+               sgemm_fs / 1e9);
     if (ng)
-        buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights = %.0f%% of the %.1f GB/s read "
-                   "bandwidth (%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, read_bs / 1e9,
-                   read_bs > 0 ? 100 * (wbytes + kv_bytes) * gt / read_bs : 0);
+        buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights; median %.0f%% (%.0f-%.0f%%) "
+                   "of the read bandwidth taken before and after each rep, up to %.1f GB/s, drifting up to %.0f%% "
+                   "(%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, 100 * bw_min, 100 * bw_max,
+                   read_bs / 1e9, 100 * drift, 100 * bwk_frac);
     if (n_emb) buf_printf(&out->text, "  embeddings of %lld tokens: %.1f per second\n", n_emb, n_texts / best_e);
     if (kern_note()) buf_printf(&out->text, "  note: %s\n", kern_note());
     return 0;

@@ -8,6 +8,9 @@
 //   Q4_K  (d * sc) * q - (dmin * mn)  Q6_K  (d * sc) * (q - 32)  I8_AFFINE  s * (q - Z)
 // (files built with -ffp-contract=off, so that no multiply-add is fused behind our back).
 #pragma once
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -57,6 +60,56 @@ static inline int q6_k_value(const unsigned char *b, int e) {
     int r = e % 128, l = r % 32, part = r / 32; // part 0..3: l, l + 32, l + 64, l + 96
     int lo = (ql[l + (part & 1) * 32] >> ((part >> 1) * 4)) & 0x0F;
     return lo | (((qh[l] >> (2 * part)) & 3) << 4);
+}
+
+// The activation side of the block types' matrix-vector products: x is quantized once per
+// product to blocks of 32 int16, x[i] ~ d[i / 32] * q[i] with d = max |x| / 32767 over the
+// block (an error of at most half a step, 1/65534 of the block's largest |x|), so that each
+// weight block's dot product is exact integer arithmetic (kern/simd.h: _mm256_madd_epi16).
+// s[b] = d[b] * (q[32b] + ... + q[32b + 31]) serves the types with an offset or a minimum.
+// n a multiple of 32. A block whose largest |x| is 0 or below 1e-30 becomes zeros.
+enum { XQ_MAX = 32767 };
+static inline void blk_quant_x(const float *x, int n, int16_t *q, float *d, float *s) {
+    for (int b = 0; b < n / QK; b++) {
+        const float *xb = x + QK * b;
+        float amax = 0;
+        for (int k = 0; k < QK; k++) amax = fabsf(xb[k]) > amax ? fabsf(xb[k]) : amax;
+        const float id = amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f;
+        int32_t sum = 0;
+        for (int k = 0; k < QK; k++) {
+            float v = xb[k] * id;
+            v = v > (float)XQ_MAX ? (float)XQ_MAX : v < -(float)XQ_MAX ? -(float)XQ_MAX : v;
+            q[QK * b + k] = (int16_t)lrintf(v);
+            sum += q[QK * b + k];
+        }
+        d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
+        s[b] = d[b] * (float)sum;
+    }
+}
+
+// x quantized for the block types' [out, in] products (blk_quant_x): q (in), d and s (in / 32).
+typedef struct XQ {
+    const int16_t *q;
+    const float *d, *s;
+} XQ;
+
+// The [out, in] rows of a block type (rb bytes apart, in columns from w) times a quantized x:
+// y[j] = W[j] . x, or y[j] += it when add.
+typedef void (*BlkRowsFn)(const void *w, size_t rb, int in, int n, const XQ *x, float *y, bool add);
+
+// y (n) = W . x on a float x (the kernel tables' mv_out_in for block types): x quantized
+// BLK_SEG columns at a time (on the stack), each segment's products added.
+enum { BLK_SEG = 8192 };
+static inline void blk_out_in(const void *w, DType dt, int in, int n, const float *x, float *y, BlkRowsFn rows) {
+    int16_t q[BLK_SEG];
+    float d[BLK_SEG / QK], s[BLK_SEG / QK];
+    const size_t rb = dtype_row_bytes(dt, in);
+    for (int i0 = 0; i0 < in; i0 += BLK_SEG) {
+        const int m = in - i0 < BLK_SEG ? in - i0 : BLK_SEG;
+        blk_quant_x(x + i0, m, q, d, s);
+        const XQ xq = {q, d, s};
+        rows((const char *)w + dtype_bytes(dt, i0), rb, m, n, &xq, y, i0 > 0);
+    }
 }
 
 // The elements of one block of type dt (a block type) into out, exactly.

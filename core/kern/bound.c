@@ -36,25 +36,58 @@ static void read_job(void *arg, int ith, int nth) {
     J->sink[ith % 64] = t[0] ^ t[1] ^ t[2] ^ t[3];
 }
 
-int bound_read_bytes_s(Pool *pool, size_t bytes, int passes, double *bytes_s, Err *e) {
-    ReadJob J = {0};
-    J.n = bytes / sizeof(U64x4);
-    void *buf = NULL;
-    if (!J.n || posix_memalign(&buf, 64, J.n * sizeof(U64x4)))
-        return err_set(e, "out of memory for a %zu MB read buffer", bytes >> 20);
-    memset(buf, 1, J.n * sizeof(U64x4)); // fault every page in before timing
-    J.buf = buf;
+struct ReadBound {
+    ReadJob J;
+    void *buf;
+};
+
+ReadBound *bound_read_new(size_t bytes, Err *e) {
+    ReadBound *r = calloc(1, sizeof *r);
+    if (r) r->J.n = bytes / sizeof(U64x4);
+    if (!r || !r->J.n || posix_memalign(&r->buf, 64, r->J.n * sizeof(U64x4))) {
+        free(r);
+        err_set(e, "out of memory for a %zu MB read buffer", bytes >> 20);
+        return NULL;
+    }
+    memset(r->buf, 1, r->J.n * sizeof(U64x4)); // fault every page in before timing
+    r->J.buf = r->buf;
+    return r;
+}
+
+void bound_read_free(ReadBound *r) {
+    if (!r) return;
+    free(r->buf);
+    free(r);
+}
+
+double bound_read_sample(Pool *pool, ReadBound *r, int passes) {
     double best = 1e30;
-    pool_run(pool, read_job, &J); // warm-up
+    pool_run(pool, read_job, &r->J); // warm-up
     for (int p = 0; p < passes; p++) {
         double t0 = clock_now();
-        pool_run(pool, read_job, &J);
+        pool_run(pool, read_job, &r->J);
         double t = clock_now() - t0;
         best = t < best ? t : best;
     }
-    free(buf);
-    *bytes_s = (double)(J.n * sizeof(U64x4)) / best;
+    return (double)(r->J.n * sizeof(U64x4)) / best;
+}
+
+int bound_read_bytes_s(Pool *pool, size_t bytes, int passes, double *bytes_s, Err *e) {
+    ReadBound *r = bound_read_new(bytes, e);
+    if (!r) return -1;
+    *bytes_s = bound_read_sample(pool, r, passes);
+    bound_read_free(r);
     return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bound_median(double *v, int n) {
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 int bound_sgemm_flops_s(Pool *pool, const LinearShape *shapes, int n, int reps, double *flops_s, Err *e) {

@@ -55,6 +55,7 @@ static void fill(Kernels *f, const Kernels *t) {
         if (!f->row_f32[d]) f->row_f32[d] = s->row_f32[d];
         if (!f->mv_in_out[d]) f->mv_in_out[d] = s->mv_in_out[d];
         if (!f->mv_out_in[d]) f->mv_out_in[d] = s->mv_out_in[d];
+        if (!f->mv_out_in_q[d]) f->mv_out_in_q[d] = s->mv_out_in_q[d];
     }
     if (!f->gelu_tanh) f->gelu_tanh = s->gelu_tanh;
     if (!f->softmax) f->softmax = s->softmax;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "kern/blocks.h"
 #include "kern/tensor.h"
 
 // Stored matrices are rows; row r of a matrix of dt with rows of `cols` elements starts
@@ -29,11 +30,16 @@ typedef void (*MvInOutFn)(const void *w, int64_t ld, int rows, int n, const floa
 // y[j] = dot(W[j, 0:in), x) for j < n. Overwrites y. Any in (block types: a multiple of the block).
 typedef void (*MvOutInFn)(const void *w, int in, int n, const float *x, float *y);
 
+// [out, in] block types on a quantized x: y[j] = dot(W[j, 0:in), x) over whole blocks, x as
+// blk_quant_x rounds it. Overwrites y. (Their mv_out_in quantizes x itself, then does this.)
+typedef void (*MvOutInQFn)(const void *w, int in, int n, const XQ *x, float *y);
+
 typedef struct Kernels {
     const char *name; // "scalar", "avx2", "avx512"
     RowF32Fn row_f32[DT_COUNT];
     MvInOutFn mv_in_out[DT_COUNT];
     MvOutInFn mv_out_in[DT_COUNT];
+    MvOutInQFn mv_out_in_q[DT_COUNT]; // block types only
     // x (n): GELU, tanh approximation, in place
     void (*gelu_tanh)(float *x, int n);
     // x (n): softmax in place

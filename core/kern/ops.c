@@ -6,6 +6,7 @@
 // weights are converted a panel at a time into the thread's scratch. Decoding (T == 1) is
 // memory-bound: the matrix-vector kernels read each weight byte once, converting on the fly.
 #include "kern/ops.h"
+#include "kern/blocks.h"
 #include "kern/kernels.h"
 
 #include <assert.h>
@@ -61,6 +62,7 @@ typedef struct {
     int T;
     int n; // linears (prefill: one)
     LinPart p[LIN_MAX];
+    XQ xq;           // inp quantized, when a part is a block type (kern/blocks.h)
     int n_chunks;    // [out, in] chunks of every part
     atomic_int next; // the next chunk to take
 } LinJob;
@@ -114,7 +116,10 @@ static void mv_job(void *arg, int ith, int nth) {
         while (c >= P->c1) c0 = P->c1, P++;
         const Linear *l = P->l;
         int j0 = (c - c0) * P->chunk, j1 = j0 + P->chunk < l->out ? j0 + P->chunk : l->out;
-        J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, P->out + j0);
+        if (dtype_block(l->w.dt) > 1)
+            J->k->mv_out_in_q[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, &J->xq, P->out + j0);
+        else
+            J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, P->out + j0);
     }
 }
 
@@ -220,7 +225,18 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
         }
         P->c1 = J.n_chunks;
     }
-    float *scr = partial ? pool_scratch(pool, 0, partial) : NULL;
+    // block types multiply x quantized once for the section (every linear has the same in)
+    bool quant = false;
+    for (int i = 0; i < n; i++) quant |= ls[i]->out_in && dtype_block(ls[i]->w.dt) > 1;
+    const int in = ls[0]->in;
+    size_t xq_floats = quant ? (size_t)in / 2 + 2 * (size_t)(in / 32) + 1 : 0;
+    float *scr = partial + xq_floats ? pool_scratch(pool, 0, partial + xq_floats) : NULL;
+    if (quant) {
+        float *d = scr + partial, *sx = d + in / 32;
+        int16_t *q = (int16_t *)(sx + in / 32);
+        blk_quant_x(inp, in, q, d, sx);
+        J.xq = (XQ){q, d, sx};
+    }
     for (int i = 0; i < n; i++)
         if (!ls[i]->out_in) J.p[i].partial = scr, scr += (size_t)(nth - 1) * ls[i]->out;
     pool_run(pool, mv_job, &J);

@@ -72,25 +72,51 @@ INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, 
     }
 }
 
-#define PER_TYPE(T)                                                                                   \
+// [out, in] block types on a quantized x (BlkRowsFn): the same double sums, of the weights
+// with x as blk_quant_x rounds it.
+INLINE void out_in_q_body(const void *w, DType dt, size_t rb, int in, int n, const XQ *x, float *y, bool add) {
+    float piece[PIECE];
+    for (int j = 0; j < n; j++) {
+        const char *r = (const char *)w + rb * (size_t)j;
+        double s = 0;
+        for (int i0 = 0; i0 < in; i0 += PIECE) {
+            const int m = in - i0 < PIECE ? in - i0 : PIECE;
+            row_body(r, dt, i0, m, piece);
+            for (int i = 0; i < m; i++) s += (double)piece[i] * (x->d[(i0 + i) / QK] * (float)x->q[i0 + i]);
+        }
+        y[j] = add ? y[j] + (float)s : (float)s;
+    }
+}
+
+#define PER_TYPE(T, OUT_IN)                                                                           \
     static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
         row_body(w, DT_##T, off, n, out);                                                             \
     }                                                                                                 \
     static void in_out_##T(const void *w, int64_t ld, int rows, int n, const float *x, float *y) {    \
         in_out_body(w, DT_##T, ld, rows, n, x, y);                                                    \
     }                                                                                                 \
-    static void out_in_##T(const void *w, int in, int n, const float *x, float *y) {                  \
-        out_in_body(w, DT_##T, in, n, x, y);                                                          \
-    }
-PER_TYPE(F32)
-PER_TYPE(F16)
-PER_TYPE(BF16)
-PER_TYPE(Q8_0)
-PER_TYPE(Q4_0)
-PER_TYPE(Q4_1)
-PER_TYPE(Q4_K)
-PER_TYPE(Q6_K)
-PER_TYPE(I8_AFFINE)
+    static void out_in_##T(const void *w, int in, int n, const float *x, float *y) { OUT_IN; }
+#define FLOAT_OUT_IN(T) out_in_body(w, DT_##T, in, n, x, y)
+PER_TYPE(F32, FLOAT_OUT_IN(F32))
+PER_TYPE(F16, FLOAT_OUT_IN(F16))
+PER_TYPE(BF16, FLOAT_OUT_IN(BF16))
+PER_TYPE(I8_AFFINE, FLOAT_OUT_IN(I8_AFFINE))
+// block types: their rows on a quantized x, and on a float x through blk_out_in
+#define BLOCK_TYPE(T)                                                                                 \
+    static void rows_##T(const void *w, size_t rb, int in, int n, const XQ *x, float *y, bool add) {  \
+        out_in_q_body(w, DT_##T, rb, in, n, x, y, add);                                               \
+    }                                                                                                 \
+    static void out_in_q_##T(const void *w, int in, int n, const XQ *x, float *y) {                   \
+        rows_##T(w, dtype_row_bytes(DT_##T, in), in, n, x, y, false);                                 \
+    }                                                                                                 \
+    PER_TYPE(T, blk_out_in(w, DT_##T, in, n, x, y, rows_##T))
+BLOCK_TYPE(Q8_0)
+BLOCK_TYPE(Q4_0)
+BLOCK_TYPE(Q4_1)
+BLOCK_TYPE(Q4_K)
+BLOCK_TYPE(Q6_K)
+#undef BLOCK_TYPE
+#undef FLOAT_OUT_IN
 #undef PER_TYPE
 
 static void gelu_tanh_scalar(float *x, int n) {
@@ -161,6 +187,8 @@ const Kernels kern_scalar_table = {
     .row_f32 = ALL_TYPES(row),
     .mv_in_out = ALL_TYPES(in_out),
     .mv_out_in = ALL_TYPES(out_in),
+    .mv_out_in_q = {[DT_Q8_0] = out_in_q_Q8_0, [DT_Q4_0] = out_in_q_Q4_0, [DT_Q4_1] = out_in_q_Q4_1,
+                    [DT_Q4_K] = out_in_q_Q4_K, [DT_Q6_K] = out_in_q_Q6_K},
     .gelu_tanh = gelu_tanh_scalar,
     .softmax = softmax_scalar,
     .layernorm = layernorm_scalar,

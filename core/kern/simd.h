@@ -200,157 +200,168 @@ static void row_i8_affine(const void *w, int64_t off, int64_t n, float *out) {
     for (; i < n; i++) out[i] = s * (float)((int64_t)q[i] - z);
 }
 
-// Matrix-vector products, [out, in]. Q4_1 and Q4_K add a min times the sum of the block's
-// x: those sums come first, for up to SEG columns at a time.
-enum { SEG = 8192 };
+// Matrix-vector products, [out, in], on x quantized to int16 blocks (blk_quant_x): each weight
+// block's dot product with an x block is integer arithmetic, 16 products a _mm256_madd_epi16
+// (weights widened to int16; sums stay below 2^31: |w| <= 128, or 4096 for Q6_K's value times
+// its scale, times |q| <= 32767, four products a lane), converted to float once a block and
+// scaled by the weight's and x's scales. These are 256-bit (AVX2) in both vector tables.
 
-// sx[b] = x[32b] + ... + x[32b + 31] for the n / 32 blocks of x
-INLINE void block_sums(const float *x, int n, float *sx) {
-    for (int b = 0; b < n / 32; b++) {
-        V a = v_load(x + 32 * b);
-        for (int k = W; k < 32; k += W) a = v_add(a, v_load(x + 32 * b + k));
-        sx[b] = v_hsum(a);
-    }
+typedef __m256i I16x16; // 16 int16 or 8 int32
+
+// 8 float lanes summed
+INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
-// A row's running dot product with x: two vector sums and a scalar term (each type says how
-// they combine).
+// int32 lanes of sum_k w[k] x[k] for 32 int16 weights (lo: elements 0-15, hi: 16-31) and the
+// x block at xq
+INLINE I16x16 dot32(I16x16 lo, I16x16 hi, const int16_t *xq) {
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)xq)),
+                            _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 16))));
+}
+
+// A row's running dot product: a float vector and a scalar term (each type says how they combine).
 typedef struct {
-    V a0, a1;
+    __m256 a, m; // m: Q4_K's minimums, a lane a sub-block
     float c;
-} DotAcc;
+} QAcc;
 
-// Adds one block (32 or 256 values at b) times x (the block's values) to s; k is the
-// block's index in the segment (for the 32-sums sx).
-typedef void (*BlockStep)(DotAcc *s, const unsigned char *b, const float *x, const float *sx, int k);
-typedef float (*DotEnd)(const DotAcc *s);
-
-// y[j] = W[j] . x for the n rows of a block type, a segment of columns at a time, ROWS rows
-// at a time: their blocks interleaved, so that each thread reads ROWS streams at once (one
-// sequential stream a core leaves a third of the read bandwidth unused on the machines
-// measured: see kern/bound.c), x's blocks loaded once for ROWS rows. Each row's arithmetic is
-// the same whatever the grouping, so y does not depend on how the rows are split.
-enum { ROWS = 4 };
-
-INLINE void out_in_blocks(const void *w, DType dt, int in, int n, const float *x, float *y, BlockStep step, DotEnd end) {
-    const size_t rb = dtype_row_bytes(dt, in);
-    const int blk = dtype_block(dt);
-    const size_t bb = dtype_bytes(dt, blk);
-    float sx[SEG / 32];
-    for (int i0 = 0; i0 < in; i0 += SEG) {
-        const int m = in - i0 < SEG ? in - i0 : SEG, nb = m / blk;
-        block_sums(x + i0, m, sx);
-        const unsigned char *r = (const unsigned char *)w + dtype_bytes(dt, i0);
-        int j = 0;
-        for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
-            DotAcc s[ROWS];
-            for (int k = 0; k < ROWS; k++) s[k] = (DotAcc){v_zero(), v_zero(), 0};
-            for (int b = 0; b < nb; b++)
-                for (int k = 0; k < ROWS; k++) step(&s[k], r + k * rb + b * bb, x + i0 + b * blk, sx, b);
-            for (int k = 0; k < ROWS; k++) {
-                const float v = end(&s[k]);
-                y[j + k] = i0 ? y[j + k] + v : v;
-            }
-        }
-        for (; j < n; j++, r += rb) {
-            DotAcc s = {v_zero(), v_zero(), 0};
-            for (int b = 0; b < nb; b++) step(&s, r + b * bb, x + i0 + b * blk, sx, b);
-            const float v = end(&s);
-            y[j] = i0 ? y[j] + v : v;
-        }
-    }
+INLINE void qacc_add(QAcc *s, I16x16 p, float scale) {
+    s->a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), s->a);
 }
 
-// a Q8_0 block's integer-weighted sum of x
-INLINE V q8_0_sum(const unsigned char *b, const float *x) {
-    V p = v_mul(v_load_i8((const int8_t *)b + 2), v_load(x));
-    for (int k = W; k < QK; k += W) p = v_fmadd(v_load_i8((const int8_t *)b + 2 + k), v_load(x + k), p);
-    return p;
-}
+// Adds one weight block at b times x to s; xb is the index of the block's first x block.
+typedef void (*QStep)(QAcc *s, const unsigned char *b, const XQ *x, int xb);
+typedef float (*QEnd)(const QAcc *s);
 
-// even blocks into a0, odd ones into a1
-INLINE void step_q8_0(DotAcc *s, const unsigned char *b, const float *x, const float *sx, int k) {
-    if (k & 1) s->a1 = v_fmadd(v_set1(f16_at(b)), q8_0_sum(b, x), s->a1);
-    else s->a0 = v_fmadd(v_set1(f16_at(b)), q8_0_sum(b, x), s->a0);
+INLINE void qstep_q8_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    const I16x16 lo = _mm256_cvtepi8_epi16(b16_load(b + 2)), hi = _mm256_cvtepi8_epi16(b16_load(b + 18));
+    qacc_add(s, dot32(lo, hi, x->q + QK * xb), f16_at(b) * x->d[xb]);
 }
-INLINE float end_sum(const DotAcc *s) { return v_hsum(v_add(s->a0, s->a1)); }
-
-// The nibbles of n bytes at q (n a multiple of W), zero-extended straight from memory (one
-// widening load serves both nibbles): *lo += low nibbles . xlo, *hi += high nibbles . xhi.
-INLINE void nib_dot(const unsigned char *q, int n, const float *xlo, const float *xhi, V *lo, V *hi) {
-    for (int k = 0; k < n; k += W) {
-        const VI b = vi_load_u8(q + k);
-        *lo = v_fmadd(v_cvt(vi_and15(b)), v_load(xlo + k), *lo);
-        *hi = v_fmadd(v_cvt(vi_srl4(b)), v_load(xhi + k), *hi);
-    }
-}
+INLINE float qend_sum(const QAcc *s) { return hsum8(s->a); }
 
 // d (q - 8) . x = d (q . x) - 8 d sum(x)
-INLINE void step_q4_0(DotAcc *s, const unsigned char *b, const float *x, const float *sx, int k) {
-    V p = v_zero(), r = v_zero();
-    nib_dot(b + 2, 16, x, x + 16, &p, &r);
+INLINE void qstep_q4_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    const B16 q = b16_load(b + 2);
     const float d = f16_at(b);
-    const V vd = v_set1(d);
-    s->a0 = v_fmadd(vd, p, s->a0), s->a1 = v_fmadd(vd, r, s->a1);
-    s->c += d * sx[k];
+    qacc_add(s, dot32(_mm256_cvtepu8_epi16(b16_lo(q)), _mm256_cvtepu8_epi16(b16_hi(q)), x->q + QK * xb), d * x->d[xb]);
+    s->c += d * x->s[xb];
 }
-INLINE float end_q4_0(const DotAcc *s) { return v_hsum(v_add(s->a0, s->a1)) - 8 * s->c; }
+INLINE float qend_q4_0(const QAcc *s) { return hsum8(s->a) - 8 * s->c; }
 
-INLINE void step_q4_1(DotAcc *s, const unsigned char *b, const float *x, const float *sx, int k) {
-    V p = v_zero(), r = v_zero();
-    nib_dot(b + 4, 16, x, x + 16, &p, &r);
-    const V d = v_set1(f16_at(b));
-    s->a0 = v_fmadd(d, p, s->a0), s->a1 = v_fmadd(d, r, s->a1);
-    s->c += f16_at(b + 2) * sx[k];
+INLINE void qstep_q4_1(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    const B16 q = b16_load(b + 4);
+    qacc_add(s, dot32(_mm256_cvtepu8_epi16(b16_lo(q)), _mm256_cvtepu8_epi16(b16_hi(q)), x->q + QK * xb),
+             f16_at(b) * x->d[xb]);
+    s->c += f16_at(b + 2) * x->s[xb];
 }
-INLINE float end_q4_1(const DotAcc *s) { return v_hsum(v_add(s->a0, s->a1)) + s->c; }
+INLINE float qend_q4_1(const QAcc *s) { return hsum8(s->a) + s->c; }
 
-INLINE void step_q4_k(DotAcc *s, const unsigned char *b, const float *x, const float *sx, int k) {
-    const float d = f16_at(b), dmin = f16_at(b + 2);
-    float msum = 0;
+// The 8 scales and the 8 mins of a Q4_K super-block (q4_k_scale_min), four bytes at a time:
+// j < 4 the low 6 bits of bytes j and j + 4; j >= 4 the nibbles of byte j + 4 with the top
+// two bits of bytes j - 4 and j.
+INLINE void q4_k_scales(const unsigned char *p, __m256 *sc, __m256 *mn) {
+    uint32_t u[3];
+    memcpy(u, p, 12);
+    const uint32_t m6 = 0x3F3F3F3F, m4 = 0x0F0F0F0F, m2 = 0x03030303;
+    const uint64_t s8 = (uint64_t)(u[0] & m6) | (uint64_t)((u[2] & m4) | ((u[0] >> 6) & m2) << 4) << 32;
+    const uint64_t n8 = (uint64_t)(u[1] & m6) | (uint64_t)(((u[2] >> 4) & m4) | ((u[1] >> 6) & m2) << 4) << 32;
+    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)s8)));
+    *mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)n8)));
+}
+
+// sub-blocks 2c and 2c + 1 from the low and high nibbles of 32 bytes; the eight sub-blocks'
+// scales (times x's) as one vector, each taken out by a lane permute
+INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    __m256 sc, mn;
+    q4_k_scales(b + 4, &sc, &mn);
+    const __m256 ds = _mm256_mul_ps(_mm256_mul_ps(sc, _mm256_set1_ps(f16_at(b))), _mm256_loadu_ps(x->d + xb));
+    s->m = _mm256_fmadd_ps(_mm256_mul_ps(mn, _mm256_set1_ps(f16_at(b + 2))), _mm256_loadu_ps(x->s + xb), s->m);
+    const __m256i m15 = _mm256_set1_epi8(0x0F);
     for (int c = 0; c < 4; c++) {
-        int s0, m0, s1, m1;
-        q4_k_scale_min(b + 4, 2 * c, &s0, &m0);
-        q4_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
-        V p = v_zero(), r = v_zero();
-        nib_dot(b + 16 + 32 * c, 32, x + 64 * c, x + 64 * c + 32, &p, &r);
-        s->a0 = v_fmadd(v_set1(d * (float)s0), p, s->a0);
-        s->a1 = v_fmadd(v_set1(d * (float)s1), r, s->a1);
-        msum += (float)m0 * sx[8 * k + 2 * c] + (float)m1 * sx[8 * k + 2 * c + 1];
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c));
+        const __m256i lo = _mm256_and_si256(q, m15), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m15);
+        const int x0 = xb + 2 * c, x1 = x0 + 1;
+        const I16x16 p0 = dot32(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(lo)),
+                                _mm256_cvtepu8_epi16(_mm256_extracti128_si256(lo, 1)), x->q + QK * x0);
+        const I16x16 p1 = dot32(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(hi)),
+                                _mm256_cvtepu8_epi16(_mm256_extracti128_si256(hi, 1)), x->q + QK * x1);
+        s->a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permutevar8x32_ps(ds, _mm256_set1_epi32(2 * c)), s->a);
+        s->a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permutevar8x32_ps(ds, _mm256_set1_epi32(2 * c + 1)), s->a);
     }
-    s->c += dmin * msum;
 }
-INLINE float end_q4_k(const DotAcc *s) { return v_hsum(v_add(s->a0, s->a1)) - s->c; }
+INLINE float qend_q4_k(const QAcc *s) { return hsum8(s->a) - hsum8(s->m); }
 
-INLINE void step_q6_k(DotAcc *s, const unsigned char *b, const float *x, const float *sx, int k) {
+// Q6_K: each 16 values (q - 32) times their int8 scale fit int16 (|.| <= 4096)
+INLINE I16x16 q6_scaled(B16 g, int sc) { return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(g), _mm256_set1_epi16((short)sc)); }
+
+INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     const float d = f16_at(b + 208);
     const int8_t *sc = (const int8_t *)(b + 192);
-    V a0 = v_zero(), a1 = v_zero();
-    for (int h = 0; h < 2; h++)
-        for (int l0 = 0; l0 < 32; l0 += 16) {
-            B16 g[4];
-            q6_k_groups(b + 64 * h + l0, b + 128 + 32 * h + l0, g);
-            const float *xh = x + 128 * h + l0;
-            const int i = 8 * h + l0 / 16;
-            a0 = v_fmadd(v_set1((float)sc[i]), dot16(g[0], xh, v_zero()), a0);
-            a1 = v_fmadd(v_set1((float)sc[i + 2]), dot16(g[1], xh + 32, v_zero()), a1);
-            a0 = v_fmadd(v_set1((float)sc[i + 4]), dot16(g[2], xh + 64, v_zero()), a0);
-            a1 = v_fmadd(v_set1((float)sc[i + 6]), dot16(g[3], xh + 96, v_zero()), a1);
+    for (int h = 0; h < 2; h++) {
+        B16 g0[4], g1[4]; // values l0 = 0..15 and 16..31 of the four groups of this half
+        q6_k_groups(b + 64 * h, b + 128 + 32 * h, g0);
+        q6_k_groups(b + 64 * h + 16, b + 128 + 32 * h + 16, g1);
+        for (int k = 0; k < 4; k++) { // x block 4h + k: elements 128h + 32k .. + 31
+            const int i = 8 * h + 2 * k, xk = xb + 4 * h + k;
+            qacc_add(s, dot32(q6_scaled(g0[k], sc[i]), q6_scaled(g1[k], sc[i + 1]), x->q + QK * xk), d * x->d[xk]);
         }
-    const V vd = v_set1(d);
-    s->a0 = v_fmadd(vd, a0, s->a0), s->a1 = v_fmadd(vd, a1, s->a1);
+    }
 }
 
-#define OUT_IN_BLOCKS(T, t, e)                                                                        \
-    static void out_in_##t(const void *w, int in, int n, const float *x, float *y) {                  \
-        out_in_blocks(w, DT_##T, in, n, x, y, step_##t, e);                                           \
+// y[j] = W[j] . x for the n rows of a block type, ROWS rows at a time: their blocks
+// interleaved, so that each thread reads ROWS streams at once (one sequential stream a core
+// leaves a third of the read bandwidth unused on the machines measured: see kern/bound.c) and
+// x's blocks are loaded once for ROWS rows. Each row's arithmetic is the same whatever the
+// grouping, so y does not depend on how the rows are split. Rows are rb bytes apart.
+enum { ROWS = 4, PF_GROUPS = 2 };
+
+INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ *x, float *y, bool add, QStep step,
+                     QEnd end) {
+    const int blk = dtype_block(dt), nb = in / blk, per = blk / QK;
+    const size_t bb = dtype_bytes(dt, blk);
+    const unsigned char *r = w;
+    // the hardware prefetchers lag on rows this short (Q8_0 rows of 768 are 816 bytes): the next
+    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does)
+    const bool pf = rb * ROWS < 16384 && !add;
+    const size_t slice = ROWS * bb;
+    int j = 0;
+    for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
+        QAcc s[ROWS];
+        for (int k = 0; k < ROWS; k++) s[k] = (QAcc){_mm256_setzero_ps(), _mm256_setzero_ps(), 0};
+        const unsigned char *next = r + PF_GROUPS * ROWS * rb;
+        for (int b = 0; b < nb; b++) {
+            if (pf && j + (PF_GROUPS + 1) * ROWS <= n) prefetch(next + b * slice, (int)slice);
+            for (int k = 0; k < ROWS; k++) step(&s[k], r + k * rb + b * bb, x, b * per);
+        }
+        for (int k = 0; k < ROWS; k++) y[j + k] = add ? y[j + k] + end(&s[k]) : end(&s[k]);
     }
-OUT_IN_BLOCKS(Q8_0, q8_0, end_sum)
-OUT_IN_BLOCKS(Q4_0, q4_0, end_q4_0)
-OUT_IN_BLOCKS(Q4_1, q4_1, end_q4_1)
-OUT_IN_BLOCKS(Q4_K, q4_k, end_q4_k)
-OUT_IN_BLOCKS(Q6_K, q6_k, end_sum)
-#undef OUT_IN_BLOCKS
+    for (; j < n; j++, r += rb) {
+        QAcc s = {_mm256_setzero_ps(), _mm256_setzero_ps(), 0};
+        for (int b = 0; b < nb; b++) step(&s, r + b * bb, x, b * per);
+        y[j] = add ? y[j] + end(&s) : end(&s);
+    }
+}
+
+#define OUT_IN_Q(T, t, e)                                                                             \
+    static void rows_##t(const void *w, size_t rb, int in, int n, const XQ *x, float *y, bool add) {  \
+        out_in_q(w, rb, DT_##T, in, n, x, y, add, qstep_##t, e);                                      \
+    }                                                                                                 \
+    static void out_in_q_##t(const void *w, int in, int n, const XQ *x, float *y) {                   \
+        rows_##t(w, dtype_row_bytes(DT_##T, in), in, n, x, y, false);                                 \
+    }                                                                                                 \
+    static void out_in_##t(const void *w, int in, int n, const float *x, float *y) {                  \
+        blk_out_in(w, DT_##T, in, n, x, y, rows_##t);                                                 \
+    }
+OUT_IN_Q(Q8_0, q8_0, qend_sum)
+OUT_IN_Q(Q4_0, q4_0, qend_q4_0)
+OUT_IN_Q(Q4_1, q4_1, qend_q4_1)
+OUT_IN_Q(Q4_K, q4_k, qend_q4_k)
+OUT_IN_Q(Q6_K, q6_k, qend_sum)
+#undef OUT_IN_Q
 
 // I8_AFFINE rows: y[j] = s_j (q_j . x - Z_j sum(x)), any in.
 static void out_in_i8_affine(const void *w, int in, int n, const float *x, float *y) {
@@ -653,6 +664,8 @@ SIMD_PER_TYPE(BF16)
         .mv_out_in = {[DT_F32] = out_in_F32, [DT_F16] = out_in_F16, [DT_BF16] = out_in_BF16,          \
                       [DT_Q8_0] = out_in_q8_0, [DT_Q4_0] = out_in_q4_0, [DT_Q4_1] = out_in_q4_1,      \
                       [DT_Q4_K] = out_in_q4_k, [DT_Q6_K] = out_in_q6_k, [DT_I8_AFFINE] = out_in_i8_affine}, \
+        .mv_out_in_q = {[DT_Q8_0] = out_in_q_q8_0, [DT_Q4_0] = out_in_q_q4_0, [DT_Q4_1] = out_in_q_q4_1,  \
+                        [DT_Q4_K] = out_in_q_q4_k, [DT_Q6_K] = out_in_q_q6_k},                     \
         .gelu_tanh = gelu_tanh_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,            \
         .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
     }

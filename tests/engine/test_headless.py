@@ -61,6 +61,31 @@ check(len(gen["ids"]) == 4 and len(gen["logprobs"]) == 4, "generate max=4 gives 
 check(all(l <= 0 for l in gen["logprobs"]), "log-probabilities are <= 0", gen["logprobs"])
 check(att["matrix"][0][1:] == [0, 0] and abs(sum(att["matrix"][2]) - 1) < 1e-5, "causal attention rows", att["matrix"])
 
+# bench: the bounds are sampled around every repetition; each figure's fraction is the
+# median of the repetitions' own, with their spread and the samples behind them
+p = run(["--json", "-e", "bench prompt=8 gen=4 reps=3"])
+check(p.returncode == 0, "bench reps=3 runs", p.stderr)
+bn = jlines(p)[0] if p.returncode == 0 else {}
+for k in ["prefill_tok_s_reps", "decode_tok_s_reps", "read_gb_s_before", "read_gb_s_after",
+          "decode_bw_fraction_reps", "prefill_sgemm_fraction_reps"]:
+    v = bn.get(k)
+    check(isinstance(v, list) and len(v) == 3 and all(x > 0 for x in v), f"bench {k}: 3 positive values", v)
+check(len(bn.get("sgemm_gflops_reps", [])) == 4, "bench: sgemm sampled before each rep and after the last", bn)
+if all(k in bn for k in ["decode_bw_fraction_reps", "decode_tok_s_reps", "read_gb_s_before", "read_gb_s_after"]):
+    fr = sorted(bn["decode_bw_fraction_reps"])
+    check(bn["decode_bw_fraction_min"] == fr[0] and bn["decode_bw_fraction_max"] == fr[-1]
+          and abs(bn["decode_bw_fraction"] - fr[1]) <= 1e-9 * fr[1], "decode_bw_fraction is the median rep", bn)
+    # each rep's fraction: weight bytes x its tok/s over the mean of the samples around it
+    for f, t, r0, r1 in zip(bn["decode_bw_fraction_reps"], bn["decode_tok_s_reps"], bn["read_gb_s_before"],
+                            bn["read_gb_s_after"]):
+        want = bn["weight_bytes_per_token"] * t / (0.5 * (r0 + r1) * 1e9)
+        check(abs(f - want) <= 1e-6 * want, "a rep's fraction is held against the samples around it", (f, want))
+    check(bn["decode_tok_s"] == max(bn["decode_tok_s_reps"]), "decode_tok_s is the best rep", bn)
+    check(bn["read_gb_s"] == max(bn["read_gb_s_before"] + bn["read_gb_s_after"]), "read_gb_s is the largest sample", bn)
+    pf = sorted(bn["prefill_sgemm_fraction_reps"])
+    check(abs(bn["prefill_sgemm_fraction"] - pf[1]) <= 1e-9 * pf[1], "prefill_sgemm_fraction is the median rep", bn)
+    check(0 <= bn["read_drift_max"] < 10, "read_drift_max is a fraction", bn.get("read_drift_max"))
+
 # the same seed gives the same tokens; another seed (almost surely) others
 a = jlines(run(["--json", "-e", 'generate "The" max=12 seed=42 temperature=1.5']))[0]
 b = jlines(run(["--json", "-e", 'generate "The" max=12 seed=42 temperature=1.5']))[0]

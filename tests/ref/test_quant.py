@@ -15,7 +15,8 @@ Usage: test_quant.py QUANT_DUMP   (tests/ref/quant_dump, built by meson)
    error must stay below Q4_1's (Q4_K) and a third of it (Q6_K) on the same rows. I8_AFFINE
    (qkv's own) equals the lectures' formula computed here in NumPy.
 3. Matrix-vector products of each type on every table within 1e-5 of sum |w x| of the
-   float64 product of gguf's dequantized weights.
+   float64 product of gguf's dequantized weights with x as qkv quantizes it for them (int16
+   blocks of 32, computed here in NumPy: within half a step of x).
 """
 import os
 import subprocess
@@ -182,6 +183,19 @@ def test_quant(rng):
     check(bad.returncode == 1 and b'nan' in bad.stderr, 'a NaN is refused with a message', bad.stderr)
 
 
+def xq_values(x):
+    """x as qkv's block-type matrix-vector products take it: blocks of 32 as int16, d = max|x| / 32767,
+    q = round-half-even(x * (32767 / max|x|)), in float32 as kern/blocks.h's blk_quant_x computes it."""
+    xb = x.reshape(-1, 32).astype(np.float32)
+    amax = np.abs(xb).max(axis=1).astype(np.float32)
+    ok = amax >= np.float32(1e-30)
+    safe = np.where(ok, amax, np.float32(1))
+    inv = np.where(ok, np.float32(32767) / safe, np.float32(0)).astype(np.float32)
+    q = np.rint(np.clip(xb * inv[:, None], -32767, 32767)).astype(np.float32)
+    d = np.where(ok, safe / np.float32(32767), np.float32(0)).astype(np.float32)
+    return (d[:, None] * q).astype(np.float32).reshape(-1)
+
+
 def test_matvec(rng):
     for name, (blk, size) in BLOCK.items():
         for cols in (blk, 3 * blk, 768 // blk * blk or blk):
@@ -190,8 +204,12 @@ def test_matvec(rng):
             stored = dump('quant', name, cols, w.tobytes())
             deq = quants.dequantize(np.frombuffer(stored, np.uint8).reshape(rows, -1), T[name]).astype(np.float64)
             x = rng.standard_normal(cols).astype(np.float32)
-            ref = deq @ x.astype(np.float64)
-            mag = np.abs(deq) @ np.abs(x.astype(np.float64))
+            # the product is of the weights and x quantized to int16 blocks (within half a step of x)
+            xq = xq_values(x).astype(np.float64)
+            check(np.all(np.abs(xq - x) <= np.repeat(np.abs(x.reshape(-1, 32)).max(axis=1), 32) / 65534 * 1.02),
+                  'x quantized within half a step', np.abs(xq - x).max())
+            ref = deq @ xq
+            mag = np.abs(deq) @ np.abs(xq)
             for table in TABLES:
                 got = dump('matvec', name, cols, stored + x.tobytes(), table)
                 if got is None:

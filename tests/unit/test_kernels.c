@@ -76,6 +76,20 @@ static int whole(DType dt, int n) { return (n + dtype_block(dt) - 1) / dtype_blo
 
 static void stored_free(Stored *s) { free(s->data), free(s->val); }
 
+// x as the block types' [out, in] products take it (blk_quant_x: int16 blocks of 32): their
+// reference multiplies the weights with this x; n a multiple of 32.
+static float *xq_values(const float *x, int n) {
+    int16_t *q = malloc(sizeof(int16_t) * (size_t)n);
+    float *d = malloc(sizeof(float) * (size_t)(n / 32 + 1)), *s = malloc(sizeof(float) * (size_t)(n / 32 + 1));
+    float *v = malloc(sizeof(float) * (size_t)n);
+    blk_quant_x(x, n, q, d, s);
+    for (int i = 0; i < n; i++) v[i] = d[i / 32] * (float)q[i];
+    // the quantized x is within half a step of x (and the rounding of x * 32767 / max)
+    for (int i = 0; i < n; i++) CHECK(fabsf(v[i] - x[i]) <= 0.51f * d[i / 32] + 1e-37f);
+    free(q), free(d), free(s);
+    return v;
+}
+
 // |got - (y0 + sum_i w[i, j] x[i])| over the scale of the terms.
 static double dot_err(const float *w, int64_t stride_i, int64_t stride_j, const float *x, int in, int j, float got,
                       float y0) {
@@ -136,13 +150,27 @@ static void test_matvec(const Kernels *k) {
             Stored w = stored_new((DType)dt, out, in);
             float *x = malloc(sizeof(float) * (size_t)in), *y = malloc(sizeof(float) * (size_t)(out + 1));
             for (int i = 0; i < in; i++) x[i] = frand();
-            // [out, in]
+            // [out, in]; block types multiply x as blk_quant_x rounds it
+            const bool blocks = dtype_block((DType)dt) > 1;
+            float *xr = blocks ? xq_values(x, in) : x;
             y[out] = 12345.0f;
             k->mv_out_in[dt](w.data, in, out, x, y);
             double worst = 0;
-            for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, x, in, j, y[j], 0));
+            for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
             check_err("mv_out_in", (DType)dt, in, out, worst, 1e-5);
             CHECK(y[out] == 12345.0f);
+            if (blocks) { // the same on x quantized beforehand (what linear_forward runs)
+                int16_t *q = malloc(sizeof(int16_t) * (size_t)in);
+                float *d = malloc(sizeof(float) * (size_t)(in / 32)), *sx = malloc(sizeof(float) * (size_t)(in / 32));
+                blk_quant_x(x, in, q, d, sx);
+                const XQ xq = {q, d, sx};
+                k->mv_out_in_q[dt](w.data, in, out, &xq, y);
+                worst = 0;
+                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
+                check_err("mv_out_in_q", (DType)dt, in, out, worst, 1e-5);
+                CHECK(y[out] == 12345.0f);
+                free(q), free(d), free(sx), free(xr);
+            }
             // [in, out]: in rows of out (block types: out a multiple of the block)
             if (out % dtype_block((DType)dt) == 0) {
                 Stored v = stored_new((DType)dt, in, out);
@@ -179,7 +207,11 @@ static void test_linear(void) {
                     float *bias = malloc(sizeof(float) * (size_t)out);
                     for (int i = 0; i < Tmax * in; i++) x[i] = frand();
                     for (int j = 0; j < out; j++) bias[j] = frand();
+                    // decoding multiplies a block type's [out, in] weights with x quantized
+                    const bool xq = layout && dtype_block((DType)dt) > 1;
+                    float *x1 = xq ? xq_values(x, in) : x;
                     for (int T = 1; T <= Tmax; T += 16) {
+                        const float *xr = T == 1 ? x1 : x;
                         Linear L = {.w = {.dt = (DType)dt, .ndim = 2, .n = (int64_t)in * out, .data = w.data},
                                     .out_in = layout, .bias = bias, .in = in, .out = out};
                         linear_forward(pool, y, x, &L, T);
@@ -189,7 +221,7 @@ static void test_linear(void) {
                                 double ref = bias[j], mag = fabs(bias[j]);
                                 for (int i = 0; i < in; i++) {
                                     double p = (double)w.val[layout ? (int64_t)j * in + i : (int64_t)i * out + j] *
-                                               x[(size_t)t * in + i];
+                                               xr[(size_t)t * in + i];
                                     ref += p, mag += fabs(p);
                                 }
                                 worst = fmax(worst, fabs(y[(size_t)t * out + j] - ref) / mag);
@@ -199,6 +231,7 @@ static void test_linear(void) {
                                  nth);
                         check_err(what, (DType)dt, in, out, worst, 1e-5);
                     }
+                    if (xq) free(x1);
                     free(x), free(y), free(bias);
                     stored_free(&w);
                 }
