@@ -439,10 +439,12 @@ def scenario_new_user(p, tmp, db, name):
     # Tab walks the views in order, Shift-Tab back
     for want in ("Nothing to show yet", "sinusoidal position encoding: 64 positions", "No ranking pending",
                  "History:", "> model", "Keys of the Log view", "no converted model",
-                 "heads on 100 tokens (repeated random)", "no experiment yet", "e edit, g"):
+                 "heads on 100 tokens (repeated random)", "no experiment yet", "No curve shown yet.", "e edit, g"):
         p.keys("Tab")
         p.wait_text(want)
-    p.keys("BTab")  # back from the lab to the last view, Experiments
+    p.keys("BTab")  # back from the lab to the last view, Training
+    p.wait_text("No curve shown yet.")
+    p.keys("BTab")  # Experiments
     p.wait_text("no experiment yet")
     p.keys("BTab")  # Heads (without a prompt: heads induction)
     p.wait_text("heads on 100 tokens (repeated random): induction")

@@ -120,6 +120,14 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
         fail('%s: reward_runs row %r' % (family, run))
     if len(pts) < 3 or pts[0][0] != 0 or pts[0][1] is not None or not pts[-1][2] < pts[0][2]:
         fail('%s: reward_points %r' % (family, pts[:3] + pts[-2:]))
+    cv = qjson(qkv, db, 'curve kind=reward')  # the latest reward run's curve, as the Training view draws it
+    got = [(x['step'], x['loss'], x['heldout_loss'], x['heldout_accuracy']) for x in (cv or {}).get('points', [])]
+    same = len(got) == len(pts) and all(  # JSON carries 9 significant digits
+        a[0] == b[0] and all((u is None) == (v is None) and (u is None or abs(u - v) <= 1e-7 * max(1, abs(v)))
+                             for u, v in zip(a[1:], b[1:])) for a, b in zip(got, pts))
+    if not cv or cv['kind'] != 'reward' or cv['head'] != 'linear' or cv['status'] != 'done' or not same:
+        fail('%s: curve kind=reward: %r, %d points; expected the %d logged ones'
+             % (family, {k: (cv or {}).get(k) for k in ('kind', 'head', 'status')}, len(got), len(pts)))
     with open(os.path.join(out, 'config.json')) as f:
         cfg = json.load(f)
     if cfg.get('num_labels', len(cfg.get('id2label', {}))) != 1 or cfg['architectures'] != [cls_name]:

@@ -131,6 +131,16 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
         fail('%s: held-out losses at steps %s, expected 10 20 30 40' % (tag, [s for s, _, v in pts if v is not None]))
     if abs(pts[-1][2] - res.get('val_loss', -1)) > 1e-9:
         fail('%s: JSON val_loss %s and the logged %s differ' % (tag, res.get('val_loss'), pts[-1][2]))
+    # `curve ID` gives the logged points back (the Training view draws them)
+    p = qkv_cli.run(qkv, ['--db', db, '--json', '-e', 'curve %d' % res['train_run_id']])
+    cv = json.loads(p.stdout) if p.returncode == 0 else {}
+    got = [(x['step'], x['loss'], x['val_loss']) for x in cv.get('points', [])]
+    same = len(got) == len(pts) and all(  # JSON carries 9 significant digits
+        a[0] == b[0] and all((u is None) == (v is None) and (u is None or abs(u - v) <= 1e-7 * max(1, abs(v)))
+                             for u, v in zip(a[1:], b[1:])) for a, b in zip(got, pts))
+    if cv.get('kind') != 'train' or cv.get('out_path') != os.path.realpath(out_a) or not same:
+        fail('%s: curve %d: kind %r, out_path %r, %d points; expected the %d logged ones'
+             % (tag, res['train_run_id'], cv.get('kind'), cv.get('out_path'), len(got), len(pts)))
     print('ok %-24s loss %.3f -> %.3f, held-out %.4f, %s params, %.0f tok/s'
           % (tag + ' train', first, last, res['val_loss'], res['params'], res['tok_s']), flush=True)
     hf_checks(tag, qkv, out_a, data, db, seq, batch, evb, res['val_loss'])
