@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_reward import adapters, add_adapters, bad, make_db, qjson, ranked_pairs  # noqa: E402
+from test_reward import adapters, add_adapters, bad, make_db, new_models, qjson, ranked_pairs  # noqa: E402
 from trainref import fail, finish, load_causal_lm, np, qkv_cli, tensors, torch  # noqa: E402
 
 
@@ -268,16 +268,9 @@ def main():
     qkv = qkv_cli.qkv_path()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        db0 = os.path.join(tmp, 'models.db')
-        models = {}
-        for family, opts in (('gpt2', 'layers=2 heads=2 d=32 ctx=64 seed=61 std=0.1'),
-                             ('llama', 'layers=2 heads=4 kv_heads=2 d=32 ff=48 ctx=64 seed=62 std=0.1')):
-            d = os.path.join(tmp, family)
-            p = qkv_cli.new_model(qkv, [family] + opts.split() + ['out=' + d], db0)
-            if p.returncode != 0:
-                fail('%s: new-model: %s' % (family, p.stderr.strip()))
-                return finish()
-            models[family] = d
+        models = new_models(qkv, tmp)
+        if not models:
+            return finish()
         test_torch(qkv, tmp, models['gpt2'], 'gpt2')
         test_torch(qkv, tmp, models['llama'], 'llama')
         test_torch_lora(qkv, tmp, models['gpt2'], 'gpt2')

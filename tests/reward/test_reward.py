@@ -401,20 +401,29 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
 
 
+def new_models(qkv, tmp):
+    """The random-weight GPT-2 and Llama (grouped-query) models both tests train: {family: dir}, or
+    None after a failure."""
+    db0 = os.path.join(tmp, 'models.db')
+    models = {}
+    for family, opts in (('gpt2', 'layers=2 heads=2 d=32 ctx=64 seed=61 std=0.1'),
+                         ('llama', 'layers=2 heads=4 kv_heads=2 d=32 ff=48 ctx=64 seed=62 std=0.1')):
+        d = os.path.join(tmp, family)
+        p = qkv_cli.new_model(qkv, [family] + opts.split() + ['out=' + d], db0)
+        if p.returncode != 0:
+            fail('%s: new-model: %s' % (family, p.stderr.strip()))
+            return None
+        models[family] = d
+    return models
+
+
 def main():
     qkv = qkv_cli.qkv_path()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        db0 = os.path.join(tmp, 'models.db')
-        models = {}
-        for family, opts in (('gpt2', 'layers=2 heads=2 d=32 ctx=64 seed=61 std=0.1'),
-                             ('llama', 'layers=2 heads=4 kv_heads=2 d=32 ff=48 ctx=64 seed=62 std=0.1')):
-            d = os.path.join(tmp, family)
-            p = qkv_cli.new_model(qkv, [family] + opts.split() + ['out=' + d], db0)
-            if p.returncode != 0:
-                fail('%s: new-model: %s' % (family, p.stderr.strip()))
-                return finish()
-            models[family] = d
+        models = new_models(qkv, tmp)
+        if not models:
+            return finish()
         res = test_linear(qkv, tmp, models['gpt2'], 'gpt2', 'GPT2ForSequenceClassification')
         test_linear(qkv, tmp, models['llama'], 'llama', 'LlamaForSequenceClassification')
         test_full_grads(qkv, tmp, models['gpt2'], 'gpt2')
