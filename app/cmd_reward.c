@@ -196,10 +196,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     jw_kint(w, "reward_run_id", L.run_id > 0 ? L.run_id : 0);
     jw_kstr(w, "head", head_s);
     jw_kstr(w, "base", base_path);
-    jw_kint(w, "ties", ps.n_ties);
-    jw_kint(w, "prompts", ps.n_groups);
-    jw_kint(w, "heldout_prompts", n_held_g);
-    jw_kint(w, "truncated", ps.n_trunc);
+    pref_data_json(w, &ps, n_held_g);
     jw_kint(w, "steps", res.steps);
     jw_kint(w, "best_step", res.best_step);
     jw_kbool(w, "stopped_early", res.stopped_early);

@@ -222,3 +222,10 @@ void pref_card_data(Buf *b, const Args *a, const RankSet *s, const PairSet *ps, 
     }
     buf_putc(b, '\n');
 }
+
+void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts) {
+    jw_kint(w, "ties", ps->n_ties);
+    jw_kint(w, "prompts", ps->n_groups);
+    jw_kint(w, "heldout_prompts", held_prompts);
+    jw_kint(w, "truncated", ps->n_trunc);
+}

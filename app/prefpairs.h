@@ -59,6 +59,9 @@ int pref_train_opts(const struct Args *a, const char *cmd, PrefTrainOpts *p, str
 // (loaded when none is). NULL with the message (prefixed with cmd) in out.
 Model *pref_base_model(struct App *app, const struct Args *a, const char *cmd, Model **owned, struct Out *out);
 
+// The data keys both trainers report: ties, prompts, heldout_prompts, truncated.
+void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts);
+
 // The model card's lines on the data: the filters of a, the rankings, prompts, pairs and the
 // split, the annotators.
 void pref_card_data(Buf *b, const struct Args *a, const RankSet *s, const PairSet *ps, int n_train, int n_held,
