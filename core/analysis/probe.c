@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -487,7 +488,7 @@ typedef struct {
     const ProbeFit *f;
     ProbeLayer *out;
     const int *ys[2]; // the labels and the shuffled ones
-    int rc;           // the first failure's, with its message
+    _Atomic int rc;   // the first failure's (set once, by compare-and-swap), with its message
     Err e;
 } Sweep;
 
@@ -502,7 +503,8 @@ static void sweep_share(void *arg, int ith, int nth) {
         o->layer = S->layers[i];
         if (probe_fit(r->x + (size_t)S->layers[i] * r->d, r->n, r->d, stride, S->ys, 2, r->k, S->test, S->f, acc, train,
                       NULL, &e)) {
-            if (!S->rc) S->e = e, S->rc = -1; // a message from either share will do
+            int none = 0; // only the share that sets rc first writes the message
+            if (atomic_compare_exchange_strong(&S->rc, &none, -1)) S->e = e; // read after the team joins
             return;
         }
         o->acc = acc[0], o->train_acc = train[0], o->control = acc[1];
