@@ -11,6 +11,8 @@
 #include "base/mem.h"
 #include "cmdutil.h"
 #include "commands.h"
+#include "experiment.h"
+#include "prompt/template.h"
 #include "tok/bpe_train.h"
 #include "train/teach.h"
 #include "train/trainer.h"
@@ -215,6 +217,53 @@ static int cmd_train_tokenizer(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// The examples of a task file (experiment's format) to fine-tune on: each exemplar (split
+// "pool"; the test items stay for experiment) as its zero-shot prompt and its answer, as
+// `experiment TASK shots=0` asks and scores it (with cot, the rationale before the answer and
+// the trigger after the query). The strings live in *texts (one per example: the prompt, then
+// the answer).
+static int task_examples(const char *path, bool cot, TrainExample **ex, int *n, Buf **texts, Err *e) {
+    char *file = exp_task_find(path, e);
+    Task *t = file ? task_load(file, e) : NULL;
+    free(file);
+    if (!t) return -1;
+    int rc = 0;
+    if (!t->n_pool) rc = err_set(e, "train: the task '%s' has no exemplars (\"split\": \"pool\") to train on", t->name);
+    PromptStyle st;
+    prompt_style_default(&st, t);
+    *ex = rc ? NULL : xcalloc((size_t)t->n_pool, sizeof **ex);
+    *texts = rc ? NULL : xcalloc((size_t)t->n_pool, sizeof **texts);
+    *n = 0;
+    for (int i = 0; !rc && i < t->n_pool; i++) {
+        const TaskItem *it = &t->items[t->pool[i]];
+        if (cot && !it->rationale) {
+            rc = err_set(e, "train: cot=on: exemplar at line %d of '%s' has no rationale", it->line, t->path);
+            break;
+        }
+        Rendered r;
+        if (prompt_render(t, &st, NULL, cot, NULL, 0, t->pool[i], &r, e)) {
+            rc = -1;
+            break;
+        }
+        Buf *b = &(*texts)[i];
+        buf_put(b, r.text.data, r.text.len);
+        size_t plen = b->len;
+        if (!plen || b->data[plen - 1] != '\n') buf_putc(b, ' '); // as prompt_render puts an answer after its head
+        prompt_answer_text(&st, it, cot, b);
+        buf_puts(b, st.separator); // an answer ends as in the prompts: where the next block would start
+        (*ex)[i] = (TrainExample){b->data, b->data + plen, plen, b->len - plen, r.special};
+        rendered_free(&r);
+        (*n)++;
+    }
+    task_free(t);
+    return rc;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
 static int train_with(App *app, const Args *a, Out *out) {
     TrainOpts o = train_defaults();
     Err e = {0};
@@ -262,6 +311,21 @@ static int train_with(App *app, const Args *a, Out *out) {
     if (r) o.seed = (uint64_t)v;
     if ((r = args_bool(a, "resume", &o.resume, &e)) < 0) return out_error(out, "%s", e.msg);
     if (o.threads <= 0) o.threads = app->n_threads;
+    bool cot = false;
+    if ((r = args_bool(a, "cot", &cot, &e)) < 0) return out_error(out, "%s", e.msg);
+    TrainExample *ex = NULL;
+    Buf *texts = NULL;
+    int n_ex = 0;
+    if (ends_with(o.data, ".jsonl")) { // a task file: fine-tune on its exemplars
+        if (task_examples(o.data, cot, &ex, &n_ex, &texts, &e)) {
+            for (int i = 0; texts && i < n_ex; i++) buf_free(&texts[i]);
+            free(ex), free(texts);
+            return out_error(out, "%s", e.msg);
+        }
+        o.examples = ex, o.n_examples = n_ex;
+    } else if (r) {
+        return out_error(out, "train: cot= goes with a task file (.jsonl)");
+    }
 
     TrainLog L = {.app = app, .o = &o, .last_val = -1};
     options_json(a, "data", &L.options);
@@ -272,6 +336,8 @@ static int train_with(App *app, const Args *a, Out *out) {
     TrainInfo info = {0};
     int rc = train_run(&o, &h, &info, &e);
     buf_free(&L.options);
+    for (int i = 0; i < n_ex; i++) buf_free(&texts[i]);
+    free(ex), free(texts);
     if (rc) return out_error(out, "%s", e.msg);
     if (L.log_err.msg[0]) fprintf(stderr, "warning: the loss curve was not logged: %s\n", L.log_err.msg);
     JsonW *w = &out->w;
@@ -384,21 +450,23 @@ static const char *const k_curve[] = {"kind", NULL};
 static const char *const k_train[] = {"out", "from", "family", "tok", "layers", "heads", "kv_heads", "d", "ff", "ctx",
                                       "vocab", "seed", "std", "theta", "tied", "steps", "batch", "seq", "accum",
                                       "warmup", "lr", "min_lr", "wd", "clip", "beta1", "beta2", "eval_every",
-                                      "eval_batches", "save_every", "val", "data_seed", "threads", "resume", "recipe", NULL};
+                                      "eval_batches", "save_every", "val", "data_seed", "threads", "resume", "recipe", "cot", NULL};
 static const char *const k_teach[] = {"out", "seed", "bytes", NULL};
 static const char *const k_train_tok[] = {"out", "vocab", "min_freq", NULL};
 
 const Command train_commands[] = {
     {"train", cmd_train, 0, 1, k_train,
-     "train FILE|recipe=teach out=DIR [from=MODEL | family=gpt2|llama|... layers= heads= kv_heads= d= ff= ctx= seed= std= tok=DIR] "
-     "[steps=100 batch=8 seq=64 accum=1 lr=3e-4 min_lr=lr/10 warmup=0 wd=0.1 clip=1 eval_every=0 eval_batches=4 "
-     "save_every=0 val=0.1 data_seed=1 threads=N resume=true]",
+     "train FILE|TASK.jsonl|recipe=teach out=DIR [from=MODEL | family=gpt2|llama|... layers= heads= kv_heads= d= ff= ctx= seed= "
+     "std= tok=DIR] [steps=100 batch=8 seq=64 accum=1 lr=3e-4 min_lr=lr/10 warmup=0 wd=0.1 clip=1 eval_every=0 "
+     "eval_batches=4 save_every=0 val=0.1 data_seed=1 threads=N resume=true cot=off]",
      "Train a decoder (GPT-2 or Llama family) on the text of FILE, tokenized with the model's tokenizer (the last "
      "val fraction held out), from MODEL or from scratch (a new model of the family with new-model's options), with "
      "AdamW, global-norm clipping, warmup and cosine decay to min_lr, and accum micro-batches per step. Writes DIR "
      "as an HF checkpoint (config.json, model.safetensors, tokenizer) every save_every steps and at the end, with "
      "train_state.bin: running the same command again after a kill resumes exactly. The loss curve goes to the "
-     "database (train_runs, train_points). JSON: out, train_run_id, arch, params, start_step, step, steps, "
+     "database (train_runs, train_points). A task file (.jsonl, experiment's format) instead fine-tunes on its "
+     "exemplars: each its zero-shot prompt (no loss) and its answer (the loss), every 1/val-th held out; cot=on "
+     "trains on the rationales. JSON: out, train_run_id, arch, params, start_step, step, steps, "
      "train_tokens, val_tokens, loss, val_loss, tok_s. recipe=teach: the built-in teaching model's run (the teaching "
      "corpus written to DIR/corpus by teach-corpus, then a 4-layer GPT-2 trained on it; options given win).",
      false},

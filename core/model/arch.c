@@ -169,6 +169,17 @@ int arch_plan(const ModelConfig *c, int (*fn)(void *user, const WeightSlot *s), 
     return P.rc;
 }
 
+void rope_permute_head(float *v, int rot, int64_t c, bool to_pairs, float *tmp) {
+    int half = rot / 2;
+    memcpy(tmp, v, sizeof *v * (size_t)(rot * c));
+    for (int j = 0; j < half; j++)
+        for (int s = 0; s < 2; s++) {
+            int pair = 2 * j + s, halves = s * half + j;
+            int dst = to_pairs ? pair : halves, src = to_pairs ? halves : pair;
+            memcpy(v + dst * c, tmp + src * c, sizeof *v * (size_t)c);
+        }
+}
+
 void rope_freqs(const Arch *a, int rot, float *inv) {
     int half = rot / 2;
     for (int i = 0; i < half; i++) inv[i] = 1.0f / powf(a->rope_theta, (float)(2 * i) / (float)rot);

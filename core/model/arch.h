@@ -112,6 +112,11 @@ typedef struct WeightSlot {
 // The inverse rotary frequencies inv[rot/2] of a, as HF computes them (float32), scaling included.
 void rope_freqs(const Arch *a, int rot, float *inv);
 
+// Reorder the rows of one head's q or k (rows of c values each, the first rot of them rotated)
+// from HF's halves (row i pairs with i + rot/2) to adjacent pairs (2i with 2i + 1) when
+// to_pairs, or back. tmp holds rot * c values.
+void rope_permute_head(float *v, int rot, int64_t c, bool to_pairs, float *tmp);
+
 // Calls fn for every weight a model of config c has, in the order checkpoints store them;
 // stops at the first non-zero return and returns it.
 int arch_plan(const ModelConfig *c, int (*fn)(void *user, const WeightSlot *s), void *user);

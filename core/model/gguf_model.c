@@ -164,19 +164,6 @@ static int ex_plan(void *user, const WeightSlot *s) {
     return 0;
 }
 
-// Reorder the rows of one head's q or k (rows of c values, the first rot rotated) from
-// HF's halves (row i pairs with i + rot/2) to adjacent pairs (2i with 2i + 1), or back.
-static void permute_head(float *v, int rot, int64_t c, bool to_pairs, float *tmp) {
-    int half = rot / 2;
-    memcpy(tmp, v, sizeof *v * (size_t)(rot * c));
-    for (int j = 0; j < half; j++)
-        for (int s = 0; s < 2; s++) {
-            int pair = 2 * j + s, halves = s * half + j;
-            int dst = to_pairs ? pair : halves, src = to_pairs ? halves : pair;
-            memcpy(v + dst * c, tmp + src * c, sizeof *v * (size_t)c);
-        }
-}
-
 static int ex_data(void *user, int i, FILE *f, Err *e) {
     Export *x = user;
     const Model *m = x->m;
@@ -205,7 +192,7 @@ static int ex_data(void *user, int i, FILE *f, Err *e) {
         int64_t per_row = it->s.kind == WK_VEC ? 1 : it->cols; // a bias: one value per row of q/k
         float *tmp = xmalloc(sizeof *tmp * (size_t)(rot * per_row));
         for (int h = 0; h < heads; h++)
-            permute_head(v + (int64_t)h * hd * per_row, rot, per_row, c->a.rope_style == ROPE_HALF, tmp);
+            rope_permute_head(v + (int64_t)h * hd * per_row, rot, per_row, c->a.rope_style == ROPE_HALF, tmp);
         free(tmp);
     }
     if (!rc) {

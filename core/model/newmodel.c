@@ -427,7 +427,8 @@ static int copy_file(const char *from, const char *dir, const char *name, Err *e
 
 // The tokenizer files of every layout qkv reads (copied by tok=DIR when present).
 static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                        "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", NULL};
+                                        "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model",
+                                        "tokenizer.gguf", NULL};
 
 // Copies the tokenizer files of tok_dir into dir (the GPT-2 names encoder.json and vocab.bpe
 // become vocab.json and merges.txt).
@@ -448,8 +449,22 @@ static int copy_tokenizer(const char *tok_dir, const char *dir, Err *e) {
         if (rc < 0) return -1;
         copied += rc == 0;
     }
-    if (!copied) return err_set(e, "'%s': no tokenizer files (tokenizer.json, vocab.json + merges.txt, vocab.txt)", tok_dir);
+    if (!copied)
+        return err_set(e, "'%s': no tokenizer files (tokenizer.json, vocab.json + merges.txt, vocab.txt, tokenizer.gguf)",
+                       tok_dir);
     return 0;
+}
+
+bool newmodel_has_tokenizer(const char *dir) {
+    static const char *const any[] = {"encoder.json", "vocab.bpe", NULL};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; (k ? any : tok_files)[i]; i++) {
+            char *p = fs_join(dir, (k ? any : tok_files)[i]);
+            bool there = fs_is_file(p);
+            free(p);
+            if (there) return true;
+        }
+    return false;
 }
 
 int newmodel_write(const char *dir, const NewModelParams *p0, const char *tok_dir, Err *e) {

@@ -45,6 +45,9 @@ NewModelParams newmodel_defaults(void);
 // rather than the out-of-memory handler when the image does not fit.
 int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *e);
 
+// Whether dir holds tokenizer files that newmodel_write's tok_dir copies.
+bool newmodel_has_tokenizer(const char *dir);
+
 // Write an HF model directory: config.json, weights, and the tokenizer (the tokenizer
 // files found in tok_dir, copied; else the family's own small default). The directory is
 // created if needed; existing model files are replaced.

@@ -274,3 +274,16 @@ int tok_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
     if (chat) gguf_w_str(w, "tokenizer.chat_template", chat, cl);
     return 0;
 }
+
+static int no_tensor_data(void *user, int i, FILE *f, Err *e) {
+    (void)user, (void)i, (void)f;
+    return err_set(e, "a tokenizer GGUF has no tensors");
+}
+
+int tok_save_gguf(const Tokenizer *t, const char *path, Err *e) {
+    GgufW *w = gguf_w_new();
+    int rc = tok_write_gguf(t, w, e);
+    if (!rc) rc = gguf_w_write(w, path, no_tensor_data, NULL, e);
+    gguf_w_free(w);
+    return rc;
+}

@@ -367,8 +367,17 @@ static Tokenizer *load_dir(const char *dir, Err *e) {
         return t;
     }
     free(vt);
+    char *tg = sibling(dir, true, "tokenizer.gguf"); // what a checkpoint of a GGUF model keeps
+    if (fs_is_file(tg)) {
+        Gguf *g = gguf_open(tg, e);
+        t = g ? tok_from_gguf(g, e) : NULL;
+        gguf_close(g);
+        free(tg);
+        return t;
+    }
+    free(tg);
     err_set(e, "'%s': no tokenizer found (expected tokenizer.json, vocab.json + merges.txt, "
-               "encoder.json + vocab.bpe, or vocab.txt)", dir);
+               "encoder.json + vocab.bpe, vocab.txt or tokenizer.gguf)", dir);
     return NULL;
 }
 

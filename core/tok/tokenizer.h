@@ -37,6 +37,10 @@ struct GgufW;
 // as tokenizer.chat_template. 0, or -1 with e filled when GGUF cannot hold t (a pre-tokenizer
 // llama.cpp has no name for).
 int tok_write_gguf(const Tokenizer *t, struct GgufW *w, Err *e);
+// Write t alone as a GGUF file at path (tok_write_gguf's metadata, no tensors): the tokenizer
+// of a model that came from a GGUF, beside the HF files of a checkpoint made from it (a model
+// directory's tokenizer.gguf is read when it has no other tokenizer file). 0, or -1 with e filled.
+int tok_save_gguf(const Tokenizer *t, const char *path, Err *e);
 // Load GPT-2 byte-level BPE from an explicit vocabulary (vocab.json, encoder.json) and merges
 // file (merges.txt, vocab.bpe; an optional first "#version" line) of any names.
 Tokenizer *tok_load_vocab_merges(const char *vocab_path, const char *merges_path, Err *e);

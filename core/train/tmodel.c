@@ -119,14 +119,29 @@ TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, 
 TrainModel *tmodel_from_model(const Model *mod, int threads, Err *e) {
     TrainModel *m = tmodel_new(&mod->cfg, mod->family->hf, threads, e);
     if (!m) return NULL;
+    // a GGUF Llama's (or llama2.c's) q and k come in adjacent-pair rotary order: the arena holds
+    // HF's layout, rotary halves, which the checkpoints' config.json implies
+    const ModelConfig *c = &mod->cfg;
+    bool unpair = c->a.pos == POS_ROTARY && c->a.rope_style == ROPE_PAIRS;
+    int rot = c->a.rope_dim ? c->a.rope_dim : c->head_dim;
     for (int i = 0; i < m->n_tensors; i++) {
         const TParam *t = &m->tensors[i];
-        if (model_weight_f32(mod, &t->s, m->params + t->off)) {
+        float *v = m->params + t->off;
+        if (model_weight_f32(mod, &t->s, v)) {
             err_set(e, "train: '%s' has no %s (layer %d)", mod->path, weight_name(t->s.w), t->s.layer);
             tmodel_free(m);
             return NULL;
         }
+        WeightId w = t->s.w;
+        if (unpair && (w == W_Q || w == W_K || w == W_Q_B || w == W_K_B)) {
+            int heads = w == W_Q || w == W_Q_B ? c->n_head : c->n_kv_head;
+            int64_t per_row = t->s.kind == WK_VEC ? 1 : t->s.in; // [out, in] rows of in values; a bias one each
+            float *tmp = xmalloc(sizeof *tmp * (size_t)(rot * per_row));
+            for (int h = 0; h < heads; h++) rope_permute_head(v + (int64_t)h * c->head_dim * per_row, rot, per_row, false, tmp);
+            free(tmp);
+        }
     }
+    if (unpair) m->cfg.a.rope_style = ROPE_HALF;
     return m;
 }
 

@@ -105,28 +105,118 @@ static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Er
 // ---------------------------------------------------------------------------------------
 // Data
 
-static int load_tokens(const TrainOpts *o, const Model *m, IntVec *ids, Err *e) {
-    Buf text = {0};
-    if (fs_read_file(o->data, (size_t)1 << 31, &text, e)) return err_prefix(e, "train data");
-    int rc = text.len ? tok_encode(m->tok, text.data, text.len, 0, ids, e) : err_set(e, "train data '%s' is empty", o->data);
-    buf_free(&text);
-    return rc < 0 ? -1 : 0;
+// The training data: a text's tokens, batches of windows at random starts; or examples, one
+// per batch row, padded, with a loss on their answers only.
+typedef struct Data {
+    IntVec ids;        // the text's tokens, or every example's one after another
+    int64_t ntr, nval; // tokens for training and held out (text: ids[0, ntr) and the rest)
+    int n_ex;          // examples: example i is ids[start[i], start[i] + len[i]), its first n_prompt[i] the prompt
+    int64_t *start;
+    int *len, *n_prompt;
+    int *tr, n_tr, *va, n_va; // the training and the held-out examples
+    int pad;                  // the input at a padded position (its target is never counted)
+} Data;
+
+static void data_free(Data *d) {
+    iv_free(&d->ids);
+    free(d->start), free(d->len), free(d->n_prompt), free(d->tr), free(d->va);
 }
 
-// B windows of T+1 tokens at random starts of tokens[0, n): inputs and targets (B*T each).
-static void sample_batch(Rng *r, const int *tokens, int64_t n, int B, int T, int *in, int *tg) {
-    for (int b = 0; b < B; b++) {
-        int64_t s = (int64_t)(rng_next(r) % (uint64_t)(n - T));
-        memcpy(in + (size_t)b * T, tokens + s, sizeof(int) * (size_t)T);
-        memcpy(tg + (size_t)b * T, tokens + s + 1, sizeof(int) * (size_t)T);
+static int load_tokens(const TrainOpts *o, const Model *m, Data *d, Err *e) {
+    Buf text = {0};
+    if (fs_read_file(o->data, (size_t)1 << 31, &text, e)) return err_prefix(e, "train data");
+    int rc = text.len ? tok_encode(m->tok, text.data, text.len, 0, &d->ids, e) : err_set(e, "train data '%s' is empty", o->data);
+    buf_free(&text);
+    if (rc < 0) return -1;
+    d->nval = (int64_t)(d->ids.n * o->val_frac), d->ntr = d->ids.n - d->nval;
+    return 0;
+}
+
+// Tokenizes the examples; with val > 0 every k-th is held out (k = 1/val rounded, at least 2).
+// *T becomes the longest example's inputs (its tokens less one) when that is below seq.
+static int load_examples(const TrainOpts *o, const Model *m, Data *d, int *T, Err *e) {
+    int n = o->n_examples, longest = 0;
+    d->n_ex = n;
+    d->start = malloc(sizeof(int64_t) * (size_t)n);
+    d->len = malloc(sizeof(int) * (size_t)n), d->n_prompt = malloc(sizeof(int) * (size_t)n);
+    d->tr = malloc(sizeof(int) * (size_t)n), d->va = malloc(sizeof(int) * (size_t)n);
+    if (!d->start || !d->len || !d->n_prompt || !d->tr || !d->va) return err_set(e, "train: out of memory for %d examples", n);
+    int eos = tok_eos(m->tok), bos = tok_bos(m->tok);
+    d->pad = eos >= 0 ? eos : bos >= 0 ? bos : 0;
+    int k = o->val_frac > 0 ? (int)(1.0 / o->val_frac + 0.5) : 0;
+    if (k == 1) k = 2;
+    for (int i = 0; i < n; i++) {
+        const TrainExample *x = &o->examples[i];
+        d->start[i] = d->ids.n;
+        if (x->prompt_len) {
+            if (tok_encode(m->tok, x->prompt, x->prompt_len, x->special ? TOK_PARSE_SPECIAL : TOK_ADD_SPECIAL, &d->ids, e) < 0)
+                return err_prefix(e, "train: example %d", i + 1);
+        } else if (bos >= 0) { // as generate starts from nothing
+            iv_push(&d->ids, bos);
+        }
+        d->n_prompt[i] = (int)(d->ids.n - d->start[i]);
+        if (d->n_prompt[i] < 1) return err_set(e, "train: example %d: the prompt gives no tokens", i + 1);
+        if (tok_encode(m->tok, x->answer, x->answer_len, 0, &d->ids, e) < 0) return err_prefix(e, "train: example %d", i + 1);
+        d->len[i] = (int)(d->ids.n - d->start[i]);
+        if (d->len[i] == d->n_prompt[i]) return err_set(e, "train: example %d has an empty answer", i + 1);
+        if (d->len[i] > o->seq + 1)
+            return err_set(e, "train: example %d is %d tokens, more than seq+1 = %d (a larger seq= fits it)", i + 1,
+                           d->len[i], o->seq + 1);
+        if (d->len[i] > longest) longest = d->len[i];
+        bool held = k && n >= 2 && i % k == k - 1;
+        if (held) d->va[d->n_va++] = i, d->nval += d->len[i];
+        else d->tr[d->n_tr++] = i, d->ntr += d->len[i];
+    }
+    if (longest - 1 < *T) *T = longest - 1;
+    return 0;
+}
+
+// Row b of a batch: example x from position 0, its answer's tokens the counted targets, padded
+// to T (or, x < 0, only padding).
+static void example_row(const Data *d, int x, int T, int *in, int *tg) {
+    const int *v = x >= 0 ? d->ids.v + d->start[x] : NULL;
+    int len = x >= 0 ? d->len[x] : 0, np = x >= 0 ? d->n_prompt[x] : 0;
+    for (int t = 0; t < T; t++) {
+        in[t] = t < len ? v[t] : d->pad;
+        tg[t] = t + 1 < len && t + 1 >= np ? v[t + 1] : -1;
     }
 }
 
-// The mean loss over eval_batches batches of consecutive held-out windows (always the same).
-static int held_out_loss(TrainModel *tm, const TrainOpts *o, const int *val, int64_t nval, int *in, int *tg,
+// A training batch: B windows of T+1 tokens at random starts, or B examples drawn at random.
+static void sample_batch(Rng *r, const Data *d, int B, int T, int *in, int *tg) {
+    for (int b = 0; b < B; b++) {
+        if (d->n_ex) {
+            example_row(d, d->tr[rng_next(r) % (uint64_t)d->n_tr], T, in + (size_t)b * T, tg + (size_t)b * T);
+            continue;
+        }
+        int64_t s = (int64_t)(rng_next(r) % (uint64_t)(d->ntr - T));
+        memcpy(in + (size_t)b * T, d->ids.v + s, sizeof(int) * (size_t)T);
+        memcpy(tg + (size_t)b * T, d->ids.v + s + 1, sizeof(int) * (size_t)T);
+    }
+}
+
+// The held-out loss (always the same data): the mean over eval_batches batches of consecutive
+// held-out windows; or over every held-out example's answer tokens.
+static int held_out_loss(TrainModel *tm, const TrainOpts *o, const Data *d, int B, int T, int *in, int *tg,
                          double *loss, Err *e) {
-    int B = o->batch, T = o->seq;
-    int64_t windows = (nval - 1) / T, w = 0;
+    if (d->n_ex) {
+        double sum = 0;
+        long cnt = 0;
+        for (int i = 0; i < d->n_va; i += B) {
+            int c = 0;
+            for (int b = 0; b < B; b++) {
+                example_row(d, i + b < d->n_va ? d->va[i + b] : -1, T, in + (size_t)b * T, tg + (size_t)b * T);
+                for (int t = 0; t < T; t++) c += tg[(size_t)b * T + t] >= 0;
+            }
+            double l;
+            if (tmodel_forward(tm, in, tg, B, T, &l, e)) return -1;
+            sum += l * c, cnt += c;
+        }
+        *loss = cnt ? sum / (double)cnt : 0;
+        return 0;
+    }
+    const int *val = d->ids.v + d->ntr;
+    int64_t windows = (d->nval - 1) / T, w = 0;
     double sum = 0;
     for (int k = 0; k < o->eval_batches; k++) {
         for (int b = 0; b < B; b++, w++) {
@@ -172,6 +262,8 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     // written to out first
     const char *src = have ? o->out : o->from;
     const char *tok_dir = have ? o->out : o->from ? o->from : o->out;
+    bool tok_gguf = false; // a GGUF model's tokenizer lives in its metadata: kept as out/tokenizer.gguf
+    if (!have && o->from && !newmodel_has_tokenizer(o->from)) tok_dir = o->out, tok_gguf = true;
     if (!src) {
         NewModelParams p = o->newp;
         if (newmodel_write(o->out, &p, o->tok_dir, e)) return -1;
@@ -181,24 +273,37 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     }
     Model *m = model_open(src, NULL, e);
     if (!m) return -1;
+    if (tok_gguf) {
+        char *tp = fs_join(o->out, "tokenizer.gguf");
+        int trc = m->tok ? tok_save_gguf(m->tok, tp, e) : err_set(e, "train: '%s' has no tokenizer to keep", o->from);
+        free(tp);
+        if (trc) {
+            model_free(m);
+            return -1;
+        }
+    }
     TrainModel *tm = tmodel_from_model(m, o->threads, e);
-    IntVec ids = {0};
+    Data data = {0};
     AdamW opt = {0};
     int *in = NULL, *tg = NULL;
     int rc = -1;
-    if (!tm || load_tokens(o, m, &ids, e)) goto done;
     int B = o->batch, T = o->seq;
+    if (!tm) goto done;
     if (T > m->cfg.n_ctx) {
         err_set(e, "train: seq=%d exceeds the model's context of %d", T, m->cfg.n_ctx);
         goto done;
     }
-    int64_t nval = (int64_t)(ids.n * o->val_frac), ntr = ids.n - nval;
-    if (ntr < T + 1) {
-        err_set(e, "train: '%s' gives %lld training tokens, fewer than seq+1 = %d", o->data, (long long)ntr, T + 1);
+    if (o->n_examples > 0 ? load_examples(o, m, &data, &T, e) : load_tokens(o, m, &data, e)) goto done;
+    if (data.n_ex && !data.n_tr) {
+        err_set(e, "train: no example left to train on");
         goto done;
     }
-    if (nval > 0 && nval < T + 1) nval = 0; // too few to hold a window: no held-out loss
-    const int *train = ids.v, *val = ids.v + ntr;
+    if (!data.n_ex && data.ntr < T + 1) {
+        err_set(e, "train: '%s' gives %lld training tokens, fewer than seq+1 = %d", o->data, (long long)data.ntr, T + 1);
+        goto done;
+    }
+    if (!data.n_ex && data.nval > 0 && data.nval < T + 1) data.nval = 0; // too few to hold a window: no held-out loss
+    int64_t ntr = data.ntr, nval = data.nval;
     if (adamw_init(&opt, tmodel_size(tm), e)) goto done;
     in = malloc(sizeof(int) * (size_t)B * T);
     tg = malloc(sizeof(int) * (size_t)B * T);
@@ -241,7 +346,7 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
         double loss = 0;
         for (int k = 0; k < o->accum; k++) {
             double l;
-            sample_batch(&rng, train, ntr, B, T, in, tg);
+            sample_batch(&rng, &data, B, T, in, tg);
             if (tmodel_forward(tm, in, tg, B, T, &l, e)) goto done;
             tmodel_backward(tm, 1.0f / (float)o->accum);
             loss += l / o->accum;
@@ -253,7 +358,7 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
         bool last = done_steps == o->opt.steps;
         TrainPoint p = {done_steps, o->opt.steps, loss, -1, lr, norm, per_step * done_steps, 0, 0, 0, false};
         if (nval && (last || (o->eval_every && done_steps % o->eval_every == 0)))
-            if (held_out_loss(tm, o, val, nval, in, tg, &p.val_loss, e)) goto done;
+            if (held_out_loss(tm, o, &data, B, T, in, tg, &p.val_loss, e)) goto done;
         if (last || (o->save_every && done_steps % o->save_every == 0)) {
             StateHead st = {{0}, STATE_VERSION, 0, (int64_t)tmodel_size(tm), ntr, B, T, o->accum, o->opt.steps,
                             o->seed, done_steps, opt.t, {0}};
@@ -273,7 +378,7 @@ done:
     free(in);
     free(tg);
     adamw_done(&opt);
-    iv_free(&ids);
+    data_free(&data);
     tmodel_free(tm);
     model_free(m);
     return rc;

@@ -15,8 +15,20 @@
 #include "model/newmodel.h"
 #include "train/optim.h"
 
+// One example to fine-tune on (a task's item): the prompt, which the model reads but does not
+// learn (its tokens carry no loss), and the answer it learns to write after it. Tokenized
+// apart, as a generation continues a prompt: the prompt with the model's special tokens (BOS),
+// or, when special (a chat template's text), parsing them and adding none.
+typedef struct TrainExample {
+    const char *prompt, *answer;
+    size_t prompt_len, answer_len;
+    bool special;
+} TrainExample;
+
 typedef struct TrainOpts {
-    const char *data;      // UTF-8 text file
+    const char *data;      // UTF-8 text file (with examples: only names the data)
+    const TrainExample *examples; // when n_examples > 0, the data instead of the text file: each
+    int n_examples;               // batch row one example (padded); every k-th held out (val)
     const char *out;       // checkpoint directory (created)
     const char *from;      // a model to start from (HF directory), or NULL: a new model of newp
     NewModelParams newp;   // from scratch: family, sizes, seed, std (written to out first)

@@ -8,7 +8,10 @@
 #   - resumption: the same run killed (SIGKILL) after a checkpoint and started again with the
 #     same command ends with exactly the weights of an uninterrupted run, and the loss curve in
 #     SQLite (train_points) has every step once, equal to the uninterrupted run's;
-#   - from=: training continues from a checkpoint;
+#   - from=: training continues from a checkpoint; a checkpoint of a GGUF Llama (q/k in
+#     llama.cpp's pair order) is the same model in HF's layout, its tokenizer kept as tokenizer.gguf;
+#   - a task file (.jsonl): its exemplars as zero-shot prompts and answers, the loss on the
+#     answers only (the held-out loss equals transformers'), the answers learned;
 #   - bad input: one error line, non-zero exit (missing file, empty file, seq beyond the
 #     context, too little text, a resume with other options, an encoder, a truncated or
 #     foreign train_state.bin).
@@ -129,7 +132,7 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
         fail('%s: the loss did not fall: %.3f -> %.3f' % (tag, first, last))
     if [s for s, _, v in pts if v is not None] != [10, 20, 30, 40]:
         fail('%s: held-out losses at steps %s, expected 10 20 30 40' % (tag, [s for s, _, v in pts if v is not None]))
-    if abs(pts[-1][2] - res.get('val_loss', -1)) > 1e-9:
+    if abs(pts[-1][2] - res.get('val_loss', -1)) > 1e-8 * max(1.0, abs(pts[-1][2])):  # JSON: 9 significant digits
         fail('%s: JSON val_loss %s and the logged %s differ' % (tag, res.get('val_loss'), pts[-1][2]))
     # `curve ID` gives the logged points back (the Training view draws them)
     p = qkv_cli.run(qkv, ['--db', db, '--json', '-e', 'curve %d' % res['train_run_id']])
@@ -237,6 +240,121 @@ def bad_inputs(qkv, tmp, data, trained):
     print('ok %-24s %d cases' % ('bad input', len(cases)), flush=True)
 
 
+def from_gguf(qkv, tmp, data):
+    """A checkpoint made from a GGUF Llama (q and k in llama.cpp's adjacent-pair rotary order) is
+    the same model in HF's layout: after a step at lr 1e-9 its logits equal the GGUF's, in qkv and
+    in transformers, and its tokenizer (the GGUF's metadata) is kept as tokenizer.gguf."""
+    tag = 'from gguf'
+    db = os.path.join(tmp, 'gguf.db')
+    src = os.path.join(tmp, 'gg-src')
+    gguf = os.path.join(tmp, 'gg.gguf')
+    out = os.path.join(tmp, 'gg-out')
+    p = qkv_cli.new_model(qkv, ['llama', 'layers=2', 'heads=4', 'kv_heads=2', 'd=64', 'ctx=128', 'theta=500',
+                                'out=' + src], db)
+    if p.returncode != 0:
+        fail('%s: new-model: %s' % (tag, p.stderr.strip()[-500:]))
+        return
+    qkv_cli.json_cmds(qkv, src, ['export gguf %s type=f32' % gguf], db)
+    p = train_cmd(qkv, db, [data, 'from=' + gguf, 'out=' + out, 'seq=32', 'batch=2', 'steps=1', 'lr=1e-9',
+                            'min_lr=0'])
+    if p.returncode != 0:
+        fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
+        return
+    if not os.path.isfile(os.path.join(out, 'tokenizer.gguf')):
+        fail('%s: the checkpoint has no tokenizer.gguf: %s' % (tag, sorted(os.listdir(out))))
+    ids = list(range(3, 60))
+    (a,) = qkv_cli.json_cmds(qkv, gguf, ['logits %s full=true' % qkv_cli.ids_arg(ids)], db)
+    (b,) = qkv_cli.json_cmds(qkv, out, ['logits %s full=true' % qkv_cli.ids_arg(ids)], db)
+    la, lb = np.asarray(a['logits'], dtype=np.float64), np.asarray(b['logits'], dtype=np.float64)
+    err = float(np.max(np.abs(la - lb))) if la.shape == lb.shape else float('inf')
+    if not err <= 1e-4:
+        fail('%s: the checkpoint is not the GGUF\'s model: logits differ by %.3g' % (tag, err))
+    with torch.no_grad():
+        want = load_causal_lm(out)(input_ids=torch.tensor([ids])).logits[0].double().numpy()
+    herr = float(np.max(np.abs(want - la))) if want.shape == la.shape else float('inf')
+    if not herr <= 1e-4:
+        fail('%s: transformers on the checkpoint and qkv on the GGUF differ by %.3g' % (tag, herr))
+    print('ok %-24s logits max |d| %.2e (qkv), %.2e (transformers)' % (tag, err, herr), flush=True)
+
+
+def task_examples(qkv, tmp, data):
+    """train on a task file: each exemplar its zero-shot prompt (not learned) and its answer (the
+    loss); the held-out loss equals transformers' over the held-out exemplars' answer tokens;
+    the model learns the answers; bad task input gets one error line."""
+    tag = 'task file'
+    db = os.path.join(tmp, 'task.db')
+    base = os.path.join(tmp, 'task-base')
+    out = os.path.join(tmp, 'task-out')
+    p = qkv_cli.new_model(qkv, ['gpt2', 'layers=2', 'heads=2', 'd=64', 'ctx=64', 'out=' + base], db)
+    if p.returncode != 0:
+        fail('%s: new-model: %s' % (tag, p.stderr.strip()[-500:]))
+        return
+    rnd = random.Random(7)
+    words = sorted({''.join(rnd.choice('abcdefgh') for _ in range(3)) for _ in range(40)})[:16]
+    head = {'name': 'upper', 'description': '', 'delimiter': ' =>', 'separator': '\n', 'scorer': 'exact',
+            'max_tokens': 6}
+    task = os.path.join(tmp, 'upper.jsonl')
+    with open(task, 'w') as f:
+        f.write(json.dumps(head) + '\n')
+        for w in words:
+            f.write(json.dumps({'input': w, 'target': w.upper(), 'split': 'pool'}) + '\n')
+        f.write(json.dumps({'input': 'zzz', 'target': 'ZZZ'}) + '\n')
+    # the exemplars as test items: `prompt show` renders each one's zero-shot prompt
+    as_test = os.path.join(tmp, 'upper-test.jsonl')
+    with open(as_test, 'w') as f:
+        f.write(json.dumps(head) + '\n')
+        for w in words:
+            f.write(json.dumps({'input': w, 'target': w.upper()}) + '\n')
+    p = train_cmd(qkv, db, [task, 'from=' + base, 'out=' + out, 'steps=150', 'batch=4', 'lr=1e-2', 'warmup=5',
+                            'val=0.25', 'seed=3'])
+    if p.returncode != 0:
+        fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
+        return
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    held = [i for i in range(len(words)) if i % 4 == 3]  # val=0.25: every 4th exemplar held out
+    cmds = ['prompt show %s shots=0 item=%d' % (as_test, i) for i in range(len(words))]
+    prompts = [r['text'] for r in qkv_cli.json_cmds(qkv, out, cmds, db)]
+    m = load_causal_lm(out)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in held:
+            (pt, at) = qkv_cli.json_cmds(qkv, out, ['tokenize "%s"' % prompts[i].replace('\n', '\\n'),
+                                                     'tokenize " %s\\n" special=false' % words[i].upper()], db)
+            ids = pt['ids'] + at['ids']
+            logits = m(input_ids=torch.tensor([ids[:-1]])).logits[0]
+            lp = torch.log_softmax(logits.double(), -1)
+            for t in range(len(pt['ids']) - 1, len(ids) - 1):
+                total -= float(lp[t, ids[t + 1]])
+                count += 1
+    want = total / count
+    if not abs(want - res.get('val_loss', -1)) <= 1e-4:
+        fail('%s: held-out loss over the answers: transformers %.6f, qkv %.6f' % (tag, want, res.get('val_loss', -1)))
+    if res.get('train_tokens', 0) + res.get('val_tokens', 0) <= 0 or not res.get('loss', 99) < 0.3:
+        fail('%s: the answers were not learned: %s' % (tag, res))
+    # what it learned, through experiment: the training exemplars' answers
+    (ex,) = qkv_cli.json_cmds(qkv, out, ['experiment %s shots=0' % as_test], db)
+    trained = [i for i in range(len(words)) if i not in held]
+    acc = ex['conditions'][0]['accuracy']
+    if not acc >= 0.5 * len(trained) / len(words):
+        fail('%s: zero-shot accuracy on the exemplars after training %.2f' % (tag, acc))
+    print('ok %-24s loss %.4f, held-out %.5f (transformers %.5f), zero-shot on the exemplars %.2f'
+          % (tag, res['loss'], res['val_loss'], want, acc), flush=True)
+    # bad input: no exemplars, cot without rationales, cot with a text file, an example beyond seq
+    nopool = os.path.join(tmp, 'nopool.jsonl')
+    with open(nopool, 'w') as f:
+        f.write(json.dumps(head) + '\n' + json.dumps({'input': 'a', 'target': 'A'}) + '\n')
+    cases = [([nopool, 'from=' + base, 'out=' + os.path.join(tmp, 't1')], 'no exemplars'),
+             ([task, 'from=' + base, 'out=' + os.path.join(tmp, 't2'), 'cot=on'], 'no rationale'),
+             ([data, 'from=' + base, 'out=' + os.path.join(tmp, 't3'), 'cot=on'], 'task file'),
+             ([task, 'from=' + base, 'out=' + os.path.join(tmp, 't4'), 'seq=3'], 'more than seq+1')]
+    for words_, want_err in cases:
+        p = train_cmd(qkv, db, words_, timeout=120)
+        err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
+        if p.returncode == 0 or len(err) != 1 or want_err not in err[0]:
+            fail('%s: bad input %s: expected one error line with %r, got exit %d: %s'
+                 % (tag, words_, want_err, p.returncode, p.stderr.strip()[-300:]))
+
+
 def main():
     qkv = sys.argv[1] if len(sys.argv) > 1 else qkv_cli.qkv_path()
     torch.manual_seed(0)
@@ -251,6 +369,8 @@ def main():
                                                      'ctx=128'])
         if trained:
             bad_inputs(qkv, tmp, data, trained)
+        from_gguf(qkv, tmp, data)
+        task_examples(qkv, tmp, data)
     return finish()
 
 
