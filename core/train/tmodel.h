@@ -25,7 +25,7 @@ typedef struct TParam {
 typedef struct TrainModel TrainModel;
 
 // A model of configuration c stored as layout map stores it, with zero parameters.
-// threads: OpenBLAS threads during the passes (<= 0: the CPUs). NULL with e filled when the
+// threads: the passes' thread team (<= 0: the CPUs; see train/layers.h for how work is split). NULL with e filled when the
 // architecture is not one the trainer supports.
 TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, Err *e);
 // A trainable copy of a loaded model's weights (converted to float32).
