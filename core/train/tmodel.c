@@ -102,6 +102,8 @@ TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, 
     TrainModel *m = xcalloc(1, sizeof *m);
     m->cfg = *c;
     m->map = map;
+    // one team owns the cores: OpenBLAS runs single-threaded inside its shares (as ctx_new)
+    openblas_set_num_threads(1);
     m->pool = pool_new(threads);
     m->threads = pool_size(m->pool);
     size_t noff = (size_t)(c->n_layer + 1) * W_COUNT;
@@ -151,6 +153,8 @@ void tmodel_free(TrainModel *m) {
 
 const ModelConfig *tmodel_config(const TrainModel *m) { return &m->cfg; }
 const TensorMap *tmodel_map(const TrainModel *m) { return m->map; }
+Pool *tmodel_pool(TrainModel *m) { return m->pool; }
+int tmodel_threads(const TrainModel *m) { return m->threads; }
 size_t tmodel_size(const TrainModel *m) { return m->n; }
 float *tmodel_params(TrainModel *m) { return m->params; }
 float *tmodel_grads(TrainModel *m) { return m->grads; }
@@ -309,8 +313,6 @@ static int forward_body(TrainModel *m, const int *inputs, const int *targets, in
             return err_set(e, "train: token id %d is out of range (vocabulary of %d)",
                            inputs[i] < 0 || inputs[i] >= c->n_vocab ? inputs[i] : targets[i], c->n_vocab);
     if (acts_reserve(m, B, T, e)) return -1;
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     m->B = B;
     m->T = T;
     int N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head, hd = c->head_dim;
@@ -360,7 +362,6 @@ static int forward_body(TrainModel *m, const int *inputs, const int *targets, in
     const float *xl = a->x + (size_t)L * Nd;
     if (c->a.final_norm) norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, xl, W_OUT_NORM, -1, N);
     else memcpy(a->lnf, xl, sizeof(float) * Nd);
-    openblas_set_num_threads(saved_threads);
     return 0;
 }
 
@@ -369,13 +370,10 @@ int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, 
     const ModelConfig *c = &m->cfg;
     int N = B * T, d = c->n_embd, V = c->n_vocab;
     Acts *a = &m->a;
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     tr_matmul_forward(m->pool, a->logits, a->lnf, tmodel_param(m, head_id(m), -1), NULL, N, d, V, false);
     double l = 0;
     m->counted = 0;
     if (targets) l = tr_crossentropy_forward(m->pool, a->logits, a->losses, a->logits, m->targets, N, V, &m->counted);
-    openblas_set_num_threads(saved_threads);
     if (loss) *loss = l;
     return 0;
 }
@@ -390,8 +388,6 @@ const float *tmodel_hidden(TrainModel *m, const int *inputs, int B, int T, Err *
 // the caller).
 static void backward_body(TrainModel *m) {
     const ModelConfig *c = &m->cfg;
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     int B = m->B, T = m->T, N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head;
     int hd = c->head_dim, qd = H * hd, kvd = Hkv * hd, ff = c->n_ff;
     size_t Nd = (size_t)N * d, Nff = (size_t)N * ff;
@@ -444,7 +440,6 @@ static void backward_body(TrainModel *m) {
     }
     tr_embed_backward(m->pool, tmodel_grad(m, W_TOK_EMBD, -1), tmodel_grad(m, W_POS_EMBD, -1), g->x, m->inputs, N,
                       T, d);
-    openblas_set_num_threads(saved_threads);
 }
 
 // Zeroes the activations' gradients the backward pass adds into. The attention
@@ -465,13 +460,10 @@ static void backward_ce(TrainModel *m, float scale, const float *w) {
     int N = m->B * m->T, d = c->n_embd, V = c->n_vocab;
     Acts *a = &m->a, *g = &m->d;
     zero_dacts(m);
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     tr_crossentropy_backward(m->pool, g->logits, a->logits, m->targets, N, V, scale, w);
     WeightId hw = head_id(m);
     tr_matmul_backward(m->pool, g->lnf, tmodel_grad(m, hw, -1), NULL, g->logits, a->lnf, tmodel_param(m, hw, -1), N,
                        d, V, false);
-    openblas_set_num_threads(saved_threads);
     backward_body(m);
 }
 

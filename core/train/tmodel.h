@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "kern/pool.h"
 #include "model/arch.h"
 #include "model/model.h"
 
@@ -34,6 +35,8 @@ void tmodel_free(TrainModel *m);
 
 const ModelConfig *tmodel_config(const TrainModel *m);
 const TensorMap *tmodel_map(const TrainModel *m);
+Pool *tmodel_pool(TrainModel *m);           // the passes' thread team
+int tmodel_threads(const TrainModel *m);    // its size
 size_t tmodel_size(const TrainModel *m);   // floats in each arena (the parameter count)
 float *tmodel_params(TrainModel *m);       // the parameter arena
 float *tmodel_grads(TrainModel *m);        // the gradient arena
