@@ -446,7 +446,49 @@ static int cmd_curve(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// Training speed on the current model: tokens/s of whole steps and the FLOP/s they reach as a
+// fraction of sgemm's at the model's linear shapes, both measured in this run (train_bench).
+static int cmd_bench_train(App *app, const Args *a, Out *out) {
+    Err e = {0};
+    long long B = 8, T = app->model->cfg.n_ctx < 256 ? app->model->cfg.n_ctx : 256, steps = 3, reps = 5, th = 0;
+    if (args_int(a, "batch", 1, 4096, &B, &e) < 0 || args_int(a, "seq", 2, 65536, &T, &e) < 0 ||
+        args_int(a, "steps", 1, 100000, &steps, &e) < 0 ||
+        args_int(a, "reps", 1, TRAIN_BENCH_MAX_REPS, &reps, &e) < 0 || args_int(a, "threads", 0, 1024, &th, &e) < 0)
+        return out_error(out, "%s", e.msg);
+    TrainBench r;
+    if (train_bench(app->model, th > 0 ? (int)th : app->n_threads, (int)B, (int)T, (int)steps, (int)reps, &r, &e))
+        return out_error(out, "%s", e.msg);
+    JsonW *w = &out->w;
+    jw_kstr(w, "model", app->model->name);
+    jw_kint(w, "params", app->model->n_params);
+    jw_kint(w, "threads", r.threads);
+    jw_kint(w, "batch", B);
+    jw_kint(w, "seq", T);
+    jw_kint(w, "steps", steps);
+    jw_kint(w, "reps", reps);
+    jw_knum(w, "tok_s", r.tok_s);
+    jw_knum(w, "flops_per_token", r.flops_per_token);
+    jw_knum(w, "attention_flops_per_token", r.attention_flops_per_token);
+    jw_knum(w, "gflops", r.flops_s / 1e9);
+    jw_knum(w, "sgemm_gflops", r.sgemm_flops_s / 1e9);
+    jw_knum(w, "sgemm_fraction", r.frac);
+    jw_knum(w, "sgemm_fraction_min", r.frac_min);
+    jw_knum(w, "sgemm_fraction_max", r.frac_max);
+    jw_key(w, "tok_s_reps");
+    jw_arr(w);
+    for (int i = 0; i < r.reps; i++) jw_num(w, r.tok_s_reps[i]);
+    jw_arr_end(w);
+    buf_printf(&out->text, "training %s (%.2fM params), %d threads, batch %lld x %lld tokens, %lld steps x %lld reps\n",
+               app->model->name, app->model->n_params / 1e6, r.threads, B, T, steps, reps);
+    buf_printf(&out->text, "  %.0f tok/s (median), %.1f MFLOP/token (attention %.1f), %.1f GFLOP/s; median %.0f%% "
+               "(%.0f-%.0f%%) of sgemm's %.1f GFLOP/s at the model's shapes\n",
+               r.tok_s, r.flops_per_token / 1e6, r.attention_flops_per_token / 1e6, r.flops_s / 1e9, 100 * r.frac,
+               100 * r.frac_min, 100 * r.frac_max, r.sgemm_flops_s / 1e9);
+    return 0;
+}
+
 static const char *const k_curve[] = {"kind", NULL};
+static const char *const k_bench_train[] = {"batch", "seq", "steps", "reps", "threads", NULL};
 static const char *const k_train[] = {"out", "from", "family", "tok", "layers", "heads", "kv_heads", "d", "ff", "ctx",
                                       "vocab", "seed", "std", "theta", "tied", "steps", "batch", "seq", "accum",
                                       "warmup", "lr", "min_lr", "wd", "clip", "beta1", "beta2", "eval_every",
@@ -490,5 +532,15 @@ const Command train_commands[] = {
      "DIR/teach-cipher.jsonl, teach-list, teach-words, teach-arith (experiment's format; their test items are never "
      "in training). JSON: out, seed, bytes, tasks.",
      false},
+    {"bench-train", cmd_bench_train, 0, 0, k_bench_train, "bench-train [batch=8 seq=256 steps=3 reps=5 threads=N]",
+     "Measure training speed on the current model (a GPT-2 or Llama family decoder; its weights are copied, not "
+     "changed): after a warm-up step, reps repetitions of steps training steps (forward, backward, clipping, AdamW) "
+     "on batch random windows of seq tokens, with sgemm's GFLOP/s at the model's linear shapes measured on the same "
+     "threads before each repetition and after the last. FLOPs per token: 6 x the linear layers' weights (head "
+     "included) plus attention's two products over the keys each query sees, forward and backward. JSON: model, "
+     "params, threads, batch, seq, steps, reps, tok_s (median), flops_per_token, attention_flops_per_token, gflops, "
+     "sgemm_gflops, sgemm_fraction (median of each rep's GFLOP/s over the mean of the bound's samples around it), "
+     "sgemm_fraction_min, sgemm_fraction_max, tok_s_reps.",
+     true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

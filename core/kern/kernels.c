@@ -62,6 +62,8 @@ static void fill(Kernels *f, const Kernels *t) {
     if (!f->layernorm) f->layernorm = s->layernorm;
     if (!f->rmsnorm) f->rmsnorm = s->rmsnorm;
     if (!f->gelu_erf) f->gelu_erf = s->gelu_erf;
+    if (!f->gelu_tanh_to) f->gelu_tanh_to = s->gelu_tanh_to;
+    if (!f->gelu_tanh_backward) f->gelu_tanh_backward = s->gelu_tanh_backward;
     if (!f->swiglu) f->swiglu = s->swiglu;
 }
 

@@ -48,6 +48,10 @@ typedef struct Kernels {
     void (*layernorm)(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
     // out, inp (T, C); w (C): out = inp / rms(inp) * w; out may equal inp
     void (*rmsnorm)(float *out, const float *inp, const float *w, int T, int C, float eps);
+    // out, inp (n): GELU, tanh approximation, out of place (the training pass keeps inp)
+    void (*gelu_tanh_to)(float *out, const float *inp, int n);
+    // dinp (n) += gelu_tanh'(inp) * dout (the training pass's backward)
+    void (*gelu_tanh_backward)(float *dinp, const float *inp, const float *dout, int n);
     // x (n): GELU with erf, in place
     void (*gelu_erf)(float *x, int n);
     // gate, up (n): gate = silu(gate) * up, in place

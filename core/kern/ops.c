@@ -20,6 +20,12 @@ void layernorm_forward(float *out, const float *inp, const float *w, const float
 
 void gelu_tanh(float *x, int n) { kern_get()->gelu_tanh(x, n); }
 
+void gelu_tanh_to(float *out, const float *inp, int n) { kern_get()->gelu_tanh_to(out, inp, n); }
+
+void gelu_tanh_backward(float *dinp, const float *inp, const float *dout, int n) {
+    kern_get()->gelu_tanh_backward(dinp, inp, dout, n);
+}
+
 void softmax_inplace(float *x, int n) { kern_get()->softmax(x, n); }
 
 void rmsnorm_forward(float *out, const float *inp, const float *w, int T, int C, float eps) {

@@ -31,6 +31,10 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
 void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
 // x is (n); GELU with the tanh approximation, in place.
 void gelu_tanh(float *x, int n);
+// out, inp are (n): out = GELU (tanh approximation) of inp, for the training pass.
+void gelu_tanh_to(float *out, const float *inp, int n);
+// dinp (n) += GELU'(inp) * dout: the backward of gelu_tanh_to.
+void gelu_tanh_backward(float *dinp, const float *inp, const float *dout, int n);
 // out, inp are (T, C); w is (C): out = inp / rms(inp) * w. out may equal inp.
 void rmsnorm_forward(float *out, const float *inp, const float *w, int T, int C, float eps);
 // x is (n); GELU with erf (exact), in place.

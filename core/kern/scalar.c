@@ -127,6 +127,24 @@ static void gelu_tanh_scalar(float *x, int n) {
     }
 }
 
+static void gelu_tanh_to_scalar(float *out, const float *inp, int n) {
+    const float k = 0.7978845608028654f;
+    for (int i = 0; i < n; i++) {
+        float v = inp[i];
+        out[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+// gelu'(x) = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2, t = tanh(k (x + c x^3))
+static void gelu_tanh_backward_scalar(float *dinp, const float *inp, const float *dout, int n) {
+    const float k = 0.7978845608028654f;
+    for (int i = 0; i < n; i++) {
+        float x = inp[i], t = tanhf(k * (x + 0.044715f * x * x * x));
+        float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
 static void softmax_scalar(float *x, int n) {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
@@ -195,4 +213,6 @@ const Kernels kern_scalar_table = {
     .rmsnorm = rmsnorm_scalar,
     .gelu_erf = gelu_erf_scalar,
     .swiglu = swiglu_scalar,
+    .gelu_tanh_to = gelu_tanh_to_scalar,
+    .gelu_tanh_backward = gelu_tanh_backward_scalar,
 };

@@ -528,6 +528,44 @@ static void gelu_tanh_simd(float *x, int n) {
     }
 }
 
+// The training pass's GELU as x s with s = (1 + tanh u) / 2 = 1 / (1 + e^(-2u)): no
+// cancellation where tanh u nears -1, so out keeps its relative precision for negative x too
+// (1 - 2 / (e^(2u) + 1) above loses it there). Derivative: s + 2 x s (1 - s) k (1 + 3 c x^2),
+// with 1 - s = s e^(-2u).
+static void gelu_tanh_to_simd(float *out, const float *inp, int n) {
+    const V k = v_set1(0.7978845608028654f), c = v_set1(0.044715f), one = v_set1(1.0f), m2 = v_set1(-2.0f);
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        V x = v_load(inp + i);
+        V u = v_mul(k, v_fmadd(v_mul(c, x), v_mul(x, x), x));
+        v_store(out + i, v_div(x, v_add(one, v_exp(v_mul(m2, u)))));
+    }
+    for (; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    }
+}
+
+static void gelu_tanh_backward_simd(float *dinp, const float *inp, const float *dout, int n) {
+    const V k = v_set1(0.7978845608028654f), c = v_set1(0.044715f), c3 = v_set1(3.0f * 0.044715f);
+    const V one = v_set1(1.0f), m2 = v_set1(-2.0f), two_k = v_set1(2.0f * 0.7978845608028654f);
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        V x = v_load(inp + i), x2 = v_mul(x, x);
+        V u = v_mul(k, v_fmadd(v_mul(c, x), x2, x));
+        V e = v_exp(v_mul(m2, u));
+        V s = v_div(one, v_add(one, e));
+        V ds = v_mul(v_mul(s, v_mul(s, e)), v_mul(two_k, v_fmadd(c3, x2, one))); // 2 s (1 - s) du/dx
+        V g = v_fmadd(x, ds, s);
+        v_store(dinp + i, v_fmadd(g, v_load(dout + i), v_load(dinp + i)));
+    }
+    for (; i < n; i++) {
+        float x = inp[i], t = tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x));
+        float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
 static void softmax_simd(float *x, int n) {
     const int nv = n - n % W;
     float mx = -INFINITY;
@@ -668,4 +706,5 @@ SIMD_PER_TYPE(BF16)
                         [DT_Q4_K] = out_in_q_q4_k, [DT_Q6_K] = out_in_q_q6_k},                     \
         .gelu_tanh = gelu_tanh_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,            \
         .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
+        .gelu_tanh_to = gelu_tanh_to_simd, .gelu_tanh_backward = gelu_tanh_backward_simd,             \
     }

@@ -34,6 +34,7 @@ struct TrainModel {
     ModelConfig cfg;
     const TensorMap *map;
     int threads;
+    Pool *pool;        // the passes' team: OpenBLAS runs single-threaded inside its shares
     size_t n;          // floats per arena
     float *params, *grads;
     TParam *tensors;
@@ -101,7 +102,10 @@ TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, 
     TrainModel *m = xcalloc(1, sizeof *m);
     m->cfg = *c;
     m->map = map;
-    m->threads = threads;
+    // one team owns the cores: OpenBLAS runs single-threaded inside its shares (as ctx_new)
+    openblas_set_num_threads(1);
+    m->pool = pool_new(threads);
+    m->threads = pool_size(m->pool);
     size_t noff = (size_t)(c->n_layer + 1) * W_COUNT;
     m->off = xmalloc(sizeof *m->off * noff);
     for (size_t i = 0; i < noff; i++) m->off[i] = -1;
@@ -147,6 +151,7 @@ TrainModel *tmodel_from_model(const Model *mod, int threads, Err *e) {
 
 void tmodel_free(TrainModel *m) {
     if (!m) return;
+    pool_free(m->pool);
     free(m->params);
     free(m->grads);
     free(m->tensors);
@@ -163,6 +168,8 @@ void tmodel_free(TrainModel *m) {
 
 const ModelConfig *tmodel_config(const TrainModel *m) { return &m->cfg; }
 const TensorMap *tmodel_map(const TrainModel *m) { return m->map; }
+Pool *tmodel_pool(TrainModel *m) { return m->pool; }
+int tmodel_threads(const TrainModel *m) { return m->threads; }
 size_t tmodel_size(const TrainModel *m) { return m->n; }
 float *tmodel_params(TrainModel *m) { return m->params; }
 float *tmodel_grads(TrainModel *m) { return m->grads; }
@@ -280,30 +287,31 @@ static bool in_out(const TrainModel *m) { return m->map->in_out; }
 static void norm_forward(TrainModel *m, float *out, float *mean, float *rstd, const float *inp, WeightId w, int l, int N) {
     const ModelConfig *c = &m->cfg;
     if (c->a.norm == NORM_RMS)
-        tr_rmsnorm_forward(out, rstd, inp, tmodel_param(m, w, l), N, c->n_embd, c->a.norm_eps);
+        tr_rmsnorm_forward(m->pool, out, rstd, inp, tmodel_param(m, w, l), N, c->n_embd, c->a.norm_eps);
     else
-        tr_layernorm_forward(out, mean, rstd, inp, tmodel_param(m, w, l), tmodel_param(m, (WeightId)(w + 1), l), N,
-                             c->n_embd, c->a.norm_eps);
+        tr_layernorm_forward(m->pool, out, mean, rstd, inp, tmodel_param(m, w, l),
+                             tmodel_param(m, (WeightId)(w + 1), l), N, c->n_embd, c->a.norm_eps);
 }
 
 static void norm_backward(TrainModel *m, float *dinp, const float *dout, const float *inp, const float *mean,
                           const float *rstd, WeightId w, int l, int N) {
     const ModelConfig *c = &m->cfg;
     if (c->a.norm == NORM_RMS)
-        tr_rmsnorm_backward(dinp, tmodel_grad(m, w, l), dout, inp, tmodel_param(m, w, l), rstd, N, c->n_embd);
+        tr_rmsnorm_backward(m->pool, dinp, tmodel_grad(m, w, l), dout, inp, tmodel_param(m, w, l), rstd, N, c->n_embd);
     else
-        tr_layernorm_backward(dinp, tmodel_grad(m, w, l), tmodel_grad(m, (WeightId)(w + 1), l), dout, inp,
+        tr_layernorm_backward(m->pool, dinp, tmodel_grad(m, w, l), tmodel_grad(m, (WeightId)(w + 1), l), dout, inp,
                               tmodel_param(m, w, l), mean, rstd, N, c->n_embd);
 }
 
 // A linear layer of weight w (its bias, when the model has one, is the next id).
 static void linear_forward_w(TrainModel *m, float *out, const float *inp, WeightId w, int l, int N, int IC, int OC) {
-    tr_matmul_forward(out, inp, tmodel_param(m, w, l), tmodel_param(m, (WeightId)(w + 1), l), N, IC, OC, in_out(m));
+    tr_matmul_forward(m->pool, out, inp, tmodel_param(m, w, l), tmodel_param(m, (WeightId)(w + 1), l), N, IC, OC,
+                      in_out(m));
 }
 
 static void linear_backward_w(TrainModel *m, float *dinp, const float *dout, const float *inp, WeightId w, int l, int N,
                               int IC, int OC) {
-    tr_matmul_backward(dinp, tmodel_grad(m, w, l), tmodel_grad(m, (WeightId)(w + 1), l), dout, inp,
+    tr_matmul_backward(m->pool, dinp, tmodel_grad(m, w, l), tmodel_grad(m, (WeightId)(w + 1), l), dout, inp,
                        tmodel_param(m, w, l), N, IC, OC, in_out(m));
 }
 
@@ -320,8 +328,6 @@ static int forward_body(TrainModel *m, const int *inputs, const int *targets, in
             return err_set(e, "train: token id %d is out of range (vocabulary of %d)",
                            inputs[i] < 0 || inputs[i] >= c->n_vocab ? inputs[i] : targets[i], c->n_vocab);
     if (acts_reserve(m, B, T, e)) return -1;
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(m->threads);
     m->B = B;
     m->T = T;
     int N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head, hd = c->head_dim;
@@ -332,7 +338,7 @@ static int forward_body(TrainModel *m, const int *inputs, const int *targets, in
     m->have_targets = targets != NULL;
     for (int i = 0; i < N; i++) m->targets[i] = targets ? targets[i] : -1;
 
-    tr_embed_forward(a->x, inputs, tmodel_param(m, W_TOK_EMBD, -1), tmodel_param(m, W_POS_EMBD, -1), N, T, d);
+    tr_embed_forward(m->pool, a->x, inputs, tmodel_param(m, W_TOK_EMBD, -1), tmodel_param(m, W_POS_EMBD, -1), N, T, d);
     for (int l = 0; l < L; l++) {
         float *x = a->x + (size_t)l * Nd, *xo = x + Nd;
         float *ln1 = a->ln1 + (size_t)l * Nd, *ln2 = a->ln2 + (size_t)l * Nd, *xmid = a->xmid + (size_t)l * Nd;
@@ -350,28 +356,27 @@ static int forward_body(TrainModel *m, const int *inputs, const int *targets, in
         if (c->a.pos == POS_ROTARY) {
             int rot = c->a.rope_dim ? c->a.rope_dim : hd;
             bool pairs = c->a.rope_style == ROPE_PAIRS;
-            tr_rope(v.q, N, T, v.sq, H, hd, rot, m->rope_cos, m->rope_sin, pairs);
-            tr_rope(v.k, N, T, v.skv, Hkv, hd, rot, m->rope_cos, m->rope_sin, pairs);
+            tr_rope(m->pool, v.q, N, T, v.sq, H, hd, rot, m->rope_cos, m->rope_sin, pairs);
+            tr_rope(m->pool, v.k, N, T, v.skv, Hkv, hd, rot, m->rope_cos, m->rope_sin, pairs);
         }
-        tr_attention_forward(z, att, v.q, v.k, v.v, B, T, H, Hkv, hd, v.sq, v.skv);
+        tr_attention_forward(m->pool, z, att, v.q, v.k, v.v, B, T, H, Hkv, hd, v.sq, v.skv);
         linear_forward_w(m, a->tmp, z, W_O, l, N, qd, d);
-        tr_residual_forward(xmid, x, a->tmp, (int)Nd);
+        tr_residual_forward(m->pool, xmid, x, a->tmp, (int)Nd);
         norm_forward(m, ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid, W_FFN_NORM, l, N);
         linear_forward_w(m, up, ln2, W_UP, l, N, d, ff);
         if (c->a.act == ACT_SWIGLU) {
             float *gate = a->gate + (size_t)l * Nff;
             linear_forward_w(m, gate, ln2, W_GATE, l, N, d, ff);
-            tr_swiglu_forward(h, gate, up, (int)Nff);
+            tr_swiglu_forward(m->pool, h, gate, up, (int)Nff);
         } else {
-            tr_gelu_forward(h, up, (int)Nff);
+            tr_gelu_forward(m->pool, h, up, (int)Nff);
         }
         linear_forward_w(m, a->tmp, h, W_DOWN, l, N, ff, d);
-        tr_residual_forward(xo, xmid, a->tmp, (int)Nd);
+        tr_residual_forward(m->pool, xo, xmid, a->tmp, (int)Nd);
     }
     const float *xl = a->x + (size_t)L * Nd;
     if (c->a.final_norm) norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, xl, W_OUT_NORM, -1, N);
     else memcpy(a->lnf, xl, sizeof(float) * Nd);
-    openblas_set_num_threads(saved_threads);
     return 0;
 }
 
@@ -380,13 +385,10 @@ int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, 
     const ModelConfig *c = &m->cfg;
     int N = B * T, d = c->n_embd, V = c->n_vocab;
     Acts *a = &m->a;
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(m->threads);
-    tr_matmul_forward(a->logits, a->lnf, tmodel_param(m, head_id(m), -1), NULL, N, d, V, false);
+    tr_matmul_forward(m->pool, a->logits, a->lnf, tmodel_param(m, head_id(m), -1), NULL, N, d, V, false);
     double l = 0;
     m->counted = 0;
-    if (targets) l = tr_crossentropy_forward(a->logits, a->losses, a->logits, m->targets, N, V, &m->counted);
-    openblas_set_num_threads(saved_threads);
+    if (targets) l = tr_crossentropy_forward(m->pool, a->logits, a->losses, a->logits, m->targets, N, V, &m->counted);
     if (loss) *loss = l;
     return 0;
 }
@@ -401,8 +403,6 @@ const float *tmodel_hidden(TrainModel *m, const int *inputs, int B, int T, Err *
 // the caller).
 static void backward_body(TrainModel *m) {
     const ModelConfig *c = &m->cfg;
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(m->threads);
     int B = m->B, T = m->T, N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head;
     int hd = c->head_dim, qd = H * hd, kvd = Hkv * hd, ff = c->n_ff;
     size_t Nd = (size_t)N * d, Nff = (size_t)N * ff;
@@ -421,28 +421,28 @@ static void backward_body(TrainModel *m) {
         float *z = a->z + (size_t)l * N * qd, *dz = g->z + (size_t)l * N * qd;
         size_t ao = (size_t)l * B * H * T * T;
         // xo = xmid + down(act(...)): the stream's gradient flows on, and into the MLP
-        tr_residual_forward(dxmid, dxmid, dxo, (int)Nd);
+        tr_residual_forward(m->pool, dxmid, dxmid, dxo, (int)Nd);
         linear_backward_w(m, dh, dxo, h, W_DOWN, l, N, ff, d);
         if (c->a.act == ACT_SWIGLU) {
             float *gate = a->gate + (size_t)l * Nff, *dgate = g->gate + (size_t)l * Nff;
-            tr_swiglu_backward(dgate, dup, dh, gate, up, (int)Nff);
+            tr_swiglu_backward(m->pool, dgate, dup, dh, gate, up, (int)Nff);
             linear_backward_w(m, dln2, dgate, ln2, W_GATE, l, N, d, ff);
         } else {
-            tr_gelu_backward(dup, up, dh, (int)Nff);
+            tr_gelu_backward(m->pool, dup, up, dh, (int)Nff);
         }
         linear_backward_w(m, dln2, dup, ln2, W_UP, l, N, d, ff);
         norm_backward(m, dxmid, dln2, xmid, a->ln2_mean + lN, a->ln2_rstd + lN, W_FFN_NORM, l, N);
         // xmid = x + o(attention(...))
-        tr_residual_forward(dx, dx, dxmid, (int)Nd);
+        tr_residual_forward(m->pool, dx, dx, dxmid, (int)Nd);
         linear_backward_w(m, dz, dxmid, z, W_O, l, N, qd, d);
         QKV v = qkv_views(m, a->qkv, l), dv = qkv_views(m, g->qkv, l);
-        tr_attention_backward(dv.q, dv.k, dv.v, g->att + ao, dz, a->att + ao, v.q, v.k, v.v, B, T, H, Hkv, hd, v.sq,
-                              v.skv);
+        tr_attention_backward(m->pool, dv.q, dv.k, dv.v, g->att + ao, dz, a->att + ao, v.q, v.k, v.v, B, T, H, Hkv,
+                              hd, v.sq, v.skv);
         if (c->a.pos == POS_ROTARY) { // back through the rotation: by minus the angle
             int rot = c->a.rope_dim ? c->a.rope_dim : hd;
             bool pairs = c->a.rope_style == ROPE_PAIRS;
-            tr_rope(dv.q, N, T, dv.sq, H, hd, rot, m->rope_cos, m->rope_nsin, pairs);
-            tr_rope(dv.k, N, T, dv.skv, Hkv, hd, rot, m->rope_cos, m->rope_nsin, pairs);
+            tr_rope(m->pool, dv.q, N, T, dv.sq, H, hd, rot, m->rope_cos, m->rope_nsin, pairs);
+            tr_rope(m->pool, dv.k, N, T, dv.skv, Hkv, hd, rot, m->rope_cos, m->rope_nsin, pairs);
         }
         if (c->a.fused_qkv) {
             linear_backward_w(m, dln1, dv.q, ln1, W_QKV, l, N, d, qd + 2 * kvd);
@@ -453,8 +453,19 @@ static void backward_body(TrainModel *m) {
         }
         norm_backward(m, dx, dln1, x, a->ln1_mean + lN, a->ln1_rstd + lN, W_ATTN_NORM, l, N);
     }
-    tr_embed_backward(tmodel_grad(m, W_TOK_EMBD, -1), tmodel_grad(m, W_POS_EMBD, -1), g->x, m->inputs, N, T, d);
-    openblas_set_num_threads(saved_threads);
+    tr_embed_backward(m->pool, tmodel_grad(m, W_TOK_EMBD, -1), tmodel_grad(m, W_POS_EMBD, -1), g->x, m->inputs, N,
+                      T, d);
+}
+
+// Zeroes the activations' gradients the backward pass adds into. The attention
+// probabilities' gradients (most of the floats, B H T^2 a layer) are scratch that
+// tr_attention_backward writes whole, so they are left as they are.
+static void zero_dacts(TrainModel *m) {
+    const ModelConfig *c = &m->cfg;
+    size_t total = acts_layout(&m->d, m->dact_mem, c, m->B, m->T);
+    size_t a0 = (size_t)(m->d.att - m->dact_mem), na = (size_t)c->n_layer * m->B * c->n_head * m->T * m->T;
+    memset(m->dact_mem, 0, sizeof(float) * a0);
+    memset(m->d.att + na, 0, sizeof(float) * (total - a0 - na));
 }
 
 // From the cross-entropy of the last forward, each counted row's loss weighted by scale * w[n]
@@ -463,13 +474,11 @@ static void backward_ce(TrainModel *m, float scale, const float *w) {
     const ModelConfig *c = &m->cfg;
     int N = m->B * m->T, d = c->n_embd, V = c->n_vocab;
     Acts *a = &m->a, *g = &m->d;
-    memset(m->dact_mem, 0, sizeof(float) * acts_layout(&m->d, m->dact_mem, c, m->B, m->T));
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(m->threads);
-    tr_crossentropy_backward(g->logits, a->logits, m->targets, N, V, scale, w);
+    zero_dacts(m);
+    tr_crossentropy_backward(m->pool, g->logits, a->logits, m->targets, N, V, scale, w);
     WeightId hw = head_id(m);
-    tr_matmul_backward(g->lnf, tmodel_grad(m, hw, -1), NULL, g->logits, a->lnf, tmodel_param(m, hw, -1), N, d, V, false);
-    openblas_set_num_threads(saved_threads);
+    tr_matmul_backward(m->pool, g->lnf, tmodel_grad(m, hw, -1), NULL, g->logits, a->lnf, tmodel_param(m, hw, -1), N,
+                       d, V, false);
     backward_body(m);
 }
 
@@ -487,7 +496,7 @@ void tmodel_backward_rows(TrainModel *m, const float *w) {
 
 void tmodel_backward_hidden(TrainModel *m, const float *dhidden) {
     const ModelConfig *c = &m->cfg;
-    memset(m->dact_mem, 0, sizeof(float) * acts_layout(&m->d, m->dact_mem, c, m->B, m->T));
+    zero_dacts(m);
     memcpy(m->d.lnf, dhidden, sizeof(float) * (size_t)m->B * m->T * c->n_embd);
     backward_body(m);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "kern/pool.h"
 #include "model/arch.h"
 #include "model/model.h"
 
@@ -25,7 +26,7 @@ typedef struct TParam {
 typedef struct TrainModel TrainModel;
 
 // A model of configuration c stored as layout map stores it, with zero parameters.
-// threads: OpenBLAS threads during the passes (<= 0: the CPUs). NULL with e filled when the
+// threads: the passes' thread team (<= 0: the CPUs; see train/layers.h for how work is split). NULL with e filled when the
 // architecture is not one the trainer supports.
 TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, Err *e);
 // A trainable copy of a loaded model's weights (converted to float32).
@@ -34,6 +35,8 @@ void tmodel_free(TrainModel *m);
 
 const ModelConfig *tmodel_config(const TrainModel *m);
 const TensorMap *tmodel_map(const TrainModel *m);
+Pool *tmodel_pool(TrainModel *m);           // the passes' thread team
+int tmodel_threads(const TrainModel *m);    // its size
 size_t tmodel_size(const TrainModel *m);   // floats in each arena (the parameter count)
 float *tmodel_params(TrainModel *m);       // the parameter arena
 float *tmodel_grads(TrainModel *m);        // the gradient arena

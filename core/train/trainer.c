@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "kern/bound.h"
 #include "base/fs.h"
 #include "base/mem.h"
 #include "base/vec.h"
@@ -195,6 +196,26 @@ static void sample_batch(Rng *r, const Data *d, int B, int T, int *in, int *tg) 
     }
 }
 
+// One optimizer step (step s, 0-based) over accum micro-batches of B rows of T tokens drawn
+// from d: the mean loss in *loss, the gradient norm before clipping in *norm and
+// the learning rate in *lr. in, tg: room for B*T ids each.
+static int take_step(TrainModel *tm, AdamW *opt, const OptParams *p, int s, int accum, Rng *rng, const Data *d, int B,
+                     int T, int *in, int *tg, double *loss, double *norm, float *lr, Err *e) {
+    tmodel_zero_grad(tm);
+    *loss = 0;
+    for (int k = 0; k < accum; k++) {
+        double l;
+        sample_batch(rng, d, B, T, in, tg);
+        if (tmodel_forward(tm, in, tg, B, T, &l, e)) return -1;
+        tmodel_backward(tm, 1.0f / (float)accum);
+        *loss += l / accum;
+    }
+    *norm = optim_clip(tmodel_grads(tm), tmodel_size(tm), p->clip);
+    *lr = optim_lr(p, s);
+    adamw_step(opt, tm, p, *lr);
+    return 0;
+}
+
 // The held-out loss (always the same data): the mean over eval_batches batches of consecutive
 // held-out windows; or over every held-out example's answer tokens.
 static int held_out_loss(TrainModel *tm, const TrainOpts *o, const Data *d, int B, int T, int *in, int *tg,
@@ -342,18 +363,9 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     double t0 = clock_now();
     int64_t per_step = (int64_t)B * T * o->accum;
     for (int s = step0; s < o->opt.steps; s++) {
-        tmodel_zero_grad(tm);
-        double loss = 0;
-        for (int k = 0; k < o->accum; k++) {
-            double l;
-            sample_batch(&rng, &data, B, T, in, tg);
-            if (tmodel_forward(tm, in, tg, B, T, &l, e)) goto done;
-            tmodel_backward(tm, 1.0f / (float)o->accum);
-            loss += l / o->accum;
-        }
-        double norm = optim_clip(tmodel_grads(tm), tmodel_size(tm), o->opt.clip);
-        float lr = optim_lr(&o->opt, s);
-        adamw_step(&opt, tm, &o->opt, lr);
+        double loss, norm;
+        float lr;
+        if (take_step(tm, &opt, &o->opt, s, o->accum, &rng, &data, B, T, in, tg, &loss, &norm, &lr, e)) goto done;
         int done_steps = s + 1;
         bool last = done_steps == o->opt.steps;
         TrainPoint p = {done_steps, o->opt.steps, loss, -1, lr, norm, per_step * done_steps, 0, 0, 0, false};
@@ -381,5 +393,106 @@ done:
     data_free(&data);
     tmodel_free(tm);
     model_free(m);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------
+// The benchmark
+
+// The model's linear layers as sgemm shapes over N rows (the output head included), for
+// bound_sgemm_flops_s; returns how many (at most max), *weights their multiply-adds per row.
+static int linear_shapes(TrainModel *tm, int N, LinearShape *sh, int max, double *weights) {
+    const ModelConfig *c = tmodel_config(tm);
+    bool out_in = !tmodel_map(tm)->in_out;
+    int n = 0;
+    *weights = 0;
+    for (int i = 0; i < tmodel_n_tensors(tm) + 1; i++) {
+        LinearShape h = {N, c->n_embd, c->n_vocab, true, 1}; // after the tensors: a tied head
+        if (i < tmodel_n_tensors(tm)) {
+            const WeightSlot *s = &tmodel_tensor(tm, i)->s;
+            if (s->kind != WK_LINEAR) continue;
+            h = (LinearShape){N, s->in, s->out, s->w == W_OUTPUT || out_in, 1};
+        } else if (tmodel_param(tm, W_OUTPUT, -1)) {
+            continue;
+        }
+        *weights += (double)h.in * h.out;
+        int k = 0;
+        while (k < n && !(sh[k].in == h.in && sh[k].out == h.out && sh[k].out_in == h.out_in)) k++;
+        if (k < n) sh[k].calls++;
+        else if (n < max) sh[n++] = h;
+    }
+    return n;
+}
+
+int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, TrainBench *r, Err *e) {
+    enum { MAX_REPS = TRAIN_BENCH_MAX_REPS };
+    if (B < 1 || T < 2 || steps < 1 || reps < 1 || reps > MAX_REPS)
+        return err_set(e, "bench-train: batch, steps and reps (up to %d) must be at least 1, seq at least 2",
+                       MAX_REPS);
+    if (T > m->cfg.n_ctx) return err_set(e, "bench-train: seq=%d exceeds the model's context of %d", T, m->cfg.n_ctx);
+    TrainModel *tm = tmodel_from_model(m, threads, e);
+    if (!tm) return -1;
+    const ModelConfig *c = tmodel_config(tm);
+    // random ids as the text: the speed does not depend on them
+    int64_t n = (int64_t)B * T * 4 + 1;
+    int *tokens = malloc(sizeof(int) * (size_t)n), *in = malloc(sizeof(int) * (size_t)B * T);
+    int *tg = malloc(sizeof(int) * (size_t)B * T);
+    AdamW opt = {0};
+    int rc = -1;
+    if (!tokens || !in || !tg) {
+        err_set(e, "bench-train: out of memory for a batch of %d x %d", B, T);
+        goto done;
+    }
+    if (adamw_init(&opt, tmodel_size(tm), e)) goto done;
+    Rng rng;
+    rng_seed(&rng, 1);
+    for (int64_t i = 0; i < n; i++) tokens[i] = (int)(rng_next(&rng) % (uint64_t)c->n_vocab);
+    OptParams p = optim_defaults();
+    p.steps = (reps + 1) * steps;
+    LinearShape sh[LINEAR_MAX_SHAPES];
+    double weights;
+    int nsh = linear_shapes(tm, B * T, sh, LINEAR_MAX_SHAPES, &weights);
+    // per token, forward and backward: 2 FLOPs per multiply-add, 3 products (output, input
+    // gradient, weight gradient) of every weight; attention's two products (q k^T, p v) over
+    // the (T + 1) / 2 keys a query sees on average, also 3 times
+    double att = 3.0 * 2.0 * 2.0 * c->n_layer * c->n_head * c->head_dim * (T + 1) / 2.0;
+    r->flops_per_token = 6.0 * weights + att;
+    r->attention_flops_per_token = att;
+    r->threads = tmodel_threads(tm);
+    r->reps = reps;
+    double loss, norm, sg[MAX_REPS + 1];
+    float lr;
+    int s = 0;
+    Data d = {.ids = {tokens, (int)n, (int)n}, .ntr = n}; // not freed: the tokens are freed below
+    if (take_step(tm, &opt, &p, s++, 1, &rng, &d, B, T, in, tg, &loss, &norm, &lr, e)) goto done; // warm-up
+    // the bound sampled before each repetition and after the last; each repetition's fraction
+    // is held against the mean of the samples around it
+    for (int rep = 0; rep <= reps; rep++) {
+        if (bound_sgemm_flops_s(tmodel_pool(tm), sh, nsh, 1, &sg[rep], e)) goto done;
+        if (rep == reps) break;
+        double t0 = clock_now();
+        for (int k = 0; k < steps; k++)
+            if (take_step(tm, &opt, &p, s++, 1, &rng, &d, B, T, in, tg, &loss, &norm, &lr, e)) goto done;
+        r->tok_s_reps[rep] = (double)B * T * steps / (clock_now() - t0);
+    }
+    double fr[MAX_REPS], ts[MAX_REPS];
+    for (int i = 0; i < reps; i++) {
+        fr[i] = r->tok_s_reps[i] * r->flops_per_token / (0.5 * (sg[i] + sg[i + 1]));
+        r->frac_reps[i] = fr[i];
+        ts[i] = r->tok_s_reps[i];
+    }
+    r->tok_s = bound_median(ts, reps);
+    r->flops_s = r->tok_s * r->flops_per_token;
+    r->sgemm_flops_s = bound_median(sg, reps + 1);
+    r->frac = bound_median(fr, reps);
+    r->frac_min = fr[0];
+    r->frac_max = fr[reps - 1];
+    rc = 0;
+done:
+    free(tokens);
+    free(in);
+    free(tg);
+    adamw_done(&opt);
+    tmodel_free(tm);
     return rc;
 }

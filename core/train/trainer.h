@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "model/model.h"
 #include "model/newmodel.h"
 #include "train/optim.h"
 
@@ -77,3 +78,22 @@ typedef struct TrainHooks {
 
 // Run o. 0 when every step ran (or a hook stopped it), -1 with e filled.
 int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e);
+
+// The speed of training steps as train_run takes them (forward, backward, clipping, AdamW), on
+// batches of random token ids, against OpenBLAS sgemm at the model's linear shapes measured on
+// the same thread team in the same run (kern/bound.h).
+enum { TRAIN_BENCH_MAX_REPS = 100 };
+typedef struct TrainBench {
+    int threads, reps;
+    double flops_per_token;           // forward + backward: 6 x linear weights + attention's
+    double attention_flops_per_token; // of which attention's (q k^T and p v over visible keys)
+    double tok_s, flops_s;            // median over the repetitions
+    double sgemm_flops_s;             // median of the bound's samples (before each rep, after the last)
+    double frac, frac_min, frac_max;  // each rep's FLOP/s over the mean of the samples around it
+    double tok_s_reps[TRAIN_BENCH_MAX_REPS], frac_reps[TRAIN_BENCH_MAX_REPS];
+} TrainBench;
+
+// Train a copy of m for one warm-up step, then reps repetitions of steps steps of batch B x
+// T tokens on threads threads (<= 0: the CPUs), the sgemm bound taken before each and after
+// the last. 0 with r filled, or -1 with e filled (bad sizes, an untrainable model, memory).
+int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, TrainBench *r, Err *e);

@@ -90,8 +90,8 @@ typedef struct {
 
 static void norm_fwd(void *p) {
     NormT *t = p;
-    if (t->rms) tr_rmsnorm_forward(t->out, t->rstd, t->inp, t->w, t->N, t->C, 1e-5f);
-    else tr_layernorm_forward(t->out, t->mean, t->rstd, t->inp, t->w, t->b, t->N, t->C, 1e-5f);
+    if (t->rms) tr_rmsnorm_forward(NULL, t->out, t->rstd, t->inp, t->w, t->N, t->C, 1e-5f);
+    else tr_layernorm_forward(NULL, t->out, t->mean, t->rstd, t->inp, t->w, t->b, t->N, t->C, 1e-5f);
 }
 
 static void test_norm(bool rms, bool bias) {
@@ -101,8 +101,8 @@ static void test_norm(bool rms, bool bias) {
     float *r = randv(N * C, 1), *dinp = zeros(N * C), *dw = zeros(C), *db = zeros(C);
     Op op = {norm_fwd, &t, t.out, r, N * C};
     norm_fwd(&t);
-    if (rms) tr_rmsnorm_backward(dinp, dw, r, t.inp, t.w, t.rstd, N, C);
-    else tr_layernorm_backward(dinp, dw, bias ? db : NULL, r, t.inp, t.w, t.mean, t.rstd, N, C);
+    if (rms) tr_rmsnorm_backward(NULL, dinp, dw, r, t.inp, t.w, t.rstd, N, C);
+    else tr_layernorm_backward(NULL, dinp, dw, bias ? db : NULL, r, t.inp, t.w, t.mean, t.rstd, N, C);
     const char *name = rms ? "rmsnorm" : bias ? "layernorm" : "layernorm (no shift)";
     char what[64];
     snprintf(what, sizeof what, "%s dinp", name);
@@ -123,7 +123,7 @@ typedef struct {
 
 static void mat_fwd(void *p) {
     MatT *t = p;
-    tr_matmul_forward(t->out, t->inp, t->w, t->b, t->N, t->IC, t->OC, t->io);
+    tr_matmul_forward(NULL, t->out, t->inp, t->w, t->b, t->N, t->IC, t->OC, t->io);
 }
 
 static void test_matmul(bool io, bool bias) {
@@ -132,7 +132,7 @@ static void test_matmul(bool io, bool bias) {
     float *r = randv(N * OC, 1), *dinp = zeros(N * IC), *dw = zeros(IC * OC), *db = zeros(OC);
     Op op = {mat_fwd, &t, t.out, r, N * OC};
     mat_fwd(&t);
-    tr_matmul_backward(dinp, dw, bias ? db : NULL, r, t.inp, t.w, N, IC, OC, io);
+    tr_matmul_backward(NULL, dinp, dw, bias ? db : NULL, r, t.inp, t.w, N, IC, OC, io);
     check_grad(io ? "matmul [in,out] dinp" : "matmul [out,in] dinp", &op, t.inp, dinp, N * IC);
     check_grad(io ? "matmul [in,out] dw" : "matmul [out,in] dw", &op, t.w, dw, IC * OC);
     if (bias) check_grad("matmul db", &op, t.b, db, OC);
@@ -150,7 +150,7 @@ typedef struct {
 static void rope_fwd(void *p) {
     RopeT *t = p;
     memcpy(t->out, t->inp, sizeof(float) * (size_t)t->N * t->stride);
-    tr_rope(t->out, t->N, t->T, t->stride, t->heads, t->hd, t->rot, t->cos_t, t->sin_t, t->pairs);
+    tr_rope(NULL, t->out, t->N, t->T, t->stride, t->heads, t->hd, t->rot, t->cos_t, t->sin_t, t->pairs);
 }
 
 static void test_rope(bool pairs) {
@@ -163,7 +163,7 @@ static void test_rope(bool pairs) {
     Op op = {rope_fwd, &t, t.out, r, N * stride};
     rope_fwd(&t);
     memcpy(d, r, sizeof(float) * (size_t)N * stride);
-    tr_rope(d, N, T, stride, heads, hd, rot, t.cos_t, nsin, pairs);
+    tr_rope(NULL, d, N, T, stride, heads, hd, rot, t.cos_t, nsin, pairs);
     check_grad(pairs ? "rope (pairs) dinp" : "rope (rotate half) dinp", &op, t.inp, d, N * stride);
     free(t.out), free(t.inp), free(t.cos_t), free(t.sin_t), free(nsin), free(r), free(d);
 }
@@ -178,7 +178,8 @@ typedef struct {
 static void att_fwd(void *p) {
     AttT *t = p;
     int qd = t->H * t->hd, kvd = t->Hkv * t->hd, s = qd + 2 * kvd;
-    tr_attention_forward(t->z, t->att, t->qkv, t->qkv + qd, t->qkv + qd + kvd, t->B, t->T, t->H, t->Hkv, t->hd, s, s);
+    tr_attention_forward(NULL, t->z, t->att, t->qkv, t->qkv + qd, t->qkv + qd + kvd, t->B, t->T, t->H, t->Hkv, t->hd,
+                         s, s);
 }
 
 static void test_attention(int H, int Hkv) {
@@ -187,8 +188,8 @@ static void test_attention(int H, int Hkv) {
     float *r = randv(N * qd, 1), *dqkv = zeros(N * s), *datt = zeros(B * H * T * T);
     Op op = {att_fwd, &t, t.z, r, N * qd};
     att_fwd(&t);
-    tr_attention_backward(dqkv, dqkv + qd, dqkv + qd + kvd, datt, r, t.att, t.qkv, t.qkv + qd, t.qkv + qd + kvd, B, T, H,
-                          Hkv, hd, s, s);
+    tr_attention_backward(NULL, dqkv, dqkv + qd, dqkv + qd + kvd, datt, r, t.att, t.qkv, t.qkv + qd, t.qkv + qd + kvd,
+                          B, T, H, Hkv, hd, s, s);
     check_grad(H == Hkv ? "attention dq|dk|dv" : "attention (GQA) dq|dk|dv", &op, t.qkv, dqkv, N * s);
     free(t.z), free(t.att), free(t.qkv), free(r), free(dqkv), free(datt);
 }
@@ -203,8 +204,8 @@ typedef struct {
 
 static void act_fwd(void *p) {
     ActT *t = p;
-    if (t->kind == 0) tr_gelu_forward(t->out, t->a, t->n);
-    else tr_swiglu_forward(t->out, t->a, t->b, t->n);
+    if (t->kind == 0) tr_gelu_forward(NULL, t->out, t->a, t->n);
+    else tr_swiglu_forward(NULL, t->out, t->a, t->b, t->n);
 }
 
 static void test_acts(void) {
@@ -213,12 +214,12 @@ static void test_acts(void) {
     float *r = randv(n, 1), *da = zeros(n), *db = zeros(n);
     Op op = {act_fwd, &t, t.out, r, n};
     act_fwd(&t);
-    tr_gelu_backward(da, t.a, r, n);
+    tr_gelu_backward(NULL, da, t.a, r, n);
     check_grad("gelu (tanh) dinp", &op, t.a, da, n);
     t.kind = 1;
     memset(da, 0, sizeof(float) * n);
     act_fwd(&t);
-    tr_swiglu_backward(da, db, r, t.a, t.b, n);
+    tr_swiglu_backward(NULL, da, db, r, t.a, t.b, n);
     check_grad("swiglu dgate", &op, t.a, da, n);
     check_grad("swiglu dup", &op, t.b, db, n);
     free(t.out), free(t.a), free(t.b), free(r), free(da), free(db);
@@ -232,7 +233,7 @@ typedef struct {
 
 static void emb_fwd(void *p) {
     EmbT *t = p;
-    tr_embed_forward(t->out, t->ids, t->wte, t->wpe, t->N, t->T, t->C);
+    tr_embed_forward(NULL, t->out, t->ids, t->wte, t->wpe, t->N, t->T, t->C);
 }
 
 static void test_embed(void) {
@@ -242,7 +243,7 @@ static void test_embed(void) {
     float *r = randv(N * C, 1), *dwte = zeros(V * C), *dwpe = zeros(T * C);
     Op op = {emb_fwd, &t, t.out, r, N * C};
     emb_fwd(&t);
-    tr_embed_backward(dwte, dwpe, r, ids, N, T, C);
+    tr_embed_backward(NULL, dwte, dwpe, r, ids, N, T, C);
     check_grad("embedding dwte", &op, t.wte, dwte, V * C);
     check_grad("embedding dwpe", &op, t.wpe, dwpe, T * C);
     free(t.out), free(t.wte), free(t.wpe), free(r), free(dwte), free(dwpe);
@@ -258,7 +259,7 @@ typedef struct {
 static void ce_fwd(void *p) {
     CeT *t = p;
     int cnt;
-    t->loss = (float)tr_crossentropy_forward(t->probs, t->losses, t->logits, t->targets, t->N, t->V, &cnt);
+    t->loss = (float)tr_crossentropy_forward(NULL, t->probs, t->losses, t->logits, t->targets, t->N, t->V, &cnt);
 }
 
 static void test_crossentropy(void) {
@@ -269,7 +270,7 @@ static void test_crossentropy(void) {
     Op op = {ce_fwd, &t, &t.loss, &one, 1};
     ce_fwd(&t);
     CHECK_NEAR(t.losses[1], 0.0, 0.0);
-    tr_crossentropy_backward(dl, t.probs, targets, N, V, 1.0f / 5, NULL);
+    tr_crossentropy_backward(NULL, dl, t.probs, targets, N, V, 1.0f / 5, NULL);
     check_grad("cross-entropy dlogits", &op, t.logits, dl, N * V);
     // the mean loss by hand
     double want = 0;
@@ -307,7 +308,7 @@ static void test_crossentropy_weighted(void) {
     float one = 1.0f, *dl = zeros(N * V);
     Op op = {cew_fwd, &t, &t.wloss, &one, 1};
     cew_fwd(&t);
-    tr_crossentropy_backward(dl, t.ce.probs, targets, N, V, 1.0f, w);
+    tr_crossentropy_backward(NULL, dl, t.ce.probs, targets, N, V, 1.0f, w);
     check_grad("weighted cross-entropy dlogits", &op, t.ce.logits, dl, N * V);
     free(t.ce.logits), free(t.ce.probs), free(t.ce.losses), free(dl);
 }
