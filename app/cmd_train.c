@@ -74,9 +74,12 @@ static int on_step(void *user, const TrainPoint *p) {
 
 // The teaching recipe: the model and run of the built-in teaching model (README, Training).
 // Options given on the command line win over these.
+// A Llama (rotary positions: a head that looks one token back is the same at every position,
+// what the induction heads are built from) with GPT-2's byte-level vocabulary of 257 tokens
+// (tok= the recipe's own copy of it: the tasks are about letters and digits).
 static const char *const RECIPE_TEACH[][2] = {
-    {"family", "gpt2"}, {"layers", "4"},   {"heads", "4"},       {"d", "128"},         {"ctx", "256"},
-    {"seed", "1"},      {"steps", "2000"}, {"batch", "8"},       {"seq", "256"},       {"lr", "2e-3"},
+    {"family", "llama"}, {"layers", "4"},   {"heads", "4"},       {"d", "128"},         {"ctx", "256"},
+    {"seed", "1"},      {"steps", "6000"}, {"batch", "8"},       {"seq", "256"},       {"lr", "2e-3"},
     {"min_lr", "1e-4"}, {"warmup", "100"}, {"wd", "0.1"},        {"eval_every", "250"}, {"save_every", "250"},
     {"data_seed", "1"}, {"val", "0.05"},   {"eval_batches", "8"}, {NULL, NULL}};
 enum { TEACH_SEED = 1, TEACH_BYTES = 6 << 20 };
@@ -131,22 +134,24 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     Err e = {0};
     char *corpus = fs_join(dir, "corpus");
     int rc = teach_write(corpus, TEACH_SEED, TEACH_BYTES, &e);
-    char *data = fs_join(corpus, "train.txt");
+    char *data = fs_join(corpus, "train.txt"), *tok = fs_join(corpus, "tokenizer");
     free(corpus);
+    const Family *bytes = family_find("gpt2");
+    if (!rc && !args_opt(a, "tok")) rc = fs_mkdir_p(tok, 0755, &e) || bytes->write_tokenizer(tok, &e) ? -1 : 0;
     if (rc) {
-        free(data);
+        free(data), free(tok);
         return out_error(out, "%s", e.msg);
     }
     Args r = recipe_args(a, RECIPE_TEACH);
-    Arg file = {NULL, data, strlen(data), false};
-    Arg *all = xmalloc(sizeof(Arg) * (size_t)(r.n + 1));
-    all[0] = file;
+    Arg *all = xmalloc(sizeof(Arg) * (size_t)(r.n + 2));
+    all[0] = (Arg){NULL, data, strlen(data), false};
     memcpy(all + 1, r.a, sizeof(Arg) * (size_t)r.n);
     free(r.a);
     r.a = all, r.n++;
+    if (!args_opt(a, "tok") && !args_opt(a, "from")) r.a[r.n++] = (Arg){(char *)"tok", tok, strlen(tok), false};
     rc = train_with(app, &r, out);
     free(r.a);
-    free(data);
+    free(data), free(tok);
     return rc;
 }
 
@@ -510,7 +515,7 @@ const Command train_commands[] = {
      "exemplars: each its zero-shot prompt (no loss) and its answer (the loss), every 1/val-th held out; cot=on "
      "trains on the rationales. JSON: out, train_run_id, arch, params, start_step, step, steps, "
      "train_tokens, val_tokens, loss, val_loss, tok_s. recipe=teach: the built-in teaching model's run (the teaching "
-     "corpus written to DIR/corpus by teach-corpus, then a 4-layer GPT-2 trained on it; options given win).",
+     "corpus written to DIR/corpus by teach-corpus, then a 4-layer Llama with GPT-2's byte-level vocabulary trained on it; options given win).",
      false},
     {"curve", cmd_curve, 0, 1, k_curve, "curve [ID] [kind=train|reward]",
      "The curve of a training run from the database (default: the latest; kind=reward: a reward train run): the run "

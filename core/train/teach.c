@@ -198,7 +198,7 @@ static void repeat_doc(Rng *r, Buf *out) {
     char seq[256];
     int k = 0;
     if (pick(r, 2)) { // random printable characters
-        int n = 5 + pick(r, 36);
+        int n = 10 + pick(r, 41);
         for (int i = 0; i < n; i++) seq[k++] = (char)(33 + pick(r, 94));
     } else { // random words
         int n = 3 + pick(r, 8);
@@ -240,11 +240,11 @@ void teach_corpus(uint64_t seed, size_t bytes, Buf *out) {
     size_t start = out->len;
     while (out->len - start < bytes) {
         if (out->len > start) buf_putc(out, '\n');
-        int k = pick(&r, 20); // cipher 2, list 4, words 5, arithmetic 5, repeats 3, sentences 1
-        if (k < 2) rule_doc(TEACH_CIPHER, &r, out);
-        else if (k < 6) rule_doc(TEACH_LIST, &r, out);
-        else if (k < 11) rule_doc(TEACH_WORDS, &r, out);
-        else if (k < 16) arith_doc(&r, out);
+        int k = pick(&r, 20); // cipher 1, list 3, words 5, arithmetic 5, repeats 5, sentences 1
+        if (k < 1) rule_doc(TEACH_CIPHER, &r, out);
+        else if (k < 4) rule_doc(TEACH_LIST, &r, out);
+        else if (k < 9) rule_doc(TEACH_WORDS, &r, out);
+        else if (k < 14) arith_doc(&r, out);
         else if (k < 19) repeat_doc(&r, out);
         else grammar_doc(&r, out);
     }
