@@ -33,6 +33,8 @@ if $QKV --model minilm -e model >/dev/null 2>&1; then
     echo "== all-MiniLM-L6-v2: sentence embeddings (32 tokens)"
     $QKV --threads 2 --model minilm --db "$DIR/bench.db" -e "bench prompt=512 reps=3 embed=32"
 fi
+echo "== training: the built-in teaching model (GPT-2, 4 layers, d=128), batches of 8 x 256 tokens, 2 threads"
+$QKV --threads 2 --model data/models/teach --db "$DIR/bench.db" -e "bench-train batch=8 seq=256 steps=3 reps=5"
 if [ -x build/tests/unit/kern_bench ]; then
     echo "== decoding kernels alone (GPT-2 124M's linear layers, 2 threads)"
     build/tests/unit/kern_bench 2 3

@@ -127,20 +127,22 @@ static void gelu_tanh_scalar(float *x, int n) {
     }
 }
 
+// The training pass's GELU as x s, s = (1 + tanh u) / 2 = 1 / (1 + e^(-2u)), u = k (x + c x^3):
+// no cancellation where tanh u nears -1, so the result keeps its relative precision for
+// negative x (0.5 x (1 + tanhf(u)) loses it there). gelu'(x) = s + 2 x s (1 - s) k (1 + 3 c x^2),
+// with 1 - s = s e^(-2u). The vector tables compute the same (kern/simd.h).
 static void gelu_tanh_to_scalar(float *out, const float *inp, int n) {
-    const float k = 0.7978845608028654f;
     for (int i = 0; i < n; i++) {
-        float v = inp[i];
-        out[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+        float x = inp[i];
+        out[i] = x / (1.0f + expf(-2.0f * 0.7978845608028654f * (x + 0.044715f * x * x * x)));
     }
 }
 
-// gelu'(x) = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2, t = tanh(k (x + c x^3))
 static void gelu_tanh_backward_scalar(float *dinp, const float *inp, const float *dout, int n) {
     const float k = 0.7978845608028654f;
     for (int i = 0; i < n; i++) {
-        float x = inp[i], t = tanhf(k * (x + 0.044715f * x * x * x));
-        float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x * x);
+        float x = inp[i], e = expf(-2.0f * k * (x + 0.044715f * x * x * x)), s = 1.0f / (1.0f + e);
+        float g = s + x * (s * (s * e)) * (2.0f * k * (1.0f + 3.0f * 0.044715f * x * x));
         dinp[i] += g * dout[i];
     }
 }

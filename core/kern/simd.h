@@ -528,10 +528,10 @@ static void gelu_tanh_simd(float *x, int n) {
     }
 }
 
-// The training pass's GELU as x s with s = (1 + tanh u) / 2 = 1 / (1 + e^(-2u)): no
-// cancellation where tanh u nears -1, so out keeps its relative precision for negative x too
-// (1 - 2 / (e^(2u) + 1) above loses it there). Derivative: s + 2 x s (1 - s) k (1 + 3 c x^2),
-// with 1 - s = s e^(-2u).
+// The training pass's GELU as x s with s = (1 + tanh u) / 2 = 1 / (1 + e^(-2u)), as the
+// scalar table's (kern/scalar.c): no cancellation where tanh u nears -1, so out keeps its
+// relative precision for negative x (1 - 2 / (e^(2u) + 1) above loses it there). Derivative:
+// s + 2 x s (1 - s) k (1 + 3 c x^2), with 1 - s = s e^(-2u).
 static void gelu_tanh_to_simd(float *out, const float *inp, int n) {
     const V k = v_set1(0.7978845608028654f), c = v_set1(0.044715f), one = v_set1(1.0f), m2 = v_set1(-2.0f);
     int i = 0;
@@ -542,7 +542,7 @@ static void gelu_tanh_to_simd(float *out, const float *inp, int n) {
     }
     for (; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+        out[i] = x / (1.0f + expf(-2.0f * 0.7978845608028654f * (x + 0.044715f * x * x * x)));
     }
 }
 
@@ -560,8 +560,8 @@ static void gelu_tanh_backward_simd(float *dinp, const float *inp, const float *
         v_store(dinp + i, v_fmadd(g, v_load(dout + i), v_load(dinp + i)));
     }
     for (; i < n; i++) {
-        float x = inp[i], t = tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x));
-        float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+        float x = inp[i], e = expf(-2.0f * 0.7978845608028654f * (x + 0.044715f * x * x * x)), s = 1.0f / (1.0f + e);
+        float g = s + x * (s * (s * e)) * (2.0f * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x));
         dinp[i] += g * dout[i];
     }
 }

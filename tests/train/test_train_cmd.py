@@ -12,6 +12,7 @@
 #     llama.cpp's pair order) is the same model in HF's layout, its tokenizer kept as tokenizer.gguf;
 #   - a task file (.jsonl): its exemplars as zero-shot prompts and answers, the loss on the
 #     answers only (the held-out loss equals transformers'), the answers learned;
+#   - bench-train: FLOPs per token as counted from config.json, speeds and fractions consistent;
 #   - threads: a second run with threads=2 gives exactly the same loss curve and weights, one
 #     with threads=1 the same within 1e-6 (relative);
 #   - bad input: one error line, non-zero exit (missing file, empty file, seq beyond the
@@ -232,6 +233,36 @@ def threads_same(qkv, tmp, family, trained, common):
               'within %.1e (relative)' % ((family + ' threads',) + worst), flush=True)
 
 
+def bench_train(qkv, tmp, trained):
+    """bench-train on the GPT-2 checkpoint: its FLOPs per token as counted here from config.json
+    (6 x the linear weights, head included, plus 6 L d (T + 1) for attention's two products over
+    the keys each query sees), the GFLOP/s and fractions consistent with the speeds; bad sizes
+    refused with one error line."""
+    db = os.path.join(tmp, 'bench.db')
+    cfg = json.load(open(os.path.join(trained, 'config.json')))
+    L, d, V, T = cfg['n_layer'], cfg['n_embd'], cfg['vocab_size'], 64
+    want = 6.0 * (12 * d * d * L + V * d) + 6.0 * L * d * (T + 1)
+    p = qkv_cli.run(qkv, ['--db', db, '--json', '--model', trained, '-e',
+                          'bench-train batch=2 seq=%d steps=1 reps=3 threads=2' % T])
+    r = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {}
+    ok = (r and abs(r['flops_per_token'] - want) <= 1e-9 * want and r['threads'] == 2 and r['tok_s'] > 0
+          and len(r['tok_s_reps']) == 3 and sorted(r['tok_s_reps'])[1] == r['tok_s']
+          and abs(r['gflops'] - r['tok_s'] * want / 1e9) <= 1e-6 * r['gflops'] and r['sgemm_gflops'] > 0
+          and r['sgemm_fraction_min'] <= r['sgemm_fraction'] <= r['sgemm_fraction_max'])
+    if not ok:
+        fail('bench-train: expected flops_per_token %.0f and consistent speeds, got exit %d: %s %s'
+             % (want, p.returncode, p.stdout.strip()[-600:], p.stderr.strip()[-300:]))
+    for words, msg in (('seq=129', 'exceeds the model'), ('reps=0', 'reps=0'), ('batch=x', 'batch=x')):
+        p = qkv_cli.run(qkv, ['--db', db, '--model', trained, '-e', 'bench-train ' + words])
+        err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
+        if p.returncode == 0 or len(err) != 1 or msg not in err[0]:
+            fail('bench-train %s: expected one error line with %r, got exit %d: %s'
+                 % (words, msg, p.returncode, p.stderr.strip()[-300:]))
+    if ok:
+        print('ok %-24s %.0f tok/s, %.3f MFLOP/token, %.0f%% of sgemm; bad sizes refused'
+              % ('bench-train', r['tok_s'], want / 1e6, 100 * r['sgemm_fraction']), flush=True)
+
+
 def bad_state(qkv, tmp, trained, common):
     """A checkpoint whose train_state.bin is truncated, or not one: an error, never a crash."""
     db = os.path.join(tmp, 'bad.db')
@@ -405,6 +436,7 @@ def main():
         trained = scratch_and_resume(qkv, tmp, data, 'gpt2', ['family=gpt2', 'layers=2', 'heads=2', 'd=64', 'ctx=128'])
         if trained:
             threads_same(qkv, tmp, 'gpt2', *trained)
+            bench_train(qkv, tmp, trained[0])
             bad_state(qkv, tmp, *trained)
             trained = trained[0]
         llama = scratch_and_resume(qkv, tmp, data, 'llama', ['family=llama', 'layers=2', 'heads=4', 'kv_heads=2',

@@ -3,7 +3,8 @@
 // linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type (the
 // quantized ones as random blocks, decoded by blk_decode, which the reference suite holds to
 // the gguf package), GELU
-// (tanh and erf), SwiGLU's gate, softmax, LayerNorm and RMSNorm, at sizes that are and are not
+// (tanh and erf; the training pass's tanh GELU out of place and its derivative), SwiGLU's gate,
+// softmax, LayerNorm and RMSNorm, at sizes that are and are not
 // multiples of the vector widths.
 // A table this CPU cannot run is reported as not tested here; the others still run.
 //
@@ -303,6 +304,45 @@ static void test_elementwise(void) {
         if (!(worst < 2e-6)) fprintf(stderr, "%s: gelu n=%d: expected error < 2e-6, got %g\n", path, n, worst);
         CHECK(worst < 2e-6);
         free(x), free(x0);
+    }
+    // the training pass's GELU and its derivative (dinp += gelu'(x) dout) over [-12, 12]: the
+    // output relative to itself (no cancellation for negative x; 1e-30 absolute below that), to
+    // 2e-6 (1 + |u|) since u = k (x + c x^3) itself is rounded in float and e^(-2u) turns its
+    // absolute error into a relative one; the derivative relative to the size of its two
+    // terms, (1 + t) / 2 and x (1 - t^2) u' / 2
+    for (int a = 0; a < 8; a++) {
+        int n = lens[a];
+        float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+        float *d = malloc(sizeof(float) * (size_t)n), *g = malloc(sizeof(float) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            x[i] = n == 1 ? -3.0f : -12.0f + 24.0f * i / (n - 1);
+            d[i] = frand(), g[i] = frand();
+        }
+        float *g0 = malloc(sizeof(float) * (size_t)n);
+        memcpy(g0, g, sizeof(float) * (size_t)n);
+        gelu_tanh_to(y, x, n);
+        gelu_tanh_backward(g, x, d, n);
+        double worst = 0, worst_d = 0;
+        for (int i = 0; i < n; i++) {
+            double v = x[i], u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+            double r = v / (1 + exp(-2 * u)); // gelu_ref without its cancellation for negative x
+            double rel = fabs(r) > 1e-30 ? fabs(y[i] - r) / fabs(r) : fabs(y[i] - r) / 1e-30 * 1e-6;
+            worst = fmax(worst, rel / (1 + fabs(u)));
+            double sg = 1 / (1 + exp(-2 * u)); // (1 + t) / 2, and (1 - t^2) / 2 = 2 sg (1 - sg)
+            double ta = sg, tb = 2 * v * sg * (1 - sg) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v);
+            double want = g0[i] + (ta + tb) * d[i];
+            // (g0 + g' d rounds to g0's precision too)
+            double scale = (fabs(ta) + fabs(tb)) * fabs(d[i]) + 0.1 * fabs(g0[i]) + 1e-30;
+            worst_d = fmax(worst_d, fabs(g[i] - want) / scale);
+        }
+        if (!(worst < 2e-6))
+            fprintf(stderr, "%s: gelu_tanh_to n=%d: expected relative error / (1 + |u|) < 2e-6, got %g\n", path, n,
+                    worst);
+        if (!(worst_d < 2e-6))
+            fprintf(stderr, "%s: gelu_tanh_backward n=%d: expected relative error < 2e-6, got %g\n", path, n, worst_d);
+        CHECK(worst < 2e-6);
+        CHECK(worst_d < 2e-6);
+        free(x), free(y), free(d), free(g), free(g0);
     }
     // softmax: matches exp / sum, sums to one; -inf entries become exactly 0
     int slens[] = {1, 5, 8, 16, 17, 37, 1000};
