@@ -55,10 +55,10 @@ enum { LIN_MAX = 4 }; // linears one decoding section can run
 typedef struct {
     const Linear *l;
     float *out;
-    float *partial; // [nth - 1, out]: the row-block sums of shares 1..nth-1 ([in, out])
-    int chunk;      // columns an [out, in] step takes at a time
+    float *partial; // [chunks - 1, out]: the row-block sums of chunks 1.. ([in, out])
+    int chunk;      // [out, in]: columns a chunk takes; [in, out]: the number of row blocks
     int c1;         // the end of this linear's chunk indices in the job (chunk c belongs to the
-                    // first part with c < c1; an [in, out] part has none)
+                    // first part with c < c1)
 } LinPart;
 
 typedef struct {
@@ -98,29 +98,35 @@ static int chunk_size(int n, int nth, int align) {
     return c > 4 * align ? c : 4 * align;
 }
 
-// Decoding, every linear of the job in one section.
-// [in, out]: every share streams one contiguous block of rows into its own partial sum
-// (share 0 into out); linear_forward adds the partials in share order. (Splitting rows
-// rather than the columns of each row was measured about 1.4x faster; a static split keeps
-// the order of the additions, hence the logits, the same from run to run.)
-// [out, in]: chunks of outputs, first come first served, across the job's linears.
+// [in, out] decoding splits its rows into IO_CHUNKS blocks whatever the team's size, each
+// summed into its own partial (block 0 into out) and the partials added in block order after
+// the section: the additions' order, hence the logits, is the same from run to run and for
+// any number of threads, while the blocks go first come first served. (Splitting rows rather
+// than the columns of each row was measured about 1.4x faster. With one block a thread, a
+// thread the machine descheduled mid-block held the other up for the rest of its half; with
+// eight, for at most an eighth. The partials are 7 x out floats, 2-4% of an F16 layer's bytes,
+// read back from the caches.)
+enum { IO_CHUNKS = 8 };
+
+// Decoding, every linear of the job in one section: chunks, first come first served, across
+// the job's linears. [in, out]: a block of rows streamed into its partial sum; [out, in]:
+// a range of outputs.
 static void mv_job(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
     LinJob *J = arg;
-    for (int i = 0; i < J->n; i++) {
-        const LinPart *P = &J->p[i];
-        const Linear *l = P->l;
-        if (l->out_in) continue;
-        int i0, i1;
-        split_range(l->in, 8, ith, nth, &i0, &i1);
-        float *y = ith == 0 ? P->out : P->partial + (size_t)(ith - 1) * l->out;
-        memset(y, 0, sizeof(float) * (size_t)l->out);
-        J->k->mv_in_out[l->w.dt](row_ptr(&l->w, i0, l->out), l->out, i1 - i0, l->out, J->inp + i0, y);
-    }
     for (int c; (c = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < J->n_chunks;) {
         const LinPart *P = J->p;
         int c0 = 0;
         while (c >= P->c1) c0 = P->c1, P++;
         const Linear *l = P->l;
+        if (!l->out_in) {
+            int i0, i1;
+            split_range(l->in, 8, c - c0, P->chunk, &i0, &i1);
+            float *y = c == c0 ? P->out : P->partial + (size_t)(c - c0 - 1) * l->out;
+            memset(y, 0, sizeof(float) * (size_t)l->out);
+            J->k->mv_in_out[l->w.dt](row_ptr(&l->w, i0, l->out), l->out, i1 - i0, l->out, J->inp + i0, y);
+            continue;
+        }
         int j0 = (c - c0) * P->chunk, j1 = j0 + P->chunk < l->out ? j0 + P->chunk : l->out;
         if (dtype_block(l->w.dt) > 1)
             J->k->mv_out_in_q[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, &J->xq, P->out + j0);
@@ -227,7 +233,9 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
             P->chunk = chunk_size(ls[i]->out, nth, 16);
             J.n_chunks += (ls[i]->out + P->chunk - 1) / P->chunk;
         } else {
-            partial += (size_t)(nth - 1) * ls[i]->out;
+            P->chunk = (ls[i]->in + 7) / 8 < IO_CHUNKS ? (ls[i]->in + 7) / 8 : IO_CHUNKS;
+            J.n_chunks += P->chunk;
+            partial += (size_t)(P->chunk - 1) * ls[i]->out;
         }
         P->c1 = J.n_chunks;
     }
@@ -244,12 +252,12 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
         J.xq = (XQ){q, d, sx};
     }
     for (int i = 0; i < n; i++)
-        if (!ls[i]->out_in) J.p[i].partial = scr, scr += (size_t)(nth - 1) * ls[i]->out;
+        if (!ls[i]->out_in) J.p[i].partial = scr, scr += (size_t)(J.p[i].chunk - 1) * ls[i]->out;
     pool_run(pool, mv_job, &J);
     for (int i = 0; i < n; i++) {
         const Linear *l = ls[i];
         float *out = outs[i];
-        for (int t = 1; !l->out_in && t < nth; t++) {
+        for (int t = 1; !l->out_in && t < J.p[i].chunk; t++) {
             const float *p = J.p[i].partial + (size_t)(t - 1) * l->out;
             for (int j = 0; j < l->out; j++) out[j] += p[j];
         }

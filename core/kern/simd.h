@@ -204,7 +204,11 @@ static void row_i8_affine(const void *w, int64_t off, int64_t n, float *out) {
 // block's dot product with an x block is integer arithmetic, 16 products a _mm256_madd_epi16
 // (weights widened to int16; sums stay below 2^31: |w| <= 128, or 4096 for Q6_K's value times
 // its scale, times |q| <= 32767, four products a lane), converted to float once a block and
-// scaled by the weight's and x's scales. These are 256-bit (AVX2) in both vector tables.
+// scaled by the weight's and x's scales. The avx2 table does this 256 bits at a time (a block
+// in two _mm256_madd_epi16); the avx512 table (AVX-512 BW) a block in one _mm512_madd_epi16
+// into a 512-bit accumulator, half the instructions a block: the 4-bit types were bound by
+// instructions, not bytes (README "Speed"). The integer products are the same in both; only
+// the order of the float additions differs.
 
 typedef __m256i I16x16; // 16 int16 or 8 int32
 
@@ -223,42 +227,93 @@ INLINE I16x16 dot32(I16x16 lo, I16x16 hi, const int16_t *xq) {
                             _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 16))));
 }
 
+#if defined(__AVX512BW__)
+#define QWIDE 1
+#else
+#define QWIDE 0
+#endif
+
 // A row's running dot product: a float vector and a scalar term (each type says how they combine).
 typedef struct {
     __m256 a, m; // m: Q4_K's minimums, a lane a sub-block
+#if QWIDE
+    __m512 z; // the 512-bit kernels' products
+#endif
     float c;
 } QAcc;
+
+INLINE QAcc qacc_zero(void) {
+    QAcc s;
+    s.a = _mm256_setzero_ps(), s.m = _mm256_setzero_ps(), s.c = 0;
+#if QWIDE
+    s.z = _mm512_setzero_ps();
+#endif
+    return s;
+}
 
 INLINE void qacc_add(QAcc *s, I16x16 p, float scale) {
     s->a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), s->a);
 }
+
+// The float lanes of s summed.
+INLINE float qacc_sum(const QAcc *s) {
+#if QWIDE
+    return hsum8(s->a) + _mm512_reduce_add_ps(s->z);
+#else
+    return hsum8(s->a);
+#endif
+}
+
+#if QWIDE
+typedef __m512i P32; // 16 int32: one 32-value block's products, two a lane
+// the 32 int16 weights lo (elements 0-15) and hi (16-31) times the x block at xq
+INLINE P32 dot32w(I16x16 lo, I16x16 hi, const int16_t *xq) {
+    return _mm512_madd_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_loadu_si512(xq));
+}
+INLINE void qacc_add32(QAcc *s, P32 p, float scale) {
+    s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(scale), s->z);
+}
+#else
+typedef I16x16 P32;
+#define dot32w dot32
+#define qacc_add32 qacc_add
+#endif
 
 // Adds one weight block at b times x to s; xb is the index of the block's first x block.
 typedef void (*QStep)(QAcc *s, const unsigned char *b, const XQ *x, int xb);
 typedef float (*QEnd)(const QAcc *s);
 
 INLINE void qstep_q8_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+#if QWIDE
+    const __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(b + 2)));
+    qacc_add32(s, _mm512_madd_epi16(w, _mm512_loadu_si512(x->q + QK * xb)), f16_at(b) * x->d[xb]);
+#else
     const I16x16 lo = _mm256_cvtepi8_epi16(b16_load(b + 2)), hi = _mm256_cvtepi8_epi16(b16_load(b + 18));
     qacc_add(s, dot32(lo, hi, x->q + QK * xb), f16_at(b) * x->d[xb]);
+#endif
 }
-INLINE float qend_sum(const QAcc *s) { return hsum8(s->a); }
+INLINE float qend_sum(const QAcc *s) { return qacc_sum(s); }
+
+// the 32 nibbles of 16 bytes as int16: low nibbles (elements 0-15), then high ones (16-31)
+INLINE P32 dot_nibbles(B16 q, const int16_t *xq) {
+    const I16x16 w = _mm256_cvtepu8_epi16(q); // < 256: a 16-bit shift takes the high nibble
+    const I16x16 m15 = _mm256_set1_epi16(15);
+    return dot32w(_mm256_and_si256(w, m15), _mm256_srli_epi16(w, 4), xq);
+}
 
 // d (q - 8) . x = d (q . x) - 8 d sum(x)
 INLINE void qstep_q4_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
-    const B16 q = b16_load(b + 2);
     const float d = f16_at(b);
-    qacc_add(s, dot32(_mm256_cvtepu8_epi16(b16_lo(q)), _mm256_cvtepu8_epi16(b16_hi(q)), x->q + QK * xb), d * x->d[xb]);
+    qacc_add32(s, dot_nibbles(b16_load(b + 2), x->q + QK * xb), d * x->d[xb]);
     s->c += d * x->s[xb];
 }
-INLINE float qend_q4_0(const QAcc *s) { return hsum8(s->a) - 8 * s->c; }
+INLINE float qend_q4_0(const QAcc *s) { return qacc_sum(s) - 8 * s->c; }
 
 INLINE void qstep_q4_1(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
-    const B16 q = b16_load(b + 4);
-    qacc_add(s, dot32(_mm256_cvtepu8_epi16(b16_lo(q)), _mm256_cvtepu8_epi16(b16_hi(q)), x->q + QK * xb),
-             f16_at(b) * x->d[xb]);
+    qacc_add32(s, dot_nibbles(b16_load(b + 4), x->q + QK * xb), f16_at(b) * x->d[xb]);
     s->c += f16_at(b + 2) * x->s[xb];
 }
-INLINE float qend_q4_1(const QAcc *s) { return hsum8(s->a) + s->c; }
+INLINE float qend_q4_1(const QAcc *s) { return qacc_sum(s) + s->c; }
 
 // The 8 scales and the 8 mins of a Q4_K super-block (q4_k_scale_min), four bytes at a time:
 // j < 4 the low 6 bits of bytes j and j + 4; j >= 4 the nibbles of byte j + 4 with the top
@@ -285,15 +340,23 @@ INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
         const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c));
         const __m256i lo = _mm256_and_si256(q, m15), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m15);
         const int x0 = xb + 2 * c, x1 = x0 + 1;
+#if QWIDE
+        const __m512 ds16 = _mm512_castps256_ps512(ds);
+        const __m512i p0 = _mm512_madd_epi16(_mm512_cvtepu8_epi16(lo), _mm512_loadu_si512(x->q + QK * x0));
+        const __m512i p1 = _mm512_madd_epi16(_mm512_cvtepu8_epi16(hi), _mm512_loadu_si512(x->q + QK * x1));
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(_mm512_set1_epi32(2 * c), ds16), s->z);
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(_mm512_set1_epi32(2 * c + 1), ds16), s->z);
+#else
         const I16x16 p0 = dot32(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(lo)),
                                 _mm256_cvtepu8_epi16(_mm256_extracti128_si256(lo, 1)), x->q + QK * x0);
         const I16x16 p1 = dot32(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(hi)),
                                 _mm256_cvtepu8_epi16(_mm256_extracti128_si256(hi, 1)), x->q + QK * x1);
         s->a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_permutevar8x32_ps(ds, _mm256_set1_epi32(2 * c)), s->a);
         s->a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_permutevar8x32_ps(ds, _mm256_set1_epi32(2 * c + 1)), s->a);
+#endif
     }
 }
-INLINE float qend_q4_k(const QAcc *s) { return hsum8(s->a) - hsum8(s->m); }
+INLINE float qend_q4_k(const QAcc *s) { return qacc_sum(s) - hsum8(s->m); }
 
 // Q6_K: each 16 values (q - 32) times their int8 scale fit int16 (|.| <= 4096)
 INLINE I16x16 q6_scaled(B16 g, int sc) { return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(g), _mm256_set1_epi16((short)sc)); }
@@ -307,7 +370,7 @@ INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
         q6_k_groups(b + 64 * h + 16, b + 128 + 32 * h + 16, g1);
         for (int k = 0; k < 4; k++) { // x block 4h + k: elements 128h + 32k .. + 31
             const int i = 8 * h + 2 * k, xk = xb + 4 * h + k;
-            qacc_add(s, dot32(q6_scaled(g0[k], sc[i]), q6_scaled(g1[k], sc[i + 1]), x->q + QK * xk), d * x->d[xk]);
+            qacc_add32(s, dot32w(q6_scaled(g0[k], sc[i]), q6_scaled(g1[k], sc[i + 1]), x->q + QK * xk), d * x->d[xk]);
         }
     }
 }
@@ -317,7 +380,7 @@ INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 // leaves a third of the read bandwidth unused on the machines measured: see kern/bound.c) and
 // x's blocks are loaded once for ROWS rows. Each row's arithmetic is the same whatever the
 // grouping, so y does not depend on how the rows are split. Rows are rb bytes apart.
-enum { ROWS = 4, PF_GROUPS = 2 };
+enum { ROWS = 4, PF_GROUPS = 2 }; // ROWS: out_in_q names its four accumulators
 
 INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ *x, float *y, bool add, QStep step,
                      QEnd end) {
@@ -330,17 +393,21 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
     const size_t slice = ROWS * bb;
     int j = 0;
     for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
-        QAcc s[ROWS];
-        for (int k = 0; k < ROWS; k++) s[k] = (QAcc){_mm256_setzero_ps(), _mm256_setzero_ps(), 0};
+        // four named accumulators, not an array: GCC kept an array of them in memory, each
+        // step then waiting on a store and a load (perf annotate, 2026-12-02)
+        QAcc s0 = qacc_zero(), s1 = qacc_zero(), s2 = qacc_zero(), s3 = qacc_zero();
         const unsigned char *next = r + PF_GROUPS * ROWS * rb;
         for (int b = 0; b < nb; b++) {
             if (pf && j + (PF_GROUPS + 1) * ROWS <= n) prefetch(next + b * slice, (int)slice);
-            for (int k = 0; k < ROWS; k++) step(&s[k], r + k * rb + b * bb, x, b * per);
+            const unsigned char *q = r + b * bb;
+            step(&s0, q, x, b * per), step(&s1, q + rb, x, b * per);
+            step(&s2, q + 2 * rb, x, b * per), step(&s3, q + 3 * rb, x, b * per);
         }
-        for (int k = 0; k < ROWS; k++) y[j + k] = add ? y[j + k] + end(&s[k]) : end(&s[k]);
+        const float e[ROWS] = {end(&s0), end(&s1), end(&s2), end(&s3)};
+        for (int k = 0; k < ROWS; k++) y[j + k] = add ? y[j + k] + e[k] : e[k];
     }
     for (; j < n; j++, r += rb) {
-        QAcc s = {_mm256_setzero_ps(), _mm256_setzero_ps(), 0};
+        QAcc s = qacc_zero();
         for (int b = 0; b < nb; b++) step(&s, r + b * bb, x, b * per);
         y[j] = add ? y[j] + end(&s) : end(&s);
     }
