@@ -134,7 +134,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
                   ps.n_pairs ? "" : "; ties=equal would train on ties alone");
         goto done;
     }
-    int n_train = 0, n_held = 0, n_held_g = pairset_split(&s, &ps, val, o.seed, &train, &n_train, &held, &n_held);
+    int n_train = 0, n_held = 0, n_held_g = pairset_split(&s, &ps, val, o.seed, &train, &n_train, &held, &n_held, NULL);
     if (!n_train) {
         out_error(out, "reward train: no training pairs are left after holding out val=%g of the prompts", val);
         goto done;
