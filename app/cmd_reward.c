@@ -53,6 +53,36 @@ static int on_point(void *user, const RewardPoint *p) {
     return L->app->cancel && *L->app->cancel;
 }
 
+// Score the n held-out pairs with the trained weights and record them (reward_heldout) for the
+// Reward panels: -1 with e filled when scoring fails, a failure to record only in log_err.
+static int store_heldout(Db *db, int64_t run_id, TrainModel *tm, const float *score, const RankSet *s,
+                         const PairSet *ps, const int **seqp, const int *lens, const RewardPair *held, int n,
+                         Err *log_err, Err *e) {
+    const int **sq = xmalloc(sizeof *sq * (size_t)(2 * n));
+    int *ln = xmalloc(sizeof *ln * (size_t)(2 * n));
+    float *r = xmalloc(sizeof *r * (size_t)(2 * n));
+    for (int i = 0; i < n; i++) {
+        sq[2 * i] = seqp[held[i].chosen], ln[2 * i] = lens[held[i].chosen];
+        sq[2 * i + 1] = seqp[held[i].rejected], ln[2 * i + 1] = lens[held[i].rejected];
+    }
+    int rc = reward_eval(tm, score, (const int *const *)sq, ln, 2 * n, r, e);
+    if (!rc) {
+        DbRewardPair *p = xcalloc((size_t)n, sizeof *p);
+        for (int i = 0; i < n; i++) {
+            const RankRow *row = &s->r[ps->row[held[i].chosen]];
+            const RankCand *c = &row->c[ps->cand[held[i].chosen]], *j = &row->c[ps->cand[held[i].rejected]];
+            p[i] = (DbRewardPair){row->id, ps->cand[held[i].chosen] + 1, ps->cand[held[i].rejected] + 1, held[i].tie,
+                                  row->prompt, c->text, j->text, row->prompt_len, c->len, j->len, r[2 * i], r[2 * i + 1]};
+        }
+        db_reward_heldout(db, run_id, p, n, log_err);
+        free(p);
+    }
+    free(sq);
+    free(ln);
+    free(r);
+    return rc;
+}
+
 // The model card: what the reward model is and which data made it.
 static int write_card(const char *out, const Model *base, const char *head, const Args *a, const RankSet *s,
                       const PairSet *ps, int n_train, int n_held, int prompts, int held_prompts,
@@ -170,6 +200,8 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     RewardHooks hooks = {on_point, &L};
     RewardResult res;
     int trc = reward_train(tm, score, &d, &o, &hooks, &res, &e);
+    if (!trc && n_held && L.run_id > 0 && !L.log_err.msg[0]) // the held-out pairs as the kept weights score them
+        trc = store_heldout(db, L.run_id, tm, score, &s, &ps, seqp, lens, held, n_held, &L.log_err, &e);
     free(seqp);
     free(lens);
     if (!trc) {
@@ -306,7 +338,8 @@ const Command reward_commands[] = {
      "computed, the best weights kept, and training stops after patience evaluations without a better loss. Writes "
      "DIR as an HF sequence classifier (config.json with num_labels 1, model.safetensors with score.weight, the "
      "tokenizer) and README.md, a model card naming the data. The curve goes to the database (reward_runs, "
-     "reward_points). JSON: pairs, train_pairs, heldout_pairs, heldout_accuracy, heldout_loss, out, reward_run_id, "
+     "reward_points), and the held-out pairs with the rewards the kept weights give them to reward_heldout (curve "
+     "kind=reward shows them). JSON: pairs, train_pairs, heldout_pairs, heldout_accuracy, heldout_loss, out, reward_run_id, "
      "head, base, ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, pairs_s. "
      "reward score: the reward of PROMPT followed by COMPLETION (or of a logged run's prompt and output, recorded in "
      "reward_scores). JSON: reward, model, ids, truncated, run_id.",

@@ -153,6 +153,28 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
     if not worst <= 1e-4:
         fail('%s: reward score and transformers differ by %.3g' % (family, worst))
     print('%s: transformers %s gives reward score\'s rewards (max |d| %.2e)' % (family, cls_name, worst), flush=True)
+    # the held-out pairs stored at the end (reward_heldout): the split's pairs, scored by the saved weights
+    held = cv.get('heldout', [])
+    con = sqlite3.connect(db)
+    rank_prompt = dict(con.execute('SELECT id, prompt FROM rankings'))
+    con.close()
+    if len(held) != r['heldout_pairs'] or any(h['prompt'] != rank_prompt.get(h['ranking_id']) for h in held):
+        fail('%s: %d held-out pairs stored for %d, or of other rankings' % (family, len(held), r['heldout_pairs']))
+    acc = sum(h['r_chosen'] > h['r_rejected'] for h in held) / max(1, len(held))
+    if abs(acc - r['heldout_accuracy']) > 1e-9:
+        fail('%s: the stored held-out pairs give accuracy %r, the run %r' % (family, acc, r['heldout_accuracy']))
+    worst = 0.0
+    for h in held[:3]:
+        for side in ('chosen', 'rejected'):
+            sc = qjson(qkv, db, 'reward score "%s" "%s" model=%s' % (h['prompt'], h[side], out))
+            want, _ = hf_reward(out, sc['ids']) if sc else (None, None)
+            if sc is None or abs(want - h['r_' + side]) > 1e-4:
+                fail('%s: held-out pair %d: stored r_%s %r, transformers %r' % (family, h['n'], side, h['r_' + side],
+                                                                                 want))
+            else:
+                worst = max(worst, abs(want - h['r_' + side]))
+    print('%s: %d held-out pairs stored with their rewards (transformers agrees within %.1e)'
+          % (family, len(held), worst), flush=True)
     # a logged run scored: recorded in reward_scores
     s = qjson(qkv, db, 'reward score run=1 model=%s' % out)
     con = sqlite3.connect(db)
