@@ -308,5 +308,6 @@ void app_done(App *app) {
     tok_free(app->tok_owned);
     free(app->db_path);
     free(app->annotator);
+    free(app->reward_dir);
     memset(app, 0, sizeof *app);
 }

@@ -76,6 +76,7 @@ typedef struct App {
     PendingRank *pending;  // the ranking between `rank` and `order`, or NULL
     int64_t last_ranking;  // the ranking `order` stored last in this session (0: none), for `note`
     char *annotator;       // --annotator / QKV_ANNOTATOR / set annotator
+    char *reward_dir;      // set reward DIR: the reward model that judges (reward score, the Rank view), or NULL
     volatile sig_atomic_t *cancel; // set by SIGINT handlers of the front end
     Figure fig;            // the last matrix shown (see Figure)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL

@@ -363,6 +363,9 @@ typedef struct DbRewardPair {
     size_t prompt_len, chosen_len, rejected_len;
     double r_chosen, r_rejected;
 } DbRewardPair;
+// The out_path of the latest finished ('done') reward run into out (cap bytes): 1, 0 when there
+// is none, -1 with e filled.
+int db_reward_latest_out(Db *db, char *out, size_t cap, Err *e);
 // Record the n held-out pairs of run run_id (numbered 0..n-1), all or none.
 int db_reward_heldout(Db *db, int64_t run_id, const DbRewardPair *p, int n, Err *e);
 

@@ -11,7 +11,10 @@ held-out pairs: the count and accuracy and both mean rewards as headless JSON gi
 histograms over 8 equal bins (chosen, rejected) whose counts equal the bins computed here from
 the JSON, and the pairs the model gets most wrong, the largest r_rejected - r_chosen first. `j`
 then Enter opens the second of them: its prompt, both completions and both rewards. Esc goes
-back to the list, `p` to the curve. Exit 77 when tmux is missing.
+back to the list, `p` to the curve. Then the Rank view: 3 candidates ranked and submitted; no
+reward appears before the submit, and after it the reward model's order (the latest reward run's,
+as headless `reward score ranking=ID` gives it: order, rewards, agreement) beside the person's.
+Exit 77 when tmux is missing.
 """
 import os
 import random
@@ -67,6 +70,36 @@ def bins(held):
             b = min(7, max(0, int((h[side] - lo) / (hi - lo) * 8)))
             c[b] += 1
     return cc[::-1], cr[::-1], lo, hi
+
+
+def rank_view(p, db, rm):
+    """Rank 3 candidates, move one, submit: only then the reward model's order appears beside it."""
+    tt.command(p, 'rank "Q7: how is item 70?" k=3 max=6 seed=3')
+    s = p.wait_text("Enter runs:  order 1 2 3")
+    if "reward model" in s or re.search(r"[+-]\d\.\d{4}", s):
+        tt.fail("the reward model's opinion shows before the submit:\n" + s)
+    p.keys("J")
+    p.wait_text("Enter runs:  order 2 1 3")
+    p.keys("Enter")
+    s = p.wait(lambda s: "reward model (agrees on" in s, "the reward model's order after the submit")
+    m = re.search(r"ranking (\d+) stored", s)
+    ref = tt.headless(os.environ, db, "reward score ranking=%s model=%s" % (m.group(1) if m else 0, rm))[0]
+    want = "reward model (agrees on %d of %d pairs)" % (ref["agree"], ref["pairs"])
+    if want not in s:
+        tt.fail("the Rank view should say %r:\n%s" % (want, s))
+    lines = s.split("\n")
+    k = next(i for i, line in enumerate(lines) if "your order" in line)
+    reward = {c["n"]: c["reward"] for c in ref["candidates"]}
+    pred = [n for group in ref["order"] for n in group]
+    for i, n in enumerate([2, 1, 3]):
+        left, right = lines[k + 1 + i][:40], lines[k + 1 + i][40:]
+        if not left.startswith(" %d. [%d] " % (i + 1, n)):
+            tt.fail("your order, row %d: %r (expected candidate %d)" % (i + 1, left, n))
+        if not right.startswith(" %d. [%d] %+.4f " % (i + 1, pred[i], reward[pred[i]])):
+            tt.fail("the reward model's order, row %d: %r (expected [%d] %+.4f)" % (i + 1, right, pred[i],
+                                                                                  reward[pred[i]]))
+    if "reward model: %s" % os.path.realpath(rm) not in s:
+        tt.fail("the Rank view should name the reward model %s:\n%s" % (rm, s))
 
 
 def main():
@@ -142,6 +175,7 @@ def main():
         p.wait_text("most wrong first")
         p.keys("p")
         p.wait_text("p  the %d held-out pairs" % n)
+        rank_view(p, db, out)
         p.keys("q")
         tt.wait_shell(p)
     except (TimeoutError, RuntimeError, OSError, StopIteration) as e:
