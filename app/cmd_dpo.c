@@ -15,6 +15,7 @@
 #include "prefpairs.h"
 #include "rankset.h"
 #include "train/dpo.h"
+#include "winrate.h"
 
 typedef struct {
     App *app;
@@ -50,7 +51,8 @@ static void card_stats(Buf *b, const char *what, const DpoStats *s) {
 
 // The model card: what was tuned, how, and on which data.
 static int write_card(const char *out, const Model *base, float beta, bool lora, const Args *a, const RankSet *s,
-                      const PairSet *ps, int n_train, int n_held, int held_prompts, const DpoResult *res, Err *e) {
+                      const PairSet *ps, int n_train, int n_held, int held_prompts, const DpoResult *res,
+                      const JudgeResult *jr, const char *judge, Err *e) {
     Buf b = {0};
     buf_printf(&b, "# DPO-tuned model (qkv)\n\n`%s` tuned by `qkv dpo train` with Direct Preference Optimisation on "
                    "human rankings: the loss -log sigmoid(beta ((log p(chosen) - log p_ref(chosen)) - (log "
@@ -66,6 +68,10 @@ static int write_card(const char *out, const Model *base, float beta, bool lora,
                res->stopped_early ? ", stopped early" : "");
     card_stats(&b, "base model", &res->start);
     card_stats(&b, "tuned model", &res->held);
+    if (jr)
+        buf_printf(&b, "- win rate against the base model as the reward model `%s` judges them: %.4f (%d wins, %d ties, "
+                       "%d losses over %d sampled completions of the held-out prompts; mean reward %.4f, base %.4f)\n",
+                   judge, jr->win_rate, jr->wins, jr->ties, jr->losses, jr->n, jr->tuned_mean, jr->base_mean);
     char *path = fs_join(out, "README.md");
     int rc = fs_write_atomic(path, b.data, b.len, e);
     free(path);
@@ -106,13 +112,35 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
         return out_error(out, "dpo train: %s", e.msg);
     if (!lora_on && (args_opt(a, "r") || args_opt(a, "alpha")))
         return out_error(out, "dpo train: r= and alpha= are the adapters' (head=lora)");
+    // the win rate against the base: judge=DIR samples judge_samples completions per held-out prompt
+    const char *judge_dir = args_opt(a, "judge");
+    long long judge_n = 4, judge_max = 24, judge_top_k = 0;
+    double judge_t = 1.0, judge_top_p = 1.0;
+    if (args_int(a, "judge_samples", 1, 1000, &judge_n, &e) < 0 || args_int(a, "judge_max", 1, 1 << 16, &judge_max, &e) < 0 ||
+        args_float(a, "judge_temperature", 0, 100, &judge_t, &e) < 0 ||
+        args_int(a, "judge_top_k", 0, 1 << 24, &judge_top_k, &e) < 0 || args_float(a, "judge_top_p", 0, 1, &judge_top_p, &e) < 0)
+        return out_error(out, "dpo train: %s", e.msg);
+    if (!judge_dir && (args_opt(a, "judge_samples") || args_opt(a, "judge_max") || args_opt(a, "judge_temperature") ||
+                       args_opt(a, "judge_top_k") || args_opt(a, "judge_top_p")))
+        return out_error(out, "dpo train: judge_samples=, judge_max=, judge_temperature=, judge_top_k= and judge_top_p= "
+                              "need judge=DIR (a reward model)");
+    if (judge_dir && po.val <= 0) return out_error(out, "dpo train: judge= needs held-out prompts (val > 0)");
     DpoOpts o = {(float)beta, po.opt, po.batch, po.eval_every, po.patience, po.seed, NULL};
     Lora lora = {0};
 
     RankSet s = {0};
     if (rankset_command(app, a, "dpo train", &s, out)) return -1;
+    RewardModel *judge = NULL;
+    if (judge_dir && !(judge = reward_model_open(judge_dir, po.threads, &e))) {
+        rankset_free(&s);
+        return out_error(out, "dpo train: judge=%s: %s", judge_dir, e.msg);
+    }
     Db *db = app_db(app, &e);
-    Model *owned = NULL, *base = NULL;
+    Model *owned = NULL, *base = NULL, *tuned = NULL;
+    JudgeResult jr = {0};
+    bool *held_group = NULL;
+    const char **jprompts = NULL;
+    size_t *jlens = NULL;
     TrainModel *tm = NULL;
     PairSet ps = {0};
     RewardPair *train = NULL, *held = NULL;
@@ -136,7 +164,13 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
         out_error(out, "dpo train: the %d rankings matched give no preference (every candidate tied)", s.n);
         goto done;
     }
-    int n_train = 0, n_held = 0, n_held_g = pairset_split(&s, &ps, po.val, o.seed, &train, &n_train, &held, &n_held);
+    held_group = xcalloc((size_t)ps.n_groups, sizeof *held_group);
+    int n_train = 0, n_held = 0,
+        n_held_g = pairset_split(&s, &ps, po.val, o.seed, &train, &n_train, &held, &n_held, held_group);
+    if (judge && !n_held_g) {
+        out_error(out, "dpo train: judge= needs held-out prompts, and the %d prompts give none", ps.n_groups);
+        goto done;
+    }
     if (!n_train) {
         out_error(out, "dpo train: no training pairs are left after holding out val=%g of the prompts", po.val);
         goto done;
@@ -179,7 +213,26 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
         const char *tok_dir = !base->builtin && base->path && fs_is_dir(base->path) ? base->path : NULL;
         trc = tmodel_save(tm, outdir, tok_dir, false, &e);
         if (!trc && lora_on) trc = lora_save(&lora, tm, outdir, "CAUSAL_LM", &e);
-        if (!trc) trc = write_card(outdir, base, o.beta, lora_on, a, &s, &ps, n_train, n_held, n_held_g, &res, &e);
+        if (!trc && judge) { // the held-out prompts, each once, sampled from the base and the tuned checkpoint
+            jprompts = xmalloc(sizeof *jprompts * (size_t)n_held_g);
+            jlens = xmalloc(sizeof *jlens * (size_t)n_held_g);
+            int np = 0;
+            for (int r = 0, g = -1; r < s.n; r++)
+                if (r == 0 || !rankset_same_prompt(&s.r[r - 1], &s.r[r]))
+                    if (held_group[++g]) jprompts[np] = s.r[r].prompt, jlens[np++] = s.r[r].prompt_len;
+            GenParams gp = app->gen;
+            gp.max_tokens = (int)judge_max, gp.s.temperature = (float)judge_t, gp.s.top_k = (int)judge_top_k;
+            gp.s.top_p = judge_top_p <= 0 ? 1.0f : (float)judge_top_p, gp.s.seed = o.seed, gp.n_alts = 0;
+            if (app->headless)
+                fprintf(stderr, "judge: %lld completions of each of %d held-out prompts from the base and the tuned "
+                                "model\n", judge_n, np);
+            trc = !(tuned = app_open_model(outdir, NULL, &e)) ||
+                  judge_win_rate(app, base, tuned, judge, jprompts, jlens, np, (int)judge_n, &gp, &jr, &e);
+            if (trc) err_prefix(&e, "judge");
+        }
+        if (!trc)
+            trc = write_card(outdir, base, o.beta, lora_on, a, &s, &ps, n_train, n_held, n_held_g, &res,
+                             judge ? &jr : NULL, judge ? reward_model_path(judge) : NULL, &e);
     }
     if (trc) {
         out_error(out, "dpo train: %s", e.msg);
@@ -208,6 +261,30 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     jw_knum(w, "loss", res.loss);
     jw_kint(w, "tokens", res.tokens);
     jw_knum(w, "pairs_s", res.pairs_s);
+    if (judge) {
+        jw_kstr(w, "judge", reward_model_path(judge));
+        jw_knum(w, "win_rate", jr.win_rate);
+        jw_kint(w, "judge_wins", jr.wins);
+        jw_kint(w, "judge_ties", jr.ties);
+        jw_kint(w, "judge_losses", jr.losses);
+        jw_knum(w, "tuned_reward", jr.tuned_mean);
+        jw_knum(w, "base_reward", jr.base_mean);
+        jw_key(w, "judged");
+        jw_arr(w);
+        for (int i = 0; i < jr.n; i++) {
+            const JudgeSample *js = &jr.s[i];
+            jw_obj(w);
+            jw_key(w, "prompt");
+            jw_strn(w, jprompts[js->prompt], jlens[js->prompt]);
+            jw_kint(w, "seed", (long long)js->seed);
+            jw_kint(w, "base_run_id", js->base_run);
+            jw_kint(w, "tuned_run_id", js->tuned_run);
+            jw_knum(w, "base_reward", js->base_reward);
+            jw_knum(w, "tuned_reward", js->tuned_reward);
+            jw_obj_end(w);
+        }
+        jw_arr_end(w);
+    }
     buf_printf(&out->text, "DPO-tuned %s in %s: %d pairs, %d for training, %d held out", base->cfg.a.name, outdir,
                ps.n_pairs, n_train, n_held);
     if (!isnan(res.held.accuracy))
@@ -215,9 +292,19 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
                    "; held-out implicit reward accuracy %.3f, margin %.4f at step %d; log-probability margin "
                    "%.4f (base %.4f)",
                    res.held.accuracy, res.held.margin, res.best_step, res.held.logp_margin, res.start.logp_margin);
+    if (judge)
+        buf_printf(&out->text, "; win rate against the base %.3f over %d samples of %d held-out prompts (mean reward "
+                               "%.4f, base %.4f)",
+                   jr.win_rate, jr.n, n_held_g, jr.tuned_mean, jr.base_mean);
     buf_putc(&out->text, '\n');
     rc = 0;
 done:
+    judge_result_free(&jr);
+    free(jprompts);
+    free(jlens);
+    free(held_group);
+    model_free(tuned);
+    reward_model_free(judge);
     free(seqp);
     free(lens);
     free(dtrain);
@@ -242,12 +329,14 @@ static int cmd_dpo(App *app, const Args *a, Out *out) {
 static const char *const k_dpo[] = {"base", "beta", "head", "r", "alpha", "out", "val", "steps", "epochs", "batch", "warmup",
                                     "eval_every", "patience", "threads", "max_len", "lr", "min_lr", "wd", "clip",
                                     "beta1", "beta2", "eps", "seed", "since", "until", "annotator", "model", "text",
-                                    NULL};
+                                    "judge", "judge_samples", "judge_max", "judge_temperature", "judge_top_k",
+                                    "judge_top_p", NULL};
 
 const Command dpo_commands[] = {
     {"dpo", cmd_dpo, 1, 1, k_dpo,
      "dpo train [since= until= annotator= model= text=] [base=MODEL] [beta=0.1] [head=full|lora r=8 alpha=16] out=DIR "
-     "[val=0.2 epochs=3 steps=N batch=8 lr=1e-5 min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=0 seed=1 max_len=ctx threads=N]",
+     "[val=0.2 epochs=3 steps=N batch=8 lr=1e-5 min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=0 seed=1 max_len=ctx threads=N] [judge=DIR judge_samples=4 judge_max=24 judge_temperature=1 "
+     "judge_top_k=0 judge_top_p=1]",
      "dpo train: tune a decoder (GPT-2 or Llama family; default the session's model) on the preference pairs of the "
      "stored rankings matching the filters (ties dropped) with Direct Preference Optimisation: the loss "
      "-log sigmoid(beta ((lp_c - ref_c) - (lp_r - ref_r))), lp the log-probability of the completion's tokens given "
@@ -262,7 +351,12 @@ const Command dpo_commands[] = {
      "heldout_accuracy, heldout_margin, out, heldout_loss, heldout_chosen_reward, heldout_rejected_reward, "
      "heldout_logp_margin, base_heldout_accuracy, base_heldout_margin, base_heldout_loss, "
      "base_heldout_chosen_reward, base_heldout_rejected_reward, base_heldout_logp_margin, train_run_id, base, head, beta, "
-     "ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, tokens, pairs_s.",
+     "ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, tokens, pairs_s. judge=DIR (a "
+     "reward model) then samples judge_samples completions of every held-out prompt from the base and from the tuned "
+     "model (same seeds seed, seed+1, ... and decoding: judge_max tokens, judge_temperature, judge_top_k, "
+     "judge_top_p), logs each as a run of kind judge, scores each (reward_scores) and reports the tuned model's win "
+     "rate (ties count half): judge, win_rate, judge_wins, judge_ties, judge_losses, tuned_reward, base_reward, "
+     "judged: [{prompt, seed, base_run_id, tuned_run_id, base_reward, tuned_reward}].",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -53,6 +53,36 @@ static int on_point(void *user, const RewardPoint *p) {
     return L->app->cancel && *L->app->cancel;
 }
 
+// Score the n held-out pairs with the trained weights and record them (reward_heldout) for the
+// Reward panels: -1 with e filled when scoring fails, a failure to record only in log_err.
+static int store_heldout(Db *db, int64_t run_id, TrainModel *tm, const float *score, const RankSet *s,
+                         const PairSet *ps, const int **seqp, const int *lens, const RewardPair *held, int n,
+                         Err *log_err, Err *e) {
+    const int **sq = xmalloc(sizeof *sq * (size_t)(2 * n));
+    int *ln = xmalloc(sizeof *ln * (size_t)(2 * n));
+    float *r = xmalloc(sizeof *r * (size_t)(2 * n));
+    for (int i = 0; i < n; i++) {
+        sq[2 * i] = seqp[held[i].chosen], ln[2 * i] = lens[held[i].chosen];
+        sq[2 * i + 1] = seqp[held[i].rejected], ln[2 * i + 1] = lens[held[i].rejected];
+    }
+    int rc = reward_eval(tm, score, (const int *const *)sq, ln, 2 * n, r, e);
+    if (!rc) {
+        DbRewardPair *p = xcalloc((size_t)n, sizeof *p);
+        for (int i = 0; i < n; i++) {
+            const RankRow *row = &s->r[ps->row[held[i].chosen]];
+            const RankCand *c = &row->c[ps->cand[held[i].chosen]], *j = &row->c[ps->cand[held[i].rejected]];
+            p[i] = (DbRewardPair){row->id, ps->cand[held[i].chosen] + 1, ps->cand[held[i].rejected] + 1, held[i].tie,
+                                  row->prompt, c->text, j->text, row->prompt_len, c->len, j->len, r[2 * i], r[2 * i + 1]};
+        }
+        db_reward_heldout(db, run_id, p, n, log_err);
+        free(p);
+    }
+    free(sq);
+    free(ln);
+    free(r);
+    return rc;
+}
+
 // The model card: what the reward model is and which data made it.
 static int write_card(const char *out, const Model *base, const char *head, const Args *a, const RankSet *s,
                       const PairSet *ps, int n_train, int n_held, int prompts, int held_prompts,
@@ -134,7 +164,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
                   ps.n_pairs ? "" : "; ties=equal would train on ties alone");
         goto done;
     }
-    int n_train = 0, n_held = 0, n_held_g = pairset_split(&s, &ps, val, o.seed, &train, &n_train, &held, &n_held);
+    int n_train = 0, n_held = 0, n_held_g = pairset_split(&s, &ps, val, o.seed, &train, &n_train, &held, &n_held, NULL);
     if (!n_train) {
         out_error(out, "reward train: no training pairs are left after holding out val=%g of the prompts", val);
         goto done;
@@ -170,6 +200,8 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     RewardHooks hooks = {on_point, &L};
     RewardResult res;
     int trc = reward_train(tm, score, &d, &o, &hooks, &res, &e);
+    if (!trc && n_held && L.run_id > 0 && !L.log_err.msg[0]) // the held-out pairs as the kept weights score them
+        trc = store_heldout(db, L.run_id, tm, score, &s, &ps, seqp, lens, held, n_held, &L.log_err, &e);
     free(seqp);
     free(lens);
     if (!trc) {
@@ -221,24 +253,143 @@ done:
 
 // ---- reward score --------------------------------------------------------------------------
 
-static int reward_score_cmd(App *app, const Args *a, Out *out) {
-    const char *dir = args_opt(a, "model"), *run_s = args_opt(a, "run");
-    if (!dir) return out_error(out, "reward score: model=DIR (a reward model) is required");
-    int npos = args_npos(a);
-    if (run_s ? npos != 1 : npos != 3)
-        return out_error(out, "reward score: usage: reward score \"PROMPT\" \"COMPLETION\" model=DIR, or reward "
-                              "score run=ID model=DIR");
+// The reward model a command uses: model=DIR, else `set reward DIR`, else the latest finished
+// reward run's directory while it still exists. NULL with the message in out.
+static RewardModel *judge_open(App *app, const Args *a, const char *cmd, Out *out) {
     Err e = {{0}};
+    const char *dir = args_opt(a, "model");
+    char latest[PATH_MAX];
+    if (!dir) dir = app->reward_dir;
+    if (!dir) {
+        Db *db = app_db(app, &e);
+        int got = db ? db_reward_latest_out(db, latest, sizeof latest, &e) : 0;
+        if (got < 0) {
+            out_error(out, "%s: %s", cmd, e.msg);
+            return NULL;
+        }
+        if (!got) {
+            out_error(out, "%s: no reward model: give model=DIR, set reward DIR, or train one (reward train ... out=DIR)",
+                      cmd);
+            return NULL;
+        }
+        if (!fs_is_dir(latest)) {
+            out_error(out, "%s: the latest reward run's model '%s' is gone: give model=DIR or set reward DIR", cmd,
+                      latest);
+            return NULL;
+        }
+        dir = latest;
+    }
     RewardModel *rm = reward_model_open(dir, app->n_threads, &e);
-    if (!rm) return out_error(out, "reward score: %s", e.msg);
+    if (!rm) out_error(out, "%s: %s", cmd, e.msg);
+    return rm;
+}
+
+// Each candidate's completion of stored ranking id scored (recorded in reward_scores), the
+// predicted order (rewards high to low, equal rewards tied) beside the annotator's.
+static int score_ranking(App *app, RewardModel *rm, Db *db, int64_t id, Out *out) {
+    Err e = {{0}};
+    DbRanking g;
+    int got = db_ranking_get(db, id, &g, &e);
+    if (got <= 0) return got ? out_error(out, "reward score: %s", e.msg) : out_error(out, "reward score: no ranking %lld", (long long)id);
+    double r[DB_RANK_MAX];
+    int idx[DB_RANK_MAX], rc = 0;
+    for (int i = 0; i < g.k && !rc; i++) {
+        DbRun run = {0};
+        int gr = db_run_get(db, g.items[i].run_id, &run, &e);
+        RewardScore sc;
+        if (gr <= 0) rc = out_error(out, "reward score: ranking %lld: %s", (long long)id, gr ? e.msg : "a candidate's run is missing");
+        else if (reward_model_score(rm, g.prompt, g.prompt_len, run.output ? run.output : "", run.output ? run.output_len : 0,
+                                    &sc, &e))
+            rc = out_error(out, "reward score: %s", e.msg);
+        else {
+            r[i] = sc.reward, idx[i] = i;
+            iv_free(&sc.ids);
+            Err le = {{0}};
+            if (db_reward_score(db, g.items[i].run_id, reward_model_path(rm), sc.reward, &le))
+                fprintf(stderr, "warning: the score of run %lld was not logged: %s\n", (long long)g.items[i].run_id, le.msg);
+        }
+        db_run_done(&run);
+    }
+    if (rc) {
+        db_ranking_done(&g);
+        return -1;
+    }
+    for (int i = 1; i < g.k; i++) // by reward, high first (insertion sort: k <= 9)
+        for (int j = i; j > 0 && r[idx[j]] > r[idx[j - 1]]; j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1], idx[j - 1] = t;
+        }
+    // agreement: of the pairs the annotator did not tie, the share the rewards order the same way
+    int same = 0, pairs = 0;
+    for (int i = 0; i < g.k; i++)
+        for (int j = i + 1; j < g.k; j++) {
+            int ri = g.items[i].rank, rj = g.items[j].rank;
+            if (ri == rj) continue;
+            pairs++;
+            same += (ri < rj) == (r[i] > r[j]) && r[i] != r[j];
+        }
+    JsonW *w = &out->w;
+    jw_kint(w, "ranking_id", id);
+    jw_kstr(w, "model", reward_model_path(rm));
+    jw_key(w, "candidates");
+    jw_arr(w);
+    for (int i = 0; i < g.k; i++) {
+        jw_obj(w);
+        jw_kint(w, "n", g.items[i].n);
+        jw_kint(w, "run_id", g.items[i].run_id);
+        jw_kint(w, "rank", g.items[i].rank);
+        jw_knum(w, "reward", r[i]);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_key(w, "order"); // predicted, as `order` answers it: [[3], [1], [2, 4]]
+    jw_arr(w);
+    buf_printf(&out->text, "ranking %lld as %s orders it:", (long long)id, reward_model_path(rm));
+    for (int i = 0; i < g.k; i++) {
+        bool tied = i && r[idx[i]] == r[idx[i - 1]];
+        if (!tied) {
+            if (i) jw_arr_end(w);
+            jw_arr(w);
+        }
+        jw_int(w, g.items[idx[i]].n);
+        buf_printf(&out->text, "%s%d", tied ? "=" : " ", g.items[idx[i]].n);
+    }
+    if (g.k) jw_arr_end(w);
+    jw_arr_end(w);
+    jw_kint(w, "pairs", pairs);
+    jw_kint(w, "agree", same);
+    buf_printf(&out->text, "  (agrees with the annotator on %d of %d pairs)\n", same, pairs);
+    for (int i = 0; i < g.k; i++)
+        buf_printf(&out->text, "  [%d] rank %d  reward %+.4f\n", g.items[idx[i]].n, g.items[idx[i]].rank, r[idx[i]]);
+    db_ranking_done(&g);
+    return 0;
+}
+
+static int reward_score_cmd(App *app, const Args *a, Out *out) {
+    const char *run_s = args_opt(a, "run"), *rank_s = args_opt(a, "ranking");
+    int npos = args_npos(a);
+    if (run_s && rank_s) return out_error(out, "reward score: run= or ranking=, not both");
+    if ((run_s || rank_s) ? npos != 1 : npos != 3)
+        return out_error(out, "reward score: usage: reward score \"PROMPT\" \"COMPLETION\" [model=DIR], reward "
+                              "score run=ID [model=DIR], or reward score ranking=ID [model=DIR]");
+    Err e = {{0}};
+    int64_t run_id = 0, rank_id = 0;
+    Db *db = NULL;
+    if ((run_s && id_arg(run_s, "run", &run_id, out)) || (rank_s && id_arg(rank_s, "ranking", &rank_id, out)) ||
+        ((run_s || rank_s) && !(db = need_db(app, out))))
+        return -1;
+    RewardModel *rm = judge_open(app, a, "reward score", out);
+    if (!rm) return -1;
+    if (rank_id) {
+        int rc = score_ranking(app, rm, db, rank_id, out);
+        reward_model_free(rm);
+        return rc;
+    }
     DbRun run = {0};
     const char *p, *c;
     size_t pl, cl;
-    int64_t run_id = 0;
-    Db *db = NULL;
     int rc = -1;
     if (run_s) {
-        if (id_arg(run_s, "run", &run_id, out) || !(db = need_db(app, out))) goto done;
         int got = db_run_get(db, run_id, &run, &e);
         if (got <= 0) {
             out_error(out, "reward score: %s", got ? e.msg : "no such run");
@@ -286,13 +437,14 @@ static int cmd_reward(App *app, const Args *a, Out *out) {
 static const char *const k_reward[] = {"base", "head", "r", "alpha", "out", "ties", "margin", "val", "steps", "epochs", "batch",
                                        "warmup", "eval_every", "patience", "threads", "max_len", "lr", "min_lr",
                                        "wd", "clip", "beta1", "beta2", "eps", "seed", "since", "until",
-                                       "annotator", "model", "text", "run", NULL};
+                                       "annotator", "model", "text", "run", "ranking", NULL};
 
 const Command reward_commands[] = {
     {"reward", cmd_reward, 1, 3, k_reward,
      "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] out=DIR [ties=exclude|equal "
      "margin=0 val=0.2 epochs=20 steps=N batch=8 lr= min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=3 "
-     "seed=1 max_len=ctx threads=N] | reward score \"PROMPT\" \"COMPLETION\" model=DIR | reward score run=ID model=DIR",
+     "seed=1 max_len=ctx threads=N] | reward score \"PROMPT\" \"COMPLETION\" [model=DIR] | reward score run=ID [model=DIR] | "
+     "reward score ranking=ID [model=DIR]",
      "reward train: a reward model from the stored rankings matching the filters. Each ranking gives its preference "
      "pairs (C(K,2); ties dropped, or with ties=equal trained to equal rewards); a sequence is the prompt followed by "
      "the completion, tokenized by the base model (default: the session's), cut to its last max_len tokens. The "
@@ -306,10 +458,15 @@ const Command reward_commands[] = {
      "computed, the best weights kept, and training stops after patience evaluations without a better loss. Writes "
      "DIR as an HF sequence classifier (config.json with num_labels 1, model.safetensors with score.weight, the "
      "tokenizer) and README.md, a model card naming the data. The curve goes to the database (reward_runs, "
-     "reward_points). JSON: pairs, train_pairs, heldout_pairs, heldout_accuracy, heldout_loss, out, reward_run_id, "
+     "reward_points), and the held-out pairs with the rewards the kept weights give them to reward_heldout (curve "
+     "kind=reward shows them). JSON: pairs, train_pairs, heldout_pairs, heldout_accuracy, heldout_loss, out, reward_run_id, "
      "head, base, ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, pairs_s. "
      "reward score: the reward of PROMPT followed by COMPLETION (or of a logged run's prompt and output, recorded in "
-     "reward_scores). JSON: reward, model, ids, truncated, run_id.",
+     "reward_scores). JSON: reward, model, ids, truncated, run_id. ranking=ID scores every candidate of a stored "
+     "ranking (recorded in reward_scores) and gives the order the rewards predict beside the annotator's: "
+     "ranking_id, model, candidates: [{n, run_id, rank, reward}], order (best first, equal rewards tied), pairs "
+     "(the annotator's untied pairs), agree (those the rewards order the same way). The reward model: model=DIR, "
+     "else set reward DIR, else the latest finished reward run's directory while it exists.",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "base/mem.h"
 #include "kern/pool.h"
+#include "reward_model.h"
 
 static void settings_json(App *app, Out *out) {
     JsonW *w = &out->w;
@@ -25,11 +26,14 @@ static void settings_json(App *app, Out *out) {
     int threads = app->n_threads > 0 ? app->n_threads : pool_cpus();
     jw_kint(w, "threads", threads);
     jw_kstr(w, "annotator", app->annotator ? app->annotator : "");
+    if (app->reward_dir) jw_kstr(w, "reward", app->reward_dir);
+    else jw_key(w, "reward"), jw_null(w);
     buf_printf(&out->text,
                "temperature %g  top_k %d  top_p %g  seed %s  max %d  alts %d  truncate %s  stop %s  threads %d  "
-               "annotator %s\n",
+               "annotator %s  reward %s\n",
                g->s.temperature, g->s.top_k, g->s.top_p, seed, g->max_tokens, g->n_alts, g->truncate ? "true" : "false",
-               g->stop_at_eos ? "true" : "false", threads, app->annotator ? app->annotator : "(none)");
+               g->stop_at_eos ? "true" : "false", threads, app->annotator ? app->annotator : "(none)",
+               app->reward_dir ? app->reward_dir : "(the latest reward run's)");
 }
 
 static int cmd_set(App *app, const Args *a, Out *out) {
@@ -42,6 +46,19 @@ static int cmd_set(App *app, const Args *a, Out *out) {
     if (!strcmp(k->val, "annotator")) {
         free(app->annotator);
         app->annotator = xstrndup(v->val, v->len);
+        settings_json(app, out);
+        return 0;
+    }
+    if (!strcmp(k->val, "reward")) { // checked now, so that a typo is seen at once
+        free(app->reward_dir);
+        app->reward_dir = NULL;
+        if (strcmp(v->val, "none")) {
+            Err e = {{0}};
+            RewardModel *rm = reward_model_open(v->val, 1, &e);
+            if (!rm) return out_error(out, "set reward: %s", e.msg);
+            app->reward_dir = xstrdup(reward_model_path(rm));
+            reward_model_free(rm);
+        }
         settings_json(app, out);
         return 0;
     }
@@ -64,7 +81,7 @@ static int cmd_set(App *app, const Args *a, Out *out) {
     static const char *const keys[] = {DECODE_KEYS, NULL};
     bool known = false;
     for (int i = 0; keys[i]; i++) known |= !strcmp(keys[i], k->val);
-    if (!known) return out_error(out, "set: unknown setting '%.40s' (temperature, top_k, top_p, seed, max, alts, truncate, stop, threads, annotator)", k->val);
+    if (!known) return out_error(out, "set: unknown setting '%.40s' (temperature, top_k, top_p, seed, max, alts, truncate, stop, threads, annotator, reward)", k->val);
     Arg opt = {k->val, v->val, v->len, false};
     Args one = {"set", &opt, 1};
     GenParams p;
@@ -116,7 +133,8 @@ static const char *const k_none[] = {NULL};
 const Command session_commands[] = {
     {"set", cmd_set, 0, 2, k_none, "set [KEY VALUE]",
      "Decoding defaults and session settings: temperature, top_k, top_p, seed (a number or random), max, alts, "
-     "truncate, stop, threads, annotator. Without arguments, show them.",
+     "truncate, stop, threads, annotator, reward (a reward model's directory: the one reward score and the Rank "
+     "view use when no model= is given; none: the latest reward run's). Without arguments, show them.",
      false},
     {"help", cmd_help, 0, 1, k_none, "help [COMMAND]", "List the commands, or show one command's usage.", false},
     {"quit", cmd_quit, 0, 0, k_none, "quit",

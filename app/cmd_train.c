@@ -522,7 +522,8 @@ const Command train_commands[] = {
      "and its points in step order, as sparklines; the Training view draws it. JSON: kind, id, created, out_path, "
      "model_arch and the run's other columns (train_runs or reward_runs), points: [{step, loss, val_loss, lr, "
      "grad_norm, tokens, elapsed_s}] (reward: [{step, loss, heldout_loss, heldout_accuracy, train_accuracy, "
-     "elapsed_s}]).",
+     "elapsed_s}], and heldout: [{n, ranking_id, chosen_n, rejected_n, tie, prompt, chosen, rejected, r_chosen, "
+     "r_rejected}], the held-out pairs as the kept weights score them).",
      false},
     {"train-tokenizer", cmd_train_tokenizer, 1, 16, k_train_tok, "train-tokenizer FILE... out=DIR vocab=N [min_freq=0]",
      "Train a GPT-2-style byte-level BPE tokenizer on the UTF-8 text of the FILEs into DIR/vocab.json and "

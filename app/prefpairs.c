@@ -14,6 +14,8 @@ void pairset_free(PairSet *p) {
     for (int i = 0; i < p->n_seq; i++) iv_free(&p->seq[i]);
     free(p->seq);
     free(p->start);
+    free(p->row);
+    free(p->cand);
     free(p->pairs);
     free(p->group);
     memset(p, 0, sizeof *p);
@@ -74,7 +76,10 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
                 cap_seq = cap_seq ? 2 * cap_seq : 64;
                 ps->seq = xrealloc(ps->seq, sizeof *ps->seq * (size_t)cap_seq);
                 ps->start = xrealloc(ps->start, sizeof *ps->start * (size_t)cap_seq);
+                ps->row = xrealloc(ps->row, sizeof *ps->row * (size_t)cap_seq);
+                ps->cand = xrealloc(ps->cand, sizeof *ps->cand * (size_t)cap_seq);
             }
+            ps->row[ps->n_seq] = r, ps->cand[ps->n_seq] = i;
             IntVec *v = &ps->seq[ps->n_seq];
             memset(v, 0, sizeof *v);
             bool cut;
@@ -121,7 +126,7 @@ static int by_key(const void *a, const void *b) {
 }
 
 int pairset_split(const RankSet *s, const PairSet *ps, double val, uint64_t seed, RewardPair **train, int *n_train,
-                  RewardPair **held, int *n_held) {
+                  RewardPair **held, int *n_held, bool *held_group) {
     int n_groups = ps->n_groups;
     GroupKey *gk = xmalloc(sizeof *gk * (size_t)(n_groups > 0 ? n_groups : 1));
     for (int i = 0, g = -1; i < s->n; i++)
@@ -136,6 +141,7 @@ int pairset_split(const RankSet *s, const PairSet *ps, double val, uint64_t seed
     if (n_held_g < 0) n_held_g = 0;
     bool *is_held = xcalloc((size_t)(n_groups > 0 ? n_groups : 1), sizeof *is_held);
     for (int i = 0; i < n_held_g; i++) is_held[gk[i].group] = true;
+    if (held_group) memcpy(held_group, is_held, sizeof *is_held * (size_t)n_groups);
     *train = xmalloc(sizeof **train * (size_t)(ps->n_pairs > 0 ? ps->n_pairs : 1));
     *held = xmalloc(sizeof **held * (size_t)(ps->n_pairs > 0 ? ps->n_pairs : 1));
     *n_train = *n_held = 0;

@@ -17,6 +17,7 @@
 typedef struct PairSet {
     IntVec *seq;    // one per candidate of every ranking
     int *start;     // where each completion's tokens begin in seq (split tokenization), else 0
+    int *row, *cand; // the ranking (index into the RankSet) and candidate (0-based) of each sequence
     int n_seq, n_trunc;
     RewardPair *pairs;
     int n_pairs, n_ties;
@@ -36,9 +37,10 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
 void pairset_free(PairSet *ps);
 // Hold out the fraction val of the prompts (chosen by a hash of each prompt and seed; at least
 // one when val > 0 and there are two prompts or more, never all): the pairs into *train and
-// *held (allocated; the caller frees). Returns the number of held-out prompts.
+// *held (allocated; the caller frees); held_group (ps->n_groups entries, or NULL) marks the
+// held-out prompts. Returns the number of held-out prompts.
 int pairset_split(const RankSet *s, const PairSet *ps, double val, uint64_t seed, RewardPair **train, int *n_train,
-                  RewardPair **held, int *n_held);
+                  RewardPair **held, int *n_held, bool *held_group);
 
 struct App;
 struct Args;

@@ -135,7 +135,13 @@ int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids
     memset(g, 0, sizeof *g);
     Ctx *c = app_ctx(app, e);
     if (!c) return -1;
-    const Tokenizer *tok = app->model->tok;
+    return app_generate_on(app, app->model, c, prompt, prompt_len, ids, n_ids, p, chat, kind, parent, g, e);
+}
+
+int app_generate_on(App *app, const Model *m, Ctx *c, const char *prompt, size_t prompt_len, const int *ids, int n_ids,
+                    const GenParams *p, TokChatKind chat, const char *kind, int64_t parent, Generation *g, Err *e) {
+    memset(g, 0, sizeof *g);
+    const Tokenizer *tok = m->tok;
     IntVec tokens = {0};
     if (ids) {
         for (int i = 0; i < n_ids; i++) iv_push(&tokens, ids[i]);
@@ -165,12 +171,12 @@ int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids
         return -1;
     }
     tok_decode(tok, g->r.ids.v, g->r.ids.n, &g->text);
-    RunOrigin o = {app->model, app->annotator, ctx_threads(c), kind, parent};
+    RunOrigin o = {m, app->annotator, ctx_threads(c), kind, parent};
     runlog_record(&g->rec, &o, g->prompt.data ? g->prompt.data : "", g->prompt.len, p, &g->r,
                   g->text.data ? g->text.data : "", g->text.len);
     g->rec.run.template_name = chat_template_name(chat);
     Db *db = app_db(app, &g->log_err);
-    if (db) runlog_insert(db, &g->rec, app->model, &g->log_err);
+    if (db) runlog_insert(db, &g->rec, m, &g->log_err);
     return 0;
 }
 
@@ -302,5 +308,6 @@ void app_done(App *app) {
     tok_free(app->tok_owned);
     free(app->db_path);
     free(app->annotator);
+    free(app->reward_dir);
     memset(app, 0, sizeof *app);
 }

@@ -76,6 +76,7 @@ typedef struct App {
     PendingRank *pending;  // the ranking between `rank` and `order`, or NULL
     int64_t last_ranking;  // the ranking `order` stored last in this session (0: none), for `note`
     char *annotator;       // --annotator / QKV_ANNOTATOR / set annotator
+    char *reward_dir;      // set reward DIR: the reward model that judges (reward score, the Rank view), or NULL
     volatile sig_atomic_t *cancel; // set by SIGINT handlers of the front end
     Figure fig;            // the last matrix shown (see Figure)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
@@ -137,6 +138,10 @@ typedef struct Generation {
 // the run may be unlogged, see g->log_err), or -1 with e filled.
 int app_generate(App *app, const char *prompt, size_t prompt_len, const int *ids, int n_ids, const GenParams *p,
                  TokChatKind chat, const char *kind, int64_t parent, Generation *g, Err *e);
+// app_generate with model m and its context c (a model opened apart from the session's), the
+// run logged under m.
+int app_generate_on(App *app, const Model *m, Ctx *c, const char *prompt, size_t prompt_len, const int *ids, int n_ids,
+                    const GenParams *p, TokChatKind chat, const char *kind, int64_t parent, Generation *g, Err *e);
 // The run log's template name of a prompt rendered with chat template kind ("chat:chatml", ...),
 // NULL for TOK_CHAT_NONE; and back (TOK_CHAT_NONE for any other name or NULL).
 const char *chat_template_name(TokChatKind kind);

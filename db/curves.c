@@ -14,6 +14,9 @@ static const char SQL_REWARD_RUN[] =
     "heldout_accuracy FROM reward_runs WHERE id = ?";
 static const char SQL_TRAIN_POINTS[] =
     "SELECT step, loss, val_loss, lr, grad_norm, tokens, elapsed_s FROM train_points WHERE run_id = ? ORDER BY step";
+static const char SQL_REWARD_HELDOUT[] =
+    "SELECT n, ranking_id, chosen_n, rejected_n, tie, prompt, chosen, rejected, r_chosen, r_rejected FROM "
+    "reward_heldout WHERE run_id = ? ORDER BY n";
 static const char SQL_REWARD_POINTS[] =
     "SELECT step, loss, heldout_loss, heldout_accuracy, train_accuracy, elapsed_s FROM reward_points "
     "WHERE run_id = ? ORDER BY step";
@@ -39,6 +42,24 @@ static int first_row(Db *db, sqlite3_stmt *st, Err *e) {
     return rc == SQLITE_DONE ? 0 : db_fail(db, rc, e, "cannot read the training curve from");
 }
 
+// Every row of sql (the run's id bound) as an array of objects under key. 0 or -1.
+static int rows_json(Db *db, const char *sql, int64_t id, const char *key, JsonW *w, Err *e) {
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, id);
+    jw_key(w, key);
+    jw_arr(w);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        jw_obj(w);
+        row_fields(st, w);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, rc, e, "cannot read the training curve from");
+}
+
 int db_curve_json(Db *db, bool reward, int64_t id, JsonW *w, Err *e) {
     sqlite3_stmt *st;
     if (id <= 0) { // the latest run
@@ -55,17 +76,8 @@ int db_curve_json(Db *db, bool reward, int64_t id, JsonW *w, Err *e) {
     jw_kstr(w, "kind", reward ? "reward" : "train");
     row_fields(st, w);
     sqlite3_reset(st);
-    if (!(st = db_stmt(db, reward ? SQL_REWARD_POINTS : SQL_TRAIN_POINTS, e))) return -1;
-    sqlite3_bind_int64(st, 1, id);
-    jw_key(w, "points");
-    jw_arr(w);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        jw_obj(w);
-        row_fields(st, w);
-        jw_obj_end(w);
-    }
-    jw_arr_end(w);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 1 : db_fail(db, rc, e, "cannot read the training curve from");
+    if (rows_json(db, reward ? SQL_REWARD_POINTS : SQL_TRAIN_POINTS, id, "points", w, e)) return -1;
+    // a reward run's held-out pairs as its final weights score them
+    if (reward && rows_json(db, SQL_REWARD_HELDOUT, id, "heldout", w, e)) return -1;
+    return 1;
 }

@@ -354,6 +354,20 @@ int db_reward_point(Db *db, int64_t run_id, const DbRewardPoint *p, Err *e);
 int db_reward_finish(Db *db, int64_t run_id, const char *status, int best_step, double heldout_accuracy, Err *e);
 // Record (or replace) the reward model_path gives logged run run_id.
 int db_reward_score(Db *db, int64_t run_id, const char *model_path, double reward, Err *e);
+// A held-out pair of a reward run with the rewards of its final weights (strings borrowed).
+typedef struct DbRewardPair {
+    int64_t ranking_id;
+    int chosen_n, rejected_n; // candidate numbers in the ranking (1-based)
+    bool tie;
+    const char *prompt, *chosen, *rejected;
+    size_t prompt_len, chosen_len, rejected_len;
+    double r_chosen, r_rejected;
+} DbRewardPair;
+// The out_path of the latest finished ('done') reward run into out (cap bytes): 1, 0 when there
+// is none, -1 with e filled.
+int db_reward_latest_out(Db *db, char *out, size_t cap, Err *e);
+// Record the n held-out pairs of run run_id (numbered 0..n-1), all or none.
+int db_reward_heldout(Db *db, int64_t run_id, const DbRewardPair *p, int n, Err *e);
 
 // ---- linear probe runs (probes.c) ---------------------------------------------------------
 

@@ -12,6 +12,10 @@ static const char SQL_POINT[] =
     "elapsed_s, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_FINISH[] =
     "UPDATE reward_runs SET status = ?, best_step = ?, heldout_accuracy = ? WHERE id = ?";
+static const char SQL_HELDOUT[] =
+    "INSERT OR REPLACE INTO reward_heldout (run_id, n, ranking_id, chosen_n, rejected_n, tie, prompt, chosen, rejected, "
+    "r_chosen, r_rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+static const char SQL_LATEST[] = "SELECT out_path FROM reward_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1";
 static const char SQL_SCORE[] =
     "INSERT OR REPLACE INTO reward_scores (run_id, model_path, reward, created) VALUES (?, ?, ?, ?)";
 
@@ -118,4 +122,45 @@ static void bind_score(sqlite3_stmt *st, const void *arg) {
 int db_reward_score(Db *db, int64_t run_id, const char *model_path, double reward, Err *e) {
     ScoreArg a = {run_id, model_path, reward};
     return write_one(db, SQL_SCORE, bind_score, &a, "cannot record the reward score in", NULL, e);
+}
+
+int db_reward_heldout(Db *db, int64_t run_id, const DbRewardPair *p, int n, Err *e) {
+    static const char what[] = "cannot record the held-out pairs in";
+    if (db_writable(db, e, what)) return -1;
+    bool own;
+    if (db_tx_open(db, &own, e, what)) return -1;
+    int status = 0;
+    sqlite3_stmt *st = db_stmt(db, SQL_HELDOUT, e);
+    if (!st) status = -1;
+    for (int i = 0; i < n && !status; i++) {
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_int(st, 2, i);
+        sqlite3_bind_int64(st, 3, p[i].ranking_id);
+        sqlite3_bind_int(st, 4, p[i].chosen_n);
+        sqlite3_bind_int(st, 5, p[i].rejected_n);
+        sqlite3_bind_int(st, 6, p[i].tie);
+        sqlite3_bind_text(st, 7, p[i].prompt ? p[i].prompt : "", (int)p[i].prompt_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, p[i].chosen ? p[i].chosen : "", (int)p[i].chosen_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, p[i].rejected ? p[i].rejected : "", (int)p[i].rejected_len, SQLITE_STATIC);
+        sqlite3_bind_double(st, 10, p[i].r_chosen);
+        sqlite3_bind_double(st, 11, p[i].r_rejected);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) status = db_fail(db, rc, e, what);
+        sqlite3_reset(st);
+    }
+    return db_tx_close(db, own, status, e, what);
+}
+
+int db_reward_latest_out(Db *db, char *out, size_t cap, Err *e) {
+    sqlite3_stmt *st = db_stmt(db, SQL_LATEST, e);
+    if (!st) return -1;
+    int rc = sqlite3_step(st), r = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        r = 1;
+    } else if (rc != SQLITE_DONE) {
+        r = db_fail(db, rc, e, "cannot read the reward runs from");
+    }
+    sqlite3_reset(st);
+    return r;
 }

@@ -234,3 +234,19 @@ CREATE TABLE probe_layers (          -- one layer of a sweep (0 = the embeddings
     control REAL,                    -- held-out accuracy of the probe on shuffled labels
     PRIMARY KEY (run_id, layer)
 ) WITHOUT ROWID;
+
+-- migration 7: the held-out pairs of a reward model, scored by it
+CREATE TABLE reward_heldout (        -- one held-out preference pair of a `reward train` run, scored at its end
+    run_id INTEGER NOT NULL REFERENCES reward_runs(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL CHECK (n >= 0), -- the pair's place among the run's held-out pairs
+    ranking_id INTEGER NOT NULL,     -- the ranking it comes from (the row may be gone since)
+    chosen_n INTEGER NOT NULL,       -- the candidates' numbers in that ranking (1-based)
+    rejected_n INTEGER NOT NULL,
+    tie INTEGER NOT NULL DEFAULT 0,  -- ties=equal: ranked equal
+    prompt TEXT NOT NULL,
+    chosen TEXT NOT NULL,            -- the completions as they were ranked
+    rejected TEXT NOT NULL,
+    r_chosen REAL NOT NULL,          -- the rewards of the kept weights (best_step)
+    r_rejected REAL NOT NULL,
+    PRIMARY KEY (run_id, n)
+) WITHOUT ROWID;

@@ -1,6 +1,7 @@
 // rank.c - the rank view: the K candidates of a pending ranking (`rank "PROMPT" k=K`), which the
 // person orders with the keyboard (move up/down, mark ties), annotates (`note`), and submits
-// (`order 3 1 2=4`) or skips (`skip`).
+// (`order 3 1 2=4`) or skips (`skip`); after a submit, never before, the order a reward model
+// predicts for the same candidates (`reward score ranking=ID`) beside the person's.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,13 @@ typedef struct Rank {
     char done[128];      // the last outcome ("ranking 4 stored: 3 1 2=4")
     long long stored;    // the ranking order stored last (0: none): n notes it
     int top;             // first candidate row shown
+    // after a submit (never before: no anchoring), the reward model's order of the same candidates
+    bool judged;             // pred_* hold the reward model's answer for ranking `stored`
+    int pred[RANK_MAX];      // indexes into c, the highest reward first
+    bool pred_tie[RANK_MAX]; // pred[i] has the reward of pred[i - 1]
+    double reward[RANK_MAX]; // by index into c
+    int agree, pairs;        // of the annotator's untied pairs, those the rewards order the same way
+    char judge[256];         // the reward model's directory, or why there is no prediction
 } Rank;
 
 static int rank_open(View *v) {
@@ -130,12 +138,44 @@ static char *dupn(const char *s, size_t n) {
     return d;
 }
 
+// The answer of `reward score ranking=ID` for the ranking just stored: the predicted order.
+static void take_prediction(Rank *R, const ViewResult *r) {
+    if (!r->json) { // no reward model (or it failed): say why, dimly
+        snprintf(R->judge, sizeof R->judge, "%s", r->err ? r->err : "no reward model");
+        return;
+    }
+    if ((long long)json_num_or(r->json, "ranking_id", 0) != R->stored) return;
+    const Json *cs = json_get(r->json, "candidates");
+    int n = 0;
+    for (size_t i = 0; cs && i < cs->len; i++) {
+        const Json *x = &cs->items[i];
+        int cn = (int)json_num_or(x, "n", 0);
+        for (int j = 0; j < R->k; j++)
+            if (R->c[j].n == cn) R->reward[j] = json_num_or(x, "reward", 0), R->pred[n++] = j;
+    }
+    if (n != R->k) return;
+    for (int i = 1; i < n; i++) // the highest reward first, as the command orders them
+        for (int j = i; j > 0 && R->reward[R->pred[j]] > R->reward[R->pred[j - 1]]; j--) {
+            int t = R->pred[j];
+            R->pred[j] = R->pred[j - 1], R->pred[j - 1] = t;
+        }
+    for (int i = 0; i < n; i++) R->pred_tie[i] = i && R->reward[R->pred[i]] == R->reward[R->pred[i - 1]];
+    R->agree = (int)json_num_or(r->json, "agree", 0), R->pairs = (int)json_num_or(r->json, "pairs", 0);
+    snprintf(R->judge, sizeof R->judge, "%s", json_str_or(r->json, "model", "?"));
+    R->judged = true;
+}
+
 static void rank_result(View *v, const ViewResult *r) {
     Rank *R = v->state;
     const char *c = r->cmd;
+    if (!strcmp(c, "reward") && r->line && strstr(r->line, "reward score ranking=") && R->stored && !R->pending) {
+        take_prediction(R, r);
+        return;
+    }
     if (!r->json) return;
     if (!strcmp(c, "rank")) {
         cands_free(R);
+        R->judged = false, R->judge[0] = 0;
         const Json *p = json_get(r->json, "prompt"), *cs = json_get(r->json, "candidates");
         if (p && p->type == JSON_STR) R->prompt = dupn(p->str, p->len), R->prompt_len = p->len;
         for (size_t i = 0; cs && i < cs->len && R->k < RANK_MAX; i++) {
@@ -156,6 +196,12 @@ static void rank_result(View *v, const ViewResult *r) {
         R->pending = false;
         R->stored = (long long)json_num_or(r->json, "ranking_id", 0);
         snprintf(R->done, sizeof R->done, "ranking %lld stored", R->stored);
+        R->judged = false, R->judge[0] = 0;
+        if (R->stored && R->k) { // only now: the person's order is in
+            char line[64];
+            snprintf(line, sizeof line, "reward score ranking=%lld", R->stored);
+            v->host->run(v->host, line, VR_QUIET);
+        }
     } else if (!strcmp(c, "skip")) {
         R->pending = false;
         snprintf(R->done, sizeof R->done, "skipped: nothing stored");
@@ -172,6 +218,40 @@ static void rank_result(View *v, const ViewResult *r) {
     }
 }
 
+// One column of an order: "=2. [3] +1.2345 text" per candidate (the reward when rewards).
+static void draw_column(const Rank *R, CellGrid *g, int x, int y, int w, const int *order, const bool *tie,
+                        const double *rewards, bool u) {
+    int rank_no = 0;
+    for (int i = 0; i < R->k; i++) {
+        if (!(i > 0 && tie[i])) rank_no = i + 1;
+        const Cand *c = &R->c[order[i]];
+        int X = x + vd_printf(g, x, y + i, w, 0, u, "%s%d. [%d] ", i > 0 && tie[i] ? "=" : " ", rank_no, c->n);
+        if (rewards) X += vd_printf(g, X, y + i, x + w - X, CELL_BOLD, u, "%+.4f ", rewards[order[i]]);
+        vd_text(g, X, y + i, x + w - X, c->text, 0, c->len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM, u);
+    }
+}
+
+// After a submit: the person's order and, beside it, the reward model's. Returns the next row.
+static int draw_orders(const Rank *R, CellGrid *g, int x, int y, int w, bool u) {
+    int half = w / 2;
+    vd_printf(g, x, y, half - 1, CELL_BOLD, u, "your order");
+    if (R->judged) vd_printf(g, x + half, y, w - half, CELL_BOLD, u, "reward model (agrees on %d of %d pairs)",
+                             R->agree, R->pairs);
+    else vd_printf(g, x + half, y, w - half, CELL_DIM, u, "%s", R->judge[0] ? "no reward model's order" : "scoring...");
+    draw_column(R, g, x, y + 1, half - 1, R->order, R->tie, NULL, u);
+    if (R->judged) draw_column(R, g, x + half, y + 1, w - half, R->pred, R->pred_tie, R->reward, u);
+    int Y = y + 1 + R->k;
+    if (R->judge[0]) {
+        Buf b = {0};
+        buf_puts(&b, R->judged ? "reward model: " : "");
+        buf_puts(&b, R->judge);
+        if (!R->judged) buf_puts(&b, " (set reward DIR names one)");
+        vd_text(g, x, Y++, w, b.data, 0, b.len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM, u);
+        buf_free(&b);
+    }
+    return Y;
+}
+
 static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     Rank *R = v->state;
     ViewShared *sh = v->host->sh;
@@ -182,6 +262,7 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         vd_printf(g, x, y, w, CELL_BOLD, u, "Rank");
         int Y = y + 2;
         if (R->done[0]) vd_printf(g, x, Y++, w, 0, u, "%s.", R->done), Y++;
+        if (R->done[0] && R->stored && R->k) Y = draw_orders(R, g, x, Y, w, u) + 1;
         vd_printf(g, x, Y++, w, 0, u, "No ranking pending. Press r (or Enter) to rank 4 completions of the lab's prompt,");
         vd_printf(g, x, Y++, w, 0, u, "or type another ranking:");
         vd_printf(g, x, Y++, w, CELL_DIM, u, "  :rank \"PROMPT\" k=4 [max=N temperature=T ...]");
@@ -257,6 +338,8 @@ const ViewOps rank_view_ops = {
             "= t  tie the chosen candidate with the one above (again: untie)\n"
             "n  add a note (note \"...\"); after submitting, to the ranking just stored\n"
             "Enter s  submit: runs order 3 1 2=4 (best first, = between ties);  x  skip\n"
+            "after a submit (never before) the reward model's order is shown beside yours:\n"
+            "         reward score ranking=ID with set reward DIR, or the latest reward run's model\n"
             "q asks before quitting while a ranking is unfinished",
     .open = rank_open,
     .close = rank_close,

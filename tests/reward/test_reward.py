@@ -153,6 +153,28 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
     if not worst <= 1e-4:
         fail('%s: reward score and transformers differ by %.3g' % (family, worst))
     print('%s: transformers %s gives reward score\'s rewards (max |d| %.2e)' % (family, cls_name, worst), flush=True)
+    # the held-out pairs stored at the end (reward_heldout): the split's pairs, scored by the saved weights
+    held = cv.get('heldout', [])
+    con = sqlite3.connect(db)
+    rank_prompt = dict(con.execute('SELECT id, prompt FROM rankings'))
+    con.close()
+    if len(held) != r['heldout_pairs'] or any(h['prompt'] != rank_prompt.get(h['ranking_id']) for h in held):
+        fail('%s: %d held-out pairs stored for %d, or of other rankings' % (family, len(held), r['heldout_pairs']))
+    acc = sum(h['r_chosen'] > h['r_rejected'] for h in held) / max(1, len(held))
+    if abs(acc - r['heldout_accuracy']) > 1e-9:
+        fail('%s: the stored held-out pairs give accuracy %r, the run %r' % (family, acc, r['heldout_accuracy']))
+    worst = 0.0
+    for h in held[:3]:
+        for side in ('chosen', 'rejected'):
+            sc = qjson(qkv, db, 'reward score "%s" "%s" model=%s' % (h['prompt'], h[side], out))
+            want, _ = hf_reward(out, sc['ids']) if sc else (None, None)
+            if sc is None or abs(want - h['r_' + side]) > 1e-4:
+                fail('%s: held-out pair %d: stored r_%s %r, transformers %r' % (family, h['n'], side, h['r_' + side],
+                                                                                 want))
+            else:
+                worst = max(worst, abs(want - h['r_' + side]))
+    print('%s: %d held-out pairs stored with their rewards (transformers agrees within %.1e)'
+          % (family, len(held), worst), flush=True)
     # a logged run scored: recorded in reward_scores
     s = qjson(qkv, db, 'reward score run=1 model=%s' % out)
     con = sqlite3.connect(db)
@@ -161,7 +183,43 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
     if not s or len(rows) != 1 or rows[0][0] != 1 or abs(rows[0][1] - s['reward']) > 1e-6:
         fail('%s: reward_scores %r after reward score run=1 (%r)' % (family, rows, s))
     test_best_of(qkv, db, model_dir, out, family)
+    test_score_ranking(qkv, db, out, family)
     return out, db
+
+
+def test_score_ranking(qkv, db, rm, family):
+    """reward score ranking=ID: every candidate as reward score run= scores it, the order by reward, the
+    agreement counted here; the reward model from set reward, or the latest reward run's."""
+    r = qjson(qkv, db, 'reward score ranking=2 model=%s' % rm)
+    if not r:
+        return
+    con = sqlite3.connect(db)
+    items = con.execute('SELECT n, run_id, rank FROM ranking_items WHERE ranking_id = 2 ORDER BY n').fetchall()
+    con.close()
+    want = {}
+    for n, run_id, rank in items:
+        want[n] = (qjson(qkv, db, 'reward score run=%d model=%s' % (run_id, rm)) or {}).get('reward'), rank
+    got = {c['n']: (c['reward'], c['rank']) for c in r['candidates']}
+    if sorted(got) != sorted(want) or any(abs(got[n][0] - want[n][0]) > 1e-6 or got[n][1] != want[n][1]
+                                          for n in want):
+        fail('%s: reward score ranking=2: %r, reward score run= gives %r' % (family, got, want))
+        return
+    order = sorted(want, key=lambda n: -want[n][0])
+    pairs = [(a, b) for a in want for b in want if a < b and want[a][1] != want[b][1]]
+    agree = sum((want[a][1] < want[b][1]) == (want[a][0] > want[b][0]) for a, b in pairs)
+    if [n for g in r['order'] for n in g] != order or r['pairs'] != len(pairs) or r['agree'] != agree:
+        fail('%s: reward score ranking=2: order %r, pairs %r, agree %r; expected %r, %d, %d'
+             % (family, r['order'], r['pairs'], r['agree'], order, len(pairs), agree))
+    latest = qjson(qkv, db, 'reward score ranking=2')  # no model=: the latest reward run's directory
+    via_set = qkv_cli.json_cmds(qkv, None, ['set reward %s' % rm, 'reward score "a" "b"'], db)
+    direct = qjson(qkv, db, 'reward score "a" "b" model=%s' % rm)
+    if not latest or latest['model'] != os.path.realpath(rm) or via_set[0]['reward'] != os.path.realpath(rm) \
+            or abs(via_set[1]['reward'] - direct['reward']) > 1e-9:
+        fail('%s: the default reward model: %r, set reward: %r' % (family, latest and latest['model'], via_set))
+    bad(qkv, db, 'set reward /nonexistent', 'set reward')
+    bad(qkv, db, 'reward score ranking=999 model=%s' % rm, 'no ranking 999')
+    print('%s: reward score ranking=2 orders the candidates as their rewards do (agrees on %d of %d pairs)'
+          % (family, agree, len(pairs)), flush=True)
 
 
 def test_best_of(qkv, db, model_dir, rm, family):

@@ -391,6 +391,20 @@ static void test_rank(void) {
     CHECK_INT(fake.nrun, 1);
     CHECK_STR(fake.runs[0], "order 2 1 4=3");
     result(&v, "order", "{\"ranking_id\":7,\"order\":[[2],[1],[4,3]],\"k\":4}", "order 2 1 4=3");
+    // only after the submit: the reward model's order of the stored ranking is asked for, then shown
+    CHECK_INT(fake.nrun, 2);
+    CHECK_STR(fake.runs[1], "reward score ranking=7");
+    result(&v, "reward",
+           "{\"ranking_id\":7,\"model\":\"/rm\",\"candidates\":[{\"n\":1,\"reward\":0.5},{\"n\":2,\"reward\":-1},"
+           "{\"n\":3,\"reward\":2},{\"n\":4,\"reward\":0.25}],\"order\":[[3],[1],[4],[2]],\"pairs\":5,\"agree\":1}",
+           "reward score ranking=7");
+    draw(&v, &g, 80, 16);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "reward model (agrees on 1 of 5 pairs)") != NULL);
+    CHECK(strstr(txt, " 1. [3] +2.0000") != NULL && strstr(txt, " 4. [2] -1.0000") != NULL);
+    CHECK(strstr(txt, "reward model: /rm") != NULL);
+    free(txt);
+    cellgrid_done(&g);
     draw(&v, &g, 64, 14);
     txt = rows_text(&g);
     CHECK(strstr(txt, "ranking 7 stored") != NULL);
@@ -409,17 +423,17 @@ static void test_rank(void) {
     // with no prompt in the lab it says where to type one
     fake.edit[0] = 0;
     CHECK_INT(v.ops->key(&v, 'r'), 1);
-    CHECK_INT(fake.nrun, 1);
+    CHECK_INT(fake.nrun, 2);
     CHECK(strstr(fake.msg, "the lab's prompt is empty") != NULL);
     buf_puts(&sh.prompt, "Say \"hi\"");
     CHECK_INT(v.ops->key(&v, 'r'), 1);
-    CHECK_INT(fake.nrun, 2);
-    CHECK_STR(fake.runs[1], "rank \"Say \\\"hi\\\"\" k=4");
+    CHECK_INT(fake.nrun, 3);
+    CHECK_STR(fake.runs[2], "rank \"Say \\\"hi\\\"\" k=4");
     CHECK_STR(fake.edit, "");
     // while it is pending, r does not start another
     result(&v, "rank", rank_json, "rank \"Once upon\" k=4");
     CHECK_INT(v.ops->key(&v, 'r'), 1);
-    CHECK_INT(fake.nrun, 2);
+    CHECK_INT(fake.nrun, 3);
     CHECK(strstr(fake.msg, "pending") != NULL);
     view_close(&v);
 
