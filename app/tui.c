@@ -754,7 +754,7 @@ static void run_line(const char *line, unsigned flags) {
     }
     Json *j = rc ? NULL : json_parse(o.json.data, o.json.len, NULL);
     if (rc) {
-        set_status(true, "error: %s", o.err.data ? o.err.data : "failed");
+        if (!(flags & VR_OWN_ERROR)) set_status(true, "error: %s", o.err.data ? o.err.data : "failed");
     } else if (j && (!strcmp(name, "generate") || !strcmp(name, "replay"))) {
         const Json *ids = json_get(j, "ids"), *same = json_get(j, "identical");
         char replay[96] = ""; // a replay says first whether it came out the same

@@ -200,7 +200,7 @@ static void rank_result(View *v, const ViewResult *r) {
         if (R->stored && R->k) { // only now: the person's order is in
             char line[64];
             snprintf(line, sizeof line, "reward score ranking=%lld", R->stored);
-            v->host->run(v->host, line, VR_QUIET);
+            v->host->run(v->host, line, VR_QUIET | VR_OWN_ERROR); // no reward model: said in the view
         }
     } else if (!strcmp(c, "skip")) {
         R->pending = false;

@@ -38,7 +38,9 @@ typedef struct ViewShared {
     bool utf8;        // the locale is UTF-8
 } ViewShared;
 
-enum { VR_QUIET = 1 }; // run flags: no log entry, no status message, no view switch
+// run flags: VR_QUIET no log entry, no status message, no view switch; VR_OWN_ERROR the view
+// shows a failure itself (no error on the status line either)
+enum { VR_QUIET = 1, VR_OWN_ERROR = 2 };
 
 typedef struct ViewHost ViewHost;
 struct ViewHost {

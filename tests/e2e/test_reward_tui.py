@@ -13,7 +13,8 @@ the JSON, and the pairs the model gets most wrong, the largest r_rejected - r_ch
 then Enter opens the second of them: its prompt, both completions and both rewards. Esc goes
 back to the list, `p` to the curve. Then the Rank view: 3 candidates ranked and submitted; no
 reward appears before the submit, and after it the reward model's order (the latest reward run's,
-as headless `reward score ranking=ID` gives it: order, rewards, agreement) beside the person's.
+as headless `reward score ranking=ID` gives it: order, rewards, agreement) beside the person's;
+with no reward model at all, a submit says so in the view and puts no error on the status line.
 Exit 77 when tmux is missing.
 """
 import os
@@ -102,6 +103,24 @@ def rank_view(p, db, rm):
         tt.fail("the Rank view should name the reward model %s:\n%s" % (rm, s))
 
 
+def rank_no_model(tmp):
+    """With no reward model anywhere, a submit stores the ranking and the view says there is no
+    reward model's order, dimly: no error on the status line (it said "error: reward score: ..."
+    after every ranking, which reads as if the ranking had failed)."""
+    db = os.path.join(tmp, "none.db")
+    p = tt.Pane(tmp, W, H, "reward-none")
+    try:
+        tt.start_qkv(p, db, model="builtin")
+        tt.command(p, 'rank "Q1: how is item 1?" k=3 max=6 seed=3')
+        p.wait_text("Enter runs:  order 1 2 3")
+        p.keys("Enter")
+        s = p.wait(lambda s: "no reward model's order" in s, "the Rank view saying there is no reward model")
+        if not re.search(r"ranking \d+ stored", s) or "error" in s:
+            tt.fail("after a submit with no reward model: expected 'ranking N stored' and no error:\n" + s)
+    finally:
+        p.close()
+
+
 def main():
     if not shutil.which("tmux"):
         print("skip: tmux is not installed")
@@ -178,6 +197,7 @@ def main():
         rank_view(p, db, out)
         p.keys("q")
         tt.wait_shell(p)
+        rank_no_model(tmp)
     except (TimeoutError, RuntimeError, OSError, StopIteration) as e:
         tt.fail(str(e))
     finally:
