@@ -80,7 +80,7 @@ def test_judge(qkv, tmp):
     if not rm['heldout_accuracy'] >= 0.95:
         fail('judge: the reward model\'s held-out accuracy %r (want >= 0.95)' % rm['heldout_accuracy'])
     out = os.path.join(tmp, 'dpo')
-    r = qjson(qkv, db, 'dpo train base=teach out=%s beta=0.1 val=0.25 epochs=3 batch=8 lr=1e-4 judge=%s '
+    r = qjson(qkv, db, 'dpo train base=teach out=%s beta=0.1 val=0.25 epochs=2 batch=8 lr=1e-4 judge=%s '
               'judge_samples=4 judge_max=24' % (out, judge))
     if not r:
         return
