@@ -40,6 +40,20 @@ static inline float blk_f16(const unsigned char *p) {
     return f16_to_f32(h);
 }
 
+// Element i of an F32, F16 or BF16 array as f32, read byte-wise: a mapped file's tensor data
+// need not be aligned to its element (a safetensors header is not always padded to 8).
+static inline float elem_f32(const void *w, DType dt, int64_t i) {
+    const unsigned char *p = w;
+    if (dt == DT_F16 || dt == DT_BF16) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        return dt == DT_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+    float f;
+    memcpy(&f, p + 4 * i, 4);
+    return f;
+}
+
 // Q4_K's sub-block j (0..7) scale and min, 6 bits each, packed in 12 bytes: bytes 0-3 hold
 // the scales of 0-3 in their low 6 bits, bytes 4-7 the mins of 0-3; for j >= 4 the low 4 bits
 // come from byte 8 + j - 4 (scale: low nibble, min: high nibble) and the top 2 bits from the

@@ -9,13 +9,7 @@
 #define INLINE static inline __attribute__((always_inline))
 
 // Element i of a stored array without blocks or row header (F32, F16, BF16) as f32.
-INLINE float at(const void *w, DType dt, int64_t i) {
-    switch (dt) {
-    case DT_F16: return f16_to_f32(((const uint16_t *)w)[i]);
-    case DT_BF16: return bf16_to_f32(((const uint16_t *)w)[i]);
-    default: return ((const float *)w)[i];
-    }
-}
+INLINE float at(const void *w, DType dt, int64_t i) { return elem_f32(w, dt, i); }
 
 // n elements from element off of the row at w (RowF32Fn's contract): block types a block at
 // a time (kern/blocks.h), I8_AFFINE through its row header.

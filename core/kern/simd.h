@@ -30,13 +30,7 @@ INLINE V load_dt(const void *w, DType dt, int64_t i) {
 }
 
 // One element, for the tails shorter than W.
-INLINE float at_dt(const void *w, DType dt, int64_t i) {
-    switch (dt) {
-    case DT_F16: return f16_to_f32(((const uint16_t *)w)[i]);
-    case DT_BF16: return bf16_to_f32(((const uint16_t *)w)[i]);
-    default: return ((const float *)w)[i];
-    }
-}
+INLINE float at_dt(const void *w, DType dt, int64_t i) { return elem_f32(w, dt, i); }
 
 // Bytes of one stored element (not for block types).
 INLINE int esize(DType dt) { return dt == DT_F32 ? 4 : 2; }
