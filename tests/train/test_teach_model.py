@@ -51,8 +51,8 @@ def accuracy(res):
 
 
 def effects(qkv, env, tmp):
-    """Floors under what the README reports (measured with the same commands): reading the rule
-    from examples, chain of thought, and the heads that look back one token and copy."""
+    """Floors under what the README reports (measured with the same commands): the rule read
+    off the examples, chain of thought, and the heads that look back one token and copy."""
     r = qkv_json(qkv, ['--model', 'teach', '-e', 'experiment teach-words shots=0,4; '
                        'experiment teach-arith shots=0 cot=off,on limit=50'], env, tmp)
     if len(r) == 2:
