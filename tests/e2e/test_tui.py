@@ -25,6 +25,7 @@ QKV = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/app/qkv"
 SIZE = sys.argv[2] if len(sys.argv) > 2 else "80x24"
 W, H = (int(x) for x in SIZE.split("x"))
 TIMEOUT = float(os.environ.get("QKV_E2E_TIMEOUT", "60"))
+SETTLE_GAP, SETTLE_MAX = 0.05, 1.0  # Pane.wait: a screen counts once unchanged SETTLE_GAP s later
 
 failures = []
 
@@ -80,18 +81,36 @@ class Pane:
         return self.tmux("display", "-p", "-t", "t", f).strip()
 
     def wait(self, pred, what, timeout=TIMEOUT):
-        """Poll the screen until pred(screen_text) holds; returns the screen, or raises."""
+        """Poll the screen until pred(screen_text) holds on a settled screen; returns it, or raises.
+
+        A capture can catch a frame the terminal has only partly received (curses rewrites only
+        the cells that changed: the readout's new coordinates already there, its old value not
+        yet replaced), so a screen that satisfies pred counts once a second capture 50 ms later
+        is the same. A screen that keeps changing (a progress line) is taken as it is after
+        SETTLE_MAX seconds of holding pred, and a passing state as it was seen."""
         end = time.time() + timeout
         s = ""
         while time.time() < end:
             s = self.screen()
-            try:
-                if pred(s):
-                    return s
-            except (ValueError, IndexError):
-                pass
+            if self._holds(pred, s):
+                settle_end = min(end, time.time() + SETTLE_MAX)
+                while True:
+                    time.sleep(SETTLE_GAP)
+                    s2 = self.screen()
+                    if s2 == s or not self._holds(pred, s2):
+                        return s  # settled, or a passing state already gone: as it was seen
+                    s = s2
+                    if time.time() >= settle_end:
+                        return s
             time.sleep(0.1)
         raise TimeoutError("waited %gs for %s; the screen:\n%s" % (timeout, what, s))
+
+    @staticmethod
+    def _holds(pred, s):
+        try:
+            return bool(pred(s))
+        except (ValueError, IndexError):
+            return False
 
     def wait_text(self, text, timeout=TIMEOUT):
         return self.wait(lambda s: text in s, repr(text), timeout)
