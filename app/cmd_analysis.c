@@ -51,8 +51,9 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
     long long len = 50, seed = 1;
     if (args_int(a, "len", 2, 100000, &len, &e) < 0 || args_int(a, "seed", 0, (1ll << 53), &seed, &e) < 0)
         return out_error(out, "%s", e.msg);
-    if (!induction && (args_opt(a, "len") || args_opt(a, "seed")))
-        return out_error(out, "heads: len= and seed= go with `heads induction`");
+    const char *from = args_opt(a, "from");
+    if (!induction && (args_opt(a, "len") || args_opt(a, "seed") || from))
+        return out_error(out, "heads: len=, seed= and from= go with `heads induction`");
     const char *stat_name = args_opt(a, "stat");
     int stat = stat_name ? head_stat_find(stat_name) : induction ? 4 : 0;
     if (stat < 0)
@@ -62,8 +63,16 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
         int first = tok_add_first(m->tok);
         if (2 * len + 1 > c->n_ctx)
             return out_error(out, "heads induction: len=%lld: twice that does not fit in the context of %d", len, c->n_ctx);
+        IntVec pool = {0}; // from=: the tokens of that text (no BOS/[CLS]/[SEP])
+        if (from && (!m->tok || tok_encode(m->tok, from, strlen(from), 0, &pool, &e) < 0 || !pool.n)) {
+            iv_free(&pool);
+            return out_error(out, "heads induction: from=: %s", !m->tok ? "the model has no tokenizer"
+                                                                  : pool.n || e.msg[0] ? e.msg : "no tokens in the text");
+        }
         int *seq = malloc(sizeof(int) * (size_t)(2 * len + 1));
-        int n = seq ? heads_induction_ids(m->tok, c->n_vocab, first, (int)len, (uint64_t)seed, seq, &e) : -1;
+        int n = seq ? heads_induction_ids(m->tok, c->n_vocab, first, (int)len, (uint64_t)seed, pool.v, pool.n, seq, &e)
+                    : -1;
+        iv_free(&pool);
         for (int i = 0; i < n; i++) iv_push(&pr.ids, seq[i]);
         free(seq);
         if (n < 0) return out_error(out, "heads induction: %s", seq ? e.msg : "out of memory");
@@ -93,6 +102,7 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
     if (induction) {
         jw_kint(w, "len", len);
         jw_kint(w, "seed", seed);
+        if (from) jw_kstr(w, "from", from);
     }
     jw_key(w, "heads");
     jw_arr(w);
@@ -639,7 +649,7 @@ static int cmd_neuron(App *app, const Args *a, Out *out) {
     return rc;
 }
 
-static const char *const k_heads[] = {"ids", "types", "pair", "stat", "len", "seed", CHAT_KEYS, NULL};
+static const char *const k_heads[] = {"ids", "types", "pair", "stat", "len", "seed", "from", CHAT_KEYS, NULL};
 static const char *const k_rollout[] = {"ids", "types", "pair", CHAT_KEYS, NULL};
 static const char *const k_attend[] = {"ids", "types", "pair", "from", "to", "top", CHAT_KEYS, NULL};
 static const char *const k_neuron[] = {"ids", "types", "pair", "layer", "head", "query", CHAT_KEYS, NULL};
@@ -648,11 +658,13 @@ static const char *const k_patch[] = {"metric", "answer", "wrong", "pos", "clean
 
 const Command analysis_commands[] = {
     {"heads", cmd_heads, 0, 1, k_heads,
-     "heads \"TEXT\"|ids=...|induction [stat=entropy|prev_token|sink|self|induction len=50 seed=1]",
+     "heads \"TEXT\"|ids=...|induction [stat=entropy|prev_token|sink|self|induction len=50 seed=1 from=\"TEXT\"]",
      "Statistics of every layer x head's attention, averaged over the query rows after the first: entropy (nats), "
      "previous-token, first-token (sink) and self scores, and the induction score (attention to the token after an "
      "earlier occurrence of the query's token; null when no token repeats). `heads induction` measures them on a "
-     "random sequence of len distinct tokens repeated once (after the model's BOS/[CLS]), drawn from seed. stat= "
+     "random sequence of len distinct tokens repeated once (after the model's BOS/[CLS]), drawn from seed; from=\"TEXT\" "
+     "draws them (with replacement) from the tokens of TEXT instead, e.g. the letters a small model was trained on "
+     "(tokens it never saw tell nothing). stat= "
      "picks the statistic of the layer x head heatmap (save exports it).",
      true},
     {"lens", cmd_lens, 0, 1, k_lens, "lens \"TEXT\"|ids=... [target=TOKEN|#ID top=K]",

@@ -88,10 +88,27 @@ int heads_stats(Ctx *c, const int *ids, const int *types, int n, HeadStat *out, 
     return rc;
 }
 
-int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_t seed, int *ids, Err *e) {
-    // the ordinary tokens, shuffled by the seed (Fisher-Yates), the first len of them
-    int *pool = malloc(sizeof(int) * (size_t)vocab);
+int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_t seed, const int *from, int n_from,
+                        int *ids, Err *e) {
+    Rng r;
+    rng_seed(&r, seed);
+    int *pool = malloc(sizeof(int) * (size_t)(n_from > 0 ? n_from : vocab));
     if (!pool) return err_set(e, "out of memory");
+    if (n_from > 0) { // len draws with replacement from the distinct ids of from
+        int m = 0;
+        for (int i = 0; i < n_from; i++) {
+            int k = 0;
+            while (k < m && pool[k] != from[i]) k++;
+            if (k == m) pool[m++] = from[i];
+        }
+        int n = 0;
+        if (bos >= 0) ids[n++] = bos;
+        for (int i = 0; i < len; i++) ids[n++] = pool[rng_next(&r) % (uint64_t)m];
+        memcpy(ids + n, ids + n - len, sizeof(int) * (size_t)len);
+        free(pool);
+        return n + len;
+    }
+    // the ordinary tokens, shuffled by the seed (Fisher-Yates), the first len of them
     int m = 0;
     for (int i = 0; i < vocab; i++)
         if (!t || i >= tok_vocab_size(t) || !tok_is_special(t, i)) pool[m++] = i;
@@ -99,8 +116,6 @@ int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_
         free(pool);
         return err_set(e, "len=%d: the vocabulary has only %d ordinary tokens", len, m);
     }
-    Rng r;
-    rng_seed(&r, seed);
     for (int i = 0; i < len; i++) {
         int j = i + (int)(rng_next(&r) % (uint64_t)(m - i));
         int tmp = pool[i];

@@ -29,11 +29,14 @@ int head_stat_find(const char *name);
 // out[layer * n_head + head] for every layer and head. n >= 2. 0 or -1 with e filled.
 int heads_stats(Ctx *c, const int *ids, const int *types, int n, HeadStat *out, Err *e);
 
-// The sequence the induction score is measured on: bos (when >= 0), then len distinct token
-// ids drawn from seed among those of [0, vocab) that are not special in t (t may be NULL),
-// then the same len ids again. ids has room for 2 * len + 1. Returns the count, or -1 with e
-// filled when there are fewer than len ordinary tokens.
-int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_t seed, int *ids, Err *e);
+// The sequence the induction score is measured on: bos (when >= 0), then len token ids drawn
+// from seed, then the same len ids again. ids has room for 2 * len + 1. With from (n_from > 0
+// ids) they are drawn with replacement from the distinct ids of from (say, the tokens of the
+// letters a model was trained on: tokens it never saw have near-zero embeddings and tell
+// nothing); else they are len distinct ids of [0, vocab) that are not special in t (t may be
+// NULL). Returns the count, or -1 with e filled when there are fewer than len ordinary tokens.
+int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_t seed, const int *from, int n_from,
+                        int *ids, Err *e);
 
 // out[layer * n_head + head] = the attention of query position from to key position to
 // (0 <= to, from < n; a decoder's future keys get 0). Evaluates ids from an empty cache.

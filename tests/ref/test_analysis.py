@@ -393,6 +393,8 @@ def check_errors(tag, qkv, model, db):
            ('heads ids=5,6 stat=nope', 'stat='),
            ('heads ids=5,6 len=4', 'heads induction'),
            ('heads induction len=100000', 'context'),
+           ('heads induction from=""', 'no tokens'),
+           ('heads "ab" from="x"', 'go with `heads induction`'),
            ('lens ids=5,6 target=#99999999', 'token id'),
            ('lens ids=5,6 top=0', 'top'),
            ('attend ids=5,6,7 from=1', 'required'),
@@ -442,6 +444,16 @@ def run_model(name, family, opts, qkv, tmp):
         fail('%s: heads induction ids are not 12 distinct tokens repeated: %s' % (name, seq))
     else:
         check_heads(name + ' induction', qkv, model, db, fam, seq, ind)
+    # from=: drawn with replacement from the tokens of a text (the letters a small model knows)
+    tok, ind2 = qkv_cli.json_cmds(qkv, model, ['tokenize "dcba" special=false',
+                                               'heads induction len=12 seed=7 from="dcba"'], db)
+    seq, allowed = ind2['ids'], set(tok['ids'])
+    first = len(seq) - 24
+    if (first not in (0, 1) or seq[first:first + 12] != seq[first + 12:] or not set(seq[first:]) <= allowed
+            or len(set(seq[first:])) < 2 or ind2.get('from') != 'dcba'):
+        fail('%s: heads induction from="dcba" ids are not 12 of %s repeated: %s' % (name, sorted(allowed), seq))
+    else:
+        check_heads(name + ' induction from', qkv, model, db, fam, seq, ind2)
     check_rollout_attend(name, qkv, model, db, fam, ids)
     check_neuron(name, qkv, model, db, fam, ids, causal)
     if family == 'llama':
