@@ -57,7 +57,6 @@ static void fill(Kernels *f, const Kernels *t) {
         if (!f->mv_out_in[d]) f->mv_out_in[d] = s->mv_out_in[d];
         if (!f->mv_out_in_q[d]) f->mv_out_in_q[d] = s->mv_out_in_q[d];
     }
-    if (!f->gelu_tanh) f->gelu_tanh = s->gelu_tanh;
     if (!f->softmax) f->softmax = s->softmax;
     if (!f->layernorm) f->layernorm = s->layernorm;
     if (!f->rmsnorm) f->rmsnorm = s->rmsnorm;

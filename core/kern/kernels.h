@@ -41,7 +41,6 @@ typedef struct Kernels {
     MvOutInFn mv_out_in[DT_COUNT];
     MvOutInQFn mv_out_in_q[DT_COUNT]; // block types only
     // x (n): GELU, tanh approximation, in place
-    void (*gelu_tanh)(float *x, int n);
     // x (n): softmax in place
     void (*softmax)(float *x, int n);
     // out, inp (T, C); w, b (C), b may be NULL; out may equal inp

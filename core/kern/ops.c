@@ -18,7 +18,7 @@ void layernorm_forward(float *out, const float *inp, const float *w, const float
     kern_get()->layernorm(out, inp, w, b, T, C, eps);
 }
 
-void gelu_tanh(float *x, int n) { kern_get()->gelu_tanh(x, n); }
+void gelu_tanh(float *x, int n) { kern_get()->gelu_tanh_to(x, x, n); }
 
 void gelu_tanh_to(float *out, const float *inp, int n) { kern_get()->gelu_tanh_to(out, inp, n); }
 

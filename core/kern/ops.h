@@ -29,9 +29,10 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
 
 // out, inp are (T, C); w, b are (C), b may be NULL. out may equal inp.
 void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
-// x is (n); GELU with the tanh approximation, in place.
+// x is (n); GELU with the tanh approximation, in place (gelu_tanh_to(x, x, n)).
 void gelu_tanh(float *x, int n);
-// out, inp are (n): out = GELU (tanh approximation) of inp, for the training pass.
+// out, inp are (n), out may equal inp: out = GELU (tanh approximation) of inp, as x / (1 + e^(-2u)),
+// which keeps its relative precision for negative x (0.5 x (1 + tanh u) does not below about -3).
 void gelu_tanh_to(float *out, const float *inp, int n);
 // dinp (n) += GELU'(inp) * dout: the backward of gelu_tanh_to.
 void gelu_tanh_backward(float *dinp, const float *inp, const float *dout, int n);

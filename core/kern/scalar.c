@@ -113,14 +113,6 @@ BLOCK_TYPE(Q6_K)
 #undef FLOAT_OUT_IN
 #undef PER_TYPE
 
-static void gelu_tanh_scalar(float *x, int n) {
-    const float k = 0.7978845608028654f; // sqrt(2/pi)
-    for (int i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
-    }
-}
-
 // The training pass's GELU as x s, s = (1 + tanh u) / 2 = 1 / (1 + e^(-2u)), u = k (x + c x^3):
 // no cancellation where tanh u nears -1, so the result keeps its relative precision for
 // negative x (0.5 x (1 + tanhf(u)) loses it there). gelu'(x) = s + 2 x s (1 - s) k (1 + 3 c x^2),
@@ -203,7 +195,6 @@ const Kernels kern_scalar_table = {
     .mv_out_in = ALL_TYPES(out_in),
     .mv_out_in_q = {[DT_Q8_0] = out_in_q_Q8_0, [DT_Q4_0] = out_in_q_Q4_0, [DT_Q4_1] = out_in_q_Q4_1,
                     [DT_Q4_K] = out_in_q_Q4_K, [DT_Q6_K] = out_in_q_Q6_K},
-    .gelu_tanh = gelu_tanh_scalar,
     .softmax = softmax_scalar,
     .layernorm = layernorm_scalar,
     .rmsnorm = rmsnorm_scalar,

@@ -572,23 +572,6 @@ INLINE V v_exp(V x) {
     return v_zero_below(v_mul(p, v_pow2i(n)), x, lo);
 }
 
-// tanh(u) = 1 - 2 / (e^(2u) + 1)
-static void gelu_tanh_simd(float *x, int n) {
-    const V k = v_set1(0.7978845608028654f), c = v_set1(0.044715f);
-    const V one = v_set1(1.0f), two = v_set1(2.0f), half = v_set1(0.5f);
-    int i = 0;
-    for (; i + W <= n; i += W) {
-        V v = v_load(x + i);
-        V u = v_mul(k, v_fmadd(v_mul(c, v), v_mul(v, v), v));
-        V t = v_sub(one, v_div(two, v_add(v_exp(v_add(u, u)), one)));
-        v_store(x + i, v_mul(v_mul(half, v), v_add(one, t)));
-    }
-    for (; i < n; i++) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-    }
-}
-
 // The training pass's GELU as x s with s = (1 + tanh u) / 2 = 1 / (1 + e^(-2u)), as the
 // scalar table's (kern/scalar.c): no cancellation where tanh u nears -1, so out keeps its
 // relative precision for negative x (1 - 2 / (e^(2u) + 1) above loses it there). Derivative:
@@ -765,7 +748,7 @@ SIMD_PER_TYPE(BF16)
                       [DT_Q4_K] = out_in_q4_k, [DT_Q6_K] = out_in_q6_k, [DT_I8_AFFINE] = out_in_i8_affine}, \
         .mv_out_in_q = {[DT_Q8_0] = out_in_q_q8_0, [DT_Q4_0] = out_in_q_q4_0, [DT_Q4_1] = out_in_q_q4_1,  \
                         [DT_Q4_K] = out_in_q_q4_k, [DT_Q6_K] = out_in_q_q6_k},                     \
-        .gelu_tanh = gelu_tanh_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,            \
+        .softmax = softmax_simd, .layernorm = layernorm_simd,            \
         .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
         .gelu_tanh_to = gelu_tanh_to_simd, .gelu_tanh_backward = gelu_tanh_backward_simd,             \
     }
