@@ -429,13 +429,21 @@ static void train_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     int held_step = 0;
     for (int i = T->n; i-- > 0 && !isfinite(held);)
         if (isfinite(T->pts[i].held)) held = T->pts[i].held, acc = T->pts[i].acc, held_step = T->pts[i].step;
+    // in full when it fits (a reward run's is about 95 columns), else shorter: 80 columns hold it
+    bool show_acc = T->reward && isfinite(acc);
+    char full[200];
+    snprintf(full, sizeof full, "* loss %.4f (step %d)   o held-out loss %.4f (step %d)%s%.3f", last ? last->loss : 0.0,
+             last ? last->step : 0, held, held_step, show_acc ? "   held-out pair accuracy " : "", acc);
+    bool brief = (int)strlen(full) > w;
+    const char *gap = brief ? "  " : "   ";
     int c = vd_printf(g, x, Y, w, 0, u, "%s loss", u ? "\u2022" : "*");
     if (last && isfinite(last->loss)) c += vd_printf(g, x + c, Y, w - c, CELL_BOLD, u, " %.4f", last->loss);
     if (last) c += vd_printf(g, x + c, Y, w - c, 0, u, " (step %d)", last->step);
-    c += vd_printf(g, x + c, Y, w - c, 0, u, "   o held-out loss");
+    c += vd_printf(g, x + c, Y, w - c, 0, u, "%so held-out%s", gap, brief ? "" : " loss");
     if (isfinite(held)) c += vd_printf(g, x + c, Y, w - c, CELL_BOLD, u, " %.4f", held);
-    if (isfinite(held)) c += vd_printf(g, x + c, Y, w - c, 0, u, " (step %d)", held_step);
-    if (T->reward && isfinite(acc)) vd_printf(g, x + c, Y, w - c, 0, u, "   held-out pair accuracy %.3f", acc);
+    if (isfinite(held) && !(brief && last && held_step == last->step))
+        c += vd_printf(g, x + c, Y, w - c, 0, u, " (step %d)", held_step);
+    if (show_acc) vd_printf(g, x + c, Y, w - c, 0, u, "%s%s %.3f", gap, brief ? "pair accuracy" : "held-out pair accuracy", acc);
     if (T->n_held && !T->running)
         vd_printf(g, x, Y + 1, w, CELL_DIM, u, "p  the %d held-out pairs: chosen vs rejected rewards, the most wrong",
                   T->n_held);

@@ -149,8 +149,12 @@ def main():
         tt.start_qkv(p, db, model="builtin")
         tt.command(p, "curve kind=reward")
         s = p.wait_text("p  the %d held-out pairs" % len(held))
-        if "reward run 1" not in s or "held-out loss" not in s:
+        if "reward run 1" not in s or "o held-out" not in s:
             tt.fail("the reward run's curve:\n" + s)
+        # the legend's last item, the held-out pair accuracy, fits in 80 columns (it was cut off)
+        acc = re.search(r"pair accuracy (\d\.\d{3})\s*$", s, re.M)
+        if not acc or not 0 <= float(acc.group(1)) <= 1:
+            tt.fail("the legend does not end with the held-out pair accuracy at %dx%d:\n%s" % (W, H, s))
         p.keys("p")
         s = p.wait_text("most wrong first")
         n = len(held)
