@@ -15,9 +15,7 @@ moves to the next item, Esc goes back, :save writes the bars as SVG. Exit 77 whe
 import math
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_tui as tt  # noqa: E402  (its Pane drives tmux; it reads QKV_BINARY from argv too)
@@ -41,13 +39,11 @@ def label(c):
 
 
 def main():
-    if not shutil.which("tmux"):
-        print("skip: tmux is not installed")
+    if not tt.have_tmux():
         return 77
-    tmp = tempfile.mkdtemp(prefix="qkv-exp-e2e-")
-    db = os.path.join(tmp, "q.db")
-    p = tt.Pane(tmp, W, H, "exp")
-    try:
+    with tt.session("qkv-exp-e2e-") as tmp:
+        db = os.path.join(tmp, "q.db")
+        p = tt.Pane(tmp, W, H, "exp")
         tt.start_qkv(p, db)
         s = p.wait_text("4 layers x 4 heads")
         p.keys("0")
@@ -152,16 +148,7 @@ def main():
             tt.fail("the saved SVG lacks the bars or their legend")
         p.keys("q")
         tt.wait_shell(p)
-    except (TimeoutError, RuntimeError, OSError) as e:
-        tt.fail(str(e))
-    finally:
-        p.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    if tt.failures:
-        print("%d failure(s)" % len(tt.failures), file=sys.stderr)
-        return 1
-    print("ok")
-    return 0
+    return tt.finish()
 
 
 if __name__ == "__main__":

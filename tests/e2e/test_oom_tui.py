@@ -13,9 +13,7 @@ so the failure is the resize's. Exit 77 when tmux is missing.
 """
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_tui as tt  # noqa: E402  (its Pane drives tmux; it reads QKV_BINARY from argv too)
@@ -36,12 +34,9 @@ def shell_answer(p, cmd, key):
 
 
 def main():
-    if not shutil.which("tmux"):
-        print("skip: tmux is not installed")
+    if not tt.have_tmux():
         return 77
-    tmp = tempfile.mkdtemp(prefix="qkv-oom-tui-")
-    p = None
-    try:
+    with tt.session("qkv-oom-tui-") as tmp:
         db = os.path.join(tmp, "qkv.db")
         p = tt.Pane(tmp, 80, 24, "oom")
         cmd = "QKV_TEST_XALLOC_MAX=%d %s --db %s" % (LIMIT, tt.QKV, db)
@@ -76,17 +71,7 @@ def main():
                                 "tr '\\n' ' ')\"", "S").split()
         if sorted(flags) != ["echo", "icanon", "isig", "opost"]:
             tt.fail("terminal not restored after the handler: stty shows %r" % flags)
-    except (TimeoutError, RuntimeError) as e:
-        tt.fail(str(e))
-    finally:
-        if p:
-            p.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    if tt.failures:
-        print("%d failure(s)" % len(tt.failures), file=sys.stderr)
-        return 1
-    print("out-of-memory handler in the TUI: ok")
-    return 0
+    return tt.finish("out-of-memory handler in the TUI: ok")
 
 
 if __name__ == "__main__":

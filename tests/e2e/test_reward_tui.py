@@ -20,11 +20,9 @@ Exit 77 when tmux is missing.
 import os
 import random
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_tui as tt  # noqa: E402
@@ -122,30 +120,28 @@ def rank_no_model(tmp):
 
 
 def main():
-    if not shutil.which("tmux"):
-        print("skip: tmux is not installed")
+    if not tt.have_tmux():
         return 77
-    tmp = tempfile.mkdtemp(prefix="qkv-reward-e2e-")
-    db = os.path.join(tmp, "q.db")
-    make_db(db, 40)
-    out = os.path.join(tmp, "rm")
-    r = subprocess.run([tt.QKV, "--model", "builtin", "--db", db, "--json", "-e",
-                        "reward train head=linear out=%s val=0.3 epochs=3 lr=0.01" % out],
-                       capture_output=True, text=True, timeout=300)
-    if r.returncode:
-        tt.fail("reward train: %s" % r.stderr[-400:])
-        return 1
-    cv = tt.headless(os.environ, db, "curve kind=reward")[0]
-    held = cv.get("heldout", [])
-    if len(held) != cv["heldout_pairs"] or not held:
-        tt.fail("curve kind=reward: %d held-out pairs stored, the run has %d" % (len(held), cv["heldout_pairs"]))
-        return 1
-    right = sum(h["r_chosen"] > h["r_rejected"] for h in held)
-    if abs(right / len(held) - cv["heldout_accuracy"]) > 1e-9:
-        tt.fail("the stored pairs' accuracy %.4f, the run's %.4f" % (right / len(held), cv["heldout_accuracy"]))
-    worst = sorted(held, key=lambda h: h["r_rejected"] - h["r_chosen"], reverse=True)
-    p = tt.Pane(tmp, W, H, "reward")
-    try:
+    with tt.session("qkv-reward-e2e-") as tmp:
+        db = os.path.join(tmp, "q.db")
+        make_db(db, 40)
+        out = os.path.join(tmp, "rm")
+        r = subprocess.run([tt.QKV, "--model", "builtin", "--db", db, "--json", "-e",
+                            "reward train head=linear out=%s val=0.3 epochs=3 lr=0.01" % out],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode:
+            tt.fail("reward train: %s" % r.stderr[-400:])
+            return 1
+        cv = tt.headless(os.environ, db, "curve kind=reward")[0]
+        held = cv.get("heldout", [])
+        if len(held) != cv["heldout_pairs"] or not held:
+            tt.fail("curve kind=reward: %d held-out pairs stored, the run has %d" % (len(held), cv["heldout_pairs"]))
+            return 1
+        right = sum(h["r_chosen"] > h["r_rejected"] for h in held)
+        if abs(right / len(held) - cv["heldout_accuracy"]) > 1e-9:
+            tt.fail("the stored pairs' accuracy %.4f, the run's %.4f" % (right / len(held), cv["heldout_accuracy"]))
+        worst = sorted(held, key=lambda h: h["r_rejected"] - h["r_chosen"], reverse=True)
+        p = tt.Pane(tmp, W, H, "reward")
         tt.start_qkv(p, db, model="builtin")
         tt.command(p, "curve kind=reward")
         s = p.wait_text("p  the %d held-out pairs" % len(held))
@@ -202,16 +198,7 @@ def main():
         p.keys("q")
         tt.wait_shell(p)
         rank_no_model(tmp)
-    except (TimeoutError, RuntimeError, OSError, StopIteration) as e:
-        tt.fail(str(e))
-    finally:
-        p.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    if tt.failures:
-        print("%d failure(s)" % len(tt.failures), file=sys.stderr)
-        return 1
-    print("ok")
-    return 0
+    return tt.finish()
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ Exit 77 when tmux is missing.
 import csv
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_tui as tt  # noqa: E402
@@ -28,17 +26,15 @@ PROGRESS = re.compile(r"running train 1 ([\u2588\u2591]+) (\d+)/%d (\d+)%%" % ST
 
 
 def main():
-    if not shutil.which("tmux"):
-        print("skip: tmux is not installed")
+    if not tt.have_tmux():
         return 77
-    tmp = tempfile.mkdtemp(prefix="qkv-train-e2e-")
-    db = os.path.join(tmp, "q.db")
-    text = os.path.join(tmp, "text.txt")
-    with open(text, "w") as f:
-        f.write("the cat sat on the mat. the dog ran to the park. " * 400)
-    out = os.path.join(tmp, "model")
-    p = tt.Pane(tmp, W, H, "train")
-    try:
+    with tt.session("qkv-train-e2e-") as tmp:
+        db = os.path.join(tmp, "q.db")
+        text = os.path.join(tmp, "text.txt")
+        with open(text, "w") as f:
+            f.write("the cat sat on the mat. the dog ran to the park. " * 400)
+        out = os.path.join(tmp, "model")
+        p = tt.Pane(tmp, W, H, "train")
         tt.start_qkv(p, db)
         p.wait_text("4 layers x 4 heads")
         p.keys("0")
@@ -101,16 +97,7 @@ def main():
         p.wait_text("the first run")
         p.keys("q")
         tt.wait_shell(p)
-    except (TimeoutError, RuntimeError, OSError) as e:
-        tt.fail(str(e))
-    finally:
-        p.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    if tt.failures:
-        print("%d failure(s)" % len(tt.failures), file=sys.stderr)
-        return 1
-    print("ok")
-    return 0
+    return tt.finish()
 
 
 if __name__ == "__main__":

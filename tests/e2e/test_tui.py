@@ -11,6 +11,7 @@ the positions, history (runs, then rankings: the new ranking listed and shown) a
 the pane mid-generation, Ctrl-C a generation, shrink the terminal below the minimum and back,
 quit and find the terminal restored. Exit 77 when tmux is missing.
 """
+import contextlib
 import json
 import math
 import os
@@ -25,7 +26,7 @@ QKV = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/app/qkv"
 SIZE = sys.argv[2] if len(sys.argv) > 2 else "80x24"
 W, H = (int(x) for x in SIZE.split("x"))
 TIMEOUT = float(os.environ.get("QKV_E2E_TIMEOUT", "60"))
-SETTLE_GAP, SETTLE_MAX = 0.05, 1.0  # Pane.wait: a screen counts once unchanged SETTLE_GAP s later
+SETTLE_GAP, SETTLE_MAX = 0.05, 0.15  # Pane.wait: a screen counts once unchanged SETTLE_GAP s later
 
 failures = []
 
@@ -35,10 +36,47 @@ def fail(msg):
     print("FAIL:", msg, file=sys.stderr)
 
 
+def have_tmux():
+    """False (with the skip line printed) when tmux is missing: the script then exits 77."""
+    if shutil.which("tmux"):
+        return True
+    print("skip: tmux is not installed")
+    return False
+
+
+@contextlib.contextmanager
+def session(prefix):
+    """The frame of a tmux test script's run: a fresh temporary directory (yielded, removed
+    after); a timeout, a tmux error or a file error counted as a failure; the panes left open
+    closed."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield tmp
+    except (TimeoutError, RuntimeError, OSError, StopIteration) as e:
+        fail(str(e))
+    finally:
+        for p in list(OPEN_PANES):
+            p.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def finish(ok="ok", where=""):
+    """The script's exit status: 1 with the count of failures (and where) on stderr, else 0 and ok."""
+    if failures:
+        print("%d failure(s)%s" % (len(failures), where), file=sys.stderr)
+        return 1
+    print(ok)
+    return 0
+
+
+OPEN_PANES = []
+
+
 class Pane:
     """One tmux server with one pane running a shell, qkv started in it."""
 
     def __init__(self, tmp, w, h, name):
+        OPEN_PANES.append(self)
         self.sock = "qkvtest-%d-%s" % (os.getpid(), name)
         self.tmp = tmp
         conf = os.path.join(tmp, "tmux.conf")
@@ -46,7 +84,8 @@ class Pane:
             f.write('set -g default-terminal "tmux-256color"\nset -g status off\nset -g escape-time 0\n'
                     "set -g history-limit 100\n")
         self.env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8", XDG_STATE_HOME=os.path.join(tmp, "state"),
-                        XDG_DATA_HOME=os.path.join(tmp, "data"), HOME=tmp)
+                        XDG_DATA_HOME=os.path.join(tmp, "data"), HOME=tmp,
+                        HISTFILE="")  # else the shell writes tmp/.bash_history after the temporary folder is gone
         self.env.pop("TMUX", None)
         self.env.pop("COLORTERM", None)
         self.tmux("-f", conf, "new-session", "-d", "-x", str(w), "-y", str(h), "-s", "t",
@@ -87,7 +126,8 @@ class Pane:
         the cells that changed: the readout's new coordinates already there, its old value not
         yet replaced), so a screen that satisfies pred counts once a second capture 50 ms later
         is the same. A screen that keeps changing (a progress line) is taken as it is after
-        SETTLE_MAX seconds of holding pred, and a passing state as it was seen."""
+        SETTLE_MAX seconds of holding pred (short: a state that lasts a second must still be
+        seen by the next wait), and a passing state as it was seen."""
         end = time.time() + timeout
         s = ""
         while time.time() < end:
@@ -117,6 +157,8 @@ class Pane:
 
     def close(self):
         self.tmux("kill-server", check=False)
+        if self in OPEN_PANES:
+            OPEN_PANES.remove(self)
 
 
 def headless(env, db, *cmds, model=None):
@@ -804,15 +846,12 @@ def scenario_small_and_quit(p, name):
 
 
 def main():
-    if not shutil.which("tmux"):
-        print("skip: tmux is not installed")
+    if not have_tmux():
         return 77
     if not os.path.exists(QKV):
         print("error: no qkv binary at %s" % QKV, file=sys.stderr)
         return 1
-    tmp = tempfile.mkdtemp(prefix="qkv-e2e-")
-    panes = []
-    try:
+    with session("qkv-e2e-") as tmp:
         env = dict(os.environ, XDG_STATE_HOME=os.path.join(tmp, "state"), XDG_DATA_HOME=os.path.join(tmp, "data"))
         db = os.path.join(tmp, "qkv.db")
         small = os.path.join(tmp, "small")
@@ -824,7 +863,6 @@ def main():
 
         # 1. the built-in model: lab, attention, model view, ranking, terminal hygiene
         p = Pane(tmp, W, H, "a")
-        panes.append(p)
         scenario_lab_attention(p, tmp, db, None, "builtin", "4", "4")
         rid = scenario_rank(p, tmp, db, "builtin")
         scenario_other_views(p, tmp, "builtin", rid)
@@ -837,7 +875,6 @@ def main():
 
         # 2. a small model written by new-model
         p = Pane(tmp, W, H, "b")
-        panes.append(p)
         scenario_lab_attention(p, tmp, db, small, "new-model", "2", "3")
         command(p, "q")  # :q, as vi users type it (the other panes use the q key and the quit command)
         wait_shell(p)
@@ -845,19 +882,16 @@ def main():
 
         # 3. a new user's first keys, and every view and key not tried above
         p = Pane(tmp, W, H, "d")
-        panes.append(p)
         scenario_new_user(p, tmp, os.path.join(tmp, "new-user.db"), "new-user")
         p.close()
 
         # 4. an encoder: attention without the causal mask, a similarity heatmap
         p = Pane(tmp, W, H, "e")
-        panes.append(p)
         scenario_encoder(p, tmp, db, bert, "encoder")
         p.close()
 
         # 4b. the Heads view: heads, lens and patch heatmaps
         p = Pane(tmp, W, H, "f")
-        panes.append(p)
         scenario_heads(p, tmp, db, small, "heads")
         p.close()
 
@@ -865,28 +899,16 @@ def main():
         quant = os.path.join(tmp, "quant")
         headless(env, db, "new-model gpt2 layers=2 heads=2 d=64 ctx=64 seed=11 std=0.2 out=" + quant)
         p = Pane(tmp, W, H, "f")
-        panes.append(p)
         scenario_quant(p, tmp, db, quant, "quant")
         p.close()
 
         # 6. a larger model: resize mid-generation, Ctrl-C
         p = Pane(tmp, W, H, "c")
-        panes.append(p)
         scenario_generation_resize_cancel(p, tmp, db, big, "large")
         p.keys("q")
         wait_shell(p)
         p.close()
-    except (TimeoutError, RuntimeError) as e:
-        fail(str(e))
-    finally:
-        for p in panes:
-            p.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print("%d failure(s) at %dx%d" % (len(failures), W, H), file=sys.stderr)
-        return 1
-    print("tui e2e at %dx%d: ok" % (W, H))
-    return 0
+    return finish("tui e2e at %dx%d: ok" % (W, H), " at %dx%d" % (W, H))
 
 
 if __name__ == "__main__":
