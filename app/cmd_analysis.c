@@ -42,6 +42,9 @@ static void labels_free(char **l, int n) {
 // ---------------------------------------------------------------------------------------
 // heads
 
+enum { INDUCTION_SMALL_VOCAB = 512 };
+#define INDUCTION_LETTERS "abcdefghijklmnopqrstuvwxyz"
+
 static int cmd_heads(App *app, const Args *a, Out *out) {
     const Model *m = app->model;
     const ModelConfig *c = &m->cfg;
@@ -63,6 +66,9 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
         int first = tok_add_first(m->tok);
         if (2 * len + 1 > c->n_ctx)
             return out_error(out, "heads induction: len=%lld: twice that does not fit in the context of %d", len, c->n_ctx);
+        // a byte- or character-level vocabulary: most of its ids are bytes no text uses (their
+        // embeddings say nothing), so by default the letters
+        if (!from && m->tok && c->n_vocab <= INDUCTION_SMALL_VOCAB) from = INDUCTION_LETTERS;
         IntVec pool = {0}; // from=: the tokens of that text (no BOS/[CLS]/[SEP])
         if (from && (!m->tok || tok_encode(m->tok, from, strlen(from), 0, &pool, &e) < 0 || !pool.n)) {
             iv_free(&pool);
@@ -664,7 +670,8 @@ const Command analysis_commands[] = {
      "earlier occurrence of the query's token; null when no token repeats). `heads induction` measures them on a "
      "random sequence of len distinct tokens repeated once (after the model's BOS/[CLS]), drawn from seed; from=\"TEXT\" "
      "draws them (with replacement) from the tokens of TEXT instead, e.g. the letters a small model was trained on "
-     "(tokens it never saw tell nothing). stat= "
+     "(tokens it never saw tell nothing); a vocabulary of at most 512 tokens (byte- or character-level) draws from "
+     "the letters a-z unless from= says otherwise. stat= "
      "picks the statistic of the layer x head heatmap (save exports it).",
      true},
     {"lens", cmd_lens, 0, 1, k_lens, "lens \"TEXT\"|ids=... [target=TOKEN|#ID top=K]",
