@@ -33,7 +33,8 @@ static int pair_tokens(const Model *m, const char *prompt, size_t plen, const ch
     int rc = 0;
     if ((plen && tok_encode(m->tok, prompt, plen, 0, &a, e) < 0) || (clen && tok_encode(m->tok, comp, clen, 0, &b, e) < 0))
         rc = -1;
-    int budget = max_len - 3, na = a.n, nb = b.n;
+    bool pair = clen > 0; // an empty completion: the prompt alone, as HF's tokenizers encode (prompt, "")
+    int budget = max_len - (pair ? 3 : 2), na = a.n, nb = b.n;
     if (!rc && na + nb > budget) { // the prompt's start first, then the completion's end
         na = budget - nb > 0 ? budget - nb : 0;
         if (nb > budget) nb = budget;
@@ -43,10 +44,10 @@ static int pair_tokens(const Model *m, const char *prompt, size_t plen, const ch
         iv_push(ids, cls);
         for (int i = a.n - na; i < a.n; i++) iv_push(ids, a.v[i]);
         iv_push(ids, sep);
-        for (int i = 0; i < nb; i++) iv_push(ids, b.v[i]);
-        iv_push(ids, sep);
         for (int i = 0; i < na + 2; i++) iv_push(types, 0);
-        for (int i = 0; i < nb + 1; i++) iv_push(types, 1);
+        for (int i = 0; pair && i < nb; i++) iv_push(ids, b.v[i]);
+        if (pair) iv_push(ids, sep);
+        for (int i = 0; pair && i < nb + 1; i++) iv_push(types, 1);
     }
     iv_free(&a);
     iv_free(&b);

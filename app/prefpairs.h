@@ -30,7 +30,8 @@ typedef struct PairSet {
 // alike), appended to ids (and types): for a decoder the two as one text with the model's
 // special tokens, cut to its last max_len tokens; for an encoder the sentence pair
 // [CLS] prompt [SEP] completion [SEP] with segment ids 0 up to the first [SEP] and 1 after it
-// in types, the prompt's start cut first to fit max_len, then the completion's end. *cut: the
+// in types (an empty completion: [CLS] prompt [SEP], as HF's tokenizers encode a pair with an
+// empty second text), the prompt's start cut first to fit max_len, then the completion's end. *cut: the
 // tokens cut. 0 or -1 with e filled.
 int reward_tokens(const Model *m, const char *prompt, size_t plen, const char *comp, size_t clen, int max_len,
                   IntVec *ids, IntVec *types, int *cut, Err *e);
