@@ -1,5 +1,5 @@
 // cmd_reward.c - reward models: `reward train` (a scalar head, alone or with the whole
-// decoder, trained on the stored preference pairs with the Bradley–Terry loss, written as an
+// decoder or encoder, trained on the stored preference pairs with the Bradley–Terry loss, written as an
 // HF sequence classifier with a model card) and `reward score` (a text, or a logged run).
 #include <limits.h>
 #include <math.h>
@@ -490,14 +490,17 @@ static const char *const k_reward[] = {"base", "head", "pool", "r", "alpha", "ou
 
 const Command reward_commands[] = {
     {"reward", cmd_reward, 1, 3, k_reward,
-     "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] out=DIR [ties=exclude|equal "
+     "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] [pool=cls|mean] out=DIR [ties=exclude|equal "
      "margin=0 val=0.2 epochs=20 steps=N batch=8 lr= min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=3 "
      "seed=1 max_len=ctx threads=N] | reward score \"PROMPT\" \"COMPLETION\" [model=DIR] | reward score run=ID [model=DIR] | "
      "reward score ranking=ID [model=DIR]",
      "reward train: a reward model from the stored rankings matching the filters. Each ranking gives its preference "
      "pairs (C(K,2); ties dropped, or with ties=equal trained to equal rewards); a sequence is the prompt followed by "
      "the completion, tokenized by the base model (default: the session's), cut to its last max_len tokens. The "
-     "reward is the final hidden state of the last token times a vector; head=linear trains that vector alone on the "
+     "reward is the final hidden state of the last token times a vector (an encoder, BERT family: the sentence pair "
+     "[CLS] prompt [SEP] completion [SEP] with token types 0/1, its hidden states pooled by pool=cls or mean, by "
+     "default its sentence-transformers pooling, else cls; the checkpoint is a BertForSequenceClassification with "
+     "qkv_pooling in config.json); head=linear trains that vector alone on the "
      "frozen model (lr 1e-2), head=full the whole decoder with it (lr 1e-5), head=lora low-rank adapters of rank r "
      "(scale alpha/r) on every attention projection with it (lr 1e-4; B starts at zero, A uniform in +-1/sqrt(in); "
      "merged into the checkpoint and kept apart in adapter_model.safetensors + adapter_config.json as PEFT names "
@@ -509,7 +512,7 @@ const Command reward_commands[] = {
      "tokenizer) and README.md, a model card naming the data. The curve goes to the database (reward_runs, "
      "reward_points), and the held-out pairs with the rewards the kept weights give them to reward_heldout (curve "
      "kind=reward shows them). JSON: pairs, train_pairs, heldout_pairs, heldout_accuracy, heldout_loss, out, reward_run_id, "
-     "head, base, ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, pairs_s. "
+     "head, base, pool (last, cls or mean), ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, pairs_s. "
      "reward score: the reward of PROMPT followed by COMPLETION (or of a logged run's prompt and output, recorded in "
      "reward_scores). JSON: reward, model, ids, truncated, run_id. ranking=ID scores every candidate of a stored "
      "ranking (recorded in reward_scores) and gives the order the rewards predict beside the annotator's: "

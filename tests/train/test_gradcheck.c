@@ -383,6 +383,16 @@ static void model_fwd(void *p) {
     t->loss = (float)l;
 }
 
+// m with random weights (gains near 1).
+static TrainModel *randomized(TrainModel *m) {
+    float *p = tmodel_params(m);
+    for (int i = 0; i < tmodel_n_tensors(m); i++) {
+        const TParam *t = tmodel_tensor(m, i);
+        for (size_t k = 0; k < t->n; k++) p[t->off + k] = (t->s.gain ? 1.0f : 0.0f) + 0.3f * frand();
+    }
+    return m;
+}
+
 // A small model of family with random weights (gains near 1); NULL after a failure is counted.
 static TrainModel *small_model(const char *family, bool fused_gqa_variant, bool tied, unsigned biases) {
     const Family *f = family_find(family);
@@ -399,12 +409,7 @@ static TrainModel *small_model(const char *family, bool fused_gqa_variant, bool 
         check_failures++;
         return NULL;
     }
-    float *p = tmodel_params(m);
-    for (int i = 0; i < tmodel_n_tensors(m); i++) {
-        const TParam *t = tmodel_tensor(m, i);
-        for (size_t k = 0; k < t->n; k++) p[t->off + k] = (t->s.gain ? 1.0f : 0.0f) + 0.3f * frand();
-    }
-    return m;
+    return randomized(m);
 }
 
 enum { MB = 2, MT = 6 };
@@ -476,12 +481,7 @@ static TrainModel *small_encoder(const char *act) {
         check_failures++;
         return NULL;
     }
-    float *p = tmodel_params(m);
-    for (int i = 0; i < tmodel_n_tensors(m); i++) {
-        const TParam *t = tmodel_tensor(m, i);
-        for (size_t k = 0; k < t->n; k++) p[t->off + k] = (t->s.gain ? 1.0f : 0.0f) + 0.3f * frand();
-    }
-    return m;
+    return randomized(m);
 }
 
 static void test_encoder(const char *act) {
