@@ -7,7 +7,8 @@
 #     classifier.weight/bias, qkv_pooling) that transformers loads, and its classifier on the
 #     pooled output of transformers' encoder gives the reward `reward score` gives (|d| <= 1e-4)
 #     on the sentence pair transformers' own tokenizer makes ([CLS] prompt [SEP] completion [SEP],
-#     token types 0/1; an empty completion alone); best_of= and reward score ranking= with it;
+#     token types 0/1; an empty completion alone; a prompt beyond the context cut at its start);
+#     best_of= and reward score ranking= with it;
 #   - head=full and head=lora: two AdamW steps equal PyTorch's (HF BertForSequenceClassification's
 #     encoder, the classifier on the pooled vector, pairs tokenized by transformers' tokenizer),
 #     every tensor (full) or the head and every adapter and the merged weights (lora), cls and mean;
@@ -67,6 +68,24 @@ def check_scores(qkv, db, rm, pool, what):
         want, ids = hf_reward(m, tok, prompt, comp, pool)
         if s['ids'] != ids:
             fail('%s: reward score read ids %r, transformers\' tokenizer makes %r' % (what, s['ids'], ids))
+        worst = max(worst, abs(want - s['reward']))
+    # a prompt longer than the context: its start is cut ([CLS], its last tokens, [SEP], the completion,
+    # [SEP]); transformers on those ids with token types 0 then 1 gives the same reward
+    n_ctx = m.config.max_position_embeddings
+    prompt, comp = ' '.join('w%d is here' % i for i in range(n_ctx)), ' it looks good'
+    s = qjson(qkv, db, 'reward score "%s" "%s" model=%s' % (prompt, comp, rm))
+    if s:
+        a = tok(prompt, add_special_tokens=False)['input_ids']
+        b = tok(comp, add_special_tokens=False)['input_ids']
+        keep = n_ctx - 3 - len(b)
+        want_ids = [tok.cls_token_id] + a[len(a) - keep:] + [tok.sep_token_id] + b + [tok.sep_token_id]
+        types = [0] * (keep + 2) + [1] * (len(b) + 1)
+        with torch.no_grad():
+            enc = {'input_ids': torch.tensor([want_ids]), 'token_type_ids': torch.tensor([types])}
+            want = float(m.classifier(pooled(m, enc, pool))[0, 0])
+        if s['ids'] != want_ids or s['truncated'] != len(a) - keep:
+            fail('%s: a long prompt read as %r (cut %r), want %r (cut %d)' % (what, s['ids'][:8], s['truncated'],
+                                                                           want_ids[:8], len(a) - keep))
         worst = max(worst, abs(want - s['reward']))
     if not worst <= 1e-4:
         fail('%s: reward score and transformers differ by %.3g' % (what, worst))
