@@ -49,7 +49,6 @@ struct TrainModel {
     Acts a, d;
     int *inputs, *targets;
     int *types, *lens;  // (B*T) segment ids, (B) valid tokens of each sequence (encoders)
-    bool have_types;
     int counted;
     bool have_targets;
     float *rope_cos, *rope_sin, *rope_nsin; // (T, rot/2); nsin = -sin for the backward
@@ -469,7 +468,6 @@ static int forward_body(TrainModel *m, const int *inputs, const int *types, cons
     memcpy(m->inputs, inputs, sizeof(int) * (size_t)N);
     m->have_targets = targets != NULL;
     for (int i = 0; i < N; i++) m->targets[i] = targets ? targets[i] : -1;
-    m->have_types = types != NULL;
     for (int i = 0; i < N; i++) m->types[i] = types ? types[i] : 0;
     for (int b = 0; b < B; b++) m->lens[b] = lens ? lens[b] : T;
 
