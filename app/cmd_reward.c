@@ -1,5 +1,5 @@
 // cmd_reward.c - reward models: `reward train` (a scalar head, alone or with the whole
-// decoder, trained on the stored preference pairs with the Bradley–Terry loss, written as an
+// decoder or encoder, trained on the stored preference pairs with the Bradley–Terry loss, written as an
 // HF sequence classifier with a model card) and `reward score` (a text, or a logged run).
 #include <limits.h>
 #include <math.h>
@@ -56,16 +56,18 @@ static int on_point(void *user, const RewardPoint *p) {
 // Score the n held-out pairs with the trained weights and record them (reward_heldout) for the
 // Reward panels: -1 with e filled when scoring fails, a failure to record only in log_err.
 static int store_heldout(Db *db, int64_t run_id, TrainModel *tm, const float *score, const RankSet *s,
-                         const PairSet *ps, const int **seqp, const int *lens, const RewardPair *held, int n,
-                         Err *log_err, Err *e) {
-    const int **sq = xmalloc(sizeof *sq * (size_t)(2 * n));
+                         const PairSet *ps, const RewardData *d, Err *log_err, Err *e) {
+    const RewardPair *held = d->held;
+    int n = d->n_held;
+    const int **sq = xmalloc(sizeof *sq * (size_t)(2 * n)), **ty = xmalloc(sizeof *ty * (size_t)(2 * n));
     int *ln = xmalloc(sizeof *ln * (size_t)(2 * n));
     float *r = xmalloc(sizeof *r * (size_t)(2 * n));
-    for (int i = 0; i < n; i++) {
-        sq[2 * i] = seqp[held[i].chosen], ln[2 * i] = lens[held[i].chosen];
-        sq[2 * i + 1] = seqp[held[i].rejected], ln[2 * i + 1] = lens[held[i].rejected];
+    for (int i = 0; i < 2 * n; i++) {
+        int k = i % 2 ? held[i / 2].rejected : held[i / 2].chosen;
+        sq[i] = d->seq[k], ty[i] = d->types ? d->types[k] : NULL, ln[i] = d->len[k];
     }
-    int rc = reward_eval(tm, score, (const int *const *)sq, ln, 2 * n, r, e);
+    int rc = reward_eval(tm, score, (const int *const *)sq, d->types ? (const int *const *)ty : NULL, ln, 2 * n,
+                         d->pool, r, e);
     if (!rc) {
         DbRewardPair *p = xcalloc((size_t)n, sizeof *p);
         for (int i = 0; i < n; i++) {
@@ -78,20 +80,37 @@ static int store_heldout(Db *db, int64_t run_id, TrainModel *tm, const float *sc
         free(p);
     }
     free(sq);
+    free(ty);
     free(ln);
     free(r);
     return rc;
 }
 
 // The model card: what the reward model is and which data made it.
-static int write_card(const char *out, const Model *base, const char *head, const Args *a, const RankSet *s,
-                      const PairSet *ps, int n_train, int n_held, int prompts, int held_prompts,
+static int write_card(const char *out, const Model *base, const char *head, PoolKind pool, const Args *a,
+                      const RankSet *s, const PairSet *ps, int n_train, int n_held, int prompts, int held_prompts,
                       const RewardResult *res, Err *e) {
     Buf b = {0};
-    buf_printf(&b, "# Reward model (qkv)\n\nA scalar reward r(prompt + completion): the final hidden state of the "
-                   "last token times `score.weight`, as `%s` computes it. Trained by `qkv reward train` with the "
-                   "Bradley–Terry loss -log sigmoid(r_chosen - r_rejected) on human rankings.\n\n",
-               "AutoModelForSequenceClassification");
+    if (base->cfg.a.causal)
+        buf_printf(&b, "# Reward model (qkv)\n\nA scalar reward r(prompt + completion): the final hidden state of the "
+                       "last token times `score.weight`, as `%s` computes it. Trained by `qkv reward train` with the "
+                       "Bradley–Terry loss -log sigmoid(r_chosen - r_rejected) on human rankings.\n\n",
+                   "AutoModelForSequenceClassification");
+    else
+        buf_printf(&b, "# Reward model (qkv)\n\nA scalar reward r(prompt, completion) from an encoder: the sentence "
+                       "pair `[CLS] prompt [SEP] completion [SEP]` (token types 0, then 1 from the completion), the "
+                       "last layer's hidden states pooled (`%s`: %s; `qkv_pooling` in config.json), times "
+                       "`classifier.weight` plus `classifier.bias`. Trained by `qkv reward train` with the "
+                       "Bradley–Terry loss -log sigmoid(r_chosen - r_rejected) on human rankings.\n\n"
+                       "transformers' `BertForSequenceClassification` loads it; its own forward would put BERT's "
+                       "pooler (dense + tanh, not trained here and not stored) before the classifier, so compute "
+                       "the reward from the encoder's output:\n\n```python\nm = BertForSequenceClassification."
+                       "from_pretrained(DIR); tok = AutoTokenizer.from_pretrained(DIR)\nx = tok(prompt, completion, "
+                       "return_tensors='pt')\nh = m.bert(**x).last_hidden_state\n%s\nreward = m.classifier(pooled)"
+                       "\n```\n\n",
+                   pool_name(pool),
+                   pool == POOL_CLS ? "the first token's, [CLS]" : "the mean over the tokens, [CLS] and [SEP] included",
+                   pool == POOL_CLS ? "pooled = h[:, 0]" : "pooled = h.mean(dim=1)");
     buf_printf(&b, "- base model: `%s` (%s)\n- head: %s\n", base->path ? base->path : "builtin", base->cfg.a.name,
                head);
     pref_card_data(&b, a, s, ps, n_train, n_held, prompts, held_prompts);
@@ -103,6 +122,25 @@ static int write_card(const char *out, const Model *base, const char *head, cons
     free(path);
     buf_free(&b);
     return rc;
+}
+
+// What the head reads from base: a decoder's last token (pool= refused); an encoder's [CLS] or
+// mean (pool_s, else its sentence-transformers pooling, else [CLS] as BERT's classifiers).
+static int base_pooling(const Model *base, const char *pool_s, PoolKind *pool, Out *out) {
+    if (base->cfg.a.causal) {
+        if (pool_s)
+            return out_error(out, "reward train: pool= is for encoders; a %s decoder's reward reads its last token",
+                             base->cfg.a.name);
+        *pool = POOL_LAST;
+        return 0;
+    }
+    if (pool_s) return 0;
+    *pool = POOL_CLS;
+    if (base->st_pool[0] && (pool_parse(base->st_pool, pool) || (*pool != POOL_CLS && *pool != POOL_MEAN)))
+        return out_error(out, "reward train: '%s' pools by %s (its sentence-transformers Pooling module), which a "
+                              "reward model cannot use: give pool=cls or pool=mean",
+                         base->path ? base->path : base->name, base->st_pool);
+    return 0;
 }
 
 static int reward_train_cmd(App *app, const Args *a, Out *out) {
@@ -132,6 +170,10 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
         return out_error(out, "reward train: %s", e.msg);
     if (o.head != REWARD_LORA && (args_opt(a, "r") || args_opt(a, "alpha")))
         return out_error(out, "reward train: r= and alpha= are the adapters' (head=lora)");
+    const char *pool_s = args_opt(a, "pool");
+    PoolKind pool = POOL_LAST;
+    if (pool_s && (pool_parse(pool_s, &pool) || (pool != POOL_CLS && pool != POOL_MEAN)))
+        return out_error(out, "reward train: pool must be cls or mean (an encoder's), not '%.20s'", pool_s);
     o.opt = po.opt, o.batch = po.batch, o.eval_every = po.eval_every, o.patience = po.patience, o.seed = po.seed;
     int steps = po.steps, epochs = po.epochs, threads = po.threads, max_len = po.max_len;
     double val = po.val;
@@ -148,7 +190,8 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     int rc = -1;
     rankset_sort_by_prompt(&s);
     if (!(base = pref_base_model(app, a, "reward train", &owned, out))) goto done;
-    if (!(tm = tmodel_from_model(base, threads, &e)) ||
+    if (base_pooling(base, pool_s, &pool, out)) goto done;
+    if (!(tm = tmodel_body_from_model(base, threads, &e)) ||
         (o.head == REWARD_LORA && lora_init(&lora, tm, (int)lora_r, (float)lora_alpha, o.seed, &e))) {
         out_error(out, "reward train: %s", e.msg);
         goto done;
@@ -172,10 +215,12 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     int per_epoch = (n_train + o.batch - 1) / o.batch;
     o.opt.steps = steps ? steps : per_epoch * epochs;
     if (!o.eval_every) o.eval_every = per_epoch;
-    const int **seqp = xmalloc(sizeof *seqp * (size_t)ps.n_seq);
+    const int **seqp = xmalloc(sizeof *seqp * (size_t)ps.n_seq), **typep = xmalloc(sizeof *typep * (size_t)ps.n_seq);
     int *lens = xmalloc(sizeof *lens * (size_t)ps.n_seq);
-    for (int i = 0; i < ps.n_seq; i++) seqp[i] = ps.seq[i].v, lens[i] = ps.seq[i].n;
-    RewardData d = {(const int *const *)seqp, lens, ps.n_seq, train, held, n_train, n_held};
+    for (int i = 0; i < ps.n_seq; i++) seqp[i] = ps.seq[i].v, typep[i] = ps.types[i].v, lens[i] = ps.seq[i].n;
+    bool enc = !base->cfg.a.causal;
+    RewardData d = {(const int *const *)seqp, enc ? (const int *const *)typep : NULL, lens, pool, ps.n_seq, train,
+                    held, n_train, n_held};
     score = xcalloc((size_t)base->cfg.n_embd, sizeof *score);
 
     RewardLog L = {.app = app, .db = db};
@@ -187,6 +232,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
         out_error(out, "reward train: %s", e.msg);
         buf_free(&opts);
         free(seqp);
+        free(typep);
         free(lens);
         goto done;
     }
@@ -195,21 +241,23 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     L.run_id = db_reward_begin(db, &dr, &L.log_err);
     buf_free(&opts);
     if (app->headless)
-        fprintf(stderr, "reward: %s head on %s, %d pairs (%d training, %d held out), %d steps\n", head_s,
-                base->cfg.a.name, ps.n_pairs, n_train, n_held, o.opt.steps);
+        fprintf(stderr, "reward: %s head on %s%s%s, %d pairs (%d training, %d held out), %d steps\n", head_s,
+                base->cfg.a.name, enc ? ", pooling " : "", enc ? pool_name(pool) : "", ps.n_pairs, n_train, n_held,
+                o.opt.steps);
     RewardHooks hooks = {on_point, &L};
     RewardResult res;
     int trc = reward_train(tm, score, &d, &o, &hooks, &res, &e);
     if (!trc && n_held && L.run_id > 0 && !L.log_err.msg[0]) // the held-out pairs as the kept weights score them
-        trc = store_heldout(db, L.run_id, tm, score, &s, &ps, seqp, lens, held, n_held, &L.log_err, &e);
+        trc = store_heldout(db, L.run_id, tm, score, &s, &ps, &d, &L.log_err, &e);
     free(seqp);
+    free(typep);
     free(lens);
     if (!trc) {
         const char *tok_dir = !base->builtin && base->path && fs_is_dir(base->path) ? base->path : NULL;
-        trc = tmodel_save_reward(tm, score, outdir, tok_dir, &e);
+        trc = tmodel_save_reward(tm, score, enc ? pool_name(pool) : NULL, outdir, tok_dir, &e);
         if (!trc && o.head == REWARD_LORA) trc = lora_save(&lora, tm, outdir, "SEQ_CLS", &e);
         if (!trc)
-            trc = write_card(outdir, base, head_s, a, &s, &ps, n_train, n_held, ps.n_groups, n_held_g, &res, &e);
+            trc = write_card(outdir, base, head_s, pool, a, &s, &ps, n_train, n_held, ps.n_groups, n_held_g, &res, &e);
     }
     if (L.run_id > 0 && !L.log_err.msg[0])
         db_reward_finish(db, L.run_id, trc ? "failed" : "done", res.best_step, res.held_acc, &L.log_err);
@@ -228,6 +276,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     jw_kint(w, "reward_run_id", L.run_id > 0 ? L.run_id : 0);
     jw_kstr(w, "head", head_s);
     jw_kstr(w, "base", base_path);
+    jw_kstr(w, "pool", pool_name(pool));
     pref_data_json(w, &ps, n_held_g);
     jw_kint(w, "steps", res.steps);
     jw_kint(w, "best_step", res.best_step);
@@ -434,21 +483,24 @@ static int cmd_reward(App *app, const Args *a, Out *out) {
     return out_error(out, "reward: unknown subcommand '%.20s' (train, score)", sub);
 }
 
-static const char *const k_reward[] = {"base", "head", "r", "alpha", "out", "ties", "margin", "val", "steps", "epochs", "batch",
+static const char *const k_reward[] = {"base", "head", "pool", "r", "alpha", "out", "ties", "margin", "val", "steps", "epochs", "batch",
                                        "warmup", "eval_every", "patience", "threads", "max_len", "lr", "min_lr",
                                        "wd", "clip", "beta1", "beta2", "eps", "seed", "since", "until",
                                        "annotator", "model", "text", "run", "ranking", NULL};
 
 const Command reward_commands[] = {
     {"reward", cmd_reward, 1, 3, k_reward,
-     "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] out=DIR [ties=exclude|equal "
+     "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] [pool=cls|mean] out=DIR [ties=exclude|equal "
      "margin=0 val=0.2 epochs=20 steps=N batch=8 lr= min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=3 "
      "seed=1 max_len=ctx threads=N] | reward score \"PROMPT\" \"COMPLETION\" [model=DIR] | reward score run=ID [model=DIR] | "
      "reward score ranking=ID [model=DIR]",
      "reward train: a reward model from the stored rankings matching the filters. Each ranking gives its preference "
      "pairs (C(K,2); ties dropped, or with ties=equal trained to equal rewards); a sequence is the prompt followed by "
      "the completion, tokenized by the base model (default: the session's), cut to its last max_len tokens. The "
-     "reward is the final hidden state of the last token times a vector; head=linear trains that vector alone on the "
+     "reward is the final hidden state of the last token times a vector (an encoder, BERT family: the sentence pair "
+     "[CLS] prompt [SEP] completion [SEP] with token types 0/1, its hidden states pooled by pool=cls or mean, by "
+     "default its sentence-transformers pooling, else cls; the checkpoint is a BertForSequenceClassification with "
+     "qkv_pooling in config.json); head=linear trains that vector alone on the "
      "frozen model (lr 1e-2), head=full the whole decoder with it (lr 1e-5), head=lora low-rank adapters of rank r "
      "(scale alpha/r) on every attention projection with it (lr 1e-4; B starts at zero, A uniform in +-1/sqrt(in); "
      "merged into the checkpoint and kept apart in adapter_model.safetensors + adapter_config.json as PEFT names "
@@ -460,7 +512,7 @@ const Command reward_commands[] = {
      "tokenizer) and README.md, a model card naming the data. The curve goes to the database (reward_runs, "
      "reward_points), and the held-out pairs with the rewards the kept weights give them to reward_heldout (curve "
      "kind=reward shows them). JSON: pairs, train_pairs, heldout_pairs, heldout_accuracy, heldout_loss, out, reward_run_id, "
-     "head, base, ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, pairs_s. "
+     "head, base, pool (last, cls or mean), ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, pairs_s. "
      "reward score: the reward of PROMPT followed by COMPLETION (or of a logged run's prompt and output, recorded in "
      "reward_scores). JSON: reward, model, ids, truncated, run_id. ranking=ID scores every candidate of a stored "
      "ranking (recorded in reward_scores) and gives the order the rewards predict beside the annotator's: "

@@ -11,8 +11,9 @@
 #include "tok/tokenizer.h"
 
 void pairset_free(PairSet *p) {
-    for (int i = 0; i < p->n_seq; i++) iv_free(&p->seq[i]);
+    for (int i = 0; i < p->n_seq; i++) iv_free(&p->seq[i]), iv_free(&p->types[i]);
     free(p->seq);
+    free(p->types);
     free(p->start);
     free(p->row);
     free(p->cand);
@@ -21,24 +22,69 @@ void pairset_free(PairSet *p) {
     memset(p, 0, sizeof *p);
 }
 
-// The tokens of one candidate into v (empty); *start where its completion begins (split), and
-// whether it was cut to max_len.
-static int cand_tokens(const Model *m, const RankRow *row, int i, int max_len, bool split, Buf *text, IntVec *v,
+// An encoder's sentence pair (see reward_tokens).
+static int pair_tokens(const Model *m, const char *prompt, size_t plen, const char *comp, size_t clen, int max_len,
+                       IntVec *ids, IntVec *types, int *cut, Err *e) {
+    int cls = tok_add_first(m->tok), sep = tok_add_last(m->tok);
+    if (cls < 0 || sep < 0)
+        return err_set(e, "the encoder's tokenizer has no [CLS]/[SEP] tokens to make a (prompt, completion) pair of");
+    if (max_len < 4) return err_set(e, "max_len=%d leaves no room for a pair ([CLS] A [SEP] B [SEP])", max_len);
+    IntVec a = {0}, b = {0};
+    int rc = 0;
+    if ((plen && tok_encode(m->tok, prompt, plen, 0, &a, e) < 0) || (clen && tok_encode(m->tok, comp, clen, 0, &b, e) < 0))
+        rc = -1;
+    bool pair = clen > 0; // an empty completion: the prompt alone, as HF's tokenizers encode (prompt, "")
+    int budget = max_len - (pair ? 3 : 2), na = a.n, nb = b.n;
+    if (!rc && na + nb > budget) { // the prompt's start first, then the completion's end
+        na = budget - nb > 0 ? budget - nb : 0;
+        if (nb > budget) nb = budget;
+    }
+    if (!rc) {
+        *cut = a.n - na + b.n - nb;
+        iv_push(ids, cls);
+        for (int i = a.n - na; i < a.n; i++) iv_push(ids, a.v[i]);
+        iv_push(ids, sep);
+        for (int i = 0; i < na + 2; i++) iv_push(types, 0);
+        for (int i = 0; pair && i < nb; i++) iv_push(ids, b.v[i]);
+        if (pair) iv_push(ids, sep);
+        for (int i = 0; pair && i < nb + 1; i++) iv_push(types, 1);
+    }
+    iv_free(&a);
+    iv_free(&b);
+    return rc;
+}
+
+int reward_tokens(const Model *m, const char *prompt, size_t plen, const char *comp, size_t clen, int max_len,
+                  IntVec *ids, IntVec *types, int *cut, Err *e) {
+    *cut = 0;
+    if (!m->cfg.a.causal) return pair_tokens(m, prompt, plen, comp, clen, max_len, ids, types, cut, e);
+    Buf text = {0};
+    buf_put(&text, prompt, plen);
+    buf_put(&text, comp, clen);
+    int n0 = ids->n, rc = tok_encode(m->tok, text.data ? text.data : "", text.len, TOK_ADD_SPECIAL, ids, e) < 0;
+    buf_free(&text);
+    if (rc) return -1;
+    int n = ids->n - n0;
+    if (n > max_len) { // keep the end: the completion is what is judged
+        *cut = n - max_len;
+        memmove(ids->v + n0, ids->v + n0 + *cut, sizeof(int) * (size_t)max_len);
+        ids->n = n0 + max_len;
+    }
+    return n < 1 ? err_set(e, "nothing to score: the text has no tokens") : 0;
+}
+
+// The tokens of one candidate into v (empty) and types; *start where its completion begins
+// (split), and whether it was cut to max_len.
+static int cand_tokens(const Model *m, const RankRow *row, int i, int max_len, bool split, IntVec *v, IntVec *types,
                        int *start, bool *cut, Err *e) {
     const RankCand *c = &row->c[i];
     *start = 0;
     *cut = false;
     if (!split) {
-        buf_clear(text);
-        buf_put(text, row->prompt, row->prompt_len);
-        buf_put(text, c->text, c->len);
-        if (tok_encode(m->tok, text->data ? text->data : "", text->len, TOK_ADD_SPECIAL, v, e) < 0) return -1;
-        if (v->n > max_len) { // keep the end: the completion is what is judged
-            memmove(v->v, v->v + (v->n - max_len), sizeof(int) * (size_t)max_len);
-            v->n = max_len;
-            *cut = true;
-        }
-        return v->n < 1 ? err_set(e, "no tokens") : 0;
+        int n_cut;
+        if (reward_tokens(m, row->prompt, row->prompt_len, c->text, c->len, max_len, v, types, &n_cut, e)) return -1;
+        *cut = n_cut > 0;
+        return 0;
     }
     if (row->prompt_len == 0) { // as generate starts from nothing: the beginning-of-text token
         int bos = tok_bos(m->tok);
@@ -66,7 +112,6 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
                   PairSet *ps, Err *e) {
     memset(ps, 0, sizeof *ps);
     int cap_seq = 0, cap_pairs = 0, g = -1;
-    Buf text = {0};
     for (int r = 0; r < s->n; r++) {
         const RankRow *row = &s->r[r];
         if (r == 0 || !rankset_same_prompt(&s->r[r - 1], row)) g++;
@@ -75,19 +120,19 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
             if (ps->n_seq == cap_seq) {
                 cap_seq = cap_seq ? 2 * cap_seq : 64;
                 ps->seq = xrealloc(ps->seq, sizeof *ps->seq * (size_t)cap_seq);
+                ps->types = xrealloc(ps->types, sizeof *ps->types * (size_t)cap_seq);
                 ps->start = xrealloc(ps->start, sizeof *ps->start * (size_t)cap_seq);
                 ps->row = xrealloc(ps->row, sizeof *ps->row * (size_t)cap_seq);
                 ps->cand = xrealloc(ps->cand, sizeof *ps->cand * (size_t)cap_seq);
             }
             ps->row[ps->n_seq] = r, ps->cand[ps->n_seq] = i;
-            IntVec *v = &ps->seq[ps->n_seq];
+            IntVec *v = &ps->seq[ps->n_seq], *ty = &ps->types[ps->n_seq];
             memset(v, 0, sizeof *v);
+            memset(ty, 0, sizeof *ty);
             bool cut;
             ps->n_seq++;
-            if (cand_tokens(m, row, i, max_len, split, &text, v, &ps->start[ps->n_seq - 1], &cut, e)) {
-                buf_free(&text);
+            if (cand_tokens(m, row, i, max_len, split, v, ty, &ps->start[ps->n_seq - 1], &cut, e))
                 return err_prefix(e, "ranking %lld, candidate %d", (long long)row->id, i + 1);
-            }
             ps->n_trunc += cut;
         }
         for (int i = 0; i < row->k; i++)
@@ -105,7 +150,6 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
                 ps->n_ties += tie;
             }
     }
-    buf_free(&text);
     ps->n_groups = g + 1;
     return 0;
 }

@@ -16,6 +16,7 @@
 
 typedef struct PairSet {
     IntVec *seq;    // one per candidate of every ranking
+    IntVec *types;  // their segment ids (an encoder's sentence pairs; empty for a decoder)
     int *start;     // where each completion's tokens begin in seq (split tokenization), else 0
     int *row, *cand; // the ranking (index into the RankSet) and candidate (0-based) of each sequence
     int n_seq, n_trunc;
@@ -25,9 +26,18 @@ typedef struct PairSet {
     int n_groups;
 } PairSet;
 
+// The tokens a reward model reads for a prompt and a completion (reward train and reward score
+// alike), appended to ids (and types): for a decoder the two as one text with the model's
+// special tokens, cut to its last max_len tokens; for an encoder the sentence pair
+// [CLS] prompt [SEP] completion [SEP] with segment ids 0 up to the first [SEP] and 1 after it
+// in types (an empty completion: [CLS] prompt [SEP], as HF's tokenizers encode a pair with an
+// empty second text), the prompt's start cut first to fit max_len, then the completion's end. *cut: the
+// tokens cut. 0 or -1 with e filled.
+int reward_tokens(const Model *m, const char *prompt, size_t plen, const char *comp, size_t clen, int max_len,
+                  IntVec *ids, IntVec *types, int *cut, Err *e);
+
 // The sequences and pairs of the rankings in s (sorted by prompt: rankset_sort_by_prompt).
-// split false: prompt + completion tokenized as one text with the model's special tokens,
-// cut to its last max_len tokens (reward models). split true: the prompt (special tokens
+// split false: each candidate as reward_tokens gives it (reward models). split true: the prompt (special tokens
 // parsed and added; an empty one is the beginning-of-text token) followed by the completion
 // tokenized alone, start recording where it begins; the prompt's start is cut first to fit
 // max_len, then the completion's end (DPO). Ties become tie pairs when ties_equal, else are

@@ -93,6 +93,9 @@ typedef struct TensorMap {
     // Other spellings of a name's ending that older files use: {usual, old} pairs, tried when
     // the usual name is absent.
     const char *alt_suffix[2][2];
+    // The one-label sequence classifier's head outside the base model's prefix: its weight
+    // [1, n_embd] and bias [1] (NULL: "score.weight" without a bias, as GPT-2's and Llama's).
+    const char *cls_weight, *cls_bias;
 } TensorMap;
 
 // How a logical weight is stored: an embedding table [rows, n_embd] (also the output head),

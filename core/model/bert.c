@@ -44,6 +44,9 @@ static const TensorMap bert_names = {
     .prefixes = {"bert.", "", NULL},
     // files written by old TensorFlow conversions name LayerNorm's parameters gamma and beta
     .alt_suffix = {{"LayerNorm.weight", "LayerNorm.gamma"}, {"LayerNorm.bias", "LayerNorm.beta"}},
+    // BertForSequenceClassification's head (it reads the pooler's output; see tmodel_save_reward)
+    .cls_weight = "classifier.weight",
+    .cls_bias = "classifier.bias",
 };
 
 // llama.cpp's names (convert_hf_to_gguf.py BertModel): the encoder only, without the

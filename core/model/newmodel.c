@@ -136,10 +136,15 @@ static int build_specs(const NewModelParams *p, const ModelConfig *c, const Fami
         free(S->s);
         return err_set(e, "new-model: the %s layout has no name for a weight its blocks need", f->model_type);
     }
-    if (p->score) { // the classifier's head, outside the base model's prefix
-        spec_add(S, "score.weight", 2, 1, c->n_embd, 0, 0, INIT_NORMAL);
+    if (p->score) { // the classifier's head, outside the base model's prefix (its bias: zero)
+        spec_add(S, f->hf->cls_weight ? f->hf->cls_weight : "score.weight", 2, 1, c->n_embd, 0, 0, INIT_NORMAL);
         S->s[S->n - 1].w = W_COUNT;
         S->s[S->n - 1].layer = -1;
+        if (f->hf->cls_bias) {
+            spec_add(S, f->hf->cls_bias, 1, 1, 0, 0, 0, INIT_NORMAL);
+            S->s[S->n - 1].w = W_COUNT;
+            S->s[S->n - 1].layer = -2;
+        }
     }
     return 0;
 }
@@ -235,7 +240,8 @@ static int emit_tensor(const NewModelParams *p, const Spec *sp, PutFn put, void 
             }
         return 0;
     }
-    const float *given = sp->w == W_COUNT ? p->score
+    static const float zero = 0;
+    const float *given = sp->w == W_COUNT ? (sp->layer == -2 ? &zero : p->score)
                        : p->weights ? p->weights(p->weights_user, sp->w, sp->layer)
                                     : NULL;
     // The stream depends on the seed and the name only (not on prefix, shard or dtype).
@@ -301,11 +307,11 @@ static int check_params(const NewModelParams *p, Err *e) {
     return 0;
 }
 
-// A language model's config turned into a one-label sequence classifier's: the first
-// architecture after byte at (XLMHeadModel, XForCausalLM) renamed XForSequenceClassification,
-// num_labels 1.
+// A model's config turned into a one-label sequence classifier's: the first architecture after
+// byte at (XLMHeadModel, XForCausalLM, XForMaskedLM, XModel) renamed
+// XForSequenceClassification, num_labels 1.
 static void seq_cls_config(Buf *out, size_t at, JsonW *w) {
-    static const char *const suffixes[] = {"LMHeadModel\"", "ForCausalLM\"", NULL};
+    static const char *const suffixes[] = {"LMHeadModel\"", "ForCausalLM\"", "ForMaskedLM\"", "Model\"", NULL};
     for (int i = 0; suffixes[i]; i++) {
         char *hit = out->data ? strstr(out->data + at, suffixes[i]) : NULL;
         if (!hit) continue;
@@ -343,6 +349,7 @@ static void config_json(const NewModelParams *p, const ModelConfig *c, const Fam
         else jw_null(&w);
     }
     if (p->score) seq_cls_config(out, at, &w);
+    if (p->score && p->pooling) jw_kstr(&w, "qkv_pooling", p->pooling);
     jw_kstr(&w, "torch_dtype", p->dtype == DT_F32 ? "float32" : p->dtype == DT_F16 ? "float16" : "bfloat16");
     if (!p->weights) {
         jw_kbool(&w, "qkv_untrained", true);

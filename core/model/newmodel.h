@@ -33,6 +33,8 @@ typedef struct NewModelParams {
     // A sequence classifier with one label (a reward model): score.weight [1, n_embd] (F32),
     // config.json's architectures named ...ForSequenceClassification and num_labels 1.
     const float *score;
+    // An encoder's pooling ("cls", "mean") written as config.json's qkv_pooling, or NULL.
+    const char *pooling;
     // config.json's bos_token_id and eos_token_id: the tokenizer's (newmodel_write reads them
     // from the tokenizer it writes or copies); -1: none (written as null).
     int bos_id, eos_id;

@@ -33,7 +33,7 @@ static void share(int64_t n, int align, int ith, int nth, int64_t *a, int64_t *b
 typedef struct {
     float *out, *out2, *out3, *out4;
     const float *in1, *in2, *in3, *in4, *in5, *in6;
-    const int *ids;
+    const int *ids, *types;
     int N, T, C, V;
     float eps, scale;
 } Job;
@@ -55,11 +55,16 @@ static void embed_fwd_job(void *arg, int ith, int nth) {
         } else {
             memcpy(o, e, sizeof(float) * (size_t)C);
         }
+        if (J->in3) { // the segment's row: types[n], or type 0 without types
+            const float *t = J->in3 + (size_t)(J->types ? J->types[n] : 0) * C;
+            for (int i = 0; i < C; i++) o[i] += t[i];
+        }
     }
 }
 
-void tr_embed_forward(Pool *pool, float *out, const int *ids, const float *wte, const float *wpe, int N, int T, int C) {
-    Job J = {.out = out, .ids = ids, .in1 = wte, .in2 = wpe, .N = N, .T = T, .C = C};
+void tr_embed_forward(Pool *pool, float *out, const int *ids, const int *types, const float *wte, const float *wpe,
+                      const float *wtt, int N, int T, int C) {
+    Job J = {.out = out, .ids = ids, .types = types, .in1 = wte, .in2 = wpe, .in3 = wtt, .N = N, .T = T, .C = C};
     run(pool, embed_fwd_job, &J);
 }
 
@@ -77,11 +82,17 @@ static void embed_bwd_job(void *arg, int ith, int nth) {
             float *p = J->out2 + (size_t)(n % J->T) * C;
             for (int64_t i = c0; i < c1; i++) p[i] += d[i];
         }
+        if (J->out3) {
+            float *t = J->out3 + (size_t)(J->types ? J->types[n] : 0) * C;
+            for (int64_t i = c0; i < c1; i++) t[i] += d[i];
+        }
     }
 }
 
-void tr_embed_backward(Pool *pool, float *dwte, float *dwpe, const float *dout, const int *ids, int N, int T, int C) {
-    Job J = {.out = dwte, .out2 = dwpe, .in1 = dout, .ids = ids, .N = N, .T = T, .C = C};
+void tr_embed_backward(Pool *pool, float *dwte, float *dwpe, float *dwtt, const float *dout, const int *ids,
+                       const int *types, int N, int T, int C) {
+    Job J = {.out = dwte, .out2 = dwpe, .out3 = dwtt, .in1 = dout, .ids = ids, .types = types, .N = N, .T = T,
+             .C = C};
     run(pool, embed_bwd_job, &J);
 }
 
@@ -324,6 +335,7 @@ void tr_rope(Pool *pool, float *x, int N, int T, int stride, int n_heads, int hd
 typedef struct {
     float *z, *att, *dq, *dk, *dv, *datt;
     const float *q, *k, *v, *dz, *probs; // probs: the forward's att, for the backward
+    const int *lens;                     // bidirectional: the valid keys of each sequence; NULL: causal
     int B, T, H, Hkv, hd, sq, skv;
 } AttJob;
 
@@ -339,6 +351,10 @@ static void att_units(const AttJob *J, int ith, int nth, int64_t *u0, int64_t *u
 // nor read (the buffer starts zeroed).
 enum { ATT_ROWS = 64 };
 
+// The keys the query rows [.., i1) of sequence b see: [0, i1) when causal, else the sequence's
+// valid ones (its padding is masked out for every query, padded queries included).
+static int keys_end(const AttJob *J, int b, int i1) { return J->lens ? J->lens[b] : i1; }
+
 static void attention_fwd_job(void *arg, int ith, int nth) {
     const AttJob *J = arg;
     int T = J->T, H = J->H, hd = J->hd, sq = J->sq, skv = J->skv, qd = H * hd, per = H / J->Hkv;
@@ -353,26 +369,26 @@ static void attention_fwd_job(void *arg, int ith, int nth) {
             const float *V = J->v + (size_t)b * T * skv + (size_t)g * hd;
             float *P = J->att + ((size_t)b * H + h) * T * T, *Z = J->z + (size_t)b * T * qd + (size_t)h * hd;
             for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
-                int i1 = i0 + ATT_ROWS < T ? i0 + ATT_ROWS : T, m = i1 - i0;
+                int i1 = i0 + ATT_ROWS < T ? i0 + ATT_ROWS : T, m = i1 - i0, kend = keys_end(J, b, i1);
                 float *Pb = P + (size_t)i0 * T;
-                // P[i0:i1, 0:i1] = Q[i0:i1] K[0:i1]^T * scale, then the causal softmax of each row
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, hd, scale, Q + (size_t)i0 * sq, sq, K, skv,
-                            0.0f, Pb, T);
+                // P[i0:i1, 0:kend] = Q[i0:i1] K[0:kend]^T * scale, then the (causal) softmax of each row
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, kend, hd, scale, Q + (size_t)i0 * sq, sq, K,
+                            skv, 0.0f, Pb, T);
                 for (int i = i0; i < i1; i++) {
                     float *row = P + (size_t)i * T;
-                    softmax_inplace(row, i + 1);
-                    memset(row + i + 1, 0, sizeof(float) * (size_t)(i1 - i - 1));
+                    softmax_inplace(row, J->lens ? kend : i + 1);
+                    if (!J->lens) memset(row + i + 1, 0, sizeof(float) * (size_t)(i1 - i - 1));
                 }
-                // Z[i0:i1] (m, hd) = P[i0:i1, 0:i1] V[0:i1]
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, i1, 1.0f, Pb, T, V, skv, 0.0f,
+                // Z[i0:i1] (m, hd) = P[i0:i1, 0:kend] V[0:kend]
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, kend, 1.0f, Pb, T, V, skv, 0.0f,
                             Z + (size_t)i0 * qd, qd);
             }
         }
 }
 
-void tr_attention_forward(Pool *pool, float *z, float *att, const float *q, const float *k, const float *v, int B,
-                          int T, int H, int Hkv, int hd, int sq, int skv) {
-    AttJob J = {.z = z, .att = att, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .Hkv = Hkv, .hd = hd, .sq = sq,
+void tr_attention_forward(Pool *pool, float *z, float *att, const float *q, const float *k, const float *v,
+                          const int *lens, int B, int T, int H, int Hkv, int hd, int sq, int skv) {
+    AttJob J = {.z = z, .att = att, .q = q, .k = k, .v = v, .lens = lens, .B = B, .T = T, .H = H, .Hkv = Hkv, .hd = hd, .sq = sq,
                 .skv = skv};
     run(pool, attention_fwd_job, &J);
 }
@@ -391,36 +407,38 @@ static void attention_bwd_job(void *arg, int ith, int nth) {
             const float *dZ = J->dz + (size_t)b * T * qd + (size_t)h * hd;
             float *dP = J->datt + ((size_t)b * H + h) * T * T;
             for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
-                int i1 = i0 + ATT_ROWS < T ? i0 + ATT_ROWS : T, m = i1 - i0;
+                int i1 = i0 + ATT_ROWS < T ? i0 + ATT_ROWS : T, m = i1 - i0, kend = keys_end(J, b, i1);
                 const float *Pb = P + (size_t)i0 * T, *dZb = dZ + (size_t)i0 * qd;
                 float *dPb = dP + (size_t)i0 * T;
-                // dV[0:i1] += P[i0:i1, 0:i1]^T dZ[i0:i1]; dP[i0:i1, 0:i1] = dZ[i0:i1] V[0:i1]^T
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, i1, hd, m, 1.0f, Pb, T, dZb, qd, 1.0f, J->dv + ko,
-                            skv);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, hd, 1.0f, dZb, qd, J->v + ko, skv, 0.0f,
+                // dV[0:kend] += P[i0:i1, 0:kend]^T dZ[i0:i1]; dP[i0:i1, 0:kend] = dZ[i0:i1] V[0:kend]^T
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kend, hd, m, 1.0f, Pb, T, dZb, qd, 1.0f,
+                            J->dv + ko, skv);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, kend, hd, 1.0f, dZb, qd, J->v + ko, skv, 0.0f,
                             dPb, T);
                 // through the softmax: dS = P * (dP - rowsum(P * dP)); masked entries have P = 0
                 for (int i = i0; i < i1; i++) {
                     const float *p = P + (size_t)i * T;
                     float *d = dP + (size_t)i * T;
+                    int lim = J->lens ? kend : i + 1;
                     float dot = 0;
-                    for (int j = 0; j <= i; j++) dot += p[j] * d[j];
-                    for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - dot);
-                    memset(d + i + 1, 0, sizeof(float) * (size_t)(i1 - i - 1));
+                    for (int j = 0; j < lim; j++) dot += p[j] * d[j];
+                    for (int j = 0; j < lim; j++) d[j] = p[j] * (d[j] - dot);
+                    if (!J->lens) memset(d + i + 1, 0, sizeof(float) * (size_t)(i1 - i - 1));
                 }
-                // dQ[i0:i1] += dS K[0:i1] * scale; dK[0:i1] += dS^T Q[i0:i1] * scale
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, i1, scale, dPb, T, J->k + ko, skv, 1.0f,
+                // dQ[i0:i1] += dS K[0:kend] * scale; dK[0:kend] += dS^T Q[i0:i1] * scale
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, kend, scale, dPb, T, J->k + ko, skv, 1.0f,
                             J->dq + qo + (size_t)i0 * sq, sq);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, i1, hd, m, scale, dPb, T,
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kend, hd, m, scale, dPb, T,
                             J->q + qo + (size_t)i0 * sq, sq, 1.0f, J->dk + ko, skv);
             }
         }
 }
 
 void tr_attention_backward(Pool *pool, float *dq, float *dk, float *dv, float *datt, const float *dz,
-                           const float *att, const float *q, const float *k, const float *v, int B, int T, int H,
-                           int Hkv, int hd, int sq, int skv) {
-    AttJob J = {.dq = dq, .dk = dk, .dv = dv, .datt = datt, .dz = dz, .probs = att, .q = q, .k = k, .v = v, .B = B,
+                           const float *att, const float *q, const float *k, const float *v, const int *lens, int B,
+                           int T, int H, int Hkv, int hd, int sq, int skv) {
+    AttJob J = {.dq = dq, .dk = dk, .dv = dv, .datt = datt, .dz = dz, .probs = att, .q = q, .k = k, .v = v,
+                .lens = lens, .B = B,
                 .T = T, .H = H, .Hkv = Hkv, .hd = hd, .sq = sq, .skv = skv};
     run(pool, attention_bwd_job, &J);
 }
@@ -438,7 +456,7 @@ typedef struct {
     int op;
 } ElemJob;
 
-enum { E_GELU, E_GELU_BWD, E_SWIGLU, E_SWIGLU_BWD, E_ADD };
+enum { E_GELU, E_GELU_BWD, E_GELU_ERF, E_GELU_ERF_BWD, E_SWIGLU, E_SWIGLU_BWD, E_ADD };
 
 static void elem_job(void *arg, int ith, int nth) {
     const ElemJob *J = arg;
@@ -451,6 +469,18 @@ static void elem_job(void *arg, int ith, int nth) {
     switch (J->op) {
     case E_GELU: gelu_tanh_to(out, a, n); break;
     case E_GELU_BWD: gelu_tanh_backward(out, a, b, n); break;
+    case E_GELU_ERF:
+        memcpy(out, a, sizeof(float) * (size_t)n);
+        gelu_erf(out, n);
+        break;
+    case E_GELU_ERF_BWD: // d/dx x Phi(x) = Phi(x) + x phi(x)
+        for (int i = 0; i < n; i++) {
+            float x = a[i];
+            float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+            float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+            out[i] += (cdf + x * pdf) * b[i];
+        }
+        break;
     case E_SWIGLU:
         for (int i = 0; i < n; i++) out[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
         break;
@@ -474,6 +504,16 @@ void tr_gelu_forward(Pool *pool, float *out, const float *inp, int n) {
 
 void tr_gelu_backward(Pool *pool, float *dinp, const float *inp, const float *dout, int n) {
     ElemJob J = {.out = dinp, .a = inp, .b = dout, .n = n, .op = E_GELU_BWD};
+    run(pool, elem_job, &J);
+}
+
+void tr_gelu_erf_forward(Pool *pool, float *out, const float *inp, int n) {
+    ElemJob J = {.out = out, .a = inp, .n = n, .op = E_GELU_ERF};
+    run(pool, elem_job, &J);
+}
+
+void tr_gelu_erf_backward(Pool *pool, float *dinp, const float *inp, const float *dout, int n) {
+    ElemJob J = {.out = dinp, .a = inp, .b = dout, .n = n, .op = E_GELU_ERF_BWD};
     run(pool, elem_job, &J);
 }
 

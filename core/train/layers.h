@@ -16,10 +16,13 @@
 
 #include "kern/pool.h"
 
-// out (N, C) = wte[ids[n]] (+ wpe[n % T] when wpe). wte (V, C), wpe (T_max >= T, C).
-void tr_embed_forward(Pool *pool, float *out, const int *ids, const float *wte, const float *wpe, int N, int T, int C);
-// dwte, dwpe (may be NULL) += the rows of dout (N, C) they fed.
-void tr_embed_backward(Pool *pool, float *dwte, float *dwpe, const float *dout, const int *ids, int N, int T, int C);
+// out (N, C) = wte[ids[n]] (+ wpe[n % T] when wpe) (+ wtt[types[n]] when wtt; types NULL: row
+// 0, the first segment). wte (V, C), wpe (T_max >= T, C), wtt (n_types, C).
+void tr_embed_forward(Pool *pool, float *out, const int *ids, const int *types, const float *wte, const float *wpe,
+                      const float *wtt, int N, int T, int C);
+// dwte, dwpe, dwtt (those two may be NULL) += the rows of dout (N, C) they fed.
+void tr_embed_backward(Pool *pool, float *dwte, float *dwpe, float *dwtt, const float *dout, const int *ids,
+                       const int *types, int N, int T, int C);
 
 // LayerNorm over rows: out (N, C) = (inp - mean) * rstd * w (+ b); mean, rstd (N) saved.
 void tr_layernorm_forward(Pool *pool, float *out, float *mean, float *rstd, const float *inp, const float *w,
@@ -47,20 +50,26 @@ void tr_matmul_backward(Pool *pool, float *dinp, float *dw, float *db, const flo
 void tr_rope(Pool *pool, float *x, int N, int T, int stride, int n_heads, int hd, int rot, const float *cos_t,
              const float *sin_t, bool pairs);
 
-// Causal attention with grouped-query heads. q (N, rows of sq floats: H heads of hd), k, v
+// Attention with grouped-query heads. q (N, rows of sq floats: H heads of hd), k, v
 // (N, rows of skv floats: Hkv heads of hd), head h reading key/value head h / (H / Hkv).
-// out z (N, H*hd) = per head softmax(q k^T / sqrt(hd), causal) v; att (B, H, T, T) saves the
-// probabilities (zero above the diagonal).
-void tr_attention_forward(Pool *pool, float *z, float *att, const float *q, const float *k, const float *v, int B,
-                          int T, int H, int Hkv, int hd, int sq, int skv);
+// lens NULL: causal. Else bidirectional (an encoder's): every query row of sequence b, padded
+// ones included, sees the keys [0, lens[b]) (1 <= lens[b] <= T), the rest masked out as an
+// attention mask of zeros does.
+// out z (N, H*hd) = per head softmax(q k^T / sqrt(hd), masked) v; att (B, H, T, T) saves the
+// probabilities (causal: zero above the diagonal; bidirectional: columns from lens[b] unset).
+void tr_attention_forward(Pool *pool, float *z, float *att, const float *q, const float *k, const float *v,
+                          const int *lens, int B, int T, int H, int Hkv, int hd, int sq, int skv);
 // dq, dk, dv (laid out as q, k, v) += gradients from dz (N, H*hd); datt (B, H, T, T) is scratch.
 void tr_attention_backward(Pool *pool, float *dq, float *dk, float *dv, float *datt, const float *dz, const float *att,
-                           const float *q, const float *k, const float *v, int B, int T, int H, int Hkv, int hd, int sq,
-                           int skv);
+                           const float *q, const float *k, const float *v, const int *lens, int B, int T, int H,
+                           int Hkv, int hd, int sq, int skv);
 
 // GELU, tanh approximation: out (n) = gelu(inp); dinp += gelu'(inp) * dout.
 void tr_gelu_forward(Pool *pool, float *out, const float *inp, int n);
 void tr_gelu_backward(Pool *pool, float *dinp, const float *inp, const float *dout, int n);
+// GELU with erf (exact, BERT's): out (n) = inp Phi(inp); dinp += (Phi + inp phi)(inp) * dout.
+void tr_gelu_erf_forward(Pool *pool, float *out, const float *inp, int n);
+void tr_gelu_erf_backward(Pool *pool, float *dinp, const float *inp, const float *dout, int n);
 // SwiGLU gating: out (n) = silu(gate) * up; dgate, dup += their gradients from dout.
 void tr_swiglu_forward(Pool *pool, float *out, const float *gate, const float *up, int n);
 void tr_swiglu_backward(Pool *pool, float *dgate, float *dup, const float *dout, const float *gate, const float *up,

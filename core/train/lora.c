@@ -167,11 +167,14 @@ int lora_save(const Lora *L, const TrainModel *tm, const char *dir, const char *
             bool seen = false;
             for (int j = 0; j < i && !seen; j++) seen = L->m[j].w == L->m[i].w;
             if (seen) continue;
-            peft_name(tm, &L->m[i], "", "A", name, sizeof name);
-            char *end = strstr(name, ".lora_A.weight"), *dot;
-            *end = 0;
-            dot = strrchr(name, '.');
-            jw_str(&w, dot ? dot + 1 : name);
+            // the module's path inside its block ("attn.c_attn", BERT's "attention.output.dense"):
+            // PEFT matches target_modules as name suffixes, and a bare "dense" would also take
+            // BERT's feed-forward layers
+            const char *fmt = tmodel_map(tm)->names[L->m[i].w], *in = strstr(fmt, "%d.");
+            snprintf(name, sizeof name, "%s", in ? in + 3 : fmt + (*fmt == '/'));
+            size_t nl = strlen(name);
+            if (nl > 7 && !strcmp(name + nl - 7, ".weight")) name[nl - 7] = 0;
+            jw_str(&w, name);
         }
         jw_arr_end(&w);
         jw_kbool(&w, "merged_into_model", true);

@@ -40,35 +40,74 @@ double reward_accuracy(const float *rc, const float *rr, const RewardPair *pairs
 typedef struct {
     TrainModel *tm;
     int B, T, dim;
-    int *ids; // (B, T)
+    PoolKind pool;
+    int *ids, *types; // (B, T)
+    int *lens;        // (B)
 } Rows;
 
-static int rows_init(Rows *R, TrainModel *tm, int B, const int *len, int n, Err *e) {
+static void rows_done(Rows *R) {
+    free(R->ids);
+    free(R->types);
+    free(R->lens);
+}
+
+static int rows_init(Rows *R, TrainModel *tm, int B, const int *len, int n, PoolKind pool, Err *e) {
     const ModelConfig *c = tmodel_config(tm);
     R->tm = tm;
     R->B = B;
     R->dim = c->n_embd;
+    R->pool = pool;
     R->T = 1;
+    if (pool != POOL_LAST && pool != POOL_CLS && pool != POOL_MEAN)
+        return err_set(e, "reward: %s pooling is not supported (last, cls or mean)", pool_name(pool));
     for (int i = 0; i < n; i++) {
         if (len[i] < 1 || len[i] > c->n_ctx)
             return err_set(e, "reward: a sequence of %d tokens (1 to the context of %d)", len[i], c->n_ctx);
         if (len[i] > R->T) R->T = len[i];
     }
     R->ids = xcalloc((size_t)B * R->T, sizeof *R->ids);
+    R->types = xcalloc((size_t)B * R->T, sizeof *R->types);
+    R->lens = xcalloc((size_t)B, sizeof *R->lens);
     return 0;
 }
 
-// The final hidden states at the last tokens of sequences idx[0..n) (n <= B) into h (n, dim);
-// the pass's activations stay for a backward. Rows beyond n are padding.
-static int rows_hidden(Rows *R, const int *const *seq, const int *len, const int *idx, int n, float *h,
-                       const float **lnf, Err *e) {
+// Pools the hidden states x (T, dim) of a sequence of len tokens into h (dim).
+static void pool_rows(const Rows *R, const float *x, int len, float *h) {
+    int dim = R->dim;
+    if (R->pool != POOL_MEAN) {
+        memcpy(h, x + (size_t)(R->pool == POOL_CLS ? 0 : len - 1) * dim, sizeof(float) * (size_t)dim);
+        return;
+    }
+    for (int j = 0; j < dim; j++) {
+        double s = 0;
+        for (int t = 0; t < len; t++) s += x[(size_t)t * dim + j];
+        h[j] = (float)(s / len);
+    }
+}
+
+// The pooling's backward: dx (T, dim) of a sequence of len tokens += coef * g (dim), the
+// gradient of its pooled vector.
+static void pool_backward(const Rows *R, float *dx, int len, float coef, const float *g) {
+    int dim = R->dim, t0 = R->pool == POOL_LAST ? len - 1 : 0, t1 = R->pool == POOL_MEAN ? len : t0 + 1;
+    if (R->pool == POOL_MEAN) coef /= (float)len;
+    for (int t = t0; t < t1; t++)
+        for (int j = 0; j < dim; j++) dx[(size_t)t * dim + j] += coef * g[j];
+}
+
+// The pooled final hidden states of sequences idx[0..n) (n <= B) into h (n, dim); the pass's
+// activations stay for a backward. Rows beyond n are padding (one token).
+static int rows_hidden(Rows *R, const int *const *seq, const int *const *types, const int *len, const int *idx, int n,
+                       float *h, Err *e) {
     memset(R->ids, 0, sizeof *R->ids * (size_t)R->B * R->T);
-    for (int b = 0; b < n; b++) memcpy(R->ids + (size_t)b * R->T, seq[idx[b]], sizeof(int) * (size_t)len[idx[b]]);
-    const float *x = tmodel_hidden(R->tm, R->ids, R->B, R->T, e);
+    memset(R->types, 0, sizeof *R->types * (size_t)R->B * R->T);
+    for (int b = 0; b < R->B; b++) R->lens[b] = b < n ? len[idx[b]] : 1;
+    for (int b = 0; b < n; b++) {
+        memcpy(R->ids + (size_t)b * R->T, seq[idx[b]], sizeof(int) * (size_t)len[idx[b]]);
+        if (types) memcpy(R->types + (size_t)b * R->T, types[idx[b]], sizeof(int) * (size_t)len[idx[b]]);
+    }
+    const float *x = tmodel_encode(R->tm, R->ids, types ? R->types : NULL, R->lens, R->B, R->T, e);
     if (!x) return -1;
-    for (int b = 0; b < n; b++)
-        memcpy(h + (size_t)b * R->dim, x + ((size_t)b * R->T + len[idx[b]] - 1) * R->dim, sizeof(float) * R->dim);
-    if (lnf) *lnf = x;
+    for (int b = 0; b < n; b++) pool_rows(R, x + (size_t)b * R->T * R->dim, len[idx[b]], h + (size_t)b * R->dim);
     return 0;
 }
 
@@ -79,29 +118,30 @@ static float dot(const float *a, const float *b, int n) {
 }
 
 // Rewards of sequences idx[0..n) into out, B at a time.
-static int rows_rewards(Rows *R, const float *score, const int *const *seq, const int *len, const int *idx, int n,
-                        float *out, Err *e) {
+static int rows_rewards(Rows *R, const float *score, const int *const *seq, const int *const *types, const int *len,
+                        const int *idx, int n, float *out, Err *e) {
     float *h = xmalloc(sizeof(float) * (size_t)R->B * R->dim);
     int rc = 0;
     for (int i = 0; i < n && !rc; i += R->B) {
         int k = n - i < R->B ? n - i : R->B;
-        rc = rows_hidden(R, seq, len, idx + i, k, h, NULL, e);
+        rc = rows_hidden(R, seq, types, len, idx + i, k, h, e);
         for (int b = 0; b < k && !rc; b++) out[i + b] = dot(h + (size_t)b * R->dim, score, R->dim);
     }
     free(h);
     return rc;
 }
 
-int reward_eval(TrainModel *tm, const float *score, const int *const *seq, const int *len, int n, float *out, Err *e) {
+int reward_eval(TrainModel *tm, const float *score, const int *const *seq, const int *const *types, const int *len,
+                int n, PoolKind pool, float *out, Err *e) {
     Rows R = {0};
     int B = n < 8 ? n : 8;
     if (n < 1) return 0;
-    int rc = rows_init(&R, tm, B, len, n, e);
+    int rc = rows_init(&R, tm, B, len, n, pool, e);
     int *idx = xmalloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) idx[i] = i;
-    if (!rc) rc = rows_rewards(&R, score, seq, len, idx, n, out, e);
+    if (!rc) rc = rows_rewards(&R, score, seq, types, len, idx, n, out, e);
     free(idx);
-    free(R.ids);
+    rows_done(&R);
     return rc;
 }
 
@@ -131,7 +171,7 @@ static int evaluate(Run *u, double *loss, double *acc, Err *e) {
     if (u->feat)
         for (int i = 0; i < n; i++) r[i] = dot(u->feat + (size_t)idx[i] * u->dim, u->score, u->dim);
     else
-        rc = rows_rewards(&u->R, u->score, d->seq, d->len, idx, n, r, e);
+        rc = rows_rewards(&u->R, u->score, d->seq, d->types, d->len, idx, n, r, e);
     for (int i = 0; i < n; i++) u->r_all[idx[i]] = r[i];
     free(r);
     free(idx);
@@ -160,7 +200,10 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
     Lora *L = o->head == REWARD_LORA ? o->lora : NULL;
     if (o->head == REWARD_LORA && !L) return err_set(e, "reward: head=lora without adapters");
     int B = full ? 2 * P : (d->n_seq < 16 ? d->n_seq : 16);
-    if (rows_init(&u.R, tm, B, d->len, d->n_seq, e)) return -1;
+    if (rows_init(&u.R, tm, B, d->len, d->n_seq, d->pool, e)) {
+        rows_done(&u.R);
+        return -1;
+    }
     int dim = u.dim, rc = 0;
     size_t np = tmodel_size(tm);
     u.r_all = xcalloc((size_t)d->n_seq, sizeof(float));
@@ -188,7 +231,7 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
         for (int i = 0; i < d->n_seq && !rc; i += B) {
             int k = d->n_seq - i < B ? d->n_seq - i : B;
             for (int b = 0; b < k; b++) idx[b] = i + b;
-            rc = rows_hidden(&u.R, d->seq, d->len, idx, k, u.feat + (size_t)i * dim, NULL, e);
+            rc = rows_hidden(&u.R, d->seq, d->types, d->len, idx, k, u.feat + (size_t)i * dim, e);
         }
     }
     Rng rng;
@@ -223,9 +266,8 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
             idx[2 * i] = bp[i].chosen;
             idx[2 * i + 1] = bp[i].rejected;
         }
-        const float *lnf = NULL;
         if (full) {
-            if ((rc = rows_hidden(&u.R, d->seq, d->len, idx, 2 * P, hbuf, &lnf, e))) break;
+            if ((rc = rows_hidden(&u.R, d->seq, d->types, d->len, idx, 2 * P, hbuf, e))) break;
         } else {
             for (int b = 0; b < 2 * P; b++)
                 memcpy(hbuf + (size_t)b * dim, u.feat + (size_t)idx[b] * dim, sizeof(float) * dim);
@@ -248,10 +290,9 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
         norm2 *= norm2;
         if (full) {
             memset(dh, 0, sizeof(float) * (size_t)B * u.R.T * dim);
-            for (int i = 0; i < P; i++) {
-                float *dc = dh + ((size_t)(2 * i) * u.R.T + d->len[idx[2 * i]] - 1) * dim;
-                float *dr = dh + ((size_t)(2 * i + 1) * u.R.T + d->len[idx[2 * i + 1]] - 1) * dim;
-                for (int j = 0; j < dim; j++) dc[j] += dd[i] * score[j], dr[j] -= dd[i] * score[j];
+            for (int i = 0; i < P; i++) { // d loss / d pooled h = +-dd score, back through the pooling
+                pool_backward(&u.R, dh + (size_t)(2 * i) * u.R.T * dim, d->len[idx[2 * i]], dd[i], score);
+                pool_backward(&u.R, dh + (size_t)(2 * i + 1) * u.R.T * dim, d->len[idx[2 * i + 1]], -dd[i], score);
             }
             tmodel_zero_grad(tm);
             tmodel_backward_hidden(tm, dh);
@@ -312,7 +353,7 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
     }
     adamw_done(&opt_m);
     adamw_done(&opt_s);
-    free(u.R.ids);
+    rows_done(&u.R);
     free(u.feat);
     free(u.r_all);
     free(u.needed);

@@ -1,5 +1,5 @@
-// reward.h - reward models: a scalar head on a decoder's final hidden state at a sequence's
-// last token, trained on preference pairs with the Bradley–Terry loss
+// reward.h - reward models: a scalar head on a pooled final hidden state (a decoder's at the
+// sequence's last token; an encoder's at its first, [CLS], or the mean over its tokens), trained on preference pairs with the Bradley–Terry loss
 // -log sigmoid(r_chosen - r_rejected - margin) (a tie: -(log sigmoid(d) + log sigmoid(-d)) / 2,
 // which pulls the two rewards together), with AdamW, a held-out evaluation (loss and pair
 // accuracy) and early stopping on the held-out loss. The head alone (linear: the base model
@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "analysis/embed.h"
 #include "base/err.h"
 #include "train/lora.h"
 #include "train/optim.h"
@@ -24,8 +25,10 @@ typedef struct RewardPair {
 } RewardPair;
 
 typedef struct RewardData {
-    const int *const *seq; // token ids; the reward is read at each sequence's last token
-    const int *len;        // 1 .. the model's context
+    const int *const *seq;   // token ids
+    const int *const *types; // their segment ids (an encoder's sentence pair), or NULL: all 0
+    const int *len;          // 1 .. the model's context
+    PoolKind pool;           // what the head reads: POOL_LAST (decoders), POOL_CLS or POOL_MEAN
     int n_seq;
     const RewardPair *train, *held;
     int n_train, n_held;
@@ -76,5 +79,7 @@ typedef struct RewardResult {
 // with e filled.
 int reward_train(TrainModel *tm, float *score, const RewardData *d, const RewardOpts *o, const RewardHooks *h,
                  RewardResult *r, Err *e);
-// The rewards of n sequences into out. 0 or -1 with e filled.
-int reward_eval(TrainModel *tm, const float *score, const int *const *seq, const int *len, int n, float *out, Err *e);
+// The rewards of n sequences (types: their segment ids or NULL) pooled by pool into out. 0 or
+// -1 with e filled.
+int reward_eval(TrainModel *tm, const float *score, const int *const *seq, const int *const *types, const int *len,
+                int n, PoolKind pool, float *out, Err *e);

@@ -15,7 +15,10 @@
 
 // The activations of one batch (and, with the same layout, their gradients). N = B*T rows,
 // L layers; per-layer buffers are L slices one after the other.
+// Post-norm blocks (BERT) keep the sums the norms read in ln1 (x + attention) and ln2 (xmid +
+// feed-forward), xmid and x[l+1] being their norms.
 typedef struct Acts {
+    float *emb, *emb_mean, *emb_rstd; // (N, d), (N), (N): the embeddings' sum before their norm (emb_norm)
     float *x;                         // (L+1, N, d): the residual stream, x[l] the input of block l
     float *ln1, *ln1_mean, *ln1_rstd; // (L, N, d), (L, N), (L, N)
     float *qkv;                       // (L, N, qd + 2 kvd): q | k | v (see qkv_views)
@@ -45,6 +48,7 @@ struct TrainModel {
     float *act_mem, *dact_mem;
     Acts a, d;
     int *inputs, *targets;
+    int *types, *lens;  // (B*T) segment ids, (B) valid tokens of each sequence (encoders)
     int counted;
     bool have_targets;
     float *rope_cos, *rope_sin, *rope_nsin; // (T, rot/2); nsin = -sin for the backward
@@ -79,24 +83,30 @@ static int plan_tensor(void *user, const WeightSlot *s) {
     return 0;
 }
 
-static int check_arch(const ModelConfig *c, Err *e) {
+// Whether the trainer runs c: with its language-model head (lm), or, body only, also an
+// encoder (post-norm, embedding norm, token types, erf GELU, bidirectional attention).
+static int check_arch(const ModelConfig *c, bool lm, Err *e) {
     const Arch *a = &c->a;
-    const char *why = !a->causal ? "bidirectional attention"
-                    : a->post_norm ? "post-norm blocks"
-                    : a->emb_norm ? "an embedding norm"
-                    : a->head_transform ? "a head transform"
-                    : a->token_types ? "token types"
-                    : !a->lm_head ? "no language-model head"
-                    : a->act == ACT_GELU_ERF ? "erf GELU"
+    bool enc = !lm && !a->causal;
+    const char *why = !a->causal && lm ? "bidirectional attention"
+                    : a->post_norm && !enc ? "post-norm blocks"
+                    : a->emb_norm && !enc ? "an embedding norm"
+                    : a->token_types && !enc ? "token types"
+                    : a->act == ACT_GELU_ERF && !enc ? "erf GELU"
+                    : a->head_transform && !enc ? "a head transform"
+                    : !a->lm_head && !enc ? "no language-model head"
                     : a->window ? "sliding-window attention"
-                    : (a->biases & BIAS_HEAD) ? "a head bias"
+                    : (a->biases & BIAS_HEAD) && !enc ? "a head bias"
+                    : a->pos == POS_ROTARY && enc ? "rotary positions in an encoder"
                     : NULL;
     if (why) return err_set(e, "train: %s models are not trainable (%s)", a->name, why);
     return 0;
 }
 
-TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, Err *e) {
-    if (check_arch(c, e) || config_check(c, "train", e)) return NULL;
+static TrainModel *new_model(const ModelConfig *c0, const TensorMap *map, int threads, bool lm, Err *e) {
+    if (check_arch(c0, lm, e) || config_check(c0, "train", e)) return NULL;
+    ModelConfig cc = *c0, *c = &cc;
+    if (!c->a.causal) c->a.lm_head = c->a.head_transform = false; // an encoder's body: its masked-LM head is not read
     if (threads <= 0) threads = pool_cpus();
     if (blas_reserve(threads, e)) return NULL;
     TrainModel *m = xcalloc(1, sizeof *m);
@@ -120,8 +130,16 @@ TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, 
     return m;
 }
 
-TrainModel *tmodel_from_model(const Model *mod, int threads, Err *e) {
-    TrainModel *m = tmodel_new(&mod->cfg, mod->family->hf, threads, e);
+TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, Err *e) {
+    return new_model(c, map, threads, true, e);
+}
+
+TrainModel *tmodel_new_body(const ModelConfig *c, const TensorMap *map, int threads, Err *e) {
+    return new_model(c, map, threads, false, e);
+}
+
+static TrainModel *from_model(const Model *mod, int threads, bool lm, Err *e) {
+    TrainModel *m = new_model(&mod->cfg, mod->family->hf, threads, lm, e);
     if (!m) return NULL;
     // a GGUF Llama's (or llama2.c's) q and k come in adjacent-pair rotary order: the arena holds
     // HF's layout, rotary halves, which the checkpoints' config.json implies
@@ -149,6 +167,9 @@ TrainModel *tmodel_from_model(const Model *mod, int threads, Err *e) {
     return m;
 }
 
+TrainModel *tmodel_from_model(const Model *mod, int threads, Err *e) { return from_model(mod, threads, true, e); }
+TrainModel *tmodel_body_from_model(const Model *mod, int threads, Err *e) { return from_model(mod, threads, false, e); }
+
 void tmodel_free(TrainModel *m) {
     if (!m) return;
     pool_free(m->pool);
@@ -160,6 +181,8 @@ void tmodel_free(TrainModel *m) {
     free(m->dact_mem);
     free(m->inputs);
     free(m->targets);
+    free(m->types);
+    free(m->lens);
     free(m->rope_cos);
     free(m->rope_sin);
     free(m->rope_nsin);
@@ -190,6 +213,7 @@ static size_t acts_layout(Acts *a, float *base, const ModelConfig *c, int B, int
     size_t at = 0;
     bool ok = true;
     // each buffer at the current offset, then the offset moves past it
+    bool en = c->a.emb_norm;
 #define TAKE(field, count)                                      \
     do {                                                        \
         size_t cnt_ = (count);                                  \
@@ -197,6 +221,9 @@ static size_t acts_layout(Acts *a, float *base, const ModelConfig *c, int B, int
         if (cnt_ > SIZE_MAX / 8 - at) ok = false;               \
         else at += cnt_;                                        \
     } while (0)
+    TAKE(emb, en ? N * d : 0);
+    TAKE(emb_mean, en ? N : 0);
+    TAKE(emb_rstd, en ? N : 0);
     TAKE(x, mem_mul(L + 1, mem_mul(N, d)));
     TAKE(ln1, mem_mul(L, N * d));
     TAKE(ln1_mean, L * N);
@@ -229,8 +256,10 @@ static int acts_reserve(TrainModel *m, int B, int T, Err *e) {
     free(m->dact_mem);
     free(m->inputs);
     free(m->targets);
+    free(m->types);
+    free(m->lens);
     m->act_mem = m->dact_mem = NULL;
-    m->inputs = m->targets = NULL;
+    m->inputs = m->targets = m->types = m->lens = NULL;
     m->cap_B = m->cap_T = 0;
     size_t n = acts_layout(&m->a, NULL, c, B, T);
     if (n) {
@@ -238,8 +267,10 @@ static int acts_reserve(TrainModel *m, int B, int T, Err *e) {
         m->dact_mem = calloc(n, sizeof(float));
         m->inputs = calloc((size_t)B * T, sizeof(int));
         m->targets = calloc((size_t)B * T, sizeof(int));
+        m->types = calloc((size_t)B * T, sizeof(int));
+        m->lens = calloc((size_t)B, sizeof(int));
     }
-    if (!n || !m->act_mem || !m->dact_mem || !m->inputs || !m->targets)
+    if (!n || !m->act_mem || !m->dact_mem || !m->inputs || !m->targets || !m->types || !m->lens)
         return err_set(e, "train: out of memory for the activations of %d x %d tokens", B, T);
     acts_layout(&m->a, m->act_mem, c, B, T);
     acts_layout(&m->d, m->dact_mem, c, B, T);
@@ -318,8 +349,103 @@ static void linear_backward_w(TrainModel *m, float *dinp, const float *dout, con
 // The output head: [V, d] (the token embedding when tied).
 static WeightId head_id(const TrainModel *m) { return m->off[W_OUTPUT] >= 0 ? W_OUTPUT : W_TOK_EMBD; }
 
-// The blocks and the final norm over B x T inputs: a->lnf holds the final hidden states.
-static int forward_body(TrainModel *m, const int *inputs, const int *targets, int B, int T, Err *e) {
+// The feed-forward sublayer of layer l on inp (N, d) into a->tmp.
+static void ffn_forward(TrainModel *m, const float *inp, int l) {
+    const ModelConfig *c = &m->cfg;
+    int N = m->B * m->T, d = c->n_embd, ff = c->n_ff;
+    size_t Nff = (size_t)N * ff;
+    Acts *a = &m->a;
+    float *up = a->up + (size_t)l * Nff, *h = a->h + (size_t)l * Nff;
+    linear_forward_w(m, up, inp, W_UP, l, N, d, ff);
+    if (c->a.act == ACT_SWIGLU) {
+        float *gate = a->gate + (size_t)l * Nff;
+        linear_forward_w(m, gate, inp, W_GATE, l, N, d, ff);
+        tr_swiglu_forward(m->pool, h, gate, up, (int)Nff);
+    } else if (c->a.act == ACT_GELU_ERF) {
+        tr_gelu_erf_forward(m->pool, h, up, (int)Nff);
+    } else {
+        tr_gelu_forward(m->pool, h, up, (int)Nff);
+    }
+    linear_forward_w(m, a->tmp, h, W_DOWN, l, N, ff, d);
+}
+
+// Its backward: dinp += the gradient reaching inp from dout (N, d), the output's.
+static void ffn_backward(TrainModel *m, float *dinp, const float *dout, const float *inp, int l) {
+    const ModelConfig *c = &m->cfg;
+    int N = m->B * m->T, d = c->n_embd, ff = c->n_ff;
+    size_t Nff = (size_t)N * ff;
+    Acts *a = &m->a, *g = &m->d;
+    float *up = a->up + (size_t)l * Nff, *dup = g->up + (size_t)l * Nff;
+    float *h = a->h + (size_t)l * Nff, *dh = g->h + (size_t)l * Nff;
+    linear_backward_w(m, dh, dout, h, W_DOWN, l, N, ff, d);
+    if (c->a.act == ACT_SWIGLU) {
+        float *gate = a->gate + (size_t)l * Nff, *dgate = g->gate + (size_t)l * Nff;
+        tr_swiglu_backward(m->pool, dgate, dup, dh, gate, up, (int)Nff);
+        linear_backward_w(m, dinp, dgate, inp, W_GATE, l, N, d, ff);
+    } else if (c->a.act == ACT_GELU_ERF) {
+        tr_gelu_erf_backward(m->pool, dup, up, dh, (int)Nff);
+    } else {
+        tr_gelu_backward(m->pool, dup, up, dh, (int)Nff);
+    }
+    linear_backward_w(m, dinp, dup, inp, W_UP, l, N, d, ff);
+}
+
+// The attention sublayer of layer l on inp (N, d) into a->tmp.
+static void attn_forward(TrainModel *m, const float *inp, int l) {
+    const ModelConfig *c = &m->cfg;
+    int B = m->B, T = m->T, N = B * T, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head, hd = c->head_dim;
+    int qd = H * hd, kvd = Hkv * hd;
+    Acts *a = &m->a;
+    float *z = a->z + (size_t)l * N * qd, *att = a->att + (size_t)l * B * H * T * T;
+    QKV v = qkv_views(m, a->qkv, l);
+    if (c->a.fused_qkv) {
+        linear_forward_w(m, v.q, inp, W_QKV, l, N, d, qd + 2 * kvd);
+    } else {
+        linear_forward_w(m, v.q, inp, W_Q, l, N, d, qd);
+        linear_forward_w(m, v.k, inp, W_K, l, N, d, kvd);
+        linear_forward_w(m, v.v, inp, W_V, l, N, d, kvd);
+    }
+    if (c->a.pos == POS_ROTARY) {
+        int rot = c->a.rope_dim ? c->a.rope_dim : hd;
+        bool pairs = c->a.rope_style == ROPE_PAIRS;
+        tr_rope(m->pool, v.q, N, T, v.sq, H, hd, rot, m->rope_cos, m->rope_sin, pairs);
+        tr_rope(m->pool, v.k, N, T, v.skv, Hkv, hd, rot, m->rope_cos, m->rope_sin, pairs);
+    }
+    tr_attention_forward(m->pool, z, att, v.q, v.k, v.v, c->a.causal ? NULL : m->lens, B, T, H, Hkv, hd, v.sq, v.skv);
+    linear_forward_w(m, a->tmp, z, W_O, l, N, qd, d);
+}
+
+// Its backward: dinp += the gradient reaching inp from dout (N, d), the output's.
+static void attn_backward(TrainModel *m, float *dinp, const float *dout, const float *inp, int l) {
+    const ModelConfig *c = &m->cfg;
+    int B = m->B, T = m->T, N = B * T, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head, hd = c->head_dim;
+    int qd = H * hd, kvd = Hkv * hd;
+    Acts *a = &m->a, *g = &m->d;
+    float *z = a->z + (size_t)l * N * qd, *dz = g->z + (size_t)l * N * qd;
+    size_t ao = (size_t)l * B * H * T * T;
+    linear_backward_w(m, dz, dout, z, W_O, l, N, qd, d);
+    QKV v = qkv_views(m, a->qkv, l), dv = qkv_views(m, g->qkv, l);
+    tr_attention_backward(m->pool, dv.q, dv.k, dv.v, g->att + ao, dz, a->att + ao, v.q, v.k, v.v,
+                          c->a.causal ? NULL : m->lens, B, T, H, Hkv, hd, v.sq, v.skv);
+    if (c->a.pos == POS_ROTARY) { // back through the rotation: by minus the angle
+        int rot = c->a.rope_dim ? c->a.rope_dim : hd;
+        bool pairs = c->a.rope_style == ROPE_PAIRS;
+        tr_rope(m->pool, dv.q, N, T, dv.sq, H, hd, rot, m->rope_cos, m->rope_nsin, pairs);
+        tr_rope(m->pool, dv.k, N, T, dv.skv, Hkv, hd, rot, m->rope_cos, m->rope_nsin, pairs);
+    }
+    if (c->a.fused_qkv) {
+        linear_backward_w(m, dinp, dv.q, inp, W_QKV, l, N, d, qd + 2 * kvd);
+    } else {
+        linear_backward_w(m, dinp, dv.q, inp, W_Q, l, N, d, qd);
+        linear_backward_w(m, dinp, dv.k, inp, W_K, l, N, d, kvd);
+        linear_backward_w(m, dinp, dv.v, inp, W_V, l, N, d, kvd);
+    }
+}
+
+// The blocks and the final norm over B x T inputs (types: segment ids or NULL; lens: each
+// sequence's valid tokens, read by encoders, NULL: all T): a->lnf holds the final hidden states.
+static int forward_body(TrainModel *m, const int *inputs, const int *types, const int *lens, const int *targets, int B,
+                        int T, Err *e) {
     const ModelConfig *c = &m->cfg;
     if (B < 1 || T < 1) return err_set(e, "train: empty batch");
     if (T > c->n_ctx) return err_set(e, "train: sequences of %d tokens exceed the context of %d", T, c->n_ctx);
@@ -327,51 +453,49 @@ static int forward_body(TrainModel *m, const int *inputs, const int *targets, in
         if (inputs[i] < 0 || inputs[i] >= c->n_vocab || (targets && targets[i] >= c->n_vocab))
             return err_set(e, "train: token id %d is out of range (vocabulary of %d)",
                            inputs[i] < 0 || inputs[i] >= c->n_vocab ? inputs[i] : targets[i], c->n_vocab);
+    for (int i = 0; types && i < B * T; i++)
+        if (types[i] < 0 || types[i] >= (c->a.token_types ? c->n_types : 1))
+            return err_set(e, "train: token type %d is out of range (%d types)", types[i],
+                           c->a.token_types ? c->n_types : 1);
+    for (int b = 0; lens && b < B; b++)
+        if (lens[b] < 1 || lens[b] > T) return err_set(e, "train: a sequence of %d tokens in rows of %d", lens[b], T);
     if (acts_reserve(m, B, T, e)) return -1;
     m->B = B;
     m->T = T;
-    int N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head, hd = c->head_dim;
-    int qd = H * hd, kvd = Hkv * hd, ff = c->n_ff;
-    size_t Nd = (size_t)N * d, Nff = (size_t)N * ff;
+    int N = B * T, L = c->n_layer, d = c->n_embd;
+    size_t Nd = (size_t)N * d;
     Acts *a = &m->a;
     memcpy(m->inputs, inputs, sizeof(int) * (size_t)N);
     m->have_targets = targets != NULL;
     for (int i = 0; i < N; i++) m->targets[i] = targets ? targets[i] : -1;
+    for (int i = 0; i < N; i++) m->types[i] = types ? types[i] : 0;
+    for (int b = 0; b < B; b++) m->lens[b] = lens ? lens[b] : T;
 
-    tr_embed_forward(m->pool, a->x, inputs, tmodel_param(m, W_TOK_EMBD, -1), tmodel_param(m, W_POS_EMBD, -1), N, T, d);
+    const float *wtt = tmodel_param(m, W_TYPE_EMBD, -1);
+    float *emb = c->a.emb_norm ? a->emb : a->x;
+    tr_embed_forward(m->pool, emb, inputs, m->types, tmodel_param(m, W_TOK_EMBD, -1), tmodel_param(m, W_POS_EMBD, -1),
+                     wtt, N, T, d);
+    if (c->a.emb_norm) norm_forward(m, a->x, a->emb_mean, a->emb_rstd, a->emb, W_EMB_NORM, -1, N);
     for (int l = 0; l < L; l++) {
         float *x = a->x + (size_t)l * Nd, *xo = x + Nd;
         float *ln1 = a->ln1 + (size_t)l * Nd, *ln2 = a->ln2 + (size_t)l * Nd, *xmid = a->xmid + (size_t)l * Nd;
-        float *z = a->z + (size_t)l * N * qd, *att = a->att + (size_t)l * B * H * T * T;
-        float *up = a->up + (size_t)l * Nff, *h = a->h + (size_t)l * Nff;
-        norm_forward(m, ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, x, W_ATTN_NORM, l, N);
-        QKV v = qkv_views(m, a->qkv, l);
-        if (c->a.fused_qkv) {
-            linear_forward_w(m, v.q, ln1, W_QKV, l, N, d, qd + 2 * kvd);
-        } else {
-            linear_forward_w(m, v.q, ln1, W_Q, l, N, d, qd);
-            linear_forward_w(m, v.k, ln1, W_K, l, N, d, kvd);
-            linear_forward_w(m, v.v, ln1, W_V, l, N, d, kvd);
+        float *m1 = a->ln1_mean + (size_t)l * N, *r1 = a->ln1_rstd + (size_t)l * N;
+        float *m2 = a->ln2_mean + (size_t)l * N, *r2 = a->ln2_rstd + (size_t)l * N;
+        if (c->a.post_norm) { // xmid = norm1(x + attn(x)); xo = norm2(xmid + ffn(xmid))
+            attn_forward(m, x, l);
+            tr_residual_forward(m->pool, ln1, x, a->tmp, (int)Nd);
+            norm_forward(m, xmid, m1, r1, ln1, W_ATTN_NORM, l, N);
+            ffn_forward(m, xmid, l);
+            tr_residual_forward(m->pool, ln2, xmid, a->tmp, (int)Nd);
+            norm_forward(m, xo, m2, r2, ln2, W_FFN_NORM, l, N);
+            continue;
         }
-        if (c->a.pos == POS_ROTARY) {
-            int rot = c->a.rope_dim ? c->a.rope_dim : hd;
-            bool pairs = c->a.rope_style == ROPE_PAIRS;
-            tr_rope(m->pool, v.q, N, T, v.sq, H, hd, rot, m->rope_cos, m->rope_sin, pairs);
-            tr_rope(m->pool, v.k, N, T, v.skv, Hkv, hd, rot, m->rope_cos, m->rope_sin, pairs);
-        }
-        tr_attention_forward(m->pool, z, att, v.q, v.k, v.v, B, T, H, Hkv, hd, v.sq, v.skv);
-        linear_forward_w(m, a->tmp, z, W_O, l, N, qd, d);
+        // xmid = x + attn(norm1(x)); xo = xmid + ffn(norm2(xmid))
+        norm_forward(m, ln1, m1, r1, x, W_ATTN_NORM, l, N);
+        attn_forward(m, ln1, l);
         tr_residual_forward(m->pool, xmid, x, a->tmp, (int)Nd);
-        norm_forward(m, ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, xmid, W_FFN_NORM, l, N);
-        linear_forward_w(m, up, ln2, W_UP, l, N, d, ff);
-        if (c->a.act == ACT_SWIGLU) {
-            float *gate = a->gate + (size_t)l * Nff;
-            linear_forward_w(m, gate, ln2, W_GATE, l, N, d, ff);
-            tr_swiglu_forward(m->pool, h, gate, up, (int)Nff);
-        } else {
-            tr_gelu_forward(m->pool, h, up, (int)Nff);
-        }
-        linear_forward_w(m, a->tmp, h, W_DOWN, l, N, ff, d);
+        norm_forward(m, ln2, m2, r2, xmid, W_FFN_NORM, l, N);
+        ffn_forward(m, ln2, l);
         tr_residual_forward(m->pool, xo, xmid, a->tmp, (int)Nd);
     }
     const float *xl = a->x + (size_t)L * Nd;
@@ -381,7 +505,9 @@ static int forward_body(TrainModel *m, const int *inputs, const int *targets, in
 }
 
 int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, int T, double *loss, Err *e) {
-    if (forward_body(m, inputs, targets, B, T, e)) return -1;
+    if (!m->cfg.a.lm_head)
+        return err_set(e, "train: this %s model is an encoder without a language-model head here", m->cfg.a.name);
+    if (forward_body(m, inputs, NULL, NULL, targets, B, T, e)) return -1;
     const ModelConfig *c = &m->cfg;
     int N = B * T, d = c->n_embd, V = c->n_vocab;
     Acts *a = &m->a;
@@ -394,7 +520,11 @@ int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, 
 }
 
 const float *tmodel_hidden(TrainModel *m, const int *inputs, int B, int T, Err *e) {
-    if (forward_body(m, inputs, NULL, B, T, e)) return NULL;
+    return tmodel_encode(m, inputs, NULL, NULL, B, T, e);
+}
+
+const float *tmodel_encode(TrainModel *m, const int *inputs, const int *types, const int *lens, int B, int T, Err *e) {
+    if (forward_body(m, inputs, types, lens, NULL, B, T, e)) return NULL;
     m->counted = 0;
     return m->a.lnf;
 }
@@ -403,9 +533,8 @@ const float *tmodel_hidden(TrainModel *m, const int *inputs, int B, int T, Err *
 // the caller).
 static void backward_body(TrainModel *m) {
     const ModelConfig *c = &m->cfg;
-    int B = m->B, T = m->T, N = B * T, L = c->n_layer, d = c->n_embd, H = c->n_head, Hkv = c->n_kv_head;
-    int hd = c->head_dim, qd = H * hd, kvd = Hkv * hd, ff = c->n_ff;
-    size_t Nd = (size_t)N * d, Nff = (size_t)N * ff;
+    int B = m->B, T = m->T, N = B * T, L = c->n_layer, d = c->n_embd;
+    size_t Nd = (size_t)N * d;
     Acts *a = &m->a, *g = &m->d;
     float *dxl = g->x + (size_t)L * Nd;
     if (c->a.final_norm) norm_backward(m, dxl, g->lnf, a->x + (size_t)L * Nd, a->lnf_mean, a->lnf_rstd, W_OUT_NORM, -1, N);
@@ -414,47 +543,35 @@ static void backward_body(TrainModel *m) {
         size_t lN = (size_t)l * N;
         float *x = a->x + (size_t)l * Nd, *dx = g->x + (size_t)l * Nd, *dxo = dx + Nd;
         float *xmid = a->xmid + (size_t)l * Nd, *dxmid = g->xmid + (size_t)l * Nd;
-        float *up = a->up + (size_t)l * Nff, *dup = g->up + (size_t)l * Nff;
-        float *h = a->h + (size_t)l * Nff, *dh = g->h + (size_t)l * Nff;
         float *ln2 = a->ln2 + (size_t)l * Nd, *dln2 = g->ln2 + (size_t)l * Nd;
         float *ln1 = a->ln1 + (size_t)l * Nd, *dln1 = g->ln1 + (size_t)l * Nd;
-        float *z = a->z + (size_t)l * N * qd, *dz = g->z + (size_t)l * N * qd;
-        size_t ao = (size_t)l * B * H * T * T;
-        // xo = xmid + down(act(...)): the stream's gradient flows on, and into the MLP
+        if (c->a.post_norm) {
+            // xo = norm2(ln2), ln2 = xmid + ffn(xmid): the sum's gradient to xmid and into the MLP
+            norm_backward(m, dln2, dxo, ln2, a->ln2_mean + lN, a->ln2_rstd + lN, W_FFN_NORM, l, N);
+            tr_residual_forward(m->pool, dxmid, dxmid, dln2, (int)Nd);
+            ffn_backward(m, dxmid, dln2, xmid, l);
+            // xmid = norm1(ln1), ln1 = x + attn(x)
+            norm_backward(m, dln1, dxmid, ln1, a->ln1_mean + lN, a->ln1_rstd + lN, W_ATTN_NORM, l, N);
+            tr_residual_forward(m->pool, dx, dx, dln1, (int)Nd);
+            attn_backward(m, dx, dln1, x, l);
+            continue;
+        }
+        // xo = xmid + ffn(norm2(xmid)): the stream's gradient flows on, and into the MLP
         tr_residual_forward(m->pool, dxmid, dxmid, dxo, (int)Nd);
-        linear_backward_w(m, dh, dxo, h, W_DOWN, l, N, ff, d);
-        if (c->a.act == ACT_SWIGLU) {
-            float *gate = a->gate + (size_t)l * Nff, *dgate = g->gate + (size_t)l * Nff;
-            tr_swiglu_backward(m->pool, dgate, dup, dh, gate, up, (int)Nff);
-            linear_backward_w(m, dln2, dgate, ln2, W_GATE, l, N, d, ff);
-        } else {
-            tr_gelu_backward(m->pool, dup, up, dh, (int)Nff);
-        }
-        linear_backward_w(m, dln2, dup, ln2, W_UP, l, N, d, ff);
+        ffn_backward(m, dln2, dxo, ln2, l);
         norm_backward(m, dxmid, dln2, xmid, a->ln2_mean + lN, a->ln2_rstd + lN, W_FFN_NORM, l, N);
-        // xmid = x + o(attention(...))
+        // xmid = x + attn(norm1(x))
         tr_residual_forward(m->pool, dx, dx, dxmid, (int)Nd);
-        linear_backward_w(m, dz, dxmid, z, W_O, l, N, qd, d);
-        QKV v = qkv_views(m, a->qkv, l), dv = qkv_views(m, g->qkv, l);
-        tr_attention_backward(m->pool, dv.q, dv.k, dv.v, g->att + ao, dz, a->att + ao, v.q, v.k, v.v, B, T, H, Hkv,
-                              hd, v.sq, v.skv);
-        if (c->a.pos == POS_ROTARY) { // back through the rotation: by minus the angle
-            int rot = c->a.rope_dim ? c->a.rope_dim : hd;
-            bool pairs = c->a.rope_style == ROPE_PAIRS;
-            tr_rope(m->pool, dv.q, N, T, dv.sq, H, hd, rot, m->rope_cos, m->rope_nsin, pairs);
-            tr_rope(m->pool, dv.k, N, T, dv.skv, Hkv, hd, rot, m->rope_cos, m->rope_nsin, pairs);
-        }
-        if (c->a.fused_qkv) {
-            linear_backward_w(m, dln1, dv.q, ln1, W_QKV, l, N, d, qd + 2 * kvd);
-        } else {
-            linear_backward_w(m, dln1, dv.q, ln1, W_Q, l, N, d, qd);
-            linear_backward_w(m, dln1, dv.k, ln1, W_K, l, N, d, kvd);
-            linear_backward_w(m, dln1, dv.v, ln1, W_V, l, N, d, kvd);
-        }
+        attn_backward(m, dln1, dxmid, ln1, l);
         norm_backward(m, dx, dln1, x, a->ln1_mean + lN, a->ln1_rstd + lN, W_ATTN_NORM, l, N);
     }
-    tr_embed_backward(m->pool, tmodel_grad(m, W_TOK_EMBD, -1), tmodel_grad(m, W_POS_EMBD, -1), g->x, m->inputs, N,
-                      T, d);
+    float *demb = g->x;
+    if (c->a.emb_norm) {
+        norm_backward(m, g->emb, g->x, a->emb, a->emb_mean, a->emb_rstd, W_EMB_NORM, -1, N);
+        demb = g->emb;
+    }
+    tr_embed_backward(m->pool, tmodel_grad(m, W_TOK_EMBD, -1), tmodel_grad(m, W_POS_EMBD, -1),
+                      tmodel_grad(m, W_TYPE_EMBD, -1), demb, m->inputs, m->types, N, T, d);
 }
 
 // Zeroes the activations' gradients the backward pass adds into. The attention
@@ -522,7 +639,8 @@ const char *tmodel_task_prefix(const TrainModel *m) {
 
 // Writes the model (its gradients when grads) into dir; with score, as a sequence
 // classifier (score.weight [1, n_embd], num_labels 1) under the family's task-model prefix.
-static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool grads, const float *score, Err *e) {
+static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool grads, const float *score,
+                    const char *pooling, Err *e) {
     const ModelConfig *c = &m->cfg;
     NewModelParams p = newmodel_defaults();
     p.family = c->a.name;
@@ -538,6 +656,7 @@ static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool gr
     p.prefix = score ? tmodel_task_prefix(m) : m->map->prefixes[0];
     p.config = c;
     p.score = score;
+    p.pooling = pooling;
     SaveArg sa = {m, grads};
     p.weights = save_weights;
     p.weights_user = &sa;
@@ -545,9 +664,10 @@ static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool gr
 }
 
 int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads, Err *e) {
-    return save_dir(m, dir, tok_dir, grads, NULL, e);
+    return save_dir(m, dir, tok_dir, grads, NULL, NULL, e);
 }
 
-int tmodel_save_reward(TrainModel *m, const float *score, const char *dir, const char *tok_dir, Err *e) {
-    return save_dir(m, dir, tok_dir, false, score, e);
+int tmodel_save_reward(TrainModel *m, const float *score, const char *pooling, const char *dir, const char *tok_dir,
+                       Err *e) {
+    return save_dir(m, dir, tok_dir, false, score, pooling, e);
 }

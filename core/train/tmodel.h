@@ -1,4 +1,4 @@
-// tmodel.h - a decoder model being trained: every parameter carved out of one float32 arena
+// tmodel.h - a model being trained: every parameter carved out of one float32 arena
 // (in arch_plan's order, each stored as its HF layout stores it), a gradient arena of the
 // same layout, and the activations of one batch, with the forward pass and the backward pass
 // built from the pairs of train/layers.h, driven by the architecture descriptor.
@@ -6,6 +6,9 @@
 // Supported: causal pre-norm decoders (GPT-2, Llama and its relatives): learned or rotary
 // positions, LayerNorm (with or without shifts) or RMSNorm, fused or separate q/k/v with
 // grouped-query heads, GELU (tanh) or SwiGLU feed-forward, linear biases, tied or untied head.
+// Without the head (tmodel_new_body, what a reward model reads) also BERT-style encoders:
+// post-norm blocks, token-type embeddings and an embedding norm, erf GELU, bidirectional
+// attention over each sequence's valid tokens (a padding mask).
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,6 +34,10 @@ typedef struct TrainModel TrainModel;
 TrainModel *tmodel_new(const ModelConfig *c, const TensorMap *map, int threads, Err *e);
 // A trainable copy of a loaded model's weights (converted to float32).
 TrainModel *tmodel_from_model(const Model *m, int threads, Err *e);
+// As tmodel_new and tmodel_from_model, also for encoders, which are taken without their
+// masked-LM head (tmodel_forward refuses them; tmodel_encode and its backward run them).
+TrainModel *tmodel_new_body(const ModelConfig *c, const TensorMap *map, int threads, Err *e);
+TrainModel *tmodel_body_from_model(const Model *m, int threads, Err *e);
 void tmodel_free(TrainModel *m);
 
 const ModelConfig *tmodel_config(const TrainModel *m);
@@ -68,7 +75,12 @@ void tmodel_backward_rows(TrainModel *m, const float *w);
 // The forward pass without the language-model head: the final hidden states (after the final
 // norm), (B*T, n_embd), valid until the next pass; NULL with e filled as tmodel_forward.
 const float *tmodel_hidden(TrainModel *m, const int *inputs, int B, int T, Err *e);
-// The backward pass of the last tmodel_hidden from the gradient of its output dhidden (B*T,
+// tmodel_hidden with segment ids types (B*T, each below the model's token types; NULL: all 0)
+// and the valid tokens of each sequence lens (B, 1..T; NULL: all T): an encoder's attention
+// sees a sequence's first lens[b] tokens only (a decoder's is causal, so padding at the end
+// changes nothing before it and lens is not read).
+const float *tmodel_encode(TrainModel *m, const int *inputs, const int *types, const int *lens, int B, int T, Err *e);
+// The backward pass of the last tmodel_hidden / tmodel_encode from the gradient of its output dhidden (B*T,
 // n_embd): adds d(loss)/d(parameter) into the gradient arena.
 void tmodel_backward_hidden(TrainModel *m, const float *dhidden);
 
@@ -77,10 +89,13 @@ void tmodel_backward_hidden(TrainModel *m, const float *dhidden);
 // small default tokenizer).
 int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads, Err *e);
 // Write the model with a scalar head score (n_embd floats) as an HF sequence-classification
-// checkpoint (GPT2ForSequenceClassification, LlamaForSequenceClassification, ...):
-// config.json with num_labels 1, score.weight [1, n_embd], the base model's tensors under the
+// checkpoint (GPT2ForSequenceClassification, LlamaForSequenceClassification,
+// BertForSequenceClassification, ...): config.json with num_labels 1 (and, for an encoder,
+// qkv_pooling: pooling, "cls" or "mean"), the family's classifier (score.weight [1, n_embd];
+// BERT's classifier.weight and a zero classifier.bias), the base model's tensors under the
 // family's task-model prefix, and the tokenizer files of tok_dir.
 // The prefix of the weight names inside a task model (GPT2ForSequenceClassification reads
 // "transformer.", LlamaForSequenceClassification "model.").
 const char *tmodel_task_prefix(const TrainModel *m);
-int tmodel_save_reward(TrainModel *m, const float *score, const char *dir, const char *tok_dir, Err *e);
+int tmodel_save_reward(TrainModel *m, const float *score, const char *pooling, const char *dir, const char *tok_dir,
+                       Err *e);

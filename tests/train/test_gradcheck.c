@@ -1,6 +1,7 @@
 // test_gradcheck.c - suite unit: every backward of train/layers.h (the cross-entropy's
 // weighted per row too), the DPO loss's, low-rank adapters', and the whole model's
-// backward (GPT-2 and Llama descriptors, GQA, biases, tied and untied heads), against
+// backward (GPT-2 and Llama descriptors, GQA, biases, tied and untied heads; a BERT encoder's
+// body with token types, post-norm blocks, erf GELU and a padding mask), against
 // central finite differences of the forward.
 //
 // The loss of an operation is L = sum(out * r) for a fixed random r (so dout = r), summed in
@@ -172,25 +173,30 @@ static void test_rope(bool pairs) {
 
 typedef struct {
     float *z, *att, *qkv;
+    const int *lens; // bidirectional with a padding mask; NULL: causal
     int B, T, H, Hkv, hd;
 } AttT;
 
 static void att_fwd(void *p) {
     AttT *t = p;
     int qd = t->H * t->hd, kvd = t->Hkv * t->hd, s = qd + 2 * kvd;
-    tr_attention_forward(NULL, t->z, t->att, t->qkv, t->qkv + qd, t->qkv + qd + kvd, t->B, t->T, t->H, t->Hkv, t->hd,
-                         s, s);
+    tr_attention_forward(NULL, t->z, t->att, t->qkv, t->qkv + qd, t->qkv + qd + kvd, t->lens, t->B, t->T, t->H, t->Hkv,
+                         t->hd, s, s);
 }
 
-static void test_attention(int H, int Hkv) {
+// Causal, or (lens) bidirectional over each sequence's first lens[b] keys: the padded keys'
+// q, k and v get no gradient, and finite differences agree that they change nothing.
+static void test_attention(int H, int Hkv, const int *lens) {
     int B = 2, T = 5, hd = 3, qd = H * hd, kvd = Hkv * hd, s = qd + 2 * kvd, N = B * T;
-    AttT t = {zeros(N * qd), zeros(B * H * T * T), randv(N * s, 1.5f), B, T, H, Hkv, hd};
+    AttT t = {zeros(N * qd), zeros(B * H * T * T), randv(N * s, 1.5f), lens, B, T, H, Hkv, hd};
     float *r = randv(N * qd, 1), *dqkv = zeros(N * s), *datt = zeros(B * H * T * T);
     Op op = {att_fwd, &t, t.z, r, N * qd};
     att_fwd(&t);
     tr_attention_backward(NULL, dqkv, dqkv + qd, dqkv + qd + kvd, datt, r, t.att, t.qkv, t.qkv + qd, t.qkv + qd + kvd,
-                          B, T, H, Hkv, hd, s, s);
-    check_grad(H == Hkv ? "attention dq|dk|dv" : "attention (GQA) dq|dk|dv", &op, t.qkv, dqkv, N * s);
+                          lens, B, T, H, Hkv, hd, s, s);
+    const char *what = lens ? (H == Hkv ? "attention (bidirectional, padded) dq|dk|dv" : "attention (bidir, GQA) dq|dk|dv")
+                            : (H == Hkv ? "attention dq|dk|dv" : "attention (GQA) dq|dk|dv");
+    check_grad(what, &op, t.qkv, dqkv, N * s);
     free(t.z), free(t.att), free(t.qkv), free(r), free(dqkv), free(datt);
 }
 
@@ -199,12 +205,13 @@ static void test_attention(int H, int Hkv) {
 typedef struct {
     float *out, *a, *b;
     int n;
-    int kind; // 0 gelu, 1 swiglu
+    int kind; // 0 gelu, 1 swiglu, 2 gelu (erf)
 } ActT;
 
 static void act_fwd(void *p) {
     ActT *t = p;
     if (t->kind == 0) tr_gelu_forward(NULL, t->out, t->a, t->n);
+    else if (t->kind == 2) tr_gelu_erf_forward(NULL, t->out, t->a, t->n);
     else tr_swiglu_forward(NULL, t->out, t->a, t->b, t->n);
 }
 
@@ -222,31 +229,44 @@ static void test_acts(void) {
     tr_swiglu_backward(NULL, da, db, r, t.a, t.b, n);
     check_grad("swiglu dgate", &op, t.a, da, n);
     check_grad("swiglu dup", &op, t.b, db, n);
+    t.kind = 2;
+    memset(da, 0, sizeof(float) * n);
+    act_fwd(&t);
+    tr_gelu_erf_backward(NULL, da, t.a, r, n);
+    check_grad("gelu (erf) dinp", &op, t.a, da, n);
+    // and against the closed form x Phi(x) in double
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double x = t.a[i], y = 0.5 * x * (1 + erf(x / sqrt(2.0)));
+        worst = fmax(worst, fabs(y - t.out[i]));
+    }
+    CHECK(worst < 1e-5);
     free(t.out), free(t.a), free(t.b), free(r), free(da), free(db);
 }
 
 typedef struct {
-    float *out, *wte, *wpe;
-    int *ids;
+    float *out, *wte, *wpe, *wtt;
+    int *ids, *types;
     int N, T, C;
 } EmbT;
 
 static void emb_fwd(void *p) {
     EmbT *t = p;
-    tr_embed_forward(NULL, t->out, t->ids, t->wte, t->wpe, t->N, t->T, t->C);
+    tr_embed_forward(NULL, t->out, t->ids, t->types, t->wte, t->wpe, t->wtt, t->N, t->T, t->C);
 }
 
 static void test_embed(void) {
     int V = 7, T = 4, N = 8, C = 5;
-    int ids[8] = {1, 3, 3, 0, 6, 1, 2, 3};
-    EmbT t = {zeros(N * C), randv(V * C, 1), randv(T * C, 1), ids, N, T, C};
-    float *r = randv(N * C, 1), *dwte = zeros(V * C), *dwpe = zeros(T * C);
+    int ids[8] = {1, 3, 3, 0, 6, 1, 2, 3}, types[8] = {0, 0, 1, 1, 0, 1, 1, 1};
+    EmbT t = {zeros(N * C), randv(V * C, 1), randv(T * C, 1), randv(2 * C, 1), ids, types, N, T, C};
+    float *r = randv(N * C, 1), *dwte = zeros(V * C), *dwpe = zeros(T * C), *dwtt = zeros(2 * C);
     Op op = {emb_fwd, &t, t.out, r, N * C};
     emb_fwd(&t);
-    tr_embed_backward(NULL, dwte, dwpe, r, ids, N, T, C);
+    tr_embed_backward(NULL, dwte, dwpe, dwtt, r, ids, types, N, T, C);
     check_grad("embedding dwte", &op, t.wte, dwte, V * C);
     check_grad("embedding dwpe", &op, t.wpe, dwpe, T * C);
-    free(t.out), free(t.wte), free(t.wpe), free(r), free(dwte), free(dwpe);
+    check_grad("embedding dwtt (token types)", &op, t.wtt, dwtt, 2 * C);
+    free(t.out), free(t.wte), free(t.wpe), free(t.wtt), free(r), free(dwte), free(dwpe), free(dwtt);
 }
 
 typedef struct {
@@ -363,6 +383,16 @@ static void model_fwd(void *p) {
     t->loss = (float)l;
 }
 
+// m with random weights (gains near 1).
+static TrainModel *randomized(TrainModel *m) {
+    float *p = tmodel_params(m);
+    for (int i = 0; i < tmodel_n_tensors(m); i++) {
+        const TParam *t = tmodel_tensor(m, i);
+        for (size_t k = 0; k < t->n; k++) p[t->off + k] = (t->s.gain ? 1.0f : 0.0f) + 0.3f * frand();
+    }
+    return m;
+}
+
 // A small model of family with random weights (gains near 1); NULL after a failure is counted.
 static TrainModel *small_model(const char *family, bool fused_gqa_variant, bool tied, unsigned biases) {
     const Family *f = family_find(family);
@@ -379,12 +409,7 @@ static TrainModel *small_model(const char *family, bool fused_gqa_variant, bool 
         check_failures++;
         return NULL;
     }
-    float *p = tmodel_params(m);
-    for (int i = 0; i < tmodel_n_tensors(m); i++) {
-        const TParam *t = tmodel_tensor(m, i);
-        for (size_t k = 0; k < t->n; k++) p[t->off + k] = (t->s.gain ? 1.0f : 0.0f) + 0.3f * frand();
-    }
-    return m;
+    return randomized(m);
 }
 
 enum { MB = 2, MT = 6 };
@@ -412,6 +437,100 @@ static void test_model(const char *family, bool fused_gqa_variant, bool tied, un
         snprintf(what, sizeof what, "%s%s %s[%d]", family, tied ? "" : " untied", weight_name(tp->s.w), tp->s.layer);
         check_grad(what, &op, p + tp->off, tmodel_grads(m) + tp->off, (int)tp->n);
     }
+    tmodel_free(m);
+}
+
+// An encoder's body (BERT: embedding LayerNorm, token types, post-norm blocks, erf GELU,
+// bidirectional attention with a padding mask): the loss sum(hidden * r) over the valid rows
+// of MB sequences of lengths lens (r zero on padding), its gradient through
+// tmodel_backward_hidden.
+typedef struct {
+    TrainModel *m;
+    const int *in, *types, *lens;
+    const float *r;
+    float loss;
+} EncT;
+
+static void enc_fwd(void *p) {
+    EncT *t = p;
+    Err e = {0};
+    const float *h = tmodel_encode(t->m, t->in, t->types, t->lens, MB, MT, &e);
+    if (!h) {
+        fprintf(stderr, "encode: %s\n", e.msg);
+        check_failures++;
+        return;
+    }
+    int d = tmodel_config(t->m)->n_embd;
+    double s = 0;
+    for (int i = 0; i < MB * MT * d; i++) s += (double)h[i] * t->r[i];
+    t->loss = (float)s;
+}
+
+static TrainModel *small_encoder(const char *act) {
+    const Family *f = family_find("bert");
+    ModelConfig c;
+    config_init(&c, f);
+    c.n_layer = 2, c.n_head = 4, c.n_kv_head = 4, c.head_dim = 4;
+    c.n_embd = 16, c.n_ff = 24, c.n_ctx = 8, c.n_vocab = 11, c.n_types = 2;
+    c.a.norm_eps = 1e-5f;
+    if (!strcmp(act, "tanh")) c.a.act = ACT_GELU_TANH;
+    Err e = {0};
+    TrainModel *m = tmodel_new_body(&c, f->hf, 1, &e);
+    if (!m) {
+        fprintf(stderr, "bert: %s\n", e.msg);
+        check_failures++;
+        return NULL;
+    }
+    return randomized(m);
+}
+
+static void test_encoder(const char *act) {
+    TrainModel *m = small_encoder(act);
+    if (!m) return;
+    int d = tmodel_config(m)->n_embd;
+    int in[MB * MT], tg[MB * MT], types[MB * MT], lens[MB] = {MT, 4};
+    small_batch(in, tg);
+    for (int i = 0; i < MB * MT; i++) types[i] = i % MT >= 3;
+    float *r = randv(MB * MT * d, 1);
+    for (int b = 0; b < MB; b++)
+        for (int t = lens[b]; t < MT; t++) memset(r + ((size_t)b * MT + t) * d, 0, sizeof(float) * d);
+    EncT t = {m, in, types, lens, r, 0};
+    float one = 1.0f;
+    Op op = {enc_fwd, &t, &t.loss, &one, 1};
+    enc_fwd(&t);
+    tmodel_zero_grad(m);
+    tmodel_backward_hidden(m, r);
+    float *p = tmodel_params(m);
+    for (int i = 0; i < tmodel_n_tensors(m); i++) {
+        const TParam *tp = tmodel_tensor(m, i);
+        char what[80];
+        snprintf(what, sizeof what, "bert (gelu %s) %s[%d]", act, weight_name(tp->s.w), tp->s.layer);
+        if (tp->s.w == W_K_B) { // adds q.b to every score of a row: the softmax does not see it
+            float worst = 0;
+            for (size_t k = 0; k < tp->n; k++) worst = fmaxf(worst, fabsf(tmodel_grads(m)[tp->off + k]));
+            CHECK(worst < 1e-5f);
+            continue;
+        }
+        check_grad(what, &op, p + tp->off, tmodel_grads(m) + tp->off, (int)tp->n);
+    }
+    // the padding changes nothing: another token and type there leave the valid rows as they were
+    Err e = {0};
+    size_t valid = (size_t)(MT + lens[1]) * d;
+    float *h0 = malloc(sizeof(float) * valid);
+    memcpy(h0, tmodel_encode(m, in, types, lens, MB, MT, &e), sizeof(float) * valid);
+    in[MT + 5] = (in[MT + 5] + 1) % 11, types[MT + 5] = 0;
+    const float *h1 = tmodel_encode(m, in, types, lens, MB, MT, &e);
+    CHECK(h1 && !memcmp(h0, h1, sizeof(float) * valid));
+    // bad input: a token type or a length out of range
+    types[0] = 2;
+    CHECK(tmodel_encode(m, in, types, lens, MB, MT, &e) == NULL && strstr(e.msg, "token type 2") != NULL);
+    types[0] = 0, lens[1] = 0;
+    CHECK(tmodel_encode(m, in, types, lens, MB, MT, &e) == NULL && strstr(e.msg, "a sequence of 0 tokens") != NULL);
+    // an encoder has no language-model loss here
+    double l;
+    CHECK(tmodel_forward(m, in, tg, MB, MT, &l, &e) < 0 && strstr(e.msg, "encoder") != NULL);
+    free(h0);
+    free(r);
     tmodel_free(m);
 }
 
@@ -476,8 +595,11 @@ int main(void) {
     test_matmul(false, false);
     test_rope(false);
     test_rope(true);
-    test_attention(2, 2);
-    test_attention(4, 2);
+    test_attention(2, 2, NULL);
+    test_attention(4, 2, NULL);
+    static const int pad_lens[2] = {5, 3};
+    test_attention(2, 2, pad_lens);
+    test_attention(4, 2, pad_lens);
     test_acts();
     test_crossentropy();
     test_crossentropy_weighted();
@@ -487,6 +609,8 @@ int main(void) {
     test_model("llama", false, true, BIAS_QKV); // Qwen2-like q/k/v biases
     test_lora("gpt2", false);                   // fused q/k/v, [in, out] weights
     test_lora("llama", true);                   // separate q, k, v, o, [out, in] weights
+    test_encoder("erf");
+    test_encoder("tanh");
     // bad input: T beyond the context, ids out of range
     const Family *f = family_find("gpt2");
     ModelConfig c;
