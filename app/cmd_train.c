@@ -79,10 +79,10 @@ static int on_step(void *user, const TrainPoint *p) {
 // (tok= the recipe's own copy of it: the tasks are about letters and digits).
 static const char *const RECIPE_TEACH[][2] = {
     {"family", "llama"}, {"layers", "4"},   {"heads", "4"},       {"d", "128"},         {"ctx", "256"},
-    {"seed", "1"},      {"steps", "6000"}, {"batch", "8"},       {"seq", "256"},       {"lr", "2e-3"},
+    {"seed", "1"},      {"steps", "12000"}, {"batch", "8"},       {"seq", "256"},       {"lr", "2e-3"},
     {"min_lr", "1e-4"}, {"warmup", "100"}, {"wd", "0.1"},        {"eval_every", "250"}, {"save_every", "250"},
     {"data_seed", "1"}, {"val", "0.05"},   {"eval_batches", "8"}, {NULL, NULL}};
-enum { TEACH_SEED = 1, TEACH_BYTES = 6 << 20 };
+enum { TEACH_SEED = 1, TEACH_BYTES = 12 << 20 };
 
 // Write the teaching corpus of seed (bytes of training text) and its task files into dir.
 static int teach_write(const char *dir, uint64_t seed, size_t bytes, Err *e) {
@@ -531,7 +531,7 @@ const Command train_commands[] = {
      "ByteLevel pre-tokenizer learns on the same files, ties broken the same way (the most frequent pair, then the "
      "smallest ids). JSON: out, vocab, merges, words, last_freq.",
      false},
-    {"teach-corpus", cmd_teach_corpus, 0, 0, k_teach, "teach-corpus out=DIR [seed=1 bytes=6291456]",
+    {"teach-corpus", cmd_teach_corpus, 0, 0, k_teach, "teach-corpus out=DIR [seed=1 bytes=12582912]",
      "Write the teaching corpus generated from seed (about `bytes` bytes of documents: letter ciphers, list "
      "operations and word mappings whose rule shows only in the examples, two-step arithmetic answered directly or "
      "step by step, repeated sequences, sentences of a small grammar) to DIR/train.txt, and the held-out task files "

@@ -187,7 +187,7 @@ def main():
         if not 400000 <= len(text.encode()) < 401000:
             fail('bytes=400000 wrote %d bytes' % len(text.encode()))
         seen = check_corpus(text)
-        # the held-out check on the full corpus of the recipe (6 MiB)
+        # the held-out check on the full corpus of the recipe (12 MiB)
         full = os.path.join(tmp, 'full')
         p = run(qkv, 'teach-corpus out=%s' % full, tmp)
         if p.returncode != 0:

@@ -28,7 +28,7 @@ failures = []
 # floors a little under the README's measurements of the committed model
 FEW_SHOT_GAIN = 0.40
 COT_GAIN = 0.20
-INDUCTION = 0.3
+INDUCTION = 0.45  # the committed model: 0.542 (the issue asks 0.7: not met, see the README)
 PREV_TOKEN = 0.7
 
 
