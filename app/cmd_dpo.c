@@ -297,6 +297,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
                                "%.4f, base %.4f)",
                    jr.win_rate, jr.n, n_held_g, jr.tuned_mean, jr.base_mean);
     buf_putc(&out->text, '\n');
+    pref_data_note(&out->text, &ps);
     rc = 0;
 done:
     judge_result_free(&jr);
@@ -351,7 +352,7 @@ const Command dpo_commands[] = {
      "heldout_accuracy, heldout_margin, out, heldout_loss, heldout_chosen_reward, heldout_rejected_reward, "
      "heldout_logp_margin, base_heldout_accuracy, base_heldout_margin, base_heldout_loss, "
      "base_heldout_chosen_reward, base_heldout_rejected_reward, base_heldout_logp_margin, train_run_id, base, head, beta, "
-     "ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, tokens, pairs_s. judge=DIR (a "
+     "ties, prompts, heldout_prompts, truncated, other_vocab, steps, best_step, stopped_early, loss, tokens, pairs_s. judge=DIR (a "
      "reward model) then samples judge_samples completions of every held-out prompt from the base and from the tuned "
      "model (same seeds seed, seed+1, ... and decoding: judge_max tokens, judge_temperature, judge_top_k, "
      "judge_top_p), logs each as a run of kind judge, scores each (reward_scores) and reports the tuned model's win "

@@ -287,6 +287,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
                base->cfg.a.name, outdir, ps.n_pairs, n_train, n_held);
     if (!isnan(res.held_acc)) buf_printf(&out->text, "; held-out accuracy %.3f at step %d", res.held_acc, res.best_step);
     buf_putc(&out->text, '\n');
+    pref_data_note(&out->text, &ps);
     rc = 0;
 done:
     free(score);
@@ -512,7 +513,7 @@ const Command reward_commands[] = {
      "tokenizer) and README.md, a model card naming the data. The curve goes to the database (reward_runs, "
      "reward_points), and the held-out pairs with the rewards the kept weights give them to reward_heldout (curve "
      "kind=reward shows them). JSON: pairs, train_pairs, heldout_pairs, heldout_accuracy, heldout_loss, out, reward_run_id, "
-     "head, base, pool (last, cls or mean), ties, prompts, heldout_prompts, truncated, steps, best_step, stopped_early, loss, pairs_s. "
+     "head, base, pool (last, cls or mean), ties, prompts, heldout_prompts, truncated, other_vocab (completions generated with another vocabulary: their text is tokenized by the base), steps, best_step, stopped_early, loss, pairs_s. "
      "reward score: the reward of PROMPT followed by COMPLETION (or of a logged run's prompt and output, recorded in "
      "reward_scores). JSON: reward, model, ids, truncated, run_id. ranking=ID scores every candidate of a stored "
      "ranking (recorded in reward_scores) and gives the order the rewards predict beside the annotator's: "

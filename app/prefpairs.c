@@ -108,6 +108,29 @@ static int cand_tokens(const Model *m, const RankRow *row, int i, int max_len, b
     return 0;
 }
 
+// Whether ids (the JSON array a run stored) are m's tokens of text: in range and decoding to it.
+// A run that stored no ids says nothing (true).
+static bool same_vocab(const Model *m, const char *ids, const char *text, size_t len) {
+    if (!ids || !m->tok) return true;
+    Json *j = json_parse(ids, strlen(ids), NULL);
+    bool same = j && j->type == JSON_ARR;
+    IntVec v = {0};
+    for (size_t i = 0; same && i < j->len; i++) {
+        double x = j->items[i].num;
+        same = j->items[i].type == JSON_NUM && x >= 0 && x < m->cfg.n_vocab && x == (int)x;
+        if (same) iv_push(&v, (int)x);
+    }
+    if (same) {
+        Buf b = {0};
+        tok_decode(m->tok, v.v, v.n, &b);
+        same = b.len == len && !memcmp(b.data, text, len);
+        buf_free(&b);
+    }
+    iv_free(&v);
+    json_free(j);
+    return same;
+}
+
 int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, bool ties_equal, float margin_w,
                   PairSet *ps, Err *e) {
     memset(ps, 0, sizeof *ps);
@@ -134,6 +157,7 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
             if (cand_tokens(m, row, i, max_len, split, v, ty, &ps->start[ps->n_seq - 1], &cut, e))
                 return err_prefix(e, "ranking %lld, candidate %d", (long long)row->id, i + 1);
             ps->n_trunc += cut;
+            ps->n_other_vocab += !same_vocab(m, row->c[i].ids, row->c[i].text, row->c[i].len);
         }
         for (int i = 0; i < row->k; i++)
             for (int j = 0; j < row->k; j++) {
@@ -264,6 +288,9 @@ void pref_card_data(Buf *b, const Args *a, const RankSet *s, const PairSet *ps, 
     buf_printf(b, "- data: %d rankings of %d prompts; %d pairs (%d ties), %d for training, %d held out (%d "
                    "prompts, no prompt on both sides); %d sequences truncated\n",
                s->n, prompts, ps->n_pairs, ps->n_ties, n_train, n_held, held_prompts, ps->n_trunc);
+    if (ps->n_other_vocab)
+        buf_printf(b, "- %d of the %d ranked completions were generated with another vocabulary: their text was "
+                      "tokenized by the base's tokenizer\n", ps->n_other_vocab, ps->n_seq);
     buf_puts(b, "- annotators:");
     for (int i = 0; i < s->n; i++) {
         bool seen = false;
@@ -273,9 +300,18 @@ void pref_card_data(Buf *b, const Args *a, const RankSet *s, const PairSet *ps, 
     buf_putc(b, '\n');
 }
 
+void pref_data_note(Buf *text, const PairSet *ps) {
+    if (ps->n_other_vocab)
+        buf_printf(text,
+                   "note: %d of the %d ranked completions were generated with another vocabulary than the base's; "
+                   "their text is what the annotators ranked, and the base tokenized it like the rest\n",
+                   ps->n_other_vocab, ps->n_seq);
+}
+
 void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts) {
     jw_kint(w, "ties", ps->n_ties);
     jw_kint(w, "prompts", ps->n_groups);
     jw_kint(w, "heldout_prompts", held_prompts);
     jw_kint(w, "truncated", ps->n_trunc);
+    jw_kint(w, "other_vocab", ps->n_other_vocab);
 }

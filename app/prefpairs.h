@@ -20,6 +20,7 @@ typedef struct PairSet {
     int *start;     // where each completion's tokens begin in seq (split tokenization), else 0
     int *row, *cand; // the ranking (index into the RankSet) and candidate (0-based) of each sequence
     int n_seq, n_trunc;
+    int n_other_vocab; // candidates whose stored token ids are not m's tokens of their text
     RewardPair *pairs;
     int n_pairs, n_ties;
     int *group;     // the prompt of each pair (0 .. n_groups-1)
@@ -41,7 +42,10 @@ int reward_tokens(const Model *m, const char *prompt, size_t plen, const char *c
 // parsed and added; an empty one is the beginning-of-text token) followed by the completion
 // tokenized alone, start recording where it begins; the prompt's start is cut first to fit
 // max_len, then the completion's end (DPO). Ties become tie pairs when ties_equal, else are
-// dropped; a pair's margin is margin_w x its rank difference. 0 or -1 with e filled.
+// dropped; a pair's margin is margin_w x its rank difference. Counts in n_other_vocab the
+// candidates generated with another vocabulary than m's: stored token ids that are out of m's
+// range or that m's tokenizer does not decode to the stored text (their text is tokenized by m
+// like every other's). 0 or -1 with e filled.
 int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, bool ties_equal, float margin_w,
                   PairSet *ps, Err *e);
 void pairset_free(PairSet *ps);
@@ -73,6 +77,8 @@ Model *pref_base_model(struct App *app, const struct Args *a, const char *cmd, M
 
 // The data keys both trainers report: ties, prompts, heldout_prompts, truncated.
 void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts);
+// The note both trainers print when ranked completions came from another vocabulary.
+void pref_data_note(Buf *text, const PairSet *ps);
 
 // The model card's lines on the data: the filters of a, the rankings, prompts, pairs and the
 // split, the annotators.

@@ -38,6 +38,7 @@ static int load_one(void *user, const DbRanking *g) {
         RankCand *c = &r->c[r->k++];
         c->text = xmemdup0(run.output ? run.output : "", run.output ? run.output_len : 0);
         c->len = run.output ? run.output_len : 0;
+        c->ids = run.ids ? xstrdup(run.ids) : NULL;
         c->rank = g->items[i].rank;
         db_run_done(&run);
     }
@@ -54,7 +55,7 @@ void rankset_free(RankSet *s) {
     for (int i = 0; i < s->n; i++) {
         free(s->r[i].prompt);
         free(s->r[i].annotator);
-        for (int j = 0; j < s->r[i].k; j++) free(s->r[i].c[j].text);
+        for (int j = 0; j < s->r[i].k; j++) free(s->r[i].c[j].text), free(s->r[i].c[j].ids);
     }
     free(s->r);
     memset(s, 0, sizeof *s);

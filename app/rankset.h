@@ -9,6 +9,7 @@
 typedef struct RankCand {
     char *text; // the completion (owned), len bytes
     size_t len;
+    char *ids;  // its generated token ids as the run stored them (JSON array, owned; NULL when none)
     int rank;   // 1 = best; ties share a rank
 } RankCand;
 

@@ -24,6 +24,7 @@
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 
@@ -459,6 +460,34 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
 
 
+def test_other_vocab(qkv, tmp, models):
+    """Ranked completions generated with another vocabulary: the base tokenizes their text like
+    any other and both trainers say so (JSON other_vocab, a note line, the model card)."""
+    db = os.path.join(tmp, 'vocab.db')
+    make_db(qkv, db, 12)
+    con = sqlite3.connect(db)
+    runs = con.execute('SELECT id, output FROM runs').fetchall()
+    toks = qkv_cli.json_cmds(qkv, models['gpt2'], ['tokenize %s special=false' % json.dumps(t) for _, t in runs], db)
+    for (rid, _), t in zip(runs, toks):  # as if GPT-2 had generated them
+        con.execute('UPDATE runs SET ids = ? WHERE id = ?', (json.dumps(t['ids']), rid))
+    con.commit()
+    con.close()
+    for family, want in (('gpt2', 0), ('llama', len(runs))):
+        out = os.path.join(tmp, 'vocab-' + family)
+        p = subprocess.run([qkv, '--db', db, '-e', 'reward train base=%s head=linear out=%s val=0.25 epochs=2'
+                            % (models[family], out)], capture_output=True, text=True, timeout=300)
+        r = qjson(qkv, db, 'reward train base=%s head=linear out=%s val=0.25 epochs=2' % (models[family], out + 'j'))
+        if not r or p.returncode:
+            fail('other vocabulary, base %s: %s' % (family, p.stderr.strip()[:300]))
+            continue
+        note = 'note: %d of the %d ranked completions were generated with another vocabulary' % (want, len(runs))
+        card = open(os.path.join(out, 'README.md')).read()
+        if r.get('other_vocab') != want or (note in p.stdout) != (want > 0) or \
+                (('%d of the %d ranked completions' % (want, len(runs))) in card) != (want > 0):
+            fail('other vocabulary, base %s: other_vocab %r (want %d); note in the text %r; in the card %r'
+                 % (family, r.get('other_vocab'), want, note in p.stdout, 'another vocabulary' in card))
+
+
 def new_models(qkv, tmp):
     """The random-weight GPT-2 and Llama (grouped-query) models both tests train: {family: dir}, or
     None after a failure."""
@@ -490,6 +519,7 @@ def main():
         test_lora_grads(qkv, tmp, models['llama'], 'llama')
         if res:
             test_bad(qkv, tmp, models['gpt2'], res[0])
+        test_other_vocab(qkv, tmp, models)
     return finish()
 
 
