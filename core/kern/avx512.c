@@ -1,7 +1,9 @@
-// avx512.c - the kernel table for x86-64 CPUs with AVX-512 F and BW (16 floats a vector):
-// F16 through the 512-bit F16C conversion, BF16 by a shift. Built with -mavx512f -mavx512bw
-// -mfma -mf16c; run only when kernels.c finds those on the CPU. (AVX512-BF16 and VNNI
-// would round the activations to bf16 / int8; these kernels keep them in f32.)
+// avx512.c - the kernel tables for x86-64 CPUs with AVX-512 F and BW (16 floats a vector):
+// F16 through the 512-bit F16C conversion, BF16 by a shift. Built twice: with -mavx512f
+// -mavx512bw -mfma -mf16c for the table "avx512", and with -mavx512vnni added for
+// "avx512vnni", whose Q4_K and Q6_K kernels multiply bytes with vpdpbusd (kern/simd.h); each
+// runs only when kernels.c finds its instructions on the CPU. The activations stay f32 (the
+// float types) and int16 (the block types: VNNI multiplies their two bytes, exactly).
 #include "kern/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__)
@@ -62,7 +64,13 @@ static inline V v_zero_below(V v, V x, V lim) {
 
 #include "kern/simd.h"
 
+#if defined(__AVX512VNNI__)
+const Kernels kern_avx512vnni_table = SIMD_TABLE("avx512vnni");
+#else
 const Kernels kern_avx512_table = SIMD_TABLE("avx512");
+#endif
+#elif defined(QKV_VNNI)
+const Kernels kern_avx512vnni_table = {.name = NULL};
 #else
 const Kernels kern_avx512_table = {.name = NULL};
 #endif

@@ -226,12 +226,20 @@ INLINE I16x16 dot32(I16x16 lo, I16x16 hi, const int16_t *xq) {
 #else
 #define QWIDE 0
 #endif
+#if QWIDE && defined(__AVX512VNNI__)
+#define QVNNI 1
+#else
+#define QVNNI 0
+#endif
 
 // A row's running dot product: a float vector and a scalar term (each type says how they combine).
 typedef struct {
     __m256 a, m; // m: Q4_K's minimums, a lane a sub-block
 #if QWIDE
     __m512 z; // the 512-bit kernels' products
+#endif
+#if QVNNI
+    __m512 zm; // VNNI: Q6_K's offset of 32 (a lane a 16-value group), Q4_K's mins (lanes 8-15)
 #endif
     float c;
 } QAcc;
@@ -241,6 +249,9 @@ INLINE QAcc qacc_zero(void) {
     s.a = _mm256_setzero_ps(), s.m = _mm256_setzero_ps(), s.c = 0;
 #if QWIDE
     s.z = _mm512_setzero_ps();
+#endif
+#if QVNNI
+    s.zm = _mm512_setzero_ps();
 #endif
     return s;
 }
@@ -322,6 +333,58 @@ INLINE void q4_k_scales(const unsigned char *p, __m256 *sc, __m256 *mn) {
     *mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)n8)));
 }
 
+#if QVNNI
+// AVX-512 VNNI: 64 weights as unsigned bytes w (each below 128) times x's 64 values from element
+// e, exactly, in 16 int32 lanes of four products each: x = 256 h + l (blk_quant_x_bytes), so
+// w . x = 256 (w . h) + l . w, two vpdpbusd (unsigned times signed bytes: w . h with h signed,
+// l . w with l unsigned and w < 128) and a shift. |lane| < 4 * 127 * 128 * 256 + 4 * 255 * 127.
+INLINE __m512i dot64_vnni(__m512i w, const XQ *x, int e) {
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x->h + e));
+    a = _mm512_slli_epi32(a, 8);
+    return _mm512_dpbusd_epi32(a, _mm512_loadu_si512(x->l + e), w);
+}
+
+// Q4_K with VNNI: the 32 bytes of sub-blocks 2c and 2c + 1 broadcast to both halves of a
+// 512-bit vector, the low nibbles kept in the lower half and the high ones in the upper (the
+// upper half shifted by 4 bits), so that the 64 weights line up with x's elements 64c .. 64c + 63;
+// one float conversion and multiply-add for the two sub-blocks (lanes 0-7 and 8-15).
+// The 8 scales and 8 mins of a Q4_K super-block (q4_k_scale_min) as one vector of 16 floats,
+// unpacked with byte shuffles: lanes 0-7 scale j, lanes 8-15 min j. For j < 4 the low 6 bits of
+// byte j (scale) or j + 4 (min); for j >= 4 the low (scale) or high (min) nibble of byte j + 4
+// and the top two bits of byte j - 4 (scale) or j (min).
+INLINE __m512 q4_k_scales16(const unsigned char *p) {
+    const __m128i u = _mm_loadu_si128((const __m128i *)p); // 12 bytes used; the block goes on
+    const __m128i lo = _mm_shuffle_epi8(u, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i top = _mm_shuffle_epi8(u, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i m6 = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m128i hi4 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    __m128i v = _mm_or_si128(_mm_and_si128(lo, m6), _mm_and_si128(_mm_srli_epi16(lo, 4), hi4));
+    v = _mm_or_si128(v, _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)));
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
+}
+
+INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    // lanes 0-7: d sc_j x.d_j (the sub-blocks' products' scales); 8-15: dmin mn_j x.s_j
+    const __m512 dd = _mm512_permutexvar_ps(_mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1)),
+                                            _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(*(const int32_t *)b))));
+    const __m512 xds = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(x->d + xb))),
+                                                           _mm256_castps_pd(_mm256_loadu_ps(x->s + xb)), 1));
+    const __m512 ds = _mm512_mul_ps(_mm512_mul_ps(q4_k_scales16(b + 4), dd), xds);
+    s->zm = _mm512_add_ps(s->zm, ds); // lanes 8-15 (the mins) are what qend_q4_k takes of it
+    const __m512i m15 = _mm512_set1_epi8(0x0F);
+    const __m512i i0 = _mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1));
+    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2)), i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4));
+    const __m512i i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(6));
+    const __m512i idx[4] = {i0, i1, i2, i3};
+    for (int c = 0; c < 4; c++) {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c)));
+        const __m512i w = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m15);
+        const __m512i p = dot64_vnni(w, x, QK * (xb + 2 * c));
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx[c], ds), s->z);
+    }
+}
+INLINE float qend_q4_k(const QAcc *s) { return qacc_sum(s) - _mm512_mask_reduce_add_ps(0xFF00, s->zm); }
+#else
 // sub-blocks 2c and 2c + 1 from the low and high nibbles of 32 bytes; the eight sub-blocks'
 // scales (times x's) as one vector, each taken out by a lane permute
 INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
@@ -351,7 +414,44 @@ INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     }
 }
 INLINE float qend_q4_k(const QAcc *s) { return qacc_sum(s) - hsum8(s->m); }
+#endif
 
+#if QVNNI
+// lanes 4k .. 4k + 3 lane g0 + k of v (k < 4)
+INLINE __m512 lanes_4(__m512 v, int g0) {
+    const __m512i k = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    return _mm512_permutexvar_ps(_mm512_add_epi32(k, _mm512_set1_epi32(g0)), v);
+}
+
+// Q6_K with VNNI: a half's 128 6-bit values as two vectors of 64 unsigned bytes (0..63), in x's
+// order: the 64 ql bytes' low nibbles (elements 0-63 of the half) and high nibbles (64-127),
+// each with its two bits of qh (qh broadcast to both 256-bit halves and shifted by 4 and 2, or
+// 0 and 2, bits: a 16-bit shift brings in bits of the neighbouring byte only outside 0x30).
+// sum (q - 32) sc x = sum q sc x - 32 sum sc (x summed over each 16 values: s16); a lane
+// (four values) of a group of 16 takes the group's scale d * sc times x's scale (d4).
+INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b16_load(b + 192))),
+                                    _mm512_set1_ps(f16_at(b + 208)));
+    s->zm = _mm512_fmadd_ps(sc, _mm512_loadu_ps(x->s16 + 2 * xb), s->zm);
+    const __m512i m15 = _mm512_set1_epi8(0x0F), m48 = _mm512_set1_epi8(0x30);
+    const __mmask32 upper = 0xFFFF0000u; // the 16-bit lanes of the upper 256 bits
+    for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512(b + 64 * h);
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
+        const __m512i up = _mm512_mask_slli_epi16(_mm512_slli_epi16(qh, 4), upper, qh, 2);
+        const __m512i down = _mm512_mask_srli_epi16(qh, upper, qh, 2);
+        // low nibble | (the shifted qh & 0x30) in one ternary logic (0xF8: a | (b & c))
+        const __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, m15), up, m48, 0xF8);
+        const __m512i hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m15), down, m48, 0xF8);
+        const int e = QK * (xb + 4 * h);
+        const __m512 s0 = _mm512_mul_ps(lanes_4(sc, 8 * h), _mm512_loadu_ps(x->d4 + e / 4));
+        const __m512 s1 = _mm512_mul_ps(lanes_4(sc, 8 * h + 4), _mm512_loadu_ps(x->d4 + e / 4 + 16));
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni(lo, x, e)), s0, s->z);
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni(hi, x, e + 64)), s1, s->z);
+    }
+}
+INLINE float qend_q6_k(const QAcc *s) { return qacc_sum(s) - 32 * _mm512_reduce_add_ps(s->zm); }
+#else
 // Q6_K: each 16 values (q - 32) times their int8 scale fit int16 (|.| <= 4096)
 INLINE I16x16 q6_scaled(B16 g, int sc) { return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(g), _mm256_set1_epi16((short)sc)); }
 
@@ -368,6 +468,8 @@ INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
         }
     }
 }
+#define qend_q6_k qend_sum
+#endif
 
 // y[j] = W[j] . x for the n rows of a block type, ROWS rows at a time: their blocks
 // interleaved, so that each thread reads ROWS streams at once (one sequential stream a core
@@ -421,7 +523,7 @@ OUT_IN_Q(Q8_0, q8_0, qend_sum)
 OUT_IN_Q(Q4_0, q4_0, qend_q4_0)
 OUT_IN_Q(Q4_1, q4_1, qend_q4_1)
 OUT_IN_Q(Q4_K, q4_k, qend_q4_k)
-OUT_IN_Q(Q6_K, q6_k, qend_sum)
+OUT_IN_Q(Q6_K, q6_k, qend_q6_k)
 #undef OUT_IN_Q
 
 // I8_AFFINE rows: y[j] = s_j (q_j . x - Z_j sum(x)), any in.

@@ -1,4 +1,4 @@
-// test_kernels.c - every kernel table (scalar, avx2, avx512), forced in turn, against
+// test_kernels.c - every kernel table (scalar, avx2, avx512, avx512vnni), forced in turn, against
 // double-precision references: row conversion, both matrix-vector layouts and
 // linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type (the
 // quantized ones as random blocks, decoded by blk_decode, which the reference suite holds to
@@ -163,14 +163,16 @@ static void test_matvec(const Kernels *k) {
             if (blocks) { // the same on x quantized beforehand (what linear_forward runs)
                 int16_t *q = malloc(sizeof(int16_t) * (size_t)in);
                 float *d = malloc(sizeof(float) * (size_t)(in / 32)), *sx = malloc(sizeof(float) * (size_t)(in / 32));
+                void *bytes = malloc(blk_xq_bytes(in));
                 blk_quant_x(x, in, q, d, sx);
-                const XQ xq = {q, d, sx};
+                XQ xq = {q, d, sx, NULL, NULL, NULL, NULL};
+                blk_quant_x_bytes(&xq, in, bytes);
                 k->mv_out_in_q[dt](w.data, in, out, &xq, y);
                 worst = 0;
                 for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
                 check_err("mv_out_in_q", (DType)dt, in, out, worst, 1e-5);
                 CHECK(y[out] == 12345.0f);
-                free(q), free(d), free(sx), free(xr);
+                free(q), free(d), free(sx), free(xr), free(bytes);
             }
             // [in, out]: in rows of out (block types: out a multiple of the block)
             if (out % dtype_block((DType)dt) == 0) {
@@ -468,9 +470,9 @@ static void test_elementwise(void) {
 }
 
 int main(void) {
-    const char *paths[] = {"scalar", "avx2", "avx512"};
+    const char *paths[] = {"scalar", "avx2", "avx512", "avx512vnni"};
     int tested = 0;
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < 4; p++) {
         path = paths[p];
         Err e = {0};
         if (!kern_supported(path)) {
