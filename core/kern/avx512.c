@@ -35,6 +35,18 @@ static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {
     *hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
 }
 
+// the first m of 16 floats / 16-bit values (masked: nothing past them is touched)
+static inline __mmask16 v_mask(int m) { return m <= 0 ? 0 : m >= 16 ? 0xFFFF : (__mmask16)((1u << m) - 1); }
+static inline V v_load_part(const float *p, int m) { return _mm512_maskz_loadu_ps(v_mask(m), p); }
+static inline void v_store_part(float *p, int m, V v) { _mm512_mask_storeu_ps(p, v_mask(m), v); }
+static inline __m256i h16_part(const uint16_t *p, int m) {
+    return _mm512_castsi512_si256(_mm512_maskz_loadu_epi16((__mmask32)v_mask(m), p));
+}
+static inline V v_load_part_f16(const uint16_t *p, int m) { return _mm512_cvtph_ps(h16_part(p, m)); }
+static inline V v_load_part_bf16(const uint16_t *p, int m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h16_part(p, m)), 16));
+}
+
 // bf16 is the top half of an f32: widen and shift
 static inline V v_load_bf16(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));

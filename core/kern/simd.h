@@ -2,7 +2,9 @@
 // file (avx2.c, avx512.c) defines the primitives below, includes this file and builds its
 // table with SIMD_TABLE(name). Only those files include it.
 //
-// Primitives: type V and width W; v_zero, v_set1, v_load, v_store (unaligned f32), v_add,
+// Primitives: type V and width W; v_zero, v_set1, v_load, v_store (unaligned f32), v_load_part /
+// v_store_part (the first m of W floats, m <= 0 none: zeros after them, nothing past them read
+// or written), v_load_part_f16 / v_load_part_bf16 (the first 0 < m < W stored values), v_add,
 // v_sub, v_mul, v_div, v_fmadd(a,b,c) = a*b+c, v_fnmadd(a,b,c) = c-a*b, v_max, v_min;
 // v_load_f16 / v_load_bf16 (W stored 16-bit values), v_load2_f16 (2W f16 with one
 // full-width load, as two vectors), v_load_i8 (W int8 as f32);
@@ -32,12 +34,27 @@ INLINE V load_dt(const void *w, DType dt, int64_t i) {
 // One element, for the tails shorter than W.
 INLINE float at_dt(const void *w, DType dt, int64_t i) { return elem_f32(w, dt, i); }
 
+// The first m elements of a stored array from element i as f32, zeros after them; nothing
+// past them is read. m <= 0 reads nothing.
+INLINE V load_dt_part(const void *w, DType dt, int64_t i, int m) {
+    if (m <= 0) return v_zero();
+    if (m >= W) return load_dt(w, dt, i);
+    switch (dt) {
+    case DT_F16: return v_load_part_f16((const uint16_t *)w + i, m);
+    case DT_BF16: return v_load_part_bf16((const uint16_t *)w + i, m);
+    default: return v_load_part((const float *)w + i, m);
+    }
+}
+
 // Bytes of one stored element (not for block types).
 INLINE int esize(DType dt) { return dt == DT_F32 ? 4 : 2; }
 
-// Ask for the `bytes` at p to be brought into the caches (one prefetch a cache line).
+// Ask for the `bytes` at p to be brought into the L2 cache (one prefetch a cache line). Into
+// L2, not L1 (prefetcht2, not prefetcht0): on the Zen 4 host the F16 kernels read memory at
+// 10 GB/s a thread with prefetcht0 and 18-25 GB/s with prefetcht2 (one thread, 59 MB of
+// weights, 2026-12-02); L1's few fill buffers were what the streams waited on.
 INLINE void prefetch(const void *p, int bytes) {
-    for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 3);
+    for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 1);
 }
 
 // 2W elements starting at element i as two vectors; F16 with one full-width load.
@@ -365,8 +382,10 @@ INLINE __m512 q4_k_scales16(const unsigned char *p) {
 
 INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     // lanes 0-7: d sc_j x.d_j (the sub-blocks' products' scales); 8-15: dmin mn_j x.s_j
+    int32_t dm;
+    memcpy(&dm, b, 4); // d and dmin, f16
     const __m512 dd = _mm512_permutexvar_ps(_mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1)),
-                                            _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(*(const int32_t *)b))));
+                                            _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(dm))));
     const __m512 xds = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(x->d + xb))),
                                                            _mm256_castps_pd(_mm256_loadu_ps(x->s + xb)), 1));
     const __m512 ds = _mm512_mul_ps(_mm512_mul_ps(q4_k_scales16(b + 4), dd), xds);
@@ -553,106 +572,133 @@ static void out_in_i8_affine(const void *w, int in, int n, const float *x, float
     }
 }
 
+// The first m (< 2W) elements from element i as two vectors, zeros after them (masked loads:
+// nothing past them is read).
+INLINE void load2_dt_part(const void *w, DType dt, int64_t i, int m, V *lo, V *hi) {
+    *lo = load_dt_part(w, dt, i, m);
+    *hi = load_dt_part(w, dt, i + W, m - W);
+}
+
+// Columns before the first whose element in the row at w + r (elements) starts a cache line:
+// the vector loads after them are aligned, none straddling two lines (a safetensors header
+// leaves tensors anywhere: GPT-2 F16's start 40 bytes past a line, and a 64-byte load from
+// there reads two lines). 0 when the row is not even aligned to its element.
+INLINE int head_cols(const void *w, DType dt, int64_t r, int n) {
+    const uintptr_t a = (uintptr_t)((const char *)w + r * esize(dt)) % 64;
+    if (a % (uintptr_t)esize(dt)) return 0;
+    const int h = (int)((64 - a) % 64) / esize(dt);
+    return h < n ? h : n;
+}
+
+// [in, out], eight rows from element r (rows ld apart), columns j .. j + m (m <= 2W; m < 2W
+// through masked loads and stores): y += x W there. Every column is computed the same way
+// whether its step is full or not, so y does not depend on where the rows start.
+INLINE void io_step8(const void *w, DType dt, int64_t r, int64_t ld, int j, int m, const V *xv, float *y) {
+    const bool full = m == 2 * W;
+    V a0, b0, a1, b1, l, h;
+    if (full) a0 = v_load(y + j), b0 = v_load(y + j + W), load2_dt(w, dt, r + j, &l, &h);
+    else a0 = v_load_part(y + j, m), b0 = v_load_part(y + j + W, m - W), load2_dt_part(w, dt, r + j, m, &l, &h);
+    a0 = v_fmadd(xv[0], l, a0), b0 = v_fmadd(xv[0], h, b0);
+    if (full) load2_dt(w, dt, r + ld + j, &l, &h);
+    else load2_dt_part(w, dt, r + ld + j, m, &l, &h);
+    a1 = v_mul(xv[1], l), b1 = v_mul(xv[1], h);
+    for (int k = 2; k < 8; k += 2) {
+        if (full) load2_dt(w, dt, r + k * ld + j, &l, &h);
+        else load2_dt_part(w, dt, r + k * ld + j, m, &l, &h);
+        a0 = v_fmadd(xv[k], l, a0), b0 = v_fmadd(xv[k], h, b0);
+        if (full) load2_dt(w, dt, r + (k + 1) * ld + j, &l, &h);
+        else load2_dt_part(w, dt, r + (k + 1) * ld + j, m, &l, &h);
+        a1 = v_fmadd(xv[k + 1], l, a1), b1 = v_fmadd(xv[k + 1], h, b1);
+    }
+    if (full) v_store(y + j, v_add(a0, a1)), v_store(y + j + W, v_add(b0, b1));
+    else v_store_part(y + j, m, v_add(a0, a1)), v_store_part(y + j + W, m - W, v_add(b0, b1));
+}
+
 // [in, out], y += x W: eight rows of W per pass over the columns, so that each load and
 // store of y serves eight weight rows; 2W columns a step (F16 then converts full-width
-// loads: about 10% faster than W-wide ones on rows of 768), two FMA chains per half.
+// loads: about 10% faster than W-wide ones on rows of 768), two FMA chains per half. The
+// steps start where the first of the eight rows meets a cache line (head_cols), the columns
+// before it and the last ones in masked steps.
 INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, const float *x, float *y) {
-    const int nv = n - n % W, n2 = n - n % (2 * W);
-    // the hardware prefetchers lag on rows shorter than a page; on longer ones software
-    // prefetching only gets in their way (measured)
-    const bool pf = ld * esize(dt) < 4096;
     int i = 0;
     for (; i + 8 <= rows; i += 8) {
         V xv[8];
         for (int k = 0; k < 8; k++) xv[k] = v_set1(x[i + k]);
         const int64_t r = (int64_t)i * ld;
-        // the next eight rows are contiguous: fetch them ahead, a slice per step
+        // the next eight rows are contiguous: fetch them ahead into L2, a slice per step (the
+        // hardware prefetchers lag on eight streams of rows this short; with prefetcht0 it
+        // helped only rows under a page, into L2 it helps rows of 3072 too: measured)
         const char *next = (const char *)w + (r + 8 * ld) * esize(dt);
+        const int h = head_cols(w, dt, r, n);
         int j = 0;
-        for (; j < n2; j += 2 * W) {
-            if (pf) prefetch(next + (int64_t)j * 8 * esize(dt), 16 * W * esize(dt));
-            V a0 = v_load(y + j), b0 = v_load(y + j + W), a1, b1, l, h;
-            load2_dt(w, dt, r + j, &l, &h);
-            a0 = v_fmadd(xv[0], l, a0), b0 = v_fmadd(xv[0], h, b0);
-            load2_dt(w, dt, r + ld + j, &l, &h);
-            a1 = v_mul(xv[1], l), b1 = v_mul(xv[1], h);
-            for (int k = 2; k < 8; k += 2) {
-                load2_dt(w, dt, r + k * ld + j, &l, &h);
-                a0 = v_fmadd(xv[k], l, a0), b0 = v_fmadd(xv[k], h, b0);
-                load2_dt(w, dt, r + (k + 1) * ld + j, &l, &h);
-                a1 = v_fmadd(xv[k + 1], l, a1), b1 = v_fmadd(xv[k + 1], h, b1);
-            }
-            v_store(y + j, v_add(a0, a1));
-            v_store(y + j + W, v_add(b0, b1));
+        for (; j < h; j += 2 * W) io_step8(w, dt, r, ld, j, h - j < 2 * W ? h - j : 2 * W, xv, y);
+        j = h;
+        for (; j + 2 * W <= n; j += 2 * W) {
+            prefetch(next + (int64_t)j * 8 * esize(dt), 16 * W * esize(dt));
+            io_step8(w, dt, r, ld, j, 2 * W, xv, y);
         }
-        for (; j < nv; j += W) {
-            V a0 = v_load(y + j), a1 = v_mul(xv[1], load_dt(w, dt, r + ld + j));
-            a0 = v_fmadd(xv[0], load_dt(w, dt, r + j), a0);
-            for (int k = 2; k < 8; k += 2) {
-                a0 = v_fmadd(xv[k], load_dt(w, dt, r + k * ld + j), a0);
-                a1 = v_fmadd(xv[k + 1], load_dt(w, dt, r + (k + 1) * ld + j), a1);
-            }
-            v_store(y + j, v_add(a0, a1));
-        }
-        for (; j < n; j++) {
-            float s = y[j];
-            for (int k = 0; k < 8; k++) s += x[i + k] * at_dt(w, dt, r + k * ld + j);
-            y[j] = s;
-        }
+        if (j < n) io_step8(w, dt, r, ld, j, n - j, xv, y);
     }
     for (; i < rows; i++) {
         const V xi = v_set1(x[i]);
         const int64_t r = (int64_t)i * ld;
-        for (int j = 0; j < nv; j += W) v_store(y + j, v_fmadd(xi, load_dt(w, dt, r + j), v_load(y + j)));
-        for (int j = nv; j < n; j++) y[j] += x[i] * at_dt(w, dt, r + j);
+        int j = 0;
+        for (; j + W <= n; j += W) v_store(y + j, v_fmadd(xi, load_dt(w, dt, r + j), v_load(y + j)));
+        if (j < n) v_store_part(y + j, n - j, v_fmadd(xi, load_dt_part(w, dt, r + j, n - j), v_load_part(y + j, n - j)));
+    }
+}
+
+// [out, in], eight rows from element r (rows in apart), elements i .. i + m (m <= 2W; m < 2W
+// through masked loads): a[k] += W[k] . x there.
+INLINE void oi_step8(const void *w, DType dt, int64_t r, int in, int i, int m, const float *x, V *a) {
+    const bool full = m == 2 * W;
+    const V x0 = full ? v_load(x + i) : v_load_part(x + i, m), x1 = full ? v_load(x + i + W) : v_load_part(x + i + W, m - W);
+    for (int k = 0; k < 8; k++) {
+        V l, h;
+        if (full) load2_dt(w, dt, r + (int64_t)k * in + i, &l, &h);
+        else load2_dt_part(w, dt, r + (int64_t)k * in + i, m, &l, &h);
+        a[k] = v_fmadd(h, x1, v_fmadd(l, x0, a[k]));
     }
 }
 
 // [out, in]: dot products, eight rows at a time (eight independent FMA chains hide the
-// FMA latency and x is loaded once for the eight), 2W elements a step.
+// FMA latency and x is loaded once for the eight), 2W elements a step, from where the first
+// of the eight rows meets a cache line (as in_out_body).
 INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, float *y) {
-    const int iv = in - in % W, i2 = in - in % (2 * W);
-    const bool pf = (int64_t)in * esize(dt) < 4096; // as in in_out_body
     int j = 0;
     for (; j + 8 <= n; j += 8) {
         V a[8];
         for (int k = 0; k < 8; k++) a[k] = v_zero();
         const int64_t r = (int64_t)j * in;
         const char *next = (const char *)w + (r + 8 * (int64_t)in) * esize(dt); // as in in_out_body
+        const int h = head_cols(w, dt, r, in);
         int i = 0;
-        for (; i < i2; i += 2 * W) {
-            if (pf) prefetch(next + (int64_t)i * 8 * esize(dt), 16 * W * esize(dt));
-            const V x0 = v_load(x + i), x1 = v_load(x + i + W);
-            for (int k = 0; k < 8; k++) {
-                V l, h;
-                load2_dt(w, dt, r + (int64_t)k * in + i, &l, &h);
-                a[k] = v_fmadd(h, x1, v_fmadd(l, x0, a[k]));
-            }
+        for (; i < h; i += 2 * W) oi_step8(w, dt, r, in, i, h - i < 2 * W ? h - i : 2 * W, x, a);
+        i = h;
+        for (; i + 2 * W <= in; i += 2 * W) {
+            prefetch(next + (int64_t)i * 8 * esize(dt), 16 * W * esize(dt));
+            oi_step8(w, dt, r, in, i, 2 * W, x, a);
         }
-        for (; i < iv; i += W) {
-            const V xv = v_load(x + i);
-            for (int k = 0; k < 8; k++) a[k] = v_fmadd(load_dt(w, dt, r + (int64_t)k * in + i), xv, a[k]);
-        }
-        for (int k = 0; k < 8; k++) {
-            float s = v_hsum(a[k]);
-            for (i = iv; i < in; i++) s += at_dt(w, dt, r + (int64_t)k * in + i) * x[i];
-            y[j + k] = s;
-        }
+        if (i < in) oi_step8(w, dt, r, in, i, in - i, x, a);
+        for (int k = 0; k < 8; k++) y[j + k] = v_hsum(a[k]);
     }
     for (; j < n; j++) {
         V a = v_zero(), b = v_zero();
         const int64_t r = (int64_t)j * in;
         int i = 0;
-        for (; i < i2; i += 2 * W) {
+        for (; i + 2 * W <= in; i += 2 * W) {
             V l, h;
             load2_dt(w, dt, r + i, &l, &h);
             a = v_fmadd(l, v_load(x + i), a);
             b = v_fmadd(h, v_load(x + i + W), b);
         }
-        for (; i < iv; i += W) a = v_fmadd(load_dt(w, dt, r + i), v_load(x + i), a);
-        float s = v_hsum(v_add(a, b));
-        for (i = iv; i < in; i++) s += at_dt(w, dt, r + i) * x[i];
-        y[j] = s;
+        if (i < in) {
+            V l, h;
+            load2_dt_part(w, dt, r + i, in - i, &l, &h);
+            a = v_fmadd(l, v_load_part(x + i, in - i), a);
+            b = v_fmadd(h, v_load_part(x + i + W, in - i - W), b);
+        }
+        y[j] = v_hsum(v_add(a, b));
     }
 }
 
