@@ -337,17 +337,25 @@ INLINE void qstep_q4_1(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 }
 INLINE float qend_q4_1(const QAcc *s) { return qacc_sum(s) + s->c; }
 
-// The 8 scales and the 8 mins of a Q4_K super-block (q4_k_scale_min), four bytes at a time:
-// j < 4 the low 6 bits of bytes j and j + 4; j >= 4 the nibbles of byte j + 4 with the top
-// two bits of bytes j - 4 and j.
+// The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K super-block's 12 bytes of scales at
+// p (q4_k_scale_min), unpacked with byte shuffles: for j < 4 the low 6 bits of byte j (scale)
+// or j + 4 (min); for j >= 4 the low (scale) or high (min) nibble of byte j + 4 and the top two
+// bits of byte j - 4 (scale) or j (min). Reads 16 bytes (the block goes on after them).
+INLINE __m128i q4_k_scale_bytes(const unsigned char *p) {
+    const __m128i u = _mm_loadu_si128((const __m128i *)p);
+    const __m128i lo = _mm_shuffle_epi8(u, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i top = _mm_shuffle_epi8(u, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i m6 = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m128i hi4 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    const __m128i v = _mm_or_si128(_mm_and_si128(lo, m6), _mm_and_si128(_mm_srli_epi16(lo, 4), hi4));
+    return _mm_or_si128(v, _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)));
+}
+
+// the same as two vectors of 8 floats
 INLINE void q4_k_scales(const unsigned char *p, __m256 *sc, __m256 *mn) {
-    uint32_t u[3];
-    memcpy(u, p, 12);
-    const uint32_t m6 = 0x3F3F3F3F, m4 = 0x0F0F0F0F, m2 = 0x03030303;
-    const uint64_t s8 = (uint64_t)(u[0] & m6) | (uint64_t)((u[2] & m4) | ((u[0] >> 6) & m2) << 4) << 32;
-    const uint64_t n8 = (uint64_t)(u[1] & m6) | (uint64_t)(((u[2] >> 4) & m4) | ((u[1] >> 6) & m2) << 4) << 32;
-    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)s8)));
-    *mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)n8)));
+    const __m128i v = q4_k_scale_bytes(p);
+    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+    *mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)));
 }
 
 #if QVNNI
@@ -365,20 +373,8 @@ INLINE __m512i dot64_vnni(__m512i w, const XQ *x, int e) {
 // 512-bit vector, the low nibbles kept in the lower half and the high ones in the upper (the
 // upper half shifted by 4 bits), so that the 64 weights line up with x's elements 64c .. 64c + 63;
 // one float conversion and multiply-add for the two sub-blocks (lanes 0-7 and 8-15).
-// The 8 scales and 8 mins of a Q4_K super-block (q4_k_scale_min) as one vector of 16 floats,
-// unpacked with byte shuffles: lanes 0-7 scale j, lanes 8-15 min j. For j < 4 the low 6 bits of
-// byte j (scale) or j + 4 (min); for j >= 4 the low (scale) or high (min) nibble of byte j + 4
-// and the top two bits of byte j - 4 (scale) or j (min).
-INLINE __m512 q4_k_scales16(const unsigned char *p) {
-    const __m128i u = _mm_loadu_si128((const __m128i *)p); // 12 bytes used; the block goes on
-    const __m128i lo = _mm_shuffle_epi8(u, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-    const __m128i top = _mm_shuffle_epi8(u, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-    const __m128i m6 = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
-    const __m128i hi4 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
-    __m128i v = _mm_or_si128(_mm_and_si128(lo, m6), _mm_and_si128(_mm_srli_epi16(lo, 4), hi4));
-    v = _mm_or_si128(v, _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)));
-    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
-}
+// the same as one vector of 16 floats: lanes 0-7 the scales, 8-15 the mins
+INLINE __m512 q4_k_scales16(const unsigned char *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q4_k_scale_bytes(p))); }
 
 INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     // lanes 0-7: d sc_j x.d_j (the sub-blocks' products' scales); 8-15: dmin mn_j x.s_j
