@@ -467,23 +467,50 @@ INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 }
 INLINE float qend_q6_k(const QAcc *s) { return qacc_sum(s) - 32 * _mm512_reduce_add_ps(s->zm); }
 #else
-// Q6_K: each 16 values (q - 32) times their int8 scale fit int16 (|.| <= 4096)
-INLINE I16x16 q6_scaled(B16 g, int sc) { return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(g), _mm256_set1_epi16((short)sc)); }
-
+// Q6_K without VNNI: a half's four 32-value parts as 32 unsigned bytes (0..63) each, in x's
+// order (the low nibbles of ql[0:32) and ql[32:64), then their high nibbles, each with its two
+// bits of qh); sum (q - 32) sc x = sum q sc x - 32 sum sc x16 (s16), as the VNNI kernel. Each
+// 16 values (one scale) times x in int16 products summed in pairs (madd), scaled in float by
+// d sc times x's scale.
 INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     const float d = f16_at(b + 208);
     const int8_t *sc = (const int8_t *)(b + 192);
+    const __m128i scb = b16_load(b + 192);
+    const __m256 dv = _mm256_set1_ps(d);
+    const __m256 sc0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scb)), dv);
+    const __m256 sc1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(scb, 8))), dv);
+    s->m = _mm256_fmadd_ps(sc0, _mm256_loadu_ps(x->s16 + 2 * xb), s->m);
+    s->m = _mm256_fmadd_ps(sc1, _mm256_loadu_ps(x->s16 + 2 * xb + 8), s->m);
+    const __m256i m15 = _mm256_set1_epi8(0x0F), m48 = _mm256_set1_epi8(0x30);
     for (int h = 0; h < 2; h++) {
-        B16 g0[4], g1[4]; // values l0 = 0..15 and 16..31 of the four groups of this half
-        q6_k_groups(b + 64 * h, b + 128 + 32 * h, g0);
-        q6_k_groups(b + 64 * h + 16, b + 128 + 32 * h + 16, g1);
-        for (int k = 0; k < 4; k++) { // x block 4h + k: elements 128h + 32k .. + 31
-            const int i = 8 * h + 2 * k, xk = xb + 4 * h + k;
-            qacc_add32(s, dot32w(q6_scaled(g0[k], sc[i]), q6_scaled(g1[k], sc[i + 1]), x->q + QK * xk), d * x->d[xk]);
+        const __m256i A = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+        const __m256i B = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+        const __m256i H = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+        __m256i p[4];
+        p[0] = _mm256_or_si256(_mm256_and_si256(A, m15), _mm256_and_si256(_mm256_slli_epi16(H, 4), m48));
+        p[1] = _mm256_or_si256(_mm256_and_si256(B, m15), _mm256_and_si256(_mm256_slli_epi16(H, 2), m48));
+        p[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m15), _mm256_and_si256(H, m48));
+        p[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m15),
+                               _mm256_and_si256(_mm256_srli_epi16(H, 2), m48));
+        for (int k = 0; k < 4; k++) { // x block xk: elements 128h + 32k .. + 31, groups g and g + 1
+            const int xk = xb + 4 * h + k, g = 8 * h + 2 * k;
+            const float dx = d * x->d[xk];
+#if QWIDE
+            const __m512i pr = _mm512_madd_epi16(_mm512_cvtepu8_epi16(p[k]), _mm512_loadu_si512(x->q + QK * xk));
+            const __m512 sv = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dx * (float)sc[g]), _mm512_set1_ps(dx * (float)sc[g + 1]));
+            s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), sv, s->z);
+#else
+            // q sc fits int16 (63 * 128): the two groups' products summed before one conversion
+            const I16x16 w0 = _mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(p[k])),
+                                                 _mm256_set1_epi16(sc[g]));
+            const I16x16 w1 = _mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(p[k], 1)),
+                                                 _mm256_set1_epi16(sc[g + 1]));
+            qacc_add(s, dot32(w0, w1, x->q + QK * xk), dx);
+#endif
         }
     }
 }
-#define qend_q6_k qend_sum
+INLINE float qend_q6_k(const QAcc *s) { return qacc_sum(s) - 32 * hsum8(s->m); }
 #endif
 
 // y[j] = W[j] . x for the n rows of a block type, ROWS rows at a time: their blocks
