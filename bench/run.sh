@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/run.sh - the benchmarks whose figures the README quotes. Run from the project root
 # after a release build (./dev bench does both). Models are written once under
-# ${QKV_BENCH_DIR:-/tmp/qkv-bench} (about 1.3 GB). QKV_KERNELS=scalar|avx2|avx512 forces a
+# ${QKV_BENCH_DIR:-/tmp/qkv-bench} (about 1.3 GB). QKV_KERNELS=scalar|avx2|avx512|avx512vnni forces a
 # kernel table; `qkv bench` says which ran. Each engine figure comes with the bound measured in
 # the same run: generation as a fraction of the memory read bandwidth, prefill of sgemm.
 set -eu

@@ -4,6 +4,7 @@
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
+#include <string.h>
 
 typedef __m256 V;
 #define W 8
@@ -27,6 +28,23 @@ static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {
     __m256i h = _mm256_loadu_si256((const __m256i *)p);
     *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
     *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+// the first m of 8 floats (maskload / maskstore: nothing past them is touched), of 8 16-bit
+// values (copied to a zeroed buffer: AVX2 has no 16-bit masked load)
+static inline __m256i v_mask(int m) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline V v_load_part(const float *p, int m) { return _mm256_maskload_ps(p, v_mask(m)); }
+static inline void v_store_part(float *p, int m, V v) { _mm256_maskstore_ps(p, v_mask(m), v); }
+static inline __m128i h16_part(const uint16_t *p, int m) {
+    uint16_t b[8] = {0};
+    memcpy(b, p, 2 * (size_t)(m < 8 ? m : 8));
+    return _mm_loadu_si128((const __m128i *)b);
+}
+static inline V v_load_part_f16(const uint16_t *p, int m) { return _mm256_cvtph_ps(h16_part(p, m)); }
+static inline V v_load_part_bf16(const uint16_t *p, int m) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h16_part(p, m)), 16));
 }
 
 // bf16 is the top half of an f32: widen and shift

@@ -1,7 +1,9 @@
-// avx512.c - the kernel table for x86-64 CPUs with AVX-512 F and BW (16 floats a vector):
-// F16 through the 512-bit F16C conversion, BF16 by a shift. Built with -mavx512f -mavx512bw
-// -mfma -mf16c; run only when kernels.c finds those on the CPU. (AVX512-BF16 and VNNI
-// would round the activations to bf16 / int8; these kernels keep them in f32.)
+// avx512.c - the kernel tables for x86-64 CPUs with AVX-512 F and BW (16 floats a vector):
+// F16 through the 512-bit F16C conversion, BF16 by a shift. Built twice: with -mavx512f
+// -mavx512bw -mfma -mf16c for the table "avx512", and with -mavx512vnni added for
+// "avx512vnni", whose Q4_K and Q6_K kernels multiply bytes with vpdpbusd (kern/simd.h); each
+// runs only when kernels.c finds its instructions on the CPU. The activations stay f32 (the
+// float types) and int16 (the block types: VNNI multiplies their two bytes, exactly).
 #include "kern/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__)
@@ -33,6 +35,18 @@ static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {
     *hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
 }
 
+// the first m of 16 floats / 16-bit values (masked: nothing past them is touched)
+static inline __mmask16 v_mask(int m) { return m <= 0 ? 0 : m >= 16 ? 0xFFFF : (__mmask16)((1u << m) - 1); }
+static inline V v_load_part(const float *p, int m) { return _mm512_maskz_loadu_ps(v_mask(m), p); }
+static inline void v_store_part(float *p, int m, V v) { _mm512_mask_storeu_ps(p, v_mask(m), v); }
+static inline __m256i h16_part(const uint16_t *p, int m) {
+    return _mm512_castsi512_si256(_mm512_maskz_loadu_epi16((__mmask32)v_mask(m), p));
+}
+static inline V v_load_part_f16(const uint16_t *p, int m) { return _mm512_cvtph_ps(h16_part(p, m)); }
+static inline V v_load_part_bf16(const uint16_t *p, int m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h16_part(p, m)), 16));
+}
+
 // bf16 is the top half of an f32: widen and shift
 static inline V v_load_bf16(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
@@ -62,7 +76,13 @@ static inline V v_zero_below(V v, V x, V lim) {
 
 #include "kern/simd.h"
 
+#if defined(__AVX512VNNI__)
+const Kernels kern_avx512vnni_table = SIMD_TABLE("avx512vnni");
+#else
 const Kernels kern_avx512_table = SIMD_TABLE("avx512");
+#endif
+#elif defined(QKV_VNNI)
+const Kernels kern_avx512vnni_table = {.name = NULL};
 #else
 const Kernels kern_avx512_table = {.name = NULL};
 #endif

@@ -1,5 +1,5 @@
 // kernels.c - choosing the kernel table: from the CPU at the first use, or as the
-// environment (QKV_KERNELS=scalar|avx2|avx512|auto) or a test asks.
+// environment (QKV_KERNELS=scalar|avx2|avx512|avx512vnni|auto) or a test asks.
 //
 // The choice is process-wide state on purpose: it describes the CPU, which every thread
 // shares. It is made once (pthread_once) and changed only by kern_use.
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_SCALAR, K_AVX2, K_AVX512, K_COUNT };
+enum { K_SCALAR, K_AVX2, K_AVX512, K_AVX512VNNI, K_COUNT };
 
-static const char *const names[K_COUNT] = {"scalar", "avx2", "avx512"};
+static const char *const names[K_COUNT] = {"scalar", "avx2", "avx512", "avx512vnni"};
 static Kernels filled[K_COUNT]; // each table with its NULL entries taken from the scalar one
 static _Atomic(const Kernels *) current;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -29,6 +29,8 @@ static bool cpu_has(int k) {
     case K_AVX512:
         return kern_avx512_table.name && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+    case K_AVX512VNNI:
+        return kern_avx512vnni_table.name && __builtin_cpu_supports("avx512vnni") && cpu_has(K_AVX512);
     default: return true;
     }
 #else
@@ -67,14 +69,15 @@ static void fill(Kernels *f, const Kernels *t) {
 }
 
 static void init(void) {
-    const Kernels *tables[K_COUNT] = {&kern_scalar_table, &kern_avx2_table, &kern_avx512_table};
+    const Kernels *tables[K_COUNT] = {&kern_scalar_table, &kern_avx2_table, &kern_avx512_table,
+                                              &kern_avx512vnni_table};
     for (int k = 0; k < K_COUNT; k++) fill(&filled[k], tables[k]);
     int k = best();
     const char *want = getenv("QKV_KERNELS");
     if (want && *want && strcmp(want, "auto")) {
         int w = find(want);
         if (w < 0)
-            snprintf(note, sizeof note, "QKV_KERNELS=%.20s is not one of scalar, avx2, avx512, auto: using %s", want,
+            snprintf(note, sizeof note, "QKV_KERNELS=%.20s is not one of scalar, avx2, avx512, avx512vnni, auto: using %s", want,
                      names[k]);
         else if (!cpu_has(w))
             snprintf(note, sizeof note, "QKV_KERNELS=%s: this CPU lacks the instructions; using %s", names[w], names[k]);
@@ -101,7 +104,7 @@ bool kern_supported(const char *name) {
 int kern_use(const char *name, Err *e) {
     kern_get();
     int k = strcmp(name, "auto") ? find(name) : best();
-    if (k < 0) return err_set(e, "unknown kernels '%.20s' (scalar, avx2, avx512 or auto)", name);
+    if (k < 0) return err_set(e, "unknown kernels '%.20s' (scalar, avx2, avx512, avx512vnni or auto)", name);
     if (!cpu_has(k)) return err_set(e, "kernels '%s': this CPU lacks the instructions", names[k]);
     atomic_store(&current, &filled[k]);
     return 0;

@@ -35,7 +35,7 @@ typedef void (*MvOutInFn)(const void *w, int in, int n, const float *x, float *y
 typedef void (*MvOutInQFn)(const void *w, int in, int n, const XQ *x, float *y);
 
 typedef struct Kernels {
-    const char *name; // "scalar", "avx2", "avx512"
+    const char *name; // "scalar", "avx2", "avx512", "avx512vnni"
     RowF32Fn row_f32[DT_COUNT];
     MvInOutFn mv_in_out[DT_COUNT];
     MvOutInFn mv_out_in[DT_COUNT];
@@ -58,16 +58,16 @@ typedef struct Kernels {
 } Kernels;
 
 // The tables (an instruction set this build cannot target has a table with name NULL).
-extern const Kernels kern_scalar_table, kern_avx2_table, kern_avx512_table;
+extern const Kernels kern_scalar_table, kern_avx2_table, kern_avx512_table, kern_avx512vnni_table;
 
 // The table in use, every entry filled. The first call chooses it (see kern_use).
 const Kernels *kern_get(void);
 
 // Name of the kernels in use.
 const char *kern_name(void);
-// Whether this build and CPU can run the kernels named ("scalar", "avx2", "avx512").
+// Whether this build and CPU can run the kernels named ("scalar", "avx2", "avx512", "avx512vnni").
 bool kern_supported(const char *name);
-// Use the kernels named: "scalar", "avx2", "avx512", or "auto" (the best this CPU runs).
+// Use the kernels named: "scalar", "avx2", "avx512", "avx512vnni", or "auto" (the best this CPU runs).
 // Returns 0, or -1 with a message when the name is unknown or the CPU lacks the
 // instructions (the choice is then unchanged). Not while kernels are running.
 int kern_use(const char *name, Err *e);

@@ -243,13 +243,14 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
     bool quant = false;
     for (int i = 0; i < n; i++) quant |= ls[i]->out_in && dtype_block(ls[i]->w.dt) > 1;
     const int in = ls[0]->in;
-    size_t xq_floats = quant ? (size_t)in / 2 + 2 * (size_t)(in / 32) + 1 : 0;
+    size_t xq_floats = quant ? (size_t)in / 2 + 2 * (size_t)(in / 32) + 1 + (blk_xq_bytes(in) + 3) / 4 : 0;
     float *scr = partial + xq_floats ? pool_scratch(pool, 0, partial + xq_floats) : NULL;
     if (quant) {
-        float *d = scr + partial, *sx = d + in / 32;
-        int16_t *q = (int16_t *)(sx + in / 32);
+        float *d = scr + partial, *sx = d + in / 32, *bytes = sx + in / 32;
+        int16_t *q = (int16_t *)(bytes + (blk_xq_bytes(in) + 3) / 4);
         blk_quant_x(inp, in, q, d, sx);
-        J.xq = (XQ){q, d, sx};
+        J.xq = (XQ){q, d, sx, NULL, NULL, NULL, NULL};
+        blk_quant_x_bytes(&J.xq, in, bytes);
     }
     for (int i = 0; i < n; i++)
         if (!ls[i]->out_in) J.p[i].partial = scr, scr += (size_t)(J.p[i].chunk - 1) * ls[i]->out;

@@ -54,7 +54,7 @@ void rope_apply(float *x, int n, int stride, int n_heads, int hd, int rot, const
 void softmax_inplace(float *x, int n);
 // Index of the largest x (the first of equals).
 int argmax(const float *x, int n);
-// Name of the kernels in use: "scalar", "avx2" or "avx512" (see kern/kernels.h).
+// Name of the kernels in use: "scalar", "avx2", "avx512" or "avx512vnni" (see kern/kernels.h).
 const char *ops_kernels(void);
 
 // What linear_forward did on one pool while counted (for benchmarks): weight bytes and

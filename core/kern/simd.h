@@ -2,7 +2,9 @@
 // file (avx2.c, avx512.c) defines the primitives below, includes this file and builds its
 // table with SIMD_TABLE(name). Only those files include it.
 //
-// Primitives: type V and width W; v_zero, v_set1, v_load, v_store (unaligned f32), v_add,
+// Primitives: type V and width W; v_zero, v_set1, v_load, v_store (unaligned f32), v_load_part /
+// v_store_part (the first m of W floats, m <= 0 none: zeros after them, nothing past them read
+// or written), v_load_part_f16 / v_load_part_bf16 (the first 0 < m < W stored values), v_add,
 // v_sub, v_mul, v_div, v_fmadd(a,b,c) = a*b+c, v_fnmadd(a,b,c) = c-a*b, v_max, v_min;
 // v_load_f16 / v_load_bf16 (W stored 16-bit values), v_load2_f16 (2W f16 with one
 // full-width load, as two vectors), v_load_i8 (W int8 as f32);
@@ -32,11 +34,30 @@ INLINE V load_dt(const void *w, DType dt, int64_t i) {
 // One element, for the tails shorter than W.
 INLINE float at_dt(const void *w, DType dt, int64_t i) { return elem_f32(w, dt, i); }
 
+// The first m elements of a stored array from element i as f32, zeros after them; nothing
+// past them is read. m <= 0 reads nothing.
+INLINE V load_dt_part(const void *w, DType dt, int64_t i, int m) {
+    if (m <= 0) return v_zero();
+    if (m >= W) return load_dt(w, dt, i);
+    switch (dt) {
+    case DT_F16: return v_load_part_f16((const uint16_t *)w + i, m);
+    case DT_BF16: return v_load_part_bf16((const uint16_t *)w + i, m);
+    default: return v_load_part((const float *)w + i, m);
+    }
+}
+
 // Bytes of one stored element (not for block types).
 INLINE int esize(DType dt) { return dt == DT_F32 ? 4 : 2; }
 
-// Ask for the `bytes` at p to be brought into the caches (one prefetch a cache line).
+// Ask for the `bytes` at p to be brought into the L2 cache (one prefetch a cache line). Into
+// L2, not L1 (prefetcht2, not prefetcht0): on the Zen 4 host the F16 kernels read memory at
+// 10 GB/s a thread with prefetcht0 and 18-25 GB/s with prefetcht2 (one thread, 59 MB of
+// weights, 2026-12-02); L1's few fill buffers were what the streams waited on.
 INLINE void prefetch(const void *p, int bytes) {
+    for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 1);
+}
+// The same into L1 (prefetcht0): what the quantized kernels' short rows want (see out_in_q).
+INLINE void prefetch_l1(const void *p, int bytes) {
     for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 3);
 }
 
@@ -226,12 +247,20 @@ INLINE I16x16 dot32(I16x16 lo, I16x16 hi, const int16_t *xq) {
 #else
 #define QWIDE 0
 #endif
+#if QWIDE && defined(__AVX512VNNI__)
+#define QVNNI 1
+#else
+#define QVNNI 0
+#endif
 
 // A row's running dot product: a float vector and a scalar term (each type says how they combine).
 typedef struct {
     __m256 a, m; // m: Q4_K's minimums, a lane a sub-block
 #if QWIDE
     __m512 z; // the 512-bit kernels' products
+#endif
+#if QVNNI
+    __m512 zm; // VNNI: Q6_K's offset of 32 (a lane a 16-value group), Q4_K's mins (lanes 8-15)
 #endif
     float c;
 } QAcc;
@@ -241,6 +270,9 @@ INLINE QAcc qacc_zero(void) {
     s.a = _mm256_setzero_ps(), s.m = _mm256_setzero_ps(), s.c = 0;
 #if QWIDE
     s.z = _mm512_setzero_ps();
+#endif
+#if QVNNI
+    s.zm = _mm512_setzero_ps();
 #endif
     return s;
 }
@@ -309,19 +341,69 @@ INLINE void qstep_q4_1(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 }
 INLINE float qend_q4_1(const QAcc *s) { return qacc_sum(s) + s->c; }
 
-// The 8 scales and the 8 mins of a Q4_K super-block (q4_k_scale_min), four bytes at a time:
-// j < 4 the low 6 bits of bytes j and j + 4; j >= 4 the nibbles of byte j + 4 with the top
-// two bits of bytes j - 4 and j.
-INLINE void q4_k_scales(const unsigned char *p, __m256 *sc, __m256 *mn) {
-    uint32_t u[3];
-    memcpy(u, p, 12);
-    const uint32_t m6 = 0x3F3F3F3F, m4 = 0x0F0F0F0F, m2 = 0x03030303;
-    const uint64_t s8 = (uint64_t)(u[0] & m6) | (uint64_t)((u[2] & m4) | ((u[0] >> 6) & m2) << 4) << 32;
-    const uint64_t n8 = (uint64_t)(u[1] & m6) | (uint64_t)(((u[2] >> 4) & m4) | ((u[1] >> 6) & m2) << 4) << 32;
-    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)s8)));
-    *mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)n8)));
+// The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K super-block's 12 bytes of scales at
+// p (q4_k_scale_min), unpacked with byte shuffles: for j < 4 the low 6 bits of byte j (scale)
+// or j + 4 (min); for j >= 4 the low (scale) or high (min) nibble of byte j + 4 and the top two
+// bits of byte j - 4 (scale) or j (min). Reads 16 bytes (the block goes on after them).
+INLINE __m128i q4_k_scale_bytes(const unsigned char *p) {
+    const __m128i u = _mm_loadu_si128((const __m128i *)p);
+    const __m128i lo = _mm_shuffle_epi8(u, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i top = _mm_shuffle_epi8(u, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i m6 = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m128i hi4 = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    const __m128i v = _mm_or_si128(_mm_and_si128(lo, m6), _mm_and_si128(_mm_srli_epi16(lo, 4), hi4));
+    return _mm_or_si128(v, _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)));
 }
 
+// the same as two vectors of 8 floats
+INLINE void q4_k_scales(const unsigned char *p, __m256 *sc, __m256 *mn) {
+    const __m128i v = q4_k_scale_bytes(p);
+    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+    *mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)));
+}
+
+#if QVNNI
+// AVX-512 VNNI: 64 weights as unsigned bytes w (each below 128) times x's 64 values from element
+// e, exactly, in 16 int32 lanes of four products each: x = 256 h + l (blk_quant_x_bytes), so
+// w . x = 256 (w . h) + l . w, two vpdpbusd (unsigned times signed bytes: w . h with h signed,
+// l . w with l unsigned and w < 128) and a shift. |lane| < 4 * 127 * 128 * 256 + 4 * 255 * 127.
+INLINE __m512i dot64_vnni(__m512i w, const XQ *x, int e) {
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x->h + e));
+    a = _mm512_slli_epi32(a, 8);
+    return _mm512_dpbusd_epi32(a, _mm512_loadu_si512(x->l + e), w);
+}
+
+// Q4_K with VNNI: the 32 bytes of sub-blocks 2c and 2c + 1 broadcast to both halves of a
+// 512-bit vector, the low nibbles kept in the lower half and the high ones in the upper (the
+// upper half shifted by 4 bits), so that the 64 weights line up with x's elements 64c .. 64c + 63;
+// one float conversion and multiply-add for the two sub-blocks (lanes 0-7 and 8-15).
+// the same as one vector of 16 floats: lanes 0-7 the scales, 8-15 the mins
+INLINE __m512 q4_k_scales16(const unsigned char *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q4_k_scale_bytes(p))); }
+
+INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    // lanes 0-7: d sc_j x.d_j (the sub-blocks' products' scales); 8-15: dmin mn_j x.s_j
+    int32_t dm;
+    memcpy(&dm, b, 4); // d and dmin, f16
+    const __m512 dd = _mm512_permutexvar_ps(_mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1)),
+                                            _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(dm))));
+    const __m512 xds = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(x->d + xb))),
+                                                           _mm256_castps_pd(_mm256_loadu_ps(x->s + xb)), 1));
+    const __m512 ds = _mm512_mul_ps(_mm512_mul_ps(q4_k_scales16(b + 4), dd), xds);
+    s->zm = _mm512_add_ps(s->zm, ds); // lanes 8-15 (the mins) are what qend_q4_k takes of it
+    const __m512i m15 = _mm512_set1_epi8(0x0F);
+    const __m512i i0 = _mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1));
+    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2)), i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4));
+    const __m512i i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(6));
+    const __m512i idx[4] = {i0, i1, i2, i3};
+    for (int c = 0; c < 4; c++) {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c)));
+        const __m512i w = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m15);
+        const __m512i p = dot64_vnni(w, x, QK * (xb + 2 * c));
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx[c], ds), s->z);
+    }
+}
+INLINE float qend_q4_k(const QAcc *s) { return qacc_sum(s) - _mm512_mask_reduce_add_ps(0xFF00, s->zm); }
+#else
 // sub-blocks 2c and 2c + 1 from the low and high nibbles of 32 bytes; the eight sub-blocks'
 // scales (times x's) as one vector, each taken out by a lane permute
 INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
@@ -351,23 +433,89 @@ INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     }
 }
 INLINE float qend_q4_k(const QAcc *s) { return qacc_sum(s) - hsum8(s->m); }
+#endif
 
-// Q6_K: each 16 values (q - 32) times their int8 scale fit int16 (|.| <= 4096)
-INLINE I16x16 q6_scaled(B16 g, int sc) { return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(g), _mm256_set1_epi16((short)sc)); }
+#if QVNNI
+// lanes 4k .. 4k + 3 lane g0 + k of v (k < 4)
+INLINE __m512 lanes_4(__m512 v, int g0) {
+    const __m512i k = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    return _mm512_permutexvar_ps(_mm512_add_epi32(k, _mm512_set1_epi32(g0)), v);
+}
 
+// Q6_K with VNNI: a half's 128 6-bit values as two vectors of 64 unsigned bytes (0..63), in x's
+// order: the 64 ql bytes' low nibbles (elements 0-63 of the half) and high nibbles (64-127),
+// each with its two bits of qh (qh broadcast to both 256-bit halves and shifted by 4 and 2, or
+// 0 and 2, bits: a 16-bit shift brings in bits of the neighbouring byte only outside 0x30).
+// sum (q - 32) sc x = sum q sc x - 32 sum sc (x summed over each 16 values: s16); a lane
+// (four values) of a group of 16 takes the group's scale d * sc times x's scale (d4).
+INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b16_load(b + 192))),
+                                    _mm512_set1_ps(f16_at(b + 208)));
+    s->zm = _mm512_fmadd_ps(sc, _mm512_loadu_ps(x->s16 + 2 * xb), s->zm);
+    const __m512i m15 = _mm512_set1_epi8(0x0F), m48 = _mm512_set1_epi8(0x30);
+    const __mmask32 upper = 0xFFFF0000u; // the 16-bit lanes of the upper 256 bits
+    for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512(b + 64 * h);
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
+        const __m512i up = _mm512_mask_slli_epi16(_mm512_slli_epi16(qh, 4), upper, qh, 2);
+        const __m512i down = _mm512_mask_srli_epi16(qh, upper, qh, 2);
+        // low nibble | (the shifted qh & 0x30) in one ternary logic (0xF8: a | (b & c))
+        const __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, m15), up, m48, 0xF8);
+        const __m512i hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m15), down, m48, 0xF8);
+        const int e = QK * (xb + 4 * h);
+        const __m512 s0 = _mm512_mul_ps(lanes_4(sc, 8 * h), _mm512_loadu_ps(x->d4 + e / 4));
+        const __m512 s1 = _mm512_mul_ps(lanes_4(sc, 8 * h + 4), _mm512_loadu_ps(x->d4 + e / 4 + 16));
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni(lo, x, e)), s0, s->z);
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni(hi, x, e + 64)), s1, s->z);
+    }
+}
+INLINE float qend_q6_k(const QAcc *s) { return qacc_sum(s) - 32 * _mm512_reduce_add_ps(s->zm); }
+#else
+// Q6_K without VNNI: a half's four 32-value parts as 32 unsigned bytes (0..63) each, in x's
+// order (the low nibbles of ql[0:32) and ql[32:64), then their high nibbles, each with its two
+// bits of qh); sum (q - 32) sc x = sum q sc x - 32 sum sc x16 (s16), as the VNNI kernel. Each
+// 16 values (one scale) times x in int16 products summed in pairs (madd), scaled in float by
+// d sc times x's scale.
 INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     const float d = f16_at(b + 208);
     const int8_t *sc = (const int8_t *)(b + 192);
+    const __m128i scb = b16_load(b + 192);
+    const __m256 dv = _mm256_set1_ps(d);
+    const __m256 sc0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scb)), dv);
+    const __m256 sc1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(scb, 8))), dv);
+    s->m = _mm256_fmadd_ps(sc0, _mm256_loadu_ps(x->s16 + 2 * xb), s->m);
+    s->m = _mm256_fmadd_ps(sc1, _mm256_loadu_ps(x->s16 + 2 * xb + 8), s->m);
+    const __m256i m15 = _mm256_set1_epi8(0x0F), m48 = _mm256_set1_epi8(0x30);
     for (int h = 0; h < 2; h++) {
-        B16 g0[4], g1[4]; // values l0 = 0..15 and 16..31 of the four groups of this half
-        q6_k_groups(b + 64 * h, b + 128 + 32 * h, g0);
-        q6_k_groups(b + 64 * h + 16, b + 128 + 32 * h + 16, g1);
-        for (int k = 0; k < 4; k++) { // x block 4h + k: elements 128h + 32k .. + 31
-            const int i = 8 * h + 2 * k, xk = xb + 4 * h + k;
-            qacc_add32(s, dot32w(q6_scaled(g0[k], sc[i]), q6_scaled(g1[k], sc[i + 1]), x->q + QK * xk), d * x->d[xk]);
+        const __m256i A = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+        const __m256i B = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+        const __m256i H = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+        __m256i p[4];
+        p[0] = _mm256_or_si256(_mm256_and_si256(A, m15), _mm256_and_si256(_mm256_slli_epi16(H, 4), m48));
+        p[1] = _mm256_or_si256(_mm256_and_si256(B, m15), _mm256_and_si256(_mm256_slli_epi16(H, 2), m48));
+        p[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m15), _mm256_and_si256(H, m48));
+        p[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m15),
+                               _mm256_and_si256(_mm256_srli_epi16(H, 2), m48));
+        for (int k = 0; k < 4; k++) { // x block xk: elements 128h + 32k .. + 31, groups g and g + 1
+            const int xk = xb + 4 * h + k, g = 8 * h + 2 * k;
+            const float dx = d * x->d[xk];
+#if QWIDE
+            const __m512i pr = _mm512_madd_epi16(_mm512_cvtepu8_epi16(p[k]), _mm512_loadu_si512(x->q + QK * xk));
+            const __m512 sv = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dx * (float)sc[g]), _mm512_set1_ps(dx * (float)sc[g + 1]));
+            s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pr), sv, s->z);
+#else
+            // q sc fits int16 (63 * 128): the two groups' products summed before one conversion
+            const I16x16 w0 = _mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(p[k])),
+                                                 _mm256_set1_epi16(sc[g]));
+            const I16x16 w1 = _mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(p[k], 1)),
+                                                 _mm256_set1_epi16(sc[g + 1]));
+            qacc_add(s, dot32(w0, w1, x->q + QK * xk), dx);
+#endif
         }
     }
 }
+INLINE float qend_q6_k(const QAcc *s) { return qacc_sum(s) - 32 * hsum8(s->m); }
+#endif
 
 // y[j] = W[j] . x for the n rows of a block type, ROWS rows at a time: their blocks
 // interleaved, so that each thread reads ROWS streams at once (one sequential stream a core
@@ -382,8 +530,10 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
     const size_t bb = dtype_bytes(dt, blk);
     const unsigned char *r = w;
     // the hardware prefetchers lag on rows this short (Q8_0 rows of 768 are 816 bytes): the next
-    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does)
-    const bool pf = rb * ROWS < 16384 && !add;
+    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does); rows
+    // under 2 KB into L1, longer ones into L2 (one thread from memory on the Zen 4 host: Q4_K
+    // rows of 768 at 14.5 GB/s into L1, 12.8 into L2; Q8_0 rows of 3072 at 21.5 into L2, 14 into L1)
+    const bool pf = rb * ROWS < 16384 && !add, l1 = rb < 2048;
     const size_t slice = ROWS * bb;
     int j = 0;
     for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
@@ -392,7 +542,10 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
         QAcc s0 = qacc_zero(), s1 = qacc_zero(), s2 = qacc_zero(), s3 = qacc_zero();
         const unsigned char *next = r + PF_GROUPS * ROWS * rb;
         for (int b = 0; b < nb; b++) {
-            if (pf && j + (PF_GROUPS + 1) * ROWS <= n) prefetch(next + b * slice, (int)slice);
+            if (pf && j + (PF_GROUPS + 1) * ROWS <= n) {
+                if (l1) prefetch_l1(next + b * slice, (int)slice);
+                else prefetch(next + b * slice, (int)slice);
+            }
             const unsigned char *q = r + b * bb;
             step(&s0, q, x, b * per), step(&s1, q + rb, x, b * per);
             step(&s2, q + 2 * rb, x, b * per), step(&s3, q + 3 * rb, x, b * per);
@@ -421,7 +574,7 @@ OUT_IN_Q(Q8_0, q8_0, qend_sum)
 OUT_IN_Q(Q4_0, q4_0, qend_q4_0)
 OUT_IN_Q(Q4_1, q4_1, qend_q4_1)
 OUT_IN_Q(Q4_K, q4_k, qend_q4_k)
-OUT_IN_Q(Q6_K, q6_k, qend_sum)
+OUT_IN_Q(Q6_K, q6_k, qend_q6_k)
 #undef OUT_IN_Q
 
 // I8_AFFINE rows: y[j] = s_j (q_j . x - Z_j sum(x)), any in.
@@ -451,106 +604,133 @@ static void out_in_i8_affine(const void *w, int in, int n, const float *x, float
     }
 }
 
+// The first m (< 2W) elements from element i as two vectors, zeros after them (masked loads:
+// nothing past them is read).
+INLINE void load2_dt_part(const void *w, DType dt, int64_t i, int m, V *lo, V *hi) {
+    *lo = load_dt_part(w, dt, i, m);
+    *hi = load_dt_part(w, dt, i + W, m - W);
+}
+
+// Columns before the first whose element in the row at w + r (elements) starts a cache line:
+// the vector loads after them are aligned, none straddling two lines (a safetensors header
+// leaves tensors anywhere: GPT-2 F16's start 40 bytes past a line, and a 64-byte load from
+// there reads two lines). 0 when the row is not even aligned to its element.
+INLINE int head_cols(const void *w, DType dt, int64_t r, int n) {
+    const uintptr_t a = (uintptr_t)((const char *)w + r * esize(dt)) % 64;
+    if (a % (uintptr_t)esize(dt)) return 0;
+    const int h = (int)((64 - a) % 64) / esize(dt);
+    return h < n ? h : n;
+}
+
+// [in, out], eight rows from element r (rows ld apart), columns j .. j + m (m <= 2W; m < 2W
+// through masked loads and stores): y += x W there. Every column is computed the same way
+// whether its step is full or not, so y does not depend on where the rows start.
+INLINE void io_step8(const void *w, DType dt, int64_t r, int64_t ld, int j, int m, const V *xv, float *y) {
+    const bool full = m == 2 * W;
+    V a0, b0, a1, b1, l, h;
+    if (full) a0 = v_load(y + j), b0 = v_load(y + j + W), load2_dt(w, dt, r + j, &l, &h);
+    else a0 = v_load_part(y + j, m), b0 = v_load_part(y + j + W, m - W), load2_dt_part(w, dt, r + j, m, &l, &h);
+    a0 = v_fmadd(xv[0], l, a0), b0 = v_fmadd(xv[0], h, b0);
+    if (full) load2_dt(w, dt, r + ld + j, &l, &h);
+    else load2_dt_part(w, dt, r + ld + j, m, &l, &h);
+    a1 = v_mul(xv[1], l), b1 = v_mul(xv[1], h);
+    for (int k = 2; k < 8; k += 2) {
+        if (full) load2_dt(w, dt, r + k * ld + j, &l, &h);
+        else load2_dt_part(w, dt, r + k * ld + j, m, &l, &h);
+        a0 = v_fmadd(xv[k], l, a0), b0 = v_fmadd(xv[k], h, b0);
+        if (full) load2_dt(w, dt, r + (k + 1) * ld + j, &l, &h);
+        else load2_dt_part(w, dt, r + (k + 1) * ld + j, m, &l, &h);
+        a1 = v_fmadd(xv[k + 1], l, a1), b1 = v_fmadd(xv[k + 1], h, b1);
+    }
+    if (full) v_store(y + j, v_add(a0, a1)), v_store(y + j + W, v_add(b0, b1));
+    else v_store_part(y + j, m, v_add(a0, a1)), v_store_part(y + j + W, m - W, v_add(b0, b1));
+}
+
 // [in, out], y += x W: eight rows of W per pass over the columns, so that each load and
 // store of y serves eight weight rows; 2W columns a step (F16 then converts full-width
-// loads: about 10% faster than W-wide ones on rows of 768), two FMA chains per half.
+// loads: about 10% faster than W-wide ones on rows of 768), two FMA chains per half. The
+// steps start where the first of the eight rows meets a cache line (head_cols), the columns
+// before it and the last ones in masked steps.
 INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, const float *x, float *y) {
-    const int nv = n - n % W, n2 = n - n % (2 * W);
-    // the hardware prefetchers lag on rows shorter than a page; on longer ones software
-    // prefetching only gets in their way (measured)
-    const bool pf = ld * esize(dt) < 4096;
     int i = 0;
     for (; i + 8 <= rows; i += 8) {
         V xv[8];
         for (int k = 0; k < 8; k++) xv[k] = v_set1(x[i + k]);
         const int64_t r = (int64_t)i * ld;
-        // the next eight rows are contiguous: fetch them ahead, a slice per step
+        // the next eight rows are contiguous: fetch them ahead into L2, a slice per step (the
+        // hardware prefetchers lag on eight streams of rows this short; with prefetcht0 it
+        // helped only rows under a page, into L2 it helps rows of 3072 too: measured)
         const char *next = (const char *)w + (r + 8 * ld) * esize(dt);
+        const int h = head_cols(w, dt, r, n);
         int j = 0;
-        for (; j < n2; j += 2 * W) {
-            if (pf) prefetch(next + (int64_t)j * 8 * esize(dt), 16 * W * esize(dt));
-            V a0 = v_load(y + j), b0 = v_load(y + j + W), a1, b1, l, h;
-            load2_dt(w, dt, r + j, &l, &h);
-            a0 = v_fmadd(xv[0], l, a0), b0 = v_fmadd(xv[0], h, b0);
-            load2_dt(w, dt, r + ld + j, &l, &h);
-            a1 = v_mul(xv[1], l), b1 = v_mul(xv[1], h);
-            for (int k = 2; k < 8; k += 2) {
-                load2_dt(w, dt, r + k * ld + j, &l, &h);
-                a0 = v_fmadd(xv[k], l, a0), b0 = v_fmadd(xv[k], h, b0);
-                load2_dt(w, dt, r + (k + 1) * ld + j, &l, &h);
-                a1 = v_fmadd(xv[k + 1], l, a1), b1 = v_fmadd(xv[k + 1], h, b1);
-            }
-            v_store(y + j, v_add(a0, a1));
-            v_store(y + j + W, v_add(b0, b1));
+        for (; j < h; j += 2 * W) io_step8(w, dt, r, ld, j, h - j < 2 * W ? h - j : 2 * W, xv, y);
+        j = h;
+        for (; j + 2 * W <= n; j += 2 * W) {
+            prefetch(next + (int64_t)j * 8 * esize(dt), 16 * W * esize(dt));
+            io_step8(w, dt, r, ld, j, 2 * W, xv, y);
         }
-        for (; j < nv; j += W) {
-            V a0 = v_load(y + j), a1 = v_mul(xv[1], load_dt(w, dt, r + ld + j));
-            a0 = v_fmadd(xv[0], load_dt(w, dt, r + j), a0);
-            for (int k = 2; k < 8; k += 2) {
-                a0 = v_fmadd(xv[k], load_dt(w, dt, r + k * ld + j), a0);
-                a1 = v_fmadd(xv[k + 1], load_dt(w, dt, r + (k + 1) * ld + j), a1);
-            }
-            v_store(y + j, v_add(a0, a1));
-        }
-        for (; j < n; j++) {
-            float s = y[j];
-            for (int k = 0; k < 8; k++) s += x[i + k] * at_dt(w, dt, r + k * ld + j);
-            y[j] = s;
-        }
+        if (j < n) io_step8(w, dt, r, ld, j, n - j, xv, y);
     }
     for (; i < rows; i++) {
         const V xi = v_set1(x[i]);
         const int64_t r = (int64_t)i * ld;
-        for (int j = 0; j < nv; j += W) v_store(y + j, v_fmadd(xi, load_dt(w, dt, r + j), v_load(y + j)));
-        for (int j = nv; j < n; j++) y[j] += x[i] * at_dt(w, dt, r + j);
+        int j = 0;
+        for (; j + W <= n; j += W) v_store(y + j, v_fmadd(xi, load_dt(w, dt, r + j), v_load(y + j)));
+        if (j < n) v_store_part(y + j, n - j, v_fmadd(xi, load_dt_part(w, dt, r + j, n - j), v_load_part(y + j, n - j)));
+    }
+}
+
+// [out, in], eight rows from element r (rows in apart), elements i .. i + m (m <= 2W; m < 2W
+// through masked loads): a[k] += W[k] . x there.
+INLINE void oi_step8(const void *w, DType dt, int64_t r, int in, int i, int m, const float *x, V *a) {
+    const bool full = m == 2 * W;
+    const V x0 = full ? v_load(x + i) : v_load_part(x + i, m), x1 = full ? v_load(x + i + W) : v_load_part(x + i + W, m - W);
+    for (int k = 0; k < 8; k++) {
+        V l, h;
+        if (full) load2_dt(w, dt, r + (int64_t)k * in + i, &l, &h);
+        else load2_dt_part(w, dt, r + (int64_t)k * in + i, m, &l, &h);
+        a[k] = v_fmadd(h, x1, v_fmadd(l, x0, a[k]));
     }
 }
 
 // [out, in]: dot products, eight rows at a time (eight independent FMA chains hide the
-// FMA latency and x is loaded once for the eight), 2W elements a step.
+// FMA latency and x is loaded once for the eight), 2W elements a step, from where the first
+// of the eight rows meets a cache line (as in_out_body).
 INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, float *y) {
-    const int iv = in - in % W, i2 = in - in % (2 * W);
-    const bool pf = (int64_t)in * esize(dt) < 4096; // as in in_out_body
     int j = 0;
     for (; j + 8 <= n; j += 8) {
         V a[8];
         for (int k = 0; k < 8; k++) a[k] = v_zero();
         const int64_t r = (int64_t)j * in;
         const char *next = (const char *)w + (r + 8 * (int64_t)in) * esize(dt); // as in in_out_body
+        const int h = head_cols(w, dt, r, in);
         int i = 0;
-        for (; i < i2; i += 2 * W) {
-            if (pf) prefetch(next + (int64_t)i * 8 * esize(dt), 16 * W * esize(dt));
-            const V x0 = v_load(x + i), x1 = v_load(x + i + W);
-            for (int k = 0; k < 8; k++) {
-                V l, h;
-                load2_dt(w, dt, r + (int64_t)k * in + i, &l, &h);
-                a[k] = v_fmadd(h, x1, v_fmadd(l, x0, a[k]));
-            }
+        for (; i < h; i += 2 * W) oi_step8(w, dt, r, in, i, h - i < 2 * W ? h - i : 2 * W, x, a);
+        i = h;
+        for (; i + 2 * W <= in; i += 2 * W) {
+            prefetch(next + (int64_t)i * 8 * esize(dt), 16 * W * esize(dt));
+            oi_step8(w, dt, r, in, i, 2 * W, x, a);
         }
-        for (; i < iv; i += W) {
-            const V xv = v_load(x + i);
-            for (int k = 0; k < 8; k++) a[k] = v_fmadd(load_dt(w, dt, r + (int64_t)k * in + i), xv, a[k]);
-        }
-        for (int k = 0; k < 8; k++) {
-            float s = v_hsum(a[k]);
-            for (i = iv; i < in; i++) s += at_dt(w, dt, r + (int64_t)k * in + i) * x[i];
-            y[j + k] = s;
-        }
+        if (i < in) oi_step8(w, dt, r, in, i, in - i, x, a);
+        for (int k = 0; k < 8; k++) y[j + k] = v_hsum(a[k]);
     }
     for (; j < n; j++) {
         V a = v_zero(), b = v_zero();
         const int64_t r = (int64_t)j * in;
         int i = 0;
-        for (; i < i2; i += 2 * W) {
+        for (; i + 2 * W <= in; i += 2 * W) {
             V l, h;
             load2_dt(w, dt, r + i, &l, &h);
             a = v_fmadd(l, v_load(x + i), a);
             b = v_fmadd(h, v_load(x + i + W), b);
         }
-        for (; i < iv; i += W) a = v_fmadd(load_dt(w, dt, r + i), v_load(x + i), a);
-        float s = v_hsum(v_add(a, b));
-        for (i = iv; i < in; i++) s += at_dt(w, dt, r + i) * x[i];
-        y[j] = s;
+        if (i < in) {
+            V l, h;
+            load2_dt_part(w, dt, r + i, in - i, &l, &h);
+            a = v_fmadd(l, v_load_part(x + i, in - i), a);
+            b = v_fmadd(h, v_load_part(x + i + W, in - i - W), b);
+        }
+        y[j] = v_hsum(v_add(a, b));
     }
 }
 

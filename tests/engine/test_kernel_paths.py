@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One model's logits under every kernel table (QKV_KERNELS=scalar|avx2|avx512), end to end.
+"""One model's logits under every kernel table (QKV_KERNELS=scalar|avx2|avx512|avx512vnni), end to end.
 
 A random-weight GPT-2 with sizes that are not multiples of the vector widths (d=40, 4 heads
 of 10, vocabulary 257) is written in F32, F16 and BF16. Each table the CPU runs computes
@@ -64,7 +64,7 @@ def main():
         check(p.returncode == 0, 'new-model dtype=%s' % dt, p.stderr)
         ref = logits_of(model, 'scalar')
         check(ref[0]['kernels'] == 'scalar', 'QKV_KERNELS=scalar is used', ref[0].get('kernels'))
-        for k in ('avx2', 'avx512'):
+        for k in ('avx2', 'avx512', 'avx512vnni'):
             m, full, one, gen = logits_of(model, k)
             if m['kernels'] != k:
                 if dt == 'f32':

@@ -7,7 +7,7 @@
 //                                               W x (one float32 per row) through linear_forward
 //   TYPE     a name as dtype_name spells it (Q8_0, Q4_K, I8_AFFINE, ...)
 //   COLS     elements per row (a multiple of the type's block); rows = what stdin holds
-//   KERNELS  scalar, avx2 or avx512: the kernel table that converts (exit 77 when this CPU
+//   KERNELS  scalar, avx2, avx512 or avx512vnni: the kernel table that converts (exit 77 when this CPU
 //            cannot run it)
 // Exit 0, 77 for a table this CPU lacks, else 1 with the error on stderr.
 #include <stdio.h>

@@ -30,7 +30,7 @@ from gguf import GGMLQuantizationType as T  # noqa: E402
 from gguf import quants  # noqa: E402
 
 DUMP = sys.argv[1]
-TABLES = ('scalar', 'avx2', 'avx512')
+TABLES = ('scalar', 'avx2', 'avx512', 'avx512vnni')
 BLOCK = {'Q8_0': (32, 34), 'Q4_0': (32, 18), 'Q4_1': (32, 20), 'Q4_K': (256, 144), 'Q6_K': (256, 210)}
 # where each type keeps its f16 scales (byte offsets in a block)
 SCALES = {'Q8_0': [0], 'Q4_0': [0], 'Q4_1': [0, 2], 'Q4_K': [0, 2], 'Q6_K': [208]}

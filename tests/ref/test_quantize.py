@@ -291,7 +291,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix='qkv-quantize-')
     try:
         kernels = []
-        for k in ('scalar', 'avx2', 'avx512'):
+        for k in ('scalar', 'avx2', 'avx512', 'avx512vnni'):
             env = dict(os.environ, QKV_KERNELS=k)
             p = qkv_cli.subprocess.run([QKV, '--db', os.path.join(tmp, 'db'), '--json', '-e', 'model'],
                                        capture_output=True, text=True, env=env)

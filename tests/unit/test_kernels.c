@@ -1,6 +1,7 @@
-// test_kernels.c - every kernel table (scalar, avx2, avx512), forced in turn, against
+// test_kernels.c - every kernel table (scalar, avx2, avx512, avx512vnni), forced in turn, against
 // double-precision references: row conversion, both matrix-vector layouts and
 // linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type (the
+// float types' kernels also on weights starting at every kind of byte offset; the
 // quantized ones as random blocks, decoded by blk_decode, which the reference suite holds to
 // the gguf package), GELU
 // (tanh and erf; the training pass's tanh GELU out of place and its derivative), SwiGLU's gate,
@@ -163,14 +164,16 @@ static void test_matvec(const Kernels *k) {
             if (blocks) { // the same on x quantized beforehand (what linear_forward runs)
                 int16_t *q = malloc(sizeof(int16_t) * (size_t)in);
                 float *d = malloc(sizeof(float) * (size_t)(in / 32)), *sx = malloc(sizeof(float) * (size_t)(in / 32));
+                void *bytes = malloc(blk_xq_bytes(in));
                 blk_quant_x(x, in, q, d, sx);
-                const XQ xq = {q, d, sx};
+                XQ xq = {q, d, sx, NULL, NULL, NULL, NULL};
+                blk_quant_x_bytes(&xq, in, bytes);
                 k->mv_out_in_q[dt](w.data, in, out, &xq, y);
                 worst = 0;
                 for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
                 check_err("mv_out_in_q", (DType)dt, in, out, worst, 1e-5);
                 CHECK(y[out] == 12345.0f);
-                free(q), free(d), free(sx), free(xr);
+                free(q), free(d), free(sx), free(xr), free(bytes);
             }
             // [in, out]: in rows of out (block types: out a multiple of the block)
             if (out % dtype_block((DType)dt) == 0) {
@@ -187,6 +190,57 @@ static void test_matvec(const Kernels *k) {
             }
             free(x), free(y);
             stored_free(&w);
+        }
+}
+
+// The float types' matrix-vector kernels on weights that start anywhere (a safetensors header
+// leaves tensors at any byte: GPT-2 F16's 40 bytes past a cache line): the vector steps start
+// where a row meets a cache line, the columns before in masked steps, so every start offset
+// runs a different split. Each is held to the reference, and [in, out] results are the same
+// bits at every offset (each column is computed alike whichever step it falls in).
+static void test_offsets(const Kernels *k) {
+    static const DType dts[] = {DT_F32, DT_F16, DT_BF16};
+    static const int sizes[][2] = {{9, 768}, {768, 9}, {40, 100}, {17, 33}, {64, 3}};
+    static const int offs[] = {0, 1, 2, 4, 6, 24, 40, 62, 63};
+    for (int d = 0; d < 3; d++)
+        for (int s = 0; s < 5; s++) {
+            const DType dt = dts[d];
+            const int in = sizes[s][0], out = sizes[s][1], es = dt == DT_F32 ? 4 : 2;
+            Stored a = stored_new(dt, in, out), b = stored_new(dt, out, in); // [in, out] and [out, in]
+            const size_t na = (size_t)in * out * es;
+            unsigned char *buf = malloc(na + 128);
+            unsigned char *base = buf + (64 - (uintptr_t)buf % 64) % 64; // a cache line
+            float *x = malloc(sizeof(float) * (size_t)in), *y = malloc(sizeof(float) * (size_t)(out + 1));
+            float *y0 = malloc(sizeof(float) * (size_t)out), *yfirst = malloc(sizeof(float) * (size_t)out);
+            for (int i = 0; i < in; i++) x[i] = frand();
+            for (int j = 0; j < out; j++) y0[j] = frand();
+            for (int o = 0; o < 9; o++) {
+                memcpy(base + offs[o], a.data, na);
+                memcpy(y, y0, sizeof(float) * (size_t)out);
+                y[out] = 12345.0f;
+                k->mv_in_out[dt](base + offs[o], out, in, out, x, y);
+                double worst = 0;
+                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(a.val, out, 1, x, in, j, y[j], y0[j]));
+                char what[64];
+                snprintf(what, sizeof what, "mv_in_out at byte %d of a line", offs[o]);
+                check_err(what, dt, in, out, worst, 1e-5);
+                CHECK(y[out] == 12345.0f);
+                if (o == 0) memcpy(yfirst, y, sizeof(float) * (size_t)out);
+                else if (memcmp(yfirst, y, sizeof(float) * (size_t)out)) {
+                    fprintf(stderr, "%s: mv_in_out %s in=%d out=%d at byte %d of a line: not the bits of byte 0\n", path,
+                            dtype_name(dt), in, out, offs[o]);
+                    check_failures++;
+                }
+                memcpy(base + offs[o], b.data, na);
+                k->mv_out_in[dt](base + offs[o], in, out, x, y);
+                worst = 0;
+                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(b.val, 1, in, x, in, j, y[j], 0));
+                snprintf(what, sizeof what, "mv_out_in at byte %d of a line", offs[o]);
+                check_err(what, dt, in, out, worst, 1e-5);
+                CHECK(y[out] == 12345.0f);
+            }
+            free(buf), free(x), free(y), free(y0), free(yfirst);
+            stored_free(&a), stored_free(&b);
         }
 }
 
@@ -472,9 +526,9 @@ static void test_elementwise(void) {
 }
 
 int main(void) {
-    const char *paths[] = {"scalar", "avx2", "avx512"};
+    const char *paths[] = {"scalar", "avx2", "avx512", "avx512vnni"};
     int tested = 0;
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < 4; p++) {
         path = paths[p];
         Err e = {0};
         if (!kern_supported(path)) {
@@ -489,6 +543,7 @@ int main(void) {
         int before = check_failures;
         test_rows(kern_get());
         test_matvec(kern_get());
+        test_offsets(kern_get());
         test_linear();
         test_linear_n();
         test_decode_threads();
