@@ -55,9 +55,10 @@ def main():
         if "0 Experiments" not in bar or len(bar.rstrip()) > W:
             tt.fail("the view bar does not show the current view's whole name: %r" % bar)
 
-        # the run: a progress bar with the time left, then the bars
+        # the run: a progress bar with the time left and the bars filling in, read from one screen
+        # of the run in progress (it lasts a second or two: a second wait could find it over)
         tt.command(p, EXP)
-        s = p.wait(lambda s: PROGRESS.search(s), "the progress bar")
+        s = p.wait(lambda s: PROGRESS.search(s) and LIVE_HEAD in s, "the progress bar and the live bars")
         m = PROGRESS.search(s)
         cells, done, pct = m.group(1), int(m.group(2)), int(m.group(3))
         if pct != 100 * done // 16:
@@ -67,17 +68,13 @@ def main():
             tt.fail("progress %d/16: %d of %d cells full, expected %d" % (done, full, len(cells), len(cells) * done // 16))
         if "now: shots=" not in s:
             tt.fail("the progress does not say what runs now:\n" + s)
-        # the bars fill in while it runs: the counts on the screen agree with its progress
-        def live(s):
-            m = PROGRESS.search(s)
-            return m and LIVE_HEAD in s and any(r.startswith("shots=1 cot=off seed=1 ") for r in s.split("\n"))
-        s = p.wait(live, "the bars while the experiment runs")
-        done = int(PROGRESS.search(s).group(2))
+        # the counts of the bars on the screen agree with its progress (a condition not begun
+        # may have no bar yet)
         rows = s.split("\n")
         for lab, n in (("shots=0 cot=off seed=1 ", min(done, 8)), ("shots=1 cot=off seed=1 ", max(0, done - 8))):
-            row = next(r for r in rows if r.startswith(lab))
-            got = row[len(lab):].split()[0]
-            if got != str(n):
+            row = next((r for r in rows if r.startswith(lab)), None)
+            got = row[len(lab):].split()[0] if row else "0"
+            if got != str(n) or (row is None and n > 0):
                 tt.fail("%s/16 done: the bar of %s shows n=%s, expected %d:\n%s" % (done, lab, got, n, s))
         if "running  %d/16 items" % done not in s:
             tt.fail("the live head does not count %d items:\n%s" % (done, s))
