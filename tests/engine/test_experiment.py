@@ -2,7 +2,7 @@
 """Prompt experiments through the real binary, headless, on the built-in model.
 
 tasks and prompt show (the GPT-3 format rebuilt from the task file in Python, the token count
-from tokenize, exemplars reproducible and never the test item); an experiment logs exactly one
+as qkv's tokenize command gives it, exemplars reproducible and never the test item); an experiment logs exactly one
 run per item x condition (x sample), and its table is recomputed here from the exported JSON
 and from the database with SQL (accuracy, standard error); experiment show / compare (the
 paired comparison recomputed with Python's math: McNemar exact and chi-squared); multiple
