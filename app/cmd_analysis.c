@@ -43,7 +43,7 @@ static void labels_free(char **l, int n) {
 // heads
 
 enum { INDUCTION_SMALL_VOCAB = 512 };
-#define INDUCTION_LETTERS "abcdefghijklmnopqrstuvwxyz"
+#define INDUCTION_LETTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 static int cmd_heads(App *app, const Args *a, Out *out) {
     const Model *m = app->model;
@@ -62,6 +62,7 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
     if (stat < 0)
         return out_error(out, "heads: stat=%.20s: entropy, prev_token, sink, self or induction expected", stat_name);
     Prompt pr = {0};
+    bool distinct = true;
     if (induction) {
         int first = tok_add_first(m->tok);
         if (2 * len + 1 > c->n_ctx)
@@ -76,7 +77,7 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
                                                                   : pool.n || e.msg[0] ? e.msg : "no tokens in the text");
         }
         int *seq = malloc(sizeof(int) * (size_t)(2 * len + 1));
-        int n = seq ? heads_induction_ids(m->tok, c->n_vocab, first, (int)len, (uint64_t)seed, pool.v, pool.n, seq, &e)
+        int n = seq ? heads_induction_ids(m->tok, c->n_vocab, first, (int)len, (uint64_t)seed, pool.v, pool.n, seq, &distinct, &e)
                     : -1;
         iv_free(&pool);
         for (int i = 0; i < n; i++) iv_push(&pr.ids, seq[i]);
@@ -94,7 +95,7 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
     Ctx *x = app_ctx(app, &e);
     size_t nh = (size_t)c->n_layer * c->n_head;
     HeadStat *hs = x ? calloc(nh, sizeof *hs) : NULL;
-    if (!x || !hs || heads_stats(x, pr.ids.v, PROMPT_TYPES(&pr), T, hs, &e)) {
+    if (!x || !hs || heads_stats(x, pr.ids.v, PROMPT_TYPES(&pr), T, induction ? (int)len : 0, hs, &e)) {
         free(hs);
         prompt_free(&pr);
         return out_error(out, "heads: %s", x && hs ? e.msg : x ? "out of memory" : e.msg);
@@ -109,6 +110,7 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
         jw_kint(w, "len", len);
         jw_kint(w, "seed", seed);
         if (from) jw_kstr(w, "from", from);
+        jw_kbool(w, "distinct", distinct);
     }
     jw_key(w, "heads");
     jw_arr(w);
@@ -670,8 +672,11 @@ const Command analysis_commands[] = {
      "earlier occurrence of the query's token; null when no token repeats). `heads induction` measures them on a "
      "random sequence of len distinct tokens repeated once (after the model's BOS/[CLS]), drawn from seed; from=\"TEXT\" "
      "draws them (with replacement) from the tokens of TEXT instead, e.g. the letters a small model was trained on "
-     "(tokens it never saw tell nothing); a vocabulary of at most 512 tokens (byte- or character-level) draws from "
-     "the letters a-z unless from= says otherwise. stat= "
+     "(tokens it never saw tell nothing), distinct when TEXT has at least len of them (else with replacement, "
+     "distinct: false); a vocabulary of at most 512 tokens (byte- or character-level) draws from the 52 letters a-z "
+     "and A-Z unless from= says otherwise. Its induction score is the attention of each token of the second "
+     "copy to the token after the same position in the first (Olsson et al. 2022; TransformerLens): rows of the first "
+     "copy whose letter occurred before by chance are not counted. stat= "
      "picks the statistic of the layer x head heatmap (save exports it).",
      true},
     {"lens", cmd_lens, 0, 1, k_lens, "lens \"TEXT\"|ids=... [target=TOKEN|#ID top=K]",

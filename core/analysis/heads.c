@@ -56,18 +56,24 @@ static void acc_trace(void *user, const TracePoint *p) {
     }
 }
 
-int heads_stats(Ctx *c, const int *ids, const int *types, int n, HeadStat *out, Err *e) {
+int heads_stats(Ctx *c, const int *ids, const int *types, int n, int rep, HeadStat *out, Err *e) {
     const ModelConfig *cf = ctx_config(c);
     if (n < 2) return err_set(e, "head statistics need at least 2 tokens (got %d)", n);
-    // induction targets: for row i, j + 1 for every earlier j with ids[j] == ids[i]
+    if (rep < 0 || 2 * rep > n) return err_set(e, "a repeated sequence of %d tokens does not fit in %d", rep, n);
+    // induction targets: for row i, j + 1 for every earlier j with ids[j] == ids[i]; on a
+    // repeated sequence, i - rep + 1 for the rows i of the second copy
     int *start = calloc((size_t)n + 1, sizeof *start);
     IntVec keys = {0};
     int rows_ind = 0;
     if (!start) return err_set(e, "out of memory");
     for (int i = 0; i < n; i++) {
         start[i] = keys.n;
-        for (int j = 0; j < i; j++)
-            if (ids[j] == ids[i]) iv_push(&keys, j + 1);
+        if (rep) {
+            if (i >= n - rep) iv_push(&keys, i - rep + 1);
+        } else {
+            for (int j = 0; j < i; j++)
+                if (ids[j] == ids[i]) iv_push(&keys, j + 1);
+        }
         rows_ind += i > 0 && keys.n > start[i];
     }
     start[n] = keys.n;
@@ -88,8 +94,18 @@ int heads_stats(Ctx *c, const int *ids, const int *types, int n, HeadStat *out, 
     return rc;
 }
 
+// Fisher-Yates over the first k places of a[m]: a[0..k) becomes k distinct draws.
+static void shuffle_head(int *a, int m, int k, Rng *r) {
+    for (int i = 0; i < k; i++) {
+        int j = i + (int)(rng_next(r) % (uint64_t)(m - i));
+        int tmp = a[i];
+        a[i] = a[j], a[j] = tmp;
+    }
+}
+
 int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_t seed, const int *from, int n_from,
-                        int *ids, Err *e) {
+                        int *ids, bool *distinct, Err *e) {
+    *distinct = true;
     Rng r;
     rng_seed(&r, seed);
     int *pool = malloc(sizeof(int) * (size_t)(n_from > 0 ? n_from : vocab));
@@ -103,7 +119,14 @@ int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_
         }
         int n = 0;
         if (bos >= 0) ids[n++] = bos;
-        for (int i = 0; i < len; i++) ids[n++] = pool[rng_next(&r) % (uint64_t)m];
+        if (m >= len) { // distinct, as the measure wants: the first `len` of the pool shuffled
+            shuffle_head(pool, m, len, &r);
+            memcpy(ids + n, pool, sizeof(int) * (size_t)len);
+            n += len;
+        } else {
+            *distinct = false;
+            for (int i = 0; i < len; i++) ids[n++] = pool[rng_next(&r) % (uint64_t)m];
+        }
         memcpy(ids + n, ids + n - len, sizeof(int) * (size_t)len);
         free(pool);
         return n + len;
@@ -116,11 +139,7 @@ int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_
         free(pool);
         return err_set(e, "len=%d: the vocabulary has only %d ordinary tokens", len, m);
     }
-    for (int i = 0; i < len; i++) {
-        int j = i + (int)(rng_next(&r) % (uint64_t)(m - i));
-        int tmp = pool[i];
-        pool[i] = pool[j], pool[j] = tmp;
-    }
+    shuffle_head(pool, m, len, &r);
     int n = 0;
     if (bos >= 0) ids[n++] = bos;
     for (int rep = 0; rep < 2; rep++)

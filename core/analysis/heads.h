@@ -1,6 +1,7 @@
 // heads.h - what each attention head does, from the attention probabilities the trace hands
 // over: entropy, previous-token, first-token (sink), self and induction scores per layer x head.
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -12,7 +13,12 @@
 //   entropy    -sum_j p[i][j] ln p[i][j] (nats)
 //   prev_token p[i][i-1]        sink p[i][0]        self p[i][i]
 //   induction  sum of p[i][j+1] over the earlier occurrences j < i of token ids[i], over the rows
-//              whose token occurred before (NAN when no token repeats).
+//              whose token occurred before (NAN when no token repeats); on a repeated sequence
+//              (rep > 0 below) p[i][i-rep+1] over the rows of the second copy only, the measure of
+//              Olsson et al. (2022) and TransformerLens: the rows of the first copy whose token
+//              occurred before by chance (many when the tokens are drawn from a small alphabet)
+//              have nothing to copy from, and a token's chance occurrences elsewhere are not the
+//              earlier copy.
 typedef struct HeadStat {
     double entropy, prev_token, sink, self, induction;
 } HeadStat;
@@ -26,17 +32,22 @@ double head_stat(const HeadStat *s, int i);
 int head_stat_find(const char *name);
 
 // Evaluate ids[n] (types: segment ids or NULL) from an empty cache and fill
-// out[layer * n_head + head] for every layer and head. n >= 2. 0 or -1 with e filled.
-int heads_stats(Ctx *c, const int *ids, const int *types, int n, HeadStat *out, Err *e);
+// out[layer * n_head + head] for every layer and head. n >= 2. rep: 0 for any text, or the
+// length of the sequence ids ends with twice (heads_induction_ids; 2 rep <= n), which scores
+// induction on the second copy only. 0 or -1 with e filled.
+int heads_stats(Ctx *c, const int *ids, const int *types, int n, int rep, HeadStat *out, Err *e);
 
 // The sequence the induction score is measured on: bos (when >= 0), then len token ids drawn
 // from seed, then the same len ids again. ids has room for 2 * len + 1. With from (n_from > 0
-// ids) they are drawn with replacement from the distinct ids of from (say, the tokens of the
-// letters a model was trained on: tokens it never saw have near-zero embeddings and tell
-// nothing); else they are len distinct ids of [0, vocab) that are not special in t (t may be
-// NULL). Returns the count, or -1 with e filled when there are fewer than len ordinary tokens.
+// ids) they are drawn from the distinct ids of from (say, the tokens of the letters a model was
+// trained on: tokens it never saw have near-zero embeddings and tell nothing), without
+// replacement when there are at least len of them, else with replacement (*distinct = false:
+// a token then occurs several times in the first copy, and a head that copies from after
+// every earlier occurrence scores less on the second copy's own); else they are len distinct
+// ids of [0, vocab) that are not special in t (t may be NULL). Returns the count, or -1 with e
+// filled when there are fewer than len ordinary tokens.
 int heads_induction_ids(const Tokenizer *t, int vocab, int bos, int len, uint64_t seed, const int *from, int n_from,
-                        int *ids, Err *e);
+                        int *ids, bool *distinct, Err *e);
 
 // out[layer * n_head + head] = the attention of query position from to key position to
 // (0 <= to, from < n; a decoder's future keys get 0). Evaluates ids from an empty cache.

@@ -68,8 +68,11 @@ def close(what, kind, got, want, tol):
 # ---------------------------------------------------------------------------------------
 # References
 
-def ref_stats(att, ids):
-    """att [L, H, T, T] (float64): the statistics of analysis/heads.h per layer x head."""
+def ref_stats(att, ids, rep=0):
+    """att [L, H, T, T] (float64): the statistics of analysis/heads.h per layer x head; rep > 0:
+    ids end with a sequence of rep tokens written twice, and induction is scored on the second
+    copy only, each row against the token after its place in the first (TransformerLens's
+    repeated-random-tokens score)."""
     T = att.shape[-1]
     rows = np.arange(1, T)
     p = att[:, :, 1:, :]
@@ -80,7 +83,10 @@ def ref_stats(att, ids):
     self_ = att[:, :, rows, rows].mean(-1)
     ind_sum, ind_rows = np.zeros(att.shape[:2]), 0
     for i in rows:
-        keys = [j + 1 for j in range(i) if ids[j] == ids[i]]
+        if rep:
+            keys = [i - rep + 1] if i >= T - rep else []
+        else:
+            keys = [j + 1 for j in range(i) if ids[j] == ids[i]]
         if keys:
             ind_rows += 1
             ind_sum += att[:, :, i, keys].sum(-1)
@@ -210,7 +216,7 @@ def check_heads(tag, qkv, model, db, fam, ids, res=None):
         return
     _, out = fam.run(list(ids))
     att = np.stack([a[0].double().numpy() for a in out.attentions])
-    want = ref_stats(att, ids)
+    want = ref_stats(att, ids, res.get('len', 0))
     L, H = att.shape[:2]
     heads = res.get('heads', [])
     if [(h['layer'], h['head']) for h in heads] != [(l, h) for l in range(L) for h in range(H)]:
@@ -440,24 +446,34 @@ def run_model(name, family, opts, qkv, tmp):
     (ind,) = qkv_cli.json_cmds(qkv, model, ['heads induction len=12 seed=7'], db)
     seq = ind['ids']
     first = len(seq) - 24
-    # 12 distinct tokens repeated; a vocabulary of at most 512 (byte-level) draws from the letters
-    letters = 'abcdefghijklmnopqrstuvwxyz'
-    drawn = ind.get('from') == letters if V <= 512 else 'from' not in ind and len(set(seq[first:first + 12])) == 12
-    if first not in (0, 1) or seq[first:first + 12] != seq[first + 12:] or not drawn:
-        fail('%s: heads induction ids are not 12 %s repeated: %s (from %r)'
-             % (name, 'letter tokens' if V <= 512 else 'distinct tokens', seq, ind.get('from')))
+    # 12 distinct tokens repeated; a vocabulary of at most 512 (byte-level) draws them from the letters
+    letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+    drawn = ind.get('from') == letters if V <= 512 else 'from' not in ind
+    if (first not in (0, 1) or seq[first:first + 12] != seq[first + 12:] or not drawn
+            or len(set(seq[first:first + 12])) != 12 or ind.get('distinct') is not True):
+        fail('%s: heads induction ids are not 12 distinct %s repeated: %s (from %r)'
+             % (name, 'letter tokens' if V <= 512 else 'tokens', seq, ind.get('from')))
     else:
         check_heads(name + ' induction', qkv, model, db, fam, seq, ind)
-    # from=: drawn with replacement from the tokens of a text (the letters a small model knows)
-    tok, ind2 = qkv_cli.json_cmds(qkv, model, ['tokenize "dcba" special=false',
-                                               'heads induction len=12 seed=7 from="dcba"'], db)
+    # from=: drawn from the tokens of a text (the letters a small model knows): with replacement
+    # from 4 (chance repeats in the first copy, which the second copy's score ignores), distinct
+    # from 16
+    tok, ind2, ind3 = qkv_cli.json_cmds(qkv, model, ['tokenize "dcba" special=false',
+                                                     'heads induction len=12 seed=7 from="dcba"',
+                                                     'heads induction len=12 seed=7 from="abcdefghijklmnop"'], db)
     seq, allowed = ind2['ids'], set(tok['ids'])
     first = len(seq) - 24
     if (first not in (0, 1) or seq[first:first + 12] != seq[first + 12:] or not set(seq[first:]) <= allowed
-            or len(set(seq[first:])) < 2 or ind2.get('from') != 'dcba'):
+            or len(set(seq[first:])) < 2 or ind2.get('from') != 'dcba' or ind2.get('distinct') is not False):
         fail('%s: heads induction from="dcba" ids are not 12 of %s repeated: %s' % (name, sorted(allowed), seq))
     else:
         check_heads(name + ' induction from', qkv, model, db, fam, seq, ind2)
+    seq = ind3['ids']
+    first = len(seq) - 24
+    if seq[first:first + 12] != seq[first + 12:] or len(set(seq[first:])) != 12 or ind3.get('distinct') is not True:
+        fail('%s: heads induction from 16 letters: not 12 distinct repeated: %s' % (name, seq))
+    else:
+        check_heads(name + ' induction from distinct', qkv, model, db, fam, seq, ind3)
     check_rollout_attend(name, qkv, model, db, fam, ids)
     check_neuron(name, qkv, model, db, fam, ids, causal)
     if family == 'llama':

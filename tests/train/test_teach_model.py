@@ -9,13 +9,12 @@
 #     continuations of sentence openings are sentences of the corpus's grammar (words of
 #     core/train/teach.c's lists), which an untrained model's byte noise is not; few-shot above
 #     zero-shot on teach-words, chain of thought above direct answers on teach-arith, and a
-#     previous-token and an induction head on random letters written twice (floors under the
-#     README's figures).
+#     previous-token and an induction head on 50 distinct random letters written twice (`heads
+#     induction`, the mean over four seeds; floors under the README's figures).
 # Usage: test_teach_model.py QKV_BINARY
 
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -28,7 +27,7 @@ failures = []
 # floors a little under the README's measurements of the committed model
 FEW_SHOT_GAIN = 0.40
 COT_GAIN = 0.20
-INDUCTION = 0.45  # the committed model: 0.542 (the issue asks 0.7: not met, see the README)
+INDUCTION = 0.8  # the committed model: 0.910 (layer 2 head 0)
 PREV_TOKEN = 0.7
 
 
@@ -66,10 +65,10 @@ def effects(qkv, env, tmp):
         print('teach: teach-words zero-shot %.2f, 4 shots %.2f; teach-arith direct %.2f, chain of thought %.2f'
               % (zero, few, direct, cot))
     best = {}
-    for seed in range(4):  # a random string of letters written twice (tokens the model has seen)
-        rnd = random.Random(seed)
-        s = ''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(50))
-        (h,) = qkv_json(qkv, ['--model', 'teach', '-e', 'heads "%s %s"' % (s, s)], env, tmp) or [{}]
+    for seed in range(1, 5):  # 50 distinct random letters written twice (tokens the model has seen)
+        (h,) = qkv_json(qkv, ['--model', 'teach', '-e', 'heads induction len=50 seed=%d' % seed], env, tmp) or [{}]
+        if h and (h.get('distinct') is not True or h.get('len') != 50):
+            fail('teach heads induction: not 50 distinct tokens: %s' % {k: h.get(k) for k in ('len', 'distinct', 'from')})
         for x in h.get('heads', []):
             k = (x['layer'], x['head'])
             b = best.setdefault(k, [0.0, 0.0])
