@@ -130,7 +130,7 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
     for (size_t k = 0; fig && k < nh; k++) fig[k] = (float)head_stat(&hs[k], stat);
     char title[160];
     snprintf(title, sizeof title, "%s: %s per layer x head (%d tokens%s)", m->name, head_stat_name(stat), T,
-             induction ? ", repeated random" : "");
+             !induction ? "" : distinct ? ", repeated random" : ", repeated random, drawn with replacement");
     if (fig && rl && cl)
         app_set_figure(app, fig, c->n_layer, c->n_head, (const char *const *)rl, (const char *const *)cl, false, title);
     free(fig);
