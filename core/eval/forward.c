@@ -11,6 +11,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,14 @@ static float *scratch(size_t n, bool *ok) {
     return p;
 }
 
+// The KV cache: each decoding step streams through it, as through the weights (on 2 MB pages).
+static float *scratch_streamed(size_t n, bool *ok) {
+    if (!n || !*ok) return NULL;
+    float *p = mem_mul(n, sizeof(float)) == SIZE_MAX ? NULL : mem_calloc_huge(n * sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
 Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
     const ModelConfig *c = &m->cfg;
     if (n_threads <= 0) n_threads = pool_cpus();
@@ -67,8 +76,8 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
     size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_kv_head * c->head_dim;
     x->chunk = c->a.causal ? (c->n_ctx < CHUNK ? c->n_ctx : CHUNK) : c->n_ctx;
     size_t R = (size_t)x->chunk;
-    x->kc = scratch(L * T * kvd, &ok);
-    x->vc = scratch(L * T * kvd, &ok);
+    x->kc = scratch_streamed(L * T * kvd, &ok);
+    x->vc = scratch_streamed(L * T * kvd, &ok);
     x->x = scratch(R * d, &ok);
     x->xn = scratch(R * d, &ok);
     x->tmp = scratch(R * d, &ok);
