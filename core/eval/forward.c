@@ -17,6 +17,7 @@
 
 #include "base/mem.h"
 #include "kern/blasmem.h"
+#include "kern/kernels.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
 
@@ -219,11 +220,20 @@ static void attention_job(void *arg, int ith, int nth) {
         const float *K = c->kc + ((size_t)J->layer * Hkv + g) * cf->n_ctx * hd;
         const float *V = c->vc + ((size_t)J->layer * Hkv + g) * cf->n_ctx * hd;
         if (J->n == 1 && !J->trace_scores && !J->trace_probs) {
-            // decoding: two matrix-vector products over the contiguous cache of this head
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, n_kv, hd, scale, K, hd, c->q + (size_t)h * hd, 1, 0.0f, S, 1);
+            // decoding: two matrix-vector products over the contiguous cache of this head,
+            // through the F32 decoding kernels (eight prefetched streams): the scores as [out,
+            // in] dot products with q scaled, the output as [in, out] rows weighted by the
+            // probabilities. cblas_sgemv did the same at about 60% of the read bound; F16 model,
+            // perf, positions 128-384: attention 9.6% of a token's time before, 7.0% after.
+            const Kernels *kt = kern_get();
+            float *qs = S + cf->n_ctx; // S holds QBLOCK rows of n_ctx
+            for (int i = 0; i < hd; i++) qs[i] = c->q[(size_t)h * hd + i] * scale;
+            kt->mv_out_in[DT_F32](K, hd, n_kv, qs, S);
             for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
             softmax_inplace(S, n_kv);
-            cblas_sgemv(CblasRowMajor, CblasTrans, n_kv, hd, 1.0f, V, hd, S, 1, 0.0f, c->att + (size_t)h * hd, 1);
+            float *o = c->att + (size_t)h * hd;
+            memset(o, 0, sizeof(float) * (size_t)hd);
+            kt->mv_in_out[DT_F32](V, hd, n_kv, hd, S, o);
             continue;
         }
         for (int q0 = 0; q0 < J->n; q0 += QBLOCK) {
