@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -76,6 +78,57 @@ int fs_mkdir_parents(const char *path, unsigned mode, Err *e) {
     return rc;
 }
 
+// Whether the 2 MB at p are mapped through one huge page (/proc/self/smaps: FilePmdMapped of
+// the mapping that starts at p); true when that cannot be read, so that nothing is redone.
+static bool huge_mapped(const unsigned char *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return true;
+    char line[256];
+    bool in = false, found = false, huge = true;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') == line + strspn(line, "0123456789abcdef")) {
+            in = a == (uintptr_t)p;
+            continue;
+        }
+        unsigned long kb;
+        if (in && sscanf(line, "FilePmdMapped: %lu kB", &kb) == 1) {
+            found = true, huge = kb > 0;
+            break;
+        }
+    }
+    fclose(f);
+    return !found || huge;
+}
+
+// Large files (model weights) are mapped onto 2 MB pages where the kernel can (MADV_HUGEPAGE:
+// ext4 and XFS on Linux 6.x read such a mapping into 2 MB page-cache folios): decoding streams
+// through the weights, and on 4 KB pages every 4 KB costs a TLB miss, a slow one in a virtual
+// machine. Measured on the Zen 4 host, 2 threads, one token of GPT-2 124M: F32 5% and F16 8-9%
+// faster on 2 MB pages. A file already cached in 4 KB pages (one just written, or read with
+// read()) stays in them; then its clean cached pages are dropped (POSIX_FADV_DONTNEED, after
+// writing back dirty ones) and it is mapped again, read back once from disk into 2 MB folios,
+// which later runs find in the cache. Pages another process maps stay as they are.
+enum { HUGE_MAP_MIN = 64 << 20 };
+
+static void *map_streamed(int fd, size_t size) {
+    void *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+#if defined(MADV_HUGEPAGE) && defined(POSIX_FADV_DONTNEED)
+    const size_t huge = (size_t)2 << 20;
+    if (p == MAP_FAILED || size < HUGE_MAP_MIN || (uintptr_t)p % huge) return p;
+    if (madvise(p, size, MADV_HUGEPAGE)) return p;
+    const volatile unsigned char *probe = (const unsigned char *)p + huge;
+    (void)*probe; // the fault maps a cached folio, or reads the file into a new one
+    if (huge_mapped(p)) return p;
+    munmap(p, size);
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED) madvise(p, size, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
@@ -87,7 +140,7 @@ int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e) {
     *size = (size_t)sb.st_size;
     *base = (const unsigned char *)"";
     if (*size) {
-        void *p = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
+        void *p = map_streamed(fd, *size);
         if (p == MAP_FAILED) {
             int err = errno;
             close(fd);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 void mem_oom_report(size_t size) {
@@ -82,3 +83,19 @@ char *xmemdup0(const void *p, size_t n) {
 }
 
 size_t mem_mul(size_t n, size_t size) { return size && n > SIZE_MAX / size ? SIZE_MAX : n * size; }
+
+// Huge pages come only to a range advised before its pages are first touched, hence the
+// advice, then the zeroing (which faults the pages in on 2 MB pages).
+void *mem_calloc_huge(size_t n) {
+    const size_t huge = (size_t)2 << 20;
+    if (n < huge) return calloc(n ? n : 1, 1);
+    if (n > SIZE_MAX - huge) return NULL;
+    size_t whole = (n + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, whole);
+    if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, whole, MADV_HUGEPAGE);
+#endif
+    memset(p, 0, n);
+    return p;
+}

@@ -40,5 +40,10 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 // The n bytes at p (NULs included) and a terminating NUL.
 char *xmemdup0(const void *p, size_t n);
+// n zeroed bytes for memory that is streamed through (the KV cache, the read bound's buffer):
+// from 2 MB on, aligned to 2 MB and advised onto transparent huge pages (MADV_HUGEPAGE, where
+// the system has it), so that a stream costs a TLB miss every 2 MB rather than every 4 KB.
+// NULL when out of memory (policy rule 1: the caller reports it); release with free().
+void *mem_calloc_huge(size_t n);
 // n * size, or SIZE_MAX when it overflows (for checking sizes from input before malloc).
 size_t mem_mul(size_t n, size_t size);

@@ -65,7 +65,9 @@ struct ReadBound {
 ReadBound *bound_read_new(size_t bytes, Err *e) {
     ReadBound *r = calloc(1, sizeof *r);
     if (r) r->J.n = bytes / sizeof(U64x4);
-    if (!r || !r->J.n || posix_memalign(&r->buf, 64, r->J.n * sizeof(U64x4))) {
+    // on 2 MB pages, as the weights (base/fs.c) and the KV cache are: the bound is the best
+    // this machine reads
+    if (!r || !r->J.n || !(r->buf = mem_calloc_huge(r->J.n * sizeof(U64x4)))) {
         free(r);
         err_set(e, "out of memory for a %zu MB read buffer", bytes >> 20);
         return NULL;

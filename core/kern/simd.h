@@ -622,56 +622,72 @@ INLINE int head_cols(const void *w, DType dt, int64_t r, int n) {
     return h < n ? h : n;
 }
 
-// [in, out], eight rows from element r (rows ld apart), columns j .. j + m (m <= 2W; m < 2W
-// through masked loads and stores): y += x W there. Every column is computed the same way
+// [in, out], eight rows from element r (rows rs elements apart), columns j .. j + m (m <= 2W;
+// m < 2W through masked loads and stores): y += x W there. Every column is computed the same way
 // whether its step is full or not, so y does not depend on where the rows start.
-INLINE void io_step8(const void *w, DType dt, int64_t r, int64_t ld, int j, int m, const V *xv, float *y) {
+INLINE void io_step8(const void *w, DType dt, int64_t r, int64_t rs, int j, int m, const V *xv, float *y) {
     const bool full = m == 2 * W;
     V a0, b0, a1, b1, l, h;
     if (full) a0 = v_load(y + j), b0 = v_load(y + j + W), load2_dt(w, dt, r + j, &l, &h);
     else a0 = v_load_part(y + j, m), b0 = v_load_part(y + j + W, m - W), load2_dt_part(w, dt, r + j, m, &l, &h);
     a0 = v_fmadd(xv[0], l, a0), b0 = v_fmadd(xv[0], h, b0);
-    if (full) load2_dt(w, dt, r + ld + j, &l, &h);
-    else load2_dt_part(w, dt, r + ld + j, m, &l, &h);
+    if (full) load2_dt(w, dt, r + rs + j, &l, &h);
+    else load2_dt_part(w, dt, r + rs + j, m, &l, &h);
     a1 = v_mul(xv[1], l), b1 = v_mul(xv[1], h);
     for (int k = 2; k < 8; k += 2) {
-        if (full) load2_dt(w, dt, r + k * ld + j, &l, &h);
-        else load2_dt_part(w, dt, r + k * ld + j, m, &l, &h);
+        if (full) load2_dt(w, dt, r + k * rs + j, &l, &h);
+        else load2_dt_part(w, dt, r + k * rs + j, m, &l, &h);
         a0 = v_fmadd(xv[k], l, a0), b0 = v_fmadd(xv[k], h, b0);
-        if (full) load2_dt(w, dt, r + (k + 1) * ld + j, &l, &h);
-        else load2_dt_part(w, dt, r + (k + 1) * ld + j, m, &l, &h);
+        if (full) load2_dt(w, dt, r + (k + 1) * rs + j, &l, &h);
+        else load2_dt_part(w, dt, r + (k + 1) * rs + j, m, &l, &h);
         a1 = v_fmadd(xv[k + 1], l, a1), b1 = v_fmadd(xv[k + 1], h, b1);
     }
     if (full) v_store(y + j, v_add(a0, a1)), v_store(y + j + W, v_add(b0, b1));
     else v_store_part(y + j, m, v_add(a0, a1)), v_store_part(y + j + W, m - W, v_add(b0, b1));
 }
 
-// [in, out], y += x W: eight rows of W per pass over the columns, so that each load and
-// store of y serves eight weight rows; 2W columns a step (F16 then converts full-width
-// loads: about 10% faster than W-wide ones on rows of 768), two FMA chains per half. The
-// steps start where the first of the eight rows meets a cache line (head_cols), the columns
-// before it and the last ones in masked steps.
+// Each thread's decoding reads its rows as eight streams, as the read bound does
+// (kern/bound.c): the rows are cut into eight sections and each pass takes one row from each,
+// so that every stream runs on through its section. (Eight adjacent rows, the layout before
+// 2026-12-03, made eight streams of one row each, 1.5-12 KB, that ended together and restarted
+// a group further on; kern_bench-style A/B in one process, 2 threads, weights on 2 MB pages:
+// a token of GPT-2 124M 3% faster in F32, 11% in F16, 3.5% in BF16; the head alone 8% in F32
+// and 28% in F16.) Each stream is fetched PF_STREAM bytes ahead into L2 (2 KB measured the
+// same, 512 bytes slower in F16).
+enum { PF_STREAM = 1024 };
+
+// Prefetch the next 2W elements of the eight streams PF_STREAM bytes past element e of the
+// first (streams rs elements apart).
+INLINE void prefetch8(const void *w, DType dt, int64_t e, int64_t rs) {
+    const int es = esize(dt);
+    const char *p = (const char *)w + e * es + PF_STREAM;
+    for (int k = 0; k < 8; k++) prefetch(p + k * rs * es, 2 * W * es);
+}
+
+// [in, out], y += x W: eight rows of W per pass over the columns, row g of each of eight
+// sections of rows/8 rows (rows rs = rows/8 * ld elements apart), so that each load and store
+// of y serves eight weight rows; 2W columns a step (F16 then converts full-width loads: about
+// 10% faster than W-wide ones on rows of 768), two FMA chains per half. The steps start where
+// the first of the eight rows meets a cache line (head_cols), the columns before it and the
+// last ones in masked steps. The rows after the eight sections go one at a time.
 INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, const float *x, float *y) {
-    int i = 0;
-    for (; i + 8 <= rows; i += 8) {
+    const int S = rows / 8;
+    const int64_t rs = (int64_t)S * ld;
+    for (int g = 0; g < S; g++) {
         V xv[8];
-        for (int k = 0; k < 8; k++) xv[k] = v_set1(x[i + k]);
-        const int64_t r = (int64_t)i * ld;
-        // the next eight rows are contiguous: fetch them ahead into L2, a slice per step (the
-        // hardware prefetchers lag on eight streams of rows this short; with prefetcht0 it
-        // helped only rows under a page, into L2 it helps rows of 3072 too: measured)
-        const char *next = (const char *)w + (r + 8 * ld) * esize(dt);
+        for (int k = 0; k < 8; k++) xv[k] = v_set1(x[k * S + g]);
+        const int64_t r = (int64_t)g * ld;
         const int h = head_cols(w, dt, r, n);
         int j = 0;
-        for (; j < h; j += 2 * W) io_step8(w, dt, r, ld, j, h - j < 2 * W ? h - j : 2 * W, xv, y);
+        for (; j < h; j += 2 * W) io_step8(w, dt, r, rs, j, h - j < 2 * W ? h - j : 2 * W, xv, y);
         j = h;
         for (; j + 2 * W <= n; j += 2 * W) {
-            prefetch(next + (int64_t)j * 8 * esize(dt), 16 * W * esize(dt));
-            io_step8(w, dt, r, ld, j, 2 * W, xv, y);
+            prefetch8(w, dt, r + j, rs);
+            io_step8(w, dt, r, rs, j, 2 * W, xv, y);
         }
-        if (j < n) io_step8(w, dt, r, ld, j, n - j, xv, y);
+        if (j < n) io_step8(w, dt, r, rs, j, n - j, xv, y);
     }
-    for (; i < rows; i++) {
+    for (int i = 8 * S; i < rows; i++) {
         const V xi = v_set1(x[i]);
         const int64_t r = (int64_t)i * ld;
         int j = 0;
@@ -680,41 +696,43 @@ INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, co
     }
 }
 
-// [out, in], eight rows from element r (rows in apart), elements i .. i + m (m <= 2W; m < 2W
-// through masked loads): a[k] += W[k] . x there.
-INLINE void oi_step8(const void *w, DType dt, int64_t r, int in, int i, int m, const float *x, V *a) {
+// [out, in], eight rows from element r (rows rs elements apart), elements i .. i + m (m <= 2W;
+// m < 2W through masked loads): a[k] += W[k] . x there.
+INLINE void oi_step8(const void *w, DType dt, int64_t r, int64_t rs, int i, int m, const float *x, V *a) {
     const bool full = m == 2 * W;
     const V x0 = full ? v_load(x + i) : v_load_part(x + i, m), x1 = full ? v_load(x + i + W) : v_load_part(x + i + W, m - W);
     for (int k = 0; k < 8; k++) {
         V l, h;
-        if (full) load2_dt(w, dt, r + (int64_t)k * in + i, &l, &h);
-        else load2_dt_part(w, dt, r + (int64_t)k * in + i, m, &l, &h);
+        if (full) load2_dt(w, dt, r + k * rs + i, &l, &h);
+        else load2_dt_part(w, dt, r + k * rs + i, m, &l, &h);
         a[k] = v_fmadd(h, x1, v_fmadd(l, x0, a[k]));
     }
 }
 
-// [out, in]: dot products, eight rows at a time (eight independent FMA chains hide the
-// FMA latency and x is loaded once for the eight), 2W elements a step, from where the first
-// of the eight rows meets a cache line (as in_out_body).
+// [out, in]: dot products, eight rows at a time, row g of each of eight sections of n/8 rows
+// (as in_out_body; eight independent FMA chains hide the FMA latency and x is loaded once for
+// the eight), 2W elements a step, from where the first of the eight rows meets a cache line.
+// Each row's sum is computed the same way whichever pass takes it. The rows after the eight
+// sections go one at a time.
 INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, float *y) {
-    int j = 0;
-    for (; j + 8 <= n; j += 8) {
+    const int S = n / 8;
+    const int64_t rs = (int64_t)S * in;
+    for (int g = 0; g < S; g++) {
         V a[8];
         for (int k = 0; k < 8; k++) a[k] = v_zero();
-        const int64_t r = (int64_t)j * in;
-        const char *next = (const char *)w + (r + 8 * (int64_t)in) * esize(dt); // as in in_out_body
+        const int64_t r = (int64_t)g * in;
         const int h = head_cols(w, dt, r, in);
         int i = 0;
-        for (; i < h; i += 2 * W) oi_step8(w, dt, r, in, i, h - i < 2 * W ? h - i : 2 * W, x, a);
+        for (; i < h; i += 2 * W) oi_step8(w, dt, r, rs, i, h - i < 2 * W ? h - i : 2 * W, x, a);
         i = h;
         for (; i + 2 * W <= in; i += 2 * W) {
-            prefetch(next + (int64_t)i * 8 * esize(dt), 16 * W * esize(dt));
-            oi_step8(w, dt, r, in, i, 2 * W, x, a);
+            prefetch8(w, dt, r + i, rs);
+            oi_step8(w, dt, r, rs, i, 2 * W, x, a);
         }
-        if (i < in) oi_step8(w, dt, r, in, i, in - i, x, a);
-        for (int k = 0; k < 8; k++) y[j + k] = v_hsum(a[k]);
+        if (i < in) oi_step8(w, dt, r, rs, i, in - i, x, a);
+        for (int k = 0; k < 8; k++) y[k * S + g] = v_hsum(a[k]);
     }
-    for (; j < n; j++) {
+    for (int j = 8 * S; j < n; j++) {
         V a = v_zero(), b = v_zero();
         const int64_t r = (int64_t)j * in;
         int i = 0;
