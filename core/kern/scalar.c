@@ -186,7 +186,7 @@ static void swiglu_scalar(float *gate, const float *up, int n) {
 
 static void quant_x_scalar(const float *x, int n, int16_t *q, float *d, float *s, void *bytes, XQ *xq) {
     blk_quant_x(x, n, q, d, s);
-    *xq = (XQ){q, d, s, NULL, NULL, NULL, NULL, NULL};
+    *xq = (XQ){q, d, s, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     blk_quant_x_bytes(xq, n, bytes);
 }
 

@@ -392,16 +392,19 @@ INLINE void q4_k_scales(const unsigned char *p, __m256 *sc, __m256 *mn) {
 // e, exactly, in 16 int32 lanes of four products each: x = 256 h + l (blk_quant_x_bytes), so
 // w . x = 256 (w . h) + l . w, two vpdpbusd (unsigned times signed bytes: w . h with h signed,
 // l . w with l unsigned and w < 128) and a shift. |lane| < 4 * 127 * 128 * 256 + 4 * 255 * 127.
-INLINE __m512i dot64_vnni(__m512i w, const XQ *x, int e) {
-    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x->h + e));
+INLINE __m512i dot64_vnni_at(__m512i w, const int8_t *h, const uint8_t *l) {
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(h));
     a = _mm512_slli_epi32(a, 8);
-    return _mm512_dpbusd_epi32(a, _mm512_loadu_si512(x->l + e), w);
+    return _mm512_dpbusd_epi32(a, _mm512_loadu_si512(l), w);
 }
+INLINE __m512i dot64_vnni(__m512i w, const XQ *x, int e) { return dot64_vnni_at(w, x->h + e, x->l + e); }
 
-// Q4_K with VNNI: the 32 bytes of sub-blocks 2c and 2c + 1 broadcast to both halves of a
-// 512-bit vector, the low nibbles kept in the lower half and the high ones in the upper (the
-// upper half shifted by 4 bits), so that the 64 weights line up with x's elements 64c .. 64c + 63;
-// one float conversion and multiply-add for the two sub-blocks (lanes 0-7 and 8-15).
+// Q4_K with VNNI: 64 bytes (sub-blocks 4k .. 4k + 3) at a time, their low nibbles (sub-blocks
+// 4k and 4k + 2) one vector and their high nibbles (4k + 1, 4k + 3) another, against x's planes
+// in that order (XQ hk, lk); one float conversion and multiply-add for two sub-blocks (lanes 0-7
+// and 8-15). (Before, each 32 bytes were broadcast to both halves and the upper half shifted,
+// against x in its own order: 18 instructions each 128 weights where this takes 15; one thread,
+// 768x768 in L2: see README "Quantized decoding".)
 // the same as one vector of 16 floats: lanes 0-7 the scales, 8-15 the mins
 INLINE __m512 q4_k_scales16(const unsigned char *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q4_k_scale_bytes(p))); }
 
@@ -416,15 +419,15 @@ INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     const __m512 ds = _mm512_mul_ps(_mm512_mul_ps(q4_k_scales16(b + 4), dd), xds);
     s->zm = _mm512_add_ps(s->zm, ds); // lanes 8-15 (the mins) are what qend_q4_k takes of it
     const __m512i m15 = _mm512_set1_epi8(0x0F);
-    const __m512i i0 = _mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1));
-    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2)), i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4));
-    const __m512i i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(6));
-    const __m512i idx[4] = {i0, i1, i2, i3};
-    for (int c = 0; c < 4; c++) {
-        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c)));
-        const __m512i w = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m15);
-        const __m512i p = dot64_vnni(w, x, QK * (xb + 2 * c));
-        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx[c], ds), s->z);
+    const __m512i half = _mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(2));
+    for (int k = 0; k < 2; k++) {
+        const __m512i q = _mm512_loadu_si512(b + 16 + 64 * k);
+        const __m512i lo = _mm512_and_si512(q, m15), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m15);
+        const int e = QK * xb + 128 * k;
+        const __m512i il = _mm512_add_epi32(half, _mm512_set1_epi32(4 * k)), ih = _mm512_add_epi32(il, _mm512_set1_epi32(1));
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni_at(lo, x->hk + e, x->lk + e)), _mm512_permutexvar_ps(il, ds), s->z);
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni_at(hi, x->hk + e + 64, x->lk + e + 64)),
+                               _mm512_permutexvar_ps(ih, ds), s->z);
     }
 }
 INLINE float qend_q4_k(const QAcc *s) { return qacc_sum(s) - _mm512_mask_reduce_add_ps(0xFF00, s->zm); }
@@ -968,6 +971,8 @@ static void quant_x_simd(const float *x, int n, int16_t *q, float *d, float *s, 
     int32_t *hc = (int32_t *)(s16 + n / 16);
     int8_t *h = (int8_t *)(hc + n / 4);
     uint8_t *l = (uint8_t *)(h + n);
+    int8_t *hk = (int8_t *)(l + n);
+    uint8_t *lk = (uint8_t *)(hk + n);
     const __m256 sign = _mm256_set1_ps(-0.0f), lim = _mm256_set1_ps((float)XQ_MAX);
     for (int b = 0; b < n / QK; b++) {
         const float *xb = x + QK * b;
@@ -990,8 +995,13 @@ static void quant_x_simd(const float *x, int n, int16_t *q, float *d, float *s, 
         const __m256i q23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(e[2], e[3]), 0xD8);
         _mm256_storeu_si256((__m256i *)(q + QK * b), q01);
         _mm256_storeu_si256((__m256i *)(q + QK * b + 16), q23);
-        _mm256_storeu_si256((__m256i *)(h + QK * b), bytes_of(hi, true));
-        _mm256_storeu_si256((__m256i *)(l + QK * b), bytes_of(lo, false));
+        const __m256i hb = bytes_of(hi, true), lb = bytes_of(lo, false);
+        _mm256_storeu_si256((__m256i *)(h + QK * b), hb);
+        _mm256_storeu_si256((__m256i *)(l + QK * b), lb);
+        if (QK * b < n - n % 128) {
+            _mm256_storeu_si256((__m256i *)(hk + blk_q4k_pos(QK * b)), hb);
+            _mm256_storeu_si256((__m256i *)(lk + blk_q4k_pos(QK * b)), lb);
+        }
         const int32_t s0 = hsum_i32x8(_mm256_add_epi32(e[0], e[1])), s1 = hsum_i32x8(_mm256_add_epi32(e[2], e[3]));
         d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
         s[b] = d[b] * (float)(s0 + s1);
@@ -1004,7 +1014,7 @@ static void quant_x_simd(const float *x, int n, int16_t *q, float *d, float *s, 
                             _mm256_mullo_epi32(_mm256_permutevar8x32_epi32(h4, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)),
                                                _mm256_set1_epi32(-128)));
     }
-    *xq = (XQ){q, d, s, h, l, d4, s16, hc};
+    *xq = (XQ){q, d, s, h, l, d4, s16, hc, hk, lk};
 }
 
 // One copy of each kernel per element type, the type a constant inside.

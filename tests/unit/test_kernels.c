@@ -166,7 +166,7 @@ static void test_matvec(const Kernels *k) {
                 float *d = malloc(sizeof(float) * (size_t)(in / 32)), *sx = malloc(sizeof(float) * (size_t)(in / 32));
                 void *bytes = malloc(blk_xq_bytes(in));
                 blk_quant_x(x, in, q, d, sx);
-                XQ xq = {q, d, sx, NULL, NULL, NULL, NULL, NULL};
+                XQ xq = {q, d, sx, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
                 blk_quant_x_bytes(&xq, in, bytes);
                 k->mv_out_in_q[dt](w.data, in, out, &xq, y);
                 worst = 0;
@@ -207,14 +207,15 @@ static void test_quant_x(const Kernels *k) {
     x[170] = -x[161] - 7.0f;
     int16_t q[N], q2[N];
     float d[N / 32], s[N / 32], d2[N / 32], s2[N / 32];
-    static float bytes[(2 * (N / 4) + N / 16 + N / 2) + 1], bytes2[(2 * (N / 4) + N / 16 + N / 2) + 1];
+    static float bytes[(2 * (N / 4) + N / 16 + N) + 1], bytes2[(2 * (N / 4) + N / 16 + N) + 1];
     blk_quant_x(x, N, q, d, s);
-    XQ a = {q, d, s, NULL, NULL, NULL, NULL, NULL}, b;
+    XQ a = {q, d, s, NULL, NULL, NULL, NULL, NULL, NULL, NULL}, b;
     blk_quant_x_bytes(&a, N, bytes);
     k->quant_x(x, N, q2, d2, s2, bytes2, &b);
     CHECK(b.q == q2 && b.d == d2 && b.s == s2 && b.h && b.l && b.d4 && b.s16 && b.hc);
     CHECK(!memcmp(q, q2, sizeof q) && !memcmp(d, d2, sizeof d) && !memcmp(s, s2, sizeof s));
     CHECK(!memcmp(a.h, b.h, N) && !memcmp(a.l, b.l, N) && !memcmp(a.hc, b.hc, sizeof(int32_t) * N / 4));
+    CHECK(!memcmp(a.hk, b.hk, N) && !memcmp(a.lk, b.lk, N) && a.hk[32] == a.h[64] && a.lk[64] == a.l[32]);
     CHECK(!memcmp(a.d4, b.d4, sizeof(float) * N / 4) && !memcmp(a.s16, b.s16, sizeof(float) * N / 16));
 }
 
