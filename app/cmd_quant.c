@@ -50,6 +50,11 @@ static int cmd_quantize(App *app, const Args *a, Out *out) {
     }
     jw_kbool(w, "embed", rep.embed);
     jw_kint(w, "tensors", rep.n_tensors);
+    jw_key(w, "types"); // matrices per element type (a mix has more than one)
+    jw_obj(w);
+    for (int t = 0; t < DT_COUNT; t++)
+        if (rep.n_by_type[t]) jw_kint(w, dtype_name((DType)t), rep.n_by_type[t]);
+    jw_obj_end(w);
     jw_kint(w, "kept", rep.n_kept);
     if (rep.n_kept) jw_kstr(w, "kept_first", rep.kept_first);
     jw_kint(w, "bytes_before", rep.bytes_before);
@@ -63,11 +68,11 @@ static int cmd_quantize(App *app, const Args *a, Out *out) {
         if (rep.layers[l].n) layer_json(w, &rep.layers[l]);
     jw_arr_end(w);
     buf_printf(&out->text, "%s: %d matrices as %s%s, weights %.2f MB -> %.2f MB (%.1f%%)\n", m->name, rep.n_tensors,
-               dtype_name(dt), rep.embed ? " (token embedding too)" : "", rep.bytes_before / 1e6, rep.bytes_after / 1e6,
+               dt == QUANT_Q4_K_M ? "Q4_K_M (Q4_K and Q6_K)" : dtype_name(dt), rep.embed ? " (token embedding too)" : "", rep.bytes_before / 1e6, rep.bytes_after / 1e6,
                100.0 * rep.bytes_after / rep.bytes_before);
     if (rep.n_kept)
         buf_printf(&out->text, "  %d kept as they were (rows not whole %d-element blocks), first '%s'\n", rep.n_kept,
-                   dtype_block(dt), rep.kept_first);
+                   dtype_block(dt == QUANT_Q4_K_M ? DT_Q4_K : dt), rep.kept_first);
     buf_puts(&out->text, "  layer  weights   rms(w)      rms(err)    err/w    max|err|\n");
     for (int l = 0; l < rep.n_layers; l++) {
         const QuantLayer *q = &rep.layers[l];

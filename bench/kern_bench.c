@@ -6,8 +6,9 @@
 //
 // F32, F16 and BF16 layers are [in, out] as GPT-2's safetensors hold them; quantized ones are
 // [out, in] as GGUF holds them, made by quant_rows from random weights (std 0.02). Q4_K_M is
-// llama.cpp's mix for this shape: Q6_K for the head and for mlp c_proj in layers 0, 3, 6, 9
-// and 11, Q4_K elsewhere.
+// `quantize q4_k_m` (quant_weight_type: llama.cpp's mix): for this shape Q6_K for the head,
+// for c_attn (a fused attn_qkv: Q5_K in llama.cpp, which qkv lacks) and for mlp c_proj in
+// layers 0, 3, 6, 9, 10 and 11, Q4_K elsewhere.
 // Prefill: the same weights through linear_forward at T = PREFILL tokens (sgemm over panels
 // converted to f32), every layer once, against F32's time.
 //   build/tests/unit/kern_bench [THREADS [REPS [KERNELS [TYPES [decode]]]]]
@@ -25,6 +26,7 @@
 #include "kern/kernels.h"
 #include "kern/ops.h"
 #include "kern/quant.h"
+#include "model/quantize.h"
 
 enum { LAYERS = 12, D = 768, VOCAB = 50257, KIND_HEAD = 4, SRC_ROWS = 1024, PREFILL = 512, MAX_REPS = 64 };
 
@@ -56,9 +58,9 @@ static const Config configs[] = {
 enum { CONFIGS = sizeof configs / sizeof configs[0] };
 
 static DType type_of(const Config *c, int kind, int layer) {
+    static const WeightId ids[KINDS] = {W_QKV, W_O, W_UP, W_DOWN, W_OUTPUT};
     if (!c->mixed) return c->dt;
-    bool more_bits = layer < LAYERS / 8 || layer >= 7 * LAYERS / 8 || (layer - LAYERS / 8) % 3 == 2;
-    return kind == KIND_HEAD || (kind == 3 && more_bits) ? DT_Q6_K : DT_Q4_K;
+    return quant_weight_type(QUANT_Q4_K_M, ids[kind], kind == KIND_HEAD ? -1 : layer, LAYERS, kind == KIND_HEAD);
 }
 
 static bool wanted(const char *list, const char *name) {

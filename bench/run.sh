@@ -25,7 +25,8 @@ echo "== engine: the F32 model quantized in memory (every matrix, the tied embed
 $QKV --threads 2 --model "$DIR/gpt2-124m-f32" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3" \
     -e "quantize q8_0 embed=true" -e "bench prompt=512 gen=128 reps=3" \
     -e "quantize q4_0 embed=true" -e "bench prompt=512 gen=128 reps=3" \
-    -e "quantize q4_k embed=true" -e "bench prompt=512 gen=128 reps=3"
+    -e "quantize q4_k embed=true" -e "bench prompt=512 gen=128 reps=3" \
+    -e "quantize q4_k_m embed=true" -e "bench prompt=512 gen=128 reps=3"
 echo "== engine: the same size as Llama (12 layers, d=768, 12 heads, 4 KV heads, vocabulary 32000) and BERT-base"
 $QKV --threads 2 --model "$DIR/llama-124m" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3"
 $QKV --threads 2 --model "$DIR/bert-base" --db "$DIR/bench.db" -e "bench prompt=512 reps=3 embed=32"

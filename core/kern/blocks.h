@@ -105,32 +105,47 @@ static inline void blk_quant_x(const float *x, int n, int16_t *q, float *d, floa
 // and for the AVX-512 VNNI kernels, which multiply bytes, what blk_quant_x_bytes adds (NULL
 // until it has): h, l (in) the high and low bytes of q (q = 256 h + l exactly, h signed, l
 // unsigned), d4 (in / 4) the scale of every four values (d4[i] = d[i / 8]) and s16 (in / 16)
-// x's sum over every 16 values (s16[g] = d[g / 2] * (q[16g] + ... + q[16g + 15])).
+// x's sum over every 16 values (s16[g] = d[g / 2] * (q[16g] + ... + q[16g + 15])), and hc
+// (in / 4) -128 times the sum of h over every four values (Q8_0's signed weights go into
+// vpdpbusd offset by 128: (w + 128) . h - 128 sum(h) = w . h); hk, lk (in, whole 128s) h and
+// l in Q4_K's order: in every 128 values, elements 0-31, 64-95, 32-63, 96-127 (the low nibbles
+// of 64 Q4_K bytes, then their high nibbles).
 typedef struct XQ {
     const int16_t *q;
     const float *d, *s;
     const int8_t *h;
     const uint8_t *l;
     const float *d4, *s16;
+    const int32_t *hc;
+    const int8_t *hk;
+    const uint8_t *lk;
 } XQ;
 
 // Bytes of the buffer blk_quant_x_bytes fills for n values.
-static inline size_t blk_xq_bytes(int n) { return sizeof(float) * (size_t)(n / 4 + n / 16) + 2 * (size_t)n; }
+static inline size_t blk_xq_bytes(int n) { return sizeof(float) * (size_t)(2 * (n / 4) + n / 16) + 4 * (size_t)n; }
+
+// Where x's element i goes in the Q4_K-ordered planes (XQ hk, lk): its 32-value block k of
+// each 128 (k = 0..3) moves to 32 * {0, 2, 1, 3}[k].
+static inline int blk_q4k_pos(int i) { return (i & ~127) | (i & 31) | (i & 32) << 1 | (i & 64) >> 1; }
 
 // Fills x's byte planes and per-lane scales (see XQ) from x->q and x->d, n values (a multiple
 // of 32), in buf (blk_xq_bytes(n) bytes, aligned to a float).
 static inline void blk_quant_x_bytes(XQ *x, int n, void *buf) {
     float *d4 = buf, *s16 = d4 + n / 4;
-    int8_t *h = (int8_t *)(s16 + n / 16);
+    int32_t *hc = (int32_t *)(s16 + n / 16);
+    int8_t *h = (int8_t *)(hc + n / 4);
     uint8_t *l = (uint8_t *)(h + n);
+    int8_t *hk = (int8_t *)(l + n);
+    uint8_t *lk = (uint8_t *)(hk + n);
     for (int i = 0; i < n; i++) h[i] = (int8_t)(x->q[i] >> 8), l[i] = (uint8_t)(x->q[i] & 255);
-    for (int i = 0; i < n / 4; i++) d4[i] = x->d[i / 8];
+    for (int i = 0; i < n - n % 128; i++) hk[blk_q4k_pos(i)] = h[i], lk[blk_q4k_pos(i)] = l[i];
+    for (int i = 0; i < n / 4; i++) d4[i] = x->d[i / 8], hc[i] = -128 * (h[4 * i] + h[4 * i + 1] + h[4 * i + 2] + h[4 * i + 3]);
     for (int g = 0; g < n / 16; g++) {
         int32_t sum = 0;
         for (int k = 0; k < 16; k++) sum += x->q[16 * g + k];
         s16[g] = x->d[g / 2] * (float)sum;
     }
-    x->h = h, x->l = l, x->d4 = d4, x->s16 = s16;
+    x->h = h, x->l = l, x->d4 = d4, x->s16 = s16, x->hc = hc, x->hk = hk, x->lk = lk;
 }
 
 // The [out, in] rows of a block type (rb bytes apart, in columns from w) times a quantized x:
@@ -142,12 +157,12 @@ typedef void (*BlkRowsFn)(const void *w, size_t rb, int in, int n, const XQ *x, 
 enum { BLK_SEG = 8192 };
 static inline void blk_out_in(const void *w, DType dt, int in, int n, const float *x, float *y, BlkRowsFn rows) {
     int16_t q[BLK_SEG];
-    float d[BLK_SEG / QK], s[BLK_SEG / QK], bytes[(BLK_SEG / 4 + BLK_SEG / 16 + BLK_SEG / 2)];
+    float d[BLK_SEG / QK], s[BLK_SEG / QK], bytes[(2 * (BLK_SEG / 4) + BLK_SEG / 16 + BLK_SEG)];
     const size_t rb = dtype_row_bytes(dt, in);
     for (int i0 = 0; i0 < in; i0 += BLK_SEG) {
         const int m = in - i0 < BLK_SEG ? in - i0 : BLK_SEG;
         blk_quant_x(x + i0, m, q, d, s);
-        XQ xq = {q, d, s, NULL, NULL, NULL, NULL};
+        XQ xq = {q, d, s, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
         blk_quant_x_bytes(&xq, m, bytes);
         rows((const char *)w + dtype_bytes(dt, i0), rb, m, n, &xq, y, i0 > 0);
     }

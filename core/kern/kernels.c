@@ -59,6 +59,7 @@ static void fill(Kernels *f, const Kernels *t) {
         if (!f->mv_out_in[d]) f->mv_out_in[d] = s->mv_out_in[d];
         if (!f->mv_out_in_q[d]) f->mv_out_in_q[d] = s->mv_out_in_q[d];
     }
+    if (!f->quant_x) f->quant_x = s->quant_x;
     if (!f->softmax) f->softmax = s->softmax;
     if (!f->layernorm) f->layernorm = s->layernorm;
     if (!f->rmsnorm) f->rmsnorm = s->rmsnorm;

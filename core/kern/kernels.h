@@ -34,12 +34,18 @@ typedef void (*MvOutInFn)(const void *w, int in, int n, const float *x, float *y
 // blk_quant_x rounds it. Overwrites y. (Their mv_out_in quantizes x itself, then does this.)
 typedef void (*MvOutInQFn)(const void *w, int in, int n, const XQ *x, float *y);
 
+// x (n, a multiple of 32) quantized for MvOutInQFn, bit for bit as blk_quant_x and then
+// blk_quant_x_bytes do it: q (n), d and s (n / 32), the byte planes in bytes (blk_xq_bytes(n)
+// bytes, aligned to a float); *xq is pointed at them all.
+typedef void (*QuantXFn)(const float *x, int n, int16_t *q, float *d, float *s, void *bytes, XQ *xq);
+
 typedef struct Kernels {
     const char *name; // "scalar", "avx2", "avx512", "avx512vnni"
     RowF32Fn row_f32[DT_COUNT];
     MvInOutFn mv_in_out[DT_COUNT];
     MvOutInFn mv_out_in[DT_COUNT];
     MvOutInQFn mv_out_in_q[DT_COUNT]; // block types only
+    QuantXFn quant_x;
     // x (n): GELU, tanh approximation, in place
     // x (n): softmax in place
     void (*softmax)(float *x, int n);

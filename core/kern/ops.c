@@ -248,9 +248,7 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
     if (quant) {
         float *d = scr + partial, *sx = d + in / 32, *bytes = sx + in / 32;
         int16_t *q = (int16_t *)(bytes + (blk_xq_bytes(in) + 3) / 4);
-        blk_quant_x(inp, in, q, d, sx);
-        J.xq = (XQ){q, d, sx, NULL, NULL, NULL, NULL};
-        blk_quant_x_bytes(&J.xq, in, bytes);
+        J.k->quant_x(inp, in, q, d, sx, bytes, &J.xq);
     }
     for (int i = 0; i < n; i++)
         if (!ls[i]->out_in) J.p[i].partial = scr, scr += (size_t)(J.p[i].chunk - 1) * ls[i]->out;

@@ -184,6 +184,12 @@ static void swiglu_scalar(float *gate, const float *up, int n) {
     }
 }
 
+static void quant_x_scalar(const float *x, int n, int16_t *q, float *d, float *s, void *bytes, XQ *xq) {
+    blk_quant_x(x, n, q, d, s);
+    *xq = (XQ){q, d, s, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    blk_quant_x_bytes(xq, n, bytes);
+}
+
 // A table row naming one kernel per element type.
 #define ALL_TYPES(K)                                                                                  \
     {[DT_F32] = K##_F32, [DT_F16] = K##_F16, [DT_BF16] = K##_BF16, [DT_Q8_0] = K##_Q8_0, [DT_Q4_0] = K##_Q4_0, \
@@ -195,6 +201,7 @@ const Kernels kern_scalar_table = {
     .mv_out_in = ALL_TYPES(out_in),
     .mv_out_in_q = {[DT_Q8_0] = out_in_q_Q8_0, [DT_Q4_0] = out_in_q_Q4_0, [DT_Q4_1] = out_in_q_Q4_1,
                     [DT_Q4_K] = out_in_q_Q4_K, [DT_Q6_K] = out_in_q_Q6_K},
+    .quant_x = quant_x_scalar,
     .softmax = softmax_scalar,
     .layernorm = layernorm_scalar,
     .rmsnorm = rmsnorm_scalar,

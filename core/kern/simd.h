@@ -320,6 +320,31 @@ INLINE void qstep_q8_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 }
 INLINE float qend_sum(const QAcc *s) { return qacc_sum(s); }
 
+#if QVNNI
+// Q8_0 with VNNI, two blocks (64 weights) a step: vpdpbusd wants one side unsigned, so the
+// signed weights go in offset by 128 (w ^ 0x80) against h, starting from x->hc = -128 sum(h):
+// w . h exactly; shifted by 8, then l . w added (x = 256 h + l, as dot64_vnni). Lanes 0-7 hold
+// the first block's products, 8-15 the second's: one conversion and multiply-add serve both,
+// each lane scaled by its block's d times x's (d4). (The avx512 path took a 512-bit widening,
+// a multiply-add, a conversion and a multiply-add for each 32 weights, plus a scalar f16
+// conversion and product for the scale: bound by instructions at 50-70% of the read bound.)
+INLINE void qstep2_q8_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2))),
+                                         _mm256_loadu_si256((const __m256i *)(b + Q8_0_BYTES + 2)), 1);
+    const int e = QK * xb;
+    __m512i a = _mm512_dpbusd_epi32(_mm512_loadu_si512(x->hc + e / 4), _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80)),
+                                    _mm512_loadu_si512(x->h + e));
+    a = _mm512_dpbusd_epi32(_mm512_slli_epi32(a, 8), _mm512_loadu_si512(x->l + e), w);
+    uint16_t d0, d1;
+    memcpy(&d0, b, 2), memcpy(&d1, b + Q8_0_BYTES, 2);
+    const __m512i sel = _mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1));
+    const __m512 dw = _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)(d0 | (uint32_t)d1 << 16)))));
+    s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_loadu_ps(x->d4 + e / 4)), s->z);
+}
+#else
+#define qstep2_q8_0 NULL
+#endif
+
 // the 32 nibbles of 16 bytes as int16: low nibbles (elements 0-15), then high ones (16-31)
 INLINE P32 dot_nibbles(B16 q, const int16_t *xq) {
     const I16x16 w = _mm256_cvtepu8_epi16(q); // < 256: a 16-bit shift takes the high nibble
@@ -367,16 +392,19 @@ INLINE void q4_k_scales(const unsigned char *p, __m256 *sc, __m256 *mn) {
 // e, exactly, in 16 int32 lanes of four products each: x = 256 h + l (blk_quant_x_bytes), so
 // w . x = 256 (w . h) + l . w, two vpdpbusd (unsigned times signed bytes: w . h with h signed,
 // l . w with l unsigned and w < 128) and a shift. |lane| < 4 * 127 * 128 * 256 + 4 * 255 * 127.
-INLINE __m512i dot64_vnni(__m512i w, const XQ *x, int e) {
-    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x->h + e));
+INLINE __m512i dot64_vnni_at(__m512i w, const int8_t *h, const uint8_t *l) {
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(h));
     a = _mm512_slli_epi32(a, 8);
-    return _mm512_dpbusd_epi32(a, _mm512_loadu_si512(x->l + e), w);
+    return _mm512_dpbusd_epi32(a, _mm512_loadu_si512(l), w);
 }
+INLINE __m512i dot64_vnni(__m512i w, const XQ *x, int e) { return dot64_vnni_at(w, x->h + e, x->l + e); }
 
-// Q4_K with VNNI: the 32 bytes of sub-blocks 2c and 2c + 1 broadcast to both halves of a
-// 512-bit vector, the low nibbles kept in the lower half and the high ones in the upper (the
-// upper half shifted by 4 bits), so that the 64 weights line up with x's elements 64c .. 64c + 63;
-// one float conversion and multiply-add for the two sub-blocks (lanes 0-7 and 8-15).
+// Q4_K with VNNI: 64 bytes (sub-blocks 4k .. 4k + 3) at a time, their low nibbles (sub-blocks
+// 4k and 4k + 2) one vector and their high nibbles (4k + 1, 4k + 3) another, against x's planes
+// in that order (XQ hk, lk); one float conversion and multiply-add for two sub-blocks (lanes 0-7
+// and 8-15). (Before, each 32 bytes were broadcast to both halves and the upper half shifted,
+// against x in its own order: 18 instructions each 128 weights where this takes 15; one thread,
+// 768x768 in L2: see README "Quantized decoding".)
 // the same as one vector of 16 floats: lanes 0-7 the scales, 8-15 the mins
 INLINE __m512 q4_k_scales16(const unsigned char *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q4_k_scale_bytes(p))); }
 
@@ -391,15 +419,15 @@ INLINE void qstep_q4_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     const __m512 ds = _mm512_mul_ps(_mm512_mul_ps(q4_k_scales16(b + 4), dd), xds);
     s->zm = _mm512_add_ps(s->zm, ds); // lanes 8-15 (the mins) are what qend_q4_k takes of it
     const __m512i m15 = _mm512_set1_epi8(0x0F);
-    const __m512i i0 = _mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1));
-    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2)), i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4));
-    const __m512i i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(6));
-    const __m512i idx[4] = {i0, i1, i2, i3};
-    for (int c = 0; c < 4; c++) {
-        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c)));
-        const __m512i w = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m15);
-        const __m512i p = dot64_vnni(w, x, QK * (xb + 2 * c));
-        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx[c], ds), s->z);
+    const __m512i half = _mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(2));
+    for (int k = 0; k < 2; k++) {
+        const __m512i q = _mm512_loadu_si512(b + 16 + 64 * k);
+        const __m512i lo = _mm512_and_si512(q, m15), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m15);
+        const int e = QK * xb + 128 * k;
+        const __m512i il = _mm512_add_epi32(half, _mm512_set1_epi32(4 * k)), ih = _mm512_add_epi32(il, _mm512_set1_epi32(1));
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni_at(lo, x->hk + e, x->lk + e)), _mm512_permutexvar_ps(il, ds), s->z);
+        s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni_at(hi, x->hk + e + 64, x->lk + e + 64)),
+                               _mm512_permutexvar_ps(ih, ds), s->z);
     }
 }
 INLINE float qend_q4_k(const QAcc *s) { return qacc_sum(s) - _mm512_mask_reduce_add_ps(0xFF00, s->zm); }
@@ -524,8 +552,10 @@ INLINE float qend_q6_k(const QAcc *s) { return qacc_sum(s) - 32 * hsum8(s->m); }
 // grouping, so y does not depend on how the rows are split. Rows are rb bytes apart.
 enum { ROWS = 4, PF_GROUPS = 2 }; // ROWS: out_in_q names its four accumulators
 
+// step2, where not NULL, adds two consecutive blocks (Q8_0 with VNNI); the last block of an odd
+// count goes through step.
 INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ *x, float *y, bool add, QStep step,
-                     QEnd end) {
+                     QStep step2, QEnd end) {
     const int blk = dtype_block(dt), nb = in / blk, per = blk / QK;
     const size_t bb = dtype_bytes(dt, blk);
     const unsigned char *r = w;
@@ -541,28 +571,44 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
         // step then waiting on a store and a load (perf annotate, 2026-12-02)
         QAcc s0 = qacc_zero(), s1 = qacc_zero(), s2 = qacc_zero(), s3 = qacc_zero();
         const unsigned char *next = r + PF_GROUPS * ROWS * rb;
-        for (int b = 0; b < nb; b++) {
+        for (int b = 0; b < nb;) {
+            const int two = step2 && b + 2 <= nb;
             if (pf && j + (PF_GROUPS + 1) * ROWS <= n) {
-                if (l1) prefetch_l1(next + b * slice, (int)slice);
-                else prefetch(next + b * slice, (int)slice);
+                if (l1) prefetch_l1(next + b * slice, (int)slice << two);
+                else prefetch(next + b * slice, (int)slice << two);
             }
             const unsigned char *q = r + b * bb;
+            if (two) {
+                step2(&s0, q, x, b * per), step2(&s1, q + rb, x, b * per);
+                step2(&s2, q + 2 * rb, x, b * per), step2(&s3, q + 3 * rb, x, b * per);
+                b += 2;
+                continue;
+            }
             step(&s0, q, x, b * per), step(&s1, q + rb, x, b * per);
             step(&s2, q + 2 * rb, x, b * per), step(&s3, q + 3 * rb, x, b * per);
+            b++;
         }
         const float e[ROWS] = {end(&s0), end(&s1), end(&s2), end(&s3)};
         for (int k = 0; k < ROWS; k++) y[j + k] = add ? y[j + k] + e[k] : e[k];
     }
     for (; j < n; j++, r += rb) {
         QAcc s = qacc_zero();
-        for (int b = 0; b < nb; b++) step(&s, r + b * bb, x, b * per);
+        for (int b = 0; b < nb;) {
+            if (step2 && b + 2 <= nb) {
+                step2(&s, r + b * bb, x, b * per);
+                b += 2;
+            } else {
+                step(&s, r + b * bb, x, b * per);
+                b++;
+            }
+        }
         y[j] = add ? y[j] + end(&s) : end(&s);
     }
 }
 
-#define OUT_IN_Q(T, t, e)                                                                             \
+#define OUT_IN_Q(T, t, s2, e)                                                                         \
     static void rows_##t(const void *w, size_t rb, int in, int n, const XQ *x, float *y, bool add) {  \
-        out_in_q(w, rb, DT_##T, in, n, x, y, add, qstep_##t, e);                                      \
+        out_in_q(w, rb, DT_##T, in, n, x, y, add, qstep_##t, s2, e);                                  \
     }                                                                                                 \
     static void out_in_q_##t(const void *w, int in, int n, const XQ *x, float *y) {                   \
         rows_##t(w, dtype_row_bytes(DT_##T, in), in, n, x, y, false);                                 \
@@ -570,11 +616,11 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
     static void out_in_##t(const void *w, int in, int n, const float *x, float *y) {                  \
         blk_out_in(w, DT_##T, in, n, x, y, rows_##t);                                                 \
     }
-OUT_IN_Q(Q8_0, q8_0, qend_sum)
-OUT_IN_Q(Q4_0, q4_0, qend_q4_0)
-OUT_IN_Q(Q4_1, q4_1, qend_q4_1)
-OUT_IN_Q(Q4_K, q4_k, qend_q4_k)
-OUT_IN_Q(Q6_K, q6_k, qend_q6_k)
+OUT_IN_Q(Q8_0, q8_0, qstep2_q8_0, qend_sum)
+OUT_IN_Q(Q4_0, q4_0, NULL, qend_q4_0)
+OUT_IN_Q(Q4_1, q4_1, NULL, qend_q4_1)
+OUT_IN_Q(Q4_K, q4_k, NULL, qend_q4_k)
+OUT_IN_Q(Q6_K, q6_k, NULL, qend_q6_k)
 #undef OUT_IN_Q
 
 // I8_AFFINE rows: y[j] = s_j (q_j . x - Z_j sum(x)), any in.
@@ -917,6 +963,78 @@ static void gelu_erf_simd(float *x, int n) {
     for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
+// x quantized for the block types' products (QuantXFn), 32 values at a time in AVX2 (both
+// tables): the same operations as blk_quant_x and blk_quant_x_bytes, so the same bits (the
+// largest |x| is exact, x * (32767 / amax) is one rounded product, cvtps rounds to nearest
+// even as lrintf does, the sums are integers); NaN in x is ignored by the maximum as there.
+// It runs on the calling thread before every section of block-type products: done a value
+// at a time it held the other thread waiting for about 10 µs a section of 3072 inputs.
+INLINE int hsum_i32x8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1)));
+}
+
+// the 32 int32 of e[0..3] (values in range of the target) as 32 bytes in order: signed
+// (packs) or unsigned (packus) saturation of the last step
+INLINE __m256i bytes_of(const __m256i *e, bool is_signed) {
+    const __m256i w01 = _mm256_packs_epi32(e[0], e[1]), w23 = _mm256_packs_epi32(e[2], e[3]);
+    const __m256i b = is_signed ? _mm256_packs_epi16(w01, w23) : _mm256_packus_epi16(w01, w23);
+    // each 128-bit lane holds four values of each of e[0..3] in turn: gather them back in order
+    return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static void quant_x_simd(const float *x, int n, int16_t *q, float *d, float *s, void *bytes, XQ *xq) {
+    float *d4 = bytes, *s16 = d4 + n / 4;
+    int32_t *hc = (int32_t *)(s16 + n / 16);
+    int8_t *h = (int8_t *)(hc + n / 4);
+    uint8_t *l = (uint8_t *)(h + n);
+    int8_t *hk = (int8_t *)(l + n);
+    uint8_t *lk = (uint8_t *)(hk + n);
+    const __m256 sign = _mm256_set1_ps(-0.0f), lim = _mm256_set1_ps((float)XQ_MAX);
+    for (int b = 0; b < n / QK; b++) {
+        const float *xb = x + QK * b;
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(xb + 8 * k);
+            m = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), m); // NaN: m kept, as blk_quant_x
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+        const __m256 id = _mm256_set1_ps(amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f);
+        __m256i e[4], hi[4], lo[4];
+        for (int k = 0; k < 4; k++) {
+            const __m256 t = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(v[k], id), lim), _mm256_sub_ps(_mm256_setzero_ps(), lim));
+            e[k] = _mm256_cvtps_epi32(t);
+            hi[k] = _mm256_srai_epi32(e[k], 8), lo[k] = _mm256_and_si256(e[k], _mm256_set1_epi32(255));
+        }
+        const __m256i q01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(e[0], e[1]), 0xD8);
+        const __m256i q23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(e[2], e[3]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(q + QK * b), q01);
+        _mm256_storeu_si256((__m256i *)(q + QK * b + 16), q23);
+        const __m256i hb = bytes_of(hi, true), lb = bytes_of(lo, false);
+        _mm256_storeu_si256((__m256i *)(h + QK * b), hb);
+        _mm256_storeu_si256((__m256i *)(l + QK * b), lb);
+        if (QK * b < n - n % 128) {
+            _mm256_storeu_si256((__m256i *)(hk + blk_q4k_pos(QK * b)), hb);
+            _mm256_storeu_si256((__m256i *)(lk + blk_q4k_pos(QK * b)), lb);
+        }
+        const int32_t s0 = hsum_i32x8(_mm256_add_epi32(e[0], e[1])), s1 = hsum_i32x8(_mm256_add_epi32(e[2], e[3]));
+        d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
+        s[b] = d[b] * (float)(s0 + s1);
+        s16[2 * b] = d[b] * (float)s0, s16[2 * b + 1] = d[b] * (float)s1;
+        _mm256_storeu_ps(d4 + 8 * b, _mm256_set1_ps(d[b]));
+        // -128 (sum of h over four values): h's int32 summed in pairs twice (hadd), then put
+        // back in order (hadd works within 128-bit lanes)
+        const __m256i h4 = _mm256_hadd_epi32(_mm256_hadd_epi32(hi[0], hi[1]), _mm256_hadd_epi32(hi[2], hi[3]));
+        _mm256_storeu_si256((__m256i *)(hc + 8 * b),
+                            _mm256_mullo_epi32(_mm256_permutevar8x32_epi32(h4, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)),
+                                               _mm256_set1_epi32(-128)));
+    }
+    *xq = (XQ){q, d, s, h, l, d4, s16, hc, hk, lk};
+}
+
 // One copy of each kernel per element type, the type a constant inside.
 #define SIMD_PER_TYPE(T)                                                                              \
     static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
@@ -946,7 +1064,7 @@ SIMD_PER_TYPE(BF16)
                       [DT_Q4_K] = out_in_q4_k, [DT_Q6_K] = out_in_q6_k, [DT_I8_AFFINE] = out_in_i8_affine}, \
         .mv_out_in_q = {[DT_Q8_0] = out_in_q_q8_0, [DT_Q4_0] = out_in_q_q4_0, [DT_Q4_1] = out_in_q_q4_1,  \
                         [DT_Q4_K] = out_in_q_q4_k, [DT_Q6_K] = out_in_q_q6_k},                     \
-        .softmax = softmax_simd, .layernorm = layernorm_simd,            \
+        .quant_x = quant_x_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,                \
         .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
         .gelu_tanh_to = gelu_tanh_to_simd, .gelu_tanh_backward = gelu_tanh_backward_simd,             \
     }

@@ -23,6 +23,7 @@ typedef struct Item {
     const Tensor *src;
     Tensor *dst;
     Linear *lin; // the new model's linear when the item is transposed, else NULL
+    DType dt;    // the type it is converted to
     int layer;
     char name[48];
     int64_t rows, cols; // as converted
@@ -34,12 +35,12 @@ typedef struct Plan {
     int n, cap;
 } Plan;
 
-static void plan_add(Plan *p, const Tensor *src, Tensor *dst, Linear *lin, int layer, WeightId w) {
+static void plan_add(Plan *p, const Tensor *src, Tensor *dst, Linear *lin, int layer, WeightId w, DType dt) {
     if (!src->data) return;
     if (p->n == p->cap) p->items = xrealloc(p->items, sizeof *p->items * (size_t)(p->cap = p->cap ? 2 * p->cap : 16));
     Item *it = &p->items[p->n++];
     memset(it, 0, sizeof *it);
-    it->src = src, it->dst = dst, it->layer = layer;
+    it->src = src, it->dst = dst, it->layer = layer, it->dt = dt;
     if (layer >= 0) snprintf(it->name, sizeof it->name, "blk.%d.%s", layer, weight_name(w));
     else snprintf(it->name, sizeof it->name, "%s", weight_name(w));
     it->rows = src->shape[0];
@@ -98,8 +99,9 @@ static void src_rows(const Item *it, const float *full, int64_t r0, int64_t nr, 
 }
 
 // Converts one matrix chunk by chunk; pass 0 quantizes and sums the error, pass 1 bins it.
-static int item_run(const Item *it, DType dt, int pass, QuantReport *rep, float *f, float *g, int64_t chunk, Err *e) {
+static int item_run(const Item *it, int pass, QuantReport *rep, float *f, float *g, int64_t chunk, Err *e) {
     QuantLayer *q = layer_of(rep, it->layer);
+    const DType dt = it->dt;
     size_t rb = dtype_row_bytes(dt, it->cols);
     double scale = QUANT_HIST_BINS / (2 * rep->range);
     float *full = NULL;
@@ -135,28 +137,46 @@ static int item_run(const Item *it, DType dt, int pass, QuantReport *rep, float 
     return 0;
 }
 
-static void plan_model(Plan *p, const Model *b, Model *m, bool embed) {
-    if (embed) plan_add(p, &b->tok_embd, &m->tok_embd, NULL, -1, W_TOK_EMBD);
-    for (int l = 0; l < b->cfg.n_layer; l++) {
+// llama.cpp's use_more_bits: the layers its _M mixes give more bits
+static bool more_bits(int layer, int n_layer) {
+    return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+DType quant_weight_type(DType dt, WeightId w, int layer, int n_layer, bool head) {
+    if (dt != QUANT_Q4_K_M) return dt;
+    if (head || w == W_QKV) return DT_Q6_K;
+    if ((w == W_V || w == W_DOWN) && layer >= 0 && more_bits(layer, n_layer)) return DT_Q6_K;
+    return DT_Q4_K;
+}
+
+static void plan_model(Plan *p, const Model *b, Model *m, DType dt, bool embed) {
+    const int nl = b->cfg.n_layer;
+    const bool tied = b->output.w.data == b->tok_embd.data;
+    if (embed) plan_add(p, &b->tok_embd, &m->tok_embd, NULL, -1, W_TOK_EMBD, quant_weight_type(dt, W_TOK_EMBD, -1, nl, tied));
+    for (int l = 0; l < nl; l++) {
         const Layer *s = &b->layers[l];
         Layer *d = &m->layers[l];
-        plan_add(p, &s->qkv.w, &d->qkv.w, &d->qkv, l, W_QKV);
-        plan_add(p, &s->q.w, &d->q.w, &d->q, l, W_Q);
-        plan_add(p, &s->k.w, &d->k.w, &d->k, l, W_K);
-        plan_add(p, &s->v.w, &d->v.w, &d->v, l, W_V);
-        plan_add(p, &s->o.w, &d->o.w, &d->o, l, W_O);
-        plan_add(p, &s->up.w, &d->up.w, &d->up, l, W_UP);
-        plan_add(p, &s->gate.w, &d->gate.w, &d->gate, l, W_GATE);
-        plan_add(p, &s->down.w, &d->down.w, &d->down, l, W_DOWN);
+        const struct {
+            const Linear *s;
+            Linear *d;
+            WeightId w;
+        } ls[] = {{&s->qkv, &d->qkv, W_QKV}, {&s->q, &d->q, W_Q},       {&s->k, &d->k, W_K},
+                  {&s->v, &d->v, W_V},       {&s->o, &d->o, W_O},       {&s->up, &d->up, W_UP},
+                  {&s->gate, &d->gate, W_GATE}, {&s->down, &d->down, W_DOWN}};
+        for (size_t i = 0; i < sizeof ls / sizeof *ls; i++)
+            plan_add(p, &ls[i].s->w, &ls[i].d->w, ls[i].d, l, ls[i].w, quant_weight_type(dt, ls[i].w, l, nl, false));
     }
-    plan_add(p, &b->head_dense.w, &m->head_dense.w, &m->head_dense, -1, W_HEAD_DENSE);
-    if (b->output.w.data != b->tok_embd.data) plan_add(p, &b->output.w, &m->output.w, &m->output, -1, W_OUTPUT);
+    plan_add(p, &b->head_dense.w, &m->head_dense.w, &m->head_dense, -1, W_HEAD_DENSE,
+             quant_weight_type(dt, W_HEAD_DENSE, -1, nl, false));
+    if (!tied) plan_add(p, &b->output.w, &m->output.w, &m->output, -1, W_OUTPUT, quant_weight_type(dt, W_OUTPUT, -1, nl, true));
 }
+
+static const char *type_name(DType dt) { return dt == QUANT_Q4_K_M ? "Q4_K_M" : dtype_name(dt); }
 
 Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep, Err *e) {
     memset(rep, 0, sizeof *rep);
-    if (dt == DT_F32 || dt < 0 || dt >= DT_COUNT) {
-        err_set(e, "quantize: no conversion to %s", dtype_name(dt));
+    if (dt == DT_F32 || dt < 0 || (dt >= DT_COUNT && dt != QUANT_Q4_K_M)) {
+        err_set(e, "quantize: no conversion to %s", type_name(dt));
         return NULL;
     }
     rep->dt = dt, rep->embed = embed;
@@ -170,38 +190,39 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
     m->path = xstrdup(base->path);
     size_t nl = strlen(base->name) + 16;
     m->name = xmalloc(nl);
-    snprintf(m->name, nl, "%s %s", base->name, dtype_name(dt));
+    snprintf(m->name, nl, "%s %s", base->name, type_name(dt));
     m->layers = xmalloc(sizeof *m->layers * (size_t)base->cfg.n_layer);
     memcpy(m->layers, base->layers, sizeof *m->layers * (size_t)base->cfg.n_layer);
     Plan p = {0};
-    plan_model(&p, base, m, embed);
+    plan_model(&p, base, m, dt, embed);
     // lay the converted matrices out in one allocation, each on a 64-byte boundary
     size_t total = 0;
     int64_t widest = 0;
     for (int i = 0; i < p.n; i++) {
         Item *it = &p.items[i];
-        if (it->cols % dtype_block(dt)) {
+        if (it->cols % dtype_block(it->dt)) {
             if (!rep->n_kept++) snprintf(rep->kept_first, sizeof rep->kept_first, "%s", it->name);
             it->dst = NULL;
             continue;
         }
         it->offset = total;
-        total += ((size_t)it->rows * dtype_row_bytes(dt, it->cols) + 63) / 64 * 64;
+        total += ((size_t)it->rows * dtype_row_bytes(it->dt, it->cols) + 63) / 64 * 64;
         if (it->cols > widest) widest = it->cols;
         rep->n_tensors++;
+        rep->n_by_type[it->dt]++;
     }
     int rc = 0;
     float *f = NULL, *g = NULL;
     int64_t chunk = widest ? (CHUNK_FLOATS / widest > 0 ? CHUNK_FLOATS / widest : 1) : 0;
     if (!rep->n_tensors && p.n)
         rc = err_set(e, "quantize %s: no matrix has rows of whole %d-element blocks ('%s' has rows of %lld)",
-                     dtype_name(dt), dtype_block(dt), p.items[0].name, (long long)p.items[0].cols);
+                     type_name(dt), dtype_block(p.items[0].dt), p.items[0].name, (long long)p.items[0].cols);
     else if (!rep->n_tensors)
-        rc = err_set(e, "quantize %s: the model has no matrix to convert", dtype_name(dt));
+        rc = err_set(e, "quantize %s: the model has no matrix to convert", type_name(dt));
     if (!rc && posix_memalign(&m->owned_bytes, 64, total)) m->owned_bytes = NULL;
     if (!rc && (!m->owned_bytes || !(f = malloc(sizeof(float) * (size_t)(chunk * widest))) ||
                 !(g = malloc(sizeof(float) * (size_t)(chunk * widest)))))
-        rc = err_set(e, "out of memory for the %s weights (%.1f MB)", dtype_name(dt), total / 1e6);
+        rc = err_set(e, "out of memory for the %s weights (%.1f MB)", type_name(dt), total / 1e6);
     if (!rc) {
         unsigned char *bytes = m->owned_bytes;
         rep->n_layers = base->cfg.n_layer + 1;
@@ -211,14 +232,14 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
             Item *it = &p.items[i];
             if (!it->dst) continue;
             *it->dst = *it->src;
-            it->dst->dt = dt;
+            it->dst->dt = it->dt;
             it->dst->data = bytes + it->offset;
             if (it->lin) it->dst->shape[0] = it->rows, it->dst->shape[1] = it->cols, it->lin->out_in = true;
         }
         // a head tied to the embedding follows it
         if (embed && base->output.w.data == base->tok_embd.data && base->output.w.data) m->output.w = m->tok_embd;
         for (int i = 0; i < p.n && !rc; i++)
-            if (p.items[i].dst) rc = item_run(&p.items[i], dt, 0, rep, f, g, chunk, e);
+            if (p.items[i].dst) rc = item_run(&p.items[i], 0, rep, f, g, chunk, e);
     }
     if (!rc) {
         // the histograms' range: four times the largest layer's RMS error
@@ -230,7 +251,7 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
         }
         rep->range = worst > 0 ? 4 * worst : 1e-30;
         for (int i = 0; i < p.n; i++)
-            if (p.items[i].dst) item_run(&p.items[i], dt, 1, rep, f, g, chunk, e);
+            if (p.items[i].dst) item_run(&p.items[i], 1, rep, f, g, chunk, e);
         m->dtype = model_block_dtype(m);
         if (m->builtin) m->file_bytes = (int64_t)total; // runs log the hash of the weights in memory
         rep->bytes_before = model_weight_bytes(base);
@@ -250,7 +271,7 @@ static const struct {
     DType dt;
 } quant_types[] = {
     {"int8", DT_I8_AFFINE}, {"q8_0", DT_Q8_0}, {"q4_0", DT_Q4_0}, {"q4_1", DT_Q4_1},
-    {"q4_k", DT_Q4_K},      {"q6_k", DT_Q6_K}, {"f16", DT_F16},   {"bf16", DT_BF16},
+    {"q4_k", DT_Q4_K},      {"q4_k_m", QUANT_Q4_K_M}, {"q6_k", DT_Q6_K}, {"f16", DT_F16},   {"bf16", DT_BF16},
     {"off", DT_F32},
 };
 

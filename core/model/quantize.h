@@ -22,7 +22,8 @@ typedef struct QuantLayer {
 } QuantLayer;
 
 typedef struct QuantReport {
-    DType dt;
+    DType dt;                  // as asked: an element type or QUANT_Q4_K_M
+    int n_by_type[DT_COUNT];   // matrices converted to each element type
     bool embed;                // the token embedding (and a head tied to it) was converted
     int n_tensors;             // matrices converted
     int n_kept;                // matrices left as they were: rows not whole blocks of dt
@@ -46,8 +47,18 @@ void quant_report_free(QuantReport *rep);
 // Bytes of every weight m computes with: matrices as stored, vectors as float32.
 int64_t model_weight_bytes(const Model *m);
 
+// llama.cpp's Q4_K_M mix, where model_quantize takes a type (a value past the element types):
+// Q4_K, and Q6_K for the head (the token embedding when the head is tied to it and embed is
+// set), for attn_v and ffn_down in the layers llama.cpp's use_more_bits picks (the first and
+// last eighth and every third between), and for a fused attn_qkv, to which llama.cpp gives Q5_K
+// (qkv has no Q5_K: the next type up stands in, so such a model reads more bytes, not fewer).
+#define QUANT_Q4_K_M ((DType)(DT_COUNT + 1))
+// The element type model_quantize gives the weight w of layer (-1 outside the blocks) of
+// n_layer under the type or mix dt; head: w is the output head or an embedding tied to it.
+DType quant_weight_type(DType dt, WeightId w, int layer, int n_layer, bool head);
+
 // quantize's type names (int8, q8_0, ..., off for DT_F32): the name of dt (NULL if it has none),
 // and the type of a name, any case (0, or -1 when unknown).
-#define QUANT_NAMES "int8|q8_0|q4_0|q4_1|q4_k|q6_k|f16|bf16|off"
+#define QUANT_NAMES "int8|q8_0|q4_0|q4_1|q4_k|q4_k_m|q6_k|f16|bf16|off"
 const char *quant_type_name(DType dt);
 int quant_type_find(const char *name, size_t len, DType *dt);

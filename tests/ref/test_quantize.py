@@ -19,7 +19,12 @@ next-token distributions are far from uniform):
 4. A Llama (nn.Linear [out, in] weights, separate q/k/v, SwiGLU, grouped-query attention, an
    untied head) converted to Q8_0, Q4_0, Q4_1: its logits equal HF transformers' (CPU, float32)
    with the gguf package's quantized-dequantized weights within 1e-3.
-5. Bad input: an unknown type, a bad embed= value, compare before quantize, Q4_K on rows that are
+5. quantize q4_k_m, llama.cpp's Q4_K_M mix (llama-quant.cpp's llama_tensor_get_type): Q6_K for
+   the head (here the tied token embedding, with embed=true), for the fused attn_qkv (Q5_K in
+   llama.cpp, which qkv lacks) and for ffn_down in the layers use_more_bits picks (of 12: 0, 3,
+   6, 9, 10, 11; of 2: 1), Q4_K for the rest: the count of each type, the bytes from the shapes,
+   and its KL between Q6_K's and Q4_K's in test 3.
+6. Bad input: an unknown type, a bad embed= value, compare before quantize, Q4_K on rows that are
    not whole 256-element blocks, a weight that is not finite: one error line each, exit status 1;
    matrices with rows of whole blocks converted and the others kept, counted.
 """
@@ -186,7 +191,7 @@ def test_compare(tmp):
     big = new_model(tmp, 'big', 0.2, seed=7)
     kl = {}
     for mdir, label in ((small, 'std 0.02'), (big, 'std 0.2')):
-        for typ in ('q8_0', 'q4_0', 'q6_k', 'q4_k', 'int8'):
+        for typ in ('q8_0', 'q4_0', 'q6_k', 'q4_k', 'q4_k_m', 'int8'):
             a, _, b, c = compare_run(tmp, mdir, typ)
             p, qq = np.array(a['logits'], np.float64), np.array(b['logits'], np.float64)
             want_kl = kl_rows(p, qq)
@@ -210,6 +215,43 @@ def test_compare(tmp):
         check(kl[label, 'q8_0'] < kl[label, 'q4_0'], '%s: Q8_0 KL below Q4_0\'s' % label)
         check(kl[label, 'q6_k'] < kl[label, 'q4_k'], '%s: Q6_K KL below Q4_K\'s' % label)
         check(kl[label, 'q4_k'] < kl[label, 'q4_0'], '%s: Q4_K KL below Q4_0\'s' % label)
+        check(kl[label, 'q6_k'] < kl[label, 'q4_k_m'] < kl[label, 'q4_k'],
+              '%s: Q4_K_M KL between Q6_K\'s and Q4_K\'s' % label)
+
+
+def more_bits(i, n):
+    """llama.cpp's use_more_bits."""
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def test_q4_k_m(tmp):
+    d = 256
+    for layers, embed in ((2, True), (12, False), (12, True)):
+        out = os.path.join(tmp, 'km%d' % layers)
+        if not os.path.exists(out):
+            p = qkv_cli.run(QKV, ['--db', os.path.join(tmp, 'db'), '-e', 'new-model gpt2 layers=%d heads=4 d=%d ctx=64 '
+                                  'vocab=512 seed=11 std=0.02 out=%s' % (layers, d, out)])
+            check(p.returncode == 0, 'new-model for q4_k_m: %s' % p.stderr)
+        e = 'embed=%s' % ('true' if embed else 'false')
+        r = qkv_cli.json_cmds(QKV, out, ['quantize q4_k_m ' + e, 'quantize q4_k ' + e], os.path.join(tmp, 'db'))
+        km, k = r[0], r[1]
+        # (rows, cols) as converted, [out, in], and the type the rule gives
+        mats = [((512, d), 'Q6_K')] if embed else []
+        for i in range(layers):
+            mats += [((3 * d, d), 'Q6_K'), ((d, d), 'Q4_K'), ((4 * d, d), 'Q4_K'),
+                     ((d, 4 * d), 'Q6_K' if more_bits(i, layers) else 'Q4_K')]
+        want = {}
+        for _, t in mats:
+            want[t] = want.get(t, 0) + 1
+        label = 'q4_k_m, %d layers, embed=%s' % (layers, embed)
+        check(km['types'] == want, '%s: matrices per type %s, expected %s' % (label, km['types'], want))
+        check(km['type'] == 'q4_k_m' and km['name'].endswith('Q4_K_M'), '%s: type %s, name %s' % (label, km['type'], km['name']))
+        per = {'Q4_K': 144, 'Q6_K': 210}
+        extra = sum(rows * cols // 256 * per[t] for (rows, cols), t in mats) - \
+            sum(rows * cols * 4 for (rows, cols), _ in mats)
+        check(km['bytes_after'] == km['bytes_before'] + extra,
+              '%s: bytes after %d, expected %d' % (label, km['bytes_after'], km['bytes_before'] + extra))
+        check(k['types'] == {'Q4_K': len(mats)}, '%s: q4_k converts every matrix to Q4_K: %s' % (label, k['types']))
 
 
 def test_llama(tmp):
@@ -302,6 +344,7 @@ def main():
         test_against_numpy(tmp, kernels)
         test_compare(tmp)
         test_llama(tmp)
+        test_q4_k_m(tmp)
         test_bad(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

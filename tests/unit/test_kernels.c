@@ -166,7 +166,7 @@ static void test_matvec(const Kernels *k) {
                 float *d = malloc(sizeof(float) * (size_t)(in / 32)), *sx = malloc(sizeof(float) * (size_t)(in / 32));
                 void *bytes = malloc(blk_xq_bytes(in));
                 blk_quant_x(x, in, q, d, sx);
-                XQ xq = {q, d, sx, NULL, NULL, NULL, NULL};
+                XQ xq = {q, d, sx, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
                 blk_quant_x_bytes(&xq, in, bytes);
                 k->mv_out_in_q[dt](w.data, in, out, &xq, y);
                 worst = 0;
@@ -191,6 +191,32 @@ static void test_matvec(const Kernels *k) {
             free(x), free(y);
             stored_free(&w);
         }
+}
+
+// The table's quantization of x (QuantXFn) equals blk_quant_x and blk_quant_x_bytes bit for
+// bit: random blocks, a block of zeros, one below 1e-30, one with a single large value, ties
+// at half a step and values at the clamp.
+static void test_quant_x(const Kernels *k) {
+    enum { N = 32 * 12 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = frand() * (float)(1 << (i / 32 % 5));
+    for (int i = 32; i < 64; i++) x[i] = 0.0f;
+    for (int i = 64; i < 96; i++) x[i] = 1e-31f * (float)(i - 80);
+    x[100] = 1e4f;
+    for (int i = 128; i < 160; i++) x[i] = (float)(i - 144) * 0.5f; // amax 8: steps of 8/32767
+    x[170] = -x[161] - 7.0f;
+    int16_t q[N], q2[N];
+    float d[N / 32], s[N / 32], d2[N / 32], s2[N / 32];
+    static float bytes[(2 * (N / 4) + N / 16 + N) + 1], bytes2[(2 * (N / 4) + N / 16 + N) + 1];
+    blk_quant_x(x, N, q, d, s);
+    XQ a = {q, d, s, NULL, NULL, NULL, NULL, NULL, NULL, NULL}, b;
+    blk_quant_x_bytes(&a, N, bytes);
+    k->quant_x(x, N, q2, d2, s2, bytes2, &b);
+    CHECK(b.q == q2 && b.d == d2 && b.s == s2 && b.h && b.l && b.d4 && b.s16 && b.hc);
+    CHECK(!memcmp(q, q2, sizeof q) && !memcmp(d, d2, sizeof d) && !memcmp(s, s2, sizeof s));
+    CHECK(!memcmp(a.h, b.h, N) && !memcmp(a.l, b.l, N) && !memcmp(a.hc, b.hc, sizeof(int32_t) * N / 4));
+    CHECK(!memcmp(a.hk, b.hk, N) && !memcmp(a.lk, b.lk, N) && a.hk[32] == a.h[64] && a.lk[64] == a.l[32]);
+    CHECK(!memcmp(a.d4, b.d4, sizeof(float) * N / 4) && !memcmp(a.s16, b.s16, sizeof(float) * N / 16));
 }
 
 // The float types' matrix-vector kernels on weights that start anywhere (a safetensors header
@@ -543,6 +569,7 @@ int main(void) {
         int before = check_failures;
         test_rows(kern_get());
         test_matvec(kern_get());
+        test_quant_x(kern_get());
         test_offsets(kern_get());
         test_linear();
         test_linear_n();
