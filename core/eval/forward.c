@@ -98,7 +98,10 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
     }
     if (ok) {
         x->scores = xcalloc((size_t)pool_size(x->pool), sizeof *x->scores);
-        for (int i = 0; i < pool_size(x->pool); i++) x->scores[i] = scratch((size_t)QBLOCK * T, &ok);
+        // QBLOCK rows of scores, then room for decoding's scaled q (head_dim: a tiny context
+        // does not make the rows after the first long enough to hold it)
+        for (int i = 0; i < pool_size(x->pool); i++)
+            x->scores[i] = scratch((size_t)QBLOCK * T + (size_t)c->head_dim, &ok);
     }
     if (!ok) {
         ctx_free(x);
@@ -226,7 +229,7 @@ static void attention_job(void *arg, int ith, int nth) {
             // probabilities. cblas_sgemv did the same at about 60% of the read bound; F16 model,
             // perf, positions 128-384: attention 9.6% of a token's time before, 7.0% after.
             const Kernels *kt = kern_get();
-            float *qs = S + cf->n_ctx; // S holds QBLOCK rows of n_ctx
+            float *qs = S + (size_t)QBLOCK * cf->n_ctx; // after S's QBLOCK rows of n_ctx
             for (int i = 0; i < hd; i++) qs[i] = c->q[(size_t)h * hd + i] * scale;
             kt->mv_out_in[DT_F32](K, hd, n_kv, qs, S);
             for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
