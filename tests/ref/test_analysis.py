@@ -455,9 +455,9 @@ def run_model(name, family, opts, qkv, tmp):
              % (name, 'letter tokens' if V <= 512 else 'tokens', seq, ind.get('from')))
     else:
         check_heads(name + ' induction', qkv, model, db, fam, seq, ind)
-    # from=: drawn from the tokens of a text (the letters a small model knows): with replacement
-    # from 4 (chance repeats in the first copy, which the second copy's score ignores), distinct
-    # from 16
+    # the from= option draws from the tokens of a text (the letters a small model knows): with
+    # replacement when it has 4 (chance repeats in the first copy, which the second copy's score
+    # ignores), distinct when it has 16
     tok, ind2, ind3 = qkv_cli.json_cmds(qkv, model, ['tokenize "dcba" special=false',
                                                      'heads induction len=12 seed=7 from="dcba"',
                                                      'heads induction len=12 seed=7 from="abcdefghijklmnop"'], db)
