@@ -56,7 +56,10 @@ def worst_diff(a, b):
 
 
 def main():
-    probe = run(QKV, ['--db', DB, '--json', '-e', 'model'])
+    # the table qkv picks for this CPU: asked without a QKV_KERNELS the caller may have set
+    env = {k: v for k, v in os.environ.items() if k != 'QKV_KERNELS'}
+    probe = subprocess.run([QKV, '--db', DB, '--json', '-e', 'model'], capture_output=True, text=True, env=env,
+                           timeout=300)
     auto = json.loads(probe.stdout.splitlines()[0])['kernels']
     for dt in ('f32', 'f16', 'bf16'):
         model = os.path.join(TMP, 'gpt2-' + dt)
