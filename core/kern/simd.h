@@ -562,10 +562,15 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
     const size_t bb = dtype_bytes(dt, blk);
     const unsigned char *r = w;
     // the hardware prefetchers lag on rows this short (Q8_0 rows of 768 are 816 bytes): the next
-    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does); rows
-    // under 2 KB into L1, longer ones into L2 (one thread from memory on the Zen 4 host: Q4_K
-    // rows of 768 at 14.5 GB/s into L1, 12.8 into L2; Q8_0 rows of 3072 at 21.5 into L2, 14 into L1)
-    const bool pf = rb * ROWS < 16384 && !add, l1 = rb < 2048;
+    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does). Into L2,
+    // but the 32-value block types' rows under 2 KB into L1 (one thread from memory on the Zen 4
+    // host: Q8_0 rows of 3072 at 21.5 GB/s into L2, 14 into L1). Q4_K and Q6_K into L1 were
+    // faster with one thread (Q4_K rows of 768 at 14.5 GB/s, 12.8 into L2) but slower with two:
+    // a Q4_K_M token's matrices (GPT-2 124M, two threads, each matrix split in halves) took
+    // 0.75-0.91 of the time into L2 (medians of 30 alternating passes), Q6_K alone 0.83-0.90,
+    // Q4_K alone 0.99, Q8_0 into L2 1.09; split in the engine's first-come chunks, Q4_K_M
+    // 0.90-0.98 and Q6_K 0.90 (2026-12-03). The engine itself showed no difference above its noise.
+    const bool pf = rb * ROWS < 16384 && !add, l1 = rb < 2048 && blk == QK;
     const size_t slice = ROWS * bb;
     int j = 0;
     for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
