@@ -78,26 +78,39 @@ static inline int q6_k_value(const unsigned char *b, int e) {
 
 // The activation side of the block types' matrix-vector products: x is quantized once per
 // product to blocks of 32 int16, x[i] ~ d[i / 32] * q[i] with d = max |x| / 32767 over the
-// block (an error of at most half a step, 1/65534 of the block's largest |x|), so that each
-// weight block's dot product is exact integer arithmetic (kern/simd.h: _mm256_madd_epi16).
+// block's group: each whole 256 values (8 blocks, from the start of x) share one d, blocks
+// after the last whole 256 have their own (an error of at most half a step, 1/65534 of the
+// group's largest |x|), so that each weight block's dot product is exact integer arithmetic
+// (kern/simd.h: _mm256_madd_epi16), and a Q4_K or Q6_K super-block (256 values) meets one x
+// scale: its kernels multiply x's scale in once a super-block, not once every 32 values.
 // s[b] = d[b] * (q[32b] + ... + q[32b + 31]) serves the types with an offset or a minimum.
-// n a multiple of 32. A block whose largest |x| is 0 or below 1e-30 becomes zeros.
-enum { XQ_MAX = 32767 };
+// n a multiple of 32. A group whose largest |x| is 0 or below 1e-30 becomes zeros.
+enum { XQ_MAX = 32767, XQ_GROUP = 8 };
+
+// Blocks of 32 in the x-scale group that starts at block b of nb (XQ_GROUP, or 1 past the
+// last whole group).
+static inline int blk_xq_group(int b, int nb) { return b + XQ_GROUP <= nb ? XQ_GROUP : 1; }
+
 static inline void blk_quant_x(const float *x, int n, int16_t *q, float *d, float *s) {
-    for (int b = 0; b < n / QK; b++) {
-        const float *xb = x + QK * b;
+    const int nb = n / QK;
+    for (int g = 0; g < nb;) {
+        const int ng = blk_xq_group(g, nb);
         float amax = 0;
-        for (int k = 0; k < QK; k++) amax = fabsf(xb[k]) > amax ? fabsf(xb[k]) : amax;
+        for (int k = 0; k < QK * ng; k++) amax = fabsf(x[QK * g + k]) > amax ? fabsf(x[QK * g + k]) : amax;
         const float id = amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f;
-        int32_t sum = 0;
-        for (int k = 0; k < QK; k++) {
-            float v = xb[k] * id;
-            v = v > (float)XQ_MAX ? (float)XQ_MAX : v < -(float)XQ_MAX ? -(float)XQ_MAX : v;
-            q[QK * b + k] = (int16_t)lrintf(v);
-            sum += q[QK * b + k];
+        for (int b = g; b < g + ng; b++) {
+            const float *xb = x + QK * b;
+            int32_t sum = 0;
+            for (int k = 0; k < QK; k++) {
+                float v = xb[k] * id;
+                v = v > (float)XQ_MAX ? (float)XQ_MAX : v < -(float)XQ_MAX ? -(float)XQ_MAX : v;
+                q[QK * b + k] = (int16_t)lrintf(v);
+                sum += q[QK * b + k];
+            }
+            d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
+            s[b] = d[b] * (float)sum;
         }
-        d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
-        s[b] = d[b] * (float)sum;
+        g += ng;
     }
 }
 

@@ -475,11 +475,14 @@ INLINE __m512 lanes_4(__m512 v, int g0) {
 // each with its two bits of qh (qh broadcast to both 256-bit halves and shifted by 4 and 2, or
 // 0 and 2, bits: a 16-bit shift brings in bits of the neighbouring byte only outside 0x30).
 // sum (q - 32) sc x = sum q sc x - 32 sum sc (x summed over each 16 values: s16); a lane
-// (four values) of a group of 16 takes the group's scale d * sc times x's scale (d4).
+// (four values) of a group of 16 takes the group's scale d * sc times x's scale, which is one
+// for the whole super-block (blk_quant_x's groups of 256): multiplied in once, not once a
+// vector (four multiplies and loads of d4 fewer a super-block).
 INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b16_load(b + 192))),
                                     _mm512_set1_ps(f16_at(b + 208)));
     s->zm = _mm512_fmadd_ps(sc, _mm512_loadu_ps(x->s16 + 2 * xb), s->zm);
+    const __m512 scx = _mm512_mul_ps(sc, _mm512_set1_ps(x->d[xb]));
     const __m512i m15 = _mm512_set1_epi8(0x0F), m48 = _mm512_set1_epi8(0x30);
     const __mmask32 upper = 0xFFFF0000u; // the 16-bit lanes of the upper 256 bits
     for (int h = 0; h < 2; h++) {
@@ -491,8 +494,7 @@ INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
         const __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, m15), up, m48, 0xF8);
         const __m512i hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m15), down, m48, 0xF8);
         const int e = QK * (xb + 4 * h);
-        const __m512 s0 = _mm512_mul_ps(lanes_4(sc, 8 * h), _mm512_loadu_ps(x->d4 + e / 4));
-        const __m512 s1 = _mm512_mul_ps(lanes_4(sc, 8 * h + 4), _mm512_loadu_ps(x->d4 + e / 4 + 16));
+        const __m512 s0 = lanes_4(scx, 8 * h), s1 = lanes_4(scx, 8 * h + 4);
         s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni(lo, x, e)), s0, s->z);
         s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni(hi, x, e + 64)), s1, s->z);
     }
@@ -560,10 +562,15 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
     const size_t bb = dtype_bytes(dt, blk);
     const unsigned char *r = w;
     // the hardware prefetchers lag on rows this short (Q8_0 rows of 768 are 816 bytes): the next
-    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does); rows
-    // under 2 KB into L1, longer ones into L2 (one thread from memory on the Zen 4 host: Q4_K
-    // rows of 768 at 14.5 GB/s into L1, 12.8 into L2; Q8_0 rows of 3072 at 21.5 into L2, 14 into L1)
-    const bool pf = rb * ROWS < 16384 && !add, l1 = rb < 2048;
+    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does). Into L2,
+    // but the 32-value block types' rows under 2 KB into L1 (one thread from memory on the Zen 4
+    // host: Q8_0 rows of 3072 at 21.5 GB/s into L2, 14 into L1). Q4_K and Q6_K into L1 were
+    // faster with one thread (Q4_K rows of 768 at 14.5 GB/s, 12.8 into L2) but slower with two:
+    // a Q4_K_M token's matrices (GPT-2 124M, two threads, each matrix split in halves) took
+    // 0.75-0.91 of the time into L2 (medians of 30 alternating passes), Q6_K alone 0.83-0.90,
+    // Q4_K alone 0.99, Q8_0 into L2 1.09; split in the engine's first-come chunks, Q4_K_M
+    // 0.90-0.98 and Q6_K 0.90 (2026-12-03). The engine itself showed no difference above its noise.
+    const bool pf = rb * ROWS < 16384 && !add, l1 = rb < 2048 && blk == QK;
     const size_t slice = ROWS * bb;
     int j = 0;
     for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
@@ -992,16 +999,22 @@ static void quant_x_simd(const float *x, int n, int16_t *q, float *d, float *s, 
     int8_t *hk = (int8_t *)(l + n);
     uint8_t *lk = (uint8_t *)(hk + n);
     const __m256 sign = _mm256_set1_ps(-0.0f), lim = _mm256_set1_ps((float)XQ_MAX);
-    for (int b = 0; b < n / QK; b++) {
+    const int nb = n / QK;
+    float amax = 0;
+    for (int b = 0, ge = 0; b < nb; b++) {
         const float *xb = x + QK * b;
-        __m256 v[4], m = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) {
-            v[k] = _mm256_loadu_ps(xb + 8 * k);
-            m = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), m); // NaN: m kept, as blk_quant_x
+        __m256 v[4];
+        if (b == ge) { // a new x-scale group (blk_xq_group): its largest |x|
+            const int ng = blk_xq_group(b, nb);
+            __m256 m = _mm256_setzero_ps();
+            for (int k = 0; k < 4 * ng; k++)
+                m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xb + 8 * k)), m); // NaN: m kept, as blk_quant_x
+            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+            ge = b + ng;
         }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+        for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(xb + 8 * k);
         const __m256 id = _mm256_set1_ps(amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f);
         __m256i e[4], hi[4], lo[4];
         for (int k = 0; k < 4; k++) {
