@@ -35,12 +35,42 @@ uint64_t rng_next(Rng *r) {
 
 float rng_uniform(Rng *r) { return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f); }
 
-void log_softmax(const float *x, int n, float *out) {
+static float max_of(const float *x, int n) {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+void log_softmax(const float *x, int n, float *out) {
+    float mx = max_of(x, n);
     double s = 0;
     for (int i = 0; i < n; i++) s += exp((double)x[i] - mx);
     float lse = mx + (float)log(s);
+    for (int i = 0; i < n; i++) out[i] = x[i] - lse;
+}
+
+typedef struct {
+    const float *x;
+    double *e;
+    float mx;
+    int n;
+} ExpJob;
+
+static void exp_job(void *arg, int ith, int nth) {
+    ExpJob *J = arg;
+    int a = (int)((int64_t)J->n * ith / nth), b = (int)((int64_t)J->n * (ith + 1) / nth);
+    for (int i = a; i < b; i++) J->e[i] = exp((double)J->x[i] - J->mx);
+}
+
+// Generation takes every step's log-probabilities over the vocabulary: 50257 calls of exp were
+// 0.55 ms a token on the Zen 4 host, as long as a tenth of a Q4_K_M GPT-2 124M token. Each
+// exponential is the same whichever thread makes it, and the sum keeps log_softmax's order.
+void log_softmax_pool(Pool *pool, const float *x, int n, float *out, double *scratch) {
+    ExpJob J = {x, scratch, max_of(x, n), n};
+    pool_run(pool, exp_job, &J);
+    double s = 0;
+    for (int i = 0; i < n; i++) s += scratch[i];
+    float lse = J.mx + (float)log(s);
     for (int i = 0; i < n; i++) out[i] = x[i] - lse;
 }
 

@@ -1,6 +1,7 @@
 // test_ops.c - log-softmax, top-N and the scalar element-type conversions (the kernels of
 // every instruction set are in test_kernels.c).
 #include <stdlib.h>
+#include <string.h>
 
 #include "../check.h"
 #include "kern/ops.h"
@@ -19,6 +20,30 @@ int main(void) {
     CHECK_INT(idx[1], 2);
     CHECK_INT(idx[2], 5);
     CHECK_INT(idx[3], 0);
+    // log-softmax with the exponentials on a team: log_softmax's bits, for 1-4 threads and a
+    // vocabulary's length as generation takes it
+    enum { NV = 50257 };
+    float *x = malloc(sizeof(float) * NV), *ref = malloc(sizeof(float) * NV), *got = malloc(sizeof(float) * NV);
+    double *scratch = malloc(sizeof(double) * NV);
+    unsigned seed = 7;
+    for (int i = 0; i < NV; i++) seed = seed * 1103515245u + 12345u, x[i] = (float)(seed >> 8) / (1u << 24) * 30 - 15;
+    log_softmax(x, NV, ref);
+    for (int nth = 1; nth <= 4; nth++) {
+        Pool *pool = pool_new(nth);
+        for (int n = 1; n <= NV; n = n * 7 + 3) {
+            log_softmax(x, n, ref);
+            log_softmax_pool(pool, x, n, got, scratch);
+            if (memcmp(ref, got, sizeof(float) * (size_t)n)) {
+                fprintf(stderr, "log_softmax_pool: %d values on %d threads differ from log_softmax\n", n, nth);
+                check_failures++;
+            }
+        }
+        log_softmax(x, NV, ref);
+        log_softmax_pool(pool, x, NV, got, scratch);
+        CHECK(!memcmp(ref, got, sizeof(float) * NV));
+        pool_free(pool);
+    }
+    free(x), free(ref), free(got), free(scratch);
     // LayerNorm
     float a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, w[8], b[8], o[8];
     for (int i = 0; i < 8; i++) w[i] = 2, b[i] = 1;
