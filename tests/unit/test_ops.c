@@ -44,6 +44,29 @@ int main(void) {
         pool_free(pool);
     }
     free(x), free(ref), free(got), free(scratch);
+    // top-p sorts every candidate by descending logit, ties by the lower index (the one order
+    // qsort_r gave): values from a small set, so most are tied, with -0 and +0 among them
+    {
+        enum { NS = 5000 };
+        static const float set[] = {3.5f, -1.0f, 0.0f, -0.0f, 2.25f, -7.0f, 1e-30f, -1e-30f, 3.5f};
+        float v[NS], fs[NS];
+        int is[NS], seen[NS] = {0};
+        for (int i = 0; i < NS; i++) seed = seed * 1103515245u + 12345u, v[i] = set[(seed >> 8) % 9];
+        SampleParams sp = {.temperature = 1.0f, .top_k = 0, .top_p = 0.9f};
+        Rng r;
+        rng_seed(&r, 1);
+        int id = sample_token(v, NS, &sp, &r, fs, is);
+        CHECK(id >= 0 && id < NS && v[id] == 3.5f);
+        int bad = -1;
+        for (int i = 0; i < NS; i++) {
+            if (is[i] < 0 || is[i] >= NS || seen[is[i]]++) bad = i;
+            if (i && (v[is[i - 1]] < v[is[i]] || (v[is[i - 1]] == v[is[i]] && is[i - 1] > is[i]))) bad = i;
+        }
+        if (bad >= 0) {
+            fprintf(stderr, "top-p order: candidate %d (id %d) is out of order or repeated\n", bad, is[bad]);
+            check_failures++;
+        }
+    }
     // LayerNorm
     float a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, w[8], b[8], o[8];
     for (int i = 0; i < 8; i++) w[i] = 2, b[i] = 1;
