@@ -66,13 +66,14 @@ int generate_keep(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt,
     float *logits = malloc(mem_mul((size_t)V, 2 * sizeof(float)));
     float *fs = malloc(mem_mul((size_t)V, sizeof(float)));
     int *is = malloc(mem_mul((size_t)V, sizeof(int)));
-    if (!logits || !fs || !is) {
-        free(logits), free(fs), free(is);
+    double *ex = malloc(mem_mul((size_t)V, sizeof(double)));
+    if (!logits || !fs || !is || !ex) {
+        free(logits), free(fs), free(is), free(ex);
         return err_set(e, "out of memory for the logits of a vocabulary of %d", V);
     }
     out->steps = calloc((size_t)(p->max_tokens > 0 ? p->max_tokens : 1), sizeof *out->steps);
     if (!out->steps) {
-        free(logits), free(fs), free(is);
+        free(logits), free(fs), free(is), free(ex);
         return err_set(e, "out of memory for max=%d generated tokens", p->max_tokens);
     }
     float *lp = logits + V;
@@ -98,7 +99,7 @@ int generate_keep(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt,
         GenStep *st = &out->steps[step];
         st->index = step;
         st->id = id;
-        log_softmax(logits, V, lp);
+        log_softmax_pool(ctx_pool(c), logits, V, lp, ex);
         st->logprob = lp[id];
         int alt[GEN_MAX_ALTS];
         st->n_alts = top_n(lp, V, n_alts, alt);
@@ -125,7 +126,7 @@ int generate_keep(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt,
     }
     out->decode_s = clock_now() - t1;
 done:
-    free(logits), free(fs), free(is);
+    free(logits), free(fs), free(is), free(ex);
     return rc;
 }
 
@@ -142,16 +143,17 @@ int eval_continuation(Ctx *c, const int *ids, int n, int from, int n_keep, float
     size_t cells = mem_mul((size_t)rows, (size_t)V);
     float *logits = cells != SIZE_MAX ? malloc(sizeof(float) * cells) : NULL;
     float *row = malloc(sizeof(float) * (size_t)V);
-    if (!logits || !row) {
-        free(logits), free(row);
+    double *ex = malloc(sizeof(double) * (size_t)V);
+    if (!logits || !row || !ex) {
+        free(logits), free(row), free(ex);
         return err_set(e, "out of memory for the logits of %d tokens", rows);
     }
     ctx_truncate(c, start);
     int rc = ctx_eval(c, ids + start, rows, logits, true, NULL, e);
     for (int i = from; !rc && i < n; i++) {
-        log_softmax(logits + (size_t)(i - 1 - start) * V, V, row);
+        log_softmax_pool(ctx_pool(c), logits + (size_t)(i - 1 - start) * V, V, row, ex);
         lp[i - from] = row[ids[i]];
     }
-    free(logits), free(row);
+    free(logits), free(row), free(ex);
     return rc;
 }

@@ -2,6 +2,8 @@
 #pragma once
 #include <stdint.h>
 
+#include "kern/pool.h"
+
 // Decoding parameters. temperature 0 means greedy; top_k 0 and top_p 1 disable those filters.
 typedef struct SampleParams {
     float temperature;
@@ -22,6 +24,9 @@ float rng_uniform(Rng *r);
 
 // out[i] = x[i] - logsumexp(x) for n values (out may equal x).
 void log_softmax(const float *x, int n, float *out);
+// The same bits as log_softmax, its n exponentials made on pool's threads into scratch (n
+// doubles, caller-owned), then summed in index order as log_softmax sums them.
+void log_softmax_pool(Pool *pool, const float *x, int n, float *out, double *scratch);
 // Indices of the k largest values of x (ties: lower index first), in descending order;
 // returns min(k, n).
 int top_n(const float *x, int n, int k, int *idx);

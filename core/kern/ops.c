@@ -110,7 +110,7 @@ enum { IO_CHUNKS = 8 };
 
 // Decoding, every linear of the job in one section: chunks, first come first served, across
 // the job's linears. [in, out]: a block of rows streamed into its partial sum; [out, in]:
-// a range of outputs.
+// a range of outputs, with their bias.
 static void mv_job(void *arg, int ith, int nth) {
     (void)ith, (void)nth;
     LinJob *J = arg;
@@ -132,6 +132,8 @@ static void mv_job(void *arg, int ith, int nth) {
             J->k->mv_out_in_q[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, &J->xq, P->out + j0);
         else
             J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, P->out + j0);
+        if (l->bias) // these outputs are final: their bias here, not in a serial pass after the section
+            for (int j = j0; j < j1; j++) P->out[j] += l->bias[j];
     }
 }
 
@@ -253,10 +255,11 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
     for (int i = 0; i < n; i++)
         if (!ls[i]->out_in) J.p[i].partial = scr, scr += (size_t)(J.p[i].chunk - 1) * ls[i]->out;
     pool_run(pool, mv_job, &J);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { // [in, out]: the blocks' sums in order, then the bias
         const Linear *l = ls[i];
         float *out = outs[i];
-        for (int t = 1; !l->out_in && t < J.p[i].chunk; t++) {
+        if (l->out_in) continue;
+        for (int t = 1; t < J.p[i].chunk; t++) {
             const float *p = J.p[i].partial + (size_t)(t - 1) * l->out;
             for (int j = 0; j < l->out; j++) out[j] += p[j];
         }
