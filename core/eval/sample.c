@@ -41,12 +41,17 @@ static float max_of(const float *x, int n) {
     return mx;
 }
 
+// out[i] = x[i] - (mx + log s)
+static void sub_lse(const float *x, int n, float mx, double s, float *out) {
+    float lse = mx + (float)log(s);
+    for (int i = 0; i < n; i++) out[i] = x[i] - lse;
+}
+
 void log_softmax(const float *x, int n, float *out) {
     float mx = max_of(x, n);
     double s = 0;
     for (int i = 0; i < n; i++) s += exp((double)x[i] - mx);
-    float lse = mx + (float)log(s);
-    for (int i = 0; i < n; i++) out[i] = x[i] - lse;
+    sub_lse(x, n, mx, s, out);
 }
 
 typedef struct {
@@ -70,8 +75,7 @@ void log_softmax_pool(Pool *pool, const float *x, int n, float *out, double *scr
     pool_run(pool, exp_job, &J);
     double s = 0;
     for (int i = 0; i < n; i++) s += scratch[i];
-    float lse = J.mx + (float)log(s);
-    for (int i = 0; i < n; i++) out[i] = x[i] - lse;
+    sub_lse(x, n, J.mx, s, out);
 }
 
 // Descending by value, ties by lower index: a strict total order, so results do not
