@@ -1,6 +1,6 @@
 // test_db_concurrent.c - two processes create and log to one new database file at the
-// same time (each run its own transaction, rankings in bigger ones) while a third exports
-// from it: no row is lost and nobody sees "database is locked" or any other error.
+// same time (each run its own transaction, rankings in bigger ones) while a third process
+// exports its contents: no row is lost and nobody sees "database is locked" or any other error.
 #include "dbtest.h"
 
 #include <fcntl.h>
