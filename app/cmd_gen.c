@@ -205,32 +205,86 @@ static void jw_knums(JsonW *w, const char *key, const double *v, int n, double m
     jw_arr_end(w);
 }
 
+// What bench times on one model: its context, its logits, the token it feeds next, and each
+// repetition's prefill and generation times.
+enum { BENCH_MAX_REPS = 100, BENCH_CHUNK = 16 };
+typedef struct {
+    const Model *m;
+    Ctx *x;
+    float *lg, *head; // head: NULL for an encoder without a head (no logits)
+    int id;
+    double tp[BENCH_MAX_REPS], tg[BENCH_MAX_REPS];
+} BenchSide;
+
+static int bench_prefill(BenchSide *s, const int *ids, int np, int rep, Err *e) {
+    ctx_reset(s->x);
+    double t0 = clock_now();
+    int rc = ctx_eval(s->x, ids, np, s->head, false, NULL, e);
+    s->tp[rep] = clock_now() - t0;
+    return rc;
+}
+
+// n decoding steps (argmax of the last logits, then one token), their time added to rep's
+static int bench_decode(BenchSide *s, int n, int rep, const volatile sig_atomic_t *cancel, Err *e) {
+    int V = s->m->cfg.n_vocab;
+    for (int g = 0; g < n; g++) {
+        double t0 = clock_now();
+        s->id = argmax(s->lg, V);
+        int rc = ctx_eval(s->x, &s->id, 1, s->lg, false, NULL, e);
+        s->tg[rep] += clock_now() - t0;
+        if (rc) return -1;
+        if (cancel && *cancel) return 1;
+    }
+    return 0;
+}
+
+// The median over n repetitions of a's speed over b's, from their times (tb / ta), each
+// repetition's ratio in ratios
+static double speed_ratio_median(const double *ta, const double *tb, int n, double *ratios) {
+    double srt[BENCH_MAX_REPS];
+    for (int i = 0; i < n; i++) ratios[i] = srt[i] = ta[i] > 0 ? tb[i] / ta[i] : 0;
+    return bound_median(srt, n);
+}
+
 // Prefill and generation speed, each with the bound it is measured against in the same run
 // (kern/bound.h): generation as weight bytes read per token x tok/s over the read bandwidth,
 // prefill as its linear layers' FLOP/s over sgemm's at the same shapes. Each repetition
 // measures both bounds again around what it times: speeds are the best over the repetitions,
-// fractions the median of the repetitions' own, with their spread.
+// fractions the median of the repetitions' own, with their spread. against=original (after
+// quantize) times the model it was converted from in the same repetitions, prefills one after
+// the other and generation alternating every BENCH_CHUNK tokens, so that the speed ratios
+// between the two do not depend on which minute of a drifting host each ran in.
 static int cmd_bench(App *app, const Args *a, Out *out) {
     Err e = {0};
     const ModelConfig *c = &app->model->cfg;
     // an encoder reads whole texts: no generation, the prompt at most its context
     long long np = c->n_ctx < 512 ? c->n_ctx : 512, ng = c->a.causal ? 128 : 0, reps = 3, n_emb = 0;
     if (args_int(a, "prompt", 1, 1 << 20, &np, &e) < 0 || args_int(a, "gen", 0, 1 << 20, &ng, &e) < 0 ||
-        args_int(a, "reps", 1, 100, &reps, &e) < 0 || args_int(a, "embed", 0, 1 << 20, &n_emb, &e) < 0)
+        args_int(a, "reps", 1, BENCH_MAX_REPS, &reps, &e) < 0 || args_int(a, "embed", 0, 1 << 20, &n_emb, &e) < 0)
         return out_error(out, "%s", e.msg);
+    const char *against = args_opt(a, "against");
+    if (against && strcmp(against, "original"))
+        return out_error(out, "bench: against= takes 'original' (the model quantize converted from), not '%.40s'",
+                         against);
+    if (against && !app->original)
+        return out_error(out, "bench against=original: %s is not a conversion (run quantize first)", app->model->name);
     if (!c->a.causal && ng) return out_error(out, "bench: %s is an encoder: it does not generate (gen=0)", app->model->name);
     if (np + ng > c->n_ctx)
         return out_error(out, "prompt=%lld + gen=%lld exceed the context of %d", np, ng, c->n_ctx);
     if (n_emb > c->n_ctx) return out_error(out, "embed=%lld exceeds the context of %d", n_emb, c->n_ctx);
-    Ctx *x = app_ctx(app, &e);
-    if (!x) return out_error(out, "%s", e.msg);
+    BenchSide sd[2] = {{.m = app->model}, {.m = app->original}};
+    int n_sides = against ? 2 : 1;
+    sd[0].x = app_ctx(app, &e);
+    if (sd[0].x && against) sd[1].x = app_orig_ctx(app, &e);
+    if (!sd[0].x || (against && !sd[1].x)) return out_error(out, "%s", e.msg);
+    Ctx *x = sd[0].x;
     Pool *pool = ctx_pool(x);
     int V = c->n_vocab;
     long long n_ids = np > n_emb + 4 ? np : n_emb + 4; // embed texts start at 4 offsets
     int *ids = malloc(mem_mul((size_t)n_ids, sizeof(int)));
-    float *lg = malloc(mem_mul((size_t)V, sizeof(float)));
-    if (!ids || !lg) {
-        free(ids), free(lg);
+    for (int s = 0; s < n_sides; s++) sd[s].lg = malloc(mem_mul((size_t)V, sizeof(float)));
+    if (!ids || !sd[0].lg || (against && !sd[1].lg)) {
+        free(ids), free(sd[0].lg), free(sd[1].lg);
         return out_error(out, "out of memory for a prompt of %lld tokens and the logits of %d tokens", np, V);
     }
     Rng r;
@@ -239,43 +293,46 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     // warm-up (touch every weight once), counting what a prefill and one decoding step do
     LinearCount pre, dec;
     int rc = 0;
-    ctx_reset(x);
-    linear_count(pool, &pre);
-    float *head = c->a.lm_head ? lg : NULL; // an encoder without a head gives no logits
-    if (ctx_eval(x, ids, (int)np, head, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
-    linear_count(pool, &dec);
-    int id = argmax(lg, V);
-    if (!rc && ng && ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
-    linear_count(pool, NULL);
+    for (int s = n_sides - 1; s >= 0 && !rc; s--) { // the measured model last: its counts below
+        sd[s].head = c->a.lm_head ? sd[s].lg : NULL; // an encoder without a head gives no logits
+        if (!s) linear_count(pool, &pre);
+        if (bench_prefill(&sd[s], ids, (int)np, 0, &e)) rc = out_error(out, "%s", e.msg);
+        if (!s) linear_count(pool, &dec);
+        if (!rc && ng && bench_decode(&sd[s], 1, 0, NULL, &e) < 0) rc = out_error(out, "%s", e.msg);
+        if (!s) linear_count(pool, NULL);
+    }
     // The bounds are sampled interleaved with what they bound, so that one noisy minute does not
     // decide a figure: sgemm before each prefill (and once after the last), the read bandwidth
     // right before and right after each generation. Each repetition's fraction is held against
     // the mean of the samples around it; the fractions reported are the medians over the reps.
-    enum { READ_MB = 512, MAX_REPS = 100 }; // the buffer well beyond the caches of the machines qkv runs on
-    double tp[MAX_REPS], tg[MAX_REPS], rd0[MAX_REPS], rd1[MAX_REPS], sg[MAX_REPS + 1];
+    enum { READ_MB = 512 }; // the buffer well beyond the caches of the machines qkv runs on
+    double rd0[BENCH_MAX_REPS], rd1[BENCH_MAX_REPS], sg[BENCH_MAX_REPS + 1];
     int done = 0;
     ReadBound *rb = rc ? NULL : bound_read_new((size_t)READ_MB << 20, &e);
     if (!rc && !rb) rc = out_error(out, "%s", e.msg);
+    const volatile sig_atomic_t *cancel = app->cancel;
     for (int rep = 0; rep <= reps && !rc; rep++) {
         if (bound_sgemm_flops_s(pool, pre.shapes, pre.n_shapes, 1, &sg[rep], &e)) {
             rc = out_error(out, "%s", e.msg);
             break;
         }
-        if (rep == reps || (app->cancel && *app->cancel)) break;
-        ctx_reset(x);
-        double t0 = clock_now();
-        if (ctx_eval(x, ids, (int)np, head, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
-        tp[rep] = clock_now() - t0;
-        rd0[rep] = bound_read_sample(pool, rb, 3);
-        double t1 = clock_now();
-        for (int g = 0; g < ng && !rc; g++) {
-            id = argmax(lg, V);
-            if (ctx_eval(x, &id, 1, lg, false, NULL, &e)) rc = out_error(out, "%s", e.msg);
-            if (app->cancel && *app->cancel) break;
+        if (rep == reps || (cancel && *cancel)) break;
+        for (int k = 0; k < n_sides && !rc; k++) { // the order alternates from one repetition to the next
+            BenchSide *s = &sd[(k + rep) % n_sides];
+            s->tg[rep] = 0;
+            if (bench_prefill(s, ids, (int)np, rep, &e)) rc = out_error(out, "%s", e.msg);
         }
-        tg[rep] = clock_now() - t1;
+        if (rc) break;
+        rd0[rep] = bound_read_sample(pool, rb, 3);
+        for (int g = 0, chunk = 0; g < ng && !rc; g += BENCH_CHUNK, chunk++) {
+            int n = ng - g < BENCH_CHUNK ? (int)(ng - g) : BENCH_CHUNK, stop = 0;
+            for (int k = 0; k < n_sides && !stop; k++)
+                if ((stop = bench_decode(&sd[(k + chunk) % n_sides], n, rep, cancel, &e)) < 0)
+                    rc = out_error(out, "%s", e.msg);
+            if (stop) break;
+        }
         rd1[rep] = ng ? bound_read_sample(pool, rb, 3) : rd0[rep];
-        done = rep + 1;
+        if (!rc) done = rep + 1;
     }
     bound_read_free(rb);
     // embeddings per second: texts of n_emb tokens, pooled as embed does (best of reps)
@@ -293,9 +350,10 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     }
     free(vec);
     free(ids);
-    free(lg);
+    free(sd[0].lg), free(sd[1].lg);
     if (rc) return -1;
     if (!done) return out_error(out, "bench: cancelled before the first repetition");
+    double *tp = sd[0].tp, *tg = sd[0].tg;
     // the prefill's work: its linear layers as run, plus attention's two products (q k^T and
     // p v: 2 x head_dim multiply-adds per visible query-key pair, every head and layer)
     double pairs = c->a.causal ? np * (np + 1) / 2.0 : (double)np * np;
@@ -306,7 +364,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     double kv_bytes = 2.0 * c->n_layer * c->n_kv_head * c->head_dim * sizeof(float) * (np + (ng + 1) / 2.0);
     // per repetition: speeds, the bounds around it, the fractions
     double best_p = 1e30, best_g = 1e30, read_bs = 0, sgemm_fs = 0, drift = 0;
-    double bwf[MAX_REPS], bwkf[MAX_REPS], pff[MAX_REPS], srt[MAX_REPS];
+    double bwf[BENCH_MAX_REPS], bwkf[BENCH_MAX_REPS], pff[BENCH_MAX_REPS], srt[BENCH_MAX_REPS];
     for (int i = 0; i < done; i++) {
         double bs = 0.5 * (rd0[i] + rd1[i]), fs = 0.5 * (sg[i] + sg[i + 1]);
         double gt_r = ng && tg[i] > 0 ? ng / tg[i] : 0;
@@ -354,6 +412,31 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "prefill_sgemm_fraction_min", pf_min);
     jw_knum(w, "prefill_sgemm_fraction_max", pf_max);
     jw_knum(w, "read_drift_max", drift);
+    // the original's speeds and the ratios to them (medians of the repetitions' own ratios)
+    double d_ratio = 0, p_ratio = 0, d_ratios[BENCH_MAX_REPS], p_ratios[BENCH_MAX_REPS];
+    if (against) {
+        BenchSide *o = &sd[1];
+        double ob_p = 1e30, ob_g = 1e30;
+        for (int i = 0; i < done; i++) ob_p = fmin(ob_p, o->tp[i]), ob_g = fmin(ob_g, o->tg[i]);
+        p_ratio = speed_ratio_median(tp, o->tp, done, p_ratios);
+        d_ratio = ng ? speed_ratio_median(tg, o->tg, done, d_ratios) : 0;
+        jw_key(w, "against");
+        jw_obj(w);
+        jw_kstr(w, "model", o->m->name);
+        jw_kstr(w, "dtype", dtype_name(o->m->dtype));
+        jw_knum(w, "prefill_tok_s", np / ob_p);
+        jw_knum(w, "decode_tok_s", ng ? ng / ob_g : 0);
+        for (int i = 0; i < done; i++) o->tp[i] = np / o->tp[i], o->tg[i] = ng ? ng / o->tg[i] : 0;
+        jw_knums(w, "prefill_tok_s_reps", o->tp, done, 1);
+        jw_knums(w, "decode_tok_s_reps", o->tg, done, 1);
+        jw_obj_end(w);
+        jw_knum(w, "prefill_ratio", p_ratio);
+        jw_knums(w, "prefill_ratio_reps", p_ratios, done, 1);
+        if (ng) {
+            jw_knum(w, "decode_ratio", d_ratio);
+            jw_knums(w, "decode_ratio_reps", d_ratios, done, 1);
+        }
+    }
     for (int i = 0; i < done; i++) tp[i] = np / tp[i], tg[i] = ng ? ng / tg[i] : 0;
     jw_knums(w, "prefill_tok_s_reps", tp, done, 1);
     jw_knums(w, "decode_tok_s_reps", tg, done, 1);
@@ -376,6 +459,12 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
                    "of the read bandwidth taken before and after each rep, up to %.1f GB/s, drifting up to %.0f%% "
                    "(%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, 100 * bw_min, 100 * bw_max,
                    read_bs / 1e9, 100 * drift, 100 * bwk_frac);
+    if (against) {
+        buf_printf(&out->text, "  against the original %s (%s), timed alternately: prefill %.2fx", sd[1].m->name,
+                   dtype_name(sd[1].m->dtype), p_ratio);
+        if (ng) buf_printf(&out->text, ", generation %.2fx", d_ratio);
+        buf_printf(&out->text, " its speed (medians of the repetitions)\n");
+    }
     if (n_emb) buf_printf(&out->text, "  embeddings of %lld tokens: %.1f per second\n", n_emb, n_texts / best_e);
     if (kern_note()) buf_printf(&out->text, "  note: %s\n", kern_note());
     return 0;
@@ -383,7 +472,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
 
 static const char *const k_logits[] = {"ids", "types", "pair", "top", "full", CHAT_KEYS, NULL};
 static const char *const k_generate[] = {"ids", "best_of", "reward", DECODE_KEYS, CHAT_KEYS, NULL};
-static const char *const k_bench[] = {"prompt", "gen", "reps", "embed", NULL};
+static const char *const k_bench[] = {"prompt", "gen", "reps", "embed", "against", NULL};
 
 const Command gen_commands[] = {
     {"logits", cmd_logits, 0, 1, k_logits,
@@ -406,11 +495,14 @@ const Command gen_commands[] = {
      "the best (its fields as above) with every candidate's score: best_of, best, reward, reward_model, "
      "candidates: [{n, run_id, seed, reward, text}].",
      true},
-    {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3 embed=N]",
+    {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3 embed=N against=original]",
      "Measure prefill and generation speed (tokens per second, best of reps) on the current model, with the "
      "machine's bounds measured in the same run: generation as a fraction of the memory read bandwidth (weight "
      "bytes per token x tok/s), prefill as a fraction of sgemm's GFLOP/s at the model's shapes. An encoder is "
-     "measured on prefill only; embed=N adds embeddings per second of N-token texts.",
+     "measured on prefill only; embed=N adds embeddings per second of N-token texts. After quantize, "
+     "against=original times the model it converted from in the same repetitions (prefills one after the other, "
+     "generation alternating every 16 tokens) and reports the speed ratios: against {model, dtype, prefill_tok_s, "
+     "decode_tok_s}, prefill_ratio, decode_ratio (medians of the repetitions' ratios).",
      true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -86,6 +86,32 @@ if all(k in bn for k in ["decode_bw_fraction_reps", "decode_tok_s_reps", "read_g
     check(abs(bn["prefill_sgemm_fraction"] - pf[1]) <= 1e-9 * pf[1], "prefill_sgemm_fraction is the median rep", bn)
     check(0 <= bn["read_drift_max"] < 10, "read_drift_max is a fraction", bn.get("read_drift_max"))
 
+# bench against=original: after quantize, the model it converted from is timed in the same
+# repetitions; each ratio is the repetition's own, the figure their median
+p = run(["--json", "-e", "quantize q8_0", "-e", "bench prompt=8 gen=20 reps=3 against=original"])
+check(p.returncode == 0, "bench against=original runs after quantize", p.stderr)
+bq = jlines(p)[-1] if p.returncode == 0 else {}
+ag = bq.get("against", {})
+check(ag.get("dtype") == "F32" and bq.get("dtype") == "Q8_0" and bq.get("model", "").startswith(ag.get("model", "?")),
+      "bench against=original names the original and its type", bq)
+for side in (bq, ag):
+    for k in ("prefill", "decode"):
+        v = side.get(k + "_tok_s_reps", [])
+        check(len(v) == 3 and all(x > 0 for x in v) and side.get(k + "_tok_s") == max(v or [0]),
+              f"bench against: {k} speeds of 3 reps, the best reported", side)
+for k in ("prefill", "decode"):
+    mine, theirs, ratios = bq.get(k + "_tok_s_reps", []), ag.get(k + "_tok_s_reps", []), bq.get(k + "_ratio_reps", [])
+    check(len(ratios) == 3 and all(abs(r - a / b) <= 1e-6 * r for r, a, b in zip(ratios, mine, theirs)),
+          f"bench against: each {k} ratio is the repetition's speed over the original's", (ratios, mine, theirs))
+    check(len(ratios) == 3 and abs(bq.get(k + "_ratio", 0) - sorted(ratios)[1]) <= 1e-12,
+          f"bench against: {k}_ratio is the median repetition's", bq)
+p = run(["-e", "bench against=original"])
+check(p.returncode != 0 and b"not a conversion" in p.stderr, "bench against=original without quantize is refused",
+      p.stderr)
+p = run(["-e", "quantize q8_0", "-e", "bench against=f16"])
+check(p.returncode != 0 and b"against= takes 'original'" in p.stderr, "bench against= other than original is refused",
+      p.stderr)
+
 # the same seed gives the same tokens; another seed (almost surely) others
 a = jlines(run(["--json", "-e", 'generate "The" max=12 seed=42 temperature=1.5']))[0]
 b = jlines(run(["--json", "-e", 'generate "The" max=12 seed=42 temperature=1.5']))[0]
