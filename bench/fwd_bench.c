@@ -3,7 +3,8 @@
 // type sees the same minutes of a machine whose bandwidth drifts; each figure beside the read
 // bandwidth measured just before it.
 //   build/tests/unit/fwd_bench MODEL [THREADS [REPS [GEN [TYPES]]]]
-//   TYPES: comma-separated (F32 = the model as loaded, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K);
+//   TYPES: comma-separated (F32 = the model as loaded, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K,
+//   Q4_K_M: llama.cpp's mix of Q4_K and Q6_K);
 //   default F32,Q8_0
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 enum { MAX_TYPES = 8, PROMPT = 16 };
 
 static int dtype_named(const char *s) {
+    if (!strcmp(s, "Q4_K_M")) return (int)QUANT_Q4_K_M;
     for (int d = 0; d < DT_COUNT; d++)
         if (!strcmp(dtype_name((DType)d), s)) return d;
     return -1;

@@ -219,6 +219,78 @@ static void test_quant_x(const Kernels *k) {
     CHECK(!memcmp(a.d4, b.d4, sizeof(float) * N / 4) && !memcmp(a.s16, b.s16, sizeof(float) * N / 16));
 }
 
+// The block types' integer dot products at their extremes, against double sums of the same
+// quantized inputs (blk_decode's weights times d * q): x at +-XQ_MAX after scaling (all one
+// sign, or alternating in pairs, or random), weights at the ends of their range (Q4 nibbles
+// all 15 or all 0, Q6_K values all 63 or all 0 with scales +127 and -128, Q4_K scales and mins
+// all 63, Q8_0 all 127 or -128), then random bytes with the same extreme scales. A product
+// that overflows or saturates (an int16 or int8 multiply-add summing in pairs) or a wrong
+// offset (Q6_K's 32, Q8_0's 128 in vpdpbusd) is off by far more than the 1e-5 of sum |w x|.
+static void fill_extreme(DType dt, unsigned char *b, int pattern) {
+    const size_t bb = dtype_bytes(dt, dtype_block(dt));
+    const unsigned char v = pattern == 0 ? 0xFF : pattern == 1 ? 0x00 : 0;
+    for (size_t i = 0; i < bb; i++) b[i] = pattern >= 2 ? (unsigned char)(rng_uniform(&rng) * 256) : v;
+    uint16_t d = rand_scale(), m = rand_scale();
+    switch (dt) {
+    case DT_Q8_0:
+        if (pattern < 2) memset(b + 2, pattern == 0 ? 127 : 0x80, 32);
+        memcpy(b, &d, 2);
+        break;
+    case DT_Q4_0: memcpy(b, &d, 2); break;
+    case DT_Q4_1: memcpy(b, &d, 2), memcpy(b + 2, &m, 2); break;
+    case DT_Q4_K: memcpy(b, &d, 2), memcpy(b + 2, &m, 2), memset(b + 4, 0xFF, 12); break;
+    case DT_Q6_K:
+        memset(b + 192, pattern == 1 || pattern == 3 ? 0x80 : 127, 16);
+        memcpy(b + 208, &d, 2);
+        break;
+    default: break;
+    }
+}
+
+static void test_extremes(const Kernels *k) {
+    enum { IN = 512, OUT = 9, XS = 4 };
+    const DType types[] = {DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q4_K, DT_Q6_K};
+    for (int t = 0; t < 5; t++) {
+        const DType dt = types[t];
+        const size_t rb = dtype_row_bytes(dt, IN), bb = dtype_bytes(dt, dtype_block(dt));
+        unsigned char *w = malloc(rb * OUT);
+        float *wv = malloc(sizeof(float) * IN * OUT);
+        for (int r = 0; r < OUT; r++)
+            for (int i = 0; i < IN; i += dtype_block(dt)) {
+                unsigned char *b = w + rb * (size_t)r + bb * (size_t)(i / dtype_block(dt));
+                fill_extreme(dt, b, r % 4);
+                blk_decode(dt, b, wv + (size_t)r * IN + i);
+            }
+        for (int p = 0; p < XS; p++) {
+            float x[IN], y[OUT + 1], d[IN / 32], sx[IN / 32];
+            int16_t q[IN];
+            float *bytes = malloc(blk_xq_bytes(IN));
+            const float a = 0.5f + (float)p;
+            for (int i = 0; i < IN; i++)
+                x[i] = p == 0 ? a : p == 1 ? -a : p == 2 ? (i / 2 % 2 ? -a : a) : (i % 32 == 5 ? a : frand());
+            XQ xq;
+            k->quant_x(x, IN, q, d, sx, bytes, &xq);
+            if (p < 3)
+                for (int i = 0; i < IN; i++) CHECK(q[i] == (x[i] > 0 ? XQ_MAX : -XQ_MAX));
+            y[OUT] = 12345.0f;
+            k->mv_out_in_q[dt](w, IN, OUT, &xq, y);
+            CHECK(y[OUT] == 12345.0f);
+            double worst = 0;
+            for (int r = 0; r < OUT; r++) {
+                double ref = 0, mag = 0;
+                for (int i = 0; i < IN; i++) {
+                    const double prod = (double)wv[(size_t)r * IN + i] * ((double)d[i / 32] * q[i]);
+                    ref += prod, mag += fabs(prod);
+                }
+                worst = fmax(worst, fabs(y[r] - ref) / (mag > 1e-30 ? mag : 1e-30));
+            }
+            check_err("extremes", dt, IN, OUT, worst, 1e-5);
+            free(bytes);
+        }
+        free(w), free(wv);
+    }
+}
+
 // The float types' matrix-vector kernels on weights that start anywhere (a safetensors header
 // leaves tensors at any byte: GPT-2 F16's 40 bytes past a cache line): the vector steps start
 // where a row meets a cache line, the columns before in masked steps, so every start offset
@@ -570,6 +642,7 @@ int main(void) {
         test_rows(kern_get());
         test_matvec(kern_get());
         test_quant_x(kern_get());
+        test_extremes(kern_get());
         test_offsets(kern_get());
         test_linear();
         test_linear_n();
