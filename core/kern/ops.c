@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -145,8 +146,12 @@ void linear_wait_rows(const LinJob *J, int part, int j0, int j1) {
     assert(J->done && j0 < j1);
     int c0 = part ? J->p[part - 1].c1 : 0, a = c0, b = P->c1 - 1; // [in, out]: every block
     if (P->l->out_in) a = c0 + j0 / P->chunk, b = c0 + (j1 - 1) / P->chunk;
+    // the chunk waited for is running: spin, but yield now and then, so that on a machine
+    // short of cores the waiter does not keep the thread it waits for off this one
     for (int c = a; c <= b; c++)
-        while (!atomic_load_explicit(&J->done[c], memory_order_acquire)) cpu_pause();
+        for (int i = 1; !atomic_load_explicit(&J->done[c], memory_order_acquire); i++)
+            if (i % 4096) cpu_pause();
+            else sched_yield();
     if (!P->l->out_in) io_reduce(P, j0, j1);
 }
 

@@ -56,8 +56,8 @@ typedef struct LinAfter {
 } LinAfter;
 
 // Decoding (T == 1): the n <= LIN_MAX parts ls (all of the same in, but for chained ones) in
-// one parallel section, then after's tasks (NULL: none; then no part may be chained) in the
-// same section. Each output bit for bit as linear_forward, then act, makes it. l2 needs
+// one parallel section, then after's tasks (NULL: none) in the same section; a section with
+// after has no chained part. Each output bit for bit as linear_forward, then act, makes it. l2 needs
 // [out, in] linears. With after, the tasks must wait (linear_wait_rows) for every row of each
 // [in, out] part exactly once: that is where its row blocks' sums are added.
 void linear_decode(Pool *pool, const float *inp, const LinDecode *ls, int n, const LinAfter *after);
