@@ -191,6 +191,26 @@ static void act_par(Ctx *c, float *x, const float *up, ActKind act, size_t n) {
     else pool_run(c->pool, act_job, &J);
 }
 
+static void act_gelu_tanh(float *x, const float *up, int n) {
+    (void)up;
+    gelu_tanh(x, n);
+}
+static void act_gelu_erf(float *x, const float *up, int n) {
+    (void)up;
+    gelu_erf(x, n);
+}
+static void act_swiglu(float *x, const float *up, int n) { swiglu(x, up, n); }
+
+// The activation as a decoding section applies it to its chunks (kern/ops.h).
+static LinActFn act_fn(ActKind act) {
+    switch (act) {
+    case ACT_GELU_TANH: return act_gelu_tanh;
+    case ACT_GELU_ERF: return act_gelu_erf;
+    case ACT_SWIGLU: return act_swiglu;
+    }
+    return act_gelu_tanh;
+}
+
 static void add_inplace(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
@@ -205,6 +225,31 @@ typedef struct {
     float *trace_probs;  // [H, n, n_kv] or NULL
     atomic_int next;     // the next head to take
 } AttJob;
+
+// Decoding, head h of layer `layer`: c->att's head h = softmax(q k^T / sqrt(hd)) v over the
+// n_kv cached positions (q: the head's hd floats, after rotary; S: the thread's scores). Two
+// matrix-vector products over the contiguous cache of the head's KV group, through the F32
+// decoding kernels (eight prefetched streams): the scores as [out, in] dot products with q
+// scaled, the output as [in, out] rows weighted by the probabilities. cblas_sgemv did the
+// same at about 60% of the read bound; F16 model, perf, positions 128-384: attention 9.6% of
+// a token's time before, 7.0% after.
+static void attend_one(Ctx *c, int layer, int h, const float *q, float *S, int n_kv) {
+    const ModelConfig *cf = &c->m->cfg;
+    int H = cf->n_head, Hkv = cf->n_kv_head, hd = cf->head_dim, win = cf->a.window;
+    int g = h / (H / Hkv);
+    const float *K = c->kc + ((size_t)layer * Hkv + g) * cf->n_ctx * hd;
+    const float *V = c->vc + ((size_t)layer * Hkv + g) * cf->n_ctx * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    const Kernels *kt = kern_get();
+    float *qs = S + (size_t)QBLOCK * cf->n_ctx; // after S's QBLOCK rows of n_ctx
+    for (int i = 0; i < hd; i++) qs[i] = q[i] * scale;
+    kt->mv_out_in[DT_F32](K, hd, n_kv, qs, S);
+    for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
+    softmax_inplace(S, n_kv);
+    float *o = c->att + (size_t)h * hd;
+    memset(o, 0, sizeof(float) * (size_t)hd);
+    kt->mv_in_out[DT_F32](V, hd, n_kv, hd, S, o);
+}
 
 // q (n, H*hd) after rotary; keys/values of the layer already in the cache up to pos0 + n.
 // att (n, H*hd): per head softmax(q k^T / sqrt(hd)) v over the visible positions (causal:
@@ -230,20 +275,7 @@ static void attention_job(void *arg, int ith, int nth) {
         const float *K = c->kc + ((size_t)J->layer * Hkv + g) * cf->n_ctx * hd;
         const float *V = c->vc + ((size_t)J->layer * Hkv + g) * cf->n_ctx * hd;
         if (J->n == 1 && !J->trace_scores && !J->trace_probs) {
-            // decoding: two matrix-vector products over the contiguous cache of this head,
-            // through the F32 decoding kernels (eight prefetched streams): the scores as [out,
-            // in] dot products with q scaled, the output as [in, out] rows weighted by the
-            // probabilities. cblas_sgemv did the same at about 60% of the read bound; F16 model,
-            // perf, positions 128-384: attention 9.6% of a token's time before, 7.0% after.
-            const Kernels *kt = kern_get();
-            float *qs = S + (size_t)QBLOCK * cf->n_ctx; // after S's QBLOCK rows of n_ctx
-            for (int i = 0; i < hd; i++) qs[i] = c->q[(size_t)h * hd + i] * scale;
-            kt->mv_out_in[DT_F32](K, hd, n_kv, qs, S);
-            for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
-            softmax_inplace(S, n_kv);
-            float *o = c->att + (size_t)h * hd;
-            memset(o, 0, sizeof(float) * (size_t)hd);
-            kt->mv_in_out[DT_F32](V, hd, n_kv, hd, S, o);
+            attend_one(c, J->layer, h, c->q + (size_t)h * hd, S, n_kv);
             continue;
         }
         for (int q0 = 0; q0 < J->n; q0 += QBLOCK) {
@@ -310,12 +342,90 @@ static void split_qkv(Ctx *c, int n) {
     }
 }
 
+// Decoding one token, q/k/v and attention in one parallel section: the projections' chunks,
+// then one task per KV group that waits for its rows (its q heads, its k and v), rotates them,
+// appends k and v to the cache and attends its q heads. [out, in] projections: a group's
+// attention starts while the other thread still makes the last rows (the latency-bound reads
+// of the cache beside the streamed weights); [in, out]: the groups wait for every row block
+// and each adds the blocks' sums of its own rows (kern/ops.h), which a serial pass did after
+// the section. Either way the section between the two goes, and every value is made by the
+// same operations in the same order as in separate sections, so the bits are the same.
+typedef struct {
+    Ctx *c;
+    int layer, pos0;
+    float *q, *k, *v;    // head h's q at q + h hd; group g's k at k + g hd, v likewise
+    int part[3], off[3]; // q, k, v: the section's part holding them, from which row
+} GroupJob;
+
+static void group_task(void *arg, const LinJob *J, int g, int ith) {
+    GroupJob *G = arg;
+    Ctx *c = G->c;
+    const ModelConfig *cf = &c->m->cfg;
+    int gs = cf->n_head / cf->n_kv_head, hd = cf->head_dim;
+    linear_wait_rows(J, G->part[0], G->off[0] + g * gs * hd, G->off[0] + (g + 1) * gs * hd);
+    linear_wait_rows(J, G->part[1], G->off[1] + g * hd, G->off[1] + (g + 1) * hd);
+    linear_wait_rows(J, G->part[2], G->off[2] + g * hd, G->off[2] + (g + 1) * hd);
+    float *q = G->q + (size_t)g * gs * hd, *k = G->k + (size_t)g * hd, *v = G->v + (size_t)g * hd;
+    if (cf->a.pos == POS_ROTARY) {
+        int rot = cf->a.rope_dim ? cf->a.rope_dim : hd;
+        bool pairs = cf->a.rope_style == ROPE_PAIRS;
+        rope_apply(q, 1, gs * hd, gs, hd, rot, c->rope_cos, c->rope_sin, pairs);
+        rope_apply(k, 1, hd, 1, hd, rot, c->rope_cos, c->rope_sin, pairs);
+    }
+    size_t at = (((size_t)G->layer * cf->n_kv_head + g) * cf->n_ctx + G->pos0) * hd;
+    memcpy(c->kc + at, k, sizeof(float) * (size_t)hd);
+    memcpy(c->vc + at, v, sizeof(float) * (size_t)hd);
+    for (int h = g * gs; h < (g + 1) * gs; h++)
+        attend_one(c, G->layer, h, G->q + (size_t)h * hd, c->scores[ith], G->pos0 + 1);
+}
+
+// Whether layer l's q/k/v and attention run as one decoding section: one causal token, and
+// nothing traced in between (q, k and v, the scores and probabilities are not kept).
+static bool attention_fusable(const Ctx *c, int l, int n, const Trace *tr) {
+    if (n != 1 || !c->m->cfg.a.causal) return false;
+    return !traced(tr, TRACE_Q | TRACE_K | TRACE_V | TRACE_ATT_SCORES | TRACE_ATT_PROBS, l);
+}
+
+// Decoding layer l at pos0: q/k/v of h (d) and attention into c->att, in one section.
+static void attention_decode(Ctx *c, int l, const float *h, int pos0) {
+    const ModelConfig *cf = &c->m->cfg;
+    const Layer *ly = &c->m->layers[l];
+    int Hkv = cf->n_kv_head, hd = cf->head_dim, qd = cf->n_head * hd, kvd = Hkv * hd;
+    int rot = cf->a.rope_dim ? cf->a.rope_dim : hd;
+    if (cf->a.pos == POS_ROTARY) rope_table(c->rope_cos, c->rope_sin, pos0, 1, rot / 2, c->rope_inv);
+    GroupJob G = {.c = c, .layer = l, .pos0 = pos0};
+    LinDecode d[3];
+    int n;
+    if (cf->a.fused_qkv) {
+        d[0] = (LinDecode){.l = &ly->qkv, .out = c->qkv};
+        n = 1;
+        G.q = c->qkv, G.k = c->qkv + qd, G.v = c->qkv + qd + kvd;
+        G.off[1] = qd, G.off[2] = qd + kvd;
+    } else {
+        d[0] = (LinDecode){.l = &ly->q, .out = c->q};
+        d[1] = (LinDecode){.l = &ly->k, .out = c->k};
+        d[2] = (LinDecode){.l = &ly->v, .out = c->v};
+        n = 3;
+        G.q = c->q, G.k = c->k, G.v = c->v;
+        G.part[1] = 1, G.part[2] = 2;
+    }
+    LinAfter after = {group_task, &G, Hkv};
+    linear_decode(c->pool, h, d, n, &after);
+}
+
 // The attention sublayer of layer l on h (n, d) into tmp (n, d).
 static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, const Trace *tr, Err *e) {
     const ModelConfig *cf = &c->m->cfg;
     const Layer *ly = &c->m->layers[l];
     int H = cf->n_head, Hkv = cf->n_kv_head, hd = cf->head_dim;
     size_t kvd = (size_t)Hkv * hd;
+    if (attention_fusable(c, l, n, tr)) {
+        attention_decode(c, l, h, pos0);
+        emit(tr, TRACE_Z, l, pos0, n, H * hd, c->att);
+        linear_forward(c->pool, c->tmp, c->att, &ly->o, n);
+        emit(tr, TRACE_ATTN_OUT, l, pos0, n, cf->n_embd, c->tmp);
+        return 0;
+    }
     if (cf->a.fused_qkv) {
         linear_forward(c->pool, c->qkv, h, &ly->qkv, n);
         split_qkv(c, n);
@@ -369,7 +479,16 @@ static void mlp_sublayer(Ctx *c, int l, const float *h, int pos0, int n, const T
     const ModelConfig *cf = &c->m->cfg;
     const Layer *ly = &c->m->layers[l];
     size_t nf = (size_t)n * cf->n_ff;
-    if (cf->a.act == ACT_SWIGLU) {
+    bool swi = cf->a.act == ACT_SWIGLU;
+    if (n == 1 && (!swi || (ly->up.out_in && ly->gate.out_in))) {
+        // decoding: the activation where the rows are made ([out, in]: each chunk of rows of
+        // up, or of gate and up; [in, out]: each row block of down makes its slice of its
+        // input final), and [in, out] down in the same section as up
+        LinDecode d[2] = {{.l = swi ? &ly->gate : &ly->up, .l2 = swi ? &ly->up : NULL, .out = swi ? c->gate : c->ff,
+                           .out2 = swi ? c->ff : NULL, .act = act_fn(cf->a.act)},
+                          {.l = &ly->down, .out = c->tmp, .chain = true}};
+        linear_decode(c->pool, h, d, 2, NULL);
+    } else if (swi) {
         float *outs[] = {c->ff, c->gate};
         const Linear *ls[] = {&ly->up, &ly->gate};
         linear_forward_n(c->pool, outs, h, ls, 2, n);

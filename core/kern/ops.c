@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -48,20 +49,29 @@ const char *ops_kernels(void) { return kern_name(); }
 // ---------------------------------------------------------------------------------------
 // Parallel sections
 
-enum { LIN_MAX = 4 }; // linears one decoding section can run
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_pause() _mm_pause()
+#else
+#define cpu_pause() ((void)0)
+#endif
 
 // One linear of a job: its output, and for decoding the [in, out] partial sums or the
-// [out, in] chunking.
+// [out, in] chunking; an [out, in] part may pair a second linear of the same rows (l2) and
+// apply an activation to each chunk of its outputs once made.
 typedef struct {
-    const Linear *l;
-    float *out;
+    const Linear *l, *l2;
+    float *out, *out2;
+    LinActFn act;
+    bool chain;     // the input is the previous part's output (both [in, out])
+    bool lazy;      // [in, out] rows made final by whoever waits for them, not after the section
     float *partial; // [chunks - 1, out]: the row-block sums of chunks 1.. ([in, out])
     int chunk;      // [out, in]: columns a chunk takes; [in, out]: the number of row blocks
     int c1;         // the end of this linear's chunk indices in the job (chunk c belongs to the
                     // first part with c < c1)
 } LinPart;
 
-typedef struct {
+struct LinJob {
     const Kernels *k;
     Pool *pool;
     const float *inp;
@@ -71,7 +81,9 @@ typedef struct {
     XQ xq;           // inp quantized, when a part is a block type (kern/blocks.h)
     int n_chunks;    // [out, in] chunks of every part
     atomic_int next; // the next chunk to take
-} LinJob;
+    atomic_int *done; // [n_chunks]: chunk c's outputs are final (only with `after`)
+    const LinAfter *after;
+};
 
 // Split [0, n) into nth parts aligned to `align`; part ith is [*a, *b).
 static void split_range(int n, int align, int ith, int nth, int *a, int *b) {
@@ -108,13 +120,57 @@ static int chunk_size(int n, int nth, int align) {
 // read back from the caches.)
 enum { IO_CHUNKS = 8 };
 
+// Outputs j0..j1 of an [out, in] linear with their bias.
+static void mv_rows(const LinJob *J, const Linear *l, float *out, int j0, int j1) {
+    if (dtype_block(l->w.dt) > 1)
+        J->k->mv_out_in_q[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, &J->xq, out + j0);
+    else
+        J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, out + j0);
+    if (l->bias) // these outputs are final: their bias here, not in a serial pass after the section
+        for (int j = j0; j < j1; j++) out[j] += l->bias[j];
+}
+
+// Rows j0..j1 of [in, out] part P: the row blocks' partial sums in block order, then the bias.
+static void io_reduce(const LinPart *P, int j0, int j1) {
+    const Linear *l = P->l;
+    for (int t = 1; t < P->chunk; t++) {
+        const float *p = P->partial + (size_t)(t - 1) * l->out;
+        for (int j = j0; j < j1; j++) P->out[j] += p[j];
+    }
+    if (l->bias)
+        for (int j = j0; j < j1; j++) P->out[j] += l->bias[j];
+}
+
+void linear_wait_rows(const LinJob *J, int part, int j0, int j1) {
+    const LinPart *P = &J->p[part];
+    assert(J->done && j0 < j1);
+    int c0 = part ? J->p[part - 1].c1 : 0, a = c0, b = P->c1 - 1; // [in, out]: every block
+    if (P->l->out_in) a = c0 + j0 / P->chunk, b = c0 + (j1 - 1) / P->chunk;
+    // the chunk waited for is running: spin, but yield now and then, so that on a machine
+    // short of cores the waiter does not keep the thread it waits for off this one
+    for (int c = a; c <= b; c++)
+        for (int i = 1; !atomic_load_explicit(&J->done[c], memory_order_acquire); i++)
+            if (i % 4096) cpu_pause();
+            else sched_yield();
+    if (!P->l->out_in) io_reduce(P, j0, j1);
+}
+
 // Decoding, every linear of the job in one section: chunks, first come first served, across
-// the job's linears. [in, out]: a block of rows streamed into its partial sum; [out, in]:
-// a range of outputs, with their bias.
+// the job's linears. [in, out]: a block of rows streamed into its partial sum (a chained
+// part first waits for the previous part's blocks and makes its own slice of that input
+// final: sums, bias, activation); [out, in]: a range of outputs, with their bias (and the
+// paired linear's, then the activation). Then the tasks of `after`, which may wait for the
+// chunks they read (linear_wait_rows). Chunks are taken in order, so a chunk waited for is
+// already running on another thread (or done, on a team of one).
 static void mv_job(void *arg, int ith, int nth) {
-    (void)ith, (void)nth;
+    (void)nth;
     LinJob *J = arg;
-    for (int c; (c = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < J->n_chunks;) {
+    const int n_all = J->n_chunks + (J->after ? J->after->n : 0);
+    for (int c; (c = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < n_all;) {
+        if (c >= J->n_chunks) {
+            J->after->fn(J->after->arg, J, c - J->n_chunks, ith);
+            continue;
+        }
         const LinPart *P = J->p;
         int c0 = 0;
         while (c >= P->c1) c0 = P->c1, P++;
@@ -122,18 +178,25 @@ static void mv_job(void *arg, int ith, int nth) {
         if (!l->out_in) {
             int i0, i1;
             split_range(l->in, 8, c - c0, P->chunk, &i0, &i1);
+            const float *x = J->inp;
+            if (P->chain) {
+                const LinPart *Q = P - 1;
+                linear_wait_rows(J, (int)(Q - J->p), i0, i1);
+                if (Q->act) Q->act(Q->out + i0, NULL, i1 - i0);
+                x = Q->out;
+            }
             float *y = c == c0 ? P->out : P->partial + (size_t)(c - c0 - 1) * l->out;
             memset(y, 0, sizeof(float) * (size_t)l->out);
-            J->k->mv_in_out[l->w.dt](row_ptr(&l->w, i0, l->out), l->out, i1 - i0, l->out, J->inp + i0, y);
-            continue;
+            J->k->mv_in_out[l->w.dt](row_ptr(&l->w, i0, l->out), l->out, i1 - i0, l->out, x + i0, y);
+        } else {
+            int j0 = (c - c0) * P->chunk, j1 = j0 + P->chunk < l->out ? j0 + P->chunk : l->out;
+            mv_rows(J, l, P->out, j0, j1);
+            if (P->l2) mv_rows(J, P->l2, P->out2, j0, j1);
+            // chunks start on a multiple of 16 floats: SIMD activations treat each element as
+            // they do in one pass over the whole row
+            if (P->act) P->act(P->out + j0, P->out2 ? P->out2 + j0 : NULL, j1 - j0);
         }
-        int j0 = (c - c0) * P->chunk, j1 = j0 + P->chunk < l->out ? j0 + P->chunk : l->out;
-        if (dtype_block(l->w.dt) > 1)
-            J->k->mv_out_in_q[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, &J->xq, P->out + j0);
-        else
-            J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, P->out + j0);
-        if (l->bias) // these outputs are final: their bias here, not in a serial pass after the section
-            for (int j = j0; j < j1; j++) P->out[j] += l->bias[j];
+        if (J->done) atomic_store_explicit(&J->done[c], 1, memory_order_release);
     }
 }
 
@@ -213,6 +276,83 @@ void linear_count(Pool *pool, LinearCount *c) {
     pool_set_tag(pool, c);
 }
 
+// Whether part i of ls can take its input from part i - 1 in the same section: both [in, out]
+// (part i's row blocks read slices of i - 1's outputs), and with an activation the slices
+// start on multiples of 16, so that SIMD activations treat each element as in one pass.
+static bool chainable(const LinDecode *ls, int i) {
+    const Linear *a = ls[i - 1].l, *b = ls[i].l;
+    if (a->out_in || b->out_in || ls[i - 1].l2 || a->out != b->in) return false;
+    int blocks = (b->in + 7) / 8 < IO_CHUNKS ? (b->in + 7) / 8 : IO_CHUNKS;
+    for (int k = 0; ls[i - 1].act && k < blocks; k++) {
+        int i0, i1;
+        split_range(b->in, 8, k, blocks, &i0, &i1);
+        if (i0 % 16) return false;
+    }
+    return true;
+}
+
+// Decoding (T == 1) of the parts ls in one section, then after's tasks in it; a chained part
+// that cannot run in the same section as its input starts a second one.
+static void decode(Pool *pool, const float *inp, const LinDecode *ls, int n, const LinAfter *after) {
+    for (int i = 1; i < n; i++)
+        if (ls[i].chain && !chainable(ls, i)) {
+            assert(!after);
+            decode(pool, inp, ls, i, NULL);
+            LinDecode rest[LIN_MAX];
+            memcpy(rest, ls + i, sizeof(LinDecode) * (size_t)(n - i));
+            rest[0].chain = false;
+            decode(pool, ls[i - 1].out, rest, n - i, NULL);
+            return;
+        }
+    int nth = pool_size(pool);
+    LinJob J = {.k = kern_get(), .pool = pool, .inp = inp, .T = 1, .n = n, .after = after};
+    size_t partial = 0;
+    bool quant = false, wait = after != NULL; // block types multiply x quantized once for the section
+    for (int i = 0; i < n; i++) {
+        LinPart *P = &J.p[i];
+        const Linear *l = ls[i].l;
+        *P = (LinPart){.l = l, .l2 = ls[i].l2, .out = ls[i].out, .out2 = ls[i].out2, .act = ls[i].act,
+                       .chain = i > 0 && ls[i].chain};
+        assert(!P->l2 || (P->l2->out_in && P->l2->out == l->out && P->l2->in == l->in));
+        if (l->out_in) {
+            P->chunk = chunk_size(l->out, nth, 16);
+            J.n_chunks += (l->out + P->chunk - 1) / P->chunk;
+            quant |= dtype_block(l->w.dt) > 1 || (P->l2 && dtype_block(P->l2->w.dt) > 1);
+        } else {
+            assert(!P->l2);
+            P->chunk = (l->in + 7) / 8 < IO_CHUNKS ? (l->in + 7) / 8 : IO_CHUNKS;
+            J.n_chunks += P->chunk;
+            partial += (size_t)(P->chunk - 1) * l->out;
+            P->lazy = after || (i + 1 < n && ls[i + 1].chain);
+        }
+        wait |= P->chain;
+        P->c1 = J.n_chunks;
+    }
+    const int in = ls[0].l->in;
+    size_t xq_floats = quant ? (size_t)in / 2 + 2 * (size_t)(in / 32) + 1 + (blk_xq_bytes(in) + 3) / 4 : 0;
+    size_t done_floats = wait ? (J.n_chunks * sizeof(atomic_int) + sizeof(float) - 1) / sizeof(float) : 0;
+    size_t need = partial + xq_floats + done_floats;
+    float *scr = need ? pool_scratch(pool, 0, need) : NULL;
+    if (quant) {
+        float *d = scr + partial, *sx = d + in / 32, *bytes = sx + in / 32;
+        int16_t *q = (int16_t *)(bytes + (blk_xq_bytes(in) + 3) / 4);
+        J.k->quant_x(inp, in, q, d, sx, bytes, &J.xq);
+    }
+    if (wait) {
+        J.done = (atomic_int *)(scr + partial + xq_floats);
+        for (int c = 0; c < J.n_chunks; c++) atomic_init(&J.done[c], 0);
+    }
+    for (int i = 0; i < n; i++)
+        if (!ls[i].l->out_in) J.p[i].partial = scr, scr += (size_t)(J.p[i].chunk - 1) * ls[i].l->out;
+    pool_run(pool, mv_job, &J);
+    for (int i = 0; i < n; i++) { // [in, out] not made final in the section: its sums, bias, activation
+        const LinPart *P = &J.p[i];
+        if (P->l->out_in || P->lazy) continue;
+        io_reduce(P, 0, P->l->out);
+        if (P->act) P->act(P->out, NULL, P->l->out);
+    }
+}
+
 void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Linear *const *ls, int n, int T) {
     assert(n >= 1 && n <= LIN_MAX);
     LinearCount *c = pool_tag(pool);
@@ -225,47 +365,20 @@ void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Li
         }
         return;
     }
-    int nth = pool_size(pool);
-    LinJob J = {.k = kern_get(), .pool = pool, .inp = inp, .T = 1, .n = n};
-    size_t partial = 0;
-    for (int i = 0; i < n; i++) {
-        LinPart *P = &J.p[i];
-        P->l = ls[i], P->out = outs[i];
-        if (ls[i]->out_in) {
-            P->chunk = chunk_size(ls[i]->out, nth, 16);
-            J.n_chunks += (ls[i]->out + P->chunk - 1) / P->chunk;
-        } else {
-            P->chunk = (ls[i]->in + 7) / 8 < IO_CHUNKS ? (ls[i]->in + 7) / 8 : IO_CHUNKS;
-            J.n_chunks += P->chunk;
-            partial += (size_t)(P->chunk - 1) * ls[i]->out;
+    LinDecode d[LIN_MAX];
+    for (int i = 0; i < n; i++) d[i] = (LinDecode){.l = ls[i], .out = outs[i]};
+    decode(pool, inp, d, n, NULL);
+}
+
+void linear_decode(Pool *pool, const float *inp, const LinDecode *ls, int n, const LinAfter *after) {
+    assert(n >= 1 && n <= LIN_MAX);
+    LinearCount *c = pool_tag(pool);
+    if (c)
+        for (int i = 0; i < n; i++) {
+            count(c, ls[i].l, 1);
+            if (ls[i].l2) count(c, ls[i].l2, 1);
         }
-        P->c1 = J.n_chunks;
-    }
-    // block types multiply x quantized once for the section (every linear has the same in)
-    bool quant = false;
-    for (int i = 0; i < n; i++) quant |= ls[i]->out_in && dtype_block(ls[i]->w.dt) > 1;
-    const int in = ls[0]->in;
-    size_t xq_floats = quant ? (size_t)in / 2 + 2 * (size_t)(in / 32) + 1 + (blk_xq_bytes(in) + 3) / 4 : 0;
-    float *scr = partial + xq_floats ? pool_scratch(pool, 0, partial + xq_floats) : NULL;
-    if (quant) {
-        float *d = scr + partial, *sx = d + in / 32, *bytes = sx + in / 32;
-        int16_t *q = (int16_t *)(bytes + (blk_xq_bytes(in) + 3) / 4);
-        J.k->quant_x(inp, in, q, d, sx, bytes, &J.xq);
-    }
-    for (int i = 0; i < n; i++)
-        if (!ls[i]->out_in) J.p[i].partial = scr, scr += (size_t)(J.p[i].chunk - 1) * ls[i]->out;
-    pool_run(pool, mv_job, &J);
-    for (int i = 0; i < n; i++) { // [in, out]: the blocks' sums in order, then the bias
-        const Linear *l = ls[i];
-        float *out = outs[i];
-        if (l->out_in) continue;
-        for (int t = 1; t < J.p[i].chunk; t++) {
-            const float *p = J.p[i].partial + (size_t)(t - 1) * l->out;
-            for (int j = 0; j < l->out; j++) out[j] += p[j];
-        }
-        if (l->bias)
-            for (int j = 0; j < l->out; j++) out[j] += l->bias[j];
-    }
+    decode(pool, inp, ls, n, after);
 }
 
 void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T) {

@@ -27,6 +27,45 @@ void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, i
 // (q, k and v, or gate and up: one section instead of three or two per layer).
 void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Linear *const *ls, int n, int T);
 
+enum { LIN_MAX = 4 }; // linears one decoding section can run
+
+// An activation applied to n outputs of a linear in place; up is the paired linear's outputs
+// (SwiGLU's up beside its gate) or NULL.
+typedef void (*LinActFn)(float *x, const float *up, int n);
+
+// One part of a decoding section: out (l->out) = x l, then act(out, out2) on it; for an
+// [out, in] l, optionally l2 on the same rows into out2 (act on each chunk of rows once both
+// are made). chain: x is the previous part's output (after its act) instead of the section's
+// input; when both are [in, out] they share the section (each row block of this part makes
+// its slice of that input final), else this part starts a section of its own.
+typedef struct LinDecode {
+    const Linear *l, *l2;
+    float *out, *out2;
+    LinActFn act;
+    bool chain;
+} LinDecode;
+
+// A decoding section's work after its linears: task(arg, J, i, ith) for i < n, run by
+// whichever thread takes it (ith: its share, for per-thread scratch). A task may wait for
+// the outputs it reads with linear_wait_rows.
+typedef struct LinJob LinJob;
+typedef struct LinAfter {
+    void (*fn)(void *arg, const LinJob *J, int i, int ith);
+    void *arg;
+    int n;
+} LinAfter;
+
+// Decoding (T == 1): the n <= LIN_MAX parts ls (all of the same in, but for chained ones) in
+// one parallel section, then after's tasks (NULL: none) in the same section; a section with
+// after has no chained part. Each output bit for bit as linear_forward, then act, makes it. l2 needs
+// [out, in] linears. With after, the tasks must wait (linear_wait_rows) for every row of each
+// [in, out] part exactly once: that is where its row blocks' sums are added.
+void linear_decode(Pool *pool, const float *inp, const LinDecode *ls, int n, const LinAfter *after);
+
+// Inside an after task of J: wait until outputs j0..j1 of part `part` are made ([in, out]:
+// every row block; then this call adds their sums and the bias of those rows).
+void linear_wait_rows(const LinJob *J, int part, int j0, int j1);
+
 // out, inp are (T, C); w, b are (C), b may be NULL. out may equal inp.
 void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int T, int C, float eps);
 // x is (n); GELU with the tanh approximation, in place (gelu_tanh_to(x, x, n)).

@@ -2,6 +2,7 @@
 // equals recomputation, chunked prefill equals one pass, dtypes agree, the trace hands over
 // what was asked, decoding rules behave, and bad requests fail cleanly.
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -9,6 +10,7 @@
 #include "eval/generate.h"
 #include "model/model.h"
 #include "model/newmodel.h"
+#include "model/quantize.h"
 #include "kern/ops.h"
 
 static char tmpdir[] = "/tmp/qkv-test-engine-XXXXXX";
@@ -304,6 +306,55 @@ static void test_from_layer(const char *tag, Model *m, int T) {
     ctx_free(c);
 }
 
+// Decoding runs q/k/v with attention, and up with its activation and down, in shared
+// sections whose tasks wait for one another (eval/forward.c, kern/ops.c): token by token, on
+// 1-4 threads, the logits are bit for bit those of one thread and within tol of the prefill's.
+static void test_decode_threads(const char *tag, Model *m, int T, double tol) {
+    Err e = {0};
+    int V = m->cfg.n_vocab;
+    int *ids = malloc(sizeof(int) * (size_t)T);
+    for (int i = 0; i < T; i++) ids[i] = (i * 7919 + 13) % V;
+    float *full = malloc(sizeof(float) * (size_t)T * V), *ref = malloc(sizeof(float) * (size_t)T * V);
+    float *one = malloc(sizeof(float) * (size_t)V);
+    for (int th = 1; th <= 4; th++) {
+        Ctx *c = ctx_new(m, th, &e);
+        CHECK(c != NULL);
+        if (th == 1) {
+            CHECK_INT(ctx_eval(c, ids, T, full, true, NULL, &e), 0);
+            ctx_reset(c);
+        }
+        double worst = 0;
+        int same = 1;
+        for (int t = 0; t < T; t++) {
+            CHECK_INT(ctx_eval(c, &ids[t], 1, one, false, NULL, &e), 0);
+            double d = max_diff(one, full + (size_t)t * V, (size_t)V);
+            worst = d > worst ? d : worst;
+            if (th == 1) memcpy(ref + (size_t)t * V, one, sizeof(float) * (size_t)V);
+            else same &= !memcmp(ref + (size_t)t * V, one, sizeof(float) * (size_t)V);
+        }
+        if (!(worst <= tol) || !same)
+            fprintf(stderr, "%s threads=%d: decoding vs prefill max |d logit| = %g (tolerance %g); bits %s one thread's\n",
+                    tag, th, worst, tol, same ? "equal" : "differ from");
+        CHECK(worst <= tol);
+        CHECK(same);
+        ctx_free(c);
+    }
+    free(ids), free(full), free(ref), free(one);
+}
+
+// The same for m quantized to Q8_0 ([out, in] weights; x quantized for the dot products,
+// hence the wider tolerance against the prefill, which dequantizes the weights).
+static void test_decode_q8_0(const char *tag, const Model *m, int T) {
+    QuantReport rep;
+    Err e = {0};
+    Model *q = model_quantize(m, DT_Q8_0, true, &rep, &e);
+    CHECK(q != NULL);
+    if (!q) return;
+    quant_report_free(&rep);
+    test_decode_threads(tag, q, T, 2e-2);
+    model_free(q);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 1;
     NewModelParams p = newmodel_defaults();
@@ -316,12 +367,25 @@ int main(void) {
     test_errors(m);
     test_sampling(m);
     test_from_layer("gpt2", m, 600); // crosses the prefill chunk size
+    test_decode_threads("gpt2", m, 29, 2e-4);
+    {
+        // d = 48: down's row blocks of 24 do not start on multiples of 16, so up and down
+        // take a section each
+        NewModelParams q = p;
+        q.n_embd = 48, q.n_ctx = 64, q.seed = 14;
+        Model *m48 = make("gpt2-48", q);
+        test_decode_threads("gpt2 d=48", m48, 29, 2e-4);
+        test_decode_q8_0("gpt2 d=48 q8_0", m48, 29);
+        model_free(m48);
+    }
     {
         NewModelParams q = newmodel_defaults();
         q.family = "llama", q.n_layer = 3, q.n_head = 4, q.n_kv_head = 2, q.n_embd = 64, q.n_ctx = 64;
         q.std = 0.2f, q.seed = 12, q.tied = false;
         Model *ml = make("llama", q);
         test_from_layer("llama", ml, 23);
+        test_decode_threads("llama", ml, 23, 2e-4);
+        test_decode_q8_0("llama q8_0", ml, 23);
         model_free(ml);
         q.family = "bert", q.n_kv_head = 0, q.seed = 13, q.tied = true;
         Model *mb = make("bert", q);
