@@ -86,7 +86,7 @@ if all(k in bn for k in ["decode_bw_fraction_reps", "decode_tok_s_reps", "read_g
     check(abs(bn["prefill_sgemm_fraction"] - pf[1]) <= 1e-9 * pf[1], "prefill_sgemm_fraction is the median rep", bn)
     check(0 <= bn["read_drift_max"] < 10, "read_drift_max is a fraction", bn.get("read_drift_max"))
 
-# bench against=original: after quantize, the model it converted from is timed in the same
+# bench against=original: after quantize, the original model is timed in the same
 # repetitions; each ratio is the repetition's own, the figure their median
 p = run(["--json", "-e", "quantize q8_0", "-e", "bench prompt=8 gen=20 reps=3 against=original"])
 check(p.returncode == 0, "bench against=original runs after quantize", p.stderr)
