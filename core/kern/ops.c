@@ -49,13 +49,6 @@ const char *ops_kernels(void) { return kern_name(); }
 // ---------------------------------------------------------------------------------------
 // Parallel sections
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define cpu_pause() _mm_pause()
-#else
-#define cpu_pause() ((void)0)
-#endif
-
 // One linear of a job: its output, and for decoding the [in, out] partial sums or the
 // [out, in] chunking; an [out, in] part may pair a second linear of the same rows (l2) and
 // apply an activation to each chunk of its outputs once made.
@@ -150,7 +143,7 @@ void linear_wait_rows(const LinJob *J, int part, int j0, int j1) {
     // short of cores the waiter does not keep the thread it waits for off this one
     for (int c = a; c <= b; c++)
         for (int i = 1; !atomic_load_explicit(&J->done[c], memory_order_acquire); i++)
-            if (i % 4096) cpu_pause();
+            if (i % 4096) pool_pause();
             else sched_yield();
     if (!P->l->out_in) io_reduce(P, j0, j1);
 }

@@ -18,13 +18,6 @@
 #include "base/clock.h"
 #include "base/mem.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define cpu_relax() _mm_pause()
-#else
-#define cpu_relax() ((void)0)
-#endif
-
 // Spinning lasts at most this long before sleeping (a pause takes 5-150 ns depending on
 // the CPU and the hypervisor, so the spin is timed, not counted).
 #define SPIN_SECONDS 100e-6
@@ -81,7 +74,7 @@ static void *worker_main(void *a) {
         if (g == seen) {
             double t0 = clock_now();
             for (int i = 0; (g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen; i++) {
-                cpu_relax();
+                pool_pause();
                 if ((i & 63) || clock_now() - t0 < SPIN_SECONDS) continue;
                 pthread_mutex_lock(&p->mu);
                 atomic_fetch_add(&p->sleepers, 1);
@@ -164,7 +157,7 @@ void pool_run(Pool *p, PoolFn fn, void *arg) {
     if (atomic_load_explicit(&p->left, memory_order_acquire) == in) return;
     double t0 = clock_now();
     for (int i = 0; atomic_load_explicit(&p->left, memory_order_acquire) < in; i++) {
-        cpu_relax();
+        pool_pause();
         if ((i & 63) || clock_now() - t0 < SPIN_SECONDS) continue;
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->waiting, true);

@@ -4,6 +4,18 @@
 #pragma once
 #include <stddef.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+// One step of a spin-wait: a pause instruction where the CPU has one (it frees the core's
+// resources for a sibling thread and keeps the loop from flooding the memory system).
+static inline void pool_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+}
+
 typedef struct Pool Pool;
 
 // A section body: share ith of nth of arg's work. Shares must not wait for one another (two
