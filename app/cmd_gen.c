@@ -359,9 +359,10 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     double pairs = c->a.causal ? np * (np + 1) / 2.0 : (double)np * np;
     double att_flops = 2.0 * 2.0 * c->n_layer * c->n_head * c->head_dim * pairs;
     double pflops = pre.mm_flops + pre.mv_flops + att_flops, wbytes = dec.mv_bytes;
-    // the F32 KV cache a generated token reads on average besides the weights (keys and values,
-    // every layer, over the mean context of the generation)
-    double kv_bytes = 2.0 * c->n_layer * c->n_kv_head * c->head_dim * sizeof(float) * (np + (ng + 1) / 2.0);
+    // the KV cache a generated token reads on average besides the weights (keys and values,
+    // every layer, over the mean context of the generation; 4 bytes a value in F32, 2 in F16)
+    DType kv = ctx_kv(x);
+    double kv_bytes = 2.0 * c->n_layer * c->n_kv_head * c->head_dim * (double)dtype_bytes(kv, 1) * (np + (ng + 1) / 2.0);
     // per repetition: speeds, the bounds around it, the fractions
     double best_p = 1e30, best_g = 1e30, read_bs = 0, sgemm_fs = 0, drift = 0;
     double bwf[BENCH_MAX_REPS], bwkf[BENCH_MAX_REPS], pff[BENCH_MAX_REPS], srt[BENCH_MAX_REPS];
@@ -399,6 +400,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "read_gb_s", read_bs / 1e9);
     jw_knum(w, "sgemm_gflops", sgemm_fs / 1e9);
     jw_knum(w, "weight_bytes_per_token", wbytes);
+    jw_kstr(w, "kv_dtype", dtype_name(kv));
     jw_knum(w, "kv_bytes_per_token", kv_bytes);
     jw_knum(w, "decode_bw_fraction", bw_frac);
     jw_knum(w, "decode_bw_fraction_with_kv", bwk_frac);
@@ -449,8 +451,9 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         jw_kint(w, "embed_tokens", n_emb);
         jw_knum(w, "embed_per_s", n_texts / best_e);
     }
-    buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels (best of %lld)\n", app->model->name,
-               dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x), ops_kernels(), reps);
+    buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels, %s KV cache (best of %lld)\n",
+               app->model->name, dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x),
+               ops_kernels(), dtype_name(kv), reps);
     buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s; median %.0f%% (%.0f-%.0f%%) of sgemm's "
                "%.1f GFLOP/s\n", np, pt, pflops / best_p / 1e9, 100 * pf_frac, 100 * pf_min, 100 * pf_max,
                sgemm_fs / 1e9);

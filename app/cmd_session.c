@@ -25,14 +25,15 @@ static void settings_json(App *app, Out *out) {
     jw_kbool(w, "stop", g->stop_at_eos);
     int threads = app->n_threads > 0 ? app->n_threads : pool_cpus();
     jw_kint(w, "threads", threads);
+    jw_kstr(w, "kv", app->kv == DT_F16 ? "f16" : "f32");
     jw_kstr(w, "annotator", app->annotator ? app->annotator : "");
     if (app->reward_dir) jw_kstr(w, "reward", app->reward_dir);
     else jw_key(w, "reward"), jw_null(w);
     buf_printf(&out->text,
                "temperature %g  top_k %d  top_p %g  seed %s  max %d  alts %d  truncate %s  stop %s  threads %d  "
-               "annotator %s  reward %s\n",
+               "kv %s  annotator %s  reward %s\n",
                g->s.temperature, g->s.top_k, g->s.top_p, seed, g->max_tokens, g->n_alts, g->truncate ? "true" : "false",
-               g->stop_at_eos ? "true" : "false", threads, app->annotator ? app->annotator : "(none)",
+               g->stop_at_eos ? "true" : "false", threads, app->kv == DT_F16 ? "f16" : "f32", app->annotator ? app->annotator : "(none)",
                app->reward_dir ? app->reward_dir : "(the latest reward run's)");
 }
 
@@ -77,11 +78,21 @@ static int cmd_set(App *app, const Args *a, Out *out) {
         settings_json(app, out);
         return 0;
     }
+    if (!strcmp(k->val, "kv")) { // the cache's type: the contexts are rebuilt empty on next use
+        DType kv;
+        if (app_kv_parse(v->val, &kv)) return out_error(out, "set kv: f32 or f16 expected, not '%.40s'", v->val);
+        app->kv = kv;
+        ctx_free(app->ctx);
+        ctx_free(app->orig_ctx);
+        app->ctx = app->orig_ctx = NULL;
+        settings_json(app, out);
+        return 0;
+    }
     // decoding keys go through the same parser as the per-command options
     static const char *const keys[] = {DECODE_KEYS, NULL};
     bool known = false;
     for (int i = 0; keys[i]; i++) known |= !strcmp(keys[i], k->val);
-    if (!known) return out_error(out, "set: unknown setting '%.40s' (temperature, top_k, top_p, seed, max, alts, truncate, stop, threads, annotator, reward)", k->val);
+    if (!known) return out_error(out, "set: unknown setting '%.40s' (temperature, top_k, top_p, seed, max, alts, truncate, stop, threads, kv, annotator, reward)", k->val);
     Arg opt = {k->val, v->val, v->len, false};
     Args one = {"set", &opt, 1};
     GenParams p;
@@ -133,7 +144,9 @@ static const char *const k_none[] = {NULL};
 const Command session_commands[] = {
     {"set", cmd_set, 0, 2, k_none, "set [KEY VALUE]",
      "Decoding defaults and session settings: temperature, top_k, top_p, seed (a number or random), max, alts, "
-     "truncate, stop, threads, annotator, reward (a reward model's directory: the one reward score and the Rank "
+     "truncate, stop, threads, kv (the KV cache's element type: f32, the default, or f16: keys and values rounded to "
+     "half precision as they enter the cache, half its memory and half the bytes attention reads a decoded token; "
+     "setting it empties the cache: the next command starts from a clean context), annotator, reward (a reward model's directory: the one reward score and the Rank "
      "view use when no model= is given; none: the latest reward run's). Without arguments, show them.",
      false},
     {"help", cmd_help, 0, 1, k_none, "help [COMMAND]", "List the commands, or show one command's usage.", false},

@@ -39,7 +39,7 @@ static void on_oom(size_t size) {
 
 static void usage(FILE *f) {
     fputs("usage: qkv [--model PATH] [--tokenizer PATH] [--db PATH] [--annotator NAME] [--threads N]\n"
-          "           [--json] [-e 'CMD; CMD ...'] [--script FILE] [--no-tui] [--version] [--help]\n"
+          "           [--kv f32|f16] [--json] [-e 'CMD; CMD ...'] [--script FILE] [--no-tui] [--version] [--help]\n"
           "Without -e/--script and with a terminal on stdin, qkv is interactive; otherwise it runs the\n"
           "commands (from -e, --script, or stdin) and exits non-zero if one failed. `qkv -e help` lists them.\n",
           f);
@@ -130,6 +130,11 @@ int main(int argc, char **argv) {
             NEEDS_ARG app.n_threads = atoi(next);
             if (app.n_threads < 1 || app.n_threads > 256) {
                 fprintf(stderr, "error: --threads: 1..256 expected\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--kv")) {
+            NEEDS_ARG if (app_kv_parse(next, &app.kv)) {
+                fprintf(stderr, "error: --kv: f32 or f16 expected, not '%.40s'\n", next);
                 return 2;
             }
         } else if (!strcmp(a, "--json")) {

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,8 +65,15 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
 }
 
 Ctx *app_ctx(App *app, Err *e) {
-    if (!app->ctx) app->ctx = ctx_new(app->model, app->n_threads, e);
+    if (!app->ctx) app->ctx = ctx_new_kv(app->model, app->n_threads, app->kv, e);
     return app->ctx;
+}
+
+int app_kv_parse(const char *s, DType *kv) {
+    if (!strcasecmp(s, "f32")) *kv = DT_F32;
+    else if (!strcasecmp(s, "f16")) *kv = DT_F16;
+    else return -1;
+    return 0;
 }
 
 int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e) {
@@ -114,7 +122,7 @@ int app_quantize_as(App *app, const char *model_arch, Err *e) {
 
 Ctx *app_orig_ctx(App *app, Err *e) {
     if (!app->original) return NULL;
-    if (!app->orig_ctx) app->orig_ctx = ctx_new(app->original, app->n_threads, e);
+    if (!app->orig_ctx) app->orig_ctx = ctx_new_kv(app->original, app->n_threads, app->kv, e);
     return app->orig_ctx;
 }
 

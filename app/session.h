@@ -68,6 +68,7 @@ typedef struct App {
     Tokenizer *tok_owned;  // set when tok was loaded alone
     Ctx *ctx;              // created on first use for the current model
     int n_threads;
+    DType kv;              // the KV cache's element type (set kv, --kv): DT_F32 (the default) or DT_F16
     GenParams gen;         // decoding defaults (`set KEY VALUE`)
     bool seed_set;         // gen.s.seed was fixed with `set seed N`
     bool json;             // --json
@@ -110,6 +111,8 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
 Model *app_open_model(const char *path, const char *tok_path, Err *e);
 // The evaluation context of the current model, created on first use.
 Ctx *app_ctx(App *app, Err *e);
+// "f32" or "f16" (either case) into *kv; -1 for anything else.
+int app_kv_parse(const char *s, DType *kv);
 // Make the current model the loaded one's matrices converted to dt (model_quantize; from
 // the model as loaded, however often this runs), keeping the loaded one for `compare`; dt
 // DT_F32 goes back to the loaded one. 0 (rep filled unless DT_F32), or -1 with e filled and

@@ -3,6 +3,8 @@
 // positions, fused or separate q/k/v, grouped-query attention, causal or bidirectional,
 // GELU or SwiGLU feed-forward, tied or untied head, optional head transform.
 //
+// The KV cache holds F32 or, as a session chooses (ctx_new_kv), F16.
+//
 // Prefill runs in chunks of up to CHUNK tokens (a bidirectional model reads its whole text
 // in one chunk): linear layers through the kernels of kern/ops.c (sgemm), attention per
 // head as two small GEMMs (Q K^T, then P V) over the cached keys/values. Decoding (one
@@ -30,8 +32,11 @@ struct Ctx {
     int pos;
     int chunk; // rows of scratch: tokens evaluated per pass
     // KV cache: [n_layer][n_kv_head][n_ctx][head_dim] each, so that one head's keys and
-    // values are contiguous (decoding streams them)
-    float *kc, *vc;
+    // values are contiguous (decoding streams them); elements of kv_dt (F32, or F16 rounded
+    // to nearest even as they enter: half the bytes a decoded token reads)
+    DType kv_dt;
+    void *kc, *vc;
+    float **kvf; // F16 cache only, per thread: [2][n_ctx][head_dim], a group's keys and values as f32 for prefill
     // scratch for a chunk of rows: x, xn, tmp (d); q, att (n_head*hd); k, v (n_kv_head*hd);
     // qkv (fused projection); ff, gate (n_ff)
     float *x, *xn, *tmp, *q, *k, *v, *qkv, *att, *ff, *gate;
@@ -53,19 +58,27 @@ static float *scratch(size_t n, bool *ok) {
     return p;
 }
 
-// The KV cache: each decoding step streams through it, as through the weights (on 2 MB pages).
-static float *scratch_streamed(size_t n, bool *ok) {
+// The KV cache: n elements of es bytes; each decoding step streams through it, as through the
+// weights (on 2 MB pages).
+static void *scratch_streamed(size_t n, size_t es, bool *ok) {
     if (!n || !*ok) return NULL;
-    float *p = mem_mul(n, sizeof(float)) == SIZE_MAX ? NULL : mem_calloc_huge(n * sizeof(float));
+    void *p = mem_mul(n, es) == SIZE_MAX ? NULL : mem_calloc_huge(n * es);
     if (!p) *ok = false;
     return p;
 }
 
-Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
+Ctx *ctx_new(const Model *m, int n_threads, Err *e) { return ctx_new_kv(m, n_threads, DT_F32, e); }
+
+Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
     const ModelConfig *c = &m->cfg;
+    if (kv != DT_F32 && kv != DT_F16) {
+        err_set(e, "the KV cache holds F32 or F16, not %s", dtype_name(kv));
+        return NULL;
+    }
     if (n_threads <= 0) n_threads = pool_cpus();
     Ctx *x = xcalloc(1, sizeof *x);
     x->m = m;
+    x->kv_dt = kv;
     // One team owns the cores: OpenBLAS runs single-threaded inside our sections.
     openblas_set_num_threads(1);
     x->pool = pool_new(n_threads);
@@ -78,8 +91,9 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
     size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_kv_head * c->head_dim;
     x->chunk = c->a.causal ? (c->n_ctx < CHUNK ? c->n_ctx : CHUNK) : c->n_ctx;
     size_t R = (size_t)x->chunk;
-    x->kc = scratch_streamed(L * T * kvd, &ok);
-    x->vc = scratch_streamed(L * T * kvd, &ok);
+    size_t es = kv == DT_F16 ? sizeof(uint16_t) : sizeof(float);
+    x->kc = scratch_streamed(L * T * kvd, es, &ok);
+    x->vc = scratch_streamed(L * T * kvd, es, &ok);
     x->x = scratch(R * d, &ok);
     x->xn = scratch(R * d, &ok);
     x->tmp = scratch(R * d, &ok);
@@ -104,9 +118,14 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e) {
         for (int i = 0; i < pool_size(x->pool); i++)
             x->scores[i] = scratch((size_t)QBLOCK * T + (size_t)c->head_dim, &ok);
     }
+    if (ok && kv == DT_F16) {
+        x->kvf = xcalloc((size_t)pool_size(x->pool), sizeof *x->kvf);
+        for (int i = 0; i < pool_size(x->pool); i++) x->kvf[i] = scratch(2 * T * (size_t)c->head_dim, &ok);
+    }
     if (!ok) {
         ctx_free(x);
-        err_set(e, "out of memory for the evaluation context (%d tokens of context)", c->n_ctx);
+        err_set(e, "out of memory for the evaluation context (%d tokens of context, %s KV cache)", c->n_ctx,
+                dtype_name(kv));
         return NULL;
     }
     return x;
@@ -117,8 +136,12 @@ void ctx_free(Ctx *x) {
     if (x->scores)
         for (int i = 0; i < pool_size(x->pool); i++) free(x->scores[i]);
     free(x->scores);
+    if (x->kvf)
+        for (int i = 0; i < pool_size(x->pool); i++) free(x->kvf[i]);
+    free(x->kvf);
     if (x->pool) pool_free(x->pool);
-    float *bufs[] = {x->kc, x->vc, x->x, x->xn, x->tmp, x->q, x->k, x->v, x->qkv, x->att,
+    free(x->kc), free(x->vc);
+    float *bufs[] = {x->x, x->xn, x->tmp, x->q, x->k, x->v, x->qkv, x->att,
                      x->ff, x->gate, x->rope_cos, x->rope_sin, x->rope_inv, x->trace_att, x->logits_all};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(x);
@@ -126,6 +149,7 @@ void ctx_free(Ctx *x) {
 
 int ctx_pos(const Ctx *c) { return c->pos; }
 int ctx_threads(const Ctx *c) { return pool_size(c->pool); }
+DType ctx_kv(const Ctx *c) { return c->kv_dt; }
 Pool *ctx_pool(Ctx *c) { return c->pool; }
 const ModelConfig *ctx_config(const Ctx *c) { return &c->m->cfg; }
 void ctx_reset(Ctx *c) { c->pos = 0; }
@@ -216,6 +240,53 @@ static void add_inplace(float *x, const float *y, size_t n) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The KV cache
+
+// Element offset of position pos of KV group g's keys (or values) in layer `layer`.
+static size_t kv_at(const Ctx *c, int layer, int g, int pos) {
+    const ModelConfig *cf = &c->m->cfg;
+    return (((size_t)layer * cf->n_kv_head + g) * cf->n_ctx + pos) * cf->head_dim;
+}
+
+// Element `at` of buf (c->kc or c->vc).
+static void *kv_ptr(const Ctx *c, void *buf, size_t at) {
+    return (char *)buf + at * (c->kv_dt == DT_F16 ? sizeof(uint16_t) : sizeof(float));
+}
+
+// x (n) into buf from element at: as it is, or rounded to F16 as the F16 weights are written
+// (to nearest even), so that prefill and decoding read the same values.
+static void kv_put(const Ctx *c, void *buf, size_t at, const float *x, int n) {
+    if (c->kv_dt == DT_F32) {
+        memcpy(kv_ptr(c, buf, at), x, sizeof(float) * (size_t)n);
+        return;
+    }
+    uint16_t *h = kv_ptr(c, buf, at);
+    for (int i = 0; i < n; i++) h[i] = f32_to_f16(x[i]);
+}
+
+// Prefill: the n rows of c->k and c->v (n, kvd) into layer `layer`'s cache from pos0, every
+// group's, rows shared out among the threads (the F16 rounding is a scalar loop).
+typedef struct {
+    Ctx *c;
+    int layer, pos0, n;
+} KvStoreJob;
+
+static void kv_store_job(void *arg, int ith, int nth) {
+    KvStoreJob *J = arg;
+    Ctx *c = J->c;
+    const ModelConfig *cf = &c->m->cfg;
+    int Hkv = cf->n_kv_head, hd = cf->head_dim;
+    size_t kvd = (size_t)Hkv * hd;
+    int t0 = J->n * ith / nth, t1 = J->n * (ith + 1) / nth;
+    for (int g = 0; g < Hkv; g++)
+        for (int t = t0; t < t1; t++) {
+            size_t at = kv_at(c, J->layer, g, J->pos0 + t);
+            kv_put(c, c->kc, at, c->k + t * kvd + (size_t)g * hd, hd);
+            kv_put(c, c->vc, at, c->v + t * kvd + (size_t)g * hd, hd);
+        }
+}
+
+// ---------------------------------------------------------------------------------------
 // Attention
 
 typedef struct {
@@ -237,18 +308,17 @@ static void attend_one(Ctx *c, int layer, int h, const float *q, float *S, int n
     const ModelConfig *cf = &c->m->cfg;
     int H = cf->n_head, Hkv = cf->n_kv_head, hd = cf->head_dim, win = cf->a.window;
     int g = h / (H / Hkv);
-    const float *K = c->kc + ((size_t)layer * Hkv + g) * cf->n_ctx * hd;
-    const float *V = c->vc + ((size_t)layer * Hkv + g) * cf->n_ctx * hd;
+    const void *K = kv_ptr(c, c->kc, kv_at(c, layer, g, 0)), *V = kv_ptr(c, c->vc, kv_at(c, layer, g, 0));
     float scale = 1.0f / sqrtf((float)hd);
     const Kernels *kt = kern_get();
     float *qs = S + (size_t)QBLOCK * cf->n_ctx; // after S's QBLOCK rows of n_ctx
     for (int i = 0; i < hd; i++) qs[i] = q[i] * scale;
-    kt->mv_out_in[DT_F32](K, hd, n_kv, qs, S);
+    kt->mv_out_in[c->kv_dt](K, hd, n_kv, qs, S);
     for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
     softmax_inplace(S, n_kv);
     float *o = c->att + (size_t)h * hd;
     memset(o, 0, sizeof(float) * (size_t)hd);
-    kt->mv_in_out[DT_F32](V, hd, n_kv, hd, S, o);
+    kt->mv_in_out[c->kv_dt](V, hd, n_kv, hd, S, o);
 }
 
 // q (n, H*hd) after rotary; keys/values of the layer already in the cache up to pos0 + n.
@@ -269,14 +339,27 @@ static void attention_job(void *arg, int ith, int nth) {
     int n_kv = J->pos0 + J->n;
     float *S = c->scores[ith];
     float scale = 1.0f / sqrtf((float)hd);
+    int have = -1; // F16 cache: the group whose keys and values the thread's kvf holds as f32
     (void)nth;
     for (int h; (h = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < H;) {
         int g = h / (H / Hkv);
-        const float *K = c->kc + ((size_t)J->layer * Hkv + g) * cf->n_ctx * hd;
-        const float *V = c->vc + ((size_t)J->layer * Hkv + g) * cf->n_ctx * hd;
         if (J->n == 1 && !J->trace_scores && !J->trace_probs) {
             attend_one(c, J->layer, h, c->q + (size_t)h * hd, S, n_kv);
             continue;
+        }
+        const float *K, *V;
+        if (c->kv_dt == DT_F32) {
+            K = c->kc, V = c->vc;
+            K += kv_at(c, J->layer, g, 0), V += kv_at(c, J->layer, g, 0);
+        } else { // the group's n_kv keys and values widened once for the GEMMs (exact)
+            float *kf = c->kvf[ith], *vf = kf + (size_t)cf->n_ctx * hd;
+            if (have != g) {
+                const RowF32Fn cvt = kern_get()->row_f32[DT_F16];
+                cvt(c->kc, (int64_t)kv_at(c, J->layer, g, 0), (int64_t)n_kv * hd, kf);
+                cvt(c->vc, (int64_t)kv_at(c, J->layer, g, 0), (int64_t)n_kv * hd, vf);
+                have = g;
+            }
+            K = kf, V = vf;
         }
         for (int q0 = 0; q0 < J->n; q0 += QBLOCK) {
             int qn = J->n - q0 < QBLOCK ? J->n - q0 : QBLOCK;
@@ -372,9 +455,9 @@ static void group_task(void *arg, const LinJob *J, int g, int ith) {
         rope_apply(q, 1, gs * hd, gs, hd, rot, c->rope_cos, c->rope_sin, pairs);
         rope_apply(k, 1, hd, 1, hd, rot, c->rope_cos, c->rope_sin, pairs);
     }
-    size_t at = (((size_t)G->layer * cf->n_kv_head + g) * cf->n_ctx + G->pos0) * hd;
-    memcpy(c->kc + at, k, sizeof(float) * (size_t)hd);
-    memcpy(c->vc + at, v, sizeof(float) * (size_t)hd);
+    size_t at = kv_at(c, G->layer, g, G->pos0);
+    kv_put(c, c->kc, at, k, hd);
+    kv_put(c, c->vc, at, v, hd);
     for (int h = g * gs; h < (g + 1) * gs; h++)
         attend_one(c, G->layer, h, G->q + (size_t)h * hd, c->scores[ith], G->pos0 + 1);
 }
@@ -444,14 +527,9 @@ static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, co
     emit(tr, TRACE_Q, l, pos0, n, H * hd, c->q);
     emit(tr, TRACE_K, l, pos0, n, (int)kvd, c->k);
     emit(tr, TRACE_V, l, pos0, n, (int)kvd, c->v);
-    for (int g = 0; g < Hkv; g++) {
-        float *K = c->kc + (((size_t)l * Hkv + g) * cf->n_ctx + pos0) * hd;
-        float *V = c->vc + (((size_t)l * Hkv + g) * cf->n_ctx + pos0) * hd;
-        for (int t = 0; t < n; t++) {
-            memcpy(K + (size_t)t * hd, c->k + t * kvd + (size_t)g * hd, sizeof(float) * (size_t)hd);
-            memcpy(V + (size_t)t * hd, c->v + t * kvd + (size_t)g * hd, sizeof(float) * (size_t)hd);
-        }
-    }
+    KvStoreJob kj = {c, l, pos0, n};
+    if (n == 1) kv_store_job(&kj, 0, 1);
+    else pool_run(c->pool, kv_store_job, &kj);
     AttJob aj = {c, l, pos0, n, NULL, NULL, 0};
     bool ts = traced(tr, TRACE_ATT_SCORES, l), tp = traced(tr, TRACE_ATT_PROBS, l);
     if (ts || tp) {

@@ -62,8 +62,13 @@ typedef struct Trace {
 // A sequence being evaluated: KV cache and scratch for one model. Not thread-safe.
 typedef struct Ctx Ctx;
 
-// n_threads <= 0 picks the number of online CPUs.
+// n_threads <= 0 picks the number of online CPUs. The KV cache holds F32.
 Ctx *ctx_new(const Model *m, int n_threads, Err *e);
+// The same with the KV cache's element type kv: DT_F32, or DT_F16 (keys and values rounded to
+// nearest even as they enter the cache, in prefill and decoding alike: half the memory, and half
+// the bytes attention reads a decoded token; results move by that rounding). Other types fail.
+Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e);
+DType ctx_kv(const Ctx *c);        // the KV cache's element type
 void ctx_free(Ctx *c);
 int ctx_pos(const Ctx *c);         // tokens in the cache
 int ctx_threads(const Ctx *c);
