@@ -124,8 +124,8 @@ Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
     }
     if (!ok) {
         ctx_free(x);
-        err_set(e, "out of memory for the evaluation context (%d tokens of context, %s KV cache)", c->n_ctx,
-                dtype_name(kv));
+        err_set(e, "out of memory for the evaluation context (%d tokens of context): its %s KV cache takes %.0f MB",
+                c->n_ctx, dtype_name(kv), 2.0 * (double)L * (double)T * (double)kvd * (double)es / 1e6);
         return NULL;
     }
     return x;

@@ -149,6 +149,8 @@ for cmd, needle in [
     ("load /nonexistent/model", "cannot open '/nonexistent/model'"),
     ('generate "x" max=300', "context"),
     ("set temperature -1", "temperature"),
+    ("set kv bf16", "set kv: f32 or f16 expected, not 'bf16'"),
+    ("set kv", "a value is expected"),
     (r'tokenize "\q"', "unknown escape"),
 ]:
     p = run(["-e", cmd + "; model"])
@@ -483,6 +485,40 @@ if res[1][1] and res[2][1]:
           float(np.abs(a1 - a2).max()) if a1.shape == a2.shape else (a1.shape, a2.shape))
     check(res[1][2]["ids"] == res[2][2]["ids"], "the same greedy tokens on 1 and 2 threads",
           (res[1][2]["ids"], res[2][2]["ids"]))
+
+# set kv f16 / --kv f16: the KV cache's type, reported by set and bench (kv_dtype, its bytes at 2
+# a value); the logits move by the rounding (more than nothing, less than 1e-2); in the middle of
+# a session with a quantized model, bench against=original times both with it
+T = 'logits "The cat sat on the mat" full=true'
+a16 = None
+p = run(["--model", om, "--json", "-e", f"set; {T}; set kv f16; {T}; bench prompt=8 gen=4 reps=1; set kv f32; "
+         f"bench prompt=8 gen=4 reps=1; {T}; quantize q8_0; set kv f16; bench prompt=8 gen=4 reps=1 against=original"])
+o = jlines(p) if p.returncode == 0 else [{}] * 11
+check(p.returncode == 0 and len(o) == 11, "set kv f16 / f32 in a session", (p.stderr, len(o)))
+if len(o) == 11 and o[1] and o[3]:
+    check([o[k].get("kv") for k in (0, 2, 5, 9)] == ["f32", "f16", "f32", "f16"], "set reports kv",
+          [o[k].get("kv") for k in (0, 2, 5, 9)])
+    a32, a16, b32 = (np.array(o[k]["logits"]) for k in (1, 3, 7))
+    d = float(np.abs(a32 - a16).max())
+    check(0 < d <= 1e-2, "kv f16 moves the logits by the rounding: 0 < max |d| <= 1e-2", d)
+    check(np.array_equal(a32, b32), "set kv f32 again: the F32 cache's logits, bit for bit", float(np.abs(a32 - b32).max()))
+    b16, b32q, bq = o[4], o[6], o[10]
+    check((b16.get("kv_dtype"), b32q.get("kv_dtype"), bq.get("kv_dtype")) == ("F16", "F32", "F16"),
+          "bench reports kv_dtype", (b16.get("kv_dtype"), b32q.get("kv_dtype"), bq.get("kv_dtype")))
+    want = 2 * 2 * 32 * 4 * (8 + (4 + 1) / 2)  # K and V, 2 layers, 32 values a position, 4 bytes, mean context
+    check(b32q.get("kv_bytes_per_token") == want and b16.get("kv_bytes_per_token") == want / 2,
+          "bench counts the KV cache at 4 bytes a value in F32, 2 in F16",
+          (b32q.get("kv_bytes_per_token"), b16.get("kv_bytes_per_token"), want))
+    check("decode_ratio" in bq and bq.get("against", {}).get("dtype") == "F32", "set kv after quantize: "
+          "bench against=original runs", bq.get("against"))
+p = run(["--model", om, "--kv", "f16", "--json", "-e", f"set; {T}"])
+o = jlines(p) if p.returncode == 0 else [{}, {}]
+check(o[0].get("kv") == "f16" and a16 is not None and
+      o[1].get("logits") == a16.tolist(),
+      "--kv f16: set reports it, the logits of set kv f16", (p.stderr, o[0].get("kv")))
+p = run(["--kv", "q8", "-e", "set"])
+check(p.returncode == 2 and p.stderr.decode() == "error: --kv: f32 or f16 expected, not 'q8'\n",
+      "--kv q8 is refused with one line", p.stderr)
 
 # every set key changes what the next generate does (and set reports it)
 G = 'generate "The cat" max=10'

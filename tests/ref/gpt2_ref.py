@@ -125,7 +125,7 @@ class GPT2:
     def _gelu(x):
         return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 
-    def trace(self, ids, patch=None):
+    def trace(self, ids, patch=None, kv_f16=False):
         """Run ids (length T <= n_ctx); return every intermediate, keyed (kind, layer) as qkv's trace
         names them (layer -1 outside the blocks):
           ('embed', -1) [T, d]; per layer l: ('resid_pre', l) the block's input, ('q'|'k'|'v', l)
@@ -136,7 +136,9 @@ class GPT2:
           ('ln_f', -1) [T, d]; ('logits', -1) [T, V].
         patch: None or (kind, layer, pos, scale): that row of that intermediate is multiplied by
         scale as soon as it is computed, and the rest of the pass uses the patched value
-        (activation patching; not for scores and probs)."""
+        (activation patching; not for scores and probs).
+        kv_f16: attention reads k and v rounded to IEEE half precision (np.float16: to nearest even),
+        as qkv's F16 KV cache holds them; the traced k and v stay as computed."""
         ids = np.asarray(ids, dtype=np.int64)
         T, d, H = len(ids), self.d, self.n_head
         hd = d // H
@@ -160,6 +162,8 @@ class GPT2:
             for i, n in enumerate(('q', 'k', 'v')):
                 put(n, l, qkv[:, i * d:(i + 1) * d])
             q, k, v = (out[n, l].reshape(T, H, hd).transpose(1, 0, 2) for n in ('q', 'k', 'v'))  # (H, T, hd)
+            if kv_f16:
+                k, v = (a.astype(np.float16).astype(np.float64) for a in (k, v))
             s = q @ k.transpose(0, 2, 1) / np.sqrt(hd)  # (H, T, T)
             s = np.where(causal, s, -np.inf)
             out['scores', l] = s
@@ -183,8 +187,8 @@ class GPT2:
         tr = self.trace(ids)
         return tr['logits', -1], np.stack([tr['probs', l] for l in range(self.n_layer)])
 
-    def logits(self, ids):
-        return self.forward(ids)[0]
+    def logits(self, ids, kv_f16=False):
+        return self.trace(ids, kv_f16=kv_f16)['logits', -1]
 
     def attention(self, ids):
         return self.forward(ids)[1]

@@ -13,6 +13,11 @@
 #     decodes up to the last position of the context;
 #   - contexts longer than the 512-token prefill chunk (prefill of 600 and 1024 tokens, decoding
 #     past 1000), head size 64 at d=768 (12 heads), and every check with 1 and 2 threads;
+#   - the F16 KV cache (`--kv f16`): logits at every position for lengths 1, 7, 128 and beyond
+#     the prefill chunk against the reference with k and v rounded through np.float16, on 1 and 2
+#     threads, within TOL_KV_F16 (see there) and less than half as far as from the unrounded
+#     reference; greedy `generate` with it equals recomputing `logits` with it (within
+#     TOL_KV_F16) and follows the rounded reference's choices;
 #   - seeded sampling: for a fixed prompt and several temperature/top_k/top_p settings, the first
 #     token sampled with seeds 1..N follows the reference's filtered softmax (no token outside its
 #     support; Pearson chi-square p-value above 1e-6, deterministic given the seeds), and the same
@@ -37,6 +42,13 @@ import qkv_cli  # noqa: E402
 TOL_LOGIT = 1e-3
 TOL_ATT = 1e-5
 TOL_LOGPROB = 1e-4
+# With the F16 KV cache: two computations of k and v a float's last bit apart (qkv's float32 and
+# the reference's float64; or prefill's sgemm and decoding's matrix-vector kernels) put a few
+# of the 10^4-10^5 values on the two sides of a half-precision rounding boundary, one half step
+# (2^-11 relative) apart. One such value moved a logit by 1.2e-3 at T=128 (2026-12-03; the others
+# agree within 6e-5), decoding against prefill 3e-4 to 8e-4 (tests/engine/test_engine.c); the
+# rounding itself moves the logits by 1e-3 to 6e-3.
+TOL_KV_F16 = 2e-3
 STD = 0.2
 
 failures = []
@@ -72,9 +84,10 @@ def compare(what, got, want, tol):
 
 
 class Variant:
-    def __init__(self, name, opts, lengths, gens, tok=None, texts=(), sampling=False, std=STD):
+    def __init__(self, name, opts, lengths, gens, tok=None, texts=(), sampling=False, std=STD, kv_f16=()):
         self.name, self.opts, self.lengths, self.gens, self.tok, self.texts, self.sampling, self.std = \
             name, opts, lengths, gens, tok, texts, sampling, std
+        self.kv_f16 = kv_f16  # lengths checked again with the F16 KV cache
 
 
 def check_files(v, model_dir, opts):
@@ -190,6 +203,8 @@ def run_variant(v, qkv, tmp):
         errs['logprob'] = max(errs['logprob'], check_generate(v, qkv, model_dir, db, ref, '"%s"' % text, None, 12))
     if v.sampling:
         check_sampling(v, qkv, model_dir, ref, rng)
+    if v.kv_f16:
+        errs['logprob'] = max(errs['logprob'], check_kv_f16(v, qkv, model_dir, db, ref, rng))
     print('%-10s max |dlogit| %.3g  max |dattention| %.3g  max |dlogprob| %.3g  (logit std %.2f, %.1f s)'
           % (v.name, errs['logit'], errs['att'], errs['logprob'], errs['spread'], time.time() - t0), flush=True)
 
@@ -228,12 +243,35 @@ def check_length(v, qkv, model_dir, db, ref, ids, want_logits, want_att, l, h, t
         fail('%s: attention has non-zero entries above the diagonal (future positions)' % tag)
 
 
-def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2):
+def check_kv_f16(v, qkv, model_dir, db, ref, rng):
+    """--kv f16: logits of every position at v.kv_f16's lengths against the reference with k and v
+    rounded through float16 (1 and 2 threads), then greedy generation with it. Returns the largest
+    logprob error of the generation."""
+    for T in v.kv_f16:
+        ids = rng.integers(0, ref.vocab, size=T)
+        want = ref.logits(ids, kv_f16=True)
+        gap = float(np.abs(want - ref.logits(ids)).max())  # what the rounding itself does
+        for threads in (1, 2):
+            (lo,) = qkv_cli.json_cmds(qkv, model_dir, ['logits %s full=true' % qkv_cli.ids_arg(ids)], db,
+                                      extra=['--threads', str(threads), '--kv', 'f16'])
+            err = compare('%s kv=f16 T=%d threads=%d logits' % (v.name, T, threads), lo.get('logits'), want,
+                          TOL_KV_F16)
+            if not err < gap / 2:  # the rounding is applied, where the reference applies it
+                fail('%s kv=f16 T=%d threads=%d: logits %.3g from the rounded reference, not under half its '
+                     'distance %.3g from the unrounded one' % (v.name, T, threads, err, gap))
+        print('%-10s kv=f16 T=%d: max |dlogit| %.3g against the rounded reference (%.3g between the rounded '
+              'and the float64 one)' % (v.name, T, err, gap), flush=True)
+    prompt = [int(i) for i in rng.integers(0, ref.vocab, size=v.kv_f16[-1] - 20)]
+    return check_generate(v, qkv, model_dir, db, ref, 'ids=' + ','.join(map(str, prompt)), prompt, 20, kv='f16')
+
+
+def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2, kv='f32'):
     """Greedy generate n tokens; recompute prompt+generated from scratch; compare. Returns max err."""
-    tag = '%s generate %s max=%d threads=%d' % (v.name, prompt_arg if len(prompt_arg) < 40 else prompt_arg[:40] + '...',
-                                               n, threads)
+    tag = '%s generate %s max=%d threads=%d kv=%s' % (
+        v.name, prompt_arg if len(prompt_arg) < 40 else prompt_arg[:40] + '...', n, threads, kv)
+    tol_lp = TOL_KV_F16 if kv == 'f16' else TOL_LOGPROB
     (g,) = qkv_cli.json_cmds(qkv, model_dir, ['generate %s max=%d temperature=0' % (prompt_arg, n)], db,
-                             extra=['--threads', str(threads)])
+                             extra=['--threads', str(threads), '--kv', kv])
     for key in ('run_id', 'text', 'ids', 'logprobs', 'prefill_tok_s', 'decode_tok_s', 'prompt_ids', 'steps'):
         if key not in g:
             fail('%s: JSON has no %s' % (tag, key))
@@ -251,12 +289,13 @@ def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2)
         fail('%s: %d ids but %d steps and %d logprobs' % (tag, len(gen), len(steps), len(g.get('logprobs') or [])))
         return 0.0
     full = (pids + gen)[:-1]  # the last generated token is never fed back
-    (lo,) = qkv_cli.json_cmds(qkv, model_dir, ['logits %s full=true' % qkv_cli.ids_arg(full)], db)
+    (lo,) = qkv_cli.json_cmds(qkv, model_dir, ['logits %s full=true' % qkv_cli.ids_arg(full)], db,
+                              extra=['--kv', kv])
     rec = np.asarray(lo.get('logits'), dtype=np.float64)
     if rec.shape != (len(full), ref.vocab):
         fail('%s: recomputed logits shape expected %s, got %s' % (tag, (len(full), ref.vocab), rec.shape))
         return 0.0
-    want = ref.logits(full)
+    want = ref.logits(full, kv_f16=kv == 'f16')
     err = 0.0
     for i, tok in enumerate(gen):
         pos = len(pids) - 1 + i
@@ -265,7 +304,7 @@ def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2)
         if steps[i].get('id') != tok:
             fail('%s step %d: steps.id %r but ids[%d] = %d' % (tag, i, steps[i].get('id'), i, tok))
         # greedy = argmax of the recomputation (allowing float ties)
-        if row.max() - row[tok] > TOL_LOGPROB:
+        if row.max() - row[tok] > tol_lp:
             fail('%s step %d: generated %d (logit %.6g) but recomputed argmax is %d (logit %.6g)'
                  % (tag, i, tok, row[tok], int(np.argmax(row)), row.max()))
         # and of the float64 reference
@@ -275,12 +314,12 @@ def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2)
         for what, got in (('steps.logprob', steps[i].get('logprob')), ('logprobs', g['logprobs'][i])):
             e = abs(float(got) - lp[tok]) if got is not None else float('inf')
             err = max(err, e)
-            if e > TOL_LOGPROB:
+            if e > tol_lp:
                 fail('%s step %d: %s expected %.7g (recomputed), got %r' % (tag, i, what, lp[tok], got))
         for t in steps[i].get('top') or []:
             e = abs(float(t.get('logprob')) - lp[int(t.get('id'))])
             err = max(err, e)
-            if e > TOL_LOGPROB:
+            if e > tol_lp:
                 fail('%s step %d: top id %r logprob expected %.7g, got %r' % (tag, i, t.get('id'),
                                                                             lp[int(t['id'])], t.get('logprob')))
         if not steps[i].get('top'):
@@ -441,14 +480,16 @@ def main():
     tokdir = os.path.join(models, 'gpt2-bpe-tokenizer')
     full = [1, 7, 128, 256]
     variants = [
-        Variant('f32', 'layers=2 heads=4 d=64 ctx=256 seed=1', full, [(5, 40), (200, 57)], sampling=True),
+        Variant('f32', 'layers=2 heads=4 d=64 ctx=256 seed=1', full, [(5, 40), (200, 57)], sampling=True,
+                kv_f16=(1, 7, 128)),
         Variant('f16', 'layers=3 heads=3 d=48 ctx=256 seed=2 dtype=f16', full, [(7, 24)]),
         Variant('bf16', 'layers=2 heads=2 d=40 ctx=256 seed=3 dtype=bf16', full, [(7, 24)]),
         Variant('untied', 'layers=2 heads=4 d=64 ctx=256 seed=4 tied=false vocab=300', full, [(3, 30)]),
         Variant('prefix', 'layers=1 heads=1 d=32 ctx=256 seed=5 prefix=transformer. tied=false', full, [(7, 24)]),
         Variant('shards', 'layers=4 heads=4 d=32 ctx=256 seed=6 shards=2', full, [(7, 24)]),
         # past the 512-token prefill chunk: prefill 600 and 1024 tokens, decode across and to the end
-        Variant('long', 'layers=2 heads=2 d=32 ctx=1024 seed=8', [513, 600, 1024], [(700, 30), (1000, 24)]),
+        Variant('long', 'layers=2 heads=2 d=32 ctx=1024 seed=8', [513, 600, 1024], [(700, 30), (1000, 24)],
+                kv_f16=(1, 7, 128, 600)),
         # GPT-2's head size 64 at its width: d=768, 12 heads; std 0.05 keeps the logits' spread like
         # the others' (at 0.2, attention logits reach hundreds and float32 cannot hold 1e-5)
         Variant('d768', 'layers=2 heads=12 d=768 ctx=128 seed=9', [1, 7, 128], [(5, 20)], std=0.05),
