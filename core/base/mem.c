@@ -87,8 +87,13 @@ size_t mem_mul(size_t n, size_t size) { return size && n > SIZE_MAX / size ? SIZ
 // Huge pages come only to a range advised before its pages are first touched, hence the
 // advice, then the zeroing (which faults the pages in on 2 MB pages).
 void *mem_calloc_huge(size_t n) {
-    const size_t huge = (size_t)2 << 20;
-    if (n < huge) return calloc(n ? n : 1, 1);
+    const size_t huge = (size_t)2 << 20, line = 64;
+    if (n < huge) { // a cache line's alignment, whatever the heap's state (see mem.h)
+        size_t whole = (n + line - 1) / line * line;
+        void *p = aligned_alloc(line, whole ? whole : line);
+        if (p) memset(p, 0, whole ? whole : line);
+        return p;
+    }
     if (n > SIZE_MAX - huge) return NULL;
     size_t whole = (n + huge - 1) / huge * huge;
     void *p = aligned_alloc(huge, whole);

@@ -42,7 +42,11 @@ char *xstrndup(const char *s, size_t n);
 char *xmemdup0(const void *p, size_t n);
 // n zeroed bytes for memory that is streamed through (the KV cache, the read bound's buffer):
 // from 2 MB on, aligned to 2 MB and advised onto transparent huge pages (MADV_HUGEPAGE, where
-// the system has it), so that a stream costs a TLB miss every 2 MB rather than every 4 KB.
+// the system has it), so that a stream costs a TLB miss every 2 MB rather than every 4 KB;
+// below 2 MB, aligned to 64 bytes. Always to a cache line: the [out, in] decoding kernels start
+// their aligned loads where a row meets one (kern/simd.h head_cols), which groups the sums by
+// the address, so a KV cache placed where calloc happened to put it gave other bits from one
+// process to the next (a replay's log-probabilities differed in their last digits).
 // NULL when out of memory (policy rule 1: the caller reports it); release with free().
 void *mem_calloc_huge(size_t n);
 // n * size, or SIZE_MAX when it overflows (for checking sizes from input before malloc).

@@ -205,9 +205,32 @@ static void test_big_file(void) {
     rmdir(dir);
 }
 
+// mem_calloc_huge: zeroed and on a cache line at every size, whatever malloc did before (the
+// decoding kernels' sums depend on a row's address modulo 64: see mem.h).
+static void test_calloc_huge(void) {
+    void *junk[24], *p[24];
+    for (int i = 0; i < 24; i++) {
+        junk[i] = xmalloc((size_t)(8 + 24 * i));
+        size_t n = i == 23 ? (size_t)3 << 20 : (size_t)(1 + 37 * i);
+        p[i] = mem_calloc_huge(n);
+        CHECK(p[i] != NULL);
+        if (!p[i]) continue;
+        if ((uintptr_t)p[i] % 64) {
+            fprintf(stderr, "%s:%d: mem_calloc_huge(%zu) at %p, not on a 64-byte line\n", __FILE__, __LINE__, n, p[i]);
+            check_failures++;
+        }
+        const unsigned char *b = p[i];
+        size_t nz = 0;
+        for (size_t k = 0; k < n; k++) nz += b[k] != 0;
+        CHECK_INT((long long)nz, 0);
+    }
+    for (int i = 0; i < 24; i++) free(junk[i]), free(p[i]);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "hook")) return hook_child();
     test_x();
+    test_calloc_huge();
     test_fallible_buf();
     test_hook("/proc/self/exe");
     test_big_file();
