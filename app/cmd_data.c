@@ -161,14 +161,26 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         iv_free(&orig);
         return out_error(out, "replay: run %lld has no readable token ids", (long long)id);
     }
-    // the same number of threads (the order of float sums depends on it)
+    // the same number of threads (the order of float sums depends on it) and the same KV
+    // cache type (an F16 cache rounds keys and values): a context of its own when they differ
+    DType kv = DT_F32;
+    if (run.kv && app_kv_parse(run.kv, &kv)) {
+        rc = out_error(out, "replay: run %lld has an unknown KV cache type '%.20s'", (long long)id, run.kv);
+        db_run_done(&run);
+        iv_free(&pids);
+        iv_free(&orig);
+        return rc;
+    }
     int saved_threads = app->n_threads;
+    DType saved_kv = app->kv;
     int cur_threads = app->ctx ? ctx_threads(app->ctx) : app->n_threads;
-    bool switch_threads = run.n_threads > 0 && cur_threads != run.n_threads;
-    if (switch_threads) {
+    DType cur_kv = app->ctx ? ctx_kv(app->ctx) : app->kv;
+    bool switch_ctx = (run.n_threads > 0 && cur_threads != run.n_threads) || kv != cur_kv;
+    if (switch_ctx) {
         ctx_free(app->ctx);
         app->ctx = NULL;
-        app->n_threads = run.n_threads;
+        if (run.n_threads > 0) app->n_threads = run.n_threads;
+        app->kv = kv;
     }
     Generation g;
     TokChatKind chat = chat_template_kind(run.template_name); // a chat prompt holds its own BOS
@@ -176,10 +188,11 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         rc = app_generate(app, run.prompt, run.prompt_len, pids.v, pids.n, &p, chat, "replay", id, &g, &e);
     else
         rc = app_generate(app, run.prompt, run.prompt_len, NULL, 0, &p, chat, "replay", id, &g, &e);
-    if (switch_threads) {
+    if (switch_ctx) {
         ctx_free(app->ctx);
         app->ctx = NULL;
         app->n_threads = saved_threads;
+        app->kv = saved_kv;
     }
     if (rc) {
         rc = out_error(out, "replay: %s", e.msg);

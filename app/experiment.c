@@ -506,7 +506,7 @@ static int store_item(Runner *x, const DbCondition *c, int k, const ExpPrompt *p
     int rc = 0;
     for (int i = 0; i < n_s && !rc; i++) {
         Sample *sm = &s[i];
-        RunOrigin o = {x->app->model, x->app->annotator, ctx_threads(x->ctx), "experiment", 0};
+        RunOrigin o = {x->app->model, x->app->annotator, ctx_threads(x->ctx), ctx_kv(x->ctx), "experiment", 0};
         runlog_record(&sm->rec, &o, p->r.text.data, p->r.text.len, &sm->p, &sm->r, sm->text.data ? sm->text.data : "",
                       sm->text.len);
         sm->rec.run.template_name = x->template_name;

@@ -118,6 +118,7 @@ void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t
     run->parent_id = o->parent_id;
     run->annotator = o->annotator;
     run->n_threads = o->threads;
+    run->kv = o->kv == DT_F16 ? "f16" : "f32";
     run->prompt = prompt;
     run->prompt_len = prompt_len;
     run->temperature = p->s.temperature;

@@ -13,6 +13,7 @@ typedef struct RunOrigin {
     const Model *model;
     const char *annotator; // or NULL
     int threads;
+    DType kv;              // the KV cache's type (DT_F32 or DT_F16)
     const char *kind;      // "generate" (NULL), "rank", "replay", ...
     int64_t parent_id;     // the run this one replays, or 0
 } RunOrigin;

@@ -70,6 +70,7 @@ typedef struct DbRun {
     const char *annotator;
     const char *qkv_version;   // QKV_VERSION when NULL
     int n_threads;
+    const char *kv;            // the KV cache's element type, "f32" (default when NULL) or "f16"
     const char *model_path;    // absolute path, or "builtin"
     const char *model_arch;
     const char *model_sha256;  // hex, NULL when unknown (built-in model)

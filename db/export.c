@@ -3,7 +3,7 @@
 //
 // Documented fields (keep them stable; tests check them exactly):
 //   runs (JSONL; CSV has the same columns): run_id, created, kind, parent_id, annotator,
-//     qkv_version, threads, model_path, model_arch, model_sha256, prompt, template, mode,
+//     qkv_version, threads, kv, model_path, model_arch, model_sha256, prompt, template, mode,
 //     exemplars, temperature, top_k, top_p, seed, max_tokens, n_alts, stop_at_eos, truncate,
 //     prompt_ids, n_truncated, text, ids, logprobs, alts, prefill_s, decode_s, stop_reason
 //   rankings: ranking_id, created, annotator, note, qkv_version, prompt, k,
@@ -80,6 +80,7 @@ void db_run_json_fields(const DbRun *r, JsonW *w, bool full) {
     if (full) {
         jw_kstr(w, "qkv_version", r->qkv_version);
         jw_kint(w, "threads", r->n_threads);
+        jw_kstr(w, "kv", r->kv ? r->kv : "f32");
     }
     jw_kstr(w, "model_path", r->model_path);
     jw_kstr(w, "model_arch", r->model_arch);
@@ -110,7 +111,7 @@ void db_run_json_fields(const DbRun *r, JsonW *w, bool full) {
 }
 
 static const char *const CSV_COLS[] = {
-    "run_id", "created", "kind", "parent_id", "annotator", "qkv_version", "threads", "model_path",
+    "run_id", "created", "kind", "parent_id", "annotator", "qkv_version", "threads", "kv", "model_path",
     "model_arch", "model_sha256", "prompt", "template", "mode", "exemplars", "temperature", "top_k",
     "top_p", "seed", "max_tokens", "n_alts", "stop_at_eos", "truncate", "prompt_ids", "n_truncated",
     "text", "ids", "logprobs", "alts", "prefill_s", "decode_s", "stop_reason",
@@ -138,6 +139,7 @@ static void csv_run(Buf *b, const DbRun *r) {
     csv_str(b, r->annotator);
     csv_str(b, r->qkv_version);
     buf_printf(b, ",%d", r->n_threads);
+    csv_str(b, r->kv ? r->kv : "f32");
     csv_str(b, r->model_path);
     csv_str(b, r->model_arch);
     csv_str(b, r->model_sha256);

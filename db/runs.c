@@ -12,20 +12,20 @@ const char DB_RUN_COLS[] =
     "r.id, r.created, r.kind, r.parent_id, r.annotator, r.qkv_version, r.n_threads, r.model_path, "
     "r.model_arch, r.model_sha256, r.prompt, r.template, r.mode, r.exemplars, r.temperature, r.top_k, "
     "r.top_p, r.seed, r.max_tokens, r.n_alts, r.stop_at_eos, r.truncate, r.prompt_ids, r.n_truncated, "
-    "r.output, r.ids, r.logprobs, r.alts, r.prefill_s, r.decode_s, r.stop_reason";
+    "r.output, r.ids, r.logprobs, r.alts, r.prefill_s, r.decode_s, r.stop_reason, r.kv";
 
 static const char SQL_INSERT[] =
     "INSERT INTO runs (created, kind, parent_id, annotator, qkv_version, n_threads, model_path, model_arch, "
     "model_sha256, prompt, template, mode, exemplars, temperature, top_k, top_p, seed, max_tokens, n_alts, "
     "stop_at_eos, truncate, prompt_ids, n_truncated, output, ids, logprobs, alts, prefill_s, decode_s, "
-    "stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-    "?, ?, ?)";
+    "stop_reason, kv) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?, ?, ?, ?)";
 
 static const char SQL_GET[] =
     "SELECT r.id, r.created, r.kind, r.parent_id, r.annotator, r.qkv_version, r.n_threads, r.model_path, "
     "r.model_arch, r.model_sha256, r.prompt, r.template, r.mode, r.exemplars, r.temperature, r.top_k, "
     "r.top_p, r.seed, r.max_tokens, r.n_alts, r.stop_at_eos, r.truncate, r.prompt_ids, r.n_truncated, "
-    "r.output, r.ids, r.logprobs, r.alts, r.prefill_s, r.decode_s, r.stop_reason FROM runs r WHERE r.id = ?";
+    "r.output, r.ids, r.logprobs, r.alts, r.prefill_s, r.decode_s, r.stop_reason, r.kv FROM runs r WHERE r.id = ?";
 
 static const char SQL_ORIGIN[] = "UPDATE runs SET kind = ?, parent_id = ? WHERE id = ?";
 static const char SQL_COUNT[] = "SELECT count(*) FROM runs";
@@ -71,6 +71,7 @@ int64_t db_run_insert(Db *db, DbRun *r, Err *e) {
     sqlite3_bind_double(st, i++, r->prefill_s);
     sqlite3_bind_double(st, i++, r->decode_s);
     db_bind_str(st, i++, r->stop_reason);
+    db_bind_str(st, i++, r->kv ? r->kv : "f32");
     int rc = sqlite3_step(st);
     int status = rc == SQLITE_DONE ? 0 : db_fail(db, rc, e, what);
     sqlite3_reset(st);
@@ -103,6 +104,7 @@ static const StrCol STR_COLS[] = {
     {26, offsetof(DbRun, logprobs), 0},
     {27, offsetof(DbRun, alts), 0},
     {30, offsetof(DbRun, stop_reason), 0},
+    {31, offsetof(DbRun, kv), 0},
 };
 enum { N_STR_COLS = sizeof STR_COLS / sizeof STR_COLS[0] };
 

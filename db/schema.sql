@@ -250,3 +250,6 @@ CREATE TABLE reward_heldout (        -- one held-out preference pair of a `rewar
     r_rejected REAL NOT NULL,
     PRIMARY KEY (run_id, n)
 ) WITHOUT ROWID;
+
+-- migration 8: the KV cache's element type of a run (`set kv`): it changes the logits, so replay needs it
+ALTER TABLE runs ADD COLUMN kv TEXT NOT NULL DEFAULT 'f32' CHECK (kv IN ('f32', 'f16'));

@@ -30,7 +30,7 @@ QKV = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file_
 TMP = tempfile.mkdtemp(prefix='qkv-cmddb-')
 failures = 0
 
-RUN_KEYS = ['run_id', 'created', 'kind', 'parent_id', 'annotator', 'qkv_version', 'threads', 'model_path',
+RUN_KEYS = ['run_id', 'created', 'kind', 'parent_id', 'annotator', 'qkv_version', 'threads', 'kv', 'model_path',
             'model_arch', 'model_sha256', 'prompt', 'template', 'mode', 'exemplars', 'temperature', 'top_k',
             'top_p', 'seed', 'max_tokens', 'n_alts', 'stop_at_eos', 'truncate', 'prompt_ids', 'n_truncated',
             'text', 'ids', 'logprobs', 'alts', 'prefill_s', 'decode_s', 'stop_reason']
@@ -396,6 +396,30 @@ def main():
             fh.write(bytes([b[0] ^ 0x40, b[1]]))
         (rm2,), _ = qjson(db, ['replay %d' % gm['run_id']])
         check(rm2['model_changed'] is True, 'a changed model file is noticed (hash cache keyed by size and mtime)')
+
+    # ---- the KV cache's type is logged, and replay evaluates with the run's (an F16 cache rounds
+    # keys and values: replayed on the session's F32 cache the log-probabilities would move)
+    kvm = f('kv-model')
+    qkv(['--db', db, '-e', 'new-model gpt2 layers=2 heads=2 d=32 ctx=64 std=0.5 seed=41 out=' + kvm])
+    gen = 'generate "The cat sat" max=12 seed=4 alts=3'
+    (g16,), _ = qjson(db, [gen], extra=['--model', kvm, '--kv', 'f16'])
+    (g32,), _ = qjson(db, [gen], extra=['--model', kvm])
+    check(g16['kv'] == 'f16' and g32['kv'] == 'f32', 'generate reports the KV cache type: %s, %s' % (g16['kv'], g32['kv']))
+    check(g16['logprobs'] != g32['logprobs'], 'the F16 cache moves the log-probabilities (sanity)')
+    (r16, st16, s16), _ = qjson(db, ['replay %d' % g16['run_id'], 'set', 'show %d' % g16['run_id']], extra=['--model', kvm])
+    check(r16['identical'] is True and r16['logprobs'] == g16['logprobs'] and r16['kv'] == 'f16',
+          'an F16-cache run replays on an F16 cache from an F32 session: identical %s, kv %s, logprobs equal %s' % (
+              r16['identical'], r16['kv'], r16['logprobs'] == g16['logprobs']))
+    check(st16['kv'] == 'f32' and s16['kv'] == 'f16', 'the session keeps its own kv after replay (%s); show: %s' % (
+        st16['kv'], s16['kv']))
+    (r32,), _ = qjson(db, ['replay %d' % g32['run_id']], extra=['--model', kvm, '--kv', 'f16'])
+    check(r32['identical'] is True and r32['logprobs'] == g32['logprobs'] and r32['kv'] == 'f32',
+          'an F32-cache run replays on an F32 cache from an F16 session')
+    (ek,), _ = qjson(db, ['export runs %s model=kv-model format=csv' % f('kv.csv')])
+    with open(f('kv.csv'), newline='', encoding='utf-8', errors='surrogateescape') as fh:  # bytes verbatim
+        rows = list(csv.DictReader(fh))
+    check(ek['count'] == len(rows) and sorted(r_['kv'] for r_ in rows) == ['f16', 'f16', 'f32', 'f32'],
+          'export CSV has the kv column: %s' % [r_['kv'] for r_ in rows])
 
     # ---- history's filters through the command line: N, TEXT, since=, until=, annotator=, model=, kind=
     hdb, hm = f('history.db'), f('hist-model')

@@ -7,7 +7,7 @@
 #include <dirent.h>
 
 static const char *const RUN_KEYS[] = {
-    "run_id", "created", "kind", "parent_id", "annotator", "qkv_version", "threads", "model_path",
+    "run_id", "created", "kind", "parent_id", "annotator", "qkv_version", "threads", "kv", "model_path",
     "model_arch", "model_sha256", "prompt", "template", "mode", "exemplars", "temperature", "top_k",
     "top_p", "seed", "max_tokens", "n_alts", "stop_at_eos", "truncate", "prompt_ids", "n_truncated",
     "text", "ids", "logprobs", "alts", "prefill_s", "decode_s", "stop_reason", NULL};

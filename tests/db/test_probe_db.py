@@ -181,7 +181,7 @@ def main():
     shutil.copy(db, old)
     c = sqlite3.connect(old)
     c.executescript('DROP TABLE IF EXISTS reward_heldout; DROP TABLE probe_layers; DROP TABLE probe_runs; '
-                    'PRAGMA user_version = 5;')
+                    'ALTER TABLE runs DROP COLUMN kv; PRAGMA user_version = 5;')  # what migrations 6-8 add
     c.close()
     _, (r4,) = qkv(old, train % 'number')
     check_logged(old, r4, 'number')
