@@ -8,7 +8,8 @@
 //            candidates: [{n, run_id, rank, text}] (best first)
 //   rankings rankings: [{ranking_id, created, annotator, note, prompt, k, order,
 //            candidates: [{n, run_id, rank}]}]  (newest first; candidates best first)
-//   replay   run_id, replay_of, identical, first_difference, text, original_text, threads,
+//   replay   run_id, replay_of, identical, first_difference, max_logprob_diff (over the tokens
+//            before the first difference), text, original_text, threads,
 //            model_changed, plus generate's fields
 //   rank     ranking_pending, prompt, k, candidates: [{n, run_id, seed, text}]
 //   order    ranking_id, order (groups of candidate numbers, best first), k, annotator, note
@@ -16,6 +17,7 @@
 //   note     note, ranking_id (null while pending)
 //   export   file, count, what, format
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,23 @@ static int int_array(const char *json, IntVec *v) {
     for (size_t i = 0; i < j->len; i++) iv_push(v, (int)j->items[i].num);
     json_free(j);
     return 0;
+}
+
+// The largest |difference| between a run's stored log-probabilities (a JSON array) and the
+// replay's r over their first n tokens; -1 when the stored ones cannot be read. A replay
+// evaluates the same operations in the same order, so anything above 0 is worth telling.
+static double logprob_diff(const char *json, const GenResult *r, int n) {
+    Json *j = json ? json_parse(json, strlen(json), NULL) : NULL;
+    double d = -1;
+    if (j && j->type == JSON_ARR) {
+        d = 0;
+        for (int i = 0; i < n && (size_t)i < j->len; i++) {
+            double x = fabs((double)(float)j->items[i].num - (double)r->steps[i].logprob);
+            d = x > d ? x : d;
+        }
+    }
+    json_free(j);
+    return d;
 }
 
 // The path of the current model as runs record it.
@@ -209,8 +228,12 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         // the model file may have changed since the run
         const char *hex = g.rec.run.model_sha256;
         bool model_changed = run.model_sha256 && hex && strcmp(hex, run.model_sha256);
+        double lp_diff = logprob_diff(run.logprobs, r, first < 0 ? n : first);
         JsonW *w = &out->w;
         jw_kbool(w, "identical", identical);
+        jw_key(w, "max_logprob_diff");
+        if (lp_diff < 0) jw_null(w);
+        else jw_num(w, lp_diff);
         jw_key(w, "first_difference");
         if (first < 0) jw_null(w);
         else jw_int(w, first);
@@ -222,6 +245,8 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         buf_printf(&out->text, "replay of run %lld%s: %s", (long long)id,
                    new_id > 0 ? "" : " (not logged)", identical ? "identical\n" : "DIFFERENT");
         if (!identical) buf_printf(&out->text, " from token %d\n", first < 0 ? 0 : first);
+        if (lp_diff > 0)
+            buf_printf(&out->text, "note: the log-probabilities of the same tokens differ by up to %.3g\n", lp_diff);
         if (model_changed) buf_puts(&out->text, "note: the model file changed since the run\n");
         buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
         buf_putc(&out->text, '\n');

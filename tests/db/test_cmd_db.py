@@ -179,6 +179,8 @@ def main():
     (g0,), _ = qjson(db, ['generate "The cat" max=8 temperature=0'])
     (r1, r2), _ = qjson(db, ['replay %d' % g0['run_id'], 'replay 2'])
     check(r1['identical'] is True and r1['first_difference'] is None, 'replay greedy identical')
+    check(r1['max_logprob_diff'] == 0 and r2['max_logprob_diff'] == 0 and r1['logprobs'] == g0['logprobs'],
+          'replay: the same log-probabilities to the bit: %s, %s' % (r1['max_logprob_diff'], r2['max_logprob_diff']))
     check(r2['identical'] is True and r2['text'] == g['text'], 'replay seeded identical')
     check(r2['replay_of'] == 2 and r2['run_id'] > 0, 'replay logged')
     (s2,), _ = qjson(db, ['show %d' % r2['run_id']])
@@ -407,7 +409,8 @@ def main():
     check(g16['kv'] == 'f16' and g32['kv'] == 'f32', 'generate reports the KV cache type: %s, %s' % (g16['kv'], g32['kv']))
     check(g16['logprobs'] != g32['logprobs'], 'the F16 cache moves the log-probabilities (sanity)')
     (r16, st16, s16), _ = qjson(db, ['replay %d' % g16['run_id'], 'set', 'show %d' % g16['run_id']], extra=['--model', kvm])
-    check(r16['identical'] is True and r16['logprobs'] == g16['logprobs'] and r16['kv'] == 'f16',
+    check(r16['identical'] is True and r16['logprobs'] == g16['logprobs'] and r16['kv'] == 'f16' and
+          r16['max_logprob_diff'] == 0,
           'an F16-cache run replays on an F16 cache from an F32 session: identical %s, kv %s, logprobs equal %s' % (
               r16['identical'], r16['kv'], r16['logprobs'] == g16['logprobs']))
     check(st16['kv'] == 'f32' and s16['kv'] == 'f16', 'the session keeps its own kv after replay (%s); show: %s' % (
