@@ -576,11 +576,11 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
     const size_t slice = ROWS * bb;
     // The loop below fetches PF_GROUPS groups ahead, so a call's first PF_GROUPS groups came
     // unfetched: a chunk of 48 rows of 768 (the engine's share for a 768-row matrix) began on
-    // eight rows of misses. Fetched here into L2 for Q4_K and Q6_K (one thread from memory,
-    // every other chunk of 48 Q6_K rows: 0.78-0.89 of the time; the engine's Q4_K_M decode
-    // ratio 3.76-4.03x F32 against 3.12-3.89x, alternating rounds, 2026-12-03); not for the
-    // L1 path (Q8_0's engine ratio came out 2.48-2.80x against 2.64-3.16x: not taken).
-    if (pf && !l1)
+    // eight rows of misses. Fetched here, into L2 for every type: one thread from memory,
+    // every other chunk of 48 rows, 0.72-0.80 of the time for Q6_K, 0.87-0.94 for Q4_K,
+    // 0.85-0.93 for Q8_0 (into L1 instead, Q8_0's engine ratio came out lower: README
+    // "Quantized decoding, fifth pass", 2026-12-03).
+    if (pf)
         for (int g = 0; g < PF_GROUPS && (g + 1) * ROWS <= n; g++) prefetch(r + (size_t)g * ROWS * rb, (int)(ROWS * rb));
     int j = 0;
     for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
