@@ -411,13 +411,13 @@ def main():
     (r16, st16, s16), _ = qjson(db, ['replay %d' % g16['run_id'], 'set', 'show %d' % g16['run_id']], extra=['--model', kvm])
     check(r16['identical'] is True and r16['logprobs'] == g16['logprobs'] and r16['kv'] == 'f16' and
           r16['max_logprob_diff'] == 0,
-          'an F16-cache run replays on an F16 cache from an F32 session: identical %s, kv %s, logprobs equal %s' % (
+          'an F16-cache run replays on an F16 cache in a session on F32: identical %s, kv %s, logprobs equal %s' % (
               r16['identical'], r16['kv'], r16['logprobs'] == g16['logprobs']))
     check(st16['kv'] == 'f32' and s16['kv'] == 'f16', 'the session keeps its own kv after replay (%s); show: %s' % (
         st16['kv'], s16['kv']))
     (r32,), _ = qjson(db, ['replay %d' % g32['run_id']], extra=['--model', kvm, '--kv', 'f16'])
     check(r32['identical'] is True and r32['logprobs'] == g32['logprobs'] and r32['kv'] == 'f32',
-          'an F32-cache run replays on an F32 cache from an F16 session')
+          'an F32-cache run replays on an F32 cache in a session on F16')
     (ek,), _ = qjson(db, ['export runs %s model=kv-model format=csv' % f('kv.csv')])
     with open(f('kv.csv'), newline='', encoding='utf-8', errors='surrogateescape') as fh:  # bytes verbatim
         rows = list(csv.DictReader(fh))
