@@ -426,6 +426,8 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         jw_obj(w);
         jw_kstr(w, "model", o->m->name);
         jw_kstr(w, "dtype", dtype_name(o->m->dtype));
+        jw_kint(w, "threads", ctx_threads(o->x));
+        jw_kstr(w, "kv_dtype", dtype_name(ctx_kv(o->x)));
         jw_knum(w, "prefill_tok_s", np / ob_p);
         jw_knum(w, "decode_tok_s", ng ? ng / ob_g : 0);
         for (int i = 0; i < done; i++) o->tp[i] = np / o->tp[i], o->tg[i] = ng ? ng / o->tg[i] : 0;
@@ -504,7 +506,7 @@ const Command gen_commands[] = {
      "bytes per token x tok/s), prefill as a fraction of sgemm's GFLOP/s at the model's shapes. An encoder is "
      "measured on prefill only; embed=N adds embeddings per second of N-token texts. After quantize, "
      "against=original times the model it converted from in the same repetitions (prefills one after the other, "
-     "generation alternating every 16 tokens) and reports the speed ratios: against {model, dtype, prefill_tok_s, "
+     "generation alternating every 16 tokens) and reports the speed ratios: against {model, dtype, threads, kv_dtype, prefill_tok_s, "
      "decode_tok_s}, prefill_ratio, decode_ratio (medians of the repetitions' ratios).",
      true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},

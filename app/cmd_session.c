@@ -73,8 +73,7 @@ static int cmd_set(App *app, const Args *a, Out *out) {
         long n = strtol(v->val, &end, 10);
         if (*end || n < 1 || n > 256) return out_error(out, "set threads: 1..256 expected");
         app->n_threads = (int)n;
-        ctx_free(app->ctx);
-        app->ctx = NULL;
+        app_drop_contexts(app); // the original's too: `bench against=original` and `compare` time and run both
         settings_json(app, out);
         return 0;
     }
@@ -82,9 +81,7 @@ static int cmd_set(App *app, const Args *a, Out *out) {
         DType kv;
         if (app_kv_parse(v->val, &kv)) return out_error(out, "set kv: f32 or f16 expected, not '%.40s'", v->val);
         app->kv = kv;
-        ctx_free(app->ctx);
-        ctx_free(app->orig_ctx);
-        app->ctx = app->orig_ctx = NULL;
+        app_drop_contexts(app);
         settings_json(app, out);
         return 0;
     }

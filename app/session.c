@@ -120,6 +120,12 @@ int app_quantize_as(App *app, const char *model_arch, Err *e) {
     return 0;
 }
 
+void app_drop_contexts(App *app) {
+    ctx_free(app->ctx);
+    ctx_free(app->orig_ctx);
+    app->ctx = app->orig_ctx = NULL;
+}
+
 Ctx *app_orig_ctx(App *app, Err *e) {
     if (!app->original) return NULL;
     if (!app->orig_ctx) app->orig_ctx = ctx_new_kv(app->original, app->n_threads, app->kv, e);

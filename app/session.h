@@ -123,6 +123,9 @@ int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e);
 int app_quantize_as(App *app, const char *model_arch, Err *e);
 // The evaluation context of the model as loaded while the current one is converted, else NULL.
 Ctx *app_orig_ctx(App *app, Err *e);
+// Drop both evaluation contexts (the current model's and the original's): the next use builds
+// them again, empty, with the session's threads and KV cache type (after `set threads` or `set kv`).
+void app_drop_contexts(App *app);
 
 // A finished generation and the run the log recorded of it.
 typedef struct Generation {

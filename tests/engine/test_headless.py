@@ -105,6 +105,13 @@ for k in ("prefill", "decode"):
           f"bench against: each {k} ratio is the repetition's speed over the original's", (ratios, mine, theirs))
     check(len(ratios) == 3 and abs(bq.get(k + "_ratio", 0) - sorted(ratios)[1]) <= 1e-12,
           f"bench against: {k}_ratio is the median repetition's", bq)
+# set threads after quantize: both models run on the new count (the original's context was kept
+# on the old one, so the ratio compared 1 thread with 2)
+p = run(["--threads", "2", "--json", "-e", "quantize q8_0", "-e", "bench prompt=8 gen=4 reps=1 against=original",
+         "-e", "set threads 1", "-e", "bench prompt=8 gen=4 reps=1 against=original"])
+o = jlines(p) if p.returncode == 0 else []
+th = [(x.get("threads"), x.get("against", {}).get("threads")) for x in o if "against" in x]
+check(th == [(2, 2), (1, 1)], "set threads after quantize: bench against=original times both on the new count", th)
 p = run(["-e", "bench against=original"])
 check(p.returncode != 0 and b"not a conversion" in p.stderr, "bench against=original without quantize is refused",
       p.stderr)
@@ -509,7 +516,8 @@ if len(o) == 11 and o[1] and o[3]:
     check(b32q.get("kv_bytes_per_token") == want and b16.get("kv_bytes_per_token") == want / 2,
           "bench counts the KV cache at 4 bytes a value in F32, 2 in F16",
           (b32q.get("kv_bytes_per_token"), b16.get("kv_bytes_per_token"), want))
-    check("decode_ratio" in bq and bq.get("against", {}).get("dtype") == "F32", "set kv after quantize: "
+    check("decode_ratio" in bq and bq.get("against", {}).get("dtype") == "F32" and
+          bq.get("against", {}).get("kv_dtype") == "F16", "set kv after quantize: "
           "bench against=original runs", bq.get("against"))
 p = run(["--model", om, "--kv", "f16", "--json", "-e", f"set; {T}"])
 o = jlines(p) if p.returncode == 0 else [{}, {}]
