@@ -107,13 +107,15 @@ int main(int argc, char **argv) {
     const char *model = NULL, *tokenizer = NULL, *script = NULL;
     Buf exprs = {0};
     bool have_e = false, no_tui = false;
-    for (int i = 1; i < argc; i++) {
+    int status = 0; // every exit below goes through `done`, which frees what the options took
+    for (int i = 1; i < argc && !status; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEEDS_ARG                                                         \
     if (!next) {                                                          \
         fprintf(stderr, "error: %s needs an argument\n", a);              \
-        return 2;                                                         \
+        status = 2;                                                       \
+        goto done;                                                        \
     }                                                                     \
     i++;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) {
@@ -130,12 +132,14 @@ int main(int argc, char **argv) {
             NEEDS_ARG app.n_threads = atoi(next);
             if (app.n_threads < 1 || app.n_threads > 256) {
                 fprintf(stderr, "error: --threads: 1..256 expected\n");
-                return 2;
+                status = 2;
+                goto done;
             }
         } else if (!strcmp(a, "--kv")) {
             NEEDS_ARG if (app_kv_parse(next, &app.kv)) {
                 fprintf(stderr, "error: --kv: f32 or f16 expected, not '%.40s'\n", next);
-                return 2;
+                status = 2;
+                goto done;
             }
         } else if (!strcmp(a, "--json")) {
             app.json = true;
@@ -149,10 +153,10 @@ int main(int argc, char **argv) {
             NEEDS_ARG script = next;
         } else if (!strcmp(a, "--version")) {
             printf("qkv %s\n", QKV_VERSION);
-            return 0;
+            goto done;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
-            return 0;
+            goto done;
         } else if (a[0] != '-') {
             // `qkv CMD ARGS...`: the rest of the line is one command, re-quoted as the shell
             // split it (arguments with spaces or quotes keep their meaning); KEY=VALUE is an
@@ -183,7 +187,8 @@ int main(int argc, char **argv) {
         } else {
             fprintf(stderr, "error: unknown option '%s'\n", a);
             usage(stderr);
-            return 2;
+            status = 2;
+            goto done;
         }
 #undef NEEDS_ARG
     }
@@ -197,7 +202,6 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     Err e = {0};
-    int status = 0;
     if (tokenizer) {
         app.tok_owned = tok_load(tokenizer, &e);
         if (!app.tok_owned) {

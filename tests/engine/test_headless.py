@@ -524,6 +524,14 @@ o = jlines(p) if p.returncode == 0 else [{}, {}]
 check(o[0].get("kv") == "f16" and a16 is not None and
       o[1].get("logits") == a16.tolist(),
       "--kv f16: set reports it, the logits of set kv f16", (p.stderr, o[0].get("kv")))
+# a bad option value after --db and --annotator: one line, exit 2 (and, under the sanitizers,
+# nothing the earlier options took is leaked)
+for bad, msg in ((["--threads", "0"], "error: --threads: 1..256 expected\n"),
+                 (["--annotator", "x", "--threads"], "error: --threads needs an argument\n"),
+                 (["--annotator", "x", "--bogus"], "error: unknown option '--bogus'\n")):
+    p = run(["-e", "set"] + bad)
+    check(p.returncode == 2 and p.stderr.decode().startswith(msg) and "Sanitizer" not in p.stderr.decode(),
+          f"{' '.join(bad)}: refused in one line", p.stderr[:300])
 p = run(["--kv", "q8", "-e", "set"])
 check(p.returncode == 2 and p.stderr.decode() == "error: --kv: f32 or f16 expected, not 'q8'\n",
       "--kv q8 is refused with one line", p.stderr)
