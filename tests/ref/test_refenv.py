@@ -15,7 +15,8 @@ import refenv  # noqa: E402
 # the libraries the reference tests import, by module name and distribution name
 LIBS = [('torch', 'torch'), ('transformers', 'transformers'), ('tokenizers', 'tokenizers'),
         ('tiktoken', 'tiktoken'), ('sentencepiece', 'sentencepiece'), ('safetensors', 'safetensors'),
-        ('gguf', 'gguf'), ('numpy', 'numpy')]
+        ('gguf', 'gguf'), ('numpy', 'numpy'), ('jinja2', 'jinja2'), ('accelerate', 'accelerate'),
+        ('google.protobuf', 'protobuf')]
 
 
 def pins(path):
