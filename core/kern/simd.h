@@ -321,6 +321,28 @@ INLINE void qstep_q8_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 INLINE float qend_sum(const QAcc *s) { return qacc_sum(s); }
 
 #if QVNNI
+// Two blocks' f16 values (the 16 bits at a and at b) as floats: lanes 0 and 1 (2 and 3 zero).
+INLINE __m128 f16_pair(const unsigned char *a, const unsigned char *b) {
+    uint16_t u, v;
+    memcpy(&u, a, 2), memcpy(&v, b, 2);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)(u | (uint32_t)v << 16)));
+}
+// The scales of a two-block step's 16 int32 lanes (0-7 the first block's products, 8-15 the
+// second's): lane i of f for the first block, lane j for the second, times x's scale of each
+// block (d4: a lane's four values from element e).
+INLINE __m512 pair_scales(__m128 f, int i, int j, const XQ *x, int e) {
+    const __m512i sel = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(i), _mm512_set1_epi32(j));
+    return _mm512_mul_ps(_mm512_permutexvar_ps(sel, _mm512_castps128_ps512(f)), _mm512_loadu_ps(x->d4 + e / 4));
+}
+// Two blocks' terms m . sum(x) (lanes 0 and 1 of m2 times x's block sums from block xb) added
+// to s->m, which the types' ends sum (Q4_0's offset of 8, Q4_1's minimums).
+INLINE void pair_sums(QAcc *s, __m128 m2, const XQ *x, int xb) {
+    const __m128 p = _mm_mul_ps(m2, _mm_castpd_ps(_mm_load_sd((const double *)(x->s + xb))));
+    s->m = _mm256_add_ps(s->m, _mm256_zextps128_ps256(p));
+}
+#endif
+
+#if QVNNI
 // Q8_0 with VNNI, two blocks (64 weights) a step: vpdpbusd wants one side unsigned, so the
 // signed weights go in offset by 128 (w ^ 0x80) against h, starting from x->hc = -128 sum(h):
 // w . h exactly; shifted by 8, then l . w added (x = 256 h + l, as dot64_vnni). Lanes 0-7 hold
@@ -335,14 +357,14 @@ INLINE void qstep2_q8_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
     __m512i a = _mm512_dpbusd_epi32(_mm512_loadu_si512(x->hc + e / 4), _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80)),
                                     _mm512_loadu_si512(x->h + e));
     a = _mm512_dpbusd_epi32(_mm512_slli_epi32(a, 8), _mm512_loadu_si512(x->l + e), w);
-    uint16_t d0, d1;
-    memcpy(&d0, b, 2), memcpy(&d1, b + Q8_0_BYTES, 2);
-    const __m512i sel = _mm512_mask_blend_epi32(0xFF00, _mm512_setzero_si512(), _mm512_set1_epi32(1));
-    const __m512 dw = _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)(d0 | (uint32_t)d1 << 16)))));
-    s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(dw, _mm512_loadu_ps(x->d4 + e / 4)), s->z);
+    s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), pair_scales(f16_pair(b, b + Q8_0_BYTES), 0, 1, x, e), s->z);
 }
 #else
 #define qstep2_q8_0 NULL
+#define qstep2_q4_0 NULL
+#define qstep2_q4_1 NULL
+#define qend_q4_0_vnni qend_q4_0
+#define qend_q4_1_vnni qend_q4_1
 #endif
 
 // the 32 nibbles of 16 bytes as int16: low nibbles (elements 0-15), then high ones (16-31)
@@ -398,6 +420,37 @@ INLINE __m512i dot64_vnni_at(__m512i w, const int8_t *h, const uint8_t *l) {
     return _mm512_dpbusd_epi32(a, _mm512_loadu_si512(l), w);
 }
 INLINE __m512i dot64_vnni(__m512i w, const XQ *x, int e) { return dot64_vnni_at(w, x->h + e, x->l + e); }
+
+// Q4_0 and Q4_1 with VNNI, two blocks (64 weights) a step, as Q8_0's: the blocks' 16 bytes of
+// nibbles at qa and qb as 64 unsigned bytes in x's order (qa's low nibbles, its high ones, then
+// qb's), one 256-bit load pair spread to the four 128-bit lanes [qa, qa, qb, qb] and shifted by
+// 0 or 4 bits a lane; two vpdpbusd and a shift (dot64_vnni) where the avx512 step took a
+// widening to 16 bits, a shift, two masks and a multiply-add for each block.
+INLINE __m512i nibbles2_vnni(const unsigned char *qa, const unsigned char *qb) {
+    const __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(b16_load(qa)), b16_load(qb), 1);
+    const __m512i aabb = _mm512_shuffle_i64x2(_mm512_castsi256_si512(ab), _mm512_castsi256_si512(ab), 0x50);
+    const __m512i by4 = _mm512_mask_blend_epi64(0xCC, _mm512_setzero_si512(), _mm512_set1_epi16(4));
+    return _mm512_and_si512(_mm512_srlv_epi16(aabb, by4), _mm512_set1_epi8(0x0F));
+}
+INLINE void qstep2_q4_0(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    const int e = QK * xb;
+    const __m512i w = nibbles2_vnni(b + 2, b + Q4_0_BYTES + 2);
+    const __m128 d = f16_pair(b, b + Q4_0_BYTES);
+    s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni(w, x, e)), pair_scales(d, 0, 1, x, e), s->z);
+    pair_sums(s, d, x, xb);
+}
+INLINE float qend_q4_0_vnni(const QAcc *s) { return qacc_sum(s) - 8 * (s->c + hsum8(s->m)); }
+// d and m of both blocks converted at once (lanes dA mA dB mB)
+INLINE void qstep2_q4_1(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
+    const int e = QK * xb;
+    const __m512i w = nibbles2_vnni(b + 4, b + Q4_1_BYTES + 4);
+    int32_t dma, dmb;
+    memcpy(&dma, b, 4), memcpy(&dmb, b + Q4_1_BYTES, 4);
+    const __m128 f = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(dma), dmb, 1));
+    s->z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot64_vnni(w, x, e)), pair_scales(f, 0, 2, x, e), s->z);
+    pair_sums(s, _mm_shuffle_ps(f, f, 0xDD), x, xb);
+}
+INLINE float qend_q4_1_vnni(const QAcc *s) { return qacc_sum(s) + s->c + hsum8(s->m); }
 
 // Q4_K with VNNI: 64 bytes (sub-blocks 4k .. 4k + 3) at a time, their low nibbles (sub-blocks
 // 4k and 4k + 2) one vector and their high nibbles (4k + 1, 4k + 3) another, against x's planes
@@ -634,8 +687,8 @@ INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ
         blk_out_in(w, DT_##T, in, n, x, y, rows_##t);                                                 \
     }
 OUT_IN_Q(Q8_0, q8_0, qstep2_q8_0, qend_sum)
-OUT_IN_Q(Q4_0, q4_0, NULL, qend_q4_0)
-OUT_IN_Q(Q4_1, q4_1, NULL, qend_q4_1)
+OUT_IN_Q(Q4_0, q4_0, qstep2_q4_0, qend_q4_0_vnni)
+OUT_IN_Q(Q4_1, q4_1, qstep2_q4_1, qend_q4_1_vnni)
 OUT_IN_Q(Q4_K, q4_k, NULL, qend_q4_k)
 OUT_IN_Q(Q6_K, q6_k, NULL, qend_q6_k)
 #undef OUT_IN_Q
