@@ -337,7 +337,8 @@ INLINE __m512 pair_scales(__m128 f, int i, int j, const XQ *x, int e) {
 // Two blocks' terms m . sum(x) (lanes 0 and 1 of m2 times x's block sums from block xb) added
 // to s->m, which the types' ends sum (Q4_0's offset of 8, Q4_1's minimums).
 INLINE void pair_sums(QAcc *s, __m128 m2, const XQ *x, int xb) {
-    const __m128 p = _mm_mul_ps(m2, _mm_castpd_ps(_mm_load_sd((const double *)(x->s + xb))));
+    // two floats, 4-byte aligned: an unaligned 64-bit load (not a double's, which wants 8)
+    const __m128 p = _mm_mul_ps(m2, _mm_castsi128_ps(_mm_loadl_epi64((const __m128i_u *)(x->s + xb))));
     s->m = _mm256_add_ps(s->m, _mm256_zextps128_ps256(p));
 }
 #endif
