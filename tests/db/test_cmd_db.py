@@ -104,7 +104,7 @@ def qjson(db, cmds, extra=(), environ=None, ok=True):
     err = p.stderr.decode('utf-8', 'replace')
     if ok and p.returncode != 0:
         raise SystemExit('qkv %s failed (%d): %s' % (' '.join(args)[:300], p.returncode, err))
-    return [json.loads(l) for l in out.splitlines() if l.strip()], err
+    return [json.loads(l) for l in out.split("\n") if l.strip()], err
 
 
 def keys_are(obj, keys, what):

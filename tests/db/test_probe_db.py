@@ -40,7 +40,7 @@ def qkv(db, *cmds, ok=True, cwd=None):
     p = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=cwd)
     if ok and p.returncode != 0:
         raise SystemExit('qkv %s failed (%d): %s' % (cmds, p.returncode, p.stderr))
-    return p, [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+    return p, [json.loads(line) for line in p.stdout.split("\n") if line.strip()]
 
 
 def same(a, b):

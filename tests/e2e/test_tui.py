@@ -168,7 +168,7 @@ def headless(env, db, *cmds, model=None):
     r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     if r.returncode:
         raise RuntimeError("qkv %s failed: %s" % (cmds, r.stderr))
-    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    return [json.loads(l) for l in r.stdout.split("\n") if l.strip()]
 
 
 def visible(piece, width=10):

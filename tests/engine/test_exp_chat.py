@@ -86,7 +86,7 @@ def main():
         if r.returncode:
             check(False, "prompt show chat=on shots=%d" % shots, r.stderr)
             continue
-        j = json.loads(r.stdout.splitlines()[-1])
+        j = json.loads(r.stdout.rstrip("\n").split("\n")[-1])
         msgs = [{"role": "system", "content": header["description"]}]
         for ex in j["exemplars"]:
             msgs += [{"role": "user", "content": ex["input"]}, {"role": "assistant", "content": ex["target"]}]
@@ -101,12 +101,12 @@ def main():
     r = qkv(db, mdir, "experiment en-fr shots=1 chat=off,on limit=2")
     check(r.returncode == 0, "experiment chat=off,on runs", r.stderr[-400:])
     if r.returncode == 0:
-        j = json.loads(r.stdout.splitlines()[-1])
+        j = json.loads(r.stdout.rstrip("\n").split("\n")[-1])
         conds = j["conditions"]
         check([c["chat"] for c in conds] == [False, True] and all(c["n"] == 2 for c in conds),
               "two conditions of 2 items, chat off and on", conds)
         r = qkv(db, mdir, "experiment show %d item=0 condition=1" % j["experiment_id"])
-        it = json.loads(r.stdout.splitlines()[-1]) if r.returncode == 0 else {"runs": [{}]}
+        it = json.loads(r.stdout.rstrip("\n").split("\n")[-1]) if r.returncode == 0 else {"runs": [{}]}
         run = it["runs"][0]
         check(run.get("template") == "chat:chatml" and run.get("prompt", "").startswith("<|im_start|>system\n"),
               "the item's run is logged with the chat prompt and template chat:chatml", run.get("template"))

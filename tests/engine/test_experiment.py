@@ -49,7 +49,7 @@ def one(cmd, db=DB):
     p = run(cmd, db)
     if not check(p.returncode == 0, f"'{cmd}' succeeds", p.stderr.decode()[-2000:]):
         return {}
-    return json.loads(p.stdout.decode().splitlines()[-1])
+    return json.loads(p.stdout.decode().rstrip("\n").split("\n")[-1])
 
 
 def fails(cmd, want):

@@ -31,7 +31,7 @@ def check(cond, what, got=None):
 
 
 def jlines(p):
-    return [json.loads(l) for l in p.stdout.decode().splitlines()]
+    return [json.loads(l) for l in p.stdout.decode().split("\n") if l]
 
 
 # --json: one object per command per line, with the documented fields
@@ -351,7 +351,7 @@ except subprocess.TimeoutExpired:
     so, se = proc.communicate()
     check(False, "SIGINT stops the generation promptly")
 check(proc.returncode == 130, "SIGINT: exit status 130", (proc.returncode, se))
-lines = [json.loads(l) for l in so.decode().splitlines()]
+lines = [json.loads(l) for l in so.decode().split("\n") if l]
 check(len(lines) == 1 and lines[0].get("stop_reason") == "cancelled" and 0 < len(lines[0]["ids"]) < 2000,
       "the partial generation is printed, marked cancelled; the script stops", [(l.get("stop_reason"), len(l.get("ids", []))) for l in lines])
 check(b"Sanitizer" not in se and b"error" not in se, "no crash, no error", se)

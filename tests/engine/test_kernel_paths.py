@@ -39,7 +39,7 @@ def qkv_json(model, kernels, cmds):
     p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     if p.returncode != 0:
         raise SystemExit('qkv failed (QKV_KERNELS=%s): %s' % (kernels, p.stderr.strip()[:1000]))
-    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    return [json.loads(l) for l in p.stdout.split("\n") if l.strip()]
 
 
 def logits_of(model, kernels):
@@ -60,7 +60,7 @@ def main():
     env = {k: v for k, v in os.environ.items() if k != 'QKV_KERNELS'}
     probe = subprocess.run([QKV, '--db', DB, '--json', '-e', 'model'], capture_output=True, text=True, env=env,
                            timeout=300)
-    auto = json.loads(probe.stdout.splitlines()[0])['kernels']
+    auto = json.loads(probe.stdout.split("\n")[0])['kernels']
     for dt in ('f32', 'f16', 'bf16'):
         model = os.path.join(TMP, 'gpt2-' + dt)
         p = run(QKV, ['--db', DB, '-e', 'new-model gpt2 layers=2 heads=4 d=40 ctx=64 seed=3 dtype=%s out=%s'

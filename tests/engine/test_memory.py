@@ -19,7 +19,7 @@ def run(qkv, args):
     p = subprocess.run([qkv] + args, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"qkv {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
-    return [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    return [json.loads(l) for l in p.stdout.split("\n") if l.startswith("{")]
 
 
 def main():

@@ -30,7 +30,7 @@ def json_cmds(qkv, model, cmds, db, timeout=600, extra=()):
         shown = shown[:300] + '...'
     if p.returncode != 0:
         raise QkvError('qkv %s\n  exit %d\n  stderr: %s' % (shown, p.returncode, p.stderr.strip()[:2000]))
-    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    lines = [l for l in p.stdout.split("\n") if l.strip()]
     if len(lines) != len(cmds):
         raise QkvError('qkv %s\n  expected %d JSON lines, got %d:\n%s'
                        % (shown, len(cmds), len(lines), p.stdout[:2000]))

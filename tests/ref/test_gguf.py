@@ -203,7 +203,7 @@ def tokenize_all(qkv, model, texts, db):
         os.unlink(script)
     if p.returncode != 0:
         raise qkv_cli.QkvError('tokenize script on %s: exit %d: %s' % (model, p.returncode, p.stderr.strip()[:500]))
-    return [json.loads(l)['ids'] for l in p.stdout.splitlines() if l.strip()]
+    return [json.loads(l)['ids'] for l in p.stdout.split("\n") if l.strip()]
 
 
 def qkv_run(tdump, model, ids, threads):

@@ -115,7 +115,7 @@ def test_against_numpy(tmp, kernels):
         check(p.returncode == 0, '%s: qkv failed: %s' % (table, p.stderr[-500:]))
         if p.returncode:
             continue
-        res = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+        res = [json.loads(l) for l in p.stdout.split("\n") if l.strip()]
         ids = res[0]['ids']
         for i, t in enumerate(types):
             rep, lg = res[1 + 2 * i], res[2 + 2 * i]
@@ -337,7 +337,7 @@ def main():
             env = dict(os.environ, QKV_KERNELS=k)
             p = qkv_cli.subprocess.run([QKV, '--db', os.path.join(tmp, 'db'), '--json', '-e', 'model'],
                                        capture_output=True, text=True, env=env)
-            if p.returncode == 0 and json.loads(p.stdout.splitlines()[-1])['kernels'] == k:
+            if p.returncode == 0 and json.loads(p.stdout.rstrip("\n").split("\n")[-1])['kernels'] == k:
                 kernels.append(k)
             else:
                 print('kernels %s: not tested on this CPU' % k)

@@ -433,7 +433,7 @@ def check_sampling(v, qkv, model_dir, ref, rng):
     if p.returncode != 0:
         fail('%s sampling: qkv --script exit %d: %s' % (v.name, p.returncode, p.stderr.strip()[:2000]))
         return
-    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    lines = [l for l in p.stdout.split("\n") if l.strip()]
     if len(lines) != len(SAMPLING) * SAMPLING_SEEDS:
         fail('%s sampling: expected %d JSON lines, got %d' % (v.name, len(SAMPLING) * SAMPLING_SEEDS, len(lines)))
         return

@@ -158,7 +158,7 @@ def main():
     env.pop('QKV_MODEL', None)
     for args, want in ((['-e', 'model'], ('smollm2', False)), (['--model', 'builtin', '-e', 'model'], ('untrained-gpt2-tiny', True))):
         p = subprocess.run([qkv, '--db', db, '--json'] + args, capture_output=True, text=True, env=env, timeout=120)
-        m = json.loads(p.stdout.splitlines()[0]) if p.returncode == 0 and p.stdout.strip() else {}
+        m = json.loads(p.stdout.split("\n")[0]) if p.returncode == 0 and p.stdout.strip() else {}
         if (m.get('name'), m.get('untrained')) != want:
             fail('qkv %s: expected the model %s, got exit %d, %s %s' % (' '.join(args), want, p.returncode,
                                                                       p.stdout[:200], p.stderr[:200]))
@@ -172,7 +172,7 @@ def main():
     if p.returncode != 0:
         fail('tokenize script: exit %d: %s' % (p.returncode, p.stderr.strip()[:500]))
     else:
-        got = [json.loads(l)['ids'] for l in p.stdout.splitlines() if l.strip()]
+        got = [json.loads(l)['ids'] for l in p.stdout.split("\n") if l.strip()]
         ref_tok = hf_tokenizer(path)
         ref = [ref_tok.encode(b.decode('utf-8', 'replace'), add_special_tokens=False).ids for b in texts]
         bad = [(b, g, r) for b, g, r in zip(texts, got, ref) if g != r]

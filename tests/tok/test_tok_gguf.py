@@ -43,7 +43,7 @@ def encode_all(qkv, tok, texts, special):
                            capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         raise qkv_cli.QkvError('qkv --tokenizer %s --script: exit %d: %s' % (tok, p.returncode, p.stderr.strip()[:2000]))
-    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    lines = [l for l in p.stdout.split("\n") if l.strip()]
     if len(lines) != len(texts):
         raise qkv_cli.QkvError('%d tokenize commands but %d JSON lines' % (len(texts), len(lines)))
     return [json.loads(l).get('ids') for l in lines]

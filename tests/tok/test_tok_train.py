@@ -127,7 +127,7 @@ def check_one(qkv, tmp, label, path, vocab, min_freq, text, db):
     if p.returncode != 0:
         fail('%s: qkv train-tokenizer failed: %s' % (label, p.stderr.strip()))
         return None
-    res = json.loads(p.stdout.splitlines()[-1])
+    res = json.loads(p.stdout.rstrip("\n").split("\n")[-1])
     hf_train(path, vocab, min_freq, hdir)
     with open(os.path.join(qdir, 'vocab.json'), encoding='utf-8') as f:
         qv = json.load(f)

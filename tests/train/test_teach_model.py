@@ -42,7 +42,7 @@ def qkv_json(qkv, args, env, tmp):
     if p.returncode != 0:
         fail('qkv %s: exit %d: %s' % (' '.join(args), p.returncode, p.stderr.strip()[:300]))
         return []
-    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    return [json.loads(l) for l in p.stdout.split("\n") if l.strip()]
 
 
 def accuracy(res):

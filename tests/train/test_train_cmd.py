@@ -121,7 +121,7 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if p.returncode != 0:
         fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-2000:]))
         return None
-    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res = json.loads(p.stdout.strip().split("\n")[-1])
     steps = [l for l in p.stderr.splitlines() if l.startswith('step ')]
     if len(steps) != 40 or 'held-out' not in steps[9]:
         fail('%s: expected 40 progress lines with a held-out loss every 10 steps, got %d: %s'
@@ -189,7 +189,7 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if p.returncode != 0:
         fail('%s: from=: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
     else:
-        r = json.loads(p.stdout.strip().splitlines()[-1])
+        r = json.loads(p.stdout.strip().split("\n")[-1])
         if not r.get('loss', 99) < first - 1.0:
             fail('%s: from= did not start from the trained weights: loss %s' % (tag, r.get('loss')))
     return out_a, common
@@ -244,7 +244,7 @@ def bench_train(qkv, tmp, trained):
     want = 6.0 * (12 * d * d * L + V * d) + 6.0 * L * d * (T + 1)
     p = qkv_cli.run(qkv, ['--db', db, '--json', '--model', trained, '-e',
                           'bench-train batch=2 seq=%d steps=1 reps=3 threads=2' % T])
-    r = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {}
+    r = json.loads(p.stdout.strip().split("\n")[-1]) if p.returncode == 0 else {}
     ok = (r and abs(r['flops_per_token'] - want) <= 1e-9 * want and r['threads'] == 2 and r['tok_s'] > 0
           and len(r['tok_s_reps']) == 3 and sorted(r['tok_s_reps'])[1] == r['tok_s']
           and abs(r['gflops'] - r['tok_s'] * want / 1e9) <= 1e-6 * r['gflops'] and r['sgemm_gflops'] > 0
@@ -382,7 +382,7 @@ def task_examples(qkv, tmp, data):
     if p.returncode != 0:
         fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
         return
-    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res = json.loads(p.stdout.strip().split("\n")[-1])
     held = [i for i in range(len(words)) if i % 4 == 3]  # val=0.25: every 4th exemplar held out
     cmds = ['prompt show %s shots=0 item=%d' % (as_test, i) for i in range(len(words))]
     prompts = [r['text'] for r in qkv_cli.json_cmds(qkv, out, cmds, db)]
