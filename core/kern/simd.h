@@ -56,10 +56,6 @@ INLINE int esize(DType dt) { return dt == DT_F32 ? 4 : 2; }
 INLINE void prefetch(const void *p, int bytes) {
     for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 1);
 }
-// The same into L1 (prefetcht0): what the quantized kernels' short rows want (see out_in_q).
-INLINE void prefetch_l1(const void *p, int bytes) {
-    for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 3);
-}
 
 // 2W elements starting at element i as two vectors; F16 with one full-width load.
 INLINE void load2_dt(const void *w, DType dt, int64_t i, V *lo, V *hi) {
@@ -603,77 +599,82 @@ INLINE void qstep_q6_k(QAcc *s, const unsigned char *b, const XQ *x, int xb) {
 INLINE float qend_q6_k(const QAcc *s) { return qacc_sum(s) - 32 * hsum8(s->m); }
 #endif
 
-// y[j] = W[j] . x for the n rows of a block type, ROWS rows at a time: their blocks
-// interleaved, so that each thread reads ROWS streams at once (one sequential stream a core
-// leaves a third of the read bandwidth unused on the machines measured: see kern/bound.c) and
-// x's blocks are loaded once for ROWS rows. Each row's arithmetic is the same whatever the
-// grouping, so y does not depend on how the rows are split. Rows are rb bytes apart.
-enum { ROWS = 4, PF_GROUPS = 2 }; // ROWS: out_in_q names its four accumulators
+// y[j] = W[j] . x for the n rows of a block type. The rows are cut into ROWS sections and each
+// pass takes row g of every section, their blocks interleaved: each thread then reads ROWS
+// sequential streams at once, as the float kernels read eight (out_in_body), and x's blocks are
+// loaded once for ROWS rows. Adjacent rows, the layout before 2026-12-04, made one stream of
+// short rows (Q8_0 rows of 768 are 816 bytes). On the Intel host (AVX-512 VNNI, 2 threads,
+// 2026-12-04) four streams read [2304, 768] matrices from memory at 21 GB/s for Q8_0 against
+// 16, Q4_K 18-20 against 14-15, Q6_K 20-21 against 15-16, and in the engine (fwd_bench-style,
+// repetitions alternated in one process, medians of 7 pairs) Q8_0's generation ran 1.34x and
+// Q4_K_M's 1.41-1.54x; on the Zen 4 host four streams a quarter of the chunk apart had measured
+// 1.00-1.04x (2026-12-03). Each row's arithmetic is the same whatever the grouping, so y does
+// not depend on how the rows are split. Rows are rb bytes apart.
+enum { ROWS = 4, PF_ROWS = 2 }; // ROWS: out_in_q names its four accumulators
+
+// One row's dot product alone: the rows after the sections.
+INLINE float q_row(const unsigned char *r, int nb, int per, size_t bb, const XQ *x, QStep step, QStep step2, QEnd end) {
+    QAcc s = qacc_zero();
+    for (int b = 0; b < nb;) {
+        if (step2 && b + 2 <= nb) {
+            step2(&s, r + b * bb, x, b * per);
+            b += 2;
+        } else {
+            step(&s, r + b * bb, x, b * per);
+            b++;
+        }
+    }
+    return end(&s);
+}
 
 // step2, where not NULL, adds two consecutive blocks (Q8_0 with VNNI); the last block of an odd
 // count goes through step.
 INLINE void out_in_q(const void *w, size_t rb, DType dt, int in, int n, const XQ *x, float *y, bool add, QStep step,
                      QStep step2, QEnd end) {
-    const int blk = dtype_block(dt), nb = in / blk, per = blk / QK;
-    const size_t bb = dtype_bytes(dt, blk);
+    const int blk = dtype_block(dt), nb = in / blk, per = blk / QK, S = n / ROWS;
+    const size_t bb = dtype_bytes(dt, blk), rs = (size_t)S * rb; // rs: from one section to the next
     const unsigned char *r = w;
-    // the hardware prefetchers lag on rows this short (Q8_0 rows of 768 are 816 bytes): the next
-    // ROWS rows, contiguous, are fetched ahead a slice per block (as in_out_body does). Into L2,
-    // but the 32-value block types' rows under 2 KB into L1 (one thread from memory on the Zen 4
-    // host: Q8_0 rows of 3072 at 21.5 GB/s into L2, 14 into L1). Q4_K and Q6_K into L1 were
-    // faster with one thread (Q4_K rows of 768 at 14.5 GB/s, 12.8 into L2) but slower with two:
-    // a Q4_K_M token's matrices (GPT-2 124M, two threads, each matrix split in halves) took
-    // 0.75-0.91 of the time into L2 (medians of 30 alternating passes), Q6_K alone 0.83-0.90,
-    // Q4_K alone 0.99, Q8_0 into L2 1.09; split in the engine's first-come chunks, Q4_K_M
-    // 0.90-0.98 and Q6_K 0.90 (2026-12-03). The engine itself showed no difference above its noise.
-    const bool pf = rb * ROWS < 16384 && !add, l1 = rb < 2048 && blk == QK;
-    const size_t slice = ROWS * bb;
-    // The loop below fetches PF_GROUPS groups ahead, so a call's first PF_GROUPS groups came
-    // unfetched: a chunk of 48 rows of 768 (the engine's share for a 768-row matrix) began on
-    // eight rows of misses. Fetched here, into L2 for every type: one thread from memory,
-    // every other chunk of 48 rows, 0.72-0.80 of the time for Q6_K, 0.87-0.94 for Q4_K,
-    // 0.85-0.93 for Q8_0 (into L1 instead, Q8_0's engine ratio came out lower: README
-    // "Quantized decoding, fifth pass", 2026-12-03).
+    // the hardware prefetchers lag on streams this short (a section of a 48-row chunk of
+    // Q8_0 rows of 768 is 12 rows, 10 KB): each stream's row PF_ROWS on is fetched into L2 a
+    // slice per block (as in_out_body does), and its first PF_ROWS rows before the loop. Into
+    // L2 for every type: into L1 (prefetcht0) lost wherever it was measured with two threads
+    // (Zen 4 2026-12-03: Q8_0 rows of 3072 14 GB/s against 21.5 into L2, a Q4_K_M token's
+    // matrices 0.75-0.91 of the time into L2; Intel 2026-12-04: Q8_0 rows of 768 11.5 GB/s
+    // against 17-19, SmolLM2's generation 1.07-1.12x into L2). Long rows are left to the
+    // hardware.
+    const bool pf = rb * ROWS < 16384 && !add;
     if (pf)
-        for (int g = 0; g < PF_GROUPS && (g + 1) * ROWS <= n; g++) prefetch(r + (size_t)g * ROWS * rb, (int)(ROWS * rb));
-    int j = 0;
-    for (; j + ROWS <= n; j += ROWS, r += ROWS * rb) {
+        for (int k = 0; k < ROWS && S > 0; k++) prefetch(r + k * rs, (int)(rb * (S < PF_ROWS ? S : PF_ROWS)));
+    for (int g = 0; g < S; g++, r += rb) {
         // four named accumulators, not an array: GCC kept an array of them in memory, each
         // step then waiting on a store and a load (perf annotate, 2026-12-02)
         QAcc s0 = qacc_zero(), s1 = qacc_zero(), s2 = qacc_zero(), s3 = qacc_zero();
-        const unsigned char *next = r + PF_GROUPS * ROWS * rb;
+        const bool fetch = pf && g + PF_ROWS < S;
         for (int b = 0; b < nb;) {
             const int two = step2 && b + 2 <= nb;
-            if (pf && j + (PF_GROUPS + 1) * ROWS <= n) {
-                if (l1) prefetch_l1(next + b * slice, (int)slice << two);
-                else prefetch(next + b * slice, (int)slice << two);
-            }
             const unsigned char *q = r + b * bb;
+            if (fetch) {
+                const unsigned char *f = q + PF_ROWS * rb;
+                const int len = (int)bb << two;
+                prefetch(f, len), prefetch(f + rs, len), prefetch(f + 2 * rs, len), prefetch(f + 3 * rs, len);
+            }
             if (two) {
-                step2(&s0, q, x, b * per), step2(&s1, q + rb, x, b * per);
-                step2(&s2, q + 2 * rb, x, b * per), step2(&s3, q + 3 * rb, x, b * per);
+                step2(&s0, q, x, b * per), step2(&s1, q + rs, x, b * per);
+                step2(&s2, q + 2 * rs, x, b * per), step2(&s3, q + 3 * rs, x, b * per);
                 b += 2;
                 continue;
             }
-            step(&s0, q, x, b * per), step(&s1, q + rb, x, b * per);
-            step(&s2, q + 2 * rb, x, b * per), step(&s3, q + 3 * rb, x, b * per);
+            step(&s0, q, x, b * per), step(&s1, q + rs, x, b * per);
+            step(&s2, q + 2 * rs, x, b * per), step(&s3, q + 3 * rs, x, b * per);
             b++;
         }
         const float e[ROWS] = {end(&s0), end(&s1), end(&s2), end(&s3)};
-        for (int k = 0; k < ROWS; k++) y[j + k] = add ? y[j + k] + e[k] : e[k];
+        for (int k = 0; k < ROWS; k++) y[k * S + g] = add ? y[k * S + g] + e[k] : e[k];
     }
-    for (; j < n; j++, r += rb) {
-        QAcc s = qacc_zero();
-        for (int b = 0; b < nb;) {
-            if (step2 && b + 2 <= nb) {
-                step2(&s, r + b * bb, x, b * per);
-                b += 2;
-            } else {
-                step(&s, r + b * bb, x, b * per);
-                b++;
-            }
-        }
-        y[j] = add ? y[j] + end(&s) : end(&s);
+    r = (const unsigned char *)w + (size_t)ROWS * rs;
+    for (int j = ROWS * S; j < n; j++, r += rb) {
+        const float e = q_row(r, nb, per, bb, x, step, step2, end);
+        y[j] = add ? y[j] + e : e;
     }
 }
 
