@@ -192,14 +192,16 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
     }
     int saved_threads = app->n_threads;
     DType saved_kv = app->kv;
+    bool saved_kv_set = app->kv_set;
     int cur_threads = app->ctx ? ctx_threads(app->ctx) : app->n_threads;
-    DType cur_kv = app->ctx ? ctx_kv(app->ctx) : app->kv;
+    DType cur_kv = app->ctx ? ctx_kv(app->ctx) : app_kv(app, app->model);
     bool switch_ctx = (run.n_threads > 0 && cur_threads != run.n_threads) || kv != cur_kv;
     if (switch_ctx) {
         ctx_free(app->ctx);
         app->ctx = NULL;
         if (run.n_threads > 0) app->n_threads = run.n_threads;
         app->kv = kv;
+        app->kv_set = true;
     }
     Generation g;
     TokChatKind chat = chat_template_kind(run.template_name); // a chat prompt holds its own BOS
@@ -212,6 +214,7 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         app->ctx = NULL;
         app->n_threads = saved_threads;
         app->kv = saved_kv;
+        app->kv_set = saved_kv_set;
     }
     if (rc) {
         rc = out_error(out, "replay: %s", e.msg);

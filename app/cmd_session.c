@@ -25,15 +25,22 @@ static void settings_json(App *app, Out *out) {
     jw_kbool(w, "stop", g->stop_at_eos);
     int threads = app->n_threads > 0 ? app->n_threads : pool_cpus();
     jw_kint(w, "threads", threads);
-    jw_kstr(w, "kv", app->kv == DT_F16 ? "f16" : "f32");
+    // kv_dtype: what the current model's cache uses (null under auto before a model is loaded)
+    bool known = app->kv_set || app->model;
+    jw_kstr(w, "kv", app_kv_name(app));
+    if (known) jw_kstr(w, "kv_dtype", dtype_name(app_kv(app, app->model)));
+    else jw_key(w, "kv_dtype"), jw_null(w);
     jw_kstr(w, "annotator", app->annotator ? app->annotator : "");
     if (app->reward_dir) jw_kstr(w, "reward", app->reward_dir);
     else jw_key(w, "reward"), jw_null(w);
+    char kv[32];
+    snprintf(kv, sizeof kv, app->kv_set || !known ? "%s" : "%s (%s here)", app_kv_name(app),
+             known ? dtype_name(app_kv(app, app->model)) : "");
     buf_printf(&out->text,
                "temperature %g  top_k %d  top_p %g  seed %s  max %d  alts %d  truncate %s  stop %s  threads %d  "
                "kv %s  annotator %s  reward %s\n",
                g->s.temperature, g->s.top_k, g->s.top_p, seed, g->max_tokens, g->n_alts, g->truncate ? "true" : "false",
-               g->stop_at_eos ? "true" : "false", threads, app->kv == DT_F16 ? "f16" : "f32", app->annotator ? app->annotator : "(none)",
+               g->stop_at_eos ? "true" : "false", threads, kv, app->annotator ? app->annotator : "(none)",
                app->reward_dir ? app->reward_dir : "(the latest reward run's)");
 }
 
@@ -78,9 +85,7 @@ static int cmd_set(App *app, const Args *a, Out *out) {
         return 0;
     }
     if (!strcmp(k->val, "kv")) { // the cache's type: the contexts are rebuilt empty on next use
-        DType kv;
-        if (app_kv_parse(v->val, &kv)) return out_error(out, "set kv: f32 or f16 expected, not '%.40s'", v->val);
-        app->kv = kv;
+        if (app_kv_setting(app, v->val)) return out_error(out, "set kv: auto, f32 or f16 expected, not '%.40s'", v->val);
         app_drop_contexts(app);
         settings_json(app, out);
         return 0;
@@ -141,8 +146,9 @@ static const char *const k_none[] = {NULL};
 const Command session_commands[] = {
     {"set", cmd_set, 0, 2, k_none, "set [KEY VALUE]",
      "Decoding defaults and session settings: temperature, top_k, top_p, seed (a number or random), max, alts, "
-     "truncate, stop, threads, kv (the KV cache's element type: f32, the default, or f16: keys and values rounded to "
+     "truncate, stop, threads, kv (the KV cache's element type: f16 keeps keys and values rounded to "
      "half precision as they enter the cache, half its memory and half the bytes attention reads a decoded token; "
+     "f32 keeps them exact; auto, the default, is f16 for a model with quantized weights and f32 for float ones; "
      "setting it empties the cache: the next command starts from a clean context), annotator, reward (a reward model's directory: the one reward score and the Rank "
      "view use when no model= is given; none: the latest reward run's). Without arguments, show them.",
      false},

@@ -65,7 +65,7 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
 }
 
 Ctx *app_ctx(App *app, Err *e) {
-    if (!app->ctx) app->ctx = ctx_new_kv(app->model, app->n_threads, app->kv, e);
+    if (!app->ctx) app->ctx = ctx_new_kv(app->model, app->n_threads, app_kv(app, app->model), e);
     return app->ctx;
 }
 
@@ -75,6 +75,24 @@ int app_kv_parse(const char *s, DType *kv) {
     else return -1;
     return 0;
 }
+
+int app_kv_setting(App *app, const char *s) {
+    if (!strcasecmp(s, "auto")) {
+        app->kv_set = false;
+        return 0;
+    }
+    if (app_kv_parse(s, &app->kv)) return -1;
+    app->kv_set = true;
+    return 0;
+}
+
+DType app_kv(const App *app, const Model *m) {
+    if (app->kv_set) return app->kv;
+    DType d = m->dtype;
+    return d == DT_F32 || d == DT_F16 || d == DT_BF16 ? DT_F32 : DT_F16;
+}
+
+const char *app_kv_name(const App *app) { return !app->kv_set ? "auto" : app->kv == DT_F16 ? "f16" : "f32"; }
 
 int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e) {
     Model *base = app->original ? app->original : app->model;
@@ -128,7 +146,7 @@ void app_drop_contexts(App *app) {
 
 Ctx *app_orig_ctx(App *app, Err *e) {
     if (!app->original) return NULL;
-    if (!app->orig_ctx) app->orig_ctx = ctx_new_kv(app->original, app->n_threads, app->kv, e);
+    if (!app->orig_ctx) app->orig_ctx = ctx_new_kv(app->original, app->n_threads, app_kv(app, app->original), e);
     return app->orig_ctx;
 }
 

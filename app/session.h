@@ -61,14 +61,15 @@ typedef struct Progress {
 typedef void (*ProgressFn)(void *user, const Progress *p);
 
 typedef struct App {
-    Model *model;          // the current model (never NULL after app_init)
+    Model *model;          // the current model: NULL until a command that needs one loads it
     Model *original;       // the model as loaded while `model` is a converted copy (quantize), else NULL
     Ctx *orig_ctx;         // original's evaluation context, created on first use
     Tokenizer *tok;        // the model's tokenizer, or one given by --tokenizer
     Tokenizer *tok_owned;  // set when tok was loaded alone
     Ctx *ctx;              // created on first use for the current model
     int n_threads;
-    DType kv;              // the KV cache's element type (set kv, --kv): DT_F32 (the default) or DT_F16
+    DType kv;              // the KV cache's element type when kv_set (set kv f32|f16, --kv): DT_F32 or DT_F16
+    bool kv_set;           // false (the default, `set kv auto`): app_kv picks the type by the model
     GenParams gen;         // decoding defaults (`set KEY VALUE`)
     bool seed_set;         // gen.s.seed was fixed with `set seed N`
     bool json;             // --json
@@ -113,6 +114,15 @@ Model *app_open_model(const char *path, const char *tok_path, Err *e);
 Ctx *app_ctx(App *app, Err *e);
 // "f32" or "f16" (either case) into *kv; -1 for anything else.
 int app_kv_parse(const char *s, DType *kv);
+// The session's KV cache setting from "auto", "f32" or "f16" (either case); -1 for anything else.
+int app_kv_setting(App *app, const char *s);
+// The KV cache's type for a context of m (not NULL): the one set, else (auto) F16 when m's block weights
+// are quantized (Q8_0, Q4_*, Q6_K, int8: their rounding dwarfs F16's, and half the cache is
+// half the bytes attention reads a token) and F32 for float weights (F32, F16, BF16: logits
+// exact against the references).
+DType app_kv(const App *app, const Model *m);
+// "auto" or the type set, as `set` reports it.
+const char *app_kv_name(const App *app);
 // Make the current model the loaded one's matrices converted to dt (model_quantize; from
 // the model as loaded, however often this runs), keeping the loaded one for `compare`; dt
 // DT_F32 goes back to the loaded one. 0 (rep filled unless DT_F32), or -1 with e filled and

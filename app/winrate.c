@@ -39,8 +39,8 @@ static int sample_one(App *app, const Model *m, Ctx *c, RewardModel *rm, const c
 int judge_win_rate(App *app, const Model *base, const Model *tuned, RewardModel *rm, const char *const *prompts,
                    const size_t *lens, int n, int samples, const GenParams *p, JudgeResult *r, Err *e) {
     memset(r, 0, sizeof *r);
-    Ctx *cb = ctx_new_kv(base, app->n_threads, app->kv, e);
-    Ctx *ct = cb ? ctx_new_kv(tuned, app->n_threads, app->kv, e) : NULL;
+    Ctx *cb = ctx_new_kv(base, app->n_threads, app_kv(app, base), e);
+    Ctx *ct = cb ? ctx_new_kv(tuned, app->n_threads, app_kv(app, tuned), e) : NULL;
     if (!ct) {
         ctx_free(cb);
         return -1;

@@ -413,15 +413,22 @@ def main():
           r16['max_logprob_diff'] == 0,
           'an F16-cache run replays on an F16 cache in a session on F32: identical %s, kv %s, logprobs equal %s' % (
               r16['identical'], r16['kv'], r16['logprobs'] == g16['logprobs']))
-    check(st16['kv'] == 'f32' and s16['kv'] == 'f16', 'the session keeps its own kv after replay (%s); show: %s' % (
-        st16['kv'], s16['kv']))
+    check(st16['kv'] == 'auto' and st16['kv_dtype'] == 'F32' and s16['kv'] == 'f16',
+          'the session keeps its own kv after replay (%s, %s); show: %s' % (st16['kv'], st16['kv_dtype'], s16['kv']))
     (r32,), _ = qjson(db, ['replay %d' % g32['run_id']], extra=['--model', kvm, '--kv', 'f16'])
     check(r32['identical'] is True and r32['logprobs'] == g32['logprobs'] and r32['kv'] == 'f32',
           'an F32-cache run replays on an F32 cache in a session on F16')
+    # auto (the default) gives a quantized model an F16 cache: logged as such, and replayed on
+    # one in a session set to f32
+    (_, gq), _ = qjson(db, ['quantize q8_0', gen], extra=['--model', kvm])
+    (_, rq, stq), _ = qjson(db, ['quantize q8_0', 'replay %d' % gq['run_id'], 'set'], extra=['--model', kvm, '--kv', 'f32'])
+    check(gq['kv'] == 'f16' and rq['kv'] == 'f16' and rq['identical'] is True and rq['logprobs'] == gq['logprobs']
+          and stq['kv'] == 'f32', 'a quantized model under kv auto: logged %s, replayed on %s (identical %s) in a '
+          'session on %s' % (gq['kv'], rq['kv'], rq['identical'], stq['kv']))
     (ek,), _ = qjson(db, ['export runs %s model=kv-model format=csv' % f('kv.csv')])
     with open(f('kv.csv'), newline='', encoding='utf-8', errors='surrogateescape') as fh:  # bytes verbatim
         rows = list(csv.DictReader(fh))
-    check(ek['count'] == len(rows) and sorted(r_['kv'] for r_ in rows) == ['f16', 'f16', 'f32', 'f32'],
+    check(ek['count'] == len(rows) and sorted(r_['kv'] for r_ in rows) == ['f16', 'f16', 'f16', 'f16', 'f32', 'f32'],
           'export CSV has the kv column: %s' % [r_['kv'] for r_ in rows])
 
     # ---- history's filters through the command line: N, TEXT, since=, until=, annotator=, model=, kind=

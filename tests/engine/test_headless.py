@@ -156,7 +156,7 @@ for cmd, needle in [
     ("load /nonexistent/model", "cannot open '/nonexistent/model'"),
     ('generate "x" max=300', "context"),
     ("set temperature -1", "temperature"),
-    ("set kv bf16", "set kv: f32 or f16 expected, not 'bf16'"),
+    ("set kv bf16", "set kv: auto, f32 or f16 expected, not 'bf16'"),
     ("set kv", "a value is expected"),
     (r'tokenize "\q"', "unknown escape"),
 ]:
@@ -503,8 +503,9 @@ p = run(["--model", om, "--json", "-e", f"set; {T}; set kv f16; {T}; bench promp
 o = jlines(p) if p.returncode == 0 else [{}] * 11
 check(p.returncode == 0 and len(o) == 11, "set kv f16 / f32 in a session", (p.stderr, len(o)))
 if len(o) == 11 and o[1] and o[3]:
-    check([o[k].get("kv") for k in (0, 2, 5, 9)] == ["f32", "f16", "f32", "f16"], "set reports kv",
-          [o[k].get("kv") for k in (0, 2, 5, 9)])
+    check([(o[k].get("kv"), o[k].get("kv_dtype")) for k in (0, 2, 5, 9)] ==
+          [("auto", "F32"), ("f16", "F16"), ("f32", "F32"), ("f16", "F16")], "set reports kv (auto: F32 for float weights)",
+          [(o[k].get("kv"), o[k].get("kv_dtype")) for k in (0, 2, 5, 9)])
     a32, a16, b32 = (np.array(o[k]["logits"]) for k in (1, 3, 7))
     d = float(np.abs(a32 - a16).max())
     check(0 < d <= 1e-2, "kv f16 moves the logits by the rounding: 0 < max |d| <= 1e-2", d)
@@ -524,6 +525,33 @@ o = jlines(p) if p.returncode == 0 else [{}, {}]
 check(o[0].get("kv") == "f16" and a16 is not None and
       o[1].get("logits") == a16.tolist(),
       "--kv f16: set reports it, the logits of set kv f16", (p.stderr, o[0].get("kv")))
+# kv auto (the default): an F16 cache for quantized weights, F32 for float ones; after `quantize`
+# the converted model's logits are those of set kv f16, the original's (bench against=original)
+# those of F32, and `set kv auto` after f32 goes back
+Q = 'logits "The cat sat on the mat" full=true'
+p = run(["--model", om, "--json", "-e", f"quantize q8_0; set; {Q}; set kv f16; {Q}; set kv f32; {Q}; set kv auto; set; {Q}; "
+         "bench prompt=8 gen=4 reps=1 against=original; quantize off; set; " + Q])
+o = jlines(p) if p.returncode == 0 else [{}] * 14
+check(p.returncode == 0 and len(o) == 14, "kv auto with quantize in a session", (p.stderr, len(o)))
+if len(o) == 14 and o[2] and o[4] and o[6]:
+    ks = [(o[k].get("kv"), o[k].get("kv_dtype")) for k in (1, 8, 12)]
+    check(ks == [("auto", "F16"), ("auto", "F16"), ("auto", "F32")], "set: kv auto is F16 for Q8_0, F32 for the float model", ks)
+    qa, q16, q32, qa2 = (o[k]["logits"] for k in (2, 4, 6, 9))
+    check(qa == q16 and qa2 == q16 and q32 != q16, "kv auto after quantize: the F16 cache's logits, bit for bit",
+          (qa == q16, qa2 == q16, q32 != q16))
+    check(o[13]["logits"] == a32.tolist() if a16 is not None else False,
+          "quantize off under kv auto: the float model's F32-cache logits", None)
+    bq = o[10]
+    check((bq.get("kv_dtype"), bq.get("against", {}).get("kv_dtype")) == ("F16", "F32"),
+          "bench against=original under kv auto: F16 for the converted model, F32 for the original",
+          (bq.get("kv_dtype"), bq.get("against", {}).get("kv_dtype")))
+# set before any model is loaded (set needs none): kv auto has no type yet; set kv f16 has
+for args, want, text in ((["-e", "set"], ("auto", None), "kv auto  "), (["-e", "set kv f16"], ("f16", "F16"), "kv f16  ")):
+    p = run(["--json"] + args)
+    o = jlines(p) if p.returncode == 0 else [{}]
+    pt = run(args)
+    check(p.returncode == 0 and (o[-1].get("kv"), o[-1].get("kv_dtype", "-")) == want and pt.returncode == 0 and
+          text in pt.stdout.decode(), f"{' '.join(args)} before a model is loaded", (p.returncode, p.stderr[-300:], o[-1], pt.stdout))
 # a bad option value after --db and --annotator: one line, exit 2 (and, under the sanitizers,
 # nothing the earlier options took is leaked)
 for bad, msg in ((["--threads", "0"], "error: --threads: 1..256 expected\n"),
@@ -533,7 +561,7 @@ for bad, msg in ((["--threads", "0"], "error: --threads: 1..256 expected\n"),
     check(p.returncode == 2 and p.stderr.decode().startswith(msg) and "Sanitizer" not in p.stderr.decode(),
           f"{' '.join(bad)}: refused in one line", p.stderr[:300])
 p = run(["--kv", "q8", "-e", "set"])
-check(p.returncode == 2 and p.stderr.decode() == "error: --kv: f32 or f16 expected, not 'q8'\n",
+check(p.returncode == 2 and p.stderr.decode() == "error: --kv: auto, f32 or f16 expected, not 'q8'\n",
       "--kv q8 is refused with one line", p.stderr)
 
 # every set key changes what the next generate does (and set reports it)

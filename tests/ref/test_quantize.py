@@ -110,7 +110,8 @@ def test_against_numpy(tmp, kernels):
         cmds += ['quantize %s' % t, 'logits %s full=true' % q(TEXT)]
     for table in kernels:
         env = dict(os.environ, QKV_KERNELS=table)
-        p = qkv_cli.subprocess.run([QKV, '--model', mdir, '--db', os.path.join(tmp, 'db'), '--threads', '2',
+        # an F32 KV cache (auto gives quantized models F16): only the weights' conversion differs
+        p = qkv_cli.subprocess.run([QKV, '--model', mdir, '--db', os.path.join(tmp, 'db'), '--threads', '2', '--kv', 'f32',
                                     '--json', '-e', '; '.join(cmds)], capture_output=True, text=True, env=env, timeout=600)
         check(p.returncode == 0, '%s: qkv failed: %s' % (table, p.stderr[-500:]))
         if p.returncode:
@@ -271,7 +272,7 @@ def test_llama(tmp):
     cmds = ['tokenize %s' % q(TEXT)]
     for t in types:
         cmds += ['quantize %s' % t, 'logits %s full=true' % q(TEXT)]
-    res = qkv_cli.json_cmds(QKV, mdir, cmds, os.path.join(tmp, 'db'))
+    res = qkv_cli.json_cmds(QKV, mdir, cmds, os.path.join(tmp, 'db'), extra=['--kv', 'f32'])
     ids = res[0]['ids']
     m = transformers.AutoModelForCausalLM.from_pretrained(mdir, dtype=torch.float32, attn_implementation='eager',
                                                           local_files_only=True)
