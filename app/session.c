@@ -88,8 +88,7 @@ int app_kv_setting(App *app, const char *s) {
 
 DType app_kv(const App *app, const Model *m) {
     if (app->kv_set) return app->kv;
-    DType d = m->dtype;
-    return d == DT_F32 || d == DT_F16 || d == DT_BF16 ? DT_F32 : DT_F16;
+    return m->dtype == DT_F32 ? DT_F32 : DT_F16;
 }
 
 const char *app_kv_name(const App *app) { return !app->kv_set ? "auto" : app->kv == DT_F16 ? "f16" : "f32"; }

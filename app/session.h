@@ -116,10 +116,11 @@ Ctx *app_ctx(App *app, Err *e);
 int app_kv_parse(const char *s, DType *kv);
 // The session's KV cache setting from "auto", "f32" or "f16" (either case); -1 for anything else.
 int app_kv_setting(App *app, const char *s);
-// The KV cache's type for a context of m (not NULL): the one set, else (auto) F16 when m's block weights
-// are quantized (Q8_0, Q4_*, Q6_K, int8: their rounding dwarfs F16's, and half the cache is
-// half the bytes attention reads a token) and F32 for float weights (F32, F16, BF16: logits
-// exact against the references).
+// The KV cache's type for a context of m (not NULL): the one set, else (auto) F32 for F32
+// weights (logits exact against the references) and F16 for every other type: F16 and BF16
+// weights (the cache no finer than the weights, as HF runs such models in their own type;
+// BF16's own rounding is 8 times F16's) and block types (Q8_0, Q4_*, Q6_K, int8: their
+// rounding dwarfs F16's). Half the cache is half the bytes attention reads a token.
 DType app_kv(const App *app, const Model *m);
 // "auto" or the type set, as `set` reports it.
 const char *app_kv_name(const App *app);

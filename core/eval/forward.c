@@ -254,14 +254,15 @@ static void *kv_ptr(const Ctx *c, void *buf, size_t at) {
 }
 
 // x (n) into buf from element at: as it is, or rounded to F16 as the F16 weights are written
-// (to nearest even), so that prefill and decoding read the same values.
+// (to nearest even), so that prefill and decoding read the same values; beyond F16's range
+// (|x| > 65504, possible with BF16 or quantized weights) saturated, not infinite.
 static void kv_put(const Ctx *c, void *buf, size_t at, const float *x, int n) {
     if (c->kv_dt == DT_F32) {
         memcpy(kv_ptr(c, buf, at), x, sizeof(float) * (size_t)n);
         return;
     }
     uint16_t *h = kv_ptr(c, buf, at);
-    for (int i = 0; i < n; i++) h[i] = f32_to_f16(x[i]);
+    for (int i = 0; i < n; i++) h[i] = f32_to_f16_sat(x[i]);
 }
 
 // Prefill: the n rows of c->k and c->v (n, kvd) into layer `layer`'s cache from pos0, every

@@ -85,6 +85,8 @@ uint16_t f32_to_f16(float f) {
     return (uint16_t)h;
 }
 
+uint16_t f32_to_f16_sat(float f) { return f32_to_f16(f > 65504.0f ? 65504.0f : f < -65504.0f ? -65504.0f : f); }
+
 float bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
     float f;

@@ -48,5 +48,9 @@ int dtype_from_ggml(uint32_t ggml);
 void tensor_row_f32(const Tensor *t, int64_t off, int64_t n, float *out);
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
+// f32_to_f16, but a finite value beyond half precision's largest (65504) becomes +-65504, not
+// infinity (NaN stays NaN): the F16 KV cache's store, where one infinite key or value would make
+// every later attention output NaN.
+uint16_t f32_to_f16_sat(float f);
 float bf16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);

@@ -525,7 +525,7 @@ o = jlines(p) if p.returncode == 0 else [{}, {}]
 check(o[0].get("kv") == "f16" and a16 is not None and
       o[1].get("logits") == a16.tolist(),
       "--kv f16: set reports it, the logits of set kv f16", (p.stderr, o[0].get("kv")))
-# kv auto (the default): an F16 cache for quantized weights, F32 for float ones; after `quantize`
+# kv auto (the default): an F16 cache for quantized weights, F32 for F32 ones; after `quantize`
 # the converted model's logits are those of set kv f16, the original's (bench against=original)
 # those of F32, and `set kv auto` after f32 goes back
 Q = 'logits "The cat sat on the mat" full=true'
@@ -545,6 +545,19 @@ if len(o) == 14 and o[2] and o[4] and o[6]:
     check((bq.get("kv_dtype"), bq.get("against", {}).get("kv_dtype")) == ("F16", "F32"),
           "bench against=original under kv auto: F16 for the converted model, F32 for the original",
           (bq.get("kv_dtype"), bq.get("against", {}).get("kv_dtype")))
+# kv auto on F16 and BF16 weights: the F16 cache (the cache no finer than the weights), whose
+# logits are those of set kv f16 bit for bit; set kv f32 still gives the F32 cache's
+for dt in ("f16", "bf16"):
+    dm = os.path.join(TMP, "auto-" + dt)
+    run(["-e", f"new-model gpt2 layers=2 heads=2 d=32 ctx=64 vocab=300 seed=21 std=0.3 dtype={dt} out={dm}"])
+    p = run(["--model", dm, "--json", "-e", f"set; {Q}; set kv f16; {Q}; set kv f32; set; {Q}"])
+    o = jlines(p) if p.returncode == 0 else [{}] * 7
+    check(p.returncode == 0 and len(o) == 7, f"kv auto on {dt} weights: a session", (p.stderr, len(o)))
+    if len(o) == 7 and o[1] and o[3] and o[6]:
+        check([(o[k].get("kv"), o[k].get("kv_dtype")) for k in (0, 5)] == [("auto", "F16"), ("f32", "F32")],
+              f"set: kv auto is F16 for {dt} weights", [(o[k].get("kv"), o[k].get("kv_dtype")) for k in (0, 5)])
+        check(o[1]["logits"] == o[3]["logits"] and o[6]["logits"] != o[1]["logits"],
+              f"kv auto on {dt} weights: the F16 cache's logits, bit for bit; f32 differs", None)
 # set before any model is loaded (set needs none): kv auto has no type yet; set kv f16 has
 for args, want, text in ((["-e", "set"], ("auto", None), "kv auto  "), (["-e", "set kv f16"], ("f16", "F16"), "kv f16  ")):
     p = run(["--json"] + args)

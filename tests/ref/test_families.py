@@ -41,6 +41,9 @@ import qkv_cli  # noqa: E402
 TOL_LOGIT = 1e-4
 TOL_ATT = 1e-5
 TOL_HIDDEN = 1e-5
+# The KV cache in F32 (kv auto keeps F16 and BF16 weights' keys and values in F16): these checks
+# are about the weights and the arithmetic, to the tolerances above.
+F32_KV = ['--kv', 'f32']
 STD = 0.2
 GEN = 12  # greedy tokens compared with HF's generate
 
@@ -156,7 +159,7 @@ def check_pair_and_padding(v, hf, qkv, model_dir, db, V, has_head, rng):
         if has_head:
             cmds.append('logits %s types=%s full=true' % (qkv_cli.ids_arg(s), ','.join(map(str, t))))
         try:
-            res = qkv_cli.json_cmds(qkv, model_dir, cmds, db)
+            res = qkv_cli.json_cmds(qkv, model_dir, cmds, db, extra=F32_KV)
         except qkv_cli.QkvError as ex:
             fail('%s: %s' % (tag, ex))
             continue
@@ -238,7 +241,7 @@ def run_variant(v, qkv, tdump, tmp):
             a = qkv_cli.ids_arg(ids)
             cmds = ['attention %s layer=all head=all' % a] + (['logits %s full=true' % a] if has_head else [])
             try:
-                res = qkv_cli.json_cmds(qkv, model_dir, cmds, db, extra=['--threads', str(threads)])
+                res = qkv_cli.json_cmds(qkv, model_dir, cmds, db, extra=['--threads', str(threads)] + F32_KV)
                 points, _ = qkv_cli.trace(tdump, model_dir, ids, ['embed', 'resid_post', 'ln_f'], threads)
             except qkv_cli.QkvError as ex:
                 fail('%s: %s' % (tag, ex))
@@ -263,7 +266,7 @@ def run_variant(v, qkv, tdump, tmp):
                                pad_token_id=0)[0, len(prompt):].tolist()
         try:
             (g,) = qkv_cli.json_cmds(qkv, model_dir, ['generate %s max=%d temperature=0 stop=false' %
-                                                      (qkv_cli.ids_arg(prompt), GEN)], db)
+                                                      (qkv_cli.ids_arg(prompt), GEN)], db, extra=F32_KV)
         except qkv_cli.QkvError as ex:
             fail('%s generate: %s' % (v.name, ex))
         else:

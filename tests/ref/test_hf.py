@@ -40,6 +40,9 @@ import qkv_cli  # noqa: E402
 TOL_LOGIT = 1e-4
 TOL_ATT = 1e-5
 TOL_HIDDEN = 1e-5
+# The KV cache in F32 (kv auto keeps F16 and BF16 weights' keys and values in F16): these checks
+# are about the weights and the arithmetic, to the tolerances above.
+F32_KV = ['--kv', 'f32']
 STD = 0.2
 
 failures = []
@@ -138,7 +141,7 @@ def run_variant(v, qkv, tdump, tmp):
             try:
                 lo, at = qkv_cli.json_cmds(qkv, model_dir, ['logits %s full=true' % a,
                                                             'attention %s layer=all head=all' % a], db,
-                                           extra=['--threads', str(threads)])
+                                           extra=['--threads', str(threads)] + F32_KV)
                 points, _ = qkv_cli.trace(tdump, model_dir, ids, ['embed', 'resid_pre', 'resid_post', 'ln_f'],
                                           threads)
             except qkv_cli.QkvError as ex:

@@ -49,6 +49,9 @@ TOL_LOGPROB = 1e-4
 # agree within 6e-5), decoding against prefill 3e-4 to 8e-4 (tests/engine/test_engine.c); the
 # rounding itself moves the logits by 1e-3 to 6e-3.
 TOL_KV_F16 = 2e-3
+# The KV cache in F32 (kv auto keeps F16 and BF16 weights' keys and values in F16): these checks
+# are about the weights and the arithmetic, to the tolerances above.
+F32_KV = ['--kv', 'f32']
 STD = 0.2
 
 failures = []
@@ -215,7 +218,7 @@ def check_length(v, qkv, model_dir, db, ref, ids, want_logits, want_att, l, h, t
     a = qkv_cli.ids_arg(ids)
     lo, at_all, at_one = qkv_cli.json_cmds(
         qkv, model_dir, ['logits %s full=true' % a, 'attention %s layer=all head=all' % a,
-                         'attention %s layer=%d head=%d' % (a, l, h)], db, extra=['--threads', str(threads)])
+                         'attention %s layer=%d head=%d' % (a, l, h)], db, extra=['--threads', str(threads)] + F32_KV)
     tag = '%s T=%d threads=%d' % (v.name, T, threads)
     if lo.get('ids') != [int(i) for i in ids]:
         fail('%s: logits echoed ids differ from the ids given' % tag)
@@ -482,8 +485,9 @@ def main():
     variants = [
         Variant('f32', 'layers=2 heads=4 d=64 ctx=256 seed=1', full, [(5, 40), (200, 57)], sampling=True,
                 kv_f16=(1, 7, 128)),
-        Variant('f16', 'layers=3 heads=3 d=48 ctx=256 seed=2 dtype=f16', full, [(7, 24)]),
-        Variant('bf16', 'layers=2 heads=2 d=40 ctx=256 seed=3 dtype=bf16', full, [(7, 24)]),
+        # F16 and BF16 weights with the F16 cache too (kv auto's choice for them)
+        Variant('f16', 'layers=3 heads=3 d=48 ctx=256 seed=2 dtype=f16', full, [(7, 24)], kv_f16=(1, 7, 128)),
+        Variant('bf16', 'layers=2 heads=2 d=40 ctx=256 seed=3 dtype=bf16', full, [(7, 24)], kv_f16=(1, 7, 128)),
         Variant('untied', 'layers=2 heads=4 d=64 ctx=256 seed=4 tied=false vocab=300', full, [(3, 30)]),
         Variant('prefix', 'layers=1 heads=1 d=32 ctx=256 seed=5 prefix=transformer. tied=false', full, [(7, 24)]),
         Variant('shards', 'layers=4 heads=4 d=32 ctx=256 seed=6 shards=2', full, [(7, 24)]),

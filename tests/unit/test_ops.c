@@ -78,6 +78,14 @@ int main(void) {
     CHECK_INT(f32_to_f16(1.0f), 0x3C00);
     CHECK_INT(f32_to_f16(65504.0f), 0x7BFF);
     CHECK_INT(f32_to_f16(1e6f), 0x7C00);
+    // the KV cache's store saturates instead (and rounds as f32_to_f16 inside the range)
+    CHECK_INT(f32_to_f16_sat(1e6f), 0x7BFF);
+    CHECK_INT(f32_to_f16_sat(-1e6f), 0xFBFF);
+    CHECK_INT(f32_to_f16_sat(INFINITY), 0x7BFF);
+    CHECK_INT(f32_to_f16_sat(65519.0f), 0x7BFF);
+    CHECK_INT(f32_to_f16_sat(1.0f), 0x3C00);
+    CHECK_INT(f32_to_f16_sat(-2.5e-8f), f32_to_f16(-2.5e-8f));
+    CHECK((f32_to_f16_sat(NAN) & 0x7C00) == 0x7C00 && (f32_to_f16_sat(NAN) & 0x3FF) != 0);
     CHECK_NEAR(f16_to_f32(0x0001), 5.960464477539063e-08, 1e-15);
     CHECK_INT(f32_to_bf16(1.0f), 0x3F80);
     CHECK_NEAR(bf16_to_f32(0x4049), 3.140625, 0);
