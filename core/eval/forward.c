@@ -265,11 +265,14 @@ static void kv_put(const Ctx *c, void *buf, size_t at, const float *x, int n) {
     for (int i = 0; i < n; i++) h[i] = f32_to_f16_sat(x[i]);
 }
 
-// Prefill: the n rows of c->k and c->v (n, kvd) into layer `layer`'s cache from pos0, every
-// group's, rows shared out among the threads (the F16 rounding is a scalar loop).
+// Prefill: the n rows of k and v (rows `ld` floats apart: c->k and c->v, or the fused
+// projection's output) into layer `layer`'s cache from pos0, every group's, rows shared out
+// among the threads (the F16 rounding is a scalar loop).
 typedef struct {
     Ctx *c;
     int layer, pos0, n;
+    const float *k, *v;
+    size_t ld;
 } KvStoreJob;
 
 static void kv_store_job(void *arg, int ith, int nth) {
@@ -277,13 +280,12 @@ static void kv_store_job(void *arg, int ith, int nth) {
     Ctx *c = J->c;
     const ModelConfig *cf = &c->m->cfg;
     int Hkv = cf->n_kv_head, hd = cf->head_dim;
-    size_t kvd = (size_t)Hkv * hd;
     int t0 = J->n * ith / nth, t1 = J->n * (ith + 1) / nth;
     for (int g = 0; g < Hkv; g++)
         for (int t = t0; t < t1; t++) {
             size_t at = kv_at(c, J->layer, g, J->pos0 + t);
-            kv_put(c, c->kc, at, c->k + t * kvd + (size_t)g * hd, hd);
-            kv_put(c, c->vc, at, c->v + t * kvd + (size_t)g * hd, hd);
+            kv_put(c, c->kc, at, J->k + t * J->ld + (size_t)g * hd, hd);
+            kv_put(c, c->vc, at, J->v + t * J->ld + (size_t)g * hd, hd);
         }
 }
 
@@ -293,6 +295,8 @@ static void kv_store_job(void *arg, int ith, int nth) {
 typedef struct {
     Ctx *c;
     int layer, pos0, n;
+    const float *q;      // row t's queries at q + t ldq (c->q, or the fused projection's output)
+    size_t ldq;
     float *trace_scores; // [H, n, n_kv] or NULL: raw scaled scores (masked = -inf)
     float *trace_probs;  // [H, n, n_kv] or NULL
     atomic_int next;     // the next head to take
@@ -345,7 +349,7 @@ static void attention_job(void *arg, int ith, int nth) {
     for (int h; (h = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < H;) {
         int g = h / (H / Hkv);
         if (J->n == 1 && !J->trace_scores && !J->trace_probs) {
-            attend_one(c, J->layer, h, c->q + (size_t)h * hd, S, n_kv);
+            attend_one(c, J->layer, h, J->q + (size_t)h * hd, S, n_kv);
             continue;
         }
         const float *K, *V;
@@ -366,8 +370,8 @@ static void attention_job(void *arg, int ith, int nth) {
             int qn = J->n - q0 < QBLOCK ? J->n - q0 : QBLOCK;
             int kv = causal ? J->pos0 + q0 + qn : n_kv; // keys visible to the last row of the block
             // S (qn, kv) = Q_h (qn, hd) K_g^T (hd, kv) * scale
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kv, hd, scale, c->q + (size_t)q0 * qd + (size_t)h * hd,
-                        qd, K, hd, 0.0f, S, kv);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kv, hd, scale, J->q + (size_t)q0 * J->ldq + (size_t)h * hd,
+                        (int)J->ldq, K, hd, 0.0f, S, kv);
             for (int i = 0; i < qn; i++) {
                 float *row = S + (size_t)i * kv;
                 int vis = causal ? J->pos0 + q0 + i + 1 : kv;
@@ -510,9 +514,19 @@ static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, co
         emit(tr, TRACE_ATTN_OUT, l, pos0, n, cf->n_embd, c->tmp);
         return 0;
     }
+    // where q, k and v are read from: their own arrays, or (fused, unrotated and untraced) the
+    // fused projection's rows in place, with no copy (a serial pass that took about 2% of a
+    // 512-token prefill of GPT-2 124M)
+    const float *q = c->q, *k = c->k, *v = c->v;
+    size_t ldq = (size_t)H * hd, ldkv = kvd;
     if (cf->a.fused_qkv) {
         linear_forward(c->pool, c->qkv, h, &ly->qkv, n);
-        split_qkv(c, n);
+        if (cf->a.pos == POS_ROTARY || traced(tr, TRACE_Q | TRACE_K | TRACE_V, l)) {
+            split_qkv(c, n);
+        } else {
+            q = c->qkv, k = c->qkv + ldq, v = c->qkv + ldq + kvd;
+            ldq = ldkv = ldq + 2 * kvd;
+        }
     } else {
         float *outs[] = {c->q, c->k, c->v};
         const Linear *ls[] = {&ly->q, &ly->k, &ly->v};
@@ -528,10 +542,10 @@ static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, co
     emit(tr, TRACE_Q, l, pos0, n, H * hd, c->q);
     emit(tr, TRACE_K, l, pos0, n, (int)kvd, c->k);
     emit(tr, TRACE_V, l, pos0, n, (int)kvd, c->v);
-    KvStoreJob kj = {c, l, pos0, n};
+    KvStoreJob kj = {c, l, pos0, n, k, v, ldkv};
     if (n == 1) kv_store_job(&kj, 0, 1);
     else pool_run(c->pool, kv_store_job, &kj);
-    AttJob aj = {c, l, pos0, n, NULL, NULL, 0};
+    AttJob aj = {c, l, pos0, n, q, ldq, NULL, NULL, 0};
     bool ts = traced(tr, TRACE_ATT_SCORES, l), tp = traced(tr, TRACE_ATT_PROBS, l);
     if (ts || tp) {
         size_t one = (size_t)H * n * (size_t)(pos0 + n), need = one * (ts && tp ? 2 : 1);
