@@ -261,13 +261,12 @@ static void kv_put(const Ctx *c, void *buf, size_t at, const float *x, int n) {
         memcpy(kv_ptr(c, buf, at), x, sizeof(float) * (size_t)n);
         return;
     }
-    uint16_t *h = kv_ptr(c, buf, at);
-    for (int i = 0; i < n; i++) h[i] = f32_to_f16_sat(x[i]);
+    kern_get()->f16_from_f32(x, n, kv_ptr(c, buf, at));
 }
 
 // Prefill: the n rows of k and v (rows `ld` floats apart: c->k and c->v, or the fused
 // projection's output) into layer `layer`'s cache from pos0, every group's, rows shared out
-// among the threads (the F16 rounding is a scalar loop).
+// among the threads.
 typedef struct {
     Ctx *c;
     int layer, pos0, n;

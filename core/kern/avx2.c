@@ -22,6 +22,10 @@ typedef __m256 V;
 #define v_min _mm256_min_ps
 
 static inline V v_load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+// W floats to f16, rounded to nearest even
+static inline void v_store_f16(uint16_t *p, V v) {
+    _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
 
 // 16 f16 with one 256-bit load, converted a half at a time
 static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {

@@ -27,6 +27,10 @@ typedef __m512 V;
 #define v_hmax _mm512_reduce_max_ps
 
 static inline V v_load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+// W floats to f16, rounded to nearest even
+static inline void v_store_f16(uint16_t *p, V v) {
+    _mm256_storeu_si256((__m256i *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
 
 // 32 f16 with one 512-bit load, converted a half at a time
 static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {

@@ -67,6 +67,7 @@ static void fill(Kernels *f, const Kernels *t) {
     if (!f->gelu_tanh_to) f->gelu_tanh_to = s->gelu_tanh_to;
     if (!f->gelu_tanh_backward) f->gelu_tanh_backward = s->gelu_tanh_backward;
     if (!f->swiglu) f->swiglu = s->swiglu;
+    if (!f->f16_from_f32) f->f16_from_f32 = s->f16_from_f32;
 }
 
 static void init(void) {

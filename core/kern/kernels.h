@@ -61,6 +61,9 @@ typedef struct Kernels {
     void (*gelu_erf)(float *x, int n);
     // gate, up (n): gate = silu(gate) * up, in place
     void (*swiglu)(float *gate, const float *up, int n);
+    // x (n) into h as F16: rounded to nearest even, beyond +-65504 saturated (f32_to_f16_sat,
+    // bit for bit; a NaN stays a NaN, its payload as the instruction leaves it)
+    void (*f16_from_f32)(const float *x, int n, uint16_t *h);
 } Kernels;
 
 // The tables (an instruction set this build cannot target has a table with name NULL).

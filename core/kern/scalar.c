@@ -184,6 +184,10 @@ static void swiglu_scalar(float *gate, const float *up, int n) {
     }
 }
 
+static void f16_from_f32_scalar(const float *x, int n, uint16_t *h) {
+    for (int i = 0; i < n; i++) h[i] = f32_to_f16_sat(x[i]);
+}
+
 static void quant_x_scalar(const float *x, int n, int16_t *q, float *d, float *s, void *bytes, XQ *xq) {
     blk_quant_x(x, n, q, d, s);
     *xq = (XQ){q, d, s, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
@@ -209,4 +213,5 @@ const Kernels kern_scalar_table = {
     .swiglu = swiglu_scalar,
     .gelu_tanh_to = gelu_tanh_to_scalar,
     .gelu_tanh_backward = gelu_tanh_backward_scalar,
+    .f16_from_f32 = f16_from_f32_scalar,
 };

@@ -8,7 +8,7 @@
 // v_sub, v_mul, v_div, v_fmadd(a,b,c) = a*b+c, v_fnmadd(a,b,c) = c-a*b, v_max, v_min;
 // v_load_f16 / v_load_bf16 (W stored 16-bit values), v_load2_f16 (2W f16 with one
 // full-width load, as two vectors), v_load_i8 (W int8 as f32);
-// v_hsum, v_hmax (horizontal); v_round (to nearest integer); v_pow2i(n) = 2^n for integral n
+// v_store_f16 (W floats as f16, nearest even); v_hsum, v_hmax (horizontal); v_round (to nearest integer); v_pow2i(n) = 2^n for integral n
 // in [-126, 127]; v_zero_below(v, x, lim) = v where x >= lim (or NaN), 0 where x < lim;
 // v_from_i8x16(b, out): the 16 int8 of a 128-bit register as VB = 16 / W vectors; VI, W
 // int32: vi_load_u8 (W bytes zero-extended), vi_and15, vi_srl4 (>> 4), v_cvt (to float).
@@ -926,6 +926,15 @@ static void gelu_tanh_backward_simd(float *dinp, const float *inp, const float *
     }
 }
 
+// The F16 KV cache's store: clamped to +-65504 (min and max return their second operand
+// when either is NaN, so a NaN passes through), then the conversion's own nearest-even rounding.
+static void f16_from_f32_simd(const float *x, int n, uint16_t *h) {
+    const V hi = v_set1(65504.0f), lo = v_set1(-65504.0f);
+    int i = 0;
+    for (; i + W <= n; i += W) v_store_f16(h + i, v_max(lo, v_min(hi, v_load(x + i))));
+    for (; i < n; i++) h[i] = f32_to_f16_sat(x[i]);
+}
+
 static void softmax_simd(float *x, int n) {
     const int nv = n - n % W;
     float mx = -INFINITY;
@@ -1145,4 +1154,5 @@ SIMD_PER_TYPE(BF16)
         .quant_x = quant_x_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,                \
         .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
         .gelu_tanh_to = gelu_tanh_to_simd, .gelu_tanh_backward = gelu_tanh_backward_simd,             \
+        .f16_from_f32 = f16_from_f32_simd,                                                            \
     }

@@ -623,6 +623,46 @@ static void test_elementwise(void) {
         }
 }
 
+// The F16 KV cache's store: bit for bit f32_to_f16_sat (nearest even, saturated at +-65504) over
+// ties, F16's subnormals, its largest values and beyond, infinities and signed zeros, at lengths
+// with and without a tail; a NaN stays a NaN.
+static void test_f16_store(const Kernels *k) {
+    static const float special[] = {0.0f, -0.0f, 1.0f, 1.00048828125f /* 1 + 2^-11: a tie, to even */,
+                                    1.00146484375f /* 1 + 3 * 2^-11: a tie, up */, 5.96e-8f, 2.9e-8f, 3.0e-8f, 6.1e-5f,
+                                    6.09e-5f, 65504.0f, 65519.0f, 65520.0f, 1e6f, 1e30f, -65504.0f, -65520.0f, -1e30f,
+                                    INFINITY, -INFINITY, 1e-30f, -1e-30f};
+    const int ns = (int)(sizeof special / sizeof special[0]);
+    int lens[] = {1, 7, 16, 17, 33, 64, 1000};
+    for (int a = 0; a < 7; a++) {
+        int n = lens[a];
+        float *x = malloc(sizeof(float) * (size_t)n);
+        uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n + 1));
+        for (int i = 0; i < n; i++) {
+            float m = (float)pow(10.0, -9.0 + 15.0 * (double)rng_uniform(&rng)); // 1e-9 .. 1e6
+            x[i] = i % 3 == 2 ? special[(i / 3) % ns] : frand() * m;
+        }
+        h[n] = 0xABCD;
+        k->f16_from_f32(x, n, h);
+        int bad = 0;
+        for (int i = 0; i < n; i++)
+            if (h[i] != f32_to_f16_sat(x[i]) && !bad++)
+                fprintf(stderr, "%s: f16_from_f32 n=%d: x[%d] = %.9g gave 0x%04X, not 0x%04X\n", path, n, i, x[i], h[i],
+                        f32_to_f16_sat(x[i]));
+        CHECK_INT(bad, 0);
+        CHECK_INT(h[n], 0xABCD); // nothing past the n written
+        free(x), free(h);
+    }
+    float nan3[3] = {NAN, -NAN, 1.0f};
+    uint16_t h3[3];
+    float big[16];
+    uint16_t hb[16];
+    for (int i = 0; i < 16; i++) big[i] = i % 2 ? NAN : 1e9f;
+    k->f16_from_f32(nan3, 3, h3);
+    k->f16_from_f32(big, 16, hb);
+    CHECK(isnan(f16_to_f32(h3[0])) && isnan(f16_to_f32(h3[1])) && h3[2] == 0x3C00);
+    for (int i = 0; i < 16; i++) CHECK(i % 2 ? isnan(f16_to_f32(hb[i])) : hb[i] == 0x7BFF);
+}
+
 int main(void) {
     const char *paths[] = {"scalar", "avx2", "avx512", "avx512vnni"};
     int tested = 0;
@@ -648,6 +688,7 @@ int main(void) {
         test_linear_n();
         test_decode_threads();
         test_elementwise();
+        test_f16_store(kern_get());
         printf("kernels %s: %s\n", path, check_failures == before ? "passed" : "FAILED");
         tested++;
     }
