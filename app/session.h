@@ -118,8 +118,8 @@ int app_kv_parse(const char *s, DType *kv);
 int app_kv_setting(App *app, const char *s);
 // The KV cache's type for a context of m (not NULL): the one set, else (auto) F32 for F32
 // weights (logits exact against the references) and F16 for every other type: F16 and BF16
-// weights (the cache no finer than the weights, as HF runs such models in their own type;
-// BF16's own rounding is 8 times F16's) and block types (Q8_0, Q4_*, Q6_K, int8: their
+// weights (the cache no finer than the weights, as HF keeps it for a model loaded in its own
+// type; BF16's own rounding is 8 times F16's) and block types (Q8_0, Q4_*, Q6_K, int8: their
 // rounding dwarfs F16's). Half the cache is half the bytes attention reads a token.
 DType app_kv(const App *app, const Model *m);
 // "auto" or the type set, as `set` reports it.
