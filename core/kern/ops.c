@@ -109,9 +109,12 @@ static int chunk_size(int n, int nth, int align) {
 // any number of threads, while the blocks go first come first served. (Splitting rows rather
 // than the columns of each row was measured about 1.4x faster. With one block a thread, a
 // thread the machine descheduled mid-block held the other up for the rest of its half; with
-// eight, for at most an eighth. The partials are 7 x out floats, 2-4% of an F16 layer's bytes,
-// read back from the caches.)
-enum { IO_CHUNKS = 8 };
+// four, for at most a quarter. Four blocks against eight, paired in one process on the Intel
+// host, 2 threads, a token of GPT-2 124M: F32 1.5% faster, F16 3.1%, BF16 2.2% after 128
+// tokens, F16 2.6% and BF16 3.6% after 512; sixteen were 2.5-6% slower than eight, two 0.6-1.1%
+// faster than four. A team of more than four threads has four working on such a linear: its
+// decoding is bound by the memory's bandwidth, which four cores already draw.)
+enum { IO_CHUNKS = 4 };
 
 // Outputs j0..j1 of an [out, in] linear with their bias.
 static void mv_rows(const LinJob *J, const Linear *l, float *out, int j0, int j1) {

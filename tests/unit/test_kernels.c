@@ -436,8 +436,9 @@ static void test_linear_n(void) {
     }
 }
 
-// Decoding through [in, out] weights: the same bits on 1, 2 and 3 threads (the rows are summed
-// in a fixed number of blocks, first come first served, added in block order: kern/ops.c).
+// Decoding through [in, out] weights: the same bits on 1 to 5 threads, more threads than row
+// blocks among them (the rows are summed in a fixed number of blocks, first come first served,
+// added in block order: kern/ops.c).
 static void test_decode_threads(void) {
     static const DType dts[] = {DT_F32, DT_F16, DT_BF16};
     const int in = 200, out = 130;
@@ -446,7 +447,7 @@ static void test_decode_threads(void) {
         Linear L = {.w = {.dt = dts[d], .ndim = 2, .n = (int64_t)in * out, .data = w.data}, .in = in, .out = out};
         float x[200], y1[130], y[130];
         for (int i = 0; i < in; i++) x[i] = frand();
-        for (int nth = 1; nth <= 3; nth++) {
+        for (int nth = 1; nth <= 5; nth++) {
             Pool *pool = pool_new(nth);
             for (int rep = 0; rep < 20; rep++) { // schedules differ from run to run; the result must not
                 linear_forward(pool, nth == 1 && rep == 0 ? y1 : y, x, &L, 1);
