@@ -342,13 +342,16 @@ static void test_offsets(const Kernels *k) {
         }
 }
 
-// linear_forward: matrix-vector (split by rows or columns) and GEMM (panels for non-F32), bias.
+// linear_forward: matrix-vector (split by rows or columns) and GEMM (panels for non-F32; an
+// [in, out] weight of more than 512 rows in slices of 256 rows, the last one shorter here), with
+// and without a bias.
 static void test_linear(void) {
-    static const int sizes[][2] = {{40, 56}, {33, 17}, {1, 9}, {65, 129}, {768, 200}, {130, 300}};
+    static const int sizes[][2] = {{40, 56}, {33, 17}, {1, 9}, {65, 129}, {768, 200}, {130, 300}, {600, 70}};
+    const int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
     for (int nth = 1; nth <= 3; nth++) {
         Pool *pool = pool_new(nth);
         for (int dt = 0; dt < DT_COUNT; dt++)
-            for (int s = 0; s < 6; s++)
+            for (int s = 0; s < n_sizes; s++)
                 for (int layout = 0; layout < 2; layout++) {
                     int in = sizes[s][0], out = sizes[s][1];
                     // blocks run along the contiguous dimension
@@ -363,25 +366,30 @@ static void test_linear(void) {
                     // decoding multiplies a block type's [out, in] weights with x quantized
                     const bool xq = layout && dtype_block((DType)dt) > 1;
                     float *x1 = xq ? xq_values(x, in) : x;
-                    for (int T = 1; T <= Tmax; T += 16) {
+                    for (int k = 0; k < 4; k++) {
+                        const int T = k < 2 ? 1 : Tmax;
                         const float *xr = T == 1 ? x1 : x;
+                        // with a bias and without (the GEMM then starts from beta = 0)
+                        const float *bs = k % 2 ? NULL : bias;
                         Linear L = {.w = {.dt = (DType)dt, .ndim = 2, .n = (int64_t)in * out, .data = w.data},
-                                    .out_in = layout, .bias = bias, .in = in, .out = out};
+                                    .out_in = layout, .bias = bs, .in = in, .out = out};
+                        for (int i = 0; i < T * out; i++) y[i] = NAN; // every output written
                         linear_forward(pool, y, x, &L, T);
                         double worst = 0;
                         for (int t = 0; t < T; t++)
                             for (int j = 0; j < out; j++) {
-                                double ref = bias[j], mag = fabs(bias[j]);
+                                double ref = bs ? bs[j] : 0, mag = bs ? fabs(bs[j]) : 0;
                                 for (int i = 0; i < in; i++) {
                                     double p = (double)w.val[layout ? (int64_t)j * in + i : (int64_t)i * out + j] *
                                                xr[(size_t)t * in + i];
                                     ref += p, mag += fabs(p);
                                 }
-                                worst = fmax(worst, fabs(y[(size_t)t * out + j] - ref) / mag);
+                                double d = fabs(y[(size_t)t * out + j] - ref) / (mag > 0 ? mag : 1);
+                                worst = d == d ? fmax(worst, d) : INFINITY; // fmax would skip a NaN
                             }
                         char what[64];
-                        snprintf(what, sizeof what, "linear %s T=%d threads=%d", layout ? "[out,in]" : "[in,out]", T,
-                                 nth);
+                        snprintf(what, sizeof what, "linear %s T=%d threads=%d%s", layout ? "[out,in]" : "[in,out]", T,
+                                 nth, bs ? "" : " no bias");
                         check_err(what, (DType)dt, in, out, worst, 1e-5);
                     }
                     if (xq) free(x1);
