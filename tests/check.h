@@ -21,6 +21,10 @@ static void check_at_exit(void) {
 
 __attribute__((constructor)) static void check_install(void) { atexit(check_at_exit); }
 
+// The larger of a running worst error and d, infinite from a NaN on: fmax drops a NaN, so a
+// worst error gathered with it passes a result that came out NaN.
+static inline double check_worst(double worst, double d) { return d == d ? (d > worst ? d : worst) : INFINITY; }
+
 #define CHECK(cond)                                                                  \
     do {                                                                             \
         if (!(cond)) {                                                               \

@@ -5,6 +5,7 @@
 // instruction set has a faster kernel for it); an entry left NULL falls back to the scalar
 // table's, so the scalar table must have all three.
 #pragma once
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,6 +66,16 @@ typedef struct Kernels {
     // bit for bit; a NaN stays a NaN, its payload as the instruction leaves it)
     void (*f16_from_f32)(const float *x, int n, uint16_t *h);
 } Kernels;
+
+// gelu'(x) of the training pass's GELU (kern/scalar.c), one element: the scalar table's and the
+// vector tables' tails. e^(-2u) is taken at most at e^88, as the vector exponential clamps it:
+// beyond that (x below about -10.7) e overflowed to infinity and s e = 0 x infinity made the
+// derivative NaN; clamped, s e stays near 1 and the derivative goes to 0 as it should.
+static inline float gelu_tanh_grad1(float x) {
+    const float k = 0.7978845608028654f, c = 0.044715f;
+    float e = expf(fminf(-2.0f * k * (x + c * x * x * x), 88.0f)), s = 1.0f / (1.0f + e);
+    return s + x * (s * (s * e)) * (2.0f * k * (1.0f + 3.0f * c * x * x));
+}
 
 // The tables (an instruction set this build cannot target has a table with name NULL).
 extern const Kernels kern_scalar_table, kern_avx2_table, kern_avx512_table, kern_avx512vnni_table;

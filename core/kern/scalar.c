@@ -125,12 +125,7 @@ static void gelu_tanh_to_scalar(float *out, const float *inp, int n) {
 }
 
 static void gelu_tanh_backward_scalar(float *dinp, const float *inp, const float *dout, int n) {
-    const float k = 0.7978845608028654f;
-    for (int i = 0; i < n; i++) {
-        float x = inp[i], e = expf(-2.0f * k * (x + 0.044715f * x * x * x)), s = 1.0f / (1.0f + e);
-        float g = s + x * (s * (s * e)) * (2.0f * k * (1.0f + 3.0f * 0.044715f * x * x));
-        dinp[i] += g * dout[i];
-    }
+    for (int i = 0; i < n; i++) dinp[i] += gelu_tanh_grad1(inp[i]) * dout[i];
 }
 
 static void softmax_scalar(float *x, int n) {

@@ -919,11 +919,7 @@ static void gelu_tanh_backward_simd(float *dinp, const float *inp, const float *
         V g = v_fmadd(x, ds, s);
         v_store(dinp + i, v_fmadd(g, v_load(dout + i), v_load(dinp + i)));
     }
-    for (; i < n; i++) {
-        float x = inp[i], e = expf(-2.0f * 0.7978845608028654f * (x + 0.044715f * x * x * x)), s = 1.0f / (1.0f + e);
-        float g = s + x * (s * (s * e)) * (2.0f * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x));
-        dinp[i] += g * dout[i];
-    }
+    for (; i < n; i++) dinp[i] += gelu_tanh_grad1(inp[i]) * dout[i];
 }
 
 // The F16 KV cache's store: clamped to +-65504 (min and max return their second operand

@@ -279,14 +279,14 @@ static void test_from_layer(const char *tag, Model *m, int T) {
             for (int j = 0; j < d; j++) xin[(size_t)(p - from) * d + j] += delta[j];
             CHECK_INT(ctx_eval_from(c, l, xin, T - from, xout, NULL, &e), 0);
             CHECK_INT(ctx_pos(c), T);
-            worst_x = fmax(worst_x, max_diff(xout, patched + ((size_t)L * T + from) * d, (size_t)(T - from) * d));
+            worst_x = check_worst(worst_x, max_diff(xout, patched + ((size_t)L * T + from) * d, (size_t)(T - from) * d));
             for (int t = from; t < T; t++) {
                 int tok[3] = {0, ids[t], V - 1};
                 float got[3];
                 CHECK_INT(ctx_head_pick(c, xout + (size_t)(t - from) * d, tok, 3, got, &e), 0);
                 for (int k = 0; k < 3; k++) {
                     float want = lg[(size_t)t * V + tok[k]];
-                    worst_l = fmax(worst_l, fabs((double)got[k] - want));
+                    worst_l = check_worst(worst_l, fabs((double)got[k] - want));
                     mag = fmax(mag, fabs(want));
                 }
             }

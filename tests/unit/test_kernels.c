@@ -158,7 +158,7 @@ static void test_matvec(const Kernels *k) {
             y[out] = 12345.0f;
             k->mv_out_in[dt](w.data, in, out, x, y);
             double worst = 0;
-            for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
+            for (int j = 0; j < out; j++) worst = check_worst(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
             check_err("mv_out_in", (DType)dt, in, out, worst, 1e-5);
             CHECK(y[out] == 12345.0f);
             if (blocks) { // the same on x quantized beforehand (what linear_forward runs)
@@ -170,7 +170,7 @@ static void test_matvec(const Kernels *k) {
                 blk_quant_x_bytes(&xq, in, bytes);
                 k->mv_out_in_q[dt](w.data, in, out, &xq, y);
                 worst = 0;
-                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
+                for (int j = 0; j < out; j++) worst = check_worst(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
                 check_err("mv_out_in_q", (DType)dt, in, out, worst, 1e-5);
                 CHECK(y[out] == 12345.0f);
                 free(q), free(d), free(sx), free(xr), free(bytes);
@@ -182,7 +182,7 @@ static void test_matvec(const Kernels *k) {
                 for (int j = 0; j < out; j++) y[j] = y0[j] = frand(); // it accumulates into y
                 k->mv_in_out[dt](v.data, out, in, out, x, y);
                 worst = 0;
-                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(v.val, out, 1, x, in, j, y[j], y0[j]));
+                for (int j = 0; j < out; j++) worst = check_worst(worst, dot_err(v.val, out, 1, x, in, j, y[j], y0[j]));
                 free(y0);
                 stored_free(&v);
                 check_err("mv_in_out", (DType)dt, in, out, worst, 1e-5);
@@ -282,7 +282,7 @@ static void test_extremes(const Kernels *k) {
                     const double prod = (double)wv[(size_t)r * IN + i] * ((double)d[i / 32] * q[i]);
                     ref += prod, mag += fabs(prod);
                 }
-                worst = fmax(worst, fabs(y[r] - ref) / (mag > 1e-30 ? mag : 1e-30));
+                worst = check_worst(worst, fabs(y[r] - ref) / (mag > 1e-30 ? mag : 1e-30));
             }
             check_err("extremes", dt, IN, OUT, worst, 1e-5);
             free(bytes);
@@ -318,7 +318,7 @@ static void test_offsets(const Kernels *k) {
                 y[out] = 12345.0f;
                 k->mv_in_out[dt](base + offs[o], out, in, out, x, y);
                 double worst = 0;
-                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(a.val, out, 1, x, in, j, y[j], y0[j]));
+                for (int j = 0; j < out; j++) worst = check_worst(worst, dot_err(a.val, out, 1, x, in, j, y[j], y0[j]));
                 char what[64];
                 snprintf(what, sizeof what, "mv_in_out at byte %d of a line", offs[o]);
                 check_err(what, dt, in, out, worst, 1e-5);
@@ -332,7 +332,7 @@ static void test_offsets(const Kernels *k) {
                 memcpy(base + offs[o], b.data, na);
                 k->mv_out_in[dt](base + offs[o], in, out, x, y);
                 worst = 0;
-                for (int j = 0; j < out; j++) worst = fmax(worst, dot_err(b.val, 1, in, x, in, j, y[j], 0));
+                for (int j = 0; j < out; j++) worst = check_worst(worst, dot_err(b.val, 1, in, x, in, j, y[j], 0));
                 snprintf(what, sizeof what, "mv_out_in at byte %d of a line", offs[o]);
                 check_err(what, dt, in, out, worst, 1e-5);
                 CHECK(y[out] == 12345.0f);
@@ -385,7 +385,7 @@ static void test_linear(void) {
                                     ref += p, mag += fabs(p);
                                 }
                                 double d = fabs(y[(size_t)t * out + j] - ref) / (mag > 0 ? mag : 1);
-                                worst = d == d ? fmax(worst, d) : INFINITY; // fmax would skip a NaN
+                                worst = check_worst(worst, d);
                             }
                         char what[64];
                         snprintf(what, sizeof what, "linear %s T=%d threads=%d%s", layout ? "[out,in]" : "[in,out]", T,
@@ -490,7 +490,7 @@ static void test_elementwise(void) {
             double v = x0[i], u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
             double r = v / (1 + exp(-2 * u));
             double rel = fabs(r) > 1e-30 ? fabs(x[i] - r) / fabs(r) : fabs(x[i] - r) / 1e-30 * 1e-6;
-            worst = fmax(worst, rel / (1 + fabs(u)));
+            worst = check_worst(worst, rel / (1 + fabs(u)));
         }
         if (!(worst < 2e-6))
             fprintf(stderr, "%s: gelu n=%d: expected relative error / (1 + |u|) < 2e-6, got %g\n", path, n, worst);
@@ -519,13 +519,13 @@ static void test_elementwise(void) {
             double v = x[i], u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
             double r = v / (1 + exp(-2 * u)); // gelu_ref without its cancellation for negative x
             double rel = fabs(r) > 1e-30 ? fabs(y[i] - r) / fabs(r) : fabs(y[i] - r) / 1e-30 * 1e-6;
-            worst = fmax(worst, rel / (1 + fabs(u)));
+            worst = check_worst(worst, rel / (1 + fabs(u)));
             double sg = 1 / (1 + exp(-2 * u)); // (1 + t) / 2, and (1 - t^2) / 2 = 2 sg (1 - sg)
             double ta = sg, tb = 2 * v * sg * (1 - sg) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v);
             double want = g0[i] + (ta + tb) * d[i];
             // (g0 + g' d rounds to g0's precision too)
             double scale = (fabs(ta) + fabs(tb)) * fabs(d[i]) + 0.1 * fabs(g0[i]) + 1e-30;
-            worst_d = fmax(worst_d, fabs(g[i] - want) / scale);
+            worst_d = check_worst(worst_d, fabs(g[i] - want) / scale);
         }
         if (!(worst < 2e-6))
             fprintf(stderr, "%s: gelu_tanh_to n=%d: expected relative error / (1 + |u|) < 2e-6, got %g\n", path, n,
@@ -535,6 +535,17 @@ static void test_elementwise(void) {
         CHECK(worst < 2e-6);
         CHECK(worst_d < 2e-6);
         free(x), free(y), free(d), free(g), free(g0);
+    }
+    { // far out: gelu' is 0 (below) and 1 (above), finite, in the vector body and the tail alike
+        float x[35], g[35], d[35];
+        for (int i = 0; i < 35; i++) x[i] = (i % 2 ? 1 : -1) * (10.0f + 3e4f * (float)(i / 2) / 17), d[i] = 1, g[i] = 0;
+        gelu_tanh_backward(g, x, d, 35);
+        for (int i = 0; i < 35; i++)
+            if (!(fabsf(g[i] - (x[i] > 0 ? 1.0f : 0.0f)) < 1e-3f)) {
+                fprintf(stderr, "%s: gelu_tanh_backward at x = %g: expected %g, got %g\n", path, x[i], x[i] > 0 ? 1.0 : 0.0,
+                        g[i]);
+                check_failures++;
+            }
     }
     // softmax: matches exp / sum, sums to one; -inf entries become exactly 0
     int slens[] = {1, 5, 8, 16, 17, 37, 1000};
@@ -551,7 +562,7 @@ static void test_elementwise(void) {
         softmax_inplace(s, n);
         double worst = 0, sum = 0;
         for (int i = 0; i < n; i++) {
-            worst = fmax(worst, fabs(s[i] - r[i] / z) / (r[i] / z > 1e-3 ? r[i] / z : 1e-3));
+            worst = check_worst(worst, fabs(s[i] - r[i] / z) / (r[i] / z > 1e-3 ? r[i] / z : 1e-3));
             sum += s[i];
             if (i % 7 == 3) CHECK(s[i] == 0.0f);
         }
@@ -575,8 +586,8 @@ static void test_elementwise(void) {
         for (int i = 0; i < n; i++) {
             double v = n == 1 ? 0.5 : (double)(-20.0f + 40.0f * i / (n - 1));
             double re = 0.5 * v * (1 + erf(v / sqrt(2.0))), rs = v / (1 + exp(-v)) * up[i];
-            we = fmax(we, fabs(x[i] - re) / (fabs(re) > 1 ? fabs(re) : 1));
-            ws = fmax(ws, fabs(g[i] - rs) / (fabs(rs) > 1 ? fabs(rs) : 1));
+            we = check_worst(we, fabs(x[i] - re) / (fabs(re) > 1 ? fabs(re) : 1));
+            ws = check_worst(ws, fabs(g[i] - rs) / (fabs(rs) > 1 ? fabs(rs) : 1));
         }
         if (!(we < 2e-6)) fprintf(stderr, "%s: gelu_erf n=%d: expected error < 2e-6, got %g\n", path, n, we);
         if (!(ws < 2e-6)) fprintf(stderr, "%s: swiglu n=%d: expected error < 2e-6, got %g\n", path, n, ws);
@@ -597,7 +608,7 @@ static void test_elementwise(void) {
             const float *xr = x + (size_t)t * C;
             double ss = 0;
             for (int i = 0; i < C; i++) ss += (double)xr[i] * xr[i];
-            for (int i = 0; i < C; i++) worst = fmax(worst, fabs(o[(size_t)t * C + i] - xr[i] / sqrt(ss / C + 1e-5) * w[i]));
+            for (int i = 0; i < C; i++) worst = check_worst(worst, fabs(o[(size_t)t * C + i] - xr[i] / sqrt(ss / C + 1e-5) * w[i]));
         }
         if (!(worst < 1e-5)) fprintf(stderr, "%s: rmsnorm C=%d: expected error < 1e-5, got %g\n", path, C, worst);
         CHECK(worst < 1e-5);
@@ -623,7 +634,7 @@ static void test_elementwise(void) {
                 v /= C;
                 for (int i = 0; i < C; i++) {
                     double r = (xr[i] - m) / sqrt(v + 1e-5) * w[i] + (with_b ? b[i] : 0);
-                    worst = fmax(worst, fabs(o[(size_t)t * C + i] - r));
+                    worst = check_worst(worst, fabs(o[(size_t)t * C + i] - r));
                 }
             }
             if (!(worst < 1e-5)) fprintf(stderr, "%s: layernorm C=%d: expected error < 1e-5, got %g\n", path, C, worst);

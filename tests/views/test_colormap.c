@@ -95,8 +95,8 @@ int main(void) {
     // some dark purples)
     double worst = 0;
     for (int i = 0; i < CMAP_LEVELS; i++) {
-        worst = fmax(worst, dist(seq[i], cmap_xterm_rgb(cmap_lut256(CMAP_SEQUENTIAL)[i])));
-        worst = fmax(worst, dist(div[i], cmap_xterm_rgb(cmap_lut256(CMAP_DIVERGING)[i])));
+        worst = check_worst(worst, dist(seq[i], cmap_xterm_rgb(cmap_lut256(CMAP_SEQUENTIAL)[i])));
+        worst = check_worst(worst, dist(div[i], cmap_xterm_rgb(cmap_lut256(CMAP_DIVERGING)[i])));
     }
     if (worst > 0.13) fprintf(stderr, "256-colour scale %.3f from the exact one\n", worst), check_failures++;
     // the 256-colour approximation keeps the scales' order of lightness
