@@ -72,7 +72,8 @@ def maxdiff(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return float('inf')
-    return float(np.max(np.abs(a - b))) if a.size else 0.0
+    d = np.abs(a - b)
+    return float(np.max(np.where(np.isnan(d), np.inf, d))) if a.size else 0.0  # a NaN is a difference
 
 
 def main():
@@ -108,13 +109,13 @@ def main():
             logits, att = ref.forward(idx[b])
             p = np.exp(gpt2_ref.log_softmax(logits))
             e = maxdiff(p, probs[b])
-            if e > TOL:
+            if not e <= TOL:
                 fail('reference probs differ from partials for input %d: max err %.3g' % (b, e))
             if att_layer is None:  # which block's attSm the partials hold
                 errs = [maxdiff(att[l], att_sm[b]) for l in range(L)]
                 att_layer = int(np.argmin(errs))
             e = maxdiff(att[att_layer], att_sm[b])
-            if e > TOL:
+            if not e <= TOL:
                 fail('reference attention (layer %d) differs from partials for input %d: max err %.3g'
                      % (att_layer, b, e))
         print('partials hold the attention of layer %d' % att_layer)
@@ -137,7 +138,7 @@ def main():
             got_p = np.exp(gpt2_ref.log_softmax(np.asarray(lo['logits'], dtype=np.float64)))
             e = maxdiff(got_p, probs[b])
             worst_p = max(worst_p, e)
-            if e > TOL:
+            if not e <= TOL:
                 pos = np.unravel_index(np.argmax(np.abs(got_p - probs[b])), probs[b].shape) \
                     if got_p.shape == probs[b].shape else None
                 fail('input %d: probs max err %.3g > %g (shape expected %s, got %s; at %s expected %s got %s)'
@@ -150,7 +151,7 @@ def main():
                 continue
             e = maxdiff(layers[att_layer], att_sm[b])
             worst_att = max(worst_att, e)
-            if e > TOL:
+            if not e <= TOL:
                 pos = np.unravel_index(np.argmax(np.abs(layers[att_layer] - att_sm[b])), att_sm[b].shape)
                 fail('input %d: attSm (layer %d) max err %.3g > %g at %s: expected %.7g got %.7g'
                      % (b, att_layer, e, TOL, pos, att_sm[b][pos], layers[att_layer][pos]))
@@ -158,7 +159,7 @@ def main():
             _, ref_att = ref.forward(idx[b])
             e = maxdiff(layers, ref_att)
             worst_att = max(worst_att, e)
-            if e > TOL:
+            if not e <= TOL:
                 fail('input %d: attention of all layers vs reference max err %.3g' % (b, e))
         print('max |dprob| %.3g, max |dattention| %.3g (tolerance %g)' % (worst_p, worst_att, TOL))
 

@@ -59,7 +59,7 @@ def close(what, kind, got, want, tol):
     i = np.unravel_index(int(np.argmax(d)), d.shape) if d.size else ()
     err = float(d[i]) if d.size else 0.0
     worst[kind] = max(worst[kind], err)
-    if err > tol:
+    if not err <= tol:
         fail('%s: max err %.3g > %g at %s: expected %.8g, got %.8g' % (what, err, tol, i, want[i], got[i]))
         return False
     return True

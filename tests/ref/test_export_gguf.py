@@ -152,7 +152,7 @@ def check_file(tag, path, ref_path, d, ftype):
         worst['value'] = max(worst['value'], err)
         tol = TOL_VALUE['f32' if g.tensor_type == gguf.GGMLQuantizationType.F32 else
                         'f16' if g.tensor_type == gguf.GGMLQuantizationType.F16 else ftype]
-        if err > tol:
+        if not err <= tol:
             fail('%s: %s: dequantized values off by %.3g of the largest (tol %g)' % (tag, name, err, tol))
 
 

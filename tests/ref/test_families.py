@@ -74,7 +74,7 @@ def compare(what, kind, got, want, tol, relative=False):
     i = np.unravel_index(int(np.argmax(d)), d.shape)
     err = float(d[i]) / scale
     worst_seen[kind] = max(worst_seen[kind], err)
-    if err > tol:
+    if not err <= tol:
         fail('%s: max err %.3g%s > %g at %s: expected %.8g, got %.8g'
              % (what, err, ' (relative to %.3g)' % scale if relative else '', tol, i, want[i], got[i]))
 

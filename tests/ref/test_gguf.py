@@ -83,7 +83,7 @@ def compare(what, kind, got, want, tol, relative=False):
     i = np.unravel_index(int(np.argmax(d)), d.shape)
     err = float(d[i]) / scale
     worst[kind] = max(worst[kind], err)
-    if err > tol:
+    if not err <= tol:
         fail('%s: max err %.3g > %g at %s: expected %.8g, got %.8g' % (what, err, tol, i, want[i], got[i]))
 
 

@@ -224,7 +224,7 @@ def check_rows(tag, qkv, model, db, hf, causal, dataset, texts, labels_of, opts,
     for l in range(L1):
         scale = max(1.0, float(np.abs(want_x[:, l]).max()))
         err = float(np.abs(x[:, l] - want_x[:, l]).max()) / scale
-        if err > TOL_X:
+        if not err <= TOL_X:
             fail('%s: layer %d features differ from transformers\' by %.3g (relative)' % (tag, l, err))
     want_test = (np.array(want_ex) % 5 == 4).astype(np.int32)
     if not np.array_equal(test, want_test):
@@ -344,9 +344,9 @@ def run_model(name, family, opts, qkv, tmp):
     cos = np.array([[ref_cos(h[a], h[b]) for b in range(L1)] for a in range(L1)])
     for what, got, want in (('cka', sim['cka'], cka), ('cosine', sim['cosine'], cos)):
         got = np.array(got, dtype=np.float64)
-        if got.shape != want.shape or np.abs(got - want).max() > TOL_SIM:
+        if got.shape != want.shape or not np.abs(got - want).max() <= TOL_SIM:
             fail('%s: layersim %s differs from NumPy on transformers\' states: %s vs %s' % (name, what, got, want))
-    if np.abs(np.diag(np.array(sim['cka'])) - 1).max() > 1e-6:
+    if not np.abs(np.diag(np.array(sim['cka'])) - 1).max() <= 1e-6:
         fail('%s: layersim: the CKA of a layer with itself is not 1' % name)
     print('%s: probes and layersim checked (%.1f s)' % (name, time.time() - t0), flush=True)
 

@@ -81,7 +81,7 @@ def compare(what, got, want, tol):
     err, i = worst(got_a, want_a)
     if got_a.shape != want_a.shape:
         fail('%s: shape expected %s, got %s' % (what, want_a.shape, got_a.shape))
-    elif err > tol:
+    elif not err <= tol:
         fail('%s: max err %.3g > %g at %s: expected %.8g, got %.8g' % (what, err, tol, i, want_a[i], got_a[i]))
     return err
 
@@ -317,12 +317,12 @@ def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2,
         for what, got in (('steps.logprob', steps[i].get('logprob')), ('logprobs', g['logprobs'][i])):
             e = abs(float(got) - lp[tok]) if got is not None else float('inf')
             err = max(err, e)
-            if e > tol_lp:
+            if not e <= tol_lp:
                 fail('%s step %d: %s expected %.7g (recomputed), got %r' % (tag, i, what, lp[tok], got))
         for t in steps[i].get('top') or []:
             e = abs(float(t.get('logprob')) - lp[int(t.get('id'))])
             err = max(err, e)
-            if e > tol_lp:
+            if not e <= tol_lp:
                 fail('%s step %d: top id %r logprob expected %.7g, got %r' % (tag, i, t.get('id'),
                                                                             lp[int(t['id'])], t.get('logprob')))
         if not steps[i].get('top'):

@@ -120,7 +120,7 @@ def main():
             want = hf(torch.tensor([ids])).logits[0].double().numpy()
         err = float(np.max(np.abs(got - want)))
         worst = max(worst, err)
-        if err > TOL_LOGIT:
+        if not err <= TOL_LOGIT:
             i = np.unravel_index(int(np.argmax(np.abs(got - want))), got.shape)
             fail('%s: logits max err %.3g > %g at %s: HF %.6g, qkv %.6g' % (tag, err, TOL_LOGIT, i, want[i], got[i]))
         with torch.no_grad():

@@ -66,7 +66,7 @@ def compare(tag, kind, got, want):
     i = np.unravel_index(int(np.argmax(d)), d.shape)
     err = float(d[i]) / scale
     worst_seen[kind] = max(worst_seen.get(kind, 0.0), err)
-    if err > TOL[kind]:
+    if not err <= TOL[kind]:
         fail('%s: max err %.3g (relative to %.3g) > %g at %s: expected %.8g, got %.8g'
              % (tag, err, scale, TOL[kind], i, want[i], got[i]))
 
