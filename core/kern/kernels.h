@@ -69,7 +69,7 @@ typedef struct Kernels {
 
 // gelu'(x) of the training pass's GELU (kern/scalar.c), one element: the scalar table's and the
 // vector tables' tails. e^(-2u) is taken at most at e^88, as the vector exponential clamps it:
-// beyond that (x below about -10.7) e overflowed to infinity and s e = 0 x infinity made the
+// beyond that (x below about -10.06) e overflowed to infinity and s e = 0 x infinity made the
 // derivative NaN; clamped, s e stays near 1 and the derivative goes to 0 as it should.
 static inline float gelu_tanh_grad1(float x) {
     const float k = 0.7978845608028654f, c = 0.044715f;
