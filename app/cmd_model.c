@@ -58,6 +58,7 @@ static void model_json(App *app, Out *out) {
     jw_kstr(w, "path", m->path);
     jw_kstr(w, "name", m->name);
     jw_kstr(w, "dtype", dtype_name(m->dtype));
+    jw_kstr(w, "kv_dtype", dtype_name(app_kv(app, m))); // the KV cache's type (`set kv`)
     jw_kbool(w, "untrained", m->untrained);
     jw_kbool(w, "builtin", m->builtin);
     jw_kbool(w, "tied", a->tied);

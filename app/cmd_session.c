@@ -27,15 +27,15 @@ static void settings_json(App *app, Out *out) {
     jw_kint(w, "threads", threads);
     // kv_dtype: what the current model's cache uses (null under auto before a model is loaded)
     bool known = app->kv_set || app->model;
+    const char *kv_dt = known ? dtype_name(app_kv(app, app->model)) : NULL;
     jw_kstr(w, "kv", app_kv_name(app));
-    if (known) jw_kstr(w, "kv_dtype", dtype_name(app_kv(app, app->model)));
+    if (kv_dt) jw_kstr(w, "kv_dtype", kv_dt);
     else jw_key(w, "kv_dtype"), jw_null(w);
     jw_kstr(w, "annotator", app->annotator ? app->annotator : "");
     if (app->reward_dir) jw_kstr(w, "reward", app->reward_dir);
     else jw_key(w, "reward"), jw_null(w);
     char kv[32];
-    snprintf(kv, sizeof kv, app->kv_set || !known ? "%s" : "%s (%s here)", app_kv_name(app),
-             known ? dtype_name(app_kv(app, app->model)) : "");
+    snprintf(kv, sizeof kv, app->kv_set || !known ? "%s" : "%s (%s here)", app_kv_name(app), kv_dt ? kv_dt : "");
     buf_printf(&out->text,
                "temperature %g  top_k %d  top_p %g  seed %s  max %d  alts %d  truncate %s  stop %s  threads %d  "
                "kv %s  annotator %s  reward %s\n",

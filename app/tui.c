@@ -185,7 +185,9 @@ static void draw_header(void) {
     fill_row(g, 0, fg, bg, attr);
     Buf b = {0};
     buf_printf(&b, " qkv  %s", sh->model[0] ? sh->model : "(no model)");
-    if (sh->arch[0]) buf_printf(&b, " (%s, %d layers x %d heads, d=%d, ctx %d)", sh->arch, sh->n_layer, sh->n_head, sh->n_embd, sh->n_ctx);
+    if (sh->arch[0]) // the weights' type and the KV cache's beside the shape
+        buf_printf(&b, " (%s%s%s, %d layers x %d heads, d=%d, ctx %d%s%s)", sh->arch, sh->dtype[0] ? " " : "", sh->dtype,
+                   sh->n_layer, sh->n_head, sh->n_embd, sh->n_ctx, sh->kv[0] ? ", kv " : "", sh->kv);
     buf_printf(&b, "  db %s", T->app->db_path ? T->app->db_path : T->db);
     if (sh->run_id) buf_printf(&b, "  run #%lld", sh->run_id);
     vd_text(g, 0, 0, g->w, b.data, 0, b.len, fg, bg, attr | CELL_BOLD, sh->utf8);
@@ -581,6 +583,8 @@ static void take_model(const Json *j) {
     ViewShared *sh = &T->sh;
     snprintf(sh->model, sizeof sh->model, "%s", json_str_or(j, "name", ""));
     snprintf(sh->arch, sizeof sh->arch, "%s", json_str_or(j, "arch", ""));
+    snprintf(sh->dtype, sizeof sh->dtype, "%s", json_str_or(j, "dtype", ""));
+    snprintf(sh->kv, sizeof sh->kv, "%s", json_str_or(j, "kv_dtype", ""));
     sh->n_layer = (int)json_num_or(j, "n_layer", 0);
     sh->n_head = (int)json_num_or(j, "n_head", 0);
     sh->n_embd = (int)json_num_or(j, "n_embd", 0);
@@ -773,6 +777,9 @@ static void run_line(const char *line, unsigned flags) {
         set_status(false, "%.*s", (int)strcspn(t, "\n"), t);
     }
     if (j && (!strcmp(name, "model") || !strcmp(name, "load"))) take_model(j);
+    // the header's weight and cache types follow `set kv` and `quantize`
+    bool set_kv = !strcmp(name, "set") && arg0 && !strcmp(arg0->val, "kv");
+    if (j && !rc && (set_kv || !strcmp(name, "quantize"))) queue_line("model", VR_QUIET);
     if (j && !strcmp(name, "load")) { // the last generation's ids belong to the old model
         T->sh.seq.n = T->sh.n_prompt = 0;
         T->sh.run_id = 0;

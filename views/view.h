@@ -26,6 +26,8 @@ enum {
 typedef struct ViewShared {
     char model[128];  // model name, "" before the first `model` result
     char arch[16];
+    char dtype[12];   // the weights' element type ("F32", "Q4_1", ...), "" before the first `model` result
+    char kv[8];       // the KV cache's element type under the session's `set kv`
     int n_layer, n_head, n_embd, n_ctx;
     bool causal;      // a decoder: attention above the diagonal is masked
     bool learned_pe;  // the model has learned absolute position embeddings

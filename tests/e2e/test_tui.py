@@ -226,7 +226,18 @@ def readout(s):
 def scenario_lab_attention(p, tmp, db, model, name, n_layer, n_head):
     """Type a prompt, generate, attention head view, cursor readout vs headless, model view."""
     start_qkv(p, db, model)
-    p.wait_text("%s layers x %s heads" % (n_layer, n_head))
+    s = p.wait_text("%s layers x %s heads" % (n_layer, n_head))
+    # the header names the weights' type and the KV cache's (kv auto: F32 for F32 weights, else
+    # F16), and follows `set kv`
+    m = re.search(r"\(\w+ (\w+), %s layers x %s heads, d=\d+, ctx \d+, kv (F32|F16)\)" % (n_layer, n_head), s)
+    if not m or m.group(2) != ("F32" if m.group(1) == "F32" else "F16"):
+        fail("%s: the header does not show the weights' and the KV cache's types: %r" % (name, s.split("\n")[0]))
+    else:
+        other = "F16" if m.group(2) == "F32" else "F32"
+        command(p, "set kv " + other.lower())
+        p.wait_text("kv %s)" % other)
+        command(p, "set kv auto")
+        p.wait_text("kv %s)" % m.group(2))
     p.keys("e")
     p.wait_text("editing:")
     p.type("The cat sat")
