@@ -493,6 +493,13 @@ if res[1][1] and res[2][1]:
     check(res[1][2]["ids"] == res[2][2]["ids"], "the same greedy tokens on 1 and 2 threads",
           (res[1][2]["ids"], res[2][2]["ids"]))
 
+# model reports the weights' type and the KV cache's (the TUI's header shows both): F32 weights
+# under kv auto, then set kv f16, then quantized under auto again
+p = run(["--model", om, "--json", "-e", "model; set kv f16; model; quantize q8_0; set kv auto; model"])
+o = jlines(p) if p.returncode == 0 else []
+mt = [(x.get("dtype"), x.get("kv_dtype")) for x in o if "n_layer" in x]
+check(mt == [("F32", "F32"), ("F32", "F16"), ("Q8_0", "F16")], "model reports dtype and kv_dtype", (mt, p.stderr))
+
 # set kv f16 / --kv f16: the KV cache's type, reported by set and bench (kv_dtype, its bytes at 2
 # a value); the logits move by the rounding (more than nothing, less than 1e-2); in the middle of
 # a session with a quantized model, bench against=original times both with it
