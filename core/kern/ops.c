@@ -203,9 +203,9 @@ static void mv_job(void *arg, int ith, int nth) {
 enum { PANEL_FLOATS = 2 << 20 }; // 8 MB of scratch a thread
 
 // [in, out] weights with more than 2 K_SLICE rows go K_SLICE rows at a time instead: a panel of
-// K_SLICE rows by up to K_PANEL_FLOATS / K_SLICE columns (1 MB, in L2), converted and multiplied
-// at once (beta = 1 after the first slice), the input's slice packed once over the panel's
-// slices. Paired in one process on the Intel host, 2 threads, GPT-2 124M prefill: F16 5.6-7%
+// K_SLICE rows by up to K_PANEL_FLOATS / K_SLICE columns (1 MB), converted, then multiplied by
+// the input's K_SLICE columns at once (beta = 1 after the first slice), so that OpenBLAS packs
+// a panel still in L2 and each call packs only that slice of the input. Paired in one process on the Intel host, 2 threads, GPT-2 124M prefill: F16 5.6-7%
 // faster at 128 tokens and 3% at 512, BF16 6.8% and 5.9% (slices of 128 or 384 rows gained 0-1.5%,
 // a 2 MB panel the same as 1 MB). Not for [out, in] weights (a BF16 Llama shape 3% slower at 128
 // tokens), nor for F32 weights copied into such panels (2.6% slower at 512 tokens).
