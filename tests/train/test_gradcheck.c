@@ -69,7 +69,7 @@ static void check_grad(const char *what, const Op *op, float *x, const float *g,
         x[i] = keep;
         double num = (lp - lm) / (2 * EPS);
         double err = fabs(num - g[i]) / scale;
-        if (!(err <= worst)) worst = err == err ? err : INFINITY, worst_i = i, worst_num = num; // a NaN too
+        if (!(err <= worst)) worst = check_worst(worst, err), worst_i = i, worst_num = num; // a NaN too
     }
     op_loss(op); // leave the output as it was
     if (worst > TOL) {
