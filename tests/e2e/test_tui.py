@@ -615,8 +615,11 @@ def scenario_new_user(p, tmp, db, name):
     p.keys("h")
     s = p.wait_text("token 6/6")
     p.keys("h")
-    s = p.wait_text("token 5/6")
-    m = re.search(r"token 5/6 .* p ([0-9.]+)\s+logprob (-?[0-9.]+)", s)
+    # the whole readout, not only its first words: a slow redraw (the sanitizer build) can leave
+    # "token 5/6" on screen before its probability
+    tok5 = r"token 5/6 .* p ([0-9.]+)\s+logprob (-?[0-9.]+)"
+    s = p.wait(lambda t: re.search(tok5, t), "token 5's probability readout")
+    m = re.search(tok5, s)
     if not m or abs(float(m.group(2)) - shown["logprobs"][4]) > 2e-3:
         fail("%s: token 5 reads %r, the run's logprob is %g" % (name, m and m.group(0), shown["logprobs"][4]))
     p.keys("l")
