@@ -78,6 +78,26 @@ static inline V v_zero_below(V v, V x, V lim) {
     return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(x, lim, _CMP_LT_OQ), _mm512_setzero_ps());
 }
 
+// The 16 x 16 floats in r[0..16) transposed in place (r[i][j] becomes r[j][i]): pairs of rows
+// interleaved, then quads, then 128-bit lanes exchanged twice.
+static inline void v_transpose(V r[16]) {
+    V t[16], u[16];
+    for (int i = 0; i < 16; i += 2) t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    // u[4i + m], lane L: element 4L + m of rows 4i..4i+3
+    for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44), u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44), u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; m++) {
+        const V a = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), b = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+        const V c = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD), d = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+        r[m] = _mm512_shuffle_f32x4(a, b, 0x88), r[8 + m] = _mm512_shuffle_f32x4(a, b, 0xDD);
+        r[4 + m] = _mm512_shuffle_f32x4(c, d, 0x88), r[12 + m] = _mm512_shuffle_f32x4(c, d, 0xDD);
+    }
+}
+
+// prefill tiles of 12 rows by 32 columns: 24 accumulators of the 32 registers
+#define GEMM_MR 12
 #include "kern/simd.h"
 
 #if defined(__AVX512VNNI__)

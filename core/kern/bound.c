@@ -130,11 +130,11 @@ int bound_sgemm_flops_s(Pool *pool, const LinearShape *shapes, int n, int reps, 
         for (size_t i = 0; i < nw; i++) w[i] = (float)(i % 7) * 0.01f;
         Linear L = {.w = {.dt = DT_F32, .ndim = 2, .n = (int64_t)nw, .data = w}, .out_in = h->out_in, .in = h->in,
                     .out = h->out};
-        linear_forward(pool, c, a, &L, h->T); // warm-up: caches, OpenBLAS buffers
+        linear_forward_sgemm(pool, c, a, &L, h->T); // warm-up: caches, OpenBLAS buffers
         double best = 1e30;
         for (int r = 0; r < reps; r++) {
             double t0 = clock_now();
-            linear_forward(pool, c, a, &L, h->T);
+            linear_forward_sgemm(pool, c, a, &L, h->T);
             double t = clock_now() - t0;
             best = t < best ? t : best;
         }

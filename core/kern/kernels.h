@@ -40,6 +40,21 @@ typedef void (*MvOutInQFn)(const void *w, int in, int n, const XQ *x, float *y);
 // bytes, aligned to a float); *xq is pointed at them all.
 typedef void (*QuantXFn)(const float *x, int n, int16_t *q, float *d, float *s, void *bytes, XQ *xq);
 
+// Prefill (T > 1) in the table's own tiles: out[t, j] = (acc ? out[t, j] : bias ? bias[j] : 0)
+// + x[t, 0:in) . W[0:in, j] for t < T, j0 <= j < j1, W stored [in, out] (rows of n_out
+// elements) or, out_in, [out, in] (rows of in), x rows of in floats, out rows of n_out, bias
+// n_out floats or NULL. scratch: gemm_scratch_floats(T) floats, any alignment. Each output is
+// summed in the same order whatever j0 and j1, so a team's split does not change it.
+typedef void (*GemmFn)(const float *x, int T, int in, const void *w, bool out_in, int n_out, int j0, int j1, float *out,
+                       bool acc, const float *bias, float *scratch);
+// The tiles' depth (rows of W a pass), the most rows of x and columns of W a tile takes, and
+// the rows of x taken at once (more go GEMM_TB at a time: a pass of them is 1 MB, in L2; a
+// multiple of every table's tile rows, past a 512-token prefill chunk).
+enum { GEMM_KC = 256, GEMM_MR_MAX = 16, GEMM_NR_MAX = 32, GEMM_NB = 128, GEMM_TB = 1032 };
+static inline size_t gemm_scratch_floats(int T) {
+    return ((size_t)(T < GEMM_TB ? T : GEMM_TB) + GEMM_MR_MAX) * GEMM_KC + (size_t)GEMM_KC * GEMM_NB + 16;
+}
+
 typedef struct Kernels {
     const char *name; // "scalar", "avx2", "avx512", "avx512vnni"
     RowF32Fn row_f32[DT_COUNT];
@@ -47,6 +62,7 @@ typedef struct Kernels {
     MvOutInFn mv_out_in[DT_COUNT];
     MvOutInQFn mv_out_in_q[DT_COUNT]; // block types only
     QuantXFn quant_x;
+    GemmFn gemm[DT_COUNT]; // F32, F16, BF16 where the table has tiles; else NULL (sgemm serves)
     // x (n): GELU, tanh approximation, in place
     // x (n): softmax in place
     void (*softmax)(float *x, int n);

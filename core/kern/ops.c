@@ -66,6 +66,7 @@ typedef struct {
 
 struct LinJob {
     const Kernels *k;
+    bool blas; // prefill through sgemm even where the kernels have tiles (the bound: kern/bound.h)
     Pool *pool;
     const float *inp;
     int T;
@@ -196,6 +197,8 @@ static void mv_job(void *arg, int ith, int nth) {
     }
 }
 
+// Prefill goes through the kernels' own tiles where they have them (F32, F16 and BF16 on
+// AVX-512, kern/simd.h GemmFn), else through sgemm: F32 weights directly, the others as below.
 // Non-F32 weights are converted a panel of output columns at a time, each panel then one
 // sgemm call. OpenBLAS packs the whole input (T x in) again for every call, so panels are
 // made as wide as PANEL_FLOATS allows (for GPT-2 124M that is a thread's whole share):
@@ -221,6 +224,12 @@ static void gemm_job(void *arg, int ith, int nth) {
     split_range(l->out, align, ith, nth, &j0, &j1);
     if (j0 >= j1) return;
     int T = J->T, in = l->in, n_out = l->out;
+    GemmFn tiles = J->blas ? NULL : J->k->gemm[l->w.dt];
+    if (tiles) { // the bias added as the first pass stores its sums
+        tiles(J->inp, T, in, l->w.data, l->out_in, n_out, j0, j1, out, false, l->bias,
+              pool_scratch(J->pool, ith, gemm_scratch_floats(T)));
+        return;
+    }
     // C starts as the bias (beta = 1) so that no separate pass adds it
     float beta = l->bias ? 1.0f : 0.0f;
     if (l->bias)
@@ -364,16 +373,19 @@ static void decode(Pool *pool, const float *inp, const LinDecode *ls, int n, con
     }
 }
 
+// Prefill (T > 1) of l, one section; blas: through sgemm whatever the kernels have.
+static void prefill(Pool *pool, float *out, const float *inp, const Linear *l, int T, bool blas) {
+    LinJob J = {.k = kern_get(), .blas = blas, .pool = pool, .inp = inp, .T = T, .n = 1, .p = {{.l = l, .out = out}}};
+    pool_run(pool, gemm_job, &J);
+}
+
 void linear_forward_n(Pool *pool, float *const *outs, const float *inp, const Linear *const *ls, int n, int T) {
     assert(n >= 1 && n <= LIN_MAX);
     LinearCount *c = pool_tag(pool);
     if (c)
         for (int i = 0; i < n; i++) count(c, ls[i], T);
     if (T > 1) { // prefill: sections long enough that one each costs nothing
-        for (int i = 0; i < n; i++) {
-            LinJob J = {.k = kern_get(), .pool = pool, .inp = inp, .T = T, .n = 1, .p = {{.l = ls[i], .out = outs[i]}}};
-            pool_run(pool, gemm_job, &J);
-        }
+        for (int i = 0; i < n; i++) prefill(pool, outs[i], inp, ls[i], T, false);
         return;
     }
     LinDecode d[LIN_MAX];
@@ -394,4 +406,9 @@ void linear_decode(Pool *pool, const float *inp, const LinDecode *ls, int n, con
 
 void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T) {
     linear_forward_n(pool, &out, inp, &l, 1, T);
+}
+
+void linear_forward_sgemm(Pool *pool, float *out, const float *inp, const Linear *l, int T) {
+    assert(T > 1);
+    prefill(pool, out, inp, l, T, true);
 }

@@ -21,6 +21,9 @@ typedef struct Linear {
 // hold whole blocks per stored row: in (out_in) or out ([in, out]) a multiple of the block. Allocates nothing once each thread's
 // scratch has grown to the largest layer.
 void linear_forward(Pool *pool, float *out, const float *inp, const Linear *l, int T);
+// Prefill (T > 1) as linear_forward does it, but through sgemm where the kernels have their own
+// tiles (kern/kernels.h GemmFn): the bound a benchmark holds prefill against (kern/bound.h).
+void linear_forward_sgemm(Pool *pool, float *out, const float *inp, const Linear *l, int T);
 
 // The n <= 4 linears ls (all of the same in) on one input: outs[i] (T, ls[i]->out) as
 // linear_forward gives it, bit for bit; decoding (T == 1) runs them in one parallel section

@@ -3,7 +3,7 @@
 // linear_forward (matrix-vector and GEMM paths, 1-3 threads) in every element type (the
 // float types' kernels also on weights starting at every kind of byte offset; the
 // quantized ones as random blocks, decoded by blk_decode, which the reference suite holds to
-// the gguf package), GELU
+// the gguf package), the prefill tiles of the tables that have them, GELU
 // (tanh and erf; the training pass's tanh GELU out of place and its derivative), SwiGLU's gate,
 // softmax, LayerNorm and RMSNorm, at sizes that are and are not
 // multiples of the vector widths.
@@ -340,6 +340,72 @@ static void test_offsets(const Kernels *k) {
             free(buf), free(x), free(y), free(y0), free(yfirst);
             stored_free(&a), stored_free(&b);
         }
+}
+
+// The table's prefill tiles (GemmFn) where it has them, both layouts: against the reference at
+// sizes around the tiles' 12 rows, 32 columns, 128-column blocks and 256-row passes, on column
+// ranges that start and end anywhere; acc adds to what out holds, a bias starts every row,
+// else every output in range is written (preset NaN); nothing outside the range is touched;
+// and an output is the same bit for bit whichever range it is made in (so a team's split
+// cannot change the logits).
+static void gemm_case(const Kernels *k, DType dt, int layout, int T, int in, int n) {
+    Stored w = layout ? stored_new(dt, n, in) : stored_new(dt, in, n);
+    const int64_t si = layout ? 1 : n, sj = layout ? in : 1; // W[i, j] of w.val
+    float *x = malloc(sizeof(float) * (size_t)T * in), *y = malloc(sizeof(float) * (size_t)T * n);
+    float *y0 = malloc(sizeof(float) * (size_t)T * n), *yw = malloc(sizeof(float) * (size_t)T * n);
+    float *bias = malloc(sizeof(float) * (size_t)n), *scr = malloc(sizeof(float) * gemm_scratch_floats(T));
+    for (int i = 0; i < T * in; i++) x[i] = frand();
+    for (int i = 0; i < T * n; i++) y0[i] = frand();
+    for (int j = 0; j < n; j++) bias[j] = frand();
+    // the whole range, plain: the reference for the ranges below, bit for bit
+    for (int i = 0; i < T * n; i++) yw[i] = NAN;
+    k->gemm[dt](x, T, in, w.data, layout, n, 0, n, yw, false, NULL, scr);
+    const int j0 = n > 4 ? 3 : 0, j1 = n > 4 ? n - 2 : n;
+    static const char *const modes[] = {"", " acc", " bias"}; // out = 0 / out / bias, + x W
+    for (int m = 0; m < 3; m++) {
+        for (int i = 0; i < T * n; i++) {
+            const int j = i % n;
+            y[i] = m == 1 || j < j0 || j >= j1 ? y0[i] : NAN;
+        }
+        k->gemm[dt](x, T, in, w.data, layout, n, j0, j1, y, m == 1, m == 2 ? bias : NULL, scr);
+        double worst = 0;
+        int outside = 0, differ = 0;
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < n; j++) {
+                const float got = y[(size_t)t * n + j];
+                if (j < j0 || j >= j1) {
+                    outside += memcmp(&got, &y0[(size_t)t * n + j], sizeof got) != 0;
+                    continue;
+                }
+                const float start = m == 1 ? y0[(size_t)t * n + j] : m == 2 ? bias[j] : 0;
+                worst = check_worst(worst, dot_err(w.val, si, sj, x + (size_t)t * in, in, j, got, start));
+                differ += m == 0 && memcmp(&got, &yw[(size_t)t * n + j], sizeof got) != 0;
+            }
+        char what[80];
+        snprintf(what, sizeof what, "gemm %s T=%d columns %d..%d%s", layout ? "[out,in]" : "[in,out]", T, j0, j1,
+                 modes[m]);
+        check_err(what, dt, in, n, worst, 1e-5);
+        if (outside || differ) {
+            fprintf(stderr, "%s: %s %s in=%d: %d outputs outside the range changed, %d differ from the whole range's\n",
+                    path, what, dtype_name(dt), in, outside, differ);
+            check_failures++;
+        }
+    }
+    free(x), free(y), free(y0), free(yw), free(bias), free(scr);
+    stored_free(&w);
+}
+
+static void test_gemm(const Kernels *k) {
+    static const int Ts[] = {2, 6, 12, 13, 25, 40}, ins[] = {1, 7, 16, 256, 257, 600}, outs[] = {1, 17, 33, 70, 300};
+    for (int dt = 0; dt < DT_COUNT; dt++) {
+        if (!k->gemm[dt]) continue;
+        for (int layout = 0; layout < 2; layout++) {
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 6; b++)
+                    for (int c = 0; c < 5; c++) gemm_case(k, (DType)dt, layout, Ts[a], ins[b], outs[c]);
+            gemm_case(k, (DType)dt, layout, GEMM_TB + 5, 40, 33); // rows past one block of GEMM_TB
+        }
+    }
 }
 
 // linear_forward: matrix-vector (split by rows or columns) and GEMM (panels for non-F32; an
@@ -704,6 +770,8 @@ int main(void) {
         test_quant_x(kern_get());
         test_extremes(kern_get());
         test_offsets(kern_get());
+        if (!strncmp(path, "avx512", 6)) CHECK(kern_get()->gemm[DT_F32] && kern_get()->gemm[DT_BF16]); // not vacuous
+        test_gemm(kern_get());
         test_linear();
         test_linear_n();
         test_decode_threads();
