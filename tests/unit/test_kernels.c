@@ -343,11 +343,11 @@ static void test_offsets(const Kernels *k) {
 }
 
 // The table's prefill tiles (GemmFn) where it has them, both layouts: against the reference at
-// sizes around the tiles' 12 rows, 32 columns, 128-column blocks and 256-row passes, on column
-// ranges that start and end anywhere; acc adds to what out holds, a bias starts every row,
-// else every output in range is written (preset NaN); nothing outside the range is touched;
-// and an output is the same bit for bit whichever range it is made in (so a team's split
-// cannot change the logits).
+// sizes around the tiles' 12 rows (2, 12, 13, 40 and 1,037 rows), 32 columns, 128-column blocks
+// and 256-row passes, on column ranges that start and end anywhere; acc adds to what out
+// holds, a bias starts every row, else every output in range is written (preset NaN); nothing
+// outside the range is touched; and an output is the same bit for bit whichever range it is
+// made in (so a team's split cannot change the logits).
 static void gemm_case(const Kernels *k, DType dt, int layout, int T, int in, int n) {
     Stored w = layout ? stored_new(dt, n, in) : stored_new(dt, in, n);
     const int64_t si = layout ? 1 : n, sj = layout ? in : 1; // W[i, j] of w.val
@@ -396,11 +396,11 @@ static void gemm_case(const Kernels *k, DType dt, int layout, int T, int in, int
 }
 
 static void test_gemm(const Kernels *k) {
-    static const int Ts[] = {2, 6, 12, 13, 25, 40}, ins[] = {1, 7, 16, 256, 257, 600}, outs[] = {1, 17, 33, 70, 300};
+    static const int Ts[] = {2, 12, 13, 40}, ins[] = {1, 7, 16, 256, 257, 600}, outs[] = {1, 17, 33, 70, 300};
     for (int dt = 0; dt < DT_COUNT; dt++) {
         if (!k->gemm[dt]) continue;
         for (int layout = 0; layout < 2; layout++) {
-            for (int a = 0; a < 6; a++)
+            for (int a = 0; a < 4; a++)
                 for (int b = 0; b < 6; b++)
                     for (int c = 0; c < 5; c++) gemm_case(k, (DType)dt, layout, Ts[a], ins[b], outs[c]);
             gemm_case(k, (DType)dt, layout, GEMM_TB + 5, 40, 33); // rows past one block of GEMM_TB
