@@ -295,7 +295,8 @@ static void test_extremes(const Kernels *k) {
 // leaves tensors at any byte: GPT-2 F16's 40 bytes past a cache line): the vector steps start
 // where a row meets a cache line, the columns before in masked steps, so every start offset
 // runs a different split. Each is held to the reference, and [in, out] results are the same
-// bits at every offset (each column is computed alike whichever step it falls in).
+// bits at every offset (each column is computed alike whichever step it falls in); so are the
+// prefill tiles' (GemmFn, 13 rows, both layouts), where the table has them.
 static void test_offsets(const Kernels *k) {
     static const DType dts[] = {DT_F32, DT_F16, DT_BF16};
     static const int sizes[][2] = {{9, 768}, {768, 9}, {40, 100}, {17, 33}, {64, 3}};
@@ -312,6 +313,10 @@ static void test_offsets(const Kernels *k) {
             float *y0 = malloc(sizeof(float) * (size_t)out), *yfirst = malloc(sizeof(float) * (size_t)out);
             for (int i = 0; i < in; i++) x[i] = frand();
             for (int j = 0; j < out; j++) y0[j] = frand();
+            enum { GT = 13 };
+            float *xg = malloc(sizeof(float) * (size_t)GT * in), *yg = malloc(sizeof(float) * (size_t)GT * out);
+            float *gfirst = malloc(sizeof(float) * 2 * (size_t)GT * out), *scr = malloc(sizeof(float) * gemm_scratch_floats(GT));
+            for (int i = 0; i < GT * in; i++) xg[i] = frand();
             for (int o = 0; o < 9; o++) {
                 memcpy(base + offs[o], a.data, na);
                 memcpy(y, y0, sizeof(float) * (size_t)out);
@@ -336,7 +341,25 @@ static void test_offsets(const Kernels *k) {
                 snprintf(what, sizeof what, "mv_out_in at byte %d of a line", offs[o]);
                 check_err(what, dt, in, out, worst, 1e-5);
                 CHECK(y[out] == 12345.0f);
+                for (int layout = 0; k->gemm[dt] && layout < 2; layout++) { // the prefill tiles, 13 rows
+                    memcpy(base + offs[o], layout ? b.data : a.data, na);
+                    k->gemm[dt](xg, GT, in, base + offs[o], layout, out, 0, out, yg, false, NULL, scr);
+                    worst = 0;
+                    for (int t = 0; t < GT; t++)
+                        for (int j = 0; j < out; j++)
+                            worst = check_worst(worst, dot_err(layout ? b.val : a.val, layout ? 1 : out, layout ? in : 1,
+                                                               xg + (size_t)t * in, in, j, yg[(size_t)t * out + j], 0));
+                    snprintf(what, sizeof what, "gemm %s at byte %d of a line", layout ? "[out,in]" : "[in,out]", offs[o]);
+                    check_err(what, dt, in, out, worst, 1e-5);
+                    float *first = gfirst + (size_t)layout * GT * out;
+                    if (o == 0) memcpy(first, yg, sizeof(float) * (size_t)GT * out);
+                    else if (memcmp(first, yg, sizeof(float) * (size_t)GT * out)) {
+                        fprintf(stderr, "%s: %s %s in=%d out=%d: not the bits of byte 0\n", path, what, dtype_name(dt), in, out);
+                        check_failures++;
+                    }
+                }
             }
+            free(xg), free(yg), free(gfirst), free(scr);
             free(buf), free(x), free(y), free(y0), free(yfirst);
             stored_free(&a), stored_free(&b);
         }
