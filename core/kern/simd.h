@@ -1136,23 +1136,23 @@ SIMD_PER_TYPE(BF16)
 #ifdef GEMM_MR
 // Prefill tiles (GemmFn): GEMM_MR rows of x by GEMM_NR columns of W, summed over GEMM_KC rows
 // of W at a time (a pass) in GEMM_MR x 2 vector registers. x is copied per pass into panels of
-// GEMM_MR rows, k-major ([k][GEMM_MR], rows past T zero); each GEMM_NR-column panel of W's
-// pass is converted to f32 into a small k-major block ([k][GEMM_NR], in L1; [out, in] weights
-// transposed W x W at a time in registers, v_transpose), then every row panel of x is
-// multiplied by it. While a block of panels is multiplied, the next one's cache lines are
-// prefetched a few at a time between the tiles' steps, so that reading the weights from memory
-// overlaps the arithmetic: OpenBLAS's sgemm reads (packs) each block of the weights before it
-// multiplies it, and at 128 tokens that read was a sixth of prefill. Paired in one process on
-// the Intel host (AVX-512, 2 threads, 2026-12-05), prefill against the sgemm path: 128 tokens
-// of GPT-2 124M F32 1.21x as fast, F16 1.22x, BF16 1.20x, the Llama shape ([out, in]) 1.16x;
-// 512 tokens 0.99-1.02x. Only the AVX-512 tables have tiles: AVX2's 6 x 16 ones ran at 0.84x
-// (128) and 0.68x (512) of OpenBLAS's sgemm on that host (OpenBLAS's AVX-512 kernels there;
-// not measured on an AVX2-only CPU).
+// GEMM_MR rows, k-major ([k][GEMM_MR], rows past T zero). W's pass goes GEMM_NB columns at a
+// time: converted to f32 into k-major panels of GEMM_NR columns ([k][GEMM_NR], 64 KB each, the
+// block in L2; [out, in] weights transposed W x W at a time in registers, v_transpose), then
+// each row panel of x multiplied by the block's panels in turn. While a block is multiplied,
+// the next one's cache lines are prefetched a few at a time between the tiles' steps, so that
+// reading the weights from memory overlaps the arithmetic: OpenBLAS's sgemm reads (packs) each
+// block of the weights before it multiplies it, and at 128 tokens that read was a sixth of
+// prefill. Paired in one process on the Intel host (AVX-512, 2 threads, 2026-12-05), prefill
+// against the sgemm path: 128 tokens of GPT-2 124M F32 1.21x as fast, F16 1.22x, BF16 1.20x,
+// the Llama shape ([out, in]) 1.16x; 512 tokens 0.99-1.02x. Only the AVX-512 tables have
+// tiles: AVX2's 6 x 16 ones ran at 0.84x (128) and 0.68x (512) of OpenBLAS's sgemm on that
+// host (OpenBLAS's AVX-512 kernels there; not measured on an AVX2-only CPU).
 enum { GEMM_NR = 2 * W };
 _Static_assert(GEMM_MR <= (int)GEMM_MR_MAX && (int)GEMM_NR <= (int)GEMM_NR_MAX && GEMM_NB % GEMM_NR == 0,
                "scratch sized for these tiles, blocks of whole panels");
 
-// Where the next panel's cache lines are: n_seg segments of seg_lines lines, seg_ld bytes apart
+// Where the next block's cache lines are: n_seg segments of seg_lines lines, seg_ld bytes apart
 // (the extra line of a segment covers its end when it does not start on a line); a tile
 // prefetches lines [line, line + n) of them, `per` lines every `step` steps.
 typedef struct {
@@ -1289,8 +1289,9 @@ INLINE void gemm_rows(const float *x, int T, int in, const void *w, DType dt, bo
                     q.n = lines - q.line < per_tile ? lines - q.line : per_tile;
                     gemm_tile(kc, xp + (size_t)tp * kc * GEMM_MR, wp + (size_t)p * kc * GEMM_NR,
                               out + (size_t)tp * GEMM_MR * n_out + jb + p * GEMM_NR, n_out,
-                              T - tp * GEMM_MR < GEMM_MR ? T - tp * GEMM_MR : GEMM_MR, nb - p * GEMM_NR < GEMM_NR ? nb - p * GEMM_NR : GEMM_NR,
-                              acc || k0 > 0, bias ? bias + jb + p * GEMM_NR : NULL, q);
+                              T - tp * GEMM_MR < GEMM_MR ? T - tp * GEMM_MR : GEMM_MR,
+                              nb - p * GEMM_NR < GEMM_NR ? nb - p * GEMM_NR : GEMM_NR, acc || k0 > 0,
+                              bias ? bias + jb + p * GEMM_NR : NULL, q);
                 }
         }
     }

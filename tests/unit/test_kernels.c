@@ -367,7 +367,7 @@ static void test_offsets(const Kernels *k) {
 
 // The table's prefill tiles (GemmFn) where it has them, both layouts: against the reference at
 // sizes around the tiles' 12 rows (2, 12, 13, 40 and 1,037 rows), 32 columns, 128-column blocks
-// and 256-row passes, on column ranges that start and end anywhere; acc adds to what out
+// and 512-row passes, on column ranges that start and end anywhere; acc adds to what out
 // holds, a bias starts every row, else every output in range is written (preset NaN); nothing
 // outside the range is touched; and an output is the same bit for bit whichever range it is
 // made in (so a team's split cannot change the logits).
@@ -419,7 +419,7 @@ static void gemm_case(const Kernels *k, DType dt, int layout, int T, int in, int
 }
 
 static void test_gemm(const Kernels *k) {
-    static const int Ts[] = {2, 12, 13, 40}, ins[] = {1, 7, 16, 256, 257, 600}, outs[] = {1, 17, 33, 70, 300};
+    static const int Ts[] = {2, 12, 13, 40}, ins[] = {1, 7, 16, 511, 513, 1030}, outs[] = {1, 17, 33, 70, 300};
     for (int dt = 0; dt < DT_COUNT; dt++) {
         if (!k->gemm[dt]) continue;
         for (int layout = 0; layout < 2; layout++) {
