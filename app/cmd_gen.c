@@ -197,6 +197,13 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// key: v, or null when there is no such figure (!have)
+static void jw_knum_if(JsonW *w, const char *key, bool have, double v) {
+    jw_key(w, key);
+    if (have) jw_num(w, v);
+    else jw_null(w);
+}
+
 // key: [v[0] * mul, ..., v[n-1] * mul]
 static void jw_knums(JsonW *w, const char *key, const double *v, int n, double mul) {
     jw_key(w, key);
@@ -212,24 +219,27 @@ typedef struct {
     const Model *m;
     Ctx *x;
     float *lg, *head; // head: NULL for an encoder without a head (no logits)
-    int id;
+    int id, start;    // start: the token fed first when there is no prompt
     double tp[BENCH_MAX_REPS], tg[BENCH_MAX_REPS];
 } BenchSide;
 
 static int bench_prefill(BenchSide *s, const int *ids, int np, int rep, Err *e) {
     ctx_reset(s->x);
+    s->tp[rep] = 0;
+    if (!np) return 0; // generation from an empty context: its first step feeds s->start
     double t0 = clock_now();
     int rc = ctx_eval(s->x, ids, np, s->head, false, NULL, e);
     s->tp[rep] = clock_now() - t0;
     return rc;
 }
 
-// n decoding steps (argmax of the last logits, then one token), their time added to rep's
+// n decoding steps (argmax of the last logits, then one token; s->start into an empty
+// context), their time added to rep's
 static int bench_decode(BenchSide *s, int n, int rep, const volatile sig_atomic_t *cancel, Err *e) {
     int V = s->m->cfg.n_vocab;
     for (int g = 0; g < n; g++) {
         double t0 = clock_now();
-        s->id = argmax(s->lg, V);
+        s->id = ctx_pos(s->x) ? argmax(s->lg, V) : s->start;
         int rc = ctx_eval(s->x, &s->id, 1, s->lg, false, NULL, e);
         s->tg[rep] += clock_now() - t0;
         if (rc) return -1;
@@ -259,7 +269,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     const ModelConfig *c = &app->model->cfg;
     // an encoder reads whole texts: no generation, the prompt at most its context
     long long np = c->n_ctx < 512 ? c->n_ctx : 512, ng = c->a.causal ? 128 : 0, reps = 3, n_emb = 0;
-    if (args_int(a, "prompt", 1, 1 << 20, &np, &e) < 0 || args_int(a, "gen", 0, 1 << 20, &ng, &e) < 0 ||
+    if (args_int(a, "prompt", 0, 1 << 20, &np, &e) < 0 || args_int(a, "gen", 0, 1 << 20, &ng, &e) < 0 ||
         args_int(a, "reps", 1, BENCH_MAX_REPS, &reps, &e) < 0 || args_int(a, "embed", 0, 1 << 20, &n_emb, &e) < 0)
         return out_error(out, "%s", e.msg);
     const char *against = args_opt(a, "against");
@@ -269,6 +279,9 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     if (against && !app->original)
         return out_error(out, "bench against=original: %s is not a conversion (run quantize first)", app->model->name);
     if (!c->a.causal && ng) return out_error(out, "bench: %s is an encoder: it does not generate (gen=0)", app->model->name);
+    if (!np && !ng)
+        return out_error(out, c->a.causal ? "bench: prompt=0 times generation from an empty context: give gen= > 0"
+                                          : "bench: %s is an encoder: it needs prompt= >= 1", app->model->name);
     if (np + ng > c->n_ctx)
         return out_error(out, "prompt=%lld + gen=%lld exceed the context of %d", np, ng, c->n_ctx);
     if (n_emb > c->n_ctx) return out_error(out, "embed=%lld exceeds the context of %d", n_emb, c->n_ctx);
@@ -290,6 +303,9 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     Rng r;
     rng_seed(&r, 42);
     for (int i = 0; i < n_ids; i++) ids[i] = (int)(rng_next(&r) % (uint64_t)V);
+    // prompt=0: generation starts from the beginning-of-text token (as llama-bench's tg tests do)
+    int bos = app->model->tok ? tok_bos(app->model->tok) : -1;
+    sd[0].start = sd[1].start = bos >= 0 && bos < V ? bos : ids[0];
     // warm-up (touch every weight once), counting what a prefill and one decoding step do
     LinearCount pre, dec;
     int rc = 0;
@@ -311,8 +327,11 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     ReadBound *rb = rc ? NULL : bound_read_new((size_t)READ_MB << 20, &e);
     if (!rc && !rb) rc = out_error(out, "%s", e.msg);
     const volatile sig_atomic_t *cancel = app->cancel;
+    // a prompt of 0 or 1 tokens has no matrix products: no sgemm bound to hold prefill against
+    const bool mm = pre.n_shapes > 0;
     for (int rep = 0; rep <= reps && !rc; rep++) {
-        if (bound_sgemm_flops_s(pool, pre.shapes, pre.n_shapes, 1, &sg[rep], &e)) {
+        sg[rep] = 0;
+        if (mm && bound_sgemm_flops_s(pool, pre.shapes, pre.n_shapes, 1, &sg[rep], &e)) {
             rc = out_error(out, "%s", e.msg);
             break;
         }
@@ -378,7 +397,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         sgemm_fs = fmax(sgemm_fs, fmax(sg[i], sg[i + 1]));
         drift = fmax(drift, fabs(rd1[i] - rd0[i]) / bs);
     }
-    double pt = np / best_p, gt = ng ? ng / best_g : 0;
+    double pt = np ? np / best_p : 0, gt = ng ? ng / best_g : 0;
     memcpy(srt, bwf, sizeof(double) * (size_t)done);
     double bw_frac = bound_median(srt, done), bw_min = srt[0], bw_max = srt[done - 1];
     memcpy(srt, bwkf, sizeof(double) * (size_t)done);
@@ -386,7 +405,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     memcpy(srt, pff, sizeof(double) * (size_t)done);
     double pf_frac = bound_median(srt, done), pf_min = srt[0], pf_max = srt[done - 1];
     JsonW *w = &out->w;
-    jw_knum(w, "prefill_tok_s", pt);
+    jw_knum_if(w, "prefill_tok_s", np, pt); // null: prompt=0, no prefill
     jw_knum(w, "decode_tok_s", gt);
     jw_kint(w, "threads", ctx_threads(x));
     jw_kint(w, "prompt", np);
@@ -398,7 +417,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_kstr(w, "kernels", ops_kernels());
     if (kern_note()) jw_kstr(w, "kernels_note", kern_note());
     jw_knum(w, "read_gb_s", read_bs / 1e9);
-    jw_knum(w, "sgemm_gflops", sgemm_fs / 1e9);
+    jw_knum_if(w, "sgemm_gflops", mm, sgemm_fs / 1e9);
     jw_knum(w, "weight_bytes_per_token", wbytes);
     jw_kstr(w, "kv_dtype", dtype_name(kv));
     jw_knum(w, "kv_bytes_per_token", kv_bytes);
@@ -406,13 +425,13 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "decode_bw_fraction_with_kv", bwk_frac);
     jw_knum(w, "prefill_flops", pflops);
     jw_knum(w, "prefill_attention_flops", att_flops);
-    jw_knum(w, "prefill_gflops", pflops / best_p / 1e9);
-    jw_knum(w, "prefill_sgemm_fraction", pf_frac);
+    jw_knum_if(w, "prefill_gflops", np, pflops / best_p / 1e9);
+    jw_knum_if(w, "prefill_sgemm_fraction", mm, pf_frac); // null without matrix products (prompt=0 or 1)
     // the repetitions one by one, so that a reader sees the spread behind each median
     jw_knum(w, "decode_bw_fraction_min", bw_min);
     jw_knum(w, "decode_bw_fraction_max", bw_max);
-    jw_knum(w, "prefill_sgemm_fraction_min", pf_min);
-    jw_knum(w, "prefill_sgemm_fraction_max", pf_max);
+    jw_knum_if(w, "prefill_sgemm_fraction_min", mm, pf_min);
+    jw_knum_if(w, "prefill_sgemm_fraction_max", mm, pf_max);
     jw_knum(w, "read_drift_max", drift);
     // the original's speeds and the ratios to them (medians of the repetitions' own ratios)
     double d_ratio = 0, p_ratio = 0, d_ratios[BENCH_MAX_REPS], p_ratios[BENCH_MAX_REPS];
@@ -428,27 +447,27 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         jw_kstr(w, "dtype", dtype_name(o->m->dtype));
         jw_kint(w, "threads", ctx_threads(o->x));
         jw_kstr(w, "kv_dtype", dtype_name(ctx_kv(o->x)));
-        jw_knum(w, "prefill_tok_s", np / ob_p);
+        jw_knum_if(w, "prefill_tok_s", np, np / ob_p);
         jw_knum(w, "decode_tok_s", ng ? ng / ob_g : 0);
-        for (int i = 0; i < done; i++) o->tp[i] = np / o->tp[i], o->tg[i] = ng ? ng / o->tg[i] : 0;
-        jw_knums(w, "prefill_tok_s_reps", o->tp, done, 1);
+        for (int i = 0; i < done; i++) o->tp[i] = np ? np / o->tp[i] : 0, o->tg[i] = ng ? ng / o->tg[i] : 0;
+        jw_knums(w, "prefill_tok_s_reps", o->tp, np ? done : 0, 1);
         jw_knums(w, "decode_tok_s_reps", o->tg, done, 1);
         jw_obj_end(w);
-        jw_knum(w, "prefill_ratio", p_ratio);
-        jw_knums(w, "prefill_ratio_reps", p_ratios, done, 1);
+        jw_knum_if(w, "prefill_ratio", np, p_ratio);
+        jw_knums(w, "prefill_ratio_reps", p_ratios, np ? done : 0, 1);
         if (ng) {
             jw_knum(w, "decode_ratio", d_ratio);
             jw_knums(w, "decode_ratio_reps", d_ratios, done, 1);
         }
     }
-    for (int i = 0; i < done; i++) tp[i] = np / tp[i], tg[i] = ng ? ng / tg[i] : 0;
-    jw_knums(w, "prefill_tok_s_reps", tp, done, 1);
+    for (int i = 0; i < done; i++) tp[i] = np ? np / tp[i] : 0, tg[i] = ng ? ng / tg[i] : 0;
+    jw_knums(w, "prefill_tok_s_reps", tp, np ? done : 0, 1);
     jw_knums(w, "decode_tok_s_reps", tg, done, 1);
     jw_knums(w, "read_gb_s_before", rd0, done, 1e-9);
     jw_knums(w, "read_gb_s_after", rd1, done, 1e-9);
-    jw_knums(w, "sgemm_gflops_reps", sg, done + 1, 1e-9);
+    jw_knums(w, "sgemm_gflops_reps", sg, mm ? done + 1 : 0, 1e-9);
     jw_knums(w, "decode_bw_fraction_reps", bwf, done, 1);
-    jw_knums(w, "prefill_sgemm_fraction_reps", pff, done, 1);
+    jw_knums(w, "prefill_sgemm_fraction_reps", pff, mm ? done : 0, 1);
     if (n_emb) {
         jw_kint(w, "embed_tokens", n_emb);
         jw_knum(w, "embed_per_s", n_texts / best_e);
@@ -456,18 +475,25 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels, %s KV cache (best of %lld)\n",
                app->model->name, dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x),
                ops_kernels(), dtype_name(kv), reps);
-    buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s; median %.0f%% (%.0f-%.0f%%) of sgemm's "
-               "%.1f GFLOP/s\n", np, pt, pflops / best_p / 1e9, 100 * pf_frac, 100 * pf_min, 100 * pf_max,
-               sgemm_fs / 1e9);
+    if (!np)
+        buf_printf(&out->text, "  no prompt: generation from an empty context, from the beginning-of-text token\n");
+    else if (!mm)
+        buf_printf(&out->text, "  prefill %lld token: %.1f tok/s (one decoding step: no matrix products to hold against "
+                   "sgemm)\n", np, pt);
+    else
+        buf_printf(&out->text, "  prefill %lld tokens: %.1f tok/s, %.1f GFLOP/s; median %.0f%% (%.0f-%.0f%%) of sgemm's "
+                   "%.1f GFLOP/s\n", np, pt, pflops / best_p / 1e9, 100 * pf_frac, 100 * pf_min, 100 * pf_max,
+                   sgemm_fs / 1e9);
     if (ng)
         buf_printf(&out->text, "  generation %lld tokens: %.1f tok/s x %.0f MB of weights; median %.0f%% (%.0f-%.0f%%) "
                    "of the read bandwidth taken before and after each rep, up to %.1f GB/s, drifting up to %.0f%% "
                    "(%.0f%% with the KV cache)\n", ng, gt, wbytes / 1e6, 100 * bw_frac, 100 * bw_min, 100 * bw_max,
                    read_bs / 1e9, 100 * drift, 100 * bwk_frac);
     if (against) {
-        buf_printf(&out->text, "  against the original %s (%s), timed alternately: prefill %.2fx", sd[1].m->name,
-                   dtype_name(sd[1].m->dtype), p_ratio);
-        if (ng) buf_printf(&out->text, ", generation %.2fx", d_ratio);
+        buf_printf(&out->text, "  against the original %s (%s), timed alternately:", sd[1].m->name,
+                   dtype_name(sd[1].m->dtype));
+        if (np) buf_printf(&out->text, " prefill %.2fx%s", p_ratio, ng ? "," : "");
+        if (ng) buf_printf(&out->text, " generation %.2fx", d_ratio);
         buf_printf(&out->text, " its speed (medians of the repetitions)\n");
     }
     if (n_emb) buf_printf(&out->text, "  embeddings of %lld tokens: %.1f per second\n", n_emb, n_texts / best_e);

@@ -86,6 +86,35 @@ if all(k in bn for k in ["decode_bw_fraction_reps", "decode_tok_s_reps", "read_g
     check(abs(bn["prefill_sgemm_fraction"] - pf[1]) <= 1e-9 * pf[1], "prefill_sgemm_fraction is the median rep", bn)
     check(0 <= bn["read_drift_max"] < 10, "read_drift_max is a fraction", bn.get("read_drift_max"))
 
+# bench prompt=0: generation from an empty context (llama-bench's tg), no prefill and no sgemm
+# bound; prompt=1: a prefill of one decoding step, timed, with no sgemm bound either
+p = run(["--json", "-e", "model; bench prompt=0 gen=4 reps=2; bench prompt=1 gen=4 reps=2"])
+check(p.returncode == 0, "bench prompt=0 and prompt=1 run", p.stderr)
+o = jlines(p) if p.returncode == 0 else [{}] * 3
+if len(o) == 3 and o[1]:
+    md, b0, b1 = o
+    check(b0["prefill_tok_s"] is None and b0["prefill_tok_s_reps"] == [] and b0["prefill_sgemm_fraction"] is None
+          and b0["sgemm_gflops"] is None and b0["sgemm_gflops_reps"] == [] and b0["prefill_sgemm_fraction_reps"] == [],
+          "bench prompt=0: no prefill figures (null, empty lists)", b0)
+    check(len(b0["decode_tok_s_reps"]) == 2 and all(x > 0 for x in b0["decode_tok_s_reps"])
+          and b0["decode_bw_fraction"] > 0, "bench prompt=0 times generation", b0)
+    want = 2 * md["n_layer"] * md["n_kv_head"] * md["head_dim"] * 4 * (0 + (4 + 1) / 2)
+    check(b0["kv_bytes_per_token"] == want, "bench prompt=0: the KV cache over the generation's own context",
+          (b0["kv_bytes_per_token"], want))
+    check(b1["prefill_tok_s"] > 0 and len(b1["prefill_tok_s_reps"]) == 2 and b1["prefill_sgemm_fraction"] is None
+          and b1["sgemm_gflops_reps"] == [], "bench prompt=1: timed, without an sgemm bound", b1)
+p = run(["-e", "bench prompt=0 gen=4 reps=1; bench prompt=1 gen=4 reps=1"])
+t = p.stdout.decode()
+check(p.returncode == 0 and "no prompt: generation from an empty context" in t and "prefill 1 token:" in t
+      and "of sgemm" not in t and "nan" not in t.lower(), "bench prompt=0 / 1: the text says what was timed", t)
+p = run(["--json", "-e", "quantize q8_0", "-e", "bench prompt=0 gen=4 reps=2 against=original"])
+bq = jlines(p)[-1] if p.returncode == 0 else {}
+check(bq.get("prefill_ratio", 0) is None and bq.get("prefill_ratio_reps") == [] and bq.get("decode_ratio", 0) > 0
+      and bq.get("against", {}).get("prefill_tok_s", 0) is None, "bench prompt=0 against=original: generation only",
+      (p.stderr, bq))
+p = run(["-e", "bench prompt=0 gen=0"])
+check(p.returncode != 0 and b"gen= > 0" in p.stderr, "bench prompt=0 gen=0 is refused", p.stderr)
+
 # bench against=original: after quantize, the original model is timed in the same
 # repetitions; each ratio is the repetition's own, the figure their median
 p = run(["--json", "-e", "quantize q8_0", "-e", "bench prompt=8 gen=20 reps=3 against=original"])
@@ -265,6 +294,9 @@ check(o.get("prefill_tok_s", 0) > 0 and o.get("embed_per_s", 0) > 0 and o.get("e
       "bench on an encoder measures prefill and embeddings", (p.stderr, o))
 p = run(["--model", bd, "-e", "bench gen=4"])
 check(p.returncode != 0 and b"encoder" in p.stderr, "bench gen= on an encoder is refused", p.stderr)
+p = run(["--model", bd, "-e", "bench prompt=0"])
+check(p.returncode != 0 and b"encoder" in p.stderr and b"prompt=" in p.stderr, "bench prompt=0 on an encoder is refused",
+      p.stderr)
 p = run(["--model", bd, "-e", "bench embed=41"])
 check(p.returncode != 0 and b"context" in p.stderr, "bench embed= beyond the context is refused", p.stderr)
 p = run(["--model", bd, "--json", "-e", "bench prompt=2 reps=1 embed=30"])
