@@ -135,8 +135,11 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
             jw_kstr(w, "b", names[j]);
             counts_json(w, t);
             jw_obj_end(w);
-            buf_printf(&out->text, "%-12.12s %-12.12s %8d %6ld  ", *names[i] ? names[i] : "(none)",
-                       *names[j] ? names[j] : "(none)", t->prompts, t->c.pairs);
+            const char *ni = *names[i] ? names[i] : "(none)", *nj = *names[j] ? names[j] : "(none)";
+            put_cell(&out->text, ni, strlen(ni), 12, false);
+            buf_putc(&out->text, ' ');
+            put_cell(&out->text, nj, strlen(nj), 12, false);
+            buf_printf(&out->text, " %8d %6ld  ", t->prompts, t->c.pairs);
             fmt_num(&out->text, "%6.3f", agree_rate(&t->c));
             buf_puts(&out->text, "     ");
             fmt_num(&out->text, "%+.3f", agree_tau_b(&t->c));
@@ -153,8 +156,9 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
         counts_json(w, &one[i]);
         jw_obj_end(w);
         if (!shared) continue;
-        buf_printf(&out->text, "%-12.12s %8d %8d %6ld  ", *names[i] ? names[i] : "(none)", nrank[i], one[i].prompts,
-                   one[i].c.pairs);
+        const char *nm = *names[i] ? names[i] : "(none)";
+        put_cell(&out->text, nm, strlen(nm), 12, false);
+        buf_printf(&out->text, " %8d %8d %6ld  ", nrank[i], one[i].prompts, one[i].c.pairs);
         fmt_num(&out->text, "%6.3f", agree_rate(&one[i].c));
         buf_puts(&out->text, "     ");
         fmt_num(&out->text, "%+.3f", agree_tau_b(&one[i].c));

@@ -307,7 +307,9 @@ static int cmd_lens(App *app, const Args *a, Out *out) {
             for (int t = 0; t < T; t++) {
                 size_t i = ((size_t)l * T + t) * K;
                 token_piece(m->tok, best[i], &tmp);
-                buf_printf(&out->text, "  %-8.8s %4.2f", tmp.data ? tmp.data : "", bestp[i]);
+                buf_puts(&out->text, "  ");
+                put_cell(&out->text, tmp.data, tmp.len, 8, true);
+                buf_printf(&out->text, " %4.2f", bestp[i]);
             }
             buf_printf(&out->text, "  | %.3f\n", tprob[(size_t)l * T + T - 1]);
         }
@@ -485,7 +487,7 @@ static int cmd_rollout(App *app, const Args *a, Out *out) {
         if (lab) app_set_figure(app, r, T, T, (const char *const *)lab, (const char *const *)lab, false, title);
         buf_printf(&out->text, "%s\n", title);
         for (int i = 0; i < T; i++) {
-            buf_printf(&out->text, "%-12.12s", lab && lab[i] ? lab[i] : "");
+            put_cell(&out->text, lab ? lab[i] : NULL, lab && lab[i] ? strlen(lab[i]) : 0, 12, true);
             for (int j = 0; j < T; j++) buf_printf(&out->text, " %5.3f", r[(size_t)i * T + j]);
             buf_putc(&out->text, '\n');
         }
@@ -628,7 +630,7 @@ static int cmd_neuron(App *app, const Args *a, Out *out) {
         if (rl && cl) app_set_figure(app, contrib, T, hd, (const char *const *)rl, (const char *const *)cl, true, title);
         buf_printf(&out->text, "%s\nkey          score  (the three largest contributions: dimension value)\n", title);
         for (int j = 0; j < T; j++) {
-            buf_printf(&out->text, "%-12.12s", rl && rl[j] ? rl[j] : "");
+            put_cell(&out->text, rl ? rl[j] : NULL, rl && rl[j] ? strlen(rl[j]) : 0, 12, true);
             if (isnan(score[j])) {
                 buf_printf(&out->text, "      -\n");
                 continue;

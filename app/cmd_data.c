@@ -43,8 +43,12 @@ static int history_row(void *user, const DbRun *r) {
 
     Buf *t = &h->out->text;
     const char *slash = strrchr(r->model_path, '/');
-    buf_printf(t, "#%-5lld %.16s %-8s %-12.12s %-10.10s ", (long long)r->id, r->created, r->kind,
-               slash ? slash + 1 : r->model_path, r->annotator ? r->annotator : "-");
+    const char *model = slash ? slash + 1 : r->model_path, *who = r->annotator ? r->annotator : "-";
+    buf_printf(t, "#%-5lld %.16s %-8s ", (long long)r->id, r->created, r->kind);
+    put_cell(t, model, strlen(model), 12, false);
+    buf_putc(t, ' ');
+    put_cell(t, who, strlen(who), 10, false);
+    buf_putc(t, ' ');
     buf_putc(t, '"');
     text_line(t, r->prompt, r->prompt_len, 40);
     buf_puts(t, "\" -> \"");
@@ -335,8 +339,10 @@ static int rankings_row(void *user, const DbRanking *r) {
     jw_obj_end(&c->out->w);
     Buf *t = &c->out->text, order = {0};
     order_text(r, best, &order);
-    buf_printf(t, "#%-5lld %.16s %-10.10s k=%d  %-17s \"", (long long)r->id, r->created,
-               r->annotator ? r->annotator : "-", r->k, order.data);
+    const char *who = r->annotator ? r->annotator : "-";
+    buf_printf(t, "#%-5lld %.16s ", (long long)r->id, r->created);
+    put_cell(t, who, strlen(who), 10, false);
+    buf_printf(t, " k=%d  %-17s \"", r->k, order.data);
     text_line(t, r->prompt, r->prompt_len, 40);
     buf_putc(t, '"');
     if (r->note) {

@@ -62,8 +62,9 @@ static int cmd_logits(App *app, const Args *a, Out *out) {
             jw_knum(w, "logit", last[idx[i]]);
             jw_knum(w, "prob", exp(lp[idx[i]]));
             jw_obj_end(w);
-            buf_printf(&out->text, "%6d  %-20s  logit %9.4f  p %.4f\n", idx[i], tmp.data ? tmp.data : "", last[idx[i]],
-                       exp(lp[idx[i]]));
+            buf_printf(&out->text, "%6d  ", idx[i]);
+            put_cell(&out->text, tmp.data, tmp.len, 20, true);
+            buf_printf(&out->text, "  logit %9.4f  p %.4f\n", last[idx[i]], exp(lp[idx[i]]));
         }
         jw_arr_end(w);
         buf_free(&tmp);

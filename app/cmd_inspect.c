@@ -152,7 +152,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     Buf tmp = {0};
     for (int i = 0; i < T; i++) {
         token_piece(app->model->tok, ids.v[i], &tmp);
-        buf_printf(&out->text, "%-12.12s", tmp.data ? tmp.data : "");
+        put_cell(&out->text, tmp.data, tmp.len, 12, true);
         for (int j = 0; j < (c->a.causal ? i + 1 : T); j++) buf_printf(&out->text, " %5.3f", mtx[(size_t)i * T + j]);
         buf_putc(&out->text, '\n');
     }

@@ -372,8 +372,11 @@ static int probe_apply(App *app, const Args *a, Out *out) {
                 if (pt[k] > pt[best]) best = k;
             jw_str(w, pw.classes[best]);
             token_piece(m->tok, pr.ids.v[t], &piece);
-            buf_printf(&out->text, "%4d  %-16.40s %-10.40s %.3f\n", t, piece.data ? piece.data : "", pw.classes[best],
-                       pt[best]);
+            buf_printf(&out->text, "%4d  ", t);
+            put_cell(&out->text, piece.data, piece.len, 16, true);
+            buf_putc(&out->text, ' ');
+            put_cell(&out->text, pw.classes[best], strlen(pw.classes[best]), 10, false);
+            buf_printf(&out->text, " %.3f\n", pt[best]);
         }
         jw_arr_end(w);
         buf_free(&piece);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "label.h"
 
 // Decoding options on top of the defaults. Returns 0 or -1 (message in out).
 int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out) {
@@ -316,6 +317,15 @@ void put_text(Buf *b, const char *s, size_t n) {
         s = nul + 1;
     }
     buf_put_utf8(b, s, n);
+}
+
+void put_cell(Buf *b, const char *s, size_t n, int width, bool token) {
+    char cell[4 * CELL_MAX + 16]; // label_format never cuts into a character with this room
+    if (width > CELL_MAX) width = CELL_MAX;
+    int used = token ? label_format(cell, sizeof cell, s ? s : "", s ? n : 0, width, true)
+                     : label_format_text(cell, sizeof cell, s ? s : "", s ? n : 0, width);
+    buf_puts(b, cell);
+    for (; used < width; used++) buf_putc(b, ' ');
 }
 
 // Append about max bytes of s on one line (newlines shown as ⏎), "..." when cut.

@@ -79,6 +79,13 @@ int list_command(App *app, const Args *a, Out *out, const char *cmd, const char 
 void filter_opts(const Args *a, DbFilter *f);
 // Append n bytes of s as valid UTF-8 with NUL bytes shown as U+2400 (a human form is a C string).
 void put_text(Buf *b, const char *s, size_t n);
+// Append the n bytes at s as one cell of a text table, `width` columns wide (at most CELL_MAX):
+// a token's visible form (views/label.h: its spaces as '·', newlines and controls shown,
+// never raw), or with `token` false a name's (its spaces stay spaces); cut at a character
+// with '…' when wider, padded with spaces to the width.
+enum { CELL_MAX = 64 };
+void put_cell(Buf *b, const char *s, size_t n, int width, bool token);
+
 // Append about max bytes of s on one line (newlines shown as U+23CE), "..." when cut.
 void text_line(Buf *b, const char *s, size_t n, size_t max);
 

@@ -59,7 +59,8 @@ void print_result(const Out *o, int rc, bool json, FILE *out, FILE *err) {
     } else if (o->text.len) {
         if (isatty(fileno(out))) {
             // model output may hold control characters and escape sequences: on a terminal,
-            // show them (^[ ...) instead of letting them act
+            // show them (^[ ..., and the C1 controls U+0080-U+009F, which a UTF-8 terminal may
+            // take as CSI and the like, as <U+009B>) instead of letting them act
             Buf safe = {0};
             buf_put_utf8(&safe, o->text.data, o->text.len);
             for (size_t i = 0; i < safe.len; i++) {
@@ -67,6 +68,8 @@ void print_result(const Out *o, int rc, bool json, FILE *out, FILE *err) {
                 if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) {
                     fputc('^', out);
                     fputc(ch == 0x7f ? '?' : ch + '@', out);
+                } else if (ch == 0xC2 && i + 1 < safe.len && (unsigned char)safe.data[i + 1] < 0xA0) {
+                    fprintf(out, "<U+%04X>", (unsigned char)safe.data[++i]); // valid UTF-8: 0x80-0x9F
                 } else {
                     fputc(ch, out);
                 }

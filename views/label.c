@@ -42,7 +42,8 @@ static bool is_escaped(uint32_t cp) {
     return cp >= 0xAD && in_ranges(escaped, sizeof escaped / sizeof *escaped, cp);
 }
 
-void label_visible(Buf *out, const char *s, size_t n, bool utf8) {
+// label_visible; `spaces`: ' ' stays ' ' (names and text rather than tokens)
+static void visible(Buf *out, const char *s, size_t n, bool utf8, bool spaces) {
     bool have_base = false; // a printable character precedes: zero-width marks can attach
     for (size_t i = 0; i < n;) {
         int len = utf8_valid_len(s + i, n - i);
@@ -58,7 +59,7 @@ void label_visible(Buf *out, const char *s, size_t n, bool utf8) {
         i += (size_t)len;
         bool after_base = have_base;
         have_base = false;
-        if (cp == ' ') buf_puts(out, utf8 ? "\u00B7" : "_");
+        if (cp == ' ') buf_puts(out, spaces ? " " : utf8 ? "\u00B7" : "_");
         else if (cp == '\n') buf_puts(out, utf8 ? "\u21B5" : "\\n");
         else if (cp == '\t') buf_puts(out, utf8 ? "\u2192" : "\\t");
         else if (cp < 0x20) buf_printf(out, "^%c", (char)(cp + 64));
@@ -75,6 +76,8 @@ void label_visible(Buf *out, const char *s, size_t n, bool utf8) {
         }
     }
 }
+
+void label_visible(Buf *out, const char *s, size_t n, bool utf8) { visible(out, s, n, utf8, false); }
 
 int label_width(const char *s, size_t n) {
     int w = 0;
@@ -110,12 +113,12 @@ int label_next(const char *s, size_t n, size_t *pos, char glyph[LABEL_GLYPH_MAX]
     return w;
 }
 
-int label_format(char *out, size_t cap, const char *s, size_t n, int width, bool utf8) {
+static int format(char *out, size_t cap, const char *s, size_t n, int width, bool utf8, bool spaces) {
     if (!cap) return 0;
     out[0] = 0;
     if (width <= 0) return 0;
     Buf v = {0};
-    label_visible(&v, s, n, utf8);
+    visible(&v, s, n, utf8, spaces);
     const char *ell = utf8 ? "\u2026" : "~";
     size_t ell_len = strlen(ell);
     int total = label_width(v.data ? v.data : "", v.len);
@@ -145,4 +148,12 @@ int label_format(char *out, size_t cap, const char *s, size_t n, int width, bool
     out[len] = 0;
     buf_free(&v);
     return used;
+}
+
+int label_format(char *out, size_t cap, const char *s, size_t n, int width, bool utf8) {
+    return format(out, cap, s, n, width, utf8, false);
+}
+
+int label_format_text(char *out, size_t cap, const char *s, size_t n, int width) {
+    return format(out, cap, s, n, width, true, true);
 }

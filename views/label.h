@@ -32,3 +32,5 @@ int label_next(const char *s, size_t n, size_t *pos, char glyph[LABEL_GLYPH_MAX]
 // width columns; when it is wider, keep its start and end it with '…' (UTF-8) or '~' (ASCII);
 // with one column, show the first character. Returns the columns used. cap >= 4 * width + 16 never cuts.
 int label_format(char *out, size_t cap, const char *s, size_t n, int width, bool utf8);
+// The same in UTF-8 for a name or text rather than a token: its spaces stay spaces.
+int label_format_text(char *out, size_t cap, const char *s, size_t n, int width);

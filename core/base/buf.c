@@ -254,16 +254,20 @@ void buf_put_xml(Buf *out, const char *s) {
 }
 
 void buf_put_csv(Buf *b, const char *s, size_t n) {
+    Buf v = {0}; // a spreadsheet or a CSV reader takes UTF-8: ill-formed bytes become U+FFFD
+    buf_put_utf8(&v, s, n);
+    s = v.data ? v.data : "", n = v.len;
     bool quote = false;
     for (size_t i = 0; i < n && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
     if (!quote) {
         buf_put(b, s, n);
-        return;
+    } else {
+        buf_putc(b, '"');
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] == '"') buf_putc(b, '"');
+            buf_putc(b, s[i]);
+        }
+        buf_putc(b, '"');
     }
-    buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') buf_putc(b, '"');
-        buf_putc(b, s[i]);
-    }
-    buf_putc(b, '"');
+    buf_free(&v);
 }

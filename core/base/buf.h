@@ -35,7 +35,8 @@ void buf_put_quoted(Buf *b, const char *s, size_t n);
 // Append s as XML character data (& < > " escaped), for SVG text.
 void buf_put_xml(Buf *out, const char *s);
 // Append n bytes of s as one CSV field (RFC 4180): quoted, quotes doubled, when it holds a
-// comma, a quote, CR or LF; bytes verbatim.
+// comma, a quote, CR or LF; valid UTF-8 verbatim, ill-formed sequences as U+FFFD (the
+// exports' text: a model's output cut inside a character, as the JSON exports write it).
 void buf_put_csv(Buf *b, const char *s, size_t n);
 // Take ownership of the data (caller frees); b is left empty. NULL when b has failed.
 char *buf_take(Buf *b);

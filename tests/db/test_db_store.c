@@ -1,10 +1,22 @@
 // test_db_store.c - runs and rankings round-trip through a real database file, filters
 // select what they say, and every export parses as JSON Lines (or CSV) with exactly the
-// documented fields and the stored text verbatim, including a hostile prompt.
+// documented fields and the stored text (well-formed UTF-8, an ill-formed sequence as
+// U+FFFD), including a hostile prompt.
 #include "dbtest.h"
 #include "base/json.h"
+#include "base/utf8.h"
 
 #include <dirent.h>
+
+// Whether the n bytes at s are well-formed UTF-8 throughout.
+static bool utf8_valid_all(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        int len = utf8_valid_len(s + i, n - i);
+        if (len <= 0) return false;
+        i += (size_t)len;
+    }
+    return true;
+}
 
 static const char *const RUN_KEYS[] = {
     "run_id", "created", "kind", "parent_id", "annotator", "qkv_version", "threads", "kv", "model_path",
@@ -372,13 +384,18 @@ int main(void) {
               0);
     CHECK_INT(count, 3);
 
-    // CSV: header plus one row per run; bytes verbatim
+    // CSV: header plus one row per run; text as the JSON export writes it, valid UTF-8 with
+    // U+FFFD per maximal subpart of an ill-formed sequence (a CSV reader decodes UTF-8)
     const char *csv_file = dbt_path("runs.csv");
     CHECK_INT(db_export(db, DB_EXPORT_RUNS_CSV, csv_file, NULL, &count, &e), 0);
     CHECK_INT(count, 7);
     dbt_read(csv_file, &raw);
     CHECK(strncmp(raw.data, "run_id,created,kind,parent_id,annotator,", 40) == 0);
-    CHECK(memmem(raw.data, raw.len, BINARY, sizeof BINARY - 1) != NULL);
+    const char *csv_want = "bin\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                           "end";
+    CHECK(memmem(raw.data, raw.len, csv_want, strlen(csv_want)) != NULL);
+    CHECK(memmem(raw.data, raw.len, BINARY, sizeof BINARY - 1) == NULL);
+    CHECK(utf8_valid_all(raw.data, raw.len));
     CHECK(memmem(raw.data, raw.len, "\"He said \"\"hi\"\" and 'bye'\n", 26) != NULL);
 
     // rankings: order with the tie, candidates best first, full provenance

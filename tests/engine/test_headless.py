@@ -112,6 +112,9 @@ bq = jlines(p)[-1] if p.returncode == 0 else {}
 check(bq.get("prefill_ratio", 0) is None and bq.get("prefill_ratio_reps") == [] and bq.get("decode_ratio", 0) > 0
       and bq.get("against", {}).get("prefill_tok_s", 0) is None, "bench prompt=0 against=original: generation only",
       (p.stderr, bq))
+p = run(["-e", "load builtin tokenizer=/nonexistent"])
+check(p.returncode == 1 and b"own byte-level tokenizer" in p.stderr, "load builtin tokenizer= is refused, not ignored",
+      p.stderr)
 p = run(["-e", "bench prompt=0 gen=0"])
 check(p.returncode != 0 and b"gen= > 0" in p.stderr, "bench prompt=0 gen=0 is refused", p.stderr)
 
@@ -301,6 +304,47 @@ p = run(["--model", bd, "-e", "bench embed=41"])
 check(p.returncode != 0 and b"context" in p.stderr, "bench embed= beyond the context is refused", p.stderr)
 p = run(["--model", bd, "--json", "-e", "bench prompt=2 reps=1 embed=30"])
 check(p.returncode == 0, "embed= longer than the prompt is fine", p.stderr)
+
+# text tables: a token's label is one cell (a newline or an escape in a piece is shown, never
+# raw, so rows stay rows), names are cut at a character, and on a terminal the C1 controls are
+# shown too (a UTF-8 terminal may act on U+009B as on ESC [)
+p = run(["-e", 'attention "a\\nb \\x1b[31mc" layer=0 head=0'])
+pj = run(["--json", "-e", 'tokenize "a\\nb \\x1b[31mc"'])
+n_tok = len(jlines(pj)[0]["ids"]) if pj.returncode == 0 else -1
+rows = p.stdout.decode().split("\n")[1:-1]
+check(p.returncode == 0 and len(rows) == n_tok and b"\x1b" not in p.stdout and "\u21b5" in rows[1],
+      "attention: one row per token, the newline shown as a glyph, no raw escape", (p.stdout, n_tok))
+p = run(["-e", 'logits "x" top=40'])
+check(p.returncode == 0 and len(p.stdout.decode().strip().split("\n")) >= 40 and b"\x1b" not in p.stdout
+      and all(len(l.split("logit")) == 2 for l in p.stdout.decode().strip().split("\n")[-40:]),
+      "logits top=40: one line a token, no raw control character", p.stdout)
+adb = os.path.join(TMP, "annot.db")
+name = "a" + "\u00e9" * 12  # 13 columns, 25 bytes: wider than the 10-column annotator cell
+p = subprocess.run([QKV, "--db", adb, "--annotator", name, "-e",
+                    'rank "Hi" k=2 max=2 seed=1; order 2 1; history; rankings'], capture_output=True, timeout=120)
+try:
+    t = p.stdout.decode("utf-8")
+except UnicodeDecodeError:
+    t = None
+check(p.returncode == 0 and t is not None and name not in t and t.count(name[:9] + "\u2026 ") == 3,
+      "history and rankings cut a long name at a character, with an ellipsis, in its column", (p.stderr, p.stdout))
+import pty
+mfd, sfd = pty.openpty()
+p = subprocess.run([QKV, "--db", DB, "-e", 'generate "q\\u009bz" max=1 seed=1; history 1'], stdout=sfd,
+                   stderr=subprocess.PIPE, timeout=120)
+os.close(sfd)
+tty = b""
+while True:
+    try:
+        chunk = os.read(mfd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    tty += chunk
+os.close(mfd)
+check(p.returncode == 0 and b"\xc2\x9b" not in tty and b"<U+009B>" in tty,
+      "on a terminal, a C1 control in the text is shown as <U+009B>", tty)
 
 # positional encodings: the sinusoids of "Attention is all you need", learned ones, cosine
 import math

@@ -1,5 +1,6 @@
 // test_utf8.c - UTF-8 decoding follows the maximal-subpart rule (as WHATWG decoders do).
 #include "../check.h"
+#include "base/buf.h"
 #include "base/utf8.h"
 
 // Decode s into code points, return how many; cps must hold n entries.
@@ -26,5 +27,14 @@ int main(void) {
     char out[4];
     CHECK_INT(utf8_encode(0x1F600, out), 4);
     CHECK(!memcmp(out, "\xf0\x9f\x98\x80", 4));
+    // a CSV field is valid UTF-8: a character cut short becomes U+FFFD (quoted or not), valid
+    // text stays as it is
+    Buf b = {0};
+    buf_put_csv(&b, "a\xee,\"\xc3\xa9", 6);
+    CHECK_STR(b.data, "\"a\xef\xbf\xbd,\"\"\xc3\xa9\"");
+    b.len = 0;
+    buf_put_csv(&b, "x\xf0\x9f\x98", 4);
+    CHECK_STR(b.data, "x\xef\xbf\xbd");
+    buf_free(&b);
     return CHECK_DONE();
 }

@@ -85,6 +85,13 @@ int main(void) {
     FMT("\u65E5\u672C", 1, true, "\u2026", 1);
     FMT("The", 0, true, "", 0);
     FMT("\x01\x02\x03", 4, true, "^A^\u2026", 4);
+    {   // a name or text rather than a token: spaces stay spaces, the rest as for a token
+        char out[64];
+        CHECK_INT(label_format_text(out, sizeof out, "Ana Silva\n\x1b", 11, 20), 12);
+        CHECK_STR(out, "Ana Silva\u21B5^[");
+        CHECK_INT(label_format_text(out, sizeof out, "a \u00e9\u00e9\u00e9\u00e9", 10, 4), 4);
+        CHECK_STR(out, "a \u00e9\u2026");
+    }
     {   // a small buffer cuts at a character boundary
         char small[6];
         int cols = label_format(small, sizeof small, "\u65E5\u672C\u8A9E", 9, 10, true);
