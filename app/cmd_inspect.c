@@ -148,14 +148,21 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
         prompt_free(&pr);
         return out_error(out, "out of memory for the figure of layer %d head %d (%d x %d)", L0, H0, T, T);
     }
-    buf_printf(&out->text, "layer %d head %d (rows: queries, columns: keys)\n", L0, H0);
+    // the human form: every map asked for (layer=all and head=all: each layer's heads in turn)
     Buf tmp = {0};
-    for (int i = 0; i < T; i++) {
-        token_piece(app->model->tok, ids.v[i], &tmp);
-        put_cell(&out->text, tmp.data, tmp.len, 12, true);
-        for (int j = 0; j < (c->a.causal ? i + 1 : T); j++) buf_printf(&out->text, " %5.3f", mtx[(size_t)i * T + j]);
-        buf_putc(&out->text, '\n');
-    }
+    for (int l = 0; l < c->n_layer; l++)
+        for (int h = 0; h < c->n_head; h++) {
+            if ((ac.layer >= 0 && l != ac.layer) || (ac.head >= 0 && h != ac.head)) continue;
+            const float *mp = att_map(&ac, l, h);
+            if (l != L0 || h != H0) buf_putc(&out->text, '\n');
+            buf_printf(&out->text, "layer %d head %d (rows: queries, columns: keys)\n", l, h);
+            for (int i = 0; i < T; i++) {
+                token_piece(app->model->tok, ids.v[i], &tmp);
+                put_cell(&out->text, tmp.data, tmp.len, 12, true);
+                for (int j = 0; j < (c->a.causal ? i + 1 : T); j++) buf_printf(&out->text, " %5.3f", mp[(size_t)i * T + j]);
+                buf_putc(&out->text, '\n');
+            }
+        }
     buf_free(&tmp);
     free(ac.all);
     prompt_free(&pr);

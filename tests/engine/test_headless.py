@@ -314,6 +314,11 @@ n_tok = len(jlines(pj)[0]["ids"]) if pj.returncode == 0 else -1
 rows = p.stdout.decode().split("\n")[1:-1]
 check(p.returncode == 0 and len(rows) == n_tok and b"\x1b" not in p.stdout and "\u21b5" in rows[1],
       "attention: one row per token, the newline shown as a glyph, no raw escape", (p.stdout, n_tok))
+p = run(["-e", 'attention "abc" layer=0 head=all; attention "abc" layer=all head=1'])
+heads = [l for l in p.stdout.decode().split("\n") if l.startswith("layer ")]
+check(p.returncode == 0 and heads == [f"layer 0 head {h} (rows: queries, columns: keys)" for h in range(4)]
+      + [f"layer {l} head 1 (rows: queries, columns: keys)" for l in range(4)],
+      "attention head=all / layer=all: the text shows every map asked for", p.stdout)
 p = run(["-e", 'logits "x" top=40'])
 check(p.returncode == 0 and len(p.stdout.decode().strip().split("\n")) >= 40 and b"\x1b" not in p.stdout
       and all(len(l.split("logit")) == 2 for l in p.stdout.decode().strip().split("\n")[-40:]),
