@@ -129,9 +129,11 @@ int main(int argc, char **argv) {
             NEEDS_ARG free(app.annotator);
             app.annotator = xstrdup(next);
         } else if (!strcmp(a, "--threads")) {
-            NEEDS_ARG app.n_threads = atoi(next);
-            if (app.n_threads < 1 || app.n_threads > 256) {
-                fprintf(stderr, "error: --threads: 1..256 expected\n");
+            NEEDS_ARG char *end;
+            long nt = strtol(next, &end, 10);
+            app.n_threads = *next && !*end && nt >= 1 && nt <= 256 ? (int)nt : 0; // "1x" is not 1
+            if (!app.n_threads) {
+                fprintf(stderr, "error: --threads: a whole number in 1..256 expected, not '%.40s'\n", next);
                 status = 2;
                 goto done;
             }

@@ -734,7 +734,8 @@ int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logit
     const ModelConfig *cf = &c->m->cfg;
     if (n <= 0) return err_set(e, "nothing to evaluate");
     if (c->pos + n > cf->n_ctx)
-        return err_set(e, "%d tokens do not fit in the context: %d used of %d", n, c->pos, cf->n_ctx);
+        return err_set(e, "%d tokens do not fit in the context of %d (%d of its positions in use)", n, cf->n_ctx,
+                       c->pos);
     if (!cf->a.causal && c->pos > 0)
         return err_set(e, "a bidirectional model reads a whole text at once (the cache holds %d tokens)", c->pos);
     if (!cf->a.lm_head && (logits || traced(trace, TRACE_LOGITS, -1)))
@@ -769,7 +770,8 @@ int ctx_eval_from(Ctx *c, int layer, const float *x, int n, float *out, const Tr
     if (n <= 0) return err_set(e, "nothing to evaluate");
     if (layer < 0 || layer > cf->n_layer) return err_set(e, "layer %d: the model has %d blocks", layer, cf->n_layer);
     if (c->pos + n > cf->n_ctx)
-        return err_set(e, "%d tokens do not fit in the context: %d used of %d", n, c->pos, cf->n_ctx);
+        return err_set(e, "%d tokens do not fit in the context of %d (%d of its positions in use)", n, cf->n_ctx,
+                       c->pos);
     if (!cf->a.causal && c->pos > 0)
         return err_set(e, "a bidirectional model reads a whole text at once (the cache holds %d tokens)", c->pos);
     int start = c->pos;

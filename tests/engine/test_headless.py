@@ -112,6 +112,9 @@ bq = jlines(p)[-1] if p.returncode == 0 else {}
 check(bq.get("prefill_ratio", 0) is None and bq.get("prefill_ratio_reps") == [] and bq.get("decode_ratio", 0) > 0
       and bq.get("against", {}).get("prefill_tok_s", 0) is None, "bench prompt=0 against=original: generation only",
       (p.stderr, bq))
+p = run(["-e", 'logits "%s"' % ("a " * 300)])
+check(p.returncode == 1 and p.stderr.decode() == "error: 600 tokens do not fit in the context of 256 (0 of its positions "
+      "in use)\n", "a prompt longer than the context: one line that says so", p.stderr)
 p = run(["-e", "load builtin tokenizer=/nonexistent"])
 check(p.returncode == 1 and b"own byte-level tokenizer" in p.stderr, "load builtin tokenizer= is refused, not ignored",
       p.stderr)
@@ -655,7 +658,8 @@ for args, want, text in ((["-e", "set"], ("auto", None), "kv auto  "), (["-e", "
           text in pt.stdout.decode(), f"{' '.join(args)} before a model is loaded", (p.returncode, p.stderr[-300:], o[-1], pt.stdout))
 # a bad option value after --db and --annotator: one line, exit 2 (and, under the sanitizers,
 # nothing the earlier options took is leaked)
-for bad, msg in ((["--threads", "0"], "error: --threads: 1..256 expected\n"),
+for bad, msg in ((["--threads", "0"], "error: --threads: a whole number in 1..256 expected, not '0'\n"),
+                 (["--threads", "1x"], "error: --threads: a whole number in 1..256 expected, not '1x'\n"),
                  (["--annotator", "x", "--threads"], "error: --threads needs an argument\n"),
                  (["--annotator", "x", "--bogus"], "error: unknown option '--bogus'\n")):
     p = run(["-e", "set"] + bad)
