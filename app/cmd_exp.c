@@ -37,7 +37,7 @@ static int range_list(const char *key, const char *s, int lo, int hi, int *v, in
     if (!rc && !iv.n) rc = out_error(out, "%s=: at least one value expected", key);
     if (!rc && iv.n > cap) rc = out_error(out, "%s=%.60s: at most %d values", key, s, cap);
     for (int i = 0; !rc && i < iv.n; i++)
-        if (iv.v[i] < lo) rc = out_error(out, "%s=: %d is below %d", key, iv.v[i], lo);
+        if (iv.v[i] < lo) rc = out_error(out, "%s=%.60s: %d is below %d", key, s, iv.v[i], lo);
     int n = iv.n;
     if (!rc) memcpy(v, iv.v, sizeof *v * (size_t)n);
     iv_free(&iv);

@@ -71,7 +71,7 @@ int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out)
         long x = strtol(s, &end, 10);
         if (end == s || errno || x < 0 || x > 1 << 30)
             return out_error(out, "%s=%.60s: comma-separated numbers expected", what, list);
-        if (x >= limit) return out_error(out, "%s=: %ld is out of range (%d values)", what, x, limit);
+        if (x >= limit) return out_error(out, "%s=%.60s: %ld is out of range (0 to %d)", what, list, x, limit - 1);
         iv_push(v, (int)x);
         s = end;
         if (*s == ',') s++;

@@ -115,6 +115,9 @@ check(bq.get("prefill_ratio", 0) is None and bq.get("prefill_ratio_reps") == [] 
 p = run(["-e", 'logits "%s"' % ("a " * 300)])
 check(p.returncode == 1 and p.stderr.decode() == "error: 600 tokens do not fit in the context of 256 (0 of its positions "
       "in use)\n", "a prompt longer than the context: one line that says so", p.stderr)
+p = run(["-e", "prompt show en-fr shots=100"])
+check(p.returncode == 1 and p.stderr.decode() == "error: shots=100: 100 is out of range (0 to 64)\n",
+      "a list option out of range names the option and its range", p.stderr)
 p = run(["-e", "load builtin tokenizer=/nonexistent"])
 check(p.returncode == 1 and b"own byte-level tokenizer" in p.stderr, "load builtin tokenizer= is refused, not ignored",
       p.stderr)
