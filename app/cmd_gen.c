@@ -198,13 +198,6 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     return 0;
 }
 
-// key: v, or null when there is no such figure (!have)
-static void jw_knum_if(JsonW *w, const char *key, bool have, double v) {
-    jw_key(w, key);
-    if (have) jw_num(w, v);
-    else jw_null(w);
-}
-
 // key: [v[0] * mul, ..., v[n-1] * mul]
 static void jw_knums(JsonW *w, const char *key, const double *v, int n, double mul) {
     jw_key(w, key);
@@ -406,7 +399,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     memcpy(srt, pff, sizeof(double) * (size_t)done);
     double pf_frac = bound_median(srt, done), pf_min = srt[0], pf_max = srt[done - 1];
     JsonW *w = &out->w;
-    jw_knum_if(w, "prefill_tok_s", np, pt); // null: prompt=0, no prefill
+    jw_knum_or_null(w, "prefill_tok_s", np ? pt : NAN); // null: prompt=0, no prefill
     jw_knum(w, "decode_tok_s", gt);
     jw_kint(w, "threads", ctx_threads(x));
     jw_kint(w, "prompt", np);
@@ -418,7 +411,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_kstr(w, "kernels", ops_kernels());
     if (kern_note()) jw_kstr(w, "kernels_note", kern_note());
     jw_knum(w, "read_gb_s", read_bs / 1e9);
-    jw_knum_if(w, "sgemm_gflops", mm, sgemm_fs / 1e9);
+    jw_knum_or_null(w, "sgemm_gflops", mm ? sgemm_fs / 1e9 : NAN);
     jw_knum(w, "weight_bytes_per_token", wbytes);
     jw_kstr(w, "kv_dtype", dtype_name(kv));
     jw_knum(w, "kv_bytes_per_token", kv_bytes);
@@ -426,13 +419,13 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "decode_bw_fraction_with_kv", bwk_frac);
     jw_knum(w, "prefill_flops", pflops);
     jw_knum(w, "prefill_attention_flops", att_flops);
-    jw_knum_if(w, "prefill_gflops", np, pflops / best_p / 1e9);
-    jw_knum_if(w, "prefill_sgemm_fraction", mm, pf_frac); // null without matrix products (prompt=0 or 1)
+    jw_knum_or_null(w, "prefill_gflops", np ? pflops / best_p / 1e9 : NAN);
+    jw_knum_or_null(w, "prefill_sgemm_fraction", mm ? pf_frac : NAN); // null without matrix products (prompt=0 or 1)
     // the repetitions one by one, so that a reader sees the spread behind each median
     jw_knum(w, "decode_bw_fraction_min", bw_min);
     jw_knum(w, "decode_bw_fraction_max", bw_max);
-    jw_knum_if(w, "prefill_sgemm_fraction_min", mm, pf_min);
-    jw_knum_if(w, "prefill_sgemm_fraction_max", mm, pf_max);
+    jw_knum_or_null(w, "prefill_sgemm_fraction_min", mm ? pf_min : NAN);
+    jw_knum_or_null(w, "prefill_sgemm_fraction_max", mm ? pf_max : NAN);
     jw_knum(w, "read_drift_max", drift);
     // the original's speeds and the ratios to them (medians of the repetitions' own ratios)
     double d_ratio = 0, p_ratio = 0, d_ratios[BENCH_MAX_REPS], p_ratios[BENCH_MAX_REPS];
@@ -448,13 +441,13 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         jw_kstr(w, "dtype", dtype_name(o->m->dtype));
         jw_kint(w, "threads", ctx_threads(o->x));
         jw_kstr(w, "kv_dtype", dtype_name(ctx_kv(o->x)));
-        jw_knum_if(w, "prefill_tok_s", np, np / ob_p);
+        jw_knum_or_null(w, "prefill_tok_s", np ? np / ob_p : NAN);
         jw_knum(w, "decode_tok_s", ng ? ng / ob_g : 0);
         for (int i = 0; i < done; i++) o->tp[i] = np ? np / o->tp[i] : 0, o->tg[i] = ng ? ng / o->tg[i] : 0;
         jw_knums(w, "prefill_tok_s_reps", o->tp, np ? done : 0, 1);
         jw_knums(w, "decode_tok_s_reps", o->tg, done, 1);
         jw_obj_end(w);
-        jw_knum_if(w, "prefill_ratio", np, p_ratio);
+        jw_knum_or_null(w, "prefill_ratio", np ? p_ratio : NAN);
         jw_knums(w, "prefill_ratio_reps", p_ratios, np ? done : 0, 1);
         if (ng) {
             jw_knum(w, "decode_ratio", d_ratio);
