@@ -554,7 +554,7 @@ static int run_gen_item(Runner *x, const DbCondition *c, int k, const ExpPrompt 
         sm->at_sep = stop.hit;
         x->o->tokens_reused += sm->r.n_reused;
         x->o->tokens_evaluated += p->ids.n - sm->r.n_reused;
-        tok_decode(app->model->tok, sm->r.ids.v, sm->r.ids.n, &sm->text);
+        gen_text(app->model->tok, &sm->r, &sm->text);
         score_extract(scorer, sm->text.data ? sm->text.data : "", sm->text.len, &sm->answer);
         if (!sm->answer.data) buf_puts(&sm->answer, "");
     }

@@ -108,8 +108,9 @@ static int cand_tokens(const Model *m, const RankRow *row, int i, int max_len, b
     return 0;
 }
 
-// Whether ids (the JSON array a run stored) are m's tokens of text: in range and decoding to it.
-// A run that stored no ids says nothing (true).
+// Whether ids (the JSON array a run stored) are m's tokens of text: in range and decoding to it,
+// or to it without the end-of-text token a generation stopped at (among its ids but not in its
+// text, gen_text). A run that stored no ids says nothing (true).
 static bool same_vocab(const Model *m, const char *ids, const char *text, size_t len) {
     if (!ids || !m->tok) return true;
     Json *j = json_parse(ids, strlen(ids), NULL);
@@ -122,8 +123,13 @@ static bool same_vocab(const Model *m, const char *ids, const char *text, size_t
     }
     if (same) {
         Buf b = {0};
-        tok_decode(m->tok, v.v, v.n, &b);
+        tok_decode(m->tok, v.v, v.n, &b); // (runs logged before 2026-12-05 kept the end token as text)
         same = b.len == len && !memcmp(b.data, text, len);
+        if (!same && v.n > 0 && v.v[v.n - 1] == tok_eos(m->tok)) {
+            buf_clear(&b);
+            tok_decode(m->tok, v.v, v.n - 1, &b);
+            same = b.len == len && !memcmp(b.data, text, len);
+        }
         buf_free(&b);
     }
     iv_free(&v);

@@ -201,7 +201,7 @@ int app_generate_on(App *app, const Model *m, Ctx *c, const char *prompt, size_t
         buf_free(&g->prompt);
         return -1;
     }
-    tok_decode(tok, g->r.ids.v, g->r.ids.n, &g->text);
+    gen_text(tok, &g->r, &g->text);
     RunOrigin o = {m, app->annotator, ctx_threads(c), ctx_kv(c), kind, parent};
     runlog_record(&g->rec, &o, g->prompt.data ? g->prompt.data : "", g->prompt.len, p, &g->r,
                   g->text.data ? g->text.data : "", g->text.len);

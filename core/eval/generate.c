@@ -26,6 +26,12 @@ void gen_result_free(GenResult *r) {
     memset(r, 0, sizeof *r);
 }
 
+void gen_text(const Tokenizer *tok, const GenResult *r, Buf *out) {
+    int n = r->ids.n;
+    if (r->stop == STOP_EOS && n > 0 && tok && r->ids.v[n - 1] == tok_eos(tok)) n--;
+    tok_decode(tok, r->ids.v, n, out);
+}
+
 int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, const GenParams *p,
              GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace, GenResult *out,
              Err *e) {

@@ -5,7 +5,9 @@
 
 #include "eval/forward.h"
 #include "eval/sample.h"
+#include "base/buf.h"
 #include "base/vec.h"
+#include "tok/tokenizer.h"
 
 enum { GEN_MAX_ALTS = 20 };
 
@@ -57,6 +59,11 @@ int generate_keep(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt,
                   GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace, GenResult *out,
                   Err *e);
 void gen_result_free(GenResult *r);
+// The completion's text, appended to out: r's ids decoded, without the end-of-text token a
+// generation stopped at (STOP_EOS). That token stays in r->ids with its probability (the model
+// chose to stop) but is not text: "<|im_end|>" is no part of an answer, of a logged run's text
+// or of an exported pair.
+void gen_text(const Tokenizer *tok, const GenResult *r, Buf *out);
 
 // The log-probability of each of ids[from..n) given the tokens before it (lp: n - from
 // values), for scoring a continuation. c's cache must hold ids[0..n_keep) (n_keep may be 0):

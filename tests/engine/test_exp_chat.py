@@ -110,6 +110,12 @@ def main():
         run = it["runs"][0]
         check(run.get("template") == "chat:chatml" and run.get("prompt", "").startswith("<|im_start|>system\n"),
               "the item's run is logged with the chat prompt and template chat:chatml", run.get("template"))
+        # a reply that ends at <|im_end|> keeps that token among its tokens, not in its text or answer
+        toks = [t["piece"] for t in run.get("tokens", [])]
+        check("<|im_end|>" not in run.get("text", "") + run.get("answer", "") and
+              (toks[-1:] == ["<|im_end|>"] or len(toks) == run.get("max_tokens", len(toks))),
+              "the end of the reply is a token of the run, not text of its answer",
+              (run.get("text"), run.get("answer"), toks[-2:]))
     print("%d chat prompts compared; %d failure(s)" % (n, len(failures)))
     return 1 if failures else 0
 

@@ -748,6 +748,12 @@ o = jlines(run(["--model", em, "--json", "-e", 'generate "The cat" max=8; genera
 d, nostop, s_off, setoff, _s_on, on = o
 check(d["stop_reason"] == "eos" and len(d["ids"]) <= 1 and d["steps"][0]["top"][0]["id"] == eos_id,
       "stopping at end-of-text happens by default", (d.get("stop_reason"), d.get("ids")))
+# the end-of-text token stays among the run's tokens (with its probability) but is not text: the
+# completion, the run log and the exports hold what the model wrote before it
+check(d["ids"] == [eos_id] and d["text"] == "" and nostop["text"] == "<|endoftext|>" * 8,
+      "the end-of-text token a generation stopped at is not in its text", (d.get("text"), nostop.get("text")))
+hist = max(jlines(run(["--json", "-e", "history"]))[0]["runs"], key=lambda r: r["run_id"])
+check(hist["text"] == "" and hist["stop_reason"] == "eos", "nor in the logged run's text", hist.get("text"))
 check(nostop["stop_reason"] == "length" and nostop["ids"] == [eos_id] * 8, "stop=false goes past end-of-text",
       (nostop.get("stop_reason"), nostop.get("ids")))
 check(s_off.get("stop") is False and setoff["ids"] == [eos_id] * 8 and on["stop_reason"] == "eos",

@@ -467,9 +467,14 @@ def test_other_vocab(qkv, tmp, models):
     make_db(qkv, db, 12)
     con = sqlite3.connect(db)
     runs = con.execute('SELECT id, output FROM runs').fetchall()
-    toks = qkv_cli.json_cmds(qkv, models['gpt2'], ['tokenize %s special=false' % json.dumps(t) for _, t in runs], db)
-    for (rid, _), t in zip(runs, toks):  # as if GPT-2 had generated them
-        con.execute('UPDATE runs SET ids = ? WHERE id = ?', (json.dumps(t['ids']), rid))
+    toks = qkv_cli.json_cmds(qkv, models['gpt2'], ['tokenize %s special=false' % json.dumps(t) for _, t in runs]
+                             + ['model'], db)
+    eos = toks.pop()['eos_id']
+    for k, ((rid, _), t) in enumerate(zip(runs, toks)):  # as if GPT-2 had generated them, every other
+        # one stopping at end-of-text: that token is among the run's ids but not in its text
+        ids = t['ids'] + ([eos] if k % 2 else [])
+        con.execute('UPDATE runs SET ids = ?, stop_reason = ? WHERE id = ?',
+                    (json.dumps(ids), 'eos' if k % 2 else 'length', rid))
     con.commit()
     con.close()
     for family, want in (('gpt2', 0), ('llama', len(runs))):
