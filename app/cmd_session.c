@@ -138,6 +138,7 @@ static int cmd_quit(App *app, const Args *a, Out *out) {
     (void)a;
     app->quit = true;
     jw_kbool(&out->w, "quit", true);
+    out->silent = true;
     return 0;
 }
 

@@ -54,6 +54,7 @@ typedef struct Out {
     Buf json;  // the object being built through w
     JsonW w;
     Buf text;  // human form; empty = render the JSON generically
+    bool silent; // in text mode, nothing at all (quit), not the JSON rendered generically
     Buf err;   // the error message when the command fails
 } Out;
 

@@ -78,7 +78,7 @@ void print_result(const Out *o, int rc, bool json, FILE *out, FILE *err) {
         } else {
             fwrite(o->text.data, 1, o->text.len, out);
         }
-    } else {
+    } else if (!o->silent) {
         Json *j = json_parse(o->json.data, o->json.len, NULL);
         if (j) {
             for (size_t i = 0; i < j->len; i++) {

@@ -217,6 +217,17 @@ p = run(["--json", "-e", "quit", "-e", 'tokenize "b"'])
 check(p.returncode == 0 and jlines(p) == [{"quit": True}], "quit stops the later -e too", (p.stdout, p.stderr))
 p = run(["--json", "--script", "-"], stdin=b'tokenize "a"\nquit\nfrobnicate\n')
 check(p.returncode == 0 and len(jlines(p)) == 2 and not p.stderr, "quit in a script on stdin", (p.stdout, p.stderr))
+p = run(["-e", 'tokenize "a"; quit; tokenize "b"'])
+check(p.returncode == 0 and p.stdout == run(["-e", 'tokenize "a"']).stdout, "quit prints nothing in text mode",
+      p.stdout)
+# models: while none is loaded, the one the first command that needs a model opens ($QKV_MODEL here)
+p = run(["--json", "-e", "models; load builtin; models"], env={"QKV_MODEL": "builtin"})
+o = jlines(p)
+check(len(o) == 3 and o[0]["default"] == "builtin" and not any(m["current"] for m in o[0]["models"]) and
+      o[2]["default"] is None and [m["name"] for m in o[2]["models"] if m["current"]] == ["builtin"],
+      "models names the default until a model is loaded", p.stdout)
+p = run(["-e", "models"], env={"QKV_MODEL": "builtin"})
+check(b"the first command that needs a model opens builtin, the default" in p.stdout, "and says so in text", p.stdout)
 p = run(["-e", "quit now"])
 check(p.returncode != 0 and b"takes no positional argument" in p.stderr, "quit takes no argument", p.stderr)
 p = run(["--json", "-e", "help"])
