@@ -13,6 +13,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ struct Ctx {
     // qkv (fused projection); ff, gate (n_ff)
     float *x, *xn, *tmp, *q, *k, *v, *qkv, *att, *ff, *gate;
     float **scores; // per thread: [QBLOCK, n_ctx]
+    atomic_int *group_ready; // [n_kv_head]: decoding's group tasks (GroupJob)
     float *trace_att; // [n_head, chunk, n_ctx] (twice for scores and probs), on demand
     size_t trace_att_cap;
     float *rope_cos, *rope_sin; // [chunk, rot/2] for the positions of the current chunk
@@ -119,6 +121,7 @@ Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
         for (int i = 0; i < pool_size(x->pool); i++)
             x->scores[i] = scratch((size_t)QBLOCK * T + (size_t)c->head_dim * (1 + 2 * QBLOCK), &ok);
     }
+    if (ok) x->group_ready = xcalloc((size_t)c->n_kv_head, sizeof *x->group_ready);
     if (ok && kv == DT_F16) {
         x->kvf = xcalloc((size_t)pool_size(x->pool), sizeof *x->kvf);
         for (int i = 0; i < pool_size(x->pool); i++) x->kvf[i] = scratch(2 * T * (size_t)c->head_dim, &ok);
@@ -142,6 +145,7 @@ void ctx_free(Ctx *x) {
     free(x->kvf);
     if (x->pool) pool_free(x->pool);
     free(x->kc), free(x->vc);
+    free(x->group_ready);
     float *bufs[] = {x->x, x->xn, x->tmp, x->q, x->k, x->v, x->qkv, x->att,
                      x->ff, x->gate, x->rope_cos, x->rope_sin, x->rope_inv, x->trace_att, x->logits_all};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
@@ -463,15 +467,27 @@ static void split_qkv(Ctx *c, int n) {
 // and each adds the blocks' sums of its own rows (kern/ops.h), which a serial pass did after
 // the section. Either way the section between the two goes, and every value is made by the
 // same operations in the same order as in separate sections, so the bits are the same.
+//
+// Groups that do not divide among the threads (SmolLM2's 3 on 2) go as pieces of their heads:
+// the groups of whole rounds are a task each, every later group is split into `pieces` tasks
+// (as many as the threads it is left to, at most its heads). The first task of a group to run
+// prepares it (waits for its rows, rotates, stores k and v), the others wait for that; each
+// head is attended as before, so the bits do not change. A whole group keeps its heads on one
+// thread, the second and third reading its keys and values from L2. Paired in one process
+// (Intel host, 2 threads, 2026-12-05), SmolLM2 generating after 500 / 2,000 / 4,000 tokens:
+// 1.015x / 1.070x / 1.148x as fast as one task a group.
 typedef struct {
     Ctx *c;
     int layer, pos0;
     float *q, *k, *v;    // head h's q at q + h hd; group g's k at k + g hd, v likewise
     int part[3], off[3]; // q, k, v: the section's part holding them, from which row
+    int whole, pieces;   // tasks: groups 0..whole-1 one each, then `pieces` for each later group
+    atomic_int *ready;   // per group: 0 not begun, 1 being prepared, 2 prepared (c->group_ready)
 } GroupJob;
 
-static void group_task(void *arg, const LinJob *J, int g, int ith) {
-    GroupJob *G = arg;
+// Group g's rows waited for, rotated and stored in the cache (once per group and section:
+// waiting for an [in, out] part's rows adds their sums).
+static void group_prepare(GroupJob *G, const LinJob *J, int g) {
     Ctx *c = G->c;
     const ModelConfig *cf = &c->m->cfg;
     int gs = cf->n_head / cf->n_kv_head, hd = cf->head_dim;
@@ -488,8 +504,28 @@ static void group_task(void *arg, const LinJob *J, int g, int ith) {
     size_t at = kv_at(c, G->layer, g, G->pos0);
     kv_put(c, c->kc, at, k, hd);
     kv_put(c, c->vc, at, v, hd);
-    for (int h = g * gs; h < (g + 1) * gs; h++)
-        attend_one(c, G->layer, h, G->q + (size_t)h * hd, c->scores[ith], G->pos0 + 1);
+}
+
+static void group_task(void *arg, const LinJob *J, int t, int ith) {
+    GroupJob *G = arg;
+    Ctx *c = G->c;
+    const ModelConfig *cf = &c->m->cfg;
+    int gs = cf->n_head / cf->n_kv_head, hd = cf->head_dim, g = t, h0 = g * gs, h1 = h0 + gs;
+    if (t >= G->whole) {
+        int u = t - G->whole, p = u % G->pieces;
+        g = G->whole + u / G->pieces;
+        h0 = g * gs + p * gs / G->pieces, h1 = g * gs + (p + 1) * gs / G->pieces;
+    }
+    int idle = 0;
+    if (atomic_compare_exchange_strong(&G->ready[g], &idle, 1)) {
+        group_prepare(G, J, g);
+        atomic_store_explicit(&G->ready[g], 2, memory_order_release);
+    } else { // being prepared by a running task: spin, yielding now and then (linear_wait_rows)
+        for (int i = 1; atomic_load_explicit(&G->ready[g], memory_order_acquire) != 2; i++)
+            if (i % 4096) pool_pause();
+            else sched_yield();
+    }
+    for (int h = h0; h < h1; h++) attend_one(c, G->layer, h, G->q + (size_t)h * hd, c->scores[ith], G->pos0 + 1);
 }
 
 // Whether layer l's q/k/v and attention run as one decoding section: one causal token, and
@@ -522,7 +558,13 @@ static void attention_decode(Ctx *c, int l, const float *h, int pos0) {
         G.q = c->q, G.k = c->k, G.v = c->v;
         G.part[1] = 1, G.part[2] = 2;
     }
-    LinAfter after = {group_task, &G, Hkv};
+    int nth = pool_size(c->pool), rest = Hkv % nth, gs = cf->n_head / Hkv;
+    G.whole = Hkv - rest;
+    G.pieces = rest ? (nth + rest - 1) / rest : 1;
+    if (G.pieces > gs) G.pieces = gs;
+    G.ready = c->group_ready;
+    for (int g = 0; g < Hkv; g++) atomic_init(&G.ready[g], 0);
+    LinAfter after = {group_task, &G, G.whole + rest * G.pieces};
     linear_decode(c->pool, h, d, n, &after);
 }
 

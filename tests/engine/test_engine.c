@@ -498,6 +498,17 @@ int main(void) {
         test_kv_f16("llama", ml, 23, 1e-2);
         test_decode_q8_0("llama q8_0", ml, 23);
         model_free(ml);
+        // KV groups that do not divide among the threads (3 on 2 or 4, as SmolLM2's; one on
+        // 2-4): their heads go in pieces, each group prepared once
+        q.n_head = 6, q.n_kv_head = 3, q.n_embd = 96, q.seed = 15;
+        Model *m3 = make("llama-3-groups", q);
+        test_decode_threads("llama 3 groups", m3, 23, 2e-4);
+        model_free(m3);
+        q.n_head = 4, q.n_kv_head = 1, q.n_embd = 64, q.seed = 16;
+        Model *m1 = make("llama-1-group", q);
+        test_decode_threads("llama 1 group", m1, 23, 2e-4);
+        model_free(m1);
+        q.n_head = 4, q.n_kv_head = 2, q.seed = 12;
         q.family = "bert", q.n_kv_head = 0, q.seed = 13, q.tied = true;
         Model *mb = make("bert", q);
         test_from_layer("bert", mb, 17);
