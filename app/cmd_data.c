@@ -2,12 +2,13 @@
 //
 // JSON fields (stable; each command's help text lists them):
 //   history  runs: [{run_id, created, kind, annotator, model_path, model_arch, prompt, text, seed,
-//            temperature, stop_reason, n_tokens}]  (newest first; db_run_json_fields' summary)
+//            temperature, stop_reason, n_tokens, chat_user}]  (newest first; db_run_json_fields'
+//            summary; chat_user: a chat prompt's last user message, else null)
 //   show     the fields of the runs export (db/export.c), plus rankings: [ranking_id ...]
 //   show ranking=ID  ranking_id, created, annotator, note, qkv_version, prompt, k, order,
 //            candidates: [{n, run_id, rank, text}] (best first)
 //   rankings rankings: [{ranking_id, created, annotator, note, prompt, k, order,
-//            candidates: [{n, run_id, rank}]}]  (newest first; candidates best first)
+//            candidates: [{n, run_id, rank}], chat_user}]  (newest first; candidates best first)
 //   replay   run_id, replay_of, identical, first_difference, max_logprob_diff (over the tokens
 //            before the first difference), text, original_text, threads,
 //            model_changed, plus generate's fields
@@ -39,6 +40,7 @@ static int history_row(void *user, const DbRun *r) {
     jw_obj(w);
     db_run_json_fields(r, w, false);
     jw_kint(w, "n_tokens", n_tokens);
+    jw_chat_user(w, r->prompt, r->prompt_len);
     jw_obj_end(w);
 
     Buf *t = &h->out->text;
@@ -49,9 +51,8 @@ static int history_row(void *user, const DbRun *r) {
     buf_putc(t, ' ');
     put_cell(t, who, strlen(who), 10, false);
     buf_putc(t, ' ');
-    buf_putc(t, '"');
-    text_line(t, r->prompt, r->prompt_len, 40);
-    buf_puts(t, "\" -> \"");
+    prompt_line(t, r->prompt, r->prompt_len, 40);
+    buf_puts(t, " -> \"");
     text_line(t, r->output, r->output_len, 40);
     buf_puts(t, "\"\n");
     h->n++;
@@ -336,15 +337,15 @@ static int rankings_row(void *user, const DbRanking *r) {
     best_first(r, best);
     jw_obj(&c->out->w);
     ranking_json(r, best, NULL, &c->out->w);
+    jw_chat_user(&c->out->w, r->prompt, r->prompt_len);
     jw_obj_end(&c->out->w);
     Buf *t = &c->out->text, order = {0};
     order_text(r, best, &order);
     const char *who = r->annotator ? r->annotator : "-";
     buf_printf(t, "#%-5lld %.16s ", (long long)r->id, r->created);
     put_cell(t, who, strlen(who), 10, false);
-    buf_printf(t, " k=%d  %-17s \"", r->k, order.data);
-    text_line(t, r->prompt, r->prompt_len, 40);
-    buf_putc(t, '"');
+    buf_printf(t, " k=%d  %-17s ", r->k, order.data);
+    prompt_line(t, r->prompt, r->prompt_len, 40);
     if (r->note) {
         buf_puts(t, "  note: ");
         text_line(t, r->note, strlen(r->note), 30);
@@ -501,7 +502,8 @@ const Command data_commands[] = {
      "The last N logged runs (default 20), newest first; TEXT keeps runs whose prompt, completion, model, "
      "annotator or kind contains it (any case). Dates are ISO (2024-05-01 or 2024-05-01T12:30), UTC, inclusive. "
      "JSON: runs: [{run_id, created, kind, annotator, model_path, model_arch, prompt, text, seed, temperature, "
-     "stop_reason, n_tokens}].",
+     "stop_reason, n_tokens, chat_user}] (chat_user: a chat prompt's last user message, which the text shows as "
+     "chat: \"...\"; null for other prompts).",
      false},
     {"show", cmd_show, 0, 1, k_show, "show RUN|ranking=ID",
      "Everything recorded about a run. JSON: run_id, created, kind, parent_id, annotator, qkv_version, threads, "
@@ -522,7 +524,7 @@ const Command data_commands[] = {
      "contains it (any case); model keeps those with a candidate of that model (path substring or sha256 prefix). "
      "show ranking=ID shows one with its completions. JSON: rankings: [{ranking_id, created, annotator, note, "
      "prompt, k, order (groups of candidate numbers best first, as order answers), candidates: [{n, run_id, "
-     "rank}] (best first)}].",
+     "rank}] (best first), chat_user}] (as history's).",
      false},
     {"export", cmd_export, 2, 3, k_export,
      "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M] | "

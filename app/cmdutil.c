@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "tok/chat.h"
 #include "label.h"
 
 // Decoding options on top of the defaults. Returns 0 or -1 (message in out).
@@ -342,6 +343,21 @@ void text_line(Buf *b, const char *s, size_t n, size_t max) {
     if (cut < n) buf_puts(b, "...");
 }
 
+void prompt_line(Buf *b, const char *s, size_t n, size_t max) {
+    size_t off, len;
+    bool chat = tok_chat_user_text(s, n, &off, &len);
+    if (chat) buf_puts(b, "chat: ");
+    buf_putc(b, '"');
+    text_line(b, chat ? s + off : s, chat ? len : n, max);
+    buf_putc(b, '"');
+}
+
+void jw_chat_user(JsonW *w, const char *s, size_t n) {
+    size_t off, len;
+    jw_key(w, "chat_user");
+    if (tok_chat_user_text(s, n, &off, &len)) jw_strn(w, s + off, len);
+    else jw_null(w);
+}
 
 int newmodel_args(const Args *a, const Family *f, NewModelParams *out_p, Out *out) {
     NewModelParams p = newmodel_defaults();

@@ -88,6 +88,12 @@ void put_cell(Buf *b, const char *s, size_t n, int width, bool token);
 
 // Append about max bytes of s on one line (newlines shown as U+23CE), "..." when cut.
 void text_line(Buf *b, const char *s, size_t n, size_t max);
+// A prompt as a listing shows it, quoted, text_line's max bytes: a chat prompt (a template's
+// markers around its turns, tok_chat_user_text) as "chat: " and its last user message, which
+// tells one from the next where their common start (the system message) would not.
+void prompt_line(Buf *b, const char *s, size_t n, size_t max);
+// JSON key "chat_user": a chat prompt's last user message (as prompt_line shows it), else null.
+void jw_chat_user(JsonW *w, const char *s, size_t n);
 
 // The options of a new model of family f (layers= heads= kv_heads= d= ff= ctx= vocab= seed=
 // std= theta= tied= masks= dtype= prefix= shards=) over newmodel_defaults(), for new-model and

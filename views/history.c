@@ -14,8 +14,9 @@
 typedef struct Run {
     long long id;
     char created[24], kind[16], model[64];
-    char *prompt, *text;
+    char *prompt, *text; // prompt: a chat prompt's last user message (chat)
     size_t prompt_len, text_len;
+    bool chat;
     int n_tokens;
 } Run;
 
@@ -23,8 +24,9 @@ typedef struct Ranking {
     long long id;
     char created[24], annotator[32];
     char order[40]; // "3 1 2=4"
-    char *prompt, *note;
+    char *prompt, *note; // prompt: as a run's
     size_t prompt_len, note_len;
+    bool chat;
     int k;
 } Ranking;
 
@@ -106,7 +108,8 @@ static void take_runs(History *H, const Json *runs) {
         snprintf(d->kind, sizeof d->kind, "%s", json_str_or(x, "kind", ""));
         const char *m = json_str_or(x, "model_path", ""), *slash = strrchr(m, '/');
         snprintf(d->model, sizeof d->model, "%s", slash && slash[1] ? slash + 1 : m);
-        d->prompt = dupj(json_get(x, "prompt"), &d->prompt_len);
+        d->chat = json_str_or(x, "chat_user", NULL) != NULL; // (the listing's JSON)
+        d->prompt = dupj(json_get(x, d->chat ? "chat_user" : "prompt"), &d->prompt_len);
         d->text = dupj(json_get(x, "text"), &d->text_len);
         d->n_tokens = (int)json_num_or(x, "n_tokens", 0);
     }
@@ -122,7 +125,8 @@ static void take_rankings(History *H, const Json *rankings) {
         d->k = (int)json_num_or(x, "k", 0);
         snprintf(d->created, sizeof d->created, "%s", json_str_or(x, "created", ""));
         snprintf(d->annotator, sizeof d->annotator, "%s", json_str_or(x, "annotator", "-"));
-        d->prompt = dupj(json_get(x, "prompt"), &d->prompt_len);
+        d->chat = json_str_or(x, "chat_user", NULL) != NULL;
+        d->prompt = dupj(json_get(x, d->chat ? "chat_user" : "prompt"), &d->prompt_len);
         d->note = json_str_or(x, "note", NULL) ? dupj(json_get(x, "note"), &d->note_len) : NULL;
         // the groups best first: "3 1 2=4"
         const Json *order = json_get(x, "order");
@@ -239,6 +243,7 @@ static void draw_runs(History *H, CellGrid *g, int x, int y, int w, int list_h, 
         int Y = y + 1 + i, attr = row_attr(g, x, Y, w, L->top + i == L->sel);
         int c = vd_printf(g, x, Y, w, attr | CELL_BOLD, u, "#%-5lld ", r->id);
         c += vd_printf(g, x + c, Y, w - c, attr, u, "%-16.16s %-8.8s %-14.14s ", r->created, r->kind, r->model);
+        if (r->chat) c += vd_printf(g, x + c, Y, w - c, attr | CELL_BOLD, u, "chat: ");
         c += vd_text(g, x + c, Y, w - c, r->prompt, 0, r->prompt_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT,
                      attr | CELL_DIM, u);
         c += vd_printf(g, x + c, Y, w - c, attr, u, " %s ", u ? "\u2192" : "->");
@@ -262,6 +267,7 @@ static void draw_rankings(History *H, CellGrid *g, int x, int y, int w, int list
         int c = vd_printf(g, x, Y, w, attr | CELL_BOLD, u, "#%-6lld ", r->id);
         c += vd_printf(g, x + c, Y, w - c, attr, u, "%-16.16s %-10.10s %-2d ", r->created, r->annotator, r->k);
         c += vd_printf(g, x + c, Y, w - c, attr | CELL_BOLD, u, "%-*s ", ow, r->order);
+        if (r->chat) c += vd_printf(g, x + c, Y, w - c, attr | CELL_DIM, u, "chat: ");
         c += vd_text(g, x + c, Y, w - c, r->prompt, 0, r->prompt_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr, u);
         if (r->note) {
             c += vd_printf(g, x + c, Y, w - c, attr | CELL_DIM, u, "  note: ");

@@ -39,10 +39,10 @@ RANK_KEYS = ['ranking_pending', 'prompt', 'k', 'candidates']
 CAND_KEYS = ['n', 'run_id', 'seed', 'text']
 ORDER_KEYS = ['ranking_id', 'order', 'k', 'annotator', 'note']
 EXPORT_KEYS = ['file', 'count', 'what', 'format']
-RANKINGS_ROW_KEYS = ['ranking_id', 'created', 'annotator', 'note', 'prompt', 'k', 'order', 'candidates']
-SHOW_RANKING_KEYS = RANKINGS_ROW_KEYS + ['qkv_version']
+RANKINGS_ROW_KEYS = ['ranking_id', 'created', 'annotator', 'note', 'prompt', 'k', 'order', 'candidates', 'chat_user']
+SHOW_RANKING_KEYS = [k for k in RANKINGS_ROW_KEYS if k != 'chat_user'] + ['qkv_version']  # the whole prompt shown
 HISTORY_KEYS = ['run_id', 'created', 'kind', 'annotator', 'model_path', 'model_arch', 'prompt', 'text', 'seed',
-                'temperature', 'stop_reason', 'n_tokens']
+                'temperature', 'stop_reason', 'n_tokens', 'chat_user']
 
 # quotes, newlines, tabs, control bytes, DEL, accents, CJK, emoji, BOM, a backslash-n that is not
 # a newline, and SQL injection attempts

@@ -116,6 +116,13 @@ def main():
               (toks[-1:] == ["<|im_end|>"] or len(toks) == run.get("max_tokens", len(toks))),
               "the end of the reply is a token of the run, not text of its answer",
               (run.get("text"), run.get("answer"), toks[-2:]))
+    # listings show a chat prompt by its last user message (every run here shares the system one)
+    r = subprocess.run([QKV, "--db", db, "-e", "history"], capture_output=True, text=True, timeout=120)
+    lines = [l for l in r.stdout.splitlines() if ' chat: "' in l]
+    with open(os.path.join(HERE, "..", "..", "data", "tasks", "en-fr.jsonl"), encoding="utf-8") as f:
+        inputs = [json.loads(l).get("input") for l in f][1:]  # after the header
+    check(len(lines) >= 2 and all(any(' chat: "%s" -> ' % x in l for x in inputs) for l in lines),
+          "history shows each chat run as chat: \"<its user message>\"", r.stdout[-600:])
     print("%d chat prompts compared; %d failure(s)" % (n, len(failures)))
     return 1 if failures else 0
 

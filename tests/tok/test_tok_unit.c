@@ -564,6 +564,38 @@ static void test_chat_nul(void) {
     tok_free(t);
 }
 
+// The last user message of prompts as transformers renders the four formats, found by their
+// markers; plain text has none.
+static void test_chat_user_text(void) {
+    static const struct {
+        const char *prompt, *want; // want NULL: no chat prompt
+    } cases[] = {
+        {"<|im_start|>system\nYou are X<|im_end|>\n<|im_start|>user\nfirst<|im_end|>\n<|im_start|>assistant\n"
+         "reply<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+         "What is 2+2?"},
+        {"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nSys<|eot_id|><|start_header_id|>user"
+         "<|end_header_id|>\n\nHello there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+         "Hello there"},
+        {"<s>[INST] <<SYS>>\nBe kind\n<</SYS>>\n\nName a cat. [/INST]", "Name a cat."},
+        {"<s>[INST] a [/INST] b</s>[INST] Second question [/INST]", "Second question"},
+        {"[SYSTEM_PROMPT]S[/SYSTEM_PROMPT][INST]q[/INST]", "q"},
+        {"<|im_start|>user\nunfinished", "unfinished"},
+        {"<|im_start|>user\n<|im_end|>\n", ""},
+        {"The cat sat on the mat", NULL},
+        {"", NULL},
+        {"<|im_start|>user", NULL}, // the marker cut short
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t off = 99, len = 99, n = strlen(cases[i].prompt);
+        bool got = tok_chat_user_text(cases[i].prompt, n, &off, &len);
+        CHECK(got == (cases[i].want != NULL));
+        if (got && cases[i].want) {
+            CHECK(off + len <= n);
+            CHECK(len == strlen(cases[i].want) && !memcmp(cases[i].prompt + off, cases[i].want, len));
+        }
+    }
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/qkv-tok-XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -578,6 +610,7 @@ int main(void) {
     test_tokenizer_json();
     test_spm_unk();
     test_added_byte_piece();
+    test_chat_user_text();
     test_chat_nul();
     test_vocab_dup();
     test_errors();

@@ -453,11 +453,16 @@ static const char *const history_json =
     "\"n_tokens\":4,\"stop_reason\":\"length\"},"
     "{\"run_id\":9,\"created\":\"2024-05-01T12:30:00.000Z\",\"kind\":\"generate\",\"model_path\":\"/m/gpt2\","
     "\"annotator\":null,\"prompt\":\"The cat\",\"text\":\" sat\",\"seed\":1,\"temperature\":0,"
-    "\"n_tokens\":1,\"stop_reason\":\"length\"}]}";
+    "\"n_tokens\":1,\"stop_reason\":\"length\"},"
+    "{\"run_id\":7,\"created\":\"2024-05-01T12:29:00.000Z\",\"kind\":\"generate\",\"model_path\":\"/m/smollm2\","
+    "\"annotator\":null,\"prompt\":\"<|im_start|>system\\nBe brief<|im_end|>\\n<|im_start|>user\\nName a cat<|im_end|>\\n"
+    "<|im_start|>assistant\\n\",\"text\":\"Luna\",\"seed\":1,\"temperature\":0,\"n_tokens\":2,"
+    "\"stop_reason\":\"eos\",\"chat_user\":\"Name a cat\"}]}";
 
 static const char *const rankings_json =
     "{\"rankings\":[{\"ranking_id\":2,\"created\":\"2024-05-01T12:40:00.000Z\",\"annotator\":\"bob\",\"note\":null,"
-    "\"prompt\":\"Tell me\",\"k\":3,\"order\":[[2,3],[1]],\"candidates\":[{\"n\":2,\"run_id\":14,\"rank\":1},"
+    "\"prompt\":\"<|im_start|>user\\nTell me<|im_end|>\\n<|im_start|>assistant\\n\",\"chat_user\":\"Tell me\","
+    "\"k\":3,\"order\":[[2,3],[1]],\"candidates\":[{\"n\":2,\"run_id\":14,\"rank\":1},"
     "{\"n\":3,\"run_id\":15,\"rank\":1},{\"n\":1,\"run_id\":13,\"rank\":2}]},"
     "{\"ranking_id\":1,\"created\":\"2024-05-01T12:32:00.000Z\",\"annotator\":\"alice\",\"note\":\"close call\","
     "\"prompt\":\"Once upon\",\"k\":4,\"order\":[[3],[1],[2,4]],\"candidates\":[{\"n\":3,\"run_id\":12,\"rank\":1},"
@@ -486,6 +491,9 @@ static void test_history(void) {
     golden("history_runs", &g);
     char *txt = rows_text(&g);
     CHECK(strstr(txt, "#12    2024-05-01T12:31 rank") != NULL);
+    // a chat prompt by its last user message, not by the template's start
+    CHECK(strstr(txt, "smollm2        chat: Name a cat") != NULL);
+    CHECK(strstr(txt, "im_start") == NULL);
     free(txt);
     cellgrid_done(&g);
     // t: the rankings, loaded on first use
@@ -502,7 +510,7 @@ static void test_history(void) {
     golden("history_rankings", &g);
     txt = rows_text(&g);
     CHECK(strstr(txt, "2 rankings") != NULL);
-    CHECK(strstr(txt, "#2      2024-05-01T12:40 bob        3  2=3 1   Tell me") != NULL);
+    CHECK(strstr(txt, "#2      2024-05-01T12:40 bob        3  2=3 1   chat: Tell me") != NULL);
     CHECK(strstr(txt, "3 1 2=4 Once upon  note: close call") != NULL);
     free(txt);
     cellgrid_done(&g);
