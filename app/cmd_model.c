@@ -296,12 +296,11 @@ static int cmd_models(App *app, const Args *a, Out *out) {
     jw_arr_end(w);
     if (!n) buf_printf(&out->text, "(no pretrained models in %s: ./dev models installs them)\n", dir ? dir : "(no home)");
     // none loaded yet (no --model): the one the first command that needs a model opens
+    const char *dflt = app->model ? NULL : app_default_model();
     jw_key(w, "default");
-    if (app->model) jw_null(w);
-    else jw_str(w, app_default_model());
-    if (!app->model)
-        buf_printf(&out->text, "(none loaded yet: the first command that needs a model opens %s, the default)\n",
-                   app_default_model());
+    if (dflt) jw_str(w, dflt);
+    else jw_null(w);
+    if (dflt) buf_printf(&out->text, "(none loaded yet: the first command that needs a model opens %s, the default)\n", dflt);
     free(dir);
     return 0;
 }

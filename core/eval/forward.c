@@ -13,7 +13,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -520,10 +519,8 @@ static void group_task(void *arg, const LinJob *J, int t, int ith) {
     if (atomic_compare_exchange_strong(&G->ready[g], &idle, 1)) {
         group_prepare(G, J, g);
         atomic_store_explicit(&G->ready[g], 2, memory_order_release);
-    } else { // being prepared by a running task: spin, yielding now and then (linear_wait_rows)
-        for (int i = 1; atomic_load_explicit(&G->ready[g], memory_order_acquire) != 2; i++)
-            if (i % 4096) pool_pause();
-            else sched_yield();
+    } else {
+        pool_wait_for(&G->ready[g], 2); // being prepared by a running task
     }
     for (int h = h0; h < h1; h++) attend_one(c, G->layer, h, G->q + (size_t)h * hd, c->scores[ith], G->pos0 + 1);
 }

@@ -11,7 +11,6 @@
 
 #include <assert.h>
 #include <cblas.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -143,12 +142,7 @@ void linear_wait_rows(const LinJob *J, int part, int j0, int j1) {
     assert(J->done && j0 < j1);
     int c0 = part ? J->p[part - 1].c1 : 0, a = c0, b = P->c1 - 1; // [in, out]: every block
     if (P->l->out_in) a = c0 + j0 / P->chunk, b = c0 + (j1 - 1) / P->chunk;
-    // the chunk waited for is running: spin, but yield now and then, so that on a machine
-    // short of cores the waiter does not keep the thread it waits for off this one
-    for (int c = a; c <= b; c++)
-        for (int i = 1; !atomic_load_explicit(&J->done[c], memory_order_acquire); i++)
-            if (i % 4096) pool_pause();
-            else sched_yield();
+    for (int c = a; c <= b; c++) pool_wait_for(&J->done[c], 1); // the chunk waited for is running
     if (!P->l->out_in) io_reduce(P, j0, j1);
 }
 

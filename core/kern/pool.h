@@ -2,6 +2,8 @@
 // n shares (n the team's size); each share runs exactly once, on whichever thread takes it
 // first, so a thread the machine delays is not waited for (its shares are run by the others).
 #pragma once
+#include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -14,6 +16,15 @@ static inline void pool_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_pause();
 #endif
+}
+
+// Wait until *flag equals want, acquiring what its setter released: spinning on pool_pause,
+// but yielding now and then, since what is waited for runs on another thread and on a machine
+// short of cores the waiter must not keep that thread off this one.
+static inline void pool_wait_for(atomic_int *flag, int want) {
+    for (int i = 1; atomic_load_explicit(flag, memory_order_acquire) != want; i++)
+        if (i % 4096) pool_pause();
+        else sched_yield();
 }
 
 typedef struct Pool Pool;

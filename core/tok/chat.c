@@ -967,10 +967,8 @@ static const char *last_of(const char *p, size_t n, const char *needle) {
 
 // The first occurrence of needle in [a, end), or end.
 static const char *first_of(const char *a, const char *end, const char *needle) {
-    size_t k = strlen(needle);
-    for (const char *q = a; q + k <= end; q++)
-        if (!memcmp(q, needle, k)) return q;
-    return end;
+    const char *q = memmem(a, (size_t)(end - a), needle, strlen(needle));
+    return q ? q : end;
 }
 
 bool tok_chat_user_text(const char *p, size_t n, size_t *off, size_t *len) {
