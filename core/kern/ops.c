@@ -55,6 +55,7 @@ typedef struct {
     const Linear *l, *l2;
     float *out, *out2;
     LinActFn act;
+    const float *x; // a late part's input (LinDecode.late), else NULL: the section's
     bool chain;     // the input is the previous part's output (both [in, out])
     bool lazy;      // [in, out] rows made final by whoever waits for them, not after the section
     float *partial; // [chunks - 1, out]: the row-block sums of chunks 1.. ([in, out])
@@ -73,6 +74,7 @@ struct LinJob {
     LinPart p[LIN_MAX];
     XQ xq;           // inp quantized, when a part is a block type (kern/blocks.h)
     int n_chunks;    // [out, in] chunks of every part
+    int n_early;     // chunks before the after tasks (the late parts' come after them)
     atomic_int next; // the next chunk to take
     atomic_int *done; // [n_chunks]: chunk c's outputs are final (only with `after`)
     const LinAfter *after;
@@ -116,12 +118,12 @@ static int chunk_size(int n, int nth, int align) {
 // decoding is bound by the memory's bandwidth, which four cores already draw.)
 enum { IO_CHUNKS = 4 };
 
-// Outputs j0..j1 of an [out, in] linear with their bias.
-static void mv_rows(const LinJob *J, const Linear *l, float *out, int j0, int j1) {
+// Outputs j0..j1 of an [out, in] linear on x with their bias (block types: on J->xq).
+static void mv_rows(const LinJob *J, const Linear *l, const float *x, float *out, int j0, int j1) {
     if (dtype_block(l->w.dt) > 1)
         J->k->mv_out_in_q[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, &J->xq, out + j0);
     else
-        J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, J->inp, out + j0);
+        J->k->mv_out_in[l->w.dt](row_ptr(&l->w, j0, l->in), l->in, j1 - j0, x, out + j0);
     if (l->bias) // these outputs are final: their bias here, not in a serial pass after the section
         for (int j = j0; j < j1; j++) out[j] += l->bias[j];
 }
@@ -151,25 +153,28 @@ void linear_wait_rows(const LinJob *J, int part, int j0, int j1) {
 // part first waits for the previous part's blocks and makes its own slice of that input
 // final: sums, bias, activation); [out, in]: a range of outputs, with their bias (and the
 // paired linear's, then the activation). Then the tasks of `after`, which may wait for the
-// chunks they read (linear_wait_rows). Chunks are taken in order, so a chunk waited for is
-// already running on another thread (or done, on a team of one).
+// chunks they read (linear_wait_rows), then the late parts' chunks, which wait for the rows of
+// their input that the tasks make. Tasks are taken in order, so a task waited for is already
+// running on another thread (or done, on a team of one).
 static void mv_job(void *arg, int ith, int nth) {
     (void)nth;
     LinJob *J = arg;
-    const int n_all = J->n_chunks + (J->after ? J->after->n : 0);
-    for (int c; (c = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < n_all;) {
-        if (c >= J->n_chunks) {
-            J->after->fn(J->after->arg, J, c - J->n_chunks, ith);
+    const int n_after = J->after ? J->after->n : 0, n_all = J->n_chunks + n_after;
+    for (int t; (t = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < n_all;) {
+        if (t >= J->n_early && t < J->n_early + n_after) {
+            J->after->fn(J->after->arg, J, t - J->n_early, ith);
             continue;
         }
+        const int c = t < J->n_early ? t : t - n_after;
         const LinPart *P = J->p;
         int c0 = 0;
         while (c >= P->c1) c0 = P->c1, P++;
         const Linear *l = P->l;
+        const float *x = P->x ? P->x : J->inp;
         if (!l->out_in) {
             int i0, i1;
             split_range(l->in, 8, c - c0, P->chunk, &i0, &i1);
-            const float *x = J->inp;
+            if (P->x) J->after->wait_in(J->after->arg, i0, i1);
             if (P->chain) {
                 const LinPart *Q = P - 1;
                 linear_wait_rows(J, (int)(Q - J->p), i0, i1);
@@ -181,8 +186,9 @@ static void mv_job(void *arg, int ith, int nth) {
             J->k->mv_in_out[l->w.dt](row_ptr(&l->w, i0, l->out), l->out, i1 - i0, l->out, x + i0, y);
         } else {
             int j0 = (c - c0) * P->chunk, j1 = j0 + P->chunk < l->out ? j0 + P->chunk : l->out;
-            mv_rows(J, l, P->out, j0, j1);
-            if (P->l2) mv_rows(J, P->l2, P->out2, j0, j1);
+            if (P->x) J->after->wait_in(J->after->arg, 0, l->in);
+            mv_rows(J, l, x, P->out, j0, j1);
+            if (P->l2) mv_rows(J, P->l2, x, P->out2, j0, j1);
             // chunks start on a multiple of 16 floats: SIMD activations treat each element as
             // they do in one pass over the whole row
             if (P->act) P->act(P->out + j0, P->out2 ? P->out2 + j0 : NULL, j1 - j0);
@@ -326,8 +332,10 @@ static void decode(Pool *pool, const float *inp, const LinDecode *ls, int n, con
         LinPart *P = &J.p[i];
         const Linear *l = ls[i].l;
         *P = (LinPart){.l = l, .l2 = ls[i].l2, .out = ls[i].out, .out2 = ls[i].out2, .act = ls[i].act,
-                       .chain = i > 0 && ls[i].chain};
+                       .x = ls[i].late ? ls[i].x : NULL, .chain = i > 0 && ls[i].chain};
         assert(!P->l2 || (P->l2->out_in && P->l2->out == l->out && P->l2->in == l->in));
+        assert(!ls[i].late || (after && after->wait_in && ls[i].x && !ls[i].chain && !ls[i].l2 &&
+                               dtype_block(l->w.dt) == 1 && (i + 1 == n || ls[i + 1].late)));
         if (l->out_in) {
             P->chunk = chunk_size(l->out, nth, 16);
             J.n_chunks += (l->out + P->chunk - 1) / P->chunk;
@@ -337,10 +345,11 @@ static void decode(Pool *pool, const float *inp, const LinDecode *ls, int n, con
             P->chunk = (l->in + 7) / 8 < IO_CHUNKS ? (l->in + 7) / 8 : IO_CHUNKS;
             J.n_chunks += P->chunk;
             partial += (size_t)(P->chunk - 1) * l->out;
-            P->lazy = after || (i + 1 < n && ls[i + 1].chain);
+            P->lazy = !ls[i].late && (after || (i + 1 < n && ls[i + 1].chain)); // late: summed after
         }
         wait |= P->chain;
         P->c1 = J.n_chunks;
+        if (!ls[i].late) J.n_early = J.n_chunks;
     }
     const int in = ls[0].l->in;
     size_t xq_floats = quant ? (size_t)in / 2 + 2 * (size_t)(in / 32) + 1 + (blk_xq_bytes(in) + 3) / 4 : 0;

@@ -40,29 +40,37 @@ typedef void (*LinActFn)(float *x, const float *up, int n);
 // [out, in] l, optionally l2 on the same rows into out2 (act on each chunk of rows once both
 // are made). chain: x is the previous part's output (after its act) instead of the section's
 // input; when both are [in, out] they share the section (each row block of this part makes
-// its slice of that input final), else this part starts a section of its own.
+// its slice of that input final), else this part starts a section of its own. late: the part
+// runs after the section's `after` tasks, on an input of its own (x) that those tasks make:
+// each of its chunks first waits (after->wait_in) for the rows of x it reads (an [in, out]
+// block its slice, an [out, in] chunk all of x). Late parts come last, with float weights.
 typedef struct LinDecode {
     const Linear *l, *l2;
     float *out, *out2;
     LinActFn act;
-    bool chain;
+    bool chain, late;
+    const float *x; // a late part's input
 } LinDecode;
 
 // A decoding section's work after its linears: task(arg, J, i, ith) for i < n, run by
 // whichever thread takes it (ith: its share, for per-thread scratch). A task may wait for
-// the outputs it reads with linear_wait_rows.
+// the outputs it reads with linear_wait_rows. wait_in(arg, i0, i1), for late parts: returns
+// once elements i0..i1 of their input are made (tasks taken before run on other threads or
+// are done, so waiting for them ends).
 typedef struct LinJob LinJob;
 typedef struct LinAfter {
     void (*fn)(void *arg, const LinJob *J, int i, int ith);
     void *arg;
     int n;
+    void (*wait_in)(void *arg, int i0, int i1);
 } LinAfter;
 
 // Decoding (T == 1): the n <= LIN_MAX parts ls (all of the same in, but for chained ones) in
 // one parallel section, then after's tasks (NULL: none) in the same section; a section with
 // after has no chained part. Each output bit for bit as linear_forward, then act, makes it. l2 needs
 // [out, in] linears. With after, the tasks must wait (linear_wait_rows) for every row of each
-// [in, out] part exactly once: that is where its row blocks' sums are added.
+// [in, out] part that is not late exactly once: that is where its row blocks' sums are added
+// (a late part's are added after the section).
 void linear_decode(Pool *pool, const float *inp, const LinDecode *ls, int n, const LinAfter *after);
 
 // Inside an after task of J: wait until outputs j0..j1 of part `part` are made ([in, out]:
