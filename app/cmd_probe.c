@@ -278,19 +278,23 @@ static int probe_train(App *app, const Args *a, Out *out) {
         jw_key(w, "probe_run_id");
         if (run_id > 0) jw_int(w, run_id);
         else jw_null(w);
-        // the figure: held-out accuracy per layer
-        float *v = malloc(sizeof(float) * (size_t)layers.n);
+        // the figure: held-out accuracy per layer, each over the n_test held-out rows with its
+        // binomial standard error (the bars' 95% intervals; the CSV's n, stderr, ci_low, ci_high)
+        float *v = malloc(sizeof(float) * 3 * (size_t)layers.n), *se = v ? v + layers.n : NULL,
+              *cnt = v ? v + 2 * layers.n : NULL;
         char **lab = calloc((size_t)layers.n, sizeof *lab);
         for (int i = 0; v && lab && i < layers.n; i++) {
             char t[16];
             snprintf(t, sizeof t, res[i].layer ? "L%d" : "emb", res[i].layer);
             lab[i] = strdup(t);
             v[i] = (float)res[i].acc;
+            se[i] = n_test > 0 && isfinite(res[i].acc) ? (float)sqrt(res[i].acc * (1 - res[i].acc) / n_test) : NAN;
+            cnt[i] = (float)n_test;
         }
         char title[200];
         snprintf(title, sizeof title, "%s: linear probe on '%s', held-out accuracy per layer (majority %.3f)", m->name,
                  s.name, majority);
-        if (v && lab) app_set_bars(app, v, NULL, NULL, layers.n, (const char *const *)lab, title);
+        if (v && lab) app_set_bars(app, v, se, cnt, layers.n, (const char *const *)lab, title);
         for (int i = 0; lab && i < layers.n; i++) free(lab[i]);
         free(v), free(lab);
         buf_printf(&out->text, "%s\n%d %s-level rows from %d examples (%d held out: every %lldth example), %d classes\n"

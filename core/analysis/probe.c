@@ -70,7 +70,7 @@ int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
         if (k == len) continue;
         Json *j = json_parse(p, len, e);
         if (!j) {
-            rc = err_set(e, "'%s' line %d: %s", path, line, e->msg);
+            rc = err_prefix(e, "'%s' line %d", path, line);
             break;
         }
         const Json *text = json_get(j, "text"), *label = json_get(j, "label"), *labels = json_get(j, "labels");
@@ -282,7 +282,7 @@ int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err 
     for (int i = 0; i < s->n && !rc; i++) {
         ids.n = 0;
         if (tok_encode(t, s->text[i], strlen(s->text[i]), TOK_ADD_SPECIAL, &ids, e) < 0) {
-            rc = err_set(e, "example %d: %s", i + 1, e->msg);
+            rc = err_prefix(e, "example %d", i + 1);
             break;
         }
         int n = ids.n, a = first >= 0 && n && ids.v[0] == first, b = last >= 0 && n > a && ids.v[n - 1] == last ? n - 1 : n;
@@ -302,7 +302,7 @@ int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err 
             }
         }
         if (lens_hidden(c, ids.v, NULL, n, hidden, NULL, e)) {
-            rc = err_set(e, "example %d: %s", i + 1, e->msg);
+            rc = err_prefix(e, "example %d", i + 1);
             break;
         }
         // the rows of this example: (token position, label)
@@ -610,7 +610,7 @@ static bool get_nums(const Json *j, size_t n, double *out) {
 int probe_load(const char *path, ProbeWeights *p, Err *e) {
     memset(p, 0, sizeof *p);
     Json *j = json_parse_file(path, e);
-    if (!j) return err_set(e, "cannot read probe '%s': %s", path, e->msg);
+    if (!j) return err_prefix(e, "cannot read the probe"); // the message names the file
     long long layer, d;
     const Json *cl = json_get(j, "classes"), *W = json_get(j, "W");
     int rc = 0;

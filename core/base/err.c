@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
+// Formatted apart, then copied: an argument may be e->msg itself (the message it replaces).
 int err_set(Err *e, const char *fmt, ...) {
     if (!e) return -1;
+    char msg[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(e->msg, msg, sizeof msg);
     return -1;
 }
 

@@ -9,7 +9,7 @@ typedef struct Err {
     char msg[512];
 } Err;
 
-// Fill e (if non-NULL) with a printf-style message; always returns -1.
+// Fill e (if non-NULL) with a printf-style message, which may quote e->msg; always returns -1.
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // Prefix the existing message in e with "what: " (for adding context on the way up); returns -1.

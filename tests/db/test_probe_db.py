@@ -11,6 +11,7 @@ those rows; bad probe files are refused with a message.
 
 Usage: test_probe_db.py QKV_BINARY
 """
+import csv
 import json
 import math
 import os
@@ -137,11 +138,15 @@ def saved_probe(db):
         check(p.returncode == 1 and msg in p.stderr, 'bad probe %r: exit %d, %r' % (msg, p.returncode, p.stderr))
     with open(bad, 'w') as f:
         f.write('{"format": "qkv-probe", ')
-    for cmd, msg in (('probe apply %s "a"' % bad, 'cannot read probe'),
-                     ('probe apply %s "a"' % os.path.join(TMP, 'none.json'), 'cannot read probe'),
-                     ('probe apply', 'give the probe')):
+    # the cause whole after its context, said once (the message was once built over itself:
+    # "cannot read probe 'none.json': cannot read probe 'none.json': h file or directory")
+    none = os.path.join(TMP, 'none.json')
+    for cmd, path, msgs in (('probe apply %s "a"' % bad, bad, ['cannot read the probe: ', 'line 1 column']),
+                            ('probe apply %s "a"' % none, none, ['cannot read the probe: ', 'No such file or directory']),
+                            ('probe apply', None, ['give the probe'])):
         p, _ = qkv(db, cmd, ok=False)
-        check(p.returncode == 1 and msg in p.stderr, '%s: exit %d, %r' % (cmd, p.returncode, p.stderr))
+        check(p.returncode == 1 and all(m in p.stderr for m in msgs) and (not path or p.stderr.count(path) == 1),
+              '%s: exit %d, %r' % (cmd, p.returncode, p.stderr))
 
 
 def main():
@@ -175,6 +180,21 @@ def main():
     text = subprocess.run([QKV, '--model', 'builtin', '--db', db, '-e', 'probe runs'], capture_output=True,
                           text=True, timeout=60).stdout
     check('capital' in text and 'number' in text and 'builtin' in text, 'probe runs table: %s' % text)
+
+    # the figure as CSV: each layer's held-out accuracy over n_test rows, with its binomial
+    # standard error and 95% interval (it once wrote n and stderr empty)
+    pcsv = os.path.join(TMP, 'probe.csv')
+    _, (r5, _) = qkv(db, train % 'number', 'save ' + pcsv)
+    rows = list(csv.reader(open(pcsv)))
+    check(rows[0] == ['condition', 'n', 'accuracy', 'stderr', 'ci_low', 'ci_high'] and len(rows) == 4,
+          'probe CSV: %s' % rows)
+    for row, l in zip(rows[1:], r5['layers']):
+        a, n = l['accuracy'], r5['n_test']
+        se = math.sqrt(a * (1 - a) / n)
+        check(row[0] == ('L%d' % l['layer'] if l['layer'] else 'emb') and int(float(row[1])) == n and
+              abs(float(row[2]) - a) < 1e-6 and abs(float(row[3]) - se) < 1e-6 and
+              abs(float(row[4]) - max(0, a - 1.959964 * se)) < 1e-4 and abs(float(row[5]) - min(1, a + 1.959964 * se)) < 1e-4,
+              'probe CSV row %s for layer %s (n_test %d)' % (row, l, n))
 
     # a database at schema version 5 (before probe runs) is migrated by the first sweep
     old = os.path.join(TMP, 'old.db')
