@@ -300,10 +300,13 @@ static int cmd_lens(App *app, const Args *a, Out *out) {
         labels_free(rl, L + 1);
         labels_free(cl, T);
         // human form: per layer, each position's top token and its probability
-        buf_printf(&out->text, "%s\n(layer 0 = embeddings, layer l = after block l-1; each cell: top token, its "
-                               "probability; last column: the target's probability at the last position)\n", title);
+        // (the figure, which `save` exports, is the last column's quantity at every position)
+        buf_printf(&out->text, "%s\n(layer emb = the embeddings, layer l = after block l-1; each cell: top token, its "
+                               "probability; last column: the target's probability at the last position, which "
+                               "save FILE.csv exports at every position)\n", title);
         for (int l = 0; l <= L; l++) {
-            buf_printf(&out->text, "%5d", l);
+            if (l) buf_printf(&out->text, "%5d", l);
+            else buf_puts(&out->text, "  emb");
             for (int t = 0; t < T; t++) {
                 size_t i = ((size_t)l * T + t) * K;
                 token_piece(m->tok, best[i], &tmp);
@@ -534,6 +537,8 @@ static int cmd_attend(App *app, const Args *a, Out *out) {
         json_tokens(w, "tokens", m->tok, pr.ids.v, T);
         jw_kint(w, "from", from);
         jw_kint(w, "to", to);
+        bool masked = c->a.causal && to > from; // a decoder's query never sees a later key
+        jw_kbool(w, "masked", masked);
         jw_key(w, "heads");
         jw_arr(w);
         for (long long k = 0; k < top; k++) {
@@ -554,8 +559,13 @@ static int cmd_attend(App *app, const Args *a, Out *out) {
         if (rl && cl) app_set_figure(app, v, L, H, (const char *const *)rl, (const char *const *)cl, false, title);
         labels_free(rl, L);
         labels_free(cl, H);
-        buf_printf(&out->text, "%s\nlayer head   prob\n", title);
-        for (long long k = 0; k < top; k++)
+        buf_printf(&out->text, "%s\n", title);
+        if (masked)
+            buf_printf(&out->text, "%s is a decoder: position %lld cannot attend to the later position %lld (the causal "
+                                   "mask), so every head gives 0 there; try to=%lld or lower\n",
+                       m->name, from, to, from);
+        if (!masked) buf_puts(&out->text, "layer head   prob\n");
+        for (long long k = 0; !masked && k < top; k++)
             buf_printf(&out->text, "%5d %4d  %5.3f\n", order[k] / H, order[k] % H, v[order[k]]);
         buf_free(&bf), buf_free(&bt);
     }

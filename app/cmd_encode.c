@@ -230,12 +230,13 @@ static int cmd_similarity(App *app, const Args *a, Out *out) {
         jw_arr_end(w);
     }
     jw_arr_end(w);
-    // the figure (save FILE.svg): texts as labels, cut to a readable length
+    // the figure (save FILE.csv / FILE.svg): the whole texts as labels (newlines shown as a
+    // sign), which an SVG and the views cut to their width and a CSV keeps
     char **labels = xcalloc((size_t)n, sizeof *labels);
     Buf b = {0};
     for (int i = 0; i < n; i++) {
         buf_clear(&b);
-        text_line(&b, args_pos(a, i)->val, args_pos(a, i)->len, 24);
+        text_line(&b, args_pos(a, i)->val, args_pos(a, i)->len, args_pos(a, i)->len);
         labels[i] = xstrdup(b.data ? b.data : "");
     }
     char title[160];
@@ -245,9 +246,13 @@ static int cmd_similarity(App *app, const Args *a, Out *out) {
         out_error(out, "similarity: out of memory for the figure of %d x %d texts", n, n);
     } else if (n == 2) {
         buf_printf(&out->text, "cosine %.4f\n", sim[1]);
-    } else {
+    } else { // the texts numbered, whole, then the matrix under their numbers
+        for (int i = 0; i < n; i++) buf_printf(&out->text, "%3d  %s\n", i + 1, labels[i]);
+        buf_puts(&out->text, "   ");
+        for (int j = 0; j < n; j++) buf_printf(&out->text, " %6d", j + 1);
+        buf_putc(&out->text, '\n');
         for (int i = 0; i < n; i++) {
-            buf_printf(&out->text, "%-24.24s", labels[i]);
+            buf_printf(&out->text, "%3d", i + 1);
             for (int j = 0; j < n; j++) buf_printf(&out->text, " %6.3f", sim[i * n + j]);
             buf_putc(&out->text, '\n');
         }

@@ -277,7 +277,7 @@ static int cmd_save(App *app, const Args *a, Out *out) {
     Buf b = {.fallible = true}; // the file's text grows with the figure (mem.h rule 1)
     Err e = {0};
     int rc = f->err ? (svg ? barchart_to_svg(&b, &bars, &e) : barchart_to_csv(&b, &bars, &e))
-                    : (svg ? heatmap_to_svg(&b, &hm, NULL, &e) : heatmap_to_csv(&b, &hm, NULL, &e));
+                    : (svg ? heatmap_to_svg(&b, &hm, NULL, f->title, &e) : heatmap_to_csv(&b, &hm, NULL, &e));
     if (!rc && b.failed)
         rc = err_set(&e, "out of memory for the %s of the %d x %d figure (%zu bytes)", svg ? "SVG" : "CSV", f->rows,
                      f->cols, b.failed);

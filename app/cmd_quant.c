@@ -150,13 +150,13 @@ static int cmd_compare(App *app, const Args *a, Out *out) {
         jw_kint(w, "bytes_converted", bq);
         jw_knum(w, "ratio", (double)bq / (double)bo);
         Buf tmp = {0};
-        buf_printf(&out->text, "%s against %s\n  pos  token                KL (nats)   top-1  max|dlogit|\n",
+        buf_printf(&out->text, "%s against %s\n  pos  token                KL (nats)  top-1  max|dlogit|\n",
                    app->model->name, app->original->name);
         for (int t = 0; t < T; t++) {
             token_piece(tok, pr.ids.v[t], &tmp);
             buf_printf(&out->text, "  %3d  ", t);
-            text_line(&out->text, tmp.data ? tmp.data : "", tmp.len, 20);
-            buf_printf(&out->text, "  %.3e  %-5s  %.4f\n", d[t].kl, d[t].top_p == d[t].top_q ? "same" : "DIFF",
+            put_cell(&out->text, tmp.data, tmp.len, 20, true); // padded, whitespace shown (· ↵)
+            buf_printf(&out->text, " %.3e  %-5s  %.4f\n", d[t].kl, d[t].top_p == d[t].top_q ? "same" : "DIFF",
                        d[t].max_diff);
         }
         buf_free(&tmp);

@@ -323,7 +323,7 @@ static int an_key(View *v, int key) {
     case VK_RIGHT: case 'l': hv->cur_col++; break;
     case '+': hv->zoom = clampi((hv->zoom ? hv->zoom : A->last_zoom ? A->last_zoom : 1) + 1, 1, HM_ZOOM_MAX); break;
     case '-': hv->zoom = clampi((hv->zoom ? hv->zoom : A->last_zoom ? A->last_zoom : 1) - 1, 1, HM_ZOOM_MAX); break;
-    case '0': hv->zoom = 0; break;
+    case '=': hv->zoom = 0; break; // fit (0 switches to view 0, as everywhere)
     case 's':
         if (A->n_mats > 1) {
             A->cur = (A->cur + 1) % A->n_mats;
@@ -362,7 +362,7 @@ static void an_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         X += 1 + vd_printf(g, X + 1, y, x + w - X - 1, k == A->kind ? CELL_BOLD | CELL_REVERSE : CELL_DIM, sh->utf8,
                            "%s", k_modes[k]);
     vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8, "%s r heads  i induction  n lens  c layersim  p probe  "
-              "+/- 0 zoom", A->n_mats > 1 ? "s next" : "");
+              "+/- = zoom", A->n_mats > 1 ? "s next" : "");
     y++, h--;
     vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "%s: %s", A->what, mat_name(A));
     int hh = h - 1;
@@ -396,7 +396,7 @@ const ViewOps heads_view_ops = {
             "c  layer similarity of the lab's prompt (CKA, cosine: layer x layer)\n"
             "p  a linear probe per layer on the built-in 'number' dataset (100 sentences)\n"
             "s  the next statistic (heads), site kind (patch: residual stream, heads, MLPs) or measure (CKA, cosine)\n"
-            "arrows/hjkl move the cursor (value read out below), + - zoom, 0 fit\n"
+            "arrows/hjkl move the cursor (value read out below), + - zoom, = fit\n"
             ":heads, :lens, :patch, :probe train and :layersim show here, each in its mode (the mode line)",
     .open = an_open,
     .close = an_close,

@@ -331,7 +331,7 @@ static int head_key(View *v, int key) {
     case VK_END: hv->cur_col = A->T - 1; break;
     case '+': zoom(A, 1), A->fit_all = false; break;
     case '-': zoom(A, -1), A->fit_all = false; break;
-    case '0': hv->zoom = 0, A->fit_all = !A->fit_all; break;
+    case '=': hv->zoom = 0, A->fit_all = !A->fit_all; break; // (0 switches to view 0, as everywhere)
     case '[': A->layer = clampi(A->layer - 1, 0, A->L - 1); break;
     case ']': A->layer = clampi(A->layer + 1, 0, A->L - 1); break;
     case '<': case '{': A->head = clampi(A->head - 1, 0, A->H); break;
@@ -396,7 +396,7 @@ static void draw_head(View *v, CellGrid *g, int x, int y, int w, int h) {
     else snprintf(hd, sizeof hd, "head %d/%d", A->head, A->H - 1);
     int X = x + vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "layer %d/%d  %s", A->layer, A->L - 1, hd);
     vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8,
-              "%s  rows: queries, columns: keys  [ ] layer  < > head  a mean  m model view  +/- 0 zoom", A->note);
+              "%s  rows: queries, columns: keys  [ ] layer  < > head  a mean  m model view  +/- = zoom", A->note);
     if (!m) {
         vd_printf(g, x, y + 2, w, CELL_DIM, sh->utf8, "loading layer %d...", A->layer);
         return;
@@ -535,7 +535,7 @@ const ViewOps attn_view_ops = {
     .keys = "model view: arrows/hjkl choose a head (the last column is the mean), Enter zooms in\n"
             "head view: arrows/hjkl move the cursor (its value is read out below the map)\n"
             "  [ ]  previous/next layer   < >  previous/next head   a  mean over heads\n"
-            "  + - zoom, 0 the whole matrix (reduced) or back   m or Esc  back to the model view\n"
+            "  + - zoom, = the whole matrix (reduced) or back   m or Esc  back to the model view\n"
             "r  recompute (after changing the prompt in the lab)",
     .open = attn_open,
     .close = attn_close,

@@ -564,7 +564,7 @@ static int svg_label(char *text, size_t cap, const char *const *labels, int i) {
     return label_format(text, cap, s, strlen(s), SVG_LABEL_MAX, true);
 }
 
-int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, Err *e) {
+int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, const char *title, Err *e) {
     HmRegion R;
     if (check_region(hm, reg, &R, e)) return -1;
     float lo, hi;
@@ -580,11 +580,20 @@ int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, Err *e) {
         if (w > cw) cw = w;
     }
     int nr = R.r1 - R.r0, nc = R.c1 - R.c0;
-    int left = 8 + (rw ? rw * SVG_CHAR + 6 : 0), top = 8 + (cw ? cw * SVG_CHAR + 6 : 0);
+    bool titled = title && *title;
+    int head = titled ? 26 : 0; // the title's line, as the bar charts place theirs
+    int left = 8 + (rw ? rw * SVG_CHAR + 6 : 0), top = 8 + head + (cw ? cw * SVG_CHAR + 6 : 0);
     int mw = nc * SVG_CELL, mh = nr * SVG_CELL;
     int legend_y = top + mh + 14, legend_w = mw < 256 ? (mw > 128 ? mw : 128) : 256;
     int W = left + (mw > legend_w ? mw : legend_w) + 16, H = legend_y + 34;
+    int tw = titled ? 24 + label_width(title, strlen(title)) * 8 : 0; // 13px characters
+    if (W < tw) W = tw;
     svg_begin(out, W, H);
+    if (titled) {
+        buf_puts(out, "<text x=\"12\" y=\"18\" font-size=\"13\">");
+        buf_put_xml(out, title);
+        buf_puts(out, "</text>\n");
+    }
     for (int r = R.r0; hm->row_labels && r < R.r1; r++) {
         svg_label(text, sizeof text, hm->row_labels, r);
         buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" dominant-baseline=\"central\">",

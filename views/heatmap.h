@@ -82,9 +82,10 @@ HmRegion heatmap_visible(const HeatmapLayout *L);
 // row: its label and the values (%.9g; empty when masked). Returns 0, or -1 with e for a bad region.
 int heatmap_to_csv(Buf *out, const Heatmap *hm, const HmRegion *reg, Err *e);
 
-// Append hm (region reg, or all when NULL) as a standalone SVG: one rect per unmasked cell in
-// the exact scale colour, visible token labels, a legend with the range. Returns 0 or -1 with e.
-int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, Err *e);
+// Append hm (region reg, or all when NULL) as a standalone SVG: the title (NULL: none) above,
+// one rect per unmasked cell in the exact scale colour, visible token labels, a legend with the
+// range. Returns 0 or -1 with e.
+int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, const char *title, Err *e);
 // Open a w x h SVG document on a white background with the figures' text style (a <g> the
 // caller closes with </g></svg>).
 void svg_begin(Buf *out, int w, int h);

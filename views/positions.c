@@ -1,8 +1,10 @@
 // positions.c - the positions view: the sinusoidal encoding as a position x dimension heatmap for
 // any length and width, the model's learned position embeddings, and the position x position
-// cosine similarity of either, on a diverging scale (the values are signed). Runs
-// `pe sinusoidal|learned len=L [dim=D] [cosine=true]`. It also shows the text x text matrix of
-// `similarity "A" "B" ...` (the same kind of picture: cosines of vectors).
+// cosine similarity of either; a rotary model's cos(position x frequency) per dimension pair, or
+// its relative pattern (q.k of constant vectors, position x position). A diverging scale (the
+// values are signed). Runs `pe sinusoidal|learned|rotary len=L [dim=D] [cosine=true]
+// [relative=true]`. It also shows the text x text matrix of `similarity "A" "B" ...` (the same
+// kind of picture: cosines of vectors).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +13,13 @@
 #include "heatmap.h"
 #include "view.h"
 
+enum { PE_SIN, PE_LEARNED, PE_ROTARY }; // the kinds, in the order `p` cycles through them
+static const char *const kind_names[] = {"sinusoidal", "learned", "rotary"};
+
 typedef struct Pos {
-    bool learned, cosine;
+    int kind;           // PE_*
+    bool cosine;        // the position x position picture (rotary: relative=true)
+    bool sim;           // the shown matrix is a similarity result's, not a pe one
     int len, dim;       // what the next request asks for (dim: sinusoidal only)
     float *m;           // [rows, cols] of the last result
     int rows, cols;
@@ -54,7 +61,8 @@ static void pos_close(View *v) {
 static void request(View *v) {
     Pos *P = v->state;
     char line[128];
-    if (P->learned) snprintf(line, sizeof line, "pe learned len=%d%s", P->len, P->cosine ? " cosine=true" : "");
+    if (P->kind == PE_LEARNED) snprintf(line, sizeof line, "pe learned len=%d%s", P->len, P->cosine ? " cosine=true" : "");
+    else if (P->kind == PE_ROTARY) snprintf(line, sizeof line, "pe rotary len=%d%s", P->len, P->cosine ? " relative=true" : "");
     else snprintf(line, sizeof line, "pe sinusoidal len=%d dim=%d%s", P->len, P->dim, P->cosine ? " cosine=true" : "");
     P->pending = true;
     v->host->run(v->host, line, VR_QUIET);
@@ -102,7 +110,9 @@ static void take_similarity(View *v, const Json *j) {
             m[(size_t)i * n + c] = row->type == JSON_ARR && (size_t)c < row->len ? (float)row->items[c].num : 0;
         const Json *t = &texts->items[i];
         Buf b = {0};
-        if (t->type == JSON_STR) buf_put(&b, t->str, t->len < 24 ? t->len : 24);
+        size_t cut = t->type == JSON_STR ? (t->len < 24 ? t->len : 24) : 0;
+        while (cut < t->len && cut && ((unsigned char)t->str[cut] & 0xc0) == 0x80) cut--; // whole characters
+        if (t->type == JSON_STR) buf_put(&b, t->str, cut);
         labels[i] = b.data ? buf_take(&b) : xstrdup("");
     }
     data_free(P);
@@ -111,7 +121,7 @@ static void take_similarity(View *v, const Json *j) {
     P->col_labels = xcalloc((size_t)n, sizeof *labels);
     for (int i = 0; i < n; i++) P->col_labels[i] = xstrdup(labels[i] ? labels[i] : "");
     snprintf(P->what, sizeof P->what, "cosine similarity of %d texts (%s pooling)", n, json_str_or(j, "pool", "?"));
-    P->have = true;
+    P->have = P->sim = true;
     P->hv.cur_row = P->hv.cur_col = 0;
     publish(v);
 }
@@ -119,7 +129,7 @@ static void take_similarity(View *v, const Json *j) {
 static void pos_result(View *v, const ViewResult *r) {
     Pos *P = v->state;
     if (!strcmp(r->cmd, "load") && r->json) {
-        if (P->learned) data_free(P);
+        if (P->kind != PE_SIN && !P->sim) data_free(P); // the old model's
         return;
     }
     if (!strcmp(r->cmd, "similarity")) {
@@ -129,7 +139,12 @@ static void pos_result(View *v, const ViewResult *r) {
     if (strcmp(r->cmd, "pe")) return;
     if (r->quiet) P->pending = false;
     if (!r->json) {
-        if (P->learned && r->quiet) P->learned = false; // the model has none: back to sinusoids
+        // the model has none (the view's own request): learned goes on to rotary, rotary back to
+        // sinusoids, so `p` reaches what the model has
+        if (r->quiet && P->kind != PE_SIN) {
+            P->kind = P->kind == PE_LEARNED ? PE_ROTARY : PE_SIN;
+            request(v);
+        }
         return;
     }
     const Json *j = r->json, *mat = json_get(j, "matrix");
@@ -149,18 +164,29 @@ static void pos_result(View *v, const ViewResult *r) {
     P->m = m, P->rows = rows, P->cols = cols;
     P->row_labels = number_labels(rows);
     P->col_labels = number_labels(cols);
-    P->learned = !strcmp(json_str_or(j, "kind", "sinusoidal"), "learned");
-    P->cosine = cols == rows && strstr(r->line ? r->line : "", "cosine=true") != NULL;
+    const char *kind = json_str_or(j, "kind", "sinusoidal");
+    P->kind = !strcmp(kind, "learned") ? PE_LEARNED : !strcmp(kind, "rotary") ? PE_ROTARY : PE_SIN;
     P->len = (int)json_num_or(j, "len", P->len);
-    if (!P->learned) P->dim = (int)json_num_or(j, "dim", P->dim);
-    int dim = (int)json_num_or(j, "dim", P->dim);
-    if (P->cosine)
-        snprintf(P->what, sizeof P->what, "%s positions: cosine similarity of %d positions (d=%d)",
-                 P->learned ? "learned" : "sinusoidal", rows, dim);
-    else
-        snprintf(P->what, sizeof P->what, "%s position encoding: %d positions x %d dimensions",
-                 P->learned ? "learned" : "sinusoidal", rows, cols);
-    P->have = true;
+    if (P->kind == PE_ROTARY) {
+        P->cosine = json_bool_or(j, "relative", false);
+        if (P->cosine)
+            snprintf(P->what, sizeof P->what, "rotary, theta %g: q.k of constant vectors, %d x %d positions",
+                     json_num_or(j, "theta", 0), rows, cols);
+        else
+            snprintf(P->what, sizeof P->what, "rotary, theta %g: cos(position x frequency), %d positions x %d pairs",
+                     json_num_or(j, "theta", 0), rows, cols);
+    } else {
+        P->cosine = cols == rows && strstr(r->line ? r->line : "", "cosine=true") != NULL;
+        if (P->kind == PE_SIN) P->dim = (int)json_num_or(j, "dim", P->dim);
+        int dim = (int)json_num_or(j, "dim", P->dim);
+        if (P->cosine)
+            snprintf(P->what, sizeof P->what, "%s positions: cosine similarity of %d positions (d=%d)", kind_names[P->kind],
+                     rows, dim);
+        else
+            snprintf(P->what, sizeof P->what, "%s position encoding: %d positions x %d dimensions", kind_names[P->kind],
+                     rows, cols);
+    }
+    P->have = true, P->sim = false;
     if (P->hv.cur_row >= rows) P->hv.cur_row = rows - 1;
     if (P->hv.cur_col >= cols) P->hv.cur_col = cols - 1;
     publish(v);
@@ -188,15 +214,16 @@ static int pos_key(View *v, int key) {
     case VK_PGDN: hv->cur_row += 8; break;
     case '+': hv->zoom = clampi((hv->zoom ? hv->zoom : P->last_zoom ? P->last_zoom : 1) + 1, 1, HM_ZOOM_MAX); break;
     case '-': hv->zoom = clampi((hv->zoom ? hv->zoom : P->last_zoom ? P->last_zoom : 1) - 1, 1, HM_ZOOM_MAX); break;
-    case '0': hv->zoom = 0; break;
-    case 's': P->learned = false, again = true; break;
-    case 'L': P->learned = true, again = true; break;
-    case 'p': P->learned = !P->learned, again = true; break;
+    case '=': hv->zoom = 0; break; // fit (0 switches to view 0, as everywhere)
+    case 's': P->kind = PE_SIN, again = true; break;
+    case 'L': P->kind = PE_LEARNED, again = true; break;
+    case 'R': P->kind = PE_ROTARY, again = true; break;
+    case 'p': P->kind = (P->kind + 1) % 3, again = true; break;
     case 'c': P->cosine = !P->cosine, again = true; break;
     case '[': P->len = clampi(P->len - step_l, 1, 8192), again = true; break;
     case ']': P->len = clampi(P->len + (P->len < 16 ? 1 : P->len < 128 ? 8 : 32), 1, 8192), again = true; break;
-    case '{': P->dim = clampi(P->dim - step_d, 2, 8192), again = !P->learned; break;
-    case '}': P->dim = clampi(P->dim + (P->dim < 16 ? 2 : P->dim < 128 ? 8 : 32), 2, 8192), again = !P->learned; break;
+    case '{': P->dim = clampi(P->dim - step_d, 2, 8192), again = P->kind == PE_SIN; break;
+    case '}': P->dim = clampi(P->dim + (P->dim < 16 ? 2 : P->dim < 128 ? 8 : 32), 2, 8192), again = P->kind == PE_SIN; break;
     default: return 0;
     }
     if (hv->cur_row < 0) hv->cur_row = 0;
@@ -210,8 +237,10 @@ static void pos_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     ViewShared *sh = v->host->sh;
     v->cur_x = v->cur_y = -1;
     int X = x + vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "%s", P->have ? P->what : "Positions");
-    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8,
-              "p sinusoidal/learned  c cosine  [ ] length  { } width  +/- 0 zoom");
+    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8, "%s",
+              P->sim            ? "p position encodings  +/- = zoom"
+              : P->kind == PE_ROTARY ? "p next kind  c relative  [ ] length  +/- = zoom"
+                                     : "p next kind  c cosine  [ ] length  { } width  +/- = zoom");
     if (!P->have) {
         vd_printf(g, x, y + 2, w, 0, sh->utf8, "%s", P->pending ? "computing..." : "no data (press p or run :pe sinusoidal len=64 dim=128)");
         return;
@@ -229,10 +258,11 @@ static void pos_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
 const ViewOps positions_view_ops = {
     .name = "positions",
     .title = "Positions",
-    .keys = "p  switch between the sinusoidal encoding and the model's learned embeddings (s, L choose)\n"
-            "c  position x position cosine similarity instead of the encoding\n"
+    .keys = "p  next kind: sinusoidal, the model's learned embeddings, its rotary angles (s, L, R choose;\n"
+            "   a kind the model does not have is passed over)\n"
+            "c  position x position: cosine similarity (rotary: q.k of constant vectors) instead\n"
             "[ ]  fewer/more positions   { }  fewer/more dimensions (sinusoidal)\n"
-            "arrows/hjkl move the cursor (value read out below), + - zoom, 0 fit\n"
+            "arrows/hjkl move the cursor (value read out below), + - zoom, = fit\n"
             "any length and width: :pe sinusoidal len=100 dim=48\n"
             "texts compared: :similarity \"A\" \"B\" \"C\" shows their cosine matrix here",
     .open = pos_open,

@@ -3,6 +3,7 @@
 // found on a text (the KL divergence of the converted model from the loaded one at each
 // position as a strip of shades, top-1 disagreements marked under it, the position under the
 // cursor read out). It draws those results and runs nothing itself.
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,9 +78,24 @@ static void take_quantize(Quant *Q, const Json *j) {
     }
     Q->range = json_num_or(j, "hist_range", 0);
     double before = json_num_or(j, "bytes_before", 0), after = json_num_or(j, "bytes_after", 0);
-    snprintf(Q->what, sizeof Q->what, "%s: %d matrices as %s, weights %.2f MB -> %.2f MB (%.1f%%)",
-             json_str_or(j, "name", "?"), (int)json_num_or(j, "tensors", 0), json_str_or(j, "dtype", "?"), before / 1e6,
-             after / 1e6, before > 0 ? 100 * after / before : 0);
+    // the type asked for, and the element types it made when more than one (Q4_K_M: "Q4_K 16,
+    // Q6_K 14"); not "dtype", which is the converted model's most common type, kept matrices too
+    char mix[64] = "";
+    const Json *ty = json_get(j, "types");
+    for (size_t i = 0; ty && ty->type == JSON_OBJ && ty->len > 1 && i < ty->len; i++) {
+        size_t at = strlen(mix);
+        snprintf(mix + at, sizeof mix - at, "%s%s %d", i ? ", " : " (", ty->keys[i], (int)ty->items[i].num);
+        if (i + 1 == ty->len) snprintf(mix + strlen(mix), sizeof mix - strlen(mix), ")");
+    }
+    char tname[24];
+    snprintf(tname, sizeof tname, "%s", json_str_or(j, "type", "?"));
+    for (char *c = tname; *c; c++) *c = (char)toupper((unsigned char)*c); // as the types are written
+    char kept[48] = "";
+    int nk = (int)json_num_or(j, "kept", 0);
+    if (nk) snprintf(kept, sizeof kept, ", %d kept as they were", nk);
+    snprintf(Q->what, sizeof Q->what, "%s: %d matrices as %s%s%s, weights %.2f MB -> %.2f MB (%.1f%%)",
+             json_str_or(j, "name", "?"), (int)json_num_or(j, "tensors", 0), tname, mix, kept,
+             before / 1e6, after / 1e6, before > 0 ? 100 * after / before : 0);
     Q->scroll_layer = 0;
 }
 

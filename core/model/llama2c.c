@@ -76,13 +76,43 @@ static uint64_t expected_floats(const Header *h) {
     return n;
 }
 
-static int read_header(const unsigned char *p, size_t size, Header *h) {
-    if (size < 28) return -1;
+static void parse_header(const unsigned char *p, Header *h) {
     int32_t v[7];
     memcpy(v, p, sizeof v);
     *h = (Header){v[0], v[1], v[2], v[3], v[4], v[5] < 0 ? -v[5] : v[5], v[6], v[5] > 0};
+}
+
+static int read_header(const unsigned char *p, size_t size, Header *h) {
+    if (size < 28) return -1;
+    parse_header(p, h);
     uint64_t n = expected_floats(h);
     return n && 28 + 4 * n == size ? 0 : -1;
+}
+
+int llama2c_explain(const char *path, Err *e) {
+    unsigned char hd[28];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t got = fread(hd, 1, sizeof hd, f);
+    struct stat st;
+    bool ok = !fstat(fileno(f), &st);
+    fclose(f);
+    if (!ok) return 0;
+    if (got < sizeof hd)
+        return err_set(e, "'%s': %zu bytes, too short for a llama2.c checkpoint's header (28 bytes)", path, got);
+    Header h;
+    parse_header(hd, &h);
+    uint64_t n = expected_floats(&h), want = 28 + 4 * n, size = (uint64_t)st.st_size;
+    if (!n || want == size) return 0;
+    char what[160];
+    snprintf(what, sizeof what, "dim %d, %d layers, %d heads, vocabulary %d, context %d", h.dim, h.n_layers, h.n_heads,
+             h.vocab, h.seq_len);
+    if (size < want)
+        return err_set(e, "'%s': a llama2.c checkpoint cut short: its header (%s) needs %llu bytes, the file has %llu "
+                          "(an interrupted download or copy?)",
+                       path, what, (unsigned long long)want, (unsigned long long)size);
+    return err_set(e, "'%s': %llu bytes longer than the llama2.c checkpoint its header describes (%s: %llu bytes); not read",
+                   path, (unsigned long long)(size - want), what, (unsigned long long)want);
 }
 
 bool llama2c_probe(const char *path) {

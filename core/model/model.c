@@ -305,7 +305,9 @@ static int other_format(const char *path, Err *e) {
     size_t n = strlen(path);
     if (got >= 2 && magic[0] == 'P' && magic[1] == 'K')
         return err_set(e, "'%s': a PyTorch zip checkpoint: convert it to safetensors first", path);
-    if (n > 4 && (!strcmp(path + n - 4, ".bin") || !strcmp(path + n - 3, ".pt") || !strcmp(path + n - 4, ".pth")))
+    bool bin = n > 4 && !strcmp(path + n - 4, ".bin");
+    if (bin && llama2c_explain(path, e)) return -1;
+    if (bin || (n > 3 && !strcmp(path + n - 3, ".pt")) || (n > 4 && !strcmp(path + n - 4, ".pth")))
         return err_set(e, "'%s': a .bin/.pt file that is not a llama2.c checkpoint (PyTorch pickles are not read: "
                           "convert them to safetensors)",
                        path);

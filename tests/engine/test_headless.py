@@ -6,6 +6,7 @@ options, C escapes in quoted text, `error: ...` on stderr with a non-zero exit, 
 engine commands' JSON fields (DESIGN.md's table).
 """
 import json
+import re
 import os
 import subprocess
 import sys
@@ -416,6 +417,18 @@ got = saved_csv(cpath) if p.returncode == 0 else None
 check(got is not None and got.shape == (12, 12) and np.abs(got - cosine(wpe[:12])).max() < 1e-5,
       "save after pe learned cosine=true writes the cosine similarity of wpe.weight", (cosine(wpe[:12])[:2], got))
 
+# compare's table: every row under the header's columns, a space token shown as "·" (it printed
+# nothing, and the rows ran out of line with the header)
+p = run(["--model", "builtin", "-e", "quantize int8", "-e", 'compare "ab ab"'])
+lines = p.stdout.decode().split("\n")
+at = next((i for i, l in enumerate(lines) if "KL (nats)" in l), len(lines))
+hdr = lines[at] if at < len(lines) else ""
+rows = [l for l in lines[at + 1:] if re.match(r"^ +\d+  ", l)]
+col = hdr.find("KL (nats)")
+check(p.returncode == 0 and len(rows) >= 3 and all(re.match(r"\d\.\d{3}e[-+]\d\d  (same|DIFF) ", r[col:]) for r in rows)
+      and any("\u00b7" in r[:col] for r in rows), "compare's rows line up under its header, whitespace shown",
+      "\n".join([hdr] + rows))
+
 # save: what the last heatmap command showed, as CSV and SVG, written atomically
 import csv as csvmod
 import xml.etree.ElementTree as ET
@@ -428,6 +441,10 @@ check(rows[0][1:] == ["a", "b", "c", "d"] and rows[3][0] == "c", "CSV has the to
 check(abs(float(rows[4][2]) - att[3][1]) < 1e-6 and rows[1][2] == "", "CSV has the values, masked cells empty", rows[1:])
 root = ET.parse(svg).getroot()
 check(root.tag.endswith("svg") and len([e for e in root.iter() if e.tag.endswith("rect")]) >= 10, "SVG parses, has cells", root.tag)
+# the figure says what it shows: the title `save` reports, as its first text
+title = jlines(p)[1]["title"]
+texts = [e.text for e in root.iter() if e.tag.endswith("text")]
+check("layer 1 head 0" in title and texts and texts[0] == title, "SVG carries its title", (title, texts[:2]))
 p = run(["-e", "save /tmp/x.txt"])
 check(p.returncode != 0 and b"nothing to save" in p.stderr, "save without a figure says so", p.stderr)
 p = run(["-e", f'pe sinusoidal len=4 dim=4; save {TMP}/nodir/x.svg'])

@@ -324,7 +324,7 @@ def check_patch(tag, qkv, model, db, fam, clean, corrupt, causal, pos=None):
     return res
 
 
-def check_rollout_attend(tag, qkv, model, db, fam, ids):
+def check_rollout_attend(tag, qkv, model, db, fam, ids, causal):
     a = qkv_cli.ids_arg(ids)
     T = len(ids)
     ro, at, at2 = qkv_cli.json_cmds(qkv, model, ['rollout %s' % a, 'attend %s from=%d to=2 top=5' % (a, T - 1),
@@ -337,6 +337,14 @@ def check_rollout_attend(tag, qkv, model, db, fam, ids):
     close('%s rollout' % tag, 'prob', ro['matrix'], R, TOL_PROB)
     close('%s attend matrix' % tag, 'prob', at['matrix'], att[:, :, T - 1, 2], TOL_PROB)
     close('%s attend (future key)' % tag, 'prob', at2['matrix'], att[:, :, 1, T - 1], TOL_PROB)
+    # a decoder's query and a later key: every head 0, and qkv says why rather than ranking zeros
+    if at2.get('masked') is not causal or at.get('masked') is not False:
+        fail('%s: attend masked %r / %r, the family is %s' % (tag, at2.get('masked'), at.get('masked'),
+                                                               'causal' if causal else 'bidirectional'))
+    if causal:
+        text = qkv_cli.run(qkv, ['--model', model, '--db', db, '-e', 'attend %s from=1 to=%d' % (a, T - 1)]).stdout
+        if 'cannot attend to the later position %d' % (T - 1) not in text:
+            fail('%s: attend to a later position: no word of the causal mask in %r' % (tag, text[:300]))
     flat = att[:, :, T - 1, 2].ravel()
     got = [h['prob'] for h in at['heads']]
     close('%s attend top 5' % tag, 'prob', got, -np.sort(-flat)[:5], TOL_PROB)
@@ -474,7 +482,7 @@ def run_model(name, family, opts, qkv, tmp):
         fail('%s: heads induction from 16 letters: not 12 distinct repeated: %s' % (name, seq))
     else:
         check_heads(name + ' induction from distinct', qkv, model, db, fam, seq, ind3)
-    check_rollout_attend(name, qkv, model, db, fam, ids)
+    check_rollout_attend(name, qkv, model, db, fam, ids, causal)
     check_neuron(name, qkv, model, db, fam, ids, causal)
     if family == 'llama':
         check_rotary(name, qkv, model, db, fam)

@@ -130,13 +130,17 @@ def llama2c_cases(story):
         return struct.pack('<7i', *h) + raw[28:]
 
     return [
-        C('llama2.c truncated', write(raw[:-4]), ['not a llama2.c checkpoint']),
-        C('llama2.c one byte too many', write(raw + b'\0'), ['not a llama2.c checkpoint']),
-        C('llama2.c header only', write(raw[:28]), ['not a llama2.c checkpoint']),
+        # cut short or padded, the header still reads: the message says which and by how much
+        C('llama2.c truncated', write(raw[:-4]), ['llama2.c checkpoint cut short', 'needs %d bytes, the file has %d'
+                                                   % (len(raw), len(raw) - 4)]),
+        C('llama2.c cut at 1000 bytes', write(raw[:1000]), ['llama2.c checkpoint cut short', 'the file has 1000']),
+        C('llama2.c one byte too many', write(raw + b'\0'), ['1 bytes longer than the llama2.c checkpoint']),
+        C('llama2.c header only', write(raw[:28]), ['llama2.c checkpoint cut short', 'the file has 28']),
+        C('llama2.c part of a header', write(raw[:20]), ['20 bytes, too short for a llama2.c checkpoint']),
         C('llama2.c absurd dim', write(header(dim=1 << 30)), ['not a llama2.c checkpoint']),
         C('llama2.c heads not dividing dim', write(header(heads=7)), ['not a llama2.c checkpoint']),
         C('llama2.c negative layers', write(header(layers=-5)), ['not a llama2.c checkpoint']),
-        C('llama2.c empty file', write(b''), ['not a llama2.c checkpoint']),
+        C('llama2.c empty file', write(b''), ['0 bytes, too short for a llama2.c checkpoint']),
     ]
 
 

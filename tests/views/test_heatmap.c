@@ -216,7 +216,7 @@ static void test_export(void) {
     CHECK_INT(heatmap_to_csv(&b, &hm, &bad, &e), -1);
     CHECK(strstr(e.msg, "region") != NULL);
 
-    CHECK_INT(heatmap_to_svg(&b, &hm, NULL, &e), 0);
+    CHECK_INT(heatmap_to_svg(&b, &hm, NULL, NULL, &e), 0);
     CHECK(!strncmp(b.data, "<?xml", 5));
     CHECK(strstr(b.data, "</svg>") != NULL);
     CHECK_INT(count(b.data, "<rect "), 1 + 5 + 64); // background, unmasked cells, legend
@@ -234,7 +234,8 @@ static void test_export(void) {
     CHECK(strstr(b.data, ">1<") != NULL);
     buf_clear(&b);
     Heatmap dm = {m, 2, 3, rows, cols, CMAP_DIVERGING, 0, 0};
-    CHECK_INT(heatmap_to_svg(&b, &dm, NULL, &e), 0);
+    CHECK_INT(heatmap_to_svg(&b, &dm, NULL, "gpt2: layer 0 head 1 <causal>", &e), 0);
+    CHECK(strstr(b.data, ">gpt2: layer 0 head 1 &lt;causal&gt;</text>") != NULL); // the figure says what it is
     CHECK(strstr(b.data, ">-1<") != NULL);
     CHECK(strstr(b.data, ">+1<") != NULL);
     CHECK(strstr(b.data, ">0</text>") != NULL);

@@ -902,6 +902,84 @@ static void test_experiment(void) {
     view_close(&v);
 }
 
+// ---- the Positions view: each kind under its own name, and requests that keep it ----
+
+static void test_positions(void) {
+    reset(CMODE_ASCII);
+    View v;
+    CHECK_INT(view_open(&v, &positions_view_ops, &host), 0);
+    // a rotary result (`:pe rotary len=4` typed on the command line) is named as rotary, with its
+    // pairs and theta; the sinusoidal encoding's value at (1, 0) would be sin(1) = 0.84
+    result(&v, "pe",
+           "{\"kind\":\"rotary\",\"len\":4,\"pairs\":2,\"theta\":10000,\"relative\":false,"
+           "\"matrix\":[[1,1],[0.5403,0.99995],[-0.4161,0.9998],[-0.99,0.99955]]}",
+           "pe rotary len=4");
+    CellGrid g;
+    draw(&v, &g, 120, 12); // the TUI's width in the README's figures
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "rotary, theta 10000: cos(position x frequency), 4 positions x 2 pairs") != NULL);
+    CHECK(strstr(txt, "sinusoidal") == NULL);
+    CHECK(strstr(txt, "c relative") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    CHECK(strstr(fake.fig_title, "rotary") != NULL);
+    // ] asks for more positions of the same kind (it asked for sinusoids of 128 dimensions)
+    v.ops->key(&v, ']');
+    CHECK_INT(fake.nrun, 1);
+    CHECK_STR(fake.runs[0], "pe rotary len=5");
+    // c: the relative pattern
+    v.ops->key(&v, 'c');
+    CHECK_STR(fake.runs[1], "pe rotary len=5 relative=true");
+    result(&v, "pe",
+           "{\"kind\":\"rotary\",\"len\":2,\"pairs\":2,\"theta\":500000,\"relative\":true,\"matrix\":[[1,0.5],[0.5,1]]}",
+           "pe rotary len=2 relative=true");
+    draw(&v, &g, 100, 12);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "rotary, theta 500000: q.k of constant vectors, 2 x 2 positions") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // p from rotary: sinusoids; again: the learned embeddings, which a rotary model does not
+    // have: their refusal passes on to rotary
+    v.ops->key(&v, 'p');
+    CHECK_STR(fake.runs[2], "pe sinusoidal len=2 dim=128 cosine=true");
+    v.ops->key(&v, 'p');
+    CHECK_STR(fake.runs[3], "pe learned len=2 cosine=true");
+    ViewResult no = {"pe", "pe learned len=2 cosine=true", NULL, 0, NULL, NULL, "", true};
+    v.ops->result(&v, &no);
+    CHECK_INT(fake.nrun, 5);
+    CHECK_STR(fake.runs[4], "pe rotary len=2 relative=true");
+    // and a model with neither: back to sinusoids, and no further request
+    ViewResult no2 = {"pe", "pe rotary len=2 relative=true", NULL, 0, NULL, NULL, "", true};
+    v.ops->result(&v, &no2);
+    CHECK_INT(fake.nrun, 6);
+    CHECK_STR(fake.runs[5], "pe sinusoidal len=2 dim=128 cosine=true");
+    view_close(&v);
+}
+
+// ---- the Quant view names the type asked for (a mix with its parts), not the model's ----
+
+static void test_quant(void) {
+    reset(CMODE_ASCII);
+    View v;
+    CHECK_INT(view_open(&v, &quant_view_ops, &host), 0);
+    // SmolLM2 after `quantize q4_k_m`: rows of 576 are not whole Q4_K blocks, so most matrices
+    // stay Q4_1, the model's most common type ("dtype")
+    result(&v, "quantize",
+           "{\"type\":\"q4_k_m\",\"dtype\":\"Q4_1\",\"name\":\"smollm2\",\"embed\":false,\"tensors\":30,"
+           "\"types\":{\"Q4_K\":16,\"Q6_K\":14},\"kept\":180,\"bytes_before\":96580000,\"bytes_after\":98110000,"
+           "\"hist_range\":0.01,\"hist_bins\":3,\"layers\":[{\"layer\":0,\"rel_err\":0.1,\"max_err\":0.01,\"hist\":[1,2,1]}]}",
+           "quantize q4_k_m");
+    CellGrid g;
+    draw(&v, &g, 160, 12);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "smollm2: 30 matrices as Q4_K_M (Q4_K 16, Q6_K 14), 180 kept as they were, weights 96.58 MB -> "
+                      "98.11 MB") != NULL);
+    CHECK(strstr(txt, "as Q4_1") == NULL);
+    free(txt);
+    cellgrid_done(&g);
+    view_close(&v);
+}
+
 int main(void) {
     test_helpers();
     test_attention();
@@ -912,6 +990,8 @@ int main(void) {
     test_experiment();
     test_textpane();
     test_analysis_modes();
+    test_positions();
+    test_quant();
     test_oom();
     buf_free(&sh.prompt);
     iv_free(&sh.seq);
