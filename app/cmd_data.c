@@ -185,6 +185,10 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         iv_free(&orig);
         return out_error(out, "replay: run %lld has no readable token ids", (long long)id);
     }
+    // an experiment's run that stopped at its task's separator (a condition on the text so far,
+    // not a parameter of the run): the same number of tokens, where the run stopped
+    bool at_sep = run.stop_reason && !strcmp(run.stop_reason, "separator");
+    if (at_sep && orig.n > 0 && orig.n < p.max_tokens) p.max_tokens = orig.n;
     // the same number of threads (the order of float sums depends on it) and the same KV
     // cache type (an F16 cache rounds keys and values): a context of its own when they differ
     DType kv = DT_F32;
@@ -251,7 +255,8 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         jw_kbool(w, "model_changed", model_changed);
         generation_json(app, w, &g);
         buf_printf(&out->text, "replay of run %lld%s: %s", (long long)id,
-                   new_id > 0 ? "" : " (not logged)", identical ? "identical\n" : "DIFFERENT");
+                   new_id > 0 ? "" : " (not logged)", identical ? "identical" : "DIFFERENT");
+        if (identical) buf_puts(&out->text, at_sep ? " (to the separator the run stopped at)\n" : "\n");
         if (!identical) buf_printf(&out->text, " from token %d\n", first < 0 ? 0 : first);
         if (lp_diff > 0)
             buf_printf(&out->text, "note: the log-probabilities of the same tokens differ by up to %.3g\n", lp_diff);

@@ -268,6 +268,13 @@ int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
     const char *regex = s->regex ? s->regex : p->kind == SCORE_REGEX ? t->dflt.regex : NULL;
     if (p->kind == SCORE_CHOICE && !t->multiple_choice)
         return err_set(e, "scorer=choice: task '%s' has test items without choices", t->name);
+    for (int i = 0; p->kind == SCORE_NUMBER && i < t->n_test; i++) { // no answer could ever match
+        const char *tg = t->items[t->test[i]].target;
+        double v;
+        if (!tg || !score_last_number(tg, strlen(tg), &v))
+            return err_set(e, "scorer=number: task '%s' test item %d's target \"%.40s\" holds no number", t->name, i + 1,
+                           tg ? tg : "");
+    }
     bool any_cot = false;
     int max_samples = 1;
     for (int i = 0; i < s->n_cot; i++) any_cot |= s->cot[i];

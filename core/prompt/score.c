@@ -202,23 +202,38 @@ static bool thousands_comma(const char *s, size_t n, size_t j) {
     return j + 4 >= n || !isdigit((unsigned char)s[j + 4]);
 }
 
+// A number starts at a digit, or at a point before one (".5"); a minus sign just before it
+// (not after a letter or digit: "x-1" is no negative) makes it negative; a fraction of whole
+// numbers ("3/4") is its quotient.
 bool score_number_at(const char *s, size_t n, size_t *pos, double *v, size_t *start) {
     for (size_t i = *pos; i < n; i++) {
-        if (!isdigit((unsigned char)s[i])) continue;
+        bool point = s[i] == '.' && i + 1 < n && isdigit((unsigned char)s[i + 1]) &&
+                     (i == 0 || !isdigit((unsigned char)s[i - 1]));
+        if (!isdigit((unsigned char)s[i]) && !point) continue;
         bool neg = i > 0 && s[i - 1] == '-' && (i < 2 || !isalnum((unsigned char)s[i - 2]));
         Buf digits = {0};
+        buf_putc(&digits, '0'); // "0" ahead of ".5"; harmless before a digit
         size_t j = i;
         while (j < n && (isdigit((unsigned char)s[j]) || thousands_comma(s, n, j))) {
             if (s[j] != ',') buf_putc(&digits, s[j]);
             j++;
         }
+        bool whole = true;
         if (j + 1 < n && s[j] == '.' && isdigit((unsigned char)s[j + 1])) {
+            whole = false;
             buf_putc(&digits, '.');
             j++;
             while (j < n && isdigit((unsigned char)s[j])) buf_putc(&digits, s[j++]);
         }
-        *v = strtod(digits.data, NULL) * (neg ? -1 : 1);
+        double x = strtod(digits.data, NULL);
         buf_free(&digits);
+        if (whole && j + 1 < n && s[j] == '/' && isdigit((unsigned char)s[j + 1])) {
+            size_t k = j + 1;
+            double d = 0;
+            while (k < n && isdigit((unsigned char)s[k])) d = d * 10 + (s[k++] - '0');
+            if (d > 0 && (k >= n || s[k] != '.')) x /= d, j = k; // "1/2"; not a date's "1/2.5"
+        }
+        *v = x * (neg ? -1 : 1);
         if (start) *start = neg ? i - 1 : i;
         *pos = j;
         return true;

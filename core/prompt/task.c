@@ -14,14 +14,15 @@
 
 enum { TASK_MAX_BYTES = 256 << 20, TASK_MAX_CHOICES = 26 };
 
+static void item_free(TaskItem *it) {
+    free(it->input), free(it->target), free(it->rationale);
+    for (int c = 0; c < it->n_choices; c++) free(it->choices[c]);
+    free(it->choices);
+}
+
 void task_free(Task *t) {
     if (!t) return;
-    for (int i = 0; i < t->n_items; i++) {
-        TaskItem *it = &t->items[i];
-        free(it->input), free(it->target), free(it->rationale);
-        for (int c = 0; c < it->n_choices; c++) free(it->choices[c]);
-        free(it->choices);
-    }
+    for (int i = 0; i < t->n_items; i++) item_free(&t->items[i]);
     TaskDefaults *d = &t->dflt;
     free(d->input_prefix), free(d->delimiter), free(d->answer_prefix), free(d->separator);
     free(d->cot_trigger), free(d->answer_phrase), free(d->scorer), free(d->regex);
@@ -256,8 +257,9 @@ static int read_header(const Json *o, const Where *w, Task *t) {
     return 0;
 }
 
-// Read the lines of path into t: items (as pool items when all_pool), and the header when
-// header_ok. The file's bytes go into h.
+// Read the lines of path into t: items (as pool items when all_pool), and the header: read
+// when header_ok, else (a pool file, which may be another task's file) allowed first and
+// skipped. The file's bytes go into h.
 static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, Sha256 *h, Err *e) {
     Buf b = {0};
     if (fs_read_file(path, TASK_MAX_BYTES, &b, e)) {
@@ -291,9 +293,9 @@ static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, 
         } else if (!json_get(o, "input") && !json_get(o, "question")) {
             if (!json_get(o, "description") && !json_get(o, "name"))
                 status = bad(&w, "an item needs \"input\" (or \"question\"); a header needs \"description\"");
-            else if (!header_ok || seen_item)
+            else if (seen_item)
                 status = bad(&w, "a header line must come first (before the items)");
-            else
+            else if (header_ok)
                 status = read_header(o, &w, t);
         } else {
             seen_item = true;
@@ -306,9 +308,7 @@ static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, 
                 t->items = xrealloc(t->items, sizeof *t->items * (size_t)(t->n_items + 1));
                 t->items[t->n_items++] = it;
             } else {
-                free(it.input), free(it.target), free(it.rationale);
-                for (int c = 0; c < it.n_choices; c++) free(it.choices[c]);
-                free(it.choices);
+                item_free(&it);
             }
         }
         json_free(o);
@@ -376,9 +376,18 @@ int task_add_pool(Task *t, const char *path, Err *e) {
     Sha256 h;
     sha256_init(&h);
     sha256_update(&h, t->sha256, 64); // the task file's hash, then the pool's bytes
-    int before = t->n_items;
+    // the exemplars come from the file alone: the task's own pool items go
+    int kept = 0;
+    for (int i = 0; i < t->n_items; i++) {
+        if (t->items[i].pool) {
+            item_free(&t->items[i]);
+            continue;
+        }
+        t->items[kept++] = t->items[i];
+    }
+    t->n_items = kept;
     if (read_lines(t, path, true, false, &h, e)) return -1;
-    if (t->n_items == before) return err_set(e, "pool '%s' holds no items", path);
+    if (t->n_items == kept) return err_set(e, "pool '%s' holds no items", path);
     hash_done(t, &h);
     return index_items(t, e);
 }

@@ -310,9 +310,24 @@ static void test_scorers(void) {
     CHECK(!score_match(num, "3", "-3"));
     CHECK(!score_match(num, "no number", "3"));
     CHECK(!score_match(num, "", "3"));
+    // a leading point is part of the number (".5" read as 5 once scored against 5 and 25)
+    CHECK(!score_match(num, ".5", "5"));
+    CHECK(!score_match(num, ".25", "25"));
+    CHECK(score_match(num, ".5", "0.5"));
+    CHECK(score_match(num, "0.1", ".1"));
+    CHECK(score_match(num, "-.5", "-0.5"));
+    CHECK(score_match(num, "the end.5", "0.5")); // a sentence's point before a digit: still a number
+    CHECK(score_match(num, "3.5", "3.5") && !score_match(num, "3.5", "0.5"));
+    // a fraction is its quotient ("1/2" once matched 1)
+    CHECK(!score_match(num, "1/2", "1"));
+    CHECK(score_match(num, "1/2", "0.5"));
+    CHECK(score_match(num, "-3/4", "-0.75"));
+    CHECK(score_match(num, "7/0", "7")); // no quotient: the 7
     double v;
     CHECK(score_last_number("x 1,234 and 5.5%", 16, &v));
     CHECK_NEAR(v, 5.5, 0);
+    CHECK(score_last_number("half is .5", 10, &v));
+    CHECK_NEAR(v, 0.5, 0);
     scorer_free(num);
 
     Scorer *cot = mk(SCORE_EXACT, "\n", true, NULL);
