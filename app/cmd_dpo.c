@@ -161,7 +161,8 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
         goto done;
     }
     if (!ps.n_pairs) {
-        out_error(out, "dpo train: the %d rankings matched give no preference (every candidate tied)", s.n);
+        out_error(out, "dpo train: the %d rankings matched give no preference (every candidate tied, or the same "
+                  "text as the other)", s.n);
         goto done;
     }
     held_group = xcalloc((size_t)ps.n_groups, sizeof *held_group);

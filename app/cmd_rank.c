@@ -46,6 +46,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     jw_key(w, "candidates");
     jw_arr(w);
     int rc = 0;
+    Buf texts[DB_RANK_MAX] = {{0}}; // to say which candidates are the same text
     for (int i = 0; i < pr->k && !rc; i++) {
         p.s.seed = seed_given ? seed0 + (uint64_t)i : fresh_seed();
         Generation g;
@@ -71,12 +72,38 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
             buf_printf(&out->text, "[%d] (run %lld, seed %s)\n", i + 1, (long long)run_id, seed);
             buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
             buf_puts(&out->text, "\n\n");
+            buf_put(&texts[i], g.text.data ? g.text.data : "", g.text.len);
         }
         generation_free(&g);
         if (app->cancel && *app->cancel) rc = rc ? rc : out_error(out, "rank: interrupted");
     }
     jw_arr_end(w);
     buf_free(&chat);
+    // candidates of the same text (greedy decoding gives k copies): a preference between them
+    // teaches a reward model nothing, and the trainers leave such pairs out
+    int same = 0;
+    Buf note = {0};
+    for (int i = 0; !rc && i < pr->k; i++) {
+        bool first = true;
+        for (int j = i + 1; j < pr->k; j++) {
+            bool dup = false; // j is the same text as an earlier one than i: counted there
+            for (int h = 0; h < i && !dup; h++)
+                dup = texts[h].len == texts[j].len && !memcmp(texts[h].data, texts[j].data, texts[j].len);
+            if (dup || texts[i].len != texts[j].len || (texts[i].len && memcmp(texts[i].data, texts[j].data, texts[i].len)))
+                continue;
+            same++; // j repeats i's text
+            if (first) buf_printf(&note, "%s%d=%d", note.len ? ", " : "", i + 1, j + 1);
+            else buf_printf(&note, "=%d", j + 1);
+            first = false;
+        }
+    }
+    for (int i = 0; i < DB_RANK_MAX; i++) buf_free(&texts[i]);
+    jw_kint(w, "identical", same); // candidates that repeat an earlier one's text
+    if (same)
+        buf_printf(&out->text, "note: candidates %s are the same text: a preference between them teaches nothing "
+                               "(the trainers leave such pairs out); rank with temperature > 0 for different ones\n",
+                   note.data);
+    buf_free(&note);
     if (rc) {
         app->pending = pr;
         app_rank_drop(app, false);

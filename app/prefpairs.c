@@ -170,6 +170,10 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
                 int ri = row->c[i].rank, rj = row->c[j].rank;
                 bool tie = ri == rj;
                 if (tie ? (!ties_equal || j <= i) : ri > rj) continue; // i better than j, or a tie once
+                if (row->c[i].len == row->c[j].len && !memcmp(row->c[i].text, row->c[j].text, row->c[i].len)) {
+                    ps->n_identical++; // the same completion on both sides: nothing to learn
+                    continue;
+                }
                 if (ps->n_pairs == cap_pairs) {
                     cap_pairs = cap_pairs ? 2 * cap_pairs : 64;
                     ps->pairs = xrealloc(ps->pairs, sizeof *ps->pairs * (size_t)cap_pairs);
@@ -307,6 +311,11 @@ void pref_card_data(Buf *b, const Args *a, const RankSet *s, const PairSet *ps, 
 }
 
 void pref_data_note(Buf *text, const PairSet *ps) {
+    if (ps->n_identical)
+        buf_printf(text,
+                   "note: %d pairs were left out: their two completions are the same text (greedy candidates are "
+                   "identical; rank with temperature > 0 for different ones)\n",
+                   ps->n_identical);
     if (ps->n_other_vocab)
         buf_printf(text,
                    "note: %d of the %d ranked completions were generated with another vocabulary than the base's; "
@@ -316,6 +325,7 @@ void pref_data_note(Buf *text, const PairSet *ps) {
 
 void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts) {
     jw_kint(w, "ties", ps->n_ties);
+    jw_kint(w, "identical", ps->n_identical);
     jw_kint(w, "prompts", ps->n_groups);
     jw_kint(w, "heldout_prompts", held_prompts);
     jw_kint(w, "truncated", ps->n_trunc);

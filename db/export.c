@@ -9,7 +9,8 @@
 //   rankings: ranking_id, created, annotator, note, qkv_version, prompt, k,
 //     order (groups of candidate numbers, best first; a group of several is a tie),
 //     candidates (best first: {n, rank, run} with run as in the runs export)
-//   pairs, format=trl: prompt, chosen, rejected, margin (rank of rejected - rank of chosen)
+//   pairs, format=trl: prompt, chosen, rejected, margin (rank of rejected - rank of chosen);
+//     ties and pairs of identical completions are left out
 //   pairs, format=hh: chosen, rejected ("\n\nHuman: PROMPT\n\nAssistant: COMPLETION")
 //   experiment, format=json: {experiment: {the fields of db_experiment_json_fields}, conditions:
 //     [{condition, shots, cot, samples, chat, seed, n, correct, accuracy, stderr (and for multiple
@@ -276,6 +277,9 @@ static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, con
         for (int i = 0; i < k && !status; i++)
             for (int j = i + 1; j < k && !status; j++) {
                 if (c[i].rank == c[j].rank) continue; // a tie gives no preference
+                if (c[i].run.output_len == c[j].run.output_len &&
+                    !memcmp(c[i].run.output, c[j].run.output, c[i].run.output_len))
+                    continue; // nor do two identical completions (greedy candidates), whatever their ranks
                 buf_clear(&line);
                 jw_init(&w, &line);
                 jw_obj(&w);

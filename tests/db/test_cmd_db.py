@@ -35,7 +35,7 @@ RUN_KEYS = ['run_id', 'created', 'kind', 'parent_id', 'annotator', 'qkv_version'
             'top_p', 'seed', 'max_tokens', 'n_alts', 'stop_at_eos', 'truncate', 'prompt_ids', 'n_truncated',
             'text', 'ids', 'logprobs', 'alts', 'prefill_s', 'decode_s', 'stop_reason']
 RANKING_KEYS = ['ranking_id', 'created', 'annotator', 'note', 'qkv_version', 'prompt', 'k', 'order', 'candidates']
-RANK_KEYS = ['ranking_pending', 'prompt', 'k', 'candidates']
+RANK_KEYS = ['ranking_pending', 'prompt', 'k', 'candidates', 'identical']
 CAND_KEYS = ['n', 'run_id', 'seed', 'text']
 ORDER_KEYS = ['ranking_id', 'order', 'k', 'annotator', 'note']
 EXPORT_KEYS = ['file', 'count', 'what', 'format']
@@ -330,10 +330,11 @@ def main():
                          'export runs %s format=csv' % f('runs.csv')])
     for o in objs:
         keys_are(o, EXPORT_KEYS, 'export')
-    # pairs: ranking 1 (3 1 2=4): 6 - 1 tie = 5; ranking 2 (2=3 1): 3 - 1 = 2; ranking 3: 1
-    check([o['count'] for o in objs[:3]] == [8, 8, 3], 'export counts %s' % [o['count'] for o in objs])
+    # pairs: ranking 1 (3 1 2=4): 6 - 1 tie = 5; ranking 2 (2=3 1): 3 - 1 = 2; ranking 3 (greedy:
+    # its two candidates are one text) none
+    check([o['count'] for o in objs[:3]] == [7, 7, 3], 'export counts %s' % [o['count'] for o in objs])
     trl = jsonl(f('trl.jsonl'))
-    check(len(trl) == 8, 'trl lines')
+    check(len(trl) == 7, 'trl lines')
     for p_ in trl:
         keys_are(p_, ['prompt', 'chosen', 'rejected', 'margin'], 'trl pair')
     texts = {c['n']: c['text'] for c in rk['candidates']}
@@ -593,6 +594,19 @@ def main():
     (s,), _ = qjson(qdb, ['show %d' % g['run_id']])
     check(s['model_arch'] == 'gpt2 Q8_0' and s['model_path'] == os.path.realpath(qfile),
           'run of a Q8_0 file: model_arch %r, path %r' % (s['model_arch'], s['model_path']))
+
+    # greedy candidates are one text k times: rank says so, and no pair of the same text is
+    # exported or trained on (they once were: chosen == rejected, a reward model at loss log 2)
+    gdb = f('greedy.db')
+    (rk3, _), _ = qjson(gdb, ['rank "The capital" k=3 max=4 temperature=0', 'order 1 2 3'], extra=['--model', 'builtin'])
+    check(rk3.get('identical') == 2 and len({c['text'] for c in rk3['candidates']}) == 1,
+          'rank of greedy candidates: identical %r' % rk3.get('identical'))
+    p = qkv(['--model', 'builtin', '--db', gdb, '-e', 'rank "The capital" k=3 max=4 temperature=0'])
+    check('candidates 1=2=3 are the same text' in p.stdout.decode(), 'rank says which candidates are the same text')
+    (ex,), _ = qjson(gdb, ['export pairs %s' % f('same.jsonl')], extra=['--model', 'builtin'])
+    check(ex['count'] == 0 and jsonl(f('same.jsonl')) == [], 'no pair of identical completions exported: %r' % ex)
+    _, err = qjson(gdb, ['reward train out=%s steps=2' % f('rm-same')], extra=['--model', 'builtin'], ok=False)
+    check('give no preference' in err and 'same text' in err, 'reward train on identical pairs: %r' % err)
 
 
 try:
