@@ -460,6 +460,11 @@ static int cmd_export(App *app, const Args *a, Out *out) {
     if (args_npos(a) != 2) return out_error(out, "export %.40s takes one FILE", what);
     if (args_opt(a, "type")) return out_error(out, "export %.40s: type= applies to export gguf only", what);
     const char *format = args_opt(a, "format");
+    size_t fl = strlen(file);
+    bool csv_name = fl > 4 && !strcasecmp(file + fl - 4, ".csv"); // the format follows the name, as for experiments
+    if (csv_name && !format && strcmp(what, "runs"))
+        return out_error(out, "export %.40s: '%.200s': %s are written as JSON Lines only: name the file .jsonl", what,
+                         file, what);
     DbExport kind;
     if (!strcmp(what, "pairs")) {
         if (!format) format = "trl";
@@ -471,7 +476,7 @@ static int cmd_export(App *app, const Args *a, Out *out) {
         if (strcmp(format, "jsonl")) return out_error(out, "export rankings: format=%.40s: only jsonl", format);
         kind = DB_EXPORT_RANKINGS;
     } else if (!strcmp(what, "runs")) {
-        if (!format) format = "jsonl";
+        if (!format) format = csv_name ? "csv" : "jsonl";
         if (!strcmp(format, "jsonl")) kind = DB_EXPORT_RUNS;
         else if (!strcmp(format, "csv")) kind = DB_EXPORT_RUNS_CSV;
         else return out_error(out, "export runs: format=%.40s: jsonl or csv expected", format);

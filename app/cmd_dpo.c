@@ -149,6 +149,11 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     int *lens = NULL, rc = -1;
     rankset_sort_by_prompt(&s);
     if (!(base = pref_base_model(app, a, "dpo train", &owned, out))) goto done;
+    if (!base->cfg.a.causal) { // not "bert models are not trainable": reward train trains them
+        out_error(out, "dpo train: '%s' is an encoder: DPO tunes a decoder's next-token policy (an encoder can be "
+                  "a reward model: reward train base=%s)", base->name, base->name);
+        goto done;
+    }
     if (!(tm = tmodel_from_model(base, po.threads, &e)) ||
         (lora_on && lora_init(&lora, tm, (int)lora_r, (float)lora_alpha, o.seed, &e))) {
         out_error(out, "dpo train: %s", e.msg);

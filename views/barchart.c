@@ -86,9 +86,10 @@ void barchart_draw(CellGrid *g, int x, int y, int w, int h, const BarChart *c, i
     }
 }
 
+// A float as the digits it holds (7 significant: 0.6, not 0.600000024).
 static void csv_num(Buf *b, float v) {
     buf_putc(b, ',');
-    if (has(v)) buf_printf(b, "%.9g", v);
+    if (has(v)) buf_printf(b, "%.7g", v);
 }
 
 int barchart_to_csv(Buf *out, const BarChart *c, Err *e) {
@@ -147,7 +148,8 @@ int barchart_to_svg(Buf *out, const BarChart *c, Err *e) {
         buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%.2f</text>\n", gx, top + c->n * ROW + 16,
                    k / 4.0);
     }
-    buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">accuracy (error bars: 95%% confidence interval)</text>\n",
+    buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">accuracy \u00b1 standard error (error bars: 95%% "
+                    "confidence interval)</text>\n",
                left + PLOT / 2, top + c->n * ROW + 32);
     for (int i = 0; i < c->n; i++) {
         int yy = top + i * ROW;

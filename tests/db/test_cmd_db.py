@@ -595,6 +595,16 @@ def main():
     check(s['model_arch'] == 'gpt2 Q8_0' and s['model_path'] == os.path.realpath(qfile),
           'run of a Q8_0 file: model_arch %r, path %r' % (s['model_arch'], s['model_path']))
 
+    # a .csv name: runs are written as CSV without format= (they were JSON Lines in a .csv file);
+    # rankings and pairs, which have no CSV form, are refused rather than written as JSON Lines
+    (ec,), _ = qjson(db, ['export runs %s' % f('by-name.csv')])
+    with open(f('by-name.csv'), newline='') as fh:
+        first = fh.readline()
+    check(ec['format'] == 'csv' and first.startswith('run_id,created,'), 'export runs NAME.csv: %r %r' % (ec, first[:40]))
+    for what in ('rankings', 'pairs'):
+        _, err = qjson(db, ['export %s %s' % (what, f('x.csv'))], ok=False)
+        check('JSON Lines only' in err and not os.path.exists(f('x.csv')), 'export %s x.csv: %r' % (what, err))
+
     # greedy candidates are one text k times: rank says so, and no pair of the same text is
     # exported or trained on (they once were: chosen == rejected, a reward model at loss log 2)
     gdb = f('greedy.db')

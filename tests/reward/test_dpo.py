@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 
@@ -261,6 +262,13 @@ def test_bad(qkv, tmp, model_dir):
     con.commit()
     con.close()
     bad(qkv, tdb, 'dpo train base=%s out=%s' % (model_dir, out), 'no preference', out=out)
+    # an encoder: not "bert models are not trainable" (reward train trains them), but what DPO needs
+    enc = os.path.join(tmp, 'enc')
+    p = subprocess.run([qkv, '--db', tdb, '-e', 'new-model bert layers=1 heads=2 d=16 ctx=16 seed=1 out=' + enc],
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise SystemExit('new-model bert: ' + p.stderr)
+    bad(qkv, tdb, 'dpo train base=%s out=%s' % (enc, out), 'is an encoder: DPO tunes a decoder', out=out)
     print('bad input: one error line each, nothing written', flush=True)
 
 
