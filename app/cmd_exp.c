@@ -510,10 +510,13 @@ static int exp_compare(App *app, Db *db, int64_t id, const Args *a, Out *out) {
         memset(o[i].right, -1, (size_t)x.n_items + 1);
         if (db_experiment_items_each(db, id, (int)ab[i], -1, collect, &o[i], &e)) rc = out_error(out, "%s", e.msg);
     }
+    long c[2][2] = {{0}};
+    for (int k = 0; !rc && k < x.n_items; k++)
+        if (o[0].right[k] >= 0 && o[1].right[k] >= 0) c[o[0].right[k]][o[1].right[k]]++;
+    if (!rc && !(c[0][0] + c[0][1] + c[1][0] + c[1][1])) // nothing to compare: no NaN table, no p = 1
+        rc = out_error(out, "experiment compare: no item of experiment %lld is scored under both conditions %lld and "
+                       "%lld yet (resume it: experiment ... with the same options)", (long long)id, ab[0], ab[1]);
     if (!rc) {
-        long c[2][2] = {{0}};
-        for (int k = 0; k < x.n_items; k++)
-            if (o[0].right[k] >= 0 && o[1].right[k] >= 0) c[o[0].right[k]][o[1].right[k]]++;
         Paired p;
         stats_paired(c[1][1], c[1][0], c[0][1], c[0][0], &p);
         JsonW *w = &out->w;

@@ -174,6 +174,11 @@ dd = a_only + b_only
 p_exact = min(1.0, 2 * sum(math.comb(dd, i) for i in range(min(a_only, b_only) + 1)) / 2 ** dd) if dd else 1.0
 check(abs(cmp_["p_exact"] - p_exact) < 1e-8, "McNemar's exact p", (cmp_["p_exact"], p_exact))
 check(abs(cmp_["diff"] - (b_only - a_only) / 4) < 1e-8, "the difference", cmp_)
+# no item scored under both (a condition not run yet): an error, not a table of NaN with p = 1
+nb = one("experiment en-fr shots=0,1 limit=2 new=true")
+con.execute("DELETE FROM experiment_items WHERE experiment_id = ? AND condition = 1", (nb.get("experiment_id"),))
+con.commit()
+fails(f"experiment compare {nb.get('experiment_id')} 0 1", "no item of experiment")
 
 # McNemar and the interval on made-up outcomes: a task whose items the model cannot get right
 # except by the cipher's identity... instead check the formulas on the exported 0/1 vectors
