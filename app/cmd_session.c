@@ -14,9 +14,9 @@ static void settings_json(App *app, Out *out) {
     const GenParams *g = &app->gen;
     char seed[32] = "random";
     if (app->seed_set) snprintf(seed, sizeof seed, "%llu", (unsigned long long)g->s.seed);
-    jw_knum(w, "temperature", g->s.temperature);
+    jw_knum(w, "temperature", float_decimal(g->s.temperature));
     jw_kint(w, "top_k", g->s.top_k);
-    jw_knum(w, "top_p", g->s.top_p);
+    jw_knum(w, "top_p", float_decimal(g->s.top_p));
     if (app->seed_set) jw_kint(w, "seed", (long long)g->s.seed);
     else jw_key(w, "seed"), jw_null(w);
     jw_kint(w, "max", g->max_tokens);

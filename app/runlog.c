@@ -121,9 +121,9 @@ void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t
     run->kv = o->kv == DT_F16 ? "f16" : "f32";
     run->prompt = prompt;
     run->prompt_len = prompt_len;
-    run->temperature = p->s.temperature;
+    run->temperature = float_decimal(p->s.temperature); // 0.9, not 0.899999976
     run->top_k = p->s.top_k;
-    run->top_p = p->s.top_p;
+    run->top_p = float_decimal(p->s.top_p);
     run->seed = p->s.seed;
     run->max_tokens = p->max_tokens;
     run->n_alts = p->n_alts;

@@ -202,6 +202,18 @@ void jw_int(JsonW *w, long long v) {
     jw_sep(w);
     buf_printf(w->b, "%lld", v);
 }
+double float_decimal(float f) {
+    if (!isfinite(f)) return f;
+    char s[32];
+    for (int digits = 6; digits < 9; digits++) {
+        snprintf(s, sizeof s, "%.*g", digits, (double)f);
+        double d = strtod(s, NULL);
+        if ((float)d == f) return d;
+    }
+    snprintf(s, sizeof s, "%.9g", (double)f); // always the float again
+    return strtod(s, NULL);
+}
+
 void jw_num(JsonW *w, double v) {
     jw_sep(w);
     buf_json_num(w->b, v);

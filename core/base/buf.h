@@ -65,6 +65,9 @@ void jw_str(JsonW *w, const char *s);
 void jw_strn(JsonW *w, const char *s, size_t n);
 void jw_int(JsonW *w, long long v);
 void jw_num(JsonW *w, double v);
+// The double of a float's shortest decimal form: 0.9f as 0.9, not 0.899999976 (a setting a
+// person typed, stored and shown as typed; converted back to float it is the same float).
+double float_decimal(float f);
 void jw_bool(JsonW *w, bool v);
 void jw_null(JsonW *w);
 // Append raw, already-valid JSON as one value.

@@ -429,6 +429,20 @@ check(p.returncode == 0 and len(rows) >= 3 and all(re.match(r"\d\.\d{3}e[-+]\d\d
       and any("\u00b7" in r[:col] for r in rows), "compare's rows line up under its header, whitespace shown",
       "\n".join([hdr] + rows))
 
+# settings a person typed are shown and logged as typed (0.9, not the float's 0.899999976), and
+# the run still replays bit for bit (the float read back is the same float)
+p = run(["--json", "-e", "set temperature 0.8; set top_p 0.3; set; generate \"Hi\" max=3 temperature=0.9 top_p=0.9 "
+         "seed=5; history 1"])
+objs = jlines(p)
+st, gen, hist = objs[2], objs[3], objs[4]
+row = (hist.get("runs") or [{}])[0]
+shown = jlines(run(["--json", "-e", "show %d" % gen.get("run_id", 0)]))[0]
+check(p.returncode == 0 and st.get("temperature") == 0.8 and st.get("top_p") == 0.3 and row.get("temperature") == 0.9
+      and shown.get("temperature") == 0.9 and shown.get("top_p") == 0.9, "set, history and show give 0.8 / 0.3 / 0.9",
+      (st.get("temperature"), st.get("top_p"), row.get("temperature"), shown.get("temperature"), shown.get("top_p")))
+p = run(["--json", "-e", "replay %d" % gen.get("run_id", 0)])
+check(p.returncode == 0 and jlines(p)[0].get("identical") is True, "a run at temperature 0.9 replays identical", p.stderr)
+
 # save: what the last heatmap command showed, as CSV and SVG, written atomically
 import csv as csvmod
 import xml.etree.ElementTree as ET
