@@ -219,8 +219,10 @@ static void draw_viewbar(void) {
     for (int i = 0; i < V_N && x < g->w; i++) {
         char t[48];
         bool pending = i == V_RANK && app_rank_pending(T->app);
-        snprintf(t, sizeof t, " %c %.*s%s ", view_key(i) ? view_key(i) : ' ', i == T->cur ? 40 : shown,
-                 view_table[i]->title, pending ? "*" : "");
+        const char *title = view_table[i]->title;
+        if (i != T->cur && shown <= 2 && view_table[i]->abbrev) title = view_table[i]->abbrev; // not "He" twice
+        snprintf(t, sizeof t, " %c %.*s%s ", view_key(i) ? view_key(i) : ' ', i == T->cur ? 40 : shown, title,
+                 pending ? "*" : "");
         int attr = i == T->cur ? CELL_REVERSE | CELL_BOLD : CELL_DIM;
         CellColor fg = i == T->cur ? vd_accent(T->sh.mode) : CELLCOLOR_DEFAULT;
         x += vd_text(g, x, 1, g->w - x, t, 0, strlen(t), fg, CELLCOLOR_DEFAULT, attr, u);

@@ -390,6 +390,7 @@ static void an_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
 const ViewOps heads_view_ops = {
     .name = "heads",
     .title = "Heads",
+    .abbrev = "Hd",
     .keys = "r  head statistics of the lab's prompt (layer x head; without a prompt: heads induction)\n"
             "i  head statistics on a repeated random sequence (the induction score)\n"
             "n  the logit lens of the lab's prompt (layer x position)\n"

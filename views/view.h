@@ -106,6 +106,8 @@ typedef struct View View;
 typedef struct ViewOps {
     const char *name;  // "lab": for open_view and the routing of results
     const char *title; // "Lab": the view bar
+    const char *abbrev; // what a narrow view bar shows when the title's first two letters are
+                        // another view's ("Hd" for Heads beside Help), or NULL
     const char *keys;  // its keys, for the help pane (lines "key  what it does")
     int (*open)(View *v); // allocate v->state (bookkeeping: x*, mem.h); 0
     void (*close)(View *v);

@@ -837,6 +837,13 @@ def scenario_small_and_quit(p, name):
     """Below the minimum size a message, back to normal when enlarged; q restores the terminal."""
     p.resize(30, 8)
     p.wait(lambda s: "needs a terminal" in s and "30x8" in s, "the minimum-size message")
+    # a narrow view bar names every view apart (Help and Heads were both "He")
+    p.resize(60, 15)
+    s = p.wait(lambda s: "needs a terminal" not in s and re.search(r"\b8 \w", s.split("\n")[1]), "the 60-column view bar")
+    names = re.findall(r"\b([0-9]) (\w+)", s.split("\n")[1])
+    got = [n for _, n in names]
+    if len(got) < 9 or len(set(got)) != len(got):
+        fail("%s: the 60-column view bar names views alike: %r" % (name, names))
     p.resize(W, H)
     p.wait(lambda s: "1 Lab" in s and "needs a terminal" not in s, "the interface back")
     if p.fmt("#{alternate_on}") != "1":
