@@ -104,6 +104,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
     JsonW *w = &out->w;
     json_tokens(w, "tokens", app->model->tok, ids.v, ids.n);
     json_ints(w, "ids", ids.v, ids.n);
+    if (PROMPT_TYPES(&pr)) json_ints(w, "types", pr.types.v, pr.types.n); // a sentence pair's segments
     int L0 = ac.layer < 0 ? 0 : ac.layer, H0 = ac.head < 0 ? 0 : ac.head;
     jw_kint(w, "layer", L0);
     jw_kint(w, "head", H0);

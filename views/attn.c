@@ -19,7 +19,9 @@ typedef struct Attn {
     float **maps;    // [L*H] each [T*T] or NULL (not loaded); NaN where masked
     float **means;   // [L] mean over heads, when every head of the layer is loaded
     char **tokens;   // [T]
-    IntVec ids;
+    IntVec ids, types; // types: a sentence pair's segment ids, or none
+    bool own;        // the data is of a text typed in an :attention command, not the lab's: the
+                     // view's requests (the model view's other heads) are for its ids
     int n_prompt;    // prompt tokens (the rest were generated)
     long long run_id;
     unsigned version; // the shared version the data belongs to
@@ -42,7 +44,8 @@ static void data_free(Attn *A) {
     for (int i = 0; A->tokens && i < A->T; i++) free(A->tokens[i]);
     free(A->maps), free(A->means), free(A->tokens);
     A->maps = A->means = NULL, A->tokens = NULL;
-    A->ids.n = 0;
+    A->ids.n = A->types.n = 0;
+    A->own = false;
     A->L = A->H = A->T = 0;
     A->have = false;
 }
@@ -57,7 +60,7 @@ static int attn_open(View *v) {
 static void attn_close(View *v) {
     Attn *A = v->state;
     data_free(A);
-    iv_free(&A->ids);
+    iv_free(&A->ids), iv_free(&A->types);
     free(A);
 }
 
@@ -93,7 +96,13 @@ static void request(View *v, int l, int h) {
     if (A->pending) return;
     Buf line = {0};
     int T = sh->seq.n ? sh->seq.n : 0;
-    if (sh->seq.n) {
+    if (A->own && A->ids.n) { // the typed text's other heads
+        T = A->ids.n;
+        buf_puts(&line, "attention ids=");
+        for (int i = 0; i < A->ids.n; i++) buf_printf(&line, "%s%d", i ? "," : "", A->ids.v[i]);
+        if (A->types.n) buf_puts(&line, " types=");
+        for (int i = 0; i < A->types.n; i++) buf_printf(&line, "%s%d", i ? "," : "", A->types.v[i]);
+    } else if (sh->seq.n) {
         buf_puts(&line, "attention ids=");
         for (int i = 0; i < sh->seq.n; i++) buf_printf(&line, "%s%d", i ? "," : "", sh->seq.v[i]);
     } else if (sh->prompt.len) {
@@ -126,6 +135,7 @@ static bool layer_loaded(const Attn *A, int l) {
 static void want(View *v) {
     Attn *A = v->state;
     ViewShared *sh = v->host->sh;
+    if (A->own && A->version != sh->version) A->own = false; // the lab moved on: follow it again
     if (!A->have || (A->version != sh->version && (sh->seq.n || sh->prompt.len))) {
         request(v, A->model_view ? A->sel_l : A->layer, A->model_view ? A->sel_h : A->head);
         return;
@@ -137,9 +147,10 @@ static void want(View *v) {
             A->filling = true;
             return;
         }
-        if (grain(A, sh, A->T) != 1) return; // a head at a time is too slow for the whole grid
+        int gr = grain(A, sh, A->T);
+        if (gr == 2) return; // a head at a time is too slow for the whole grid
         for (int l = 0; l < A->L; l++)
-            if (!layer_loaded(A, l)) {
+            if (!layer_loaded(A, l)) { // (grain 0: every layer in one request, as after one typed head)
                 request(v, l, 0);
                 A->filling = true;
                 return;
@@ -263,6 +274,9 @@ static void attn_result(View *v, const ViewResult *r) {
             const Json *s = &toks->items[i];
             A->tokens[i] = xstrdup(s->type == JSON_STR ? s->str : "");
         }
+        const Json *ty = json_get(j, "types");
+        for (int i = 0; ty && ty->type == JSON_ARR && ty->len == ids->len && i < T; i++)
+            iv_push(&A->types, (int)ty->items[i].num);
         A->hv.cur_row = A->hv.cur_col = 0;
         A->hv.top = A->hv.left = 0;
     }
@@ -294,6 +308,7 @@ static void attn_result(View *v, const ViewResult *r) {
     if (A->run_id) snprintf(A->note, sizeof A->note, "run #%lld: %d prompt + %d generated tokens", A->run_id, A->n_prompt, T - A->n_prompt);
     else snprintf(A->note, sizeof A->note, "%d tokens", T);
     if (!r->quiet) { // typed by the person: show what was asked for
+        A->own = !(sh->seq.n == T && !memcmp(sh->seq.v, A->ids.v, sizeof(int) * (size_t)T));
         bool all = layers && (int)layers->len == A->L && (int)layers->items[0].len == A->H;
         A->model_view = all;
         A->layer = l0, A->head = h0;

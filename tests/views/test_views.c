@@ -980,10 +980,40 @@ static void test_quant(void) {
     view_close(&v);
 }
 
+// ---- the attention view fills the model view for the text a command asked about ----
+
+static void test_attention_typed(void) {
+    reset(CMODE_ASCII);
+    sh.n_layer = 2, sh.n_head = 2;
+    iv_push(&sh.seq, 7), iv_push(&sh.seq, 8); // the lab's text: another one
+    sh.prompt.len = 0;
+    View v;
+    CHECK_INT(view_open(&v, &attn_view_ops, &host), 0);
+    // `:attention "A B C" pair="D" layer=0 head=1`, typed: one head of a sentence pair
+    result_full(&v, "attention",
+                "{\"tokens\":[\"A\",\"B\",\"C\"],\"ids\":[101,5,102],\"types\":[0,0,1],\"layer\":0,\"head\":1,"
+                "\"matrix\":[[1,0,0],[0.5,0.5,0],[0.2,0.3,0.5]]}",
+                "attention \"A B\" pair=\"C\" layer=0 head=1", "", false);
+    CHECK_INT(fake.nrun, 0);
+    // m: the model view asks for the other heads of that text (ids and segments), not the lab's
+    v.ops->key(&v, 'm');
+    CHECK(fake.nrun >= 1);
+    CHECK(fake.nrun >= 1 && !strncmp(fake.runs[fake.nrun - 1], "attention ids=101,5,102 types=0,0,1 layer=", 42));
+    // the lab's text changes: the view follows the lab again
+    sh.version++;
+    fake.nrun = 0;
+    ViewResult done = {"attention", fake.runs[0], NULL, 0, NULL, NULL, "", true};
+    v.ops->result(&v, &done); // the pending request ends (refused, say)
+    v.ops->show(&v);
+    CHECK(fake.nrun >= 1 && !strncmp(fake.runs[fake.nrun - 1], "attention ids=7,8 ", 18));
+    view_close(&v);
+}
+
 int main(void) {
     test_helpers();
     test_attention();
     test_attention_big();
+    test_attention_typed();
     test_rank();
     test_history();
     test_lab();
