@@ -1,6 +1,7 @@
 // label.c - visible, width-aware token labels (see label.h).
 #include "label.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,6 +114,17 @@ int label_next(const char *s, size_t n, size_t *pos, char glyph[LABEL_GLYPH_MAX]
     return w;
 }
 
+// The length of the escape visible() writes for a byte or a code point at s ("<0xNN>",
+// "<U+XXXX>" with 4 to 6 hex digits), or 0.
+static size_t escape_len(const char *s, size_t n) {
+    size_t k;
+    if (n >= 6 && !memcmp(s, "<0x", 3) && isxdigit((unsigned char)s[3]) && isxdigit((unsigned char)s[4]) && s[5] == '>')
+        return 6;
+    if (n < 8 || memcmp(s, "<U+", 3)) return 0;
+    for (k = 3; k < n && k < 9 && isxdigit((unsigned char)s[k]); k++) {}
+    return k >= 7 && k < n && s[k] == '>' ? k + 1 : 0;
+}
+
 static int format(char *out, size_t cap, const char *s, size_t n, int width, bool utf8, bool spaces) {
     if (!cap) return 0;
     out[0] = 0;
@@ -130,6 +142,13 @@ static int format(char *out, size_t cap, const char *s, size_t n, int width, boo
     char glyph[LABEL_GLYPH_MAX];
     for (;;) {
         size_t save = pos;
+        size_t esc = escape_len(v.data ? v.data + pos : "", v.len - pos);
+        if (esc) { // "<0x9F>", "<U+0085>": whole or not at all (it was cut to "<0x9…")
+            if (used + (int)esc > limit || len + esc > room) break;
+            memcpy(out + len, v.data + pos, esc);
+            len += esc, used += (int)esc, pos += esc;
+            continue;
+        }
         int cw = label_next(v.data, v.len, &pos, glyph);
         if (!cw) break;
         size_t gl = strlen(glyph);

@@ -38,6 +38,11 @@ int main(void) {
     FMT("\xc2\xa0", 8, true, "\u237D", 1);           // no-break space
     FMT("\xff", 8, true, "<0xFF>", 6);               // invalid byte
     FMT("\xe2\x82", 16, true, "<0xE2><0x82>", 12);   // truncated sequence
+    // an escape is cut whole, never inside ("<0x9\u2026" once)
+    FMT("ab\xe2\x82", 12, true, "ab<0xE2>\u2026", 9);
+    FMT("ab\xe2\x82", 9, true, "ab<0xE2>\u2026", 9);
+    FMT("ab\xe2\x82", 8, true, "ab\u2026", 3);
+    FMT("x\xc2\x85y", 8, true, "x\u2026", 2);
     FMT("\xcc\x81", 8, true, "\u25CC\xcc\x81", 1);  // lone combining acute gets a base
     FMT("e\xcc\x81", 8, true, "e\xcc\x81", 1);       // combining stays attached
     FMT("", 8, true, "", 0);
