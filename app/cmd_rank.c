@@ -88,9 +88,8 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
         for (int j = i + 1; j < pr->k; j++) {
             bool dup = false; // j is the same text as an earlier one than i: counted there
             for (int h = 0; h < i && !dup; h++)
-                dup = texts[h].len == texts[j].len && !memcmp(texts[h].data, texts[j].data, texts[j].len);
-            if (dup || texts[i].len != texts[j].len || (texts[i].len && memcmp(texts[i].data, texts[j].data, texts[i].len)))
-                continue;
+                dup = bytes_eq(texts[h].data, texts[h].len, texts[j].data, texts[j].len);
+            if (dup || !bytes_eq(texts[i].data, texts[i].len, texts[j].data, texts[j].len)) continue;
             same++; // j repeats i's text
             if (first) buf_printf(&note, "%s%d=%d", note.len ? ", " : "", i + 1, j + 1);
             else buf_printf(&note, "=%d", j + 1);

@@ -124,11 +124,11 @@ static bool same_vocab(const Model *m, const char *ids, const char *text, size_t
     if (same) {
         Buf b = {0};
         tok_decode(m->tok, v.v, v.n, &b); // (runs logged before 2026-12-05 kept the end token as text)
-        same = b.len == len && !memcmp(b.data, text, len);
+        same = bytes_eq(b.data, b.len, text, len);
         if (!same && v.n > 0 && v.v[v.n - 1] == tok_eos(m->tok)) {
             buf_clear(&b);
             tok_decode(m->tok, v.v, v.n - 1, &b);
-            same = b.len == len && !memcmp(b.data, text, len);
+            same = bytes_eq(b.data, b.len, text, len);
         }
         buf_free(&b);
     }
@@ -170,7 +170,7 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
                 int ri = row->c[i].rank, rj = row->c[j].rank;
                 bool tie = ri == rj;
                 if (tie ? (!ties_equal || j <= i) : ri > rj) continue; // i better than j, or a tie once
-                if (row->c[i].len == row->c[j].len && !memcmp(row->c[i].text, row->c[j].text, row->c[i].len)) {
+                if (bytes_eq(row->c[i].text, row->c[i].len, row->c[j].text, row->c[j].len)) {
                     ps->n_identical++; // the same completion on both sides: nothing to learn
                     continue;
                 }

@@ -277,8 +277,7 @@ static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, con
         for (int i = 0; i < k && !status; i++)
             for (int j = i + 1; j < k && !status; j++) {
                 if (c[i].rank == c[j].rank) continue; // a tie gives no preference
-                if (c[i].run.output_len == c[j].run.output_len &&
-                    !memcmp(c[i].run.output, c[j].run.output, c[i].run.output_len))
+                if (bytes_eq(c[i].run.output, c[i].run.output_len, c[j].run.output, c[j].run.output_len))
                     continue; // nor do two identical completions (greedy candidates), whatever their ranks
                 buf_clear(&line);
                 jw_init(&w, &line);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 // A growable, always NUL-terminated byte buffer. Zero-initialise, then buf_free.
 // Its growth is bookkeeping (mem.h rule 2: xrealloc) unless it is marked fallible, for
@@ -65,6 +66,12 @@ void jw_str(JsonW *w, const char *s);
 void jw_strn(JsonW *w, const char *s, size_t n);
 void jw_int(JsonW *w, long long v);
 void jw_num(JsonW *w, double v);
+// Whether the na bytes at a equal the nb at b (either may be NULL when empty: memcmp may not be
+// given NULL, even for 0 bytes).
+static inline bool bytes_eq(const void *a, size_t na, const void *b, size_t nb) {
+    return na == nb && (!na || !memcmp(a, b, na));
+}
+
 // The double of a float's shortest decimal form: 0.9f as 0.9, not 0.899999976 (a setting a
 // person typed, stored and shown as typed; converted back to float it is the same float).
 double float_decimal(float f);

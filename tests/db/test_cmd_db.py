@@ -617,6 +617,19 @@ def main():
     check(ex['count'] == 0 and jsonl(f('same.jsonl')) == [], 'no pair of identical completions exported: %r' % ex)
     _, err = qjson(gdb, ['reward train out=%s steps=2' % f('rm-same')], extra=['--model', 'builtin'], ok=False)
     check('give no preference' in err and 'same text' in err, 'reward train on identical pairs: %r' % err)
+    # an empty completion (a generation that stopped at once) beside another: compared without
+    # handing memcmp a NULL (UBSan aborts the sanitizer build), a pair exported and trained on
+    (rk4, _), _ = qjson(gdb, ['rank "Other" k=2 max=3 seed=4', 'order 2 1'], extra=['--model', 'builtin'])
+    con = sqlite3.connect(gdb)
+    con.execute("UPDATE runs SET output = '', ids = '[]', logprobs = '[]' WHERE id = ?",
+                (rk4['candidates'][0]['run_id'],))
+    con.commit()
+    con.close()
+    (ex2, rt), _ = qjson(gdb, ['export pairs %s' % f('empty.jsonl'), 'reward train out=%s steps=2 val=0' % f('rm-e')],
+                         extra=['--model', 'builtin'])
+    pe = jsonl(f('empty.jsonl'))
+    check(ex2['count'] == 1 and pe[0]['rejected'] == '' and rt.get('pairs') == 1,
+          'a pair with an empty completion: %r, %r' % (pe, rt.get('pairs')))
 
 
 try:
