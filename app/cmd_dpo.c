@@ -37,7 +37,7 @@ static int on_point(void *user, const DpoPoint *p) {
         if (p->evaluated && !isnan(p->held.loss))
             fprintf(stderr, "  held-out loss %.4f acc %.3f margin %.4f", p->held.loss, p->held.accuracy, p->held.margin);
         if (p->step) fprintf(stderr, "  %.1f pairs/s", p->pairs_s);
-        fprintf(stderr, "%s\n", p->best && p->step ? "  (best)" : "");
+        fprintf(stderr, "%s\n", p->best && p->step && p->evaluated && !isnan(p->held.loss) ? "  (best)" : "");
     }
     return L->app->cancel && *L->app->cancel;
 }

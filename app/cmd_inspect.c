@@ -268,7 +268,10 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
 static int cmd_save(App *app, const Args *a, Out *out) {
     const char *path = args_pos(a, 0)->val;
     const Figure *f = &app->fig;
-    if (!f->v) return out_error(out, "save: nothing to save yet (run attention, pe or experiment show, or open a view)");
+    if (!f->v)
+        return out_error(out, "save: nothing to save yet (run a command that makes a figure: attention, heads, lens, "
+                              "patch, attend, rollout, neuron, layersim, similarity, pe, probe train or experiment "
+                              "show; or open a view)");
     size_t n = strlen(path);
     bool svg = n > 4 && !strcasecmp(path + n - 4, ".svg"), csv = n > 4 && !strcasecmp(path + n - 4, ".csv");
     if (!svg && !csv) return out_error(out, "save: '%.200s': the name must end in .svg or .csv", path);

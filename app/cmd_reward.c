@@ -37,7 +37,8 @@ static int on_point(void *user, const RewardPoint *p) {
         if (p->step) fprintf(stderr, "  loss %.4f  train acc %.3f", p->loss, p->train_acc);
         if (!isnan(p->held_loss)) fprintf(stderr, "  held-out loss %.4f acc %.3f", p->held_loss, p->held_acc);
         if (p->step) fprintf(stderr, "  %.1f pairs/s", p->pairs_s);
-        fprintf(stderr, "%s\n", p->best ? "  (best)" : "");
+        // "(best)" only against held-out pairs: with none, every evaluation keeps the latest weights
+        fprintf(stderr, "%s\n", p->best && !isnan(p->held_loss) ? "  (best)" : "");
     }
     if (L->app->on_progress) { // the Training view draws the curve as it grows
         char what[48], detail[96];

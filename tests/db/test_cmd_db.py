@@ -625,11 +625,13 @@ def main():
                 (rk4['candidates'][0]['run_id'],))
     con.commit()
     con.close()
-    (ex2, rt), _ = qjson(gdb, ['export pairs %s' % f('empty.jsonl'), 'reward train out=%s steps=2 val=0' % f('rm-e')],
-                         extra=['--model', 'builtin'])
+    (ex2, rt), err = qjson(gdb, ['export pairs %s' % f('empty.jsonl'),
+                                 'reward train out=%s steps=2 val=0 eval_every=1' % f('rm-e')], extra=['--model', 'builtin'])
     pe = jsonl(f('empty.jsonl'))
     check(ex2['count'] == 1 and pe[0]['rejected'] == '' and rt.get('pairs') == 1,
           'a pair with an empty completion: %r, %r' % (pe, rt.get('pairs')))
+    # nothing held out: no step is called the best (each evaluation simply keeps the latest weights)
+    check('step 2/2' in err and '(best)' not in err, 'reward train val=0 progress: %r' % err[-300:])
 
 
 try:
