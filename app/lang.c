@@ -243,6 +243,8 @@ int args_int(const Args *a, const char *key, long long lo, long long hi, long lo
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (!*v || *end || errno) return err_set(e, "%s=%.40s: an integer expected", key, v);
+    // a bound that is only a guard against overflow (1 << 30: positions, counts) goes unsaid
+    if (x < lo && hi >= 1LL << 30) return err_set(e, "%s=%lld: must be %lld or more", key, x, lo);
     if (x < lo || x > hi) return err_set(e, "%s=%lld: must be in [%lld, %lld]", key, x, lo, hi);
     *out = x;
     return 1;

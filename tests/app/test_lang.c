@@ -143,6 +143,13 @@ static void test_accessors(void) {
     CHECK_INT(v, 5); // untouched when absent
     CHECK_INT(args_int(&a, "big", 0, 1000, &v, &e), -1);
     CHECK(strstr(e.msg, "must be in [0, 1000]") != NULL);
+    // a guard bound of 2^30 is not quoted to a person ("from=-1: must be in [0, 1073741824]")
+    Args big;
+    CHECK_INT(lang_parse("attend from=-1", 14, &big, &e), 0);
+    long long pos = 0;
+    CHECK_INT(args_int(&big, "from", 0, 1 << 30, &pos, &e), -1);
+    CHECK_STR(e.msg, "from=-1: must be 0 or more");
+    args_free(&big);
     CHECK_INT(args_int(&a, "s", 0, 1000, &v, &e), -1);
     CHECK(strstr(e.msg, "an integer expected") != NULL);
     CHECK_INT(args_int(&a, "neg", 0, 10, &v, &e), -1);
