@@ -457,7 +457,12 @@ static int exp_show(App *app, Db *db, int64_t id, const Args *a, Out *out) {
     DbExperiment x;
     int found = db_experiment_get(db, id, &x, &e);
     if (found <= 0) return found < 0 ? out_error(out, "%s", e.msg) : out_error(out, "no experiment %lld", (long long)id);
+    int n_cond = x.n_conditions, n_items = x.n_items;
     db_experiment_done(&x);
+    if (cond >= n_cond) // not "no stored item 0 under condition 99"
+        return out_error(out, "experiment %lld has conditions 0 to %d: no condition %lld", (long long)id, n_cond - 1, cond);
+    if (item >= n_items)
+        return out_error(out, "experiment %lld has items 0 to %d: no item %lld", (long long)id, n_items - 1, item);
     jw_kint(&out->w, "experiment_id", id);
     ItemShow s = {app, db, out, 0, &e};
     int r = db_experiment_items_each(db, id, cond < 0 ? 0 : (int)cond, (int)item, show_item, &s, &e);
