@@ -284,7 +284,9 @@ static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, 
         Json *o = json_parse(s, n, &je);
         if (!o) {
             char msg[600];
-            snprintf(msg, sizeof msg, "not JSON (%s)", je.msg);
+            // the parser counts lines within this one: "line 1 column 12: ..." is "column 12: ..."
+            const char *why = strncmp(je.msg, "line 1 column ", 14) ? je.msg : je.msg + 7;
+            snprintf(msg, sizeof msg, "not JSON (%s)", why);
             status = bad(&w, msg);
             break;
         }

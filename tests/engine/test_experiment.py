@@ -391,7 +391,7 @@ bad = os.path.join(TMP, "bad.jsonl")
 with open(bad, "w") as fh:
     fh.write('{"input": "a", "target": "b"}\n{"input": 3, ')
 fails("experiment no-such-task", "no task 'no-such-task'")
-fails(f"experiment {bad}", "line 2")
+fails(f"experiment {bad}", "line 2: not JSON (column ")  # the line's own column, not "line 1 column"
 fails("experiment en-fr shots=0,x", "shots=0,x")
 fails("experiment en-fr shots=0,0", "given twice")
 fails("experiment en-fr cot=maybe", "off, on")
