@@ -427,10 +427,8 @@ static int export_experiment(App *app, const Args *a, Out *out) {
     int64_t id;
     if (id_arg(args_pos(a, 1)->val, "experiment", &id, out)) return -1;
     const char *file = args_pos(a, 2)->val, *format = args_opt(a, "format");
-    if (!format) { // from the file's name, else JSON
-        size_t n = strlen(file);
-        format = n > 4 && !strcasecmp(file + n - 4, ".csv") ? "csv" : n > 6 && !strcasecmp(file + n - 6, ".jsonl") ? "jsonl" : "json";
-    }
+    if (!format) // from the file's name, else JSON
+        format = has_ext(file, ".csv") ? "csv" : has_ext(file, ".jsonl") ? "jsonl" : "json";
     DbExportExp kind;
     if (!strcmp(format, "json")) kind = DB_EXPORT_EXP_JSON;
     else if (!strcmp(format, "jsonl")) kind = DB_EXPORT_EXP_JSONL;
@@ -460,8 +458,7 @@ static int cmd_export(App *app, const Args *a, Out *out) {
     if (args_npos(a) != 2) return out_error(out, "export %.40s takes one FILE", what);
     if (args_opt(a, "type")) return out_error(out, "export %.40s: type= applies to export gguf only", what);
     const char *format = args_opt(a, "format");
-    size_t fl = strlen(file);
-    bool csv_name = fl > 4 && !strcasecmp(file + fl - 4, ".csv"); // the format follows the name, as for experiments
+    bool csv_name = has_ext(file, ".csv"); // the format follows the name, as for experiments
     if (csv_name && !format && strcmp(what, "runs"))
         return out_error(out, "export %.40s: '%.200s': %s are written as JSON Lines only: name the file .jsonl", what,
                          file, what);

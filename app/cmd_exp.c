@@ -559,34 +559,24 @@ static int exp_compare(App *app, Db *db, int64_t id, const Args *a, Out *out) {
 
 // ---- the commands --------------------------------------------------------------------------
 
-// An experiment's prompt-style options.
+// An experiment's prompt-style options, and a run's options.
 #define STYLE_KEYS "description", "prefix", "delimiter", "answer_prefix", "separator", "trigger", "answer_phrase"
-
-// The first option of a not in allowed (NULL-terminated), or NULL.
-// The command's key list is the union of its forms': a run's options given to show, or show's
-// to a run, were accepted and ignored.
-static const char *foreign_opt(const Args *a, const char *const *allowed) {
-    for (int i = 0; i < a->n; i++) {
-        if (!a->a[i].key) continue;
-        bool ok = false;
-        for (int k = 0; allowed[k] && !ok; k++) ok = !strcmp(a->a[i].key, allowed[k]);
-        if (!ok) return a->a[i].key;
-    }
-    return NULL;
-}
+#define EXP_RUN_KEYS                                                                                          \
+    "shots", "cot", "sc", "chat", "seeds", "seed", "limit", "pool", "scorer", "regex", "temperature", "top_k", \
+        "top_p", "max", "alts", "stop", "reuse", "new", STYLE_KEYS
 
 static int cmd_experiment(App *app, const Args *a, Out *out) {
     const char *first = args_pos(a, 0)->val;
     bool show = !strcmp(first, "show"), resume = !strcmp(first, "resume"), compare = !strcmp(first, "compare");
-    static const char *const k_show[] = {"item", "condition", NULL}, *const k_none[] = {NULL};
-    static const char *const k_run[] = {"shots", "cot",  "sc",    "chat", "seeds", "seed",  "limit", "pool",
-                                        "scorer", "regex", "temperature", "top_k", "top_p", "max", "alts", "stop",
-                                        "reuse", "new", STYLE_KEYS, NULL};
-    const char *bad = foreign_opt(a, show ? k_show : resume || compare ? k_none : k_run);
-    if (bad)
-        return out_error(out, "experiment%s%s: unknown option '%.40s'%s", show || resume || compare ? " " : "",
-                         show || resume || compare ? first : "", bad,
-                         show ? " (item=, condition=)" : resume || compare ? " (it takes none)" : "");
+    // each form takes its own options (the command's list is their union)
+    static const char *const k_show[] = {"item", "condition", NULL}, *const k_run[] = {EXP_RUN_KEYS, NULL};
+    if (show || resume || compare) {
+        char name[24];
+        snprintf(name, sizeof name, "experiment %s", first);
+        if (lang_check_keys(name, show ? k_show : NULL, a, out)) return -1;
+    } else if (lang_check_keys("experiment", k_run, a, out)) {
+        return -1;
+    }
     if (!show && !resume && !compare) {
         if (args_npos(a) > 1) return out_error(out, "experiment TASK takes options (shots=0,1,3 ...), not '%.40s'", args_pos(a, 1)->val);
         return exp_run(app, a, out);
@@ -756,10 +746,7 @@ static int cmd_tasks(App *app, const Args *a, Out *out) {
     return rc;
 }
 
-static const char *const k_experiment[] = {"shots",  "cot",  "sc",    "chat",        "seeds", "seed",  "limit",
-                                           "pool",   "scorer", "regex", "temperature", "top_k", "top_p", "max",
-                                           "alts",   "stop", "reuse", "new",         "item",  "condition",
-                                           STYLE_KEYS, NULL};
+static const char *const k_experiment[] = {EXP_RUN_KEYS, "item", "condition", NULL};
 static const char *const k_prompt[] = {"shots", "cot", "chat", "seed", "item", "pool", "scorer", "regex", STYLE_KEYS, NULL};
 static const char *const k_experiments[] = {"since", "until", "annotator", "model", "kind", NULL};
 static const char *const k_tasks[] = {NULL};

@@ -272,8 +272,7 @@ static int cmd_save(App *app, const Args *a, Out *out) {
         return out_error(out, "save: nothing to save yet (run a command that makes a figure: attention, heads, lens, "
                               "patch, attend, rollout, neuron, layersim, similarity, pe, probe train or experiment "
                               "show; or open a view)");
-    size_t n = strlen(path);
-    bool svg = n > 4 && !strcasecmp(path + n - 4, ".svg"), csv = n > 4 && !strcasecmp(path + n - 4, ".csv");
+    bool svg = has_ext(path, ".svg"), csv = has_ext(path, ".csv");
     if (!svg && !csv) return out_error(out, "save: '%.200s': the name must end in .svg or .csv", path);
     Heatmap hm = {f->v, f->rows, f->cols, (const char *const *)f->row_labels, (const char *const *)f->col_labels,
                   f->diverging ? CMAP_DIVERGING : CMAP_SEQUENTIAL, 0, 0};

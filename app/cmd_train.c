@@ -264,11 +264,6 @@ static int task_examples(const char *path, bool cot, TrainExample **ex, int *n, 
     return rc;
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 static int train_with(App *app, const Args *a, Out *out) {
     TrainOpts o = train_defaults();
     Err e = {0};
@@ -321,7 +316,7 @@ static int train_with(App *app, const Args *a, Out *out) {
     TrainExample *ex = NULL;
     Buf *texts = NULL;
     int n_ex = 0;
-    if (ends_with(o.data, ".jsonl")) { // a task file: fine-tune on its exemplars
+    if (has_ext(o.data, ".jsonl")) { // a task file: fine-tune on its exemplars
         if (task_examples(o.data, cot, &ex, &n_ex, &texts, &e)) {
             for (int i = 0; texts && i < n_ex; i++) buf_free(&texts[i]);
             free(ex), free(texts);

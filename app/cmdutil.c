@@ -330,6 +330,11 @@ void put_cell(Buf *b, const char *s, size_t n, int width, bool token) {
 }
 
 // Append about max bytes of s on one line (newlines shown as ⏎), "..." when cut.
+bool has_ext(const char *path, const char *ext) {
+    size_t n = strlen(path), k = strlen(ext);
+    return n > k && !strcasecmp(path + n - k, ext);
+}
+
 void text_line(Buf *b, const char *s, size_t n, size_t max) {
     size_t cut = n < max ? n : max;
     while (cut < n && cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80) cut--; // not inside a character

@@ -88,6 +88,8 @@ void put_cell(Buf *b, const char *s, size_t n, int width, bool token);
 
 // Append about max bytes of s on one line (newlines shown as U+23CE), "..." when cut.
 void text_line(Buf *b, const char *s, size_t n, size_t max);
+// Whether a file name ends in ext (".csv"), in any case.
+bool has_ext(const char *path, const char *ext);
 // A prompt as a listing shows it, quoted, text_line's max bytes: a chat prompt (a template's
 // markers around its turns, tok_chat_user_text) as "chat: " and its last user message, which
 // tells one from the next where their common start (the system message) would not.

@@ -303,14 +303,18 @@ int lang_check_args(const Command *c, const Args *a, Out *out) {
         if (c->max_pos == 0) return out_error(out, "%s takes no positional argument: usage: %s", c->name, c->usage);
         return out_error(out, "%s: wrong number of arguments: usage: %s", c->name, c->usage);
     }
+    return lang_check_keys(c->name, c->keys, a, out);
+}
+
+int lang_check_keys(const char *name, const char *const *keys, const Args *a, Out *out) {
     for (int k = 0; k < a->n; k++) {
         if (!a->a[k].key) continue;
         bool ok = false;
-        for (int i = 0; c->keys && c->keys[i] && !ok; i++) ok = !strcmp(c->keys[i], a->a[k].key);
+        for (int i = 0; keys && keys[i] && !ok; i++) ok = !strcmp(keys[i], a->a[k].key);
         if (!ok) {
             Buf known = {0};
-            for (int i = 0; c->keys && c->keys[i]; i++) buf_printf(&known, "%s%s", i ? ", " : "", c->keys[i]);
-            out_error(out, "%s: unknown option '%.40s'%s%s", c->name, a->a[k].key,
+            for (int i = 0; keys && keys[i]; i++) buf_printf(&known, "%s%s", i ? ", " : "", keys[i]);
+            out_error(out, "%s: unknown option '%.40s'%s%s", name, a->a[k].key,
                       known.len ? " (options: " : " (it takes no options", known.len ? known.data : "");
             buf_puts(&out->err, ")");
             buf_free(&known);

@@ -84,3 +84,6 @@ const Command *lang_at(int i);
 // The generic checks every command gets before its handler runs: arity and option names.
 // 0, or -1 with the message in out.
 int lang_check_args(const Command *c, const Args *a, Out *out);
+// The options of a against keys (NULL-terminated; NULL: none), for a command `name` or one of
+// its forms ("experiment show"): 0, or -1 with "NAME: unknown option 'K' (options: ...)" in out.
+int lang_check_keys(const char *name, const char *const *keys, const Args *a, Out *out);

@@ -556,8 +556,8 @@ static bool out_fusable(const Ctx *c, int l) {
 }
 
 // Decoding layer l at pos0: q/k/v of h (d), attention into c->att and, when out_fusable, the
-// output projection into c->tmp, in one section.
-static void attention_decode(Ctx *c, int l, const float *h, int pos0) {
+// output projection into c->tmp, in one section. Returns whether it made the projection.
+static bool attention_decode(Ctx *c, int l, const float *h, int pos0) {
     const ModelConfig *cf = &c->m->cfg;
     const Layer *ly = &c->m->layers[l];
     int Hkv = cf->n_kv_head, hd = cf->head_dim, qd = cf->n_head * hd, kvd = Hkv * hd;
@@ -579,7 +579,8 @@ static void attention_decode(Ctx *c, int l, const float *h, int pos0) {
         G.q = c->q, G.k = c->k, G.v = c->v;
         G.part[1] = 1, G.part[2] = 2;
     }
-    if (out_fusable(c, l)) d[n++] = (LinDecode){.l = &ly->o, .out = c->tmp, .late = true, .x = c->att};
+    bool with_o = out_fusable(c, l);
+    if (with_o) d[n++] = (LinDecode){.l = &ly->o, .out = c->tmp, .late = true, .x = c->att};
     int nth = pool_size(c->pool), rest = Hkv % nth, gs = cf->n_head / Hkv;
     G.whole = Hkv - rest;
     G.pieces = rest ? (nth + rest - 1) / rest : 1;
@@ -588,6 +589,7 @@ static void attention_decode(Ctx *c, int l, const float *h, int pos0) {
     for (int g = 0; g < Hkv + cf->n_head; g++) atomic_init(&G.ready[g], 0);
     LinAfter after = {group_task, &G, G.whole + rest * G.pieces, group_wait_att};
     linear_decode(c->pool, h, d, n, &after);
+    return with_o;
 }
 
 // The attention sublayer of layer l on h (n, d) into tmp (n, d).
@@ -597,9 +599,9 @@ static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, co
     int H = cf->n_head, Hkv = cf->n_kv_head, hd = cf->head_dim;
     size_t kvd = (size_t)Hkv * hd;
     if (attention_fusable(c, l, n, tr)) {
-        attention_decode(c, l, h, pos0);
+        bool with_o = attention_decode(c, l, h, pos0);
         emit(tr, TRACE_Z, l, pos0, n, H * hd, c->att);
-        if (!out_fusable(c, l)) linear_forward(c->pool, c->tmp, c->att, &ly->o, n);
+        if (!with_o) linear_forward(c->pool, c->tmp, c->att, &ly->o, n);
         emit(tr, TRACE_ATTN_OUT, l, pos0, n, cf->n_embd, c->tmp);
         return 0;
     }
