@@ -375,7 +375,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     // the KV cache a generated token reads on average besides the weights (keys and values,
     // every layer, over the mean context of the generation; 4 bytes a value in F32, 2 in F16)
     DType kv = ctx_kv(x);
-    double kv_bytes = 2.0 * c->n_layer * c->n_kv_head * c->head_dim * (double)dtype_bytes(kv, 1) * (np + (ng + 1) / 2.0);
+    double kv_bytes = 2.0 * c->n_layer * c->n_kv_head * (double)dtype_bytes(kv, c->head_dim) * (np + (ng + 1) / 2.0);
     // per repetition: speeds, the bounds around it, the fractions
     double best_p = 1e30, best_g = 1e30, read_bs = 0, sgemm_fs = 0, drift = 0;
     double bwf[BENCH_MAX_REPS], bwkf[BENCH_MAX_REPS], pff[BENCH_MAX_REPS], srt[BENCH_MAX_REPS];

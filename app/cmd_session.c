@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cmdutil.h"
 #include "commands.h"
 #include "base/mem.h"
+#include "kern/blocks.h"
 #include "kern/pool.h"
 #include "reward_model.h"
 
@@ -85,7 +87,13 @@ static int cmd_set(App *app, const Args *a, Out *out) {
         return 0;
     }
     if (!strcmp(k->val, "kv")) { // the cache's type: the contexts are rebuilt empty on next use
-        if (app_kv_setting(app, v->val)) return out_error(out, "set kv: auto, f32 or f16 expected, not '%.40s'", v->val);
+        DType kv;
+        if (strcasecmp(v->val, "auto") && app_kv_parse(v->val, &kv))
+            return out_error(out, "set kv: auto, f32, f16 or q8_0 expected, not '%.40s'", v->val);
+        if (strcasecmp(v->val, "auto") && kv == DT_Q8_0 && app->model && app->model->cfg.head_dim % QK)
+            return out_error(out, "set kv q8_0: this model's heads have %d values, not a multiple of %d (Q8_0's "
+                             "block); f16 or f32 serve it", app->model->cfg.head_dim, QK);
+        app_kv_setting(app, v->val);
         app_drop_contexts(app);
         settings_json(app, out);
         return 0;
@@ -149,7 +157,9 @@ const Command session_commands[] = {
      "Decoding defaults and session settings: temperature, top_k, top_p, seed (a number or random), max, alts, "
      "truncate, stop, threads, kv (the KV cache's element type: f16 keeps keys and values rounded to "
      "half precision as they enter the cache, half its memory and half the bytes attention reads a decoded token; "
-     "f32 keeps them exact; auto, the default, is f16 for a model with quantized weights and f32 for float ones; "
+     "q8_0 keeps them in ggml's Q8_0 blocks (an 8-bit value each and a scale per 32), about a quarter of f32's bytes, "
+     "for heads of a multiple of 32 values; f32 keeps them exact; auto, the default, is f32 for F32 weights and f16 "
+     "for every other type; "
      "setting it empties the cache: the next command starts from a clean context), annotator, reward (a reward model's directory: the one reward score and the Rank "
      "view use when no model= is given; none: the latest reward run's). Without arguments, show them.",
      false},

@@ -39,7 +39,7 @@ static void on_oom(size_t size) {
 
 static void usage(FILE *f) {
     fputs("usage: qkv [--model PATH] [--tokenizer PATH] [--db PATH] [--annotator NAME] [--threads N]\n"
-          "           [--kv auto|f32|f16] [--json] [-e 'CMD; CMD ...'] [--script FILE] [--no-tui] [--version] [--help]\n"
+          "           [--kv auto|f32|f16|q8_0] [--json] [-e 'CMD; CMD ...'] [--script FILE] [--no-tui] [--version] [--help]\n"
           "Without -e/--script and with a terminal on stdin, qkv is interactive; otherwise it runs the\n"
           "commands (from -e, --script, or stdin) and exits non-zero if one failed. `qkv -e help` lists them.\n",
           f);
@@ -139,7 +139,7 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--kv")) {
             NEEDS_ARG if (app_kv_setting(&app, next)) {
-                fprintf(stderr, "error: --kv: auto, f32 or f16 expected, not '%.40s'\n", next);
+                fprintf(stderr, "error: --kv: auto, f32, f16 or q8_0 expected, not '%.40s'\n", next);
                 status = 2;
                 goto done;
             }

@@ -109,6 +109,8 @@ int runlog_model(RunRecord *rr, Db *db, const Model *m, Err *e) {
     return runlog_identify(rr, db, m, e);
 }
 
+const char *runlog_kv_name(DType kv) { return kv == DT_F16 ? "f16" : kv == DT_Q8_0 ? "q8_0" : "f32"; }
+
 void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t prompt_len, const GenParams *p,
                    const GenResult *r, const char *text, size_t text_len) {
     memset(rr, 0, sizeof *rr);
@@ -118,7 +120,7 @@ void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t
     run->parent_id = o->parent_id;
     run->annotator = o->annotator;
     run->n_threads = o->threads;
-    run->kv = o->kv == DT_F16 ? "f16" : "f32";
+    run->kv = runlog_kv_name(o->kv);
     run->prompt = prompt;
     run->prompt_len = prompt_len;
     run->temperature = float_decimal(p->s.temperature); // 0.9, not 0.899999976

@@ -27,6 +27,10 @@ typedef struct RunRecord {
     char arch[64]; // run.model_arch: the family, with the weights' element type unless F32
 } RunRecord;
 
+// The KV cache's type as the run log (column kv), `set kv` and `--kv` spell it: "f32", "f16",
+// "q8_0" (app_kv_parse reads it back).
+const char *runlog_kv_name(DType kv);
+
 // Fill rr from a finished generation (strings borrowed from the arguments, which must outlive
 // rr); the model's content hash is not computed (see runlog_identify).
 void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t prompt_len, const GenParams *p,

@@ -72,6 +72,7 @@ Ctx *app_ctx(App *app, Err *e) {
 int app_kv_parse(const char *s, DType *kv) {
     if (!strcasecmp(s, "f32")) *kv = DT_F32;
     else if (!strcasecmp(s, "f16")) *kv = DT_F16;
+    else if (!strcasecmp(s, "q8_0")) *kv = DT_Q8_0;
     else return -1;
     return 0;
 }
@@ -91,7 +92,9 @@ DType app_kv(const App *app, const Model *m) {
     return m->dtype == DT_F32 ? DT_F32 : DT_F16;
 }
 
-const char *app_kv_name(const App *app) { return !app->kv_set ? "auto" : app->kv == DT_F16 ? "f16" : "f32"; }
+const char *app_kv_name(const App *app) {
+    return app->kv_set ? runlog_kv_name(app->kv) : "auto";
+}
 
 int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e) {
     Model *base = app->original ? app->original : app->model;

@@ -68,7 +68,7 @@ typedef struct App {
     Tokenizer *tok_owned;  // set when tok was loaded alone
     Ctx *ctx;              // created on first use for the current model
     int n_threads;
-    DType kv;              // the KV cache's element type when kv_set (set kv f32|f16, --kv): DT_F32 or DT_F16
+    DType kv;              // the KV cache's element type when kv_set (set kv f32|f16|q8_0, --kv)
     bool kv_set;           // false (the default, `set kv auto`): app_kv picks the type by the model
     GenParams gen;         // decoding defaults (`set KEY VALUE`)
     bool seed_set;         // gen.s.seed was fixed with `set seed N`

@@ -253,3 +253,9 @@ CREATE TABLE reward_heldout (        -- one held-out preference pair of a `rewar
 
 -- migration 8: the KV cache's element type of a run (`set kv`): it changes the logits, so replay needs it
 ALTER TABLE runs ADD COLUMN kv TEXT NOT NULL DEFAULT 'f32' CHECK (kv IN ('f32', 'f16'));
+
+-- migration 9: the Q8_0 KV cache (`set kv q8_0`) among a run's cache types: the column rebuilt with the wider CHECK, its values kept
+ALTER TABLE runs ADD COLUMN kv_type TEXT NOT NULL DEFAULT 'f32' CHECK (kv_type IN ('f32', 'f16', 'q8_0'));
+UPDATE runs SET kv_type = kv;
+ALTER TABLE runs DROP COLUMN kv;
+ALTER TABLE runs RENAME COLUMN kv_type TO kv;

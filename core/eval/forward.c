@@ -32,11 +32,13 @@ struct Ctx {
     int pos;
     int chunk; // rows of scratch: tokens evaluated per pass
     // KV cache: [n_layer][n_kv_head][n_ctx][head_dim] each, so that one head's keys and
-    // values are contiguous (decoding streams them); elements of kv_dt (F32, or F16 rounded
-    // to nearest even as they enter: half the bytes a decoded token reads)
+    // values are contiguous (decoding streams them); elements of kv_dt: F32; F16 rounded to
+    // nearest even as they enter (half the bytes a decoded token reads); or Q8_0, each
+    // position's head_dim values in blocks of 32 rounded as ggml's reference quantizer rounds
+    // them (kern/quant.h; 34 bytes for 32 values: about a quarter of F32's bytes)
     DType kv_dt;
     void *kc, *vc;
-    float **kvf; // F16 cache only, per thread: [2][n_ctx][head_dim], a group's keys and values as f32 for prefill
+    float **kvf; // F16 and Q8_0 caches, per thread: [2][n_ctx][head_dim], a group's keys and values as f32 for prefill
     // scratch for a chunk of rows: x, xn, tmp (d); q, att (n_head*hd); k, v (n_kv_head*hd);
     // qkv (fused projection); ff, gate (n_ff)
     float *x, *xn, *tmp, *q, *k, *v, *qkv, *att, *ff, *gate;
@@ -72,8 +74,13 @@ Ctx *ctx_new(const Model *m, int n_threads, Err *e) { return ctx_new_kv(m, n_thr
 
 Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
     const ModelConfig *c = &m->cfg;
-    if (kv != DT_F32 && kv != DT_F16) {
-        err_set(e, "the KV cache holds F32 or F16, not %s", dtype_name(kv));
+    if (kv != DT_F32 && kv != DT_F16 && kv != DT_Q8_0) {
+        err_set(e, "the KV cache holds F32, F16 or Q8_0, not %s", dtype_name(kv));
+        return NULL;
+    }
+    if (kv == DT_Q8_0 && c->head_dim % QK) {
+        err_set(e, "the Q8_0 KV cache needs heads of a multiple of %d values; this model's have %d (set kv f16 or f32)",
+                QK, c->head_dim);
         return NULL;
     }
     if (n_threads <= 0) n_threads = pool_cpus();
@@ -92,9 +99,10 @@ Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
     size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_kv_head * c->head_dim;
     x->chunk = c->a.causal ? (c->n_ctx < CHUNK ? c->n_ctx : CHUNK) : c->n_ctx;
     size_t R = (size_t)x->chunk;
-    size_t es = kv == DT_F16 ? sizeof(uint16_t) : sizeof(float);
-    x->kc = scratch_streamed(L * T * kvd, es, &ok);
-    x->vc = scratch_streamed(L * T * kvd, es, &ok);
+    // bytes of the cache's n_ctx rows of one layer and group (whole Q8_0 blocks: head_dim divides)
+    size_t es = dtype_bytes(kv, (int64_t)T * c->head_dim);
+    x->kc = scratch_streamed(L * (size_t)c->n_kv_head, es, &ok);
+    x->vc = scratch_streamed(L * (size_t)c->n_kv_head, es, &ok);
     x->x = scratch(R * d, &ok);
     x->xn = scratch(R * d, &ok);
     x->tmp = scratch(R * d, &ok);
@@ -121,14 +129,14 @@ Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
             x->scores[i] = scratch((size_t)QBLOCK * T + (size_t)c->head_dim * (1 + 2 * QBLOCK), &ok);
     }
     if (ok) x->group_ready = xcalloc((size_t)(c->n_kv_head + c->n_head), sizeof *x->group_ready);
-    if (ok && kv == DT_F16) {
+    if (ok && kv != DT_F32) {
         x->kvf = xcalloc((size_t)pool_size(x->pool), sizeof *x->kvf);
         for (int i = 0; i < pool_size(x->pool); i++) x->kvf[i] = scratch(2 * T * (size_t)c->head_dim, &ok);
     }
     if (!ok) {
         ctx_free(x);
         err_set(e, "out of memory for the evaluation context (%d tokens of context): its %s KV cache takes %.0f MB",
-                c->n_ctx, dtype_name(kv), 2.0 * (double)L * (double)T * (double)kvd * (double)es / 1e6);
+                c->n_ctx, dtype_name(kv), 2.0 * (double)L * (double)c->n_kv_head * (double)es / 1e6);
         return NULL;
     }
     return x;
@@ -252,20 +260,28 @@ static size_t kv_at(const Ctx *c, int layer, int g, int pos) {
     return (((size_t)layer * cf->n_kv_head + g) * cf->n_ctx + pos) * cf->head_dim;
 }
 
-// Element `at` of buf (c->kc or c->vc).
+// Element `at` of buf (c->kc or c->vc; at the start of a position's row, so of a Q8_0 block).
 static void *kv_ptr(const Ctx *c, void *buf, size_t at) {
-    return (char *)buf + at * (c->kv_dt == DT_F16 ? sizeof(uint16_t) : sizeof(float));
+    return (char *)buf + dtype_bytes(c->kv_dt, (int64_t)at);
 }
 
 // x (n) into buf from element at: as it is, or rounded to F16 as the F16 weights are written
 // (to nearest even), so that prefill and decoding read the same values; beyond F16's range
 // (|x| > 65504, possible with BF16 or quantized weights) saturated, not infinite.
+// Q8_0: in blocks as kern/quant.h rounds weights (the table's q8_0_from_f32); a row with a value that is not finite (an
+// overflowed model) gets blocks whose scale is NaN, so that attention's output is NaN, as
+// the F32 cache's would be, and not a silent zero.
 static void kv_put(const Ctx *c, void *buf, size_t at, const float *x, int n) {
+    void *p = kv_ptr(c, buf, at);
     if (c->kv_dt == DT_F32) {
-        memcpy(kv_ptr(c, buf, at), x, sizeof(float) * (size_t)n);
-        return;
+        memcpy(p, x, sizeof(float) * (size_t)n);
+    } else if (c->kv_dt == DT_F16) {
+        kern_get()->f16_from_f32(x, n, p);
+    } else if (kern_get()->q8_0_from_f32(x, n, p)) {
+        unsigned char *b = p;
+        memset(b, 0, dtype_bytes(DT_Q8_0, n));
+        for (int i = 0; i < n; i += QK, b += Q8_0_BYTES) b[0] = 0x00, b[1] = 0x7e; // f16 NaN
     }
-    kern_get()->f16_from_f32(x, n, kv_ptr(c, buf, at));
 }
 
 // Prefill: the n rows of k and v (rows `ld` floats apart: c->k and c->v, or the fused
@@ -321,7 +337,7 @@ static void attend_one(Ctx *c, int layer, int h, const float *q, float *S, int n
     const Kernels *kt = kern_get();
     float *qs = S + (size_t)QBLOCK * cf->n_ctx; // after S's QBLOCK rows of n_ctx
     for (int i = 0; i < hd; i++) qs[i] = q[i] * scale;
-    kt->mv_out_in[c->kv_dt](K, hd, n_kv, qs, S);
+    (c->kv_dt == DT_Q8_0 ? kt->mv_out_in_fx : kt->mv_out_in)[c->kv_dt](K, hd, n_kv, qs, S);
     for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
     softmax_inplace(S, n_kv);
     float *o = c->att + (size_t)h * hd;
@@ -365,19 +381,20 @@ static void attention_job(void *arg, int ith, int nth) {
     // Llama shape (BF16 1.037x), GPT-2 124M F32 1.021x, F16 1.014x, BF16 1.023x; SmolLM2's
     // 2,048 tokens 1.097x.
     const Kernels *kt = kern_get();
-    const GemmFn tiles = kt->gemm[c->kv_dt]; // (the F16 cache's keys and values as they are)
+    // the F16 cache's keys and values as they are; Q8_0's widened to F32 first (exact)
+    const GemmFn tiles = kt->gemm[c->kv_dt == DT_Q8_0 ? DT_F32 : c->kv_dt];
     int qb = QBLOCK / rep > 0 ? QBLOCK / rep : 1, n_blk = (J->n + qb - 1) / qb;
     float *qs = S + (size_t)QBLOCK * cf->n_ctx + hd, *os = qs + (size_t)QBLOCK * hd;
-    int have = -1, have_n = 0; // F16 cache: the group (and keys) whose f32 copy kvf holds
+    int have = -1, have_n = 0; // F16 and Q8_0 caches: the group (and keys) whose f32 copy kvf holds
     for (int t; (t = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < Hkv * n_blk;) {
         int g = t % Hkv, q0 = (n_blk - 1 - t / Hkv) * qb;
         int qn = J->n - q0 < qb ? J->n - q0 : qb, rows = rep * qn;
         int kv = causal ? J->pos0 + q0 + qn : n_kv; // keys visible to the block's last position
         const void *K = kv_ptr(c, c->kc, kv_at(c, J->layer, g, 0)), *V = kv_ptr(c, c->vc, kv_at(c, J->layer, g, 0));
-        if (!tiles && c->kv_dt == DT_F16) { // sgemm: the group's keys and values widened (exact)
+        if (c->kv_dt == DT_Q8_0 || (!tiles && c->kv_dt == DT_F16)) { // the group's keys and values widened (exact)
             float *kf = c->kvf[ith], *vf = kf + (size_t)cf->n_ctx * hd;
             if (have != g || have_n < kv) {
-                const RowF32Fn cvt = kt->row_f32[DT_F16];
+                const RowF32Fn cvt = kt->row_f32[c->kv_dt];
                 cvt(c->kc, (int64_t)kv_at(c, J->layer, g, 0), (int64_t)kv * hd, kf);
                 cvt(c->vc, (int64_t)kv_at(c, J->layer, g, 0), (int64_t)kv * hd, vf);
                 have = g, have_n = kv;

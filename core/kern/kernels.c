@@ -58,6 +58,7 @@ static void fill(Kernels *f, const Kernels *t) {
         if (!f->mv_in_out[d]) f->mv_in_out[d] = s->mv_in_out[d];
         if (!f->mv_out_in[d]) f->mv_out_in[d] = s->mv_out_in[d];
         if (!f->mv_out_in_q[d]) f->mv_out_in_q[d] = s->mv_out_in_q[d];
+        if (!f->mv_out_in_fx[d]) f->mv_out_in_fx[d] = s->mv_out_in_fx[d];
     }
     if (!f->quant_x) f->quant_x = s->quant_x;
     if (!f->softmax) f->softmax = s->softmax;
@@ -67,6 +68,7 @@ static void fill(Kernels *f, const Kernels *t) {
     if (!f->gelu_tanh_to) f->gelu_tanh_to = s->gelu_tanh_to;
     if (!f->gelu_tanh_backward) f->gelu_tanh_backward = s->gelu_tanh_backward;
     if (!f->swiglu) f->swiglu = s->swiglu;
+    if (!f->q8_0_from_f32) f->q8_0_from_f32 = s->q8_0_from_f32;
     if (!f->f16_from_f32) f->f16_from_f32 = s->f16_from_f32;
 }
 

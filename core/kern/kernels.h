@@ -63,6 +63,9 @@ typedef struct Kernels {
     MvInOutFn mv_in_out[DT_COUNT];
     MvOutInFn mv_out_in[DT_COUNT];
     MvOutInQFn mv_out_in_q[DT_COUNT]; // block types only
+    // Q8_0 only: MvOutInFn with x kept in float (each block's products summed in float, then
+    // times its d), for the Q8_0 KV cache's scores, where x is a query, not an activation
+    MvOutInFn mv_out_in_fx[DT_COUNT];
     QuantXFn quant_x;
     GemmFn gemm[DT_COUNT]; // F32, F16, BF16 where the table has tiles; else NULL (sgemm serves)
     // x (n): GELU, tanh approximation, in place
@@ -83,6 +86,10 @@ typedef struct Kernels {
     // x (n) into h as F16: rounded to nearest even, beyond +-65504 saturated (f32_to_f16_sat,
     // bit for bit; a NaN stays a NaN, its payload as the instruction leaves it)
     void (*f16_from_f32)(const float *x, int n, uint16_t *h);
+    // x (n, a multiple of 32) into dst as Q8_0 blocks, bit for bit as quant_rows(DT_Q8_0, x, 1,
+    // n, ...) (the Q8_0 KV cache's rows): 0, or -1 when a value is not finite (dst then partly
+    // written)
+    int (*q8_0_from_f32)(const float *x, int n, void *dst);
 } Kernels;
 
 // gelu'(x) of the training pass's GELU (kern/scalar.c), one element: the scalar table's and the

@@ -5,6 +5,7 @@
 
 #include "kern/blocks.h"
 #include "kern/kernels.h"
+#include "kern/quant.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -110,6 +111,10 @@ BLOCK_TYPE(Q4_1)
 BLOCK_TYPE(Q4_K)
 BLOCK_TYPE(Q6_K)
 #undef BLOCK_TYPE
+// Q8_0 on a float x (the Q8_0 KV cache's scores): the rows dequantized, the double sums
+static void out_in_fx_Q8_0(const void *w, int in, int n, const float *x, float *y) {
+    out_in_body(w, DT_Q8_0, in, n, x, y);
+}
 #undef FLOAT_OUT_IN
 #undef PER_TYPE
 
@@ -183,6 +188,8 @@ static void f16_from_f32_scalar(const float *x, int n, uint16_t *h) {
     for (int i = 0; i < n; i++) h[i] = f32_to_f16_sat(x[i]);
 }
 
+static int q8_0_from_f32_scalar(const float *x, int n, void *dst) { return quant_rows(DT_Q8_0, x, 1, n, dst, NULL); }
+
 static void quant_x_scalar(const float *x, int n, int16_t *q, float *d, float *s, void *bytes, XQ *xq) {
     blk_quant_x(x, n, q, d, s);
     *xq = (XQ){q, d, s, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
@@ -198,6 +205,7 @@ const Kernels kern_scalar_table = {
     .row_f32 = ALL_TYPES(row),
     .mv_in_out = ALL_TYPES(in_out),
     .mv_out_in = ALL_TYPES(out_in),
+    .mv_out_in_fx = {[DT_Q8_0] = out_in_fx_Q8_0},
     .mv_out_in_q = {[DT_Q8_0] = out_in_q_Q8_0, [DT_Q4_0] = out_in_q_Q4_0, [DT_Q4_1] = out_in_q_Q4_1,
                     [DT_Q4_K] = out_in_q_Q4_K, [DT_Q6_K] = out_in_q_Q6_K},
     .quant_x = quant_x_scalar,
@@ -209,4 +217,5 @@ const Kernels kern_scalar_table = {
     .gelu_tanh_to = gelu_tanh_to_scalar,
     .gelu_tanh_backward = gelu_tanh_backward_scalar,
     .f16_from_f32 = f16_from_f32_scalar,
+    .q8_0_from_f32 = q8_0_from_f32_scalar,
 };

@@ -14,6 +14,7 @@
 // int32: vi_load_u8 (W bytes zero-extended), vi_and15, vi_srl4 (>> 4), v_cvt (to float).
 // The quantized kernels unpack their 16-byte pieces with SSE2, which every x86-64 has.
 #pragma once
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -870,6 +871,57 @@ INLINE void out_in_body(const void *w, DType dt, int in, int n, const float *x, 
     }
 }
 
+// The Q8_0 KV cache (eval/forward.c `kv q8_0`): decoding reads one head's keys and values, rows
+// of hd (a multiple of 32) with the query and the probabilities in float. The keys' scores,
+// y[j] = K[j] . x over n rows: each block's 32 products summed in float and scaled by its d,
+// as the scalar table's row dequantized and dotted (not x quantized, as out_in_q8_0 does for
+// weights: the scores keep the query's precision, the cache's rounding is the only one). A
+// head's rows are one sequential stream (68 bytes a row of 64); each row fetches the row
+// PF_STREAM bytes on into L2. One thread on the Zen 4 host (2026-12-05, 200 heads of 512
+// positions of 64, from memory): the scores 15 GB/s, the values 23 (F32's kernels 31-33 and
+// 36-39 on four times the bytes); the same scores on x quantized (VNNI) 16, four rows a pass
+// sharing x's loads 10-13. The conversions bound these kernels, not the memory.
+static void out_in_fx_q8_0(const void *w, int in, int n, const float *x, float *y) {
+    const size_t rb = dtype_row_bytes(DT_Q8_0, in);
+    const unsigned char *r = w;
+    for (int j = 0; j < n; j++, r += rb) {
+        prefetch(r + PF_STREAM, (int)rb);
+        V a = v_zero();
+        const unsigned char *b = r;
+        for (int i = 0; i < in; i += QK, b += Q8_0_BYTES) {
+            const V s = dot16(b16_load(b + 18), x + i + 16, dot16(b16_load(b + 2), x + i, v_zero()));
+            a = v_fmadd(v_set1(f16_at(b)), s, a);
+        }
+        y[j] = v_hsum(a);
+    }
+}
+
+// The values' weighted sum, y (n) += x (rows) V, rows of ld elements (Q8_0 [in, out], n and ld
+// multiples of 32): 64 columns at a time in registers over every row, each block's 32 values
+// times x[i] d.
+static void in_out_q8_0(const void *w, int64_t ld, int rows, int n, const float *x, float *y) {
+    enum { COLS = 64, NV = COLS / W };
+    const size_t rb = dtype_row_bytes(DT_Q8_0, ld);
+    for (int j0 = 0; j0 < n; j0 += COLS) {
+        const int nb = (n - j0 < COLS ? n - j0 : COLS) / QK; // blocks in this slice: 1 or 2
+        V acc[NV];
+        for (int k = 0; k < NV; k++) acc[k] = k < nb * QK / W ? v_load(y + j0 + k * W) : v_zero();
+        const unsigned char *r = (const unsigned char *)w + dtype_bytes(DT_Q8_0, j0);
+        for (int i = 0; i < rows; i++, r += rb) {
+            prefetch(r + PF_STREAM, nb * Q8_0_BYTES);
+            for (int b = 0; b < nb; b++) {
+                const unsigned char *q = r + b * Q8_0_BYTES;
+                const V s = v_set1(x[i] * f16_at(q));
+                V f[2 * VB];
+                v_from_i8x16(b16_load(q + 2), f);
+                v_from_i8x16(b16_load(q + 18), f + VB);
+                for (int k = 0; k < 2 * VB; k++) acc[b * 2 * VB + k] = v_fmadd(s, f[k], acc[b * 2 * VB + k]);
+            }
+        }
+        for (int k = 0; k < nb * QK / W; k++) v_store(y + j0 + k * W, acc[k]);
+    }
+}
+
 // e^x (Cephes-style: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2]); relative error
 // about 2e-7 over [-87, 88], 0 below.
 INLINE V v_exp(V x) {
@@ -1118,6 +1170,45 @@ static void quant_x_simd(const float *x, int n, int16_t *q, float *d, float *s, 
     *xq = (XQ){q, d, s, h, l, d4, s16, hc, hk, lk};
 }
 
+// A row of n floats (n a multiple of 32) into Q8_0 blocks as quant_rows rounds them (the Q8_0
+// KV cache's keys and values as they enter it): the largest |x| of a block exact, d = amax /
+// 127 and id = 1 / d as there, each x * id one rounded product, then rounded half away from
+// zero as roundf does (truncated, plus the sign where the dropped part is at least a half:
+// both exact below 2^23). -1, with the row's blocks not all written, when a value is not
+// finite (quant_rows refuses those). Done a value at a time through roundf it made a 512-token
+// prefill of GPT-2 124M with the Q8_0 cache about 5% slower than with the F32 cache.
+static int q8_0_from_f32_simd(const float *x, int n, void *dst) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), big = _mm256_set1_ps(FLT_MAX);
+    unsigned char *o = dst;
+    for (int b = 0; b < n; b += QK, o += Q8_0_BYTES) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        int bad = 0;
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + b + 8 * k);
+            const __m256 a = _mm256_andnot_ps(sign, v[k]);
+            bad |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ)); // NaN or infinite
+            m = _mm256_max_ps(a, m);
+        }
+        if (bad) return -1;
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+        const float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
+        const uint16_t h = f32_to_f16(d);
+        memcpy(o, &h, 2);
+        __m256i e[4];
+        for (int k = 0; k < 4; k++) {
+            const __m256 y = _mm256_mul_ps(v[k], _mm256_set1_ps(id));
+            const __m256 t = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(y, t)), half, _CMP_GE_OQ);
+            const __m256 one = _mm256_or_ps(_mm256_and_ps(y, sign), _mm256_set1_ps(1.0f)); // +-1 as y's sign
+            e[k] = _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)));
+        }
+        _mm256_storeu_si256((__m256i *)(o + 2), bytes_of(e, true));
+    }
+    return 0;
+}
+
 // One copy of each kernel per element type, the type a constant inside.
 #define SIMD_PER_TYPE(T)                                                                              \
     static void row_##T(const void *w, int64_t off, int64_t n, float *out) {                          \
@@ -1313,21 +1404,23 @@ SIMD_GEMM(BF16)
 #endif
 
 // Quantized types in [in, out] layout are produced by no loader: the scalar table's kernels
-// serve them.
+// serve them, but for Q8_0's, the Q8_0 KV cache's values.
 #define SIMD_TABLE(NAME)                                                                              \
     {                                                                                                 \
         .name = NAME,                                                                                 \
         .row_f32 = {[DT_F32] = row_F32, [DT_F16] = row_F16, [DT_BF16] = row_BF16, [DT_Q8_0] = row_q8_0, \
                     [DT_Q4_0] = row_q4_0, [DT_Q4_1] = row_q4_1, [DT_Q4_K] = row_q4_k, [DT_Q6_K] = row_q6_k, \
                     [DT_I8_AFFINE] = row_i8_affine},                                                  \
-        .mv_in_out = {[DT_F32] = in_out_F32, [DT_F16] = in_out_F16, [DT_BF16] = in_out_BF16},         \
+        .mv_in_out = {[DT_F32] = in_out_F32, [DT_F16] = in_out_F16, [DT_BF16] = in_out_BF16,          \
+                      [DT_Q8_0] = in_out_q8_0},                                                       \
         .mv_out_in = {[DT_F32] = out_in_F32, [DT_F16] = out_in_F16, [DT_BF16] = out_in_BF16,          \
                       [DT_Q8_0] = out_in_q8_0, [DT_Q4_0] = out_in_q4_0, [DT_Q4_1] = out_in_q4_1,      \
                       [DT_Q4_K] = out_in_q4_k, [DT_Q6_K] = out_in_q6_k, [DT_I8_AFFINE] = out_in_i8_affine}, \
+        .mv_out_in_fx = {[DT_Q8_0] = out_in_fx_q8_0},                                                 \
         .mv_out_in_q = {[DT_Q8_0] = out_in_q_q8_0, [DT_Q4_0] = out_in_q_q4_0, [DT_Q4_1] = out_in_q_q4_1,  \
                         [DT_Q4_K] = out_in_q_q4_k, [DT_Q6_K] = out_in_q_q6_k},                     \
         .quant_x = quant_x_simd, .softmax = softmax_simd, .layernorm = layernorm_simd,                \
         .rmsnorm = rmsnorm_simd, .gelu_erf = gelu_erf_simd, .swiglu = swiglu_simd,                    \
         .gelu_tanh_to = gelu_tanh_to_simd, .gelu_tanh_backward = gelu_tanh_backward_simd,             \
-        .f16_from_f32 = f16_from_f32_simd, SIMD_GEMM_TABLE                                            \
+        .f16_from_f32 = f16_from_f32_simd, .q8_0_from_f32 = q8_0_from_f32_simd, SIMD_GEMM_TABLE                                            \
     }

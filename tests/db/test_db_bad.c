@@ -233,6 +233,49 @@ int main(void) {
     CHECK_INT(raw_int(v1, "PRAGMA user_version"), DB_SCHEMA_VERSION);
     CHECK_INT(raw_int(v1, "SELECT count(*) FROM runs"), 3);
 
+    // ---- schema 8 to 9: the runs' KV cache types kept, q8_0 now stored, others still refused
+    const char *v8 = dbt_path("v8.db");
+    {
+        sqlite3 *h = raw_open(v8);
+        for (int i = 0; i < 8; i++) raw_exec(h, db_migrations[i]);
+        char sql[96];
+        snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = 8", QKV_APP_ID);
+        raw_exec(h, sql);
+        for (int i = 0; i < 2; i++) {
+            snprintf(sql, sizeof sql, "%s", i ? "f16" : "f32");
+            char ins[512];
+            snprintf(ins, sizeof ins,
+                     "INSERT INTO runs (created, qkv_version, model_path, model_arch, prompt, temperature, top_k, "
+                     "top_p, seed, max_tokens, output, kv) VALUES ('2026-12-01T00:00:00.000Z', '0.1.0', '/m', "
+                     "'gpt2', 'p%d', 0, 0, 1, 1, 8, 'o', '%s')", i, sql);
+            raw_exec(h, ins);
+        }
+        sqlite3_close(h);
+    }
+    CHECK_INT(db_open(v8, 0, &db, &e), 0);
+    if (db) {
+        DbRun r;
+        CHECK_INT(db_run_get(db, 2, &r, &e), 1);
+        CHECK_STR(r.kv, "f16");
+        db_run_done(&r);
+        char out[128];
+        dbt_run(&r, 0, "q8", out, sizeof out);
+        r.kv = "q8_0";
+        int64_t id = db_run_insert(db, &r, &e);
+        CHECK(id > 0);
+        CHECK_INT(db_run_get(db, id, &r, &e), 1);
+        CHECK_STR(r.kv, "q8_0");
+        db_run_done(&r);
+        dbt_run(&r, 1, "bf16", out, sizeof out);
+        r.kv = "bf16";
+        CHECK(db_run_insert(db, &r, &e) < 0);
+        CHECK(strstr(e.msg, "CHECK constraint") != NULL);
+        CHECK_INT(db_check(db, &e), 0);
+        db_close(db);
+    }
+    CHECK_INT(raw_int(v8, "PRAGMA user_version"), DB_SCHEMA_VERSION);
+    CHECK_INT(raw_int(v8, "SELECT count(*) FROM runs WHERE kv = 'f32'"), 1);
+
     // ---- a migration that fails is rolled back whole
     const char *v1c = dbt_path("v1-conflict.db");
     make_v1(v1c, true);

@@ -47,6 +47,18 @@ static double max_diff(const float *a, const float *b, size_t n) {
 // apart. Measured 3e-4 (37 tokens) to 8e-4 (600) on the models here, against 2.5-6e-3 between
 // the F16 and the F32 cache.
 #define KV_F16_TOL 2e-3
+// The same with the Q8_0 cache: a value on the two sides of a rounding boundary is one step of
+// its block apart (max |x| / 127, about 1% of the block's largest value). Measured 4e-5 (23
+// tokens) to 7e-4 (600) on the models here (2026-12-05). KV_Q8_BOUND: Q8_0 against F32, 0.05
+// to 0.45 on these random models (logits of magnitude 6-9; the NumPy reference suite checks
+// the rounding itself against the gguf package's Q8_0).
+#define KV_Q8_TOL 5e-3
+#define KV_Q8_BOUND 1.0
+
+static double kv_tol(DType kv, double tol) {
+    double t = kv == DT_Q8_0 ? KV_Q8_TOL : kv == DT_F16 ? KV_F16_TOL : 0;
+    return tol > t ? tol : t;
+}
 
 // Incremental decoding (one token at a time through the cache) gives the logits of a
 // single full pass, at every position.
@@ -66,7 +78,7 @@ static void test_incremental(Model *m, int T, int threads, DType kv) {
         double d = max_diff(one, full + (size_t)t * V, (size_t)V);
         worst = d > worst ? d : worst;
     }
-    double tol = kv == DT_F16 ? KV_F16_TOL : 2e-4;
+    double tol = kv_tol(kv, 2e-4);
     if (!(worst <= tol))
         fprintf(stderr, "T=%d threads=%d kv=%s: incremental vs full max |d logit| = %g\n", T, threads, dtype_name(kv), worst);
     CHECK(worst <= tol);
@@ -353,24 +365,27 @@ static void test_decode_threads_kv(const char *tag, const Model *m, int T, doubl
     free(ids), free(full), free(ref), free(one);
 }
 
+// Every cache type the model's heads allow (Q8_0: heads of a multiple of 32 values).
 static void test_decode_threads(const char *tag, const Model *m, int T, double tol) {
     test_decode_threads_kv(tag, m, T, tol, DT_F32);
-    test_decode_threads_kv(tag, m, T, tol > KV_F16_TOL ? tol : KV_F16_TOL, DT_F16);
+    test_decode_threads_kv(tag, m, T, kv_tol(DT_F16, tol), DT_F16);
+    if (m->cfg.head_dim % 32 == 0) test_decode_threads_kv(tag, m, T, kv_tol(DT_Q8_0, tol), DT_Q8_0);
 }
 
-// The F16 KV cache against the F32 one on the same model: prefill over T tokens (beyond the
-// prefill chunk when T > 512) moves the logits by more than nothing (the rounding is really
-// applied) and by at most `bound` (what half precision's 2^-11 relative rounding of keys and
-// values does here: measured 1-3e-3 on these random models, logits of magnitude 5-10). The
-// cache's type is reported, and other types are refused.
-static void test_kv_f16(const char *tag, const Model *m, int T, double bound) {
+// The F16 (or Q8_0) KV cache against the F32 one on the same model: prefill over T tokens
+// (beyond the prefill chunk when T > 512) moves the logits by more than nothing (the rounding
+// is really applied) and by at most `bound` (what half precision's 2^-11 relative rounding of
+// keys and values does here: measured 1-3e-3 on these random models, logits of magnitude
+// 5-10; Q8_0's steps of 1/127 of a block's largest value: KV_Q8_BOUND). The cache's type is
+// reported, and other types are refused.
+static void test_kv_round(const char *tag, const Model *m, int T, double bound, DType kv) {
     Err e = {0};
     int V = m->cfg.n_vocab;
-    Ctx *a = ctx_new_kv(m, 2, DT_F32, &e), *b = ctx_new_kv(m, 2, DT_F16, &e);
+    Ctx *a = ctx_new_kv(m, 2, DT_F32, &e), *b = ctx_new_kv(m, 2, kv, &e);
     CHECK(a && b);
     if (!a || !b) return;
     CHECK_INT(ctx_kv(a), DT_F32);
-    CHECK_INT(ctx_kv(b), DT_F16);
+    CHECK_INT(ctx_kv(b), kv);
     int *ids = malloc(sizeof(int) * (size_t)T);
     for (int i = 0; i < T; i++) ids[i] = (i * 7919 + 13) % V;
     float *la = malloc(sizeof(float) * (size_t)T * V), *lb = malloc(sizeof(float) * (size_t)T * V);
@@ -378,14 +393,20 @@ static void test_kv_f16(const char *tag, const Model *m, int T, double bound) {
     CHECK_INT(ctx_eval(b, ids, T, lb, true, NULL, &e), 0);
     double d = max_diff(la, lb, (size_t)T * V), mag = 0;
     for (size_t i = 0; i < (size_t)T * V; i++) mag = fmax(mag, fabs(la[i]));
-    fprintf(stderr, "%s T=%d: F16 vs F32 KV cache max |d logit| = %g (max |logit| %g, bound %g)\n", tag, T, d, mag,
-            bound);
+    fprintf(stderr, "%s T=%d: %s vs F32 KV cache max |d logit| = %g (max |logit| %g, bound %g)\n", tag, T,
+            dtype_name(kv), d, mag, bound);
     CHECK(d > 0);
     CHECK(d <= bound);
     free(ids), free(la), free(lb);
     ctx_free(a), ctx_free(b);
     CHECK(ctx_new_kv(m, 1, DT_BF16, &e) == NULL);
     CHECK(strstr(e.msg, "BF16") != NULL);
+    if (m->cfg.head_dim % 32) { // Q8_0 blocks do not fit the heads: refused with the sizes
+        CHECK(ctx_new_kv(m, 1, DT_Q8_0, &e) == NULL);
+        char want[64];
+        snprintf(want, sizeof want, "this model's have %d", m->cfg.head_dim);
+        CHECK(strstr(e.msg, want) != NULL);
+    }
 }
 
 // Values beyond F16's range: layer 0's attention norm gain scaled by 1e5 makes its keys and
@@ -470,14 +491,26 @@ int main(void) {
     test_incremental(m, 600, 2, DT_F32); // crosses the prefill chunk size
     test_incremental(m, 37, 1, DT_F16);
     test_incremental(m, 600, 2, DT_F16);
-    test_kv_f16("gpt2", m, 7, 1e-2);
-    test_kv_f16("gpt2", m, 600, 1e-2);
+    test_kv_round("gpt2", m, 7, 1e-2, DT_F16);
+    test_kv_round("gpt2", m, 600, 1e-2, DT_F16);
     test_kv_f16_range();
     test_trace(m);
     test_errors(m);
     test_sampling(m);
     test_from_layer("gpt2", m, 600); // crosses the prefill chunk size
     test_decode_threads("gpt2", m, 29, 2e-4);
+    {
+        // heads of 32 values: the Q8_0 cache (a block a position and head) too
+        NewModelParams q = p;
+        q.n_head = 2, q.seed = 18;
+        Model *m32 = make("gpt2-hd32", q);
+        test_incremental(m32, 37, 1, DT_Q8_0);
+        test_incremental(m32, 600, 2, DT_Q8_0); // crosses the prefill chunk size
+        test_kv_round("gpt2 hd=32", m32, 7, KV_Q8_BOUND, DT_Q8_0);
+        test_kv_round("gpt2 hd=32", m32, 600, KV_Q8_BOUND, DT_Q8_0);
+        test_decode_threads("gpt2 hd=32", m32, 29, 2e-4);
+        model_free(m32);
+    }
     {
         // d = 48: down's row blocks of 24 do not start on multiples of 16, so up and down
         // take a section each
@@ -495,7 +528,7 @@ int main(void) {
         Model *ml = make("llama", q);
         test_from_layer("llama", ml, 23);
         test_decode_threads("llama", ml, 23, 2e-4);
-        test_kv_f16("llama", ml, 23, 1e-2);
+        test_kv_round("llama", ml, 23, 1e-2, DT_F16);
         test_decode_q8_0("llama q8_0", ml, 23);
         model_free(ml);
         // KV groups that do not divide among the threads (3 on 2 or 4, as SmolLM2's; one on
@@ -504,10 +537,21 @@ int main(void) {
         Model *m3 = make("llama-3-groups", q);
         test_decode_threads("llama 3 groups", m3, 23, 2e-4);
         model_free(m3);
+        q.n_embd = 192; // the same with heads of 32: the Q8_0 cache's groups in pieces
+        m3 = make("llama-3-groups-hd32", q);
+        test_decode_threads_kv("llama 3 groups hd=32", m3, 23, KV_Q8_TOL, DT_Q8_0);
+        model_free(m3);
         q.n_head = 4, q.n_kv_head = 1, q.n_embd = 64, q.seed = 16;
         Model *m1 = make("llama-1-group", q);
         test_decode_threads("llama 1 group", m1, 23, 2e-4);
         model_free(m1);
+        // heads of 64 (GPT-2's, SmolLM2's), two to a KV group: the Q8_0 cache of a block
+        // pair a position
+        q.n_head = 2, q.n_kv_head = 1, q.n_embd = 128, q.seed = 19;
+        Model *m64 = make("llama-hd64", q);
+        test_decode_threads("llama hd=64", m64, 23, 2e-4);
+        test_kv_round("llama hd=64", m64, 23, KV_Q8_BOUND, DT_Q8_0);
+        model_free(m64);
         q.n_head = 4, q.n_kv_head = 2, q.seed = 12;
         q.family = "bert", q.n_kv_head = 0, q.seed = 13, q.tied = true;
         Model *mb = make("bert", q);

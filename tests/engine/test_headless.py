@@ -195,7 +195,7 @@ for cmd, needle in [
     ("load /nonexistent/model", "cannot open '/nonexistent/model'"),
     ('generate "x" max=300', "context"),
     ("set temperature -1", "temperature"),
-    ("set kv bf16", "set kv: auto, f32 or f16 expected, not 'bf16'"),
+    ("set kv bf16", "set kv: auto, f32, f16 or q8_0 expected, not 'bf16'"),
     ("set kv", "a value is expected"),
     (r'tokenize "\q"', "unknown escape"),
 ]:
@@ -711,8 +711,48 @@ for bad, msg in ((["--threads", "0"], "error: --threads: a whole number in 1..25
     check(p.returncode == 2 and p.stderr.decode().startswith(msg) and "Sanitizer" not in p.stderr.decode(),
           f"{' '.join(bad)}: refused in one line", p.stderr[:300])
 p = run(["--kv", "q8", "-e", "set"])
-check(p.returncode == 2 and p.stderr.decode() == "error: --kv: auto, f32 or f16 expected, not 'q8'\n",
+check(p.returncode == 2 and p.stderr.decode() == "error: --kv: auto, f32, f16 or q8_0 expected, not 'q8'\n",
       "--kv q8 is refused with one line", p.stderr)
+
+# set kv q8_0 / --kv q8_0: the Q8_0 cache, for heads of a multiple of 32 values. set, model and
+# bench report it, bench counts 34 bytes for 32 values; the logits move by its rounding (more than
+# nothing; more than F16's) and --kv q8_0 gives the same; greedy generation runs on it, is logged
+# with it and replays identical. On heads of 16 (om's) set kv q8_0 is refused in one line; --kv
+# q8_0 there fails the first command that needs the cache with the sizes, and names the types
+# that serve.
+qm = os.path.join(TMP, "q8kv-model")
+run(["-e", f"new-model gpt2 layers=2 heads=1 d=32 ctx=64 vocab=300 seed=21 std=0.3 out={qm}"])
+p = run(["--model", qm, "--json", "-e", f"{T}; set kv q8_0; model; {T}; set kv f16; {T}; set kv q8_0; "
+         "bench prompt=8 gen=4 reps=1; generate \"The cat\" max=6 temperature=0"])
+o = jlines(p) if p.returncode == 0 else [{}] * 9
+check(p.returncode == 0 and len(o) == 9, "set kv q8_0 in a session", (p.stderr, len(o)))
+if len(o) == 9 and o[0] and o[3] and o[5]:
+    check((o[1].get("kv"), o[1].get("kv_dtype"), o[2].get("kv_dtype"), o[7].get("kv_dtype")) ==
+          ("q8_0", "Q8_0", "Q8_0", "Q8_0"), "set, model and bench report the Q8_0 cache",
+          (o[1].get("kv"), o[1].get("kv_dtype"), o[2].get("kv_dtype"), o[7].get("kv_dtype")))
+    l32, l8, l16 = (np.array(o[k]["logits"]) for k in (0, 3, 5))
+    d8, d16 = float(np.abs(l32 - l8).max()), float(np.abs(l32 - l16).max())
+    check(d16 < d8 <= 0.5, "kv q8_0 moves the logits by its rounding, more than f16's", (d8, d16))
+    want = 2 * 2 * 34 * (8 + (4 + 1) / 2)  # K and V, 2 layers, a block of 32 values (34 bytes) a position
+    check(o[7].get("kv_bytes_per_token") == want, "bench counts the Q8_0 cache at 34 bytes a block",
+          (o[7].get("kv_bytes_per_token"), want))
+    check(len(o[8].get("ids", [])) == 6 and o[8].get("kv") == "q8_0", "generate runs on the Q8_0 cache, logged as q8_0",
+          (o[8].get("ids"), o[8].get("kv")))
+    # replayed from another cache type, the run gets a Q8_0 cache of its own: identical
+    p = run(["--model", qm, "--kv", "f32", "--json", "-e", "replay %d" % o[8].get("run_id", 0)])
+    r = jlines(p)[0] if p.returncode == 0 else {}
+    check(r.get("identical") is True, "a run on the Q8_0 cache replays identical under --kv f32", (p.stderr, r))
+    p = run(["--model", qm, "--kv", "q8_0", "--json", "-e", f"set; {T}"])
+    o2 = jlines(p) if p.returncode == 0 else [{}, {}]
+    check(o2[0].get("kv") == "q8_0" and o2[1].get("logits") == l8.tolist(), "--kv q8_0: the logits of set kv q8_0",
+          (p.stderr, o2[0].get("kv")))
+p = run(["--model", om, "--json", "-e", "set kv f16; set kv q8_0; set"])
+o = jlines(p)
+check(p.returncode == 1 and "set kv q8_0: this model's heads have 16 values, not a multiple of 32" in p.stderr.decode()
+      and len(o) == 2 and "error" in o[1], "set kv q8_0 on heads of 16: refused in one line", (p.returncode, p.stderr, o))
+p = run(["--model", om, "--kv", "q8_0", "-e", T])
+check(p.returncode == 1 and "heads of a multiple of 32 values; this model's have 16 (set kv f16 or f32)" in
+      p.stderr.decode() and "Sanitizer" not in p.stderr.decode(), "--kv q8_0 on heads of 16: one clear error", p.stderr)
 
 # every set key changes what the next generate does (and set reports it)
 G = 'generate "The cat" max=10'

@@ -125,7 +125,7 @@ class GPT2:
     def _gelu(x):
         return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 
-    def trace(self, ids, patch=None, kv_f16=False):
+    def trace(self, ids, patch=None, kv='f32'):
         """Run ids (length T <= n_ctx); return every intermediate, keyed (kind, layer) as qkv's trace
         names them (layer -1 outside the blocks):
           ('embed', -1) [T, d]; per layer l: ('resid_pre', l) the block's input, ('q'|'k'|'v', l)
@@ -137,8 +137,10 @@ class GPT2:
         patch: None or (kind, layer, pos, scale): that row of that intermediate is multiplied by
         scale as soon as it is computed, and the rest of the pass uses the patched value
         (activation patching; not for scores and probs).
-        kv_f16: attention reads k and v rounded to IEEE half precision (np.float16: to nearest even),
-        as qkv's F16 KV cache holds them; the traced k and v stay as computed."""
+        kv: 'f16': attention reads k and v rounded to IEEE half precision (np.float16: to nearest
+        even), as qkv's F16 KV cache holds them; 'q8_0': each position's head of k and v in Q8_0
+        blocks of 32 as the gguf package quantizes and dequantizes them (ggml's reference
+        rounding), as qkv's Q8_0 cache holds them; the traced k and v stay as computed."""
         ids = np.asarray(ids, dtype=np.int64)
         T, d, H = len(ids), self.d, self.n_head
         hd = d // H
@@ -162,8 +164,8 @@ class GPT2:
             for i, n in enumerate(('q', 'k', 'v')):
                 put(n, l, qkv[:, i * d:(i + 1) * d])
             q, k, v = (out[n, l].reshape(T, H, hd).transpose(1, 0, 2) for n in ('q', 'k', 'v'))  # (H, T, hd)
-            if kv_f16:
-                k, v = (a.astype(np.float16).astype(np.float64) for a in (k, v))
+            if kv != 'f32':
+                k, v = (round_kv(a, kv) for a in (k, v))
             s = q @ k.transpose(0, 2, 1) / np.sqrt(hd)  # (H, T, T)
             s = np.where(causal, s, -np.inf)
             out['scores', l] = s
@@ -187,11 +189,22 @@ class GPT2:
         tr = self.trace(ids)
         return tr['logits', -1], np.stack([tr['probs', l] for l in range(self.n_layer)])
 
-    def logits(self, ids, kv_f16=False):
-        return self.trace(ids, kv_f16=kv_f16)['logits', -1]
+    def logits(self, ids, kv='f32'):
+        return self.trace(ids, kv=kv)['logits', -1]
 
     def attention(self, ids):
         return self.forward(ids)[1]
+
+
+def round_kv(a, kv):
+    """a (..., hd) as a KV cache of type kv ('f16' or 'q8_0': blocks of 32 along hd) holds it,
+    back in float64."""
+    if kv == 'f16':
+        return a.astype(np.float16).astype(np.float64)
+    import gguf  # the test environment's gguf package: ggml's reference Q8_0 in NumPy
+    t = gguf.GGMLQuantizationType.Q8_0
+    flat = np.ascontiguousarray(a, dtype=np.float32).reshape(-1, a.shape[-1])
+    return gguf.quants.dequantize(gguf.quants.quantize(flat, t), t).reshape(a.shape).astype(np.float64)
 
 
 def log_softmax(z):

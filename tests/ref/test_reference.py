@@ -17,7 +17,8 @@
 #     the prefill chunk against the reference with k and v rounded through np.float16, on 1 and 2
 #     threads, within TOL_KV_F16 (see there) and less than half as far as from the unrounded
 #     reference; greedy `generate` with it equals recomputing `logits` with it (within
-#     TOL_KV_F16) and follows the rounded reference's choices;
+#     TOL_KV_F16) and follows the rounded reference's choices; the same for the Q8_0 KV cache
+#     (`--kv q8_0`, heads of 64) against k and v rounded through the gguf package's Q8_0;
 #   - seeded sampling: for a fixed prompt and several temperature/top_k/top_p settings, the first
 #     token sampled with seeds 1..N follows the reference's filtered softmax (no token outside its
 #     support; Pearson chi-square p-value above 1e-6, deterministic given the seeds), and the same
@@ -49,6 +50,10 @@ TOL_LOGPROB = 1e-4
 # agree within 6e-5), decoding against prefill 3e-4 to 8e-4 (tests/engine/test_engine.c); the
 # rounding itself moves the logits by 1e-3 to 6e-3.
 TOL_KV_F16 = 2e-3
+# With the Q8_0 KV cache (blocks rounded as the gguf package rounds them): the same, one Q8_0
+# step (1/127 of a block's largest value) apart. Measured on d768 (2026-12-05): 2e-6 (1 token),
+# 5e-6 (7), 3.1e-3 at 128 (one value across a boundary); the rounding itself moves them 0.03-0.08.
+TOL_KV = {'f16': TOL_KV_F16, 'q8_0': 2e-2}
 # The KV cache in F32 (kv auto keeps F16 and BF16 weights' keys and values in F16): these checks
 # are about the weights and the arithmetic, to the tolerances above.
 F32_KV = ['--kv', 'f32']
@@ -87,10 +92,12 @@ def compare(what, got, want, tol):
 
 
 class Variant:
-    def __init__(self, name, opts, lengths, gens, tok=None, texts=(), sampling=False, std=STD, kv_f16=()):
+    def __init__(self, name, opts, lengths, gens, tok=None, texts=(), sampling=False, std=STD, kv_f16=(),
+                 kv_q8_0=()):
         self.name, self.opts, self.lengths, self.gens, self.tok, self.texts, self.sampling, self.std = \
             name, opts, lengths, gens, tok, texts, sampling, std
         self.kv_f16 = kv_f16  # lengths checked again with the F16 KV cache
+        self.kv_q8_0 = kv_q8_0  # and with the Q8_0 one (heads of a multiple of 32)
 
 
 def check_files(v, model_dir, opts):
@@ -206,8 +213,9 @@ def run_variant(v, qkv, tmp):
         errs['logprob'] = max(errs['logprob'], check_generate(v, qkv, model_dir, db, ref, '"%s"' % text, None, 12))
     if v.sampling:
         check_sampling(v, qkv, model_dir, ref, rng)
-    if v.kv_f16:
-        errs['logprob'] = max(errs['logprob'], check_kv_f16(v, qkv, model_dir, db, ref, rng))
+    for kv, lengths in (('f16', v.kv_f16), ('q8_0', v.kv_q8_0)):
+        if lengths:
+            errs['logprob'] = max(errs['logprob'], check_kv(v, qkv, model_dir, db, ref, rng, kv, lengths))
     print('%-10s max |dlogit| %.3g  max |dattention| %.3g  max |dlogprob| %.3g  (logit std %.2f, %.1f s)'
           % (v.name, errs['logit'], errs['att'], errs['logprob'], errs['spread'], time.time() - t0), flush=True)
 
@@ -246,33 +254,33 @@ def check_length(v, qkv, model_dir, db, ref, ids, want_logits, want_att, l, h, t
         fail('%s: attention has non-zero entries above the diagonal (future positions)' % tag)
 
 
-def check_kv_f16(v, qkv, model_dir, db, ref, rng):
-    """--kv f16: logits of every position at v.kv_f16's lengths against the reference with k and v
-    rounded through float16 (1 and 2 threads), then greedy generation with it. Returns the largest
-    logprob error of the generation."""
-    for T in v.kv_f16:
+def check_kv(v, qkv, model_dir, db, ref, rng, kv, lengths):
+    """--kv f16 or q8_0: logits of every position at those lengths against the reference with k
+    and v rounded as that cache rounds them (1 and 2 threads), then greedy generation with it.
+    Returns the largest logprob error of the generation."""
+    tol = TOL_KV[kv]
+    for T in lengths:
         ids = rng.integers(0, ref.vocab, size=T)
-        want = ref.logits(ids, kv_f16=True)
+        want = ref.logits(ids, kv=kv)
         gap = float(np.abs(want - ref.logits(ids)).max())  # what the rounding itself does
         for threads in (1, 2):
             (lo,) = qkv_cli.json_cmds(qkv, model_dir, ['logits %s full=true' % qkv_cli.ids_arg(ids)], db,
-                                      extra=['--threads', str(threads), '--kv', 'f16'])
-            err = compare('%s kv=f16 T=%d threads=%d logits' % (v.name, T, threads), lo.get('logits'), want,
-                          TOL_KV_F16)
+                                      extra=['--threads', str(threads), '--kv', kv])
+            err = compare('%s kv=%s T=%d threads=%d logits' % (v.name, kv, T, threads), lo.get('logits'), want, tol)
             if not err < gap / 2:  # the rounding is applied, where the reference applies it
-                fail('%s kv=f16 T=%d threads=%d: logits %.3g from the rounded reference, not under half its '
-                     'distance %.3g from the unrounded one' % (v.name, T, threads, err, gap))
-        print('%-10s kv=f16 T=%d: max |dlogit| %.3g against the rounded reference (%.3g between the rounded '
-              'and the float64 one)' % (v.name, T, err, gap), flush=True)
-    prompt = [int(i) for i in rng.integers(0, ref.vocab, size=v.kv_f16[-1] - 20)]
-    return check_generate(v, qkv, model_dir, db, ref, 'ids=' + ','.join(map(str, prompt)), prompt, 20, kv='f16')
+                fail('%s kv=%s T=%d threads=%d: logits %.3g from the rounded reference, not under half its '
+                     'distance %.3g from the unrounded one' % (v.name, kv, T, threads, err, gap))
+        print('%-10s kv=%s T=%d: max |dlogit| %.3g against the rounded reference (%.3g between the rounded '
+              'and the float64 one)' % (v.name, kv, T, err, gap), flush=True)
+    prompt = [int(i) for i in rng.integers(0, ref.vocab, size=lengths[-1] - 20)]
+    return check_generate(v, qkv, model_dir, db, ref, 'ids=' + ','.join(map(str, prompt)), prompt, 20, kv=kv)
 
 
 def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2, kv='f32'):
     """Greedy generate n tokens; recompute prompt+generated from scratch; compare. Returns max err."""
     tag = '%s generate %s max=%d threads=%d kv=%s' % (
         v.name, prompt_arg if len(prompt_arg) < 40 else prompt_arg[:40] + '...', n, threads, kv)
-    tol_lp = TOL_KV_F16 if kv == 'f16' else TOL_LOGPROB
+    tol_lp = TOL_KV.get(kv, TOL_LOGPROB)
     (g,) = qkv_cli.json_cmds(qkv, model_dir, ['generate %s max=%d temperature=0' % (prompt_arg, n)], db,
                              extra=['--threads', str(threads), '--kv', kv])
     for key in ('run_id', 'text', 'ids', 'logprobs', 'prefill_tok_s', 'decode_tok_s', 'prompt_ids', 'steps'):
@@ -298,7 +306,7 @@ def check_generate(v, qkv, model_dir, db, ref, prompt_arg, prompt, n, threads=2,
     if rec.shape != (len(full), ref.vocab):
         fail('%s: recomputed logits shape expected %s, got %s' % (tag, (len(full), ref.vocab), rec.shape))
         return 0.0
-    want = ref.logits(full, kv_f16=kv == 'f16')
+    want = ref.logits(full, kv=kv)
     err = 0.0
     for i, tok in enumerate(gen):
         pos = len(pids) - 1 + i
@@ -496,7 +504,8 @@ def main():
                 kv_f16=(1, 7, 128, 600)),
         # GPT-2's head size 64 at its width: d=768, 12 heads; std 0.05 keeps the logits' spread like
         # the others' (at 0.2, attention logits reach hundreds and float32 cannot hold 1e-5)
-        Variant('d768', 'layers=2 heads=12 d=768 ctx=128 seed=9', [1, 7, 128], [(5, 20)], std=0.05),
+        Variant('d768', 'layers=2 heads=12 d=768 ctx=128 seed=9', [1, 7, 128], [(5, 20)], std=0.05,
+                kv_q8_0=(1, 7, 128)),
     ]
     if os.path.exists(os.path.join(tokdir, 'encoder.json')):
         variants.append(Variant('gpt2vocab', 'layers=2 heads=4 d=64 ctx=32 seed=7', [1, 7, 32], [(4, 20)],

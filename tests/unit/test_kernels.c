@@ -22,6 +22,7 @@
 #include "kern/kernels.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
+#include "kern/quant.h"
 
 static Rng rng;
 static const char *path; // the table under test, for messages
@@ -161,6 +162,14 @@ static void test_matvec(const Kernels *k) {
             for (int j = 0; j < out; j++) worst = check_worst(worst, dot_err(w.val, 1, in, xr, in, j, y[j], 0));
             check_err("mv_out_in", (DType)dt, in, out, worst, 1e-5);
             CHECK(y[out] == 12345.0f);
+            CHECK((k->mv_out_in_fx[dt] != NULL) == (dt == DT_Q8_0)); // the Q8_0 KV cache's scores
+            if (k->mv_out_in_fx[dt]) { // x as it is, not rounded (a query: 1e-5 fails x quantized)
+                k->mv_out_in_fx[dt](w.data, in, out, x, y);
+                worst = 0;
+                for (int j = 0; j < out; j++) worst = check_worst(worst, dot_err(w.val, 1, in, x, in, j, y[j], 0));
+                check_err("mv_out_in_fx", (DType)dt, in, out, worst, 1e-5);
+                CHECK(y[out] == 12345.0f);
+            }
             if (blocks) { // the same on x quantized beforehand (what linear_forward runs)
                 int16_t *q = malloc(sizeof(int16_t) * (size_t)in);
                 float *d = malloc(sizeof(float) * (size_t)(in / 32)), *sx = malloc(sizeof(float) * (size_t)(in / 32));
@@ -772,6 +781,41 @@ static void test_f16_store(const Kernels *k) {
     for (int i = 0; i < 16; i++) CHECK(i % 2 ? isnan(f16_to_f32(hb[i])) : hb[i] == 0x7BFF);
 }
 
+// The Q8_0 KV cache's rows (q8_0_from_f32) equal quant_rows' blocks bit for bit: random rows
+// of several scales, values at exactly half a step (roundf takes them away from zero; nearest
+// even would not), negative zeros, a block of zeros, one tiny value, one huge; a NaN or an
+// infinity anywhere in the row is refused as quant_rows refuses it.
+static void test_q8_0_store(const Kernels *k) {
+    enum { N = 32 * 10 };
+    float x[N];
+    unsigned char got[N / 32 * 34], want[N / 32 * 34];
+    for (int r = 0; r < 40; r++) {
+        float scale = r % 4 == 0 ? 1e-3f : r % 4 == 1 ? 1.0f : r % 4 == 2 ? 50.0f : 3e4f;
+        for (int i = 0; i < N; i++) x[i] = (frand() * 2 - 1) * scale;
+        if (r % 5 == 1) // block 0: its largest 127, the others k + 0.5 exactly (d 1, id 1)
+            for (int i = 0; i < 32; i++) x[i] = i ? (float)((i % 9) - 4) + (i % 2 ? 0.5f : -0.5f) : 127.0f;
+        if (r % 5 == 2)
+            for (int i = 32; i < 64; i++) x[i] = i % 3 ? 0.0f : -0.0f; // a block of zeros
+        if (r % 5 == 3) x[70] = 1e-38f, x[100] = -3e38f;
+        memset(got, 0xAB, sizeof got), memset(want, 0xCD, sizeof want);
+        CHECK_INT(quant_rows(DT_Q8_0, x, 1, N, want, NULL), 0);
+        CHECK_INT(k->q8_0_from_f32(x, N, got), 0);
+        if (memcmp(got, want, sizeof got)) {
+            int i = 0;
+            while (got[i] == want[i]) i++;
+            fprintf(stderr, "%s: q8_0_from_f32 row %d: byte %d (block %d) is 0x%02X, quant_rows gives 0x%02X\n", path, r,
+                    i, i / 34, got[i], want[i]);
+            check_failures++;
+        }
+    }
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int b = 0; b < 3; b++) {
+        for (int i = 0; i < N; i++) x[i] = frand();
+        x[N - 5] = bad[b];
+        CHECK_INT(k->q8_0_from_f32(x, N, got), -1);
+    }
+}
+
 int main(void) {
     const char *paths[] = {"scalar", "avx2", "avx512", "avx512vnni"};
     int tested = 0;
@@ -800,6 +844,7 @@ int main(void) {
         test_decode_threads();
         test_elementwise();
         test_f16_store(kern_get());
+        test_q8_0_store(kern_get());
         printf("kernels %s: %s\n", path, check_failures == before ? "passed" : "FAILED");
         tested++;
     }
