@@ -725,7 +725,7 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
               xcalloc((size_t)plan->n_conds, sizeof *d.stats)};
     for (int i = 0; i < plan->n_conds; i++) d.stats[i].c = plan->conds[i];
     if (db_experiment_items_each(db, id, -1, -1, mark_done, &d, e) ||
-        db_experiment_set_status(db, id, "running", e)) {
+        db_experiment_claim(db, id, e)) {
         free(d.done), free(d.stats);
         return -1;
     }

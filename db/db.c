@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/mem.h"
+#include "base/proc.h"
 #include "db_int.h"
 #include "schema_sql.h"
 
@@ -360,6 +361,13 @@ void db_close(Db *db) {
     free(db);
 }
 
+// SQL qkv_owner_alive(OWNER): 1 while the process an experiment's owner token names runs
+// (base/proc.h), else 0; DB_EXP_STATUS reads a running experiment without one as interrupted.
+static void owner_alive(sqlite3_context *c, int n, sqlite3_value **v) {
+    (void)n;
+    sqlite3_result_int(c, proc_token_alive((const char *)sqlite3_value_text(v[0])));
+}
+
 int db_open(const char *path, unsigned flags, Db **out, Err *e) {
     *out = NULL;
     if (!path || !*path) return err_set(e, "no database file given");
@@ -382,6 +390,7 @@ int db_open(const char *path, unsigned flags, Db **out, Err *e) {
     sqlite3_extended_result_codes(db->h, 1);
     sqlite3_busy_timeout(db->h, DB_BUSY_MS);
     sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_create_function(db->h, "qkv_owner_alive", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, owner_alive, NULL, NULL);
     db->readonly = ro || sqlite3_db_readonly(db->h, "main") == 1;
 
     // Recognise the file before writing anything to it.
@@ -613,7 +622,7 @@ int db_where_build(const DbFilter *f, DbWhereKind of, DbWhere *w, Err *e) {
             for (int i = 0; i < 3; i++) where_param(w, w->like.data);
         } else if (of == DB_WHERE_EXPERIMENTS) {
             where_and(w, "(x.task LIKE ? ESCAPE '\\' OR x.command LIKE ? ESCAPE '\\' OR x.model_path LIKE ? "
-                         "ESCAPE '\\' OR x.status = ?)");
+                         "ESCAPE '\\' OR " DB_EXP_STATUS " = ?)");
             for (int i = 0; i < 3; i++) where_param(w, w->like.data);
             where_param(w, f->text);
         } else {

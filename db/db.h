@@ -189,7 +189,9 @@ typedef struct DbExperiment {
     int64_t id;
     char created[32];
     char finished[32];   // "" while unfinished
-    const char *status;  // "running", "stopped" (Ctrl-C), "done"
+    // "running", "stopped" (Ctrl-C), "done"; read back, "interrupted" for a running one whose
+    // process is gone (killed, crashed, its terminal closed: owner names it, base/proc.h)
+    const char *status;
     const char *task, *task_path, *task_sha256;
     const char *model_path, *model_arch, *model_sha256;
     const char *annotator;
@@ -199,6 +201,7 @@ typedef struct DbExperiment {
     int n_items;             // test items under each condition
     int n_conditions;
     long n_done;             // items stored, over every condition (read only)
+    const char *owner;       // the process running it (read only; NULL when none)
     char *mem_;
 } DbExperiment;
 
@@ -235,8 +238,13 @@ int64_t db_experiment_insert(Db *db, DbExperiment *x, const DbCondition *c, int 
 // 1 with out filled (free with db_experiment_done), 0 when absent, -1 on error.
 int db_experiment_get(Db *db, int64_t id, DbExperiment *out, Err *e);
 void db_experiment_done(DbExperiment *x);
-// Set the status ("running", "stopped", "done"; done also sets finished). 0 or -1.
+// Set the status ("running", "stopped", "done"; done also sets finished; any but running lets
+// the owner go). 0 or -1.
 int db_experiment_set_status(Db *db, int64_t id, const char *status, Err *e);
+// Mark experiment id running in this process (its owner), in one write transaction: refused
+// (-1 with e naming the process) while another live process runs it; a previous owner that is
+// gone (an interrupted experiment) is replaced. 0 or -1.
+int db_experiment_claim(Db *db, int64_t id, Err *e);
 // The conditions of experiment id with their counts into out[cap], in order. Returns how many
 // (0 when there is no such experiment), -1 with e filled.
 int db_experiment_stats(Db *db, int64_t id, DbCondStats *out, int cap, Err *e);

@@ -7,6 +7,11 @@
 
 #include "db.h"
 
+// An experiment's status as read: the stored one, but "interrupted" for a running experiment
+// whose process is gone (qkv_owner_alive, registered on every connection: db.c).
+#define DB_EXP_STATUS \
+    "(CASE WHEN x.status = 'running' AND NOT qkv_owner_alive(x.owner) THEN 'interrupted' ELSE x.status END)"
+
 #ifndef QKV_VERSION
 #define QKV_VERSION "unknown"
 #endif

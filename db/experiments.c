@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/proc.h"
 #include "db_int.h"
 
 static const char SQL_INSERT[] =
@@ -16,12 +17,17 @@ static const char SQL_INSERT_COND[] =
     "INSERT INTO experiment_conditions (experiment_id, idx, shots, cot, samples, chat, seed) VALUES (?, ?, ?, ?, ?, ?, ?)";
 // the columns of an experiment row, with the count of its stored items
 #define EXP_COLS                                                                                                     \
-    "x.id, x.created, x.finished, x.status, x.task, x.task_path, x.task_sha256, x.model_path, x.model_arch, "       \
+    "x.id, x.created, x.finished, " DB_EXP_STATUS ", x.task, x.task_path, x.task_sha256, x.model_path, x.model_arch, "       \
     "x.model_sha256, x.annotator, x.qkv_version, x.command, x.spec, x.n_items, x.n_conditions, "                    \
-    "(SELECT count(*) FROM experiment_items i WHERE i.experiment_id = x.id)"
+    "(SELECT count(*) FROM experiment_items i WHERE i.experiment_id = x.id), x.owner"
 static const char SQL_GET[] = "SELECT " EXP_COLS " FROM experiments x WHERE x.id = ?";
+// (the owner goes with a status other than running: the process is done with it)
 static const char SQL_STATUS[] =
-    "UPDATE experiments SET status = ?1, finished = CASE WHEN ?1 = 'done' THEN ?2 ELSE NULL END WHERE id = ?3";
+    "UPDATE experiments SET status = ?1, finished = CASE WHEN ?1 = 'done' THEN ?2 ELSE NULL END, "
+    "owner = CASE WHEN ?1 = 'running' THEN owner ELSE NULL END WHERE id = ?3";
+static const char SQL_OWNER[] = "SELECT status, owner FROM experiments WHERE id = ?";
+static const char SQL_CLAIM[] =
+    "UPDATE experiments SET status = 'running', finished = NULL, owner = ? WHERE id = ?";
 static const char SQL_STATS[] =
     "SELECT c.idx, c.shots, c.cot, c.samples, c.chat, c.seed, count(i.item), coalesce(sum(i.correct), 0), "
     "count(i.correct_norm), coalesce(sum(i.correct_norm), 0) FROM experiment_conditions c "
@@ -106,7 +112,7 @@ static const ExpStr EXP_STRS[] = {
     {7, offsetof(DbExperiment, model_path)},   {8, offsetof(DbExperiment, model_arch)},
     {9, offsetof(DbExperiment, model_sha256)}, {10, offsetof(DbExperiment, annotator)},
     {11, offsetof(DbExperiment, qkv_version)}, {12, offsetof(DbExperiment, command)},
-    {13, offsetof(DbExperiment, spec)},
+    {13, offsetof(DbExperiment, spec)},       {17, offsetof(DbExperiment, owner)},
 };
 enum { N_EXP_STRS = sizeof EXP_STRS / sizeof EXP_STRS[0] };
 #define XFIELD(x, off) (*(const char **)((char *)(x) + (off)))
@@ -171,6 +177,44 @@ int db_experiment_set_status(Db *db, int64_t id, const char *status, Err *e) {
         sqlite3_reset(st);
     }
     return db_tx_close(db, own, rc_status, e, what);
+}
+
+int db_experiment_claim(Db *db, int64_t id, Err *e) {
+    const char *what = "cannot claim the experiment in";
+    char me[PROC_TOKEN_MAX];
+    proc_token(me);
+    bool own;
+    if (db_tx_open(db, &own, e, what)) return -1;
+    int rc = -1;
+    sqlite3_stmt *st = db_stmt(db, SQL_OWNER, e);
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            const char *status = (const char *)sqlite3_column_text(st, 0);
+            const char *owner = (const char *)sqlite3_column_text(st, 1);
+            long pid = 0;
+            if (status && !strcmp(status, "running") && owner && strcmp(owner, me) && proc_token_alive(owner) &&
+                sscanf(owner, "%*s %ld", &pid) == 1)
+                rc = err_set(e, "experiment %lld is running in process %ld: wait for it to finish, or stop it there "
+                                "(Ctrl-C), then resume it", (long long)id, pid);
+            else
+                rc = 0;
+        } else {
+            rc = r == SQLITE_DONE ? err_set(e, "no experiment %lld", (long long)id) : db_fail(db, r, e, what);
+        }
+        sqlite3_reset(st);
+    }
+    if (!rc && (st = db_stmt(db, SQL_CLAIM, e))) {
+        db_bind_str(st, 1, me);
+        sqlite3_bind_int64(st, 2, id);
+        int r = sqlite3_step(st);
+        rc = r == SQLITE_DONE ? 0 : db_fail(db, r, e, what);
+        sqlite3_reset(st);
+    } else if (!rc) {
+        rc = -1;
+    }
+    return db_tx_close(db, own, rc, e, what);
 }
 
 int db_experiment_stats(Db *db, int64_t id, DbCondStats *out, int cap, Err *e) {

@@ -259,3 +259,6 @@ ALTER TABLE runs ADD COLUMN kv_type TEXT NOT NULL DEFAULT 'f32' CHECK (kv_type I
 UPDATE runs SET kv_type = kv;
 ALTER TABLE runs DROP COLUMN kv;
 ALTER TABLE runs RENAME COLUMN kv_type TO kv;
+
+-- migration 10: the process running an experiment ('HOST PID START', base/proc.h), NULL once it stops: a running experiment whose process is gone reads as interrupted, and a second process does not run it too
+ALTER TABLE experiments ADD COLUMN owner TEXT;

@@ -10,6 +10,11 @@
 
 #include "base/json.h"
 #include "schema_sql.h"
+#include "base/proc.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define QKV_APP_ID 0x716b7631
 
@@ -42,6 +47,73 @@ static int count_item(void *user, const DbExpItem *it) {
     if (it->condition >= 0 && it->condition < 4) s->correct[it->condition] += it->correct;
     s->runs += it->n_runs;
     return 0;
+}
+
+static int count_exp(void *user, const DbExperiment *x) {
+    (void)x;
+    ++*(int *)user;
+    return 0;
+}
+
+// The owner of a running experiment (migration 10, base/proc.h): another live process holds
+// it (a child that reports its own token): it reads running and a claim is refused naming the
+// child's pid; the same pid with another start time (a pid reused), another host's token or a
+// malformed one read as interrupted; once the child is killed, the experiment reads as
+// interrupted and the claim takes it over.
+static void test_owner(Db *db, int64_t id) {
+    Err e = {{0}};
+    int fd[2];
+    CHECK_INT(pipe(fd), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        char t[PROC_TOKEN_MAX];
+        proc_token(t);
+        if (write(fd[1], t, strlen(t) + 1) < 0) _exit(1);
+        for (;;) pause();
+    }
+    close(fd[1]);
+    char token[PROC_TOKEN_MAX] = {0};
+    CHECK(read(fd[0], token, sizeof token - 1) > 0);
+    close(fd[0]);
+    char host[64];
+    long pid;
+    unsigned long long start;
+    CHECK_INT(sscanf(token, "%63s %ld %llu", host, &pid, &start), 3);
+    CHECK_INT((int)pid, (int)child);
+    char sql[512];
+    DbExperiment got;
+    const char *gone[4];
+    char reused[PROC_TOKEN_MAX + 16], other[PROC_TOKEN_MAX + 16];
+    snprintf(reused, sizeof reused, "%s %ld %llu", host, pid, start + 1);
+    snprintf(other, sizeof other, "another-host-%s %ld %llu", host, pid, start);
+    gone[0] = reused, gone[1] = other, gone[2] = "garbage", gone[3] = token;
+    for (int k = 0; k < 5; k++) {
+        const char *owner = k < 4 ? gone[k] : token;
+        snprintf(sql, sizeof sql, "UPDATE experiments SET status = 'running', owner = '%s' WHERE id = %lld", owner,
+                 (long long)id);
+        CHECK_INT(sqlite3_exec(db->h, sql, NULL, NULL, NULL), SQLITE_OK);
+        if (k == 3) { // alive
+            CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
+            CHECK_STR(got.status, "running");
+            db_experiment_done(&got);
+            CHECK_INT(db_experiment_claim(db, id, &e), -1);
+            char want[64];
+            snprintf(want, sizeof want, "running in process %ld", pid);
+            CHECK(strstr(e.msg, want) != NULL);
+            kill(child, SIGKILL);
+            waitpid(child, NULL, 0);
+            continue; // k = 4: the same token, its process gone
+        }
+        CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
+        CHECK_STR(got.status, "interrupted");
+        db_experiment_done(&got);
+    }
+    // the listing's TEXT filter sees the status as read
+    DbFilter f = {0};
+    f.text = "interrupted";
+    int n = 0;
+    CHECK(db_experiments_each(db, &f, 0, true, count_exp, &n, &e) >= 0);
+    CHECK_INT(n, 1);
 }
 
 int main(void) {
@@ -140,8 +212,16 @@ int main(void) {
               15);
 
     DbExperiment got;
+    // stored running but claimed by no process (as one killed before migration 10 left it): interrupted
+    CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
+    CHECK_STR(got.status, "interrupted");
+    db_experiment_done(&got);
+    test_owner(db, id);
+    CHECK_INT(db_experiment_claim(db, id, &e), 0);
     CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
     CHECK_STR(got.status, "running");
+    CHECK(got.owner != NULL);
+    CHECK_INT(db_experiment_claim(db, id, &e), 0); // its own process again: fine
     CHECK_INT(got.n_done, 12);
     CHECK_STR(got.command, x.command);
     CHECK_STR(got.finished, "");
@@ -150,6 +230,7 @@ int main(void) {
     CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
     CHECK_STR(got.status, "done");
     CHECK(got.finished[0] != 0);
+    CHECK(got.owner == NULL); // done: no process holds it
     db_experiment_done(&got);
     CHECK(db_experiment_set_status(db, id, "bogus", &e) < 0);
     CHECK_INT(db_experiment_get(db, 424242, &got, &e), 0);

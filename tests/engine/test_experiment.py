@@ -9,7 +9,8 @@ paired comparison recomputed with Python's math: McNemar exact and chi-squared);
 choice log-likelihoods equal the sum of log-softmaxed `logits full=true` on the same text, and
 prefix reuse gives the same scores as recomputation; chain of thought and self-consistency runs
 carry their mode and votes; CSV exports and `save` of the bars; resume after SIGINT and after
-SIGKILL runs only the missing items and ends with the table of an uninterrupted run; bad input
+SIGKILL runs only the missing items and ends with the table of an uninterrupted run (killed, it
+reads as interrupted); a second process refuses to run an experiment the first runs; bad input
 gives one error line and a non-zero exit, never a crash.
 
 Usage: test_experiment.py QKV_BINARY
@@ -358,8 +359,14 @@ for sig in (signal.SIGINT, signal.SIGKILL):
     if sig == signal.SIGINT:
         check(proc.returncode in (1, 130) and b"interrupted after" in err and status == "stopped", "Ctrl-C: stopped, resumable",
               (proc.returncode, err[-300:], status))
-    else:
-        check(proc.returncode == -9 and status == "running", "SIGKILL leaves it running", (proc.returncode, status))
+    else:  # stored as running, its process gone: read back as interrupted (migration 10's owner)
+        listed = one("experiments", db).get("experiments") or [{}]
+        shown = one("experiment show 1", db)
+        check(proc.returncode == -9 and status == "running" and listed[0].get("status") == "interrupted" and
+              shown.get("status") == "interrupted", "SIGKILL: the experiment reads as interrupted",
+              (proc.returncode, status, listed[0].get("status"), shown.get("status")))
+        found = one("experiments interrupted", db).get("experiments") or []
+        check([x.get("experiment_id") for x in found] == [1], "experiments interrupted finds it", found)
     again = one(CMD, db)
     check(again.get("resumed") is True and again.get("experiment_id") == 1, f"{sig.name}: the same command resumes it", again)
     check(again.get("done_before") == len(before) and again.get("done_now") == TOTAL - len(before),
@@ -385,6 +392,25 @@ for sig in (signal.SIGINT, signal.SIGKILL):
     check(r2.get("done_now") == 0 and r2.get("done_before") == TOTAL, "resuming a finished experiment runs nothing", r2)
     n2 = one(CMD + " new=true", db)
     check(n2.get("experiment_id") == 2 and n2.get("resumed") is False, "new=true starts afresh", n2.get("experiment_id"))
+
+# ---- two processes: the second does not run an experiment the first is running -----------------
+db = os.path.join(TMP, "two.db")
+proc = subprocess.Popen([QKV, "--db", db, "--json", "-e", CMD], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+t0 = time.time()
+while stored(db) < 10 and time.time() - t0 < 120 and proc.poll() is None:
+    time.sleep(0.02)
+listed = one("experiments", db).get("experiments") or [{}]
+check(listed[0].get("status") == "running", "a running experiment reads as running", listed[0].get("status"))
+for cmd in ("experiment resume 1", CMD):
+    p = run(cmd, db)
+    err = p.stderr.decode()
+    check(p.returncode == 1 and f"experiment 1 is running in process {proc.pid}" in err, f"'{cmd}' while another "
+          "process runs it: refused, naming the process", (p.returncode, err[-400:]))
+proc.send_signal(signal.SIGINT)
+proc.communicate(timeout=120)
+again = one(CMD, db)
+check(again.get("resumed") is True and again.get("done_before", 0) + again.get("done_now", 0) == TOTAL and
+      again.get("status") == "done", "then the same command finishes it", again.get("status"))
 
 # ---- bad input ---------------------------------------------------------------------------------
 bad = os.path.join(TMP, "bad.jsonl")
