@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/chatturn.h"
 #include "base/json.h"
 #include "tok/chat.h"
 #include "label.h"
@@ -350,7 +351,7 @@ void text_line(Buf *b, const char *s, size_t n, size_t max) {
 
 void prompt_line(Buf *b, const char *s, size_t n, size_t max) {
     size_t off, len;
-    bool chat = tok_chat_user_text(s, n, &off, &len);
+    bool chat = chat_user_text(s, n, &off, &len);
     if (chat) buf_puts(b, "chat: ");
     buf_putc(b, '"');
     text_line(b, chat ? s + off : s, chat ? len : n, max);
@@ -360,7 +361,7 @@ void prompt_line(Buf *b, const char *s, size_t n, size_t max) {
 void jw_chat_user(JsonW *w, const char *s, size_t n) {
     size_t off, len;
     jw_key(w, "chat_user");
-    if (tok_chat_user_text(s, n, &off, &len)) jw_strn(w, s + off, len);
+    if (chat_user_text(s, n, &off, &len)) jw_strn(w, s + off, len);
     else jw_null(w);
 }
 

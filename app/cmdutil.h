@@ -91,7 +91,7 @@ void text_line(Buf *b, const char *s, size_t n, size_t max);
 // Whether a file name ends in ext (".csv"), in any case.
 bool has_ext(const char *path, const char *ext);
 // A prompt as a listing shows it, quoted, text_line's max bytes: a chat prompt (a template's
-// markers around its turns, tok_chat_user_text) as "chat: " and its last user message, which
+// markers around its turns, chat_user_text) as "chat: " and its last user message, which
 // tells one from the next where their common start (the system message) would not.
 void prompt_line(Buf *b, const char *s, size_t n, size_t max);
 // JSON key "chat_user": a chat prompt's last user message (as prompt_line shows it), else null.

@@ -11,7 +11,8 @@
 //     candidates (best first: {n, rank, run} with run as in the runs export)
 //   pairs, format=trl: prompt, chosen, rejected, margin (rank of rejected - rank of chosen);
 //     ties and pairs of identical completions are left out
-//   pairs, format=hh: chosen, rejected ("\n\nHuman: PROMPT\n\nAssistant: COMPLETION")
+//   pairs, format=hh: chosen, rejected ("\n\nHuman: PROMPT\n\nAssistant: COMPLETION"; a chat
+//               prompt's Human turn is its user's message, base/chatturn.h)
 //   experiment, format=json: {experiment: {the fields of db_experiment_json_fields}, conditions:
 //     [{condition, shots, cot, samples, chat, seed, n, correct, accuracy, stderr (and for multiple
 //     choice accuracy_norm, stderr_norm)}], items: [ITEM]}; format=jsonl: one ITEM a line, each
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/chatturn.h"
 #include "base/json.h"
 #include "base/stats.h"
 #include "db_int.h"
@@ -221,10 +223,14 @@ static int ranking_cands(Db *db, int64_t id, Cand *c, Err *e) {
     return n;
 }
 
+// A prompt a chat template rendered gives the Human turn its user's message, not the template's
+// markers and system message (the completion is the assistant's turn either way).
 static void hh_transcript(Buf *b, const char *prompt, size_t plen, const DbRun *r) {
     buf_clear(b);
     buf_puts(b, "\n\nHuman: ");
-    buf_put(b, prompt, plen);
+    size_t off, len;
+    if (chat_user_text(prompt, plen, &off, &len)) buf_put(b, prompt + off, len);
+    else buf_put(b, prompt, plen);
     buf_puts(b, "\n\nAssistant: ");
     buf_put(b, r->output, r->output_len);
 }

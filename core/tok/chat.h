@@ -45,10 +45,7 @@ const char *tok_chat_template(const Tokenizer *t, size_t *len);
 // as transformers does. Returns 0, or -1 with e filled (no template, an unrecognised one, a
 // conversation of another shape, a system message the template has no place for).
 int tok_chat_render(const Tokenizer *t, const ChatMsg *msgs, int n, bool gen_prompt, Buf *out, Err *e);
-// The last user message of a prompt rendered with one of the formats above (found by its
-// markers, whichever model rendered it): *off and *len its bytes in p (without the markers, the
-// [INST] block's system message and the spaces around it). False when p has no such message.
-bool tok_chat_user_text(const char *p, size_t n, size_t *off, size_t *len);
+// (The last user message of a prompt rendered so: chat_user_text, base/chatturn.h.)
 // Give t the chat template tmpl (len bytes; from GGUF metadata, say) with the texts of its BOS
 // and EOS tokens (NULL: none), replacing any it had; where names the source in messages. Returns
 // the kind recognised (TOK_CHAT_NONE: tok_chat_render will say why).

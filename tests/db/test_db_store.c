@@ -478,6 +478,49 @@ int main(void) {
               0);
     CHECK_INT(count, 5);
 
+    // a chat ranking (ChatML with a system message, as chat=true renders it): the HH transcript's
+    // Human turn is the user's message; TRL's prompt is what the model read, the template whole
+    {
+        Db *cdb = NULL; // a database of its own: the counts below are the first one's
+        char cpath[600]; // (not dbt_path: its eight buffers hold the paths in use)
+        snprintf(cpath, sizeof cpath, "%s/chat.db", dbt_dir);
+        CHECK_INT(db_open(cpath, 0, &cdb, &e), 0);
+        const char *chat = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+                           "<|im_start|>assistant\n";
+        const char *answers[2] = {"4", "five"};
+        int64_t cc[2];
+        char tmp[128];
+        for (int i = 0; i < 2; i++) {
+            DbRun c;
+            dbt_run(&c, 20 + i, chat, tmp, sizeof tmp);
+            c.kind = "rank", c.annotator = "carol", c.output = answers[i], c.output_len = strlen(answers[i]);
+            cc[i] = db_run_insert(cdb, &c, &e);
+            CHECK(cc[i] > 0);
+        }
+        DbRanking ck = {0};
+        ck.prompt = chat, ck.prompt_len = strlen(chat), ck.annotator = "carol", ck.k = 2;
+        for (int i = 0; i < 2; i++) ck.items[i] = (DbRankItem){i + 1, cc[i], i + 1};
+        CHECK(db_ranking_insert(cdb, &ck, &e) > 0);
+        CHECK_INT(db_export(cdb, DB_EXPORT_PAIRS_HH, hh_file, NULL, &count, &e), 0);
+        CHECK_INT(count, 1);
+        n = read_jsonl(hh_file, lines, 64);
+        CHECK_INT(n, 1);
+        if (n == 1) {
+            const char *want_c = "\n\nHuman: What is 2+2?\n\nAssistant: 4", *want_r = "\n\nHuman: What is 2+2?\n\nAssistant: five";
+            CHECK(str_is(lines[0], "chosen", want_c, strlen(want_c)));
+            CHECK(str_is(lines[0], "rejected", want_r, strlen(want_r)));
+        }
+        free_jsonl(lines, n);
+        CHECK_INT(db_export(cdb, DB_EXPORT_PAIRS_TRL, trl_file, NULL, &count, &e), 0);
+        n = read_jsonl(trl_file, lines, 64);
+        CHECK_INT(n, 1);
+        if (n == 1) CHECK(str_is(lines[0], "prompt", chat, strlen(chat)));
+        free_jsonl(lines, n);
+        db_close(cdb);
+        CHECK_INT(db_export(db, DB_EXPORT_PAIRS_HH, hh_file, NULL, &count, &e), 0); // the first one's again
+        CHECK_INT(count, 5);
+    }
+
     // a failed export leaves the old file untouched and no temporary file
     Buf before = {0};
     dbt_read(hh_file, &before);

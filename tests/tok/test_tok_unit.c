@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "base/chatturn.h"
 #include "tok/chat.h"
 #include "tok/tokenizer.h"
 #include "tok/unicode.h"
@@ -587,7 +588,7 @@ static void test_chat_user_text(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t off = 99, len = 99, n = strlen(cases[i].prompt);
-        bool got = tok_chat_user_text(cases[i].prompt, n, &off, &len);
+        bool got = chat_user_text(cases[i].prompt, n, &off, &len);
         CHECK(got == (cases[i].want != NULL));
         if (got && cases[i].want) {
             CHECK(off + len <= n);
