@@ -199,32 +199,15 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         iv_free(&orig);
         return rc;
     }
-    int saved_threads = app->n_threads;
-    DType saved_kv = app->kv;
-    bool saved_kv_set = app->kv_set;
-    int cur_threads = app->ctx ? ctx_threads(app->ctx) : app->n_threads;
-    DType cur_kv = app->ctx ? ctx_kv(app->ctx) : app_kv(app, app->model);
-    bool switch_ctx = (run.n_threads > 0 && cur_threads != run.n_threads) || kv != cur_kv;
-    if (switch_ctx) {
-        ctx_free(app->ctx);
-        app->ctx = NULL;
-        if (run.n_threads > 0) app->n_threads = run.n_threads;
-        app->kv = kv;
-        app->kv_set = true;
-    }
+    CtxSwitch sw;
+    app_ctx_switch(app, run.n_threads, kv, &sw);
     Generation g;
     TokChatKind chat = chat_template_kind(run.template_name); // a chat prompt holds its own BOS
     if (pids.n > 0)
         rc = app_generate(app, run.prompt, run.prompt_len, pids.v, pids.n, &p, chat, "replay", id, &g, &e);
     else
         rc = app_generate(app, run.prompt, run.prompt_len, NULL, 0, &p, chat, "replay", id, &g, &e);
-    if (switch_ctx) {
-        ctx_free(app->ctx);
-        app->ctx = NULL;
-        app->n_threads = saved_threads;
-        app->kv = saved_kv;
-        app->kv_set = saved_kv_set;
-    }
+    app_ctx_restore(app, &sw);
     if (rc) {
         rc = out_error(out, "replay: %s", e.msg);
     } else {

@@ -266,7 +266,7 @@ static int execute_out(App *app, Db *db, int64_t id, const ExpPlan *plan, bool r
     int rc = exp_execute(app, db, id, plan, NULL, &o, &e);
     if (rc) return out_error(out, "%s", e.msg);
     if (o.stopped)
-        return out_error(out, "experiment %lld: interrupted after %ld of %ld items (run the same command again, or "
+        return out_error(out, "experiment %lld: stopped after %ld of %ld items (run the same command again, or "
                               "experiment resume %lld, to finish it)",
                          (long long)id, o.done_before + o.done_now, o.total, (long long)id);
     jw_kbool(&out->w, "resumed", resumed);
@@ -296,6 +296,9 @@ static int exp_run(App *app, const Args *a, Out *out) {
         return -1;
     }
     Buf sj = {0}, cmd = {0};
+    // the cache it runs with belongs to the experiment: the same command under another kv is
+    // another experiment, and a resume runs with this one whatever the session's
+    snprintf(spec.kv, sizeof spec.kv, "%s", runlog_kv_name(app_kv(app, app->model)));
     exp_spec_json(&spec, &sj);
     command_line(a, &cmd);
     ExpPlan plan;

@@ -7,7 +7,6 @@
 #include "cmdutil.h"
 #include "commands.h"
 #include "base/mem.h"
-#include "kern/blocks.h"
 #include "kern/pool.h"
 #include "reward_model.h"
 
@@ -90,9 +89,9 @@ static int cmd_set(App *app, const Args *a, Out *out) {
         DType kv;
         if (strcasecmp(v->val, "auto") && app_kv_parse(v->val, &kv))
             return out_error(out, "set kv: auto, f32, f16 or q8_0 expected, not '%.40s'", v->val);
-        if (strcasecmp(v->val, "auto") && kv == DT_Q8_0 && app->model && app->model->cfg.head_dim % QK)
-            return out_error(out, "set kv q8_0: this model's heads have %d values, not a multiple of %d (Q8_0's "
-                             "block); f16 or f32 serve it", app->model->cfg.head_dim, QK);
+        Err e = {{0}};
+        if (strcasecmp(v->val, "auto") && app->model && app_kv_fits(kv, app->model, &e))
+            return out_error(out, "set kv %s: %s", v->val, e.msg);
         app_kv_setting(app, v->val);
         app_drop_contexts(app);
         settings_json(app, out);

@@ -79,6 +79,7 @@ void exp_spec_json(const ExpSpec *s, Buf *out) {
     jw_kint(&w, "alts", s->alts);
     jw_kbool(&w, "stop", s->stop_at_eos);
     jw_kbool(&w, "reuse", s->reuse);
+    if (s->kv[0]) jw_kstr(&w, "kv", s->kv);
     jw_obj_end(&w);
 }
 
@@ -133,6 +134,10 @@ int exp_spec_parse(const char *text, ExpSpec *s, Err *e) {
     s->alts = (int)json_num_or(j, "alts", 5);
     s->stop_at_eos = json_bool_or(j, "stop", true);
     s->reuse = json_bool_or(j, "reuse", true);
+    snprintf(s->kv, sizeof s->kv, "%s", json_str_or(j, "kv", ""));
+    DType kv;
+    if (!rc && s->kv[0] && app_kv_parse(s->kv, &kv))
+        rc = err_set(e, "the experiment's stored spec has an unknown KV cache type '%s'", s->kv);
     json_free(j);
     return rc;
 }
@@ -715,8 +720,7 @@ static void progress_table(const char *model_path, int64_t id, const ExpPlan *pl
     jw_obj_end(&w);
 }
 
-int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *command, ExpOutcome *o, Err *e) {
-    (void)command;
+static int execute_on(App *app, Db *db, int64_t id, const ExpPlan *plan, ExpOutcome *o, Err *e) {
     memset(o, 0, sizeof *o);
     Ctx *ctx = app_ctx(app, e);
     if (!ctx) return -1;
@@ -725,7 +729,7 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
               xcalloc((size_t)plan->n_conds, sizeof *d.stats)};
     for (int i = 0; i < plan->n_conds; i++) d.stats[i].c = plan->conds[i];
     if (db_experiment_items_each(db, id, -1, -1, mark_done, &d, e) ||
-        db_experiment_claim(db, id, e)) {
+        (d.count < o->total && db_experiment_claim(db, id, e))) { // (a finished one is left as it is)
         free(d.done), free(d.stats);
         return -1;
     }
@@ -794,4 +798,16 @@ int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *c
         return -1;
     }
     return db_experiment_set_status(db, id, o->stopped ? "stopped" : "done", e);
+}
+
+// On a context of the experiment's own cache type (its spec's kv), whatever the session's: a
+// resumed experiment's runs are made as its first ones were.
+int exp_execute(App *app, Db *db, int64_t id, const ExpPlan *plan, const char *command, ExpOutcome *o, Err *e) {
+    (void)command;
+    CtxSwitch sw = {0};
+    DType kv;
+    if (plan->spec.kv[0] && !app_kv_parse(plan->spec.kv, &kv)) app_ctx_switch(app, 0, kv, &sw);
+    int rc = execute_on(app, db, id, plan, o, e);
+    app_ctx_restore(app, &sw);
+    return rc;
 }

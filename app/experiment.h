@@ -40,6 +40,8 @@ typedef struct ExpSpec {
     int top_k, max_tokens, alts; // max_tokens 0: the task's (16, or 128 with chain of thought)
     bool stop_at_eos;
     bool reuse;                 // keep the shared prefix's keys and values between items
+    char kv[8];                 // the KV cache's type it runs with ("f32", "f16", "q8_0": runlog_kv_name);
+                                // "" in specs stored before it was: the session's then
 } ExpSpec;
 
 void exp_spec_init(ExpSpec *s);

@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "db.h"
 #include "base/mem.h"
+#include "kern/blocks.h"
 #include "kern/pool.h"
 #include "models.h"
 #include "runlog.h"
@@ -56,6 +57,10 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
     if (!path) path = app_default_model();
     Model *m = app_open_model(path, tok_path, e);
     if (!m) return -1;
+    if (app->kv_set && app_kv_fits(app->kv, m, e)) { // refused now, not at its first command
+        model_free(m);
+        return -1;
+    }
     // the built-in model keeps its own byte-level tokenizer even with tok_path; --tokenizer
     // then applies to tokenize alone (see app->tok)
     drop_models(app);
@@ -85,6 +90,34 @@ int app_kv_setting(App *app, const char *s) {
     if (app_kv_parse(s, &app->kv)) return -1;
     app->kv_set = true;
     return 0;
+}
+
+void app_ctx_switch(App *app, int threads, DType kv, CtxSwitch *s) {
+    int cur_threads = app->ctx ? ctx_threads(app->ctx) : app->n_threads;
+    DType cur_kv = app->ctx ? ctx_kv(app->ctx) : app_kv(app, app->model);
+    *s = (CtxSwitch){(threads > 0 && threads != cur_threads) || kv != cur_kv, app->n_threads, app->kv, app->kv_set};
+    if (!s->on) return;
+    ctx_free(app->ctx);
+    app->ctx = NULL;
+    if (threads > 0) app->n_threads = threads;
+    app->kv = kv;
+    app->kv_set = true;
+}
+
+void app_ctx_restore(App *app, CtxSwitch *s) {
+    if (!s->on) return;
+    ctx_free(app->ctx);
+    app->ctx = NULL;
+    app->n_threads = s->threads;
+    app->kv = s->kv;
+    app->kv_set = s->kv_set;
+    s->on = false;
+}
+
+int app_kv_fits(DType kv, const Model *m, Err *e) {
+    if (kv != DT_Q8_0 || m->cfg.head_dim % QK == 0) return 0;
+    return err_set(e, "the Q8_0 KV cache needs heads of a multiple of %d values; this model's have %d (set kv f16, "
+                      "f32 or auto)", QK, m->cfg.head_dim);
 }
 
 DType app_kv(const App *app, const Model *m) {

@@ -112,10 +112,14 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e);
 Model *app_open_model(const char *path, const char *tok_path, Err *e);
 // The evaluation context of the current model, created on first use.
 Ctx *app_ctx(App *app, Err *e);
-// "f32" or "f16" (either case) into *kv; -1 for anything else.
+// "f32", "f16" or "q8_0" (either case) into *kv; -1 for anything else.
 int app_kv_parse(const char *s, DType *kv);
-// The session's KV cache setting from "auto", "f32" or "f16" (either case); -1 for anything else.
+// The session's KV cache setting from "auto", "f32", "f16" or "q8_0" (either case); -1 for
+// anything else.
 int app_kv_setting(App *app, const char *s);
+// 0 when a cache of kv fits m's heads, else -1 with the one message `set kv`, `load` and
+// --model give (Q8_0 needs heads of a multiple of 32 values).
+int app_kv_fits(DType kv, const Model *m, Err *e);
 // The KV cache's type for a context of m (not NULL): the one set, else (auto) F32 for F32
 // weights (logits exact against the references) and F16 for every other type: F16 and BF16
 // weights (the cache no finer than the weights, as HF keeps it for a model loaded in its own
@@ -124,6 +128,18 @@ int app_kv_setting(App *app, const char *s);
 DType app_kv(const App *app, const Model *m);
 // "auto" or the type set, as `set` reports it.
 const char *app_kv_name(const App *app);
+// A context of another thread count or KV cache type for a while (replay: the run's; a resumed
+// experiment: its own): when threads (> 0) or kv differ from what the current context has, the
+// session's context is dropped and the settings changed, to be rebuilt on next use;
+// app_ctx_restore drops that one and puts the settings back.
+typedef struct CtxSwitch {
+    bool on;
+    int threads;
+    DType kv;
+    bool kv_set;
+} CtxSwitch;
+void app_ctx_switch(App *app, int threads, DType kv, CtxSwitch *s);
+void app_ctx_restore(App *app, CtxSwitch *s);
 // Make the current model the loaded one's matrices converted to dt (model_quantize; from
 // the model as loaded, however often this runs), keeping the loaded one for `compare`; dt
 // DT_F32 goes back to the loaded one. 0 (rep filled unless DT_F32), or -1 with e filled and

@@ -233,13 +233,14 @@ typedef struct DbCondStats {
     long n_norm, correct_norm; // items with a length-normalised score, and right by it
 } DbCondStats;
 
-// Store an experiment with its n conditions (in one transaction). Returns the id, -1 with e.
+// Store an experiment with its n conditions (in one transaction); running (the default status),
+// it is this process's (its owner: db_experiment_claim). Returns the id, -1 with e.
 int64_t db_experiment_insert(Db *db, DbExperiment *x, const DbCondition *c, int n, Err *e);
 // 1 with out filled (free with db_experiment_done), 0 when absent, -1 on error.
 int db_experiment_get(Db *db, int64_t id, DbExperiment *out, Err *e);
 void db_experiment_done(DbExperiment *x);
-// Set the status ("running", "stopped", "done"; done also sets finished; any but running lets
-// the owner go). 0 or -1.
+// Set the status ("running", "stopped", "done"; done also sets finished, when it is not set
+// yet; any but running lets the owner go). 0 or -1.
 int db_experiment_set_status(Db *db, int64_t id, const char *status, Err *e);
 // Mark experiment id running in this process (its owner), in one write transaction: refused
 // (-1 with e naming the process) while another live process runs it; a previous owner that is

@@ -11,8 +11,8 @@
 
 static const char SQL_INSERT[] =
     "INSERT INTO experiments (created, status, task, task_path, task_sha256, model_path, model_arch, "
-    "model_sha256, annotator, qkv_version, command, spec, n_items, n_conditions) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "model_sha256, annotator, qkv_version, command, spec, n_items, n_conditions, owner) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_INSERT_COND[] =
     "INSERT INTO experiment_conditions (experiment_id, idx, shots, cot, samples, chat, seed) VALUES (?, ?, ?, ?, ?, ?, ?)";
 // the columns of an experiment row, with the count of its stored items
@@ -23,7 +23,7 @@ static const char SQL_INSERT_COND[] =
 static const char SQL_GET[] = "SELECT " EXP_COLS " FROM experiments x WHERE x.id = ?";
 // (the owner goes with a status other than running: the process is done with it)
 static const char SQL_STATUS[] =
-    "UPDATE experiments SET status = ?1, finished = CASE WHEN ?1 = 'done' THEN ?2 ELSE NULL END, "
+    "UPDATE experiments SET status = ?1, finished = CASE WHEN ?1 = 'done' THEN coalesce(finished, ?2) ELSE NULL END, "
     "owner = CASE WHEN ?1 = 'running' THEN owner ELSE NULL END WHERE id = ?3";
 static const char SQL_OWNER[] = "SELECT status, owner FROM experiments WHERE id = ?";
 static const char SQL_CLAIM[] =
@@ -74,6 +74,10 @@ int64_t db_experiment_insert(Db *db, DbExperiment *x, const DbCondition *c, int 
     db_bind_str(st, i++, x->spec);
     sqlite3_bind_int(st, i++, x->n_items);
     sqlite3_bind_int(st, i++, n);
+    char me[PROC_TOKEN_MAX]; // a running experiment is this process's from its first moment
+    proc_token(me);
+    if (x->status && strcmp(x->status, "running")) sqlite3_bind_null(st, i++);
+    else db_bind_str(st, i++, me);
     int rc = sqlite3_step(st);
     int status = rc == SQLITE_DONE ? 0 : db_fail(db, rc, e, what);
     sqlite3_reset(st);

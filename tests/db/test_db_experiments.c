@@ -212,7 +212,13 @@ int main(void) {
               15);
 
     DbExperiment got;
-    // stored running but claimed by no process (as one killed before migration 10 left it): interrupted
+    // stored running, this process's from the insert on: running
+    CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
+    CHECK_STR(got.status, "running");
+    CHECK(got.owner != NULL);
+    db_experiment_done(&got);
+    // running but claimed by no process (as one killed before migration 10 left it): interrupted
+    CHECK_INT(sqlite3_exec(db->h, "UPDATE experiments SET owner = NULL", NULL, NULL, NULL), SQLITE_OK);
     CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
     CHECK_STR(got.status, "interrupted");
     db_experiment_done(&got);
@@ -231,6 +237,13 @@ int main(void) {
     CHECK_STR(got.status, "done");
     CHECK(got.finished[0] != 0);
     CHECK(got.owner == NULL); // done: no process holds it
+    char fin[32];
+    snprintf(fin, sizeof fin, "%s", got.finished);
+    db_experiment_done(&got);
+    usleep(2000); // done again (a resume with nothing to run): its finishing time stays
+    CHECK(!db_experiment_set_status(db, id, "done", &e));
+    CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
+    CHECK_STR(got.finished, fin);
     db_experiment_done(&got);
     CHECK(db_experiment_set_status(db, id, "bogus", &e) < 0);
     CHECK_INT(db_experiment_get(db, 424242, &got, &e), 0);

@@ -357,7 +357,7 @@ for sig in (signal.SIGINT, signal.SIGKILL):
     check(0 < len(before) < TOTAL, f"{sig.name} stopped it midway", len(before))
     check(orphans == 0, f"{sig.name}: no run without its item (an item is stored whole or not at all)", orphans)
     if sig == signal.SIGINT:
-        check(proc.returncode in (1, 130) and b"interrupted after" in err and status == "stopped", "Ctrl-C: stopped, resumable",
+        check(proc.returncode in (1, 130) and b"stopped after" in err and status == "stopped", "Ctrl-C: stopped, resumable",
               (proc.returncode, err[-300:], status))
     else:  # stored as running, its process gone: read back as interrupted (migration 10's owner)
         listed = one("experiments", db).get("experiments") or [{}]
@@ -388,8 +388,11 @@ for sig in (signal.SIGINT, signal.SIGKILL):
     ref_items = rc.execute("SELECT condition, item, answer, correct FROM experiment_items ORDER BY 1, 2").fetchall()
     rc.close()
     check(after == ref_items, f"{sig.name}: every resumed answer is the uninterrupted one")
+    fin = again.get("finished")
     r2 = one("experiment resume 1", db)
     check(r2.get("done_now") == 0 and r2.get("done_before") == TOTAL, "resuming a finished experiment runs nothing", r2)
+    check(fin and r2.get("finished") == fin and r2.get("status") == "done",
+          "resuming a finished experiment leaves it as it was (its finishing time too)", (fin, r2.get("finished")))
     n2 = one(CMD + " new=true", db)
     check(n2.get("experiment_id") == 2 and n2.get("resumed") is False, "new=true starts afresh", n2.get("experiment_id"))
 
@@ -411,6 +414,28 @@ proc.communicate(timeout=120)
 again = one(CMD, db)
 check(again.get("resumed") is True and again.get("done_before", 0) + again.get("done_now", 0) == TOTAL and
       again.get("status") == "done", "then the same command finishes it", again.get("status"))
+
+# ---- the cache type is the experiment's: a resume under another --kv runs with the stored one ---
+db = os.path.join(TMP, "kv.db")
+proc = subprocess.Popen([QKV, "--db", db, "--kv", "f16", "--json", "-e", CMD], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE)
+t0 = time.time()
+while stored(db) < 10 and time.time() - t0 < 120 and proc.poll() is None:
+    time.sleep(0.02)
+proc.send_signal(signal.SIGINT)
+proc.communicate(timeout=120)
+p = subprocess.run([QKV, "--db", db, "--kv", "f32", "--json", "-e", "experiment resume 1"], capture_output=True,
+                   timeout=300)
+r = json.loads(p.stdout.decode().strip().split("\n")[-1]) if p.returncode == 0 else {}
+c = sqlite3.connect(db)
+kvs = [k for (k,) in c.execute("SELECT DISTINCT u.kv FROM experiment_runs r JOIN runs u ON u.id = r.run_id")]
+c.close()
+check(r.get("status") == "done" and (r.get("spec") or {}).get("kv") == "f16" and kvs == ["f16"],
+      "a resume under --kv f32 runs with the experiment's F16 cache", (p.stderr[-300:], kvs, r.get("spec")))
+p = subprocess.run([QKV, "--db", db, "--kv", "f32", "--json", "-e", CMD], capture_output=True, timeout=600)
+r = json.loads(p.stdout.decode().strip().split("\n")[-1]) if p.returncode == 0 else {}
+check(r.get("experiment_id") == 2 and r.get("resumed") is False, "the same command under another kv is another "
+      "experiment", (r.get("experiment_id"), r.get("resumed")))
 
 # ---- bad input ---------------------------------------------------------------------------------
 bad = os.path.join(TMP, "bad.jsonl")

@@ -748,11 +748,21 @@ if len(o) == 9 and o[0] and o[3] and o[5]:
           (p.stderr, o2[0].get("kv")))
 p = run(["--model", om, "--json", "-e", "set kv f16; set kv q8_0; set"])
 o = jlines(p)
-check(p.returncode == 1 and "set kv q8_0: this model's heads have 16 values, not a multiple of 32" in p.stderr.decode()
-      and len(o) == 2 and "error" in o[1], "set kv q8_0 on heads of 16: refused in one line", (p.returncode, p.stderr, o))
+Q8MSG = "the Q8_0 KV cache needs heads of a multiple of 32 values; this model's have 16 (set kv f16, f32 or auto)"
+check(p.returncode == 1 and "set kv q8_0: " + Q8MSG in p.stderr.decode() and len(o) == 2 and "error" in o[1],
+      "set kv q8_0 on heads of 16: refused in one line", (p.returncode, p.stderr, o))
+# --kv q8_0 with such a model, or load of one under kv q8_0: refused when the model is loaded,
+# with the same line, not at the first command that needs the cache
 p = run(["--model", om, "--kv", "q8_0", "-e", T])
-check(p.returncode == 1 and "heads of a multiple of 32 values; this model's have 16 (set kv f16 or f32)" in
-      p.stderr.decode() and "Sanitizer" not in p.stderr.decode(), "--kv q8_0 on heads of 16: one clear error", p.stderr)
+check(p.returncode == 1 and p.stderr.decode() == "error: " + Q8MSG + "\n", "--kv q8_0 --model (heads of 16): refused "
+      "at load", p.stderr)
+p = run(["--model", qm, "--kv", "q8_0", "--json", "-e", f"load {om}"])
+check(p.returncode == 1 and Q8MSG in p.stderr.decode(), "load (heads of 16) under kv q8_0: refused", p.stderr)
+o = [x for x in repl_json([f"load {om}", "model", "set kv q8_0", "model"], ("--model", qm, "--kv", "q8_0"))
+     if "quit" not in x]
+check(len(o) == 4 and o[0].get("error", "").endswith(Q8MSG) and o[1].get("head_dim") == 32 and
+      o[1].get("kv_dtype") == "Q8_0" and o[2].get("kv") == "q8_0" and o[3].get("path") == qm,
+      "the refused load keeps the model and its Q8_0 cache (the REPL goes on)", o)
 
 # every set key changes what the next generate does (and set reports it)
 G = 'generate "The cat" max=10'

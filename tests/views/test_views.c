@@ -862,12 +862,12 @@ static void test_experiment(void) {
     cellgrid_done(&g);
     // stopped with Ctrl-C: the message stays over the bars shown before
     ViewResult r = {"experiment", "experiment en-fr", NULL, 0, NULL,
-                    "experiment 4: interrupted after 13 of 40 items (run the same command again, or experiment resume 4, to finish it)",
+                    "experiment 4: stopped after 13 of 40 items (run the same command again, or experiment resume 4, to finish it)",
                     "", false};
     v.ops->result(&v, &r);
     draw(&v, &g, 80, 12);
     txt = rows_text(&g);
-    CHECK(strstr(txt, "experiment 4: interrupted after 13 of 40 items") != NULL);
+    CHECK(strstr(txt, "experiment 4: stopped after 13 of 40 items") != NULL);
     CHECK(strstr(txt, "running experiment") == NULL);
     free(txt);
     // the live bars are then reloaded as stored (status stopped)
