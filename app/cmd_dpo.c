@@ -92,6 +92,7 @@ static void json_stats(JsonW *w, const char *prefix, const DpoStats *s) {
 }
 
 static int dpo_train_cmd(App *app, const Args *a, Out *out) {
+    char *tok_dir = NULL; // the checkpoint's tokenizer (tmodel_checkpoint_tokenizer)
     Err e = {{0}};
     const char *outdir = args_opt(a, "out");
     if (!outdir || !*outdir) return out_error(out, "dpo train: out=DIR is required");
@@ -193,7 +194,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     for (int i = 0; i < ps.n_seq; i++) seqp[i] = ps.seq[i].v, lens[i] = ps.seq[i].n;
     DpoData d = {(const int *const *)seqp, lens, ps.start, ps.n_seq, dtrain, dheld, n_train, n_held, NULL};
 
-    if (fs_mkdir_p(outdir, 0755, &e)) {
+    if (fs_mkdir_p(outdir, 0755, &e) || tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
         out_error(out, "dpo train: %s", e.msg);
         goto done;
     }
@@ -216,7 +217,6 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     DpoResult res;
     int trc = dpo_train(tm, &d, &o, &hooks, &res, &e);
     if (!trc) {
-        const char *tok_dir = !base->builtin && base->path && fs_is_dir(base->path) ? base->path : NULL;
         trc = tmodel_save(tm, outdir, tok_dir, false, &e);
         if (!trc && lora_on) trc = lora_save(&lora, tm, outdir, "CAUSAL_LM", &e);
         if (!trc && judge) { // the held-out prompts, each once, sampled from the base and the tuned checkpoint
@@ -306,6 +306,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     pref_data_note(&out->text, &ps);
     rc = 0;
 done:
+    free(tok_dir);
     judge_result_free(&jr);
     free(jprompts);
     free(jlens);

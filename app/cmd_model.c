@@ -254,14 +254,16 @@ static int cmd_models(App *app, const Args *a, Out *out) {
     char *teach = models_teach_dir();
     if (teach) {
         bool cur = app->model && !app->model->builtin && app->model->path && !strcmp(app->model->path, teach);
+        char arch[32];
+        model_arch(teach, arch, sizeof arch); // as its config.json says (a Llama), as for the installed ones
         jw_obj(w);
         jw_kstr(w, "name", TEACH_MODEL);
         jw_kstr(w, "path", teach);
-        jw_kstr(w, "arch", "gpt2");
+        jw_kstr(w, "arch", arch);
         jw_kbool(w, "current", cur);
         jw_obj_end(w);
-        buf_printf(&out->text, "%c %-12s gpt2    the built-in teaching model, trained by qkv (%s)\n", cur ? '*' : ' ',
-                   TEACH_MODEL, teach);
+        buf_printf(&out->text, "%c %-12s %-7s the built-in teaching model, trained by qkv (%s)\n", cur ? '*' : ' ',
+                   TEACH_MODEL, arch, teach);
         free(teach);
     }
     char **names = NULL;

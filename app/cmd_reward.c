@@ -145,6 +145,7 @@ static int base_pooling(const Model *base, const char *pool_s, PoolKind *pool, O
 }
 
 static int reward_train_cmd(App *app, const Args *a, Out *out) {
+    char *tok_dir = NULL; // the checkpoint's tokenizer (tmodel_checkpoint_tokenizer)
     Err e = {{0}};
     const char *outdir = args_opt(a, "out"), *head_s = args_opt(a, "head"), *ties = args_opt(a, "ties");
     if (!outdir || !*outdir) return out_error(out, "reward train: out=DIR is required");
@@ -229,7 +230,8 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     options_json(a, NULL, &opts);
     char out_abs[PATH_MAX];
     const char *base_path = base->builtin ? "builtin" : base->path;
-    if (fs_mkdir_p(outdir, 0755, &e)) {
+    // the tokenizer settled before the work: a base without one to keep fails now
+    if (fs_mkdir_p(outdir, 0755, &e) || tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
         out_error(out, "reward train: %s", e.msg);
         buf_free(&opts);
         free(seqp);
@@ -254,7 +256,6 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     free(typep);
     free(lens);
     if (!trc) {
-        const char *tok_dir = !base->builtin && base->path && fs_is_dir(base->path) ? base->path : NULL;
         trc = tmodel_save_reward(tm, score, enc ? pool_name(pool) : NULL, outdir, tok_dir, &e);
         if (!trc && o.head == REWARD_LORA) trc = lora_save(&lora, tm, outdir, "SEQ_CLS", &e);
         if (!trc)
@@ -291,6 +292,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     pref_data_note(&out->text, &ps);
     rc = 0;
 done:
+    free(tok_dir);
     free(score);
     lora_done(&lora);
     free(train);

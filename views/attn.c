@@ -95,16 +95,19 @@ static void request(View *v, int l, int h) {
     ViewShared *sh = v->host->sh;
     if (A->pending) return;
     Buf line = {0};
-    int T = sh->seq.n ? sh->seq.n : 0;
+    // a generation that filled the context holds one token more than it (the last one sampled
+    // is never fed back): the map is of the first n_ctx
+    int n_seq = sh->n_ctx > 0 && sh->seq.n > sh->n_ctx ? sh->n_ctx : sh->seq.n;
+    int T = n_seq;
     if (A->own && A->ids.n) { // the typed text's other heads
         T = A->ids.n;
         buf_puts(&line, "attention ids=");
         for (int i = 0; i < A->ids.n; i++) buf_printf(&line, "%s%d", i ? "," : "", A->ids.v[i]);
         if (A->types.n) buf_puts(&line, " types=");
         for (int i = 0; i < A->types.n; i++) buf_printf(&line, "%s%d", i ? "," : "", A->types.v[i]);
-    } else if (sh->seq.n) {
+    } else if (n_seq) {
         buf_puts(&line, "attention ids=");
-        for (int i = 0; i < sh->seq.n; i++) buf_printf(&line, "%s%d", i ? "," : "", sh->seq.v[i]);
+        for (int i = 0; i < n_seq; i++) buf_printf(&line, "%s%d", i ? "," : "", sh->seq.v[i]);
     } else if (sh->prompt.len) {
         buf_puts(&line, "attention ");
         buf_put_quoted(&line, sh->prompt.data, sh->prompt.len);

@@ -18,7 +18,9 @@
 #define HEAD_H_MAX 8   // most rows for vertical column labels
 
 static const char *const MASKED_UTF8 = "\u00B7"; // '·'
-static const char *const MASKED_ASCII = " ";
+// not ' ', which the ASCII ramp gives the smallest values (a causal triangle of blanks could not be
+// told from weights near 0), nor any other character of the ramps
+static const char *const MASKED_ASCII = "/";
 
 static bool is_colour(ColorMode m) { return m == CMODE_C256 || m == CMODE_TRUECOLOR; }
 

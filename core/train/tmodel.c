@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fs.h"
 #include "base/mem.h"
 #include "kern/blasmem.h"
 #include "kern/ops.h"
 #include "kern/pool.h"
 #include "model/newmodel.h"
+#include "tok/tokenizer.h"
 #include "train/layers.h"
 
 // The activations of one batch (and, with the same layout, their gradients). N = B*T rows,
@@ -661,6 +663,23 @@ static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool gr
     p.weights = save_weights;
     p.weights_user = &sa;
     return newmodel_write(dir, &p, tok_dir, e);
+}
+
+int tmodel_checkpoint_tokenizer(const Model *m, const char *out, char **tok_dir, Err *e) {
+    *tok_dir = NULL;
+    if (m->builtin || !m->path) return 0;
+    if (fs_is_dir(m->path) && newmodel_has_tokenizer(m->path)) {
+        *tok_dir = xstrdup(m->path);
+        return 0;
+    }
+    if (!m->tok) return err_set(e, "'%s' has no tokenizer to keep with the checkpoint", m->path);
+    if (fs_mkdir_p(out, 0755, e)) return -1;
+    char *tp = fs_join(out, "tokenizer.gguf");
+    int rc = tok_save_gguf(m->tok, tp, e);
+    free(tp);
+    if (rc) return -1;
+    *tok_dir = xstrdup(out);
+    return 0;
 }
 
 int tmodel_save(TrainModel *m, const char *dir, const char *tok_dir, bool grads, Err *e) {

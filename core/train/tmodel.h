@@ -84,6 +84,14 @@ const float *tmodel_encode(TrainModel *m, const int *inputs, const int *types, c
 // n_embd): adds d(loss)/d(parameter) into the gradient arena.
 void tmodel_backward_hidden(TrainModel *m, const float *dhidden);
 
+// Where a checkpoint written from model m into out finds its tokenizer (the tok_dir of the
+// savers below), settled before training so that a model without one is refused before the
+// work: m's directory when it holds tokenizer files; else, for a GGUF model (a file, or a
+// directory of one: its tokenizer lives in the file's metadata), out itself, where m's
+// tokenizer is written now as tokenizer.gguf; NULL for the built-in model (its family's own).
+// *tok_dir is allocated (free it). 0, or -1 with e filled.
+int tmodel_checkpoint_tokenizer(const Model *m, const char *out, char **tok_dir, Err *e);
+
 // Write the parameters (or, when grads, the gradients) as an HF model directory: config.json,
 // model.safetensors (F32) and the tokenizer files copied from tok_dir (NULL: the family's
 // small default tokenizer).

@@ -282,9 +282,8 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     // the model: the checkpoint's own files when resuming; else the given one, or a new one
     // written to out first
     const char *src = have ? o->out : o->from;
+    char *tok_keep = NULL; // the given model's tokenizer, as the checkpoint keeps it (tmodel_checkpoint_tokenizer)
     const char *tok_dir = have ? o->out : o->from ? o->from : o->out;
-    bool tok_gguf = false; // a GGUF model's tokenizer lives in its metadata: kept as out/tokenizer.gguf
-    if (!have && o->from && !newmodel_has_tokenizer(o->from)) tok_dir = o->out, tok_gguf = true;
     if (!src) {
         NewModelParams p = o->newp;
         if (newmodel_write(o->out, &p, o->tok_dir, e)) return -1;
@@ -294,14 +293,12 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     }
     Model *m = model_open(src, NULL, e);
     if (!m) return -1;
-    if (tok_gguf) {
-        char *tp = fs_join(o->out, "tokenizer.gguf");
-        int trc = m->tok ? tok_save_gguf(m->tok, tp, e) : err_set(e, "train: '%s' has no tokenizer to keep", o->from);
-        free(tp);
-        if (trc) {
+    if (!have && o->from) {
+        if (tmodel_checkpoint_tokenizer(m, o->out, &tok_keep, e)) {
             model_free(m);
-            return -1;
+            return err_prefix(e, "train");
         }
+        tok_dir = tok_keep;
     }
     TrainModel *tm = tmodel_from_model(m, o->threads, e);
     Data data = {0};
@@ -393,6 +390,7 @@ done:
     data_free(&data);
     tmodel_free(tm);
     model_free(m);
+    free(tok_keep);
     return rc;
 }
 

@@ -493,6 +493,50 @@ def test_other_vocab(qkv, tmp, models):
                  % (family, r.get('other_vocab'), want, note in p.stdout, 'another vocabulary' in card))
 
 
+def test_gguf_base(qkv, tmp):
+    """reward train and dpo train on a GGUF base, the file or a directory holding only it (as ./dev
+    models installs SmolLM2): the checkpoint keeps the GGUF's own tokenizer (tokenizer.gguf, from
+    its metadata), so it tokenizes as the base does. (A directory once failed after the training
+    with 'no tokenizer files'; the file gave the family's byte-level default tokenizer.)"""
+    shared = os.environ.get('QKV_SHARED_MODELS', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
+                                                              '..', 'shared', 'models'))
+    tokdir = os.path.join(shared, 'gpt2-bpe-tokenizer')
+    if not os.path.isdir(tokdir):
+        print('skip gguf base: no %s' % tokdir)
+        return
+    db = os.path.join(tmp, 'gguf-base.db')
+    src = os.path.join(tmp, 'gg-src')
+    p = qkv_cli.new_model(qkv, ['llama', 'layers=2', 'heads=2', 'kv_heads=1', 'd=32', 'ff=48', 'ctx=64', 'seed=63',
+                                'tok=' + tokdir, 'out=' + src], db)
+    if p.returncode != 0:
+        fail('gguf base: new-model: %s' % p.stderr.strip()[-400:])
+        return
+    gguf = os.path.join(tmp, 'gg-base.gguf')
+    gdir = os.path.join(tmp, 'gg-dir')
+    qkv_cli.json_cmds(qkv, src, ['export gguf %s type=f32' % gguf], db)
+    os.makedirs(gdir)
+    with open(gguf, 'rb') as f, open(os.path.join(gdir, 'model.gguf'), 'wb') as g:
+        g.write(f.read())
+    make_db(qkv, db, 6)
+    text = 'Hello world, tokenizers agree!'
+    want = qjson(qkv, db, 'tokenize "%s"' % text, model=gguf)
+    if not want or len(want['ids']) >= len(text):
+        fail('gguf base: the base does not tokenize as BPE: %r' % want)
+        return
+    for kind, base in (('file', gguf), ('directory', gdir)):
+        for cmd in ('reward train', 'dpo train'):
+            out = os.path.join(tmp, 'gg-%s-%s' % (cmd.split()[0], kind))
+            r = qjson(qkv, db, '%s base=%s out=%s epochs=1' % (cmd, base, out))
+            if not r:
+                continue
+            got = qjson(qkv, db, 'tokenize "%s"' % text, model=out)
+            if not os.path.isfile(os.path.join(out, 'tokenizer.gguf')) or not got or got['ids'] != want['ids']:
+                fail('%s on a GGUF %s: the checkpoint does not keep its tokenizer: %s, ids %r, want %r' %
+                     (cmd, kind, sorted(os.listdir(out)), got and got['ids'], want['ids']))
+            else:
+                print('ok %s on a GGUF %s: tokenizer.gguf kept, %d ids as the base' % (cmd, kind, len(want['ids'])))
+
+
 def new_models(qkv, tmp):
     """The random-weight GPT-2 and Llama (grouped-query) models both tests train: {family: dir}, or
     None after a failure."""
@@ -525,6 +569,7 @@ def main():
         if res:
             test_bad(qkv, tmp, models['gpt2'], res[0])
         test_other_vocab(qkv, tmp, models)
+        test_gguf_base(qkv, tmp)
     return finish()
 
 

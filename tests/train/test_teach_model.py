@@ -3,7 +3,7 @@
 #
 #   - it is at most 10 MB, a Llama of the recipe's shape, trained (not marked untrained);
 #   - without --model and with no pretrained model installed (an empty $XDG_DATA_HOME) qkv opens
-#     it, by the name `teach`; `models` lists it; `--model builtin` is still the untrained GPT-2;
+#     it, by the name `teach`; `models` lists it (a llama, as `model` says); `--model builtin` is still the untrained GPT-2;
 #     with $QKV_TEACH_MODEL empty (no teaching model) the default is `builtin`;
 #   - a floor on what it learned (the README's figures are measured with experiment): greedy
 #     continuations of sentence openings are sentences of the corpus's grammar (words of
@@ -104,6 +104,9 @@ def main():
             cur = [x.get('name') for x in ms.get('models', []) if x.get('current')]
             if names[:2] != ['builtin', 'teach'] or cur != ['teach']:
                 fail('models: expected builtin and teach (current), got %r (current %r)' % (names, cur))
+            archs = [x.get('arch') for x in ms.get('models', [])][:2]
+            if archs != ['gpt2', 'llama']:  # as `model` says (it once listed teach as gpt2)
+                fail('models: expected the archs gpt2 (builtin) and llama (teach), got %r' % archs)
         r = qkv_json(qkv, ['--model', 'builtin', '-e', 'model'], env, tmp)
         if r and not r[0].get('untrained'):
             fail('--model builtin is not the untrained model: %r' % r[0])

@@ -1007,6 +1007,16 @@ static void test_attention_typed(void) {
     v.ops->show(&v);
     CHECK(fake.nrun >= 1 && !strncmp(fake.runs[fake.nrun - 1], "attention ids=7,8 ", 18));
     view_close(&v);
+    // a generation that filled the context (n_ctx + 1 ids: the last sampled one never fed
+    // back): the map asks for the first n_ctx, which fit
+    reset(CMODE_ASCII);
+    sh.n_layer = 2, sh.n_head = 2, sh.n_ctx = 4;
+    for (int i = 0; i < 5; i++) iv_push(&sh.seq, 10 + i);
+    sh.n_prompt = 3;
+    CHECK_INT(view_open(&v, &attn_view_ops, &host), 0);
+    v.ops->show(&v);
+    CHECK(fake.nrun >= 1 && !strcmp(fake.runs[fake.nrun - 1], "attention ids=10,11,12,13 layer=all head=all"));
+    view_close(&v);
 }
 
 int main(void) {
