@@ -11,13 +11,15 @@
 #include "commands.h"
 #include "rankset.h"
 
-// The index of candidate text t in row r when exactly one candidate has it, else -1.
+// The first candidate of row r with text t when every candidate with that text has the same
+// rank (repeats of one completion, common at low temperature, ranked together: one item),
+// else -1 (absent, or repeats ranked apart: the annotator's rank for the text is not one).
 static int unique_cand(const RankRow *r, const char *t, size_t n) {
     int at = -1;
     for (int i = 0; i < r->k; i++)
         if (r->c[i].len == n && !memcmp(r->c[i].text, t, n)) {
-            if (at >= 0) return -1;
-            at = i;
+            if (at >= 0 && r->c[i].rank != r->c[at].rank) return -1;
+            if (at < 0) at = i;
         }
     return at;
 }

@@ -6,13 +6,15 @@
 # prompts with ties in several places; a third prompt is ranked by one annotator only (it
 # must not count); a fourth pair of rankings shares only one completion (nothing to compare).
 # Per annotator pair and per annotator: concordant, discordant, ties, agreement and Kendall's
-# tau-b pooled over prompts, recomputed with NumPy from sign matrices. Bad input: filters that
+# tau-b pooled over prompts, recomputed with NumPy from sign matrices. A completion repeated in
+# a ranking is one item when its repeats share a rank, none when not. Bad input: filters that
 # match nothing give one error line and a non-zero exit.
 # Usage: test_agreement.py QKV_BINARY
 
 import math
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 
@@ -124,6 +126,34 @@ def main():
         for key in ('agreement', 'tau_b'):
             check(close(got.get(key), want[key]), 'annotator %s %s: qkv %r, numpy %r' % (a, key, got.get(key), want[key]))
     check(by_ann.get('ann', {}).get('rankings') == 4, 'ann has 4 rankings: %r' % by_ann.get('ann'))
+
+    # repeated completions (greedy candidates): a text ranked the same wherever it repeats is one
+    # item; one whose repeats are ranked apart is left out. Texts A B A C: ann 2 1=3 4 (A second),
+    # bob 4 1=3 2 (A second): A, B and C are three items, every pair of them discordant; dan ranks
+    # A's repeats apart (1 2 3 4): only B and C compare with him.
+    ddb = os.path.join(tmp, 'dup.db')
+    qkv_cli.json_cmds(qkv, None, ['history'], ddb)  # creates the schema
+    con = sqlite3.connect(ddb)
+    now = '2026-01-01T00:00:00.000Z'
+    texts4 = [' A', ' B', ' A', ' C']
+    for who, order in (('ann', '2 1=3 4'), ('bob', '4 1=3 2'), ('dan', '1 2 3 4')):
+        rid = con.execute("INSERT INTO rankings (created, prompt, k, annotator, qkv_version) VALUES (?, 'P', 4, ?, 't')",
+                          (now, who)).lastrowid
+        for n, (text, rank) in enumerate(zip(texts4, ranks_of(order, 4)), start=1):
+            run = con.execute("INSERT INTO runs (created, kind, annotator, qkv_version, model_path, model_arch, prompt, "
+                              "temperature, top_k, top_p, seed, max_tokens, output) VALUES (?, 'rank', ?, 't', "
+                              "'builtin', 'gpt2', 'P', 1.0, 0, 1.0, ?, 8, ?)", (now, who, n, text)).lastrowid
+            con.execute('INSERT INTO ranking_items (ranking_id, n, run_id, rank) VALUES (?, ?, ?, ?)', (rid, n, run, rank))
+    con.commit()
+    con.close()
+    (dup,) = qkv_cli.json_cmds(qkv, None, ['agreement'], ddb)
+    dp = {(p['a'], p['b']): p for p in dup['pairs']}
+    ab, ad = dp.get(('ann', 'bob'), {}), dp.get(('ann', 'dan'), {})
+    check((ab.get('item_pairs'), ab.get('concordant'), ab.get('discordant')) == (3, 0, 3),
+          'repeated completions ranked together are one item: %r' % ab)
+    # ann: B 1, C 3; dan: B 2, C 4: one pair, concordant
+    check((ad.get('item_pairs'), ad.get('concordant'), ad.get('discordant')) == (1, 1, 0),
+          'a text whose repeats are ranked apart is left out: %r' % ad)
 
     # filters: one annotator alone compares nothing; filters matching nothing are an error
     (one,) = qkv_cli.json_cmds(qkv, None, ['agreement annotator=ann'], db)
