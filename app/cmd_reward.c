@@ -346,6 +346,7 @@ static int score_ranking(App *app, RewardModel *rm, Db *db, int64_t id, Out *out
     if (got <= 0) return got ? out_error(out, "reward score: %s", e.msg) : out_error(out, "reward score: no ranking %lld", (long long)id);
     double r[DB_RANK_MAX];
     int idx[DB_RANK_MAX], rc = 0;
+    Buf text[DB_RANK_MAX] = {{0}}; // the completions: a pair of identical ones is no preference
     for (int i = 0; i < g.k && !rc; i++) {
         DbRun run = {0};
         int gr = db_run_get(db, g.items[i].run_id, &run, &e);
@@ -357,6 +358,7 @@ static int score_ranking(App *app, RewardModel *rm, Db *db, int64_t id, Out *out
         else {
             r[i] = sc.reward, idx[i] = i;
             iv_free(&sc.ids);
+            if (run.output) buf_put(&text[i], run.output, run.output_len);
             Err le = {{0}};
             if (db_reward_score(db, g.items[i].run_id, reward_model_path(rm), sc.reward, &le))
                 fprintf(stderr, "warning: the score of run %lld was not logged: %s\n", (long long)g.items[i].run_id, le.msg);
@@ -364,6 +366,7 @@ static int score_ranking(App *app, RewardModel *rm, Db *db, int64_t id, Out *out
         db_run_done(&run);
     }
     if (rc) {
+        for (int i = 0; i < g.k; i++) buf_free(&text[i]);
         db_ranking_done(&g);
         return -1;
     }
@@ -372,12 +375,13 @@ static int score_ranking(App *app, RewardModel *rm, Db *db, int64_t id, Out *out
             int t = idx[j];
             idx[j] = idx[j - 1], idx[j - 1] = t;
         }
-    // agreement: of the pairs the annotator did not tie, the share the rewards order the same way
+    // agreement: of the pairs the annotator did not tie, and whose completions differ (as the
+    // exports and trainers count them), the share the rewards order the same way
     int same = 0, pairs = 0;
     for (int i = 0; i < g.k; i++)
         for (int j = i + 1; j < g.k; j++) {
             int ri = g.items[i].rank, rj = g.items[j].rank;
-            if (ri == rj) continue;
+            if (ri == rj || bytes_eq(text[i].data, text[i].len, text[j].data, text[j].len)) continue;
             pairs++;
             same += (ri < rj) == (r[i] > r[j]) && r[i] != r[j];
         }
@@ -414,6 +418,7 @@ static int score_ranking(App *app, RewardModel *rm, Db *db, int64_t id, Out *out
     buf_printf(&out->text, "  (agrees with the annotator on %d of %d pairs)\n", same, pairs);
     for (int i = 0; i < g.k; i++)
         buf_printf(&out->text, "  [%d] rank %d  reward %+.4f\n", g.items[idx[i]].n, g.items[idx[i]].rank, r[idx[i]]);
+    for (int i = 0; i < g.k; i++) buf_free(&text[i]);
     db_ranking_done(&g);
     return 0;
 }
@@ -521,7 +526,7 @@ const Command reward_commands[] = {
      "reward_scores). JSON: reward, model, ids, truncated, run_id. ranking=ID scores every candidate of a stored "
      "ranking (recorded in reward_scores) and gives the order the rewards predict beside the annotator's: "
      "ranking_id, model, candidates: [{n, run_id, rank, reward}], order (best first, equal rewards tied), pairs "
-     "(the annotator's untied pairs), agree (those the rewards order the same way). The reward model: model=DIR, "
+     "(the annotator's untied pairs of different completions), agree (those the rewards order the same way). The reward model: model=DIR, "
      "else set reward DIR, else the latest finished reward run's directory while it exists.",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},

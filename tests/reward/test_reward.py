@@ -211,6 +211,23 @@ def test_score_ranking(qkv, db, rm, family):
     if [n for g in r['order'] for n in g] != order or r['pairs'] != len(pairs) or r['agree'] != agree:
         fail('%s: reward score ranking=2: order %r, pairs %r, agree %r; expected %r, %d, %d'
              % (family, r['order'], r['pairs'], r['agree'], order, len(pairs), agree))
+    # a ranking with two identical completions ranked apart: that pair is no preference (as the
+    # exports and trainers count pairs); the other two are
+    con = sqlite3.connect(db)
+    now = '2026-01-01T00:00:00.000Z'
+    rid = con.execute("INSERT INTO rankings (created, prompt, k, annotator, qkv_version) VALUES (?, 'Qd', 3, 'syn', "
+                      "'test')", (now,)).lastrowid
+    for n, text in enumerate([' good', ' good', ' bad'], start=1):
+        run = con.execute("INSERT INTO runs (created, kind, annotator, qkv_version, model_path, model_arch, prompt, "
+                          "temperature, top_k, top_p, seed, max_tokens, output) VALUES (?, 'rank', 'syn', 'test', "
+                          "'builtin', 'gpt2', 'Qd', 1.0, 0, 1.0, ?, 8, ?)", (now, 900 + n, text)).lastrowid
+        con.execute('INSERT INTO ranking_items (ranking_id, n, run_id, rank) VALUES (?, ?, ?, ?)', (rid, n, run, n))
+    con.commit()
+    con.close()
+    rd = qjson(qkv, db, 'reward score ranking=%d model=%s' % (rid, rm))
+    if not rd or rd['pairs'] != 2:
+        fail('%s: reward score of a ranking with two identical completions counts %r pairs, not 2'
+             % (family, rd and rd['pairs']))
     latest = qjson(qkv, db, 'reward score ranking=2')  # no model=: the latest reward run's directory
     via_set = qkv_cli.json_cmds(qkv, None, ['set reward %s' % rm, 'reward score "a" "b"'], db)
     direct = qjson(qkv, db, 'reward score "a" "b" model=%s' % rm)
