@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/chatturn.h"
 #include "base/mem.h"
 #include "view.h"
 
@@ -274,8 +275,11 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     int X = x + cellgrid_text(g, x, y, w, "Rank", acc, CELLCOLOR_DEFAULT, CELL_BOLD);
     X += vd_printf(g, X, y, x + w - X, 0, u, " %d candidates for ", R->k);
     Buf pl = {0};
+    size_t off, len; // a chat prompt: the user's message, as rankings and history show it
+    bool chat = R->prompt && chat_user_text(R->prompt, R->prompt_len, &off, &len);
+    if (chat) buf_puts(&pl, "chat: ");
     buf_putc(&pl, '"');
-    buf_put(&pl, R->prompt ? R->prompt : "", R->prompt_len);
+    buf_put(&pl, chat ? R->prompt + off : R->prompt ? R->prompt : "", chat ? len : R->prompt_len);
     buf_putc(&pl, '"');
     vd_text(g, X, y, x + w - X, pl.data, 0, pl.len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_BOLD, u);
     buf_free(&pl);

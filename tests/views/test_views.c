@@ -366,6 +366,21 @@ static void test_rank(void) {
     CHECK(strstr(txt, "No ranking pending") != NULL);
     free(txt);
     cellgrid_done(&g);
+    // a chat prompt: the heading shows the question asked, not the template's system turn
+    result(&v, "rank",
+           "{\"ranking_pending\":true,\"prompt\":\"<|im_start|>system\\nYou are a helpful AI assistant named "
+           "SmolLM<|im_end|>\\n<|im_start|>user\\nName a vegetable.<|im_end|>\\n<|im_start|>assistant\\n\",\"k\":2,"
+           "\"candidates\":[{\"n\":1,\"run_id\":1,\"seed\":1,\"text\":\"Carrot.\"},"
+           "{\"n\":2,\"run_id\":2,\"seed\":2,\"text\":\"Leek.\"}]}",
+           "rank \"Name a vegetable.\" k=2 chat=true");
+    draw(&v, &g, 64, 14);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "Rank 2 candidates for chat: \"Name a vegetable.\"") != NULL);
+    free(txt);
+    cellgrid_done(&g);
+    CHECK_INT(v.ops->key(&v, 'x'), 1); // skipped: back to none pending
+    result(&v, "skip", "{}", "skip");
+    fake.nrun = 0;
     result(&v, "rank", rank_json, "rank \"Once upon\" k=4");
     draw(&v, &g, 64, 14);
     golden("rank_start", &g);
