@@ -196,6 +196,25 @@ static void rank_result(View *v, const ViewResult *r) {
     } else if (!strcmp(c, "order")) {
         R->pending = false;
         R->stored = (long long)json_num_or(r->json, "ranking_id", 0);
+        // "your order" is the stored one, as the answer gives it ([[2], [4], [1, 3]]): typed as
+        // `:order ...` it need not be the arrangement on the screen
+        const Json *og = json_get(r->json, "order");
+        int ord[RANK_MAX], m = 0;
+        bool tie[RANK_MAX], ok = og && og->type == JSON_ARR;
+        for (size_t gi = 0; ok && gi < og->len; gi++) {
+            const Json *grp = &og->items[gi];
+            ok = grp->type == JSON_ARR && grp->len > 0;
+            for (size_t j = 0; ok && j < grp->len; j++) {
+                long long n = -1;
+                int at = -1;
+                json_int_in(&grp->items[j], 1, 1000, &n);
+                for (int i = 0; i < R->k; i++)
+                    if (R->c[i].n == n) at = i;
+                ok = at >= 0 && m < R->k;
+                if (ok) ord[m] = at, tie[m] = j > 0, m++;
+            }
+        }
+        if (ok && m == R->k) memcpy(R->order, ord, sizeof ord[0] * (size_t)m), memcpy(R->tie, tie, sizeof tie[0] * (size_t)m);
         snprintf(R->done, sizeof R->done, "ranking %lld stored", R->stored);
         R->judged = false, R->judge[0] = 0;
         if (R->stored && R->k) { // only now: the person's order is in

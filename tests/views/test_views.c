@@ -405,6 +405,8 @@ static void test_rank(void) {
     CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
     CHECK_INT(fake.nrun, 1);
     CHECK_STR(fake.runs[0], "order 2 1 4=3");
+    // the answer's order is what is shown as "your order" (here [4] tied before [3]: typed as
+    // `:order 2 1 4=3` it need not be the screen's arrangement)
     result(&v, "order", "{\"ranking_id\":7,\"order\":[[2],[1],[4,3]],\"k\":4}", "order 2 1 4=3");
     // only after the submit: the reward model's order of the stored ranking is asked for, then shown
     CHECK_INT(fake.nrun, 2);
@@ -450,6 +452,14 @@ static void test_rank(void) {
     CHECK_INT(v.ops->key(&v, 'r'), 1);
     CHECK_INT(fake.nrun, 3);
     CHECK(strstr(fake.msg, "pending") != NULL);
+    // `:order 3 1=4 2` typed with the candidates still as shown (1 2 3 4): "your order" is the
+    // stored one from the answer, not the screen's
+    result(&v, "order", "{\"ranking_id\":8,\"order\":[[3],[1,4],[2]],\"k\":4}", "order 3 1=4 2");
+    draw(&v, &g, 80, 16);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, " 1. [3]") && strstr(txt, " 2. [1]") && strstr(txt, "=2. [4]") && strstr(txt, " 4. [2]"));
+    free(txt);
+    cellgrid_done(&g);
     view_close(&v);
 
     Buf b = {0};
