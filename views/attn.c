@@ -504,8 +504,18 @@ static void draw_model(View *v, CellGrid *g, int x, int y, int w, int h) {
     char hd[24];
     if (A->sel_h == A->H) snprintf(hd, sizeof hd, "mean over heads");
     else snprintf(hd, sizeof hd, "head %d", A->sel_h);
-    vd_printf(g, x, ly, w, 0, u, "layer %d %s: largest weight %.4f  (each thumbnail scaled to its own range; %s%s)", A->sel_l, hd,
-              mx, vis_r < A->L || vis_c < C ? "scrolls" : "all shown", "");
+    int loaded = 0; // a long text's maps come a layer or a head at a time (grain): say how many are in
+    for (int l = 0; l < A->L; l++)
+        for (int hh = 0; hh <= A->H; hh++) loaded += map_of(A, l, hh) != NULL;
+    char what[48];
+    if (sel) snprintf(what, sizeof what, "largest weight %.4f", mx);
+    else snprintf(what, sizeof what, "not loaded yet");
+    if (loaded < A->L * C)
+        vd_printf(g, x, ly, w, 0, u, "layer %d %s: %s  (%d of %d maps loaded: at %d tokens they load as the cursor "
+                  "visits them)", A->sel_l, hd, what, loaded, A->L * C, A->T);
+    else
+        vd_printf(g, x, ly, w, 0, u, "layer %d %s: largest weight %.4f  (each thumbnail scaled to its own range; %s)",
+                  A->sel_l, hd, mx, vis_r < A->L || vis_c < C ? "scrolls" : "all shown");
 }
 
 static void attn_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
