@@ -248,8 +248,9 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     const float *show = m;
     if (cos) pe_cosine(c, m, (int)len, (int)dim), show = c;
     // published only once computed: `save` exports it
-    char title[96];
-    snprintf(title, sizeof title, "%s position %s", kind, cos ? "cosine similarity" : "encoding");
+    char title[200]; // as the Positions view names it, with the sizes (and the model, when it is the model's)
+    snprintf(title, sizeof title, "%s%s%s position %s: %lld positions x %d %s", learned ? app->model->name : "",
+             learned ? " " : "", kind, cos ? "cosine similarity" : "encoding", len, cols, cos ? "positions" : "dimensions");
     if (app_set_figure(app, show, (int)len, cols, NULL, NULL, !cos, title)) {
         free(m), free(c);
         return out_error(out, "out of memory for the figure of %lld x %d", len, cols);

@@ -265,10 +265,15 @@ void figure_free(Figure *f) {
     memset(f, 0, sizeof *f);
 }
 
+// A figure's labels, copied; none given: the indices 0, 1, ... (positions and dimensions of a
+// position encoding), so that a saved figure has its axes as the screen has them.
 static char **copy_labels(const char *const *l, int n) {
-    if (!l) return NULL;
     char **c = xcalloc((size_t)n, sizeof *c);
-    for (int i = 0; i < n; i++) c[i] = xstrdup(l[i] ? l[i] : "");
+    for (int i = 0; i < n; i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i);
+        c[i] = xstrdup(l ? (l[i] ? l[i] : "") : num);
+    }
     return c;
 }
 

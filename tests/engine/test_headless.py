@@ -6,8 +6,8 @@ options, C escapes in quoted text, `error: ...` on stderr with a non-zero exit, 
 engine commands' JSON fields (DESIGN.md's table).
 """
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -405,6 +405,12 @@ p = run(["-e", f"pe sinusoidal len=4 dim=8 cosine=true; save {cpath}"])
 got = saved_csv(cpath) if p.returncode == 0 else None
 check(got is not None and got.shape == (4, 4) and np.abs(got - cosine(sinus)).max() < 1e-5,
       "save after pe sinusoidal cosine=true writes the cosine similarity", (cosine(sinus), got))
+# the saved SVG has the screen's axes and title: positions down, dimensions across, numbered
+spath = os.path.join(TMP, "pe.svg")
+p = run(["-e", f"pe sinusoidal len=4 dim=8; save {spath}"])
+texts = re.findall(r"<text[^>]*>([^<]*)</text>", open(spath).read()) if p.returncode == 0 else []
+check("sinusoidal position encoding: 4 positions x 8 dimensions" in texts and
+      all(str(i) in texts for i in range(8)), "pe's SVG has its title with the sizes and numbered axes", texts)
 pem = os.path.join(TMP, "pe-model")
 run(["-e", f"new-model gpt2 layers=1 heads=2 d=32 ctx=40 seed=11 std=0.5 out={pem}"])
 wpe = gpt2_ref.read_safetensors(os.path.join(pem, "model.safetensors"))["wpe.weight"]
