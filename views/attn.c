@@ -205,7 +205,30 @@ static void publish(View *v) {
                        sizeof(float) * (size_t)T);
         }
     snprintf(title, sizeof title, "%s: attention of every layer (down) and head (across, the mean last)", model);
-    v->host->figure(v->host, t, (int)rows, (int)cols, NULL, NULL, false, title);
+    // each row names its layer and query token, each column its head and key token; the blank
+    // row and column between two maps have none
+    char **rl = xcalloc((size_t)rows, sizeof *rl), **cl = xcalloc((size_t)cols, sizeof *cl);
+    for (long r = 0; r < rows; r++) {
+        Buf b = {0};
+        const char *tok = A->tokens && r % (T + 1) < T ? A->tokens[r % (T + 1)] : NULL;
+        if (r % (T + 1) < T) buf_printf(&b, "L%ld %s", r / (T + 1), tok ? tok : "");
+        rl[r] = b.data ? buf_take(&b) : xstrdup("");
+    }
+    for (long c = 0; c < cols; c++) {
+        Buf b = {0};
+        long h = c / (T + 1);
+        if (c % (T + 1) < T) {
+            if (h == A->H) buf_puts(&b, "mean ");
+            else buf_printf(&b, "h%ld ", h);
+            const char *tok = A->tokens ? A->tokens[c % (T + 1)] : NULL;
+            buf_puts(&b, tok ? tok : "");
+        }
+        cl[c] = b.data ? buf_take(&b) : xstrdup("");
+    }
+    v->host->figure(v->host, t, (int)rows, (int)cols, (const char *const *)rl, (const char *const *)cl, false, title);
+    for (long r = 0; r < rows; r++) free(rl[r]);
+    for (long c = 0; c < cols; c++) free(cl[c]);
+    free(rl), free(cl);
     free(t);
 }
 

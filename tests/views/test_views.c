@@ -41,6 +41,7 @@ typedef struct Fake {
     char msg[256];
     int figures, fig_rows, fig_cols;
     char fig_title[160];
+    char fig_rl[3][32], fig_cl[3][32]; // labels 0, 16 and 17 of the rows and columns ("" when none)
 } Fake;
 
 static Fake fake;
@@ -61,9 +62,14 @@ static void f_edit(ViewHost *h, const char *t, int back) {
 }
 static void f_figure(ViewHost *h, const float *v, int rows, int cols, const char *const *rl, const char *const *cl,
                      bool div, const char *title) {
-    (void)h, (void)v, (void)rl, (void)cl, (void)div;
+    (void)h, (void)v, (void)div;
     fake.figures++, fake.fig_rows = rows, fake.fig_cols = cols;
     snprintf(fake.fig_title, sizeof fake.fig_title, "%s", title);
+    static const int at[3] = {0, 16, 17};
+    for (int k = 0; k < 3; k++) {
+        snprintf(fake.fig_rl[k], sizeof fake.fig_rl[k], "%s", rl && at[k] < rows && rl[at[k]] ? rl[at[k]] : "");
+        snprintf(fake.fig_cl[k], sizeof fake.fig_cl[k], "%s", cl && at[k] < cols && cl[at[k]] ? cl[at[k]] : "");
+    }
 }
 static void f_open(ViewHost *h, const char *name) { (void)h, (void)name; }
 
@@ -261,6 +267,15 @@ static void test_attention_big(void) {
     CHECK(strstr(txt, "layer 11 mean over heads") != NULL);
     free(txt);
     cellgrid_done(&g);
+    // the model view's figure (every map, a blank row and column between two): each row named by
+    // its layer and query token, each column by its head and key token
+    CHECK_INT(fake.fig_rows, 12 * 17 - 1);
+    CHECK_INT(fake.fig_cols, 13 * 17 - 1);
+    CHECK_STR(fake.fig_rl[0], "L0 x");
+    CHECK_STR(fake.fig_rl[1], "");
+    CHECK_STR(fake.fig_rl[2], "L1 x");
+    CHECK_STR(fake.fig_cl[0], "h0 x");
+    CHECK_STR(fake.fig_cl[2], "h1 x");
     view_close(&v);
     free(d);
 }
