@@ -108,12 +108,10 @@ static void take_similarity(View *v, const Json *j) {
         const Json *row = &mat->items[i];
         for (int c = 0; c < n; c++)
             m[(size_t)i * n + c] = row->type == JSON_ARR && (size_t)c < row->len ? (float)row->items[c].num : 0;
+        // whole texts, as headless `similarity` gives its figure: the screen and the SVG cut
+        // them to their room, with an ellipsis
         const Json *t = &texts->items[i];
-        Buf b = {0};
-        size_t cut = t->type == JSON_STR ? (t->len < 24 ? t->len : 24) : 0;
-        while (cut < t->len && cut && ((unsigned char)t->str[cut] & 0xc0) == 0x80) cut--; // whole characters
-        if (t->type == JSON_STR) buf_put(&b, t->str, cut);
-        labels[i] = b.data ? buf_take(&b) : xstrdup("");
+        labels[i] = t->type == JSON_STR ? xstrndup(t->str, t->len) : xstrdup("");
     }
     data_free(P);
     P->m = m, P->rows = P->cols = n;

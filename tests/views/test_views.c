@@ -1059,8 +1059,26 @@ static void test_attention_typed(void) {
     view_close(&v);
 }
 
+// A similarity matrix's figure is labelled with the whole texts (the screen and the SVG cut them
+// to their room; it once kept 24 bytes, cut mid-word without an ellipsis in a saved SVG).
+static void test_similarity_labels(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &positions_view_ops, &host), 0);
+    result(&v, "similarity",
+           "{\"pool\":\"mean\",\"texts\":[\"A man is playing a guitar now\",\"b\"],\"matrix\":[[1,0.5],[0.5,1]]}",
+           "similarity \"A man is playing a guitar now\" \"b\"");
+    CellGrid g;
+    draw(&v, &g, 100, 20);
+    cellgrid_done(&g);
+    CHECK(fake.figures > 0);
+    CHECK_STR(fake.fig_rl[0], "A man is playing a guitar now");
+    view_close(&v);
+}
+
 int main(void) {
     test_helpers();
+    test_similarity_labels();
     test_attention();
     test_attention_big();
     test_attention_typed();
