@@ -272,8 +272,11 @@ static int draw_cmdline(void) {
 static void draw_small(void) {
     CellGrid *g = &T->grid;
     Buf b = {0};
-    buf_printf(&b, "qkv needs a terminal of at least %dx%d; this one is %dx%d. Enlarge it, or press q to quit.",
-               MIN_W, MIN_H, g->w, g->h);
+    if (T->confirm_quit) // the question is on the status line, which this screen does not show
+        buf_printf(&b, "A ranking is unfinished: quit anyway and drop it? y/n");
+    else
+        buf_printf(&b, "qkv needs a terminal of at least %dx%d; this one is %dx%d. Enlarge it, or press q to quit.",
+                   MIN_W, MIN_H, g->w, g->h);
     VdRow *rows = NULL;
     int nr = vd_wrap(b.data, b.len, g->w, T->sh.utf8, &rows);
     int y0 = g->h > nr ? (g->h - nr) / 2 : 0;
@@ -864,11 +867,7 @@ static void handle_key(int key) {
         on_resize();
         return;
     }
-    if (T->too_small) {
-        if (key == 'q') request_quit();
-        return;
-    }
-    if (T->confirm_quit) {
+    if (T->confirm_quit) { // (answered on the small screen too, which shows the question)
         T->confirm_quit = false;
         if (key == 'y' || key == 'Y') {
             run_line("skip", VR_QUIET); // nothing is stored; say so in the log
@@ -876,6 +875,10 @@ static void handle_key(int key) {
         } else {
             set_status(false, "not quitting");
         }
+        return;
+    }
+    if (T->too_small) {
+        if (key == 'q') request_quit();
         return;
     }
     if (key == VK_F1) {

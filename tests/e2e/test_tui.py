@@ -834,9 +834,16 @@ def scenario_heads(p, tmp, db, model, name):
 
 
 def scenario_small_and_quit(p, name):
-    """Below the minimum size a message, back to normal when enlarged; q restores the terminal."""
+    """Below the minimum size a message, back to normal when enlarged; q restores the terminal. With
+    a ranking pending, q there asks its question on that screen (the status line is not shown)."""
+    command(p, 'rank "Hi" k=2 max=2')
+    p.wait(lambda s: "Rank 2 candidates" in s, "a pending ranking")
     p.resize(30, 8)
     p.wait(lambda s: "needs a terminal" in s and "30x8" in s, "the minimum-size message")
+    p.keys("q")
+    p.wait(lambda s: "quit anyway and drop it? y/n" in s.replace("\n", " ").replace("  ", " "), "the quit question on the small screen")
+    p.keys("n")
+    p.wait(lambda s: "needs a terminal" in s and "30x8" in s, "the minimum-size message again")
     # a narrow view bar names every view apart (Help and Heads were both "He")
     p.resize(60, 15)
     s = p.wait(lambda s: "needs a terminal" not in s and re.search(r"\b8 \w", s.split("\n")[1]), "the 60-column view bar")
@@ -846,6 +853,8 @@ def scenario_small_and_quit(p, name):
         fail("%s: the 60-column view bar names views alike: %r" % (name, names))
     p.resize(W, H)
     p.wait(lambda s: "1 Lab" in s and "needs a terminal" not in s, "the interface back")
+    p.keys("x")  # the ranking skipped: q then quits without asking
+    p.wait(lambda s: "skipped" in s, "the ranking skipped")
     if p.fmt("#{alternate_on}") != "1":
         fail("%s: qkv does not use the alternate screen" % name)
     p.keys("q")
