@@ -133,8 +133,8 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
             const Tally *t = &pair[i * na + j];
             if (!t->comparisons) continue;
             jw_obj(w);
-            jw_kstr(w, "a", names[i]);
-            jw_kstr(w, "b", names[j]);
+            jw_kstr(w, "a", *names[i] ? names[i] : NULL); // no annotator: null, as rankings gives it
+            jw_kstr(w, "b", *names[j] ? names[j] : NULL);
             counts_json(w, t);
             jw_obj_end(w);
             const char *ni = *names[i] ? names[i] : "(none)", *nj = *names[j] ? names[j] : "(none)";
@@ -153,7 +153,7 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
     if (shared) buf_puts(&out->text, "annotator    rankings  prompts  pairs  agreement  tau-b\n");
     for (int i = 0; i < na; i++) {
         jw_obj(w);
-        jw_kstr(w, "annotator", names[i]);
+        jw_kstr(w, "annotator", *names[i] ? names[i] : NULL);
         jw_kint(w, "rankings", nrank[i]);
         counts_json(w, &one[i]);
         jw_obj_end(w);

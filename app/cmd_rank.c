@@ -168,6 +168,12 @@ static int cmd_order(App *app, const Args *a, Out *out) {
     rk.annotator = app->annotator;
     rk.note = pr->note;
     rk.k = pr->k;
+    for (int g = 0; g < ng; g++) // a tie group in candidate order, as rankings lists it (3=1 is 1=3)
+        for (int j = 1; j < sizes[g]; j++)
+            for (int i = j; i > 0 && groups[g][i] < groups[g][i - 1]; i--) {
+                int t = groups[g][i];
+                groups[g][i] = groups[g][i - 1], groups[g][i - 1] = t;
+            }
     for (int g = 0; g < ng; g++)
         for (int j = 0; j < sizes[g]; j++) {
             int c = groups[g][j];

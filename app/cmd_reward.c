@@ -275,7 +275,9 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     jw_knum(w, "heldout_accuracy", res.held_acc);
     jw_kstr(w, "out", outdir);
     jw_knum(w, "heldout_loss", res.held_loss);
-    jw_kint(w, "reward_run_id", L.run_id > 0 ? L.run_id : 0);
+    jw_key(w, "reward_run_id"); // null when the run could not be logged (a locked database: warned)
+    if (L.run_id > 0) jw_int(w, L.run_id);
+    else jw_null(w);
     jw_kstr(w, "head", head_s);
     jw_kstr(w, "base", base_path);
     jw_kstr(w, "pool", pool_name(pool));

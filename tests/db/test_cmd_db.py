@@ -205,7 +205,8 @@ def main():
     check(s3['kind'] == 'rank' and s3['seed'] == 100, 'rank candidates are logged runs of kind rank')
 
     # random seeds are recorded; set annotator; --annotator
-    (rk2, _a, od2), _ = qjson(db, ['rank "Tell me" k=3 max=4', 'set annotator bob', 'order 2=3 1'])
+    # typed 3=2: the answer lists a tie group in candidate order, as rankings does
+    (rk2, _a, od2), _ = qjson(db, ['rank "Tell me" k=3 max=4', 'set annotator bob', 'order 3=2 1'])
     seeds = [c['seed'] for c in rk2['candidates']]
     check(len(set(seeds)) == 3, 'random seeds differ: %s' % seeds)
     (s4,), _ = qjson(db, ['show %d' % rk2['candidates'][1]['run_id']])

@@ -136,7 +136,7 @@ def main():
     con = sqlite3.connect(ddb)
     now = '2026-01-01T00:00:00.000Z'
     texts4 = [' A', ' B', ' A', ' C']
-    for who, order in (('ann', '2 1=3 4'), ('bob', '4 1=3 2'), ('dan', '1 2 3 4')):
+    for who, order in (('ann', '2 1=3 4'), ('bob', '4 1=3 2'), ('dan', '1 2 3 4'), (None, '1 2 3 4')):
         rid = con.execute("INSERT INTO rankings (created, prompt, k, annotator, qkv_version) VALUES (?, 'P', 4, ?, 't')",
                           (now, who)).lastrowid
         for n, (text, rank) in enumerate(zip(texts4, ranks_of(order, 4)), start=1):
@@ -154,6 +154,9 @@ def main():
     # ann: B 1, C 3; dan: B 2, C 4: one pair, concordant
     check((ad.get('item_pairs'), ad.get('concordant'), ad.get('discordant')) == (1, 1, 0),
           'a text whose repeats are ranked apart is left out: %r' % ad)
+    # rankings without an annotator: null in JSON, as rankings gives it (it was "")
+    check(None in [x['annotator'] for x in dup['annotators']] and
+          any(p['a'] is None or p['b'] is None for p in dup['pairs']), 'no annotator is null: %r' % dup['annotators'])
 
     # filters: one annotator alone compares nothing; filters matching nothing are an error
     (one,) = qkv_cli.json_cmds(qkv, None, ['agreement annotator=ann'], db)
