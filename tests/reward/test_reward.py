@@ -259,6 +259,11 @@ def test_best_of(qkv, db, model_dir, rm, family):
         s = qjson(qkv, db, 'reward score run=%d model=%s' % (x['run_id'], rm))
         if not s or abs(s['reward'] - x['reward']) > 1e-6 or abs(logged.get(x['run_id'], 1e9) - x['reward']) > 1e-6:
             fail('%s best_of: candidate %r scored %r, logged %r' % (family, x, s, logged.get(x['run_id'])))
+    # set reward DIR serves best_of= without reward= (as it serves reward score)
+    via = qkv_cli.json_cmds(qkv, model_dir, ['set reward %s' % rm, 'generate "Q7: how is item 1?" max=5 seed=40 best_of=3'],
+                            db)
+    if len(via) != 2 or [x['reward'] for x in via[1].get('candidates', [])] != [x['reward'] for x in c]:
+        fail('%s best_of with set reward: %r' % (family, via[-1:]))
     print('%s best_of=3: every candidate logged and scored, the best shown' % family, flush=True)
 
 
@@ -473,7 +478,7 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'reward score "a" "b"', 'model=DIR')
     bad(qkv, db, 'reward score run=999 model=%s' % rm_dir, 'no such run')
     bad(qkv, db, 'reward fly', 'unknown subcommand')
-    bad(qkv, db, 'generate "a" best_of=2', 'needs reward=DIR', model=model_dir)
+    bad(qkv, db, 'generate "a" best_of=2', 'needs a reward model: reward=DIR, or set reward DIR', model=model_dir)
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
 
 
