@@ -234,6 +234,13 @@ static int row_attr(CellGrid *g, int x, int Y, int w, bool selected) {
     return CELL_REVERSE;
 }
 
+// Whether list l shows a filtered query (`/`), not the plain listing.
+static bool filtered(const History *H, int l) {
+    char plain[64];
+    snprintf(plain, sizeof plain, "%s %d", list_cmd[l], HISTORY_N);
+    return H->list[l].query[0] && strcmp(H->list[l].query, plain);
+}
+
 static void draw_runs(History *H, CellGrid *g, int x, int y, int w, int list_h, bool u) {
     List *L = &H->list[L_RUNS];
     vd_printf(g, x, y, w, CELL_DIM | CELL_UNDERLINE, u, "%-6s %-16s %-8s %-14s %s", "run", "created (UTC)", "kind",
@@ -249,7 +256,9 @@ static void draw_runs(History *H, CellGrid *g, int x, int y, int w, int list_h, 
         c += vd_printf(g, x + c, Y, w - c, attr, u, " %s ", u ? "\u2192" : "->");
         vd_text(g, x + c, Y, w - c, r->text, 0, r->text_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr, u);
     }
-    if (!L->n) vd_printf(g, x, y + 1, w, CELL_DIM, u, "no runs (generate something in the lab first)");
+    if (!L->n)
+        vd_printf(g, x, y + 1, w, CELL_DIM, u, "%s", filtered(H, L_RUNS) ? "no run matches the filter (R lists them all)"
+                                                                         : "no runs (generate something in the lab first)");
 }
 
 static void draw_rankings(History *H, CellGrid *g, int x, int y, int w, int list_h, bool u) {
@@ -276,7 +285,9 @@ static void draw_rankings(History *H, CellGrid *g, int x, int y, int w, int list
         }
     }
     if (!L->n)
-        vd_printf(g, x, y + 1, w, CELL_DIM, u, "no rankings (rank candidates of a prompt in the Rank view first)");
+        vd_printf(g, x, y + 1, w, CELL_DIM, u, "%s",
+                  filtered(H, L_RANKINGS) ? "no ranking matches the filter (R lists them all)"
+                                          : "no rankings (rank candidates of a prompt in the Rank view first)");
 }
 
 static void hist_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
@@ -295,11 +306,9 @@ static void hist_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         X += vd_printf(g, X, y, x + w - X, l == H->cur ? CELL_REVERSE | CELL_BOLD : CELL_DIM, u, "%s", tab);
     }
     // the hints, after the filter when the list is filtered
-    char plain[64];
-    snprintf(plain, sizeof plain, "%s %d", list_cmd[H->cur], HISTORY_N);
-    bool filtered = L->query[0] && strcmp(L->query, plain);
-    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, u, "%s%s%st switch  / filter  Enter show%s%s", filtered ? "(" : "",
-              filtered ? L->query : "", filtered ? ")  " : "", H->cur == L_RUNS ? "  r replay" : "",
+    bool fil = filtered(H, H->cur);
+    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, u, "%s%s%st switch  / filter  Enter show%s%s", fil ? "(" : "",
+              fil ? L->query : "", fil ? ")  " : "", H->cur == L_RUNS ? "  r replay" : "",
               H->detail ? "  Esc close  { } scroll" : "  R reload");
     if (!L->have) {
         vd_printf(g, x, y + 2, w, 0, u, "%s", L->pending ? "loading..." : "nothing loaded");
