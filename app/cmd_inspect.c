@@ -137,7 +137,7 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
             labels[i] = xstrdup(lb.data ? lb.data : "");
         }
         char title[160];
-        snprintf(title, sizeof title, "%s: layer %d head %d", app->model->name, L0, H0);
+        snprintf(title, sizeof title, "%s: layer %d head %d (rows: queries, columns: keys)", app->model->name, L0, H0);
         fig = app_set_figure(app, shown, T, T, (const char *const *)labels, (const char *const *)labels, false, title);
         for (int i = 0; i < T; i++) free(labels[i]);
         free(labels);

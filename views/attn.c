@@ -173,8 +173,10 @@ static void publish(View *v) {
     if (!A->model_view) {
         const float *m = map_of(A, A->layer, A->head);
         if (!m) return;
-        if (A->head == A->H) snprintf(title, sizeof title, "%s: layer %d, mean over heads", model, A->layer);
-        else snprintf(title, sizeof title, "%s: layer %d head %d", model, A->layer, A->head);
+        // as the screen says it, the axes too (and headless attention's figure names them alike)
+        if (A->head == A->H)
+            snprintf(title, sizeof title, "%s: layer %d, mean over heads (rows: queries, columns: keys)", model, A->layer);
+        else snprintf(title, sizeof title, "%s: layer %d head %d (rows: queries, columns: keys)", model, A->layer, A->head);
         v->host->figure(v->host, m, A->T, A->T, (const char *const *)A->tokens, (const char *const *)A->tokens, false,
                         title);
         return;

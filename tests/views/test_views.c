@@ -235,7 +235,7 @@ static void test_attention(void) {
         cellgrid_done(&g);
         CHECK(fake.figures > 0);
         CHECK_INT(fake.fig_rows, T);
-        CHECK_STR(fake.fig_title, "test-model: layer 1 head 1");
+        CHECK_STR(fake.fig_title, "test-model: layer 1 head 1 (rows: queries, columns: keys)");
         view_close(&v);
     }
 }
