@@ -93,6 +93,19 @@ static void draw(View *v, CellGrid *g, int w, int h) {
     v->ops->draw(v, g, 0, 0, w, h);
 }
 
+// Whether v drawn at w x h shows every text of want (NULL-ended); the screen is printed when not.
+static bool shows(View *v, int w, int h, const char *const *want) {
+    CellGrid g;
+    draw(v, &g, w, h);
+    char *txt = rows_text(&g);
+    bool all = true;
+    for (int i = 0; want[i]; i++) all &= strstr(txt, want[i]) != NULL;
+    if (!all) fprintf(stderr, "the screen lacks an expected text:\n%s", txt);
+    free(txt);
+    cellgrid_done(&g);
+    return all;
+}
+
 // A view result from JSON text.
 static void result(View *v, const char *cmd, const char *json, const char *line) {
     Err e = {{0}};
@@ -388,11 +401,7 @@ static void test_rank(void) {
            "\"candidates\":[{\"n\":1,\"run_id\":1,\"seed\":1,\"text\":\"Carrot.\"},"
            "{\"n\":2,\"run_id\":2,\"seed\":2,\"text\":\"Leek.\"}]}",
            "rank \"Name a vegetable.\" k=2 chat=true");
-    draw(&v, &g, 64, 14);
-    txt = rows_text(&g);
-    CHECK(strstr(txt, "Rank 2 candidates for chat: \"Name a vegetable.\"") != NULL);
-    free(txt);
-    cellgrid_done(&g);
+    CHECK(shows(&v, 64, 14, (const char *[]){"Rank 2 candidates for chat: \"Name a vegetable.\"", NULL}));
     CHECK_INT(v.ops->key(&v, 'x'), 1); // skipped: back to none pending
     result(&v, "skip", "{}", "skip");
     fake.nrun = 0;
@@ -470,11 +479,7 @@ static void test_rank(void) {
     // `:order 3 1=4 2` typed with the candidates still as shown (1 2 3 4): "your order" is the
     // stored one from the answer, not the screen's
     result(&v, "order", "{\"ranking_id\":8,\"order\":[[3],[1,4],[2]],\"k\":4}", "order 3 1=4 2");
-    draw(&v, &g, 80, 16);
-    txt = rows_text(&g);
-    CHECK(strstr(txt, " 1. [3]") && strstr(txt, " 2. [1]") && strstr(txt, "=2. [4]") && strstr(txt, " 4. [2]"));
-    free(txt);
-    cellgrid_done(&g);
+    CHECK(shows(&v, 80, 16, (const char *[]){" 1. [3]", " 2. [1]", "=2. [4]", " 4. [2]", NULL}));
     view_close(&v);
 
     Buf b = {0};
@@ -1070,9 +1075,7 @@ static void test_similarity_labels(void) {
     result(&v, "similarity",
            "{\"pool\":\"mean\",\"texts\":[\"A man is playing a guitar now\",\"b\"],\"matrix\":[[1,0.5],[0.5,1]]}",
            "similarity \"A man is playing a guitar now\" \"b\"");
-    CellGrid g;
-    draw(&v, &g, 100, 20);
-    cellgrid_done(&g);
+    CHECK(shows(&v, 100, 20, (const char *[]){"A·man", NULL})); // drawn: the figure published
     CHECK(fake.figures > 0);
     CHECK_STR(fake.fig_rl[0], "A man is playing a guitar now");
     view_close(&v);
