@@ -314,13 +314,35 @@ void app_set_bars(App *app, const float *v, const float *err, const float *count
     f->count = copy_floats(count, n);
 }
 
+// The database's wait hook (db_open_wait): the front end's (the TUI's status line), else a line on
+// stderr after a second. A Ctrl-C pressed during the wait stops it; one from before it began (a
+// generation stopped, its run being logged) does not.
+static bool app_db_wait(void *user, const char *path, double waited) {
+    App *app = user;
+    bool cancel = app->cancel && *app->cancel;
+    if (waited == 0) {
+        app->db_wait_told = false;
+        app->db_wait_cancel0 = cancel;
+    }
+    if (app->on_db_wait) {
+        app->on_db_wait(app->on_db_wait_user, path, waited);
+    } else if (waited >= 1 && !app->db_wait_told) {
+        fprintf(stderr, "waiting for the database '%s': another process is writing to it (up to a minute; Ctrl-C "
+                        "stops waiting)\n", path);
+        fflush(stderr);
+        app->db_wait_told = true;
+    }
+    return !(cancel && !app->db_wait_cancel0);
+}
+
 Db *app_db(App *app, Err *e) {
     if (app->db) return app->db;
     if (!app->db_path) {
         app->db_path = db_resolve_path(NULL, e);
         if (!app->db_path) return NULL;
     }
-    if (db_open(app->db_path, 0, &app->db, e)) app->db = NULL;
+    DbWait w = {app_db_wait, app};
+    if (db_open_wait(app->db_path, 0, &w, &app->db, e)) app->db = NULL;
     return app->db;
 }
 

@@ -85,6 +85,10 @@ typedef struct App {
     void *on_step_user;
     ProgressFn on_progress; // progress of long commands (the TUI); NULL: a line on stderr
     void *on_progress_user;
+    DbWaitFn on_db_wait;   // while another process holds the database (the TUI's status line); NULL: a
+    void *on_db_wait_user; // line on stderr. Its return value is ignored: Ctrl-C (cancel) stops the wait
+    bool db_wait_told;     // the current wait was reported on stderr
+    bool db_wait_cancel0;  // cancel was set when the current wait began
     bool quit;             // set by the quit command: the front end runs nothing after it
     bool headless;         // -e, --script or stdin not a terminal: long commands report progress on stderr
 } App;

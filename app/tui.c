@@ -652,6 +652,18 @@ static void on_progress(void *user, const Progress *p) {
     }
 }
 
+// The database's wait hook (app->on_db_wait): after a moment, the status line says what qkv waits
+// for; the keys are read (Ctrl-C stops the wait) and the screen kept current.
+static bool on_db_wait(void *user, const char *path, double waited) {
+    (void)user;
+    if (waited < 0.3) return true;
+    set_status(false, "waiting %.0f s for another process to finish writing (Ctrl-C stops waiting): %s", waited,
+               path);
+    poll_keys();
+    if (clock_now() - T->last_paint > 0.1) paint(false);
+    return true;
+}
+
 // Render a result as the log shows it (the same text headless mode prints).
 static void human_form(const Out *o, int rc, Buf *out) {
     char *mem = NULL;
@@ -735,6 +747,7 @@ static void run_line(const char *line, unsigned flags) {
     app->on_step_user = T;
     app->on_progress = on_progress;
     app->on_progress_user = T;
+    app->on_db_wait = on_db_wait;
     T->view_dirty = true;
     paint(false);
 
@@ -743,6 +756,7 @@ static void run_line(const char *line, unsigned flags) {
     int rc = commands_run(app, line, len, &o);
     app->on_step = NULL;
     app->on_progress = NULL;
+    app->on_db_wait = NULL;
     T->running = NULL;
     bool stopped = got_int;
     got_int = 0;

@@ -25,7 +25,6 @@
 #define DB_APP_ID 0x716b7631
 
 enum {
-    DB_BUSY_MS = 2000,       // SQLite's own wait per attempt
     DB_BUSY_TOTAL_MS = 60000 // how long a write waits for other processes in all
 };
 
@@ -87,6 +86,8 @@ int db_fail(Db *db, int rc, Err *e, const char *what) {
         return err_set(e, "%s '%s': the database is corrupt (%s)", what, path, msg);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
+        if (db && db->wait_stopped)
+            return err_set(e, "%s '%s': stopped waiting for another process that holds the database", what, path);
         return err_set(e, "%s '%s': another process kept the database busy for %d s", what, path,
                        DB_BUSY_TOTAL_MS / 1000);
     case SQLITE_CANTOPEN:
@@ -171,30 +172,59 @@ int db_row_oom(Err *e, const char *what, long long id, const Buf *b) {
 
 // ---- transactions ------------------------------------------------------------------------
 
-static long long now_ms(void) { return (long long)(clock_now() * 1e3); }
-
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) && errno == EINTR) {
     }
 }
 
-// Step a statement that takes a lock, retrying while the database is busy.
-static int step_retry(sqlite3_stmt *st) {
-    long long deadline = now_ms() + DB_BUSY_TOTAL_MS;
+// Tell the wait hook how long this wait has lasted; false: stop waiting.
+static bool wait_goes_on(Db *db, double now) {
+    if (db->wait_stopped) return false;
+    if (now - db->wait_t0 > DB_BUSY_TOTAL_MS / 1e3) return false;
+    double waited = db->wait_calls++ ? now - db->wait_t0 : 0;
+    if (db->wait.fn && !db->wait.fn(db->wait.user, db->path, waited)) db->wait_stopped = true;
+    return !db->wait_stopped;
+}
+
+static void wait_begin(Db *db) {
+    db->wait_t0 = clock_now();
+    db->wait_calls = 0;
+    db->wait_stopped = false;
+}
+
+// SQLite's busy handler: while another process holds the lock, sleep a little and try again
+// (short sleeps first, so that a brief write by another qkv costs little), telling the hook.
+static int on_busy(void *p, int count) {
+    Db *db = p;
+    if (count == 0 && !db->retrying) wait_begin(db);
+    if (!wait_goes_on(db, clock_now())) return 0;
+    sleep_ms(count < 20 ? 1 + count / 4 : 20);
+    return 1;
+}
+
+// Step a statement that takes a lock, retrying while the database is busy: SQLite returns
+// SQLITE_BUSY without calling its busy handler when waiting could deadlock (a reader that
+// wants to write), so the statement is reset and stepped again.
+static int step_retry(Db *db, sqlite3_stmt *st) {
+    wait_begin(db);
+    db->retrying++;
+    int rc;
     for (int i = 0;; i++) {
-        int rc = sqlite3_step(st);
-        if ((rc & 0xff) != SQLITE_BUSY || now_ms() > deadline) return rc;
+        rc = sqlite3_step(st);
+        if ((rc & 0xff) != SQLITE_BUSY || !wait_goes_on(db, clock_now())) break;
         sqlite3_reset(st);
         sleep_ms(1 + (int)(((unsigned)getpid() * 7u + (unsigned)i * 13u) % 20u));
     }
+    db->retrying--;
+    return rc;
 }
 
 // Run a fixed SQL statement through the cache, retrying while busy.
 static int exec_retry(Db *db, const char *sql, Err *e, const char *what) {
     sqlite3_stmt *st = db_stmt(db, sql, e);
     if (!st) return -1;
-    int rc = step_retry(st);
+    int rc = step_retry(db, st);
     int status = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, rc, e, what);
     sqlite3_reset(st);
     return status;
@@ -285,7 +315,7 @@ char *db_resolve_path(const char *path, Err *e) {
 static int query_int(Db *db, const char *sql, long long *out, Err *e, const char *what) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = step_retry(st);
+    if (rc == SQLITE_OK) rc = step_retry(db, st);
     if (rc == SQLITE_ROW) {
         *out = sqlite3_column_int64(st, 0);
         rc = SQLITE_OK;
@@ -300,7 +330,7 @@ static int query_int(Db *db, const char *sql, long long *out, Err *e, const char
 static int query_text(Db *db, const char *sql, char *out, size_t cap, Err *e, const char *what) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = step_retry(st);
+    if (rc == SQLITE_OK) rc = step_retry(db, st);
     out[0] = 0;
     if (rc == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
@@ -368,7 +398,9 @@ static void owner_alive(sqlite3_context *c, int n, sqlite3_value **v) {
     sqlite3_result_int(c, proc_token_alive((const char *)sqlite3_value_text(v[0])));
 }
 
-int db_open(const char *path, unsigned flags, Db **out, Err *e) {
+int db_open(const char *path, unsigned flags, Db **out, Err *e) { return db_open_wait(path, flags, NULL, out, e); }
+
+int db_open_wait(const char *path, unsigned flags, const DbWait *wait, Db **out, Err *e) {
     *out = NULL;
     if (!path || !*path) return err_set(e, "no database file given");
     bool ro = flags & DB_OPEN_READONLY;
@@ -380,6 +412,7 @@ int db_open(const char *path, unsigned flags, Db **out, Err *e) {
 
     Db *db = xcalloc(1, sizeof *db);
     db->path = xstrdup(path);
+    if (wait) db->wait = *wait;
     int oflags = ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     int rc = sqlite3_open_v2(path, &db->h, oflags, NULL);
     if (rc != SQLITE_OK) {
@@ -388,7 +421,7 @@ int db_open(const char *path, unsigned flags, Db **out, Err *e) {
         return -1;
     }
     sqlite3_extended_result_codes(db->h, 1);
-    sqlite3_busy_timeout(db->h, DB_BUSY_MS);
+    sqlite3_busy_handler(db->h, on_busy, db);
     sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_create_function(db->h, "qkv_owner_alive", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, owner_alive, NULL, NULL);
     db->readonly = ro || sqlite3_db_readonly(db->h, "main") == 1;
@@ -404,7 +437,7 @@ int db_open(const char *path, unsigned flags, Db **out, Err *e) {
                                 "(SELECT application_id FROM pragma_application_id), "
                                 "(SELECT count(*) FROM sqlite_schema)",
                                 -1, &q, NULL);
-        if (rc == SQLITE_OK) rc = step_retry(q);
+        if (rc == SQLITE_OK) rc = step_retry(db, q);
         if (rc == SQLITE_ROW) {
             version = sqlite3_column_int64(q, 0);
             app = sqlite3_column_int64(q, 1);

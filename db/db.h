@@ -32,6 +32,17 @@ char *db_resolve_path(const char *path, Err *e);
 // A file that is not a qkv database, or one written by a newer qkv, is refused before
 // anything is written to it. Returns 0 with *out set, or -1 with e filled.
 int db_open(const char *path, unsigned flags, Db **out, Err *e);
+// While another process holds the database's write lock, qkv waits for it (up to a minute)
+// and calls fn every few milliseconds with how long it has waited so far (0 on the first call
+// of each wait): a front end shows it and reads Ctrl-C. fn returning false stops the wait: the
+// write fails at once with "stopped waiting". fn must not use the database.
+typedef bool (*DbWaitFn)(void *user, const char *path, double waited_s);
+typedef struct DbWait {
+    DbWaitFn fn;
+    void *user;
+} DbWait;
+// db_open with a wait hook (wait may be NULL).
+int db_open_wait(const char *path, unsigned flags, const DbWait *wait, Db **out, Err *e);
 void db_close(Db *db);
 const char *db_path(const Db *db);
 // True when the file could only be opened for reading.

@@ -27,6 +27,11 @@ struct Db {
         sqlite3_stmt *st;
     } cache[DB_STMT_CACHE];
     int n_cache;
+    DbWait wait;       // told while another process holds the lock (db_open_wait)
+    double wait_t0;    // when the current wait began (clock_now)
+    int wait_calls;    // calls of the hook in the current wait
+    int retrying;      // inside step_retry: SQLite's own waits belong to its wait
+    bool wait_stopped; // the hook said stop: the write fails as busy at once
 };
 
 // The prepared statement for a static SQL string (prepared once, kept until db_close),

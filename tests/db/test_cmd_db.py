@@ -537,6 +537,40 @@ def main():
     check(not any('locked' in e_ or 'warning' in e_ for e_ in errs), 'no "database is locked": %s' % errs)
     check(db_count(cdb, 'runs') == 80, 'no run lost: %d' % db_count(cdb, 'runs'))
 
+    # ---- another process holding the write lock: qkv says it waits, Ctrl-C stops the wait at once with a
+    # clear message (the generation's text still printed), and the wait ends by itself when the lock goes
+    ldb = f('locked.db')
+    qjson(ldb, ['generate "first" max=1'])
+    holder = sqlite3.connect(ldb, isolation_level=None)
+    holder.execute('BEGIN IMMEDIATE')
+    holder.execute("UPDATE runs SET prompt = prompt")
+    proc = subprocess.Popen([QKV, '--db', ldb, '-e', 'generate "while locked" max=2 seed=1'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    said, t0 = b'', time.time()
+    while b'waiting for the database' not in said and time.time() - t0 < 20:
+        said += os.read(proc.stderr.fileno(), 4096) or b''
+    check(b'waiting for the database' in said and ldb.encode() in said and b'Ctrl-C' in said,
+          'a wait for the lock is said on stderr: %r' % said)
+    t1 = time.time()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    err = (said + err).decode()
+    check(time.time() - t1 < 5, 'Ctrl-C stops the wait at once (%.1f s)' % (time.time() - t1))
+    check('stopped waiting for another process that holds the database' in err and 'not logged' in err,
+          'the message says the run was not logged and why: %r' % err)
+    check(proc.returncode == 130 and len(out.strip()) > 0, 'the text was printed, exit status 130: %d %r'
+          % (proc.returncode, out))
+    check(db_count(ldb, 'runs') == 1, 'nothing half written while locked')
+    # the lock released after a while: the waiting process goes on and logs its run
+    proc = subprocess.Popen([QKV, '--db', ldb, '--json', '-e', 'generate "after the lock" max=2 seed=1'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    time.sleep(1.5)
+    holder.execute('COMMIT')
+    holder.close()
+    out, err = proc.communicate(timeout=60)
+    check(proc.returncode == 0 and b'waiting for the database' in err and db_count(ldb, 'runs') == 2
+          and json.loads(out)['run_id'] == 2, 'logged once the lock was released: %d %r %r' % (proc.returncode, out, err))
+
     # ---- files qkv must not damage: generation still works, the run is not logged, the file is unchanged
     notdb = f('notes.txt')
     with open(notdb, 'wb') as fh:

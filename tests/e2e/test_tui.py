@@ -17,6 +17,7 @@ import math
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -875,6 +876,44 @@ def scenario_small_and_quit(p, name):
             break
 
 
+def scenario_locked_db(p, tmp, name):
+    """Another process holds the database's write lock while a ranking is stored: the status line says
+    that qkv waits and for what, Ctrl-C stops the wait with the ranking still pending, and once the lock
+    is gone the same Enter stores it."""
+    db = os.path.join(tmp, name + ".db")
+    start_qkv(p, db)
+    command(p, 'rank "Once upon" k=2 max=3')
+    p.wait_text("Enter runs:  order 1 2")
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE runs SET prompt = prompt")
+    try:
+        p.keys("Enter")
+        s = p.wait_text("for another process to finish writing (Ctrl-C stops waiting)")
+        if W >= 120 and db not in s:
+            fail("%s: the wait does not name the database file: %r" % (name, s))
+        p.keys("C-c")
+        p.wait_text("error: order: cannot store the ranking")
+        p.wait_text("Enter runs:  order 1 2")  # still pending
+        p.keys("6")  # the whole message in the Log view
+        p.wait_text("stopped waiting for another process that holds the database")
+        p.keys("4")
+        p.wait_text("Enter runs:  order 1 2")
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    p.keys("Enter")
+    s = p.wait(lambda s: re.search(r"ranking (\d+) stored", s), "the ranking stored after the lock went")
+    rid = int(re.search(r"ranking (\d+) stored", s).group(1))
+    c = sqlite3.connect(db)
+    n = c.execute("SELECT count(*) FROM rankings WHERE id = ?", (rid,)).fetchone()[0]
+    c.close()
+    if n != 1:
+        fail("%s: ranking %d is not in the database" % (name, rid))
+    p.keys("q")
+    wait_shell(p)
+
+
 def main():
     if not have_tmux():
         return 77
@@ -930,6 +969,11 @@ def main():
         headless(env, db, "new-model gpt2 layers=2 heads=2 d=64 ctx=64 seed=11 std=0.2 out=" + quant)
         p = Pane(tmp, W, H, "f")
         scenario_quant(p, tmp, db, quant, "quant")
+        p.close()
+
+        # 5b. a database locked by another process while a ranking is stored
+        p = Pane(tmp, W, H, "g")
+        scenario_locked_db(p, tmp, "locked")
         p.close()
 
         # 6. a larger model: resize mid-generation, Ctrl-C
