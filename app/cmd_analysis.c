@@ -690,13 +690,13 @@ const Command analysis_commands[] = {
      "copy to the token after the same position in the first (Olsson et al. 2022; TransformerLens): rows of the first "
      "copy whose letter occurred before by chance are not counted. stat= "
      "picks the statistic of the layer x head heatmap (save exports it).",
-     true},
+     true, true},
     {"lens", cmd_lens, 0, 1, k_lens, "lens \"TEXT\"|ids=... [target=TOKEN|#ID top=K]",
      "The logit lens: the model's final norm and head applied to the residual stream after every block (layer 0 = "
      "the embeddings, layer l = after block l-1, as HF numbers hidden_states). For every layer and position the top "
      "token(s) and the probability of the token the model finally predicts there, or of target= (a text that is "
      "one token, or #ID). The heatmap (save exports it) is that probability per layer x position.",
-     true},
+     true, true},
     {"patch", cmd_patch, 0, 2, k_patch,
      "patch \"CLEAN\" \"CORRUPT\"|clean_ids=.. corrupt_ids=.. [metric=logit_diff answer=TOKEN|#ID wrong=TOKEN|#ID pos=P "
      "sites=resid,heads,mlp]",
@@ -705,22 +705,22 @@ const Command analysis_commands[] = {
      "values, at every position), each MLP's output. Reports the fraction of logit(answer) - logit(wrong) at pos "
      "(default the last) that each site restores: 1 = the clean run's, 0 = the corrupt's. answer defaults to the "
      "clean run's top token, wrong to the corrupt run's. sites= picks the kinds of site visited (the others are null).",
-     true},
+     true, true},
     {"rollout", cmd_rollout, 0, 1, k_rollout, "rollout \"TEXT\"|ids=...",
      "Attention rollout (Abnar & Zuidema 2020): the product over layers of 0.5 x the heads' mean attention + 0.5 x "
      "the identity (the residual stream), first layer rightmost: how much each position draws on each input "
      "token. Rows sum to 1.",
-     true},
+     true, true},
     {"attend", cmd_attend, 0, 1, k_attend, "attend \"TEXT\"|ids=... from=POSITION to=POSITION [top=10]",
      "Which heads attend most from one position (a query) to another (a key): every layer x head's attention "
      "there, as a heatmap, and the top heads listed, largest first. Positions count tokens from 0 (as tokenize "
      "lists them).",
-     true},
+     true, true},
     {"neuron", cmd_neuron, 0, 1, k_neuron, "neuron \"TEXT\"|ids=... [layer=L head=H query=POSITION]",
      "The neuron view of one head (bertviz's): the query vector q of one position (default the last) and the key "
      "vectors k of every position, after the rotary embedding, and each dimension's contribution q[d] k[d] / "
      "sqrt(head_dim) to the score of each key (a row sums to the score before the softmax; keys a decoder's query "
      "cannot see are null). The heatmap is key x dimension.",
-     true},
+     true, true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -272,17 +272,17 @@ const Command encode_commands[] = {
      "A masked-language model's (BERT's) most likely fillers for each [MASK] in TEXT, with their probabilities, "
      "and the text with the best ones put in. JSON: tokens, ids, masks: [{position, top: [{id, piece, prob}]}], "
      "text.",
-     true},
+     true, true},
     {"embed", cmd_embed, 1, 1, k_embed, "embed \"TEXT\" [pool=mean|cls|max|last normalize=true|false]",
      "The text's vector: the final hidden states pooled over its tokens (a sentence-transformers model's own "
      "pooling and normalization by default; otherwise mean for encoders, the last token for decoders). Texts "
      "longer than the model's maximum length are cut, as its tokenizer would. JSON: dim, pool, normalized, "
      "n_tokens, truncated, embedding.",
-     true},
+     true, true},
     {"similarity", cmd_similarity, 2, SIM_MAX_TEXTS, k_embed,
      "similarity \"A\" \"B\" [\"C\" ...] [pool=... normalize=...]",
      "Cosine similarity of the texts' embeddings (as embed makes them); for several texts the matrix, which "
      "save FILE.svg exports as a heatmap. JSON: pool, normalized, texts, matrix, cosine (for two).",
-     true},
+     true, true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -509,7 +509,7 @@ const Command gen_commands[] = {
      "BERT does ([CLS] A [SEP] B [SEP], segments 0 and 1); types= gives the segments of ids=. chat=true "
      "renders TEXT as a user turn (after system=\"S\" when given) with the model's chat template and the start "
      "of the assistant's turn.",
-     true},
+     true, true},
     {"generate", cmd_generate, 0, 1, k_generate,
      "generate \"TEXT\"|ids=... [max=N temperature=T top_k=K top_p=P seed=S alts=N truncate=true stop=false] "
      "[chat=true system=\"S\"] [best_of=N reward=DIR]",

@@ -309,7 +309,7 @@ const Command inspect_commands[] = {
      "Attention probabilities of one head (rows: query positions, columns: keys; a decoder's masked entries are "
      "0, an encoder's maps are full). layer=all and/or head=all add every selected map as layers[layer][head]. "
      "pair=, types=, chat= and system= as for logits.",
-     true},
+     true, true},
     {"pe", cmd_pe, 1, 1, k_pe, "pe sinusoidal|learned|rotary [len=L dim=D cosine=true relative=true]",
      "Positional encodings as a matrix (rows = positions): the original Transformer's sinusoids for any length "
      "and width, or the current model's learned position embeddings. cosine=true gives the position x position "

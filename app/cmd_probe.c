@@ -203,6 +203,7 @@ static int probe_train(App *app, const Args *a, Out *out) {
             rc = out_error(out, "probe: %d examples: too few for a held-out split of every %lldth (give more, or a "
                            "smaller every=)", s.n, every);
     }
+    fit.stop = x ? ctx_stop(x) : NULL;
     if (!rc && probe_sweep(ctx_pool(x), &r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
         rc = out_error(out, "probe: %s", e.msg);
     const char *dump = args_opt(a, "dump"), *save = args_opt(a, "save");
@@ -510,7 +511,7 @@ static int cmd_layersim(App *app, const Args *a, Out *out) {
     if (!x) rc = out_error(out, "layersim: %s", e.msg);
     else if (!hid || !cka || !cs) rc = out_error(out, "layersim: out of memory for %d layers x %d tokens", L1, T);
     else if (lens_hidden(x, pr.ids.v, PROMPT_TYPES(&pr), T, hid, NULL, &e) ||
-             layer_similarity(hid, L1, T, d, cka, cs, &e))
+             layer_similarity(hid, L1, T, d, ctx_stop(x), cka, cs, &e))
         rc = out_error(out, "layersim: %s", e.msg);
     if (!rc) {
         JsonW *w = &out->w;
@@ -563,10 +564,10 @@ const Command probe_commands[] = {
      "position is even or odd), prev (the previous token). `probe data NAME FILE` writes number, capital or bracket as JSONL. "
      "The probe is trained with Adam on standardised features (steps, lr, l2). dump=DIR writes the rows as NumPy files "
      "(x, y, test, example, pos). Every sweep is logged in the database; `probe runs` lists them, newest first. save=FILE keeps the probe of the layer asked for (of the best layer when several) as JSON; `probe apply FILE \"TEXT\"` gives its class and probabilities at each token of a text.",
-     false},
+     false, true},
     {"layersim", cmd_layersim, 0, 1, k_layersim, "layersim \"TEXT\"|ids=...",
      "Layer similarity: linear CKA (Kornblith et al. 2019; the positions as examples) and the mean cosine between "
      "the residual stream of every pair of layers (0 = the embeddings, l = after block l-1), on one text.",
-     true},
+     true, true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

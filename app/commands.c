@@ -25,7 +25,9 @@ int commands_run(App *app, const char *line, size_t len, Out *out) {
     } else if (c->needs_model && !app->model && app_load_model(app, NULL, NULL, &e)) {
         rc = out_error(out, "%s", e.msg);
     } else {
+        app->stoppable = c->stoppable;
         rc = c->fn(app, &a, out);
+        app_stoppable_done(app);
         size_t failed = out->json.failed > out->text.failed ? out->json.failed : out->text.failed;
         if (!rc && failed) rc = out_error(out, "out of memory for the result of %s (%zu bytes)", c->name, failed);
         if (rc && !out->err.len) out_error(out, "%s failed", c->name);

@@ -73,6 +73,7 @@ typedef struct Command {
     const char *usage;       // "generate \"TEXT\" [max=N ...]"
     const char *help;        // one paragraph
     bool needs_model;
+    bool stoppable;          // Ctrl-C fails its model evaluations ("interrupted"): long analyses
 } Command;
 
 // Add a command table (NULL-name terminated; borrowed, usually static) to the registry.

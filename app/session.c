@@ -71,7 +71,14 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
 
 Ctx *app_ctx(App *app, Err *e) {
     if (!app->ctx) app->ctx = ctx_new_kv(app->model, app->n_threads, app_kv(app, app->model), e);
+    if (app->ctx) ctx_set_stop(app->ctx, app->stoppable ? app->cancel : NULL);
     return app->ctx;
+}
+
+void app_stoppable_done(App *app) {
+    app->stoppable = false;
+    if (app->ctx) ctx_set_stop(app->ctx, NULL);
+    if (app->orig_ctx) ctx_set_stop(app->orig_ctx, NULL);
 }
 
 int app_kv_parse(const char *s, DType *kv) {
@@ -182,6 +189,7 @@ void app_drop_contexts(App *app) {
 Ctx *app_orig_ctx(App *app, Err *e) {
     if (!app->original) return NULL;
     if (!app->orig_ctx) app->orig_ctx = ctx_new_kv(app->original, app->n_threads, app_kv(app, app->original), e);
+    if (app->orig_ctx) ctx_set_stop(app->orig_ctx, app->stoppable ? app->cancel : NULL);
     return app->orig_ctx;
 }
 

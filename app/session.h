@@ -89,6 +89,7 @@ typedef struct App {
     void *on_db_wait_user; // line on stderr. Its return value is ignored: Ctrl-C (cancel) stops the wait
     bool db_wait_told;     // the current wait was reported on stderr
     bool db_wait_cancel0;  // cancel was set when the current wait began
+    bool stoppable;        // the running command's evaluations fail on cancel (Command.stoppable)
     bool quit;             // set by the quit command: the front end runs nothing after it
     bool headless;         // -e, --script or stdin not a terminal: long commands report progress on stderr
 } App;
@@ -189,6 +190,8 @@ void generation_free(Generation *g);
 // else QKV_DB, else $XDG_DATA_HOME/qkv/qkv.db. NULL with e filled when it cannot be used;
 // the next call tries again.
 Db *app_db(App *app, Err *e);
+// After a command: its contexts no longer stop on cancel.
+void app_stoppable_done(App *app);
 // True while a ranking started with `rank` waits for `order` or `skip` (the TUI asks
 // before quitting).
 bool app_rank_pending(const App *app);

@@ -17,9 +17,13 @@ done
     $QKV -e "new-model llama layers=12 heads=12 kv_heads=4 d=768 ff=2048 ctx=1024 vocab=32000 seed=1 out=$DIR/llama-124m" >/dev/null
 [ -f "$DIR/bert-base/model.safetensors" ] ||
     $QKV -e "new-model bert layers=12 heads=12 d=768 ff=3072 ctx=512 vocab=30522 seed=1 out=$DIR/bert-base" >/dev/null
-echo "== engine: GPT-2 124M shape, 2 threads, qkv bench prompt=512 gen=128"
+# As llama-bench's pp512 and tg128 (how issue 7's llama.cpp figures were taken): prefill of 512
+# tokens (with generation after them, where a token also reads the 512 positions' KV cache), then
+# generation from an empty context.
+echo "== engine: GPT-2 124M shape, 2 threads, qkv bench prompt=512 gen=128, then prompt=0 gen=128"
 for dt in f32 f16 bf16; do
-    $QKV --threads 2 --model "$DIR/gpt2-124m-$dt" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3"
+    $QKV --threads 2 --model "$DIR/gpt2-124m-$dt" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3" \
+        -e "bench prompt=0 gen=128 reps=3"
 done
 echo "== engine: the F32 model quantized in memory (every matrix, the tied embedding and head too), 2 threads"
 $QKV --threads 2 --model "$DIR/gpt2-124m-f32" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3" \
@@ -28,7 +32,8 @@ $QKV --threads 2 --model "$DIR/gpt2-124m-f32" --db "$DIR/bench.db" -e "bench pro
     -e "quantize q4_k embed=true" -e "bench prompt=512 gen=128 reps=3" \
     -e "quantize q4_k_m embed=true" -e "bench prompt=512 gen=128 reps=3"
 echo "== engine: the same size as Llama (12 layers, d=768, 12 heads, 4 KV heads, vocabulary 32000) and BERT-base"
-$QKV --threads 2 --model "$DIR/llama-124m" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3"
+$QKV --threads 2 --model "$DIR/llama-124m" --db "$DIR/bench.db" -e "bench prompt=512 gen=128 reps=3" \
+    -e "bench prompt=0 gen=128 reps=3"
 $QKV --threads 2 --model "$DIR/bert-base" --db "$DIR/bench.db" -e "bench prompt=512 reps=3 embed=32"
 if $QKV --model minilm -e model >/dev/null 2>&1; then
     echo "== all-MiniLM-L6-v2: sentence embeddings (32 tokens)"

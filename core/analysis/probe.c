@@ -428,6 +428,10 @@ int probe_fit(const float *x, int n, int d, size_t stride, const int *const *ys,
     double *gb = bias + K, *mb = bias + 2 * K, *vb = bias + 3 * K;
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     for (int step = 1; step <= f->steps; step++) {
+        if (f->stop && *f->stop) {
+            free(xtr), free(xte), free(mu), free(sd), free(W), free(bias), free(z), free(rows);
+            return err_set(e, "interrupted");
+        }
         // z = x W^T + b -> softmax per probe -> minus the one-hot, over ntr: the gradient of the
         // logits (one pass over x for every probe)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ntr, K, d, 1.0, xtr, d, W, d, 0.0, z, K);

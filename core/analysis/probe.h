@@ -3,6 +3,7 @@
 // built in), the feature rows they give, a multinomial logistic regression, and the sweep over
 // layers with the majority-class baseline and a shuffled-label control.
 #pragma once
+#include <signal.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -82,6 +83,7 @@ int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err 
 typedef struct ProbeFit {
     int steps;
     double lr, l2;
+    volatile sig_atomic_t *stop; // non-NULL: the fit fails with "interrupted" once *stop is set
 } ProbeFit;
 ProbeFit probe_fit_defaults(void); // 200 steps, lr 0.05, l2 1e-4
 

@@ -7,7 +7,7 @@
 
 #include "base/mem.h"
 
-int layer_similarity(const float *h, int L1, int n, int d, float *cka, float *cos, Err *e) {
+int layer_similarity(const float *h, int L1, int n, int d, volatile sig_atomic_t *stop, float *cka, float *cos, Err *e) {
     size_t nd = (size_t)n * d, dd = (size_t)d * d;
     double *x = malloc(mem_mul(mem_mul(sizeof(double), nd), (size_t)L1)); // centred, (L1, n, d)
     double *c = malloc(mem_mul(sizeof(double), dd));
@@ -26,6 +26,10 @@ int layer_similarity(const float *h, int L1, int n, int d, float *cka, float *co
     // |Xa^T Xb|_F^2 with Xa^T Xb (d, d)
     for (int a = 0; a < L1; a++)
         for (int b = a; b < L1; b++) {
+            if (stop && *stop) {
+                free(x), free(c), free(self);
+                return err_set(e, "interrupted");
+            }
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, n, 1.0, x + a * nd, d, x + b * nd, d, 0.0, c, d);
             double s = 0;
             for (size_t k = 0; k < dd; k++) s += c[k] * c[k];
@@ -39,6 +43,10 @@ int layer_similarity(const float *h, int L1, int n, int d, float *cka, float *co
         }
     for (int a = 0; a < L1; a++)
         for (int b = 0; b < L1; b++) {
+            if (stop && *stop) {
+                free(x), free(c), free(self);
+                return err_set(e, "interrupted");
+            }
             double sum = 0;
             for (int t = 0; t < n; t++) {
                 const float *u = h + a * nd + (size_t)t * d, *v = h + b * nd + (size_t)t * d;

@@ -50,6 +50,7 @@ struct Ctx {
     float *rope_inv;            // [rot/2]: inverse frequencies
     float *logits_all;          // [chunk, n_vocab] when a trace wants every row's logits, on demand
     size_t logits_cap;
+    volatile sig_atomic_t *stop; // ctx_set_stop
 };
 
 // Scratch of n floats (0: none), sized by the model's shapes (mem.h rule 1: checked; calloc
@@ -165,6 +166,8 @@ DType ctx_kv(const Ctx *c) { return c->kv_dt; }
 Pool *ctx_pool(Ctx *c) { return c->pool; }
 const ModelConfig *ctx_config(const Ctx *c) { return &c->m->cfg; }
 void ctx_reset(Ctx *c) { c->pos = 0; }
+void ctx_set_stop(Ctx *c, volatile sig_atomic_t *stop) { c->stop = stop; }
+volatile sig_atomic_t *ctx_stop(const Ctx *c) { return c->stop; }
 void ctx_truncate(Ctx *c, int pos) {
     if (pos >= 0 && pos < c->pos) c->pos = pos;
 }
@@ -766,6 +769,7 @@ static int blocks(Ctx *c, int layer0, int n, const Trace *tr, Err *e) {
     int d = cf->n_embd, pos0 = c->pos;
     float *x = c->x;
     for (int l = layer0; l < cf->n_layer; l++) {
+        if (c->stop && *c->stop) return err_set(e, "interrupted");
         const Layer *ly = &m->layers[l];
         emit(tr, TRACE_RESID_PRE, l, pos0, n, d, x);
         const float *h = x;

@@ -1,6 +1,7 @@
 // forward.h - one forward pass for every architecture, over a KV cache, observable (and
 // patchable) through a trace.
 #pragma once
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -75,6 +76,11 @@ int ctx_threads(const Ctx *c);
 Pool *ctx_pool(Ctx *c);            // the thread team the pass runs on (for benchmarks)
 const ModelConfig *ctx_config(const Ctx *c);
 void ctx_reset(Ctx *c);            // empty the cache
+// When *stop (NULL: never) becomes non-zero, an evaluation fails with "interrupted" before its
+// next block (position unchanged): Ctrl-C stops a long analysis within a block's time. generate
+// polls its own flag between tokens instead and keeps what it made, so it sets none for its run.
+void ctx_set_stop(Ctx *c, volatile sig_atomic_t *stop);
+volatile sig_atomic_t *ctx_stop(const Ctx *c);
 void ctx_truncate(Ctx *c, int pos); // keep the first pos tokens
 
 // Evaluate ids[n] at positions ctx_pos()..+n-1, appending them to the cache.

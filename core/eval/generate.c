@@ -38,7 +38,7 @@ int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, cons
     return generate_keep(c, tok, prompt, n_prompt, 0, p, on_step, user, cancel, trace, out, e);
 }
 
-int generate_keep(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, int n_keep, const GenParams *p,
+static int generate_run(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, int n_keep, const GenParams *p,
                   GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace, GenResult *out,
                   Err *e) {
     memset(out, 0, sizeof *out);
@@ -161,5 +161,16 @@ int eval_continuation(Ctx *c, const int *ids, int n, int from, int n_keep, float
         lp[i - from] = row[ids[i]];
     }
     free(logits), free(row), free(ex);
+    return rc;
+}
+
+int generate_keep(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, int n_keep, const GenParams *p,
+                  GenStepFn on_step, void *user, volatile sig_atomic_t *cancel, const Trace *trace, GenResult *out,
+                  Err *e) {
+    // cancel stops between tokens and keeps them; the context's stop would fail the run instead
+    volatile sig_atomic_t *stop = ctx_stop(c);
+    ctx_set_stop(c, NULL);
+    int rc = generate_run(c, tok, prompt, n_prompt, n_keep, p, on_step, user, cancel, trace, out, e);
+    ctx_set_stop(c, stop);
     return rc;
 }

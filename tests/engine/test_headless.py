@@ -475,23 +475,44 @@ import signal
 import time
 big = os.path.join(TMP, "big")
 run(["-e", f"new-model gpt2 layers=6 heads=8 d=512 ctx=2048 seed=2 out={big}"])
-proc = subprocess.Popen([QKV, "--db", DB, "--model", big, "--json", "-e", 'generate "x" max=2000 temperature=0; model'],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-time.sleep(1.5)
-proc.send_signal(signal.SIGINT)
-try:
-    so, se = proc.communicate(timeout=60)
-except subprocess.TimeoutExpired:
-    proc.kill()
-    so, se = proc.communicate()
-    check(False, "SIGINT stops the generation promptly")
-check(proc.returncode == 130, "SIGINT: exit status 130", (proc.returncode, se))
+
+
+def interrupted(args, after=1.5, timeout=60):
+    """Run qkv ARGS, send SIGINT after `after` seconds; (returncode, stdout, stderr, seconds it took to stop)."""
+    proc = subprocess.Popen([QKV, "--db", DB] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(after)
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)
+    try:
+        so, se = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        so, se = proc.communicate()
+    return proc.returncode, so, se, time.time() - t0
+
+
+rc, so, se, took = interrupted(["--model", big, "--json", "-e", 'generate "x" max=2000 temperature=0; model'])
+check(rc == 130 and took < 30, "SIGINT stops the generation promptly: exit status 130", (rc, round(took, 1), se))
 lines = [json.loads(l) for l in so.decode().split("\n") if l]
 check(len(lines) == 1 and lines[0].get("stop_reason") == "cancelled" and 0 < len(lines[0]["ids"]) < 2000,
       "the partial generation is printed, marked cancelled; the script stops", [(l.get("stop_reason"), len(l.get("ids", []))) for l in lines])
 check(b"Sanitizer" not in se and b"error" not in se, "no crash, no error", se)
 h = jlines(run(["--json", "-e", "history 1"]))[0]["runs"][0]
 check(h["stop_reason"] == "cancelled" and h["run_id"] == lines[0]["run_id"], "the cancelled run is logged", h)
+
+# Ctrl-C in the middle of a long analysis: it stops within a block's time (or a probe's step), prints and
+# logs nothing, exits 130 (before, each ran to its end and printed its result)
+words = "the cat sat on a mat while dogs ran over hills and birds sang".split()
+clean = " ".join(words[i % len(words)] for i in range(60))
+for what, cmd in (("patch", f'patch "{clean} cat" "{clean} dog"'),
+                  ("probe train", "probe train number n=120 steps=100000")):
+    before = jlines(run(["--json", "-e", "probe runs"]))[0]
+    rc, so, se, took = interrupted(["--model", big, "-e", cmd], timeout=30)
+    check(rc == 130 and took < 10, f"SIGINT stops {what} promptly", (rc, round(took, 1)))
+    check(f"{what.split()[0]}: ".encode() in se and b"interrupted" in se and not so.strip(), f"{what}: says interrupted, "
+          "prints no result", (so[:200], se[-300:]))
+    after = jlines(run(["--json", "-e", "probe runs"]))[0]
+    check(after == before, f"{what}: no probe run logged", (before, after))
 
 # a single .safetensors file with its tokenizer beside it, with and without config.json (then
 # the shape is inferred, with GPT-2's head size of 64): the same logits as the directory
