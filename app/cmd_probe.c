@@ -305,7 +305,7 @@ static int probe_train(App *app, const Args *a, Out *out) {
             buf_printf(&out->text, "%5d  %8.3f  %5.3f  %7.3f  %11.3f\n", res[i].layer, res[i].acc, res[i].train_acc,
                        res[i].control, res[i].acc - res[i].control);
         buf_printf(&out->text, "majority-class baseline %.3f; best layer %d; expected layer ", majority, res[best].layer);
-        if (isnan(expected)) buf_printf(&out->text, "- (the accuracy never rises)");
+        if (isnan(expected)) buf_printf(&out->text, "- (no layer beats the first)");
         else buf_printf(&out->text, "%.2f", expected);
         buf_printf(&out->text, "\n(%.2f s reading features, %.2f s fitting)", t1 - t0, t2 - t1);
         if (run_id > 0) buf_printf(&out->text, "; logged as probe run %lld", (long long)run_id);

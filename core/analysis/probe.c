@@ -548,10 +548,11 @@ int probe_sweep(Pool *pool, const ProbeRows *r, const int *layers, int nl, const
 }
 
 double probe_expected_layer(const ProbeLayer *l, int nl) {
-    double num = 0, den = 0;
+    double num = 0, den = 0, best = nl ? l[0].acc : 0;
     for (int i = 1; i < nl; i++) {
-        double delta = l[i].acc - l[i - 1].acc;
-        num += l[i].layer * delta, den += delta;
+        if (!(l[i].acc > best)) continue; // no gain over the layers before
+        double delta = l[i].acc - best;
+        num += l[i].layer * delta, den += delta, best = l[i].acc;
     }
     return den > 1e-12 ? num / den : NAN;
 }

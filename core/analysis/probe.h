@@ -134,6 +134,8 @@ int probe_sweep(Pool *pool, const ProbeRows *r, const int *layers, int nl, const
                 const ProbeFit *f, ProbeLayer *out, double *majority, Err *e);
 
 // The expected layer (Tenney et al. 2019, "center of gravity") of the accuracies of layers
-// sorted ascending: sum l (acc_l - acc_prev) / sum (acc_l - acc_prev) over the layers after
-// the first; NAN when the accuracy never rises.
+// sorted ascending, on the best accuracy reached up to each layer (Tenney's scores, of a mix of
+// the layers up to l, never fall; one probe per layer can): sum l (best_l - best_prev) /
+// sum (best_l - best_prev) over the layers after the first, within the layers swept; NAN when
+// no layer beats the first.
 double probe_expected_layer(const ProbeLayer *l, int nl);

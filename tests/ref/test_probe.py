@@ -249,7 +249,8 @@ def check_rows(tag, qkv, model, db, hf, causal, dataset, texts, labels_of, opts,
     if abs(res['majority'] - maj) > 1e-9:
         fail('%s: majority baseline %.6f, expected %.6f' % (tag, res['majority'], maj))
     accs = [(lay['layer'], lay['accuracy']) for lay in res['layers']]
-    deltas = [(accs[i][0], accs[i][1] - accs[i - 1][1]) for i in range(1, len(accs))]
+    best = [max(a for _, a in accs[:i + 1]) for i in range(len(accs))]  # the best up to each layer
+    deltas = [(accs[i][0], best[i] - best[i - 1]) for i in range(1, len(accs))]
     den = sum(dl for _, dl in deltas)
     want_e = sum(l * dl for l, dl in deltas) / den if den > 1e-12 else None
     got_e = res['expected_layer']
