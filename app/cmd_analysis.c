@@ -65,8 +65,9 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
     bool distinct = true;
     if (induction) {
         int first = tok_add_first(m->tok);
-        if (2 * len + 1 > c->n_ctx)
-            return out_error(out, "heads induction: len=%lld: twice that does not fit in the context of %d", len, c->n_ctx);
+        if (2 * len + (first >= 0) > c->n_ctx)
+            return out_error(out, "heads induction: len=%lld: twice that%s does not fit in the context of %d", len,
+                             first >= 0 ? " and the first token" : "", c->n_ctx);
         // a byte- or character-level vocabulary: most of its ids are bytes no text uses (their
         // embeddings say nothing), so by default the letters
         if (!from && m->tok && c->n_vocab <= INDUCTION_SMALL_VOCAB) from = INDUCTION_LETTERS;
@@ -378,7 +379,16 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
     Ctx *x = rc ? NULL : app_ctx(app, &e);
     if (!rc && !x) rc = out_error(out, "patch: %s", e.msg);
     PatchResult r = {0};
-    if (!rc && patch_run(x, cl.v, co.v, T, (int)pos, answer, wrong, sites, &r, &e)) rc = out_error(out, "patch: %s", e.msg);
+    if (!rc && patch_run(x, cl.v, co.v, T, (int)pos, answer, wrong, sites, &r, &e)) {
+        if (r.same_top) {
+            Buf t = {0};
+            token_piece(m->tok, r.answer, &t);
+            rc = out_error(out, "patch: both prompts' top token at position %lld is '%s', the answer: say which token the "
+                                "corrupt prompt should favour instead with wrong=TOKEN (or wrong=#ID)",
+                           pos, t.data ? t.data : "");
+            buf_free(&t);
+        } else rc = out_error(out, "patch: %s", e.msg);
+    }
     if (!rc) {
         JsonW *w = &out->w;
         Buf tmp = {0};
@@ -704,7 +714,8 @@ const Command analysis_commands[] = {
      "time taken from the clean run: the residual stream at each layer x position, each head's output (its weighted "
      "values, at every position), each MLP's output. Reports the fraction of logit(answer) - logit(wrong) at pos "
      "(default the last) that each site restores: 1 = the clean run's, 0 = the corrupt's. answer defaults to the "
-     "clean run's top token, wrong to the corrupt run's. sites= picks the kinds of site visited (the others are null).",
+     "clean run's top token, wrong to the corrupt run's (when that is the answer too, wrong= must say which token the "
+     "corrupt prompt favours instead). sites= picks the kinds of site visited (the others are null).",
      true, true},
     {"rollout", cmd_rollout, 0, 1, k_rollout, "rollout \"TEXT\"|ids=...",
      "Attention rollout (Abnar & Zuidema 2020): the product over layers of 0.5 x the heads' mean attention + 0.5 x "

@@ -116,6 +116,15 @@ static int run_metric(Runner *R, int layer, int from, int at, const float *row, 
     return metric_of(R, R->xout + (size_t)(R->pos - from) * d, metric, e);
 }
 
+// Whether columns [c0, c0 + nc) of the n rows (of width w, from offset off) of a and b are equal.
+static bool same_cols(const float *a, const float *b, size_t off, int n, int w, int c0, int nc) {
+    for (int t = 0; t < n; t++) {
+        size_t at = off + (size_t)t * w + c0;
+        if (memcmp(a + at, b + at, sizeof(float) * (size_t)nc)) return false;
+    }
+    return true;
+}
+
 static int argmax_except(const float *v, int n, int skip) {
     int best = -1;
     for (int i = 0; i < n; i++)
@@ -136,13 +145,15 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     X.resid = malloc(sizeof(float) * (size_t)(L + 1) * nd);
     C.z = malloc(sizeof(float) * (size_t)L * n * C.qd);
     C.mlp = malloc(sizeof(float) * (size_t)L * nd);
+    X.z = malloc(sizeof(float) * (size_t)L * n * C.qd);
+    X.mlp = malloc(sizeof(float) * (size_t)L * nd);
     float *lg = malloc(sizeof(float) * (size_t)n * V), *lc = malloc(sizeof(float) * (size_t)V);
     float *io = malloc(sizeof(float) * 2 * nd);
     if (sites & PATCH_RESID) r->resid = calloc((size_t)(L + 1) * n, sizeof(float));
     if (sites & PATCH_HEADS) r->head = calloc((size_t)L * H, sizeof(float));
     if (sites & PATCH_MLP) r->mlp = calloc((size_t)L, sizeof(float));
     int rc = 0;
-    if (!C.resid || !X.resid || !C.z || !C.mlp || !lg || !lc || !io || (!r->resid && (sites & PATCH_RESID)) ||
+    if (!C.resid || !X.resid || !C.z || !C.mlp || !X.z || !X.mlp || !lg || !lc || !io || (!r->resid && (sites & PATCH_RESID)) ||
         (!r->head && (sites & PATCH_HEADS)) || (!r->mlp && (sites & PATCH_MLP))) {
         rc = err_set(e, "out of memory for the activations of %d tokens", n);
         goto done;
@@ -150,7 +161,7 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     // the clean run (every activation a site can take) and the corrupt one (its residual stream
     // kept, its keys and values left in the cache)
     Trace tc = {TRACE_EMBED | TRACE_RESID_POST | TRACE_Z | TRACE_MLP_OUT, 0, clean_trace, &C};
-    Trace tx = {TRACE_EMBED | TRACE_RESID_POST, 0, clean_trace, &X};
+    Trace tx = {TRACE_EMBED | TRACE_RESID_POST | TRACE_Z | TRACE_MLP_OUT, 0, clean_trace, &X};
     ctx_reset(c);
     if (ctx_eval(c, clean, n, lg, true, &tc, e)) {
         rc = -1;
@@ -164,9 +175,16 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     }
     const float *lx = lg + (size_t)pos * V;
     if (answer < 0) answer = argmax_except(lc, V, -1);
+    r->answer = answer;
     if (wrong < 0) wrong = argmax_except(lx, V, -1);
-    if (wrong == answer) wrong = argmax_except(lc, V, answer);
-    r->answer = answer, r->wrong = wrong;
+    if (wrong == answer) { // the corrupt prompt's top is the answer: which token it favours is the caller's to say
+        r->same_top = true;
+        rc = err_set(e, "both prompts' top token at position %d is the answer (#%d): say which token the corrupt "
+                        "prompt should favour instead with wrong=TOKEN",
+                     pos, answer);
+        goto done;
+    }
+    r->wrong = wrong;
     Runner R = {c, n, d, pos, {answer, wrong}, X.resid, io, io + nd};
     // both metrics as the patched runs read theirs, so that a site that changes nothing gives 0
     // and the last layer's residual at pos gives 1, exactly
@@ -185,11 +203,15 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     // model keeps the corrupt prefix in its cache, so positions run last to first and each
     // run starts at its own position (a run from p rewrites only positions p.. of the cache)
     bool causal = cf->a.causal;
+    // A site whose clean activation equals the corrupt one restores nothing: 0, without a re-run
+    // (which evaluates rows in other chunks than the corrupt pass, so its metric could move in the
+    // last bits).
     for (int p = n - 1; p >= 0 && r->resid; p--)
         for (int l = 0; l <= L; l++) {
             double m = r->corrupt;
             const float *row = C.resid + (size_t)l * nd + (size_t)p * d;
-            if (!(causal && p > pos) && run_metric(&R, l, causal ? p : 0, p, row, NULL, &m, e)) {
+            bool same = !memcmp(row, X.resid + (size_t)l * nd + (size_t)p * d, sizeof(float) * (size_t)d);
+            if (!(causal && p > pos) && !same && run_metric(&R, l, causal ? p : 0, p, row, NULL, &m, e)) {
                 rc = -1;
                 goto done;
             }
@@ -198,25 +220,25 @@ int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int 
     // heads and MLPs: every position, from their block on
     for (int l = 0; l < L; l++) {
         for (int h = 0; h < H && r->head; h++) {
-            double m;
+            double m = r->corrupt;
             Site s = {TRACE_Z, l, -1, h * hd, hd, C.z + (size_t)l * n * C.qd};
-            if (run_metric(&R, l, 0, 0, NULL, &s, &m, e)) {
+            if (!same_cols(C.z, X.z, (size_t)l * n * C.qd, n, C.qd, h * hd, hd) && run_metric(&R, l, 0, 0, NULL, &s, &m, e)) {
                 rc = -1;
                 goto done;
             }
             r->head[(size_t)l * H + h] = (float)((m - r->corrupt) / span) + 0.0f;
         }
-        double m;
+        double m = r->corrupt;
         if (!r->mlp) continue;
         Site s = {TRACE_MLP_OUT, l, -1, 0, d, C.mlp + (size_t)l * nd};
-        if (run_metric(&R, l, 0, 0, NULL, &s, &m, e)) {
+        if (!same_cols(C.mlp, X.mlp, (size_t)l * nd, n, d, 0, d) && run_metric(&R, l, 0, 0, NULL, &s, &m, e)) {
             rc = -1;
             goto done;
         }
         r->mlp[l] = (float)((m - r->corrupt) / span) + 0.0f;
     }
 done:
-    free(C.resid), free(X.resid), free(C.z), free(C.mlp), free(lg), free(lc), free(io);
+    free(C.resid), free(X.resid), free(C.z), free(C.mlp), free(X.z), free(X.mlp), free(lg), free(lc), free(io);
     if (rc) patch_result_free(r);
     return rc;
 }

@@ -18,6 +18,7 @@ int lens_probs(Ctx *c, const float *x, int n, float *probs, Err *e);
 // (clean - corrupt), where metric is logit[answer] - logit[wrong] at position pos.
 typedef struct PatchResult {
     int answer, wrong;  // the tokens compared (chosen when the caller gave -1)
+    bool same_top;      // failed: wrong was not given and the corrupt run's top token is the answer
     double clean, corrupt; // the metric of each run
     float *resid;       // [(n_layer + 1) * n]: the residual stream (as lens_hidden numbers it) at one position
     float *head;        // [n_layer * n_head]: one head's weighted values (TRACE_Z) at every position
@@ -31,8 +32,10 @@ enum { PATCH_RESID = 1, PATCH_HEADS = 2, PATCH_MLP = 4, PATCH_ALL = 7 };
 
 // Run clean[n] and corrupt[n], then corrupt again with one site at a time taken from the
 // clean run. answer/wrong: token ids, or -1 for the clean run's top token and the corrupt
-// run's (its second when they agree). A causal model re-runs only from the patched position
-// on (the corrupt prefix stays in the cache). sites: the PATCH_* kinds to visit; the result's
-// arrays of the others stay NULL. Fails when the two runs give the same metric.
+// run's; when that is the answer too, patch_run fails (same_top): the contrast is the caller's
+// to name. A causal model re-runs only from the patched position on (the corrupt prefix stays in
+// the cache); a site whose clean activation equals the corrupt one gives 0 without a re-run.
+// sites: the PATCH_* kinds to visit; the result's arrays of the others stay NULL. Fails when the
+// two runs give the same metric.
 int patch_run(Ctx *c, const int *clean, const int *corrupt, int n, int pos, int answer, int wrong, unsigned sites,
               PatchResult *r, Err *e);

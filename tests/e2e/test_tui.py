@@ -766,7 +766,7 @@ def scenario_heads(p, tmp, db, model, name):
     and probe train modes read as headless; save exports the view."""
     start_qkv(p, db, model)
     text, clean, corrupt = "the cat sat on the mat", "the cat sat", "the dog sat"
-    ref = headless(p.env, db, 'heads "%s"' % text, 'lens "%s"' % clean, 'patch "%s" "%s"' % (clean, corrupt),
+    ref = headless(p.env, db, 'heads "%s"' % text, 'lens "%s"' % clean, 'patch "%s" "%s" wrong=#5' % (clean, corrupt),
                    model=model)
     heads, lens, patch = ref
     n_head = heads["n_head"]
@@ -791,7 +791,7 @@ def scenario_heads(p, tmp, db, model, name):
     s = p.wait(lambda s: readout(s)[:2] == (0, 0), "the lens readout")
     if abs(readout(s)[3] - lens["layers"][0]["target_prob"][0]) > 5e-4:
         fail("%s: lens (0,0) reads %g, headless %g" % (name, readout(s)[3], lens["layers"][0]["target_prob"][0]))
-    command(p, 'patch "%s" "%s"' % (clean, corrupt))
+    command(p, 'patch "%s" "%s" wrong=#5' % (clean, corrupt))
     s = p.wait(lambda s: "patching" in s and ": resid" in s, "the patching heatmap (residual stream)")
     last = len(patch["resid"]) - 1
     for _ in range(last):

@@ -500,11 +500,17 @@ check(b"Sanitizer" not in se and b"error" not in se, "no crash, no error", se)
 h = jlines(run(["--json", "-e", "history 1"]))[0]["runs"][0]
 check(h["stop_reason"] == "cancelled" and h["run_id"] == lines[0]["run_id"], "the cancelled run is logged", h)
 
+# heads induction fills the context exactly when the model adds no first token (GPT-2): len = n_ctx / 2
+(ind,) = jlines(run(["--json", "-e", "heads induction len=128"]))
+check(len(ind["tokens"]) == 256, "heads induction len=128 fills a context of 256", len(ind.get("tokens", [])))
+p = run(["-e", "heads induction len=129"])
+check(p.returncode != 0 and b"does not fit in the context of 256" in p.stderr, "len=129 does not", p.stderr)
+
 # Ctrl-C in the middle of a long analysis: it stops within a block's time (or a probe's step), prints and
 # logs nothing, exits 130 (before, each ran to its end and printed its result)
 words = "the cat sat on a mat while dogs ran over hills and birds sang".split()
 clean = " ".join(words[i % len(words)] for i in range(60))
-for what, cmd in (("patch", f'patch "{clean} cat" "{clean} dog"'),
+for what, cmd in (("patch", f'patch "{clean} cat" "{clean} dog" wrong=#5'),
                   ("probe train", "probe train number n=120 steps=100000")):
     before = jlines(run(["--json", "-e", "probe runs"]))[0]
     rc, so, se, took = interrupted(["--model", big, "-e", cmd], timeout=30)

@@ -272,12 +272,18 @@ def check_patch(tag, qkv, model, db, fam, clean, corrupt, causal, pos=None):
     cmd = 'patch clean_ids=%s corrupt_ids=%s' % (','.join(map(str, clean)), ','.join(map(str, corrupt)))
     if pos is not None:
         cmd += ' pos=%d' % pos
-    (res,) = qkv_cli.json_cmds(qkv, model, [cmd], db)
     T = len(clean)
     pos = T - 1 if pos is None else pos
-    a, w = res['answer']['id'], res['wrong']['id']
     lc, acts = hf_clean_acts(fam, clean)
     lx, _ = fam.run(corrupt)
+    if int(lx[pos].argmax()) == int(lc[pos].argmax()):
+        # no default contrast: qkv asks for wrong=, and is given the corrupt run's second token
+        p = qkv_cli.run(qkv, ['--model', model, '--db', db, '-e', cmd])
+        if p.returncode == 0 or 'wrong=' not in p.stderr:
+            fail('%s: both tops are the answer, patch did not ask for wrong=: %r' % (tag, p.stderr[-200:]))
+        cmd += ' wrong=#%d' % int(np.argsort(-lx[pos])[1])
+    (res,) = qkv_cli.json_cmds(qkv, model, [cmd], db)
+    a, w = res['answer']['id'], res['wrong']['id']
     m_clean, m_corrupt = lc[pos, a] - lc[pos, w], lx[pos, a] - lx[pos, w]
     if res.get('answer', {}).get('id') != int(lc[pos].argmax()):
         fail('%s: patch answer %s, clean top token %d' % (tag, res.get('answer'), int(lc[pos].argmax())))
@@ -291,6 +297,10 @@ def check_patch(tag, qkv, model, db, fam, clean, corrupt, causal, pos=None):
         return (lg[pos, a] - lg[pos, w] - m_corrupt) / span
 
     resid = np.array(res['resid'])
+    first = min(i for i in range(T) if clean[i] != corrupt[i])
+    same = [(0, p) for p in range(T) if p != first] + [(l, p) for l in range(L + 1) for p in range(first) if causal]
+    if any(resid[l, p] != 0 for l, p in same):
+        fail('%s: patching a residual equal in both runs restores %r, not exactly 0' % (tag, [resid[l, p] for l, p in same]))
     want = np.array([[frac(('resid', l, p, None)) for p in range(T)] for l in range(L + 1)])
     close('%s patch resid (x span %.3g)' % (tag, span), 'metric', resid * span, want * span, TOL_METRIC)
     heads = np.array(res['heads'])
@@ -397,7 +407,8 @@ def check_rotary(tag, qkv, model, db, fam):
 def check_errors(tag, qkv, model, db):
     bad = [('patch clean_ids=1,2,3 corrupt_ids=1,2', 'same token length'),
            ('patch "a b" clean_ids=1,2 corrupt_ids=1,3', 'give'),
-           ('patch clean_ids=1,2,3 corrupt_ids=1,2,3', 'same logit difference'),
+           ('patch clean_ids=1,2,3 corrupt_ids=1,2,3', 'wrong=TOKEN'),
+           ('patch clean_ids=1,2,3 corrupt_ids=1,2,3 answer=#1 wrong=#2', 'same logit difference'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 answer=#1 wrong=#1', 'same token'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 metric=prob', 'logit_diff'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 pos=3', 'pos'),
@@ -530,12 +541,14 @@ def real_models(qkv, tmp):
     stories = os.path.join(shared, 'llama2c-stories260k', 'stories260K.bin')
     if os.path.exists(stories):
         lens, patch = qkv_cli.json_cmds(qkv, stories, ['lens "Once upon a time, there was a little girl"',
-                                                      'patch "The cat was happy. The cat" "The dog was happy. The dog"'], db)
+                                                      'patch "The cat was happy. The cat" "The dog was happy. The dog" wrong=#293'], db)
         L = len(lens['layers']) - 1
         if [p[0]['id'] for p in lens['layers'][L]['top']] != [t['id'] for t in lens['final']]:
             fail('stories260K: lens at the last layer differs from the prediction')
         r = np.array(patch['resid'])
-        if abs(r[-1, -1] - 1) > 1e-5 or np.any(np.abs(r[:, 0]) > 1e-5) and patch['clean_ids'][0] == patch['corrupt_ids'][0]:
+        # both prompts' top is ' was' (qkv asks for wrong=: 'is' here); the first position is the same
+        # token in both, so every layer's residual there restores exactly 0
+        if abs(r[-1, -1] - 1) > 1e-5 or np.any(r[:, 0] != 0) or patch['clean_ids'][0] != patch['corrupt_ids'][0]:
             fail('stories260K: patch analytic checks: %s' % r)
         print('stories260K: lens final layer = prediction; patch: last residual restores %.6f' % r[-1, -1])
 
