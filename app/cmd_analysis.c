@@ -91,7 +91,8 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
     int T = pr.ids.n;
     if (T < 2 || T > c->n_ctx) {
         prompt_free(&pr);
-        return out_error(out, "heads: %d tokens: at least 2 and at most the context of %d", T, c->n_ctx);
+        return out_error(out, "heads: %d token%s: at least 2 and at most the context of %d", T, T == 1 ? "" : "s",
+                         c->n_ctx);
     }
     Ctx *x = app_ctx(app, &e);
     size_t nh = (size_t)c->n_layer * c->n_head;

@@ -222,6 +222,8 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
         return out_error(out, "pe: sinusoidal, learned or rotary expected, not '%.20s'", kind);
     if ((learned || rotary) && !app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
     if (rotary) return pe_rotary_cmd(app, a, out);
+    if (args_opt(a, "relative"))
+        return out_error(out, "pe %s: relative=true is rotary's (cosine=true shows how alike positions are)", kind);
     long long len = learned ? app->model->cfg.n_ctx : 64, dim = learned ? app->model->cfg.n_embd : 128;
     if (learned && len > 256) len = 256;
     bool cos = false;

@@ -200,7 +200,7 @@ static int probe_train(App *app, const Args *a, Out *out) {
         probe_split(&r, (int)every, test);
         for (int i = 0; i < r.n; i++) n_test += test[i];
         if (!n_test || n_test == r.n)
-            rc = out_error(out, "probe: %d examples: too few for a held-out split of every %lldth (give more, or a "
+            rc = out_error(out, "probe: %d examples: too few for a held-out split of one example in %lld (give more, or a "
                            "smaller every=)", s.n, every);
     }
     fit.stop = x ? ctx_stop(x) : NULL;
@@ -298,7 +298,7 @@ static int probe_train(App *app, const Args *a, Out *out) {
         if (v && lab) app_set_bars(app, v, se, cnt, layers.n, (const char *const *)lab, title);
         for (int i = 0; lab && i < layers.n; i++) free(lab[i]);
         free(v), free(lab);
-        buf_printf(&out->text, "%s\n%d %s-level rows from %d examples (%d held out: every %lldth example), %d classes\n"
+        buf_printf(&out->text, "%s\n%d %s-level rows from %d examples (%d held out: one example in %lld), %d classes\n"
                                "layer  accuracy  train  control  selectivity\n",
                    title, r.n, s.token_level ? "token" : "sentence", s.n, n_test, every, r.k);
         for (int i = 0; i < layers.n; i++)
@@ -502,7 +502,8 @@ static int cmd_layersim(App *app, const Args *a, Out *out) {
     int T = pr.ids.n, L1 = c->n_layer + 1, d = c->n_embd;
     if (T < 2 || T > c->n_ctx) {
         prompt_free(&pr);
-        return out_error(out, "layersim: %d tokens: at least 2 and at most the context of %d", T, c->n_ctx);
+        return out_error(out, "layersim: %d token%s: at least 2 and at most the context of %d", T, T == 1 ? "" : "s",
+                         c->n_ctx);
     }
     Ctx *x = app_ctx(app, &e);
     float *hid = malloc(sizeof(float) * (size_t)L1 * T * d);

@@ -231,7 +231,7 @@ int args_npos(const Args *a) {
 }
 
 const char *args_opt(const Args *a, const char *key) {
-    for (int k = a->n - 1; k >= 0; k--) // the last one wins
+    for (int k = a->n - 1; k >= 0; k--) // lang_check_keys refuses a key given twice
         if (a->a[k].key && !strcmp(a->a[k].key, key)) return a->a[k].val;
     return NULL;
 }
@@ -320,6 +320,13 @@ int lang_check_keys(const char *name, const char *const *keys, const Args *a, Ou
             buf_free(&known);
             return -1;
         }
+        // an option given twice is a slip (which one was meant?), not "the last one wins"; order's
+        // ties (2=4) are positional words that look like options, and say themselves what repeats
+        if (isdigit((unsigned char)a->a[k].key[0])) continue;
+        for (int j = 0; j < k; j++)
+            if (a->a[j].key && !strcmp(a->a[j].key, a->a[k].key))
+                return out_error(out, "%s: %.40s= given twice (%.40s and %.40s): give it once", name, a->a[k].key,
+                                 a->a[j].val, a->a[k].val);
     }
     return 0;
 }

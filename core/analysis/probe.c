@@ -622,7 +622,7 @@ int probe_load(const char *path, ProbeWeights *p, Err *e) {
     if (j->type != JSON_OBJ || strcmp(json_str_or(j, "format", ""), "qkv-probe") || json_num_or(j, "version", 0) != 1)
         rc = err_set(e, "'%s' is not a probe qkv saved (format \"qkv-probe\", version 1)", path);
     else if (!json_int_in(json_get(j, "layer"), 0, 100000, &layer) || !json_int_in(json_get(j, "d"), 1, 1 << 20, &d))
-        rc = err_set(e, "probe '%s': \"layer\" and \"d\" must be whole numbers", path);
+        rc = err_set(e, "probe '%s': \"layer\" must be a whole number >= 0 and \"d\" one >= 1", path);
     else if (!cl || cl->type != JSON_ARR || cl->len < 2 || cl->len > 100000 || !W || W->type != JSON_ARR ||
              W->len != cl->len)
         rc = err_set(e, "probe '%s': \"classes\" (two or more) and one row of \"W\" for each expected", path);

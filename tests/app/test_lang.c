@@ -218,6 +218,8 @@ static void test_registry(void) {
     expect_check("fake a gamma=1", "unknown option 'gamma' (options: alpha, beta)");
     expect_check("bare x", "takes no positional argument");
     expect_check("bare k=1", "unknown option 'k' (it takes no options)");
+    // an option given twice is refused (it was: the last one won, silently)
+    expect_check("fake a alpha=1 beta=2 alpha=3", "fake: alpha= given twice (1 and 3): give it once");
 }
 
 // buf_put_quoted then lang_parse gives back the same bytes, for every byte value and for

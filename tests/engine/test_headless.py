@@ -371,6 +371,10 @@ check(p.returncode == 0 and b"\xc2\x9b" not in tty and b"<U+009B>" in tty,
 
 # positional encodings: the sinusoids of "Attention is all you need", learned ones, cosine
 import math
+for cmd, want in (("pe sinusoidal relative=true", b"relative=true is rotary's"),
+                  ('attention "ab" layer=0 head=0 layer=1', b"layer= given twice (0 and 1)")):
+    p = run(["-e", cmd])
+    check(p.returncode != 0 and want in p.stderr, f"{cmd}: refused", p.stderr)
 pe = jlines(run(["--json", "-e", "pe sinusoidal len=50 dim=16"]))[0]["matrix"]
 err = max(abs(pe[p][k] - (math.sin if k % 2 == 0 else math.cos)(p / 10000 ** ((k - k % 2) / 16)))
           for p in range(50) for k in range(16))
