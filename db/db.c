@@ -398,6 +398,53 @@ static void owner_alive(sqlite3_context *c, int n, sqlite3_value **v) {
     sqlite3_result_int(c, proc_token_alive((const char *)sqlite3_value_text(v[0])));
 }
 
+// The connection's settings: extended result codes, qkv's busy handler, defensive mode, the SQL
+// functions qkv's queries use.
+static void configure(Db *db) {
+    sqlite3_extended_result_codes(db->h, 1);
+    sqlite3_busy_handler(db->h, on_busy, db);
+    sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_create_function(db->h, "qkv_owner_alive", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, owner_alive, NULL, NULL);
+}
+
+// The file's schema version, application id and number of schema entries, in one statement so
+// that the three come from one snapshot even while another process creates the schema. Returns
+// SQLITE_ROW, or SQLite's code.
+static int recognise(Db *db, long long *version, long long *app, long long *n_tables) {
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db->h,
+                                "SELECT (SELECT user_version FROM pragma_user_version), "
+                                "(SELECT application_id FROM pragma_application_id), "
+                                "(SELECT count(*) FROM sqlite_schema)",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) rc = step_retry(db, q);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int64(q, 0);
+        *app = sqlite3_column_int64(q, 1);
+        *n_tables = sqlite3_column_int64(q, 2);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+// Open db->path again, read-only and immutable (a URI: file:PATH?immutable=1, the path's %, ?
+// and # escaped).
+static int reopen_immutable(Db *db) {
+    Buf u = {0};
+    buf_puts(&u, "file:");
+    for (const char *p = db->path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#') buf_printf(&u, "%%%02X", (unsigned char)*p);
+        else buf_putc(&u, *p);
+    }
+    buf_puts(&u, "?immutable=1");
+    sqlite3_close_v2(db->h);
+    db->h = NULL;
+    int rc = sqlite3_open_v2(u.data, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    buf_free(&u);
+    if (rc == SQLITE_OK) configure(db), db->readonly = true;
+    return rc;
+}
+
 int db_open(const char *path, unsigned flags, Db **out, Err *e) { return db_open_wait(path, flags, NULL, out, e); }
 
 int db_open_wait(const char *path, unsigned flags, const DbWait *wait, Db **out, Err *e) {
@@ -420,33 +467,22 @@ int db_open_wait(const char *path, unsigned flags, const DbWait *wait, Db **out,
         db_close(db);
         return -1;
     }
-    sqlite3_extended_result_codes(db->h, 1);
-    sqlite3_busy_handler(db->h, on_busy, db);
-    sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-    sqlite3_create_function(db->h, "qkv_owner_alive", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, owner_alive, NULL, NULL);
+    configure(db);
     db->readonly = ro || sqlite3_db_readonly(db->h, "main") == 1;
 
     // Recognise the file before writing anything to it.
-    // One statement, so that the three come from one snapshot even while another
-    // process is creating the schema.
     long long version, app, n_tables;
-    {
-        sqlite3_stmt *q = NULL;
-        rc = sqlite3_prepare_v2(db->h,
-                                "SELECT (SELECT user_version FROM pragma_user_version), "
-                                "(SELECT application_id FROM pragma_application_id), "
-                                "(SELECT count(*) FROM sqlite_schema)",
-                                -1, &q, NULL);
-        if (rc == SQLITE_OK) rc = step_retry(db, q);
-        if (rc == SQLITE_ROW) {
-            version = sqlite3_column_int64(q, 0);
-            app = sqlite3_column_int64(q, 1);
-            n_tables = sqlite3_column_int64(q, 2);
-        } else {
-            db_fail(db, rc, e, "cannot open database");
-        }
-        sqlite3_finalize(q);
-        if (rc != SQLITE_ROW) goto fail;
+    rc = recognise(db, &version, &app, &n_tables);
+    // A WAL database in a directory this process may not write (a read-only file system, another
+    // user's directory) cannot get the -shm file its readers need: it is read as immutable then,
+    // read-only (no process can be writing it there either).
+    int prim = rc & 0xff;
+    if (exists && (prim == SQLITE_CANTOPEN || rc == SQLITE_READONLY_CANTINIT || rc == SQLITE_READONLY_DIRECTORY) &&
+        reopen_immutable(db) == SQLITE_OK)
+        rc = recognise(db, &version, &app, &n_tables);
+    if (rc != SQLITE_ROW) {
+        db_fail(db, rc, e, "cannot open database");
+        goto fail;
     }
     if (app != 0 && app != DB_APP_ID) {
         err_set(e, "cannot open database '%s': it belongs to another program (application_id %lld), not qkv",

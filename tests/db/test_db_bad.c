@@ -120,12 +120,15 @@ static int as_user(int (*fn)(const char *), const char *arg) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-// As an unprivileged user: a read-only database is reported as such, never written.
+// As an unprivileged user: a read-only database is read (also where its directory is read-only
+// too, as on a read-only file system: SQLite cannot create the -shm file WAL readers need, so it
+// is opened immutable), reported as read-only when written, never written.
 static int readonly_child(const char *path) {
     check_failures = 0; // count only what the child checks
     Err e = {{0}};
     Db *db = NULL;
-    if (db_open(path, 0, &db, &e) == 0) {
+    CHECK_INT(db_open(path, 0, &db, &e), 0);
+    if (db) {
         CHECK(db_readonly(db));
         CHECK_INT(db_run_count(db, &e), 3); // still readable
         char out[128];
