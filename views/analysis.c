@@ -297,6 +297,11 @@ static void request(View *v, const char *cmd) {
     if (sh->prompt.len) {
         buf_printf(&line, "%s ", cmd);
         buf_put_quoted(&line, sh->prompt.data, sh->prompt.len);
+    } else if (strcmp(cmd, "heads")) { // the lens and layer similarity read a text
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s needs a prompt: write one in the Lab (1, then e), or type :%s \"TEXT\"", cmd, cmd);
+        v->host->message(v->host, false, msg);
+        return;
     } else {
         buf_printf(&line, "heads induction");
     }

@@ -65,7 +65,7 @@ static void request(View *v) {
     else if (P->kind == PE_ROTARY) snprintf(line, sizeof line, "pe rotary len=%d%s", P->len, P->cosine ? " relative=true" : "");
     else snprintf(line, sizeof line, "pe sinusoidal len=%d dim=%d%s", P->len, P->dim, P->cosine ? " cosine=true" : "");
     P->pending = true;
-    v->host->run(v->host, line, VR_QUIET);
+    v->host->run(v->host, line, VR_QUIET | VR_OWN_ERROR); // a kind the model lacks is passed over (pos_result)
 }
 
 static void publish(View *v) {
@@ -142,6 +142,10 @@ static void pos_result(View *v, const ViewResult *r) {
         if (r->quiet && P->kind != PE_SIN) {
             P->kind = P->kind == PE_LEARNED ? PE_ROTARY : PE_SIN;
             request(v);
+        } else if (r->quiet && r->err) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "error: %s", r->err);
+            v->host->message(v->host, true, msg);
         }
         return;
     }

@@ -914,6 +914,26 @@ def scenario_locked_db(p, tmp, name):
     wait_shell(p)
 
 
+def scenario_nothing_to_show(p, tmp, db, name):
+    """Positions' p passes over the learned encodings a rotary model lacks without leaving an error on
+    the status line; the Heads view's n and c without a prompt in the lab say what they need."""
+    start_qkv(p, db, "teach")
+    p.keys("3")
+    p.wait_text("sinusoidal position encoding: 64 positions x 128 dimensions")
+    p.keys("p")
+    s = p.wait_text("rotary, theta")
+    if "error" in s or "no learned position" in s:
+        fail("%s: passing over the learned encodings left a message: %r" % (name, s))
+    p.keys("9")
+    p.wait(lambda s: "9 Hea" in s and "heads" in s, "the Heads view")
+    p.keys("n")
+    p.wait_text("lens needs a prompt")
+    p.keys("c")
+    p.wait_text("layersim needs a prompt")
+    p.keys("q")
+    wait_shell(p)
+
+
 def main():
     if not have_tmux():
         return 77
@@ -974,6 +994,11 @@ def main():
         # 5b. a database locked by another process while a ranking is stored
         p = Pane(tmp, W, H, "g")
         scenario_locked_db(p, tmp, "locked")
+        p.close()
+
+        # 5c. the teaching model (rotary positions, no learned ones): keys that have nothing to show
+        p = Pane(tmp, W, H, "h")
+        scenario_nothing_to_show(p, tmp, db, "teach")
         p.close()
 
         # 6. a larger model: resize mid-generation, Ctrl-C
