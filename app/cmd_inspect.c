@@ -279,7 +279,9 @@ static int cmd_save(App *app, const Args *a, Out *out) {
     if (!svg && !csv) return out_error(out, "save: '%.200s': the name must end in .svg or .csv", path);
     Heatmap hm = {f->v, f->rows, f->cols, (const char *const *)f->row_labels, (const char *const *)f->col_labels,
                   f->diverging ? CMAP_DIVERGING : CMAP_SEQUENTIAL, 0, 0};
-    BarChart bars = {f->rows, (const char *const *)f->row_labels, f->v, f->err, f->count, f->title};
+    BarChart bars = {f->rows,          (const char *const *)f->row_labels, f->v,     f->err,
+                     f->count,         f->title,                          f->label_name, f->n_extra,
+                     (const char *const *)f->extra_names, f->extra};
     Buf b = {.fallible = true}; // the file's text grows with the figure (mem.h rule 1)
     Err e = {0};
     int rc = f->err ? (svg ? barchart_to_svg(&b, &bars, &e) : barchart_to_csv(&b, &bars, &e))

@@ -295,7 +295,19 @@ static int probe_train(App *app, const Args *a, Out *out) {
         char title[200];
         snprintf(title, sizeof title, "%s: linear probe on '%s', held-out accuracy per layer (majority %.3f)", m->name,
                  s.name, majority);
-        if (v && lab) app_set_bars(app, v, se, cnt, layers.n, (const char *const *)lab, title);
+        if (v && lab) {
+            app_set_bars(app, v, se, cnt, layers.n, (const char *const *)lab, title);
+            // the CSV carries what the text shows beside the accuracy
+            float *ex = malloc(sizeof(float) * 3 * (size_t)layers.n);
+            for (int i = 0; ex && i < layers.n; i++) {
+                ex[i] = (float)res[i].train_acc;
+                ex[layers.n + i] = (float)res[i].control;
+                ex[2 * layers.n + i] = (float)(res[i].acc - res[i].control);
+            }
+            static const char *const names[] = {"train_accuracy", "control", "selectivity"};
+            if (ex) app_bars_extra(app, "layer", 3, names, ex);
+            free(ex);
+        }
         for (int i = 0; lab && i < layers.n; i++) free(lab[i]);
         free(v), free(lab);
         buf_printf(&out->text, "%s\n%d %s-level rows from %d examples (%d held out: one example in %lld), %d classes\n"

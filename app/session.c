@@ -270,6 +270,9 @@ void figure_free(Figure *f) {
     free(f->v);
     free(f->err);
     free(f->count);
+    free(f->label_name);
+    for (int k = 0; k < f->n_extra; k++) free(f->extra_names[k]);
+    free(f->extra);
     memset(f, 0, sizeof *f);
 }
 
@@ -320,6 +323,16 @@ void app_set_bars(App *app, const float *v, const float *err, const float *count
         for (int i = 0; i < (n ? n : 1); i++) f->err[i] = NAN;
     }
     f->count = copy_floats(count, n);
+}
+
+void app_bars_extra(App *app, const char *label_name, int n_extra, const char *const *names, const float *values) {
+    Figure *f = &app->fig;
+    if (!f->err || n_extra > FIG_EXTRA_MAX) return; // not bars
+    f->label_name = label_name ? xstrdup(label_name) : NULL;
+    f->extra = copy_floats(values, n_extra * f->rows);
+    if (!f->extra) return; // out of memory: the CSV keeps its usual columns
+    f->n_extra = n_extra;
+    for (int k = 0; k < n_extra; k++) f->extra_names[k] = xstrdup(names[k]);
 }
 
 // The database's wait hook (db_open_wait): the front end's (the TUI's status line), else a line on

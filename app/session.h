@@ -28,6 +28,7 @@ typedef struct PendingRank {
 
 // What a heatmap-producing command (attention, pe), an experiment's table or the current TUI
 // view shows: the data `save FILE.svg|.csv` exports. Owned by the App.
+enum { FIG_EXTRA_MAX = 4 };
 typedef struct Figure {
     float *v;          // [rows, cols]; NAN = masked. Bars: rows values, cols 1
     int rows, cols;
@@ -37,6 +38,10 @@ typedef struct Figure {
     float *err;        // bars: rows standard errors; NULL for a heatmap
     float *count;      // bars: rows item counts, or NULL
     char title[160];
+    char *label_name;  // bars: the CSV's label column (NULL: "condition")
+    int n_extra;       // bars: more CSV columns (app_bars_extra), names and [n_extra, rows] values
+    char *extra_names[FIG_EXTRA_MAX];
+    float *extra;
 } Figure;
 
 // Where a long command stands (an experiment's items), for a progress bar.
@@ -99,6 +104,9 @@ typedef struct App {
 int app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
                    const char *const *col_labels, bool diverging, const char *title);
 void figure_free(Figure *f);
+// Name the bars' label column and add n_extra (<= FIG_EXTRA_MAX) columns of rows values each to
+// the CSV that `save` writes (after app_set_bars).
+void app_bars_extra(App *app, const char *label_name, int n_extra, const char *const *names, const float *values);
 // Replace app->fig with bars: n values in [0, 1] with standard errors and counts (either may be
 // NULL), one label each.
 void app_set_bars(App *app, const float *v, const float *err, const float *count, int n, const char *const *labels,

@@ -94,7 +94,13 @@ static void csv_num(Buf *b, float v) {
 
 int barchart_to_csv(Buf *out, const BarChart *c, Err *e) {
     (void)e;
-    buf_puts(out, "condition,n,accuracy,stderr,ci_low,ci_high\r\n");
+    buf_put_csv(out, c->label_name ? c->label_name : "condition", strlen(c->label_name ? c->label_name : "condition"));
+    buf_puts(out, ",n,accuracy,stderr,ci_low,ci_high");
+    for (int k = 0; k < c->n_extra; k++) {
+        buf_putc(out, ',');
+        buf_put_csv(out, c->extra_names[k], strlen(c->extra_names[k]));
+    }
+    buf_puts(out, "\r\n");
     for (int i = 0; i < c->n; i++) {
         const char *lab = c->labels && c->labels[i] ? c->labels[i] : "";
         buf_put_csv(out, lab, strlen(lab));
@@ -106,6 +112,7 @@ int barchart_to_csv(Buf *out, const BarChart *c, Err *e) {
         stats_ci95(v, se, &lo, &hi);
         csv_num(out, (float)lo);
         csv_num(out, (float)hi);
+        for (int k = 0; k < c->n_extra; k++) csv_num(out, c->extra[(size_t)k * c->n + i]);
         buf_puts(out, "\r\n");
     }
     return 0;

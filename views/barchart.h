@@ -16,6 +16,12 @@ typedef struct BarChart {
     const float *err;          // n standard errors (NAN or 0: none), or NULL
     const float *count;        // n item counts, or NULL
     const char *title;
+    // the CSV only: the labels' column name (NULL: "condition"), and n_extra more columns after
+    // the interval, extra_names[k] holding extra[k * n + i] for bar i
+    const char *label_name;
+    int n_extra;
+    const char *const *extra_names;
+    const float *extra;
 } BarChart;
 
 // Draw rows top.. of c into the w x h rectangle of g at (x, y): per row the label, the count,

@@ -186,8 +186,9 @@ def main():
     pcsv = os.path.join(TMP, 'probe.csv')
     _, (r5, _) = qkv(db, train % 'number', 'save ' + pcsv)
     rows = list(csv.reader(open(pcsv)))
-    check(rows[0] == ['condition', 'n', 'accuracy', 'stderr', 'ci_low', 'ci_high'] and len(rows) == 4,
-          'probe CSV: %s' % rows)
+    # ... and what the text shows beside it: training accuracy, control, selectivity (they were missing)
+    check(rows[0] == ['layer', 'n', 'accuracy', 'stderr', 'ci_low', 'ci_high', 'train_accuracy', 'control',
+                      'selectivity'] and len(rows) == 4, 'probe CSV: %s' % rows)
     for row, l in zip(rows[1:], r5['layers']):
         a, n = l['accuracy'], r5['n_test']
         se = math.sqrt(a * (1 - a) / n)
@@ -195,6 +196,9 @@ def main():
               abs(float(row[2]) - a) < 1e-6 and abs(float(row[3]) - se) < 1e-6 and
               abs(float(row[4]) - max(0, a - 1.959964 * se)) < 1e-4 and abs(float(row[5]) - min(1, a + 1.959964 * se)) < 1e-4,
               'probe CSV row %s for layer %s (n_test %d)' % (row, l, n))
+        check(len(row) == 9 and all(abs(float(row[6 + k]) - l[key]) < 1e-6 for k, key in
+                                    enumerate(('train_accuracy', 'control', 'selectivity'))),
+              'probe CSV row %s: train accuracy, control and selectivity of %s' % (row, l))
 
     # a database at schema version 5 (before probe runs) is migrated by the first sweep
     old = os.path.join(TMP, 'old.db')
