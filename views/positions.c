@@ -127,7 +127,7 @@ static void take_similarity(View *v, const Json *j) {
 static void pos_result(View *v, const ViewResult *r) {
     Pos *P = v->state;
     if (!strcmp(r->cmd, "load") && r->json) {
-        if (P->kind != PE_SIN && !P->sim) data_free(P); // the old model's
+        if (P->kind != PE_SIN || P->sim) data_free(P), P->sim = false; // the old model's (sinusoids are no one's)
         return;
     }
     if (!strcmp(r->cmd, "similarity")) {

@@ -106,6 +106,18 @@ static bool shows(View *v, int w, int h, const char *const *want) {
     return all;
 }
 
+// Whether the drawn view lacks text (the screen printed when it does not).
+static bool lacks(View *v, int w, int h, const char *text) {
+    CellGrid g;
+    draw(v, &g, w, h);
+    char *txt = rows_text(&g);
+    bool none = !strstr(txt, text);
+    if (!none) fprintf(stderr, "the screen still shows '%s':\n%s", text, txt);
+    free(txt);
+    cellgrid_done(&g);
+    return none;
+}
+
 // A view result from JSON text.
 static void result(View *v, const char *cmd, const char *json, const char *line) {
     Err e = {{0}};
@@ -1078,6 +1090,9 @@ static void test_similarity_labels(void) {
     CHECK(shows(&v, 100, 20, (const char *[]){"A·man", NULL})); // drawn: the figure published
     CHECK(fake.figures > 0);
     CHECK_STR(fake.fig_rl[0], "A man is playing a guitar now");
+    // another model loaded: its embeddings are not these, so the matrix goes (it stayed on screen)
+    result(&v, "load", "{\"model\":\"other\"}", "load other");
+    CHECK(lacks(&v, 100, 20, "A·man") && lacks(&v, 100, 20, "cosine similarity of 2 texts"));
     view_close(&v);
 }
 
