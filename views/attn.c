@@ -276,6 +276,17 @@ static int store(Attn *A, int l, int h, const Json *mat, bool causal) {
     return 0;
 }
 
+// The cursor on the row (and the diagonal) of the position the Lab asked for, once the map of
+// that sequence is there.
+static void take_focus(View *v) {
+    Attn *A = v->state;
+    ViewShared *sh = v->host->sh;
+    if (!sh->focus || !A->T || A->model_view || A->version != sh->version) return; // not yet this sequence's map
+    int p = sh->focus - 1 < A->T ? sh->focus - 1 : A->T - 1;
+    A->hv.cur_row = A->hv.cur_col = p;
+    sh->focus = 0;
+}
+
 static void attn_result(View *v, const ViewResult *r) {
     Attn *A = v->state;
     ViewShared *sh = v->host->sh;
@@ -342,11 +353,13 @@ static void attn_result(View *v, const ViewResult *r) {
         A->layer = l0, A->head = h0;
         A->sel_l = l0, A->sel_h = h0;
     }
+    take_focus(v);
     publish(v);
 }
 
 static void attn_show(View *v) {
     want(v);
+    take_focus(v);
     publish(v);
 }
 

@@ -352,7 +352,10 @@ static int lab_key(View *v, int key) {
     case '>': case '.': L->sel_param = (L->sel_param + 1) % P_N; return 1;
     case '+': case '=': change_param(v, 1); return 1;
     case '-': case '_': change_param(v, -1); return 1;
-    case 'a': v->host->open_view(v->host, "attn"); return 1;
+    case 'a': // the chosen token's row of the attention: what it attends to
+        v->host->sh->focus = L->sel >= 0 ? L->n_prompt + L->sel + 1 : 0;
+        v->host->open_view(v->host, "attn");
+        return 1;
     }
     return 0;
 }

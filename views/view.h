@@ -36,6 +36,8 @@ typedef struct ViewShared {
     int n_prompt;     // how many of seq are the prompt
     long long run_id; // run id of the last generation (0: none)
     unsigned version; // bumped whenever the prompt or the generation changes
+    int focus;        // 1 + a position of seq the attention view puts its cursor on when it next
+                      // shows (the Lab's chosen token, `a`), 0: none
     ColorMode mode;   // what the terminal shows
     bool utf8;        // the locale is UTF-8
 } ViewShared;

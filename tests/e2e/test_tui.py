@@ -628,6 +628,8 @@ def scenario_new_user(p, tmp, db, name):
     # a: the attention of prompt + completion
     p.keys("a")
     p.wait_text("run #%d: 11 prompt + 6 generated tokens" % run_id)
+    # the cursor on the chosen token's row (generated token 6: position 16), not at (0, 0)
+    p.wait(lambda s: "(16,16)" in s, "the attention cursor on the chosen token's row")
 
     # positions: p switches sinusoidal/learned, [ ] the length, { } the width
     p.keys("3")
