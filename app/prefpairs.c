@@ -2,6 +2,7 @@
 #include "prefpairs.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,6 +170,8 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
             for (int j = 0; j < row->k; j++) {
                 int ri = row->c[i].rank, rj = row->c[j].rank;
                 bool tie = ri == rj;
+                ps->n_ties_out += tie && !ties_equal && j > i &&
+                                  !bytes_eq(row->c[i].text, row->c[i].len, row->c[j].text, row->c[j].len);
                 if (tie ? (!ties_equal || j <= i) : ri > rj) continue; // i better than j, or a tie once
                 if (bytes_eq(row->c[i].text, row->c[i].len, row->c[j].text, row->c[j].len)) {
                     ps->n_identical++; // the same completion on both sides: nothing to learn
@@ -295,9 +298,12 @@ void pref_card_data(Buf *b, const Args *a, const RankSet *s, const PairSet *ps, 
         if (v) buf_printf(b, " %s=%s", keys[i], v), nf++;
     }
     buf_puts(b, nf ? "\n" : " none (every stored ranking)\n");
-    buf_printf(b, "- data: %d rankings of %d prompts; %d pairs (%d ties), %d for training, %d held out (%d "
+    char ties[64];
+    if (ps->n_ties_out) snprintf(ties, sizeof ties, "%d tied pairs left out", ps->n_ties_out);
+    else snprintf(ties, sizeof ties, "%d of them ties, pulled to equal rewards", ps->n_ties);
+    buf_printf(b, "- data: %d rankings of %d prompts; %d pairs (%s), %d for training, %d held out (%d "
                    "prompts, no prompt on both sides); %d sequences truncated\n",
-               s->n, prompts, ps->n_pairs, ps->n_ties, n_train, n_held, held_prompts, ps->n_trunc);
+               s->n, prompts, ps->n_pairs, ties, n_train, n_held, held_prompts, ps->n_trunc);
     if (ps->n_other_vocab)
         buf_printf(b, "- %d of the %d ranked completions were generated with another vocabulary: their text was "
                       "tokenized by the base's tokenizer\n", ps->n_other_vocab, ps->n_seq);
@@ -325,6 +331,7 @@ void pref_data_note(Buf *text, const PairSet *ps) {
 
 void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts) {
     jw_kint(w, "ties", ps->n_ties);
+    jw_kint(w, "ties_excluded", ps->n_ties_out);
     jw_kint(w, "identical", ps->n_identical);
     jw_kint(w, "prompts", ps->n_groups);
     jw_kint(w, "heldout_prompts", held_prompts);

@@ -24,6 +24,7 @@ typedef struct PairSet {
     RewardPair *pairs;
     int n_pairs, n_ties;
     int n_identical; // pairs left out: the two completions are the same text (no preference)
+    int n_ties_out;  // tied pairs left out (ties=exclude); n_ties counts those kept (ties=equal)
     int *group;     // the prompt of each pair (0 .. n_groups-1)
     int n_groups;
 } PairSet;

@@ -108,6 +108,8 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
     n_tied = len([i for i in range(60) if i % 4 == 0])
     if r['pairs'] != 60 * 3 - n_tied or r['train_pairs'] + r['heldout_pairs'] != r['pairs']:
         fail('%s: pair counts %r' % (family, {k: r[k] for k in want_keys[:3]}))
+    if r.get('ties') != 0 or r.get('ties_excluded') != n_tied:
+        fail('%s: ties %r, ties_excluded %r (want 0 and %d)' % (family, r.get('ties'), r.get('ties_excluded'), n_tied))
     if not r['heldout_pairs'] or not r['heldout_accuracy'] >= 0.95:
         fail('%s: held-out accuracy %r on %d pairs (want >= 0.95)' % (family, r['heldout_accuracy'], r['heldout_pairs']))
     print('%s linear: held-out accuracy %.3f on %d pairs, %d steps, %.0f pairs/s'
@@ -134,7 +136,7 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
     if cfg.get('num_labels', len(cfg.get('id2label', {}))) != 1 or cfg['architectures'] != [cls_name]:
         fail('%s: config %r' % (family, {k: cfg.get(k) for k in ('architectures', 'num_labels', 'id2label')}))
     card = open(os.path.join(out, 'README.md')).read()
-    for want in ('alice', 'bob', '%d pairs' % r['pairs'], model_dir):
+    for want in ('alice', 'bob', '%d pairs (%d tied pairs left out)' % (r['pairs'], n_tied), model_dir):
         if want not in card:
             fail('%s: the model card does not name %r' % (family, want))
     # transformers' reward equals qkv's
