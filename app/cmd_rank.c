@@ -82,6 +82,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     // candidates of the same text (greedy decoding gives k copies): a preference between them
     // teaches a reward model nothing, and the trainers leave such pairs out
     int same = 0;
+    bool all_empty = true; // every repeated text is empty: the model ended at once
     Buf note = {0};
     for (int i = 0; !rc && i < pr->k; i++) {
         bool first = true;
@@ -91,6 +92,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
                 dup = bytes_eq(texts[h].data, texts[h].len, texts[j].data, texts[j].len);
             if (dup || !bytes_eq(texts[i].data, texts[i].len, texts[j].data, texts[j].len)) continue;
             same++; // j repeats i's text
+            all_empty &= texts[i].len == 0;
             if (first) buf_printf(&note, "%s%d=%d", note.len ? ", " : "", i + 1, j + 1);
             else buf_printf(&note, "=%d", j + 1);
             first = false;
@@ -98,10 +100,15 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     }
     for (int i = 0; i < DB_RANK_MAX; i++) buf_free(&texts[i]);
     jw_kint(w, "identical", same); // candidates that repeat an earlier one's text
-    if (same)
+    if (same) // what would give different ones
         buf_printf(&out->text, "note: candidates %s are the same text: a preference between them teaches nothing "
-                               "(the trainers leave such pairs out); rank with temperature > 0 for different ones\n",
-                   note.data);
+                               "(the trainers leave such pairs out); %s\n",
+                   note.data,
+                   all_empty && !p.max_tokens ? "they are empty: max=0 asks for no tokens"
+                   : all_empty         ? "they are empty: the model ended the text at once (another prompt, or "
+                                         "stop=false, gives text to rank)"
+                   : p.s.temperature <= 0 ? "rank with temperature > 0 for different ones"
+                                         : "a higher temperature (or a wider top_k / top_p) varies them more");
     buf_free(&note);
     if (rc) {
         app->pending = pr;

@@ -647,7 +647,14 @@ def main():
     check(rk3.get('identical') == 2 and len({c['text'] for c in rk3['candidates']}) == 1,
           'rank of greedy candidates: identical %r' % rk3.get('identical'))
     p = qkv(['--model', 'builtin', '--db', gdb, '-e', 'rank "The capital" k=3 max=4 temperature=0'])
-    check('candidates 1=2=3 are the same text' in p.stdout.decode(), 'rank says which candidates are the same text')
+    check('candidates 1=2=3 are the same text' in p.stdout.decode() and 'rank with temperature > 0' in p.stdout.decode(),
+          'rank says which candidates are the same text, and that sampling would vary them')
+    # the advice fits the cause: sampling already (a near-greedy temperature), no tokens asked for
+    for cmd, want in (('rank "The capital" k=2 max=1 temperature=0.01 seed=1', 'a higher temperature'),
+                      ('rank "The capital" k=2 max=0', 'max=0 asks for no tokens')):
+        p = qkv(['--model', 'builtin', '--db', gdb, '-e', cmd + '; skip'])
+        out_ = p.stdout.decode()
+        check('are the same text' in out_ and want in out_ and 'temperature > 0' not in out_, '%s: %r' % (cmd, out_))
     (ex,), _ = qjson(gdb, ['export pairs %s' % f('same.jsonl')], extra=['--model', 'builtin'])
     check(ex['count'] == 0 and jsonl(f('same.jsonl')) == [], 'no pair of identical completions exported: %r' % ex)
     _, err = qjson(gdb, ['reward train out=%s steps=2' % f('rm-same')], extra=['--model', 'builtin'], ok=False)
