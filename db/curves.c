@@ -10,8 +10,8 @@ static const char SQL_REWARD_LAST[] = "SELECT id FROM reward_runs ORDER BY id DE
 static const char SQL_TRAIN_RUN[] =
     "SELECT id, created, out_path, data_path, model_arch, n_params, n_threads FROM train_runs WHERE id = ?";
 static const char SQL_REWARD_RUN[] =
-    "SELECT id, created, out_path, base_path, model_arch, head, pairs, train_pairs, heldout_pairs, status, best_step, "
-    "heldout_accuracy FROM reward_runs WHERE id = ?";
+    "SELECT id, created, out_path, base_path, model_arch, head, pairs, train_pairs, heldout_pairs, " DB_STATUS_OF("r")
+    " AS status, best_step, heldout_accuracy FROM reward_runs r WHERE id = ?";
 static const char SQL_TRAIN_POINTS[] =
     "SELECT step, loss, val_loss, lr, grad_norm, tokens, elapsed_s FROM train_points WHERE run_id = ? ORDER BY step";
 static const char SQL_REWARD_HELDOUT[] =

@@ -7,10 +7,12 @@
 
 #include "db.h"
 
-// An experiment's status as read: the stored one, but "interrupted" for a running experiment
-// whose process is gone (qkv_owner_alive, registered on every connection: db.c).
-#define DB_EXP_STATUS \
-    "(CASE WHEN x.status = 'running' AND NOT qkv_owner_alive(x.owner) THEN 'interrupted' ELSE x.status END)"
+// A run's status as read (an experiment's, a reward training's; the table aliased t): the stored
+// one, but "interrupted" for a running one whose process is gone (qkv_owner_alive, registered on
+// every connection: db.c).
+#define DB_STATUS_OF(t) \
+    "(CASE WHEN " t ".status = 'running' AND NOT qkv_owner_alive(" t ".owner) THEN 'interrupted' ELSE " t ".status END)"
+#define DB_EXP_STATUS DB_STATUS_OF("x")
 
 #ifndef QKV_VERSION
 #define QKV_VERSION "unknown"

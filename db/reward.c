@@ -2,16 +2,17 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "base/proc.h"
 #include "db_int.h"
 
 static const char SQL_BEGIN[] =
     "INSERT INTO reward_runs (created, qkv_version, out_path, base_path, model_arch, head, options, pairs, "
-    "train_pairs, heldout_pairs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "train_pairs, heldout_pairs, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_POINT[] =
     "INSERT OR REPLACE INTO reward_points (run_id, step, loss, heldout_loss, heldout_accuracy, train_accuracy, "
     "elapsed_s, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_FINISH[] =
-    "UPDATE reward_runs SET status = ?, best_step = ?, heldout_accuracy = ? WHERE id = ?";
+    "UPDATE reward_runs SET status = ?, best_step = ?, heldout_accuracy = ?, owner = NULL WHERE id = ?";
 static const char SQL_HELDOUT[] =
     "INSERT OR REPLACE INTO reward_heldout (run_id, n, ranking_id, chosen_n, rejected_n, tie, prompt, chosen, rejected, "
     "r_chosen, r_rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -51,6 +52,9 @@ static void bind_begin(sqlite3_stmt *st, const void *arg) {
     sqlite3_bind_int(st, 8, r->pairs);
     sqlite3_bind_int(st, 9, r->train_pairs);
     sqlite3_bind_int(st, 10, r->heldout_pairs);
+    char me[PROC_TOKEN_MAX]; // this process, until the run finishes (DB_STATUS_OF)
+    proc_token(me);
+    db_bind_str(st, 11, me);
 }
 
 int64_t db_reward_begin(Db *db, const DbRewardRun *r, Err *e) {

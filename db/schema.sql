@@ -262,3 +262,6 @@ ALTER TABLE runs RENAME COLUMN kv_type TO kv;
 
 -- migration 10: the process running an experiment ('HOST PID START', base/proc.h), NULL once it stops: a running experiment whose process is gone reads as interrupted, and a second process does not run it too
 ALTER TABLE experiments ADD COLUMN owner TEXT;
+
+-- migration 11: the process training a reward model ('HOST PID START', base/proc.h), NULL once it stops: a running reward run whose process is gone reads as interrupted
+ALTER TABLE reward_runs ADD COLUMN owner TEXT;

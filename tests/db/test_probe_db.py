@@ -206,7 +206,8 @@ def main():
     c = sqlite3.connect(old)
     c.executescript('DROP TABLE IF EXISTS reward_heldout; DROP TABLE probe_layers; DROP TABLE probe_runs; '
                     'ALTER TABLE runs DROP COLUMN kv; ALTER TABLE experiments DROP COLUMN owner; '
-                    'PRAGMA user_version = 5;')  # what migrations 6-10 add (9 rebuilds runs.kv)
+                    'ALTER TABLE reward_runs DROP COLUMN owner; '
+                    'PRAGMA user_version = 5;')  # what migrations 6-11 add (9 rebuilds runs.kv)
     c.close()
     _, (r4,) = qkv(old, train % 'number')
     check_logged(old, r4, 'number')

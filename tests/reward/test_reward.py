@@ -340,10 +340,10 @@ def test_full_grads(qkv, tmp, model_dir, family):
         err = float(np.max(np.abs(dt - dq)))
         if not err <= 2e-3 * scale + 1e-6:
             fail('%s full: %s: update differs from PyTorch\'s by %.3g (update size %.3g)' % (family, name, err, scale))
-        if scale:
+        if scale > 5e-4:  # where the relative bound, not the 1e-6 floor, is what holds
             worst = max(worst, err / scale)
-    print('%s full: two steps equal PyTorch\'s, every tensor (worst relative difference %.2e)' % (family, worst),
-          flush=True)
+    print('%s full: two steps equal PyTorch\'s, every tensor (worst relative difference %.2e among updates over '
+          '5e-4; the others within 1e-6)' % (family, worst), flush=True)
 
 
 class LoraParam(torch.nn.Module):
@@ -484,6 +484,37 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
 
 
+def test_killed(qkv, tmp, model_dir):
+    """A reward training killed mid-run reads as interrupted (its row said running for ever), and a
+    finished one as done."""
+    import signal
+    import time
+    db = os.path.join(tmp, 'killed.db')
+    make_db(qkv, db, 12)
+    out = os.path.join(tmp, 'killed-rm')
+    proc = subprocess.Popen([qkv, '--db', db, '--model', model_dir, '-e',
+                             'reward train head=full out=%s epochs=100000 patience=0' % out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while time.time() - t0 < 60:  # until its first curve point is stored
+        time.sleep(0.3)
+        try:
+            con = sqlite3.connect(db)
+            n = con.execute('SELECT count(*) FROM reward_points').fetchone()[0]
+            con.close()
+        except sqlite3.Error:
+            n = 0
+        if n:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    cv = qjson(qkv, db, 'curve kind=reward')
+    if not cv or cv.get('status') != 'interrupted':
+        fail('a killed reward training: status %r, want interrupted' % (cv or {}).get('status'))
+    else:
+        print('a reward training killed after %d points reads as interrupted' % len(cv.get('points', [])), flush=True)
+
+
 def test_other_vocab(qkv, tmp, models):
     """Ranked completions generated with another vocabulary: the base tokenizes their text like
     any other and both trainers say so (JSON other_vocab, a note line, the model card)."""
@@ -592,6 +623,7 @@ def main():
         test_lora_grads(qkv, tmp, models['llama'], 'llama')
         if res:
             test_bad(qkv, tmp, models['gpt2'], res[0])
+        test_killed(qkv, tmp, models['gpt2'])
         test_other_vocab(qkv, tmp, models)
         test_gguf_base(qkv, tmp)
     return finish()
