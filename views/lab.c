@@ -629,8 +629,9 @@ static void lab_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     buf_free(&head);
     // completion tokens and the alternatives of the selected one
     int top = cy + 1, avail = y + h - 1 - top; // the last row is the legend
-    bool side = w >= 100;
-    int aw = side ? 44 : w, ah = side ? avail : (L->alts + 2 < avail / 2 ? L->alts + 2 : avail / 2);
+    bool side = w >= 100; // the alternatives beside the completion: wider on wide terminals, so
+                          // that the chosen token's line (its text, p, logprob) is not cut
+    int aw = side ? (w >= 150 ? 60 : 44) : w, ah = side ? avail : (L->alts + 2 < avail / 2 ? L->alts + 2 : avail / 2);
     int tw = side ? w - aw - 2 : w, th = side ? avail : avail - ah;
     if (th < 1) th = 1;
     int sel_row = 0, total = layout_tokens(v, NULL, 0, 0, tw, 0, 0, &sel_row);

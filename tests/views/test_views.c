@@ -683,6 +683,14 @@ static void test_lab(void) {
     cellgrid_done(&g);
     CHECK(fake.figures > 0);
     CHECK_INT(fake.fig_rows, 3);
+    // beside the completion on a wide terminal, the chosen token's whole line (it was cut at 44
+    // columns at any width)
+    result(&v, "generate",
+           "{\"run_id\":10,\"text\":\" extraordinary\",\"ids\":[7],\"prompt_ids\":[1,2],\"decode_tok_s\":100,"
+           "\"stop_reason\":\"length\",\"steps\":[{\"id\":7,\"piece\":\" extraordinary\",\"logprob\":-1.25,\"top\":[]}]}",
+           "generate \"x\"");
+    CHECK_INT(v.ops->key(&v, 'l'), 1);
+    CHECK(shows(&v, 160, 18, (const char *[]){"token 1/1  \u00B7extraordinary  p 0.2865  logprob -1.250", NULL}));
     // editing the prompt forgets the generation the attention view would show
     v.ops->key(&v, 'e');
     v.ops->key(&v, '!');
