@@ -40,6 +40,7 @@ typedef struct TrainView {
     ViewProgress prog;
     char what[64], detail[128];
     char **row_labels; // the steps, for save FILE.csv
+    int n_labels;      // how many (T->n may have changed since they were made)
 } TrainView;
 
 static int train_open(View *v) {
@@ -48,9 +49,10 @@ static int train_open(View *v) {
 }
 
 static void labels_free(TrainView *T) {
-    for (int i = 0; T->row_labels && i < T->n; i++) free(T->row_labels[i]);
+    for (int i = 0; T->row_labels && i < T->n_labels; i++) free(T->row_labels[i]);
     free(T->row_labels);
     T->row_labels = NULL;
+    T->n_labels = 0;
 }
 
 static void held_free(TrainView *T) {
@@ -93,6 +95,7 @@ static void publish(View *v) {
     float *m = xmalloc(sizeof *m * (size_t)T->n * 3);
     labels_free(T);
     T->row_labels = xcalloc((size_t)T->n, sizeof *T->row_labels);
+    T->n_labels = T->n;
     for (int i = 0; i < T->n; i++) {
         m[3 * i] = T->pts[i].loss, m[3 * i + 1] = T->pts[i].held, m[3 * i + 2] = T->pts[i].acc;
         char s[16];

@@ -1025,6 +1025,31 @@ static void test_positions(void) {
 
 // ---- the Quant view names the type asked for (a mix with its parts), not the model's ----
 
+// The Training view shows one stored curve after another (:curve 1, :curve 2, ...): each figure's
+// step labels are freed as many as were made (it freed as many as the new curve has points, and
+// crashed when a longer curve followed a shorter one).
+static void test_train_curves(void) {
+    reset(CMODE_ASCII);
+    View v;
+    CHECK_INT(view_open(&v, &train_view_ops, &host), 0);
+    for (int k = 0; k < 4; k++) {
+        int n = (int[]){2, 7, 3, 9}[k];
+        Buf j = {0};
+        buf_printf(&j, "{\"kind\":\"train\",\"id\":%d,\"model_arch\":\"gpt2\",\"out_path\":\"/tmp/t%d\",\"points\":[", k + 1,
+                   k + 1);
+        for (int i = 0; i < n; i++)
+            buf_printf(&j, "%s{\"step\":%d,\"loss\":%g,\"val_loss\":null}", i ? "," : "", i + 1, 3.0 - 0.1 * i);
+        buf_puts(&j, "]}");
+        result(&v, "curve", j.data, "curve");
+        buf_free(&j);
+        CHECK_INT(fake.fig_rows, n);
+        char want[32];
+        snprintf(want, sizeof want, "training run %d", k + 1);
+        CHECK(shows(&v, 100, 24, (const char *[]){want, NULL}));
+    }
+    view_close(&v);
+}
+
 static void test_quant(void) {
     reset(CMODE_ASCII);
     View v;
@@ -1118,6 +1143,7 @@ int main(void) {
     test_analysis_modes();
     test_positions();
     test_quant();
+    test_train_curves();
     test_oom();
     buf_free(&sh.prompt);
     iv_free(&sh.seq);
