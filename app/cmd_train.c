@@ -27,6 +27,7 @@ typedef struct {
     TrainPoint last;
     TrainInfo info;
     double last_val;
+    int last_val_step; // the step last_val was measured at
 } TrainLog;
 
 static int on_begin(void *user, const TrainInfo *info) {
@@ -48,7 +49,7 @@ static int on_begin(void *user, const TrainInfo *info) {
 static int on_step(void *user, const TrainPoint *p) {
     TrainLog *L = user;
     L->last = *p;
-    if (p->val_loss >= 0) L->last_val = p->val_loss;
+    if (p->val_loss >= 0) L->last_val = p->val_loss, L->last_val_step = p->step;
     if (L->db && L->run_id > 0 && !L->log_err.msg[0]) {
         DbTrainPoint dp = {p->step, p->loss, p->val_loss, p->lr, p->grad_norm, p->tokens, p->elapsed_s};
         db_train_point(L->db, L->run_id, &dp, &L->log_err);
@@ -355,11 +356,15 @@ static int train_with(App *app, const Args *a, Out *out) {
         jw_knum(w, "tok_s", L.last.tok_s);
     }
     if (L.last_val >= 0) jw_knum(w, "val_loss", L.last_val);
+    jw_kbool(w, "stopped", info.stop_step > 0);
     buf_printf(&out->text, "trained %s (%lld parameters) to step %d of %d in %s", info.cfg.a.name,
                (long long)info.n_params, L.last.step ? L.last.step : info.start_step, o.opt.steps, o.out);
     if (L.last.step) buf_printf(&out->text, ": loss %.4f", L.last.loss);
-    if (L.last_val >= 0) buf_printf(&out->text, ", held-out %.4f", L.last_val);
+    if (L.last_val >= 0 && L.last_val_step == L.last.step) buf_printf(&out->text, ", held-out %.4f", L.last_val);
+    else if (L.last_val >= 0) buf_printf(&out->text, ", held-out %.4f at step %d", L.last_val, L.last_val_step);
     buf_putc(&out->text, '\n');
+    if (info.stop_step)
+        buf_printf(&out->text, "stopped: saved at step %d; the same command resumes after it\n", info.stop_step);
     return 0;
 }
 

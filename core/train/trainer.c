@@ -3,6 +3,7 @@
 #include "train/trainer.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,11 @@ TrainOpts train_defaults(void) {
 
 #define STATE_FILE "train_state.bin"
 static const char STATE_MAGIC[8] = {'Q', 'K', 'V', 'T', 'R', 'A', 'I', 'N'};
-enum { STATE_VERSION = 1 };
+enum { STATE_VERSION = 2 };
 
 // What must match for a run to continue, then where it is. Little-endian on the hosts qkv
-// targets; written and read by the same code.
+// targets; written and read by the same code. Version 2 adds the optimizer's settings and a
+// fingerprint of the data (version 1 files, without them, still resume).
 typedef struct StateHead {
     char magic[8];
     uint32_t version, pad;
@@ -50,7 +52,12 @@ typedef struct StateHead {
     uint64_t seed;
     int64_t step, adam_t;
     uint64_t rng[4];
+    // version 2
+    double lr, min_lr, beta1, beta2, eps, weight_decay, clip;
+    int64_t warmup;
+    uint64_t data_hash; // FNV-1a of the token ids (and the examples' prompt lengths)
 } StateHead;
+enum { STATE_HEAD_V1 = offsetof(StateHead, lr) };
 
 static int state_write(const char *out, const StateHead *h, const float *params, const AdamW *o, Err *e) {
     char *path = fs_join(out, STATE_FILE);
@@ -82,10 +89,13 @@ static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Er
         free(path);
         return rc;
     }
-    if (fread(h, sizeof *h, 1, f) != 1 || memcmp(h->magic, STATE_MAGIC, 8)) {
+    memset(h, 0, sizeof *h);
+    if (fread(h, STATE_HEAD_V1, 1, f) != 1 || memcmp(h->magic, STATE_MAGIC, 8)) {
         rc = err_set(e, "'%s': not a qkv training state", path);
-    } else if (h->version != STATE_VERSION) {
-        rc = err_set(e, "'%s': training state version %u (this qkv reads %d)", path, h->version, STATE_VERSION);
+    } else if (h->version == 2 && fread((char *)h + STATE_HEAD_V1, sizeof *h - STATE_HEAD_V1, 1, f) != 1) {
+        rc = err_set(e, "'%s': truncated or of the wrong size", path);
+    } else if (h->version != 1 && h->version != STATE_VERSION) {
+        rc = err_set(e, "'%s': training state version %u (this qkv reads 1 to %d)", path, h->version, STATE_VERSION);
     } else if (h->n_params < 1 || h->step < 0 || h->step > h->steps) {
         rc = err_set(e, "'%s': corrupt training state", path);
     } else if (params) {
@@ -293,6 +303,21 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     }
     Model *m = model_open(src, NULL, e);
     if (!m) return -1;
+    if (have && !o->from) { // the checkpoint's model is this command's (the same command resumes)
+        const ModelConfig *c = &m->cfg;
+        const NewModelParams *q = &o->newp;
+        const char *what = m->family && q->family && strcmp(q->family, m->family->model_type) ? "family"
+                         : q->n_layer != c->n_layer ? "layers"
+                         : q->n_head != c->n_head ? "heads"
+                         : q->n_embd != c->n_embd ? "d"
+                         : q->n_ctx != c->n_ctx ? "ctx"
+                         : NULL;
+        if (what) {
+            model_free(m);
+            return err_set(e, "train: '%s' holds a run of a model with another %s: resume with the same options, or "
+                              "choose another out=", o->out, what);
+        }
+    }
     if (!have && o->from) {
         if (tmodel_checkpoint_tokenizer(m, o->out, &tok_keep, e)) {
             model_free(m);
@@ -322,6 +347,9 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     }
     if (!data.n_ex && data.nval > 0 && data.nval < T + 1) data.nval = 0; // too few to hold a window: no held-out loss
     int64_t ntr = data.ntr, nval = data.nval;
+    uint64_t data_hash = 14695981039346656037ull; // FNV-1a over the ids, then the examples' prompt lengths
+    for (int i = 0; i < data.ids.n; i++) data_hash = (data_hash ^ (uint32_t)data.ids.v[i]) * 1099511628211ull;
+    for (int i = 0; i < data.n_ex; i++) data_hash = (data_hash ^ (uint32_t)data.n_prompt[i]) * 1099511628211ull;
     if (adamw_init(&opt, tmodel_size(tm), e)) goto done;
     in = malloc(sizeof(int) * (size_t)B * T);
     tg = malloc(sizeof(int) * (size_t)B * T);
@@ -340,6 +368,15 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
                          : sh.accum != o->accum ? "accum"
                          : sh.steps != o->opt.steps ? "steps"
                          : sh.seed != o->seed ? "seed"
+                         : sh.version < 2 ? NULL // the settings below were not kept before version 2
+                         : sh.data_hash != data_hash ? "data (the same number of tokens, other ones)"
+                         : sh.lr != (double)o->opt.lr ? "lr"
+                         : sh.min_lr != (double)o->opt.min_lr ? "min_lr"
+                         : sh.warmup != o->opt.warmup ? "warmup"
+                         : sh.weight_decay != (double)o->opt.weight_decay ? "wd"
+                         : sh.clip != (double)o->opt.clip ? "clip"
+                         : sh.beta1 != (double)o->opt.beta1 || sh.beta2 != (double)o->opt.beta2 ? "beta1/beta2"
+                         : sh.eps != (double)o->opt.eps ? "eps"
                          : NULL;
         if (what) {
             err_set(e, "train: '%s' holds a run with another %s: resume with the same options, or choose another out=",
@@ -368,11 +405,12 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
         TrainPoint p = {done_steps, o->opt.steps, loss, -1, lr, norm, per_step * done_steps, 0, 0, 0, false};
         if (nval && (last || (o->eval_every && done_steps % o->eval_every == 0)))
             if (held_out_loss(tm, o, &data, B, T, in, tg, &p.val_loss, e)) goto done;
+        StateHead st = {{0},       STATE_VERSION,    0,          (int64_t)tmodel_size(tm), ntr, B, T, o->accum,
+                        o->opt.steps, o->seed, done_steps, opt.t, {0}, o->opt.lr, o->opt.min_lr, o->opt.beta1,
+                        o->opt.beta2, o->opt.eps, o->opt.weight_decay, o->opt.clip, o->opt.warmup, data_hash};
+        memcpy(st.magic, STATE_MAGIC, 8);
+        memcpy(st.rng, rng.s, sizeof st.rng);
         if (last || (o->save_every && done_steps % o->save_every == 0)) {
-            StateHead st = {{0}, STATE_VERSION, 0, (int64_t)tmodel_size(tm), ntr, B, T, o->accum, o->opt.steps,
-                            o->seed, done_steps, opt.t, {0}};
-            memcpy(st.magic, STATE_MAGIC, 8);
-            memcpy(st.rng, rng.s, sizeof st.rng);
             if (tmodel_save(tm, o->out, tok_dir, false, e) || state_write(o->out, &st, tmodel_params(tm), &opt, e))
                 goto done;
             p.saved = true;
@@ -380,7 +418,15 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
         p.elapsed_s = clock_now() - t0;
         p.tok_s = p.elapsed_s > 0 ? (double)per_step * (done_steps - step0) / p.elapsed_s : 0;
         p.eta_s = p.elapsed_s / (done_steps - step0) * (o->opt.steps - done_steps);
-        if (h && h->step && h->step(h->user, &p)) break;
+        if (h && h->step && h->step(h->user, &p)) {
+            // stopped (Ctrl-C): the checkpoint and the state of this step, so that nothing done is
+            // lost and the same command resumes after it
+            if (!p.saved &&
+                (tmodel_save(tm, o->out, tok_dir, false, e) || state_write(o->out, &st, tmodel_params(tm), &opt, e)))
+                goto done;
+            if (info) info->stop_step = done_steps;
+            break;
+        }
     }
     rc = 0;
 done:

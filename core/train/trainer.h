@@ -66,10 +66,12 @@ typedef struct TrainInfo {
     int64_t n_params;
     int64_t train_tokens, val_tokens;
     ModelConfig cfg;
+    int stop_step;         // a hook stopped the run after this step (saved there), else 0
 } TrainInfo;
 
 // Called once before the first step (info) and after every step (p); a non-zero return stops
-// the run after the current step's checkpoint decision (the state stays resumable).
+// the run after that step, saved (checkpoint and state) if it was not already: the same options
+// resume after it.
 typedef struct TrainHooks {
     int (*begin)(void *user, const TrainInfo *info);
     int (*step)(void *user, const TrainPoint *p);

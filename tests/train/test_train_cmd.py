@@ -183,6 +183,33 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     print('ok %-24s killed at step %d, resumed from 20: weights and loss curve identical' % (tag + ' resume', killed_at),
           flush=True)
 
+    # Ctrl-C without save_every: the run stops after its step and saves it (it saved nothing, and
+    # the same command started again from step 0); the same command resumes after it
+    out_d = os.path.join(tmp, family + '-d')
+    nosave = [o for o in common if not o.startswith('save_every=')] + ['out=' + out_d]
+    proc = subprocess.Popen([qkv, '--db', db, '--json', '-e', 'train ' + ' '.join(nosave)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith('step 23/'):
+            proc.send_signal(signal.SIGINT)
+            break
+    so, _ = proc.communicate()
+    r = json.loads(so.strip().split("\n")[-1]) if so.strip() else {}
+    stop = r.get('step', 0)
+    if proc.returncode != 130 or not r.get('stopped') or not 23 <= stop < 40:
+        fail('%s: Ctrl-C: exit %s, %r' % (tag, proc.returncode, {k: r.get(k) for k in ('stopped', 'step')}))
+        return
+    p = train_cmd(qkv, db, nosave)
+    if p.returncode != 0 or 'resuming after step %d' % stop not in p.stderr:
+        fail('%s: resume after Ctrl-C at step %d: exit %d: %s' % (tag, stop, p.returncode, p.stderr.strip()[-500:]))
+        return
+    wd = tensors(out_d)
+    diff = [k for k in wa if k not in wd or not np.array_equal(wa[k], wd[k])]
+    if diff or set(wa) != set(wd):
+        fail('%s: weights after Ctrl-C and resume differ from the uninterrupted run in %s' % (tag, diff[:5]))
+    else:
+        print('ok %-24s Ctrl-C at step %d saved it; resumed there: weights identical' % (tag + ' ctrl-c', stop), flush=True)
+
     # continuing from the checkpoint
     out_c = os.path.join(tmp, family + '-c')
     p = train_cmd(qkv, db, [data, 'from=' + out_a, 'out=' + out_c, 'seq=%d' % seq, 'batch=8', 'steps=3', 'lr=1e-3'])
@@ -284,7 +311,7 @@ def bad_state(qkv, tmp, trained, common):
     print('ok %-24s truncated, garbage and short states refused' % 'bad train_state.bin', flush=True)
 
 
-def bad_inputs(qkv, tmp, data, trained):
+def bad_inputs(qkv, tmp, data, trained, common):
     db = os.path.join(tmp, 'bad.db')
     empty = os.path.join(tmp, 'empty.txt')
     open(empty, 'w').close()
@@ -303,6 +330,20 @@ def bad_inputs(qkv, tmp, data, trained):
         ([data, 'out=' + os.path.join(tmp, 'x6'), 'warmup=5', 'steps=5'], 'warmup'),
         ([data], 'out=DIR is required'),
     ]
+    # a resume with one option unlike the run's (the same command otherwise): the optimizer's
+    # settings, the model's shape and the text's tokens were ignored on resume before
+    same = [w for w in common if w != data] + ['out=' + trained]
+    swapped = os.path.join(tmp, 'swapped.txt')  # the same lines (so as many tokens) in another order
+    with open(data) as f:
+        lines = f.read().splitlines(True)
+    with open(swapped, 'w') as f:
+        f.writelines(lines[::-1])
+
+    def but(opt):  # the run's options with opt (key=value) in place of its own
+        k = opt.split('=')[0] + '='
+        return [data] + [w for w in same if not w.startswith(k)] + [opt]
+    cases += [(but('lr=0.05'), 'another lr'), (but('clip=100'), 'another clip'), (but('family=llama'), 'another family'),
+              (but('layers=3'), 'another layers'), ([swapped] + same, 'another data (the same number of tokens, other ones)')]
     for words, want in cases:
         p = train_cmd(qkv, db, words, timeout=120)
         err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
@@ -310,6 +351,19 @@ def bad_inputs(qkv, tmp, data, trained):
             fail('bad input %s: expected one error line with %r and a non-zero exit, got exit %d: %s'
                  % (words, want, p.returncode, p.stderr.strip()[-400:]))
     print('ok %-24s %d cases' % ('bad input', len(cases)), flush=True)
+    # a version 1 state (before the optimizer's settings and the data's fingerprint were kept:
+    # its 120-byte head without the 72 bytes after it) still resumes with the same command
+    v1 = os.path.join(tmp, 'v1-state')
+    shutil.copytree(trained, v1)
+    st = os.path.join(v1, 'train_state.bin')
+    with open(st, 'rb') as f:
+        b = bytearray(f.read())
+    b[8:12] = (1).to_bytes(4, 'little')
+    with open(st, 'wb') as f:
+        f.write(bytes(b[:120]) + bytes(b[192:]))
+    p = train_cmd(qkv, db, [data] + [w for w in common if w != data] + ['out=' + v1], timeout=120)
+    if p.returncode != 0 or 'resuming after step 40' not in p.stderr:
+        fail('a version 1 training state does not resume: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
 
 
 def from_gguf(qkv, tmp, data):
@@ -438,13 +492,13 @@ def main():
             threads_same(qkv, tmp, 'gpt2', *trained)
             bench_train(qkv, tmp, trained[0])
             bad_state(qkv, tmp, *trained)
-            trained = trained[0]
+            trained, gpt2_common = trained
         llama = scratch_and_resume(qkv, tmp, data, 'llama', ['family=llama', 'layers=2', 'heads=4', 'kv_heads=2',
                                                              'd=64', 'ctx=128'])
         if llama:
             threads_same(qkv, tmp, 'llama', *llama)
         if trained:
-            bad_inputs(qkv, tmp, data, trained)
+            bad_inputs(qkv, tmp, data, trained, gpt2_common)
         from_gguf(qkv, tmp, data)
         task_examples(qkv, tmp, data)
     return finish()
