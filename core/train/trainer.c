@@ -2,15 +2,18 @@
 // trainer.h).
 #include "train/trainer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "kern/bound.h"
 #include "base/fs.h"
+#include "base/json.h"
 #include "base/mem.h"
 #include "base/vec.h"
 #include "eval/sample.h"
@@ -111,6 +114,22 @@ static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Er
     fclose(f);
     free(path);
     return rc;
+}
+
+// Remove the directory dir this run created, with the files it wrote there (a run that failed
+// before its first checkpoint leaves nothing behind: not an untrained model where the trained
+// one was expected).
+static void remove_made(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char *p = fs_join(dir, de->d_name);
+        unlink(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -289,6 +308,25 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
         free(p);
         if (exists) return err_set(e, "train: '%s' holds a training run: resume=true continues it", o->out);
     }
+    // a trained model is never written over (given as out= by mistake): only an untrained one, as
+    // new-model and a run killed before its first checkpoint leave
+    static const char *const model_files[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
+    for (size_t i = 0; !have && i < sizeof model_files / sizeof *model_files; i++) {
+        char *p = fs_join(o->out, model_files[i]);
+        bool exists = fs_is_file(p);
+        free(p);
+        if (!exists) continue;
+        char *cp = fs_join(o->out, "config.json");
+        Json *cfg = json_parse_file(cp, NULL);
+        free(cp);
+        bool untrained = cfg && json_bool_or(cfg, "qkv_untrained", false);
+        json_free(cfg);
+        if (!untrained)
+            return err_set(e, "train: '%s' already holds a trained model (%s) and no training run of it: choose "
+                              "another out=", o->out, model_files[i]);
+        break;
+    }
+    bool made = !fs_is_dir(o->out), saved_once = false; // out= created here: removed if the run fails before a save
     // the model: the checkpoint's own files when resuming; else the given one, or a new one
     // written to out first
     const char *src = have ? o->out : o->from;
@@ -296,13 +334,19 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     const char *tok_dir = have ? o->out : o->from ? o->from : o->out;
     if (!src) {
         NewModelParams p = o->newp;
-        if (newmodel_write(o->out, &p, o->tok_dir, e)) return -1;
+        if (newmodel_write(o->out, &p, o->tok_dir, e)) {
+            if (made) remove_made(o->out);
+            return -1;
+        }
         src = o->out;
     } else if (fs_mkdir_p(o->out, 0755, e)) {
         return -1;
     }
     Model *m = model_open(src, NULL, e);
-    if (!m) return -1;
+    if (!m) {
+        if (made) remove_made(o->out);
+        return -1;
+    }
     if (have && !o->from) { // the checkpoint's model is this command's (the same command resumes)
         const ModelConfig *c = &m->cfg;
         const NewModelParams *q = &o->newp;
@@ -321,6 +365,7 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     if (!have && o->from) {
         if (tmodel_checkpoint_tokenizer(m, o->out, &tok_keep, e)) {
             model_free(m);
+            if (made) remove_made(o->out);
             return err_prefix(e, "train");
         }
         tok_dir = tok_keep;
@@ -413,7 +458,7 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
         if (last || (o->save_every && done_steps % o->save_every == 0)) {
             if (tmodel_save(tm, o->out, tok_dir, false, e) || state_write(o->out, &st, tmodel_params(tm), &opt, e))
                 goto done;
-            p.saved = true;
+            p.saved = saved_once = true;
         }
         p.elapsed_s = clock_now() - t0;
         p.tok_s = p.elapsed_s > 0 ? (double)per_step * (done_steps - step0) / p.elapsed_s : 0;
@@ -437,6 +482,7 @@ done:
     tmodel_free(tm);
     model_free(m);
     free(tok_keep);
+    if (rc && made && !saved_once) remove_made(o->out);
     return rc;
 }
 

@@ -342,6 +342,12 @@ def bad_inputs(qkv, tmp, data, trained, common):
     def but(opt):  # the run's options with opt (key=value) in place of its own
         k = opt.split('=')[0] + '='
         return [data] + [w for w in same if not w.startswith(k)] + [opt]
+    # a trained model given as out= (no run of it there) is not written over
+    kept = os.path.join(tmp, 'kept-model')
+    shutil.copytree(trained, kept)
+    os.unlink(os.path.join(kept, 'train_state.bin'))
+    cases.append(([data, 'out=' + kept, 'family=gpt2', 'layers=1', 'heads=1', 'd=32', 'ctx=32', 'steps=2'],
+                  'already holds a trained model'))
     cases += [(but('lr=0.05'), 'another lr'), (but('clip=100'), 'another clip'), (but('family=llama'), 'another family'),
               (but('layers=3'), 'another layers'), ([swapped] + same, 'another data (the same number of tokens, other ones)')]
     for words, want in cases:
@@ -350,6 +356,13 @@ def bad_inputs(qkv, tmp, data, trained, common):
         if p.returncode == 0 or len(err) != 1 or want not in err[0]:
             fail('bad input %s: expected one error line with %r and a non-zero exit, got exit %d: %s'
                  % (words, want, p.returncode, p.stderr.strip()[-400:]))
+    # a failed run leaves no out= directory it made (an untrained model where a trained one was
+    # expected); the kept model is untouched
+    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6') if os.path.exists(os.path.join(tmp, d))]
+    if left:
+        fail('failed runs left their out= directories: %s' % left)
+    if any(not np.array_equal(a, b) for a, b in zip(tensors(trained).values(), tensors(kept).values())):
+        fail('the trained model given as out= was changed')
     print('ok %-24s %d cases' % ('bad input', len(cases)), flush=True)
     # a version 1 state (before the optimizer's settings and the data's fingerprint were kept:
     # its 120-byte head without the 72 bytes after it) still resumes with the same command
