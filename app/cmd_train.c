@@ -12,6 +12,7 @@
 #include "cmdutil.h"
 #include "commands.h"
 #include "experiment.h"
+#include "models.h"
 #include "prompt/template.h"
 #include "tok/bpe_train.h"
 #include "train/teach.h"
@@ -121,6 +122,7 @@ static Args recipe_args(const Args *a, const char *const (*recipe)[2]) {
 }
 
 static int train_with(App *app, const Args *a, Out *out);
+static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out);
 
 static int cmd_train(App *app, const Args *a, Out *out) {
     const char *recipe = args_opt(a, "recipe");
@@ -267,7 +269,6 @@ static int task_examples(const char *path, bool cot, TrainExample **ex, int *n, 
 
 static int train_with(App *app, const Args *a, Out *out) {
     TrainOpts o = train_defaults();
-    Err e = {0};
     o.data = args_pos(a, 0)->val;
     o.out = args_opt(a, "out");
     o.from = args_opt(a, "from");
@@ -275,6 +276,25 @@ static int train_with(App *app, const Args *a, Out *out) {
     if (!o.out || !*o.out) return out_error(out, "train: out=DIR is required");
     const char *fam = args_opt(a, "family");
     if (o.from && fam) return out_error(out, "train: from= and family= exclude each other");
+    // from= a model's shape is its own: the sizes of a new model do not apply
+    static const char *const shape_keys[] = {"layers", "heads", "kv_heads", "d", "ff", "ctx", "vocab", "std", "tok", NULL};
+    for (int i = 0; o.from && shape_keys[i]; i++)
+        if (args_opt(a, shape_keys[i]))
+            return out_error(out, "train: %s= sizes a new model; from=%.100s has its own", shape_keys[i], o.from);
+    if (o.from && !strcmp(o.from, "builtin"))
+        return out_error(out, "train: from=builtin: the built-in model is not a file to start from (new-model "
+                              "writes one, or train from scratch with family=)");
+    char *named = o.from ? models_find(o.from) : NULL; // an installed model's name (teach, smollm2)
+    if (named) o.from = named;
+    int rc = train_run_opts(app, a, &o, out);
+    free(named);
+    return rc;
+}
+
+static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
+    TrainOpts o = *op;
+    Err e = {0};
+    const char *fam = args_opt(a, "family");
     const Family *f = family_find(fam ? fam : "gpt2");
     if (!f || !f->write_config) return out_error(out, "train: unknown family '%.20s'", fam);
     if (newmodel_args(a, f, &o.newp, out)) return -1;

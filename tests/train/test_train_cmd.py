@@ -329,6 +329,8 @@ def bad_inputs(qkv, tmp, data, trained, common):
         ([data, 'from=' + bert, 'out=' + os.path.join(tmp, 'x5')], 'not trainable'),
         ([data, 'out=' + os.path.join(tmp, 'x6'), 'warmup=5', 'steps=5'], 'warmup'),
         ([data], 'out=DIR is required'),
+        ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'layers=3'], 'layers= sizes a new model'),
+        ([data, 'from=builtin', 'out=' + os.path.join(tmp, 'x8')], 'the built-in model is not a file'),
     ]
     # a resume with one option unlike the run's (the same command otherwise): the optimizer's
     # settings, the model's shape and the text's tokens were ignored on resume before
@@ -358,12 +360,16 @@ def bad_inputs(qkv, tmp, data, trained, common):
                  % (words, want, p.returncode, p.stderr.strip()[-400:]))
     # a failed run leaves no out= directory it made (an untrained model where a trained one was
     # expected); the kept model is untouched
-    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6') if os.path.exists(os.path.join(tmp, d))]
+    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8') if os.path.exists(os.path.join(tmp, d))]
     if left:
         fail('failed runs left their out= directories: %s' % left)
     if any(not np.array_equal(a, b) for a, b in zip(tensors(trained).values(), tensors(kept).values())):
         fail('the trained model given as out= was changed')
     print('ok %-24s %d cases' % ('bad input', len(cases)), flush=True)
+    # from= takes an installed model's name, as --model and base= do
+    p = train_cmd(qkv, db, [data, 'from=teach', 'out=' + os.path.join(tmp, 'from-teach'), 'steps=2', 'batch=2', 'seq=16'])
+    if p.returncode != 0:
+        fail('train from=teach: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
     # a version 1 state (before the optimizer's settings and the data's fingerprint were kept:
     # its 120-byte head without the 72 bytes after it) still resumes with the same command
     v1 = os.path.join(tmp, 'v1-state')
