@@ -59,8 +59,10 @@ static int write_card(const char *out, const Model *base, float beta, bool lora,
                    "p(rejected) - log p_ref(rejected)))), log-probabilities of the completion's tokens given the "
                    "prompt, the base model frozen as the reference.\n\n",
                base->path ? base->path : "builtin");
+    char arch[64];
+    runlog_arch_name(base, arch, sizeof arch); // a quantized session's model says so
     buf_printf(&b, "- base model and reference: `%s` (%s)\n- beta: %g\n- tuned: %s\n",
-               base->path ? base->path : "builtin", base->cfg.a.name, beta,
+               base->path ? base->path : "builtin", arch, beta,
                lora ? "low-rank adapters on the attention projections (merged; kept apart in adapter_model.safetensors)"
                     : "every weight");
     pref_card_data(&b, a, s, ps, n_train, n_held, ps->n_groups, held_prompts);
@@ -203,10 +205,12 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     options_json(a, "dpo", &opts);
     char out_abs[PATH_MAX], db_abs[PATH_MAX];
     const char *base_path = base->builtin ? "builtin" : base->path;
+    char base_arch[64];
+    runlog_arch_name(base, base_arch, sizeof base_arch);
     if (db) {
         const char *dbp = app->db_path ? app->db_path : "";
         DbTrainRun r = {realpath(outdir, out_abs) ? out_abs : outdir, realpath(dbp, db_abs) ? db_abs : dbp,
-                        base->cfg.a.name, (int64_t)tmodel_size(tm), po.threads, opts.data};
+                        base_arch, (int64_t)tmodel_size(tm), po.threads, opts.data};
         L.run_id = db_train_begin(db, &r, 0, &L.log_err);
     }
     buf_free(&opts);
@@ -258,6 +262,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     json_stats(w, "base_heldout_", &res.start);
     jw_kint(w, "train_run_id", L.run_id > 0 ? L.run_id : 0);
     jw_kstr(w, "base", base_path);
+    jw_kstr(w, "base_arch", base_arch);
     jw_kstr(w, "head", head_s);
     jw_knum(w, "beta", o.beta);
     pref_data_json(w, &ps, n_held_g);

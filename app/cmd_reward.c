@@ -112,8 +112,9 @@ static int write_card(const char *out, const Model *base, const char *head, Pool
                    pool_name(pool),
                    pool == POOL_CLS ? "the first token's, [CLS]" : "the mean over the tokens, [CLS] and [SEP] included",
                    pool == POOL_CLS ? "pooled = h[:, 0]" : "pooled = h.mean(dim=1)");
-    buf_printf(&b, "- base model: `%s` (%s)\n- head: %s\n", base->path ? base->path : "builtin", base->cfg.a.name,
-               head);
+    char arch[64];
+    runlog_arch_name(base, arch, sizeof arch); // a quantized session's model says so
+    buf_printf(&b, "- base model: `%s` (%s)\n- head: %s\n", base->path ? base->path : "builtin", arch, head);
     pref_card_data(&b, a, s, ps, n_train, n_held, prompts, held_prompts);
     buf_printf(&b, "- steps: %d (weights of step %d kept%s)\n", res->steps, res->best_step,
                res->stopped_early ? ", stopped early" : "");
@@ -230,6 +231,8 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     options_json(a, NULL, &opts);
     char out_abs[PATH_MAX];
     const char *base_path = base->builtin ? "builtin" : base->path;
+    char base_arch[64];
+    runlog_arch_name(base, base_arch, sizeof base_arch);
     // the tokenizer settled before the work: a base without one to keep fails now
     if (fs_mkdir_p(outdir, 0755, &e) || tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
         out_error(out, "reward train: %s", e.msg);
@@ -239,7 +242,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
         free(lens);
         goto done;
     }
-    DbRewardRun dr = {realpath(outdir, out_abs) ? out_abs : outdir, base_path, base->cfg.a.name, head_s, opts.data,
+    DbRewardRun dr = {realpath(outdir, out_abs) ? out_abs : outdir, base_path, base_arch, head_s, opts.data,
                       ps.n_pairs, n_train, n_held};
     L.run_id = db_reward_begin(db, &dr, &L.log_err);
     buf_free(&opts);
@@ -280,6 +283,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     else jw_null(w);
     jw_kstr(w, "head", head_s);
     jw_kstr(w, "base", base_path);
+    jw_kstr(w, "base_arch", base_arch);
     jw_kstr(w, "pool", pool_name(pool));
     pref_data_json(w, &ps, n_held_g);
     jw_kint(w, "steps", res.steps);

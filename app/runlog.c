@@ -89,17 +89,19 @@ static void json_int_list(Buf *b, const int *v, int n) {
     buf_putc(b, ']');
 }
 
-// The model's path as runs record it (absolute, or "builtin") and its architecture: the family,
-// then the block weights' element type when not F32 ("llama Q4_1"), and "(quantize q8_0)" or
-// "(quantize q8_0 embed=true)" when the model was converted in memory from the file at the path
-// (replay converts it again: app_quantize_as).
+// The model's path as runs record it (absolute, or "builtin") and its architecture
+// (runlog_arch_name; replay converts a quantized one again: app_quantize_as).
+void runlog_arch_name(const Model *m, char *out, size_t cap) {
+    if (m->dtype == DT_F32 && !m->base) snprintf(out, cap, "%s", m->cfg.a.name);
+    else if (!m->base) snprintf(out, cap, "%s %s", m->cfg.a.name, dtype_name(m->dtype));
+    else
+        snprintf(out, cap, "%s %s (quantize %s%s)", m->cfg.a.name, dtype_name(m->dtype), quant_type_name(m->quant_dt),
+                 m->quant_embed ? " embed=true" : "");
+}
+
 static void record_model(RunRecord *rr, const Model *m) {
     rr->run.model_path = m->builtin ? "builtin" : realpath(m->path, rr->abs) ? rr->abs : m->path;
-    if (m->dtype == DT_F32 && !m->base) snprintf(rr->arch, sizeof rr->arch, "%s", m->cfg.a.name);
-    else if (!m->base) snprintf(rr->arch, sizeof rr->arch, "%s %s", m->cfg.a.name, dtype_name(m->dtype));
-    else
-        snprintf(rr->arch, sizeof rr->arch, "%s %s (quantize %s%s)", m->cfg.a.name, dtype_name(m->dtype),
-                 quant_type_name(m->quant_dt), m->quant_embed ? " embed=true" : "");
+    runlog_arch_name(m, rr->arch, sizeof rr->arch);
     rr->run.model_arch = rr->arch;
 }
 

@@ -30,6 +30,10 @@ typedef struct RunRecord {
 // The KV cache's type as the run log (column kv), `set kv` and `--kv` spell it: "f32", "f16",
 // "q8_0" (app_kv_parse reads it back).
 const char *runlog_kv_name(DType kv);
+// A model's architecture as runs record it: the family, then the block weights' element type
+// when not F32 ("llama Q4_1"), and "(quantize q8_0)" or "(quantize q8_0 embed=true)" when it was
+// converted in memory from the file at its path.
+void runlog_arch_name(const Model *m, char *out, size_t cap);
 
 // Fill rr from a finished generation (strings borrowed from the arguments, which must outlive
 // rr); the model's content hash is not computed (see runlog_identify).

@@ -515,6 +515,28 @@ def test_killed(qkv, tmp, model_dir):
         print('a reward training killed after %d points reads as interrupted' % len(cv.get('points', [])), flush=True)
 
 
+def test_quantized_base(qkv, tmp, model_dir):
+    """A session's model quantized in memory is the base a trainer starts from: the JSON, the model
+    card and the database say so (they named the float file alone)."""
+    db = os.path.join(tmp, 'quant-base.db')
+    make_db(qkv, db, 6)
+    out = os.path.join(tmp, 'quant-base-rm')
+    try:
+        _, r = qkv_cli.json_cmds(qkv, model_dir, ['quantize q8_0', 'reward train head=linear out=%s steps=2' % out], db)
+    except qkv_cli.QkvError as ex:
+        fail('reward train on a quantized session model: %s' % ex)
+        return
+    card = open(os.path.join(out, 'README.md')).read()
+    con = sqlite3.connect(db)
+    arch = con.execute('SELECT model_arch FROM reward_runs ORDER BY id DESC LIMIT 1').fetchone()[0]
+    con.close()
+    if not r.get('base_arch', '').endswith('(quantize q8_0)') or '(quantize q8_0)' not in card or arch != r['base_arch']:
+        fail('quantized base: base_arch %r, card %r, reward_runs.model_arch %r'
+             % (r.get('base_arch'), [l for l in card.splitlines() if 'base model' in l], arch))
+    else:
+        print('a quantized base is named so: %s' % r['base_arch'], flush=True)
+
+
 def test_other_vocab(qkv, tmp, models):
     """Ranked completions generated with another vocabulary: the base tokenizes their text like
     any other and both trainers say so (JSON other_vocab, a note line, the model card)."""
@@ -624,6 +646,7 @@ def main():
         if res:
             test_bad(qkv, tmp, models['gpt2'], res[0])
         test_killed(qkv, tmp, models['gpt2'])
+        test_quantized_base(qkv, tmp, models['gpt2'])
         test_other_vocab(qkv, tmp, models)
         test_gguf_base(qkv, tmp)
     return finish()
