@@ -206,8 +206,9 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
         goto done;
     }
     if (ps.n_pairs == ps.n_ties) {
-        out_error(out, "reward train: the %d rankings matched give no preference (every candidate tied or the same "
-                  "text as the other%s)", s.n, ps.n_pairs || ps.n_identical ? "" : "; ties=equal would train on ties alone");
+        out_error(out, "reward train: the %d rankings matched give no preference: every pair is tied or of the same "
+                       "text twice (tied pairs alone teach no order, with ties=equal too: it needs ranked pairs beside them)",
+                  s.n);
         goto done;
     }
     int n_train = 0, n_held = 0, n_held_g = pairset_split(&s, &ps, val, o.seed, &train, &n_train, &held, &n_held, NULL);

@@ -388,18 +388,24 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     return 0;
 }
 
-// A sparkline of the finite values of key in points (at most width of them, evenly picked).
+// A sparkline of the finite values of key in points (at most width of them, evenly picked among
+// the points that have one: a held-out loss is there every eval_every steps only).
 static void sparkline(const Json *points, const char *key, int width, Buf *out) {
     static const char *const bars[] = {"\u2581", "\u2582", "\u2583", "\u2584", "\u2585", "\u2586", "\u2587", "\u2588"};
+    if (width > 64) width = 64;
+    size_t np = 0, total = points ? points->len : 0;
+    for (size_t i = 0; i < total; i++) {
+        const Json *x = json_get(json_at(points, i), key);
+        np += x && x->type == JSON_NUM;
+    }
     float v[64];
     int n = 0;
-    size_t np = points ? points->len : 0;
-    for (int k = 0; k < width && k < 64 && np; k++) {
-        size_t i = np <= (size_t)width ? (size_t)k : (size_t)((double)k * (double)(np - 1) / (width - 1) + 0.5);
-        if (i >= np) break;
+    for (size_t i = 0, seen = 0; i < total && n < width; i++) {
         const Json *x = json_get(json_at(points, i), key);
-        if (x && x->type == JSON_NUM) v[n++] = (float)x->num;
-        if (np <= (size_t)width && (size_t)k + 1 >= np) break;
+        if (!x || x->type != JSON_NUM) continue;
+        // the k-th of width picks is value round(k (np - 1) / (width - 1)); all of them when few
+        size_t want = np <= (size_t)width ? seen : (size_t)((double)n * (double)(np - 1) / (width - 1) + 0.5);
+        if (seen++ == want) v[n++] = (float)x->num;
     }
     float lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < n; i++) lo = fminf(lo, v[i]), hi = fmaxf(hi, v[i]);

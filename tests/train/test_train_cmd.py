@@ -148,6 +148,23 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if cv.get('kind') != 'train' or cv.get('out_path') != os.path.realpath(out_a) or not same:
         fail('%s: curve %d: kind %r, out_path %r, %d points; expected the %d logged ones'
              % (tag, res['train_run_id'], cv.get('kind'), cv.get('out_path'), len(got), len(pts)))
+    # the text form's sparklines: of a run of 300 steps with a held-out loss every 10, 40 losses and
+    # 30 held-out ones (it picked 40 of the steps and kept those that had one: 1 to 4 bars)
+    con = sqlite3.connect(db)
+    cols = 'created, qkv_version, out_path, data_path, model_arch, n_params, n_threads, options'
+    con.execute('INSERT INTO train_runs (%s) SELECT %s FROM train_runs WHERE id = ?'
+                % (cols, cols.replace('out_path', "out_path || '-long'")), (res['train_run_id'],))
+    long_id = con.execute('SELECT max(id) FROM train_runs').fetchone()[0]
+    con.executemany('INSERT INTO train_points (run_id, step, loss, val_loss, lr, grad_norm, tokens, elapsed_s, created) '
+                    "VALUES (?, ?, ?, ?, 0.001, 1, ?, ?, '2026-01-01T00:00:00.000Z')",
+                    [(long_id, s, 5 - s / 100, (5 - s / 100) if s % 10 == 0 else None, 64 * s, s / 10)
+                     for s in range(1, 301)])
+    con.commit()
+    con.close()
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'curve %d' % long_id])
+    spark = {l.split()[0]: l.split()[-1] for l in p.stdout.splitlines() if l.startswith('  ')}
+    if len(spark.get('loss', '')) != 40 or len(spark.get('held-out', '')) != 30:
+        fail('%s: curve sparklines %r: want 40 loss and 30 held-out bars' % (tag, spark))
     print('ok %-24s loss %.3f -> %.3f, held-out %.4f, %s params, %.0f tok/s'
           % (tag + ' train', first, last, res['val_loss'], res['params'], res['tok_s']), flush=True)
     hf_checks(tag, qkv, out_a, data, db, seq, batch, evb, res['val_loss'])
