@@ -332,6 +332,9 @@ def bad_inputs(qkv, tmp, data, trained, common):
     db = os.path.join(tmp, 'bad.db')
     empty = os.path.join(tmp, 'empty.txt')
     open(empty, 'w').close()
+    latin1 = os.path.join(tmp, 'latin1.txt')  # not UTF-8: each bad byte became U+FFFD, three tokens
+    with open(latin1, 'wb') as f:
+        f.write(open(data, 'rb').read()[:2000] + 'caf\u00e9 na\u00efve'.encode('latin-1') * 20)
     short = os.path.join(tmp, 'short.txt')
     with open(short, 'w') as f:
         f.write('a few words')
@@ -346,6 +349,7 @@ def bad_inputs(qkv, tmp, data, trained, common):
         ([data, 'from=' + bert, 'out=' + os.path.join(tmp, 'x5')], 'not trainable'),
         ([data, 'out=' + os.path.join(tmp, 'x6'), 'warmup=5', 'steps=5'], 'warmup'),
         ([data], 'out=DIR is required'),
+        ([latin1, 'out=' + os.path.join(tmp, 'x9')], 'is not UTF-8 (byte 2003)'),
         ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'layers=3'], 'layers= sizes a new model'),
         ([data, 'from=builtin', 'out=' + os.path.join(tmp, 'x8')], 'the built-in model is not a file'),
     ]
@@ -377,7 +381,7 @@ def bad_inputs(qkv, tmp, data, trained, common):
                  % (words, want, p.returncode, p.stderr.strip()[-400:]))
     # a failed run leaves no out= directory it made (an untrained model where a trained one was
     # expected); the kept model is untouched
-    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8') if os.path.exists(os.path.join(tmp, d))]
+    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9') if os.path.exists(os.path.join(tmp, d))]
     if left:
         fail('failed runs left their out= directories: %s' % left)
     if any(not np.array_equal(a, b) for a, b in zip(tensors(trained).values(), tensors(kept).values())):
