@@ -51,7 +51,7 @@ static void card_stats(Buf *b, const char *what, const DpoStats *s) {
 
 // The model card: what was tuned, how, and on which data.
 static int write_card(const char *out, const Model *base, float beta, bool lora, const Args *a, const RankSet *s,
-                      const PairSet *ps, int n_train, int n_held, int held_prompts, const DpoResult *res,
+                      const PairSet *ps, int n_train, int n_held, int held_prompts, const DpoResult *res, int planned,
                       const JudgeResult *jr, const char *judge, Err *e) {
     Buf b = {0};
     buf_printf(&b, "# DPO-tuned model (qkv)\n\n`%s` tuned by `qkv dpo train` with Direct Preference Optimisation on "
@@ -66,8 +66,7 @@ static int write_card(const char *out, const Model *base, float beta, bool lora,
                lora ? "low-rank adapters on the attention projections (merged; kept apart in adapter_model.safetensors)"
                     : "every weight");
     pref_card_data(&b, a, s, ps, n_train, n_held, ps->n_groups, held_prompts);
-    buf_printf(&b, "- steps: %d (weights of step %d kept%s)\n", res->steps, res->best_step,
-               res->stopped_early ? ", stopped early" : "");
+    pref_card_steps(&b, res->steps, res->best_step, res->stopped_early, planned);
     card_stats(&b, "base model", &res->start);
     card_stats(&b, "tuned model", &res->held);
     if (jr)
@@ -220,6 +219,8 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     DpoHooks hooks = {on_point, &L};
     DpoResult res;
     int trc = dpo_train(tm, &d, &o, &hooks, &res, &e);
+    // stopped with Ctrl-C: the card and JSON say so, and how far it was meant to go
+    int planned = !trc && app->cancel && *app->cancel && res.steps < o.opt.steps ? o.opt.steps : 0;
     if (!trc) {
         trc = tmodel_save(tm, outdir, tok_dir, false, &e);
         if (!trc && lora_on) trc = lora_save(&lora, tm, outdir, "CAUSAL_LM", &e);
@@ -241,7 +242,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
             if (trc) err_prefix(&e, "judge");
         }
         if (!trc)
-            trc = write_card(outdir, base, o.beta, lora_on, a, &s, &ps, n_train, n_held, n_held_g, &res,
+            trc = write_card(outdir, base, o.beta, lora_on, a, &s, &ps, n_train, n_held, n_held_g, &res, planned,
                              judge ? &jr : NULL, judge ? reward_model_path(judge) : NULL, &e);
     }
     if (trc) {
@@ -269,6 +270,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     jw_kint(w, "steps", res.steps);
     jw_kint(w, "best_step", res.best_step);
     jw_kbool(w, "stopped_early", res.stopped_early);
+    jw_kbool(w, "stopped", planned > 0);
     jw_knum(w, "loss", res.loss);
     jw_kint(w, "tokens", res.tokens);
     jw_knum(w, "pairs_s", res.pairs_s);

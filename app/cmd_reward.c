@@ -90,7 +90,7 @@ static int store_heldout(Db *db, int64_t run_id, TrainModel *tm, const float *sc
 // The model card: what the reward model is and which data made it.
 static int write_card(const char *out, const Model *base, const char *head, PoolKind pool, const Args *a,
                       const RankSet *s, const PairSet *ps, int n_train, int n_held, int prompts, int held_prompts,
-                      const RewardResult *res, Err *e) {
+                      const RewardResult *res, int planned, Err *e) {
     Buf b = {0};
     if (base->cfg.a.causal)
         buf_printf(&b, "# Reward model (qkv)\n\nA scalar reward r(prompt + completion): the final hidden state of the "
@@ -116,8 +116,7 @@ static int write_card(const char *out, const Model *base, const char *head, Pool
     runlog_arch_name(base, arch, sizeof arch); // a quantized session's model says so
     buf_printf(&b, "- base model: `%s` (%s)\n- head: %s\n", base->path ? base->path : "builtin", arch, head);
     pref_card_data(&b, a, s, ps, n_train, n_held, prompts, held_prompts);
-    buf_printf(&b, "- steps: %d (weights of step %d kept%s)\n", res->steps, res->best_step,
-               res->stopped_early ? ", stopped early" : "");
+    pref_card_steps(&b, res->steps, res->best_step, res->stopped_early, planned);
     if (!isnan(res->held_acc)) buf_printf(&b, "- held-out pair accuracy: %.4f (loss %.4f)\n", res->held_acc, res->held_loss);
     char *path = fs_join(out, "README.md");
     int rc = fs_write_atomic(path, b.data, b.len, e);
@@ -254,6 +253,8 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     RewardHooks hooks = {on_point, &L};
     RewardResult res;
     int trc = reward_train(tm, score, &d, &o, &hooks, &res, &e);
+    // stopped with Ctrl-C: the card and JSON say so, and how far it was meant to go
+    int planned = !trc && app->cancel && *app->cancel && res.steps < o.opt.steps ? o.opt.steps : 0;
     if (!trc && n_held && L.run_id > 0 && !L.log_err.msg[0]) // the held-out pairs as the kept weights score them
         trc = store_heldout(db, L.run_id, tm, score, &s, &ps, &d, &L.log_err, &e);
     free(seqp);
@@ -263,7 +264,8 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
         trc = tmodel_save_reward(tm, score, enc ? pool_name(pool) : NULL, outdir, tok_dir, &e);
         if (!trc && o.head == REWARD_LORA) trc = lora_save(&lora, tm, outdir, "SEQ_CLS", &e);
         if (!trc)
-            trc = write_card(outdir, base, head_s, pool, a, &s, &ps, n_train, n_held, ps.n_groups, n_held_g, &res, &e);
+            trc = write_card(outdir, base, head_s, pool, a, &s, &ps, n_train, n_held, ps.n_groups, n_held_g, &res,
+                             planned, &e);
     }
     if (L.run_id > 0 && !L.log_err.msg[0])
         db_reward_finish(db, L.run_id, trc ? "failed" : "done", res.best_step, res.held_acc, &L.log_err);
@@ -290,6 +292,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     jw_kint(w, "steps", res.steps);
     jw_kint(w, "best_step", res.best_step);
     jw_kbool(w, "stopped_early", res.stopped_early);
+    jw_kbool(w, "stopped", planned > 0);
     jw_knum(w, "loss", res.loss);
     jw_knum(w, "pairs_s", res.pairs_s);
     buf_printf(&out->text, "reward model (%s head on %s) in %s: %d pairs, %d for training, %d held out", head_s,

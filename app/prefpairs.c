@@ -329,6 +329,13 @@ void pref_data_note(Buf *text, const PairSet *ps) {
                    ps->n_other_vocab, ps->n_seq);
 }
 
+void pref_card_steps(Buf *b, int steps, int best_step, bool stopped_early, int planned) {
+    buf_printf(b, "- steps: %d", steps);
+    if (planned) buf_printf(b, " of %d planned (stopped with Ctrl-C; ", planned);
+    else buf_puts(b, " (");
+    buf_printf(b, "weights of step %d kept%s)\n", best_step, stopped_early ? ", stopped early" : "");
+}
+
 void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts) {
     jw_kint(w, "ties", ps->n_ties);
     jw_kint(w, "ties_excluded", ps->n_ties_out);

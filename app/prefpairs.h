@@ -78,6 +78,9 @@ int pref_train_opts(const struct Args *a, const char *cmd, PrefTrainOpts *p, str
 Model *pref_base_model(struct App *app, const struct Args *a, const char *cmd, Model **owned, struct Out *out);
 
 // The data keys both trainers report: ties, prompts, heldout_prompts, truncated.
+// The model card's steps line: steps run, the planned count when Ctrl-C stopped the run (planned
+// > 0), the step whose weights were kept.
+void pref_card_steps(Buf *b, int steps, int best_step, bool stopped_early, int planned);
 void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts);
 // The note both trainers print when ranked completions came from another vocabulary.
 void pref_data_note(Buf *text, const PairSet *ps);
