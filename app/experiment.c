@@ -259,6 +259,8 @@ int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
     if (!p->task) return -1;
     Task *t = p->task;
     if (s->pool_path && task_add_pool(t, s->pool_path, e)) return -1;
+    if (!t->n_test)
+        return err_set(e, "task '%s' has no test items (every item is in the pool: a training set for train)", t->path);
     prompt_style_default(&p->style, t);
     const char **fields[ST_N] = {&p->style.description, &p->style.input_prefix,  &p->style.delimiter,
                                  &p->style.answer_prefix, &p->style.separator, &p->style.cot_trigger,

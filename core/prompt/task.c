@@ -329,12 +329,15 @@ static int index_items(Task *t, Err *e) {
         if (t->items[i].pool) t->pool[t->n_pool++] = i;
         else t->test[t->n_test++] = i;
     }
-    if (!t->n_test) return err_set(e, "task '%s' has no test items (every item is in the pool)", t->path);
+    (void)e; // a file of exemplars alone is a training set (train); experiments need test items
     const int *from = t->n_pool ? t->pool : t->test;
     int n_from = t->n_pool ? t->n_pool : t->n_test;
     for (int i = 0; i < n_from; i++) t->n_rationale += t->items[from[i]].rationale != NULL;
-    t->multiple_choice = true;
-    for (int i = 0; i < t->n_test; i++) t->multiple_choice &= t->items[t->test[i]].n_choices > 0;
+    // multiple choice when the items scored have choices (the exemplars when there are only those)
+    const int *scored = t->n_test ? t->test : t->pool;
+    int n_scored = t->n_test ? t->n_test : t->n_pool;
+    t->multiple_choice = n_scored > 0;
+    for (int i = 0; i < n_scored; i++) t->multiple_choice &= t->items[scored[i]].n_choices > 0;
     return 0;
 }
 

@@ -442,6 +442,10 @@ bad = os.path.join(TMP, "bad.jsonl")
 with open(bad, "w") as fh:
     fh.write('{"input": "a", "target": "b"}\n{"input": 3, ')
 fails("experiment no-such-task", "no task 'no-such-task'")
+pool_only = os.path.join(TMP, "pool-only.jsonl")
+with open(pool_only, "w") as fh:
+    fh.write('{"input": "a", "target": "b", "split": "pool"}\n')
+fails(f"experiment {pool_only}", "has no test items")
 fails(f"experiment {bad}", "line 2: not JSON (column ")  # the line's own column, not "line 1 column"
 fails("experiment en-fr shots=0,x", "shots=0,x")
 fails("experiment en-fr shots=0,0", "given twice")

@@ -505,6 +505,14 @@ def task_examples(qkv, tmp, data):
         fail('%s: zero-shot accuracy on the exemplars after training %.2f' % (tag, acc))
     print('ok %-24s loss %.4f, held-out %.5f (transformers %.5f), zero-shot on the exemplars %.2f'
           % (tag, res['loss'], res['val_loss'], want, acc), flush=True)
+    # exemplars alone (no test item) are a training set too (refused before: "no test items")
+    pool_only = os.path.join(tmp, 'upper-pool.jsonl')
+    with open(pool_only, 'w') as f:
+        f.write(json.dumps(head) + '\n' + ''.join(json.dumps({'input': w, 'target': w.upper(), 'split': 'pool'}) + '\n'
+                                                 for w in words))
+    p = train_cmd(qkv, db, [pool_only, 'from=' + base, 'out=' + os.path.join(tmp, 'pool-only'), 'steps=2', 'batch=4'])
+    if p.returncode != 0:
+        fail('%s: train on exemplars alone: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-300:]))
     # bad input: no exemplars, cot without rationales, cot with a text file, an example beyond seq
     nopool = os.path.join(tmp, 'nopool.jsonl')
     with open(nopool, 'w') as f:

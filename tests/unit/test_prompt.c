@@ -238,7 +238,6 @@ static void test_layouts(void) {
         {"{\"input\": \"a\", \"target\": \"b\"}\n{not json\n", "line 2"},
         {"{\"input\": \"a\"}\n", "line 1"},
         {"{\"question\": \"q\", \"choices\": [\"a\", \"b\"], \"answer\": 5}\n", "line 1"},
-        {"{\"input\": \"a\", \"target\": \"b\", \"split\": \"pool\"}\n", "no test items"},
         {"", "no items"},
         {"{\"question\": \"q\", \"choices\": \"ab\", \"answer\": 0}\n", "line 1"},
         {"{\"input\": \"a\", \"target\": \"b\"}\n{\"description\": \"late\"}\n", "header"},
@@ -253,6 +252,11 @@ static void test_layouts(void) {
             check_failures++;
         }
     }
+    // exemplars alone: a training set (train reads it; experiment refuses it, test_experiment.py)
+    Err e4 = {{0}};
+    Task *pool_only = task_load(put_file("pool.jsonl", "{\"input\": \"a\", \"target\": \"b\", \"split\": \"pool\"}\n"), &e4);
+    CHECK(pool_only && pool_only->n_test == 0 && pool_only->n_pool == 1 && !pool_only->multiple_choice);
+    task_free(pool_only);
     Err e3 = {{0}};
     CHECK(task_load("/nonexistent/x.jsonl", &e3) == NULL);
     CHECK(strstr(e3.msg, "/nonexistent/x.jsonl") != NULL);
