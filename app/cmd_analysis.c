@@ -429,7 +429,9 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
             rlab[l] = strdup(s);
         }
         char title[160];
-        snprintf(title, sizeof title, "%s: patching the residual stream, fraction of the logit difference restored",
+        snprintf(title, sizeof title,
+                 "%s: patching the residual stream, fraction of the logit difference restored (rows: layers, columns: "
+                 "the corrupt prompt's tokens)",
                  m->name);
         if (rlab && clab && r.resid)
             app_set_figure(app, r.resid, L + 1, T, (const char *const *)rlab, (const char *const *)clab, true, title);

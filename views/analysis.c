@@ -58,6 +58,12 @@ static char **labels_new(int n, const char *prefix, int start) {
     return l;
 }
 
+static char **label_single(const char *s) {
+    char **l = calloc(1, sizeof *l);
+    if (l) l[0] = strdup(s);
+    return l;
+}
+
 static char **labels_json(const Json *arr, int n) {
     char **l = calloc((size_t)n, sizeof *l);
     for (int i = 0; l && i < n; i++) {
@@ -209,7 +215,7 @@ static void take_patch(An *A, const Json *j) {
         Mat *x = &m[i];
         if (kind[i] == 0) x->rl = labels_new(x->rows, NULL, 0), x->cl = labels_json(toks, x->cols);
         else if (kind[i] == 1) x->rl = labels_new(x->rows, "L", 0), x->cl = labels_new(x->cols, "H", 0);
-        else x->rl = labels_new(1, "MLP", 0), x->cl = labels_new(x->cols, "L", 0);
+        else x->rl = label_single("MLP"), x->cl = labels_new(x->cols, "L", 0); // one row: each layer's MLP
         A->site[i] = kind[i];
     }
     memcpy(A->m, m, sizeof m);

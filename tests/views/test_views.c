@@ -190,6 +190,11 @@ static void test_analysis_modes(void) {
     CHECK_INT(fake.nrun, 2);
     CHECK_STR(fake.runs[0], "layersim \"hi there\"");
     CHECK_STR(fake.runs[1], "probe train number n=100");
+    // patch with sites=mlp: one row, each layer's MLP (the row read 'MLP0')
+    result(&v, "patch",
+           "{\"corrupt_tokens\":[\"a\",\"b\"],\"resid\":null,\"heads\":null,\"mlp\":[0.5,0.25,0.125]}",
+           "patch \"a b\" \"a c\" sites=mlp");
+    CHECK(shows(&v, 100, 14, (const char *[]){"MLP", "L2", NULL}) && lacks(&v, 100, 14, "MLP0"));
     view_close(&v);
 }
 
