@@ -27,13 +27,6 @@ static inline void v_store_f16(uint16_t *p, V v) {
     _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-// 16 f16 with one 256-bit load, converted a half at a time
-static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {
-    __m256i h = _mm256_loadu_si256((const __m256i *)p);
-    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
-}
-
 // the first m of 8 floats (maskload / maskstore: nothing past them is touched), of 8 16-bit
 // values (copied to a zeroed buffer: AVX2 has no 16-bit masked load)
 static inline __m256i v_mask(int m) {

@@ -32,13 +32,6 @@ static inline void v_store_f16(uint16_t *p, V v) {
     _mm256_storeu_si256((__m256i *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-// 32 f16 with one 512-bit load, converted a half at a time
-static inline void v_load2_f16(const uint16_t *p, V *lo, V *hi) {
-    __m512i h = _mm512_loadu_si512((const void *)p);
-    *lo = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
-    *hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
-}
-
 // the first m of 16 floats / 16-bit values (masked: nothing past them is touched)
 static inline __mmask16 v_mask(int m) { return m <= 0 ? 0 : m >= 16 ? 0xFFFF : (__mmask16)((1u << m) - 1); }
 static inline V v_load_part(const float *p, int m) { return _mm512_maskz_loadu_ps(v_mask(m), p); }

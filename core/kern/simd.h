@@ -6,8 +6,7 @@
 // v_store_part (the first m of W floats, m <= 0 none: zeros after them, nothing past them read
 // or written), v_load_part_f16 / v_load_part_bf16 (the first 0 < m < W stored values), v_add,
 // v_sub, v_mul, v_div, v_fmadd(a,b,c) = a*b+c, v_fnmadd(a,b,c) = c-a*b, v_max, v_min;
-// v_load_f16 / v_load_bf16 (W stored 16-bit values), v_load2_f16 (2W f16 with one
-// full-width load, as two vectors), v_load_i8 (W int8 as f32);
+// v_load_f16 / v_load_bf16 (W stored 16-bit values), v_load_i8 (W int8 as f32);
 // v_store_f16 (W floats as f16, nearest even); v_hsum, v_hmax (horizontal); v_round (to nearest integer); v_pow2i(n) = 2^n for integral n
 // in [-126, 127]; v_zero_below(v, x, lim) = v where x >= lim (or NaN), 0 where x < lim;
 // v_from_i8x16(b, out): the 16 int8 of a 128-bit register as VB = 16 / W vectors; VI, W
@@ -58,12 +57,13 @@ INLINE void prefetch(const void *p, int bytes) {
     for (int b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 1);
 }
 
-// 2W elements starting at element i as two vectors; F16 with one full-width load.
+// 2W elements starting at element i as two vectors. F16 as two half-width loads, each folded
+// into its conversion (vcvtph2ps from memory): one full-width load split in registers, the
+// way before 2026-12-06, took a second load and a lane extract besides (GCC 12 loaded the low
+// half again rather than use the register). One thread on data in L2 (768 x 256, Zen 4):
+// 48 -> 58 GB/s with AVX-512, 38-43 -> 52-55 with AVX2; from memory (2 threads, paired in one
+// process) no change either way.
 INLINE void load2_dt(const void *w, DType dt, int64_t i, V *lo, V *hi) {
-    if (dt == DT_F16) {
-        v_load2_f16((const uint16_t *)w + i, lo, hi);
-        return;
-    }
     *lo = load_dt(w, dt, i);
     *hi = load_dt(w, dt, i + W);
 }
@@ -785,8 +785,7 @@ INLINE void prefetch8(const void *w, DType dt, int64_t e, int64_t rs) {
 
 // [in, out], y += x W: eight rows of W per pass over the columns, row g of each of eight
 // sections of rows/8 rows (rows rs = rows/8 * ld elements apart), so that each load and store
-// of y serves eight weight rows; 2W columns a step (F16 then converts full-width loads: about
-// 10% faster than W-wide ones on rows of 768), two FMA chains per half. The steps start where
+// of y serves eight weight rows; 2W columns a step, two FMA chains per half. The steps start where
 // the first of the eight rows meets a cache line (head_cols), the columns before it and the
 // last ones in masked steps. The rows after the eight sections go one at a time.
 INLINE void in_out_body(const void *w, DType dt, int64_t ld, int rows, int n, const float *x, float *y) {
