@@ -144,10 +144,30 @@ static int cmd_attention(App *app, const Args *a, Out *out) {
         free(shown);
         buf_free(&lb);
     }
+    if (!fig && ac.nl * ac.nh > 1) { // every map asked for, as a grid: layers down, heads across
+        if (c->a.causal) // the JSON is written: the future is masked from here on (the text reads j <= i)
+            for (size_t k = 0; k < (size_t)ac.nl * ac.nh; k++)
+                for (int i = 0; i < T; i++)
+                    for (int j = i + 1; j < T; j++) ac.all[k * TT + (size_t)i * T + j] = NAN;
+        int *ls = xmalloc(sizeof(int) * (size_t)ac.nl), *hs = xmalloc(sizeof(int) * (size_t)ac.nh);
+        for (int l = 0; l < ac.nl; l++) ls[l] = ac.layer >= 0 ? ac.layer : l;
+        for (int h = 0; h < ac.nh; h++) hs[h] = ac.head >= 0 ? ac.head : h;
+        fig = app_figure_grid(app, ac.all, ac.nl, ac.nh, ls, hs);
+        free(ls), free(hs);
+        if (!fig) {
+            Figure *f = &app->fig;
+            char what[48];
+            if (ac.layer >= 0) snprintf(what, sizeof what, "layer %d, every head", ac.layer);
+            else if (ac.head >= 0) snprintf(what, sizeof what, "head %d of every layer", ac.head);
+            else snprintf(what, sizeof what, "every head of every layer");
+            snprintf(f->title, sizeof f->title, "%s: attention, %s (rows: queries, columns: keys)", app->model->name,
+                     what);
+        }
+    }
     if (fig) {
         free(ac.all);
         prompt_free(&pr);
-        return out_error(out, "out of memory for the figure of layer %d head %d (%d x %d)", L0, H0, T, T);
+        return out_error(out, "out of memory for the figure of %d x %d attention maps (%d x %d)", ac.nl, ac.nh, T, T);
     }
     // the human form: every map asked for (layer=all and head=all: each layer's heads in turn)
     Buf tmp = {0};
@@ -268,6 +288,30 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// A grid of attention maps (attention layer=all and/or head=all): SVG as the grid, layers down
+// and heads across; CSV as one long table (layer, head, query, key, the tokens, weight).
+static int save_grid(Buf *b, const Heatmap *hm, const Figure *f, bool svg, Err *e) {
+    const int maps = f->grid_rows * f->grid_cols;
+    if (svg) {
+        char **rn = xcalloc((size_t)f->grid_rows, sizeof *rn), **cn = xcalloc((size_t)f->grid_cols, sizeof *cn);
+        char name[32];
+        for (int r = 0; r < f->grid_rows; r++)
+            snprintf(name, sizeof name, "layer %d", f->grid_layer[r]), rn[r] = xstrdup(name);
+        for (int c = 0; c < f->grid_cols; c++) snprintf(name, sizeof name, "head %d", f->grid_head[c]), cn[c] = xstrdup(name);
+        int rc = heatmap_grid_to_svg(b, hm, f->grid_rows, f->grid_cols, (const char *const *)rn,
+                                     (const char *const *)cn, f->title, e);
+        for (int r = 0; r < f->grid_rows; r++) free(rn[r]);
+        for (int c = 0; c < f->grid_cols; c++) free(cn[c]);
+        free(rn), free(cn);
+        return rc;
+    }
+    int *la = xmalloc(sizeof(int) * (size_t)maps), *hb = xmalloc(sizeof(int) * (size_t)maps);
+    for (int k = 0; k < maps; k++) la[k] = f->grid_layer[k / f->grid_cols], hb[k] = f->grid_head[k % f->grid_cols];
+    int rc = heatmap_maps_to_csv(b, hm, maps, "layer", "head", la, hb);
+    free(la), free(hb);
+    return rc;
+}
+
 static int cmd_save(App *app, const Args *a, Out *out) {
     const char *path = args_pos(a, 0)->val;
     const Figure *f = &app->fig;
@@ -284,8 +328,11 @@ static int cmd_save(App *app, const Args *a, Out *out) {
                      (const char *const *)f->extra_names, f->extra};
     Buf b = {.fallible = true}; // the file's text grows with the figure (mem.h rule 1)
     Err e = {0};
-    int rc = f->err ? (svg ? barchart_to_svg(&b, &bars, &e) : barchart_to_csv(&b, &bars, &e))
-                    : (svg ? heatmap_to_svg(&b, &hm, NULL, f->title, &e) : heatmap_to_csv(&b, &hm, NULL, &e));
+    const int maps = f->grid_rows * f->grid_cols;
+    int rc;
+    if (f->err) rc = svg ? barchart_to_svg(&b, &bars, &e) : barchart_to_csv(&b, &bars, &e);
+    else if (maps > 1) rc = save_grid(&b, &hm, f, svg, &e);
+    else rc = svg ? heatmap_to_svg(&b, &hm, NULL, f->title, &e) : heatmap_to_csv(&b, &hm, NULL, &e);
     if (!rc && b.failed)
         rc = err_set(&e, "out of memory for the %s of the %d x %d figure (%zu bytes)", svg ? "SVG" : "CSV", f->rows,
                      f->cols, b.failed);
@@ -298,7 +345,11 @@ static int cmd_save(App *app, const Args *a, Out *out) {
     jw_kint(&out->w, "cols", f->cols);
     jw_kstr(&out->w, "title", f->title);
     jw_kstr(&out->w, "figure", f->err ? "bars" : "heatmap");
+    if (maps > 1) jw_kint(&out->w, "maps", maps);
     if (f->err) buf_printf(&out->text, "saved %s (%d bars) to %s\n", f->title, f->rows, path);
+    else if (maps > 1)
+        buf_printf(&out->text, "saved %s (%d x %d maps of %d x %d) to %s\n", f->title, f->grid_rows, f->grid_cols,
+                   f->rows, f->cols, path);
     else buf_printf(&out->text, "saved %s (%d x %d) to %s\n", f->title, f->rows, f->cols, path);
     return 0;
 }
@@ -323,10 +374,12 @@ const Command inspect_commands[] = {
      false},
     {"save", cmd_save, 1, 1, k_none, "save FILE.svg|FILE.csv",
      "Export what was last shown as a heatmap (the attention map or position matrix of the last command, or the "
-     "TUI's current view) as SVG (exact colours, labels, legend) or CSV (labels and values); after an experiment "
+     "TUI's current view) as SVG (exact colours, labels, legend) or CSV (labels and values); after attention with "
+     "layer=all or head=all every map: the SVG a grid (layers down, heads across), the CSV one long table (layer, "
+     "head, query, key, query_token, key_token, weight); after an experiment "
      "(experiment, experiment show ID, or the Experiment view) its accuracy per condition as bars with error bars "
      "(SVG) or a table (CSV: condition, n, accuracy, stderr, ci_low, ci_high). JSON: file, format, rows, cols, title, "
-     "figure (heatmap or bars).",
+     "figure (heatmap or bars), maps (a grid's count).",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

@@ -273,7 +273,25 @@ void figure_free(Figure *f) {
     free(f->label_name);
     for (int k = 0; k < f->n_extra; k++) free(f->extra_names[k]);
     free(f->extra);
+    free(f->grid_layer);
+    free(f->grid_head);
     memset(f, 0, sizeof *f);
+}
+
+int app_figure_grid(App *app, const float *maps, int grid_rows, int grid_cols, const int *layers, const int *heads) {
+    Figure *f = &app->fig;
+    size_t n = mem_mul(mem_mul((size_t)grid_rows, (size_t)grid_cols), mem_mul((size_t)f->rows, (size_t)f->cols));
+    float *v = malloc(mem_mul(n, sizeof(float))); // a figure: input-sized (mem.h rule 1)
+    if (!v) return -1;
+    memcpy(v, maps, n * sizeof(float));
+    free(f->v);
+    f->v = v;
+    f->grid_rows = grid_rows, f->grid_cols = grid_cols;
+    f->grid_layer = xmalloc(sizeof(int) * (size_t)grid_rows);
+    f->grid_head = xmalloc(sizeof(int) * (size_t)grid_cols);
+    memcpy(f->grid_layer, layers, sizeof(int) * (size_t)grid_rows);
+    memcpy(f->grid_head, heads, sizeof(int) * (size_t)grid_cols);
+    return 0;
 }
 
 // A figure's labels, copied; none given: the indices 0, 1, ... (positions and dimensions of a

@@ -42,6 +42,11 @@ typedef struct Figure {
     int n_extra;       // bars: more CSV columns (app_bars_extra), names and [n_extra, rows] values
     char *extra_names[FIG_EXTRA_MAX];
     float *extra;
+    // heatmaps: more than one map when grid_rows * grid_cols > 1 (attention layer=all and/or
+    // head=all): v then holds the maps [grid_rows, grid_cols, rows, cols], grid row r being
+    // layer grid_layer[r], grid column c head grid_head[c]; the labels and title serve all
+    int grid_rows, grid_cols;
+    int *grid_layer, *grid_head;
 } Figure;
 
 // Where a long command stands (an experiment's items), for a progress bar.
@@ -104,6 +109,10 @@ typedef struct App {
 int app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
                    const char *const *col_labels, bool diverging, const char *title);
 void figure_free(Figure *f);
+// Make app->fig (a heatmap just set) a grid of maps (see Figure): a copy of maps [grid_rows,
+// grid_cols, rows, cols] replaces its matrix. Returns 0, or -1 when out of memory (the figure
+// then keeps its one map).
+int app_figure_grid(App *app, const float *maps, int grid_rows, int grid_cols, const int *layers, const int *heads);
 // Name the bars' label column and add n_extra (<= FIG_EXTRA_MAX) columns of rows values each to
 // the CSV that `save` writes (after app_set_bars).
 void app_bars_extra(App *app, const char *label_name, int n_extra, const char *const *names, const float *values);

@@ -566,6 +566,26 @@ static int svg_label(char *text, size_t cap, const char *const *labels, int i) {
     return label_format(text, cap, s, strlen(s), SVG_LABEL_MAX, true);
 }
 
+// Open the document for a figure of mw x mh pixels at (left, top) with its title (NULL: none)
+// above and the legend's place below it (*legend_y, *legend_w).
+static void svg_frame(Buf *out, const char *title, int left, int top, int mw, int mh, int *legend_y, int *legend_w) {
+    *legend_y = top + mh + 14, *legend_w = mw < 256 ? (mw > 128 ? mw : 128) : 256;
+    int W = left + (mw > *legend_w ? mw : *legend_w) + 16, H = *legend_y + 34;
+    bool titled = title && *title;
+    int tw = titled ? 24 + label_width(title, strlen(title)) * 8 : 0; // 13px characters
+    if (W < tw) W = tw;
+    svg_begin(out, W, H);
+    if (titled) {
+        buf_puts(out, "<text x=\"12\" y=\"18\" font-size=\"13\">");
+        buf_put_xml(out, title);
+        buf_puts(out, "</text>\n");
+    }
+}
+
+static void svg_cells(Buf *out, const Heatmap *hm, const float *v, const HmRegion *R, int left, int top, int cell,
+                      float lo, float hi, const char *caption);
+static void svg_legend_end(Buf *out, CmapScale scale, int left, int y, int w, float lo, float hi);
+
 int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, const char *title, Err *e) {
     HmRegion R;
     if (check_region(hm, reg, &R, e)) return -1;
@@ -585,17 +605,8 @@ int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, const char 
     bool titled = title && *title;
     int head = titled ? 26 : 0; // the title's line, as the bar charts place theirs
     int left = 8 + (rw ? rw * SVG_CHAR + 6 : 0), top = 8 + head + (cw ? cw * SVG_CHAR + 6 : 0);
-    int mw = nc * SVG_CELL, mh = nr * SVG_CELL;
-    int legend_y = top + mh + 14, legend_w = mw < 256 ? (mw > 128 ? mw : 128) : 256;
-    int W = left + (mw > legend_w ? mw : legend_w) + 16, H = legend_y + 34;
-    int tw = titled ? 24 + label_width(title, strlen(title)) * 8 : 0; // 13px characters
-    if (W < tw) W = tw;
-    svg_begin(out, W, H);
-    if (titled) {
-        buf_puts(out, "<text x=\"12\" y=\"18\" font-size=\"13\">");
-        buf_put_xml(out, title);
-        buf_puts(out, "</text>\n");
-    }
+    int mw = nc * SVG_CELL, mh = nr * SVG_CELL, legend_y, legend_w;
+    svg_frame(out, title, left, top, mw, mh, &legend_y, &legend_w);
     for (int r = R.r0; hm->row_labels && r < R.r1; r++) {
         svg_label(text, sizeof text, hm->row_labels, r);
         buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" dominant-baseline=\"central\">",
@@ -612,36 +623,123 @@ int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, const char 
         buf_puts(out, "</text>\n");
     }
     buf_puts(out, "</g>\n<g shape-rendering=\"crispEdges\">\n");
-    for (int r = R.r0; r < R.r1; r++) {
-        for (int c = R.c0; c < R.c1; c++) {
-            float x = hm->v[(size_t)r * hm->cols + c];
+    svg_cells(out, hm, hm->v, &R, left, top, SVG_CELL, lo, hi, NULL);
+    svg_legend_end(out, hm->scale, left, legend_y, legend_w, lo, hi);
+    return 0;
+}
+
+// The unmasked cells of region R of the matrix v (hm's shape and scale) as rects of `cell`
+// pixels from (left, top), each with its value (after `caption` when given) as a tooltip.
+static void svg_cells(Buf *out, const Heatmap *hm, const float *v, const HmRegion *R, int left, int top, int cell,
+                      float lo, float hi, const char *caption) {
+    for (int r = R->r0; r < R->r1; r++) {
+        for (int c = R->c0; c < R->c1; c++) {
+            float x = v[(size_t)r * hm->cols + c];
             if (isnan(x)) continue;
             Rgb k = cmap_rgb(hm->scale, cmap_pos(hm->scale, x, lo, hi));
-            buf_printf(out,
-                       "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#%02x%02x%02x\">"
-                       "<title>%d,%d: %.6g</title></rect>\n",
-                       left + (c - R.c0) * SVG_CELL, top + (r - R.r0) * SVG_CELL, SVG_CELL, SVG_CELL,
-                       k.r, k.g, k.b, r, c, x);
+            buf_printf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#%02x%02x%02x\"><title>",
+                       left + (c - R->c0) * cell, top + (r - R->r0) * cell, cell, cell, k.r, k.g, k.b);
+            if (caption) buf_put_xml(out, caption), buf_putc(out, ' ');
+            buf_printf(out, "%d,%d: %.6g</title></rect>\n", r, c, x);
         }
     }
+}
+
+// The colour legend (w pixels from (left, y)) with the range's ends below it, then the end of
+// the document svg_begin opened (the cells' group is open).
+static void svg_legend_end(Buf *out, CmapScale scale, int left, int y, int w, float lo, float hi) {
     int steps = 64;
     for (int i = 0; i < steps; i++) {
-        Rgb k = cmap_rgb(hm->scale, (i + 0.5) / steps);
-        int x0 = left + i * legend_w / steps, x1 = left + (i + 1) * legend_w / steps;
-        buf_printf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"10\" fill=\"#%02x%02x%02x\"/>\n", x0,
-                   legend_y, x1 - x0, k.r, k.g, k.b);
+        Rgb k = cmap_rgb(scale, (i + 0.5) / steps);
+        int x0 = left + i * w / steps, x1 = left + (i + 1) * w / steps;
+        buf_printf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"10\" fill=\"#%02x%02x%02x\"/>\n", x0, y,
+                   x1 - x0, k.r, k.g, k.b);
     }
-    bool div = hm->scale == CMAP_DIVERGING;
+    bool div = scale == CMAP_DIVERGING;
     char a[32], b[32];
     fmt_num(a, sizeof a, lo, div);
     fmt_num(b, sizeof b, hi, div);
     buf_printf(out,
                "</g>\n<g font-family=\"monospace\" font-size=\"11\" fill=\"#000000\">\n"
                "<text x=\"%d\" y=\"%d\">%s</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n",
-               left, legend_y + 24, a, left + legend_w, legend_y + 24, b);
-    if (div)
-        buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">0</text>\n", left + legend_w / 2,
-                   legend_y + 24);
+               left, y + 24, a, left + w, y + 24, b);
+    if (div) buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">0</text>\n", left + w / 2, y + 24);
     buf_puts(out, "</g>\n</svg>\n");
+}
+
+// The value range over n maps of hm's shape (hm->v the first, the others after it): as
+// heatmap_range over all of them together.
+static void maps_range(const Heatmap *hm, int n, float *lo, float *hi) {
+    Heatmap all = *hm;
+    all.rows = hm->rows * n; // the maps are contiguous: one tall matrix
+    heatmap_range(&all, lo, hi);
+}
+
+int heatmap_grid_to_svg(Buf *out, const Heatmap *hm, int grid_rows, int grid_cols, const char *const *row_names,
+                        const char *const *col_names, const char *title, Err *e) {
+    if (grid_rows < 1 || grid_cols < 1 || hm->rows < 1 || hm->cols < 1)
+        return err_set(e, "no maps to draw (%d x %d maps of %d x %d)", grid_rows, grid_cols, hm->rows, hm->cols);
+    const int n = grid_rows * grid_cols, big = hm->rows > hm->cols ? hm->rows : hm->cols;
+    // cells of 16 pixels down to 2, each map at most about 192 pixels wide
+    int cell = 192 / big;
+    cell = cell > SVG_CELL ? SVG_CELL : cell < 2 ? 2 : cell;
+    float lo, hi;
+    maps_range(hm, n, &lo, &hi);
+    int rw = 0;
+    for (int r = 0; row_names && r < grid_rows; r++) {
+        int w = label_width(row_names[r], strlen(row_names[r]));
+        if (w > rw) rw = w;
+    }
+    const int gap = 10, mw = hm->cols * cell, mh = hm->rows * cell;
+    bool titled = title && *title;
+    int left = 8 + (rw ? rw * SVG_CHAR + 8 : 0), top = 8 + (titled ? 26 : 0) + (col_names ? 16 : 0);
+    int gw = grid_cols * mw + (grid_cols - 1) * gap, gh = grid_rows * mh + (grid_rows - 1) * gap;
+    int legend_y, legend_w;
+    svg_frame(out, title, left, top, gw, gh, &legend_y, &legend_w);
+    for (int c = 0; col_names && c < grid_cols; c++) {
+        buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + c * (mw + gap) + mw / 2, top - 6);
+        buf_put_xml(out, col_names[c]);
+        buf_puts(out, "</text>\n");
+    }
+    for (int r = 0; row_names && r < grid_rows; r++) {
+        buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" dominant-baseline=\"central\">", left - 8,
+                   top + r * (mh + gap) + mh / 2);
+        buf_put_xml(out, row_names[r]);
+        buf_puts(out, "</text>\n");
+    }
+    buf_puts(out, "</g>\n<g shape-rendering=\"crispEdges\">\n");
+    const HmRegion R = {0, hm->rows, 0, hm->cols};
+    Buf cap = {0};
+    for (int r = 0; r < grid_rows; r++)
+        for (int c = 0; c < grid_cols; c++) {
+            buf_clear(&cap);
+            buf_printf(&cap, "%s %s", row_names ? row_names[r] : "", col_names ? col_names[c] : "");
+            const float *v = hm->v + (size_t)(r * grid_cols + c) * hm->rows * hm->cols;
+            svg_cells(out, hm, v, &R, left + c * (mw + gap), top + r * (mh + gap), cell, lo, hi,
+                      cap.data ? cap.data : "");
+        }
+    buf_free(&cap);
+    svg_legend_end(out, hm->scale, left, legend_y, legend_w, lo, hi);
+    return 0;
+}
+
+int heatmap_maps_to_csv(Buf *out, const Heatmap *hm, int n, const char *key_a, const char *key_b, const int *a,
+                        const int *b) {
+    buf_puts(out, key_a), buf_putc(out, ','), buf_puts(out, key_b);
+    buf_puts(out, ",query,key,query_token,key_token,weight\r\n");
+    for (int k = 0; k < n; k++) {
+        const float *v = hm->v + (size_t)k * hm->rows * hm->cols;
+        for (int r = 0; r < hm->rows; r++)
+            for (int c = 0; c < hm->cols; c++) {
+                float x = v[(size_t)r * hm->cols + c];
+                if (isnan(x)) continue; // masked: not an entry of the map
+                buf_printf(out, "%d,%d,%d,%d,", a[k], b[k], r, c);
+                csv_text(out, hm->row_labels && hm->row_labels[r] ? hm->row_labels[r] : "");
+                buf_putc(out, ',');
+                csv_text(out, hm->col_labels && hm->col_labels[c] ? hm->col_labels[c] : "");
+                if (isfinite(x)) buf_printf(out, ",%.9g\r\n", x);
+                else buf_printf(out, ",%s\r\n", x > 0 ? "inf" : "-inf");
+            }
+    }
     return 0;
 }

@@ -86,6 +86,17 @@ int heatmap_to_csv(Buf *out, const Heatmap *hm, const HmRegion *reg, Err *e);
 // one rect per unmasked cell in the exact scale colour, visible token labels, a legend with the
 // range. Returns 0 or -1 with e.
 int heatmap_to_svg(Buf *out, const Heatmap *hm, const HmRegion *reg, const char *title, Err *e);
+// A grid of maps as one SVG: hm is the first (its shape, labels and scale serve all), the
+// others follow it in hm->v, row by row of the grid (grid_rows x grid_cols maps); row_names and
+// col_names (or NULL) name the grid's rows and columns, every map shares one colour range and
+// legend, each cell's tooltip names its map, position and value. Returns 0 or -1 with e.
+int heatmap_grid_to_svg(Buf *out, const Heatmap *hm, int grid_rows, int grid_cols, const char *const *row_names,
+                        const char *const *col_names, const char *title, Err *e);
+// n maps of hm's shape (hm->v the first, the others after it) as one long CSV table: key_a,
+// key_b (the maps' two keys, a[k] and b[k] for map k: layer and head), query, key,
+// query_token, key_token (hm's labels), weight (%.9g); masked entries are left out. Returns 0.
+int heatmap_maps_to_csv(Buf *out, const Heatmap *hm, int n, const char *key_a, const char *key_b, const int *a,
+                        const int *b);
 // Open a w x h SVG document on a white background with the figures' text style (a <g> the
 // caller closes with </g></svg>).
 void svg_begin(Buf *out, int w, int h);

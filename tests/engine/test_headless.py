@@ -469,6 +469,35 @@ check(root.tag.endswith("svg") and len([e for e in root.iter() if e.tag.endswith
 title = jlines(p)[1]["title"]
 texts = [e.text for e in root.iter() if e.tag.endswith("text")]
 check("layer 1 head 0" in title and texts and texts[0] == title, "SVG carries its title", (title, texts[:2]))
+# every map asked for is saved (before 2026-12-06 only the first): the SVG as a grid, layers down
+# and heads across, the CSV as one long table, both against the JSON's layers[l][h]
+gsvg, gcsv = os.path.join(TMP, "grid.svg"), os.path.join(TMP, "grid.csv")
+p = run(["--json", "-e", f'attention "abcd" layer=all head=all; save {gsvg}; save {gcsv}; '
+         f'attention "abcd" layer=all head=1; save {TMP}/col.csv'])
+objs = jlines(p)
+maps = objs[0]["layers"]
+nl, nh = len(maps), len(maps[0])
+check(p.returncode == 0 and objs[1].get("maps") == nl * nh and objs[2].get("maps") == nl * nh,
+      "save after layer=all head=all counts every map", [o.get("maps") for o in objs[1:3]])
+rows = list(csvmod.reader(open(gcsv)))
+check(rows[0] == ["layer", "head", "query", "key", "query_token", "key_token", "weight"], "grid CSV header", rows[0])
+got = {(int(r[0]), int(r[1]), int(r[2]), int(r[3])): float(r[6]) for r in rows[1:]}
+want = {(l, h, i, j): maps[l][h][i][j] for l in range(nl) for h in range(nh) for i in range(4) for j in range(i + 1)}
+check(set(got) == set(want) and max(abs(got[k] - want[k]) for k in want) < 1e-6,
+      "grid CSV: every unmasked entry of every map, masked ones left out", (len(got), len(want)))
+check(all(r[4] == "abcd"[int(r[2])] and r[5] == "abcd"[int(r[3])] for r in rows[1:]), "grid CSV names the tokens",
+      rows[1:3])
+root = ET.parse(gsvg).getroot()
+texts = [e.text for e in root.iter() if e.tag.endswith("text")]
+tips = [e.text for e in root.iter() if e.tag.endswith("title")]
+check(texts[0] == objs[1]["title"] and "every head of every layer" in texts[0] and
+      all(f"layer {l}" in texts for l in range(nl)) and all(f"head {h}" in texts for h in range(nh)),
+      "grid SVG: the title, a row per layer, a column per head", texts[:8])
+check(len(tips) == nl * nh * 10 and any(t.startswith(f"layer {nl - 1} head {nh - 1} 3,3: ") for t in tips),
+      "grid SVG: a cell per unmasked entry of every map, each tooltip naming its map", (len(tips), tips[-1:]))
+col = list(csvmod.reader(open(os.path.join(TMP, "col.csv"))))
+check(objs[4].get("maps") == nl and {r[1] for r in col[1:]} == {"1"} and len({r[0] for r in col[1:]}) == nl,
+      "head=1 of every layer saves one map a layer, named by its head", col[1:2])
 p = run(["-e", "save /tmp/x.txt"])
 check(p.returncode != 0 and b"nothing to save" in p.stderr, "save without a figure says so", p.stderr)
 p = run(["-e", f'pe sinusoidal len=4 dim=4; save {TMP}/nodir/x.svg'])
