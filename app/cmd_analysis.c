@@ -63,11 +63,19 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
         return out_error(out, "heads: stat=%.20s: entropy, prev_token, sink, self or induction expected", stat_name);
     Prompt pr = {0};
     bool distinct = true;
+    int last = -1;
     if (induction) {
-        int first = tok_add_first(m->tok);
-        if (2 * len + (first >= 0) > c->n_ctx)
+        // the tokens the model's inputs begin and end with (GPT-2: none; Llama: BOS; BERT: [CLS]
+        // and [SEP], an encoder's sequences as it was trained on them)
+        int first = m->tok ? tok_add_first(m->tok) : -1;
+        last = m->tok ? tok_add_last(m->tok) : -1;
+        if (2 * len + (first >= 0) + (last >= 0) > c->n_ctx)
             return out_error(out, "heads induction: len=%lld: twice that%s does not fit in the context of %d", len,
-                             first >= 0 ? " and the first token" : "", c->n_ctx);
+                             first >= 0 && last >= 0 ? " and the first and last tokens"
+                             : first >= 0            ? " and the first token"
+                             : last >= 0             ? " and the last token"
+                                                     : "",
+                             c->n_ctx);
         // a byte- or character-level vocabulary: most of its ids are bytes no text uses (their
         // embeddings say nothing), so by default the letters
         if (!from && m->tok && c->n_vocab <= INDUCTION_SMALL_VOCAB) from = INDUCTION_LETTERS;
@@ -77,10 +85,11 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
             return out_error(out, "heads induction: from=: %s", !m->tok ? "the model has no tokenizer"
                                                                   : pool.n || e.msg[0] ? e.msg : "no tokens in the text");
         }
-        int *seq = malloc(sizeof(int) * (size_t)(2 * len + 1));
+        int *seq = malloc(sizeof(int) * (size_t)(2 * len + 2));
         int n = seq ? heads_induction_ids(m->tok, c->n_vocab, first, (int)len, (uint64_t)seed, pool.v, pool.n, seq, &distinct, &e)
                     : -1;
         iv_free(&pool);
+        if (n >= 0 && last >= 0) seq[n++] = last;
         for (int i = 0; i < n; i++) iv_push(&pr.ids, seq[i]);
         free(seq);
         if (n < 0) return out_error(out, "heads induction: %s", seq ? e.msg : "out of memory");
@@ -97,7 +106,7 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
     Ctx *x = app_ctx(app, &e);
     size_t nh = (size_t)c->n_layer * c->n_head;
     HeadStat *hs = x ? calloc(nh, sizeof *hs) : NULL;
-    if (!x || !hs || heads_stats(x, pr.ids.v, PROMPT_TYPES(&pr), T, induction ? (int)len : 0, hs, &e)) {
+    if (!x || !hs || heads_stats(x, pr.ids.v, PROMPT_TYPES(&pr), T, induction ? (int)len : 0, induction && last >= 0, hs, &e)) {
         free(hs);
         prompt_free(&pr);
         return out_error(out, "heads: %s", x && hs ? e.msg : x ? "out of memory" : e.msg);
@@ -112,6 +121,7 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
         jw_kint(w, "len", len);
         jw_kint(w, "seed", seed);
         if (from) jw_kstr(w, "from", from);
+        jw_kint(w, "tail", last >= 0); // tokens after the second copy (an encoder's [SEP])
         jw_kbool(w, "distinct", distinct);
     }
     jw_key(w, "heads");
@@ -695,7 +705,8 @@ const Command analysis_commands[] = {
      "Statistics of every layer x head's attention, averaged over the query rows after the first: entropy (nats), "
      "previous-token, first-token (sink) and self scores, and the induction score (attention to the token after an "
      "earlier occurrence of the query's token; null when no token repeats). `heads induction` measures them on a "
-     "random sequence of len distinct tokens repeated once (after the model's BOS/[CLS]), drawn from seed; from=\"TEXT\" "
+     "random sequence of len distinct tokens repeated once (after the model's BOS/[CLS], an encoder's [SEP] after "
+     "it: JSON tail 1), drawn from seed; from=\"TEXT\" "
      "draws them (with replacement) from the tokens of TEXT instead, e.g. the letters a small model was trained on "
      "(tokens it never saw tell nothing), distinct when TEXT has at least len of them (else with replacement, "
      "distinct: false); a vocabulary of at most 512 tokens (byte- or character-level) draws from the 52 letters a-z "

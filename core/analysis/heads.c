@@ -56,10 +56,11 @@ static void acc_trace(void *user, const TracePoint *p) {
     }
 }
 
-int heads_stats(Ctx *c, const int *ids, const int *types, int n, int rep, HeadStat *out, Err *e) {
+int heads_stats(Ctx *c, const int *ids, const int *types, int n, int rep, int tail, HeadStat *out, Err *e) {
     const ModelConfig *cf = ctx_config(c);
     if (n < 2) return err_set(e, "head statistics need at least 2 tokens (got %d)", n);
-    if (rep < 0 || 2 * rep > n) return err_set(e, "a repeated sequence of %d tokens does not fit in %d", rep, n);
+    if (rep < 0 || tail < 0 || 2 * rep + tail > n)
+        return err_set(e, "a repeated sequence of %d tokens and %d after it do not fit in %d", rep, tail, n);
     // induction targets: for row i, j + 1 for every earlier j with ids[j] == ids[i]; on a
     // repeated sequence, i - rep + 1 for the rows i of the second copy
     int *start = calloc((size_t)n + 1, sizeof *start);
@@ -69,7 +70,7 @@ int heads_stats(Ctx *c, const int *ids, const int *types, int n, int rep, HeadSt
     for (int i = 0; i < n; i++) {
         start[i] = keys.n;
         if (rep) {
-            if (i >= n - rep) iv_push(&keys, i - rep + 1);
+            if (i >= n - tail - rep && i < n - tail) iv_push(&keys, i - rep + 1);
         } else {
             for (int j = 0; j < i; j++)
                 if (ids[j] == ids[i]) iv_push(&keys, j + 1);

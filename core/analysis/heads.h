@@ -33,9 +33,10 @@ int head_stat_find(const char *name);
 
 // Evaluate ids[n] (types: segment ids or NULL) from an empty cache and fill
 // out[layer * n_head + head] for every layer and head. n >= 2. rep: 0 for any text, or the
-// length of the sequence ids ends with twice (heads_induction_ids; 2 rep <= n), which scores
-// induction on the second copy only. 0 or -1 with e filled.
-int heads_stats(Ctx *c, const int *ids, const int *types, int n, int rep, HeadStat *out, Err *e);
+// length of the sequence ids holds twice right before its last `tail` tokens (heads_induction_ids,
+// then an encoder's [SEP]; 2 rep + tail <= n), which scores induction on the second copy only.
+// 0 or -1 with e filled.
+int heads_stats(Ctx *c, const int *ids, const int *types, int n, int rep, int tail, HeadStat *out, Err *e);
 
 // The sequence the induction score is measured on: bos (when >= 0), then len token ids drawn
 // from seed, then the same len ids again. ids has room for 2 * len + 1. With from (n_from > 0

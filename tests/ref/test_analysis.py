@@ -68,11 +68,11 @@ def close(what, kind, got, want, tol):
 # ---------------------------------------------------------------------------------------
 # References
 
-def ref_stats(att, ids, rep=0):
+def ref_stats(att, ids, rep=0, tail=0):
     """att [L, H, T, T] (float64): the statistics of analysis/heads.h per layer x head; rep > 0:
-    ids end with a sequence of rep tokens written twice, and induction is scored on the second
-    copy only, each row against the token after its place in the first (TransformerLens's
-    repeated-random-tokens score)."""
+    ids end with a sequence of rep tokens written twice, then `tail` more (an encoder's [SEP]),
+    and induction is scored on the second copy only, each row against the token after its place
+    in the first (TransformerLens's repeated-random-tokens score)."""
     T = att.shape[-1]
     rows = np.arange(1, T)
     p = att[:, :, 1:, :]
@@ -84,7 +84,7 @@ def ref_stats(att, ids, rep=0):
     ind_sum, ind_rows = np.zeros(att.shape[:2]), 0
     for i in rows:
         if rep:
-            keys = [i - rep + 1] if i >= T - rep else []
+            keys = [i - rep + 1] if T - tail - rep <= i < T - tail else []
         else:
             keys = [j + 1 for j in range(i) if ids[j] == ids[i]]
         if keys:
@@ -216,7 +216,7 @@ def check_heads(tag, qkv, model, db, fam, ids, res=None):
         return
     _, out = fam.run(list(ids))
     att = np.stack([a[0].double().numpy() for a in out.attentions])
-    want = ref_stats(att, ids, res.get('len', 0))
+    want = ref_stats(att, ids, res.get('len', 0), res.get('tail', 0))
     L, H = att.shape[:2]
     heads = res.get('heads', [])
     if [(h['layer'], h['head']) for h in heads] != [(l, h) for l in range(L) for h in range(H)]:
@@ -464,6 +464,12 @@ def run_model(name, family, opts, qkv, tmp):
     check_heads(name + ' no repeats', qkv, model, db, fam, list(range(10, 17)))
     (ind,) = qkv_cli.json_cmds(qkv, model, ['heads induction len=12 seed=7'], db)
     seq = ind['ids']
+    # an encoder's sequence as it was trained: [CLS] ... [SEP] (before 2026-12-06 without [SEP])
+    tail = 1 if family == 'bert' else 0
+    if ind.get('tail') != tail or (tail and ind['tokens'][-1] != '[SEP]'):
+        fail('%s: heads induction: expected %d token(s) after the repeats, got tail=%r, last token %r'
+             % (name, tail, ind.get('tail'), ind['tokens'][-1]))
+    seq = seq[:len(seq) - tail]
     first = len(seq) - 24
     # 12 distinct tokens repeated; a vocabulary of at most 512 (byte-level) draws them from the letters
     letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
@@ -473,26 +479,26 @@ def run_model(name, family, opts, qkv, tmp):
         fail('%s: heads induction ids are not 12 distinct %s repeated: %s (from %r)'
              % (name, 'letter tokens' if V <= 512 else 'tokens', seq, ind.get('from')))
     else:
-        check_heads(name + ' induction', qkv, model, db, fam, seq, ind)
+        check_heads(name + ' induction', qkv, model, db, fam, ind['ids'], ind)
     # the from= option draws from the tokens of a text (the letters a small model knows): with
     # replacement when it has 4 (chance repeats in the first copy, which the second copy's score
     # ignores), distinct when it has 16
     tok, ind2, ind3 = qkv_cli.json_cmds(qkv, model, ['tokenize "dcba" special=false',
                                                      'heads induction len=12 seed=7 from="dcba"',
                                                      'heads induction len=12 seed=7 from="abcdefghijklmnop"'], db)
-    seq, allowed = ind2['ids'], set(tok['ids'])
+    seq, allowed = ind2['ids'][:len(ind2['ids']) - tail], set(tok['ids'])
     first = len(seq) - 24
     if (first not in (0, 1) or seq[first:first + 12] != seq[first + 12:] or not set(seq[first:]) <= allowed
             or len(set(seq[first:])) < 2 or ind2.get('from') != 'dcba' or ind2.get('distinct') is not False):
         fail('%s: heads induction from="dcba" ids are not 12 of %s repeated: %s' % (name, sorted(allowed), seq))
     else:
-        check_heads(name + ' induction from', qkv, model, db, fam, seq, ind2)
-    seq = ind3['ids']
+        check_heads(name + ' induction from', qkv, model, db, fam, ind2['ids'], ind2)
+    seq = ind3['ids'][:len(ind3['ids']) - tail]
     first = len(seq) - 24
     if seq[first:first + 12] != seq[first + 12:] or len(set(seq[first:])) != 12 or ind3.get('distinct') is not True:
         fail('%s: heads induction from 16 letters: not 12 distinct repeated: %s' % (name, seq))
     else:
-        check_heads(name + ' induction from distinct', qkv, model, db, fam, seq, ind3)
+        check_heads(name + ' induction from distinct', qkv, model, db, fam, ind3['ids'], ind3)
     check_rollout_attend(name, qkv, model, db, fam, ids, causal)
     check_neuron(name, qkv, model, db, fam, ids, causal)
     if family == 'llama':
