@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include "base/clock.h"
+#include "base/fs.h"
 #include "db.h"
 #include "base/mem.h"
 #include "kern/blocks.h"
@@ -382,6 +383,7 @@ Db *app_db(App *app, Err *e) {
     }
     DbWait w = {app_db_wait, app};
     if (db_open_wait(app->db_path, 0, &w, &app->db, e)) app->db = NULL;
+    if (app->db) fs_protect(app->db_path, "the open database (its runs, rankings and experiments)");
     return app->db;
 }
 
@@ -437,6 +439,7 @@ void app_done(App *app) {
     figure_free(&app->fig);
     app_rank_drop(app, true);
     db_close(app->db);
+    fs_unprotect_all();
     drop_models(app);
     tok_free(app->tok_owned);
     free(app->db_path);

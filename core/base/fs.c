@@ -197,10 +197,80 @@ int fs_read_file(const char *path, size_t max, Buf *out, Err *e) {
     return rc;
 }
 
+// The files no atomic write may replace (fs_protect): the open database, by its real path and
+// its file's identity. Set and cleared by the main thread when it opens or closes the database.
+enum { PROTECT_MAX = 4 };
+static struct {
+    char *real, *why;
+    dev_t dev;
+    ino_t ino;
+} protected_files[PROTECT_MAX];
+
+// The real path of path, which need not exist (its folder must): NULL when the folder cannot be
+// resolved.
+static char *real_path_of(const char *path) {
+    char *r = realpath(path, NULL);
+    if (r) return r;
+    char *dir = fs_dirname(path), *rd = realpath(dir, NULL);
+    free(dir);
+    if (!rd) return NULL;
+    const char *base = strrchr(path, '/');
+    char *j = fs_join(rd, base ? base + 1 : path);
+    free(rd);
+    return j;
+}
+
+void fs_protect(const char *path, const char *why) {
+    char *real = realpath(path, NULL);
+    struct stat st;
+    if (!real || stat(real, &st) != 0) {
+        free(real);
+        return;
+    }
+    for (int i = 0; i < PROTECT_MAX; i++)
+        if (!protected_files[i].real) {
+            protected_files[i].real = real;
+            protected_files[i].why = xstrdup(why);
+            protected_files[i].dev = st.st_dev, protected_files[i].ino = st.st_ino;
+            return;
+        }
+    free(real);
+}
+
+void fs_unprotect_all(void) {
+    for (int i = 0; i < PROTECT_MAX; i++) free(protected_files[i].real), free(protected_files[i].why);
+    memset(protected_files, 0, sizeof protected_files);
+}
+
+// Why dst may not be replaced (a protected file, another name of it, or one of its SQLite
+// journals), or NULL.
+static const char *protected_reason(const char *dst) {
+    bool any = false;
+    for (int i = 0; i < PROTECT_MAX; i++) any |= protected_files[i].real != NULL;
+    if (!any) return NULL;
+    struct stat st;
+    bool exists = stat(dst, &st) == 0;
+    char *real = real_path_of(dst);
+    const char *why = NULL;
+    for (int i = 0; i < PROTECT_MAX && !why; i++) {
+        const char *p = protected_files[i].real;
+        if (!p) continue;
+        if (exists && st.st_dev == protected_files[i].dev && st.st_ino == protected_files[i].ino) why = protected_files[i].why;
+        size_t n = strlen(p);
+        if (real && !strncmp(real, p, n) &&
+            (!real[n] || !strcmp(real + n, "-wal") || !strcmp(real + n, "-shm") || !strcmp(real + n, "-journal")))
+            why = protected_files[i].why;
+    }
+    free(real);
+    return why;
+}
+
 int af_open(AtomicFile *af, const char *dst, Err *e) {
     memset(af, 0, sizeof *af);
     if (!*dst) return err_set(e, "no file name given");
     if (fs_is_dir(dst)) return err_set(e, "cannot write '%s': it is a directory", dst);
+    const char *why = protected_reason(dst);
+    if (why) return err_set(e, "cannot write '%s': it is %s; choose another file", dst, why);
     size_t n = strlen(dst);
     af->tmp = xmalloc(n + 16);
     memcpy(af->tmp, dst, n);

@@ -39,6 +39,12 @@ typedef struct AtomicFile {
 } AtomicFile;
 
 int af_open(AtomicFile *af, const char *dst, Err *e);
+// From now on af_open (every atomic write) refuses path, any other name of the same file and
+// its SQLite journals (path-wal, path-shm, path-journal), saying it is `why` ("the open
+// database ..."): an export or a save given the database's own name would replace it. path
+// must exist; at most 4 files. fs_unprotect_all forgets them. Main thread only.
+void fs_protect(const char *path, const char *why);
+void fs_unprotect_all(void);
 int af_commit(AtomicFile *af, Err *e);
 void af_abort(AtomicFile *af);
 // Write n bytes to path atomically.

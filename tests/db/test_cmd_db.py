@@ -378,6 +378,16 @@ def main():
           'export filters %s' % [o['count'] for o in objs])
     check(os.path.getsize(f('none.jsonl')) == 0, 'an empty export is an empty file')
     check(not [n for n in os.listdir(TMP) if '.tmp-' in n], 'no temporary export files left')
+    # an export given the database's own name (or another name of it, or its journal) is refused:
+    # before 2026-12-06 it replaced the database with the export
+    runs_before = db_count(db, 'runs')
+    os.symlink(db, f('alias.db'))
+    for target in (db, db + '-wal', f('alias.db'), os.path.join(TMP, '.', os.path.basename(db))):
+        for cmd in ('export runs %s', 'export rankings %s'):
+            p = qkv(['--db', db, '-e', cmd % target])
+            check(p.returncode != 0 and b'it is the open database' in p.stderr,
+                  '%s over the database is refused: %s' % (cmd % target, p.stderr.decode()[:200]))
+    check(db_count(db, 'runs') == runs_before, 'the database survives exports aimed at it')
 
     # ---- a model file: replay loads it, its hash is recorded, a changed file is noticed
     mdir = f('tiny')
