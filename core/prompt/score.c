@@ -70,9 +70,10 @@ static bool is_blank(const char *s) {
     return true;
 }
 
+const char *prompt_separator(const char *sep, bool cot) { return cot && is_blank(sep) && !strstr(sep, "\n\n") ? "\n\n" : sep; }
+
 size_t score_cut(const Scorer *s, const char *t, size_t n) {
-    const char *sep = s->separator;
-    if (s->o.cot && is_blank(sep) && !strstr(sep, "\n\n")) sep = "\n\n";
+    const char *sep = prompt_separator(s->separator, s->o.cot);
     size_t k = strlen(sep), i = 0;
     while (i < n && isspace((unsigned char)t[i])) i++;
     if (!k) return n;

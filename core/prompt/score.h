@@ -37,9 +37,13 @@ typedef struct Scorer Scorer;
 // Check o and compile its regex. NULL with e filled (a bad regex, regex without SCORE_REGEX).
 Scorer *scorer_new(const ScoreOpts *o, Err *e);
 void scorer_free(Scorer *s);
-// Where a completion (n bytes) ends: at the first separator after some content (n when there is
-// none yet). With a rationale, a separator that is a single new line would cut it after its
-// first line: a blank line ends it instead.
+// The separator a prompt's blocks are joined with and its completions cut at: sep, except that
+// with a rationale (cot) a blank separator without a blank line ("\n", the default) would cut a
+// rationale after its first line, so a blank line ("\n\n") serves instead, in the prompt
+// (template.c) and in the cut alike.
+const char *prompt_separator(const char *sep, bool cot);
+// Where a completion (n bytes) ends: at the first prompt_separator after some content (n when
+// there is none yet).
 size_t score_cut(const Scorer *s, const char *text, size_t n);
 // The answer of a completion (n bytes) into out (cleared first).
 void score_extract(const Scorer *s, const char *text, size_t n, Buf *out);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "prompt/score.h"
 #include "eval/sample.h"
 
 static const char *or_default(const char *v, const char *d) { return v ? v : d; }
@@ -64,13 +65,15 @@ static const char *join_after(const Buf *b) {
 static int render_plain(const Task *t, const PromptStyle *st, bool cot, const int *ex, int n_ex, int item,
                         Rendered *out) {
     Buf *b = &out->text;
-    if (st->description && *st->description) buf_printf(b, "%s%s", st->description, st->separator);
+    // what the completion is cut at (score_cut) is what ends each exemplar
+    const char *sep = prompt_separator(st->separator, cot);
+    if (st->description && *st->description) buf_printf(b, "%s%s", st->description, sep);
     for (int i = 0; i < n_ex; i++) {
         const TaskItem *e = &t->items[ex[i]];
         head(st, e, b);
         buf_puts(b, join_after(b));
         prompt_answer_text(st, e, cot, b);
-        buf_puts(b, st->separator);
+        buf_puts(b, sep);
     }
     out->shared = b->len;
     head(st, &t->items[item], b);

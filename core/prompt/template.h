@@ -10,7 +10,9 @@
 // delimiter " =>" and " => " both give "sea otter => loutre de mer" and the query "cheese =>"
 // (a byte-level BPE model writes the space as part of its first token).
 // Chain of thought: an exemplar's answer is "RATIONALE ANSWER_PHRASE target." ("... The answer
-// is 42."); zero-shot, the query ends with " COT_TRIGGER" ("Let's think step by step.").
+// is 42."); zero-shot, the query ends with " COT_TRIGGER" ("Let's think step by step."). A
+// blank SEP without a blank line ("\n") becomes "\n\n" there (prompt_separator: rationales
+// span lines, and the completion is cut where SEP begins).
 // Chat: the description as a system message, each exemplar a user turn (PREFIX input) and an
 // assistant turn (its answer), the query a user turn, then the template's generation prompt
 // (and the trigger, zero-shot with chain of thought).

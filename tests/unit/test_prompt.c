@@ -196,6 +196,35 @@ static void test_tasks_and_templates(void) {
     prompt_mode_name(5, true, 8, mode, sizeof mode);
     CHECK_STR(mode, "few-shot-cot-sc8");
     task_free(t);
+
+    // A GSM8K-style file has no header, so its separator is the default "\n"; with chain of
+    // thought its exemplars are joined by a blank line, the one the completion is cut at (before
+    // 2026-12-06 they were joined by "\n" while the cut waited for "\n\n": the model's next
+    // made-up question and answer stayed in the completion, and its last answer was scored).
+    t = task_load(put_file("gsm.jsonl",
+                           "{\"question\": \"What is 2 + 3?\", \"answer\": \"2 + 3 = 5\\n#### 5\", \"split\": \"pool\"}\n"
+                           "{\"question\": \"What is 4 + 4?\", \"answer\": \"4 + 4 = 8\\n#### 8\", \"split\": \"pool\"}\n"
+                           "{\"question\": \"What is 1 + 1?\", \"answer\": \"1 + 1 = 2\\n#### 2\"}\n"),
+                  &e);
+    CHECK(t != NULL);
+    if (!t) return;
+    prompt_style_default(&st, t);
+    s = render(t, &st, NULL, true, 2, 0);
+    CHECK_STR(s, "What is 2 + 3? => 2 + 3 = 5 The answer is 5.\n\nWhat is 4 + 4? => 4 + 4 = 8 The answer is 8.\n\n"
+                 "What is 1 + 1? =>");
+    free(s);
+    s = render(t, &st, NULL, false, 2, 0); // without a rationale the default separator stays
+    CHECK_STR(s, "What is 2 + 3? => 5\nWhat is 4 + 4? => 8\nWhat is 1 + 1? =>");
+    free(s);
+    Scorer *sc = scorer_new(&(ScoreOpts){SCORE_NUMBER, st.separator, st.answer_phrase, NULL, true}, &e);
+    CHECK(sc != NULL);
+    Buf ans = {0};
+    const char *out = " 1 + 1 = 2 The answer is 2.\n\nWhat is 2 + 4? => 2 + 4 = 6 The answer is 6.";
+    score_extract(sc, out, strlen(out), &ans);
+    CHECK_STR(ans.data ? ans.data : "", "2");
+    buf_free(&ans);
+    scorer_free(sc);
+    task_free(t);
 }
 
 static void test_layouts(void) {
