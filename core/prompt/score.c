@@ -265,10 +265,11 @@ static bool has_words(const char *hay, const char *needle) {
 
 bool score_match(const Scorer *s, const char *answer, const char *target) {
     if (s->o.kind == SCORE_NUMBER) {
+        // the answer's last number: an echoed question ("9 + 8" for "9 + 8 - 8", target 9) is
+        // not its first number's answer (lm-evaluation-harness's flexible extraction takes the last)
         double a, t;
-        size_t pa = 0, pt = 0;
-        if (!score_number_at(answer, strlen(answer), &pa, &a, NULL) ||
-            !score_number_at(target, strlen(target), &pt, &t, NULL))
+        size_t pt = 0;
+        if (!score_last_number(answer, strlen(answer), &a) || !score_number_at(target, strlen(target), &pt, &t, NULL))
             return false;
         return fabs(a - t) <= 1e-9 * fmax(1.0, fabs(t));
     }

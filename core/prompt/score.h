@@ -13,7 +13,7 @@
 typedef enum {
     SCORE_EXACT,    // the extracted answer equals the target after normalisation
     SCORE_CONTAINS, // the normalised target appears in the normalised answer as whole words
-    SCORE_NUMBER,   // the extracted answer's number equals the target's
+    SCORE_NUMBER,   // the extracted answer's last number equals the target's
     SCORE_REGEX,    // the regular expression's capture (its last match) equals the target
     SCORE_CHOICE,   // multiple choice: the choice of highest log-likelihood is the target
 } ScoreKind;

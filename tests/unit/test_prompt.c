@@ -340,6 +340,12 @@ static void test_scorers(void) {
     CHECK_STR(extract(num, "First 5, then 7, finally 12"), "12");
     CHECK_STR(extract(num, "the answer is 3. Wait, the answer is 4."), "4"); // the last statement counts
     CHECK(score_match(num, "-3", "-3"));
+    // without a rationale, the answer's last number counts: an echo of the question is not right
+    Scorer *num0 = mk(SCORE_NUMBER, "\n", false, NULL);
+    CHECK(!score_match(num0, extract(num0, " 9 + 8\n7 + 1 => 8"), "9"));
+    CHECK(score_match(num0, extract(num0, " 9 + 8 = 17\n"), "17"));
+    CHECK(score_match(num0, extract(num0, " 1,200 apples"), "1200"));
+    scorer_free(num0);
     CHECK(!score_match(num, "3", "-3"));
     CHECK(!score_match(num, "no number", "3"));
     CHECK(!score_match(num, "", "3"));
@@ -355,7 +361,7 @@ static void test_scorers(void) {
     CHECK(!score_match(num, "1/2", "1"));
     CHECK(score_match(num, "1/2", "0.5"));
     CHECK(score_match(num, "-3/4", "-0.75"));
-    CHECK(score_match(num, "7/0", "7")); // no quotient: the 7
+    CHECK(!score_match(num, "7/0", "7")); // no quotient: its last number, 0, is not 7
     double v;
     CHECK(score_last_number("x 1,234 and 5.5%", 16, &v));
     CHECK_NEAR(v, 5.5, 0);
