@@ -233,7 +233,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
                     if (held_group[++g]) jprompts[np] = s.r[r].prompt, jlens[np++] = s.r[r].prompt_len;
             GenParams gp = app->gen;
             gp.max_tokens = (int)judge_max, gp.s.temperature = (float)judge_t, gp.s.top_k = (int)judge_top_k;
-            gp.s.top_p = judge_top_p <= 0 ? 1.0f : (float)judge_top_p, gp.s.seed = o.seed, gp.n_alts = 0;
+            gp.s.top_p = (float)judge_top_p, gp.s.seed = o.seed, gp.n_alts = 0;
             if (app->headless)
                 fprintf(stderr, "judge: %lld completions of each of %d held-out prompts from the base and the tuned "
                                 "model\n", judge_n, np);

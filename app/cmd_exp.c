@@ -130,7 +130,7 @@ static int spec_from_args(const Args *a, const char *task, ExpSpec *s, Out *out)
     if (!rc && (r = args_int(a, "top_k", 0, 1 << 24, &n, &e)) != 0) rc = r < 0 ? out_error(out, "%s", e.msg) : 0, s->top_k = (int)n;
     if (!rc && (r = args_int(a, "alts", 0, GEN_MAX_ALTS, &n, &e)) != 0) rc = r < 0 ? out_error(out, "%s", e.msg) : 0, s->alts = (int)n;
     if (!rc && (r = args_float(a, "temperature", 0, 100, &f, &e)) != 0) rc = r < 0 ? out_error(out, "%s", e.msg) : 0, s->temperature = f;
-    if (!rc && (r = args_float(a, "top_p", 0, 1, &f, &e)) != 0) rc = r < 0 ? out_error(out, "%s", e.msg) : 0, s->top_p = f > 0 ? f : 1;
+    if (!rc && (r = args_float(a, "top_p", 0, 1, &f, &e)) != 0) rc = r < 0 ? out_error(out, "%s", e.msg) : 0, s->top_p = f;
     if (!rc && (r = args_bool(a, "stop", &b, &e)) != 0) rc = r < 0 ? out_error(out, "%s", e.msg) : 0, s->stop_at_eos = b;
     if (!rc && (r = args_bool(a, "reuse", &b, &e)) != 0) rc = r < 0 ? out_error(out, "%s", e.msg) : 0, s->reuse = b;
     if (!rc && (v = args_opt(a, "scorer"))) s->scorer = xstrdup(v);

@@ -32,7 +32,7 @@ int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *ou
     if ((r = args_int(a, "top_k", 0, 1 << 24, &v, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p->s.top_k = (int)v;
     if ((r = args_float(a, "top_p", 0, 1, &f, &e)) < 0) return out_error(out, "%s", e.msg);
-    if (r) p->s.top_p = f <= 0 ? 1.0f : (float)f;
+    if (r) p->s.top_p = (float)f; // 0: only the most likely token (as transformers keeps one)
     if ((r = args_int(a, "alts", 0, GEN_MAX_ALTS, &v, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p->n_alts = (int)v;
     if ((r = args_bool(a, "truncate", &b, &e)) < 0) return out_error(out, "%s", e.msg);

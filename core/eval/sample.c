@@ -150,7 +150,7 @@ int top_n(const float *x, int n, int k, int *idx) {
 }
 
 int sample_token(const float *logits, int V, const SampleParams *p, Rng *r, float *fs, int *is) {
-    if (p->temperature <= 0 || p->top_k == 1) {
+    if (p->temperature <= 0 || p->top_k == 1 || p->top_p <= 0) { // top_p 0 keeps the most likely token
         int best = 0;
         for (int i = 1; i < V; i++)
             if (logits[i] > logits[best]) best = i;

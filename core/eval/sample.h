@@ -4,7 +4,8 @@
 
 #include "kern/pool.h"
 
-// Decoding parameters. temperature 0 means greedy; top_k 0 and top_p 1 disable those filters.
+// Decoding parameters. temperature 0 means greedy; top_k 0 and top_p 1 disable those filters;
+// top_p 0 keeps only the most likely token (as transformers, which always keeps one).
 typedef struct SampleParams {
     float temperature;
     int top_k;

@@ -854,6 +854,15 @@ check(s.get("top_k") == 1 and g["top_k"] == 1 and g["ids"] == greedy, "set top_k
 s, g = after_set("top_p 0.001", gen=G + " temperature=2 seed=1")
 check(abs(s.get("top_p", 0) - 0.001) < 1e-9 and g["ids"] == greedy, "set top_p 0.001: the most likely token only",
       (g.get("ids"), greedy))
+# top_p 0 keeps the most likely token, as transformers does, and is logged as given (before
+# 2026-12-06 it switched the filter off silently: unfiltered sampling, logged and shown as 1)
+s, g = after_set("top_p 0", gen=G + " temperature=2 seed=1")
+check(s.get("top_p") == 0 and g["top_p"] == 0 and g["ids"] == greedy, "set top_p 0: the most likely token only",
+      (s.get("top_p"), g.get("top_p"), g.get("ids"), greedy))
+g = jlines(run(["--model", om, "--json", "-e", G + " temperature=2 seed=1 top_p=0"]))[0]
+shown = jlines(run(["--json", "-e", "show %d" % g.get("run_id", 0)]))[0]
+check(g["ids"] == greedy and g["top_p"] == 0 and shown.get("top_p") == 0, "top_p=0: greedy ids, logged as 0",
+      (g.get("ids"), g.get("top_p"), shown.get("top_p")))
 o = jlines(run(["--model", om, "--json", "-e", f"set seed 77; {G} temperature=2; {G} temperature=2; set seed random; "
                 f"{G} temperature=2; {G} temperature=2; set"]))
 check(o[0]["seed"] == 77 and o[1]["seed"] == o[2]["seed"] == 77 and o[1]["ids"] == o[2]["ids"],
