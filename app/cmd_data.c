@@ -186,9 +186,11 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         return out_error(out, "replay: run %lld has no readable token ids", (long long)id);
     }
     // an experiment's run that stopped at its task's separator (a condition on the text so far,
-    // not a parameter of the run): the same number of tokens, where the run stopped
+    // not a parameter of the run), or one stopped with Ctrl-C: the same number of tokens, where
+    // the run stopped (a stopped run replayed to its max= differed after its last token)
     bool at_sep = run.stop_reason && !strcmp(run.stop_reason, "separator");
-    if (at_sep && orig.n > 0 && orig.n < p.max_tokens) p.max_tokens = orig.n;
+    bool at_stop = run.stop_reason && !strcmp(run.stop_reason, "cancelled");
+    if ((at_sep || at_stop) && orig.n < p.max_tokens) p.max_tokens = orig.n;
     // the same number of threads (the order of float sums depends on it) and the same KV
     // cache type (an F16 cache rounds keys and values): a context of its own when they differ
     DType kv = DT_F32;
@@ -239,7 +241,10 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         generation_json(app, w, &g);
         buf_printf(&out->text, "replay of run %lld%s: %s", (long long)id,
                    new_id > 0 ? "" : " (not logged)", identical ? "identical" : "DIFFERENT");
-        if (identical) buf_puts(&out->text, at_sep ? " (to the separator the run stopped at)\n" : "\n");
+        if (identical)
+            buf_puts(&out->text, at_sep    ? " (to the separator the run stopped at)\n"
+                                 : at_stop ? " (to the token where the run was stopped)\n"
+                                           : "\n");
         if (!identical) buf_printf(&out->text, " from token %d\n", first < 0 ? 0 : first);
         if (lp_diff > 0)
             buf_printf(&out->text, "note: the log-probabilities of the same tokens differ by up to %.3g\n", lp_diff);
@@ -505,7 +510,8 @@ const Command data_commands[] = {
      false},
     {"replay", cmd_replay, 1, 1, k_none, "replay RUN",
      "Run RUN again: the same model file (loaded when another is current), prompt tokens, decoding parameters, "
-     "seed and thread count; the replay is logged as a run of kind replay. JSON: identical, first_difference "
+     "seed and thread count (a run stopped with Ctrl-C or at an experiment's separator: to the same token); the "
+     "replay is logged as a run of kind replay. JSON: identical, first_difference "
      "(index of the first differing generated token, null when identical), replay_of, original_text, threads, "
      "model_changed, and generate's fields (run_id, text, ids, logprobs, ...).",
      false},

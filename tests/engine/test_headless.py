@@ -532,6 +532,11 @@ check(len(lines) == 1 and lines[0].get("stop_reason") == "cancelled" and 0 < len
 check(b"Sanitizer" not in se and b"error" not in se, "no crash, no error", se)
 h = jlines(run(["--json", "-e", "history 1"]))[0]["runs"][0]
 check(h["stop_reason"] == "cancelled" and h["run_id"] == lines[0]["run_id"], "the cancelled run is logged", h)
+# its replay stops where it was stopped (before 2026-12-06 it ran on to max=2000: DIFFERENT)
+rp = jlines(run(["--json", "-e", "replay %d" % h["run_id"]]))[0]
+check(rp.get("identical") is True and len(rp.get("ids", [])) == len(lines[0]["ids"]),
+      "a run stopped with Ctrl-C replays identical, to the token where it stopped",
+      (rp.get("identical"), rp.get("first_difference"), len(rp.get("ids", [])), len(lines[0]["ids"])))
 
 # heads induction fills the context exactly when the model adds no first token (GPT-2): len = n_ctx / 2
 (ind,) = jlines(run(["--json", "-e", "heads induction len=128"]))
