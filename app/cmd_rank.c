@@ -119,6 +119,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     for (int c = 1; c < pr->k; c++) buf_printf(&out->text, "%c%d", c == pr->k - 1 && c > 1 ? '=' : ' ', c);
     buf_puts(&out->text, "), or skip\n");
     app->pending = pr;
+    app->last_ranking = 0; // `note` now means this ranking, stored or skipped, not the one before
     return 0;
 }
 
@@ -289,7 +290,7 @@ const Command rank_commands[] = {
      "Drop the pending ranking: nothing is stored (the candidates stay in the run log). JSON: skipped, k.", false},
     {"note", cmd_note, 0, 1, k_note, "note \"TEXT\" | note ranking=ID \"TEXT\"",
      "Attach a note to the pending ranking (order stores it), or, when none is pending, to the ranking order "
-     "stored last in this session; ranking=ID names any stored ranking. The note replaces an earlier one; "
+     "stored last in this session (until the next rank: after a skip there is none); ranking=ID names any stored ranking. The note replaces an earlier one; "
      "\"\" removes it. JSON: note, ranking_id (null while the ranking is pending).",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},

@@ -31,6 +31,7 @@ typedef struct Rank {
     char *note;
     char done[128];      // the last outcome ("ranking 4 stored: 3 1 2=4")
     long long stored;    // the ranking order stored last (0: none): n notes it
+    int identical;       // candidates whose text repeats an earlier one's (rank's JSON identical)
     int top;             // first candidate row shown
     // after a submit (never before: no anchoring), the reward model's order of the same candidates
     bool judged;             // pred_* hold the reward model's answer for ranking `stored`
@@ -82,6 +83,17 @@ static void swap(Rank *R, int a, int b) {
     R->order[a] = R->order[b], R->order[b] = t;
 }
 
+// Open the command line on `note "..."` holding the current note (the pending ranking's, or the
+// one just stored), so that typing edits it instead of replacing it unseen.
+static void edit_note(View *v) {
+    Rank *R = v->state;
+    Buf line = {0};
+    buf_puts(&line, "note ");
+    buf_put_quoted(&line, R->note ? R->note : "", R->note ? strlen(R->note) : 0);
+    v->host->edit(v->host, line.data, 1);
+    buf_free(&line);
+}
+
 static int rank_key(View *v, int key) {
     Rank *R = v->state;
     ViewShared *sh = v->host->sh;
@@ -101,8 +113,8 @@ static int rank_key(View *v, int key) {
         }
         return 1;
     }
-    if (!R->pending && key == 'n' && R->stored) { // a note typed after submitting
-        v->host->edit(v->host, "note \"\"", 1);
+    if (!R->pending && key == 'n' && R->stored) { // a note typed after submitting: its note to edit
+        edit_note(v);
         return 1;
     }
     if (!R->pending) return 0;
@@ -119,14 +131,7 @@ static int rank_key(View *v, int key) {
         if (R->sel > 0) R->tie[R->sel] = !R->tie[R->sel];
         else if (R->k > 1) R->tie[1] = !R->tie[1];
         return 1;
-    case 'n': {
-        Buf line = {0};
-        buf_puts(&line, "note ");
-        buf_put_quoted(&line, R->note ? R->note : "", R->note ? strlen(R->note) : 0);
-        v->host->edit(v->host, line.data, 1);
-        buf_free(&line);
-        return 1;
-    }
+    case 'n': edit_note(v); return 1;
     case VK_ENTER: case 's': submit(v); return 1;
     case 'x': v->host->run(v->host, "skip", 0); return 1;
     }
@@ -191,6 +196,7 @@ static void rank_result(View *v, const ViewResult *r) {
             R->k++;
         }
         R->sel = 0, R->top = 0;
+        R->identical = (int)json_num_or(r->json, "identical", 0);
         R->pending = R->k > 0;
         R->done[0] = 0;
     } else if (!strcmp(c, "order")) {
@@ -224,6 +230,7 @@ static void rank_result(View *v, const ViewResult *r) {
         }
     } else if (!strcmp(c, "skip")) {
         R->pending = false;
+        R->stored = 0; // n has no ranking to note now (it noted the one stored before the skip)
         snprintf(R->done, sizeof R->done, "skipped: nothing stored");
     } else if (!strcmp(c, "note")) {
         const Json *n = json_get(r->json, "note"), *id = json_get(r->json, "ranking_id");
@@ -231,9 +238,9 @@ static void rank_result(View *v, const ViewResult *r) {
         if (id && id->type == JSON_NUM) { // a stored ranking's note: say so under the outcome
             snprintf(R->done, sizeof R->done, "ranking %lld stored%s%.*s", (long long)id->num,
                      text ? ", note: " : "", text ? (int)n->len : 0, text ? n->str : "");
-            return;
+            if ((long long)id->num != R->stored) return; // another ranking's (note ranking=ID)
         }
-        free(R->note);
+        free(R->note); // the pending ranking's, or the one just stored: n edits it next
         R->note = text ? dupn(n->str, n->len) : NULL;
     }
 }
@@ -287,7 +294,8 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         vd_printf(g, x, Y++, w, 0, u, "or type another ranking:");
         vd_printf(g, x, Y++, w, CELL_DIM, u, "  :rank \"PROMPT\" k=4 [max=N temperature=T ...]");
         vd_printf(g, x, Y + 1, w, 0, u, "Then j/k choose, J/K move up/down, = tie with the one above, n note, Enter submit, x skip.");
-        if (R->stored) vd_printf(g, x, Y + 2, w, 0, u, "n adds a note to ranking %lld.", R->stored);
+        if (R->stored && R->note) vd_printf(g, x, Y + 2, w, 0, u, "n edits the note of ranking %lld: %s", R->stored, R->note);
+        else if (R->stored) vd_printf(g, x, Y + 2, w, 0, u, "n adds a note to ranking %lld.", R->stored);
         return;
     }
     // heading: the prompt and the keys
@@ -304,6 +312,11 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     buf_free(&pl);
     vd_printf(g, x, y + 1, w, CELL_DIM, u, "best first: j/k choose, J/K move, = tie, n note, Enter submit (order), x skip");
     int Y = y + 2;
+    if (R->identical) // greedy decoding gives k copies: say it here, not only in the log
+        vd_printf(g, x, Y++, w, CELL_BOLD, u,
+                  "note: %d of the %d candidates repeat another's text: a preference between them teaches nothing "
+                  "(rank with temperature > 0)",
+                  R->identical, R->k);
     if (R->note) {
         Buf nb = {0};
         buf_puts(&nb, "note: ");

@@ -238,6 +238,14 @@ def main():
           'a note while pending is stored by order: %r, %r' % (pn, on2['note']))
     (nr, sh4), _ = qjson(ndb, ['note ranking=#%d ""' % on2['ranking_id'], 'show ranking=%d' % on2['ranking_id']])
     check(nr['note'] is None and sh4['note'] is None, 'an empty note removes it: %r' % sh4.get('note'))
+    # a note after a skipped ranking does not reach back to the one stored before it (it replaced
+    # that ranking's note before 2026-12-06)
+    sdb = os.path.join(TMP, 'skipnote.db')
+    p = qkv(['--db', sdb, '-e', 'rank "Fourth" k=2 max=2; order 1 2; note "kept"; rank "Fifth" k=2 max=2; skip; '
+             'note "after the skip"'])
+    (sh5,), _ = qjson(sdb, ['show ranking=1'])
+    check(p.returncode != 0 and b'no ranking pending or stored' in p.stderr and sh5['note'] == 'kept',
+          'note after skip is refused, the earlier note kept: %r, %r' % (p.stderr[-200:], sh5.get('note')))
     ex = os.path.join(TMP, 'notes.jsonl')
     qjson(ndb, ['export rankings ' + ex])
     check([r_['note'] for r_ in jsonl(ex)] == ['changed later', None, None], 'the notes are exported: %r' %

@@ -468,15 +468,19 @@ static void test_rank(void) {
     CHECK(strstr(txt, "ranking 7 stored") != NULL);
     free(txt);
     cellgrid_done(&g);
-    // n after submitting: a note for the ranking just stored
+    // n after submitting: the note of the ranking just stored, to edit (it opened on an empty
+    // note before 2026-12-06, so that typing replaced the stored one unseen)
+    CHECK(shows(&v, 100, 20, (const char *[]){"n edits the note of ranking 7: close \"call\"", NULL}));
     CHECK_INT(v.ops->key(&v, 'n'), 1);
-    CHECK_STR(fake.edit, "note \"\"");
+    CHECK_STR(fake.edit, "note \"close \\\"call\\\"\"");
     result(&v, "note", "{\"note\":\"typed after\",\"ranking_id\":7}", "note \"typed after\"");
     draw(&v, &g, 64, 14);
     txt = rows_text(&g);
     CHECK(strstr(txt, "ranking 7 stored, note: typed after") != NULL);
     free(txt);
     cellgrid_done(&g);
+    CHECK_INT(v.ops->key(&v, 'n'), 1);
+    CHECK_STR(fake.edit, "note \"typed after\"");
     // r starts a ranking of the lab's prompt at once (as the hint says), nothing left to edit;
     // with no prompt in the lab it says where to type one
     fake.edit[0] = 0;
@@ -497,6 +501,19 @@ static void test_rank(void) {
     // stored one from the answer, not the screen's
     result(&v, "order", "{\"ranking_id\":8,\"order\":[[3],[1,4],[2]],\"k\":4}", "order 3 1=4 2");
     CHECK(shows(&v, 80, 16, (const char *[]){" 1. [3]", " 2. [1]", "=2. [4]", " 4. [2]", NULL}));
+    // candidates of the same text are said in the view (before, only in the log); after a skip, n
+    // notes nothing (it noted the ranking stored before the skip)
+    result(&v, "rank",
+           "{\"ranking_pending\":true,\"prompt\":\"x\",\"k\":2,\"identical\":1,\"candidates\":[{\"n\":1,\"run_id\":1,"
+           "\"seed\":1,\"text\":\"same\"},{\"n\":2,\"run_id\":2,\"seed\":2,\"text\":\"same\"}]}",
+           "rank \"x\" k=2 temperature=0");
+    CHECK(shows(&v, 120, 16, (const char *[]){"note: 1 of the 2 candidates repeat another's text", NULL}));
+    result(&v, "skip", "{}", "skip");
+    fake.edit[0] = 0;
+    CHECK_INT(v.ops->key(&v, 'n'), 0);
+    CHECK_STR(fake.edit, "");
+    CHECK(!shows(&v, 100, 20, (const char *[]){"note of ranking", NULL}) &&
+          !shows(&v, 100, 20, (const char *[]){"adds a note", NULL}));
     view_close(&v);
 
     Buf b = {0};
