@@ -66,3 +66,12 @@ int utf8_encode(uint32_t cp, char *out) {
     o[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+size_t utf8_invalid_at(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        int l = utf8_valid_len(s + i, n - i);
+        if (l < 0) return i;
+        i += (size_t)l;
+    }
+    return SIZE_MAX;
+}

@@ -8,6 +8,10 @@
 // ill-formed subpart (each such subpart decodes to one U+FFFD). Requires n >= 1.
 int utf8_valid_len(const char *s, size_t n);
 
+// The offset of the first byte of s[0, n) that is not well-formed UTF-8, or SIZE_MAX when all
+// of it is (text files qkv refuses rather than read with U+FFFD in place of their bytes).
+size_t utf8_invalid_at(const char *s, size_t n);
+
 // Decode one code point at s; stores it (U+FFFD for ill-formed input) in *cp and
 // returns the number of bytes consumed (>= 1). Requires n >= 1.
 int utf8_decode(const char *s, size_t n, uint32_t *cp);

@@ -11,6 +11,7 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/sha256.h"
+#include "base/utf8.h"
 
 enum { TASK_MAX_BYTES = 256 << 20, TASK_MAX_CHOICES = 26 };
 
@@ -223,6 +224,9 @@ static int read_item(const Json *o, const Where *w, TaskItem *it, const char **l
     }
     if (!it->target && get_str(o, "answer", w, &it->target)) return -1;
     if (!it->target) return bad(w, "an item needs \"target\" (or a GSM8K-style \"answer\" ending in \"#### N\")");
+    size_t k = 0;
+    while (it->target[k] && isspace((unsigned char)it->target[k])) k++;
+    if (!it->target[k]) return bad(w, "the target is empty: no answer could be scored right against it");
     *layout = "qkv";
     return 0;
 }
@@ -275,11 +279,20 @@ static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, 
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         w.line++;
-        const char *s = p;
+        const char *s = p, *line0 = p;
         p += n + (nl ? 1 : 0);
         while (n && isspace((unsigned char)*s)) s++, n--;
         if (!n || (n >= 2 && s[0] == '/' && s[1] == '/')) continue;
         if (w.line == 1 && n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) s += 3, n -= 3; // a byte-order mark
+        // read with U+FFFD in place of such bytes, the prompts would not be the file's
+        size_t bad_at = utf8_invalid_at(s, n);
+        if (bad_at != SIZE_MAX) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "not UTF-8 (byte %zu of the line): convert the file first (iconv)",
+                     (size_t)(s - line0) + bad_at + 1);
+            status = bad(&w, msg);
+            break;
+        }
         Err je = {{0}};
         Json *o = json_parse(s, n, &je);
         if (!o) {

@@ -48,11 +48,8 @@ static void count_word(BpeTrainer *t, const char *s, size_t n) {
 }
 
 int bpe_trainer_feed(BpeTrainer *t, const char *text, size_t n, Err *e) {
-    for (size_t i = 0; i < n;) {
-        int l = utf8_valid_len(text + i, n - i);
-        if (l < 0) return err_set(e, "the text is not UTF-8 (byte %zu)", i);
-        i += (size_t)l;
-    }
+    size_t bad = utf8_invalid_at(text, n);
+    if (bad != SIZE_MAX) return err_set(e, "the text is not UTF-8 (byte %zu)", bad);
     for (size_t line = 0; line < n;) {
         const char *nl = memchr(text + line, '\n', n - line);
         size_t end = nl ? (size_t)(nl - text) + 1 : n;

@@ -158,13 +158,10 @@ static int load_tokens(const TrainOpts *o, const Model *m, Data *d, Err *e) {
     if (fs_read_file(o->data, (size_t)1 << 31, &text, e)) return err_prefix(e, "train data");
     // text, as train-tokenizer reads it: bytes that are not UTF-8 would each become U+FFFD (three
     // tokens of a byte-level vocabulary) and teach the model that instead
-    for (size_t i = 0; i < text.len;) {
-        int l = utf8_valid_len(text.data + i, text.len - i);
-        if (l < 0) {
-            buf_free(&text);
-            return err_set(e, "train data '%s' is not UTF-8 (byte %zu): convert it first (iconv)", o->data, i);
-        }
-        i += (size_t)l;
+    size_t bad = utf8_invalid_at(text.data, text.len);
+    if (bad != SIZE_MAX) {
+        buf_free(&text);
+        return err_set(e, "train data '%s' is not UTF-8 (byte %zu): convert it first (iconv)", o->data, bad);
     }
     int rc = text.len ? tok_encode(m->tok, text.data, text.len, 0, &d->ids, e) : err_set(e, "train data '%s' is empty", o->data);
     buf_free(&text);

@@ -447,6 +447,16 @@ with open(pool_only, "w") as fh:
     fh.write('{"input": "a", "target": "b", "split": "pool"}\n')
 fails(f"experiment {pool_only}", "has no test items")
 fails(f"experiment {bad}", "line 2: not JSON (column ")  # the line's own column, not "line 1 column"
+# bytes that are not UTF-8, and an empty target, are refused with their line (before 2026-12-06
+# the first ran with U+FFFD in the prompts, the second scored its item wrong whatever was said)
+latin1 = os.path.join(TMP, "latin1.jsonl")
+with open(latin1, "wb") as fh:
+    fh.write(b'{"input": "x", "target": "y"}\n  {"input": "caf\xe9", "target": "b"}\n')
+fails(f"experiment {latin1}", "line 2: not UTF-8 (byte 17 of the line)")
+empty_t = os.path.join(TMP, "empty-target.jsonl")
+with open(empty_t, "w") as fh:
+    fh.write('{"input": "x", "target": "y"}\n{"input": "a", "target": " "}\n')
+fails(f"experiment {empty_t}", "line 2: the target is empty")
 fails("experiment en-fr shots=0,x", "shots=0,x")
 fails("experiment en-fr shots=0,0", "given twice")
 fails("experiment en-fr cot=maybe", "off, on")
