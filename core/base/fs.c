@@ -24,6 +24,11 @@ bool fs_is_file(const char *path) {
     return !stat(path, &st) && S_ISREG(st.st_mode);
 }
 
+bool fs_present(const char *path) {
+    struct stat st;
+    return !lstat(path, &st) || (errno != ENOENT && errno != ENOTDIR);
+}
+
 char *fs_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = xmalloc(a + b + 2);
@@ -129,15 +134,42 @@ static void *map_streamed(int fd, size_t size) {
     return p;
 }
 
-int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
+int fs_open_regular(const char *path, size_t *size, Err *e) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int err = errno;
+        struct stat ls;
+        if (err == ENOENT) // a name that is there but leads nowhere (a broken link in a model's folder)
+            return err_set(e, "cannot open '%s': %s", path,
+                           lstat(path, &ls) == 0 ? "a broken symbolic link" : strerror(err));
+        return err_set(e, "cannot open '%s': %s", path, strerror(err));
+    }
     struct stat sb;
-    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+    const char *why = fstat(fd, &sb) ? strerror(errno)
+                      : S_ISDIR(sb.st_mode) ? "it is a directory"
+                      : !S_ISREG(sb.st_mode) ? "not a regular file (a FIFO, device or socket)"
+                                             : NULL;
+    if (!why && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) why = strerror(errno);
+    if (why) {
         close(fd);
-        return err_set(e, "cannot open '%s': not a regular file", path);
+        return err_set(e, "cannot open '%s': %s", path, why);
     }
     *size = (size_t)sb.st_size;
+    return fd;
+}
+
+size_t fs_read_head(const char *path, void *buf, size_t n) {
+    size_t size;
+    int fd = fs_open_regular(path, &size, NULL);
+    if (fd < 0) return 0;
+    ssize_t got = read(fd, buf, n);
+    close(fd);
+    return got > 0 ? (size_t)got : 0;
+}
+
+int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e) {
+    int fd = fs_open_regular(path, size, e);
+    if (fd < 0) return -1;
     *base = (const unsigned char *)"";
     if (*size) {
         void *p = map_streamed(fd, *size);
@@ -157,21 +189,22 @@ void fs_unmap(const unsigned char *base, size_t size) {
 }
 
 int fs_read_file(const char *path, size_t max, Buf *out, Err *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    bool stat_ok = fstat(fileno(f), &st) == 0;
-    if (stat_ok && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return err_set(e, "cannot read '%s': it is a directory", path);
+    size_t size;
+    int fd = fs_open_regular(path, &size, e);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int err = errno;
+        close(fd);
+        return err_set(e, "cannot open '%s': %s", path, strerror(err));
     }
-    if (stat_ok && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+    if (size > max) {
         fclose(f);
         return err_set(e, "'%s': larger than %zu bytes", path, max);
     }
     // the contents are input-sized (mem.h rule 1): read into a fallible buffer
     Buf b = {.fallible = true};
-    if (stat_ok && S_ISREG(st.st_mode)) buf_reserve(&b, (size_t)st.st_size);
+    buf_reserve(&b, size);
     char chunk[65536];
     size_t got, total = 0;
     int rc = 0;

@@ -10,6 +10,10 @@
 
 bool fs_is_dir(const char *path);
 bool fs_is_file(const char *path);
+// Whether something is at path: a file of any kind, a broken symbolic link, or a name qkv may
+// not look at (permission denied). Where a file is optional, its presence decides, and reading
+// it then says what is wrong: an unreadable config.json is an error, not a missing one.
+bool fs_present(const char *path);
 // "dir/name" (xmalloc'd).
 char *fs_join(const char *dir, const char *name);
 // The folder part of path ("." when there is none; "/" for "/x"), xmalloc'd.
@@ -26,6 +30,14 @@ int fs_mkdir_parents(const char *path, unsigned mode, Err *e);
 // that does not fit in memory is an error ("out of memory for the contents of ...").
 int fs_read_file(const char *path, size_t max, Buf *out, Err *e);
 
+// path opened for reading when it is a regular file: the descriptor (blocking; the caller
+// closes it) and its size, or -1 with e (may be NULL) saying why ("not a regular file (a FIFO,
+// device or socket)", "it is a directory", ...). Opened without blocking first: a FIFO would
+// wait for a writer forever, and a device (/dev/zero) never ends.
+int fs_open_regular(const char *path, size_t *size, Err *e);
+// Up to n of the first bytes of the regular file path into buf (a format's magic): how many were
+// read, 0 when none or when path is not a readable regular file.
+size_t fs_read_head(const char *path, void *buf, size_t n);
 // Map the regular file path read-only: *base and *size (an empty file maps to "" of size 0,
 // nothing to unmap). 0, or -1 with e saying why ("cannot open 'x': ..."). fs_unmap undoes it.
 int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e);

@@ -346,11 +346,7 @@ static Gguf *finish(Gguf *g, Err *e) {
 
 bool gguf_probe(const char *path) {
     unsigned char m[4];
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    size_t n = fread(m, 1, 4, f);
-    fclose(f);
-    return n == 4 && !memcmp(m, "GGUF", 4);
+    return fs_read_head(path, m, 4) == 4 && !memcmp(m, "GGUF", 4);
 }
 
 Gguf *gguf_open(const char *path, Err *e) {

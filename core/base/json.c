@@ -294,7 +294,8 @@ Json *json_parse(const char *text, size_t n, Err *e) {
 
 Json *json_parse_file(const char *path, Err *e) {
     Buf b = {0};
-    if (fs_read_file(path, SIZE_MAX, &b, e)) return NULL;
+    // the JSON files qkv reads (configs, tokenizer.json: tens of MB) are far below 1 GB
+    if (fs_read_file(path, (size_t)1 << 30, &b, e)) return NULL;
     Json *j = json_parse(b.data ? b.data : "", b.len, e);
     buf_free(&b);
     if (!j) err_prefix(e, "'%s'", path);

@@ -141,15 +141,15 @@ static void add(L2File *f, const char *fmt, int layer, int64_t rows, int64_t col
 }
 
 int llama2c_load(Model *m, const char *path, const TensorMap **map, Err *e) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set(e, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < 28) {
+    size_t size;
+    int fd = fs_open_regular(path, &size, e);
+    if (fd < 0) return -1;
+    if (size < 28) {
         close(fd);
         return err_set(e, "'%s': not a llama2.c checkpoint", path);
     }
     L2File *f = xcalloc(1, sizeof *f);
-    f->size = (size_t)st.st_size;
+    f->size = size;
     f->map = mmap(NULL, f->size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (f->map == MAP_FAILED) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "base/json.h"
@@ -318,7 +319,7 @@ static int other_format(const char *path, Err *e) {
 // or NULL.
 static char *gguf_in_dir(const char *dir) {
     char *st = fs_join(dir, "model.safetensors"), *idx = fs_join(dir, "model.safetensors.index.json");
-    bool has_st = fs_is_file(st) || fs_is_file(idx);
+    bool has_st = fs_present(st) || fs_present(idx);
     free(st);
     free(idx);
     if (has_st) return NULL;
@@ -397,7 +398,7 @@ static int read_sentence_transformers(Model *m, const char *dir, Err *e) {
     char *mp = fs_join(dir, "modules.json");
     int rc = 0;
     Json *mods = NULL, *pc = NULL, *sb = NULL;
-    if (!fs_is_file(mp)) goto done;
+    if (!fs_present(mp)) goto done;
     if (!(mods = json_parse_file(mp, e))) goto fail;
     for (size_t i = 0; mods->type == JSON_ARR && i < mods->len; i++) {
         const char *type = json_str_or(&mods->items[i], "type", ""), *sub = json_str_or(&mods->items[i], "path", "");
@@ -405,7 +406,7 @@ static int read_sentence_transformers(Model *m, const char *dir, Err *e) {
         if (!strstr(type, "Pooling") || strchr(sub, '/') != strrchr(sub, '/') || strstr(sub, "..")) continue;
         char *pdir = fs_join(dir, sub), *pcfg = fs_join(pdir, "config.json");
         free(pdir);
-        if (fs_is_file(pcfg) && !(pc = json_parse_file(pcfg, e))) {
+        if (fs_present(pcfg) && !(pc = json_parse_file(pcfg, e))) {
             free(pcfg);
             goto fail;
         }
@@ -421,7 +422,7 @@ static int read_sentence_transformers(Model *m, const char *dir, Err *e) {
                                                                        : "mean");
     }
     char *sp = fs_join(dir, "sentence_bert_config.json");
-    if (fs_is_file(sp) && !(sb = json_parse_file(sp, e))) {
+    if (fs_present(sp) && !(sb = json_parse_file(sp, e))) {
         free(sp);
         goto fail;
     }
@@ -463,12 +464,12 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
         dir = xstrdup(path);
         char *p = fs_join(dir, "model.safetensors.index.json");
         int rc;
-        if (fs_is_file(p)) {
+        if (fs_present(p)) {
             rc = open_shards(m->src, dir, p, e);
         } else {
             free(p);
             p = fs_join(dir, "model.safetensors");
-            rc = fs_is_file(p) ? wsrc_add_safetensors(m->src, p, e)
+            rc = fs_present(p) ? wsrc_add_safetensors(m->src, p, e)
                                : err_set(e, "'%s': no model.safetensors or model.safetensors.index.json", path);
         }
         free(p);
@@ -481,13 +482,15 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
                                                             : wsrc_add_safetensors(m->src, path, e))
             goto fail;
     } else {
-        err_set(e, "cannot open '%s': %s", path, errno == ENOENT || !errno ? "no such file or directory" : strerror(errno));
+        size_t size; // why: a FIFO or device, a broken link, no permission, or nothing there
+        int fd = fs_open_regular(path, &size, e);
+        if (fd >= 0) close(fd), err_set(e, "cannot open '%s'", path);
         goto fail;
     }
     cfg_path = fs_join(dir, "config.json");
     if (map) {
         // the configuration came with the weights
-    } else if (fs_is_file(cfg_path)) {
+    } else if (fs_present(cfg_path)) { // present but unreadable is an error, not a shape to guess
         cfg = json_parse_file(cfg_path, e);
         if (!cfg || read_config(m, cfg, cfg_path, e)) goto fail;
     } else if (infer_config(m, e)) {

@@ -924,10 +924,15 @@ static void config_token(const Tokenizer *t, const Json *cfg, const char *key, i
     if (found >= 0) *id = found;
 }
 
-void tok_config_load(Tokenizer *t, const char *dir) {
+int tok_config_load(Tokenizer *t, const char *dir, Err *err) {
     char *cfg_path = fs_join(dir, "tokenizer_config.json"), *jinja_path = fs_join(dir, "chat_template.jinja");
     Err e = {{0}};
-    Json *cfg = fs_is_file(cfg_path) ? json_parse_file(cfg_path, &e) : NULL;
+    Json *cfg = NULL;
+    // present but unreadable or broken: an error (its BOS and EOS would be silently missing)
+    if (fs_present(cfg_path) && !(cfg = json_parse_file(cfg_path, err))) {
+        free(cfg_path), free(jinja_path);
+        return -1;
+    }
     if (cfg) { // the beginning and end of text as HF names them (a tokenizer.json alone does not say)
         config_token(t, cfg, "bos_token", &t->bos);
         config_token(t, cfg, "eos_token", &t->eos);
@@ -935,7 +940,7 @@ void tok_config_load(Tokenizer *t, const char *dir) {
     Buf jinja = {0};
     const char *tmpl = NULL, *where = NULL;
     size_t len = 0;
-    if (fs_is_file(jinja_path) && !fs_read_file(jinja_path, (size_t)1 << 24, &jinja, &e)) {
+    if (fs_present(jinja_path) && !fs_read_file(jinja_path, (size_t)1 << 24, &jinja, &e)) {
         tmpl = jinja.data ? jinja.data : "", len = jinja.len, where = jinja_path;
     } else if (cfg) {
         const Json *ct = json_get(cfg, "chat_template");
@@ -955,4 +960,5 @@ void tok_config_load(Tokenizer *t, const char *dir) {
     buf_free(&jinja);
     free(cfg_path);
     free(jinja_path);
+    return 0;
 }

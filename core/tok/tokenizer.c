@@ -312,7 +312,7 @@ static Tokenizer *load_vocab_json(const Json *vocab, const char *path, Err *e) {
     const char *names[2] = {encoder ? "vocab.bpe" : "merges.txt", encoder ? "merges.txt" : "vocab.bpe"};
     for (int i = 0; i < 2; i++) {
         char *m = sibling(path, false, names[i]);
-        if (fs_is_file(m)) {
+        if (fs_present(m)) {
             Tokenizer *t = bpe_load_vocab(vocab, path, m, e);
             free(m);
             return t;
@@ -340,7 +340,7 @@ static Tokenizer *load_pair(const char *dir, bool is_dir, const char *vocab_name
                             bool *found, Err *e) {
     char *v = sibling(dir, is_dir, vocab_name), *m = sibling(dir, is_dir, merges_name);
     Tokenizer *t = NULL;
-    *found = fs_is_file(v) && fs_is_file(m);
+    *found = fs_present(v) && fs_present(m);
     if (*found) t = tok_load_vocab_merges(v, m, e);
     free(v);
     free(m);
@@ -349,7 +349,7 @@ static Tokenizer *load_pair(const char *dir, bool is_dir, const char *vocab_name
 
 static Tokenizer *load_dir(const char *dir, Err *e) {
     char *tj = sibling(dir, true, "tokenizer.json");
-    if (fs_is_file(tj)) {
+    if (fs_present(tj)) {
         Tokenizer *t = load_json_file(tj, e);
         free(tj);
         return t;
@@ -361,14 +361,14 @@ static Tokenizer *load_dir(const char *dir, Err *e) {
     t = load_pair(dir, true, "encoder.json", "vocab.bpe", &found, e);
     if (found) return t;
     char *vt = sibling(dir, true, "vocab.txt");
-    if (fs_is_file(vt)) {
+    if (fs_present(vt)) {
         t = wordpiece_load_vocab_txt(vt, e);
         free(vt);
         return t;
     }
     free(vt);
     char *tg = sibling(dir, true, "tokenizer.gguf"); // what a checkpoint of a GGUF model keeps
-    if (fs_is_file(tg)) {
+    if (fs_present(tg)) {
         Gguf *g = gguf_open(tg, e);
         t = g ? tok_from_gguf(g, e) : NULL;
         gguf_close(g);
@@ -388,7 +388,7 @@ Tokenizer *tok_load(const char *path, Err *e) {
     if (t) { // the chat template beside the tokenizer (or in its directory)
         struct stat st;
         char *dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? xstrdup(path) : fs_dirname(path);
-        tok_config_load(t, dir);
+        if (tok_config_load(t, dir, e)) tok_free(t), t = NULL;
         free(dir);
     }
     return t;

@@ -90,8 +90,9 @@ Tokenizer *bpe_load_llama2c(const char *path, Err *e);
 // chat.c: read what tokenizer_config.json beside the tokenizer in dir says: bos_token and
 // eos_token (they set t->bos and t->eos when the vocabulary has them) and the chat template
 // (chat_template.jinja, or tokenizer_config.json's chat_template) into t->chat; a template
-// qkv does not recognise, or a file it cannot read, is kept with the reason.
-void tok_config_load(Tokenizer *t, const char *dir);
+// qkv does not recognise, or a template file it cannot read, is kept with the reason. Returns 0,
+// or -1 with e when tokenizer_config.json is there but cannot be read or is not JSON.
+int tok_config_load(Tokenizer *t, const char *dir, Err *e);
 void tok_chat_free(struct TokChat *c);
 // How llama.cpp's GGUF metadata types each piece (tokenizer.ggml.token_type).
 enum { TOKP_NORMAL = 1, TOKP_UNKNOWN, TOKP_CONTROL, TOKP_USER, TOKP_UNUSED, TOKP_BYTE };

@@ -325,9 +325,9 @@ Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {
     if (fs_read_file(path, (size_t)1 << 28, &text, e)) return NULL;
     // tokenizer_config.json beside it says how BertTokenizer normalizes and names its specials
     char *dir = fs_dirname(path), *cfg_path = fs_join(dir, "tokenizer_config.json");
-    Json *cfg = fs_is_file(cfg_path) ? json_parse_file(cfg_path, e) : NULL;
+    Json *cfg = fs_present(cfg_path) ? json_parse_file(cfg_path, e) : NULL;
     Tokenizer *t = NULL;
-    if (!fs_is_file(cfg_path) || cfg) t = wordpiece_from_lines(text.data ? text.data : "", text.len, cfg, path, e);
+    if (!fs_present(cfg_path) || cfg) t = wordpiece_from_lines(text.data ? text.data : "", text.len, cfg, path, e);
     json_free(cfg);
     free(cfg_path);
     free(dir);

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -165,6 +166,32 @@ def remove(*fnames):
     return m
 
 
+def replace_with(fname, kind):
+    """fname becomes something that is not a readable regular file: a FIFO (opening it waited for a
+    writer forever), a link to /dev/zero (read without end), a broken link or a directory (both
+    were taken for a missing file: config.json's shape was then guessed, silently wrong)."""
+    def m(d):
+        p = os.path.join(d, fname)
+        if os.path.exists(p) or os.path.islink(p):
+            os.remove(p)
+        if kind == 'fifo':
+            os.mkfifo(p)
+        elif kind == 'zero':
+            os.symlink('/dev/zero', p)
+        elif kind == 'broken':
+            os.symlink(os.path.join(d, 'no-such-file'), p)
+        else:
+            os.mkdir(p)
+    return m
+
+
+def write_file(fname, raw):
+    def m(d):
+        with open(os.path.join(d, fname), 'wb') as f:
+            f.write(raw)
+    return m
+
+
 def set_field(tensor, key, value):
     def f(h, data):
         h[tensor][key] = value
@@ -310,6 +337,18 @@ def cases(L, d, V, ctx):
         Case('vocab.json is an array', edit_file('vocab.json', lambda raw: b'["a", "b"]'), ['vocab.json']),
         # weights file itself
         Case('model.safetensors missing', remove(ST), [ST, 'safetensors']),
+        # names that are there but are not readable regular files (each said as what it is)
+        Case('config.json a FIFO', replace_with('config.json', 'fifo'), ['not a regular file']),
+        Case('config.json a broken link', replace_with('config.json', 'broken'), ['broken symbolic link']),
+        Case('config.json a directory', replace_with('config.json', 'dir'), ['it is a directory']),
+        Case('model.safetensors a FIFO', replace_with(ST, 'fifo'), ['not a regular file']),
+        Case('model.safetensors a broken link', replace_with(ST, 'broken'), ['broken symbolic link']),
+        Case('vocab.json a FIFO', replace_with('vocab.json', 'fifo'), ['not a regular file']),
+        Case('vocab.json is /dev/zero', replace_with('vocab.json', 'zero'), ['not a regular file']),
+        Case('merges.txt a broken link', replace_with('merges.txt', 'broken'), ['broken symbolic link']),
+        Case('tokenizer_config.json bad JSON', write_file('tokenizer_config.json', b'{not json'),
+             ['tokenizer_config.json']),
+        Case('tokenizer_config.json a FIFO', replace_with('tokenizer_config.json', 'fifo'), ['not a regular file']),
         # shards
         Case('shard 2 missing', remove('model-00002-of-00002.safetensors'), ['model-00002-of-00002.safetensors'],
              base='sharded'),
@@ -327,7 +366,11 @@ def cases(L, d, V, ctx):
 
 
 def check(qkv, case, d, db):
-    p = qkv_cli.run(qkv, ['--model', d, '--db', db, '--json', '-e', 'model'], timeout=120)
+    try:
+        p = qkv_cli.run(qkv, ['--model', d, '--db', db, '--json', '-e', 'model'], timeout=60)
+    except subprocess.TimeoutExpired:
+        fail('%s: hangs (no answer in 60 s)' % case.name)
+        return
     lines = p.stderr.splitlines()
     problems = []
     if p.returncode == 0 and case.may_load:
@@ -425,6 +468,26 @@ def main():
             check(qkv, case, work, db)
             shutil.rmtree(work, ignore_errors=True)
         n_cmds = check_commands(qkv, bases['good'], db, V, L, H, ctx)
+        # --tokenizer and load ... tokenizer= given a FIFO or an endless device
+        odd = os.path.join(tmp, 'odd')
+        os.mkdir(odd)
+        os.mkfifo(os.path.join(odd, 'fifo.json'))
+        os.symlink('/dev/zero', os.path.join(odd, 'zero.json'))
+        for name in ('fifo.json', 'zero.json'):
+            path = os.path.join(odd, name)
+            for args in (['--model', bases['good'], '--tokenizer', path, '-e', 'model'],
+                         ['--model', bases['good'], '-e', 'load %s tokenizer=%s' % (bases['good'], path)]):
+                n_cmds += 1
+                try:
+                    p = qkv_cli.run(qkv, ['--db', db] + args, timeout=60)
+                except subprocess.TimeoutExpired:
+                    fail('%s: hangs' % ' '.join(args[2:]))
+                    continue
+                lines = p.stderr.splitlines()
+                if p.returncode <= 0 or len(lines) != 1 or 'not a regular file' not in lines[0]:
+                    fail('%s: exit %d, stderr %r' % (' '.join(args[2:]), p.returncode, p.stderr[:300]))
+                else:
+                    print('ok   %-45s %s' % (name + ' as the tokenizer', lines[0]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print('badfiles: %d files, %d commands, %d failure(s), %.1f s'
