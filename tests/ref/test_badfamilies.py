@@ -30,10 +30,7 @@ def edit_config(fn):
 
 
 def put(name, text):
-    def m(d):
-        with open(os.path.join(d, name), 'w') as f:
-            f.write(text)
-    return m
+    return bf.write_file(name, text.encode())
 
 
 def rename_tensor(old, new):
