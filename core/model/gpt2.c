@@ -89,6 +89,13 @@ static int gpt2_read_config(const Json *cfg, const char *file, ModelConfig *c, E
     const char *act = json_str_or(cfg, "activation_function", "gelu_new");
     if (strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh") && strcmp(act, "gelu_fast"))
         return err_set(e, "'%s': activation_function \"%.40s\" is not supported (gelu_new is)", file, act);
+    // attention scaled otherwise than by 1/sqrt(head size): refused, not computed the usual way
+    if (!json_bool_or(cfg, "scale_attn_weights", true))
+        return err_set(e, "'%s': scale_attn_weights false (attention scores not scaled) is not supported", file);
+    if (json_bool_or(cfg, "scale_attn_by_inverse_layer_idx", false))
+        return err_set(e, "'%s': scale_attn_by_inverse_layer_idx (scores also divided by the layer's number) is not "
+                          "supported",
+                       file);
     return 0;
 }
 

@@ -329,6 +329,11 @@ def cases(L, d, V, ctx):
              ['config.json', 'vocab_size', 'wte']),
         Case('n_embd a string', edit_config(lambda c: c.update(n_embd='big')), ['config.json', 'n_embd']),
         Case('n_embd fractional', edit_config(lambda c: c.update(n_embd=d + 0.5)), ['config.json', 'n_embd']),
+        # attention scaled in ways qkv does not compute (they loaded and were silently ignored)
+        Case('scale_attn_weights false', edit_config(lambda c: c.update(scale_attn_weights=False)),
+             ['scale_attn_weights']),
+        Case('scale_attn_by_inverse_layer_idx', edit_config(lambda c: c.update(scale_attn_by_inverse_layer_idx=True)),
+             ['scale_attn_by_inverse_layer_idx']),
         # tokenizer
         Case('vocab.json missing', remove('vocab.json'), ['vocab.json', 'tokenizer']),
         Case('merges.txt missing', remove('merges.txt'), ['merges.txt', 'tokenizer']),
