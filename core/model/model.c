@@ -446,6 +446,7 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     Json *cfg = NULL;
     const TensorMap *map = NULL;
     const Gguf *gg = NULL;
+    bool l2c = false; // a llama2.c checkpoint
     char *gguf_path_in_dir = fs_is_dir(path) ? gguf_in_dir(path) : NULL;
     const char *file = gguf_path_in_dir ? gguf_path_in_dir : path;
     size_t fl = strlen(file);
@@ -453,6 +454,7 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
         dir = fs_dirname(file);
         if (gguf_model_load(m, file, &map, &gg, e)) goto fail;
     } else if (fs_is_file(path) && llama2c_probe(path)) {
+        l2c = true;
         dir = fs_dirname(path);
         if (llama2c_load(m, path, &map, e)) goto fail;
         tok_found = tok_path ? NULL : llama2c_tokenizer_beside(path, m->cfg.n_vocab);
@@ -510,6 +512,16 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     }
     if (tok_vocab_size(m->tok) > m->cfg.n_vocab) {
         err_set(e, "the tokenizer has %d tokens but the model only %d", tok_vocab_size(m->tok), m->cfg.n_vocab);
+        goto fail;
+    }
+    // a llama2.c tokenizer.bin holds exactly the checkpoint's vocabulary: fewer is a file cut short
+    // (the ids past its end decoded to nothing: garbled text from the right ids)
+    const char *l2c_tok = tok_found ? tok_found : tok_path && l2c ? tok_path : NULL;
+    size_t tl = l2c_tok ? strlen(l2c_tok) : 0;
+    if (l2c && tl > 4 && !strcmp(l2c_tok + tl - 4, ".bin") && tok_vocab_size(m->tok) < m->cfg.n_vocab) {
+        err_set(e, "'%s': %d tokens, but the checkpoint's vocabulary has %d (a llama2.c tokenizer holds them all: is "
+                   "the file cut short?)",
+                l2c_tok, tok_vocab_size(m->tok), m->cfg.n_vocab);
         goto fail;
     }
     json_free(cfg);
