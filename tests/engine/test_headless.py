@@ -306,6 +306,24 @@ check(o[2]["n_layer"] == 2 and o[2]["n_ctx"] == 64 and o[2]["untrained"], "the w
 p = run(["--model", d, "--json", "-e", "model"])
 check(jlines(p)[0]["path"] == d, "--model opens it", p.stdout)
 
+# a NaN in the weights (a damaged file): generate, logits and experiments say so (before
+# 2026-12-06 generate gave token 0 three times with log-probabilities null, logits printed nan)
+import shutil
+import struct
+nd = os.path.join(TMP, "nan-model")
+shutil.copytree(d, nd)
+with open(os.path.join(nd, "model.safetensors"), "r+b") as fh:
+    (hn,) = struct.unpack("<Q", fh.read(8))
+    hdr = json.loads(fh.read(hn))
+    a, b = hdr["ln_f.weight"]["data_offsets"]
+    fh.seek(8 + hn + a)
+    fh.write(struct.pack("<f", float("nan")) * ((b - a) // 4))
+for cmd in ('generate "hi" max=3 temperature=0', 'logits "hi"'):
+    p = run(["--model", nd, "-e", cmd])
+    err = p.stderr.decode()
+    check(p.returncode == 1 and "not numbers (NaN)" in err and "damaged" in err and len(err.splitlines()) == 1,
+          f"NaN weights: {cmd} says so in one line", err)
+
 # bench on an encoder: prefill only, embeddings per second; generation is refused
 bd = os.path.join(TMP, "bert-bench")
 run(["-e", f"new-model bert layers=1 heads=2 d=32 ff=64 ctx=40 seed=3 out={bd}"])
