@@ -20,7 +20,8 @@ int repl_run(App *app) {
     if (!app->model) {
         Err e = {0};
         if (app_load_model(app, NULL, NULL, &e)) fprintf(stderr, "error: %s\n", e.msg);
-        else printf("model: %s (untrained, random weights; load PATH opens a real one)\n", app->model->name);
+        else if (app->model->untrained) printf("model: %s (untrained, random weights; load PATH opens a real one)\n", app->model->name);
+        else printf("model: %s (models lists the installed ones, load NAME|PATH opens another)\n", app->model->name);
     }
     char *line;
     while ((line = readline("qkv> "))) {

@@ -276,6 +276,11 @@ check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 
       seen[-400:])
 check(b'{"quit":true}' in seen and b'"pieces":["a"]' in seen and b'"pieces":["z"' not in seen,
       "the REPL runs nothing after quit", seen[-400:])
+# the banner says untrained only of a model that is (it said so of SmolLM2 and the teaching model)
+for name, untrained in (("builtin", True), ("teach", False)):
+    status, seen = repl_session([b"quit\n"], args=("--no-tui",), env={"QKV_MODEL": name})
+    check((b"(untrained, random weights" in seen) == untrained and b"\nmodel: " in seen,
+          f"the REPL's banner on {name}", seen[:300])
 # q and :q (what vi users type first) leave the REPL too
 for word in (b"q", b":q"):
     status, seen = repl_session([b'tokenize "a"\n' + word + b'\ntokenize "zzz"\n'])
