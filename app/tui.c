@@ -956,6 +956,13 @@ static int loop(void) {
         if (got_int) {
             got_int = 0;
             if (cancel_flag) *cancel_flag = 0;
+            // Ctrl-C abandons what was typed before it: the terminal raises SIGINT as the byte
+            // arrives, ahead of the keys still waiting to be read (a fast typist's or a paste's),
+            // which would otherwise reach the view once the command line is closed (a pending
+            // ranking skipped, a ranking started by a stray r)
+            key = 0;
+            T->nta = 0;
+            flushinp();
             if (T->cmd_focus) cmd_leave();
             else if (T->views[T->cur].capture) T->views[T->cur].ops->key(&T->views[T->cur], VK_ESC);
             set_status(false, "Ctrl-C: nothing is running (q quits qkv)");
