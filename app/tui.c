@@ -80,6 +80,7 @@ typedef struct Tui {
     bool rl_done;
     // the command running now
     const char *running;
+    bool q_noted; // q was pressed while the command runs: said on the status line, not kept
     int gen_tokens, gen_candidate;
     double last_paint;
     char db[300];
@@ -399,6 +400,15 @@ static int read_key(void) {
     return k;
 }
 
+// Ctrl-C abandons what was typed before it: the terminal raises SIGINT as the byte arrives,
+// ahead of the keys still waiting to be read (a fast typist's or a paste's), which would
+// otherwise reach the view once the command line is closed or the command stopped (a pending
+// ranking skipped, a ranking started by a stray r, a q that quits).
+static void drop_typeahead(void) {
+    T->nta = 0;
+    flushinp();
+}
+
 // While a command runs: take resizes now, keep other keys for afterwards.
 static void poll_keys(void) {
     wtimeout(stdscr, 0);
@@ -409,6 +419,8 @@ static void poll_keys(void) {
         int k = key_of(r, ch);
         if (k == VK_RESIZE) on_resize();
         else if (k == VK_CTRL('c')) on_interrupt(SIGINT);
+        else if (k == 'q' && !T->cmd_focus && !T->views[T->cur].capture) // not kept to quit later, unasked
+            T->q_noted = true;
         else if (k && T->nta < TYPEAHEAD_MAX) T->typeahead[T->nta++] = k;
     }
     wtimeout(stdscr, 250);
@@ -621,10 +633,12 @@ static bool on_step(void *user, const GenStep *s) {
         lab->ops->stream(lab, &vt);
         buf_free(&piece);
         for (int k = 0; k < s->n_alts; k++) buf_free(&alts[k]);
-        set_status(false, "generating: %d tokens (Ctrl-C stops and keeps them)", s->index + 1);
+        set_status(false, "generating: %d tokens (%s)", s->index + 1,
+                   T->q_noted ? "q is not taken while it runs: Ctrl-C stops it, keeping them, then q quits"
+                              : "Ctrl-C stops and keeps them");
     } else if (!T->running || strcmp(T->running, "experiment")) { // an experiment's status is its progress
-        set_status(false, "%s: candidate %d, %d tokens (Ctrl-C stops)", T->running ? T->running : "generating",
-                   T->gen_candidate, s->index + 1);
+        set_status(false, "%s: candidate %d, %d tokens (%sCtrl-C stops)", T->running ? T->running : "generating",
+                   T->gen_candidate, s->index + 1, T->q_noted ? "q is not taken while it runs: " : "");
     }
     poll_keys();
     if (clock_now() - T->last_paint > 0.04) {
@@ -761,6 +775,8 @@ static void run_line(const char *line, unsigned flags) {
     bool stopped = got_int;
     got_int = 0;
     if (cancel_flag) *cancel_flag = 0;
+    if (stopped) drop_typeahead(); // keys typed before the Ctrl-C (a q) are not run after it
+    T->q_noted = false;
     drain_output();
 
     Buf human = {0};
@@ -956,13 +972,8 @@ static int loop(void) {
         if (got_int) {
             got_int = 0;
             if (cancel_flag) *cancel_flag = 0;
-            // Ctrl-C abandons what was typed before it: the terminal raises SIGINT as the byte
-            // arrives, ahead of the keys still waiting to be read (a fast typist's or a paste's),
-            // which would otherwise reach the view once the command line is closed (a pending
-            // ranking skipped, a ranking started by a stray r)
             key = 0;
-            T->nta = 0;
-            flushinp();
+            drop_typeahead();
             if (T->cmd_focus) cmd_leave();
             else if (T->views[T->cur].capture) T->views[T->cur].ops->key(&T->views[T->cur], VK_ESC);
             set_status(false, "Ctrl-C: nothing is running (q quits qkv)");
