@@ -358,6 +358,11 @@ static void attn_result(View *v, const ViewResult *r) {
 }
 
 static void attn_show(View *v) {
+    Attn *A = v->state;
+    if (v->host->sh->focus && A->model_view) { // the Lab's `a`: one head's map, the cursor on the token
+        A->model_view = false;
+        A->layer = A->sel_l, A->head = A->sel_h;
+    }
     want(v);
     take_focus(v);
     publish(v);

@@ -643,6 +643,15 @@ def scenario_new_user(p, tmp, db, name):
     p.wait_text("run #%d: 11 prompt + 6 generated tokens" % run_id)
     # the cursor on the chosen token's row (generated token 6: position 16), not at (0, 0)
     p.wait(lambda s: "(16,16)" in s, "the attention cursor on the chosen token's row")
+    # left in the model view, the Attention view still shows the Lab's token by `a`: one head's
+    # map, the cursor on its row (before 2026-12-06 the thumbnails, the token lost)
+    p.keys("m")
+    p.wait_text("model view:")
+    p.keys("1")
+    p.keys("h")
+    p.wait_text("token 5/6")
+    p.keys("a")
+    p.wait(lambda s: "(15,15)" in s and "model view:" not in s, "a from the model view: the token's row")
 
     # positions: p switches sinusoidal/learned, [ ] the length, { } the width
     p.keys("3")
