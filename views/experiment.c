@@ -28,6 +28,7 @@ typedef struct ExpView {
     bool listed;     // the `experiments 1` of the first show has been asked for
     // a command running now
     bool running;
+    bool live; // progress came from a command whose result has not come yet
     ViewProgress prog;
     char what[64], detail[160];
     char stopped[240]; // the message of a run that failed or was stopped
@@ -192,8 +193,10 @@ static void exp_result(View *v, const ViewResult *r) {
         return;
     }
     if (strcmp(r->cmd, "experiment")) return;
-    bool was_running = E->running;
-    E->running = false;
+    // the live experiment's command ended (its last progress report, finished, may have come
+    // first: after Ctrl-C the header still said running)
+    bool was_running = E->running || E->live;
+    E->running = E->live = false;
     if (!r->json) {
         E->item_pending = false;
         if (was_running) snprintf(E->stopped, sizeof E->stopped, "%s", r->err ? r->err : "failed");
@@ -220,6 +223,7 @@ static void exp_progress(View *v, const ViewProgress *p) {
     snprintf(E->detail, sizeof E->detail, "%s", p->detail ? p->detail : "");
     E->prog.what = E->what, E->prog.detail = E->detail;
     E->running = !p->finished;
+    E->live = true; // until the command's result comes
     E->stopped[0] = 0;
     // the bars so far, unless an item is open (the table comes back when it closes)
     Err why = {{0}};

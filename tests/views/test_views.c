@@ -949,7 +949,12 @@ static void test_experiment(void) {
         CHECK_INT(full, 31);
     }
     cellgrid_done(&g);
-    // stopped with Ctrl-C: the message stays over the bars shown before
+    // stopped with Ctrl-C: the message stays over the bars shown before. The command's last
+    // progress report (finished) comes before its result, as in the TUI (the header then still
+    // said running until r before 2026-12-06)
+    ViewProgress p3 = p2;
+    p3.finished = true;
+    v.ops->progress(&v, &p3);
     ViewResult r = {"experiment", "experiment en-fr", NULL, 0, NULL,
                     "experiment 4: stopped after 13 of 40 items (run the same command again, or experiment resume 4, to finish it)",
                     "", false};
