@@ -28,6 +28,7 @@
 #include "print.h"
 #include "lineedit.h"
 #include "tok/tokenizer.h"
+#include "label.h"
 #include "view.h"
 #include "base/clock.h"
 #include "base/mem.h"
@@ -239,7 +240,11 @@ static void draw_status(void) {
     int attr = T->status_err ? CELL_BOLD : 0;
     const char *s = T->status;
     size_t n = strcspn(s, "\n"); // one line
-    vd_text(g, 0, y, g->w, s, 0, n, fg, CELLCOLOR_DEFAULT, attr, T->sh.utf8);
+    Buf b = {0};
+    if (T->sh.utf8) label_fit_message(&b, s, n, g->w); // a long path shortened: the reason stays in view
+    else buf_put(&b, s, n);
+    vd_text(g, 0, y, g->w, b.data ? b.data : "", 0, b.len, fg, CELLCOLOR_DEFAULT, attr, T->sh.utf8);
+    buf_free(&b);
 }
 
 // The command line; returns the cursor column (or -1 when it is not focused).

@@ -176,3 +176,74 @@ int label_format(char *out, size_t cap, const char *s, size_t n, int width, bool
 int label_format_text(char *out, size_t cap, const char *s, size_t n, int width) {
     return format(out, cap, s, n, width, true, true);
 }
+
+int label_elide_middle(Buf *out, const char *s, size_t n, int width) {
+    if (width < 1) return 0;
+    int total = 0;
+    size_t pos = 0;
+    char glyph[LABEL_GLYPH_MAX];
+    int w;
+    while ((w = label_next(s, n, &pos, glyph)) > 0) total += w;
+    if (total <= width) {
+        buf_put(out, s, n);
+        return total;
+    }
+    // the start and the end (where an error's reason is) around one '…'
+    const int head = (width - 1) / 2, tail = width - 1 - head;
+    int used = 0;
+    pos = 0;
+    size_t at = 0;
+    while ((w = label_next(s, n, &pos, glyph)) > 0 && used + w <= head) used += w, at = pos;
+    buf_put(out, s, at);
+    buf_puts(out, "\u2026");
+    int skip = total - tail, seen = 0; // columns before the tail
+    pos = 0;
+    size_t from = n;
+    for (size_t before = 0; (w = label_next(s, n, &pos, glyph)) > 0; before = pos) {
+        if (seen >= skip) {
+            from = before;
+            break;
+        }
+        seen += w;
+    }
+    buf_put(out, s + from, n - from);
+    return used + 1 + (total - seen);
+}
+
+// Columns of visible text s (n bytes).
+static int text_cols(const char *s, size_t n) {
+    int total = 0, w;
+    size_t pos = 0;
+    char glyph[LABEL_GLYPH_MAX];
+    while ((w = label_next(s, n, &pos, glyph)) > 0) total += w;
+    return total;
+}
+
+int label_fit_message(Buf *out, const char *s, size_t n, int width) {
+    int total = text_cols(s, n);
+    // the longest 'quoted' part, else the longest word holding a '/' (a path)
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\'') continue;
+        const char *q = memchr(s + i + 1, '\'', n - i - 1);
+        if (!q) break;
+        size_t j = (size_t)(q - s);
+        if (j - i - 1 > b - a) a = i + 1, b = j;
+        i = j;
+    }
+    for (size_t i = 0; b == a && i < n;) {
+        size_t j = i;
+        while (j < n && s[j] != ' ') j++;
+        if (memchr(s + i, '/', j - i) && j - i > b - a) a = i, b = j;
+        i = j + 1;
+    }
+    int span = b > a ? text_cols(s + a, b - a) : 0, keep = span - (total - width);
+    if (total <= width || span <= 8) { // fits, or nothing to shorten: the end is cut where it is drawn
+        buf_put(out, s, n);
+        return total;
+    }
+    buf_put(out, s, a);
+    label_elide_middle(out, s + a, b - a, keep > 8 ? keep : 8);
+    buf_put(out, s + b, n - b);
+    return text_cols(out->data, out->len);
+}

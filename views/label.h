@@ -34,3 +34,12 @@ int label_next(const char *s, size_t n, size_t *pos, char glyph[LABEL_GLYPH_MAX]
 int label_format(char *out, size_t cap, const char *s, size_t n, int width, bool utf8);
 // The same in UTF-8 for a name or text rather than a token: its spaces stay spaces.
 int label_format_text(char *out, size_t cap, const char *s, size_t n, int width);
+// Append visible text s (n bytes, as label_width takes it) to out in at most width columns: all
+// of it when it fits, else its start and its end around '…' (a message's reason is at its end).
+// Returns the columns used.
+int label_elide_middle(Buf *out, const char *s, size_t n, int width);
+// Append message s (n bytes of visible text) to out, made to fit in width columns where it can:
+// its longest 'quoted' part, else its longest word holding a '/' (a path), shortened in the
+// middle (to no fewer than 8 columns), so that what follows it (the reason) stays in view.
+// Returns the columns used (more than width when that was not enough).
+int label_fit_message(Buf *out, const char *s, size_t n, int width);

@@ -97,6 +97,30 @@ int main(void) {
         CHECK_INT(label_format_text(out, sizeof out, "a \u00e9\u00e9\u00e9\u00e9", 10, 4), 4);
         CHECK_STR(out, "a \u00e9\u2026");
     }
+    {   // a long message: its start and its end (the reason) around one ellipsis
+        Buf b = {0};
+        const char *m = "error: cannot open '/tmp/xxxxxxxxxxxxxxxxxxxxxxxx': No such file";
+        CHECK_INT(label_elide_middle(&b, m, strlen(m), 21), 21);
+        CHECK_STR(b.data, "error: can\u2026 such file");
+        buf_clear(&b);
+        // the status line: the long path shortened, the reason kept
+        CHECK_INT(label_fit_message(&b, m, strlen(m), 45), 45);
+        CHECK_STR(b.data, "error: cannot open '/tmp\u2026xxxxx': No such file");
+        buf_clear(&b); // too narrow even so: the path keeps 8 columns (the end is cut where drawn)
+        CHECK_INT(label_fit_message(&b, m, strlen(m), 40), 43);
+        buf_clear(&b);
+        const char *w = "waiting 60 s (Ctrl-C stops waiting): /tmp/qkv-e2e-abcdefgh/locked.db";
+        CHECK_INT(label_fit_message(&b, w, strlen(w), 50), 50);
+        CHECK_STR(b.data, "waiting 60 s (Ctrl-C stops waiting): /tmp/q\u2026ked.db");
+        buf_clear(&b);
+        CHECK_INT(label_elide_middle(&b, "short", 5, 21), 5);
+        CHECK_STR(b.data, "short");
+        buf_clear(&b);
+        // wide characters are never split: 日本語日本語 (12 columns) in 6
+        CHECK_INT(label_elide_middle(&b, "\u65E5\u672C\u8A9E\u65E5\u672C\u8A9E", 18, 6), 5);
+        CHECK_STR(b.data, "\u65E5\u2026\u8A9E");
+        buf_free(&b);
+    }
     {   // a small buffer cuts at a character boundary
         char small[6];
         int cols = label_format(small, sizeof small, "\u65E5\u672C\u8A9E", 9, 10, true);
