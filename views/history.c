@@ -301,7 +301,10 @@ static void hist_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     for (int l = 0; l < 2; l++) {
         const List *o = &H->list[l];
         char tab[40];
-        if (o->have) snprintf(tab, sizeof tab, " %d %s ", o->n, l == L_RUNS ? "runs" : "rankings");
+        // a count only while it is current (a ranking stored since: not yet reloaded), "200+" when
+        // the list stops at its length (the newest 200, not all there are)
+        const char *what = l == L_RUNS ? (o->n == 1 ? "run" : "runs") : (o->n == 1 ? "ranking" : "rankings");
+        if (o->have && !o->stale) snprintf(tab, sizeof tab, " %d%s %s ", o->n, o->n >= HISTORY_N ? "+" : "", what);
         else snprintf(tab, sizeof tab, " %s ", l == L_RUNS ? "runs" : "rankings");
         X += vd_printf(g, X, y, x + w - X, l == H->cur ? CELL_REVERSE | CELL_BOLD : CELL_DIM, u, "%s", tab);
     }

@@ -593,6 +593,12 @@ static void test_history(void) {
     CHECK(strstr(txt, "3 1 2=4 Once upon  note: close call") != NULL);
     free(txt);
     cellgrid_done(&g);
+    // a ranking stored since: the count is not shown until the list is reloaded (it showed the
+    // old one, 2 rankings when there were 3)
+    result(&v, "order", "{\"ranking_id\":3,\"order\":[[1],[2]],\"k\":2}", "order 1 2");
+    CHECK(!shows(&v, 80, 12, (const char *[]){"2 rankings", NULL}) && shows(&v, 80, 12, (const char *[]){" rankings ", NULL}));
+    result_full(&v, "rankings", rankings_json, "rankings 200", "", true);
+    CHECK(shows(&v, 80, 12, (const char *[]){" 2 rankings ", NULL}));
     // Enter shows the selected ranking; r does not replay a ranking
     CHECK_INT(v.ops->key(&v, 'j'), 1);
     CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
