@@ -61,6 +61,10 @@ static int add_tensors(WSrc *ws, Gguf *g, Err *e) {
 int gguf_model_load(Model *m, const char *path, const TensorMap **map, const struct Gguf **gp, Err *e) {
     Gguf *g = gguf_open(path, e);
     if (!g) return -1;
+    if (!gguf_n_tensors(g) && gguf_find(g, "tokenizer.ggml.tokens") >= 0) { // llama.cpp's ggml-vocab-*.gguf
+        gguf_close(g);
+        return err_set(e, "'%s' holds no tensors (a vocabulary alone): give it as --tokenizer, with a model", path);
+    }
     if (add_tensors(m->src, g, e)) return -1; // m->src owns g from here
     const char *arch;
     size_t al;

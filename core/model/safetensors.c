@@ -115,6 +115,12 @@ static StFile *st_parse(StFile *f, Err *e) {
     }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | f->base[i];
+    if (f->size > 8 && f->base[8] != '{') { // a text file, another format: no header follows its length
+        err_set(e, "'%s': not a safetensors file (no JSON header after its first 8 bytes): a model is a folder with "
+                   "config.json and model.safetensors, a .safetensors, a .gguf or a llama2.c .bin",
+                f->path);
+        goto fail;
+    }
     if (n > f->size - 8) {
         err_set(e, "'%s': header length %llu is past the end of the file (%zu bytes): truncated or not safetensors",
                 f->path, (unsigned long long)n, f->size);

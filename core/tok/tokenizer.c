@@ -328,8 +328,13 @@ static Tokenizer *load_json_file(const char *path, Err *e) {
     if (!j) return NULL;
     Tokenizer *t;
     const Json *model = json_get(j, "model");
+    bool vocab = j->type == JSON_OBJ && j->len && j->items[0].type == JSON_NUM; // token -> id
     if (model && model->type == JSON_OBJ) t = load_tokenizer_json(j, path, e);
-    else t = load_vocab_json(j, path, e);
+    else if (vocab) t = load_vocab_json(j, path, e);
+    else // config.json, tokenizer_config.json, ...: not a tokenizer (it asked for merges.txt)
+        err_set(e, "'%s' is not a tokenizer (a tokenizer.json has \"model\", a vocab.json maps tokens to ids): give "
+                   "the tokenizer file or the model's folder",
+                path), t = NULL;
     json_free(j);
     return t;
 }

@@ -354,6 +354,9 @@ def cases(L, d, V, ctx):
         Case('tokenizer_config.json bad JSON', write_file('tokenizer_config.json', b'{not json'),
              ['tokenizer_config.json']),
         Case('tokenizer_config.json a FIFO', replace_with('tokenizer_config.json', 'fifo'), ['not a regular file']),
+        # another kind of file where the weights should be (said as such, not "header length 7143...")
+        Case('model.safetensors a text file', write_file(ST, b'hello, this is a text file and not a model\n' * 4),
+             ['not a safetensors file']),
         # shards
         Case('shard 2 missing', remove('model-00002-of-00002.safetensors'), ['model-00002-of-00002.safetensors'],
              base='sharded'),
@@ -473,6 +476,21 @@ def main():
             check(qkv, case, work, db)
             shutil.rmtree(work, ignore_errors=True)
         n_cmds = check_commands(qkv, bases['good'], db, V, L, H, ctx)
+        # a configuration given as the tokenizer (it asked for a merges.txt); a vocabulary-only GGUF
+        # given as the model (it said a tensor was missing)
+        odd_cmds = [(['--model', bases['good'], '--tokenizer', os.path.join(bases['good'], 'config.json'), '-e', 'model'],
+                     'is not a tokenizer')]
+        vocab_gguf = os.path.join(os.environ.get('QKV_SHARED_MODELS', ''), 'gpt2-bpe-tokenizer', 'ggml-vocab-gpt-2.gguf')
+        if os.path.exists(vocab_gguf):
+            odd_cmds.append((['--model', vocab_gguf, '-e', 'model'], 'give it as --tokenizer'))
+        for args, want in odd_cmds:
+            n_cmds += 1
+            p = qkv_cli.run(qkv, ['--db', db] + args, timeout=60)
+            lines = p.stderr.splitlines()
+            if p.returncode <= 0 or len(lines) != 1 or want not in lines[0]:
+                fail('%s: exit %d, stderr %r (expected %r)' % (' '.join(args[2:]), p.returncode, p.stderr[:300], want))
+            else:
+                print('ok   %-45s %s' % (os.path.basename(args[3 if args[2] == '--tokenizer' else 1]), lines[0]))
         # --tokenizer and load ... tokenizer= given a FIFO or an endless device
         odd = os.path.join(tmp, 'odd')
         os.mkdir(odd)
