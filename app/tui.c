@@ -812,9 +812,12 @@ static void run_line(const char *line, unsigned flags) {
         set_status(false, "%srun #%lld: %zu tokens, %.1f tok/s, stop: %s%s", replay,
                    (long long)json_num_or(j, "run_id", 0), ids ? ids->len : 0, json_num_or(j, "decode_tok_s", 0),
                    json_str_or(j, "stop_reason", "?"), stopped ? " (stopped with Ctrl-C: what was produced is kept)" : "");
-    } else if (!quiet) {
+    } else if (!quiet) { // its first line, and where the rest is (one line of a table alone said little)
         const char *t = o.text.len ? o.text.data : human.data ? human.data : "";
-        set_status(false, "%.*s", (int)strcspn(t, "\n"), t);
+        int first = (int)strcspn(t, "\n"), more = 0;
+        for (const char *c = t + first; *c; c++) more += *c == '\n' && c[1];
+        if (more) set_status(false, "%s: %.*s (and %d more line%s: the Log, 6)", name, first, t, more, more == 1 ? "" : "s");
+        else set_status(false, "%.*s", first, t);
     }
     if (j && (!strcmp(name, "model") || !strcmp(name, "load"))) take_model(j);
     // the header's weight and cache types follow `set kv` and `quantize`
