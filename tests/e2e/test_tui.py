@@ -431,6 +431,10 @@ def scenario_generation_resize_cancel(p, tmp, db, big, name):
     s = p.screen()
     if "does nothing here" in s or "wox" in s or "editing" in s or p.fmt("#{pane_current_command}") != "qkv":
         fail("%s: keys typed before Ctrl-C on the command line reached the view:\n%s" % (name, s))
+    # a command of several lines of output: its first line on the status line, and where the rest
+    # is (the status showed "    81  a" alone before 2026-12-06)
+    command(p, 'tokenize "a b c"')
+    p.wait(lambda t: re.search(r"tokenize: +\d+  a \(and \d+ more lines: the Log, 6\)", t), "the first line and the rest")
 
 
 def save_csv(p, path):
