@@ -20,6 +20,7 @@ typedef struct Pos {
     int kind;           // PE_*
     bool cosine;        // the position x position picture (rotary: relative=true)
     bool sim;           // the shown matrix is a similarity result's, not a pe one
+    bool chosen;        // the kind was asked for by its key (L, R): passing over it is said
     int len, dim;       // what the next request asks for (dim: sinusoidal only)
     float *m;           // [rows, cols] of the last result
     int rows, cols;
@@ -140,7 +141,15 @@ static void pos_result(View *v, const ViewResult *r) {
         // the model has none (the view's own request): learned goes on to rotary, rotary back to
         // sinusoids, so `p` reaches what the model has
         if (r->quiet && P->kind != PE_SIN) {
+            int from = P->kind;
             P->kind = P->kind == PE_LEARNED ? PE_ROTARY : PE_SIN;
+            if (P->chosen) { // asked for by its key: say why another kind shows (it passed over silently)
+                char msg[300];
+                snprintf(msg, sizeof msg, "the model has no %s position encoding (%s): the %s one shown",
+                         kind_names[from], r->err ? r->err : "pe failed", kind_names[P->kind]);
+                v->host->message(v->host, false, msg);
+                P->chosen = false;
+            }
             request(v);
         } else if (r->quiet && r->err) {
             char msg[300];
@@ -218,14 +227,21 @@ static int pos_key(View *v, int key) {
     case '-': hv->zoom = clampi((hv->zoom ? hv->zoom : P->last_zoom ? P->last_zoom : 1) - 1, 1, HM_ZOOM_MAX); break;
     case '=': hv->zoom = 0; break; // fit (0 switches to view 0, as everywhere)
     case 's': P->kind = PE_SIN, again = true; break;
-    case 'L': P->kind = PE_LEARNED, again = true; break;
-    case 'R': P->kind = PE_ROTARY, again = true; break;
-    case 'p': P->kind = (P->kind + 1) % 3, again = true; break;
+    case 'L': P->kind = PE_LEARNED, again = P->chosen = true; break;
+    case 'R': P->kind = PE_ROTARY, again = P->chosen = true; break;
+    case 'p': P->kind = (P->kind + 1) % 3, again = true, P->chosen = false; break;
     case 'c': P->cosine = !P->cosine, again = true; break;
     case '[': P->len = clampi(P->len - step_l, 1, 8192), again = true; break;
     case ']': P->len = clampi(P->len + (P->len < 16 ? 1 : P->len < 128 ? 8 : 32), 1, 8192), again = true; break;
-    case '{': P->dim = clampi(P->dim - step_d, 2, 8192), again = P->kind == PE_SIN; break;
-    case '}': P->dim = clampi(P->dim + (P->dim < 16 ? 2 : P->dim < 128 ? 8 : 32), 2, 8192), again = P->kind == PE_SIN; break;
+    case '{': case '}':
+        if (P->kind != PE_SIN || P->sim) { // the width of the model's own: not the view's to change
+            v->host->message(v->host, false, "{ } set the width of the sinusoids (s); this one is the model's");
+            return 1;
+        }
+        P->dim = key == '{' ? clampi(P->dim - step_d, 2, 8192)
+                            : clampi(P->dim + (P->dim < 16 ? 2 : P->dim < 128 ? 8 : 32), 2, 8192);
+        again = true;
+        break;
     default: return 0;
     }
     if (hv->cur_row < 0) hv->cur_row = 0;
@@ -242,6 +258,7 @@ static void pos_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8, "%s",
               P->sim            ? "p position encodings  +/- = zoom"
               : P->kind == PE_ROTARY ? "p next kind  c relative  [ ] length  +/- = zoom"
+              : P->kind == PE_LEARNED ? "p next kind  c cosine  [ ] length  +/- = zoom"
                                      : "p next kind  c cosine  [ ] length  { } width  +/- = zoom");
     if (!P->have) {
         vd_printf(g, x, y + 2, w, 0, sh->utf8, "%s", P->pending ? "computing..." : "no data (press p or run :pe sinusoidal len=64 dim=128)");

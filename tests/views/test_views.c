@@ -1053,6 +1053,20 @@ static void test_positions(void) {
     v.ops->result(&v, &no2);
     CHECK_INT(fake.nrun, 6);
     CHECK_STR(fake.runs[5], "pe sinusoidal len=2 dim=128 cosine=true");
+    // L asks for the learned embeddings by name: passing over them is said (it was silent)
+    fake.msg[0] = 0;
+    v.ops->key(&v, 'L');
+    ViewResult no3 = {"pe", "pe learned len=2 cosine=true", NULL, 0, NULL, "the model has no learned position embeddings",
+                      "", true};
+    v.ops->result(&v, &no3);
+    CHECK(strstr(fake.msg, "the model has no learned position encoding") != NULL &&
+          strstr(fake.msg, "the rotary one shown") != NULL);
+    // { } change the sinusoids' width only; on the model's own encoding they say so (they were silent)
+    int before = fake.nrun;
+    fake.msg[0] = 0;
+    CHECK_INT(v.ops->key(&v, '}'), 1);
+    CHECK_INT(fake.nrun, before);
+    CHECK(strstr(fake.msg, "{ } set the width of the sinusoids") != NULL);
     view_close(&v);
 }
 
