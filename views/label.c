@@ -177,13 +177,20 @@ int label_format_text(char *out, size_t cap, const char *s, size_t n, int width)
     return format(out, cap, s, n, width, true, true);
 }
 
-int label_elide_middle(Buf *out, const char *s, size_t n, int width) {
-    if (width < 1) return 0;
-    int total = 0;
+// Columns of visible text s (n bytes).
+static int text_cols(const char *s, size_t n) {
+    int total = 0, w;
     size_t pos = 0;
     char glyph[LABEL_GLYPH_MAX];
-    int w;
     while ((w = label_next(s, n, &pos, glyph)) > 0) total += w;
+    return total;
+}
+
+int label_elide_middle(Buf *out, const char *s, size_t n, int width) {
+    if (width < 1) return 0;
+    int total = text_cols(s, n), w;
+    size_t pos = 0;
+    char glyph[LABEL_GLYPH_MAX];
     if (total <= width) {
         buf_put(out, s, n);
         return total;
@@ -208,15 +215,6 @@ int label_elide_middle(Buf *out, const char *s, size_t n, int width) {
     }
     buf_put(out, s + from, n - from);
     return used + 1 + (total - seen);
-}
-
-// Columns of visible text s (n bytes).
-static int text_cols(const char *s, size_t n) {
-    int total = 0, w;
-    size_t pos = 0;
-    char glyph[LABEL_GLYPH_MAX];
-    while ((w = label_next(s, n, &pos, glyph)) > 0) total += w;
-    return total;
 }
 
 int label_fit_message(Buf *out, const char *s, size_t n, int width) {
