@@ -24,25 +24,30 @@
 #include "kern/ops.h"
 #include "kern/pool.h"
 
-enum { CHUNK = 512, QBLOCK = 128 };
+// KV_START: the positions the KV cache holds at first; it doubles (up to n_ctx) when a pass
+// needs more (ctx_reserve).
+enum { CHUNK = 512, QBLOCK = 128, KV_START = 256 };
 
 struct Ctx {
     const Model *m;
     Pool *pool;
     int pos;
     int chunk; // rows of scratch: tokens evaluated per pass
-    // KV cache: [n_layer][n_kv_head][n_ctx][head_dim] each, so that one head's keys and
-    // values are contiguous (decoding streams them); elements of kv_dt: F32; F16 rounded to
+    // KV cache: [n_layer][n_kv_head][cap][head_dim] each, so that one head's keys and
+    // values are contiguous (decoding streams them); cap positions (<= n_ctx) until a pass
+    // needs more, then copied into a cache twice as long: a model of 128K positions costs
+    // what its text uses, not GBs up front. Elements of kv_dt: F32; F16 rounded to
     // nearest even as they enter (half the bytes a decoded token reads); or Q8_0, each
     // position's head_dim values in blocks of 32 rounded as ggml's reference quantizer rounds
     // them (kern/quant.h; 34 bytes for 32 values: about a quarter of F32's bytes)
     DType kv_dt;
+    int cap;
     void *kc, *vc;
-    float **kvf; // F16 and Q8_0 caches, per thread: [2][n_ctx][head_dim], a group's keys and values as f32 for prefill
+    float **kvf; // F16 and Q8_0 caches, per thread: [2][cap][head_dim], a group's keys and values as f32 for prefill
     // scratch for a chunk of rows: x, xn, tmp (d); q, att (n_head*hd); k, v (n_kv_head*hd);
     // qkv (fused projection); ff, gate (n_ff)
     float *x, *xn, *tmp, *q, *k, *v, *qkv, *att, *ff, *gate;
-    float **scores; // per thread: [QBLOCK, n_ctx]
+    float **scores; // per thread: [QBLOCK, cap], then decoding's q and prefill's block (kv_alloc)
     atomic_int *group_ready; // [n_kv_head + n_head]: decoding's group tasks and heads (GroupJob)
     float *trace_att; // [n_head, chunk, n_ctx] (twice for scores and probs), on demand
     size_t trace_att_cap;
@@ -73,6 +78,74 @@ static void *scratch_streamed(size_t n, size_t es, bool *ok) {
 
 Ctx *ctx_new(const Model *m, int n_threads, Err *e) { return ctx_new_kv(m, n_threads, DT_F32, e); }
 
+// The KV cache of cap positions and the per-thread buffers whose rows are that long (the
+// scores; the F16 and Q8_0 caches' f32 copies), into the out-parameters; false when out of
+// memory (then nothing is left allocated).
+typedef struct {
+    void *kc, *vc;
+    float **scores, **kvf;
+} KvBufs;
+
+static void kv_bufs_free(const Ctx *x, KvBufs *b) {
+    int n = pool_size(x->pool);
+    for (int i = 0; b->scores && i < n; i++) free(b->scores[i]);
+    for (int i = 0; b->kvf && i < n; i++) free(b->kvf[i]);
+    free(b->scores), free(b->kvf), free(b->kc), free(b->vc);
+    *b = (KvBufs){0};
+}
+
+static bool kv_alloc(const Ctx *x, int cap, KvBufs *b) {
+    const ModelConfig *c = &x->m->cfg;
+    const int n = pool_size(x->pool);
+    bool ok = true;
+    // bytes of cap rows of one layer and group (whole Q8_0 blocks: head_dim divides)
+    size_t es = dtype_bytes(x->kv_dt, (int64_t)cap * c->head_dim), groups = (size_t)c->n_layer * c->n_kv_head;
+    *b = (KvBufs){0};
+    b->kc = scratch_streamed(groups, es, &ok);
+    b->vc = scratch_streamed(groups, es, &ok);
+    if (ok && !(b->scores = calloc((size_t)n, sizeof *b->scores))) ok = false;
+    // QBLOCK rows of scores, then room for decoding's scaled q (head_dim: a tiny context does
+    // not make the rows after the first long enough to hold it), then prefill's block of scaled
+    // queries and its outputs (QBLOCK rows of head_dim each)
+    for (int i = 0; ok && i < n; i++) b->scores[i] = scratch((size_t)QBLOCK * cap + (size_t)c->head_dim * (1 + 2 * QBLOCK), &ok);
+    if (ok && x->kv_dt != DT_F32) {
+        if (!(b->kvf = calloc((size_t)n, sizeof *b->kvf))) ok = false;
+        for (int i = 0; ok && i < n; i++) b->kvf[i] = scratch(2 * (size_t)cap * c->head_dim, &ok);
+    }
+    if (!ok) kv_bufs_free(x, b);
+    return ok;
+}
+
+// The cache's MB at cap positions (keys and values).
+static double kv_mb(const Ctx *x, int cap) {
+    const ModelConfig *c = &x->m->cfg;
+    return 2.0 * c->n_layer * c->n_kv_head * (double)dtype_bytes(x->kv_dt, (int64_t)cap * c->head_dim) / 1e6;
+}
+
+// Room in the cache for `need` positions: twice the capacity (or need, or n_ctx) when short,
+// the positions held so far copied over. Fails (the cache as it was) when out of memory.
+static int ctx_reserve(Ctx *x, int need, Err *e) {
+    const ModelConfig *c = &x->m->cfg;
+    if (need <= x->cap) return 0;
+    int cap = x->cap;
+    while (cap < need) cap = cap > c->n_ctx / 2 ? c->n_ctx : 2 * cap;
+    KvBufs b;
+    if (!kv_alloc(x, cap, &b))
+        return err_set(e, "out of memory for a KV cache of %d positions (%.0f MB of %s keys and values)", cap,
+                       kv_mb(x, cap), dtype_name(x->kv_dt));
+    size_t old_row = dtype_bytes(x->kv_dt, (int64_t)x->cap * c->head_dim), new_row = dtype_bytes(x->kv_dt, (int64_t)cap * c->head_dim);
+    size_t used = dtype_bytes(x->kv_dt, (int64_t)x->pos * c->head_dim);
+    for (size_t g = 0; g < (size_t)c->n_layer * c->n_kv_head; g++) {
+        memcpy((char *)b.kc + g * new_row, (char *)x->kc + g * old_row, used);
+        memcpy((char *)b.vc + g * new_row, (char *)x->vc + g * old_row, used);
+    }
+    KvBufs old = {x->kc, x->vc, x->scores, x->kvf};
+    kv_bufs_free(x, &old);
+    x->kc = b.kc, x->vc = b.vc, x->scores = b.scores, x->kvf = b.kvf;
+    x->cap = cap;
+    return 0;
+}
+
 Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
     const ModelConfig *c = &m->cfg;
     if (kv != DT_F32 && kv != DT_F16 && kv != DT_Q8_0) {
@@ -96,14 +169,15 @@ Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
         return NULL;
     }
     bool ok = true;
-    size_t d = (size_t)c->n_embd, L = (size_t)c->n_layer, T = (size_t)c->n_ctx;
+    size_t d = (size_t)c->n_embd;
     size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_kv_head * c->head_dim;
     x->chunk = c->a.causal ? (c->n_ctx < CHUNK ? c->n_ctx : CHUNK) : c->n_ctx;
     size_t R = (size_t)x->chunk;
-    // bytes of the cache's n_ctx rows of one layer and group (whole Q8_0 blocks: head_dim divides)
-    size_t es = dtype_bytes(kv, (int64_t)T * c->head_dim);
-    x->kc = scratch_streamed(L * (size_t)c->n_kv_head, es, &ok);
-    x->vc = scratch_streamed(L * (size_t)c->n_kv_head, es, &ok);
+    // an encoder reads a whole text at once: its cache is as long as its longest text
+    x->cap = c->a.causal && c->n_ctx > KV_START ? KV_START : c->n_ctx;
+    KvBufs kb;
+    if (!kv_alloc(x, x->cap, &kb)) ok = false;
+    else x->kc = kb.kc, x->vc = kb.vc, x->scores = kb.scores, x->kvf = kb.kvf;
     x->x = scratch(R * d, &ok);
     x->xn = scratch(R * d, &ok);
     x->tmp = scratch(R * d, &ok);
@@ -121,23 +195,11 @@ Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
         x->rope_inv = scratch(half, &ok);
         if (ok) rope_freqs(&c->a, (int)half * 2, x->rope_inv);
     }
-    if (ok) {
-        x->scores = xcalloc((size_t)pool_size(x->pool), sizeof *x->scores);
-        // QBLOCK rows of scores, then room for decoding's scaled q (head_dim: a tiny context
-        // does not make the rows after the first long enough to hold it), then prefill's
-        // block of scaled queries and its outputs (QBLOCK rows of head_dim each)
-        for (int i = 0; i < pool_size(x->pool); i++)
-            x->scores[i] = scratch((size_t)QBLOCK * T + (size_t)c->head_dim * (1 + 2 * QBLOCK), &ok);
-    }
     if (ok) x->group_ready = xcalloc((size_t)(c->n_kv_head + c->n_head), sizeof *x->group_ready);
-    if (ok && kv != DT_F32) {
-        x->kvf = xcalloc((size_t)pool_size(x->pool), sizeof *x->kvf);
-        for (int i = 0; i < pool_size(x->pool); i++) x->kvf[i] = scratch(2 * T * (size_t)c->head_dim, &ok);
-    }
     if (!ok) {
+        err_set(e, "out of memory for the evaluation context (a chunk of %d tokens; a %s KV cache of %d positions, %.0f MB)",
+                x->chunk, dtype_name(kv), x->cap, kv_mb(x, x->cap));
         ctx_free(x);
-        err_set(e, "out of memory for the evaluation context (%d tokens of context): its %s KV cache takes %.0f MB",
-                c->n_ctx, dtype_name(kv), 2.0 * (double)L * (double)c->n_kv_head * (double)es / 1e6);
         return NULL;
     }
     return x;
@@ -145,14 +207,11 @@ Ctx *ctx_new_kv(const Model *m, int n_threads, DType kv, Err *e) {
 
 void ctx_free(Ctx *x) {
     if (!x) return;
-    if (x->scores)
-        for (int i = 0; i < pool_size(x->pool); i++) free(x->scores[i]);
-    free(x->scores);
-    if (x->kvf)
-        for (int i = 0; i < pool_size(x->pool); i++) free(x->kvf[i]);
-    free(x->kvf);
-    if (x->pool) pool_free(x->pool);
-    free(x->kc), free(x->vc);
+    if (x->pool) {
+        KvBufs b = {x->kc, x->vc, x->scores, x->kvf};
+        kv_bufs_free(x, &b);
+        pool_free(x->pool);
+    }
     free(x->group_ready);
     float *bufs[] = {x->x, x->xn, x->tmp, x->q, x->k, x->v, x->qkv, x->att,
                      x->ff, x->gate, x->rope_cos, x->rope_sin, x->rope_inv, x->trace_att, x->logits_all};
@@ -260,7 +319,7 @@ static void add_inplace(float *x, const float *y, size_t n) {
 // Element offset of position pos of KV group g's keys (or values) in layer `layer`.
 static size_t kv_at(const Ctx *c, int layer, int g, int pos) {
     const ModelConfig *cf = &c->m->cfg;
-    return (((size_t)layer * cf->n_kv_head + g) * cf->n_ctx + pos) * cf->head_dim;
+    return (((size_t)layer * cf->n_kv_head + g) * c->cap + pos) * cf->head_dim;
 }
 
 // Element `at` of buf (c->kc or c->vc; at the start of a position's row, so of a Q8_0 block).
@@ -338,7 +397,7 @@ static void attend_one(Ctx *c, int layer, int h, const float *q, float *S, int n
     const void *K = kv_ptr(c, c->kc, kv_at(c, layer, g, 0)), *V = kv_ptr(c, c->vc, kv_at(c, layer, g, 0));
     float scale = 1.0f / sqrtf((float)hd);
     const Kernels *kt = kern_get();
-    float *qs = S + (size_t)QBLOCK * cf->n_ctx; // after S's QBLOCK rows of n_ctx
+    float *qs = S + (size_t)QBLOCK * c->cap; // after S's QBLOCK rows of cap
     for (int i = 0; i < hd; i++) qs[i] = q[i] * scale;
     (c->kv_dt == DT_Q8_0 ? kt->mv_out_in_fx : kt->mv_out_in)[c->kv_dt](K, hd, n_kv, qs, S);
     for (int j = 0; win && j <= n_kv - 1 - win; j++) S[j] = -INFINITY;
@@ -387,7 +446,7 @@ static void attention_job(void *arg, int ith, int nth) {
     // the F16 cache's keys and values as they are; Q8_0's widened to F32 first (exact)
     const GemmFn tiles = kt->gemm[c->kv_dt == DT_Q8_0 ? DT_F32 : c->kv_dt];
     int qb = QBLOCK / rep > 0 ? QBLOCK / rep : 1, n_blk = (J->n + qb - 1) / qb;
-    float *qs = S + (size_t)QBLOCK * cf->n_ctx + hd, *os = qs + (size_t)QBLOCK * hd;
+    float *qs = S + (size_t)QBLOCK * c->cap + hd, *os = qs + (size_t)QBLOCK * hd;
     int have = -1, have_n = 0; // F16 and Q8_0 caches: the group (and keys) whose f32 copy kvf holds
     for (int t; (t = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < Hkv * n_blk;) {
         int g = t % Hkv, q0 = (n_blk - 1 - t / Hkv) * qb;
@@ -395,7 +454,7 @@ static void attention_job(void *arg, int ith, int nth) {
         int kv = causal ? J->pos0 + q0 + qn : n_kv; // keys visible to the block's last position
         const void *K = kv_ptr(c, c->kc, kv_at(c, J->layer, g, 0)), *V = kv_ptr(c, c->vc, kv_at(c, J->layer, g, 0));
         if (c->kv_dt == DT_Q8_0 || (!tiles && c->kv_dt == DT_F16)) { // the group's keys and values widened (exact)
-            float *kf = c->kvf[ith], *vf = kf + (size_t)cf->n_ctx * hd;
+            float *kf = c->kvf[ith], *vf = kf + (size_t)c->cap * hd;
             if (have != g || have_n < kv) {
                 const RowF32Fn cvt = kt->row_f32[c->kv_dt];
                 cvt(c->kc, (int64_t)kv_at(c, J->layer, g, 0), (int64_t)kv * hd, kf);
@@ -861,6 +920,7 @@ int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logit
         if (types && (!cf->a.token_types ? types[i] != 0 : types[i] < 0 || types[i] >= cf->n_types))
             return err_set(e, "token type %d is out of range (%d types)", types[i], cf->a.token_types ? cf->n_types : 1);
     }
+    if (ctx_reserve(c, c->pos + n, e)) return -1;
     int start = c->pos;
     for (int done = 0; done < n;) {
         int k = n - done < c->chunk ? n - done : c->chunk;
@@ -897,6 +957,7 @@ int ctx_eval_from(Ctx *c, int layer, const float *x, int n, float *out, const Tr
                        c->pos);
     if (!cf->a.causal && c->pos > 0)
         return err_set(e, "a bidirectional model reads a whole text at once (the cache holds %d tokens)", c->pos);
+    if (ctx_reserve(c, c->pos + n, e)) return -1;
     int start = c->pos;
     for (int done = 0; done < n;) {
         int k = n - done < c->chunk ? n - done : c->chunk;
