@@ -9,6 +9,11 @@
 // `quantize q4_k_m` (quant_weight_type: llama.cpp's mix): for this shape Q6_K for the head,
 // for c_attn (a fused attn_qkv: Q5_K in llama.cpp, which qkv lacks) and for mlp c_proj in
 // layers 0, 3, 6, 9, 10 and 11, Q4_K elsewhere.
+// "one section": the same token's kernels with no section between the linears: each thread
+// runs its fixed share of every linear's rows in turn (its own partial sums of an [in, out]
+// one, not added), all in one pool_run. Against the token through linear_forward (a section a
+// linear, chunks first come first served, the partial sums added) it shows what the sections
+// themselves cost where the memory is fast.
 // Prefill: the same weights through linear_forward at T = PREFILL tokens (sgemm over panels
 // converted to f32), every layer once, against F32's time.
 //   build/tests/unit/kern_bench [THREADS [REPS [KERNELS [TYPES [decode]]]]]
@@ -23,6 +28,7 @@
 #include "base/mem.h"
 #include "eval/sample.h"
 #include "kern/bound.h"
+#include "kern/blocks.h"
 #include "kern/kernels.h"
 #include "kern/ops.h"
 #include "kern/quant.h"
@@ -95,6 +101,49 @@ static void *make_weight(const Kind *k, DType dt, bool out_in, Rng *rng, size_t 
     return w;
 }
 
+// A token's linears with no section between them (see the top): thread ith takes rows
+// [ith/nth, (ith+1)/nth) of each, block types on x quantized beforehand (xq768, xq3072).
+typedef struct {
+    Linear *const *L;
+    const float *x;
+    float *y[8];
+    const XQ *xq768, *xq3072;
+} OneSection;
+
+static void one_section_job(void *arg, int ith, int nth) {
+    const OneSection *J = arg;
+    const Kernels *K = kern_get();
+    float *y = J->y[ith % 8];
+    for (int l = 0; l <= LAYERS; l++)
+        for (int k = 0; k < KINDS; k++) {
+            if ((k == KIND_HEAD) != (l == LAYERS)) continue;
+            const Linear *ln = &J->L[k][k == KIND_HEAD ? 0 : l];
+            const int rows = ln->out_in ? ln->out : ln->in, align = ln->out_in ? 16 : 8;
+            int r0 = rows / align * ith / nth * align, r1 = ith + 1 == nth ? rows : rows / align * (ith + 1) / nth * align;
+            if (r1 <= r0) continue;
+            const DType dt = ln->w.dt;
+            const char *w = (const char *)ln->w.data + dtype_row_bytes(dt, ln->out_in ? ln->in : ln->out) * (size_t)r0;
+            if (!ln->out_in) {
+                memset(y, 0, sizeof(float) * (size_t)ln->out);
+                K->mv_in_out[dt](w, ln->out, r1 - r0, ln->out, J->x + r0, y);
+            } else if (dtype_block(dt) > 1) {
+                K->mv_out_in_q[dt](w, ln->in, r1 - r0, ln->in == D ? J->xq768 : J->xq3072, y);
+            } else {
+                K->mv_out_in[dt](w, ln->in, r1 - r0, J->x, y);
+            }
+        }
+}
+
+// x's first n values quantized for the block types' kernels, in buffers of their own.
+static XQ quantized_x(const float *x, int n) {
+    int16_t *q = malloc(sizeof(int16_t) * (size_t)n);
+    float *d = malloc(sizeof(float) * (size_t)(n / QK)), *s = malloc(sizeof(float) * (size_t)(n / QK));
+    void *bytes = malloc(blk_xq_bytes(n));
+    XQ xq;
+    kern_get()->quant_x(x, n, q, d, s, bytes, &xq);
+    return xq;
+}
+
 // "; of the read bound: median M% (min-max)" over the n repetitions' fractions f (reordered)
 static void print_fractions(double *f, int n) {
     double lo = f[0], hi = f[0];
@@ -120,6 +169,8 @@ int main(int argc, char **argv) {
     float *x = calloc((size_t)PREFILL * 4 * D, sizeof(float)), *y = calloc((size_t)PREFILL * 4 * D + VOCAB, sizeof(float));
     for (int i = 0; i < PREFILL * 4 * D; i++) x[i] = (float)(i % 17) * 0.01f;
     printf("kernels %s, %d threads, best of %d\n", kern_name(), nth, reps);
+    const XQ xq768 = quantized_x(x, D), xq3072 = quantized_x(x, 4 * D);
+    float *ys = calloc((size_t)8 * VOCAB, sizeof(float)); // a thread's outputs: at most VOCAB
     double f32_tok_s = 0, f32_prefill = 0;
     for (int c = 0; c < CONFIGS; c++) {
         const Config *cf = &configs[c];
@@ -143,8 +194,10 @@ int main(int argc, char **argv) {
         // the read bound is sampled right before and after the token and after the layers
         // kind by kind, each time held against the mean of the samples around it (the
         // machine's bandwidth drifts by a quarter from minute to minute here)
-        double best_kind[KINDS], best_tok = 1e30, best_prefill = 1e30, lo = 1e30, hi = 0;
-        double f_tok[MAX_REPS], f_kind[KINDS][MAX_REPS];
+        double best_kind[KINDS], best_tok = 1e30, best_one = 1e30, best_prefill = 1e30, lo = 1e30, hi = 0;
+        double f_tok[MAX_REPS], f_one[MAX_REPS], f_kind[KINDS][MAX_REPS];
+        OneSection one = {L, x, {0}, &xq768, &xq3072};
+        for (int i = 0; i < 8; i++) one.y[i] = ys + (size_t)i * VOCAB;
         for (int k = 0; k < KINDS; k++) best_kind[k] = 1e30;
         for (int r = 0; r < reps; r++) {
             double b[3];
@@ -157,6 +210,11 @@ int main(int argc, char **argv) {
             b[1] = bound_read_sample(pool, rb, 2);
             best_tok = t < best_tok ? t : best_tok;
             f_tok[r] = total_bytes / t / (0.5 * (b[0] + b[1]));
+            t0 = clock_now();
+            pool_run(pool, one_section_job, &one);
+            double t1 = clock_now() - t0, b1 = bound_read_sample(pool, rb, 2);
+            best_one = t1 < best_one ? t1 : best_one;
+            f_one[r] = total_bytes / t1 / (0.5 * (b[1] + b1));
             double tk[KINDS];
             for (int k = 0; k < KINDS; k++) {
                 t0 = clock_now();
@@ -180,6 +238,8 @@ int main(int argc, char **argv) {
                lo / 1e9, hi / 1e9, total_bytes / 1e6, total_bytes / best_tok / 1e9, 1 / best_tok);
         if (f32_tok_s > 0) printf(" = %.2fx F32", 1 / best_tok / f32_tok_s);
         print_fractions(f_tok, reps);
+        printf("  the same kernels in one section (no section between the linears): best %.1f GB/s", total_bytes / best_one / 1e9);
+        print_fractions(f_one, reps);
         if (prefill) {
             printf("  prefill, the layers at T=%d: %.0f tok/s", PREFILL, PREFILL / best_prefill);
             if (f32_prefill > 0) printf(" = %.2fx F32", f32_prefill / best_prefill);
@@ -192,7 +252,7 @@ int main(int argc, char **argv) {
             free(L[k]);
         }
     }
-    free(x), free(y);
+    free(x), free(y), free(ys);
     bound_read_free(rb);
     pool_free(pool);
     return 0;
