@@ -24,6 +24,17 @@ const Family *family_find(const char *model_type) {
     return NULL;
 }
 
+const Family *family_find_class(const char *name) {
+    static const char *const after[] = {"For", "Model", "LMHead"};
+    for (const Family *const *f = families; f < families + sizeof families / sizeof *families; f++) {
+        size_t n = strlen((*f)->hf_class);
+        if (strncmp(name, (*f)->hf_class, n)) continue;
+        for (size_t i = 0; i < sizeof after / sizeof *after; i++)
+            if (!strncmp(name + n, after[i], strlen(after[i]))) return *f;
+    }
+    return NULL;
+}
+
 const Family *family_find_gguf(const char *arch) {
     const Family *f;
     for (int i = 0; (f = family_at(i)); i++)

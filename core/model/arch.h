@@ -151,6 +151,7 @@ typedef struct GgufFamily {
 // without config.json.
 typedef struct Family {
     const char *model_type; // config.json "model_type"
+    const char *hf_class;   // transformers' class names start with it: GPT2LMHeadModel, LlamaForCausalLM
     Arch arch;
     const TensorMap *hf;
     int (*read_config)(const Json *cfg, const char *file, ModelConfig *c, Err *e);
@@ -164,6 +165,9 @@ typedef struct Family {
 
 // The family of a config.json model_type, or NULL.
 const Family *family_find(const char *model_type);
+// The family of a transformers class name (config.json "architectures"): its hf_class followed
+// by "For", "Model" or "LMHead" (Qwen2ForCausalLM, BertModel; not Qwen2MoeForCausalLM), or NULL.
+const Family *family_find_class(const char *name);
 // The family whose GGUF files say general.architecture arch, or NULL.
 const Family *family_find_gguf(const char *arch);
 // Every family: i from 0 until NULL.

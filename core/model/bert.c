@@ -174,6 +174,7 @@ static int bert_write_tokenizer(const char *dir, Err *e) {
 
 const Family family_bert = {
     .model_type = "bert",
+    .hf_class = "Bert",
     .arch =
         {
             .name = "bert",

@@ -175,6 +175,7 @@ static int gpt2_write_tokenizer(const char *dir, Err *e) {
 
 const Family family_gpt2 = {
     .model_type = "gpt2",
+    .hf_class = "GPT2",
     .arch =
         {
             .name = "gpt2",

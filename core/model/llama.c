@@ -251,6 +251,7 @@ static int llama_write_tokenizer(const char *dir, Err *e) {
 
 const Family family_llama = {
     .model_type = "llama",
+    .hf_class = "Llama",
     .arch = LLAMA_ARCH("llama", 0),
     .hf = &llama_names,
     .read_config = llama_read_config,
@@ -262,6 +263,7 @@ const Family family_llama = {
 // llama.cpp converts Mistral as "llama" (GGUF files of it load as Llama)
 const Family family_mistral = {
     .model_type = "mistral",
+    .hf_class = "Mistral",
     .arch = LLAMA_ARCH("mistral", 0),
     .hf = &llama_names,
     .read_config = llama_read_config,
@@ -272,6 +274,7 @@ const Family family_mistral = {
 
 const Family family_qwen2 = {
     .model_type = "qwen2",
+    .hf_class = "Qwen2",
     .arch = LLAMA_ARCH("qwen2", BIAS_QKV),
     .hf = &llama_names,
     .read_config = llama_read_config,

@@ -356,12 +356,35 @@ static Model *model_alloc(const char *path) {
     return m;
 }
 
-// Reads config.json: the family from model_type (GPT-2 when absent, as old files are),
-// then the family's own fields.
+// The family of a config.json without model_type: from the class its "architectures" name,
+// else GPT-2 when it has GPT-2's own fields (the oldest GPT-2 files have neither); NULL with e
+// set when neither tells.
+static const Family *family_untyped(const Json *cfg, const char *file, Err *e) {
+    const Json *archs = json_get(cfg, "architectures");
+    const char *first = NULL;
+    for (size_t i = 0; archs && archs->type == JSON_ARR && i < archs->len; i++) {
+        if (archs->items[i].type != JSON_STR) continue;
+        const Family *f = family_find_class(archs->items[i].str);
+        if (f) return f;
+        if (!first) first = archs->items[i].str;
+    }
+    if (first) {
+        err_set(e, "'%s': no model_type, and its architectures name %.60s, which is of no family qkv reads", file, first);
+        return NULL;
+    }
+    if (json_get(cfg, "n_embd") || json_get(cfg, "n_layer")) return family_find("gpt2");
+    err_set(e, "'%s': no model_type (nor architectures): qkv cannot tell the model's family (add \"model_type\": "
+               "\"llama\", \"gpt2\", ...)", file);
+    return NULL;
+}
+
+// Reads config.json: the family from model_type (family_untyped when absent), then the
+// family's own fields.
 static int read_config(Model *m, const Json *cfg, const char *file, Err *e) {
     if (cfg->type != JSON_OBJ) return err_set(e, "'%s': not a JSON object", file);
-    const char *mt = json_str_or(cfg, "model_type", "gpt2");
-    const Family *f = family_find(mt);
+    const char *mt = json_str_or(cfg, "model_type", NULL);
+    const Family *f = mt ? family_find(mt) : family_untyped(cfg, file, e);
+    if (!f && !mt) return -1;
     if (!f) {
         Buf known = {0};
         for (int i = 0; family_at(i); i++) buf_printf(&known, "%s%s", i ? ", " : "", family_at(i)->model_type);

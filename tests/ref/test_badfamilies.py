@@ -61,6 +61,13 @@ def swap_tokenizer(d):
 C = bf.Case
 LLAMA_CASES = [
     C('unknown model_type', edit_config(lambda c: c.update(model_type='t5')), ['t5', 'not supported']),
+    # without model_type the family comes from "architectures" (a Llama one fell back to GPT-2:
+    # "missing tensor 'wte.weight'")
+    C('no model_type nor architectures', edit_config(lambda c: (c.pop('model_type'), c.pop('architectures'))),
+      ['no model_type (nor architectures)']),
+    C('no model_type, architectures of another family', edit_config(
+        lambda c: (c.pop('model_type'), c.update(architectures=['T5ForConditionalGeneration']))),
+      ['T5ForConditionalGeneration']),
     C('llama without num_hidden_layers', edit_config(lambda c: c.pop('num_hidden_layers')), ['num_hidden_layers']),
     C('llama with 0 heads', edit_config(lambda c: c.update(num_attention_heads=0)), ['num_attention_heads']),
     C('kv heads that do not divide the heads', edit_config(lambda c: c.update(num_key_value_heads=3)),
@@ -141,6 +148,24 @@ def llama2c_cases(story):
     ]
 
 
+def untyped_configs(qkv, bases, db, tmp):
+    """config.json without model_type but naming its class in "architectures" (LlamaForCausalLM,
+    BertModel): the model loads as its family and gives the same logits / embedding."""
+    checks = (('llama', 'logits "the cat" top=3'), ('bert', 'embed "the cat"'))
+    for name, cmd in checks:
+        work = os.path.join(tmp, 'untyped-' + name)
+        shutil.copytree(bases[name], work)
+        edit_config(lambda c: c.pop('model_type'))(work)
+        a = qkv_cli.run(qkv, ['--model', bases[name], '--db', db, '--json', '-e', cmd], timeout=60)
+        b = qkv_cli.run(qkv, ['--model', work, '--db', db, '--json', '-e', cmd], timeout=60)
+        if b.returncode != 0 or a.returncode != 0 or a.stdout != b.stdout:
+            bf.fail('%s without model_type: %s\n  %s\n  against %s' % (name, b.stderr.strip()[:300], b.stdout[:300],
+                                                                       a.stdout[:300]))
+        else:
+            print('ok   %-45s (loaded, same result)' % (name + ' without model_type'))
+    return len(checks)
+
+
 def run_cases(qkv, cases, base, db, tmp, model_file=None):
     for i, case in enumerate(cases):
         work = os.path.join(tmp, 'case-%s-%d' % (os.path.basename(base), i))
@@ -168,7 +193,7 @@ def main():
             bases[name] = out
         run_cases(qkv, LLAMA_CASES, bases['llama'], db, tmp)
         run_cases(qkv, BERT_CASES, bases['bert'], db, tmp)
-        n = len(LLAMA_CASES) + len(BERT_CASES)
+        n = len(LLAMA_CASES) + len(BERT_CASES) + untyped_configs(qkv, bases, db, tmp)
         shared = os.environ.get('QKV_SHARED_MODELS', '')
         story = os.path.join(shared, 'llama2c-stories260k', 'stories260K.bin')
         if os.path.exists(story):
