@@ -12,7 +12,8 @@
 //   pairs, format=trl: prompt, chosen, rejected, margin (rank of rejected - rank of chosen);
 //     ties and pairs of identical completions are left out
 //   pairs, format=hh: chosen, rejected ("\n\nHuman: PROMPT\n\nAssistant: COMPLETION"; a chat
-//               prompt's Human turn is its user's message, base/chatturn.h)
+//               prompt's Human turn is its user's message, base/chatturn.h; a completion's
+//               leading space is not doubled after "Assistant:")
 //   experiment, format=json: {experiment: {the fields of db_experiment_json_fields}, conditions:
 //     [{condition, shots, cot, samples, chat, seed, n, correct, accuracy, stderr (and for multiple
 //     choice accuracy_norm, stderr_norm)}], items: [ITEM]}; format=jsonl: one ITEM a line, each
@@ -224,7 +225,9 @@ static int ranking_cands(Db *db, int64_t id, Cand *c, Err *e) {
 }
 
 // A prompt a chat template rendered gives the Human turn its user's message, not the template's
-// markers and system message (the completion is the assistant's turn either way).
+// markers and system message (the completion is the assistant's turn either way). "Assistant: "
+// ends with the space that separates the turn from its text: a completion's own leading space
+// (GPT-2-style tokens start with one) is not doubled.
 static void hh_transcript(Buf *b, const char *prompt, size_t plen, const DbRun *r) {
     buf_clear(b);
     buf_puts(b, "\n\nHuman: ");
@@ -232,7 +235,8 @@ static void hh_transcript(Buf *b, const char *prompt, size_t plen, const DbRun *
     if (chat_user_text(prompt, plen, &off, &len)) buf_put(b, prompt + off, len);
     else buf_put(b, prompt, plen);
     buf_puts(b, "\n\nAssistant: ");
-    buf_put(b, r->output, r->output_len);
+    bool space = r->output_len > 0 && r->output[0] == ' ';
+    buf_put(b, r->output + space, r->output_len - space);
 }
 
 // Write the records of one ranking (a rankings line, or its pairs).

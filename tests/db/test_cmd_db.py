@@ -354,7 +354,8 @@ def main():
     hh = jsonl(f('hh.jsonl'))
     for p_ in hh:
         keys_are(p_, ['chosen', 'rejected'], 'hh pair')
-    check(hh[0]['chosen'] == '\n\nHuman: ' + NASTY + '\n\nAssistant: ' + texts[3], 'hh transcript')
+    t3 = texts[3][1:] if texts[3].startswith(' ') else texts[3]  # its leading space not doubled
+    check(hh[0]['chosen'] == '\n\nHuman: ' + NASTY + '\n\nAssistant: ' + t3, 'hh transcript')
     rks = jsonl(f('rankings.jsonl'))
     check(len(rks) == 3, 'rankings lines')
     for r_ in rks:

@@ -487,7 +487,7 @@ int main(void) {
         CHECK_INT(db_open(cpath, 0, &cdb, &e), 0);
         const char *chat = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
                            "<|im_start|>assistant\n";
-        const char *answers[2] = {"4", "five"};
+        const char *answers[2] = {" 4", "five"}; // " 4": one space after "Assistant:", not two
         int64_t cc[2];
         char tmp[128];
         for (int i = 0; i < 2; i++) {
