@@ -1,6 +1,7 @@
 // cmd_agree.c - agreement between annotators: for every prompt ranked by more than one
 // annotator, each two rankings by different annotators compared on the completions both
-// ranked (matched by their text), pooled per annotator pair and per annotator.
+// ranked (matched by their text), pooled per annotator pair and per annotator. annotator=NAME
+// is whose agreement: NAME's rankings against everyone else's on the prompts NAME ranked.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +82,32 @@ static void fmt_num(Buf *b, const char *fmt, double v) {
     else buf_printf(b, fmt, v);
 }
 
+// Keep the rankings of the prompts `who` ranked (s sorted by prompt); false when none is left.
+static bool keep_prompts_of(RankSet *s, const char *who) {
+    int kept = 0;
+    for (int g0 = 0, g1; g0 < s->n; g0 = g1) {
+        bool theirs = false;
+        for (g1 = g0; g1 < s->n && rankset_same_prompt(&s->r[g0], &s->r[g1]); g1++)
+            theirs |= !strcmp(s->r[g1].annotator, who);
+        for (int i = g0; i < g1; i++) {
+            if (theirs) s->r[kept++] = s->r[i];
+            else rankset_row_free(&s->r[i]);
+        }
+    }
+    s->n = kept;
+    return kept > 0;
+}
+
 static int cmd_agreement(App *app, const Args *a, Out *out) {
     RankSet s = {0};
-    if (rankset_command(app, a, "agreement", &s, out)) return -1;
+    // annotator= is whose agreement, not which rankings: the others' are what NAME is compared with
+    const char *who = args_opt(a, "annotator");
+    if (rankset_command(app, a, "agreement", !who, &s, out)) return -1;
     rankset_sort_by_prompt(&s);
+    if (who && !keep_prompts_of(&s, who)) {
+        rankset_free(&s);
+        return out_error(out, "agreement: no rankings by %s match (rank some first, or widen the filters)", who);
+    }
     // the annotators, sorted: pair (i, j) with i < j is stored at i * na + j
     char **names = NULL;
     int na = 0;
@@ -105,6 +128,7 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
             for (int j = i + 1; j < g1; j++) {
                 int aj = name_index(&names, &na, s.r[j].annotator);
                 if (ai == aj) continue; // one annotator twice: not agreement between people
+                if (who && strcmp(s.r[i].annotator, who) && strcmp(s.r[j].annotator, who)) continue;
                 const RankRow *x = ai < aj ? &s.r[i] : &s.r[j], *y = ai < aj ? &s.r[j] : &s.r[i];
                 AgreeCounts c = {0};
                 if (compare_rows(x, y, &c) < 2) continue;
@@ -184,7 +208,9 @@ const Command agree_commands[] = {
      "(the same text), pair by pair of completions: concordant, discordant, tied by one or by both. Per annotator "
      "pair and per annotator, pooled over prompts: agreement (the share of pairs given the same relation, a tie "
      "counting as a relation) and Kendall's tau-b ((C - D) / sqrt((n0 - n1)(n0 - n2)), null when one side ties "
-     "every pair). JSON: rankings, prompts, shared_prompts, pairs: [{a, b, comparisons, prompts, item_pairs, "
+     "every pair). annotator=NAME is whose agreement: NAME's rankings against everyone else's, on the prompts NAME "
+     "ranked (the other filters choose the rankings). JSON: rankings, prompts, shared_prompts, pairs: [{a, b, "
+     "comparisons, prompts, item_pairs, "
      "concordant, discordant, tied_a, tied_b, tied_both, agreement, tau_b}], annotators: [{annotator, rankings, "
      "comparisons, prompts, item_pairs, ..., agreement, tau_b}].",
      false},

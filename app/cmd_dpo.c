@@ -131,7 +131,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     Lora lora = {0};
 
     RankSet s = {0};
-    if (rankset_command(app, a, "dpo train", &s, out)) return -1;
+    if (rankset_command(app, a, "dpo train", true, &s, out)) return -1;
     RewardModel *judge = NULL;
     if (judge_dir && !(judge = reward_model_open(judge_dir, po.threads, &e))) {
         rankset_free(&s);

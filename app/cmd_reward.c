@@ -181,7 +181,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     double val = po.val;
 
     RankSet s = {0};
-    if (rankset_command(app, a, "reward train", &s, out)) return -1;
+    if (rankset_command(app, a, "reward train", true, &s, out)) return -1;
     Db *db = app_db(app, &e);
     Model *owned = NULL, *base = NULL;
     TrainModel *tm = NULL;

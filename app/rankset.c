@@ -51,12 +51,14 @@ int rankset_load(Db *db, const DbFilter *f, RankSet *s, Err *e) {
     return rc ? -1 : 0;
 }
 
+void rankset_row_free(RankRow *r) {
+    free(r->prompt);
+    free(r->annotator);
+    for (int j = 0; j < r->k; j++) free(r->c[j].text), free(r->c[j].ids);
+}
+
 void rankset_free(RankSet *s) {
-    for (int i = 0; i < s->n; i++) {
-        free(s->r[i].prompt);
-        free(s->r[i].annotator);
-        for (int j = 0; j < s->r[i].k; j++) free(s->r[i].c[j].text), free(s->r[i].c[j].ids);
-    }
+    for (int i = 0; i < s->n; i++) rankset_row_free(&s->r[i]);
     free(s->r);
     memset(s, 0, sizeof *s);
 }
@@ -80,11 +82,12 @@ int rankset_same_prompt(const RankRow *a, const RankRow *b) {
     return !bytes_cmp(a->prompt, a->prompt_len, b->prompt, b->prompt_len);
 }
 
-int rankset_command(App *app, const Args *a, const char *cmd, RankSet *s, Out *out) {
+int rankset_command(App *app, const Args *a, const char *cmd, bool by_annotator, RankSet *s, Out *out) {
     Db *db = need_db(app, out);
     if (!db) return -1;
     DbFilter f = {0};
     filter_opts(a, &f);
+    if (!by_annotator) f.annotator = NULL;
     f.text = args_opt(a, "text");
     Err e = {{0}};
     if (rankset_load(db, &f, s, &e)) {

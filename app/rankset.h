@@ -1,6 +1,7 @@
 // rankset.h - the stored rankings a command works on, read whole: each ranking's prompt,
 // annotator and candidates with their completion text and rank (agreement, reward training).
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,8 @@ typedef struct RankSet {
 // with e filled.
 int rankset_load(Db *db, const DbFilter *f, RankSet *s, Err *e);
 void rankset_free(RankSet *s);
+// The strings of one row (rankset_free frees every row's and the array).
+void rankset_row_free(RankRow *r);
 // Sort the rows by prompt (bytes), then by id: the rankings of one prompt become neighbours.
 void rankset_sort_by_prompt(RankSet *s);
 // Whether rows a and b rank the same prompt.
@@ -40,6 +43,7 @@ struct App;
 struct Args;
 struct Out;
 // A command's rankings: the session's database, the filters since= until= annotator= model=
-// text= of a, every matching ranking into s. 0, or -1 with the message (prefixed with cmd) in
-// out, also when none matches.
-int rankset_command(struct App *app, const struct Args *a, const char *cmd, RankSet *s, struct Out *out);
+// text= of a (annotator= only when by_annotator), every matching ranking into s. 0, or -1 with
+// the message (prefixed with cmd) in out, also when none matches.
+int rankset_command(struct App *app, const struct Args *a, const char *cmd, bool by_annotator, RankSet *s,
+                    struct Out *out);

@@ -158,9 +158,27 @@ def main():
     check(None in [x['annotator'] for x in dup['annotators']] and
           any(p['a'] is None or p['b'] is None for p in dup['pairs']), 'no annotator is null: %r' % dup['annotators'])
 
-    # filters: one annotator alone compares nothing; filters matching nothing are an error
+    # annotator=ann: ann against the others (it kept ann's rankings alone, so compared nothing):
+    # the pairs with ann as in the whole table, bob and cy against ann only
     (one,) = qkv_cli.json_cmds(qkv, None, ['agreement annotator=ann'], db)
-    check(one['shared_prompts'] == 0 and one['pairs'] == [], 'one annotator: %r' % one)
+    check(one['rankings'] == 9 and one['prompts'] == 4 and one['shared_prompts'] == 2,
+          'annotator=ann counts: %r' % {k: one.get(k) for k in ('rankings', 'prompts', 'shared_prompts')})
+    one_pairs = {(p_['a'], p_['b']): p_ for p_ in one['pairs']}
+    check(sorted(one_pairs) == [('ann', 'bob'), ('ann', 'cy')], 'annotator=ann pairs: %r' % sorted(one_pairs))
+    for key, p_ in one_pairs.items():
+        check(p_ == by_pair.get(key), 'annotator=ann pair %s equals the whole table\'s: %r, %r' % (key, p_, by_pair.get(key)))
+    one_ann = {x['annotator']: x for x in one['annotators']}
+    check(one_ann.get('ann') == by_ann.get('ann'), 'annotator=ann: ann as in the whole table: %r' % one_ann.get('ann'))
+    for b in ('bob', 'cy'):
+        want = reference([signs[b][p_] for p_ in signs[b] if p_ in signs['ann']],
+                         [signs['ann'][p_] for p_ in signs[b] if p_ in signs['ann']])
+        got = one_ann.get(b, {})
+        check(got.get('item_pairs') == want['item_pairs'] and close(got.get('agreement'), want['agreement']) and
+              close(got.get('tau_b'), want['tau_b']), 'annotator=ann: %s against ann only: qkv %r, numpy %r' % (b, got, want))
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'agreement annotator=nobody'])
+    check(p.returncode != 0 and p.stderr.startswith('error: agreement: no rankings by nobody match'),
+          'annotator=nobody: exit %d, %r' % (p.returncode, p.stderr))
+    # filters matching nothing are an error
     p = qkv_cli.run(qkv, ['--db', db, '-e', 'agreement since=2999-01-01'])
     check(p.returncode != 0 and p.stderr.startswith('error: agreement: no rankings match'),
           'no rankings: exit %d, %r' % (p.returncode, p.stderr))
