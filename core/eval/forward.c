@@ -124,9 +124,10 @@ static double kv_mb(const Ctx *x, int cap) {
 
 // Room in the cache for `need` positions: twice the capacity (or need, or n_ctx) when short,
 // the positions held so far copied over. Fails (the cache as it was) when out of memory.
-static int ctx_reserve(Ctx *x, int need, Err *e) {
+int ctx_reserve(Ctx *x, int need, Err *e) {
     const ModelConfig *c = &x->m->cfg;
     if (need <= x->cap) return 0;
+    if (need > c->n_ctx) return err_set(e, "%d positions exceed the context of %d", need, c->n_ctx);
     int cap = x->cap;
     while (cap < need) cap = cap > c->n_ctx / 2 ? c->n_ctx : 2 * cap;
     KvBufs b;

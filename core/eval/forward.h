@@ -76,6 +76,9 @@ int ctx_threads(const Ctx *c);
 Pool *ctx_pool(Ctx *c);            // the thread team the pass runs on (for benchmarks)
 const ModelConfig *ctx_config(const Ctx *c);
 void ctx_reset(Ctx *c);            // empty the cache
+// Room in the KV cache for n positions now (it grows on demand otherwise, the positions so far
+// copied each time it doubles): for a benchmark that times decoding alone. 0, or -1 with e.
+int ctx_reserve(Ctx *c, int n, Err *e);
 // When *stop (NULL: never) becomes non-zero, an evaluation fails with "interrupted" before its
 // next block (position unchanged): Ctrl-C stops a long analysis within a block's time. generate
 // polls its own flag between tokens instead and keeps what it made, so it sets none for its run.

@@ -521,6 +521,10 @@ static void test_kv_grows(void) {
     for (size_t i = 0; i < (size_t)T * V; i++) big = fabs(full[i]) > big ? fabs(full[i]) : big;
     fprintf(stderr, "llama 64K: prompt %d then decoding to %d against one pass: max |d logit| %g (max |logit| %g)\n", P, T, d, big);
     CHECK(d <= 1e-3); // 2.4e-4 measured (logits up to 16 on this model; 2e-4 on the others' 6-9)
+    // room reserved up front (bench does, so that no repetition times a copy), not beyond n_ctx
+    CHECK_INT(ctx_reserve(c, p.n_ctx + 1, &e), -1);
+    CHECK(strstr(e.msg, "exceed the context of 65536") != NULL);
+    CHECK_INT(ctx_reserve(c, 3000, &e), 0);
     ctx_free(c);
     free(ids), free(lg), free(full);
     model_free(m);
