@@ -933,14 +933,15 @@ int ctx_eval_types(Ctx *c, const int *ids, const int *types, int n, float *logit
             c->pos = start;
             return -1;
         }
-        // a NaN anywhere in the weights ends in NaN logits: say so rather than sample from them
-        // (every id then compared false: token 0, log-probability NaN, KL 0)
+        // a NaN or an infinity anywhere in the weights ends in logits that are NaN or infinite:
+        // say so rather than sample from them (every id then compared false: token 0,
+        // log-probability NaN, KL 0)
         size_t nl = lg ? (size_t)(all ? k : 1) * (size_t)cf->n_vocab : 0;
         for (size_t i = 0; i < nl; i++)
-            if (isnan(lg[i])) {
+            if (!isfinite(lg[i])) {
                 c->pos = start;
-                return err_set(e, "%s gives logits that are not numbers (NaN) at position %d: its weights hold a NaN "
-                                  "or an infinity (a damaged file?)",
+                return err_set(e, "%s gives logits that are not finite numbers (NaN or infinite) at position %d: its "
+                                  "weights hold a NaN or an infinity (a damaged file?)",
                                c->m->name, start + done + (all ? (int)(i / (size_t)cf->n_vocab) : k - 1));
             }
         done += k;

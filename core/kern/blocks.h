@@ -8,6 +8,7 @@
 //   Q4_K  (d * sc) * q - (dmin * mn)  Q6_K  (d * sc) * (q - 32)  I8_AFFINE  s * (q - Z)
 // (files built with -ffp-contract=off, so that no multiply-add is fused behind our back).
 #pragma once
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -84,7 +85,10 @@ static inline int q6_k_value(const unsigned char *b, int e) {
 // (kern/simd.h: _mm256_madd_epi16), and a Q4_K or Q6_K super-block (256 values) meets one x
 // scale: its kernels multiply x's scale in once a super-block, not once every 32 values.
 // s[b] = d[b] * (q[32b] + ... + q[32b + 31]) serves the types with an offset or a minimum.
-// n a multiple of 32. A group whose largest |x| is 0 or below 1e-30 becomes zeros.
+// n a multiple of 32. A group whose largest |x| is 0 or below 1e-30 becomes zeros. A group
+// holding a NaN or an infinity gets q = 0 and d = s = NaN, so that every product with it is
+// NaN, as the float kernels' are (quantized to finite zeros, a damaged model's NaN gave
+// uniform logits instead of the NaN error).
 enum { XQ_MAX = 32767, XQ_GROUP = 8 };
 
 // Blocks of 32 in the x-scale group that starts at block b of nb (XQ_GROUP, or 1 past the
@@ -96,8 +100,13 @@ static inline void blk_quant_x(const float *x, int n, int16_t *q, float *d, floa
     for (int g = 0; g < nb;) {
         const int ng = blk_xq_group(g, nb);
         float amax = 0;
-        for (int k = 0; k < QK * ng; k++) amax = fabsf(x[QK * g + k]) > amax ? fabsf(x[QK * g + k]) : amax;
-        const float id = amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f;
+        bool finite = true;
+        for (int k = 0; k < QK * ng; k++) {
+            const float a = fabsf(x[QK * g + k]);
+            finite &= a <= FLT_MAX; // false for NaN and infinities
+            amax = a > amax ? a : amax;
+        }
+        const float id = finite && amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f;
         for (int b = g; b < g + ng; b++) {
             const float *xb = x + QK * b;
             int32_t sum = 0;
@@ -107,7 +116,7 @@ static inline void blk_quant_x(const float *x, int n, int16_t *q, float *d, floa
                 q[QK * b + k] = (int16_t)lrintf(v);
                 sum += q[QK * b + k];
             }
-            d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
+            d[b] = !finite ? NAN : amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
             s[b] = d[b] * (float)sum;
         }
         g += ng;

@@ -1122,21 +1122,26 @@ static void quant_x_simd(const float *x, int n, int16_t *q, float *d, float *s, 
     const __m256 sign = _mm256_set1_ps(-0.0f), lim = _mm256_set1_ps((float)XQ_MAX);
     const int nb = n / QK;
     float amax = 0;
+    bool finite = true; // the group's values (blk_quant_x: q = 0 and d = NaN when not)
     for (int b = 0, ge = 0; b < nb; b++) {
         const float *xb = x + QK * b;
         __m256 v[4];
         if (b == ge) { // a new x-scale group (blk_xq_group): its largest |x|
             const int ng = blk_xq_group(b, nb);
-            __m256 m = _mm256_setzero_ps();
-            for (int k = 0; k < 4 * ng; k++)
-                m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xb + 8 * k)), m); // NaN: m kept, as blk_quant_x
+            __m256 m = _mm256_setzero_ps(), z = _mm256_setzero_ps();
+            for (int k = 0; k < 4 * ng; k++) {
+                const __m256 xk = _mm256_loadu_ps(xb + 8 * k);
+                m = _mm256_max_ps(_mm256_andnot_ps(sign, xk), m); // NaN: m kept, as blk_quant_x
+                z = _mm256_add_ps(z, _mm256_mul_ps(xk, _mm256_setzero_ps())); // NaN once x holds a NaN or an infinity
+            }
             __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
             m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
             amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+            finite = !_mm256_movemask_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q));
             ge = b + ng;
         }
         for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(xb + 8 * k);
-        const __m256 id = _mm256_set1_ps(amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f);
+        const __m256 id = _mm256_set1_ps(finite && amax >= 1e-30f ? (float)XQ_MAX / amax : 0.0f);
         __m256i e[4], hi[4], lo[4];
         for (int k = 0; k < 4; k++) {
             const __m256 t = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(v[k], id), lim), _mm256_sub_ps(_mm256_setzero_ps(), lim));
@@ -1155,7 +1160,7 @@ static void quant_x_simd(const float *x, int n, int16_t *q, float *d, float *s, 
             _mm256_storeu_si256((__m256i *)(lk + blk_q4k_pos(QK * b)), lb);
         }
         const int32_t s0 = hsum_i32x8(_mm256_add_epi32(e[0], e[1])), s1 = hsum_i32x8(_mm256_add_epi32(e[2], e[3]));
-        d[b] = amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
+        d[b] = !finite ? NAN : amax >= 1e-30f ? amax / (float)XQ_MAX : 0.0f;
         s[b] = d[b] * (float)(s0 + s1);
         s16[2 * b] = d[b] * (float)s0, s16[2 * b + 1] = d[b] * (float)s1;
         _mm256_storeu_ps(d4 + 8 * b, _mm256_set1_ps(d[b]));

@@ -315,19 +315,37 @@ check(jlines(p)[0]["path"] == d, "--model opens it", p.stdout)
 # 2026-12-06 generate gave token 0 three times with log-probabilities null, logits printed nan)
 import shutil
 import struct
-nd = os.path.join(TMP, "nan-model")
-shutil.copytree(d, nd)
-with open(os.path.join(nd, "model.safetensors"), "r+b") as fh:
-    (hn,) = struct.unpack("<Q", fh.read(8))
-    hdr = json.loads(fh.read(hn))
-    a, b = hdr["ln_f.weight"]["data_offsets"]
-    fh.seek(8 + hn + a)
-    fh.write(struct.pack("<f", float("nan")) * ((b - a) // 4))
+
+
+def damaged_copy(name, value, whole):
+    """A copy of model d with ln_f.weight's first value (or all of them) set to value."""
+    out = os.path.join(TMP, name)
+    shutil.copytree(d, out)
+    with open(os.path.join(out, "model.safetensors"), "r+b") as fh:
+        (hn,) = struct.unpack("<Q", fh.read(8))
+        a, b = json.loads(fh.read(hn))["ln_f.weight"]["data_offsets"]
+        fh.seek(8 + hn + a)
+        fh.write(struct.pack("<f", value) * ((b - a) // 4 if whole else 1))
+    return out
+
+
+nd = damaged_copy("nan-model", float("nan"), True)
 for cmd in ('generate "hi" max=3 temperature=0', 'logits "hi"'):
     p = run(["--model", nd, "-e", cmd])
     err = p.stderr.decode()
-    check(p.returncode == 1 and "not numbers (NaN)" in err and "damaged" in err and len(err.splitlines()) == 1,
+    check(p.returncode == 1 and "not finite numbers (NaN or infinite)" in err and "damaged" in err and len(err.splitlines()) == 1,
           f"NaN weights: {cmd} says so in one line", err)
+# ... and quantized: the block types' kernels quantize their input, which turned the NaN (or an
+# infinity) into zeros: uniform logits, "\u0000" generated, no error (before 2026-12-06); an
+# infinity made infinite logits, which only NaN was checked for (float weights too)
+ind = damaged_copy("inf-model", float("inf"), False)
+for model, what in ((nd, "NaN"), (ind, "an infinity")):
+    for typ in ("off", "q8_0", "q4_0", "int8"):
+        for cmd in ('generate "hi" max=3 temperature=0', 'logits "hi"'):
+            p = run(["--model", model, "-e", f"quantize {typ}", "-e", cmd])
+            err = p.stderr.decode()
+            check(p.returncode == 1 and "not finite numbers (NaN or infinite)" in err and len(err.splitlines()) == 1,
+                  f"{what} in the weights, quantize {typ}: {cmd} says so in one line", (p.returncode, err))
 
 # bench on an encoder: prefill only, embeddings per second; generation is refused
 bd = os.path.join(TMP, "bert-bench")
