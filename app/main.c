@@ -196,6 +196,7 @@ int main(int argc, char **argv) {
     }
     if (!app.annotator && getenv("QKV_ANNOTATOR")) app.annotator = xstrdup(getenv("QKV_ANNOTATOR"));
     if (!app.db_path && getenv("QKV_DB") && *getenv("QKV_DB")) app.db_path = xstrdup(getenv("QKV_DB"));
+    app_protect_db(&app);
 
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;

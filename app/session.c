@@ -375,6 +375,13 @@ static bool app_db_wait(void *user, const char *path, double waited) {
     return !(cancel && !app->db_wait_cancel0);
 }
 
+void app_protect_db(App *app) {
+    if (!app->db_path) app->db_path = db_resolve_path(NULL, NULL); // its name only: nothing is created
+    // from the start, not once opened: a command that writes a file before any opens the
+    // database (export gguf) was given its name and replaced it
+    if (app->db_path) fs_protect(app->db_path, "qkv's database (its runs, rankings and experiments)");
+}
+
 Db *app_db(App *app, Err *e) {
     if (app->db) return app->db;
     if (!app->db_path) {
@@ -383,7 +390,7 @@ Db *app_db(App *app, Err *e) {
     }
     DbWait w = {app_db_wait, app};
     if (db_open_wait(app->db_path, 0, &w, &app->db, e)) app->db = NULL;
-    if (app->db) fs_protect(app->db_path, "the open database (its runs, rankings and experiments)");
+    if (app->db) app_protect_db(app);
     return app->db;
 }
 

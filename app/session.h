@@ -207,6 +207,9 @@ void generation_free(Generation *g);
 // else QKV_DB, else $XDG_DATA_HOME/qkv/qkv.db. NULL with e filled when it cannot be used;
 // the next call tries again.
 Db *app_db(App *app, Err *e);
+// The session's database file (app->db_path, else the default's name) made one no atomic write
+// may replace (fs_protect), whether or not it is open or exists yet. main calls it at start.
+void app_protect_db(App *app);
 // After a command: its contexts no longer stop on cancel.
 void app_stoppable_done(App *app);
 // True while a ranking started with `rank` waits for `order` or `skip` (the TUI asks

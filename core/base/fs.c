@@ -230,13 +230,12 @@ int fs_read_file(const char *path, size_t max, Buf *out, Err *e) {
     return rc;
 }
 
-// The files no atomic write may replace (fs_protect): the open database, by its real path and
-// its file's identity. Set and cleared by the main thread when it opens or closes the database.
+// The files no atomic write may replace (fs_protect): the session's database, by its real path
+// (its identity, for other names of it, is taken when a write is checked: the file need not
+// exist yet). Set and cleared by the main thread.
 enum { PROTECT_MAX = 4 };
 static struct {
     char *real, *why;
-    dev_t dev;
-    ino_t ino;
 } protected_files[PROTECT_MAX];
 
 // The real path of path, which need not exist (its folder must): NULL when the folder cannot be
@@ -254,19 +253,15 @@ static char *real_path_of(const char *path) {
 }
 
 void fs_protect(const char *path, const char *why) {
-    char *real = realpath(path, NULL);
-    struct stat st;
-    if (!real || stat(real, &st) != 0) {
-        free(real);
-        return;
-    }
-    for (int i = 0; i < PROTECT_MAX; i++)
+    char *real = real_path_of(path);
+    for (int i = 0; real && i < PROTECT_MAX; i++) {
+        if (protected_files[i].real && !strcmp(protected_files[i].real, real)) break; // already
         if (!protected_files[i].real) {
             protected_files[i].real = real;
             protected_files[i].why = xstrdup(why);
-            protected_files[i].dev = st.st_dev, protected_files[i].ino = st.st_ino;
             return;
         }
+    }
     free(real);
 }
 
@@ -287,8 +282,9 @@ static const char *protected_reason(const char *dst) {
     const char *why = NULL;
     for (int i = 0; i < PROTECT_MAX && !why; i++) {
         const char *p = protected_files[i].real;
+        struct stat ps;
         if (!p) continue;
-        if (exists && st.st_dev == protected_files[i].dev && st.st_ino == protected_files[i].ino) why = protected_files[i].why;
+        if (exists && stat(p, &ps) == 0 && st.st_dev == ps.st_dev && st.st_ino == ps.st_ino) why = protected_files[i].why;
         size_t n = strlen(p);
         if (real && !strncmp(real, p, n) &&
             (!real[n] || !strcmp(real + n, "-wal") || !strcmp(real + n, "-shm") || !strcmp(real + n, "-journal")))
@@ -298,12 +294,48 @@ static const char *protected_reason(const char *dst) {
     return why;
 }
 
-int af_open(AtomicFile *af, const char *dst, Err *e) {
+// What an atomic write to dst replaces: dst itself, or the file a symbolic link dst names (the
+// link stays a link; rename() over it would turn it into a file). NULL with e set when that is
+// not a regular file: a FIFO or device (rename() would replace the node itself: /dev/null,
+// run as root), a socket, a directory, or a link to nothing.
+static char *af_target(const char *dst, Err *e) {
+    struct stat ls, st;
+    if (lstat(dst, &ls) != 0) return xstrdup(dst); // a new file
+    if (S_ISLNK(ls.st_mode)) {
+        char *r = realpath(dst, NULL);
+        if (r) {
+            if (stat(r, &st) == 0 && S_ISREG(st.st_mode)) return r;
+            free(r);
+        } else if (errno == ENOENT) {
+            err_set(e, "cannot write '%s': it is a symbolic link to nothing (write to the name it points to)", dst);
+            return NULL;
+        }
+        if (stat(dst, &ls) != 0) {
+            err_set(e, "cannot write '%s': %s", dst, strerror(errno));
+            return NULL;
+        }
+    }
+    if (S_ISREG(ls.st_mode)) return xstrdup(dst);
+    err_set(e, "cannot write '%s': %s", dst,
+            S_ISDIR(ls.st_mode) ? "it is a directory"
+            : S_ISFIFO(ls.st_mode) ? "it is a FIFO, not a regular file"
+            : S_ISCHR(ls.st_mode) || S_ISBLK(ls.st_mode) ? "it is a device, not a regular file"
+                                                          : "it is not a regular file");
+    return NULL;
+}
+
+int af_open(AtomicFile *af, const char *dst_given, Err *e) {
     memset(af, 0, sizeof *af);
-    if (!*dst) return err_set(e, "no file name given");
-    if (fs_is_dir(dst)) return err_set(e, "cannot write '%s': it is a directory", dst);
-    const char *why = protected_reason(dst);
-    if (why) return err_set(e, "cannot write '%s': it is %s; choose another file", dst, why);
+    if (!*dst_given) return err_set(e, "no file name given");
+    const char *why = protected_reason(dst_given);
+    if (why) return err_set(e, "cannot write '%s': it is %s; choose another file", dst_given, why);
+    char *dst = af_target(dst_given, e);
+    if (!dst) return -1;
+    if ((why = protected_reason(dst))) {
+        err_set(e, "cannot write '%s': it is %s; choose another file", dst_given, why);
+        free(dst);
+        return -1;
+    }
     size_t n = strlen(dst);
     af->tmp = xmalloc(n + 16);
     memcpy(af->tmp, dst, n);
@@ -311,9 +343,9 @@ int af_open(AtomicFile *af, const char *dst, Err *e) {
     int fd = mkstemp(af->tmp);
     if (fd < 0) {
         int err = errno;
-        free(af->tmp);
+        free(af->tmp), free(dst);
         af->tmp = NULL;
-        return err_set(e, "cannot write '%s': %s", dst, strerror(err));
+        return err_set(e, "cannot write '%s': %s", dst_given, strerror(err));
     }
     fchmod(fd, 0644);
     af->f = fdopen(fd, "w");
@@ -321,11 +353,11 @@ int af_open(AtomicFile *af, const char *dst, Err *e) {
         int err = errno;
         close(fd);
         unlink(af->tmp);
-        free(af->tmp);
+        free(af->tmp), free(dst);
         af->tmp = NULL;
-        return err_set(e, "cannot write '%s': %s", dst, strerror(err));
+        return err_set(e, "cannot write '%s': %s", dst_given, strerror(err));
     }
-    af->dst = xstrdup(dst);
+    af->dst = dst;
     return 0;
 }
 

@@ -44,7 +44,9 @@ int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e);
 void fs_unmap(const unsigned char *base, size_t size);
 // Writing a file atomically: af_open creates a temporary file beside dst; write to f; then
 // af_commit (flush, fsync, rename over dst, fsync the folder) or af_abort (remove it). On any
-// failure dst is untouched.
+// failure dst is untouched. dst must be a regular file or a new name: a symbolic link is
+// written through (the file it names is replaced, the link kept); a FIFO, device, socket,
+// directory or link to nothing is refused.
 typedef struct AtomicFile {
     FILE *f;
     char *tmp, *dst;
@@ -52,9 +54,10 @@ typedef struct AtomicFile {
 
 int af_open(AtomicFile *af, const char *dst, Err *e);
 // From now on af_open (every atomic write) refuses path, any other name of the same file and
-// its SQLite journals (path-wal, path-shm, path-journal), saying it is `why` ("the open
+// its SQLite journals (path-wal, path-shm, path-journal), saying it is `why` ("the session's
 // database ..."): an export or a save given the database's own name would replace it. path
-// must exist; at most 4 files. fs_unprotect_all forgets them. Main thread only.
+// need not exist yet (its folder must); at most 4 files. fs_unprotect_all forgets them. Main
+// thread only.
 void fs_protect(const char *path, const char *why);
 void fs_unprotect_all(void);
 int af_commit(AtomicFile *af, Err *e);

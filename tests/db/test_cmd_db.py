@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import json
 import os
+import stat
 import shutil
 import signal
 import sqlite3
@@ -394,9 +395,32 @@ def main():
     for target in (db, db + '-wal', f('alias.db'), os.path.join(TMP, '.', os.path.basename(db))):
         for cmd in ('export runs %s', 'export rankings %s'):
             p = qkv(['--db', db, '-e', cmd % target])
-            check(p.returncode != 0 and b'it is the open database' in p.stderr,
+            check(p.returncode != 0 and b"it is qkv's database" in p.stderr,
                   '%s over the database is refused: %s' % (cmd % target, p.stderr.decode()[:200]))
+    # ... also by the first command of a session, before anything opened the database (export
+    # gguf opens none: it replaced the database, its -wal and -journal, until 2026-12-06)
+    for target in (db, db + '-wal', db + '-journal', f('alias.db')):
+        p = qkv(['--db', db, '--model', 'builtin', '-e', 'export gguf %s' % target])
+        check(p.returncode != 0 and b"it is qkv's database" in p.stderr,
+              'export gguf %s as the first command is refused: %s' % (target, p.stderr.decode()[:200]))
     check(db_count(db, 'runs') == runs_before, 'the database survives exports aimed at it')
+    # targets that are not regular files: a FIFO is refused, as a device is (the rename replaced
+    # the node itself: /dev/null, run as root; not tried here, where a regression would do it
+    # again), a symbolic link is written through (it became a file, the file it named
+    # untouched), a link to nothing is refused
+    fifo = f('fifo')
+    os.mkfifo(fifo)
+    with open(f('target.jsonl'), 'w') as fh:
+        fh.write('old\n')
+    os.symlink('target.jsonl', f('link.jsonl'))
+    os.symlink('nowhere.jsonl', f('dangling.jsonl'))
+    for target, want in ((fifo, b'it is a FIFO, not a regular file'), (f('dangling.jsonl'), b'a symbolic link to nothing')):
+        p = qkv(['--db', db, '-e', 'export runs %s' % target])
+        check(p.returncode != 0 and want in p.stderr, 'export runs to %s is refused: %s' % (target, p.stderr.decode()[:200]))
+    check(stat.S_ISFIFO(os.lstat(fifo).st_mode), 'the FIFO stays')
+    p = qkv(['--db', db, '-e', 'export runs %s' % f('link.jsonl')])
+    check(p.returncode == 0 and os.path.islink(f('link.jsonl')) and len(jsonl(f('target.jsonl'))) == len(runs),
+          'export runs through a symbolic link writes the file it names, the link kept: %s' % p.stderr.decode()[:200])
 
     # ---- a model file: replay loads it, its hash is recorded, a changed file is noticed
     mdir = f('tiny')

@@ -482,8 +482,8 @@ fails(f"experiment compare {eid} 0 1 shots=2", "experiment compare: unknown opti
 fails("export experiment 999 " + os.path.join(TMP, "x.json"), "no experiment 999")
 fails(f"export experiment {eid} {os.path.join(TMP, 'x.txt')} format=xml", "format=xml")
 # the database's own name (or its journal) is not an export's file: it replaced the database
-fails(f"export experiment {eid} {DB}", "it is the open database")
-fails(f"export experiment {eid} {DB}-wal format=csv", "it is the open database")
+fails(f"export experiment {eid} {DB}", "it is qkv's database")
+fails(f"export experiment {eid} {DB}-wal format=csv", "it is qkv's database")
 fails("prompt show en-fr item=999", "item=999")
 fails("prompt show en-fr shots=1,3", "one value")
 fails("prompt list en-fr", "usage: prompt show")

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "../check.h"
@@ -227,8 +228,43 @@ static void test_calloc_huge(void) {
     for (int i = 0; i < 24; i++) free(junk[i]), free(p[i]);
 }
 
+// af_open (every atomic write) refuses a device and a FIFO: rename() over one replaced the node
+// itself (/dev/null, run as root). Only af_open is called: were it to accept /dev/null, the
+// temporary file it made is removed by af_abort and /dev/null is never renamed over.
+static void test_af_targets(void) {
+    AtomicFile af;
+    Err e = {{0}};
+    CHECK_INT(af_open(&af, "/dev/null", &e), -1);
+    if (af.f) af_abort(&af);
+    CHECK(strstr(e.msg, "it is a device, not a regular file") != NULL);
+    char dir[] = "/tmp/qkv-test-af-XXXXXX";
+    if (!mkdtemp(dir)) {
+        check_failures++;
+        return;
+    }
+    char fifo[64], file[64], link[64], dangling[64];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir), snprintf(file, sizeof file, "%s/file", dir);
+    snprintf(link, sizeof link, "%s/link", dir), snprintf(dangling, sizeof dangling, "%s/dangling", dir);
+    CHECK_INT(mkfifo(fifo, 0600), 0);
+    e.msg[0] = 0;
+    CHECK_INT(af_open(&af, fifo, &e), -1);
+    if (af.f) af_abort(&af);
+    CHECK(strstr(e.msg, "it is a FIFO") != NULL);
+    CHECK_INT(symlink("file", link), 0);
+    CHECK_INT(symlink("nowhere", dangling), 0);
+    CHECK_INT(af_open(&af, dangling, &e), -1); // a link to nothing
+    if (af.f) af_abort(&af);
+    CHECK_INT(fs_write_atomic(file, "a", 1, &e), 0);
+    CHECK_INT(fs_write_atomic(link, "bc", 2, &e), 0); // through the link: the file it names
+    struct stat ls;
+    CHECK(lstat(link, &ls) == 0 && S_ISLNK(ls.st_mode));
+    CHECK(stat(file, &ls) == 0 && ls.st_size == 2);
+    unlink(fifo), unlink(link), unlink(dangling), unlink(file), rmdir(dir);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "hook")) return hook_child();
+    test_af_targets();
     test_x();
     test_calloc_huge();
     test_fallible_buf();
