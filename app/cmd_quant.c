@@ -12,6 +12,7 @@
 #include "cmdutil.h"
 #include "commands.h"
 #include "model/gguf_model.h"
+#include "runlog.h"
 
 static void layer_json(JsonW *w, const QuantLayer *q) {
     jw_obj(w);
@@ -189,6 +190,9 @@ int export_gguf(App *app, const Args *a, Out *out) {
     // export dispatches without a model: open the default one as commands that need one do
     if (!app->model && app_load_model(app, NULL, NULL, &e)) return out_error(out, "%s", e.msg);
     const Model *m = app->model;
+    if (m->path && runlog_hashes(m->path, file))
+        return out_error(out, "export gguf: cannot write '%s': it is one of the loaded model's files (choose another name "
+                              "or folder: the runs logged from now on would name the new file's hash)", file);
     if (model_export_gguf(m, file, types[k].dt, &info, &e)) return out_error(out, "export gguf: %s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "file", file);

@@ -13,6 +13,7 @@
 
 #include "model/quantize.h"
 
+#include "base/fs.h"
 #include "base/sha256.h"
 #include "base/mem.h"
 
@@ -38,6 +39,24 @@ static bool model_file(const char *name) {
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// Whether files a and b are one (both exist).
+static bool same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+bool runlog_hashes(const char *model_path, const char *file) {
+    struct stat st;
+    if (stat(model_path, &st) != 0) return false;
+    if (!S_ISDIR(st.st_mode)) return same_file(model_path, file);
+    if (stat(file, &st) != 0 || !S_ISREG(st.st_mode)) return false; // a new name: the loaded files stay
+    char *dir = fs_dirname(file);
+    const char *base = strrchr(file, '/');
+    bool in = same_file(dir, model_path) && model_file(base ? base + 1 : file);
+    free(dir);
+    return in;
+}
 
 // The content hash of a model: of the file itself, or for a directory the SHA-256 of the
 // "HASH  NAME\n" lines (sha256sum's format) of the files qkv reads in it, sorted by name.

@@ -42,6 +42,11 @@ void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t
 // Add the model's content hash (of the file, or of the files qkv reads in a directory: the
 // SHA-256 of their sha256sum lines), computed once per file and cached in db. 0 or -1.
 int runlog_identify(RunRecord *rr, Db *db, const Model *m, Err *e);
+// Whether `file` is one the run log's content hash of the model at model_path reads: that
+// model's file, or an existing file of its folder the hash covers (weights, configuration,
+// tokenizer, GGUF). Such a file is not to be replaced while the model is loaded: runs logged
+// after would name another model than the one that made them.
+bool runlog_hashes(const char *model_path, const char *file);
 // Only the model's identity, as runs record it: rr's model_path (absolute, or "builtin"),
 // model_arch and model_sha256 (free nothing; rr holds no buffers then). 0 or -1 with e filled.
 int runlog_model(RunRecord *rr, Db *db, const Model *m, Err *e);

@@ -443,6 +443,18 @@ def main():
             fh.write(bytes([b[0] ^ 0x40, b[1]]))
         (rm2,), _ = qjson(db, ['replay %d' % gm['run_id']])
         check(rm2['model_changed'] is True, 'a changed model file is noticed (hash cache keyed by size and mtime)')
+        # export gguf over the loaded model's own files is refused: the runs logged after it
+        # recorded the new file's hash beside the old model's text (a new name in its folder is fine)
+        gg = f('tiny.gguf')
+        p = qkv(['--db', db, '--model', mdir, '-e', 'export gguf %s' % gg])
+        check(p.returncode == 0, 'export gguf %s: %s' % (gg, p.stderr.decode()[:200]))
+        for model, target in ((gg, gg), (mdir, st), (mdir, os.path.join(mdir, 'config.json'))):
+            before = open(target, 'rb').read()
+            p = qkv(['--db', db, '--model', model, '-e', 'export gguf %s type=f16' % target])
+            check(p.returncode != 0 and b"one of the loaded model's files" in p.stderr and open(target, 'rb').read() == before,
+                  'export gguf over the loaded model (%s) is refused: %s' % (target, p.stderr.decode()[:200]))
+        p = qkv(['--db', db, '--model', mdir, '-e', 'export gguf %s' % os.path.join(mdir, 'new.gguf')])
+        check(p.returncode == 0, 'export gguf to a new name in the model\'s folder: %s' % p.stderr.decode()[:200])
 
     # ---- the KV cache's type is logged, and replay evaluates with the run's (an F16 cache rounds
     # keys and values: replayed on the session's F32 cache the log-probabilities would move)
