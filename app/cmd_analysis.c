@@ -226,7 +226,8 @@ static int cmd_lens(App *app, const Args *a, Out *out) {
         prompt_free(&pr);
         return -1;
     }
-    int T = pr.ids.n, L = c->n_layer, V = c->n_vocab, d = c->n_embd, K = (int)top;
+    // top= beyond a tiny vocabulary is all of it (top_k leaves the places past V at -1)
+    int T = pr.ids.n, L = c->n_layer, V = c->n_vocab, d = c->n_embd, K = (int)(top < V ? top : V);
     if (T > c->n_ctx) {
         prompt_free(&pr);
         return out_error(out, "lens: %d tokens do not fit in the context of %d", T, c->n_ctx);

@@ -635,9 +635,10 @@ static bool out_fusable(const Ctx *c, int l) {
     return dtype_block(c->m->layers[l].o.w.dt) == 1;
 }
 
-// Decoding layer l at pos0: q/k/v of h (d), attention into c->att and, when out_fusable, the
-// output projection into c->tmp, in one section. Returns whether it made the projection.
-static bool attention_decode(Ctx *c, int l, const float *h, int pos0) {
+// Decoding layer l at pos0: q/k/v of h (d), attention into c->att and, when with_o (and
+// out_fusable), the output projection into c->tmp, in one section. Returns whether it made the
+// projection.
+static bool attention_decode(Ctx *c, int l, const float *h, int pos0, bool with_o) {
     const ModelConfig *cf = &c->m->cfg;
     const Layer *ly = &c->m->layers[l];
     int Hkv = cf->n_kv_head, hd = cf->head_dim, qd = cf->n_head * hd, kvd = Hkv * hd;
@@ -659,7 +660,7 @@ static bool attention_decode(Ctx *c, int l, const float *h, int pos0) {
         G.q = c->q, G.k = c->k, G.v = c->v;
         G.part[1] = 1, G.part[2] = 2;
     }
-    bool with_o = out_fusable(c, l);
+    with_o = with_o && out_fusable(c, l);
     if (with_o) d[n++] = (LinDecode){.l = &ly->o, .out = c->tmp, .late = true, .x = c->att};
     int nth = pool_size(c->pool), rest = Hkv % nth, gs = cf->n_head / Hkv;
     G.whole = Hkv - rest;
@@ -679,7 +680,10 @@ static int attention_sublayer(Ctx *c, int l, const float *h, int pos0, int n, co
     int H = cf->n_head, Hkv = cf->n_kv_head, hd = cf->head_dim;
     size_t kvd = (size_t)Hkv * hd;
     if (attention_fusable(c, l, n, tr)) {
-        bool with_o = attention_decode(c, l, h, pos0);
+        // a traced z may be written by the trace (activation patching replaces a head's): the
+        // projection then reads it after the trace, not inside the section (a one-token patch
+        // of a head changed nothing before 2026-12-06)
+        bool with_o = attention_decode(c, l, h, pos0, !traced(tr, TRACE_Z, l));
         emit(tr, TRACE_Z, l, pos0, n, H * hd, c->att);
         if (!with_o) linear_forward(c->pool, c->tmp, c->att, &ly->o, n);
         emit(tr, TRACE_ATTN_OUT, l, pos0, n, cf->n_embd, c->tmp);

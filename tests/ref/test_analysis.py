@@ -511,6 +511,9 @@ def run_model(name, family, opts, qkv, tmp):
     corrupt[3] = (clean[3] + 17) % V
     check_patch(name, qkv, model, db, fam, clean, corrupt, causal)
     check_patch(name + ' pos=5', qkv, model, db, fam, clean, corrupt, causal, pos=5)
+    # one token each: a decoder's one-token pass is a decoding step, whose output projection
+    # ran inside the attention section, before the patched head (every head restored 0)
+    check_patch(name + ' one token', qkv, model, db, fam, clean[3:4], corrupt[3:4], causal)
     check_errors(name, qkv, model, db)
     print('%-10s done (%.1f s)' % (name, time.time() - t0), flush=True)
 
@@ -559,16 +562,23 @@ def real_models(qkv, tmp):
         print('stories260K: lens final layer = prediction; patch: last residual restores %.6f' % r[-1, -1])
 
 
+def one_layer_gpt2(qkv, tmp, name, words):
+    """new-model gpt2 layers=1 ctx=16 WORDS into tmp/name: (its folder, the database), or (None, db)."""
+    model, db = os.path.join(tmp, name), os.path.join(tmp, 'qkv.db')
+    p = qkv_cli.new_model(qkv, ['gpt2', 'layers=1', 'ctx=16'] + words.split() + ['out=' + model], db)
+    if p.returncode != 0:
+        fail('%s: new-model: %s' % (name, p.stderr.strip()))
+        return None, db
+    return model, db
+
+
 def hand_built_prev_token(qkv, tmp):
     """A GPT-2 whose layer 0 head 0 is built to attend to the previous token: token embeddings 0,
     position p coded as e_p - e_(p+8) (LayerNorm keeps it, scaled), the head's query of position p
     pointing at the key of position p-1. `heads` must score it 1 on previous-token."""
     from safetensors.numpy import load_file, save_file
-    model = os.path.join(tmp, 'prev-token')
-    db = os.path.join(tmp, 'qkv.db')
-    p = qkv_cli.new_model(qkv, ['gpt2', 'layers=1', 'heads=4', 'd=64', 'ctx=16', 'seed=9', 'out=' + model], db)
-    if p.returncode != 0:
-        fail('prev-token: new-model: %s' % p.stderr.strip())
+    model, db = one_layer_gpt2(qkv, tmp, 'prev-token', 'heads=4 d=64 seed=9')
+    if not model:
         return
     path = os.path.join(model, 'model.safetensors')
     w = load_file(path)
@@ -599,6 +609,45 @@ def hand_built_prev_token(qkv, tmp):
         print('hand-built previous-token head: prev_token %.7f, entropy %.2g' % (h['prev_token'], h['entropy']))
 
 
+def tiny_vocabulary(qkv, tmp):
+    """A GPT-2 of 8 tokens: lens top=12 lists the 8 (it read past the probabilities: id -1)."""
+    import json
+    from safetensors.numpy import load_file, save_file
+    model, db = one_layer_gpt2(qkv, tmp, 'v8', 'heads=2 d=32 seed=4')
+    if not model:
+        return
+    st = os.path.join(model, 'model.safetensors')
+    w = load_file(st)
+    for k in w:
+        if k.endswith('wte.weight'):
+            w[k] = np.ascontiguousarray(w[k][:8])
+    save_file(w, st)
+    with open(os.path.join(model, 'config.json')) as f:
+        cfg = json.load(f)
+    cfg['vocab_size'] = 8
+    with open(os.path.join(model, 'config.json'), 'w') as f:
+        json.dump(cfg, f)
+    for name in os.listdir(model):
+        if name.startswith(('vocab', 'merges', 'tokenizer')):
+            os.remove(os.path.join(model, name))
+    with open(os.path.join(model, 'vocab.json'), 'w') as f:
+        json.dump({c: i for i, c in enumerate('abcdefgh')}, f)
+    with open(os.path.join(model, 'merges.txt'), 'w') as f:
+        f.write('#version: 0.2\n')
+    try:
+        (res,) = qkv_cli.json_cmds(qkv, model, ['lens ids=0,1,2,3 top=12'], db)
+    except qkv_cli.QkvError as ex:
+        fail('tiny vocabulary: %s' % ex)
+        return
+    tops = [row for layer in res['layers'] for row in layer['top']] if 'layers' in res else []
+    bad = [e for row in tops for e in row if not 0 <= e.get('id', -1) < 8]
+    if not tops or bad or any(len(row) != 8 for row in tops):
+        fail('tiny vocabulary: lens top=12 of 8 tokens: %d rows, lengths %s, bad entries %s'
+             % (len(tops), sorted({len(r) for r in tops}), bad[:3]))
+    else:
+        print('tiny vocabulary: lens top=12 lists the 8 tokens', flush=True)
+
+
 def main():
     qkv = qkv_cli.qkv_path()
     torch.set_num_threads(1)
@@ -611,6 +660,7 @@ def main():
             except qkv_cli.QkvError as ex:
                 fail('%s: %s' % (name, ex))
         hand_built_prev_token(qkv, tmp)
+        tiny_vocabulary(qkv, tmp)
         real_models(qkv, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
