@@ -561,7 +561,10 @@ static int cmd_attend(App *app, const Args *a, Out *out) {
         json_tokens(w, "tokens", m->tok, pr.ids.v, T);
         jw_kint(w, "from", from);
         jw_kint(w, "to", to);
-        bool masked = c->a.causal && to > from; // a decoder's query never sees a later key
+        // a decoder's query never sees a later key, nor (a sliding window, Mistral's) one `window`
+        // or more positions back
+        bool later = c->a.causal && to > from, outside = c->a.window && to <= from - c->a.window;
+        bool masked = later || outside;
         jw_kbool(w, "masked", masked);
         jw_key(w, "heads");
         jw_arr(w);
@@ -584,10 +587,14 @@ static int cmd_attend(App *app, const Args *a, Out *out) {
         labels_free(rl, L);
         labels_free(cl, H);
         buf_printf(&out->text, "%s\n", title);
-        if (masked)
+        if (later)
             buf_printf(&out->text, "%s is a decoder: position %lld cannot attend to the later position %lld (the causal "
                                    "mask), so every head gives 0 there; try to=%lld or lower\n",
                        m->name, from, to, from);
+        else if (outside)
+            buf_printf(&out->text, "%s attends over a sliding window of %d positions: position %lld cannot attend to "
+                                   "position %lld, so every head gives 0 there; try to=%lld or higher\n",
+                       m->name, c->a.window, from, to, from - c->a.window + 1);
         if (!masked) buf_puts(&out->text, "layer head   prob\n");
         for (long long k = 0; !masked && k < top; k++)
             buf_printf(&out->text, "%5d %4d  %5.3f\n", order[k] / H, order[k] % H, v[order[k]]);

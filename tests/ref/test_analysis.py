@@ -648,6 +648,31 @@ def tiny_vocabulary(qkv, tmp):
         print('tiny vocabulary: lens top=12 lists the 8 tokens', flush=True)
 
 
+def sliding_window(qkv, tmp):
+    """attend from a position to a key outside a sliding window (Mistral's): masked, said so (it
+    ranked the heads' zeros with masked false)."""
+    import json
+    model, db = os.path.join(tmp, 'mistral-w3'), os.path.join(tmp, 'qkv.db')
+    p = qkv_cli.new_model(qkv, ['mistral', 'layers=1', 'heads=2', 'd=32', 'ctx=16', 'seed=6', 'out=' + model], db)
+    if p.returncode != 0:
+        fail('sliding window: new-model: %s' % p.stderr.strip())
+        return
+    cfg_path = os.path.join(model, 'config.json')
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg['sliding_window'] = 3
+    with open(cfg_path, 'w') as f:
+        json.dump(cfg, f)
+    ids = 'ids=5,9,12,40,7,3'
+    out, inside = qkv_cli.json_cmds(qkv, model, ['attend %s from=5 to=1' % ids, 'attend %s from=5 to=3' % ids], db)
+    text = qkv_cli.run(qkv, ['--model', model, '--db', db, '-e', 'attend %s from=5 to=1' % ids]).stdout
+    if out.get('masked') is not True or 'sliding window of 3' not in text or inside.get('masked') is not False:
+        fail('sliding window: attend to a key outside it: masked %r (%r), inside it %r'
+             % (out.get('masked'), text[:300], inside.get('masked')))
+    else:
+        print('sliding window: attend outside the window is masked', flush=True)
+
+
 def main():
     qkv = qkv_cli.qkv_path()
     torch.set_num_threads(1)
@@ -661,6 +686,7 @@ def main():
                 fail('%s: %s' % (name, ex))
         hand_built_prev_token(qkv, tmp)
         tiny_vocabulary(qkv, tmp)
+        sliding_window(qkv, tmp)
         real_models(qkv, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
