@@ -422,9 +422,8 @@ static int export_experiment(App *app, const Args *a, Out *out) {
     else if (!strcmp(format, "jsonl")) kind = DB_EXPORT_EXP_JSONL;
     else if (!strcmp(format, "csv")) kind = DB_EXPORT_EXP_CSV;
     else return out_error(out, "export experiment: format=%.40s: json, jsonl or csv expected", format);
-    for (int i = 0; i < a->n; i++)
-        if (a->a[i].key && strcmp(a->a[i].key, "format"))
-            return out_error(out, "export experiment: %s= does not apply (only format=)", a->a[i].key);
+    static const char *const keys[] = {"format", NULL};
+    if (args_only(a, keys, "export experiment", out)) return -1;
     Db *db = need_db(app, out);
     if (!db) return -1;
     long count = 0;

@@ -490,11 +490,15 @@ static int probe_runs(App *app, const Args *a, Out *out) {
 }
 
 static int cmd_probe(App *app, const Args *a, Out *out) {
+    // each subcommand's own options (k_probe is their union): another's is refused, not ignored
+    static const char *const k_train[] = {"layers", "every", "seed", "steps", "lr", "l2", "n", "other", "dump", "save", NULL};
+    static const char *const k_data[] = {"n", "seed", NULL}, *const k_runs[] = {"dataset", "limit", NULL};
+    static const char *const k_apply[] = {"ids", "types", "pair", CHAT_KEYS, NULL};
     const Arg *sub = args_pos(a, 0);
-    if (sub && !strcmp(sub->val, "train")) return probe_train(app, a, out);
-    if (sub && !strcmp(sub->val, "data")) return probe_data(app, a, out);
-    if (sub && !strcmp(sub->val, "runs")) return probe_runs(app, a, out);
-    if (sub && !strcmp(sub->val, "apply")) return probe_apply(app, a, out);
+    if (sub && !strcmp(sub->val, "train")) return args_only(a, k_train, "probe train", out) ? -1 : probe_train(app, a, out);
+    if (sub && !strcmp(sub->val, "data")) return args_only(a, k_data, "probe data", out) ? -1 : probe_data(app, a, out);
+    if (sub && !strcmp(sub->val, "runs")) return args_only(a, k_runs, "probe runs", out) ? -1 : probe_runs(app, a, out);
+    if (sub && !strcmp(sub->val, "apply")) return args_only(a, k_apply, "probe apply", out) ? -1 : probe_apply(app, a, out);
     return out_error(out, "probe: `probe train DATASET ...`, `probe apply FILE \"TEXT\"`, `probe data NAME FILE` or "
                           "`probe runs` expected");
 }

@@ -174,9 +174,8 @@ static int cmd_compare(App *app, const Args *a, Out *out) {
 int export_gguf(App *app, const Args *a, Out *out) {
     const char *file = args_pos(a, 1)->val, *type = args_opt(a, "type");
     if (args_npos(a) != 2) return out_error(out, "export gguf takes one FILE");
-    for (int i = 0; i < a->n; i++)
-        if (a->a[i].key && strcmp(a->a[i].key, "type"))
-            return out_error(out, "export gguf: %s= does not apply (only type=)", a->a[i].key);
+    static const char *const keys[] = {"type", NULL};
+    if (args_only(a, keys, "export gguf", out)) return -1;
     static const struct {
         const char *name;
         DType dt;

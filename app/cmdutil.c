@@ -155,6 +155,21 @@ void prompt_free(Prompt *p) {
     iv_free(&p->types);
 }
 
+int args_only(const Args *a, const char *const *keys, const char *cmd, Out *out) {
+    for (int i = 0; i < a->n; i++) {
+        const char *k = a->a[i].key;
+        bool known = !k;
+        for (int j = 0; !known && keys[j]; j++) known = !strcmp(k, keys[j]);
+        if (known) continue;
+        Buf only = {0};
+        for (int j = 0; keys[j]; j++) buf_printf(&only, "%s%s=", j ? ", " : "only ", keys[j]);
+        int rc = out_error(out, "%s: %.40s= does not apply (%s)", cmd, k, only.data ? only.data : "it takes no options");
+        buf_free(&only);
+        return rc;
+    }
+    return 0;
+}
+
 void token_piece(const Tokenizer *t, int id, Buf *tmp) {
     buf_clear(tmp);
     tok_piece_display(t, id, tmp);

@@ -45,6 +45,10 @@ int prompt_read(App *app, const Args *a, Prompt *p, bool allow_empty, Out *out);
 void prompt_free(Prompt *p);
 // The segment ids of p for ctx_eval_types (NULL when all 0).
 #define PROMPT_TYPES(p) ((p)->types.n ? (p)->types.v : NULL)
+// For a command whose subcommands read different options (the command's key list is their
+// union): 0 when every key= of a is in keys (NULL-terminated), else -1 with "CMD: KEY= does not
+// apply (only A=, B=)" in out.
+int args_only(const Args *a, const char *const *keys, const char *cmd, Out *out);
 // A token's readable text into tmp (cleared first).
 void token_piece(const Tokenizer *t, int id, Buf *tmp);
 // key: [pieces of ids] / key: [ints].

@@ -419,6 +419,14 @@ def check_errors(qkv, tmp):
         ('probe data nosuch "%s"' % os.path.join(tmp, 'x.jsonl'), 'no built-in dataset'),
         ('probe data parity "%s"' % os.path.join(tmp, 'x.jsonl'), 'no spans to write'),
         ('layersim "a"', 'at least 2'),
+        # another subcommand's options are refused, not ignored (before 2026-12-06 every one of
+        # these ran as if the option were not there: no dump, no file written)
+        ('probe apply "%s" "x" dump=%s save=%s' % (os.path.join(tmp, 'p.json'), tmp, os.path.join(tmp, 'z.json')),
+         'dump= does not apply'),
+        ('probe train number n=20 steps=5 limit=3', 'limit= does not apply'),
+        ('probe train number n=20 steps=5 ids=1,2', 'ids= does not apply'),
+        ('probe runs steps=3', 'steps= does not apply'),
+        ('probe data number "%s" chat=true' % os.path.join(tmp, 'x.jsonl'), 'chat= does not apply'),
     ]
     for cmd, want in cases:
         p = qkv_cli.run(qkv, ['--model', model, '--db', db, '-e', cmd])
