@@ -405,7 +405,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     double pf_frac = bound_median(srt, done), pf_min = srt[0], pf_max = srt[done - 1];
     JsonW *w = &out->w;
     jw_knum_or_null(w, "prefill_tok_s", np ? pt : NAN); // null: prompt=0, no prefill
-    jw_knum(w, "decode_tok_s", gt);
+    jw_knum_or_null(w, "decode_tok_s", ng ? gt : NAN); // null: gen=0 (an encoder's bench), no generation
     jw_kint(w, "threads", ctx_threads(x));
     jw_kint(w, "prompt", np);
     jw_kint(w, "gen", ng);
@@ -420,15 +420,15 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum(w, "weight_bytes_per_token", wbytes);
     jw_kstr(w, "kv_dtype", dtype_name(kv));
     jw_knum(w, "kv_bytes_per_token", kv_bytes);
-    jw_knum(w, "decode_bw_fraction", bw_frac);
-    jw_knum(w, "decode_bw_fraction_with_kv", bwk_frac);
+    jw_knum_or_null(w, "decode_bw_fraction", ng ? bw_frac : NAN);
+    jw_knum_or_null(w, "decode_bw_fraction_with_kv", ng ? bwk_frac : NAN);
     jw_knum(w, "prefill_flops", pflops);
     jw_knum(w, "prefill_attention_flops", att_flops);
     jw_knum_or_null(w, "prefill_gflops", np ? pflops / best_p / 1e9 : NAN);
     jw_knum_or_null(w, "prefill_sgemm_fraction", mm ? pf_frac : NAN); // null without matrix products (prompt=0 or 1)
     // the repetitions one by one, so that a reader sees the spread behind each median
-    jw_knum(w, "decode_bw_fraction_min", bw_min);
-    jw_knum(w, "decode_bw_fraction_max", bw_max);
+    jw_knum_or_null(w, "decode_bw_fraction_min", ng ? bw_min : NAN);
+    jw_knum_or_null(w, "decode_bw_fraction_max", ng ? bw_max : NAN);
     jw_knum_or_null(w, "prefill_sgemm_fraction_min", mm ? pf_min : NAN);
     jw_knum_or_null(w, "prefill_sgemm_fraction_max", mm ? pf_max : NAN);
     jw_knum(w, "read_drift_max", drift);
@@ -447,7 +447,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         jw_kint(w, "threads", ctx_threads(o->x));
         jw_kstr(w, "kv_dtype", dtype_name(ctx_kv(o->x)));
         jw_knum_or_null(w, "prefill_tok_s", np ? np / ob_p : NAN);
-        jw_knum(w, "decode_tok_s", ng ? ng / ob_g : 0);
+        jw_knum_or_null(w, "decode_tok_s", ng ? ng / ob_g : NAN);
         for (int i = 0; i < done; i++) o->tp[i] = np ? np / o->tp[i] : 0, o->tg[i] = ng ? ng / o->tg[i] : 0;
         jw_knums(w, "prefill_tok_s_reps", o->tp, np ? done : 0, 1);
         jw_knums(w, "decode_tok_s_reps", o->tg, done, 1);

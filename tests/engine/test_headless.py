@@ -354,6 +354,10 @@ p = run(["--model", bd, "--json", "-e", "bench prompt=16 reps=1 embed=8"])
 o = jlines(p)[0] if p.returncode == 0 else {}
 check(o.get("prefill_tok_s", 0) > 0 and o.get("embed_per_s", 0) > 0 and o.get("embed_tokens") == 8,
       "bench on an encoder measures prefill and embeddings", (p.stderr, o))
+# no generation: its figures are null, not 0 (as prompt=0 gives null prefill figures)
+check(all(k in o and o[k] is None for k in ("decode_tok_s", "decode_bw_fraction", "decode_bw_fraction_with_kv",
+                                             "decode_bw_fraction_min", "decode_bw_fraction_max")),
+      "bench on an encoder: the generation figures are null", o)
 p = run(["--model", bd, "-e", "bench gen=4"])
 check(p.returncode != 0 and b"encoder" in p.stderr, "bench gen= on an encoder is refused", p.stderr)
 p = run(["--model", bd, "-e", "bench prompt=0"])
