@@ -96,7 +96,7 @@ static int all_logits(Ctx *c, const Prompt *pr, float *lg, Err *e) {
 static int cmd_compare(App *app, const Args *a, Out *out) {
     Err e = {0};
     if (!app->original)
-        return out_error(out, "compare: the model is not converted: run quantize " QUANT_NAMES " first");
+        return out_error(out, "compare: the model is not converted: run quantize TYPE first (int8, q8_0, q4_k_m, f16, ...)");
     if (!app->model->cfg.a.lm_head) return out_error(out, "compare: %s has no output head to compare", app->model->name);
     Prompt pr;
     if (prompt_read(app, a, &pr, false, out)) {

@@ -354,6 +354,10 @@ p = run(["--model", bd, "--json", "-e", "bench prompt=16 reps=1 embed=8"])
 o = jlines(p)[0] if p.returncode == 0 else {}
 check(o.get("prefill_tok_s", 0) > 0 and o.get("embed_per_s", 0) > 0 and o.get("embed_tokens") == 8,
       "bench on an encoder measures prefill and embeddings", (p.stderr, o))
+# compare before quantize names what to run (it listed "off" among the types to convert to)
+p = run(["-e", 'compare "hi"'])
+check(p.returncode != 0 and b"run quantize TYPE first" in p.stderr and b"off" not in p.stderr,
+      "compare before quantize says what to run", p.stderr)
 # no generation: its figures are null, not 0 (as prompt=0 gives null prefill figures)
 check(all(k in o and o[k] is None for k in ("decode_tok_s", "decode_bw_fraction", "decode_bw_fraction_with_kv",
                                              "decode_bw_fraction_min", "decode_bw_fraction_max")),
