@@ -304,7 +304,7 @@ static int cmd_lens(App *app, const Args *a, Out *out) {
             rl[l] = strdup(s);
         }
         char title[160];
-        if (target >= 0) token_piece(m->tok, target, &tmp);
+        if (target >= 0) token_shown(m->tok, target, &tmp);
         snprintf(title, sizeof title, "%s: logit lens, probability of %s%s%s per layer x position", m->name,
                  target >= 0 ? "'" : "the final prediction", target >= 0 ? (tmp.data ? tmp.data : "") : "",
                  target >= 0 ? "'" : "");
@@ -577,8 +577,8 @@ static int cmd_attend(App *app, const Args *a, Out *out) {
         }
         jw_arr_end(w);
         json_matrix(w, "matrix", v, L, H);
-        token_piece(m->tok, pr.ids.v[from], &bf);
-        token_piece(m->tok, pr.ids.v[to], &bt);
+        token_shown(m->tok, pr.ids.v[from], &bf);
+        token_shown(m->tok, pr.ids.v[to], &bt);
         char title[200];
         snprintf(title, sizeof title, "%s: attention from %lld '%s' to %lld '%s' per layer x head", m->name, from,
                  bf.data ? bf.data : "", to, bt.data ? bt.data : "");
@@ -666,8 +666,11 @@ static int cmd_neuron(App *app, const Args *a, Out *out) {
         jw_arr_end(w);
         char **rl = piece_labels(m->tok, pr.ids.v, T), **cl = num_labels("d", hd);
         char title[200];
+        Buf qs = {0};
+        token_shown(m->tok, pr.ids.v[query], &qs);
         snprintf(title, sizeof title, "%s: layer %lld head %lld, query %lld '%s': q[d] k[d] / sqrt(%d) per key x dimension",
-                 m->name, layer, head, query, rl && rl[query] ? rl[query] : "", hd);
+                 m->name, layer, head, query, qs.data ? qs.data : "", hd);
+        buf_free(&qs);
         if (rl && cl) app_set_figure(app, contrib, T, hd, (const char *const *)rl, (const char *const *)cl, true, title);
         buf_printf(&out->text, "%s\nkey          score  (the three largest contributions: dimension value)\n", title);
         for (int j = 0; j < T; j++) {

@@ -175,6 +175,14 @@ void token_piece(const Tokenizer *t, int id, Buf *tmp) {
     tok_piece_display(t, id, tmp);
 }
 
+void token_shown(const Tokenizer *t, int id, Buf *out) {
+    Buf raw = {0};
+    token_piece(t, id, &raw);
+    buf_clear(out);
+    label_visible(out, raw.data ? raw.data : "", raw.len, true);
+    buf_free(&raw);
+}
+
 void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, int n) {
     Buf tmp = {0};
     jw_key(w, key);

@@ -51,6 +51,9 @@ void prompt_free(Prompt *p);
 int args_only(const Args *a, const char *const *keys, const char *cmd, Out *out);
 // A token's readable text into tmp (cleared first).
 void token_piece(const Tokenizer *t, int id, Buf *tmp);
+// Its visible form (label_visible: spaces, newlines and control characters shown, never raw)
+// into out (cleared first): for titles and lines of text a terminal prints.
+void token_shown(const Tokenizer *t, int id, Buf *out);
 // key: [pieces of ids] / key: [ints].
 void json_tokens(JsonW *w, const char *key, const Tokenizer *t, const int *ids, int n);
 void json_ints(JsonW *w, const char *key, const int *v, int n);

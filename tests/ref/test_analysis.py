@@ -671,6 +671,14 @@ def sliding_window(qkv, tmp):
              % (out.get('masked'), text[:300], inside.get('masked')))
     else:
         print('sliding window: attend outside the window is masked', flush=True)
+    # the titles show a token's control characters (this tokenizer's ids 1 and 3 are the bytes
+    # \t and \x03: printed raw to the terminal before), as the attention view does
+    for cmd in ('attend %s from=5 to=1' % ids, 'neuron %s layer=0 head=0 query=5' % ids.replace('5,9', '3,9'),
+                'lens %s target=#1' % ids):
+        out_text = qkv_cli.run(qkv, ['--model', model, '--db', db, '-e', cmd]).stdout
+        raw = sorted({c for c in out_text if ord(c) < 32 and c != '\n'})
+        if raw or not out_text:
+            fail('%s prints control characters raw: %r' % (cmd, raw or out_text[:200]))
 
 
 def main():
