@@ -394,7 +394,7 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
     if (!rc && patch_run(x, cl.v, co.v, T, (int)pos, answer, wrong, sites, &r, &e)) {
         if (r.same_top) {
             Buf t = {0};
-            token_piece(m->tok, r.answer, &t);
+            token_shown(m->tok, r.answer, &t);
             rc = out_error(out, "patch: both prompts' top token at position %lld is '%s', the answer: say which token the "
                                 "corrupt prompt should favour instead with wrong=TOKEN (or wrong=#ID)",
                            pos, t.data ? t.data : "");
@@ -449,8 +449,8 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
         labels_free(rlab, L + 1);
         labels_free(clab, T);
         Buf ta = {0};
-        token_piece(m->tok, r.answer, &ta);
-        token_piece(m->tok, r.wrong, &tmp);
+        token_shown(m->tok, r.answer, &ta);
+        token_shown(m->tok, r.wrong, &tmp);
         buf_printf(&out->text, "logit('%s') - logit('%s') at position %lld: clean %.4f, corrupt %.4f\n",
                    ta.data ? ta.data : "", tmp.data ? tmp.data : "", pos, r.clean, r.corrupt);
         if (r.resid)
