@@ -185,6 +185,7 @@ static int cmd_train_tokenizer(App *app, const Args *a, Out *out) {
     const char *dir = args_opt(a, "out");
     if (!dir || !*dir) return out_error(out, "train-tokenizer: out=DIR is required");
     Err e = {0};
+    if (tmodel_out_free(dir, "train-tokenizer", &e)) return out_error(out, "%s", e.msg); // a model's tokenizer replaced broke it
     long long vocab = 0, min_freq = 0;
     if (args_int(a, "vocab", 257, 1 << 22, &vocab, &e) < 0 || args_int(a, "min_freq", 0, 1ll << 53, &min_freq, &e) < 0)
         return out_error(out, "%s", e.msg);

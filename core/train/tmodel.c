@@ -665,6 +665,19 @@ static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool gr
     return newmodel_write(dir, &p, tok_dir, e);
 }
 
+int tmodel_out_free(const char *out, const char *cmd, Err *e) {
+    static const char *const model_files[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
+    for (size_t i = 0; i < sizeof model_files / sizeof *model_files; i++) {
+        char *p = fs_join(out, model_files[i]);
+        bool there = fs_present(p);
+        free(p);
+        if (there)
+            return err_set(e, "%s: '%s' already holds a model (%s): choose another out= (this would replace it)", cmd,
+                           out, model_files[i]);
+    }
+    return 0;
+}
+
 int tmodel_checkpoint_tokenizer(const Model *m, const char *out, char **tok_dir, Err *e) {
     *tok_dir = NULL;
     if (m->builtin || !m->path) return 0;

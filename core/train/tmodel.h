@@ -92,6 +92,12 @@ void tmodel_backward_hidden(TrainModel *m, const float *dhidden);
 // *tok_dir is allocated (free it). 0, or -1 with e filled.
 int tmodel_checkpoint_tokenizer(const Model *m, const char *out, char **tok_dir, Err *e);
 
+// 0 when out (a directory to write a new model or tokenizer into) holds no model: no
+// config.json, model.safetensors or model.safetensors.index.json; else -1 with "CMD: 'out'
+// already holds a model (FILE): choose another out=" in e (reward train, dpo train and
+// train-tokenizer replaced it, their own base included; train has its own rule, resuming).
+int tmodel_out_free(const char *out, const char *cmd, Err *e);
+
 // Write the parameters (or, when grads, the gradients) as an HF model directory: config.json,
 // model.safetensors (F32) and the tokenizer files copied from tok_dir (NULL: the family's
 // small default tokenizer).

@@ -249,6 +249,12 @@ def test_bad(qkv, tmp, model_dir):
     make_db(qkv, db, 4)
     bad(qkv, db, 'dpo train base=%s out=%s since=2999-01-01' % (model_dir, out), 'no rankings match', out=out)
     bad(qkv, db, 'dpo train base=%s' % model_dir, 'out=DIR is required')
+    # out= the base itself is refused and the base kept (its weights were replaced by the tuned ones)
+    st = os.path.join(model_dir, 'model.safetensors')
+    before = open(st, 'rb').read()
+    bad(qkv, db, 'dpo train base=%s out=%s steps=1' % (model_dir, model_dir), 'already holds a model')
+    if open(st, 'rb').read() != before:
+        fail('dpo train out= its base replaced the base\'s weights')
     bad(qkv, db, 'dpo train base=%s out=%s beta=-1' % (model_dir, out), 'beta', out=out)
     bad(qkv, db, 'dpo train base=%s out=%s lr=x' % (model_dir, out), 'lr', out=out)
     bad(qkv, db, 'dpo train base=/nonexistent out=%s' % out, 'base=/nonexistent', out=out)

@@ -462,6 +462,15 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     make_db(qkv, db, 4)
     bad(qkv, db, 'reward train base=%s out=%s since=2999-01-01' % (model_dir, out), 'no rankings match', out=out)
     bad(qkv, db, 'reward train base=%s' % model_dir, 'out=DIR is required')
+    # out= holding a model (the base itself, a reward model) is refused and the model kept: it was
+    # replaced (the base's config.json became LlamaForSequenceClassification)
+    for target in (model_dir, rm_dir):
+        before = {n: open(os.path.join(target, n), 'rb').read() for n in sorted(os.listdir(target))
+                  if os.path.isfile(os.path.join(target, n))}
+        bad(qkv, db, 'reward train base=%s out=%s steps=1' % (model_dir, target), 'already holds a model')
+        after = {n: open(os.path.join(target, n), 'rb').read() for n in before}
+        if after != before or sorted(before) != sorted(n for n in os.listdir(target) if os.path.isfile(os.path.join(target, n))):
+            fail('reward train out=%s changed the model there' % target)
     bad(qkv, db, 'reward train base=%s out=%s head=sideways' % (model_dir, out), 'head must be', out=out)
     bad(qkv, db, 'reward train base=%s out=%s head=linear r=4' % (model_dir, out), 'head=lora', out=out)
     bad(qkv, db, 'reward train base=%s out=%s head=lora r=0' % (model_dir, out), 'r', out=out)

@@ -216,7 +216,14 @@ def bad_input(qkv, tmp, db):
     with open(good, 'w') as f:
         f.write('hello world\n')
     out = os.path.join(tmp, 'bad-out')
-    cases = [('missing file', 'train-tokenizer %s/nope.txt out=%s vocab=300' % (tmp, out), 'nope.txt'),
+    # a model's folder: its tokenizer replaced broke the model ("the tokenizer has 300 tokens but
+    # the model only 257")
+    model_dir = os.path.join(tmp, 'a-model')
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, 'config.json'), 'w') as f:
+        f.write('{"model_type": "gpt2"}')
+    cases = [('a model\'s folder', 'train-tokenizer %s out=%s vocab=300' % (good, model_dir), 'already holds a model'),
+             ('missing file', 'train-tokenizer %s/nope.txt out=%s vocab=300' % (tmp, out), 'nope.txt'),
              ('not UTF-8', 'train-tokenizer %s out=%s vocab=300' % (nonutf, out), 'not UTF-8'),
              ('empty file', 'train-tokenizer %s out=%s vocab=300' % (empty, out), 'no text'),
              ('vocab too small', 'train-tokenizer %s out=%s vocab=100' % (good, out), 'vocab'),
