@@ -109,13 +109,11 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     long long best_of = 1;
     int got = args_int(a, "best_of", 1, 64, &best_of, &e);
     const char *rdir = args_opt(a, "reward");
-    if (!rdir && best_of > 1) rdir = app->reward_dir; // `set reward DIR`, as reward score takes it
     RewardModel *rm = NULL;
     int rc = 0;
     if (got < 0) rc = out_error(out, "generate: %s", e.msg);
-    else if (best_of > 1 && !rdir)
-        rc = out_error(out, "generate: best_of=%lld needs a reward model: reward=DIR, or set reward DIR", best_of);
-    else if (rdir && !(rm = reward_model_open(rdir, app->n_threads, &e))) rc = out_error(out, "generate: reward=%s: %s", rdir, e.msg);
+    // the reward model as reward score takes it: reward=DIR, set reward DIR, the latest reward run's
+    else if ((best_of > 1 || rdir) && !(rm = reward_judge_open(app, rdir, "reward", "generate", out))) rc = -1;
     if (rc) {
         prompt_free(&pr);
         buf_free(&chat);

@@ -317,11 +317,8 @@ done:
 
 // ---- reward score --------------------------------------------------------------------------
 
-// The reward model a command uses: model=DIR, else `set reward DIR`, else the latest finished
-// reward run's directory while it still exists. NULL with the message in out.
-static RewardModel *judge_open(App *app, const Args *a, const char *cmd, Out *out) {
+RewardModel *reward_judge_open(App *app, const char *dir, const char *opt, const char *cmd, Out *out) {
     Err e = {{0}};
-    const char *dir = args_opt(a, "model");
     char latest[PATH_MAX];
     if (!dir) dir = app->reward_dir;
     if (!dir) {
@@ -332,13 +329,13 @@ static RewardModel *judge_open(App *app, const Args *a, const char *cmd, Out *ou
             return NULL;
         }
         if (!got) {
-            out_error(out, "%s: no reward model: give model=DIR, set reward DIR, or train one (reward train ... out=DIR)",
-                      cmd);
+            out_error(out, "%s: no reward model: give %s=DIR, set reward DIR, or train one (reward train ... out=DIR)",
+                      cmd, opt);
             return NULL;
         }
         if (!fs_is_dir(latest)) {
-            out_error(out, "%s: the latest reward run's model '%s' is gone: give model=DIR or set reward DIR", cmd,
-                      latest);
+            out_error(out, "%s: the latest reward run's model '%s' is gone: give %s=DIR or set reward DIR", cmd,
+                      latest, opt);
             return NULL;
         }
         dir = latest;
@@ -447,7 +444,7 @@ static int reward_score_cmd(App *app, const Args *a, Out *out) {
     if ((run_s && id_arg(run_s, "run", &run_id, out)) || (rank_s && id_arg(rank_s, "ranking", &rank_id, out)) ||
         ((run_s || rank_s) && !(db = need_db(app, out))))
         return -1;
-    RewardModel *rm = judge_open(app, a, "reward score", out);
+    RewardModel *rm = reward_judge_open(app, args_opt(a, "model"), "model", "reward score", out);
     if (!rm) return -1;
     if (rank_id) {
         int rc = score_ranking(app, rm, db, rank_id, out);

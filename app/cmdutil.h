@@ -49,6 +49,10 @@ void prompt_free(Prompt *p);
 // union): 0 when every key= of a is in keys (NULL-terminated), else -1 with "CMD: KEY= does not
 // apply (only A=, B=)" in out.
 int args_only(const Args *a, const char *const *keys, const char *cmd, Out *out);
+// The reward model a command uses: dir (its option opt=, model= or reward=), else `set reward
+// DIR`, else the latest finished reward run's directory while it still exists. NULL with the
+// message (prefixed with cmd) in out.
+struct RewardModel *reward_judge_open(App *app, const char *dir, const char *opt, const char *cmd, Out *out);
 // A token's readable text into tmp (cleared first).
 void token_piece(const Tokenizer *t, int id, Buf *tmp);
 // Its visible form (label_visible: spaces, newlines and control characters shown, never raw)

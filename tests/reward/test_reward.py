@@ -266,6 +266,12 @@ def test_best_of(qkv, db, model_dir, rm, family):
                             db)
     if len(via) != 2 or [x['reward'] for x in via[1].get('candidates', [])] != [x['reward'] for x in c]:
         fail('%s best_of with set reward: %r' % (family, via[-1:]))
+    # ... and so does the latest reward run (rm here), as it serves reward score: best_of refused
+    # ("needs a reward model") before 2026-12-06
+    latest = qkv_cli.json_cmds(qkv, model_dir, ['generate "Q7: how is item 1?" max=5 seed=40 best_of=3'], db)
+    if [x['reward'] for x in latest[0].get('candidates', [])] != [x['reward'] for x in c] \
+            or latest[0].get('reward_model') != os.path.realpath(rm):
+        fail('%s best_of with the latest reward run: %r' % (family, latest[0].get('candidates')))
     print('%s best_of=3: every candidate logged and scored, the best shown' % family, flush=True)
 
 
@@ -489,7 +495,7 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'reward score "a" "b"', 'model=DIR')
     bad(qkv, db, 'reward score run=999 model=%s' % rm_dir, 'no such run')
     bad(qkv, db, 'reward fly', 'unknown subcommand')
-    bad(qkv, db, 'generate "a" best_of=2', 'needs a reward model: reward=DIR, or set reward DIR', model=model_dir)
+    bad(qkv, db, 'generate "a" best_of=2', 'no reward model: give reward=DIR, set reward DIR', model=model_dir)
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
 
 
