@@ -203,6 +203,14 @@ def main():
             err = p.stderr.strip()
             if p.returncode == 0 or want not in err or len(err.splitlines()) != 1:
                 fail('bad input (%s): exit %d, %r' % (label, p.returncode, err[:200]))
+        # train recipe=teach that fails before its first checkpoint removes the out= it made, its
+        # 12 MiB corpus with it (both were left behind before 2026-12-06), as train FILE does
+        for opts, want in (('steps=1', 'warmup must be below steps'), ('layers=abc', 'layers=abc')):
+            out = os.path.join(tmp, 'recipe-' + opts.split('=')[0])
+            p = run(qkv, 'train recipe=teach out=%s %s' % (out, opts), tmp)
+            if p.returncode == 0 or want not in p.stderr or os.path.exists(out):
+                fail('train recipe=teach %s: exit %d, %r, out= left: %s' % (opts, p.returncode, p.stderr.strip()[:200],
+                                                                           os.path.exists(out)))
     if failures:
         print('%d failure(s)' % len(failures))
         return 1
