@@ -1,7 +1,6 @@
 // cmd_train.c - the training commands: train a decoder on a text file into a checkpoint
 // directory (core/train/trainer.h), log its loss curve in the database, report progress on
 // stderr when headless (to the Training view in the TUI); curve shows a stored curve.
-#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -126,21 +125,6 @@ static Args recipe_args(const Args *a, const char *const (*recipe)[2]) {
 static int train_with(App *app, const Args *a, Out *out);
 static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out);
 
-// Remove dir and everything under it (a folder this command created: recipe=teach's out= when
-// its run failed before the first checkpoint, as train removes the out= it made).
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char *p = fs_join(dir, de->d_name);
-        if (fs_is_dir(p)) remove_tree(p);
-        else unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static int cmd_train(App *app, const Args *a, Out *out) {
     const char *recipe = args_opt(a, "recipe");
@@ -162,7 +146,7 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     if (!rc && !args_opt(a, "tok")) rc = fs_mkdir_p(tok, 0755, &e) || bytes->write_tokenizer(tok, &e) ? -1 : 0;
     if (rc) {
         free(data), free(tok);
-        if (made) remove_tree(dir);
+        if (made) fs_remove_tree(dir);
         return out_error(out, "%s", e.msg);
     }
     Args r = recipe_args(a, RECIPE_TEACH);
@@ -176,7 +160,7 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     free(r.a);
     free(data), free(tok);
     char *ckpt = fs_join(dir, "model.safetensors");
-    if (rc && made && !fs_present(ckpt)) remove_tree(dir);
+    if (rc && made && !fs_present(ckpt)) fs_remove_tree(dir);
     free(ckpt);
     return rc;
 }

@@ -1,6 +1,7 @@
 // fs.c - paths, folders, whole-file reads and atomic replacement.
 #include "base/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -322,6 +323,21 @@ static char *af_target(const char *dst, Err *e) {
             : S_ISCHR(ls.st_mode) || S_ISBLK(ls.st_mode) ? "it is a device, not a regular file"
                                                           : "it is not a regular file");
     return NULL;
+}
+
+void fs_remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char *p = fs_join(dir, de->d_name);
+        struct stat ls;
+        if (lstat(p, &ls) == 0 && S_ISDIR(ls.st_mode)) fs_remove_tree(p);
+        else unlink(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 int af_open(AtomicFile *af, const char *dst_given, Err *e) {

@@ -42,6 +42,10 @@ size_t fs_read_head(const char *path, void *buf, size_t n);
 // nothing to unmap). 0, or -1 with e saying why ("cannot open 'x': ..."). fs_unmap undoes it.
 int fs_map(const char *path, const unsigned char **base, size_t *size, Err *e);
 void fs_unmap(const unsigned char *base, size_t size);
+// Remove dir and everything under it, as far as it can (for a folder a command created itself:
+// a training run's out= when it fails before its first checkpoint). Symbolic links are removed,
+// never followed.
+void fs_remove_tree(const char *dir);
 // Writing a file atomically: af_open creates a temporary file beside dst; write to f; then
 // af_commit (flush, fsync, rename over dst, fsync the folder) or af_abort (remove it). On any
 // failure dst is untouched. dst must be a regular file or a new name: a symbolic link is

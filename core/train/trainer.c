@@ -2,7 +2,6 @@
 // trainer.h).
 #include "train/trainer.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -120,18 +119,7 @@ static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Er
 // Remove the directory dir this run created, with the files it wrote there (a run that failed
 // before its first checkpoint leaves nothing behind: not an untrained model where the trained
 // one was expected).
-static void remove_made(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char *p = fs_join(dir, de->d_name);
-        unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
+static void remove_made(const char *dir) { fs_remove_tree(dir); }
 
 // ---------------------------------------------------------------------------------------
 // Data
