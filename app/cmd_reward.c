@@ -490,23 +490,31 @@ done:
     return rc;
 }
 
+// train's options (the command's list adds score's run= and ranking=)
+static const char *const k_reward[] = {"base", "head", "pool", "r", "alpha", "out", "ties", "margin", "val", "steps", "epochs", "batch",
+                                       "warmup", "eval_every", "patience", "threads", "max_len", "lr", "min_lr",
+                                       "wd", "clip", "beta1", "beta2", "eps", "seed", "since", "until",
+                                       "annotator", "model", "text", NULL};
+static const char *const k_reward_all[] = {"base", "head", "pool", "r", "alpha", "out", "ties", "margin", "val", "steps",
+                                           "epochs", "batch", "warmup", "eval_every", "patience", "threads", "max_len",
+                                           "lr", "min_lr", "wd", "clip", "beta1", "beta2", "eps", "seed", "since",
+                                           "until", "annotator", "model", "text", "run", "ranking", NULL};
+
 static int cmd_reward(App *app, const Args *a, Out *out) {
     const char *sub = args_pos(a, 0)->val;
     if (!strcmp(sub, "train")) {
         if (args_npos(a) != 1) return out_error(out, "reward train: takes options only (key=value)");
-        return reward_train_cmd(app, a, out);
+        return args_only(a, k_reward, "reward train", out) ? -1 : reward_train_cmd(app, a, out);
     }
-    if (!strcmp(sub, "score")) return reward_score_cmd(app, a, out);
+    // score reads only these (the command's list is train's and score's): train's were ignored
+    static const char *const k_score[] = {"model", "run", "ranking", NULL};
+    if (!strcmp(sub, "score")) return args_only(a, k_score, "reward score", out) ? -1 : reward_score_cmd(app, a, out);
     return out_error(out, "reward: unknown subcommand '%.20s' (train, score)", sub);
 }
 
-static const char *const k_reward[] = {"base", "head", "pool", "r", "alpha", "out", "ties", "margin", "val", "steps", "epochs", "batch",
-                                       "warmup", "eval_every", "patience", "threads", "max_len", "lr", "min_lr",
-                                       "wd", "clip", "beta1", "beta2", "eps", "seed", "since", "until",
-                                       "annotator", "model", "text", "run", "ranking", NULL};
 
 const Command reward_commands[] = {
-    {"reward", cmd_reward, 1, 3, k_reward,
+    {"reward", cmd_reward, 1, 3, k_reward_all,
      "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] [pool=cls|mean] out=DIR [ties=exclude|equal "
      "margin=0 val=0.2 epochs=20 steps=N batch=8 lr= min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=3 "
      "seed=1 max_len=ctx threads=N] | reward score \"PROMPT\" \"COMPLETION\" [model=DIR] | reward score run=ID [model=DIR] | "

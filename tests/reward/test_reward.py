@@ -494,6 +494,10 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'reward score "a" model=%s' % rm_dir, 'usage')
     bad(qkv, db, 'reward score "a" "b"', 'model=DIR')
     bad(qkv, db, 'reward score run=999 model=%s' % rm_dir, 'no such run')
+    # train's options on score are refused, not ignored
+    bad(qkv, db, 'reward score "a" "b" model=%s epochs=5' % rm_dir, 'epochs= does not apply')
+    bad(qkv, db, 'reward score "a" "b" model=%s since=garbage' % rm_dir, 'since= does not apply')
+    bad(qkv, db, 'reward train base=%s out=%s ranking=3' % (model_dir, out), 'ranking= does not apply', out=out)
     bad(qkv, db, 'reward fly', 'unknown subcommand')
     bad(qkv, db, 'generate "a" best_of=2', 'no reward model: give reward=DIR, set reward DIR', model=model_dir)
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
