@@ -475,8 +475,10 @@ static int reward_score_cmd(App *app, const Args *a, Out *out) {
     jw_kstr(w, "model", reward_model_path(rm));
     json_ints(w, "ids", sc.ids.v, sc.ids.n);
     jw_kint(w, "truncated", sc.truncated);
-    if (run_id) {
-        jw_kint(w, "run_id", run_id);
+    jw_key(w, "run_id"); // null for a text given on the command line (no run holds it)
+    if (!run_id) jw_null(w);
+    else {
+        jw_int(w, run_id);
         Err le = {{0}};
         if (db_reward_score(db, run_id, reward_model_path(rm), sc.reward, &le))
             fprintf(stderr, "warning: the score was not logged: %s\n", le.msg);

@@ -145,6 +145,8 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
         s = qjson(qkv, db, 'reward score "%s" "%s" model=%s' % (prompt, comp, out))
         if not s:
             return
+        if 'run_id' not in s or s['run_id'] is not None:  # the README's fields: run_id null for a given text
+            fail('reward score "P" "C": run_id should be null, got %r' % s.get('run_id', 'absent'))
         try:
             want, m = hf_reward(out, s['ids'])
         except Exception as ex:
