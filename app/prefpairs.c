@@ -329,6 +329,12 @@ void pref_data_note(Buf *text, const PairSet *ps) {
                    ps->n_other_vocab, ps->n_seq);
 }
 
+void pref_stopped_note(Buf *text, int steps, int best_step, int planned) {
+    if (planned)
+        buf_printf(text, "stopped with Ctrl-C after step %d of %d: the weights of step %d are saved\n", steps, planned,
+                   best_step);
+}
+
 void pref_card_steps(Buf *b, int steps, int best_step, bool stopped_early, int planned) {
     buf_printf(b, "- steps: %d", steps);
     if (planned) buf_printf(b, " of %d planned (stopped with Ctrl-C; ", planned);

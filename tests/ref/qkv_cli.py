@@ -40,6 +40,23 @@ def json_cmds(qkv, model, cmds, db, timeout=600, extra=()):
         raise QkvError('qkv %s\n  output is not JSON (%s):\n%s' % (shown, ex, p.stdout[:2000]))
 
 
+def interrupted(qkv, args, after='step', delay=0.5, timeout=120):
+    """Run qkv with args, send Ctrl-C (SIGINT) once stderr shows a line with `after` and delay
+    seconds more have passed; return (exit status, stdout, stderr)."""
+    import signal
+    import time
+    proc = subprocess.Popen([qkv] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if after in line:
+            break
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    so, se = proc.communicate(timeout=timeout)
+    return proc.returncode, so, ''.join(seen) + se
+
+
 def _binary(argi, env, rel):
     """A built program: sys.argv[argi] (meson passes it), else $env, else build/rel in the source tree."""
     if len(sys.argv) > argi:

@@ -21,6 +21,7 @@
 import json
 import math
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -242,6 +243,26 @@ def test_rule(qkv, tmp, model_dir):
         fail('rule: train_points %r' % (pts[:2] + pts[-2:]))
 
 
+def test_interrupt(qkv, tmp, model_dir):
+    """Ctrl-C in the middle: the weights so far saved, and JSON and text both say it stopped."""
+    db = os.path.join(tmp, 'int.db')
+    make_db(qkv, db, 8)
+    for js in (True, False):
+        out = os.path.join(tmp, 'int-dpo-%s' % ('json' if js else 'text'))
+        args = ['--db', db, '-e', 'dpo train base=%s out=%s epochs=100000 patience=0' % (model_dir, out)]
+        rc, so, se = qkv_cli.interrupted(qkv, (['--json'] if js else []) + args, after='step')
+        saved = os.path.exists(os.path.join(out, 'model.safetensors'))
+        if js:
+            r = json.loads(so.strip().split('\n')[-1]) if so.strip() else {}
+            ok = r.get('stopped') is True
+        else:
+            ok = re.search(r'stopped with Ctrl-C after step \d+ of \d+: the weights of step \d+ are saved', so)
+        if not (ok and saved):
+            fail('dpo train stopped with Ctrl-C (%s): exit %d, saved %r, stdout %r, stderr %r'
+                 % ('json' if js else 'text', rc, saved, so[-300:], se[-300:]))
+    print('dpo train stopped with Ctrl-C: weights saved, JSON and text say so', flush=True)
+
+
 def test_bad(qkv, tmp, model_dir):
     db = os.path.join(tmp, 'bad.db')
     out = os.path.join(tmp, 'bad-out')
@@ -290,6 +311,7 @@ def main():
         test_torch_lora(qkv, tmp, models['gpt2'], 'gpt2')
         test_torch_lora(qkv, tmp, models['llama'], 'llama')
         test_rule(qkv, tmp, models['gpt2'])
+        test_interrupt(qkv, tmp, models['gpt2'])
         test_bad(qkv, tmp, models['gpt2'])
     return finish()
 

@@ -23,6 +23,7 @@
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -532,20 +533,18 @@ def test_killed(qkv, tmp, model_dir):
     cv = qjson(qkv, db, 'curve kind=reward')
     # stopped with Ctrl-C instead: the kept weights and a card that says the run was stopped
     out2 = out + '-int'
-    proc = subprocess.Popen([qkv, '--db', db, '--model', model_dir, '--json', '-e',
-                             'reward train head=full out=%s epochs=100000 patience=0' % out2],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:
-        if 'step' in line:
-            break
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    so, _ = proc.communicate(timeout=120)
+    _, so, _ = qkv_cli.interrupted(qkv, ['--db', db, '--model', model_dir, '--json', '-e',
+                                         'reward train head=full out=%s epochs=100000 patience=0' % out2])
     r = json.loads(so.strip().split('\n')[-1]) if so.strip() else {}
     card = open(os.path.join(out2, 'README.md')).read() if os.path.exists(os.path.join(out2, 'README.md')) else ''
     if not r.get('stopped') or 'planned (stopped with Ctrl-C' not in card:
         fail('reward train stopped with Ctrl-C: JSON stopped %r, card %r'
              % (r.get('stopped'), [l for l in card.splitlines() if 'steps' in l]))
+    # and in text: the line says it was stopped, and where (it read as a finished run)
+    _, so, _ = qkv_cli.interrupted(qkv, ['--db', db, '--model', model_dir, '-e',
+                                         'reward train head=full out=%s-text epochs=100000 patience=0' % out2])
+    if not re.search(r'stopped with Ctrl-C after step \d+ of \d+: the weights of step \d+ are saved', so):
+        fail('reward train stopped with Ctrl-C, text: %r' % so[-400:])
     if not cv or cv.get('status') != 'interrupted':
         fail('a killed reward training: status %r, want interrupted' % (cv or {}).get('status'))
     else:
