@@ -87,11 +87,13 @@ static const char *const RECIPE_TEACH[][2] = {
     {"data_seed", "1"}, {"val", "0.05"},   {"eval_batches", "8"}, {NULL, NULL}};
 enum { TEACH_SEED = 1, TEACH_BYTES = 12 << 20 };
 
-// Write the teaching corpus of seed (bytes of training text) and its task files into dir.
-static int teach_write(const char *dir, uint64_t seed, size_t bytes, Err *e) {
+// Write the teaching corpus of seed (bytes of training text at least: whole documents) and its
+// task files into dir; *wrote (may be NULL): the training text's bytes.
+static int teach_write(const char *dir, uint64_t seed, size_t bytes, size_t *wrote, Err *e) {
     if (fs_mkdir_p(dir, 0755, e)) return -1;
     Buf b = {0};
     teach_corpus(seed, bytes, &b);
+    if (wrote) *wrote = b.len;
     char *p = fs_join(dir, "train.txt");
     int rc = fs_write_atomic(p, b.data, b.len, e);
     free(p);
@@ -139,7 +141,7 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     Err e = {0};
     const bool made = !fs_is_dir(dir); // created here: removed when the run fails before its first checkpoint
     char *corpus = fs_join(dir, "corpus");
-    int rc = teach_write(corpus, TEACH_SEED, TEACH_BYTES, &e);
+    int rc = teach_write(corpus, TEACH_SEED, TEACH_BYTES, NULL, &e);
     char *data = fs_join(corpus, "train.txt"), *tok = fs_join(corpus, "tokenizer");
     free(corpus);
     const Family *bytes = family_find("gpt2");
@@ -173,17 +175,18 @@ static int cmd_teach_corpus(App *app, const Args *a, Out *out) {
     long long seed = TEACH_SEED, bytes = TEACH_BYTES;
     if (args_int(a, "seed", 0, (1ll << 53), &seed, &e) < 0 || args_int(a, "bytes", 1, 1ll << 32, &bytes, &e) < 0)
         return out_error(out, "%s", e.msg);
-    if (teach_write(dir, (uint64_t)seed, (size_t)bytes, &e)) return out_error(out, "%s", e.msg);
+    size_t wrote;
+    if (teach_write(dir, (uint64_t)seed, (size_t)bytes, &wrote, &e)) return out_error(out, "%s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "out", dir);
     jw_kint(w, "seed", seed);
-    jw_kint(w, "bytes", bytes);
+    jw_kint(w, "bytes", (long long)wrote); // whole documents: a little over the bytes= asked for
     jw_key(w, "tasks");
     jw_arr(w);
     for (int t = 0; t < TEACH_N_TASKS; t++) jw_str(w, teach_task_name((TeachTask)t));
     jw_arr_end(w);
-    buf_printf(&out->text, "wrote the teaching corpus (seed %lld, about %lld bytes) and its task files to %s\n", seed,
-               bytes, dir);
+    buf_printf(&out->text, "wrote the teaching corpus (seed %lld, %zu bytes) and its task files to %s\n", seed, wrote,
+               dir);
     return 0;
 }
 
@@ -379,11 +382,16 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     jw_kint(w, "steps", o.opt.steps);
     jw_kint(w, "train_tokens", info.train_tokens);
     jw_kint(w, "val_tokens", info.val_tokens);
-    if (L.last.step) {
-        jw_knum(w, "loss", L.last.loss);
-        jw_knum(w, "tok_s", L.last.tok_s);
-    }
-    if (L.last_val >= 0) jw_knum(w, "val_loss", L.last_val);
+    // null where this command ran no step (the run was finished already) or held nothing out
+    jw_key(w, "loss");
+    if (L.last.step) jw_num(w, L.last.loss);
+    else jw_null(w);
+    jw_key(w, "val_loss");
+    if (L.last_val >= 0) jw_num(w, L.last_val);
+    else jw_null(w);
+    jw_key(w, "tok_s");
+    if (L.last.step) jw_num(w, L.last.tok_s);
+    else jw_null(w);
     jw_kbool(w, "stopped", info.stop_step > 0);
     buf_printf(&out->text, "trained %s (%lld parameters) to step %d of %d in %s", info.cfg.a.name,
                (long long)info.n_params, L.last.step ? L.last.step : info.start_step, o.opt.steps, o.out);

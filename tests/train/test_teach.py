@@ -186,6 +186,10 @@ def main():
                 fail('seeds 1 and 2 give the same text')
         if not 400000 <= len(text.encode()) < 401000:
             fail('bytes=400000 wrote %d bytes' % len(text.encode()))
+        p = run(qkv, 'teach-corpus out=%s seed=1 bytes=400000' % a, tmp)  # JSON: the bytes written, not asked
+        got = json.loads(p.stdout.strip().split('\n')[-1]).get('bytes') if p.returncode == 0 and p.stdout.strip() else None
+        if got != len(text.encode()):
+            fail('teach-corpus JSON bytes %r, train.txt holds %d' % (got, len(text.encode())))
         seen = check_corpus(text)
         # the held-out check on the full corpus of the recipe (12 MiB)
         full = os.path.join(tmp, 'full')

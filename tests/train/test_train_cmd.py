@@ -197,6 +197,12 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if pb != pts:
         fail('%s: the resumed loss curve differs from the uninterrupted one: %s ... vs %s ...'
              % (tag, (pb or [])[18:24], pts[18:24]))
+    # the finished run's command once more: nothing left to run, and the JSON keeps its keys (null)
+    p = train_cmd(qkv, db, common + ['out=' + out_b])
+    r = json.loads(p.stdout.strip().split("\n")[-1]) if p.returncode == 0 and p.stdout.strip() else {}
+    if [r.get(k, 'absent') for k in ('step', 'loss', 'val_loss', 'tok_s')] != [40, None, None, None]:
+        fail('%s: the finished run again: exit %d, step/loss/val_loss/tok_s %r' % (
+            tag, p.returncode, [r.get(k, 'absent') for k in ('step', 'loss', 'val_loss', 'tok_s')]))
     print('ok %-24s killed at step %d, resumed from 20: weights and loss curve identical' % (tag + ' resume', killed_at),
           flush=True)
 
