@@ -30,7 +30,14 @@ typedef struct {
     TrainInfo info;
     double last_val;
     int last_val_step; // the step last_val was measured at
+    double elapsed0;   // a resumed run: the logged seconds at its checkpoint (the curve's clock runs on)
 } TrainLog;
+
+static int find_elapsed(void *user, const DbTrainPoint *p) {
+    TrainLog *L = user;
+    if (p->step == L->info.start_step) L->elapsed0 = p->elapsed_s;
+    return p->step >= L->info.start_step;
+}
 
 static int on_begin(void *user, const TrainInfo *info) {
     TrainLog *L = user;
@@ -40,6 +47,8 @@ static int on_begin(void *user, const TrainInfo *info) {
                     realpath(L->o->data, data_abs) ? data_abs : L->o->data, info->cfg.a.name, info->n_params,
                     L->o->threads, L->options.data};
     if (L->db) L->run_id = db_train_begin(L->db, &r, info->start_step, &L->log_err);
+    if (L->run_id > 0 && info->start_step > 0 && !L->log_err.msg[0])
+        db_train_points(L->db, L->run_id, find_elapsed, L, &L->log_err);
     if (L->app->headless)
         fprintf(stderr, "train: %s, %lld parameters, %lld training and %lld held-out tokens%s\n", info->cfg.a.name,
                 (long long)info->n_params, (long long)info->train_tokens, (long long)info->val_tokens,
@@ -53,7 +62,7 @@ static int on_step(void *user, const TrainPoint *p) {
     L->last = *p;
     if (p->val_loss >= 0) L->last_val = p->val_loss, L->last_val_step = p->step;
     if (L->db && L->run_id > 0 && !L->log_err.msg[0]) {
-        DbTrainPoint dp = {p->step, p->loss, p->val_loss, p->lr, p->grad_norm, p->tokens, p->elapsed_s};
+        DbTrainPoint dp = {p->step, p->loss, p->val_loss, p->lr, p->grad_norm, p->tokens, L->elapsed0 + p->elapsed_s};
         db_train_point(L->db, L->run_id, &dp, &L->log_err);
     }
     if (L->app->headless) {

@@ -197,6 +197,13 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if pb != pts:
         fail('%s: the resumed loss curve differs from the uninterrupted one: %s ... vs %s ...'
              % (tag, (pb or [])[18:24], pts[18:24]))
+    # the resumed curve's clock runs on from the checkpoint's (it restarted at 0 before 2026-12-06)
+    con = sqlite3.connect(db)
+    el = [r[0] for r in con.execute('SELECT elapsed_s FROM train_points JOIN train_runs ON train_runs.id = run_id '
+                                    'WHERE out_path = ? ORDER BY step', (os.path.realpath(out_b),))]
+    con.close()
+    if len(el) != 40 or any(b < a for a, b in zip(el, el[1:])):
+        fail('%s: resumed run: elapsed_s not nondecreasing over steps 1..40: %s' % (tag, [round(x, 3) for x in el[18:24]]))
     # the finished run's command once more: nothing left to run, and the JSON keeps its keys (null)
     p = train_cmd(qkv, db, common + ['out=' + out_b])
     r = json.loads(p.stdout.strip().split("\n")[-1]) if p.returncode == 0 and p.stdout.strip() else {}
