@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "base/mem.h"
@@ -94,6 +95,7 @@ static void json_stats(JsonW *w, const char *prefix, const DpoStats *s) {
 
 static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     char *tok_dir = NULL; // the checkpoint's tokenizer (tmodel_checkpoint_tokenizer)
+    int lock = -1;        // out= held for this run alone (fs_lock_dir)
     Err e = {{0}};
     const char *outdir = args_opt(a, "out");
     if (!outdir || !*outdir) return out_error(out, "dpo train: out=DIR is required");
@@ -196,7 +198,8 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     for (int i = 0; i < ps.n_seq; i++) seqp[i] = ps.seq[i].v, lens[i] = ps.seq[i].n;
     DpoData d = {(const int *const *)seqp, lens, ps.start, ps.n_seq, dtrain, dheld, n_train, n_held, NULL};
 
-    if (fs_mkdir_p(outdir, 0755, &e) || tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
+    if (fs_mkdir_p(outdir, 0755, &e) || (lock = fs_lock_dir(outdir, "training into it", &e)) < 0 ||
+        tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
         out_error(out, "dpo train: %s", e.msg);
         goto done;
     }
@@ -315,6 +318,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     pref_data_note(&out->text, &ps);
     rc = 0;
 done:
+    if (lock >= 0) close(lock);
     free(tok_dir);
     judge_result_free(&jr);
     free(jprompts);

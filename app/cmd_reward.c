@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "base/mem.h"
@@ -146,6 +147,7 @@ static int base_pooling(const Model *base, const char *pool_s, PoolKind *pool, O
 
 static int reward_train_cmd(App *app, const Args *a, Out *out) {
     char *tok_dir = NULL; // the checkpoint's tokenizer (tmodel_checkpoint_tokenizer)
+    int lock = -1;        // out= held for this run alone (fs_lock_dir)
     Err e = {{0}};
     const char *outdir = args_opt(a, "out"), *head_s = args_opt(a, "head"), *ties = args_opt(a, "ties");
     if (!outdir || !*outdir) return out_error(out, "reward train: out=DIR is required");
@@ -235,7 +237,8 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     char base_arch[64];
     runlog_arch_name(base, base_arch, sizeof base_arch);
     // the tokenizer settled before the work: a base without one to keep fails now
-    if (fs_mkdir_p(outdir, 0755, &e) || tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
+    if (fs_mkdir_p(outdir, 0755, &e) || (lock = fs_lock_dir(outdir, "training into it", &e)) < 0 ||
+        tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
         out_error(out, "reward train: %s", e.msg);
         buf_free(&opts);
         free(seqp);
@@ -304,6 +307,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     pref_data_note(&out->text, &ps);
     rc = 0;
 done:
+    if (lock >= 0) close(lock);
     free(tok_dir);
     free(score);
     lora_done(&lora);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,6 +74,16 @@ int fs_mkdir_p(const char *dir, unsigned mode, Err *e) {
     }
     free(tmp);
     return rc;
+}
+
+int fs_lock_dir(const char *dir, const char *what, Err *e) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return err_set(e, "cannot open '%s': %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    int er = errno;
+    close(fd);
+    if (er == EWOULDBLOCK) return err_set(e, "'%s' is in use by another qkv process (%s)", dir, what);
+    return err_set(e, "cannot lock '%s': %s", dir, strerror(er));
 }
 
 int fs_mkdir_parents(const char *path, unsigned mode, Err *e) {

@@ -25,6 +25,10 @@ const char *fs_basename(const char *path);
 int fs_mkdir_p(const char *dir, unsigned mode, Err *e);
 // Create the folders leading to the file path (mkdir -p of its dirname).
 int fs_mkdir_parents(const char *path, unsigned mode, Err *e);
+// Hold the folder dir for this process alone (an advisory lock on the folder itself, released
+// when the descriptor is closed or the process ends): its descriptor (>= 0), or -1 with e
+// filled, "'dir' is in use by another qkv process (what)" when another holds it.
+int fs_lock_dir(const char *dir, const char *what, Err *e);
 
 // Read the whole file into out (appended). Files larger than max bytes are refused; a file
 // that does not fit in memory is an error ("out of memory for the contents of ...").

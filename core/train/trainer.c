@@ -293,8 +293,22 @@ static int check_opts(const TrainOpts *o, Err *e) {
     return 0;
 }
 
+static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, bool made, Err *e);
+
+// out= held for this run alone: a second process training into it (the same command started
+// twice) would write its checkpoints and state over this one's.
 int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) {
     if (check_opts(o, e)) return -1;
+    bool made = !fs_is_dir(o->out); // out= created here: removed if the run fails before a save
+    if (fs_mkdir_p(o->out, 0755, e)) return -1;
+    int lock = fs_lock_dir(o->out, "training into it", e);
+    if (lock < 0) return err_set(e, "train: %s", e->msg); // made or not, the folder is the other's now
+    int rc = train_locked(o, h, info, made, e);
+    close(lock);
+    return rc;
+}
+
+static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, bool made, Err *e) {
     StateHead sh;
     int have = o->resume ? state_read(o->out, &sh, NULL, NULL, e) : 0;
     if (have < 0) return -1;
@@ -322,7 +336,7 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
                               "another out=", o->out, model_files[i]);
         break;
     }
-    bool made = !fs_is_dir(o->out), saved_once = false; // out= created here: removed if the run fails before a save
+    bool saved_once = false;
     // the model: the checkpoint's own files when resuming; else the given one, or a new one
     // written to out first
     const char *src = have ? o->out : o->from;

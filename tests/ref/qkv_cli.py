@@ -40,9 +40,10 @@ def json_cmds(qkv, model, cmds, db, timeout=600, extra=()):
         raise QkvError('qkv %s\n  output is not JSON (%s):\n%s' % (shown, ex, p.stdout[:2000]))
 
 
-def interrupted(qkv, args, after='step', delay=0.5, timeout=120):
+def interrupted(qkv, args, after='step', delay=0.5, timeout=120, during=None):
     """Run qkv with args, send Ctrl-C (SIGINT) once stderr shows a line with `after` and delay
-    seconds more have passed; return (exit status, stdout, stderr)."""
+    seconds more have passed (first calling during(), when given, while it runs); return (exit
+    status, stdout, stderr)."""
     import signal
     import time
     proc = subprocess.Popen([qkv] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -52,6 +53,8 @@ def interrupted(qkv, args, after='step', delay=0.5, timeout=120):
         if after in line:
             break
     time.sleep(delay)
+    if during:
+        during()
     proc.send_signal(signal.SIGINT)
     so, se = proc.communicate(timeout=timeout)
     return proc.returncode, so, ''.join(seen) + se

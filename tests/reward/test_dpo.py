@@ -250,7 +250,18 @@ def test_interrupt(qkv, tmp, model_dir):
     for js in (True, False):
         out = os.path.join(tmp, 'int-dpo-%s' % ('json' if js else 'text'))
         args = ['--db', db, '-e', 'dpo train base=%s out=%s epochs=100000 patience=0' % (model_dir, out)]
-        rc, so, se = qkv_cli.interrupted(qkv, (['--json'] if js else []) + args, after='step')
+        second = []
+
+        def again():  # the same command while it runs: refused, the running one untouched
+            try:
+                second.append(qkv_cli.run(qkv, ['--json'] + args, timeout=60))
+            except subprocess.TimeoutExpired:  # not refused: it trained beside the first
+                second.append(None)
+        rc, so, se = qkv_cli.interrupted(qkv, (['--json'] if js else []) + args, after='step', during=again)
+        p2 = second[0] if second else None
+        if not p2 or p2.returncode == 0 or 'is in use by another qkv process' not in p2.stderr:
+            fail('dpo train into an out= another process is training into: exit %s, %r'
+                 % (p2 and p2.returncode, p2 and p2.stderr[-300:]))
         saved = os.path.exists(os.path.join(out, 'model.safetensors'))
         if js:
             r = json.loads(so.strip().split('\n')[-1]) if so.strip() else {}

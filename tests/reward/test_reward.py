@@ -541,8 +541,19 @@ def test_killed(qkv, tmp, model_dir):
         fail('reward train stopped with Ctrl-C: JSON stopped %r, card %r'
              % (r.get('stopped'), [l for l in card.splitlines() if 'steps' in l]))
     # and in text: the line says it was stopped, and where (it read as a finished run)
-    _, so, _ = qkv_cli.interrupted(qkv, ['--db', db, '--model', model_dir, '-e',
-                                         'reward train head=full out=%s-text epochs=100000 patience=0' % out2])
+    args = ['--db', db, '--model', model_dir, '-e', 'reward train head=full out=%s-text epochs=100000 patience=0' % out2]
+    second = []
+
+    def again():  # the same command while it runs: refused (it would write its model over the running one's)
+        try:
+            second.append(qkv_cli.run(qkv, args, timeout=60))
+        except subprocess.TimeoutExpired:
+            second.append(None)
+    _, so, _ = qkv_cli.interrupted(qkv, args, during=again)
+    p2 = second[0] if second else None
+    if not p2 or p2.returncode == 0 or 'is in use by another qkv process' not in p2.stderr:
+        fail('reward train into an out= another process is training into: exit %s, %r'
+             % (p2 and p2.returncode, p2 and p2.stderr[-300:]))
     if not re.search(r'stopped with Ctrl-C after step \d+ of \d+: the weights of step \d+ are saved', so):
         fail('reward train stopped with Ctrl-C, text: %r' % so[-400:])
     if not cv or cv.get('status') != 'interrupted':

@@ -213,6 +213,27 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     print('ok %-24s killed at step %d, resumed from 20: weights and loss curve identical' % (tag + ' resume', killed_at),
           flush=True)
 
+    # the same command started again while it runs: refused (it would write its checkpoints over
+    # the running one's), the running one goes on and stops with Ctrl-C as usual
+    out_e = os.path.join(tmp, family + '-e')
+    long_run = [o for o in common if not o.startswith('steps=')] + ['steps=100000', 'out=' + out_e]
+    second = []
+
+    def again():
+        try:
+            second.append(train_cmd(qkv, db, long_run, timeout=60))
+        except subprocess.TimeoutExpired:  # not refused: it trained beside the first
+            second.append(None)
+    rc, so, _ = qkv_cli.interrupted(qkv, ['--db', db, '--json', '-e', 'train ' + ' '.join(long_run)], after='step 2/',
+                                    during=again)
+    r = json.loads(so.strip().split("\n")[-1]) if so.strip() else {}
+    p2 = second[0] if second else None
+    if not p2 or p2.returncode == 0 or 'is in use by another qkv process' not in p2.stderr:
+        fail('%s: a second train into the out= being trained: exit %s, %r'
+             % (tag, p2 and p2.returncode, p2 and p2.stderr[-300:]))
+    elif rc != 130 or not r.get('stopped'):
+        fail('%s: the run the second was refused beside: exit %s, %r' % (tag, rc, {k: r.get(k) for k in ('stopped', 'step')}))
+
     # Ctrl-C without save_every: the run stops after its step and saves it (it saved nothing, and
     # the same command started again from step 0); the same command resumes after it
     out_d = os.path.join(tmp, family + '-d')
