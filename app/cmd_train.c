@@ -133,7 +133,7 @@ static Args recipe_args(const Args *a, const char *const (*recipe)[2]) {
     return r;
 }
 
-static int train_with(App *app, const Args *a, Out *out);
+static int train_with(App *app, const Args *a, bool out_held, Out *out);
 static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out);
 
 
@@ -141,7 +141,7 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     const char *recipe = args_opt(a, "recipe");
     if (!recipe) {
         if (!args_pos(a, 0)) return out_error(out, "train: FILE or recipe=teach expected");
-        return train_with(app, a, out);
+        return train_with(app, a, false, out);
     }
     if (strcmp(recipe, "teach")) return out_error(out, "train: recipe=%.20s: the recipes are: teach", recipe);
     if (args_pos(a, 0)) return out_error(out, "train: recipe=teach makes its own corpus: no FILE");
@@ -149,6 +149,9 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     if (!dir || !*dir) return out_error(out, "train: out=DIR is required");
     Err e = {0};
     const bool made = !fs_is_dir(dir); // created here: removed when the run fails before its first checkpoint
+    // held from before the corpus is written: a second recipe=teach into it is refused first
+    int lock = fs_mkdir_p(dir, 0755, &e) ? -1 : fs_lock_dir(dir, "training into it", &e);
+    if (lock < 0) return out_error(out, "train: %s", e.msg); // made or not, the folder is the other's now
     char *corpus = fs_join(dir, "corpus");
     int rc = teach_write(corpus, TEACH_SEED, TEACH_BYTES, NULL, &e);
     char *data = fs_join(corpus, "train.txt"), *tok = fs_join(corpus, "tokenizer");
@@ -158,6 +161,7 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     if (rc) {
         free(data), free(tok);
         if (made) fs_remove_tree(dir);
+        close(lock);
         return out_error(out, "%s", e.msg);
     }
     Args r = recipe_args(a, RECIPE_TEACH);
@@ -167,12 +171,13 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     free(r.a);
     r.a = all, r.n++;
     if (!args_opt(a, "tok") && !args_opt(a, "from")) r.a[r.n++] = (Arg){(char *)"tok", tok, strlen(tok), false};
-    rc = train_with(app, &r, out);
+    rc = train_with(app, &r, true, out);
     free(r.a);
     free(data), free(tok);
     char *ckpt = fs_join(dir, "model.safetensors");
     if (rc && made && !fs_present(ckpt)) fs_remove_tree(dir);
     free(ckpt);
+    close(lock);
     return rc;
 }
 
@@ -287,8 +292,9 @@ static int task_examples(const char *path, bool cot, TrainExample **ex, int *n, 
     return rc;
 }
 
-static int train_with(App *app, const Args *a, Out *out) {
+static int train_with(App *app, const Args *a, bool out_held, Out *out) {
     TrainOpts o = train_defaults();
+    o.out_held = out_held;
     o.data = args_pos(a, 0)->val;
     o.out = args_opt(a, "out");
     o.from = args_opt(a, "from");

@@ -299,6 +299,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
 // twice) would write its checkpoints and state over this one's.
 int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) {
     if (check_opts(o, e)) return -1;
+    if (o->out_held) return train_locked(o, h, info, false, e);
     bool made = !fs_is_dir(o->out); // out= created here: removed if the run fails before a save
     if (fs_mkdir_p(o->out, 0755, e)) return -1;
     int lock = fs_lock_dir(o->out, "training into it", e);

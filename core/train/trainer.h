@@ -43,6 +43,7 @@ typedef struct TrainOpts {
     uint64_t seed;         // the batch generator
     int threads;           // <= 0: the CPUs
     bool resume;           // continue from out/train_state.bin when it is there
+    bool out_held;         // the caller holds out= (fs_lock_dir) and removes it on failure: train_run neither
 } TrainOpts;
 
 TrainOpts train_defaults(void);

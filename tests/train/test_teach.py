@@ -22,6 +22,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, '..', '..')
+sys.path.insert(0, os.path.join(HERE, '..', 'ref'))
+import qkv_cli  # noqa: E402
 failures = []
 
 
@@ -215,6 +217,30 @@ def main():
             if p.returncode == 0 or want not in p.stderr or os.path.exists(out):
                 fail('train recipe=teach %s: exit %d, %r, out= left: %s' % (opts, p.returncode, p.stderr.strip()[:200],
                                                                            os.path.exists(out)))
+        # recipe=teach started again into the folder it is training in: refused before it writes
+        # anything there (it wrote the corpus over the running one's, and removed the folder it
+        # thought it made when both started together)
+        out = os.path.join(tmp, 'recipe-twice')
+        args = ['--db', os.path.join(tmp, 'q.db'), '--json', '-e', 'train recipe=teach out=%s steps=100000' % out]
+        second = []
+
+        corpus = os.path.join(out, 'corpus', 'train.txt')
+
+        def again():
+            ino = os.stat(corpus).st_ino
+            try:
+                second.append(qkv_cli.run(qkv, args, timeout=60))
+            except subprocess.TimeoutExpired:
+                second.append(None)
+            second.append(os.stat(corpus).st_ino == ino)
+        rc, so, se = qkv_cli.interrupted(qkv, args, after='step 1/', during=again)
+        p2, kept = second if len(second) == 2 else (None, None)
+        r = json.loads(so.strip().split('\n')[-1]) if so.strip() else {}
+        if not p2 or p2.returncode == 0 or 'is in use by another qkv process' not in p2.stderr or not kept:
+            fail('train recipe=teach twice into one out=: the second: exit %s, %r, the corpus left alone: %s'
+                 % (p2 and p2.returncode, p2 and p2.stderr.strip()[-300:], kept))
+        elif rc != 130 or not r.get('stopped') or not os.path.exists(os.path.join(out, 'model.safetensors')):
+            fail('train recipe=teach beside a refused second: exit %s, %r, %r' % (rc, r, se.strip()[-300:]))
     if failures:
         print('%d failure(s)' % len(failures))
         return 1
