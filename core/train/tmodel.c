@@ -665,16 +665,20 @@ static int save_dir(TrainModel *m, const char *dir, const char *tok_dir, bool gr
     return newmodel_write(dir, &p, tok_dir, e);
 }
 
-int tmodel_out_free(const char *out, const char *cmd, Err *e) {
+const char *tmodel_file_in(const char *dir) {
     static const char *const model_files[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
     for (size_t i = 0; i < sizeof model_files / sizeof *model_files; i++) {
-        char *p = fs_join(out, model_files[i]);
+        char *p = fs_join(dir, model_files[i]);
         bool there = fs_present(p);
         free(p);
-        if (there)
-            return err_set(e, "%s: '%s' already holds a model (%s): choose another out= (this would replace it)", cmd,
-                           out, model_files[i]);
+        if (there) return model_files[i];
     }
+    return NULL;
+}
+
+int tmodel_out_free(const char *out, const char *cmd, Err *e) {
+    const char *f = tmodel_file_in(out);
+    if (f) return err_set(e, "%s: '%s' already holds a model (%s): choose another out= (this would replace it)", cmd, out, f);
     return 0;
 }
 

@@ -97,6 +97,8 @@ int tmodel_checkpoint_tokenizer(const Model *m, const char *out, char **tok_dir,
 // already holds a model (FILE): choose another out=" in e (reward train, dpo train and
 // train-tokenizer replaced it, their own base included; train has its own rule, resuming).
 int tmodel_out_free(const char *out, const char *cmd, Err *e);
+// The first file of a model (config.json, model.safetensors, its index) present in dir, or NULL.
+const char *tmodel_file_in(const char *dir);
 
 // Write the parameters (or, when grads, the gradients) as an HF model directory: config.json,
 // model.safetensors (F32) and the tokenizer files copied from tok_dir (NULL: the family's

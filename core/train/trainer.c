@@ -116,10 +116,6 @@ static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Er
     return rc;
 }
 
-// Remove the directory dir this run created, with the files it wrote there (a run that failed
-// before its first checkpoint leaves nothing behind: not an untrained model where the trained
-// one was expected).
-static void remove_made(const char *dir) { fs_remove_tree(dir); }
 
 // ---------------------------------------------------------------------------------------
 // Data
@@ -321,12 +317,8 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
     }
     // a trained model is never written over (given as out= by mistake): only an untrained one, as
     // new-model and a run killed before its first checkpoint leave
-    static const char *const model_files[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
-    for (size_t i = 0; !have && i < sizeof model_files / sizeof *model_files; i++) {
-        char *p = fs_join(o->out, model_files[i]);
-        bool exists = fs_is_file(p);
-        free(p);
-        if (!exists) continue;
+    const char *model_file = have ? NULL : tmodel_file_in(o->out);
+    if (model_file) {
         char *cp = fs_join(o->out, "config.json");
         Json *cfg = json_parse_file(cp, NULL);
         free(cp);
@@ -334,8 +326,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         json_free(cfg);
         if (!untrained)
             return err_set(e, "train: '%s' already holds a trained model (%s) and no training run of it: choose "
-                              "another out=", o->out, model_files[i]);
-        break;
+                              "another out=", o->out, model_file);
     }
     bool saved_once = false;
     // the model: the checkpoint's own files when resuming; else the given one, or a new one
@@ -346,7 +337,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
     if (!src) {
         NewModelParams p = o->newp;
         if (newmodel_write(o->out, &p, o->tok_dir, e)) {
-            if (made) remove_made(o->out);
+            if (made) fs_remove_tree(o->out);
             return -1;
         }
         src = o->out;
@@ -355,7 +346,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
     }
     Model *m = model_open(src, NULL, e);
     if (!m) {
-        if (made) remove_made(o->out);
+        if (made) fs_remove_tree(o->out);
         return -1;
     }
     if (have && !o->from) { // the checkpoint's model is this command's (the same command resumes)
@@ -376,7 +367,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
     if (!have && o->from) {
         if (tmodel_checkpoint_tokenizer(m, o->out, &tok_keep, e)) {
             model_free(m);
-            if (made) remove_made(o->out);
+            if (made) fs_remove_tree(o->out);
             return err_prefix(e, "train");
         }
         tok_dir = tok_keep;
@@ -493,7 +484,9 @@ done:
     tmodel_free(tm);
     model_free(m);
     free(tok_keep);
-    if (rc && made && !saved_once) remove_made(o->out);
+    // out= made by this run and nothing saved: removed with what was written there (no untrained
+    // model left where a trained one was expected)
+    if (rc && made && !saved_once) fs_remove_tree(o->out);
     return rc;
 }
 

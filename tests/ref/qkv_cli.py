@@ -40,6 +40,14 @@ def json_cmds(qkv, model, cmds, db, timeout=600, extra=()):
         raise QkvError('qkv %s\n  output is not JSON (%s):\n%s' % (shown, ex, p.stdout[:2000]))
 
 
+def run_or_none(qkv, args, timeout):
+    """run(), or None when qkv was still running after timeout seconds (then killed)."""
+    try:
+        return run(qkv, args, timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def interrupted(qkv, args, after='step', delay=0.5, timeout=120, during=None):
     """Run qkv with args, send Ctrl-C (SIGINT) once stderr shows a line with `after` and delay
     seconds more have passed (first calling during(), when given, while it runs); return (exit

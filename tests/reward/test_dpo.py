@@ -253,10 +253,7 @@ def test_interrupt(qkv, tmp, model_dir):
         second = []
 
         def again():  # the same command while it runs: refused, the running one untouched
-            try:
-                second.append(qkv_cli.run(qkv, ['--json'] + args, timeout=60))
-            except subprocess.TimeoutExpired:  # not refused: it trained beside the first
-                second.append(None)
+            second.append(qkv_cli.run_or_none(qkv, ['--json'] + args, 60))
         rc, so, se = qkv_cli.interrupted(qkv, (['--json'] if js else []) + args, after='step', during=again)
         p2 = second[0] if second else None
         if not p2 or p2.returncode == 0 or 'is in use by another qkv process' not in p2.stderr:

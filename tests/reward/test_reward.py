@@ -545,10 +545,7 @@ def test_killed(qkv, tmp, model_dir):
     second = []
 
     def again():  # the same command while it runs: refused (it would write its model over the running one's)
-        try:
-            second.append(qkv_cli.run(qkv, args, timeout=60))
-        except subprocess.TimeoutExpired:
-            second.append(None)
+        second.append(qkv_cli.run_or_none(qkv, args, 60))
     _, so, _ = qkv_cli.interrupted(qkv, args, during=again)
     p2 = second[0] if second else None
     if not p2 or p2.returncode == 0 or 'is in use by another qkv process' not in p2.stderr:

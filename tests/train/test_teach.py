@@ -228,10 +228,7 @@ def main():
 
         def again():
             ino = os.stat(corpus).st_ino
-            try:
-                second.append(qkv_cli.run(qkv, args, timeout=60))
-            except subprocess.TimeoutExpired:
-                second.append(None)
+            second.append(qkv_cli.run_or_none(qkv, args, 60))
             second.append(os.stat(corpus).st_ino == ino)
         rc, so, se = qkv_cli.interrupted(qkv, args, after='step 1/', during=again)
         p2, kept = second if len(second) == 2 else (None, None)

@@ -220,10 +220,7 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     second = []
 
     def again():
-        try:
-            second.append(train_cmd(qkv, db, long_run, timeout=60))
-        except subprocess.TimeoutExpired:  # not refused: it trained beside the first
-            second.append(None)
+        second.append(qkv_cli.run_or_none(qkv, ['--db', db, '--json', '-e', 'train ' + ' '.join(long_run)], 60))
     rc, so, _ = qkv_cli.interrupted(qkv, ['--db', db, '--json', '-e', 'train ' + ' '.join(long_run)], after='step 2/',
                                     during=again)
     r = json.loads(so.strip().split("\n")[-1]) if so.strip() else {}
