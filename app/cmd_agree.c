@@ -8,6 +8,7 @@
 
 #include "analysis/agree.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "cmdutil.h"
 #include "commands.h"
 #include "rankset.h"
@@ -18,7 +19,7 @@
 static int unique_cand(const RankRow *r, const char *t, size_t n) {
     int at = -1;
     for (int i = 0; i < r->k; i++)
-        if (r->c[i].len == n && !memcmp(r->c[i].text, t, n)) {
+        if (utf8_same_text(r->c[i].text, r->c[i].len, t, n)) {
             if (at >= 0 && r->c[i].rank != r->c[at].rank) return -1;
             if (at < 0) at = i;
         }

@@ -16,7 +16,7 @@
 //   order    ranking_id, order (groups of candidate numbers, best first), k, annotator, note
 //   skip     skipped, k
 //   note     note, ranking_id (null while pending)
-//   export   file, count, what, format
+//   export   file, count, what, format; pairs also identical (pairs left out: chosen and rejected read the same)
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -473,15 +473,19 @@ static int cmd_export(App *app, const Args *a, Out *out) {
         return out_error(out, "export %s: kind= filters runs only", what);
     Db *db = need_db(app, out);
     if (!db) return -1;
-    long count = 0;
+    long count = 0, same = 0;
     Err e = {{0}};
-    if (db_export(db, kind, file, &f, &count, &e)) return out_error(out, "export: %s", e.msg);
+    if (db_export(db, kind, file, &f, &count, &same, &e)) return out_error(out, "export: %s", e.msg);
+    bool pairs = kind == DB_EXPORT_PAIRS_TRL || kind == DB_EXPORT_PAIRS_HH;
     jw_kstr(&out->w, "file", file);
     jw_kint(&out->w, "count", count);
     jw_kstr(&out->w, "what", what);
     jw_kstr(&out->w, "format", format);
-    buf_printf(&out->text, "%ld %s written to %s\n", count,
-               kind == DB_EXPORT_PAIRS_TRL || kind == DB_EXPORT_PAIRS_HH ? "pairs" : what, file);
+    if (pairs) jw_kint(&out->w, "identical", same);
+    buf_printf(&out->text, "%ld %s written to %s\n", count, pairs ? "pairs" : what, file);
+    if (same) // as the trainers' note says it
+        buf_printf(&out->text, "note: %ld pairs were left out: their chosen and rejected read the same (a preference "
+                               "between one text and itself teaches nothing)\n", same);
     return 0;
 }
 
@@ -525,7 +529,7 @@ const Command data_commands[] = {
      "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M] | "
      "export experiment ID FILE [format=json|jsonl|csv] | export gguf FILE [type=f32|f16|q8_0]",
      "Write training data, replacing FILE atomically. pairs: every preference pair of each ranking (ties give "
-     "none), format=trl {prompt, chosen, rejected, margin} (margin = rank difference) or format=hh {chosen, "
+     "none, nor do two completions that read the same), format=trl {prompt, chosen, rejected, margin} (margin = rank difference) or format=hh {chosen, "
      "rejected} as \"\\n\\nHuman: ...\\n\\nAssistant: ...\" transcripts. rankings: one line per ranking "
      "{ranking_id, created, annotator, note, qkv_version, prompt, k, order, candidates: [{n, rank, run}]} with "
      "each run's full record. runs: JSON Lines (or format=csv) with show's fields. Filters: since/until (ISO "
@@ -533,7 +537,8 @@ const Command data_commands[] = {
      "kind (runs). export experiment ID FILE writes one experiment (format from the name: .csv, .jsonl, else json): "
      "{experiment, conditions, items: [{condition, shots, cot, samples, chat, seed, item, input, target, answer, "
      "correct, correct_norm, detail, runs: [{sample, run_id, answer, n_reused, prompt, text}]}]}; jsonl one item a "
-     "line; csv one item a row with its first run. JSON: file, count, what, format. export gguf FILE writes the "
+     "line; csv one item a row with its first run. JSON: file, count, what, format (pairs: and identical, the pairs "
+     "left out because chosen and rejected read the same). export gguf FILE writes the "
      "current model (converted by quantize or not) as a GGUF v3 file as llama.cpp lays out its family "
      "(general.architecture, {arch}.* hyperparameters, tokenizer.ggml.* and chat template, llama.cpp's tensor "
      "names): matrices as type= (default f32; with q8_0 a matrix whose rows are not whole 32-element blocks "

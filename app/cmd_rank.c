@@ -8,6 +8,7 @@
 #include "cmdutil.h"
 #include "commands.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 
 _Static_assert((int)RANK_MAX_CANDIDATES == (int)DB_RANK_MAX, "a pending ranking holds as many candidates as a stored one");
 
@@ -89,8 +90,8 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
         for (int j = i + 1; j < pr->k; j++) {
             bool dup = false; // j is the same text as an earlier one than i: counted there
             for (int h = 0; h < i && !dup; h++)
-                dup = bytes_eq(texts[h].data, texts[h].len, texts[j].data, texts[j].len);
-            if (dup || !bytes_eq(texts[i].data, texts[i].len, texts[j].data, texts[j].len)) continue;
+                dup = utf8_same_text(texts[h].data, texts[h].len, texts[j].data, texts[j].len);
+            if (dup || !utf8_same_text(texts[i].data, texts[i].len, texts[j].data, texts[j].len)) continue;
             same++; // j repeats i's text
             all_empty &= texts[i].len == 0;
             if (first) buf_printf(&note, "%s%d=%d", note.len ? ", " : "", i + 1, j + 1);

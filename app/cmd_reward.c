@@ -10,6 +10,7 @@
 
 #include "base/fs.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "base/vec.h"
 #include "cmdutil.h"
 #include "commands.h"
@@ -394,7 +395,7 @@ static int score_ranking(App *app, RewardModel *rm, Db *db, int64_t id, Out *out
     for (int i = 0; i < g.k; i++)
         for (int j = i + 1; j < g.k; j++) {
             int ri = g.items[i].rank, rj = g.items[j].rank;
-            if (ri == rj || bytes_eq(text[i].data, text[i].len, text[j].data, text[j].len)) continue;
+            if (ri == rj || utf8_same_text(text[i].data, text[i].len, text[j].data, text[j].len)) continue;
             pairs++;
             same += (ri < rj) == (r[i] > r[j]) && r[i] != r[j];
         }

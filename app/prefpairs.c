@@ -8,6 +8,7 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "cmdutil.h"
 #include "tok/tokenizer.h"
 
@@ -170,10 +171,10 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
             for (int j = 0; j < row->k; j++) {
                 int ri = row->c[i].rank, rj = row->c[j].rank;
                 bool tie = ri == rj;
-                ps->n_ties_out += tie && !ties_equal && j > i &&
-                                  !bytes_eq(row->c[i].text, row->c[i].len, row->c[j].text, row->c[j].len);
+                bool same = utf8_same_text(row->c[i].text, row->c[i].len, row->c[j].text, row->c[j].len);
+                ps->n_ties_out += tie && !ties_equal && j > i && !same;
                 if (tie ? (!ties_equal || j <= i) : ri > rj) continue; // i better than j, or a tie once
-                if (bytes_eq(row->c[i].text, row->c[i].len, row->c[j].text, row->c[j].len)) {
+                if (same) {
                     ps->n_identical++; // the same completion on both sides: nothing to learn
                     continue;
                 }

@@ -23,7 +23,7 @@ typedef struct PairSet {
     int n_other_vocab; // candidates whose stored token ids are not m's tokens of their text
     RewardPair *pairs;
     int n_pairs, n_ties;
-    int n_identical; // pairs left out: the two completions are the same text (no preference)
+    int n_identical; // pairs left out: the two completions read the same (utf8_same_text; no preference)
     int n_ties_out;  // tied pairs left out (ties=exclude); n_ties counts those kept (ties=equal)
     int *group;     // the prompt of each pair (0 .. n_groups-1)
     int n_groups;
@@ -44,7 +44,7 @@ int reward_tokens(const Model *m, const char *prompt, size_t plen, const char *c
 // parsed and added; an empty one is the beginning-of-text token) followed by the completion
 // tokenized alone, start recording where it begins; the prompt's start is cut first to fit
 // max_len, then the completion's end (DPO). Ties become tie pairs when ties_equal, else are
-// dropped; two candidates of the same text give no pair (n_identical counts them); a pair's margin is margin_w x its rank difference. Counts in n_other_vocab the
+// dropped; two candidates that read the same (utf8_same_text, the exports' rule) give no pair (n_identical counts them); a pair's margin is margin_w x its rank difference. Counts in n_other_vocab the
 // candidates generated with another vocabulary than m's: stored token ids that are out of m's
 // range or that m's tokenizer does not decode to the stored text (their text is tokenized by m
 // like every other's). 0 or -1 with e filled.

@@ -290,8 +290,9 @@ typedef enum {
 // fsync, rename): the file is either the complete export or untouched. For rankings and
 // pairs, since/until/annotator apply to the ranking and model to its candidates (a
 // ranking matches when one of its candidates does). *count receives the number of
-// records written. Returns 0 or -1 with e filled.
-int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, Err *e);
+// records written; *identical (when not NULL) the pairs left out because their chosen and rejected
+// would read the same (utf8_same_text: no preference). Returns 0 or -1 with e filled.
+int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, long *identical, Err *e);
 typedef enum {
     DB_EXPORT_EXP_JSON,  // one JSON document: experiment, conditions (with accuracy), items with runs
     DB_EXPORT_EXP_JSONL, // one item per line

@@ -10,7 +10,7 @@
 //     order (groups of candidate numbers, best first; a group of several is a tie),
 //     candidates (best first: {n, rank, run} with run as in the runs export)
 //   pairs, format=trl: prompt, chosen, rejected, margin (rank of rejected - rank of chosen);
-//     ties and pairs of identical completions are left out
+//     ties are left out, and so are pairs whose chosen and rejected read the same (utf8_same_text)
 //   pairs, format=hh: chosen, rejected ("\n\nHuman: PROMPT\n\nAssistant: COMPLETION"; a chat
 //               prompt's Human turn is its user's message, base/chatturn.h; a completion's
 //               leading space is not doubled after "Assistant:")
@@ -35,6 +35,7 @@
 #include "base/chatturn.h"
 #include "base/json.h"
 #include "base/stats.h"
+#include "base/utf8.h"
 #include "db_int.h"
 
 // ---- atomic files --------------------------------------------------------------------------
@@ -239,9 +240,10 @@ static void hh_transcript(Buf *b, const char *prompt, size_t plen, const DbRun *
     buf_put(b, r->output + space, r->output_len - space);
 }
 
-// Write the records of one ranking (a rankings line, or its pairs).
+// Write the records of one ranking (a rankings line, or its pairs); *identical counts the pairs
+// left out because their chosen and rejected would read the same (utf8_same_text).
 static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, const Cand *c, int k, long *count,
-                          Err *e) {
+                          long *identical, Err *e) {
     const char *prompt = r->prompt;
     size_t plen = r->prompt_len;
     Buf line = {0}, chosen = {0}, rejected = {0};
@@ -287,8 +289,21 @@ static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, con
         for (int i = 0; i < k && !status; i++)
             for (int j = i + 1; j < k && !status; j++) {
                 if (c[i].rank == c[j].rank) continue; // a tie gives no preference
-                if (bytes_eq(c[i].run.output, c[i].run.output_len, c[j].run.output, c[j].run.output_len))
-                    continue; // nor do two identical completions (greedy candidates), whatever their ranks
+                // nor do two completions that read the same as written (greedy candidates; two cut
+                // inside a character; in a transcript, two that differ by the leading space it drops)
+                bool same;
+                if (what == DB_EXPORT_PAIRS_TRL) {
+                    same = utf8_same_text(c[i].run.output, c[i].run.output_len, c[j].run.output,
+                                          c[j].run.output_len);
+                } else {
+                    hh_transcript(&chosen, prompt, plen, &c[i].run);
+                    hh_transcript(&rejected, prompt, plen, &c[j].run);
+                    same = utf8_same_text(chosen.data, chosen.len, rejected.data, rejected.len);
+                }
+                if (same) {
+                    (*identical)++;
+                    continue;
+                }
                 buf_clear(&line);
                 jw_init(&w, &line);
                 jw_obj(&w);
@@ -301,8 +316,6 @@ static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, con
                     jw_strn(&w, c[j].run.output, c[j].run.output_len);
                     jw_kint(&w, "margin", c[j].rank - c[i].rank);
                 } else {
-                    hh_transcript(&chosen, prompt, plen, &c[i].run);
-                    hh_transcript(&rejected, prompt, plen, &c[j].run);
                     jw_key(&w, "chosen");
                     jw_strn(&w, chosen.data, chosen.len);
                     jw_key(&w, "rejected");
@@ -323,7 +336,7 @@ typedef struct {
     Db *db;
     DbExport what;
     AtomicFile *af;
-    long *count;
+    long *count, *identical;
     Err *e;
 } RankingExport;
 
@@ -332,20 +345,23 @@ static int export_one_ranking(void *user, const DbRanking *r) {
     Cand c[DB_RANK_MAX];
     int k = ranking_cands(x->db, r->id, c, x->e);
     if (k < 0) return -1;
-    int status = export_ranking(x->what, x->af, r, c, k, x->count, x->e);
+    int status = export_ranking(x->what, x->af, r, c, k, x->count, x->identical, x->e);
     for (int i = 0; i < k; i++) db_run_done(&c[i].run);
     return status;
 }
 
-static int export_rankings(Db *db, DbExport what, AtomicFile *af, const DbFilter *f, long *count, Err *e) {
-    RankingExport x = {db, what, af, count, e};
+static int export_rankings(Db *db, DbExport what, AtomicFile *af, const DbFilter *f, long *count, long *identical,
+                           Err *e) {
+    RankingExport x = {db, what, af, count, identical, e};
     return db_rankings_each(db, f, 0, false, export_one_ranking, &x, e);
 }
 
 // ---- entry -------------------------------------------------------------------------------------
 
-int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, Err *e) {
+int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, long *identical, Err *e) {
+    long same = 0;
     *count = 0;
+    if (identical) *identical = 0;
     // check the filter before creating anything
     DbWhere check;
     int bad = db_where_build(f, DB_WHERE_RUNS, &check, e);
@@ -378,7 +394,7 @@ int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *
             *count = x.count;
             buf_free(&x.line);
         } else {
-            status = export_rankings(db, what, &af, f, count, e);
+            status = export_rankings(db, what, &af, f, count, &same, e);
         }
         sqlite3_stmt *end = db_stmt(db, "COMMIT", NULL);
         if (end) {
@@ -395,6 +411,7 @@ int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *
         *count = 0;
         return -1;
     }
+    if (identical) *identical = same;
     return 0;
 }
 

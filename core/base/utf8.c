@@ -67,6 +67,17 @@ int utf8_encode(uint32_t cp, char *out) {
     return 4;
 }
 
+bool utf8_same_text(const char *a, size_t na, const char *b, size_t nb) {
+    size_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        uint32_t ca, cb;
+        i += (size_t)utf8_decode(a + i, na - i, &ca);
+        j += (size_t)utf8_decode(b + j, nb - j, &cb);
+        if (ca != cb) return false;
+    }
+    return i == na && j == nb;
+}
+
 size_t utf8_invalid_at(const char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         int l = utf8_valid_len(s + i, n - i);

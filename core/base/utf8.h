@@ -1,5 +1,6 @@
 // utf8.h - UTF-8 decoding with the WHATWG/Unicode "maximal subpart" error rule.
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,11 @@ size_t utf8_invalid_at(const char *s, size_t n);
 // Decode one code point at s; stores it (U+FFFD for ill-formed input) in *cp and
 // returns the number of bytes consumed (>= 1). Requires n >= 1.
 int utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+// Whether a (na bytes) and b (nb bytes) read as the same text: equal once each ill-formed
+// subpart is shown as U+FFFD, as buf_put_utf8 and every export write them (two completions cut
+// inside different characters both read "\uFFFD"). NULL with a length of 0 is the empty text.
+bool utf8_same_text(const char *a, size_t na, const char *b, size_t nb);
 
 // Encode cp as UTF-8 into out (at least 4 bytes); returns the byte count.
 int utf8_encode(uint32_t cp, char *out);

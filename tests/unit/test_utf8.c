@@ -36,5 +36,14 @@ int main(void) {
     buf_put_csv(&b, "x\xf0\x9f\x98", 4);
     CHECK_STR(b.data, "x\xef\xbf\xbd");
     buf_free(&b);
+    // the same text as read: ill-formed subparts are U+FFFD (two characters cut short differently,
+    // or one and a written U+FFFD), anything else byte for byte
+    CHECK(utf8_same_text("e\xe2\x82", 3, "e\xe2\x83", 3));
+    CHECK(utf8_same_text("\xf0\x9f\x98", 3, "\xef\xbf\xbd", 3));
+    CHECK(utf8_same_text(NULL, 0, "", 0));
+    CHECK(!utf8_same_text("\xe2\x82", 2, "\xe2\x82\xac", 3));
+    CHECK(!utf8_same_text("ab", 2, "a", 1));
+    CHECK(!utf8_same_text("\xc0\x80", 2, "\xef\xbf\xbd", 3)); // two U+FFFD, not one
+    CHECK(!utf8_same_text(" a", 2, "a", 1));
     return CHECK_DONE();
 }
