@@ -415,11 +415,15 @@ static int probe_apply(App *app, const Args *a, Out *out) {
 typedef struct {
     JsonW *w;
     Buf *text;
+    int n; // rows so far: the table's header comes with the first
 } RunsOut;
 
 static int probe_run_row(void *user, const DbProbeRun *r) {
     RunsOut *o = user;
     JsonW *w = o->w;
+    if (!o->n++)
+        buf_puts(o->text, "   id  created              dataset    level      rows  majority  best  accuracy  control  "
+                          "expected  model\n");
     int bi = 0;
     for (int i = 0; i < r->n_layers; i++)
         if (r->layers[i].layer == r->best_layer) bi = i;
@@ -480,12 +484,11 @@ static int probe_runs(App *app, const Args *a, Out *out) {
     JsonW *w = &out->w;
     jw_key(w, "probe_runs");
     jw_arr(w);
-    buf_puts(&out->text, "   id  created              dataset    level      rows  majority  best  accuracy  control  "
-                         "expected  model\n");
-    RunsOut o = {w, &out->text};
+    RunsOut o = {w, &out->text, 0};
     int rc = db_probes_each(db, ds, (long)limit, probe_run_row, &o, &e);
     jw_arr_end(w);
     if (rc) return out_error(out, "probe runs: %s", e.msg);
+    if (!o.n) list_none(out, "probe runs", ds != NULL);
     return 0;
 }
 

@@ -318,8 +318,12 @@ int list_command(App *app, const Args *a, Out *out, const char *cmd, const char 
     int rc = each(db, &f, (long)n, &c, &e);
     jw_arr_end(&out->w);
     if (rc) return out_error(out, "%s: %s", cmd, e.msg);
-    if (!c.n) buf_printf(&out->text, "no %s\n", key);
+    if (!c.n) list_none(out, key, text || f.since || f.until || f.annotator || f.model || f.kind);
     return 0;
+}
+
+void list_none(Out *out, const char *what, bool filtered) {
+    buf_printf(&out->text, "no %s %s\n", what, filtered ? "match" : "yet");
 }
 
 // Filters of history and export from their options.

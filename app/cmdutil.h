@@ -83,9 +83,12 @@ typedef struct ListCtx {
 } ListCtx;
 // Visits the rows of a listing for filter f, newest first, at most n.
 typedef int (*ListEach)(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e);
-// A listing command: [N] [TEXT] and the filters, then each row into key: [...] ("no KEY" when
-// there is none).
+// A listing command: [N] [TEXT] and the filters, then each row into key: [...] (list_none's line
+// when there is none).
 int list_command(App *app, const Args *a, Out *out, const char *cmd, const char *key, ListEach each);
+// The human form of a listing that found no rows of what ("runs", "probe runs"): "no WHAT match"
+// when filtered (a filter or text was given), else "no WHAT yet". Every listing says it this way.
+void list_none(Out *out, const char *what, bool filtered);
 // The since=, until=, annotator=, model=, kind= filters.
 void filter_opts(const Args *a, DbFilter *f);
 // Append n bytes of s as valid UTF-8 with NUL bytes shown as U+2400 (a human form is a C string).

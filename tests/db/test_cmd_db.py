@@ -308,8 +308,13 @@ def main():
     out = p.stdout.decode('utf-8', 'replace')
     check(p.returncode == 0 and '3 1 2=4' in out and '2=3 1' in out and 'note: a "note"' in out
           and len(out.splitlines()) == 3, 'rankings: the text form: %r' % out)
-    p = qkv(['--db', db, '-e', 'rankings nothing-like-this'])
-    check(p.returncode == 0 and p.stdout == b'no rankings\n', 'rankings: none found: %r' % p.stdout)
+    # listings that find nothing say so as probe runs does (list_none): "match" under a filter
+    for cmd, want in (('rankings nothing-like-this', b'no rankings match\n'), ('history kind=nothing', b'no runs match\n'),
+                      ('history 5 nothing-like-this', b'no runs match\n'), ('experiments annotator=nobody',
+                                                                           b'no experiments match\n'),
+                      ('experiments', b'no experiments yet\n')):
+        p = qkv(['--db', db, '-e', cmd])
+        check(p.returncode == 0 and p.stdout == want, '%s: none found: %r, expected %r' % (cmd, p.stdout, want))
     # show ranking=ID: the candidates best first with their completions
     (sr,), _ = qjson(db, ['show ranking=%d' % one])
     keys_are(sr, SHOW_RANKING_KEYS, 'show ranking')

@@ -180,6 +180,15 @@ def main():
     text = subprocess.run([QKV, '--model', 'builtin', '--db', db, '-e', 'probe runs'], capture_output=True,
                           text=True, timeout=60).stdout
     check('capital' in text and 'number' in text and 'builtin' in text, 'probe runs table: %s' % text)
+    # none matching: said in words, not a table's header over nothing; JSON an empty list (it
+    # printed the header alone); a database without sweeps says they are none yet
+    for where, cmd, want in ((db, 'probe runs dataset=nothing', 'no probe runs match\n'),
+                             (os.path.join(TMP, 'no-probes.db'), 'probe runs', 'no probe runs yet\n')):
+        p = subprocess.run([QKV, '--model', 'builtin', '--db', where, '-e', cmd], capture_output=True, text=True,
+                           timeout=60)
+        check(p.returncode == 0 and p.stdout == want, '%s: %r, expected %r' % (cmd, p.stdout, want))
+        _, (ls,) = qkv(where, cmd)
+        check(ls == {'probe_runs': []}, '%s (JSON): %s' % (cmd, ls))
 
     # the figure as CSV: each layer's held-out accuracy over n_test rows, with its binomial
     # standard error and 95% interval (it once wrote n and stderr empty)
