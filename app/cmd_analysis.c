@@ -483,6 +483,9 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
 // ---------------------------------------------------------------------------------------
 // rollout and attend
 
+// The floats of the maps rollout holds (every layer's T x T): 2 GB.
+#define ROLLOUT_MAX_FLOATS 5e8
+
 static int cmd_rollout(App *app, const Args *a, Out *out) {
     const Model *m = app->model;
     Prompt pr;
@@ -491,11 +494,17 @@ static int cmd_rollout(App *app, const Args *a, Out *out) {
         prompt_free(&pr);
         return -1;
     }
-    int T = pr.ids.n;
-    if (T > m->cfg.n_ctx || (double)m->cfg.n_layer * T * T > 5e8) {
+    // the limit hit first: the context the model reads, then the maps of every layer, held at
+    // once (L x T x T floats, at most ROLLOUT_MAX_FLOATS), which a shorter text fits
+    int T = pr.ids.n, L = m->cfg.n_layer;
+    int max_t = (int)sqrt(ROLLOUT_MAX_FLOATS / L);
+    while ((double)L * (max_t + 1) * (max_t + 1) <= ROLLOUT_MAX_FLOATS) max_t++;
+    while (max_t > 0 && (double)L * max_t * max_t > ROLLOUT_MAX_FLOATS) max_t--;
+    if (T > m->cfg.n_ctx || T > max_t) {
         prompt_free(&pr);
-        return out_error(out, "rollout: %d tokens: too many for %d layers of maps (or the context of %d)", T,
-                         m->cfg.n_layer, m->cfg.n_ctx);
+        if (T > m->cfg.n_ctx) return out_error(out, "rollout: %d tokens do not fit in the context of %d", T, m->cfg.n_ctx);
+        return out_error(out, "rollout: %d tokens: the %d layers' attention maps of %d x %d would take %.1f GB; at most "
+                         "%d tokens for this model", T, L, T, T, (double)L * T * T * sizeof(float) / 1e9, max_t);
     }
     Ctx *x = app_ctx(app, &e);
     float *r = x ? malloc(sizeof(float) * (size_t)T * T) : NULL;

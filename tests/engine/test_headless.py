@@ -354,6 +354,19 @@ p = run(["--model", bd, "--json", "-e", "bench prompt=16 reps=1 embed=8"])
 o = jlines(p)[0] if p.returncode == 0 else {}
 check(o.get("prefill_tok_s", 0) > 0 and o.get("embed_per_s", 0) > 0 and o.get("embed_tokens") == 8,
       "bench on an encoder measures prefill and embeddings", (p.stderr, o))
+# rollout names the limit a long text hits first: the context (the built-in model's 256), not
+# the maps; within a context of 4096, the 32 layers' maps, with the most tokens they allow (it
+# said "too many for N layers of maps (or the context of C)" in both cases)
+p = run(["-e", "rollout ids=" + ",".join(["5"] * 300)])
+err = p.stderr.decode()
+check(p.returncode == 1 and "rollout: 300 tokens do not fit in the context of 256" in err and "maps" not in err,
+      "rollout beyond the context names the context", err)
+deep = os.path.join(TMP, "deep")
+run(["-e", f"new-model gpt2 layers=32 heads=1 d=8 ctx=4096 seed=3 out={deep}"])
+p = run(["--model", deep, "-e", "rollout ids=" + ",".join(["5"] * 4000)])
+err = p.stderr.decode()
+check(p.returncode == 1 and "attention maps" in err and "at most 3952 tokens" in err and "context" not in err,
+      "rollout within the context but past the maps' memory names the maps and the longest text", err)
 # compare before quantize names what to run (it listed "off" among the types to convert to)
 p = run(["-e", 'compare "hi"'])
 check(p.returncode != 0 and b"run quantize TYPE first" in p.stderr and b"off" not in p.stderr,
