@@ -17,6 +17,7 @@
 #include "prompt/template.h"
 #include "tok/bpe_train.h"
 #include "train/teach.h"
+#include "train/tmodel.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -512,11 +513,21 @@ static int cmd_curve(App *app, const Args *a, Out *out) {
 // fraction of sgemm's at the model's linear shapes, both measured in this run (train_bench).
 static int cmd_bench_train(App *app, const Args *a, Out *out) {
     Err e = {0};
-    long long B = 8, T = app->model->cfg.n_ctx < 256 ? app->model->cfg.n_ctx : 256, steps = 3, reps = 5, th = 0;
+    const Model *m = app->model;
+    long long B = 8, T = m->cfg.n_ctx < 256 ? m->cfg.n_ctx : 256, steps = 3, reps = 5, th = 0;
     if (args_int(a, "batch", 1, 4096, &B, &e) < 0 || args_int(a, "seq", 2, 65536, &T, &e) < 0 ||
         args_int(a, "steps", 1, 100000, &steps, &e) < 0 ||
         args_int(a, "reps", 1, TRAIN_BENCH_MAX_REPS, &reps, &e) < 0 || args_int(a, "threads", 0, 1024, &th, &e) < 0)
-        return out_error(out, "%s", e.msg);
+        return out_error(out, "bench-train: %s", e.msg);
+    // what it times is train's step, next-token loss through the head: a model train refuses is refused
+    // here in bench-train's name (it said "train: bert models are not trainable")
+    if (tmodel_check(&m->cfg, true, &e)) {
+        if (!m->cfg.a.causal)
+            return out_error(out, "bench-train: '%s' is an encoder (bidirectional attention): bench-train times "
+                             "language-model training (next-token loss), which qkv runs for decoders only; an "
+                             "encoder is trained as a reward model (reward train base=%s)", m->name, m->name);
+        return out_error(out, "bench-train: %s: bench-train times train's steps", e.msg);
+    }
     TrainBench r;
     if (train_bench(app->model, th > 0 ? (int)th : app->n_threads, (int)B, (int)T, (int)steps, (int)reps, &r, &e))
         return out_error(out, "%s", e.msg);

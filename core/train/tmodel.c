@@ -85,9 +85,7 @@ static int plan_tensor(void *user, const WeightSlot *s) {
     return 0;
 }
 
-// Whether the trainer runs c: with its language-model head (lm), or, body only, also an
-// encoder (post-norm, embedding norm, token types, erf GELU, bidirectional attention).
-static int check_arch(const ModelConfig *c, bool lm, Err *e) {
+int tmodel_check(const ModelConfig *c, bool lm, Err *e) {
     const Arch *a = &c->a;
     bool enc = !lm && !a->causal;
     const char *why = !a->causal && lm ? "bidirectional attention"
@@ -101,12 +99,16 @@ static int check_arch(const ModelConfig *c, bool lm, Err *e) {
                     : (a->biases & BIAS_HEAD) && !enc ? "a head bias"
                     : a->pos == POS_ROTARY && enc ? "rotary positions in an encoder"
                     : NULL;
-    if (why) return err_set(e, "train: %s models are not trainable (%s)", a->name, why);
+    if (why) return err_set(e, "%s models are not trainable (%s)", a->name, why);
     return 0;
 }
 
 static TrainModel *new_model(const ModelConfig *c0, const TensorMap *map, int threads, bool lm, Err *e) {
-    if (check_arch(c0, lm, e) || config_check(c0, "train", e)) return NULL;
+    if (tmodel_check(c0, lm, e)) {
+        err_prefix(e, "train");
+        return NULL;
+    }
+    if (config_check(c0, "train", e)) return NULL;
     ModelConfig cc = *c0, *c = &cc;
     if (!c->a.causal) c->a.lm_head = c->a.head_transform = false; // an encoder's body: its masked-LM head is not read
     if (threads <= 0) threads = pool_cpus();

@@ -28,6 +28,10 @@ typedef struct TParam {
 
 typedef struct TrainModel TrainModel;
 
+// Whether the trainer runs a model of configuration c: with its language-model head (lm), or,
+// body only, also an encoder (post-norm, embedding norm, token types, erf GELU, bidirectional
+// attention). 0, or -1 with e filled ("ARCH models are not trainable (why)", no command named).
+int tmodel_check(const ModelConfig *c, bool lm, Err *e);
 // A model of configuration c stored as layout map stores it, with zero parameters.
 // threads: the passes' thread team (<= 0: the CPUs; see train/layers.h for how work is split). NULL with e filled when the
 // architecture is not one the trainer supports.

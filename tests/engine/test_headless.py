@@ -367,6 +367,16 @@ p = run(["--model", deep, "-e", "rollout ids=" + ",".join(["5"] * 4000)])
 err = p.stderr.decode()
 check(p.returncode == 1 and "attention maps" in err and "at most 3952 tokens" in err and "context" not in err,
       "rollout within the context but past the maps' memory names the maps and the longest text", err)
+# bench-train on an encoder: refused in bench-train's name, saying what it times and what an
+# encoder can be trained as (it said "train: bert models are not trainable"); its options' errors
+# are bench-train's too
+p = run(["--model", bd, "-e", "bench-train steps=1 reps=1"])
+err = p.stderr.decode()
+check(p.returncode == 1 and len(err.splitlines()) == 1 and err.startswith("error: bench-train: ") and "encoder" in err
+      and "language-model training" in err and "reward train" in err, "bench-train on an encoder is refused", err)
+p = run(["--model", bd, "-e", "bench-train batch=0"])
+check(p.returncode == 1 and p.stderr.decode().startswith("error: bench-train: batch=0"), "bench-train batch=0",
+      p.stderr)
 # compare before quantize names what to run (it listed "off" among the types to convert to)
 p = run(["-e", 'compare "hi"'])
 check(p.returncode != 0 and b"run quantize TYPE first" in p.stderr and b"off" not in p.stderr,
