@@ -10,7 +10,8 @@
 //     in canonical order) and drops nonspacing marks (Mn); lowercase maps every character to
 //     its lower case. The categories are those of HF's Unicode tables (unicode_norm.h).
 //   pre-tokenizer: splits at white space (dropped) and around every punctuation character
-//     (ASCII punctuation or category P*).
+//     (ASCII punctuation or category P*). A tokenizer.json whose pre_tokenizer is null (or
+//     absent) has none: the text between added tokens is one word, spaces and all.
 //   model: a word longer than max_input_chars_per_word characters is [UNK]; otherwise the
 //     longest vocabulary piece from the left, continuations prefixed "##"; a word with a
 //     position no piece covers is [UNK] as a whole.
@@ -26,6 +27,7 @@
 
 struct WordPiece {
     bool clean_text, chinese, strip_accents, lowercase;
+    bool pre_split; // BertPreTokenizer's words; without a pre-tokenizer the text is one word
     int unk;
     int max_chars;
     char prefix[16];
@@ -126,8 +128,13 @@ static void word_pieces(const Tokenizer *t, const uint32_t *wd, size_t n, Buf *t
     buf_free(&utf);
 }
 
-// The words of normalized code points cps[0..n) (split at white space, punctuation alone), as pieces.
+// The words of normalized code points cps[0..n) (split at white space, punctuation alone; without
+// a pre-tokenizer, as HF's tokenizers, the whole text, spaces included), as pieces.
 static void words(const Tokenizer *t, const uint32_t *cps, size_t n, Buf *tmp, IntVec *out) {
+    if (!t->wp->pre_split) {
+        if (n) word_pieces(t, cps, n, tmp, out);
+        return;
+    }
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
         bool end = i == n, sp = !end && is_space(cps[i]), pu = !end && is_punct(cps[i]);
@@ -277,6 +284,7 @@ Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e) {
     t->wp = xcalloc(1, sizeof *t->wp);
     if (norm && norm->type != JSON_NULL) read_options(t->wp, norm, NULL);
     else t->wp->lowercase = t->wp->strip_accents = t->wp->chinese = t->wp->clean_text = false;
+    t->wp->pre_split = pre && pre->type != JSON_NULL; // null or absent: no pre-tokenizer, as for the normalizer
     t->wp->max_chars = (int)json_num_or(model, "max_input_chars_per_word", 100);
     snprintf(t->wp->prefix, sizeof t->wp->prefix, "%s", json_str_or(model, "continuing_subword_prefix", "##"));
     t->wp->prefix_len = strlen(t->wp->prefix);
@@ -305,7 +313,7 @@ Tokenizer *wordpiece_from_lines(const char *text, size_t n, const Json *cfg, con
     tok_index(t);
     t->wp = xcalloc(1, sizeof *t->wp);
     read_options(t->wp, NULL, cfg);
-    t->wp->clean_text = true;
+    t->wp->clean_text = t->wp->pre_split = true;
     t->wp->max_chars = 100;
     memcpy(t->wp->prefix, "##", 3);
     t->wp->prefix_len = 2;

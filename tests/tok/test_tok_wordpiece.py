@@ -7,7 +7,9 @@
 #   - vocab.txt (+ tokenizer_config.json beside it): qkv --tokenizer vocab.txt  vs
 #     transformers.AutoTokenizer on a directory holding only those two files (a BertTokenizer);
 #   - a copy of tokenizer.json with added tokens found after normalization ("normalized": true:
-#     "Qkv Tool" is found in "QKV TOOL"), and with lstrip, rstrip, single_word.
+#     "Qkv Tool" is found in "QKV TOOL"), and with lstrip, rstrip, single_word;
+#   - a copy with "pre_tokenizer": null: HF splits nothing then (the text between added tokens
+#     is one word, spaces and punctuation included, mostly [UNK]); qkv split it as BERT does.
 # On every string of unicases.all_cases (samples of every 128-code-point window of planes 0-3
 # and 14, combining marks in any order, every CJK range, every control, format and White_Space
 # code point, words around the 100-character limit, case mappings, [MASK] and the other
@@ -83,6 +85,23 @@ def with_added(tmp):
     return path
 
 
+def without_pre_tokenizer(tmp):
+    """A copy of tokenizer.json with "pre_tokenizer": null; its path."""
+    with open(os.path.join(bert_dir(), 'tokenizer.json'), encoding='utf-8') as f:
+        j = json.load(f)
+    j['pre_tokenizer'] = None
+    path = os.path.join(tmp, 'no-pre', 'tokenizer.json')
+    os.makedirs(os.path.dirname(path))
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(j, f, ensure_ascii=False)
+    return path
+
+
+# words, punctuation and spaces that BertPreTokenizer would split, with [MASK] between them
+NO_PRE_TEXT = ['hello', 'hello world', 'Hello, world!', 'a.b', 'unaffable', "don't", ' x', 'x ', '  ', 'ab [MASK] cd',
+               'hello [MASK]world', 'caf\u00e9', '\u4e2d\u6587', 'x' * 100, 'x' * 101, '...', 'a\tb']
+
+
 def hf_vocab_txt(tmp):
     """vocab.txt + tokenizer_config.json through transformers' AutoTokenizer."""
     import transformers
@@ -120,6 +139,9 @@ def main():
         items_added = [(t, True) for t in ts] + [(t, False) for t in ts if '<mask2>' not in t and not any(
             s in t for s in SPECIALS)]
         rep.check(qkv, 'tokenizer.json + added tokens', added, items_added, hf_json(added), 'HF tokenizers')
+        no_pre = without_pre_tokenizer(tmp)
+        rep.check(qkv, 'tokenizer.json, pre_tokenizer null', no_pre, items_of(NO_PRE_TEXT) + items, hf_json(no_pre),
+                  'HF tokenizers')
     disagree = [(it, a, b) for it, a, b in zip(items, want_json, want_txt) if a != b]
     for (t, s), a, b in disagree[:tokrun.SHOW]:
         print('FAIL: references disagree on %s special=%s: tokenizers %s, transformers %s' % (tokrun.show(t), s, a, b))
