@@ -251,6 +251,24 @@ static bool has_tensor(const struct Gguf *g, const TensorMap *map, WeightId w) {
     return gguf_find_tensor(g, name) != NULL;
 }
 
+// The blocks the tensors of g hold: one more than the largest N of a name that starts as the
+// map's per-block names do ("blk.N."), 0 when there is none. *prefix gets that start.
+static int blocks_held(const struct Gguf *g, const TensorMap *map, char *prefix, size_t cap) {
+    const char *fmt = map->names[W_ATTN_NORM], *d = fmt ? strstr(fmt, "%d") : NULL;
+    snprintf(prefix, cap, "%.*s", d ? (int)(d - fmt) : 0, fmt ? fmt : "");
+    size_t pl = strlen(prefix);
+    int held = 0;
+    for (int i = 0; d && i < gguf_n_tensors(g); i++) {
+        const char *s = gguf_tensor(g, i)->name;
+        if (strncmp(s, prefix, pl)) continue;
+        long n = 0;
+        int k = 0;
+        for (s += pl; k < 9 && s[k] >= '0' && s[k] <= '9'; k++) n = n * 10 + (s[k] - '0');
+        if (k && s[k] == '.' && n >= held) held = (int)n + 1;
+    }
+    return held;
+}
+
 // Rotary scaling as llama.cpp stores it: rope.scaling.type linear with its factor, or a
 // tensor of per-frequency divisors (Llama 3.1's rope_freqs).
 static int read_gguf_rope(const GgufFamily *gf, const struct Gguf *g, ModelConfig *c, Err *e) {
@@ -298,6 +316,14 @@ int config_read_gguf(const Family *f, const struct Gguf *g, ModelConfig *c, Err 
         gguf_int_key(g, arch, "feed_forward_length", 1, 1 << 20, true, &c->n_ff, e) < 0 ||
         gguf_int_key(g, arch, "attention.head_count", 1, 1024, true, &c->n_head, e) < 0)
         return -1;
+    // every block the tensors hold is used: a smaller count would run a model cut short
+    char blk[32];
+    int held = blocks_held(g, gf->names, blk, sizeof blk);
+    if (held != c->n_layer) {
+        if (!held) return err_set(e, "'%s': %s.block_count is %d but it holds no block tensors (%sN.*)", path, arch, c->n_layer, blk);
+        return err_set(e, "'%s': %s.block_count is %d but its tensors run to %s%d.* (%d block%s)", path, arch, c->n_layer,
+                       blk, held - 1, held, held == 1 ? "" : "s");
+    }
     c->n_kv_head = c->n_head;
     if (gguf_int_key(g, arch, "attention.head_count_kv", 1, 1024, false, &c->n_kv_head, e) < 0) return -1;
     int hd = 0, vd = 0;

@@ -7,9 +7,11 @@
 # arrays, duplicate keys and tensor names, general.alignment, tensor dims, types (unknown ids and
 # ggml types qkv does not compute with), offsets (unaligned, past the end, overlapping),
 # truncation anywhere, missing or mistyped metadata keys, unsupported architectures and
-# tokenizers, and tensor shapes that disagree with the metadata. For each, `qkv --model FILE -e
-# model` must exit non-zero (not by a signal) with exactly one stderr line starting with
-# `error: ` that names what is wrong, no sanitizer report, within the timeout (no hang).
+# tokenizers, tensor shapes that disagree with the metadata, and a block_count above or below the
+# blocks the tensors hold (blk.N.*: the message names the key and the blocks). For each,
+# `qkv --model FILE -e model` must exit non-zero (not by a signal) with exactly one stderr line
+# starting with `error: ` that names what is wrong (a tuple of texts in a case's names: all of
+# them), no sanitizer report, within the timeout (no hang).
 # Usage: test_badgguf.py QKV_BINARY
 
 import os
@@ -175,6 +177,16 @@ def m_dict(attr, key, value):
     return lambda m: getattr(m, attr).__setitem__(key, value)
 
 
+def two_blocks(count, second=1):
+    """Block 0's tensors copied as block `second`, llama.block_count set to count."""
+    def f(m):
+        for t in list(m.tensors):
+            if t['name'].startswith('blk.0.'):
+                m.tensors.append(dict(t, name=t['name'].replace('blk.0.', 'blk.%d.' % second)))
+        m.set('llama.block_count', U32, count)
+    return f
+
+
 def cases():
     C = Case
     q = 'blk.0.attn_q.weight'
@@ -230,7 +242,13 @@ def cases():
                                                                                      'array']),
         C('epsilon a string', m_set('llama.attention.layer_norm_rms_epsilon', STR, 'x'), ['layer_norm_rms_epsilon']),
         C('block_count 0', m_set('llama.block_count', U32, 0), ['llama.block_count']),
-        C('block_count 2 (one layer stored)', m_set('llama.block_count', U32, 2), ['blk.1.']),
+        C('block_count 2 (one layer stored)', m_set('llama.block_count', U32, 2),
+          [('llama.block_count is 2', 'run to blk.0.* (1 block)')]),
+        C('block_count 1 (two layers stored)', two_blocks(1), [('llama.block_count is 1', 'run to blk.1.* (2 blocks)')]),
+        C('block_count 1 (blocks 0 and 4 stored)', two_blocks(1, 4), [('llama.block_count is 1', 'run to blk.4.*')]),
+        C('block_count 3 (two layers stored)', two_blocks(3), [('llama.block_count is 3', 'run to blk.1.* (2 blocks)')]),
+        C('block_count 2 (blocks 0 and 2 stored)', two_blocks(2, 2), [('llama.block_count is 2', 'run to blk.2.*')]),
+        C('block_count 3 (blocks 0 and 2 stored)', two_blocks(3, 2), ["missing tensor 'blk.1."]),
         C('embedding_length 48 (tensors of 32)', m_set('llama.embedding_length', U32, 48), ['token_embd.weight',
                                                                                            'shape']),
         C('feed_forward_length 96 (tensors of 64)', m_set('llama.feed_forward_length', U32, 96), ['ffn_', 'shape']),
@@ -297,7 +315,7 @@ def check(qkv, case, path, db):
         problems.append('sanitizer report')
     if len(lines) != 1 or not lines[0].startswith('error: '):
         problems.append('stderr is not exactly one line starting with "error: "')
-    elif not any(n in lines[0] for n in case.names):
+    elif not any(all(x in lines[0] for x in n) if isinstance(n, tuple) else n in lines[0] for n in case.names):
         problems.append('message names none of %s' % case.names)
     if problems:
         fail('%s: %s\n  stderr: %s' % (case.name, '; '.join(problems), p.stderr.strip()[:1500]))
