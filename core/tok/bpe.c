@@ -811,7 +811,8 @@ Tokenizer *bpe_load_llama2c(const char *path, Err *e) {
                .merges = m, .n_merges = nm, .added = added, .n_added = 3, .pre = PRE_NONE, .byte_level = false,
                .byte_fallback = true, .prepend = 1, .rank_by_where = true};
     t = build(&sp, e);
-    if (t) {
+    if (t) { // SentencePiece's ids: <unk> 0 (what a byte without a token becomes), <s> 1, </s> 2
+        t->bpe->unk = 0;
         t->bos = t->add_first = 1;
         t->eos = 2;
     }
@@ -849,7 +850,9 @@ Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e) {
     for (int i = 0; i < p->n; i++) {
         text[i] = (Str){p->text[i], p->len[i]};
         int ty = p->type ? p->type[i] : TOKP_NORMAL;
-        if (ty == TOKP_CONTROL || ty == TOKP_USER) added[sp.n_added++] = (AddedIn){text[i], i, ty == TOKP_CONTROL};
+        // as llama.cpp splits them out of text: control, user-defined and unknown tokens
+        if (ty == TOKP_CONTROL || ty == TOKP_USER || ty == TOKP_UNKNOWN)
+            added[sp.n_added++] = (AddedIn){text[i], i, ty != TOKP_USER};
     }
     sp.vtext = text;
     sp.added = added;
@@ -916,9 +919,9 @@ static int gguf_piece(const Tokenizer *t, int id, const unsigned char *is_added,
         buf_printf(out, "<0x%02X>", s[0]);
         return TOKP_BYTE;
     }
-    if (is_added[id]) {
+    if (is_added[id]) { // SentencePiece's <unk> is an added token too, typed unknown
         buf_put(out, s, n);
-        return t->special[id] ? TOKP_CONTROL : TOKP_USER;
+        return id == t->bpe->unk && !t->bpe->byte_level ? TOKP_UNKNOWN : t->special[id] ? TOKP_CONTROL : TOKP_USER;
     }
     for (size_t i = 0; i < n; i++) {
         char u[8];

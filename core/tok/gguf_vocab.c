@@ -6,7 +6,8 @@
 // "llama" SentencePiece-style BPE (tokens with U+2581 for spaces and <0xNN> byte tokens, scores
 // from which the merges follow), "bert" WordPiece (tokens in llama.cpp's "phantom space"
 // spelling: a word start is U+2581 + word, a continuation is bare, [SPECIAL] ones as they are).
-// tokenizer.ggml.token_type marks control tokens (special) and user-defined ones (added).
+// tokenizer.ggml.token_type marks control and unknown tokens (special: llama.cpp finds both in
+// text, as it does user-defined ones, which are added).
 #include <stdlib.h>
 #include <string.h>
 

@@ -18,7 +18,9 @@
 #     next-token distribution <= KL_MAX; the tokenizer gives the directory's ids on a corpus;
 #     chat=true renders as from the directory;
 #   - llama2.c's stories260K (a SentencePiece-style tokenizer with scores) exported and reopened:
-#     the same logits and ids (skipped when ../shared/models lacks it);
+#     the same logits and ids (texts holding <unk>, <s>, </s> too), and the token types llama.cpp's
+#     converter gives tok512.model's pieces (sentencepiece: <unk> unknown, <s> and </s> control)
+#     (skipped when ../shared/models lacks it);
 #   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
 #     options of other exports: one error line each, and nothing left behind.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
@@ -249,11 +251,27 @@ def run_stories(qkv, tdump, tmp, shared):
     if field_value(r, 'tokenizer.ggml.model') != 'llama' or len(field_value(r, 'tokenizer.ggml.scores')) != 512:
         fail('stories260K: tokenizer.ggml.model %r with %d scores (llama, 512 expected)'
              % (field_value(r, 'tokenizer.ggml.model'), len(field_value(r, 'tokenizer.ggml.scores'))))
+    # the token types llama.cpp's converter gives the same vocabulary (from sentencepiece's
+    # tok512.model): <unk> unknown (2), <s> and </s> control (3), bytes 6, the rest normal
+    sp_path = os.path.join(d, 'tok512.model')
+    if os.path.exists(sp_path):
+        import sentencepiece
+        sp = sentencepiece.SentencePieceProcessor(model_file=sp_path)
+        T = gguf.TokenType
+        want = [T.UNKNOWN if sp.is_unknown(i) else T.CONTROL if sp.is_control(i) else T.BYTE if sp.is_byte(i)
+                else T.UNUSED if sp.is_unused(i) else T.NORMAL for i in range(sp.get_piece_size())]
+        got = [int(x) for x in field_value(r, 'tokenizer.ggml.token_type')]
+        bad = [(i, sp.id_to_piece(i), g, int(w)) for i, (g, w) in enumerate(zip(got, want)) if g != w]
+        if len(got) != len(want) or bad or want[0] != T.UNKNOWN:
+            fail('stories260K: %d token types differ from the converter\'s (id, piece, got, expected): %s'
+                 % (len(bad), bad[:4]))
+    else:
+        print('tok512.model absent: the token types are not checked')
     ids = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315]
     # texts that start with a space are left out: llama2.c prepends a space to every text, while
     # qkv reads a GGUF "llama" vocabulary as HF's Metaspace does (no space added before one)
     texts = [b'Once upon a time', b'Lily saw a big red ball. She was happy!', b'two  spaces  ', b'caf\xc3\xa9 \xe2\x98\x83',
-             b'Tom said: "hi" 123'] + [t for t in tokref.cases(seed=9, n=40) if t and not t[:1].isspace() and len(t) < 200]
+             b'Tom said: "hi" 123', b'<unk>', b'a<unk>b <s> c</s>'] + [t for t in tokref.cases(seed=9, n=40) if t and not t[:1].isspace() and len(t) < 200]
     try:
         compare('stories260K logits', tg.qkv_run(tdump, path, ids, 1)[0], tg.qkv_run(tdump, model, ids, 1)[0], TOL_SAME)
         a = tg.tokenize_all(qkv, path, texts, db)  # through a --script file: the texts exceed one argument

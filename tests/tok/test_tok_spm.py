@@ -20,7 +20,9 @@
 #    (The last three are the converted file with those parts rewritten.)
 # 2. GGUF vocabularies (tokenizer.ggml.model "llama": pieces, scores, token types from
 #    tok512.model) with tokenizer.ggml.add_space_prefix true and false, against spm-first and
-#    spm-first with prepend_scheme "never" (llama.cpp adds no U+2581 before the text when false).
+#    spm-first with prepend_scheme "never" (llama.cpp adds no U+2581 before the text when false);
+#    special=true on the strings with "<unk>" (typed unknown), "<s>", "</s>" too: llama.cpp and HF
+#    split all three out of text.
 # 3. llama2.c's tok512.bin against sentencepiece on tok512.model, with BOS (special=true against
 #    add_bos=True) and without (special=false against add_bos=False). tok512.model's normalizer
 #    removes extra white space (leading and repeated ' ', trailing ' ' and U+2581); a tokenizer.bin does not record
@@ -244,9 +246,8 @@ def main():
             rep.check(qkv, name, path, items, hf_encoder(path), 'HF tokenizers')
             if name == 'spm-first':  # GGUF vocabularies with and without the space prefix
                 never = rewrite(tmp, path, 'spm-never', never_layout)
-                plain = [(t, False) for t in ts if not has_special(t)]
                 for space, ref in ((True, path), (False, never)):
-                    rep.check(qkv, 'gguf add_space_prefix=%s' % str(space).lower(), gguf_vocab(tmp, space), plain,
+                    rep.check(qkv, 'gguf add_space_prefix=%s' % str(space).lower(), gguf_vocab(tmp, space), items,
                               hf_encoder(ref), 'HF tokenizers, prepend_scheme %s' % ('first' if space else 'never'))
     sp = sp_encoder()
     want = [sp(t, s) for t in ts for s in (True, False) if not has_special(t)]
