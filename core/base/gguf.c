@@ -39,6 +39,7 @@ typedef struct Kv {
     char *key;        // NUL-terminated copy
     GgufType type;
     uint64_t at;      // file offset of the value (arrays: of the first element)
+    uint64_t begin, end; // file offsets of the value as stored (arrays: from their header)
     GgufType elem;    // arrays
     uint64_t n;       // arrays: count
     uint64_t *str_at; // arrays of strings: file offset of each element
@@ -194,7 +195,9 @@ static int parse_kvs(Gguf *g, Cur *c, uint64_t n, Err *e) {
             return err_set(e, "'%s': key '%.100s': value type %u is not a GGUF type (0 to %d are)", g->path, kv->key, t,
                            GGUF_TYPE_COUNT - 1);
         kv->type = (GgufType)t;
+        kv->begin = c->at;
         if (parse_value(g, c, kv, e)) return -1;
+        kv->end = c->at;
     }
     return 0;
 }
@@ -379,6 +382,12 @@ int gguf_n_kv(const Gguf *g) { return g->n_kv; }
 const char *gguf_key(const Gguf *g, int i) { return i >= 0 && i < g->n_kv ? g->kv[i].key : NULL; }
 GgufType gguf_kv_type(const Gguf *g, int i) { return i >= 0 && i < g->n_kv ? g->kv[i].type : GGUF_TYPE_COUNT; }
 int gguf_find(const Gguf *g, const char *key) { return strmap_get(&g->keys, key, strlen(key)); }
+
+const void *gguf_kv_bytes(const Gguf *g, int i, size_t *len) {
+    if (i < 0 || i >= g->n_kv) return *len = 0, NULL;
+    *len = (size_t)(g->kv[i].end - g->kv[i].begin);
+    return g->base + g->kv[i].begin;
+}
 int gguf_n_tensors(const Gguf *g) { return g->n_t; }
 const GgufTensor *gguf_tensor(const Gguf *g, int i) { return i >= 0 && i < g->n_t ? &g->t[i] : NULL; }
 

@@ -73,6 +73,9 @@ const char *gguf_key(const Gguf *g, int i);
 GgufType gguf_kv_type(const Gguf *g, int i);
 // The index of key, or -1.
 int gguf_find(const Gguf *g, const char *key);
+// Key/value i's value as the file stores it (after its type; an array from its element type
+// and count on), *len bytes; for gguf_w_copy.
+const void *gguf_kv_bytes(const Gguf *g, int i, size_t *len);
 
 // Typed reading of the value at key. Each returns 1 when the key holds a value of a fitting
 // type (stored in *out), 0 when the key is absent, and -1 with e naming the file and the key
@@ -122,6 +125,8 @@ void gguf_w_bool(GgufW *w, const char *key, bool v);
 void gguf_w_arr_str(GgufW *w, const char *key, uint64_t n, const char *const *s, const size_t *len);
 void gguf_w_arr_i32(GgufW *w, const char *key, uint64_t n, const int32_t *v);
 void gguf_w_arr_f32(GgufW *w, const char *key, uint64_t n, const float *v);
+// Key/value i of g, its key, type and value as they are.
+void gguf_w_copy(GgufW *w, const Gguf *g, int i);
 // A tensor of ggml type `type` and ggml dims ne[0..ndim) (ne[0] contiguous, a multiple of the
 // type's block). Returns its index.
 int gguf_w_tensor(GgufW *w, const char *name, int ndim, const int64_t *ne, uint32_t type);

@@ -104,6 +104,13 @@ void gguf_w_arr_f32(GgufW *w, const char *k, uint64_t n, const float *v) {
     for (uint64_t i = 0; i < n; i++) put_le(&w->kv, f32_bits(v[i]), 4);
 }
 
+void gguf_w_copy(GgufW *w, const Gguf *g, int i) {
+    size_t len;
+    const void *v = gguf_kv_bytes(g, i, &len);
+    key(w, gguf_key(g, i), gguf_kv_type(g, i));
+    buf_put(&w->kv, v, len);
+}
+
 int gguf_w_tensor(GgufW *w, const char *name, int ndim, const int64_t *ne, uint32_t type) {
     w->t = xrealloc(w->t, sizeof *w->t * (size_t)(w->n_t + 1));
     WTensorInfo *t = &w->t[w->n_t];

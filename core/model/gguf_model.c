@@ -94,7 +94,7 @@ int gguf_model_load(Model *m, const char *path, const TensorMap **map, const str
     if ((r = gguf_get_int(g, k, 0, 1000, &pool, e)) < 0) return -1;
     if (r && pool >= 1 && pool <= 3) snprintf(m->st_pool, sizeof m->st_pool, "%s", pool == 1 ? "mean" : pool == 2 ? "cls" : "last");
     *map = f->gguf->names;
-    *gp = g;
+    *gp = m->gguf = g;
     return 0;
 }
 
@@ -214,6 +214,25 @@ static int ex_data(void *user, int i, FILE *f, Err *e) {
     return rc;
 }
 
+// The general.* keys of the GGUF file src (NULL: none) that describe the model rather than the
+// file, copied into w: its name, licence, authors, sources, tags, ... Not the ones qkv writes for
+// the file it writes (its architecture, alignment, file type and quantization version), nor who
+// quantized it. Returns whether general.name was among them.
+static bool copy_general(const struct Gguf *src, GgufW *w) {
+    static const char *const own[] = {"general.architecture", "general.alignment", "general.file_type",
+                                      "general.quantization_version", "general.quantized_by"};
+    bool named = false;
+    for (int i = 0; src && i < gguf_n_kv(src); i++) {
+        const char *k = gguf_key(src, i);
+        bool skip = strncmp(k, "general.", 8) != 0;
+        for (size_t j = 0; !skip && j < sizeof own / sizeof *own; j++) skip = !strcmp(k, own[j]);
+        if (skip) continue;
+        gguf_w_copy(w, src, i);
+        named |= !strcmp(k, "general.name");
+    }
+    return named;
+}
+
 // llama.cpp's general.file_type (LlamaFileType) of a file whose matrices are dt.
 static uint32_t file_type(DType dt) {
     switch (dt) {
@@ -239,7 +258,7 @@ int model_export_gguf(const Model *m, const char *path, DType dt, GgufExportInfo
     int rc = 0;
     config_write_gguf(f, c, w);
     const char *name = m->name ? m->name : "qkv";
-    gguf_w_str(w, "general.name", name, strlen(name));
+    if (!copy_general(m->gguf, w)) gguf_w_str(w, "general.name", name, strlen(name));
     gguf_w_u32(w, "general.file_type", file_type(dt));
     gguf_w_u32(w, "general.quantization_version", 2); // ggml's block formats' version, as llama.cpp writes it
     if (m->tok) rc = tok_write_gguf(m->tok, w, e);

@@ -49,6 +49,7 @@ typedef struct Model {
     bool st_normalize; // a Normalize module follows the pooling
     int st_max_seq;    // sentence_bert_config.json max_seq_length (0: none)
     struct WSrc *src;  // owned: the files the weights come from
+    const struct Gguf *gguf; // the GGUF file they come from (src owns it), else NULL
     const struct Model *base; // a model converted in memory (quantize.h): the one it borrows its
                               // tokenizer and unconverted weights from; else NULL
     DType quant_dt;    // with base: the type model_quantize converted to, and whether the token

@@ -998,6 +998,10 @@ int bpe_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
         gguf_w_bool(w, "tokenizer.ggml.add_space_prefix", b->prepend != 0);
     }
     gguf_w_arr_i32(w, "tokenizer.ggml.token_type", (uint64_t)n, type);
+    // SentencePiece's unknown token, else the one the tokenizer's GGUF named (byte-level BPE has
+    // none of its own)
+    int unk = !b->byte_level && b->unk >= 0 ? b->unk : t->unk_named;
+    if (unk >= 0) gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
     free(is_added);
     free(m);
     buf_free(&all);

@@ -186,14 +186,16 @@ Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
     int n = t->n_vocab;
     int bos = special_id(g, "tokenizer.ggml.bos_token_id", n, e), eos = special_id(g, "tokenizer.ggml.eos_token_id", n, e);
     int cls = special_id(g, "tokenizer.ggml.cls_token_id", n, e), sep = special_id(g, "tokenizer.ggml.seperator_token_id", n, e);
-    int unk = special_id(g, "tokenizer.ggml.unknown_token_id", n, e);
+    int unk = special_id(g, "tokenizer.ggml.unknown_token_id", n, e), pad = special_id(g, "tokenizer.ggml.padding_token_id", n, e);
     bool add_bos = kind[0] == 'l', add_eos = false;
-    if (bos == -2 || eos == -2 || cls == -2 || sep == -2 || unk == -2 ||
+    if (bos == -2 || eos == -2 || cls == -2 || sep == -2 || unk == -2 || pad == -2 ||
         gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &add_bos, e) < 0 ||
         gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &add_eos, e) < 0) {
         tok_free(t);
         return NULL;
     }
+    t->unk_named = unk;
+    t->pad_named = pad;
     if (bert) {
         if (cls >= 0) t->add_first = t->bos = cls;
         else if (bos >= 0) t->add_first = t->bos = bos;
@@ -259,7 +261,7 @@ int tok_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
         write_wordpiece(t, w);
         if (t->add_first >= 0) gguf_w_u32(w, "tokenizer.ggml.cls_token_id", (uint32_t)t->add_first);
         if (t->add_last >= 0) gguf_w_u32(w, "tokenizer.ggml.seperator_token_id", (uint32_t)t->add_last);
-        int unk = wordpiece_unk(t), mask = tok_mask(t), pad = tok_find(t, "[PAD]", 5);
+        int unk = wordpiece_unk(t), mask = tok_mask(t), pad = t->pad_named >= 0 ? t->pad_named : tok_find(t, "[PAD]", 5);
         if (unk >= 0) gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
         if (mask >= 0) gguf_w_u32(w, "tokenizer.ggml.mask_token_id", (uint32_t)mask);
         if (pad >= 0) gguf_w_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)pad);
@@ -267,6 +269,7 @@ int tok_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
         if (bpe_write_gguf(t, w, e)) return -1;
         gguf_w_bool(w, "tokenizer.ggml.add_bos_token", t->add_first >= 0 && t->add_first == t->bos);
         gguf_w_bool(w, "tokenizer.ggml.add_eos_token", t->add_last >= 0 && t->add_last == t->eos);
+        if (t->pad_named >= 0) gguf_w_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)t->pad_named);
     }
     if (t->bos >= 0) gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
     if (t->eos >= 0) gguf_w_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);

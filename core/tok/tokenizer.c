@@ -68,7 +68,7 @@ const char *tok_quote(const char *s, size_t len, char *out, size_t cap) {
 Tokenizer *tok_alloc(TokKind kind) {
     Tokenizer *t = xcalloc(1, sizeof *t);
     t->kind = kind;
-    t->bos = t->eos = t->add_first = t->add_last = -1;
+    t->bos = t->eos = t->add_first = t->add_last = t->unk_named = t->pad_named = -1;
     return t;
 }
 

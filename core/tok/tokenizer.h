@@ -29,13 +29,14 @@ struct Gguf;
 // A tokenizer from GGUF metadata (tokenizer.ggml.*): model gpt2 (byte-level BPE, the
 // pre-tokenizer named by tokenizer.ggml.pre: gpt-2, llama-bpe, qwen2, smollm, ...), llama
 // (SentencePiece-style BPE with scores and byte fallback) or bert (WordPiece); control tokens
-// special, user-defined ones added; BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos as the file says.
+// and unknown tokens special, user-defined ones added; BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos
+// as the file says; the unknown and padding ids it names are kept for tok_write_gguf.
 Tokenizer *tok_from_gguf(const struct Gguf *g, Err *e);
 struct GgufW;
 // Write t as the GGUF metadata tok_from_gguf reads (tokenizer.ggml.model, .pre, .tokens,
-// .token_type, .merges or .scores, the special-token ids, add_bos/add_eos) and its chat template
-// as tokenizer.chat_template. 0, or -1 with e filled when GGUF cannot hold t (a pre-tokenizer
-// llama.cpp has no name for).
+// .token_type, .merges or .scores, the special-token ids (the unknown and padding ones too),
+// add_bos/add_eos) and its chat template as tokenizer.chat_template. 0, or -1 with e filled when
+// GGUF cannot hold t (a pre-tokenizer llama.cpp has no name for).
 int tok_write_gguf(const Tokenizer *t, struct GgufW *w, Err *e);
 // Write t alone as a GGUF file at path (tok_write_gguf's metadata, no tensors): the tokenizer
 // of a model that came from a GGUF, beside the HF files of a checkpoint made from it (a model

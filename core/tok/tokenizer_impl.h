@@ -31,6 +31,8 @@ struct Tokenizer {
     bool split_normalized;  // ADD_NORMALIZED tokens are found after normalization, by the kind's
                             // encode (tok_next_added with normalized), not in the text itself
     int bos, eos;           // -1 when absent
+    int unk_named, pad_named; // the unknown and padding tokens a GGUF file names (-1: none), for
+                              // writing back where the kind has no unknown token of its own
     int add_first, add_last; // added around a text with TOK_ADD_SPECIAL, -1 for none
     StrMap by_bytes;        // token bytes -> lowest id
     struct Bpe *bpe;        // TOK_KIND_BYTE_BPE: merges and byte ids (bpe.c)
@@ -118,7 +120,8 @@ Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e);
 struct GgufW;
 // bpe.c: t as the GGUF keys bpe_load_pieces reads back: tokenizer.ggml.model (gpt2 or llama),
 // .pre (byte-level), .tokens, .merges (byte-level, best first) or .scores (SentencePiece-style:
-// a merged piece scores minus the rank of its best merge), .token_type. 0, or -1 with e filled
+// a merged piece scores minus the rank of its best merge), .token_type, .unknown_token_id. 0, or
+// -1 with e filled
 // when GGUF has no name for t's pre-tokenizer.
 int bpe_write_gguf(const Tokenizer *t, struct GgufW *w, Err *e);
 

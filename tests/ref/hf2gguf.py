@@ -234,13 +234,16 @@ def k_blocks(new, data, dt):
     return b.reshape(rows, cols // 256 * size)
 
 
-def convert(model_dir, out_path, ftype='f32', pre='gpt-2', name=None):
+def convert(model_dir, out_path, ftype='f32', pre='gpt-2', name=None, extra=None):
+    """extra(w), when given, adds keys after the others (a key added again replaces its value)."""
     cfg = json.load(open(os.path.join(model_dir, 'config.json')))
     mt = cfg.get('model_type', 'gpt2')
     w = gguf.GGUFWriter(out_path, ARCH[mt])
     w.add_name(name or os.path.basename(model_dir.rstrip('/')))
     set_params(w, cfg, mt, ftype)
     set_vocab(w, model_dir, mt, cfg['vocab_size'], pre)
+    if extra:
+        extra(w)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
     for new, t in layout(model_dir):
         dt, q = stored(new, t.contiguous().numpy(), FTYPES[ftype][1])

@@ -20,11 +20,14 @@
 #   - llama2.c's stories260K (a SentencePiece-style tokenizer with scores) exported and reopened:
 #     the same logits and ids (texts holding <unk>, <s>, </s> too), and the token types llama.cpp's
 #     converter gives tok512.model's pieces (sentencepiece: <unk> unknown, <s> and </s> control)
-#     (skipped when ../shared/models lacks it);
+#     and its unknown_token_id (skipped when ../shared/models lacks it);
+#   - GGUF -> GGUF: a file with general.* metadata (licence, authors, tags, ...) and the tokenizer's
+#     unknown and padding ids exported as Q8_0 keeps them all, with its own general.file_type and
+#     quantization version, and without the source's general.quantized_by;
 #   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
 #     options of other exports: one error line each, and nothing left behind.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
-# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories runs those alone)
+# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta runs those alone)
 
 import json
 import os
@@ -265,6 +268,9 @@ def run_stories(qkv, tdump, tmp, shared):
         if len(got) != len(want) or bad or want[0] != T.UNKNOWN:
             fail('stories260K: %d token types differ from the converter\'s (id, piece, got, expected): %s'
                  % (len(bad), bad[:4]))
+        unk = field_value(r, 'tokenizer.ggml.unknown_token_id') if 'tokenizer.ggml.unknown_token_id' in r.fields else None
+        if unk != sp.unk_id():
+            fail('stories260K: tokenizer.ggml.unknown_token_id %r, expected %d' % (unk, sp.unk_id()))
     else:
         print('tok512.model absent: the token types are not checked')
     ids = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315]
@@ -283,6 +289,69 @@ def run_stories(qkv, tdump, tmp, shared):
     if bad:
         fail('stories260K: the exported tokenizer differs on %d of %d texts, first %r' % (len(bad), len(texts), bad[0]))
     print('stories260K          exported and reopened: %d texts, logits as the source' % len(texts), flush=True)
+
+
+def add_meta(w):
+    """What a GGUF says of its model beyond the weights: general.* facts, and the tokenizer's
+    unknown and padding ids (which a byte-level tokenizer does not use itself)."""
+    w.add_type('model')
+    w.add_author('A. Author')
+    w.add_organization('An Org')
+    w.add_version('v1.2')
+    w.add_description('a random model with metadata')
+    w.add_basename('meta')
+    w.add_finetune('none')
+    w.add_size_label('1M')
+    w.add_license('apache-2.0')
+    w.add_license_name('Apache License 2.0')
+    w.add_license_link('https://www.apache.org/licenses/LICENSE-2.0')
+    w.add_url('https://example.org/meta')
+    w.add_uuid('6f1d3a52-0000-4000-8000-000000000001')
+    w.add_source_url('https://example.org/source')
+    w.add_base_model_count(1)
+    w.add_base_model_name(0, 'base-model')
+    w.add_tags(['test', 'random'])
+    w.add_languages(['en', 'fr'])
+    w.add_quantized_by('someone')  # who made the source's quantization: not who made the export's
+    w.add_unk_token_id(50255)
+    w.add_pad_token_id(50254)
+
+
+def run_meta(qkv, tmp, shared):
+    """GGUF -> GGUF: the source file's general.* facts about the model and its tokenizer's unknown
+    and padding ids carried over; the file's own (file type, quantization version, alignment,
+    quantized_by) written for what is written."""
+    db = os.path.join(tmp, 'qkv.db')
+    d = make_source(Src('meta', 'llama', 'layers=1 heads=2 d=32 ctx=64 seed=76', ()), qkv, tmp, shared, db)
+    if not d:
+        return
+    src, out = os.path.join(tmp, 'meta-src.gguf'), os.path.join(tmp, 'meta-out.gguf')
+    hf2gguf.convert(d, src, 'f32', name='Meta Model 1M', extra=add_meta)
+    p = qkv_cli.run(qkv, ['--model', src, '--db', db, '--json', '-e', 'export gguf %s type=q8_0' % out])
+    if p.returncode != 0:
+        fail('meta: export: exit %d: %s' % (p.returncode, p.stderr.strip()))
+        return
+    a, b = gguf.GGUFReader(src), gguf.GGUFReader(out)
+    own = {'general.file_type', 'general.quantization_version', 'general.alignment', 'general.quantized_by'}
+    keys = [k for k in a.fields if k.startswith('general.') and k not in own] + \
+        ['tokenizer.ggml.unknown_token_id', 'tokenizer.ggml.padding_token_id']
+    if len(keys) < 22:
+        fail('meta: the source has %d of the keys to carry, 22 expected' % len(keys))
+    for k in keys:
+        if k not in b.fields:
+            fail('meta: %s missing from the export' % k)
+        elif field_value(b, k) != field_value(a, k) or b.fields[k].types != a.fields[k].types:
+            fail('meta: %s: %r (%s), the source %r (%s)' % (k, field_value(b, k), b.fields[k].types, field_value(a, k),
+                                                           a.fields[k].types))
+    made = {'general.file_type': 7.0, 'general.quantization_version': 2.0}  # Q8_0
+    for k, v in made.items():
+        if k not in b.fields or field_value(b, k) != v:
+            fail('meta: %s: %r, expected %r' % (k, field_value(b, k) if k in b.fields else None, v))
+    extra = sorted(k for k in b.fields if k.startswith('general.') and k not in keys and k not in made and
+                   k != 'general.architecture')
+    if extra:
+        fail('meta: the export has general.* keys the source does not give: %s' % extra)
+    print('meta                 GGUF -> GGUF: %d keys carried over' % len(keys), flush=True)
 
 
 def check_bad(qkv, tmp, shared):
@@ -318,6 +387,8 @@ def main():
                 run_source(s, qkv, tdump, tmp, shared)
         if only == [''] or 'stories' in only:
             run_stories(qkv, tdump, tmp, shared)
+        if only == [''] or 'meta' in only:
+            run_meta(qkv, tmp, shared)
         if only == [''] or 'gpt2' in only:
             check_bad(qkv, tmp, shared)
     finally:
