@@ -381,7 +381,9 @@ int config_read_gguf(const Family *f, const struct Gguf *g, ModelConfig *c, Err 
     }
     // what the tensors say: a head (a layout without one has none), biases llama.cpp allows
     a->lm_head = a->lm_head && gf->names->names[W_OUTPUT];
-    if (a->lm_head) a->tied = !has_tensor(g, gf->names, W_OUTPUT);
+    // a layout that always stores the head (gpt2's) may hold the embedding's copy: model_bind
+    // ties a head that is one
+    if (a->lm_head) a->tied = !has_tensor(g, gf->names, W_OUTPUT) || gf->head_copy;
     if (has_tensor(g, gf->names, W_Q_B) || has_tensor(g, gf->names, W_QKV_B)) a->biases |= BIAS_QKV;
     if (has_tensor(g, gf->names, W_O_B)) a->biases |= BIAS_O;
     if (has_tensor(g, gf->names, W_UP_B)) a->biases |= BIAS_FFN;

@@ -58,6 +58,39 @@ static int add_tensors(WSrc *ws, Gguf *g, Err *e) {
     return 0;
 }
 
+// llama.cpp's {arch}.pooling_type values (sentence-transformers conversions): 1 mean, 2 cls, 3 last.
+static const char *const pooling_types[] = {NULL, "mean", "cls", "last"};
+
+// What a GGUF says of the model beyond its configuration: how its embeddings are pooled
+// (llama.cpp's key) and the facts llama.cpp has no key for, which qkv writes under qkv.*
+// (write_facts): a sentence-transformers Normalize module and maximum length, random weights.
+static int read_facts(Model *m, const Gguf *g, const char *arch, Err *e) {
+    char k[96];
+    long long v;
+    int r;
+    snprintf(k, sizeof k, "%s.pooling_type", arch);
+    if ((r = gguf_get_int(g, k, 0, 1000, &v, e)) < 0) return -1;
+    if (r && v >= 1 && v <= 3) snprintf(m->st_pool, sizeof m->st_pool, "%s", pooling_types[v]);
+    if (gguf_get_bool(g, "qkv.sentence_transformers.normalize", &m->st_normalize, e) < 0 ||
+        gguf_get_bool(g, "qkv.untrained", &m->untrained, e) < 0)
+        return -1;
+    if ((r = gguf_get_int(g, "qkv.sentence_transformers.max_seq_length", 1, 1 << 20, &v, e)) < 0) return -1;
+    if (r) m->st_max_seq = (int)v;
+    return 0;
+}
+
+// The facts read_facts reads, of m, into w (arch: its general.architecture). Max pooling has
+// no llama.cpp value: it is not written.
+static void write_facts(const Model *m, const char *arch, GgufW *w) {
+    char k[96];
+    snprintf(k, sizeof k, "%s.pooling_type", arch);
+    for (uint32_t i = 1; i < sizeof pooling_types / sizeof *pooling_types; i++)
+        if (!strcmp(m->st_pool, pooling_types[i])) gguf_w_u32(w, k, i);
+    if (m->st_normalize) gguf_w_bool(w, "qkv.sentence_transformers.normalize", true);
+    if (m->st_max_seq > 0) gguf_w_u32(w, "qkv.sentence_transformers.max_seq_length", (uint32_t)m->st_max_seq);
+    if (m->untrained) gguf_w_bool(w, "qkv.untrained", true);
+}
+
 int gguf_model_load(Model *m, const char *path, const TensorMap **map, const struct Gguf **gp, Err *e) {
     Gguf *g = gguf_open(path, e);
     if (!g) return -1;
@@ -86,13 +119,7 @@ int gguf_model_load(Model *m, const char *path, const TensorMap **map, const str
         return -1;
     }
     m->family = f;
-    if (config_read_gguf(f, g, &m->cfg, e)) return -1;
-    // how llama.cpp pools embeddings (sentence-transformers conversions): 1 mean, 2 cls, 3 last
-    char k[96];
-    long long pool;
-    snprintf(k, sizeof k, "%s.pooling_type", name);
-    if ((r = gguf_get_int(g, k, 0, 1000, &pool, e)) < 0) return -1;
-    if (r && pool >= 1 && pool <= 3) snprintf(m->st_pool, sizeof m->st_pool, "%s", pool == 1 ? "mean" : pool == 2 ? "cls" : "last");
+    if (config_read_gguf(f, g, &m->cfg, e) || read_facts(m, g, name, e)) return -1;
     *map = f->gguf->names;
     *gp = m->gguf = g;
     return 0;
@@ -259,6 +286,7 @@ int model_export_gguf(const Model *m, const char *path, DType dt, GgufExportInfo
     config_write_gguf(f, c, w);
     const char *name = m->name ? m->name : "qkv";
     if (!copy_general(m->gguf, w)) gguf_w_str(w, "general.name", name, strlen(name));
+    write_facts(m, f->gguf->arch, w);
     gguf_w_u32(w, "general.file_type", file_type(dt));
     gguf_w_u32(w, "general.quantization_version", 2); // ggml's block formats' version, as llama.cpp writes it
     if (m->tok) rc = tok_write_gguf(m->tok, w, e);

@@ -169,6 +169,15 @@ static const float *vec_f32(Model *m, const Tensor *t, const char *name, Err *e)
     return v;
 }
 
+// Whether a and b hold the same values stored alike (a tied head's copy of the embedding).
+static bool same_tensor(const Tensor *a, const Tensor *b) {
+    if (!a->data || !b->data || a->dt != b->dt || a->n != b->n || a->ndim != b->ndim || a->ndim < 1) return false;
+    for (int k = 0; k < a->ndim; k++)
+        if (a->shape[k] != b->shape[k]) return false;
+    int64_t cols = a->shape[a->ndim - 1];
+    return a->data == b->data || !memcmp(a->data, b->data, (size_t)(a->n / cols) * dtype_row_bytes(a->dt, cols));
+}
+
 static int bind_slot(void *user, const WeightSlot *s) {
     Binder *B = user;
     Model *m = B->m;
@@ -176,6 +185,7 @@ static int bind_slot(void *user, const WeightSlot *s) {
     char full[256];
     const WTensor *t = lookup(B, s->w, s->layer, full, sizeof full);
     if (!t) return s->required ? err_set(B->e, "missing tensor '%s'", full[0] ? full : weight_name(s->w)) : 0;
+    if (s->w == W_OUTPUT && m->cfg.a.tied && same_tensor(&t->t, &m->tok_embd)) return 0; // a copy: tied
     bool io = B->map->in_out;
     switch (s->kind) {
     case WK_EMBED:

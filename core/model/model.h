@@ -69,7 +69,8 @@ void model_free(Model *m);
 
 // Bind m's weights from its source m->src through map, for m->cfg (already read): every
 // weight the descriptor needs must be present with the expected shape. Fills the layers,
-// n_params, dtype and, for a head found in the files, cfg.a.tied. 0 or -1 with e filled.
+// n_params, dtype and, for a head found in the files, cfg.a.tied (a head stored as a byte-for-byte
+// copy of the token embedding, under a tied cfg, is bound as the embedding). 0 or -1 with e filled.
 int model_bind(Model *m, const TensorMap *map, Err *e);
 // Copy the logical weight of slot s (see arch_plan) as float32 in its stored order (a linear
 // [in, out] or [out, in] as the layout keeps it) into out. -1 when m does not have it.

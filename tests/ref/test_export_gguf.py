@@ -24,10 +24,12 @@
 #   - GGUF -> GGUF: a file with general.* metadata (licence, authors, tags, ...) and the tokenizer's
 #     unknown and padding ids exported as Q8_0 keeps them all, with its own general.file_type and
 #     quantization version, and without the source's general.quantized_by;
+#   - the built-in GPT-2 (untrained, tied head) exported as F32 and Q8_0 and reopened: `model` the
+#     same (tied, untrained, params; not the file's own fields), F32 logits within TOL_SAME;
 #   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
 #     options of other exports: one error line each, and nothing left behind.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
-# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta runs those alone)
+# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin runs those alone)
 
 import json
 import os
@@ -354,6 +356,35 @@ def run_meta(qkv, tmp, shared):
     print('meta                 GGUF -> GGUF: %d keys carried over' % len(keys), flush=True)
 
 
+# `model` fields that name the file or the run rather than the model
+NOT_MODEL = {'path', 'name', 'file_bytes', 'builtin', 'rss_anon_kb', 'threads', 'kernels', 'kernels_note', 'sanitized',
+             'dtype', 'kv_dtype'}
+
+
+def run_builtin(qkv, tmp):
+    """The built-in GPT-2 (untrained, its head tied to the token embedding) exported and loaded
+    back: `model` says the same of it (tied, untrained, the parameters counted once) and F32's
+    logits are the source's."""
+    db = os.path.join(tmp, 'qkv.db')
+    text = 'logits "The cat sat on the mat." top=8'
+    for ftype in ('f32', 'q8_0'):
+        path = os.path.join(tmp, 'builtin-%s.gguf' % ftype)
+        try:
+            _, a, la = qkv_cli.json_cmds(qkv, 'builtin', ['export gguf %s type=%s' % (path, ftype), 'model', text], db)
+            b, lb = qkv_cli.json_cmds(qkv, path, ['model', text], db)
+        except qkv_cli.QkvError as ex:
+            fail('builtin %s: %s' % (ftype, ex))
+            continue
+        diff = {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if k not in NOT_MODEL and a.get(k) != b.get(k)}
+        if diff or not a.get('tied') or not a.get('untrained'):
+            fail('builtin %s: model (built-in, GGUF) differs: %s' % (ftype, diff or 'not tied and untrained'))
+        if ftype == 'f32':
+            compare('builtin f32 logits', [t['logit'] for t in lb['top']], [t['logit'] for t in la['top']], TOL_SAME)
+            if [t['id'] for t in lb['top']] != [t['id'] for t in la['top']]:
+                fail('builtin f32: top ids %s, the source %s' % ([t['id'] for t in lb['top']], [t['id'] for t in la['top']]))
+    print('builtin              exported and reopened: the same model, logits as the source', flush=True)
+
+
 def check_bad(qkv, tmp, shared):
     db = os.path.join(tmp, 'qkv.db')
     model = os.path.join(tmp, 'gpt2')
@@ -389,6 +420,8 @@ def main():
             run_stories(qkv, tdump, tmp, shared)
         if only == [''] or 'meta' in only:
             run_meta(qkv, tmp, shared)
+        if only == [''] or 'builtin' in only:
+            run_builtin(qkv, tmp)
         if only == [''] or 'gpt2' in only:
             check_bad(qkv, tmp, shared)
     finally:

@@ -8,7 +8,8 @@
 #     tokens equal the folder's HF tokenizer; `embed` equals transformers' mean-pooled, normalized
 #     output of the same folder within TOL_EMB, computed as a padded batch (so padding is checked
 #     too); sentence pairs rank in the same order; `similarity` gives the same matrix; attentions
-#     equal output_attentions within TOL_ATT.
+#     equal output_attentions within TOL_ATT; exported to GGUF and loaded back, the same `model`
+#     fields and `embed` (pooling, normalization, a long text cut at max_seq_length) within 1e-5.
 # Each part skips (77) when its model is absent, unless QKV_REQUIRE_REFS=1 (./dev test installs MiniLM).
 # Usage: test_real_models.py [QKV_BINARY]
 
@@ -149,6 +150,37 @@ def minilm(qkv, db):
     print('minilm: attention of every layer and head, max |d| %.3g (tol %g)' % (worst_att, TOL_ATT))
 
 
+# `model` fields that name the file or the run rather than the model
+NOT_MODEL = {'path', 'name', 'file_bytes', 'builtin', 'rss_anon_kb', 'threads', 'kernels', 'kernels_note', 'sanitized'}
+
+
+def minilm_gguf(qkv, db, tmp):
+    """MiniLM exported to GGUF and loaded back embeds as the folder does: its mean pooling,
+    its Normalize module and its max_seq_length (a long text cut alike), and `model` says the
+    same of it."""
+    (listing,) = qkv_cli.json_cmds(qkv, None, ['models'], db)
+    path = next((m['path'] for m in listing['models'] if m['name'] == 'minilm'), None)
+    if not path:
+        return  # minilm() said so
+    np = refenv.need('numpy')
+    gg = os.path.join(tmp, 'minilm.gguf')
+    long_text = ' '.join(['the quick brown fox jumps over the lazy dog'] * 40)  # 360 tokens: past 256
+    cmds = ['model'] + ['embed %s' % q(s) for s in SENTENCES[:4] + [long_text]]
+    a = qkv_cli.json_cmds(qkv, path, ['export gguf %s' % gg] + cmds, db)[1:]
+    b = qkv_cli.json_cmds(qkv, gg, cmds, db)
+    diff = {k: (a[0].get(k), b[0].get(k)) for k in set(a[0]) | set(b[0]) if k not in NOT_MODEL and a[0].get(k) != b[0].get(k)}
+    check(not diff, 'minilm GGUF: model differs from the folder (folder, GGUF): %s' % diff)
+    check(a[-1].get('truncated') is True, 'minilm: the long text is not cut (%s): the check is vacuous' % a[-1].get('n_tokens'))
+    worst = 0.0
+    for x, y, s in zip(a[1:], b[1:], SENTENCES[:4] + [long_text]):
+        same = {k: (x.get(k), y.get(k)) for k in ('dim', 'pool', 'normalized', 'n_tokens', 'truncated') if x.get(k) != y.get(k)}
+        check(not same, 'minilm GGUF embed %r: (folder, GGUF) %s' % (s[:30], same))
+        err = float(np.max(np.abs(np.array(x['embedding']) - np.array(y['embedding']))))
+        worst = max(worst, err)
+        check(err <= 1e-5, 'minilm GGUF embed %r: max |d| %.3g from the folder\'s' % (s[:30], err))
+    print('minilm: exported to GGUF and loaded back: the same model, %d embeddings within %.3g' % (len(a) - 1, worst))
+
+
 def main():
     qkv = qkv_cli.qkv_path()
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -159,6 +191,7 @@ def main():
         try:
             stories(qkv, db)
             minilm(qkv, db)
+            minilm_gguf(qkv, db, tmp)
         except qkv_cli.QkvError as ex:
             fail(str(ex))
     for s in skipped:
