@@ -56,7 +56,8 @@ int heads_attend(Ctx *c, const int *ids, const int *types, int n, int from, int 
 
 // Attention rollout (Abnar & Zuidema 2020): out (n, n) = R_L-1 ... R_0 with R_l = 0.5 (mean over
 // heads of layer l's attention) + 0.5 I: how much each query position draws on each input
-// token through every layer. Rows sum to 1. Evaluates ids from an empty cache.
+// token through every layer. Rows sum to 1. Evaluates ids from an empty cache; the products run
+// on the context's threads, Ctrl-C (ctx_stop) looked at between layers ("interrupted").
 int heads_rollout(Ctx *c, const int *ids, const int *types, int n, float *out, Err *e);
 
 // The neuron view of one head: q (head_dim) of the query position `query` and k (n, head_dim)

@@ -1,11 +1,14 @@
 // test_engine.c - the forward pass against itself: incremental decoding with the KV cache
 // equals recomputation, chunked prefill equals one pass, dtypes agree, the trace hands over
 // what was asked, decoding rules behave, and bad requests fail cleanly.
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../check.h"
+#include "analysis/heads.h"
 #include "eval/forward.h"
 #include "eval/generate.h"
 #include "model/model.h"
@@ -530,9 +533,68 @@ static void test_kv_grows(void) {
     model_free(m);
 }
 
+// Ctrl-C during rollout's products: a watcher sets the stop flag once the product's start
+// (out set to the identity) shows, after the forward pass; with 24 layers of 1,024 tokens the
+// products take long enough that a later layer sees it: "interrupted". (Before 2026-12-06 the
+// products never looked at the flag and ran to their end: a long text on a deep model could not
+// be stopped for minutes.)
+typedef struct {
+    volatile float *out;
+    volatile sig_atomic_t stop;
+    volatile int done;
+} RollWatch;
+
+static void *roll_watch(void *arg) {
+    RollWatch *w = arg;
+    while (!w->done && w->out[1] != 0.0f) {}
+    w->stop = 1;
+    return NULL;
+}
+
+static void test_rollout_stop(void) {
+    NewModelParams p = newmodel_defaults();
+    p.n_layer = 24, p.n_head = 1, p.n_embd = 16, p.n_ctx = 1024, p.seed = 5;
+    Model *m = make("rollout-deep", p);
+    Err e = {0};
+    Ctx *c = ctx_new(m, 2, &e);
+    CHECK(c != NULL);
+    if (!c) return;
+    enum { N = 1024 };
+    int *ids = malloc(sizeof(int) * N);
+    float *out = malloc(sizeof(float) * N * N);
+    for (int i = 0; i < N; i++) ids[i] = 3 + i % 50;
+    for (size_t i = 0; i < (size_t)N * N; i++) out[i] = 7.0f;
+    RollWatch w = {out, 0, 0};
+    ctx_set_stop(c, &w.stop);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, roll_watch, &w) == 0);
+    int rc = heads_rollout(c, ids, NULL, N, out, &e);
+    w.done = 1;
+    pthread_join(th, NULL);
+    CHECK(rc != 0 && strstr(e.msg, "interrupted"));
+    // not stopped: a distribution in each row, nothing above the diagonal (a decoder)
+    w.stop = 0;
+    e = (Err){0};
+    CHECK(heads_rollout(c, ids, NULL, 64, out, &e) == 0);
+    double worst = 0;
+    for (int i = 0; i < 64; i++) {
+        double s = 0;
+        for (int j = 0; j < 64; j++) {
+            s += out[i * 64 + j];
+            if (j > i) CHECK(out[i * 64 + j] == 0.0f);
+        }
+        if (fabs(s - 1) > worst) worst = fabs(s - 1);
+    }
+    CHECK(worst < 1e-5);
+    free(ids), free(out);
+    ctx_free(c);
+    model_free(m);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 1;
     test_kv_grows();
+    test_rollout_stop();
     NewModelParams p = newmodel_defaults();
     p.n_layer = 3, p.n_head = 4, p.n_embd = 64, p.n_ctx = 600, p.std = 0.2f, p.seed = 11;
     Model *m = make("f32", p);

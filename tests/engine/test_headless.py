@@ -630,6 +630,19 @@ for what, cmd in (("patch", f'patch "{clean} cat" "{clean} dog" wrong=#5'),
     after = jlines(run(["--json", "-e", "probe runs"]))[0]
     check(after == before, f"{what}: no probe run logged", (before, after))
 
+# rollout on the 32-layer model: Ctrl-C stops a 2,000-token text (exit 130, nothing printed;
+# test_engine stops it in the layers' products); a 1,000-token one runs to its end, each row a
+# distribution over the tokens up to its own (a decoder's rollout is lower triangular)
+ids2k = ",".join(str(5 + i % 50) for i in range(2000))
+rc, so, se, took = interrupted(["--model", deep, "-e", "rollout ids=" + ids2k], timeout=30)
+check(rc == 130 and took < 10 and b"rollout: " in se and b"interrupted" in se and not so.strip(),
+      "SIGINT stops rollout promptly, printing no result", (rc, round(took, 1), se[-300:]))
+ro = jlines(run(["--model", deep, "--json", "-e", "rollout ids=" + ",".join(str(5 + i % 50) for i in range(1000))]))
+R = ro[0]["matrix"] if ro else []
+check(len(R) == 1000 and all(abs(sum(r) - 1) < 1e-4 for r in R) and
+      all(v == 0 for i, r in enumerate(R) for v in r[i + 1:]) and min(min(r) for r in R) >= 0,
+      "rollout of 1,000 tokens: rows sum to 1, nothing above the diagonal", len(R))
+
 # a single .safetensors file with its tokenizer beside it, with and without config.json (then
 # the shape is inferred, with GPT-2's head size of 64): the same logits as the directory
 import shutil
