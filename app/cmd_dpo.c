@@ -265,7 +265,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     jw_knum(w, "base_heldout_accuracy", res.start.accuracy);
     jw_knum(w, "base_heldout_margin", res.start.margin);
     json_stats(w, "base_heldout_", &res.start);
-    jw_kint(w, "train_run_id", L.run_id > 0 ? L.run_id : 0);
+    jw_kid(w, "train_run_id", L.run_id);
     jw_kstr(w, "base", base_path);
     jw_kstr(w, "base_arch", base_arch);
     jw_kstr(w, "head", head_s);

@@ -171,14 +171,15 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
         for (int i = 0; i < made; i++) {
             jw_obj(w);
             jw_kint(w, "n", i + 1);
-            jw_kint(w, "run_id", cand[i].rec.run.id);
+            jw_kid(w, "run_id", cand[i].rec.run.id);
             jw_kint(w, "seed", (long long)(seed0 + (uint64_t)i));
             jw_knum(w, "reward", scores[i]);
             jw_key(w, "text");
             jw_strn(w, cand[i].text.data ? cand[i].text.data : "", cand[i].text.len);
             jw_obj_end(w);
-            buf_printf(&out->text, "%s[%d] reward %+.4f (run %lld): ", i == best ? "*" : " ", i + 1, scores[i],
-                       (long long)cand[i].rec.run.id);
+            char run[32] = "not logged";
+            if (cand[i].rec.run.id > 0) snprintf(run, sizeof run, "run %lld", (long long)cand[i].rec.run.id);
+            buf_printf(&out->text, "%s[%d] reward %+.4f (%s): ", i == best ? "*" : " ", i + 1, scores[i], run);
             text_line(&out->text, cand[i].text.data ? cand[i].text.data : "", cand[i].text.len, 60);
             buf_putc(&out->text, '\n');
         }

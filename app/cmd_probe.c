@@ -276,9 +276,7 @@ static int probe_train(App *app, const Args *a, Out *out) {
         Err le = {{0}};
         int64_t run_id = probe_log(app, a, &s, name->val, &r, n_test, res, layers.n, majority, res[best].layer,
                                    expected, t1 - t0, t2 - t1, &le);
-        jw_key(w, "probe_run_id");
-        if (run_id > 0) jw_int(w, run_id);
-        else jw_null(w);
+        jw_kid(w, "probe_run_id", run_id);
         // the figure: held-out accuracy per layer, each over the n_test held-out rows with its
         // binomial standard error (the bars' 95% intervals; the CSV's n, stderr, ci_low, ci_high)
         float *v = malloc(sizeof(float) * 3 * (size_t)layers.n), *se = v ? v + layers.n : NULL,

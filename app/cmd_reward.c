@@ -407,7 +407,7 @@ static int score_ranking(App *app, RewardModel *rm, Db *db, int64_t id, Out *out
     for (int i = 0; i < g.k; i++) {
         jw_obj(w);
         jw_kint(w, "n", g.items[i].n);
-        jw_kint(w, "run_id", g.items[i].run_id);
+        jw_kid(w, "run_id", g.items[i].run_id);
         jw_kint(w, "rank", g.items[i].rank);
         jw_knum(w, "reward", r[i]);
         jw_obj_end(w);

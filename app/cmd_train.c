@@ -390,7 +390,7 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     if (L.log_err.msg[0]) fprintf(stderr, "warning: the loss curve was not logged: %s\n", L.log_err.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "out", o.out);
-    jw_kint(w, "train_run_id", L.run_id > 0 ? L.run_id : 0);
+    jw_kid(w, "train_run_id", L.run_id);
     jw_kstr(w, "arch", info.cfg.a.name);
     jw_kint(w, "params", info.n_params);
     jw_kint(w, "start_step", info.start_step);

@@ -809,9 +809,16 @@ static void run_line(const char *line, unsigned flags) {
             if (!(same->type == JSON_BOOL && same->b))
                 snprintf(replay + strlen(replay), sizeof replay - strlen(replay), "DIFFERENT from token %d; ", first);
         }
-        set_status(false, "%srun #%lld: %zu tokens, %.1f tok/s, stop: %s%s", replay,
-                   (long long)json_num_or(j, "run_id", 0), ids ? ids->len : 0, json_num_or(j, "decode_tok_s", 0),
-                   json_str_or(j, "stop_reason", "?"), stopped ? " (stopped with Ctrl-C: what was produced is kept)" : "");
+        // a run the database could not take has no number (run_id null: the Log has the warning);
+        // Ctrl-C stopped the generation only when it says so (it may have stopped the wait for a
+        // database another process holds, after the generation)
+        long long id = (long long)json_num_or(j, "run_id", 0);
+        char run[40] = "not logged (the Log, 6, says why)";
+        if (id > 0) snprintf(run, sizeof run, "run #%lld", id);
+        const char *reason = json_str_or(j, "stop_reason", "?");
+        set_status(false, "%s%s: %zu tokens, %.1f tok/s, stop: %s%s", replay, run, ids ? ids->len : 0,
+                   json_num_or(j, "decode_tok_s", 0), reason,
+                   stopped && !strcmp(reason, "cancelled") ? " (stopped with Ctrl-C: what was produced is kept)" : "");
     } else if (!quiet) { // its first line, and where the rest is (one line of a table alone said little)
         const char *t = o.text.len ? o.text.data : human.data ? human.data : "";
         int first = (int)strcspn(t, "\n"), more = 0;

@@ -73,8 +73,10 @@ void db_run_json(const DbRun *r, JsonW *w) {
 void db_run_json_fields(const DbRun *r, JsonW *w, bool full) {
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
-    jw_kint(w, "run_id", r->id);
-    jw_kstr(w, "created", r->created);
+    jw_kid(w, "run_id", r->id); // null: a run the database could not take (the warning says why)
+    jw_key(w, "created");
+    if (r->id > 0 && r->created[0]) jw_str(w, r->created);
+    else jw_null(w);
     jw_kstr(w, "kind", r->kind);
     if (full) {
         jw_key(w, "parent_id");

@@ -112,7 +112,8 @@ static void publish(View *v) {
         cl[c] = xstrdup(name);
     }
     char title[96];
-    snprintf(title, sizeof title, "token probabilities of run %lld", L->run_id);
+    if (L->run_id > 0) snprintf(title, sizeof title, "token probabilities of run %lld", L->run_id);
+    else snprintf(title, sizeof title, "token probabilities of a run not logged");
     v->host->figure(v->host, m, L->n, cols, rl, (const char *const *)cl, false, title);
     for (int c = 0; c < cols; c++) free(cl[c]);
     free(m), free(rl), free(cl);
@@ -621,10 +622,14 @@ static void lab_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     vd_rule(g, x, cy, w, u);
     Buf head = {0};
     if (L->running) buf_printf(&head, " Completion: generating... %d tokens (Ctrl-C stops) ", L->n);
-    else if (L->n)
-        buf_printf(&head, " Completion%s: run #%lld, %d tokens, %.1f tok/s, stop: %s ", L->stale ? " (of the previous prompt)" : "",
-                   L->run_id, L->n, L->tok_s, L->stop[0] ? L->stop : "?");
-    else buf_puts(&head, " Completion ");
+    else if (L->n) {
+        char run[32] = "not logged"; // the database could not take it (run_id null)
+        if (L->run_id > 0) snprintf(run, sizeof run, "run #%lld", L->run_id);
+        buf_printf(&head, " Completion%s: %s, %d tokens, %.1f tok/s, stop: %s ", L->stale ? " (of the previous prompt)" : "",
+                   run, L->n, L->tok_s, L->stop[0] ? L->stop : "?");
+    } else {
+        buf_puts(&head, " Completion ");
+    }
     vd_text(g, x + 2, cy, w - 2, head.data, 0, head.len, acc, CELLCOLOR_DEFAULT, CELL_BOLD, u);
     buf_free(&head);
     // completion tokens and the alternatives of the selected one

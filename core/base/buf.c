@@ -234,6 +234,11 @@ void jw_kstr(JsonW *w, const char *k, const char *s) { jw_key(w, k), jw_str(w, s
 void jw_kint(JsonW *w, const char *k, long long v) { jw_key(w, k), jw_int(w, v); }
 void jw_knum(JsonW *w, const char *k, double v) { jw_key(w, k), jw_num(w, v); }
 void jw_kbool(JsonW *w, const char *k, bool v) { jw_key(w, k), jw_bool(w, v); }
+void jw_kid(JsonW *w, const char *k, long long id) {
+    jw_key(w, k);
+    if (id > 0) jw_int(w, id);
+    else jw_null(w);
+}
 
 void buf_put_quoted(Buf *out, const char *s, size_t n) {
     buf_putc(out, '"');

@@ -84,3 +84,5 @@ void jw_kstr(JsonW *w, const char *k, const char *s);
 void jw_kint(JsonW *w, const char *k, long long v);
 void jw_knum(JsonW *w, const char *k, double v);
 void jw_kbool(JsonW *w, const char *k, bool v);
+// A database row's id, null when there is none (<= 0: the row was not stored).
+void jw_kid(JsonW *w, const char *k, long long id);

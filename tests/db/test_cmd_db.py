@@ -645,6 +645,12 @@ def main():
         p = qkv(['--db', path, '-e', 'generate "x" max=2'])
         err = p.stderr.decode()
         check(p.returncode == 0 and 'not logged' in err and msg in err, '%s: generate warns: %s' % (msg, err))
+        # the JSON of a run not logged has no id: run_id and created null (they were 0 and "", a
+        # run id that does not exist, which a script would store)
+        p = qkv(['--db', path, '--json', '-e', 'generate "x" max=2'])
+        g = json.loads(p.stdout) if p.returncode == 0 else {}
+        check('run_id' in g and g['run_id'] is None and 'created' in g and g['created'] is None,
+              '%s: generate --json: run_id and created null: %r' % (msg, {k: g.get(k) for k in ('run_id', 'created')}))
         p = qkv(['--db', path, '-e', 'history'])
         err = p.stderr.decode()
         check(p.returncode != 0 and msg in err and path in err, '%s: history fails clearly: %s' % (msg, err))

@@ -962,6 +962,21 @@ def scenario_nothing_to_show(p, tmp, db, name):
     wait_shell(p)
 
 
+def scenario_unlogged(p, tmp, name):
+    """A database file that is not one: a generation is shown, said to be not logged (the status
+    line and the Lab's heading said "run #0" before 2026-12-06, a run that does not exist)."""
+    bad = os.path.join(tmp, "not-a-db.txt")
+    with open(bad, "wb") as f:
+        f.write(b"not a database\n" * 300)
+    start_qkv(p, bad)
+    command(p, 'generate "The cat" max=3 seed=1')
+    s = p.wait(lambda s: "not logged" in s and "Completion: not logged" in s, "the generation said not logged")
+    if "run #0" in s:
+        fail("%s: a run that was not logged is shown as run #0:\n%s" % (name, s))
+    p.keys("q")
+    wait_shell(p)
+
+
 def main():
     if not have_tmux():
         return 77
@@ -1022,6 +1037,11 @@ def main():
         # 5b. a database locked by another process while a ranking is stored
         p = Pane(tmp, W, H, "g")
         scenario_locked_db(p, tmp, "locked")
+        p.close()
+
+        # 5b'. a database file that is not one: generations are not logged, and say so
+        p = Pane(tmp, W, H, "u")
+        scenario_unlogged(p, tmp, "unlogged")
         p.close()
 
         # 5c. the teaching model (rotary positions, no learned ones): keys that have nothing to show
