@@ -45,8 +45,11 @@ int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *ou
         char *end;
         errno = 0;
         unsigned long long x = strtoull(s, &end, 10);
-        if (!*s || *end || errno || *s == '-') return out_error(out, "seed=%.40s: a non-negative integer expected", s);
-        if (x >= 1ull << 53) return out_error(out, "seed=%.40s: must be below 2^53 (so that JSON keeps it exact)", s);
+        if (!*s || *end || *s == '-' || (errno && errno != ERANGE))
+            return out_error(out, "seed=%.40s: a non-negative integer expected", s);
+        // a number too large for 64 bits (ERANGE) is out of the same range
+        if (errno == ERANGE || x >= 1ull << 53)
+            return out_error(out, "seed=%.40s: must be below 2^53 (so that JSON keeps it exact)", s);
         p->s.seed = x;
         *seed_given = true;
     } else if (app->seed_set) {

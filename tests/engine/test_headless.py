@@ -630,6 +630,15 @@ for what, cmd in (("patch", f'patch "{clean} cat" "{clean} dog" wrong=#5'),
     after = jlines(run(["--json", "-e", "probe runs"]))[0]
     check(after == before, f"{what}: no probe run logged", (before, after))
 
+# seed=: a non-negative integer below 2^53 (JSON keeps it exact); one past 64 bits is out of that
+# range too, not "not an integer" (which it said before 2026-12-06)
+for val, want in (("-1", "a non-negative integer expected"), ("abc", "a non-negative integer expected"),
+                  ("9007199254740992", "must be below 2^53"), ("99999999999999999999", "must be below 2^53")):
+    p = run(["-e", f'generate "x" max=1 seed={val}'])
+    check(p.returncode == 1 and f"seed={val}: {want}".encode() in p.stderr, f"seed={val}: {want}", p.stderr)
+p = run(["--json", "-e", 'generate "x" max=1 seed=9007199254740991'])
+check(p.returncode == 0 and json.loads(p.stdout)["seed"] == 9007199254740991, "seed=2^53-1 is taken exactly", p.stdout[:200])
+
 # rollout on the 32-layer model: Ctrl-C stops a 2,000-token text (exit 130, nothing printed;
 # test_engine stops it in the layers' products); a 1,000-token one runs to its end, each row a
 # distribution over the tokens up to its own (a decoder's rollout is lower triangular)
