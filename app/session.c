@@ -408,8 +408,15 @@ void app_progress(App *app, const Progress *p) {
     last_tenth = p->finished ? -1 : tenth;
     last_done = p->finished ? -1 : p->done;
     if (repeat) return;
-    char left[32] = "?", took[32];
-    if (p->left_s == p->left_s) clock_fmt_duration(p->left_s, left, sizeof left);
+    // the time left; at the end, a command that stopped short (Ctrl-C, an error) says so rather
+    // than "0:00 left" (which read as finished)
+    char left[48] = "? left", took[32];
+    if (p->finished) snprintf(left, sizeof left, "%s", p->done < p->total ? "stopped" : "0:00 left");
+    else if (p->left_s == p->left_s) {
+        char d[32];
+        clock_fmt_duration(p->left_s, d, sizeof d);
+        snprintf(left, sizeof left, "%s left", d);
+    }
     clock_fmt_duration(p->elapsed_s, took, sizeof took);
     int pct = p->total ? (int)(100 * p->done / p->total) : 100;
     if (tty) {
@@ -417,12 +424,10 @@ void app_progress(App *app, const Progress *p) {
         int full = pct / 5;
         for (int i = 0; i < 20; i++) bar[i] = i < full ? '#' : '.';
         bar[20] = 0;
-        fprintf(stderr, "\r\033[K%s [%s] %ld/%ld (%d%%), %s, %s left", p->what, bar, p->done, p->total, pct, took,
-                p->finished ? "0:00" : left);
+        fprintf(stderr, "\r\033[K%s [%s] %ld/%ld (%d%%), %s, %s", p->what, bar, p->done, p->total, pct, took, left);
         if (p->finished) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "%s: %ld/%ld (%d%%) after %s, %s left\n", p->what, p->done, p->total, pct, took,
-                p->finished ? "0:00" : left);
+        fprintf(stderr, "%s: %ld/%ld (%d%%) after %s, %s\n", p->what, p->done, p->total, pct, took, left);
     }
     fflush(stderr);
 }

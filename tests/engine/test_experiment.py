@@ -359,6 +359,10 @@ for sig in (signal.SIGINT, signal.SIGKILL):
     if sig == signal.SIGINT:
         check(proc.returncode in (1, 130) and b"stopped after" in err and status == "stopped", "Ctrl-C: stopped, resumable",
               (proc.returncode, err[-300:], status))
+        # the last progress line says it stopped short (it said "0:00 left", as a finished run's)
+        last = [l for l in err.decode(errors="replace").split("\n") if "%)" in l and "after" in l][-1:]
+        check(last and last[0].endswith(", stopped") and "0:00 left" not in last[0], "Ctrl-C: the last progress line "
+              "says stopped", last)
     else:  # stored as running, its process gone: read back as interrupted (migration 10's owner)
         listed = one("experiments", db).get("experiments") or [{}]
         shown = one("experiment show 1", db)
