@@ -314,7 +314,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
                                "%.4f, base %.4f)",
                    jr.win_rate, jr.n, n_held_g, jr.tuned_mean, jr.base_mean);
     buf_putc(&out->text, '\n');
-    pref_stopped_note(&out->text, res.steps, res.best_step, planned);
+    pref_saved_note(&out->text, res.steps, res.best_step, planned);
     pref_data_note(&out->text, &ps);
     rc = 0;
 done:

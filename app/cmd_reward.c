@@ -304,7 +304,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
                base->cfg.a.name, outdir, ps.n_pairs, n_train, n_held);
     if (!isnan(res.held_acc)) buf_printf(&out->text, "; held-out accuracy %.3f at step %d", res.held_acc, res.best_step);
     buf_putc(&out->text, '\n');
-    pref_stopped_note(&out->text, res.steps, res.best_step, planned);
+    pref_saved_note(&out->text, res.steps, res.best_step, planned);
     pref_data_note(&out->text, &ps);
     rc = 0;
 done:

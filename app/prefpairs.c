@@ -330,10 +330,14 @@ void pref_data_note(Buf *text, const PairSet *ps) {
                    ps->n_other_vocab, ps->n_seq);
 }
 
-void pref_stopped_note(Buf *text, int steps, int best_step, int planned) {
+void pref_saved_note(Buf *text, int steps, int best_step, int planned) {
     if (planned)
         buf_printf(text, "stopped with Ctrl-C after step %d of %d: the weights of step %d are saved\n", steps, planned,
                    best_step);
+    if (steps > 0 && best_step == 0)
+        buf_printf(text, "no step did better on the held-out pairs than the start: the weights saved are the start's "
+                         "(step 0; %d step%s ran: try a smaller lr, more steps or more rankings)\n",
+                   steps, steps == 1 ? "" : "s");
 }
 
 void pref_card_steps(Buf *b, int steps, int best_step, bool stopped_early, int planned) {

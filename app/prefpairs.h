@@ -84,8 +84,10 @@ void pref_card_steps(Buf *b, int steps, int best_step, bool stopped_early, int p
 void pref_data_json(JsonW *w, const PairSet *ps, int held_prompts);
 // The note both trainers print when ranked completions came from another vocabulary.
 void pref_data_note(Buf *text, const PairSet *ps);
-// The line both trainers print when Ctrl-C stopped the run (planned > 0: the steps it was to run).
-void pref_stopped_note(Buf *text, int steps, int best_step, int planned);
+// The lines both trainers print of the weights they saved: when Ctrl-C stopped the run (planned >
+// 0: the steps it was to run), and when no step did better on the held-out pairs than the start
+// (best_step 0 after steps: the weights saved are the start's).
+void pref_saved_note(Buf *text, int steps, int best_step, int planned);
 
 // The model card's lines on the data: the filters of a, the rankings, prompts, pairs and the
 // split, the annotators.

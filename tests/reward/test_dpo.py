@@ -271,6 +271,23 @@ def test_interrupt(qkv, tmp, model_dir):
     print('dpo train stopped with Ctrl-C: weights saved, JSON and text say so', flush=True)
 
 
+def test_start_kept(qkv, tmp, model_dir):
+    """A learning rate that only makes things worse: no step beats the base on the held-out pairs,
+    best_step 0, and the text says the saved weights are the start's (it said "DPO-tuned ..." and
+    only the step number told)."""
+    db = os.path.join(tmp, 'worse.db')
+    make_db(qkv, db, 16)
+    out = os.path.join(tmp, 'worse-dpo')
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'dpo train base=%s out=%s val=0.25 steps=3 eval_every=1 lr=1e4 '
+                         'min_lr=1e4' % (model_dir, out)])
+    m = re.search(r'at step (\d+)', p.stdout)
+    if p.returncode != 0 or not m or m.group(1) != '0' or \
+            "the weights saved are the start's (step 0; 3 steps ran" not in p.stdout:
+        fail('dpo train that never beat the base: exit %d, stdout %r, stderr %r' % (p.returncode, p.stdout[-400:],
+                                                                                  p.stderr[-300:]))
+    print('dpo train that never beat the base says the start\'s weights are saved', flush=True)
+
+
 def test_bad(qkv, tmp, model_dir):
     db = os.path.join(tmp, 'bad.db')
     out = os.path.join(tmp, 'bad-out')
@@ -320,6 +337,7 @@ def main():
         test_torch_lora(qkv, tmp, models['llama'], 'llama')
         test_rule(qkv, tmp, models['gpt2'])
         test_interrupt(qkv, tmp, models['gpt2'])
+        test_start_kept(qkv, tmp, models['gpt2'])
         test_bad(qkv, tmp, models['gpt2'])
     return finish()
 
