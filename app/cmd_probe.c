@@ -39,16 +39,16 @@ static int npy_write(const char *path, const char *descr, const int *shape, int 
 }
 
 // The probe's rows into dir: x.npy (n, layers + 1, d) float32, y.npy, test.npy, example.npy,
-// pos.npy (n) int32.
-static int dump_rows(const char *dir, const ProbeRows *r, const unsigned char *test, Err *e) {
+// pos.npy, group.npy (n) int32 (group: the row's example's group, as the split saw it).
+static int dump_rows(const char *dir, const ProbeRows *r, const int *group, const unsigned char *test, Err *e) {
     if (fs_mkdir_p(dir, 0755, e)) return -1;
-    int *t = malloc(sizeof(int) * (size_t)r->n), rc = -1;
+    int *t = malloc(sizeof(int) * 2 * (size_t)r->n), rc = -1;
     if (!t) return err_set(e, "out of memory");
-    for (int i = 0; i < r->n; i++) t[i] = test[i];
+    for (int i = 0; i < r->n; i++) t[i] = test[i], t[r->n + i] = group[r->ex[i]];
     int s3[3] = {r->n, r->n_layer1, r->d}, s1[1] = {r->n};
-    const char *names[] = {"x.npy", "y.npy", "test.npy", "example.npy", "pos.npy"};
-    const void *data[] = {r->x, r->y, t, r->ex, r->pos};
-    for (int i = 0; i < 5; i++) {
+    const char *names[] = {"x.npy", "y.npy", "test.npy", "example.npy", "pos.npy", "group.npy"};
+    const void *data[] = {r->x, r->y, t, r->ex, r->pos, t + r->n};
+    for (int i = 0; i < 6; i++) {
         char *p = fs_join(dir, names[i]);
         rc = i ? npy_write(p, "<i4", s1, 1, data[i], sizeof(int) * (size_t)r->n, e)
                : npy_write(p, "<f4", s3, 3, data[i], sizeof(float) * (size_t)r->n * r->n_layer1 * r->d, e);
@@ -195,19 +195,22 @@ static int probe_train(App *app, const Args *a, Out *out) {
         test = malloc((size_t)r.n);
         if (!test) rc = out_error(out, "probe: out of memory");
     }
-    int n_test = 0;
+    int n_test = 0, test_groups = 0;
     if (!rc) {
-        probe_split(&r, (int)every, test);
+        probe_split(&r, s.group, (int)every, test);
         for (int i = 0; i < r.n; i++) n_test += test[i];
+        for (int g = 0; g < s.n_group; g++) test_groups += g % every == every - 1;
         if (!n_test || n_test == r.n)
-            rc = out_error(out, "probe: %d examples: too few for a held-out split of one example in %lld (give more, or a "
-                           "smaller every=)", s.n, every);
+            rc = s.grouped ? out_error(out, "probe: %d examples in %d group%s: too few for a held-out split of one group in "
+                                       "%lld (give more, or a smaller every=)", s.n, s.n_group, s.n_group == 1 ? "" : "s", every)
+                           : out_error(out, "probe: %d examples: too few for a held-out split of one example in %lld (give "
+                                       "more, or a smaller every=)", s.n, every);
     }
     fit.stop = x ? ctx_stop(x) : NULL;
     if (!rc && probe_sweep(ctx_pool(x), &r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
         rc = out_error(out, "probe: %s", e.msg);
     const char *dump = args_opt(a, "dump"), *save = args_opt(a, "save");
-    if (!rc && dump && dump_rows(dump, &r, test, &e)) rc = out_error(out, "probe: dump=: %s", e.msg);
+    if (!rc && dump && dump_rows(dump, &r, s.group, test, &e)) rc = out_error(out, "probe: dump=: %s", e.msg);
     int saved = -1; // the layer whose probe save= wrote
     if (!rc && save) {
         // one layer asked for: its probe; several: the best one's, fitted again to keep its weights
@@ -244,6 +247,8 @@ static int probe_train(App *app, const Args *a, Out *out) {
         jw_kint(w, "n_train", r.n - n_test);
         jw_kint(w, "n_test", n_test);
         jw_kint(w, "every", every);
+        jw_kint(w, "groups", s.n_group);
+        jw_kint(w, "test_groups", test_groups);
         jw_kint(w, "seed", seed);
         jw_kint(w, "steps", fit.steps);
         jw_knum(w, "lr", fit.lr);
@@ -308,9 +313,11 @@ static int probe_train(App *app, const Args *a, Out *out) {
         }
         for (int i = 0; lab && i < layers.n; i++) free(lab[i]);
         free(v), free(lab);
-        buf_printf(&out->text, "%s\n%d %s-level rows from %d examples (%d held out: one example in %lld), %d classes\n"
-                               "layer  accuracy  train  control  selectivity\n",
-                   title, r.n, s.token_level ? "token" : "sentence", s.n, n_test, every, r.k);
+        buf_printf(&out->text, "%s\n%d %s-level rows from %d examples (%d held out: one ", title, r.n,
+                   s.token_level ? "token" : "sentence", s.n, n_test);
+        if (s.grouped) buf_printf(&out->text, "group in %lld, whole: %d of %d groups)", every, test_groups, s.n_group);
+        else buf_printf(&out->text, "example in %lld)", every);
+        buf_printf(&out->text, ", %d classes\nlayer  accuracy  train  control  selectivity\n", r.k);
         for (int i = 0; i < layers.n; i++)
             buf_printf(&out->text, "%5d  %8.3f  %5.3f  %7.3f  %11.3f\n", res[i].layer, res[i].acc, res[i].train_acc,
                        res[i].control, res[i].acc - res[i].control);

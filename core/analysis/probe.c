@@ -14,6 +14,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/mem.h"
+#include "base/strmap.h"
 #include "base/vec.h"
 #include "eval/sample.h"
 #include "kern/pool.h"
@@ -27,7 +28,7 @@ void probe_set_free(ProbeSet *s) {
         if (s->label) free(s->label[i]);
     }
     for (int i = 0; s->span0 && i < s->span0[s->n + 1]; i++) free(s->spans[i].label); // and a refused line's
-    free(s->name), free(s->text), free(s->label), free(s->span0), free(s->spans), free(s->other);
+    free(s->name), free(s->text), free(s->label), free(s->span0), free(s->spans), free(s->other), free(s->group);
     memset(s, 0, sizeof *s);
 }
 
@@ -37,6 +38,7 @@ static void set_grow(ProbeSet *s, int *cap) {
     *cap = *cap ? 2 * *cap : 64;
     s->text = xrealloc(s->text, sizeof *s->text * (size_t)*cap);
     s->label = xrealloc(s->label, sizeof *s->label * (size_t)*cap);
+    s->group = xrealloc(s->group, sizeof *s->group * (size_t)*cap);
     s->span0 = xrealloc(s->span0, sizeof *s->span0 * (size_t)(*cap + 2));
 }
 
@@ -59,6 +61,11 @@ int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
     s->other = other ? xstrdup(other) : NULL;
     int cap = 0, scap = 0, line = 0, kind = 0; // kind: 1 sentence level, 2 token level
     int rc = 0;
+    // the groups seen, keyed "s" + a string or "i" + a whole number (so "1" and 1 differ); the
+    // map borrows its keys from gkeys
+    StrMap groups = {0};
+    char **gkeys = NULL;
+    int gcap = 0, ngk = 0;
     set_grow(s, &cap);
     s->span0[0] = s->span0[1] = 0;
     for (size_t at = 0; at < b.len && !rc;) {
@@ -74,6 +81,8 @@ int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
             break;
         }
         const Json *text = json_get(j, "text"), *label = json_get(j, "label"), *labels = json_get(j, "labels");
+        const Json *group = json_get(j, "group");
+        long long gi = 0;
         int kj = labels ? 2 : label ? 1 : 0;
         if (j->type != JSON_OBJ || !text || text->type != JSON_STR || memchr(text->str, 0, text->len))
             rc = err_set(e, "'%s' line %d: an object with a \"text\" string expected", path, line);
@@ -86,6 +95,8 @@ int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
             rc = err_set(e, "'%s' line %d: \"label\" must be a string, number or boolean", path, line);
         else if (kj == 2 && labels->type != JSON_ARR)
             rc = err_set(e, "'%s' line %d: \"labels\" must be a list of [start, end, \"LABEL\"]", path, line);
+        else if (group && group->type != JSON_STR && !json_int_in(group, -(1ll << 53), 1ll << 53, &gi))
+            rc = err_set(e, "'%s' line %d: \"group\" must be a string or a whole number", path, line);
         for (size_t i = 0; !rc && kj == 2 && i < labels->len; i++) {
             const Json *sp = json_at(labels, i);
             long long a, z;
@@ -101,6 +112,20 @@ int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
             kind = kj;
             s->text[s->n] = xstrdup(text->str);
             s->label[s->n] = NULL;
+            s->group[s->n] = s->n_group; // a group of its own, unless it names one seen before
+            if (group) {
+                Buf key = {0};
+                if (group->type == JSON_STR) buf_putc(&key, 's'), buf_put(&key, group->str, group->len);
+                else buf_printf(&key, "i%lld", gi);
+                int g = strmap_put(&groups, key.data, key.len, s->n_group);
+                if (g >= 0) s->group[s->n] = g, buf_free(&key);
+                else {
+                    if (ngk >= gcap) gcap = gcap ? 2 * gcap : 64, gkeys = xrealloc(gkeys, sizeof *gkeys * (size_t)gcap);
+                    gkeys[ngk++] = key.data;
+                }
+                s->grouped = true;
+            }
+            if (s->group[s->n] == s->n_group) s->n_group++;
             if (kj == 1) {
                 if (label->type == JSON_STR) s->label[s->n] = xstrdup(label->str);
                 else if (label->type == JSON_BOOL) s->label[s->n] = xstrdup(label->b ? "true" : "false");
@@ -113,6 +138,9 @@ int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
         json_free(j);
     }
     buf_free(&b);
+    for (int g = 0; g < ngk; g++) free(gkeys[g]);
+    free(gkeys);
+    strmap_free(&groups);
     if (!rc && !s->n) rc = err_set(e, "'%s': no examples", path);
     s->token_level = kind == 2;
     if (rc) probe_set_free(s);
@@ -172,6 +200,7 @@ int probe_set_builtin(const char *name, int n, uint64_t seed, ProbeSet *s, Err *
         buf_putc(&b, '.');
         s->text[s->n] = xstrdup(b.data);
         s->label[s->n] = NULL;
+        s->group[s->n] = s->n_group++;
         s->n++;
         set_grow(s, &cap);
         s->span0[s->n + 1] = s->span0[s->n];
@@ -201,6 +230,7 @@ int probe_set_write(const ProbeSet *s, const char *path, Err *e) {
             }
             buf_putc(&b, ']');
         }
+        if (s->grouped) buf_printf(&b, ", \"group\": %d", s->group[i]);
         buf_puts(&b, "}\n");
     }
     int rc = fs_write_atomic(path, b.data ? b.data : "", b.len, e);
@@ -478,8 +508,11 @@ int probe_fit(const float *x, int n, int d, size_t stride, const int *const *ys,
     return 0;
 }
 
-void probe_split(const ProbeRows *r, int every, unsigned char *test) {
-    for (int i = 0; i < r->n; i++) test[i] = every > 1 && r->ex[i] % every == every - 1;
+void probe_split(const ProbeRows *r, const int *group, int every, unsigned char *test) {
+    for (int i = 0; i < r->n; i++) {
+        int g = group ? group[r->ex[i]] : r->ex[i];
+        test[i] = every > 1 && g % every == every - 1;
+    }
 }
 
 // The layers of a sweep, shared out over a thread team: share ith fits layers ith, ith + nth, ...

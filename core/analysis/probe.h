@@ -35,13 +35,18 @@ typedef struct ProbeSet {
     int *span0;      // token level: [n + 1], example i's spans are spans[span0[i] .. span0[i + 1])
     ProbeSpan *spans;
     char *other;     // PROBE_SPANS: the label of a token outside every span, or NULL: skip it
+    int *group;      // [n]: example i's group, numbered from 0 in order of first appearance (a
+                     // line without "group", and a built-in example, is a group of its own)
+    int n_group;     // groups
+    bool grouped;    // some line of the file carried a "group"
 } ProbeSet;
 
 void probe_set_free(ProbeSet *s);
 
 // Read a JSONL dataset: one object a line, {"text": ..., "label": ...} (sentence level) or
 // {"text": ..., "labels": [[start, end, "LABEL"], ...]} (token level, byte offsets into text);
-// every line of one kind. other: the label of tokens outside every span ("O"), or NULL to skip
+// every line of one kind, each with an optional "group" (a string or a whole number: the
+// examples the held-out split keeps together, such as the two sentences of a minimal pair). other: the label of tokens outside every span ("O"), or NULL to skip
 // them. 0 or -1 with e naming the line.
 int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e);
 
@@ -123,8 +128,9 @@ typedef struct ProbeLayer {
     double control;        // held-out accuracy of the same probe trained on shuffled labels
 } ProbeLayer;
 
-// The held-out rows: every row of the examples i with i % every == every - 1.
-void probe_split(const ProbeRows *r, int every, unsigned char *test);
+// The held-out rows: every row of the examples whose group g (group[i] of example i; NULL: i
+// itself) has g % every == every - 1, so that a group is either all held out or all trained on.
+void probe_split(const ProbeRows *r, const int *group, int every, unsigned char *test);
 
 // Train a probe on each of layers[nl] of r, and one on labels shuffled with seed (one
 // permutation over all rows, the same for every layer), the layers shared out over pool (NULL:

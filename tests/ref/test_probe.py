@@ -13,6 +13,12 @@
 #   - a label that is a linear function of layer 2's representation (with a margin) is probed at
 #     >= 99% there, and the shuffled-label control stays near chance;
 #   - layersim: linear CKA and mean cosine of every pair of layers from transformers' states;
+#   - grouped datasets ("group" on a line): the held-out split keeps each group whole (groups
+#     numbered in order of first appearance, a line without one a group of its own, group g held
+#     out when g % every == every - 1); tense.jsonl's minimal pairs never straddle the split, and
+#     MiniLM (when installed) reads tense from every layer at >= 0.75 held out (split by example,
+#     the present/past twin of each held-out sentence was trained on with the other label, and
+#     layers 0, 1 and 6 scored 0.17-0.33); a dataset without groups splits by example as before;
 #   - bad datasets and options are refused with a message; data/probes/ is what qkv writes.
 # Skips (77) without the test environment unless QKV_REQUIRE_REFS=1.
 # Usage: test_probe.py [QKV_BINARY]
@@ -398,6 +404,10 @@ def check_errors(qkv, tmp):
         'oneclass.jsonl': ''.join('{"text": "t%d", "label": "same"}\n' % i for i in range(10)),
         'empty.jsonl': '\n\n',
         'few.jsonl': '{"text": "a", "label": 1}\n{"text": "b", "label": 2}\n',
+        'badgroup.jsonl': '{"text": "a", "label": 1, "group": "x"}\n{"text": "b", "label": 2, "group": 1.5}\n',
+        'badgroup2.jsonl': '{"text": "a", "label": 1, "group": 3}\n{"text": "b", "label": 2, "group": [3]}\n',
+        'badgroup3.jsonl': '{"text": "a", "labels": [], "group": true}\n',
+        'fewgroups.jsonl': ''.join('{"text": "t%d", "label": %d, "group": "g"}\n' % (i, i % 2) for i in range(10)),
     }
     for name, body in files.items():
         with open(os.path.join(tmp, name), 'w') as f:
@@ -410,6 +420,10 @@ def check_errors(qkv, tmp):
         ('probe train "%s"' % os.path.join(tmp, 'oneclass.jsonl'), 'two classes'),
         ('probe train "%s"' % os.path.join(tmp, 'empty.jsonl'), 'no examples'),
         ('probe train "%s"' % os.path.join(tmp, 'few.jsonl'), 'held-out split'),
+        ('probe train "%s"' % os.path.join(tmp, 'badgroup.jsonl'), 'line 2: "group" must be a string or a whole number'),
+        ('probe train "%s"' % os.path.join(tmp, 'badgroup2.jsonl'), 'line 2: "group" must be a string or a whole number'),
+        ('probe train "%s"' % os.path.join(tmp, 'badgroup3.jsonl'), 'line 1: "group" must be a string or a whole number'),
+        ('probe train "%s"' % os.path.join(tmp, 'fewgroups.jsonl'), 'too few for a held-out split of one group in 5'),
         ('probe train nosuch', 'neither a file nor a built-in'),
         ('probe train number layers=9', 'out of range'),
         ('probe train number layers=2,1', 'ascending'),
@@ -434,6 +448,101 @@ def check_errors(qkv, tmp):
             fail('%r: expected an error naming %r, got exit %d: %s' % (cmd, want, p.returncode, p.stderr.strip()))
 
 
+def want_groups(rows):
+    """Each line's group as the split numbers them: in order of first appearance, a string and a
+    number apart, a line without "group" a group of its own."""
+    seen, out, n = {}, [], 0
+    for r in rows:
+        g = r.get('group')
+        key = None if g is None else (type(g) is str, g)
+        if key is not None and key in seen:
+            out.append(seen[key])
+            continue
+        if key is not None:
+            seen[key] = n
+        out.append(n)
+        n += 1
+    return out
+
+
+def check_split(tag, qkv, model, db, path, every, tmp):
+    """probe train PATH every=EVERY dump=...: held-out rows are those of the groups g with
+    g % every == every - 1, no group on both sides, and the counts the JSON reports."""
+    rows = read_jsonl(path)
+    groups = np.array(want_groups(rows))
+    dump = os.path.join(tmp, tag + '-dump')
+    (res,) = qkv_cli.json_cmds(qkv, model, ['probe train "%s" layers=0,1 steps=20 every=%d dump=%s'
+                                            % (path, every, dump)], db)
+    test = np.load(os.path.join(dump, 'test.npy'))
+    ex = np.load(os.path.join(dump, 'example.npy'))
+    g = groups[ex]
+    both = sorted(set(g[test == 1].tolist()) & set(g[test == 0].tolist()))
+    if both:
+        fail('%s: groups %s have rows both held out and trained on' % (tag, both[:8]))
+    want_test = (g % every == every - 1).astype(np.int32)
+    if not np.array_equal(test, want_test):
+        fail('%s: held-out rows are not those of the groups g %% %d == %d' % (tag, every, every - 1))
+    ng = int(groups.max()) + 1
+    want = {'n_test': int(want_test.sum()), 'groups': ng, 'test_groups': sum(1 for k in range(ng) if k % every == every - 1)}
+    got = {k: res.get(k) for k in want}
+    if got != want:
+        fail('%s: %s, expected %s' % (tag, got, want))
+    gpath = os.path.join(dump, 'group.npy')
+    if not os.path.exists(gpath) or not np.array_equal(np.load(gpath), g):
+        fail('%s: dump= group.npy missing or not the rows\' groups' % tag)
+    return res
+
+
+def check_groups(qkv, tmp):
+    """Grouped datasets split by group; datasets without one split by example as before."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'data', 'probes')
+    db = os.path.join(tmp, 'qkv.db')
+    model = os.path.join(tmp, 'gpt2')
+    tense = os.path.join(src, 'tense.jsonl')
+    rows = read_jsonl(tense)
+    # the shipped minimal pairs: present then past, one group a pair
+    if [r.get('group') for r in rows] != [i // 2 for i in range(len(rows))]:
+        fail('data/probes/tense.jsonl: each minimal pair should be one group (0, 0, 1, 1, ...)')
+    check_split('tense', qkv, model, db, tense, 5, tmp)
+    check_split('tense-every3', qkv, model, db, tense, 3, tmp)
+    # mixed: lines without a group, strings and numbers (1 and "1" differ), a group resumed later
+    mixed = os.path.join(tmp, 'mixed-groups.jsonl')
+    spec = [None, 'a', 'a', 1, None, '1', 1, 'b', None, 'a', -4, -4, None, 'c', 'c', 2, 2, None, 'd', 'd']
+    with open(mixed, 'w') as f:
+        for i, gv in enumerate(spec):
+            r = {'text': 'the cat number %d saw a dog.' % i, 'label': ['x', 'y'][i % 2]}
+            if gv is not None:
+                r['group'] = gv
+            f.write(json.dumps(r) + '\n')
+    if want_groups(read_jsonl(mixed))[:8] != [0, 1, 1, 2, 3, 4, 2, 5]:
+        fail('want_groups: numbering')
+    check_split('mixed', qkv, model, db, mixed, 2, tmp)
+    check_split('mixed-every3', qkv, model, db, mixed, 3, tmp)
+    # no group anywhere: every example its own group, the split by example as before
+    plain = os.path.join(tmp, 'plain.jsonl')
+    with open(plain, 'w') as f:
+        for r in rows:
+            f.write(json.dumps({'text': r['text'], 'label': r['label']}) + '\n')
+    res = check_split('plain', qkv, model, db, plain, 5, tmp)
+    if res.get('groups') != len(rows) or res.get('n_test') != len(rows) // 5:
+        fail('plain: groups %s n_test %s, expected %d %d' % (res.get('groups'), res.get('n_test'), len(rows), len(rows) // 5))
+    check_split('number-shipped', qkv, model, db, os.path.join(src, 'number.jsonl'), 5, tmp)
+    # a real encoder: with the pairs kept whole, tense is read from every layer (split by example
+    # it scored 0.17-0.33 at layers 0, 1 and 6: each held-out sentence's twin, the other tense,
+    # was trained on)
+    (listing,) = qkv_cli.json_cmds(qkv, None, ['models'], db)
+    path = next((m['path'] for m in listing['models'] if m['name'] == 'minilm'), None)
+    if not path:
+        print('tense on minilm: skipped (minilm is not installed: ./dev models)')
+        return
+    (res,) = qkv_cli.json_cmds(qkv, path, ['probe train "%s" steps=200' % tense], db)
+    accs = [l['accuracy'] for l in res['layers']]
+    print('tense on minilm: held-out accuracy per layer %s' % ' '.join('%.3f' % a for a in accs))
+    if min(accs) < 0.75:
+        fail('tense on minilm: held-out accuracy %s, expected >= 0.75 at every layer with the pairs kept whole'
+             % ['%.3f' % a for a in accs])
+
+
 def main():
     qkv = qkv_cli.qkv_path()
     torch.set_num_threads(1)
@@ -447,6 +556,7 @@ def main():
             except qkv_cli.QkvError as ex:
                 fail('%s: %s' % (name, ex))
         check_errors(qkv, tmp)
+        check_groups(qkv, tmp)
         check_shipped(qkv, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
