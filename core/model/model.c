@@ -206,6 +206,24 @@ static int bind_slot(void *user, const WeightSlot *s) {
     return 0;
 }
 
+// The layers the file holds past the configuration's n_layer (per-layer tensors of the map at
+// n_layer, n_layer + 1, ...): a configuration that says fewer would run the model cut short,
+// silently. first gets the first such tensor's name.
+static int layers_past_config(const Binder *B, char *first, size_t n) {
+    int L = B->m->cfg.n_layer, l = L;
+    char full[256];
+    first[0] = 0;
+    for (bool found = true; found && l < (1 << 16); l += found) {
+        found = false;
+        for (int w = 0; w < W_COUNT && !found; w++)
+            if (B->map->names[w] && strstr(B->map->names[w], "%d") && lookup(B, (WeightId)w, l, full, sizeof full)) {
+                found = true;
+                if (!first[0]) snprintf(first, n, "%s", full);
+            }
+    }
+    return l - L;
+}
+
 int model_bind(Model *m, const TensorMap *map, Err *e) {
     ModelConfig *c = &m->cfg;
     Binder B = {m, map, map->prefixes[0], 0, e};
@@ -216,6 +234,10 @@ int model_bind(Model *m, const TensorMap *map, Err *e) {
     }
     m->layers = xcalloc((size_t)c->n_layer, sizeof *m->layers);
     if (arch_plan(c, bind_slot, &B)) return -1;
+    int extra = layers_past_config(&B, full, sizeof full);
+    if (extra)
+        return err_set(e, "the configuration gives %d layer%s but the weights hold %d: '%s' is past its last (a "
+                       "configuration of another model?)", c->n_layer, c->n_layer == 1 ? "" : "s", c->n_layer + extra, full);
     if (c->a.lm_head) {
         Linear *o = &m->output;
         if (!o->w.data) o->w = m->tok_embd; // tied, and no copy in the file

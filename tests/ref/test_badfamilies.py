@@ -88,6 +88,9 @@ LLAMA_CASES = [
     C('k_proj transposed', transpose_tensor('model.layers.0.self_attn.k_proj.weight'), ['k_proj', 'shape']),
     C('k_proj missing', rename_tensor('model.layers.1.self_attn.k_proj.weight', 'model.layers.1.self_attn.kk.weight'),
       ['k_proj']),
+    # the file holds 2 layers: one fewer in the config ran the model cut short, silently
+    C('num_hidden_layers below the layers held', edit_config(lambda c: c.update(num_hidden_layers=1)),
+      ['1 layer', 'hold 2', 'model.layers.1.']),
     C('untied without lm_head', edit_config(lambda c: c.update(tie_word_embeddings=False)), ['lm_head']),
     C('qwen2 with its per-layer sliding windows', edit_config(lambda c: c.update(model_type='qwen2',
                                                                                  use_sliding_window=True)),
@@ -103,6 +106,8 @@ BERT_CASES = [
     C('bert type_vocab_size 0', edit_config(lambda c: c.update(type_vocab_size=0)), ['type_vocab_size']),
     C('bert without its MLM head', rename_tensor('cls.predictions.bias', 'cls.predictions.biases'),
       ['cls.predictions.bias']),
+    C('bert num_hidden_layers below the layers held', edit_config(lambda c: c.update(num_hidden_layers=1)),
+      ['1 layer', 'hold 2', 'bert.encoder.layer.1.']),
     C('bert query missing', rename_tensor('bert.encoder.layer.0.attention.self.query.weight', 'bert.x'), ['query']),
     C('modules.json broken', put('modules.json', '[{"type": "sentence_transformers.models.Pooling", "path":'),
       ['modules.json']),

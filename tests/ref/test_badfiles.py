@@ -318,6 +318,9 @@ def cases(L, d, V, ctx):
         Case('n_layer negative', edit_config(lambda c: c.update(n_layer=-1)), ['config.json', 'n_layer']),
         Case('n_layer beyond the tensors', edit_config(lambda c: c.update(n_layer=L + 1)),
              ['config.json', 'n_layer', 'h.%d.' % L]),
+        # one layer fewer ran the model cut short, silently
+        Case('n_layer below the tensors', edit_config(lambda c: c.update(n_layer=L - 1)),
+             ['%d layer' % (L - 1), 'hold %d' % L, 'h.%d.' % (L - 1)]),
         Case('n_layer 2^31', edit_config(lambda c: c.update(n_layer=2 ** 31)), ['config.json', 'n_layer', 'h.']),
         Case('n_positions 0', edit_config(lambda c: c.update(n_positions=0)), ['config.json', 'n_positions', 'wpe']),
         Case('n_positions negative', edit_config(lambda c: c.update(n_positions=-ctx)),
