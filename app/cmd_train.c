@@ -163,7 +163,7 @@ static int cmd_train(App *app, const Args *a, Out *out) {
         free(data), free(tok);
         if (made) fs_remove_tree(dir);
         close(lock);
-        return out_error(out, "%s", e.msg);
+        return out_error(out, "train: %s", e.msg);
     }
     Args r = recipe_args(a, RECIPE_TEACH);
     Arg *all = xmalloc(sizeof(Arg) * (size_t)(r.n + 2));
@@ -386,7 +386,7 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     buf_free(&L.options);
     for (int i = 0; i < n_ex; i++) buf_free(&texts[i]);
     free(ex), free(texts);
-    if (rc) return out_error(out, "%s", e.msg);
+    if (rc) return out_error(out, "train: %s", e.msg);
     if (L.log_err.msg[0]) fprintf(stderr, "warning: the loss curve was not logged: %s\n", L.log_err.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "out", o.out);
@@ -530,7 +530,7 @@ static int cmd_bench_train(App *app, const Args *a, Out *out) {
     }
     TrainBench r;
     if (train_bench(app->model, th > 0 ? (int)th : app->n_threads, (int)B, (int)T, (int)steps, (int)reps, &r, &e))
-        return out_error(out, "%s", e.msg);
+        return out_error(out, "bench-train: %s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "model", app->model->name);
     jw_kint(w, "params", app->model->n_params);

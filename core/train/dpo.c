@@ -43,9 +43,9 @@ static int rows_init(Rows *R, TrainModel *tm, int B, const DpoData *d, Err *e) {
     R->T = 1;
     for (int i = 0; i < d->n_seq; i++) {
         if (d->len[i] < 1 || d->len[i] > c->n_ctx)
-            return err_set(e, "dpo: a sequence of %d tokens (1 to the context of %d)", d->len[i], c->n_ctx);
+            return err_set(e, "a sequence of %d tokens (1 to the context of %d)", d->len[i], c->n_ctx);
         if (d->start[i] < 1 || d->start[i] > d->len[i])
-            return err_set(e, "dpo: a completion starting at token %d of %d (it needs a prompt token before it)",
+            return err_set(e, "a completion starting at token %d of %d (it needs a prompt token before it)",
                            d->start[i], d->len[i]);
         if (d->len[i] > R->T) R->T = d->len[i];
     }
@@ -140,9 +140,9 @@ int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks
     memset(res, 0, sizeof *res);
     DpoStats none = {NAN, NAN, NAN, NAN, NAN, NAN};
     res->start = res->held = none;
-    if (d->n_train < 1) return err_set(e, "dpo: no training pairs");
-    if (o->batch < 1 || o->opt.steps < 1) return err_set(e, "dpo: batch and steps must be positive");
-    if (!(o->beta > 0)) return err_set(e, "dpo: beta must be positive");
+    if (d->n_train < 1) return err_set(e, "no training pairs");
+    if (o->batch < 1 || o->opt.steps < 1) return err_set(e, "batch and steps must be positive");
+    if (!(o->beta > 0)) return err_set(e, "beta must be positive");
     int P = o->batch < d->n_train ? o->batch : d->n_train, rc = 0;
     Rows R = {0};
     if (rows_init(&R, tm, 2 * P, d, e)) {
@@ -162,7 +162,7 @@ int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks
     float *dlp = xmalloc(sizeof(float) * 2 * (size_t)P);
     float *best_params = malloc(sizeof(float) * np);
     AdamW opt = {0};
-    if (!best_params) rc = err_set(e, "dpo: out of memory for %zu parameters", np);
+    if (!best_params) rc = err_set(e, "out of memory for %zu parameters", np);
     if (!rc) rc = adamw_init(&opt, np, e);
     for (int i = 0; i < d->n_held; i++) needed[d->held[i].chosen] = needed[d->held[i].rejected] = true;
     for (int i = 0; i < d->n_seq; i++)

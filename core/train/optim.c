@@ -40,7 +40,7 @@ int adamw_init(AdamW *o, size_t n, Err *e) {
     o->v = calloc(n, sizeof(float));
     if (!o->m || !o->v) {
         adamw_done(o);
-        return err_set(e, "train: out of memory for the optimizer state (%zu parameters)", n);
+        return err_set(e, "out of memory for the optimizer state (%zu parameters)", n);
     }
     o->n = n;
     return 0;

@@ -59,10 +59,10 @@ static int rows_init(Rows *R, TrainModel *tm, int B, const int *len, int n, Pool
     R->pool = pool;
     R->T = 1;
     if (pool != POOL_LAST && pool != POOL_CLS && pool != POOL_MEAN)
-        return err_set(e, "reward: %s pooling is not supported (last, cls or mean)", pool_name(pool));
+        return err_set(e, "%s pooling is not supported (last, cls or mean)", pool_name(pool));
     for (int i = 0; i < n; i++) {
         if (len[i] < 1 || len[i] > c->n_ctx)
-            return err_set(e, "reward: a sequence of %d tokens (1 to the context of %d)", len[i], c->n_ctx);
+            return err_set(e, "a sequence of %d tokens (1 to the context of %d)", len[i], c->n_ctx);
         if (len[i] > R->T) R->T = len[i];
     }
     R->ids = xcalloc((size_t)B * R->T, sizeof *R->ids);
@@ -192,13 +192,13 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
                  RewardResult *res, Err *e) {
     memset(res, 0, sizeof *res);
     res->held_loss = res->held_acc = NAN;
-    if (d->n_train < 1) return err_set(e, "reward: no training pairs");
-    if (o->batch < 1 || o->opt.steps < 1) return err_set(e, "reward: batch and steps must be positive");
+    if (d->n_train < 1) return err_set(e, "no training pairs");
+    if (o->batch < 1 || o->opt.steps < 1) return err_set(e, "batch and steps must be positive");
     Run u = {.tm = tm, .score = score, .d = d, .o = o, .dim = tmodel_config(tm)->n_embd};
     int P = o->batch < d->n_train ? o->batch : d->n_train;
     bool full = o->head != REWARD_LINEAR; // the model runs forward and backward at every step
     Lora *L = o->head == REWARD_LORA ? o->lora : NULL;
-    if (o->head == REWARD_LORA && !L) return err_set(e, "reward: head=lora without adapters");
+    if (o->head == REWARD_LORA && !L) return err_set(e, "head=lora without adapters");
     int B = full ? 2 * P : (d->n_seq < 16 ? d->n_seq : 16);
     if (rows_init(&u.R, tm, B, d->len, d->n_seq, d->pool, e)) {
         rows_done(&u.R);
@@ -223,11 +223,11 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
         if (adamw_init(&opt_m, nt, e)) rc = -1;
         best_params = malloc(sizeof(float) * nt);
         dh = calloc((size_t)B * u.R.T * dim, sizeof(float));
-        if (!rc && (!best_params || !dh)) rc = err_set(e, "reward: out of memory for %zu parameters", np);
+        if (!rc && (!best_params || !dh)) rc = err_set(e, "out of memory for %zu parameters", np);
     }
     if (!rc && !full) { // the frozen model's hidden states, once
         u.feat = malloc(sizeof(float) * (size_t)d->n_seq * dim);
-        if (!u.feat) rc = err_set(e, "reward: out of memory for the hidden states of %d sequences", d->n_seq);
+        if (!u.feat) rc = err_set(e, "out of memory for the hidden states of %d sequences", d->n_seq);
         for (int i = 0; i < d->n_seq && !rc; i += B) {
             int k = d->n_seq - i < B ? d->n_seq - i : B;
             for (int b = 0; b < k; b++) idx[b] = i + b;

@@ -104,10 +104,7 @@ int tmodel_check(const ModelConfig *c, bool lm, Err *e) {
 }
 
 static TrainModel *new_model(const ModelConfig *c0, const TensorMap *map, int threads, bool lm, Err *e) {
-    if (tmodel_check(c0, lm, e)) {
-        err_prefix(e, "train");
-        return NULL;
-    }
+    if (tmodel_check(c0, lm, e)) return NULL;
     if (config_check(c0, "train", e)) return NULL;
     ModelConfig cc = *c0, *c = &cc;
     if (!c->a.causal) c->a.lm_head = c->a.head_transform = false; // an encoder's body: its masked-LM head is not read
@@ -128,7 +125,7 @@ static TrainModel *new_model(const ModelConfig *c0, const TensorMap *map, int th
     m->grads = calloc(m->n, sizeof(float));
     if (!m->params || !m->grads) {
         tmodel_free(m);
-        err_set(e, "train: out of memory for %zu parameters", m->n);
+        err_set(e, "out of memory for %zu parameters", m->n);
         return NULL;
     }
     return m;
@@ -154,7 +151,7 @@ static TrainModel *from_model(const Model *mod, int threads, bool lm, Err *e) {
         const TParam *t = &m->tensors[i];
         float *v = m->params + t->off;
         if (model_weight_f32(mod, &t->s, v)) {
-            err_set(e, "train: '%s' has no %s (layer %d)", mod->path, weight_name(t->s.w), t->s.layer);
+            err_set(e, "'%s' has no %s (layer %d)", mod->path, weight_name(t->s.w), t->s.layer);
             tmodel_free(m);
             return NULL;
         }
@@ -275,7 +272,7 @@ static int acts_reserve(TrainModel *m, int B, int T, Err *e) {
         m->lens = calloc((size_t)B, sizeof(int));
     }
     if (!n || !m->act_mem || !m->dact_mem || !m->inputs || !m->targets || !m->types || !m->lens)
-        return err_set(e, "train: out of memory for the activations of %d x %d tokens", B, T);
+        return err_set(e, "out of memory for the activations of %d x %d tokens", B, T);
     acts_layout(&m->a, m->act_mem, c, B, T);
     acts_layout(&m->d, m->dact_mem, c, B, T);
     m->cap_B = B;
@@ -451,18 +448,18 @@ static void attn_backward(TrainModel *m, float *dinp, const float *dout, const f
 static int forward_body(TrainModel *m, const int *inputs, const int *types, const int *lens, const int *targets, int B,
                         int T, Err *e) {
     const ModelConfig *c = &m->cfg;
-    if (B < 1 || T < 1) return err_set(e, "train: empty batch");
-    if (T > c->n_ctx) return err_set(e, "train: sequences of %d tokens exceed the context of %d", T, c->n_ctx);
+    if (B < 1 || T < 1) return err_set(e, "empty batch");
+    if (T > c->n_ctx) return err_set(e, "sequences of %d tokens exceed the context of %d", T, c->n_ctx);
     for (int i = 0; i < B * T; i++)
         if (inputs[i] < 0 || inputs[i] >= c->n_vocab || (targets && targets[i] >= c->n_vocab))
-            return err_set(e, "train: token id %d is out of range (vocabulary of %d)",
+            return err_set(e, "token id %d is out of range (vocabulary of %d)",
                            inputs[i] < 0 || inputs[i] >= c->n_vocab ? inputs[i] : targets[i], c->n_vocab);
     for (int i = 0; types && i < B * T; i++)
         if (types[i] < 0 || types[i] >= (c->a.token_types ? c->n_types : 1))
-            return err_set(e, "train: token type %d is out of range (%d types)", types[i],
+            return err_set(e, "token type %d is out of range (%d types)", types[i],
                            c->a.token_types ? c->n_types : 1);
     for (int b = 0; lens && b < B; b++)
-        if (lens[b] < 1 || lens[b] > T) return err_set(e, "train: a sequence of %d tokens in rows of %d", lens[b], T);
+        if (lens[b] < 1 || lens[b] > T) return err_set(e, "a sequence of %d tokens in rows of %d", lens[b], T);
     if (acts_reserve(m, B, T, e)) return -1;
     m->B = B;
     m->T = T;
@@ -510,7 +507,7 @@ static int forward_body(TrainModel *m, const int *inputs, const int *types, cons
 
 int tmodel_forward(TrainModel *m, const int *inputs, const int *targets, int B, int T, double *loss, Err *e) {
     if (!m->cfg.a.lm_head)
-        return err_set(e, "train: this %s model is an encoder without a language-model head here", m->cfg.a.name);
+        return err_set(e, "this %s model is an encoder without a language-model head here", m->cfg.a.name);
     if (forward_body(m, inputs, NULL, NULL, targets, B, T, e)) return -1;
     const ModelConfig *c = &m->cfg;
     int N = B * T, d = c->n_embd, V = c->n_vocab;

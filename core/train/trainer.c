@@ -139,15 +139,15 @@ static void data_free(Data *d) {
 
 static int load_tokens(const TrainOpts *o, const Model *m, Data *d, Err *e) {
     Buf text = {0};
-    if (fs_read_file(o->data, (size_t)1 << 31, &text, e)) return err_prefix(e, "train data");
+    if (fs_read_file(o->data, (size_t)1 << 31, &text, e)) return err_prefix(e, "data");
     // text, as train-tokenizer reads it: bytes that are not UTF-8 would each become U+FFFD (three
     // tokens of a byte-level vocabulary) and teach the model that instead
     size_t bad = utf8_invalid_at(text.data, text.len);
     if (bad != SIZE_MAX) {
         buf_free(&text);
-        return err_set(e, "train data '%s' is not UTF-8 (byte %zu): convert it first (iconv)", o->data, bad);
+        return err_set(e, "data '%s' is not UTF-8 (byte %zu): convert it first (iconv)", o->data, bad);
     }
-    int rc = text.len ? tok_encode(m->tok, text.data, text.len, 0, &d->ids, e) : err_set(e, "train data '%s' is empty", o->data);
+    int rc = text.len ? tok_encode(m->tok, text.data, text.len, 0, &d->ids, e) : err_set(e, "data '%s' is empty", o->data);
     buf_free(&text);
     if (rc < 0) return -1;
     d->nval = (int64_t)(d->ids.n * o->val_frac), d->ntr = d->ids.n - d->nval;
@@ -162,7 +162,7 @@ static int load_examples(const TrainOpts *o, const Model *m, Data *d, int *T, Er
     d->start = malloc(sizeof(int64_t) * (size_t)n);
     d->len = malloc(sizeof(int) * (size_t)n), d->n_prompt = malloc(sizeof(int) * (size_t)n);
     d->tr = malloc(sizeof(int) * (size_t)n), d->va = malloc(sizeof(int) * (size_t)n);
-    if (!d->start || !d->len || !d->n_prompt || !d->tr || !d->va) return err_set(e, "train: out of memory for %d examples", n);
+    if (!d->start || !d->len || !d->n_prompt || !d->tr || !d->va) return err_set(e, "out of memory for %d examples", n);
     int eos = tok_eos(m->tok), bos = tok_bos(m->tok);
     d->pad = eos >= 0 ? eos : bos >= 0 ? bos : 0;
     int k = o->val_frac > 0 ? (int)(1.0 / o->val_frac + 0.5) : 0;
@@ -172,17 +172,17 @@ static int load_examples(const TrainOpts *o, const Model *m, Data *d, int *T, Er
         d->start[i] = d->ids.n;
         if (x->prompt_len) {
             if (tok_encode(m->tok, x->prompt, x->prompt_len, x->special ? TOK_PARSE_SPECIAL : TOK_ADD_SPECIAL, &d->ids, e) < 0)
-                return err_prefix(e, "train: example %d", i + 1);
+                return err_prefix(e, "example %d", i + 1);
         } else if (bos >= 0) { // as generate starts from nothing
             iv_push(&d->ids, bos);
         }
         d->n_prompt[i] = (int)(d->ids.n - d->start[i]);
-        if (d->n_prompt[i] < 1) return err_set(e, "train: example %d: the prompt gives no tokens", i + 1);
-        if (tok_encode(m->tok, x->answer, x->answer_len, 0, &d->ids, e) < 0) return err_prefix(e, "train: example %d", i + 1);
+        if (d->n_prompt[i] < 1) return err_set(e, "example %d: the prompt gives no tokens", i + 1);
+        if (tok_encode(m->tok, x->answer, x->answer_len, 0, &d->ids, e) < 0) return err_prefix(e, "example %d", i + 1);
         d->len[i] = (int)(d->ids.n - d->start[i]);
-        if (d->len[i] == d->n_prompt[i]) return err_set(e, "train: example %d has an empty answer", i + 1);
+        if (d->len[i] == d->n_prompt[i]) return err_set(e, "example %d has an empty answer", i + 1);
         if (d->len[i] > o->seq + 1)
-            return err_set(e, "train: example %d is %d tokens, more than seq+1 = %d (a larger seq= fits it)", i + 1,
+            return err_set(e, "example %d is %d tokens, more than seq+1 = %d (a larger seq= fits it)", i + 1,
                            d->len[i], o->seq + 1);
         if (d->len[i] > longest) longest = d->len[i];
         bool held = k && n >= 2 && i % k == k - 1;
@@ -278,14 +278,14 @@ static int held_out_loss(TrainModel *tm, const TrainOpts *o, const Data *d, int 
 // The run
 
 static int check_opts(const TrainOpts *o, Err *e) {
-    if (!o->data || !o->out || !*o->out) return err_set(e, "train: data and out= are required");
+    if (!o->data || !o->out || !*o->out) return err_set(e, "data and out= are required");
     if (o->batch < 1 || o->seq < 2 || o->accum < 1 || o->opt.steps < 1)
-        return err_set(e, "train: batch, accum and steps must be at least 1, seq at least 2");
+        return err_set(e, "batch, accum and steps must be at least 1, seq at least 2");
     if (!(o->opt.lr > 0) || o->opt.min_lr < 0 || o->opt.min_lr > o->opt.lr)
-        return err_set(e, "train: lr must be positive and min_lr in [0, lr]");
-    if (o->opt.warmup < 0 || o->opt.warmup >= o->opt.steps) return err_set(e, "train: warmup must be below steps");
-    if (!(o->val_frac >= 0 && o->val_frac < 0.9)) return err_set(e, "train: val must be in [0, 0.9)");
-    if (o->eval_batches < 1) return err_set(e, "train: eval_batches must be at least 1");
+        return err_set(e, "lr must be positive and min_lr in [0, lr]");
+    if (o->opt.warmup < 0 || o->opt.warmup >= o->opt.steps) return err_set(e, "warmup must be below steps");
+    if (!(o->val_frac >= 0 && o->val_frac < 0.9)) return err_set(e, "val must be in [0, 0.9)");
+    if (o->eval_batches < 1) return err_set(e, "eval_batches must be at least 1");
     return 0;
 }
 
@@ -299,7 +299,7 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
     bool made = !fs_is_dir(o->out); // out= created here: removed if the run fails before a save
     if (fs_mkdir_p(o->out, 0755, e)) return -1;
     int lock = fs_lock_dir(o->out, "training into it", e);
-    if (lock < 0) return err_set(e, "train: %s", e->msg); // made or not, the folder is the other's now
+    if (lock < 0) return -1; // made or not, the folder is the other's now
     int rc = train_locked(o, h, info, made, e);
     close(lock);
     return rc;
@@ -313,7 +313,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         char *p = fs_join(o->out, STATE_FILE);
         bool exists = fs_is_file(p);
         free(p);
-        if (exists) return err_set(e, "train: '%s' holds a training run: resume=true continues it", o->out);
+        if (exists) return err_set(e, "'%s' holds a training run: resume=true continues it", o->out);
     }
     // a trained model is never written over (given as out= by mistake): only an untrained one, as
     // new-model and a run killed before its first checkpoint leave
@@ -325,7 +325,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         bool untrained = cfg && json_bool_or(cfg, "qkv_untrained", false);
         json_free(cfg);
         if (!untrained)
-            return err_set(e, "train: '%s' already holds a trained model (%s) and no training run of it: choose "
+            return err_set(e, "'%s' already holds a trained model (%s) and no training run of it: choose "
                               "another out=", o->out, model_file);
     }
     bool saved_once = false;
@@ -360,7 +360,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
                          : NULL;
         if (what) {
             model_free(m);
-            return err_set(e, "train: '%s' holds a run of a model with another %s: resume with the same options, or "
+            return err_set(e, "'%s' holds a run of a model with another %s: resume with the same options, or "
                               "choose another out=", o->out, what);
         }
     }
@@ -368,7 +368,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         if (tmodel_checkpoint_tokenizer(m, o->out, &tok_keep, e)) {
             model_free(m);
             if (made) fs_remove_tree(o->out);
-            return err_prefix(e, "train");
+            return -1;
         }
         tok_dir = tok_keep;
     }
@@ -380,16 +380,16 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
     int B = o->batch, T = o->seq;
     if (!tm) goto done;
     if (T > m->cfg.n_ctx) {
-        err_set(e, "train: seq=%d exceeds the model's context of %d", T, m->cfg.n_ctx);
+        err_set(e, "seq=%d exceeds the model's context of %d", T, m->cfg.n_ctx);
         goto done;
     }
     if (o->n_examples > 0 ? load_examples(o, m, &data, &T, e) : load_tokens(o, m, &data, e)) goto done;
     if (data.n_ex && !data.n_tr) {
-        err_set(e, "train: no example left to train on");
+        err_set(e, "no example left to train on");
         goto done;
     }
     if (!data.n_ex && data.ntr < T + 1) {
-        err_set(e, "train: '%s' gives %lld training tokens, fewer than seq+1 = %d", o->data, (long long)data.ntr, T + 1);
+        err_set(e, "'%s' gives %lld training tokens, fewer than seq+1 = %d", o->data, (long long)data.ntr, T + 1);
         goto done;
     }
     if (!data.n_ex && data.nval > 0 && data.nval < T + 1) data.nval = 0; // too few to hold a window: no held-out loss
@@ -401,7 +401,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
     in = malloc(sizeof(int) * (size_t)B * T);
     tg = malloc(sizeof(int) * (size_t)B * T);
     if (!in || !tg) {
-        err_set(e, "train: out of memory for a batch");
+        err_set(e, "out of memory for a batch");
         goto done;
     }
     Rng rng;
@@ -426,7 +426,7 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
                          : sh.eps != (double)o->opt.eps ? "eps"
                          : NULL;
         if (what) {
-            err_set(e, "train: '%s' holds a run with another %s: resume with the same options, or choose another out=",
+            err_set(e, "'%s' holds a run with another %s: resume with the same options, or choose another out=",
                     o->out, what);
             goto done;
         }
@@ -521,9 +521,9 @@ static int linear_shapes(TrainModel *tm, int N, LinearShape *sh, int max, double
 int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, TrainBench *r, Err *e) {
     enum { MAX_REPS = TRAIN_BENCH_MAX_REPS };
     if (B < 1 || T < 2 || steps < 1 || reps < 1 || reps > MAX_REPS)
-        return err_set(e, "bench-train: batch, steps and reps (up to %d) must be at least 1, seq at least 2",
+        return err_set(e, "batch, steps and reps (up to %d) must be at least 1, seq at least 2",
                        MAX_REPS);
-    if (T > m->cfg.n_ctx) return err_set(e, "bench-train: seq=%d exceeds the model's context of %d", T, m->cfg.n_ctx);
+    if (T > m->cfg.n_ctx) return err_set(e, "seq=%d exceeds the model's context of %d", T, m->cfg.n_ctx);
     TrainModel *tm = tmodel_from_model(m, threads, e);
     if (!tm) return -1;
     const ModelConfig *c = tmodel_config(tm);
@@ -534,7 +534,7 @@ int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, 
     AdamW opt = {0};
     int rc = -1;
     if (!tokens || !in || !tg) {
-        err_set(e, "bench-train: out of memory for a batch of %d x %d", B, T);
+        err_set(e, "out of memory for a batch of %d x %d", B, T);
         goto done;
     }
     if (adamw_init(&opt, tmodel_size(tm), e)) goto done;

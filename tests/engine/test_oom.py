@@ -13,7 +13,12 @@
    it fail): the handler prints "qkv: out of memory (allocating N bytes)" on stderr, nothing else,
    and qkv exits with status 3, keeping what it printed before.
 
-Part 1 is skipped under AddressSanitizer (its shadow memory makes address-space limits
+3. The trainers under a limit calibrated the same way, with a model whose parameters and their
+   gradients do not fit: dpo train, reward train and bench-train each fail with one
+   "error: COMMAND: out of memory for ..." (the first two said "dpo train: train: ..."), write no
+   checkpoint, and the session goes on.
+
+Parts 1 and 3 are skipped under AddressSanitizer (its shadow memory makes address-space limits
 meaningless) or where RLIMIT_AS cannot be set; part 2 always runs.
 """
 import json
@@ -23,6 +28,7 @@ import re
 import resource
 import select
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -136,6 +142,18 @@ def warm_up(r, attn_model):
     r.run("attention ids=1,2,3,4,5,6,7,8 layer=all head=all")
 
 
+def limit_repl(r):
+    """Caps the REPL's address space HEADROOM above what it maps now; False (said) where that cannot be done."""
+    used = vm_size(r.p.pid)
+    try:
+        resource.prlimit(r.p.pid, resource.RLIMIT_AS, (used + HEADROOM, used + HEADROOM))
+    except (OSError, AttributeError) as ex:
+        print(f"skip: cannot limit the address space of qkv here: {ex}")
+        return False
+    print(f"REPL: {used // MB} MB mapped, limited to {(used + HEADROOM) // MB} MB")
+    return True
+
+
 def part_input_sized():
     info = json.loads(headless(["--json", "-e", "model"]).stdout.split("\n")[0])
     if info.get("sanitized"):
@@ -148,13 +166,8 @@ def part_input_sized():
     r = Repl()
     try:
         warm_up(r, attn_model)
-        used = vm_size(r.p.pid)
-        try:
-            resource.prlimit(r.p.pid, resource.RLIMIT_AS, (used + HEADROOM, used + HEADROOM))
-        except (OSError, AttributeError) as ex:
-            print(f"skip: cannot limit the address space of qkv here: {ex}")
+        if not limit_repl(r):
             return
-        print(f"REPL: {used // MB} MB mapped after the warm-up, limited to {(used + HEADROOM) // MB} MB")
 
         ids = ",".join(str(1 + i % 200) for i in range(2000))
         steps = [
@@ -238,10 +251,65 @@ def part_bookkeeping():
           (p.returncode, p.stderr[-300:]))
 
 
+def add_rankings(n):
+    """n prompts, each with two ranked completions (' good' above ' bad'), straight into the database."""
+    headless(["-e", "history"])  # creates the schema
+    con = sqlite3.connect(DB)
+    now = "2026-01-01T00:00:00.000Z"
+    for i in range(n):
+        prompt = f"Q{i}: how is item {i}?"
+        runs = []
+        for n_, text in enumerate((" it is good", " it is bad")):
+            cur = con.execute(
+                "INSERT INTO runs (created, kind, annotator, qkv_version, model_path, model_arch, prompt, temperature, "
+                "top_k, top_p, seed, max_tokens, output) VALUES (?, 'rank', 't', 'test', 'builtin', 'gpt2', ?, 1.0, 0, "
+                "1.0, ?, 8, ?)", (now, prompt, i * 10 + n_, text))
+            runs.append(cur.lastrowid)
+        rid = con.execute("INSERT INTO rankings (created, prompt, k, annotator, qkv_version) VALUES (?, ?, 2, 't', "
+                          "'test')", (now, prompt)).lastrowid
+        for n_, run_id in enumerate(runs):
+            con.execute("INSERT INTO ranking_items (ranking_id, n, run_id, rank) VALUES (?, ?, ?, ?)",
+                        (rid, n_ + 1, run_id, n_ + 1))
+    con.commit()
+    con.close()
+
+
+def part_trainers():
+    """The trainers' parameters and gradients that do not fit: each command says so once in its own
+    name (reward train and dpo train said "dpo train: train: out of memory ...") and the REPL goes on."""
+    info = json.loads(headless(["--json", "-e", "model"]).stdout.split("\n")[0])
+    if info.get("sanitized"):
+        print("skip: address-space limits under AddressSanitizer")
+        return
+    big = new_model("big", "layers=2 heads=4 d=768 ctx=64 masks=false")  # 14M parameters: 58 MB, and as much for their gradients
+    add_rankings(6)
+    r = Repl()
+    try:
+        r.run(f"load {big}")
+        r.run('generate "hello" max=2 temperature=0')
+        if not limit_repl(r):
+            return
+        for cmd, what in ((f"dpo train out={TMP}/dpo steps=1", "dpo train"),
+                          (f"reward train out={TMP}/rm steps=1", "reward train"),
+                          ("bench-train batch=1 seq=8 steps=1 reps=1", "bench-train")):
+            out = r.run(cmd).strip()
+            check(out.startswith(f"error: {what}: out of memory for ") and out.count("train:") == 1
+                  and "\n" not in out, f"{cmd!r} under the limit: one error in its own name", out)
+            check("qkv: out of memory (allocating" not in out, f"{cmd!r}: an error, not the handler", out)
+        check(not os.path.exists(f"{TMP}/dpo/model.safetensors") and not os.path.exists(f"{TMP}/rm/model.safetensors"),
+              "no checkpoint written by the failed trainers")
+        out = r.run('generate "hi" max=2 temperature=0')
+        check("error" not in out, "generate still runs after the trainers' failures", out)
+        check(r.p.poll() is None, "the REPL is still running after the trainers' failures")
+    finally:
+        r.close()
+
+
 def main():
     try:
         part_bookkeeping()
         part_input_sized()
+        part_trainers()
     except (TimeoutError, RuntimeError) as ex:
         check(False, str(ex))
     finally:
