@@ -477,6 +477,27 @@ static void draw_head(View *v, CellGrid *g, int x, int y, int w, int h) {
     heatmap_render(g, x, y + 1, w, h - 1, &hm, &A->hv);
 }
 
+#define MODEL_MIN_PITCH 3 // text rows per layer of the model view's grid, at least (when the area has them)
+
+// Append to b which layers and heads of the model view's grid are on screen, vis_r layers from
+// top_l and vis_c columns (heads, then the mean) from left_h ("layers 0-4 of 12"); nothing when
+// the whole grid is.
+static void shown_text(Buf *b, const Attn *A, int vis_r, int vis_c) {
+    int l1 = A->top_l + vis_r - 1, c0 = A->left_h, c1 = A->left_h + vis_c - 1;
+    if (vis_r < A->L) {
+        if (vis_r == 1) buf_printf(b, "layer %d of %d", A->top_l, A->L);
+        else buf_printf(b, "layers %d-%d of %d", A->top_l, l1, A->L);
+    }
+    if (vis_c < A->H + 1) {
+        int last = c1 < A->H ? c1 : A->H - 1; // the last head shown, the mean aside
+        if (b->len) buf_puts(b, ", ");
+        if (c0 >= A->H) buf_printf(b, "the mean of %d heads", A->H);
+        else if (last == c0) buf_printf(b, "head %d of %d", c0, A->H);
+        else buf_printf(b, "heads %d-%d of %d", c0, last, A->H);
+        if (c0 < A->H && c1 >= A->H) buf_puts(b, " + mean");
+    }
+}
+
 static void draw_model(View *v, CellGrid *g, int x, int y, int w, int h) {
     Attn *A = v->state;
     ViewShared *sh = v->host->sh;
@@ -487,9 +508,11 @@ static void draw_model(View *v, CellGrid *g, int x, int y, int w, int h) {
     int C = A->H + 1, lw = 4;
     int aw = w - lw, ah = h - 3;
     if (aw < 4 || ah < 1) return;
+    // a row pitch of at least MODEL_MIN_PITCH (two text rows of map, four half-block pixel rows,
+    // and a blank row): a deep model's grid then scrolls rather than squeezing each map into a row
     int pw = aw / C, ph = ah / A->L;
     if (pw < 4) pw = 4;
-    if (ph < 1) ph = 1;
+    if (ph < MODEL_MIN_PITCH) ph = ah < MODEL_MIN_PITCH ? ah : MODEL_MIN_PITCH;
     int tw = pw - 1, th = ph >= 3 ? ph - 1 : ph;
     int vis_c = aw / pw, vis_r = ah / ph;
     if (vis_c > C) vis_c = C;
@@ -553,12 +576,20 @@ static void draw_model(View *v, CellGrid *g, int x, int y, int w, int h) {
     char what[48];
     if (sel) snprintf(what, sizeof what, "largest weight %.4f", mx);
     else snprintf(what, sizeof what, "not loaded yet");
+    // the part of the grid on screen when it does not all fit, right after the readout where a
+    // narrow terminal still shows it
+    Buf shown = {0};
+    shown_text(&shown, A, vis_r, vis_c);
+    char tail[128];
     if (loaded < A->L * C)
-        vd_printf(g, x, ly, w, 0, u, "layer %d %s: %s  (%d of %d maps loaded: at %d tokens they load as the cursor "
-                  "visits them)", A->sel_l, hd, what, loaded, A->L * C, A->T);
+        snprintf(tail, sizeof tail, "%d of %d maps loaded: at %d tokens they load as the cursor visits them", loaded,
+                 A->L * C, A->T);
     else
-        vd_printf(g, x, ly, w, 0, u, "layer %d %s: largest weight %.4f  (each thumbnail scaled to its own range; %s)",
-                  A->sel_l, hd, mx, vis_r < A->L || vis_c < C ? "scrolls" : "all shown");
+        snprintf(tail, sizeof tail, "each thumbnail scaled to its own range; %s",
+                 shown.len ? "arrows, PgUp/PgDn scroll" : "all shown");
+    vd_printf(g, x, ly, w, 0, u, "layer %d %s: %s%s%s  (%s)", A->sel_l, hd, what, shown.len ? "  " : "",
+              shown.len ? shown.data : "", tail);
+    buf_free(&shown);
 }
 
 static void attn_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
@@ -603,7 +634,8 @@ void attn_view_set(View *v, int L, int H, int T, const float *data, const char *
 const ViewOps attn_view_ops = {
     .name = "attn",
     .title = "Attention",
-    .keys = "model view: arrows/hjkl choose a head (the last column is the mean), Enter zooms in\n"
+    .keys = "model view: arrows/hjkl choose a head (the last column is the mean), Enter zooms in;\n"
+            "  PgUp PgDn  a screen of layers (a deep model scrolls: the line below names the layers shown)\n"
             "head view: arrows/hjkl move the cursor (its value is read out below the map)\n"
             "  [ ]  previous/next layer   < >  previous/next head   a  mean over heads\n"
             "  + - zoom, = the whole matrix (reduced) or back   m or Esc  back to the model view\n"

@@ -31,6 +31,31 @@ static char *rows_text(const CellGrid *g) {
     return buf_take(&b);
 }
 
+// Whether the cell at (x, y) of g shows something: a glyph other than a space, a background
+// colour or an attribute.
+static bool painted(CellGrid *g, int x, int y) {
+    const Cell *c = cellgrid_at(g, x, y);
+    return c && (strcmp(c->g, " ") || !(c->flags & CELL_BG_DEFAULT) || c->attr);
+}
+
+// Whether row y of g holds text.
+static bool row_has(const CellGrid *g, int y, const char *text) {
+    Buf b = {0};
+    for (int x = 0; y >= 0 && y < g->h && x < g->w; x++) buf_puts(&b, g->cells[(size_t)y * g->w + x].g);
+    bool has = b.len && strstr(b.data, text) != NULL;
+    if (!has) fprintf(stderr, "row %d is %s, not holding '%s'\n", y, b.len ? b.data : "(none)", text);
+    buf_free(&b);
+    return has;
+}
+
+// Whether g shows text on any row.
+static bool grid_has(const CellGrid *g, const char *text) {
+    char *txt = rows_text(g);
+    bool has = strstr(txt, text) != NULL;
+    free(txt);
+    return has;
+}
+
 // ---- a fake host ----
 
 typedef struct Fake {
@@ -287,6 +312,11 @@ static void test_attention_big(void) {
     char *txt = rows_text(&g);
     CHECK(strstr(txt, "L0") && strstr(txt, "h0"));
     free(txt);
+    // 17 rows for the grid: not 12 maps of one row each (17 / 12) but 5 of two rows and a blank
+    // one, the footer saying which
+    CHECK(painted(&g, 4, 2) && painted(&g, 4, 3) && !painted(&g, 4, 4) && painted(&g, 4, 5));
+    CHECK(row_has(&g, 2, "L0") && row_has(&g, 5, "L1") && row_has(&g, 14, "L4") && !grid_has(&g, "L5"));
+    CHECK(row_has(&g, 19, "layer 0 head 0: largest weight 1.0000  layers 0-4 of 12  (each thumbnail"));
     cellgrid_done(&g);
     for (int i = 0; i < 11; i++) v.ops->key(&v, VK_DOWN);
     for (int i = 0; i < 12; i++) v.ops->key(&v, VK_RIGHT);
@@ -295,8 +325,23 @@ static void test_attention_big(void) {
     CHECK(strstr(txt, "L11") != NULL);
     CHECK(strstr(txt, "mean") != NULL);
     CHECK(strstr(txt, "layer 11 mean over heads") != NULL);
+    CHECK(strstr(txt, "layers 7-11 of 12  (") != NULL && !strstr(txt, "L6"));
     free(txt);
     cellgrid_done(&g);
+    // every size down to one cell: nothing drawn outside the view's rectangle
+    for (int w = 1; w <= 24; w++)
+        for (int h = 1; h <= 9; h++) {
+            cellgrid_init(&g, w + 4, h + 4, sh.mode);
+            v.ops->draw(&v, &g, 2, 2, w, h);
+            for (int y = 0; y < h + 4; y++)
+                for (int x = 0; x < w + 4; x++)
+                    if ((x < 2 || y < 2 || x >= w + 2 || y >= h + 2) && painted(&g, x, y)) {
+                        fprintf(stderr, "the model view at %dx%d drew at (%d,%d) outside its area\n", w, h, x - 2, y - 2);
+                        check_failures++;
+                        x = w + 4, y = h + 4;
+                    }
+            cellgrid_done(&g);
+        }
     // the model view's figure (every map, a blank row and column between two): each row named by
     // its layer and query token, each column by its head and key token
     CHECK_INT(fake.fig_rows, 12 * 17 - 1);
@@ -308,6 +353,30 @@ static void test_attention_big(void) {
     CHECK_STR(fake.fig_cl[2], "h1 x");
     view_close(&v);
     free(d);
+}
+
+// A model view of 24 heads in 80 columns: 19 of the 25 columns fit, the footer names them.
+static void test_attention_wide(void) {
+    reset(CMODE_C256);
+    sh.n_layer = 2, sh.n_head = 24;
+    float d[2 * 24 * 2 * 2];
+    for (int i = 0; i < 2 * 24; i++) d[4 * i] = 1, d[4 * i + 1] = NAN, d[4 * i + 2] = 0.5f, d[4 * i + 3] = 0.5f;
+    const char *t2[2] = {"a", "b"};
+    View v;
+    view_open(&v, &attn_view_ops, &host);
+    attn_view_set(&v, 2, 24, 2, d, t2);
+    CellGrid g;
+    draw(&v, &g, 80, 20);
+    CHECK(row_has(&g, 19, "layer 0 head 0: largest weight 1.0000  heads 0-18 of 24  ("));
+    cellgrid_done(&g);
+    v.ops->key(&v, VK_END);
+    draw(&v, &g, 80, 20);
+    CHECK(row_has(&g, 19, "layer 0 mean over heads: largest weight 1.0000  heads 6-23 of 24 + mean  ("));
+    cellgrid_done(&g);
+    draw(&v, &g, 80, 6); // three rows for the grid: one layer of two rows
+    CHECK(row_has(&g, 5, "layer 0 mean over heads: largest weight 1.0000  layer 0 of 2, heads 6-23 of 24"));
+    cellgrid_done(&g);
+    view_close(&v);
 }
 
 // ---- out of memory (mem.h rule 1: attention maps and figures are input-sized) ----
@@ -1181,6 +1250,7 @@ int main(void) {
     test_similarity_labels();
     test_attention();
     test_attention_big();
+    test_attention_wide();
     test_attention_typed();
     test_rank();
     test_history();
