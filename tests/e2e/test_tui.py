@@ -6,7 +6,8 @@ Usage: test_tui.py QKV_BINARY WIDTHxHEIGHT
 At the given terminal size: start on the built-in model and on a small `new-model` one, type a
 prompt, generate, open the attention view and find the token labels and heatmap cells, move the
 cursor and compare the value read out with headless `qkv --json -e 'attention ...'`, switch to the
-model view, rank K=4 candidates with the keyboard and find the ranking in the database, look at
+model view (and a 12-layer model's: thumbnails two rows tall, the grid scrolling with the selection,
+the footer naming the layers shown), rank K=4 candidates with the keyboard and find the ranking in the database, look at
 the positions, history (runs, then rankings: the new ranking listed and shown) and help views, resize
 the pane mid-generation, Ctrl-C a generation, shrink the terminal below the minimum and back,
 quit and find the terminal restored. Exit 77 when tmux is missing.
@@ -704,6 +705,79 @@ def scenario_new_user(p, tmp, db, name):
     wait_shell(p)
 
 
+MAP_GLYPHS = re.compile("[\u2580\u2584\u2588\u00b7]")  # a thumbnail's cells: half blocks, the masked dot
+
+
+def model_grid(s):
+    """The model view's thumbnail grid on screen s, and its footer (the readout's row). The grid:
+    {layer: (the text rows its maps fill, whether they carry the selection mark)}, from the runs of
+    rows holding map cells past the label column, each named by the label L<n> on one of its rows."""
+    rows = s.split("\n")
+    top = next((i for i, r in enumerate(rows) if re.match(r" +h0 ", r)), len(rows))
+    foot = next((r for r in rows if re.match(r"layer \d+ (head \d+|mean over heads): ", r)), "")
+    grid, run = {}, []
+    for r in rows[top + 1:] + [""]:
+        if MAP_GLYPHS.search(r[4:]):
+            run.append(r)
+            continue
+        names = [m.group(1) for m in (re.match(r"L(\d+)", x[:3]) for x in run) if m]
+        if run:
+            grid[int(names[0]) if len(names) == 1 else "unnamed %r" % run] = \
+                (len(run), any(x[3:4] == "\u258c" for x in run))
+        run = []
+    return grid, foot
+
+
+def scenario_deep_model_view(p, tmp, db, model, name, n_layer):
+    """A model deeper than the screen in the model view: each thumbnail at least two text rows tall
+    (one before 2026-12-06: twelve layers in a 24-row terminal squeezed into a row each), the grid
+    scrolling with the selection as the arrow keys move it past the bottom and PgUp moves back, the
+    footer naming the layers shown when not all are."""
+    start_qkv(p, db, model)
+    command(p, 'attention "The cat sat on the mat and looked at the dog" layer=all head=all')
+
+    def check(s, sel, what):
+        """The layers shown on screen s, checked: thumbnails two rows tall or more, set apart, in
+        order, sel among them selected, and the footer naming them."""
+        grid, foot = model_grid(s)
+        shown = sorted(l for l in grid if isinstance(l, int))
+        if not shown or len(shown) < len(grid) or any(h < 2 for h, _ in grid.values()):
+            fail("%s: %s: thumbnails less than two rows tall or not apart (layer: rows, selected) %r:\n%s"
+                 % (name, what, grid, s))
+        elif shown != list(range(shown[0], shown[-1] + 1)):
+            fail("%s: %s: layers %r shown out of order:\n%s" % (name, what, shown, s))
+        elif sel not in grid or not grid[sel][1] or any(grid[l][1] for l in shown if l != sel):
+            fail("%s: %s: layer %d is not shown selected:\n%s" % (name, what, sel, s))
+        m = re.search(r"layers (\d+)-(\d+) of %d\b" % n_layer, foot)
+        said = list(range(int(m.group(1)), int(m.group(2)) + 1)) if m else \
+            list(range(n_layer)) if "all shown" in foot else None
+        if said is None:
+            fail("%s: %s: the footer does not say which layers are shown: %r" % (name, what, foot))
+        elif shown and said != shown:
+            fail("%s: %s: layers %d-%d shown, the footer says %r" % (name, what, shown[0], shown[-1], foot))
+        return shown
+
+    s = p.wait(lambda s: "model view: %d layers" % n_layer in s and "layer 0 head 0: largest weight" in s,
+               "the model view of %d layers" % n_layer)
+    shown = check(s, 0, "at first")
+    if H <= 24 and len(shown) == n_layer:
+        fail("%s: %d layers of two rows each cannot fit %d rows: %r" % (name, n_layer, H, shown))
+    # arrows down past the last layer shown: the grid follows
+    for _ in range(n_layer - 1):
+        p.keys("Down")
+    s = p.wait_text("layer %d head 0: largest weight" % (n_layer - 1))
+    shown = check(s, n_layer - 1, "after %d Down" % (n_layer - 1))
+    if shown and shown[-1] != n_layer - 1:
+        fail("%s: the last layer is not at the bottom of the grid: %r" % (name, shown))
+    p.keys("PPage")
+    s = p.wait(lambda s: re.search(r"layer \d+ head 0: largest weight", s) and
+               "layer %d head 0:" % (n_layer - 1) not in s, "PgUp to move up a screen")
+    sel = int(re.search(r"layer (\d+) head 0: largest weight", s).group(1))
+    check(s, sel, "after PgUp")
+    p.keys("q")
+    wait_shell(p)
+
+
 def scenario_encoder(p, tmp, db, model, name):
     """An encoder (BERT): its attention is shown without the causal mask (the upper triangle holds
     the values headless attention gives), and a similarity matrix of texts is a heatmap."""
@@ -1025,6 +1099,11 @@ def main():
         # 4b. the Heads view: heads, lens and patch heatmaps
         p = Pane(tmp, W, H, "f")
         scenario_heads(p, tmp, db, small, "heads")
+        p.close()
+
+        # 4c. twelve layers in the model view: thumbnails two rows tall, the grid scrolls
+        p = Pane(tmp, W, H, "m")
+        scenario_deep_model_view(p, tmp, db, big, "deep", 12)
         p.close()
 
         # 5. quantization: weight-error histograms, the KL strip
