@@ -60,17 +60,27 @@ static int add_tensors(WSrc *ws, Gguf *g, Err *e) {
 
 // llama.cpp's {arch}.pooling_type values (sentence-transformers conversions): 1 mean, 2 cls, 3 last.
 static const char *const pooling_types[] = {NULL, "mean", "cls", "last"};
+// The pooling llama.cpp has no value for, which qkv names under its own key instead.
+#define POOL_KEY "qkv.sentence_transformers.pooling"
 
 // What a GGUF says of the model beyond its configuration: how its embeddings are pooled
-// (llama.cpp's key) and the facts llama.cpp has no key for, which qkv writes under qkv.*
-// (write_facts): a sentence-transformers Normalize module and maximum length, random weights.
+// (llama.cpp's key, or qkv's for max) and the facts llama.cpp has no key for, which qkv writes
+// under qkv.* (write_facts): a sentence-transformers Normalize module and maximum length, random
+// weights.
 static int read_facts(Model *m, const Gguf *g, const char *arch, Err *e) {
     char k[96];
     long long v;
+    const char *s;
+    size_t sl;
     int r;
     snprintf(k, sizeof k, "%s.pooling_type", arch);
     if ((r = gguf_get_int(g, k, 0, 1000, &v, e)) < 0) return -1;
     if (r && v >= 1 && v <= 3) snprintf(m->st_pool, sizeof m->st_pool, "%s", pooling_types[v]);
+    if ((r = gguf_get_str(g, POOL_KEY, &s, &sl, e)) < 0) return -1;
+    if (r && (sl != 3 || memcmp(s, "max", 3)))
+        return err_set(e, "'%s': %s '%.*s' is not supported (max is)", gguf_path(g),
+                       POOL_KEY, (int)(sl < 16 ? sl : 16), s);
+    if (r) snprintf(m->st_pool, sizeof m->st_pool, "max");
     if (gguf_get_bool(g, "qkv.sentence_transformers.normalize", &m->st_normalize, e) < 0 ||
         gguf_get_bool(g, "qkv.untrained", &m->untrained, e) < 0)
         return -1;
@@ -79,13 +89,14 @@ static int read_facts(Model *m, const Gguf *g, const char *arch, Err *e) {
     return 0;
 }
 
-// The facts read_facts reads, of m, into w (arch: its general.architecture). Max pooling has
-// no llama.cpp value: it is not written.
+// The facts read_facts reads, of m, into w (arch: its general.architecture): mean, cls and last
+// pooling as llama.cpp's {arch}.pooling_type, max pooling (which it has no value for) under qkv's key.
 static void write_facts(const Model *m, const char *arch, GgufW *w) {
     char k[96];
     snprintf(k, sizeof k, "%s.pooling_type", arch);
     for (uint32_t i = 1; i < sizeof pooling_types / sizeof *pooling_types; i++)
         if (!strcmp(m->st_pool, pooling_types[i])) gguf_w_u32(w, k, i);
+    if (!strcmp(m->st_pool, "max")) gguf_w_str(w, POOL_KEY, "max", 3);
     if (m->st_normalize) gguf_w_bool(w, "qkv.sentence_transformers.normalize", true);
     if (m->st_max_seq > 0) gguf_w_u32(w, "qkv.sentence_transformers.max_seq_length", (uint32_t)m->st_max_seq);
     if (m->untrained) gguf_w_bool(w, "qkv.untrained", true);

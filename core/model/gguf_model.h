@@ -24,8 +24,8 @@ typedef struct GgufExportInfo {
 // Write m as a GGUF v3 file at path, as llama.cpp lays out m's family: general.architecture,
 // general.file_type, the general.* keys of the GGUF m came from that describe the model (name,
 // licence, ...; else general.name from m's name), the {arch}.* hyperparameters with
-// {arch}.pooling_type, qkv.* keys for what GGUF has none for (a Normalize module, max_seq_length,
-// random weights), the tokenizer (tokenizer.ggml.*) and chat template, the tensors
+// {arch}.pooling_type (mean, cls, last), qkv.* keys for what GGUF has none for (max pooling, a
+// Normalize module, max_seq_length, random weights), the tokenizer (tokenizer.ggml.*) and chat template, the tensors
 // under llama.cpp's names (linears [out, in]; Llama's q/k in adjacent-pair rotary order; GPT-2's
 // head copied when tied), the matrices as dt (F32, F16, BF16 or a block type; a matrix whose rows
 // are not whole blocks as F16), vectors, position and token-type embeddings as F32. The file is

@@ -26,10 +26,14 @@
 #     quantization version, and without the source's general.quantized_by;
 #   - the built-in GPT-2 (untrained, tied head) exported as F32 and Q8_0 and reopened: `model` the
 #     same (tied, untrained, params; not the file's own fields), F32 logits within TOL_SAME;
+#   - sentence-transformers folders pooling by max, mean and [CLS] exported, reopened and exported
+#     again: `embed` with the model's own pooling the same vectors, pooled alike; mean and cls as
+#     llama.cpp's bert.pooling_type, max (which it has no value for) as qkv.sentence_transformers.pooling;
+#     a GGUF pooling by the last token keeps bert.pooling_type 3 through GGUF -> GGUF;
 #   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
 #     options of other exports: one error line each, and nothing left behind.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
-# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin runs those alone)
+# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling runs those alone)
 
 import json
 import os
@@ -356,6 +360,86 @@ def run_meta(qkv, tmp, shared):
     print('meta                 GGUF -> GGUF: %d keys carried over' % len(keys), flush=True)
 
 
+# sentence-transformers' Pooling config.json flag of each pooling, and the bert.pooling_type
+# llama.cpp gives it (max has none: qkv.sentence_transformers.pooling carries it)
+POOLINGS = {'max': ('pooling_mode_max_tokens', None), 'mean': ('pooling_mode_mean_tokens', 1),
+            'cls': ('pooling_mode_cls_token', 2)}
+POOL_TEXTS = ['The cat sat on the mat.', 'a', 'Pooling by max, mean or [CLS] gives other vectors.']
+
+
+def st_folder(d, out, pool):
+    """A copy of the BERT directory d at out as a sentence-transformers folder whose Pooling module
+    pools by pool; out."""
+    shutil.copytree(d, out)
+    os.makedirs(os.path.join(out, '1_Pooling'))
+    with open(os.path.join(out, 'modules.json'), 'w') as f:
+        json.dump([{'idx': 0, 'name': '0', 'path': '', 'type': 'sentence_transformers.models.Transformer'},
+                   {'idx': 1, 'name': '1', 'path': '1_Pooling', 'type': 'sentence_transformers.models.Pooling'}], f)
+    with open(os.path.join(out, '1_Pooling', 'config.json'), 'w') as f:
+        json.dump({'word_embedding_dimension': 32, POOLINGS[pool][0]: True}, f)
+    return out
+
+
+def check_embed(tag, qkv, a, b, db, pool):
+    """`embed` (pooling chosen by the model) on a and on b: pooled by pool, the same vectors."""
+    cmds = ['embed %s' % tokrun.qkv_escape(t.encode()) for t in POOL_TEXTS]
+    try:
+        x, y = qkv_cli.json_cmds(qkv, a, cmds, db), qkv_cli.json_cmds(qkv, b, cmds, db)
+    except qkv_cli.QkvError as ex:
+        fail('%s: %s' % (tag, ex))
+        return
+    for t, ex, ey in zip(POOL_TEXTS, x, y):
+        if ex.get('pool') != pool or ey.get('pool') != pool:
+            fail('%s: embed %r pools by %s, the source by %s (%s expected)' % (tag, t, ey.get('pool'), ex.get('pool'), pool))
+        else:
+            compare('%s embed %r' % (tag, t), ey['embedding'], ex['embedding'], TOL_SAME)
+
+
+def check_pool_keys(tag, path, pool):
+    """How the file says pool: llama.cpp's bert.pooling_type where it has a value, else
+    qkv.sentence_transformers.pooling; never both."""
+    r = gguf.GGUFReader(path)
+    std = field_value(r, 'bert.pooling_type') if 'bert.pooling_type' in r.fields else None
+    own = field_value(r, 'qkv.sentence_transformers.pooling') if 'qkv.sentence_transformers.pooling' in r.fields else None
+    want_std = {'max': None, 'mean': 1, 'cls': 2, 'last': 3}[pool]
+    want_own = 'max' if pool == 'max' else None
+    if std != want_std or own != want_own:
+        fail('%s: bert.pooling_type %r and qkv.sentence_transformers.pooling %r (%r and %r expected)'
+             % (tag, std, own, want_std, want_own))
+
+
+def run_pooling(qkv, tmp, shared):
+    """Sentence-transformers folders pooling by max, mean and [CLS] exported and reopened, then
+    exported again from the GGUF: `embed` pools as the folder does, with the same vectors; a GGUF
+    pooling by the last token (llama.cpp's pooling_type 3) keeps it through GGUF -> GGUF."""
+    db = os.path.join(tmp, 'qkv.db')
+    d = make_source(Src('pool', 'bert', 'layers=1 heads=2 d=32 ctx=64 seed=77', ()), qkv, tmp, shared, db)
+    if not d:
+        return
+    for pool in POOLINGS:
+        st = st_folder(d, os.path.join(tmp, 'pool-' + pool), pool)
+        once, twice = os.path.join(tmp, 'pool-%s.gguf' % pool), os.path.join(tmp, 'pool-%s-again.gguf' % pool)
+        try:
+            qkv_cli.json_cmds(qkv, st, ['export gguf %s' % once], db)
+            qkv_cli.json_cmds(qkv, once, ['export gguf %s' % twice], db)
+        except qkv_cli.QkvError as ex:
+            fail('pooling %s: %s' % (pool, ex))
+            continue
+        for tag, path in (('pooling %s: folder -> GGUF' % pool, once), ('pooling %s: GGUF -> GGUF' % pool, twice)):
+            check_pool_keys(tag, path, pool)
+            check_embed(tag, qkv, st, path, db, pool)
+    src, out = os.path.join(tmp, 'pool-last-src.gguf'), os.path.join(tmp, 'pool-last.gguf')
+    hf2gguf.convert(d, src, 'f32', extra=lambda w: w.add_pooling_type(gguf.PoolingType.LAST))
+    try:
+        qkv_cli.json_cmds(qkv, src, ['export gguf %s' % out], db)
+    except qkv_cli.QkvError as ex:
+        fail('pooling last: %s' % ex)
+        return
+    check_pool_keys('pooling last: GGUF -> GGUF', out, 'last')
+    check_embed('pooling last: GGUF -> GGUF', qkv, src, out, db, 'last')
+    print('pooling              max, mean, cls exported and reopened, twice; last GGUF -> GGUF', flush=True)
+
+
 # `model` fields that name the file or the run rather than the model
 NOT_MODEL = {'path', 'name', 'file_bytes', 'builtin', 'rss_anon_kb', 'threads', 'kernels', 'kernels_note', 'sanitized',
              'dtype', 'kv_dtype'}
@@ -422,6 +506,8 @@ def main():
             run_meta(qkv, tmp, shared)
         if only == [''] or 'builtin' in only:
             run_builtin(qkv, tmp)
+        if only == [''] or 'pooling' in only:
+            run_pooling(qkv, tmp, shared)
         if only == [''] or 'gpt2' in only:
             check_bad(qkv, tmp, shared)
     finally:
