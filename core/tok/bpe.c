@@ -888,9 +888,9 @@ Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e) {
         sp.prepend_if_none = true;
         sp.rank_by_where = true;
         skip = xcalloc((size_t)(p->n ? p->n : 1), 1);
-        for (int i = 0; i < p->n; i++) {
+        for (int i = 0; i < p->n; i++) { // unused pieces are made, then split back (put_symbol)
             int ty = p->type ? p->type[i] : TOKP_NORMAL;
-            skip[i] = ty != TOKP_NORMAL;
+            skip[i] = ty != TOKP_NORMAL && ty != TOKP_UNUSED;
             sp.byte_fallback |= ty == TOKP_BYTE;
         }
         spm_merges(text, p->score, (size_t)p->n, skip, &m, &nm);
@@ -899,6 +899,11 @@ Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e) {
     sp.merges = m;
     sp.n_merges = nm;
     t = build(&sp, e);
+    if (t && tok_set_unused(t, p->type)) { // not found by text, a byte's token included
+        for (int b = 0; b < 256; b++)
+            if (t->bpe->byte_id[b] >= 0 && t->unused[t->bpe->byte_id[b]]) t->bpe->byte_id[b] = -1;
+        tok_index(t);
+    }
 done:
     free(text);
     free(added);
@@ -919,6 +924,7 @@ static int gguf_piece(const Tokenizer *t, int id, const unsigned char *is_added,
         buf_printf(out, "<0x%02X>", s[0]);
         return TOKP_BYTE;
     }
+    bool unused = t->unused && t->unused[id];
     if (is_added[id]) { // SentencePiece's <unk> is an added token too, typed unknown
         buf_put(out, s, n);
         return id == t->bpe->unk && !t->bpe->byte_level ? TOKP_UNKNOWN : t->special[id] ? TOKP_CONTROL : TOKP_USER;
@@ -929,7 +935,7 @@ static int gguf_piece(const Tokenizer *t, int id, const unsigned char *is_added,
         else if (s[i] == ' ') buf_put(out, "\xE2\x96\x81", 3);
         else buf_putc(out, (char)s[i]);
     }
-    return id == t->bpe->unk ? TOKP_UNKNOWN : TOKP_NORMAL;
+    return unused ? TOKP_UNUSED : id == t->bpe->unk ? TOKP_UNKNOWN : TOKP_NORMAL;
 }
 
 static int by_rank(const void *a, const void *b) {
@@ -1172,7 +1178,14 @@ static size_t pretok_next(PreTok pre, const unsigned char *s, size_t n, size_t i
 
 typedef struct Sym {
     int id, prev, next; // a linked list over the word's bytes; merged-away symbols are SYM_DEAD
+    int made;           // the Made record of the merge that made it, -1 for a symbol of the text
 } Sym;
+
+// A merge done: the two symbols it joined (their ids and Made records), for splitting an unused
+// token back into them.
+typedef struct Made {
+    int lid, rid, lmade, rmade;
+} Made;
 
 typedef struct Cand {
     int rank, l, r; // the merge of symbols l and r (adjacent when pushed)
@@ -1184,26 +1197,30 @@ typedef struct Cand {
 typedef struct Work {
     Sym *sym;
     Cand *heap, *round; // each 3 * cap: a word of n symbols pushes at most 3n candidates
+    Made *made;         // cap: a word of n symbols merges at most n - 1 times
+    int *stack;         // 2 * cap (id, made) pairs: the symbols an unused one splits into
     size_t cap, hn;
 } Work;
-
-static void work_reserve(Work *w, size_t n) {
-    if (n <= w->cap) return;
-    size_t cap = w->cap ? w->cap : 64;
-    while (cap < n) cap *= 2;
-    free(w->sym);
-    free(w->heap);
-    free(w->round);
-    w->sym = xmalloc(cap * sizeof *w->sym);
-    w->heap = xmalloc(3 * cap * sizeof *w->heap);
-    w->round = xmalloc(3 * cap * sizeof *w->round);
-    w->cap = cap;
-}
 
 static void work_free(Work *w) {
     free(w->sym);
     free(w->heap);
     free(w->round);
+    free(w->made);
+    free(w->stack);
+}
+
+static void work_reserve(Work *w, size_t n) {
+    if (n <= w->cap) return;
+    size_t cap = w->cap ? w->cap : 64;
+    while (cap < n) cap *= 2;
+    work_free(w);
+    w->sym = xmalloc(cap * sizeof *w->sym);
+    w->heap = xmalloc(3 * cap * sizeof *w->heap);
+    w->round = xmalloc(3 * cap * sizeof *w->round);
+    w->made = xmalloc(cap * sizeof *w->made);
+    w->stack = xmalloc(4 * cap * sizeof *w->stack);
+    w->cap = cap;
 }
 
 static inline bool cand_less(const Cand *a, const Cand *b) {
@@ -1251,14 +1268,34 @@ static int no_byte(Err *e, unsigned char b) {
     return err_set(e, "the vocabulary has no token for the byte 0x%02X", b);
 }
 
+// Append the symbol id, made by w->made[made] (or of the text when made < 0): an unused token
+// made by a merge as the two symbols it was made of, each split again while it is unused, as
+// sentencepiece resegments its unused pieces.
+static void put_symbol(const Tokenizer *t, Work *w, int id, int made, IntVec *out) {
+    size_t top = 0;
+    w->stack[top++] = id, w->stack[top++] = made;
+    while (top) {
+        made = w->stack[--top], id = w->stack[--top];
+        if (made < 0 || !t->unused || !t->unused[id]) {
+            iv_push(out, id);
+            continue;
+        }
+        const Made *m = &w->made[made]; // the right part under the left: the left comes out first
+        w->stack[top++] = m->rid, w->stack[top++] = m->rmade;
+        w->stack[top++] = m->lid, w->stack[top++] = m->lmade;
+    }
+}
+
 // Merge the n >= 1 symbols w->sym[0..n) (ids, -1 for a byte the vocabulary lacks, at that
 // byte of s) and append the result. Each round takes the lowest rank among the adjacent pairs
 // and merges all its occurrences left to right (a rank names one pair), as the reference does;
 // candidates a merge made stale are skipped when they come up.
-static int merge_symbols(const struct Bpe *b, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
+static int merge_symbols(const Tokenizer *t, const unsigned char *s, size_t n, Work *w, IntVec *out, Err *e) {
+    const struct Bpe *b = t->bpe;
     Sym *sym = w->sym;
     sym[n - 1].next = -1;
     w->hn = 0;
+    int n_made = 0;
     for (size_t i = 0; i + 1 < n; i++) try_pair(b, w, (int)i, (int)i + 1);
     while (w->hn) {
         Cand c = heap_pop(w);
@@ -1270,6 +1307,8 @@ static int merge_symbols(const struct Bpe *b, const unsigned char *s, size_t n, 
             Cand d = w->round[k];
             if (!cand_valid(w, &d)) continue;
             int nx = sym[d.r].next;
+            w->made[n_made] = (Made){d.lid, d.rid, sym[d.l].made, sym[d.r].made};
+            sym[d.l].made = n_made++;
             sym[d.l].id = d.merged;
             sym[d.l].next = nx;
             if (nx >= 0) sym[nx].prev = d.l;
@@ -1280,7 +1319,7 @@ static int merge_symbols(const struct Bpe *b, const unsigned char *s, size_t n, 
     }
     for (int i = 0; i >= 0; i = sym[i].next) {
         if (sym[i].id < 0) return no_byte(e, s[i]);
-        iv_push(out, sym[i].id);
+        put_symbol(t, w, sym[i].id, sym[i].made, out);
     }
     return 0;
 }
@@ -1302,9 +1341,9 @@ static int bpe_word(const Tokenizer *t, const unsigned char *s, size_t n, Work *
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         int id = b->byte_id[s[i]] >= 0 ? b->byte_id[s[i]] : b->unk;
-        if (id >= 0) w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1}, k++;
+        if (id >= 0) w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1, -1}, k++;
     }
-    return k ? merge_symbols(b, s, k, w, out, e) : 0;
+    return k ? merge_symbols(t, s, k, w, out, e) : 0;
 }
 
 // A SentencePiece-style text: its characters' tokens (or their bytes' <0xNN> tokens, or the
@@ -1321,7 +1360,7 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
         // a byte token <0xNN> stands for its byte only as byte fallback, not as a character
         if (id >= 0 && (t->special[id] || (t->fallback && t->fallback[id]))) id = -1;
         if (id >= 0) {
-            w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1};
+            w->sym[k] = (Sym){id, (int)k - 1, (int)k + 1, -1};
             k++;
         } else {
             bool unk = false;
@@ -1330,13 +1369,13 @@ static int spm_text(const Tokenizer *t, const unsigned char *s, size_t n, Work *
                 if (bid < 0 && b->unk < 0) return no_byte(e, s[i + j]);
                 unk = bid < 0; // one unknown token for the whole character
                 if (unk && b->fuse_unk && k > 0 && w->sym[k - 1].id == b->unk) break; // fused with the one before
-                w->sym[k] = (Sym){unk ? b->unk : bid, (int)k - 1, (int)k + 1};
+                w->sym[k] = (Sym){unk ? b->unk : bid, (int)k - 1, (int)k + 1, -1};
                 k++;
             }
         }
         i += len;
     }
-    return k ? merge_symbols(b, s, k, w, out, e) : 0;
+    return k ? merge_symbols(t, s, k, w, out, e) : 0;
 }
 
 // A piece of normalized text holding no added token: pre-tokenized (ByteLevel's add_prefix_space

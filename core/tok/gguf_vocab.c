@@ -7,7 +7,10 @@
 // from which the merges follow), "bert" WordPiece (tokens in llama.cpp's "phantom space"
 // spelling: a word start is U+2581 + word, a continuation is bare, [SPECIAL] ones as they are).
 // tokenizer.ggml.token_type marks control and unknown tokens (special: llama.cpp finds both in
-// text, as it does user-defined ones, which are added).
+// text, as it does user-defined ones, which are added) and unused ones: as sentencepiece, where
+// the type comes from, encoding never outputs one (llama.cpp does not check; transformers' GGUF
+// tokenizer keeps them as plain tokens), and one given by id decodes as its text (llama.cpp
+// renders it as nothing, sentencepiece as its text).
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,9 +151,10 @@ static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
         buf_putc(&lines, '\n');
     }
     t = wordpiece_from_lines(lines.data ? lines.data : "", lines.len, NULL, gguf_path(g), e);
-    if (t) { // control tokens are special (BertTokenizer's five are already)
+    if (t) { // control tokens are special (BertTokenizer's five are already); unused ones never matched
         for (int i = 0; i < t->n_vocab && i < p.n; i++)
             if (p.type[i] == TOKP_CONTROL) tok_mark_added(t, i, true);
+        if (t->n_vocab <= p.n) tok_set_unused(t, p.type);
         tok_index(t);
     }
 done:
@@ -228,7 +232,7 @@ Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
 }
 
 // WordPiece in llama.cpp's spelling: a continuation ("##x") bare, a [SPECIAL] piece as it is,
-// a word start after U+2581; control tokens typed so.
+// a word start after U+2581; control and unused tokens typed so.
 static void write_wordpiece(const Tokenizer *t, GgufW *w) {
     int n = t->n_vocab;
     Buf all = {0};
@@ -242,7 +246,7 @@ static void write_wordpiece(const Tokenizer *t, GgufW *w) {
         else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&all, s, l);
         else buf_puts(&all, SP), buf_put(&all, s, l);
         len[i] = all.len - off[i];
-        type[i] = tok_is_special(t, i) ? TOKP_CONTROL : TOKP_NORMAL;
+        type[i] = t->unused && t->unused[i] ? TOKP_UNUSED : tok_is_special(t, i) ? TOKP_CONTROL : TOKP_NORMAL;
     }
     const char **text = xmalloc((size_t)n * sizeof *text);
     for (int i = 0; i < n; i++) text[i] = all.data ? all.data + off[i] : "";

@@ -31,10 +31,11 @@ void tok_index(Tokenizer *t) {
     strmap_init(&t->by_bytes, (size_t)t->n_vocab);
     // A text the vocabulary lists twice finds its last id, as HF's loaders and llama.cpp fill
     // their maps (vocab.txt, vocab.json, tokenizer.json, GGUF); byte-fallback tokens only where
-    // no other token has their bytes: the text "a" finds the token a, not <0x61>.
+    // no other token has their bytes: the text "a" finds the token a, not <0x61>. Unused tokens
+    // are not found by their text.
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < t->n_vocab; i++) {
-            if ((t->fallback && t->fallback[i]) != (pass == 1)) continue;
+            if ((t->fallback && t->fallback[i]) != (pass == 1) || (t->unused && t->unused[i])) continue;
             const char *s = t->blob + t->off[i];
             size_t len = t->off[i + 1] - t->off[i] - 1;
             if (pass == 0) strmap_set(&t->by_bytes, s, len, i);
@@ -46,6 +47,15 @@ void tok_index(Tokenizer *t) {
         const char *s = added_text(t, k, &len);
         if (len) t->added_first[(unsigned char)s[0]] = 1;
     }
+}
+
+bool tok_set_unused(Tokenizer *t, const int *type) {
+    for (int i = 0; type && i < t->n_vocab; i++)
+        if (type[i] == TOKP_UNUSED) {
+            if (!t->unused) t->unused = xcalloc((size_t)t->n_vocab, 1);
+            t->unused[i] = 1;
+        }
+    return t->unused != NULL;
 }
 
 const char *tok_quote(const char *s, size_t len, char *out, size_t cap) {
@@ -438,6 +448,7 @@ void tok_free(Tokenizer *t) {
     free(t->off);
     free(t->special);
     free(t->fallback);
+    free(t->unused);
     free(t->added);
     free(t->added_flags);
     for (int k = 0; t->added_text && k < t->n_added; k++) free(t->added_text[k]);

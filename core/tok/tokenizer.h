@@ -29,7 +29,8 @@ struct Gguf;
 // A tokenizer from GGUF metadata (tokenizer.ggml.*): model gpt2 (byte-level BPE, the
 // pre-tokenizer named by tokenizer.ggml.pre: gpt-2, llama-bpe, qwen2, smollm, ...), llama
 // (SentencePiece-style BPE with scores and byte fallback) or bert (WordPiece); control tokens
-// and unknown tokens special, user-defined ones added; BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos
+// and unknown tokens special, user-defined ones added, unused ones never output by encoding (as
+// sentencepiece: one a merge makes is split back into its two parts); BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos
 // as the file says; the unknown and padding ids it names are kept for tok_write_gguf.
 Tokenizer *tok_from_gguf(const struct Gguf *g, Err *e);
 struct GgufW;

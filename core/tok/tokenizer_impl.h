@@ -20,6 +20,9 @@ struct Tokenizer {
     uint32_t *off;          // [n_vocab + 1]: token i is blob[off[i], off[i+1] - 1)
     unsigned char *special; // [n_vocab]: 1 for special (control) tokens
     unsigned char *fallback; // [n_vocab] or NULL: 1 for byte-fallback tokens <0xNN>
+    unsigned char *unused;  // [n_vocab] or NULL: 1 for tokens a GGUF types unused (5): never found
+                            // by their text nor output by encoding (a merge that makes one is split
+                            // back into what it was made of, as sentencepiece does), decoded as text
     int *added;             // ids of the added tokens recognised in text before pre-tokenizing
     int n_added;
     unsigned char added_first[256]; // 1 for each first byte of an added token's text
@@ -71,8 +74,11 @@ void tok_set_added_forms(Tokenizer *t, void (*form)(const Tokenizer *t, const ch
 bool tok_next_added(const Tokenizer *t, const char *s, size_t n, size_t from, size_t floor, unsigned flags,
                     bool normalized, int *id, size_t *a, size_t *b);
 
-// Build t->by_bytes from t's pieces and added_first from t->added's texts.
+// Build t->by_bytes from t's pieces (not the unused ones) and added_first from t->added's texts.
 void tok_index(Tokenizer *t);
+// Mark the tokens type[0..n_vocab) types TOKP_UNUSED (type NULL: none) in t->unused; true when
+// there are any (t->unused is then set; call tok_index after).
+bool tok_set_unused(Tokenizer *t, const int *type);
 // Write s (len bytes) into out (cap >= 8) as a short quotable one-line text: control bytes
 // become \xNN, long strings are cut with "...". Returns out.
 const char *tok_quote(const char *s, size_t len, char *out, size_t cap);

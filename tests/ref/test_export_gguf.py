@@ -30,12 +30,20 @@
 #     again: `embed` with the model's own pooling the same vectors, pooled alike; mean and cls as
 #     llama.cpp's bert.pooling_type, max (which it has no value for) as qkv.sentence_transformers.pooling;
 #     a GGUF pooling by the last token keeps bert.pooling_type 3 through GGUF -> GGUF;
+#   - tokens typed unused (5), as sentencepiece has them and llama.cpp's converter writes them:
+#     tok512.model with a quarter of its merged pieces and a character unused, against sentencepiece
+#     on the same model (an unused piece a merge makes is split back into its parts, merges from it
+#     still made); GPT-2's vocabulary with [PADn] tokens past its end and merged tokens unused (never
+#     output, the ids still spell the text); bert-base-uncased with word starts and continuations
+#     unused, against HF tokenizers with those tokens renamed out of reach. Each exported GGUF ->
+#     GGUF keeps the types and the ids; the unused tokens given by id show as their text;
 #   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
 #     options of other exports: one error line each, and nothing left behind.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
-# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling runs those alone)
+# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling,unused runs those alone)
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -440,6 +448,200 @@ def run_pooling(qkv, tmp, shared):
     print('pooling              max, mean, cls exported and reopened, twice; last GGUF -> GGUF', flush=True)
 
 
+def token_types(path):
+    return [int(x) for x in field_value(gguf.GGUFReader(path), 'tokenizer.ggml.token_type')]
+
+
+def retyped(types, ids, to):
+    """A writer hook (hf2gguf.convert's extra) that writes types again with ids typed to."""
+    def extra(w):
+        t = list(types)
+        for i in ids:
+            t[i] = to
+        logging.getLogger('gguf.gguf_writer').setLevel(logging.ERROR)  # the key written again: said at length
+        w.add_token_types(t)
+    return extra
+
+
+def tokenize_checked(tag, qkv, model, texts, db, want=None, ref='', unused=frozenset(), extra=()):
+    """qkv's ids of texts on model (None when qkv fails): no id of unused among them, and each
+    text's ids want's (ref's) when want is given."""
+    try:
+        got = tg.tokenize_all(qkv, model, texts, db, extra=extra)
+    except qkv_cli.QkvError as ex:
+        fail('%s: %s' % (tag, ex))
+        return None
+    bad = [(t, g) for t, g in zip(texts, got) if set(g) & unused]
+    if bad:
+        fail('%s: %d of %d texts encode to unused tokens, first %r -> %s' % (tag, len(bad), len(texts), bad[0][0][:60],
+                                                                            sorted(set(bad[0][1]) & unused)))
+    bad = [(t, g, x) for t, g, x in zip(texts, got, want or got) if g != x]
+    if bad:
+        fail('%s: %d of %d texts differ from %s, first %r: %s, %s %s' % (tag, len(bad), len(texts), ref, bad[0][0][:60],
+                                                                        bad[0][1][:16], ref, bad[0][2][:16]))
+    return got
+
+
+def check_roundtrip(tag, qkv, src, out, db, texts, want_ids, extra=()):
+    """src (a GGUF, or a model with extra's --tokenizer) exported as out: out's token types are
+    the source tokenizer's and out tokenizes texts to want_ids."""
+    try:
+        qkv_cli.json_cmds(qkv, src, ['export gguf %s' % out], db, extra=extra)
+        got = tg.tokenize_all(qkv, out, texts, db)
+    except qkv_cli.QkvError as ex:
+        fail('%s: %s' % (tag, ex))
+        return
+    a, b = token_types(extra[1] if extra else src), token_types(out)
+    diff = [(i, x, y) for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    if len(a) != len(b) or diff:
+        fail('%s: %d token types differ from the source\'s (id, source, export): %s' % (tag, len(diff), diff[:6]))
+    bad = [t for t, x, y in zip(texts, got, want_ids) if x != y]
+    if bad:
+        fail('%s: the export tokenizes %d of %d texts otherwise, first %r' % (tag, len(bad), len(texts), bad[0][:60]))
+
+
+def check_shown(tag, qkv, model, db, ids, want, extra=()):
+    """Tokens given by id (attention ids=...) are shown as want (their text)."""
+    try:
+        (r,) = qkv_cli.json_cmds(qkv, model, ['attention ids=%s layer=0 head=0' % ','.join(map(str, ids))], db,
+                                 extra=extra)
+    except qkv_cli.QkvError as ex:
+        fail('%s: %s' % (tag, ex))
+        return
+    if r.get('tokens') != want:
+        fail('%s: tokens %s shown as %r, expected %r' % (tag, ids, r.get('tokens'), want))
+
+
+def unused_spm(qkv, tmp, shared, texts):
+    """tok512.model with a quarter of its merged pieces and the character 'q' typed unused, written
+    as GGUF metadata as llama.cpp's converter types sentencepiece's pieces: qkv encodes as
+    sentencepiece does with that model (an unused piece is never output: one made by merging is
+    split back into the pieces it was made of, further merges from it still made; an unused
+    character goes to its byte tokens), through GGUF -> GGUF too; the unused pieces shown as their
+    text."""
+    import sentencepiece
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    d = os.path.join(shared, 'llama2c-stories260k')
+    model, sp_path = os.path.join(d, 'stories260K.bin'), os.path.join(d, 'tok512.model')
+    if not os.path.exists(model) or not os.path.exists(sp_path):
+        print('stories260K or tok512.model absent: unused SentencePiece pieces are not checked')
+        return
+    db = os.path.join(tmp, 'qkv.db')
+    proto = pb.ModelProto()
+    with open(sp_path, 'rb') as f:
+        proto.ParseFromString(f.read())
+    # llama.cpp does not collapse white space (nor does qkv): neither does the reference
+    proto.normalizer_spec.remove_extra_whitespaces = False
+    P = pb.ModelProto.SentencePiece
+    unused = [i for i, p in enumerate(proto.pieces) if p.type == P.NORMAL and len(p.piece) > 1][::4]
+    unused += [i for i, p in enumerate(proto.pieces) if p.piece == 'q']
+    for i in unused:
+        proto.pieces[i].type = P.UNUSED
+    sp = sentencepiece.SentencePieceProcessor(model_proto=proto.SerializeToString())
+    T = gguf.TokenType
+    path = os.path.join(tmp, 'unused-spm.gguf')
+    w = gguf.GGUFWriter(path, 'llama')
+    w.add_tokenizer_model('llama')
+    w.add_token_list([sp.id_to_piece(i) for i in range(sp.get_piece_size())])
+    w.add_token_scores([sp.get_score(i) for i in range(sp.get_piece_size())])
+    w.add_token_types([T.UNKNOWN if sp.is_unknown(i) else T.CONTROL if sp.is_control(i) else T.UNUSED if sp.is_unused(i)
+                       else T.BYTE if sp.is_byte(i) else T.NORMAL for i in range(sp.get_piece_size())])
+    w.add_bos_token_id(sp.bos_id())
+    w.add_eos_token_id(sp.eos_id())
+    w.add_unk_token_id(sp.unk_id())
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    # sentencepiece puts U+2581 before every text, qkv (as HF's Metaspace) not before a space
+    texts = [t for t in texts if t and not t[:1].isspace()]
+    want = [[sp.bos_id()] + sp.encode(t.decode('utf-8', 'replace')) for t in texts]
+    tool = ['--tokenizer', path]
+    if tokenize_checked('unused spm', qkv, model, texts, db, want, 'sentencepiece', set(unused), tool) is None:
+        return
+    check_roundtrip('unused spm: GGUF -> GGUF', qkv, model, os.path.join(tmp, 'unused-spm-out.gguf'), db, texts, want,
+                    extra=tool)
+    check_shown('unused spm', qkv, model, db, unused[:6], [sp.id_to_piece(i).replace('\u2581', ' ') for i in unused[:6]],
+                extra=tool)
+    print('unused spm           %d of 512 pieces unused: %d texts as sentencepiece, GGUF -> GGUF' % (len(unused), len(texts)),
+          flush=True)
+
+
+def unused_byte_level(qkv, tmp, shared, texts):
+    """A GPT-2 vocabulary converted as llama.cpp does for a model whose vocab_size is past the
+    tokenizer's ([PADn] tokens typed unused), with some merged tokens typed unused too: qkv never
+    outputs them, its ids still spell the text, GGUF -> GGUF keeps the types; shown as their text."""
+    db = os.path.join(tmp, 'qkv.db')
+    d = os.path.join(tmp, 'unused-gpt2')
+    # three embedding rows past the tokenizer's 50257 tokens: [PADn] tokens in the file
+    p = qkv_cli.new_model(qkv, ['gpt2', 'layers=1', 'heads=2', 'd=32', 'ctx=64', 'seed=78', 'vocab=50260', 'out=' + d,
+                                'tok=' + os.path.join(shared, 'gpt2-bpe-tokenizer')], db)
+    if p.returncode != 0:
+        fail('unused byte-level: new-model: exit %d: %s' % (p.returncode, p.stderr.strip()))
+        return
+    vocab = json.load(open(os.path.join(shared, 'gpt2-bpe-tokenizer', 'encoder.json'), encoding='utf-8'))
+    marked = [vocab[t] for t in ('\u0120the', 'ing', '\u0120and', 'er', '\u0120a', 'he', 'in', '\u0120t')]
+    src = os.path.join(tmp, 'unused-gpt2.gguf')
+    tokens, types = hf2gguf.vocab_base(d, 50260)
+    hf2gguf.convert(d, src, 'f32', extra=retyped(types, marked, gguf.TokenType.UNUSED))
+    ttypes = token_types(src)
+    unused = {i for i, t in enumerate(ttypes) if t == gguf.TokenType.UNUSED}
+    if unused != set(marked) | {50257, 50258, 50259}:
+        fail('unused byte-level: the source has unused tokens %s' % sorted(unused)[:12])
+    dec = tokref.byte_decoder()
+    got = tokenize_checked('unused byte-level', qkv, src, texts, db, unused=unused)
+    if got is None:
+        return
+    spelled = [b''.join(bytes(dec.get(c, 0) for c in tokens[i]) for i in g) for g in got]
+    clean = [t.decode('utf-8', 'replace').encode('utf-8') for t in texts]
+    bad = [t for t, s in zip(clean, spelled) if s != t]
+    if bad:
+        fail('unused byte-level: %d of %d texts are not what their ids spell, first %r' % (len(bad), len(texts), bad[0][:60]))
+    check_roundtrip('unused byte-level: GGUF -> GGUF', qkv, src, os.path.join(tmp, 'unused-gpt2-out.gguf'), db, texts, got)
+    check_shown('unused byte-level', qkv, src, db, [50257, vocab['\u0120the'], vocab['ing']], ['[PAD50257]', ' the', 'ing'])
+    print('unused byte-level    %d tokens unused: %d texts spelled without them, GGUF -> GGUF' % (len(unused), len(texts)),
+          flush=True)
+
+
+def unused_wordpiece(qkv, tmp, shared, texts):
+    """bert-base-uncased converted as llama.cpp does, some word starts and continuations typed
+    unused: qkv encodes as HF tokenizers does with those tokens renamed out of reach (so that
+    WordPiece's longest match never takes them), GGUF -> GGUF too; shown as their text."""
+    import tokenizers
+    db = os.path.join(tmp, 'qkv.db')
+    d = make_source(Src('unused-bert', 'bert', 'layers=1 heads=2 d=32 ctx=64 seed=79', ()), qkv, tmp, shared, db)
+    if not d:
+        return
+    j = json.load(open(os.path.join(d, 'tokenizer.json'), encoding='utf-8'))
+    names = ('the', 'un', '##s', '##ing', 'hello', 'a', '##a', '.')
+    marked = [j['model']['vocab'][t] for t in names]
+    for t in names:  # out of reach: BertPreTokenizer splits every '[' from a word
+        j['model']['vocab']['[qkv-unused-%s]' % t] = j['model']['vocab'].pop(t)
+    hf = tokenizers.Tokenizer.from_str(json.dumps(j))
+    src = os.path.join(tmp, 'unused-bert.gguf')
+    _, types = hf2gguf.vocab_base(d, 30522)
+    hf2gguf.convert(d, src, 'f32', pre='bert-bge', extra=retyped(types, marked, gguf.TokenType.UNUSED))
+    texts = [t for t in texts if b'[' not in t]  # no special-token text: [UNK] and the others are checked elsewhere
+    texts += [b'The unhappy cats were singing. Hello, a.a!', b'un the s ing hello', b'aaaa', b'the...']
+    want = [hf.encode(t.decode('utf-8', 'replace')).ids for t in texts]
+    if tokenize_checked('unused wordpiece', qkv, src, texts, db, want, 'HF tokenizers without those tokens',
+                        set(marked)) is None:
+        return
+    check_roundtrip('unused wordpiece: GGUF -> GGUF', qkv, src, os.path.join(tmp, 'unused-bert-out.gguf'), db, texts, want)
+    check_shown('unused wordpiece', qkv, src, db, marked[:4], list(names[:4]))
+    print('unused wordpiece     %d tokens unused: %d texts as HF tokenizers without them, GGUF -> GGUF'
+          % (len(marked), len(texts)), flush=True)
+
+
+def run_unused(qkv, tmp, shared):
+    """Tokens of type UNUSED (5): never output by encoding (as sentencepiece, where the type comes
+    from), shown as their text when given by id, typed so again through GGUF -> GGUF."""
+    texts = [t for t in tokref.cases(seed=11, n=600)] + [b'Once upon a time, the quick cat sat.', b'quiz q', b'q']
+    unused_spm(qkv, tmp, shared, texts)
+    unused_byte_level(qkv, tmp, shared, texts)
+    unused_wordpiece(qkv, tmp, shared, texts)
+
+
 # `model` fields that name the file or the run rather than the model
 NOT_MODEL = {'path', 'name', 'file_bytes', 'builtin', 'rss_anon_kb', 'threads', 'kernels', 'kernels_note', 'sanitized',
              'dtype', 'kv_dtype'}
@@ -508,6 +710,8 @@ def main():
             run_builtin(qkv, tmp)
         if only == [''] or 'pooling' in only:
             run_pooling(qkv, tmp, shared)
+        if only == [''] or 'unused' in only:
+            run_unused(qkv, tmp, shared)
         if only == [''] or 'gpt2' in only:
             check_bad(qkv, tmp, shared)
     finally:

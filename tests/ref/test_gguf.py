@@ -192,13 +192,13 @@ def check_tokenizer(v, qkv, d, path, db, hf_tok):
                  'qkv %s, HF %s' % (v.name, len(bad), len(texts), bad[0][0][:60], bad[0][1][:20], bad[0][2][:20]))
 
 
-def tokenize_all(qkv, model, texts, db):
+def tokenize_all(qkv, model, texts, db, extra=()):
     cmds = ['tokenize %s special=true' % tokrun.qkv_escape(b) for b in texts]
     with tempfile.NamedTemporaryFile('w', suffix='.qkv', delete=False, encoding='ascii') as f:
         f.write('\n'.join(cmds) + '\n')
         script = f.name
     try:
-        p = qkv_cli.run(qkv, ['--model', model, '--db', db, '--json', '--script', script])
+        p = qkv_cli.run(qkv, ['--model', model, '--db', db, '--json', '--script', script] + list(extra))
     finally:
         os.unlink(script)
     if p.returncode != 0:
