@@ -327,6 +327,8 @@ Tokenizer *wordpiece_from_lines(const char *text, size_t n, const Json *cfg, con
 
 void wordpiece_set_unk(Tokenizer *t, int id) { t->wp->unk = id; }
 int wordpiece_unk(const Tokenizer *t) { return t->wp->unk; }
+bool wordpiece_pre_split(const Tokenizer *t) { return t->wp->pre_split; }
+void wordpiece_set_pre_split(Tokenizer *t, bool on) { t->wp->pre_split = on; }
 
 Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {
     Buf text = {0};

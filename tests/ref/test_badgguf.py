@@ -284,6 +284,9 @@ def cases():
         C('tokenizer alone: tokens missing', lambda m: m.drop('tokenizer.ggml.tokens'), ['tokenizer.ggml.tokens'],
           cmd='tokenize "x"', tok_only=True),
         C('tokenizer alone: bad magic', m_attr(magic=b'GGUZ'), ['bad magic'], cmd='tokenize "x"', tok_only=True),
+        C('tokenizer alone: a bert pre-tokenizer qkv has no name for',
+          lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or m.set('qkv.tokenizer.pre_tokenizer', STR, 'whitespace'),
+          ['qkv.tokenizer.pre_tokenizer', 'whitespace', 'not supported'], cmd='tokenize "x"', tok_only=True),
     ]
 
 

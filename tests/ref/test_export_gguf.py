@@ -37,10 +37,14 @@
 #     output, the ids still spell the text); bert-base-uncased with word starts and continuations
 #     unused, against HF tokenizers with those tokens renamed out of reach. Each exported GGUF ->
 #     GGUF keeps the types and the ids; the unused tokens given by id show as their text;
+#   - a BERT whose tokenizer.json has no pre-tokenizer ("pre_tokenizer": null) exported, reopened
+#     and exported again: qkv.tokenizer.pre_tokenizer "none" in the file (not in a plain BERT's),
+#     and the ids of HF tokenizers on that tokenizer.json for texts with punctuation, white space,
+#     CJK and special tokens, from the directory and from both files;
 #   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
 #     options of other exports: one error line each, and nothing left behind.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
-# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling,unused runs those alone)
+# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling,unused,nopre runs those alone)
 
 import json
 import logging
@@ -642,6 +646,51 @@ def run_unused(qkv, tmp, shared):
     unused_wordpiece(qkv, tmp, shared, texts)
 
 
+# punctuation, white space and CJK that BertPreTokenizer would split, special tokens between them
+NO_PRE_TEXT = [b'hello', b'hello world', b'Hello, world!', b'a.b', b'unaffable', b"don't", b' x', b'x ', b'  ', b'a\tb',
+               b'ab [MASK] cd', b'hello [SEP]world', b'caf\xc3\xa9', b'\xe4\xb8\xad\xe6\x96\x87', b'\xe4\xb8\xad x',
+               b'x' * 100, b'x' * 101, b'...', b'(a) [b] {c}', b'1,000.5%']
+
+
+def run_nopre(qkv, tmp, shared):
+    """A BERT whose tokenizer.json has "pre_tokenizer": null (HF splits nothing: the text between
+    special tokens is one word) exported and reopened, then GGUF -> GGUF: the file says so
+    (qkv.tokenizer.pre_tokenizer "none"; a BERT with BertPreTokenizer does not get the key) and
+    the reopened model tokenizes as the directory and HF tokenizers do."""
+    import tokenizers
+    db = os.path.join(tmp, 'qkv.db')
+    d = make_source(Src('nopre-src', 'bert', 'layers=1 heads=2 d=32 ctx=64 seed=80', ()), qkv, tmp, shared, db)
+    if not d:
+        return
+    nopre = os.path.join(tmp, 'nopre')
+    shutil.copytree(d, nopre)
+    tj = os.path.join(nopre, 'tokenizer.json')
+    with open(tj, encoding='utf-8') as f:
+        j = json.load(f)
+    j['pre_tokenizer'] = None
+    with open(tj, 'w', encoding='utf-8') as f:
+        json.dump(j, f, ensure_ascii=False)
+    hf = tokenizers.Tokenizer.from_file(tj)
+    texts = NO_PRE_TEXT + [t for t in tokref.cases(seed=12, n=300) if len(t) < 120]
+    want = [hf.encode(t.decode('utf-8', 'replace')).ids for t in texts]
+    plain, once, twice = (os.path.join(tmp, n) for n in ('nopre-plain.gguf', 'nopre.gguf', 'nopre-again.gguf'))
+    try:
+        qkv_cli.json_cmds(qkv, d, ['export gguf %s' % plain], db)
+        qkv_cli.json_cmds(qkv, nopre, ['export gguf %s' % once], db)
+        qkv_cli.json_cmds(qkv, once, ['export gguf %s' % twice], db)
+    except qkv_cli.QkvError as ex:
+        fail('no pre-tokenizer: %s' % ex)
+        return
+    for path, pre in ((plain, None), (once, 'none'), (twice, 'none')):
+        r = gguf.GGUFReader(path)
+        got = field_value(r, 'qkv.tokenizer.pre_tokenizer') if 'qkv.tokenizer.pre_tokenizer' in r.fields else None
+        if got != pre:
+            fail('no pre-tokenizer: %s: qkv.tokenizer.pre_tokenizer %r (%r expected)' % (os.path.basename(path), got, pre))
+    for tag, model in (('directory', nopre), ('folder -> GGUF', once), ('GGUF -> GGUF', twice)):
+        tokenize_checked('no pre-tokenizer: ' + tag, qkv, model, texts, db, want, 'HF tokenizers')
+    print('no pre-tokenizer     exported and reopened, twice: %d texts as HF tokenizers' % len(texts), flush=True)
+
+
 # `model` fields that name the file or the run rather than the model
 NOT_MODEL = {'path', 'name', 'file_bytes', 'builtin', 'rss_anon_kb', 'threads', 'kernels', 'kernels_note', 'sanitized',
              'dtype', 'kv_dtype'}
@@ -712,6 +761,8 @@ def main():
             run_pooling(qkv, tmp, shared)
         if only == [''] or 'unused' in only:
             run_unused(qkv, tmp, shared)
+        if only == [''] or 'nopre' in only:
+            run_nopre(qkv, tmp, shared)
         if only == [''] or 'gpt2' in only:
             check_bad(qkv, tmp, shared)
     finally:
