@@ -6,9 +6,8 @@
 // "llama" SentencePiece-style BPE (tokens with U+2581 for spaces and <0xNN> byte tokens, scores
 // from which the merges follow), "bert" WordPiece (tokens in llama.cpp's "phantom space"
 // spelling: a word start is U+2581 + word, a continuation is bare, [SPECIAL] ones as they are;
-// split into words as BertPreTokenizer does unless qkv.tokenizer.pre_tokenizer is "none", which
-// qkv writes for a tokenizer.json without a pre-tokenizer: GGUF has no way to say it, and
-// llama.cpp, which ignores the key, splits such a text anyway).
+// normalized and split into words as BertTokenizer does by default, unless qkv's keys say
+// otherwise: GGUF has no way to say it, and llama.cpp, which ignores them, does not do it).
 // tokenizer.ggml.token_type marks control and unknown tokens (special: llama.cpp finds both in
 // text, as it does user-defined ones, which are added) and unused ones: as sentencepiece, where
 // the type comes from, encoding never outputs one (llama.cpp does not check; transformers' GGUF
@@ -135,23 +134,49 @@ done:
     return t;
 }
 
-// qkv's key for a tokenizer without a pre-tokenizer ("none"; absent: the kind's own).
+// qkv's keys for what GGUF's "bert" cannot say (absent: BertTokenizer's defaults): the
+// BertNormalizer options (strip_accents follows lowercase unless given), and "none" for a
+// tokenizer.json whose pre_tokenizer is null.
+#define NORM_KEY(opt) "qkv.tokenizer.normalizer." opt
 #define PRE_KEY "qkv.tokenizer.pre_tokenizer"
+
+// The WordPiece options of g's qkv keys into *o. 0, or -1 with e filled.
+static int read_wordpiece_opts(const Gguf *g, WordPieceOpts *o, Err *e) {
+    *o = (WordPieceOpts){.clean_text = true, .chinese = true, .lowercase = true, .pre_split = true};
+    if (gguf_get_bool(g, NORM_KEY("clean_text"), &o->clean_text, e) < 0 ||
+        gguf_get_bool(g, NORM_KEY("handle_chinese_chars"), &o->chinese, e) < 0 ||
+        gguf_get_bool(g, NORM_KEY("lowercase"), &o->lowercase, e) < 0)
+        return -1;
+    o->strip_accents = o->lowercase;
+    if (gguf_get_bool(g, NORM_KEY("strip_accents"), &o->strip_accents, e) < 0) return -1;
+    const char *pre;
+    size_t pl;
+    int r = gguf_get_str(g, PRE_KEY, &pre, &pl, e);
+    if (r < 0) return -1;
+    if (r && (pl != 4 || memcmp(pre, "none", 4)))
+        return err_set(e, "'%s': %s '%.*s' is not supported (none is)", gguf_path(g), PRE_KEY, (int)(pl < 20 ? pl : 20),
+                       pre);
+    o->pre_split = !r;
+    return 0;
+}
+
+// t's WordPiece options that are not BertTokenizer's defaults, as read_wordpiece_opts reads them.
+static void write_wordpiece_opts(const Tokenizer *t, GgufW *w) {
+    WordPieceOpts o = wordpiece_opts(t);
+    if (!o.clean_text) gguf_w_bool(w, NORM_KEY("clean_text"), false);
+    if (!o.chinese) gguf_w_bool(w, NORM_KEY("handle_chinese_chars"), false);
+    if (!o.lowercase) gguf_w_bool(w, NORM_KEY("lowercase"), false);
+    if (o.strip_accents != o.lowercase) gguf_w_bool(w, NORM_KEY("strip_accents"), o.strip_accents);
+    if (!o.pre_split) gguf_w_str(w, PRE_KEY, "none", 4);
+}
 
 // WordPiece: the pieces back in vocab.txt's spelling ("##" for a continuation).
 static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
     Pieces p = {0};
     Buf lines = {0};
     Tokenizer *t = NULL;
-    const char *pre;
-    size_t pl;
-    int r = gguf_get_str(g, PRE_KEY, &pre, &pl, e);
-    if (r < 0) goto done;
-    if (r && (pl != 4 || memcmp(pre, "none", 4))) {
-        err_set(e, "'%s': %s '%.*s' is not supported (none is)", gguf_path(g), PRE_KEY, (int)(pl < 20 ? pl : 20), pre);
-        goto done;
-    }
-    if (read_pieces(g, false, &p, e)) goto done;
+    WordPieceOpts o;
+    if (read_wordpiece_opts(g, &o, e) || read_pieces(g, false, &p, e)) goto done;
     for (int i = 0; i < p.n; i++) {
         const char *s = p.text[i];
         size_t l = p.len[i];
@@ -170,7 +195,7 @@ static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
             if (p.type[i] == TOKP_CONTROL) tok_mark_added(t, i, true);
         if (t->n_vocab <= p.n) tok_set_unused(t, p.type);
         tok_index(t);
-        wordpiece_set_pre_split(t, !r);
+        wordpiece_set_opts(t, &o);
     }
 done:
     pieces_free(&p);
@@ -278,7 +303,7 @@ static void write_wordpiece(const Tokenizer *t, GgufW *w) {
 int tok_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
     if (t->kind == TOK_KIND_WORDPIECE) {
         write_wordpiece(t, w);
-        if (!wordpiece_pre_split(t)) gguf_w_str(w, PRE_KEY, "none", 4);
+        write_wordpiece_opts(t, w);
         if (t->add_first >= 0) gguf_w_u32(w, "tokenizer.ggml.cls_token_id", (uint32_t)t->add_first);
         if (t->add_last >= 0) gguf_w_u32(w, "tokenizer.ggml.seperator_token_id", (uint32_t)t->add_last);
         int unk = wordpiece_unk(t), mask = tok_mask(t), pad = t->pad_named >= 0 ? t->pad_named : tok_find(t, "[PAD]", 5);

@@ -28,8 +28,9 @@ Tokenizer *tok_load(const char *path, Err *e);
 struct Gguf;
 // A tokenizer from GGUF metadata (tokenizer.ggml.*): model gpt2 (byte-level BPE, the
 // pre-tokenizer named by tokenizer.ggml.pre: gpt-2, llama-bpe, qwen2, smollm, ...), llama
-// (SentencePiece-style BPE with scores and byte fallback) or bert (WordPiece; no pre-tokenizer
-// when qkv.tokenizer.pre_tokenizer is "none", as tok_write_gguf writes it); control tokens
+// (SentencePiece-style BPE with scores and byte fallback) or bert (WordPiece; BertTokenizer's
+// normalizer and pre-tokenizer but where qkv.tokenizer.* keys say otherwise, as tok_write_gguf
+// writes them); control tokens
 // and unknown tokens special, user-defined ones added, unused ones never output by encoding (as
 // sentencepiece: one a merge makes is split back into its two parts); BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos
 // as the file says; the unknown and padding ids it names are kept for tok_write_gguf.
@@ -37,8 +38,8 @@ Tokenizer *tok_from_gguf(const struct Gguf *g, Err *e);
 struct GgufW;
 // Write t as the GGUF metadata tok_from_gguf reads (tokenizer.ggml.model, .pre, .tokens,
 // .token_type, .merges or .scores, the special-token ids (the unknown and padding ones too),
-// add_bos/add_eos; qkv.tokenizer.pre_tokenizer for a WordPiece without one) and its chat
-// template as tokenizer.chat_template. 0, or -1 with e filled when
+// add_bos/add_eos; qkv.tokenizer.* for a WordPiece normalizer or pre-tokenizer other than
+// BertTokenizer's defaults) and its chat template as tokenizer.chat_template. 0, or -1 with e filled when
 // GGUF cannot hold t (a pre-tokenizer llama.cpp has no name for).
 int tok_write_gguf(const Tokenizer *t, struct GgufW *w, Err *e);
 // Write t alone as a GGUF file at path (tok_write_gguf's metadata, no tensors): the tokenizer

@@ -141,10 +141,14 @@ Tokenizer *wordpiece_from_lines(const char *text, size_t n, const Json *cfg, con
 void wordpiece_set_unk(Tokenizer *t, int id);
 // The unknown token, or -1.
 int wordpiece_unk(const Tokenizer *t);
-// Whether the text is split into words (BertPreTokenizer) before the pieces, or taken whole
-// (a tokenizer.json whose pre_tokenizer is null).
-bool wordpiece_pre_split(const Tokenizer *t);
-void wordpiece_set_pre_split(Tokenizer *t, bool on);
+// How a WordPiece tokenizer reads text before the pieces: BertNormalizer's options (all false:
+// no normalizer) and whether BertPreTokenizer splits it into words (false: a tokenizer.json whose
+// pre_tokenizer is null, the text taken whole).
+typedef struct WordPieceOpts {
+    bool clean_text, chinese, strip_accents, lowercase, pre_split;
+} WordPieceOpts;
+WordPieceOpts wordpiece_opts(const Tokenizer *t);
+void wordpiece_set_opts(Tokenizer *t, const WordPieceOpts *o);
 int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, unsigned flags, IntVec *out, Err *e);
 void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out);
 void wordpiece_free(struct WordPiece *w);

@@ -327,8 +327,16 @@ Tokenizer *wordpiece_from_lines(const char *text, size_t n, const Json *cfg, con
 
 void wordpiece_set_unk(Tokenizer *t, int id) { t->wp->unk = id; }
 int wordpiece_unk(const Tokenizer *t) { return t->wp->unk; }
-bool wordpiece_pre_split(const Tokenizer *t) { return t->wp->pre_split; }
-void wordpiece_set_pre_split(Tokenizer *t, bool on) { t->wp->pre_split = on; }
+WordPieceOpts wordpiece_opts(const Tokenizer *t) {
+    const struct WordPiece *w = t->wp;
+    return (WordPieceOpts){w->clean_text, w->chinese, w->strip_accents, w->lowercase, w->pre_split};
+}
+
+void wordpiece_set_opts(Tokenizer *t, const WordPieceOpts *o) {
+    struct WordPiece *w = t->wp;
+    w->clean_text = o->clean_text, w->chinese = o->chinese, w->strip_accents = o->strip_accents;
+    w->lowercase = o->lowercase, w->pre_split = o->pre_split;
+}
 
 Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {
     Buf text = {0};

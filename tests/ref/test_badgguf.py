@@ -287,6 +287,9 @@ def cases():
         C('tokenizer alone: a bert pre-tokenizer qkv has no name for',
           lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or m.set('qkv.tokenizer.pre_tokenizer', STR, 'whitespace'),
           ['qkv.tokenizer.pre_tokenizer', 'whitespace', 'not supported'], cmd='tokenize "x"', tok_only=True),
+        C('tokenizer alone: a bert normalizer option not a bool',
+          lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or m.set('qkv.tokenizer.normalizer.lowercase', STR, 'no'),
+          ['qkv.tokenizer.normalizer.lowercase'], cmd='tokenize "x"', tok_only=True),
     ]
 
 

@@ -37,14 +37,16 @@
 #     output, the ids still spell the text); bert-base-uncased with word starts and continuations
 #     unused, against HF tokenizers with those tokens renamed out of reach. Each exported GGUF ->
 #     GGUF keeps the types and the ids; the unused tokens given by id show as their text;
-#   - a BERT whose tokenizer.json has no pre-tokenizer ("pre_tokenizer": null) exported, reopened
-#     and exported again: qkv.tokenizer.pre_tokenizer "none" in the file (not in a plain BERT's),
-#     and the ids of HF tokenizers on that tokenizer.json for texts with punctuation, white space,
-#     CJK and special tokens, from the directory and from both files;
+#   - BERTs whose tokenizer.json is not what GGUF's "bert" means (no pre-tokenizer, "pre_tokenizer":
+#     null; BertNormalizer cased, accents stripped or kept against the case, no CJK spacing or
+#     clean-up; no normalizer) exported, reopened and exported again: the qkv.tokenizer.* keys that
+#     say so in both files (none in a plain BERT's), and the ids of HF tokenizers on that
+#     tokenizer.json for texts with punctuation, white space, case, accents, CJK, controls and
+#     special tokens, from the directory and from both files;
 #   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
 #     options of other exports: one error line each, and nothing left behind.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
-# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling,unused,nopre runs those alone)
+# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling,unused,wordpiece runs those alone)
 
 import json
 import logging
@@ -392,6 +394,19 @@ def st_folder(d, out, pool):
     return out
 
 
+def export_twice(tag, qkv, src, base, db):
+    """src exported as base.gguf, which is exported as base-again.gguf: their paths, or None
+    (said) when qkv fails."""
+    once, twice = base + '.gguf', base + '-again.gguf'
+    try:
+        qkv_cli.json_cmds(qkv, src, ['export gguf %s' % once], db)
+        qkv_cli.json_cmds(qkv, once, ['export gguf %s' % twice], db)
+    except qkv_cli.QkvError as ex:
+        fail('%s: %s' % (tag, ex))
+        return None
+    return once, twice
+
+
 def check_embed(tag, qkv, a, b, db, pool):
     """`embed` (pooling chosen by the model) on a and on b: pooled by pool, the same vectors."""
     cmds = ['embed %s' % tokrun.qkv_escape(t.encode()) for t in POOL_TEXTS]
@@ -430,13 +445,10 @@ def run_pooling(qkv, tmp, shared):
         return
     for pool in POOLINGS:
         st = st_folder(d, os.path.join(tmp, 'pool-' + pool), pool)
-        once, twice = os.path.join(tmp, 'pool-%s.gguf' % pool), os.path.join(tmp, 'pool-%s-again.gguf' % pool)
-        try:
-            qkv_cli.json_cmds(qkv, st, ['export gguf %s' % once], db)
-            qkv_cli.json_cmds(qkv, once, ['export gguf %s' % twice], db)
-        except qkv_cli.QkvError as ex:
-            fail('pooling %s: %s' % (pool, ex))
+        files = export_twice('pooling ' + pool, qkv, st, st, db)
+        if not files:
             continue
+        once, twice = files
         for tag, path in (('pooling %s: folder -> GGUF' % pool, once), ('pooling %s: GGUF -> GGUF' % pool, twice)):
             check_pool_keys(tag, path, pool)
             check_embed(tag, qkv, st, path, db, pool)
@@ -652,43 +664,78 @@ NO_PRE_TEXT = [b'hello', b'hello world', b'Hello, world!', b'a.b', b'unaffable',
                b'x' * 100, b'x' * 101, b'...', b'(a) [b] {c}', b'1,000.5%']
 
 
-def run_nopre(qkv, tmp, shared):
-    """A BERT whose tokenizer.json has "pre_tokenizer": null (HF splits nothing: the text between
-    special tokens is one word) exported and reopened, then GGUF -> GGUF: the file says so
-    (qkv.tokenizer.pre_tokenizer "none"; a BERT with BertPreTokenizer does not get the key) and
-    the reopened model tokenizes as the directory and HF tokenizers do."""
+# WordPiece tokenizer.json files that GGUF's "bert" (BertNormalizer and BertPreTokenizer with
+# BertTokenizer's defaults) cannot describe: (name, change to tokenizer.json, the qkv.tokenizer.*
+# keys the export must carry)
+NORM = 'qkv.tokenizer.normalizer.'
+WORDPIECE_VARIANTS = [
+    ('no pre-tokenizer', {'pre_tokenizer': None}, {'qkv.tokenizer.pre_tokenizer': 'none'}),
+    ('cased', {'normalizer.lowercase': False}, {NORM + 'lowercase': False}),
+    ('cased, accents stripped', {'normalizer.lowercase': False, 'normalizer.strip_accents': True},
+     {NORM + 'lowercase': False, NORM + 'strip_accents': True}),
+    ('accents kept', {'normalizer.strip_accents': False}, {NORM + 'strip_accents': False}),
+    ('no CJK spacing, no clean-up', {'normalizer.handle_chinese_chars': False, 'normalizer.clean_text': False},
+     {NORM + 'handle_chinese_chars': False, NORM + 'clean_text': False}),
+    ('no normalizer', {'normalizer': None},
+     {NORM + 'lowercase': False, NORM + 'handle_chinese_chars': False, NORM + 'clean_text': False}),
+    ('neither', {'normalizer': None, 'pre_tokenizer': None},
+     {NORM + 'lowercase': False, NORM + 'handle_chinese_chars': False, NORM + 'clean_text': False,
+      'qkv.tokenizer.pre_tokenizer': 'none'}),
+]
+WORDPIECE_TEXTS = NO_PRE_TEXT + [b'Hello World', b'CAF\xc3\x89 caf\xc3\xa9 cafe\xcc\x81', b'\xc3\x9cN\xc3\x8fC\xc3\x96D\xc3\x89',
+                                 b'\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97', b'a\x07b\x00c', b'Stra\xc3\x9fe \xef\xac\x81ne', b'\xc4\xb0stanbul']
+
+
+def run_wordpiece(qkv, tmp, shared):
+    """BERTs whose tokenizer.json differs from what GGUF's "bert" means (WORDPIECE_VARIANTS: no
+    pre-tokenizer, where HF splits nothing and the text between special tokens is one word; other
+    BertNormalizer options; no normalizer) exported, reopened and exported again: the files carry
+    the variant's qkv.tokenizer.* keys and no others (a plain BERT none), and from the directory
+    and both files qkv gives HF tokenizers' ids on texts with punctuation, white space, case,
+    accents, CJK, controls and special tokens."""
     import tokenizers
     db = os.path.join(tmp, 'qkv.db')
-    d = make_source(Src('nopre-src', 'bert', 'layers=1 heads=2 d=32 ctx=64 seed=80', ()), qkv, tmp, shared, db)
+    d = make_source(Src('wordpiece-src', 'bert', 'layers=1 heads=2 d=32 ctx=64 seed=80', ()), qkv, tmp, shared, db)
     if not d:
         return
-    nopre = os.path.join(tmp, 'nopre')
-    shutil.copytree(d, nopre)
-    tj = os.path.join(nopre, 'tokenizer.json')
-    with open(tj, encoding='utf-8') as f:
-        j = json.load(f)
-    j['pre_tokenizer'] = None
-    with open(tj, 'w', encoding='utf-8') as f:
-        json.dump(j, f, ensure_ascii=False)
-    hf = tokenizers.Tokenizer.from_file(tj)
-    texts = NO_PRE_TEXT + [t for t in tokref.cases(seed=12, n=300) if len(t) < 120]
-    want = [hf.encode(t.decode('utf-8', 'replace')).ids for t in texts]
-    plain, once, twice = (os.path.join(tmp, n) for n in ('nopre-plain.gguf', 'nopre.gguf', 'nopre-again.gguf'))
+    texts = WORDPIECE_TEXTS + [t for t in tokref.cases(seed=12, n=300) if len(t) < 120]
+    plain = os.path.join(tmp, 'wordpiece-plain.gguf')
     try:
         qkv_cli.json_cmds(qkv, d, ['export gguf %s' % plain], db)
-        qkv_cli.json_cmds(qkv, nopre, ['export gguf %s' % once], db)
-        qkv_cli.json_cmds(qkv, once, ['export gguf %s' % twice], db)
     except qkv_cli.QkvError as ex:
-        fail('no pre-tokenizer: %s' % ex)
+        fail('wordpiece: %s' % ex)
         return
-    for path, pre in ((plain, None), (once, 'none'), (twice, 'none')):
-        r = gguf.GGUFReader(path)
-        got = field_value(r, 'qkv.tokenizer.pre_tokenizer') if 'qkv.tokenizer.pre_tokenizer' in r.fields else None
-        if got != pre:
-            fail('no pre-tokenizer: %s: qkv.tokenizer.pre_tokenizer %r (%r expected)' % (os.path.basename(path), got, pre))
-    for tag, model in (('directory', nopre), ('folder -> GGUF', once), ('GGUF -> GGUF', twice)):
-        tokenize_checked('no pre-tokenizer: ' + tag, qkv, model, texts, db, want, 'HF tokenizers')
-    print('no pre-tokenizer     exported and reopened, twice: %d texts as HF tokenizers' % len(texts), flush=True)
+    own = sorted(k for k in gguf.GGUFReader(plain).fields if k.startswith('qkv.tokenizer.'))
+    if own:
+        fail('wordpiece: a plain BERT\'s export has %s' % own)
+    for k, (name, change, keys) in enumerate(WORDPIECE_VARIANTS):
+        v = os.path.join(tmp, 'wordpiece-%d' % k)
+        shutil.copytree(d, v)
+        tj = os.path.join(v, 'tokenizer.json')
+        with open(tj, encoding='utf-8') as f:
+            j = json.load(f)
+        for path, value in change.items():
+            at = j
+            for part in path.split('.')[:-1]:
+                at = at[part]
+            at[path.split('.')[-1]] = value
+        with open(tj, 'w', encoding='utf-8') as f:
+            json.dump(j, f, ensure_ascii=False)
+        hf = tokenizers.Tokenizer.from_file(tj)
+        want = [hf.encode(t.decode('utf-8', 'replace')).ids for t in texts]
+        files = export_twice('wordpiece ' + name, qkv, v, v, db)
+        if not files:
+            continue
+        once, twice = files
+        for path in files:
+            r = gguf.GGUFReader(path)
+            got = {f: field_value(r, f) for f in r.fields if f.startswith('qkv.tokenizer.')}
+            if got != keys:
+                fail('wordpiece %s: %s has %s, expected %s' % (name, os.path.basename(path), got, keys))
+        for tag, model in (('directory', v), ('folder -> GGUF', once), ('GGUF -> GGUF', twice)):
+            tokenize_checked('wordpiece %s: %s' % (name, tag), qkv, model, texts, db, want, 'HF tokenizers')
+    print('wordpiece            %d tokenizer.json variants exported and reopened, twice: %d texts as HF tokenizers'
+          % (len(WORDPIECE_VARIANTS), len(texts)), flush=True)
 
 
 # `model` fields that name the file or the run rather than the model
@@ -761,8 +808,8 @@ def main():
             run_pooling(qkv, tmp, shared)
         if only == [''] or 'unused' in only:
             run_unused(qkv, tmp, shared)
-        if only == [''] or 'nopre' in only:
-            run_nopre(qkv, tmp, shared)
+        if only == [''] or 'wordpiece' in only:
+            run_wordpiece(qkv, tmp, shared)
         if only == [''] or 'gpt2' in only:
             check_bad(qkv, tmp, shared)
     finally:
