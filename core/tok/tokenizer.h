@@ -30,10 +30,10 @@ struct Gguf;
 // pre-tokenizer named by tokenizer.ggml.pre: gpt-2, llama-bpe, qwen2, smollm, ...), llama
 // (SentencePiece-style BPE with scores and byte fallback) or bert (WordPiece; BertTokenizer's
 // normalizer and pre-tokenizer but where qkv.tokenizer.* keys say otherwise, as tok_write_gguf
-// writes them); control tokens
-// and unknown tokens special, user-defined ones added, unused ones never output by encoding (as
-// sentencepiece: one a merge makes is split back into its two parts); BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos
-// as the file says; the unknown and padding ids it names are kept for tok_write_gguf.
+// writes them); control tokens and unknown tokens special, user-defined ones added, unused ones
+// never output by encoding (as sentencepiece: one a merge makes is split back into its two
+// parts); BOS/EOS (BERT: CLS/SEP) and add_bos/add_eos as the file says; the unknown and padding
+// ids it names are kept for tok_write_gguf.
 Tokenizer *tok_from_gguf(const struct Gguf *g, Err *e);
 struct GgufW;
 // Write t as the GGUF metadata tok_from_gguf reads (tokenizer.ggml.model, .pre, .tokens,
