@@ -135,10 +135,13 @@ done:
 }
 
 // qkv's keys for what GGUF's "bert" cannot say (absent: BertTokenizer's defaults): the
-// BertNormalizer options (strip_accents follows lowercase unless given), and "none" for a
-// tokenizer.json whose pre_tokenizer is null.
+// BertNormalizer options (strip_accents follows lowercase unless given), "none" for a
+// tokenizer.json whose pre_tokenizer is null, and the WordPiece model's continuing_subword_prefix
+// (other than "##") and max_input_chars_per_word (other than 100).
 #define NORM_KEY(opt) "qkv.tokenizer.normalizer." opt
 #define PRE_KEY "qkv.tokenizer.pre_tokenizer"
+#define PREFIX_KEY "qkv.tokenizer.continuing_subword_prefix"
+#define MAX_CHARS_KEY "qkv.tokenizer.max_input_chars_per_word"
 
 // The WordPiece options of g's qkv keys into *o. 0, or -1 with e filled.
 static int read_wordpiece_opts(const Gguf *g, WordPieceOpts *o, Err *e) {
@@ -157,6 +160,14 @@ static int read_wordpiece_opts(const Gguf *g, WordPieceOpts *o, Err *e) {
         return err_set(e, "'%s': %s '%.*s' is not supported (none is)", gguf_path(g), PRE_KEY, (int)(pl < 20 ? pl : 20),
                        pre);
     o->pre_split = !r;
+    long long mc = 100;
+    if (gguf_get_int(g, MAX_CHARS_KEY, 0, 0x7fffffff, &mc, e) < 0) return -1;
+    o->max_chars = (int)mc;
+    snprintf(o->prefix, sizeof o->prefix, "##");
+    if ((r = gguf_get_str(g, PREFIX_KEY, &pre, &pl, e)) < 0) return -1;
+    if (r && (!pl || pl >= sizeof o->prefix || memchr(pre, '\n', pl) || memchr(pre, 0, pl)))
+        return err_set(e, "'%s': %s must be 1 to %zu bytes on one line", gguf_path(g), PREFIX_KEY, sizeof o->prefix - 1);
+    if (r) memcpy(o->prefix, pre, pl), o->prefix[pl] = 0;
     return 0;
 }
 
@@ -168,9 +179,12 @@ static void write_wordpiece_opts(const Tokenizer *t, GgufW *w) {
     if (!o.lowercase) gguf_w_bool(w, NORM_KEY("lowercase"), false);
     if (o.strip_accents != o.lowercase) gguf_w_bool(w, NORM_KEY("strip_accents"), o.strip_accents);
     if (!o.pre_split) gguf_w_str(w, PRE_KEY, "none", 4);
+    if (o.max_chars != 100 && o.max_chars >= 0) gguf_w_u32(w, MAX_CHARS_KEY, (uint32_t)o.max_chars);
+    if (strcmp(o.prefix, "##")) gguf_w_str(w, PREFIX_KEY, o.prefix, strlen(o.prefix));
 }
 
-// WordPiece: the pieces back in vocab.txt's spelling ("##" for a continuation).
+// WordPiece: the pieces back in vocab.txt's spelling (a continuation prefixed "##", or as
+// qkv.tokenizer.continuing_subword_prefix says).
 static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
     Pieces p = {0};
     Buf lines = {0};
@@ -186,7 +200,7 @@ static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
         }
         if (l >= 3 && !memcmp(s, SP, 3)) buf_put(&lines, s + 3, l - 3);
         else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&lines, s, l);
-        else buf_puts(&lines, "##"), buf_put(&lines, s, l);
+        else buf_puts(&lines, o.prefix), buf_put(&lines, s, l);
         buf_putc(&lines, '\n');
     }
     t = wordpiece_from_lines(lines.data ? lines.data : "", lines.len, NULL, gguf_path(g), e);
@@ -275,6 +289,8 @@ Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
 // a word start after U+2581; control and unused tokens typed so.
 static void write_wordpiece(const Tokenizer *t, GgufW *w) {
     int n = t->n_vocab;
+    WordPieceOpts o = wordpiece_opts(t);
+    size_t pl = strlen(o.prefix);
     Buf all = {0};
     size_t *off = xmalloc((size_t)n * sizeof *off), *len = xmalloc((size_t)n * sizeof *len);
     int32_t *type = xmalloc((size_t)n * sizeof *type);
@@ -282,7 +298,7 @@ static void write_wordpiece(const Tokenizer *t, GgufW *w) {
         size_t l;
         const char *s = tok_piece(t, i, &l);
         off[i] = all.len;
-        if (l >= 2 && !memcmp(s, "##", 2)) buf_put(&all, s + 2, l - 2);
+        if (l >= pl && !memcmp(s, o.prefix, pl)) buf_put(&all, s + pl, l - pl);
         else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&all, s, l);
         else buf_puts(&all, SP), buf_put(&all, s, l);
         len[i] = all.len - off[i];

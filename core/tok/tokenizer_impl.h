@@ -146,6 +146,8 @@ int wordpiece_unk(const Tokenizer *t);
 // pre_tokenizer is null, the text taken whole).
 typedef struct WordPieceOpts {
     bool clean_text, chinese, strip_accents, lowercase, pre_split;
+    int max_chars;   // a longer word is the unknown token (max_input_chars_per_word)
+    char prefix[16]; // a continuation's spelling (continuing_subword_prefix)
 } WordPieceOpts;
 WordPieceOpts wordpiece_opts(const Tokenizer *t);
 void wordpiece_set_opts(Tokenizer *t, const WordPieceOpts *o);

@@ -329,13 +329,17 @@ void wordpiece_set_unk(Tokenizer *t, int id) { t->wp->unk = id; }
 int wordpiece_unk(const Tokenizer *t) { return t->wp->unk; }
 WordPieceOpts wordpiece_opts(const Tokenizer *t) {
     const struct WordPiece *w = t->wp;
-    return (WordPieceOpts){w->clean_text, w->chinese, w->strip_accents, w->lowercase, w->pre_split};
+    WordPieceOpts o = {w->clean_text, w->chinese, w->strip_accents, w->lowercase, w->pre_split, w->max_chars, ""};
+    memcpy(o.prefix, w->prefix, sizeof o.prefix);
+    return o;
 }
 
 void wordpiece_set_opts(Tokenizer *t, const WordPieceOpts *o) {
     struct WordPiece *w = t->wp;
     w->clean_text = o->clean_text, w->chinese = o->chinese, w->strip_accents = o->strip_accents;
-    w->lowercase = o->lowercase, w->pre_split = o->pre_split;
+    w->lowercase = o->lowercase, w->pre_split = o->pre_split, w->max_chars = o->max_chars;
+    snprintf(w->prefix, sizeof w->prefix, "%s", o->prefix);
+    w->prefix_len = strlen(w->prefix);
 }
 
 Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {

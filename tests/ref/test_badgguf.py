@@ -290,6 +290,14 @@ def cases():
         C('tokenizer alone: a bert normalizer option not a bool',
           lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or m.set('qkv.tokenizer.normalizer.lowercase', STR, 'no'),
           ['qkv.tokenizer.normalizer.lowercase'], cmd='tokenize "x"', tok_only=True),
+        C('tokenizer alone: a bert continuation prefix of 20 bytes',
+          lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or
+          m.set('qkv.tokenizer.continuing_subword_prefix', STR, '#' * 20),
+          ['qkv.tokenizer.continuing_subword_prefix', '1 to 15 bytes'], cmd='tokenize "x"', tok_only=True),
+        C('tokenizer alone: a bert word-length limit not a number',
+          lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or
+          m.set('qkv.tokenizer.max_input_chars_per_word', STR, 'x'),
+          ['qkv.tokenizer.max_input_chars_per_word'], cmd='tokenize "x"', tok_only=True),
     ]
 
 

@@ -682,6 +682,22 @@ WORDPIECE_VARIANTS = [
      {NORM + 'lowercase': False, NORM + 'handle_chinese_chars': False, NORM + 'clean_text': False,
       'qkv.tokenizer.pre_tokenizer': 'none'}),
 ]
+
+
+def continuation_prefix(j, prefix='@@'):
+    """The tokenizer.json with its continuations spelled prefix + piece instead of ##piece."""
+    m = j['model']
+    m['vocab'] = {(prefix + t[2:] if t.startswith('##') and len(t) > 2 else t): i for t, i in m['vocab'].items()}
+    m['continuing_subword_prefix'] = prefix
+    if isinstance(j.get('decoder'), dict) and 'prefix' in j['decoder']:
+        j['decoder']['prefix'] = prefix
+
+
+WORDPIECE_VARIANTS += [
+    ('words of at most 5 characters', {'model.max_input_chars_per_word': 5},
+     {'qkv.tokenizer.max_input_chars_per_word': 5}),
+    ('continuations spelled @@', continuation_prefix, {'qkv.tokenizer.continuing_subword_prefix': '@@'}),
+]
 WORDPIECE_TEXTS = NO_PRE_TEXT + [b'Hello World', b'CAF\xc3\x89 caf\xc3\xa9 cafe\xcc\x81', b'\xc3\x9cN\xc3\x8fC\xc3\x96D\xc3\x89',
                                  b'\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97', b'a\x07b\x00c', b'Stra\xc3\x9fe \xef\xac\x81ne', b'\xc4\xb0stanbul']
 
@@ -689,7 +705,8 @@ WORDPIECE_TEXTS = NO_PRE_TEXT + [b'Hello World', b'CAF\xc3\x89 caf\xc3\xa9 cafe\
 def run_wordpiece(qkv, tmp, shared):
     """BERTs whose tokenizer.json differs from what GGUF's "bert" means (WORDPIECE_VARIANTS: no
     pre-tokenizer, where HF splits nothing and the text between special tokens is one word; other
-    BertNormalizer options; no normalizer) exported, reopened and exported again: the files carry
+    BertNormalizer options; no normalizer; a word-length limit other than 100 characters;
+    continuations spelled other than ##) exported, reopened and exported again: the files carry
     the variant's qkv.tokenizer.* keys and no others (a plain BERT none), and from the directory
     and both files qkv gives HF tokenizers' ids on texts with punctuation, white space, case,
     accents, CJK, controls and special tokens."""
@@ -714,11 +731,13 @@ def run_wordpiece(qkv, tmp, shared):
         tj = os.path.join(v, 'tokenizer.json')
         with open(tj, encoding='utf-8') as f:
             j = json.load(f)
-        for path, value in change.items():
+        for path, value in (change.items() if isinstance(change, dict) else ()):
             at = j
             for part in path.split('.')[:-1]:
                 at = at[part]
             at[path.split('.')[-1]] = value
+        if callable(change):
+            change(j)
         with open(tj, 'w', encoding='utf-8') as f:
             json.dump(j, f, ensure_ascii=False)
         hf = tokenizers.Tokenizer.from_file(tj)
