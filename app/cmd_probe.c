@@ -15,6 +15,7 @@
 #include "base/fs.h"
 #include "base/mem.h"
 #include "db.h"
+#include "runlog.h"
 
 // Write a NumPy .npy file (format 1.0): descr ("<f4", "<i4"), shape[nd], n bytes of data.
 static int npy_write(const char *path, const char *descr, const int *shape, int nd, const void *data, size_t n,
@@ -119,7 +120,7 @@ static int64_t probe_log(App *app, const Args *a, const ProbeSet *s, const char 
     Db *db = app_db(app, e);
     if (!db) return -1;
     const Model *m = app->model;
-    char model_abs[PATH_MAX], data_abs[PATH_MAX];
+    char model_abs[PATH_MAX], data_abs[PATH_MAX], arch[64];
     Buf opts = {0}, classes = {0};
     options_json(a, NULL, &opts);
     JsonW w;
@@ -131,7 +132,8 @@ static int64_t probe_log(App *app, const Args *a, const ProbeSet *s, const char 
     for (int i = 0; i < nl; i++) dl[i] = (DbProbeLayer){res[i].layer, res[i].acc, res[i].train_acc, res[i].control};
     DbProbeRun dr = {0};
     dr.model_path = m->builtin ? "builtin" : realpath(m->path, model_abs) ? model_abs : m->path;
-    dr.model_arch = m->cfg.a.name;
+    runlog_arch_name(m, arch, sizeof arch); // as runs and experiments name it ("llama Q4_1")
+    dr.model_arch = arch;
     dr.dataset = fs_is_file(dataset) && realpath(dataset, data_abs) ? data_abs : dataset;
     dr.level = s->token_level ? "token" : "sentence";
     dr.options = opts.data, dr.classes = classes.data;

@@ -180,6 +180,17 @@ def main():
     text = subprocess.run([QKV, '--model', 'builtin', '--db', db, '-e', 'probe runs'], capture_output=True,
                           text=True, timeout=60).stdout
     check('capital' in text and 'number' in text and 'builtin' in text, 'probe runs table: %s' % text)
+    check(all(r['model_arch'] == 'gpt2' for r in runs), 'probe runs: the float model is gpt2: %s'
+          % [r['model_arch'] for r in runs])
+    # a sweep names the model as runs and experiments do, with its weights' type: a quantized
+    # model's sweep said 'gpt2' (SmolLM2's 'llama') where its runs said 'gpt2 Q8_0 (quantize q8_0)'
+    qdb = os.path.join(TMP, 'quant.db')
+    _, (_, rq, g, ls, hist) = qkv(qdb, 'quantize q8_0', 'probe train number n=20 layers=1 steps=10 seed=3',
+                                  'generate "abc" max=2 seed=1', 'probe runs', 'history 1')
+    arch = hist['runs'][0]['model_arch']
+    check(arch == 'gpt2 Q8_0 (quantize q8_0)', 'the quantized run: model_arch %r' % arch)
+    check([r['model_arch'] for r in ls['probe_runs']] == [arch], 'probe runs under quantize q8_0: model_arch %s, '
+          'the run %r' % ([r['model_arch'] for r in ls['probe_runs']], arch))
     # none matching: said in words, not a table's header over nothing; JSON an empty list (it
     # printed the header alone); a database without sweeps says they are none yet
     for where, cmd, want in ((db, 'probe runs dataset=nothing', 'no probe runs match\n'),
