@@ -643,7 +643,8 @@ static int cmd_prompt(App *app, const Args *a, Out *out) {
     ExpPrompt p = {0};
     const DbCondition *c = &plan.conds[0];
     int idx = rc ? 0 : plan.task->test[item];
-    if (!rc && exp_prompt(app, &plan, c, idx, &p, &e)) rc = out_error(out, "prompt show: %s", e.msg);
+    if (!rc && exp_prompt(app, &plan, c, idx, &p, &e))
+        rc = out_error(out, "prompt show: item %lld (line %d): %s", item, plan.task->items[idx].line, e.msg);
     if (!rc) {
         const TaskItem *it = &plan.task->items[idx];
         JsonW *w = &out->w;

@@ -323,16 +323,7 @@ int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
                                            s->seeds[f]};
                         p->n_conds++;
                     }
-    // the exemplars each condition needs must exist
-    int max_shots = 0, max_cot_shots = -1;
-    for (int i = 0; i < p->n_conds; i++) {
-        const DbCondition *c = &p->conds[i];
-        if (c->shots > max_shots) max_shots = c->shots;
-        if (c->cot && c->shots > max_cot_shots) max_cot_shots = c->shots;
-    }
-    int tmp[EXP_MAX_SHOTS];
-    if (max_shots > 0 && prompt_pick_exemplars(t, 1, max_shots, p->items[0], false, tmp, e)) return -1;
-    if (max_cot_shots > 0 && prompt_pick_exemplars(t, 1, max_cot_shots, p->items[0], true, tmp, e)) return -1;
+    // whether every item gets each condition's exemplars: exp_preflight, or exp_prompt for one item
     p->max_tokens[0] = s->max_tokens > 0 ? s->max_tokens : t->dflt.max_tokens > 0 ? t->dflt.max_tokens : 16;
     p->max_tokens[1] = s->max_tokens > 0 ? s->max_tokens : t->dflt.max_tokens_cot > 0 ? t->dflt.max_tokens_cot : 128;
     return 0;

@@ -91,8 +91,9 @@ void exp_condition_label(const DbCondition *c, char *out, size_t cap);
 // The seed of sample s of item `item` under condition seed `seed` (below 2^53).
 uint64_t exp_sample_seed(uint64_t seed, int item, int s);
 
-// Check every prompt of the plan before anything runs: it fits in the context with the tokens
-// to generate (or the longest choice). 0, or -1 with e naming the condition and the item.
+// Check every prompt of the plan before anything runs: its item gets the condition's exemplars
+// (prompt_pick_exemplars) and it fits in the context with the tokens to generate (or the
+// longest choice). 0, or -1 with e naming the condition and the item.
 int exp_preflight(App *app, const ExpPlan *plan, Err *e);
 
 // What a run of the remaining items did.

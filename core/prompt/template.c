@@ -163,18 +163,39 @@ int prompt_pick_exemplars(const Task *t, uint64_t seed, int k, int item, bool ne
         perm[i] = perm[j], perm[j] = x;
     }
     const char *in = t->items[item].input;
-    int got = 0, usable = 0;
+    int got = 0, usable = 0, same_input = 0, no_rationale = 0;
     for (int i = 0; i < n; i++) {
         const TaskItem *c = &t->items[perm[i]];
-        if (perm[i] == item || !strcmp(c->input, in) || (need_rationale && !c->rationale)) continue;
+        if (perm[i] == item) continue;
+        if (!strcmp(c->input, in)) {
+            same_input++;
+            continue;
+        }
+        if (need_rationale && !c->rationale) {
+            no_rationale++;
+            continue;
+        }
         usable++;
         if (got < k) out[got++] = perm[i];
     }
     free(perm);
     if (got == k) return 0;
+    // what the pool holds, then why fewer serve this item: every item must get its k shots
     const char *what = t->n_pool ? "exemplars in its pool" : "other test items to draw exemplars from";
+    int have = t->n_pool ? n : n - 1;
+    char why[300] = "";
+    if (usable < have) {
+        int m = usable ? snprintf(why, sizeof why, " and only %d %s usable for this item:", usable, usable == 1 ? "is" : "are")
+                       : snprintf(why, sizeof why, " and none is usable for this item:");
+        if (no_rationale && m > 0 && (size_t)m < sizeof why)
+            m += snprintf(why + m, sizeof why - (size_t)m, " %d %s no rationale%s", no_rationale,
+                          no_rationale == 1 ? "has" : "have", same_input ? "," : "");
+        if (same_input && m > 0 && (size_t)m < sizeof why)
+            snprintf(why + m, sizeof why - (size_t)m, " %d %s the item's own input \"%.60s\"", same_input,
+                     same_input == 1 ? "has" : "have", in);
+    }
     if (need_rationale)
-        return err_set(e, "%d-shot chain of thought needs %d exemplars with a rationale, but task '%s' has %d %s with one",
-                       k, k, t->name, usable, what);
-    return err_set(e, "%d-shot prompts need %d exemplars, but task '%s' has %d %s", k, k, t->name, usable, what);
+        return err_set(e, "%d-shot chain of thought needs %d exemplars with a rationale, but task '%s' has %d %s%s", k, k,
+                       t->name, have, what, why);
+    return err_set(e, "%d-shot prompts need %d exemplars, but task '%s' has %d %s%s", k, k, t->name, have, what, why);
 }

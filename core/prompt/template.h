@@ -80,6 +80,7 @@ void prompt_answer_text(const PromptStyle *st, const TaskItem *it, bool cot, Buf
 // the other test items when the task has none) that are not the item itself nor an item with
 // the same input; with need_rationale, only items that have a rationale. The same seed gives
 // the same order for every item and every k, so that the exemplars of a condition are shared
-// (and those of 1 shot are the first of 3). Writes out[k]; 0, or -1 with e filled when the
-// pool is too small.
+// (and those of 1 shot are the first of 3). Writes out[k]; 0, or -1 with e filled when fewer
+// than k serve this item: the message gives the pool's size and, when some are left out for it,
+// how many are usable and why (the item's own input, no rationale).
 int prompt_pick_exemplars(const Task *t, uint64_t seed, int k, int item, bool need_rationale, int *out, Err *e);

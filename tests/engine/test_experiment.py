@@ -313,6 +313,32 @@ for seed in (1, 2, 3):
           f"pool=FILE (seed {seed}): the file's two items, the task's own description", (ex, ps.get("text", "")[:40]))
 fails(f"prompt show en-fr shots=3 pool={pf}", "3-shot prompts need 3 exemplars")
 
+# ---- too few exemplars for an item: the pool's size, how many serve the item and why ------------
+# (a pool of 5 one of which has a test item's input was said to hold 4; nothing runs before it)
+capf = os.path.join(TMP, "cap.jsonl")
+with open(capf, "w") as fh:
+    fh.write(json.dumps({"name": "capitals", "description": "Give the capital city of each country."}) + "\n")
+    for c, t in (("France", "Paris"), ("Germany", "Berlin"), ("Japan", "Tokyo"), ("Spain", "Madrid"), ("Italy", "Rome")):
+        fh.write(json.dumps({"input": c, "target": t, "split": "pool"}) + "\n")
+    for c, t in (("Egypt", "Cairo"), ("Peru", "Lima"), ("France", "Paris")):
+        fh.write(json.dumps({"input": c, "target": t}) + "\n")
+why = ("5-shot prompts need 5 exemplars, but task 'capitals' has 5 exemplars in its pool and only 4 are usable for "
+       "this item: 1 has the item's own input \"France\"")
+cdb = os.path.join(TMP, "cap.db")
+p = run(f"experiment {capf} shots=5", db=cdb)
+check(p.returncode == 1 and f"item 2 (line 9): {why}" in p.stderr.decode(), "experiment: too few exemplars for item 2, "
+      "said exactly", p.stderr.decode()[-400:])
+c = sqlite3.connect(cdb)
+try:
+    n_cap = c.execute("SELECT count(*) FROM experiment_items").fetchone()[0]
+except sqlite3.Error:  # no database written at all
+    n_cap = 0
+c.close()
+check(n_cap == 0, "the refused experiment ran nothing", n_cap)
+fails(f"prompt show {capf} shots=5 item=2", f"prompt show: item 2 (line 9): {why}")
+check(one(f"prompt show {capf} shots=5 item=1").get("n_tokens", 0) > 0, "prompt show: item 1 gets its 5 shots")
+fails(f"experiment {capf} shots=6", "6-shot prompts need 6 exemplars, but task 'capitals' has 5 exemplars in its pool")
+
 # ---- the number scorer: a target must hold a number -------------------------------------------
 nf = os.path.join(TMP, "num.jsonl")
 with open(nf, "w") as fh:

@@ -161,7 +161,13 @@ static void test_tasks_and_templates(void) {
     CHECK(!memcmp(a, b, sizeof a));
     for (int i = 0; i < 3; i++) CHECK(strcmp(t->items[a[i]].input, "cheese"));
     CHECK(prompt_pick_exemplars(t, 7, 4, t->test[0], false, b, &e)); // only 3 pool items are not "cheese"
-    CHECK(strstr(e.msg, "4-shot prompts need 4 exemplars") != NULL);
+    // the pool holds 4: the message says so, and why one is left out for this item (it said the
+    // pool had 3, the number usable, as if the file were short of an exemplar)
+    CHECK_STR(e.msg, "4-shot prompts need 4 exemplars, but task 'en-fr' has 4 exemplars in its pool and only 3 are "
+                     "usable for this item: 1 has the item's own input \"cheese\"");
+    CHECK(!prompt_pick_exemplars(t, 7, 4, t->test[1], false, b, &e)); // "bread" gets all 4
+    CHECK(prompt_pick_exemplars(t, 7, 5, t->test[1], false, b, &e)); // a pool too small for every item
+    CHECK_STR(e.msg, "5-shot prompts need 5 exemplars, but task 'en-fr' has 4 exemplars in its pool");
     CHECK(!prompt_pick_exemplars(t, 7, 1, t->test[0], false, c, &e));
     CHECK_INT(c[0], a[0]); // one shot is the first of three
     bool differs = false;
@@ -172,7 +178,9 @@ static void test_tasks_and_templates(void) {
     CHECK(differs); // the seed matters
     // few-shot chain of thought needs rationales
     CHECK(prompt_pick_exemplars(t, 1, 1, t->test[0], true, b, &e));
-    CHECK(strstr(e.msg, "rationale") != NULL);
+    CHECK_STR(e.msg, "1-shot chain of thought needs 1 exemplars with a rationale, but task 'en-fr' has 4 exemplars in "
+                     "its pool and none is usable for this item: 3 have no rationale, 1 has the item's own input "
+                     "\"cheese\"");
     task_free(t);
 
     t = task_load(put_file("arith.jsonl", ARITH), &e);
@@ -286,6 +294,23 @@ static void test_layouts(void) {
     Task *pool_only = task_load(put_file("pool.jsonl", "{\"input\": \"a\", \"target\": \"b\", \"split\": \"pool\"}\n"), &e4);
     CHECK(pool_only && pool_only->n_test == 0 && pool_only->n_pool == 1 && !pool_only->multiple_choice);
     task_free(pool_only);
+    // without a pool the exemplars are the other test items, less those with the item's input
+    Err e5 = {{0}};
+    Task *dup = task_load(put_file("same.jsonl", "{\"input\": \"a\", \"target\": \"1\"}\n"
+                                                 "{\"input\": \"b\", \"target\": \"2\"}\n"
+                                                 "{\"input\": \"a\", \"target\": \"1\"}\n"),
+                          &e5);
+    CHECK(dup != NULL);
+    if (dup) {
+        int ex2[2];
+        CHECK(!prompt_pick_exemplars(dup, 1, 2, dup->test[1], false, ex2, &e5));
+        CHECK(prompt_pick_exemplars(dup, 1, 2, dup->test[0], false, ex2, &e5));
+        CHECK_STR(e5.msg, "2-shot prompts need 2 exemplars, but task 'same' has 2 other test items to draw exemplars "
+                          "from and only 1 is usable for this item: 1 has the item's own input \"a\"");
+        CHECK(prompt_pick_exemplars(dup, 1, 3, dup->test[1], false, ex2, &e5));
+        CHECK_STR(e5.msg, "3-shot prompts need 3 exemplars, but task 'same' has 2 other test items to draw exemplars from");
+        task_free(dup);
+    }
     Err e3 = {{0}};
     CHECK(task_load("/nonexistent/x.jsonl", &e3) == NULL);
     CHECK(strstr(e3.msg, "/nonexistent/x.jsonl") != NULL);
