@@ -19,6 +19,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -111,6 +112,15 @@ f = one("prompt show arith cot=on shots=2 item=2")
 check(f["text"].count("The answer is") == 2 and f["mode"] == "few-shot-cot", "few-shot chain of thought shows rationales")
 d = one('prompt show en-fr shots=1 item=0 description="Say it in French." delimiter=" ->"')
 check(d["text"].startswith("Say it in French.\n") and " -> " in d["text"] and d["text"].endswith(" ->"), "style options", d.get("text"))
+
+# the shipped arith task is sound: each step of each rationale is right, no count goes below zero,
+# and the target is the last step's result (line 15 once lost 8 stickers of 6, target -2)
+for ln, it in enumerate(task_lines("arith")[1:], 2):
+    steps = re.findall(r"((?:\d+ [x+-] )+\d+) = (-?\d+)", it.get("rationale", ""))  # "15 + 2 + 4 = 21"
+    sound = bool(steps) and steps[-1][1] == it["target"] and int(it["target"]) >= 0
+    for expr, r in steps:
+        sound &= eval(expr.replace("x", "*")) == int(r) >= 0
+    check(sound, f"arith.jsonl line {ln}: every step right, no count below zero, the target the last result", it)
 
 # ---- an experiment: one run per item x condition, the table recomputed -------------------------
 x = one("experiment en-fr shots=0,1,3 seeds=1,2 limit=4")
