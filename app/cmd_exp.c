@@ -198,8 +198,8 @@ static int table_out(App *app, Db *db, const DbExperiment *x, Out *out) {
     Buf *t = &out->text;
     buf_printf(t, "experiment %lld  task %s  model %s  %s  %ld/%ld items\n", (long long)x->id, x->task, x->model_path,
                x->status, x->n_done, (long)x->n_items * x->n_conditions);
-    buf_printf(t, "%3s  %-36s %5s %9s %8s%s\n", "#", "condition", "n", "accuracy", "stderr",
-               norm ? "  acc_norm   stderr" : "");
+    buf_printf(t, "%3s  %-36s %5s %9s %8s  %s\n", "#", "condition", "n", "accuracy", "stderr",
+               norm ? "95% interval    acc_norm   stderr" : "95% interval");
     float *v = xcalloc((size_t)n + 1, sizeof *v), *err = xcalloc((size_t)n + 1, sizeof *err),
           *cnt = xcalloc((size_t)n + 1, sizeof *cnt);
     char **labels = xcalloc((size_t)n + 1, sizeof *labels);
@@ -212,6 +212,10 @@ static int table_out(App *app, Db *db, const DbExperiment *x, Out *out) {
         else buf_printf(t, "%9s ", "-");
         if (se == se) buf_printf(t, "%8.3f", se);
         else buf_printf(t, "%8s", "-");
+        double lo, hi; // Wilson's: 0/n has an interval of some width, as the bars show
+        stats_wilson95(s[i].correct, s[i].n, &lo, &hi);
+        if (lo == lo) buf_printf(t, "  [%.3f, %.3f]", lo, hi);
+        else buf_printf(t, "  %-14s", "-");
         if (s[i].n_norm) {
             double an = stats_accuracy(s[i].correct_norm, s[i].n_norm), sn = stats_stderr(s[i].correct_norm, s[i].n_norm);
             buf_printf(t, "  %8.3f %8.3f", an, sn == sn ? sn : 0.0);

@@ -305,7 +305,8 @@ int db_export_experiment(Db *db, int64_t id, DbExportExp format, const char *fil
 // n_items, n_conditions, n_done) to the object open in w.
 void db_experiment_json_fields(const DbExperiment *x, JsonW *w);
 // Append one condition's row of the table ({condition, shots, cot, samples, chat, seed, n,
-// correct, accuracy, stderr, and for multiple choice accuracy_norm, stderr_norm}) to w.
+// correct, accuracy, stderr, ci_low, ci_high (the 95% Wilson interval, stats_wilson95), and for
+// multiple choice accuracy_norm, stderr_norm, ci_low_norm, ci_high_norm}) to w.
 void db_cond_stats_json(const DbCondStats *s, JsonW *w);
 
 // Append one run as the JSON object of the runs export.

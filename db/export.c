@@ -465,11 +465,18 @@ void db_cond_stats_json(const DbCondStats *s, JsonW *w) {
     cond_fields(&s->c, w);
     jw_kint(w, "n", s->n);
     jw_kint(w, "correct", s->correct);
+    double lo, hi;
     knum_or_null(w, "accuracy", stats_accuracy(s->correct, s->n));
     knum_or_null(w, "stderr", stats_stderr(s->correct, s->n));
+    stats_wilson95(s->correct, s->n, &lo, &hi);
+    knum_or_null(w, "ci_low", lo);
+    knum_or_null(w, "ci_high", hi);
     if (s->n_norm) {
         knum_or_null(w, "accuracy_norm", stats_accuracy(s->correct_norm, s->n_norm));
         knum_or_null(w, "stderr_norm", stats_stderr(s->correct_norm, s->n_norm));
+        stats_wilson95(s->correct_norm, s->n_norm, &lo, &hi);
+        knum_or_null(w, "ci_low_norm", lo);
+        knum_or_null(w, "ci_high_norm", hi);
     }
     jw_obj_end(w);
 }

@@ -13,6 +13,17 @@
 
 static bool has(float v) { return v == v; }
 
+// Bar i's 95% interval: the Wilson interval of value x count right out of count (the bars are
+// accuracies). False without a value or a count.
+static bool bar_interval(const BarChart *c, int i, double *lo, double *hi) {
+    float v = c->value[i], n = c->count ? c->count[i] : NAN;
+    *lo = *hi = NAN;
+    if (!has(v) || !has(n) || n < 1) return false;
+    double vv = v < 0 ? 0 : v > 1 ? 1 : v;
+    stats_wilson95(lround(vv * n), lround(n), lo, hi);
+    return *lo == *lo;
+}
+
 static int label_cols(const BarChart *c, bool utf8) {
     int w = 9; // "condition"
     for (int i = 0; i < c->n; i++) {
@@ -67,9 +78,8 @@ void barchart_draw(CellGrid *g, int x, int y, int w, int h, const BarChart *c, i
         }
         // the error bar: the 95% interval as |---| over the bar
         float se = c->err ? c->err[i] : NAN;
-        if (has(se) && se > 0) {
-            double lo, hi;
-            stats_ci95(vv, se, &lo, &hi);
+        double lo, hi;
+        if (bar_interval(c, i, &lo, &hi)) {
             int a = (int)floor(lo * (bw - 1) + 0.5), b = (int)floor(hi * (bw - 1) + 0.5);
             for (int k = a; k <= b; k++) {
                 Cell *cell = cellgrid_at(g, bx + k, Y);
@@ -109,7 +119,7 @@ int barchart_to_csv(Buf *out, const BarChart *c, Err *e) {
         csv_num(out, v);
         csv_num(out, se);
         double lo, hi;
-        stats_ci95(v, se, &lo, &hi);
+        bar_interval(c, i, &lo, &hi);
         csv_num(out, (float)lo);
         csv_num(out, (float)hi);
         for (int k = 0; k < c->n_extra; k++) csv_num(out, c->extra[(size_t)k * c->n + i]);
@@ -156,7 +166,7 @@ int barchart_to_svg(Buf *out, const BarChart *c, Err *e) {
                    k / 4.0);
     }
     buf_printf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">accuracy \u00b1 standard error (error bars: 95%% "
-                    "confidence interval)</text>\n",
+                    "Wilson score interval)</text>\n",
                left + PLOT / 2, top + c->n * ROW + 32);
     for (int i = 0; i < c->n; i++) {
         int yy = top + i * ROW;
@@ -173,9 +183,8 @@ int barchart_to_svg(Buf *out, const BarChart *c, Err *e) {
                    yy + (ROW - BAR) / 2, vv * PLOT, BAR);
         buf_put_xml(out, text);
         buf_printf(out, ": %.4f</title></rect>\n", v);
-        if (has(se) && se > 0) {
-            double lo, hi;
-            stats_ci95(vv, se, &lo, &hi);
+        double lo, hi;
+        if (bar_interval(c, i, &lo, &hi)) {
             double a = left + lo * PLOT, b = left + hi * PLOT;
             int ym = yy + ROW / 2;
             buf_printf(out,

@@ -13,13 +13,17 @@ double stats_stderr(long k, long n) {
     return sqrt(p * (1 - p) / (double)(n - 1));
 }
 
-void stats_ci95(double p, double se, double *lo, double *hi) {
-    if (p != p || se != se) {
+void stats_wilson95(long k, long n, double *lo, double *hi) {
+    if (n < 1 || k < 0 || k > n) {
         *lo = *hi = NAN;
         return;
     }
-    *lo = fmax(0, p - STATS_Z95 * se);
-    *hi = fmin(1, p + STATS_Z95 * se);
+    double p = (double)k / (double)n, z2 = STATS_Z95 * STATS_Z95, d = 1 + z2 / (double)n;
+    double mid = (p + z2 / (2.0 * (double)n)) / d;
+    double half = STATS_Z95 * sqrt(p * (1 - p) / (double)n + z2 / (4.0 * (double)n * (double)n)) / d;
+    // the ends are exact at 0/n and n/n (the formula gives them to a rounding)
+    *lo = k == 0 ? 0 : fmax(0, mid - half);
+    *hi = k == n ? 1 : fmin(1, mid + half);
 }
 
 double stats_binom_two_sided(long k, long n) {

@@ -7,9 +7,12 @@
 // deviation of the 0/1 scores over sqrt(n), sqrt(p (1 - p) / (n - 1)). NaN when n < 2.
 double stats_accuracy(long k, long n);
 double stats_stderr(long k, long n);
-// The 95% interval of an accuracy p with standard error se, p -+ 1.959964 se (Wald), clipped
-// to [0, 1]; both NaN when p or se is NaN.
-void stats_ci95(double p, double se, double *lo, double *hi);
+// The 95% Wilson score interval of an accuracy of k right out of n: the p0 that the normal test
+// |k/n - p0| <= z sqrt(p0 (1 - p0) / n) accepts, z = 1.959964, in closed form
+// (k/n + z^2/2n -+ z sqrt(k/n (1 - k/n) / n + z^2/4n^2)) / (1 + z^2/n). Unlike p -+ z se it
+// has width at 0/n and n/n (0/8: [0, 0.324], not [0, 0]) and stays inside [0, 1]. Both NaN
+// when n < 1.
+void stats_wilson95(long k, long n, double *lo, double *hi);
 
 // The outcome of a paired comparison of conditions A and B on n items.
 typedef struct Paired {

@@ -21,6 +21,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+from statsref import wilson95  # noqa: E402
+
 QKV = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', '..', 'build', 'app', 'qkv'))
 TMP = tempfile.mkdtemp(prefix='qkv-probedb-')
 failures = 0
@@ -202,7 +205,8 @@ def main():
         check(ls == {'probe_runs': []}, '%s (JSON): %s' % (cmd, ls))
 
     # the figure as CSV: each layer's held-out accuracy over n_test rows, with its binomial
-    # standard error and 95% interval (it once wrote n and stderr empty)
+    # standard error and 95% Wilson interval (it once wrote n and stderr empty; the interval was
+    # accuracy -+ 1.96 se, [1, 1] for a layer right on every row)
     pcsv = os.path.join(TMP, 'probe.csv')
     _, (r5, _) = qkv(db, train % 'number', 'save ' + pcsv)
     rows = list(csv.reader(open(pcsv)))
@@ -212,10 +216,11 @@ def main():
     for row, l in zip(rows[1:], r5['layers']):
         a, n = l['accuracy'], r5['n_test']
         se = math.sqrt(a * (1 - a) / n)
+        lo, hi = wilson95(round(a * n), n)
         check(row[0] == ('L%d' % l['layer'] if l['layer'] else 'emb') and int(float(row[1])) == n and
               abs(float(row[2]) - a) < 1e-6 and abs(float(row[3]) - se) < 1e-6 and
-              abs(float(row[4]) - max(0, a - 1.959964 * se)) < 1e-4 and abs(float(row[5]) - min(1, a + 1.959964 * se)) < 1e-4,
-              'probe CSV row %s for layer %s (n_test %d)' % (row, l, n))
+              abs(float(row[4]) - lo) < 1e-6 and abs(float(row[5]) - hi) < 1e-6,
+              'probe CSV row %s for layer %s (n_test %d): Wilson [%s, %s]' % (row, l, n, lo, hi))
         check(len(row) == 9 and all(abs(float(row[6 + k]) - l[key]) < 1e-6 for k, key in
                                     enumerate(('train_accuracy', 'control', 'selectivity'))),
               'probe CSV row %s: train accuracy, control and selectivity of %s' % (row, l))

@@ -6,7 +6,7 @@ Usage: test_exp_tui.py QKV_BINARY
 Key 0 opens the Experiments view (the view bar still holds all ten views at 80 columns); an
 experiment typed on the command line (odd-one-out, multiple choice scored by log-likelihood, so
 that an untrained model gets some right) shows a progress bar with its items and the time left
-while it runs, then the accuracy of each condition as a bar with its 95% interval: the numbers,
+while it runs, then the accuracy of each condition as a bar with its 95% Wilson interval: the numbers,
 the bar's length and the error bar's ends are checked against headless `experiment show` of the
 same database. Enter opens the first item of a condition: right or wrong, the answer extracted
 and the prompt's last line as headless `experiment show ID item=0 condition=C` gives them; n
@@ -19,6 +19,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_tui as tt  # noqa: E402  (its Pane drives tmux; it reads QKV_BINARY from argv too)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+from statsref import wilson95  # noqa: E402
 
 W, H = 80, 24
 EXP = "experiment odd-one-out shots=0,1 seeds=1 limit=8"
@@ -92,12 +94,11 @@ def main():
             want = "%.3f \u00b1 %.3f" % (c["accuracy"], c["stderr"])
             if not row.rstrip().endswith(want) or " %d " % c["n"] not in row[:bx]:
                 tt.fail("%s: the row %r, expected n=%d and %s" % (lab, row, c["n"], want))
-            # the error bar spans the 95% interval acc -+ 1.959964 stderr, clipped to [0, 1]
-            lo = max(0.0, c["accuracy"] - 1.959963984540054 * c["stderr"])
-            hi = min(1.0, c["accuracy"] + 1.959963984540054 * c["stderr"])
+            # the error bar spans the 95% Wilson interval of correct of n, at 0/n and n/n too
+            lo, hi = wilson95(c["correct"], c["n"])
             a, b = (math.floor(v * (bw - 1) + 0.5) for v in (lo, hi))
             seg = row[bx:bx + bw]
-            if c["stderr"] > 0 and (seg.find("\u251c") != a or seg.find("\u2524") != b):
+            if seg.find("\u251c") != a or seg.find("\u2524") != b:
                 tt.fail("%s: error bar at %d..%d in %r, expected %d..%d" % (lab, seg.find("\u251c"),
                                                                             seg.find("\u2524"), seg, a, b))
         if "error bars: 95% confidence interval" not in s:
@@ -141,7 +142,7 @@ def main():
         p.wait_text("saved experiment 1")
         with open(os.path.join(tmp, "bars.svg"), encoding="utf-8") as f:
             svg = f.read()
-        if "95% confidence interval" not in svg or svg.count("<rect") < 2:
+        if "95% Wilson score interval" not in svg or svg.count("<rect") < 2:
             tt.fail("the saved SVG lacks the bars or their legend")
         p.keys("q")
         tt.wait_shell(p)

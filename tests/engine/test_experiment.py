@@ -27,6 +27,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+from statsref import wilson95  # noqa: E402
+
 QKV = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="qkv-exp-")
 DB = os.path.join(TMP, "qkv.db")
@@ -141,6 +144,14 @@ for c in x["conditions"]:
     check(abs(c["accuracy"] - k / len(its)) < 1e-8, "accuracy from the items", c)
     se = stderr_of(k, len(its))
     check(abs(c["stderr"] - se) < 1e-8, "stderr = sqrt(p(1-p)/(n-1)) from the items", (c["stderr"], se))
+    lo, hi = wilson95(k, len(its))
+    check(abs(c.get("ci_low", -1) - lo) < 1e-8 and abs(c.get("ci_high", -1) - hi) < 1e-8,
+          "ci_low, ci_high: the 95% Wilson interval of the items", (c.get("ci_low"), c.get("ci_high"), lo, hi))
+# the untrained model gets none right somewhere: an interval at 0/n (or n/n) has width, where
+# accuracy -+ 1.96 stderr gave [0, 0]
+edge = [c for c in x["conditions"] if c["correct"] in (0, c["n"])]
+check(edge and all(c.get("ci_high", 0) - c.get("ci_low", 0) > 0.3 for c in edge), "0/n and n/n: intervals of some width",
+      edge)
 con = sqlite3.connect(DB)
 con.text_factory = lambda b: b.decode("utf-8", "replace")  # an untrained model writes any bytes
 rows = con.execute("SELECT c.idx, count(i.item), sum(i.correct) FROM experiment_conditions c JOIN experiment_items i "
@@ -211,8 +222,11 @@ check(p.returncode == 0, "save after experiment show", p.stderr)
 with open(bars, newline="") as fh:
     br = list(csv.reader(fh))
 check(len(br) == 7 and br[1][0] == "shots=0 cot=off seed=1", "the bars: one row per condition", br[:2])
+check(br and br[0] == ["condition", "n", "accuracy", "stderr", "ci_low", "ci_high"], "the bars' columns", br[:1])
 for row, c in zip(br[1:], x["conditions"]):
     check(int(float(row[1])) == c["n"] and abs(float(row[2]) - c["accuracy"]) < 1e-6, "a bar's n and accuracy", (row, c))
+    lo, hi = wilson95(c["correct"], c["n"])
+    check(abs(float(row[4]) - lo) < 1e-6 and abs(float(row[5]) - hi) < 1e-6, "a bar's 95% interval: Wilson's", (row, lo, hi))
 svg = os.path.join(TMP, "bars.svg")
 p = subprocess.run([QKV, "--db", DB, "-e", f"experiment show {eid}; save {svg}"], capture_output=True)
 svgt = open(svg).read() if os.path.exists(svg) else ""

@@ -434,19 +434,34 @@ static void test_stats(void) {
     CHECK_NEAR(stats_stderr(3, 10), 0.15275252316519466, 1e-15);
     CHECK(stats_stderr(1, 1) != stats_stderr(1, 1)); // NaN below 2 items
     CHECK_NEAR(stats_stderr(0, 5), 0, 0);
-    // the 95% interval p -+ 1.959964 se, clipped to [0, 1]
+    // the 95% Wilson score interval, worked out with Python's math from the closed form
+    // (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n); at 0/n and n/n it has width
+    // (p -+ 1.96 se gave [0, 0] and [1, 1] there, se being 0)
+    static const struct {
+        long k, n;
+        double lo, hi;
+    } wilson[] = {
+        {6, 8, 0.40927543031016883, 0.9285207872478909}, {2, 8, 0.071479212752109, 0.5907245696898311},
+        {0, 8, 0.0, 0.32440756488388023},                {8, 8, 0.6755924351161198, 1.0},
+        {3, 10, 0.10779126740630099, 0.6032218525388546}, {0, 1, 0.0, 0.7934506856227626},
+        {1, 1, 0.20654931437723745, 1.0},                 {5, 20, 0.11186170140766569, 0.468700877618744},
+    };
+    const double z = 1.959963984540054;
+    for (size_t i = 0; i < sizeof wilson / sizeof *wilson; i++) {
+        double lo, hi, k = (double)wilson[i].k, n = (double)wilson[i].n;
+        stats_wilson95(wilson[i].k, wilson[i].n, &lo, &hi);
+        CHECK_NEAR(lo, wilson[i].lo, 1e-14);
+        CHECK_NEAR(hi, wilson[i].hi, 1e-14);
+        // each end p0 is where the score test is at its bound: (k/n - p0)^2 = z^2 p0 (1 - p0) / n
+        // (an end at 0 or 1 is the boundary itself, at 0/n or n/n)
+        for (int j = 0; j < 2; j++) {
+            double p0 = j ? hi : lo;
+            if (p0 > 0 && p0 < 1) CHECK_NEAR((k / n - p0) * (k / n - p0), z * z * p0 * (1 - p0) / n, 1e-13);
+        }
+    }
     double lo, hi;
-    stats_ci95(0.3, 0.15275252316519466, &lo, &hi);
-    CHECK_NEAR(lo, 0.0006105560485981654, 1e-15);
-    CHECK_NEAR(hi, 0.5993894439514018, 1e-15);
-    stats_ci95(0.1, 0.1, &lo, &hi);
-    CHECK_NEAR(lo, 0.0, 0);
-    CHECK_NEAR(hi, 0.2959963984540054, 1e-15);
-    stats_ci95(0.75, 0.16366341767699427, &lo, &hi);
-    CHECK_NEAR(lo, 0.4292255957663552, 1e-15);
-    CHECK_NEAR(hi, 1.0, 0);
-    stats_ci95(0.5, NAN, &lo, &hi);
-    CHECK(lo != lo && hi != hi);
+    stats_wilson95(0, 0, &lo, &hi);
+    CHECK(lo != lo && hi != hi); // no items: no interval
     // exact binomial: k=1 of 10 -> 2 * (1 + 10) / 1024; k=2 of 10 -> 2 * (1 + 10 + 45) / 1024
     CHECK_NEAR(stats_binom_two_sided(1, 10), 22.0 / 1024, 1e-15);
     CHECK_NEAR(stats_binom_two_sided(2, 10), 0.109375, 1e-14);

@@ -9,6 +9,7 @@
 
 #include "../check.h"
 #include "../aslimit.h"
+#include "barchart.h"
 #include "golden.h"
 #include "view.h"
 
@@ -919,20 +920,21 @@ static void test_experiment(void) {
     CHECK(strstr(txt, "error bars: 95% confidence interval") != NULL);
     free(txt);
     // the bars at 80 columns: labels 26 columns + " " + n (6) + " ": the bar from column 34, 31
-    // wide. 0.75 of it is 23 full cells (and 2/8); the 95% interval 0.75 -+ 1.96 x 0.1637 =
-    // [0.429, 1] spans columns 34 + round(0.429 x 30) = 47 to 34 + 30 = 64.
+    // wide. 0.75 of it is 23 full cells (and 2/8); the 95% Wilson interval of 6 of 8,
+    // [0.409, 0.929] (Python's math), spans columns 34 + round(0.409 x 30) = 46 to
+    // 34 + round(0.929 x 30) = 62 (p -+ 1.96 se gave [0.429, 1]: 47 to 64).
     int y0 = find_row(&g, "shots=0 cot=off seed=1"), y1 = find_row(&g, "shots=3 cot=on seed=2 sc=5");
     CHECK(y0 > 0 && y1 == y0 + 1);
     if (y0 > 0) {
         int full = 0;
         for (int x = 34; x < 65; x++) full += (g.cells[(size_t)y0 * g.w + x].flags & CELL_BG_DEFAULT) == 0;
         CHECK_INT(full, 23);
-        CHECK_INT(find_glyph(&g, y0, "\u251c"), 47);
-        CHECK_INT(find_glyph(&g, y0, "\u2524"), 64);
+        CHECK_INT(find_glyph(&g, y0, "\u251c"), 46);
+        CHECK_INT(find_glyph(&g, y0, "\u2524"), 62);
     }
-    if (y1 > 0) { // 0.25 and [0, 0.571]: columns 34 to 34 + round(0.571 x 30) = 51
-        CHECK_INT(find_glyph(&g, y1, "\u251c"), 34);
-        CHECK_INT(find_glyph(&g, y1, "\u2524"), 51);
+    if (y1 > 0) { // 2 of 8 and [0.071, 0.591]: columns 34 + 2 = 36 to 34 + round(0.591 x 30) = 52
+        CHECK_INT(find_glyph(&g, y1, "\u251c"), 36);
+        CHECK_INT(find_glyph(&g, y1, "\u2524"), 52);
     }
     // the second condition opened: its first item, asked for quietly
     CHECK_INT(v.ops->key(&v, 'j'), 1);
@@ -1069,6 +1071,44 @@ static void test_experiment(void) {
     draw(&v, &g, 30, 5);
     cellgrid_done(&g);
     view_close(&v);
+}
+
+// ---- bars: the 95% interval of an accuracy is Wilson's, with width at 0/n and n/n ----
+
+static void test_barchart_interval(void) {
+    // 0 of 8, 8 of 8 (standard error 0) and 6 of 8; the intervals worked out with Python's math
+    const char *labels[] = {"none", "all", "most"};
+    float v[] = {0, 1, 0.75f}, se[] = {0, 0, 0.16366342f}, n[] = {8, 8, 8};
+    BarChart c = {3, labels, v, se, n, "t", NULL, 0, NULL, NULL};
+    Buf b = {0};
+    Err e = {{0}};
+    CHECK_INT(barchart_to_csv(&b, &c, &e), 0);
+    CHECK_STR(b.data, "condition,n,accuracy,stderr,ci_low,ci_high\r\n"
+                      "none,8,0,0,0,0.3244076\r\n" // p -+ 1.96 se said [0, 0]
+                      "all,8,1,0,0.6755924,1\r\n"  // and [1, 1]
+                      "most,8,0.75,0.1636634,0.4092754,0.9285208\r\n");
+    buf_free(&b);
+    // the SVG and the cells draw those intervals too, where a standard error of 0 drew none
+    CHECK_INT(barchart_to_svg(&b, &c, &e), 0);
+    int paths = 0;
+    for (const char *p = b.data; (p = strstr(p, "<path d=\"M")); p++) paths++;
+    CHECK_INT(paths, 3);
+    buf_free(&b);
+    CellGrid g;
+    cellgrid_init(&g, 80, 4, CMODE_C256);
+    barchart_draw(&g, 0, 0, 80, 4, &c, -1, 0, true);
+    // labels 9 columns + " " + n (6) + " ": the bar from column 17, 80 - 17 - 15 = 48 wide; 0 of 8
+    // spans columns 17 to 17 + round(0.324 x 47) = 32, 8 of 8 from 17 + round(0.676 x 47) = 49 to 64
+    CHECK_INT(find_glyph(&g, 1, "\u251c"), 17);
+    CHECK_INT(find_glyph(&g, 1, "\u2524"), 32);
+    CHECK_INT(find_glyph(&g, 2, "\u251c"), 49);
+    CHECK_INT(find_glyph(&g, 2, "\u2524"), 64);
+    cellgrid_done(&g);
+    // without a count there is no interval: the CSV leaves it empty
+    c.count = NULL;
+    CHECK_INT(barchart_to_csv(&b, &c, &e), 0);
+    CHECK(strstr(b.data, "none,,0,0,,\r\n") != NULL);
+    buf_free(&b);
 }
 
 // ---- the Positions view: each kind under its own name, and requests that keep it ----
@@ -1256,6 +1296,7 @@ int main(void) {
     test_history();
     test_lab();
     test_experiment();
+    test_barchart_interval();
     test_textpane();
     test_analysis_modes();
     test_positions();
