@@ -730,7 +730,7 @@ static int cmd_tasks(App *app, const Args *a, Out *out) {
         if (!t) {
             rc = out_error(out, "tasks: %s", e.msg);
         } else {
-            const char *scorer = t->dflt.scorer ? t->dflt.scorer : t->multiple_choice ? "choice" : "exact";
+            const char *scorer = task_scorer(t);
             jw_obj(w);
             jw_kstr(w, "name", t->name);
             jw_kstr(w, "path", path.data);

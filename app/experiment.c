@@ -267,8 +267,8 @@ int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
                                  &p->style.answer_phrase};
     for (int i = 0; i < ST_N; i++)
         if (s->style[i]) *fields[i] = s->style[i];
-    // the scorer: the command's, the task's, else multiple choice for choices and exact otherwise
-    const char *sc = s->scorer ? s->scorer : t->dflt.scorer ? t->dflt.scorer : t->multiple_choice ? "choice" : "exact";
+    // the scorer: the command's, else the task's (its header's, or its layout's default)
+    const char *sc = s->scorer ? s->scorer : task_scorer(t);
     int kind = score_kind_parse(sc);
     if (kind < 0) return err_set(e, "scorer=%.40s: exact, contains, number, regex or choice expected", sc);
     p->kind = (ScoreKind)kind;
@@ -279,8 +279,8 @@ int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
         const char *tg = t->items[t->test[i]].target;
         double v;
         if (!tg || !score_last_number(tg, strlen(tg), &v))
-            return err_set(e, "scorer=number: task '%s' test item %d's target \"%.40s\" holds no number", t->name, i + 1,
-                           tg ? tg : "");
+            return err_set(e, "scorer=number: task '%s' test item %d's target \"%.40s\" holds no number%s", t->name,
+                           i + 1, tg ? tg : "", s->scorer ? "" : " (give another scorer=)");
     }
     bool any_cot = false;
     int max_samples = 1;

@@ -105,6 +105,22 @@ static void final_answer(Buf *out, const char *s, size_t a, size_t n) {
     while (out->len && strchr("*_`\"'", out->data[out->len - 1])) out->data[--out->len] = 0;
 }
 
+// Where the last sentence of s[0, n) with a word in it begins: sentences end at a new line, or
+// at ".!?" before white space or the end ("3.5" keeps its point).
+static size_t last_sentence(const char *s, size_t n) {
+    size_t cur = 0, last = 0;
+    bool worded = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n' || (c && strchr(".!?", c) && (i + 1 == n || isspace((unsigned char)s[i + 1])))) {
+            cur = i + 1, worded = false;
+        } else if (!worded && !isspace(c) && !(c && strchr(".!?,;:", c))) {
+            last = cur, worded = true;
+        }
+    }
+    return last;
+}
+
 // The last case-insensitive occurrence of phrase in s[0, n); SIZE_MAX when none.
 static size_t last_ci(const char *s, size_t n, const char *phrase) {
     size_t k = strlen(phrase), at = (size_t)-1;
@@ -134,7 +150,7 @@ void score_extract(const Scorer *s, const char *text, size_t n, Buf *out) {
         buf_free(&z);
         return;
     }
-    if (s->o.kind == SCORE_CONTAINS) {
+    if (s->o.kind == SCORE_CONTAINS && !s->o.cot) { // the target anywhere in what it said
         put_trimmed(out, text, 0, len);
         return;
     }
@@ -148,16 +164,26 @@ void score_extract(const Scorer *s, const char *text, size_t n, Buf *out) {
         final_answer(out, text, at + 4, len);
         return;
     }
-    double v;
-    if (s->o.cot && s->o.kind == SCORE_NUMBER && score_last_number(text, len, &v)) {
-        // a rationale without the phrase: its last number is its answer
+    if (s->o.cot) {
+        // a rationale that never states its answer: where it ends up. For numbers its last
+        // number; for contains all it said; for exact (and a rationale without a number) its last
+        // sentence (its first is where the reasoning starts: "First, we find the total number of birds")
         size_t pos = 0, start = 0, a = 0, b = 0;
         double x;
-        while (score_number_at(text, len, &pos, &x, &start)) a = start, b = pos;
-        put_trimmed(out, text, a, b);
-        return;
+        bool any = false;
+        while (s->o.kind == SCORE_NUMBER && score_number_at(text, len, &pos, &x, &start)) a = start, b = pos, any = true;
+        if (any) {
+            put_trimmed(out, text, a, b);
+            return;
+        }
+        if (s->o.kind == SCORE_CONTAINS) {
+            put_trimmed(out, text, 0, len);
+            return;
+        }
+        final_answer(out, text, last_sentence(text, len), len);
+    } else {
+        final_answer(out, text, 0, len); // the first sentence of the first line
     }
-    final_answer(out, text, 0, len);
     if (!out->len) put_trimmed(out, text, 0, len); // a lone "." is still what it said
 }
 

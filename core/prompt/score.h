@@ -1,8 +1,9 @@
 // score.h - scoring a model's answers: the answer extracted from a completion (cut at the
-// prompt's separator; after a rationale, what follows "the answer is", or "#### N", or the last
-// number), compared with the target after normalisation (exact), found in it (contains), as
-// numbers (number), through a regular expression (regex); multiple choice by log-likelihood,
-// summed and length-normalised; majority votes for self-consistency.
+// prompt's separator; what follows "the answer is", or "#### N"; without them, after a
+// rationale, its last number, all of it or its last sentence, by scorer), compared with the
+// target after normalisation (exact), found in it (contains), as numbers (number), through a
+// regular expression (regex); multiple choice by log-likelihood, summed and length-normalised;
+// majority votes for self-consistency.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,7 +46,14 @@ const char *prompt_separator(const char *sep, bool cot);
 // Where a completion (n bytes) ends: at the first prompt_separator after some content (n when
 // there is none yet).
 size_t score_cut(const Scorer *s, const char *text, size_t n);
-// The answer of a completion (n bytes) into out (cleared first).
+// The answer of a completion (n bytes) into out (cleared first), from the completion cut at the
+// separator (score_cut):
+//   regex: its last match (capture 1, else the match), with or without a rationale;
+//   contains without a rationale: all of it;
+//   otherwise what follows the last answer_phrase (any case) to the end of its sentence, else
+//   what follows the last "####"; else, after a rationale (cot), for number its last number,
+//   for contains all of it, for exact (and choice, and number without a number) its last
+//   sentence; without one, its first sentence (of its first line).
 void score_extract(const Scorer *s, const char *text, size_t n, Buf *out);
 // Whether an extracted answer is right for target.
 bool score_match(const Scorer *s, const char *answer, const char *target);

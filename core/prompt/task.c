@@ -390,6 +390,12 @@ Task *task_load(const char *path, Err *e) {
     return t;
 }
 
+const char *task_scorer(const Task *t) {
+    if (t->dflt.scorer) return t->dflt.scorer;
+    if (t->multiple_choice) return "choice";
+    return t->layout && !strcmp(t->layout, "gsm8k") ? "number" : "exact";
+}
+
 int task_add_pool(Task *t, const char *path, Err *e) {
     Sha256 h;
     sha256_init(&h);

@@ -65,5 +65,9 @@ Task *task_load(const char *path, Err *e);
 // count as pool items too. The task's hash then covers both files. 0 or -1 with e filled.
 int task_add_pool(Task *t, const char *path, Err *e);
 void task_free(Task *t);
+// The scorer t's experiments use unless the command names one: the header's "scorer", else
+// "choice" for multiple choice, "number" for a GSM8K-style file (its answers are numbers after
+// "####", and a rationale's "6 + 1 = 7 cats" is right for 7), "exact" otherwise.
+const char *task_scorer(const Task *t);
 // Whether t's exemplars come from its test items (it has no pool of its own).
 static inline bool task_pool_is_test(const Task *t) { return t->n_pool == 0; }

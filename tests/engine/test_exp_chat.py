@@ -24,6 +24,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "ref"))
+import qkv_cli  # noqa: E402
 
 QKV = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/app/qkv"
 failures = []
@@ -42,12 +43,6 @@ def qkv(db, model, *cmds):
     return subprocess.run(args, capture_output=True, text=True, timeout=600)
 
 
-def model_dir():
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    d = os.path.join(data, "qkv", "models", "smollm2")
-    return d if len(glob.glob(os.path.join(d, "*.gguf"))) == 1 else None
-
-
 def main():
     tmp = tempfile.mkdtemp(prefix="qkv-exp-chat-")
     db = os.path.join(tmp, "q.db")
@@ -57,7 +52,7 @@ def main():
         err = r.stderr.strip().splitlines()
         check(r.returncode != 0 and len(err) == 1 and "has no chat template" in err[0] and "chat=on" in err[0],
               "builtin: %s is refused in one line naming the missing template" % cmd, r.stderr)
-    mdir = model_dir()
+    mdir = qkv_cli.smollm2_dir()
     if not mdir:
         print("SKIP: SmolLM2 is not installed (./dev models fetches it from PyPI)")
         return 77 if not failures else 1

@@ -370,6 +370,22 @@ with open(nf, "w") as fh:
     fh.write(json.dumps({"input": "one", "target": "1"}) + "\n")
     fh.write(json.dumps({"input": "twelve", "target": "twelve"}) + "\n")
 fails(f"experiment {nf} shots=0", "test item 2's target \"twelve\" holds no number")
+# a GSM8K-style file is scored as numbers unless its header or scorer= says otherwise ("6 + 1 = 7
+# cats" was wrong for 7 under the exact scorer it got)
+gdir = os.path.join(TMP, "gsm-tasks")
+os.makedirs(gdir)
+gf = os.path.join(gdir, "gsm.jsonl")
+with open(gf, "w") as fh:
+    fh.write(json.dumps({"question": "Ann has 6 cats and gets 1 more. How many cats does she have?",
+                         "answer": "6 + 1 = <<6+1=7>>7\n#### 7"}) + "\n")
+    fh.write(json.dumps({"question": "Is 7 odd?", "answer": "7 is odd.\n#### yes"}) + "\n")
+p = subprocess.run([QKV, "--db", DB, "--json", "-e", "tasks"], capture_output=True, timeout=60,
+                   env=dict(os.environ, QKV_TASKS=gdir))
+listed = json.loads(p.stdout.decode()).get("tasks", []) if p.returncode == 0 else []
+check([(x.get("layout"), x.get("scorer")) for x in listed] == [("gsm8k", "number")], "tasks: a GSM8K-style file's "
+      "scorer is number", (p.stderr, listed))
+fails(f"experiment {gf} shots=0", "test item 2's target \"yes\" holds no number (give another scorer=)")
+check(one(f"experiment {gf} shots=0 scorer=exact").get("status") == "done", "scorer=exact overrides it")
 
 # ---- resume after SIGINT and after SIGKILL -----------------------------------------------------
 CMD = "experiment sort shots=0,1,3 seeds=1,2,3 limit=20"

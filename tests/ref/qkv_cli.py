@@ -88,6 +88,14 @@ def trace_dump_path():
     return _binary(2, 'QKV_TRACE_DUMP', os.path.join('tests', 'ref', 'trace_dump'))
 
 
+def smollm2_dir():
+    """The folder of the SmolLM2 GGUF `./dev models` installs ($XDG_DATA_HOME/qkv/models/smollm2),
+    or None when it is not installed."""
+    data = os.environ.get('XDG_DATA_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'share')
+    d = os.path.join(data, 'qkv', 'models', 'smollm2')
+    return d if len([f for f in os.listdir(d) if f.endswith('.gguf')] if os.path.isdir(d) else []) == 1 else None
+
+
 def ids_arg(ids):
     return 'ids=' + ','.join(str(int(i)) for i in ids)
 

@@ -244,6 +244,7 @@ static void test_layouts(void) {
     CHECK(t != NULL);
     if (t) {
         CHECK_STR(t->layout, "gsm8k");
+        CHECK_STR(task_scorer(t), "number"); // its answers are numbers: "6 + 1 = 7 cats" is right for 7
         CHECK_STR(t->items[0].target, "1200");
         CHECK_STR(t->items[0].rationale, "He has 3*4=12 apples.");
         task_free(t);
@@ -258,6 +259,7 @@ static void test_layouts(void) {
     CHECK(t != NULL);
     if (t) {
         CHECK(t->multiple_choice);
+        CHECK_STR(task_scorer(t), "choice");
         CHECK_INT(t->n_test, 4);
         CHECK_INT(t->items[0].answer, 1);
         CHECK_INT(t->items[1].answer, 1);
@@ -268,6 +270,15 @@ static void test_layouts(void) {
     } else {
         fprintf(stderr, "%s\n", e.msg);
     }
+    // a header's scorer wins over the layout's
+    t = task_load(put_file("gsm-exact.jsonl", "{\"name\": \"g\", \"scorer\": \"exact\"}\n"
+                                              "{\"question\": \"q\", \"answer\": \"1 + 1 = 2\\n#### 2\"}\n"),
+                  &e);
+    CHECK(t && !strcmp(t->layout, "gsm8k") && !strcmp(task_scorer(t), "exact"));
+    task_free(t);
+    t = task_load(put_file("plain.jsonl", "{\"input\": \"a\", \"target\": \"7\"}\n"), &e);
+    CHECK(t && !strcmp(task_scorer(t), "exact"));
+    task_free(t);
     // bad files: one message naming the file and the line
     struct {
         const char *text, *want;
@@ -397,7 +408,35 @@ static void test_scorers(void) {
     Scorer *cot = mk(SCORE_EXACT, "\n", true, NULL);
     // a rationale runs over lines: a blank line ends it, not the first new line
     CHECK_STR(extract(cot, " Paris is in France.\nThe answer is **Paris**.\n\nQ: next"), "Paris");
+    // a rationale that never says "the answer is": its last sentence, where it ends up (its
+    // first, where the reasoning starts, was taken: "First, we find the total number of birds")
+    CHECK_STR(extract(cot, " First, we find the total number of birds. 9 - 4 = 5. So 5 birds are left.\n\nQ:"),
+              "So 5 birds are left");
+    CHECK_STR(extract(cot, " 3 + 4 = 7.\nParis"), "Paris"); // a new line ends a sentence too
+    CHECK_STR(extract(cot, " It costs 3.5 dollars. "), "It costs 3.5 dollars"); // "3.5" keeps its point
+    CHECK_STR(extract(cot, " Cairo!!"), "Cairo");
     scorer_free(cot);
+    // without a rationale: the first sentence of the first line
+    Scorer *ex1 = mk(SCORE_EXACT, "\n\n", false, NULL);
+    CHECK_STR(extract(ex1, " Paris. It is in France."), "Paris");
+    scorer_free(ex1);
+    // contains after a rationale: the answer it states, not every word of the reasoning ("Sydney"
+    // was right for a rationale that rejects it); without a stated answer, all of it
+    Scorer *coc = mk(SCORE_CONTAINS, "\n\n", true, NULL);
+    const char *syd = " Sydney is the largest city, but not the capital. The answer is Canberra.";
+    CHECK_STR(extract(coc, syd), "Canberra");
+    CHECK(!score_match(coc, extract(coc, syd), "Sydney") && score_match(coc, extract(coc, syd), "Canberra"));
+    CHECK_STR(extract(coc, " Its capital is Canberra, I think.\n\nQ:"), "Its capital is Canberra, I think.");
+    CHECK_STR(extract(coc, " so 2 + 2\n#### 4"), "4");
+    scorer_free(coc);
+    // the number scorer without the phrase: a rationale's last number, and its sentence without one
+    Scorer *nc = mk(SCORE_NUMBER, "\n\n", true, NULL);
+    CHECK_STR(extract(nc, " 6 + 1 = 7 cats. So she has 7 now"), "7");
+    CHECK_STR(extract(nc, " First, we count the cats. Then we add one."), "Then we add one"); // no number
+    Scorer *n0 = mk(SCORE_NUMBER, "\n", false, NULL);
+    CHECK_STR(extract(n0, " 6 + 1 = 7 cats. Then 9"), "6 + 1 = 7 cats");
+    CHECK(score_match(n0, extract(n0, " 6 + 1 = 7 cats. Then 9"), "7"));
+    scorer_free(nc), scorer_free(n0);
 
     Scorer *re = mk(SCORE_REGEX, "\n", false, "answer: ([a-z]+)");
     CHECK_STR(extract(re, "answer: foo then ANSWER: Bar\n"), "Bar"); // the last match, case-insensitive
