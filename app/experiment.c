@@ -566,7 +566,7 @@ static int run_gen_item(Runner *x, const DbCondition *c, int k, const ExpPrompt 
     if (!rc) {
         const char **answers = xcalloc((size_t)n_s, sizeof *answers);
         for (int i = 0; i < n_s; i++) answers[i] = s[i].answer.data;
-        int votes = 0, best = n_s > 1 ? score_vote(answers, n_s, &votes) : 0;
+        int votes = 0, best = n_s > 1 ? score_vote(scorer, answers, n_s, &votes) : 0;
         const char *answer = answers[best];
         bool correct = score_match(scorer, answer, it->target);
         Buf detail = {0};

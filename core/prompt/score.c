@@ -317,7 +317,8 @@ int score_choice_best(const double *ll, const int *chars, int n, bool norm) {
     return best;
 }
 
-int score_vote(const char *const *answers, int n, int *votes) {
+int score_vote(const Scorer *s, const char *const *answers, int n, int *votes) {
+    (void)s;
     Buf *norm = xcalloc((size_t)(n ? n : 1), sizeof *norm);
     for (int i = 0; i < n; i++) score_normalize(answers[i], strlen(answers[i]), &norm[i]);
     bool any = false;

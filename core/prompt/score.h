@@ -75,4 +75,4 @@ int score_choice_best(const double *ll, const int *chars, int n, bool norm);
 
 // Self-consistency: the most frequent of n answers after normalisation (empty ones do not
 // vote unless all are empty); ties go to the answer seen first. Returns its index in answers.
-int score_vote(const char *const *answers, int n, int *votes);
+int score_vote(const Scorer *s, const char *const *answers, int n, int *votes);

@@ -457,14 +457,16 @@ static void test_scorers(void) {
     CHECK_INT(score_choice_best(ll, chars, 3, false), 0);
     CHECK_INT(score_choice_best(ll, chars, 3, true), 1); // -0.5 per character beats -2
     // self-consistency: the majority after normalisation; empty answers do not vote
+    Scorer *vt = mk(SCORE_EXACT, "\n", false, NULL);
     const char *votes1[] = {"8", "", " 8.", "7", ""};
     int nv;
-    CHECK_INT(score_vote(votes1, 5, &nv), 0);
+    CHECK_INT(score_vote(vt, votes1, 5, &nv), 0);
     CHECK_INT(nv, 2);
     const char *votes2[] = {"7", "8", "8", "7"}; // a tie goes to the answer seen first
-    CHECK_INT(score_vote(votes2, 4, &nv), 0);
+    CHECK_INT(score_vote(vt, votes2, 4, &nv), 0);
     const char *votes3[] = {"", ""};
-    CHECK_INT(score_vote(votes3, 2, &nv), 0);
+    CHECK_INT(score_vote(vt, votes3, 2, &nv), 0);
+    scorer_free(vt);
 }
 
 static void test_stats(void) {
