@@ -317,24 +317,39 @@ int score_choice_best(const double *ll, const int *chars, int n, bool norm) {
     return best;
 }
 
+// The value an answer votes for: what score_match compares with the target, the answer's last
+// number (*num) under SCORE_NUMBER, else its normalised text (into text). False when it has none:
+// no number, or nothing left after normalisation.
+static bool vote_value(const Scorer *s, const char *a, double *num, Buf *text) {
+    if (s->o.kind == SCORE_NUMBER) return score_last_number(a, strlen(a), num);
+    score_normalize(a, strlen(a), text);
+    return text->len > 0;
+}
+
 int score_vote(const Scorer *s, const char *const *answers, int n, int *votes) {
-    (void)s;
-    Buf *norm = xcalloc((size_t)(n ? n : 1), sizeof *norm);
-    for (int i = 0; i < n; i++) score_normalize(answers[i], strlen(answers[i]), &norm[i]);
-    bool any = false;
-    for (int i = 0; i < n; i++) any |= norm[i].len > 0;
-    int best = 0, best_votes = -1;
+    size_t m = (size_t)(n > 0 ? n : 1);
+    double *num = xcalloc(m, sizeof *num);
+    Buf *text = xcalloc(m, sizeof *text);
+    int *group = xcalloc(m, sizeof *group), *size = xcalloc(m, sizeof *size);
+    // each answer with a value joins the group of the first answer of the same value
     for (int i = 0; i < n; i++) {
-        if (any && !norm[i].len) continue;
-        bool seen = false;
-        for (int j = 0; j < i && !seen; j++) seen = !strcmp(norm[i].data, norm[j].data) && (!any || norm[j].len);
-        if (seen) continue;
-        int c = 0;
-        for (int j = 0; j < n; j++) c += !strcmp(norm[i].data, norm[j].data);
-        if (c > best_votes) best_votes = c, best = i;
+        group[i] = vote_value(s, answers[i], &num[i], &text[i]) ? i : -1;
+        for (int j = 0; group[i] == i && j < i; j++) {
+            if (group[j] != j) continue; // no value, or not its group's first
+            bool same = s->o.kind == SCORE_NUMBER ? fabs(num[i] - num[j]) <= 1e-9 * fmax(1.0, fabs(num[j]))
+                                                  : !strcmp(text[i].data, text[j].data);
+            if (same) group[i] = j;
+        }
+        if (group[i] >= 0) size[group[i]]++;
     }
-    for (int i = 0; i < n; i++) buf_free(&norm[i]);
-    free(norm);
-    if (votes) *votes = best_votes < 0 ? 0 : best_votes;
+    // the largest group wins, the earliest to begin among equals; its first answer is reported
+    int best = -1;
+    for (int j = 0; j < n; j++)
+        if (size[j] > (best < 0 ? 0 : size[best])) best = j;
+    if (votes) *votes = best < 0 ? 0 : size[best];
+    if (best < 0) // nothing to vote for: the first answer that says something
+        for (best = 0; best + 1 < n && !*answers[best]; best++) {}
+    for (int i = 0; i < n; i++) buf_free(&text[i]);
+    free(num), free(text), free(group), free(size);
     return best;
 }

@@ -73,6 +73,11 @@ bool score_last_number(const char *s, size_t n, double *v);
 // Ties go to the lower index.
 int score_choice_best(const double *ll, const int *chars, int n, bool norm);
 
-// Self-consistency: the most frequent of n answers after normalisation (empty ones do not
-// vote unless all are empty); ties go to the answer seen first. Returns its index in answers.
+// Self-consistency: n answers grouped by the value s compares with the target (score_match):
+// under SCORE_NUMBER the answer's last number ("7" and "7 cars" agree, "5 books" and "5 is not
+// possible" too), else the normalised text (score_normalize). Answers without one (no number,
+// nothing left after normalisation) do not vote. The largest group wins, and among groups of
+// equal size the one whose first answer comes first; returns the index of the winning group's
+// first answer and sets *votes to the group's size. When no answer has a value: the first
+// non-empty answer (else 0), with 0 votes.
 int score_vote(const Scorer *s, const char *const *answers, int n, int *votes);

@@ -8,7 +8,10 @@ it says otherwise: each item is right exactly when its answer's last number is t
 (" 6 + 1 = 7 cats" was wrong for 7 under the exact scorer). After a rationale without "the answer
 is" or "####", the answer is the rationale's last number (it was its first sentence, "First, we
 find the total number of birds"). Every figure is recomputed here from the runs' text in the
-exported experiment. Skips (77) when SmolLM2 is not installed (./dev models).
+exported experiment. Self-consistency (sc=5, temperature 1) votes for the number the scorer
+compares: "7" and "7 cars" are one answer, and "5 books" with "5 is not possible" outvote "2";
+each item's answer and vote count are recomputed from its samples. Skips (77) when SmolLM2 is not
+installed (./dev models).
 """
 import json
 import os
@@ -54,27 +57,33 @@ def cut(text, sep):
     return text if k < 0 else text[:k]
 
 
-def exported(db, model, eid, tmp):
-    path = os.path.join(tmp, "e%d.json" % eid)
-    qkv(db, model, "export experiment %d %s" % (eid, path))
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def experiment(db, model, tmp, name, rows, options):
+    """Write rows as the task file NAME.jsonl, run `experiment FILE OPTIONS` and give its export
+    (None when it failed)."""
+    f = os.path.join(tmp, name + ".jsonl")
+    with open(f, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    x = qkv(db, model, "experiment %s %s" % (f, options))
+    if not x:
+        return None
+    path = os.path.join(tmp, "e%d.json" % x["experiment_id"])
+    qkv(db, model, "export experiment %d %s" % (x["experiment_id"], path))
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def gsm8k_default(db, model, tmp):
-    f = os.path.join(tmp, "gsm.jsonl")
-    with open(f, "w") as fh:
-        for q, a, pool in (
-                ("Tom has 3 apples and buys 2 more. How many apples does he have?",
-                 "Tom has 3 + 2 = <<3+2=5>>5 apples.\n#### 5", True),
-                ("A box holds 4 pens. How many pens are in 2 boxes?", "2 boxes hold 2 * 4 = <<2*4=8>>8 pens.\n#### 8", True),
-                ("Ann has 6 cats and gets 1 more. How many cats does she have?", "6 + 1 = <<6+1=7>>7\n#### 7", False),
-                ("There are 9 birds and 4 fly away. How many birds are left?", "9 - 4 = <<9-4=5>>5\n#### 5", False)):
-            fh.write(json.dumps(dict({"question": q, "answer": a}, **({"split": "pool"} if pool else {}))) + "\n")
-    x = qkv(db, model, "experiment %s shots=0,2 cot=off,on" % f)
-    if not x:
+    pool = [{"question": "Tom has 3 apples and buys 2 more. How many apples does he have?",
+             "answer": "Tom has 3 + 2 = <<3+2=5>>5 apples.\n#### 5"},
+            {"question": "A box holds 4 pens. How many pens are in 2 boxes?",
+             "answer": "2 boxes hold 2 * 4 = <<2*4=8>>8 pens.\n#### 8"}]
+    test = [{"question": "Ann has 6 cats and gets 1 more. How many cats does she have?",
+             "answer": "6 + 1 = <<6+1=7>>7\n#### 7"},
+            {"question": "There are 9 birds and 4 fly away. How many birds are left?",
+             "answer": "9 - 4 = <<9-4=5>>5\n#### 5"}]
+    doc = experiment(db, model, tmp, "gsm", [dict(r, split="pool") for r in pool] + test, "shots=0,2 cot=off,on")
+    if not doc:
         return
-    doc = exported(db, model, x["experiment_id"], tmp)
     worded_right = 0
     for it in doc["items"]:
         want = numbers(it["target"])[-1]
@@ -94,6 +103,57 @@ def gsm8k_default(db, model, tmp):
           [(i["answer"], i["correct"]) for i in doc["items"]])
 
 
+def vote(answers):
+    """Self-consistency as the README states it under the number scorer: answers grouped by their
+    last number (those without one do not vote), the largest group wins and among equals the one
+    that begins first; (the group's first answer, its size), or (the first non-empty answer, 0)."""
+    groups = {}  # value -> [first index, size]
+    for i, a in enumerate(answers):
+        nums = numbers(a)
+        if nums:
+            g = groups.setdefault(nums[-1], [i, 0])
+            g[1] += 1
+    if not groups:
+        return next((a for a in answers if a), answers[0]), 0
+    first, size = min(groups.values(), key=lambda g: (-g[1], g[0]))
+    return answers[first], size
+
+
+def self_consistency(db, model, tmp):
+    head = {"name": "mathu", "description": "Answer the question.", "input_prefix": "Q: ", "delimiter": "\nA:",
+            "separator": "\n\n", "scorer": "number", "max_tokens": 8, "max_tokens_cot": 40}
+    pool = [("Tom has 3 apples and buys 2 more. How many apples does he have?", "5 apples", "Tom starts with 3. 3 + 2 = 5."),
+            ("A box holds 4 pens. How many pens are in 2 boxes?", "8", "Each box holds 4. 2 x 4 = 8."),
+            ("Sara had 10 sweets and ate 3. How many are left?", "7 sweets", "10 - 3 = 7.")]
+    test = [("Ann has 6 cats and gets 1 more. How many cats does she have?", "7"),
+            ("There are 9 birds and 4 fly away. How many birds are left?", "5"),
+            ("A bag has 2 red and 3 blue balls. How many balls in total?", "5"),
+            ("Max has 4 toys and gets 4 more. How many toys does he have?", "8"),
+            ("Lily has 5 books and gives away 2. How many books are left?", "3"),
+            ("There are 3 dogs and 3 more come. How many dogs now?", "6"),
+            ("Ben has 8 cars and loses 1. How many cars does he have?", "7")]
+    rows = [head] + [{"input": q, "target": t, "rationale": r, "split": "pool"} for q, t, r in pool] + \
+        [{"input": q, "target": t} for q, t in test]
+    doc = experiment(db, model, tmp, "mathu", rows, "shots=3 cot=on sc=5 temperature=1.0")
+    if not doc:
+        return
+    differ = 0
+    for it in doc["items"]:
+        answers = it["detail"]["answers"]
+        want, n = vote(answers)
+        check((it["answer"], it["detail"]["votes"]) == (want, n), "item %d: the vote is for the number compared"
+              % it["item"], (answers, it["answer"], it["detail"]["votes"], want, n))
+        nums = numbers(want)
+        check(it["correct"] == (bool(nums) and nums[-1] == numbers(it["target"])[-1]), "item %d: scored" % it["item"])
+        # the vote on the answers' text (ASCII's normalisation: lower case, no punctuation)
+        texts = [" ".join(re.sub(r"[^\w\s]", "", a.lower()).split()) for a in answers]
+        by_text = max((t for t in texts if t), key=lambda t: (texts.count(t), -texts.index(t)), default="")
+        differ += by_text != texts[answers.index(want)] or texts.count(by_text) != n
+    print("%d of %d items vote otherwise on the answers' text" % (differ, len(doc["items"])))
+    if not differ:  # the samples are the model's: on another machine they may agree as text too
+        print("note: so the check above proved less here")
+
+
 def main():
     model = qkv_cli.smollm2_dir()
     if not model:
@@ -102,6 +162,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="qkv-exp-scoring-")
     db = os.path.join(tmp, "q.db")
     gsm8k_default(db, model, tmp)
+    self_consistency(db, model, tmp)
     if failures:
         print("%d failure(s)" % len(failures), file=sys.stderr)
         return 1

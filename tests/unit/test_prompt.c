@@ -456,17 +456,46 @@ static void test_scorers(void) {
     int chars[3] = {2, 12, 2};
     CHECK_INT(score_choice_best(ll, chars, 3, false), 0);
     CHECK_INT(score_choice_best(ll, chars, 3, true), 1); // -0.5 per character beats -2
-    // self-consistency: the majority after normalisation; empty answers do not vote
+    // self-consistency: answers grouped by what the scorer compares; those without it do not vote
     Scorer *vt = mk(SCORE_EXACT, "\n", false, NULL);
     const char *votes1[] = {"8", "", " 8.", "7", ""};
     int nv;
     CHECK_INT(score_vote(vt, votes1, 5, &nv), 0);
     CHECK_INT(nv, 2);
-    const char *votes2[] = {"7", "8", "8", "7"}; // a tie goes to the answer seen first
+    const char *votes2[] = {"7", "8", "8", "7"}; // a tie goes to the group seen first
     CHECK_INT(score_vote(vt, votes2, 4, &nv), 0);
-    const char *votes3[] = {"", ""};
-    CHECK_INT(score_vote(vt, votes3, 2, &nv), 0);
+    CHECK_INT(nv, 2);
+    const char *votes3[] = {"", "."}; // nothing to vote for: the first answer saying something
+    CHECK_INT(score_vote(vt, votes3, 2, &nv), 1);
+    CHECK_INT(nv, 0);
+    const char *books[] = {"", "2", "5 books", "5 is not possible", "11 books"};
+    CHECK_INT(score_vote(vt, books, 5, &nv), 1); // as text every answer differs: the first, "2"
+    CHECK_INT(nv, 1);
     scorer_free(vt);
+    // under the number scorer the vote is for the number score_match compares, the answer's last
+    // (the audit's samples: "2" won with 1 vote where "5 books" and "5 is not possible" agree)
+    Scorer *vn = mk(SCORE_NUMBER, "\n\n", true, NULL);
+    CHECK_INT(score_vote(vn, books, 5, &nv), 2);
+    CHECK_INT(nv, 2);
+    const char *cars[] = {"8 camels", "7", "7 cars", "3", "7 cars"}; // reported: the group's first
+    CHECK_INT(score_vote(vn, cars, 5, &nv), 1);
+    CHECK_INT(nv, 3);
+    const char *fmt[] = {"1200", "no idea", "1,200.0 coins", "$1,200", "12"};
+    CHECK_INT(score_vote(vn, fmt, 5, &nv), 0);
+    CHECK_INT(nv, 3);
+    const char *wordy[] = {"many", "lots", "I think so", "4"}; // no number never beats a number
+    CHECK_INT(score_vote(vn, wordy, 4, &nv), 3);
+    CHECK_INT(nv, 1);
+    const char *unnumbered[] = {"", "many", "lots"};
+    CHECK_INT(score_vote(vn, unnumbered, 3, &nv), 1);
+    CHECK_INT(nv, 0);
+    scorer_free(vn);
+    // regex: its extracted match, compared as normalised text
+    Scorer *vr = mk(SCORE_REGEX, "\n", false, "answer: ([a-z]+)");
+    const char *caps[] = {"Paris", "", "paris", "Lyon"};
+    CHECK_INT(score_vote(vr, caps, 4, &nv), 0);
+    CHECK_INT(nv, 2);
+    scorer_free(vr);
 }
 
 static void test_stats(void) {
