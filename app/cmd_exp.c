@@ -362,6 +362,15 @@ static int exp_resume(App *app, Db *db, int64_t id, Out *out) {
         rc = out_error(out, "experiment %lld: the task file '%s' has changed since it ran", (long long)id, x.task_path);
     if (!rc && (plan.n_conds != x.n_conditions || plan.n_items != x.n_items))
         rc = out_error(out, "experiment %lld: its stored spec no longer gives its conditions and items", (long long)id);
+    // its stored items were scored under its rules: the missing ones are not scored under others
+    if (!rc && plan.spec.rules != EXP_SCORING_RULES && x.n_done < (long)x.n_items * x.n_conditions)
+        rc = out_error(out,
+                       "experiment %lld was started under qkv's scoring rules %d and this qkv scores by rules %d "
+                       "(self-consistency votes on what the scorer compares, GSM8K-style files scored by number, "
+                       "the answer after a rationale): its %ld missing items would be scored unlike its %ld stored "
+                       "ones; run its command again with new=true to start it afresh",
+                       (long long)id, plan.spec.rules, EXP_SCORING_RULES, (long)x.n_items * x.n_conditions - x.n_done,
+                       x.n_done);
     if (!rc) rc = execute_out(app, db, id, &plan, true, out);
     exp_plan_done(&plan);
     db_experiment_done(&x);

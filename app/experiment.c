@@ -30,6 +30,7 @@ void exp_spec_init(ExpSpec *s) {
     s->alts = 5;
     s->stop_at_eos = true;
     s->reuse = true;
+    s->rules = EXP_SCORING_RULES;
 }
 
 void exp_spec_free(ExpSpec *s) {
@@ -80,6 +81,7 @@ void exp_spec_json(const ExpSpec *s, Buf *out) {
     jw_kbool(&w, "stop", s->stop_at_eos);
     jw_kbool(&w, "reuse", s->reuse);
     if (s->kv[0]) jw_kstr(&w, "kv", s->kv);
+    jw_kint(&w, "rules", s->rules);
     jw_obj_end(&w);
 }
 
@@ -135,6 +137,7 @@ int exp_spec_parse(const char *text, ExpSpec *s, Err *e) {
     s->stop_at_eos = json_bool_or(j, "stop", true);
     s->reuse = json_bool_or(j, "reuse", true);
     snprintf(s->kv, sizeof s->kv, "%s", json_str_or(j, "kv", ""));
+    s->rules = (int)json_num_or(j, "rules", 1);
     DType kv;
     if (!rc && s->kv[0] && app_kv_parse(s->kv, &kv))
         rc = err_set(e, "the experiment's stored spec has an unknown KV cache type '%s'", s->kv);

@@ -16,6 +16,14 @@
 
 enum { EXP_MAX_LIST = 16, EXP_MAX_CONDITIONS = 1024, EXP_MAX_SAMPLES = 64, EXP_MAX_SHOTS = 64 };
 
+// The version of the rules that turn an output into a scored answer (extraction, the default
+// scorer, self-consistency's vote). An experiment stores the version it was started under, and
+// its missing items are never scored under other rules than its stored ones. 1: before
+// 2026-12-06 (votes on the normalised text; GSM8K-style files scored exact; the rationale's first
+// sentence taken as the answer); 2: votes on what the scorer compares, GSM8K-style files scored by
+// number, the answer after a rationale by the README's rules.
+enum { EXP_SCORING_RULES = 2 };
+
 // The options of the prompt style a command may override (NULL: the task's).
 enum { ST_DESCRIPTION, ST_PREFIX, ST_DELIMITER, ST_ANSWER_PREFIX, ST_SEPARATOR, ST_TRIGGER, ST_ANSWER_PHRASE, ST_N };
 // Their option names: description, prefix, delimiter, answer_prefix, separator, trigger, answer_phrase.
@@ -42,6 +50,7 @@ typedef struct ExpSpec {
     bool reuse;                 // keep the shared prefix's keys and values between items
     char kv[8];                 // the KV cache's type it runs with ("f32", "f16", "q8_0": runlog_kv_name);
                                 // "" in specs stored before it was: the session's then
+    int rules;                  // EXP_SCORING_RULES when it was started (1 in specs stored without)
 } ExpSpec;
 
 void exp_spec_init(ExpSpec *s);

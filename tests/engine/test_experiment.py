@@ -507,6 +507,39 @@ r = json.loads(p.stdout.decode().strip().split("\n")[-1]) if p.returncode == 0 e
 check(r.get("experiment_id") == 2 and r.get("resumed") is False, "the same command under another kv is another "
       "experiment", (r.get("experiment_id"), r.get("resumed")))
 
+# ---- scoring rules: an experiment started under earlier rules is not finished under today's ------
+# (2026-12-06 changed self-consistency's vote, GSM8K's default scorer and the answer after a
+# rationale; an experiment stopped before then and resumed after scored its remaining items under
+# the new rules beside the old ones, with nothing in it to say so)
+db = os.path.join(TMP, "rules.db")
+RCMD = "experiment sort shots=0,1 limit=4"
+r = one(RCMD, db)
+check(r.get("status") == "done" and (r.get("spec") or {}).get("rules") == 2, "an experiment stores its scoring rules",
+      (r.get("status"), r.get("spec")))
+c = sqlite3.connect(db)
+c.execute("PRAGMA foreign_keys = ON")
+# as one stored before the rules were recorded, stopped with 3 of its 8 items missing
+c.execute("UPDATE experiments SET spec = json_remove(spec, '$.rules'), status = 'stopped', finished = NULL")
+c.execute("DELETE FROM experiment_items WHERE condition = 1 AND item >= 1")
+c.commit()
+c.close()
+p = run("experiment resume 1", db)
+check(p.returncode == 1 and b"experiment 1 was started under qkv's scoring rules 1 and this qkv scores by rules 2" in
+      p.stderr, "resuming an experiment of earlier scoring rules is refused", (p.returncode, p.stderr[-400:]))
+check(b"its 3 missing items would be scored unlike its 5 stored ones; run its command again with new=true" in p.stderr,
+      "the refusal counts the items and says what to do", p.stderr[-400:])
+check(stored(db) == 5, "the refused resume stored nothing", stored(db))
+r = one(RCMD, db)
+check(r.get("experiment_id") == 2 and r.get("resumed") is False and r.get("status") == "done",
+      "the same command starts another experiment under today's rules", (r.get("experiment_id"), r.get("resumed")))
+c = sqlite3.connect(db)
+c.execute("UPDATE experiments SET spec = json_remove(spec, '$.rules') WHERE id = 2")
+c.commit()
+c.close()
+r = one("experiment resume 2", db)
+check(r.get("done_now") == 0 and r.get("status") == "done", "a finished experiment of earlier rules resumes to "
+      "nothing (no item to score)", (r.get("done_now"), r.get("status")))
+
 # ---- bad input ---------------------------------------------------------------------------------
 bad = os.path.join(TMP, "bad.jsonl")
 with open(bad, "w") as fh:
