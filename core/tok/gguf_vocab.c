@@ -165,8 +165,8 @@ static int read_wordpiece_opts(const Gguf *g, WordPieceOpts *o, Err *e) {
     o->max_chars = (int)mc;
     snprintf(o->prefix, sizeof o->prefix, "##");
     if ((r = gguf_get_str(g, PREFIX_KEY, &pre, &pl, e)) < 0) return -1;
-    if (r && (!pl || pl >= sizeof o->prefix || memchr(pre, '\n', pl) || memchr(pre, 0, pl)))
-        return err_set(e, "'%s': %s must be 1 to %zu bytes on one line", gguf_path(g), PREFIX_KEY, sizeof o->prefix - 1);
+    if (r && (pl >= sizeof o->prefix || memchr(pre, '\n', pl) || memchr(pre, 0, pl)))
+        return err_set(e, "'%s': %s must be at most %zu bytes on one line", gguf_path(g), PREFIX_KEY, sizeof o->prefix - 1);
     if (r) memcpy(o->prefix, pre, pl), o->prefix[pl] = 0;
     return 0;
 }

@@ -15,6 +15,7 @@
 //   model: a word longer than max_input_chars_per_word characters is [UNK]; otherwise the
 //     longest vocabulary piece from the left, continuations prefixed "##"; a word with a
 //     position no piece covers is [UNK] as a whole.
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,9 +286,25 @@ Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e) {
     if (norm && norm->type != JSON_NULL) read_options(t->wp, norm, NULL);
     else t->wp->lowercase = t->wp->strip_accents = t->wp->chinese = t->wp->clean_text = false;
     t->wp->pre_split = pre && pre->type != JSON_NULL; // null or absent: no pre-tokenizer, as for the normalizer
-    t->wp->max_chars = (int)json_num_or(model, "max_input_chars_per_word", 100);
-    snprintf(t->wp->prefix, sizeof t->wp->prefix, "%s", json_str_or(model, "continuing_subword_prefix", "##"));
-    t->wp->prefix_len = strlen(t->wp->prefix);
+    // HF tokenizers reads max_input_chars_per_word as a usize (a negative or fractional one is
+    // refused there too); beyond INT_MAX characters no word is that long
+    const Json *mc = json_get(model, "max_input_chars_per_word");
+    long long max_chars = 100;
+    if (mc && mc->type != JSON_NULL && !json_int_in(mc, 0, LLONG_MAX, &max_chars)) {
+        err_set(e, "'%s': model.max_input_chars_per_word must be a whole number >= 0", path);
+        tok_free(t);
+        return NULL;
+    }
+    t->wp->max_chars = max_chars > INT_MAX ? INT_MAX : (int)max_chars;
+    const char *prefix = json_str_or(model, "continuing_subword_prefix", "##");
+    t->wp->prefix_len = strlen(prefix);
+    if (t->wp->prefix_len >= sizeof t->wp->prefix) {
+        err_set(e, "'%s': model.continuing_subword_prefix is %zu bytes; qkv keeps at most %zu", path, t->wp->prefix_len,
+                sizeof t->wp->prefix - 1);
+        tok_free(t);
+        return NULL;
+    }
+    memcpy(t->wp->prefix, prefix, t->wp->prefix_len + 1);
     if (set_unk(t, json_str_or(model, "unk_token", "[UNK]"), path, e)) {
         tok_free(t);
         return NULL;

@@ -116,6 +116,17 @@ BERT_CASES = [
         os.path.join(d, '1_Pooling'), exist_ok=True), put('1_Pooling/config.json', json.dumps(
             {'pooling_mode_weightedmean_tokens': True}))(d)), ['pooling']),
     C('vocab.txt missing its [UNK]', put('vocab.txt', 'a\nb\nc\n'), ['[UNK]', 'vocab.txt']),
+    # a WordPiece tokenizer.json's limits as HF tokenizers reads them (a usize; -1 ran with every
+    # word [UNK]) and a continuation prefix longer than qkv keeps (it was cut to 15 bytes)
+    C('wordpiece max_input_chars_per_word -1', put('tokenizer.json', json.dumps(
+        {'model': {'type': 'WordPiece', 'vocab': {'[UNK]': 0, 'a': 1}, 'max_input_chars_per_word': -1}})),
+      ['max_input_chars_per_word', 'whole number']),
+    C('wordpiece max_input_chars_per_word 1.5', put('tokenizer.json', json.dumps(
+        {'model': {'type': 'WordPiece', 'vocab': {'[UNK]': 0, 'a': 1}, 'max_input_chars_per_word': 1.5}})),
+      ['max_input_chars_per_word', 'whole number']),
+    C('wordpiece continuation prefix of 20 bytes', put('tokenizer.json', json.dumps(
+        {'model': {'type': 'WordPiece', 'vocab': {'[UNK]': 0, 'a': 1}, 'continuing_subword_prefix': '#' * 20}})),
+      ['continuing_subword_prefix', '20 bytes', 'at most 15']),
 ]
 
 

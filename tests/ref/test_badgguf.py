@@ -293,7 +293,7 @@ def cases():
         C('tokenizer alone: a bert continuation prefix of 20 bytes',
           lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or
           m.set('qkv.tokenizer.continuing_subword_prefix', STR, '#' * 20),
-          ['qkv.tokenizer.continuing_subword_prefix', '1 to 15 bytes'], cmd='tokenize "x"', tok_only=True),
+          ['qkv.tokenizer.continuing_subword_prefix', 'at most 15 bytes'], cmd='tokenize "x"', tok_only=True),
         C('tokenizer alone: a bert word-length limit not a number',
           lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or
           m.set('qkv.tokenizer.max_input_chars_per_word', STR, 'x'),

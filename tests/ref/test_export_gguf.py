@@ -697,6 +697,12 @@ WORDPIECE_VARIANTS += [
     ('words of at most 5 characters', {'model.max_input_chars_per_word': 5},
      {'qkv.tokenizer.max_input_chars_per_word': 5}),
     ('continuations spelled @@', continuation_prefix, {'qkv.tokenizer.continuing_subword_prefix': '@@'}),
+    # HF tokenizers takes any usize: 2^40 was read as int, wrapped to 0, and every word became [UNK]
+    ('a word-length limit of 2^40', {'model.max_input_chars_per_word': 2 ** 40},
+     {'qkv.tokenizer.max_input_chars_per_word': 2 ** 31 - 1}),
+    # an empty prefix (continuations spelled as word starts) was written and then refused on reading
+    ('continuations without a prefix', {'model.continuing_subword_prefix': ''},
+     {'qkv.tokenizer.continuing_subword_prefix': ''}),
 ]
 WORDPIECE_TEXTS = NO_PRE_TEXT + [b'Hello World', b'CAF\xc3\x89 caf\xc3\xa9 cafe\xcc\x81', b'\xc3\x9cN\xc3\x8fC\xc3\x96D\xc3\x89',
                                  b'\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97', b'a\x07b\x00c', b'Stra\xc3\x9fe \xef\xac\x81ne', b'\xc4\xb0stanbul']
