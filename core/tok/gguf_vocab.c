@@ -183,6 +183,41 @@ static void write_wordpiece_opts(const Tokenizer *t, GgufW *w) {
     if (strcmp(o.prefix, "##")) gguf_w_str(w, PREFIX_KEY, o.prefix, strlen(o.prefix));
 }
 
+// How each added token is found in text (tokenizer.json's lstrip, rstrip, single_word and
+// normalized: ADD_* bits), which GGUF has no place for: qkv.tokenizer.added_flags, pairs of
+// token id and bits for the added tokens whose bits are not 0 (a token it does not name: 0, as
+// llama.cpp finds user-defined and control tokens in the text as it is).
+#define ADDED_FLAGS_KEY "qkv.tokenizer.added_flags"
+
+static int read_added_flags(const Gguf *g, Tokenizer *t, Err *e) {
+    GgufArr a;
+    int r = gguf_get_arr(g, ADDED_FLAGS_KEY, GGUF_I32, &a, e);
+    if (r <= 0) return r;
+    if (a.n % 2)
+        return err_set(e, "'%s': %s holds an odd count of numbers (%llu), not pairs of id and flags", gguf_path(g),
+                       ADDED_FLAGS_KEY, (unsigned long long)a.n);
+    for (uint64_t i = 0; i < a.n; i += 2) {
+        long long id = gguf_arr_int(&a, i), f = gguf_arr_int(&a, i + 1);
+        int k = 0;
+        while (id >= 0 && id < t->n_vocab && k < t->n_added && t->added[k] != id) k++;
+        if (id < 0 || id >= t->n_vocab || k == t->n_added)
+            return err_set(e, "'%s': %s names token %lld, which is not an added token", gguf_path(g), ADDED_FLAGS_KEY, id);
+        if (f < 0 || f > (ADD_LSTRIP | ADD_RSTRIP | ADD_SINGLE_WORD | ADD_NORMALIZED))
+            return err_set(e, "'%s': %s gives token %lld the flags %lld (0 to 15 are)", gguf_path(g), ADDED_FLAGS_KEY, id, f);
+        tok_set_added_flags(t, (int)id, (unsigned)f);
+    }
+    return 0;
+}
+
+static void write_added_flags(const Tokenizer *t, GgufW *w) {
+    int n = 0;
+    int32_t *v = xmalloc(sizeof *v * 2 * (size_t)(t->n_added ? t->n_added : 1));
+    for (int k = 0; k < t->n_added && t->added_flags; k++)
+        if (t->added_flags[t->added[k]]) v[n++] = t->added[k], v[n++] = t->added_flags[t->added[k]];
+    if (n) gguf_w_arr_i32(w, ADDED_FLAGS_KEY, (uint64_t)n, v);
+    free(v);
+}
+
 // WordPiece: the pieces back in vocab.txt's spelling (a continuation prefixed "##", or as
 // qkv.tokenizer.continuing_subword_prefix says).
 static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
@@ -198,17 +233,24 @@ static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
             err_set(e, "'%s': token %d holds a new line", gguf_path(g), i);
             goto done;
         }
-        if (l >= 3 && !memcmp(s, SP, 3)) buf_put(&lines, s + 3, l - 3);
+        if (p.type[i] == TOKP_USER) buf_put(&lines, s, l); // an added token: its content
+        else if (l >= 3 && !memcmp(s, SP, 3)) buf_put(&lines, s + 3, l - 3);
         else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&lines, s, l);
         else buf_puts(&lines, o.prefix), buf_put(&lines, s, l);
         buf_putc(&lines, '\n');
     }
     t = wordpiece_from_lines(lines.data ? lines.data : "", lines.len, NULL, gguf_path(g), e);
-    if (t) { // control tokens are special (BertTokenizer's five are already); unused ones never matched
+    if (t) { // control tokens are special (BertTokenizer's five are already), user-defined ones
+             // added tokens that are not; unused ones never matched
         for (int i = 0; i < t->n_vocab && i < p.n; i++)
-            if (p.type[i] == TOKP_CONTROL) tok_mark_added(t, i, true);
+            if (p.type[i] == TOKP_CONTROL || p.type[i] == TOKP_USER) tok_mark_added(t, i, p.type[i] == TOKP_CONTROL);
         if (t->n_vocab <= p.n) tok_set_unused(t, p.type);
         tok_index(t);
+        if (read_added_flags(g, t, e)) {
+            tok_free(t);
+            t = NULL;
+            goto done;
+        }
         wordpiece_set_opts(t, &o);
     }
 done:
@@ -286,7 +328,8 @@ Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
 }
 
 // WordPiece in llama.cpp's spelling: a continuation ("##x") bare, a [SPECIAL] piece as it is,
-// a word start after U+2581; control and unused tokens typed so.
+// a word start after U+2581; control and unused tokens typed so, an added token that is not
+// special typed user-defined (4) with its content as it is.
 static void write_wordpiece(const Tokenizer *t, GgufW *w) {
     int n = t->n_vocab;
     WordPieceOpts o = wordpiece_opts(t);
@@ -294,15 +337,19 @@ static void write_wordpiece(const Tokenizer *t, GgufW *w) {
     Buf all = {0};
     size_t *off = xmalloc((size_t)n * sizeof *off), *len = xmalloc((size_t)n * sizeof *len);
     int32_t *type = xmalloc((size_t)n * sizeof *type);
+    unsigned char *is_added = xcalloc((size_t)n, 1);
+    for (int k = 0; k < t->n_added; k++) is_added[t->added[k]] = 1;
     for (int i = 0; i < n; i++) {
         size_t l;
         const char *s = tok_piece(t, i, &l);
         off[i] = all.len;
-        if (l >= pl && !memcmp(s, o.prefix, pl)) buf_put(&all, s + pl, l - pl);
+        bool user = is_added[i] && !tok_is_special(t, i);
+        if (user) buf_put(&all, s, l); // an added token that is not special: its content, typed user-defined
+        else if (l >= pl && !memcmp(s, o.prefix, pl)) buf_put(&all, s + pl, l - pl);
         else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&all, s, l);
         else buf_puts(&all, SP), buf_put(&all, s, l);
         len[i] = all.len - off[i];
-        type[i] = t->unused && t->unused[i] ? TOKP_UNUSED : tok_is_special(t, i) ? TOKP_CONTROL : TOKP_NORMAL;
+        type[i] = t->unused && t->unused[i] ? TOKP_UNUSED : tok_is_special(t, i) ? TOKP_CONTROL : user ? TOKP_USER : TOKP_NORMAL;
     }
     const char **text = xmalloc((size_t)n * sizeof *text);
     for (int i = 0; i < n; i++) text[i] = all.data ? all.data + off[i] : "";
@@ -313,6 +360,7 @@ static void write_wordpiece(const Tokenizer *t, GgufW *w) {
     free(off);
     free(len);
     free(type);
+    free(is_added);
     free(text);
 }
 
@@ -320,6 +368,7 @@ int tok_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
     if (t->kind == TOK_KIND_WORDPIECE) {
         write_wordpiece(t, w);
         write_wordpiece_opts(t, w);
+        write_added_flags(t, w);
         if (t->add_first >= 0) gguf_w_u32(w, "tokenizer.ggml.cls_token_id", (uint32_t)t->add_first);
         if (t->add_last >= 0) gguf_w_u32(w, "tokenizer.ggml.seperator_token_id", (uint32_t)t->add_last);
         int unk = wordpiece_unk(t), mask = tok_mask(t), pad = t->pad_named >= 0 ? t->pad_named : tok_find(t, "[PAD]", 5);

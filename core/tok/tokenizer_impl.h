@@ -150,6 +150,8 @@ typedef struct WordPieceOpts {
     char prefix[16]; // a continuation's spelling (continuing_subword_prefix)
 } WordPieceOpts;
 WordPieceOpts wordpiece_opts(const Tokenizer *t);
+// Set t's options (after its added tokens and their flags: the normalized ones are found after
+// normalization, as wordpiece_load_json finds them).
 void wordpiece_set_opts(Tokenizer *t, const WordPieceOpts *o);
 int wordpiece_encode(const Tokenizer *t, const char *s, size_t n, unsigned flags, IntVec *out, Err *e);
 void wordpiece_decode(const Tokenizer *t, const int *ids, int n, Buf *out);

@@ -357,6 +357,8 @@ void wordpiece_set_opts(Tokenizer *t, const WordPieceOpts *o) {
     w->lowercase = o->lowercase, w->pre_split = o->pre_split, w->max_chars = o->max_chars;
     snprintf(w->prefix, sizeof w->prefix, "%s", o->prefix);
     w->prefix_len = strlen(w->prefix);
+    // as wordpiece_load_json with a normalizer: normalized added tokens are found after it
+    if (w->clean_text || w->chinese || w->strip_accents || w->lowercase) tok_set_added_forms(t, normal_form);
 }
 
 Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {

@@ -187,6 +187,17 @@ def two_blocks(count, second=1):
     return f
 
 
+def bert_added_flags(v):
+    """A BERT vocabulary ([UNK] [CLS] [SEP] a, <x> user-defined) whose qkv.tokenizer.added_flags is v."""
+    def m(g):
+        g.set('tokenizer.ggml.model', STR, 'bert')
+        g.set('tokenizer.ggml.tokens', ARR, ['[UNK]', '[CLS]', '[SEP]', '\u2581a', '<x>'], STR)
+        g.set('tokenizer.ggml.token_type', ARR, [2, 3, 3, 1, 4], I32)
+        g.drop('tokenizer.ggml.merges')
+        g.set('qkv.tokenizer.added_flags', ARR, v, I32)
+    return m
+
+
 def cases():
     C = Case
     q = 'blk.0.attn_q.weight'
@@ -294,6 +305,16 @@ def cases():
           lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or
           m.set('qkv.tokenizer.continuing_subword_prefix', STR, '#' * 20),
           ['qkv.tokenizer.continuing_subword_prefix', 'at most 15 bytes'], cmd='tokenize "x"', tok_only=True),
+        # qkv.tokenizer.added_flags: pairs of an added token's id and its ADD_* bits
+        C('tokenizer alone: bert added flags not in pairs', bert_added_flags([4]), ['qkv.tokenizer.added_flags',
+                                                                              'not pairs'], cmd='tokenize "x"',
+          tok_only=True),
+        C('tokenizer alone: bert added flags of a plain word', bert_added_flags([3, 1]),
+          ['qkv.tokenizer.added_flags', 'token 3', 'not an added token'], cmd='tokenize "x"', tok_only=True),
+        C('tokenizer alone: bert added flags beyond the tokens', bert_added_flags([99, 1]),
+          ['qkv.tokenizer.added_flags', 'token 99'], cmd='tokenize "x"', tok_only=True),
+        C('tokenizer alone: bert added flags 99', bert_added_flags([4, 99]),
+          ['qkv.tokenizer.added_flags', 'flags 99'], cmd='tokenize "x"', tok_only=True),
         C('tokenizer alone: a bert word-length limit not a number',
           lambda m: m.set('tokenizer.ggml.model', STR, 'bert') or
           m.set('qkv.tokenizer.max_input_chars_per_word', STR, 'x'),

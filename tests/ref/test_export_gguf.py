@@ -704,6 +704,26 @@ WORDPIECE_VARIANTS += [
     ('continuations without a prefix', {'model.continuing_subword_prefix': ''},
      {'qkv.tokenizer.continuing_subword_prefix': ''}),
 ]
+
+# added tokens found after normalization, with lstrip, single_word or rstrip, one of them special
+# (as test_tok_wordpiece's), in place of [unused0]..[unused3]: a non-special one was written as a
+# plain word (U+2581 and its content, type normal), so that reopened it was no longer found in text
+ADDED = [('Qkv Tool', False, {'normalized': True}), ('<mask2>', True, {'lstrip': True}),
+         ('café', False, {'normalized': True, 'single_word': True}), ('->', False, {'rstrip': True})]
+
+
+def with_added_tokens(j):
+    for k, (content, special, flags) in enumerate(ADDED):
+        del j['model']['vocab']['[unused%d]' % k]
+        j['model']['vocab'][content] = k + 1  # (a hole in the vocabulary makes HF renumber added tokens)
+        j['added_tokens'].append(dict({'id': k + 1, 'content': content, 'special': special, 'single_word': False,
+                                       'lstrip': False, 'rstrip': False, 'normalized': False}, **flags))
+
+
+WORDPIECE_VARIANTS += [('added tokens', with_added_tokens, {'qkv.tokenizer.added_flags': [1, 8, 2, 1, 3, 12, 4, 2]})]
+ADDED_TEXTS = [t.encode() for t in ('Qkv Tool', 'qkv tool', 'QKV TOOL', 'qkv  tool', 'Qkv Tóol', 'a <mask2>', 'café',
+                                    'CAFÉ', 'cafe\u0301', 'xcafé', 'a -> b', '->  b', 'QKV TOOL->café <mask2>')]
+
 WORDPIECE_TEXTS = NO_PRE_TEXT + [b'Hello World', b'CAF\xc3\x89 caf\xc3\xa9 cafe\xcc\x81', b'\xc3\x9cN\xc3\x8fC\xc3\x96D\xc3\x89',
                                  b'\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97', b'a\x07b\x00c', b'Stra\xc3\x9fe \xef\xac\x81ne', b'\xc4\xb0stanbul']
 
@@ -721,7 +741,7 @@ def run_wordpiece(qkv, tmp, shared):
     d = make_source(Src('wordpiece-src', 'bert', 'layers=1 heads=2 d=32 ctx=64 seed=80', ()), qkv, tmp, shared, db)
     if not d:
         return
-    texts = WORDPIECE_TEXTS + [t for t in tokref.cases(seed=12, n=300) if len(t) < 120]
+    texts = WORDPIECE_TEXTS + ADDED_TEXTS + [t for t in tokref.cases(seed=12, n=300) if len(t) < 120]
     plain = os.path.join(tmp, 'wordpiece-plain.gguf')
     try:
         qkv_cli.json_cmds(qkv, d, ['export gguf %s' % plain], db)
