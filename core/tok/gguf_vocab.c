@@ -233,8 +233,9 @@ static Tokenizer *load_wordpiece(const Gguf *g, Err *e) {
             err_set(e, "'%s': token %d holds a new line", gguf_path(g), i);
             goto done;
         }
-        if (p.type[i] == TOKP_USER) buf_put(&lines, s, l); // an added token: its content
-        else if (l >= 3 && !memcmp(s, SP, 3)) buf_put(&lines, s + 3, l - 3);
+        bool added = p.type[i] == TOKP_USER || p.type[i] == TOKP_CONTROL;
+        if (l >= 3 && !memcmp(s, SP, 3)) buf_put(&lines, s + 3, l - 3);
+        else if (added) buf_put(&lines, s, l); // as llama.cpp's converter writes control tokens
         else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&lines, s, l);
         else buf_puts(&lines, o.prefix), buf_put(&lines, s, l);
         buf_putc(&lines, '\n');
@@ -329,7 +330,7 @@ Tokenizer *tok_from_gguf(const Gguf *g, Err *e) {
 
 // WordPiece in llama.cpp's spelling: a continuation ("##x") bare, a [SPECIAL] piece as it is,
 // a word start after U+2581; control and unused tokens typed so, an added token that is not
-// special typed user-defined (4) with its content as it is.
+// special typed user-defined (4), after U+2581 (as llama.cpp's converter writes it).
 static void write_wordpiece(const Tokenizer *t, GgufW *w) {
     int n = t->n_vocab;
     WordPieceOpts o = wordpiece_opts(t);
@@ -344,7 +345,7 @@ static void write_wordpiece(const Tokenizer *t, GgufW *w) {
         const char *s = tok_piece(t, i, &l);
         off[i] = all.len;
         bool user = is_added[i] && !tok_is_special(t, i);
-        if (user) buf_put(&all, s, l); // an added token that is not special: its content, typed user-defined
+        if (user) buf_puts(&all, SP), buf_put(&all, s, l); // not special: typed user-defined, as llama.cpp spells it
         else if (l >= pl && !memcmp(s, o.prefix, pl)) buf_put(&all, s + pl, l - pl);
         else if (l >= 2 && s[0] == '[' && s[l - 1] == ']') buf_put(&all, s, l);
         else buf_puts(&all, SP), buf_put(&all, s, l);

@@ -70,18 +70,19 @@ def vocab_base(model_dir, vocab_size):
     return tokens, types
 
 
-def set_vocab(w, model_dir, mt, vocab_size, pre):
+def set_vocab(w, model_dir, mt, vocab_size, pre, control_as_is=False):
     tokens, types = vocab_base(model_dir, vocab_size)
     if mt == 'bert':
         w.add_token_type_count(2)
 
-        def phantom(t):
-            if t.startswith('[') and t.endswith(']'):
+        def phantom(t, ty):
+            # older converters keep [BRACKETED] tokens as they are, newer ones every control token
+            if (t.startswith('[') and t.endswith(']')) if not control_as_is else ty == gguf.TokenType.CONTROL:
                 return t
             return t[2:] if t.startswith('##') else '\u2581' + t
         w.add_tokenizer_model('bert')
         w.add_tokenizer_pre(pre)
-        w.add_token_list([phantom(t) for t in tokens])
+        w.add_token_list([phantom(t, ty) for t, ty in zip(tokens, types)])
         w.add_token_types(types)
         gguf.SpecialVocab(model_dir, n_vocab=len(tokens)).add_to_gguf(w, quiet=True)
     else:
@@ -234,14 +235,16 @@ def k_blocks(new, data, dt):
     return b.reshape(rows, cols // 256 * size)
 
 
-def convert(model_dir, out_path, ftype='f32', pre='gpt-2', name=None, extra=None):
-    """extra(w), when given, adds keys after the others (a key added again replaces its value)."""
+def convert(model_dir, out_path, ftype='f32', pre='gpt-2', name=None, extra=None, control_as_is=False):
+    """extra(w), when given, adds keys after the others (a key added again replaces its value);
+    control_as_is: a BERT's control tokens spelled as they are, as convert_hf_to_gguf.py does since
+    2025 (before, only [BRACKETED] ones were)."""
     cfg = json.load(open(os.path.join(model_dir, 'config.json')))
     mt = cfg.get('model_type', 'gpt2')
     w = gguf.GGUFWriter(out_path, ARCH[mt])
     w.add_name(name or os.path.basename(model_dir.rstrip('/')))
     set_params(w, cfg, mt, ftype)
-    set_vocab(w, model_dir, mt, cfg['vocab_size'], pre)
+    set_vocab(w, model_dir, mt, cfg['vocab_size'], pre, control_as_is)
     if extra:
         extra(w)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)

@@ -779,6 +779,20 @@ def run_wordpiece(qkv, tmp, shared):
                 fail('wordpiece %s: %s has %s, expected %s' % (name, os.path.basename(path), got, keys))
         for tag, model in (('directory', v), ('folder -> GGUF', once), ('GGUF -> GGUF', twice)):
             tokenize_checked('wordpiece %s: %s' % (name, tag), qkv, model, texts, db, want, 'HF tokenizers')
+        if change is with_added_tokens:
+            # as llama.cpp's converter writes them: control tokens as they are (<mask2> was read as
+            # ##<mask2>), user-defined ones after U+2581, no flags (texts where they do not matter)
+            # (transformers reads the added tokens from tokenizer.json only without vocab.txt and
+            # tokenizer_config.json beside it)
+            fast = os.path.join(tmp, 'wordpiece-fast')
+            shutil.copytree(v, fast)
+            os.remove(os.path.join(fast, 'vocab.txt'))
+            os.remove(os.path.join(fast, 'tokenizer_config.json'))
+            lc = hf2gguf.convert(fast, os.path.join(tmp, 'wordpiece-llama.cpp.gguf'), 'f32', pre='bert-bge',
+                                 control_as_is=True)
+            plain = [b'Qkv Tool', b'a <mask2> b', b'x -> y', 'café au lait'.encode(), b'[MASK] <mask2>']
+            tokenize_checked('wordpiece %s: llama.cpp\'s spelling' % name, qkv, lc, plain, db,
+                             [hf.encode(t.decode()).ids for t in plain], 'HF tokenizers')
     print('wordpiece            %d tokenizer.json variants exported and reopened, twice: %d texts as HF tokenizers'
           % (len(WORDPIECE_VARIANTS), len(texts)), flush=True)
 
