@@ -67,6 +67,8 @@ typedef struct Tui {
     View views[V_N];
     int cur, prev, help_from;
     bool cmd_focus, confirm_quit, quit, too_small, view_dirty;
+    bool batch, batch_full; // taking the keys of a paste: paint later (batch_full: in full)
+    bool keys_utf8;         // the C locale: LC_CTYPE is C.UTF-8 for the keys (tui_run)
     char status[600];
     bool status_err;
     Queued queue[QUEUE_MAX];
@@ -266,10 +268,13 @@ static int draw_cmdline(void) {
     int room = g->w - pw - 1;
     if (room < 1) return g->w - 1;
     // scroll so that the cursor is visible: drop whole characters from the start
+    // (in one pass: measuring the rest after each dropped character made a 3,000-character paste
+    // take half a minute)
     size_t start = 0;
     char vis[32];
-    while (vd_width(line + start, point - start, u) > room - 1 && start < point) vd_char(line, n, &start, vis, u);
-    int before = vd_width(line + start, point - start, u);
+    int before = vd_width(line, point, u);
+    while (before > room - 1 && start < point) before -= vd_char(line, n, &start, vis, u);
+    if (start > 0) before = vd_width(line + start, point - start, u);
     vd_text(g, pw, y, room, line, start, n, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0, u);
     if (start > 0) cellgrid_put(g, pw, y, u ? "\u2026" : "<", 1, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM);
     return pw + before;
@@ -296,6 +301,10 @@ static void draw_small(void) {
 // Draw and show the screen; the view itself only when it changed (view_dirty) or full.
 static void paint(bool full) {
     if (!active) return;
+    if (T->batch) { // keys still waiting: painted once they are taken (drain_cmdline)
+        T->batch_full |= full;
+        return;
+    }
     int W = COLS, H = LINES;
     CellGrid *g = &T->grid;
     if (!g->cells || g->w != W || g->h != H || g->mode != T->sh.mode) {
@@ -384,8 +393,29 @@ static int key_of(int r, wint_t ch) {
     return (int)ch;
 }
 
+// The rest of an escape sequence the terminal description does not name, after ESC and intro
+// ('[' or 'O'), read without waiting: Home and End as the keys (rxvt's and PuTTY's ESC [ 1 ~
+// and ESC [ 4 ~ under another TERM), anything else ignored with a word on the status line (it
+// ran as ESC, '[', digits and a letter: Ctrl-Right under TERM=screen switched views four times).
+static int read_sequence(wint_t intro) {
+    char seq[24];
+    int n = 0;
+    wint_t c;
+    int r;
+    while ((r = wget_wch(stdscr, &c)) == OK && n < (int)sizeof seq - 1) {
+        seq[n++] = c < 0x80 ? (char)c : '?';
+        if (intro == 'O' || (c >= 0x40 && c <= 0x7E)) break; // SS3: one letter; CSI: its final byte
+    }
+    seq[n] = 0;
+    if (!strcmp(seq, "1~") || !strcmp(seq, "7~") || !strcmp(seq, "H")) return VK_HOME;
+    if (!strcmp(seq, "4~") || !strcmp(seq, "8~") || !strcmp(seq, "F")) return VK_END;
+    set_status(false, "a key qkv does not know (ESC %c%s) was ignored", (char)intro, seq);
+    return 0;
+}
+
 // Read one key, waiting up to the window's timeout; 0 when none came. ESC followed at once by
-// another key is that key with VK_ALT.
+// another key is that key with VK_ALT; by '[' or 'O' and more at once, a sequence curses did not
+// recognise (read_sequence).
 static int read_key(void) {
     wint_t ch;
     int r = wget_wch(stdscr, &ch);
@@ -395,6 +425,15 @@ static int read_key(void) {
         wtimeout(stdscr, 0);
         wint_t c2;
         int r2 = wget_wch(stdscr, &c2);
+        if (r2 == OK && (c2 == '[' || c2 == 'O')) {
+            wint_t c3;
+            if (wget_wch(stdscr, &c3) == OK) {
+                unget_wch(c3);
+                k = read_sequence(c2);
+                wtimeout(stdscr, 250);
+                return k;
+            }
+        }
         wtimeout(stdscr, 250);
         if (r2 == OK && c2 != 27) return (int)c2 | VK_ALT;
         if (r2 == KEY_CODE_YES) {
@@ -465,12 +504,19 @@ static void show_matches(char **matches, int num, int max_len) {
     paint(false);
 }
 
+// The keys' locale again where tui_run chose UTF-8 for the C locale: readline sets the
+// environment's locale each time it starts a line.
+static void keys_locale(void) {
+    if (T->keys_utf8) setlocale(LC_CTYPE, "C.UTF-8");
+}
+
 static void rl_feed(const char *bytes, size_t n) {
     if (n > sizeof T->rl_in) n = sizeof T->rl_in;
     memcpy(T->rl_in, bytes, n);
     T->rl_n = (int)n, T->rl_pos = 0;
     while (T->rl_pos < T->rl_n && !T->rl_done) rl_callback_read_char();
     T->rl_n = T->rl_pos = 0;
+    keys_locale();
 }
 
 static void cmd_leave(void) {
@@ -922,8 +968,10 @@ static void handle_key(int key) {
         }
         return;
     }
-    if (T->too_small) {
-        if (key == 'q') request_quit();
+    if (T->too_small) { // what is being typed goes on unseen (a q there is a letter, not quit)
+        if (T->cmd_focus) cmdline_key(key);
+        else if (T->views[T->cur].capture) T->views[T->cur].ops->key(&T->views[T->cur], key);
+        else if (key == 'q') request_quit();
         return;
     }
     if (key == VK_F1) {
@@ -968,6 +1016,30 @@ static void handle_key(int key) {
     if (key >= 0x20 && key < 0x7F) set_status(false, "'%c' does nothing here: ? shows the keys, : types a command", key);
 }
 
+// The keys already waiting while the command line has the focus (the rest of a paste) are
+// taken before the screen is painted again: a paint for each key made a 3,000-character paste
+// take half a minute.
+static void drain_cmdline(void) {
+    T->batch = true;
+    while (T->cmd_focus && !T->quit && !got_int && !T->nq) {
+        int k;
+        if (T->nta) {
+            k = T->typeahead[0];
+            memmove(T->typeahead, T->typeahead + 1, sizeof *T->typeahead * (size_t)--T->nta);
+        } else {
+            wtimeout(stdscr, 0);
+            k = read_key();
+            wtimeout(stdscr, 250);
+            if (!k) break;
+        }
+        handle_key(k);
+    }
+    T->batch = false;
+    bool full = T->batch_full;
+    T->batch_full = false;
+    paint(full);
+}
+
 static int loop(void) {
     while (!T->quit) {
         // one queued command at a time, the screen and the keys looked at in between (a view
@@ -995,6 +1067,7 @@ static int loop(void) {
             T->view_dirty = true;
         }
         if (key) handle_key(key);
+        if (T->cmd_focus) drain_cmdline();
     }
     return 0;
 }
@@ -1066,6 +1139,11 @@ static void setup_readline(void) {
     rl_outstream = T->devnull;
     rl_instream = stdin;
     rl_variable_bind("enable-bracketed-paste", "off");
+    // the keys come as UTF-8 whatever the locale (tui_run): in the C locale readline would take
+    // a byte above 127 for Meta and a key
+    rl_variable_bind("input-meta", "on");
+    rl_variable_bind("convert-meta", "off");
+    rl_variable_bind("output-meta", "on");
     rl_callback_handler_install(":", on_line);
 }
 
@@ -1077,6 +1155,11 @@ int tui_run(App *app) {
     T->saved_out = T->saved_err = T->log_fd = -1;
     setlocale(LC_CTYPE, ""); // LC_CTYPE only: numbers keep their C form
     T->sh.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+    // In the C locale (an SSH session that forwarded none) curses cannot read a key that is not
+    // ASCII: it dropped the character and the keys after it (the rest of a paste, its Esc or
+    // Enter). The keys are read as UTF-8 then, what every terminal sends today; the screen
+    // stays in ASCII, as the locale asks.
+    T->keys_utf8 = !T->sh.utf8 && setlocale(LC_CTYPE, "C.UTF-8");
     Err e = {0};
     char *db = db_resolve_path(NULL, &e);
     snprintf(T->db, sizeof T->db, "%s", db ? db : "(none)");
@@ -1097,6 +1180,7 @@ int tui_run(App *app) {
     T->host = (ViewHost){&T->sh, T, host_run, host_message, host_edit, host_figure, host_open_view};
     for (int i = 0; i < V_N; i++) view_open(&T->views[i], view_table[i], &T->host);
     setup_readline();
+    keys_locale();
     T->cur = T->prev = V_LAB;
     set_status(false, "qkv %s: e types a prompt, g generates; ? shows every key, : a command, q quits", QKV_VERSION);
     queue_line("model", VR_QUIET);

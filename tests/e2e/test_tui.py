@@ -978,6 +978,93 @@ def scenario_small_and_quit(p, name):
             break
 
 
+def leave(p):
+    """Esc, and wait for the command line or the editor to close (a key sent at once after Esc is
+    read as Alt and that key)."""
+    p.keys("Escape")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith("press :"), "the command line closed")
+
+
+def scenario_keys(p, tmp, db, name):
+    """Keys as terminals send them, run under the C locale and TERM=screen (an SSH session that
+    forwarded no locale): non-ASCII keys typed and pasted into the command line (the C locale
+    dropped the character and the keys after it: 'tokenize "caf' and an open quote), an escape
+    sequence screen's description does not name (Ctrl-Right's ESC [1;5C ran as ESC, '[', '1',
+    ';', '5', 'C': four view switches), Home and End as rxvt sends them, keys typed while the
+    terminal is below the minimum size (a q quit at once, unasked, the prompt lost; the others were
+    dropped), and a long paste whole."""
+    p.type("env LANG=C LC_ALL=C TERM=screen %s --db %s" % (QKV, db))
+    p.keys("Enter")
+    p.wait_text("1 Lab")
+    command(p, 'tokenize "caf\u00e9 na\u00efve \u00fcber"')
+    p.wait(lambda s: "tokenize:" in s and "error" not in s, "the tokenize result under the C locale")
+    out = headless(p.env, db, 'tokenize "caf\u00e9 na\u00efve \u00fcber"', model="builtin")[0]
+    p.keys("6")
+    p.wait_text("%d tokens" % out["count"])  # every byte of the three accented letters
+    p.keys("1")
+    p.wait_text("1 Lab")
+    # a 2-byte key taken back whole by Backspace
+    p.keys(":")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(":"), "the command line")
+    p.type('tokenize "x\u00e9')
+    p.keys("BSpace")
+    p.type('e"')
+    s = p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':tokenize "xe"'), "backspace over a 2-byte key")
+    leave(p)
+    # an escape sequence screen does not name: ignored whole, the view unchanged
+    p.keys("2")
+    p.wait(lambda s: "Attention" in s.split("\n")[1], "the attention view")
+    before = p.lines()[1]
+    p.tmux("send-keys", "-t", "t", "-H", "1b", "5b", "31", "3b", "35", "43")
+    s = p.wait_text("a key qkv does not know (ESC [1;5C) was ignored")
+    if s.split("\n")[1] != before or "does nothing here" in s:
+        fail("%s: ESC [1;5C ran as keys: %r" % (name, s.split("\n")[:2] + s.split("\n")[-3:]))
+    # Home and End as rxvt and PuTTY send them, on the command line
+    p.keys(":")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(":"), "the command line")
+    p.type('okenize "ab"')
+    p.tmux("send-keys", "-t", "t", "-H", "1b", "5b", "31", "7e")  # Home: ESC [ 1 ~
+    p.type("t")
+    p.tmux("send-keys", "-t", "t", "-H", "1b", "5b", "34", "7e")  # End: ESC [ 4 ~
+    p.type(" special=false")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':tokenize "ab" special=false'), "Home and End")
+    leave(p)
+    # below the minimum size, typing goes on: the command line, then the prompt editor
+    p.keys("1")
+    p.wait_text("1 Lab")
+    p.keys(":")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(":"), "the command line")
+    p.type('tokenize "ab')
+    p.resize(40, 10)
+    p.wait(lambda s: "needs a terminal" in s and "40x10" in s, "the minimum-size message")
+    p.type('q cd"')
+    time.sleep(0.3)
+    p.resize(W, H)
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':tokenize "abq cd"'), "what was typed while small")
+    leave(p)
+    p.keys("e")
+    p.wait_text("editing the prompt")
+    p.type("The ")
+    p.resize(40, 10)
+    p.wait(lambda s: "needs a terminal" in s and "40x10" in s, "the minimum-size message")
+    p.type("quick")
+    time.sleep(0.3)
+    p.resize(W, H)
+    p.wait(lambda s: "The quick" in s and "editing the prompt" in s, "the prompt typed while small")
+    leave(p)
+    # a long paste arrives whole (3,900 characters: it took half a minute, painted after each key)
+    p.keys(":")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(":"), "the command line")
+    long = 'tokenize "' + " ".join("word%d" % i for i in range(500)) + ' END"'
+    p.type(long)
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].endswith('END"'), "the pasted command")
+    p.keys("Enter")
+    want = headless(p.env, db, long, model="builtin")[0]["count"]
+    p.wait_text("(and %d more lines" % want)  # the status line: its first line and the count
+    p.keys("q")
+    wait_shell(p)
+
+
 def scenario_locked_db(p, tmp, name):
     """Another process holds the database's write lock while a ranking is stored: the status line says
     that qkv waits and for what, Ctrl-C stops the wait with the ranking still pending, and once the lock
@@ -1111,6 +1198,11 @@ def main():
         headless(env, db, "new-model gpt2 layers=2 heads=2 d=64 ctx=64 seed=11 std=0.2 out=" + quant)
         p = Pane(tmp, W, H, "f")
         scenario_quant(p, tmp, db, quant, "quant")
+        p.close()
+
+        # 5a. the C locale and TERM=screen: non-ASCII keys, unknown sequences, typing while small
+        p = Pane(tmp, W, H, "k")
+        scenario_keys(p, tmp, db, "keys")
         p.close()
 
         # 5b. a database locked by another process while a ranking is stored
