@@ -985,6 +985,16 @@ def leave(p):
     p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith("press :"), "the command line closed")
 
 
+def typed_while_small(p, text, seen):
+    """Shrink the terminal below the minimum, type text, enlarge it again: seen(screen) must hold."""
+    p.resize(40, 10)
+    p.wait(lambda s: "needs a terminal" in s and "40x10" in s, "the minimum-size message")
+    p.type(text)
+    time.sleep(0.3)
+    p.resize(W, H)
+    p.wait(seen, "%r typed while the terminal was too small" % text)
+
+
 def scenario_keys(p, tmp, db, name):
     """Keys as terminals send them, run under the C locale and TERM=screen (an SSH session that
     forwarded no locale): non-ASCII keys typed and pasted into the command line (the C locale
@@ -1035,22 +1045,12 @@ def scenario_keys(p, tmp, db, name):
     p.keys(":")
     p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(":"), "the command line")
     p.type('tokenize "ab')
-    p.resize(40, 10)
-    p.wait(lambda s: "needs a terminal" in s and "40x10" in s, "the minimum-size message")
-    p.type('q cd"')
-    time.sleep(0.3)
-    p.resize(W, H)
-    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':tokenize "abq cd"'), "what was typed while small")
+    typed_while_small(p, 'q cd"', lambda s: s.rstrip("\n").split("\n")[-1].startswith(':tokenize "abq cd"'))
     leave(p)
     p.keys("e")
     p.wait_text("editing the prompt")
     p.type("The ")
-    p.resize(40, 10)
-    p.wait(lambda s: "needs a terminal" in s and "40x10" in s, "the minimum-size message")
-    p.type("quick")
-    time.sleep(0.3)
-    p.resize(W, H)
-    p.wait(lambda s: "The quick" in s and "editing the prompt" in s, "the prompt typed while small")
+    typed_while_small(p, "quick", lambda s: "The quick" in s and "editing the prompt" in s)
     leave(p)
     # a long paste arrives whole (3,900 characters: it took half a minute, painted after each key)
     p.keys(":")
