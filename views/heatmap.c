@@ -429,23 +429,75 @@ static void fmt_num(char *out, size_t cap, double x, bool sign) {
     snprintf(out, cap, sign ? "%+.3g" : "%.3g", x);
 }
 
+// The cursor's readout "(r,c) row × col = value" with each label in at most lw columns (0: no
+// labels), or the value alone ("0.25", "masked") when bare.
+static void readout_text(Buf *t, const Heatmap *hm, const HeatmapView *v, int lw, bool bare, bool utf8) {
+    int r = v->cur_row, c = v->cur_col;
+    float val = hm->v[(size_t)r * hm->cols + c];
+    if (!bare) {
+        char rl[4 * 10 + 16] = "", cl[4 * 10 + 16] = "";
+        const char *rs = hm->row_labels ? hm->row_labels[r] : NULL, *cs = hm->col_labels ? hm->col_labels[c] : NULL;
+        if (lw > 0 && rs) label_format(rl, sizeof rl, rs, strlen(rs), lw, utf8);
+        if (lw > 0 && cs) label_format(cl, sizeof cl, cs, strlen(cs), lw, utf8);
+        buf_printf(t, "(%d,%d) ", r, c);
+        if (rl[0] && cl[0]) buf_printf(t, "%s %s %s ", rl, utf8 ? "\u00D7" : "x", cl);
+        else if (rl[0] || cl[0]) buf_printf(t, "%s ", rl[0] ? rl : cl);
+    }
+    if (isnan(val)) buf_puts(t, "masked");
+    else buf_printf(t, bare ? "%.4g" : "= %.4g", val);
+}
+
+// Columns of the legend's range part: lo, a colour bar of bar cells, hi; "lo..hi" when bar is 0;
+// nothing when bar is -1.
+static int range_cols(int bar, int nlo, int nhi) { return bar < 0 ? 0 : bar == 0 ? nlo + 2 + nhi : nlo + 1 + bar + 1 + nhi; }
+
+// The legend row: the value range with its colour bar, then the readout of the cursor's cell and
+// where the view is scrolled to. The readout's number is never cut: to make room its labels go
+// short, then none, then the bar narrows, gives way to "lo..hi", then to nothing; what still does not
+// fit (the scroll position, the readout at the narrowest) is left out whole.
 static void draw_legend(CellGrid *g, int x, int y, const HeatmapLayout *L, const Heatmap *hm,
                         const HeatmapView *v) {
     if (L->legend_y < 0) return;
     ColorMode mode = v->mode;
     bool utf8 = mode != CMODE_ASCII, div = hm->scale == CMAP_DIVERGING;
-    int Y = y + L->legend_y, X = x, end = x + L->w;
+    int Y = y + L->legend_y, X = x, W = L->w, end = x + W;
     char lo[32], hi[32];
     fmt_num(lo, sizeof lo, L->lo, div);
     fmt_num(hi, sizeof hi, L->hi, div);
-    int bar = L->w - (int)strlen(lo) - (int)strlen(hi) - 2;
+    int nlo = (int)strlen(lo), nhi = (int)strlen(hi);
+    int bar = W - nlo - nhi - 2; // the widest bar, 16 at most; 0 for "lo..hi"
     if (bar > 16) bar = 16;
     if (div && bar % 2 == 0) bar--;
+    if (bar < 3) bar = range_cols(0, nlo, nhi) <= W ? 0 : -1; // a cut number would read as another
+
+    Buf t = {0};
+    bool cursor = v->cur_row >= 0 && !(v->flags & HM_NO_READOUT);
+    if (cursor) {
+        int room = W - range_cols(bar, nlo, nhi) - 2, tw = 0;
+        for (int lw = 10; lw >= 0; lw = lw > 3 ? lw - 1 : lw - 3) { // 10..3 columns a label, then none
+            buf_clear(&t);
+            readout_text(&t, hm, v, lw, false, utf8);
+            if ((tw = label_width(t.data, t.len)) <= room) break;
+        }
+        if (tw > room) { // a narrower bar, "lo..hi", no range at all, the value alone, nothing
+            int b = W - 2 - tw - nlo - nhi - 2;
+            if (div && b % 2 == 0) b--;
+            if (bar > 0 && b >= 3) bar = b;
+            else if (range_cols(0, nlo, nhi) + 2 + tw <= W) bar = 0;
+            else if (tw <= W) bar = -1;
+            else {
+                buf_clear(&t);
+                readout_text(&t, hm, v, 0, true, utf8);
+                if (label_width(t.data, t.len) <= W) bar = -1;
+                else buf_clear(&t);
+            }
+        }
+    }
     if (bar >= 3) {
         X += cellgrid_text(g, X, Y, end - X, lo, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0) + 1;
         for (int i = 0; i < bar; i++) {
-            double t = (double)i / (bar - 1);
-            Look k = look_t(hm, mode, t);
+            double tt = (double)i / (bar - 1);
+            Look k = look_t(hm, mode, tt);
             CellColor bg = is_colour(mode) ? k.colour : CELLCOLOR_DEFAULT;
             if (div && 2 * i == bar - 1) {
                 CellColor f = is_colour(mode) ? contrast(mode, k.rgb) : CELLCOLOR_DEFAULT;
@@ -456,32 +508,21 @@ static void draw_legend(CellGrid *g, int x, int y, const HeatmapLayout *L, const
         }
         X += bar + 1;
         X += cellgrid_text(g, X, Y, end - X, hi, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0);
-    } else {
-        Buf t = {0};
-        buf_printf(&t, "%s..%s", lo, hi);
-        X += cellgrid_text(g, X, Y, end - X, t.data, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0);
-        buf_free(&t);
+    } else if (bar == 0) {
+        Buf r = {0};
+        buf_printf(&r, "%s..%s", lo, hi);
+        X += cellgrid_text(g, X, Y, end - X, r.data, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0);
+        buf_free(&r);
     }
-    if (v->flags & HM_NO_READOUT || end - X < 6) return;
-    Buf t = {0};
-    if (v->cur_row >= 0) {
-        int r = v->cur_row, c = v->cur_col;
-        char rl[64] = "", cl[64] = "";
-        if (hm->row_labels && hm->row_labels[r])
-            label_format(rl, sizeof rl, hm->row_labels[r], strlen(hm->row_labels[r]), 10, utf8);
-        if (hm->col_labels && hm->col_labels[c])
-            label_format(cl, sizeof cl, hm->col_labels[c], strlen(hm->col_labels[c]), 10, utf8);
-        float val = hm->v[(size_t)r * hm->cols + c];
-        buf_printf(&t, "(%d,%d) ", r, c);
-        if (rl[0] && cl[0]) buf_printf(&t, "%s %s %s ", rl, utf8 ? "\u00D7" : "x", cl);
-        else if (rl[0] || cl[0]) buf_printf(&t, "%s ", rl[0] ? rl : cl);
-        if (isnan(val)) buf_puts(&t, "masked");
-        else buf_printf(&t, "= %.4g", val);
-    }
-    if (L->nrows < hm->rows || L->ncols < hm->cols)
-        buf_printf(&t, "%srows %d-%d/%d cols %d-%d/%d", t.len ? "  " : "", L->top, L->top + L->nrows - 1, hm->rows,
+    int at = X > x ? X + 2 : X; // where the readout starts
+    if (!(v->flags & HM_NO_READOUT) && (L->nrows < hm->rows || L->ncols < hm->cols)) {
+        Buf s = {0};
+        buf_printf(&s, "%srows %d-%d/%d cols %d-%d/%d", t.len ? "  " : "", L->top, L->top + L->nrows - 1, hm->rows,
                    L->left, L->left + L->ncols - 1, hm->cols);
-    if (t.len) cellgrid_text(g, X + 2, Y, end - X - 2, t.data, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0);
+        if (at + label_width(t.data, t.len) + label_width(s.data, s.len) <= end) buf_put(&t, s.data, s.len); // whole or not at all
+        buf_free(&s);
+    }
+    if (t.len) cellgrid_text(g, at, Y, end - at, t.data, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0);
     buf_free(&t);
 }
 

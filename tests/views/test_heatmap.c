@@ -188,6 +188,72 @@ static void test_fit_and_tiny(void) {
     cellgrid_done(&g);
 }
 
+// The glyphs of row y of g as one string (the right halves of wide glyphs add nothing).
+static void row_text(const CellGrid *g, int y, Buf *out) {
+    buf_clear(out);
+    for (int x = 0; x < g->w; x++) buf_puts(out, g->cells[(size_t)y * g->w + x].g);
+}
+
+// The readout of the value under the cursor is never cut: at every width down to what the number
+// needs, in every mode and with long labels, the legend row shows the whole number; the labels
+// go short, then the colour bar, to make room.
+static void test_readout_narrow(void) {
+    // 8 queries x 3 keys: the cursor (7,2) holds 1.862e-05, the smallest value 1.02e-07
+    static const char *const rows[] = {"<|im_start|>", "Mr", " Dursley", " saw", " Mr", " D", "urs", "urs"};
+    static const char *const cols[] = {"<|im_start|>assistant", " Dursley", "urs"};
+    float m[24];
+    for (int i = 0; i < 24; i++) m[i] = (float)(i + 1) / 24;
+    m[0] = 1.02e-07f, m[7 * 3 + 2] = 1.862e-05f, m[7 * 3 + 1] = NAN;
+    static const ColorMode modes[] = {CMODE_TRUECOLOR, CMODE_C256, CMODE_C8, CMODE_ASCII};
+    static const struct { CmapScale scale; int r, c; const char *want; } cases[] = {
+        {CMAP_SEQUENTIAL, 7, 2, "= 1.862e-05"},
+        {CMAP_SEQUENTIAL, 7, 1, "masked"},
+        {CMAP_DIVERGING, 4, 0, "= -0.08555"}, // m[12] is set to it below
+    };
+    Buf row = {0};
+    for (int k = 0; k < 3; k++) {
+        float mk[24];
+        memcpy(mk, m, sizeof mk);
+        if (cases[k].scale == CMAP_DIVERGING) mk[12] = -0.08555f;
+        Heatmap hm = {mk, 8, 3, rows, cols, cases[k].scale, 0, 0};
+        const char *num = cases[k].want[0] == '=' ? cases[k].want + 2 : cases[k].want;
+        for (int mode = 0; mode < 4; mode++)
+            for (int w = 80; w >= 6; w--) {
+                CellGrid g;
+                cellgrid_init(&g, w, 12, modes[mode]);
+                HeatmapView v = {modes[mode], 0, 0, 0, cases[k].r, cases[k].c, 0};
+                heatmap_render(&g, 0, 0, w, 12, &hm, &v);
+                row_text(&g, 11, &row);
+                // the readout "(r,c) ... = value" while it fits, then the value alone; never a cut number
+                bool whole = strstr(row.data, num) != NULL;
+                int need = 6 + (int)strlen(cases[k].want); // "(7,2) = 1.862e-05"
+                if (w >= need && !strstr(row.data, cases[k].want)) {
+                    fprintf(stderr, "width %d mode %d: readout cut: |%s| (want %s)\n", w, mode, row.data, num);
+                    CHECK(0);
+                } else if ((int)strlen(num) <= w && !whole) {
+                    fprintf(stderr, "width %d mode %d: value missing: |%s| (want %s)\n", w, mode, row.data, num);
+                    CHECK(whole);
+                }
+                // a prefix of the number at the row's end is a cut readout
+                const char *end = row.data + row.len;
+                while (end > row.data && end[-1] == ' ') end--;
+                for (size_t n = 2; !whole && n < strlen(num); n++)
+                    if ((size_t)(end - row.data) >= n && !memcmp(end - n, num, n)) {
+                        fprintf(stderr, "width %d mode %d: cut number at the end: |%s|\n", w, mode, row.data);
+                        CHECK(0);
+                    }
+                // with room, the labels of the cell are in it
+                if (w >= 70 && k == 0) CHECK(strstr(row.data, mode == 3 ? "urs x urs = " : "urs \u00D7 urs = ") != NULL);
+                cellgrid_done(&g);
+            }
+    }
+    buf_free(&row);
+    // the screen at the TUI's smallest width
+    Heatmap hm = {m, 8, 3, rows, cols, CMAP_SEQUENTIAL, 0, 0};
+    screen("readout_256_w50", &hm, CMODE_C256, 0, 50, 12, 7, 2, 0);
+    screen("readout_ascii_w30", &hm, CMODE_ASCII, 0, 30, 12, 7, 2, 0);
+}
+
 static int count(const char *s, const char *what) {
     int n = 0;
     for (const char *p = s; (p = strstr(p, what)); p++) n++;
@@ -246,6 +312,7 @@ int main(void) {
     test_goldens();
     test_scrolling();
     test_fit_and_tiny();
+    test_readout_narrow();
     test_export();
     return CHECK_DONE();
 }
