@@ -515,7 +515,11 @@ static int layout_tokens(View *v, CellGrid *g, int x, int y, int w, int first_ro
         for (size_t q = 0; q < n;) {
             bool nl = s[q] == '\n';
             int cw = vd_char(s, n, &q, vis, sh->utf8);
-            if (cw == 0) continue;
+            if (cw == 0) { // a combining mark: on the glyph before it
+                if (g && col > 0 && row >= first_row && row < first_row + max_rows)
+                    vd_join(g, x + col - 1, y + row - first_row, vis);
+                continue;
+            }
             if (col + cw > w) row++, col = 0;
             size_t vp = 0, vn = strlen(vis);
             int gw;

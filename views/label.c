@@ -43,6 +43,13 @@ static bool is_escaped(uint32_t cp) {
     return cp >= 0xAD && in_ranges(escaped, sizeof escaped / sizeof *escaped, cp);
 }
 
+// Whether code point cp is shown as a printable character that a zero-width mark after it joins:
+// not a space, control, escape, no-break space or (in ASCII) a non-ASCII character.
+static bool is_base(uint32_t cp, bool utf8) {
+    if (cp < 0x7F) return cp > 0x20;
+    return utf8 && cp >= 0xA0 && cp != 0xA0 && cp != 0x202F && !is_escaped(cp);
+}
+
 // label_visible; `spaces`: ' ' stays ' ' (names and text rather than tokens)
 static void visible(Buf *out, const char *s, size_t n, bool utf8, bool spaces) {
     bool have_base = false; // a printable character precedes: zero-width marks can attach
@@ -59,13 +66,13 @@ static void visible(Buf *out, const char *s, size_t n, bool utf8, bool spaces) {
         const char *raw = s + i;
         i += (size_t)len;
         bool after_base = have_base;
-        have_base = false;
+        have_base = is_base(cp, utf8);
         if (cp == ' ') buf_puts(out, spaces ? " " : utf8 ? "\u00B7" : "_");
         else if (cp == '\n') buf_puts(out, utf8 ? "\u21B5" : "\\n");
         else if (cp == '\t') buf_puts(out, utf8 ? "\u2192" : "\\t");
         else if (cp < 0x20) buf_printf(out, "^%c", (char)(cp + 64));
         else if (cp == 0x7F) buf_puts(out, "^?");
-        else if (cp < 0x7F) buf_putc(out, (char)cp), have_base = true;
+        else if (cp < 0x7F) buf_putc(out, (char)cp);
         else if (!utf8) {
             if (label_cpwidth(cp) != 0) buf_putc(out, '?');
         } else if (cp < 0xA0 || is_escaped(cp)) buf_printf(out, "<U+%04X>", (unsigned)cp);
@@ -73,9 +80,20 @@ static void visible(Buf *out, const char *s, size_t n, bool utf8, bool spaces) {
         else {
             if (label_cpwidth(cp) == 0 && !after_base) buf_puts(out, "\u25CC");
             buf_put(out, raw, (size_t)len);
-            have_base = true;
         }
     }
+}
+
+bool label_joins(const char *s, size_t n, size_t at) {
+    uint32_t cp, prev;
+    if (at >= n || at == 0 || utf8_valid_len(s + at, n - at) < 0) return false;
+    utf8_decode(s + at, n - at, &cp);
+    if (label_cpwidth(cp) != 0 || is_escaped(cp)) return false;
+    size_t j = at - 1; // the code point before: its lead byte within 3 bytes, and valid
+    while (j > 0 && at - j < 4 && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
+    if (utf8_valid_len(s + j, at - j) != (int)(at - j)) return false;
+    utf8_decode(s + j, at - j, &prev);
+    return is_base(prev, true);
 }
 
 void label_visible(Buf *out, const char *s, size_t n, bool utf8) { visible(out, s, n, utf8, false); }

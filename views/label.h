@@ -20,6 +20,12 @@ int label_cpwidth(uint32_t cp);
 // invalid bytes -> "<0xNN>", other non-ASCII characters -> '?'.
 void label_visible(Buf *out, const char *s, size_t n, bool utf8);
 
+// Whether the character at byte at of text s (n bytes of UTF-8) is a zero-width mark that joins
+// the character before it, as label_visible shows the text whole (UTF-8 mode): a combining mark
+// after a printable character or after another such mark; not one at the start of s or after a
+// space, a control, an escape or an invalid byte, which label_visible gives a '◌' base.
+bool label_joins(const char *s, size_t n, size_t at);
+
 // Display width in columns of visible text s (n bytes of valid UTF-8 without controls).
 int label_width(const char *s, size_t n);
 

@@ -160,7 +160,9 @@ void textpane_set(View *v, const char *text, size_t n);
 // The next character of s (n bytes) at *pos as it is shown in running text: itself when
 // printable, spaces as spaces, tab and controls and invalid bytes as their visible forms
 // (see label_visible); '\n' as "↵" (or "\n" in ASCII). vis receives it; returns its width
-// in columns (0 for a combining mark).
+// in columns: 0 for a combining mark that joins the character before it (label_joins; s[0] starts
+// the text), which the caller draws on that character's cell; a mark with no character before it
+// shows on '◌'.
 int vd_char(const char *s, size_t n, size_t *pos, char vis[32], bool utf8);
 
 // One row of wrapped text: bytes [start, end) of the source.
@@ -175,6 +177,10 @@ int vd_wrap(const char *s, size_t n, int w, bool utf8, VdRow **rows);
 // Draw bytes [start, end) of s at (x, y) in at most maxw columns; returns the columns used.
 int vd_text(CellGrid *g, int x, int y, int maxw, const char *s, size_t start, size_t end, CellColor fg,
             CellColor bg, int attr, bool utf8);
+
+// Put zero-width mark (a combining mark as vd_char gives it) on the glyph of the cell at (x, y),
+// the left half when that is the right half of a wide glyph; dropped when the cell has no room.
+void vd_join(CellGrid *g, int x, int y, const char *mark);
 
 // printf-style text at (x, y) in at most maxw columns, default colours; returns columns used.
 int vd_printf(CellGrid *g, int x, int y, int maxw, int attr, bool utf8, const char *fmt, ...)

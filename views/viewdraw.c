@@ -39,6 +39,12 @@ int vd_char(const char *s, size_t n, size_t *pos, char vis[32], bool utf8) {
         *pos = i + 1;
         return utf8 ? 1 : 2;
     }
+    if (utf8 && label_joins(s, n, i)) { // a combining mark on the character before it
+        memcpy(vis, s + i, step);
+        vis[step] = 0;
+        *pos = i + step;
+        return 0;
+    }
     Buf b = {0};
     label_visible(&b, s + i, step, utf8);
     size_t bl = b.len < 31 ? b.len : 31;
@@ -99,15 +105,21 @@ int vd_wrap(const char *s, size_t n, int w, bool utf8, VdRow **rows) {
     return nr;
 }
 
+void vd_join(CellGrid *g, int x, int y, const char *mark) {
+    Cell *c = cellgrid_at(g, x, y);
+    if (c && c->flags & CELL_CONT) c = cellgrid_at(g, x - 1, y); // the left half of a wide glyph
+    if (c && strlen(c->g) + strlen(mark) < LABEL_GLYPH_MAX) strcat(c->g, mark);
+}
+
 int vd_text(CellGrid *g, int x, int y, int maxw, const char *s, size_t start, size_t end, CellColor fg,
             CellColor bg, int attr, bool utf8) {
     int used = 0;
     char vis[32], glyph[LABEL_GLYPH_MAX];
-    for (size_t p = start; p < end;) {
-        int cw = vd_char(s, end, &p, vis, utf8);
+    s += start; // [start, end) is a text of its own: a mark at its start is not put on what lies before
+    for (size_t p = 0, n = end - start; p < n;) {
+        int cw = vd_char(s, n, &p, vis, utf8);
         if (cw == 0) { // a combining mark: join the glyph before it
-            Cell *c = cellgrid_at(g, x + used - 1, y);
-            if (c && strlen(c->g) + strlen(vis) < LABEL_GLYPH_MAX) strcat(c->g, vis);
+            if (used > 0) vd_join(g, x + used - 1, y, vis);
             continue;
         }
         if (used + cw > maxw) break;

@@ -142,6 +142,43 @@ int main(void) {
         CHECK_INT(label_next(s, n, &pos, g), 0);
     }
 
+    // marks in running text: which join the character before them (label_joins), as label_visible
+    // shows the whole text: Devanagari virama, Thai vowel and tone marks, Arabic harakat, NFD Latin
+    {
+        static const struct { const char *s; size_t at; bool joins; } J[] = {
+            {"\u0928\u094D", 3, true},              // न + virama
+            {"\u0E17\u0E35\u0E48", 3, true},        // ท + sara ii
+            {"\u0E17\u0E35\u0E48", 6, true},        // ... + mai ek, after a mark
+            {"\u0639\u064E", 2, true},              // ع + fatha
+            {"\u064A\u064E\u0651", 4, true},        // ي + fatha + shadda
+            {"e\u0302\u0301", 1, true},             // e + circumflex
+            {"e\u0302\u0301", 3, true},             // ... + acute
+            {"\xe7\x8c\xab\uFE0F", 3, true},        // a variation selector on a wide character
+            {"\u0301", 0, false},                   // a leading mark
+            {"a\n\u0301", 2, false},                // after a newline
+            {"a \u0301", 2, false},                 // after a space
+            {"\t\u0301", 1, false},                 // after a control
+            {"\xff\u0301", 1, false},               // after an invalid byte
+            {"\xc2\xa0\u0301", 2, false},           // after a no-break space (shown as '⍽')
+            {"a\u200B\u0301", 4, false},            // after an escaped character (<U+200B>)
+            {"ab", 1, false},                       // not a mark
+            {"a\u200B", 1, false},                  // zero width but escaped
+            {"\xcc", 0, false},                     // not valid at all
+        };
+        for (size_t i = 0; i < sizeof J / sizeof *J; i++)
+            if (label_joins(J[i].s, strlen(J[i].s), J[i].at) != J[i].joins) {
+                fprintf(stderr, "label_joins(case %zu, at %zu): expected %d\n", i, J[i].at, J[i].joins);
+                check_failures++;
+            }
+        // label_visible agrees: a mark gets '◌' exactly where it does not join
+        FMT("\u0939\u093F\u0928\u094D\u0926\u0940", 8, true, "\u0939\u093F\u0928\u094D\u0926\u0940", 5);
+        FMT("\u0E17\u0E35\u0E48\u0E19\u0E35\u0E48", 8, true, "\u0E17\u0E35\u0E48\u0E19\u0E35\u0E48", 2);
+        FMT("\u0639\u064E\u0631\u064E", 8, true, "\u0639\u064E\u0631\u064E", 2);
+        FMT("Vie\u0323\u0302t", 8, true, "Vie\u0323\u0302t", 4);
+        FMT("\u094D\u0926", 8, true, "\u25CC\u094D\u0926", 2);
+        FMT("a\n\u0301", 8, true, "a\u21B5\u25CC\u0301", 3);
+    }
+
     // the width table agrees with the C library's wcwidth where the UTF-8 locale exists
     if (setlocale(LC_CTYPE, "C.UTF-8")) {
         static const uint32_t samples[] = {'a', 0xE9, 0x301, 0x5D0, 0x93F, 0x1100, 0x1160, 0x2E80, 0x3042,

@@ -10,6 +10,7 @@
 #include "../check.h"
 #include "../aslimit.h"
 #include "barchart.h"
+#include "base/utf8.h"
 #include "golden.h"
 #include "view.h"
 
@@ -897,6 +898,130 @@ static int find_glyph(const CellGrid *g, int y, const char *s) {
     return -1;
 }
 
+// Combining marks in running text (the lab's editor, the log, vd_text/vd_width): a mark after a
+// base character joins it (no width, drawn in its cell); one at the start of a text, after a
+// newline, a space or a control gets '◌' as in token labels.
+static const char *const marked[] = {
+    "\u0939\u093F\u0928\u094D\u0926\u0940",                         // हिन्दी: a virama
+    "\u0E20\u0E32\u0E29\u0E32\u0E44\u0E17\u0E22",                   // ภาษาไทย: no marks
+    "\u0E17\u0E35\u0E48\u0E19\u0E35\u0E48",                         // ที่นี่: vowel and tone marks
+    "\u0627\u0644\u0639\u064E\u0631\u064E\u0628\u0650\u064A\u064E\u0651\u0629", // العَرَبِيَّة: harakat
+    "Tie\u0302\u0301ng Vie\u0323\u0302t nai\u0308ve",               // NFD Latin: two marks on one e
+};
+static const int marked_w[] = {5, 7, 2, 7, 16};
+
+// How many times what occurs in s.
+static int count_of(const char *s, const char *what) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p++) n++;
+    return n;
+}
+
+static void test_combining_marks(void) {
+    for (int i = 0; i < 5; i++) {
+        int w = vd_width(marked[i], strlen(marked[i]), true);
+        if (w != marked_w[i]) fprintf(stderr, "vd_width of %s\n", marked[i]);
+        CHECK_INT(w, marked_w[i]);
+    }
+    CHECK_INT(vd_width("\u0301x", 3, true), 2);          // a leading mark: '◌' and the mark
+    CHECK_INT(vd_width("a\n\u0301", 4, true), 3);        // after a newline ("↵")
+    CHECK_INT(vd_width("a \u0301", 4, true), 3);         // after a space
+    CHECK_INT(vd_width("\t\u0301", 3, true), 2);         // after a control ("→")
+    CHECK_INT(vd_width("e\u0301", 3, false), 1);         // ASCII: the mark is not shown
+    CHECK_INT(vd_width("\xe7\x8c\xab\u0301", 5, true), 2); // on a wide character
+
+    CellGrid g;
+    cellgrid_init(&g, 24, 3, CMODE_C256);
+    const char *t = marked[4];
+    CHECK_INT(vd_text(&g, 1, 0, 23, t, 0, strlen(t), CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0, true), 16);
+    CHECK_STR(cellgrid_at(&g, 3, 0)->g, "e\u0302\u0301"); // ế in one cell
+    CHECK_STR(cellgrid_at(&g, 4, 0)->g, "n");
+    CHECK_STR(cellgrid_at(&g, 0, 0)->g, " ");          // nothing joined before the text
+    t = "\u0301a \xe7\x8c\xab\u0302";
+    CHECK_INT(vd_text(&g, 0, 1, 24, t, 0, strlen(t), CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0, true), 5);
+    CHECK_STR(cellgrid_at(&g, 0, 1)->g, "\u25CC\u0301");
+    CHECK_STR(cellgrid_at(&g, 1, 1)->g, "a");
+    CHECK_STR(cellgrid_at(&g, 3, 1)->g, "\xe7\x8c\xab\u0302"); // joins the wide glyph, not its right half
+    CHECK_STR(cellgrid_at(&g, 4, 1)->g, "");
+    // a row that starts at a mark is a text of its own: the mark is not put on the cell before it
+    t = "xe\u0301";
+    CHECK_INT(vd_text(&g, 5, 2, 5, t, 2, strlen(t), CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0, true), 1);
+    CHECK_STR(cellgrid_at(&g, 4, 2)->g, " ");
+    CHECK_STR(cellgrid_at(&g, 5, 2)->g, "\u25CC\u0301");
+    cellgrid_done(&g);
+
+    // the lab's editor, typed key by key, and its cursor
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &lab_view_ops, &host), 0);
+    v.ops->key(&v, 'e');
+    Buf all = {0};
+    for (int i = 0; i < 5; i++) buf_printf(&all, "%s%s", i ? " " : "", marked[i]);
+    for (size_t p = 0; p < all.len;) {
+        uint32_t cp;
+        p += (size_t)utf8_decode(all.data + p, all.len - p, &cp);
+        v.ops->key(&v, (int)cp);
+    }
+    CHECK_STR(sh.prompt.data, all.data);
+    draw(&v, &g, 72, 18);
+    int y = find_row(&g, marked[0]);
+    CHECK(y >= 0);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, all.data) != NULL);
+    if (!strstr(txt, all.data)) fprintf(stderr, "the editor shows:\n%s", txt);
+    CHECK(strstr(txt, "\u25CC") == NULL);
+    free(txt);
+    // the cursor is just after the text: 2 + 5 + 1 + 7 + 1 + 2 + 1 + 7 + 1 + 16 columns
+    CHECK_INT(v.cur_y, y);
+    CHECK_INT(v.cur_x, 2 + 41);
+    CHECK_STR(cellgrid_at(&g, v.cur_x - 1, y)->g, "e");
+    cellgrid_done(&g);
+    for (int k = 0; k < 3; k++) v.ops->key(&v, VK_LEFT); // before e, v, then between i and U+0308
+    draw(&v, &g, 72, 18);
+    CHECK_INT(v.cur_x, 2 + 41 - 2);
+    CHECK_STR(cellgrid_at(&g, v.cur_x - 1, y)->g, "i\u0308");
+    cellgrid_done(&g);
+    v.ops->key(&v, VK_LEFT); // before i
+    draw(&v, &g, 72, 18);
+    CHECK_INT(v.cur_x, 2 + 41 - 3);
+    cellgrid_done(&g);
+    // a narrow editor wraps by columns: the marks do not count
+    draw(&v, &g, 18, 18);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "\u0E17\u0E35\u0E48\u0E19\u0E35\u0E48") != NULL);
+    CHECK(strstr(txt, "\u25CC") == NULL);
+    free(txt);
+    cellgrid_done(&g);
+    // completion tokens: a mark inside a token joins its letter, one that starts a token shows on '◌'
+    v.ops->key(&v, VK_ESC);
+    stream(&v, 0, " nai\u0308ve", -0.1f);
+    stream(&v, 1, "\u0308s", -0.1f);
+    draw(&v, &g, 72, 18);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "nai\u0308ve\u25CC\u0308s") != NULL);
+    if (!strstr(txt, "nai\u0308ve\u25CC\u0308s")) fprintf(stderr, "the lab shows:\n%s", txt);
+    free(txt);
+    cellgrid_done(&g);
+    view_close(&v);
+
+    // the log
+    reset(CMODE_C8);
+    view_open(&v, &log_view_ops, &host);
+    textpane_append(&v, all.data, all.len, 0);
+    textpane_append(&v, "\u0301 leads", strlen("\u0301 leads"), 0);
+    draw(&v, &g, 60, 8);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "\u0939\u093F\u0928\u094D\u0926\u0940 \u0E20") != NULL);
+    CHECK(strstr(txt, "Tie\u0302\u0301ng Vie\u0323\u0302t nai\u0308ve") != NULL);
+    CHECK(strstr(txt, "\u25CC\u0301 leads") != NULL);
+    CHECK_INT(count_of(txt, "\u25CC"), 1);
+    if (count_of(txt, "\u25CC") != 1) fprintf(stderr, "the log shows:\n%s", txt);
+    free(txt);
+    cellgrid_done(&g);
+    view_close(&v);
+    buf_free(&all);
+}
+
 static void test_experiment(void) {
     reset(CMODE_C256);
     View v;
@@ -1287,6 +1412,7 @@ static void test_similarity_labels(void) {
 
 int main(void) {
     test_helpers();
+    test_combining_marks();
     test_similarity_labels();
     test_attention();
     test_attention_big();
