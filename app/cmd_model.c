@@ -153,7 +153,7 @@ static int cmd_tokenize(App *app, const Args *a, Out *out) {
         }
         buf_putc(&out->text, '\n');
     }
-    buf_printf(&out->text, "%d tokens\n", ids.n);
+    buf_printf(&out->text, "%d token%s\n", ids.n, ids.n == 1 ? "" : "s");
     buf_free(&tmp);
     iv_free(&ids);
     return 0;

@@ -175,6 +175,12 @@ p = run(["--json", "-e", r':tokenize "a\nb\t\x41\u00e9" special=false'])
 t = jlines(p)[0]
 check(t["pieces"] == ["a", "\n", "b", "\t", "A", "<0xC3>", "<0xA9>"], "escapes decode to the bytes", t["pieces"])
 
+# the count's word agrees with it (it said "1 tokens")
+for text, want in (("a", "1 token"), ("a b", "3 tokens")):
+    p = run(["-e", 'tokenize "%s" special=false' % text])
+    last = p.stdout.decode().rstrip("\n").split("\n")[-1]
+    check(last == want, "tokenize %r ends with %r" % (text, want), last)
+
 # --script and stdin give the same as -e
 script = os.path.join(TMP, "s.qkv")
 with open(script, "w") as f:
