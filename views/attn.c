@@ -418,8 +418,14 @@ static int model_key(View *v, int key) {
     case VK_DOWN: case 'j': A->sel_l++; break;
     case VK_LEFT: case 'h': A->sel_h--; break;
     case VK_RIGHT: case 'l': A->sel_h++; break;
-    case VK_PGUP: A->sel_l -= A->grid_rows > 1 ? A->grid_rows : 1; break;
-    case VK_PGDN: A->sel_l += A->grid_rows > 1 ? A->grid_rows : 1; break;
+    // a screen of layers: the grid and the selection move together (from layers 0-4, PgDn showed
+    // 1-5 with the selection on 5), the drawing clamps both
+    case VK_PGUP: case VK_PGDN: {
+        int page = (A->grid_rows > 1 ? A->grid_rows : 1) * (key == VK_PGDN ? 1 : -1);
+        A->sel_l += page, A->top_l += page;
+        if (A->top_l < 0) A->top_l = 0;
+        break;
+    }
     case VK_HOME: A->sel_h = 0; break;
     case VK_END: A->sel_h = A->H; break;
     case VK_ENTER: case 'm': case '+':

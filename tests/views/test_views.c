@@ -320,6 +320,24 @@ static void test_attention_big(void) {
     CHECK(row_has(&g, 2, "L0") && row_has(&g, 5, "L1") && row_has(&g, 14, "L4") && !grid_has(&g, "L5"));
     CHECK(row_has(&g, 19, "layer 0 head 0: largest weight 1.0000  layers 0-4 of 12  (each thumbnail"));
     cellgrid_done(&g);
+    // PgDn and PgUp move a screen of layers: the next five shown, the selection on the first
+    v.ops->key(&v, VK_PGDN);
+    draw(&v, &g, 80, 20);
+    CHECK(row_has(&g, 19, "layer 5 head 0: largest weight") && row_has(&g, 19, "layers 5-9 of 12  ("));
+    cellgrid_done(&g);
+    v.ops->key(&v, VK_PGDN);
+    draw(&v, &g, 80, 20);
+    CHECK(row_has(&g, 19, "layer 10 head 0: largest weight") && row_has(&g, 19, "layers 7-11 of 12  ("));
+    cellgrid_done(&g);
+    v.ops->key(&v, VK_PGUP);
+    draw(&v, &g, 80, 20);
+    CHECK(row_has(&g, 19, "layer 5 head 0: largest weight") && row_has(&g, 19, "layers 2-6 of 12  ("));
+    cellgrid_done(&g);
+    v.ops->key(&v, VK_PGUP);
+    v.ops->key(&v, VK_PGUP);
+    draw(&v, &g, 80, 20);
+    CHECK(row_has(&g, 19, "layer 0 head 0: largest weight") && row_has(&g, 19, "layers 0-4 of 12  ("));
+    cellgrid_done(&g);
     for (int i = 0; i < 11; i++) v.ops->key(&v, VK_DOWN);
     for (int i = 0; i < 12; i++) v.ops->key(&v, VK_RIGHT);
     draw(&v, &g, 80, 20);
