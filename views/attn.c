@@ -29,6 +29,7 @@ typedef struct Attn {
     bool pending;    // a request is queued
     bool model_view;
     int layer, head; // head view (head == H: the mean)
+    int head_back;   // the head `a` left for the mean, which `a` goes back to
     HeatmapView hv;
     int last_zoom;   // zoom of the last head-view layout
     int sel_l, sel_h, top_l, left_h; // model view
@@ -397,7 +398,10 @@ static int head_key(View *v, int key) {
     case ']': A->layer = clampi(A->layer + 1, 0, A->L - 1); break;
     case '<': case '{': A->head = clampi(A->head - 1, 0, A->H); break;
     case '>': case '}': A->head = clampi(A->head + 1, 0, A->H); break;
-    case 'a': A->head = A->head == A->H ? 0 : A->H; break;
+    case 'a': // the mean and back to the head it was opened from (it went to head 0)
+        if (A->head == A->H) A->head = clampi(A->head_back, 0, A->H - 1 > 0 ? A->H - 1 : 0);
+        else A->head_back = A->head, A->head = A->H;
+        break;
     case 'm': case VK_ESC: case VK_BACKSPACE:
         if (key == VK_ESC && !A->have) return 0;
         A->model_view = true, A->sel_l = A->layer, A->sel_h = A->head;

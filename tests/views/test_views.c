@@ -348,6 +348,20 @@ static void test_attention_big(void) {
     CHECK(strstr(txt, "layers 7-11 of 12  (") != NULL && !strstr(txt, "L6"));
     free(txt);
     cellgrid_done(&g);
+    // the head view: a to the mean and back to the head it left (it went to head 0)
+    for (int i = 0; i < 9; i++) v.ops->key(&v, VK_LEFT);
+    v.ops->key(&v, VK_ENTER);
+    const char *const heads[] = {"layer 11/11  head 3/11", "layer 11/11  mean of 12 heads", "layer 11/11  head 3/11"};
+    for (int i = 0; i < 3; i++) {
+        if (i) v.ops->key(&v, 'a');
+        draw(&v, &g, 80, 20);
+        txt = rows_text(&g);
+        if (!strstr(txt, heads[i])) fprintf(stderr, "after %d a: no '%s' in\n%s\n", i, heads[i], txt);
+        CHECK(strstr(txt, heads[i]) != NULL);
+        free(txt);
+        cellgrid_done(&g);
+    }
+    v.ops->key(&v, 'm');
     // every size down to one cell: nothing drawn outside the view's rectangle
     for (int w = 1; w <= 24; w++)
         for (int h = 1; h <= 9; h++) {
