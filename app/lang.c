@@ -182,8 +182,13 @@ int lang_parse(const char *line, size_t len, Args *out, Err *e) {
     return 0;
 }
 
-int lang_split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user) {
+// Walk text's commands as lang_split splits them: fn (when given) gets each non-empty one, and
+// the walk stops at its first non-zero return, which is returned; *open is set when the text ends
+// inside a quote (a command that goes on in the text still to come).
+static int split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user,
+                 bool *open) {
     const char *s = text, *end = text + len;
+    *open = false;
     while (s < end) {
         while (s < end && is_space(*s)) s++;
         if (s >= end) break;
@@ -204,15 +209,27 @@ int lang_split(const char *text, size_t len, int (*fn)(void *user, const char *c
             }
             s++;
         }
+        *open = q != 0; // (only the last command can reach the end inside a quote)
         const char *stop = s;
         while (stop > start && is_space(stop[-1])) stop--;
-        if (stop > start) {
+        if (stop > start && fn) {
             int rc = fn(user, start, (size_t)(stop - start));
             if (rc) return rc;
         }
         if (s < end) s++;
     }
     return 0;
+}
+
+int lang_split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user) {
+    bool open;
+    return split(text, len, fn, user, &open);
+}
+
+bool lang_open_quote(const char *text, size_t len) {
+    bool open;
+    split(text, len, NULL, NULL, &open);
+    return open;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ static int run_one(void *user, const char *cmd, size_t n) {
     out_init(&o);
     int rc = commands_run(r->app, cmd, n, &o);
     print_result(&o, rc, r->app->json, stdout, stderr);
+    fflush(stdout); // a program reading a pipe sees each result as its command ends
     out_free(&o);
     if (rc) r->failed++;
     if (interrupted) return 130;
@@ -91,6 +92,37 @@ static int read_all(FILE *f, Buf *b) {
     size_t got;
     while (!b->failed && (got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(b, chunk, got);
     return ferror(f) || b->failed ? -1 : 0;
+}
+
+// Run the commands of a stream as they come: each line (with the lines after it while a quote
+// is open) runs before the next is read, so that a program can read one command's output before
+// it writes the next (rank, then order; a pipe read to its end first made that hang). Returns
+// lang_split's; *status 1 on a read error or when a command outgrew memory.
+static int run_stream(FILE *f, Runner *r, int *status) {
+    Buf text = {.fallible = true}; // a command's size is input (mem.h rule 1)
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int rc = 0;
+    while (!rc && (got = getline(&line, &cap, f)) > 0) {
+        buf_put(&text, line, (size_t)got);
+        if (text.failed) break;
+        if (lang_open_quote(text.data, text.len)) continue;
+        rc = lang_split(text.data, text.len, run_one, r);
+        buf_clear(&text);
+    }
+    if (text.failed) {
+        fprintf(stderr, "error: out of memory for a command of standard input (%zu bytes)\n", text.failed);
+        *status = 1;
+    } else if (!rc && ferror(f)) {
+        fprintf(stderr, "error: cannot read standard input\n");
+        *status = 1;
+    } else if (!rc && text.len) { // the end inside a quote: the command says so
+        rc = lang_split(text.data, text.len, run_one, r);
+    }
+    free(line);
+    buf_free(&text);
+    return rc;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -245,13 +277,10 @@ int main(int argc, char **argv) {
             }
             if (f != stdin) fclose(f);
         }
-        if (!have_e && !script && read_all(stdin, &text)) {
-            if (text.failed) fprintf(stderr, "error: out of memory for standard input (%zu bytes)\n", text.failed);
-            else fprintf(stderr, "error: cannot read standard input\n");
-            status = 1;
-        }
         Runner r = {&app, 0, false};
-        int rc = lang_split(text.data ? text.data : "", text.len, run_one, &r);
+        int rc;
+        if (!have_e && !script) rc = run_stream(stdin, &r, &status);
+        else rc = lang_split(text.data ? text.data : "", text.len, run_one, &r);
         status = rc == 130 ? 130 : r.failed ? 1 : status;
         buf_free(&text);
     }

@@ -129,6 +129,22 @@ static void test_split(void) {
     CHECK_INT(u.n, 2);
 }
 
+// Whether a stream's text so far ends inside a quote (its last command goes on).
+static void test_open_quote(void) {
+    static const struct {
+        const char *text;
+        bool open;
+    } cases[] = {{"tokenize \"a", true},      {"tokenize \"a\"\n", false}, {"x 'a", true},
+                 {"x \"a\\\"", true},          {"x \"a\\\\\"", false},  {"# it's a comment\n", false},
+                 {"a; b \"c\nd", true},        {"a \"b\nc\"\n", false},   {"", false},
+                 {"x 'say \"hi' \"", true}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (lang_open_quote(cases[i].text, strlen(cases[i].text)) != cases[i].open)
+            fprintf(stderr, "lang_open_quote(%s) should be %d\n", cases[i].text, cases[i].open);
+        CHECK(lang_open_quote(cases[i].text, strlen(cases[i].text)) == cases[i].open);
+    }
+}
+
 static void test_accessors(void) {
     Args a;
     char msg[512];
@@ -264,6 +280,7 @@ int main(void) {
     test_words();
     test_escapes();
     test_split();
+    test_open_quote();
     test_accessors();
     test_registry();
     test_quoting();

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 
 QKV = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="qkv-headless-")
@@ -180,6 +181,29 @@ for text, want in (("a", "1 token"), ("a b", "3 tokens")):
     p = run(["-e", 'tokenize "%s" special=false' % text])
     last = p.stdout.decode().rstrip("\n").split("\n")[-1]
     check(last == want, "tokenize %r ends with %r" % (text, want), last)
+
+# commands from a pipe run as their lines come: a program reads the candidates of a rank and then
+# writes its order (a pipe read to its end before the first command made that hang)
+proc = subprocess.Popen([QKV, "--db", DB, "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE)
+got = []
+reader = threading.Thread(target=lambda: got.append(proc.stdout.readline()), daemon=True)
+proc.stdin.write(b'rank "Once upon a time" k=2 max=3 seed=5\n')
+proc.stdin.flush()
+reader.start()
+reader.join(60)
+cands = json.loads(got[0]).get("candidates", []) if got and got[0] else []
+check(len(cands) == 2, "a rank's candidates arrive while the pipe is still open", got)
+if cands:
+    proc.stdin.write(b"order 2 1\n")
+    proc.stdin.write(b'tokenize "a\nb"\n')  # a quoted text across lines runs once it is whole
+    out, err = proc.communicate(timeout=60)
+    rs = [json.loads(l) for l in out.decode().split("\n") if l.strip()]
+    check(proc.returncode == 0 and len(rs) == 2 and rs[0].get("ranking_id") and rs[1].get("count") == 3,
+          "then its order is stored, and the two-line command runs whole", (proc.returncode, rs, err[-300:]))
+else:
+    proc.kill()
+    proc.communicate()
 
 # --script and stdin give the same as -e
 script = os.path.join(TMP, "s.qkv")
