@@ -33,7 +33,9 @@ static int pair_tokens(const Model *m, const char *prompt, size_t plen, const ch
     if (max_len < 4) return err_set(e, "max_len=%d leaves no room for a pair ([CLS] A [SEP] B [SEP])", max_len);
     IntVec a = {0}, b = {0};
     int rc = 0;
-    if ((plen && tok_encode(m->tok, prompt, plen, 0, &a, e) < 0) || (clen && tok_encode(m->tok, comp, clen, 0, &b, e) < 0))
+    // special-token text ([SEP], [MASK]) read as the token, as HF's tokenizers read a pair
+    if ((plen && tok_encode(m->tok, prompt, plen, TOK_PARSE_SPECIAL, &a, e) < 0) ||
+        (clen && tok_encode(m->tok, comp, clen, TOK_PARSE_SPECIAL, &b, e) < 0))
         rc = -1;
     bool pair = clen > 0; // an empty completion: the prompt alone, as HF's tokenizers encode (prompt, "")
     int budget = max_len - (pair ? 3 : 2), na = a.n, nb = b.n;
@@ -56,6 +58,12 @@ static int pair_tokens(const Model *m, const char *prompt, size_t plen, const ch
     return rc;
 }
 
+// A text as a decoder reads a prompt (generate, tokenize, dpo train's prompts, reward models):
+// the model's special tokens added (BOS) and those spelled in it parsed, <|im_start|> one token.
+static int text_tokens(const Model *m, const char *s, size_t n, IntVec *v, Err *e) {
+    return tok_encode(m->tok, s, n, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, v, e) < 0 ? -1 : 0;
+}
+
 int reward_tokens(const Model *m, const char *prompt, size_t plen, const char *comp, size_t clen, int max_len,
                   IntVec *ids, IntVec *types, int *cut, Err *e) {
     *cut = 0;
@@ -63,7 +71,7 @@ int reward_tokens(const Model *m, const char *prompt, size_t plen, const char *c
     Buf text = {0};
     buf_put(&text, prompt, plen);
     buf_put(&text, comp, clen);
-    int n0 = ids->n, rc = tok_encode(m->tok, text.data ? text.data : "", text.len, TOK_ADD_SPECIAL, ids, e) < 0;
+    int n0 = ids->n, rc = text_tokens(m, text.data ? text.data : "", text.len, ids, e);
     buf_free(&text);
     if (rc) return -1;
     int n = ids->n - n0;
@@ -92,7 +100,7 @@ static int cand_tokens(const Model *m, const RankRow *row, int i, int max_len, b
         int bos = tok_bos(m->tok);
         if (bos < 0) return err_set(e, "empty prompt and the tokenizer has no beginning-of-text token");
         iv_push(v, bos);
-    } else if (tok_encode(m->tok, row->prompt, row->prompt_len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, v, e) < 0) {
+    } else if (text_tokens(m, row->prompt, row->prompt_len, v, e)) {
         return -1;
     }
     int np = v->n;

@@ -30,8 +30,10 @@ typedef struct PairSet {
 } PairSet;
 
 // The tokens a reward model reads for a prompt and a completion (reward train and reward score
-// alike), appended to ids (and types): for a decoder the two as one text with the model's
-// special tokens, cut to its last max_len tokens; for an encoder the sentence pair
+// alike), appended to ids (and types): for a decoder the two as one text tokenized as `tokenize`
+// and generation read a text and dpo train a prompt (the model's special tokens added, and those
+// spelled in the text, <|im_start|>, parsed as one token each), cut to its last max_len tokens;
+// for an encoder the sentence pair (special-token text parsed, as HF's tokenizers do)
 // [CLS] prompt [SEP] completion [SEP] with segment ids 0 up to the first [SEP] and 1 after it
 // in types (an empty completion: [CLS] prompt [SEP], as HF's tokenizers encode a pair with an
 // empty second text), the prompt's start cut first to fit max_len, then the completion's end. *cut: the

@@ -614,16 +614,24 @@ def test_other_vocab(qkv, tmp, models):
                  % (family, r.get('other_vocab'), want, note in p.stdout, 'another vocabulary' in card))
 
 
+def gpt2_tokenizer(what):
+    """The shared GPT-2 BPE tokenizer's folder, or None (a skip of what printed) when it is missing."""
+    shared = os.environ.get('QKV_SHARED_MODELS', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
+                                                              '..', 'shared', 'models'))
+    tokdir = os.path.join(shared, 'gpt2-bpe-tokenizer')
+    if not os.path.isdir(tokdir):
+        print('skip %s: no %s' % (what, tokdir))
+        return None
+    return tokdir
+
+
 def test_gguf_base(qkv, tmp):
     """reward train and dpo train on a GGUF base, the file or a directory holding only it (as ./dev
     models installs SmolLM2): the checkpoint keeps the GGUF's own tokenizer (tokenizer.gguf, from
     its metadata), so it tokenizes as the base does. (A directory once failed after the training
     with 'no tokenizer files'; the file gave the family's byte-level default tokenizer.)"""
-    shared = os.environ.get('QKV_SHARED_MODELS', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
-                                                              '..', 'shared', 'models'))
-    tokdir = os.path.join(shared, 'gpt2-bpe-tokenizer')
-    if not os.path.isdir(tokdir):
-        print('skip gguf base: no %s' % tokdir)
+    tokdir = gpt2_tokenizer('gguf base')
+    if not tokdir:
         return
     db = os.path.join(tmp, 'gguf-base.db')
     src = os.path.join(tmp, 'gg-src')
@@ -656,6 +664,56 @@ def test_gguf_base(qkv, tmp):
                      (cmd, kind, sorted(os.listdir(out)), got and got['ids'], want['ids']))
             else:
                 print('ok %s on a GGUF %s: tokenizer.gguf kept, %d ids as the base' % (cmd, kind, len(want['ids'])))
+
+
+def test_special_tokens(qkv, tmp):
+    """A prompt holding special-token text (<|endoftext|>, as a chat template's <|im_start|>): the reward
+    model reads it as the token, in training and scoring, as `tokenize` and generation read it and as
+    transformers' tokenizer does (it was spelled out as plain characters, 7 tokens for <|endoftext|>)."""
+    tokdir = gpt2_tokenizer('special tokens')
+    if not tokdir:
+        return
+    db = os.path.join(tmp, 'special.db')
+    base = os.path.join(tmp, 'special-base')
+    p = qkv_cli.new_model(qkv, ['gpt2', 'layers=1', 'heads=2', 'd=32', 'ctx=64', 'seed=64', 'tok=' + tokdir,
+                                'out=' + base], db)
+    if p.returncode != 0:
+        fail('special tokens: new-model: %s' % p.stderr.strip()[-400:])
+        return
+    make_db(qkv, db, 6)
+    con = sqlite3.connect(db)  # every prompt as a turn after an end-of-text
+    con.execute("UPDATE rankings SET prompt = 'Hi<|endoftext|>' || prompt")
+    con.execute("UPDATE runs SET prompt = 'Hi<|endoftext|>' || prompt")
+    con.commit()
+    con.close()
+    out = os.path.join(tmp, 'special-rm')
+    r = qjson(qkv, db, 'reward train base=%s head=linear out=%s val=0.34 steps=2 patience=0' % (base, out))
+    if not r:
+        return
+    eot = qjson(qkv, db, 'model', model=base)['eos_id']
+    held = qjson(qkv, db, 'curve kind=reward').get('heldout', [])
+    prompt, comp = 'Hi<|endoftext|>Q: how?', ' it looks good'
+    cases = [(prompt, comp)] + [(h['prompt'], h['chosen']) for h in held[:1]]
+    for prompt, comp in cases:
+        s = qjson(qkv, db, 'reward score %s %s model=%s' % (json.dumps(prompt), json.dumps(comp), out))
+        t = qjson(qkv, db, 'tokenize %s' % json.dumps(prompt + comp), model=out)
+        if not s or not t:
+            return
+        hf_ids = transformers.AutoTokenizer.from_pretrained(out, local_files_only=True)(prompt + comp)['input_ids']
+        want, _ = hf_reward(out, t['ids'])
+        if s['ids'] != t['ids'] or eot not in s['ids'] or hf_ids != t['ids'] or abs(want - s['reward']) > 1e-4:
+            fail('special tokens: reward score read %r, tokenize %r, transformers\' tokenizer %r (end-of-text %d); '
+                 'reward %r, transformers %r' % (s['ids'], t['ids'], hf_ids, eot, s['reward'], want))
+            return
+    # the held-out pair's stored reward (training's tokens) is the reward of scoring's
+    h = held[0] if held else None
+    sc = h and qjson(qkv, db, 'reward score %s %s model=%s' % (json.dumps(h['prompt']), json.dumps(h['chosen']), out))
+    if not sc or abs(sc['reward'] - h['r_chosen']) > 1e-4:
+        fail('special tokens: a held-out pair stored r_chosen %r, reward score %r' % (h and h['r_chosen'],
+                                                                                       sc and sc['reward']))
+        return
+    print('special-token text read as the token by reward train and reward score, as tokenize and transformers '
+          'read it (%d ids)' % len(t['ids']), flush=True)
 
 
 def new_models(qkv, tmp):
@@ -693,6 +751,7 @@ def main():
         test_quantized_base(qkv, tmp, models['gpt2'])
         test_other_vocab(qkv, tmp, models)
         test_gguf_base(qkv, tmp)
+        test_special_tokens(qkv, tmp)
     return finish()
 
 

@@ -60,8 +60,9 @@ def check_scores(qkv, db, rm, pool, what):
     if type(m).__name__ != 'BertForSequenceClassification':
         fail('%s: transformers made a %s' % (what, type(m).__name__))
     worst = 0.0
+    # special-token text in either side read as the token, as transformers' tokenizer reads it
     for prompt, comp in (('Q1: how is item 3?', ' it looks good'), ('Hello', ' that was bad'), ('x', ''),
-                         ('', ' we found it meh')):
+                         ('', ' we found it meh'), ('a [SEP] b [MASK]?', ' it [SEP] looks good')):
         s = qjson(qkv, db, 'reward score "%s" "%s" model=%s' % (prompt, comp, rm))
         if not s:
             return
