@@ -96,6 +96,7 @@ static void json_stats(JsonW *w, const char *prefix, const DpoStats *s) {
 static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     char *tok_dir = NULL; // the checkpoint's tokenizer (tmodel_checkpoint_tokenizer)
     int lock = -1;        // out= held for this run alone (fs_lock_dir)
+    bool made = false;    // out= created by this run
     Err e = {{0}};
     const char *outdir = args_opt(a, "out");
     if (!outdir || !*outdir) return out_error(out, "dpo train: out=DIR is required");
@@ -198,11 +199,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     for (int i = 0; i < ps.n_seq; i++) seqp[i] = ps.seq[i].v, lens[i] = ps.seq[i].n;
     DpoData d = {(const int *const *)seqp, lens, ps.start, ps.n_seq, dtrain, dheld, n_train, n_held, NULL};
 
-    if (fs_mkdir_p(outdir, 0755, &e) || (lock = fs_lock_dir(outdir, "training into it", &e)) < 0 ||
-        tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
-        out_error(out, "dpo train: %s", e.msg);
-        goto done;
-    }
+    if (pref_out_open(outdir, base, "dpo train", &made, &lock, &tok_dir, out)) goto done;
     DpoLog L = {.app = app, .db = db};
     Buf opts = {0};
     options_json(a, "dpo", &opts);
@@ -225,7 +222,8 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     int trc = dpo_train(tm, &d, &o, &hooks, &res, &e);
     // stopped with Ctrl-C: the card and JSON say so, and how far it was meant to go
     int planned = !trc && app->cancel && *app->cancel && res.steps < o.opt.steps ? o.opt.steps : 0;
-    if (!trc) {
+    bool no_step = planned && res.steps == 0; // stopped before its first step: the base, no tuned model
+    if (!trc && !no_step) {
         trc = tmodel_save(tm, outdir, tok_dir, false, &e);
         if (!trc && lora_on) trc = lora_save(&lora, tm, outdir, "CAUSAL_LM", &e);
         if (!trc && judge) { // the held-out prompts, each once, sampled from the base and the tuned checkpoint
@@ -249,8 +247,10 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
             trc = write_card(outdir, base, o.beta, lora_on, a, &s, &ps, n_train, n_held, n_held_g, &res, planned,
                              judge ? &jr : NULL, judge ? reward_model_path(judge) : NULL, &e);
     }
-    if (trc) {
-        out_error(out, "dpo train: %s", e.msg);
+    if (trc || no_step) {
+        pref_out_discard(outdir, made, tok_dir);
+        if (no_step) out_error(out, "dpo train: stopped with Ctrl-C before the first step: no model written");
+        else out_error(out, "dpo train: %s", e.msg);
         goto done;
     }
     if (L.log_err.msg[0]) fprintf(stderr, "warning: the DPO run was not logged: %s\n", L.log_err.msg);

@@ -149,6 +149,7 @@ static int base_pooling(const Model *base, const char *pool_s, PoolKind *pool, O
 static int reward_train_cmd(App *app, const Args *a, Out *out) {
     char *tok_dir = NULL; // the checkpoint's tokenizer (tmodel_checkpoint_tokenizer)
     int lock = -1;        // out= held for this run alone (fs_lock_dir)
+    bool made = false;    // out= created by this run
     Err e = {{0}};
     const char *outdir = args_opt(a, "out"), *head_s = args_opt(a, "head"), *ties = args_opt(a, "ties");
     if (!outdir || !*outdir) return out_error(out, "reward train: out=DIR is required");
@@ -237,10 +238,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     const char *base_path = base->builtin ? "builtin" : base->path;
     char base_arch[64];
     runlog_arch_name(base, base_arch, sizeof base_arch);
-    // the tokenizer settled before the work: a base without one to keep fails now
-    if (fs_mkdir_p(outdir, 0755, &e) || (lock = fs_lock_dir(outdir, "training into it", &e)) < 0 ||
-        tmodel_checkpoint_tokenizer(base, outdir, &tok_dir, &e)) {
-        out_error(out, "reward train: %s", e.msg);
+    if (pref_out_open(outdir, base, "reward train", &made, &lock, &tok_dir, out)) {
         buf_free(&opts);
         free(seqp);
         free(typep);
@@ -260,12 +258,13 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     int trc = reward_train(tm, score, &d, &o, &hooks, &res, &e);
     // stopped with Ctrl-C: the card and JSON say so, and how far it was meant to go
     int planned = !trc && app->cancel && *app->cancel && res.steps < o.opt.steps ? o.opt.steps : 0;
-    if (!trc && n_held && L.run_id > 0 && !L.log_err.msg[0]) // the held-out pairs as the kept weights score them
+    bool no_step = planned && res.steps == 0; // stopped before its first step: the zero head is no model
+    if (!trc && !no_step && n_held && L.run_id > 0 && !L.log_err.msg[0]) // the held-out pairs as the kept weights score them
         trc = store_heldout(db, L.run_id, tm, score, &s, &ps, &d, &L.log_err, &e);
     free(seqp);
     free(typep);
     free(lens);
-    if (!trc) {
+    if (!trc && !no_step) {
         trc = tmodel_save_reward(tm, score, enc ? pool_name(pool) : NULL, outdir, tok_dir, &e);
         if (!trc && o.head == REWARD_LORA) trc = lora_save(&lora, tm, outdir, "SEQ_CLS", &e);
         if (!trc)
@@ -273,9 +272,12 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
                              planned, &e);
     }
     if (L.run_id > 0 && !L.log_err.msg[0])
-        db_reward_finish(db, L.run_id, trc ? "failed" : "done", res.best_step, res.held_acc, &L.log_err);
-    if (trc) {
-        out_error(out, "reward train: %s", e.msg);
+        db_reward_finish(db, L.run_id, trc ? "failed" : planned ? "stopped" : "done", res.best_step, res.held_acc,
+                         &L.log_err);
+    if (trc || no_step) {
+        pref_out_discard(outdir, made, tok_dir);
+        if (no_step) out_error(out, "reward train: stopped with Ctrl-C before the first step: no model written");
+        else out_error(out, "reward train: %s", e.msg);
         goto done;
     }
     if (L.log_err.msg[0]) fprintf(stderr, "warning: the reward run was not logged: %s\n", L.log_err.msg);
@@ -329,7 +331,9 @@ RewardModel *reward_judge_open(App *app, const char *dir, const char *opt, const
     if (!dir) dir = app->reward_dir;
     if (!dir) {
         Db *db = app_db(app, &e);
-        int got = db ? db_reward_latest_out(db, latest, sizeof latest, &e) : 0;
+        int64_t id = 0;
+        int n_later = 0;
+        int got = db ? db_reward_latest_out(db, latest, sizeof latest, &id, &n_later, &e) : 0;
         if (got < 0) {
             out_error(out, "%s: %s", cmd, e.msg);
             return NULL;
@@ -344,6 +348,10 @@ RewardModel *reward_judge_open(App *app, const char *dir, const char *opt, const
                       latest, opt);
             return NULL;
         }
+        if (n_later) // say which: the latest run is not the one used
+            buf_printf(&out->text, "note: the reward model of reward run %lld, '%s', the latest finished one (%d later "
+                                   "run%s did not finish: see curve kind=reward)\n",
+                       (long long)id, latest, n_later, n_later == 1 ? "" : "s");
         dir = latest;
     }
     RewardModel *rm = reward_model_open(dir, app->n_threads, &e);

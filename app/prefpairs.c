@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/mem.h"
 #include "base/utf8.h"
 #include "cmdutil.h"
@@ -295,6 +297,33 @@ Model *pref_base_model(App *app, const Args *a, const char *cmd, Model **owned, 
         return NULL;
     }
     return app->model;
+}
+
+int pref_out_open(const char *outdir, const Model *base, const char *cmd, bool *made, int *lock, char **tok_dir,
+                  Out *out) {
+    Err e = {{0}};
+    *made = !fs_is_dir(outdir);
+    if (fs_mkdir_p(outdir, 0755, &e) || (*lock = fs_lock_dir(outdir, "training into it", &e)) < 0)
+        return out_error(out, "%s: %s", cmd, e.msg); // made or not, a folder held is the other's now
+    // the tokenizer settled before the work: a base without one to keep fails now
+    if (tmodel_checkpoint_tokenizer(base, outdir, tok_dir, &e)) {
+        pref_out_discard(outdir, *made, *tok_dir);
+        return out_error(out, "%s: %s", cmd, e.msg);
+    }
+    return 0;
+}
+
+void pref_out_discard(const char *outdir, bool made, const char *tok_dir) {
+    if (tmodel_file_in(outdir)) return; // a checkpoint was written (out= held none): kept
+    if (made) {
+        fs_remove_tree(outdir);
+        return;
+    }
+    if (tok_dir && !strcmp(tok_dir, outdir)) { // tokenizer.gguf, written from a GGUF base
+        char *p = fs_join(outdir, "tokenizer.gguf");
+        unlink(p);
+        free(p);
+    }
 }
 
 void pref_card_data(Buf *b, const Args *a, const RankSet *s, const PairSet *ps, int n_train, int n_held, int prompts,

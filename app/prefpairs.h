@@ -79,6 +79,15 @@ int pref_train_opts(const struct Args *a, const char *cmd, PrefTrainOpts *p, str
 // (loaded when none is). NULL with the message (prefixed with cmd) in out.
 Model *pref_base_model(struct App *app, const struct Args *a, const char *cmd, Model **owned, struct Out *out);
 
+// Where a trainer writes its checkpoint: out= made when missing (*made), held for this process
+// alone (the descriptor in *lock, -1 before) and the base's tokenizer settled (*tok_dir, see
+// tmodel_checkpoint_tokenizer). 0, or -1 with the message (prefixed with cmd) in out.
+int pref_out_open(const char *outdir, const Model *base, const char *cmd, bool *made, int *lock, char **tok_dir,
+                  struct Out *out);
+// A run that failed or stopped before its first step: unless it wrote a checkpoint (out= held
+// none before), out= removed when the run made it, else the tokenizer it wrote there.
+void pref_out_discard(const char *outdir, bool made, const char *tok_dir);
+
 // The data keys both trainers report: ties, prompts, heldout_prompts, truncated.
 // The model card's steps line: steps run, the planned count when Ctrl-C stopped the run (planned
 // > 0), the step whose weights were kept.

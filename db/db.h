@@ -373,7 +373,7 @@ typedef struct DbRewardPoint {
 int64_t db_reward_begin(Db *db, const DbRewardRun *r, Err *e);
 // Record (or replace) the point of p->step.
 int db_reward_point(Db *db, int64_t run_id, const DbRewardPoint *p, Err *e);
-// Close the run: status "done" or "failed", the step kept and its held-out accuracy.
+// Close the run: status "done", "stopped" (Ctrl-C) or "failed", the step kept and its held-out accuracy.
 int db_reward_finish(Db *db, int64_t run_id, const char *status, int best_step, double heldout_accuracy, Err *e);
 // Record (or replace) the reward model_path gives logged run run_id.
 int db_reward_score(Db *db, int64_t run_id, const char *model_path, double reward, Err *e);
@@ -386,9 +386,10 @@ typedef struct DbRewardPair {
     size_t prompt_len, chosen_len, rejected_len;
     double r_chosen, r_rejected;
 } DbRewardPair;
-// The out_path of the latest finished ('done') reward run into out (cap bytes): 1, 0 when there
-// is none, -1 with e filled.
-int db_reward_latest_out(Db *db, char *out, size_t cap, Err *e);
+// The out_path of the latest finished ('done') reward run into out (cap bytes), its id, and in
+// *n_later the runs after it that did not finish (stopped, failed, interrupted or running): 1, 0
+// when there is none, -1 with e filled.
+int db_reward_latest_out(Db *db, char *out, size_t cap, int64_t *id, int *n_later, Err *e);
 // Record the n held-out pairs of run run_id (numbered 0..n-1), all or none.
 int db_reward_heldout(Db *db, int64_t run_id, const DbRewardPair *p, int n, Err *e);
 

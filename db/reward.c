@@ -16,7 +16,9 @@ static const char SQL_FINISH[] =
 static const char SQL_HELDOUT[] =
     "INSERT OR REPLACE INTO reward_heldout (run_id, n, ranking_id, chosen_n, rejected_n, tie, prompt, chosen, rejected, "
     "r_chosen, r_rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-static const char SQL_LATEST[] = "SELECT out_path FROM reward_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1";
+static const char SQL_LATEST[] =
+    "SELECT out_path, id, (SELECT count(*) FROM reward_runs n WHERE n.id > r.id) FROM reward_runs r "
+    "WHERE status = 'done' ORDER BY id DESC LIMIT 1";
 static const char SQL_SCORE[] =
     "INSERT OR REPLACE INTO reward_scores (run_id, model_path, reward, created) VALUES (?, ?, ?, ?)";
 
@@ -155,12 +157,14 @@ int db_reward_heldout(Db *db, int64_t run_id, const DbRewardPair *p, int n, Err 
     return db_tx_close(db, own, status, e, what);
 }
 
-int db_reward_latest_out(Db *db, char *out, size_t cap, Err *e) {
+int db_reward_latest_out(Db *db, char *out, size_t cap, int64_t *id, int *n_later, Err *e) {
     sqlite3_stmt *st = db_stmt(db, SQL_LATEST, e);
     if (!st) return -1;
     int rc = sqlite3_step(st), r = 0;
     if (rc == SQLITE_ROW) {
         snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        *id = sqlite3_column_int64(st, 1);
+        *n_later = sqlite3_column_int(st, 2);
         r = 1;
     } else if (rc != SQLITE_DONE) {
         r = db_fail(db, rc, e, "cannot read the reward runs from");

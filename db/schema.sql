@@ -265,3 +265,9 @@ ALTER TABLE experiments ADD COLUMN owner TEXT;
 
 -- migration 11: the process training a reward model ('HOST PID START', base/proc.h), NULL once it stops: a running reward run whose process is gone reads as interrupted
 ALTER TABLE reward_runs ADD COLUMN owner TEXT;
+
+-- migration 12: a reward training stopped with Ctrl-C reads as 'stopped' (it was recorded 'done', and its model became the default reward model): the status column rebuilt with the wider CHECK, its values kept
+ALTER TABLE reward_runs ADD COLUMN status_new TEXT NOT NULL DEFAULT 'running' CHECK (status_new IN ('running', 'stopped', 'done', 'failed'));
+UPDATE reward_runs SET status_new = status;
+ALTER TABLE reward_runs DROP COLUMN status;
+ALTER TABLE reward_runs RENAME COLUMN status_new TO status;

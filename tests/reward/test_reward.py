@@ -559,6 +559,61 @@ def test_killed(qkv, tmp, model_dir):
         print('a reward training killed after %d points reads as interrupted' % len(cv.get('points', [])), flush=True)
 
 
+def test_stopped_before_step(qkv, tmp, model_dir):
+    """Ctrl-C before a reward training's first step (during its hidden-state pass): no model is written
+    (out= it made is removed), the run reads as stopped, not done, and the default reward model stays
+    the latest finished run's, with a note naming it (it was recorded done, and reward score used its
+    all-zero head). dpo train the same: no checkpoint of the untouched base."""
+    import signal
+    import time
+    for attempt, n in enumerate((60, 240, 960)):  # more rankings when the run got past its first step
+        db = os.path.join(tmp, 'stop0-%d.db' % attempt)
+        make_db(qkv, db, n)
+        done_rm = os.path.join(tmp, 'stop0-done-%d' % attempt)
+        if not qjson(qkv, db, 'reward train base=%s head=linear out=%s steps=2' % (model_dir, done_rm)):
+            return
+        got = []
+        for cmd, table in (('reward train head=linear', 'reward_runs'), ('dpo train', 'train_runs')):
+            out = os.path.join(tmp, 'stop0-%s-%d' % (cmd.split()[0], attempt))
+            proc = subprocess.Popen([qkv, '--db', db, '--model', model_dir, '--json', '-e',
+                                     '%s out=%s epochs=1000 patience=0' % (cmd, out)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            t0 = time.time()
+            while time.time() - t0 < 60 and proc.poll() is None:  # until its run row is written: the pass follows
+                try:
+                    con = sqlite3.connect(db)
+                    k = con.execute('SELECT count(*) FROM %s' % table).fetchone()[0]
+                    con.close()
+                except sqlite3.Error:
+                    k = 0
+                if k >= (2 if table == 'reward_runs' else 1):
+                    break
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+            so, se = proc.communicate(timeout=120)
+            got.append((cmd, out, proc.returncode, so, se))
+        if any(re.search(r'"steps":[1-9]', so) for _, _, _, so, _ in got):
+            continue  # a step ran before the signal came: again with a longer pass
+        break
+    for cmd, out, rc, so, se in got:
+        if rc == 0 or 'stopped with Ctrl-C before the first step: no model written' not in se \
+                or os.path.exists(out):
+            fail('%s stopped before its first step: exit %d, %r; out= %s' % (cmd, rc, se.strip()[-300:],
+                 sorted(os.listdir(out)) if os.path.isdir(out) else 'absent'))
+    cv = qjson(qkv, db, 'curve kind=reward')
+    if not cv or cv.get('status') != 'stopped':
+        fail('reward train stopped before its first step: status %r, want stopped' % (cv or {}).get('status'))
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'reward score "Q1: how?" " it looks good"'])
+    s = qjson(qkv, db, 'reward score "Q1: how?" " it looks good"')
+    if not s or s['model'] != os.path.realpath(done_rm) or 'the latest finished one (1 later run did not finish' \
+            not in p.stdout:
+        fail('the default reward model after a stopped run: %r (want %s), text %r' % (s and s['model'], done_rm,
+                                                                                    p.stdout + p.stderr))
+    else:
+        print('a reward training stopped before its first step writes no model and reads as stopped; the default '
+              'reward model stays the finished run\'s', flush=True)
+
+
 def test_quantized_base(qkv, tmp, model_dir):
     """A session's model quantized in memory is the base a trainer starts from: the JSON, the model
     card and the database say so (they named the float file alone)."""
@@ -748,6 +803,7 @@ def main():
         if res:
             test_bad(qkv, tmp, models['gpt2'], res[0])
         test_killed(qkv, tmp, models['gpt2'])
+        test_stopped_before_step(qkv, tmp, models['gpt2'])
         test_quantized_base(qkv, tmp, models['gpt2'])
         test_other_vocab(qkv, tmp, models)
         test_gguf_base(qkv, tmp)
