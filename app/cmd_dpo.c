@@ -100,7 +100,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     Err e = {{0}};
     const char *outdir = args_opt(a, "out");
     if (!outdir || !*outdir) return out_error(out, "dpo train: out=DIR is required");
-    if (tmodel_out_free(outdir, "dpo train", &e)) return out_error(out, "%s", e.msg);
+    if (tmodel_out_unused(outdir, "dpo train", pref_out_files, &e)) return out_error(out, "dpo train: %s", e.msg);
     PrefTrainOpts po = {.opt = optim_defaults(), .epochs = 3, .batch = 8, .patience = 0, .threads = app->n_threads,
                         .val = 0.2, .seed = 1};
     const char *head_s = args_opt(a, "head");

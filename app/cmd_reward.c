@@ -153,7 +153,7 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
     Err e = {{0}};
     const char *outdir = args_opt(a, "out"), *head_s = args_opt(a, "head"), *ties = args_opt(a, "ties");
     if (!outdir || !*outdir) return out_error(out, "reward train: out=DIR is required");
-    if (tmodel_out_free(outdir, "reward train", &e)) return out_error(out, "%s", e.msg);
+    if (tmodel_out_unused(outdir, "reward train", pref_out_files, &e)) return out_error(out, "reward train: %s", e.msg);
     if (!head_s) head_s = "linear";
     RewardOpts o = {.head = REWARD_LINEAR, .opt = optim_defaults(), .batch = 8, .eval_every = 0, .patience = 3,
                     .seed = 1};

@@ -299,6 +299,8 @@ Model *pref_base_model(App *app, const Args *a, const char *cmd, Model **owned, 
     return app->model;
 }
 
+const char *const pref_out_files[] = {"README.md", "adapter_model.safetensors", "adapter_config.json", NULL};
+
 int pref_out_open(const char *outdir, const Model *base, const char *cmd, bool *made, int *lock, char **tok_dir,
                   Out *out) {
     Err e = {{0}};

@@ -79,6 +79,8 @@ int pref_train_opts(const struct Args *a, const char *cmd, PrefTrainOpts *p, str
 // (loaded when none is). NULL with the message (prefixed with cmd) in out.
 Model *pref_base_model(struct App *app, const struct Args *a, const char *cmd, Model **owned, struct Out *out);
 
+// The files both trainers write beside the checkpoint (the model card, the adapters), NULL-terminated.
+extern const char *const pref_out_files[];
 // Where a trainer writes its checkpoint: out= made when missing (*made), held for this process
 // alone (the descriptor in *lock, -1 before) and the base's tokenizer settled (*tok_dir, see
 // tmodel_checkpoint_tokenizer). 0, or -1 with the message (prefixed with cmd) in out.

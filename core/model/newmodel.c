@@ -437,6 +437,11 @@ static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json
                                         "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model",
                                         "tokenizer.gguf", NULL};
 
+const char *const newmodel_files[] = {"config.json", "model.safetensors", "model.safetensors.index.json",
+                                      "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                      "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", "tokenizer.gguf",
+                                      NULL};
+
 // Copies the tokenizer files of tok_dir into dir (the GPT-2 names encoder.json and vocab.bpe
 // become vocab.json and merges.txt).
 static int copy_tokenizer(const char *tok_dir, const char *dir, Err *e) {

@@ -49,6 +49,9 @@ int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *
 
 // Whether dir holds tokenizer files that newmodel_write's tok_dir copies.
 bool newmodel_has_tokenizer(const char *dir);
+// The files newmodel_write may write into a directory (config.json, the weights, a tokenizer
+// file of every layout qkv reads), NULL-terminated.
+extern const char *const newmodel_files[];
 
 // Write an HF model directory: config.json, weights, and the tokenizer (the tokenizer
 // files found in tok_dir, copied; else the family's own small default). The directory is

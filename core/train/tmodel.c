@@ -681,6 +681,26 @@ int tmodel_out_free(const char *out, const char *cmd, Err *e) {
     return 0;
 }
 
+// The first of the NULL-terminated names present in dir, or NULL.
+static const char *first_in(const char *dir, const char *const *names) {
+    for (int i = 0; names && names[i]; i++) {
+        char *p = fs_join(dir, names[i]);
+        bool there = fs_present(p);
+        free(p);
+        if (there) return names[i];
+    }
+    return NULL;
+}
+
+int tmodel_out_unused(const char *out, const char *cmd, const char *const *extra, Err *e) {
+    const char *f = tmodel_file_in(out);
+    if (f) return err_set(e, "'%s' already holds a model (%s): choose another out= (this would replace it)", out, f);
+    if (!(f = first_in(out, newmodel_files))) f = first_in(out, extra);
+    if (f) return err_set(e, "'%s' already holds %s, which %s writes: choose another out= (or move the file)", out, f,
+                          cmd);
+    return 0;
+}
+
 int tmodel_checkpoint_tokenizer(const Model *m, const char *out, char **tok_dir, Err *e) {
     *tok_dir = NULL;
     if (m->builtin || !m->path) return 0;

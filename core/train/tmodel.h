@@ -98,9 +98,14 @@ int tmodel_checkpoint_tokenizer(const Model *m, const char *out, char **tok_dir,
 
 // 0 when out (a directory to write a new model or tokenizer into) holds no model: no
 // config.json, model.safetensors or model.safetensors.index.json; else -1 with "CMD: 'out'
-// already holds a model (FILE): choose another out=" in e (reward train, dpo train and
-// train-tokenizer replaced it, their own base included; train has its own rule, resuming).
+// already holds a model (FILE): choose another out=" in e (train-tokenizer replaced it; the
+// trainers check more, tmodel_out_unused).
 int tmodel_out_free(const char *out, const char *cmd, Err *e);
+// 0 when out holds no model (tmodel_out_free) and none of the files a trainer writes there: a
+// checkpoint's (newmodel_files) and the NULL-terminated extra (README.md, ...); else -1 with
+// "'out' already holds FILE, which CMD writes: ..." in e naming the first (a person's
+// README.md or an unrelated tokenizer.json was written over, or read as the model's tokenizer).
+int tmodel_out_unused(const char *out, const char *cmd, const char *const *extra, Err *e);
 // The first file of a model (config.json, model.safetensors, its index) present in dir, or NULL.
 const char *tmodel_file_in(const char *dir);
 

@@ -327,6 +327,9 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         if (!untrained)
             return err_set(e, "'%s' already holds a trained model (%s) and no training run of it: choose "
                               "another out=", o->out, model_file);
+    } else if (!have) { // a new run: nothing of another's written over (train_state.bin was refused above)
+        static const char *const extra[] = {STATE_FILE, NULL};
+        if (tmodel_out_unused(o->out, "train", extra, e)) return -1;
     }
     bool saved_once = false;
     // the model: the checkpoint's own files when resuming; else the given one, or a new one

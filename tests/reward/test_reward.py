@@ -506,6 +506,32 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
 
 
+def test_out_files(qkv, tmp, model_dir):
+    """out= holding a file the trainer would write (a person's README.md, an unrelated tokenizer.json) is
+    refused naming it, and nothing there is changed or added: reward train, dpo train and train (README.md
+    was replaced by the model card; tokenizer.json was read as the checkpoint's tokenizer and the run failed
+    saying "tokenizer written to ...", leaving tokenizer.gguf)."""
+    db = os.path.join(tmp, 'outfiles.db')
+    make_db(qkv, db, 4)
+    text = os.path.join(tmp, 'outfiles.txt')
+    with open(text, 'w') as f:
+        f.write('hello world ' * 200)
+    cases = [('reward train base=%s steps=1' % model_dir, 'README.md', 'notes\n'),
+             ('reward train base=%s steps=1' % model_dir, 'tokenizer.json', '{}'),
+             ('dpo train base=%s steps=1' % model_dir, 'README.md', 'notes\n'),
+             ('train %s from=%s steps=1 seq=8 batch=2' % (text, model_dir), 'vocab.json', '{}')]
+    for k, (cmd, name, body) in enumerate(cases):
+        out = os.path.join(tmp, 'outfiles-%d' % k)
+        os.makedirs(out)
+        with open(os.path.join(out, name), 'w') as f:
+            f.write(body)
+        bad(qkv, db, '%s out=%s' % (cmd, out), "already holds %s, which %s writes" % (name, cmd.split(' base')[0]
+                                                                                      .split(' ' + text)[0]))
+        if os.listdir(out) != [name] or open(os.path.join(out, name)).read() != body:
+            fail('%s into a folder holding %s: it now holds %r' % (cmd.split()[0], name, sorted(os.listdir(out))))
+    print('out= holding a file a trainer writes is refused, the file kept', flush=True)
+
+
 def test_killed(qkv, tmp, model_dir):
     """A reward training killed mid-run reads as interrupted (its row said running for ever), and a
     finished one as done."""
@@ -804,6 +830,7 @@ def main():
             test_bad(qkv, tmp, models['gpt2'], res[0])
         test_killed(qkv, tmp, models['gpt2'])
         test_stopped_before_step(qkv, tmp, models['gpt2'])
+        test_out_files(qkv, tmp, models['gpt2'])
         test_quantized_base(qkv, tmp, models['gpt2'])
         test_other_vocab(qkv, tmp, models)
         test_gguf_base(qkv, tmp)
