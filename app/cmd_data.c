@@ -468,7 +468,7 @@ static int cmd_export(App *app, const Args *a, Out *out) {
         return out_error(out, "export: '%.40s': pairs, rankings, runs, experiment or gguf expected", what);
     }
     DbFilter f = {0};
-    filter_opts(a, &f);
+    if (filter_opts(a, &f, out)) return -1;
     if (f.kind && kind != DB_EXPORT_RUNS && kind != DB_EXPORT_RUNS_CSV)
         return out_error(out, "export %s: kind= filters runs only", what);
     Db *db = need_db(app, out);

@@ -312,7 +312,7 @@ int list_command(App *app, const Args *a, Out *out, const char *cmd, const char 
     Db *db = need_db(app, out);
     if (!db) return -1;
     DbFilter f = {0};
-    filter_opts(a, &f);
+    if (filter_opts(a, &f, out)) return -1;
     f.text = text;
     Err e = {{0}};
     ListCtx c = {out, 0};
@@ -329,13 +329,20 @@ void list_none(Out *out, const char *what, bool filtered) {
     buf_printf(&out->text, "no %s %s\n", what, filtered ? "match" : "yet");
 }
 
-// Filters of history and export from their options.
-void filter_opts(const Args *a, DbFilter *f) {
+// Filters of history and export from their options; -1 with the message in out for a kind of
+// run qkv does not log (it listed nothing: "no runs match").
+int filter_opts(const Args *a, DbFilter *f, Out *out) {
     f->since = args_opt(a, "since");
     f->until = args_opt(a, "until");
     f->annotator = args_opt(a, "annotator");
     f->model = args_opt(a, "model");
     f->kind = args_opt(a, "kind");
+    static const char *const kinds[] = {"generate", "rank", "replay", "experiment"};
+    for (size_t i = 0; f->kind && i < sizeof kinds / sizeof *kinds; i++)
+        if (!strcmp(f->kind, kinds[i])) return 0;
+    if (f->kind)
+        return out_error(out, "kind=%.40s: runs are of the kinds generate, rank, replay and experiment", f->kind);
+    return 0;
 }
 
 // Append n bytes of s as valid UTF-8 text with NUL bytes shown as ␀ (a human form is a C

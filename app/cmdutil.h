@@ -90,7 +90,7 @@ int list_command(App *app, const Args *a, Out *out, const char *cmd, const char 
 // when filtered (a filter or text was given), else "no WHAT yet". Every listing says it this way.
 void list_none(Out *out, const char *what, bool filtered);
 // The since=, until=, annotator=, model=, kind= filters.
-void filter_opts(const Args *a, DbFilter *f);
+int filter_opts(const Args *a, DbFilter *f, Out *out);
 // Append n bytes of s as valid UTF-8 with NUL bytes shown as U+2400 (a human form is a C string).
 void put_text(Buf *b, const char *s, size_t n);
 // Append the n bytes at s as one cell of a text table, `width` columns wide (at most CELL_MAX):

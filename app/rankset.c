@@ -86,7 +86,7 @@ int rankset_command(App *app, const Args *a, const char *cmd, bool by_annotator,
     Db *db = need_db(app, out);
     if (!db) return -1;
     DbFilter f = {0};
-    filter_opts(a, &f);
+    if (filter_opts(a, &f, out)) return -1;
     if (!by_annotator) f.annotator = NULL;
     f.text = args_opt(a, "text");
     Err e = {{0}};

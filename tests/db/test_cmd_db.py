@@ -309,7 +309,7 @@ def main():
     check(p.returncode == 0 and '3 1 2=4' in out and '2=3 1' in out and 'note: a "note"' in out
           and len(out.splitlines()) == 3, 'rankings: the text form: %r' % out)
     # listings that find nothing say so as probe runs does (list_none): "match" under a filter
-    for cmd, want in (('rankings nothing-like-this', b'no rankings match\n'), ('history kind=nothing', b'no runs match\n'),
+    for cmd, want in (('rankings nothing-like-this', b'no rankings match\n'), ('history kind=experiment', b'no runs match\n'),
                       ('history 5 nothing-like-this', b'no runs match\n'), ('experiments annotator=nobody',
                                                                            b'no experiments match\n'),
                       ('experiments', b'no experiments yet\n')):
@@ -334,7 +334,10 @@ def main():
     for cmd, msg in (('show ranking=99', 'no ranking 99'), ('show ranking=x', "'x' is not a ranking id"),
                      ('show 1 ranking=1', 'not both'), ('show', 'show ranking=ID'), ('rankings 0', 'at least 1'),
                      ('rankings a b', 'one filter text'), ('rankings kind=rank', "unknown option 'kind'"),
-                     ('rankings since=yesterday', 'not an ISO date')):
+                     ('rankings since=yesterday', 'not an ISO date'),
+                     # a kind qkv does not log is refused (it listed nothing: "no runs match")
+                     ('history kind=nothing', 'kind=nothing: runs are of the kinds generate, rank, replay and '
+                      'experiment'), ('export runs %s kind=ranks' % os.path.join(TMP, 'k.jsonl'), 'kind=ranks')):
         _, err = qjson(db, [cmd], ok=False)
         check(err.startswith('error: ') and msg in err, '%s: %s' % (cmd, err))
 
