@@ -1016,6 +1016,13 @@ static void handle_key(int key) {
     if (key >= 0x20 && key < 0x7F) set_status(false, "'%c' does nothing here: ? shows the keys, : types a command", key);
 }
 
+// The first key kept for later (T->nta > 0).
+static int take_typeahead(void) {
+    int k = T->typeahead[0];
+    memmove(T->typeahead, T->typeahead + 1, sizeof *T->typeahead * (size_t)--T->nta);
+    return k;
+}
+
 // The keys already waiting while the command line has the focus (the rest of a paste) are
 // taken before the screen is painted again: a paint for each key made a 3,000-character paste
 // take half a minute.
@@ -1024,8 +1031,7 @@ static void drain_cmdline(void) {
     while (T->cmd_focus && !T->quit && !got_int && !T->nq) {
         int k;
         if (T->nta) {
-            k = T->typeahead[0];
-            memmove(T->typeahead, T->typeahead + 1, sizeof *T->typeahead * (size_t)--T->nta);
+            k = take_typeahead();
         } else {
             wtimeout(stdscr, 0);
             k = read_key();
@@ -1048,8 +1054,7 @@ static int loop(void) {
         if (T->quit) break;
         int key;
         if (T->nta) {
-            key = T->typeahead[0];
-            memmove(T->typeahead, T->typeahead + 1, sizeof *T->typeahead * (size_t)--T->nta);
+            key = take_typeahead();
         } else {
             paint(false);
             if (T->nq) wtimeout(stdscr, 0);
