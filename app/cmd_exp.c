@@ -800,7 +800,7 @@ const Command exp_commands[] = {
      "compare ID A B compares conditions A and B on the items scored under both: n, both, a_only, b_only, "
      "neither, acc_a, acc_b, diff (B - A), se, ci_low, ci_high (95%), p_exact (McNemar's exact test), chi2, "
      "p_chi2 (with continuity correction).",
-     true},
+     true, false, true},
     {"experiments", cmd_experiments, 0, 2, k_experiments,
      "experiments [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M]",
      "The last N experiments (default 20), newest first; TEXT keeps those whose task, command, model or status "

@@ -560,6 +560,6 @@ const Command reward_commands[] = {
      "ranking_id, model, candidates: [{n, run_id, rank, reward}], order (best first, equal rewards tied), pairs "
      "(the annotator's untied pairs of different completions), agree (those the rewards order the same way). The reward model: model=DIR, "
      "else set reward DIR, else the latest finished reward run's directory while it exists.",
-     false},
+     false, false, true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };

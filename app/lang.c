@@ -314,19 +314,11 @@ const Command *lang_find(const char *name) {
     return NULL;
 }
 
-int lang_check_args(const Command *c, const Args *a, Out *out) {
-    int np = args_npos(a);
-    if (np < c->min_pos || np > c->max_pos) {
-        if (c->max_pos == 0) return out_error(out, "%s takes no positional argument: usage: %s", c->name, c->usage);
-        return out_error(out, "%s: wrong number of arguments: usage: %s", c->name, c->usage);
-    }
-    return lang_check_keys(c->name, c->keys, a, out);
-}
-
-int lang_check_keys(const char *name, const char *const *keys, const Args *a, Out *out) {
+// The options of a against keys (when names) and against each other.
+static int check_keys(const char *name, const char *const *keys, bool names, const Args *a, Out *out) {
     for (int k = 0; k < a->n; k++) {
         if (!a->a[k].key) continue;
-        bool ok = false;
+        bool ok = !names;
         for (int i = 0; keys && keys[i] && !ok; i++) ok = !strcmp(keys[i], a->a[k].key);
         if (!ok) {
             Buf known = {0};
@@ -347,3 +339,17 @@ int lang_check_keys(const char *name, const char *const *keys, const Args *a, Ou
     }
     return 0;
 }
+
+int lang_check_args(const Command *c, const Args *a, Out *out) {
+    int np = args_npos(a);
+    if (np < c->min_pos || np > c->max_pos) {
+        if (c->max_pos == 0) return out_error(out, "%s takes no positional argument: usage: %s", c->name, c->usage);
+        return out_error(out, "%s: wrong number of arguments: usage: %s", c->name, c->usage);
+    }
+    return check_keys(c->name, c->keys, !c->own_keys, a, out);
+}
+
+int lang_check_keys(const char *name, const char *const *keys, const Args *a, Out *out) {
+    return check_keys(name, keys, true, a, out);
+}
+

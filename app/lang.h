@@ -77,6 +77,8 @@ typedef struct Command {
     const char *help;        // one paragraph
     bool needs_model;
     bool stoppable;          // Ctrl-C fails its model evaluations ("interrupted"): long analyses
+    bool own_keys;           // each form checks its own options (keys: their union, for completion),
+                             // so an unknown one is named with the form's list, not the union
 } Command;
 
 // Add a command table (NULL-name terminated; borrowed, usually static) to the registry.
@@ -85,7 +87,8 @@ void lang_register(const Command *table);
 const Command *lang_find(const char *name);
 // Every registered command: i from 0 until NULL.
 const Command *lang_at(int i);
-// The generic checks every command gets before its handler runs: arity and option names.
+// The generic checks every command gets before its handler runs: arity and option names (an
+// option given twice only, for an own_keys command).
 // 0, or -1 with the message in out.
 int lang_check_args(const Command *c, const Args *a, Out *out);
 // The options of a against keys (NULL-terminated; NULL: none), for a command `name` or one of

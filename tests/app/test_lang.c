@@ -192,6 +192,8 @@ static const char *const k_fake[] = {"alpha", "beta", NULL};
 static const Command fake_commands[] = {
     {"fake", fake_fn, 1, 2, k_fake, "fake A [B] [alpha= beta=]", "A test command.", false},
     {"bare", fake_fn, 0, 0, NULL, "bare", "No arguments.", false},
+    {"forms", fake_fn, 1, 1, k_fake, "forms a [alpha=] | forms b [beta=]", "Checks its forms' options.", false, false,
+     true},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},
 };
 
@@ -226,7 +228,7 @@ static void test_registry(void) {
     CHECK(lang_find("fak") == NULL); // exact names only
     int n = 0;
     while (lang_at(n)) n++;
-    CHECK_INT(n, 2);
+    CHECK_INT(n, 3);
     expect_check("fake one", NULL);
     expect_check("fake one two alpha=1 beta=2", NULL);
     expect_check("fake", "wrong number of arguments: usage: fake A [B]");
@@ -236,6 +238,10 @@ static void test_registry(void) {
     expect_check("bare k=1", "unknown option 'k' (it takes no options)");
     // an option given twice is refused (it was: the last one won, silently)
     expect_check("fake a alpha=1 beta=2 alpha=3", "fake: alpha= given twice (1 and 3): give it once");
+    // a command whose forms check their own options: an unknown one reaches the handler, which
+    // names the form and its list (reward train's listed reward score's too); twice still refused
+    expect_check("forms a gamma=1", NULL);
+    expect_check("forms a alpha=1 alpha=2", "forms: alpha= given twice (1 and 2): give it once");
 }
 
 // buf_put_quoted then lang_parse gives back the same bytes, for every byte value and for

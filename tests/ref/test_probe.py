@@ -440,6 +440,7 @@ def check_errors(qkv, tmp):
         ('probe train number n=20 steps=5 limit=3', 'limit= does not apply'),
         ('probe train number n=20 steps=5 ids=1,2', 'ids= does not apply'),
         ('probe runs steps=3', 'steps= does not apply'),
+        ('probe runs colour=red', 'probe runs: colour= does not apply (only dataset=, limit=)'),
         ('probe data number "%s" chat=true' % os.path.join(tmp, 'x.jsonl'), 'chat= does not apply'),
     ]
     for cmd, want in cases:

@@ -501,6 +501,11 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'reward score "a" "b" model=%s epochs=5' % rm_dir, 'epochs= does not apply')
     bad(qkv, db, 'reward score "a" "b" model=%s since=garbage' % rm_dir, 'since= does not apply')
     bad(qkv, db, 'reward train base=%s out=%s ranking=3' % (model_dir, out), 'ranking= does not apply', out=out)
+    # an option of neither form: named with train's own list, not with score's run=/ranking= in it
+    bad(qkv, db, 'reward train base=%s out=%s colour=red' % (model_dir, out), 'reward train: colour= does not apply',
+        out=out)
+    bad(qkv, db, 'reward score "a" "b" model=%s colour=red' % rm_dir, 'reward score: colour= does not apply (only '
+        'model=, run=, ranking=)')
     bad(qkv, db, 'reward fly', 'unknown subcommand')
     bad(qkv, db, 'generate "a" best_of=2', 'no reward model: give reward=DIR, set reward DIR', model=model_dir)
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
