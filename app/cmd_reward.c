@@ -97,7 +97,10 @@ static int write_card(const char *out, const Model *base, const char *head, Pool
     if (base->cfg.a.causal)
         buf_printf(&b, "# Reward model (qkv)\n\nA scalar reward r(prompt + completion): the final hidden state of the "
                        "last token times `score.weight`, as `%s` computes it. Trained by `qkv reward train` with the "
-                       "Bradley–Terry loss -log sigmoid(r_chosen - r_rejected) on human rankings.\n\n",
+                       "Bradley–Terry loss -log sigmoid(r_chosen - r_rejected) on human rankings. In a batch, pad "
+                       "with config.json's `pad_token_id` (the end-of-text token): transformers reads each row at "
+                       "its last other token (left-padded rows of a model with learned positions also need "
+                       "`position_ids`).\n\n",
                    "AutoModelForSequenceClassification");
     else
         buf_printf(&b, "# Reward model (qkv)\n\nA scalar reward r(prompt, completion) from an encoder: the sentence "

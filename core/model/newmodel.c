@@ -349,6 +349,11 @@ static void config_json(const NewModelParams *p, const ModelConfig *c, const Fam
         else jw_null(&w);
     }
     if (p->score) seq_cls_config(out, at, &w);
+    // transformers' sequence classifier reads a batch's rows at their last token other than
+    // pad_token_id and refuses batches of more than one without it: the end of text pads, as
+    // TRL's reward trainer sets it (the beginning of text when there is no end).
+    int pad = p->eos_id >= 0 ? p->eos_id : p->bos_id;
+    if (p->score && c->a.causal && pad >= 0) jw_kint(&w, "pad_token_id", pad);
     if (p->score && p->pooling) jw_kstr(&w, "qkv_pooling", p->pooling);
     jw_kstr(&w, "torch_dtype", p->dtype == DT_F32 ? "float32" : p->dtype == DT_F16 ? "float16" : "bfloat16");
     if (!p->weights) {

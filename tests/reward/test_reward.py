@@ -142,10 +142,12 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
             fail('%s: the model card does not name %r' % (family, want))
     # transformers' reward equals qkv's
     worst = 0.0
+    scored = []
     for prompt, comp in (('Q1: how is item 3?', ' it looks good'), ('Hello', ' that was bad'), ('x', '')):
         s = qjson(qkv, db, 'reward score "%s" "%s" model=%s' % (prompt, comp, out))
         if not s:
             return
+        scored.append(s)
         if 'run_id' not in s or s['run_id'] is not None:  # the README's fields: run_id null for a given text
             fail('reward score "P" "C": run_id should be null, got %r' % s.get('run_id', 'absent'))
         try:
@@ -158,6 +160,26 @@ def test_linear(qkv, tmp, model_dir, family, cls_name):
         worst = max(worst, abs(want - s['reward']))
     if not worst <= 1e-4:
         fail('%s: reward score and transformers differ by %.3g' % (family, worst))
+    # a padded batch, as TRL and a person's scoring loop run it: config.json names the pad token
+    # (without it transformers refuses batches of more than one)
+    pad = cfg.get('pad_token_id')
+    if pad is None:
+        fail('%s: config.json has no pad_token_id: transformers cannot score a batch' % family)
+    else:
+        n = max(len(s['ids']) for s in scored)
+        for side in ('right', 'left'):
+            rows = [(s['ids'] + [pad] * (n - len(s['ids'])) if side == 'right' else [pad] * (n - len(s['ids'])) + s['ids'])
+                    for s in scored]
+            mask = [[int(i < len(s['ids'])) if side == 'right' else int(i >= n - len(s['ids'])) for i in range(n)]
+                    for s in scored]
+            am = torch.tensor(mask)
+            pos = (am.cumsum(-1) - 1).clamp(min=0)  # left padding moves learned positions unless given
+            with torch.no_grad():
+                got = m(input_ids=torch.tensor(rows), attention_mask=am, position_ids=pos).logits[:, 0].tolist()
+            d = max(abs(g - s['reward']) for g, s in zip(got, scored))
+            if not d <= 1e-4:
+                fail('%s: a %s-padded batch of %d in transformers gives %r, reward score %r'
+                     % (family, side, len(rows), got, [s['reward'] for s in scored]))
     print('%s: transformers %s gives reward score\'s rewards (max |d| %.2e)' % (family, cls_name, worst), flush=True)
     # the held-out pairs stored at the end (reward_heldout): the split's pairs, scored by the saved weights
     held = cv.get('heldout', [])
