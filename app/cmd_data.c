@@ -471,11 +471,16 @@ static int cmd_export(App *app, const Args *a, Out *out) {
     if (filter_opts(a, &f, out)) return -1;
     if (f.kind && kind != DB_EXPORT_RUNS && kind != DB_EXPORT_RUNS_CSV)
         return out_error(out, "export %s: kind= filters runs only", what);
+    double margin = 1; // TRL's margin per rank of difference, as reward train's margin=
+    Err me = {{0}};
+    if (args_opt(a, "margin") && kind != DB_EXPORT_PAIRS_TRL)
+        return out_error(out, "export %s: margin= applies to export pairs format=trl only", what);
+    if (args_float(a, "margin", 0, 100, &margin, &me) < 0) return out_error(out, "export pairs: %s", me.msg);
     Db *db = need_db(app, out);
     if (!db) return -1;
     long count = 0, same = 0;
     Err e = {{0}};
-    if (db_export(db, kind, file, &f, &count, &same, &e)) return out_error(out, "export: %s", e.msg);
+    if (db_export(db, kind, file, &f, margin, &count, &same, &e)) return out_error(out, "export: %s", e.msg);
     bool pairs = kind == DB_EXPORT_PAIRS_TRL || kind == DB_EXPORT_PAIRS_HH;
     jw_kstr(&out->w, "file", file);
     jw_kint(&out->w, "count", count);
@@ -493,7 +498,7 @@ static const char *const k_none[] = {NULL};
 static const char *const k_history[] = {"since", "until", "annotator", "model", "kind", NULL};
 static const char *const k_show[] = {"ranking", NULL};
 static const char *const k_rankings[] = {"since", "until", "annotator", "model", NULL};
-static const char *const k_export[] = {"format", "since", "until", "annotator", "model", "kind", "type", NULL};
+static const char *const k_export[] = {"format", "since", "until", "annotator", "model", "kind", "type", "margin", NULL};
 
 const Command data_commands[] = {
     {"history", cmd_history, 0, 2, k_history, "history [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M kind=K]",
@@ -526,10 +531,10 @@ const Command data_commands[] = {
      "rank}] (best first), chat_user}] (as history's).",
      false},
     {"export", cmd_export, 2, 3, k_export,
-     "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M] | "
+     "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M margin=1] | "
      "export experiment ID FILE [format=json|jsonl|csv] | export gguf FILE [type=f32|f16|q8_0]",
      "Write training data, replacing FILE atomically. pairs: every preference pair of each ranking (ties give "
-     "none, nor do two completions that read the same), format=trl {prompt, chosen, rejected, margin} (margin = rank difference) or format=hh {chosen, "
+     "none, nor do two completions that read the same), format=trl {prompt, chosen, rejected, margin} (margin = K x rank difference, margin=K, default 1; TRL's reward trainer subtracts it in the loss as reward train margin=K does; margin=0 leaves the field out) or format=hh {chosen, "
      "rejected} as \"\\n\\nHuman: ...\\n\\nAssistant: ...\" transcripts. rankings: one line per ranking "
      "{ranking_id, created, annotator, note, qkv_version, prompt, k, order, candidates: [{n, rank, run}]} with "
      "each run's full record. runs: JSON Lines (or format=csv) with show's fields. Filters: since/until (ISO "

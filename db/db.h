@@ -279,7 +279,7 @@ int db_experiments_each(Db *db, const DbFilter *f, long limit, bool newest_first
 // ---- exports (export.c) --------------------------------------------------------------
 
 typedef enum {
-    DB_EXPORT_PAIRS_TRL, // JSONL {prompt, chosen, rejected, margin}
+    DB_EXPORT_PAIRS_TRL, // JSONL {prompt, chosen, rejected[, margin]}
     DB_EXPORT_PAIRS_HH,  // JSONL {chosen, rejected}: "\n\nHuman: ...\n\nAssistant: ..." transcripts
     DB_EXPORT_RANKINGS,  // JSONL, one ranking per line with its candidates and provenance
     DB_EXPORT_RUNS,      // JSONL, one run per line
@@ -291,8 +291,12 @@ typedef enum {
 // pairs, since/until/annotator apply to the ranking and model to its candidates (a
 // ranking matches when one of its candidates does). *count receives the number of
 // records written; *identical (when not NULL) the pairs left out because their chosen and rejected
-// would read the same (utf8_same_text: no preference). Returns 0 or -1 with e filled.
-int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, long *identical, Err *e);
+// would read the same (utf8_same_text: no preference). TRL pairs carry margin = margin x (rank of
+// rejected - rank of chosen), the loss's margin as `reward train margin=` applies it (TRL's
+// RewardTrainer subtracts a margin column when there is one); with margin 0 the field is left
+// out. Returns 0 or -1 with e filled.
+int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, double margin, long *count, long *identical,
+              Err *e);
 typedef enum {
     DB_EXPORT_EXP_JSON,  // one JSON document: experiment, conditions (with accuracy), items with runs
     DB_EXPORT_EXP_JSONL, // one item per line

@@ -9,7 +9,8 @@
 //   rankings: ranking_id, created, annotator, note, qkv_version, prompt, k,
 //     order (groups of candidate numbers, best first; a group of several is a tie),
 //     candidates (best first: {n, rank, run} with run as in the runs export)
-//   pairs, format=trl: prompt, chosen, rejected, margin (rank of rejected - rank of chosen);
+//   pairs, format=trl: prompt, chosen, rejected, margin (a scale, default 1, x (rank of rejected -
+//     rank of chosen); no margin field with scale 0);
 //     ties are left out, and so are pairs whose chosen and rejected read the same (utf8_same_text)
 //   pairs, format=hh: chosen, rejected ("\n\nHuman: PROMPT\n\nAssistant: COMPLETION"; a chat
 //               prompt's Human turn is its user's message, base/chatturn.h; a completion's
@@ -244,8 +245,8 @@ static void hh_transcript(Buf *b, const char *prompt, size_t plen, const DbRun *
 
 // Write the records of one ranking (a rankings line, or its pairs); *identical counts the pairs
 // left out because their chosen and rejected would read the same (utf8_same_text).
-static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, const Cand *c, int k, long *count,
-                          long *identical, Err *e) {
+static int export_ranking(DbExport what, double margin, AtomicFile *af, const DbRanking *r, const Cand *c, int k,
+                          long *count, long *identical, Err *e) {
     const char *prompt = r->prompt;
     size_t plen = r->prompt_len;
     Buf line = {0}, chosen = {0}, rejected = {0};
@@ -316,7 +317,8 @@ static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, con
                     jw_strn(&w, c[i].run.output, c[i].run.output_len);
                     jw_key(&w, "rejected");
                     jw_strn(&w, c[j].run.output, c[j].run.output_len);
-                    jw_kint(&w, "margin", c[j].rank - c[i].rank);
+                    if (margin == 1) jw_kint(&w, "margin", c[j].rank - c[i].rank);
+                    else if (margin != 0) jw_knum(&w, "margin", margin * (c[j].rank - c[i].rank));
                 } else {
                     jw_key(&w, "chosen");
                     jw_strn(&w, chosen.data, chosen.len);
@@ -337,6 +339,7 @@ static int export_ranking(DbExport what, AtomicFile *af, const DbRanking *r, con
 typedef struct {
     Db *db;
     DbExport what;
+    double margin;
     AtomicFile *af;
     long *count, *identical;
     Err *e;
@@ -347,20 +350,21 @@ static int export_one_ranking(void *user, const DbRanking *r) {
     Cand c[DB_RANK_MAX];
     int k = ranking_cands(x->db, r->id, c, x->e);
     if (k < 0) return -1;
-    int status = export_ranking(x->what, x->af, r, c, k, x->count, x->identical, x->e);
+    int status = export_ranking(x->what, x->margin, x->af, r, c, k, x->count, x->identical, x->e);
     for (int i = 0; i < k; i++) db_run_done(&c[i].run);
     return status;
 }
 
-static int export_rankings(Db *db, DbExport what, AtomicFile *af, const DbFilter *f, long *count, long *identical,
-                           Err *e) {
-    RankingExport x = {db, what, af, count, identical, e};
+static int export_rankings(Db *db, DbExport what, double margin, AtomicFile *af, const DbFilter *f, long *count,
+                           long *identical, Err *e) {
+    RankingExport x = {db, what, margin, af, count, identical, e};
     return db_rankings_each(db, f, 0, false, export_one_ranking, &x, e);
 }
 
 // ---- entry -------------------------------------------------------------------------------------
 
-int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *count, long *identical, Err *e) {
+int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, double margin, long *count, long *identical,
+              Err *e) {
     long same = 0;
     *count = 0;
     if (identical) *identical = 0;
@@ -396,7 +400,7 @@ int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, long *
             *count = x.count;
             buf_free(&x.line);
         } else {
-            status = export_rankings(db, what, &af, f, count, &same, e);
+            status = export_rankings(db, what, margin, &af, f, count, &same, e);
         }
         sqlite3_stmt *end = db_stmt(db, "COMMIT", NULL);
         if (end) {

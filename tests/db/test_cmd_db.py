@@ -360,6 +360,18 @@ def main():
     for (c, r_, m), p_ in zip(want, trl[:5]):
         check(p_['prompt'] == NASTY and p_['chosen'] == texts[c] and p_['rejected'] == texts[r_] and p_['margin'] == m,
               'trl pair %d>%d' % (c, r_))
+    # margin=K scales it as reward train margin=K does (TRL subtracts it in the loss); margin=0
+    # leaves the field out, so TRL trains on reward train's default loss
+    objs, _ = qjson(db, ['export pairs %s margin=0.5' % f('trl-half.jsonl'), 'export pairs %s margin=0' % f('trl-0.jsonl')])
+    half, zero = jsonl(f('trl-half.jsonl')), jsonl(f('trl-0.jsonl'))
+    check([p_['margin'] for p_ in half] == [0.5 * p_['margin'] for p_ in trl], 'trl margin=0.5: %r' % half[:2])
+    check([list(p_) for p_ in zero] == [['prompt', 'chosen', 'rejected']] * len(trl) and
+          [p_['chosen'] for p_ in zero] == [p_['chosen'] for p_ in trl], 'trl margin=0: %r' % zero[:1])
+    for cmd, msg in (('export pairs %s margin=-1' % f('m.jsonl'), 'margin'),
+                     ('export pairs %s format=hh margin=1' % f('m.jsonl'), 'margin= applies to export pairs format=trl'),
+                     ('export runs %s margin=1' % f('m.jsonl'), 'margin= applies to export pairs format=trl')):
+        _, err = qjson(db, [cmd], ok=False)
+        check(err.startswith('error: ') and msg in err and not os.path.exists(f('m.jsonl')), '%s: %s' % (cmd, err))
     hh = jsonl(f('hh.jsonl'))
     for p_ in hh:
         keys_are(p_, ['chosen', 'rejected'], 'hh pair')

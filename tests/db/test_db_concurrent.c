@@ -68,7 +68,7 @@ static int exporter(const char *path, int go) {
     long count;
     for (int i = 0; i < 20; i++) {
         DbExport what = i % 2 ? DB_EXPORT_RUNS : DB_EXPORT_PAIRS_TRL;
-        if (db_export(db, what, dbt_path("concurrent.jsonl"), NULL, &count, NULL, &e)) {
+        if (db_export(db, what, dbt_path("concurrent.jsonl"), NULL, 1, &count, NULL, &e)) {
             fprintf(stderr, "exporter: %s\n", e.msg);
             return 1;
         }
@@ -124,7 +124,7 @@ int main(void) {
         CHECK_INT(db_run_count(db, &e), 2 * (N_RUNS + N_RANKINGS * K));
         CHECK_INT(db_ranking_count(db, &e), 2 * N_RANKINGS);
         long count;
-        CHECK_INT(db_export(db, DB_EXPORT_RUNS, dbt_path("all.jsonl"), &(DbFilter){.annotator = "w1"}, &count, NULL, &e),
+        CHECK_INT(db_export(db, DB_EXPORT_RUNS, dbt_path("all.jsonl"), &(DbFilter){.annotator = "w1"}, 1, &count, NULL, &e),
                   0);
         CHECK_INT(count, N_RUNS + N_RANKINGS * K);
         db_close(db);

@@ -353,7 +353,7 @@ int main(void) {
     long count = -1;
     Json *lines[64];
     const char *runs_file = dbt_path("runs.jsonl");
-    CHECK_INT(db_export(db, DB_EXPORT_RUNS, runs_file, NULL, &count, NULL, &e), 0);
+    CHECK_INT(db_export(db, DB_EXPORT_RUNS, runs_file, NULL, 1, &count, NULL, &e), 0);
     CHECK_INT(count, 7);
     int n = read_jsonl(runs_file, lines, 64);
     CHECK_INT(n, 7);
@@ -379,7 +379,7 @@ int main(void) {
     CHECK(strstr(raw.data, "\"seed\":18446744073709551615,") != NULL); // u64 seeds exactly
 
     // filtered runs export
-    CHECK_INT(db_export(db, DB_EXPORT_RUNS, runs_file, &(DbFilter){.annotator = "alice", .model = "gpt2"}, &count,
+    CHECK_INT(db_export(db, DB_EXPORT_RUNS, runs_file, &(DbFilter){.annotator = "alice", .model = "gpt2"}, 1, &count,
                         NULL, &e),
               0);
     CHECK_INT(count, 3);
@@ -387,7 +387,7 @@ int main(void) {
     // CSV: header plus one row per run; text as the JSON export writes it, valid UTF-8 with
     // U+FFFD per maximal subpart of an ill-formed sequence (a CSV reader decodes UTF-8)
     const char *csv_file = dbt_path("runs.csv");
-    CHECK_INT(db_export(db, DB_EXPORT_RUNS_CSV, csv_file, NULL, &count, NULL, &e), 0);
+    CHECK_INT(db_export(db, DB_EXPORT_RUNS_CSV, csv_file, NULL, 1, &count, NULL, &e), 0);
     CHECK_INT(count, 7);
     dbt_read(csv_file, &raw);
     CHECK(strncmp(raw.data, "run_id,created,kind,parent_id,annotator,", 40) == 0);
@@ -400,7 +400,7 @@ int main(void) {
 
     // rankings: order with the tie, candidates best first, full provenance
     const char *rk_file = dbt_path("rankings.jsonl");
-    CHECK_INT(db_export(db, DB_EXPORT_RANKINGS, rk_file, NULL, &count, NULL, &e), 0);
+    CHECK_INT(db_export(db, DB_EXPORT_RANKINGS, rk_file, NULL, 1, &count, NULL, &e), 0);
     CHECK_INT(count, 1);
     n = read_jsonl(rk_file, lines, 64);
     CHECK_INT(n, 1);
@@ -431,7 +431,7 @@ int main(void) {
 
     // pairs: C(4,2) = 6 minus the tie = 5, margins are rank differences
     const char *trl_file = dbt_path("pairs.jsonl");
-    CHECK_INT(db_export(db, DB_EXPORT_PAIRS_TRL, trl_file, NULL, &count, NULL, &e), 0);
+    CHECK_INT(db_export(db, DB_EXPORT_PAIRS_TRL, trl_file, NULL, 1, &count, NULL, &e), 0);
     CHECK_INT(count, 5);
     n = read_jsonl(trl_file, lines, 64);
     CHECK_INT(n, 5);
@@ -448,7 +448,7 @@ int main(void) {
     free_jsonl(lines, n);
 
     const char *hh_file = dbt_path("hh.jsonl");
-    CHECK_INT(db_export(db, DB_EXPORT_PAIRS_HH, hh_file, NULL, &count, NULL, &e), 0);
+    CHECK_INT(db_export(db, DB_EXPORT_PAIRS_HH, hh_file, NULL, 1, &count, NULL, &e), 0);
     CHECK_INT(count, 5);
     n = read_jsonl(hh_file, lines, 64);
     CHECK_INT(n, 5);
@@ -465,16 +465,16 @@ int main(void) {
     free_jsonl(lines, n);
 
     // filters on rankings: annotator, model of a candidate, time
-    CHECK_INT(db_export(db, DB_EXPORT_PAIRS_TRL, trl_file, &(DbFilter){.annotator = "nobody"}, &count, NULL, &e), 0);
+    CHECK_INT(db_export(db, DB_EXPORT_PAIRS_TRL, trl_file, &(DbFilter){.annotator = "nobody"}, 1, &count, NULL, &e), 0);
     CHECK_INT(count, 0);
     dbt_read(trl_file, &raw);
     CHECK_INT(raw.len, 0); // the export replaced the file: empty
-    CHECK_INT(db_export(db, DB_EXPORT_RANKINGS, rk_file, &(DbFilter){.model = "other"}, &count, NULL, &e), 0);
+    CHECK_INT(db_export(db, DB_EXPORT_RANKINGS, rk_file, &(DbFilter){.model = "other"}, 1, &count, NULL, &e), 0);
     CHECK_INT(count, 1);
-    CHECK_INT(db_export(db, DB_EXPORT_RANKINGS, rk_file, &(DbFilter){.model = "nonexistent"}, &count, NULL, &e), 0);
+    CHECK_INT(db_export(db, DB_EXPORT_RANKINGS, rk_file, &(DbFilter){.model = "nonexistent"}, 1, &count, NULL, &e), 0);
     CHECK_INT(count, 0);
     CHECK_INT(db_export(db, DB_EXPORT_PAIRS_HH, hh_file, &(DbFilter){.since = "2000-01-01", .until = "9999-01-01"},
-                        &count, NULL, &e),
+                        1, &count, NULL, &e),
               0);
     CHECK_INT(count, 5);
 
@@ -501,7 +501,7 @@ int main(void) {
         ck.prompt = chat, ck.prompt_len = strlen(chat), ck.annotator = "carol", ck.k = 2;
         for (int i = 0; i < 2; i++) ck.items[i] = (DbRankItem){i + 1, cc[i], i + 1};
         CHECK(db_ranking_insert(cdb, &ck, &e) > 0);
-        CHECK_INT(db_export(cdb, DB_EXPORT_PAIRS_HH, hh_file, NULL, &count, NULL, &e), 0);
+        CHECK_INT(db_export(cdb, DB_EXPORT_PAIRS_HH, hh_file, NULL, 1, &count, NULL, &e), 0);
         CHECK_INT(count, 1);
         n = read_jsonl(hh_file, lines, 64);
         CHECK_INT(n, 1);
@@ -511,25 +511,25 @@ int main(void) {
             CHECK(str_is(lines[0], "rejected", want_r, strlen(want_r)));
         }
         free_jsonl(lines, n);
-        CHECK_INT(db_export(cdb, DB_EXPORT_PAIRS_TRL, trl_file, NULL, &count, NULL, &e), 0);
+        CHECK_INT(db_export(cdb, DB_EXPORT_PAIRS_TRL, trl_file, NULL, 1, &count, NULL, &e), 0);
         n = read_jsonl(trl_file, lines, 64);
         CHECK_INT(n, 1);
         if (n == 1) CHECK(str_is(lines[0], "prompt", chat, strlen(chat)));
         free_jsonl(lines, n);
         db_close(cdb);
-        CHECK_INT(db_export(db, DB_EXPORT_PAIRS_HH, hh_file, NULL, &count, NULL, &e), 0); // the first one's again
+        CHECK_INT(db_export(db, DB_EXPORT_PAIRS_HH, hh_file, NULL, 1, &count, NULL, &e), 0); // the first one's again
         CHECK_INT(count, 5);
     }
 
     // a failed export leaves the old file untouched and no temporary file
     Buf before = {0};
     dbt_read(hh_file, &before);
-    CHECK_INT(db_export(db, DB_EXPORT_PAIRS_HH, hh_file, &(DbFilter){.until = "soon"}, &count, NULL, &e), -1);
+    CHECK_INT(db_export(db, DB_EXPORT_PAIRS_HH, hh_file, &(DbFilter){.until = "soon"}, 1, &count, NULL, &e), -1);
     dbt_read(hh_file, &raw);
     CHECK(raw.len == before.len && memcmp(raw.data, before.data, raw.len) == 0);
-    CHECK_INT(db_export(db, DB_EXPORT_RUNS, dbt_path("missing/dir/x.jsonl"), NULL, &count, NULL, &e), -1);
+    CHECK_INT(db_export(db, DB_EXPORT_RUNS, dbt_path("missing/dir/x.jsonl"), NULL, 1, &count, NULL, &e), -1);
     CHECK(strstr(e.msg, "missing/dir/x.jsonl") && strstr(e.msg, "No such file"));
-    CHECK_INT(db_export(db, DB_EXPORT_RUNS, dbt_dir, NULL, &count, NULL, &e), -1);
+    CHECK_INT(db_export(db, DB_EXPORT_RUNS, dbt_dir, NULL, 1, &count, NULL, &e), -1);
     CHECK(strstr(e.msg, "directory") != NULL);
     check_no_temp_files();
     buf_free(&before);
