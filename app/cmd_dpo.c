@@ -356,7 +356,7 @@ static const char *const k_dpo[] = {"base", "beta", "head", "r", "alpha", "out",
 const Command dpo_commands[] = {
     {"dpo", cmd_dpo, 1, 1, k_dpo,
      "dpo train [since= until= annotator= model= text=] [base=MODEL] [beta=0.1] [head=full|lora r=8 alpha=16] out=DIR "
-     "[val=0.2 epochs=3 steps=N batch=8 lr=1e-5 min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=0 seed=1 max_len=ctx threads=N] [judge=DIR judge_samples=4 judge_max=24 judge_temperature=1 "
+     "[val=0.2 epochs=3 steps=N batch=8 lr=1e-5 min_lr=lr/10 warmup=0 wd=0 clip=1 beta1=0.9 beta2=0.95 eps=1e-8 eval_every=epoch patience=0 seed=1 max_len=ctx threads=N] [judge=DIR judge_samples=4 judge_max=24 judge_temperature=1 "
      "judge_top_k=0 judge_top_p=1]",
      "dpo train: tune a decoder (GPT-2 or Llama family; default the session's model) on the preference pairs of the "
      "stored rankings matching the filters (ties dropped) with Direct Preference Optimisation: the loss "

@@ -535,7 +535,8 @@ static int cmd_reward(App *app, const Args *a, Out *out) {
 const Command reward_commands[] = {
     {"reward", cmd_reward, 1, 3, k_reward_all,
      "reward train [since= until= annotator= model= text=] [base=MODEL] [head=linear|lora|full r=8 alpha=16] [pool=cls|mean] out=DIR [ties=exclude|equal "
-     "margin=0 val=0.2 epochs=20 steps=N batch=8 lr= min_lr=lr/10 warmup=0 wd=0 clip=1 eval_every=epoch patience=3 "
+     "margin=0 val=0.2 epochs=20 steps=N batch=8 lr= min_lr=lr/10 warmup=0 wd=0 clip=1 beta1=0.9 beta2=0.95 eps=1e-8 "
+     "eval_every=epoch patience=3 "
      "seed=1 max_len=ctx threads=N] | reward score \"PROMPT\" \"COMPLETION\" [model=DIR] | reward score run=ID [model=DIR] | "
      "reward score ranking=ID [model=DIR]",
      "reward train: a reward model from the stored rankings matching the filters. Each ranking gives its preference "
