@@ -62,8 +62,17 @@ static int pair_tokens(const Model *m, const char *prompt, size_t plen, const ch
 
 // A text as a decoder reads a prompt (generate, tokenize, dpo train's prompts, reward models):
 // the model's special tokens added (BOS) and those spelled in it parsed, <|im_start|> one token.
+// A text that begins with the beginning token spelled out (a chat prompt as its template renders
+// it, {{ bos_token }} first) keeps one: generate read the rendered chat so, and TRL's trainers
+// add BOS only when it is not there.
 static int text_tokens(const Model *m, const char *s, size_t n, IntVec *v, Err *e) {
-    return tok_encode(m->tok, s, n, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, v, e) < 0 ? -1 : 0;
+    int n0 = v->n, first = tok_add_first(m->tok);
+    if (tok_encode(m->tok, s, n, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, v, e) < 0) return -1;
+    if (first >= 0 && v->n - n0 >= 2 && v->v[n0] == first && v->v[n0 + 1] == first) {
+        memmove(v->v + n0, v->v + n0 + 1, sizeof(int) * (size_t)(v->n - n0 - 1));
+        v->n--;
+    }
+    return 0;
 }
 
 int reward_tokens(const Model *m, const char *prompt, size_t plen, const char *comp, size_t clen, int max_len,

@@ -24,6 +24,7 @@
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -824,6 +825,53 @@ def test_special_tokens(qkv, tmp):
           'read it (%d ids)' % len(t['ids']), flush=True)
 
 
+LLAMA3_CHAT = ("{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>"
+               "\n\n{{ message['content'] | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+               "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}")
+
+
+def test_chat_bos(qkv, tmp):
+    """A chat prompt whose template begins with {{ bos_token }} (Llama 3) on a tokenizer that adds BOS
+    itself: generate reads the rendered chat with one BOS, and the reward model reads the stored prompt
+    with one too (it read two: the added one and the template's), as TRL's trainers add BOS only when
+    it is not there. dpo train's prompts go through the same function."""
+    tokdir = os.path.join(tmp, 'l3tok')
+    os.makedirs(tokdir)
+    shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tok', 'fixtures', 'llama3',
+                             'tokenizer.json'), tokdir)
+    with open(os.path.join(tokdir, 'tokenizer_config.json'), 'w') as f:
+        json.dump({'bos_token': '<|begin_of_text|>', 'eos_token': '<|eot_id|>', 'chat_template': LLAMA3_CHAT}, f)
+    db = os.path.join(tmp, 'chatbos.db')
+    base = os.path.join(tmp, 'chatbos-base')
+    p = qkv_cli.new_model(qkv, ['llama', 'layers=1', 'heads=2', 'kv_heads=1', 'd=32', 'ff=48', 'ctx=64', 'seed=65',
+                                'tok=' + tokdir, 'out=' + base], db)
+    if p.returncode != 0:
+        fail('chat bos: new-model: %s' % p.stderr.strip()[-400:])
+        return
+    g = qjson(qkv, db, 'generate "Hi" chat=true max=3 seed=1', model=base)
+    bos = qjson(qkv, db, 'model', model=base)['bos_id']
+    run = qjson(qkv, db, 'show %d' % g['run_id']) if g else None
+    if not run or run['prompt_ids'][0] != bos or run['prompt_ids'][1] == bos or not run['prompt'].startswith('<|begin_of_text|>'):
+        fail('chat bos: generate chat=true read %r from %r' % (run and run['prompt_ids'][:4], run and run['prompt']))
+        return
+    make_db(qkv, db, 6)
+    con = sqlite3.connect(db)  # every ranked prompt a rendered chat, as rank chat=true stores it
+    con.execute("UPDATE rankings SET prompt = ? || prompt", (run['prompt'],))
+    con.execute("UPDATE runs SET prompt = ? || prompt WHERE kind = 'rank'", (run['prompt'],))
+    con.commit()
+    con.close()
+    out = os.path.join(tmp, 'chatbos-rm')
+    if not qjson(qkv, db, 'reward train base=%s head=linear out=%s val=0.34 steps=2 patience=0' % (base, out)):
+        return
+    s = qjson(qkv, db, 'reward score %s %s model=%s' % (json.dumps(run['prompt']), json.dumps(run['text']), out))
+    if not s or s['ids'][:len(run['prompt_ids'])] != run['prompt_ids']:
+        fail('chat bos: reward score read the chat prompt as %r, generate as %r' % (s and s['ids'][:4],
+                                                                                   run['prompt_ids'][:4]))
+        return
+    print('a chat prompt rendered with its BOS: one BOS for generate and the reward model (%d prompt ids)'
+          % len(run['prompt_ids']), flush=True)
+
+
 def new_models(qkv, tmp):
     """The random-weight GPT-2 and Llama (grouped-query) models both tests train: {family: dir}, or
     None after a failure."""
@@ -862,6 +910,7 @@ def main():
         test_other_vocab(qkv, tmp, models)
         test_gguf_base(qkv, tmp)
         test_special_tokens(qkv, tmp)
+        test_chat_bos(qkv, tmp)
     return finish()
 
 
