@@ -76,7 +76,9 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
             buf_put(&texts[i], g.text.data ? g.text.data : "", g.text.len);
         }
         generation_free(&g);
-        if (app->cancel && *app->cancel) rc = rc ? rc : out_error(out, "rank: interrupted");
+        if (app->cancel && *app->cancel && !rc) // what was logged stays logged: say so
+            rc = out_error(out, "rank: interrupted after %d of %d candidates (logged as runs %lld..%lld; no ranking "
+                                "pending)", i + 1, pr->k, (long long)pr->run_ids[0], (long long)pr->run_ids[i]);
     }
     jw_arr_end(w);
     buf_free(&chat);

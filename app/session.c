@@ -438,8 +438,8 @@ void app_rank_drop(App *app, bool warn) {
     PendingRank *p = app->pending;
     if (!p) return;
     if (warn)
-        fprintf(stderr, "warning: the ranking of %d candidates (runs %lld..%lld) was not finished with order or "
-                        "skip: nothing was stored\n",
+        fprintf(stderr, "warning: the ranking of %d candidates was not finished with order or skip: no ranking "
+                        "was stored (the candidates stay in the run log as runs %lld..%lld)\n",
                 p->k, (long long)p->run_ids[0], (long long)p->run_ids[p->k - 1]);
     free(p->prompt);
     free(p->note);

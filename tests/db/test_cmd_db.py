@@ -263,7 +263,8 @@ def main():
     # ---- bad orders keep the ranking pending; skip drops it
     objs, err = qjson(db, ['rank "p" k=3 max=2', 'order 1 2'], ok=False)
     check('candidate 3 is missing' in err, 'order must name every candidate: %s' % err)
-    check('warning' in err and 'nothing was stored' in err, 'unfinished ranking warns: %s' % err)
+    check('warning' in err and 'no ranking was stored (the candidates stay in the run log as runs' in err,
+          'unfinished ranking warns: %s' % err)
     for bad, msg in (('order 1 1 2 3', 'named twice'), ('order 1 2 4', 'no candidate 4'),
                      ('order 1 2=', 'must join'), ('order 1 x 2 3', 'not a candidate')):
         objs, err = qjson(db, ['rank "p" k=3 max=2', bad], ok=False)

@@ -646,6 +646,22 @@ check(rp.get("identical") is True and len(rp.get("ids", [])) == len(lines[0]["id
       "a run stopped with Ctrl-C replays identical, to the token where it stopped",
       (rp.get("identical"), rp.get("first_difference"), len(rp.get("ids", [])), len(lines[0]["ids"])))
 
+# Ctrl-C during rank: no ranking is pending or stored, and the message names the candidates that
+# stay in the run log (it said only "rank: interrupted", and the session-end warning "nothing was
+# stored" while the runs were)
+n_rank = jlines(run(["--json", "-e", "rankings 1000"]))[0]
+rc, so, se, took = interrupted(["--model", big, "-e", 'rank "x" k=8 max=400 temperature=1'],
+                               too_late=lambda so, se: b"order them" in so)
+m = re.search(rb"rank: interrupted after (\d+) of 8 candidates \(logged as runs (\d+)\.\.(\d+); no ranking pending\)", se)
+check(rc == 130 and m is not None, "SIGINT during rank names the candidates logged", (rc, se[-300:]))
+if m:
+    logged = jlines(run(["--json", "-e", "history 20 kind=rank"]))[0]["runs"]
+    ids = {r["run_id"] for r in logged}
+    first, last = int(m.group(2)), int(m.group(3))
+    check(last - first + 1 == int(m.group(1)) and all(i in ids for i in range(first, last + 1)),
+          "the interrupted rank's candidates are the runs it names", (m.group(0), sorted(ids)))
+check(jlines(run(["--json", "-e", "rankings 1000"]))[0] == n_rank, "an interrupted rank stores no ranking", se[-200:])
+
 # heads induction fills the context exactly when the model adds no first token (GPT-2): len = n_ctx / 2
 (ind,) = jlines(run(["--json", "-e", "heads induction len=128"]))
 check(len(ind["tokens"]) == 256, "heads induction len=128 fills a context of 256", len(ind.get("tokens", [])))
