@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -448,42 +449,65 @@ static int infer_config(Model *m, Err *e) {
 
 // sentence-transformers folders: modules.json names a Pooling module (its config.json says
 // which pooling) and maybe Normalize; sentence_bert_config.json caps the length. A folder
-// without them is left as it is; broken files are errors.
+// without them is left as it is; broken files, and settings qkv would otherwise read
+// differently from sentence-transformers, are errors.
 static int read_sentence_transformers(Model *m, const char *dir, Err *e) {
-    char *mp = fs_join(dir, "modules.json");
+    static const char *const modes[][2] = {{"pooling_mode_cls_token", "cls"}, {"pooling_mode_mean_tokens", "mean"},
+                                           {"pooling_mode_max_tokens", "max"}};
+    static const char *const unsupported[] = {"pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens",
+                                              "pooling_mode_lasttoken"};
+    char *mp = fs_join(dir, "modules.json"), *pcfg = NULL, *sp = NULL;
     int rc = 0;
     Json *mods = NULL, *pc = NULL, *sb = NULL;
     if (!fs_present(mp)) goto done;
     if (!(mods = json_parse_file(mp, e))) goto fail;
-    for (size_t i = 0; mods->type == JSON_ARR && i < mods->len; i++) {
+    if (mods->type != JSON_ARR) {
+        err_set(e, "'%s': a list of modules expected", mp);
+        goto fail;
+    }
+    for (size_t i = 0; i < mods->len; i++) {
         const char *type = json_str_or(&mods->items[i], "type", ""), *sub = json_str_or(&mods->items[i], "path", "");
         if (strstr(type, "Normalize")) m->st_normalize = true;
         if (!strstr(type, "Pooling") || strchr(sub, '/') != strrchr(sub, '/') || strstr(sub, "..")) continue;
-        char *pdir = fs_join(dir, sub), *pcfg = fs_join(pdir, "config.json");
-        free(pdir);
-        if (fs_present(pcfg) && !(pc = json_parse_file(pcfg, e))) {
-            free(pcfg);
-            goto fail;
-        }
+        char *pdir = fs_join(dir, sub);
         free(pcfg);
-        if (json_bool_or(pc, "pooling_mode_mean_sqrt_len_tokens", false) || json_bool_or(pc, "pooling_mode_weightedmean_tokens", false) ||
-            json_bool_or(pc, "pooling_mode_lasttoken", false)) {
-            err_set(e, "'%s': this pooling mode is not supported (mean, cls and max are)", mp);
+        pcfg = fs_join(pdir, "config.json");
+        free(pdir);
+        json_free(pc);
+        if (!(pc = json_parse_file(pcfg, e))) // sentence-transformers cannot load the module without it
+            goto fail;
+        for (size_t k = 0; k < sizeof unsupported / sizeof *unsupported; k++)
+            if (json_bool_or(pc, unsupported[k], false)) {
+                err_set(e, "'%s': %s: this pooling mode is not supported (mean, cls and max are)", pcfg, unsupported[k]);
+                goto fail;
+            }
+        const char *pool = NULL;
+        for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+            if (!json_bool_or(pc, modes[k][0], false)) continue;
+            if (pool) { // sentence-transformers concatenates them: a vector qkv does not make
+                err_set(e, "'%s': pools by %s and %s at once (their vectors concatenated): qkv pools by one", pcfg,
+                        pool, modes[k][1]);
+                goto fail;
+            }
+            pool = modes[k][1];
+        }
+        if (!pool) {
+            err_set(e, "'%s': no pooling mode is set (pooling_mode_cls_token, _mean_tokens or _max_tokens)", pcfg);
             goto fail;
         }
-        snprintf(m->st_pool, sizeof m->st_pool, "%s",
-                 json_bool_or(pc, "pooling_mode_cls_token", false)   ? "cls"
-                 : json_bool_or(pc, "pooling_mode_max_tokens", false) ? "max"
-                                                                       : "mean");
+        snprintf(m->st_pool, sizeof m->st_pool, "%s", pool);
     }
-    char *sp = fs_join(dir, "sentence_bert_config.json");
-    if (fs_present(sp) && !(sb = json_parse_file(sp, e))) {
-        free(sp);
-        goto fail;
-    }
-    free(sp);
+    sp = fs_join(dir, "sentence_bert_config.json");
+    if (fs_present(sp) && !(sb = json_parse_file(sp, e))) goto fail;
+    const Json *ms = sb ? json_get(sb, "max_seq_length") : NULL;
     long long ml;
-    if (sb && json_int_in(json_get(sb, "max_seq_length"), 1, 1 << 20, &ml)) m->st_max_seq = (int)ml;
+    if (ms && ms->type != JSON_NULL) { // null: no cap (the model's context)
+        if (!json_int_in(ms, 1, LLONG_MAX, &ml)) {
+            err_set(e, "'%s': max_seq_length must be a whole number of tokens >= 1", sp);
+            goto fail;
+        }
+        m->st_max_seq = ml > (1 << 20) ? 1 << 20 : (int)ml; // beyond any context: the context caps it
+    }
     goto done;
 fail:
     rc = -1;
@@ -492,6 +516,8 @@ done:
     json_free(pc);
     json_free(sb);
     free(mp);
+    free(pcfg);
+    free(sp);
     return rc;
 }
 

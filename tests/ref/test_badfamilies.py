@@ -51,6 +51,18 @@ def transpose_tensor(name):
     return m
 
 
+def st_pooling(cfg, sentence_bert=None):
+    """A sentence-transformers folder: a Pooling module with config cfg, and sentence_bert_config.json's
+    text when given."""
+    def m(d):
+        put('modules.json', json.dumps([{'type': 'sentence_transformers.models.Pooling', 'path': '1_Pooling'}]))(d)
+        os.makedirs(os.path.join(d, '1_Pooling'), exist_ok=True)
+        put('1_Pooling/config.json', json.dumps(cfg))(d)
+        if sentence_bert is not None:
+            put('sentence_bert_config.json', sentence_bert)(d)
+    return m
+
+
 def swap_tokenizer(d):
     """The model's tokenizer.json replaced by BERT's vocab.txt of 30,522 tokens."""
     os.remove(os.path.join(d, 'tokenizer.json'))
@@ -115,6 +127,20 @@ BERT_CASES = [
         [{'type': 'sentence_transformers.models.Pooling', 'path': '1_Pooling'}]))(d), os.makedirs(
         os.path.join(d, '1_Pooling'), exist_ok=True), put('1_Pooling/config.json', json.dumps(
             {'pooling_mode_weightedmean_tokens': True}))(d)), ['pooling']),
+    # sentence-transformers settings read otherwise than sentence-transformers reads them (each
+    # was taken silently: mean pooling, or no length cap)
+    C('modules.json not a list', put('modules.json', '{"0": "Pooling"}'), ['modules.json', 'list of modules']),
+    C('a Pooling module without its config', put('modules.json', json.dumps(
+        [{'type': 'sentence_transformers.models.Pooling', 'path': '9_Gone'}])), ['9_Gone/config.json']),
+    C('a Pooling module with no mode', st_pooling({'pooling_mode_cls_token': False}), ['no pooling mode']),
+    C('a Pooling module with three modes', st_pooling({'pooling_mode_cls_token': True, 'pooling_mode_mean_tokens': True,
+                                                       'pooling_mode_max_tokens': True}), ['cls and mean at once']),
+    C('max_seq_length 0', st_pooling({'pooling_mode_mean_tokens': True}, '{"max_seq_length": 0}'),
+      ['max_seq_length']),
+    C('max_seq_length -5', st_pooling({'pooling_mode_mean_tokens': True}, '{"max_seq_length": -5}'),
+      ['max_seq_length']),
+    C('max_seq_length "256"', st_pooling({'pooling_mode_mean_tokens': True}, '{"max_seq_length": "256"}'),
+      ['max_seq_length']),
     C('vocab.txt missing its [UNK]', put('vocab.txt', 'a\nb\nc\n'), ['[UNK]', 'vocab.txt']),
     # a WordPiece tokenizer.json's limits as HF tokenizers reads them (a usize; -1 ran with every
     # word [UNK]) and a continuation prefix longer than qkv keeps (it was cut to 15 bytes)
