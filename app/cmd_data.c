@@ -178,6 +178,13 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
     p.n_alts = run.n_alts;
     p.stop_at_eos = run.stop_at_eos;
     p.truncate = run.truncate;
+    char bad[64];
+    if (decode_out_of_range(&p, bad, sizeof bad)) { // generate refuses it: the file was edited or damaged
+        rc = out_error(out, "replay: run %lld holds %s, which generate refuses (an edited or damaged database?)",
+                       (long long)id, bad);
+        db_run_done(&run);
+        return rc;
+    }
     IntVec pids = {0}, orig = {0};
     if (int_array(run.prompt_ids, &pids) || int_array(run.ids, &orig)) {
         db_run_done(&run);

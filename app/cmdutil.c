@@ -17,6 +17,22 @@
 #include "tok/chat.h"
 #include "label.h"
 
+enum { MAX_TOKENS = 1 << 20, MAX_TOP_K = 1 << 24 };
+#define MAX_TEMPERATURE 100.0
+#define SEED_LIMIT (1ull << 53)
+
+const char *decode_out_of_range(const GenParams *p, char *buf, size_t size) {
+    if (p->max_tokens < 0 || p->max_tokens > MAX_TOKENS) snprintf(buf, size, "max=%d", p->max_tokens);
+    else if (!(p->s.temperature >= 0 && p->s.temperature <= MAX_TEMPERATURE))
+        snprintf(buf, size, "temperature=%g", p->s.temperature);
+    else if (p->s.top_k < 0 || p->s.top_k > MAX_TOP_K) snprintf(buf, size, "top_k=%d", p->s.top_k);
+    else if (!(p->s.top_p >= 0 && p->s.top_p <= 1)) snprintf(buf, size, "top_p=%g", p->s.top_p);
+    else if (p->n_alts < 0 || p->n_alts > GEN_MAX_ALTS) snprintf(buf, size, "alts=%d", p->n_alts);
+    else if (p->s.seed >= SEED_LIMIT) snprintf(buf, size, "seed=%llu (%lld as stored)", (unsigned long long)p->s.seed, (long long)p->s.seed);
+    else return NULL;
+    return buf;
+}
+
 // Decoding options on top of the defaults. Returns 0 or -1 (message in out).
 int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out) {
     Err e = {0};
@@ -25,11 +41,11 @@ int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *ou
     double f;
     bool b;
     int r;
-    if ((r = args_int(a, "max", 0, 1 << 20, &v, &e)) < 0) return out_error(out, "%s", e.msg);
+    if ((r = args_int(a, "max", 0, MAX_TOKENS, &v, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p->max_tokens = (int)v;
-    if ((r = args_float(a, "temperature", 0, 100, &f, &e)) < 0) return out_error(out, "%s", e.msg);
+    if ((r = args_float(a, "temperature", 0, MAX_TEMPERATURE, &f, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p->s.temperature = (float)f;
-    if ((r = args_int(a, "top_k", 0, 1 << 24, &v, &e)) < 0) return out_error(out, "%s", e.msg);
+    if ((r = args_int(a, "top_k", 0, MAX_TOP_K, &v, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p->s.top_k = (int)v;
     if ((r = args_float(a, "top_p", 0, 1, &f, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) p->s.top_p = (float)f; // 0: only the most likely token (as transformers keeps one)
@@ -48,7 +64,7 @@ int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *ou
         if (!*s || *end || *s == '-' || (errno && errno != ERANGE))
             return out_error(out, "seed=%.40s: a non-negative integer expected", s);
         // a number too large for 64 bits (ERANGE) is out of the same range
-        if (errno == ERANGE || x >= 1ull << 53)
+        if (errno == ERANGE || x >= SEED_LIMIT)
             return out_error(out, "seed=%.40s: must be below 2^53 (so that JSON keeps it exact)", s);
         p->s.seed = x;
         *seed_given = true;

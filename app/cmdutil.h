@@ -15,6 +15,9 @@
 // stop=) over the session's defaults; 0 or -1 with the message in out. *seed_given tells
 // whether a seed was fixed (by the option or `set seed`).
 int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *out);
+// The ranges decode_opts takes: the first parameter of p outside them as "name=value" in buf
+// (a stored run's, which an edited or damaged database can hold), or NULL when all are in range.
+const char *decode_out_of_range(const GenParams *p, char *buf, size_t size);
 // A fresh random seed (below 2^53: exact as a JSON number).
 uint64_t fresh_seed(void);
 // A comma-separated list of non-negative ints below limit appended to v; what names the option

@@ -186,6 +186,21 @@ def main():
     check(r2['replay_of'] == 2 and r2['run_id'] > 0, 'replay logged')
     (s2,), _ = qjson(db, ['show %d' % r2['run_id']])
     check(s2['kind'] == 'replay' and s2['parent_id'] == 2 and s2['prompt'] == NASTY, 'replay run recorded')
+    # a stored run holding parameters generate refuses (an edited or damaged database) is not
+    # replayed: it ran and logged a run of temperature -5, top_k -9 and seed -1
+    for col, val, want in (('temperature', -5, 'temperature=-5'), ('top_k', -9, 'top_k=-9'), ('seed', -1, 'seed='),
+                           ('top_p', 2, 'top_p=2'), ('max_tokens', 1 << 21, 'max=2097152')):
+        edb = os.path.join(TMP, 'edited.db')
+        shutil.copy(db, edb)
+        con = sqlite3.connect(edb)
+        con.execute('PRAGMA ignore_check_constraints = 1')
+        con.execute('UPDATE runs SET %s = ? WHERE id = 2' % col, (val,))
+        con.commit()
+        con.close()
+        n0 = db_count(edb, 'runs')
+        _, err = qjson(edb, ['replay 2'], ok=False)
+        check(err.startswith('error: replay: run 2 holds ' + want) and db_count(edb, 'runs') == n0,
+              'replay of a run edited to %s=%s: %s' % (col, val, err))
 
     # ---- rank / note / order, annotator from --annotator, QKV_ANNOTATOR and set annotator
     k = 4
