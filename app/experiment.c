@@ -270,6 +270,9 @@ int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
                                  &p->style.answer_phrase};
     for (int i = 0; i < ST_N; i++)
         if (s->style[i]) *fields[i] = s->style[i];
+    if (!p->style.separator || !*p->style.separator) // the query ran into the exemplar before it
+        return err_set(e, "separator= is empty: it ends each answer (generation stops at it) and separates the "
+                          "exemplars; give one, such as \"\\n\"");
     // the scorer: the command's, else the task's (its header's, or its layout's default)
     const char *sc = s->scorer ? s->scorer : task_scorer(t);
     int kind = score_kind_parse(sc);

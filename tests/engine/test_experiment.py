@@ -571,6 +571,8 @@ fails("experiment en-fr scorer=regex", "regex=")
 fails('experiment en-fr scorer=regex regex="(["', "regex=")
 fails("experiment odd-one-out cot=on", "log-likelihood")
 fails("experiment en-fr chat=on", "chat template")
+# an empty separator ran each query into the exemplar before it ("hookslemon =>") and scored 0
+fails('experiment en-fr separator=""', "separator= is empty")
 fails("experiment show 999", "no experiment 999")
 fails("experiment show x", "not an experiment id")
 fails(f"experiment compare {eid} 0 0", "itself")
