@@ -206,7 +206,6 @@ static int cmd_teach_corpus(App *app, const Args *a, Out *out) {
 }
 
 static int cmd_train_tokenizer(App *app, const Args *a, Out *out) {
-    (void)app;
     const char *dir = args_opt(a, "out");
     if (!dir || !*dir) return out_error(out, "train-tokenizer: out=DIR is required");
     Err e = {0};
@@ -216,6 +215,7 @@ static int cmd_train_tokenizer(App *app, const Args *a, Out *out) {
         return out_error(out, "%s", e.msg);
     if (!vocab) return out_error(out, "train-tokenizer: vocab=N is required");
     BpeTrainer *t = bpe_trainer_new();
+    bpe_trainer_set_cancel(t, app->cancel); // Ctrl-C: nothing written
     int rc = 0;
     for (int i = 0; !rc && args_pos(a, i); i++) {
         const char *path = args_pos(a, i)->val;
@@ -529,7 +529,8 @@ static int cmd_bench_train(App *app, const Args *a, Out *out) {
         return out_error(out, "bench-train: %s: bench-train times train's steps", e.msg);
     }
     TrainBench r;
-    if (train_bench(app->model, th > 0 ? (int)th : app->n_threads, (int)B, (int)T, (int)steps, (int)reps, &r, &e))
+    if (train_bench(app->model, th > 0 ? (int)th : app->n_threads, (int)B, (int)T, (int)steps, (int)reps, app->cancel,
+                    &r, &e))
         return out_error(out, "bench-train: %s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "model", app->model->name);

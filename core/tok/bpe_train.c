@@ -21,9 +21,14 @@ struct BpeTrainer {
     StrMap index; // word text -> index in words
     Word *words;
     int n_words, cap_words;
+    volatile sig_atomic_t *cancel; // polled by feed (each line) and train (each merge)
 };
 
 BpeTrainer *bpe_trainer_new(void) { return xcalloc(1, sizeof(BpeTrainer)); }
+
+void bpe_trainer_set_cancel(BpeTrainer *t, volatile sig_atomic_t *cancel) { t->cancel = cancel; }
+
+static bool cancelled(const BpeTrainer *t) { return t->cancel && *t->cancel; }
 
 void bpe_trainer_free(BpeTrainer *t) {
     if (!t) return;
@@ -51,6 +56,7 @@ int bpe_trainer_feed(BpeTrainer *t, const char *text, size_t n, Err *e) {
     size_t bad = utf8_invalid_at(text, n);
     if (bad != SIZE_MAX) return err_set(e, "the text is not UTF-8 (byte %zu)", bad);
     for (size_t line = 0; line < n;) {
+        if (cancelled(t)) return err_set(e, "interrupted");
         const char *nl = memchr(text + line, '\n', n - line);
         size_t end = nl ? (size_t)(nl - text) + 1 : n;
         for (size_t i = line; i < end;) {
@@ -288,9 +294,13 @@ int bpe_trainer_train(BpeTrainer *t, int vocab_size, int64_t min_frequency, cons
     Queue q = {0};
     flush(&R, &q);
     buf_puts(merges, "#version: 0.2\n");
-    int n_merges = 0;
+    int n_merges = 0, rc = 0;
     int64_t last = 0;
     while (n_ids < vocab_size && q.n) {
+        if (cancelled(t)) { // polled before the pop: nothing of the queue is lost
+            rc = err_set(e, "interrupted");
+            break;
+        }
         Merge top = q_pop(&q);
         int64_t now = R.pairs.count[pm_slot(&R.pairs, top.l, top.r)];
         if (top.count != now) { // stale: its words merged since; back with the count of today
@@ -345,5 +355,5 @@ int bpe_trainer_train(BpeTrainer *t, int vocab_size, int64_t min_frequency, cons
     iv_free(&R.lists.free_ids);
     iv_free(&R.touched);
     free(q.a);
-    return 0;
+    return rc;
 }

@@ -12,6 +12,7 @@
 //     id)) in every word, until the vocabulary has vocab_size tokens or no pair occurs at
 //     least min_frequency times.
 #pragma once
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,9 @@
 typedef struct BpeTrainer BpeTrainer;
 
 BpeTrainer *bpe_trainer_new(void);
+// Poll *cancel (set by a signal handler) while feeding and training: a set flag ends either with
+// "interrupted" (-1). NULL: never.
+void bpe_trainer_set_cancel(BpeTrainer *t, volatile sig_atomic_t *cancel);
 void bpe_trainer_free(BpeTrainer *t);
 
 // Count the words of n bytes of UTF-8 text (split into lines). -1 with e filled when the text

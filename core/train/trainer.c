@@ -521,7 +521,8 @@ static int linear_shapes(TrainModel *tm, int N, LinearShape *sh, int max, double
     return n;
 }
 
-int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, TrainBench *r, Err *e) {
+int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, volatile sig_atomic_t *cancel,
+                TrainBench *r, Err *e) {
     enum { MAX_REPS = TRAIN_BENCH_MAX_REPS };
     if (B < 1 || T < 2 || steps < 1 || reps < 1 || reps > MAX_REPS)
         return err_set(e, "batch, steps and reps (up to %d) must be at least 1, seq at least 2",
@@ -568,8 +569,13 @@ int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, 
         if (bound_sgemm_flops_s(tmodel_pool(tm), sh, nsh, 1, &sg[rep], e)) goto done;
         if (rep == reps) break;
         double t0 = clock_now();
-        for (int k = 0; k < steps; k++)
+        for (int k = 0; k < steps; k++) {
+            if (cancel && *cancel) {
+                err_set(e, "interrupted");
+                goto done;
+            }
             if (take_step(tm, &opt, &p, s++, 1, &rng, &d, B, T, in, tg, &loss, &norm, &lr, e)) goto done;
+        }
         r->tok_s_reps[rep] = (double)B * T * steps / (clock_now() - t0);
     }
     double fr[MAX_REPS], ts[MAX_REPS];

@@ -8,6 +8,7 @@
 // state, the options that must not change, and the weights and AdamW moments as float32.
 // Resuming reads train_state.bin only (the HF files are written first, the state last).
 #pragma once
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -98,5 +99,7 @@ typedef struct TrainBench {
 
 // Train a copy of m for one warm-up step, then reps repetitions of steps steps of batch B x
 // T tokens on threads threads (<= 0: the CPUs), the sgemm bound taken before each and after
-// the last. 0 with r filled, or -1 with e filled (bad sizes, an untrainable model, memory).
-int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, TrainBench *r, Err *e);
+// the last; *cancel (when not NULL) polled before each step ("interrupted"). 0 with r filled,
+// or -1 with e filled (bad sizes, an untrainable model, memory, interrupted).
+int train_bench(const Model *m, int threads, int B, int T, int steps, int reps, volatile sig_atomic_t *cancel,
+                TrainBench *r, Err *e);

@@ -22,9 +22,12 @@ import json
 import os
 import random
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -237,6 +240,33 @@ def bad_input(qkv, tmp, db):
                  % (label, want, p.returncode, err[:300]))
 
 
+def interrupted(qkv, tmp, db, text):
+    """Ctrl-C stops train-tokenizer (reading the text or merging): exit 130, "interrupted", no files
+    written (it ran to its end and wrote them, then exited 130)."""
+    path = os.path.join(tmp, 'big.txt')
+    rnd = random.Random(7)
+    letters = 'abcdefghijklmnopqrstuvwxyz'
+    with open(path, 'w', encoding='utf-8') as f:  # about 8 MB of mostly distinct words
+        for _ in range(20000):
+            f.write(' '.join(''.join(rnd.choice(letters) for _ in range(rnd.randint(3, 9))) for _ in range(60)) + '\n')
+    out = os.path.join(tmp, 'stopped')
+    for after in (1.0, 0.5, 0.25):
+        proc = subprocess.Popen([qkv, '--db', db, '-e', 'train-tokenizer %s out=%s vocab=30000' % (path, out)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(after)
+        proc.send_signal(signal.SIGINT)
+        so, se = proc.communicate(timeout=120)
+        if proc.returncode == 0:  # finished before the signal: sooner
+            shutil.rmtree(out, ignore_errors=True)
+            continue
+        if proc.returncode != 130 or 'train-tokenizer: interrupted' not in se or os.path.exists(
+                os.path.join(out, 'vocab.json')):
+            fail('Ctrl-C during train-tokenizer: exit %d, stderr %r, files %r' % (
+                proc.returncode, se[-300:], os.listdir(out) if os.path.isdir(out) else None))
+        return
+    fail('train-tokenizer finished before each Ctrl-C: the test needs a longer text')
+
+
 def main():
     qkv = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, '..', '..', 'build', 'app', 'qkv')
     with tempfile.TemporaryDirectory(prefix='qkv-tok-train-') as tmp:
@@ -274,6 +304,7 @@ def main():
             check_encode(qkv, 'small', qdir, texts)
             check_new_model(qkv, tmp, qdir, db)
         bad_input(qkv, tmp, db)
+        interrupted(qkv, tmp, db, text)
     if failures:
         print('%d failure(s)' % len(failures))
         return 1

@@ -30,6 +30,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from trainref import fail, finish, load_causal_lm, np, qkv_cli, tensors, torch  # noqa: E402
@@ -333,8 +334,17 @@ def bench_train(qkv, tmp, trained):
         if p.returncode == 0 or len(err) != 1 or msg not in err[0]:
             fail('bench-train %s: expected one error line with %r, got exit %d: %s'
                  % (words, msg, p.returncode, p.stderr.strip()[-300:]))
+    # Ctrl-C stops it (it ran every repetition, printed its result, then exited 130)
+    proc = subprocess.Popen([qkv, '--db', db, '--model', trained, '-e', 'bench-train batch=2 seq=%d steps=50 reps=20' % T],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    so, se = proc.communicate(timeout=120)
+    if proc.returncode != 130 or 'bench-train: interrupted' not in se or so.strip():
+        fail('Ctrl-C during bench-train: exit %d, stdout %r, stderr %r' % (proc.returncode, so[-200:], se[-300:]))
+        ok = False
     if ok:
-        print('ok %-24s %.0f tok/s, %.3f MFLOP/token, %.0f%% of sgemm; bad sizes refused'
+        print('ok %-24s %.0f tok/s, %.3f MFLOP/token, %.0f%% of sgemm; bad sizes refused; Ctrl-C stops it'
               % ('bench-train', r['tok_s'], want / 1e6, 100 * r['sgemm_fraction']), flush=True)
 
 
