@@ -81,6 +81,9 @@ typedef struct Tui {
     int rl_n, rl_pos;
     char *rl_line;
     bool rl_done;
+    // the command line asks for the text of one argument (host_ask): the command it goes to,
+    // "" on an ordinary command line
+    char ask_cmd[64];
     // the command running now
     const char *running;
     bool q_noted; // q was pressed while the command runs: said on the status line, not kept
@@ -486,7 +489,22 @@ static void rl_redisplay_cb(void) { paint(false); }
 static void rl_prep_cb(int meta) { (void)meta; }
 static void rl_deprep_cb(void) {}
 
+// Back to the ordinary command line (':') after a text asked for (host_ask).
+static void ask_done(void) {
+    if (!T->ask_cmd[0]) return;
+    T->ask_cmd[0] = 0;
+    rl_set_prompt(":");
+}
+
 static void on_line(char *line) {
+    if (line && T->ask_cmd[0]) { // the text asked for, typed: the command it goes to, quoted
+        Buf b = {0};
+        buf_printf(&b, "%s ", T->ask_cmd);
+        buf_put_quoted(&b, line, strlen(line));
+        free(line);
+        line = buf_take(&b);
+    }
+    ask_done(); // before readline starts the next line, on ':'
     // add it here, before readline starts the next line: its history position must follow
     if (line && *line) add_history(line);
     free(T->rl_line);
@@ -521,6 +539,7 @@ static void rl_feed(const char *bytes, size_t n) {
 
 static void cmd_leave(void) {
     T->cmd_focus = false;
+    ask_done();
     rl_callback_sigcleanup();
     rl_replace_line("", 0);
     rl_point = rl_end = 0;
@@ -564,7 +583,14 @@ static void cmdline_key(int key) {
     case VK_DELETE: rl_delete(1, 0); paint(false); return;
     case VK_BACKSPACE: b[n++] = 127; break;
     case VK_ENTER: b[n++] = '\r'; break;
-    case VK_TAB: b[n++] = '\t'; break;
+    case VK_TAB:
+        if (T->ask_cmd[0]) { // a text, not a command to complete: the tab is part of it
+            rl_insert_text("\t");
+            paint(false);
+            return;
+        }
+        b[n++] = '\t';
+        break;
     default:
         if (key >= VK_BASE) return;
         if (key < 0x80) b[n++] = (char)key;
@@ -930,6 +956,15 @@ static void host_edit(ViewHost *h, const char *text, int back) {
     cmd_enter(text, back);
 }
 
+static void host_ask(ViewHost *h, const char *label, const char *text, const char *cmd) {
+    (void)h;
+    char prompt[72];
+    snprintf(T->ask_cmd, sizeof T->ask_cmd, "%s", cmd);
+    snprintf(prompt, sizeof prompt, "%s: ", label);
+    rl_set_prompt(prompt); // (readline keeps a copy)
+    cmd_enter(text, 0);
+}
+
 static void host_figure(ViewHost *h, const float *v, int rows, int cols, const char *const *rl, const char *const *cl,
                         bool diverging, const char *title) {
     (void)h;
@@ -1182,7 +1217,7 @@ int tui_run(App *app) {
         T = NULL;
         return -1;
     }
-    T->host = (ViewHost){&T->sh, T, host_run, host_message, host_edit, host_figure, host_open_view};
+    T->host = (ViewHost){&T->sh, T, host_run, host_message, host_edit, host_ask, host_figure, host_open_view};
     for (int i = 0; i < V_N; i++) view_open(&T->views[i], view_table[i], &T->host);
     setup_readline();
     keys_locale();

@@ -42,12 +42,13 @@ static ViewShared sh;
 static void h_run(ViewHost *h, const char *l, unsigned f) { (void)h, (void)l, (void)f; }
 static void h_msg(ViewHost *h, bool e, const char *t) { (void)h, (void)e, (void)t; }
 static void h_edit(ViewHost *h, const char *t, int b) { (void)h, (void)t, (void)b; }
+static void h_ask(ViewHost *h, const char *l, const char *t, const char *c) { (void)h, (void)l, (void)t, (void)c; }
 static void h_fig(ViewHost *h, const float *v, int r, int c, const char *const *rl, const char *const *cl, bool d,
                   const char *t) {
     (void)h, (void)v, (void)r, (void)c, (void)rl, (void)cl, (void)d, (void)t;
 }
 static void h_open(ViewHost *h, const char *n) { (void)h, (void)n; }
-static ViewHost host = {&sh, NULL, h_run, h_msg, h_edit, h_fig, h_open};
+static ViewHost host = {&sh, NULL, h_run, h_msg, h_edit, h_ask, h_fig, h_open};
 
 // Causal softmax rows of pseudo-random scores for every layer and head: [L][H][T][T].
 static float *make_data(unsigned seed) {

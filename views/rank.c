@@ -83,15 +83,11 @@ static void swap(Rank *R, int a, int b) {
     R->order[a] = R->order[b], R->order[b] = t;
 }
 
-// Open the command line on `note "..."` holding the current note (the pending ranking's, or the
-// one just stored), so that typing edits it instead of replacing it unseen.
+// Open the command line on the current note (the pending ranking's, or the one just stored), so
+// that typing edits it instead of replacing it unseen; the text goes to `note` as typed.
 static void edit_note(View *v) {
     Rank *R = v->state;
-    Buf line = {0};
-    buf_puts(&line, "note ");
-    buf_put_quoted(&line, R->note ? R->note : "", R->note ? strlen(R->note) : 0);
-    v->host->edit(v->host, line.data, 1);
-    buf_free(&line);
+    v->host->ask(v->host, "note", R->note ? R->note : "", "note");
 }
 
 static int rank_key(View *v, int key) {
@@ -372,7 +368,7 @@ const ViewOps rank_view_ops = {
     .keys = "r Enter  rank 4 completions of the lab's prompt now (:rank \"PROMPT\" k=K for another)\n"
             "j k  up down  choose a candidate;  J K  shift-up shift-down  move it up or down\n"
             "= t  tie the chosen candidate with the one above (again: untie)\n"
-            "n  add a note (note \"...\"); after submitting, to the ranking just stored\n"
+            "n  add a note (typed as it is, quotes too; Enter runs note \"...\"); after submitting, to the ranking just stored\n"
             "Enter s  submit: runs order 3 1 2=4 (best first, = between ties);  x  skip\n"
             "after a submit (never before) the reward model's order is shown beside yours:\n"
             "         reward score ranking=ID with set reward DIR, or the latest reward run's model\n"

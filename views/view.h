@@ -56,6 +56,9 @@ struct ViewHost {
     void (*message)(ViewHost *h, bool error, const char *text);
     // Open the command line holding text, the cursor back characters before its end.
     void (*edit)(ViewHost *h, const char *text, int back);
+    // Open the command line on text alone, under the prompt `label: `: Enter runs `cmd "TEXT"`
+    // with what was typed quoted (quotes and backslashes kept as typed; an empty text too).
+    void (*ask)(ViewHost *h, const char *label, const char *text, const char *cmd);
     // Make this matrix what `save FILE.svg|csv` exports (copied).
     void (*figure)(ViewHost *h, const float *v, int rows, int cols, const char *const *row_labels,
                    const char *const *col_labels, bool diverging, const char *title);

@@ -320,6 +320,9 @@ def scenario_lab_attention(p, tmp, db, model, name, n_layer, n_head):
     return run_id
 
 
+NOTE = 'close "call" \\n, C:\\x'  # quotes and backslashes (a C escape's among them) kept as typed
+
+
 def scenario_rank(p, tmp, db, name):
     """Rank K=4 candidates with the keyboard; q asks first while the ranking is unfinished."""
     command(p, 'rank "Once upon" k=4 max=5')
@@ -341,11 +344,11 @@ def scenario_rank(p, tmp, db, name):
     p.wait_text("order 2 1 4 3")
     p.keys("=")           # 3 tied with 4
     p.wait_text("order 2 1 4=3")
-    p.keys("n")           # a note
-    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':note ""'), "the note on the command line")
-    p.type("close call")
+    p.keys("n")           # a note: its text alone on the command line, stored as typed (quotes too)
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1] == "note:", "the note's prompt on the command line")
+    p.type(NOTE)
     p.keys("Enter")
-    p.wait_text("note: close call")
+    p.wait_text("note: " + NOTE)
     p.keys("Enter")
     s = p.wait(lambda s: re.search(r"ranking (\d+) stored", s), "the stored ranking")
     rid = int(re.search(r"ranking (\d+) stored", s).group(1))
@@ -360,8 +363,8 @@ def scenario_rank(p, tmp, db, name):
     ranks = {c["n"]: c["rank"] for c in rk["candidates"]}
     if rk["k"] != 4 or ranks != {2: 1, 1: 2, 4: 3, 3: 3}:
         fail("%s: stored ranking %r, expected ranks 2:1 1:2 4=3:3" % (name, rk.get("order")))
-    if rk.get("note") != "close call":
-        fail("%s: note %r, expected 'close call'" % (name, rk.get("note")))
+    if rk.get("note") != NOTE:
+        fail("%s: note %r, expected %r" % (name, rk.get("note"), NOTE))
     return rid
 
 
@@ -463,10 +466,10 @@ def scenario_other_views(p, tmp, name, rid):
     # t: the rankings, the one ranked in the TUI first (stored as 2 1 4=3: candidates 3 and 4 tied)
     p.keys("Escape")
     p.keys("t")
-    row = re.compile(r"#%d\s+\d{4}-\d\d-\d\dT\d\d:\d\d\s+-\s+4\s+2 1 3=4\s+Once upon\s+note: close call" % rid)
+    row = re.compile(r"#%d\s+\d{4}-\d\d-\d\dT\d\d:\d\d\s+-\s+4\s+2 1 3=4\s+Once upon\s+note: close \"call\"" % rid)
     p.wait(lambda s: " 1 ranking " in s and row.search(s), "ranking %d listed in the history view" % rid)
     p.keys("Enter")
-    wants = ["\u2500 ranking %d \u2500" % rid, "order 2 1 3=4", "note: close call", "rank 1  candidate 2, run",
+    wants = ["\u2500 ranking %d \u2500" % rid, "order 2 1 3=4", "note: " + NOTE, "rank 1  candidate 2, run",
              "rank 2  candidate 1, run", "rank 3 (tie)  candidate 3, run", "rank 3 (tie)  candidate 4, run"]
     p.wait(lambda s: all(w in s for w in wants), "ranking %d shown with %s" % (rid, wants))
     p.keys("t")
@@ -583,7 +586,7 @@ def scenario_new_user(p, tmp, db, name):
     rid = int(re.search(r"ranking (\d+) stored", s).group(1))
     # n after submitting: the note goes with the ranking just stored
     p.keys("n")
-    p.wait(lambda s: s.rstrip("\n").split("\n")[-1].startswith(':note ""'), "the note on the command line")
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1] == "note:", "the note's prompt on the command line")
     p.type("noted after")
     p.keys("Enter")
     p.wait_text("ranking %d stored, note: noted after" % rid)

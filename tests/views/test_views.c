@@ -65,6 +65,7 @@ typedef struct Fake {
     int nrun;
     char edit[256];
     int edit_back;
+    char ask[256]; // "label|text|cmd" of the last ask
     char msg[256];
     int figures, fig_rows, fig_cols;
     char fig_title[160];
@@ -87,6 +88,10 @@ static void f_edit(ViewHost *h, const char *t, int back) {
     snprintf(fake.edit, sizeof fake.edit, "%s", t);
     fake.edit_back = back;
 }
+static void f_ask(ViewHost *h, const char *label, const char *text, const char *cmd) {
+    (void)h;
+    snprintf(fake.ask, sizeof fake.ask, "%s|%s|%s", label, text, cmd);
+}
 static void f_figure(ViewHost *h, const float *v, int rows, int cols, const char *const *rl, const char *const *cl,
                      bool div, const char *title) {
     (void)h, (void)v, (void)div;
@@ -100,7 +105,7 @@ static void f_figure(ViewHost *h, const float *v, int rows, int cols, const char
 }
 static void f_open(ViewHost *h, const char *name) { (void)h, (void)name; }
 
-static ViewHost host = {&sh, NULL, f_run, f_message, f_edit, f_figure, f_open};
+static ViewHost host = {&sh, NULL, f_run, f_message, f_edit, f_ask, f_figure, f_open};
 
 static void reset(ColorMode mode) {
     memset(&fake, 0, sizeof fake);
@@ -540,12 +545,13 @@ static void test_rank(void) {
     CHECK(strstr(txt, "Enter runs:  order 2 1 4=3") != NULL);
     free(txt);
     cellgrid_done(&g);
+    // n asks for the note's text alone: the host quotes it for `note` (a typed quote or backslash
+    // ended the string early when the command line opened inside `note ""`)
     CHECK_INT(v.ops->key(&v, 'n'), 1);
-    CHECK_STR(fake.edit, "note \"\"");
-    CHECK_INT(fake.edit_back, 1);
+    CHECK_STR(fake.ask, "note||note");
     result(&v, "note", "{\"note\":\"close \\\"call\\\"\"}", "note \"close \\\"call\\\"\"");
     CHECK_INT(v.ops->key(&v, 'n'), 1);
-    CHECK_STR(fake.edit, "note \"close \\\"call\\\"\"");
+    CHECK_STR(fake.ask, "note|close \"call\"|note");
     CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
     CHECK_INT(fake.nrun, 1);
     CHECK_STR(fake.runs[0], "order 2 1 4=3");
@@ -575,7 +581,7 @@ static void test_rank(void) {
     // note before 2026-12-06, so that typing replaced the stored one unseen)
     CHECK(shows(&v, 100, 20, (const char *[]){"n edits the note of ranking 7: close \"call\"", NULL}));
     CHECK_INT(v.ops->key(&v, 'n'), 1);
-    CHECK_STR(fake.edit, "note \"close \\\"call\\\"\"");
+    CHECK_STR(fake.ask, "note|close \"call\"|note");
     result(&v, "note", "{\"note\":\"typed after\",\"ranking_id\":7}", "note \"typed after\"");
     draw(&v, &g, 64, 14);
     txt = rows_text(&g);
@@ -583,7 +589,7 @@ static void test_rank(void) {
     free(txt);
     cellgrid_done(&g);
     CHECK_INT(v.ops->key(&v, 'n'), 1);
-    CHECK_STR(fake.edit, "note \"typed after\"");
+    CHECK_STR(fake.ask, "note|typed after|note");
     // r starts a ranking of the lab's prompt at once (as the hint says), nothing left to edit;
     // with no prompt in the lab it says where to type one
     fake.edit[0] = 0;
