@@ -204,32 +204,45 @@ static void draw_header(void) {
 // The key of view i: 1..9, then 0; the views after those have none (Tab reaches them).
 static int view_key(int i) { return i < 9 ? '1' + i : i == 9 ? '0' : 0; }
 
-// The columns of the view bar's names when the views other than the current one show at most
-// `shown` letters of their titles (" 1 Lab " each, one '*' for a pending ranking).
+// View i's entry in the view bar: " 1 Lab " (a '*' after a pending ranking's), the title cut to
+// `shown` letters unless i is the current view, or the key alone when shown is 0 (a view without
+// a key: its title's first letter).
+static void viewbar_entry(int i, int shown, char *t, size_t cap) {
+    const char *title = view_table[i]->title, *mark = i == V_RANK && app_rank_pending(T->app) ? "*" : "";
+    int key = view_key(i);
+    if (i != T->cur && !shown) {
+        snprintf(t, cap, " %c%s ", key ? key : title[0], mark);
+        return;
+    }
+    if (i != T->cur && shown <= 2 && view_table[i]->abbrev) title = view_table[i]->abbrev; // not "He" twice
+    snprintf(t, cap, " %c %.*s%s ", key ? key : ' ', i == T->cur ? 40 : shown, title, mark);
+}
+
+// The columns of the view bar's entries (viewbar_entry) with `gap` columns between them.
 static int viewbar_width(int shown, int gap) {
     int w = 1;
     for (int i = 0; i < V_N; i++) {
-        int n = (int)strlen(view_table[i]->title);
-        w += 4 + (i == T->cur || n < shown ? n : shown) + gap;
+        char t[64];
+        viewbar_entry(i, shown, t, sizeof t);
+        w += (int)strlen(t) + gap;
     }
     return w;
 }
 
+// Every view, however narrow the terminal: the names without the space between them, then the
+// other views' names cut to as many first letters as fit (at least 2; 80 columns), then their
+// keys alone (below about 70 columns).
 static void draw_viewbar(void) {
     CellGrid *g = &T->grid;
     bool u = T->sh.utf8;
     int x = 0;
-    int gap = viewbar_width(40, 1) <= g->w ? 1 : 0; // narrow terminals: the names without the space between
-    // narrower still (80 columns): the other views by as many first letters as fit (at least 2)
+    int gap = viewbar_width(40, 1) <= g->w ? 1 : 0;
     int shown = 40;
     while (shown > 2 && viewbar_width(shown, gap) > g->w) shown--;
+    if (viewbar_width(shown, gap) > g->w) shown = 0;
     for (int i = 0; i < V_N && x < g->w; i++) {
-        char t[48];
-        bool pending = i == V_RANK && app_rank_pending(T->app);
-        const char *title = view_table[i]->title;
-        if (i != T->cur && shown <= 2 && view_table[i]->abbrev) title = view_table[i]->abbrev; // not "He" twice
-        snprintf(t, sizeof t, " %c %.*s%s ", view_key(i) ? view_key(i) : ' ', i == T->cur ? 40 : shown, title,
-                 pending ? "*" : "");
+        char t[64];
+        viewbar_entry(i, shown, t, sizeof t);
         int attr = i == T->cur ? CELL_REVERSE | CELL_BOLD : CELL_DIM;
         CellColor fg = i == T->cur ? vd_accent(T->sh.mode) : CELLCOLOR_DEFAULT;
         x += vd_text(g, x, 1, g->w - x, t, 0, strlen(t), fg, CELLCOLOR_DEFAULT, attr, u);

@@ -951,12 +951,17 @@ def scenario_small_and_quit(p, name):
     p.keys("n")
     p.wait(lambda s: "needs a terminal" in s and "30x8" in s, "the minimum-size message again")
     # a narrow view bar names every view apart (Help and Heads were both "He")
-    p.resize(60, 15)
-    s = p.wait(lambda s: "needs a terminal" not in s and re.search(r"\b8 \w", s.split("\n")[1]), "the 60-column view bar")
+    p.resize(72, 15)
+    s = p.wait(lambda s: "needs a terminal" not in s and re.search(r"\b8 \w", s.split("\n")[1]), "the 72-column view bar")
     names = re.findall(r"\b([0-9]) (\w+)", s.split("\n")[1])
     got = [n for _, n in names]
     if len(got) < 9 or len(set(got)) != len(got):
-        fail("%s: the 60-column view bar names views alike: %r" % (name, names))
+        fail("%s: the 72-column view bar names views alike: %r" % (name, names))
+    # narrower, every view still: the others by their keys (below 60 columns 8, 9, 0 and Training
+    # were cut off)
+    p.resize(50, 15)
+    want = ["1", "2", "3", "4", "Rank*", "5", "6", "7", "8", "9", "0", "T"]
+    p.wait(lambda s: s.split("\n")[1].split()[:len(want)] == want, "the 50-column view bar: %s" % " ".join(want))
     p.resize(W, H)
     p.wait(lambda s: "1 Lab" in s and "needs a terminal" not in s, "the interface back")
     p.keys("x")  # the ranking skipped: q then quits without asking
