@@ -295,9 +295,18 @@ static void an_result(View *v, const ViewResult *r) {
     publish(v);
 }
 
-// Run cmd ("heads", "lens") on the lab's prompt, or `heads induction` when there is none.
-static void request(View *v, const char *cmd) {
+// Run line for the view, with the host's flags: 0 after a key, as if typed (its first line on the
+// status line, its output in the Log: the status line then speaks of what the view shows, not of
+// the command before), VR_QUIET for what the view fetches by itself.
+static void fetch(View *v, const char *line, unsigned flags) {
     An *A = v->state;
+    A->pending = true;
+    v->host->run(v->host, line, flags);
+}
+
+// Run cmd ("heads", "lens", "layersim") on the lab's prompt, or `heads induction` when there is
+// none (flags as fetch's).
+static void request(View *v, const char *cmd, unsigned flags) {
     ViewShared *sh = v->host->sh;
     Buf line = {0};
     if (sh->prompt.len) {
@@ -311,14 +320,13 @@ static void request(View *v, const char *cmd) {
     } else {
         buf_printf(&line, "heads induction");
     }
-    A->pending = true;
-    v->host->run(v->host, line.data, VR_QUIET);
+    fetch(v, line.data, flags);
     buf_free(&line);
 }
 
 static void an_show(View *v) {
     An *A = v->state;
-    if (A->kind == K_NONE && !A->pending) request(v, "heads");
+    if (A->kind == K_NONE && !A->pending) request(v, "heads", VR_QUIET);
     publish(v);
 }
 
@@ -342,11 +350,11 @@ static int an_key(View *v, int key) {
             publish(v);
         }
         break;
-    case 'r': request(v, "heads"); break;
-    case 'i': A->pending = true, v->host->run(v->host, "heads induction", VR_QUIET); break;
-    case 'n': request(v, "lens"); break;
-    case 'c': request(v, "layersim"); break;
-    case 'p': A->pending = true, v->host->run(v->host, "probe train number n=100", VR_QUIET); break;
+    case 'r': request(v, "heads", 0); break;
+    case 'i': fetch(v, "heads induction", 0); break;
+    case 'n': request(v, "lens", 0); break;
+    case 'c': request(v, "layersim", 0); break;
+    case 'p': fetch(v, "probe train number n=100", 0); break;
     default: return 0;
     }
     if (hv->cur_row < 0) hv->cur_row = 0;

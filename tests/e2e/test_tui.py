@@ -896,6 +896,12 @@ def scenario_heads(p, tmp, db, model, name):
     s = p.wait(lambda s: readout(s)[:2] == (0, 0), "the lens readout")
     if abs(readout(s)[3] - lens["layers"][0]["target_prob"][0]) > 5e-4:
         fail("%s: lens (0,0) reads %g, headless %g" % (name, readout(s)[3], lens["layers"][0]["target_prob"][0]))
+    # i: heads induction, and the status line with it (it kept the lens's line)
+    p.keys("i")
+    s = p.wait(lambda s: "(repeated random): induction" in s, "the induction heatmap")
+    status = s.rstrip("\n").split("\n")[-2]
+    if not status.startswith("heads: ") or "induction" not in status:
+        fail("%s: after i the status line reads %r" % (name, status))
     command(p, 'patch "%s" "%s" wrong=#5' % (clean, corrupt))
     s = p.wait(lambda s: "patching" in s and ": resid" in s, "the patching heatmap (residual stream)")
     last = len(patch["resid"]) - 1
