@@ -305,7 +305,7 @@ static void fetch(View *v, const char *line, unsigned flags) {
 }
 
 // Run cmd ("heads", "lens", "layersim") on the lab's prompt, or `heads induction` when there is
-// none (flags as fetch's).
+// none (flags as fetch's; a key is told why on the status line, which the command leaves as it is).
 static void request(View *v, const char *cmd, unsigned flags) {
     ViewShared *sh = v->host->sh;
     Buf line = {0};
@@ -319,6 +319,10 @@ static void request(View *v, const char *cmd, unsigned flags) {
         return;
     } else {
         buf_printf(&line, "heads induction");
+        if (!(flags & VR_QUIET))
+            v->host->message(v->host, false, "the lab's prompt is empty: r shows heads induction (repeated random tokens) "
+                                             "instead; type one in the Lab (1, then e), or :heads \"TEXT\"");
+        flags |= VR_QUIET;
     }
     fetch(v, line.data, flags);
     buf_free(&line);

@@ -215,6 +215,13 @@ static void test_analysis_modes(void) {
     cellgrid_done(&g);
     CHECK_INT(v.ops->key(&v, 's'), 1);
     CHECK(strstr(fake.fig_title, ": cosine") != NULL);
+    // r without a prompt in the lab: heads induction, and why (it did so without a word, and the
+    // view often showed heads induction already)
+    CHECK_INT(v.ops->key(&v, 'r'), 1);
+    CHECK_INT(fake.nrun, 1);
+    CHECK_STR(fake.runs[0], "heads induction");
+    CHECK(strstr(fake.msg, "the lab's prompt is empty: r shows heads induction") != NULL);
+    fake.nrun = 0;
     // the keys ask for the commands
     buf_puts(&sh.prompt, "hi there");
     CHECK_INT(v.ops->key(&v, 'c'), 1);
