@@ -617,6 +617,53 @@ static int cmd_attend(App *app, const Args *a, Out *out) {
 // ---------------------------------------------------------------------------------------
 // neuron view
 
+// The dimensions of the three largest |row[d]| of row (hd values), largest first; -1 past hd.
+static void top3_abs(const float *row, int hd, int best[3]) {
+    for (int b = 0; b < 3; b++) best[b] = -1;
+    for (int d = 0; d < hd; d++)
+        for (int b = 0; b < 3; b++)
+            if (best[b] < 0 || fabsf(row[d]) > fabsf(row[best[b]])) {
+                for (int s = 2; s > b; s--) best[s] = best[s - 1];
+                best[b] = d;
+                break;
+            }
+}
+
+// neuron's text: under the title, each key's score and its three largest contributions (contrib
+// is (T, hd), score (T), NAN for a key not seen), each column as wide as its widest entry.
+static void neuron_text(Buf *b, const char *title, const char *const *rl, const float *score, const float *contrib,
+                        int T, int hd) {
+    int ws = 5, wc[3] = {0, 0, 0}, best[3]; // "score", then the widest "dN +x.xxx" of each rank
+    for (int j = 0; j < T; j++) {
+        if (isnan(score[j])) continue;
+        int n = snprintf(NULL, 0, "%.3f", score[j]);
+        if (n > ws) ws = n;
+        top3_abs(contrib + (size_t)j * hd, hd, best);
+        for (int r = 0; r < 3 && best[r] >= 0; r++) {
+            n = snprintf(NULL, 0, "d%d %+.3f", best[r], contrib[(size_t)j * hd + best[r]]);
+            if (n > wc[r]) wc[r] = n;
+        }
+    }
+    buf_printf(b, "%s\n", title);
+    put_cell(b, "key", 3, 12, false);
+    buf_printf(b, " %*s  (the three largest contributions: dimension value)\n", ws, "score");
+    for (int j = 0; j < T; j++) {
+        put_cell(b, rl ? rl[j] : NULL, rl && rl[j] ? strlen(rl[j]) : 0, 12, true);
+        if (isnan(score[j])) {
+            buf_printf(b, " %*s\n", ws, "-");
+            continue;
+        }
+        buf_printf(b, " %*.3f", ws, score[j]);
+        top3_abs(contrib + (size_t)j * hd, hd, best);
+        for (int r = 0; r < 3 && best[r] >= 0; r++) {
+            char c[48];
+            snprintf(c, sizeof c, "d%d %+.3f", best[r], contrib[(size_t)j * hd + best[r]]);
+            buf_printf(b, "  %-*s", r < 2 && best[r + 1] >= 0 ? wc[r] : 0, c); // no spaces at the end
+        }
+        buf_putc(b, '\n');
+    }
+}
+
 static int cmd_neuron(App *app, const Args *a, Out *out) {
     const Model *m = app->model;
     const ModelConfig *c = &m->cfg;
@@ -681,29 +728,7 @@ static int cmd_neuron(App *app, const Args *a, Out *out) {
                  m->name, layer, head, query, qs.data ? qs.data : "", hd);
         buf_free(&qs);
         if (rl && cl) app_set_figure(app, contrib, T, hd, (const char *const *)rl, (const char *const *)cl, true, title);
-        buf_printf(&out->text, "%s\nkey          score  (the three largest contributions: dimension value)\n", title);
-        for (int j = 0; j < T; j++) {
-            put_cell(&out->text, rl ? rl[j] : NULL, rl && rl[j] ? strlen(rl[j]) : 0, 12, true);
-            if (isnan(score[j])) {
-                buf_printf(&out->text, "      -\n");
-                continue;
-            }
-            buf_printf(&out->text, " %6.3f ", score[j]);
-            int best[3];
-            for (int b = 0; b < 3; b++) best[b] = -1;
-            for (int d = 0; d < hd; d++) {
-                float v = fabsf(contrib[(size_t)j * hd + d]);
-                for (int b = 0; b < 3; b++)
-                    if (best[b] < 0 || v > fabsf(contrib[(size_t)j * hd + best[b]])) {
-                        for (int s2 = 2; s2 > b; s2--) best[s2] = best[s2 - 1];
-                        best[b] = d;
-                        break;
-                    }
-            }
-            for (int b = 0; b < 3 && b < hd; b++)
-                if (best[b] >= 0) buf_printf(&out->text, "  d%d %+.3f", best[b], contrib[(size_t)j * hd + best[b]]);
-            buf_putc(&out->text, '\n');
-        }
+        neuron_text(&out->text, title, (const char *const *)rl, score, contrib, T, hd);
         labels_free(rl, T);
         labels_free(cl, hd);
     }

@@ -541,6 +541,19 @@ check(p.returncode == 0 and len(rows) >= 3 and all(re.match(r"\d\.\d{3}e[-+]\d\d
       and any("\u00b7" in r[:col] for r in rows), "compare's rows line up under its header, whitespace shown",
       "\n".join([hdr] + rows))
 
+# neuron's table: the scores right-aligned under "score" and each rank of contributions in its
+# column, whatever the numbers' widths (a score of -10 or less, or a dimension of two digits,
+# pushed the rest of its row one column right)
+nargs = ["--model", pem, "-e", 'neuron "The cat sat on the mat" head=1']
+sc = (jlines(run(nargs[:2] + ["--json"] + nargs[2:])) or [{}])[0].get("scores") or [0]
+p = run(nargs)
+lines = p.stdout.decode().rstrip("\n").split("\n")
+hdr, rows = (lines[1], lines[2:]) if len(lines) > 2 else ("", [])
+ends = {hdr.find("score") + 5} | {12 + re.match(r" *-?[\d.]+", r[12:]).end() for r in rows}
+starts = [{[m.start() for m in re.finditer(r"d\d+ [-+]", r)][k] for r in rows} for k in range(3)]
+check(p.returncode == 0 and min(x for x in sc if x is not None) <= -10 and len(rows) == len(sc) and len(ends) == 1 and
+      all(len(c) == 1 for c in starts), "neuron's columns line up, scores of -10 and less too", "\n".join(lines))
+
 # settings a person typed are shown and logged as typed (0.9, not the float's 0.899999976), and
 # the run still replays bit for bit (the float read back is the same float)
 p = run(["--json", "-e", "set temperature 0.8; set top_p 0.3; set; generate \"Hi\" max=3 temperature=0.9 top_p=0.9 "
