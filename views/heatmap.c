@@ -36,8 +36,9 @@ void heatmap_range(const Heatmap *hm, float *lo, float *hi) {
             if (isfinite(x)) mn = fminf(mn, x), mx = fmaxf(mx, x);
         }
         if (mn > mx) a = 0, b = 1;
-        else if (mn == mx) a = mn - 0.5f, b = mn + 0.5f;
+        else if (mn == mx) a = fminf(mn, 0), b = fmaxf(mx, 0); // one value: from 0 to it (one token's 1)
         else a = mn, b = mx;
+        if (a == b) b = 1; // all 0
     }
     if (a > b) {
         float t = a;

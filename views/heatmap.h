@@ -60,8 +60,9 @@ typedef struct HmRegion {
     int r0, r1, c0, c1;
 } HmRegion;
 
-// The value range drawn: hm's lo/hi, or when equal the finite min and max of the data
-// (diverging: -m..m with m the largest magnitude); 0..1 when nothing is finite.
+// The value range drawn: hm's lo/hi, or when equal the finite min and max of the data (one value
+// v: 0..v or v..0, all 0: 0..1; diverging: -m..m with m the largest magnitude); 0..1 when nothing
+// is finite.
 void heatmap_range(const Heatmap *hm, float *lo, float *hi);
 
 // Compute the layout of hm in a w x h area; moves v->top/left so that the cursor is visible

@@ -308,8 +308,46 @@ static void test_export(void) {
     buf_free(&b);
 }
 
+// A matrix of one value (the attention of a one-token prompt: 1): the scale runs from 0 to it, and
+// the legend says so (it read 0.5 ... 1.5, a range around the value that no cell had).
+static void test_one_value(void) {
+    static const struct {
+        float v, lo, hi;
+    } cases[] = {{1, 0, 1}, {0, 0, 1}, {-3, -3, 0}, {0.25f, 0, 0.25f}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        float m[4] = {cases[i].v, NAN, cases[i].v, cases[i].v}, lo, hi;
+        Heatmap hm = {m, 2, 2, NULL, NULL, CMAP_SEQUENTIAL, 0, 0};
+        heatmap_range(&hm, &lo, &hi);
+        CHECK_NEAR(lo, cases[i].lo, 0);
+        CHECK_NEAR(hi, cases[i].hi, 0);
+    }
+    float one = 1;
+    static const char *const tok[] = {"x"};
+    Heatmap hm = {&one, 1, 1, tok, tok, CMAP_SEQUENTIAL, 0, 0};
+    CellGrid g;
+    cellgrid_init(&g, 40, 8, CMODE_ASCII);
+    HeatmapView v = {CMODE_ASCII, 0, 0, 0, 0, 0, 0};
+    heatmap_render(&g, 0, 0, 40, 8, &hm, &v);
+    Buf row = {0};
+    bool legend = false;
+    for (int y = 0; y < g.h; y++) {
+        row_text(&g, y, &row);
+        if (!strstr(row.data, "(0,0)")) continue; // the legend's row, with the readout
+        legend = true;
+        if (strncmp(row.data, "0 ", 2) || strstr(row.data, " 1 ") == NULL || strstr(row.data, "0.5") ||
+            strstr(row.data, "1.5")) {
+            fprintf(stderr, "the legend of a map of one 1 reads '%s', expected 0 ... 1\n", row.data);
+            check_failures++;
+        }
+    }
+    CHECK(legend);
+    buf_free(&row);
+    cellgrid_done(&g);
+}
+
 int main(void) {
     test_goldens();
+    test_one_value();
     test_scrolling();
     test_fit_and_tiny();
     test_readout_narrow();
