@@ -249,9 +249,11 @@ void generation_json(App *app, JsonW *w, const Generation *g) {
     const GenResult *r = &g->r;
     db_run_json_fields(&g->rec.run, w, true);
     jw_kint(w, "n_prompt", r->prompt.n);
-    jw_knum(w, "prefill_tok_s", r->prefill_s > 0 ? r->prompt.n / r->prefill_s : 0);
-    int decoded = r->ids.n > 1 ? r->ids.n - 1 : 0; // the first token comes from the prefill
-    jw_knum(w, "decode_tok_s", r->decode_s > 0 && decoded ? decoded / r->decode_s : 0);
+    // null without an interval to measure (as bench's): a generation of one token decodes none
+    // after the prefill, which gives the first
+    jw_knum_or_null(w, "prefill_tok_s", r->prefill_s > 0 && r->prompt.n ? r->prompt.n / r->prefill_s : NAN);
+    int decoded = r->ids.n > 1 ? r->ids.n - 1 : 0;
+    jw_knum_or_null(w, "decode_tok_s", r->decode_s > 0 && decoded ? decoded / r->decode_s : NAN);
     if (g->log_err.msg[0]) jw_kstr(w, "log_error", g->log_err.msg);
     jw_key(w, "steps");
     jw_arr(w);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -901,9 +902,11 @@ static void run_line(const char *line, unsigned flags) {
         char run[40] = "not logged (the Log, 6, says why)";
         if (id > 0) snprintf(run, sizeof run, "run #%lld", id);
         const char *reason = json_str_or(j, "stop_reason", "?");
-        set_status(false, "%s%s: %zu tokens, %.1f tok/s, stop: %s%s", replay, run, ids ? ids->len : 0,
-                   json_num_or(j, "decode_tok_s", 0), reason,
+        Buf size = {0};
+        vd_gen_size(&size, ids ? (int)ids->len : 0, json_num_or(j, "decode_tok_s", NAN));
+        set_status(false, "%s%s: %s, stop: %s%s", replay, run, size.data, reason,
                    stopped && !strcmp(reason, "cancelled") ? " (stopped with Ctrl-C: what was produced is kept)" : "");
+        buf_free(&size);
     } else if (!quiet) { // its first line, and where the rest is (one line of a table alone said little)
         const char *t = o.text.len ? o.text.data : human.data ? human.data : "";
         int first = (int)strcspn(t, "\n"), more = 0;

@@ -400,7 +400,7 @@ static void take_generation(View *v, const Json *j) {
         }
     }
     L->run_id = (long long)json_num_or(j, "run_id", 0);
-    L->tok_s = json_num_or(j, "decode_tok_s", 0);
+    L->tok_s = json_num_or(j, "decode_tok_s", NAN);
     snprintf(L->stop, sizeof L->stop, "%s", json_str_or(j, "stop_reason", ""));
     L->running = false, L->stale = false;
     // the sequence the attention view shows: prompt ids, then the generated ids
@@ -629,8 +629,9 @@ static void lab_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     else if (L->n) {
         char run[32] = "not logged"; // the database could not take it (run_id null)
         if (L->run_id > 0) snprintf(run, sizeof run, "run #%lld", L->run_id);
-        buf_printf(&head, " Completion%s: %s, %d tokens, %.1f tok/s, stop: %s ", L->stale ? " (of the previous prompt)" : "",
-                   run, L->n, L->tok_s, L->stop[0] ? L->stop : "?");
+        buf_printf(&head, " Completion%s: %s, ", L->stale ? " (of the previous prompt)" : "", run);
+        vd_gen_size(&head, L->n, L->tok_s);
+        buf_printf(&head, ", stop: %s ", L->stop[0] ? L->stop : "?");
     } else {
         buf_puts(&head, " Completion ");
     }

@@ -192,6 +192,11 @@ int vd_printf(CellGrid *g, int x, int y, int maxw, int attr, bool utf8, const ch
 // A progress bar: "running WHAT [█████     ] 12/40 30%  0:12, 0:28 left".
 void vd_progress(CellGrid *g, int x, int y, int w, const char *what, const ViewProgress *p, bool utf8);
 
+// A generation's length and decoding speed, as the Lab and the status line say them: "6 tokens,
+// 812.3 tok/s"; the speed left out when it is not a number above 0 (decode_tok_s is null when no
+// token was decoded after the prefill's: max=1).
+void vd_gen_size(Buf *b, int n_tokens, double tok_s);
+
 // A horizontal rule of w columns ('─', or '-' in ASCII).
 void vd_rule(CellGrid *g, int x, int y, int w, bool utf8);
 

@@ -1,5 +1,6 @@
 // viewdraw.c - small drawing helpers shared by the views: running text with visible controls,
 // wrapping, rules, UI colours, and quoting text for the command language.
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,11 @@ int vd_printf(CellGrid *g, int x, int y, int maxw, int attr, bool utf8, const ch
     int n = vd_text(g, x, y, maxw, b.data ? b.data : "", 0, b.len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr, utf8);
     buf_free(&b);
     return n;
+}
+
+void vd_gen_size(Buf *b, int n_tokens, double tok_s) {
+    buf_printf(b, "%d token%s", n_tokens, n_tokens == 1 ? "" : "s");
+    if (tok_s > 0 && isfinite(tok_s)) buf_printf(b, ", %.1f tok/s", tok_s);
 }
 
 void vd_rule(CellGrid *g, int x, int y, int w, bool utf8) {

@@ -541,6 +541,14 @@ check(p.returncode == 0 and len(rows) >= 3 and all(re.match(r"\d\.\d{3}e[-+]\d\d
       and any("\u00b7" in r[:col] for r in rows), "compare's rows line up under its header, whitespace shown",
       "\n".join([hdr] + rows))
 
+# a generation of one token decodes nothing after the prefill: its decoding speed is null, not 0
+# (which the TUI showed as "0.0 tok/s"); two tokens have one
+p = run(["--json", "-e", 'generate "x" max=1 stop=false', "-e", 'generate "x" max=2 stop=false'])
+g1, g2 = (jlines(p) + [{}, {}])[:2] if p.returncode == 0 else ({}, {})
+check(len(g1.get("ids", [])) == 1 and g1.get("decode_tok_s", 0) is None and g1.get("prefill_tok_s", 0) > 0 and
+      len(g2.get("ids", [])) == 2 and g2.get("decode_tok_s", 0) > 0, "generate max=1: decode_tok_s null, max=2: a speed",
+      (p.stderr, {k: g1.get(k) for k in ("ids", "prefill_tok_s", "decode_tok_s")}, g2.get("decode_tok_s")))
+
 # neuron's table: the scores right-aligned under "score" and each rank of contributions in its
 # column, whatever the numbers' widths (a score of -10 or less, or a dimension of two digits,
 # pushed the rest of its row one column right)

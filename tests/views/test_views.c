@@ -830,9 +830,11 @@ static void test_lab(void) {
     // beside the completion on a wide terminal, the chosen token's whole line (it was cut at 44
     // columns at any width)
     result(&v, "generate",
-           "{\"run_id\":10,\"text\":\" extraordinary\",\"ids\":[7],\"prompt_ids\":[1,2],\"decode_tok_s\":100,"
+           "{\"run_id\":10,\"text\":\" extraordinary\",\"ids\":[7],\"prompt_ids\":[1,2],\"decode_tok_s\":null,"
            "\"stop_reason\":\"length\",\"steps\":[{\"id\":7,\"piece\":\" extraordinary\",\"logprob\":-1.25,\"top\":[]}]}",
            "generate \"x\"");
+    // one token (max=1) was not decoded after the prefill: no speed (it read "1 tokens, 0.0 tok/s")
+    CHECK(shows(&v, 72, 18, (const char *[]){"run #10, 1 token, stop: length", NULL}) && lacks(&v, 72, 18, "tok/s"));
     CHECK_INT(v.ops->key(&v, 'l'), 1);
     CHECK(shows(&v, 160, 18, (const char *[]){"token 1/1  \u00B7extraordinary  p 0.2865  logprob -1.250", NULL}));
     // editing the prompt forgets the generation the attention view would show
