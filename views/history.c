@@ -194,10 +194,10 @@ static int hist_key(View *v, int key) {
         H->cur = H->cur == L_RUNS ? L_RANKINGS : L_RUNS;
         hist_show(v);
         return 1;
-    case '/': case 'f': {
-        char pre[64];
-        snprintf(pre, sizeof pre, "%s %d \"\"", list_cmd[H->cur], HISTORY_N);
-        v->host->edit(v->host, pre, 1);
+    case '/': case 'f': { // the text alone, quoted on Enter: a typed quote is part of it
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "%s %d", list_cmd[H->cur], HISTORY_N);
+        v->host->ask(v->host, H->cur ? "filter rankings" : "filter runs", "", cmd);
         return 1;
     }
     case 'R': reload(v, H->cur); return 1;
@@ -350,7 +350,7 @@ const ViewOps history_view_ops = {
             "Enter o  show everything recorded about it (show ID, show ranking=ID: the candidates best first,\n"
             "         ties marked);  Esc closes, { } scroll it\n"
             "r  replay the run (replay ID): the lab shows the new completion\n"
-            "/ f  filter: opens :history 200 \"TEXT\" (prompt, completion, model, annotator or kind) or\n"
+            "/ f  filter: asks for TEXT, then history 200 \"TEXT\" (prompt, completion, model, annotator or kind) or\n"
             "     :rankings 200 \"TEXT\" (prompt, annotator or note)\n"
             "R  reload",
     .open = hist_open,

@@ -733,9 +733,8 @@ static void test_history(void) {
     CHECK_INT(fake.nrun, 3);
     CHECK(strstr(fake.msg, "not replayed") != NULL);
     // / filters the list shown
-    CHECK_INT(v.ops->key(&v, '/'), 1);
-    CHECK_STR(fake.edit, "rankings 200 \"\"");
-    CHECK_INT(fake.edit_back, 1);
+    CHECK_INT(v.ops->key(&v, '/'), 1); // the text alone, quoted by the host (a typed quote broke it)
+    CHECK_STR(fake.ask, "filter rankings||rankings 200");
     // back to the runs (still loaded): Enter shows a run, r replays it
     CHECK_INT(v.ops->key(&v, VK_ESC), 1);
     CHECK_INT(v.ops->key(&v, 't'), 1);
