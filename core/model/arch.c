@@ -92,7 +92,10 @@ int config_check(const ModelConfig *c, const char *file, Err *e) {
     if (c->head_dim < 1 || c->head_dim > 1024) return err_set(e, "'%s': head size %d is out of range", file, c->head_dim);
     if (c->a.pos == POS_ROTARY) {
         int rd = c->a.rope_dim ? c->a.rope_dim : c->head_dim;
-        if (rd % 2 || rd > c->head_dim)
+        if (rd % 2) // rotary positions turn dimensions in pairs
+            return err_set(e, "'%s': %d rotary dimensions%s: rotary positions need an even number", file, rd,
+                           rd == c->head_dim ? " (the head size)" : "");
+        if (rd > c->head_dim)
             return err_set(e, "'%s': %d rotary dimensions do not fit a head of %d", file, rd, c->head_dim);
         if (!(c->a.rope_theta > 0)) return err_set(e, "'%s': rope_theta must be positive", file);
     }

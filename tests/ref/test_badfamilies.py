@@ -87,6 +87,9 @@ LLAMA_CASES = [
     C('hidden_size not a multiple of the heads', edit_config(lambda c: (c.pop('head_dim'), c.update(hidden_size=66))),
       ['hidden_size', 'multiple']),
     C('rope_theta negative', edit_config(lambda c: c.update(rope_theta=-5)), ['rope_theta']),
+    # an odd head size: it said "9 rotary dimensions do not fit a head of 9"
+    C('an odd head size under rotary positions', edit_config(lambda c: c.update(head_dim=9)),
+      ['9 rotary dimensions (the head size)', 'even']),
     C('rope_scaling yarn', edit_config(lambda c: c.update(rope_scaling={'rope_type': 'yarn', 'factor': 4.0})),
       ['yarn', 'not supported']),
     C('rope_scaling llama3 without its context', edit_config(lambda c: c.update(
