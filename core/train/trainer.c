@@ -395,7 +395,10 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         err_set(e, "'%s' gives %lld training tokens, fewer than seq+1 = %d", o->data, (long long)data.ntr, T + 1);
         goto done;
     }
-    if (!data.n_ex && data.nval > 0 && data.nval < T + 1) data.nval = 0; // too few to hold a window: no held-out loss
+    if (!data.n_ex && data.nval > 0 && data.nval < T + 1) { // too few to hold a window: trained on, no held-out loss
+        data.ntr += data.nval;
+        data.nval = 0;
+    }
     int64_t ntr = data.ntr, nval = data.nval;
     uint64_t data_hash = 14695981039346656037ull; // FNV-1a over the ids, then the examples' prompt lengths
     for (int i = 0; i < data.ids.n; i++) data_hash = (data_hash ^ (uint32_t)data.ids.v[i]) * 1099511628211ull;

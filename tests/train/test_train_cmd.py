@@ -447,6 +447,25 @@ def bad_inputs(qkv, tmp, data, trained, common):
         fail('a version 1 training state does not resume: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
 
 
+def small_val(qkv, tmp, data):
+    """A held-out part shorter than one window (val=0.001 of a few thousand tokens, seq=32) is
+    trained on: no held-out loss, and every token counted for training (they were dropped)."""
+    db = os.path.join(tmp, 'val.db')
+    got = {}
+    for val in ('0', '0.001'):
+        p = train_cmd(qkv, db, [data, 'out=' + os.path.join(tmp, 'val-' + val), 'family=gpt2', 'layers=1', 'heads=1',
+                                'd=16', 'ctx=64', 'steps=1', 'batch=2', 'seq=32', 'val=' + val])
+        got[val] = json.loads(p.stdout.strip().split('\n')[-1]) if p.returncode == 0 else {}
+    a, b = got['0'], got['0.001']
+    if not a or not b or b.get('val_tokens') != 0 or b.get('train_tokens') != a.get('train_tokens') \
+            or b.get('val_loss') is not None:
+        fail('val=0.001: train_tokens %r (all: %r), val_tokens %r, val_loss %r' % (
+            b.get('train_tokens'), a.get('train_tokens'), b.get('val_tokens'), b.get('val_loss')))
+    else:
+        print('ok %-24s a held-out part shorter than a window is trained on (%d tokens)'
+              % ('small val', b['train_tokens']), flush=True)
+
+
 def from_gguf(qkv, tmp, data):
     """A checkpoint made from a GGUF Llama (q and k in llama.cpp's adjacent-pair rotary order) is
     the same model in HF's layout: after a step at lr 1e-9 its logits equal the GGUF's, in qkv and
@@ -589,6 +608,7 @@ def main():
         if trained:
             bad_inputs(qkv, tmp, data, trained, gpt2_common)
         from_gguf(qkv, tmp, data)
+        small_val(qkv, tmp, data)
         task_examples(qkv, tmp, data)
     return finish()
 
