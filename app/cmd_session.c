@@ -79,7 +79,7 @@ static int cmd_set(App *app, const Args *a, Out *out) {
     if (!strcmp(k->val, "threads")) {
         char *end;
         long n = strtol(v->val, &end, 10);
-        if (*end || n < 1 || n > 256) return out_error(out, "set threads: 1..256 expected");
+        if (*end || n < 1 || n > APP_MAX_THREADS) return out_error(out, "set threads: 1..%d expected", APP_MAX_THREADS);
         app->n_threads = (int)n;
         app_drop_contexts(app); // the original's too: `bench against=original` and `compare` time and run both
         settings_json(app, out);

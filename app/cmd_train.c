@@ -342,7 +342,7 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     INT_OPT("eval_every", 0, 10000000, o.eval_every)
     INT_OPT("eval_batches", 1, 10000, o.eval_batches)
     INT_OPT("save_every", 0, 10000000, o.save_every)
-    INT_OPT("threads", 0, 1024, o.threads)
+    INT_OPT("threads", 0, APP_MAX_THREADS, o.threads)
     NUM_OPT("lr", 1e-9, 10, o.opt.lr)
     NUM_OPT("wd", 0, 10, o.opt.weight_decay)
     NUM_OPT("clip", 0, 1e6, o.opt.clip)
@@ -517,7 +517,7 @@ static int cmd_bench_train(App *app, const Args *a, Out *out) {
     long long B = 8, T = m->cfg.n_ctx < 256 ? m->cfg.n_ctx : 256, steps = 3, reps = 5, th = 0;
     if (args_int(a, "batch", 1, 4096, &B, &e) < 0 || args_int(a, "seq", 2, 65536, &T, &e) < 0 ||
         args_int(a, "steps", 1, 100000, &steps, &e) < 0 ||
-        args_int(a, "reps", 1, TRAIN_BENCH_MAX_REPS, &reps, &e) < 0 || args_int(a, "threads", 0, 1024, &th, &e) < 0)
+        args_int(a, "reps", 1, TRAIN_BENCH_MAX_REPS, &reps, &e) < 0 || args_int(a, "threads", 0, APP_MAX_THREADS, &th, &e) < 0)
         return out_error(out, "bench-train: %s", e.msg);
     // what it times is train's step, next-token loss through the head: a model train refuses is refused
     // here in bench-train's name (it said "train: bert models are not trainable")

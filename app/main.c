@@ -163,9 +163,9 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--threads")) {
             NEEDS_ARG char *end;
             long nt = strtol(next, &end, 10);
-            app.n_threads = *next && !*end && nt >= 1 && nt <= 256 ? (int)nt : 0; // "1x" is not 1
+            app.n_threads = *next && !*end && nt >= 1 && nt <= APP_MAX_THREADS ? (int)nt : 0; // "1x" is not 1
             if (!app.n_threads) {
-                fprintf(stderr, "error: --threads: a whole number in 1..256 expected, not '%.40s'\n", next);
+                fprintf(stderr, "error: --threads: a whole number in 1..%d expected, not '%.40s'\n", APP_MAX_THREADS, next);
                 status = 2;
                 goto done;
             }

@@ -273,7 +273,7 @@ int pref_train_opts(const Args *a, const char *cmd, PrefTrainOpts *p, Out *out) 
     INT_OPT("warmup", 0, 10000000, p->opt.warmup)
     INT_OPT("eval_every", 0, 10000000, p->eval_every)
     INT_OPT("patience", 0, 1000000, p->patience)
-    INT_OPT("threads", 0, 1024, p->threads)
+    INT_OPT("threads", 0, APP_MAX_THREADS, p->threads)
     INT_OPT("max_len", 1, 1 << 20, p->max_len)
     float min_lr = -1;
     NUM_OPT("lr", 1e-9, 1e6, p->opt.lr)

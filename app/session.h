@@ -70,6 +70,9 @@ typedef struct Progress {
 
 typedef void (*ProgressFn)(void *user, const Progress *p);
 
+// The most threads --threads, set threads and the trainers' threads= take.
+#define APP_MAX_THREADS 256
+
 typedef struct App {
     Model *model;          // the current model: NULL until a command that needs one loads it
     Model *original;       // the model as loaded while `model` is a converted copy (quantize), else NULL
@@ -77,7 +80,7 @@ typedef struct App {
     Tokenizer *tok;        // the model's tokenizer, or one given by --tokenizer
     Tokenizer *tok_owned;  // set when tok was loaded alone
     Ctx *ctx;              // created on first use for the current model
-    int n_threads;
+    int n_threads; // 1..APP_MAX_THREADS, 0: the CPUs
     DType kv;              // the KV cache's element type when kv_set (set kv f32|f16|q8_0, --kv)
     bool kv_set;           // false (the default, `set kv auto`): app_kv picks the type by the model
     GenParams gen;         // decoding defaults (`set KEY VALUE`)

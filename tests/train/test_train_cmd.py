@@ -328,7 +328,9 @@ def bench_train(qkv, tmp, trained):
     if not ok:
         fail('bench-train: expected flops_per_token %.0f and consistent speeds, got exit %d: %s %s'
              % (want, p.returncode, p.stdout.strip()[-600:], p.stderr.strip()[-300:]))
-    for words, msg in (('seq=129', 'exceeds the model'), ('reps=0', 'reps=0'), ('batch=x', 'batch=x')):
+    # threads= within --threads' bounds (999 ran 999 threads)
+    for words, msg in (('seq=129', 'exceeds the model'), ('reps=0', 'reps=0'), ('batch=x', 'batch=x'),
+                       ('threads=999', 'threads=999')):
         p = qkv_cli.run(qkv, ['--db', db, '--model', trained, '-e', 'bench-train ' + words])
         err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
         if p.returncode == 0 or len(err) != 1 or msg not in err[0]:
