@@ -284,7 +284,7 @@ static int check_opts(const TrainOpts *o, Err *e) {
     if (!(o->opt.lr > 0) || o->opt.min_lr < 0 || o->opt.min_lr > o->opt.lr)
         return err_set(e, "lr must be positive and min_lr in [0, lr]");
     if (o->opt.warmup < 0 || o->opt.warmup >= o->opt.steps) return err_set(e, "warmup must be below steps");
-    if (!(o->val_frac >= 0 && o->val_frac < 0.9)) return err_set(e, "val must be in [0, 0.9)");
+    if (!(o->val_frac >= 0 && o->val_frac <= 0.9)) return err_set(e, "val must be in [0, 0.9]");
     if (o->eval_batches < 1) return err_set(e, "eval_batches must be at least 1");
     return 0;
 }

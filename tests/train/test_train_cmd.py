@@ -454,11 +454,13 @@ def small_val(qkv, tmp, data):
     trained on: no held-out loss, and every token counted for training (they were dropped)."""
     db = os.path.join(tmp, 'val.db')
     got = {}
-    for val in ('0', '0.001'):
+    for val in ('0', '0.001', '0.9'):  # 0.9: the top of the range the option takes (the run refused it)
         p = train_cmd(qkv, db, [data, 'out=' + os.path.join(tmp, 'val-' + val), 'family=gpt2', 'layers=1', 'heads=1',
                                 'd=16', 'ctx=64', 'steps=1', 'batch=2', 'seq=32', 'val=' + val])
         got[val] = json.loads(p.stdout.strip().split('\n')[-1]) if p.returncode == 0 else {}
     a, b = got['0'], got['0.001']
+    if not got['0.9'].get('val_tokens'):
+        fail('val=0.9 (within [0, 0.9]) did not run: %r' % got['0.9'])
     if not a or not b or b.get('val_tokens') != 0 or b.get('train_tokens') != a.get('train_tokens') \
             or b.get('val_loss') is not None:
         fail('val=0.001: train_tokens %r (all: %r), val_tokens %r, val_loss %r' % (
