@@ -98,25 +98,39 @@ static const char *const RECIPE_TEACH[][2] = {
 enum { TEACH_SEED = 1, TEACH_BYTES = 12 << 20 };
 
 // Write the teaching corpus of seed (bytes of training text at least: whole documents) and its
-// task files into dir; *wrote (may be NULL): the training text's bytes.
+// task files into dir; *wrote (may be NULL): the training text's bytes. A file already there
+// is left as it is when it holds what would be written (a recipe run resumed) and refused,
+// before anything is written, when it holds anything else (a person's train.txt was replaced).
 static int teach_write(const char *dir, uint64_t seed, size_t bytes, size_t *wrote, Err *e) {
-    if (fs_mkdir_p(dir, 0755, e)) return -1;
-    Buf b = {0};
-    teach_corpus(seed, bytes, &b);
-    if (wrote) *wrote = b.len;
-    char *p = fs_join(dir, "train.txt");
-    int rc = fs_write_atomic(p, b.data, b.len, e);
-    free(p);
-    for (int t = 0; t < TEACH_N_TASKS && !rc; t++) {
-        buf_clear(&b);
-        teach_task_file((TeachTask)t, seed, 40, 100, &b);
+    enum { N = 1 + TEACH_N_TASKS };
+    Buf b[N] = {{0}};
+    char *path[N];
+    bool same[N] = {false};
+    teach_corpus(seed, bytes, &b[0]);
+    if (wrote) *wrote = b[0].len;
+    path[0] = fs_join(dir, "train.txt");
+    for (int t = 0; t < TEACH_N_TASKS; t++) {
+        teach_task_file((TeachTask)t, seed, 40, 100, &b[1 + t]);
         char name[64];
         snprintf(name, sizeof name, "%s.jsonl", teach_task_name((TeachTask)t));
-        p = fs_join(dir, name);
-        rc = fs_write_atomic(p, b.data, b.len, e);
-        free(p);
+        path[1 + t] = fs_join(dir, name);
     }
-    buf_free(&b);
+    int rc = 0;
+    for (int i = 0; i < N && !rc; i++) {
+        if (!fs_present(path[i])) continue;
+        Buf old = {.fallible = true};
+        same[i] = fs_is_file(path[i]) && !fs_read_file(path[i], b[i].len + 1, &old, e) && old.len == b[i].len &&
+                  !memcmp(old.data, b[i].data, b[i].len);
+        buf_free(&old);
+        if (!same[i])
+            rc = err_set(e, "'%s' is there and is not the teaching corpus's (seed %llu, bytes=%zu): the corpus "
+                            "does not write over it; choose another out= (or move the file)",
+                         path[i], (unsigned long long)seed, bytes);
+    }
+    if (!rc) rc = fs_mkdir_p(dir, 0755, e);
+    for (int i = 0; i < N && !rc; i++)
+        if (!same[i]) rc = fs_write_atomic(path[i], b[i].data, b[i].len, e);
+    for (int i = 0; i < N; i++) buf_free(&b[i]), free(path[i]);
     return rc;
 }
 

@@ -209,6 +209,26 @@ def main():
             err = p.stderr.strip()
             if p.returncode == 0 or want not in err or len(err.splitlines()) != 1:
                 fail('bad input (%s): exit %d, %r' % (label, p.returncode, err[:200]))
+        # a person's file where the corpus goes is refused, kept as it was (teach-corpus and the
+        # recipe wrote over train.txt and the task files); the corpus's own files are left alone
+        mine = os.path.join(tmp, 'mine')
+        for d in (mine, os.path.join(mine, 'r', 'corpus')):
+            os.makedirs(d)
+            with open(os.path.join(d, 'train.txt'), 'w') as f:
+                f.write('precious\n')
+        for cmd, where in (('teach-corpus out=%s bytes=1000' % mine, mine),
+                           ('train recipe=teach out=%s steps=2 warmup=0' % os.path.join(mine, 'r'),
+                            os.path.join(mine, 'r', 'corpus'))):
+            p = run(qkv, cmd, tmp)
+            with open(os.path.join(where, 'train.txt')) as f:
+                kept = f.read() == 'precious\n'
+            if p.returncode == 0 or 'is not the teaching corpus' not in p.stderr or not kept:
+                fail('%s over a person\'s train.txt: exit %d, %r, kept: %s' % (cmd.split()[0], p.returncode,
+                                                                               p.stderr.strip()[-200:], kept))
+        ino = os.stat(os.path.join(a, 'train.txt')).st_ino
+        p = run(qkv, 'teach-corpus out=%s seed=1 bytes=400000' % a, tmp)  # its own corpus again: kept as it is
+        if p.returncode != 0 or os.stat(os.path.join(a, 'train.txt')).st_ino != ino:
+            fail('teach-corpus again into its own corpus: exit %d, %r' % (p.returncode, p.stderr.strip()[-200:]))
         # train recipe=teach that fails before its first checkpoint removes the out= it made, its
         # 12 MiB corpus with it (both were left behind before 2026-12-06), as train FILE does
         for opts, want in (('steps=1', 'warmup must be below steps'), ('layers=abc', 'layers=abc')):
