@@ -17,6 +17,8 @@
 #include "kern/pool.h"
 #include "model/newmodel.h"
 #include "models.h"
+#include "runlog.h"
+#include "train/tmodel.h"
 
 static long rss_anon_kb(void) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -159,8 +161,19 @@ static int cmd_tokenize(App *app, const Args *a, Out *out) {
     return 0;
 }
 
+// The first of the files new-model writes into dir that is one of the loaded model's, or NULL.
+static const char *loaded_file_in(const App *app, const char *dir) {
+    const Model *m = app->original ? app->original : app->model;
+    for (int i = 0; m && m->path && newmodel_files[i]; i++) {
+        char *p = fs_join(dir, newmodel_files[i]);
+        bool hit = runlog_hashes(m->path, p);
+        free(p);
+        if (hit) return newmodel_files[i];
+    }
+    return NULL;
+}
+
 static int cmd_new_model(App *app, const Args *a, Out *out) {
-    (void)app;
     const Arg *fam = args_pos(a, 0);
     const Family *f = family_find(fam->val);
     if (!f || !f->write_config) {
@@ -176,6 +189,13 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     NewModelParams p;
     if (newmodel_args(a, f, &p, out)) return -1;
     Err e = {0};
+    // a trained model is never written over, nor the loaded one (the runs logged from then on
+    // would name the new files' hash): an untrained one is, regenerated
+    const char *loaded = loaded_file_in(app, dir);
+    if (loaded)
+        return out_error(out, "new-model: '%s' holds the loaded model (%s): choose another out= (or load another "
+                              "model first)", dir, loaded);
+    if (tmodel_out_replaceable(dir, "new-model", NULL, &e)) return out_error(out, "new-model: %s", e.msg);
     if (newmodel_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "path", dir);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/fs.h"
+#include "base/json.h"
 #include "base/mem.h"
 #include "kern/blasmem.h"
 #include "kern/ops.h"
@@ -699,6 +700,19 @@ int tmodel_out_unused(const char *out, const char *cmd, const char *const *extra
     if (f) return err_set(e, "'%s' already holds %s, which %s writes: choose another out= (or move the file)", out, f,
                           cmd);
     return 0;
+}
+
+int tmodel_out_replaceable(const char *out, const char *cmd, const char *const *extra, Err *e) {
+    const char *f = tmodel_file_in(out);
+    if (!f) return tmodel_out_unused(out, cmd, extra, e);
+    char *cp = fs_join(out, "config.json");
+    Json *cfg = json_parse_file(cp, NULL);
+    free(cp);
+    bool untrained = cfg && json_bool_or(cfg, "qkv_untrained", false);
+    json_free(cfg);
+    if (untrained) return 0;
+    return err_set(e, "'%s' already holds a trained model (%s): choose another out= (%s would replace it)", out, f,
+                   cmd);
 }
 
 int tmodel_checkpoint_tokenizer(const Model *m, const char *out, char **tok_dir, Err *e) {

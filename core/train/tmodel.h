@@ -106,6 +106,11 @@ int tmodel_out_free(const char *out, const char *cmd, Err *e);
 // "'out' already holds FILE, which CMD writes: ..." in e naming the first (a person's
 // README.md or an unrelated tokenizer.json was written over, or read as the model's tokenizer).
 int tmodel_out_unused(const char *out, const char *cmd, const char *const *extra, Err *e);
+// 0 when a new model may be written into out: it holds an untrained model (config.json with
+// "qkv_untrained": true, as new-model writes it), replaced; or no model and none of the files cmd
+// writes (tmodel_out_unused). Else -1 with "'out' already holds a trained model (FILE): ..." or
+// tmodel_out_unused's message in e.
+int tmodel_out_replaceable(const char *out, const char *cmd, const char *const *extra, Err *e);
 // The first file of a model (config.json, model.safetensors, its index) present in dir, or NULL.
 const char *tmodel_file_in(const char *dir);
 

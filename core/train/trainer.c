@@ -12,7 +12,6 @@
 #include "base/clock.h"
 #include "kern/bound.h"
 #include "base/fs.h"
-#include "base/json.h"
 #include "base/mem.h"
 #include "base/utf8.h"
 #include "base/vec.h"
@@ -315,22 +314,11 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         free(p);
         if (exists) return err_set(e, "'%s' holds a training run: resume=true continues it", o->out);
     }
-    // a trained model is never written over (given as out= by mistake): only an untrained one, as
-    // new-model and a run killed before its first checkpoint leave
-    const char *model_file = have ? NULL : tmodel_file_in(o->out);
-    if (model_file) {
-        char *cp = fs_join(o->out, "config.json");
-        Json *cfg = json_parse_file(cp, NULL);
-        free(cp);
-        bool untrained = cfg && json_bool_or(cfg, "qkv_untrained", false);
-        json_free(cfg);
-        if (!untrained)
-            return err_set(e, "'%s' already holds a trained model (%s) and no training run of it: choose "
-                              "another out=", o->out, model_file);
-    } else if (!have) { // a new run: nothing of another's written over (train_state.bin was refused above)
-        static const char *const extra[] = {STATE_FILE, NULL};
-        if (tmodel_out_unused(o->out, "train", extra, e)) return -1;
-    }
+    // a new run: a trained model is never written over (given as out= by mistake), only an
+    // untrained one, as new-model and a run killed before its first checkpoint leave; nor
+    // anything else of another's (train_state.bin was refused above)
+    static const char *const extra[] = {STATE_FILE, NULL};
+    if (!have && tmodel_out_replaceable(o->out, "train", extra, e)) return -1;
     bool saved_once = false;
     // the model: the checkpoint's own files when resuming; else the given one, or a new one
     // written to out first

@@ -341,6 +341,45 @@ check(o[2]["n_layer"] == 2 and o[2]["n_ctx"] == 64 and o[2]["untrained"], "the w
 p = run(["--model", d, "--json", "-e", "model"])
 check(jlines(p)[0]["path"] == d, "--model opens it", p.stdout)
 
+# new-model out= writes over an untrained model (regenerated), never over a trained one (the
+# teaching model, a train run's folder with its train_state.bin), another's tokenizer or the
+# loaded model's files: before 2026-12-06 it replaced them all, exit 0
+import hashlib
+import shutil
+
+
+def digests(folder):
+    return {f: hashlib.sha256(open(os.path.join(folder, f), "rb").read()).hexdigest() for f in sorted(os.listdir(folder))}
+
+
+NEW = "new-model gpt2 layers=1 heads=1 d=8 ctx=16 seed=10 out="
+was = digests(d)
+p = run(["-e", f"new-model gpt2 layers=2 heads=2 d=32 ctx=64 seed=6 out={d}; new-model gpt2 layers=2 heads=2 d=32 ctx=64 seed=5 out={d}"])
+check(p.returncode == 0 and digests(d) == was, "new-model writes over an untrained model (the same one again)", p.stderr)
+teach = os.path.join(os.environ.get("QKV_SRCDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")),
+                     "data", "models", "teach")
+victim = os.path.join(TMP, "trained-copy")
+shutil.copytree(teach, victim)
+corpus = os.path.join(TMP, "corpus.txt")
+with open(corpus, "w") as fh:
+    fh.write("the cat sat on the mat and the dog ran to the park\n" * 40)
+run_dir = os.path.join(TMP, "train-run")
+p = run(["-e", f"train {corpus} out={run_dir} family=gpt2 layers=1 heads=1 d=8 ctx=16 batch=1 seq=8 steps=2"])
+check(p.returncode == 0 and os.path.exists(os.path.join(run_dir, "train_state.bin")), "a tiny train run", p.stderr)
+tok_only = os.path.join(TMP, "tok-only")
+os.makedirs(tok_only)
+shutil.copy(os.path.join(d, "vocab.json"), tok_only)
+for folder, model, want in ((victim, None, f"'{victim}' already holds a trained model (config.json)"),
+                            (run_dir, None, f"'{run_dir}' already holds a trained model (config.json)"),
+                            (tok_only, None, f"'{tok_only}' already holds vocab.json, which new-model writes"),
+                            (d, d, f"'{d}' holds the loaded model (config.json)")):
+    before = digests(folder)
+    p = run((["--model", model] if model else []) + ["-e", NEW + folder])
+    err = p.stderr.decode()
+    check(p.returncode == 1 and len(err.splitlines()) == 1 and f"error: new-model: {want}" in err,
+          f"new-model over {os.path.basename(folder)} is refused, naming the file", (p.returncode, err))
+    check(digests(folder) == before, f"new-model over {os.path.basename(folder)} leaves it as it was")
+
 # a NaN in the weights (a damaged file): generate, logits and experiments say so (before
 # 2026-12-06 generate gave token 0 three times with log-probabilities null, logits printed nan)
 import shutil
