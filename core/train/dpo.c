@@ -214,6 +214,7 @@ int dpo_train(TrainModel *tm, const DpoData *d, const DpoOpts *o, const DpoHooks
         tmodel_backward_rows(tm, R.w);
         if (L) lora_grads(L, tm);
         double norm = o->opt.clip > 0 ? optim_clip(g, np, o->opt.clip) : optim_grad_norm(g, np);
+        if ((rc = optim_check_step(step + 1, loss, norm, e))) break;
         float lr = optim_lr(&o->opt, step);
         if (L) {
             adamw_step_vec(&opt, L->params, L->grads, true, &o->opt, lr);

@@ -34,6 +34,14 @@ double optim_clip(float *g, size_t n, float max_norm) {
     return norm;
 }
 
+int optim_check_step(int step, double loss, double norm, Err *e) {
+    if (isfinite(loss) && isfinite(norm)) return 0;
+    double v = isfinite(loss) ? norm : loss;
+    return err_set(e, "step %d: the %s is not a finite number (%s): stopped before updating the weights, nothing of "
+                      "the step saved (a NaN or an infinity in the weights, a damaged file? a learning rate too high?)",
+                   step, isfinite(loss) ? "gradient norm" : "loss", isnan(v) ? "NaN" : "an infinity");
+}
+
 int adamw_init(AdamW *o, size_t n, Err *e) {
     memset(o, 0, sizeof *o);
     o->m = calloc(n, sizeof(float));

@@ -32,6 +32,11 @@ double optim_grad_norm(const float *g, size_t n);
 // when that is below 1). Returns the norm before clipping.
 double optim_clip(float *g, size_t n, float max_norm);
 
+// 0 when step's (1-based) loss and gradient norm are finite numbers; else -1 with "step N: the
+// loss is nan, not a finite number: stopped before updating the weights ..." in e. The trainers
+// call it before the optimizer's step, so that nothing of a NaN or an infinity is saved.
+int optim_check_step(int step, double loss, double norm, Err *e);
+
 // AdamW's state: the first and second moments of every parameter, and the steps taken.
 typedef struct AdamW {
     float *m, *v;

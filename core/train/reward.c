@@ -276,7 +276,8 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
             rc_[i] = dot(hbuf + (size_t)(2 * i) * dim, score, dim);
             rr[i] = dot(hbuf + (size_t)(2 * i + 1) * dim, score, dim);
         }
-        loss_sum += reward_bt_loss(rc_, rr, bp, P, dd);
+        double step_loss = reward_bt_loss(rc_, rr, bp, P, dd);
+        loss_sum += step_loss;
         loss_n++;
         for (int i = 0; i < P; i++)
             if (!bp[i].tie) acc_n++, acc_right += rc_[i] > rr[i];
@@ -301,6 +302,7 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
             norm2 += nm * nm;
         }
         double norm = sqrt(norm2);
+        if ((rc = optim_check_step(step + 1, step_loss, norm, e))) break;
         if (o->opt.clip > 0 && norm > o->opt.clip) { // global-norm clipping over head and model
             float coef = (float)(o->opt.clip / (norm + 1e-6));
             float *g = L ? L->grads : tmodel_grads(tm);

@@ -231,6 +231,7 @@ static int take_step(TrainModel *tm, AdamW *opt, const OptParams *p, int s, int 
         *loss += l / accum;
     }
     *norm = optim_clip(tmodel_grads(tm), tmodel_size(tm), p->clip);
+    if (optim_check_step(s + 1, *loss, *norm, e)) return -1;
     *lr = optim_lr(p, s);
     adamw_step(opt, tm, p, *lr);
     return 0;
