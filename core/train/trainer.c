@@ -3,6 +3,7 @@
 #include "train/trainer.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,11 +42,12 @@ TrainOpts train_defaults(void) {
 
 #define STATE_FILE "train_state.bin"
 static const char STATE_MAGIC[8] = {'Q', 'K', 'V', 'T', 'R', 'A', 'I', 'N'};
-enum { STATE_VERSION = 2 };
+enum { STATE_VERSION = 3 };
 
 // What must match for a run to continue, then where it is. Little-endian on the hosts qkv
 // targets; written and read by the same code. Version 2 adds the optimizer's settings and a
-// fingerprint of the data (version 1 files, without them, still resume).
+// fingerprint of the data, version 3 a checksum of what follows the head (versions 1 and 2,
+// without them, still resume).
 typedef struct StateHead {
     char magic[8];
     uint32_t version, pad;
@@ -58,16 +60,37 @@ typedef struct StateHead {
     double lr, min_lr, beta1, beta2, eps, weight_decay, clip;
     int64_t warmup;
     uint64_t data_hash; // FNV-1a of the token ids (and the examples' prompt lengths)
+    // version 3
+    uint64_t payload_hash; // FNV-1a of the weights, then AdamW's first and second moments
 } StateHead;
-enum { STATE_HEAD_V1 = offsetof(StateHead, lr) };
+enum { STATE_HEAD_V1 = offsetof(StateHead, lr), STATE_HEAD_V2 = offsetof(StateHead, payload_hash) };
 
-static int state_write(const char *out, const StateHead *h, const float *params, const AdamW *o, Err *e) {
+#define FNV_OFFSET 14695981039346656037ull
+
+// FNV-1a from h over n 32-bit words at p (ints or floats, as their bits).
+static uint64_t fnv_words(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w;
+        memcpy(&w, b + 4 * i, 4);
+        h = (h ^ w) * 1099511628211ull;
+    }
+    return h;
+}
+
+static uint64_t payload_hash(const float *params, const AdamW *o, size_t n) {
+    return fnv_words(fnv_words(fnv_words(FNV_OFFSET, params, n), o->m, n), o->v, n);
+}
+
+static int state_write(const char *out, const StateHead *h0, const float *params, const AdamW *o, Err *e) {
     char *path = fs_join(out, STATE_FILE);
+    StateHead h = *h0;
+    size_t n = (size_t)h.n_params;
+    h.payload_hash = payload_hash(params, o, n);
     AtomicFile af;
     int rc = af_open(&af, path, e);
     if (!rc) {
-        size_t n = (size_t)h->n_params;
-        bool ok = fwrite(h, sizeof *h, 1, af.f) == 1 && fwrite(params, sizeof(float), n, af.f) == n &&
+        bool ok = fwrite(&h, sizeof h, 1, af.f) == 1 && fwrite(params, sizeof(float), n, af.f) == n &&
                   fwrite(o->m, sizeof(float), n, af.f) == n && fwrite(o->v, sizeof(float), n, af.f) == n;
         if (!ok) {
             rc = err_set(e, "cannot write '%s': %s", path, strerror(errno ? errno : EIO));
@@ -80,8 +103,39 @@ static int state_write(const char *out, const StateHead *h, const float *params,
     return rc;
 }
 
-// Reads the state of out into h (and, when params is non-NULL, the weights and moments).
-// Returns 1 when read, 0 when there is no state file, -1 with e filled.
+// The index of the first of x[0..n) that is not a finite number (or, with nonneg, is below
+// zero), or -1.
+static int64_t first_bad(const float *x, size_t n, bool nonneg) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (nonneg && x[i] < 0)) return (int64_t)i;
+    return -1;
+}
+
+// Whether the weights and moments read are what was written: the checksum (version 3), and
+// for every version finite numbers with second moments at least zero. 0, or -1 with e filled.
+static int state_payload_check(const char *path, const StateHead *h, const float *params, const AdamW *o, Err *e) {
+    static const char *const hint = "(the checkpoint's model.safetensors, written before it, may be good: "
+                                    "from= that folder starts a new run)";
+    size_t n = (size_t)h->n_params;
+    if (h->version >= 3 && payload_hash(params, o, n) != h->payload_hash)
+        return err_set(e, "'%s': damaged training state: its weights and optimizer moments do not match the "
+                          "checksum saved with them %s", path, hint);
+    const struct {
+        const float *x;
+        bool nonneg;
+        const char *what;
+    } parts[] = {{params, false, "weight"}, {o->m, false, "first moment"}, {o->v, true, "second moment"}};
+    for (int k = 0; k < 3; k++) {
+        int64_t i = first_bad(parts[k].x, n, parts[k].nonneg);
+        if (i >= 0)
+            return err_set(e, "'%s': damaged training state: %s %lld is %g %s", path, parts[k].what, (long long)i,
+                           (double)parts[k].x[i], hint);
+    }
+    return 0;
+}
+
+// Reads the state of out into h (and, when params is non-NULL, the weights and moments, checked:
+// state_payload_check). Returns 1 when read, 0 when there is no state file, -1 with e filled.
 static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Err *e) {
     char *path = fs_join(out, STATE_FILE);
     FILE *f = fopen(path, "rb");
@@ -92,12 +146,14 @@ static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Er
         return rc;
     }
     memset(h, 0, sizeof *h);
+    size_t head = 0;
     if (fread(h, STATE_HEAD_V1, 1, f) != 1 || memcmp(h->magic, STATE_MAGIC, 8)) {
         rc = err_set(e, "'%s': not a qkv training state", path);
-    } else if (h->version == 2 && fread((char *)h + STATE_HEAD_V1, sizeof *h - STATE_HEAD_V1, 1, f) != 1) {
-        rc = err_set(e, "'%s': truncated or of the wrong size", path);
-    } else if (h->version != 1 && h->version != STATE_VERSION) {
+    } else if (h->version < 1 || h->version > STATE_VERSION) {
         rc = err_set(e, "'%s': training state version %u (this qkv reads 1 to %d)", path, h->version, STATE_VERSION);
+    } else if ((head = h->version == 1 ? STATE_HEAD_V1 : h->version == 2 ? STATE_HEAD_V2 : sizeof *h) > STATE_HEAD_V1 &&
+               fread((char *)h + STATE_HEAD_V1, head - STATE_HEAD_V1, 1, f) != 1) {
+        rc = err_set(e, "'%s': truncated or of the wrong size", path);
     } else if (h->n_params < 1 || h->step < 0 || h->step > h->steps) {
         rc = err_set(e, "'%s': corrupt training state", path);
     } else if (params) {
@@ -106,7 +162,7 @@ static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Er
             fread(o->v, sizeof(float), n, f) != n || fgetc(f) != EOF)
             rc = err_set(e, "'%s': truncated or of the wrong size", path);
         else
-            rc = 1;
+            rc = state_payload_check(path, h, params, o, e) ? -1 : 1;
     } else {
         rc = 1;
     }
@@ -389,9 +445,8 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         data.nval = 0;
     }
     int64_t ntr = data.ntr, nval = data.nval;
-    uint64_t data_hash = 14695981039346656037ull; // FNV-1a over the ids, then the examples' prompt lengths
-    for (int i = 0; i < data.ids.n; i++) data_hash = (data_hash ^ (uint32_t)data.ids.v[i]) * 1099511628211ull;
-    for (int i = 0; i < data.n_ex; i++) data_hash = (data_hash ^ (uint32_t)data.n_prompt[i]) * 1099511628211ull;
+    // FNV-1a over the ids, then the examples' prompt lengths
+    uint64_t data_hash = fnv_words(fnv_words(FNV_OFFSET, data.ids.v, (size_t)data.ids.n), data.n_prompt, (size_t)data.n_ex);
     if (adamw_init(&opt, tmodel_size(tm), e)) goto done;
     in = malloc(sizeof(int) * (size_t)B * T);
     tg = malloc(sizeof(int) * (size_t)B * T);

@@ -5,8 +5,9 @@
 //
 // A checkpoint directory holds config.json, model.safetensors (F32) and the tokenizer files
 // (loadable by qkv and transformers), and train_state.bin: the step, the batch generator's
-// state, the options that must not change, and the weights and AdamW moments as float32.
-// Resuming reads train_state.bin only (the HF files are written first, the state last).
+// state, the options that must not change, and the weights and AdamW moments as float32 with
+// a checksum of them. Resuming reads train_state.bin only (the HF files are written first, the
+// state last), and refuses one whose checksum or numbers say it is damaged.
 #pragma once
 #include <signal.h>
 #include <stdbool.h>

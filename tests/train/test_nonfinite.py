@@ -5,7 +5,10 @@
 #     NaN in its weights) stops the run with one error line naming the step, before anything is
 #     saved: `train` (out= an untrained model, left as it was; a new out= removed), `reward
 #     train` (its run 'failed' in reward_runs, no out=) and `dpo train` (no out=); no loss curve
-#     point is logged (train_points.loss is NOT NULL: the NaN was a constraint warning).
+#     point is logged (train_points.loss is NOT NULL: the NaN was a constraint warning);
+#   - a damaged train_state.bin is refused before any step, its checkpoint left as it was: bytes
+#     overwritten with 0xff (NaN) or with zeros (finite: the checksum of version 3 catches it), a
+#     version 2 state (no checksum) holding a NaN; an intact version 2 state still resumes.
 # Before 2026-12-06 each trained on with loss nan, exit 0, and saved NaN weights.
 # Usage: test_nonfinite.py QKV_BINARY
 
@@ -17,6 +20,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'ref'))
+import qkv_cli  # noqa: E402
 
 failures = []
 
@@ -79,13 +85,10 @@ def add_rankings(db, n):
 STEP1 = 'step 1: the loss is not a finite number (NaN): stopped before updating the weights'
 
 
-def nan_steps(qkv, tmp, nan):
+def nan_steps(qkv, tmp, nan, corpus):
     """train, reward train and dpo train on a base with NaN weights: stopped at step 1, nothing saved."""
     n0 = len(failures)
     db = os.path.join(tmp, 'steps.db')
-    corpus = os.path.join(tmp, 'corpus.txt')
-    with open(corpus, 'w') as f:
-        f.write('the cat sat on the mat and the dog ran to the park with a red ball\n' * 200)
     kept = os.path.join(tmp, 'untrained')  # an untrained model: train may write over it
     p = run(qkv, db, 'new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=4 out=' + kept)
     if p.returncode != 0:
@@ -130,6 +133,48 @@ def nan_steps(qkv, tmp, nan):
         print('ok %-24s reward train and dpo train stopped at step 1' % 'reward/dpo NaN step', flush=True)
 
 
+def damaged_state(qkv, tmp, corpus):
+    """A run stopped mid-way (Ctrl-C), its train_state.bin damaged: the same command refuses it."""
+    n0 = len(failures)
+    db = os.path.join(tmp, 'state.db')
+    out = os.path.join(tmp, 'run')
+    cmd = ('train %s out=%s family=gpt2 layers=1 heads=2 d=32 ctx=64 batch=4 seq=32 save_every=50 eval_every=50 '
+           'steps=2000' % (corpus, out))
+    rc, _, err = qkv_cli.interrupted(qkv, ['--db', db, '-e', cmd], after='(saved)')
+    state = os.path.join(out, 'train_state.bin')
+    if rc not in (0, 130) or not os.path.exists(state):  # 130: stopped by Ctrl-C (saved)
+        fail('the run to damage: exit %d: %s' % (rc, err.strip()[-300:]))
+        return
+    good = open(state, 'rb').read()
+    v2 = bytearray(good)  # the version 2 layout: version 3's head without its last 8 bytes (the checksum)
+    if int.from_bytes(v2[8:12], 'little') == 3:
+        v2[8:12] = (2).to_bytes(4, 'little')
+        v2 = v2[:192] + v2[200:]
+
+    def at(b, off, fill):
+        b = bytearray(b)
+        b[off:off + 64] = fill * 64
+        return bytes(b)
+    for name, data, want in (('0xff bytes', at(good, 1000, b'\xff'), 'damaged training state'),
+                             ('zero bytes', at(good, 1000, b'\0'),
+                              'damaged training state: its weights and optimizer moments do not match the checksum'),
+                             ('version 2, 0xff bytes', at(v2, 1000, b'\xff'), 'damaged training state: weight 202 is')):
+        with open(state, 'wb') as f:
+            f.write(data)
+        before = files(out)
+        p = run(qkv, db, cmd)
+        refused('train_state.bin with %s' % name, p, "train: '%s': %s" % (state, want))
+        if files(out) != before:
+            fail('train_state.bin with %s: the checkpoint was changed' % name)
+    with open(state, 'wb') as f:
+        f.write(bytes(v2))
+    p = run(qkv, db, cmd)
+    if p.returncode != 0 or 'resuming after step' not in p.stderr:
+        fail('an intact version 2 state does not resume: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
+    if len(failures) == n0:
+        print('ok %-24s refused (NaN, zeros, version 2 with NaN); version 2 resumes' % 'damaged state', flush=True)
+
+
 def main():
     qkv = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +185,11 @@ def main():
             fail('new-model: ' + p.stderr)
             return 1
         set_tensor(os.path.join(nan, 'model.safetensors'), 'ln_f.weight', float('nan'))
-        nan_steps(qkv, tmp, nan)
+        corpus = os.path.join(tmp, 'corpus.txt')
+        with open(corpus, 'w') as f:
+            f.write('the cat sat on the mat and the dog ran to the park with a red ball\n' * 200)
+        nan_steps(qkv, tmp, nan, corpus)
+        damaged_state(qkv, tmp, corpus)
     print('%d failure(s)' % len(failures))
     return 1 if failures else 0
 

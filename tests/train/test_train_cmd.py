@@ -434,8 +434,9 @@ def bad_inputs(qkv, tmp, data, trained, common):
     p = train_cmd(qkv, db, [data, 'from=teach', 'out=' + os.path.join(tmp, 'from-teach'), 'steps=2', 'batch=2', 'seq=16'])
     if p.returncode != 0:
         fail('train from=teach: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
-    # a version 1 state (before the optimizer's settings and the data's fingerprint were kept:
-    # its 120-byte head without the 72 bytes after it) still resumes with the same command
+    # a version 1 state (before the optimizer's settings, the data's fingerprint and the checksum
+    # were kept: version 3's 120-byte head without the 80 bytes after it) still resumes with the
+    # same command
     v1 = os.path.join(tmp, 'v1-state')
     shutil.copytree(trained, v1)
     st = os.path.join(v1, 'train_state.bin')
@@ -443,7 +444,7 @@ def bad_inputs(qkv, tmp, data, trained, common):
         b = bytearray(f.read())
     b[8:12] = (1).to_bytes(4, 'little')
     with open(st, 'wb') as f:
-        f.write(bytes(b[:120]) + bytes(b[192:]))
+        f.write(bytes(b[:120]) + bytes(b[200:]))
     p = train_cmd(qkv, db, [data] + [w for w in common if w != data] + ['out=' + v1], timeout=120)
     if p.returncode != 0 or 'resuming after step 40' not in p.stderr:
         fail('a version 1 training state does not resume: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
