@@ -2,6 +2,7 @@
 #include "reward_model.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,5 +105,11 @@ int reward_model_score(RewardModel *rm, const char *prompt, size_t plen, const c
         return -1;
     }
     out->reward = (double)r + rm->bias;
+    // a NaN or an infinity in the weights: said, not scored, logged or ranked by
+    if (!isfinite(out->reward)) {
+        iv_free(&out->ids);
+        return err_set(e, "the reward model '%s' gives a reward that is not a finite number (%s): its weights hold a "
+                          "NaN or an infinity (a damaged file?)", rm->path, isnan(out->reward) ? "NaN" : "an infinity");
+    }
     return 0;
 }

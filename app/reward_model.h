@@ -25,6 +25,6 @@ typedef struct RewardScore {
 
 // The reward of prompt followed by completion, tokenized by the reward model's own tokenizer
 // as reward train tokenized its pairs (reward_tokens: an encoder reads them as a sentence
-// pair). 0 or -1 with e filled.
+// pair). 0 or -1 with e filled (a reward that is not a finite number too: a damaged model).
 int reward_model_score(RewardModel *rm, const char *prompt, size_t plen, const char *completion, size_t clen,
                        RewardScore *out, Err *e);

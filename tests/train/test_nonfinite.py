@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# test_nonfinite.py - suite 'unit': the trainers never save a NaN or an infinity.
+# test_nonfinite.py - suite 'unit': the trainers never save a NaN or an infinity, and a reward
+# model that gives one is not used.
 #
 #   - a training step whose loss or gradient norm is not a finite number (a base model with a
 #     NaN in its weights) stops the run with one error line naming the step, before anything is
@@ -8,8 +9,11 @@
 #     point is logged (train_points.loss is NOT NULL: the NaN was a constraint warning);
 #   - a damaged train_state.bin is refused before any step, its checkpoint left as it was: bytes
 #     overwritten with 0xff (NaN) or with zeros (finite: the checksum of version 3 catches it), a
-#     version 2 state (no checksum) holding a NaN; an intact version 2 state still resumes.
-# Before 2026-12-06 each trained on with loss nan, exit 0, and saved NaN weights.
+#     version 2 state (no checksum) holding a NaN; an intact version 2 state still resumes;
+#   - a reward model with a NaN in its score.weight: reward score (text, run=, ranking=) and
+#     generate best_of= reward= fail with one error saying so, and no score is logged.
+# Before 2026-12-06 each trained on with loss nan, exit 0, and saved NaN weights; the reward
+# model's nan was printed, logged (NOT NULL warnings) and ranked by.
 # Usage: test_nonfinite.py QKV_BINARY
 
 import json
@@ -175,21 +179,56 @@ def damaged_state(qkv, tmp, corpus):
         print('ok %-24s refused (NaN, zeros, version 2 with NaN); version 2 resumes' % 'damaged state', flush=True)
 
 
+def nan_reward(qkv, tmp, good):
+    """A reward model whose score.weight is NaN: every use of it refused, nothing logged."""
+    n0 = len(failures)
+    db = os.path.join(tmp, 'steps.db')  # nan_steps' rankings
+    rm = os.path.join(tmp, 'rm-good')
+    p = run(qkv, db, 'reward train base=%s head=linear steps=3 val=0 out=%s' % (good, rm))
+    if p.returncode != 0:
+        fail('reward train: ' + p.stderr.strip()[-300:])
+        return
+    p = run(qkv, db, 'reward score "a" "b" model=' + rm)
+    if p.returncode != 0 or 'nan' in p.stdout:
+        fail('the good reward model: exit %d: %s%s' % (p.returncode, p.stdout, p.stderr.strip()[-300:]))
+    bad = os.path.join(tmp, 'rm-nan')
+    shutil.copytree(rm, bad)
+    set_tensor(os.path.join(bad, 'model.safetensors'), 'score.weight', float('nan'))
+    want = "the reward model '%s' gives a reward that is not a finite number (NaN)" % os.path.realpath(bad)
+    for cmd in ('reward score "a" "b" model=' + bad, 'reward score run=1 model=' + bad,
+                'reward score ranking=1 model=' + bad):
+        refused(cmd.split(' model=')[0], run(qkv, db, cmd), 'reward score: ' + want)
+    p = subprocess.run([qkv, '--db', db, '--model', good, '-e', 'generate "Hi" best_of=3 max=3 reward=' + bad],
+                       capture_output=True, text=True, timeout=300)
+    refused('generate best_of=3', p, 'generate: reward: ' + want)
+    if 'best of' in p.stdout:
+        fail('generate best_of=3 with a NaN reward model picked a best: ' + p.stdout[-300:])
+    con = sqlite3.connect(db)
+    scores = con.execute('SELECT count(*) FROM reward_scores WHERE model_path = ?', (os.path.realpath(bad),)).fetchone()
+    con.close()
+    if scores[0]:
+        fail('a NaN reward model logged %d scores' % scores[0])
+    if len(failures) == n0:
+        print('ok %-24s reward score (text, run=, ranking=) and best_of= refused' % 'NaN reward model', flush=True)
+
+
 def main():
     qkv = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, 'q.db')
-        nan = os.path.join(tmp, 'nan-model')
-        p = run(qkv, db, 'new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=3 out=' + nan)
+        good, nan = os.path.join(tmp, 'model'), os.path.join(tmp, 'nan-model')
+        p = run(qkv, db, 'new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=3 out=' + good)
         if p.returncode != 0:
             fail('new-model: ' + p.stderr)
             return 1
+        shutil.copytree(good, nan)
         set_tensor(os.path.join(nan, 'model.safetensors'), 'ln_f.weight', float('nan'))
         corpus = os.path.join(tmp, 'corpus.txt')
         with open(corpus, 'w') as f:
             f.write('the cat sat on the mat and the dog ran to the park with a red ball\n' * 200)
         nan_steps(qkv, tmp, nan, corpus)
         damaged_state(qkv, tmp, corpus)
+        nan_reward(qkv, tmp, good)
     print('%d failure(s)' % len(failures))
     return 1 if failures else 0
 
