@@ -484,24 +484,40 @@ bool newmodel_has_tokenizer(const char *dir) {
     return false;
 }
 
-int newmodel_write(const char *dir, const NewModelParams *p0, const char *tok_dir, Err *e) {
-    NewModelParams p = *p0;
-    const Family *f = family_find(p.family ? p.family : "gpt2");
-    if (!f || !f->write_tokenizer) return err_set(e, "new-model: unknown family '%.20s'", p.family ? p.family : "");
-    if (fs_mkdir_p(dir, 0755, e)) return -1;
-    // tokenizer first: it fixes the vocabulary size
+// The tokenizer written into dir (a copy of tok_dir's, or the family's own), its size and
+// special ids into p.
+static int put_tokenizer(const char *dir, const char *tok_dir, const Family *f, NewModelParams *p, Err *e) {
     if (tok_dir ? copy_tokenizer(tok_dir, dir, e) : f->write_tokenizer(dir, e)) return -1;
     Tokenizer *tok = tok_load(dir, e);
     if (!tok) return err_prefix(e, "tokenizer written to '%s'", dir);
     int tv = tok_vocab_size(tok);
-    p.bos_id = tok_bos(tok);
-    p.eos_id = tok_eos(tok);
+    p->bos_id = tok_bos(tok);
+    p->eos_id = tok_eos(tok);
     tok_free(tok);
-    if (p.n_vocab == 0) p.n_vocab = tv;
-    if (p.n_vocab < tv) return err_set(e, "vocab %d is smaller than the tokenizer's %d tokens", p.n_vocab, tv);
+    if (p->n_vocab == 0) p->n_vocab = tv;
+    if (p->n_vocab < tv) return err_set(e, "vocab %d is smaller than the tokenizer's %d tokens", p->n_vocab, tv);
+    return 0;
+}
+
+int newmodel_write(const char *dir, const NewModelParams *p0, const char *tok_dir, Err *e) {
+    NewModelParams p = *p0;
+    const Family *f = family_find(p.family ? p.family : "gpt2");
+    if (!f || !f->write_tokenizer) return err_set(e, "new-model: unknown family '%.20s'", p.family ? p.family : "");
     ModelConfig c;
     Specs S;
-    if (prepare(&p, &c, &f, &S, e)) return -1;
+    // the options checked before anything is written (a folder of tokenizer files alone was left,
+    // which train then refused); the vocabulary's size waits for the tokenizer
+    NewModelParams q = p;
+    if (!q.n_vocab) q.n_vocab = 1;
+    if (prepare(&q, &c, &f, &S, e)) return -1;
+    free(S.s);
+    const bool made = !fs_is_dir(dir);
+    if (fs_mkdir_p(dir, 0755, e)) return -1;
+    // tokenizer first: it fixes the vocabulary size
+    if (put_tokenizer(dir, tok_dir, f, &p, e) || prepare(&p, &c, &f, &S, e)) {
+        if (made) fs_remove_tree(dir);
+        return -1;
+    }
 
     Buf cfg = {0};
     config_json(&p, &c, f, &cfg);

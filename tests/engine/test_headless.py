@@ -379,6 +379,13 @@ for folder, model, want in ((victim, None, f"'{victim}' already holds a trained 
     check(p.returncode == 1 and len(err.splitlines()) == 1 and f"error: new-model: {want}" in err,
           f"new-model over {os.path.basename(folder)} is refused, naming the file", (p.returncode, err))
     check(digests(folder) == before, f"new-model over {os.path.basename(folder)} leaves it as it was")
+# a new-model that fails makes no folder (its tokenizer files were left, and train then refused
+# the folder: "already holds vocab.json")
+for opts, want in (("prefix=foo.", "prefix=foo."), ("vocab=10", "smaller than the tokenizer")):
+    gone = os.path.join(TMP, "nm-failed-" + opts.split("=")[0])
+    p = run(["-e", f"new-model gpt2 layers=1 heads=2 d=32 ctx=64 {opts} out={gone}"])
+    check(p.returncode == 1 and want in p.stderr.decode() and not os.path.exists(gone),
+          f"new-model {opts} fails and makes no folder", (p.stderr, os.path.exists(gone) and os.listdir(gone)))
 
 # a NaN in the weights (a damaged file): generate, logits and experiments say so (before
 # 2026-12-06 generate gave token 0 three times with log-probabilities null, logits printed nan)
