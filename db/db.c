@@ -453,7 +453,10 @@ int db_open_wait(const char *path, unsigned flags, const DbWait *wait, Db **out,
     bool ro = flags & DB_OPEN_READONLY;
     struct stat st;
     bool exists = stat(path, &st) == 0;
-    if (exists && S_ISDIR(st.st_mode)) return err_set(e, "cannot open database '%s': it is a directory", path);
+    // a FIFO or device is refused before SQLite sees it: it would create its journal beside it
+    // (/dev/null-journal) and then fail on it with "disk I/O error"
+    if (exists && !S_ISREG(st.st_mode))
+        return err_set(e, "cannot open database '%s': %s", path, fs_not_regular(st.st_mode));
     if (!exists && ro) return err_set(e, "cannot open database '%s': %s", path, strerror(ENOENT));
     if (!exists && fs_mkdir_parents(path, 0700, e)) return -1;
 

@@ -146,6 +146,14 @@ static void *map_streamed(int fd, size_t size) {
     return p;
 }
 
+const char *fs_not_regular(unsigned mode) {
+    return S_ISREG(mode)                    ? NULL
+           : S_ISDIR(mode)                  ? "it is a directory"
+           : S_ISFIFO(mode)                 ? "it is a FIFO, not a regular file"
+           : S_ISCHR(mode) || S_ISBLK(mode) ? "it is a device, not a regular file"
+                                            : "it is not a regular file";
+}
+
 int fs_open_regular(const char *path, size_t *size, Err *e) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
@@ -157,10 +165,7 @@ int fs_open_regular(const char *path, size_t *size, Err *e) {
         return err_set(e, "cannot open '%s': %s", path, strerror(err));
     }
     struct stat sb;
-    const char *why = fstat(fd, &sb) ? strerror(errno)
-                      : S_ISDIR(sb.st_mode) ? "it is a directory"
-                      : !S_ISREG(sb.st_mode) ? "not a regular file (a FIFO, device or socket)"
-                                             : NULL;
+    const char *why = fstat(fd, &sb) ? strerror(errno) : fs_not_regular(sb.st_mode);
     if (!why && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) why = strerror(errno);
     if (why) {
         close(fd);
@@ -328,11 +333,7 @@ static char *af_target(const char *dst, Err *e) {
         }
     }
     if (S_ISREG(ls.st_mode)) return xstrdup(dst);
-    err_set(e, "cannot write '%s': %s", dst,
-            S_ISDIR(ls.st_mode) ? "it is a directory"
-            : S_ISFIFO(ls.st_mode) ? "it is a FIFO, not a regular file"
-            : S_ISCHR(ls.st_mode) || S_ISBLK(ls.st_mode) ? "it is a device, not a regular file"
-                                                          : "it is not a regular file");
+    err_set(e, "cannot write '%s': %s", dst, fs_not_regular(ls.st_mode));
     return NULL;
 }
 

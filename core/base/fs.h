@@ -34,9 +34,13 @@ int fs_lock_dir(const char *dir, const char *what, Err *e);
 // that does not fit in memory is an error ("out of memory for the contents of ...").
 int fs_read_file(const char *path, size_t max, Buf *out, Err *e);
 
+// Why a file of this mode (a struct stat's st_mode) is not a regular file, to follow "cannot open
+// 'x': " ("it is a directory", "it is a FIFO, not a regular file", "it is a device, not a regular
+// file", "it is not a regular file"), or NULL when it is one.
+const char *fs_not_regular(unsigned mode);
 // path opened for reading when it is a regular file: the descriptor (blocking; the caller
-// closes it) and its size, or -1 with e (may be NULL) saying why ("not a regular file (a FIFO,
-// device or socket)", "it is a directory", ...). Opened without blocking first: a FIFO would
+// closes it) and its size, or -1 with e (may be NULL) saying why (fs_not_regular's words, "a
+// broken symbolic link", ...). Opened without blocking first: a FIFO would
 // wait for a writer forever, and a device (/dev/zero) never ends.
 int fs_open_regular(const char *path, size_t *size, Err *e);
 // Up to n of the first bytes of the regular file path into buf (a format's magic): how many were

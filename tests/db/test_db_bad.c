@@ -6,9 +6,11 @@
 #include "dbtest.h"
 #include "db_int.h" // the SQLite handle, to cap the database size (a full disk)
 
+#include <dirent.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include "schema_sql.h"
 
@@ -353,6 +355,31 @@ int main(void) {
         sqlite3_close(h);
     }
     check_refused(other2, "another program", "foreign application id");
+
+    // ---- a path that is there but is not a regular file (a FIFO, a device): refused as such, and
+    // nothing is created beside it (it said "disk I/O error", and beside /dev/null SQLite made
+    // /dev/null-journal); the device is a node like /dev/null in the scratch folder (root only)
+    {
+        mkdir(dbt_path("fifo"), 0755);
+        mkfifo(dbt_path("fifo/qkv.db"), 0644);
+        mkdir(dbt_path("dev"), 0755);
+        bool have_dev = mknod(dbt_path("dev/qkv.db"), S_IFCHR | 0666, makedev(1, 3)) == 0;
+        for (int k = 0; k < 1 + have_dev; k++) {
+            const char *dir = dbt_path(k ? "dev" : "fifo"), *p = dbt_path(k ? "dev/qkv.db" : "fifo/qkv.db");
+            Err e2 = {{0}};
+            CHECK_INT(db_open(p, 0, &db, &e2), -1);
+            if (!strstr(e2.msg, "not a regular file") || !strstr(e2.msg, p)) {
+                fprintf(stderr, "%s: message \"%s\" lacks \"not a regular file\" or the path\n", dir, e2.msg);
+                check_failures++;
+            }
+            int n = 0;
+            DIR *d = opendir(dir);
+            for (struct dirent *de; d && (de = readdir(d));) n += de->d_name[0] != '.';
+            if (d) closedir(d);
+            CHECK_INT(n, 1); // the node alone: no -journal, -wal or -shm beside it
+        }
+        if (!have_dev) fprintf(stderr, "a device node: cannot create one (not root), part skipped\n");
+    }
 
     // ---- a path through a regular file: the directory cannot be created
     dbt_write(dbt_path("blocker"), "x", 1);
