@@ -183,21 +183,24 @@ int lang_parse(const char *line, size_t len, Args *out, Err *e) {
 }
 
 // Walk text's commands as lang_split splits them: fn (when given) gets each non-empty one, and
-// the walk stops at its first non-zero return, which is returned; *open is set when the text ends
-// inside a quote (a command that goes on in the text still to come).
-static int split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user,
-                 bool *open) {
+// the walk stops at its first non-zero return, which is returned. text starts inside the quote
+// q0 (0: at a command's start); *open is set to the quote the text ends inside (a command that
+// goes on in the text still to come), 0 when none.
+static int split(const char *text, size_t len, char q0, int (*fn)(void *user, const char *cmd, size_t n),
+                 void *user, char *open) {
     const char *s = text, *end = text + len;
-    *open = false;
+    char q = q0;
+    *open = q;
     while (s < end) {
-        while (s < end && is_space(*s)) s++;
-        if (s >= end) break;
-        if (*s == '#') { // comment to end of line
-            while (s < end && *s != '\n') s++;
-            continue;
+        if (!q) { // a command's start
+            while (s < end && is_space(*s)) s++;
+            if (s >= end) break;
+            if (*s == '#') { // comment to end of line
+                while (s < end && *s != '\n') s++;
+                continue;
+            }
         }
         const char *start = s;
-        char q = 0;
         while (s < end) {
             if (q) {
                 if (*s == '\\' && q == '"' && s + 1 < end) s++;
@@ -209,7 +212,7 @@ static int split(const char *text, size_t len, int (*fn)(void *user, const char 
             }
             s++;
         }
-        *open = q != 0; // (only the last command can reach the end inside a quote)
+        *open = q; // (only the last command can reach the end inside a quote)
         const char *stop = s;
         while (stop > start && is_space(stop[-1])) stop--;
         if (stop > start && fn) {
@@ -222,13 +225,13 @@ static int split(const char *text, size_t len, int (*fn)(void *user, const char 
 }
 
 int lang_split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user) {
-    bool open;
-    return split(text, len, fn, user, &open);
+    char open;
+    return split(text, len, 0, fn, user, &open);
 }
 
-bool lang_open_quote(const char *text, size_t len) {
-    bool open;
-    split(text, len, NULL, NULL, &open);
+char lang_quote_after(const char *text, size_t len, char quote) {
+    char open;
+    split(text, len, quote, NULL, NULL, &open);
     return open;
 }
 

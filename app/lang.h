@@ -34,9 +34,11 @@ void args_free(Args *a);
 // at the start of a command. Calls fn for each non-empty command; stops at the first
 // non-zero return and returns it.
 int lang_split(const char *text, size_t len, int (*fn)(void *user, const char *cmd, size_t n), void *user);
-// Whether text ends inside a quote: its last command goes on in what follows (a quoted text may
-// hold new lines), so that a reader of a stream runs what it has only when this is false.
-bool lang_open_quote(const char *text, size_t len);
+// The quote (' or ") text ends inside, 0 when none: its last command goes on in what follows (a
+// quoted text may hold new lines), so that a reader of a stream runs what it has only at 0. quote:
+// the one text starts inside (what this said of the lines before), 0 at a command's start; so a
+// reader looks at each line once, however many lines one quoted text spans.
+char lang_quote_after(const char *text, size_t len, char quote);
 
 // Positional argument i, or NULL.
 const Arg *args_pos(const Args *a, int i);

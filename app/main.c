@@ -1,11 +1,14 @@
 // main.c - qkv's entry point: options, headless mode (-e, --script, stdin), the REPL.
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/json.h"
 #include "base/mem.h"
 #include "commands.h"
@@ -85,44 +88,95 @@ static int run_one(void *user, const char *cmd, size_t n) {
     return rc && !r->keep_going ? 1 : 0;
 }
 
-// Append what f holds to b (fallible: a script's size is input); -1 on a read error or
-// when b ran out of memory (b->failed).
-static int read_all(FILE *f, Buf *b) {
-    char chunk[65536];
-    size_t got;
-    while (!b->failed && (got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_put(b, chunk, got);
-    return ferror(f) || b->failed ? -1 : 0;
+// The longest command line read from a stream (a line, with the lines after it while a quote is
+// open): a device such as /dev/zero piped in, or a line that never ends, stops there instead of
+// growing memory until the machine runs out.
+#define LINE_MAX_BYTES ((size_t)16 << 20)
+
+// Append the next line of f (up to its '\n', included) to b: 1 when one came, 0 at the end of f
+// or on a read error (ferror: a line cut by Ctrl-C is not one), -1 when b would pass max bytes.
+// Read byte by byte: a NUL is a byte like any other, and nothing past the line is waited for.
+static int read_line(FILE *f, Buf *b, size_t max) {
+    char chunk[4096];
+    size_t n = 0, start = b->len;
+    int c = 0;
+    while (c != '\n' && (c = getc_unlocked(f)) != EOF) {
+        chunk[n++] = (char)c;
+        if (c != '\n' && n < sizeof chunk) continue;
+        if (b->len + n > max) return -1;
+        buf_put(b, chunk, n);
+        n = 0;
+    }
+    if (ferror(f)) return 0;
+    if (b->len + n > max) return -1;
+    buf_put(b, chunk, n);
+    return b->len > start;
 }
 
 // Run the commands of a stream as they come: each line (with the lines after it while a quote
 // is open) runs before the next is read, so that a program can read one command's output before
-// it writes the next (rank, then order; a pipe read to its end first made that hang). Returns
-// lang_split's; *status 1 on a read error or when a command outgrew memory.
-static int run_stream(FILE *f, Runner *r, int *status) {
+// it writes the next (rank, then order; a pipe read to its end first made that hang). name says
+// where they come from in messages ("standard input", "'FILE'"). Returns lang_split's, 130 when
+// Ctrl-C came while it waited for a line; *status 1 on a read error, a command line longer than
+// LINE_MAX_BYTES, or one that outgrew memory.
+static int run_stream(FILE *f, const char *name, Runner *r, int *status) {
     Buf text = {.fallible = true}; // a command's size is input (mem.h rule 1)
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    int rc = 0;
-    while (!rc && (got = getline(&line, &cap, f)) > 0) {
-        buf_put(&text, line, (size_t)got);
-        if (text.failed) break;
-        if (lang_open_quote(text.data, text.len)) continue;
+    char quote = 0; // the quote the lines so far end inside
+    int rc = 0, got = 0;
+    long line = 0, first = 1; // the line a command starts on, for messages
+    for (size_t had = 0; !rc && (got = read_line(f, &text, LINE_MAX_BYTES)) > 0 && !text.failed; had = text.len) {
+        line++;
+        quote = lang_quote_after(text.data + had, text.len - had, quote); // each line looked at once
+        if (quote) continue;
         rc = lang_split(text.data, text.len, run_one, r);
         buf_clear(&text);
+        first = line + 1;
     }
-    if (text.failed) {
-        fprintf(stderr, "error: out of memory for a command of standard input (%zu bytes)\n", text.failed);
+    if (got < 0) {
+        fprintf(stderr, "error: %s, line %ld: a command line longer than %zu MiB, the most qkv reads; nothing from "
+                        "there on runs\n", name, first, LINE_MAX_BYTES >> 20);
         *status = 1;
+    } else if (text.failed) {
+        fprintf(stderr, "error: out of memory for a command of %s (%zu bytes)\n", name, text.failed);
+        *status = 1;
+    } else if (!rc && interrupted) { // Ctrl-C while waiting for a line (the read failed, or saw the end)
+        rc = 130;
     } else if (!rc && ferror(f)) {
-        fprintf(stderr, "error: cannot read standard input\n");
+        fprintf(stderr, "error: cannot read %s: %s\n", name, strerror(errno ? errno : EIO));
         *status = 1;
     } else if (!rc && text.len) { // the end inside a quote: the command says so
         rc = lang_split(text.data, text.len, run_one, r);
     }
-    free(line);
     buf_free(&text);
     return rc;
+}
+
+// Open the script path for run_stream: a regular file, a pipe (`--script <(...)`, a FIFO, which
+// waits for its writer as a pipe does) or a terminal; NULL with a message on stderr for anything
+// else: a device such as /dev/zero never ends and is not read at all.
+static FILE *script_open(const char *path) {
+    struct stat st;
+    int fd = -1;
+    const char *why = NULL;
+    if (stat(path, &st)) why = strerror(errno);
+    else if (S_ISDIR(st.st_mode)) why = fs_not_regular(st.st_mode);
+    else if (S_ISCHR(st.st_mode)) { // a terminal (/dev/tty) is read as one; no other device is opened for long
+        fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) why = strerror(errno);
+        else if (!isatty(fd) || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+            why = "it is a device, not a regular file, a pipe or a terminal";
+    } else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) {
+        why = "it is a device, not a regular file, a pipe or a terminal";
+    } else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        why = strerror(errno);
+    }
+    FILE *f = why ? NULL : fdopen(fd, "rb");
+    if (!f && !why) why = strerror(errno);
+    if (why) {
+        if (fd >= 0) close(fd);
+        fprintf(stderr, "error: cannot read the script '%s': %s\n", path, why);
+    }
+    return f;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -257,32 +311,27 @@ int main(int argc, char **argv) {
     if (interactive) {
         status = no_tui ? repl_run(&app) : front_interactive(&app);
     } else {
-        Buf text = {.fallible = true}; // the commands: a script's size is input (mem.h rule 1)
-        if (have_e) buf_put(&text, exprs.data, exprs.len);
-        if (text.failed) {
-            fprintf(stderr, "error: out of memory for the commands of -e (%zu bytes)\n", text.failed);
-            buf_free(&text);
-            status = 1;
-            goto done;
-        }
-        if (script) {
-            FILE *f = strcmp(script, "-") ? fopen(script, "rb") : stdin;
-            if (!f || read_all(f, &text)) {
-                if (text.failed) fprintf(stderr, "error: out of memory for the script '%s' (%zu bytes)\n", script, text.failed);
-                else fprintf(stderr, "error: cannot read '%s': %s\n", script, strerror(errno));
-                if (f && f != stdin) fclose(f);
-                buf_free(&text);
+        // the commands of -e, then those of the script or of standard input, read as they come
+        FILE *f = NULL;
+        if (script && strcmp(script, "-")) {
+            if (!(f = script_open(script))) {
                 status = 1;
                 goto done;
             }
-            if (f != stdin) fclose(f);
+        } else if (script || !have_e) {
+            f = stdin;
         }
         Runner r = {&app, 0, false};
-        int rc;
-        if (!have_e && !script) rc = run_stream(stdin, &r, &status);
-        else rc = lang_split(text.data ? text.data : "", text.len, run_one, &r);
+        int rc = have_e ? lang_split(exprs.data, exprs.len, run_one, &r) : 0;
+        if (!rc && f) {
+            Buf name = {0};
+            if (f == stdin) buf_puts(&name, "standard input");
+            else buf_printf(&name, "'%s'", script);
+            rc = run_stream(f, name.data, &r, &status);
+            buf_free(&name);
+        }
+        if (f && f != stdin) fclose(f);
         status = rc == 130 ? 130 : r.failed ? 1 : status;
-        buf_free(&text);
     }
 done:
     buf_free(&exprs);

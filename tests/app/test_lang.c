@@ -129,19 +129,30 @@ static void test_split(void) {
     CHECK_INT(u.n, 2);
 }
 
-// Whether a stream's text so far ends inside a quote (its last command goes on).
+// Whether a stream's text so far ends inside a quote (its last command goes on), read whole and
+// line by line (each line from the quote the lines before ended in): the same answer.
 static void test_open_quote(void) {
     static const struct {
         const char *text;
-        bool open;
-    } cases[] = {{"tokenize \"a", true},      {"tokenize \"a\"\n", false}, {"x 'a", true},
-                 {"x \"a\\\"", true},          {"x \"a\\\\\"", false},  {"# it's a comment\n", false},
-                 {"a; b \"c\nd", true},        {"a \"b\nc\"\n", false},   {"", false},
-                 {"x 'say \"hi' \"", true}};
+        char open;
+    } cases[] = {{"tokenize \"a", '"'},      {"tokenize \"a\"\n", 0}, {"x 'a", '\''},
+                 {"x \"a\\\"", '"'},          {"x \"a\\\\\"", 0},   {"# it's a comment\n", 0},
+                 {"a; b \"c\nd", '"'},        {"a \"b\nc\"\n", 0},    {"", 0},
+                 {"x 'say \"hi' \"", '"'},     {"x \"a\\\nb\nc\"; # \"\n", 0}, {"x \"a\n\"#'\n", '\''},
+                 {"x 'a\n\n' ; y \"\n", '"'}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        if (lang_open_quote(cases[i].text, strlen(cases[i].text)) != cases[i].open)
-            fprintf(stderr, "lang_open_quote(%s) should be %d\n", cases[i].text, cases[i].open);
-        CHECK(lang_open_quote(cases[i].text, strlen(cases[i].text)) == cases[i].open);
+        const char *t = cases[i].text;
+        char whole = lang_quote_after(t, strlen(t), 0), lines = 0;
+        for (const char *l = t; *l;) {
+            const char *nl = strchr(l, '\n');
+            size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l);
+            lines = lang_quote_after(l, n, lines);
+            l += n;
+        }
+        if (whole != cases[i].open || lines != cases[i].open)
+            fprintf(stderr, "lang_quote_after(%s): %d whole, %d line by line; %d expected\n", t, whole, lines,
+                    cases[i].open);
+        CHECK(whole == cases[i].open && lines == cases[i].open);
     }
 }
 

@@ -215,6 +215,83 @@ strip = lambda p: [{k: v for k, v in o.items() if not k.endswith(("_s", "_ms")) 
 check(s1.returncode == 0 and strip(s1) == strip(s2) and len(strip(s1)) == 3, "--script and stdin agree",
       (s1.stdout[:200], s2.stdout[:200]))
 
+# Input that never ends: --script refuses a device (/dev/zero was read whole: 4 GB in 8 s, nothing
+# printed), and a command line read from a stream stops at 16 MiB with a message naming the limit
+# (standard input from /dev/zero grew the same way); a quote opened and never closed over many
+# lines stops there too, without reading its text again at each line (quadratic: it hung).
+def bounded(args, stdin, timeout=60, limit_mb=600):
+    """Run qkv ARGS with stdin (a file object); (returncode or None when it was killed, stdout,
+    stderr, peak resident MB, seconds). Killed past timeout or past limit_mb resident (the machine's
+    memory is shared)."""
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    proc = subprocess.Popen([QKV, "--db", DB] + args, stdin=stdin, stdout=out, stderr=err)
+    t0, peak, killed = time.time(), 0, False
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                rss = [int(l.split()[1]) // 1024 for l in f if l.startswith("VmRSS:")]
+            peak = max([peak] + rss)
+        except OSError:
+            pass
+        if peak > limit_mb or time.time() - t0 > timeout:
+            proc.kill()
+            killed = True
+            proc.wait()
+            break
+        time.sleep(0.02)
+    out.seek(0), err.seek(0)
+    return None if killed else proc.returncode, out.read(), err.read(), peak, time.time() - t0
+
+
+import signal
+import time
+p = bounded(["--script", "/dev/zero"], subprocess.DEVNULL, timeout=20)
+check(p[0] == 1 and b"cannot read the script '/dev/zero': it is a device, not a regular file, a pipe or a terminal"
+      in p[2] and not p[1], "--script /dev/zero is refused, not read", p)
+p = bounded(["--script", TMP], subprocess.DEVNULL, timeout=20)
+check(p[0] == 1 and b"it is a directory" in p[2], "--script DIR is refused", p)
+for args in ([], ["--script", "-"], ["-e", 'tokenize "a"', "--script", "-"]):
+    with open("/dev/zero", "rb") as zero:
+        p = bounded(args, zero)
+    want = b"standard input, line 1: a command line longer than 16 MiB, the most qkv reads; nothing from there on runs"
+    check(p[0] == 1 and want in p[2] and p[3] < 200, f"{args}: /dev/zero on stdin stops at 16 MiB, says so",
+          (p[0], p[2][-300:], f"{p[3]} MB"))
+    check((b" a\n" in p[1]) == ("-e" in args), f"{args}: -e runs first, and nothing else does", p[1][:200])
+with open("/dev/zero", "rb") as zero:
+    p = bounded(["--script", "/dev/stdin"], zero)
+check(p[0] == 1 and b"'/dev/stdin': it is a device" in p[2], "--script /dev/stdin is refused when that is /dev/zero",
+      p[:3])
+many = os.path.join(TMP, "open-quote.qkv")
+with open(many, "wb") as f:
+    f.write(b'tokenize "x"\ntokenize "never closed\n' + b"\n" * (20 << 20))
+with open(many, "rb") as f:
+    p = bounded([], f, timeout=30)
+check(p[0] == 1 and b"standard input, line 2: a command line longer than 16 MiB" in p[2] and p[4] < 20,
+      "an open quote over 20 million lines stops at 16 MiB, promptly", (p[0], p[2][-300:], round(p[4], 1)))
+p = bounded(["--script", many], subprocess.DEVNULL, timeout=30)
+check(p[0] == 1 and f"'{many}', line 2: a command line longer than 16 MiB".encode() in p[2] and b" x\n" in p[1],
+      "so does a script file, after running what came before", (p[0], p[1][:100], p[2][-300:]))
+# a pipe or FIFO is read as standard input is, as its lines come; a terminal is taken too
+fifo = os.path.join(TMP, "cmds.fifo")
+os.mkfifo(fifo)
+writer = threading.Thread(target=lambda: open(fifo, "wb").write(b'tokenize "f"\n'))
+writer.start()
+p = run(["--script", fifo])
+writer.join()
+check(p.returncode == 0 and b" f\n" in p.stdout, "--script FIFO runs what its writer writes", (p.stdout, p.stderr))
+p = run(["--script", "/dev/stdin"], stdin=b'tokenize "p"\n')
+check(p.returncode == 0 and b" p\n" in p.stdout, "--script /dev/stdin from a pipe", (p.stdout, p.stderr))
+# Ctrl-C while qkv waits for the next line of standard input: 130, as during a command (it said
+# "cannot read standard input" and exited 1)
+proc = subprocess.Popen([QKV, "--db", DB], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+proc.stdin.write(b'tokenize "w"\n')
+proc.stdin.flush()
+time.sleep(1.5)
+proc.send_signal(signal.SIGINT)
+so, se = proc.communicate(timeout=30)
+check(proc.returncode == 130 and b" w\n" in so and not se, "Ctrl-C while waiting for input: 130, no error",
+      (proc.returncode, so, se))
+
 # errors: a message on stderr, non-zero exit, the rest of the script not run
 for cmd, needle in [
     ("frobnicate", "unknown command 'frobnicate'"),
