@@ -79,7 +79,10 @@ static uint64_t expected_floats(const Header *h) {
 static void parse_header(const unsigned char *p, Header *h) {
     int32_t v[7];
     memcpy(v, p, sizeof v);
-    *h = (Header){v[0], v[1], v[2], v[3], v[4], v[5] < 0 ? -v[5] : v[5], v[6], v[5] > 0};
+    // a negative vocabulary size marks an untied classifier; -2^31 has no positive twin: read as 0,
+    // which expected_floats refuses
+    int vocab = v[5] == INT32_MIN ? 0 : v[5] < 0 ? -v[5] : v[5];
+    *h = (Header){v[0], v[1], v[2], v[3], v[4], vocab, v[6], v[5] > 0};
 }
 
 static int read_header(const unsigned char *p, size_t size, Header *h) {

@@ -189,6 +189,9 @@ def llama2c_cases(story):
         C('llama2.c absurd dim', write(header(dim=1 << 30)), ['not a llama2.c checkpoint']),
         C('llama2.c heads not dividing dim', write(header(heads=7)), ['not a llama2.c checkpoint']),
         C('llama2.c negative layers', write(header(layers=-5)), ['not a llama2.c checkpoint']),
+        # a negative vocabulary marks an untied classifier; -2^31 has no positive twin (its negation
+        # overflowed: seen by UBSan only, the message was the same)
+        C('llama2.c vocabulary -2^31', write(header(vocab=-2 ** 31)), ['not a llama2.c checkpoint']),
         C('llama2.c empty file', write(b''), ['0 bytes, too short for a llama2.c checkpoint']),
     ]
 
