@@ -23,7 +23,8 @@ static volatile sig_atomic_t headless; // only headless runs leave on a second C
 
 static void on_sigint(int sig) {
     (void)sig;
-    if (interrupted && headless) { // a second Ctrl-C while the first is being handled: leave now
+    if (interrupted && headless) { // a second Ctrl-C while the first is being handled: leave now,
+        af_unlink_pending();        // without the temporary file of an export or a save
         signal(SIGINT, SIG_DFL);
         raise(SIGINT);
     }
@@ -32,11 +33,13 @@ static void on_sigint(int sig) {
 
 // The out-of-memory handler (core/base/mem.h): a bookkeeping allocation failed somewhere.
 // Give the terminal back if the TUI holds it, keep what headless mode printed, say so in one
-// line and leave at once (no atexit work: memory is short and the state is unknown).
+// line, remove the temporary files of atomic writes under way and leave at once (no atexit
+// work: memory is short and the state is unknown).
 static void on_oom(size_t size) {
     front_restore_terminal();
     fflush(stdout);
     mem_oom_report(size);
+    af_unlink_pending();
     _exit(EXIT_OOM);
 }
 

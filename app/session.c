@@ -390,7 +390,7 @@ Db *app_db(App *app, Err *e) {
     }
     DbWait w = {app_db_wait, app};
     if (db_open_wait(app->db_path, 0, &w, &app->db, e)) app->db = NULL;
-    if (app->db) app_protect_db(app);
+    if (app->db) app_protect_db(app), db_set_stop(app->db, app->cancel);
     return app->db;
 }
 

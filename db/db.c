@@ -34,6 +34,8 @@ const char *db_path(const Db *db) { return db->path; }
 
 bool db_readonly(const Db *db) { return db->readonly; }
 
+void db_set_stop(Db *db, volatile sig_atomic_t *stop) { db->stop = stop; }
+
 // ---- messages ----------------------------------------------------------------------------
 
 // Why a write to the database at path may have failed when SQLite kept no errno: 1 when

@@ -3,6 +3,7 @@
 // no SQLite type leaks out. Every function that can fail returns a negative status and
 // fills the caller's Err with a message naming the file and what failed.
 #pragma once
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,10 @@ typedef struct DbWait {
 // db_open with a wait hook (wait may be NULL).
 int db_open_wait(const char *path, unsigned flags, const DbWait *wait, Db **out, Err *e);
 void db_close(Db *db);
+// The flag exports watch: once *stop is non-zero (Ctrl-C), an export stops at its next record,
+// removes its temporary file (the previous file stays) and fails with "interrupted". NULL, the
+// default: never.
+void db_set_stop(Db *db, volatile sig_atomic_t *stop);
 const char *db_path(const Db *db);
 // True when the file could only be opened for reading.
 bool db_readonly(const Db *db);

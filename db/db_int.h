@@ -34,6 +34,7 @@ struct Db {
     int wait_calls;    // calls of the hook in the current wait
     int retrying;      // inside step_retry: SQLite's own waits belong to its wait
     bool wait_stopped; // the hook said stop: the write fails as busy at once
+    volatile sig_atomic_t *stop; // exports stop when it is up (db_set_stop)
 };
 
 // The prepared statement for a static SQL string (prepared once, kept until db_close),

@@ -41,6 +41,10 @@
 
 // ---- atomic files --------------------------------------------------------------------------
 
+// -1 with "interrupted" in e once the database's stop flag is up (db_set_stop): each export
+// looks before each record it writes.
+static int export_stopped(const Db *db, Err *e) { return db->stop && *db->stop ? err_set(e, "interrupted") : 0; }
+
 // Write a line (JSON record) to the file.
 static int af_line(AtomicFile *af, Buf *line, Err *e) {
     buf_putc(line, '\n');
@@ -173,6 +177,7 @@ static void csv_run(Buf *b, const DbRun *r) {
 }
 
 typedef struct RunsExport {
+    const Db *db;
     AtomicFile *af;
     bool csv;
     Buf line;
@@ -182,6 +187,7 @@ typedef struct RunsExport {
 
 static int export_run(void *user, const DbRun *r) {
     RunsExport *x = user;
+    if (export_stopped(x->db, x->e)) return -1;
     buf_clear(&x->line);
     if (x->csv) {
         csv_run(&x->line, r);
@@ -347,6 +353,7 @@ typedef struct {
 
 static int export_one_ranking(void *user, const DbRanking *r) {
     RankingExport *x = user;
+    if (export_stopped(x->db, x->e)) return -1;
     Cand c[DB_RANK_MAX];
     int k = ranking_cands(x->db, r->id, c, x->e);
     if (k < 0) return -1;
@@ -388,7 +395,7 @@ int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, double
     }
     if (in_tx) {
         if (what == DB_EXPORT_RUNS || what == DB_EXPORT_RUNS_CSV) {
-            RunsExport x = {.af = &af, .csv = what == DB_EXPORT_RUNS_CSV, .e = e};
+            RunsExport x = {.db = db, .af = &af, .csv = what == DB_EXPORT_RUNS_CSV, .e = e};
             status = 0;
             if (x.csv) {
                 for (size_t i = 0; i < sizeof CSV_COLS / sizeof CSV_COLS[0]; i++)
@@ -503,6 +510,7 @@ typedef struct ExpExport {
 
 static int export_item(void *user, const DbExpItem *it) {
     ExpExport *x = user;
+    if (export_stopped(x->db, x->e)) return -1;
     const DbCondition *c = it->condition < x->n_conds ? &x->conds[it->condition].c : NULL;
     // the runs' prompts and completions
     DbRun *runs = calloc((size_t)it->n_runs + 1, sizeof *runs);

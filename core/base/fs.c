@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -352,6 +354,37 @@ void fs_remove_tree(const char *dir) {
     rmdir(dir);
 }
 
+// The temporary files of the atomic writes under way, for af_unlink_pending: copies in static
+// memory, each slot's name written before it is marked live and left alone while it is, so that a
+// signal handler reads whole names whatever the main thread is doing (atomic files are opened and
+// closed on the main thread only). A name too long for a slot goes unrecorded.
+enum { PENDING_MAX = 8 };
+static char pending_tmp[PENDING_MAX][PATH_MAX];
+static volatile sig_atomic_t pending_live[PENDING_MAX];
+
+static void pending_add(const char *tmp) {
+    size_t n = strlen(tmp);
+    for (int i = 0; i < PENDING_MAX && n < PATH_MAX; i++)
+        if (!pending_live[i]) {
+            memcpy(pending_tmp[i], tmp, n + 1);
+            pending_live[i] = 1;
+            return;
+        }
+}
+
+static void pending_drop(const char *tmp) {
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (pending_live[i] && !strcmp(pending_tmp[i], tmp)) {
+            pending_live[i] = 0;
+            return;
+        }
+}
+
+void af_unlink_pending(void) {
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (pending_live[i]) unlink(pending_tmp[i]);
+}
+
 int af_open(AtomicFile *af, const char *dst_given, Err *e) {
     memset(af, 0, sizeof *af);
     if (!*dst_given) return err_set(e, "no file name given");
@@ -386,10 +419,12 @@ int af_open(AtomicFile *af, const char *dst_given, Err *e) {
         return err_set(e, "cannot write '%s': %s", dst_given, strerror(err));
     }
     af->dst = dst;
+    pending_add(af->tmp);
     return 0;
 }
 
 void af_abort(AtomicFile *af) {
+    if (af->tmp) pending_drop(af->tmp);
     if (af->f) {
         fclose(af->f);
         unlink(af->tmp);
@@ -407,6 +442,7 @@ int af_commit(AtomicFile *af, Err *e) {
     if (fclose(af->f) != 0 && !err) err = errno ? errno : EIO;
     af->f = NULL;
     if (!err && rename(af->tmp, af->dst) != 0) err = errno;
+    pending_drop(af->tmp);
     int rc = 0;
     if (err) {
         unlink(af->tmp);

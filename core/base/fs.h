@@ -74,5 +74,9 @@ void fs_protect(const char *path, const char *why);
 void fs_unprotect_all(void);
 int af_commit(AtomicFile *af, Err *e);
 void af_abort(AtomicFile *af);
+// Remove the temporary files of the atomic writes under way, for a signal handler that ends the
+// process at once (a second Ctrl-C headless): async-signal-safe, it only unlinks. Their
+// destinations stay as they were.
+void af_unlink_pending(void);
 // Write n bytes to path atomically.
 int fs_write_atomic(const char *path, const void *data, size_t n, Err *e);

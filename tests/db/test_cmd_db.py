@@ -803,8 +803,60 @@ def main():
               ' | '.join(e[-200:] for _, e in outs[2:])))
 
 
+def interrupted_export():
+    """Ctrl-C during a long export runs FILE: it stops at the next record, removes its temporary file,
+    leaves the previous FILE as it was, says "export: interrupted" and exits 130, the next command not
+    run (the export ran to its end and replaced FILE, "30001 runs written"); a second Ctrl-C, which
+    ends a headless qkv at once, leaves no temporary file either (it left FILE.tmp-XXXXXX, ~100 MB)."""
+    d = os.path.join(TMP, 'bigexport')
+    os.makedirs(d)
+    big, out = os.path.join(d, 'big.db'), os.path.join(d, 'runs.jsonl')
+    qjson(big, ['generate "hello" max=32 seed=1'], extra=['--model', 'builtin'])
+    con = sqlite3.connect(big)
+    con.execute('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000) '
+                'INSERT INTO runs (created, kind, qkv_version, n_threads, model_path, model_arch, model_sha256, '
+                'prompt, temperature, top_k, top_p, seed, max_tokens, prompt_ids, output, ids, logprobs, alts, '
+                'stop_reason, kv) SELECT created, kind, qkv_version, n_threads, model_path, model_arch, model_sha256, '
+                'prompt || x, temperature, top_k, top_p, seed, max_tokens, prompt_ids, output, ids, logprobs, alts, '
+                'stop_reason, kv FROM runs, c WHERE runs.id = 1')
+    con.commit()
+    con.close()
+    for signals in (1, 2):
+        with open(out, 'w') as fh:
+            fh.write('the previous export\n')
+        proc = subprocess.Popen([QKV, '--db', big, '-e', 'export runs %s; history 1' % out], env=env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t0, grown = time.time(), False
+        while not grown and proc.poll() is None and time.time() - t0 < 60:  # the export well under way
+            tmps = [n for n in os.listdir(d) if n.startswith('runs.jsonl.tmp-')]
+            grown = any(os.path.getsize(os.path.join(d, n)) > (1 << 20) for n in tmps if os.path.exists(os.path.join(d, n)))
+            time.sleep(0.002)
+        for k in range(signals):
+            if k:
+                time.sleep(0.001)
+            proc.send_signal(signal.SIGINT)
+        so, se = proc.communicate(timeout=120)
+        left = [n for n in os.listdir(d) if n.startswith('runs.jsonl.tmp-')]
+        with open(out) as fh:
+            kept = fh.read() == 'the previous export\n'
+        what = 'Ctrl-C' if signals == 1 else 'two Ctrl-C'
+        check(grown, '%s: the export was under way when it came' % what)
+        check(not left and kept, '%s during export runs: no temporary file left %s, the previous file kept (%s)' % (
+            what, left, kept))
+        if signals == 1:
+            check(proc.returncode == 130 and b'error: export: interrupted' in se and b'written' not in so and
+                  not so.strip(), 'Ctrl-C stops the export: "export: interrupted", exit 130, history not run: '
+                  '%d %r %r' % (proc.returncode, so[-200:], se[-300:]))
+        else:
+            check(proc.returncode in (130, -signal.SIGINT), 'two Ctrl-C: exit %d' % proc.returncode)
+        for n in left:
+            os.remove(os.path.join(d, n))
+    shutil.rmtree(d, ignore_errors=True)
+
+
 try:
     main()
+    interrupted_export()
 finally:
     if not os.environ.get('QKV_KEEP_TMP'):
         shutil.rmtree(TMP, ignore_errors=True)

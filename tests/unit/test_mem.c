@@ -259,6 +259,17 @@ static void test_af_targets(void) {
     struct stat ls;
     CHECK(lstat(link, &ls) == 0 && S_ISLNK(ls.st_mode));
     CHECK(stat(file, &ls) == 0 && ls.st_size == 2);
+    // af_unlink_pending (a signal handler's, before the process ends) removes the temporary files
+    // of the writes under way, and only those; the destination stays
+    AtomicFile a2, b2;
+    CHECK_INT(af_open(&a2, file, &e), 0);
+    CHECK_INT(af_open(&b2, link, &e), 0);
+    CHECK_INT(af_commit(&b2, &e), 0); // committed: no longer pending
+    CHECK(a2.tmp && access(a2.tmp, F_OK) == 0);
+    af_unlink_pending();
+    CHECK(a2.tmp && access(a2.tmp, F_OK) != 0);
+    CHECK(stat(file, &ls) == 0 && ls.st_size == 0); // what b2 committed (nothing), untouched by a2
+    af_abort(&a2);
     unlink(fifo), unlink(link), unlink(dangling), unlink(file), rmdir(dir);
 }
 
