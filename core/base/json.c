@@ -292,11 +292,16 @@ Json *json_parse(const char *text, size_t n, Err *e) {
     return j;
 }
 
+// The length of the UTF-8 byte-order mark s (n bytes) starts with: 3, or 0 when none.
+static size_t bom_len(const char *s, size_t n) { return n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3) ? 3 : 0; }
+
 Json *json_parse_file(const char *path, Err *e) {
     Buf b = {0};
     // the JSON files qkv reads (configs, tokenizer.json: tens of MB) are far below 1 GB
     if (fs_read_file(path, (size_t)1 << 30, &b, e)) return NULL;
-    Json *j = json_parse(b.data ? b.data : "", b.len, e);
+    const char *s = b.data ? b.data : "";
+    size_t bom = bom_len(s, b.len);
+    Json *j = json_parse(s + bom, b.len - bom, e);
     buf_free(&b);
     if (!j) err_prefix(e, "'%s'", path);
     return j;

@@ -23,7 +23,8 @@ struct Json {
 // Parse n bytes of JSON text. Returns a tree to free with json_free, or NULL with e filled
 // ("line L column C: ..."). Nesting deeper than 512 levels is rejected.
 Json *json_parse(const char *text, size_t n, Err *e);
-// Parse a whole file.
+// Parse a whole file. A UTF-8 byte-order mark at its start is no part of the text (Python's json
+// refuses one, naming it; Windows editors write it): every JSON file qkv reads comes through here.
 Json *json_parse_file(const char *path, Err *e);
 void json_free(Json *j);
 

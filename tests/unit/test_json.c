@@ -18,7 +18,31 @@ static void parse_bad(const char *s, const char *want) {
     if (!strstr(e.msg, want)) fprintf(stderr, "for %s expected error with '%s', got '%s'\n", s, want, e.msg), check_failures++;
 }
 
+// The JSON files qkv reads (tokenizer.json, config.json, ...) all go through json_parse_file:
+// one starting with a UTF-8 byte-order mark is read as without it (it said "line 1 column 1: bad
+// number"); a BOM anywhere else is still an error.
+static void test_file_bom(void) {
+    char path[] = "/tmp/qkv-test-json-XXXXXX";
+    int fd = mkstemp(path);
+    static const char text[] = "\xef\xbb\xbf{\"model\": {\"type\": \"BPE\"}}\n";
+    CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+    close(fd);
+    Err e = {0};
+    Json *j = json_parse_file(path, &e);
+    if (!j) fprintf(stderr, "a file with a byte-order mark: %s\n", e.msg);
+    CHECK(j && json_get(j, "model") != NULL);
+    json_free(j);
+    FILE *f = fopen(path, "wb");
+    fputs("[1, \xef\xbb\xbf" "2]", f);
+    fclose(f);
+    j = json_parse_file(path, &e);
+    CHECK(j == NULL);
+    json_free(j);
+    unlink(path);
+}
+
 int main(void) {
+    test_file_bom();
     Err e = {0};
     const char *doc = "{\"a\": [1, 2.5, -3e2, true, false, null], \"s\": \"x\\n\\u00e9\\ud83d\\ude00\", \"o\": {}}";
     Json *j = json_parse(doc, strlen(doc), &e);
