@@ -75,7 +75,7 @@ int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
         size_t k = 0;
         while (k < len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r')) k++;
         if (k == len) continue;
-        Json *j = json_parse(p, len, e);
+        Json *j = json_line_ready(p, &p, &len, line, e) ? NULL : json_parse(p, len, e);
         if (!j) {
             rc = err_prefix(e, "'%s' line %d", path, line);
             break;

@@ -307,6 +307,17 @@ Json *json_parse_file(const char *path, Err *e) {
     return j;
 }
 
+int json_line_ready(const char *line0, const char **s, size_t *n, int line, Err *e) {
+    if (line == 1) {
+        size_t bom = bom_len(*s, *n);
+        *s += bom, *n -= bom;
+    }
+    size_t bad_at = utf8_invalid_at(*s, *n);
+    if (bad_at == SIZE_MAX) return 0;
+    return err_set(e, "not UTF-8 (byte %zu of the line): convert the file first (iconv)",
+                   (size_t)(*s - line0) + bad_at + 1);
+}
+
 void json_free(Json *j) {
     if (!j) return;
     json_free_children(j);

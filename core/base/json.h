@@ -26,6 +26,12 @@ Json *json_parse(const char *text, size_t n, Err *e);
 // Parse a whole file. A UTF-8 byte-order mark at its start is no part of the text (Python's json
 // refuses one, naming it; Windows editors write it): every JSON file qkv reads comes through here.
 Json *json_parse_file(const char *path, Err *e);
+// Ready line `line` (from 1) of a JSON Lines file, *s and *n, for json_parse, as every JSONL file
+// qkv reads (task files, probe datasets) is read: the byte-order mark the first line may start
+// with is dropped, and a line that is not UTF-8 is refused (read with U+FFFD in place of such
+// bytes, the texts would not be the file's): -1 with e "not UTF-8 (byte K of the line): convert
+// the file first (iconv)", K counted from line0, the line's first byte. 0 when it is ready.
+int json_line_ready(const char *line0, const char **s, size_t *n, int line, Err *e);
 void json_free(Json *j);
 
 // Member of an object by key, or NULL (also when j is NULL or not an object).

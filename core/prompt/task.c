@@ -11,7 +11,6 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/sha256.h"
-#include "base/utf8.h"
 
 enum { TASK_MAX_BYTES = 256 << 20, TASK_MAX_CHOICES = 26 };
 
@@ -283,17 +282,11 @@ static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, 
         p += n + (nl ? 1 : 0);
         while (n && isspace((unsigned char)*s)) s++, n--;
         if (!n || (n >= 2 && s[0] == '/' && s[1] == '/')) continue;
-        if (w.line == 1 && n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) s += 3, n -= 3; // a byte-order mark
-        // read with U+FFFD in place of such bytes, the prompts would not be the file's
-        size_t bad_at = utf8_invalid_at(s, n);
-        if (bad_at != SIZE_MAX) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "not UTF-8 (byte %zu of the line): convert the file first (iconv)",
-                     (size_t)(s - line0) + bad_at + 1);
-            status = bad(&w, msg);
+        Err je = {{0}};
+        if (json_line_ready(line0, &s, &n, w.line, &je)) {
+            status = bad(&w, je.msg);
             break;
         }
-        Err je = {{0}};
         Json *o = json_parse(s, n, &je);
         if (!o) {
             char msg[600];

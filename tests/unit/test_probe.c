@@ -2,6 +2,8 @@
 // center of gravity on the accuracy reached by the layers up to each one, so that it stays
 // within the layers swept when a later layer's probe does worse than an earlier one's.
 #include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "analysis/probe.h"
@@ -12,7 +14,37 @@ static double expected(const int *layers, const double *acc, int n) {
     return probe_expected_layer(l, n);
 }
 
+// Read the dataset text (written to a temporary file) with probe_set_read: its status, e filled.
+static int read_set(const char *text, ProbeSet *s, Err *e) {
+    char path[] = "/tmp/qkv-test-probe-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    int rc = probe_set_read(path, NULL, s, e);
+    unlink(path);
+    return rc;
+}
+
+// Datasets read as task files are: a UTF-8 byte-order mark at the start is no part of the first
+// line (it said "line 1 column 1: bad number"), and a line that is not UTF-8 is refused naming the
+// line and the byte (it was read, the bytes becoming U+FFFD in the texts the model saw).
+static void test_read(void) {
+    ProbeSet s;
+    Err e = {0};
+    int rc = read_set("\xef\xbb\xbf{\"text\": \"a b\", \"label\": 1}\n{\"text\": \"c\", \"label\": 2}\n", &s, &e);
+    if (rc) fprintf(stderr, "a dataset with a byte-order mark: %s\n", e.msg);
+    CHECK(rc == 0 && s.n == 2 && !strcmp(s.text[0], "a b"));
+    if (!rc) probe_set_free(&s);
+    rc = read_set("{\"text\": \"a\", \"label\": 1}\n{\"text\": \"caf\xe9\", \"label\": 2}\n", &s, &e);
+    if (!rc || !strstr(e.msg, "line 2: not UTF-8 (byte 14 of the line)")) {
+        fprintf(stderr, "a line that is not UTF-8: %s\n", rc ? e.msg : "read");
+        check_failures++;
+    }
+    if (!rc) probe_set_free(&s);
+}
+
 int main(void) {
+    test_read();
     // rising: the plain center of gravity, sum l d_l / sum d_l
     CHECK_NEAR(expected((int[]){0, 1, 2, 3}, (double[]){0.5, 0.7, 0.8, 1.0}, 4), (0.2 * 1 + 0.1 * 2 + 0.2 * 3) / 0.5,
                1e-12);
