@@ -65,11 +65,15 @@ RewardModel *reward_model_open(const char *dir, int threads, Err *e) {
         err_set(e, "'%s' is not a reward model: it has no %s", dir, wname);
         goto fail;
     }
-    if (!t->supported || t->t.n != d || (t->t.ndim == 2 && t->t.shape[0] != 1)) {
+    if (wtensor_check_type(t, e) || (tb && wtensor_check_type(tb, e))) { // a type it cannot read, before its size
+        err_prefix(e, "'%s'", dir);
+        goto fail;
+    }
+    if (t->t.n != d || (t->t.ndim == 2 && t->t.shape[0] != 1)) {
         err_set(e, "'%s': %s must be [1, %d] (one label), not %lld elements", dir, wname, d, (long long)t->t.n);
         goto fail;
     }
-    if (tb && (!tb->supported || tb->t.n != 1)) {
+    if (tb && tb->t.n != 1) {
         err_set(e, "'%s': %s must be [1] (one label), not %lld elements", dir, map->cls_bias, (long long)tb->t.n);
         goto fail;
     }

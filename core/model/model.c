@@ -90,13 +90,7 @@ static void shape_str(const int64_t *s, int nd, char *out, size_t n) {
 static int check_tensor(const WTensor *t, int64_t d0, int64_t d1, Err *e) {
     int nd = d1 ? 2 : 1;
     int64_t want[2] = {d0, d1};
-    if (!t->supported) {
-        char known[96] = "";
-        for (int d = 0; d < DT_COUNT; d++) // the types files hold (not qkv's own in-memory ones)
-            if (dtype_ggml((DType)d) >= 0)
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", d ? ", " : "", dtype_name((DType)d));
-        return err_set(e, "tensor '%s': type %s is not supported (%s are)", t->name, t->dtype, known);
-    }
+    if (wtensor_check_type(t, e)) return -1;
     if (t->t.ndim != nd || t->t.shape[0] != d0 || (nd == 2 && t->t.shape[1] != d1)) {
         char got[96], exp[64];
         shape_str(t->t.shape, t->t.ndim, got, sizeof got);

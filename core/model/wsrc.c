@@ -1,6 +1,7 @@
 // wsrc.c - the registry of named tensors behind a model, over the files that hold them.
 #include "model/wsrc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,4 +78,13 @@ int64_t wsrc_bytes(const WSrc *ws) {
     int64_t n = 0;
     for (int i = 0; i < ws->n_files; i++) n += ws->files[i].size;
     return n;
+}
+
+int wtensor_check_type(const WTensor *t, Err *e) {
+    if (t->supported) return 0;
+    char known[96] = "";
+    for (int d = 0; d < DT_COUNT; d++) // the types files hold (not qkv's own in-memory ones)
+        if (dtype_ggml((DType)d) >= 0)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", d ? ", " : "", dtype_name((DType)d));
+    return err_set(e, "tensor '%s': type %s is not supported (%s are)", t->name, t->dtype, known);
 }

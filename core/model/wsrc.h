@@ -34,6 +34,9 @@ int wsrc_add_tensor(WSrc *ws, int file, const WTensor *t, Err *e);
 
 // The tensor called name, or NULL.
 const WTensor *wsrc_find(const WSrc *ws, const char *name);
+// 0 when t's element type is one qkv computes with, else -1 with e "tensor 'NAME': type F64 is
+// not supported (F32, F16, ... are)": said before its shape, which such a type may also store.
+int wtensor_check_type(const WTensor *t, Err *e);
 // Every tensor in registration order.
 int wsrc_count(const WSrc *ws);
 const WTensor *wsrc_at(const WSrc *ws, int i);

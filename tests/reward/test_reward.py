@@ -487,6 +487,40 @@ def test_lora_grads(qkv, tmp, model_dir, family):
           'the merged weights' % (family, worst), flush=True)
 
 
+def retype_tensor(path, name, dtype, npdtype):
+    """Store tensor name of the safetensors file path as dtype (a NumPy type of the same name), the
+    same shape and values."""
+    import struct
+    with open(path, 'rb') as f:
+        raw = f.read()
+    (n,) = struct.unpack('<Q', raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop('__metadata__', None)
+    blobs = {k: raw[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]] for k, v in header.items()}
+    blobs[name] = np.frombuffer(blobs[name], dtype='<f4').astype(npdtype).tobytes()
+    header[name]['dtype'] = dtype
+    off, out = 0, {}
+    for k, v in header.items():
+        out[k] = dict(v, data_offsets=[off, off + len(blobs[k])])
+        off += len(blobs[k])
+    if meta is not None:
+        out['__metadata__'] = meta
+    hb = json.dumps(out).encode()
+    hb += b' ' * (-len(hb) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(hb)) + hb + b''.join(blobs[k] for k in header))
+
+
+def test_score_dtype(qkv, tmp, db, rm_dir):
+    """A score.weight of the right size stored in a type qkv does not compute with (F64, I32) is named
+    as such: it said "score.weight must be [1, 32] (one label), not 32 elements"."""
+    for dt, npdt in (('F64', '<f8'), ('I32', '<i4')):
+        odd = os.path.join(tmp, 'rm-score-' + dt)
+        shutil.copytree(rm_dir, odd)
+        retype_tensor(os.path.join(odd, 'model.safetensors'), 'score.weight', dt, npdt)
+        bad(qkv, db, 'reward score "a" "b" model=%s' % odd, "tensor 'score.weight': type %s is not supported" % dt)
+
+
 def test_bad(qkv, tmp, model_dir, rm_dir):
     db = os.path.join(tmp, 'bad.db')
     out = os.path.join(tmp, 'bad-out')
@@ -532,6 +566,7 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     bad(qkv, db, 'reward fly', 'unknown subcommand')
     bad(qkv, db, 'generate "a" best_of=2', 'no reward model: give reward=DIR, set reward DIR', model=model_dir)
     bad(qkv, db, 'generate "a" best_of=2 reward=%s' % model_dir, 'no score.weight', model=model_dir)
+    test_score_dtype(qkv, tmp, db, rm_dir)
 
 
 def test_out_files(qkv, tmp, model_dir):
