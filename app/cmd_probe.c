@@ -77,7 +77,7 @@ static int dataset_read(const Args *a, const char *name, ProbeSet *s, Out *out) 
     if (args_opt(a, "n"))
         return out_error(out, "probe: n= sets the size of a built-in dataset (%s), not of a file", "number, capital, "
                          "bracket, parity, prev");
-    if (!fs_is_file(name))
+    if (!fs_present(name)) // a name there that is no regular file is read, to say what it is
         return out_error(out, "probe: '%.200s' is neither a file nor a built-in dataset (number, capital, bracket, "
                          "parity, prev)", name);
     if (probe_set_read(name, other && strcmp(other, "none") ? other : other ? NULL : "O", s, &e))

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/clock.h"
 #include "base/fs.h"
@@ -162,11 +163,14 @@ const char *exp_tasks_dir(void) {
 
 char *exp_task_find(const char *name, Err *e) {
     char abs[PATH_MAX];
-    if (fs_is_file(name)) {
-        if (!realpath(name, abs)) return err_set(e, "cannot read task '%s': %s", name, strerror(errno)), NULL;
+    struct stat st;
+    if (!stat(name, &st)) { // there: a task file, or something said to be no task file
+        const char *why = S_ISDIR(st.st_mode) ? "it is a folder" : fs_not_regular(st.st_mode);
+        if (!why && !realpath(name, abs)) why = strerror(errno);
+        if (why) return err_set(e, "cannot read task '%s': %s", name, why), NULL;
         return xstrdup(abs);
     }
-    if (fs_is_dir(name)) return err_set(e, "cannot read task '%s': it is a folder", name), NULL;
+    int err = errno; // not there (or not to be looked at: a folder on the way without permission)
     if (!strchr(name, '/') && *name) {
         const char *dir = exp_tasks_dir();
         Buf b = {0};
@@ -180,7 +184,7 @@ char *exp_task_find(const char *name, Err *e) {
         buf_free(&b);
         return err_set(e, "no task '%s': neither a file nor one of the tasks in '%s' (see: tasks)", name, dir), NULL;
     }
-    return err_set(e, "cannot read task '%s': %s", name, strerror(ENOENT)), NULL;
+    return err_set(e, "cannot read task '%s': %s", name, strerror(err)), NULL;
 }
 
 // ---- the plan ------------------------------------------------------------------------------

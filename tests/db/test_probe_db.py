@@ -240,8 +240,13 @@ def main():
     check(c.execute('PRAGMA user_version').fetchone()[0] >= 6, 'migrated to schema version 6 (or later)')
     c.close()
 
-    # bad requests
-    for cmd, msg in (('probe runs limit=0', 'limit'), ('probe runs limit=x', 'limit'), ('probe list', 'probe runs')):
+    # bad requests; a dataset that is there but is not a regular file is said to be so (it was
+    # "neither a file nor a built-in dataset")
+    fifo = os.path.join(TMP, 'data.fifo')
+    os.mkfifo(fifo)
+    for cmd, msg in (('probe runs limit=0', 'limit'), ('probe runs limit=x', 'limit'), ('probe list', 'probe runs'),
+                     ('probe train /dev/zero', "cannot open '/dev/zero': it is a device, not a regular file"),
+                     ('probe train %s' % fifo, "cannot open '%s': it is a FIFO, not a regular file" % fifo)):
         p, _ = qkv(db, cmd, ok=False)
         check(p.returncode != 0 and msg in p.stderr, '%s: exit %d, %r' % (cmd, p.returncode, p.stderr))
 
