@@ -706,11 +706,12 @@ Tokenizer *bpe_load_json(const Json *root, const char *path, Err *e) {
     spec.added = a;
     spec.n_added = na;
     t = build(&spec, e);
-    if (t) {
-        tok_read_template(t, json_get(root, "post_processor"));
-        // added tokens with normalized: true are found in the normalized text
-        if (spec.nfc || (!spec.byte_level && spm_norm)) tok_set_added_forms(t, normal_form);
+    if (t && tok_read_template(t, json_get(root, "post_processor"), path, e)) {
+        tok_free(t);
+        t = NULL;
     }
+    // added tokens with normalized: true are found in the normalized text
+    if (t && (spec.nfc || (!spec.byte_level && spm_norm))) tok_set_added_forms(t, normal_form);
 done:
     free(m);
     free(a);

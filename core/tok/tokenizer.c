@@ -255,33 +255,74 @@ Tokenizer *tok_from_lines(const char *s, size_t n, TokKind kind, const char *pat
     return t;
 }
 
-void tok_read_template(Tokenizer *t, const Json *pp) {
+// The id of the special token name (len bytes) a post_processor puts around a text: as HF
+// tokenizers takes it, the one id its special_tokens entry gives (map: that object; NULL when the
+// post_processor has none, BertProcessing: then given, the id beside the name; else the
+// vocabulary's token of that name). -1 with e naming the token when none is found or the id is no
+// token: HF cannot use such a file, and dropping the token fed the model texts without it.
+static int template_token(const Tokenizer *t, const Json *map, const Json *given, const char *name, size_t len,
+                          const char *path, Err *e) {
+    char q[64];
+    tok_quote(name, len, q, sizeof q);
+    long long id = -1;
+    if (map) {
+        const Json *ent = NULL;
+        for (size_t i = 0; map->type == JSON_OBJ && i < map->len && !ent; i++)
+            if (map->klens[i] == len && !memcmp(map->keys[i], name, len)) ent = &map->items[i];
+        const Json *ids = json_get(ent, "ids");
+        if (!ent)
+            return err_set(e, "'%s': post_processor: special token '%s' of its template is not in its special_tokens",
+                           path, q);
+        if (!ids || ids->type != JSON_ARR || ids->len != 1)
+            return err_set(e, "'%s': post_processor: special token '%s' stands for %zu ids; qkv reads one", path, q,
+                           ids && ids->type == JSON_ARR ? ids->len : 0);
+        given = json_at(ids, 0);
+    }
+    if (given && !json_int_in(given, 0, INT32_MAX, &id))
+        return err_set(e, "'%s': post_processor: special token '%s': its id is not a whole number", path, q);
+    if (!given && (id = tok_find(t, name, len)) < 0)
+        return err_set(e, "'%s': post_processor: special token '%s' is not in the vocabulary", path, q);
+    if (id >= tok_vocab_size(t))
+        return err_set(e, "'%s': post_processor: special token '%s' is id %lld, past the vocabulary (%d tokens)", path,
+                       q, id, tok_vocab_size(t));
+    return (int)id;
+}
+
+int tok_read_template(Tokenizer *t, const Json *pp, const char *path, Err *e) {
     const char *type = json_str_or(pp, "type", "");
     const Json *single = NULL;
     if (!strcmp(type, "Sequence")) { // e.g. ByteLevel then TemplateProcessing
         const Json *list = json_get(pp, "processors");
-        for (size_t i = 0; list && i < list->len; i++) tok_read_template(t, &list->items[i]);
-        return;
+        for (size_t i = 0; list && i < list->len; i++)
+            if (tok_read_template(t, &list->items[i], path, e)) return -1;
+        return 0;
     }
-    if (!strcmp(type, "BertProcessing") || !strcmp(type, "RobertaProcessing")) {
-        const Json *cls = json_at(json_get(pp, "cls"), 0), *sep = json_at(json_get(pp, "sep"), 0);
-        if (cls && cls->type == JSON_STR) t->add_first = tok_find(t, cls->str, cls->len);
-        if (sep && sep->type == JSON_STR) t->add_last = tok_find(t, sep->str, sep->len);
-        return;
+    if (!strcmp(type, "BertProcessing") || !strcmp(type, "RobertaProcessing")) { // cls, sep: [name, id]
+        const Json *cls = json_get(pp, "cls"), *sep = json_get(pp, "sep");
+        const Json *cn = json_at(cls, 0), *sn = json_at(sep, 0);
+        if (cn && cn->type == JSON_STR &&
+            (t->add_first = template_token(t, NULL, json_at(cls, 1), cn->str, cn->len, path, e)) < 0)
+            return -1;
+        if (sn && sn->type == JSON_STR &&
+            (t->add_last = template_token(t, NULL, json_at(sep, 1), sn->str, sn->len, path, e)) < 0)
+            return -1;
+        return 0;
     }
-    if (strcmp(type, "TemplateProcessing") || !(single = json_get(pp, "single")) || single->type != JSON_ARR) return;
+    if (strcmp(type, "TemplateProcessing") || !(single = json_get(pp, "single")) || single->type != JSON_ARR) return 0;
+    const Json *map = json_get(pp, "special_tokens");
     bool before = true; // special tokens before $A go first, those after it last
     for (size_t i = 0; i < single->len; i++) {
-        const Json *st = json_get(&single->items[i], "SpecialToken");
-        const char *id = st ? json_str_or(st, "id", NULL) : NULL;
-        if (!id) {
+        const Json *st = json_get(&single->items[i], "SpecialToken"), *id = json_get(st, "id");
+        if (!id || id->type != JSON_STR) {
             before = false;
             continue;
         }
-        int tid = tok_find(t, id, strlen(id));
+        int tid = template_token(t, map, NULL, id->str, id->len, path, e);
+        if (tid < 0) return -1;
         if (before) t->add_first = tid;
         else t->add_last = tid;
     }
+    return 0;
 }
 
 // ---- loading ----

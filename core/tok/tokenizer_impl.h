@@ -51,8 +51,10 @@ Tokenizer *tok_from_vocab_json(const Json *vocab, const Json *added, TokKind kin
 // A tokenizer whose pieces are the lines of text (vocab.txt: id = line number), indexed.
 Tokenizer *tok_from_lines(const char *text, size_t n, TokKind kind, const char *path, Err *e);
 // The special tokens a tokenizer.json post_processor puts around a single text
-// (TemplateProcessing, BertProcessing, or a Sequence holding one) into add_first/add_last.
-void tok_read_template(Tokenizer *t, const Json *pp);
+// (TemplateProcessing, BertProcessing, or a Sequence holding one) into add_first/add_last, by the
+// ids HF tokenizers takes (a template's special_tokens map). 0, or -1 with e naming a special
+// token that is no token (path: the file, for the message).
+int tok_read_template(Tokenizer *t, const Json *pp, const char *path, Err *e);
 // Make id an added token (recognised in text before anything else; special: a control
 // token). Call tok_index after.
 void tok_mark_added(Tokenizer *t, int id, bool special);

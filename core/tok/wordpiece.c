@@ -309,7 +309,10 @@ Tokenizer *wordpiece_load_json(const Json *root, const char *path, Err *e) {
         tok_free(t);
         return NULL;
     }
-    tok_read_template(t, json_get(root, "post_processor"));
+    if (tok_read_template(t, json_get(root, "post_processor"), path, e)) {
+        tok_free(t);
+        return NULL;
+    }
     if (norm && norm->type != JSON_NULL) tok_set_added_forms(t, normal_form);
     if (t->add_first >= 0) t->bos = t->add_first;
     if (t->add_last >= 0) t->eos = t->add_last;
