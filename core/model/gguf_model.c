@@ -144,7 +144,6 @@ typedef struct ExItem {
     WeightSlot s;
     DType dt;
     int64_t rows, cols;  // as written: [rows, cols], cols contiguous (ggml ne = {cols, rows})
-    bool transpose;      // the model holds it [in, out]: written [out, in]
     bool permute;        // q/k rows reordered between rotary half and adjacent-pair order
     bool head_copy;      // the tied head written from the token embedding
     bool rope_freqs;     // the rotary divisors
@@ -191,7 +190,7 @@ static int ex_plan(void *user, const WeightSlot *s) {
     case WK_LINEAR: {
         const Linear *l = model_linear(m, s->w, s->layer);
         if (!l) return err_set(p->e, "the model has no weight %s%s", weight_name(s->w), s->layer >= 0 ? " in a block" : "");
-        it->rows = s->out, it->cols = s->in, it->transpose = !l->out_in;
+        it->rows = s->out, it->cols = s->in;
         break;
     }
     case WK_VEC: it->rows = 1, it->cols = s->rows; break;
@@ -219,14 +218,7 @@ static int ex_data(void *user, int i, FILE *f, Err *e) {
     } else {
         WeightSlot s = it->s;
         if (it->head_copy) s.w = W_TOK_EMBD;
-        if (model_weight_f32(m, &s, v)) rc = err_set(e, "cannot write '%s': the model has no weight %s", x->path, weight_name(s.w));
-    }
-    if (!rc && it->transpose) { // [in, out] -> [out, in]
-        float *t = xmalloc(sizeof *t * (size_t)n);
-        for (int64_t r = 0; r < it->cols; r++)
-            for (int64_t k = 0; k < it->rows; k++) t[k * it->cols + r] = v[r * it->rows + k];
-        free(v);
-        v = t;
+        if (model_weight_f32(m, &s, false, v)) rc = err_set(e, "cannot write '%s': the model has no weight %s", x->path, weight_name(s.w));
     }
     if (!rc && it->permute) {
         int heads = it->s.w == W_Q || it->s.w == W_Q_B ? c->n_head : c->n_kv_head, hd = c->head_dim;

@@ -266,10 +266,11 @@ const Linear *model_linear(const Model *m, WeightId w, int layer) {
     return l && l->w.data ? l : NULL;
 }
 
-int model_weight_f32(const Model *m, const WeightSlot *s, float *out) {
+int model_weight_f32(const Model *m, const WeightSlot *s, bool in_out, float *out) {
     Model *mm = (Model *)m; // the accessors above are shared with binding; nothing is changed
     const Tensor *t = NULL;
     int64_t n = 0;
+    bool transpose = false;
     switch (s->kind) {
     case WK_EMBED:
         t = s->w == W_OUTPUT ? &mm->output.w : embed_at(mm, s->w);
@@ -279,6 +280,7 @@ int model_weight_f32(const Model *m, const WeightSlot *s, float *out) {
         const Linear *l = linear_at(mm, s->w, s->layer);
         t = l ? &l->w : NULL;
         n = (int64_t)s->in * s->out;
+        transpose = l && l->out_in == in_out;
         break;
     }
     case WK_VEC: {
@@ -289,7 +291,17 @@ int model_weight_f32(const Model *m, const WeightSlot *s, float *out) {
     }
     }
     if (!t || !t->data || t->n != n) return -1;
-    tensor_row_f32(t, 0, n, out);
+    if (!transpose) {
+        tensor_row_f32(t, 0, n, out);
+        return 0;
+    }
+    // stored rows x cols, wanted cols x rows
+    int64_t rows = in_out ? s->out : s->in, cols = in_out ? s->in : s->out;
+    float *v = xmalloc(sizeof *v * (size_t)n);
+    tensor_row_f32(t, 0, n, v);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < cols; k++) out[k * rows + r] = v[r * cols + k];
+    free(v);
     return 0;
 }
 

@@ -72,9 +72,10 @@ void model_free(Model *m);
 // n_params, dtype and, for a head found in the files, cfg.a.tied (a head stored as a byte-for-byte
 // copy of the token embedding, under a tied cfg, is bound as the embedding). 0 or -1 with e filled.
 int model_bind(Model *m, const TensorMap *map, Err *e);
-// Copy the logical weight of slot s (see arch_plan) as float32 in its stored order (a linear
-// [in, out] or [out, in] as the layout keeps it) into out. -1 when m does not have it.
-int model_weight_f32(const Model *m, const WeightSlot *s, float *out);
+// Copy the logical weight of slot s (see arch_plan) as float32 into out, a linear [in, out]
+// when in_out (GPT-2's Conv1D) else [out, in], whichever way m's file stores it (a GGUF GPT-2
+// holds [out, in]). -1 when m does not have it.
+int model_weight_f32(const Model *m, const WeightSlot *s, bool in_out, float *out);
 // The linear layer w (of layer, -1 outside the blocks) as bound, or NULL when m has none.
 // The element type holding most of the blocks' weights (a Q4_K_M file: Q4_K, with some
 // matrices in Q6_K): what Model.dtype reports.

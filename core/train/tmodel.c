@@ -143,15 +143,16 @@ TrainModel *tmodel_new_body(const ModelConfig *c, const TensorMap *map, int thre
 static TrainModel *from_model(const Model *mod, int threads, bool lm, Err *e) {
     TrainModel *m = new_model(&mod->cfg, mod->family->hf, threads, lm, e);
     if (!m) return NULL;
-    // a GGUF Llama's (or llama2.c's) q and k come in adjacent-pair rotary order: the arena holds
-    // HF's layout, rotary halves, which the checkpoints' config.json implies
+    // the arena holds HF's layout: a GGUF GPT-2's linears come [out, in] and are read as HF's
+    // Conv1D [in, out]; a GGUF Llama's (or llama2.c's) q and k come in adjacent-pair rotary
+    // order, put back into rotary halves, which the checkpoints' config.json implies
     const ModelConfig *c = &mod->cfg;
     bool unpair = c->a.pos == POS_ROTARY && c->a.rope_style == ROPE_PAIRS;
     int rot = c->a.rope_dim ? c->a.rope_dim : c->head_dim;
     for (int i = 0; i < m->n_tensors; i++) {
         const TParam *t = &m->tensors[i];
         float *v = m->params + t->off;
-        if (model_weight_f32(mod, &t->s, v)) {
+        if (model_weight_f32(mod, &t->s, m->map->in_out, v)) {
             err_set(e, "'%s' has no %s (layer %d)", mod->path, weight_name(t->s.w), t->s.layer);
             tmodel_free(m);
             return NULL;

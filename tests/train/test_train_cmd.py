@@ -10,6 +10,8 @@
 #     SQLite (train_points) has every step once, equal to the uninterrupted run's;
 #   - from=: training continues from a checkpoint; a checkpoint of a GGUF Llama (q/k in
 #     llama.cpp's pair order) is the same model in HF's layout, its tokenizer kept as tokenizer.gguf;
+#     training from a GPT-2 (F32, F16) or Llama GGUF export is training from the folder exported:
+#     the same first loss and weights;
 #   - a task file (.jsonl): its exemplars as zero-shot prompts and answers, the loss on the
 #     answers only (the held-out loss equals transformers'), the answers learned;
 #   - bench-train: FLOPs per token as counted from config.json, speeds and fractions consistent;
@@ -508,6 +510,40 @@ def from_gguf(qkv, tmp, data):
     print('ok %-24s logits max |d| %.2e (qkv), %.2e (transformers)' % (tag, err, herr), flush=True)
 
 
+def from_gguf_same(qkv, tmp, data, family, dtype, opts):
+    """Training from a model's GGUF export is training from the model: one step at lr 1e-9 from
+    the folder (F32 or F16 safetensors) and from its GGUF of the same type gives the same first
+    loss and writes the same weights, byte for byte. (A GPT-2 GGUF holds its linears [out, in],
+    the folder HF's Conv1D [in, out]: they were read without transposing until 2026-12-06, and
+    the first loss differed.)"""
+    tag = 'from gguf %s %s' % (family, dtype)
+    db = os.path.join(tmp, 'gguf-same.db')
+    src = os.path.join(tmp, 'ggs-%s-%s' % (family, dtype))
+    gguf = src + '.gguf'
+    p = qkv_cli.new_model(qkv, [family, 'layers=2', 'd=64', 'ctx=128', 'dtype=' + dtype, 'out=' + src] + opts, db)
+    if p.returncode != 0:
+        fail('%s: new-model: %s' % (tag, p.stderr.strip()[-500:]))
+        return
+    qkv_cli.json_cmds(qkv, src, ['export gguf %s type=%s' % (gguf, dtype)], db)
+    res, ws = [], []
+    for start in (src, gguf):
+        out = start + '-out' + ('-g' if start == gguf else '-f')
+        p = train_cmd(qkv, db, [data, 'from=' + start, 'out=' + out, 'seq=32', 'batch=2', 'steps=1', 'lr=1e-9',
+                                'min_lr=0'])
+        if p.returncode != 0:
+            fail('%s: train from=%s: exit %d: %s' % (tag, start, p.returncode, p.stderr.strip()[-500:]))
+            return
+        res.append(json.loads(p.stdout.strip().split("\n")[-1]))
+        ws.append(tensors(out))
+    (rf, rg), (wf, wg) = res, ws
+    diff = sorted(k for k in set(wf) | set(wg) if k not in wf or k not in wg or not np.array_equal(wf[k], wg[k]))
+    if rf['loss'] != rg['loss'] or rf['val_loss'] != rg['val_loss'] or diff:
+        fail('%s: from the folder loss %.7f (held-out %.7f), from its GGUF %.7f (held-out %.7f); weights differ in %s'
+             % (tag, rf['loss'], rf['val_loss'], rg['loss'], rg['val_loss'], diff[:6]))
+    else:
+        print('ok %-24s the same first loss (%.5f) and weights as from the folder' % (tag, rf['loss']), flush=True)
+
+
 def task_examples(qkv, tmp, data):
     """train on a task file: each exemplar its zero-shot prompt (not learned) and its answer (the
     loss); the held-out loss equals transformers' over the held-out exemplars' answer tokens;
@@ -614,6 +650,9 @@ def main():
             bad_inputs(qkv, tmp, data, trained, gpt2_common)
         from_gguf(qkv, tmp, data)
         small_val(qkv, tmp, data)
+        from_gguf_same(qkv, tmp, data, 'gpt2', 'f32', ['heads=2'])
+        from_gguf_same(qkv, tmp, data, 'gpt2', 'f16', ['heads=2'])
+        from_gguf_same(qkv, tmp, data, 'llama', 'f32', ['heads=4', 'kv_heads=2', 'theta=500'])
         task_examples(qkv, tmp, data)
     return finish()
 
