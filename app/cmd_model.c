@@ -359,7 +359,8 @@ const Command model_commands[] = {
      "dtype=f32|f16|bf16 vocab=V tok=DIR tied=true prefix=P shards=N masks=true]",
      "Write an untrained model of a family (gpt2, ...) with random weights in its real HF layout (config.json, "
      "model.safetensors or N shards with an index, the tokenizer files copied from tok=DIR, else the family's "
-     "small default tokenizer). kv_heads: grouped-query attention; ff: feed-forward width (4 d); theta: rotary base; "
+     "small default tokenizer). kv_heads: grouped-query attention (llama, mistral, qwen2; refused for gpt2 and bert, which have a "
+     "key/value head for each head); ff: feed-forward width (4 d); theta: rotary base; "
      "prefix: one the family's files use (transformer. for GPT-2).",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},

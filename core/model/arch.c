@@ -89,6 +89,9 @@ int config_check(const ModelConfig *c, const char *file, Err *e) {
         return err_set(e, "'%s': sizes must be positive", file);
     if (c->n_kv_head < 1 || c->n_head % c->n_kv_head)
         return err_set(e, "'%s': %d key/value heads do not divide %d heads", file, c->n_kv_head, c->n_head);
+    if (c->n_kv_head != c->n_head && !c->a.gqa)
+        return err_set(e, "'%s': %d key/value heads for %d heads, but %s has a key/value head for each query head (no "
+                       "grouped-query attention)", file, c->n_kv_head, c->n_head, c->a.name);
     if (c->head_dim < 1 || c->head_dim > 1024) return err_set(e, "'%s': head size %d is out of range", file, c->head_dim);
     if (c->a.pos == POS_ROTARY) {
         int rd = c->a.rope_dim ? c->a.rope_dim : c->head_dim;

@@ -48,6 +48,7 @@ typedef struct Arch {
     bool post_norm;     // x = norm(x + f(x)) (BERT) instead of x = x + f(norm(x))
     bool causal;        // each position sees only itself and earlier ones
     bool fused_qkv;     // one projection yields q | k | v
+    bool gqa;           // fewer key/value heads than query heads, each shared by a group (grouped-query attention)
     bool tied;          // the output head is the token embedding matrix
     bool emb_norm;      // a norm right after the embeddings (BERT)
     bool final_norm;    // a norm between the last block and the head (pre-norm models)
@@ -174,7 +175,8 @@ const Family *family_find_gguf(const char *arch);
 const Family *family_at(int i);
 // Fill c->a with f's defaults and zero the sizes.
 void config_init(ModelConfig *c, const Family *f);
-// Check the sizes against each other (heads divide, kv heads divide heads, ...): 0 or -1.
+// Check the sizes against each other (heads divide, kv heads divide heads, fewer kv heads only
+// with gqa, ...): 0 or -1.
 int config_check(const ModelConfig *c, const char *file, Err *e);
 
 // Read a GGUF's configuration into c for family f (which has a GGUF layout): config_init, then

@@ -245,8 +245,8 @@ static int llama_write_tokenizer(const char *dir, Err *e) {
 #define LLAMA_ARCH(nm, bias)                                                                                     \
     {                                                                                                            \
         .name = nm, .norm = NORM_RMS, .norm_eps = 1e-6f, .pos = POS_ROTARY, .rope_theta = 10000.0f,            \
-        .rope_style = ROPE_HALF, .act = ACT_SWIGLU, .causal = true, .tied = false, .final_norm = true,         \
-        .lm_head = true, .biases = bias,                                                                       \
+        .rope_style = ROPE_HALF, .act = ACT_SWIGLU, .causal = true, .gqa = true, .tied = false,                \
+        .final_norm = true, .lm_head = true, .biases = bias,                                                   \
     }
 
 const Family family_llama = {

@@ -107,6 +107,9 @@ static int params_config(const NewModelParams *p, ModelConfig *c, const Family *
     const Family *f = family_find(p->family ? p->family : "gpt2");
     if (!f || !f->write_config) return err_set(e, "new-model: unknown family '%.20s'", p->family ? p->family : "");
     config_init(c, f);
+    if (p->n_kv_head && p->n_kv_head != p->n_head && !c->a.gqa && !p->config)
+        return err_set(e, "kv_heads=%d: %s has a key/value head for each query head (no grouped-query attention): "
+                       "give kv_heads=%d (heads) or none", p->n_kv_head, f->model_type, p->n_head);
     if (p->config) {
         *c = *p->config;
         *fam = f;

@@ -417,6 +417,24 @@ o = jlines(p)
 check(o[2]["n_layer"] == 2 and o[2]["n_ctx"] == 64 and o[2]["untrained"], "the written model is what was asked", o[2])
 p = run(["--model", d, "--json", "-e", "model"])
 check(jlines(p)[0]["path"] == d, "--model opens it", p.stdout)
+# fewer key/value heads than heads: a Llama's grouped-query attention; GPT-2 and BERT have none,
+# and new-model wrote a checkpoint nothing loads ("shape [32, 64], expected [32, 96]"), train
+# failed with that error (before 2026-12-06)
+text = os.path.join(TMP, "gqa.txt")
+with open(text, "w") as fh:
+    fh.write("the cat sees the dog. " * 40)
+for fam, cmd in (("gpt2", "new-model gpt2"), ("bert", "new-model bert"), ("gpt2", f"train {text} family=gpt2 seq=16")):
+    gq = os.path.join(TMP, "gqa-" + cmd.split()[0] + "-" + fam)
+    p = run(["-e", f"{cmd} layers=1 heads=2 kv_heads=1 d=32 ctx=32 out={gq}"])
+    err = p.stderr.decode()
+    check(p.returncode == 1 and f"kv_heads=1: {fam} has a key/value head for each query head" in err
+          and len(err.splitlines()) == 1 and not os.path.exists(os.path.join(gq, "config.json")),
+          f"{cmd} kv_heads=1 (heads=2) is refused", err)
+gq = os.path.join(TMP, "gqa-llama")
+p = run(["--json", "-e", f"new-model gpt2 layers=1 heads=2 kv_heads=2 d=32 ctx=32 out={gq}-gpt2; "
+         f"new-model llama layers=1 heads=2 kv_heads=1 d=32 ctx=32 out={gq}; load {gq}; model"])
+check(p.returncode == 0 and jlines(p)[-1]["n_kv_head"] == 1, "kv_heads=heads for GPT-2, kv_heads=1 for a Llama",
+      p.stderr)
 
 # new-model out= writes over an untrained model (regenerated), never over a trained one (the
 # teaching model, a train run's folder with its train_state.bin), another's tokenizer or the
