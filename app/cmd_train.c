@@ -237,7 +237,9 @@ static int cmd_train_tokenizer(App *app, const Args *a, Out *out) {
         if (fs_read_file(path, (size_t)1 << 32, &text, &e) || bpe_trainer_feed(t, text.data, text.len, &e)) {
             char msg[sizeof e.msg];
             snprintf(msg, sizeof msg, "%s", e.msg);
-            if (!strstr(msg, path)) snprintf(e.msg, sizeof e.msg, "'%.200s': %.300s", path, msg);
+            // a file's fault names the file; Ctrl-C while reading one is no fault of it
+            if (!strstr(msg, path) && !(app->cancel && *app->cancel))
+                snprintf(e.msg, sizeof e.msg, "'%.200s': %.300s", path, msg);
             rc = -1;
         }
         buf_free(&text);

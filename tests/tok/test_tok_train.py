@@ -250,7 +250,7 @@ def interrupted(qkv, tmp, db, text):
         for _ in range(20000):
             f.write(' '.join(''.join(rnd.choice(letters) for _ in range(rnd.randint(3, 9))) for _ in range(60)) + '\n')
     out = os.path.join(tmp, 'stopped')
-    for after in (1.0, 0.5, 0.25):
+    for after in (0.3, 1.0, 0.5, 0.25):  # 0.3: while the text is read (it said "'FILE': interrupted"), then merging
         proc = subprocess.Popen([qkv, '--db', db, '-e', 'train-tokenizer %s out=%s vocab=30000' % (path, out)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(after)
