@@ -319,11 +319,12 @@ static int train_with(App *app, const Args *a, bool out_held, Out *out) {
     if (!o.out || !*o.out) return out_error(out, "train: out=DIR is required");
     const char *fam = args_opt(a, "family");
     if (o.from && fam) return out_error(out, "train: from= and family= exclude each other");
-    // from= a model's shape is its own: the sizes of a new model do not apply
-    static const char *const shape_keys[] = {"layers", "heads", "kv_heads", "d", "ff", "ctx", "vocab", "std", "tok", NULL};
+    // from= a model's shape and weights are its own: the options of a new model do not apply
+    static const char *const shape_keys[] = {"layers", "heads", "kv_heads", "d", "ff", "ctx", "vocab", "tied", "theta",
+                                             "seed", "std", "tok", NULL};
     for (int i = 0; o.from && shape_keys[i]; i++)
         if (args_opt(a, shape_keys[i]))
-            return out_error(out, "train: %s= sizes a new model; from=%.100s has its own", shape_keys[i], o.from);
+            return out_error(out, "train: %s= describes a new model; from=%.100s has its own", shape_keys[i], o.from);
     if (o.from && !strcmp(o.from, "builtin"))
         return out_error(out, "train: from=builtin: the built-in model is not a file to start from (new-model "
                               "writes one, or train from scratch with family=)");

@@ -375,6 +375,11 @@ static int prepare(const NewModelParams *p, ModelConfig *c, const Family **f, Sp
     return 0;
 }
 
+int newmodel_config(const NewModelParams *p, ModelConfig *c, Err *e) {
+    const Family *f;
+    return check_params(p, e) || params_config(p, c, &f, e) ? -1 : 0;
+}
+
 int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *e) {
     NewModelParams q = *p;
     q.shards = 1;
@@ -450,10 +455,11 @@ const char *const newmodel_files[] = {"config.json", "model.safetensors", "model
                                       "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", "tokenizer.gguf",
                                       NULL};
 
-// Copies the tokenizer files of tok_dir into dir (the GPT-2 names encoder.json and vocab.bpe
-// become vocab.json and merges.txt).
+// The GPT-2 names encoder.json and vocab.bpe, copied as vocab.json and merges.txt.
+static const char *const renames[][2] = {{"encoder.json", "vocab.json"}, {"vocab.bpe", "merges.txt"}};
+
+// Copies the tokenizer files of tok_dir into dir (renames applied).
 static int copy_tokenizer(const char *tok_dir, const char *dir, Err *e) {
-    static const char *const renames[][2] = {{"encoder.json", "vocab.json"}, {"vocab.bpe", "merges.txt"}};
     int copied = 0;
     for (int i = 0; tok_files[i]; i++) {
         char *from = fs_join(tok_dir, tok_files[i]);
@@ -472,6 +478,30 @@ static int copy_tokenizer(const char *tok_dir, const char *dir, Err *e) {
     if (!copied)
         return err_set(e, "'%s': no tokenizer files (tokenizer.json, vocab.json + merges.txt, vocab.txt, tokenizer.gguf)",
                        tok_dir);
+    return 0;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ull;
+    return h;
+}
+
+int newmodel_tokenizer_hash(const char *tok_dir, uint64_t *hash, Err *e) {
+    *hash = 0;
+    if (!tok_dir) return 0;
+    uint64_t h = 14695981039346656037ull;
+    size_t n_tok = sizeof tok_files / sizeof *tok_files - 1, n = n_tok + sizeof renames / sizeof *renames;
+    for (size_t i = 0; i < n; i++) { // the files copy_tokenizer copies, in its order
+        const char *name = i < n_tok ? tok_files[i] : renames[i - n_tok][0];
+        char *path = fs_join(tok_dir, name);
+        Buf b = {.fallible = true};
+        int rc = fs_is_file(path) ? fs_read_file(path, (size_t)1 << 31, &b, e) : 1;
+        if (!rc) h = fnv(fnv(h, name, strlen(name) + 1), b.data, b.len);
+        buf_free(&b);
+        free(path);
+        if (rc < 0) return -1;
+    }
+    *hash = h;
     return 0;
 }
 

@@ -47,8 +47,16 @@ NewModelParams newmodel_defaults(void);
 // rather than the out-of-memory handler when the image does not fit.
 int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *e);
 
+// The configuration newmodel_write writes for p (whose n_vocab must be set): 0, or -1 with e
+// filled when p is refused.
+int newmodel_config(const NewModelParams *p, ModelConfig *c, Err *e);
+
 // Whether dir holds tokenizer files that newmodel_write's tok_dir copies.
 bool newmodel_has_tokenizer(const char *dir);
+// A fingerprint (FNV-1a) of the tokenizer files newmodel_write copies from tok_dir, their names
+// and bytes, into *hash; 0 for tok_dir NULL (the family's own tokenizer). 0, or -1 with e filled
+// when one cannot be read.
+int newmodel_tokenizer_hash(const char *tok_dir, uint64_t *hash, Err *e);
 // The files newmodel_write may write into a directory (config.json, the weights, a tokenizer
 // file of every layout qkv reads), NULL-terminated.
 extern const char *const newmodel_files[];

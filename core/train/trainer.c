@@ -42,12 +42,12 @@ TrainOpts train_defaults(void) {
 
 #define STATE_FILE "train_state.bin"
 static const char STATE_MAGIC[8] = {'Q', 'K', 'V', 'T', 'R', 'A', 'I', 'N'};
-enum { STATE_VERSION = 3 };
+enum { STATE_VERSION = 4 };
 
 // What must match for a run to continue, then where it is. Little-endian on the hosts qkv
 // targets; written and read by the same code. Version 2 adds the optimizer's settings and a
-// fingerprint of the data, version 3 a checksum of what follows the head (versions 1 and 2,
-// without them, still resume).
+// fingerprint of the data, version 3 a checksum of what follows the head, version 4 the new
+// model's seed, std and tokenizer (files of older versions, without them, still resume).
 typedef struct StateHead {
     char magic[8];
     uint32_t version, pad;
@@ -62,8 +62,16 @@ typedef struct StateHead {
     uint64_t data_hash; // FNV-1a of the token ids (and the examples' prompt lengths)
     // version 3
     uint64_t payload_hash; // FNV-1a of the weights, then AdamW's first and second moments
+    // version 4: a run from scratch's new model (newp's seed and std, tok=DIR's files)
+    uint64_t init_seed;
+    double init_std;
+    uint64_t tok_hash; // newmodel_tokenizer_hash
 } StateHead;
-enum { STATE_HEAD_V1 = offsetof(StateHead, lr), STATE_HEAD_V2 = offsetof(StateHead, payload_hash) };
+enum {
+    STATE_HEAD_V1 = offsetof(StateHead, lr),
+    STATE_HEAD_V2 = offsetof(StateHead, payload_hash),
+    STATE_HEAD_V3 = offsetof(StateHead, init_seed)
+};
 
 #define FNV_OFFSET 14695981039346656037ull
 
@@ -151,7 +159,7 @@ static int state_read(const char *out, StateHead *h, float *params, AdamW *o, Er
         rc = err_set(e, "'%s': not a qkv training state", path);
     } else if (h->version < 1 || h->version > STATE_VERSION) {
         rc = err_set(e, "'%s': training state version %u (this qkv reads 1 to %d)", path, h->version, STATE_VERSION);
-    } else if ((head = h->version == 1 ? STATE_HEAD_V1 : h->version == 2 ? STATE_HEAD_V2 : sizeof *h) > STATE_HEAD_V1 &&
+    } else if ((head = h->version == 1 ? STATE_HEAD_V1 : h->version == 2 ? STATE_HEAD_V2 : h->version == 3 ? STATE_HEAD_V3 : sizeof *h) > STATE_HEAD_V1 &&
                fread((char *)h + STATE_HEAD_V1, head - STATE_HEAD_V1, 1, f) != 1) {
         rc = err_set(e, "'%s': truncated or of the wrong size", path);
     } else if (h->n_params < 1 || h->step < 0 || h->step > h->steps) {
@@ -347,6 +355,39 @@ static int check_opts(const TrainOpts *o, Err *e) {
 
 static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, bool made, Err *e);
 
+// The first option of a new model (o->newp, o->tok_dir: a run from scratch) that differs from the
+// run in out= (its checkpoint m, its state sh; tok_hash: o->tok_dir's), named as the option, into
+// *what (NULL: none). The seed, std and tokenizer are kept since state version 4. 0, or -1 with e
+// filled.
+static int new_model_differs(const TrainOpts *o, const Model *m, const StateHead *sh, uint64_t tok_hash,
+                             const char **what, Err *e) {
+    const ModelConfig *c = &m->cfg;
+    NewModelParams p = o->newp;
+    *what = NULL;
+    if (m->family && p.family && strcmp(p.family, m->family->model_type)) {
+        *what = "family";
+        return 0;
+    }
+    if (!p.n_vocab) p.n_vocab = tok_vocab_size(m->tok); // the tokenizer's (the same one: checked below)
+    ModelConfig want;
+    if (newmodel_config(&p, &want, e)) return -1;
+    bool v4 = sh->version >= 4;
+    *what = want.n_layer != c->n_layer ? "layers"
+          : want.n_head != c->n_head ? "heads"
+          : want.n_kv_head != c->n_kv_head ? "kv_heads"
+          : want.n_embd != c->n_embd ? "d"
+          : want.n_ff != c->n_ff ? "ff"
+          : want.n_ctx != c->n_ctx ? "ctx"
+          : v4 && sh->tok_hash != tok_hash ? "tok"
+          : want.n_vocab != c->n_vocab ? "vocab"
+          : want.a.tied != c->a.tied ? "tied"
+          : c->a.pos == POS_ROTARY && want.a.rope_theta != c->a.rope_theta ? "theta"
+          : v4 && sh->init_seed != p.seed ? "seed"
+          : v4 && sh->init_std != (double)p.std ? "std"
+          : NULL;
+    return 0;
+}
+
 // out= held for this run alone: a second process training into it (the same command started
 // twice) would write its checkpoints and state over this one's.
 int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) {
@@ -397,17 +438,17 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         if (made) fs_remove_tree(o->out);
         return -1;
     }
+    uint64_t tok_hash = 0; // a run from scratch's tok=DIR, kept in the state
+    if (!o->from && newmodel_tokenizer_hash(o->tok_dir, &tok_hash, e)) {
+        model_free(m);
+        if (made) fs_remove_tree(o->out);
+        return -1;
+    }
     if (have && !o->from) { // the checkpoint's model is this command's (the same command resumes)
-        const ModelConfig *c = &m->cfg;
-        const NewModelParams *q = &o->newp;
-        const char *what = m->family && q->family && strcmp(q->family, m->family->model_type) ? "family"
-                         : q->n_layer != c->n_layer ? "layers"
-                         : q->n_head != c->n_head ? "heads"
-                         : q->n_embd != c->n_embd ? "d"
-                         : q->n_ctx != c->n_ctx ? "ctx"
-                         : NULL;
-        if (what) {
+        const char *what;
+        if (new_model_differs(o, m, &sh, tok_hash, &what, e) || what) {
             model_free(m);
+            if (!what) return -1;
             return err_set(e, "'%s' holds a run of a model with another %s: resume with the same options, or "
                               "choose another out=", o->out, what);
         }
@@ -458,15 +499,18 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
     rng_seed(&rng, o->seed);
     int step0 = 0;
     if (have) {
-        const char *what = sh.n_params != (int64_t)tmodel_size(tm) ? "the model"
-                         : sh.train_tokens != ntr ? "the data"
+        // the text's fingerprint does not depend on val, which moves tokens between training and held out
+        bool v2 = sh.version >= 2, other_text = v2 && sh.data_hash != data_hash;
+        const char *what = sh.n_params != (int64_t)tmodel_size(tm) ? "model"
+                         : other_text && sh.train_tokens != ntr ? "training text"
+                         : other_text ? "training text (the same number of tokens, other ones)"
+                         : sh.train_tokens != ntr ? (v2 ? "val" : "val or training text")
                          : sh.batch != B ? "batch"
                          : sh.seq != T ? "seq"
                          : sh.accum != o->accum ? "accum"
                          : sh.steps != o->opt.steps ? "steps"
-                         : sh.seed != o->seed ? "seed"
-                         : sh.version < 2 ? NULL // the settings below were not kept before version 2
-                         : sh.data_hash != data_hash ? "data (the same number of tokens, other ones)"
+                         : sh.seed != o->seed ? "data_seed"
+                         : !v2 ? NULL // the settings below were not kept before version 2
                          : sh.lr != (double)o->opt.lr ? "lr"
                          : sh.min_lr != (double)o->opt.min_lr ? "min_lr"
                          : sh.warmup != o->opt.warmup ? "warmup"
@@ -504,7 +548,8 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
             if (held_out_loss(tm, o, &data, B, T, in, tg, &p.val_loss, e)) goto done;
         StateHead st = {{0},       STATE_VERSION,    0,          (int64_t)tmodel_size(tm), ntr, B, T, o->accum,
                         o->opt.steps, o->seed, done_steps, opt.t, {0}, o->opt.lr, o->opt.min_lr, o->opt.beta1,
-                        o->opt.beta2, o->opt.eps, o->opt.weight_decay, o->opt.clip, o->opt.warmup, data_hash};
+                        o->opt.beta2, o->opt.eps, o->opt.weight_decay, o->opt.clip, o->opt.warmup, data_hash, 0 /* payload_hash: state_write */,
+                        o->newp.seed, o->newp.std, tok_hash};
         memcpy(st.magic, STATE_MAGIC, 8);
         memcpy(st.rng, rng.s, sizeof st.rng);
         if (last || (o->save_every && done_steps % o->save_every == 0)) {

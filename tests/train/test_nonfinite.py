@@ -8,7 +8,7 @@
 #     train` (its run 'failed' in reward_runs, no out=) and `dpo train` (no out=); no loss curve
 #     point is logged (train_points.loss is NOT NULL: the NaN was a constraint warning);
 #   - a damaged train_state.bin is refused before any step, its checkpoint left as it was: bytes
-#     overwritten with 0xff (NaN) or with zeros (finite: the checksum of version 3 catches it), a
+#     overwritten with 0xff (NaN) or with zeros (finite: the checksum of versions 3 and 4 catches it), a
 #     version 2 state (no checksum) holding a NaN; an intact version 2 state still resumes;
 #   - a reward model with a NaN in its score.weight: reward score (text, run=, ranking=) and
 #     generate best_of= reward= fail with one error saying so, and no score is logged.
@@ -150,10 +150,10 @@ def damaged_state(qkv, tmp, corpus):
         fail('the run to damage: exit %d: %s' % (rc, err.strip()[-300:]))
         return
     good = open(state, 'rb').read()
-    v2 = bytearray(good)  # the version 2 layout: version 3's head without its last 8 bytes (the checksum)
-    if int.from_bytes(v2[8:12], 'little') == 3:
+    v2 = bytearray(good)  # the version 2 layout: version 4's head cut to 192 bytes (no checksum, no new model)
+    if int.from_bytes(v2[8:12], 'little') == 4:
         v2[8:12] = (2).to_bytes(4, 'little')
-        v2 = v2[:192] + v2[200:]
+        v2 = v2[:192] + v2[224:]
 
     def at(b, off, fill):
         b = bytearray(b)

@@ -18,8 +18,8 @@
 #   - threads: a second run with threads=2 gives exactly the same loss curve and weights, one
 #     with threads=1 the same within 1e-6 (relative);
 #   - bad input: one error line, non-zero exit (missing file, empty file, seq beyond the
-#     context, too little text, a resume with other options, an encoder, a truncated or
-#     foreign train_state.bin).
+#     context, too little text, a resume with other options (the new model's, the optimizer's,
+#     the data's) named as the option, an encoder, a truncated or foreign train_state.bin).
 # Skips (77) without the test environment unless QKV_REQUIRE_REFS=1.
 # Usage: test_train_cmd.py QKV_BINARY
 
@@ -373,7 +373,7 @@ def bad_state(qkv, tmp, trained, common):
     print('ok %-24s truncated, garbage and short states refused' % 'bad train_state.bin', flush=True)
 
 
-def bad_inputs(qkv, tmp, data, trained, common):
+def bad_inputs(qkv, tmp, data, trained, common, llama=None):
     db = os.path.join(tmp, 'bad.db')
     empty = os.path.join(tmp, 'empty.txt')
     open(empty, 'w').close()
@@ -390,12 +390,15 @@ def bad_inputs(qkv, tmp, data, trained, common):
         ([empty, 'out=' + os.path.join(tmp, 'x2')], 'empty'),
         ([data, 'out=' + os.path.join(tmp, 'x3'), 'ctx=16', 'seq=32'], 'exceeds the model'),
         ([short, 'out=' + os.path.join(tmp, 'x4'), 'seq=32'], 'fewer than seq+1'),
-        ([data, 'out=' + trained, 'batch=2'], 'another batch'),
         ([data, 'from=' + bert, 'out=' + os.path.join(tmp, 'x5')], 'not trainable'),
         ([data, 'out=' + os.path.join(tmp, 'x6'), 'warmup=5', 'steps=5'], 'warmup'),
         ([data], 'out=DIR is required'),
         ([latin1, 'out=' + os.path.join(tmp, 'x9')], 'is not UTF-8 (byte 2003)'),
-        ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'layers=3'], 'layers= sizes a new model'),
+        ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'layers=3'], 'layers= describes a new model'),
+        # a new model's options that were ignored with from= (its config kept rope_theta 10000)
+        ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'theta=500'], 'theta= describes a new model'),
+        ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'tied=false'], 'tied= describes a new model'),
+        ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'seed=3'], 'seed= describes a new model'),
         ([data, 'from=builtin', 'out=' + os.path.join(tmp, 'x8')], 'the built-in model is not a file'),
     ]
     # a resume with one option unlike the run's (the same command otherwise): the optimizer's
@@ -416,8 +419,21 @@ def bad_inputs(qkv, tmp, data, trained, common):
     os.unlink(os.path.join(kept, 'train_state.bin'))
     cases.append(([data, 'out=' + kept, 'family=gpt2', 'layers=1', 'heads=1', 'd=32', 'ctx=32', 'steps=2'],
                   'already holds a trained model'))
-    cases += [(but('lr=0.05'), 'another lr'), (but('clip=100'), 'another clip'), (but('family=llama'), 'another family'),
-              (but('layers=3'), 'another layers'), ([swapped] + same, 'another data (the same number of tokens, other ones)')]
+    cases += [(but('batch=2'), 'another batch'), (but('lr=0.05'), 'another lr'), (but('clip=100'), 'another clip'), (but('family=llama'), 'another family'),
+              (but('layers=3'), 'another layers'),
+              ([swapped] + same, 'another training text (the same number of tokens, other ones)')]
+    # the new model's other options, the held-out fraction and the batches' seed: the first were
+    # ignored on resume (the run went on with the old model), the last two named as "another the
+    # data" and "another seed" (before 2026-12-06)
+    cases += [(but('ff=64'), 'a model with another ff'), (but('vocab=300'), 'a model with another vocab'),
+              (but('tied=false'), 'a model with another tied'), (but('seed=9'), 'a model with another seed'),
+              (but('std=0.5'), 'a model with another std'), (but('tok=' + bert), 'a model with another tok'),
+              (but('val=0.2'), 'a run with another val'), (but('data_seed=9'), 'a run with another data_seed')]
+    if llama:
+        lsame = [w for w in llama[1] if w != data] + ['out=' + llama[0]]
+        for opt, want in (('kv_heads=4', 'another kv_heads'), ('theta=500', 'another theta')):
+            k = opt.split('=')[0] + '='
+            cases.append(([data] + [w for w in lsame if not w.startswith(k)] + [opt], 'a model with ' + want))
     for words, want in cases:
         p = train_cmd(qkv, db, words, timeout=120)
         err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
@@ -436,20 +452,23 @@ def bad_inputs(qkv, tmp, data, trained, common):
     p = train_cmd(qkv, db, [data, 'from=teach', 'out=' + os.path.join(tmp, 'from-teach'), 'steps=2', 'batch=2', 'seq=16'])
     if p.returncode != 0:
         fail('train from=teach: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
-    # a version 1 state (before the optimizer's settings, the data's fingerprint and the checksum
-    # were kept: version 3's 120-byte head without the 80 bytes after it) still resumes with the
-    # same command
-    v1 = os.path.join(tmp, 'v1-state')
-    shutil.copytree(trained, v1)
-    st = os.path.join(v1, 'train_state.bin')
-    with open(st, 'rb') as f:
-        b = bytearray(f.read())
-    b[8:12] = (1).to_bytes(4, 'little')
-    with open(st, 'wb') as f:
-        f.write(bytes(b[:120]) + bytes(b[200:]))
-    p = train_cmd(qkv, db, [data] + [w for w in common if w != data] + ['out=' + v1], timeout=120)
-    if p.returncode != 0 or 'resuming after step 40' not in p.stderr:
-        fail('a version 1 training state does not resume: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
+    # a version 1 state (before the optimizer's settings and the data's fingerprint were kept:
+    # its 120-byte head without the 104 bytes after it), a version 2 one (before the checksum:
+    # its 192-byte head) and a version 3 one (before the new model's seed, std and tokenizer were
+    # kept: its 200-byte head without the 24 after it) still resume with the same command
+    for version, head in ((1, 120), (2, 192), (3, 200)):
+        old = os.path.join(tmp, 'v%d-state' % version)
+        shutil.copytree(trained, old)
+        st = os.path.join(old, 'train_state.bin')
+        with open(st, 'rb') as f:
+            b = bytearray(f.read())
+        b[8:12] = (version).to_bytes(4, 'little')
+        with open(st, 'wb') as f:
+            f.write(bytes(b[:head]) + bytes(b[224:]))
+        p = train_cmd(qkv, db, [data] + [w for w in common if w != data] + ['out=' + old], timeout=120)
+        if p.returncode != 0 or 'resuming after step 40' not in p.stderr:
+            fail('a version %d training state does not resume: exit %d: %s'
+                 % (version, p.returncode, p.stderr.strip()[-300:]))
 
 
 def small_val(qkv, tmp, data):
@@ -573,7 +592,7 @@ def task_examples(qkv, tmp, data):
         for w in words:
             f.write(json.dumps({'input': w, 'target': w.upper()}) + '\n')
     p = train_cmd(qkv, db, [task, 'from=' + base, 'out=' + out, 'steps=150', 'batch=4', 'lr=1e-2', 'warmup=5',
-                            'val=0.25', 'seed=3'])
+                            'val=0.25'])
     if p.returncode != 0:
         fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
         return
@@ -647,7 +666,7 @@ def main():
         if llama:
             threads_same(qkv, tmp, 'llama', *llama)
         if trained:
-            bad_inputs(qkv, tmp, data, trained, gpt2_common)
+            bad_inputs(qkv, tmp, data, trained, gpt2_common, llama)
         from_gguf(qkv, tmp, data)
         small_val(qkv, tmp, data)
         from_gguf_same(qkv, tmp, data, 'gpt2', 'f32', ['heads=2'])
