@@ -517,12 +517,61 @@ bool newmodel_has_tokenizer(const char *dir) {
     return false;
 }
 
+// transformers reads vocab.json + merges.txt only as GPT2Tokenizer, and AutoTokenizer takes the
+// class from tokenizer_config.json, else from the model's type (a Llama's wants tokenizer.json or
+// tokenizer.model: "Couldn't instantiate the backend tokenizer"). A directory with those files
+// and no tokenizer.json gets a tokenizer_config.json naming GPT2Tokenizer, with <|endoftext|>
+// its beginning, end and unknown token when tok (the directory's tokenizer) has it, as qkv reads
+// it, and none else; one already there without a class gets the class.
+static int gpt2_tokenizer_config(const char *dir, const Tokenizer *tok, Err *e) {
+    static const char *const need[] = {"vocab.json", "merges.txt"};
+    bool bpe = true;
+    for (int i = 0; i < 2; i++) {
+        char *p = fs_join(dir, need[i]);
+        bpe &= fs_is_file(p);
+        free(p);
+    }
+    char *tj = fs_join(dir, "tokenizer.json"), *path = fs_join(dir, "tokenizer_config.json");
+    bpe &= !fs_present(tj);
+    free(tj);
+    Buf text = {0};
+    Json *cfg = NULL;
+    int rc = 0;
+    if (!bpe) {
+        // another tokenizer's files: theirs to name
+    } else if (!fs_present(path)) {
+        const char *eot = tok_find(tok, "<|endoftext|>", 13) >= 0 ? "\"<|endoftext|>\"" : "null";
+        buf_printf(&text, "{\"tokenizer_class\": \"GPT2Tokenizer\", \"bos_token\": %s, \"eos_token\": %s, "
+                          "\"unk_token\": %s, \"add_bos_token\": false, \"add_prefix_space\": false}\n", eot, eot, eot);
+        rc = fs_write_atomic(path, text.data, text.len, e);
+    } else if (!fs_read_file(path, (size_t)1 << 24, &text, e) && (cfg = json_parse(text.data, text.len, e)) &&
+               cfg->type == JSON_OBJ && !json_get(cfg, "tokenizer_class")) {
+        size_t at = (size_t)(strchr(text.data, '{') - text.data) + 1; // a parsed object has its brace
+        Buf b = {0};
+        buf_put(&b, text.data, at);
+        buf_printf(&b, "\"tokenizer_class\": \"GPT2Tokenizer\"%s", cfg->len ? ", " : "");
+        buf_put(&b, text.data + at, text.len - at);
+        rc = fs_write_atomic(path, b.data, b.len, e);
+        buf_free(&b);
+    } else if (!cfg) {
+        rc = -1;
+    }
+    json_free(cfg);
+    buf_free(&text);
+    free(path);
+    return rc;
+}
+
 // The tokenizer written into dir (a copy of tok_dir's, or the family's own), its size and
 // special ids into p.
 static int put_tokenizer(const char *dir, const char *tok_dir, const Family *f, NewModelParams *p, Err *e) {
     if (tok_dir ? copy_tokenizer(tok_dir, dir, e) : f->write_tokenizer(dir, e)) return -1;
     Tokenizer *tok = tok_load(dir, e);
     if (!tok) return err_prefix(e, "tokenizer written to '%s'", dir);
+    if (gpt2_tokenizer_config(dir, tok, e)) {
+        tok_free(tok);
+        return -1;
+    }
     int tv = tok_vocab_size(tok);
     p->bos_id = tok_bos(tok);
     p->eos_id = tok_eos(tok);

@@ -12,6 +12,8 @@
 #     llama.cpp's pair order) is the same model in HF's layout, its tokenizer kept as tokenizer.gguf;
 #     training from a GPT-2 (F32, F16) or Llama GGUF export is training from the folder exported:
 #     the same first loss and weights;
+#   - a Llama with GPT-2's tokenizer files (tok=), and the committed teaching model: transformers'
+#     AutoTokenizer loads them and gives qkv's ids;
 #   - a task file (.jsonl): its exemplars as zero-shot prompts and answers, the loss on the
 #     answers only (the held-out loss equals transformers'), the answers learned;
 #   - bench-train: FLOPs per token as counted from config.json, speeds and fractions consistent;
@@ -35,7 +37,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trainref import fail, finish, load_causal_lm, np, qkv_cli, tensors, torch  # noqa: E402
+from trainref import fail, finish, load_causal_lm, np, qkv_cli, tensors, torch, transformers  # noqa: E402
 
 
 def corpus(path, n=600, seed=3):
@@ -563,6 +565,38 @@ def from_gguf_same(qkv, tmp, data, family, dtype, opts):
         print('ok %-24s the same first loss (%.5f) and weights as from the folder' % (tag, rf['loss']), flush=True)
 
 
+def gpt2_files_auto_tokenizer(qkv, tmp, data):
+    """A Llama whose tokenizer is GPT-2's files (vocab.json + merges.txt: tok= a train-tokenizer
+    output, as the teaching recipe's) loads in transformers' AutoTokenizer, which picks a class by
+    tokenizer_config.json or else the model's type (LlamaTokenizer, which cannot read those
+    files: "Couldn't instantiate the backend tokenizer" before 2026-12-06), and its ids are qkv's;
+    the same for the committed teaching model."""
+    tag = 'gpt2 files, a llama'
+    db = os.path.join(tmp, 'tokcls.db')
+    tok, out = os.path.join(tmp, 'tokcls-bpe'), os.path.join(tmp, 'tokcls-llama')
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'train-tokenizer %s out=%s vocab=300' % (data, tok)])
+    if p.returncode == 0:
+        p = train_cmd(qkv, db, [data, 'out=' + out, 'family=llama', 'layers=1', 'heads=2', 'd=32', 'ctx=64',
+                                'tok=' + tok, 'steps=2', 'batch=2', 'seq=32'])
+    if p.returncode != 0:
+        fail('%s: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
+        return
+    texts = ['the cat sees the dog.', ' a bird follows\n\nthe  teacher', 'x<|endoftext|>y', '  Q: 7 + 5 - 3']
+    for model in (out, os.path.join(os.environ.get('QKV_SRCDIR', '.'), 'data', 'models', 'teach')):
+        try:
+            hf = transformers.AutoTokenizer.from_pretrained(model, local_files_only=True)
+        except Exception as ex:
+            fail('%s: AutoTokenizer cannot load %s: %s: %s' % (tag, model, type(ex).__name__, str(ex)[:200]))
+            continue
+        got = qkv_cli.json_cmds(qkv, model, ['tokenize "%s"' % t.replace('\n', '\\n') for t in texts], db)
+        bad = [(t, g['ids'], hf(t)['input_ids']) for t, g in zip(texts, got) if g['ids'] != hf(t)['input_ids']]
+        if bad:
+            fail('%s: %s: qkv and AutoTokenizer (%s) differ: %s' % (tag, model, type(hf).__name__, bad[:2]))
+        else:
+            print('ok %-24s %s: AutoTokenizer (%s) gives qkv\'s ids' % (tag, os.path.basename(model),
+                                                                     type(hf).__name__), flush=True)
+
+
 def task_examples(qkv, tmp, data):
     """train on a task file: each exemplar its zero-shot prompt (not learned) and its answer (the
     loss); the held-out loss equals transformers' over the held-out exemplars' answer tokens;
@@ -672,6 +706,7 @@ def main():
         from_gguf_same(qkv, tmp, data, 'gpt2', 'f32', ['heads=2'])
         from_gguf_same(qkv, tmp, data, 'gpt2', 'f16', ['heads=2'])
         from_gguf_same(qkv, tmp, data, 'llama', 'f32', ['heads=4', 'kv_heads=2', 'theta=500'])
+        gpt2_files_auto_tokenizer(qkv, tmp, data)
         task_examples(qkv, tmp, data)
     return finish()
 
