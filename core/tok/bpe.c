@@ -885,8 +885,8 @@ Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e) {
     } else {
         // SentencePiece-style: U+2581 for spaces, <0xNN> byte tokens, merges from the scores
         sp.pre = PRE_NONE;
-        sp.prepend = p->no_space_prefix ? 0 : 1;
-        sp.prepend_if_none = true;
+        sp.prepend = p->no_space_prefix ? 0 : p->prepend_every ? 2 : 1;
+        sp.prepend_if_none = !p->prepend_on_space;
         sp.rank_by_where = true;
         skip = xcalloc((size_t)(p->n ? p->n : 1), 1);
         for (int i = 0; i < p->n; i++) { // unused pieces are made, then split back (put_symbol)
@@ -1003,6 +1003,8 @@ int bpe_write_gguf(const Tokenizer *t, GgufW *w, Err *e) {
         gguf_w_arr_f32(w, "tokenizer.ggml.scores", (uint64_t)n, score);
         free(score);
         gguf_w_bool(w, "tokenizer.ggml.add_space_prefix", b->prepend != 0);
+        if (b->prepend == 2) gguf_w_str(w, PREPEND_SCHEME_KEY, "always", 6);
+        if (b->prepend && !b->prepend_if_none) gguf_w_bool(w, PREPEND_IF_NONE_KEY, false);
     }
     gguf_w_arr_i32(w, "tokenizer.ggml.token_type", (uint64_t)n, type);
     // SentencePiece's unknown token, else the one the tokenizer's GGUF named (byte-level BPE has

@@ -124,6 +124,20 @@ static Tokenizer *load_bpe(const Gguf *g, bool spm, Err *e) {
         bool space = true; // llama.cpp's default for a SentencePiece vocabulary
         if (gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &space, e) < 0) goto done;
         bp.no_space_prefix = !space;
+        const char *scheme;
+        size_t sl;
+        bool if_none = true;
+        int r;
+        if ((r = gguf_get_str(g, PREPEND_SCHEME_KEY, &scheme, &sl, e)) < 0 ||
+            gguf_get_bool(g, PREPEND_IF_NONE_KEY, &if_none, e) < 0)
+            goto done;
+        if (r && !(sl == 5 && !memcmp(scheme, "first", 5)) && !(sl == 6 && !memcmp(scheme, "always", 6))) {
+            err_set(e, "'%s': %s '%.*s' is not supported (first and always are)", path, PREPEND_SCHEME_KEY,
+                    (int)(sl < 20 ? sl : 20), scheme);
+            goto done;
+        }
+        bp.prepend_every = r && sl == 6;
+        bp.prepend_on_space = !if_none;
     }
     t = bpe_load_pieces(&bp, e);
 done:

@@ -122,7 +122,17 @@ typedef struct BpePieces {
     const char *pre;         // byte-level: llama.cpp's pre-tokenizer name (NULL: GPT-2's)
     int unk;                 // SentencePiece-style: the unknown token, or -1
     bool no_space_prefix;    // SentencePiece-style: tokenizer.ggml.add_space_prefix false (no U+2581 before the text)
+    bool prepend_every;      // SentencePiece-style: PREPEND_SCHEME_KEY "always" (U+2581 before every part)
+    bool prepend_on_space;   // SentencePiece-style: PREPEND_IF_NONE_KEY false (before a part starting with a space too)
 } BpePieces;
+// qkv's keys for how a SentencePiece-style vocabulary puts U+2581 before its text, which
+// tokenizer.ggml.add_space_prefix does not say. Absent, the text's first part gets one unless it
+// starts with a space (HF's Metaspace with prepend_scheme "first", as transformers reads a GGUF);
+// "always" gives every part between added tokens one, and prepend_if_none false gives one to a
+// part that starts with a space too (a Prepend normalizer; SentencePiece's add_dummy_prefix and
+// llama2.c's tokenizer for the first part).
+#define PREPEND_SCHEME_KEY "qkv.tokenizer.prepend_scheme"
+#define PREPEND_IF_NONE_KEY "qkv.tokenizer.prepend_if_none"
 // bpe.c: BPE from pieces (bos, eos and the added ends left at -1).
 Tokenizer *bpe_load_pieces(const BpePieces *p, Err *e);
 struct GgufW;

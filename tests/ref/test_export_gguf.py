@@ -274,6 +274,11 @@ def run_stories(qkv, tdump, tmp, shared):
     if field_value(r, 'tokenizer.ggml.model') != 'llama' or len(field_value(r, 'tokenizer.ggml.scores')) != 512:
         fail('stories260K: tokenizer.ggml.model %r with %d scores (llama, 512 expected)'
              % (field_value(r, 'tokenizer.ggml.model'), len(field_value(r, 'tokenizer.ggml.scores'))))
+    prefix = [field_value(r, k) if k in r.fields else None for k in
+              ('tokenizer.ggml.add_space_prefix', 'qkv.tokenizer.prepend_if_none', 'qkv.tokenizer.prepend_scheme')]
+    if prefix != [True, False, None]:
+        fail('stories260K: add_space_prefix, qkv.tokenizer.prepend_if_none, .prepend_scheme %r; [True, False, None] '
+             'expected (a space before every text, as llama2.c)' % prefix)
     # the token types llama.cpp's converter gives the same vocabulary (from sentencepiece's
     # tok512.model): <unk> unknown (2), <s> and </s> control (3), bytes 6, the rest normal
     sp_path = os.path.join(d, 'tok512.model')
@@ -294,10 +299,13 @@ def run_stories(qkv, tdump, tmp, shared):
     else:
         print('tok512.model absent: the token types are not checked')
     ids = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315]
-    # texts that start with a space are left out: llama2.c prepends a space to every text, while
-    # qkv reads a GGUF "llama" vocabulary as HF's Metaspace does (no space added before one)
+    # texts that start with a space too: llama2.c prepends a space to every text, which the file
+    # says with qkv.tokenizer.prepend_if_none false (a GGUF "llama" vocabulary is otherwise read as
+    # HF's Metaspace, with no space added before one: " one" was ' on', 'e' instead of ' ', ' on',
+    # 'e' until 2026-12-06, when these texts were left out)
     texts = [b'Once upon a time', b'Lily saw a big red ball. She was happy!', b'two  spaces  ', b'caf\xc3\xa9 \xe2\x98\x83',
-             b'Tom said: "hi" 123', b'<unk>', b'a<unk>b <s> c</s>'] + [t for t in tokref.cases(seed=9, n=40) if t and not t[:1].isspace() and len(t) < 200]
+             b'Tom said: "hi" 123', b'<unk>', b'a<unk>b <s> c</s>', b' one', b'  two  spaces', b' ', b'\xe2\x96\x81x',
+             b' <s> a'] + [t for t in tokref.cases(seed=9, n=40) if t and len(t) < 200]
     try:
         compare('stories260K logits', tg.qkv_run(tdump, path, ids, 1)[0], tg.qkv_run(tdump, model, ids, 1)[0], TOL_SAME)
         a = tg.tokenize_all(qkv, path, texts, db)  # through a --script file: the texts exceed one argument

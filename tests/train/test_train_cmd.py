@@ -14,6 +14,7 @@
 #     the same first loss and weights;
 #   - a Llama with GPT-2's tokenizer files (tok=), and the committed teaching model: transformers'
 #     AutoTokenizer loads them and gives qkv's ids;
+#   - a checkpoint of a llama2.c model tokenizes as the source (its space before every text kept);
 #   - a task file (.jsonl): its exemplars as zero-shot prompts and answers, the loss on the
 #     answers only (the held-out loss equals transformers'), the answers learned;
 #   - bench-train: FLOPs per token as counted from config.json, speeds and fractions consistent;
@@ -597,6 +598,34 @@ def gpt2_files_auto_tokenizer(qkv, tmp, data):
                                                                      type(hf).__name__), flush=True)
 
 
+def llama2c_tokenizer_kept(qkv, tmp, data):
+    """A checkpoint trained from a llama2.c model keeps its tokenizer (as tokenizer.gguf): the same
+    ids on texts with leading and repeated spaces, where llama2.c puts its space before the text
+    whatever it starts with (" one" was ' on', 'e' from the checkpoint, ' ', ' on', 'e' from the
+    source, until 2026-12-06). Skipped without ../shared/models' stories260K."""
+    tag = 'llama2.c tokenizer kept'
+    src = os.path.join(os.environ.get('QKV_SHARED_MODELS', ''), 'llama2c-stories260k', 'stories260K.bin')
+    if not os.path.isfile(src):
+        print('%s: %s absent, not checked' % (tag, src), flush=True)
+        return
+    db = os.path.join(tmp, 'l2c.db')
+    out = os.path.join(tmp, 'l2c-out')
+    p = train_cmd(qkv, db, [data, 'from=' + src, 'out=' + out, 'steps=1', 'batch=2', 'seq=32'])
+    if p.returncode != 0:
+        fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
+        return
+    texts = [' one', '  two  spaces', 'one', ' ', '\\n x', 'a <s> b', ' \u2581x']
+    cmds = ['tokenize "%s" special=%s' % (t, sp) for t in texts for sp in ('true', 'false')]
+    want = qkv_cli.json_cmds(qkv, src, cmds, db)
+    got = qkv_cli.json_cmds(qkv, out, cmds, db)
+    bad = [(c, w['pieces'], g['pieces']) for c, w, g in zip(cmds, want, got) if w['ids'] != g['ids']]
+    if bad:
+        fail('%s: the checkpoint tokenizes otherwise than its source on %d of %d texts: %s'
+             % (tag, len(bad), len(cmds), bad[:2]))
+    else:
+        print('ok %-24s %d texts tokenized as the source' % (tag, len(cmds)), flush=True)
+
+
 def task_examples(qkv, tmp, data):
     """train on a task file: each exemplar its zero-shot prompt (not learned) and its answer (the
     loss); the held-out loss equals transformers' over the held-out exemplars' answer tokens;
@@ -707,6 +736,7 @@ def main():
         from_gguf_same(qkv, tmp, data, 'gpt2', 'f16', ['heads=2'])
         from_gguf_same(qkv, tmp, data, 'llama', 'f32', ['heads=4', 'kv_heads=2', 'theta=500'])
         gpt2_files_auto_tokenizer(qkv, tmp, data)
+        llama2c_tokenizer_kept(qkv, tmp, data)
         task_examples(qkv, tmp, data)
     return finish()
 
