@@ -758,6 +758,16 @@ def test_other_vocab(qkv, tmp, models):
                  % (family, r.get('other_vocab'), want, note in p.stdout, 'another vocabulary' in card))
 
 
+def small_llama(qkv, what, db, out, tokdir, opts):
+    """A random Llama (2 heads, 1 key/value head, d=32) with tokdir's tokenizer into out; False
+    after a failure (said in what's name)."""
+    p = qkv_cli.new_model(qkv, ['llama', 'heads=2', 'kv_heads=1', 'd=32', 'ff=48', 'ctx=64'] + opts +
+                          ['tok=' + tokdir, 'out=' + out], db)
+    if p.returncode != 0:
+        fail('%s: new-model: %s' % (what, p.stderr.strip()[-400:]))
+    return p.returncode == 0
+
+
 def gpt2_tokenizer(what):
     """The shared GPT-2 BPE tokenizer's folder, or None (a skip of what printed) when it is missing."""
     shared = os.environ.get('QKV_SHARED_MODELS', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -779,10 +789,7 @@ def test_gguf_base(qkv, tmp):
         return
     db = os.path.join(tmp, 'gguf-base.db')
     src = os.path.join(tmp, 'gg-src')
-    p = qkv_cli.new_model(qkv, ['llama', 'layers=2', 'heads=2', 'kv_heads=1', 'd=32', 'ff=48', 'ctx=64', 'seed=63',
-                                'tok=' + tokdir, 'out=' + src], db)
-    if p.returncode != 0:
-        fail('gguf base: new-model: %s' % p.stderr.strip()[-400:])
+    if not small_llama(qkv, 'gguf base', db, src, tokdir, ['layers=2', 'seed=63']):
         return
     gguf = os.path.join(tmp, 'gg-base.gguf')
     gdir = os.path.join(tmp, 'gg-dir')
@@ -878,10 +885,7 @@ def test_chat_bos(qkv, tmp):
         json.dump({'bos_token': '<|begin_of_text|>', 'eos_token': '<|eot_id|>', 'chat_template': LLAMA3_CHAT}, f)
     db = os.path.join(tmp, 'chatbos.db')
     base = os.path.join(tmp, 'chatbos-base')
-    p = qkv_cli.new_model(qkv, ['llama', 'layers=1', 'heads=2', 'kv_heads=1', 'd=32', 'ff=48', 'ctx=64', 'seed=65',
-                                'tok=' + tokdir, 'out=' + base], db)
-    if p.returncode != 0:
-        fail('chat bos: new-model: %s' % p.stderr.strip()[-400:])
+    if not small_llama(qkv, 'chat bos', db, base, tokdir, ['layers=1', 'seed=65']):
         return
     g = qjson(qkv, db, 'generate "Hi" chat=true max=3 seed=1', model=base)
     bos = qjson(qkv, db, 'model', model=base)['bos_id']
