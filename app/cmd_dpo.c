@@ -247,6 +247,11 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
             trc = write_card(outdir, base, o.beta, lora_on, a, &s, &ps, n_train, n_held, n_held_g, &res, planned,
                              judge ? &jr : NULL, judge ? reward_model_path(judge) : NULL, &e);
     }
+    if (db && L.run_id > 0) { // how it ended (a process killed first leaves it running: read as interrupted)
+        Err fe = {0};
+        if (db_train_finish(db, L.run_id, trc ? "failed" : planned ? "stopped" : "done", &fe) && !L.log_err.msg[0])
+            L.log_err = fe;
+    }
     if (trc || no_step) {
         pref_out_discard(outdir, made, tok_dir);
         if (no_step) out_error(out, "dpo train: stopped with Ctrl-C before the first step: no model written");

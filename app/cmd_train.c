@@ -400,6 +400,12 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     TrainHooks h = {on_begin, on_step, &L};
     TrainInfo info = {0};
     int rc = train_run(&o, &h, &info, &e);
+    if (L.db && L.run_id > 0) { // how it ended (a process killed first leaves it running: read as interrupted)
+        Err fe = {0};
+        if (db_train_finish(L.db, L.run_id, rc ? "failed" : info.stop_step > 0 ? "stopped" : "done", &fe) &&
+            !L.log_err.msg[0])
+            L.log_err = fe;
+    }
     buf_free(&L.options);
     for (int i = 0; i < n_ex; i++) buf_free(&texts[i]);
     free(ex), free(texts);
@@ -505,9 +511,11 @@ static int cmd_curve(App *app, const Args *a, Out *out) {
     }
     const Json *pts = json_get(j, "points");
     const char *held = reward ? "heldout_loss" : "val_loss";
-    buf_printf(&out->text, "%s run %lld: %s, %s, %zu points\n", reward ? "reward" : "training",
+    // how it ended; not known for runs logged before training runs had a status (migration 13)
+    const char *status = json_str_or(j, "status", NULL);
+    buf_printf(&out->text, "%s run %lld: %s, %s, %zu points%s%s\n", reward ? "reward" : "training",
                (long long)json_num_or(j, "id", 0), json_str_or(j, "model_arch", "?"), json_str_or(j, "out_path", "?"),
-               pts ? pts->len : 0);
+               pts ? pts->len : 0, status ? ", " : "", status ? status : "");
     double v;
     long step;
     if (last_value(pts, "loss", &v, &step)) {

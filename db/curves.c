@@ -8,7 +8,8 @@
 static const char SQL_TRAIN_LAST[] = "SELECT id FROM train_runs ORDER BY id DESC LIMIT 1";
 static const char SQL_REWARD_LAST[] = "SELECT id FROM reward_runs ORDER BY id DESC LIMIT 1";
 static const char SQL_TRAIN_RUN[] =
-    "SELECT id, created, out_path, data_path, model_arch, n_params, n_threads FROM train_runs WHERE id = ?";
+    "SELECT id, created, out_path, data_path, model_arch, n_params, n_threads, " DB_STATUS_OF("t")
+    " AS status FROM train_runs t WHERE id = ?";
 static const char SQL_REWARD_RUN[] =
     "SELECT id, created, out_path, base_path, model_arch, head, pairs, train_pairs, heldout_pairs, " DB_STATUS_OF("r")
     " AS status, best_step, heldout_accuracy FROM reward_runs r WHERE id = ?";

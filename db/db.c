@@ -277,6 +277,23 @@ int db_tx_close(Db *db, bool own, int status, Err *e, const char *what) {
     return 0;
 }
 
+int db_write_one(Db *db, const char *sql, void (*bind)(sqlite3_stmt *, const void *), const void *arg,
+                 const char *what, int64_t *rowid, Err *e) {
+    if (db_writable(db, e, what)) return -1;
+    bool own;
+    if (db_tx_open(db, &own, e, what)) return -1;
+    int status = -1;
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    if (st) {
+        bind(st, arg);
+        int rc = sqlite3_step(st);
+        status = rc == SQLITE_DONE ? 0 : db_fail(db, rc, e, what);
+        if (!status && rowid) *rowid = sqlite3_last_insert_rowid(db->h);
+        sqlite3_reset(st);
+    }
+    return db_tx_close(db, own, status, e, what);
+}
+
 int db_begin(Db *db, Err *e) {
     if (!sqlite3_get_autocommit(db->h)) return err_set(e, "a transaction is already open on '%s'", db->path);
     bool own;

@@ -348,6 +348,9 @@ typedef struct DbTrainPoint {
 // into that directory, with its points after start_step removed; else (or when there is
 // none) a new row. Returns the id (> 0) or -1 with e filled.
 int64_t db_train_begin(Db *db, const DbTrainRun *r, int start_step, Err *e);
+// Record how the run ended: status "done", "stopped" (Ctrl-C) or "failed". Until then it is
+// "running" (begun or resumed by this process), read as "interrupted" once the process is gone.
+int db_train_finish(Db *db, int64_t run_id, const char *status, Err *e);
 // Record (or replace) the point of p->step.
 int db_train_point(Db *db, int64_t run_id, const DbTrainPoint *p, Err *e);
 // Call fn for each point of run_id in step order until it returns non-zero.

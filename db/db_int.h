@@ -56,6 +56,11 @@ int db_tx_open(Db *db, bool *own, Err *e, const char *what);
 // savepoint). Returns status, or -1 when the commit fails.
 int db_tx_close(Db *db, bool own, int status, Err *e, const char *what);
 
+// Run the statement for the static SQL string sql after bind(st, arg) in a transaction (the
+// caller's when one is open); *rowid (may be NULL): the row it inserted. 0 or -1 with e filled.
+int db_write_one(Db *db, const char *sql, void (*bind)(sqlite3_stmt *, const void *), const void *arg,
+                 const char *what, int64_t *rowid, Err *e);
+
 // Bind n bytes of text (NULL binds SQL NULL); SQLite copies it.
 int db_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n);
 static inline int db_bind_str(sqlite3_stmt *st, int i, const char *s) {

@@ -22,24 +22,6 @@ static const char SQL_LATEST[] =
 static const char SQL_SCORE[] =
     "INSERT OR REPLACE INTO reward_scores (run_id, model_path, reward, created) VALUES (?, ?, ?, ?)";
 
-// Run the statement sql after bind(st, arg) in a transaction (the caller's when one is open).
-static int write_one(Db *db, const char *sql, void (*bind)(sqlite3_stmt *, const void *), const void *arg,
-                     const char *what, int64_t *rowid, Err *e) {
-    if (db_writable(db, e, what)) return -1;
-    bool own;
-    if (db_tx_open(db, &own, e, what)) return -1;
-    int status = -1;
-    sqlite3_stmt *st = db_stmt(db, sql, e);
-    if (st) {
-        bind(st, arg);
-        int rc = sqlite3_step(st);
-        status = rc == SQLITE_DONE ? 0 : db_fail(db, rc, e, what);
-        if (!status && rowid) *rowid = sqlite3_last_insert_rowid(db->h);
-        sqlite3_reset(st);
-    }
-    return db_tx_close(db, own, status, e, what);
-}
-
 static void bind_begin(sqlite3_stmt *st, const void *arg) {
     const DbRewardRun *r = arg;
     char now[32];
@@ -61,7 +43,7 @@ static void bind_begin(sqlite3_stmt *st, const void *arg) {
 
 int64_t db_reward_begin(Db *db, const DbRewardRun *r, Err *e) {
     int64_t id = 0;
-    if (write_one(db, SQL_BEGIN, bind_begin, r, "cannot record the reward training run in", &id, e)) return -1;
+    if (db_write_one(db, SQL_BEGIN, bind_begin, r, "cannot record the reward training run in", &id, e)) return -1;
     return id;
 }
 
@@ -86,7 +68,7 @@ static void bind_point(sqlite3_stmt *st, const void *arg) {
 
 int db_reward_point(Db *db, int64_t run_id, const DbRewardPoint *p, Err *e) {
     PointArg a = {run_id, p};
-    return write_one(db, SQL_POINT, bind_point, &a, "cannot record the reward curve in", NULL, e);
+    return db_write_one(db, SQL_POINT, bind_point, &a, "cannot record the reward curve in", NULL, e);
 }
 
 typedef struct {
@@ -106,7 +88,7 @@ static void bind_finish(sqlite3_stmt *st, const void *arg) {
 
 int db_reward_finish(Db *db, int64_t run_id, const char *status, int best_step, double heldout_accuracy, Err *e) {
     FinishArg a = {run_id, status, best_step, heldout_accuracy};
-    return write_one(db, SQL_FINISH, bind_finish, &a, "cannot record the reward training run in", NULL, e);
+    return db_write_one(db, SQL_FINISH, bind_finish, &a, "cannot record the reward training run in", NULL, e);
 }
 
 typedef struct {
@@ -127,7 +109,7 @@ static void bind_score(sqlite3_stmt *st, const void *arg) {
 
 int db_reward_score(Db *db, int64_t run_id, const char *model_path, double reward, Err *e) {
     ScoreArg a = {run_id, model_path, reward};
-    return write_one(db, SQL_SCORE, bind_score, &a, "cannot record the reward score in", NULL, e);
+    return db_write_one(db, SQL_SCORE, bind_score, &a, "cannot record the reward score in", NULL, e);
 }
 
 int db_reward_heldout(Db *db, int64_t run_id, const DbRewardPair *p, int n, Err *e) {

@@ -271,3 +271,7 @@ ALTER TABLE reward_runs ADD COLUMN status_new TEXT NOT NULL DEFAULT 'running' CH
 UPDATE reward_runs SET status_new = status;
 ALTER TABLE reward_runs DROP COLUMN status;
 ALTER TABLE reward_runs RENAME COLUMN status_new TO status;
+
+-- migration 13: a training run's state (train, dpo train), as reward runs have theirs: 'running' with the process training it ('HOST PID START', base/proc.h; it reads as 'interrupted' once that process is gone), then 'done', 'stopped' (Ctrl-C: train resumes after its saved step) or 'failed' (an error ended it); NULL for runs recorded before this migration (not known)
+ALTER TABLE train_runs ADD COLUMN status TEXT CHECK (status IN ('running', 'stopped', 'done', 'failed'));
+ALTER TABLE train_runs ADD COLUMN owner TEXT;

@@ -5,12 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/proc.h"
 #include "db_int.h"
 
 static const char SQL_FIND[] = "SELECT id FROM train_runs WHERE out_path = ? ORDER BY id DESC LIMIT 1";
 static const char SQL_INSERT[] =
-    "INSERT INTO train_runs (created, qkv_version, out_path, data_path, model_arch, n_params, n_threads, options) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO train_runs (created, qkv_version, out_path, data_path, model_arch, n_params, n_threads, options, "
+    "status, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)";
+// a resumed run is running again, in this process
+static const char SQL_RESUME[] = "UPDATE train_runs SET status = 'running', owner = ? WHERE id = ?";
+static const char SQL_FINISH[] = "UPDATE train_runs SET status = ?, owner = NULL WHERE id = ?";
 static const char SQL_TRIM[] = "DELETE FROM train_points WHERE run_id = ? AND step > ?";
 static const char SQL_POINT[] =
     "INSERT OR REPLACE INTO train_points (run_id, step, loss, val_loss, lr, grad_norm, tokens, elapsed_s, created) "
@@ -31,6 +35,8 @@ int64_t db_train_begin(Db *db, const DbTrainRun *r, int start_step, Err *e) {
     if (db_tx_open(db, &own, e, what)) return -1;
     int status = -1;
     int64_t id = 0;
+    char me[PROC_TOKEN_MAX]; // this process, until the run finishes (DB_STATUS_OF)
+    proc_token(me);
     sqlite3_stmt *st = start_step > 0 ? db_stmt(db, SQL_FIND, e) : NULL;
     if (st) { // a resumed run: its row, and its points up to the checkpoint
         db_bind_str(st, 1, r->out_path);
@@ -41,6 +47,11 @@ int64_t db_train_begin(Db *db, const DbTrainRun *r, int start_step, Err *e) {
         if (!status && id && (st = db_stmt(db, SQL_TRIM, e))) {
             sqlite3_bind_int64(st, 1, id);
             sqlite3_bind_int(st, 2, start_step);
+            status = step_done(db, st, e, what);
+        }
+        if (!status && id && (st = db_stmt(db, SQL_RESUME, e))) {
+            db_bind_str(st, 1, me);
+            sqlite3_bind_int64(st, 2, id);
             status = step_done(db, st, e, what);
         }
     } else if (start_step <= 0) {
@@ -57,6 +68,7 @@ int64_t db_train_begin(Db *db, const DbTrainRun *r, int start_step, Err *e) {
         sqlite3_bind_int64(st, 6, r->n_params);
         sqlite3_bind_int(st, 7, r->n_threads);
         db_bind_str(st, 8, r->options ? r->options : "{}");
+        db_bind_str(st, 9, me);
         status = step_done(db, st, e, what);
         if (!status) id = sqlite3_last_insert_rowid(db->h);
     } else if (!status && !id) {
@@ -66,29 +78,47 @@ int64_t db_train_begin(Db *db, const DbTrainRun *r, int start_step, Err *e) {
     return id;
 }
 
+typedef struct {
+    int64_t id;
+    const char *status;
+} FinishArg;
+
+static void bind_finish(sqlite3_stmt *st, const void *arg) {
+    const FinishArg *a = arg;
+    db_bind_str(st, 1, a->status);
+    sqlite3_bind_int64(st, 2, a->id);
+}
+
+int db_train_finish(Db *db, int64_t run_id, const char *status, Err *e) {
+    FinishArg a = {run_id, status};
+    return db_write_one(db, SQL_FINISH, bind_finish, &a, "cannot record the training run in", NULL, e);
+}
+
+typedef struct {
+    int64_t id;
+    const DbTrainPoint *p;
+} PointArg;
+
+static void bind_point(sqlite3_stmt *st, const void *arg) {
+    const PointArg *a = arg;
+    const DbTrainPoint *p = a->p;
+    char now[32];
+    db_now(now);
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_int(st, 2, p->step);
+    sqlite3_bind_double(st, 3, p->loss);
+    if (p->val_loss >= 0) sqlite3_bind_double(st, 4, p->val_loss);
+    else sqlite3_bind_null(st, 4);
+    sqlite3_bind_double(st, 5, p->lr);
+    sqlite3_bind_double(st, 6, p->grad_norm);
+    sqlite3_bind_int64(st, 7, p->tokens);
+    sqlite3_bind_double(st, 8, p->elapsed_s);
+    db_bind_str(st, 9, now);
+}
+
 int db_train_point(Db *db, int64_t run_id, const DbTrainPoint *p, Err *e) {
-    const char *what = "cannot record the training step in";
-    if (db_writable(db, e, what)) return -1;
-    bool own;
-    if (db_tx_open(db, &own, e, what)) return -1;
-    int status = -1;
-    sqlite3_stmt *st = db_stmt(db, SQL_POINT, e);
-    if (st) {
-        char now[32];
-        db_now(now);
-        sqlite3_bind_int64(st, 1, run_id);
-        sqlite3_bind_int(st, 2, p->step);
-        sqlite3_bind_double(st, 3, p->loss);
-        if (p->val_loss >= 0) sqlite3_bind_double(st, 4, p->val_loss);
-        else sqlite3_bind_null(st, 4);
-        sqlite3_bind_double(st, 5, p->lr);
-        sqlite3_bind_double(st, 6, p->grad_norm);
-        sqlite3_bind_int64(st, 7, p->tokens);
-        sqlite3_bind_double(st, 8, p->elapsed_s);
-        db_bind_str(st, 9, now);
-        status = step_done(db, st, e, what);
-    }
-    return db_tx_close(db, own, status, e, what);
+    PointArg a = {run_id, p};
+    return db_write_one(db, SQL_POINT, bind_point, &a, "cannot record the training step in", NULL, e);
 }
 
 int db_train_points(Db *db, int64_t run_id, int (*fn)(void *user, const DbTrainPoint *p), void *user, Err *e) {

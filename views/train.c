@@ -140,9 +140,10 @@ static void take_curve(View *v, const Json *j) {
     take_held(T, j);
     T->reward = !strcmp(json_str_or(j, "kind", "train"), "reward");
     T->id = (long long)json_num_or(j, "id", 0);
-    snprintf(T->head, sizeof T->head, "%s run %lld  %s  %s%s%s", T->reward ? "reward" : "training", T->id,
+    const char *status = json_str_or(j, "status", NULL); // NULL: a run logged before it had one
+    snprintf(T->head, sizeof T->head, "%s run %lld  %s  %s%s%s%s%s", T->reward ? "reward" : "training", T->id,
              json_str_or(j, "model_arch", "?"), json_str_or(j, "out_path", "?"), T->reward ? "  head " : "",
-             T->reward ? json_str_or(j, "head", "?") : "");
+             T->reward ? json_str_or(j, "head", "?") : "", status ? "  " : "", status ? status : "");
     T->n = 0;
     const Json *pts = json_get(j, "points");
     for (size_t i = 0; pts && i < pts->len; i++) {

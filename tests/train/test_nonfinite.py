@@ -5,7 +5,8 @@
 #   - a training step whose loss or gradient norm is not a finite number (a base model with a
 #     NaN in its weights) stops the run with one error line naming the step, before anything is
 #     saved: `train` (out= an untrained model, left as it was; a new out= removed), `reward
-#     train` (its run 'failed' in reward_runs, no out=) and `dpo train` (no out=); no loss curve
+#     train` (its run 'failed' in reward_runs, no out=) and `dpo train` (no out=), each run
+#     'failed' in train_runs or reward_runs (train_runs had no status before); no loss curve
 #     point is logged (train_points.loss is NOT NULL: the NaN was a constraint warning);
 #   - a damaged train_state.bin is refused before any step, its checkpoint left as it was: bytes
 #     overwritten with 0xff (NaN) or with zeros (finite: the checksum of versions 3 and 4 catches it), a
@@ -111,9 +112,12 @@ def nan_steps(qkv, tmp, nan, corpus):
         fail('train from= a NaN model left the out= it made')
     con = sqlite3.connect(db)
     points = con.execute('SELECT count(*) FROM train_points').fetchone()[0]
+    statuses = [r[0] for r in con.execute('SELECT status FROM train_runs ORDER BY id')]
     con.close()
     if points:
         fail('train from= a NaN model logged %d loss curve points' % points)
+    if statuses != ['failed', 'failed']:  # they read as running (its process alive) or finished
+        fail('train from= a NaN model: run statuses %r, expected failed twice' % statuses)
     if len(failures) == n0:
         print('ok %-24s stopped at step 1, nothing saved or logged' % 'train NaN step', flush=True)
     n0 = len(failures)
@@ -130,6 +134,11 @@ def nan_steps(qkv, tmp, nan, corpus):
     dout = os.path.join(tmp, 'dpo')
     p = run(qkv, db, 'dpo train base=%s steps=3 val=0 out=%s' % (nan, dout))
     refused('dpo train on a NaN base', p, 'dpo train: ' + STEP1)
+    con = sqlite3.connect(db)
+    status = con.execute('SELECT status FROM train_runs ORDER BY id DESC LIMIT 1').fetchone()
+    con.close()
+    if status != ('failed',):
+        fail('dpo train on a NaN base: run status %r, expected failed' % (status,))
     for out in (rout, dout):
         if os.path.exists(out):
             fail('%s on a NaN base wrote %s' % (os.path.basename(out), out))

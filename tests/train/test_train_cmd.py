@@ -7,7 +7,9 @@
 #     equals the held-out loss qkv reported (|d| <= 1e-4);
 #   - resumption: the same run killed (SIGKILL) after a checkpoint and started again with the
 #     same command ends with exactly the weights of an uninterrupted run, and the loss curve in
-#     SQLite (train_points) has every step once, equal to the uninterrupted run's;
+#     SQLite (train_points) has every step once, equal to the uninterrupted run's; the run's
+#     status (curve) reads done, interrupted once killed, stopped after Ctrl-C, done when resumed
+#     to its end, and is null for a row without one (logged before migration 13);
 #   - from=: training continues from a checkpoint; a checkpoint of a GGUF Llama (q/k in
 #     llama.cpp's pair order) is the same model in HF's layout, its tokenizer kept as tokenizer.gguf;
 #     training from a GPT-2 (F32, F16) or Llama GGUF export is training from the folder exported:
@@ -116,6 +118,22 @@ def hf_checks(tag, qkv, out, data, db, seq, batch, eval_batches, val_loss):
           flush=True)
 
 
+def run_status(what, qkv, db, out, want):
+    """The latest training run into out reads as want in `curve ID` (JSON status, and the text's first line)."""
+    con = sqlite3.connect(db)
+    row = con.execute('SELECT max(id) FROM train_runs WHERE out_path = ?', (os.path.realpath(out),)).fetchone()
+    con.close()
+    if not row or row[0] is None:
+        fail('%s: no training run into %s logged' % (what, out))
+        return
+    pj = qkv_cli.run(qkv, ['--db', db, '--json', '-e', 'curve %d' % row[0]])
+    pt = qkv_cli.run(qkv, ['--db', db, '-e', 'curve %d' % row[0]])
+    got = json.loads(pj.stdout).get('status') if pj.returncode == 0 else 'exit %d' % pj.returncode
+    line = pt.stdout.splitlines()[0] if pt.returncode == 0 and pt.stdout else ''
+    if got != want or not line.endswith(', ' + want):
+        fail('%s: status %r, text %r; want %r' % (what, got, line, want))
+
+
 def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     tag = family
     db = os.path.join(tmp, family + '.db')
@@ -154,6 +172,7 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if cv.get('kind') != 'train' or cv.get('out_path') != os.path.realpath(out_a) or not same:
         fail('%s: curve %d: kind %r, out_path %r, %d points; expected the %d logged ones'
              % (tag, res['train_run_id'], cv.get('kind'), cv.get('out_path'), len(got), len(pts)))
+    run_status(tag + ': a finished run', qkv, db, out_a, 'done')
     # the text form's sparklines: of a run of 300 steps with a held-out loss every 10, 40 losses and
     # 30 held-out ones (it picked 40 of the steps and kept those that had one: 1 to 4 bars)
     con = sqlite3.connect(db)
@@ -171,6 +190,12 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     spark = {l.split()[0]: l.split()[-1] for l in p.stdout.splitlines() if l.startswith('  ')}
     if len(spark.get('loss', '')) != 40 or len(spark.get('held-out', '')) != 30:
         fail('%s: curve sparklines %r: want 40 loss and 30 held-out bars' % (tag, spark))
+    # a row without a status (as runs logged before migration 13 have): not known, said so by leaving it out
+    p2 = qkv_cli.run(qkv, ['--db', db, '--json', '-e', 'curve %d' % long_id])
+    st = json.loads(p2.stdout).get('status', 'absent') if p2.returncode == 0 else 'exit %d' % p2.returncode
+    if st is not None or not p.stdout.startswith('training run %d: ' % long_id) or not \
+            p.stdout.splitlines()[0].endswith(' 300 points'):
+        fail('%s: a run without a status: JSON status %r (want null), text %r' % (tag, st, p.stdout.splitlines()[:1]))
     print('ok %-24s loss %.3f -> %.3f, held-out %.4f, %s params, %.0f tok/s'
           % (tag + ' train', first, last, res['val_loss'], res['params'], res['tok_s']), flush=True)
     hf_checks(tag, qkv, out_a, data, db, seq, batch, evb, res['val_loss'])
@@ -189,10 +214,13 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if killed_at is None or proc.returncode != -signal.SIGKILL:
         fail('%s: the run to kill was not killed mid-run (exit %s)' % (tag, proc.returncode))
         return
+    # the killed run's process is gone: it reads as interrupted (it read as a finished run), and running again on resume
+    run_status(tag + ': a killed run', qkv, db, out_b, 'interrupted')
     p = train_cmd(qkv, db, common + ['out=' + out_b])
     if p.returncode != 0:
         fail('%s: resume: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-2000:]))
         return
+    run_status(tag + ': a killed run resumed to its end', qkv, db, out_b, 'done')
     if 'resuming after step 20' not in p.stderr:
         fail('%s: resume: expected "resuming after step 20" on stderr: %s' % (tag, p.stderr[:300]))
     wa, wb = tensors(out_a), tensors(out_b)
@@ -253,6 +281,7 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if proc.returncode != 130 or not r.get('stopped') or not 23 <= stop < 40:
         fail('%s: Ctrl-C: exit %s, %r' % (tag, proc.returncode, {k: r.get(k) for k in ('stopped', 'step')}))
         return
+    run_status(tag + ': a run stopped with Ctrl-C', qkv, db, out_d, 'stopped')
     p = train_cmd(qkv, db, nosave)
     if p.returncode != 0 or 'resuming after step %d' % stop not in p.stderr:
         fail('%s: resume after Ctrl-C at step %d: exit %d: %s' % (tag, stop, p.returncode, p.stderr.strip()[-500:]))
