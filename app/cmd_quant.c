@@ -192,7 +192,7 @@ int export_gguf(App *app, const Args *a, Out *out) {
     if (m->path && runlog_hashes(m->path, file))
         return out_error(out, "export gguf: cannot write '%s': it is one of the loaded model's files (choose another name "
                               "or folder: the runs logged from now on would name the new file's hash)", file);
-    if (model_export_gguf(m, file, types[k].dt, &info, &e)) return out_error(out, "export gguf: %s", e.msg);
+    if (model_export_gguf(m, file, types[k].dt, app->cancel, &info, &e)) return out_error(out, "export gguf: %s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "file", file);
     jw_kstr(w, "what", "gguf");

@@ -156,6 +156,7 @@ typedef struct Export {
     int n, cap;
     float *rope; // [rot/2] divisors, for the rope_freqs item
     const char *path;
+    volatile sig_atomic_t *stop; // checked before each tensor
 } Export;
 
 static ExItem *ex_add(Export *x) {
@@ -210,6 +211,7 @@ static int ex_data(void *user, int i, FILE *f, Err *e) {
     const Model *m = x->m;
     const ModelConfig *c = &m->cfg;
     const ExItem *it = &x->it[i];
+    if (x->stop && *x->stop) return err_set(e, "interrupted");
     int64_t n = it->rows * it->cols;
     float *v = xmalloc(sizeof *v * (size_t)n);
     int rc = 0;
@@ -277,13 +279,14 @@ static uint32_t file_type(DType dt) {
     }
 }
 
-int model_export_gguf(const Model *m, const char *path, DType dt, GgufExportInfo *info, Err *e) {
+int model_export_gguf(const Model *m, const char *path, DType dt, volatile sig_atomic_t *stop, GgufExportInfo *info,
+                      Err *e) {
     const Family *f = m->family;
     if (!f || !f->gguf) return err_set(e, "the %s family has no GGUF layout", m->cfg.a.name);
     if (dt == DT_I8_AFFINE || dtype_ggml(dt) < 0) return err_set(e, "GGUF has no type %s", dtype_name(dt));
     const ModelConfig *c = &m->cfg;
     const Arch *a = &c->a;
-    Export x = {.m = m, .gf = f->gguf, .path = path};
+    Export x = {.m = m, .gf = f->gguf, .path = path, .stop = stop};
     GgufW *w = gguf_w_new();
     int rc = 0;
     config_write_gguf(f, c, w);

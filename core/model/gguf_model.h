@@ -1,6 +1,7 @@
 // gguf_model.h - GGUF checkpoints (llama.cpp's files): a weight source that carries its
 // configuration and tokenizer.
 #pragma once
+#include <signal.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -30,5 +31,7 @@ typedef struct GgufExportInfo {
 // head copied when tied), the matrices as dt (F32, F16, BF16 or a block type; a matrix whose rows
 // are not whole blocks as F16), vectors, position and token-type embeddings as F32. The file is
 // replaced atomically. 0 with *info filled (may be NULL), or -1 with e filled: a family without a
-// GGUF layout, a tokenizer GGUF cannot describe, a path that cannot be written.
-int model_export_gguf(const Model *m, const char *path, DType dt, GgufExportInfo *info, Err *e);
+// GGUF layout, a tokenizer GGUF cannot describe, a path that cannot be written, stop (may be NULL:
+// Ctrl-C) set before the last tensor ("interrupted"; the file at path left as it was).
+int model_export_gguf(const Model *m, const char *path, DType dt, volatile sig_atomic_t *stop, GgufExportInfo *info,
+                      Err *e);

@@ -44,9 +44,10 @@
 #     tokenizer.json for texts with punctuation, white space, case, accents, CJK, controls and
 #     special tokens, from the directory and from both files;
 #   - bad input: an unknown type, a directory that does not exist, a FILE that is a directory,
-#     options of other exports: one error line each, and nothing left behind.
+#     options of other exports: one error line each, and nothing left behind; Ctrl-C during an
+#     export (SmolLM2's, when installed): "interrupted", exit 130, the previous FILE kept.
 # Skips (77) without the test environment (unless QKV_REQUIRE_REFS=1) or the shared vocabularies.
-# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling,unused,wordpiece runs those alone)
+# Usage: test_export_gguf.py [QKV_BINARY [TRACE_DUMP_BINARY]]  (QKV_EXPORT_ONLY=bert,stories,meta,builtin,pooling,unused,wordpiece,interrupted runs those alone)
 
 import json
 import logging
@@ -834,6 +835,44 @@ def run_builtin(qkv, tmp):
     print('builtin              exported and reopened: the same model, logits as the source', flush=True)
 
 
+def check_interrupted(qkv, tmp):
+    """Ctrl-C during an export (SmolLM2 as Q8_0: 272 tensors, seconds of quantizing) stops it at the
+    next tensor: "export gguf: interrupted", exit 130, the next command not run, no temporary file
+    left, the previous FILE as it was (the export ran to its end, exit 0, FILE replaced)."""
+    import signal
+    import subprocess
+    src = qkv_cli.smollm2_dir()
+    if not src:
+        print('interrupted          skipped: SmolLM2 is not installed (./dev models)', flush=True)
+        return
+    d = os.path.join(tmp, 'interrupted')
+    os.makedirs(d)
+    out = os.path.join(d, 'int.gguf')
+    with open(out, 'w') as fh:
+        fh.write('the previous file\n')
+    proc = subprocess.Popen([qkv, '--model', src, '--db', os.path.join(tmp, 'qkv.db'), '-e',
+                             'export gguf %s type=q8_0; model' % out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t0, grown = time.time(), False
+    while not grown and proc.poll() is None and time.time() - t0 < 120:  # the export well under way
+        tmps = [os.path.join(d, n) for n in os.listdir(d) if n.startswith('int.gguf.tmp-')]
+        try:
+            grown = any(os.path.getsize(n) > (4 << 20) for n in tmps)
+        except OSError:
+            pass
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    so, se = proc.communicate(timeout=120)
+    left = [n for n in os.listdir(d) if n != 'int.gguf']
+    with open(out, 'rb') as fh:
+        kept = fh.read() == b'the previous file\n'
+    if not grown or proc.returncode != 130 or b'error: export gguf: interrupted' not in se or so.strip() or left \
+            or not kept:
+        fail('Ctrl-C during export gguf: under way %s, exit %d, stdout %r, stderr %r, left %s, previous file kept %s'
+             % (grown, proc.returncode, so[-200:], se[-300:], left, kept))
+    else:
+        print('interrupted          Ctrl-C stopped the export: nothing left, the previous file kept', flush=True)
+
+
 def check_bad(qkv, tmp, shared):
     db = os.path.join(tmp, 'qkv.db')
     model = os.path.join(tmp, 'gpt2')
@@ -879,6 +918,8 @@ def main():
             run_wordpiece(qkv, tmp, shared)
         if only == [''] or 'gpt2' in only:
             check_bad(qkv, tmp, shared)
+        if only == [''] or 'interrupted' in only:
+            check_interrupted(qkv, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print('max |dlogit| vs the same weights %.3g (tol %g), mean KL of F16/Q8_0 %.3g (tol %g), largest value error '
