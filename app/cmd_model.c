@@ -161,18 +161,6 @@ static int cmd_tokenize(App *app, const Args *a, Out *out) {
     return 0;
 }
 
-// The first of the files new-model writes into dir that is one of the loaded model's, or NULL.
-static const char *loaded_file_in(const App *app, const char *dir) {
-    const Model *m = app->original ? app->original : app->model;
-    for (int i = 0; m && m->path && newmodel_files[i]; i++) {
-        char *p = fs_join(dir, newmodel_files[i]);
-        bool hit = runlog_hashes(m->path, p);
-        free(p);
-        if (hit) return newmodel_files[i];
-    }
-    return NULL;
-}
-
 static int cmd_new_model(App *app, const Args *a, Out *out) {
     const Arg *fam = args_pos(a, 0);
     const Family *f = family_find(fam->val);
@@ -191,7 +179,7 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     Err e = {0};
     // a trained model is never written over, nor the loaded one (the runs logged from then on
     // would name the new files' hash): an untrained one is, regenerated
-    const char *loaded = loaded_file_in(app, dir);
+    const char *loaded = app_loaded_file_in(app, dir);
     if (loaded)
         return out_error(out, "new-model: '%s' holds the loaded model (%s): choose another out= (or load another "
                               "model first)", dir, loaded);

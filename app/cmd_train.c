@@ -325,6 +325,14 @@ static int train_with(App *app, const Args *a, bool out_held, Out *out) {
     for (int i = 0; o.from && shape_keys[i]; i++)
         if (args_opt(a, shape_keys[i]))
             return out_error(out, "train: %s= describes a new model; from=%.100s has its own", shape_keys[i], o.from);
+    // no model named (from=, family=, a new model's options) and out= holds an untrained model (new-model's)
+    // or a run to resume: that model is the one trained, as from=out (a new model of the default shape
+    // replaced the untrained one, and a resume of that run was refused as having "another layers")
+    bool named_model = o.from || fam;
+    for (int i = 0; !named_model && shape_keys[i]; i++) named_model = args_opt(a, shape_keys[i]) != NULL;
+    char *state = named_model ? NULL : fs_join(o.out, "train_state.bin");
+    if (state && tmodel_file_in(o.out) && (tmodel_untrained_in(o.out) || fs_present(state))) o.from = o.out;
+    free(state);
     if (o.from && !strcmp(o.from, "builtin"))
         return out_error(out, "train: from=builtin: the built-in model is not a file to start from (new-model "
                               "writes one, or train from scratch with family=)");
@@ -399,7 +407,14 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     if (!L.db) snprintf(L.log_err.msg, sizeof L.log_err.msg, "%s", dberr.msg);
     TrainHooks h = {on_begin, on_step, &L};
     TrainInfo info = {0};
+    // out= the session's own folder (an untrained model, which train writes over): reloaded after,
+    // so that the session runs the weights on disk, the ones the runs it logs name by their hash
+    bool in_place = app_loaded_file_in(app, o.out) != NULL, reloaded = false;
     int rc = train_run(&o, &h, &info, &e);
+    Err le = {0};
+    if (in_place && !(reloaded = !app_load_model(app, o.out, NULL, &le)))
+        fprintf(stderr, "warning: the session's model is still the one before training: '%s' cannot be reloaded: %s\n",
+                o.out, le.msg);
     if (L.db && L.run_id > 0) { // how it ended (a process killed first leaves it running: read as interrupted)
         Err fe = {0};
         if (db_train_finish(L.db, L.run_id, rc ? "failed" : info.stop_step > 0 ? "stopped" : "done", &fe) &&
@@ -432,6 +447,7 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     if (L.last.step) jw_num(w, L.last.tok_s);
     else jw_null(w);
     jw_kbool(w, "stopped", info.stop_step > 0);
+    jw_kbool(w, "reloaded", reloaded);
     buf_printf(&out->text, "trained %s (%lld parameters) to step %d of %d in %s", info.cfg.a.name,
                (long long)info.n_params, L.last.step ? L.last.step : info.start_step, o.opt.steps, o.out);
     if (L.last.step) buf_printf(&out->text, ": loss %.4f", L.last.loss);
@@ -440,6 +456,7 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     buf_putc(&out->text, '\n');
     if (info.stop_step)
         buf_printf(&out->text, "stopped: saved at step %d; the same command resumes after it\n", info.stop_step);
+    if (reloaded) buf_printf(&out->text, "the session's model is %s: reloaded with the weights saved there\n", o.out);
     return 0;
 }
 
@@ -601,14 +618,16 @@ const Command train_commands[] = {
      "std= tok=DIR] [steps=100 batch=8 seq=64 accum=1 lr=3e-4 min_lr=lr/10 warmup=0 wd=0.1 clip=1 beta1=0.9 beta2=0.95 eval_every=0 "
      "eval_batches=4 save_every=0 val=0.1 data_seed=1 threads=N resume=true cot=off]",
      "Train a decoder (GPT-2 or Llama family) on the text of FILE, tokenized with the model's tokenizer (the last "
-     "val fraction held out), from MODEL or from scratch (a new model of the family with new-model's options), with "
+     "val fraction held out), from MODEL or from scratch (a new model of the family with new-model's options; with "
+     "neither, an untrained model new-model wrote in DIR is the one trained, as from=DIR), with "
      "AdamW, global-norm clipping, warmup and cosine decay to min_lr, and accum micro-batches per step. Writes DIR "
      "as an HF checkpoint (config.json, model.safetensors, tokenizer) every save_every steps and at the end, with "
      "train_state.bin: running the same command again after a kill resumes exactly. The loss curve goes to the "
      "database (train_runs, train_points). A task file (.jsonl, experiment's format) instead fine-tunes on its "
      "exemplars: each its zero-shot prompt (no loss) and its answer (the loss), every 1/val-th held out; cot=on "
      "trains on the rationales. JSON: out, train_run_id, arch, params, start_step, step, steps, "
-     "train_tokens, val_tokens, loss, val_loss, tok_s. recipe=teach: the built-in teaching model's run (the teaching "
+     "train_tokens, val_tokens, loss, val_loss, tok_s, stopped, reloaded (out= was the session's model's folder: "
+     "reloaded after the run). recipe=teach: the built-in teaching model's run (the teaching "
      "corpus written to DIR/corpus by teach-corpus, then a 4-layer Llama with GPT-2's byte-level vocabulary trained on it; options given win).",
      false},
     {"curve", cmd_curve, 0, 1, k_curve, "curve [ID] [kind=train|reward]",

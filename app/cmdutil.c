@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "base/chatturn.h"
+#include "base/fs.h"
 #include "base/json.h"
 #include "tok/chat.h"
 #include "label.h"
+#include "runlog.h"
 
 enum { MAX_TOKENS = 1 << 20, MAX_TOP_K = 1 << 24 };
 #define MAX_TEMPERATURE 100.0
@@ -474,4 +476,15 @@ void options_json(const Args *a, const char *pos_key, Buf *b) {
     for (int i = 0; i < a->n; i++)
         if (a->a[i].key) jw_kstr(&w, a->a[i].key, a->a[i].val);
     jw_obj_end(&w);
+}
+
+const char *app_loaded_file_in(const App *app, const char *dir) {
+    const Model *m = app->original ? app->original : app->model;
+    for (int i = 0; m && m->path && newmodel_files[i]; i++) {
+        char *p = fs_join(dir, newmodel_files[i]);
+        bool hit = runlog_hashes(m->path, p);
+        free(p);
+        if (hit) return newmodel_files[i];
+    }
+    return NULL;
 }

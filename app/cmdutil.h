@@ -121,3 +121,6 @@ int newmodel_args(const Args *a, const Family *f, NewModelParams *p, Out *out);
 // The options of a command as a JSON object (its first positional argument under pos_key
 // when pos_key is non-NULL), for a run's record.
 void options_json(const Args *a, const char *pos_key, Buf *b);
+// The first of the files a model folder holds (new-model's, train's: config, weights, tokenizer)
+// whose name in dir is one of the loaded model's files (the original's when quantized), or NULL.
+const char *app_loaded_file_in(const App *app, const char *dir);

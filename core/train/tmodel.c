@@ -703,15 +703,19 @@ int tmodel_out_unused(const char *out, const char *cmd, const char *const *extra
     return 0;
 }
 
-int tmodel_out_replaceable(const char *out, const char *cmd, const char *const *extra, Err *e) {
-    const char *f = tmodel_file_in(out);
-    if (!f) return tmodel_out_unused(out, cmd, extra, e);
-    char *cp = fs_join(out, "config.json");
+bool tmodel_untrained_in(const char *dir) {
+    char *cp = fs_join(dir, "config.json");
     Json *cfg = json_parse_file(cp, NULL);
     free(cp);
     bool untrained = cfg && json_bool_or(cfg, "qkv_untrained", false);
     json_free(cfg);
-    if (untrained) return 0;
+    return untrained;
+}
+
+int tmodel_out_replaceable(const char *out, const char *cmd, const char *const *extra, Err *e) {
+    const char *f = tmodel_file_in(out);
+    if (!f) return tmodel_out_unused(out, cmd, extra, e);
+    if (tmodel_untrained_in(out)) return 0;
     return err_set(e, "'%s' already holds a trained model (%s): choose another out= (%s would replace it)", out, f,
                    cmd);
 }

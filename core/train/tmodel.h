@@ -111,6 +111,8 @@ int tmodel_out_unused(const char *out, const char *cmd, const char *const *extra
 // writes (tmodel_out_unused). Else -1 with "'out' already holds a trained model (FILE): ..." or
 // tmodel_out_unused's message in e.
 int tmodel_out_replaceable(const char *out, const char *cmd, const char *const *extra, Err *e);
+// Whether dir holds an untrained model (config.json with "qkv_untrained": true, as new-model writes it).
+bool tmodel_untrained_in(const char *dir);
 // The first file of a model (config.json, model.safetensors, its index) present in dir, or NULL.
 const char *tmodel_file_in(const char *dir);
 

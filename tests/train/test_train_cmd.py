@@ -17,6 +17,8 @@
 #   - a Llama with GPT-2's tokenizer files (tok=), and the committed teaching model: transformers'
 #     AutoTokenizer loads them and gives qkv's ids;
 #   - a checkpoint of a llama2.c model tokenizes as the source (its space before every text kept);
+#   - out= an untrained model (new-model's) and no model named: that model trained, as from= it;
+#     out= the session's model: reloaded after the run;
 #   - a task file (.jsonl): its exemplars as zero-shot prompts and answers, the loss on the
 #     answers only (the held-out loss equals transformers'), the answers learned;
 #   - bench-train: FLOPs per token as counted from config.json, speeds and fractions consistent;
@@ -40,7 +42,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trainref import fail, finish, load_causal_lm, np, qkv_cli, tensors, torch, transformers  # noqa: E402
+from trainref import fail, failures, finish, load_causal_lm, np, qkv_cli, tensors, torch, transformers  # noqa: E402
 
 
 def corpus(path, n=600, seed=3):
@@ -524,6 +526,55 @@ def small_val(qkv, tmp, data):
               % ('small val', b['train_tokens']), flush=True)
 
 
+def untrained_out(qkv, tmp, data):
+    """train FILE out=DIR, DIR an untrained model of new-model's and no model named: that model is
+    trained (a new model of the default shape replaced it: 2 layers, d=64), the weights exactly those
+    of from=its copy, and the same command again finds the run finished (it was refused: "another
+    layers"). When DIR is the session's model, the session reloads it after the run: its logits are
+    then the trained files' (it kept the untrained weights while the runs it logged named the trained
+    files' hash)."""
+    db = os.path.join(tmp, 'untrained.db')
+    n0 = len(failures)
+    u, ref = os.path.join(tmp, 'untrained-u'), os.path.join(tmp, 'untrained-ref')
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=3 out=' + u])
+    if p.returncode != 0:
+        fail('new-model: ' + p.stderr)
+        return
+    shutil.copytree(u, ref + '-src')
+    opts = ['steps=3', 'batch=2', 'seq=16', 'save_every=3']
+    runs = [train_cmd(qkv, db, [data, 'out=' + u] + opts),
+            train_cmd(qkv, db, [data, 'from=' + ref + '-src', 'out=' + ref] + opts),
+            train_cmd(qkv, db, [data, 'out=' + u] + opts)]  # the same command again: the run is finished
+    res = [json.loads(r.stdout.strip().split('\n')[-1]) if r.returncode == 0 else {'err': r.stderr[-300:]} for r in runs]
+    cfg = json.load(open(os.path.join(u, 'config.json')))
+    if (cfg.get('n_layer'), cfg.get('n_embd'), cfg.get('n_positions')) != (1, 32, 64):
+        fail('train out= an untrained model: trained a model of n_layer %r, n_embd %r, n_positions %r (1, 32, 64 '
+             'made by new-model)' % (cfg.get('n_layer'), cfg.get('n_embd'), cfg.get('n_positions')))
+    wu, wr = tensors(u), tensors(ref)
+    if set(wu) != set(wr) or any(not np.array_equal(wu[k], wr[k]) for k in wu):
+        fail('train out= an untrained model: weights differ from train from= its copy')
+    if res[0].get('loss') != res[1].get('loss') or res[2].get('step') != 3 or res[2].get('loss', 0) is not None:
+        fail('train out= an untrained model: %r; from= its copy %r; the same command again %r' % tuple(res))
+    # the session's own model trained in place: reloaded
+    s = os.path.join(tmp, 'untrained-s')
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=4 out=' + s])
+    p = qkv_cli.run(qkv, ['--db', db, '--json', '-e', 'load %s; train %s out=%s %s; logits "the cat" top=5; model'
+                          % (s, data, s, ' '.join(opts))])
+    outs = [json.loads(l) for l in p.stdout.splitlines() if l.startswith('{')] if p.returncode == 0 else []
+    fresh = qkv_cli.run(qkv, ['--db', db, '--model', s, '--json', '-e', 'logits "the cat" top=5'])
+    want = json.loads(fresh.stdout) if fresh.returncode == 0 else {}
+    if len(outs) != 4 or not outs[1].get('reloaded') or outs[3].get('untrained') or \
+            [t['logit'] for t in outs[2].get('top', [])] != [t['logit'] for t in want.get('top', [])]:
+        fail('train out= the session\'s model: exit %d, reloaded %r, then untrained %r, logits %r (the files\' %r): %s'
+             % (p.returncode, outs[1].get('reloaded') if len(outs) > 1 else None,
+                outs[3].get('untrained') if len(outs) > 3 else None,
+                [t['logit'] for t in outs[2].get('top', [])] if len(outs) > 2 else None,
+                [t['logit'] for t in want.get('top', [])], p.stderr[-300:]))
+    if len(failures) == n0:
+        print('ok %-24s trained as from= it, finished on the next run; the session\'s reloaded' % 'untrained out=',
+              flush=True)
+
+
 def from_gguf(qkv, tmp, data):
     """A checkpoint made from a GGUF Llama (q and k in llama.cpp's adjacent-pair rotary order) is
     the same model in HF's layout: after a step at lr 1e-9 its logits equal the GGUF's, in qkv and
@@ -761,6 +812,7 @@ def main():
             bad_inputs(qkv, tmp, data, trained, gpt2_common, llama)
         from_gguf(qkv, tmp, data)
         small_val(qkv, tmp, data)
+        untrained_out(qkv, tmp, data)
         from_gguf_same(qkv, tmp, data, 'gpt2', 'f32', ['heads=2'])
         from_gguf_same(qkv, tmp, data, 'gpt2', 'f16', ['heads=2'])
         from_gguf_same(qkv, tmp, data, 'llama', 'f32', ['heads=4', 'kv_heads=2', 'theta=500'])
