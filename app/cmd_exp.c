@@ -331,13 +331,19 @@ static int exp_run(App *app, const Args *a, Out *out) {
     return rc;
 }
 
-// The model an experiment ran on must be the current one: load it when it is not.
+// Whether the session's model is the one an experiment ran on (its model_path as runs record it).
+static bool is_session_model(App *app, Db *db, const DbExperiment *x) {
+    Err e = {{0}};
+    RunRecord rr;
+    return app->model && !runlog_model(&rr, db, app->model, &e) && !strcmp(rr.run.model_path, x->model_path);
+}
+
+// The model an experiment ran on must be the current one: load it when it is not (by its path:
+// "builtin" is the built-in model, not the default one, which it loaded and then found changed).
 static int ensure_model(App *app, Db *db, const DbExperiment *x, Out *out) {
     Err e = {{0}};
     RunRecord rr;
-    if (runlog_model(&rr, db, app->model, &e)) return out_error(out, "%s", e.msg);
-    bool same = !strcmp(rr.run.model_path, x->model_path);
-    if (!same && app_load_model(app, strcmp(x->model_path, "builtin") ? x->model_path : NULL, NULL, &e))
+    if (!is_session_model(app, db, x) && app_load_model(app, x->model_path, NULL, &e))
         return out_error(out, "experiment %lld ran on '%s', which cannot be loaded: %s", (long long)x->id, x->model_path,
                          e.msg);
     if (runlog_model(&rr, db, app->model, &e)) return out_error(out, "%s", e.msg);
@@ -385,6 +391,7 @@ typedef struct {
     Out *out;
     int n;
     Err *e;
+    const Tokenizer *tok; // the experiment's model's; NULL: it cannot be opened (pieces null)
 } ItemShow;
 
 static int show_item(void *user, const DbExpItem *it) {
@@ -442,9 +449,13 @@ static int show_item(void *user, const DbExpItem *it) {
             int id = (int)ids->items[i].num;
             jw_obj(w);
             jw_kint(w, "id", id);
-            token_piece(s->app->model->tok, id, &piece);
             jw_key(w, "piece");
-            jw_strn(w, piece.data ? piece.data : "", piece.len);
+            if (s->tok) {
+                token_piece(s->tok, id, &piece);
+                jw_strn(w, piece.data ? piece.data : "", piece.len);
+            } else {
+                jw_null(w);
+            }
             jw_knum(w, "logprob", lps->items[i].num);
             jw_obj_end(w);
         }
@@ -474,14 +485,28 @@ static int exp_show(App *app, Db *db, int64_t id, const Args *a, Out *out) {
     int found = db_experiment_get(db, id, &x, &e);
     if (found <= 0) return found < 0 ? out_error(out, "%s", e.msg) : out_error(out, "no experiment %lld", (long long)id);
     int n_cond = x.n_conditions, n_items = x.n_items;
-    db_experiment_done(&x);
-    if (cond >= n_cond) // not "no stored item 0 under condition 99"
-        return out_error(out, "experiment %lld has conditions 0 to %d: no condition %lld", (long long)id, n_cond - 1, cond);
-    if (item >= n_items)
+    if (cond >= n_cond || item >= n_items) { // not "no stored item 0 under condition 99"
+        db_experiment_done(&x);
+        if (cond >= n_cond)
+            return out_error(out, "experiment %lld has conditions 0 to %d: no condition %lld", (long long)id,
+                             n_cond - 1, cond);
         return out_error(out, "experiment %lld has items 0 to %d: no item %lld", (long long)id, n_items - 1, item);
+    }
+    // its tokens named by its own model's tokenizer (the session's model may be another: ids named
+    // with a foreign vocabulary), opened beside the session's when that is another
+    Model *own = NULL;
+    Err oe = {{0}};
+    const Tokenizer *tok = NULL;
+    if (is_session_model(app, db, &x)) tok = app->model->tok;
+    else if ((own = app_open_model(x.model_path, NULL, &oe))) tok = own->tok;
     jw_kint(&out->w, "experiment_id", id);
-    ItemShow s = {app, db, out, 0, &e};
+    ItemShow s = {app, db, out, 0, &e, tok};
     int r = db_experiment_items_each(db, id, cond < 0 ? 0 : (int)cond, (int)item, show_item, &s, &e);
+    if (!r && s.n && !tok)
+        buf_printf(&out->text, "(token pieces null: the experiment's model '%s' cannot be opened: %s)\n", x.model_path,
+                   oe.msg);
+    model_free(own);
+    db_experiment_done(&x);
     if (r) return out_error(out, "experiment %lld: %s", (long long)id, e.msg);
     if (!s.n)
         return out_error(out, "experiment %lld has no stored item %lld under condition %lld", (long long)id, item,

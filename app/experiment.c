@@ -289,8 +289,8 @@ int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
         const char *tg = t->items[t->test[i]].target;
         double v;
         if (!tg || !score_last_number(tg, strlen(tg), &v))
-            return err_set(e, "scorer=number: task '%s' test item %d's target \"%.40s\" holds no number%s", t->name,
-                           i + 1, tg ? tg : "", s->scorer ? "" : " (give another scorer=)");
+            return err_set(e, "scorer=number: task '%s' test item %d (line %d): its target \"%.40s\" holds no number%s",
+                           t->name, i, t->items[t->test[i]].line, tg ? tg : "", s->scorer ? "" : " (give another scorer=)");
     }
     bool any_cot = false;
     int max_samples = 1;

@@ -43,6 +43,18 @@ Scorer *scorer_new(const ScoreOpts *o, Err *e) {
     s->o.separator = s->separator;
     s->o.answer_phrase = s->phrase;
     s->o.regex = NULL;
+    // POSIX extended syntax (glibc's, with its \w \s \b): Perl's \d, read as the letter d, matched
+    // nothing a number was meant to, silently
+    for (const char *p = o->kind == SCORE_REGEX && o->regex ? o->regex : ""; *p; p++)
+        if (*p == '\\' && p[1]) {
+            if (p[1] == 'd' || p[1] == 'D') {
+                err_set(e, "regex=\"%.100s\": \\%c is Perl's, not POSIX extended syntax, which qkv's regex is: write "
+                           "%s", o->regex, p[1], p[1] == 'd' ? "[0-9]" : "[^0-9]");
+                free(s->separator), free(s->phrase), free(s);
+                return NULL;
+            }
+            p++; // an escaped character, a backslash included
+        }
     if (o->kind == SCORE_REGEX) {
         int rc = regcomp(&s->re, o->regex, REG_EXTENDED | REG_ICASE);
         if (rc) {

@@ -11,6 +11,7 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/sha256.h"
+#include "prompt/score.h"
 
 enum { TASK_MAX_BYTES = 256 << 20, TASK_MAX_CHOICES = 26 };
 
@@ -158,6 +159,13 @@ static int read_choices(const Json *c, const Where *w, TaskItem *it, char ***lab
         if (s->type != JSON_STR || memchr(s->str, 0, s->len)) return bad(w, "every choice must be a string");
         it->choices[i] = xstrndup(s->str, s->len);
         if (lab && lab->items[i].type == JSON_STR) (*labels)[i] = xstrndup(lab->items[i].str, lab->items[i].len);
+        size_t k = 0;
+        while (k < s->len && isspace((unsigned char)s->str[k])) k++;
+        if (k == s->len) { // scored on the space before it alone: near-certain, and per character undefined
+            char msg[96];
+            snprintf(msg, sizeof msg, "choice %zu is empty: there is no text to score", i);
+            return bad(w, msg);
+        }
     }
     return 0;
 }
@@ -223,9 +231,15 @@ static int read_item(const Json *o, const Where *w, TaskItem *it, const char **l
     }
     if (!it->target && get_str(o, "answer", w, &it->target)) return -1;
     if (!it->target) return bad(w, "an item needs \"target\" (or a GSM8K-style \"answer\" ending in \"#### N\")");
-    size_t k = 0;
-    while (it->target[k] && isspace((unsigned char)it->target[k])) k++;
-    if (!it->target[k]) return bad(w, "the target is empty: no answer could be scored right against it");
+    // the scorers compare normalised texts (score_normalize): a target with nothing left after it
+    // ("", spaces, "!!!") matches no answer
+    Buf nt = {0};
+    score_normalize(it->target, strlen(it->target), &nt);
+    bool empty = nt.len == 0;
+    buf_free(&nt);
+    if (empty)
+        return bad(w, "the target is empty once normalised as the scorers compare it (case, accents, punctuation and "
+                      "spaces dropped): no answer could be scored right against it");
     *layout = "qkv";
     return 0;
 }

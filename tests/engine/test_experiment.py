@@ -369,7 +369,13 @@ with open(nf, "w") as fh:
     fh.write(json.dumps({"name": "num", "scorer": "number", "description": "Count:"}) + "\n")
     fh.write(json.dumps({"input": "one", "target": "1"}) + "\n")
     fh.write(json.dumps({"input": "twelve", "target": "twelve"}) + "\n")
-fails(f"experiment {nf} shots=0", "test item 2's target \"twelve\" holds no number")
+# the item as item= numbers it (from 0) and its line (it said "test item 2", item=1's)
+fails(f"experiment {nf} shots=0", "test item 1 (line 3): its target \"twelve\" holds no number")
+# a regex is POSIX extended: Perl's \d (read as the letter d) is refused, not run to accuracy 0
+fails(f"experiment {nf} shots=0 scorer=regex regex=" + q("([0-9]+)\\d"), "\\d is Perl's, not POSIX extended syntax")
+fails(f"experiment {nf} shots=0 scorer=regex regex=" + q("\\D+"), "write [^0-9]")
+check(one(f"experiment {nf} shots=0 scorer=regex regex=" + q("([0-9]+)\\\\d")).get("status") == "done",
+      "an escaped backslash before d is POSIX's own")
 # a GSM8K-style file is scored as numbers unless its header or scorer= says otherwise ("6 + 1 = 7
 # cats" was wrong for 7 under the exact scorer it got)
 gdir = os.path.join(TMP, "gsm-tasks")
@@ -384,7 +390,7 @@ p = subprocess.run([QKV, "--db", DB, "--json", "-e", "tasks"], capture_output=Tr
 listed = json.loads(p.stdout.decode()).get("tasks", []) if p.returncode == 0 else []
 check([(x.get("layout"), x.get("scorer")) for x in listed] == [("gsm8k", "number")], "tasks: a GSM8K-style file's "
       "scorer is number", (p.stderr, listed))
-fails(f"experiment {gf} shots=0", "test item 2's target \"yes\" holds no number (give another scorer=)")
+fails(f"experiment {gf} shots=0", "test item 1 (line 2): its target \"yes\" holds no number (give another scorer=)")
 check(one(f"experiment {gf} shots=0 scorer=exact").get("status") == "done", "scorer=exact overrides it")
 
 # ---- resume after SIGINT and after SIGKILL -----------------------------------------------------
@@ -560,6 +566,15 @@ empty_t = os.path.join(TMP, "empty-target.jsonl")
 with open(empty_t, "w") as fh:
     fh.write('{"input": "x", "target": "y"}\n{"input": "a", "target": " "}\n')
 fails(f"experiment {empty_t}", "line 2: the target is empty")
+# nothing left once normalised as the scorers compare ("!!!"): no answer could match it (it ran,
+# every answer wrong); an empty choice, scored on the space before it alone, won every item
+for name, line in (("punct-target", '{"input": "a", "target": "!!!"}'),
+                   ("empty-choice", '{"question": "a", "choices": ["x", "  "], "answer": 0}')):
+    path = os.path.join(TMP, name + ".jsonl")
+    with open(path, "w") as fh:
+        fh.write('{"input": "x", "target": "y"}\n' + line + "\n")
+    fails(f"experiment {path}", "line 2: the target is empty once normalised" if name == "punct-target"
+          else "line 2: choice 1 is empty")
 # a task or pool= that is there but is not a regular file is said to be so, never read or waited on
 # (it said "No such file or directory")
 fifo = os.path.join(TMP, "task.fifo")
@@ -605,6 +620,29 @@ bert = os.path.join(TMP, "bert")
 enc = subprocess.run([QKV, "--db", DB, "-e", f"new-model bert layers=1 heads=2 d=16 ctx=64 seed=1 out={bert}; "
                       f"load {bert}; experiment en-fr limit=1"], capture_output=True)
 check(enc.returncode != 0 and b"decoder" in enc.stderr, "an encoder cannot run an experiment", enc.stderr[-300:])
+
+# another model in the session: experiment show names the tokens with the experiment's own model
+# (they were the session's: builtin's ids read in the BERT's vocabulary), and a resume loads the
+# built-in model it ran on (it loaded the default model for "builtin", then said it had changed)
+want = one(f"experiment show {eid} item=1 condition=2")
+p = subprocess.run([QKV, "--db", DB, "--json", "-e", f"load {bert}; experiment show {eid} item=1 condition=2"],
+                   capture_output=True)
+got = json.loads(p.stdout.decode().strip().split("\n")[-1]) if p.returncode == 0 else {}
+pieces = lambda r: [[t.get("piece") for t in x.get("tokens", [])] for x in r.get("runs", [])]  # noqa: E731
+check(p.returncode == 0 and pieces(got) == pieces(want) and any(pieces(want)),
+      "experiment show under another model: the experiment's model's pieces", (pieces(got)[:1], pieces(want)[:1]))
+rx = one("experiment en-fr shots=0 limit=3 new=true")
+c = sqlite3.connect(DB)
+c.execute("UPDATE experiments SET status = 'stopped', finished = NULL WHERE id = ?", (rx["experiment_id"],))
+for table in ("experiment_runs", "experiment_items"):  # its last item, as a stop before it leaves it
+    c.execute(f"DELETE FROM {table} WHERE experiment_id = ? AND item = 2", (rx["experiment_id"],))
+c.commit()
+c.close()
+p = subprocess.run([QKV, "--db", DB, "--json", "-e", f"experiment resume {rx['experiment_id']}"], capture_output=True,
+                   env=dict(os.environ, QKV_MODEL=bert))
+r = json.loads(p.stdout.decode().strip().split("\n")[-1]) if p.returncode == 0 else {}
+check(r.get("status") == "done" and r.get("done_now") == 1, "a builtin experiment resumed in a session whose default is "
+      "another model", (p.returncode, p.stderr.decode()[-300:]))
 
 print("ok" if not failures else f"{failures} failure(s)")
 sys.exit(1 if failures else 0)
