@@ -95,6 +95,8 @@ int probe_set_read(const char *path, const char *other, ProbeSet *s, Err *e) {
             rc = err_set(e, "'%s' line %d: \"label\" must be a string, number or boolean", path, line);
         else if (kj == 2 && labels->type != JSON_ARR)
             rc = err_set(e, "'%s' line %d: \"labels\" must be a list of [start, end, \"LABEL\"]", path, line);
+        else if (!text->len) // no token of its own: it gave no row, and its label went unseen
+            rc = err_set(e, "'%s' line %d: the text is empty", path, line);
         else if (group && group->type != JSON_STR && !json_int_in(group, -(1ll << 53), 1ll << 53, &gi))
             rc = err_set(e, "'%s' line %d: \"group\" must be a string or a whole number", path, line);
         for (size_t i = 0; !rc && kj == 2 && i < labels->len; i++) {
@@ -320,7 +322,10 @@ int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err 
             rc = err_set(e, "example %d: %d tokens do not fit in the context of %d", i + 1, n, cf->n_ctx);
             break;
         }
-        if (b <= a) continue;
+        if (b <= a) { // only the tokenizer's own (a text of spaces a WordPiece drops): no row to learn from
+            rc = err_set(e, "example %d (\"%.40s\") has no tokens of its own", i + 1, s->text[i]);
+            break;
+        }
         if (n > hcap) {
             free(hidden), free(st), free(en);
             hcap = n;

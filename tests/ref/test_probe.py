@@ -408,6 +408,11 @@ def check_errors(qkv, tmp):
         'badgroup2.jsonl': '{"text": "a", "label": 1, "group": 3}\n{"text": "b", "label": 2, "group": [3]}\n',
         'badgroup3.jsonl': '{"text": "a", "labels": [], "group": true}\n',
         'fewgroups.jsonl': ''.join('{"text": "t%d", "label": %d, "group": "g"}\n' % (i, i % 2) for i in range(10)),
+        # an empty text gave no row and was dropped: "every row has the label 'y'" of a file with an x
+        'emptytext.jsonl': '{"text": "", "label": "x"}\n{"text": "b", "label": "y"}\n',
+        # a text of spaces is no token of its own to a WordPiece (only [CLS] [SEP]): dropped too
+        'spaces.jsonl': ''.join('{"text": "%s", "label": %d}\n' % ('   ' if i == 3 else 'w%d' % i, i % 2)
+                                for i in range(10)),
     }
     for name, body in files.items():
         with open(os.path.join(tmp, name), 'w') as f:
@@ -424,6 +429,9 @@ def check_errors(qkv, tmp):
         ('probe train "%s"' % os.path.join(tmp, 'badgroup2.jsonl'), 'line 2: "group" must be a string or a whole number'),
         ('probe train "%s"' % os.path.join(tmp, 'badgroup3.jsonl'), 'line 1: "group" must be a string or a whole number'),
         ('probe train "%s"' % os.path.join(tmp, 'fewgroups.jsonl'), 'too few for a held-out split of one group in 5'),
+        ('probe train "%s"' % os.path.join(tmp, 'emptytext.jsonl'), "'%s' line 1: the text is empty"
+         % os.path.join(tmp, 'emptytext.jsonl')),
+        ('probe train "%s"' % os.path.join(tmp, 'spaces.jsonl'), 'example 4 ("   ") has no tokens of its own', 'bert'),
         ('probe train nosuch', 'neither a file nor a built-in'),
         ('probe train number layers=9', 'out of range'),
         ('probe train number layers=2,1', 'ascending'),
@@ -443,8 +451,12 @@ def check_errors(qkv, tmp):
         ('probe runs colour=red', 'probe runs: colour= does not apply (only dataset=, limit=)'),
         ('probe data number "%s" chat=true' % os.path.join(tmp, 'x.jsonl'), 'chat= does not apply'),
     ]
-    for cmd, want in cases:
-        p = qkv_cli.run(qkv, ['--model', model, '--db', db, '-e', cmd])
+    bert = os.path.join(tmp, 'bert-errors')
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'new-model bert layers=1 heads=2 d=16 ctx=64 seed=1 out=' + bert])
+    if p.returncode != 0:
+        fail('new-model bert: ' + p.stderr)
+    for cmd, want, *on in cases:
+        p = qkv_cli.run(qkv, ['--model', bert if on else model, '--db', db, '-e', cmd])
         if p.returncode == 0 or want not in p.stderr or 'error:' not in p.stderr:
             fail('%r: expected an error naming %r, got exit %d: %s' % (cmd, want, p.returncode, p.stderr.strip()))
 
