@@ -344,6 +344,36 @@ static int text_ids(App *app, const Arg *arg, IntVec *ids, Out *out) {
     return 0;
 }
 
+// The figure of a patch without the residual stream: rows the layers, columns each head (when
+// visited) then the MLP (when visited), the fraction restored by patching that one site.
+static void patch_site_figure(App *app, const Model *m, const PatchResult *r, int L, int H, char *title, size_t size) {
+    int hc = r->head ? H : 0, cols = hc + (r->mlp ? 1 : 0);
+    float *v = malloc(sizeof *v * (size_t)L * (size_t)cols);
+    char **rl = calloc((size_t)L, sizeof *rl), **cl = calloc((size_t)cols, sizeof *cl);
+    for (int l = 0; v && rl && cl && l < L; l++) {
+        for (int h = 0; h < hc; h++) v[(size_t)l * cols + h] = r->head[(size_t)l * H + h];
+        if (r->mlp) v[(size_t)l * cols + hc] = r->mlp[l];
+    }
+    for (int l = 0; rl && l < L; l++) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", l);
+        rl[l] = strdup(s);
+    }
+    for (int i = 0; cl && i < cols; i++) {
+        char s[16];
+        snprintf(s, sizeof s, i < hc ? "h%d" : "mlp", i);
+        cl[i] = strdup(s);
+    }
+    snprintf(title, size, "%s: patching %s, fraction of the logit difference restored (rows: layers, columns: %s)",
+             m->name, r->head && r->mlp ? "each head's and each MLP's output" : r->head ? "each head's output"
+                                                                                    : "each MLP's output",
+             r->head && r->mlp ? "heads, then the MLP" : r->head ? "heads" : "the MLP");
+    if (v && rl && cl) app_set_figure(app, v, L, cols, (const char *const *)rl, (const char *const *)cl, true, title);
+    labels_free(rl, L);
+    labels_free(cl, cols);
+    free(v);
+}
+
 static int cmd_patch(App *app, const Args *a, Out *out) {
     const Model *m = app->model;
     const ModelConfig *c = &m->cfg;
@@ -392,12 +422,22 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
     if (!rc && !x) rc = out_error(out, "patch: %s", e.msg);
     PatchResult r = {0};
     if (!rc && patch_run(x, cl.v, co.v, T, (int)pos, answer, wrong, sites, &r, &e)) {
-        if (r.same_top) {
+        if (r.same_top) { // the default side equals the other: which one, and what to give instead
             Buf t = {0};
             token_shown(m->tok, r.answer, &t);
-            rc = out_error(out, "patch: both prompts' top token at position %lld is '%s', the answer: say which token the "
-                                "corrupt prompt should favour instead with wrong=TOKEN (or wrong=#ID)",
-                           pos, t.data ? t.data : "");
+            const char *tk = t.data ? t.data : "";
+            if (wrong >= 0)
+                rc = out_error(out, "patch: the clean prompt's top token at position %lld, the default answer, is '%s', "
+                                    "the token wrong= names: say which token the clean prompt should favour with "
+                                    "answer=TOKEN (or answer=#ID)", pos, tk);
+            else if (answer >= 0)
+                rc = out_error(out, "patch: the corrupt prompt's top token at position %lld, the default wrong, is '%s', "
+                                    "the token answer= names: say which token the corrupt prompt should favour instead "
+                                    "with wrong=TOKEN (or wrong=#ID)", pos, tk);
+            else
+                rc = out_error(out, "patch: both prompts' top token at position %lld is '%s', the answer: say which "
+                                    "token the corrupt prompt should favour instead with wrong=TOKEN (or wrong=#ID)",
+                               pos, tk);
             buf_free(&t);
         } else rc = out_error(out, "patch: %s", e.msg);
     }
@@ -439,7 +479,7 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
             snprintf(s, sizeof s, l ? "%d" : "emb", l);
             rlab[l] = strdup(s);
         }
-        char title[160];
+        char title[200];
         snprintf(title, sizeof title,
                  "%s: patching the residual stream, fraction of the logit difference restored (rows: layers, columns: "
                  "the corrupt prompt's tokens)",
@@ -448,6 +488,8 @@ static int cmd_patch(App *app, const Args *a, Out *out) {
             app_set_figure(app, r.resid, L + 1, T, (const char *const *)rlab, (const char *const *)clab, true, title);
         labels_free(rlab, L + 1);
         labels_free(clab, T);
+        if (!r.resid) // sites=heads and/or mlp: layer x (each head, then the MLP), as save exports it
+            patch_site_figure(app, m, &r, L, H, title, sizeof title);
         Buf ta = {0};
         token_shown(m->tok, r.answer, &ta);
         token_shown(m->tok, r.wrong, &tmp);

@@ -17,6 +17,7 @@
 # Skips (77) without the test environment unless QKV_REQUIRE_REFS=1.
 # Usage: test_analysis.py [QKV_BINARY]
 
+import csv
 import os
 import shutil
 import sys
@@ -322,12 +323,28 @@ def check_patch(tag, qkv, model, db, fam, clean, corrupt, causal, pos=None):
         if np.any(resid[:, pos + 1:] != 0):  # never run: the answer cannot see them
             fail('%s: patching after the answer position restores something' % tag)
     # sites= visits only the kinds named: the same numbers, the others null
-    (part,) = qkv_cli.json_cmds(qkv, model, [cmd + ' sites=mlp,heads'], db)
+    # ... and save exports what was visited: rows the layers, columns the heads then the MLP (it
+    # exported the figure before the patch, or said "nothing to save yet")
+    csvs = [os.path.join(os.path.dirname(db), '%s-patch-%s.csv' % (''.join(c if c.isalnum() else '-' for c in tag), k))
+            for k in ('hm', 'm')]
+    before = ['heads ' + qkv_cli.ids_arg(clean)] if T > 1 else []  # a figure save wrote instead
+    part, _, _, _ = qkv_cli.json_cmds(qkv, model, before + [cmd + ' sites=mlp,heads', 'save ' + csvs[0],
+                                                            cmd + ' sites=mlp', 'save ' + csvs[1]], db)[len(before):]
     if part.get('sites') != ['heads', 'mlp'] or part.get('resid') is not None:
         fail('%s: patch sites=mlp,heads gives sites %s and resid %s' % (tag, part.get('sites'),
                                                                          'null' if part.get('resid') is None else '...'))
     elif part['heads'] != res['heads'] or part['mlp'] != res['mlp']:
         fail('%s: patch sites=mlp,heads: heads or mlp differ from the full run\'s' % tag)
+    for path, cols, want in ((csvs[0], ['h%d' % h for h in range(H)] + ['mlp'],
+                              [hr + [m] for hr, m in zip(res['heads'], res['mlp'])]),
+                             (csvs[1], ['mlp'], [[m] for m in res['mlp']])):
+        with open(path, newline='') as fh:
+            rows = list(csv.reader(fh))
+        got = [[float(v) for v in r[1:]] for r in rows[1:]]
+        if rows[0][1:] != cols or [r[0] for r in rows[1:]] != [str(l) for l in range(L)] or \
+                not np.allclose(got, want, rtol=1e-6, atol=1e-7):
+            fail('%s: save after patch sites=%s: header %s, rows %s' % (tag, 'heads,mlp' if len(cols) > 1 else 'mlp',
+                                                                      rows[0], [r[0] for r in rows[1:]]))
     (part,) = qkv_cli.json_cmds(qkv, model, [cmd + ' sites=resid'], db)
     if part.get('heads') is not None or part.get('mlp') is not None or part['resid'] != res['resid']:
         fail('%s: patch sites=resid: heads/mlp not null or resid differs from the full run\'s' % tag)
@@ -405,9 +422,15 @@ def check_rotary(tag, qkv, model, db, fam):
 
 
 def check_errors(tag, qkv, model, db):
+    top_clean, top_corrupt = [qkv_cli.json_cmds(qkv, model, ['logits ids=%s top=1' % ids], db)[0]['top'][0]['id']
+                              for ids in ('1,2,3', '1,2,4')]
     bad = [('patch clean_ids=1,2,3 corrupt_ids=1,2', 'same token length'),
            ('patch "a b" clean_ids=1,2 corrupt_ids=1,3', 'give'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,3', 'wrong=TOKEN'),
+           # the default side equals the token the other option names: that is what is said (it said
+           # both prompts' top token was the same)
+           ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 wrong=#%d' % top_clean, 'the default answer'),
+           ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 answer=#%d' % top_corrupt, 'the default wrong'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,3 answer=#1 wrong=#2', 'same logit difference'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 answer=#1 wrong=#1', 'same token'),
            ('patch clean_ids=1,2,3 corrupt_ids=1,2,4 metric=prob', 'logit_diff'),
