@@ -118,11 +118,13 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
     int *nrank = xcalloc((size_t)na, sizeof *nrank);
     for (int i = 0; i < na * na; i++) pair[i].last_group = -1;
     for (int i = 0; i < na; i++) one[i].last_group = -1;
-    int prompts = 0, shared = 0;
+    // shared: prompts ranked by more than one annotator (with annotator=: by NAME and another);
+    // compared: those of them where two such rankings have two or more completions in common
+    int prompts = 0, shared = 0, compared = 0;
     for (int g0 = 0, g1; g0 < s.n; g0 = g1) {
         for (g1 = g0 + 1; g1 < s.n && rankset_same_prompt(&s.r[g0], &s.r[g1]); g1++) {}
         prompts++;
-        bool any = false;
+        bool any = false, two = false;
         for (int i = g0; i < g1; i++) {
             int ai = name_index(&names, &na, s.r[i].annotator);
             nrank[ai]++;
@@ -130,6 +132,7 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
                 int aj = name_index(&names, &na, s.r[j].annotator);
                 if (ai == aj) continue; // one annotator twice: not agreement between people
                 if (who && strcmp(s.r[i].annotator, who) && strcmp(s.r[j].annotator, who)) continue;
+                two = true;
                 const RankRow *x = ai < aj ? &s.r[i] : &s.r[j], *y = ai < aj ? &s.r[j] : &s.r[i];
                 AgreeCounts c = {0};
                 if (compare_rows(x, y, &c) < 2) continue;
@@ -143,16 +146,22 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
                 tally_add(&one[x == &s.r[i] ? aj : ai], &cy, g0);
             }
         }
-        shared += any;
+        shared += two, compared += any;
     }
     JsonW *w = &out->w;
     jw_kint(w, "rankings", s.n);
     jw_kint(w, "prompts", prompts);
     jw_kint(w, "shared_prompts", shared);
+    jw_kint(w, "compared_prompts", compared);
     jw_key(w, "pairs");
     jw_arr(w);
-    buf_printf(&out->text, "%d rankings of %d prompts, %d ranked by more than one annotator\n", s.n, prompts, shared);
-    if (shared) buf_puts(&out->text, "annotators                 prompts  pairs  agreement  tau-b\n");
+    buf_printf(&out->text, "%d rankings of %d prompts, %d ranked by more than one annotator", s.n, prompts, shared);
+    if (compared < shared) // their rankings share fewer than two completions: no pair to compare
+        buf_printf(&out->text, " (%d of them with two or more completions in common, which agreement compares)",
+                   compared);
+    buf_putc(&out->text, '\n');
+    bool any_pairs = compared > 0;
+    if (any_pairs) buf_puts(&out->text, "annotators                 prompts  pairs  agreement  tau-b\n");
     for (int i = 0; i < na; i++)
         for (int j = i + 1; j < na; j++) {
             const Tally *t = &pair[i * na + j];
@@ -175,14 +184,14 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
     jw_arr_end(w);
     jw_key(w, "annotators");
     jw_arr(w);
-    if (shared) buf_puts(&out->text, "annotator    rankings  prompts  pairs  agreement  tau-b\n");
+    if (any_pairs) buf_puts(&out->text, "annotator    rankings  prompts  pairs  agreement  tau-b\n");
     for (int i = 0; i < na; i++) {
         jw_obj(w);
         jw_kstr(w, "annotator", *names[i] ? names[i] : NULL);
         jw_kint(w, "rankings", nrank[i]);
         counts_json(w, &one[i]);
         jw_obj_end(w);
-        if (!shared) continue;
+        if (!any_pairs) continue;
         const char *nm = *names[i] ? names[i] : "(none)";
         put_cell(&out->text, nm, strlen(nm), 12, false);
         buf_printf(&out->text, " %8d %8d %6ld  ", nrank[i], one[i].prompts, one[i].c.pairs);
@@ -210,7 +219,8 @@ const Command agree_commands[] = {
      "pair and per annotator, pooled over prompts: agreement (the share of pairs given the same relation, a tie "
      "counting as a relation) and Kendall's tau-b ((C - D) / sqrt((n0 - n1)(n0 - n2)), null when one side ties "
      "every pair). annotator=NAME is whose agreement: NAME's rankings against everyone else's, on the prompts NAME "
-     "ranked (the other filters choose the rankings). JSON: rankings, prompts, shared_prompts, pairs: [{a, b, "
+     "ranked (the other filters choose the rankings). JSON: rankings, prompts, shared_prompts (ranked by more than "
+     "one annotator), compared_prompts (of those, with two or more completions in common), pairs: [{a, b, "
      "comparisons, prompts, item_pairs, "
      "concordant, discordant, tied_a, tied_b, tied_both, agreement, tau_b}], annotators: [{annotator, rankings, "
      "comparisons, prompts, item_pairs, ..., agreement, tau_b}].",

@@ -252,7 +252,9 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
             buf_puts(&out->text, at_sep    ? " (to the separator the run stopped at)\n"
                                  : at_stop ? " (to the token where the run was stopped)\n"
                                            : "\n");
-        if (!identical) buf_printf(&out->text, " from token %d\n", first < 0 ? 0 : first);
+        if (!identical && first >= 0) buf_printf(&out->text, " from token %d\n", first);
+        else if (!identical) // the same tokens: the stored text is not theirs (an edited database)
+            buf_puts(&out->text, ": the same tokens, but the run's stored text is not theirs\n");
         if (lp_diff > 0)
             buf_printf(&out->text, "note: the log-probabilities of the same tokens differ by up to %.3g\n", lp_diff);
         if (model_changed) buf_puts(&out->text, "note: the model file changed since the run\n");

@@ -25,6 +25,12 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     GenParams p;
     bool seed_given;
     if (decode_opts(app, a, &p, &seed_given, out)) return -1;
+    // candidate i's seed is S+i-1: each one generate and replay take (below 2^53; a logged seed
+    // above it made replay call the run damaged)
+    if (seed_given && p.s.seed + (uint64_t)k - 1 >= (1ull << 53))
+        return out_error(out, "rank: seed=%llu: candidate %lld would use seed %llu, and seeds are below 2^53: give a "
+                              "seed= up to %llu", (unsigned long long)p.s.seed, k,
+                         (unsigned long long)(p.s.seed + (uint64_t)k - 1), (unsigned long long)((1ull << 53) - (uint64_t)k));
     if (!need_db(app, out)) return -1; // the candidates must be logged runs
     // with chat=true the prompt ranked (and logged) is the rendered chat
     Buf chat = {0};
@@ -56,6 +62,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
             break;
         }
         int64_t run_id = g.rec.run.id;
+        bool cut = g.r.stop == STOP_CANCELLED; // stopped inside this candidate: logged, not finished
         if (run_id <= 0) {
             rc = out_error(out, "rank: candidate %d could not be logged: %s", i + 1, g.log_err.msg);
         } else {
@@ -76,9 +83,15 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
             buf_put(&texts[i], g.text.data ? g.text.data : "", g.text.len);
         }
         generation_free(&g);
-        if (app->cancel && *app->cancel && !rc) // what was logged stays logged: say so
-            rc = out_error(out, "rank: interrupted after %d of %d candidates (logged as runs %lld..%lld; no ranking "
-                                "pending)", i + 1, pr->k, (long long)pr->run_ids[0], (long long)pr->run_ids[i]);
+        if (app->cancel && *app->cancel && !rc) { // what was logged stays logged: say so
+            if (cut)
+                rc = out_error(out, "rank: interrupted during candidate %d of %d: %d finished, logged as runs %lld..%lld "
+                                    "with the last one cut off (stop_reason cancelled); no ranking pending", i + 1,
+                               pr->k, i, (long long)pr->run_ids[0], (long long)pr->run_ids[i]);
+            else
+                rc = out_error(out, "rank: interrupted after %d of %d candidates (logged as runs %lld..%lld; no "
+                                    "ranking pending)", i + 1, pr->k, (long long)pr->run_ids[0], (long long)pr->run_ids[i]);
+        }
     }
     jw_arr_end(w);
     buf_free(&chat);
@@ -288,7 +301,7 @@ const Command rank_commands[] = {
      "Rank the pending candidates best first; '=' joins tied candidates (order 3 1 2=4: 3 best, then 1, then 2 "
      "and 4 tied). Every candidate must be named once. The ranking is stored whole, with the annotator and the "
      "note. JSON: ranking_id, order (groups best first), k, annotator, note.",
-     false},
+     false, false, true}, // its words are checked by order_group: extra=1 is no candidate, not an unknown option
     {"skip", cmd_skip, 0, 0, k_none, "skip",
      "Drop the pending ranking: nothing is stored (the candidates stay in the run log). JSON: skipped, k.", false},
     {"note", cmd_note, 0, 1, k_note, "note \"TEXT\" | note ranking=ID \"TEXT\"",

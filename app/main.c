@@ -188,6 +188,7 @@ int main(int argc, char **argv) {
     mem_set_oom_handler(on_oom);
     maybe_reexec(argv);
     commands_init();
+    db_set_fold(app_text_fold); // history, rankings, ... TEXT: "CAFÉ" finds "café"
     App app = {0};
     app.n_threads = 0;
     app.gen = (GenParams){.s = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 0},

@@ -11,6 +11,8 @@
 #include "kern/pool.h"
 #include "models.h"
 #include "runlog.h"
+#include "base/utf8.h"
+#include "tok/unicode_norm.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -458,4 +460,22 @@ void app_done(App *app) {
     free(app->annotator);
     free(app->reward_dir);
     memset(app, 0, sizeof *app);
+}
+
+void app_text_fold(const char *s, size_t n, Buf *out) {
+    buf_clear(out);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp, lo[3];
+        int k = utf8_decode(s + i, n - i, &cp);
+        if (cp == 0xFFFD && (k != 3 || memcmp(s + i, "\xef\xbf\xbd", 3))) { // ill-formed: its bytes as they are
+            buf_put(out, s + i, (size_t)k);
+        } else {
+            int m = uni_tolower(cp, lo);
+            for (int j = 0; j < m; j++) {
+                char u[4];
+                buf_put(out, u, (size_t)utf8_encode(lo[j], u));
+            }
+        }
+        i += (size_t)k;
+    }
 }

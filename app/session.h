@@ -226,3 +226,7 @@ void app_rank_drop(App *app, bool warn);
 void app_progress(App *app, const Progress *p);
 // Release everything the App holds (a pending ranking is dropped with a warning).
 void app_done(App *app);
+
+// The case folding of the database's text filters (db_set_fold): every code point in Unicode's
+// lower case (uni_tolower), ill-formed bytes kept as they are.
+void app_text_fold(const char *s, size_t n, Buf *out);

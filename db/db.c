@@ -1,6 +1,7 @@
 // db.c - opening qkv's database: where the file lives, recognising what it holds,
 // migrating it forward, transactions that wait for other processes instead of failing,
 // and the messages that say what went wrong.
+#define _GNU_SOURCE // memmem
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -417,6 +418,31 @@ static void owner_alive(sqlite3_context *c, int n, sqlite3_value **v) {
     sqlite3_result_int(c, proc_token_alive((const char *)sqlite3_value_text(v[0])));
 }
 
+static void ascii_fold(const char *s, size_t n, Buf *out) {
+    buf_clear(out);
+    for (size_t i = 0; i < n; i++) buf_putc(out, s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i]);
+}
+
+static DbFoldFn text_fold = ascii_fold;
+
+void db_set_fold(DbFoldFn fold) { text_fold = fold ? fold : ascii_fold; }
+
+// qkv_has(text, needle): 1 when needle occurs in text, both case-folded (text_fold), over all
+// of their bytes (LIKE, ASCII's case alone, stopped at a NUL); 0 for a NULL text.
+static void has_text(sqlite3_context *c, int n, sqlite3_value **v) {
+    (void)n;
+    const char *a = (const char *)sqlite3_value_text(v[0]), *b = (const char *)sqlite3_value_text(v[1]);
+    if (!a || !b) {
+        sqlite3_result_int(c, 0);
+        return;
+    }
+    Buf fa = {0}, fb = {0};
+    text_fold(a, (size_t)sqlite3_value_bytes(v[0]), &fa);
+    text_fold(b, (size_t)sqlite3_value_bytes(v[1]), &fb);
+    sqlite3_result_int(c, !fb.len || (fa.len >= fb.len && memmem(fa.data, fa.len, fb.data, fb.len)));
+    buf_free(&fa), buf_free(&fb);
+}
+
 // The connection's settings: extended result codes, qkv's busy handler, defensive mode, the SQL
 // functions qkv's queries use.
 static void configure(Db *db) {
@@ -424,6 +450,8 @@ static void configure(Db *db) {
     sqlite3_busy_handler(db->h, on_busy, db);
     sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_create_function(db->h, "qkv_owner_alive", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, owner_alive, NULL, NULL);
+    sqlite3_create_function(db->h, "qkv_has", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC, NULL,
+                            has_text, NULL, NULL);
 }
 
 // The file's schema version, application id and number of schema entries, in one statement so
@@ -699,28 +727,18 @@ int db_where_build(const DbFilter *f, DbWhereKind of, DbWhere *w, Err *e) {
         where_and(w, "r.kind = ?");
         where_param(w, f->kind);
     }
-    if (f->text) {
-        // LIKE: case-insensitive for ASCII; the user's % _ and \ are escaped
-        buf_putc(&w->like, '%');
-        for (const char *c = f->text; *c; c++) {
-            if (*c == '%' || *c == '_' || *c == '\\') buf_putc(&w->like, '\\');
-            buf_putc(&w->like, *c);
-        }
-        buf_putc(&w->like, '%');
+    if (f->text) { // a substring in any case (qkv_has: db_set_fold's folding, every byte)
         if (of == DB_WHERE_RANKINGS) {
-            where_and(w, "(g.prompt LIKE ? ESCAPE '\\' OR g.annotator LIKE ? ESCAPE '\\' OR g.note LIKE ? "
-                         "ESCAPE '\\')");
-            for (int i = 0; i < 3; i++) where_param(w, w->like.data);
+            where_and(w, "(qkv_has(g.prompt, ?) OR qkv_has(g.annotator, ?) OR qkv_has(g.note, ?))");
+            for (int i = 0; i < 3; i++) where_param(w, f->text);
         } else if (of == DB_WHERE_EXPERIMENTS) {
-            where_and(w, "(x.task LIKE ? ESCAPE '\\' OR x.command LIKE ? ESCAPE '\\' OR x.model_path LIKE ? "
-                         "ESCAPE '\\' OR " DB_EXP_STATUS " = ?)");
-            for (int i = 0; i < 3; i++) where_param(w, w->like.data);
-            where_param(w, f->text);
+            where_and(w, "(qkv_has(x.task, ?) OR qkv_has(x.command, ?) OR qkv_has(x.model_path, ?) OR "
+                         DB_EXP_STATUS " = ?)");
+            for (int i = 0; i < 4; i++) where_param(w, f->text);
         } else {
-            where_and(w, "(r.prompt LIKE ? ESCAPE '\\' OR r.output LIKE ? ESCAPE '\\' OR r.model_path LIKE ? "
-                         "ESCAPE '\\' OR r.annotator LIKE ? ESCAPE '\\' OR r.kind = ?)");
-            for (int i = 0; i < 4; i++) where_param(w, w->like.data);
-            where_param(w, f->text);
+            where_and(w, "(qkv_has(r.prompt, ?) OR qkv_has(r.output, ?) OR qkv_has(r.model_path, ?) OR "
+                         "qkv_has(r.annotator, ?) OR r.kind = ?)");
+            for (int i = 0; i < 5; i++) where_param(w, f->text);
         }
     }
     return 0;
@@ -728,7 +746,6 @@ int db_where_build(const DbFilter *f, DbWhereKind of, DbWhere *w, Err *e) {
 
 void db_where_done(DbWhere *w) {
     buf_free(&w->sql);
-    buf_free(&w->like);
 }
 
 int db_where_bind(sqlite3_stmt *st, const DbWhere *w, int first) {

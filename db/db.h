@@ -131,9 +131,15 @@ typedef struct DbFilter {
     const char *annotator;     // exact annotator name
     const char *model;         // a substring of the model path, or a prefix of its sha256
     const char *kind;          // exact run kind
-    const char *text;          // a substring (any ASCII case) of a run's prompt, output, model,
+    const char *text;          // a substring (any case: db_set_fold) of a run's prompt, output, model,
                                // annotator or kind; of a ranking's prompt, annotator or note
 } DbFilter;
+
+// How the text filter folds case before it looks for its text (in every process's queries):
+// s[n] (any bytes, NUL too) into out, replacing it. The default folds ASCII letters; the
+// application gives Unicode's lower case (db/ knows no Unicode tables). NULL: the default.
+typedef void (*DbFoldFn)(const char *s, size_t n, Buf *out);
+void db_set_fold(DbFoldFn fold);
 
 // Called for each run; the run is borrowed for the call. Return non-zero to stop.
 typedef int (*DbRunFn)(void *user, const DbRun *r);

@@ -86,7 +86,6 @@ typedef struct DbWhere {
     const char *params[16];
     int n;
     char times[2][32]; // normalised since/until
-    Buf like;          // the LIKE pattern of the text filter
 } DbWhere;
 // The table a filter applies to.
 typedef enum {

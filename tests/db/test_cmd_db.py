@@ -202,6 +202,21 @@ def main():
         check(err.startswith('error: replay: run 2 holds ' + want) and db_count(edb, 'runs') == n0,
               'replay of a run edited to %s=%s: %s' % (col, val, err))
 
+    # a run whose stored text was edited, its tokens not: the text says what JSON does (it said
+    # "DIFFERENT from token 0" beside first_difference null)
+    edb = os.path.join(TMP, 'edited.db')
+    shutil.copy(db, edb)
+    con = sqlite3.connect(edb)
+    con.execute("UPDATE runs SET output = 'EDITED' WHERE id = 2")
+    con.commit()
+    con.close()
+    (rj,), _ = qjson(edb, ['replay 2'])
+    p = qkv(['--db', edb, '-e', 'replay 2'])
+    first_line = p.stdout.decode('utf-8', 'replace').split('\n')[0]
+    check(rj['identical'] is False and rj['first_difference'] is None and
+          first_line.endswith('DIFFERENT: the same tokens, but the run\'s stored text is not theirs'),
+          'replay of a run whose text alone was edited: %r, %r' % (rj['first_difference'], first_line))
+
     # ---- rank / note / order, annotator from --annotator, QKV_ANNOTATOR and set annotator
     k = 4
     (rk, nt, od), _ = qjson(db, ['rank %s k=%d max=5 seed=100' % (quote(NASTY), k),
@@ -281,7 +296,10 @@ def main():
     check('warning' in err and 'no ranking was stored (the candidates stay in the run log as runs' in err,
           'unfinished ranking warns: %s' % err)
     for bad, msg in (('order 1 1 2 3', 'named twice'), ('order 1 2 4', 'no candidate 4'),
-                     ('order 1 2=', 'must join'), ('order 1 x 2 3', 'not a candidate')):
+                     ('order 1 2=', 'must join'), ('order 1 x 2 3', 'not a candidate'),
+                     # a word with '=' that is no tie is no candidate (it was "unknown option 'extra'
+                     # (options: 1, 2, ..., 9)")
+                     ('order 1 2 3 extra=1', "order: 'extra=1' is not a candidate number")):
         objs, err = qjson(db, ['rank "p" k=3 max=2', bad], ok=False)
         check(msg in err, '%s: %s' % (bad, err))
     objs, _ = qjson(db, ['rank "p" k=2 max=2', 'skip'])
@@ -548,6 +566,19 @@ def main():
         (o,), _ = qjson(hdb, [cmd])
         check([r_['run_id'] for r_ in o['runs']] == want, '%s: %s, expected %s' % (cmd, [r_['run_id'] for r_ in o['runs']],
                                                                                  want))
+    # TEXT in any case beyond ASCII, after a NUL too, and %, _ as themselves (LIKE folded ASCII alone
+    # and stopped at a NUL: "CAFÉ" missed "café", "cxyz" a prompt "a\0cxyz")
+    (u1, u2, u3), _ = qjson(hdb, ['generate %s max=1 seed=4' % quote('\u00c9mile, caf\u00e9 a\x00cxyz'),
+                                  'generate %s max=1 seed=5' % quote('100% _mile'),
+                                  'generate %s max=1 seed=6' % quote('\u0395\u039b\u039b\u0391\u0394\u0391')],
+                                 extra=['--annotator', 'Zo\u00eb'])
+    for text, want in (('\u00e9MILE', [u1['run_id']]), ('CAF\u00c9', [u1['run_id']]), ('cxyz', [u1['run_id']]),
+                       ('100%', [u2['run_id']]), ('_mile', [u2['run_id']]), ('0%_', []),
+                       ('\u03b5\u03bb\u03bb\u03b1\u03b4\u03b1', [u3['run_id']]),
+                       ('ZO\u00cb', [u3['run_id'], u2['run_id'], u1['run_id']])):
+        (o,), _ = qjson(hdb, ['history %s' % quote(text)])
+        check([r_['run_id'] for r_ in o['runs']] == want, 'history %r: %s, expected %s' % (
+            text, [r_['run_id'] for r_ in o['runs']], want))
     for cmd, msg in (('history since=soon', 'not an ISO date'), ('history 0', 'at least 1'),
                      ('history a b', 'one filter text'), ('history colour=red', "unknown option 'colour'")):
         _, err = qjson(hdb, [cmd], ok=False)

@@ -814,14 +814,20 @@ check(rp.get("identical") is True and len(rp.get("ids", [])) == len(lines[0]["id
 n_rank = jlines(run(["--json", "-e", "rankings 1000"]))[0]
 rc, so, se, took = interrupted(["--model", big, "-e", 'rank "x" k=8 max=400 temperature=1'],
                                too_late=lambda so, se: b"order them" in so)
+# (a candidate cut off inside its generation is said to be: it was counted among the finished)
 m = re.search(rb"rank: interrupted after (\d+) of 8 candidates \(logged as runs (\d+)\.\.(\d+); no ranking pending\)", se)
-check(rc == 130 and m is not None, "SIGINT during rank names the candidates logged", (rc, se[-300:]))
-if m:
+mc = re.search(rb"rank: interrupted during candidate (\d+) of 8: (\d+) finished, logged as runs (\d+)\.\.(\d+) with "
+               rb"the last one cut off \(stop_reason cancelled\); no ranking pending", se)
+check(rc == 130 and (m or mc) is not None, "SIGINT during rank names the candidates logged", (rc, se[-300:]))
+if m or mc:
     logged = jlines(run(["--json", "-e", "history 20 kind=rank"]))[0]["runs"]
-    ids = {r["run_id"] for r in logged}
-    first, last = int(m.group(2)), int(m.group(3))
-    check(last - first + 1 == int(m.group(1)) and all(i in ids for i in range(first, last + 1)),
-          "the interrupted rank's candidates are the runs it names", (m.group(0), sorted(ids)))
+    reason = {r["run_id"]: r["stop_reason"] for r in logged}
+    n, first, last = (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else \
+        (int(mc.group(1)), int(mc.group(3)), int(mc.group(4)))
+    finished = [reason.get(i) != "cancelled" for i in range(first, last + 1)]
+    check(last - first + 1 == n and all(i in reason for i in range(first, last + 1)) and
+          (all(finished) if m else finished == [True] * (n - 1) + [False] and int(mc.group(2)) == n - 1),
+          "the interrupted rank's candidates are the runs it names, the cut-off one said so", (se[-300:], reason))
 check(jlines(run(["--json", "-e", "rankings 1000"]))[0] == n_rank, "an interrupted rank stores no ranking", se[-200:])
 
 # heads induction fills the context exactly when the model adds no first token (GPT-2): len = n_ctx / 2
@@ -853,6 +859,16 @@ for val, want in (("-1", "a non-negative integer expected"), ("abc", "a non-nega
     check(p.returncode == 1 and f"seed={val}: {want}".encode() in p.stderr, f"seed={val}: {want}", p.stderr)
 p = run(["--json", "-e", 'generate "x" max=1 seed=9007199254740991'])
 check(p.returncode == 0 and json.loads(p.stdout)["seed"] == 9007199254740991, "seed=2^53-1 is taken exactly", p.stdout[:200])
+# rank's candidate i takes seed S+i-1: each below 2^53 too (candidate 2 of seed=2^53-1 was logged
+# with seed 2^53, and replay then called the run damaged)
+n_runs = len(jlines(run(["--json", "-e", "history 1000"]))[0]["runs"])
+p = run(["-e", 'rank "x" k=3 max=1 seed=9007199254740990'])
+check(p.returncode == 1 and b"candidate 3 would use seed 9007199254740992" in p.stderr and
+      b"seed= up to 9007199254740989" in p.stderr, "rank: S+k-1 at 2^53 refused", p.stderr)
+check(len(jlines(run(["--json", "-e", "history 1000"]))[0]["runs"]) == n_runs, "the refused rank logged nothing")
+(rk,) = jlines(run(["--json", "-e", 'rank "x" k=3 max=1 seed=9007199254740989; skip']))[:1]
+check([c["seed"] for c in rk.get("candidates", [])] == [9007199254740989, 9007199254740990, 9007199254740991],
+      "rank: S = 2^53-k, every seed below 2^53", rk)
 
 # rollout on the 32-layer model: Ctrl-C stops a 2,000-token text (exit 130, nothing printed;
 # test_engine stops it in the layers' products); a 1,000-token one runs to its end, each row a
