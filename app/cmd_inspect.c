@@ -317,8 +317,8 @@ static int cmd_save(App *app, const Args *a, Out *out) {
     const Figure *f = &app->fig;
     if (!f->v)
         return out_error(out, "save: nothing to save yet (run a command that makes a figure: attention, heads, lens, "
-                              "patch, attend, rollout, neuron, layersim, similarity, pe, probe train or experiment "
-                              "show; or open a view)");
+                              "patch, attend, rollout, neuron, layersim, similarity, pe, probe train, quantize, compare, "
+                              "experiment or experiment show ID (the table); or open a view)");
     bool svg = has_ext(path, ".svg"), csv = has_ext(path, ".csv");
     if (!svg && !csv) return out_error(out, "save: '%.200s': the name must end in .svg or .csv", path);
     Heatmap hm = {f->v, f->rows, f->cols, (const char *const *)f->row_labels, (const char *const *)f->col_labels,

@@ -75,6 +75,12 @@ static int cmd_quantize(App *app, const Args *a, Out *out) {
         buf_printf(&out->text, "  %d kept as they were (rows not whole %d-element blocks), first '%s'\n", rep.n_kept,
                    dtype_block(dt == QUANT_Q4_K_M ? DT_Q4_K : dt), rep.kept_first);
     buf_puts(&out->text, "  layer  weights   rms(w)      rms(err)    err/w    max|err|\n");
+    // the figure save exports, as the Quant view draws it: per layer, the share of its weights
+    // whose error (dequantized - original) falls in each bin of -range..range
+    enum { NB = QUANT_HIST_BINS };
+    int nl = 0;
+    float *v = xmalloc(sizeof *v * NB * (size_t)(rep.n_layers + 1));
+    char **rl = xcalloc((size_t)rep.n_layers + 1, sizeof *rl), **cl = xcalloc(NB, sizeof *cl);
     for (int l = 0; l < rep.n_layers; l++) {
         const QuantLayer *q = &rep.layers[l];
         if (!q->n) continue;
@@ -82,7 +88,21 @@ static int cmd_quantize(App *app, const Args *a, Out *out) {
         snprintf(lname, sizeof lname, q->layer < 0 ? "other" : "%d", q->layer);
         buf_printf(&out->text, "  %-5s %9lld  %.3e  %.3e  %6.3f%%  %.3e\n", lname, (long long)q->n, q->rms_w,
                    q->rms_err, q->rms_w > 0 ? 100 * q->rms_err / q->rms_w : 0.0, q->max_err);
+        for (int b = 0; b < NB; b++) v[(size_t)nl * NB + b] = (float)((double)q->hist[b] / (double)q->n);
+        rl[nl++] = xstrdup(lname);
     }
+    for (int b = 0; b < NB; b++) { // each bin by its centre
+        char c[32];
+        snprintf(c, sizeof c, "%.3g", rep.range * (2.0 * b + 1 - NB) / NB);
+        cl[b] = xstrdup(c);
+    }
+    char title[200];
+    snprintf(title, sizeof title, "%s: error (dequantized - original), the share of each layer's weights per bin "
+             "(rows: layers, columns: bin centres)", m->name);
+    if (nl) app_set_figure(app, v, nl, NB, (const char *const *)rl, (const char *const *)cl, false, title);
+    for (int i = 0; i < nl; i++) free(rl[i]);
+    for (int b = 0; b < NB; b++) free(cl[b]);
+    free(rl), free(cl), free(v);
     quant_report_free(&rep);
     return 0;
 }
@@ -160,6 +180,21 @@ static int cmd_compare(App *app, const Args *a, Out *out) {
             buf_printf(&out->text, " %.3e  %-5s  %.4f\n", d[t].kl, d[t].top_p == d[t].top_q ? "same" : "DIFF",
                        d[t].max_diff);
         }
+        // the figure save exports, the Quant view's strip: one row, the KL at each token
+        float *kl = xmalloc(sizeof *kl * (size_t)T);
+        char **lab = xcalloc((size_t)T, sizeof *lab);
+        for (int t = 0; t < T; t++) {
+            token_piece(tok, pr.ids.v[t], &tmp);
+            lab[t] = xstrdup(tmp.data ? tmp.data : "");
+            kl[t] = (float)d[t].kl;
+        }
+        char title[200];
+        static const char *const row[1] = {"KL"};
+        snprintf(title, sizeof title, "%s against %s: KL (nats) of the next-token distribution at each token",
+                 app->model->name, app->original->name);
+        app_set_figure(app, kl, 1, T, row, (const char *const *)lab, false, title);
+        for (int t = 0; t < T; t++) free(lab[t]);
+        free(lab), free(kl);
         buf_free(&tmp);
         buf_printf(&out->text,
                    "mean KL %.3e, max %.3e; top-1 agrees at %d of %d; largest logit change %.4f (position %d); "

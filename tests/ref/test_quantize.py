@@ -220,6 +220,31 @@ def test_compare(tmp):
               '%s: Q4_K_M KL between Q6_K\'s and Q4_K\'s' % label)
 
 
+def test_save(tmp):
+    """save after quantize: per layer the share of its weights in each error bin (hist / n, the bins
+    by their centres over -hist_range..hist_range); after compare: one row, the KL at each token.
+    Both said "nothing to save yet" (the Quant view drew them, headless had no figure)."""
+    import csv
+    mdir = new_model(tmp, 'save', 0.02, seed=9)
+    qa, qc = os.path.join(tmp, 'quant.csv'), os.path.join(tmp, 'compare.csv')
+    rep, _, cmp_, _ = qkv_cli.json_cmds(QKV, mdir, ['quantize q4_0', 'save ' + qa, 'compare %s' % q(TEXT), 'save ' + qc],
+                                        os.path.join(tmp, 'db'))
+    with open(qa, newline='') as fh:
+        rows = list(csv.reader(fh))
+    bins, rng_ = rep['hist_bins'], rep['hist_range']
+    want_head = ['%.3g' % (rng_ * (2 * b + 1 - bins) / bins) for b in range(bins)]
+    got = np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+    want = np.array([np.array(r['hist']) / r['n'] for r in rep['layers']])
+    check(rows[0][1:] == want_head and [r[0] for r in rows[1:]] == [str(r['layer']) for r in rep['layers']] and
+          got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-9),
+          'save after quantize: header %s..., rows %s' % (rows[0][:3], [r[0] for r in rows[1:]]))
+    with open(qc, newline='') as fh:
+        rows = list(csv.reader(fh))
+    check(len(rows) == 2 and rows[1][0] == 'KL' and len(rows[0]) == len(cmp_['kl']) + 1 and
+          np.allclose([float(x) for x in rows[1][1:]], cmp_['kl'], rtol=1e-6, atol=1e-12),
+          'save after compare: %r' % rows[:2])
+
+
 def more_bits(i, n):
     """llama.cpp's use_more_bits."""
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
@@ -344,6 +369,7 @@ def main():
                 print('kernels %s: not tested on this CPU' % k)
         test_against_numpy(tmp, kernels)
         test_compare(tmp)
+        test_save(tmp)
         test_llama(tmp)
         test_q4_k_m(tmp)
         test_bad(tmp)
