@@ -218,7 +218,9 @@ static int table_out(App *app, Db *db, const DbExperiment *x, Out *out) {
         else buf_printf(t, "  %-14s", "-");
         if (s[i].n_norm) {
             double an = stats_accuracy(s[i].correct_norm, s[i].n_norm), sn = stats_stderr(s[i].correct_norm, s[i].n_norm);
-            buf_printf(t, "  %8.3f %8.3f", an, sn == sn ? sn : 0.0);
+            buf_printf(t, "  %8.3f ", an);
+            if (sn == sn) buf_printf(t, "%8.3f", sn);
+            else buf_printf(t, "%8s", "-"); // one item: no standard error, as the plain column says
         }
         buf_putc(t, '\n');
         labels[i] = xstrdup(label);

@@ -621,6 +621,13 @@ enc = subprocess.run([QKV, "--db", DB, "-e", f"new-model bert layers=1 heads=2 d
                       f"load {bert}; experiment en-fr limit=1"], capture_output=True)
 check(enc.returncode != 0 and b"decoder" in enc.stderr, "an encoder cannot run an experiment", enc.stderr[-300:])
 
+# one item: no standard error in either column (acc_norm's read 0.000 beside accuracy's "-")
+p = subprocess.run([QKV, "--db", os.path.join(TMP, "one-item.db"), "-e", "experiment odd-one-out shots=0 limit=1"],
+                   capture_output=True)
+row = [l for l in p.stdout.decode().splitlines() if l.startswith("  0  ")]
+check(p.returncode == 0 and len(row) == 1 and row[0].split()[-1] == "-" and row[0].split()[6] == "-",
+      "one item: both stderr columns '-'", (p.returncode, row))
+
 # another model in the session: experiment show names the tokens with the experiment's own model
 # (they were the session's: builtin's ids read in the BERT's vocabulary), and a resume loads the
 # built-in model it ran on (it loaded the default model for "builtin", then said it had changed)
