@@ -232,7 +232,8 @@ def main():
     c.executescript('DROP TABLE IF EXISTS reward_heldout; DROP TABLE probe_layers; DROP TABLE probe_runs; '
                     'ALTER TABLE runs DROP COLUMN kv; ALTER TABLE experiments DROP COLUMN owner; '
                     'ALTER TABLE reward_runs DROP COLUMN owner; '
-                    'PRAGMA user_version = 5;')  # what migrations 6-11 add (9 rebuilds runs.kv)
+                    'ALTER TABLE train_runs DROP COLUMN status; ALTER TABLE train_runs DROP COLUMN owner; '
+                    'PRAGMA user_version = 5;')  # what migrations 6-13 add (9 rebuilds runs.kv, 12 reward_runs.status)
     c.close()
     _, (r4,) = qkv(old, train % 'number')
     check_logged(old, r4, 'number')
