@@ -200,8 +200,13 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
 }
 
 // key: [v[0] * mul, ..., v[n-1] * mul]
+// n < 0: a phase not measured (prompt=0, gen=0, an encoder): null, as its median is.
 static void jw_knums(JsonW *w, const char *key, const double *v, int n, double mul) {
     jw_key(w, key);
+    if (n < 0) {
+        jw_null(w);
+        return;
+    }
     jw_arr(w);
     for (int i = 0; i < n; i++) jw_num(w, v[i] * mul);
     jw_arr_end(w);
@@ -418,7 +423,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knum_or_null(w, "sgemm_gflops", mm ? sgemm_fs / 1e9 : NAN);
     jw_knum(w, "weight_bytes_per_token", wbytes);
     jw_kstr(w, "kv_dtype", dtype_name(kv));
-    jw_knum(w, "kv_bytes_per_token", kv_bytes);
+    jw_knum_or_null(w, "kv_bytes_per_token", app->model->cfg.a.causal ? kv_bytes : NAN); // an encoder keeps none
     jw_knum_or_null(w, "decode_bw_fraction", ng ? bw_frac : NAN);
     jw_knum_or_null(w, "decode_bw_fraction_with_kv", ng ? bwk_frac : NAN);
     jw_knum(w, "prefill_flops", pflops);
@@ -448,24 +453,24 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         jw_knum_or_null(w, "prefill_tok_s", np ? np / ob_p : NAN);
         jw_knum_or_null(w, "decode_tok_s", ng ? ng / ob_g : NAN);
         for (int i = 0; i < done; i++) o->tp[i] = np ? np / o->tp[i] : 0, o->tg[i] = ng ? ng / o->tg[i] : 0;
-        jw_knums(w, "prefill_tok_s_reps", o->tp, np ? done : 0, 1);
-        jw_knums(w, "decode_tok_s_reps", o->tg, done, 1);
+        jw_knums(w, "prefill_tok_s_reps", o->tp, np ? done : -1, 1);
+        jw_knums(w, "decode_tok_s_reps", o->tg, ng ? done : -1, 1);
         jw_obj_end(w);
         jw_knum_or_null(w, "prefill_ratio", np ? p_ratio : NAN);
-        jw_knums(w, "prefill_ratio_reps", p_ratios, np ? done : 0, 1);
+        jw_knums(w, "prefill_ratio_reps", p_ratios, np ? done : -1, 1);
         if (ng) {
             jw_knum(w, "decode_ratio", d_ratio);
             jw_knums(w, "decode_ratio_reps", d_ratios, done, 1);
         }
     }
     for (int i = 0; i < done; i++) tp[i] = np ? np / tp[i] : 0, tg[i] = ng ? ng / tg[i] : 0;
-    jw_knums(w, "prefill_tok_s_reps", tp, np ? done : 0, 1);
-    jw_knums(w, "decode_tok_s_reps", tg, done, 1);
+    jw_knums(w, "prefill_tok_s_reps", tp, np ? done : -1, 1);
+    jw_knums(w, "decode_tok_s_reps", tg, ng ? done : -1, 1);
     jw_knums(w, "read_gb_s_before", rd0, done, 1e-9);
     jw_knums(w, "read_gb_s_after", rd1, done, 1e-9);
-    jw_knums(w, "sgemm_gflops_reps", sg, mm ? done + 1 : 0, 1e-9);
-    jw_knums(w, "decode_bw_fraction_reps", bwf, done, 1);
-    jw_knums(w, "prefill_sgemm_fraction_reps", pff, mm ? done : 0, 1);
+    jw_knums(w, "sgemm_gflops_reps", sg, mm ? done + 1 : -1, 1e-9);
+    jw_knums(w, "decode_bw_fraction_reps", bwf, ng ? done : -1, 1);
+    jw_knums(w, "prefill_sgemm_fraction_reps", pff, mm ? done : -1, 1);
     if (n_emb) {
         jw_kint(w, "embed_tokens", n_emb);
         jw_knum(w, "embed_per_s", n_texts / best_e);
@@ -516,7 +521,8 @@ const Command gen_commands[] = {
      "generate \"TEXT\"|ids=... [max=N temperature=T top_k=K top_p=P seed=S alts=N truncate=true stop=false] "
      "[chat=true system=\"S\"] [best_of=N reward=DIR]",
      "Complete TEXT. temperature=0 is greedy; a seed makes sampling repeatable (without one a random seed is "
-     "chosen and reported). Each token comes with its log-probability and the top alternatives (alts). "
+     "chosen, reported in JSON and the run log). Each token comes with its log-probability and the top "
+     "alternatives (alts), in JSON, the run log and the Lab view; the text form is the completion alone. "
      "\"\" starts from the beginning-of-text token. chat=true renders TEXT as a user turn (after system=\"S\" "
      "when given) with the model's chat template and the start of the assistant's turn. The run is logged to "
      "the database (a chat prompt with template chat:FORMAT). best_of=N reward=DIR samples N completions (seeds "

@@ -368,7 +368,7 @@ const Command inspect_commands[] = {
     {"pe", cmd_pe, 1, 1, k_pe, "pe sinusoidal|learned|rotary [len=L dim=D cosine=true relative=true]",
      "Positional encodings as a matrix (rows = positions): the original Transformer's sinusoids for any length "
      "and width, or the current model's learned position embeddings. cosine=true gives the position x position "
-     "cosine-similarity matrix instead. pe rotary (Llama family): cos(position x frequency) per position x dimension "
+     "cosine-similarity matrix instead (sinusoidal, learned; dim= sinusoidal only). pe rotary (Llama family): cos(position x frequency) per position x dimension "
      "pair, with the model's frequencies (JSON frequencies); relative=true the position x position q.k of constant "
      "vectors rotated to each position (the mean over pairs of cos((m - n) theta_i): it depends on m - n alone).",
      false},

@@ -1,6 +1,7 @@
 // cmd_model.c - the model commands: model, load, tokenize, new-model.
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,15 +145,8 @@ static int cmd_tokenize(App *app, const Args *a, Out *out) {
     for (int i = 0; i < ids.n; i++) {
         token_piece(t, ids.v[i], &tmp);
         buf_printf(&out->text, "%6d  ", ids.v[i]);
-        // make whitespace visible in the human form
-        for (size_t k = 0; k < tmp.len; k++) {
-            char ch = tmp.data[k];
-            if (ch == ' ') buf_puts(&out->text, "\xc2\xb7");
-            else if (ch == '\n') buf_puts(&out->text, "\\n");
-            else if (ch == '\t') buf_puts(&out->text, "\\t");
-            else if ((unsigned char)ch < 0x20) buf_printf(&out->text, "\\x%02x", (unsigned char)ch);
-            else buf_putc(&out->text, ch);
-        }
+        // whitespace and controls visible, as every table cell shows a token (· ↵ ^[)
+        put_token(&out->text, tmp.data, tmp.len);
         buf_putc(&out->text, '\n');
     }
     buf_printf(&out->text, "%d token%s\n", ids.n, ids.n == 1 ? "" : "s");
@@ -245,6 +239,14 @@ static void model_arch(const char *dir, char *out, size_t cap) {
     if (d) closedir(d);
 }
 
+// Whether m was opened from dir or a file in it (a GGUF loaded by its path is the installed model).
+static bool model_in(const Model *m, const char *dir) {
+    char a[PATH_MAX], b[PATH_MAX];
+    if (!m || m->builtin || !m->path || !realpath(dir, b) || !realpath(m->path, a)) return false;
+    size_t n = strlen(b);
+    return !strcmp(a, b) || (!strncmp(a, b, n) && a[n] == '/');
+}
+
 static int cmd_models(App *app, const Args *a, Out *out) {
     (void)a;
     char *dir = models_dir();
@@ -261,7 +263,7 @@ static int cmd_models(App *app, const Args *a, Out *out) {
     buf_printf(&out->text, "%c %-12s gpt2    the built-in untrained GPT-2 (always there)\n", app->model && app->model->builtin ? '*' : ' ', "builtin");
     char *teach = models_teach_dir();
     if (teach) {
-        bool cur = app->model && !app->model->builtin && app->model->path && !strcmp(app->model->path, teach);
+        bool cur = model_in(app->model, teach);
         char arch[32];
         model_arch(teach, arch, sizeof arch); // as its config.json says (a Llama), as for the installed ones
         jw_obj(w);
@@ -289,7 +291,7 @@ static int cmd_models(App *app, const Args *a, Out *out) {
         model_arch(p, arch, sizeof arch);
         char pkg[200];
         provenance(p, "package", pkg, sizeof pkg);
-        bool current = app->model && !strcmp(app->model->name, names[i]);
+        bool current = model_in(app->model, p); // by its name, or by a path to it or a file of it
         jw_obj(w);
         jw_kstr(w, "name", names[i]);
         jw_kstr(w, "path", p);

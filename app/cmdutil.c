@@ -378,6 +378,15 @@ void put_text(Buf *b, const char *s, size_t n) {
     buf_put_utf8(b, s, n);
 }
 
+void put_token(Buf *b, const char *s, size_t n) {
+    int width = (int)(8 * n + 8); // the widest visible form of a byte ("<0xC3>", "<U+009B>") fits
+    size_t cap = 4 * (size_t)width + 16; // label_format's room: never cut
+    char *cell = xmalloc(cap);
+    label_format(cell, cap, s ? s : "", s ? n : 0, width, true);
+    buf_puts(b, cell);
+    free(cell);
+}
+
 void put_cell(Buf *b, const char *s, size_t n, int width, bool token) {
     char cell[4 * CELL_MAX + 16]; // label_format never cuts into a character with this room
     if (width > CELL_MAX) width = CELL_MAX;

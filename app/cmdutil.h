@@ -96,6 +96,8 @@ void list_none(Out *out, const char *what, bool filtered);
 int filter_opts(const Args *a, DbFilter *f, Out *out);
 // Append n bytes of s as valid UTF-8 with NUL bytes shown as U+2400 (a human form is a C string).
 void put_text(Buf *b, const char *s, size_t n);
+// Append a token's visible form whole (label_format: · for a space, ↵ for a newline, ^[ ...).
+void put_token(Buf *b, const char *s, size_t n);
 // Append the n bytes at s as one cell of a text table, `width` columns wide (at most CELL_MAX):
 // a token's visible form (views/label.h: its spaces as '·', newlines and controls shown,
 // never raw), or with `token` false a name's (its spaces stay spaces); cut at a character

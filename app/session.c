@@ -48,6 +48,13 @@ Model *app_open_model(const char *path, const char *tok_path, Err *e) {
     bool builtin = !strcmp(path, "builtin");
     char *named = builtin ? NULL : models_find(path); // an installed model's name
     Model *m = builtin ? model_builtin(e) : model_open(named ? named : path, tok_path, e);
+    if (!m && !builtin && !named && !strchr(path, '/') && !fs_present(path)) { // a name that is none
+        char *dir = models_dir();
+        size_t n = strlen(e->msg);
+        snprintf(e->msg + n, sizeof e->msg - n, " (nor an installed model in %s: `models` lists them)",
+                 dir ? dir : "$XDG_DATA_HOME/qkv/models");
+        free(dir);
+    }
     if (m && named) { // called by its name, wherever it lies
         free(m->name);
         m->name = xstrdup(path);

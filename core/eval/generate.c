@@ -28,8 +28,17 @@ void gen_result_free(GenResult *r) {
 
 void gen_text(const Tokenizer *tok, const GenResult *r, Buf *out) {
     int n = r->ids.n;
-    if (r->stop == STOP_EOS && n > 0 && tok && r->ids.v[n - 1] == tok_eos(tok)) n--;
+    if (r->stop == STOP_EOS && n > 0 && tok && tok_ends_text(tok, r->ids.v[n - 1])) n--;
     tok_decode(tok, r->ids.v, n, out);
+    // from the beginning-of-text token alone, a SentencePiece-style text's first piece holds the
+    // space its encoder puts before a text: the text starts after it, as sentencepiece and
+    // llama2.c decode it (" Once upon" was "Once upon"); a continuation keeps its space
+    bool from_start = tok && r->prompt.n > 0 && tok_space_prefixed(tok);
+    for (int i = 0; from_start && i < r->prompt.n; i++) from_start = r->prompt.v[i] == tok_bos(tok);
+    if (from_start && out->len && out->data[0] == ' ') {
+        memmove(out->data, out->data + 1, out->len - 1);
+        out->data[--out->len] = 0;
+    }
 }
 
 int generate(Ctx *c, const Tokenizer *tok, const int *prompt, int n_prompt, const GenParams *p,
@@ -94,7 +103,6 @@ static int generate_run(Ctx *c, const Tokenizer *tok, const int *prompt, int n_p
     }
     out->prefill_s = clock_now() - t0;
     out->stop = STOP_LENGTH;
-    int eos = tok ? tok_eos(tok) : -1;
     double t1 = clock_now();
     for (int step = 0; step < p->max_tokens; step++) {
         if (cancel && *cancel) {
@@ -112,7 +120,7 @@ static int generate_run(Ctx *c, const Tokenizer *tok, const int *prompt, int n_p
         for (int k = 0; k < st->n_alts; k++) st->alt_ids[k] = alt[k], st->alt_logprobs[k] = lp[alt[k]];
         iv_push(&out->ids, id);
         bool go_on = on_step ? on_step(user, st) : true;
-        if (p->stop_at_eos && id == eos) {
+        if (p->stop_at_eos && tok && tok_ends_text(tok, id)) {
             out->stop = STOP_EOS;
             break;
         }

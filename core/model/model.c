@@ -546,7 +546,8 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
         if (llama2c_load(m, path, &map, e)) goto fail;
         tok_found = tok_path ? NULL : llama2c_tokenizer_beside(path, m->cfg.n_vocab);
         if (!tok_path && !tok_found) {
-            err_set(e, "'%s': a llama2.c checkpoint needs its tokenizer: give --tokenizer tokenizer.bin", path);
+            err_set(e, "'%s': a llama2.c checkpoint needs its tokenizer .bin (none beside it): load %s "
+                          "tokenizer=TOKENIZER.bin, or --tokenizer TOKENIZER.bin", path, path);
             goto fail;
         }
     } else if (fs_is_dir(path)) {

@@ -718,6 +718,8 @@ done:
     return t;
 }
 
+bool bpe_space_prefixed(const Tokenizer *t) { return t->bpe && !t->bpe->byte_level && t->bpe->prepend != 0; }
+
 // ---- llama2.c's tokenizer.bin ----
 
 typedef struct ScoredPiece {
@@ -816,6 +818,7 @@ Tokenizer *bpe_load_llama2c(const char *path, Err *e) {
         t->bpe->unk = 0;
         t->bos = t->add_first = 1;
         t->eos = 2;
+        t->bos_ends = true; // its models never write </s>: the next story's <s> ends one
     }
 done:
     free(m);

@@ -507,6 +507,8 @@ TokKind tok_kind(const Tokenizer *t) { return t->kind; }
 int tok_vocab_size(const Tokenizer *t) { return t->n_vocab; }
 int tok_bos(const Tokenizer *t) { return t->bos; }
 int tok_eos(const Tokenizer *t) { return t->eos; }
+bool tok_space_prefixed(const Tokenizer *t) { return t->kind == TOK_KIND_BYTE_BPE && bpe_space_prefixed(t); }
+bool tok_ends_text(const Tokenizer *t, int id) { return id >= 0 && (id == t->eos || (t->bos_ends && id == t->bos)); }
 
 const char *tok_piece(const Tokenizer *t, int id, size_t *len) {
     if (id < 0 || id >= t->n_vocab) return NULL;

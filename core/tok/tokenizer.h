@@ -58,6 +58,12 @@ TokKind tok_kind(const Tokenizer *t);
 int tok_vocab_size(const Tokenizer *t);
 int tok_bos(const Tokenizer *t); // -1 when the tokenizer has none
 int tok_eos(const Tokenizer *t); // -1 when the tokenizer has none
+// Whether generating id ends the text: the end-of-text token, or for a llama2.c tokenizer the
+// beginning-of-text one too (its models never write </s>: the next story's <s> ends one).
+bool tok_ends_text(const Tokenizer *t, int id);
+// Whether t is SentencePiece-style with a space put before a text (Llama 2, Mistral, llama2.c):
+// decoded from the text's start, its first piece's space is that one, not the text's.
+bool tok_space_prefixed(const Tokenizer *t);
 int tok_mask(const Tokenizer *t); // the masked-LM mask token ([MASK], <mask>), -1 when none
 // The tokens TOK_ADD_SPECIAL puts before and after a text (BOS; [CLS] and [SEP]), -1 when none.
 int tok_add_first(const Tokenizer *t);

@@ -34,6 +34,7 @@ struct Tokenizer {
     bool split_normalized;  // ADD_NORMALIZED tokens are found after normalization, by the kind's
                             // encode (tok_next_added with normalized), not in the text itself
     int bos, eos;           // -1 when absent
+    bool bos_ends;          // BOS also ends a text: llama2.c's models end a story with it (run.c stops there)
     int unk_named, pad_named; // the unknown and padding tokens a GGUF file names (-1: none), for
                               // writing back where the kind has no unknown token of its own
     int add_first, add_last; // added around a text with TOK_ADD_SPECIAL, -1 for none
@@ -94,6 +95,8 @@ Tokenizer *bpe_load_vocab(const Json *vocab, const char *vocab_path, const char 
 // with e filled.
 int bpe_encode(const Tokenizer *t, const char *s, size_t n, bool at_start, unsigned flags, IntVec *out, Err *e);
 void bpe_free(struct Bpe *b);
+// Whether t is SentencePiece-style and puts a space before a text (its first piece carries it).
+bool bpe_space_prefixed(const Tokenizer *t);
 // bpe.c: llama2.c's tokenizer.bin (pieces with scores), as SentencePiece-style BPE.
 Tokenizer *bpe_load_llama2c(const char *path, Err *e);
 

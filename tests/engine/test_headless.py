@@ -8,6 +8,7 @@ engine commands' JSON fields (DESIGN.md's table).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,23 +96,28 @@ check(p.returncode == 0, "bench prompt=0 and prompt=1 run", p.stderr)
 o = jlines(p) if p.returncode == 0 else [{}] * 3
 if len(o) == 3 and o[1]:
     md, b0, b1 = o
-    check(b0["prefill_tok_s"] is None and b0["prefill_tok_s_reps"] == [] and b0["prefill_sgemm_fraction"] is None
-          and b0["sgemm_gflops"] is None and b0["sgemm_gflops_reps"] == [] and b0["prefill_sgemm_fraction_reps"] == [],
-          "bench prompt=0: no prefill figures (null, empty lists)", b0)
+    # a phase not measured: its arrays null as its medians are (they were [] here, [0, 0] for gen=0)
+    check(b0["prefill_tok_s"] is None and b0["prefill_tok_s_reps"] is None and b0["prefill_sgemm_fraction"] is None
+          and b0["sgemm_gflops"] is None and b0["sgemm_gflops_reps"] is None and b0["prefill_sgemm_fraction_reps"] is None,
+          "bench prompt=0: no prefill figures (null)", b0)
     check(len(b0["decode_tok_s_reps"]) == 2 and all(x > 0 for x in b0["decode_tok_s_reps"])
           and b0["decode_bw_fraction"] > 0, "bench prompt=0 times generation", b0)
     want = 2 * md["n_layer"] * md["n_kv_head"] * md["head_dim"] * 4 * (0 + (4 + 1) / 2)
     check(b0["kv_bytes_per_token"] == want, "bench prompt=0: the KV cache over the generation's own context",
           (b0["kv_bytes_per_token"], want))
     check(b1["prefill_tok_s"] > 0 and len(b1["prefill_tok_s_reps"]) == 2 and b1["prefill_sgemm_fraction"] is None
-          and b1["sgemm_gflops_reps"] == [], "bench prompt=1: timed, without an sgemm bound", b1)
+          and b1["sgemm_gflops_reps"] is None, "bench prompt=1: timed, without an sgemm bound", b1)
+p = run(["--json", "-e", "bench prompt=8 gen=0 reps=2"])
+bg = jlines(p)[0] if p.returncode == 0 else {}
+check([bg.get(k, "absent") for k in ("decode_tok_s", "decode_tok_s_reps", "decode_bw_fraction_reps")] == [None] * 3
+      and len(bg.get("prefill_tok_s_reps") or []) == 2, "bench gen=0: no generation figures (null)", bg)
 p = run(["-e", "bench prompt=0 gen=4 reps=1; bench prompt=1 gen=4 reps=1"])
 t = p.stdout.decode()
 check(p.returncode == 0 and "no prompt: generation from an empty context" in t and "prefill 1 token:" in t
       and "of sgemm" not in t and "nan" not in t.lower(), "bench prompt=0 / 1: the text says what was timed", t)
 p = run(["--json", "-e", "quantize q8_0", "-e", "bench prompt=0 gen=4 reps=2 against=original"])
 bq = jlines(p)[-1] if p.returncode == 0 else {}
-check(bq.get("prefill_ratio", 0) is None and bq.get("prefill_ratio_reps") == [] and bq.get("decode_ratio", 0) > 0
+check(bq.get("prefill_ratio", 0) is None and bq.get("prefill_ratio_reps", 0) is None and bq.get("decode_ratio", 0) > 0
       and bq.get("against", {}).get("prefill_tok_s", 0) is None, "bench prompt=0 against=original: generation only",
       (p.stderr, bq))
 p = run(["-e", 'logits "%s"' % ("a " * 300)])
@@ -120,6 +126,19 @@ check(p.returncode == 1 and p.stderr.decode() == "error: 600 tokens do not fit i
 p = run(["-e", "prompt show en-fr shots=100"])
 check(p.returncode == 1 and p.stderr.decode() == "error: shots=100: 100 is out of range (0 to 64)\n",
       "a list option out of range names the option and its range", p.stderr)
+# a plain name that is neither a file nor an installed model says where names are looked up; a
+# llama2.c checkpoint alone names load's own option for its tokenizer (it said --tokenizer)
+p = run(["-e", "load no-such-model-name"])
+check(p.returncode == 1 and b"nor an installed model in " in p.stderr and b"`models` lists them" in p.stderr,
+      "load NAME of nothing: where names are looked up", p.stderr)
+l2c = os.path.join(os.environ.get("QKV_SHARED_MODELS", ""), "llama2c-stories260k", "stories260K.bin")
+if os.path.exists(l2c):
+    alone = os.path.join(TMP, "l2c-alone")
+    os.makedirs(alone)
+    shutil.copy(l2c, alone)
+    p = run(["-e", "load " + os.path.join(alone, "stories260K.bin")])
+    check(p.returncode == 1 and b"tokenizer=TOKENIZER.bin, or --tokenizer" in p.stderr,
+          "a llama2.c checkpoint without its tokenizer: load's tokenizer= named", p.stderr)
 p = run(["-e", "load builtin tokenizer=/nonexistent"])
 check(p.returncode == 1 and b"own byte-level tokenizer" in p.stderr, "load builtin tokenizer= is refused, not ignored",
       p.stderr)
@@ -175,6 +194,11 @@ check(isinstance(r["seed"], int), "a random seed is chosen and reported", r.get(
 p = run(["--json", "-e", r':tokenize "a\nb\t\x41\u00e9" special=false'])
 t = jlines(p)[0]
 check(t["pieces"] == ["a", "\n", "b", "\t", "A", "<0xC3>", "<0xA9>"], "escapes decode to the bytes", t["pieces"])
+
+# the text form shows a token as every table cell does (README: · ↵ ^[; tokenize wrote \n and \x1b)
+p = run(["-e", r'tokenize "a\nb \x1b" special=false'])
+cells = [l.split(None, 1)[1] if len(l.split(None, 1)) > 1 else "" for l in p.stdout.decode().splitlines()[:-1]]
+check(cells == ["a", "\u21b5", "b", "\u00b7", "^["], "tokenize shows a newline, a space and ESC as the tables do", cells)
 
 # the count's word agrees with it (it said "1 tokens")
 for text, want in (("a", "1 token"), ("a b", "3 tokens")):
@@ -336,6 +360,22 @@ check(len(o) == 3 and o[0]["default"] == "builtin" and not any(m["current"] for 
       "models names the default until a model is loaded", p.stdout)
 p = run(["-e", "models"], env={"QKV_MODEL": "builtin"})
 check(b"the first command that needs a model opens builtin, the default" in p.stdout, "and says so in text", p.stdout)
+# an installed model is current however it was opened: by its name, its folder or a file in it
+# (a GGUF loaded by its path was not: the model's name is the file's, not the folder's)
+xdg = os.path.join(TMP, "xdg")
+inst = os.path.join(xdg, "qkv", "models", "mine")
+run(["-e", f"new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=5 out={inst}"])
+src = os.path.join(TMP, "gguf-src")
+run(["-e", f"new-model gpt2 layers=1 heads=2 d=32 ctx=64 seed=6 out={src}"])
+os.makedirs(os.path.join(xdg, "qkv", "models", "ggufed"))
+gf = os.path.join(xdg, "qkv", "models", "ggufed", "weights.gguf")
+run(["--model", src, "-e", f"export gguf {gf}"])
+for how, name in (("mine", "mine"), (inst, "mine"), (os.path.join(inst, "model.safetensors"), "mine"),
+                  ("ggufed", "ggufed"), (gf, "ggufed")):
+    p = run(["--json", "-e", f"load {how}; models"], env={"XDG_DATA_HOME": xdg})
+    o = jlines(p)
+    cur = [m["name"] for m in o[-1]["models"] if m["current"]] if p.returncode == 0 and o else p.stderr
+    check(cur == [name], f"models after load {how}: the installed model is current", cur)
 p = run(["-e", "quit now"])
 check(p.returncode != 0 and b"takes no positional argument" in p.stderr, "quit takes no argument", p.stderr)
 p = run(["--json", "-e", "help"])
@@ -525,6 +565,8 @@ p = run(["--model", bd, "--json", "-e", "bench prompt=16 reps=1 embed=8"])
 o = jlines(p)[0] if p.returncode == 0 else {}
 check(o.get("prefill_tok_s", 0) > 0 and o.get("embed_per_s", 0) > 0 and o.get("embed_tokens") == 8,
       "bench on an encoder measures prefill and embeddings", (p.stderr, o))
+check([o.get(k, "absent") for k in ("decode_tok_s_reps", "decode_bw_fraction_reps", "kv_bytes_per_token")] == [None] * 3,
+      "bench on an encoder: no generation arrays, no KV cache (it gave [0] and bytes of a cache it does not keep)", o)
 # rollout names the limit a long text hits first: the context (the built-in model's 256), not
 # the maps; within a context of 4096, the 32 layers' maps, with the most tokens they allow (it
 # said "too many for N layers of maps (or the context of C)" in both cases)
@@ -774,10 +816,11 @@ big = os.path.join(TMP, "big")
 run(["-e", f"new-model gpt2 layers=6 heads=8 d=512 ctx=2048 seed=2 out={big}"])
 
 
-def interrupted(args, after=1.5, timeout=60, tries=4, too_late=None):
+def interrupted(args, after=1.5, timeout=60, tries=4, too_late=None, too_early=None):
     """Run qkv ARGS, send SIGINT after `after` seconds; (returncode, stdout, stderr, seconds it took to stop).
     The machine's speed varies: a run that too_late(stdout, stderr) says had finished its work before the
-    signal came is tried again (up to `tries` times in all) sending the signal twice as soon."""
+    signal came is tried again (up to `tries` times in all) sending the signal twice as soon, and one
+    that too_early says had not begun it (a loaded machine still opening the model) twice as late."""
     for _ in range(tries):
         proc = subprocess.Popen([QKV, "--db", DB] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(after)
@@ -788,13 +831,17 @@ def interrupted(args, after=1.5, timeout=60, tries=4, too_late=None):
         except subprocess.TimeoutExpired:
             proc.kill()
             so, se = proc.communicate()
-        if not (too_late and too_late(so, se)):
+        if too_late and too_late(so, se):
+            after /= 2
+        elif too_early and too_early(so, se):
+            after *= 2
+        else:
             break
-        after /= 2
     return proc.returncode, so, se, time.time() - t0
 
 
-rc, so, se, took = interrupted(["--model", big, "--json", "-e", 'generate "x" max=2000 temperature=0; model'])
+rc, so, se, took = interrupted(["--model", big, "--json", "-e", 'generate "x" max=2000 temperature=0; model'],
+                               too_early=lambda so, se: b'"ids":[]' in so.replace(b" ", b""))
 check(rc == 130 and took < 30, "SIGINT stops the generation promptly: exit status 130", (rc, round(took, 1), se))
 lines = [json.loads(l) for l in so.decode().split("\n") if l]
 check(len(lines) == 1 and lines[0].get("stop_reason") == "cancelled" and 0 < len(lines[0]["ids"]) < 2000,

@@ -60,10 +60,18 @@ def stories(qkv, db):
     if not os.path.exists(model):
         skipped.append('stories260K: %s is absent' % model)
         return
-    tok, gen = qkv_cli.json_cmds(qkv, model, ['tokenize "Once upon a time"', 'generate "" max=256 temperature=0'], db)
+    tok, gen, whole = qkv_cli.json_cmds(qkv, model, ['tokenize "Once upon a time"', 'generate "" max=256 temperature=0',
+                                                     'generate "" max=500 temperature=0'], db)
     check(tok['ids'] == [1, 403, 407, 261, 378], 'stories260K: "Once upon a time" -> %s' % tok['ids'])
     check(gen['ids'][:24] == STORY_IDS_24, 'stories260K: first greedy ids %s' % gen['ids'][:24])
-    text = gen['text'][1:] if gen['text'].startswith(' ') else gen['text'] # run.c drops the space after BOS
+    # the text from BOS starts without the space SentencePiece put before it, as run.c and
+    # sentencepiece decode it (it was " Once upon"); the story ends at the next story's <s>, as
+    # run.c stops there (it ran on into "<s> Once upon a time" up to max=)
+    text = gen['text']
+    check(whole['stop_reason'] == 'eos' and whole['ids'][-1] == 1 and 1 not in whole['ids'][:-1] and
+          '<s>' not in whole['text'] and whole['text'].startswith(STORY) and not whole['text'].endswith(' '),
+          'stories260K: greedy to the story\'s end: stop %r after %d ids, last %r, text ends %r'
+          % (whole['stop_reason'], len(whole['ids']), whole['ids'][-1:], whole['text'][-40:]))
     if not check(len(gen['ids']) == 256 and text == STORY, 'stories260K: the greedy story differs from the documented one'):
         n = next((i for i, (a, b) in enumerate(zip(text, STORY)) if a != b), min(len(text), len(STORY)))
         print('  from character %d: qkv %r, documented %r' % (n, text[n:n + 60], STORY[n:n + 60]))
