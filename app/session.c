@@ -319,6 +319,7 @@ static char **copy_labels(const char *const *l, int n) {
 int app_set_figure(App *app, const float *v, int rows, int cols, const char *const *row_labels,
                    const char *const *col_labels, bool diverging, const char *title) {
     figure_free(&app->fig);
+    app->fig_gen++;
     Figure *f = &app->fig;
     size_t bytes = mem_mul(mem_mul((size_t)rows, (size_t)cols), sizeof(float));
     f->v = malloc(bytes); // a figure: input-sized (mem.h rule 1)

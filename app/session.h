@@ -94,6 +94,7 @@ typedef struct App {
     char *reward_dir;      // set reward DIR: the reward model that judges (reward score, the Rank view), or NULL
     volatile sig_atomic_t *cancel; // set by SIGINT handlers of the front end
     Figure fig;            // the last matrix shown (see Figure)
+    unsigned fig_gen;      // counts the figures set (the TUI files each with the view it belongs to)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
     void *on_step_user;
     ProgressFn on_progress; // progress of long commands (the TUI); NULL: a line on stderr

@@ -67,6 +67,10 @@ typedef struct Tui {
     ViewHost host;
     View views[V_N];
     int cur, prev, help_from;
+    // each view's figure while another is current (`save` exports the current view's: it wrote
+    // the positions map from the Experiments view); the current one's is the App's own
+    Figure vfig[V_N];
+    int calling; // the view whose result or progress hook runs now (-1: none)
     bool cmd_focus, confirm_quit, quit, too_small, view_dirty;
     bool batch, batch_full; // taking the keys of a paste: paint later (batch_full: in full)
     bool keys_utf8;         // the C locale: LC_CTYPE is C.UTF-8 for the keys (tui_run)
@@ -651,10 +655,19 @@ static int view_index(const char *name) {
     return -1;
 }
 
+// Move the figure src into dst (freeing dst's), leaving src empty.
+static void fig_move(Figure *dst, Figure *src) {
+    figure_free(dst);
+    *dst = *src;
+    memset(src, 0, sizeof *src);
+}
+
 // Make view i the current one; show: let it fetch what it needs and publish its figure.
 static void switch_view(int i, bool show) {
     if (i < 0 || i >= V_N) return;
     if (i != T->cur) {
+        fig_move(&T->vfig[T->cur], &T->app->fig); // the figure goes with the view it belongs to
+        fig_move(&T->app->fig, &T->vfig[i]);
         if (T->cur != V_HELP) T->prev = T->cur;
         T->cur = i;
     }
@@ -746,7 +759,11 @@ static void on_progress(void *user, const Progress *p) {
     ViewProgress vp = {p->what,   p->detail, (long long)p->id, p->done,  p->total, p->elapsed_s, p->left_s,
                        p->finished, p->table, p->point, p->step, p->loss, p->held_loss, p->held_acc};
     for (int i = 0; i < V_N; i++)
-        if (T->views[i].ops->progress) T->views[i].ops->progress(&T->views[i], &vp);
+        if (T->views[i].ops->progress) {
+            T->calling = i;
+            T->views[i].ops->progress(&T->views[i], &vp);
+            T->calling = -1;
+        }
     char left[32] = "?";
     if (p->left_s == p->left_s) clock_fmt_duration(p->left_s, left, sizeof left);
     set_status(false, "%s: %ld/%ld, %s left (Ctrl-C stops)", p->what, p->done, p->total, p->finished ? "0:00" : left);
@@ -784,7 +801,7 @@ static void human_form(const Out *o, int rc, Buf *out) {
 static void request_quit(void) {
     if (app_rank_pending(T->app)) {
         T->confirm_quit = true;
-        set_status(true, "a ranking is unfinished (submit it in the Rank view, or skip it): quit anyway and drop it? y/n");
+        set_status(true, "quit and drop the unfinished ranking? y/n (n, then submit or skip it in the Rank view)");
         return;
     }
     T->quit = true;
@@ -858,7 +875,12 @@ static void run_line(const char *line, unsigned flags) {
 
     Out o;
     out_init(&o);
+    unsigned gen0 = app->fig_gen;
     int rc = commands_run(app, line, len, &o);
+    if (app->fig_gen != gen0) { // its figure belongs to the view that shows its result
+        int owner = target >= 0 && target != V_HELP ? target : T->cur;
+        if (owner != T->cur) fig_move(&T->vfig[owner], &app->fig);
+    }
     app->on_step = NULL;
     app->on_progress = NULL;
     app->on_db_wait = NULL;
@@ -867,6 +889,10 @@ static void run_line(const char *line, unsigned flags) {
     got_int = 0;
     if (cancel_flag) *cancel_flag = 0;
     if (stopped) drop_typeahead(); // keys typed before the Ctrl-C (a q) are not run after it
+    // keys typed while rank generated were typed before any candidate was seen: a second Enter
+    // (or key repeat) stored the default order of candidates nobody had read
+    int unseen = !rc && !strcmp(name, "rank") ? T->nta : 0;
+    if (unseen) drop_typeahead();
     T->q_noted = false;
     drain_output();
 
@@ -928,13 +954,20 @@ static void run_line(const char *line, unsigned flags) {
     ViewResult r = {name, line, arg0 ? arg0->val : NULL, arg0 ? arg0->len : 0, j, rc ? o.err.data : NULL,
                     o.text.data ? o.text.data : "", quiet};
     for (int i = 0; i < V_N; i++)
-        if (T->views[i].ops->result) T->views[i].ops->result(&T->views[i], &r);
+        if (T->views[i].ops->result) {
+            T->calling = i;
+            T->views[i].ops->result(&T->views[i], &r);
+            T->calling = -1;
+        }
     if (!strcmp(name, "help") && j) {
         compose_help(&r, flags & RUN_HELP);
         switch_view(V_HELP, true);
     } else if (!quiet && target >= 0 && !rc) {
         switch_to(target);
     }
+    if (unseen)
+        set_status(false, "%d key%s typed while the candidates were generated dropped: read them, then rank (Enter "
+                          "stores the order)", unseen, unseen == 1 ? "" : "s");
     T->view_dirty = true;
     json_free(j);
     buf_free(&human);
@@ -984,8 +1017,17 @@ static void host_ask(ViewHost *h, const char *label, const char *text, const cha
 static void host_figure(ViewHost *h, const float *v, int rows, int cols, const char *const *rl, const char *const *cl,
                         bool diverging, const char *title) {
     (void)h;
+    int k = T->calling >= 0 ? T->calling : T->cur; // a view not shown files its figure apart
+    unsigned gen = T->app->fig_gen; // a view's figure is not a command's (run_line files those)
+    Figure keep = {0};
+    if (k != T->cur) fig_move(&keep, &T->app->fig);
     if (app_set_figure(T->app, v, rows, cols, rl, cl, diverging, title))
         set_status(true, "out of memory for the figure of %d x %d: save has nothing to export", rows, cols);
+    if (k != T->cur) {
+        fig_move(&T->vfig[k], &T->app->fig);
+        fig_move(&T->app->fig, &keep);
+    }
+    T->app->fig_gen = gen;
 }
 
 static void host_open_view(ViewHost *h, const char *name) {
@@ -1119,7 +1161,12 @@ static int loop(void) {
             drop_typeahead();
             if (T->cmd_focus) cmd_leave();
             else if (T->views[T->cur].capture) T->views[T->cur].ops->key(&T->views[T->cur], VK_ESC);
-            set_status(false, "Ctrl-C: nothing is running (q quits qkv)");
+            if (T->confirm_quit) { // the question is withdrawn with the status that asked it
+                T->confirm_quit = false;
+                set_status(false, "Ctrl-C: not quitting (q asks again)");
+            } else {
+                set_status(false, "Ctrl-C: nothing is running (q quits qkv)");
+            }
             T->view_dirty = true;
         }
         if (key) handle_key(key);
@@ -1238,6 +1285,7 @@ int tui_run(App *app) {
     setup_readline();
     keys_locale();
     T->cur = T->prev = V_LAB;
+    T->calling = -1;
     set_status(false, "qkv %s: e types a prompt, g generates; ? shows every key, : a command, q quits", QKV_VERSION);
     queue_line("model", VR_QUIET);
     queue_line("set", VR_QUIET);
@@ -1251,7 +1299,7 @@ int tui_run(App *app) {
     restore_terminal();
     uninstall_signals();
     delscreen(T->scr);
-    for (int i = 0; i < V_N; i++) view_close(&T->views[i]);
+    for (int i = 0; i < V_N; i++) view_close(&T->views[i]), figure_free(&T->vfig[i]);
     for (int i = 0; i < T->nq; i++) free(T->queue[i].line);
     cellgrid_done(&T->grid);
     hm_curses_free(T->painter);

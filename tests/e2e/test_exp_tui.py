@@ -10,7 +10,7 @@ while it runs, then the accuracy of each condition as a bar with its 95% Wilson 
 the bar's length and the error bar's ends are checked against headless `experiment show` of the
 same database. Enter opens the first item of a condition: right or wrong, the answer extracted
 and the prompt's last line as headless `experiment show ID item=0 condition=C` gives them; n
-moves to the next item, Esc goes back, :save writes the bars as SVG. Exit 77 when tmux is missing.
+moves to the next item, Esc goes back, :save writes the bars as SVG (after another view's figure too: each view saves its own). Exit 77 when tmux is missing.
 """
 import math
 import os
@@ -144,6 +144,23 @@ def main():
             svg = f.read()
         if "95% Wilson score interval" not in svg or svg.count("<rect") < 2:
             tt.fail("the saved SVG lacks the bars or their legend")
+        # another view's figure in between (the positions map): back here, save writes these bars
+        # still, and a view showing no figure saves nothing (both wrote the positions map)
+        p.keys("3")
+        p.wait_text("sinusoidal")
+        p.keys("0")
+        p.wait_text("j k condition")
+        tt.command(p, "save %s" % os.path.join(tmp, "again.csv"))
+        p.wait_text("saved experiment 1")
+        with open(os.path.join(tmp, "again.csv"), encoding="utf-8") as f:
+            head = f.readline().strip()
+        if head != "condition,n,accuracy,stderr,ci_low,ci_high":
+            tt.fail("save in the Experiments view after the Positions view: header %r" % head)
+        p.keys("8")
+        tt.command(p, "save %s" % os.path.join(tmp, "quant.csv"))
+        p.wait_text("nothing to save yet")
+        if os.path.exists(os.path.join(tmp, "quant.csv")):
+            tt.fail("save in the Quant view with nothing quantized wrote another view's figure")
         p.keys("q")
         tt.wait_shell(p)
     return tt.finish()

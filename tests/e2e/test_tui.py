@@ -328,11 +328,11 @@ def scenario_rank(p, tmp, db, name):
     command(p, 'rank "Once upon" k=4 max=5')
     p.wait_text("Enter runs:  order 1 2 3 4")
     p.keys("q")
-    p.wait_text("quit anyway")
+    p.wait_text("quit and drop the unfinished ranking? y/n")
     p.keys("n")
     p.wait_text("not quitting")
     command(p, "quit")    # the quit command asks the same question
-    p.wait_text("quit anyway")
+    p.wait_text("quit and drop the unfinished ranking? y/n")
     p.keys("n")
     p.wait_text("not quitting")
     p.keys("4")
@@ -439,6 +439,26 @@ def scenario_generation_resize_cancel(p, tmp, db, big, name):
     # is (the status showed "    81  a" alone before 2026-12-06)
     command(p, 'tokenize "a b c"')
     p.wait(lambda t: re.search(r"tokenize: +\d+  a \(and \d+ more lines: the Log, 6\)", t), "the first line and the rest")
+    # a second Enter typed while rank generates (seconds per candidate here) is dropped, not applied
+    # to the candidates once they show: it stored the default order of candidates nobody had read
+    command(p, 'rank "Hello" k=2 max=20')
+    p.keys("Enter")
+    s = p.wait_text("typed while the candidates were generated dropped")
+    if re.search(r"ranking \d+ stored", s):
+        fail("%s: an Enter typed while rank generated stored a ranking:\n%s" % (name, s))
+    # q asks; Ctrl-C withdraws the question with the status that asked it: a y after it does not
+    # quit (the question stayed armed, hidden, and y dropped the ranking and quit)
+    p.keys("q")
+    p.wait_text("quit and drop the unfinished ranking? y/n")
+    p.keys("C-c")
+    p.wait_text("Ctrl-C: not quitting")
+    p.keys("y")
+    time.sleep(1)
+    if p.fmt("#{pane_current_command}") != "qkv":
+        fail("%s: y after Ctrl-C withdrew the quit question quit qkv" % name)
+        return
+    p.keys("x")
+    p.wait_text("skipped")
 
 
 def save_csv(p, path):
