@@ -33,6 +33,8 @@ typedef struct Rank {
     long long stored;    // the ranking order stored last (0: none): n notes it
     int identical;       // candidates whose text repeats an earlier one's (rank's JSON identical)
     int top;             // first candidate row shown
+    int scroll;          // the chosen candidate's first line shown (PgDn PgUp), 0 when the choice changes
+    int scroll_max;      // its lines below the rows it got, as drawn last
     // after a submit (never before: no anchoring), the reward model's order of the same candidates
     bool judged;             // pred_* hold the reward model's answer for ranking `stored`
     int pred[RANK_MAX];      // indexes into c, the highest reward first
@@ -115,8 +117,16 @@ static int rank_key(View *v, int key) {
     }
     if (!R->pending) return 0;
     switch (key) {
-    case VK_UP: case 'k': if (R->sel > 0) R->sel--; return 1;
-    case VK_DOWN: case 'j': if (R->sel + 1 < R->k) R->sel++; return 1;
+    case VK_UP: case 'k': if (R->sel > 0) R->sel--, R->scroll = 0; return 1;
+    case VK_DOWN: case 'j': if (R->sel + 1 < R->k) R->sel++, R->scroll = 0; return 1;
+    case VK_PGDN: case ' ': // the chosen candidate's text, a page on
+        if (R->scroll < R->scroll_max) R->scroll += 3;
+        else v->host->message(v->host, false, "the end of this candidate's text");
+        if (R->scroll > R->scroll_max) R->scroll = R->scroll_max;
+        return 1;
+    case VK_PGUP: case 'b':
+        R->scroll = R->scroll > 3 ? R->scroll - 3 : 0;
+        return 1;
     case VK_SUP: case 'K': case 'u':
         if (R->sel > 0) swap(R, R->sel, R->sel - 1), R->sel--;
         return 1;
@@ -320,44 +330,55 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
         vd_text(g, x, Y++, w, nb.data, 0, nb.len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM, u);
         buf_free(&nb);
     }
-    // the candidates, each given an equal share of the rows
-    int avail = y + h - 1 - Y;
-    int per = avail / R->k;
-    if (per < 1) per = 1;
-    int shown = avail / per;
-    if (shown > R->k) shown = R->k;
+    // the candidates: every one whole when all fit (a blank row between); else each one line and
+    // the chosen one the rest, its text scrolled with PgDn/PgUp (a person ranks what they read:
+    // an equal share cut every candidate to a few lines)
+    int avail = y + h - 1 - Y, tw = w - 10 > 1 ? w - 10 : 1, need[RANK_MAX], total = 0;
+    VdRow *rows[RANK_MAX] = {NULL};
+    for (int i = 0; i < R->k; i++) {
+        const Cand *c = &R->c[R->order[i]];
+        need[i] = vd_wrap(c->text, c->len, tw, u, &rows[i]);
+        if (need[i] < 1) need[i] = 1;
+        total += need[i] + (i > 0);
+    }
+    bool whole = total <= avail;
+    int shown = whole || avail >= R->k + 2 ? R->k : (avail > 3 ? avail - 2 : 1);
+    int sel_rows = whole ? need[R->sel] : avail - (shown - 1);
     if (R->sel < R->top) R->top = R->sel;
     if (R->sel >= R->top + shown) R->top = R->sel - shown + 1;
-    int rank_no = 0;
+    if (whole) R->top = 0;
+    R->scroll_max = need[R->sel] > sel_rows ? need[R->sel] - sel_rows : 0;
+    if (R->scroll > R->scroll_max) R->scroll = R->scroll_max;
+    int rank_no = 0, Yi = Y;
     for (int i = 0; i < R->k; i++) {
         if (!(i > 0 && R->tie[i])) rank_no = i + 1;
         if (i < R->top || i >= R->top + shown) continue;
         const Cand *c = &R->c[R->order[i]];
-        int Yi = Y + (i - R->top) * per;
         bool sel = i == R->sel;
         int attr = sel ? CELL_REVERSE | CELL_BOLD : 0;
         char head[32];
         snprintf(head, sizeof head, "%s%d. [%d]", i > 0 && R->tie[i] ? "=" : " ", rank_no, c->n);
         cellgrid_text(g, x, Yi, 9, head, sel ? acc : CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr);
-        VdRow *rows = NULL;
-        int tw = w - 10 > 1 ? w - 10 : 1;
-        int nr = vd_wrap(c->text, c->len, tw, u, &rows);
-        int lines = per > 1 ? per - 1 : 1; // a blank row between candidates when there is room
-        if (per <= 2) lines = per;
-        for (int k = 0; k < nr && k < lines; k++) {
-            bool last = k == lines - 1 && nr > lines;
-            int used = vd_text(g, x + 10, Yi + k, tw - (last ? 1 : 0), c->text, rows[k].start, rows[k].end,
-                               CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, sel ? CELL_BOLD : 0, u);
-            if (last) cellgrid_text(g, x + 10 + used, Yi + k, 1, u ? "\u2026" : "~", CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM);
+        int lines = whole ? need[i] : sel ? sel_rows : 1, from = sel ? R->scroll : 0;
+        for (int k = 0; from + k < need[i] && k < lines && rows[i]; k++) {
+            bool more = k == lines - 1 && from + k + 1 < need[i]; // text below: … (and PgDn, chosen)
+            const VdRow *r = &rows[i][from + k];
+            int used = vd_text(g, x + 10, Yi + k, tw - (more ? 1 : 0), c->text, r->start, r->end, CELLCOLOR_DEFAULT,
+                               CELLCOLOR_DEFAULT, sel ? CELL_BOLD : 0, u);
+            if (more) cellgrid_text(g, x + 10 + used, Yi + k, 1, u ? "\u2026" : "~", CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_DIM);
         }
         if (!c->len) vd_printf(g, x + 10, Yi, tw, CELL_DIM, u, "(empty completion)");
-        free(rows);
+        Yi += lines + (whole ? 1 : 0);
     }
-    // the order line that submit will run
+    for (int i = 0; i < R->k; i++) free(rows[i]);
+    // the order line that submit will run, and where the chosen text stands when it scrolls
     int ns[RANK_MAX];
     for (int i = 0; i < R->k; i++) ns[i] = R->c[R->order[i]].n;
     Buf line = {0};
     rank_order_line(ns, R->tie, R->k, &line);
+    if (R->scroll_max && !whole)
+        buf_printf(&line, "    [chosen: lines %d-%d of %d, PgDn PgUp]", R->scroll + 1,
+                   R->scroll + sel_rows < need[R->sel] ? R->scroll + sel_rows : need[R->sel], need[R->sel]);
     vd_printf(g, x, y + h - 1, w, CELL_DIM, u, "Enter runs:  %s", line.data);
     buf_free(&line);
 }
@@ -367,6 +388,7 @@ const ViewOps rank_view_ops = {
     .title = "Rank",
     .keys = "r Enter  rank 4 completions of the lab's prompt now (:rank \"PROMPT\" k=K for another)\n"
             "j k  up down  choose a candidate;  J K  shift-up shift-down  move it up or down\n"
+            "PgDn PgUp  space b  scroll the chosen candidate's text (it gets the rows the others' first lines leave)\n"
             "= t  tie the chosen candidate with the one above (again: untie)\n"
             "n  add a note (typed as it is, quotes too; Enter runs note \"...\"); after submitting, to the ranking just stored\n"
             "Enter s  submit: runs order 3 1 2=4 (best first, = between ties);  x  skip\n"

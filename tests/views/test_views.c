@@ -536,6 +536,28 @@ static void test_rank(void) {
     CHECK(shows(&v, 64, 14, (const char *[]){"Rank 2 candidates for chat: \"Name a vegetable.\"", NULL}));
     CHECK_INT(v.ops->key(&v, 'x'), 1); // skipped: back to none pending
     result(&v, "skip", "{}", "skip");
+    // a candidate longer than the screen: the chosen one gets the rows the others' first lines leave
+    // and scrolls with PgDn (each had an equal share: 3 lines of 20, the rest never readable)
+    {
+        Buf long_json = {0};
+        buf_puts(&long_json, "{\"ranking_pending\":true,\"prompt\":\"Tell\",\"k\":3,\"candidates\":[{\"n\":1,"
+                             "\"run_id\":21,\"seed\":1,\"text\":\"");
+        for (int i = 0; i < 20; i++) buf_printf(&long_json, "line%02d of the first candidate's long text\\n", i);
+        buf_puts(&long_json, "\"},{\"n\":2,\"run_id\":22,\"seed\":2,\"text\":\"two\"},{\"n\":3,\"run_id\":23,"
+                             "\"seed\":3,\"text\":\"three\"}]}");
+        result(&v, "rank", long_json.data, "rank \"Tell\" k=3");
+        buf_free(&long_json);
+        CHECK(shows(&v, 64, 14, (const char *[]){"line00", "line07", "two", "three",
+                                                 "[chosen: lines 1-9 of 21, PgDn PgUp]", NULL}));
+        CHECK_INT(v.ops->key(&v, VK_PGDN), 1);
+        CHECK(shows(&v, 64, 14, (const char *[]){"line03", "line11", "[chosen: lines 4-12 of 21", NULL}));
+        for (int i = 0; i < 6; i++) v.ops->key(&v, VK_PGDN);
+        CHECK(shows(&v, 64, 14, (const char *[]){"line19", "[chosen: lines 13-21 of 21", NULL}));
+        CHECK_INT(v.ops->key(&v, 'j'), 1); // another chosen: its text from the top, the first one line
+        CHECK(shows(&v, 64, 14, (const char *[]){"line00", "two", NULL}));
+        CHECK_INT(v.ops->key(&v, 'x'), 1);
+        result(&v, "skip", "{}", "skip");
+    }
     fake.nrun = 0;
     result(&v, "rank", rank_json, "rank \"Once upon\" k=4");
     draw(&v, &g, 64, 14);
