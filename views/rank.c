@@ -256,7 +256,7 @@ static void draw_column(const Rank *R, CellGrid *g, int x, int y, int w, const i
                         const double *rewards, bool u) {
     int rank_no = 0;
     for (int i = 0; i < R->k; i++) {
-        if (!(i > 0 && tie[i])) rank_no = i + 1;
+        if (!(i > 0 && tie[i])) rank_no++; // dense, as the ranking is stored (1, 2, =2, 3)
         const Cand *c = &R->c[order[i]];
         int X = x + vd_printf(g, x, y + i, w, 0, u, "%s%d. [%d] ", i > 0 && tie[i] ? "=" : " ", rank_no, c->n);
         if (rewards) X += vd_printf(g, X, y + i, x + w - X, CELL_BOLD, u, "%+.4f ", rewards[order[i]]);
@@ -351,7 +351,7 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     if (R->scroll > R->scroll_max) R->scroll = R->scroll_max;
     int rank_no = 0, Yi = Y;
     for (int i = 0; i < R->k; i++) {
-        if (!(i > 0 && R->tie[i])) rank_no = i + 1;
+        if (!(i > 0 && R->tie[i])) rank_no++; // dense, as the ranking is stored and shown (1, 2, =2, 3)
         if (i < R->top || i >= R->top + shown) continue;
         const Cand *c = &R->c[R->order[i]];
         bool sel = i == R->sel;
@@ -389,7 +389,7 @@ const ViewOps rank_view_ops = {
     .keys = "r Enter  rank 4 completions of the lab's prompt now (:rank \"PROMPT\" k=K for another)\n"
             "j k  up down  choose a candidate;  J K  shift-up shift-down  move it up or down\n"
             "PgDn PgUp  space b  scroll the chosen candidate's text (it gets the rows the others' first lines leave)\n"
-            "= t  tie the chosen candidate with the one above (again: untie)\n"
+            "= t  tie the chosen candidate with the one above, the first with the one below (again: untie)\n"
             "n  add a note (typed as it is, quotes too; Enter runs note \"...\"); after submitting, to the ranking just stored\n"
             "Enter s  submit: runs order 3 1 2=4 (best first, = between ties);  x  skip\n"
             "after a submit (never before) the reward model's order is shown beside yours:\n"
