@@ -248,7 +248,9 @@ int app_generate_on(App *app, const Model *m, Ctx *c, const char *prompt, size_t
         }
     }
     if (app->cancel) *app->cancel = 0;
+    app->gen_prompt = &g->prompt, app->gen_params = p;
     int rc = generate(c, tok, tokens.v, tokens.n, p, app->on_step, app->on_step_user, app->cancel, NULL, &g->r, e);
+    app->gen_prompt = NULL, app->gen_params = NULL;
     iv_free(&tokens);
     if (rc) {
         gen_result_free(&g->r);

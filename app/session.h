@@ -96,6 +96,8 @@ typedef struct App {
     Figure fig;            // the last matrix shown (see Figure)
     unsigned fig_gen;      // counts the figures set (the TUI files each with the view it belongs to)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
+    const Buf *gen_prompt; // while app_generate_on runs: its prompt text and settings (for on_step)
+    const GenParams *gen_params;
     void *on_step_user;
     ProgressFn on_progress; // progress of long commands (the TUI); NULL: a line on stderr
     void *on_progress_user;

@@ -732,7 +732,15 @@ static bool on_step(void *user, const GenStep *s) {
             alt_p[k] = alts[k].data ? alts[k].data : "";
         }
         ViewToken vt = {s->index, s->id, piece.data ? piece.data : "", s->logprob, s->n_alts, s->alt_ids, alt_p,
-                        s->alt_logprobs};
+                        s->alt_logprobs, NULL, 0, NULL};
+        ViewRunSettings rs;
+        if (s->index == 0 && app->gen_prompt && app->gen_params) { // what the Lab shows above the tokens
+            const GenParams *p = app->gen_params;
+            rs = (ViewRunSettings){p->max_tokens, p->s.top_k, p->s.temperature, p->s.top_p,
+                                   p->s.seed <= (uint64_t)INT64_MAX ? (long long)p->s.seed : -1};
+            vt.prompt = app->gen_prompt->data ? app->gen_prompt->data : "", vt.prompt_len = app->gen_prompt->len;
+            vt.settings = &rs;
+        }
         View *lab = &T->views[V_LAB];
         lab->ops->stream(lab, &vt);
         buf_free(&piece);

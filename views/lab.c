@@ -1,6 +1,7 @@
 // lab.c - the prompt lab: a multi-line prompt editor, the decoding parameters (kept with `set`),
 // the completion streamed token by token and coloured by probability, and the top alternatives
 // of a selected token. Generating runs `generate "PROMPT" max=... temperature=...`.
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,10 @@ typedef struct Lab {
     double tok_s;
     int n_prompt;
     long long replay_of; // a replay whose prompt `show` will tell
+    ViewRunSettings ran; // the settings of the completion shown (ran_known)
+    bool ran_known;
+    Buf sent;            // the prompt last generated from or shown with its run
+    Buf draft;           // a prompt being edited that a run's prompt replaced (u brings it back)
     int last_w;          // width of the last draw (row movement in the editor)
 } Lab;
 
@@ -79,6 +84,7 @@ static void lab_close(View *v) {
     Lab *L = v->state;
     tok_clear(L);
     free(L->toks);
+    buf_free(&L->sent), buf_free(&L->draft);
     free(L);
 }
 
@@ -236,6 +242,8 @@ static void generate(View *v) {
     fmt_num(p, sizeof p, L->top_p);
     buf_printf(&line, " max=%d temperature=%s top_k=%d top_p=%s", L->max, t, L->top_k, p);
     if (L->seed >= 0) buf_printf(&line, " seed=%lld", L->seed);
+    buf_clear(&L->sent);
+    buf_put(&L->sent, b->data ? b->data : "", b->len);
     L->editing = false;
     v->capture = false;
     v->host->run(v->host, line.data, 0);
@@ -340,6 +348,19 @@ static int lab_key(View *v, int key) {
         if (L->cur > shared(v)->prompt.len) L->cur = shared(v)->prompt.len;
         return 1;
     case 'g': case VK_CTRL('g'): case VK_F5: generate(v); return 1;
+    case 'u': { // the draft and the prompt change places
+        if (!L->draft.len) {
+            v->host->message(v->host, false, "no prompt of yours to bring back: u does so after a run replaced one you were editing");
+            return 1;
+        }
+        Buf *b = &shared(v)->prompt, t = *b;
+        *b = L->draft, L->draft = t;
+        L->cur = b->len, L->scroll = 0;
+        if (L->n || shared(v)->seq.n) L->stale = true;
+        shared(v)->seq.n = 0, shared(v)->version++;
+        v->host->message(v->host, false, "your prompt is back (u again shows the run's)");
+        return 1;
+    }
     case VK_LEFT: case 'h':
         if (L->n) L->sel = L->sel < 0 ? L->n - 1 : L->sel > 0 ? L->sel - 1 : 0;
         return 1;
@@ -401,6 +422,11 @@ static void take_generation(View *v, const Json *j) {
     }
     L->run_id = (long long)json_num_or(j, "run_id", 0);
     L->tok_s = json_num_or(j, "decode_tok_s", NAN);
+    const Json *seed = json_get(j, "seed"), *temp = json_get(j, "temperature");
+    L->ran_known = temp && temp->type == JSON_NUM;
+    L->ran = (ViewRunSettings){(int)json_num_or(j, "max_tokens", 0), (int)json_num_or(j, "top_k", 0),
+                               json_num_or(j, "temperature", 0), json_num_or(j, "top_p", 1),
+                               seed && seed->type == JSON_NUM ? (long long)seed->num : -1};
     snprintf(L->stop, sizeof L->stop, "%s", json_str_or(j, "stop_reason", ""));
     L->running = false, L->stale = false;
     // the sequence the attention view shows: prompt ids, then the generated ids
@@ -415,9 +441,22 @@ static void take_generation(View *v, const Json *j) {
     publish(v);
 }
 
+static bool same(const Buf *b, const char *s, size_t n) {
+    return b->len == n && (!n || !memcmp(b->data, s, n));
+}
+
+// Show a run's prompt in the editor. A prompt typed and not yet generated from is kept as the
+// draft (u brings it back): a :generate or a replay would otherwise drop it without a word.
 static void set_prompt(View *v, const char *s, size_t n) {
     Lab *L = v->state;
     Buf *b = &shared(v)->prompt;
+    if (b->len && !same(b, s, n) && !same(&L->sent, b->data, b->len)) {
+        buf_clear(&L->draft);
+        buf_put(&L->draft, b->data, b->len);
+        v->host->message(v->host, false, "the run's prompt replaced the one you were editing: u brings yours back");
+    }
+    buf_clear(&L->sent);
+    buf_put(&L->sent, s, n);
     buf_clear(b);
     buf_put(b, s, n);
     L->cur = b->len;
@@ -459,6 +498,9 @@ static void lab_stream(View *v, const ViewToken *t) {
         L->running = true, L->stale = false;
         L->stop[0] = 0;
         L->run_id = 0;
+        if (t->prompt) set_prompt(v, t->prompt, t->prompt_len);
+        L->ran_known = t->settings != NULL;
+        if (t->settings) L->ran = *t->settings;
     }
     LabTok *k = tok_add(L);
     k->id = t->id;
@@ -489,26 +531,75 @@ static void prob_colours(ColorMode mode, double p, CellColor *bg, CellColor *fg)
                                   : cellcolor_index(mode, light ? (mode == CMODE_C8 ? 0 : 16) : (mode == CMODE_C8 ? 7 : 231));
 }
 
-// Lays out the completion tokens in w columns; calls put for each glyph when g is non-NULL.
-// Returns the number of rows; *sel_row gets the row of the selected token.
+// The bytes of a token as the application shows it: a byte that is not UTF-8 on its own comes as
+// "<0xNN>" (tok_piece_display); those of 0x80 and above are turned back into that byte.
+static void piece_bytes(const char *s, Buf *out) {
+    buf_clear(out);
+    for (size_t i = 0; s[i];) {
+        unsigned b;
+        if (!strncmp(s + i, "<0x", 3) && isxdigit((unsigned char)s[i + 3]) && isxdigit((unsigned char)s[i + 4]) &&
+            s[i + 5] == '>' && sscanf(s + i + 3, "%2X", &b) == 1 && b >= 0x80) {
+            buf_putc(out, (char)b);
+            i += 6;
+        } else {
+            buf_putc(out, s[i++]);
+        }
+    }
+}
+
+// True when s[0..n) ends inside a UTF-8 sequence: a lead byte with fewer continuation bytes after
+// it than it announces.
+static bool utf8_cut_tail(const char *s, size_t n) {
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = (unsigned char)s[n - k];
+        if ((c & 0xC0) == 0x80) continue;
+        size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 1;
+        return c >= 0xC2 && need > k;
+    }
+    return false;
+}
+
+// The tokens from i on that show one character together, as a byte-level model writes a CJK
+// character or an emoji in two to four byte tokens (each alone is "<0xE7>"...): i..*end-1, their
+// bytes in *text, the probability of all of them in *p. One token alone when nothing continues it.
+static void token_group(const Lab *L, int i, int *end, Buf *text, double *p) {
+    Buf nx = {0};
+    piece_bytes(L->toks[i].piece ? L->toks[i].piece : "", text);
+    double lp = L->toks[i].logprob;
+    int j = i + 1;
+    while (j < L->n && j - i < 4 && utf8_cut_tail(text->data, text->len)) {
+        piece_bytes(L->toks[j].piece ? L->toks[j].piece : "", &nx);
+        if (!nx.len || !utf8_is_cont(nx.data[0])) break;
+        buf_put(text, nx.data, nx.len);
+        lp += L->toks[j].logprob, j++;
+    }
+    buf_free(&nx);
+    *end = j, *p = exp(lp);
+}
+
+// Lays out the completion tokens in w columns; calls put for each glyph when g is non-NULL; the
+// tokens of one character (token_group) are one glyph, coloured by their joint probability and
+// selected together. Returns the number of rows; *sel_row gets the row of the selected token.
 static int layout_tokens(View *v, CellGrid *g, int x, int y, int w, int first_row, int max_rows, int *sel_row) {
     Lab *L = v->state;
     ViewShared *sh = shared(v);
     int row = 0, col = 0;
     char vis[32], glyph[LABEL_GLYPH_MAX];
+    Buf text = {0};
     if (sel_row) *sel_row = 0;
-    for (int i = 0; i < L->n; i++) {
-        const LabTok *t = &L->toks[i];
-        const char *s = t->piece ? t->piece : "";
-        size_t n = strlen(s);
-        double p = exp(t->logprob);
+    for (int i = 0, end; i < L->n; i = end) {
+        double p;
+        token_group(L, i, &end, &text, &p);
+        const char *s = text.len ? text.data : "";
+        size_t n = text.len;
         CellColor bg, fg;
         prob_colours(sh->mode, p, &bg, &fg);
-        int attr = i == L->sel ? CELL_REVERSE | CELL_BOLD : 0;
+        bool sel = L->sel >= i && L->sel < end;
+        int attr = sel ? CELL_REVERSE | CELL_BOLD : 0;
         if (sh->mode == CMODE_ASCII && p < 0.1) attr |= CELL_UNDERLINE;
         int tw = vd_width(s, n, sh->utf8);
         if (col > 0 && col + tw > w && tw <= w) row++, col = 0; // keep short tokens whole
-        if (i == L->sel && sel_row) *sel_row = row;
+        if (sel && sel_row) *sel_row = row;
         if (n == 0) { // an empty piece still gets a cell
             s = " ", n = 1;
         }
@@ -531,6 +622,7 @@ static int layout_tokens(View *v, CellGrid *g, int x, int y, int w, int first_ro
             if (nl) row++, col = 0;
         }
     }
+    buf_free(&text);
     return L->n ? row + 1 : 0;
 }
 
@@ -566,6 +658,24 @@ static void draw_alternatives(View *v, CellGrid *g, int x, int y, int w, int h) 
 }
 
 static const char *const param_names[P_N] = {"max", "temperature", "top_k", "top_p", "seed"};
+
+// The settings of the completion shown that the parameter line (the next generation's) does not
+// say (" temperature 0 max 5"): a :generate with its own options, a replay, a sampled run's seed
+// when the line says random.
+static void ran_with(const Lab *L, Buf *out) {
+    if (!L->ran_known) return;
+    const ViewRunSettings *r = &L->ran;
+    Buf d = {0};
+    if (fabs(r->temperature - L->temperature) > 1e-6) buf_printf(&d, " temperature %.4g", r->temperature);
+    if (r->temperature > 0) {
+        if (r->top_k != L->top_k) buf_printf(&d, " top_k %d", r->top_k);
+        if (fabs(r->top_p - L->top_p) > 1e-6) buf_printf(&d, " top_p %.4g", r->top_p);
+        if (r->seed >= 0 && r->seed != L->seed) buf_printf(&d, " seed %lld", r->seed);
+    }
+    if (r->max > 0 && r->max != L->max) buf_printf(&d, " max %d", r->max);
+    buf_put(out, d.data, d.len);
+    buf_free(&d);
+}
 
 static void lab_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     Lab *L = v->state;
@@ -625,8 +735,9 @@ static void lab_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     int cy = py + 1;
     vd_rule(g, x, cy, w, u);
     Buf head = {0};
-    if (L->running) buf_printf(&head, " Completion: generating... %d tokens (Ctrl-C stops) ", L->n);
-    else if (L->n) {
+    if (L->running) {
+        buf_printf(&head, " Completion: generating... %d token%s (Ctrl-C stops) ", L->n, L->n == 1 ? "" : "s");
+    } else if (L->n) {
         char run[32] = "not logged"; // the database could not take it (run_id null)
         if (L->run_id > 0) snprintf(run, sizeof run, "run #%lld", L->run_id);
         buf_printf(&head, " Completion%s: %s, ", L->stale ? " (of the previous prompt)" : "", run);
@@ -637,8 +748,18 @@ static void lab_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     }
     vd_text(g, x + 2, cy, w - 2, head.data, 0, head.len, acc, CELLCOLOR_DEFAULT, CELL_BOLD, u);
     buf_free(&head);
+    // the settings the completion ran with that the parameter line (the next generation's) does
+    // not say, on a row of their own
+    int top = cy + 1;
+    Buf ran = {0};
+    if (L->n || L->running) ran_with(L, &ran);
+    if (ran.len && top < y + h - 3) {
+        vd_printf(g, x, top, w, CELL_DIM, u, "ran with%s (the line above is for the next generation)", ran.data);
+        top++;
+    }
+    buf_free(&ran);
     // completion tokens and the alternatives of the selected one
-    int top = cy + 1, avail = y + h - 1 - top; // the last row is the legend
+    int avail = y + h - 1 - top; // the last row is the legend
     bool side = w >= 100; // the alternatives beside the completion: wider on wide terminals, so
                           // that the chosen token's line (its text, p, logprob) is not cut
     int aw = side ? (w >= 150 ? 60 : 44) : w, ah = side ? avail : (L->alts + 2 < avail / 2 ? L->alts + 2 : avail / 2);
@@ -677,6 +798,7 @@ const ViewOps lab_view_ops = {
             "< > (or , .)  choose a parameter;  + -  change it (runs set KEY VALUE)\n"
             "h l  left right  select a completion token: its probability and top alternatives\n"
             "a  the attention of prompt + completion\n"
+            "u  bring back the prompt you were editing when a run (:generate, a replay) replaced it\n"
             "Ctrl-C  stop a generation (what was produced is kept)",
     .open = lab_open,
     .close = lab_close,

@@ -78,6 +78,13 @@ typedef struct ViewResult {
     bool quiet;       // run with VR_QUIET
 } ViewResult;
 
+// The decoding settings of a generation (the Lab names those of the completion it shows).
+typedef struct ViewRunSettings {
+    int max, top_k;
+    double temperature, top_p;
+    long long seed; // < 0: not known
+} ViewRunSettings;
+
 // One generated token as it is produced.
 typedef struct ViewToken {
     int index;        // step of the generation; 0 starts a new one
@@ -88,6 +95,10 @@ typedef struct ViewToken {
     const int *alt_ids;
     const char *const *alt_pieces;
     const float *alt_logprobs;
+    // with index 0: the run's prompt (NULL when not known) and its decoding settings
+    const char *prompt;
+    size_t prompt_len;
+    const ViewRunSettings *settings; // NULL when not known
 } ViewToken;
 
 // Where a long command stands (an experiment's items), as the progress bar shows it.

@@ -1177,6 +1177,27 @@ def scenario_unlogged(p, tmp, name):
     wait_shell(p)
 
 
+def scenario_lab_foreign_run(p, tmp, db, name):
+    """A :generate typed in the Lab while a prompt is being written: the run's prompt shows from its
+    first token, the heading names the settings it ran with that the parameter line does not, and u
+    brings the prompt being written back (the prompt was dropped without a word, and the line showed
+    the session's settings as the run's, before 2026-12-07)."""
+    start_qkv(p, db)
+    p.keys("e")
+    p.type("my own draft")
+    p.keys("Escape")
+    command(p, 'generate "The cat" max=3 temperature=0')
+    s = p.wait(lambda s: "ran with temperature 0 max 3 (the line" in s and "stop:" in s, "the heading naming the run's settings")
+    if "my own draft" in s or "The cat" not in s:
+        fail("%s: the Lab does not show the run's prompt:\n%s" % (name, s))
+    p.keys("u")
+    s = p.wait_text("my own draft")
+    if "of the previous prompt" not in s:
+        fail("%s: the draft brought back, the completion is not said to be of the previous prompt:\n%s" % (name, s))
+    p.keys("q")
+    wait_shell(p)
+
+
 def main():
     if not have_tmux():
         return 77
@@ -1252,6 +1273,7 @@ def main():
         # 5b'. a database file that is not one: generations are not logged, and say so
         p = Pane(tmp, W, H, "u")
         scenario_unlogged(p, tmp, "unlogged")
+        scenario_lab_foreign_run(p, tmp, db, "lab-foreign")
         p.close()
 
         # 5c. the teaching model (rotary positions, no learned ones): keys that have nothing to show

@@ -866,6 +866,102 @@ static void test_lab(void) {
     view_close(&v);
 }
 
+// A byte-level model writes a CJK character or an emoji as two to four byte tokens, each "<0xE7>"
+// alone: the lab shows the character they make (it showed "<0xE7><0x8C><0xAB>" where the log and
+// the rank view showed 猫), coloured by their joint probability, the group selected as one; a byte
+// nothing completes keeps its code.
+static void test_lab_byte_tokens(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &lab_view_ops, &host), 0);
+    result(&v, "generate",
+           "{\"run_id\":3,\"text\":\"\",\"ids\":[1,2,3,4,5,6,7,8,9],\"prompt_ids\":[1],\"decode_tok_s\":50,"
+           "\"stop_reason\":\"length\",\"steps\":[{\"id\":1,\"piece\":\"<0xE7>\",\"logprob\":-0.1,\"top\":[]},"
+           "{\"id\":2,\"piece\":\"<0x8C>\",\"logprob\":-0.2,\"top\":[]},{\"id\":3,\"piece\":\"<0xAB>\",\"logprob\":-0.3,\"top\":[]},"
+           "{\"id\":4,\"piece\":\" and <0xF0><0x9F>\",\"logprob\":-1,\"top\":[]},{\"id\":5,\"piece\":\"<0x98>\",\"logprob\":-1,\"top\":[]},"
+           "{\"id\":6,\"piece\":\"<0x80>!\",\"logprob\":-1,\"top\":[]},{\"id\":7,\"piece\":\" <0xFA>\",\"logprob\":-1,\"top\":[]},"
+           "{\"id\":8,\"piece\":\"<0xE4>\",\"logprob\":-1,\"top\":[]},{\"id\":9,\"piece\":\"x\",\"logprob\":-1,\"top\":[]}]}",
+           "generate \"x\"");
+    CellGrid g;
+    draw(&v, &g, 72, 18);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "\xe7\x8c\xab and \xf0\x9f\x98\x80! <0xFA><0xE4>x") != NULL);
+    if (!strstr(txt, "\xe7\x8c\xab and")) fprintf(stderr, "the lab shows:\n%s", txt);
+    free(txt);
+    // the completion's first row: 猫 in one wide cell, coloured as p = exp(-0.6)
+    int y = -1;
+    for (int r = 0; r < 18 && y < 0; r++)
+        if (!strcmp(cellgrid_at(&g, 0, r)->g, "\xe7\x8c\xab")) y = r;
+    CHECK(y >= 0);
+    int b6 = cellcolor_rgb(CMODE_C256, cmap_rgb(CMAP_SEQUENTIAL, exp(-0.6))).idx;
+    int b1 = cellcolor_rgb(CMODE_C256, cmap_rgb(CMAP_SEQUENTIAL, exp(-0.1))).idx;
+    CHECK(b6 != b1);
+    if (y >= 0) {
+        CHECK_INT(cellgrid_at(&g, 0, y)->bgi, b6);
+        CHECK(!(cellgrid_at(&g, 0, y)->attr & CELL_REVERSE));
+    }
+    cellgrid_done(&g);
+    // the second byte token selected: the character is shown selected, the panel names that token
+    v.ops->key(&v, 'l'), v.ops->key(&v, 'l');
+    draw(&v, &g, 72, 18);
+    if (y >= 0) CHECK(cellgrid_at(&g, 0, y)->attr & CELL_REVERSE);
+    CHECK(grid_has(&g, "token 2/9  <0x8C>"));
+    cellgrid_done(&g);
+    view_close(&v);
+}
+
+// A generation the Lab did not start (:generate "other" temperature=0, a replay) shows its own
+// prompt from its first token on (the old prompt stood above the new tokens until the end), and
+// the completion's heading names the settings it ran with that the parameter line does not (the
+// line showed the session's, as if they had made it). A prompt being edited is kept: u brings it
+// back.
+static void test_lab_foreign_run(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &lab_view_ops, &host), 0);
+    result(&v, "set", "{\"temperature\":0.7,\"top_k\":40,\"top_p\":0.9,\"seed\":null,\"max\":16,\"alts\":3}", "set");
+    v.ops->key(&v, 'e');
+    for (const char *s = "my draft"; *s; s++) v.ops->key(&v, (unsigned char)*s);
+    v.ops->key(&v, VK_ESC);
+    // a :generate streams: its prompt replaces the draft at once, the heading names its settings
+    ViewRunSettings rs = {5, 40, 0, 0.9, 77};
+    ViewToken t = {0, 5, " Paris", -0.1f, 0, NULL, NULL, NULL, "The capital", 11, &rs};
+    fake.msg[0] = 0;
+    v.ops->stream(&v, &t);
+    CHECK_STR(sh.prompt.data, "The capital");
+    CHECK(strstr(fake.msg, "u brings yours back") != NULL);
+    CHECK(shows(&v, 100, 18, (const char *[]){"The capital", "generating... 1 token (Ctrl-C stops)", "ran with temperature 0 max 5 (the line above is for the next generation)", NULL}));
+    CHECK(lacks(&v, 100, 18, "my draft"));
+    // its result: the same prompt; a sampled run's seed is named when the line says random
+    ViewResult r = {"generate", "generate \"The capital\" max=5 temperature=0", "The capital", 11, NULL, NULL, "", false};
+    const char *js = "{\"run_id\":4,\"ids\":[5],\"prompt_ids\":[1],\"decode_tok_s\":9,\"stop_reason\":\"length\","
+                         "\"temperature\":0.7,\"top_k\":40,\"top_p\":0.9,\"max_tokens\":5,\"seed\":123,"
+                         "\"steps\":[{\"id\":5,\"piece\":\" Paris\",\"logprob\":-0.1,\"top\":[]}]}";
+    Json *j = json_parse(js, strlen(js), NULL);
+    CHECK(j != NULL);
+    r.json = j;
+    v.ops->result(&v, &r);
+    json_free(j);
+    CHECK(shows(&v, 100, 18, (const char *[]){"stop: length", "ran with seed 123 max 5 (the line", NULL}));
+    // u: the draft back (the completion now of the previous prompt); u again: the run's prompt
+    v.ops->key(&v, 'u');
+    CHECK_STR(sh.prompt.data, "my draft");
+    CHECK(shows(&v, 100, 18, (const char *[]){"Completion (of the previous prompt)", NULL}));
+    v.ops->key(&v, 'u');
+    CHECK_STR(sh.prompt.data, "The capital");
+    // a prompt generated from is no draft: a run replacing it keeps nothing
+    result(&v, "set", "{\"temperature\":0,\"top_k\":40,\"top_p\":0.9,\"seed\":null,\"max\":5,\"alts\":3}", "set");
+    v.ops->key(&v, 'g');
+    fake.msg[0] = 0;
+    ViewToken t2 = {0, 5, " x", -0.1f, 0, NULL, NULL, NULL, "Other", 5, &rs};
+    v.ops->stream(&v, &t2);
+    CHECK_STR(sh.prompt.data, "Other");
+    CHECK_STR(fake.msg, "");
+    // the settings the line shows are not repeated
+    CHECK(lacks(&v, 100, 18, "ran with"));
+    view_close(&v);
+}
+
 // ---- text pane and helpers ----
 
 static void test_textpane(void) {
@@ -1490,6 +1586,8 @@ int main(void) {
     test_rank();
     test_history();
     test_lab();
+    test_lab_byte_tokens();
+    test_lab_foreign_run();
     test_experiment();
     test_barchart_interval();
     test_textpane();
