@@ -123,7 +123,17 @@ int vd_text(CellGrid *g, int x, int y, int maxw, const char *s, size_t start, si
             if (used > 0) vd_join(g, x + used - 1, y, vis);
             continue;
         }
-        if (used + cw > maxw) break;
+        if (used + cw > maxw) { // cut: the last column says so, unless only spaces are left out
+            bool more = false;
+            for (size_t k = p - 1; k < n && !more; k++) more = s[k] != ' ' && s[k] != '\n';
+            if (more && maxw > 0) { // in the column left free by a wide glyph, else on the last glyph
+                Cell *c = cellgrid_at(g, x + used - 1, y);
+                int at = used < maxw ? used : c && (c->flags & CELL_CONT) ? used - 2 : used - 1;
+                cellgrid_put(g, x + at, y, utf8 ? "\u2026" : "~", 1, fg, bg, attr);
+                if (at == used) used++;
+            }
+            break;
+        }
         size_t vp = 0, vn = strlen(vis);
         int gw;
         while ((gw = label_next(vis, vn, &vp, glyph)) > 0) {

@@ -964,6 +964,30 @@ static void test_lab_foreign_run(void) {
 
 // ---- text pane and helpers ----
 
+// Text cut at the edge ends in a mark (… or ~ in ASCII), so that a person knows there is more (a
+// status or key line at 80 columns ended mid-word); spaces left out are no text; a wide glyph cut
+// in half leaves room for the mark.
+static void test_cut_mark(void) {
+    CellGrid g;
+    cellgrid_init(&g, 12, 4, CMODE_C256);
+    CHECK_INT(vd_printf(&g, 0, 0, 8, 0, true, "abcdefghij"), 8);
+    CHECK(row_has(&g, 0, "abcdefg\u2026"));
+    CHECK_INT(vd_printf(&g, 0, 1, 8, 0, false, "abcdefghij"), 8);
+    CHECK(row_has(&g, 1, "abcdefg~"));
+    vd_printf(&g, 0, 2, 8, 0, true, "abcdefgh   ");
+    CHECK(row_has(&g, 2, "abcdefgh"));
+    CHECK(!grid_has(&g, "h\u2026"));
+    vd_printf(&g, 0, 3, 5, 0, true, "ab\xe7\x8c\xab\xe7\x8c\xab"); // a 猫 猫: the second one cut
+    CHECK_STR(cellgrid_at(&g, 4, 3)->g, "\u2026");
+    CHECK_STR(cellgrid_at(&g, 2, 3)->g, "\xe7\x8c\xab");
+    cellgrid_done(&g);
+    cellgrid_init(&g, 12, 1, CMODE_C256);
+    vd_printf(&g, 0, 0, 4, 0, true, "ab\xe7\x8c\xab\xe7\x8c\xab"); // 猫 in columns 2-3, the text cut after it
+    CHECK_STR(cellgrid_at(&g, 2, 0)->g, "\u2026");
+    CHECK_STR(cellgrid_at(&g, 1, 0)->g, "b");
+    cellgrid_done(&g);
+}
+
 static void test_textpane(void) {
     reset(CMODE_C8);
     View v;
@@ -1588,6 +1612,7 @@ int main(void) {
     test_lab();
     test_lab_byte_tokens();
     test_lab_foreign_run();
+    test_cut_mark();
     test_experiment();
     test_barchart_interval();
     test_textpane();
