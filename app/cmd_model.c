@@ -99,9 +99,6 @@ static int cmd_load(App *app, const Args *a, Out *out) {
     Err e = {0};
     const Arg *p = args_pos(a, 0);
     const char *tok = args_opt(a, "tokenizer");
-    if (tok && !strcmp(p->val, "builtin"))
-        return out_error(out, "load builtin: the built-in model has its own byte-level tokenizer (tokenizer= does not "
-                              "apply)");
     if (app_load_model(app, p->val, tok, &e)) return out_error(out, "%s", e.msg);
     model_json(app, out);
     return 0;

@@ -357,11 +357,11 @@ int filter_opts(const Args *a, DbFilter *f, Out *out) {
     f->annotator = args_opt(a, "annotator");
     f->model = args_opt(a, "model");
     f->kind = args_opt(a, "kind");
-    static const char *const kinds[] = {"generate", "rank", "replay", "experiment"};
+    static const char *const kinds[] = {"generate", "rank", "replay", "experiment", "judge"};
     for (size_t i = 0; f->kind && i < sizeof kinds / sizeof *kinds; i++)
         if (!strcmp(f->kind, kinds[i])) return 0;
     if (f->kind)
-        return out_error(out, "kind=%.40s: runs are of the kinds generate, rank, replay and experiment", f->kind);
+        return out_error(out, "kind=%.40s: runs are of the kinds generate, rank, replay, experiment and judge", f->kind);
     return 0;
 }
 

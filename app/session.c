@@ -65,14 +65,15 @@ Model *app_open_model(const char *path, const char *tok_path, Err *e) {
 
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
     if (!path) path = app_default_model();
+    if (tok_path && !strcmp(path, "builtin")) // its ids would not be the model's (--tokenizer, load's tokenizer=)
+        return err_set(e, "load builtin: the built-in model has its own byte-level tokenizer (a tokenizer does not "
+                          "apply to it)");
     Model *m = app_open_model(path, tok_path, e);
     if (!m) return -1;
     if (app->kv_set && app_kv_fits(app->kv, m, e)) { // refused now, not at its first command
         model_free(m);
         return -1;
     }
-    // the built-in model keeps its own byte-level tokenizer even with tok_path; --tokenizer
-    // then applies to tokenize alone (see app->tok)
     drop_models(app);
     app->model = m;
     if (!app->tok_owned) app->tok = m->tok;

@@ -370,8 +370,8 @@ def main():
                      ('rankings a b', 'one filter text'), ('rankings kind=rank', "unknown option 'kind'"),
                      ('rankings since=yesterday', 'not an ISO date'),
                      # a kind qkv does not log is refused (it listed nothing: "no runs match")
-                     ('history kind=nothing', 'kind=nothing: runs are of the kinds generate, rank, replay and '
-                      'experiment'), ('export runs %s kind=ranks' % os.path.join(TMP, 'k.jsonl'), 'kind=ranks')):
+                     ('history kind=nothing', 'kind=nothing: runs are of the kinds generate, rank, replay, '
+                      'experiment and judge'), ('export runs %s kind=ranks' % os.path.join(TMP, 'k.jsonl'), 'kind=ranks')):
         _, err = qjson(db, [cmd], ok=False)
         check(err.startswith('error: ') and msg in err, '%s: %s' % (cmd, err))
 
@@ -566,6 +566,14 @@ def main():
         (o,), _ = qjson(hdb, [cmd])
         check([r_['run_id'] for r_ in o['runs']] == want, '%s: %s, expected %s' % (cmd, [r_['run_id'] for r_ in o['runs']],
                                                                                  want))
+    # kind=judge: the runs a DPO judge logs (refused as a kind qkv does not log before 2026-12-07)
+    jdb = f('judge.db')
+    (jg, jo), _ = qjson(jdb, ['generate "judged" max=1 seed=1', 'generate "other" max=1 seed=2'])
+    with sqlite3.connect(jdb) as con:
+        con.execute("UPDATE runs SET kind = 'judge' WHERE id = ?", (jg['run_id'],))
+    (o, ex), _ = qjson(jdb, ['history kind=judge', 'export runs %s kind=judge' % f('judge.jsonl')])
+    check([r_['run_id'] for r_ in o['runs']] == [jg['run_id']] and ex['count'] == 1,
+          'history/export kind=judge: %s %s' % (o, ex))
     # TEXT in any case beyond ASCII, after a NUL too, and %, _ as themselves (LIKE folded ASCII alone
     # and stopped at a NUL: "CAFÉ" missed "café", "cxyz" a prompt "a\0cxyz")
     (u1, u2, u3), _ = qjson(hdb, ['generate %s max=1 seed=4' % quote('\u00c9mile, caf\u00e9 a\x00cxyz'),

@@ -142,6 +142,13 @@ if os.path.exists(l2c):
 p = run(["-e", "load builtin tokenizer=/nonexistent"])
 check(p.returncode == 1 and b"own byte-level tokenizer" in p.stderr, "load builtin tokenizer= is refused, not ignored",
       p.stderr)
+# --model builtin --tokenizer: refused as load's tokenizer= is (tokenize used the other tokenizer,
+# its ids beyond the model's 257, while generate kept the byte-level one)
+tokdir = os.path.join(TMP, "tok-for-builtin")
+p = run(["-e", "new-model gpt2 layers=1 heads=1 d=16 ctx=32 seed=1 out=" + tokdir])
+p = run(["--model", "builtin", "--tokenizer", tokdir, "-e", 'tokenize "the the"'])
+check(p.returncode == 1 and b"own byte-level tokenizer" in p.stderr and not p.stdout,
+      "--model builtin --tokenizer is refused", p.stderr + p.stdout)
 p = run(["-e", "bench prompt=0 gen=0"])
 check(p.returncode != 0 and b"gen= > 0" in p.stderr, "bench prompt=0 gen=0 is refused", p.stderr)
 
