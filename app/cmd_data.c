@@ -518,7 +518,7 @@ const Command data_commands[] = {
      "chat: \"...\"; null for other prompts).",
      false},
     {"show", cmd_show, 0, 1, k_show, "show RUN|ranking=ID",
-     "Everything recorded about a run. JSON: run_id, created, kind, parent_id, annotator, qkv_version, threads, "
+     "Everything recorded about a run. JSON: run_id, created, kind, parent_id, annotator, qkv_version, threads, kv, "
      "model_path, model_arch, model_sha256, prompt, template, mode, exemplars, temperature, top_k, top_p, seed, "
      "max_tokens, n_alts, stop_at_eos, truncate, prompt_ids, n_truncated, text, ids, logprobs, alts, prefill_s, "
      "decode_s, stop_reason. show ranking=ID shows a stored ranking instead: its candidates best first with "

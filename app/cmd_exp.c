@@ -821,7 +821,7 @@ const Command exp_commands[] = {
      "unfinished experiment (Ctrl-C, a killed process) resumes when the same command runs again (new=true starts "
      "afresh) or with experiment resume ID. JSON: experiment_id, the experiment's fields, resumed, total, "
      "done_before, done_now, seconds, tokens_reused, tokens_evaluated, conditions: [{condition, shots, cot, "
-     "samples, chat, seed, n, correct, accuracy, stderr}]. experiment show ID gives the table again, or with "
+     "samples, chat, seed, n, correct, accuracy, stderr, ci_low, ci_high (the 95% Wilson interval)}]. experiment show ID gives the table again, or with "
      "item=K one item under condition C (default 0): input, target, answer, correct, detail, runs: [{sample, "
      "run_id, answer, n_reused, prompt, text, mode, template, tokens: [{id, piece, logprob}]}]. experiment "
      "compare ID A B compares conditions A and B on the items scored under both: n, both, a_only, b_only, "

@@ -378,7 +378,8 @@ const Command inspect_commands[] = {
      "layer=all or head=all every map: the SVG a grid (layers down, heads across), the CSV one long table (layer, "
      "head, query, key, query_token, key_token, weight); after an experiment "
      "(experiment, experiment show ID, or the Experiment view) its accuracy per condition as bars with error bars "
-     "(SVG) or a table (CSV: condition, n, accuracy, stderr, ci_low, ci_high). JSON: file, format, rows, cols, title, "
+     "(SVG) or a table (CSV: condition, n, accuracy, stderr, ci_low, ci_high); after probe train its accuracy per "
+     "layer the same way (CSV: layer, n, accuracy, stderr, ci_low, ci_high, train_accuracy, control, selectivity). JSON: file, format, rows, cols, title, "
      "figure (heatmap or bars), maps (a grid's count).",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},

@@ -557,7 +557,7 @@ const Command reward_commands[] = {
      "tokenizer) and README.md, a model card naming the data. The curve goes to the database (reward_runs, "
      "reward_points), and the held-out pairs with the rewards the kept weights give them to reward_heldout (curve "
      "kind=reward shows them). JSON: pairs, train_pairs, heldout_pairs, heldout_accuracy, heldout_loss, out, reward_run_id, "
-     "head, base, pool (last, cls or mean), ties, prompts, heldout_prompts, truncated, other_vocab (completions generated with another vocabulary: their text is tokenized by the base), steps, best_step, stopped_early, loss, pairs_s. "
+     "head, base, base_arch, pool (last, cls or mean), ties, ties_excluded, identical, prompts, heldout_prompts, truncated, other_vocab (completions generated with another vocabulary: their text is tokenized by the base), steps, best_step, stopped_early, stopped (Ctrl-C), loss, pairs_s. "
      "reward score: the reward of PROMPT followed by COMPLETION (or of a logged run's prompt and output, recorded in "
      "reward_scores). JSON: reward, model, ids, truncated, run_id. ranking=ID scores every candidate of a stored "
      "ranking (recorded in reward_scores) and gives the order the rewards predict beside the annotator's: "
