@@ -200,8 +200,16 @@ static void draw_header(void) {
     if (sh->arch[0]) // the weights' type and the KV cache's beside the shape
         buf_printf(&b, " (%s%s%s, %d layers x %d heads, d=%d, ctx %d%s%s)", sh->arch, sh->dtype[0] ? " " : "", sh->dtype,
                    sh->n_layer, sh->n_head, sh->n_embd, sh->n_ctx, sh->kv[0] ? ", kv " : "", sh->kv);
-    buf_printf(&b, "  db %s", T->app->db_path ? T->app->db_path : T->db);
-    if (sh->run_id) buf_printf(&b, "  run #%lld", sh->run_id);
+    // then the run shown and the database, each only whole (a cut path tells nothing; the model's
+    // part is cut with a mark when even it does not fit)
+    char run[40] = "";
+    if (sh->run_id) snprintf(run, sizeof run, "  run #%lld", sh->run_id);
+    int w = vd_width(b.data, b.len, sh->utf8) + vd_width(run, strlen(run), sh->utf8);
+    if (w <= g->w) buf_puts(&b, run);
+    Buf db = {0};
+    buf_printf(&db, "  db %s", T->app->db_path ? T->app->db_path : T->db);
+    if (vd_width(b.data, b.len, sh->utf8) + vd_width(db.data, db.len, sh->utf8) <= g->w) buf_put(&b, db.data, db.len);
+    buf_free(&db);
     vd_text(g, 0, 0, g->w, b.data, 0, b.len, fg, bg, attr | CELL_BOLD, sh->utf8);
     buf_free(&b);
 }
@@ -1227,6 +1235,7 @@ static int start_curses(void) {
     else if (cm && !strcmp(cm, "8")) T->sh.mode = CMODE_C8;
     else if (cm && !strcmp(cm, "256")) T->sh.mode = CMODE_C256;
     else if (cm && !strcmp(cm, "truecolor")) T->sh.mode = CMODE_TRUECOLOR;
+    else if (getenv("NO_COLOR") && *getenv("NO_COLOR")) T->sh.mode = CMODE_ASCII; // no-color.org: the glyph ramp
     else T->sh.mode = cmap_detect_mode(getenv("COLORTERM"), getenv("TERM"), has_colors() ? COLORS : 0, T->sh.utf8);
     if (!T->sh.utf8 && T->sh.mode != CMODE_ASCII) T->sh.mode = CMODE_ASCII;
     T->painter = hm_curses_new(1, 16);

@@ -18,6 +18,7 @@
 typedef struct ExpView {
     // the experiment shown (id 0: none yet)
     long long id;
+    long long asked_next; // ] asked for this one: none there is the newest shown, not an error
     char head[256];  // "experiment 3  task en-fr  model builtin  done  16/16 items"
     long n_items;    // test items per condition
     int n;           // conditions
@@ -193,6 +194,14 @@ static void exp_result(View *v, const ViewResult *r) {
         return;
     }
     if (strcmp(r->cmd, "experiment")) return;
+    if (E->asked_next) {
+        E->asked_next = 0;
+        if (!r->json && r->quiet) { // ] past the newest: calm, as [ before the first
+            bool none = !r->err || !strncmp(r->err, "no experiment ", 14); // else the database failed: said as an error
+            v->host->message(v->host, !none, none ? "the newest experiment" : r->err);
+            return;
+        }
+    }
     // the live experiment's command ended (its last progress report, finished, may have come
     // first: after Ctrl-C the header still said running)
     bool was_running = E->running || E->live;
@@ -299,7 +308,8 @@ static int exp_key(View *v, int key) {
             return 1;
         }
         snprintf(line, sizeof line, "experiment show %lld", E->id + (key == ']' ? 1 : -1));
-        v->host->run(v->host, line, VR_QUIET);
+        E->asked_next = key == ']' ? E->id + 1 : 0;
+        v->host->run(v->host, line, key == ']' ? VR_QUIET | VR_OWN_ERROR : VR_QUIET);
         return 1;
     }
     return 0;

@@ -243,13 +243,13 @@ static bool filtered(const History *H, int l) {
 
 static void draw_runs(History *H, CellGrid *g, int x, int y, int w, int list_h, bool u) {
     List *L = &H->list[L_RUNS];
-    vd_printf(g, x, y, w, CELL_DIM | CELL_UNDERLINE, u, "%-6s %-16s %-8s %-14s %s", "run", "created (UTC)", "kind",
+    vd_printf(g, x, y, w, CELL_DIM | CELL_UNDERLINE, u, "%-6s %-16s %-10s %-14s %s", "run", "created (UTC)", "kind",
               "model", "prompt -> completion");
     for (int i = 0; i < list_h && L->top + i < L->n; i++) {
         const Run *r = &H->runs[L->top + i];
         int Y = y + 1 + i, attr = row_attr(g, x, Y, w, L->top + i == L->sel);
         int c = vd_printf(g, x, Y, w, attr | CELL_BOLD, u, "#%-5lld ", r->id);
-        c += vd_printf(g, x + c, Y, w - c, attr, u, "%-16.16s %-8.8s %-14.14s ", r->created, r->kind, r->model);
+        c += vd_printf(g, x + c, Y, w - c, attr, u, "%-16.16s %-10.10s %-14.14s ", r->created, r->kind, r->model); // "experiment" whole
         if (r->chat) c += vd_printf(g, x + c, Y, w - c, attr | CELL_BOLD, u, "chat: ");
         c += vd_text(g, x + c, Y, w - c, r->prompt, 0, r->prompt_len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT,
                      attr | CELL_DIM, u);

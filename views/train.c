@@ -33,6 +33,7 @@ typedef struct TrainView {
     int n_held;
     int mode, sel, top; // MODE_*; the pair under the cursor, the first one shown
     long long id;    // the run (0: none yet)
+    bool asked_next; // ] asked for the run after it: none there is the newest shown, not an error
     char head[320];  // "training run 3  gpt2  /path/out"
     Point *pts;
     int n, cap;
@@ -157,6 +158,14 @@ static void take_curve(View *v, const Json *j) {
 
 static void train_result(View *v, const ViewResult *r) {
     TrainView *T = v->state;
+    if (!strcmp(r->cmd, "curve") && T->asked_next) {
+        T->asked_next = false;
+        if (!r->json && r->quiet) { // ] past the newest: calm, as [ before the first
+            bool none = !r->err || strstr(r->err, ": no training run") || strstr(r->err, ": no reward run"); // else the database failed: said as an error
+            v->host->message(v->host, !none, none ? "the newest run" : r->err);
+            return;
+        }
+    }
     if (!r->json) {
         if (!strcmp(r->cmd, "train") || (!strcmp(r->cmd, "reward") && r->arg && !strcmp(r->arg, "train")))
             T->running = false;
@@ -242,7 +251,8 @@ static int train_key(View *v, int key) {
             return 1;
         }
         snprintf(line, sizeof line, "curve %lld%s", T->id + (key == ']' ? 1 : -1), T->reward ? " kind=reward" : "");
-        v->host->run(v->host, line, VR_QUIET);
+        T->asked_next = key == ']';
+        v->host->run(v->host, line, key == ']' ? VR_QUIET | VR_OWN_ERROR : VR_QUIET);
         return 1;
     }
     return 0;
@@ -389,7 +399,8 @@ static void draw_pair(TrainView *T, CellGrid *g, int x, int y, int w, int h, boo
     const HeldPair *p = &T->held[T->sel];
     int Y = y, end = y + h;
     vd_printf(g, x, Y++, w, CELL_BOLD, u, "held-out pair %d of %d (ranking %lld): r_rejected - r_chosen %+.4f  %s",
-              T->sel + 1, T->n_held, p->ranking, p->rr - p->rc, p->rr > p->rc ? "WRONG" : "right");
+              T->sel + 1, T->n_held, p->ranking, p->rr - p->rc,
+              p->rr > p->rc ? "WRONG" : p->rr == p->rc ? "tied: not right" : "right"); // as the count above
     int share = (end - Y - 3) / 3 > 1 ? (end - Y - 3) / 3 : 1;
     if (Y < end) vd_printf(g, x, Y++, w, CELL_DIM, u, "prompt");
     Y += draw_wrapped(g, x + 2, Y, w - 2, end - Y < share ? end - Y : share, p->prompt, u);

@@ -1177,6 +1177,44 @@ def scenario_unlogged(p, tmp, name):
     wait_shell(p)
 
 
+def sgr_colours(sc):
+    """The colour parameters of the SGR sequences in a captured screen (39/49, the defaults, are none)."""
+    found = []
+    for m in re.finditer("\x1b\\[([0-9;]*)m", sc):
+        ps = m.group(1).split(";")
+        for p_ in ps:
+            if p_.isdigit() and (30 <= int(p_) <= 38 or 40 <= int(p_) <= 48 or 90 <= int(p_) <= 107):
+                found.append(m.group(0))
+                break
+    return found
+
+
+def scenario_no_color(p, tmp, db, name):
+    """NO_COLOR set (no-color.org): the screen has no colour, the heatmaps the ASCII glyph ramp (the
+    variable was ignored before 2026-12-07); QKV_COLOR still chooses."""
+    p.type("env NO_COLOR=1 %s --db %s" % (QKV, db))
+    p.keys("Enter")
+    p.wait_text("1 Lab")
+    command(p, 'attention "The cat sat on the mat" layer=0 head=0')
+    p.wait(lambda s: "layer 1/" in s or "layer 0" in s, "the attention map")
+    sc = p.screen(colours=True)
+    if sgr_colours(sc):
+        fail("%s: colours on the screen with NO_COLOR set: %r" % (name, sgr_colours(sc)[:5]))
+    if not any(c in p.screen() for c in "@%#*+="):
+        fail("%s: no ASCII ramp glyphs in the heatmap with NO_COLOR set:\n%s" % (name, p.screen()))
+    p.keys("q")
+    wait_shell(p)
+    p.type("env NO_COLOR=1 QKV_COLOR=256 %s --db %s" % (QKV, db))
+    p.keys("Enter")
+    p.wait_text("1 Lab")
+    command(p, 'attention "The cat sat on the mat" layer=0 head=0')
+    p.wait(lambda s: "layer 1/" in s or "layer 0" in s, "the attention map")
+    if not sgr_colours(p.screen(colours=True)):
+        fail("%s: QKV_COLOR=256 gave no colours with NO_COLOR set" % name)
+    p.keys("q")
+    wait_shell(p)
+
+
 def scenario_lab_foreign_run(p, tmp, db, name):
     """A :generate typed in the Lab while a prompt is being written: the run's prompt shows from its
     first token, the heading names the settings it ran with that the parameter line does not, and u
@@ -1274,6 +1312,7 @@ def main():
         p = Pane(tmp, W, H, "u")
         scenario_unlogged(p, tmp, "unlogged")
         scenario_lab_foreign_run(p, tmp, db, "lab-foreign")
+        scenario_no_color(p, tmp, db, "no-color")
         p.close()
 
         # 5c. the teaching model (rotary positions, no learned ones): keys that have nothing to show

@@ -62,7 +62,9 @@ static bool grid_has(const CellGrid *g, const char *text) {
 
 typedef struct Fake {
     char runs[16][512];
+    unsigned flags[16]; // the run flags of each
     int nrun;
+    bool msg_err;       // the last message was an error
     char edit[256];
     int edit_back;
     char ask[256]; // "label|text|cmd" of the last ask
@@ -76,11 +78,12 @@ static Fake fake;
 static ViewShared sh;
 
 static void f_run(ViewHost *h, const char *line, unsigned flags) {
-    (void)h, (void)flags;
-    if (fake.nrun < 16) snprintf(fake.runs[fake.nrun++], sizeof fake.runs[0], "%s", line);
+    (void)h;
+    if (fake.nrun < 16) fake.flags[fake.nrun] = flags, snprintf(fake.runs[fake.nrun++], sizeof fake.runs[0], "%s", line);
 }
 static void f_message(ViewHost *h, bool err, const char *t) {
-    (void)h, (void)err;
+    (void)h;
+    fake.msg_err = err;
     snprintf(fake.msg, sizeof fake.msg, "%s", t);
 }
 static void f_edit(ViewHost *h, const char *t, int back) {
@@ -171,6 +174,12 @@ static void result_full(View *v, const char *cmd, const char *json, const char *
     ViewResult r = {cmd, line, NULL, 0, j, NULL, text, quiet};
     v->ops->result(v, &r);
     json_free(j);
+}
+
+// A failed command's result as the host hands it over (no JSON, the message).
+static void result_err(View *v, const char *cmd, const char *line, const char *err, bool quiet) {
+    ViewResult r = {cmd, line, NULL, 0, NULL, err, "", quiet};
+    v->ops->result(v, &r);
 }
 
 // ---- the Heads view's probe and layersim modes ----
@@ -669,7 +678,7 @@ static const char *const history_json =
     "{\"runs\":[{\"run_id\":12,\"created\":\"2024-05-01T12:31:07.000Z\",\"kind\":\"rank\",\"model_path\":\"builtin\","
     "\"annotator\":\"alice\",\"prompt\":\"Once upon\",\"text\":\" a time\\nthere\",\"seed\":3,\"temperature\":1,"
     "\"n_tokens\":4,\"stop_reason\":\"length\"},"
-    "{\"run_id\":9,\"created\":\"2024-05-01T12:30:00.000Z\",\"kind\":\"generate\",\"model_path\":\"/m/gpt2\","
+    "{\"run_id\":9,\"created\":\"2024-05-01T12:30:00.000Z\",\"kind\":\"experiment\",\"model_path\":\"/m/gpt2\","
     "\"annotator\":null,\"prompt\":\"The cat\",\"text\":\" sat\",\"seed\":1,\"temperature\":0,"
     "\"n_tokens\":1,\"stop_reason\":\"length\"},"
     "{\"run_id\":7,\"created\":\"2024-05-01T12:29:00.000Z\",\"kind\":\"generate\",\"model_path\":\"/m/smollm2\","
@@ -709,6 +718,7 @@ static void test_history(void) {
     golden("history_runs", &g);
     char *txt = rows_text(&g);
     CHECK(strstr(txt, "#12    2024-05-01T12:31 rank") != NULL);
+    CHECK(strstr(txt, "#9     2024-05-01T12:30 experiment gpt2") != NULL); // the kind whole (it read "experime")
     // a chat prompt by its last user message, not by the template's start
     CHECK(strstr(txt, "smollm2        chat: Name a cat") != NULL);
     CHECK(strstr(txt, "im_start") == NULL);
@@ -1363,6 +1373,12 @@ static void test_experiment(void) {
     draw(&v, &g, 80, 12);
     golden("experiment_bars_ascii", &g);
     cellgrid_done(&g);
+    // ] past the newest experiment: said calmly, as [ before the first (it was an error)
+    v.ops->key(&v, ']');
+    CHECK(!strncmp(fake.runs[fake.nrun - 1], "experiment show ", 16) && (fake.flags[fake.nrun - 1] & VR_OWN_ERROR));
+    result_err(&v, "experiment", fake.runs[fake.nrun - 1], "no experiment 5 (see: experiments)", true);
+    CHECK_STR(fake.msg, "the newest experiment");
+    CHECK(!fake.msg_err);
     view_close(&v);
 
     // never loaded: a fresh view says how to start one; an empty list asks for nothing more
@@ -1517,6 +1533,42 @@ static void test_train_curves(void) {
         snprintf(want, sizeof want, "training run %d", k + 1);
         CHECK(shows(&v, 100, 24, (const char *[]){want, NULL}));
     }
+    // ] past the newest run: said calmly, as [ before the first (it was an error on the status line)
+    int n0 = fake.nrun;
+    v.ops->key(&v, ']');
+    CHECK_INT(fake.nrun, n0 + 1);
+    CHECK_STR(fake.runs[n0], "curve 5");
+    CHECK(fake.flags[n0] & VR_OWN_ERROR);
+    result_err(&v, "curve", "curve 5", "curve: no training run 5 in '/tmp/q.db'", true);
+    CHECK_STR(fake.msg, "the newest run");
+    CHECK(!fake.msg_err);
+    // another failure (the database) stays an error
+    v.ops->key(&v, ']');
+    result_err(&v, "curve", "curve 5", "database is locked", true);
+    CHECK_STR(fake.msg, "database is locked");
+    CHECK(fake.msg_err);
+    CHECK(shows(&v, 100, 24, (const char *[]){"training run 4", NULL}));
+    view_close(&v);
+}
+
+// A held-out pair the reward model scores equally is not called right (the count above it, as the
+// trainer's accuracy, counts only r_chosen > r_rejected; the opened pair said "right").
+static void test_train_tied_pair(void) {
+    reset(CMODE_ASCII);
+    View v;
+    CHECK_INT(view_open(&v, &train_view_ops, &host), 0);
+    result(&v, "curve",
+           "{\"kind\":\"reward\",\"id\":2,\"model_arch\":\"gpt2\",\"out_path\":\"/tmp/r\",\"head\":\"linear\","
+           "\"points\":[{\"step\":1,\"loss\":0.6,\"heldout_loss\":0.7,\"heldout_accuracy\":0.5}],\"heldout\":["
+           "{\"ranking_id\":1,\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"r_chosen\":1,\"r_rejected\":0},"
+           "{\"ranking_id\":2,\"prompt\":\"q\",\"chosen\":\"c\",\"rejected\":\"d\",\"r_chosen\":0.5,\"r_rejected\":0.5}]}",
+           "curve 2 kind=reward");
+    v.ops->key(&v, 'p');
+    CHECK(shows(&v, 100, 24, (const char *[]){"2 held-out pairs, 1 right (0.500)", NULL}));
+    v.ops->key(&v, VK_ENTER); // the first, most wrong: the tie
+    CHECK(shows(&v, 100, 24, (const char *[]){"held-out pair 1 of 2 (ranking 2): r_rejected - r_chosen +0.0000  tied: not right", NULL}));
+    v.ops->key(&v, 'n');
+    CHECK(shows(&v, 100, 24, (const char *[]){"held-out pair 2 of 2 (ranking 1): r_rejected - r_chosen -1.0000  right", NULL}));
     view_close(&v);
 }
 
@@ -1620,6 +1672,7 @@ int main(void) {
     test_positions();
     test_quant();
     test_train_curves();
+    test_train_tied_pair();
     test_oom();
     buf_free(&sh.prompt);
     iv_free(&sh.seq);
