@@ -74,6 +74,9 @@ static int write_card(const char *out, const Model *base, float beta, bool lora,
         buf_printf(&b, "- win rate against the base model as the reward model `%s` judges them: %.4f (%d wins, %d ties, "
                        "%d losses over %d sampled completions of the held-out prompts; mean reward %.4f, base %.4f)\n",
                    judge, jr->win_rate, jr->wins, jr->ties, jr->losses, jr->n, jr->tuned_mean, jr->base_mean);
+    if (jr && jr->stopped)
+        buf_printf(&b, "- the judging was stopped with Ctrl-C after %d of the %d completions planned: the win rate is "
+                       "of those\n", jr->n, jr->planned);
     char *path = fs_join(out, "README.md");
     int rc = fs_write_atomic(path, b.data, b.len, e);
     free(path);
@@ -131,6 +134,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
         return out_error(out, "dpo train: judge_samples=, judge_max=, judge_temperature=, judge_top_k= and judge_top_p= "
                               "need judge=DIR (a reward model)");
     if (judge_dir && po.val <= 0) return out_error(out, "dpo train: judge= needs held-out prompts (val > 0)");
+    if (judge_dir && seed_span("dpo train", po.seed, judge_n, "judge sample", out)) return -1;
     DpoOpts o = {(float)beta, po.opt, po.batch, po.eval_every, po.patience, po.seed, NULL};
     Lora lora = {0};
 
@@ -249,7 +253,8 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     }
     if (db && L.run_id > 0) { // how it ended (a process killed first leaves it running: read as interrupted)
         Err fe = {0};
-        if (db_train_finish(db, L.run_id, trc ? "failed" : planned ? "stopped" : "done", &fe) && !L.log_err.msg[0])
+        if (db_train_finish(db, L.run_id, trc ? "failed" : planned || jr.stopped ? "stopped" : "done", &fe) &&
+            !L.log_err.msg[0])
             L.log_err = fe;
     }
     if (trc || no_step) {
@@ -286,6 +291,7 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     if (judge) {
         jw_kstr(w, "judge", reward_model_path(judge));
         jw_knum(w, "win_rate", jr.win_rate);
+        jw_kbool(w, "judge_stopped", jr.stopped);
         jw_kint(w, "judge_wins", jr.wins);
         jw_kint(w, "judge_ties", jr.ties);
         jw_kint(w, "judge_losses", jr.losses);
@@ -318,6 +324,8 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
         buf_printf(&out->text, "; win rate against the base %.3f over %d samples of %d held-out prompts (mean reward "
                                "%.4f, base %.4f)",
                    jr.win_rate, jr.n, n_held_g, jr.tuned_mean, jr.base_mean);
+    if (judge && jr.stopped)
+        buf_printf(&out->text, " (judging stopped with Ctrl-C after %d of %d samples)", jr.n, jr.planned);
     buf_putc(&out->text, '\n');
     pref_saved_note(&out->text, res.steps, res.best_step, planned);
     pref_data_note(&out->text, &ps);

@@ -111,7 +111,9 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     const char *rdir = args_opt(a, "reward");
     RewardModel *rm = NULL;
     int rc = 0;
+    if (best_of > 1 && !seed_given) p.s.seed %= (1ull << 53) - (uint64_t)best_of; // room for the N seeds
     if (got < 0) rc = out_error(out, "generate: %s", e.msg);
+    else if (best_of > 1 && seed_span("generate", p.s.seed, best_of, "candidate", out)) rc = -1;
     // the reward model as reward score takes it: reward=DIR, set reward DIR, the latest reward run's
     else if ((best_of > 1 || rdir) && !(rm = reward_judge_open(app, rdir, "reward", "generate", out))) rc = -1;
     if (rc) {
@@ -123,7 +125,7 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
     double *scores = xcalloc((size_t)best_of, sizeof *scores);
     Generation *cand = xcalloc((size_t)best_of, sizeof *cand);
     uint64_t seed0 = p.s.seed;
-    int best = 0, made = 0;
+    int best = -1, made = 0, scored = 0;
     for (int i = 0; i < best_of && !rc; i++) {
         p.s.seed = seed0 + (uint64_t)i;
         if (app_generate(app, text, len, by_ids ? pr.ids.v : NULL, pr.ids.n, &p, kind, NULL, 0, &cand[i], &e)) {
@@ -131,7 +133,9 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
             break;
         }
         made++;
-        if (rm) {
+        scores[i] = NAN;
+        // a candidate Ctrl-C cut short is kept (a logged run) but not scored: it cannot be the best
+        if (rm && !(best_of > 1 && cand[i].r.stop == STOP_CANCELLED)) {
             RewardScore sc;
             if (reward_model_score(rm, cand[i].prompt.data ? cand[i].prompt.data : "", cand[i].prompt.len,
                                    cand[i].text.data ? cand[i].text.data : "", cand[i].text.len, &sc, &e)) {
@@ -145,7 +149,8 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
             if (db && db_reward_score(db, cand[i].rec.run.id, reward_model_path(rm), sc.reward, &le))
                 fprintf(stderr, "warning: the score of run %lld was not logged: %s\n", (long long)cand[i].rec.run.id,
                         le.msg);
-            if (scores[i] > scores[best]) best = i;
+            if (best < 0 || scores[i] > scores[best]) best = i;
+            scored++;
         }
         if (app->cancel && *app->cancel) break;
     }
@@ -158,11 +163,13 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
         reward_model_free(rm);
         return -1;
     }
+    if (best < 0) best = 0; // none scored (the first cut short): it is shown as it is
     g = cand[best];
     generation_json(app, &out->w, &g);
     if (rm) {
         JsonW *w = &out->w;
         jw_kint(w, "best_of", best_of);
+        jw_kint(w, "scored", scored); // fewer than best_of after Ctrl-C
         jw_kint(w, "best", best + 1);
         jw_knum(w, "reward", scores[best]);
         jw_kstr(w, "reward_model", reward_model_path(rm));
@@ -179,12 +186,15 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
             jw_obj_end(w);
             char run[32] = "not logged";
             if (cand[i].rec.run.id > 0) snprintf(run, sizeof run, "run %lld", (long long)cand[i].rec.run.id);
-            buf_printf(&out->text, "%s[%d] reward %+.4f (%s): ", i == best ? "*" : " ", i + 1, scores[i], run);
+            if (isnan(scores[i])) buf_printf(&out->text, " [%d] cut off by Ctrl-C, not scored (%s): ", i + 1, run);
+            else buf_printf(&out->text, "%s[%d] reward %+.4f (%s): ", i == best ? "*" : " ", i + 1, scores[i], run);
             text_line(&out->text, cand[i].text.data ? cand[i].text.data : "", cand[i].text.len, 60);
             buf_putc(&out->text, '\n');
         }
         jw_arr_end(w);
-        buf_printf(&out->text, "best of %d (reward %+.4f):\n", made, scores[best]);
+        if (scored < best_of && !scored) buf_printf(&out->text, "stopped with Ctrl-C before a candidate was whole: none scored:\n");
+        else if (scored < best_of) buf_printf(&out->text, "best of the %d scored before Ctrl-C (reward %+.4f):\n", scored, scores[best]);
+        else buf_printf(&out->text, "best of %d (reward %+.4f):\n", made, scores[best]);
     }
     for (int i = 0; i < made; i++)
         if (i != best) generation_free(&cand[i]);

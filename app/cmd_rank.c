@@ -27,10 +27,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     if (decode_opts(app, a, &p, &seed_given, out)) return -1;
     // candidate i's seed is S+i-1: each one generate and replay take (below 2^53; a logged seed
     // above it made replay call the run damaged)
-    if (seed_given && p.s.seed + (uint64_t)k - 1 >= (1ull << 53))
-        return out_error(out, "rank: seed=%llu: candidate %lld would use seed %llu, and seeds are below 2^53: give a "
-                              "seed= up to %llu", (unsigned long long)p.s.seed, k,
-                         (unsigned long long)(p.s.seed + (uint64_t)k - 1), (unsigned long long)((1ull << 53) - (uint64_t)k));
+    if (seed_given && seed_span("rank", p.s.seed, k, "candidate", out)) return -1;
     if (!need_db(app, out)) return -1; // the candidates must be logged runs
     // with chat=true the prompt ranked (and logged) is the rendered chat
     Buf chat = {0};

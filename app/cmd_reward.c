@@ -56,6 +56,11 @@ static int on_point(void *user, const RewardPoint *p) {
     return L->app->cancel && *L->app->cancel;
 }
 
+static int on_stop(void *user) {
+    RewardLog *L = user;
+    return L->app->cancel && *L->app->cancel;
+}
+
 // Score the n held-out pairs with the trained weights and record them (reward_heldout) for the
 // Reward panels: -1 with e filled when scoring fails, a failure to record only in log_err.
 static int store_heldout(Db *db, int64_t run_id, TrainModel *tm, const float *score, const RankSet *s,
@@ -256,12 +261,15 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
         fprintf(stderr, "reward: %s head on %s%s%s, %d pairs (%d training, %d held out), %d steps\n", head_s,
                 base->cfg.a.name, enc ? ", pooling " : "", enc ? pool_name(pool) : "", ps.n_pairs, n_train, n_held,
                 o.opt.steps);
-    RewardHooks hooks = {on_point, &L};
+    RewardHooks hooks = {on_point, &L, on_stop};
     RewardResult res;
     int trc = reward_train(tm, score, &d, &o, &hooks, &res, &e);
     // stopped with Ctrl-C: the card and JSON say so, and how far it was meant to go
     int planned = !trc && app->cancel && *app->cancel && res.steps < o.opt.steps ? o.opt.steps : 0;
-    bool no_step = planned && res.steps == 0; // stopped before its first step: the zero head is no model
+    // the weights kept are the start's (stopped before its first step or its first evaluation, or no
+    // step improved on the start's held-out loss): the zero head gives every text the reward 0, no
+    // model to write (nor one that reward score and best_of= would take as the latest)
+    bool no_step = !trc && res.best_step == 0;
     if (!trc && !no_step && n_held && L.run_id > 0 && !L.log_err.msg[0]) // the held-out pairs as the kept weights score them
         trc = store_heldout(db, L.run_id, tm, score, &s, &ps, &d, &L.log_err, &e);
     free(seqp);
@@ -275,11 +283,17 @@ static int reward_train_cmd(App *app, const Args *a, Out *out) {
                              planned, &e);
     }
     if (L.run_id > 0 && !L.log_err.msg[0])
-        db_reward_finish(db, L.run_id, trc ? "failed" : planned ? "stopped" : "done", res.best_step, res.held_acc,
-                         &L.log_err);
+        db_reward_finish(db, L.run_id, trc || (no_step && !planned) ? "failed" : planned ? "stopped" : "done",
+                         res.best_step, res.held_acc, &L.log_err);
     if (trc || no_step) {
         pref_out_discard(outdir, made, tok_dir);
-        if (no_step) out_error(out, "reward train: stopped with Ctrl-C before the first step: no model written");
+        if (no_step && planned)
+            out_error(out, "reward train: stopped with Ctrl-C %s: no model written (the untrained head gives every "
+                           "text the reward 0)", res.steps ? "before the first evaluation" : "before the first step");
+        else if (no_step)
+            out_error(out, "reward train: no step improved on the untrained head's held-out loss %.4f in %d steps: no "
+                           "model written (it would give every text the reward 0); train longer (steps=, epochs=) or "
+                           "with another lr=", res.held_loss, res.steps);
         else out_error(out, "reward train: %s", e.msg);
         goto done;
     }

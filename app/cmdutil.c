@@ -76,6 +76,13 @@ int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *ou
     return 0;
 }
 
+int seed_span(const char *cmd, uint64_t seed, long long n, const char *what, Out *out) {
+    if (n < 1 || seed + (uint64_t)n - 1 < SEED_LIMIT) return 0;
+    return out_error(out, "%s: seed=%llu: %s %lld would use seed %llu, and seeds are below 2^53: give a seed= up to %llu",
+                     cmd, (unsigned long long)seed, what, n, (unsigned long long)(seed + (uint64_t)n - 1),
+                     (unsigned long long)(SEED_LIMIT - (uint64_t)n));
+}
+
 uint64_t fresh_seed(void) {
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);

@@ -20,6 +20,10 @@ int decode_opts(App *app, const Args *a, GenParams *p, bool *seed_given, Out *ou
 const char *decode_out_of_range(const GenParams *p, char *buf, size_t size);
 // A fresh random seed (below 2^53: exact as a JSON number).
 uint64_t fresh_seed(void);
+// 0 when the n runs seeded seed, seed+1, ... seed+n-1 all have seeds below 2^53, as generate and
+// replay take them (a logged seed above made replay call the run damaged); else -1 with the
+// message in out naming cmd and what a run is ("candidate", "judge sample").
+int seed_span(const char *cmd, uint64_t seed, long long n, const char *what, Out *out);
 // A comma-separated list of non-negative ints below limit appended to v; what names the option
 // in messages. 0 or -1 (message in out).
 int int_list(const char *list, const char *what, int limit, IntVec *v, Out *out);

@@ -248,7 +248,8 @@ int app_generate_on(App *app, const Model *m, Ctx *c, const char *prompt, size_t
             return -1;
         }
     }
-    if (app->cancel) *app->cancel = 0;
+    // app->cancel is not cleared here: the front ends clear it before each command, and a Ctrl-C
+    // between two generations of one command (rank's candidates, best_of=, a judge's samples) stops it
     app->gen_prompt = &g->prompt, app->gen_params = p;
     int rc = generate(c, tok, tokens.v, tokens.n, p, app->on_step, app->on_step_user, app->cancel, NULL, &g->r, e);
     app->gen_prompt = NULL, app->gen_params = NULL;

@@ -49,7 +49,8 @@ int judge_win_rate(App *app, const Model *base, const Model *tuned, RewardModel 
     double t0 = clock_now(), sb = 0, st = 0;
     int rc = 0;
     GenParams q = *p;
-    for (int i = 0; i < n && !rc; i++) {
+    r->planned = n * samples;
+    for (int i = 0; i < n && !rc && !r->stopped; i++) {
         for (int k = 0; k < samples && !rc; k++) {
             JudgeSample *js = &r->s[r->n];
             js->prompt = i;
@@ -57,12 +58,15 @@ int judge_win_rate(App *app, const Model *base, const Model *tuned, RewardModel 
             rc = sample_one(app, base, cb, rm, prompts[i], lens[i], &q, &js->base_run, &js->base_reward, e) ||
                  sample_one(app, tuned, ct, rm, prompts[i], lens[i], &q, &js->tuned_run, &js->tuned_reward, e);
             if (rc) break;
+            if (app->cancel && *app->cancel) { // a completion cut short is not judged
+                r->stopped = true;
+                break;
+            }
             r->n++;
             sb += js->base_reward, st += js->tuned_reward;
             if (js->tuned_reward > js->base_reward) r->wins++;
             else if (js->tuned_reward < js->base_reward) r->losses++;
             else r->ties++;
-            if (app->cancel && *app->cancel) rc = err_set(e, "stopped");
         }
         char detail[64];
         snprintf(detail, sizeof detail, "prompt %d of %d", i + 1, n);
@@ -70,7 +74,7 @@ int judge_win_rate(App *app, const Model *base, const Model *tuned, RewardModel 
         Progress pr = {.what = "judge", .detail = detail, .done = i + 1, .total = n, .elapsed_s = el,
                        .left_s = el / (i + 1) * (n - i - 1), .finished = i + 1 == n, .loss = NAN, .held_loss = NAN,
                        .held_acc = NAN};
-        if (!rc) app_progress(app, &pr);
+        if (!rc && !r->stopped) app_progress(app, &pr);
     }
     ctx_free(ct);
     ctx_free(cb);

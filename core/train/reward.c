@@ -205,6 +205,7 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
         return -1;
     }
     int dim = u.dim, rc = 0;
+    bool stopped = false; // by h->stop before the first step
     size_t np = tmodel_size(tm);
     u.r_all = xcalloc((size_t)d->n_seq, sizeof(float));
     u.needed = xcalloc((size_t)d->n_seq, sizeof(bool));
@@ -229,6 +230,10 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
         u.feat = malloc(sizeof(float) * (size_t)d->n_seq * dim);
         if (!u.feat) rc = err_set(e, "out of memory for the hidden states of %d sequences", d->n_seq);
         for (int i = 0; i < d->n_seq && !rc; i += B) {
+            if (h && h->stop && h->stop(h->user)) { // Ctrl-C before the first step: nothing trained
+                stopped = true;
+                break;
+            }
             int k = d->n_seq - i < B ? d->n_seq - i : B;
             for (int b = 0; b < k; b++) idx[b] = i + b;
             rc = rows_hidden(&u.R, d->seq, d->types, d->len, idx, k, u.feat + (size_t)i * dim, e);
@@ -242,8 +247,8 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
     int loss_n = 0, acc_n = 0, acc_right = 0, since_best = 0, step = 0;
     // the start: the untrained head
     double hl, ha;
-    if (!rc) rc = evaluate(&u, &hl, &ha, e);
-    if (!rc) {
+    if (!rc && !stopped) rc = evaluate(&u, &hl, &ha, e);
+    if (!rc && !stopped) {
         memcpy(best_score, score, sizeof(float) * (size_t)dim);
         if (full) memcpy(best_params, L ? L->params : tmodel_params(tm), sizeof(float) * nt);
         best_loss = d->n_held ? hl : INFINITY;
@@ -252,7 +257,8 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
         RewardPoint p0 = {0, o->opt.steps, NAN, hl, ha, NAN, 0, 0, true};
         if (h && h->point && h->point(h->user, &p0)) step = o->opt.steps; // stopped before the start
     }
-    for (; !rc && step < o->opt.steps; step++) {
+    for (; !rc && !stopped && step < o->opt.steps; step++) {
+        if (step > 0 && h && h->stop && h->stop(h->user)) break; // Ctrl-C between evaluations
         // the step's pairs: the next P of a shuffled order
         for (int i = 0; i < P; i++) {
             if (cursor == d->n_train) {
@@ -348,7 +354,7 @@ int reward_train(TrainModel *tm, float *score, const RewardData *d, const Reward
         }
         if (stop) break;
     }
-    if (!rc) { // keep the best weights
+    if (!rc && !stopped) { // keep the best weights
         memcpy(score, best_score, sizeof(float) * (size_t)dim);
         if (full) memcpy(L ? L->params : tmodel_params(tm), best_params, sizeof(float) * nt);
         if (L) lora_merge(L, tm);

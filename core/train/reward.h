@@ -63,6 +63,8 @@ typedef struct RewardPoint {
 typedef struct RewardHooks {
     int (*point)(void *user, const RewardPoint *p); // non-zero stops training
     void *user;
+    int (*stop)(void *user); // or NULL; non-zero stops training at the next step (polled at every step and
+                             // between the batches of the frozen model's pass), the best weights kept
 } RewardHooks;
 
 typedef struct RewardResult {

@@ -22,8 +22,10 @@
 #     model: one error line, nothing written.
 # Usage: test_dpo_judge.py QKV_BINARY
 
+import json
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 
@@ -167,7 +169,48 @@ def test_judge(qkv, tmp):
     bad(qkv, db, 'dpo train base=teach out=%s judge_samples=3' % bout, 'need judge=DIR', out=bout)
     bad(qkv, db, 'dpo train base=teach out=%s judge=%s' % (bout, out), 'not a reward model', out=bout)
     bad(qkv, db, 'dpo train base=teach out=%s judge=%s judge_samples=0' % (bout, judge), 'judge_samples', out=bout)
+    bad(qkv, db, 'dpo train base=teach out=%s judge=%s judge_samples=3 seed=9007199254740990' % (bout, judge),
+        'judge sample 3 would use seed 9007199254740992', out=bout)
     print('judge bad input: one error line each, nothing written', flush=True)
+    # Ctrl-C while judging: the tuned model and its card kept, the win rate of the samples judged
+    # before it, the run stopped (the command failed "judge: stopped", the card unwritten, the run
+    # recorded failed)
+    import signal
+    import time
+    sout = os.path.join(tmp, 'dpo-judge-stop')
+    proc = subprocess.Popen([qkv, '--db', db, '--json', '-e', 'dpo train base=teach out=%s beta=0.1 val=0.25 epochs=1 '
+                             'batch=8 lr=2e-4 judge=%s judge_samples=200 judge_max=64' % (sout, judge)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while time.time() - t0 < 600 and proc.poll() is None:  # a few samples judged
+        try:
+            con = sqlite3.connect(db)
+            k = con.execute("SELECT count(*) FROM runs WHERE kind = 'judge' AND model_path LIKE ?",
+                            ('%' + os.path.basename(sout) + '%',)).fetchone()[0]
+            con.close()
+        except sqlite3.Error:
+            k = 0
+        if k >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    so, se = proc.communicate(timeout=600)
+    try:
+        j = json.loads(so.splitlines()[0])
+    except (ValueError, IndexError):
+        fail('judge stopped with Ctrl-C: no result: exit %d, %r' % (proc.returncode, se[-300:]))
+        return
+    n = len(j.get('judged', []))
+    card = open(os.path.join(sout, 'README.md')).read() if os.path.exists(os.path.join(sout, 'README.md')) else ''
+    cv = qjson(qkv, db, 'curve %d' % j['train_run_id']) if j.get('train_run_id') else None
+    if not j.get('judge_stopped') or not 0 < n < 200 * j['heldout_prompts'] \
+            or j['judge_wins'] + j['judge_ties'] + j['judge_losses'] != n \
+            or 'the judging was stopped with Ctrl-C after %d of the %d' % (n, 200 * j['heldout_prompts']) not in card \
+            or not cv or cv.get('status') != 'stopped':
+        fail('judge stopped with Ctrl-C: judge_stopped %r, %d judged, card %r, status %r'
+             % (j.get('judge_stopped'), n, card[-200:], cv and cv.get('status')))
+    else:
+        print('judge stopped with Ctrl-C after %d samples: model and card kept, run stopped' % n, flush=True)
 
 
 def main():

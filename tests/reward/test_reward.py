@@ -301,6 +301,49 @@ def test_best_of(qkv, db, model_dir, rm, family):
     print('%s best_of=3: every candidate logged and scored, the best shown' % family, flush=True)
 
 
+def test_best_of_stopped(qkv, tmp, rm):
+    """best_of= seeds S..S+N-1 at or above 2^53 are refused (runs were logged with seeds replay calls
+    damaged); Ctrl-C while candidate 2 of 4 generates keeps candidate 1 as the best, candidate 2 a
+    logged run with no reward (it was scored, could be chosen, and the line said best of 2)."""
+    import signal
+    import time
+    db = os.path.join(tmp, 'bo-stop.db')
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'generate "x" best_of=3 seed=9007199254740990 reward=%s' % rm])
+    if p.returncode != 1 or 'candidate 3 would use seed 9007199254740992' not in p.stderr:
+        fail('best_of= past 2^53: exit %d, %r' % (p.returncode, p.stderr[-300:]))
+    big = os.path.join(tmp, 'bo-big')
+    qkv_cli.run(qkv, ['--db', db, '-e', 'new-model gpt2 layers=4 heads=8 d=512 ctx=1024 seed=2 out=' + big])
+    proc = subprocess.Popen([qkv, '--db', db, '--model', big, '--json', '-e',
+                             'generate "Q-stop" best_of=4 max=1000 seed=7 temperature=1 reward=%s' % rm],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while time.time() - t0 < 300 and proc.poll() is None:  # candidate 1 logged: candidate 2 generates
+        try:
+            con = sqlite3.connect(db)
+            k = con.execute("SELECT count(*) FROM runs WHERE prompt = 'Q-stop'").fetchone()[0]
+            con.close()
+        except sqlite3.Error:
+            k = 0
+        if k >= 1:
+            break
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    so, se = proc.communicate(timeout=300)
+    try:
+        g = json.loads(so.splitlines()[0])
+    except (ValueError, IndexError):
+        fail('best_of stopped with Ctrl-C: no JSON: exit %d %r %r' % (proc.returncode, so[-300:], se[-300:]))
+        return
+    c = g.get('candidates', [])
+    if g.get('scored') != 1 or len(c) != 2 or c[1].get('reward') is not None or g.get('best') != 1 \
+            or g.get('run_id') != c[0].get('run_id') or g.get('reward') != c[0].get('reward'):
+        fail('best_of stopped with Ctrl-C during candidate 2: scored %r best %r, candidates %r'
+             % (g.get('scored'), g.get('best'), [(x.get('n'), x.get('reward')) for x in c]))
+    else:
+        print('best_of stopped with Ctrl-C: the candidate cut off is logged, not scored, not chosen', flush=True)
+
+
 def ranked_pairs(qkv, db, tokenize):
     """Each ranked candidate's tokens (tokenize(prompt, output)) and the (better, worse) pairs of
     their ranks, ties dropped."""
@@ -703,6 +746,69 @@ def test_stopped_before_step(qkv, tmp, model_dir):
               'reward model stays the finished run\'s', flush=True)
 
 
+def test_stop_between_evaluations(qkv, tmp, model_dir):
+    """Ctrl-C between two evaluations stops a reward training at its next step (it trained on to the
+    next evaluation, an epoch by default: here a million steps away); the weights kept are then the
+    start's zero head, so no model is written, the run reads as stopped. A run in which no step
+    beats the start's held-out loss (lr=1e-9) writes none either and is recorded failed, and reward
+    score keeps the finished model (an all-zero head was written, recorded done and taken as the
+    default reward model: every candidate rewarded 0)."""
+    import signal
+    import time
+    db = os.path.join(tmp, 'stop-mid.db')
+    make_db(qkv, db, 60)
+    done_rm = os.path.join(tmp, 'stop-mid-done')
+    if not qjson(qkv, db, 'reward train base=%s head=linear out=%s' % (model_dir, done_rm)):
+        return
+    out = os.path.join(tmp, 'stop-mid-out')
+    proc = subprocess.Popen([qkv, '--db', db, '--model', model_dir, '--json', '-e',
+                             'reward train head=full out=%s steps=1000000 eval_every=1000000 patience=0' % out],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while time.time() - t0 < 120 and proc.poll() is None:  # the start's evaluation is logged: steps follow
+        try:
+            con = sqlite3.connect(db)
+            k = con.execute('SELECT count(*) FROM reward_points p JOIN reward_runs r ON r.id = p.run_id '
+                            'WHERE r.out_path = ?', (os.path.realpath(out),)).fetchone()[0]
+            con.close()
+        except sqlite3.Error:
+            k = 0
+        if k >= 1:
+            break
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    try:
+        so, se = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        so, se = proc.communicate()
+        fail('reward train went on after Ctrl-C between evaluations (killed 120 s later)')
+        return
+    if proc.returncode != 130 or 'stopped with Ctrl-C before the first evaluation: no model written' not in se \
+            or os.path.exists(out):
+        fail('reward train stopped between evaluations: exit %d, %r, out= %s' % (proc.returncode, se.strip()[-300:],
+                                                                              os.path.exists(out)))
+    cv = qjson(qkv, db, 'curve kind=reward')
+    if not cv or cv.get('status') != 'stopped':
+        fail('reward train stopped between evaluations: status %r, want stopped' % (cv or {}).get('status'))
+    # no step better than the start: nothing written, recorded failed, not the default reward model
+    zero = os.path.join(tmp, 'stop-mid-zero')
+    p = qkv_cli.run(qkv, ['--db', db, '--model', model_dir, '-e', 'reward train head=linear lr=1e-9 steps=2 out=%s' % zero])
+    if p.returncode == 0 or 'no step improved on the untrained head' not in p.stderr or os.path.exists(zero):
+        fail('reward train with no step better than the start: exit %d, %r, out= %s' % (p.returncode, p.stderr[-300:],
+                                                                                    os.path.exists(zero)))
+    cv = qjson(qkv, db, 'curve kind=reward')
+    if not cv or cv.get('status') != 'failed':
+        fail('reward train with no step better than the start: status %r, want failed' % (cv or {}).get('status'))
+    sc = qjson(qkv, db, 'reward score "Q1: how?" " it looks good"')
+    if not sc or sc['model'] != os.path.realpath(done_rm):
+        fail('the default reward model after a run that wrote none: %r (want %s)' % (sc and sc['model'], done_rm))
+    else:
+        print('reward train stops at the next step on Ctrl-C; a run no better than its zero start writes no model',
+              flush=True)
+
+
 def test_quantized_base(qkv, tmp, model_dir):
     """A session's model quantized in memory is the base a trainer starts from: the JSON, the model
     card and the database say so (they named the float file alone)."""
@@ -942,8 +1048,10 @@ def main():
         test_lora_grads(qkv, tmp, models['llama'], 'llama')
         if res:
             test_bad(qkv, tmp, models['gpt2'], res[0])
+            test_best_of_stopped(qkv, tmp, res[0])
         test_killed(qkv, tmp, models['gpt2'])
         test_stopped_before_step(qkv, tmp, models['gpt2'])
+        test_stop_between_evaluations(qkv, tmp, models['gpt2'])
         test_out_files(qkv, tmp, models['gpt2'])
         test_quantized_base(qkv, tmp, models['gpt2'])
         test_other_vocab(qkv, tmp, models)
