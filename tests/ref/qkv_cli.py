@@ -68,6 +68,37 @@ def interrupted(qkv, args, after='step', delay=0.5, timeout=120, during=None):
     return proc.returncode, so, ''.join(seen) + se
 
 
+def interrupted_when(qkv, args, db, sql, params=(), at_least=1, delay=0.0, wait=300, timeout=120):
+    """Run qkv with args, send Ctrl-C (SIGINT) once the count the query sql (params) gives in the
+    database db reaches at_least (a run, a point logged: what the process has done so far) and delay
+    seconds more have passed; (exit status, stdout, stderr), or None when it had not stopped
+    timeout seconds after the signal (then killed)."""
+    import signal
+    import sqlite3
+    import time
+    proc = subprocess.Popen([qkv] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while time.time() - t0 < wait and proc.poll() is None:
+        try:
+            con = sqlite3.connect(db)
+            k = con.execute(sql, params).fetchone()[0]
+            con.close()
+        except sqlite3.Error:  # not created yet, or locked by the writer
+            k = 0
+        if k >= at_least:
+            break
+        time.sleep(0.02)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    try:
+        so, se = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    return proc.returncode, so, se
+
+
 def _binary(argi, env, rel):
     """A built program: sys.argv[argi] (meson passes it), else $env, else build/rel in the source tree."""
     if len(sys.argv) > argi:

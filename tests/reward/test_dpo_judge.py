@@ -25,7 +25,6 @@
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 
@@ -175,30 +174,19 @@ def test_judge(qkv, tmp):
     # Ctrl-C while judging: the tuned model and its card kept, the win rate of the samples judged
     # before it, the run stopped (the command failed "judge: stopped", the card unwritten, the run
     # recorded failed)
-    import signal
-    import time
     sout = os.path.join(tmp, 'dpo-judge-stop')
-    proc = subprocess.Popen([qkv, '--db', db, '--json', '-e', 'dpo train base=teach out=%s beta=0.1 val=0.25 epochs=1 '
-                             'batch=8 lr=2e-4 judge=%s judge_samples=200 judge_max=64' % (sout, judge)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while time.time() - t0 < 600 and proc.poll() is None:  # a few samples judged
-        try:
-            con = sqlite3.connect(db)
-            k = con.execute("SELECT count(*) FROM runs WHERE kind = 'judge' AND model_path LIKE ?",
-                            ('%' + os.path.basename(sout) + '%',)).fetchone()[0]
-            con.close()
-        except sqlite3.Error:
-            k = 0
-        if k >= 3:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    so, se = proc.communicate(timeout=600)
+    r = qkv_cli.interrupted_when(qkv, ['--db', db, '--json', '-e', 'dpo train base=teach out=%s beta=0.1 val=0.25 '
+                                       'epochs=1 batch=8 lr=2e-4 judge=%s judge_samples=200 judge_max=64' % (sout, judge)],
+                                 db, "SELECT count(*) FROM runs WHERE kind = 'judge' AND model_path LIKE ?",
+                                 ('%' + os.path.basename(sout) + '%',), at_least=3, wait=600, timeout=600)
+    if not r:  # a few samples judged
+        fail('dpo train went on judging after Ctrl-C')
+        return
+    rc, so, se = r
     try:
         j = json.loads(so.splitlines()[0])
     except (ValueError, IndexError):
-        fail('judge stopped with Ctrl-C: no result: exit %d, %r' % (proc.returncode, se[-300:]))
+        fail('judge stopped with Ctrl-C: no result: exit %d, %r' % (rc, se[-300:]))
         return
     n = len(j.get('judged', []))
     card = open(os.path.join(sout, 'README.md')).read() if os.path.exists(os.path.join(sout, 'README.md')) else ''

@@ -305,35 +305,23 @@ def test_best_of_stopped(qkv, tmp, rm):
     """best_of= seeds S..S+N-1 at or above 2^53 are refused (runs were logged with seeds replay calls
     damaged); Ctrl-C while candidate 2 of 4 generates keeps candidate 1 as the best, candidate 2 a
     logged run with no reward (it was scored, could be chosen, and the line said best of 2)."""
-    import signal
-    import time
     db = os.path.join(tmp, 'bo-stop.db')
     p = qkv_cli.run(qkv, ['--db', db, '-e', 'generate "x" best_of=3 seed=9007199254740990 reward=%s' % rm])
     if p.returncode != 1 or 'candidate 3 would use seed 9007199254740992' not in p.stderr:
         fail('best_of= past 2^53: exit %d, %r' % (p.returncode, p.stderr[-300:]))
     big = os.path.join(tmp, 'bo-big')
     qkv_cli.run(qkv, ['--db', db, '-e', 'new-model gpt2 layers=4 heads=8 d=512 ctx=1024 seed=2 out=' + big])
-    proc = subprocess.Popen([qkv, '--db', db, '--model', big, '--json', '-e',
-                             'generate "Q-stop" best_of=4 max=1000 seed=7 temperature=1 reward=%s' % rm],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while time.time() - t0 < 300 and proc.poll() is None:  # candidate 1 logged: candidate 2 generates
-        try:
-            con = sqlite3.connect(db)
-            k = con.execute("SELECT count(*) FROM runs WHERE prompt = 'Q-stop'").fetchone()[0]
-            con.close()
-        except sqlite3.Error:
-            k = 0
-        if k >= 1:
-            break
-        time.sleep(0.02)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    so, se = proc.communicate(timeout=300)
+    r = qkv_cli.interrupted_when(qkv, ['--db', db, '--model', big, '--json', '-e',
+                                       'generate "Q-stop" best_of=4 max=1000 seed=7 temperature=1 reward=%s' % rm],
+                                 db, "SELECT count(*) FROM runs WHERE prompt = 'Q-stop'", delay=0.2)
+    if not r:  # candidate 1 logged: Ctrl-C while candidate 2 generates
+        fail('best_of went on after Ctrl-C')
+        return
+    _, so, se = r
     try:
         g = json.loads(so.splitlines()[0])
     except (ValueError, IndexError):
-        fail('best_of stopped with Ctrl-C: no JSON: exit %d %r %r' % (proc.returncode, so[-300:], se[-300:]))
+        fail('best_of stopped with Ctrl-C: no JSON: %r %r' % (so[-300:], se[-300:]))
         return
     c = g.get('candidates', [])
     if g.get('scored') != 1 or len(c) != 2 or c[1].get('reward') is not None or g.get('best') != 1 \
@@ -696,8 +684,6 @@ def test_stopped_before_step(qkv, tmp, model_dir):
     (out= it made is removed), the run reads as stopped, not done, and the default reward model stays
     the latest finished run's, with a note naming it (it was recorded done, and reward score used its
     all-zero head). dpo train the same: no checkpoint of the untouched base."""
-    import signal
-    import time
     for attempt, n in enumerate((60, 240, 960)):  # more rankings when the run got past its first step
         db = os.path.join(tmp, 'stop0-%d.db' % attempt)
         make_db(qkv, db, n)
@@ -707,23 +693,12 @@ def test_stopped_before_step(qkv, tmp, model_dir):
         got = []
         for cmd, table in (('reward train head=linear', 'reward_runs'), ('dpo train', 'train_runs')):
             out = os.path.join(tmp, 'stop0-%s-%d' % (cmd.split()[0], attempt))
-            proc = subprocess.Popen([qkv, '--db', db, '--model', model_dir, '--json', '-e',
-                                     '%s out=%s epochs=1000 patience=0' % (cmd, out)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            t0 = time.time()
-            while time.time() - t0 < 60 and proc.poll() is None:  # until its run row is written: the pass follows
-                try:
-                    con = sqlite3.connect(db)
-                    k = con.execute('SELECT count(*) FROM %s' % table).fetchone()[0]
-                    con.close()
-                except sqlite3.Error:
-                    k = 0
-                if k >= (2 if table == 'reward_runs' else 1):
-                    break
-                time.sleep(0.01)
-            proc.send_signal(signal.SIGINT)
-            so, se = proc.communicate(timeout=120)
-            got.append((cmd, out, proc.returncode, so, se))
+            r = qkv_cli.interrupted_when(qkv, ['--db', db, '--model', model_dir, '--json', '-e',
+                                               '%s out=%s epochs=1000 patience=0' % (cmd, out)],
+                                         db, 'SELECT count(*) FROM %s' % table,
+                                         at_least=2 if table == 'reward_runs' else 1, wait=60)
+            rc, so, se = r if r else (None, '', 'went on after Ctrl-C')  # its run row written: the pass follows
+            got.append((cmd, out, rc, so, se))
         if any(re.search(r'"steps":[1-9]', so) for _, _, _, so, _ in got):
             continue  # a step ran before the signal came: again with a longer pass
         break
@@ -753,41 +728,23 @@ def test_stop_between_evaluations(qkv, tmp, model_dir):
     beats the start's held-out loss (lr=1e-9) writes none either and is recorded failed, and reward
     score keeps the finished model (an all-zero head was written, recorded done and taken as the
     default reward model: every candidate rewarded 0)."""
-    import signal
-    import time
     db = os.path.join(tmp, 'stop-mid.db')
     make_db(qkv, db, 60)
     done_rm = os.path.join(tmp, 'stop-mid-done')
     if not qjson(qkv, db, 'reward train base=%s head=linear out=%s' % (model_dir, done_rm)):
         return
     out = os.path.join(tmp, 'stop-mid-out')
-    proc = subprocess.Popen([qkv, '--db', db, '--model', model_dir, '--json', '-e',
-                             'reward train head=full out=%s steps=1000000 eval_every=1000000 patience=0' % out],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while time.time() - t0 < 120 and proc.poll() is None:  # the start's evaluation is logged: steps follow
-        try:
-            con = sqlite3.connect(db)
-            k = con.execute('SELECT count(*) FROM reward_points p JOIN reward_runs r ON r.id = p.run_id '
-                            'WHERE r.out_path = ?', (os.path.realpath(out),)).fetchone()[0]
-            con.close()
-        except sqlite3.Error:
-            k = 0
-        if k >= 1:
-            break
-        time.sleep(0.02)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    try:
-        so, se = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        so, se = proc.communicate()
+    r = qkv_cli.interrupted_when(qkv, ['--db', db, '--model', model_dir, '--json', '-e', 'reward train head=full out=%s '
+                                       'steps=1000000 eval_every=1000000 patience=0' % out], db,
+                                 'SELECT count(*) FROM reward_points p JOIN reward_runs r ON r.id = p.run_id '
+                                 'WHERE r.out_path = ?', (os.path.realpath(out),), delay=0.3)
+    if not r:  # the start's evaluation logged: Ctrl-C while the steps run
         fail('reward train went on after Ctrl-C between evaluations (killed 120 s later)')
         return
-    if proc.returncode != 130 or 'stopped with Ctrl-C before the first evaluation: no model written' not in se \
+    rc, so, se = r
+    if rc != 130 or 'stopped with Ctrl-C before the first evaluation: no model written' not in se \
             or os.path.exists(out):
-        fail('reward train stopped between evaluations: exit %d, %r, out= %s' % (proc.returncode, se.strip()[-300:],
+        fail('reward train stopped between evaluations: exit %d, %r, out= %s' % (rc, se.strip()[-300:],
                                                                               os.path.exists(out)))
     cv = qjson(qkv, db, 'curve kind=reward')
     if not cv or cv.get('status') != 'stopped':
