@@ -8,10 +8,12 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-// Field 22 (starttime) of /proc/PID/stat, 0 when it cannot be read. The command name (field
-// 2) is in parentheses and may hold spaces and parentheses itself: the fields after it start
-// after its last ')'.
-static unsigned long long start_time(long pid) {
+// Field 22 (starttime) of /proc/PID/stat, 0 when it cannot be read; *state gets field 3 ('Z':
+// a zombie, killed and not yet reaped by its parent; 0 when unread). The command name (field 2)
+// is in parentheses and may hold spaces and parentheses itself: the fields after it start after
+// its last ')'.
+static unsigned long long start_time(long pid, char *state) {
+    *state = 0;
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
@@ -22,9 +24,11 @@ static unsigned long long start_time(long pid) {
     const char *p = strrchr(buf, ')');
     if (!p) return 0;
     unsigned long long v = 0;
+    char st = 0;
     // after ')': state (3), then fields 4..21, then starttime (22)
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &v) != 1)
+    if (sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &st, &v) != 2)
         return 0;
+    *state = st;
     return v;
 }
 
@@ -39,7 +43,8 @@ void proc_token(char out[PROC_TOKEN_MAX]) {
     char h[64];
     host(h, sizeof h);
     long pid = (long)getpid();
-    snprintf(out, PROC_TOKEN_MAX, "%s %ld %llu", h, pid, start_time(pid));
+    char st;
+    snprintf(out, PROC_TOKEN_MAX, "%s %ld %llu", h, pid, start_time(pid, &st));
 }
 
 bool proc_token_alive(const char *token) {
@@ -50,5 +55,7 @@ bool proc_token_alive(const char *token) {
     host(h, sizeof h);
     if (strcmp(th, h)) return false;
     if (kill((pid_t)pid, 0) != 0 && errno != EPERM) return false;
-    return start_time(pid) == st; // both 0 without /proc: the pid alone
+    char state;
+    // both 0 without /proc: the pid alone. A zombie (killed, its parent not yet waiting) is gone
+    return start_time(pid, &state) == st && state != 'Z' && state != 'X';
 }

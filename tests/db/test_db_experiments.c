@@ -55,6 +55,19 @@ static int count_exp(void *user, const DbExperiment *x) {
     return 0;
 }
 
+// Whether process pid is a zombie (state Z in /proc/PID/stat).
+static bool zombie(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
 // The owner of a running experiment (migration 10, base/proc.h): another live process holds
 // it (a child that reports its own token): it reads running and a claim is refused naming the
 // child's pid; the same pid with another start time (a pid reused), another host's token or a
@@ -100,14 +113,16 @@ static void test_owner(Db *db, int64_t id) {
             char want[64];
             snprintf(want, sizeof want, "running in process %ld", pid);
             CHECK(strstr(e.msg, want) != NULL);
-            kill(child, SIGKILL);
-            waitpid(child, NULL, 0);
-            continue; // k = 4: the same token, its process gone
+            kill(child, SIGKILL); // k = 4: the same token, its process gone: a zombie while not reaped
+            for (int w = 0; w < 500 && !zombie(child); w++) usleep(10000);
+            CHECK(zombie(child));
+            continue;
         }
         CHECK_INT(db_experiment_get(db, id, &got, &e), 1);
-        CHECK_STR(got.status, "interrupted");
+        CHECK_STR(got.status, "interrupted"); // the zombie too (it read as running until reaped)
         db_experiment_done(&got);
     }
+    waitpid(child, NULL, 0);
     // the listing's TEXT filter sees the status as read
     DbFilter f = {0};
     f.text = "interrupted";
