@@ -356,13 +356,15 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         }
         if (rc) break;
         rd0[rep] = bound_read_sample(pool, rb, 3);
-        for (int g = 0, chunk = 0; g < ng && !rc; g += BENCH_CHUNK, chunk++) {
-            int n = ng - g < BENCH_CHUNK ? (int)(ng - g) : BENCH_CHUNK, stop = 0;
+        int stop = 0; // Ctrl-C inside the generation: the repetition is not counted (its time was
+                      // of a few tokens, divided by all of them: figures beyond the bound)
+        for (int g = 0, chunk = 0; g < ng && !rc && !stop; g += BENCH_CHUNK, chunk++) {
+            int n = ng - g < BENCH_CHUNK ? (int)(ng - g) : BENCH_CHUNK;
             for (int k = 0; k < n_sides && !stop; k++)
                 if ((stop = bench_decode(&sd[(k + chunk) % n_sides], n, rep, cancel, &e)) < 0)
                     rc = out_error(out, "%s", e.msg);
-            if (stop) break;
         }
+        if (stop) break;
         rd1[rep] = ng ? bound_read_sample(pool, rb, 3) : rd0[rep];
         if (!rc) done = rep + 1;
     }
@@ -371,7 +373,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     double best_e = 1e30;
     int n_texts = 16;
     float *vec = n_emb ? xmalloc(sizeof(float) * (size_t)c->n_embd) : NULL;
-    for (int rep = 0; n_emb && rep < reps && !rc; rep++) {
+    for (int rep = 0; n_emb && rep < reps && !rc && !(cancel && *cancel); rep++) {
         double t0 = clock_now();
         for (int k = 0; k < n_texts && !rc; k++)
             if (embed_ids(x, ids + k % 4, NULL, (int)n_emb,
@@ -423,7 +425,8 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_kint(w, "threads", ctx_threads(x));
     jw_kint(w, "prompt", np);
     jw_kint(w, "gen", ng);
-    jw_kint(w, "reps", reps);
+    jw_kint(w, "reps", done); // the repetitions measured: fewer than asked after Ctrl-C
+    jw_kbool(w, "interrupted", done < reps);
     jw_kstr(w, "model", app->model->name);
     jw_kstr(w, "dtype", dtype_name(app->model->dtype));
     jw_kint(w, "params", app->model->n_params);
@@ -483,11 +486,13 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
     jw_knums(w, "prefill_sgemm_fraction_reps", pff, mm ? done : -1, 1);
     if (n_emb) {
         jw_kint(w, "embed_tokens", n_emb);
-        jw_knum(w, "embed_per_s", n_texts / best_e);
+        jw_knum(w, "embed_per_s", best_e < 1e30 ? n_texts / best_e : NAN); // null: stopped before
     }
     buf_printf(&out->text, "%s (%s, %.1fM params), %d threads, %s kernels, %s KV cache (best of %lld)\n",
                app->model->name, dtype_name(app->model->dtype), app->model->n_params / 1e6, ctx_threads(x),
-               ops_kernels(), dtype_name(kv), reps);
+               ops_kernels(), dtype_name(kv), (long long)done);
+    if (done < reps)
+        buf_printf(&out->text, "  stopped with Ctrl-C: the %d of %lld repetitions measured whole\n", done, reps);
     if (!np)
         buf_printf(&out->text, "  no prompt: generation from an empty context, from the beginning-of-text token\n");
     else if (!mm)
@@ -509,7 +514,7 @@ static int cmd_bench(App *app, const Args *a, Out *out) {
         if (ng) buf_printf(&out->text, " generation %.2fx", d_ratio);
         buf_printf(&out->text, " its speed (medians of the repetitions)\n");
     }
-    if (n_emb) buf_printf(&out->text, "  embeddings of %lld tokens: %.1f per second\n", n_emb, n_texts / best_e);
+    if (n_emb && best_e < 1e30) buf_printf(&out->text, "  embeddings of %lld tokens: %.1f per second\n", n_emb, n_texts / best_e);
     if (kern_note()) buf_printf(&out->text, "  note: %s\n", kern_note());
     return 0;
 }

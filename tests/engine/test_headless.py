@@ -854,6 +854,13 @@ lines = [json.loads(l) for l in so.decode().split("\n") if l]
 check(len(lines) == 1 and lines[0].get("stop_reason") == "cancelled" and 0 < len(lines[0]["ids"]) < 2000,
       "the partial generation is printed, marked cancelled; the script stops", [(l.get("stop_reason"), len(l.get("ids", []))) for l in lines])
 check(b"Sanitizer" not in se and b"error" not in se, "no crash, no error", se)
+# Ctrl-C inside bench's generation: the repetition cut short is not counted (its time, of a few
+# tokens, was divided by all of them: "median 651% of the read bandwidth" as the result)
+rc, so, se, took = interrupted(["--model", big, "--json", "-e", "bench prompt=8 gen=2000 reps=1"], after=3,
+                               too_late=lambda so, se: b"decode_tok_s" in so and b'"interrupted":false' in so)
+check(rc == 130 and b"cancelled before the first repetition" in se and b"decode_tok_s" not in so,
+      "bench stopped inside its first repetition: no figures", (rc, so[-300:], se[-300:]))
+
 h = jlines(run(["--json", "-e", "history 1"]))[0]["runs"][0]
 check(h["stop_reason"] == "cancelled" and h["run_id"] == lines[0]["run_id"], "the cancelled run is logged", h)
 # its replay stops where it was stopped (before 2026-12-06 it ran on to max=2000: DIFFERENT)
