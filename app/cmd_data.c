@@ -226,15 +226,20 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         int n = r->ids.n < orig.n ? r->ids.n : orig.n;
         for (int i = 0; i < n && first < 0; i++)
             if (r->ids.v[i] != orig.v[i]) first = i;
-        if (first < 0 && r->ids.n != orig.n) first = n;
-        bool identical = first < 0 && g.text.len == run.output_len &&
+        // the replay stopped with Ctrl-C before the run's length: only the tokens it made compare
+        bool cut = r->stop == STOP_CANCELLED && r->ids.n < orig.n;
+        if (first < 0 && r->ids.n != orig.n && !cut) first = n;
+        bool identical = first < 0 && !cut && g.text.len == run.output_len &&
                          !memcmp(g.text.data ? g.text.data : "", run.output, g.text.len);
         // the model file may have changed since the run
         const char *hex = g.rec.run.model_sha256;
         bool model_changed = run.model_sha256 && hex && strcmp(hex, run.model_sha256);
         double lp_diff = logprob_diff(run.logprobs, r, first < 0 ? n : first);
         JsonW *w = &out->w;
-        jw_kbool(w, "identical", identical);
+        jw_key(w, "identical"); // null: stopped before it could tell
+        if (cut && first < 0) jw_null(w);
+        else jw_bool(w, identical);
+        jw_kbool(w, "interrupted", cut);
         jw_key(w, "max_logprob_diff");
         if (lp_diff < 0) jw_null(w);
         else jw_num(w, lp_diff);
@@ -246,14 +251,16 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         jw_strn(w, run.output, run.output_len);
         jw_kbool(w, "model_changed", model_changed);
         generation_json(app, w, &g);
-        buf_printf(&out->text, "replay of run %lld%s: %s", (long long)id,
-                   new_id > 0 ? "" : " (not logged)", identical ? "identical" : "DIFFERENT");
-        if (identical)
+        buf_printf(&out->text, "replay of run %lld%s: %s", (long long)id, new_id > 0 ? "" : " (not logged)",
+                   cut && first < 0 ? "stopped with Ctrl-C" : identical ? "identical" : "DIFFERENT");
+        if (cut && first < 0)
+            buf_printf(&out->text, " after %d of the run's %d tokens, identical so far\n", r->ids.n, orig.n);
+        else if (identical)
             buf_puts(&out->text, at_sep    ? " (to the separator the run stopped at)\n"
                                  : at_stop ? " (to the token where the run was stopped)\n"
                                            : "\n");
         if (!identical && first >= 0) buf_printf(&out->text, " from token %d\n", first);
-        else if (!identical) // the same tokens: the stored text is not theirs (an edited database)
+        else if (!identical && !cut) // the same tokens: the stored text is not theirs (an edited database)
             buf_puts(&out->text, ": the same tokens, but the run's stored text is not theirs\n");
         if (lp_diff > 0)
             buf_printf(&out->text, "note: the log-probabilities of the same tokens differ by up to %.3g\n", lp_diff);

@@ -934,7 +934,9 @@ static void run_line(const char *line, unsigned flags) {
             int first = (int)json_num_or(j, "first_difference", 0);
             snprintf(replay, sizeof replay, "replay of run #%lld: %s", (long long)json_num_or(j, "replay_of", 0),
                      same->type == JSON_BOOL && same->b ? "identical; " : "");
-            if (!(same->type == JSON_BOOL && same->b))
+            if (same->type == JSON_NULL) // stopped with Ctrl-C before it could tell
+                snprintf(replay + strlen(replay), sizeof replay - strlen(replay), "stopped, identical so far; ");
+            else if (!(same->type == JSON_BOOL && same->b))
                 snprintf(replay + strlen(replay), sizeof replay - strlen(replay), "DIFFERENT from token %d; ", first);
         }
         // a run the database could not take has no number (run_id null: the Log has the warning);

@@ -868,6 +868,19 @@ rp = jlines(run(["--json", "-e", "replay %d" % h["run_id"]]))[0]
 check(rp.get("identical") is True and len(rp.get("ids", [])) == len(lines[0]["ids"]),
       "a run stopped with Ctrl-C replays identical, to the token where it stopped",
       (rp.get("identical"), rp.get("first_difference"), len(rp.get("ids", [])), len(lines[0]["ids"])))
+# Ctrl-C stopping a replay before the run's length: not reported as a difference (it said
+# "DIFFERENT from token 153", identical false, of a run that reproduces)
+full = jlines(run(["--model", big, "--json", "-e", 'generate "y" max=1500 temperature=0']))[0]
+rc, so, se, took = interrupted(["--json", "-e", "replay %d" % full["run_id"]], after=1.5,
+                               too_late=lambda so, se: b'"interrupted":false' in so,
+                               too_early=lambda so, se: b'"ids":[]' in so.replace(b" ", b""))
+rq = json.loads(so.decode().split("\n")[0]) if so.strip() else {}
+check(rc == 130 and rq.get("identical", False) is None and rq.get("interrupted") is True
+      and rq.get("first_difference") is None and 0 < len(rq.get("ids", [])) < 1500,
+      "a replay stopped with Ctrl-C: identical null, interrupted, no difference claimed",
+      (rc, rq.get("identical"), rq.get("interrupted"), rq.get("first_difference"), len(rq.get("ids", []))))
+p = run(["-e", "replay %d" % full["run_id"]])  # and the text says how far it got (the whole replay here)
+check(p.returncode == 0 and b"identical" in p.stdout, "the replay run to its end: identical", p.stdout[:200])
 
 # Ctrl-C during rank: no ranking is pending or stored, and the message names the candidates that
 # stay in the run log (it said only "rank: interrupted", and the session-end warning "nothing was
