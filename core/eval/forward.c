@@ -845,6 +845,14 @@ static int blocks(Ctx *c, int layer0, int n, const Trace *tr, Err *e) {
         if (!a->post_norm) norm_par(c, c->xn, x, &ly->ffn_norm, n), h = c->xn;
         mlp_sublayer(c, l, h, pos0, n, tr);
         residual(c, &ly->ffn_norm, n);
+        // a NaN or an infinity in the block's weights: said here, whatever reads the states (an
+        // encoder's embedding, the analyses' traces showed NaN or plausible numbers: a probe's
+        // accuracy, a cosine of 0)
+        for (size_t i = 0; i < (size_t)n * (size_t)d; i++)
+            if (!isfinite(x[i]))
+                return err_set(e, "%s gives hidden states that are not finite numbers (NaN or infinite) after block "
+                                  "%d at position %d: its weights hold a NaN or an infinity (a damaged file?)",
+                               m->name, l, pos0 + (int)(i / (size_t)d));
         emit(tr, TRACE_RESID_POST, l, pos0, n, d, x);
     }
     return 0;

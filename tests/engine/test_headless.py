@@ -535,13 +535,13 @@ import shutil
 import struct
 
 
-def damaged_copy(name, value, whole):
-    """A copy of model d with ln_f.weight's first value (or all of them) set to value."""
+def damaged_copy(name, value, whole, tensor="ln_f.weight"):
+    """A copy of model d with tensor's first value (or all of them) set to value."""
     out = os.path.join(TMP, name)
     shutil.copytree(d, out)
     with open(os.path.join(out, "model.safetensors"), "r+b") as fh:
         (hn,) = struct.unpack("<Q", fh.read(8))
-        a, b = json.loads(fh.read(hn))["ln_f.weight"]["data_offsets"]
+        a, b = json.loads(fh.read(hn))[tensor]["data_offsets"]
         fh.seek(8 + hn + a)
         fh.write(struct.pack("<f", value) * ((b - a) // 4 if whole else 1))
     return out
@@ -564,6 +564,19 @@ for model, what in ((nd, "NaN"), (ind, "an infinity")):
             err = p.stderr.decode()
             check(p.returncode == 1 and "not finite numbers (NaN or infinite)" in err and len(err.splitlines()) == 1,
                   f"{what} in the weights, quantize {typ}: {cmd} says so in one line", (p.returncode, err))
+
+# ... in a block: every command that reads the hidden states says so, not only those that read
+# the logits (embed printed nan, similarity a cosine of 0, probe train an accuracy, heads and
+# attention tables of NaN, with exit 0, before 2026-12-07)
+bnd = damaged_copy("nan-block", float("nan"), False, "h.0.attn.c_attn.weight")
+for cmd in ('embed "hi there"', 'similarity "a cat" "a dog"', 'attention "hi there" layer=1 head=0',
+            'heads "hi there"', 'rollout "hi there"', 'layersim "hi there"', 'lens "hi there"',
+            'probe train number n=40 steps=5'):
+    p = run(["--model", bnd, "-e", cmd])
+    err = p.stderr.decode()
+    check(p.returncode == 1 and "hidden states that are not finite numbers (NaN or infinite) after block 0" in err
+          and len(err.strip().splitlines()) == 1, f"NaN in a block's weights: {cmd} says so in one line",
+          (p.returncode, err, p.stdout[-200:]))
 
 # bench on an encoder: prefill only, embeddings per second; generation is refused
 bd = os.path.join(TMP, "bert-bench")
