@@ -17,11 +17,13 @@
 #include "base/sha256.h"
 #include "base/mem.h"
 
-// The hash of one file, from the cache when its path, size and modification time match.
+// The hash of one file, from the cache when its path, size and inode change time match (the
+// cache's column is named mtime_ns: the modification time can be set back, touch -r or a copy
+// keeping times, after the content changed; the change time cannot, and moves with every write).
 static int file_hash(Db *db, const char *path, char hex[65], Err *e) {
     struct stat st;
     if (stat(path, &st) != 0) return err_set(e, "cannot hash '%s': %s", path, strerror(errno));
-    int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    int64_t mtime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
     int found = db_hash_lookup(db, path, (int64_t)st.st_size, mtime_ns, hex, e);
     if (found) return found < 0 ? -1 : 0;
     unsigned char d[32];

@@ -174,6 +174,7 @@ typedef struct Build {
     uint32_t *off;
     unsigned char *special, *fallback, *aflags;
     int *added;
+    unsigned char *made; // [n] 1: a merge makes the token
     struct Bpe *bpe;
 } Build;
 
@@ -188,6 +189,7 @@ static void build_done(Build *B) {
     free(B->fallback);
     free(B->aflags);
     free(B->added);
+    free(B->made);
     bpe_free(B->bpe);
 }
 
@@ -401,6 +403,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
         goto fail;
     }
     pairs_init(B.bpe, sp->n_merges);
+    B.made = xcalloc((size_t)n, 1);
     for (size_t i = 0; i < sp->n_merges; i++) {
         const MergeIn *m = &sp->merges[i];
         int l = vocab_id(&B, m->a.s, m->a.len), r = vocab_id(&B, m->b.s, m->b.len);
@@ -420,6 +423,26 @@ static Tokenizer *build(const Spec *sp, Err *e) {
             goto fail;
         }
         pair_set(B.bpe, l, r, sp->rank_by_where ? (int)m->where : (int)i, merged);
+        B.made[merged] = 1;
+    }
+    // every model-vocabulary token of more than one symbol (a byte of byte-level text, else a
+    // character) is what some merge makes: many that none makes is a merges file cut short (a
+    // truncated download tokenized every text into smaller pieces, silently). Llama 3's tokens
+    // are taken whole (ignore_merges): not checked.
+    if (!sp->ignore_merges) {
+        int orphans = 0;
+        for (int id = 0; id < n; id++) {
+            if (B.src[id] != 1 || B.special[id] || B.fallback[id] || B.made[id]) continue;
+            const char *s = B.blob.data + B.off[id];
+            size_t len = B.off[id + 1] - B.off[id] - 1, symbols = 0; // the bytes may hold a NUL
+            for (size_t k = 0; k < len && symbols < 2; k++) symbols += sp->byte_level || !utf8_is_cont(s[k]);
+            orphans += symbols > 1;
+        }
+        if (orphans > 16 + n / 100) {
+            err_set(e, "'%s': %d tokens of the vocabulary are made by none of its %zu merges: the merges are cut short "
+                       "(a truncated download?)", sp->merges_file, orphans, sp->n_merges);
+            goto fail;
+        }
     }
 
     Tokenizer *t = tok_alloc(TOK_KIND_BYTE_BPE);

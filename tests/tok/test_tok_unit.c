@@ -420,6 +420,31 @@ static void test_errors(void) {
 
     put_file("merges.txt", "a b\na z\n");
     expect_error("unknown piece", tmpdir, NULL, NULL, "merges.txt' line 2", "unknown piece 'z'");
+    // a merges file cut short (a truncated download): 30 of 40 two-letter tokens made by no
+    // merge; it tokenized into smaller pieces without a word. Whole, it loads.
+    {
+        Buf vj = {0}, mg = {0};
+        buf_puts(&vj, "{");
+        for (int c = 0; c < 26; c++) buf_printf(&vj, "%s\"%c\": %d", c ? ", " : "", 'a' + c, c);
+        for (int k = 0; k < 40; k++) {
+            buf_printf(&vj, ", \"%c%c\": %d", 'a' + k / 26, 'a' + k % 26, 26 + k);
+            buf_printf(&mg, "%c %c\n", 'a' + k / 26, 'a' + k % 26);
+        }
+        buf_puts(&vj, "}");
+        put_file("vocab.json", vj.data);
+        put_file("merges.txt", mg.data);
+        Err e = {{0}};
+        Tokenizer *t = tok_load(tmpdir, &e);
+        CHECK(t != NULL);
+        if (!t) fprintf(stderr, "the whole merges: %s\n", e.msg);
+        tok_free(t);
+        mg.len = 10 * 4; // the first ten lines
+        mg.data[mg.len] = 0;
+        put_file("merges.txt", mg.data);
+        expect_error("merges cut short", tmpdir, NULL, NULL, "merges.txt'", "30 tokens of the vocabulary are made by none of its 10 merges");
+        buf_free(&vj), buf_free(&mg);
+        put_file("vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 2}");
+    }
     put_file("merges.txt", "a b c\n");
     expect_error("three pieces", tmpdir, NULL, NULL, "merges.txt' line 1", "two pieces");
     put_file("merges.txt", "b a\n");
