@@ -114,6 +114,8 @@ static int dpo_train_cmd(App *app, const Args *a, Out *out) {
     po.opt.lr = lora_on ? 1e-4f : 1e-5f;
     po.opt.weight_decay = 0;
     if (pref_train_opts(a, "dpo train", &po, out)) return -1;
+    if (po.max_len == 1) // the prompt keeps a token: every completion would be cut to none, nothing to learn
+        return out_error(out, "dpo train: max_len=1 leaves no completion token after the prompt's first: give 2 or more");
     double beta = 0.1, lora_alpha = 16;
     long long lora_r = 8;
     if (args_float(a, "beta", 1e-6, 1e6, &beta, &e) < 0 || args_int(a, "r", 1, 4096, &lora_r, &e) < 0 ||

@@ -600,8 +600,10 @@ static void cmdline_key(int key) {
         return;
     }
     case VK_CTRL('c'): cmd_leave(); return;
-    case VK_UP: memcpy(b + n, "\033[A", 3), n += 3; break;
-    case VK_DOWN: memcpy(b + n, "\033[B", 3), n += 3; break;
+    case VK_UP: case VK_DOWN: // the command history: not for a text asked for (a note, a filter)
+        if (T->ask_cmd[0]) return;
+        memcpy(b + n, key == VK_UP ? "\033[A" : "\033[B", 3), n += 3;
+        break;
     case VK_RIGHT: memcpy(b + n, "\033[C", 3), n += 3; break;
     case VK_LEFT: memcpy(b + n, "\033[D", 3), n += 3; break;
     case VK_HOME: rl_beg_of_line(1, 0); paint(false); return;

@@ -50,8 +50,13 @@ typedef struct Lab {
     bool ran_known;
     Buf sent;            // the prompt last generated from or shown with its run
     Buf draft;           // a prompt being edited that a run's prompt replaced (u brings it back)
+    bool draft_shown;    // u put it in the editor (the run's prompt is the draft now)
     int last_w;          // width of the last draw (row movement in the editor)
 } Lab;
+
+static bool same(const Buf *b, const char *s, size_t n) {
+    return b->len == n && (!n || !memcmp(b->data, s, n));
+}
 
 static void tok_clear(Lab *L) {
     for (int i = 0; i < L->n; i++) {
@@ -244,6 +249,7 @@ static void generate(View *v) {
     if (L->seed >= 0) buf_printf(&line, " seed=%lld", L->seed);
     buf_clear(&L->sent);
     buf_put(&L->sent, b->data ? b->data : "", b->len);
+    buf_clear(&L->draft), L->draft_shown = false; // generated from: nothing left to bring back
     L->editing = false;
     v->capture = false;
     v->host->run(v->host, line.data, 0);
@@ -356,9 +362,11 @@ static int lab_key(View *v, int key) {
         Buf *b = &shared(v)->prompt, t = *b;
         *b = L->draft, L->draft = t;
         L->cur = b->len, L->scroll = 0;
-        if (L->n || shared(v)->seq.n) L->stale = true;
-        shared(v)->seq.n = 0, shared(v)->version++;
-        v->host->message(v->host, false, "your prompt is back (u again shows the run's)");
+        L->draft_shown = !L->draft_shown;
+        // the completion is of the prompt shown again only when that is the run's, unedited
+        L->stale = L->n && !same(&L->sent, b->data ? b->data : "", b->len);
+        v->host->message(v->host, false, L->draft_shown ? "your prompt is back (u again shows the run's)"
+                                                        : "the run's prompt again (u brings yours back)");
         return 1;
     }
     case VK_LEFT: case 'h':
@@ -441,10 +449,6 @@ static void take_generation(View *v, const Json *j) {
     publish(v);
 }
 
-static bool same(const Buf *b, const char *s, size_t n) {
-    return b->len == n && (!n || !memcmp(b->data, s, n));
-}
-
 // Show a run's prompt in the editor. A prompt typed and not yet generated from is kept as the
 // draft (u brings it back): a :generate or a replay would otherwise drop it without a word.
 static void set_prompt(View *v, const char *s, size_t n) {
@@ -457,6 +461,7 @@ static void set_prompt(View *v, const char *s, size_t n) {
     }
     buf_clear(&L->sent);
     buf_put(&L->sent, s, n);
+    L->draft_shown = false;
     buf_clear(b);
     buf_put(b, s, n);
     L->cur = b->len;
@@ -687,6 +692,9 @@ static void lab_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     // prompt editor
     CellColor acc = vd_accent(sh->mode);
     int X = x + cellgrid_text(g, x, y, w, "Prompt", acc, CELLCOLOR_DEFAULT, CELL_BOLD);
+    if (L->draft.len && !L->editing) // first, where 80 columns show it: the status line's word is soon gone
+        X += 2 + vd_printf(g, X + 2, y, w - X - 2 + x, CELL_BOLD, u, "%s",
+                           L->draft_shown ? "u: the run's prompt" : "u: back to yours (a run replaced it)");
     vd_printf(g, X + 2, y, w - X - 2 + x, CELL_DIM, u, "%s",
               L->editing ? "editing: Esc done, Enter new line, Ctrl-G or F5 generate"
                          : "e edit, g/Ctrl-G/F5 generate, </> +/- parameters, h/l tokens, a attention");

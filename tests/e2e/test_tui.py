@@ -346,7 +346,11 @@ def scenario_rank(p, tmp, db, name):
     p.wait_text("order 2 1 4=3")
     p.keys("n")           # a note: its text alone on the command line, stored as typed (quotes too)
     p.wait(lambda s: s.rstrip("\n").split("\n")[-1] == "note:", "the note's prompt on the command line")
-    p.type(NOTE)
+    p.type(NOTE[:5])
+    p.keys("Up")          # the commands typed before are no note's: Up and Down leave the text
+    p.keys("Down")
+    p.type(NOTE[5:])
+    p.wait(lambda s: s.rstrip("\n").split("\n")[-1] == "note: " + NOTE, "the note typed, Up and Down ignored")
     p.keys("Enter")
     p.wait_text("note: " + NOTE)
     p.keys("Enter")
@@ -1226,8 +1230,8 @@ def scenario_lab_foreign_run(p, tmp, db, name):
     p.keys("Escape")
     command(p, 'generate "The cat" max=3 temperature=0')
     s = p.wait(lambda s: "ran with temperature 0 max 3 (the line" in s and "stop:" in s, "the heading naming the run's settings")
-    if "my own draft" in s or "The cat" not in s:
-        fail("%s: the Lab does not show the run's prompt:\n%s" % (name, s))
+    if "my own draft" in s or "The cat" not in s or "u: back to yours" not in s:
+        fail("%s: the Lab does not show the run's prompt, or does not say u brings yours back:\n%s" % (name, s))
     p.keys("u")
     s = p.wait_text("my own draft")
     if "of the previous prompt" not in s:

@@ -302,6 +302,7 @@ def test_bad(qkv, tmp, model_dir):
     if open(st, 'rb').read() != before:
         fail('dpo train out= its base replaced the base\'s weights')
     bad(qkv, db, 'dpo train base=%s out=%s beta=-1' % (model_dir, out), 'beta', out=out)
+    bad(qkv, db, 'dpo train base=%s out=%s max_len=1' % (model_dir, out), 'leaves no completion token', out=out)
     bad(qkv, db, 'dpo train base=%s out=%s lr=x' % (model_dir, out), 'lr', out=out)
     bad(qkv, db, 'dpo train base=/nonexistent out=%s' % out, 'base=/nonexistent', out=out)
     bad(qkv, db, 'dpo fly out=%s' % out, 'unknown subcommand', out=out)

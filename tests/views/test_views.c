@@ -953,15 +953,21 @@ static void test_lab_foreign_run(void) {
     v.ops->result(&v, &r);
     json_free(j);
     CHECK(shows(&v, 100, 18, (const char *[]){"stop: length", "ran with seed 123 max 5 (the line", NULL}));
-    // u: the draft back (the completion now of the previous prompt); u again: the run's prompt
+    // the Lab's own line says so (the status line's word was overwritten by the run's summary)
+    CHECK(shows(&v, 100, 18, (const char *[]){"Prompt  u: back to yours (a run replaced it)", NULL}));
+    // u: the draft back (the completion now of the previous prompt); u again: the run's prompt,
+    // the completion its own again (it stayed "of the previous prompt")
     v.ops->key(&v, 'u');
     CHECK_STR(sh.prompt.data, "my draft");
-    CHECK(shows(&v, 100, 18, (const char *[]){"Completion (of the previous prompt)", NULL}));
+    CHECK(shows(&v, 100, 18, (const char *[]){"Completion (of the previous prompt)", "u: the run's prompt", NULL}));
     v.ops->key(&v, 'u');
     CHECK_STR(sh.prompt.data, "The capital");
+    CHECK(strstr(fake.msg, "the run's prompt again") != NULL);
+    CHECK(lacks(&v, 100, 18, "of the previous prompt"));
     // a prompt generated from is no draft: a run replacing it keeps nothing
     result(&v, "set", "{\"temperature\":0,\"top_k\":40,\"top_p\":0.9,\"seed\":null,\"max\":5,\"alts\":3}", "set");
     v.ops->key(&v, 'g');
+    CHECK(lacks(&v, 100, 18, "u: ")); // generated from: no draft left
     fake.msg[0] = 0;
     ViewToken t2 = {0, 5, " x", -0.1f, 0, NULL, NULL, NULL, "Other", 5, &rs};
     v.ops->stream(&v, &t2);
