@@ -431,6 +431,7 @@ static Tokenizer *build(const Spec *sp, Err *e) {
     // are taken whole (ignore_merges): not checked.
     if (!sp->ignore_merges) {
         int orphans = 0;
+        for (size_t i = 0; i < sp->n_added; i++) B.made[sp->added[i].id] = 1; // added: found whole in text
         for (int id = 0; id < n; id++) {
             if (B.src[id] != 1 || B.special[id] || B.fallback[id] || B.made[id]) continue;
             const char *s = B.blob.data + B.off[id];

@@ -290,7 +290,8 @@ def cases():
         C('llama tokenizer without scores', m_set('tokenizer.ggml.model', STR, 'llama'), ['scores']),
         C('a vocabulary larger than the model', lambda m: m.kv('tokenizer.ggml.tokens')[2].extend(['x%d' % i for i in
                                                                                                   range(40)]) or
-          m.kv('tokenizer.ggml.token_type')[2].extend([1] * 40), ['tokenizer has 300 tokens']),
+          m.kv('tokenizer.ggml.token_type')[2].extend([4] * 40), ['tokenizer has 300 tokens']),  # user-defined:
+        # as normal tokens no merge makes them, and the tokenizer says its merges are cut short
         C('vocab_size disagrees with the embedding', m_set('llama.vocab_size', U32, 300), ['token_embd.weight']),
         C('tokenizer alone: tokens missing', lambda m: m.drop('tokenizer.ggml.tokens'), ['tokenizer.ggml.tokens'],
           cmd='tokenize "x"', tok_only=True),
