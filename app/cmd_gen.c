@@ -192,7 +192,7 @@ static int cmd_generate(App *app, const Args *a, Out *out) {
             buf_putc(&out->text, '\n');
         }
         jw_arr_end(w);
-        if (scored < best_of && !scored) buf_printf(&out->text, "stopped with Ctrl-C before a candidate was whole: none scored:\n");
+        if (!scored) buf_printf(&out->text, "stopped with Ctrl-C before a candidate was whole: none scored:\n");
         else if (scored < best_of) buf_printf(&out->text, "best of the %d scored before Ctrl-C (reward %+.4f):\n", scored, scores[best]);
         else buf_printf(&out->text, "best of %d (reward %+.4f):\n", made, scores[best]);
     }
