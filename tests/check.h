@@ -21,6 +21,20 @@ static void check_at_exit(void) {
 
 __attribute__((constructor)) static void check_install(void) { atexit(check_at_exit); }
 
+// "$TMPDIR/NAME-XXXXXX" (/tmp without TMPDIR) into buf, a template for mkdtemp or mkstemp.
+// ./dev test gives each suite run a TMPDIR of its own and fails the run when a test leaves
+// something in it, so every C test's scratch is made from here. A scratch folder's path fits
+// CHECK_TMP_LEN bytes (a TMPDIR too long for it falls back to /tmp); a path inside it fits
+// CHECK_PATH_LEN.
+#define CHECK_TMP_LEN 200
+#define CHECK_PATH_LEN 512
+static inline char *check_tmpl(char *buf, size_t n, const char *name) {
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base || (size_t)snprintf(buf, n, "%s/%s-XXXXXX", base, name) >= n)
+        snprintf(buf, n, "/tmp/%s-XXXXXX", name);
+    return buf;
+}
+
 // The larger of a running worst error and d, infinite from a NaN on: fmax drops a NaN, so a
 // worst error gathered with it passes a result that came out NaN.
 static inline double check_worst(double worst, double d) { return d == d ? (d > worst ? d : worst) : INFINITY; }

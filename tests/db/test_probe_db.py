@@ -19,13 +19,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+import qkv_cli  # noqa: E402
 from statsref import wilson95  # noqa: E402
 
 QKV = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', '..', 'build', 'app', 'qkv'))
-TMP = tempfile.mkdtemp(prefix='qkv-probedb-')
+TMP = qkv_cli.scratch_dir('qkv-probedb-')
 failures = 0
 
 

@@ -68,7 +68,8 @@ int main(void) {
     CHECK_STR(hex, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
 
     // a file
-    char path[] = "/tmp/qkv-sha256-XXXXXX";
+    char path[CHECK_TMP_LEN];
+    check_tmpl(path, sizeof path, "qkv-sha256");
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     CHECK(write(fd, a, n) == (ssize_t)n);

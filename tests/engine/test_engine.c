@@ -17,10 +17,10 @@
 #include "model/quantize.h"
 #include "kern/ops.h"
 
-static char tmpdir[] = "/tmp/qkv-test-engine-XXXXXX";
+static char tmpdir[CHECK_TMP_LEN];
 
 static Model *make(const char *name, NewModelParams p) {
-    char dir[256];
+    char dir[CHECK_PATH_LEN];
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
     Err e = {0};
     if (newmodel_write(dir, &p, NULL, &e)) {
@@ -421,7 +421,7 @@ static void test_kv_round(const char *tag, const Model *m, int T, double bound, 
 static void test_kv_f16_range(void) {
     NewModelParams p = newmodel_defaults();
     p.n_layer = 2, p.n_head = 2, p.n_embd = 32, p.n_ctx = 16, p.std = 0.2f, p.seed = 17;
-    char dir[256], path[300];
+    char dir[CHECK_PATH_LEN], path[CHECK_PATH_LEN + 32];
     snprintf(dir, sizeof dir, "%s/huge", tmpdir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     Err e = {0};
@@ -592,7 +592,7 @@ static void test_rollout_stop(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) return 1;
+    if (!mkdtemp(check_tmpl(tmpdir, sizeof tmpdir, "qkv-test-engine"))) return 1;
     test_kv_grows();
     test_rollout_stop();
     NewModelParams p = newmodel_defaults();
@@ -702,7 +702,7 @@ int main(void) {
     }
     model_free(f);
     model_free(m);
-    char cmd[300];
+    char cmd[CHECK_PATH_LEN];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
     return CHECK_DONE();

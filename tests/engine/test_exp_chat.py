@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -44,7 +43,7 @@ def qkv(db, model, *cmds):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="qkv-exp-chat-")
+    tmp = qkv_cli.scratch_dir("qkv-exp-chat-")
     db = os.path.join(tmp, "q.db")
     # the built-in model has no template: a clear refusal, nothing run
     for cmd in ("prompt show en-fr chat=on shots=1", "experiment en-fr shots=0 chat=on limit=2"):

@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
 import qkv_cli  # noqa: E402
@@ -159,7 +158,7 @@ def main():
     if not model:
         print("skip: SmolLM2 is not installed (./dev models)")
         return 77
-    tmp = tempfile.mkdtemp(prefix="qkv-exp-scoring-")
+    tmp = qkv_cli.scratch_dir("qkv-exp-scoring-")
     db = os.path.join(tmp, "q.db")
     gsm8k_default(db, model, tmp)
     self_consistency(db, model, tmp)

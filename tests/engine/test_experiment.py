@@ -24,14 +24,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+import qkv_cli  # noqa: E402
 from statsref import wilson95  # noqa: E402
 
 QKV = sys.argv[1]
-TMP = tempfile.mkdtemp(prefix="qkv-exp-")
+TMP = qkv_cli.scratch_dir("qkv-exp-")
 DB = os.path.join(TMP, "qkv.db")
 SRC = os.environ.get("QKV_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 TASKS = os.path.join(SRC, "data", "tasks")

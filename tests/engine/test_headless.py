@@ -14,8 +14,11 @@ import sys
 import tempfile
 import threading
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+import qkv_cli  # noqa: E402
+
 QKV = sys.argv[1]
-TMP = tempfile.mkdtemp(prefix="qkv-headless-")
+TMP = qkv_cli.scratch_dir("qkv-headless-")
 DB = os.path.join(TMP, "qkv.db")
 failures = 0
 
@@ -691,7 +694,6 @@ check(len(cs) == 10 and all(abs(cs[i][i] - 1) < 1e-5 for i in range(10)) and cs[
 # what `save` writes after `pe ... cosine=true` is the cosine similarity itself, computed here
 # with NumPy from the formula (sinusoidal) and from wpe.weight read out of the file (learned)
 import numpy as np
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
 import gpt2_ref
 
 

@@ -22,13 +22,13 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'ref'))
+import qkv_cli  # noqa: E402
 from qkv_cli import run  # noqa: E402
 
 QKV = sys.argv[1]
-TMP = tempfile.mkdtemp(prefix='qkv-kernels-')
+TMP = qkv_cli.scratch_dir('qkv-kernels-')
 DB = os.path.join(TMP, 'qkv.db')
 PROMPT = [(i * 37 + 11) % 257 for i in range(21)]
 failures = 0

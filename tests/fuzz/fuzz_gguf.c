@@ -165,7 +165,8 @@ static void mutate(unsigned char *p, size_t *n, size_t hdr_end, Rng *r) {
 }
 
 int main(void) {
-    char path[] = "/tmp/qkv-fuzz-gguf-XXXXXX";
+    char path[CHECK_TMP_LEN];
+    check_tmpl(path, sizeof path, "qkv-fuzz-gguf");
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     close(fd);
@@ -195,7 +196,7 @@ int main(void) {
     rng_seed(&r, 2025);
     int accepted = 0, rejected = 0, models = 0;
     unsigned char *p = malloc(file.len);
-    char mpath[64];
+    char mpath[CHECK_PATH_LEN];
     snprintf(mpath, sizeof mpath, "%s.gguf", path);
     for (int it = 0; it < iters; it++) {
         memcpy(p, file.data, file.len);

@@ -157,8 +157,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *seeds = argv[1];
-    char tmpl[] = "/tmp/qkv-fuzz-tok-XXXXXX";
-    const char *dir = mkdtemp(tmpl);
+    char tmpl[CHECK_TMP_LEN];
+    const char *dir = mkdtemp(check_tmpl(tmpl, sizeof tmpl, "qkv-fuzz-tok"));
     CHECK(dir != NULL);
     if (!dir) return CHECK_DONE();
     static const Case cases[] = {

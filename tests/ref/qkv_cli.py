@@ -1,13 +1,48 @@
 # qkv_cli.py - run the qkv binary headless from the Python tests and read its JSON lines.
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 
 class QkvError(Exception):
     pass
+
+
+def insert_ranking(con, prompt, texts, ranks, annotator='syn', created='2026-01-01T00:00:00.000Z'):
+    """Store a ranking straight into an open qkv database (sqlite3 connection): one rank-kind run of
+    the built-in model per completion text, ranked as ranks says (1 best, equal ranks tied).
+    Returns the ranking's id."""
+    rid = con.execute("INSERT INTO rankings (created, prompt, k, annotator, qkv_version) VALUES (?, ?, ?, ?, 'test')",
+                      (created, prompt, len(texts), annotator)).lastrowid
+    for n, (text, rank) in enumerate(zip(texts, ranks), start=1):
+        run = con.execute("INSERT INTO runs (created, kind, annotator, qkv_version, model_path, model_arch, prompt, "
+                          "temperature, top_k, top_p, seed, max_tokens, output) VALUES (?, 'rank', ?, 'test', "
+                          "'builtin', 'gpt2', ?, 1.0, 0, 1.0, ?, 8, ?)", (created, annotator, prompt, n, text)).lastrowid
+        con.execute('INSERT INTO ranking_items (ranking_id, n, run_id, rank) VALUES (?, ?, ?, ?)', (rid, n, run, rank))
+    return rid
+
+
+def scratch_dir(prefix):
+    """A new temporary folder removed when the test process exits, whatever way it exits
+    short of a signal (QKV_KEEP_TMP=1 keeps it, and says where, for a failure to be looked at).
+
+    A test that leaves its folder behind fills the machine's disk over repeated runs (a
+    model converted to F32 is hundreds of MB), so every test's scratch comes from here or
+    from a `with tempfile.TemporaryDirectory()`."""
+    path = tempfile.mkdtemp(prefix=prefix)
+
+    def remove():
+        if os.environ.get('QKV_KEEP_TMP'):
+            print(f'kept {path} (QKV_KEEP_TMP)', file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    atexit.register(remove)
+    return path
 
 
 def run(qkv, args, timeout=600):

@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -100,7 +99,7 @@ def main():
     hf = transformers.AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32)
     hf.eval()
     print('transformers %s loaded %s in %.1f s' % (transformers.__version__, name, time.time() - t0), flush=True)
-    tmp = tempfile.mkdtemp(prefix='qkv-smollm2-')
+    tmp = qkv_cli.scratch_dir('qkv-smollm2-')
     db = os.path.join(tmp, 'qkv.db')
     worst = 0.0
     for prompt in PROMPTS:

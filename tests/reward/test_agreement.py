@@ -16,7 +16,6 @@ import os
 import shutil
 import sqlite3
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'ref'))
 import refenv  # noqa: E402
@@ -69,7 +68,7 @@ def close(a, b):
 
 def main():
     qkv = qkv_cli.qkv_path()
-    tmp = tempfile.mkdtemp(prefix='qkv-agree-')
+    tmp = qkv_cli.scratch_dir('qkv-agree-')
     db = os.path.join(tmp, 'q.db')
     # (prompt, seed, k, {annotator: order})
     plan = [
@@ -139,16 +138,9 @@ def main():
     ddb = os.path.join(tmp, 'dup.db')
     qkv_cli.json_cmds(qkv, None, ['history'], ddb)  # creates the schema
     con = sqlite3.connect(ddb)
-    now = '2026-01-01T00:00:00.000Z'
     texts4 = [' A', ' B', ' A', ' C']
     for who, order in (('ann', '2 1=3 4'), ('bob', '4 1=3 2'), ('dan', '1 2 3 4'), (None, '1 2 3 4')):
-        rid = con.execute("INSERT INTO rankings (created, prompt, k, annotator, qkv_version) VALUES (?, 'P', 4, ?, 't')",
-                          (now, who)).lastrowid
-        for n, (text, rank) in enumerate(zip(texts4, ranks_of(order, 4)), start=1):
-            run = con.execute("INSERT INTO runs (created, kind, annotator, qkv_version, model_path, model_arch, prompt, "
-                              "temperature, top_k, top_p, seed, max_tokens, output) VALUES (?, 'rank', ?, 't', "
-                              "'builtin', 'gpt2', 'P', 1.0, 0, 1.0, ?, 8, ?)", (now, who, n, text)).lastrowid
-            con.execute('INSERT INTO ranking_items (ranking_id, n, run_id, rank) VALUES (?, ?, ?, ?)', (rid, n, run, rank))
+        qkv_cli.insert_ranking(con, 'P', texts4, ranks_of(order, 4), annotator=who)
     con.commit()
     con.close()
     (dup,) = qkv_cli.json_cmds(qkv, None, ['agreement'], ddb)

@@ -166,7 +166,7 @@ static bool write_tokenizer_json(const char *vocab, const char *merges, const ch
         s = nl ? nl + 1 : end;
     }
     buf_puts(&j, "]}}");
-    char path[128];
+    char path[CHECK_PATH_LEN];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     FILE *f = ok ? fopen(path, "wb") : NULL;
     ok = f && fwrite(j.data, 1, j.len, f) == j.len;
@@ -211,8 +211,8 @@ int main(void) {
     }
 
     // the GGUF copy of the vocabulary is not needed: a directory holding only links to the two files
-    char tmp[] = "/tmp/qkv-bpe-XXXXXX", l1[64], l2[64];
-    if (!mkdtemp(tmp)) {
+    char tmp[CHECK_TMP_LEN], l1[CHECK_PATH_LEN], l2[CHECK_PATH_LEN];
+    if (!mkdtemp(check_tmpl(tmp, sizeof tmp, "qkv-bpe"))) {
         perror("mkdtemp");
         return 1;
     }
@@ -226,7 +226,7 @@ int main(void) {
     tok_free(t);
 
     // the same vocabulary as a tokenizer.json, which the directory then prefers
-    char tj[64];
+    char tj[CHECK_PATH_LEN];
     snprintf(tj, sizeof tj, "%s/tokenizer.json", tmp);
     CHECK(write_tokenizer_json(vocab, merges, tmp));
     t = tok_load(tmp, &e);

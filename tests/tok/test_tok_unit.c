@@ -15,14 +15,14 @@
 #include "tok/unicode_norm.h"
 #include "base/utf8.h"
 
-static char tmpdir[64];
+static char tmpdir[CHECK_TMP_LEN];
 
 // Write text to tmpdir/name; returns the path (static buffer rotation of 4).
 static const char *put_file(const char *name, const char *text) {
-    static char paths[4][256];
+    static char paths[4][CHECK_PATH_LEN];
     static int k;
     char *p = paths[k++ & 3];
-    snprintf(p, 256, "%s/%s", tmpdir, name);
+    snprintf(p, CHECK_PATH_LEN, "%s/%s", tmpdir, name);
     FILE *f = fopen(p, "wb");
     if (!f) {
         perror(p);
@@ -34,7 +34,7 @@ static const char *put_file(const char *name, const char *text) {
 }
 
 static void rm_file(const char *name) {
-    char p[256];
+    char p[CHECK_PATH_LEN];
     snprintf(p, sizeof p, "%s/%s", tmpdir, name);
     unlink(p);
 }
@@ -406,7 +406,7 @@ static void expect_error(const char *what, const char *path, const char *vocab, 
 }
 
 static void test_errors(void) {
-    char dir2[80], p[128], m[128], v[128];
+    char dir2[CHECK_PATH_LEN], p[CHECK_PATH_LEN], m[CHECK_PATH_LEN], v[CHECK_PATH_LEN];
     snprintf(dir2, sizeof dir2, "%s/nothing", tmpdir);
     expect_error("missing path", dir2, NULL, NULL, "nothing", "No such file");
     snprintf(v, sizeof v, "%s/vocab.json", tmpdir);
@@ -623,8 +623,7 @@ static void test_chat_user_text(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/qkv-tok-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
+    if (!mkdtemp(check_tmpl(tmpdir, sizeof tmpdir, "qkv-tok"))) {
         perror("mkdtemp");
         return 1;
     }

@@ -22,7 +22,8 @@ static void parse_bad(const char *s, const char *want) {
 // one starting with a UTF-8 byte-order mark is read as without it (it said "line 1 column 1: bad
 // number"); a BOM anywhere else is still an error.
 static void test_file_bom(void) {
-    char path[] = "/tmp/qkv-test-json-XXXXXX";
+    char path[CHECK_TMP_LEN];
+    check_tmpl(path, sizeof path, "qkv-test-json");
     int fd = mkstemp(path);
     static const char text[] = "\xef\xbb\xbf{\"model\": {\"type\": \"BPE\"}}\n";
     CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));

@@ -196,8 +196,8 @@ static int big_file_child(void *arg) {
 }
 
 static void test_big_file(void) {
-    char dir[] = "/tmp/qkv-test-mem-XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[CHECK_TMP_LEN];
+    if (!mkdtemp(check_tmpl(dir, sizeof dir, "qkv-test-mem"))) {
         fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
         check_failures++;
         return;
@@ -237,12 +237,12 @@ static void test_af_targets(void) {
     CHECK_INT(af_open(&af, "/dev/null", &e), -1);
     if (af.f) af_abort(&af);
     CHECK(strstr(e.msg, "it is a device, not a regular file") != NULL);
-    char dir[] = "/tmp/qkv-test-af-XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[CHECK_TMP_LEN];
+    if (!mkdtemp(check_tmpl(dir, sizeof dir, "qkv-test-af"))) {
         check_failures++;
         return;
     }
-    char fifo[64], file[64], link[64], dangling[64];
+    char fifo[CHECK_PATH_LEN], file[CHECK_PATH_LEN], link[CHECK_PATH_LEN], dangling[CHECK_PATH_LEN];
     snprintf(fifo, sizeof fifo, "%s/fifo", dir), snprintf(file, sizeof file, "%s/file", dir);
     snprintf(link, sizeof link, "%s/link", dir), snprintf(dangling, sizeof dangling, "%s/dangling", dir);
     CHECK_INT(mkfifo(fifo, 0600), 0);

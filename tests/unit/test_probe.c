@@ -16,7 +16,8 @@ static double expected(const int *layers, const double *acc, int n) {
 
 // Read the dataset text (written to a temporary file) with probe_set_read: its status, e filled.
 static int read_set(const char *text, ProbeSet *s, Err *e) {
-    char path[] = "/tmp/qkv-test-probe-XXXXXX";
+    char path[CHECK_TMP_LEN];
+    check_tmpl(path, sizeof path, "qkv-test-probe");
     int fd = mkstemp(path);
     CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
     close(fd);

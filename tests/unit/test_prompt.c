@@ -16,11 +16,11 @@
 #include "prompt/task.h"
 #include "prompt/template.h"
 
-static char dir[] = "/tmp/qkv-prompt-XXXXXX";
+static char dir[CHECK_TMP_LEN];
 
 // Write text to dir/name; its path (static buffer, one at a time).
 static const char *put_file(const char *name, const char *text) {
-    static char path[256];
+    static char path[CHECK_PATH_LEN];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (!f) {
@@ -557,7 +557,7 @@ static void test_stats(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(dir)) {
+    if (!mkdtemp(check_tmpl(dir, sizeof dir, "qkv-prompt"))) {
         perror("mkdtemp");
         return 1;
     }
@@ -565,7 +565,7 @@ int main(void) {
     test_layouts();
     test_scorers();
     test_stats();
-    char cmd[300];
+    char cmd[CHECK_PATH_LEN];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
     return CHECK_DONE();
