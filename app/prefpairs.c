@@ -191,10 +191,13 @@ int pairset_build(const RankSet *s, const Model *m, int max_len, bool split, boo
                 int ri = row->c[i].rank, rj = row->c[j].rank;
                 bool tie = ri == rj;
                 bool same = utf8_same_text(row->c[i].text, row->c[i].len, row->c[j].text, row->c[j].len);
-                ps->n_ties_out += tie && !ties_equal && j > i && !same;
-                if (tie ? (!ties_equal || j <= i) : ri > rj) continue; // i better than j, or a tie once
+                if (tie ? j <= i : ri > rj) continue; // each pair once: i better than j, or a tie
                 if (same) {
-                    ps->n_identical++; // the same completion on both sides: nothing to learn
+                    ps->n_identical++; // the same completion on both sides, tied or not: nothing to learn
+                    continue;
+                }
+                if (tie && !ties_equal) {
+                    ps->n_ties_out++;
                     continue;
                 }
                 if (ps->n_pairs == cap_pairs) {

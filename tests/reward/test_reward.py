@@ -242,14 +242,7 @@ def test_score_ranking(qkv, db, rm, family):
     # a ranking with two identical completions ranked apart: that pair is no preference (as the
     # exports and trainers count pairs); the other two are
     con = sqlite3.connect(db)
-    now = '2026-01-01T00:00:00.000Z'
-    rid = con.execute("INSERT INTO rankings (created, prompt, k, annotator, qkv_version) VALUES (?, 'Qd', 3, 'syn', "
-                      "'test')", (now,)).lastrowid
-    for n, text in enumerate([' good', ' good', ' bad'], start=1):
-        run = con.execute("INSERT INTO runs (created, kind, annotator, qkv_version, model_path, model_arch, prompt, "
-                          "temperature, top_k, top_p, seed, max_tokens, output) VALUES (?, 'rank', 'syn', 'test', "
-                          "'builtin', 'gpt2', 'Qd', 1.0, 0, 1.0, ?, 8, ?)", (now, 900 + n, text)).lastrowid
-        con.execute('INSERT INTO ranking_items (ranking_id, n, run_id, rank) VALUES (?, ?, ?, ?)', (rid, n, run, n))
+    rid = qkv_cli.insert_ranking(con, 'Qd', [' good', ' good', ' bad'], [1, 2, 3])
     con.commit()
     con.close()
     rd = qjson(qkv, db, 'reward score ranking=%d model=%s' % (rid, rm))
@@ -990,6 +983,34 @@ def new_models(qkv, tmp):
     return models
 
 
+def test_pair_counts(qkv, tmp, model_dir):
+    """Every pair of candidates of a ranking is counted once: a pair, a tie left out, or two
+    identical completions. A tied pair of identical completions was counted nowhere under
+    ties=exclude (neither ties_excluded nor identical) before 2026-12-07."""
+    db = os.path.join(tmp, 'counts.db')
+    qkv_cli.json_cmds(qkv, None, ['history'], db)  # creates the schema
+    con = sqlite3.connect(db)
+    rankings = [('Qa', [' good', ' good', ' bad'], [1, 1, 2]),  # a tied identical pair
+                ('Qb', [' x', ' x', ' y'], [1, 2, 3]),            # an identical pair ranked apart
+                ('Qc', [' p', ' q', ' r'], [1, 1, 2]),            # a tie of two different texts
+                ('Qd', [' u', ' v', ' w'], [1, 2, 3])]
+    for prompt, texts, ranks in rankings:
+        qkv_cli.insert_ranking(con, prompt, texts, ranks)
+    con.commit()
+    con.close()
+    for ties, want in (('exclude', {'pairs': 9, 'ties': 0, 'ties_excluded': 1, 'identical': 2}),
+                       ('equal', {'pairs': 10, 'ties': 1, 'ties_excluded': 0, 'identical': 2})):
+        cmds = ['reward train base=%s head=linear out=%s val=0.25 epochs=1 ties=%s'
+                % (model_dir, os.path.join(tmp, 'counts-rm-' + ties), ties)]
+        if ties == 'exclude':  # DPO always leaves ties out
+            cmds.append('dpo train base=%s out=%s val=0.25 epochs=1' % (model_dir, os.path.join(tmp, 'counts-dpo')))
+        for cmd in cmds:
+            r = qjson(qkv, db, cmd)
+            got = {k: r.get(k) for k in want} if r else None
+            if got != want:
+                fail('%s: pair counts %r, want %r (4 rankings of 3: 12 pairs in all)' % (cmd.split(' base')[0], got, want))
+
+
 def main():
     qkv = qkv_cli.qkv_path()
     torch.manual_seed(0)
@@ -1015,6 +1036,7 @@ def main():
         test_gguf_base(qkv, tmp)
         test_special_tokens(qkv, tmp)
         test_chat_bos(qkv, tmp)
+        test_pair_counts(qkv, tmp, models['gpt2'])
     return finish()
 
 
