@@ -474,6 +474,16 @@ static int recognise(Db *db, long long *version, long long *app, long long *n_ta
     return rc;
 }
 
+// Whether PATH+SUFFIX exists (and, when nonempty, holds something).
+static bool side_file(const char *path, const char *suffix, bool nonempty) {
+    Buf p = {0};
+    buf_printf(&p, "%s%s", path, suffix);
+    struct stat st;
+    bool there = stat(p.data, &st) == 0 && (!nonempty || st.st_size > 0);
+    buf_free(&p);
+    return there;
+}
+
 // Open db->path again, read-only and immutable (a URI: file:PATH?immutable=1, the path's %, ?
 // and # escaped).
 static int reopen_immutable(Db *db) {
@@ -519,6 +529,15 @@ int db_open_wait(const char *path, unsigned flags, const DbWait *wait, Db **out,
     }
     configure(db);
     db->readonly = ro || sqlite3_db_readonly(db->h, "main") == 1;
+    // A file this process may not write, with no log beside it to read: read as immutable. Read
+    // the usual way, SQLite would create the -wal and -shm files a WAL database's readers need,
+    // with the file's own mode (0444), and leave them behind: once the file is made writable
+    // again, they would keep every later qkv from writing to it.
+    if (exists && db->readonly && access(path, W_OK) != 0 && !side_file(path, "-wal", true) &&
+        !side_file(path, "-journal", false) && (rc = reopen_immutable(db)) != SQLITE_OK) {
+        db_fail(db, rc, e, "cannot open database");
+        goto fail;
+    }
 
     // Recognise the file before writing anything to it.
     long long version, app, n_tables;

@@ -147,6 +147,25 @@ static int readonly_child(const char *path) {
     return CHECK_DONE();
 }
 
+// As an unprivileged user: the database can be written (a run stored, then counted).
+static int writable_child(const char *path) {
+    check_failures = 0;
+    Err e = {{0}};
+    Db *db = NULL;
+    CHECK_INT(db_open(path, 0, &db, &e), 0);
+    if (db) {
+        CHECK(!db_readonly(db));
+        char out[128];
+        DbRun r;
+        dbt_run(&r, 9, "x", out, sizeof out);
+        CHECK(db_run_insert(db, &r, &e) > 0);
+        CHECK_INT(db_run_count(db, &e), 4);
+        db_close(db);
+    }
+    if (check_failures || getenv("QKV_TEST_VERBOSE")) fprintf(stderr, "writable again: message was \"%s\"\n", e.msg);
+    return CHECK_DONE();
+}
+
 // As an unprivileged user: a directory that may not be created.
 static int nodir_child(const char *path) {
     check_failures = 0; // count only what the child checks
@@ -412,6 +431,19 @@ int main(void) {
     rc = as_user(readonly_child, ro2);
     if (rc != 77) CHECK_INT(rc, 0);
     check_same_file(ro2, &b, "read-only file in a writable directory");
+    if (rc != 77) {
+        // ... leaving no -wal or -shm file of the read-only file's mode 0444 behind, which would
+        // keep the file from being written once it is writable again (it was, before 2026-12-07)
+        Buf side = {0};
+        buf_printf(&side, "%s-wal", ro2);
+        CHECK(!dbt_exists(side.data));
+        buf_clear(&side);
+        buf_printf(&side, "%s-shm", ro2);
+        CHECK(!dbt_exists(side.data));
+        buf_free(&side);
+        chmod(ro2, 0666);
+        CHECK_INT(as_user(writable_child, ro2), 0);
+    }
 
     // ---- a full disk (file size limit): a clear message, committed runs kept, the failed one not
     const char *full = dbt_path("full.db");
