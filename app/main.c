@@ -293,6 +293,9 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    // past a file-size limit (ulimit -f) a write fails with EFBIG and is reported as a full disk
+    // is, the file left as it was; the default would kill qkv mid-write
+    signal(SIGXFSZ, SIG_IGN);
 
     Err e = {0};
     if (tokenizer) {

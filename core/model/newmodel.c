@@ -639,5 +639,6 @@ int newmodel_write(const char *dir, const NewModelParams *p0, const char *tok_di
         free(stale);
     }
     free(S.s);
+    if (rc && made) fs_remove_tree(dir); // a folder it made is not left half written (a full disk)
     return rc;
 }

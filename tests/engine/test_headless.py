@@ -480,6 +480,29 @@ for fam, cmd in (("gpt2", "new-model gpt2"), ("bert", "new-model bert"), ("gpt2"
     check(p.returncode == 1 and f"kv_heads=1: {fam} has a key/value head for each query head" in err
           and len(err.splitlines()) == 1 and not os.path.exists(os.path.join(gq, "config.json")),
           f"{cmd} kv_heads=1 (heads=2) is refused", err)
+# a write that fails part-way (a full disk; here a file-size limit, whose SIGXFSZ qkv ignores:
+# it killed qkv mid-write before 2026-12-07) leaves no folder of new-model's behind: it left the
+# tokenizer and config.json without weights, a folder nothing could load
+import resource
+whole = os.path.join(TMP, "whole")
+run(["-e", f"new-model gpt2 layers=2 heads=2 d=128 ctx=64 seed=5 out={whole}"])
+sizes = {f: os.path.getsize(os.path.join(whole, f)) for f in os.listdir(whole)}
+small = max(v for f, v in sizes.items() if not f.endswith(".safetensors"))
+check(sizes.get("model.safetensors", 0) > 2 * small, "the weights are the largest file", sizes)
+
+
+def fsize_limit():
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # as a shell leaves it; qkv sets its own
+    resource.setrlimit(resource.RLIMIT_FSIZE, (small + 4096, small + 4096))
+
+
+part = os.path.join(TMP, "part", "model")
+p = subprocess.run([QKV, "--db", DB, "-e", f"new-model gpt2 layers=2 heads=2 d=128 ctx=64 seed=5 out={part}"],
+                   capture_output=True, timeout=120, preexec_fn=fsize_limit)
+err = p.stderr.decode()
+check(p.returncode == 1 and err.startswith("error: ") and len(err.splitlines()) == 1 and "too large" in err
+      and not os.path.exists(part), "new-model past a file-size limit: one line, no folder left", (p.returncode, err,
+      os.path.exists(part) and os.listdir(part)))
 gq = os.path.join(TMP, "gqa-llama")
 p = run(["--json", "-e", f"new-model gpt2 layers=1 heads=2 kv_heads=2 d=32 ctx=32 out={gq}-gpt2; "
          f"new-model llama layers=1 heads=2 kv_heads=1 d=32 ctx=32 out={gq}; load {gq}; model"])
