@@ -825,7 +825,7 @@ const Command exp_commands[] = {
      "item=K one item under condition C (default 0): input, target, answer, correct, detail, runs: [{sample, "
      "run_id, answer, n_reused, prompt, text, mode, template, tokens: [{id, piece, logprob}]}]. experiment "
      "compare ID A B compares conditions A and B on the items scored under both: n, both, a_only, b_only, "
-     "neither, acc_a, acc_b, diff (B - A), se, ci_low, ci_high (95%), p_exact (McNemar's exact test), chi2, "
+     "neither, acc_a, acc_b, diff (B - A), se, ci_low, ci_high (95%, Newcombe's paired interval), p_exact (McNemar's exact test), chi2, "
      "p_chi2 (with continuity correction).",
      true, false, true},
     {"experiments", cmd_experiments, 0, 2, k_experiments,

@@ -21,7 +21,7 @@ typedef struct Paired {
     double acc_a, acc_b;
     double diff;         // acc_b - acc_a = (b_only - a_only) / n
     double se;           // its standard error for paired proportions
-    double ci_low, ci_high; // the 95% Wald interval diff +- 1.959964 se
+    double ci_low, ci_high; // the 95% interval of diff: Newcombe's hybrid score interval (his method 10)
     double p_exact;      // McNemar's exact test: two-sided binomial on the discordant pairs
     double chi2, p_chi2; // McNemar's chi-squared with continuity correction, 1 degree of freedom
 } Paired;

@@ -544,13 +544,27 @@ static void test_stats(void) {
     CHECK_NEAR(p.acc_b, 0.65, 1e-15);
     CHECK_NEAR(p.diff, 0.3, 1e-15);
     CHECK_NEAR(p.se, 0.14317821063276354, 1e-12); // sqrt(mean((d - mean d)^2) / n) of d = b - a per item
-    CHECK_NEAR(p.ci_low, 0.3 - 1.959963984540054 * 0.14317821063276354, 1e-12);
+    // Newcombe's method 10 (tests/ref/statsref.py's newcombe_paired95, from the paper's formulas and
+    // Wilson bounds found by bisection); the Wald interval diff +- 1.96 se was [0.019, 0.581]
+    CHECK_NEAR(p.ci_low, -0.00709042692305439, 1e-9);
+    CHECK_NEAR(p.ci_high, 0.538730811795713, 1e-9);
     CHECK_NEAR(p.p_exact, 0.109375, 1e-14);       // the 10 discordant pairs, 2 one way
     CHECK_NEAR(p.chi2, 2.5, 1e-15);               // (|8 - 2| - 1)^2 / 10
     CHECK_NEAR(p.p_chi2, 0.11384629800665803, 1e-12); // erfc(sqrt(2.5 / 2))
-    stats_paired(3, 0, 0, 2, &p); // no discordant pair
+    stats_paired(3, 0, 0, 2, &p); // no discordant pair: an interval of some width about 0 (Wald: [0, 0])
     CHECK_NEAR(p.p_exact, 1, 0);
     CHECK_NEAR(p.diff, 0, 0);
+    CHECK_NEAR(p.ci_low, -0.307323109194212, 1e-9);
+    CHECK_NEAR(p.ci_high, 0.307323109194212, 1e-9);
+    stats_paired(0, 0, 4, 0, &p); // 0/4 against 4/4: not the point [1, 1] (Wald), the bound 1 kept
+    CHECK_NEAR(p.ci_low, 0.307189735003609, 1e-9);
+    CHECK_NEAR(p.ci_high, 1, 0);
+    stats_paired(0, 4, 0, 0, &p);
+    CHECK_NEAR(p.ci_low, -1, 0);
+    CHECK_NEAR(p.ci_high, -0.307189735003609, 1e-9);
+    stats_paired(1, 0, 3, 0, &p); // Wald: [+0.326, +1.174], past 1
+    CHECK_NEAR(p.ci_low, 0.0852325329260435, 1e-9);
+    CHECK_NEAR(p.ci_high, 0.954412739190299, 1e-9);
     // large n does not overflow
     double big = stats_binom_two_sided(4000, 10000);
     CHECK(big >= 0 && big < 1e-80);
