@@ -15,9 +15,11 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/strmap.h"
+#include "base/utf8.h"
 #include "base/vec.h"
 #include "eval/sample.h"
 #include "kern/pool.h"
+#include "tok/unicode_norm.h"
 
 // ---------------------------------------------------------------------------------------
 // Datasets
@@ -257,37 +259,114 @@ static int class_of(ProbeRows *r, const char *label) {
     return r->k++;
 }
 
-static bool ascii_ieq(const char *a, const char *b, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-        if (x >= 'A' && x <= 'Z') x += 32;
-        if (y >= 'A' && y <= 'Z') y += 32;
-        if (x != y) return false;
+// One code point as the tokenizers' normalizers may have changed it, appended to out: lower
+// case, decomposed, marks (Mn) dropped ("É" -> "e"; room for 3 x 18).
+static int fold_cp(uint32_t cp, uint32_t *out) {
+    uint32_t low[3], dec[18];
+    int n = 0, nl = uni_tolower(cp, low);
+    for (int i = 0; i < nl; i++) {
+        int nd = uni_decompose(low[i], dec);
+        for (int k = 0; k < nd; k++)
+            if (!(uni_props(dec[k]) & UP_MN)) out[n++] = dec[k];
     }
-    return true;
+    return n;
 }
 
-// The byte span [st[i], en[i]) in text of each token ids[a..b): its piece (without a leading
-// space, SentencePiece's U+2581 or WordPiece's ##) found at the cursor after white space; a
-// token whose piece is not there gets the empty span at the cursor.
+static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Where the piece p (pl bytes) ends when it is the text at j: its bytes (ASCII case aside), or
+// its characters once both are folded as a normalizing tokenizer folds them (lower case, accents
+// stripped: BERT's "zoe" is "Zoé"). 0 when it is not there.
+static size_t piece_at(const char *text, size_t len, size_t j, const char *p, size_t pl) {
+    if (j + pl <= len) {
+        size_t k = 0;
+        for (; k < pl; k++) {
+            unsigned char x = (unsigned char)text[j + k], y = (unsigned char)p[k];
+            if (x >= 'A' && x <= 'Z') x += 32;
+            if (y >= 'A' && y <= 'Z') y += 32;
+            if (x != y) break;
+        }
+        if (k == pl) return j + pl;
+    }
+    uint32_t pf[54], tf[54], cp;
+    int np = 0, nt = 0, ip = 0, it = 0;
+    size_t i = 0, t = j;
+    for (;;) {
+        if (ip == np) { // the piece's next character, folded
+            if (i >= pl) break;
+            i += (size_t)utf8_decode(p + i, pl - i, &cp);
+            np = fold_cp(cp, pf), ip = 0;
+            continue;
+        }
+        if (it == nt) { // the text's
+            if (t >= len) return 0;
+            t += (size_t)utf8_decode(text + t, len - t, &cp);
+            nt = fold_cp(cp, tf), it = 0;
+            continue;
+        }
+        if (pf[ip++] != tf[it++]) return 0;
+    }
+    // the text's marks after the last character belong to it
+    while (t < len) {
+        int k = utf8_decode(text + t, len - t, &cp);
+        if (!(uni_props(cp) & UP_MN)) break;
+        t += (size_t)k;
+    }
+    return t > j ? t : 0;
+}
+
+// The text of token i's piece (without a leading space, SentencePiece's U+2581 or WordPiece's ##).
+static const char *bare_piece(const Tokenizer *t, int id, bool wp, size_t *pl) {
+    const char *p = tok_piece(t, id, pl);
+    if (!p) *pl = 0;
+    if (wp && *pl >= 2 && p[0] == '#' && p[1] == '#') p += 2, *pl -= 2;
+    while (*pl && (*p == ' ' || (*pl >= 3 && !memcmp(p, "\xe2\x96\x81", 3)))) {
+        size_t k = *p == ' ' ? 1 : 3;
+        p += k, *pl -= k;
+    }
+    return p;
+}
+
+// The byte span [st[i], en[i]) in text of each token ids[a..b): its piece found at the cursor
+// after white space (piece_at); an all-space token gets the empty span at the cursor. A token
+// whose piece is not there (an [UNK], a piece the tokenizer's normalizer changed past folding)
+// takes the text up to where the next token that is found begins, shared with the tokens
+// between (the cursor kept in step: every later token was labelled from the wrong place).
 static void token_spans(const Tokenizer *t, const char *text, const int *ids, int a, int b, int *st, int *en) {
     size_t cur = 0, len = strlen(text);
     bool wp = tok_kind(t) == TOK_KIND_WORDPIECE;
     for (int i = a; i < b; i++) {
-        size_t pl = 0;
-        const char *p = tok_piece(t, ids[i], &pl);
-        if (!p) pl = 0;
-        if (wp && pl >= 2 && p[0] == '#' && p[1] == '#') p += 2, pl -= 2;
-        while (pl && (*p == ' ' || (pl >= 3 && !memcmp(p, "\xe2\x96\x81", 3)))) {
-            size_t k = *p == ' ' ? 1 : 3;
-            p += k, pl -= k;
+        size_t pl, j = cur, k = 0;
+        const char *p = bare_piece(t, ids[i], wp, &pl);
+        while (pl && j < len && is_ws(text[j])) j++;
+        if (!pl) {
+            st[i - a] = en[i - a] = (int)cur;
+            continue;
         }
-        size_t j = cur;
-        while (pl && j < len && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n' || text[j] == '\r')) j++;
-        if (pl && j + pl <= len && ascii_ieq(text + j, p, pl)) {
-            st[i - a] = (int)j, en[i - a] = (int)(j + pl);
-            cur = j + pl;
-        } else st[i - a] = en[i - a] = (int)cur;
+        if ((k = piece_at(text, len, j, p, pl))) {
+            st[i - a] = (int)j, en[i - a] = (int)k;
+            cur = k;
+            continue;
+        }
+        // not found: the next token found (nearest first) bounds the unmatched run i..m-1
+        size_t stop = len;
+        int m = i + 1;
+        for (; m < b; m++) {
+            size_t ql;
+            const char *q = bare_piece(t, ids[m], wp, &ql);
+            if (!ql) continue;
+            size_t at = j + 1;
+            while (at < len && !piece_at(text, len, at, q, ql)) at++;
+            if (at < len) {
+                stop = at;
+                break;
+            }
+        }
+        while (stop > j && is_ws(text[stop - 1])) stop--;
+        if (stop <= j) stop = j;
+        for (int r = i; r < m && r < b; r++) st[r - a] = (int)j, en[r - a] = (int)stop;
+        cur = stop;
+        i = (m < b ? m : b) - 1;
     }
 }
 

@@ -78,8 +78,9 @@ void probe_rows_free(ProbeRows *r);
 
 // Evaluate every text of s (tokenized as the model does, each from an empty cache) and gather
 // its rows. Special tokens the tokenizer adds (BOS, [CLS], [SEP]) get no row. A token's byte
-// span is found by matching its piece in the text; it takes the label of the first span it
-// overlaps. 0 or -1 with e filled (a text longer than the context, no labelled row, one class).
+// span is found by matching its piece in the text (folded as a normalizing tokenizer folds it;
+// a piece not found takes the text up to the next token found); it takes the label of the first
+// span it overlaps. 0 or -1 with e filled (a text longer than the context, no labelled row, one class).
 int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err *e);
 
 // The optimiser's settings: Adam (beta 0.9, 0.999, eps 1e-8) on the mean cross-entropy plus

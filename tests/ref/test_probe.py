@@ -377,6 +377,56 @@ def bert_vocab(qkv, tmp):
         f.write('\n'.join(keep) + '\n')
 
 
+def check_normalized(qkv, tmp):
+    """Token labels where the tokenizer changes the text: bert-base-uncased lower-cases and strips
+    accents ("Zoé" is the token "zoe"), splits CJK characters and gives [UNK] for what it does not
+    know. Each token's label is the one its transformers offsets give (token_labels). Before
+    2026-12-07 a piece not found as written ("zoe" against "Zoé") got an empty span and the cursor
+    stayed behind it: every later token of the text lost its label, or took the first span's."""
+    tokdir = os.path.join(os.environ.get('QKV_SHARED_MODELS', ''), 'bert-uncased-tokenizer')
+    if not os.path.isfile(os.path.join(tokdir, 'tokenizer.json')):
+        print('normalized token labels: no bert-uncased-tokenizer in $QKV_SHARED_MODELS, skipped')
+        return
+    db = os.path.join(tmp, 'qkv.db')
+    model = os.path.join(tmp, 'bert-uncased')
+    p = qkv_cli.new_model(qkv, ['bert', 'layers=1', 'heads=2', 'd=32', 'ctx=64', 'seed=64', 'std=0.2',
+                                'tok=' + tokdir, 'out=' + model], db)
+    if p.returncode != 0:
+        fail('bert-uncased: new-model: %s' % p.stderr.strip())
+        return
+    hf = Hf('bert', model)
+    people = ['Anna', 'Zoé', 'José', 'ÉMILE', 'Ünal', 'Bob', 'Ana', 'Noël']
+    places = ['Zürich', '東京', 'Malmö', 'Paris', 'Ørsted']
+    unknown = ['\U00013000', '\u2603\ufe0f', '']
+    rng = np.random.default_rng(11)
+    texts, spans = [], []
+    for i in range(30):
+        a, b = rng.choice(people, 2, replace=False)
+        c = places[int(rng.integers(len(places)))]
+        u = unknown[i % 3]
+        parts = [(a, 'PER'), (' met ', None), (b, 'PER'), (' in ', None), (c, 'LOC'), (' ' + u + ' and Bob' if u
+                                                                                       else ' and ', None)]
+        if not u:
+            parts.append(('Bob', 'PER'))
+        parts.append(('.', None))
+        text, sp = '', []
+        for w, lab in parts:
+            if lab:
+                n0 = len(text.encode('utf-8'))
+                sp.append((n0, n0 + len(w.encode('utf-8')), lab))
+            text += w
+        texts.append(text)
+        spans.append(sp)
+    path = os.path.join(tmp, 'normalized.jsonl')
+    with open(path, 'w', encoding='utf-8') as f:
+        for t, sp in zip(texts, spans):
+            f.write(json.dumps({'text': t, 'labels': [list(x) for x in sp]}) + '\n')
+
+    def labels_of(i, offs, raw):
+        return token_labels(offs, raw, spans[i], 'O')
+    check_rows('bert-uncased normalized', qkv, model, db, hf, False, path, texts, labels_of, '', tmp)
+
+
 def check_shipped(qkv, tmp):
     """data/probes/: the span datasets are what `probe data NAME FILE n=400 seed=1` writes today, and
     tense.jsonl trains (sentence level, two classes)."""
@@ -571,6 +621,7 @@ def main():
         check_errors(qkv, tmp)
         check_groups(qkv, tmp)
         check_shipped(qkv, tmp)
+        check_normalized(qkv, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print('probe: %d failure(s), %.1f s' % (len(failures), time.time() - t0))
