@@ -13,7 +13,6 @@
 //   experiment compare ID A B   experiment_id, a, b (conditions), n, both, a_only, b_only,
 //                neither, acc_a, acc_b, diff, se, ci_low, ci_high, p_exact, chi2, p_chi2
 //   experiments  experiments: [the fields of each experiment]
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -114,6 +113,8 @@ static int spec_from_args(const Args *a, const char *task, ExpSpec *s, Out *out)
         rc = (s->n_samples = range_list("sc", v, 1, EXP_MAX_SAMPLES, s->samples, EXP_MAX_LIST, out)) < 0 ? -1 : 0;
         if (!rc) rc = no_repeats("sc", s->samples, s->n_samples, out);
     }
+    if (!rc && args_opt(a, "seeds") && args_opt(a, "seed")) // one of them was dropped, silently
+        rc = out_error(out, "seed= and seeds= name the same setting: give one (seeds=1,2 runs a condition per seed)");
     if (!rc && ((v = args_opt(a, "seeds")) || (v = args_opt(a, "seed")))) {
         rc = (s->n_seeds = seed_list(v, s->seeds, EXP_MAX_LIST, out)) < 0 ? -1 : 0;
         for (int i = 0; !rc && i < s->n_seeds; i++)
@@ -264,17 +265,18 @@ static int find_open(void *user, const DbExperiment *x) {
     return 0;
 }
 
-// Run what is missing of experiment id (new or resumed) and report it.
-static int execute_out(App *app, Db *db, int64_t id, const ExpPlan *plan, bool resumed, Out *out) {
+// Run what is missing of experiment id (new or resumed) and report it. again: whether the same
+// command would resume it (not with new=true: that starts another).
+static int execute_out(App *app, Db *db, int64_t id, const ExpPlan *plan, bool resumed, bool again, Out *out) {
     Err e = {{0}};
     ExpOutcome o;
     if (app->cancel) *app->cancel = 0;
     int rc = exp_execute(app, db, id, plan, NULL, &o, &e);
     if (rc) return out_error(out, "%s", e.msg);
     if (o.stopped)
-        return out_error(out, "experiment %lld: stopped after %ld of %ld items (run the same command again, or "
-                              "experiment resume %lld, to finish it)",
-                         (long long)id, o.done_before + o.done_now, o.total, (long long)id);
+        return out_error(out, "experiment %lld: stopped after %ld of %ld items (%sexperiment resume %lld, to finish it)",
+                         (long long)id, o.done_before + o.done_now, o.total,
+                         again ? "run the same command again, or " : "", (long long)id);
     jw_kbool(&out->w, "resumed", resumed);
     jw_kint(&out->w, "total", o.total);
     jw_kint(&out->w, "done_before", o.done_before);
@@ -327,7 +329,7 @@ static int exp_run(App *app, const Args *a, Out *out) {
         id = db_experiment_insert(db, &x, plan.conds, plan.n_conds, &e);
         if (id < 0) rc = out_error(out, "experiment: %s", e.msg);
     }
-    if (!rc) rc = execute_out(app, db, id, &plan, resumed, out);
+    if (!rc) rc = execute_out(app, db, id, &plan, resumed, !fresh, out);
     exp_plan_done(&plan);
     buf_free(&sj), buf_free(&cmd);
     return rc;
@@ -379,7 +381,7 @@ static int exp_resume(App *app, Db *db, int64_t id, Out *out) {
                        "ones; run its command again with new=true to start it afresh",
                        (long long)id, plan.spec.rules, EXP_SCORING_RULES, (long)x.n_items * x.n_conditions - x.n_done,
                        x.n_done);
-    if (!rc) rc = execute_out(app, db, id, &plan, true, out);
+    if (!rc) rc = execute_out(app, db, id, &plan, true, true, out);
     exp_plan_done(&plan);
     db_experiment_done(&x);
     return rc;
@@ -735,36 +737,31 @@ static int cmd_prompt(App *app, const Args *a, Out *out) {
     return rc;
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static int cmd_tasks(App *app, const Args *a, Out *out) {
     (void)app, (void)a;
     const char *dir = exp_tasks_dir();
-    DIR *d = opendir(dir);
-    if (!d) return out_error(out, "tasks: cannot read '%s': %s", dir, strerror(errno));
-    char **names = NULL;
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d));) {
-        size_t k = strlen(de->d_name);
-        if (k > 6 && !strcmp(de->d_name + k - 6, ".jsonl") && de->d_name[0] != '.') {
-            names = xrealloc(names, sizeof *names * (size_t)(n + 1));
-            names[n++] = xstrdup(de->d_name);
-        }
-    }
-    closedir(d);
-    if (n) qsort(names, (size_t)n, sizeof *names, by_name);
+    int n;
+    char **names = exp_task_files(dir, &n);
+    if (n < 0) return out_error(out, "tasks: cannot read '%s': %s", dir, strerror(errno));
     JsonW *w = &out->w;
     jw_kstr(w, "dir", dir);
     jw_key(w, "tasks");
     jw_arr(w);
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
+    Buf bad = {0}; // a file that is no task is named, the others still listed
+    JsonW bw;
+    jw_init(&bw, &bad);
+    jw_arr(&bw);
+    for (int i = 0; i < n; i++) {
         Buf path = {0};
         buf_printf(&path, "%s/%s", dir, names[i]);
         Err e = {{0}};
         Task *t = task_load(path.data, &e);
         if (!t) {
-            rc = out_error(out, "tasks: %s", e.msg);
+            jw_obj(&bw);
+            jw_kstr(&bw, "path", path.data);
+            jw_kstr(&bw, "error", e.msg);
+            jw_obj_end(&bw);
+            buf_printf(&out->text, "%-14s cannot be read: %s\n", names[i], e.msg);
         } else {
             const char *scorer = task_scorer(t);
             jw_obj(w);
@@ -785,9 +782,13 @@ static int cmd_tasks(App *app, const Args *a, Out *out) {
         buf_free(&path);
     }
     jw_arr_end(w);
+    jw_arr_end(&bw);
+    jw_key(w, "unreadable");
+    jw_raw(w, bad.data);
+    buf_free(&bad);
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
-    return rc;
+    return 0;
 }
 
 static const char *const k_experiment[] = {EXP_RUN_KEYS, "item", "condition", NULL};
@@ -797,9 +798,11 @@ static const char *const k_tasks[] = {NULL};
 
 const Command exp_commands[] = {
     {"tasks", cmd_tasks, 0, 0, k_tasks, "tasks",
-     "The tasks qkv ships (data/tasks/, or $QKV_TASKS): name, test items, exemplar pool, rationales, scorer. Any "
-     "JSON Lines file in qkv's layout, GSM8K-style or multiple-choice can be named instead (README: Task files). "
-     "JSON: dir, tasks: [{name, path, description, layout, n_test, n_pool, n_rationale, multiple_choice, scorer}].",
+     "The tasks qkv ships (data/tasks/, or $QKV_TASKS): name, test items, exemplar pool, rationales, scorer; a "
+     "task is named by its file's name or its header's name (the one listed); a file that is no task is named with "
+     "its error. Any JSON Lines file in qkv's layout, GSM8K-style or multiple-choice can be named instead (README: "
+     "Task files). JSON: dir, tasks: [{name, path, description, layout, n_test, n_pool, n_rationale, "
+     "multiple_choice, scorer}], unreadable: [{path, error}].",
      false},
     {"prompt", cmd_prompt, 2, 2, k_prompt,
      "prompt show TASK [shots=N cot=on|off chat=on|off seed=S item=K description=\"...\" prefix= delimiter= "

@@ -3,6 +3,7 @@
 // item under every condition.
 #include "experiment.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -161,6 +162,45 @@ const char *exp_tasks_dir(void) {
 #endif
 }
 
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+char **exp_task_files(const char *dir, int *n) {
+    *n = -1;
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    char **names = NULL;
+    int k = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (l > 6 && !strcmp(de->d_name + l - 6, ".jsonl") && de->d_name[0] != '.') {
+            names = xrealloc(names, sizeof *names * (size_t)(k + 1));
+            names[k++] = xstrdup(de->d_name);
+        }
+    }
+    closedir(d);
+    if (k) qsort(names, (size_t)k, sizeof *names, by_name);
+    *n = k;
+    return names;
+}
+
+// The file in dir whose task header is named name (the one `tasks` lists), or NULL.
+static char *task_by_header(const char *dir, const char *name) {
+    int n;
+    char **files = exp_task_files(dir, &n), *found = NULL;
+    for (int i = 0; i < n; i++) {
+        Buf path = {0};
+        buf_printf(&path, "%s/%s", dir, files[i]);
+        Task *t = found ? NULL : task_load(path.data, NULL);
+        char abs[PATH_MAX];
+        if (t && t->name && !strcmp(t->name, name) && realpath(path.data, abs)) found = xstrdup(abs);
+        task_free(t);
+        buf_free(&path);
+        free(files[i]);
+    }
+    free(files);
+    return found;
+}
+
 char *exp_task_find(const char *name, Err *e) {
     char abs[PATH_MAX];
     struct stat st;
@@ -182,6 +222,8 @@ char *exp_task_find(const char *name, Err *e) {
             return xstrdup(abs);
         }
         buf_free(&b);
+        char *by_header = task_by_header(dir, name);
+        if (by_header) return by_header;
         return err_set(e, "no task '%s': neither a file nor one of the tasks in '%s' (see: tasks)", name, dir), NULL;
     }
     return err_set(e, "cannot read task '%s': %s", name, strerror(err)), NULL;
@@ -401,10 +443,13 @@ int exp_preflight(App *app, const ExpPlan *plan, Err *e) {
             exp_prompt_free(&p);
             if (rc) return err_prefix(e, "%s, item %d (line %d)", label, k, it->line);
             if (need <= n_ctx) continue;
-            if (plan->kind == SCORE_CHOICE)
+            if (plan->kind == SCORE_CHOICE) { // limit=N keeps the first N items: it leaves out those from k on
+                char way[64] = "shorten it in the task file";
+                if (k > 0) snprintf(way, sizeof way, "limit=%d to stop before it", k);
                 return err_set(e, "%s, item %d (line %d): the prompt with its longest choice is %d tokens, more than the "
-                                  "%d the context of %s holds: use fewer shots, or limit= to leave the item out",
-                               label, k, it->line, need, n_ctx, app->model->name);
+                                  "%d the context of %s holds: use fewer shots, or %s",
+                               label, k, it->line, need, n_ctx, app->model->name, way);
+            }
             return err_set(e, "%s, item %d (line %d): the prompt (%d tokens) and max=%d need %d positions, more than "
                               "the %d the context of %s holds: use fewer shots or a lower max",
                            label, k, it->line, n_prompt, max, need, n_ctx, app->model->name);

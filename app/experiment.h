@@ -78,9 +78,13 @@ typedef struct ExpPlan {
 // The folder of the tasks qkv ships ($QKV_TASKS, else the source tree's when it exists, else the
 // installed one).
 const char *exp_tasks_dir(void);
-// The file of a task named name (a path, or a shipped task's name with or without .jsonl), as
-// an absolute path (malloc'd), or NULL with e filled.
+// The file of a task named name (a path; a shipped task's file name with or without .jsonl; or
+// the name its header gives, as `tasks` lists it), as an absolute path (malloc'd), or NULL with e
+// filled.
 char *exp_task_find(const char *name, Err *e);
+// The .jsonl files of the tasks folder dir, sorted by name (malloc'd, each and the array), or
+// NULL with *n = -1 and errno set when the folder cannot be read.
+char **exp_task_files(const char *dir, int *n);
 // Build plan from spec (taken, even on failure). 0, or -1 with e filled.
 int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *plan, Err *e);
 void exp_plan_done(ExpPlan *plan);

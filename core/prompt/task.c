@@ -287,6 +287,7 @@ static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, 
     Where w = {path, 0, e};
     int status = 0;
     bool seen_item = false;
+    int header_line = 0;
     const char *p = b.data ? b.data : "", *end = p + b.len;
     while (p < end && !status) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -317,8 +318,14 @@ static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, 
                 status = bad(&w, "an item needs \"input\" (or \"question\"); a header needs \"description\"");
             else if (seen_item)
                 status = bad(&w, "a header line must come first (before the items)");
-            else if (header_ok)
-                status = read_header(o, &w, t);
+            else if (header_line) { // the second would silently replace the first's name and scorer
+                char msg[120];
+                snprintf(msg, sizeof msg, "a second header line (the header is line %d): give one", header_line);
+                status = bad(&w, msg);
+            } else {
+                header_line = w.line;
+                if (header_ok) status = read_header(o, &w, t);
+            }
         } else {
             seen_item = true;
             TaskItem it;

@@ -394,6 +394,33 @@ listed = json.loads(p.stdout.decode()).get("tasks", []) if p.returncode == 0 els
 check([(x.get("layout"), x.get("scorer")) for x in listed] == [("gsm8k", "number")], "tasks: a GSM8K-style file's "
       "scorer is number", (p.stderr, listed))
 fails(f"experiment {gf} shots=0", "test item 1 (line 2): its target \"yes\" holds no number (give another scorer=)")
+# a task is found by the name `tasks` lists, its header's (it was listed under that name and then
+# not found by it); a file in the folder that is no task is named, the others still listed (one
+# such file made `tasks` fail, listing nothing); a second header line is refused (it silently
+# replaced the first's name and scorer) (all before 2026-12-07)
+ndir = os.path.join(TMP, "named-tasks")
+os.makedirs(ndir)
+with open(os.path.join(ndir, "mini.jsonl"), "w") as fh:
+    fh.write(json.dumps({"name": "capitals", "description": "Capital cities", "scorer": "exact"}) + "\n")
+    fh.write(json.dumps({"input": "France", "target": "Paris"}) + "\n")
+with open(os.path.join(ndir, "broken.jsonl"), "w") as fh:
+    fh.write('{"input": "a", "target": "b"}\n[1, 2]\n')
+with open(os.path.join(ndir, "twohead.jsonl"), "w") as fh:
+    fh.write('{"name": "h", "scorer": "number"}\n{"name": "h2", "scorer": "contains"}\n{"input": "a", "target": "b 5"}\n')
+nenv = dict(os.environ, QKV_TASKS=ndir)
+p = subprocess.run([QKV, "--db", DB, "--json", "-e", "tasks"], capture_output=True, timeout=60, env=nenv)
+doc = json.loads(p.stdout.decode()) if p.returncode == 0 else {}
+bad_listed = sorted(os.path.basename(x.get("path", "")) for x in doc.get("unreadable", []))
+check([x.get("name") for x in doc.get("tasks", [])] == ["capitals"] and bad_listed == ["broken.jsonl", "twohead.jsonl"]
+      and any("line 2: a second header line" in x.get("error", "") for x in doc.get("unreadable", [])),
+      "tasks lists the readable tasks and names the others", (p.returncode, p.stderr, doc))
+p = subprocess.run([QKV, "--db", DB, "-e", "tasks"], capture_output=True, timeout=60, env=nenv)
+check(p.returncode == 0 and b"broken.jsonl   cannot be read:" in p.stdout and b"capitals" in p.stdout,
+      "tasks in text: the unreadable file named", (p.returncode, p.stdout, p.stderr))
+p = subprocess.run([QKV, "--db", DB, "--json", "-e", "prompt show capitals"], capture_output=True, timeout=60, env=nenv)
+check(p.returncode == 0 and b"France" in p.stdout, "a task found by its header's name", (p.returncode, p.stderr))
+# seed= beside seeds=: one was dropped silently
+fails("experiment sort shots=0 seed=3 seeds=4 limit=1", "seed= and seeds= name the same setting")
 check(one(f"experiment {gf} shots=0 scorer=exact").get("status") == "done", "scorer=exact overrides it")
 
 # ---- resume after SIGINT and after SIGKILL -----------------------------------------------------
@@ -475,6 +502,18 @@ for sig in (signal.SIGINT, signal.SIGKILL):
     n2 = one(CMD + " new=true", db)
     check(n2.get("experiment_id") == 2 and n2.get("resumed") is False, "new=true starts afresh", n2.get("experiment_id"))
 
+# stopped under new=true: the same command would start another, so only resume ID is offered
+db = os.path.join(TMP, "resume-new.db")
+proc = subprocess.Popen([QKV, "--db", db, "--json", "-e", CMD + " new=true"], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE)
+t0 = time.time()
+while stored(db) < 30 and time.time() - t0 < 120 and proc.poll() is None:
+    time.sleep(0.02)
+proc.send_signal(signal.SIGINT)
+out, err = proc.communicate(timeout=120)
+msg = [l for l in err.decode(errors="replace").split("\n") if l.startswith("error: ")]
+check(msg and "stopped after" in msg[0] and "(experiment resume 1, to finish it)" in msg[0]
+      and "same command" not in msg[0], "Ctrl-C under new=true: experiment resume offered, not the command", msg)
 # ---- two processes: the second does not run an experiment the first is running -----------------
 db = os.path.join(TMP, "two.db")
 proc = subprocess.Popen([QKV, "--db", db, "--json", "-e", CMD], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

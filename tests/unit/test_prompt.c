@@ -289,6 +289,10 @@ static void test_layouts(void) {
         {"", "no items"},
         {"{\"question\": \"q\", \"choices\": \"ab\", \"answer\": 0}\n", "line 1"},
         {"{\"input\": \"a\", \"target\": \"b\"}\n{\"description\": \"late\"}\n", "header"},
+        // two headers: the second replaced the first's name and scorer, silently (before 2026-12-07)
+        {"{\"name\": \"h\", \"scorer\": \"number\"}\n{\"name\": \"h2\", \"scorer\": \"contains\"}\n"
+         "{\"input\": \"a\", \"target\": \"b 5\"}\n",
+         "line 2: a second header line (the header is line 1)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         Err e2 = {{0}};
