@@ -195,6 +195,9 @@ static int read_item(const Json *o, const Where *w, TaskItem *it, const char **l
     if (get_str(o, in_key, w, &it->input)) return -1;
     if (!it->input) return bad(w, "an item needs \"input\" (or \"question\"): the text the prompt asks about");
     if (get_str(o, "rationale", w, &it->rationale)) return -1;
+    if (it->rationale && !it->rationale[strspn(it->rationale, " \t\r\n")]) // it counted as a worked solution
+        return bad(w, "\"rationale\" is empty: a chain-of-thought exemplar would show no reasoning (leave the key "
+                      "out for an exemplar without one)");
     const Json *choices = json_get(o, "choices");
     if (!choices) choices = json_get(o, "options");
     const Json *ans = json_get(o, "answer");

@@ -195,7 +195,8 @@ int prompt_pick_exemplars(const Task *t, uint64_t seed, int k, int item, bool ne
                      same_input == 1 ? "has" : "have", in);
     }
     if (need_rationale)
-        return err_set(e, "%d-shot chain of thought needs %d exemplars with a rationale, but task '%s' has %d %s%s", k, k,
-                       t->name, have, what, why);
-    return err_set(e, "%d-shot prompts need %d exemplars, but task '%s' has %d %s%s", k, k, t->name, have, what, why);
+        return err_set(e, "%d-shot chain of thought needs %d exemplar%s with a rationale, but task '%s' has %d %s%s", k,
+                       k, k == 1 ? "" : "s", t->name, have, what, why);
+    return err_set(e, "%d-shot prompts need %d exemplar%s, but task '%s' has %d %s%s", k, k, k == 1 ? "" : "s", t->name,
+                   have, what, why);
 }

@@ -178,7 +178,7 @@ static void test_tasks_and_templates(void) {
     CHECK(differs); // the seed matters
     // few-shot chain of thought needs rationales
     CHECK(prompt_pick_exemplars(t, 1, 1, t->test[0], true, b, &e));
-    CHECK_STR(e.msg, "1-shot chain of thought needs 1 exemplars with a rationale, but task 'en-fr' has 4 exemplars in "
+    CHECK_STR(e.msg, "1-shot chain of thought needs 1 exemplar with a rationale, but task 'en-fr' has 4 exemplars in "
                      "its pool and none is usable for this item: 3 have no rationale, 1 has the item's own input "
                      "\"cheese\"");
     task_free(t);
@@ -289,6 +289,9 @@ static void test_layouts(void) {
         {"", "no items"},
         {"{\"question\": \"q\", \"choices\": \"ab\", \"answer\": 0}\n", "line 1"},
         {"{\"input\": \"a\", \"target\": \"b\"}\n{\"description\": \"late\"}\n", "header"},
+        // an empty rationale counted as one: a chain-of-thought exemplar with no reasoning
+        {"{\"input\": \"a\", \"target\": \"b\"}\n{\"input\": \"c\", \"target\": \"d\", \"rationale\": \" \"}\n",
+         "line 2: \"rationale\" is empty"},
         // two headers: the second replaced the first's name and scorer, silently (before 2026-12-07)
         {"{\"name\": \"h\", \"scorer\": \"number\"}\n{\"name\": \"h2\", \"scorer\": \"contains\"}\n"
          "{\"input\": \"a\", \"target\": \"b 5\"}\n",
