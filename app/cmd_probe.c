@@ -227,7 +227,7 @@ static int probe_train(App *app, const Args *a, Out *out) {
                       NULL, &pw, &e))
             rc = out_error(out, "probe: save=: %s", e.msg);
         else {
-            pw.layer = saved, pw.accuracy = acc;
+            pw.layer = saved, pw.accuracy = acc, pw.sentence = !s.token_level;
             pw.model = xstrdup(m->name), pw.dataset = xstrdup(s.name);
             pw.classes = xcalloc((size_t)r.k, sizeof *pw.classes);
             for (int k = 0; k < r.k; k++) pw.classes[k] = xstrdup(r.classes[k]);
@@ -339,7 +339,8 @@ static int probe_train(App *app, const Args *a, Out *out) {
     return rc;
 }
 
-// probe apply FILE "TEXT"|ids=..: a saved probe's class and probabilities at every token of a text.
+// probe apply FILE "TEXT"|ids=..: a saved probe's class and probabilities at every token of a text (and,
+// for a sentence-level probe, of the text as training pooled it).
 static int probe_apply(App *app, const Args *a, Out *out) {
     Err e = {{0}};
     const Arg *file = args_pos(a, 1);
@@ -412,6 +413,35 @@ static int probe_apply(App *app, const Args *a, Out *out) {
             jw_arr_end(w);
         }
         jw_arr_end(w);
+        // a probe trained on one row a text reads the text as training pooled it (a decoder's
+        // last token, an encoder's mean over its own tokens): that is its answer for the text
+        const Tokenizer *tk = m->tok;
+        int first = tok_add_first(tk), last = tok_add_last(tk);
+        int ta = first >= 0 && pr.ids.v[0] == first, tb = last >= 0 && T > ta && pr.ids.v[T - 1] == last ? T - 1 : T;
+        if (pw.sentence == 1 && tb > ta) {
+            float *row = xmalloc(sizeof(float) * (size_t)d);
+            double *sp = xmalloc(sizeof(double) * (size_t)pw.k);
+            probe_pool(hid + (size_t)pw.layer * T * d, ta, tb, d, c->a.causal, row);
+            probe_predict(&pw, row, 1, (size_t)d, sp);
+            int best = 0;
+            for (int k = 1; k < pw.k; k++)
+                if (sp[k] > sp[best]) best = k;
+            jw_key(w, "pooled");
+            jw_obj(w);
+            jw_kstr(w, "label", pw.classes[best]);
+            jw_kstr(w, "pool", c->a.causal ? "last" : "mean");
+            jw_key(w, "probs");
+            jw_arr(w);
+            for (int k = 0; k < pw.k; k++) jw_num(w, sp[k]);
+            jw_arr_end(w);
+            jw_obj_end(w);
+            buf_printf(&out->text, "the text (%s, as the probe was trained): %s %.3f\n",
+                       c->a.causal ? "its last token" : "the mean of its tokens", pw.classes[best], sp[best]);
+            free(row), free(sp);
+        } else {
+            jw_key(w, "pooled");
+            jw_null(w);
+        }
     }
     free(hid), free(probs);
     prompt_free(&pr);
@@ -590,7 +620,7 @@ const Command probe_commands[] = {
      "sentences: number, capital, bracket (the token is in a number, a capitalised word, brackets), parity (its "
      "position is even or odd), prev (the previous token). `probe data NAME FILE` writes number, capital or bracket as JSONL. "
      "The probe is trained with Adam on standardised features (steps, lr, l2). dump=DIR writes the rows as NumPy files "
-     "(x, y, test, example, pos). Every sweep is logged in the database; `probe runs` lists them, newest first. save=FILE keeps the probe of the layer asked for (of the best layer when several) as JSON; `probe apply FILE \"TEXT\"` gives its class and probabilities at each token of a text.",
+     "(x, y, test, example, pos). Every sweep is logged in the database; `probe runs` lists them, newest first. save=FILE keeps the probe of the layer asked for (of the best layer when several) as JSON; `probe apply FILE \"TEXT\"` gives its class and probabilities at each token of a text (a sentence-level probe's also for the text, from the row training pooled: JSON pooled).",
      false, true, true},
     {"layersim", cmd_layersim, 0, 1, k_layersim, "layersim \"TEXT\"|ids=...",
      "Layer similarity: linear CKA (Kornblith et al. 2019; the positions as examples) and the mean cosine between "

@@ -380,6 +380,18 @@ static const char *span_label(const ProbeSpan *sp, int n, int ts, int te) {
     return NULL;
 }
 
+void probe_pool(const float *h, int a, int b, int d, bool causal, float *out) {
+    if (causal) {
+        memcpy(out, h + (size_t)(b - 1) * d, sizeof(float) * (size_t)d);
+        return;
+    }
+    for (int j = 0; j < d; j++) {
+        double m = 0;
+        for (int p = a; p < b; p++) m += h[(size_t)p * d + j];
+        out[j] = (float)(m / (b - a));
+    }
+}
+
 int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err *e) {
     const ModelConfig *cf = ctx_config(c);
     int L1 = cf->n_layer + 1, d = cf->n_embd, first = tok_add_first(t), last = tok_add_last(t);
@@ -457,13 +469,8 @@ int probe_rows(Ctx *c, const Tokenizer *t, const ProbeSet *s, ProbeRows *r, Err 
             float *dst = r->x + (size_t)k * L1 * d;
             for (int l = 0; l < L1; l++) {
                 const float *h = hidden + (size_t)l * n * d;
-                if (pos.v[k] >= 0) memcpy(dst + (size_t)l * d, h + (size_t)pos.v[k] * d, sizeof(float) * (size_t)d);
-                else
-                    for (int j = 0; j < d; j++) {
-                        double m = 0;
-                        for (int p = a; p < b; p++) m += h[(size_t)p * d + j];
-                        dst[(size_t)l * d + j] = (float)(m / (b - a));
-                    }
+                if (s->token_level) memcpy(dst + (size_t)l * d, h + (size_t)pos.v[k] * d, sizeof(float) * (size_t)d);
+                else probe_pool(h, a, b, d, cf->a.causal, dst + (size_t)l * d);
             }
         }
     }
@@ -697,6 +704,7 @@ int probe_save(const char *path, const ProbeWeights *p, Err *e) {
     buf_put_quoted(&b, p->dataset ? p->dataset : "", strlen(p->dataset ? p->dataset : ""));
     if (isfinite(p->accuracy)) buf_printf(&b, ", \"accuracy\": %.17g", p->accuracy);
     else buf_puts(&b, ", \"accuracy\": null");
+    if (p->sentence >= 0) buf_printf(&b, ", \"level\": \"%s\"", p->sentence ? "sentence" : "token");
     buf_puts(&b, ",\n \"classes\": [");
     for (int i = 0; i < p->k; i++) {
         if (i) buf_puts(&b, ", ");
@@ -763,6 +771,10 @@ int probe_load(const char *path, ProbeWeights *p, Err *e) {
         for (int i = 0; !rc && i < d; i++)
             if (!(p->sd[i] > 0)) rc = err_set(e, "probe '%s': \"sd\" must be positive", path);
     }
+    const char *level = json_str_or(j, "level", NULL);
+    p->sentence = !level ? -1 : !strcmp(level, "sentence") ? 1 : !strcmp(level, "token") ? 0 : -2;
+    if (!rc && p->sentence == -2)
+        rc = err_set(e, "probe '%s': \"level\" must be \"sentence\" or \"token\"", path);
     if (!rc) {
         p->model = xstrdup(json_str_or(j, "model", ""));
         p->dataset = xstrdup(json_str_or(j, "dataset", ""));

@@ -101,7 +101,13 @@ typedef struct ProbeWeights {
     double *mu, *sd, *W, *b; // [d], [d], [k, d], [k]
     char *model, *dataset;  // what it was trained on (for the reader; may be NULL)
     double accuracy;        // held out (NAN: none)
+    int sentence;           // 1: trained on one row a text (probe_pool's); 0: on tokens; -1: not said (older files)
 } ProbeWeights;
+
+// A sentence-level example's row from the hidden states h [T, d] of one layer, its own tokens
+// [a, b) (the tokenizer's added first and last left out): a decoder's (causal) last token, an
+// encoder's mean over them. Into out [d].
+void probe_pool(const float *h, int a, int b, int d, bool causal, float *out);
 
 void probe_weights_free(ProbeWeights *p);
 // Write p as a JSON file ({"format": "qkv-probe", "version": 1, layer, d, classes, mu, sd, W, b,

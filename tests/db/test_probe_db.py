@@ -129,9 +129,48 @@ def saved_probe(db):
                               capture_output=True, text=True, timeout=60).stdout
     check('probe of layer %d' % L in text_out, 'probe apply text: %s' % text_out[:200])
 
+    check(P.get('level') == 'token' and ap.get('pooled') is None, 'a token-level probe: level %r, pooled %r'
+          % (P.get('level'), ap.get('pooled')))
+    # a probe trained on one row a text (sentence level) also answers for the text as a whole, from
+    # the row training pooled (a decoder's last token, an encoder's mean over its own tokens): it
+    # only labelled each token (before 2026-12-07), which no sentence probe was trained on
+    sent = os.path.join(TMP, 'sent.jsonl')
+    with open(sent, 'w') as f:
+        for i in range(30):
+            animal = 'cat' if i % 2 else 'dog'
+            f.write(json.dumps({'text': 'on day %d I saw a %s in the garden' % (i, animal), 'label': animal}) + '\n')
+    bert = os.path.join(TMP, 'bert')
+    qkv(db, 'new-model bert layers=1 heads=2 d=16 ctx=64 seed=4 out=%s' % bert)
+    for model in ('builtin', bert):
+        spf, sdump = os.path.join(TMP, 'sent-probe.json'), os.path.join(TMP, 'sent-rows')
+        args = ['--model', model, '--db', db, '--json']
+        p = subprocess.run([QKV] + args + ['-e', 'probe train %s layers=1 steps=30 save=%s dump=%s' % (sent, spf, sdump)],
+                           capture_output=True, text=True, timeout=300)
+        if not check(p.returncode == 0, 'sentence probe on %s: %s' % (model, p.stderr)):
+            continue
+        SP = json.load(open(spf))
+        smu, ssd, sW, sb = (np.array(SP[k]) for k in ('mu', 'sd', 'W', 'b'))
+        sx, sex = npy(os.path.join(sdump, 'x.npy')), npy(os.path.join(sdump, 'example.npy'))
+        z = ((sx[sex == 0, SP['layer']].astype(np.float64) - smu) / ssd) @ sW.T + sb
+        want = np.exp(z - z.max(1, keepdims=True))
+        want = (want / want.sum(1, keepdims=True))[0]
+        first = json.loads(open(sent).readline())['text']
+        p = subprocess.run([QKV] + args + ['-e', 'probe apply %s "%s"' % (spf, first)], capture_output=True, text=True,
+                           timeout=300)
+        got = (json.loads(p.stdout) if p.returncode == 0 else {}).get('pooled') or {}
+        err = float(np.abs(np.array(got.get('probs', [9] * len(want))) - want).max())
+        check(SP.get('level') == 'sentence' and err < 1e-5 and got.get('label') == SP['classes'][int(want.argmax())]
+              and got.get('pool') == ('last' if model == 'builtin' else 'mean'),
+              'probe apply of a sentence probe on %s: the pooled row as trained (max |d| %g): %r' % (model, err, got))
+        p = subprocess.run([QKV, '--model', model, '--db', db, '-e', 'probe apply %s "%s"' % (spf, first)],
+                           capture_output=True, text=True, timeout=300)
+        check('the text (' in p.stdout and 'as the probe was trained): %s' % got.get('label') in p.stdout,
+              'probe apply text of a sentence probe: %r' % p.stdout[-300:])
+
     # bad probe files
     bad = os.path.join(TMP, 'bad.json')
     cases = [({'a': 1}, 'not a probe'), (dict(P, layer=99), 'layers'), (dict(P, d=P['d'] + 1), 'must hold'),
+             (dict(P, level='word'), '"level" must be'),
              (dict(P, W=[row[:-1] for row in P['W']]), 'row 1'), (dict(P, classes=['x']), 'classes'),
              (dict(P, sd=[0.0] * len(P['sd'])), 'positive')]
     for obj, msg in cases:
