@@ -261,7 +261,7 @@ static int cmd_pe(App *app, const Args *a, Out *out) {
     if (learned) {
         if (pe_learned(app->model, m, (int)len, &e)) {
             free(m), free(c);
-            return out_error(out, "%s", e.msg);
+            return out_error(out, "pe learned: %s", e.msg);
         }
     } else {
         pe_sinusoidal(m, (int)len, (int)dim);

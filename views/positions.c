@@ -144,9 +144,10 @@ static void pos_result(View *v, const ViewResult *r) {
             int from = P->kind;
             P->kind = P->kind == PE_LEARNED ? PE_ROTARY : PE_SIN;
             if (P->chosen) { // asked for by its key: say why another kind shows (it passed over silently)
-                char msg[300];
-                snprintf(msg, sizeof msg, "the model has no %s position encoding (%s): the %s one shown",
-                         kind_names[from], r->err ? r->err : "pe failed", kind_names[P->kind]);
+                char msg[300]; // the command's own reason when it gave one (it was nested in another)
+                if (r->err && *r->err) snprintf(msg, sizeof msg, "%s: the %s one shown", r->err, kind_names[P->kind]);
+                else snprintf(msg, sizeof msg, "the model has no %s position encoding: the %s one shown", kind_names[from],
+                              kind_names[P->kind]);
                 v->host->message(v->host, false, msg);
                 P->chosen = false;
             }

@@ -508,6 +508,10 @@ p = run(["--json", "-e", f"new-model gpt2 layers=1 heads=2 kv_heads=2 d=32 ctx=3
          f"new-model llama layers=1 heads=2 kv_heads=1 d=32 ctx=32 out={gq}; load {gq}; model"])
 check(p.returncode == 0 and jlines(p)[-1]["n_kv_head"] == 1, "kv_heads=heads for GPT-2, kv_heads=1 for a Llama",
       p.stderr)
+# a model with no learned positions: the error in the command's name, as pe rotary's is (it had none)
+p = run(["--model", gq, "-e", "pe learned"])
+err = p.stderr.decode()
+check(p.returncode == 1 and err.startswith("error: pe learned: ") and "rotary" in err, "pe learned on a Llama", err)
 
 # new-model out= writes over an untrained model (regenerated), never over a trained one (the
 # teaching model, a train run's folder with its train_state.bin), another's tokenizer or the

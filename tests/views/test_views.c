@@ -1501,11 +1501,13 @@ static void test_positions(void) {
     // L asks for the learned embeddings by name: passing over them is said (it was silent)
     fake.msg[0] = 0;
     v.ops->key(&v, 'L');
-    ViewResult no3 = {"pe", "pe learned len=2 cosine=true", NULL, 0, NULL, "the model has no learned position embeddings",
-                      "", true};
+    ViewResult no3 = {"pe", "pe learned len=2 cosine=true", NULL, 0, NULL,
+                      "pe learned: m.bin has no learned position embeddings (its positions are rotary)", "", true};
     v.ops->result(&v, &no3);
-    CHECK(strstr(fake.msg, "the model has no learned position encoding") != NULL &&
-          strstr(fake.msg, "the rotary one shown") != NULL);
+    // the reason once, not nested in another ("the model has no learned position encoding (m.bin
+    // has no learned position embeddings (...)): ...", cut off at 120 columns)
+    CHECK_STR(fake.msg, "pe learned: m.bin has no learned position embeddings (its positions are rotary): the rotary one "
+                        "shown");
     // { } change the sinusoids' width only; on the model's own encoding they say so (they were silent)
     int before = fake.nrun;
     fake.msg[0] = 0;
