@@ -40,6 +40,7 @@ typedef struct An {
     bool pending;
     HeatmapView hv;
     int last_zoom;
+    bool fit_all; // = : the whole matrix reduced to the area, unlabelled if need be
 } An;
 
 static void labels_free(char **l, int n) {
@@ -344,9 +345,12 @@ static int an_key(View *v, int key) {
     case VK_DOWN: case 'j': hv->cur_row++; break;
     case VK_LEFT: case 'h': hv->cur_col--; break;
     case VK_RIGHT: case 'l': hv->cur_col++; break;
-    case '+': hv->zoom = clampi((hv->zoom ? hv->zoom : A->last_zoom ? A->last_zoom : 1) + 1, 1, HM_ZOOM_MAX); break;
-    case '-': hv->zoom = clampi((hv->zoom ? hv->zoom : A->last_zoom ? A->last_zoom : 1) - 1, 1, HM_ZOOM_MAX); break;
-    case '=': hv->zoom = 0; break; // fit (0 switches to view 0, as everywhere)
+    case '+':
+    case '-':
+        hv->zoom = clampi((hv->zoom ? hv->zoom : A->last_zoom ? A->last_zoom : 1) + (key == '+' ? 1 : -1), 1, HM_ZOOM_MAX);
+        A->fit_all = false;
+        break;
+    case '=': hv->zoom = 0, A->fit_all = !A->fit_all; break; // fit, reduced if need be (0 is view 0, as everywhere)
     case 's':
         if (A->n_mats > 1) {
             A->cur = (A->cur + 1) % A->n_mats;
@@ -403,6 +407,7 @@ static void an_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     Heatmap hm = {m->v, m->rows, m->cols, (const char *const *)m->rl, (const char *const *)m->cl,
                   A->kind == K_PATCH ? CMAP_DIVERGING : CMAP_SEQUENTIAL, 0, 0};
     A->hv.mode = sh->mode;
+    heatmap_fit_or_scroll(&A->hv, &hm, w, hh, A->fit_all); // too big for the area: keep the labels, scroll
     HeatmapLayout lay;
     HeatmapView probe = A->hv;
     heatmap_layout(&lay, &hm, &probe, w, hh);
@@ -420,7 +425,7 @@ const ViewOps heads_view_ops = {
             "c  layer similarity of the lab's prompt (CKA, cosine: layer x layer)\n"
             "p  a linear probe per layer on the built-in 'number' dataset (100 sentences)\n"
             "s  the next statistic (heads), site kind (patch: residual stream, heads, MLPs) or measure (CKA, cosine)\n"
-            "arrows/hjkl move the cursor (value read out below), + - zoom, = fit\n"
+            "arrows/hjkl move the cursor (value read out below), + - zoom, = fit (reduced) or back\n"
             ":heads, :lens, :patch, :probe train and :layersim show here, each in its mode (the mode line)",
     .open = an_open,
     .close = an_close,

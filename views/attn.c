@@ -475,14 +475,10 @@ static void draw_head(View *v, CellGrid *g, int x, int y, int w, int h) {
     Heatmap hm = {m, A->T, A->T, (const char *const *)A->tokens, (const char *const *)A->tokens, CMAP_SEQUENTIAL, 0, 0};
     A->hv.mode = sh->mode;
     A->hv.flags = 0;
+    heatmap_fit_or_scroll(&A->hv, &hm, w, h - 1, A->fit_all); // too long: keep the labels, scroll
     HeatmapLayout lay;
     HeatmapView probe = A->hv;
     heatmap_layout(&lay, &hm, &probe, w, h - 1);
-    if (A->hv.zoom == 0 && (lay.pool > 1 || !lay.label_w) && !A->fit_all) { // too long: keep the labels, scroll
-        A->hv.zoom = 1;
-        probe = A->hv;
-        heatmap_layout(&lay, &hm, &probe, w, h - 1);
-    }
     A->last_zoom = lay.zoom;
     heatmap_render(g, x, y + 1, w, h - 1, &hm, &A->hv);
 }

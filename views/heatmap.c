@@ -174,6 +174,14 @@ void heatmap_layout(HeatmapLayout *L, const Heatmap *hm, HeatmapView *v, int w, 
     if (L->ncols < 0) L->ncols = 0;
 }
 
+void heatmap_fit_or_scroll(HeatmapView *v, const Heatmap *hm, int w, int h, bool reduce) {
+    if (v->zoom != 0 || reduce) return;
+    HeatmapLayout lay;
+    HeatmapView probe = *v;
+    heatmap_layout(&lay, hm, &probe, w, h);
+    if (lay.pool > 1 || (hm->row_labels && !(v->flags & HM_NO_LABELS) && !lay.label_w)) v->zoom = 1;
+}
+
 HmRegion heatmap_visible(const HeatmapLayout *L) {
     return (HmRegion){L->top, L->top + L->nrows, L->left, L->left + L->ncols};
 }

@@ -69,6 +69,12 @@ void heatmap_range(const Heatmap *hm, float *lo, float *hi);
 // and clamps the cursor to the matrix.
 void heatmap_layout(HeatmapLayout *L, const Heatmap *hm, HeatmapView *v, int w, int h);
 
+// A view that asks to fit (v->zoom 0) a matrix that fits a w x h area only reduced (blocks of
+// cells drawn as one) or without its row labels gets zoom 1 with the labels instead, scrolled to
+// the cursor (a 30 x 9 map on 8 rows was 5 columns of unlabelled blocks, no cursor); reduce: keep
+// the reduced overview (a key asked for it).
+void heatmap_fit_or_scroll(HeatmapView *v, const Heatmap *hm, int w, int h, bool reduce);
+
 // Draw hm into the w x h rectangle of g at (x, y) as heatmap_layout places it (scrolling v).
 // Colours are chosen for v->mode; g->mode should be the same.
 void heatmap_render(CellGrid *g, int x, int y, int w, int h, const Heatmap *hm, HeatmapView *v);

@@ -244,6 +244,25 @@ static void test_analysis_modes(void) {
            "patch \"a b\" \"a c\" sites=mlp");
     CHECK(shows(&v, 100, 14, (const char *[]){"MLP", "L2", NULL}) && lacks(&v, 100, 14, "MLP0"));
     view_close(&v);
+
+    // a map taller than the area (SmolLM2's 30 layers x 9 heads at 60 x 15): labelled and scrolled
+    // to the cursor, not reduced to blocks of cells without labels or cursor (5 columns of 2 x 2
+    // blocks before 2026-12-07); = asks for the reduced overview, = again goes back
+    CHECK_INT(view_open(&v, &heads_view_ops, &host), 0);
+    Buf hj = {0};
+    buf_puts(&hj, "{\"n_layer\":30,\"n_head\":9,\"stat\":\"entropy\",\"tokens\":[\"a\",\"b\"],\"heads\":[");
+    for (int k = 0; k < 30 * 9; k++) buf_printf(&hj, "%s{\"entropy\":%g}", k ? "," : "", (double)(k % 17) / 17);
+    buf_puts(&hj, "]}");
+    result(&v, "heads", hj.data, "heads \"a b\"");
+    buf_free(&hj);
+    CHECK(shows(&v, 60, 12, (const char *[]){"L0 ", "L2 ", NULL}));
+    for (int i = 0; i < 25; i++) v.ops->key(&v, 'j');
+    CHECK(shows(&v, 60, 12, (const char *[]){"L24", "(25,0) L25", NULL}) && lacks(&v, 60, 12, "L0 "));
+    CHECK_INT(v.ops->key(&v, '='), 1);
+    CHECK(lacks(&v, 60, 12, "L24"));
+    CHECK_INT(v.ops->key(&v, '='), 1);
+    CHECK(shows(&v, 60, 12, (const char *[]){"L24", NULL}));
+    view_close(&v);
 }
 
 // ---- attention ----
