@@ -397,6 +397,28 @@ int af_open(AtomicFile *af, const char *dst_given, Err *e) {
         free(dst);
         return -1;
     }
+    // a file replaced keeps its mode (an export over a 0600 file made it world-readable); one this
+    // process may not write is not replaced behind its back (the folder's permission allowed it),
+    // nor is an SQLite database (another qkv database given as an export's file was lost)
+    struct stat st;
+    mode_t mode;
+    if (stat(dst, &st) == 0) {
+        char head[16] = {0};
+        FILE *f = fopen(dst, "rb");
+        bool sqlite = f && fread(head, 1, 16, f) == 16 && !memcmp(head, "SQLite format 3", 16);
+        if (f) fclose(f);
+        if (sqlite || access(dst, W_OK) != 0) {
+            err_set(e, "cannot write '%s': %s; choose another file", dst_given,
+                    sqlite ? "it is an SQLite database" : "the file is read-only");
+            free(dst);
+            return -1;
+        }
+        mode = st.st_mode & 07777;
+    } else {
+        mode_t u = umask(0); // a new file: as open(2) would make it
+        umask(u);
+        mode = 0666 & ~u;
+    }
     size_t n = strlen(dst);
     af->tmp = xmalloc(n + 16);
     memcpy(af->tmp, dst, n);
@@ -408,7 +430,7 @@ int af_open(AtomicFile *af, const char *dst_given, Err *e) {
         af->tmp = NULL;
         return err_set(e, "cannot write '%s': %s", dst_given, strerror(err));
     }
-    fchmod(fd, 0644);
+    fchmod(fd, mode);
     af->f = fdopen(fd, "w");
     if (!af->f) {
         int err = errno;
