@@ -178,6 +178,7 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
     p.n_alts = run.n_alts;
     p.stop_at_eos = run.stop_at_eos;
     p.truncate = run.truncate;
+    p.n_dropped = run.n_truncated; // the stored ids are those kept: the run's prompt and count are logged
     char bad[64];
     if (decode_out_of_range(&p, bad, sizeof bad)) { // generate refuses it: the file was edited or damaged
         rc = out_error(out, "replay: run %lld holds %s, which generate refuses (an edited or damaged database?)",

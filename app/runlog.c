@@ -154,7 +154,7 @@ void runlog_record(RunRecord *rr, const RunOrigin *o, const char *prompt, size_t
     run->n_alts = p->n_alts;
     run->stop_at_eos = p->stop_at_eos;
     run->truncate = p->truncate;
-    run->n_truncated = r->n_truncated;
+    run->n_truncated = r->n_truncated + p->n_dropped;
     run->output = text;
     run->output_len = text_len;
     run->prefill_s = r->prefill_s;

@@ -229,9 +229,10 @@ int app_generate_on(App *app, const Model *m, Ctx *c, const char *prompt, size_t
     memset(g, 0, sizeof *g);
     const Tokenizer *tok = m->tok;
     IntVec tokens = {0};
-    if (ids) {
+    if (ids) { // the prompt logged: its text when given with the ids (a replay's whole prompt), else theirs
         for (int i = 0; i < n_ids; i++) iv_push(&tokens, ids[i]);
-        tok_decode(tok, ids, n_ids, &g->prompt);
+        if (prompt && prompt_len) buf_put(&g->prompt, prompt, prompt_len);
+        else tok_decode(tok, ids, n_ids, &g->prompt);
     } else {
         buf_put(&g->prompt, prompt, prompt_len);
         if (prompt_len == 0) {

@@ -17,6 +17,8 @@ typedef struct GenParams {
     int n_alts;       // top alternatives recorded per step (0..GEN_MAX_ALTS)
     bool stop_at_eos; // stop when the tokenizer's end token is produced
     bool truncate;    // drop the oldest prompt tokens when prompt + max_tokens > n_ctx
+    int n_dropped;    // prompt tokens left out before the ids given (a replay of a truncated run): logged
+                      // in the run's n_truncated beside the ones truncation drops here
 } GenParams;
 
 // One decoding step, handed to the step callback as it happens.

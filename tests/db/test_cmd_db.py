@@ -186,6 +186,16 @@ def main():
     check(r2['replay_of'] == 2 and r2['run_id'] > 0, 'replay logged')
     (s2,), _ = qjson(db, ['show %d' % r2['run_id']])
     check(s2['kind'] == 'replay' and s2['parent_id'] == 2 and s2['prompt'] == NASTY, 'replay run recorded')
+    # a replay of a truncated run logs the run's whole prompt and its count of tokens left out (it
+    # logged the kept tokens' text and n_truncated 0, before 2026-12-07)
+    long = 'abcdefghij ' * 60
+    (gt,), _ = qjson(db, ['generate "%s" max=10 seed=1 truncate=true' % long])
+    (rt,), _ = qjson(db, ['replay %d' % gt['run_id']])
+    (st_, sr_), _ = qjson(db, ['show %d' % gt['run_id'], 'show %d' % rt['run_id']])
+    check(gt['n_truncated'] > 0 and rt['identical'] is True and sr_['prompt'] == st_['prompt'] == long
+          and sr_['n_truncated'] == st_['n_truncated'] == gt['n_truncated'] and sr_['prompt_ids'] == st_['prompt_ids'],
+          'the replay of a truncated run: prompt %d chars, n_truncated %r (the run: %d chars, %r)'
+          % (len(sr_['prompt']), sr_['n_truncated'], len(st_['prompt']), st_['n_truncated']))
     # a stored run holding parameters generate refuses (an edited or damaged database) is not
     # replayed: it ran and logged a run of temperature -5, top_k -9 and seed -1
     for col, val, want in (('temperature', -5, 'temperature=-5'), ('top_k', -9, 'top_k=-9'), ('seed', -1, 'seed='),
