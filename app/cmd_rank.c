@@ -103,8 +103,9 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
             bool dup = false; // j is the same text as an earlier one than i: counted there
             for (int h = 0; h < i && !dup; h++)
                 dup = utf8_same_text(texts[h].data, texts[h].len, texts[j].data, texts[j].len);
-            if (dup || !utf8_same_text(texts[i].data, texts[i].len, texts[j].data, texts[j].len)) continue;
-            same++; // j repeats i's text
+            if (!utf8_same_text(texts[i].data, texts[i].len, texts[j].data, texts[j].len)) continue;
+            same++; // the pair (i, j) reads the same: no preference, whatever the order given
+            if (dup) continue; // named in the note with the earlier one
             all_empty &= texts[i].len == 0;
             if (first) buf_printf(&note, "%s%d=%d", note.len ? ", " : "", i + 1, j + 1);
             else buf_printf(&note, "=%d", j + 1);
@@ -112,7 +113,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
         }
     }
     for (int i = 0; i < DB_RANK_MAX; i++) buf_free(&texts[i]);
-    jw_kint(w, "identical", same); // candidates that repeat an earlier one's text
+    jw_kint(w, "identical", same); // pairs of candidates that read the same (those the exports and trainers leave out)
     if (same) // what would give different ones
         buf_printf(&out->text, "note: candidates %s are the same text: a preference between them teaches nothing "
                                "(the trainers leave such pairs out); %s\n",

@@ -297,9 +297,9 @@ static int export_ranking(DbExport what, double margin, AtomicFile *af, const Db
     } else {
         for (int i = 0; i < k && !status; i++)
             for (int j = i + 1; j < k && !status; j++) {
-                if (c[i].rank == c[j].rank) continue; // a tie gives no preference
-                // nor do two completions that read the same as written (greedy candidates; two cut
-                // inside a character; in a transcript, two that differ by the leading space it drops)
+                // two completions that read the same as written give no preference, tied or not
+                // (greedy candidates; two cut inside a character; in a transcript, two that differ by
+                // the leading space it drops): counted, as the trainers count them; nor does a tie
                 bool same;
                 if (what == DB_EXPORT_PAIRS_TRL) {
                     same = utf8_same_text(c[i].run.output, c[i].run.output_len, c[j].run.output,
@@ -313,6 +313,7 @@ static int export_ranking(DbExport what, double margin, AtomicFile *af, const Db
                     (*identical)++;
                     continue;
                 }
+                if (c[i].rank == c[j].rank) continue;
                 buf_clear(&line);
                 jw_init(&w, &line);
                 jw_obj(&w);
