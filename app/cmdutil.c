@@ -313,8 +313,7 @@ int id_arg(const char *val, const char *what, int64_t *id, Out *out) {
 }
 
 // The optional count and filter text of history and rankings: [N] [TEXT].
-int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const char **text,
-                           Out *out) {
+int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const Arg **text, Out *out) {
     for (int i = 0; i < args_npos(a); i++) {
         const Arg *p = args_pos(a, i);
         char *end;
@@ -323,7 +322,7 @@ int count_text_args(const Args *a, const char *cmd, const char *rows, long long 
             if (v < 1) return out_error(out, "%s: the number of %s must be at least 1", cmd, rows);
             *n = v;
         } else if (!*text) {
-            *text = p->val;
+            *text = p;
         } else {
             return out_error(out, "%s: one filter text at most: usage: %s [N] [TEXT]", cmd, cmd);
         }
@@ -334,13 +333,13 @@ int count_text_args(const Args *a, const char *cmd, const char *rows, long long 
 // A listing (history, rankings, experiments): [N] [TEXT] and the filters, then each row into key: [...].
 int list_command(App *app, const Args *a, Out *out, const char *cmd, const char *key, ListEach each) {
     long long n = 20;
-    const char *text = NULL;
+    const Arg *text = NULL;
     if (count_text_args(a, cmd, key, &n, &text, out)) return -1;
     Db *db = need_db(app, out);
     if (!db) return -1;
     DbFilter f = {0};
     if (filter_opts(a, &f, out)) return -1;
-    f.text = text;
+    if (text) f.text = text->val, f.text_len = text->len;
     Err e = {{0}};
     ListCtx c = {out, 0};
     jw_key(&out->w, key);

@@ -81,7 +81,7 @@ Db *need_db(App *app, Out *out);
 // A run or ranking id argument ("12" or "#12"); what names it in the message ("run").
 int id_arg(const char *val, const char *what, int64_t *id, Out *out);
 // The optional count and filter text of a listing: [N] [TEXT].
-int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const char **text, Out *out);
+int count_text_args(const Args *a, const char *cmd, const char *rows, long long *n, const Arg **text, Out *out);
 // What a listing (history, rankings, experiments) fills: the rows of the JSON array and the
 // lines of the human form, and how many.
 typedef struct ListCtx {

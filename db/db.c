@@ -706,7 +706,11 @@ static void where_and(DbWhere *w, const char *clause) {
     buf_puts(&w->sql, clause);
 }
 
-static void where_param(DbWhere *w, const char *v) { w->params[w->n++] = v; }
+static void where_param_n(DbWhere *w, const char *v, size_t n) {
+    w->params[w->n] = v, w->lens[w->n++] = n;
+}
+
+static void where_param(DbWhere *w, const char *v) { where_param_n(w, v, SIZE_MAX); }
 
 int db_where_build(const DbFilter *f, DbWhereKind of, DbWhere *w, Err *e) {
     memset(w, 0, sizeof *w);
@@ -746,18 +750,19 @@ int db_where_build(const DbFilter *f, DbWhereKind of, DbWhere *w, Err *e) {
         where_and(w, "r.kind = ?");
         where_param(w, f->kind);
     }
-    if (f->text) { // a substring in any case (qkv_has: db_set_fold's folding, every byte)
+    if (f->text) { // a substring in any case (qkv_has: db_set_fold's folding, every byte, a NUL too)
+        size_t tl = f->text_len ? f->text_len : strlen(f->text);
         if (of == DB_WHERE_RANKINGS) {
             where_and(w, "(qkv_has(g.prompt, ?) OR qkv_has(g.annotator, ?) OR qkv_has(g.note, ?))");
-            for (int i = 0; i < 3; i++) where_param(w, f->text);
+            for (int i = 0; i < 3; i++) where_param_n(w, f->text, tl);
         } else if (of == DB_WHERE_EXPERIMENTS) {
             where_and(w, "(qkv_has(x.task, ?) OR qkv_has(x.command, ?) OR qkv_has(x.model_path, ?) OR "
                          DB_EXP_STATUS " = ?)");
-            for (int i = 0; i < 4; i++) where_param(w, f->text);
+            for (int i = 0; i < 4; i++) where_param_n(w, f->text, tl);
         } else {
             where_and(w, "(qkv_has(r.prompt, ?) OR qkv_has(r.output, ?) OR qkv_has(r.model_path, ?) OR "
                          "qkv_has(r.annotator, ?) OR r.kind = ?)");
-            for (int i = 0; i < 5; i++) where_param(w, f->text);
+            for (int i = 0; i < 5; i++) where_param_n(w, f->text, tl);
         }
     }
     return 0;
@@ -769,7 +774,8 @@ void db_where_done(DbWhere *w) {
 
 int db_where_bind(sqlite3_stmt *st, const DbWhere *w, int first) {
     for (int i = 0; i < w->n; i++) {
-        int rc = db_bind_str(st, first + i, w->params[i]);
+        const char *p = w->params[i];
+        int rc = w->lens[i] == SIZE_MAX ? db_bind_str(st, first + i, p) : db_bind_text(st, first + i, p, w->lens[i]);
         if (rc != SQLITE_OK) return rc;
     }
     return SQLITE_OK;

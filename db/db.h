@@ -133,6 +133,7 @@ typedef struct DbFilter {
     const char *kind;          // exact run kind
     const char *text;          // a substring (any case: db_set_fold) of a run's prompt, output, model,
                                // annotator or kind; of a ranking's prompt, annotator or note
+    size_t text_len;           // its bytes, a NUL among them too (0: up to its first NUL)
 } DbFilter;
 
 // How the text filter folds case before it looks for its text (in every process's queries):

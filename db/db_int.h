@@ -84,6 +84,7 @@ int db_row_oom(Err *e, const char *what, long long id, const Buf *b);
 typedef struct DbWhere {
     Buf sql;           // " WHERE ..." or ""
     const char *params[16];
+    size_t lens[16];   // each parameter's bytes (SIZE_MAX: up to its NUL)
     int n;
     char times[2][32]; // normalised since/until
 } DbWhere;

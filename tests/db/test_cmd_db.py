@@ -175,6 +175,16 @@ def main():
     check(len(h['runs']) == 1 and h['runs'][0]['run_id'] == 2, 'history newest first, limited')
     (h,), _ = qjson(db, ['history annotator=ann1'])
     check([r['run_id'] for r in h['runs']] == [2], 'history annotator=')
+    # a filter text is read whole, a NUL byte in it too (it ended the text there: "lait\x00zzz"
+    # found "lait", "\x00zzz" every run, before 2026-12-07)
+    ndb = os.path.join(TMP, 'nul-filter.db')
+    qjson(ndb, ['generate "caf\\xc3\\xa9 au lait" max=1 seed=1', 'generate "a\\x00b" max=1 seed=1',
+                'rank "a\\x00b" k=2 max=1 seed=1', 'order 1 2'], extra=['--model', 'builtin'])
+    for q, want in (('history "lait\\x00zzz"', []), ('history "a\\x00c"', []), ('history "\\x00zzz"', []),
+                    ('history "a\\x00b"', [4, 3, 2]), ('rankings "\\x00zzz"', []), ('rankings "a\\x00b"', [1])):
+        (h,), _ = qjson(ndb, [q])
+        got = [r.get('run_id', r.get('ranking_id')) for r in h.get('runs', h.get('rankings', []))]
+        check(got == want, '%s: %r, expected %r' % (q, got, want))
 
     # ---- replay: greedy and seeded are identical
     (g0,), _ = qjson(db, ['generate "The cat" max=8 temperature=0'])
