@@ -53,8 +53,8 @@ static int cmd_set(App *app, const Args *a, Out *out) {
     }
     if (!v) return out_error(out, "set %s: a value is expected (set KEY VALUE)", k->val);
     if (!strcmp(k->val, "annotator")) {
-        free(app->annotator);
-        app->annotator = xstrndup(v->val, v->len);
+        free(app->annotator); // "" is no annotator (NULL), as agreement reads it: not a name of its own
+        app->annotator = v->len ? xstrndup(v->val, v->len) : NULL;
         settings_json(app, out);
         return 0;
     }

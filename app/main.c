@@ -285,6 +285,10 @@ int main(int argc, char **argv) {
 #undef NEEDS_ARG
     }
     if (!app.annotator && getenv("QKV_ANNOTATOR")) app.annotator = xstrdup(getenv("QKV_ANNOTATOR"));
+    if (app.annotator && !*app.annotator) { // "" (--annotator "" over $QKV_ANNOTATOR too): no annotator, NULL as
+        free(app.annotator);                // agreement reads it, not a name of its own
+        app.annotator = NULL;
+    }
     if (!app.db_path && getenv("QKV_DB") && *getenv("QKV_DB")) app.db_path = xstrdup(getenv("QKV_DB"));
     app_protect_db(&app);
 

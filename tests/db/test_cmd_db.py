@@ -267,6 +267,17 @@ def main():
     check(od2['annotator'] == 'bob' and od2['order'] == [[2, 3], [1]], 'set annotator; ties first')
     (_r, od3), _ = qjson(db, ['rank "Third" k=2 max=3 temperature=0', 'order 2 1'], extra=['--annotator', 'carol'])
     check(od3['annotator'] == 'carol', '--annotator')
+    # an empty annotator is none (stored NULL, as agreement reads it), however given; --annotator ""
+    # overrides $QKV_ANNOTATOR (it was stored '', a name of its own beside NULL, before 2026-12-07)
+    adb = os.path.join(TMP, 'empty-annotator.db')
+    for cmds, extra, environ in ((['rank "E1" k=2 max=2 seed=1', 'order 1 2'], ['--annotator', ''], env(QKV_ANNOTATOR='zed')),
+                                 (['rank "E2" k=2 max=2 seed=1', 'order 1 2'], [], env(QKV_ANNOTATOR='')),
+                                 (['set annotator ""', 'rank "E3" k=2 max=2 seed=1', 'order 1 2'], ['--annotator', 'x'], None)):
+        qjson(adb, cmds, extra=extra, environ=environ)
+    con = sqlite3.connect(adb)
+    stored = con.execute('SELECT annotator FROM rankings UNION ALL SELECT DISTINCT annotator FROM runs').fetchall()
+    con.close()
+    check(stored and all(a is None for (a,) in stored), 'an empty annotator is stored as none: %r' % stored)
 
     # ---- a note typed after order goes with the ranking just stored; note ranking=ID with any stored one
     ndb = os.path.join(TMP, 'notes.db')
