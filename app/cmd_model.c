@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "base/gguf.h"
@@ -174,8 +175,16 @@ static int cmd_new_model(App *app, const Args *a, Out *out) {
     if (loaded)
         return out_error(out, "new-model: '%s' holds the loaded model (%s): choose another out= (or load another "
                               "model first)", dir, loaded);
-    if (tmodel_out_replaceable(dir, "new-model", NULL, &e)) return out_error(out, "new-model: %s", e.msg);
-    if (newmodel_write(dir, &p, args_opt(a, "tok"), &e)) return out_error(out, "%s", e.msg);
+    // out= held while it is written, as a training run holds it: a run training into it (its first
+    // checkpoint not written yet, the folder holding new-model's untrained model) is not written
+    // over (its save then failed and removed the folder); one started now waits its turn
+    const bool made = !fs_is_dir(dir);
+    int lock = fs_mkdir_p(dir, 0755, &e) ? -1 : fs_lock_dir(dir, "writing a new model into it", &e);
+    if (lock < 0) return out_error(out, "new-model: %s", e.msg);
+    int rc = tmodel_out_replaceable(dir, "new-model", NULL, &e) ? -1 : newmodel_write(dir, &p, args_opt(a, "tok"), &e);
+    if (rc && made) fs_remove_tree(dir);
+    close(lock);
+    if (rc) return out_error(out, "%s%s", strncmp(e.msg, "new-model", 9) ? "new-model: " : "", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "path", dir);
     jw_kint(w, "n_layer", p.n_layer);

@@ -257,13 +257,21 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
 
     def again():
         second.append(qkv_cli.run_or_none(qkv, ['--db', db, '--json', '-e', 'train ' + ' '.join(long_run)], 60))
+        # nor does new-model write into it (it replaced the running run's untrained model, whose save
+        # then failed and removed the folder, before 2026-12-07)
+        second.append(qkv_cli.run_or_none(qkv, ['--db', db, '-e', 'new-model llama layers=1 heads=2 d=32 ctx=64 out='
+                                                + out_e], 60))
     rc, so, _ = qkv_cli.interrupted(qkv, ['--db', db, '--json', '-e', 'train ' + ' '.join(long_run)], after='step 2/',
                                     during=again)
     r = json.loads(so.strip().split("\n")[-1]) if so.strip() else {}
     p2 = second[0] if second else None
+    p3 = second[1] if len(second) > 1 else None
     if not p2 or p2.returncode == 0 or 'is in use by another qkv process' not in p2.stderr:
         fail('%s: a second train into the out= being trained: exit %s, %r'
              % (tag, p2 and p2.returncode, p2 and p2.stderr[-300:]))
+    elif not p3 or p3.returncode == 0 or "new-model: '" not in p3.stderr or 'is in use by another qkv process' not in p3.stderr:
+        fail('%s: new-model into the out= being trained: exit %s, %r' % (tag, p3 and p3.returncode,
+                                                                       p3 and p3.stderr[-300:]))
     elif rc != 130 or not r.get('stopped'):
         fail('%s: the run the second was refused beside: exit %s, %r' % (tag, rc, {k: r.get(k) for k in ('stopped', 'step')}))
 
