@@ -302,7 +302,8 @@ static int take_step(TrainModel *tm, AdamW *opt, const OptParams *p, int s, int 
 }
 
 // The held-out loss (always the same data): the mean over eval_batches batches of consecutive
-// held-out windows; or over every held-out example's answer tokens.
+// held-out windows, each window once: fewer when the held-out text holds fewer (they were cycled
+// through, some counted once more than others); or over every held-out example's answer tokens.
 static int held_out_loss(TrainModel *tm, const TrainOpts *o, const Data *d, int B, int T, int *in, int *tg,
                          double *loss, Err *e) {
     if (d->n_ex) {
@@ -322,19 +323,22 @@ static int held_out_loss(TrainModel *tm, const TrainOpts *o, const Data *d, int 
         return 0;
     }
     const int *val = d->ids.v + d->ntr;
-    int64_t windows = (d->nval - 1) / T, w = 0;
+    int64_t windows = (d->nval - 1) / T, total = (int64_t)o->eval_batches * B;
+    if (total > windows) total = windows;
     double sum = 0;
-    for (int k = 0; k < o->eval_batches; k++) {
-        for (int b = 0; b < B; b++, w++) {
-            int64_t s = (w % windows) * T;
+    for (int64_t w = 0; w < total; w += B) {
+        for (int b = 0; b < B; b++) { // rows past the last window: no targets
+            int64_t s = (w + b < total ? w + b : 0) * T;
             memcpy(in + (size_t)b * T, val + s, sizeof(int) * (size_t)T);
-            memcpy(tg + (size_t)b * T, val + s + 1, sizeof(int) * (size_t)T);
+            if (w + b < total) memcpy(tg + (size_t)b * T, val + s + 1, sizeof(int) * (size_t)T);
+            else
+                for (int t = 0; t < T; t++) tg[(size_t)b * T + t] = -1;
         }
         double l;
         if (tmodel_forward(tm, in, tg, B, T, &l, e)) return -1;
-        sum += l;
+        sum += l * (double)((w + B <= total ? B : total - w) * T);
     }
-    *loss = sum / o->eval_batches;
+    *loss = sum / (double)(total * T);
     return 0;
 }
 
@@ -477,13 +481,13 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
         err_set(e, "no example left to train on");
         goto done;
     }
+    if (!data.n_ex && data.nval > 0 && data.nval < T + 1) { // too few to hold a window: trained on, no held-out loss
+        data.ntr += data.nval;                                  // (before the size check: 33 tokens train seq=32)
+        data.nval = 0;
+    }
     if (!data.n_ex && data.ntr < T + 1) {
         err_set(e, "'%s' gives %lld training tokens, fewer than seq+1 = %d", o->data, (long long)data.ntr, T + 1);
         goto done;
-    }
-    if (!data.n_ex && data.nval > 0 && data.nval < T + 1) { // too few to hold a window: trained on, no held-out loss
-        data.ntr += data.nval;
-        data.nval = 0;
     }
     int64_t ntr = data.ntr, nval = data.nval;
     // FNV-1a over the ids, then the examples' prompt lengths

@@ -99,21 +99,14 @@ def hf_checks(tag, qkv, out, data, db, seq, batch, eval_batches, val_loss):
         all_ids += t['ids']
     nval = int(len(all_ids) * 0.1)
     val = all_ids[len(all_ids) - nval:]
-    windows = (len(val) - 1) // seq
-    losses = []
-    w = 0
+    # the first eval_batches x batch windows of seq tokens, each once (as many as the held-out part holds)
+    used = min(eval_batches * batch, (len(val) - 1) // seq)
+    xs = [val[w * seq:w * seq + seq] for w in range(used)]
+    ys = [val[w * seq + 1:w * seq + seq + 1] for w in range(used)]
     with torch.no_grad():
-        for _ in range(eval_batches):
-            xs, ys = [], []
-            for _ in range(batch):
-                s = (w % windows) * seq
-                xs.append(val[s:s + seq])
-                ys.append(val[s + 1:s + seq + 1])
-                w += 1
-            logits = m(input_ids=torch.tensor(xs)).logits
-            losses.append(float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                                  torch.tensor(ys).reshape(-1))))
-    want_val = sum(losses) / len(losses)
+        logits = m(input_ids=torch.tensor(xs)).logits
+        want_val = float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                           torch.tensor(ys).reshape(-1)))
     if not abs(want_val - val_loss) <= 1e-4:
         fail('%s: held-out loss: transformers %.7f, qkv %.7f' % (tag, want_val, val_loss))
     print('ok %-24s logits max |d| %.2e, held-out loss %.5f (transformers %.5f)' % (tag, err, val_loss, want_val),
@@ -532,6 +525,34 @@ def small_val(qkv, tmp, data):
     else:
         print('ok %-24s a held-out part shorter than a window is trained on (%d tokens)'
               % ('small val', b['train_tokens']), flush=True)
+    # ... counted before the size check: a text of seq+1 tokens trains (33 bytes of a byte-level
+    # model, seq=32; "30 training tokens, fewer than seq+1" before 2026-12-07: the part not held
+    # out was subtracted)
+    tiny = os.path.join(tmp, 'tiny.txt')
+    with open(tiny, 'w') as f:
+        f.write('the cat sat on the mat, and sat.\n')  # 33 bytes
+    p = train_cmd(qkv, db, [tiny, 'out=' + os.path.join(tmp, 'val-tiny'), 'family=gpt2', 'layers=1', 'heads=1', 'd=16',
+                            'ctx=64', 'steps=1', 'batch=1', 'seq=32'])
+    t = json.loads(p.stdout.strip().split('\n')[-1]) if p.returncode == 0 else {}
+    if (t.get('train_tokens'), t.get('val_tokens')) != (33, 0):
+        fail('a text of seq+1 tokens: exit %d, %r, %s' % (p.returncode, {k: t.get(k) for k in ('train_tokens',
+                                                                                                'val_tokens')},
+                                                          p.stderr.strip()[-200:]))
+    # eval_batches past the held-out windows: each window once (they were cycled through, the first
+    # counted more often than the rest): the same loss as exactly as many batches as windows
+    losses = []
+    for eb in (0, 1000):
+        opts = [data, 'family=gpt2', 'layers=1', 'heads=1', 'd=16', 'ctx=64', 'steps=1', 'batch=1', 'seq=32',
+                'val=0.1']
+        if eb == 0:  # the number of windows, from a first run's held-out tokens
+            p = train_cmd(qkv, db, opts + ['out=' + os.path.join(tmp, 'eb-probe')])
+            n = json.loads(p.stdout.strip().split('\n')[-1]).get('val_tokens', 0) if p.returncode == 0 else 0
+            eb = max(1, (n - 1) // 32)
+        p = train_cmd(qkv, db, opts + ['out=' + os.path.join(tmp, 'eb-%d' % eb), 'eval_batches=%d' % eb])
+        losses.append(json.loads(p.stdout.strip().split('\n')[-1]).get('val_loss') if p.returncode == 0 else None)
+    if losses[0] is None or losses[0] != losses[1]:
+        fail('eval_batches=1000 past the held-out windows: val_loss %r, over each window once %r' % (losses[1],
+                                                                                                     losses[0]))
 
 
 def untrained_out(qkv, tmp, data):
