@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "eval/sample.h"
@@ -581,6 +582,32 @@ static int put_tokenizer(const char *dir, const char *tok_dir, const Family *f, 
     return 0;
 }
 
+int newmodel_params(const NewModelParams *p0, uint64_t *n, Err *e) {
+    NewModelParams q = *p0;
+    const Family *f = family_find(q.family ? q.family : "gpt2");
+    if (!f) return err_set(e, "new-model: unknown family '%.20s'", q.family ? q.family : "");
+    if (!q.n_vocab) q.n_vocab = 256;
+    ModelConfig c;
+    Specs S;
+    if (prepare(&q, &c, &f, &S, e)) return -1;
+    *n = 0;
+    for (int i = 0; i < S.n; i++) {
+        uint64_t count = 1;
+        for (int k = 0; k < S.s[i].ndim; k++) count *= (uint64_t)S.s[i].shape[k];
+        if (!S.s[i].is_bool && S.s[i].init != INIT_MASKED_BIAS) *n += count; // buffers are no parameters
+    }
+    free(S.s);
+    return 0;
+}
+
+// A size in bytes as people read it: "2.6 TB", "54 GB", "310 MB".
+static void human_bytes(double b, char *out, size_t cap) {
+    const char *u[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
+    int k = 0;
+    while (b >= 1000 && k < 5) b /= 1000, k++;
+    snprintf(out, cap, k ? "%.3g %s" : "%.0f %s", b, u[k]);
+}
+
 int newmodel_write(const char *dir, const NewModelParams *p0, const char *tok_dir, Err *e) {
     NewModelParams p = *p0;
     const Family *f = family_find(p.family ? p.family : "gpt2");
@@ -597,6 +624,20 @@ int newmodel_write(const char *dir, const NewModelParams *p0, const char *tok_di
     if (fs_mkdir_p(dir, 0755, e)) return -1;
     // tokenizer first: it fixes the vocabulary size
     if (put_tokenizer(dir, tok_dir, f, &p, e) || prepare(&p, &c, &f, &S, e)) {
+        if (made) fs_remove_tree(dir);
+        return -1;
+    }
+    // a shape whose weights the disk cannot hold is refused before they are written (a train of
+    // 2.6 TB of weights filled the disk, gigabyte after gigabyte, until it was killed)
+    uint64_t weights = 0;
+    for (int i = 0; i < S.n; i++) weights += S.s[i].nbytes;
+    struct statvfs sv;
+    if (statvfs(dir, &sv) == 0 && (double)sv.f_bavail * (double)sv.f_frsize < (double)weights) {
+        char need[32], have[32];
+        human_bytes((double)weights, need, sizeof need);
+        human_bytes((double)sv.f_bavail * (double)sv.f_frsize, have, sizeof have);
+        err_set(e, "new-model: its weights need %s and the disk holding '%s' has %s free", need, dir, have);
+        free(S.s);
         if (made) fs_remove_tree(dir);
         return -1;
     }

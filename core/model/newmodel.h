@@ -51,6 +51,10 @@ int newmodel_build(const NewModelParams *p, Buf *config, Buf *safetensors, Err *
 // filled when p is refused.
 int newmodel_config(const NewModelParams *p, ModelConfig *c, Err *e);
 
+// The parameters of the model p describes (n_vocab 0: taken as 256, a byte-level tokenizer's
+// size, the least a tokenizer adds) into *n: 0, or -1 with e filled when p is refused.
+int newmodel_params(const NewModelParams *p, uint64_t *n, Err *e);
+
 // Whether dir holds tokenizer files that newmodel_write's tok_dir copies.
 bool newmodel_has_tokenizer(const char *dir);
 // A fingerprint (FNV-1a) of the tokenizer files newmodel_write copies from tok_dir, their names

@@ -429,7 +429,17 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
     const char *tok_dir = have ? o->out : o->from ? o->from : o->out;
     if (!src) {
         NewModelParams p = o->newp;
-        if (newmodel_write(o->out, &p, o->tok_dir, e)) {
+        // a shape too big to train here is refused before its weights are written (they were
+        // written, gigabytes of them, before the memory for training was asked for)
+        uint64_t n_par = 0;
+        double need = 0, ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+        int bad = newmodel_params(&p, &n_par, e);
+        if (!bad && ram > 0 && (need = 16.0 * (double)n_par) > ram)
+            bad = err_set(e, "training %.3g %s parameters needs at least %.3g GB of memory (the weights, their "
+                             "gradients and AdamW's two moments, 16 bytes a parameter) and this machine has %.3g GB",
+                          (double)n_par / (n_par >= 1000000000 ? 1e9 : 1e6), n_par >= 1000000000 ? "billion" : "million",
+                          need / 1e9, ram / 1e9);
+        if (bad || newmodel_write(o->out, &p, o->tok_dir, e)) {
             if (made) fs_remove_tree(o->out);
             return -1;
         }

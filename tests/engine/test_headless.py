@@ -503,6 +503,13 @@ err = p.stderr.decode()
 check(p.returncode == 1 and err.startswith("error: ") and len(err.splitlines()) == 1 and "too large" in err
       and not os.path.exists(part), "new-model past a file-size limit: one line, no folder left", (p.returncode, err,
       os.path.exists(part) and os.listdir(part)))
+# weights bigger than the disk's free space: refused before a byte of them is written (a 2.6 TB
+# shape was written until the disk filled, before 2026-12-07)
+big = os.path.join(TMP, "too-big")
+p = run(["-e", f"new-model gpt2 layers=200 heads=16 d=16384 ctx=64 out={big}"])
+err = p.stderr.decode()
+check(p.returncode == 1 and "its weights need 2.58 TB and the disk holding" in err and not os.path.exists(big),
+      "new-model bigger than the disk: refused at once, nothing left", err)
 gq = os.path.join(TMP, "gqa-llama")
 p = run(["--json", "-e", f"new-model gpt2 layers=1 heads=2 kv_heads=2 d=32 ctx=32 out={gq}-gpt2; "
          f"new-model llama layers=1 heads=2 kv_heads=1 d=32 ctx=32 out={gq}; load {gq}; model"])

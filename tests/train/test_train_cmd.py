@@ -435,6 +435,10 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
         ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'tied=false'], 'tied= describes a new model'),
         ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'seed=3'], 'seed= describes a new model'),
         ([data, 'from=builtin', 'out=' + os.path.join(tmp, 'x8')], 'the built-in model is not a file'),
+        # a shape too big to train here, refused before its weights are written (2.6 TB of them
+        # were written until the disk filled, Ctrl-C not heeded, before 2026-12-07)
+        ([data, 'out=' + os.path.join(tmp, 'x10'), 'family=gpt2', 'layers=200', 'heads=16', 'd=16384', 'ctx=64',
+          'seq=32'], 'billion parameters needs at least'),
     ]
     # a resume with one option unlike the run's (the same command otherwise): the optimizer's
     # settings, the model's shape and the text's tokens were ignored on resume before
@@ -477,7 +481,7 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
                  % (words, want, p.returncode, p.stderr.strip()[-400:]))
     # a failed run leaves no out= directory it made (an untrained model where a trained one was
     # expected); the kept model is untouched
-    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9') if os.path.exists(os.path.join(tmp, d))]
+    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9', 'x10') if os.path.exists(os.path.join(tmp, d))]
     if left:
         fail('failed runs left their out= directories: %s' % left)
     if any(not np.array_equal(a, b) for a, b in zip(tensors(trained).values(), tensors(kept).values())):
