@@ -150,7 +150,7 @@ const char *app_kv_name(const App *app) {
 int app_quantize(App *app, DType dt, bool embed, QuantReport *rep, Err *e) {
     Model *base = app->original ? app->original : app->model;
     Model *m = NULL;
-    if (dt != DT_F32 && !(m = model_quantize(base, dt, embed, rep, e))) return -1;
+    if (dt != DT_F32 && !(m = model_quantize(base, dt, embed, app->cancel, rep, e))) return -1;
     if (app->original) { // drop the previous conversion; the loaded model's context is kept
         ctx_free(app->ctx);
         model_free(app->model);

@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
         }
         QuantReport rep;
         double t0 = clock_now();
-        models[n] = model_quantize(base, (DType)dt, true, &rep, &e);
+        models[n] = model_quantize(base, (DType)dt, true, NULL, &rep, &e);
         if (!models[n]) return fprintf(stderr, "fwd_bench: %s\n", e.msg), 1;
         fprintf(stderr, "%s: converted in %.1f s\n", tok, clock_now() - t0);
         quant_report_free(&rep);

@@ -315,10 +315,14 @@ static int parse(Gguf *g, Err *e) {
         if (t->offset % g->alignment)
             rc = err_set(e, "'%s': tensor '%.100s': offset %llu is not a multiple of the alignment %u", g->path, t->name,
                          (unsigned long long)t->offset, g->alignment);
-        else if (t->offset > data_len || t->nbytes > data_len - t->offset)
-            rc = err_set(e, "'%s': tensor '%.100s': its data [%llu, %llu) runs past the end of the file (%llu bytes of "
-                            "data): truncated",
-                         g->path, t->name, (unsigned long long)t->offset, (unsigned long long)(t->offset + t->nbytes),
+        else if (t->offset > data_len)
+            rc = err_set(e, "'%s': tensor '%.100s': its data starts at %llu, past the end of the file (%llu bytes of "
+                            "data): damaged or truncated",
+                         g->path, t->name, (unsigned long long)t->offset, (unsigned long long)data_len);
+        else if (t->nbytes > data_len - t->offset) // (offset + nbytes may pass 2^64: not printed)
+            rc = err_set(e, "'%s': tensor '%.100s': its %llu bytes from %llu run past the end of the file (%llu bytes "
+                            "of data): truncated",
+                         g->path, t->name, (unsigned long long)t->nbytes, (unsigned long long)t->offset,
                          (unsigned long long)data_len);
         if (rc) break; // t->offset is not inside the file: no pointer to it
         t->data = g->base + data + t->offset;

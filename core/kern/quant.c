@@ -229,7 +229,42 @@ static void i8_affine_row(const float *x, int64_t n, unsigned char *r) {
     for (int64_t i = 0; i < n; i++) r[I8_AFFINE_HEAD + i] = (unsigned char)(int8_t)fmin(fmax(round(x[i] / (double)s + zi), -128), 127);
 }
 
-int quant_rows(DType dt, const float *src, int64_t rows, int64_t cols, void *dst, Err *e) {
+// Whether block o of dt (one element of a float type), made from x, reads back as what it holds:
+// not a value beyond a half float's range stored as infinity, nor a block whose half-float scale
+// overflowed (infinite or NaN values, or, where the search for a K type's scales overflowed in
+// float, finite ones off by about the block's largest value: 1e30 read back as 0).
+static bool block_holds(DType dt, const unsigned char *o, const float *x) {
+    float v[256];
+    uint16_t h;
+    switch (dt) {
+    case DT_F32: return true;
+    case DT_F16: memcpy(&h, o, 2); return isfinite(f16_to_f32(h));
+    case DT_BF16: memcpy(&h, o, 2); return isfinite(bf16_to_f32(h));
+    default: break;
+    }
+    blk_decode(dt, o, v);
+    float amax = 0, err = 0;
+    for (int k = 0; k < dtype_block(dt); k++) {
+        if (!isfinite(v[k])) return false;
+        amax = fmaxf(amax, fabsf(x[k])), err = fmaxf(err, fabsf(v[k] - x[k]));
+    }
+    return amax < 65504 || err <= 0.5f * amax; // (a tiny block's scale may underflow to zeros: no error)
+}
+
+// The error for values of row r, columns c.. (n of them) that dt cannot hold.
+static int range_error(DType dt, const float *x, int n, int64_t r, int64_t c, Err *e) {
+    int at = 0;
+    for (int k = 1; k < n; k++)
+        if (fabsf(x[k]) > fabsf(x[at])) at = k;
+    if (n == 1)
+        return err_set(e, "cannot store %g (row %lld, column %lld) as %s: beyond its range (|x| up to %g)", x[0],
+                       (long long)r, (long long)c, dtype_name(dt), dt == DT_F16 ? 65504.0 : 3.3895313892515355e38);
+    return err_set(e, "cannot quantize to %s: row %lld, columns %lld-%lld hold %g, whose block scale is beyond a half "
+                      "float's range (65504)", dtype_name(dt), (long long)r, (long long)c, (long long)(c + n - 1),
+                   x[at]);
+}
+
+static int quant_impl(DType dt, const float *src, int64_t rows, int64_t cols, void *dst, bool held, Err *e) {
     if ((unsigned)dt >= DT_COUNT) return err_set(e, "cannot quantize to an unknown type");
     const int blk = dtype_block(dt);
     if (cols <= 0 || cols % blk) return err_set(e, "cannot store rows of %lld as %s: not a multiple of its block of %d",
@@ -261,7 +296,16 @@ int quant_rows(DType dt, const float *src, int64_t rows, int64_t cols, void *dst
             case DT_Q6_K: q6_k_block(x, o); break;
             default: break;
             }
+            if (held && !block_holds(dt, o, x)) return range_error(dt, x, blk, r, c, e);
         }
     }
     return 0;
+}
+
+int quant_rows(DType dt, const float *src, int64_t rows, int64_t cols, void *dst, Err *e) {
+    return quant_impl(dt, src, rows, cols, dst, false, e);
+}
+
+int quant_weights(DType dt, const float *src, int64_t rows, int64_t cols, void *dst, Err *e) {
+    return quant_impl(dt, src, rows, cols, dst, true, e);
 }

@@ -15,3 +15,8 @@
 // pass 2^23, takes s = max |x| / 127, Z = 0. Returns 0, or -1 with a message when
 // cols is not a multiple of dt's block or a value is not finite.
 int quant_rows(DType dt, const float *src, int64_t rows, int64_t cols, void *dst, Err *e);
+// quant_rows for weights: a value dt cannot hold is refused too, naming its row and columns (F16
+// beyond 65504, a block whose largest value needs a scale beyond a half float's range), rather
+// than stored as an infinity or NaN (the KV cache's rows, from quant_rows and the kernels'
+// q8_0_from_f32, keep such a block, whose infinite scale makes attention's output NaN).
+int quant_weights(DType dt, const float *src, int64_t rows, int64_t cols, void *dst, Err *e);

@@ -237,7 +237,11 @@ static int ex_data(void *user, int i, FILE *f, Err *e) {
         void *q = v;
         if (it->dt != DT_F32) {
             q = xmalloc(bytes);
-            if (quant_rows(it->dt, v, it->rows, it->cols, q, e)) rc = -1;
+            if (quant_weights(it->dt, v, it->rows, it->cols, q, e)) {
+                if (it->s.layer >= 0) err_prefix(e, "%s of layer %d", weight_name(it->s.w), it->s.layer);
+                else err_prefix(e, "%s", weight_name(it->s.w));
+                rc = -1;
+            }
         }
         if (!rc && fwrite(q, 1, bytes, f) != bytes) rc = err_set(e, "cannot write '%s': %s", x->path, strerror(errno ? errno : EIO));
         if (q != v) free(q);
@@ -290,8 +294,13 @@ int model_export_gguf(const Model *m, const char *path, DType dt, volatile sig_a
     GgufW *w = gguf_w_new();
     int rc = 0;
     config_write_gguf(f, c, w);
-    const char *name = m->name ? m->name : "qkv";
-    if (!copy_general(m->gguf, w)) gguf_w_str(w, "general.name", name, strlen(name));
+    // a converted model written as another type is named so ("gpt2 Q4_K_M" written as F32 read as
+    // a Q4_K_M file of 1.45 MB; it holds 8.1 MB of the Q4_K_M weights dequantized)
+    Buf name = {0};
+    buf_puts(&name, m->name ? m->name : "qkv");
+    if (m->base && (int)m->quant_dt != (int)dt) buf_printf(&name, " as %s", dtype_name(dt));
+    if (!copy_general(m->gguf, w)) gguf_w_str(w, "general.name", name.data, name.len);
+    buf_free(&name);
     write_facts(m, f->gguf->arch, w);
     gguf_w_u32(w, "general.file_type", file_type(dt));
     gguf_w_u32(w, "general.quantization_version", 2); // ggml's block formats' version, as llama.cpp writes it

@@ -355,22 +355,24 @@ static int other_format(const char *path, Err *e) {
 }
 
 // The one .gguf file of a folder that has no safetensors checkpoint (an installed GGUF model),
-// or NULL.
-static char *gguf_in_dir(const char *dir) {
+// or NULL; *n counts its .gguf files (0 with a checkpoint) and names gets their names.
+static char *gguf_in_dir(const char *dir, int *n, Buf *names) {
     char *st = fs_join(dir, "model.safetensors"), *idx = fs_join(dir, "model.safetensors.index.json");
     bool has_st = fs_present(st) || fs_present(idx);
     free(st);
     free(idx);
+    *n = 0;
     if (has_st) return NULL;
     DIR *d = opendir(dir);
     char *found = NULL;
-    int n = 0;
     for (struct dirent *de; d && (de = readdir(d));) {
         size_t l = strlen(de->d_name);
-        if (l > 5 && !strcmp(de->d_name + l - 5, ".gguf") && n++ == 0) found = fs_join(dir, de->d_name);
+        if (l <= 5 || strcmp(de->d_name + l - 5, ".gguf")) continue;
+        if ((*n)++ == 0) found = fs_join(dir, de->d_name);
+        buf_printf(names, "%s%s", names->len ? ", " : "", de->d_name);
     }
     if (d) closedir(d);
-    if (n != 1) {
+    if (*n != 1) {
         free(found);
         return NULL;
     }
@@ -534,7 +536,9 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     const TensorMap *map = NULL;
     const Gguf *gg = NULL;
     bool l2c = false; // a llama2.c checkpoint
-    char *gguf_path_in_dir = fs_is_dir(path) ? gguf_in_dir(path) : NULL;
+    int n_gguf = 0;
+    Buf gguf_names = {0};
+    char *gguf_path_in_dir = fs_is_dir(path) ? gguf_in_dir(path, &n_gguf, &gguf_names) : NULL;
     const char *file = gguf_path_in_dir ? gguf_path_in_dir : path;
     size_t fl = strlen(file);
     if (fs_is_file(file) && (gguf_probe(file) || (fl > 5 && !strcmp(file + fl - 5, ".gguf")))) {
@@ -559,8 +563,11 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
         } else {
             free(p);
             p = fs_join(dir, "model.safetensors");
-            rc = fs_present(p) ? wsrc_add_safetensors(m->src, p, e)
-                               : err_set(e, "'%s': no model.safetensors or model.safetensors.index.json", path);
+            if (fs_present(p)) rc = wsrc_add_safetensors(m->src, p, e);
+            else if (n_gguf > 1)
+                rc = err_set(e, "'%s' holds %d GGUF files (%s) and no model.safetensors: name the one to open", path,
+                             n_gguf, gguf_names.data);
+            else rc = err_set(e, "'%s': no model.safetensors or model.safetensors.index.json", path);
         }
         free(p);
         if (rc) goto fail;

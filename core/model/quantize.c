@@ -99,7 +99,8 @@ static void src_rows(const Item *it, const float *full, int64_t r0, int64_t nr, 
 }
 
 // Converts one matrix chunk by chunk; pass 0 quantizes and sums the error, pass 1 bins it.
-static int item_run(const Item *it, int pass, QuantReport *rep, float *f, float *g, int64_t chunk, Err *e) {
+static int item_run(const Item *it, int pass, QuantReport *rep, float *f, float *g, int64_t chunk,
+                    const volatile sig_atomic_t *stop, Err *e) {
     QuantLayer *q = layer_of(rep, it->layer);
     const DType dt = it->dt;
     size_t rb = dtype_row_bytes(dt, it->cols);
@@ -112,11 +113,15 @@ static int item_run(const Item *it, int pass, QuantReport *rep, float *f, float 
         tensor_row_f32(it->src, 0, it->src->n, full);
     }
     for (int64_t r0 = 0; r0 < it->rows; r0 += chunk) {
+        if (stop && *stop) {
+            free(full);
+            return err_set(e, "quantize: interrupted");
+        }
         int64_t nr = it->rows - r0 < chunk ? it->rows - r0 : chunk;
         src_rows(it, full, r0, nr, f);
         unsigned char *dst = (unsigned char *)it->dst->data + (size_t)r0 * rb;
         Err qe = {0};
-        if (pass == 0 && quant_rows(dt, f, nr, it->cols, dst, &qe)) {
+        if (pass == 0 && quant_weights(dt, f, nr, it->cols, dst, &qe)) {
             free(full);
             return err_set(e, "quantize %s: '%s': %s", dtype_name(dt), it->name, qe.msg);
         }
@@ -127,8 +132,8 @@ static int item_run(const Item *it, int pass, QuantReport *rep, float *f, float 
                 q->rms_w += (double)f[i] * f[i], q->rms_err += err * err;
                 if (fabs(err) > q->max_err) q->max_err = fabs(err);
             } else {
-                double b = floor((err + rep->range) * scale);
-                q->hist[b < 0 ? 0 : b >= QUANT_HIST_BINS ? QUANT_HIST_BINS - 1 : (int)b]++;
+                double b = floor((err + rep->range) * scale); // NaN (an infinite range) in bin 0, not past it
+                q->hist[b >= QUANT_HIST_BINS ? QUANT_HIST_BINS - 1 : b >= 0 ? (int)b : 0]++;
             }
         }
         if (pass == 0) q->n += nr * it->cols;
@@ -173,7 +178,8 @@ static void plan_model(Plan *p, const Model *b, Model *m, DType dt, bool embed) 
 
 static const char *type_name(DType dt) { return dt == QUANT_Q4_K_M ? "Q4_K_M" : dtype_name(dt); }
 
-Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep, Err *e) {
+Model *model_quantize(const Model *base, DType dt, bool embed, const volatile sig_atomic_t *stop, QuantReport *rep,
+                      Err *e) {
     memset(rep, 0, sizeof *rep);
     if (dt == DT_F32 || dt < 0 || (dt >= DT_COUNT && dt != QUANT_Q4_K_M)) {
         err_set(e, "quantize: no conversion to %s", type_name(dt));
@@ -239,7 +245,7 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
         // a head tied to the embedding follows it
         if (embed && base->output.w.data == base->tok_embd.data && base->output.w.data) m->output.w = m->tok_embd;
         for (int i = 0; i < p.n && !rc; i++)
-            if (p.items[i].dst) rc = item_run(&p.items[i], 0, rep, f, g, chunk, e);
+            if (p.items[i].dst) rc = item_run(&p.items[i], 0, rep, f, g, chunk, stop, e);
     }
     if (!rc) {
         // the histograms' range: four times the largest layer's RMS error
@@ -251,7 +257,7 @@ Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep,
         }
         rep->range = worst > 0 ? 4 * worst : 1e-30;
         for (int i = 0; i < p.n; i++)
-            if (p.items[i].dst) item_run(&p.items[i], 1, rep, f, g, chunk, e);
+            if (p.items[i].dst) item_run(&p.items[i], 1, rep, f, g, chunk, NULL, e);
         m->dtype = model_block_dtype(m);
         if (m->builtin) m->file_bytes = (int64_t)total; // runs log the hash of the weights in memory
         rep->bytes_before = model_weight_bytes(base);

@@ -2,6 +2,7 @@
 // lectures' affine int8, ggml's block formats, half floats), and what the conversion did to
 // them: the error of every converted weight, per layer.
 #pragma once
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,8 +42,10 @@ typedef struct QuantReport {
 // A matrix whose rows are not whole blocks of dt is kept as it is (rep says how many).
 // dt may not be DT_F32 (the loaded model is the float one). Returns the model and fills rep
 // (free it with quant_report_free), or NULL with e filled: no matrix could be converted, a
-// weight is not finite, or memory ran out.
-Model *model_quantize(const Model *base, DType dt, bool embed, QuantReport *rep, Err *e);
+// weight is not finite or beyond what dt holds, memory ran out, or *stop became non-zero
+// (Ctrl-C; checked a chunk of rows at a time: "quantize: interrupted"). stop may be NULL.
+Model *model_quantize(const Model *base, DType dt, bool embed, const volatile sig_atomic_t *stop, QuantReport *rep,
+                      Err *e);
 void quant_report_free(QuantReport *rep);
 // Bytes of every weight m computes with: matrices as stored, vectors as float32.
 int64_t model_weight_bytes(const Model *m);

@@ -478,7 +478,7 @@ static void test_kv_f16_range(void) {
 static void test_decode_q8_0(const char *tag, const Model *m, int T) {
     QuantReport rep;
     Err e = {0};
-    Model *q = model_quantize(m, DT_Q8_0, true, &rep, &e);
+    Model *q = model_quantize(m, DT_Q8_0, true, NULL, &rep, &e);
     CHECK(q != NULL);
     if (!q) return;
     quant_report_free(&rep);

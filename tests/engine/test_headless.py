@@ -974,6 +974,14 @@ for what, cmd in (("patch", f'patch "{clean} cat" "{clean} dog" wrong=#5'),
     after = jlines(run(["--json", "-e", "probe runs"]))[0]
     check(after == before, f"{what}: no probe run logged", (before, after))
 
+# Ctrl-C during quantize (a second or two on this model, Q6_K's search, the embedding too): it stops
+# between chunks of rows, "quantize: interrupted", no report, exit 130 (it ran to its end, printed
+# its whole report, then exited 130)
+rc, so, se, took = interrupted(["--model", big, "-e", "quantize q6_k embed=true; model"], after=0.8, timeout=30,
+                               too_late=lambda so, se: so.strip() != b"", too_early=lambda so, se: b"quantize" not in se)
+check(rc == 130 and b"quantize: interrupted" in se and not so.strip() and took < 5,
+      "SIGINT stops quantize, printing no report", (rc, round(took, 1), so[:200], se[-300:]))
+
 # seed=: a non-negative integer below 2^53 (JSON keeps it exact); one past 64 bits is out of that
 # range too, not "not an integer" (which it said before 2026-12-06)
 for val, want in (("-1", "a non-negative integer expected"), ("abc", "a non-negative integer expected"),

@@ -238,6 +238,9 @@ def cases():
         C('tensor type I32', m_tensor('output_norm.weight', type=GG_I32), ['I32', 'not supported']),
         C('tensor offset unaligned', m_dict('offsets', q, 8), [q, 'alignment']),
         C('tensor offset past the end', m_dict('offsets', q, 1 << 40), [q, 'past the end']),
+        # an offset near 2^64: said as such (the end, offset + size, wrapped: "[18446744073709551584, 224)")
+        C('tensor offset near 2^64', m_dict('offsets', q, (1 << 64) - 32),
+          [(q, 'starts at 18446744073709551584', 'past the end')]),
         C('tensors overlap', m_dict('offsets', 'blk.0.attn_k.weight', 0), ['overlap']),
         C('truncated in the header', m_attr(cut=100), ['truncated']),
         C('truncated after the tensor infos', lambda m: setattr(m, 'cut', header_end(m)), ['truncated', 'past the end']),

@@ -29,6 +29,7 @@ next-token distributions are far from uniform):
    matrices with rows of whole blocks converted and the others kept, counted.
 """
 import json
+import math
 import os
 import shutil
 import sys
@@ -324,13 +325,17 @@ def test_bad(tmp):
     mdir = os.path.join(tmp, 'm')
     narrow = new_model(tmp, 'narrow', 0.02, d=48)
     part = new_model(tmp, 'part', 0.02, d=64)
-    nan = os.path.join(tmp, 'nan')
-    shutil.copytree(mdir, nan)
-    t = gpt2_ref.read_safetensors(os.path.join(nan, 'model.safetensors'))
-    t['h.1.mlp.c_fc.weight'][3, 5] = np.nan
-    gpt2_ref.write_safetensors(os.path.join(nan, 'model.safetensors'),
-                               {k: ('F32', v.shape, v.astype(np.float32).tobytes()) for k, v in t.items()
-                                if not k.endswith(('.attn.bias', '.attn.masked_bias'))})
+
+    def with_value(name, value):  # the model of mdir with one weight of h.1's c_fc set to value
+        path = os.path.join(tmp, name)
+        shutil.copytree(mdir, path)
+        t = gpt2_ref.read_safetensors(os.path.join(path, 'model.safetensors'))
+        t['h.1.mlp.c_fc.weight'][3, 5] = value
+        gpt2_ref.write_safetensors(os.path.join(path, 'model.safetensors'),
+                                   {k: ('F32', v.shape, v.astype(np.float32).tobytes()) for k, v in t.items()
+                                    if not k.endswith(('.attn.bias', '.attn.masked_bias'))})
+        return path
+    nan, big, huge = with_value('nan', np.nan), with_value('holds-1e5', 1e5), with_value('holds-1e30', 1e30)
     cases = [
         (mdir, 'quantize q5_0', "unknown type 'q5_0'"),
         (mdir, 'quantize', 'quantize'),
@@ -339,17 +344,58 @@ def test_bad(tmp):
         (mdir, 'compare "x"', 'run quantize'),
         (narrow, 'quantize q4_k', "no matrix has rows of whole 256-element blocks ('blk.0.attn_qkv' has rows of 48)"),
         (nan, 'quantize q8_0', "'blk.1.ffn_up'"),
+        # a value a half float cannot hold: F16 stored it as infinity, the block types' half-float
+        # scale overflowed (NaN errors then crashed quantize's histogram, exit 139)
+        (big, 'quantize f16', "quantize F16: 'blk.1.ffn_up': cannot store 100000 (row 5, column 3) as F16: beyond its "
+                              "range (|x| up to 65504)"),
+        (huge, 'quantize q8_0', "quantize Q8_0: 'blk.1.ffn_up': cannot quantize to Q8_0: row 5, columns 0-31 hold "
+                                "1e+30, whose block scale is beyond a half float's range"),
+        (huge, 'quantize q4_0', "'blk.1.ffn_up': cannot quantize to Q4_0: row 5, columns 0-31 hold 1e+30"),
+        (huge, 'quantize q4_1', "'blk.1.ffn_up': cannot quantize to Q4_1: row 5, columns 0-31 hold 1e+30"),
+        (huge, 'quantize q4_k', "'blk.1.ffn_up': cannot quantize to Q4_K: row 5, columns 0-255 hold 1e+30"),
+        (huge, 'quantize q6_k', "'blk.1.ffn_up': cannot quantize to Q6_K: row 5, columns 0-255 hold 1e+30"),
+        # export gguf wrote the infinity into a file qkv then refused to run
+        (big, 'export gguf %s type=f16' % os.path.join(tmp, 'big.gguf'), "ffn_up of layer 1: cannot store 100000"),
+        (huge, 'export gguf %s type=q8_0' % os.path.join(tmp, 'big.gguf'), "ffn_up of layer 1: cannot quantize to "
+                                                                           "Q8_0: row 5, columns 0-31 hold 1e+30"),
     ]
     for model, cmd, want in cases:
         p = qkv_cli.run(QKV, ['--model', model, '--db', os.path.join(tmp, 'db'), '-e', cmd + '; model'])
         lines = [l for l in p.stderr.splitlines() if l.startswith('error:')]
         check(p.returncode == 1 and len(lines) == 1 and want in lines[0],
               '%s: exit 1 and one error line naming %r; got exit %d, stderr %r' % (cmd, want, p.returncode, p.stderr[-400:]))
+    check(not os.path.exists(os.path.join(tmp, 'big.gguf')), 'a refused export leaves no file')
+    # what the types can hold is converted: int8's float scale, BF16's range
+    for model, typ in ((huge, 'int8'), (huge, 'bf16'), (big, 'q8_0')):
+        r = qkv_cli.json_cmds(QKV, model, ['quantize ' + typ], os.path.join(tmp, 'db'))[0]
+        check(r['tensors'] > 0 and all(math.isfinite(l['max_err']) for l in r['layers']),
+              'quantize %s of a model holding %s: converted, finite errors' % (typ, os.path.basename(model)))
     # inputs of 64 are not whole 256-element blocks, the MLP's c_proj's 256 are: kept, converted
     r = qkv_cli.json_cmds(QKV, part, ['quantize q4_k'], os.path.join(tmp, 'db'))[0]
     check(r['tensors'] == 2 and r['kept'] == 6 and r['kept_first'] == 'blk.0.attn_qkv',
           'q4_k at d=64: 2 converted, 6 kept from blk.0.attn_qkv; got %s, %s, %s' % (r['tensors'], r['kept'],
                                                                                     r.get('kept_first')))
+    # an export of a converted model in another type says so in general.name (a Q4_K_M model
+    # written as F32 was named "... Q4_K_M")
+    import gguf
+    for typ, export, want in (('q4_k_m', '', ' Q4_K_M as F32'), ('q8_0', ' type=q8_0', ' Q8_0'),
+                              ('q8_0', ' type=f16', ' Q8_0 as F16')):
+        f = os.path.join(tmp, 'named.gguf')
+        qkv_cli.json_cmds(QKV, mdir, ['quantize ' + typ, 'export gguf %s%s' % (f, export)], os.path.join(tmp, 'db'))
+        fld = gguf.GGUFReader(f).fields['general.name']
+        name = bytes(fld.parts[fld.data[0]]).decode()
+        check(name.endswith(want), 'quantize %s, export gguf%s: general.name %r ends with %r' % (typ, export, name, want))
+        os.remove(f)
+    # a folder of two GGUF files and no safetensors checkpoint: which to open is asked, naming them (it
+    # said "no model.safetensors or model.safetensors.index.json")
+    two = os.path.join(tmp, 'two')
+    os.makedirs(two)
+    qkv_cli.json_cmds(QKV, mdir, ['export gguf %s' % os.path.join(two, 'a.gguf'),
+                                  'export gguf %s' % os.path.join(two, 'b.gguf')], os.path.join(tmp, 'db'))
+    p = qkv_cli.run(QKV, ['--model', two, '--db', os.path.join(tmp, 'db'), '-e', 'model'])
+    check(p.returncode == 1 and "holds 2 GGUF files" in p.stderr and 'a.gguf' in p.stderr and 'b.gguf' in p.stderr
+          and 'name the one to open' in p.stderr, 'a folder of two GGUF files: %r' % p.stderr[-300:])
+    shutil.rmtree(two)
     # a failed quantize leaves the loaded model in place
     r = qkv_cli.json_cmds(QKV, part, ['quantize q8_0', 'model', 'quantize off', 'model'], os.path.join(tmp, 'db'))
     check(r[1]['dtype'] == 'Q8_0' and r[3]['dtype'] == 'F32', 'quantize / off: dtype %s then %s' % (r[1]['dtype'], r[3]['dtype']))
