@@ -74,7 +74,7 @@ static int cmd_show(App *app, const Args *a, Out *out) {
     if (!args_pos(a, 0)) return out_error(out, "show: which run? usage: show RUN, or show ranking=ID");
     int64_t id;
     if (run_id_arg(args_pos(a, 0), &id, out)) return -1;
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     DbRun r;
     Err e = {{0}};
@@ -146,7 +146,7 @@ static bool same_model_path(const App *app, const char *run_path) {
 static int cmd_replay(App *app, const Args *a, Out *out) {
     int64_t id;
     if (run_id_arg(args_pos(a, 0), &id, out)) return -1;
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     DbRun run;
     Err e = {{0}};
@@ -377,7 +377,7 @@ static int cmd_rankings(App *app, const Args *a, Out *out) {
 static int show_ranking(App *app, const char *val, Out *out) {
     int64_t id;
     if (id_arg(val, "ranking", &id, out)) return -1;
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     DbRanking r;
     Err e = {{0}};
@@ -441,7 +441,7 @@ static int export_experiment(App *app, const Args *a, Out *out) {
     else return out_error(out, "export experiment: format=%.40s: json, jsonl or csv expected", format);
     static const char *const keys[] = {"format", NULL};
     if (args_only(a, keys, "export experiment", out)) return -1;
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     long count = 0;
     Err e = {{0}};
@@ -493,7 +493,7 @@ static int cmd_export(App *app, const Args *a, Out *out) {
     if (args_opt(a, "margin") && kind != DB_EXPORT_PAIRS_TRL)
         return out_error(out, "export %s: margin= applies to export pairs format=trl only", what);
     if (args_float(a, "margin", 0, 100, &margin, &me) < 0) return out_error(out, "export pairs: %s", me.msg);
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     long count = 0, same = 0;
     Err e = {{0}};

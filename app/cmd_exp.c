@@ -630,7 +630,7 @@ static int cmd_experiment(App *app, const Args *a, Out *out) {
     if (!compare && args_npos(a) > 2) return out_error(out, "experiment %s takes one id", first);
     int64_t id;
     if (id_arg(args_pos(a, 1)->val, "experiment", &id, out)) return -1;
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     if (show) return exp_show(app, db, id, a, out);
     if (resume) return exp_resume(app, db, id, out);

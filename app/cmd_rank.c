@@ -263,7 +263,7 @@ static int cmd_note(App *app, const Args *a, Out *out) {
     if (!id)
         return out_error(out, "note: no ranking pending or stored in this session (note ranking=ID \"TEXT\" "
                               "for a stored one)");
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     Err e = {{0}};
     int found = db_ranking_set_note(db, id, t->val, &e);

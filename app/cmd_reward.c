@@ -347,7 +347,7 @@ RewardModel *reward_judge_open(App *app, const char *dir, const char *opt, const
     char latest[PATH_MAX];
     if (!dir) dir = app->reward_dir;
     if (!dir) {
-        Db *db = app_db(app, &e);
+        Db *db = app_db_read(app, &e);
         int64_t id = 0;
         int n_later = 0;
         int got = db ? db_reward_latest_out(db, latest, sizeof latest, &id, &n_later, &e) : 0;
@@ -473,7 +473,7 @@ static int reward_score_cmd(App *app, const Args *a, Out *out) {
     int64_t run_id = 0, rank_id = 0;
     Db *db = NULL;
     if ((run_s && id_arg(run_s, "run", &run_id, out)) || (rank_s && id_arg(rank_s, "ranking", &rank_id, out)) ||
-        ((run_s || rank_s) && !(db = need_db(app, out))))
+        ((run_s || rank_s) && !(db = need_db_read(app, out))))
         return -1;
     RewardModel *rm = reward_judge_open(app, args_opt(a, "model"), "model", "reward score", out);
     if (!rm) return -1;

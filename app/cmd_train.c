@@ -505,7 +505,7 @@ static int cmd_curve(App *app, const Args *a, Out *out) {
     if (strcmp(kind, "train") && strcmp(kind, "reward"))
         return out_error(out, "curve: kind= is train or reward, not '%.40s'", kind);
     bool reward = !strcmp(kind, "reward");
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     Err e = {0};
     Buf b = {0};

@@ -293,13 +293,16 @@ void generation_json(App *app, JsonW *w, const Generation *g) {
     buf_free(&tmp);
 }
 
-// The database or an error in out.
-Db *need_db(App *app, Out *out) {
+// The database or an error in out; read: for a command that only reads it (app_db_read).
+static Db *db_or_error(App *app, bool read, Out *out) {
     Err e = {{0}};
-    Db *db = app_db(app, &e);
+    Db *db = read ? app_db_read(app, &e) : app_db(app, &e);
     if (!db) out_error(out, "%s", e.msg);
     return db;
 }
+
+Db *need_db(App *app, Out *out) { return db_or_error(app, false, out); }
+Db *need_db_read(App *app, Out *out) { return db_or_error(app, true, out); }
 
 // A run or ranking id argument ("12" or "#12"); what names it in the message ("run").
 int id_arg(const char *val, const char *what, int64_t *id, Out *out) {
@@ -335,11 +338,12 @@ int list_command(App *app, const Args *a, Out *out, const char *cmd, const char 
     long long n = 20;
     const Arg *text = NULL;
     if (count_text_args(a, cmd, key, &n, &text, out)) return -1;
-    Db *db = need_db(app, out);
-    if (!db) return -1;
     DbFilter f = {0};
     if (filter_opts(a, &f, out)) return -1;
     if (text) f.text = text->val, f.text_len = text->len;
+    if (list_absent(app, out, key)) return 0;
+    Db *db = need_db_read(app, out);
+    if (!db) return -1;
     Err e = {{0}};
     ListCtx c = {out, 0};
     jw_key(&out->w, key);
@@ -353,6 +357,18 @@ int list_command(App *app, const Args *a, Out *out, const char *cmd, const char 
 
 void list_none(Out *out, const char *what, bool filtered) {
     buf_printf(&out->text, "no %s %s\n", what, filtered ? "match" : "yet");
+}
+
+bool list_absent(App *app, Out *out, const char *key) {
+    if (!app_db_absent(app)) return false;
+    Err e = {{0}};
+    app_db_absent_msg(app, &e);
+    jw_key(&out->w, key);
+    jw_arr(&out->w);
+    jw_arr_end(&out->w);
+    jw_kstr(&out->w, "warning", e.msg);
+    buf_printf(&out->text, "%s\n", e.msg);
+    return true;
 }
 
 // Filters of history and export from their options; -1 with the message in out for a kind of

@@ -78,6 +78,8 @@ void generation_json(App *app, JsonW *w, const Generation *g);
 
 // The session's database, or NULL with the message in out.
 Db *need_db(App *app, Out *out);
+// need_db for a command that only reads the database (app_db_read: a named one is not created).
+Db *need_db_read(App *app, Out *out);
 // A run or ranking id argument ("12" or "#12"); what names it in the message ("run").
 int id_arg(const char *val, const char *what, int64_t *id, Out *out);
 // The optional count and filter text of a listing: [N] [TEXT].
@@ -95,6 +97,10 @@ typedef int (*ListEach)(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e);
 int list_command(App *app, const Args *a, Out *out, const char *cmd, const char *key, ListEach each);
 // The human form of a listing that found no rows of what ("runs", "probe runs"): "no WHAT match"
 // when filtered (a filter or text was given), else "no WHAT yet". Every listing says it this way.
+// A listing's answer when the database --db or QKV_DB names does not exist (app_db_absent):
+// key: [] and the reason (the text; JSON "warning"). Nothing is created: a mistyped name listed
+// nothing, successfully, over a new empty database. False otherwise.
+bool list_absent(App *app, Out *out, const char *key);
 void list_none(Out *out, const char *what, bool filtered);
 // The since=, until=, annotator=, model=, kind= filters.
 int filter_opts(const Args *a, DbFilter *f, Out *out);

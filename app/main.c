@@ -289,7 +289,8 @@ int main(int argc, char **argv) {
         free(app.annotator);                // agreement reads it, not a name of its own
         app.annotator = NULL;
     }
-    if (!app.db_path && getenv("QKV_DB") && *getenv("QKV_DB")) app.db_path = xstrdup(getenv("QKV_DB"));
+    if (app.db_path) app.db_named = "--db";
+    else if (getenv("QKV_DB") && *getenv("QKV_DB")) app.db_path = xstrdup(getenv("QKV_DB")), app.db_named = "QKV_DB";
     app_protect_db(&app);
 
     struct sigaction sa = {0};

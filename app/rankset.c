@@ -83,7 +83,7 @@ int rankset_same_prompt(const RankRow *a, const RankRow *b) {
 }
 
 int rankset_command(App *app, const Args *a, const char *cmd, bool by_annotator, RankSet *s, Out *out) {
-    Db *db = need_db(app, out);
+    Db *db = need_db_read(app, out);
     if (!db) return -1;
     DbFilter f = {0};
     if (filter_opts(a, &f, out)) return -1;

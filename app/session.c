@@ -14,10 +14,12 @@
 #include "base/utf8.h"
 #include "tok/unicode_norm.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -407,6 +409,25 @@ Db *app_db(App *app, Err *e) {
     if (db_open_wait(app->db_path, 0, &w, &app->db, e)) app->db = NULL;
     if (app->db) app_protect_db(app), db_set_stop(app->db, app->cancel);
     return app->db;
+}
+
+bool app_db_absent(const App *app) {
+    struct stat st;
+    return !app->db && app->db_named && app->db_path && stat(app->db_path, &st) && errno == ENOENT;
+}
+
+void app_db_absent_msg(const App *app, Err *e) {
+    err_set(e, "no database at '%s': nothing has been logged there (the first run, ranking or experiment creates it); "
+               "check the name %s gives",
+            app->db_path, app->db_named);
+}
+
+Db *app_db_read(App *app, Err *e) {
+    if (app_db_absent(app)) {
+        app_db_absent_msg(app, e);
+        return NULL;
+    }
+    return app_db(app, e);
 }
 
 void app_progress(App *app, const Progress *p) {

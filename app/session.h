@@ -87,6 +87,8 @@ typedef struct App {
     bool seed_set;         // gen.s.seed was fixed with `set seed N`
     bool json;             // --json
     char *db_path;         // --db / QKV_DB / default (NULL until resolved)
+    const char *db_named;  // "--db" or "QKV_DB" when one named it (a command that only reads does not create
+                           // it), else NULL
     Db *db;                // opened on first use
     PendingRank *pending;  // the ranking between `rank` and `order`, or NULL
     int64_t last_ranking;  // the ranking `order` stored last in this session (0: none), for `note`
@@ -213,6 +215,14 @@ void generation_free(Generation *g);
 // else QKV_DB, else $XDG_DATA_HOME/qkv/qkv.db. NULL with e filled when it cannot be used;
 // the next call tries again.
 Db *app_db(App *app, Err *e);
+// app_db for a command that only reads the database (show, export ...): a database named by
+// --db or QKV_DB that does not exist is an error (app_db_absent_msg), not a new empty file (a
+// mistyped name exported 0 bytes, successfully). The default one is created as by app_db: on a
+// fresh machine there is nothing logged yet, which an empty answer says.
+Db *app_db_read(App *app, Err *e);
+// Whether the database --db or QKV_DB names does not exist (and is not open); its message in e.
+bool app_db_absent(const App *app);
+void app_db_absent_msg(const App *app, Err *e);
 // The session's database file (app->db_path, else the default's name) made one no atomic write
 // may replace (fs_protect), whether or not it is open or exists yet. main calls it at start.
 void app_protect_db(App *app);

@@ -941,9 +941,54 @@ def interrupted_export():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def named_database_missing():
+    """A command that only reads the database, given one by --db or QKV_DB that does not exist (a
+    mistyped name), says so and creates nothing: history listed nothing and export wrote an empty
+    file, both successfully, over a new empty database. A listing answers empty with the reason
+    (JSON "warning"), the others are refused. The default database is created as before (a fresh
+    machine has logged nothing: history is empty), and a command that logs creates a named one."""
+    d = os.path.join(TMP, 'named')
+    os.makedirs(d)
+    typo, out = os.path.join(d, 'typo.db'), os.path.join(d, 'pairs.jsonl')
+    lists = {'history': 'runs', 'rankings': 'rankings', 'experiments': 'experiments', 'probe runs': 'probe_runs'}
+    for cmd in list(lists) + ['show 1', 'show ranking=1', 'replay 1', 'export pairs ' + out, 'export runs ' + out,
+                              'curve', 'experiment show 1', 'experiment compare 1 2', 'agreement',
+                              'note ranking=1 "x"', 'reward score run=1 model=' + d]:
+        for how, extra, environ in (('--db', ['--db', typo], None), ('QKV_DB', [], env(QKV_DB=typo))):
+            said = "no database at '%s': nothing has been logged there" % typo
+            p = qkv(extra + ['--model', 'builtin', '--json', '-e', cmd], environ)
+            err, so = p.stderr.decode('utf-8', 'replace'), p.stdout.decode('utf-8', 'replace')
+            if cmd in lists:
+                o = json.loads(so) if p.returncode == 0 and so.strip() else {}
+                check(o.get(lists[cmd]) == [] and said in o.get('warning', '') and
+                      ('the name %s gives' % how) in o['warning'],
+                      '%s on a database %s names that does not exist: empty, saying why (%d %r %r)' % (
+                          cmd, how, p.returncode, so[-300:], err[-200:]))
+                t = qkv(extra + ['--model', 'builtin', '-e', cmd], environ)
+                check(t.returncode == 0 and said.encode() in t.stdout, '%s (%s), text: %r' % (cmd, how, t.stdout))
+            else:
+                check(p.returncode == 1 and said in err and ('the name %s gives' % how) in err,
+                      '%s on a database %s names that does not exist: refused naming it (%d %r)' % (
+                          cmd, how, p.returncode, err[-300:]))
+            check(not os.path.exists(typo) and not os.path.exists(out),
+                  '%s (%s): no database and no export file made: %s' % (cmd, how, sorted(os.listdir(d))))
+            for n in os.listdir(d):
+                os.remove(os.path.join(d, n))
+    e = env(XDG_DATA_HOME=os.path.join(d, 'fresh'))
+    p = qkv(['--model', 'builtin', '--json', '-e', 'history'], e)
+    default = os.path.join(e['XDG_DATA_HOME'], 'qkv', 'qkv.db')
+    check(p.returncode == 0 and json.loads(p.stdout)['runs'] == [] and os.path.exists(default),
+          'history on the default database of a fresh machine: empty, the database made (%d %r)' % (
+              p.returncode, p.stderr[-200:]))
+    objs, _ = qjson(typo, ['generate "a" max=2 seed=1', 'history'], extra=['--model', 'builtin'])
+    check(len(objs[1]['runs']) == 1, 'a run logged creates the named database, history then reads it')
+    shutil.rmtree(d, ignore_errors=True)
+
+
 try:
     main()
     interrupted_export()
+    named_database_missing()
 finally:
     if not os.environ.get('QKV_KEEP_TMP'):
         shutil.rmtree(TMP, ignore_errors=True)

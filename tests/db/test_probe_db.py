@@ -235,6 +235,7 @@ def main():
           'the run %r' % ([r['model_arch'] for r in ls['probe_runs']], arch))
     # none matching: said in words, not a table's header over nothing; JSON an empty list (it
     # printed the header alone); a database without sweeps says they are none yet
+    qkv(os.path.join(TMP, 'no-probes.db'), 'generate "a" max=2 seed=1')  # it exists, with a run
     for where, cmd, want in ((db, 'probe runs dataset=nothing', 'no probe runs match\n'),
                              (os.path.join(TMP, 'no-probes.db'), 'probe runs', 'no probe runs yet\n')):
         p = subprocess.run([QKV, '--model', 'builtin', '--db', where, '-e', cmd], capture_output=True, text=True,

@@ -34,9 +34,10 @@ STEMS = ["the answer is", "I think it is", "it looks", "that was", "we found it"
 
 def make_db(db, n_prompts):
     """Rankings of the rule: ' good' best, ' bad' and ' meh' below."""
-    tt.headless(os.environ, db, "history")  # creates the schema
+    tt.headless(os.environ, db, 'generate "a" max=1 seed=1', model="builtin")  # the schema (history makes none)
     rnd = random.Random(5)
     con = sqlite3.connect(db)
+    con.execute("DELETE FROM runs")
     now = "2026-01-01T00:00:00.000Z"
     for i in range(n_prompts):
         prompt = "Q%d: how is item %d?" % (i, rnd.randrange(1000))

@@ -253,8 +253,9 @@ def part_bookkeeping():
 
 def add_rankings(n):
     """n prompts, each with two ranked completions (' good' above ' bad'), straight into the database."""
-    headless(["-e", "history"])  # creates the schema
+    headless(["--model", "builtin", "-e", 'generate "a" max=1 seed=1'])  # creates the schema (history does not)
     con = sqlite3.connect(DB)
+    con.execute("DELETE FROM runs")
     now = "2026-01-01T00:00:00.000Z"
     for i in range(n):
         prompt = f"Q{i}: how is item {i}?"

@@ -4,6 +4,7 @@ import atexit
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,17 @@ def json_cmds(qkv, model, cmds, db, timeout=600, extra=()):
         return [json.loads(l) for l in lines]
     except ValueError as ex:
         raise QkvError('qkv %s\n  output is not JSON (%s):\n%s' % (shown, ex, p.stdout[:2000]))
+
+
+def new_db(qkv, db):
+    """A new qkv database at db holding nothing (its schema, for rows a test inserts itself): a run
+    logged, then deleted (a command that only reads, such as history, does not create a database
+    --db names)."""
+    json_cmds(qkv, 'builtin', ['generate "a" max=1 seed=1'], db)
+    con = sqlite3.connect(db)
+    con.execute('DELETE FROM runs')
+    con.commit()
+    con.close()
 
 
 def run_or_none(qkv, args, timeout):

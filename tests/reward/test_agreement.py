@@ -136,7 +136,7 @@ def main():
     # bob 4 1=3 2 (A second): A, B and C are three items, every pair of them discordant; dan ranks
     # A's repeats apart (1 2 3 4): only B and C compare with him.
     ddb = os.path.join(tmp, 'dup.db')
-    qkv_cli.json_cmds(qkv, None, ['history'], ddb)  # creates the schema
+    qkv_cli.new_db(qkv, ddb)
     con = sqlite3.connect(ddb)
     texts4 = [' A', ' B', ' A', ' C']
     for who, order in (('ann', '2 1=3 4'), ('bob', '4 1=3 2'), ('dan', '1 2 3 4'), (None, '1 2 3 4')):
@@ -178,8 +178,12 @@ def main():
     p = qkv_cli.run(qkv, ['--db', db, '-e', 'agreement since=2999-01-01'])
     check(p.returncode != 0 and p.stderr.startswith('error: agreement: no rankings match'),
           'no rankings: exit %d, %r' % (p.returncode, p.stderr))
+    qkv_cli.new_db(qkv, os.path.join(tmp, 'empty.db'))
     p = qkv_cli.run(qkv, ['--db', os.path.join(tmp, 'empty.db'), '-e', 'agreement'])
     check(p.returncode != 0 and 'no rankings' in p.stderr, 'empty database: %r' % p.stderr)
+    p = qkv_cli.run(qkv, ['--db', os.path.join(tmp, 'missing.db'), '-e', 'agreement'])
+    check(p.returncode != 0 and 'no database at' in p.stderr and not os.path.exists(os.path.join(tmp, 'missing.db')),
+          'a database that does not exist: %r' % p.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
 
     if failures:

@@ -291,7 +291,8 @@ def test_start_kept(qkv, tmp, model_dir):
 def test_bad(qkv, tmp, model_dir):
     db = os.path.join(tmp, 'bad.db')
     out = os.path.join(tmp, 'bad-out')
-    bad(qkv, db, 'dpo train base=%s out=%s' % (model_dir, out), 'no rankings match', out=out)
+    # no database there yet: said so, nothing made (no rankings were found in a new empty one)
+    bad(qkv, db, 'dpo train base=%s out=%s' % (model_dir, out), 'no database at', out=out)
     make_db(qkv, db, 4)
     bad(qkv, db, 'dpo train base=%s out=%s since=2999-01-01' % (model_dir, out), 'no rankings match', out=out)
     bad(qkv, db, 'dpo train base=%s' % model_dir, 'out=DIR is required')

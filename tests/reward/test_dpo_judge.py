@@ -43,7 +43,7 @@ RULE = b' red'
 
 def make_grammar_db(qkv, db, n_prompts, seed=5):
     """Runs and rankings of the rule: the completion with ' red' first, the two others tied second."""
-    qkv_cli.json_cmds(qkv, None, ['history'], db)  # creates the schema
+    qkv_cli.new_db(qkv, db)
     rnd = np.random.default_rng(seed)
     con = sqlite3.connect(db)
     now = '2026-01-01T00:00:00.000Z'

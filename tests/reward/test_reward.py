@@ -38,7 +38,7 @@ WORDS = [' good', ' bad', ' meh']
 
 def make_db(qkv, db, n_prompts, seed=5, tie_every=4):
     """Runs and rankings of the rule: ' good' best; ' bad' and ' meh' below (tied every tie_every prompts)."""
-    qkv_cli.json_cmds(qkv, None, ['history'], db)  # creates the schema
+    qkv_cli.new_db(qkv, db)
     rnd = np.random.default_rng(seed)
     con = sqlite3.connect(db)
     con.execute('PRAGMA foreign_keys = ON')
@@ -548,7 +548,8 @@ def test_score_dtype(qkv, tmp, db, rm_dir):
 def test_bad(qkv, tmp, model_dir, rm_dir):
     db = os.path.join(tmp, 'bad.db')
     out = os.path.join(tmp, 'bad-out')
-    bad(qkv, db, 'reward train base=%s out=%s' % (model_dir, out), 'no rankings match', out=out)
+    # no database there yet: said so, nothing made (no rankings were found in a new empty one)
+    bad(qkv, db, 'reward train base=%s out=%s' % (model_dir, out), 'no database at', out=out)
     make_db(qkv, db, 4)
     bad(qkv, db, 'reward train base=%s out=%s since=2999-01-01' % (model_dir, out), 'no rankings match', out=out)
     bad(qkv, db, 'reward train base=%s' % model_dir, 'out=DIR is required')
@@ -988,7 +989,7 @@ def test_pair_counts(qkv, tmp, model_dir):
     identical completions. A tied pair of identical completions was counted nowhere under
     ties=exclude (neither ties_excluded nor identical) before 2026-12-07."""
     db = os.path.join(tmp, 'counts.db')
-    qkv_cli.json_cmds(qkv, None, ['history'], db)  # creates the schema
+    qkv_cli.new_db(qkv, db)
     con = sqlite3.connect(db)
     rankings = [('Qa', [' good', ' good', ' bad'], [1, 1, 2]),  # a tied identical pair
                 ('Qb', [' x', ' x', ' y'], [1, 2, 3]),            # an identical pair ranked apart
