@@ -906,6 +906,7 @@ int ctx_head(Ctx *c, const float *x, int n, float *logits, Err *e) {
     if (!cf->a.lm_head) return err_set(e, "%s has no language-model head", c->m->name);
     size_t d = (size_t)cf->n_embd;
     for (int r0 = 0; r0 < n; r0 += c->chunk) {
+        if (c->stop && *c->stop) return err_set(e, "interrupted"); // the logit lens's layers, a chunk each
         int rn = n - r0 < c->chunk ? n - r0 : c->chunk;
         if (cf->a.final_norm) norm_par(c, c->xn, x + (size_t)r0 * d, &c->m->out_norm, rn);
         else memcpy(c->xn, x + (size_t)r0 * d, sizeof(float) * (size_t)rn * d);

@@ -1011,6 +1011,15 @@ rc, so, se, took = interrupted(["--model", deep, "-e", "rollout ids=" + ids2k], 
                                too_late=lambda so, se: b"rollout: " not in se)
 check(rc == 130 and took < 10 and b"rollout: " in se and b"interrupted" in se and not so.strip(),
       "SIGINT stops rollout promptly, printing no result", (rc, round(took, 1), se[-300:]))
+# lens on a 32-layer model of d=8 and GPT-2's 50,257 tokens: its blocks take little, the 33 passes
+# through the head the rest (seconds): Ctrl-C there stops it too (it ran to its end and printed)
+wide = os.path.join(TMP, "deep-wide")
+run(["-e", f"new-model gpt2 layers=32 heads=1 d=8 ctx=1024 vocab=50257 seed=3 out={wide}"])
+rc, so, se, took = interrupted(["--model", wide, "-e", "lens ids=" + ",".join(str(5 + i % 50) for i in range(1000))],
+                               after=2, timeout=30, too_late=lambda so, se: so.strip() != b"",
+                               too_early=lambda so, se: b"lens: " not in se)
+check(rc == 130 and took < 10 and b"lens: interrupted" in se and not so.strip(),
+      "SIGINT stops lens in its passes through the head, printing no result", (rc, round(took, 1), se[-300:]))
 ro = jlines(run(["--model", deep, "--json", "-e", "rollout ids=" + ",".join(str(5 + i % 50) for i in range(1000))]))
 R = ro[0]["matrix"] if ro else []
 check(len(R) == 1000 and all(abs(sum(r) - 1) < 1e-4 for r in R) and
