@@ -100,6 +100,7 @@ typedef struct Tui {
 static Tui *T;              // the one interface (signal handlers and readline callbacks reach it here)
 static volatile sig_atomic_t active;  // curses owns the terminal
 static volatile sig_atomic_t got_int; // Ctrl-C arrived
+static volatile sig_atomic_t got_hup; // SIGHUP or SIGTERM (the terminal went away, the session ends): its number
 static volatile sig_atomic_t *cancel_flag;
 
 // ---------------------------------------------------------------------------------------
@@ -134,14 +135,28 @@ static void on_interrupt(int sig) {
     if (cancel_flag) *cancel_flag = 1;
 }
 
-static const int fatal_signals[] = {SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
-static struct sigaction saved_int, saved_fatal[sizeof fatal_signals / sizeof *fatal_signals];
+// A closed terminal (an SSH connection dropped, a tmux pane killed) or a polite kill: the command
+// running stops as at Ctrl-C, so that what it made is kept (a generation's tokens are logged as a
+// cancelled run; they were lost when SIGHUP ended qkv at once), then qkv leaves (an unfinished
+// ranking stores nothing, as when q is confirmed) with the signal's status.
+static void on_hangup(int sig) {
+    got_hup = sig;
+    if (cancel_flag) *cancel_flag = 1;
+}
+
+static const int fatal_signals[] = {SIGQUIT, SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
+static const int hangup_signals[] = {SIGHUP, SIGTERM};
+static struct sigaction saved_int, saved_fatal[sizeof fatal_signals / sizeof *fatal_signals],
+    saved_hup[sizeof hangup_signals / sizeof *hangup_signals];
 
 static void install_signals(void) {
     struct sigaction sa = {0};
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_interrupt; // no SA_RESTART: a blocked read returns to the loop
     sigaction(SIGINT, &sa, &saved_int);
+    sa.sa_handler = on_hangup;
+    for (size_t i = 0; i < sizeof hangup_signals / sizeof *hangup_signals; i++)
+        sigaction(hangup_signals[i], &sa, &saved_hup[i]);
     sa.sa_handler = on_fatal;
     sa.sa_flags = SA_RESETHAND;
     for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
@@ -152,6 +167,8 @@ static void uninstall_signals(void) {
     sigaction(SIGINT, &saved_int, NULL);
     for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
         sigaction(fatal_signals[i], &saved_fatal[i], NULL);
+    for (size_t i = 0; i < sizeof hangup_signals / sizeof *hangup_signals; i++)
+        sigaction(hangup_signals[i], &saved_hup[i], NULL);
 }
 
 static void at_exit(void) { restore_terminal(); }
@@ -271,10 +288,15 @@ static void draw_status(void) {
     int attr = T->status_err ? CELL_BOLD : 0;
     const char *s = T->status;
     size_t n = strcspn(s, "\n"); // one line
+    // an error too long for the line says where it is whole (the Log view): cut at 60-80 columns,
+    // "rank: interrupted during candidate 1 of 4: 0 finished, logged as runs 13..." read as all of it
+    const char *whole = T->status_err && label_width(s, n) > g->w && g->w >= 40 ? "  (6: Log)" : "";
+    int room = g->w - (int)strlen(whole);
     Buf b = {0};
-    if (T->sh.utf8) label_fit_message(&b, s, n, g->w); // a long path shortened: the reason stays in view
+    if (T->sh.utf8) label_fit_message(&b, s, n, room); // a long path shortened: the reason stays in view
     else buf_put(&b, s, n);
-    vd_text(g, 0, y, g->w, b.data ? b.data : "", 0, b.len, fg, CELLCOLOR_DEFAULT, attr, T->sh.utf8);
+    int used = vd_text(g, 0, y, room, b.data ? b.data : "", 0, b.len, fg, CELLCOLOR_DEFAULT, attr, T->sh.utf8);
+    if (*whole) vd_printf(g, used, y, g->w - used, CELL_DIM, T->sh.utf8, "%s", whole);
     buf_free(&b);
 }
 
@@ -1141,7 +1163,7 @@ static int take_typeahead(void) {
 // take half a minute.
 static void drain_cmdline(void) {
     T->batch = true;
-    while (T->cmd_focus && !T->quit && !got_int && !T->nq) {
+    while (T->cmd_focus && !T->quit && !got_int && !got_hup && !T->nq) {
         int k;
         if (T->nta) {
             k = take_typeahead();
@@ -1160,11 +1182,11 @@ static void drain_cmdline(void) {
 }
 
 static int loop(void) {
-    while (!T->quit) {
+    while (!T->quit && !got_hup) {
         // one queued command at a time, the screen and the keys looked at in between (a view
         // loading its data in several commands stays responsive)
         if (T->nq) run_queued();
-        if (T->quit) break;
+        if (T->quit || got_hup) break;
         int key;
         if (T->nta) {
             key = take_typeahead();
@@ -1191,6 +1213,10 @@ static int loop(void) {
         }
         if (key) handle_key(key);
         if (T->cmd_focus) drain_cmdline();
+    }
+    if (got_hup) {
+        if (app_rank_pending(T->app)) app_rank_drop(T->app, false);
+        return 128 + got_hup;
     }
     return 0;
 }

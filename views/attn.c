@@ -518,6 +518,16 @@ static void draw_model(View *v, CellGrid *g, int x, int y, int w, int h) {
     // and a blank row): a deep model's grid then scrolls rather than squeezing each map into a row
     int pw = aw / C, ph = ah / A->L;
     if (pw < 4) pw = 4;
+    // thumbnails up to about as tall as they are wide (a text row is two half-block pixel rows, or
+    // one cell twice as tall as wide), as tall as a map of the text's tokens needs a cell each:
+    // where the layers would leave each map a sliver of its slot, the grid scrolls instead (30
+    // layers at 250 x 70 drew 99 tokens' maps in 4 x 2 cells of 24 x 2 slots); three layers, or
+    // all of fewer, stay on screen
+    int target = (pw - 1) / 2 + 1, need = (sh->mode == CMODE_ASCII || sh->mode == CMODE_C8 ? A->T : (A->T + 1) / 2) + 1;
+    int keep = A->L < 3 ? A->L : 3;
+    if (target > need) target = need;
+    if (keep > 0 && target > ah / keep) target = ah / keep;
+    if (2 * ph < target) ph = target < ah ? target : ah; // (not to gain a row or two at the cost of layers)
     if (ph < MODEL_MIN_PITCH) ph = ah < MODEL_MIN_PITCH ? ah : MODEL_MIN_PITCH;
     int tw = pw - 1, th = ph >= 3 ? ph - 1 : ph;
     int vis_c = aw / pw, vis_r = ah / ph;

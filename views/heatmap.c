@@ -104,9 +104,13 @@ static bool geometry(HeatmapLayout *L, const Heatmap *hm, const HeatmapView *v, 
         }
         if (L->head_h > M->body_h - 1) L->head_h = M->body_h > 1 ? M->body_h - 1 : 0;
     }
+    // half blocks put two rows on a terminal row: the upper one's label left of the matrix, the
+    // lower one's right of it (only the upper rows were labelled: half the tokens of a text had none)
+    L->rlabel_w = L->half ? L->label_w : 0;
     L->mx = L->label_w ? L->label_w + 1 : 0;
     L->my = L->head_h;
-    L->mw = L->w - L->mx > 0 ? L->w - L->mx : 0;
+    L->mw = L->w - L->mx - (L->rlabel_w ? L->rlabel_w + 1 : 0);
+    if (L->mw < 0) L->mw = 0;
     L->mh = M->body_h - L->my > 0 ? M->body_h - L->my : 0;
     long cap_cols = (long)(L->mw / z) * p;
     long cap_rows = (long)(L->half ? 2 * L->mh : L->mh / L->cell_h) * p;
@@ -386,18 +390,16 @@ static void draw_row_labels(CellGrid *g, int x, int y, const HeatmapLayout *L, c
     char text[4 * LABEL_W_MAX + 16];
     int lines = L->half ? (L->nrows + 1) / 2 : L->nrows;
     for (int i = 0; i < lines; i++) {
-        int r, ty;
-        if (L->half) {
-            r = L->top + 2 * i, ty = i;
-            if (v->cur_row == r + 1 && r + 1 < L->top + L->nrows) r++; // show the cursor's row
-        } else {
-            r = L->top + i, ty = i * L->cell_h + (L->cell_h - 1) / 2;
+        int r = L->half ? L->top + 2 * i : L->top + i;
+        int ty = L->half ? i : i * L->cell_h + (L->cell_h - 1) / 2;
+        for (int side = 0; side < (L->half ? 2 : 1); side++, r++) {
+            if (r >= L->top + L->nrows) break;
+            const char *s = hm->row_labels[r] ? hm->row_labels[r] : "";
+            int used = label_format(text, sizeof text, s, strlen(s), side ? L->rlabel_w : L->label_w, utf8);
+            int attr = r == v->cur_row ? CELL_REVERSE | CELL_BOLD : 0;
+            int X = side ? x + L->mx + L->ncols * L->zoom + 1 : x + L->label_w - used; // right: after the gap
+            cellgrid_text(g, X, y + L->my + ty, used, text, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, attr);
         }
-        const char *s = hm->row_labels[r] ? hm->row_labels[r] : "";
-        int used = label_format(text, sizeof text, s, strlen(s), L->label_w, utf8);
-        int attr = r == v->cur_row ? CELL_REVERSE | CELL_BOLD : 0;
-        cellgrid_text(g, x + L->label_w - used, y + L->my + ty, used, text, CELLCOLOR_DEFAULT,
-                      CELLCOLOR_DEFAULT, attr);
     }
 }
 
@@ -434,8 +436,14 @@ static void draw_col_labels(CellGrid *g, int x, int y, const HeatmapLayout *L, c
     }
 }
 
-static void fmt_num(char *out, size_t cap, double x, bool sign) {
-    snprintf(out, cap, sign ? "%+.3g" : "%.3g", x);
+// A range's ends lo and hi in 3 significant digits, more (up to 7) where 3 print them alike: the
+// entropies of a model's heads spanning 2.849-2.851 read "2.85 2.85" under a full colour ramp.
+static void fmt_range(char *a, char *b, size_t cap, double lo, double hi, bool sign) {
+    for (int p = 3; p <= 7; p++) {
+        snprintf(a, cap, sign ? "%+.*g" : "%.*g", p, lo);
+        snprintf(b, cap, sign ? "%+.*g" : "%.*g", p, hi);
+        if (lo == hi || strcmp(a, b)) return;
+    }
 }
 
 // The cursor's readout "(r,c) row × col = value" with each label in at most lw columns (0: no
@@ -471,8 +479,7 @@ static void draw_legend(CellGrid *g, int x, int y, const HeatmapLayout *L, const
     bool utf8 = mode != CMODE_ASCII, div = hm->scale == CMAP_DIVERGING;
     int Y = y + L->legend_y, X = x, W = L->w, end = x + W;
     char lo[32], hi[32];
-    fmt_num(lo, sizeof lo, L->lo, div);
-    fmt_num(hi, sizeof hi, L->hi, div);
+    fmt_range(lo, hi, sizeof lo, L->lo, L->hi, div);
     int nlo = (int)strlen(lo), nhi = (int)strlen(hi);
     int bar = W - nlo - nhi - 2; // the widest bar, 16 at most; 0 for "lo..hi"
     if (bar > 16) bar = 16;
@@ -707,8 +714,7 @@ static void svg_legend_end(Buf *out, CmapScale scale, int left, int y, int w, fl
     }
     bool div = scale == CMAP_DIVERGING;
     char a[32], b[32];
-    fmt_num(a, sizeof a, lo, div);
-    fmt_num(b, sizeof b, hi, div);
+    fmt_range(a, b, sizeof a, lo, hi, div);
     buf_printf(out,
                "</g>\n<g font-family=\"monospace\" font-size=\"11\" fill=\"#000000\">\n"
                "<text x=\"%d\" y=\"%d\">%s</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n",

@@ -42,6 +42,8 @@ typedef struct HeatmapView {
 typedef struct HeatmapLayout {
     int w, h;
     int label_w;          // columns of row labels (0: none); a gap column follows
+    int rlabel_w;         // half blocks with row labels: the lower row's label of each terminal row,
+                          // after a gap column right of the matrix, in this many columns (0: none)
     int head_h;           // rows of column labels (0: none)
     bool col_vertical;    // column labels written top to bottom, one character per row
     int mx, my, mw, mh;   // the matrix area

@@ -314,8 +314,17 @@ static int edit_key(View *v, int key, int w) {
     case VK_RIGHT: case VK_CTRL('f'): L->cur = next_char(b, L->cur); return 1;
     case VK_UP: case VK_CTRL('p'): move_rows(v, -1, w); return 1;
     case VK_DOWN: case VK_CTRL('n'): move_rows(v, 1, w); return 1;
-    case VK_HOME: case VK_CTRL('a'): row_edge(v, false, w); return 1;
-    case VK_END: case VK_CTRL('e'): row_edge(v, true, w); return 1;
+    case VK_HOME: row_edge(v, false, w); return 1;
+    case VK_END: row_edge(v, true, w); return 1;
+    // Ctrl-A and Ctrl-E go to the line's ends, as in readline and Emacs, not the screen row's: on
+    // a line wrapped over several rows, Ctrl-A Ctrl-K deleted its last row alone, and what was
+    // typed next joined the line's other rows
+    case VK_CTRL('a'):
+        while (L->cur > 0 && b->data[L->cur - 1] != '\n') L->cur--;
+        return 1;
+    case VK_CTRL('e'):
+        while (L->cur < b->len && b->data[L->cur] != '\n') L->cur++;
+        return 1;
     case VK_CTRL('k'): { // to the end of the line (or the newline itself)
         size_t e = L->cur;
         while (e < b->len && b->data[e] != '\n') e++;
@@ -712,8 +721,12 @@ static void lab_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     if (L->scroll > nr - eh) L->scroll = nr - eh > 0 ? nr - eh : 0;
     const Buf *b = &sh->prompt;
     for (int r = 0; r < eh; r++) {
-        cellgrid_put(g, x, y + 1 + r, u ? "\u2502" : "|", 1, L->editing ? acc : CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT,
-                     L->editing ? CELL_BOLD : CELL_DIM);
+        // the bar's ends say when the prompt goes on above or below (an 11-line prompt showed its
+        // last 6 lines with nothing to say there were more)
+        bool above = r == 0 && L->scroll > 0, below = r == eh - 1 && L->scroll + eh < nr;
+        const char *bar = above ? (u ? "\u2191" : "^") : below ? (u ? "\u2193" : "v") : u ? "\u2502" : "|";
+        cellgrid_put(g, x, y + 1 + r, bar, 1, L->editing ? acc : CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT,
+                     L->editing || above || below ? CELL_BOLD : CELL_DIM);
         int k = L->scroll + r;
         if (rows && k < nr && b->data) vd_text(g, x + 2, y + 1 + r, ew, b->data, rows[k].start, rows[k].end,
                                               CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, 0, u);

@@ -242,6 +242,10 @@ def scenario_lab_attention(p, tmp, db, model, name, n_layer, n_head):
         p.wait_text("kv %s)" % m.group(2))
     p.keys("e")
     p.wait_text("editing:")
+    # a line wrapped over several rows, then Ctrl-A Ctrl-K: the whole line goes (Ctrl-A went to
+    # the start of the last screen row, and the prompt kept the rows above it)
+    p.type("lorem ipsum " * 40)
+    p.keys("C-a", "C-k")
     p.type("The cat sat")
     p.keys("Escape")
     p.wait_text("e edit, g")
@@ -254,6 +258,8 @@ def scenario_lab_attention(p, tmp, db, model, name, n_layer, n_head):
     if "Completion: run #%d" % run_id not in s:
         fail("%s: the lab does not show the completion of run %d:\n%s" % (name, run_id, s))
     shown = headless(p.env, db, "show %d" % run_id)[0]
+    if shown["prompt"] != "The cat sat":
+        fail("%s: the prompt after Ctrl-A Ctrl-K on a wrapped line and typing: %r" % (name, shown["prompt"][-200:]))
     ids = shown["prompt_ids"] + shown["ids"]
     ref = headless(p.env, db, "attention ids=%s layer=0 head=0" % ",".join(map(str, ids)), model=model)[0]
     tokens, matrix = ref["tokens"], ref["matrix"]
@@ -269,7 +275,8 @@ def scenario_lab_attention(p, tmp, db, model, name, n_layer, n_head):
     if labels != want:
         fail("%s: readout labels %r, expected %r" % (name, labels, want))
     # token labels: the row labels (right-aligned before the matrix) are the tokens in order; with
-    # half blocks a terminal row holds two matrix rows and shows the upper one's label
+    # half blocks a terminal row holds two matrix rows: the upper one's label before the matrix, the
+    # lower one's after it (it had none: half a text's tokens unlabelled)
     rows = s.split("\n")
     first = [re.match(r"\s*(\S+)\s", line) for line in rows]
     i0 = None
@@ -283,6 +290,9 @@ def scenario_lab_attention(p, tmp, db, model, name, n_layer, n_head):
             break
     if i0 is None:
         fail("%s: the token labels %r... are not the row labels of the heatmap:\n%s" % (name, tokens[:3], s))
+    elif labels[1] == visible(tokens[2], 4) and not rows[i0].split()[-1].startswith(visible(tokens[1], 4)[:3]):
+        fail("%s: half blocks: the second token's label %r is not right of the matrix's first row:\n%s"
+             % (name, visible(tokens[1]), s))
     if not any(visible(tokens[0]) in line and visible(tokens[1]) in line for line in rows[2:i0 + 1] if i0):
         fail("%s: no column labels above the heatmap:\n%s" % (name, s))
     # heatmap cells: coloured cells (256-colour SGR) and the empty causal mask
@@ -555,6 +565,17 @@ def scenario_new_user(p, tmp, db, name):
         fail("%s: help rows wider than the terminal" % name)
     p.keys("Escape")
     p.wait(lambda s: "Prompt" in s and "e edit" in s, "Esc back to the lab")
+    # an error longer than the status line says where it is whole: the Log view (it was cut with
+    # nothing to say so); 6 shows it there
+    command(p, 'generate "x" %s=1' % ("z" * 30))
+    s = p.wait_text("error: generate: unknown option")
+    status = [r for r in s.split("\n") if "error: generate: unknown option" in r][0]
+    if W < 200 and not status.rstrip().endswith("(6: Log)"):
+        fail("%s: a long error on the status line does not point to the Log view: %r" % (name, status))
+    p.keys("6")
+    p.wait(lambda s: "> generate" in s and "system)" in s, "the whole error in the Log view")
+    p.keys("1")
+    p.wait(lambda s: "Prompt" in s and "e edit" in s, "back to the lab")
     # Tab walks the views in order, Shift-Tab back
     for want in ("Nothing to show yet", "sinusoidal position encoding: 64 positions", "No ranking pending",
                  "History:", "> model", "Keys of the Log view", "no converted model",

@@ -345,8 +345,44 @@ static void test_one_value(void) {
     cellgrid_done(&g);
 }
 
+// A narrow range (the entropies of a model's heads, 2.849-2.851): the legend's ends differ, in
+// the view and the SVG export (both read "2.85 ... 2.85" under a full colour ramp).
+static void test_narrow_range(void) {
+    float m[4] = {2.849f, 2.8495f, 2.8505f, 2.851f};
+    Heatmap hm = {m, 2, 2, NULL, NULL, CMAP_SEQUENTIAL, 0, 0};
+    CellGrid g;
+    cellgrid_init(&g, 60, 8, CMODE_ASCII);
+    HeatmapView v = {CMODE_ASCII, 0, 0, 0, -1, -1, 0};
+    heatmap_render(&g, 0, 0, 60, 8, &hm, &v);
+    Buf row = {0};
+    bool legend = false;
+    for (int y = 0; y < g.h; y++) {
+        row_text(&g, y, &row);
+        if (strncmp(row.data, "2.849 ", 6)) continue;
+        legend = true;
+        if (!strstr(row.data, " 2.851")) {
+            fprintf(stderr, "the legend of 2.849-2.851 reads '%s'\n", row.data);
+            check_failures++;
+        }
+    }
+    CHECK(legend);
+    Buf b = {0};
+    CHECK(heatmap_to_svg(&b, &hm, NULL, "narrow", NULL) == 0);
+    CHECK(strstr(b.data, ">2.849<") != NULL && strstr(b.data, ">2.851<") != NULL);
+    // a range 3 digits tell apart keeps 3
+    float w[2] = {0.1f, 0.9f};
+    Heatmap hw = {w, 1, 2, NULL, NULL, CMAP_SEQUENTIAL, 0, 0};
+    buf_clear(&b);
+    CHECK(heatmap_to_svg(&b, &hw, NULL, "wide", NULL) == 0);
+    CHECK(strstr(b.data, ">0.1<") != NULL && strstr(b.data, ">0.9<") != NULL);
+    buf_free(&b);
+    buf_free(&row);
+    cellgrid_done(&g);
+}
+
 int main(void) {
     test_goldens();
+    test_narrow_range();
     test_one_value();
     test_scrolling();
     test_fit_and_tiny();

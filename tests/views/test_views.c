@@ -285,6 +285,36 @@ static void attn_data(float *d) {
             }
 }
 
+// A deep model's grid at a wide screen (30 layers x 9 heads of 99 tokens at 250 x 70): thumbnails
+// about as tall as wide, the grid scrolling, not 30 rows of maps 4 cells wide in 24-cell slots.
+static void test_attention_deep(void) {
+    enum { DL = 30, DH = 9, DT = 99 };
+    float *d = malloc(sizeof(float) * DL * DH * DT * DT);
+    const char **tk = malloc(sizeof(char *) * DT);
+    for (int i = 0; i < DT; i++) tk[i] = "w";
+    for (size_t m = 0; m < (size_t)DL * DH; m++)
+        for (int r = 0; r < DT; r++)
+            for (int c = 0; c < DT; c++) d[(m * DT + r) * DT + c] = c > r ? NAN : 1.0f / (float)(r + 1);
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &attn_view_ops, &host), 0);
+    attn_view_set(&v, DL, DH, DT, d, tk);
+    CellGrid g;
+    draw(&v, &g, 250, 70);
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "layers 0-4 of 30") != NULL);
+    // L0's thumbnail (from the grid's first row, in its first column): 8 rows of map or more
+    int rows = 0;
+    while (2 + rows < g.h && strcmp(g.cells[(size_t)(2 + rows) * g.w + 4].g, " ")) rows++;
+    if (rows < 8) fprintf(stderr, "deep model view: L0 h0's map is %d rows tall\n%s\n", rows, txt);
+    CHECK(rows >= 8);
+    free(txt);
+    cellgrid_done(&g);
+    view_close(&v);
+    free(d);
+    free(tk);
+}
+
 static void test_attention(void) {
     static const ColorMode modes[] = {CMODE_C256, CMODE_ASCII};
     static const char *const names[] = {"256", "ascii"};
@@ -899,6 +929,36 @@ static void test_lab(void) {
 // alone: the lab shows the character they make (it showed "<0xE7><0x8C><0xAB>" where the log and
 // the rank view showed 猫), coloured by their joint probability, the group selected as one; a byte
 // nothing completes keeps its code.
+// A prompt taller than the editor's rows: the bar's ends say that it goes on above or below.
+static void test_lab_prompt_scroll(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &lab_view_ops, &host), 0);
+    CHECK_INT(v.ops->key(&v, 'e'), 1);
+    for (int i = 0; i < 11; i++) {
+        char line[16];
+        snprintf(line, sizeof line, "line %d", i + 1);
+        for (const char *s = line; *s; s++) v.ops->key(&v, (unsigned char)*s);
+        if (i < 10) v.ops->key(&v, VK_ENTER);
+    }
+    CellGrid g;
+    draw(&v, &g, 80, 24); // editing, the cursor on the last line: the end shown, more above
+    char *txt = rows_text(&g);
+    CHECK(strstr(txt, "\u2191 line ") != NULL && strstr(txt, "line 11") != NULL && !strstr(txt, "line 1\n"));
+    CHECK(strstr(txt, "\u2193") == NULL);
+    free(txt);
+    cellgrid_done(&g);
+    for (int i = 0; i < 10; i++) v.ops->key(&v, VK_UP); // to the first line: more below
+    draw(&v, &g, 80, 24);
+    txt = rows_text(&g);
+    CHECK(strstr(txt, "line 1 ") != NULL || strstr(txt, "line 1\n") != NULL);
+    CHECK(strstr(txt, "\u2193 line ") != NULL && strstr(txt, "\u2191") == NULL);
+    if (!strstr(txt, "\u2193 line ")) fprintf(stderr, "the lab shows:\n%s", txt);
+    free(txt);
+    cellgrid_done(&g);
+    view_close(&v);
+}
+
 static void test_lab_byte_tokens(void) {
     reset(CMODE_C256);
     View v;
@@ -1683,6 +1743,7 @@ int main(void) {
     test_combining_marks();
     test_similarity_labels();
     test_attention();
+    test_attention_deep();
     test_attention_big();
     test_attention_wide();
     test_attention_typed();
@@ -1690,6 +1751,7 @@ int main(void) {
     test_history();
     test_lab();
     test_lab_byte_tokens();
+    test_lab_prompt_scroll();
     test_lab_foreign_run();
     test_cut_mark();
     test_experiment();
