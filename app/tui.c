@@ -1088,6 +1088,21 @@ static void open_help(int from) {
 
 static void help_key(void) { open_help(T->cur == V_HELP ? T->prev : T->cur); }
 
+// Ctrl-Z: the terminal given back and qkv stopped, as a shell's job control does it (fg resumes;
+// the screen is drawn again). Raw mode turns the terminal's suspend key off, so it comes as a key
+// (it did nothing). Where no job control can resume qkv (its process group orphaned: started as a
+// tmux pane's command, say) the kernel ignores the stop and qkv carries on.
+static void suspend(void) {
+    def_prog_mode();
+    endwin();
+    if (T->tty_out) fflush(T->tty_out);
+    kill(0, SIGTSTP);
+    reset_prog_mode();
+    clearok(curscr, TRUE);
+    on_resize(); // the terminal may have changed size meanwhile
+    set_status(false, "back from Ctrl-Z");
+}
+
 static void handle_key(int key) {
     if (key == VK_RESIZE) {
         on_resize();
@@ -1115,6 +1130,10 @@ static void handle_key(int key) {
     }
     if (key == VK_CTRL('l')) {
         paint(true);
+        return;
+    }
+    if (key == VK_CTRL('z')) {
+        suspend();
         return;
     }
     if (T->cmd_focus) {

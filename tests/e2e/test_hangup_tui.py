@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_hangup_tui.py - the terminal going away while the TUI generates (an SSH connection dropped,
+"""test_hangup_tui.py - job control and the terminal going away: Ctrl-Z and fg; the terminal going away while the TUI generates (an SSH connection dropped,
 a tmux pane killed: SIGHUP) and a polite kill (SIGTERM): the generation stops as at Ctrl-C, its
 tokens are logged as a cancelled run, and qkv leaves (SIGTERM: exit status 143, the shell's
 prompt back on a terminal qkv restored). Before 2026-12-07 SIGHUP ended qkv at once and the run's
@@ -80,6 +80,29 @@ def one(tmp, model, how):
         p.close()
 
 
+def suspend(tmp):
+    """Ctrl-Z gives the terminal back to the shell with qkv stopped, fg brings the screen back (the
+    key did nothing: raw mode turns the terminal's suspend key off)."""
+    p = tt.Pane(tmp, 80, 24, "tstp")
+    try:
+        tt.start_qkv(p, os.path.join(tmp, "tstp.db"), model="builtin")
+        pid = qkv_pid(p)
+        p.keys("C-z")
+        p.wait(lambda s: "Stopped" in s and s.rstrip("\n").split("\n")[-1].strip() == "READY$",
+               "the shell's prompt with qkv stopped")
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().split(") ")[-1][0]
+        if state != "T":
+            tt.fail("Ctrl-Z: qkv's state is %s, not stopped (T)" % state)
+        p.type("fg")
+        p.keys("Enter")
+        p.wait(lambda s: "back from Ctrl-Z" in s and "1 Lab" in s, "the screen again after fg")
+        p.keys("q")
+        tt.wait_shell(p)
+    finally:
+        p.close()
+
+
 def main():
     if not tt.have_tmux():
         return 77
@@ -94,6 +117,7 @@ def main():
             return 1
         one(tmp, model, "hup")
         one(tmp, model, "term")
+        suspend(tmp)
     return tt.finish()
 
 
