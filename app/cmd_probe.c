@@ -610,7 +610,7 @@ const Command probe_commands[] = {
     {"probe", cmd_probe, 1, 3, k_probe,
      "probe train DATASET [layers=all|0,3,6 every=5 seed=1 steps=200 lr=0.05 l2=1e-4 other=O|none n=400 dump=DIR "
      "save=FILE] | probe apply FILE \"TEXT\"|ids=.. | "
-     "probe data NAME FILE [n=400 seed=1] | probe runs [dataset=NAME limit=20]",
+     "probe data NAME FILE [n=400 seed=1] | probe runs [dataset=NAME|FILE limit=20]",
      "Linear probes: a multinomial logistic regression trained on the frozen residual stream of each layer (0 = the "
      "embeddings, l = after block l-1) to predict a dataset's labels; every every-th example is held out. Reports "
      "held-out accuracy per layer beside the majority-class baseline and a control (the same probe on labels "

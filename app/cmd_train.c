@@ -614,8 +614,8 @@ static const char *const k_train_tok[] = {"out", "vocab", "min_freq", NULL};
 
 const Command train_commands[] = {
     {"train", cmd_train, 0, 1, k_train,
-     "train FILE|TASK.jsonl|recipe=teach out=DIR [from=MODEL | family=gpt2|llama|... layers= heads= kv_heads= d= ff= ctx= seed= "
-     "std= tok=DIR] [steps=100 batch=8 seq=64 accum=1 lr=3e-4 min_lr=lr/10 warmup=0 wd=0.1 clip=1 beta1=0.9 beta2=0.95 eval_every=0 "
+     "train FILE|TASK.jsonl|recipe=teach out=DIR [from=MODEL | family=gpt2|llama|... layers= heads= kv_heads= d= ff= ctx= vocab= theta= "
+     "tied= seed= std= tok=DIR] [steps=100 batch=8 seq=64 accum=1 lr=3e-4 min_lr=lr/10 warmup=0 wd=0.1 clip=1 beta1=0.9 beta2=0.95 eval_every=0 "
      "eval_batches=4 save_every=0 val=0.1 data_seed=1 threads=N resume=true cot=off]",
      "Train a decoder (GPT-2 or Llama family) on the text of FILE, tokenized with the model's tokenizer (the last "
      "val fraction held out), from MODEL or from scratch (a new model of the family with new-model's options; with "
