@@ -624,6 +624,7 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
     free(dir);
     free(tok_found);
     free(gguf_path_in_dir);
+    buf_free(&gguf_names);
     return m;
 fail:
     json_free(cfg);
@@ -631,6 +632,7 @@ fail:
     free(dir);
     free(tok_found);
     free(gguf_path_in_dir);
+    buf_free(&gguf_names);
     model_free(m);
     return NULL;
 }
