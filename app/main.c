@@ -19,15 +19,22 @@
 enum { EXIT_OOM = 3 }; // the out-of-memory handler's status (1: a command failed, 2: usage, 130: Ctrl-C)
 
 static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t ended_by; // SIGHUP or SIGTERM: its number
 static volatile sig_atomic_t headless; // only headless runs leave on a second Ctrl-C
 
+// Ctrl-C stops the command running (a generation keeps its tokens, logged as a cancelled run)
+// and, headless, what comes after it. SIGHUP (the SSH connection or the terminal went away) and
+// SIGTERM (kill, timeout, a job scheduler) do the same, then qkv leaves with 128+N, as a shell
+// reports the signal: they ended qkv at once, and a generation under way was lost. A second
+// signal while the first is being handled leaves now, without the temporary file of an export
+// or a save (headless only: at the REPL's prompt Ctrl-C just clears the line).
 static void on_sigint(int sig) {
-    (void)sig;
-    if (interrupted && headless) { // a second Ctrl-C while the first is being handled: leave now,
-        af_unlink_pending();        // without the temporary file of an export or a save
-        signal(SIGINT, SIG_DFL);
-        raise(SIGINT);
+    if ((interrupted && headless) || ended_by) {
+        af_unlink_pending();
+        signal(sig, SIG_DFL);
+        raise(sig);
     }
+    if (sig != SIGINT) ended_by = sig;
     interrupted = 1;
 }
 
@@ -86,7 +93,7 @@ static int run_one(void *user, const char *cmd, size_t n) {
     fflush(stdout); // a program reading a pipe sees each result as its command ends
     out_free(&o);
     if (rc) r->failed++;
-    if (interrupted) return 130;
+    if (interrupted) return 130; // main says which signal
     if (r->app->quit) return 2; // quit: nothing after it runs
     return rc && !r->keep_going ? 1 : 0;
 }
@@ -194,6 +201,7 @@ int main(int argc, char **argv) {
     app.gen = (GenParams){.s = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 0},
                           .max_tokens = 32, .n_alts = 5, .stop_at_eos = true, .truncate = false};
     app.cancel = &interrupted;
+    app.ended = &ended_by;
     const char *model = NULL, *tokenizer = NULL, *script = NULL;
     Buf exprs = {0};
     bool have_e = false, no_tui = false;
@@ -297,6 +305,8 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); // (the TUI installs its own while it runs)
+    sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     // past a file-size limit (ulimit -f) a write fails with EFBIG and is reported as a full disk
     // is, the file left as it was; the default would kill qkv mid-write
@@ -345,6 +355,7 @@ int main(int argc, char **argv) {
         if (f && f != stdin) fclose(f);
         status = rc == 130 ? 130 : r.failed ? 1 : status;
     }
+    if (ended_by) status = 128 + ended_by;
 done:
     buf_free(&exprs);
     app_done(&app);

@@ -24,8 +24,9 @@ int repl_run(App *app) {
         else printf("model: %s (models lists the installed ones, load NAME|PATH opens another)\n", app->model->name);
     }
     char *line;
-    while ((line = readline("qkv> "))) {
-        if (*line) {
+    // (SIGHUP or SIGTERM at the prompt: readline returns NULL as at the end of input)
+    while (!(app->ended && *app->ended) && (line = readline("qkv> "))) {
+        if (*line && !(app->ended && *app->ended)) {
             add_history(line);
             if (app->cancel) *app->cancel = 0;
             Out o;
@@ -35,7 +36,7 @@ int repl_run(App *app) {
             out_free(&o);
         }
         free(line);
-        if (app->quit) break; // the quit command
+        if (app->quit) break; // the quit command; after SIGHUP or SIGTERM the loop's test leaves
     }
     lineedit_history_save(hist);
     free(hist);

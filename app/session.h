@@ -95,6 +95,7 @@ typedef struct App {
     char *annotator;       // --annotator / QKV_ANNOTATOR / set annotator
     char *reward_dir;      // set reward DIR: the reward model that judges (reward score, the Rank view), or NULL
     volatile sig_atomic_t *cancel; // set by SIGINT handlers of the front end
+    volatile sig_atomic_t *ended;  // SIGHUP or SIGTERM's number, when one came (main.c): the REPL leaves
     Figure fig;            // the last matrix shown (see Figure)
     unsigned fig_gen;      // counts the figures set (the TUI files each with the view it belongs to)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL

@@ -401,7 +401,8 @@ import time
 
 def repl_session(chunks, args=("--json", "--no-tui"), env=None):
     """Run qkv interactively (the REPL: --no-tui) on a pseudo-terminal, writing chunks with a pause
-    between them; returns (wait status or None, everything it printed)."""
+    between them (a chunk that is a number: that signal sent to qkv, a float: a pause of that many
+    seconds); returns (wait status or None, everything it printed)."""
     pid, fd = pty.fork()
     if pid == 0:
         os.environ.update(env or {})
@@ -411,7 +412,14 @@ def repl_session(chunks, args=("--json", "--no-tui"), env=None):
     next_at = time.time() + 0.5
     while status is None and time.time() < deadline:
         if pending and time.time() >= next_at:
-            os.write(fd, pending.pop(0))
+            chunk = pending.pop(0)
+            if isinstance(chunk, float):
+                next_at = time.time() + chunk
+                continue
+            if isinstance(chunk, int):
+                os.kill(pid, chunk)
+            else:
+                os.write(fd, chunk)
             next_at = time.time() + 0.4
         if select.select([fd], [], [], 0.1)[0]:
             try:
@@ -447,6 +455,12 @@ for word in (b"q", b":q"):
 status, seen = repl_session([b"\x03", b"\x03", b"\x03", b'tokenize "b"\n', b"quit\n"])
 check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and b'"pieces":["b"]' in seen,
       "Ctrl-C at the REPL prompt does not quit", seen[-400:])
+# SIGTERM or SIGHUP at the prompt: the REPL leaves with 128+N (the history kept), running nothing more
+for sig in (signal.SIGTERM, signal.SIGHUP):
+    status, seen = repl_session([b'tokenize "a"\n', b'tokenize "half', int(sig), b'"\ntokenize "zzz"\n'])
+    check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + sig
+          and b'"pieces":["a"]' in seen and b'"pieces":["z"' not in seen and b'"pieces":["h' not in seen,
+          f"{sig.name} at the REPL prompt: exit {128 + sig}, nothing more runs", (status, seen[-400:]))
 
 # a prompt longer than the context: a clear error, or truncation when asked for
 long = "a" * 400
@@ -872,8 +886,8 @@ big = os.path.join(TMP, "big")
 run(["-e", f"new-model gpt2 layers=6 heads=8 d=512 ctx=2048 seed=2 out={big}"])
 
 
-def interrupted(args, after=1.5, timeout=60, tries=4, too_late=None, too_early=None):
-    """Run qkv ARGS, send SIGINT after `after` seconds; (returncode, stdout, stderr, seconds it took to stop).
+def interrupted(args, after=1.5, timeout=60, tries=4, too_late=None, too_early=None, sig=signal.SIGINT):
+    """Run qkv ARGS, send sig (SIGINT) after `after` seconds; (returncode, stdout, stderr, seconds it took to stop).
     The machine's speed varies: a run that too_late(stdout, stderr) says had finished its work before the
     signal came is tried again (up to `tries` times in all) sending the signal twice as soon, and one
     that too_early says had not begun it (a loaded machine still opening the model) twice as late."""
@@ -881,7 +895,7 @@ def interrupted(args, after=1.5, timeout=60, tries=4, too_late=None, too_early=N
         proc = subprocess.Popen([QKV, "--db", DB] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(after)
         t0 = time.time()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         try:
             so, se = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -930,6 +944,42 @@ check(rc == 130 and rq.get("identical", False) is None and rq.get("interrupted")
       (rc, rq.get("identical"), rq.get("interrupted"), rq.get("first_difference"), len(rq.get("ids", []))))
 p = run(["-e", "replay %d" % full["run_id"]])  # and the text says how far it got (the whole replay here)
 check(p.returncode == 0 and b"identical" in p.stdout, "the replay run to its end: identical", p.stdout[:200])
+
+# SIGTERM (kill, timeout) and SIGHUP (the SSH connection dropped) stop the generation as Ctrl-C does,
+# its tokens printed and logged as a cancelled run, then qkv leaves with 128+N (they ended it at once,
+# the generation lost: no output, nothing logged)
+for sig in (signal.SIGTERM, signal.SIGHUP):
+    rc, so, se, took = interrupted(["--model", big, "--json", "-e", 'generate "x" max=2000 temperature=0; model'],
+                                   too_early=lambda so, se: b'"ids":[]' in so.replace(b" ", b""), sig=sig)
+    out = [json.loads(l) for l in so.decode().split("\n") if l]
+    check(rc == 128 + sig and len(out) == 1 and out[0].get("stop_reason") == "cancelled"
+          and 0 < len(out[0]["ids"]) < 2000 and b"Sanitizer" not in se,
+          f"{sig.name} stops the generation, printed and marked cancelled; exit {128 + sig}",
+          (rc, round(took, 1), so[-200:], se[-300:]))
+    if out:
+        h = jlines(run(["--json", "-e", "history 1"]))[0]["runs"][0]
+        check(h["stop_reason"] == "cancelled" and h["run_id"] == out[0].get("run_id"),
+              f"the run {sig.name} stopped is logged", (h, out[0].get("run_id")))
+# ... and in the REPL, where it ended qkv too
+status, seen = repl_session([b'generate "x" max=2000 temperature=0\n', 2.0, int(signal.SIGHUP), b'tokenize "zzz"\n'],
+                            args=("--json", "--no-tui", "--model", big))
+m = re.search(rb'\{"run_id":(\d+).*?"stop_reason":"cancelled"', seen)
+check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 129 and m is not None
+      and b'"pieces":["z"' not in seen, "SIGHUP during a generation in the REPL: printed, cancelled, exit 129",
+      (status, seen[-400:]))
+if m:
+    h = jlines(run(["--json", "-e", "history 1"]))[0]["runs"][0]
+    check(h["stop_reason"] == "cancelled" and h["run_id"] == int(m.group(1)), "... and logged", h)
+# ... and while qkv waits for the next line of its input
+for sig in (signal.SIGTERM, signal.SIGHUP):
+    proc = subprocess.Popen([QKV, "--db", DB], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(b'tokenize "w"\n')
+    proc.stdin.flush()
+    time.sleep(1.5)
+    proc.send_signal(sig)
+    so, se = proc.communicate(timeout=30)
+    check(proc.returncode == 128 + sig and b" w\n" in so and not se, f"{sig.name} while waiting for input: "
+          f"{128 + sig}, no error", (proc.returncode, so, se))
 
 # Ctrl-C during rank: no ranking is pending or stored, and the message names the candidates that
 # stay in the run log (it said only "rank: interrupted", and the session-end warning "nothing was
