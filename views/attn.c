@@ -593,18 +593,22 @@ static void draw_model(View *v, CellGrid *g, int x, int y, int w, int h) {
     if (sel) snprintf(what, sizeof what, "largest weight %.4f", mx);
     else snprintf(what, sizeof what, "not loaded yet");
     // the part of the grid on screen when it does not all fit, right after the readout where a
-    // narrow terminal still shows it
+    // narrow terminal still shows it; before it, while maps are missing, why their cells are dots
+    // (at 80 columns the reason came last and was cut)
     Buf shown = {0};
     shown_text(&shown, A, vis_r, vis_c);
     char tail[128];
-    if (loaded < A->L * C)
-        snprintf(tail, sizeof tail, "%d of %d maps loaded: at %d tokens they load as the cursor visits them", loaded,
-                 A->L * C, A->T);
-    else
+    if (loaded < A->L * C) {
+        if (A->pending || A->filling) snprintf(tail, sizeof tail, "loading: %d of %d maps in", loaded, A->L * C);
+        else snprintf(tail, sizeof tail, "%d of %d maps in; move to load more", loaded, A->L * C);
+        vd_printf(g, x, ly, w, 0, u, "layer %d %s: %s  (%s)%s%s", A->sel_l, hd, what, tail, shown.len ? "  " : "",
+                  shown.len ? shown.data : "");
+    } else {
         snprintf(tail, sizeof tail, "each thumbnail scaled to its own range; %s",
                  shown.len ? "arrows, PgUp/PgDn scroll" : "all shown");
-    vd_printf(g, x, ly, w, 0, u, "layer %d %s: %s%s%s  (%s)", A->sel_l, hd, what, shown.len ? "  " : "",
-              shown.len ? shown.data : "", tail);
+        vd_printf(g, x, ly, w, 0, u, "layer %d %s: %s%s%s  (%s)", A->sel_l, hd, what, shown.len ? "  " : "",
+                  shown.len ? shown.data : "", tail);
+    }
     buf_free(&shown);
 }
 

@@ -1720,6 +1720,51 @@ static void test_attention_typed(void) {
     view_close(&v);
 }
 
+// A deep model's grid with maps missing: the footer says so before the layers shown, where 80
+// columns still show it (it came last and was cut: the dots had no reason on screen).
+static void test_attention_partial(void) {
+    reset(CMODE_ASCII);
+    sh.n_layer = 30, sh.n_head = 9;
+    for (int round = 0; round < 2; round++) {
+        // a typed head: of 3 tokens (the other maps come in one request), of 410 (a head at a time,
+        // as the cursor visits them)
+        int nt = round ? 410 : 3;
+        size_t cap = (size_t)nt * nt * 2 + (size_t)nt * 16 + 256, n = 0;
+        char *js = malloc(cap);
+        n += (size_t)snprintf(js + n, cap - n, "{\"tokens\":[");
+        for (int i = 0; i < nt; i++) n += (size_t)snprintf(js + n, cap - n, "%s\"t\"", i ? "," : "");
+        n += (size_t)snprintf(js + n, cap - n, "],\"ids\":[");
+        for (int i = 0; i < nt; i++) n += (size_t)snprintf(js + n, cap - n, "%s%d", i ? "," : "", 100 + i);
+        n += (size_t)snprintf(js + n, cap - n, "],\"layer\":0,\"head\":1,\"matrix\":[");
+        for (int i = 0; i < nt; i++) {
+            n += (size_t)snprintf(js + n, cap - n, "%s[", i ? "," : "");
+            for (int k = 0; k < nt; k++) n += (size_t)snprintf(js + n, cap - n, "%s%d", k ? "," : "", k == 0);
+            n += (size_t)snprintf(js + n, cap - n, "]");
+        }
+        snprintf(js + n, cap - n, "]}");
+        View v;
+        CHECK_INT(view_open(&v, &attn_view_ops, &host), 0);
+        fake.nrun = 0;
+        result_full(&v, "attention", js, "attention \"t\" layer=0 head=1", "", false);
+        free(js);
+        v.ops->key(&v, 'm');
+        CellGrid g;
+        draw(&v, &g, 80, 24);
+        const char *want = round ? "layer 0 head 1: largest weight 1.0000  (1 of 300 maps in; move to load more)"
+                                 : "layer 0 head 1: largest weight 1.0000  (loading: 1 of 300 maps in)";
+        if (!row_has(&g, 23, want)) {
+            char *txt = rows_text(&g);
+            fprintf(stderr, "no '%s' on the last row of\n%s\n", want, txt);
+            free(txt);
+        }
+        CHECK(row_has(&g, 23, want));
+        CHECK(round || row_has(&g, 23, "maps in)  layers 0-"));
+        CHECK(round ? fake.nrun == 0 : fake.nrun == 1); // the grid of 410 tokens waits for the cursor
+        cellgrid_done(&g);
+        view_close(&v);
+    }
+}
+
 // A similarity matrix's figure is labelled with the whole texts (the screen and the SVG cut them
 // to their room; it once kept 24 bytes, cut mid-word without an ellipsis in a saved SVG).
 static void test_similarity_labels(void) {
@@ -1747,6 +1792,7 @@ int main(void) {
     test_attention_big();
     test_attention_wide();
     test_attention_typed();
+    test_attention_partial();
     test_rank();
     test_history();
     test_lab();
