@@ -12,6 +12,13 @@
 
 _Static_assert((int)RANK_MAX_CANDIDATES == (int)DB_RANK_MAX, "a pending ranking holds as many candidates as a stored one");
 
+// An order of k candidates to show as an example: "order 3 1 2" for 3, "order 4 1 2=3" for 4
+// (the last one best, the tie joining two), named only of candidates there are.
+static void order_example(Buf *b, int k) {
+    buf_printf(b, "order %d", k);
+    for (int c = 1; c < k; c++) buf_printf(b, "%c%d", c == k - 1 && c > 1 ? '=' : ' ', c);
+}
+
 static int cmd_rank(App *app, const Args *a, Out *out) {
     if (app->pending)
         return out_error(out, "rank: a ranking of %d candidates is pending: finish it with order or skip first",
@@ -129,8 +136,8 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
         app_rank_drop(app, false);
         return -1;
     }
-    buf_printf(&out->text, "order them best first, '=' for ties (e.g. order %d", pr->k);
-    for (int c = 1; c < pr->k; c++) buf_printf(&out->text, "%c%d", c == pr->k - 1 && c > 1 ? '=' : ' ', c);
+    buf_puts(&out->text, "order them best first, '=' for ties (e.g. ");
+    order_example(&out->text, pr->k);
     buf_puts(&out->text, "), or skip\n");
     app->pending = pr;
     app->last_ranking = 0; // `note` now means this ranking, stored or skipped, not the one before
@@ -180,10 +187,14 @@ static int cmd_order(App *app, const Args *a, Out *out) {
     }
     buf_free(&word);
     for (int c = 1; c <= pr->k; c++)
-        if (!seen[c])
-            return out_error(out, "order: candidate %d is missing: name each of the %d candidates once, best first "
-                                  "(e.g. order 3 1 2=4)",
-                             c, pr->k);
+        if (!seen[c]) {
+            Buf ex = {0};
+            order_example(&ex, pr->k);
+            out_error(out, "order: candidate %d is missing: name each of the %d candidates once, best first (e.g. %s)",
+                      c, pr->k, ex.data);
+            buf_free(&ex);
+            return -1;
+        }
     DbRanking rk = {0};
     rk.prompt = pr->prompt;
     rk.prompt_len = pr->prompt_len;

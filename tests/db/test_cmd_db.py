@@ -324,6 +324,8 @@ def main():
     # ---- bad orders keep the ranking pending; skip drops it
     objs, err = qjson(db, ['rank "p" k=3 max=2', 'order 1 2'], ok=False)
     check('candidate 3 is missing' in err, 'order must name every candidate: %s' % err)
+    # its example names the three candidates there are (it named a fourth: "e.g. order 3 1 2=4")
+    check('(e.g. order 3 1=2)' in err, 'the example is of 3 candidates: %s' % err)
     check('warning' in err and 'no ranking was stored (the candidates stay in the run log as runs' in err,
           'unfinished ranking warns: %s' % err)
     for bad, msg in (('order 1 1 2 3', 'named twice'), ('order 1 2 4', 'no candidate 4'),
