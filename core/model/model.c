@@ -609,6 +609,15 @@ Model *model_open(const char *path, const char *tok_path, Err *e) {
         err_set(e, "the tokenizer has %d tokens but the model only %d", tok_vocab_size(m->tok), m->cfg.n_vocab);
         goto fail;
     }
+    // a vocab.txt of fewer tokens than the model ending inside a line: a download cut short (it
+    // loaded, and words past its end became [UNK] or other pieces; a model may pad its vocabulary,
+    // so fewer tokens alone is no error)
+    if (tok_vocab_size(m->tok) < m->cfg.n_vocab && tok_unterminated(m->tok)) {
+        err_set(e, "the tokenizer of '%s' has %d tokens, the model %d, and its vocab.txt ends inside a line: is the file "
+                   "cut short?",
+                path, tok_vocab_size(m->tok), m->cfg.n_vocab);
+        goto fail;
+    }
     // a llama2.c tokenizer.bin holds exactly the checkpoint's vocabulary: fewer is a file cut short
     // (the ids past its end decoded to nothing: garbled text from the right ids)
     const char *l2c_tok = tok_found ? tok_found : tok_path && l2c ? tok_path : NULL;

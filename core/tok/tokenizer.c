@@ -505,6 +505,7 @@ void tok_free(Tokenizer *t) {
 
 TokKind tok_kind(const Tokenizer *t) { return t->kind; }
 int tok_vocab_size(const Tokenizer *t) { return t->n_vocab; }
+bool tok_unterminated(const Tokenizer *t) { return t->unterminated; }
 int tok_bos(const Tokenizer *t) { return t->bos; }
 int tok_eos(const Tokenizer *t) { return t->eos; }
 bool tok_space_prefixed(const Tokenizer *t) { return t->kind == TOK_KIND_BYTE_BPE && bpe_space_prefixed(t); }

@@ -56,6 +56,9 @@ void tok_free(Tokenizer *t);
 
 TokKind tok_kind(const Tokenizer *t);
 int tok_vocab_size(const Tokenizer *t);
+// The tokenizer's file (a vocab.txt) ends inside a line: with fewer tokens than the model's
+// vocabulary, a file cut short.
+bool tok_unterminated(const Tokenizer *t);
 int tok_bos(const Tokenizer *t); // -1 when the tokenizer has none
 int tok_eos(const Tokenizer *t); // -1 when the tokenizer has none
 // Whether generating id ends the text: the end-of-text token, or for a llama2.c tokenizer the

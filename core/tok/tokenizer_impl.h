@@ -42,6 +42,8 @@ struct Tokenizer {
     struct Bpe *bpe;        // TOK_KIND_BYTE_BPE: merges and byte ids (bpe.c)
     struct WordPiece *wp;   // TOK_KIND_WORDPIECE: options (wordpiece.c)
     struct TokChat *chat;   // the chat template (chat.c), or NULL
+    bool unterminated;      // a vocab.txt whose last line has no newline (every writer ends each token
+                            // with one): perhaps a file cut short, which the model's vocabulary tells
 };
 
 // A tokenizer of kind with nothing in it (bos, eos and the added ends at -1).

@@ -372,6 +372,7 @@ Tokenizer *wordpiece_load_vocab_txt(const char *path, Err *e) {
     Json *cfg = fs_present(cfg_path) ? json_parse_file(cfg_path, e) : NULL;
     Tokenizer *t = NULL;
     if (!fs_present(cfg_path) || cfg) t = wordpiece_from_lines(text.data ? text.data : "", text.len, cfg, path, e);
+    if (t) t->unterminated = text.len && text.data[text.len - 1] != '\n';
     json_free(cfg);
     free(cfg_path);
     free(dir);

@@ -70,6 +70,16 @@ def swap_tokenizer(d):
         f.write('[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n' + ''.join('w%d\n' % i for i in range(30522 - 5)))
 
 
+def cut_vocab(d):
+    """vocab.txt cut inside its 80th line, as a download stopped there."""
+    p = os.path.join(d, 'vocab.txt')
+    with open(p, 'rb') as f:
+        lines = f.read().split(b'\n')
+    assert len(lines) > 80 and len(lines[79]) >= 2
+    with open(p, 'wb') as f:
+        f.write(b'\n'.join(lines[:79]) + b'\n' + lines[79][:1])
+
+
 C = bf.Case
 LLAMA_CASES = [
     C('unknown model_type', edit_config(lambda c: c.update(model_type='t5')), ['t5', 'not supported']),
@@ -162,6 +172,9 @@ BERT_CASES = [
     C('max_seq_length "256"', st_pooling({'pooling_mode_mean_tokens': True}, '{"max_seq_length": "256"}'),
       ['max_seq_length']),
     C('vocab.txt missing its [UNK]', put('vocab.txt', 'a\nb\nc\n'), ['[UNK]', 'vocab.txt']),
+    # a download cut short mid-line: it loaded, the words past the cut tokenized otherwise, silently
+    C('vocab.txt cut short', cut_vocab, ['has 80 tokens, the model 161', 'vocab.txt ends inside a line',
+                                         'cut short']),
     # a WordPiece tokenizer.json's limits as HF tokenizers reads them (a usize; -1 ran with every
     # word [UNK]) and a continuation prefix longer than qkv keeps (it was cut to 15 bytes)
     C('wordpiece max_input_chars_per_word -1', put('tokenizer.json', json.dumps(
