@@ -25,6 +25,10 @@
 // PRAGMA application_id of qkv databases: "qkv1".
 #define DB_APP_ID 0x716b7631
 
+// What to do with a damaged database (SQLite's own recovery: what can be read, into a new file).
+// (a format: the database's path is its argument)
+#define DB_RECOVER_HINT "keep the file, and recover what it holds with: sqlite3 '%s' .recover | sqlite3 NEW.db"
+
 enum {
     DB_BUSY_TOTAL_MS = 60000 // how long a write waits for other processes in all
 };
@@ -86,7 +90,8 @@ int db_fail(Db *db, int rc, Err *e, const char *what) {
     case SQLITE_NOTADB:
         return err_set(e, "%s '%s': the file is not a database", what, path);
     case SQLITE_CORRUPT:
-        return err_set(e, "%s '%s': the database is corrupt (%s)", what, path, msg);
+        if (db) db->sound = -1;
+        return err_set(e, "%s '%s': the database is corrupt (%s); " DB_RECOVER_HINT, what, path, msg, path);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         if (db && db->wait_stopped)
@@ -105,8 +110,30 @@ int db_fail(Db *db, int rc, Err *e, const char *what) {
 }
 
 int db_writable(Db *db, Err *e, const char *what) {
-    if (!db->readonly) return 0;
-    return err_set(e, "%s '%s': the database is read-only", what, db->path);
+    if (db->readonly) return err_set(e, "%s '%s': the database is read-only", what, db->path);
+    if (!db->sound && sqlite3_get_autocommit(db->h)) {
+        // (outside a transaction: the check holds no write lock; a few tenths of a second for
+        // 100 MB, once a session)
+        sqlite3_stmt *st = db_prepare(db, "PRAGMA quick_check(1)", e);
+        if (!st) return -1;
+        int rc = sqlite3_step(st);
+        const char *res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        int status = 0;
+        if (rc != SQLITE_ROW) status = db_fail(db, rc, e, what);
+        else if (res && strcmp(res, "ok")) { // "*** in database main ***\nOn tree page 7 ...": the problem
+            db->sound = -1;
+            const char *nl = strrchr(res, '\n');
+            status = err_set(e, "%s '%s': the database is damaged (%.120s); " DB_RECOVER_HINT, what, db->path,
+                             nl ? nl + 1 : res, db->path);
+        } else {
+            db->sound = 1;
+        }
+        sqlite3_finalize(st);
+        if (status) return status;
+    }
+    if (db->sound >= 0) return 0;
+    return err_set(e, "%s '%s': the database is damaged, qkv writes nothing more to it; " DB_RECOVER_HINT, what,
+                   db->path, db->path);
 }
 
 // ---- statements ------------------------------------------------------------------------

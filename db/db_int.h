@@ -24,6 +24,7 @@ struct Db {
     sqlite3 *h;
     char *path;
     bool readonly;
+    int sound;         // the structure checked before the first write: 0 not yet, 1 sound, -1 damaged
     struct {
         const char *sql; // identity: the address of a static SQL string
         sqlite3_stmt *st;
@@ -44,7 +45,9 @@ sqlite3_stmt *db_stmt(Db *db, const char *sql, Err *e);
 sqlite3_stmt *db_prepare(Db *db, const char *sql, Err *e);
 // Fill e with "what 'path': reason" for SQLite result code rc; returns -1.
 int db_fail(Db *db, int rc, Err *e, const char *what);
-// Fail with "what 'path': the database is read-only" when db is read-only.
+// Fail with "what 'path': the database is read-only" when db is read-only, or when it is
+// damaged: its structure is checked (quick_check) before the session's first write, and a
+// database that fails it, or on which SQLite reported corruption, is written no more.
 int db_writable(Db *db, Err *e, const char *what);
 
 // Start a write transaction, or a savepoint when one is open (*own says whether this call

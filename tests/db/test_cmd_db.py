@@ -763,6 +763,30 @@ def main():
         err = p.stderr.decode()
         check(p.returncode != 0 and msg in err and path in err, '%s: history fails clearly: %s' % (msg, err))
         check(open(path, 'rb').read() == data, '%s: file unchanged' % msg)
+    # ---- a damaged database (a page's cells point outside it): writes are refused before they make
+    # it worse, naming the problem and how to recover what it holds (rank and order wrote into it)
+    ddb = f('damaged.db')
+    qjson(ddb, ['rank "d1" k=3 max=2', 'order 3 1 2', 'rank "d2" k=2 max=2', 'order 1 2'])
+    c = sqlite3.connect(ddb)
+    root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ranking_items'").fetchone()[0]
+    psize = c.execute('PRAGMA page_size').fetchone()[0]
+    c.close()
+    with open(ddb, 'r+b') as fh:
+        fh.seek((root - 1) * psize + 8)  # the table's one leaf page: its cell pointers
+        fh.write(b'\xff\xff\xff\xff')
+    data = open(ddb, 'rb').read()
+    p = qkv(['--db', ddb, '-e', 'rank "d3" k=2 max=2; order 1 2'])
+    err = p.stderr.decode()
+    check(p.returncode != 0 and "the database is damaged (On tree page %d" % root in err
+          and "recover what it holds with: sqlite3 '%s' .recover | sqlite3 NEW.db" % ddb in err,
+          'damaged: rank refused, the problem and the recovery named: %s' % err)
+    p = qkv(['--db', ddb, '-e', 'generate "x" max=2'])
+    err = p.stderr.decode()
+    check(p.returncode == 0 and 'the run was not logged' in err and 'damaged' in err, 'damaged: generate warns: %s' % err)
+    check(open(ddb, 'rb').read() == data and not os.path.exists(ddb + '-wal'), 'damaged: file unchanged')
+    p = qkv(['--db', ddb, '-e', 'rankings'])
+    err = p.stderr.decode()
+    check(p.returncode != 0 and 'the database is corrupt' in err and '.recover' in err, 'damaged: a read says so: %s' % err)
     blocker = f('blocker')
     open(blocker, 'w').close()
     p = qkv(['--db', os.path.join(blocker, 'sub', 'q.db'), '-e', 'history'])
