@@ -208,6 +208,17 @@ static int probe_train(App *app, const Args *a, Out *out) {
                            : out_error(out, "probe: %d examples: too few for a held-out split of one example in %lld (give "
                                        "more, or a smaller every=)", s.n, every);
     }
+    // a label only in held-out rows: the probe never meets it in training, and its accuracy on
+    // them reads as the probe's (every layer 0.5 of two rows, no word said)
+    for (int k = 0; !rc && k < r.k; k++) {
+        int n_train = 0, n_held = 0;
+        for (int i = 0; i < r.n; i++)
+            if (r.y[i] == k) test[i] ? n_held++ : n_train++;
+        if (!n_train)
+            rc = out_error(out, "probe: the label '%.40s' is only in held-out rows (%d): the probe would never see it in "
+                                "training; give more examples of it, or another every=",
+                           r.classes[k], n_held);
+    }
     fit.stop = x ? ctx_stop(x) : NULL;
     if (!rc && probe_sweep(ctx_pool(x), &r, layers.v, layers.n, test, (uint64_t)seed, &fit, res, &majority, &e))
         rc = out_error(out, "probe: %s", e.msg);

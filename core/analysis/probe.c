@@ -315,13 +315,15 @@ static size_t piece_at(const char *text, size_t len, size_t j, const char *p, si
     return t > j ? t : 0;
 }
 
-// The text of token i's piece (without a leading space, SentencePiece's U+2581 or WordPiece's ##).
+// The text of token i's piece (without its leading white space, SentencePiece's U+2581 or
+// WordPiece's ##): a newline or a tab token is all space, as a space token is (it was looked for
+// after the white space it is, and took the label of the word after it).
 static const char *bare_piece(const Tokenizer *t, int id, bool wp, size_t *pl) {
     const char *p = tok_piece(t, id, pl);
     if (!p) *pl = 0;
     if (wp && *pl >= 2 && p[0] == '#' && p[1] == '#') p += 2, *pl -= 2;
-    while (*pl && (*p == ' ' || (*pl >= 3 && !memcmp(p, "\xe2\x96\x81", 3)))) {
-        size_t k = *p == ' ' ? 1 : 3;
+    while (*pl && (is_ws(*p) || (*pl >= 3 && !memcmp(p, "\xe2\x96\x81", 3)))) {
+        size_t k = is_ws(*p) ? 1 : 3;
         p += k, *pl -= k;
     }
     return p;
@@ -331,7 +333,8 @@ static const char *bare_piece(const Tokenizer *t, int id, bool wp, size_t *pl) {
 // after white space (piece_at); an all-space token gets the empty span at the cursor. A token
 // whose piece is not there (an [UNK], a piece the tokenizer's normalizer changed past folding)
 // takes the text up to where the next token that is found begins, shared with the tokens
-// between (the cursor kept in step: every later token was labelled from the wrong place).
+// between (the cursor kept in step: every later token was labelled from the wrong place), or,
+// when that text holds as many words as there are such tokens, a word each.
 static void token_spans(const Tokenizer *t, const char *text, const int *ids, int a, int b, int *st, int *en) {
     size_t cur = 0, len = strlen(text);
     bool wp = tok_kind(t) == TOK_KIND_WORDPIECE;
@@ -364,7 +367,19 @@ static void token_spans(const Tokenizer *t, const char *text, const int *ids, in
         }
         while (stop > j && is_ws(text[stop - 1])) stop--;
         if (stop <= j) stop = j;
-        for (int r = i; r < m && r < b; r++) st[r - a] = (int)j, en[r - a] = (int)stop;
+        int run = (m < b ? m : b) - i, words = 0;
+        for (size_t q = j; q < stop; q++) words += !is_ws(text[q]) && (q == j || is_ws(text[q - 1]));
+        if (run > 1 && words == run) { // [UNK] [UNK] of two words: a word each, as the pre-tokenizer split them
+            size_t q = j;
+            for (int r = i; r < i + run; r++) {
+                while (is_ws(text[q])) q++;
+                st[r - a] = (int)q;
+                while (q < stop && !is_ws(text[q])) q++;
+                en[r - a] = (int)q;
+            }
+        } else {
+            for (int r = i; r < i + run; r++) st[r - a] = (int)j, en[r - a] = (int)stop;
+        }
         cur = stop;
         i = (m < b ? m : b) - 1;
     }

@@ -299,6 +299,32 @@ def run_model(name, family, opts, qkv, tmp):
                 return out
             return token_labels(offs, raw, [tuple(s) for s in lines[i]['labels']], 'O')
         check_rows('%s %s' % (name, ds), qkv, model, db, hf, causal, ds, texts, labels_of, 'n=40 seed=3', tmp)
+    # token level, texts with newlines and tabs: a newline or a tab token is all white space, an
+    # empty span where the previous token ended (before 2026-12-07 it was looked for after the
+    # white space it is, and took the label of the word after it; after a tab, later tokens too)
+    wtexts, wspans = [], []
+    words = ['tab', 'here', 'Hello', 'world', 'line', 'end', 'x']
+    for i in range(30):
+        seps = ['\n', '\t', ' ', '\n\n', ' \t', '\t\n']
+        text, sp = '', []
+        for k in range(4):
+            w = words[(i + 3 * k) % len(words)]
+            if k:
+                text += seps[(i + k) % len(seps)]
+            n0 = len(text.encode('utf-8'))
+            text += w
+            if (i + k) % 3 == 0:
+                sp.append([n0, len(text.encode('utf-8')), 'A' if k % 2 else 'B'])
+        if i % 4 == 0 and len(sp) == 1:  # a span over a word and the tab after it
+            sp[0][1] += 1
+        wtexts.append(text)
+        wspans.append(sp)
+    wpath = os.path.join(tmp, '%s-white.jsonl' % name)
+    with open(wpath, 'w', encoding='utf-8') as f:
+        for t, sp in zip(wtexts, wspans):
+            f.write(json.dumps({'text': t, 'labels': sp}) + '\n')
+    check_rows('%s white space' % name, qkv, model, db, hf, causal, wpath, wtexts,
+               lambda i, offs, raw: token_labels(offs, raw, [tuple(x) for x in wspans[i]], 'O'), 'layers=0,1', tmp)
     # token level from a file, the label a linear function of layer 2's representation (with a
     # margin: the tokens near the boundary are left out with other=none)
     lines = read_jsonl(os.path.join(tmp, '%s-number.jsonl' % name))
@@ -417,6 +443,16 @@ def check_normalized(qkv, tmp):
             text += w
         texts.append(text)
         spans.append(sp)
+    # two [UNK] words side by side, one labelled: each its own word, as transformers' offsets give
+    # (the first one's span ran over both, and the second took its label)
+    for i in range(10):
+        u, v = ('\u01c5', '\U0001F600') if i % 2 else ('\U0001F600', '\u01c5')
+        text = 'xyz %s %s abc %s' % (u, v, people[i % len(people)])
+        n0 = len('xyz '.encode('utf-8'))
+        first = i % 3 != 2
+        a = n0 if first else n0 + len((u + ' ').encode('utf-8'))
+        texts.append(text)
+        spans.append([(a, a + len((u if first else v).encode('utf-8')), 'UNK')])
     path = os.path.join(tmp, 'normalized.jsonl')
     with open(path, 'w', encoding='utf-8') as f:
         for t, sp in zip(texts, spans):
@@ -452,6 +488,7 @@ def check_errors(qkv, tmp):
         'badspan.jsonl': '{"text": "abc", "labels": [[2, 9, "x"]]}\n',
         'nolabel.jsonl': '{"text": "abc"}\n',
         'oneclass.jsonl': ''.join('{"text": "t%d", "label": "same"}\n' % i for i in range(10)),
+        'heldclass.jsonl': ''.join('{"text": "t%d", "label": "%s"}\n' % (i, 'b' if i == 4 else 'a') for i in range(10)),
         'empty.jsonl': '\n\n',
         'few.jsonl': '{"text": "a", "label": 1}\n{"text": "b", "label": 2}\n',
         'badgroup.jsonl': '{"text": "a", "label": 1, "group": "x"}\n{"text": "b", "label": 2, "group": 1.5}\n',
@@ -473,6 +510,9 @@ def check_errors(qkv, tmp):
         ('probe train "%s"' % os.path.join(tmp, 'badspan.jsonl'), 'start <= end'),
         ('probe train "%s"' % os.path.join(tmp, 'nolabel.jsonl'), '"label"'),
         ('probe train "%s"' % os.path.join(tmp, 'oneclass.jsonl'), 'two classes'),
+        # a label only in held-out rows (the fifth example): trained without it, silently, every
+        # layer's accuracy 0.5
+        ('probe train "%s"' % os.path.join(tmp, 'heldclass.jsonl'), "the label 'b' is only in held-out rows (1)"),
         ('probe train "%s"' % os.path.join(tmp, 'empty.jsonl'), 'no examples'),
         ('probe train "%s"' % os.path.join(tmp, 'few.jsonl'), 'held-out split'),
         ('probe train "%s"' % os.path.join(tmp, 'badgroup.jsonl'), 'line 2: "group" must be a string or a whole number'),
