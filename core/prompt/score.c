@@ -101,15 +101,44 @@ static void put_trimmed(Buf *out, const char *s, size_t a, size_t b) {
     buf_put(out, s + a, b - a);
 }
 
-// The final answer after position a: up to the end of the line, and of its sentence (a period
-// followed by a space or the end; "3.5" keeps its point), without closing punctuation.
+// A single letter followed by a point at s[w, w + 2): an initial.
+static bool initial_at(const char *s, size_t n, size_t w) {
+    return w + 1 < n && isalpha((unsigned char)s[w]) && s[w + 1] == '.' && (w == 0 || !isalpha((unsigned char)s[w - 1])) &&
+           (w + 2 == n || !isalpha((unsigned char)s[w + 2]));
+}
+
+// Whether the point at s[i] ends an abbreviation rather than a sentence: a title or a Latin
+// abbreviation ("Mr. Smith", "e.g. 8"), a dotted one ("U.S."), or an initial among initials
+// ("J. K. Rowling"; a lone capital, "The answer is B. It ...", ends its sentence).
+static bool abbreviation_at(const char *s, size_t n, size_t i) {
+    static const char *const known[] = {"mr", "mrs", "ms", "dr", "st", "mt", "prof", "jr", "sr", "vs", "cf", "approx", "fig"};
+    size_t w = i;
+    while (w > 0 && (isalpha((unsigned char)s[w - 1]) || (s[w - 1] == '.' && w >= 2 && isalpha((unsigned char)s[w - 2]))))
+        w--;
+    size_t len = i - w;
+    if (!len || len > 8) return false;
+    if (memchr(s + w, '.', len)) return true; // "e.g", "U.S"
+    for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+        if (strlen(known[k]) == len && !strncasecmp(s + w, known[k], len)) return true;
+    if (len != 1) return false;
+    size_t nx = i + 1;
+    while (nx < n && s[nx] == ' ') nx++;
+    return (w >= 3 && s[w - 1] == ' ' && initial_at(s, n, w - 3)) || initial_at(s, n, nx);
+}
+
+// A sentence ends at s[i]: ".!?" before white space or the end ("3.5" keeps its point), not
+// an abbreviation's point.
+static bool sentence_end(const char *s, size_t n, size_t i) {
+    if (!strchr(".!?", s[i]) || !s[i] || (i + 1 < n && !isspace((unsigned char)s[i + 1]))) return false;
+    return s[i] != '.' || !abbreviation_at(s, n, i);
+}
+
+// The final answer after position a: up to the end of the line, and of its sentence
+// (sentence_end), without closing punctuation.
 static void final_answer(Buf *out, const char *s, size_t a, size_t n) {
     while (a < n && (isspace((unsigned char)s[a]) || s[a] == ':')) a++;
     size_t b = a;
-    while (b < n && s[b] != '\n') {
-        if (strchr(".!?", s[b]) && (b + 1 == n || isspace((unsigned char)s[b + 1]))) break;
-        b++;
-    }
+    while (b < n && s[b] != '\n' && !sentence_end(s, n, b)) b++;
     while (b > a && strchr(".!?,;:", s[b - 1])) b--;
     put_trimmed(out, s, a, b);
     // "**42**" or "$42": surrounding markup and currency are not the answer
@@ -118,13 +147,13 @@ static void final_answer(Buf *out, const char *s, size_t a, size_t n) {
 }
 
 // Where the last sentence of s[0, n) with a word in it begins: sentences end at a new line, or
-// at ".!?" before white space or the end ("3.5" keeps its point).
+// where sentence_end says.
 static size_t last_sentence(const char *s, size_t n) {
     size_t cur = 0, last = 0;
     bool worded = false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '\n' || (c && strchr(".!?", c) && (i + 1 == n || isspace((unsigned char)s[i + 1])))) {
+        if (c == '\n' || sentence_end(s, n, i)) {
             cur = i + 1, worded = false;
         } else if (!worded && !isspace(c) && !(c && strchr(".!?,;:", c))) {
             last = cur, worded = true;
@@ -151,9 +180,12 @@ void score_extract(const Scorer *s, const char *text, size_t n, Buf *out) {
         const char *p = z.data ? z.data : "";
         regmatch_t m[2], best[2] = {{-1, -1}, {-1, -1}};
         size_t off = 0;
-        while (off <= z.len && regexec(&s->re, p + off, 2, m, off ? REG_NOTBOL : 0) == 0) {
-            for (int i = 0; i < 2; i++)
-                if (m[i].rm_so >= 0) m[i].rm_so += (regoff_t)off, m[i].rm_eo += (regoff_t)off;
+        // each search from the end of the last match, in the whole text (REG_STARTEND: offsets
+        // into p, and what comes before the start seen, so that \b and ^ do not match there as at
+        // a text's beginning: "\b([0-9]{1,2})" found "0" in "150" after "15")
+        for (;;) {
+            m[0].rm_so = (regoff_t)off, m[0].rm_eo = (regoff_t)z.len;
+            if (off > z.len || regexec(&s->re, p, 2, m, REG_STARTEND)) break;
             memcpy(best, m, sizeof best);
             off = (size_t)m[0].rm_eo + (m[0].rm_eo == m[0].rm_so); // an empty match moves on
         }

@@ -449,6 +449,34 @@ static void test_scorers(void) {
     CHECK_STR(extract(re, "answer: foo then ANSWER: Bar\n"), "Bar"); // the last match, case-insensitive
     CHECK_STR(extract(re, "nothing"), "");
     scorer_free(re);
+    // the searches after the first see the text before them: \b and ^ match only where they
+    // would in the whole text (the last "match" of \b([0-9]{1,2}) in "150" was "0")
+    Scorer *wb = mk(SCORE_REGEX, "\n", false, "\\b([0-9]{1,2})");
+    CHECK_STR(extract(wb, " Answer: 150"), "15");
+    CHECK_STR(extract(wb, "Code 4321 here, then 7"), "7");
+    CHECK_STR(extract(wb, "9876"), "98");
+    scorer_free(wb);
+    Scorer *bol = mk(SCORE_REGEX, "\n", false, "^([a-z]+)");
+    CHECK_STR(extract(bol, "foo bar baz"), "foo");
+    scorer_free(bol);
+    // a point after an abbreviation or an initial does not end the answer's sentence; after a
+    // lone capital (a choice's letter) it does
+    Scorer *ab = mk(SCORE_EXACT, "\n", true, NULL);
+    CHECK_STR(extract(ab, " He wrote it. The answer is Mr. Smith. Next"), "Mr. Smith");
+    CHECK_STR(extract(ab, " The answer is J. K. Rowling. She"), "J. K. Rowling");
+    CHECK_STR(extract(ab, " The answer is St. Louis."), "St. Louis");
+    CHECK_STR(extract(ab, " The answer is the U.S. Army. Then"), "the U.S. Army");
+    CHECK_STR(extract(ab, " The answer is B. It is the only one."), "B");
+    CHECK_STR(extract(ab, " The answer is 8. 9 is wrong."), "8");
+    CHECK_STR(extract(ab, " We looked. Dr. Who is the one"), "Dr. Who is the one"); // the last sentence
+    scorer_free(ab);
+    Scorer *abn = mk(SCORE_NUMBER, "\n", true, NULL);
+    CHECK_STR(extract(abn, " The answer is e.g. 8."), "e.g. 8");
+    CHECK(score_match(abn, extract(abn, " The answer is e.g. 8."), "8"));
+    scorer_free(abn);
+    Scorer *ab0 = mk(SCORE_EXACT, "\n", false, NULL);
+    CHECK_STR(extract(ab0, " Dr. Who. Then more"), "Dr. Who"); // the first sentence
+    scorer_free(ab0);
     Err e = {{0}};
     ScoreOpts bad = {SCORE_REGEX, "\n", NULL, "([a-", false};
     CHECK(scorer_new(&bad, &e) == NULL);
