@@ -346,6 +346,28 @@ int exp_plan_build(App *app, ExpSpec *spec, ExpPlan *p, Err *e) {
     if (max_samples > 1 && s->temperature <= 0)
         return err_set(e, "sc=%d: self-consistency votes over sampled answers: give temperature= above 0 (e.g. 0.7)",
                        max_samples);
+    if (!p->style.answer_phrase || !*p->style.answer_phrase) // the prompt dropped it, the scorer looked for the default
+        return err_set(e, "answer_phrase= is empty: a chain-of-thought exemplar states its answer after it, and the "
+                          "answer is read after it; give one, such as \"The answer is\"");
+    // a target (or, with cot=on, a rationale) holding the separator the answer is cut at: no
+    // answer could be right, and as an exemplar it ends early (scored wrong every time, silently)
+    for (int b = 0; p->kind != SCORE_CHOICE && b < s->n_cot; b++) {
+        const char *sep = prompt_separator(p->style.separator, s->cot[b] != 0);
+        for (int i = 0; i < t->n_items; i++) {
+            const TaskItem *it = &t->items[i];
+            const char *where = strstr(it->target, sep) ? "target"
+                                : s->cot[b] && it->rationale && strstr(it->rationale, sep) ? "rationale" : NULL;
+            if (where) {
+                Buf q = {0};
+                buf_put_quoted(&q, sep, strlen(sep));
+                err_set(e, "task '%s' line %d: the %s holds the separator %s%s, where the answer is cut (and an "
+                           "exemplar ends): give another separator=, or write the %s without it",
+                        t->name, it->line, where, q.data, s->cot[b] ? " of cot=on" : "", where);
+                buf_free(&q);
+                return -1;
+            }
+        }
+    }
     for (int cot = 0; cot < 2; cot++) {
         ScoreOpts so = {p->kind, p->style.separator, p->style.answer_phrase, regex, cot == 1};
         p->scorer[cot] = scorer_new(&so, e);

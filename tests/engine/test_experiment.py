@@ -313,7 +313,7 @@ spf = os.path.join(TMP, "sep.jsonl")
 with open(spf, "w") as fh:
     fh.write(json.dumps({"name": "sep", "description": "Say it:", "scorer": "exact", "max_tokens": 40,
                          "separator": "e"}) + "\n")
-    for w in ("one", "two", "three", "four", "five", "six"):
+    for w in ("two", "four", "six", "ant", "cow", "dog"):  # (no "e": a target holding the separator is refused)
         fh.write(json.dumps({"input": w, "target": w}) + "\n")
 sp = one(f"experiment {spf} shots=0 seeds=1,2 temperature=1")
 stopped = [r[0] for r in con.execute("SELECT u.id FROM experiment_runs r JOIN runs u ON u.id = r.run_id WHERE "
@@ -638,6 +638,16 @@ fails("experiment odd-one-out cot=on", "log-likelihood")
 fails("experiment en-fr chat=on", "chat template")
 # an empty separator ran each query into the exemplar before it ("hookslemon =>") and scored 0
 fails('experiment en-fr separator=""', "separator= is empty")
+# an empty answer phrase: the prompt dropped it while the scorer looked for "The answer is"
+fails('prompt show en-fr shots=1 answer_phrase=""', "answer_phrase= is empty")
+fails('experiment en-fr answer_phrase=""', "answer_phrase= is empty")
+# a target holding the separator the answer is cut at: scored wrong whatever was said (it ran)
+sep_t = os.path.join(TMP, "sep-target.jsonl")
+with open(sep_t, "w") as fh:
+    fh.write('{"input": "c", "target": "d"}\n{"input": "a", "target": "x\\ny"}\n')
+fails(f"experiment {sep_t}", "line 2: the target holds the separator \"\\n\", where the answer is cut")
+p = run(f'experiment {sep_t} separator=";" limit=1')
+check(p.returncode == 0, "... another separator= runs it", p.stderr[-300:])
 fails("experiment show 999", "no experiment 999")
 fails("experiment show x", "not an experiment id")
 fails(f"experiment compare {eid} 0 0", "itself")
