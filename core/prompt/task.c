@@ -175,11 +175,67 @@ static void free_labels(char **labels, int n) {
     free(labels);
 }
 
+static const char *const header_keys[] = {"name", "description", "scorer", "regex", "max_tokens", "max_tokens_cot",
+                                          "input_prefix", "delimiter", "answer_prefix", "separator", "cot_trigger",
+                                          "answer_phrase", NULL};
+static const char *const item_keys[] = {"input", "question", "target", "answer", "answerKey", "choices", "options",
+                                        "split", "rationale", NULL};
+
+// The edit distance of a and b (insertions, deletions, substitutions and swaps of neighbours),
+// up to 3 (more counts as 3).
+static int key_distance(const char *a, size_t na, const char *b) {
+    size_t nb = strlen(b);
+    if (na > 40 || nb > 40 || (na > nb ? na - nb : nb - na) > 2) return 3;
+    int d[42][42];
+    for (size_t i = 0; i <= na; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= nb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c)
+                c = d[i - 2][j - 2] + 1;
+            d[i][j] = c;
+        }
+    return d[na][nb] < 3 ? d[na][nb] : 3;
+}
+
+// The keys of line o against the known ones: the header's are all qkv's, so any other is refused;
+// an item's may carry a dataset's own ("id", "subject"), so only a near miss of a known key is
+// refused ("spilt" turned an exemplar into a test item, "scorr" dropped the scorer, silently).
+static int check_keys(const Json *o, const Where *w, bool header) {
+    const char *const *known = header ? header_keys : item_keys;
+    for (size_t k = 0; k < o->len; k++) {
+        const char *key = o->keys[k];
+        size_t n = o->klens[k];
+        const char *near = NULL;
+        bool ok = false;
+        for (int i = 0; known[i] && !ok; i++) {
+            ok = strlen(known[i]) == n && !memcmp(known[i], key, n);
+            int dist = ok ? 0 : key_distance(key, n, known[i]);
+            if (!ok && !near && (dist <= 1 || (dist == 2 && n >= 7))) near = known[i];
+        }
+        if (ok || (!header && !near)) continue;
+        char msg[700];
+        if (near) snprintf(msg, sizeof msg, "unknown key \"%.40s\": did you mean \"%s\"?", key, near);
+        else {
+            Buf list = {0};
+            for (int i = 0; known[i]; i++) buf_printf(&list, "%s%s", i ? ", " : "", known[i]);
+            snprintf(msg, sizeof msg, "unknown key \"%.40s\" in the header (a header holds %s)", key, list.data);
+            buf_free(&list);
+        }
+        return bad(w, msg);
+    }
+    return 0;
+}
+
 // One item line into it; *layout gets its layout's name.
 static int read_item(const Json *o, const Where *w, TaskItem *it, const char **layout) {
     memset(it, 0, sizeof *it);
     it->answer = -1;
     it->line = w->line;
+    if (check_keys(o, w, false)) return -1;
     char *split = NULL;
     if (get_str(o, "split", w, &split)) return -1;
     if (split) {
@@ -250,6 +306,7 @@ static int read_item(const Json *o, const Where *w, TaskItem *it, const char **l
 // The header's fields into t.
 static int read_header(const Json *o, const Where *w, Task *t) {
     TaskDefaults *d = &t->dflt;
+    if (check_keys(o, w, true)) return -1;
     char *name = NULL, *desc = NULL;
     if (get_str(o, "name", w, &name) || get_str(o, "description", w, &desc) ||
         get_str(o, "input_prefix", w, &d->input_prefix) || get_str(o, "delimiter", w, &d->delimiter) ||

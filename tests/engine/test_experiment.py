@@ -638,6 +638,28 @@ fails("experiment odd-one-out cot=on", "log-likelihood")
 fails("experiment en-fr chat=on", "chat template")
 # an empty separator ran each query into the exemplar before it ("hookslemon =>") and scored 0
 fails('experiment en-fr separator=""', "separator= is empty")
+# a key that is a near miss of a known one, or any unknown key in the header, is refused (a typo
+# turned an exemplar into a test item, and dropped the header's description and scorer, silently);
+# an item's other keys, a dataset's own ("id", "subject"), are not
+for name, body, want in (
+        ("typo-split", '{"input": "a", "target": "b", "spilt": "pool"}\n{"input": "c", "target": "d"}\n',
+         'line 1: unknown key "spilt": did you mean "split"?'),
+        ("typo-header", '{"name": "x", "descripton": "d", "scorer": "exact"}\n{"input": "c", "target": "d"}\n',
+         'line 1: unknown key "descripton": did you mean "description"?'),
+        ("typo-scorer", '{"name": "x", "description": "d", "scorr": "number"}\n{"input": "c", "target": "4"}\n',
+         'line 1: unknown key "scorr": did you mean "scorer"?'),
+        ("header-extra", '{"name": "x", "description": "d", "colour": "red"}\n{"input": "c", "target": "d"}\n',
+         'line 1: unknown key "colour" in the header (a header holds name, description, scorer,'),
+        ("typo-targets", '{"input": "c", "targets": "d"}\n', 'line 1: unknown key "targets": did you mean "target"?')):
+    path = os.path.join(TMP, name + ".jsonl")
+    with open(path, "w") as fh:
+        fh.write(body)
+    fails(f"experiment {path}", want)
+extra = os.path.join(TMP, "dataset-keys.jsonl")
+with open(extra, "w") as fh:
+    fh.write('{"id": 7, "subject": "x", "input": "c", "target": "d"}\n')
+p = run(f"experiment {extra}")
+check(p.returncode == 0, "an item's own keys (id, subject) are not refused", p.stderr[-300:])
 # an empty answer phrase: the prompt dropped it while the scorer looked for "The answer is"
 fails('prompt show en-fr shots=1 answer_phrase=""', "answer_phrase= is empty")
 fails('experiment en-fr answer_phrase=""', "answer_phrase= is empty")
