@@ -637,7 +637,19 @@ static int run_gen_item(Runner *x, const DbCondition *c, int k, const ExpPrompt 
         x->o->tokens_reused += sm->r.n_reused;
         x->o->tokens_evaluated += p->ids.n - sm->r.n_reused;
         gen_text(app->model->tok, &sm->r, &sm->text);
-        score_extract(scorer, sm->text.data ? sm->text.data : "", sm->text.len, &sm->answer);
+        // the answer ends where the text does: stop=false generates past the end-of-text or
+        // end-of-turn token ("positive<|im_end|>" was scored wrong), and no answer holds one
+        GenResult cut = sm->r;
+        for (int j = 0; j < cut.ids.n; j++)
+            if (tok_ends_text(app->model->tok, cut.ids.v[j]) || tok_is_special(app->model->tok, cut.ids.v[j])) {
+                cut.ids.n = j;
+                break;
+            }
+        Buf said = {0};
+        if (cut.ids.n < sm->r.ids.n) gen_text(app->model->tok, &cut, &said);
+        const Buf *from = cut.ids.n < sm->r.ids.n ? &said : &sm->text;
+        score_extract(scorer, from->data ? from->data : "", from->len, &sm->answer);
+        buf_free(&said);
         if (!sm->answer.data) buf_puts(&sm->answer, "");
     }
     if (!rc) {
@@ -677,7 +689,7 @@ static int run_choice_item(Runner *x, const DbCondition *c, int k, const ExpProm
     double *ll = xcalloc((size_t)n, sizeof *ll);
     int *chars = xcalloc((size_t)n, sizeof *chars), *ntok = xcalloc((size_t)n, sizeof *ntok);
     IntVec *cids = xcalloc((size_t)n, sizeof *cids);
-    int *from = xcalloc((size_t)n, sizeof *from);
+    int *from = xcalloc((size_t)n, sizeof *from), *reused = xcalloc((size_t)n, sizeof *reused);
     float **lps = xcalloc((size_t)n, sizeof *lps);
     int rc = 0;
     double t0 = clock_now();
@@ -695,8 +707,9 @@ static int run_choice_item(Runner *x, const DbCondition *c, int k, const ExpProm
         rc = eval_continuation(x->ctx, cids[j].v, cids[j].n, from[j], keep, lps[j], e);
         cache_set(&x->cache, cids[j].v, rc ? 0 : cids[j].n - 1);
         if (rc) break;
-        x->o->tokens_reused += keep < from[j] - 1 ? keep : from[j] - 1;
-        x->o->tokens_evaluated += cids[j].n - 1 - (keep < from[j] - 1 ? keep : from[j] - 1);
+        reused[j] = keep < from[j] - 1 ? keep : from[j] - 1; // of the prompt's tokens
+        x->o->tokens_reused += reused[j];
+        x->o->tokens_evaluated += cids[j].n - 1 - reused[j];
         for (int i = 0; i < m; i++) ll[j] += lps[j][i];
         ntok[j] = m;
         const char *ch = it->choices[j];
@@ -739,6 +752,7 @@ static int run_choice_item(Runner *x, const DbCondition *c, int k, const ExpProm
             s.r.steps[i] = (GenStep){.index = i, .id = cids[best].v[from[best] + i], .logprob = lps[best][i]};
         }
         s.r.prefill_s = clock_now() - t0;
+        s.r.n_reused = reused[best]; // (it was 0: the run said none of its prompt came from the cache)
         tok_decode(app->model->tok, s.r.ids.v, s.r.ids.n, &s.text);
         buf_puts(&s.answer, it->choices[best]);
         rc = store_item(x, c, k, p, &s, 1, it->choices[best], best == it->answer, best_norm == it->answer, detail.data, e);
@@ -746,7 +760,7 @@ static int run_choice_item(Runner *x, const DbCondition *c, int k, const ExpProm
         buf_free(&detail);
     }
     for (int j = 0; j < n; j++) iv_free(&cids[j]), free(lps[j]);
-    free(ll), free(chars), free(ntok), free(cids), free(from), free(lps);
+    free(ll), free(chars), free(ntok), free(cids), free(from), free(reused), free(lps);
     return rc;
 }
 

@@ -110,6 +110,27 @@ def main():
               (toks[-1:] == ["<|im_end|>"] or len(toks) == run.get("max_tokens", len(toks))),
               "the end of the reply is a token of the run, not text of its answer",
               (run.get("text"), run.get("answer"), toks[-2:]))
+    # stop=false generates past the reply's end: the answer is what came before <|im_end|> (it
+    # kept the token, "positive<|im_end|>", scored wrong)
+    db2 = os.path.join(tmp, "stop-false.db")  # (the history check below reads en-fr's runs alone)
+    r = qkv(db2, mdir, "experiment sentiment shots=2 chat=on stop=false limit=3 max=12")
+    check(r.returncode == 0, "experiment chat=on stop=false runs", r.stderr[-400:])
+    if r.returncode == 0:
+        j = json.loads(r.stdout.rstrip("\n").split("\n")[-1])
+        past = 0
+        for k in range(3):
+            r = qkv(db2, mdir, "experiment show %d item=%d" % (j["experiment_id"], k))
+            it = json.loads(r.stdout.rstrip("\n").split("\n")[-1]) if r.returncode == 0 else {"runs": [{}]}
+            run = it["runs"][0]
+            toks = [t["piece"] for t in run.get("tokens", [])]
+            past += "<|im_end|>" in toks[:-1]
+            check("<|im_" not in (it.get("answer") or "") and "<|im_" not in (run.get("answer") or ""),
+                  "stop=false item %d: no end-of-turn token in the answer" % k, (it.get("answer"), toks))
+            if "<|im_end|>" in toks:
+                want = "".join(toks[:toks.index("<|im_end|>")]).strip().rstrip(".!").strip()
+                check((it.get("answer") or "").lower() == want.lower(),
+                      "stop=false item %d: the answer is the reply before <|im_end|>" % k, (it.get("answer"), want))
+        check(past > 0, "stop=false generated past <|im_end|> in some item", past)
     # listings show a chat prompt by its last user message (every run here shares the system one)
     r = subprocess.run([QKV, "--db", db, "-e", "history"], capture_output=True, text=True, timeout=120)
     lines = [l for l in r.stdout.splitlines() if ' chat: "' in l]

@@ -251,6 +251,10 @@ for i1, i2 in zip(det[mc1["experiment_id"]], det[mc2["experiment_id"]]):
     for c1, c2 in zip(i1["detail"]["choices"], i2["detail"]["choices"]):
         check(abs(c1["logprob"] - c2["logprob"]) < 1e-3, "prefix reuse gives the scores of recomputation", (c1, c2))
     check(i1["answer"] == i2["answer"], "the same choice with and without reuse")
+# each item's run says how much of its prompt came from the cache (it said 0 for every one)
+mc_reused = [it["runs"][0]["n_reused"] for it in det[mc2["experiment_id"]]]
+check(all(r == 0 for it in det[mc1["experiment_id"]] for r in [it["runs"][0]["n_reused"]])
+      and sum(mc_reused) > 0 and mc_reused[1] > 0, "multiple choice: a run's n_reused with reuse=on", mc_reused)
 # generation: the same answers and per-token log-probabilities with the prefix kept as recomputed
 g1 = one("experiment en-fr shots=3 limit=4 reuse=off")
 g2 = one("experiment en-fr shots=3 limit=4 reuse=on")
