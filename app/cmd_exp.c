@@ -751,17 +751,33 @@ static int cmd_tasks(App *app, const Args *a, Out *out) {
     JsonW bw;
     jw_init(&bw, &bad);
     jw_arr(&bw);
+    Task **ts = xcalloc((size_t)n + 1, sizeof *ts);
+    char **errs = xcalloc((size_t)n + 1, sizeof *errs);
     for (int i = 0; i < n; i++) {
         Buf path = {0};
         buf_printf(&path, "%s/%s", dir, names[i]);
         Err e = {{0}};
-        Task *t = task_load(path.data, &e);
+        if (!(ts[i] = task_load(path.data, &e))) errs[i] = xstrdup(e.msg);
+        buf_free(&path);
+    }
+    for (int i = 0; i < n; i++) {
+        Buf path = {0};
+        buf_printf(&path, "%s/%s", dir, names[i]);
+        Task *t = ts[i];
+        // a name another file answers to too (its file name, or its header's): experiment and
+        // prompt show refuse it as ambiguous, so the listing says to open it by path
+        bool shared = false;
+        for (int j = 0; t && t->name && j < n && !shared; j++) {
+            size_t fl = strlen(names[j]);
+            shared = j != i && ((ts[j] && ts[j]->name && !strcmp(ts[j]->name, t->name)) ||
+                                (fl == strlen(t->name) + 6 && !strncmp(names[j], t->name, fl - 6)));
+        }
         if (!t) {
             jw_obj(&bw);
             jw_kstr(&bw, "path", path.data);
-            jw_kstr(&bw, "error", e.msg);
+            jw_kstr(&bw, "error", errs[i]);
             jw_obj_end(&bw);
-            buf_printf(&out->text, "%-14s cannot be read: %s\n", names[i], e.msg);
+            buf_printf(&out->text, "%-14s cannot be read: %s\n", names[i], errs[i]);
         } else {
             const char *scorer = task_scorer(t);
             jw_obj(w);
@@ -774,13 +790,16 @@ static int cmd_tasks(App *app, const Args *a, Out *out) {
             jw_kint(w, "n_rationale", t->n_rationale);
             jw_kbool(w, "multiple_choice", t->multiple_choice);
             jw_kstr(w, "scorer", scorer);
+            jw_kbool(w, "ambiguous", shared);
             jw_obj_end(w);
-            buf_printf(&out->text, "%-14s %4d test %4d pool %4d rationales  %-8s %s\n", t->name, t->n_test, t->n_pool,
-                       t->n_rationale, scorer, t->description);
-            task_free(t);
+            buf_printf(&out->text, "%-14s %4d test %4d pool %4d rationales  %-8s %s%s%s%s\n", t->name, t->n_test,
+                       t->n_pool, t->n_rationale, scorer, t->description, shared ? "  (name shared: open it by path, " : "",
+                       shared ? path.data : "", shared ? ")" : "");
         }
         buf_free(&path);
     }
+    for (int i = 0; i < n; i++) task_free(ts[i]), free(errs[i]);
+    free(ts), free(errs);
     jw_arr_end(w);
     jw_arr_end(&bw);
     jw_key(w, "unreadable");

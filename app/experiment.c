@@ -183,22 +183,31 @@ char **exp_task_files(const char *dir, int *n) {
     return names;
 }
 
-// The file in dir whose task header is named name (the one `tasks` lists), or NULL.
-static char *task_by_header(const char *dir, const char *name) {
-    int n;
-    char **files = exp_task_files(dir, &n), *found = NULL;
+// The files of dir a task name can mean: NAME.jsonl, and those whose header is named name (the
+// name `tasks` lists). Their count; the first two (absolute paths, to free) in found[].
+static int task_candidates(const char *dir, const char *name, char *found[2]) {
+    found[0] = found[1] = NULL;
+    size_t nl = strlen(name);
+    bool has_ext = nl >= 6 && !strcmp(name + nl - 6, ".jsonl");
+    int n, count = 0;
+    char **files = exp_task_files(dir, &n);
     for (int i = 0; i < n; i++) {
         Buf path = {0};
         buf_printf(&path, "%s/%s", dir, files[i]);
-        Task *t = found ? NULL : task_load(path.data, NULL);
+        size_t fl = strlen(files[i]);
+        bool stem = has_ext ? !strcmp(files[i], name) : fl == nl + 6 && !strncmp(files[i], name, nl);
+        Task *t = stem ? NULL : task_load(path.data, NULL);
         char abs[PATH_MAX];
-        if (t && t->name && !strcmp(t->name, name) && realpath(path.data, abs)) found = xstrdup(abs);
+        if ((stem || (t && t->name && !strcmp(t->name, name))) && realpath(path.data, abs)) {
+            if (count < 2) found[count] = xstrdup(abs);
+            count++;
+        }
         task_free(t);
         buf_free(&path);
         free(files[i]);
     }
     free(files);
-    return found;
+    return count;
 }
 
 char *exp_task_find(const char *name, Err *e) {
@@ -212,19 +221,20 @@ char *exp_task_find(const char *name, Err *e) {
     }
     int err = errno; // not there (or not to be looked at: a folder on the way without permission)
     if (!strchr(name, '/') && *name) {
+        // a name two files answer to (one's file name and another's header, or two headers) is
+        // refused naming both: one of them was opened, silently, and not always the one listed
         const char *dir = exp_tasks_dir();
-        Buf b = {0};
-        buf_printf(&b, "%s/%s", dir, name);
-        size_t n = strlen(name);
-        if (n < 6 || strcmp(name + n - 6, ".jsonl")) buf_puts(&b, ".jsonl");
-        if (fs_is_file(b.data) && realpath(b.data, abs)) {
-            buf_free(&b);
-            return xstrdup(abs);
-        }
-        buf_free(&b);
-        char *by_header = task_by_header(dir, name);
-        if (by_header) return by_header;
-        return err_set(e, "no task '%s': neither a file nor one of the tasks in '%s' (see: tasks)", name, dir), NULL;
+        char *found[2];
+        int n = task_candidates(dir, name, found);
+        if (n == 1) return found[0];
+        if (n > 1)
+            err_set(e, "task name '%s' is ambiguous: %d files in '%s' answer to it (%s and %s, by file name or "
+                       "header name): give the file's path",
+                    name, n, dir, strrchr(found[0], '/') + 1, strrchr(found[1], '/') + 1);
+        else
+            err_set(e, "no task '%s': neither a file nor one of the tasks in '%s' (see: tasks)", name, dir);
+        free(found[0]), free(found[1]);
+        return NULL;
     }
     return err_set(e, "cannot read task '%s': %s", name, strerror(err)), NULL;
 }

@@ -664,6 +664,28 @@ with open(extra, "w") as fh:
     fh.write('{"id": 7, "subject": "x", "input": "c", "target": "d"}\n')
 p = run(f"experiment {extra}")
 check(p.returncode == 0, "an item's own keys (id, subject) are not refused", p.stderr[-300:])
+# a task name two files answer to (one's file name and another's header, two headers) is refused
+# naming both (one of them opened, silently, not always the one `tasks` listed), and `tasks` says so
+td = os.path.join(TMP, "tasks-dup")
+os.makedirs(td)
+for fname, hname in (("one", "same"), ("two", "same"), ("three", "one"), ("four", "uniq")):
+    with open(os.path.join(td, fname + ".jsonl"), "w") as fh:
+        fh.write(json.dumps({"name": hname, "description": fname}) + '\n{"input": "a", "target": "b"}\n')
+tenv = dict(os.environ, QKV_TASKS=td)
+for name, want in (("one", "task name 'one' is ambiguous: 2 files in '%s' answer to it (one.jsonl and three.jsonl"
+                    % td), ("same", "task name 'same' is ambiguous: 2 files in '%s' answer to it (one.jsonl and "
+                                    "two.jsonl" % td)):
+    p = subprocess.run([QKV, "--db", DB, "-e", f"prompt show {name}"], capture_output=True, env=tenv, timeout=120)
+    check(p.returncode == 1 and want in p.stderr.decode(), f"task name '{name}' is ambiguous", p.stderr[-300:])
+for name, desc in (("uniq", "four"), ("four", "four"), ("three.jsonl", "three")):
+    p = subprocess.run([QKV, "--db", DB, "--json", "-e", f"prompt show {name}"], capture_output=True, env=tenv,
+                       timeout=120)
+    check(p.returncode == 0 and json.loads(p.stdout).get("text", "").startswith(desc), f"task '{name}' opens",
+          p.stderr[-300:])
+p = subprocess.run([QKV, "--db", DB, "--json", "-e", "tasks"], capture_output=True, env=tenv, timeout=120)
+amb = {t["path"].rsplit("/", 1)[1]: t.get("ambiguous") for t in json.loads(p.stdout)["tasks"]} if p.returncode == 0 else {}
+check(amb == {"one.jsonl": True, "two.jsonl": True, "three.jsonl": True, "four.jsonl": False},
+      "tasks marks the names two files answer to", amb)
 # an empty answer phrase: the prompt dropped it while the scorer looked for "The answer is"
 fails('prompt show en-fr shots=1 answer_phrase=""', "answer_phrase= is empty")
 fails('experiment en-fr answer_phrase=""', "answer_phrase= is empty")
