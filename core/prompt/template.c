@@ -82,20 +82,20 @@ static int render_plain(const Task *t, const PromptStyle *st, bool cot, const in
     return 0;
 }
 
-// The conversation of a prompt: n_msgs messages into m (room for 2 * n_ex + 2), texts in bufs.
+// The conversation of a prompt: n_msgs messages into m (room for 2 * n_ex + 2), texts in bufs;
+// query, when not NULL, stands for the test item's input.
 static int chat_messages(const Task *t, const PromptStyle *st, bool cot, const int *ex, int n_ex, int item,
-                         bool system, PromptMsg *m, Buf *bufs, bool with_query) {
+                         bool system, PromptMsg *m, Buf *bufs, const char *query) {
     int n = 0;
     const char *desc = st->description ? st->description : "";
     bool merge = *desc && !system; // the description opens the first user message instead
     if (*desc && system) m[n++] = (PromptMsg){"system", desc, strlen(desc)};
     for (int i = 0; i <= n_ex; i++) {
-        if (i == n_ex && !with_query) break;
         const TaskItem *it = &t->items[i < n_ex ? ex[i] : item];
         Buf *u = &bufs[2 * i], *a = &bufs[2 * i + 1];
         buf_clear(u), buf_clear(a);
         if (merge && i == 0) buf_printf(u, "%s\n\n", desc);
-        buf_printf(u, "%s%s", st->input_prefix, it->input);
+        buf_printf(u, "%s%s", st->input_prefix, i == n_ex && query ? query : it->input);
         m[n++] = (PromptMsg){"user", u->data, u->len};
         if (i == n_ex) break;
         prompt_answer_text(st, it, cot, a);
@@ -115,15 +115,18 @@ static int render_chat(const Task *t, const PromptStyle *st, const PromptChat *c
         if (attempt == 1 && !system) break;
         if (attempt == 1) system = false; // a template without a system role: merge the description
         buf_clear(&out->text);
-        int n = chat_messages(t, st, cot, ex, n_ex, item, system, m, bufs, true);
+        int n = chat_messages(t, st, cot, ex, n_ex, item, system, m, bufs, NULL);
         rc = chat->render(chat->user, m, n, &out->text, e);
     }
     if (!rc) {
-        // the shared part: what the exemplars' conversation and this one have in common
-        int n = chat_messages(t, st, cot, ex, n_ex, item, system, m, bufs, false);
+        // the shared part: what this conversation has in common with the same one about another
+        // input, up to where the item's input begins (the exemplars' conversation alone, rendered
+        // for it, ended with the template's start of a reply: and for zero-shot, a system message
+        // alone, no conversation to render, so "0 shared" of what every item shares)
+        int n = chat_messages(t, st, cot, ex, n_ex, item, system, m, bufs, "\x01");
         Err ignored = {{0}};
         size_t k = 0;
-        if (n > 0 && chat->render(chat->user, m, n, &shared, &ignored) == 0)
+        if (chat->render(chat->user, m, n, &shared, &ignored) == 0)
             while (k < shared.len && k < out->text.len && shared.data[k] == out->text.data[k]) k++;
         out->shared = k;
         out->special = true;

@@ -91,6 +91,21 @@ def main():
         check(len(j["exemplars"]) == shots, "shots=%d: %d exemplars" % (shots, len(j["exemplars"])))
         check(j.get("template", "").endswith("chatml"), "the template is named chatml", j.get("template"))
         n += 1
+    # the part every item shares (n_shared, shared_bytes): the same bytes in two items' prompts, up
+    # to where the item's input begins; zero-shot, the system turn and the user turn's start (it
+    # said 0: a system message alone was no conversation to render)
+    for shots in (0, 1, 3):
+        js = []
+        for item in (0, 1):
+            r = qkv(db, mdir, "prompt show sentiment chat=on shots=%d item=%d seed=2" % (shots, item))
+            js.append(json.loads(r.stdout.rstrip("\n").split("\n")[-1]) if r.returncode == 0 else {})
+        a, b = js
+        sb = a.get("shared_bytes", 0)
+        ta, tb = a.get("text", "").encode(), b.get("text", "").encode()
+        check(sb > 0 and a.get("n_shared", 0) > 0 and ta[:sb] == tb[:sb] and ta[sb:sb + 8] != tb[sb:sb + 8]
+              and ta[:sb].endswith(b"<|im_start|>user\nReview: ") and ta.startswith(b"<|im_start|>system\n"),
+              "shots=%d: the shared part is what two items' chat prompts have in common" % shots,
+              (a.get("n_shared"), sb, ta[max(0, sb - 40):sb + 10]))
     # the experiment: chat=off and on side by side, runs logged with the chat template's name
     r = qkv(db, mdir, "experiment en-fr shots=1 chat=off,on limit=2")
     check(r.returncode == 0, "experiment chat=off,on runs", r.stderr[-400:])
