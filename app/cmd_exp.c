@@ -285,7 +285,11 @@ static int execute_out(App *app, Db *db, int64_t id, const ExpPlan *plan, bool r
     jw_knum(&out->w, "seconds", o.seconds);
     jw_kint(&out->w, "tokens_reused", o.tokens_reused);
     jw_kint(&out->w, "tokens_evaluated", o.tokens_evaluated);
-    if (resumed) buf_printf(&out->text, "resumed: %ld items were stored, %ld run now\n", o.done_before, o.done_now);
+    if (resumed && !o.done_now && o.done_before == o.total)
+        buf_printf(&out->text, "experiment %lld was finished: nothing to resume (new=true with its command runs it afresh)\n",
+                   (long long)id);
+    else if (resumed)
+        buf_printf(&out->text, "resumed: %ld items were stored, %ld run now\n", o.done_before, o.done_now);
     return experiment_out(app, db, id, out);
 }
 
@@ -376,9 +380,9 @@ static int exp_resume(App *app, Db *db, int64_t id, Out *out) {
     if (!rc && plan.spec.rules != EXP_SCORING_RULES && x.n_done < (long)x.n_items * x.n_conditions)
         rc = out_error(out,
                        "experiment %lld was started under qkv's scoring rules %d and this qkv scores by rules %d "
-                       "(self-consistency votes on what the scorer compares, GSM8K-style files scored by number, "
-                       "the answer after a rationale): its %ld missing items would be scored unlike its %ld stored "
-                       "ones; run its command again with new=true to start it afresh",
+                       "(how an answer is read from an output: the README's Prompt experiments): its %ld missing "
+                       "items would be scored unlike its %ld stored ones; run its command again with new=true to "
+                       "start it afresh",
                        (long long)id, plan.spec.rules, EXP_SCORING_RULES, (long)x.n_items * x.n_conditions - x.n_done,
                        x.n_done);
     if (!rc) rc = execute_out(app, db, id, &plan, true, true, out);

@@ -21,8 +21,10 @@ enum { EXP_MAX_LIST = 16, EXP_MAX_CONDITIONS = 1024, EXP_MAX_SAMPLES = 64, EXP_M
 // its missing items are never scored under other rules than its stored ones. 1: before
 // 2026-12-06 (votes on the normalised text; GSM8K-style files scored exact; the rationale's first
 // sentence taken as the answer); 2: votes on what the scorer compares, GSM8K-style files scored by
-// number, the answer after a rationale by the README's rules.
-enum { EXP_SCORING_RULES = 2 };
+// number, the answer after a rationale by the README's rules; 3 (2026-12-07): a regex's later
+// searches see the text before them, a sentence does not end at an abbreviation's point, the
+// answer ends at an end-of-text or end-of-turn token.
+enum { EXP_SCORING_RULES = 3 };
 
 // The options of the prompt style a command may override (NULL: the task's).
 enum { ST_DESCRIPTION, ST_PREFIX, ST_DELIMITER, ST_ANSWER_PREFIX, ST_SEPARATOR, ST_TRIGGER, ST_ANSWER_PHRASE, ST_N };

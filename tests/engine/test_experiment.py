@@ -561,12 +561,13 @@ check(r.get("experiment_id") == 2 and r.get("resumed") is False, "the same comma
 
 # ---- scoring rules: an experiment started under earlier rules is not finished under today's ------
 # (2026-12-06 changed self-consistency's vote, GSM8K's default scorer and the answer after a
-# rationale; an experiment stopped before then and resumed after scored its remaining items under
-# the new rules beside the old ones, with nothing in it to say so)
+# rationale, 2026-12-07 regex searches, abbreviations and the end-of-turn token; an experiment
+# stopped before then and resumed after scored its remaining items under the new rules beside the
+# old ones, with nothing in it to say so)
 db = os.path.join(TMP, "rules.db")
 RCMD = "experiment sort shots=0,1 limit=4"
 r = one(RCMD, db)
-check(r.get("status") == "done" and (r.get("spec") or {}).get("rules") == 2, "an experiment stores its scoring rules",
+check(r.get("status") == "done" and (r.get("spec") or {}).get("rules") == 3, "an experiment stores its scoring rules",
       (r.get("status"), r.get("spec")))
 c = sqlite3.connect(db)
 c.execute("PRAGMA foreign_keys = ON")
@@ -576,7 +577,7 @@ c.execute("DELETE FROM experiment_items WHERE condition = 1 AND item >= 1")
 c.commit()
 c.close()
 p = run("experiment resume 1", db)
-check(p.returncode == 1 and b"experiment 1 was started under qkv's scoring rules 1 and this qkv scores by rules 2" in
+check(p.returncode == 1 and b"experiment 1 was started under qkv's scoring rules 1 and this qkv scores by rules 3" in
       p.stderr, "resuming an experiment of earlier scoring rules is refused", (p.returncode, p.stderr[-400:]))
 check(b"its 3 missing items would be scored unlike its 5 stored ones; run its command again with new=true" in p.stderr,
       "the refusal counts the items and says what to do", p.stderr[-400:])
@@ -591,6 +592,10 @@ c.close()
 r = one("experiment resume 2", db)
 check(r.get("done_now") == 0 and r.get("status") == "done", "a finished experiment of earlier rules resumes to "
       "nothing (no item to score)", (r.get("done_now"), r.get("status")))
+# and says so (it said "resumed: 8 items were stored, 0 run now")
+p = subprocess.run([QKV, "--db", db, "-e", "experiment resume 2"], capture_output=True, timeout=300)
+check(p.returncode == 0 and p.stdout.startswith(b"experiment 2 was finished: nothing to resume"),
+      "resuming a finished experiment says it was finished", p.stdout[:200])
 
 # ---- bad input ---------------------------------------------------------------------------------
 bad = os.path.join(TMP, "bad.jsonl")
