@@ -318,6 +318,8 @@ static int read_header(const Json *o, const Where *w, Task *t) {
     }
     if (name) free(t->name), t->name = name;
     if (desc) free(t->description), t->description = desc;
+    if (d->scorer && score_kind_parse(d->scorer) < 0) // (it was listed as the task's scorer, refused only when run)
+        return bad(w, "scorer must be exact, contains, number, regex or choice");
     static const char *const ints[] = {"max_tokens", "max_tokens_cot"};
     int *dst[] = {&d->max_tokens, &d->max_tokens_cot};
     for (int i = 0; i < 2; i++) {

@@ -659,7 +659,10 @@ for name, body, want in (
          'line 1: unknown key "scorr": did you mean "scorer"?'),
         ("header-extra", '{"name": "x", "description": "d", "colour": "red"}\n{"input": "c", "target": "d"}\n',
          'line 1: unknown key "colour" in the header (a header holds name, description, scorer,'),
-        ("typo-targets", '{"input": "c", "targets": "d"}\n', 'line 1: unknown key "targets": did you mean "target"?')):
+        ("typo-targets", '{"input": "c", "targets": "d"}\n', 'line 1: unknown key "targets": did you mean "target"?'),
+        # a scorer qkv does not have was listed by tasks as the task's, refused only when run
+        ("bad-scorer", '{"name": "x", "description": "d", "scorer": "bogus"}\n{"input": "c", "target": "d"}\n',
+         'line 1: scorer must be exact, contains, number, regex or choice')):
     path = os.path.join(TMP, name + ".jsonl")
     with open(path, "w") as fh:
         fh.write(body)
