@@ -69,6 +69,10 @@ static int cmd_heads(App *app, const Args *a, Out *out) {
         // and [SEP], an encoder's sequences as it was trained on them)
         int first = m->tok ? tok_add_first(m->tok) : -1;
         last = m->tok ? tok_add_last(m->tok) : -1;
+        // the default length shrinks to a small model's context (a context under 100 refused it);
+        // a length asked for is kept or refused
+        int room = (c->n_ctx - (first >= 0) - (last >= 0)) / 2;
+        if (!args_opt(a, "len") && len > room && room >= 2) len = room;
         if (2 * len + (first >= 0) + (last >= 0) > c->n_ctx)
             return out_error(out, "heads induction: len=%lld: twice that%s does not fit in the context of %d", len,
                              first >= 0 && last >= 0 ? " and the first and last tokens"

@@ -1006,6 +1006,14 @@ check(jlines(run(["--json", "-e", "rankings 1000"]))[0] == n_rank, "an interrupt
 # heads induction fills the context exactly when the model adds no first token (GPT-2): len = n_ctx / 2
 (ind,) = jlines(run(["--json", "-e", "heads induction len=128"]))
 check(len(ind["tokens"]) == 256, "heads induction len=128 fills a context of 256", len(ind.get("tokens", [])))
+# without len=, a context under twice the default 50 takes the longest that fits (it was refused)
+small = os.path.join(TMP, "ctx32")
+run(["-e", f"new-model gpt2 layers=2 heads=2 d=32 ctx=32 seed=3 out={small}"])
+(ind,) = jlines(run(["--model", small, "--json", "-e", "heads induction"]))
+check(len(ind.get("tokens", [])) == 32, "heads induction on a context of 32: len 16 by default", len(ind.get("tokens", [])))
+p = run(["--model", small, "-e", "heads induction len=20"])
+check(p.returncode != 0 and b"len=20: twice that does not fit in the context of 32" in p.stderr, "len=20 asked for is refused",
+      p.stderr)
 p = run(["-e", "heads induction len=129"])
 check(p.returncode != 0 and b"does not fit in the context of 256" in p.stderr, "len=129 does not", p.stderr)
 
