@@ -116,6 +116,12 @@ static int bert_read_config(const Json *cfg, const char *file, ModelConfig *c, E
     a->norm_eps = (float)json_num_or(cfg, "layer_norm_eps", 1e-12);
     a->tied = json_bool_or(cfg, "tie_word_embeddings", true);
     if (read_act(json_str_or(cfg, "hidden_act", "gelu"), file, &a->act, e)) return -1;
+    // a BERT made a decoder (a causal mask, cross-attention) is no encoder qkv runs (it ran
+    // bidirectional, silently)
+    if (json_bool_or(cfg, "is_decoder", false))
+        return err_set(e, "'%s': is_decoder (a BERT with a causal mask) is not supported", file);
+    if (json_bool_or(cfg, "add_cross_attention", false))
+        return err_set(e, "'%s': add_cross_attention is not supported", file);
     const char *pet = json_str_or(cfg, "position_embedding_type", "absolute");
     if (strcmp(pet, "absolute"))
         return err_set(e, "'%s': position_embedding_type \"%.40s\" is not supported (absolute is)", file, pet);

@@ -73,13 +73,20 @@ static const GgufFamily qwen2_gguf = {
 
 // rope_scaling: none, linear and llama3 change the frequencies; dynamic (NTK) equals none
 // within max_position_embeddings, which qkv never exceeds; the others are refused.
-static int read_rope_scaling(const Json *rs, const char *file, Arch *a, Err *e) {
+// what names it in messages: "rope_scaling", or transformers 5's "rope_parameters"
+static int read_rope_scaling(const Json *rs, const char *what, const char *file, Arch *a, Err *e) {
     if (!rs || rs->type == JSON_NULL) return 0;
-    if (rs->type != JSON_OBJ) return err_set(e, "'%s': rope_scaling is not an object", file);
-    const char *type = json_str_or(rs, "rope_type", json_str_or(rs, "type", "default"));
-    double f = json_num_or(rs, "factor", 1.0);
+    if (rs->type != JSON_OBJ) return err_set(e, "'%s': %s is not an object", file, what);
+    const char *type = json_str_or(rs, "rope_type", json_str_or(rs, "type", NULL));
+    const Json *fj = json_get(rs, "factor");
+    if (!type) { // (transformers refuses it; a factor without a kind was dropped, silently)
+        if (fj) return err_set(e, "'%s': %s has a factor but no rope_type", file, what);
+        type = "default";
+    }
     if (!strcmp(type, "default") || !strcmp(type, "dynamic")) return 0;
-    if (!(f >= 1 && f <= 1024)) return err_set(e, "'%s': rope_scaling factor %g is out of range", file, f);
+    if (!fj || fj->type != JSON_NUM) return err_set(e, "'%s': %s %s without a factor", file, what, type);
+    double f = fj->num;
+    if (!(f >= 1 && f <= 1024)) return err_set(e, "'%s': %s factor %g is out of range", file, what, f);
     a->rope_factor = (float)f;
     if (!strcmp(type, "linear")) {
         a->rope_scaling = ROPE_SCALE_LINEAR;
@@ -91,13 +98,13 @@ static int read_rope_scaling(const Json *rs, const char *file, Arch *a, Err *e) 
         a->rope_high_freq = (float)json_num_or(rs, "high_freq_factor", 4.0);
         long long orig;
         if (!json_int_in(json_get(rs, "original_max_position_embeddings"), 1, 1 << 24, &orig))
-            return err_set(e, "'%s': rope_scaling llama3 without original_max_position_embeddings", file);
+            return err_set(e, "'%s': %s llama3 without original_max_position_embeddings", file, what);
         a->rope_orig_ctx = (int)orig;
         if (!(a->rope_high_freq > a->rope_low_freq && a->rope_low_freq > 0))
-            return err_set(e, "'%s': rope_scaling llama3 needs high_freq_factor > low_freq_factor > 0", file);
+            return err_set(e, "'%s': %s llama3 needs high_freq_factor > low_freq_factor > 0", file, what);
         return 0;
     }
-    return err_set(e, "'%s': rope_scaling type \"%.20s\" is not supported (linear, dynamic and llama3 are)", file, type);
+    return err_set(e, "'%s': %s type \"%.20s\" is not supported (linear, dynamic and llama3 are)", file, what, type);
 }
 
 static int llama_read_config(const Json *cfg, const char *file, ModelConfig *c, Err *e) {
@@ -126,6 +133,17 @@ static int llama_read_config(const Json *cfg, const char *file, ModelConfig *c, 
     if (config_int(cfg, k_hd, 1, 1024, false, &c->head_dim, file, e) < 0) return -1;
     a->norm_eps = (float)json_num_or(cfg, "rms_norm_eps", 1e-6);
     a->rope_theta = (float)json_num_or(cfg, "rope_theta", 10000.0);
+    // transformers 5 writes the rotary settings into one object, rope_parameters: {rope_theta,
+    // rope_type, factor, ...} (they were not read: theta 10000 and no scaling, silently); a model
+    // whose layer kinds each have their own is refused
+    const Json *rp = json_get(cfg, "rope_parameters");
+    if (rp && rp->type != JSON_NULL) {
+        if (rp->type != JSON_OBJ) return err_set(e, "'%s': rope_parameters is not an object", file);
+        const Json *th = json_get(rp, "rope_theta");
+        if (!th) return err_set(e, "'%s': rope_parameters without rope_theta (one per kind of layer is not supported)", file);
+        if (th->type != JSON_NUM) return err_set(e, "'%s': rope_parameters' rope_theta is not a number", file);
+        a->rope_theta = (float)th->num;
+    }
     a->tied = json_bool_or(cfg, "tie_word_embeddings", a->tied);
     if (json_bool_or(cfg, "attention_bias", false)) a->biases |= BIAS_QKV | BIAS_O;
     if (json_bool_or(cfg, "mlp_bias", false)) a->biases |= BIAS_FFN;
@@ -138,7 +156,11 @@ static int llama_read_config(const Json *cfg, const char *file, ModelConfig *c, 
         return err_set(e, "'%s': use_sliding_window (per-layer sliding windows) is not supported", file);
     if (!use && config_int(cfg, k_win, 1, 1 << 24, false, &a->window, file, e) < 0) return -1;
     if (a->window >= c->n_ctx) a->window = 0; // a window as long as the context changes nothing
-    return read_rope_scaling(json_get(cfg, "rope_scaling"), file, a, e);
+    const Json *rs = json_get(cfg, "rope_scaling");
+    if (rs && rs->type != JSON_NULL && rp && rp->type != JSON_NULL)
+        return err_set(e, "'%s': both rope_scaling and rope_parameters: give one", file);
+    return rs && rs->type != JSON_NULL ? read_rope_scaling(rs, "rope_scaling", file, a, e)
+                                       : read_rope_scaling(rp, "rope_parameters", file, a, e);
 }
 
 static void llama_write_config(const ModelConfig *c, JsonW *w) {

@@ -423,6 +423,15 @@ static const Family *family_untyped(const Json *cfg, const char *file, Err *e) {
 // family's own fields.
 static int read_config(Model *m, const Json *cfg, const char *file, Err *e) {
     if (cfg->type != JSON_OBJ) return err_set(e, "'%s': not a JSON object", file);
+    // a key given twice: Python's json (and so transformers) reads the last, json_get the first
+    // (n_layer 2 then 1 ran 2 layers where transformers runs 1)
+    for (size_t i = 0; i < cfg->len; i++)
+        for (size_t j = i + 1; j < cfg->len; j++)
+            if (cfg->klens[i] == cfg->klens[j] && !memcmp(cfg->keys[i], cfg->keys[j], cfg->klens[i]))
+                return err_set(e, "'%s': the key \"%.40s\" is given twice: give it once", file, cfg->keys[i]);
+    const Json *mtj = json_get(cfg, "model_type");
+    if (mtj && mtj->type != JSON_STR && mtj->type != JSON_NULL) // (5 was read as no model_type: GPT-2)
+        return err_set(e, "'%s': model_type is not a string", file);
     const char *mt = json_str_or(cfg, "model_type", NULL);
     const Family *f = mt ? family_find(mt) : family_untyped(cfg, file, e);
     if (!f && !mt) return -1;

@@ -100,6 +100,24 @@ LLAMA_CASES = [
     # an odd head size: it said "9 rotary dimensions do not fit a head of 9"
     C('an odd head size under rotary positions', edit_config(lambda c: c.update(head_dim=9)),
       ['9 rotary dimensions (the head size)', 'even']),
+    # rotary settings read otherwise than transformers reads them (each was taken silently)
+    C('rope_scaling linear without a factor', edit_config(lambda c: c.update(rope_scaling={'rope_type': 'linear'})),
+      ['rope_scaling linear without a factor']),
+    C('rope_scaling with a factor and no type', edit_config(lambda c: c.update(rope_scaling={'factor': 2.0})),
+      ['rope_scaling has a factor but no rope_type']),
+    C('rope_parameters per kind of layer', edit_config(lambda c: c.update(rope_parameters={
+        'full_attention': {'rope_theta': 1e6, 'rope_type': 'default'}})), ['rope_parameters without rope_theta']),
+    C('rope_parameters beside rope_scaling', edit_config(lambda c: c.update(
+        rope_parameters={'rope_theta': 1e4, 'rope_type': 'default'}, rope_scaling={'rope_type': 'linear', 'factor': 2.0})),
+      ['both rope_scaling and rope_parameters']),
+    C('rope_parameters yarn', edit_config(lambda c: c.update(rope_parameters={'rope_theta': 1e4, 'rope_type': 'yarn',
+                                                                               'factor': 4.0})),
+      ['rope_parameters type "yarn" is not supported']),
+    # a key given twice: transformers reads the last (n_layer 2 then 1: qkv ran 2 layers, silently)
+    C('a config key given twice', lambda d: put('config.json', open(os.path.join(d, 'config.json')).read().rstrip()
+                                                 .rstrip('}') + ', "num_hidden_layers": 1}')(d),
+      ['the key "num_hidden_layers" is given twice']),
+    C('model_type a number', edit_config(lambda c: c.update(model_type=5)), ['model_type is not a string']),
     C('rope_scaling yarn', edit_config(lambda c: c.update(rope_scaling={'rope_type': 'yarn', 'factor': 4.0})),
       ['yarn', 'not supported']),
     C('rope_scaling llama3 without its context', edit_config(lambda c: c.update(
@@ -145,6 +163,8 @@ BERT_CASES = [
     C('bert relative positions', edit_config(lambda c: c.update(position_embedding_type='relative_key')),
       ['position_embedding_type']),
     C('bert hidden_act relu', edit_config(lambda c: c.update(hidden_act='relu')), ['hidden_act']),
+    # a BERT made a decoder: transformers masks it causally (qkv ran it bidirectional, silently)
+    C('bert is_decoder', edit_config(lambda c: c.update(is_decoder=True)), ['is_decoder']),
     C('bert type_vocab_size 0', edit_config(lambda c: c.update(type_vocab_size=0)), ['type_vocab_size']),
     C('bert without its MLM head', rename_tensor('cls.predictions.bias', 'cls.predictions.biases'),
       ['cls.predictions.bias']),

@@ -103,6 +103,16 @@ VARIANTS = [
             edit={'rope_scaling': LLAMA3_SCALING}),
     Variant('llama-linear-scaling', 'llama', 'layers=1 heads=2 d=32 ctx=512 seed=35', (7, 300),
             edit={'rope_scaling': {'rope_type': 'linear', 'factor': 4.0}}),
+    # transformers 5 writes the rotary settings as rope_parameters, with no top-level rope_theta
+    # (qkv read neither: theta 10000, no scaling, logits off by up to 12, silently)
+    Variant('llama-v5-rope-parameters', 'llama', 'layers=2 heads=2 d=64 ctx=256 seed=42', (7, 128),
+            edit={'rope_theta': None, 'rope_parameters': {'rope_theta': 500.0, 'rope_type': 'default'}},
+            expect={'rope_theta': 500}),
+    Variant('llama-v5-linear', 'llama', 'layers=1 heads=2 d=32 ctx=512 seed=43', (7, 300),
+            edit={'rope_theta': None, 'rope_parameters': {'rope_theta': 10000.0, 'rope_type': 'linear', 'factor': 4.0}}),
+    Variant('qwen2-v5-theta', 'qwen2', 'layers=2 heads=4 kv_heads=2 d=64 ctx=256 seed=44', (7, 128),
+            edit={'rope_theta': None, 'rope_parameters': {'rope_theta': 1000000.0, 'rope_type': 'default'}},
+            expect={'rope_theta': 1000000}),
     Variant('mistral-window', 'mistral', 'layers=2 heads=4 kv_heads=2 d=64 ctx=1024 seed=36', (7, 128, 600),
             edit={'sliding_window': 48}),
     Variant('qwen2-bias', 'qwen2', 'layers=2 heads=6 kv_heads=2 d=96 ctx=256 seed=37 tied=false', (1, 7, 128)),
@@ -210,7 +220,11 @@ def run_variant(v, qkv, tdump, tmp):
         cfg_path = os.path.join(model_dir, 'config.json')
         with open(cfg_path) as f:
             cfg = json.load(f)
-        cfg.update(v.edit)
+        for k, val in v.edit.items():  # (None: the key removed)
+            if val is None:
+                cfg.pop(k, None)
+            else:
+                cfg[k] = val
         with open(cfg_path, 'w') as f:
             json.dump(cfg, f)
     try:
