@@ -1,6 +1,8 @@
 // commands.c - the command tables in the order help lists them, and the dispatch of one line.
 #include "commands.h"
 
+#include "model/wsrc.h"
+
 void commands_init(void) {
     static const Command *const all[] = {model_commands,  gen_commands,   inspect_commands, analysis_commands, probe_commands,
                                          encode_commands, quant_commands, data_commands,    exp_commands,
@@ -24,6 +26,8 @@ int commands_run(App *app, const char *line, size_t len, Out *out) {
         rc = -1;
     } else if (c->needs_model && !app->model && app_load_model(app, NULL, NULL, &e)) {
         rc = out_error(out, "%s", e.msg);
+    } else if (c->needs_model && app->model && wsrc_check(app->model->src, &e)) {
+        rc = out_error(out, "%s: %s", a.name, e.msg);
     } else {
         app->stoppable = c->stoppable;
         rc = c->fn(app, &a, out);

@@ -1,9 +1,11 @@
 // wsrc.c - the registry of named tensors behind a model, over the files that hold them.
 #include "model/wsrc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/mem.h"
 #include "base/strmap.h"
@@ -11,6 +13,8 @@
 typedef struct WFile {
     char *path;
     int64_t size;
+    dev_t dev; // the file the path named when it was opened (0, 0: not known)
+    ino_t ino;
     void *handle;
     void (*close_fn)(void *);
 } WFile;
@@ -42,8 +46,25 @@ void wsrc_free(WSrc *ws) {
 int wsrc_add_file(WSrc *ws, const char *path, int64_t size, void *handle, void (*close_fn)(void *), Err *e) {
     (void)e;
     ws->files = xrealloc(ws->files, sizeof *ws->files * (size_t)(ws->n_files + 1));
-    ws->files[ws->n_files] = (WFile){xstrdup(path), size, handle, close_fn};
+    struct stat st;
+    bool known = stat(path, &st) == 0;
+    ws->files[ws->n_files] = (WFile){xstrdup(path), size, known ? st.st_dev : 0, known ? st.st_ino : 0, handle, close_fn};
     return ws->n_files++;
+}
+
+int wsrc_check(const WSrc *ws, Err *e) {
+    for (int i = 0; ws && i < ws->n_files; i++) {
+        const WFile *f = &ws->files[i];
+        struct stat st;
+        // a new file at the path (a rename over it, a delete) leaves the mapped one as it was;
+        // the same file cut shorter takes the mapped pages past its end away
+        if (!(f->dev || f->ino) || stat(f->path, &st) != 0 || st.st_dev != f->dev || st.st_ino != f->ino) continue;
+        if ((int64_t)st.st_size < f->size)
+            return err_set(e, "'%s' is shorter than when it was loaded (%lld of %lld bytes): it was cut or is being "
+                              "rewritten; load it again when it is whole",
+                           f->path, (long long)st.st_size, (long long)f->size);
+    }
+    return 0;
 }
 
 int wsrc_add_tensor(WSrc *ws, int file, const WTensor *t, Err *e) {

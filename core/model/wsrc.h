@@ -44,5 +44,8 @@ const WTensor *wsrc_at(const WSrc *ws, int i);
 int wsrc_file_of(const WSrc *ws, int i);
 int wsrc_n_files(const WSrc *ws);
 const char *wsrc_file_path(const WSrc *ws, int file);
+// 0 while every file is as long as when it was added; -1 with e naming one that the same file,
+// rewritten in place, has made shorter (its mapped weights past the new end would fault: SIGBUS).
+int wsrc_check(const WSrc *ws, Err *e);
 // Bytes of every file together.
 int64_t wsrc_bytes(const WSrc *ws);

@@ -1003,6 +1003,24 @@ if m or mc:
           "the interrupted rank's candidates are the runs it names, the cut-off one said so", (se[-300:], reason))
 check(jlines(run(["--json", "-e", "rankings 1000"]))[0] == n_rank, "an interrupted rank stores no ranking", se[-200:])
 
+# a model file cut shorter in place while loaded (a download or a copy over it): the next command
+# says so (it crashed with SIGBUS reading the mapped weights past the new end)
+cutdir = os.path.join(TMP, "cut-model")
+run(["-e", f"new-model gpt2 layers=2 heads=2 d=32 ctx=64 seed=4 out={cutdir}"])
+proc = subprocess.Popen([QKV, "--db", DB, "--model", cutdir], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE)
+proc.stdin.write(b'logits "ab" top=1\n')
+proc.stdin.flush()
+first = proc.stdout.readline()
+st = os.path.join(cutdir, "model.safetensors")
+with open(st, "r+b") as fh:
+    fh.truncate(1000)
+proc.stdin.write(b'logits "abc" top=1\n')
+so, se = proc.communicate(timeout=60)
+check(first and proc.returncode == 1 and b"model.safetensors' is shorter than when it was loaded (1000 of " in se
+      and b"load it again when it is whole" in se, "a loaded model file cut shorter: a clear error, no SIGBUS",
+      (first, proc.returncode, se[-300:]))
+
 # heads induction fills the context exactly when the model adds no first token (GPT-2): len = n_ctx / 2
 (ind,) = jlines(run(["--json", "-e", "heads induction len=128"]))
 check(len(ind["tokens"]) == 256, "heads induction len=128 fills a context of 256", len(ind.get("tokens", [])))
