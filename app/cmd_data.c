@@ -40,7 +40,7 @@ static int history_row(void *user, const DbRun *r) {
     jw_obj(w);
     db_run_json_fields(r, w, false);
     jw_kint(w, "n_tokens", n_tokens);
-    jw_chat_user(w, r->prompt, r->prompt_len);
+    jw_chat_user(w, r->prompt, r->prompt_len, db_run_chat(r));
     jw_obj_end(w);
 
     Buf *t = &h->out->text;
@@ -51,7 +51,7 @@ static int history_row(void *user, const DbRun *r) {
     buf_putc(t, ' ');
     put_cell(t, who, strlen(who), 10, false);
     buf_putc(t, ' ');
-    prompt_line(t, r->prompt, r->prompt_len, 40);
+    prompt_line(t, r->prompt, r->prompt_len, 40, db_run_chat(r));
     buf_puts(t, " -> \"");
     text_line(t, r->output, r->output_len, 40);
     buf_puts(t, "\"\n");
@@ -347,7 +347,7 @@ static int rankings_row(void *user, const DbRanking *r) {
     best_first(r, best);
     jw_obj(&c->out->w);
     ranking_json(r, best, NULL, &c->out->w);
-    jw_chat_user(&c->out->w, r->prompt, r->prompt_len);
+    jw_chat_user(&c->out->w, r->prompt, r->prompt_len, r->chat);
     jw_obj_end(&c->out->w);
     Buf *t = &c->out->text, order = {0};
     order_text(r, best, &order);
@@ -355,7 +355,7 @@ static int rankings_row(void *user, const DbRanking *r) {
     buf_printf(t, "#%-5lld %.16s ", (long long)r->id, r->created);
     put_cell(t, who, strlen(who), 10, false);
     buf_printf(t, " k=%d  %-17s ", r->k, order.data);
-    prompt_line(t, r->prompt, r->prompt_len, 40);
+    prompt_line(t, r->prompt, r->prompt_len, 40, r->chat);
     if (r->note) {
         buf_puts(t, "  note: ");
         text_line(t, r->note, strlen(r->note), 30);

@@ -53,6 +53,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     jw_kbool(w, "ranking_pending", true);
     jw_key(w, "prompt");
     jw_strn(w, ptext, plen);
+    jw_chat_user(w, ptext, plen, kind != 0);
     jw_kint(w, "k", k);
     jw_key(w, "candidates");
     jw_arr(w);

@@ -437,19 +437,19 @@ void text_line(Buf *b, const char *s, size_t n, size_t max) {
     if (cut < n) buf_puts(b, "...");
 }
 
-void prompt_line(Buf *b, const char *s, size_t n, size_t max) {
+void prompt_line(Buf *b, const char *s, size_t n, size_t max, bool chat) {
     size_t off, len;
-    bool chat = chat_user_text(s, n, &off, &len);
+    chat = chat && chat_user_text(s, n, &off, &len);
     if (chat) buf_puts(b, "chat: ");
     buf_putc(b, '"');
     text_line(b, chat ? s + off : s, chat ? len : n, max);
     buf_putc(b, '"');
 }
 
-void jw_chat_user(JsonW *w, const char *s, size_t n) {
+void jw_chat_user(JsonW *w, const char *s, size_t n, bool chat) {
     size_t off, len;
     jw_key(w, "chat_user");
-    if (chat_user_text(s, n, &off, &len)) jw_strn(w, s + off, len);
+    if (chat && chat_user_text(s, n, &off, &len)) jw_strn(w, s + off, len);
     else jw_null(w);
 }
 

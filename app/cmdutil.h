@@ -119,12 +119,13 @@ void put_cell(Buf *b, const char *s, size_t n, int width, bool token);
 void text_line(Buf *b, const char *s, size_t n, size_t max);
 // Whether a file name ends in ext (".csv"), in any case.
 bool has_ext(const char *path, const char *ext);
-// A prompt as a listing shows it, quoted, text_line's max bytes: a chat prompt (a template's
-// markers around its turns, chat_user_text) as "chat: " and its last user message, which
-// tells one from the next where their common start (the system message) would not.
-void prompt_line(Buf *b, const char *s, size_t n, size_t max);
+// A prompt as a listing shows it, quoted, text_line's max bytes: a chat prompt (chat: one a
+// chat template rendered, chat_user_text finding its turns) as "chat: " and its last user
+// message, which tells one from the next where their common start (the system message) would
+// not. Another prompt is shown whole, whatever markers its text holds.
+void prompt_line(Buf *b, const char *s, size_t n, size_t max, bool chat);
 // JSON key "chat_user": a chat prompt's last user message (as prompt_line shows it), else null.
-void jw_chat_user(JsonW *w, const char *s, size_t n);
+void jw_chat_user(JsonW *w, const char *s, size_t n, bool chat);
 
 // The options of a new model of family f (layers= heads= kv_heads= d= ff= ctx= vocab= seed=
 // std= theta= tied= masks= dtype= prefix= shards=) over newmodel_defaults(), for new-model and

@@ -121,6 +121,9 @@ int64_t db_run_insert(Db *db, DbRun *r, Err *e);
 // or -1 with e filled.
 int db_run_get(Db *db, int64_t id, DbRun *out, Err *e);
 void db_run_done(DbRun *r);
+// The run's prompt was rendered by a chat template (generate/rank chat=true, an experiment's
+// chat=on: its template is "chat:KIND").
+bool db_run_chat(const DbRun *r);
 // Record how a run came about after the fact (a rank candidate, a replay of parent).
 int db_run_set_origin(Db *db, int64_t id, const char *kind, int64_t parent_id, Err *e);
 int64_t db_run_count(Db *db, Err *e);
@@ -169,6 +172,7 @@ typedef struct DbRanking {
     const char *qkv_version; // QKV_VERSION when NULL
     int k;
     DbRankItem items[DB_RANK_MAX]; // k of them, by n
+    bool chat; // read: its prompt a chat template rendered (its first candidate's run says so)
     char *mem_;
 } DbRanking;
 

@@ -242,7 +242,7 @@ static void hh_transcript(Buf *b, const char *prompt, size_t plen, const DbRun *
     buf_clear(b);
     buf_puts(b, "\n\nHuman: ");
     size_t off, len;
-    if (chat_user_text(prompt, plen, &off, &len)) buf_put(b, prompt + off, len);
+    if (db_run_chat(r) && chat_user_text(prompt, plen, &off, &len)) buf_put(b, prompt + off, len);
     else buf_put(b, prompt, plen);
     buf_puts(b, "\n\nAssistant: ");
     bool space = r->output_len > 0 && r->output[0] == ' ';

@@ -10,7 +10,8 @@ static const char SQL_INSERT[] =
     "INSERT INTO rankings (created, prompt, k, annotator, note, qkv_version) VALUES (?, ?, ?, ?, ?, ?)";
 static const char SQL_ITEM[] = "INSERT INTO ranking_items (ranking_id, n, run_id, rank) VALUES (?, ?, ?, ?)";
 static const char SQL_GET[] =
-    "SELECT id, created, prompt, k, annotator, note, qkv_version FROM rankings WHERE id = ?";
+    "SELECT id, created, prompt, k, annotator, note, qkv_version, (SELECT u.template LIKE 'chat:%' FROM ranking_items i "
+    "JOIN runs u ON u.id = i.run_id WHERE i.ranking_id = rankings.id ORDER BY i.n LIMIT 1) FROM rankings WHERE id = ?";
 static const char SQL_ITEMS[] = "SELECT n, run_id, rank FROM ranking_items WHERE ranking_id = ? ORDER BY n";
 static const char SQL_COUNT[] = "SELECT count(*) FROM rankings";
 static const char SQL_NOTE[] = "UPDATE rankings SET note = ? WHERE id = ?";
@@ -96,6 +97,7 @@ int db_ranking_get(Db *db, int64_t id, DbRanking *out, Err *e) {
     out->id = sqlite3_column_int64(st, 0);
     snprintf(out->created, sizeof out->created, "%s", (const char *)sqlite3_column_text(st, 1));
     out->k = sqlite3_column_int(st, 3);
+    out->chat = sqlite3_column_int(st, 7) == 1;
     Buf b = {.fallible = true}; // the row's text: input-sized (mem.h rule 1)
     size_t off[4];
     int bad = db_col_stash(st, 2, &b, &off[0], &out->prompt_len) || db_col_stash(st, 4, &b, &off[1], NULL) ||

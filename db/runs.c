@@ -227,3 +227,5 @@ int db_runs_each(Db *db, const DbFilter *f, long limit, bool newest_first, DbRun
     RunVisit v = {fn, user};
     return db_filtered_each(db, sql, "r.id", DB_WHERE_RUNS, f, limit, newest_first, visit_run, &v, e);
 }
+
+bool db_run_chat(const DbRun *r) { return r->template_name && !strncmp(r->template_name, "chat:", 5); }

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/chatturn.h"
 #include "base/mem.h"
 #include "view.h"
 
@@ -22,6 +21,8 @@ typedef struct Cand {
 typedef struct Rank {
     char *prompt;
     size_t prompt_len;
+    char *chat_user; // a chat prompt's user message (rank's JSON chat_user), else NULL
+    size_t chat_user_len;
     int k;
     Cand c[RANK_MAX];
     int order[RANK_MAX]; // indexes into c, best first
@@ -54,7 +55,8 @@ static void cands_free(Rank *R) {
     for (int i = 0; i < R->k; i++) free(R->c[i].text);
     free(R->prompt);
     free(R->note);
-    R->prompt = R->note = NULL;
+    free(R->chat_user);
+    R->prompt = R->note = R->chat_user = NULL;
     R->k = 0;
 }
 
@@ -190,6 +192,8 @@ static void rank_result(View *v, const ViewResult *r) {
         R->judged = false, R->judge[0] = 0;
         const Json *p = json_get(r->json, "prompt"), *cs = json_get(r->json, "candidates");
         if (p && p->type == JSON_STR) R->prompt = dupn(p->str, p->len), R->prompt_len = p->len;
+        const Json *cu = json_get(r->json, "chat_user"); // (null: a plain prompt, shown whole)
+        if (cu && cu->type == JSON_STR) R->chat_user = dupn(cu->str, cu->len), R->chat_user_len = cu->len;
         for (size_t i = 0; cs && i < cs->len && R->k < RANK_MAX; i++) {
             const Json *x = &cs->items[i], *t = json_get(x, "text");
             Cand *d = &R->c[R->k];
@@ -308,11 +312,11 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     int X = x + cellgrid_text(g, x, y, w, "Rank", acc, CELLCOLOR_DEFAULT, CELL_BOLD);
     X += vd_printf(g, X, y, x + w - X, 0, u, " %d candidates for ", R->k);
     Buf pl = {0};
-    size_t off, len; // a chat prompt: the user's message, as rankings and history show it
-    bool chat = R->prompt && chat_user_text(R->prompt, R->prompt_len, &off, &len);
+    // a chat prompt: the user's message, as rankings and history show it
+    bool chat = R->chat_user != NULL;
     if (chat) buf_puts(&pl, "chat: ");
     buf_putc(&pl, '"');
-    buf_put(&pl, chat ? R->prompt + off : R->prompt ? R->prompt : "", chat ? len : R->prompt_len);
+    buf_put(&pl, chat ? R->chat_user : R->prompt ? R->prompt : "", chat ? R->chat_user_len : R->prompt_len);
     buf_putc(&pl, '"');
     vd_text(g, X, y, x + w - X, pl.data, 0, pl.len, CELLCOLOR_DEFAULT, CELLCOLOR_DEFAULT, CELL_BOLD, u);
     buf_free(&pl);

@@ -36,7 +36,7 @@ RUN_KEYS = ['run_id', 'created', 'kind', 'parent_id', 'annotator', 'qkv_version'
             'top_p', 'seed', 'max_tokens', 'n_alts', 'stop_at_eos', 'truncate', 'prompt_ids', 'n_truncated',
             'text', 'ids', 'logprobs', 'alts', 'prefill_s', 'decode_s', 'stop_reason']
 RANKING_KEYS = ['ranking_id', 'created', 'annotator', 'note', 'qkv_version', 'prompt', 'k', 'order', 'candidates']
-RANK_KEYS = ['ranking_pending', 'prompt', 'k', 'candidates', 'identical']
+RANK_KEYS = ['ranking_pending', 'prompt', 'chat_user', 'k', 'candidates', 'identical']
 CAND_KEYS = ['n', 'run_id', 'seed', 'text']
 ORDER_KEYS = ['ranking_id', 'order', 'k', 'annotator', 'note']
 EXPORT_KEYS = ['file', 'count', 'what', 'format']
@@ -427,6 +427,22 @@ def main():
     for (c, r_, m), p_ in zip(want, trl[:5]):
         check(p_['prompt'] == NASTY and p_['chosen'] == texts[c] and p_['rejected'] == texts[r_] and p_['margin'] == m,
               'trl pair %d>%d' % (c, r_))
+    # a plain prompt whose text holds a chat template's markers is no chat prompt: listed, given as
+    # chat_user and exported as the Human turn whole (they were cut to the text after the marker)
+    mdb = f('markers.db')
+    plain = ['Explain what the [INST] tag means in Llama 2 prompts.', 'Q: parse <|im_start|>user\nhello<|im_end|> here?']
+    for pr_ in plain:
+        (rk_, _), _ = qjson(mdb, ['rank %s k=2 max=3 temperature=1 seed=1' % quote(pr_), 'order 1 2'])
+        check(rk_.get('chat_user', 'absent') is None, 'rank: a plain prompt has no chat_user: %r' % rk_.get('chat_user'))
+    (lst, hist), _ = qjson(mdb, ['rankings', 'history 4'])
+    check([r_['chat_user'] for r_ in lst['rankings']] == [None, None] and
+          all(r_['chat_user'] is None for r_ in hist['runs']), 'plain prompts: chat_user null')
+    p = qkv(['--db', mdb, '-e', 'rankings; history 4'])
+    out = p.stdout.decode('utf-8', 'replace')
+    check('chat: ' not in out and '"Explain what the [INST] tag means' in out, 'plain prompts listed whole: %r' % out)
+    qjson(mdb, ['export pairs %s format=hh' % f('markers-hh.jsonl')])
+    humans = sorted(json.loads(l)['chosen'].split('\n\nAssistant:')[0] for l in open(f('markers-hh.jsonl'), encoding='utf-8'))
+    check(humans == sorted('\n\nHuman: ' + x for x in plain), 'HH: a plain prompt is the Human turn whole: %r' % humans)
     # margin=K scales it as reward train margin=K does (TRL subtracts it in the loss); margin=0
     # leaves the field out, so TRL trains on reward train's default loss
     objs, _ = qjson(db, ['export pairs %s margin=0.5' % f('trl-half.jsonl'), 'export pairs %s margin=0' % f('trl-0.jsonl')])

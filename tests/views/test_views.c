@@ -587,12 +587,22 @@ static void test_rank(void) {
     // a chat prompt: the heading shows the question asked, not the template's system turn
     result(&v, "rank",
            "{\"ranking_pending\":true,\"prompt\":\"<|im_start|>system\\nYou are a helpful AI assistant named "
-           "SmolLM<|im_end|>\\n<|im_start|>user\\nName a vegetable.<|im_end|>\\n<|im_start|>assistant\\n\",\"k\":2,"
+           "SmolLM<|im_end|>\\n<|im_start|>user\\nName a vegetable.<|im_end|>\\n<|im_start|>assistant\\n\","
+           "\"chat_user\":\"Name a vegetable.\",\"k\":2,"
            "\"candidates\":[{\"n\":1,\"run_id\":1,\"seed\":1,\"text\":\"Carrot.\"},"
            "{\"n\":2,\"run_id\":2,\"seed\":2,\"text\":\"Leek.\"}]}",
            "rank \"Name a vegetable.\" k=2 chat=true");
     CHECK(shows(&v, 64, 14, (const char *[]){"Rank 2 candidates for chat: \"Name a vegetable.\"", NULL}));
     CHECK_INT(v.ops->key(&v, 'x'), 1); // skipped: back to none pending
+    result(&v, "skip", "{}", "skip");
+    // a plain prompt holding a template's marker as text is shown whole (it was cut after it)
+    result(&v, "rank",
+           "{\"ranking_pending\":true,\"prompt\":\"What does [INST] mean?\",\"chat_user\":null,\"k\":2,"
+           "\"candidates\":[{\"n\":1,\"run_id\":3,\"seed\":1,\"text\":\"A tag.\"},"
+           "{\"n\":2,\"run_id\":4,\"seed\":2,\"text\":\"No idea.\"}]}",
+           "rank \"What does [INST] mean?\" k=2");
+    CHECK(shows(&v, 64, 14, (const char *[]){"Rank 2 candidates for \"What does [INST] mean?\"", NULL}));
+    CHECK_INT(v.ops->key(&v, 'x'), 1);
     result(&v, "skip", "{}", "skip");
     // a candidate longer than the screen: the chosen one gets the rows the others' first lines leave
     // and scrolls with PgDn (each had an equal share: 3 lines of 20, the rest never readable)
