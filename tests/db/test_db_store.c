@@ -494,6 +494,7 @@ int main(void) {
             DbRun c;
             dbt_run(&c, 20 + i, chat, tmp, sizeof tmp);
             c.kind = "rank", c.annotator = "carol", c.output = answers[i], c.output_len = strlen(answers[i]);
+            c.template_name = "chat:chatml"; // as rank chat=true logs it (a plain prompt is exported whole)
             cc[i] = db_run_insert(cdb, &c, &e);
             CHECK(cc[i] > 0);
         }
