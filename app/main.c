@@ -50,6 +50,17 @@ static void on_oom(size_t size) {
     _exit(EXIT_OOM);
 }
 
+// A --model or --tokenizer that cannot be opened: said as a command's error is (with --json, the
+// {"error": ...} line on stdout too, which it lacked; names read from the file as valid UTF-8).
+static int startup_error(const App *app, const char *msg) {
+    Out o;
+    out_init(&o);
+    out_error(&o, "%s", msg);
+    print_result(&o, -1, app->json, stdout, stderr);
+    out_free(&o);
+    return 1;
+}
+
 static void usage(FILE *f) {
     fputs("usage: qkv [--model PATH] [--tokenizer PATH] [--db PATH] [--annotator NAME] [--threads N]\n"
           "           [--kv auto|f32|f16|q8_0] [--json] [-e 'CMD; CMD ...'] [--script FILE] [--no-tui] [--version] [--help]\n"
@@ -316,15 +327,13 @@ int main(int argc, char **argv) {
     if (tokenizer) {
         app.tok_owned = tok_load(tokenizer, &e);
         if (!app.tok_owned) {
-            fprintf(stderr, "error: %s\n", e.msg);
-            status = 1;
+            status = startup_error(&app, e.msg);
             goto done;
         }
         app.tok = app.tok_owned;
     }
     if (model && app_load_model(&app, model, tokenizer, &e)) {
-        fprintf(stderr, "error: %s\n", e.msg);
-        status = 1;
+        status = startup_error(&app, e.msg);
         goto done;
     }
     bool interactive = !have_e && !script && isatty(STDIN_FILENO);

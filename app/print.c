@@ -40,7 +40,12 @@ static void print_value(FILE *f, const Json *v, int depth) {
 
 void print_result(const Out *o, int rc, bool json, FILE *out, FILE *err) {
     if (rc) {
-        fprintf(err, "error: %s\n", o->err.data ? o->err.data : "failed");
+        // names read from a file (a GGUF key, a tensor's name) may be any bytes: valid UTF-8 on
+        // the terminal, as in the JSON
+        Buf safe = {0};
+        if (o->err.data) buf_put_utf8(&safe, o->err.data, o->err.len);
+        fprintf(err, "error: %s\n", safe.data ? safe.data : "failed");
+        buf_free(&safe);
         if (json) {
             Buf b = {0};
             JsonW w;

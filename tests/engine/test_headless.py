@@ -326,6 +326,16 @@ so, se = proc.communicate(timeout=30)
 check(proc.returncode == 130 and b" w\n" in so and not se, "Ctrl-C while waiting for input: 130, no error",
       (proc.returncode, so, se))
 
+# a --model that cannot be opened, with --json: the {"error": ...} line on stdout as a command's
+# error has (there was none), and on stderr a name that is not UTF-8 shown as valid text
+bad_path = os.fsencode(TMP) + b"/no-model-\xff"
+p = subprocess.run([os.fsencode(QKV), b"--db", os.fsencode(DB), b"--json", b"--model", bad_path, b"-e", b"model"],
+                   capture_output=True, timeout=60)
+sj = [json.loads(l) for l in p.stdout.decode().splitlines() if l.strip()]
+check(p.returncode == 1 and len(sj) == 1 and "no-model-\ufffd" in sj[0].get("error", "")
+      and b"\xff" not in p.stderr and p.stderr.startswith(b"error: ")
+      and "no-model-\ufffd" in p.stderr.decode("utf-8", "replace"),
+      "--json --model BAD: the JSON error on stdout, the message valid UTF-8", (p.returncode, p.stdout, p.stderr))
 # errors: a message on stderr, non-zero exit, the rest of the script not run
 for cmd, needle in [
     ("frobnicate", "unknown command 'frobnicate'"),
