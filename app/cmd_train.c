@@ -378,6 +378,9 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     o.opt.min_lr = o.opt.lr / 10;
     if ((r = args_float(a, "min_lr", 0, 10, &x, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) o.opt.min_lr = (float)x;
+    if (o.opt.min_lr > o.opt.lr) // (the schedule rose from lr to it)
+        return out_error(out, "train: min_lr=%g is above lr=%g: the learning rate decays from lr to min_lr",
+                         (double)o.opt.min_lr, (double)o.opt.lr);
     if ((r = args_float(a, "val", 0, 0.9, &x, &e)) < 0) return out_error(out, "%s", e.msg);
     if (r) o.val_frac = x;
     if ((r = args_int(a, "data_seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s", e.msg);

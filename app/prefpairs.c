@@ -293,6 +293,9 @@ int pref_train_opts(const Args *a, const char *cmd, PrefTrainOpts *p, Out *out) 
     if ((r = args_int(a, "seed", 0, (1ll << 53), &v, &e)) < 0) return out_error(out, "%s: %s", cmd, e.msg);
     if (r) p->seed = (uint64_t)v;
     p->opt.min_lr = min_lr >= 0 ? min_lr : p->opt.lr / 10;
+    if (p->opt.min_lr > p->opt.lr) // (the schedule rose from lr to it)
+        return out_error(out, "%s: min_lr=%g is above lr=%g: the learning rate decays from lr to min_lr", cmd,
+                         (double)p->opt.min_lr, (double)p->opt.lr);
     return 0;
 }
 

@@ -305,6 +305,8 @@ def test_bad(qkv, tmp, model_dir):
     bad(qkv, db, 'dpo train base=%s out=%s beta=-1' % (model_dir, out), 'beta', out=out)
     bad(qkv, db, 'dpo train base=%s out=%s max_len=1' % (model_dir, out), 'leaves no completion token', out=out)
     bad(qkv, db, 'dpo train base=%s out=%s lr=x' % (model_dir, out), 'lr', out=out)
+    bad(qkv, db, 'dpo train base=%s out=%s lr=1e-5 min_lr=1e-3' % (model_dir, out), 'min_lr=0.001 is above lr=1e-05',
+        out=out)
     bad(qkv, db, 'dpo train base=/nonexistent out=%s' % out, 'base=/nonexistent', out=out)
     bad(qkv, db, 'dpo fly out=%s' % out, 'unknown subcommand', out=out)
     bad(qkv, db, 'dpo train base=%s out=%s head=sideways' % (model_dir, out), 'head must be', out=out)

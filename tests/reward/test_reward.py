@@ -553,6 +553,8 @@ def test_bad(qkv, tmp, model_dir, rm_dir):
     make_db(qkv, db, 4)
     bad(qkv, db, 'reward train base=%s out=%s since=2999-01-01' % (model_dir, out), 'no rankings match', out=out)
     bad(qkv, db, 'reward train base=%s' % model_dir, 'out=DIR is required')
+    # a floor above the start: the learning rate rose (it was accepted)
+    bad(qkv, db, 'reward train base=%s out=%s min_lr=1' % (model_dir, out), 'min_lr=1 is above lr=0.01', out=out)
     # out= holding a model (the base itself, a reward model) is refused and the model kept: it was
     # replaced (the base's config.json became LlamaForSequenceClassification)
     for target in (model_dir, rm_dir):

@@ -310,12 +310,14 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
 
 def threads_same(qkv, tmp, family, trained, common):
     """The run of scratch_and_resume (threads=2) again: the same loss curve and weights exactly.
-    With threads=1: the first step's loss within 1e-6, the 40 steps' within 1e-4 and the weights
-    within 1e-3 (relative). The passes split their work so that every sum keeps its order for
-    any thread count, and GPT-2 here comes out identical; but OpenBLAS picks its small-matrix
-    kernels (other rounding) by the size of each call, and a share's calls are smaller: the
-    Llama's 64-wide layers differ at the first step by about 1e-7 and, at lr 1e-2, by about 1e-5
-    after 40 steps."""
+    With threads=1: the first step's loss within 1e-6, the 40 steps' within 1e-3 and the weights
+    within 3e-2 (relative). The passes split their work so that every sum keeps its order for
+    any thread count, and on the AVX-512 host GPT-2 comes out identical; but OpenBLAS picks its
+    small-matrix kernels (other rounding) by the size of each call, and a share's calls are
+    smaller: the first step differs by about 1e-9 to 1e-7, and 40 steps at lr 1e-2 carry it to
+    about 1e-5 (GPT-2) and 2e-4 (Llama) in the loss and 2e-3 to 1e-2 in the weights on the AVX2
+    host (Zen 3, 2026-12-07: the bounds were 1e-4 and 1e-3, set on the AVX-512 host, and failed
+    there)."""
     db = os.path.join(tmp, family + '-threads.db')
     want, wa = curve(os.path.join(tmp, family + '.db'), trained), tensors(trained)
     worst = {}
@@ -337,7 +339,7 @@ def threads_same(qkv, tmp, family, trained, common):
                    for a, b in zip(x[1:], y[1:]) if a is not None and b is not None] or [float('inf')])
         wrel = max(float(np.max(np.abs(wa[k] - wb[k]))) / max(float(np.max(np.abs(wa[k]))), 1e-6) for k in wa)
         rel1 = abs(got[0][1] - want[0][1]) / abs(want[0][1]) if got else float('inf')
-        if len(got) != len(want) or not rel1 <= 1e-6 or not rel <= 1e-4 or not wrel <= 1e-3:
+        if len(got) != len(want) or not rel1 <= 1e-6 or not rel <= 1e-3 or not wrel <= 3e-2:
             fail('%s: threads=1 and threads=2 differ: the first loss by %.3g, losses by %.3g relative (%d and %d '
                  'points), weights by %.3g' % (family, rel1, rel, len(got or []), len(want), wrel))
         worst = (rel1, rel, wrel)
@@ -427,6 +429,8 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
         ([short, 'out=' + os.path.join(tmp, 'x4'), 'seq=32'], 'fewer than seq+1'),
         ([data, 'from=' + bert, 'out=' + os.path.join(tmp, 'x5')], 'not trainable'),
         ([data, 'out=' + os.path.join(tmp, 'x6'), 'warmup=5', 'steps=5'], 'warmup'),
+        # a floor above the start: the schedule rose (it was accepted)
+        ([data, 'out=' + os.path.join(tmp, 'x7'), 'lr=1e-3', 'min_lr=1e-2'], 'min_lr=0.01 is above lr=0.001'),
         ([data], 'out=DIR is required'),
         ([latin1, 'out=' + os.path.join(tmp, 'x9')], 'is not UTF-8 (byte 2003)'),
         ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'layers=3'], 'layers= describes a new model'),
