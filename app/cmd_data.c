@@ -515,7 +515,8 @@ static const char *const k_none[] = {NULL};
 static const char *const k_history[] = {"since", "until", "annotator", "model", "kind", NULL};
 static const char *const k_show[] = {"ranking", NULL};
 static const char *const k_rankings[] = {"since", "until", "annotator", "model", NULL};
-static const char *const k_export[] = {"format", "since", "until", "annotator", "model", "kind", "type", "margin", NULL};
+static const char *const k_export[] = {"format", "since", "until", "annotator", "model", "text", "kind", "type", "margin",
+                                       NULL};
 
 const Command data_commands[] = {
     {"history", cmd_history, 0, 2, k_history, "history [N] [TEXT] [since=DATE until=DATE annotator=NAME model=M kind=K]",
@@ -548,7 +549,8 @@ const Command data_commands[] = {
      "rank}] (best first), chat_user}] (as history's).",
      false},
     {"export", cmd_export, 2, 3, k_export,
-     "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M margin=1] | "
+     "export pairs|rankings|runs FILE [format=trl|hh|jsonl|csv since=DATE until=DATE annotator=NAME model=M text=T "
+     "margin=1] | "
      "export experiment ID FILE [format=json|jsonl|csv] | export gguf FILE [type=f32|f16|q8_0]",
      "Write training data, replacing FILE atomically. pairs: every preference pair of each ranking (ties give "
      "none, nor do two completions that read the same), format=trl {prompt, chosen, rejected, margin} (margin = K x rank difference, margin=K, default 1; TRL's reward trainer subtracts it in the loss as reward train margin=K does; margin=0 leaves the field out) or format=hh {chosen, "
@@ -556,7 +558,7 @@ const Command data_commands[] = {
      "{ranking_id, created, annotator, note, qkv_version, prompt, k, order, candidates: [{n, rank, run}]} with "
      "each run's full record. runs: JSON Lines (or format=csv) with show's fields. Filters: since/until (ISO "
      "dates, UTC, inclusive), annotator, model (path substring or sha256 prefix; for rankings, any candidate's), "
-     "kind (runs). export experiment ID FILE writes one experiment (format from the name: .csv, .jsonl, else json): "
+     "text (as reward train's and the listings' TEXT), kind (runs). export experiment ID FILE writes one experiment (format from the name: .csv, .jsonl, else json): "
      "{experiment, conditions, items: [{condition, shots, cot, samples, chat, seed, item, input, target, answer, "
      "correct, correct_norm, detail, runs: [{sample, run_id, answer, n_reused, prompt, text}]}]}; jsonl one item a "
      "line; csv one item a row with its first run. JSON: file, count, what, format (pairs: and identical, the pairs "

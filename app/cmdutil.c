@@ -379,6 +379,8 @@ int filter_opts(const Args *a, DbFilter *f, Out *out) {
     f->annotator = args_opt(a, "annotator");
     f->model = args_opt(a, "model");
     f->kind = args_opt(a, "kind");
+    for (int k = 0; k < a->n; k++) // text= (of the commands that take it), a NUL in it too
+        if (a->a[k].key && !strcmp(a->a[k].key, "text")) f->text = a->a[k].val, f->text_len = a->a[k].len;
     static const char *const kinds[] = {"generate", "rank", "replay", "experiment", "judge"};
     for (size_t i = 0; f->kind && i < sizeof kinds / sizeof *kinds; i++)
         if (!strcmp(f->kind, kinds[i])) return 0;

@@ -102,7 +102,8 @@ int list_command(App *app, const Args *a, Out *out, const char *cmd, const char 
 // nothing, successfully, over a new empty database. False otherwise.
 bool list_absent(App *app, Out *out, const char *key);
 void list_none(Out *out, const char *what, bool filtered);
-// The since=, until=, annotator=, model=, kind= filters.
+// The since=, until=, annotator=, model=, kind= and text= filters (text=: a substring of a
+// run's or ranking's text, as the listings' TEXT; for the commands whose options hold it).
 int filter_opts(const Args *a, DbFilter *f, Out *out);
 // Append n bytes of s as valid UTF-8 with NUL bytes shown as U+2400 (a human form is a C string).
 void put_text(Buf *b, const char *s, size_t n);

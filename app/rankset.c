@@ -88,8 +88,6 @@ int rankset_command(App *app, const Args *a, const char *cmd, bool by_annotator,
     DbFilter f = {0};
     if (filter_opts(a, &f, out)) return -1;
     if (!by_annotator) f.annotator = NULL;
-    for (int k = 0; k < a->n; k++) // text=, a NUL in it too
-        if (a->a[k].key && !strcmp(a->a[k].key, "text")) f.text = a->a[k].val, f.text_len = a->a[k].len;
     Err e = {{0}};
     if (rankset_load(db, &f, s, &e)) {
         rankset_free(s);

@@ -109,8 +109,7 @@ int db_fail(Db *db, int rc, Err *e, const char *what) {
     }
 }
 
-int db_writable(Db *db, Err *e, const char *what) {
-    if (db->readonly) return err_set(e, "%s '%s': the database is read-only", what, db->path);
+int db_sound(Db *db, Err *e, const char *what) {
     if (!db->sound && sqlite3_get_autocommit(db->h)) {
         // (outside a transaction: the check holds no write lock; a few tenths of a second for
         // 100 MB, once a session)
@@ -132,8 +131,14 @@ int db_writable(Db *db, Err *e, const char *what) {
         if (status) return status;
     }
     if (db->sound >= 0) return 0;
-    return err_set(e, "%s '%s': the database is damaged, qkv writes nothing more to it; " DB_RECOVER_HINT, what,
+    return err_set(e, "%s '%s': the database is damaged (found earlier in this session), qkv writes and exports nothing more; "
+                   DB_RECOVER_HINT, what,
                    db->path, db->path);
+}
+
+int db_writable(Db *db, Err *e, const char *what) {
+    if (db->readonly) return err_set(e, "%s '%s': the database is read-only", what, db->path);
+    return db_sound(db, e, what);
 }
 
 // ---- statements ------------------------------------------------------------------------

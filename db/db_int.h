@@ -46,9 +46,13 @@ sqlite3_stmt *db_prepare(Db *db, const char *sql, Err *e);
 // Fill e with "what 'path': reason" for SQLite result code rc; returns -1.
 int db_fail(Db *db, int rc, Err *e, const char *what);
 // Fail with "what 'path': the database is read-only" when db is read-only, or when it is
-// damaged: its structure is checked (quick_check) before the session's first write, and a
-// database that fails it, or on which SQLite reported corruption, is written no more.
+// damaged (db_sound).
 int db_writable(Db *db, Err *e, const char *what);
+// Fail naming the damage and how to recover when db is damaged: its structure is checked
+// (quick_check) once a session, before the first write or export, and a database that fails
+// it, or on which SQLite reported corruption, is written and exported no more (damage SQLite
+// cannot see while reading drops rows silently).
+int db_sound(Db *db, Err *e, const char *what);
 
 // Start a write transaction, or a savepoint when one is open (*own says whether this call
 // started the transaction).

@@ -380,7 +380,7 @@ int db_export(Db *db, DbExport what, const char *file, const DbFilter *f, double
     DbWhere check;
     int bad = db_where_build(f, DB_WHERE_RUNS, &check, e);
     db_where_done(&check);
-    if (bad) return -1;
+    if (bad || db_sound(db, e, "cannot export from")) return -1;
 
     AtomicFile af;
     if (af_open(&af, file, e)) return -1;
@@ -618,6 +618,7 @@ static int export_experiment_body(ExpExport *x) {
 
 int db_export_experiment(Db *db, int64_t id, DbExportExp format, const char *file, long *count, Err *e) {
     *count = 0;
+    if (db_sound(db, e, "cannot export from")) return -1;
     DbExperiment x;
     int found = db_experiment_get(db, id, &x, e);
     if (found <= 0) return found < 0 ? -1 : err_set(e, "no experiment %lld in '%s'", (long long)id, db->path);

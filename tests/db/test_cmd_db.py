@@ -443,6 +443,10 @@ def main():
     qjson(mdb, ['export pairs %s format=hh' % f('markers-hh.jsonl')])
     humans = sorted(json.loads(l)['chosen'].split('\n\nAssistant:')[0] for l in open(f('markers-hh.jsonl'), encoding='utf-8'))
     check(humans == sorted('\n\nHuman: ' + x for x in plain), 'HH: a plain prompt is the Human turn whole: %r' % humans)
+    # text= chooses the rankings as reward train text= does (export had no such filter)
+    (ex_,), _ = qjson(mdb, ['export pairs %s text="[INST] tag"' % f('markers-text.jsonl')])
+    got_ = [json.loads(l)['prompt'] for l in open(f('markers-text.jsonl'), encoding='utf-8')]
+    check(ex_['count'] == 1 and got_ == [plain[0]], 'export pairs text=: the matching ranking only: %r' % got_)
     # margin=K scales it as reward train margin=K does (TRL subtracts it in the loss); margin=0
     # leaves the field out, so TRL trains on reward train's default loss
     objs, _ = qjson(db, ['export pairs %s margin=0.5' % f('trl-half.jsonl'), 'export pairs %s margin=0' % f('trl-0.jsonl')])
@@ -803,6 +807,34 @@ def main():
     p = qkv(['--db', ddb, '-e', 'rankings'])
     err = p.stderr.decode()
     check(p.returncode != 0 and 'the database is corrupt' in err and '.recover' in err, 'damaged: a read says so: %s' % err)
+    # damage SQLite does not see while reading (the newest cells of the rankings' page overwritten):
+    # the listing drops rows; an export, whose rows become training data, checks the structure
+    # first and refuses (it wrote 61 of 62 rankings, exit 0)
+    sdb = f('silent.db')
+    with open(f('silent-script'), 'w') as fh:
+        for i in range(40):
+            fh.write('rank "silent %d" k=2 max=2 temperature=1 seed=%d\norder 1 2\n' % (i, i + 1))
+    p = qkv(['--db', sdb, '--script', f('silent-script')])
+    check(p.returncode == 0, 'forty rankings stored: %s' % p.stderr[-200:])
+    c = sqlite3.connect(sdb)
+    c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+    root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'rankings'").fetchone()[0]
+    psize = c.execute('PRAGMA page_size').fetchone()[0]
+    c.close()
+    with open(sdb, 'r+b') as fh:  # the newest cells, where the page's content area begins
+        fh.seek((root - 1) * psize + 5)
+        content = int.from_bytes(fh.read(2), 'big')
+        fh.seek((root - 1) * psize + content)
+        fh.write(b'\xff' * 300)
+    c = sqlite3.connect(sdb)
+    qc = c.execute('PRAGMA quick_check').fetchone()[0]
+    c.close()
+    out_pairs = f('silent-pairs.jsonl')
+    p = qkv(['--db', sdb, '-e', 'export pairs %s' % out_pairs])
+    err = p.stderr.decode()
+    check(qc != 'ok' and p.returncode != 0 and 'cannot export from' in err and 'the database is damaged (' in err
+          and '.recover' in err and not os.path.exists(out_pairs), 'damage reads do not see: export refused: %s %s'
+          % (qc[:80], err[-300:]))
     blocker = f('blocker')
     open(blocker, 'w').close()
     p = qkv(['--db', os.path.join(blocker, 'sub', 'q.db'), '-e', 'history'])
