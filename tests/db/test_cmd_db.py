@@ -750,12 +750,17 @@ def main():
           % (proc.returncode, out))
     check(db_count(ldb, 'runs') == 1, 'nothing half written while locked')
     # the lock released after a while: the waiting process goes on and logs its run
+    # (the lock goes once qkv says it waits: a fixed sleep raced a slow start, under the sanitizers)
     proc = subprocess.Popen([QKV, '--db', ldb, '--json', '-e', 'generate "after the lock" max=2 seed=1'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
-    time.sleep(1.5)
+    err, t0 = b'', time.time()
+    while b'waiting for the database' not in err and time.time() - t0 < 60:
+        err += os.read(proc.stderr.fileno(), 4096) or b''
+    time.sleep(0.5)
     holder.execute('COMMIT')
     holder.close()
-    out, err = proc.communicate(timeout=60)
+    out, rest = proc.communicate(timeout=60)
+    err += rest
     check(proc.returncode == 0 and b'waiting for the database' in err and db_count(ldb, 'runs') == 2
           and json.loads(out)['run_id'] == 2, 'logged once the lock was released: %d %r %r' % (proc.returncode, out, err))
 
