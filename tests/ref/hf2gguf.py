@@ -13,6 +13,8 @@
 #     matrices the file type (Q8_0 falls back to F16 where rows do not divide into blocks).
 # Independent of qkv: it reads the directory with transformers, safetensors and torch.
 
+import collections
+import functools
 import json
 import math
 import os
@@ -154,9 +156,38 @@ def rope_freqs(cfg):
     return torch.tensor(out, dtype=torch.float32)
 
 
+@functools.lru_cache(maxsize=None)
+def tensor_name_map(arch):
+    """gguf's TensorNameMap of an architecture: built once (building it takes about a second)."""
+    return gguf.get_tensor_name_map(gguf.MODEL_ARCH[arch.upper()], 1000)
+
+
+_readers = collections.OrderedDict()
+_GGUFReader = gguf.GGUFReader
+
+
+def reader(path):
+    """gguf.GGUFReader of path, the same one again while the file is unchanged: the reader turns
+    every token's string into Python objects, seconds for a 50,000-token vocabulary (the last
+    few files read are kept)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    r = _readers.pop(key, None) or _GGUFReader(path)
+    _readers[key] = r
+    while len(_readers) > 4:
+        _readers.popitem(last=False)
+    return r
+
+
+def share_readers():
+    """transformers' GGUF loading (config, weights and tokenizer: three readings of a file) takes
+    the reader above too: each file is parsed once, by the same gguf package."""
+    gguf.GGUFReader = reader
+
+
 def gguf_name(mt, name):
     """llama.cpp's name of an HF tensor (gguf's own TensorNameMap), or None to drop it."""
-    tmap = gguf.get_tensor_name_map(gguf.MODEL_ARCH[ARCH[mt].upper()], 1000)
+    tmap = tensor_name_map(ARCH[mt])
     if mt == 'bert' and (name.startswith('cls.') or 'pooler.' in name or name.endswith('position_ids')):
         return None
     if name.endswith(('.attn.bias', '.attn.masked_bias', 'rotary_emb.inv_freq')):

@@ -138,11 +138,11 @@ def make_source(s, qkv, tmp, shared, db):
 def check_file(tag, path, ref_path, d, ftype):
     """The exported file against the gguf package's conversion of the same directory."""
     try:
-        r = gguf.GGUFReader(path)
+        r = hf2gguf.reader(path)
     except Exception as ex:
         fail('%s: gguf.GGUFReader cannot read it: %s: %s' % (tag, type(ex).__name__, ex))
         return
-    ref = gguf.GGUFReader(ref_path)
+    ref = hf2gguf.reader(ref_path)
     version = field_value(r, 'GGUF.version')
     if version != 3 or r.alignment != 32:
         fail('%s: version %s, alignment %s (3, 32 expected)' % (tag, version, r.alignment))
@@ -248,7 +248,7 @@ def run_source(s, qkv, tdump, tmp, shared):
             fail('%s: %s' % (tag, ex))
             continue
         arch = hf2gguf.ARCH[s.family]
-        ts = gguf.GGUFReader(path).tensors
+        ts = hf2gguf.reader(path).tensors
         want = {'file': path, 'what': 'gguf', 'type': ftype, 'arch': arch, 'tensors': len(ts), 'kept': 0,
                 'bytes': sum(int(t.n_bytes) for t in ts)}
         if any(res.get(k) != v for k, v in want.items()):
@@ -271,7 +271,7 @@ def run_stories(qkv, tdump, tmp, shared):
     if p.returncode != 0:
         fail('stories260K: export: exit %d: %s' % (p.returncode, p.stderr.strip()))
         return
-    r = gguf.GGUFReader(path)
+    r = hf2gguf.reader(path)
     if field_value(r, 'tokenizer.ggml.model') != 'llama' or len(field_value(r, 'tokenizer.ggml.scores')) != 512:
         fail('stories260K: tokenizer.ggml.model %r with %d scores (llama, 512 expected)'
              % (field_value(r, 'tokenizer.ggml.model'), len(field_value(r, 'tokenizer.ggml.scores'))))
@@ -360,7 +360,7 @@ def run_meta(qkv, tmp, shared):
     if p.returncode != 0:
         fail('meta: export: exit %d: %s' % (p.returncode, p.stderr.strip()))
         return
-    a, b = gguf.GGUFReader(src), gguf.GGUFReader(out)
+    a, b = hf2gguf.reader(src), hf2gguf.reader(out)
     own = {'general.file_type', 'general.quantization_version', 'general.alignment', 'general.quantized_by'}
     keys = [k for k in a.fields if k.startswith('general.') and k not in own] + \
         ['tokenizer.ggml.unknown_token_id', 'tokenizer.ggml.padding_token_id']
@@ -434,7 +434,7 @@ def check_embed(tag, qkv, a, b, db, pool):
 def check_pool_keys(tag, path, pool):
     """How the file says pool: llama.cpp's bert.pooling_type where it has a value, else
     qkv.sentence_transformers.pooling; never both."""
-    r = gguf.GGUFReader(path)
+    r = hf2gguf.reader(path)
     std = field_value(r, 'bert.pooling_type') if 'bert.pooling_type' in r.fields else None
     own = field_value(r, 'qkv.sentence_transformers.pooling') if 'qkv.sentence_transformers.pooling' in r.fields else None
     want_std = {'max': None, 'mean': 1, 'cls': 2, 'last': 3}[pool]
@@ -474,7 +474,7 @@ def run_pooling(qkv, tmp, shared):
 
 
 def token_types(path):
-    return [int(x) for x in field_value(gguf.GGUFReader(path), 'tokenizer.ggml.token_type')]
+    return [int(x) for x in field_value(hf2gguf.reader(path), 'tokenizer.ggml.token_type')]
 
 
 def retyped(types, ids, to):
@@ -757,7 +757,7 @@ def run_wordpiece(qkv, tmp, shared):
     except qkv_cli.QkvError as ex:
         fail('wordpiece: %s' % ex)
         return
-    own = sorted(k for k in gguf.GGUFReader(plain).fields if k.startswith('qkv.tokenizer.'))
+    own = sorted(k for k in hf2gguf.reader(plain).fields if k.startswith('qkv.tokenizer.'))
     if own:
         fail('wordpiece: a plain BERT\'s export has %s' % own)
     for k, (name, change, keys) in enumerate(WORDPIECE_VARIANTS):
@@ -782,7 +782,7 @@ def run_wordpiece(qkv, tmp, shared):
             continue
         once, twice = files
         for path in files:
-            r = gguf.GGUFReader(path)
+            r = hf2gguf.reader(path)
             got = {f: field_value(r, f) for f in r.fields if f.startswith('qkv.tokenizer.')}
             if got != keys:
                 fail('wordpiece %s: %s has %s, expected %s' % (name, os.path.basename(path), got, keys))

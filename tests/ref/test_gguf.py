@@ -366,6 +366,7 @@ def main():
     if not shared:
         return 77
     torch.set_num_threads(1)
+    hf2gguf.share_readers()
     print('transformers %s, gguf %s, torch %s' % (transformers.__version__, gguf.__version__ if hasattr(gguf, '__version__')
                                                   else '?', torch.__version__))
     t0 = time.time()

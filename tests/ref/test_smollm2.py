@@ -61,9 +61,9 @@ def hf_tokenizer(path):
     byte-level pre-tokenizer; no unknown token (a byte the vocabulary lacks is dropped).
     (transformers' GGUF tokenizer is not used for the corpus: it reads tokenizer.ggml.pre
     "smollm" as plain GPT-2 and keeps runs of digits such as " 123" together.)"""
-    import gguf
+    import hf2gguf
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders
-    r = gguf.GGUFReader(path)
+    r = hf2gguf.reader(path)
 
     def strings(key):
         f = r.fields[key]
@@ -87,6 +87,8 @@ def main():
     import tokrun
     qkv, tdump = qkv_cli.qkv_path(), qkv_cli.trace_dump_path()
     torch.set_num_threads(2)
+    import hf2gguf
+    hf2gguf.share_readers()  # the file parsed once for transformers' config, weights and tokenizer
     t0 = time.time()
     failures = []
 
