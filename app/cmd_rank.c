@@ -122,6 +122,7 @@ static int cmd_rank(App *app, const Args *a, Out *out) {
     }
     for (int i = 0; i < DB_RANK_MAX; i++) buf_free(&texts[i]);
     jw_kint(w, "identical", same); // pairs of candidates that read the same (those the exports and trainers leave out)
+    jw_kstr(w, "same_text", note.data ? note.data : ""); // which: "1=2=3", "1=3, 2=4"
     if (same) // what would give different ones
         buf_printf(&out->text, "note: candidates %s are the same text: a preference between them teaches nothing "
                                "(the trainers leave such pairs out); %s\n",

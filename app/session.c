@@ -78,6 +78,7 @@ int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
     }
     drop_models(app);
     app->model = m;
+    app->model_serial++;
     if (!app->tok_owned) app->tok = m->tok;
     return 0;
 }

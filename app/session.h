@@ -98,6 +98,7 @@ typedef struct App {
     volatile sig_atomic_t *ended;  // SIGHUP or SIGTERM's number, when one came (main.c): the REPL leaves
     Figure fig;            // the last matrix shown (see Figure)
     unsigned fig_gen;      // counts the figures set (the TUI files each with the view it belongs to)
+    unsigned model_serial; // counts the models opened (a replay or an experiment may open another than `load` did)
     GenStepFn on_step;     // streaming of generated tokens (the TUI), or NULL
     const Buf *gen_prompt; // while app_generate_on runs: its prompt text and settings (for on_step)
     const GenParams *gen_params;

@@ -95,6 +95,7 @@ typedef struct Tui {
     int gen_tokens, gen_candidate;
     double last_paint;
     char db[300];
+    unsigned model_serial; // the App's model_serial of the model the header and views describe
 } Tui;
 
 static Tui *T;              // the one interface (signal handlers and readline callbacks reach it here)
@@ -879,6 +880,29 @@ static void compose_help(const ViewResult *r, bool with_keys) {
     buf_free(&b);
 }
 
+// The model changed under a command other than `load`: what a load's result does, from the new
+// model's own `model` JSON, before that command's result reaches the views.
+static void model_changed(void) {
+    Out o;
+    out_init(&o);
+    Json *j = commands_run(T->app, "model", 5, &o) ? NULL : json_parse(o.json.data, o.json.len, NULL);
+    if (j) {
+        take_model(j);
+        T->sh.seq.n = T->sh.n_prompt = 0;
+        T->sh.run_id = 0;
+        T->sh.version++;
+        ViewResult r = {"load", "model", NULL, 0, j, NULL, "", true};
+        for (int i = 0; i < V_N; i++)
+            if (T->views[i].ops->result) {
+                T->calling = i;
+                T->views[i].ops->result(&T->views[i], &r);
+                T->calling = -1;
+            }
+        json_free(j);
+    }
+    out_free(&o);
+}
+
 // Run one command line now and hand its result to the views.
 static void run_line(const char *line, unsigned flags) {
     App *app = T->app;
@@ -983,6 +1007,13 @@ static void run_line(const char *line, unsigned flags) {
         else set_status(false, "%.*s", first, t);
     }
     if (j && (!strcmp(name, "model") || !strcmp(name, "load"))) take_model(j);
+    // another model opened by a command other than load (a replay of a run made by another model,
+    // an experiment resumed on its own): the header, the views and the last generation's ids follow
+    // it as after a load (the attention of a replayed run drew the old model's layer and head
+    // counts, an encoder's unmasked grid for a decoder's run)
+    bool other_model = app->model_serial != T->model_serial && strcmp(name, "load");
+    T->model_serial = app->model_serial;
+    if (other_model) model_changed();
     // the header's weight and cache types follow `set kv` and `quantize`
     bool set_kv = !strcmp(name, "set") && arg0 && !strcmp(arg0->val, "kv");
     if (j && !rc && (set_kv || !strcmp(name, "quantize"))) queue_line("model", VR_QUIET);
@@ -1321,6 +1352,7 @@ int tui_run(App *app) {
     memset(&tui, 0, sizeof tui);
     T = &tui;
     T->app = app;
+    T->model_serial = app->model_serial;
     T->saved_out = T->saved_err = T->log_fd = -1;
     setlocale(LC_CTYPE, ""); // LC_CTYPE only: numbers keep their C form
     T->sh.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");

@@ -139,8 +139,11 @@ static bool layer_loaded(const Attn *A, int l) {
 static void want(View *v) {
     Attn *A = v->state;
     ViewShared *sh = v->host->sh;
-    if (A->own && A->version != sh->version) A->own = false; // the lab moved on: follow it again
-    if (!A->have || (A->version != sh->version && (sh->seq.n || sh->prompt.len))) {
+    // the Lab's `a` asks for its run's map, whatever text an :attention command showed last (that
+    // text was shown, the cursor on a row of it)
+    bool lab_asks = A->own && sh->focus && (sh->seq.n || sh->prompt.len);
+    if (A->own && (A->version != sh->version || lab_asks)) A->own = false; // the lab moved on: follow it again
+    if (!A->have || lab_asks || (A->version != sh->version && (sh->seq.n || sh->prompt.len))) {
         request(v, A->model_view ? A->sel_l : A->layer, A->model_view ? A->sel_h : A->head);
         return;
     }
@@ -282,7 +285,8 @@ static int store(Attn *A, int l, int h, const Json *mat, bool causal) {
 static void take_focus(View *v) {
     Attn *A = v->state;
     ViewShared *sh = v->host->sh;
-    if (!sh->focus || !A->T || A->model_view || A->version != sh->version) return; // not yet this sequence's map
+    // not yet this sequence's map (pending: the Lab's asked for, the map shown another text's)
+    if (!sh->focus || !A->T || A->model_view || A->pending || A->version != sh->version) return;
     int p = sh->focus - 1 < A->T ? sh->focus - 1 : A->T - 1;
     A->hv.cur_row = A->hv.cur_col = p;
     sh->focus = 0;

@@ -190,8 +190,9 @@ static int hist_key(View *v, int key) {
     case VK_PGDN: L->sel = L->sel + 10 < L->n ? L->sel + 10 : (L->n ? L->n - 1 : 0); return 1;
     case VK_HOME: case 'g': L->sel = 0; return 1;
     case VK_END: case 'G': L->sel = L->n ? L->n - 1 : 0; return 1;
-    case 't':
+    case 't': // the other list; a run's detail does not stay under the rankings (nor the reverse)
         H->cur = H->cur == L_RUNS ? L_RANKINGS : L_RUNS;
+        free(H->detail), H->detail = NULL;
         hist_show(v);
         return 1;
     case '/': case 'f': { // the text alone, quoted on Enter: a typed quote is part of it

@@ -485,7 +485,11 @@ static void lab_result(View *v, const ViewResult *r) {
     } else if (!strcmp(c, "generate")) {
         L->running = false;
         if (!r->json) return;
-        if (r->arg) set_prompt(v, r->arg, r->arg_len);
+        // a chat=true run (a template rendered the prompt): the text the model read, as a replay
+        // shows it, so that g goes on from it (the user's message alone lost the template)
+        const Json *tp = json_get(r->json, "template"), *pr = json_get(r->json, "prompt");
+        if (tp && tp->type == JSON_STR && pr && pr->type == JSON_STR) set_prompt(v, pr->str, pr->len);
+        else if (r->arg) set_prompt(v, r->arg, r->arg_len);
         take_generation(v, r->json);
     } else if (!strcmp(c, "replay")) {
         L->running = false;

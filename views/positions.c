@@ -21,6 +21,7 @@ typedef struct Pos {
     bool cosine;        // the position x position picture (rotary: relative=true)
     bool sim;           // the shown matrix is a similarity result's, not a pe one
     bool chosen;        // the kind was asked for by its key (L, R): passing over it is said
+    int shown;          // the kind of the pe matrix shown (when have and not sim)
     int len, dim;       // what the next request asks for (dim: sinusoidal only)
     float *m;           // [rows, cols] of the last result
     int rows, cols;
@@ -140,7 +141,17 @@ static void pos_result(View *v, const ViewResult *r) {
     if (!r->json) {
         // the model has none (the view's own request): learned goes on to rotary, rotary back to
         // sinusoids, so `p` reaches what the model has
-        if (r->quiet && P->kind != PE_SIN) {
+        if (r->quiet && P->kind != PE_SIN && P->chosen && P->have && !P->sim && P->shown != P->kind) {
+            // asked for by its key while another kind is shown: that one stays (it went on to
+            // sinusoids, away from the learned map being looked at)
+            char msg[300];
+            if (r->err && *r->err) snprintf(msg, sizeof msg, "%s: the %s one stays", r->err, kind_names[P->shown]);
+            else snprintf(msg, sizeof msg, "the model has no %s position encoding: the %s one stays",
+                          kind_names[P->kind], kind_names[P->shown]);
+            v->host->message(v->host, false, msg);
+            P->kind = P->shown;
+            P->chosen = false;
+        } else if (r->quiet && P->kind != PE_SIN) {
             int from = P->kind;
             P->kind = P->kind == PE_LEARNED ? PE_ROTARY : PE_SIN;
             if (P->chosen) { // asked for by its key: say why another kind shows (it passed over silently)
@@ -178,6 +189,7 @@ static void pos_result(View *v, const ViewResult *r) {
     P->col_labels = number_labels(cols);
     const char *kind = json_str_or(j, "kind", "sinusoidal");
     P->kind = !strcmp(kind, "learned") ? PE_LEARNED : !strcmp(kind, "rotary") ? PE_ROTARY : PE_SIN;
+    P->shown = P->kind;
     P->len = (int)json_num_or(j, "len", P->len);
     if (P->kind == PE_ROTARY) {
         P->cosine = json_bool_or(j, "relative", false);
@@ -192,8 +204,8 @@ static void pos_result(View *v, const ViewResult *r) {
         if (P->kind == PE_SIN) P->dim = (int)json_num_or(j, "dim", P->dim);
         int dim = (int)json_num_or(j, "dim", P->dim);
         if (P->cosine)
-            snprintf(P->what, sizeof P->what, "%s positions: cosine similarity of %d positions (d=%d)", kind_names[P->kind],
-                     rows, dim);
+            snprintf(P->what, sizeof P->what, "%s positions: cosine similarity of %d position%s (d=%d)",
+                     kind_names[P->kind], rows, rows == 1 ? "" : "s", dim);
         else
             snprintf(P->what, sizeof P->what, "%s position encoding: %d positions x %d dimensions", kind_names[P->kind],
                      rows, cols);

@@ -32,7 +32,8 @@ typedef struct Rank {
     char *note;
     char done[128];      // the last outcome ("ranking 4 stored: 3 1 2=4")
     long long stored;    // the ranking order stored last (0: none): n notes it
-    int identical;       // candidates whose text repeats an earlier one's (rank's JSON identical)
+    int identical;       // pairs of candidates of the same text (rank's JSON identical)
+    char same_text[40];  // which candidates those are, "1=2=3" (rank's JSON same_text)
     int top;             // first candidate row shown
     int scroll;          // the chosen candidate's first line shown (PgDn PgUp), 0 when the choice changes
     int scroll_max;      // its lines below the rows it got, as drawn last
@@ -207,6 +208,7 @@ static void rank_result(View *v, const ViewResult *r) {
         }
         R->sel = 0, R->top = 0;
         R->identical = (int)json_num_or(r->json, "identical", 0);
+        snprintf(R->same_text, sizeof R->same_text, "%s", json_str_or(r->json, "same_text", "?"));
         R->pending = R->k > 0;
         R->done[0] = 0;
     } else if (!strcmp(c, "order")) {
@@ -322,11 +324,12 @@ static void rank_draw(View *v, CellGrid *g, int x, int y, int w, int h) {
     buf_free(&pl);
     vd_printf(g, x, y + 1, w, CELL_DIM, u, "best first: j/k choose, J/K move, = tie, n note, Enter submit (order), x skip");
     int Y = y + 2;
-    if (R->identical) // greedy decoding gives k copies: say it here, not only in the log
+    if (R->identical) // greedy decoding gives k copies: say it here, not only in the log (it said
+                      // "6 of the 4 candidates", counting the pairs)
         vd_printf(g, x, Y++, w, CELL_BOLD, u,
-                  "note: %d of the %d candidates repeat another's text: a preference between them teaches nothing "
+                  "note: candidates %s are the same text: a preference between them teaches nothing "
                   "(rank with temperature > 0)",
-                  R->identical, R->k);
+                  R->same_text);
     if (R->note) {
         Buf nb = {0};
         buf_puts(&nb, "note: ");

@@ -1243,6 +1243,23 @@ def scenario_no_color(p, tmp, db, name):
     wait_shell(p)
 
 
+def scenario_replay_other_model(p, env, db, name):
+    """A replay of a run the built-in model (4 layers x 4 heads) made, in a session on another model
+    (2 x 3): the replay opens the run's model, and the header and the attention of the run follow
+    it (they kept the old model's counts: `a` drew the old model's layers and heads, the header
+    named it; before 2026-12-07)."""
+    (run,) = headless(env, db, 'generate "abcabc" max=4 seed=1 temperature=0', model="builtin")
+    command(p, "replay %d" % run["run_id"])
+    p.wait_text("replay of run #%d" % run["run_id"])
+    s = p.wait(lambda s: "4 layers x 4 heads" in s.split("\n")[0], "the header naming the replayed run's model")
+    p.keys("1")
+    p.wait_text("Completion")
+    p.keys("a")
+    s = p.wait(lambda s: "layer 0/3" in s or "layer 0/1" in s, "the attention of the replayed run")
+    if "layer 0/3" not in s or "generated tokens" not in s:
+        fail("%s: the attention of the replayed run is not the built-in model's 4 layers:\n%s" % (name, s))
+
+
 def scenario_lab_foreign_run(p, tmp, db, name):
     """A :generate typed in the Lab while a prompt is being written: the run's prompt shows from its
     first token, the heading names the settings it ran with that the parameter line does not, and u
@@ -1295,6 +1312,7 @@ def main():
         # 2. a small model written by new-model
         p = Pane(tmp, W, H, "b")
         scenario_lab_attention(p, tmp, db, small, "new-model", "2", "3")
+        scenario_replay_other_model(p, env, db, "replay-other-model")
         command(p, "q")  # :q, as vi users type it (the other panes use the q key and the quit command)
         wait_shell(p)
         p.close()

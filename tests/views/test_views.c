@@ -176,6 +176,15 @@ static void result_full(View *v, const char *cmd, const char *json, const char *
     json_free(j);
 }
 
+// A command's result with its first argument's text, as the host hands it over.
+static void result_arg(View *v, const char *cmd, const char *line, const char *arg, const char *json) {
+    Json *j = json_parse(json, strlen(json), NULL);
+    CHECK(j != NULL);
+    ViewResult r = {cmd, line, arg, strlen(arg), j, NULL, "", false};
+    v->ops->result(v, &r);
+    json_free(j);
+}
+
 // A failed command's result as the host hands it over (no JSON, the message).
 static void result_err(View *v, const char *cmd, const char *line, const char *err, bool quiet) {
     ViewResult r = {cmd, line, NULL, 0, NULL, err, "", quiet};
@@ -365,6 +374,32 @@ static void test_attention(void) {
         CHECK_STR(fake.fig_title, "test-model: layer 1 head 1 (rows: queries, columns: keys)");
         view_close(&v);
     }
+}
+
+// The Lab's `a` after an :attention command of another text: the Lab's run is asked for (the
+// typed text's map stayed, the cursor on a row of it).
+static void test_attention_lab_after_typed(void) {
+    reset(CMODE_C256);
+    View v;
+    CHECK_INT(view_open(&v, &attn_view_ops, &host), 0);
+    int run[] = {1, 2, 3};
+    for (int i = 0; i < 3; i++) iv_push(&sh.seq, run[i]);
+    sh.n_prompt = 2, sh.run_id = 9, sh.version = 1;
+    result(&v, "attention",
+           "{\"tokens\":[\"Hello\",\" world\"],\"ids\":[7,8],\"layer\":1,\"head\":1,\"matrix\":[[1,0],[0.5,0.5]]}",
+           "attention \"Hello world\" layer=1 head=1");
+    CHECK(shows(&v, 80, 14, (const char *[]){"2 tokens", NULL}));
+    int n0 = fake.nrun;
+    sh.focus = 3; // the Lab's `a` on its second generated token
+    v.ops->show(&v);
+    CHECK_INT(fake.nrun, n0 + 1);
+    CHECK(!strncmp(fake.runs[n0], "attention ids=1,2,3 ", 20));
+    result_full(&v, "attention",
+                "{\"tokens\":[\"a\",\"b\",\"c\"],\"ids\":[1,2,3],\"layer\":1,\"head\":1,"
+                "\"matrix\":[[1,0,0],[0.5,0.5,0],[0.2,0.3,0.5]]}",
+                fake.runs[n0], "", true);
+    CHECK(shows(&v, 80, 14, (const char *[]){"run #9: 2 prompt + 1 generated tokens", "(2,2) c ", NULL}));
+    view_close(&v);
 }
 
 // A 12 x 12 model view: every thumbnail drawn, the grid scrolls to the selection.
@@ -604,6 +639,18 @@ static void test_rank(void) {
     CHECK(shows(&v, 64, 14, (const char *[]){"Rank 2 candidates for \"What does [INST] mean?\"", NULL}));
     CHECK_INT(v.ops->key(&v, 'x'), 1);
     result(&v, "skip", "{}", "skip");
+    // four candidates of one text (greedy decoding): named as rank names them, not counted as
+    // pairs ("6 of the 4 candidates repeat another's text")
+    result(&v, "rank",
+           "{\"ranking_pending\":true,\"prompt\":\"Hi\",\"k\":4,\"identical\":6,\"same_text\":\"1=2=3=4\","
+           "\"candidates\":[{\"n\":1,\"run_id\":5,\"seed\":1,\"text\":\"-by-\"},{\"n\":2,\"run_id\":6,\"seed\":2,"
+           "\"text\":\"-by-\"},{\"n\":3,\"run_id\":7,\"seed\":3,\"text\":\"-by-\"},{\"n\":4,\"run_id\":8,\"seed\":4,"
+           "\"text\":\"-by-\"}]}",
+           "rank \"Hi\" k=4 temperature=0");
+    CHECK(shows(&v, 200, 14, (const char *[]){"note: candidates 1=2=3=4 are the same text", NULL}));
+    CHECK(lacks(&v, 200, 14, "6 of the 4"));
+    CHECK_INT(v.ops->key(&v, 'x'), 1);
+    result(&v, "skip", "{}", "skip");
     // a candidate longer than the screen: the chosen one gets the rows the others' first lines leave
     // and scrolls with PgDn (each had an equal share: 3 lines of 20, the rest never readable)
     {
@@ -711,10 +758,10 @@ static void test_rank(void) {
     // candidates of the same text are said in the view (before, only in the log); after a skip, n
     // notes nothing (it noted the ranking stored before the skip)
     result(&v, "rank",
-           "{\"ranking_pending\":true,\"prompt\":\"x\",\"k\":2,\"identical\":1,\"candidates\":[{\"n\":1,\"run_id\":1,"
+           "{\"ranking_pending\":true,\"prompt\":\"x\",\"k\":2,\"identical\":1,\"same_text\":\"1=2\",\"candidates\":[{\"n\":1,\"run_id\":1,"
            "\"seed\":1,\"text\":\"same\"},{\"n\":2,\"run_id\":2,\"seed\":2,\"text\":\"same\"}]}",
            "rank \"x\" k=2 temperature=0");
-    CHECK(shows(&v, 120, 16, (const char *[]){"note: 1 of the 2 candidates repeat another's text", NULL}));
+    CHECK(shows(&v, 120, 16, (const char *[]){"note: candidates 1=2 are the same text", NULL}));
     result(&v, "skip", "{}", "skip");
     fake.edit[0] = 0;
     CHECK_INT(v.ops->key(&v, 'n'), 0);
@@ -833,6 +880,13 @@ static void test_history(void) {
     CHECK_INT(fake.nrun, 3);
     CHECK_INT(v.ops->key(&v, VK_ENTER), 1);
     CHECK_STR(fake.runs[3], "show 12");
+    // t with a run's detail open: the rankings without it (the run's detail stayed under them)
+    result_full(&v, "show", "{\"run_id\":12}", "show 12", "run 12  2024-05-01T12:31 generate\nprompt: Once\n", false);
+    CHECK(shows(&v, 80, 14, (const char *[]){" run 12 ", "run 12  2024-05-01T12:31 generate", NULL}));
+    CHECK_INT(v.ops->key(&v, 't'), 1);
+    CHECK(lacks(&v, 80, 14, "run 12  2024-05-01T12:31 generate"));
+    CHECK_INT(v.ops->key(&v, 't'), 1);
+    CHECK_INT(fake.nrun, 4);
     CHECK_INT(v.ops->key(&v, 'r'), 1);
     CHECK_STR(fake.runs[4], "replay 12");
     // a stored ranking makes the rankings stale; a rankings command typed by the person shows them
@@ -1032,15 +1086,10 @@ static void test_lab_foreign_run(void) {
     CHECK(shows(&v, 100, 18, (const char *[]){"The capital", "generating... 1 token (Ctrl-C stops)", "ran with temperature 0 max 5 (the line above is for the next generation)", NULL}));
     CHECK(lacks(&v, 100, 18, "my draft"));
     // its result: the same prompt; a sampled run's seed is named when the line says random
-    ViewResult r = {"generate", "generate \"The capital\" max=5 temperature=0", "The capital", 11, NULL, NULL, "", false};
-    const char *js = "{\"run_id\":4,\"ids\":[5],\"prompt_ids\":[1],\"decode_tok_s\":9,\"stop_reason\":\"length\","
-                         "\"temperature\":0.7,\"top_k\":40,\"top_p\":0.9,\"max_tokens\":5,\"seed\":123,"
-                         "\"steps\":[{\"id\":5,\"piece\":\" Paris\",\"logprob\":-0.1,\"top\":[]}]}";
-    Json *j = json_parse(js, strlen(js), NULL);
-    CHECK(j != NULL);
-    r.json = j;
-    v.ops->result(&v, &r);
-    json_free(j);
+    result_arg(&v, "generate", "generate \"The capital\" max=5 temperature=0", "The capital",
+               "{\"run_id\":4,\"ids\":[5],\"prompt_ids\":[1],\"decode_tok_s\":9,\"stop_reason\":\"length\","
+               "\"temperature\":0.7,\"top_k\":40,\"top_p\":0.9,\"max_tokens\":5,\"seed\":123,"
+               "\"steps\":[{\"id\":5,\"piece\":\" Paris\",\"logprob\":-0.1,\"top\":[]}]}");
     CHECK(shows(&v, 100, 18, (const char *[]){"stop: length", "ran with seed 123 max 5 (the line", NULL}));
     // the Lab's own line says so (the status line's word was overwritten by the run's summary)
     CHECK(shows(&v, 100, 18, (const char *[]){"Prompt  u: back to yours (a run replaced it)", NULL}));
@@ -1064,6 +1113,14 @@ static void test_lab_foreign_run(void) {
     CHECK_STR(fake.msg, "");
     // the settings the line shows are not repeated
     CHECK(lacks(&v, 100, 18, "ran with"));
+    // a chat=true run: the prompt the template rendered, which g goes on from (the user's message
+    // alone was shown, and g generated from it without the template)
+    result_arg(&v, "generate", "generate \"Name a colour.\" chat=true", "Name a colour.",
+               "{\"run_id\":5,\"ids\":[5],\"prompt_ids\":[1,2,3],\"stop_reason\":\"eos\",\"temperature\":0,"
+               "\"top_k\":40,\"top_p\":0.9,\"max_tokens\":5,\"seed\":null,\"template\":\"chat:chatml\","
+               "\"prompt\":\"<|im_start|>user\\nName a colour.<|im_end|>\\n<|im_start|>assistant\\n\","
+               "\"steps\":[{\"id\":5,\"piece\":\"Red\",\"logprob\":-0.1,\"top\":[]}]}");
+    CHECK_STR(sh.prompt.data, "<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n");
     view_close(&v);
 }
 
@@ -1596,7 +1653,26 @@ static void test_positions(void) {
     // the reason once, not nested in another ("the model has no learned position encoding (m.bin
     // has no learned position embeddings (...)): ...", cut off at 120 columns)
     CHECK_STR(fake.msg, "pe learned: m.bin has no learned position embeddings (its positions are rotary): the rotary one "
-                        "shown");
+                        "stays");
+    // R while the learned embeddings are shown, on a model without rotary positions: they stay
+    // (it went on to the sinusoids, away from the map being looked at)
+    result(&v, "pe", "{\"kind\":\"learned\",\"len\":2,\"dim\":4,\"matrix\":[[0.1,0.2,0.3,0.4],[0.5,0.6,0.7,0.8]]}",
+           "pe learned len=2");
+    CHECK(shows(&v, 100, 12, (const char *[]){"learned position encoding: 2 positions x 4 dimensions", NULL}));
+    v.ops->key(&v, 'R');
+    int asked = fake.nrun;
+    CHECK_STR(fake.runs[asked - 1], "pe rotary len=2");
+    ViewResult no4 = {"pe", "pe rotary len=2", NULL, 0, NULL,
+                      "pe rotary: m has no rotary positions (its positions are learned)", "", true};
+    v.ops->result(&v, &no4);
+    CHECK_STR(fake.msg, "pe rotary: m has no rotary positions (its positions are learned): the learned one stays");
+    CHECK_INT(fake.nrun, asked); // nothing else asked for
+    CHECK(shows(&v, 100, 12, (const char *[]){"learned position encoding: 2 positions x 4 dimensions", NULL}));
+    v.ops->key(&v, ']'); // and the next request is of the learned kind
+    CHECK_STR(fake.runs[fake.nrun - 1], "pe learned len=3");
+    // one position: "1 position" (it said "1 positions")
+    result(&v, "pe", "{\"kind\":\"learned\",\"len\":1,\"dim\":4,\"matrix\":[[1]]}", "pe learned len=1 cosine=true");
+    CHECK(shows(&v, 100, 12, (const char *[]){"cosine similarity of 1 position (d=4)", NULL}));
     // { } change the sinusoids' width only; on the model's own encoding they say so (they were silent)
     int before = fake.nrun;
     fake.msg[0] = 0;
@@ -1798,6 +1874,7 @@ int main(void) {
     test_combining_marks();
     test_similarity_labels();
     test_attention();
+    test_attention_lab_after_typed();
     test_attention_deep();
     test_attention_big();
     test_attention_wide();
