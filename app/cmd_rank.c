@@ -305,8 +305,8 @@ const Command rank_commands[] = {
      "Generate K (2..9) candidate completions of PROMPT for a person to rank, each a logged run. With seed=S "
      "candidate i uses seed S+i-1, else each gets a fresh random seed (recorded). Finish with order, or skip; "
      "note adds a comment. chat=true ranks completions of PROMPT as a user turn rendered with the model's chat "
-     "template (as for generate; the ranking's prompt is the rendered text). JSON: ranking_pending, prompt, k, "
-     "candidates: [{n, run_id, seed, text}].",
+     "template (as for generate; the ranking's prompt is the rendered text). JSON: ranking_pending, prompt, chat_user, k, "
+     "candidates: [{n, run_id, seed, text}], identical (pairs of candidates of one text), same_text (which: \"1=2=3\").",
      true},
     {"order", cmd_order, 0, DB_RANK_MAX, k_order, "order 3 1 2=4",
      "Rank the pending candidates best first; '=' joins tied candidates (order 3 1 2=4: 3 best, then 1, then 2 "

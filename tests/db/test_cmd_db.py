@@ -36,7 +36,7 @@ RUN_KEYS = ['run_id', 'created', 'kind', 'parent_id', 'annotator', 'qkv_version'
             'top_p', 'seed', 'max_tokens', 'n_alts', 'stop_at_eos', 'truncate', 'prompt_ids', 'n_truncated',
             'text', 'ids', 'logprobs', 'alts', 'prefill_s', 'decode_s', 'stop_reason']
 RANKING_KEYS = ['ranking_id', 'created', 'annotator', 'note', 'qkv_version', 'prompt', 'k', 'order', 'candidates']
-RANK_KEYS = ['ranking_pending', 'prompt', 'chat_user', 'k', 'candidates', 'identical']
+RANK_KEYS = ['ranking_pending', 'prompt', 'chat_user', 'k', 'candidates', 'identical', 'same_text']
 CAND_KEYS = ['n', 'run_id', 'seed', 'text']
 ORDER_KEYS = ['ranking_id', 'order', 'k', 'annotator', 'note']
 EXPORT_KEYS = ['file', 'count', 'what', 'format']
@@ -906,6 +906,7 @@ def main():
     outs = [qjson(tdb, [c], extra=['--model', 'builtin'], ok=False)[0] or [{}] for c in
             ('export pairs %s' % f('tied-same.jsonl'), 'reward train out=%s steps=1 val=0 ties=equal' % f('rm-ts'),
              'dpo train out=%s steps=1 val=0' % f('dpo-ts'))]
+    check(rk6.get('same_text') == '1=2=3', 'rank JSON same_text names the candidates of one text: %r' % rk6.get('same_text'))
     check([rk6.get('identical')] + [o[0].get('identical') for o in outs] == [3, 3, 3, 3],
           'identical pairs of a tied greedy ranking: rank, export, reward train, dpo train %r'
           % ([rk6.get('identical')] + [o[0].get('identical') for o in outs]))
