@@ -392,6 +392,29 @@ static int new_model_differs(const TrainOpts *o, const Model *m, const StateHead
     return 0;
 }
 
+// What of the checkpoint m in out= tells it did not start from the model f given as from= (its
+// family, shape or vocabulary), or NULL: a resume with another from= went on with the old run,
+// the model asked for never read.
+static const char *other_start(const Model *m, const Model *f) {
+    const ModelConfig *a = &m->cfg, *b = &f->cfg;
+    if (!m->family != !f->family || (m->family && strcmp(m->family->model_type, f->family->model_type)))
+        return "family";
+    const char *what = a->n_layer != b->n_layer ? "layers"
+                     : a->n_head != b->n_head ? "heads"
+                     : a->n_kv_head != b->n_kv_head ? "kv_heads"
+                     : a->n_embd != b->n_embd ? "d"
+                     : a->n_ff != b->n_ff ? "ff"
+                     : a->n_vocab != b->n_vocab || tok_vocab_size(m->tok) != tok_vocab_size(f->tok) ? "vocabulary"
+                     : a->a.tied != b->a.tied ? "tied head"
+                     : NULL;
+    for (int i = 0; !what && i < tok_vocab_size(m->tok); i++) { // the same tokens, by their text
+        size_t na, nb;
+        const char *pa = tok_piece(m->tok, i, &na), *pb = tok_piece(f->tok, i, &nb);
+        if (na != nb || (na && memcmp(pa, pb, na))) what = "tokenizer";
+    }
+    return what;
+}
+
 // out= held for this run alone: a second process training into it (the same command started
 // twice) would write its checkpoints and state over this one's.
 int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) {
@@ -465,6 +488,17 @@ static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info
             if (!what) return -1;
             return err_set(e, "'%s' holds a run of a model with another %s: resume with the same options, or "
                               "choose another out=", o->out, what);
+        }
+    }
+    if (have && o->from) { // the run resumed started from from=: the same model's shape and tokens
+        Model *f = model_open(o->from, NULL, e);
+        const char *what = f ? other_start(m, f) : NULL;
+        model_free(f);
+        if (!f || what) {
+            model_free(m);
+            if (!what) return -1;
+            return err_set(e, "'%s' holds a run of another model than from=%s (its %s differs): resume with the "
+                              "from= it started from, or choose another out=", o->out, o->from, what);
         }
     }
     if (!have && o->from) {

@@ -32,6 +32,7 @@
 
 import json
 import os
+import re
 import random
 import shutil
 import signal
@@ -492,9 +493,23 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
         fail('the trained model given as out= was changed')
     print('ok %-24s %d cases' % ('bad input', len(cases)), flush=True)
     # from= takes an installed model's name, as --model and base= do
-    p = train_cmd(qkv, db, [data, 'from=teach', 'out=' + os.path.join(tmp, 'from-teach'), 'steps=2', 'batch=2', 'seq=16'])
+    ft = [data, 'from=teach', 'out=' + os.path.join(tmp, 'from-teach'), 'steps=2', 'batch=2', 'seq=16']
+    p = train_cmd(qkv, db, ft)
     if p.returncode != 0:
         fail('train from=teach: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
+    # the same command again finds its run there; from=teach into the GPT-2 run is refused naming
+    # from= (the GPT-2 run went on, the teaching model never read, exit 0: from an audit, 2026-12-07)
+    p = train_cmd(qkv, db, ft)
+    if p.returncode != 0:
+        fail('train from=teach again: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
+    before = tensors(trained)
+    keep = ('seq', 'batch', 'steps', 'save_every', 'eval_every', 'eval_batches', 'lr', 'warmup', 'threads')
+    p = train_cmd(qkv, db, [data] + [w for w in common if w.split('=')[0] in keep] + ['from=teach', 'out=' + trained])
+    err = [l for l in p.stderr.splitlines() if l.startswith('error: ')]
+    if p.returncode == 0 or len(err) != 1 or not re.search(r'another model than from=\S*teach \(its family differs\)', err[0]):
+        fail('train from=teach into another model\'s run: exit %d: %s' % (p.returncode, p.stderr.strip()[-300:]))
+    if any(not np.array_equal(a, b) for a, b in zip(before.values(), tensors(trained).values())):
+        fail('train from=teach into another model\'s run changed its weights')
     # a version 1 state (before the optimizer's settings and the data's fingerprint were kept:
     # its 120-byte head without the 104 bytes after it), a version 2 one (before the checksum:
     # its 192-byte head) and a version 3 one (before the new model's seed, std and tokenizer were
