@@ -12,8 +12,10 @@ OptParams optim_defaults(void) {
 
 float optim_lr(const OptParams *p, int step) {
     if (step < p->warmup) return p->lr * (float)(step + 1) / (float)p->warmup;
+    // the cosine from lr at the first step after the warmup to min_lr at the last; a single step
+    // after the warmup is taken at lr (it was at min_lr: steps=1 trained at lr/10, or at 0)
     int span = p->steps - 1 - p->warmup;
-    double progress = span > 0 ? (double)(step - p->warmup) / span : 1.0;
+    double progress = span > 0 ? (double)(step - p->warmup) / span : 0.0;
     if (progress > 1) progress = 1;
     return (float)(p->min_lr + (p->lr - p->min_lr) * 0.5 * (1.0 + cos(M_PI * progress)));
 }

@@ -23,7 +23,8 @@ typedef struct OptParams {
 OptParams optim_defaults(void); // lr 3e-4, betas 0.9/0.95, eps 1e-8, decay 0.1, clip 1
 
 // The learning rate of step (0-based): lr * (step+1) / warmup during warmup, then
-// min_lr + (lr - min_lr) (1 + cos(pi * progress)) / 2 with progress from 0 to 1 at steps - 1.
+// min_lr + (lr - min_lr) (1 + cos(pi * progress)) / 2 with progress from 0 to 1 at steps - 1
+// (0 when a single step follows the warmup: that step at lr).
 float optim_lr(const OptParams *p, int step);
 
 // The global L2 norm of g (n), accumulated in double.

@@ -65,7 +65,7 @@ def lr_at(s, STEPS):
     if s < WARMUP:
         return LR * (s + 1) / WARMUP
     span = STEPS - 1 - WARMUP
-    prog = min(1.0, (s - WARMUP) / span) if span > 0 else 1.0
+    prog = min(1.0, (s - WARMUP) / span) if span > 0 else 0.0
     return MIN_LR + (LR - MIN_LR) * 0.5 * (1 + np.cos(np.pi * prog))
 
 

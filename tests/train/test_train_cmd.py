@@ -557,6 +557,8 @@ def small_val(qkv, tmp, data):
     p = train_cmd(qkv, db, [tiny, 'out=' + os.path.join(tmp, 'val-tiny'), 'family=gpt2', 'layers=1', 'heads=1', 'd=16',
                             'ctx=64', 'steps=1', 'batch=1', 'seq=32'])
     t = json.loads(p.stdout.strip().split('\n')[-1]) if p.returncode == 0 else {}
+    if not re.search(r'step 1/1 .* lr 0\.0003 ', p.stderr):  # a one-step run at lr (it ran at min_lr, lr/10)
+        fail('steps=1 does not train at lr: %s' % p.stderr.strip()[-300:])
     if (t.get('train_tokens'), t.get('val_tokens')) != (33, 0):
         fail('a text of seq+1 tokens: exit %d, %r, %s' % (p.returncode, {k: t.get(k) for k in ('train_tokens',
                                                                                                 'val_tokens')},
