@@ -446,6 +446,9 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     jw_key(w, "val_loss");
     if (L.last_val >= 0) jw_num(w, L.last_val);
     else jw_null(w);
+    jw_key(w, "val_loss_step"); // the step it was computed at: a run stopped with Ctrl-C ends between two
+    if (L.last_val >= 0) jw_int(w, L.last_val_step);
+    else jw_null(w);
     jw_key(w, "tok_s");
     if (L.last.step) jw_num(w, L.last.tok_s);
     else jw_null(w);
@@ -629,7 +632,8 @@ const Command train_commands[] = {
      "database (train_runs, train_points). A task file (.jsonl, experiment's format) instead fine-tunes on its "
      "exemplars: each its zero-shot prompt (no loss) and its answer (the loss), every 1/val-th held out; cot=on "
      "trains on the rationales. JSON: out, train_run_id, arch, params, start_step, step, steps, "
-     "train_tokens, val_tokens, loss, val_loss, tok_s, stopped, reloaded (out= was the session's model's folder: "
+     "train_tokens, val_tokens, loss, val_loss, val_loss_step (the step val_loss is of: held-out losses are "
+     "computed every eval_every steps and at the end), tok_s, stopped, reloaded (out= was the session's model's folder: "
      "reloaded after the run). recipe=teach: the built-in teaching model's run (the teaching "
      "corpus written to DIR/corpus by teach-corpus, then a 4-layer Llama with GPT-2's byte-level vocabulary trained on it; options given win).",
      false},

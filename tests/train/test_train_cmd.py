@@ -237,9 +237,9 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     # the finished run's command once more: nothing left to run, and the JSON keeps its keys (null)
     p = train_cmd(qkv, db, common + ['out=' + out_b])
     r = json.loads(p.stdout.strip().split("\n")[-1]) if p.returncode == 0 and p.stdout.strip() else {}
-    if [r.get(k, 'absent') for k in ('step', 'loss', 'val_loss', 'tok_s')] != [40, None, None, None]:
+    if [r.get(k, 'absent') for k in ('step', 'loss', 'val_loss', 'val_loss_step', 'tok_s')] != [40, None, None, None, None]:
         fail('%s: the finished run again: exit %d, step/loss/val_loss/tok_s %r' % (
-            tag, p.returncode, [r.get(k, 'absent') for k in ('step', 'loss', 'val_loss', 'tok_s')]))
+            tag, p.returncode, [r.get(k, 'absent') for k in ('step', 'loss', 'val_loss', 'val_loss_step', 'tok_s')]))
     print('ok %-24s killed at step %d, resumed from 20: weights and loss curve identical' % (tag + ' resume', killed_at),
           flush=True)
 
@@ -285,6 +285,11 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     if proc.returncode != 130 or not r.get('stopped') or not 23 <= stop < 40:
         fail('%s: Ctrl-C: exit %s, %r' % (tag, proc.returncode, {k: r.get(k) for k in ('stopped', 'step')}))
         return
+    # its held-out loss is the last evaluation's (eval_every=10), and says which step's (a script read
+    # it as the stopped step's)
+    if r.get('val_loss_step') != stop // 10 * 10 or not isinstance(r.get('val_loss'), float):
+        fail('%s: Ctrl-C at step %d: val_loss %r of step %r (the evaluation of step %d expected)'
+             % (tag, stop, r.get('val_loss'), r.get('val_loss_step', 'absent'), stop // 10 * 10))
     run_status(tag + ': a run stopped with Ctrl-C', qkv, db, out_d, 'stopped')
     p = train_cmd(qkv, db, nosave)
     if p.returncode != 0 or 'resuming after step %d' % stop not in p.stderr:
