@@ -354,6 +354,25 @@ void fs_remove_tree(const char *dir) {
     rmdir(dir);
 }
 
+int fs_remove_stale_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        const char *t = strstr(de->d_name, ".tmp-");
+        if (!t || t == de->d_name || strlen(t + 5) != 6) continue; // NAME.tmp-XXXXXX, as mkstemp fills it
+        bool ok = true;
+        for (const char *c = t + 5; *c && ok; c++)
+            ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+        char *p = fs_join(dir, de->d_name);
+        struct stat ls;
+        if (ok && lstat(p, &ls) == 0 && S_ISREG(ls.st_mode) && unlink(p) == 0) n++;
+        free(p);
+    }
+    closedir(d);
+    return n;
+}
+
 // The temporary files of the atomic writes under way, for af_unlink_pending: copies in static
 // memory, each slot's name written before it is marked live and left alone while it is, so that a
 // signal handler reads whole names whatever the main thread is doing (atomic files are opened and

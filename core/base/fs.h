@@ -54,6 +54,10 @@ void fs_unmap(const unsigned char *base, size_t size);
 // a training run's out= when it fails before its first checkpoint). Symbolic links are removed,
 // never followed.
 void fs_remove_tree(const char *dir);
+// Remove the temporary files atomic writes left in dir (NAME.tmp-XXXXXX, regular files) when
+// their process was killed before it could: call it holding dir (fs_lock_dir), so that none is
+// another's write under way. The number removed.
+int fs_remove_stale_tmp(const char *dir);
 // Writing a file atomically: af_open creates a temporary file beside dst; write to f; then
 // af_commit (flush, fsync, rename over dst, fsync the folder) or af_abort (remove it). On any
 // failure dst is untouched. dst must be a regular file or a new name: a symbolic link is

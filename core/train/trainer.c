@@ -430,6 +430,9 @@ int train_run(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, Err *e) 
 }
 
 static int train_locked(const TrainOpts *o, const TrainHooks *h, TrainInfo *info, bool made, Err *e) {
+    // a run killed while it wrote a checkpoint left its temporary files (hundreds of MB each for a
+    // larger model), which no later run removed
+    fs_remove_stale_tmp(o->out);
     StateHead sh;
     int have = o->resume ? state_read(o->out, &sh, NULL, NULL, e) : 0;
     if (have < 0) return -1;

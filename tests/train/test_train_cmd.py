@@ -234,8 +234,18 @@ def scratch_and_resume(qkv, tmp, data, family, arch_opts):
     con.close()
     if len(el) != 40 or any(b < a for a, b in zip(el, el[1:])):
         fail('%s: resumed run: elapsed_s not nondecreasing over steps 1..40: %s' % (tag, [round(x, 3) for x in el[18:24]]))
-    # the finished run's command once more: nothing left to run, and the JSON keeps its keys (null)
+    # the finished run's command once more: nothing left to run, and the JSON keeps its keys (null);
+    # the temporary files of checkpoints a kill cut short are removed (they were left, hundreds of
+    # MB each for a larger model), a file of the user's that only looks alike kept
+    stale = ['train_state.bin.tmp-7lzG28', 'model.safetensors.tmp-Q2V9Ik', 'tokenizer_config.json.tmp-MFIno6']
+    for name in stale + ['notes.tmp-keep']:
+        with open(os.path.join(out_b, name), 'wb') as f:
+            f.write(b'half written')
     p = train_cmd(qkv, db, common + ['out=' + out_b])
+    left = sorted(n for n in os.listdir(out_b) if '.tmp-' in n)
+    if left != ['notes.tmp-keep']:
+        fail('%s: temporary files in out= after the run: %s (notes.tmp-keep alone expected)' % (tag, left))
+    os.remove(os.path.join(out_b, 'notes.tmp-keep'))
     r = json.loads(p.stdout.strip().split("\n")[-1]) if p.returncode == 0 and p.stdout.strip() else {}
     if [r.get(k, 'absent') for k in ('step', 'loss', 'val_loss', 'val_loss_step', 'tok_s')] != [40, None, None, None, None]:
         fail('%s: the finished run again: exit %d, step/loss/val_loss/tok_s %r' % (
