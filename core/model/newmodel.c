@@ -566,6 +566,12 @@ static int gpt2_tokenizer_config(const char *dir, const Tokenizer *tok, Err *e) 
 // The tokenizer written into dir (a copy of tok_dir's, or the family's own), its size and
 // special ids into p.
 static int put_tokenizer(const char *dir, const char *tok_dir, const Family *f, NewModelParams *p, Err *e) {
+    if (tok_dir) { // tok= that holds no tokenizer is named as such (the error named the model's folder,
+                   // "tokenizer written to ..."), before anything is copied
+        Tokenizer *t = tok_load(tok_dir, e);
+        if (!t) return err_prefix(e, "tok=%s", tok_dir);
+        tok_free(t);
+    }
     if (tok_dir ? copy_tokenizer(tok_dir, dir, e) : f->write_tokenizer(dir, e)) return -1;
     Tokenizer *tok = tok_load(dir, e);
     if (!tok) return err_prefix(e, "tokenizer written to '%s'", dir);

@@ -438,8 +438,14 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
         f.write('a few words')
     bert = os.path.join(tmp, 'bert')
     qkv_cli.new_model(qkv, ['bert', 'layers=1', 'heads=2', 'd=16', 'ctx=32', 'out=' + bert], db)
+    onlyvocab = os.path.join(tmp, 'only-vocab')  # vocab.json without merges.txt: no tokenizer
+    os.makedirs(onlyvocab, exist_ok=True)
+    with open(os.path.join(onlyvocab, 'vocab.json'), 'w') as f:
+        f.write('{}')
     cases = [
         ([os.path.join(tmp, 'missing.txt'), 'out=' + os.path.join(tmp, 'x1')], 'missing.txt'),
+        # named as tok= (the error named out= and said "tokenizer written to" it)
+        ([data, 'out=' + os.path.join(tmp, 'x9'), 'family=llama', 'tok=' + onlyvocab], 'tok=' + onlyvocab + ': '),
         ([empty, 'out=' + os.path.join(tmp, 'x2')], 'empty'),
         ([data, 'out=' + os.path.join(tmp, 'x3'), 'ctx=16', 'seq=32'], 'exceeds the model'),
         ([short, 'out=' + os.path.join(tmp, 'x4'), 'seq=32'], 'fewer than seq+1'),
