@@ -570,7 +570,9 @@ static int put_tokenizer(const char *dir, const char *tok_dir, const Family *f, 
                    // "tokenizer written to ..."), before anything is copied
         Tokenizer *t = tok_load(tok_dir, e);
         if (!t) return err_prefix(e, "tok=%s", tok_dir);
+        int nv = tok_vocab_size(t);
         tok_free(t);
+        if (nv < 2) return err_set(e, "tok=%s: a vocabulary of %d token%s leaves nothing to predict", tok_dir, nv, nv == 1 ? "" : "s");
     }
     if (tok_dir ? copy_tokenizer(tok_dir, dir, e) : f->write_tokenizer(dir, e)) return -1;
     Tokenizer *tok = tok_load(dir, e);

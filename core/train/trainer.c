@@ -211,6 +211,16 @@ static int load_tokens(const TrainOpts *o, const Model *m, Data *d, Err *e) {
         return err_set(e, "data '%s' is not UTF-8 (byte %zu): convert it first (iconv)", o->data, bad);
     }
     int rc = text.len ? tok_encode(m->tok, text.data, text.len, 0, &d->ids, e) : err_set(e, "data '%s' is empty", o->data);
+    if (rc >= 0) { // a tokenizer without tokens for most of the text drops it (a one-token vocabulary
+                   // kept 3% of a text, and the run trained to a loss of 0)
+        Buf back = {0};
+        tok_decode(m->tok, d->ids.v, (int)d->ids.n, &back);
+        if (back.len < text.len / 2)
+            rc = err_set(e, "the model's tokenizer spells %zu of the %zu bytes of '%s' (it has no token for the rest, "
+                            "which would be dropped): train one on the text (train-tokenizer) and give it as tok=",
+                         back.len, text.len, o->data);
+        buf_free(&back);
+    }
     buf_free(&text);
     if (rc < 0) return -1;
     d->nval = (int64_t)(d->ids.n * o->val_frac), d->ntr = d->ids.n - d->nval;

@@ -442,8 +442,19 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
     os.makedirs(onlyvocab, exist_ok=True)
     with open(os.path.join(onlyvocab, 'vocab.json'), 'w') as f:
         f.write('{}')
+    onetok = os.path.join(tmp, 'one-token')  # a vocabulary of one token ("a"): nothing to predict
+    fewtok = os.path.join(tmp, 'few-tokens')  # tokens for a few letters: most of the text dropped
+    for d_, vocab in ((onetok, '{"a": 0}'), (fewtok, '{"a": 0, "b": 1, "c": 2}')):
+        os.makedirs(d_, exist_ok=True)
+        with open(os.path.join(d_, 'vocab.json'), 'w') as f:
+            f.write(vocab)
+        with open(os.path.join(d_, 'merges.txt'), 'w') as f:
+            f.write('#version: 0.2\n')
     cases = [
         ([os.path.join(tmp, 'missing.txt'), 'out=' + os.path.join(tmp, 'x1')], 'missing.txt'),
+        # (each trained to a loss of 0 on the few tokens kept, exit 0)
+        ([data, 'out=' + os.path.join(tmp, 'x11'), 'family=llama', 'tok=' + onetok], 'a vocabulary of 1 token'),
+        ([data, 'out=' + os.path.join(tmp, 'x12'), 'family=llama', 'tok=' + fewtok], "the model's tokenizer spells "),
         # named as tok= (the error named out= and said "tokenizer written to" it)
         ([data, 'out=' + os.path.join(tmp, 'x9'), 'family=llama', 'tok=' + onlyvocab], 'tok=' + onlyvocab + ': '),
         ([empty, 'out=' + os.path.join(tmp, 'x2')], 'empty'),
@@ -507,7 +518,7 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
                  % (words, want, p.returncode, p.stderr.strip()[-400:]))
     # a failed run leaves no out= directory it made (an untrained model where a trained one was
     # expected); the kept model is untouched
-    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9', 'x10') if os.path.exists(os.path.join(tmp, d))]
+    left = [d for d in ('x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9', 'x10', 'x11', 'x12') if os.path.exists(os.path.join(tmp, d))]
     if left:
         fail('failed runs left their out= directories: %s' % left)
     if any(not np.array_equal(a, b) for a, b in zip(tensors(trained).values(), tensors(kept).values())):
