@@ -683,6 +683,11 @@ def from_gguf(qkv, tmp, data):
         return
     if not os.path.isfile(os.path.join(out, 'tokenizer.gguf')):
         fail('%s: the checkpoint has no tokenizer.gguf: %s' % (tag, sorted(os.listdir(out))))
+    # the same command again: the run from the GGUF resumes (finished) as from= it started from
+    again = train_cmd(qkv, db, [data, 'from=' + gguf, 'out=' + out, 'seq=32', 'batch=2', 'steps=1', 'lr=1e-9',
+                                'min_lr=0'])
+    if again.returncode != 0:
+        fail('%s: the same train command again: exit %d: %s' % (tag, again.returncode, again.stderr.strip()[-300:]))
     ids = list(range(3, 60))
     (a,) = qkv_cli.json_cmds(qkv, gguf, ['logits %s full=true' % qkv_cli.ids_arg(ids)], db)
     (b,) = qkv_cli.json_cmds(qkv, out, ['logits %s full=true' % qkv_cli.ids_arg(ids)], db)
@@ -780,6 +785,10 @@ def llama2c_tokenizer_kept(qkv, tmp, data):
     if p.returncode != 0:
         fail('%s: train: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-500:]))
         return
+    # the same command again resumes (finished): the checkpoint's tokenizer.gguf holds the source's tokens
+    p = train_cmd(qkv, db, [data, 'from=' + src, 'out=' + out, 'steps=1', 'batch=2', 'seq=32'])
+    if p.returncode != 0:
+        fail('%s: the same train command again: exit %d: %s' % (tag, p.returncode, p.stderr.strip()[-300:]))
     texts = [' one', '  two  spaces', 'one', ' ', '\\n x', 'a <s> b', ' \u2581x']
     cmds = ['tokenize "%s" special=%s' % (t, sp) for t in texts for sp in ('true', 'false')]
     want = qkv_cli.json_cmds(qkv, src, cmds, db)
