@@ -462,6 +462,15 @@ static int attn_key(View *v, int key) {
 
 // ---- drawing ----
 
+// The note after a grid's title: where its data came from and the keys, or, while the map of a
+// newer text (a generation, a new prompt) is being computed, that the one shown is the old one
+// (a new generation's map takes seconds on a real model, the previous map on screen meanwhile).
+static void draw_note(const Attn *A, const ViewShared *sh, CellGrid *g, int X, int y, int w, const char *keys) {
+    if (A->pending && A->version != sh->version)
+        vd_printf(g, X, y, w, CELL_BOLD, sh->utf8, "computing the map of the new text; shown meanwhile: %s", A->note);
+    else vd_printf(g, X, y, w, CELL_DIM, sh->utf8, "%s  %s", A->note, keys);
+}
+
 static void draw_head(View *v, CellGrid *g, int x, int y, int w, int h) {
     Attn *A = v->state;
     ViewShared *sh = v->host->sh;
@@ -470,8 +479,7 @@ static void draw_head(View *v, CellGrid *g, int x, int y, int w, int h) {
     if (A->head == A->H) snprintf(hd, sizeof hd, "mean of %d heads", A->H);
     else snprintf(hd, sizeof hd, "head %d/%d", A->head, A->H - 1);
     int X = x + vd_printf(g, x, y, w, CELL_BOLD, sh->utf8, "layer %d/%d  %s", A->layer, A->L - 1, hd);
-    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, sh->utf8,
-              "%s  rows: queries, columns: keys  [ ] layer  < > head  a mean  m model view  +/- = zoom", A->note);
+    draw_note(A, sh, g, X + 2, y, x + w - X - 2, "rows: queries, columns: keys  [ ] layer  < > head  a mean  m model view  +/- = zoom");
     if (!m) {
         vd_printf(g, x, y + 2, w, CELL_DIM, sh->utf8, "loading layer %d...", A->layer);
         return;
@@ -514,7 +522,7 @@ static void draw_model(View *v, CellGrid *g, int x, int y, int w, int h) {
     bool u = sh->utf8;
     CellColor acc = vd_accent(sh->mode);
     int X = x + vd_printf(g, x, y, w, CELL_BOLD, u, "model view: %d layers x %d heads + mean", A->L, A->H);
-    vd_printf(g, X + 2, y, x + w - X - 2, CELL_DIM, u, "%s  arrows move, Enter zooms in, r reloads", A->note);
+    draw_note(A, sh, g, X + 2, y, x + w - X - 2, "arrows move, Enter zooms in, r reloads");
     int C = A->H + 1, lw = 4;
     int aw = w - lw, ah = h - 3;
     if (aw < 4 || ah < 1) return;

@@ -1806,6 +1806,51 @@ static void test_attention_typed(void) {
     view_close(&v);
 }
 
+// A new generation's map is being computed: the previous map stays on screen meanwhile (seconds on
+// a real model) and the title says it is the previous text's, in the head and model views alike
+// (nothing said so: the old map looked like the new one).
+static void test_attention_computing(void) {
+    reset(CMODE_ASCII);
+    sh.n_layer = 1, sh.n_head = 2;
+    iv_push(&sh.seq, 7), iv_push(&sh.seq, 8);
+    sh.version = 1;
+    View v;
+    CHECK_INT(view_open(&v, &attn_view_ops, &host), 0);
+    v.ops->show(&v);
+    CHECK(fake.nrun == 1 && !strcmp(fake.runs[0], "attention ids=7,8 layer=all head=all"));
+    const char *maps = "{\"tokens\":[\"A\",\"B\"],\"ids\":[7,8],\"layers\":[[[[1,0],[0.5,0.5]],[[1,0],[0.25,0.75]]]]}";
+    result_full(&v, "attention", maps, fake.runs[0], "", true);
+    for (int model = 0; model < 2; model++) {
+        CellGrid g;
+        draw(&v, &g, 120, 20);
+        CHECK(!grid_has(&g, "computing"));
+        cellgrid_done(&g);
+        // the lab generates: a new text, its map asked for
+        iv_push(&sh.seq, 9);
+        sh.version++;
+        fake.nrun = 0;
+        v.ops->show(&v);
+        CHECK(fake.nrun == 1 && !strncmp(fake.runs[0], "attention ids=7,8,9 ", 20));
+        draw(&v, &g, 120, 20);
+        CHECK(row_has(&g, 0, "computing the map of the new text; shown meanwhile: 2 tokens"));
+        cellgrid_done(&g);
+        // it comes: the note goes
+        result_full(&v, "attention",
+                    "{\"tokens\":[\"A\",\"B\",\"C\"],\"ids\":[7,8,9],\"layers\":[[[[1,0,0],[0.5,0.5,0],[0.2,0.3,0.5]],"
+                    "[[1,0,0],[0.5,0.5,0],[0.2,0.3,0.5]]]]}",
+                    fake.runs[0], "", true);
+        draw(&v, &g, 120, 20);
+        CHECK(!grid_has(&g, "computing") && row_has(&g, 0, "3 tokens"));
+        cellgrid_done(&g);
+        sh.seq.n = 2; // back to two tokens for the model view's round
+        sh.version++;
+        v.ops->show(&v);
+        result_full(&v, "attention", maps, fake.runs[fake.nrun - 1], "", true);
+        v.ops->key(&v, 'm');
+    }
+    view_close(&v);
+}
+
 // A deep model's grid with maps missing: the footer says so before the layers shown, where 80
 // columns still show it (it came last and was cut: the dots had no reason on screen).
 static void test_attention_partial(void) {
@@ -1879,6 +1924,7 @@ int main(void) {
     test_attention_big();
     test_attention_wide();
     test_attention_typed();
+    test_attention_computing();
     test_attention_partial();
     test_rank();
     test_history();
