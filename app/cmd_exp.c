@@ -273,10 +273,6 @@ static int execute_out(App *app, Db *db, int64_t id, const ExpPlan *plan, bool r
     if (app->cancel) *app->cancel = 0;
     int rc = exp_execute(app, db, id, plan, NULL, &o, &e);
     if (rc) return out_error(out, "%s", e.msg);
-    if (o.stopped)
-        return out_error(out, "experiment %lld: stopped after %ld of %ld items (%sexperiment resume %lld, to finish it)",
-                         (long long)id, o.done_before + o.done_now, o.total,
-                         again ? "run the same command again, or " : "", (long long)id);
     jw_kbool(&out->w, "resumed", resumed);
     jw_kint(&out->w, "total", o.total);
     jw_kint(&out->w, "done_before", o.done_before);
@@ -290,7 +286,14 @@ static int execute_out(App *app, Db *db, int64_t id, const ExpPlan *plan, bool r
                    (long long)id);
     else if (resumed)
         buf_printf(&out->text, "resumed: %ld items were stored, %ld run now\n", o.done_before, o.done_now);
-    return experiment_out(app, db, id, out);
+    rc = experiment_out(app, db, id, out);
+    if (rc || !o.stopped) return rc;
+    // stopped (Ctrl-C): a failure, as the message says, but a script gets the experiment's id
+    // and the table of the items done beside it
+    out->partial = true;
+    return out_error(out, "experiment %lld: stopped after %ld of %ld items (%sexperiment resume %lld, to finish it)",
+                     (long long)id, o.done_before + o.done_now, o.total, again ? "run the same command again, or " : "",
+                     (long long)id);
 }
 
 static int exp_run(App *app, const Args *a, Out *out) {

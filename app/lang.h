@@ -61,6 +61,7 @@ typedef struct Out {
     Buf text;  // human form; empty = render the JSON generically
     bool silent; // in text mode, nothing at all (quit), not the JSON rendered generically
     Buf err;   // the error message when the command fails
+    bool partial; // failed, but json holds what was done (an experiment stopped with Ctrl-C): --json prints it beside "error"
 } Out;
 
 void out_init(Out *o);

@@ -53,7 +53,10 @@ void print_result(const Out *o, int rc, bool json, FILE *out, FILE *err) {
             jw_obj(&w);
             jw_kstr(&w, "error", o->err.data ? o->err.data : "failed");
             jw_obj_end(&w);
-            fprintf(out, "%s\n", b.data);
+            // a partial result's fields follow the error in the same object
+            bool fields = o->partial && o->json.len > 2 && o->json.data[0] == '{' && o->json.data[1] != '}';
+            if (fields) fprintf(out, "%.*s,%s\n", (int)(b.len - 1), b.data, o->json.data + 1);
+            else fprintf(out, "%s\n", b.data);
             buf_free(&b);
         }
         fflush(out);

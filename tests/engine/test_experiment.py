@@ -465,6 +465,18 @@ for sig in (signal.SIGINT, signal.SIGKILL):
     if sig == signal.SIGINT:
         check(proc.returncode in (1, 130) and b"stopped after" in err and status == "stopped", "Ctrl-C: stopped, resumable",
               (proc.returncode, err[-300:], status))
+        # --json: the error, and beside it the experiment's id and the table of the items done (it
+        # was {"error"} alone: a script could not tell which experiment to resume)
+        try:
+            res = json.loads(out.decode().strip().split("\n")[-1])
+        except ValueError:
+            res = {}
+        conds = res.get("conditions") or []
+        check("stopped after" in str(res.get("error")) and res.get("experiment_id") == 1 and
+              res.get("status") == "stopped" and res.get("stopped") is True and
+              sum(cd.get("n", 0) for cd in conds) == len(before) and res.get("n_done") == len(before),
+              "Ctrl-C, --json: the error with the experiment's id and the partial table",
+              (out[-400:], len(before)))
         # the last progress line says it stopped short (it said "0:00 left", as a finished run's)
         last = [l for l in err.decode(errors="replace").split("\n") if "%)" in l and "after" in l][-1:]
         check(last and last[0].endswith(", stopped") and "0:00 left" not in last[0], "Ctrl-C: the last progress line "
