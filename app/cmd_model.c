@@ -253,6 +253,23 @@ static bool model_in(const Model *m, const char *dir) {
     return !strcmp(a, b) || (!strncmp(a, b, n) && a[n] == '/');
 }
 
+// Whether dir holds anything qkv could open as a model (a config.json, a GGUF or a llama2.c
+// .bin file), or is such a file itself: what the models folder holds besides models is listed
+// as not one.
+static bool model_like(const char *dir) {
+    if (fs_is_file(dir)) return true;
+    char *cfg = fs_join(dir, "config.json");
+    bool like = fs_is_file(cfg);
+    free(cfg);
+    DIR *d = like ? NULL : opendir(dir);
+    for (struct dirent *de; d && !like && (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        like = (l > 5 && !strcmp(de->d_name + l - 5, ".gguf")) || (l > 4 && !strcmp(de->d_name + l - 4, ".bin"));
+    }
+    if (d) closedir(d);
+    return like;
+}
+
 static int cmd_models(App *app, const Args *a, Out *out) {
     (void)a;
     char *dir = models_dir();
@@ -298,15 +315,21 @@ static int cmd_models(App *app, const Args *a, Out *out) {
         char pkg[200];
         provenance(p, "package", pkg, sizeof pkg);
         bool current = model_in(app->model, p); // by its name, or by a path to it or a file of it
+        // what `load NAME` cannot open by this name: a folder called builtin (the name is the
+        // built-in model's), or one with nothing of a model in it
+        const char *why = !strcmp(names[i], "builtin") ? "its name is the built-in model's: load it by its path"
+                          : arch[0] == '?' && !model_like(p) ? "not a model: no config.json, .gguf or .bin in it"
+                                                             : NULL;
         jw_obj(w);
         jw_kstr(w, "name", names[i]);
         jw_kstr(w, "path", p);
         jw_kstr(w, "arch", arch);
         jw_kstr(w, "package", pkg[0] ? pkg : NULL);
         jw_kbool(w, "current", current);
+        jw_kstr(w, "unusable", why);
         jw_obj_end(w);
-        buf_printf(&out->text, "%c %-12s %-7s %s%s%s\n", current ? '*' : ' ', names[i], arch,
-                   p, pkg[0] ? "  from " : "", pkg);
+        buf_printf(&out->text, "%c %-12s %-7s %s%s%s%s%s%s\n", current ? '*' : ' ', names[i], arch, p,
+                   pkg[0] ? "  from " : "", pkg, why ? "  (" : "", why ? why : "", why ? ")" : "");
         free(p);
         free(names[i]);
     }

@@ -396,6 +396,22 @@ for how, name in (("mine", "mine"), (inst, "mine"), (os.path.join(inst, "model.s
     o = jlines(p)
     cur = [m["name"] for m in o[-1]["models"] if m["current"]] if p.returncode == 0 and o else p.stderr
     check(cur == [name], f"models after load {how}: the installed model is current", cur)
+# what the folder holds besides models is listed with why its name loads nothing: a folder named
+# builtin (the built-in model's name) and one with no model files (both were listed as "?", as if
+# `load NAME` would open them); the models have no such note
+os.makedirs(os.path.join(xdg, "qkv", "models", "builtin"))
+os.makedirs(os.path.join(xdg, "qkv", "models", "notes"))
+with open(os.path.join(xdg, "qkv", "models", "notes", "readme.txt"), "w") as f:
+    f.write("not a model\n")
+p = run(["--json", "-e", "models"], env={"XDG_DATA_HOME": xdg, "QKV_MODEL": "builtin"})
+o = jlines(p)
+why = {m["name"] + ("/" + m["path"].rsplit("/", 2)[-2] if "path" in m else ""): m.get("unusable")
+       for m in (o[0]["models"] if o else [])}
+check((why.get("builtin/models") or "").startswith("its name is the built-in model's") and
+      (why.get("notes/models") or "").startswith("not a model") and why.get("mine/models", 1) is None and
+      why.get("ggufed/models", 1) is None, "models: an unusable folder says why", why)
+p = run(["-e", "models"], env={"XDG_DATA_HOME": xdg, "QKV_MODEL": "builtin"})
+check(b"(not a model: no config.json, .gguf or .bin in it)" in p.stdout, "and in text", p.stdout)
 p = run(["-e", "quit now"])
 check(p.returncode != 0 and b"takes no positional argument" in p.stderr, "quit takes no argument", p.stderr)
 p = run(["--json", "-e", "help"])
