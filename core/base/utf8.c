@@ -1,6 +1,8 @@
 // utf8.c - UTF-8 decoding and encoding.
 #include "base/utf8.h"
 
+#include <string.h>
+
 int utf8_valid_len(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     unsigned c = p[0];
@@ -76,6 +78,12 @@ bool utf8_same_text(const char *a, size_t na, const char *b, size_t nb) {
         if (ca != cb) return false;
     }
     return i == na && j == nb;
+}
+
+void text_line_of(const char *s, size_t at, size_t *line, size_t *byte) {
+    size_t l = 1, start = 0;
+    for (const char *p = s; (p = memchr(p, '\n', at - (size_t)(p - s))) != NULL; p++) l++, start = (size_t)(p - s) + 1;
+    *line = l, *byte = at - start + 1;
 }
 
 size_t utf8_invalid_at(const char *s, size_t n) {

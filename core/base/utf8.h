@@ -13,6 +13,10 @@ int utf8_valid_len(const char *s, size_t n);
 // of it is (text files qkv refuses rather than read with U+FFFD in place of their bytes).
 size_t utf8_invalid_at(const char *s, size_t n);
 
+// Where offset at of s lies, for a message: its line (from 1) and the byte of that line (from
+// 1), so that an editor finds it in a large file ("line 1042117, byte 12 of it").
+void text_line_of(const char *s, size_t at, size_t *line, size_t *byte);
+
 // Decode one code point at s; stores it (U+FFFD for ill-formed input) in *cp and
 // returns the number of bytes consumed (>= 1). Requires n >= 1.
 int utf8_decode(const char *s, size_t n, uint32_t *cp);

@@ -54,7 +54,11 @@ static void count_word(BpeTrainer *t, const char *s, size_t n) {
 
 int bpe_trainer_feed(BpeTrainer *t, const char *text, size_t n, Err *e) {
     size_t bad = utf8_invalid_at(text, n);
-    if (bad != SIZE_MAX) return err_set(e, "the text is not UTF-8 (byte %zu)", bad);
+    if (bad != SIZE_MAX) {
+        size_t line, byte;
+        text_line_of(text, bad, &line, &byte);
+        return err_set(e, "the text is not UTF-8 (line %zu, byte %zu of it)", line, byte);
+    }
     for (size_t line = 0; line < n;) {
         if (cancelled(t)) return err_set(e, "interrupted");
         const char *nl = memchr(text + line, '\n', n - line);

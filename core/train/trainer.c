@@ -207,8 +207,11 @@ static int load_tokens(const TrainOpts *o, const Model *m, Data *d, Err *e) {
     // tokens of a byte-level vocabulary) and teach the model that instead
     size_t bad = utf8_invalid_at(text.data, text.len);
     if (bad != SIZE_MAX) {
+        size_t line, byte;
+        text_line_of(text.data, bad, &line, &byte);
         buf_free(&text);
-        return err_set(e, "data '%s' is not UTF-8 (byte %zu): convert it first (iconv)", o->data, bad);
+        return err_set(e, "data '%s' is not UTF-8 (line %zu, byte %zu of it): convert it first (iconv)", o->data, line,
+                       byte);
     }
     int rc = text.len ? tok_encode(m->tok, text.data, text.len, 0, &d->ids, e) : err_set(e, "data '%s' is empty", o->data);
     if (rc >= 0) { // a tokenizer without tokens for most of the text drops it (a one-token vocabulary

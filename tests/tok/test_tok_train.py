@@ -212,7 +212,7 @@ def check_new_model(qkv, tmp, qdir, db):
 def bad_input(qkv, tmp, db):
     nonutf = os.path.join(tmp, 'latin1.txt')
     with open(nonutf, 'wb') as f:
-        f.write(b'caf\xe9 au lait\n')
+        f.write(b'a first line\ncaf\xe9 au lait\n')
     empty = os.path.join(tmp, 'empty.txt')
     open(empty, 'w').close()
     good = os.path.join(tmp, 'good.txt')
@@ -227,7 +227,7 @@ def bad_input(qkv, tmp, db):
         f.write('{"model_type": "gpt2"}')
     cases = [('a model\'s folder', 'train-tokenizer %s out=%s vocab=300' % (good, model_dir), 'already holds a model'),
              ('missing file', 'train-tokenizer %s/nope.txt out=%s vocab=300' % (tmp, out), 'nope.txt'),
-             ('not UTF-8', 'train-tokenizer %s out=%s vocab=300' % (nonutf, out), 'not UTF-8'),
+             ('not UTF-8', 'train-tokenizer %s out=%s vocab=300' % (nonutf, out), 'not UTF-8 (line 2, byte 4 of it)'),
              ('empty file', 'train-tokenizer %s out=%s vocab=300' % (empty, out), 'no text'),
              ('vocab too small', 'train-tokenizer %s out=%s vocab=100' % (good, out), 'vocab'),
              ('no vocab', 'train-tokenizer %s out=%s' % (good, out), 'vocab'),

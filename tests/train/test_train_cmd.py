@@ -426,6 +426,13 @@ def bad_state(qkv, tmp, trained, common):
     print('ok %-24s truncated, garbage and short states refused' % 'bad train_state.bin', flush=True)
 
 
+def bad_at(path, off):
+    """The line (from 1) of byte off of a file and its byte in that line (from 1), as qkv names
+    where a text is not UTF-8 (it gave the byte of the file: 2003 in a large corpus says little)."""
+    head = open(path, 'rb').read()[:off]
+    return head.count(b'\n') + 1, off - (head.rfind(b'\n') + 1) + 1
+
+
 def bad_inputs(qkv, tmp, data, trained, common, llama=None):
     db = os.path.join(tmp, 'bad.db')
     empty = os.path.join(tmp, 'empty.txt')
@@ -465,7 +472,7 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
         # a floor above the start: the schedule rose (it was accepted)
         ([data, 'out=' + os.path.join(tmp, 'x7'), 'lr=1e-3', 'min_lr=1e-2'], 'min_lr=0.01 is above lr=0.001'),
         ([data], 'out=DIR is required'),
-        ([latin1, 'out=' + os.path.join(tmp, 'x9')], 'is not UTF-8 (byte 2003)'),
+        ([latin1, 'out=' + os.path.join(tmp, 'x9')], 'is not UTF-8 (line %d, byte %d of it)' % bad_at(latin1, 2003)),
         ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'layers=3'], 'layers= describes a new model'),
         # a new model's options that were ignored with from= (its config kept rope_theta 10000)
         ([data, 'from=' + trained, 'out=' + os.path.join(tmp, 'x7'), 'theta=500'], 'theta= describes a new model'),

@@ -45,5 +45,16 @@ int main(void) {
     CHECK(!utf8_same_text("ab", 2, "a", 1));
     CHECK(!utf8_same_text("\xc0\x80", 2, "\xef\xbf\xbd", 3)); // two U+FFFD, not one
     CHECK(!utf8_same_text(" a", 2, "a", 1));
+    // where an offset lies: its line and its byte in that line, both from 1
+    size_t line, byte;
+    const char *txt = "ab\ncd\n\nef";
+    text_line_of(txt, 0, &line, &byte);
+    CHECK(line == 1 && byte == 1);
+    text_line_of(txt, 2, &line, &byte); // the newline ends line 1
+    CHECK(line == 1 && byte == 3);
+    text_line_of(txt, 4, &line, &byte);
+    CHECK(line == 2 && byte == 2);
+    text_line_of(txt, 7, &line, &byte);
+    CHECK(line == 4 && byte == 1);
     return CHECK_DONE();
 }
