@@ -155,7 +155,8 @@ static int cmd_agreement(App *app, const Args *a, Out *out) {
     jw_kint(w, "compared_prompts", compared);
     jw_key(w, "pairs");
     jw_arr(w);
-    buf_printf(&out->text, "%d rankings of %d prompts, %d ranked by more than one annotator", s.n, prompts, shared);
+    buf_printf(&out->text, "%d ranking%s of %d prompt%s, %d ranked by more than one annotator", s.n, s.n == 1 ? "" : "s",
+               prompts, prompts == 1 ? "" : "s", shared);
     if (compared < shared) // their rankings share fewer than two completions: no pair to compare
         buf_printf(&out->text, " (%d of them with two or more completions in common, which agreement compares)",
                    compared);

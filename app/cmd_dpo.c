@@ -392,7 +392,7 @@ const Command dpo_commands[] = {
      "reward model) then samples judge_samples completions of every held-out prompt from the base and from the tuned "
      "model (same seeds seed, seed+1, ... and decoding: judge_max tokens, judge_temperature, judge_top_k, "
      "judge_top_p), logs each as a run of kind judge, scores each (reward_scores) and reports the tuned model's win "
-     "rate (ties count half): judge, win_rate, judge_wins, judge_ties, judge_losses, tuned_reward, base_reward, "
+     "rate (ties count half): judge, win_rate, judge_stopped, judge_wins, judge_ties, judge_losses, tuned_reward, base_reward, "
      "judged: [{prompt, seed, base_run_id, tuned_run_id, base_reward, tuned_reward}].",
      false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, false},

@@ -186,8 +186,8 @@ static int cmd_embed(App *app, const Args *a, Out *out) {
     jw_arr(w);
     for (int j = 0; j < d; j++) jw_num(w, v[j]);
     jw_arr_end(w);
-    buf_printf(&out->text, "%d dimensions (%s pooling%s) of %d tokens%s:", d, pool_name(o.pool),
-               o.normalize ? ", normalized" : "", n_tok, cut ? " (cut to the model's maximum length)" : "");
+    buf_printf(&out->text, "%d dimensions (%s pooling%s) of %d token%s%s:", d, pool_name(o.pool),
+               o.normalize ? ", normalized" : "", n_tok, n_tok == 1 ? "" : "s", cut ? " (cut to the model's maximum length)" : "");
     for (int j = 0; j < d && j < 8; j++) buf_printf(&out->text, " %.4f", v[j]);
     buf_puts(&out->text, d > 8 ? " ... (--json for all)\n" : "\n");
     free(v);

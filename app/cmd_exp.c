@@ -273,7 +273,8 @@ static int execute_out(App *app, Db *db, int64_t id, const ExpPlan *plan, bool r
     if (app->cancel) *app->cancel = 0;
     int rc = exp_execute(app, db, id, plan, NULL, &o, &e);
     if (rc) return out_error(out, "%s", e.msg);
-    jw_kbool(&out->w, "resumed", resumed);
+    bool finished = resumed && !o.done_now && o.done_before == o.total; // nothing was left to run
+    jw_kbool(&out->w, "resumed", resumed && !finished);
     jw_kint(&out->w, "total", o.total);
     jw_kint(&out->w, "done_before", o.done_before);
     jw_kint(&out->w, "done_now", o.done_now);
@@ -281,7 +282,7 @@ static int execute_out(App *app, Db *db, int64_t id, const ExpPlan *plan, bool r
     jw_knum(&out->w, "seconds", o.seconds);
     jw_kint(&out->w, "tokens_reused", o.tokens_reused);
     jw_kint(&out->w, "tokens_evaluated", o.tokens_evaluated);
-    if (resumed && !o.done_now && o.done_before == o.total)
+    if (finished)
         buf_printf(&out->text, "experiment %lld was finished: nothing to resume (new=true with its command runs it afresh)\n",
                    (long long)id);
     else if (resumed)
@@ -660,7 +661,6 @@ static int list_each(Db *db, const DbFilter *f, long n, ListCtx *c, Err *e) {
 }
 
 static int cmd_experiments(App *app, const Args *a, Out *out) {
-    if (args_opt(a, "kind")) return out_error(out, "experiments: kind= filters runs only");
     return list_command(app, a, out, "experiments", "experiments", list_each);
 }
 
@@ -819,7 +819,7 @@ static int cmd_tasks(App *app, const Args *a, Out *out) {
 
 static const char *const k_experiment[] = {EXP_RUN_KEYS, "item", "condition", NULL};
 static const char *const k_prompt[] = {"shots", "cot", "chat", "seed", "item", "pool", "scorer", "regex", STYLE_KEYS, NULL};
-static const char *const k_experiments[] = {"since", "until", "annotator", "model", "kind", NULL};
+static const char *const k_experiments[] = {"since", "until", "annotator", "model", NULL};
 static const char *const k_tasks[] = {NULL};
 
 const Command exp_commands[] = {

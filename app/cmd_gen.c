@@ -542,7 +542,7 @@ const Command gen_commands[] = {
      "when given) with the model's chat template and the start of the assistant's turn. The run is logged to "
      "the database (a chat prompt with template chat:FORMAT). best_of=N reward=DIR samples N completions (seeds "
      "seed, seed+1, ...), each logged, scores each with the reward model DIR (recorded in reward_scores) and shows "
-     "the best (its fields as above) with every candidate's score: best_of, best, reward, reward_model, "
+     "the best (its fields as above) with every candidate's score: best_of, scored, best, reward, reward_model, "
      "candidates: [{n, run_id, seed, reward, text}].",
      true},
     {"bench", cmd_bench, 0, 0, k_bench, "bench [prompt=512 gen=128 reps=3 embed=N against=original]",

@@ -374,7 +374,7 @@ const Command model_commands[] = {
      "prompt).",
      false},
     {"new-model", cmd_new_model, 1, 1, k_new,
-     "new-model FAMILY layers=L heads=H d=D ctx=C seed=S out=DIR [kv_heads=K ff=F theta=T std=0.02 "
+     "new-model FAMILY out=DIR [layers=2 heads=2 d=64 ctx=128 seed=1 kv_heads=K ff=F theta=T std=0.02 "
      "dtype=f32|f16|bf16 vocab=V tok=DIR tied=true prefix=P shards=N masks=true]",
      "Write an untrained model of a family (gpt2, ...) with random weights in its real HF layout (config.json, "
      "model.safetensors or N shards with an index, the tokenizer files copied from tok=DIR, else the family's "

@@ -632,7 +632,7 @@ const Command probe_commands[] = {
      "sentences: number, capital, bracket (the token is in a number, a capitalised word, brackets), parity (its "
      "position is even or odd), prev (the previous token). `probe data NAME FILE` writes number, capital or bracket as JSONL. "
      "The probe is trained with Adam on standardised features (steps, lr, l2). dump=DIR writes the rows as NumPy files "
-     "(x, y, test, example, pos). Every sweep is logged in the database; `probe runs` lists them, newest first. save=FILE keeps the probe of the layer asked for (of the best layer when several) as JSON; `probe apply FILE \"TEXT\"` gives its class and probabilities at each token of a text (a sentence-level probe's also for the text, from the row training pooled: JSON pooled).",
+     "(x, y, test, example, pos, group). Every sweep is logged in the database; `probe runs` lists them, newest first. save=FILE keeps the probe of the layer asked for (of the best layer when several) as JSON; `probe apply FILE \"TEXT\"` gives its class and probabilities at each token of a text (a sentence-level probe's also for the text, from the row training pooled: JSON pooled).",
      false, true, true},
     {"layersim", cmd_layersim, 0, 1, k_layersim, "layersim \"TEXT\"|ids=...",
      "Layer similarity: linear CKA (Kornblith et al. 2019; the positions as examples) and the mean cosine between "

@@ -57,7 +57,7 @@ static int cmd_quantize(App *app, const Args *a, Out *out) {
         if (rep.n_by_type[t]) jw_kint(w, dtype_name((DType)t), rep.n_by_type[t]);
     jw_obj_end(w);
     jw_kint(w, "kept", rep.n_kept);
-    if (rep.n_kept) jw_kstr(w, "kept_first", rep.kept_first);
+    jw_kstr(w, "kept_first", rep.n_kept ? rep.kept_first : NULL); // null: every matrix converted
     jw_kint(w, "bytes_before", rep.bytes_before);
     jw_kint(w, "bytes_after", rep.bytes_after);
     jw_knum(w, "ratio", (double)rep.bytes_after / (double)rep.bytes_before);

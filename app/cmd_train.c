@@ -163,6 +163,14 @@ static int cmd_train(App *app, const Args *a, Out *out) {
     const char *dir = args_opt(a, "out");
     if (!dir || !*dir) return out_error(out, "train: out=DIR is required");
     Err e = {0};
+    // fewer steps than the recipe's warmup, which the person did not give: said as the recipe's
+    // (the trainer's "warmup must be below steps" named an option nobody had typed)
+    long long steps = 0, warmup = 0;
+    for (int i = 0; RECIPE_TEACH[i][0]; i++)
+        if (!strcmp(RECIPE_TEACH[i][0], "warmup")) warmup = atoll(RECIPE_TEACH[i][1]);
+    if (!args_opt(a, "warmup") && args_int(a, "steps", 1, 10000000, &steps, &e) == 1 && steps <= warmup)
+        return out_error(out, "train: recipe=teach warms up for %lld steps (its warmup=%lld), more than steps=%lld: "
+                              "give warmup= below steps too (warmup=0: none)", warmup, warmup, steps);
     const bool made = !fs_is_dir(dir); // created here: removed when the run fails before its first checkpoint
     // held from before the corpus is written: a second recipe=teach into it is refused first
     int lock = fs_mkdir_p(dir, 0755, &e) ? -1 : fs_lock_dir(dir, "training into it", &e);
@@ -373,6 +381,7 @@ static int train_run_opts(App *app, const Args *a, TrainOpts *op, Out *out) {
     NUM_OPT("clip", 0, 1e6, o.opt.clip)
     NUM_OPT("beta1", 0, 0.999999, o.opt.beta1)
     NUM_OPT("beta2", 0, 0.999999, o.opt.beta2)
+    NUM_OPT("eps", 1e-12, 1e6, o.opt.eps) // as reward train and dpo train take it
 #undef INT_OPT
 #undef NUM_OPT
     o.opt.min_lr = o.opt.lr / 10;
@@ -613,7 +622,7 @@ static const char *const k_curve[] = {"kind", NULL};
 static const char *const k_bench_train[] = {"batch", "seq", "steps", "reps", "threads", NULL};
 static const char *const k_train[] = {"out", "from", "family", "tok", "layers", "heads", "kv_heads", "d", "ff", "ctx",
                                       "vocab", "seed", "std", "theta", "tied", "steps", "batch", "seq", "accum",
-                                      "warmup", "lr", "min_lr", "wd", "clip", "beta1", "beta2", "eval_every",
+                                      "warmup", "lr", "min_lr", "wd", "clip", "beta1", "beta2", "eps", "eval_every",
                                       "eval_batches", "save_every", "val", "data_seed", "threads", "resume", "recipe", "cot", NULL};
 static const char *const k_teach[] = {"out", "seed", "bytes", NULL};
 static const char *const k_train_tok[] = {"out", "vocab", "min_freq", NULL};
@@ -621,7 +630,7 @@ static const char *const k_train_tok[] = {"out", "vocab", "min_freq", NULL};
 const Command train_commands[] = {
     {"train", cmd_train, 0, 1, k_train,
      "train FILE|TASK.jsonl|recipe=teach out=DIR [from=MODEL | family=gpt2|llama|... layers= heads= kv_heads= d= ff= ctx= vocab= theta= "
-     "tied= seed= std= tok=DIR] [steps=100 batch=8 seq=64 accum=1 lr=3e-4 min_lr=lr/10 warmup=0 wd=0.1 clip=1 beta1=0.9 beta2=0.95 eval_every=0 "
+     "tied= seed= std= tok=DIR] [steps=100 batch=8 seq=64 accum=1 lr=3e-4 min_lr=lr/10 warmup=0 wd=0.1 clip=1 beta1=0.9 beta2=0.95 eps=1e-8 eval_every=0 "
      "eval_batches=4 save_every=0 val=0.1 data_seed=1 threads=N resume=true cot=off]",
      "Train a decoder (GPT-2 or Llama family) on the text of FILE, tokenized with the model's tokenizer (the last "
      "val fraction held out), from MODEL or from scratch (a new model of the family with new-model's options; with "

@@ -66,12 +66,22 @@ Model *app_open_model(const char *path, const char *tok_path, Err *e) {
 }
 
 int app_load_model(App *app, const char *path, const char *tok_path, Err *e) {
+    // the default: where it came from is said when it cannot be opened ($QKV_MODEL's typo
+    // read as a missing file of nobody's naming)
+    const char *env = getenv("QKV_MODEL");
+    bool from_env = !path && env && *env;
     if (!path) path = app_default_model();
     if (tok_path && !strcmp(path, "builtin")) // its ids would not be the model's (--tokenizer, load's tokenizer=)
         return err_set(e, "load builtin: the built-in model has its own byte-level tokenizer (a tokenizer does not "
                           "apply to it)");
     Model *m = app_open_model(path, tok_path, e);
-    if (!m) return -1;
+    if (!m) {
+        if (from_env) {
+            size_t n = strlen(e->msg);
+            snprintf(e->msg + n, sizeof e->msg - n, " (the model QKV_MODEL names: check it, or unset it for the default)");
+        }
+        return -1;
+    }
     if (app->kv_set && app_kv_fits(app->kv, m, e)) { // refused now, not at its first command
         model_free(m);
         return -1;

@@ -377,7 +377,7 @@ static int read_lines(Task *t, const char *path, bool all_pool, bool header_ok, 
             status = bad(&w, "each line must be a JSON object");
         } else if (!json_get(o, "input") && !json_get(o, "question")) {
             if (!json_get(o, "description") && !json_get(o, "name"))
-                status = bad(&w, "an item needs \"input\" (or \"question\"); a header needs \"description\"");
+                status = bad(&w, "an item needs \"input\" (or \"question\"); a header needs \"description\" or \"name\"");
             else if (seen_item)
                 status = bad(&w, "a header line must come first (before the items)");
             else if (header_line) { // the second would silently replace the first's name and scorer

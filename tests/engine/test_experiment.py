@@ -602,8 +602,9 @@ c.execute("UPDATE experiments SET spec = json_remove(spec, '$.rules') WHERE id =
 c.commit()
 c.close()
 r = one("experiment resume 2", db)
-check(r.get("done_now") == 0 and r.get("status") == "done", "a finished experiment of earlier rules resumes to "
-      "nothing (no item to score)", (r.get("done_now"), r.get("status")))
+check(r.get("done_now") == 0 and r.get("status") == "done" and r.get("resumed") is False,
+      "a finished experiment of earlier rules resumes to nothing (no item to score; resumed false: it said true)",
+      (r.get("done_now"), r.get("status"), r.get("resumed")))
 # and says so (it said "resumed: 8 items were stored, 0 run now")
 p = subprocess.run([QKV, "--db", db, "-e", "experiment resume 2"], capture_output=True, timeout=300)
 check(p.returncode == 0 and p.stdout.startswith(b"experiment 2 was finished: nothing to resume"),
@@ -629,6 +630,14 @@ empty_t = os.path.join(TMP, "empty-target.jsonl")
 with open(empty_t, "w") as fh:
     fh.write('{"input": "x", "target": "y"}\n{"input": "a", "target": " "}\n')
 fails(f"experiment {empty_t}", "line 2: the target is empty")
+# a header of neither description nor name is taken for an item without input: the message says
+# either key makes a header (it named description alone, and a header of a name is one)
+no_name = os.path.join(TMP, "scorer-only.jsonl")
+with open(no_name, "w") as fh:
+    fh.write('{"scorer": "number"}\n{"input": "c", "target": "4"}\n')
+fails(f"prompt show {no_name}", 'line 1: an item needs "input" (or "question"); a header needs "description" or "name"')
+# experiments has no kind= (runs' filter): the unknown option's message does not offer it
+fails("experiments kind=experiment", "unknown option 'kind' (options: since, until, annotator, model)")
 # nothing left once normalised as the scorers compare ("!!!"): no answer could match it (it ran,
 # every answer wrong); an empty choice, scored on the space before it alone, won every item
 for name, line in (("punct-target", '{"input": "a", "target": "!!!"}'),

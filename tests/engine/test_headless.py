@@ -380,6 +380,12 @@ check(len(o) == 3 and o[0]["default"] == "builtin" and not any(m["current"] for 
       "models names the default until a model is loaded", p.stdout)
 p = run(["-e", "models"], env={"QKV_MODEL": "builtin"})
 check(b"the first command that needs a model opens builtin, the default" in p.stdout, "and says so in text", p.stdout)
+p = run(["--model", "builtin", "embed", "x"])
+check(p.returncode == 0 and b" of 1 token:" in p.stdout, "embed of one token: singular", p.stdout[:80])
+# a $QKV_MODEL that opens nothing is named as the source of the path (the error named a file alone)
+p = run(["-e", "model"], env={"QKV_MODEL": os.path.join(TMP, "no-such-model")})
+check(p.returncode == 1 and b"no-such-model" in p.stderr and b"(the model QKV_MODEL names" in p.stderr,
+      "a bad $QKV_MODEL is named", p.stderr)
 # an installed model is current however it was opened: by its name, its folder or a file in it
 # (a GGUF loaded by its path was not: the model's name is the file's, not the folder's)
 xdg = os.path.join(TMP, "xdg")

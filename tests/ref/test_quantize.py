@@ -375,6 +375,10 @@ def test_bad(tmp):
     check(r['tensors'] == 2 and r['kept'] == 6 and r['kept_first'] == 'blk.0.attn_qkv',
           'q4_k at d=64: 2 converted, 6 kept from blk.0.attn_qkv; got %s, %s, %s' % (r['tensors'], r['kept'],
                                                                                     r.get('kept_first')))
+    # nothing kept: kept_first is there, null (the key was left out; the README lists it always)
+    r = qkv_cli.json_cmds(QKV, part, ['quantize q8_0'], os.path.join(tmp, 'db'))[0]
+    check(r['kept'] == 0 and 'kept_first' in r and r['kept_first'] is None,
+          'q8_0 at d=64: nothing kept, kept_first null; got %s, %s' % (r['kept'], r.get('kept_first', 'absent')))
     # an export of a converted model in another type says so in general.name (a Q4_K_M model
     # written as F32 was named "... Q4_K_M")
     import gguf

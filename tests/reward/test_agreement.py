@@ -98,6 +98,10 @@ def main():
     p = qkv_cli.run(qkv, ['--db', db, '-e', 'agreement'])
     check(p.stdout.startswith('9 rankings of 4 prompts, 3 ranked by more than one annotator (2 of them with two or '
                               'more completions in common, which agreement compares)\n'), 'text: %r' % p.stdout[:200])
+    # one prompt: singular ("2 rankings of 1 prompts")
+    p = qkv_cli.run(qkv, ['--db', db, '-e', 'agreement text=Other'])
+    check(p.stdout.startswith('2 rankings of 1 prompt, 1 ranked by more than one annotator'), 'text, one prompt: %r'
+          % p.stdout[:200])
     signs = {}
     for prompt, _seed, k, orders in plan:
         for who, order in orders.items():

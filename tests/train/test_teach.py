@@ -231,8 +231,14 @@ def main():
             fail('teach-corpus again into its own corpus: exit %d, %r' % (p.returncode, p.stderr.strip()[-200:]))
         # train recipe=teach that fails before its first checkpoint removes the out= it made, its
         # 12 MiB corpus with it (both were left behind before 2026-12-06), as train FILE does
-        for opts, want in (('steps=1', 'warmup must be below steps'), ('layers=abc', 'layers=abc')):
-            out = os.path.join(tmp, 'recipe-' + opts.split('=')[0])
+        # (steps= at most the recipe's warmup, none given, is refused naming the recipe's: the
+        # message named warmup, which nobody had typed)
+        for i, (opts, want) in enumerate((('steps=1', 'recipe=teach warms up for 100 steps (its warmup=100), more '
+                                                      'than steps=1: give warmup= below steps too'),
+                                          ('steps=100', 'more than steps=100'),
+                                          ('steps=2 warmup=2', 'warmup must be below steps'),
+                                          ('layers=abc', 'layers=abc'))):
+            out = os.path.join(tmp, 'recipe-%d' % i)
             p = run(qkv, 'train recipe=teach out=%s %s' % (out, opts), tmp)
             if p.returncode == 0 or want not in p.stderr or os.path.exists(out):
                 fail('train recipe=teach %s: exit %d, %r, out= left: %s' % (opts, p.returncode, p.stderr.strip()[:200],

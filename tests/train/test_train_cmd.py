@@ -502,7 +502,9 @@ def bad_inputs(qkv, tmp, data, trained, common, llama=None):
     os.unlink(os.path.join(kept, 'train_state.bin'))
     cases.append(([data, 'out=' + kept, 'family=gpt2', 'layers=1', 'heads=1', 'd=32', 'ctx=32', 'steps=2'],
                   'already holds a trained model'))
-    cases += [(but('batch=2'), 'another batch'), (but('lr=0.05'), 'another lr'), (but('clip=100'), 'another clip'), (but('family=llama'), 'another family'),
+    # (eps=: train took none, though a resume checks it and reward train and dpo train take it)
+    cases += [(but('batch=2'), 'another batch'), (but('lr=0.05'), 'another lr'), (but('clip=100'), 'another clip'),
+              (but('eps=1e-6'), 'another eps'), (but('beta2=0.99'), 'another beta1/beta2'), (but('family=llama'), 'another family'),
               (but('layers=3'), 'another layers'),
               ([swapped] + same, 'another training text (the same number of tokens, other ones)')]
     # the new model's other options, the held-out fraction and the batches' seed: the first were
