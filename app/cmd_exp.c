@@ -251,14 +251,18 @@ static int experiment_out(App *app, Db *db, int64_t id, Out *out) {
 // ---- running -------------------------------------------------------------------------------
 
 typedef struct {
-    const char *spec, *model_sha256, *task_sha256;
+    const char *spec, *model_sha256, *model_arch, *task_sha256;
     int64_t found;
 } FindOpen;
 
+// An unfinished experiment of the same command, task file and model, converted as the session's
+// is (model_arch names a quantize: the same command after another quantize, or none, is another
+// experiment, as under another kv; it resumed the first, whose items then came from two models)
 static int find_open(void *user, const DbExperiment *x) {
     FindOpen *f = user;
     if (strcmp(x->status, "done") && !strcmp(x->spec, f->spec) && !strcmp(x->task_sha256, f->task_sha256) &&
-        !strcmp(x->model_sha256 ? x->model_sha256 : "", f->model_sha256 ? f->model_sha256 : "")) {
+        !strcmp(x->model_sha256 ? x->model_sha256 : "", f->model_sha256 ? f->model_sha256 : "") &&
+        !strcmp(x->model_arch ? x->model_arch : "", f->model_arch ? f->model_arch : "")) {
         f->found = x->id;
         return 1;
     }
@@ -325,7 +329,7 @@ static int exp_run(App *app, const Args *a, Out *out) {
     int64_t id = 0;
     bool resumed = false;
     if (!rc && !fresh) { // the same experiment left unfinished: finish it
-        FindOpen f = {sj.data, rr.run.model_sha256, plan.task->sha256, 0};
+        FindOpen f = {sj.data, rr.run.model_sha256, rr.run.model_arch, plan.task->sha256, 0};
         if (db_experiments_each(db, NULL, 0, true, find_open, &f, &e) < 0) rc = out_error(out, "experiment: %s", e.msg);
         id = f.found, resumed = id > 0;
     }
@@ -351,18 +355,27 @@ static bool is_session_model(App *app, Db *db, const DbExperiment *x) {
 }
 
 // The model an experiment ran on must be the current one: load it when it is not (by its path:
-// "builtin" is the built-in model, not the default one, which it loaded and then found changed).
+// "builtin" is the built-in model, not the default one, which it loaded and then found changed),
+// converted as it ran (quantize, or none: its model_arch says), as replay does; the session keeps
+// it after, and the text says so when it changed.
 static int ensure_model(App *app, Db *db, const DbExperiment *x, Out *out) {
     Err e = {{0}};
     RunRecord rr;
     if (!is_session_model(app, db, x) && app_load_model(app, x->model_path, NULL, &e))
         return out_error(out, "experiment %lld ran on '%s', which cannot be loaded: %s", (long long)x->id, x->model_path,
                          e.msg);
+    char before[sizeof rr.arch];
+    runlog_arch_name(app->model, before, sizeof before);
+    bool was = strcmp(before, x->model_arch ? x->model_arch : "") != 0;
+    // converted first: the built-in model's fingerprint is of its weights as converted
+    if (app_quantize_as(app, x->model_arch, &e)) return out_error(out, "experiment %lld: %s", (long long)x->id, e.msg);
     if (runlog_model(&rr, db, app->model, &e)) return out_error(out, "%s", e.msg);
     if (strcmp(rr.run.model_sha256 ? rr.run.model_sha256 : "", x->model_sha256 ? x->model_sha256 : ""))
         return out_error(out, "experiment %lld: the model at '%s' has changed since it ran (sha256 %.12s, now %.12s)",
                          (long long)x->id, x->model_path, x->model_sha256 ? x->model_sha256 : "none",
                          rr.run.model_sha256 ? rr.run.model_sha256 : "none");
+    if (was)
+        buf_printf(&out->text, "the session's model is now %s, as experiment %lld ran\n", x->model_arch, (long long)x->id);
     return 0;
 }
 

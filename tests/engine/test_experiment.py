@@ -610,6 +610,52 @@ p = subprocess.run([QKV, "--db", db, "-e", "experiment resume 2"], capture_outpu
 check(p.returncode == 0 and p.stdout.startswith(b"experiment 2 was finished: nothing to resume"),
       "resuming a finished experiment says it was finished", p.stdout[:200])
 
+# an experiment run on a quantized model is that model's: the same command without the quantize is
+# another experiment, and `experiment resume` converts the model as the experiment ran (both resumed
+# it on the float model: one experiment's items came from two models, its table said the first)
+# (a model file: the built-in model's fingerprint is of its weights, which quantize changes, so the
+# same command found another model there)
+qdb, qm = os.path.join(TMP, "quant.db"), os.path.join(TMP, "quant-model")
+one(f"new-model gpt2 layers=1 heads=2 d=64 ctx=256 seed=3 out={qm}", qdb)
+QKV_BUILTIN, QKV = QKV, None
+
+
+def qrun(*args):
+    # one KV cache type for both (under kv auto the float model's is F32, the converted one's F16,
+    # which told the two apart already; a GGUF's quantized weights are F16 under both)
+    return subprocess.run([QKV_BUILTIN, "--db", qdb, "--model", qm, "--kv", "f16"] + list(args), capture_output=True,
+                          timeout=300)
+
+
+def qone(cmd):
+    p = qrun("--json", "-e", cmd)
+    check(p.returncode == 0, f"'{cmd}' succeeds on {qm}", p.stderr[-500:])
+    return json.loads(p.stdout.decode().rstrip("\n").split("\n")[-1]) if p.returncode == 0 else {}
+
+
+QKV = QKV_BUILTIN
+first = qone("quantize q8_0; experiment sort shots=1 limit=4")
+check(first.get("experiment_id") == 1 and "(quantize q8_0)" in str(first.get("model_arch")), "an experiment on Q8_0",
+      (first.get("experiment_id"), first.get("model_arch")))
+c = sqlite3.connect(qdb)
+c.execute("DELETE FROM experiment_runs WHERE experiment_id = 1 AND item >= 2")
+c.execute("DELETE FROM experiment_items WHERE experiment_id = 1 AND item >= 2")
+c.execute("UPDATE experiments SET status = 'stopped' WHERE id = 1")
+c.commit()
+c.close()
+other = qone("experiment sort shots=1 limit=4")
+check(other.get("experiment_id") == 2 and other.get("resumed") is False and "quantize" not in str(other.get("model_arch")),
+      "the same command on the float model: another experiment, not the Q8_0 one resumed",
+      (other.get("experiment_id"), other.get("resumed"), other.get("model_arch")))
+p = qrun("-e", "experiment resume 1")
+check(p.returncode == 0 and b"the session's model is now " in p.stdout and b"(quantize q8_0), as experiment 1 ran" in p.stdout,
+      "experiment resume 1 says it converts the model as it ran", p.stdout[:300] + p.stderr[-300:])
+c = sqlite3.connect(qdb)
+archs = c.execute("SELECT r.model_arch FROM experiment_runs e JOIN runs r ON r.id = e.run_id WHERE e.experiment_id = 1"
+                  ).fetchall()
+c.close()
+check(len(archs) == 4 and all("(quantize q8_0)" in a for (a,) in archs), "experiment 1's runs all on Q8_0", archs)
+
 # ---- bad input ---------------------------------------------------------------------------------
 bad = os.path.join(TMP, "bad.jsonl")
 with open(bad, "w") as fh:
