@@ -38,13 +38,40 @@ static void print_value(FILE *f, const Json *v, int depth) {
     }
 }
 
+// Write s (n bytes) to f; on a terminal as valid UTF-8 with its control characters shown (^[
+// ..., and the C1 controls U+0080-U+009F, which a UTF-8 terminal may take as CSI and the like,
+// as <U+009B>) instead of letting them act: model output, and names read from files in error
+// messages (a GGUF's architecture "\e[2J" cleared the screen as qkv said it was unknown).
+static void put_safe(FILE *f, const char *s, size_t n) {
+    if (!isatty(fileno(f))) {
+        fwrite(s, 1, n, f);
+        return;
+    }
+    Buf safe = {0};
+    buf_put_utf8(&safe, s, n);
+    for (size_t i = 0; i < safe.len; i++) {
+        unsigned char ch = (unsigned char)safe.data[i];
+        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) {
+            fputc('^', f);
+            fputc(ch == 0x7f ? '?' : ch + '@', f);
+        } else if (ch == 0xC2 && i + 1 < safe.len && (unsigned char)safe.data[i + 1] < 0xA0) {
+            fprintf(f, "<U+%04X>", (unsigned char)safe.data[++i]); // valid UTF-8: 0x80-0x9F
+        } else {
+            fputc(ch, f);
+        }
+    }
+    buf_free(&safe);
+}
+
 void print_result(const Out *o, int rc, bool json, FILE *out, FILE *err) {
     if (rc) {
         // names read from a file (a GGUF key, a tensor's name) may be any bytes: valid UTF-8 on
         // the terminal, as in the JSON
         Buf safe = {0};
         if (o->err.data) buf_put_utf8(&safe, o->err.data, o->err.len);
-        fprintf(err, "error: %s\n", safe.data ? safe.data : "failed");
+        fputs("error: ", err);
+        put_safe(err, safe.data ? safe.data : "failed", safe.data ? safe.len : 6);
+        fputc('\n', err);
         buf_free(&safe);
         if (json) {
             Buf b = {0};
@@ -65,27 +92,7 @@ void print_result(const Out *o, int rc, bool json, FILE *out, FILE *err) {
     if (json) {
         fprintf(out, "%s\n", o->json.data);
     } else if (o->text.len) {
-        if (isatty(fileno(out))) {
-            // model output may hold control characters and escape sequences: on a terminal,
-            // show them (^[ ..., and the C1 controls U+0080-U+009F, which a UTF-8 terminal may
-            // take as CSI and the like, as <U+009B>) instead of letting them act
-            Buf safe = {0};
-            buf_put_utf8(&safe, o->text.data, o->text.len);
-            for (size_t i = 0; i < safe.len; i++) {
-                unsigned char ch = (unsigned char)safe.data[i];
-                if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) {
-                    fputc('^', out);
-                    fputc(ch == 0x7f ? '?' : ch + '@', out);
-                } else if (ch == 0xC2 && i + 1 < safe.len && (unsigned char)safe.data[i + 1] < 0xA0) {
-                    fprintf(out, "<U+%04X>", (unsigned char)safe.data[++i]); // valid UTF-8: 0x80-0x9F
-                } else {
-                    fputc(ch, out);
-                }
-            }
-            buf_free(&safe);
-        } else {
-            fwrite(o->text.data, 1, o->text.len, out);
-        }
+        put_safe(out, o->text.data, o->text.len);
     } else if (!o->silent) {
         Json *j = json_parse(o->json.data, o->json.len, NULL);
         if (j) {

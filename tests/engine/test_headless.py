@@ -740,22 +740,39 @@ except UnicodeDecodeError:
 check(p.returncode == 0 and t is not None and name not in t and t.count(name[:9] + "\u2026 ") == 3,
       "history and rankings cut a long name at a character, with an ellipsis, in its column", (p.stderr, p.stdout))
 import pty
+
+
+def drain(mfd):
+    """All a pseudo-terminal's other end was given, until it closed; mfd is closed after."""
+    got = b""
+    while True:
+        try:
+            chunk = os.read(mfd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    os.close(mfd)
+    return got
+
+
 mfd, sfd = pty.openpty()
 p = subprocess.run([QKV, "--db", DB, "-e", 'generate "q\\u009bz" max=1 seed=1; history 1'], stdout=sfd,
                    stderr=subprocess.PIPE, timeout=120)
 os.close(sfd)
-tty = b""
-while True:
-    try:
-        chunk = os.read(mfd, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    tty += chunk
-os.close(mfd)
+tty = drain(mfd)
 check(p.returncode == 0 and b"\xc2\x9b" not in tty and b"<U+009B>" in tty,
       "on a terminal, a C1 control in the text is shown as <U+009B>", tty)
+# and an error message on a terminal: a name read from a file or typed (a GGUF's architecture
+# "\e[2J" cleared the screen as qkv said it was unknown), its control characters shown
+mfd, sfd = pty.openpty()
+p = subprocess.run([QKV, "--db", DB, "-e", 'load "nowhere-\x1b[2J-\u009b"'], stdout=subprocess.PIPE, stderr=sfd,
+                   timeout=120)
+os.close(sfd)
+tty = drain(mfd)
+check(p.returncode == 1 and b"\x1b" not in tty and b"\xc2\x9b" not in tty and b"nowhere-^[[2J-<U+009B>" in tty,
+      "on a terminal, an error's control characters are shown", tty)
 
 # positional encodings: the sinusoids of "Attention is all you need", learned ones, cosine
 import math
