@@ -2,6 +2,8 @@
 // memory, with the error of the weights per layer) and compare (the converted model against
 // the loaded one on a text: KL divergence, top-1 agreement, logit change, bytes); and export
 // gguf (the current model written as llama.cpp's file, F32, F16 or Q8_0).
+#include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,9 @@
 #include "analysis/divergence.h"
 #include "cmdutil.h"
 #include "commands.h"
+#include "base/fs.h"
 #include "model/gguf_model.h"
+#include "models.h"
 #include "runlog.h"
 
 static void layer_json(JsonW *w, const QuantLayer *q) {
@@ -206,6 +210,54 @@ static int cmd_compare(App *app, const Args *a, Out *out) {
     return rc;
 }
 
+// Whether folder dir (resolved) holds a GGUF file other than the one named base.
+static bool other_gguf_in(const char *dir, const char *base) {
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *de; d && !found && (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        found = l > 5 && !strcmp(de->d_name + l - 5, ".gguf") && strcmp(de->d_name, base);
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+// Why file may not be written by export gguf, or NULL: an existing file that is not a GGUF (a
+// checkpoint's model.safetensors was written over without a word), or a second GGUF in a model's
+// folder that opens by its single GGUF file, the loaded model's or an installed one's (SmolLM2's
+// folder then refused to open as "holds 2 GGUF files", and so did every replay of its runs).
+static const char *export_refusal(const Model *m, const char *file, char *why, size_t cap) {
+    if (fs_is_file(file)) {
+        FILE *f = fopen(file, "rb");
+        char magic[4] = {0};
+        bool gguf = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+        if (f) fclose(f);
+        if (!gguf) {
+            snprintf(why, cap, "'%s' exists and is not a GGUF file: export writes over a GGUF only (remove it first, "
+                               "or choose another name)", file);
+            return why;
+        }
+    }
+    char *dir = fs_dirname(file), target[PATH_MAX], model_dir[PATH_MAX], inst[PATH_MAX];
+    bool have = realpath(dir, target) != NULL;
+    free(dir);
+    if (!have || !other_gguf_in(target, fs_basename(file))) return NULL;
+    bool in_model = false;
+    if (m && m->path && !m->builtin) { // the loaded model's folder: the path itself, or a file's folder
+        char *md = fs_is_dir(m->path) ? strdup(m->path) : fs_dirname(m->path);
+        in_model = md && realpath(md, model_dir) && !strcmp(model_dir, target);
+        free(md);
+    }
+    char *models = models_dir(), *parent = fs_dirname(target);
+    bool installed = models && parent && realpath(models, inst) && !strcmp(inst, parent);
+    free(models), free(parent);
+    if (!in_model && !installed) return NULL;
+    snprintf(why, cap, "'%s' is the folder of %s, which opens by its one GGUF file: a second one there would leave it "
+                       "unopenable by its folder or name (choose another folder)", target,
+             in_model ? "the loaded model" : "an installed model");
+    return why;
+}
+
 int export_gguf(App *app, const Args *a, Out *out) {
     const char *file = args_pos(a, 1)->val, *type = args_opt(a, "type");
     if (args_npos(a) != 2) return out_error(out, "export gguf takes one FILE");
@@ -227,6 +279,8 @@ int export_gguf(App *app, const Args *a, Out *out) {
     if (m->path && runlog_hashes(m->path, file))
         return out_error(out, "export gguf: cannot write '%s': it is one of the loaded model's files (choose another name "
                               "or folder: the runs logged from now on would name the new file's hash)", file);
+    char why[PATH_MAX + 256];
+    if (export_refusal(m, file, why, sizeof why)) return out_error(out, "export gguf: %s", why);
     if (model_export_gguf(m, file, types[k].dt, app->cancel, &info, &e)) return out_error(out, "export gguf: %s", e.msg);
     JsonW *w = &out->w;
     jw_kstr(w, "file", file);

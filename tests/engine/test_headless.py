@@ -402,6 +402,26 @@ for how, name in (("mine", "mine"), (inst, "mine"), (os.path.join(inst, "model.s
     o = jlines(p)
     cur = [m["name"] for m in o[-1]["models"] if m["current"]] if p.returncode == 0 and o else p.stderr
     check(cur == [name], f"models after load {how}: the installed model is current", cur)
+# export gguf writes over a GGUF only, and puts no second GGUF in a folder that opens by its one
+# (the loaded model's, an installed one's): a checkpoint's model.safetensors was overwritten, and
+# the installed folder then refused to open ("holds 2 GGUF files"), with every replay of its runs
+ck = os.path.join(inst, "model.safetensors")
+with open(ck, "rb") as f:
+    ck_bytes = f.read()
+p = run(["--model", src, "-e", f"export gguf {ck}"])
+with open(ck, "rb") as f:
+    same = f.read() == ck_bytes
+check(p.returncode == 1 and b"exists and is not a GGUF file" in p.stderr and same,
+      "export gguf over another model's safetensors: refused, the file kept", (p.stderr, same))
+second = os.path.join(xdg, "qkv", "models", "ggufed", "second.gguf")
+for how, env, what in ((gf, None, b"the folder of the loaded model"), ("ggufed", {"XDG_DATA_HOME": xdg}, b"loaded model"),
+                       (src, {"XDG_DATA_HOME": xdg}, b"the folder of an installed model")):
+    p = run(["--model", how, "-e", f"export gguf {second}"], env=env)
+    check(p.returncode == 1 and what in p.stderr and not os.path.exists(second),
+          f"export gguf beside the GGUF of a model's folder (--model {os.path.basename(how)}): refused", p.stderr)
+again = os.path.join(TMP, "again.gguf")
+p = run(["--model", src, "-e", f"export gguf {again}; export gguf {again} type=f16"])
+check(p.returncode == 0, "export gguf over a GGUF it wrote: allowed", p.stderr)
 # what the folder holds besides models is listed with why its name loads nothing: a folder named
 # builtin (the built-in model's name) and one with no model files (both were listed as "?", as if
 # `load NAME` would open them); the models have no such note
