@@ -63,9 +63,11 @@ static int startup_error(const App *app, const char *msg) {
 
 static void usage(FILE *f) {
     fputs("usage: qkv [--model PATH] [--tokenizer PATH] [--db PATH] [--annotator NAME] [--threads N]\n"
-          "           [--kv auto|f32|f16|q8_0] [--json] [-e 'CMD; CMD ...'] [--script FILE] [--no-tui] [--version] [--help]\n"
+          "           [--kv auto|f32|f16|q8_0] [--json] [-e 'CMD; CMD ...'] [--script FILE] [--keep-going]\n"
+          "           [--no-tui] [--version] [--help]\n"
           "Without -e/--script and with a terminal on stdin, qkv is interactive; otherwise it runs the\n"
-          "commands (from -e, --script, or stdin) and exits non-zero if one failed. `qkv -e help` lists them.\n",
+          "commands (from -e, --script, or stdin) and exits non-zero if one failed: it stops at the first\n"
+          "that fails, or with --keep-going (-k) runs the rest. `qkv -e help` lists them.\n",
           f);
 }
 
@@ -215,7 +217,7 @@ int main(int argc, char **argv) {
     app.ended = &ended_by;
     const char *model = NULL, *tokenizer = NULL, *script = NULL;
     Buf exprs = {0};
-    bool have_e = false, no_tui = false;
+    bool have_e = false, no_tui = false, keep_going = false;
     int status = 0; // every exit below goes through `done`, which frees what the options took
     for (int i = 1; i < argc && !status; i++) {
         const char *a = argv[i];
@@ -256,6 +258,8 @@ int main(int argc, char **argv) {
             app.json = true;
         } else if (!strcmp(a, "--no-tui")) {
             no_tui = true;
+        } else if (!strcmp(a, "--keep-going") || !strcmp(a, "-k")) {
+            keep_going = true;
         } else if (!strcmp(a, "-e")) {
             NEEDS_ARG buf_puts(&exprs, next);
             buf_putc(&exprs, '\n');
@@ -352,7 +356,7 @@ int main(int argc, char **argv) {
         } else if (script || !have_e) {
             f = stdin;
         }
-        Runner r = {&app, 0, false};
+        Runner r = {&app, 0, keep_going};
         int rc = have_e ? lang_split(exprs.data, exprs.len, run_one, &r) : 0;
         if (!rc && f) {
             Buf name = {0};

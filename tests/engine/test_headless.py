@@ -402,6 +402,14 @@ for how, name in (("mine", "mine"), (inst, "mine"), (os.path.join(inst, "model.s
     o = jlines(p)
     cur = [m["name"] for m in o[-1]["models"] if m["current"]] if p.returncode == 0 and o else p.stderr
     check(cur == [name], f"models after load {how}: the installed model is current", cur)
+# a mistyped order over a pipe ends the run and loses the pending ranking; --keep-going (-k) runs
+# the corrected line after it, the exit status still 1
+for flags, stored in (([], False), (["--keep-going"], True), (["-k"], True)):
+    kdb = os.path.join(TMP, "keep-%d.db" % len(flags[0] if flags else ""))
+    p = subprocess.run([QKV, "--db", kdb, "--model", "builtin"] + flags,
+                       input=b'rank "hi" k=2 max=2 seed=1\norder 1 1\norder 2 1\n', capture_output=True, timeout=120)
+    check(p.returncode == 1 and b"candidate 1 is named twice" in p.stderr and
+          (b"ranking 1 stored: 2 1" in p.stdout) == stored, f"a failed order over a pipe, {flags}", (p.stdout, p.stderr))
 # export gguf writes over a GGUF only, and puts no second GGUF in a folder that opens by its one
 # (the loaded model's, an installed one's): a checkpoint's model.safetensors was overwritten, and
 # the installed folder then refused to open ("holds 2 GGUF files"), with every replay of its runs
