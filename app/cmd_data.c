@@ -154,6 +154,11 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
     if (found < 0) return out_error(out, "replay: %s", e.msg);
     if (!found) return out_error(out, "replay: no run %lld in '%s'", (long long)id, db_path(db));
     int rc = 0;
+    // what the session ran before: a replay that loads or converts another model leaves it so,
+    // and says so (it switched the session's model without a word)
+    char before[160] = "", after[160];
+    if (app->model) runlog_arch_name(app->model, before, sizeof before);
+    unsigned serial = app->model_serial;
     // the same model file
     if (!app->model || !same_model_path(app, run.model_path)) {
         if (app_load_model(app, run.model_path, NULL, &e)) {
@@ -266,6 +271,12 @@ static int cmd_replay(App *app, const Args *a, Out *out) {
         if (lp_diff > 0)
             buf_printf(&out->text, "note: the log-probabilities of the same tokens differ by up to %.3g\n", lp_diff);
         if (model_changed) buf_puts(&out->text, "note: the model file changed since the run\n");
+        runlog_arch_name(app->model, after, sizeof after);
+        bool switched = before[0] && (serial != app->model_serial || strcmp(before, after));
+        jw_kbool(w, "session_model_changed", switched);
+        if (switched)
+            buf_printf(&out->text, "note: the session's model is now %s (%s), as run %lld ran: it stays loaded\n",
+                       app->model->name, after, (long long)id);
         buf_put_utf8(&out->text, g.text.data ? g.text.data : "", g.text.len);
         buf_putc(&out->text, '\n');
         if (g.log_err.msg[0]) fprintf(stderr, "warning: the run was not logged: %s\n", g.log_err.msg);

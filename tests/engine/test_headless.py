@@ -402,6 +402,19 @@ for how, name in (("mine", "mine"), (inst, "mine"), (os.path.join(inst, "model.s
     o = jlines(p)
     cur = [m["name"] for m in o[-1]["models"] if m["current"]] if p.returncode == 0 and o else p.stderr
     check(cur == [name], f"models after load {how}: the installed model is current", cur)
+# a replay that loads or converts another model says so: the session keeps it (it switched the
+# session's model without a word)
+rdb = os.path.join(TMP, "replay-switch.db")
+p = subprocess.run([QKV, "--db", rdb, "--model", "builtin", "--json", "-e",
+                    'generate "a" max=3 seed=1; quantize q8_0; replay 1; replay 1'], capture_output=True, timeout=120)
+o = jlines(p)
+check(p.returncode == 0 and len(o) == 4 and o[2].get("session_model_changed") is True and
+      o[3].get("session_model_changed") is False and o[2].get("identical") is True,
+      "replay after quantize: the session's model changed, said once", [x.get("session_model_changed") for x in o])
+p = subprocess.run([QKV, "--db", rdb, "--model", "builtin", "-e", 'quantize q8_0; replay 1'], capture_output=True,
+                   timeout=120)
+check(p.returncode == 0 and b"note: the session's model is now " in p.stdout and b"as run 1 ran: it stays loaded" in p.stdout,
+      "and the text says so", p.stdout[-300:])
 # a mistyped order over a pipe ends the run and loses the pending ranking; --keep-going (-k) runs
 # the corrected line after it, the exit status still 1
 for flags, stored in (([], False), (["--keep-going"], True), (["-k"], True)):
