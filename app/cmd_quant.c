@@ -224,7 +224,8 @@ static bool other_gguf_in(const char *dir, const char *base) {
 
 // Why file may not be written by export gguf, or NULL: an existing file that is not a GGUF (a
 // checkpoint's model.safetensors was written over without a word), or a second GGUF in a model's
-// folder that opens by its single GGUF file, the loaded model's or an installed one's (SmolLM2's
+// folder that opens by its single GGUF file, the loaded model's (opened by its folder or name) or
+// an installed one's (SmolLM2's
 // folder then refused to open as "holds 2 GGUF files", and so did every replay of its runs).
 static const char *export_refusal(const Model *m, const char *file, char *why, size_t cap) {
     if (fs_is_file(file)) {
@@ -243,11 +244,10 @@ static const char *export_refusal(const Model *m, const char *file, char *why, s
     free(dir);
     if (!have || !other_gguf_in(target, fs_basename(file))) return NULL;
     bool in_model = false;
-    if (m && m->path && !m->builtin) { // the loaded model's folder: the path itself, or a file's folder
-        char *md = fs_is_dir(m->path) ? strdup(m->path) : fs_dirname(m->path);
-        in_model = md && realpath(md, model_dir) && !strcmp(model_dir, target);
-        free(md);
-    }
+    // the loaded model's folder when it was opened as one (by its name or folder); one opened by
+    // its file's path is a file among others there
+    if (m && m->path && !m->builtin && fs_is_dir(m->path))
+        in_model = realpath(m->path, model_dir) && !strcmp(model_dir, target);
     char *models = models_dir(), *parent = fs_dirname(target);
     bool installed = models && parent && realpath(models, inst) && !strcmp(inst, parent);
     free(models), free(parent);
@@ -280,6 +280,7 @@ int export_gguf(App *app, const Args *a, Out *out) {
         return out_error(out, "export gguf: cannot write '%s': it is one of the loaded model's files (choose another name "
                               "or folder: the runs logged from now on would name the new file's hash)", file);
     char why[PATH_MAX + 256];
+    if (fs_check_protected(file, &e)) return out_error(out, "export gguf: %s", e.msg);
     if (export_refusal(m, file, why, sizeof why)) return out_error(out, "export gguf: %s", why);
     if (model_export_gguf(m, file, types[k].dt, app->cancel, &info, &e)) return out_error(out, "export gguf: %s", e.msg);
     JsonW *w = &out->w;

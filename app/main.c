@@ -149,6 +149,13 @@ static int run_stream(FILE *f, const char *name, Runner *r, int *status) {
     long line = 0, first = 1; // the line a command starts on, for messages
     for (size_t had = 0; !rc && (got = read_line(f, &text, LINE_MAX_BYTES)) > 0 && !text.failed; had = text.len) {
         line++;
+        // a UTF-8 byte-order mark an editor put first is no part of the first command (it read
+        // "unknown command 'tokenize'", the mark invisible), as every JSON file qkv reads skips it
+        if (line == 1 && text.len >= 3 && !memcmp(text.data, "\xEF\xBB\xBF", 3)) {
+            memmove(text.data, text.data + 3, text.len - 3);
+            text.len -= 3;
+            text.data[text.len] = 0;
+        }
         quote = lang_quote_after(text.data + had, text.len - had, quote); // each line looked at once
         if (quote) continue;
         rc = lang_split(text.data, text.len, run_one, r);

@@ -313,6 +313,11 @@ static const char *protected_reason(const char *dst) {
     return why;
 }
 
+int fs_check_protected(const char *dst, Err *e) {
+    const char *why = protected_reason(dst);
+    return why ? err_set(e, "cannot write '%s': it is %s; choose another file", dst, why) : 0;
+}
+
 // What an atomic write to dst replaces: dst itself, or the file a symbolic link dst names (the
 // link stays a link; rename() over it would turn it into a file). NULL with e set when that is
 // not a regular file: a FIFO or device (rename() would replace the node itself: /dev/null,

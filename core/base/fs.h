@@ -76,6 +76,9 @@ int af_open(AtomicFile *af, const char *dst, Err *e);
 // thread only.
 void fs_protect(const char *path, const char *why);
 void fs_unprotect_all(void);
+// -1 with e filled as af_open would when dst is protected (fs_protect), else 0: for a command
+// that looks at dst before it writes, so that the protected file is named as such first.
+int fs_check_protected(const char *dst, Err *e);
 int af_commit(AtomicFile *af, Err *e);
 void af_abort(AtomicFile *af);
 // Remove the temporary files of the atomic writes under way, for a signal handler that ends the

@@ -423,6 +423,14 @@ for flags, stored in (([], False), (["--keep-going"], True), (["-k"], True)):
                        input=b'rank "hi" k=2 max=2 seed=1\norder 1 1\norder 2 1\n', capture_output=True, timeout=120)
     check(p.returncode == 1 and b"candidate 1 is named twice" in p.stderr and
           (b"ranking 1 stored: 2 1" in p.stdout) == stored, f"a failed order over a pipe, {flags}", (p.stdout, p.stderr))
+# a byte-order mark an editor put before the first command is skipped, on stdin and in a script (it
+# read "unknown command 'tokenize'", the mark invisible)
+bom = os.path.join(TMP, "bom.qkv")
+with open(bom, "wb") as f:
+    f.write(b'\xef\xbb\xbftokenize "a"\n')
+for args, stdin in ((["--script", bom], None), ([], b'\xef\xbb\xbftokenize "a"\n')):
+    p = subprocess.run([QKV, "--db", DB, "--model", "builtin"] + args, input=stdin, capture_output=True, timeout=120)
+    check(p.returncode == 0 and b"unknown command" not in p.stderr, f"a BOM before the first command ({args})", p.stderr)
 # export gguf writes over a GGUF only, and puts no second GGUF in a folder that opens by its one
 # (the loaded model's, an installed one's): a checkpoint's model.safetensors was overwritten, and
 # the installed folder then refused to open ("holds 2 GGUF files"), with every replay of its runs
@@ -435,7 +443,9 @@ with open(ck, "rb") as f:
 check(p.returncode == 1 and b"exists and is not a GGUF file" in p.stderr and same,
       "export gguf over another model's safetensors: refused, the file kept", (p.stderr, same))
 second = os.path.join(xdg, "qkv", "models", "ggufed", "second.gguf")
-for how, env, what in ((gf, None, b"the folder of the loaded model"), ("ggufed", {"XDG_DATA_HOME": xdg}, b"loaded model"),
+# (a GGUF opened by its file's path, elsewhere, is a file among others: export writes beside it)
+for how, env, what in ((gf, {"XDG_DATA_HOME": xdg}, b"the folder of an installed model"),
+                       ("ggufed", {"XDG_DATA_HOME": xdg}, b"the folder of the loaded model"),
                        (src, {"XDG_DATA_HOME": xdg}, b"the folder of an installed model")):
     p = run(["--model", how, "-e", f"export gguf {second}"], env=env)
     check(p.returncode == 1 and what in p.stderr and not os.path.exists(second),

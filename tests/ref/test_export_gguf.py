@@ -848,8 +848,8 @@ def check_interrupted(qkv, tmp):
     d = os.path.join(tmp, 'interrupted')
     os.makedirs(d)
     out = os.path.join(d, 'int.gguf')
-    with open(out, 'w') as fh:
-        fh.write('the previous file\n')
+    with open(out, 'w') as fh:  # a GGUF by its magic (export writes over a GGUF only)
+        fh.write('GGUF, the previous file\n')
     proc = subprocess.Popen([qkv, '--model', src, '--db', os.path.join(tmp, 'qkv.db'), '-e',
                              'export gguf %s type=q8_0; model' % out], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     t0, grown = time.time(), False
@@ -864,7 +864,7 @@ def check_interrupted(qkv, tmp):
     so, se = proc.communicate(timeout=120)
     left = [n for n in os.listdir(d) if n != 'int.gguf']
     with open(out, 'rb') as fh:
-        kept = fh.read() == b'the previous file\n'
+        kept = fh.read() == b'GGUF, the previous file\n'
     if not grown or proc.returncode != 130 or b'error: export gguf: interrupted' not in se or so.strip() or left \
             or not kept:
         fail('Ctrl-C during export gguf: under way %s, exit %d, stdout %r, stderr %r, left %s, previous file kept %s'
