@@ -271,7 +271,8 @@ static int quant_impl(DType dt, const float *src, int64_t rows, int64_t cols, vo
                                                 (long long)cols, dtype_name(dt), blk);
     for (int64_t i = 0; i < rows * cols; i++)
         if (!isfinite(src[i]))
-            return err_set(e, "cannot quantize to %s: row %lld holds %g", dtype_name(dt), (long long)(i / cols), src[i]);
+            return err_set(e, "cannot quantize to %s: row %lld, column %lld holds %g", dtype_name(dt), (long long)(i / cols),
+                           (long long)(i % cols), src[i]);
     const size_t rb = dtype_row_bytes(dt, cols), bb = dtype_bytes(dt, blk);
     for (int64_t r = 0; r < rows; r++) {
         const float *x = src + r * cols;

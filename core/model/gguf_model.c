@@ -253,8 +253,8 @@ static int ex_data(void *user, int i, FILE *f, Err *e) {
 // The general.* keys of the GGUF file src (NULL: none) that describe the model rather than the
 // file, copied into w: its name, licence, authors, sources, tags, ... Not the ones qkv writes for
 // the file it writes (its architecture, alignment, file type and quantization version), nor who
-// quantized it. Returns whether general.name was among them.
-static bool copy_general(const struct Gguf *src, GgufW *w) {
+// quantized it, nor its name unless with_name. Returns whether general.name was among them.
+static bool copy_general(const struct Gguf *src, GgufW *w, bool with_name) {
     static const char *const own[] = {"general.architecture", "general.alignment", "general.file_type",
                                       "general.quantization_version", "general.quantized_by"};
     bool named = false;
@@ -262,6 +262,7 @@ static bool copy_general(const struct Gguf *src, GgufW *w) {
         const char *k = gguf_key(src, i);
         bool skip = strncmp(k, "general.", 8) != 0;
         for (size_t j = 0; !skip && j < sizeof own / sizeof *own; j++) skip = !strcmp(k, own[j]);
+        skip |= !with_name && !strcmp(k, "general.name");
         if (skip) continue;
         gguf_w_copy(w, src, i);
         named |= !strcmp(k, "general.name");
@@ -299,7 +300,9 @@ int model_export_gguf(const Model *m, const char *path, DType dt, volatile sig_a
     Buf name = {0};
     buf_puts(&name, m->name ? m->name : "qkv");
     if (m->base && (int)m->quant_dt != (int)dt) buf_printf(&name, " as %s", dtype_name(dt));
-    if (!copy_general(m->gguf, w)) gguf_w_str(w, "general.name", name.data, name.len);
+    // a converted GGUF model is named as qkv names it (the source's name kept read as the source's
+    // weights: SmolLM2 after quantize q4_0, written as Q8_0, was "Smollm2 135M ...")
+    if (!copy_general(m->gguf, w, !m->base)) gguf_w_str(w, "general.name", name.data, name.len);
     buf_free(&name);
     write_facts(m, f->gguf->arch, w);
     gguf_w_u32(w, "general.file_type", file_type(dt));

@@ -343,7 +343,9 @@ def test_bad(tmp):
         (mdir, 'quantize q8_0 block=32', 'block'),
         (mdir, 'compare "x"', 'run quantize'),
         (narrow, 'quantize q4_k', "no matrix has rows of whole 256-element blocks ('blk.0.attn_qkv' has rows of 48)"),
-        (nan, 'quantize q8_0', "'blk.1.ffn_up'"),
+        # (the column too: "row 5 holds nan" named a row of 64 values; rows and columns as the GGUF
+        # matrix holds them, [out, in], which GPT-2's c_fc [in, out] transposes)
+        (nan, 'quantize q8_0', "'blk.1.ffn_up': cannot quantize to Q8_0: row 5, column 3 holds nan"),
         # a value a half float cannot hold: F16 stored it as infinity, the block types' half-float
         # scale overflowed (NaN errors then crashed quantize's histogram, exit 139)
         (big, 'quantize f16', "quantize F16: 'blk.1.ffn_up': cannot store 100000 (row 5, column 3) as F16: beyond its "
@@ -389,6 +391,20 @@ def test_bad(tmp):
         fld = gguf.GGUFReader(f).fields['general.name']
         name = bytes(fld.parts[fld.data[0]]).decode()
         check(name.endswith(want), 'quantize %s, export gguf%s: general.name %r ends with %r' % (typ, export, name, want))
+        os.remove(f)
+    # a GGUF model converted: named as qkv names it, not with the source file's general.name (kept,
+    # it read as the source's weights)
+    src_gguf, f = os.path.join(tmp, 'named-src.gguf'), os.path.join(tmp, 'named.gguf')
+    qkv_cli.json_cmds(QKV, mdir, ['export gguf %s' % src_gguf], os.path.join(tmp, 'db'))
+    for cmds, want in ((['quantize q4_0', 'export gguf %s type=q8_0' % f], ' Q4_0 as Q8_0'),
+                       (['export gguf %s type=q8_0' % f], None)):
+        qkv_cli.json_cmds(QKV, src_gguf, cmds, os.path.join(tmp, 'db'))
+        fld = gguf.GGUFReader(f).fields['general.name']
+        name = bytes(fld.parts[fld.data[0]]).decode()
+        src_fld = gguf.GGUFReader(src_gguf).fields['general.name']
+        src_name = bytes(src_fld.parts[src_fld.data[0]]).decode()
+        check(name.endswith(want) if want else name == src_name,
+              'GGUF source, %s: general.name %r (source %r)' % (cmds[0], name, src_name))
         os.remove(f)
     # a folder of two GGUF files and no safetensors checkpoint: which to open is asked, naming them (it
     # said "no model.safetensors or model.safetensors.index.json")
