@@ -231,8 +231,7 @@ static void model_arch(const char *dir, char *out, size_t cap) {
     free(cfg);
     DIR *d = out[0] == '?' ? opendir(dir) : NULL;
     for (struct dirent *de; d && (de = readdir(d));) {
-        size_t l = strlen(de->d_name);
-        if (l <= 5 || strcmp(de->d_name + l - 5, ".gguf")) continue;
+        if (!has_ext(de->d_name, ".gguf")) continue;
         char *p = fs_join(dir, de->d_name);
         Gguf *g = gguf_open(p, NULL);
         const char *s;
@@ -261,13 +260,7 @@ static bool model_like(const char *dir) {
     char *cfg = fs_join(dir, "config.json");
     bool like = fs_is_file(cfg);
     free(cfg);
-    DIR *d = like ? NULL : opendir(dir);
-    for (struct dirent *de; d && !like && (de = readdir(d));) {
-        size_t l = strlen(de->d_name);
-        like = (l > 5 && !strcmp(de->d_name + l - 5, ".gguf")) || (l > 4 && !strcmp(de->d_name + l - 4, ".bin"));
-    }
-    if (d) closedir(d);
-    return like;
+    return like || dir_has_ext(dir, ".gguf", NULL) || dir_has_ext(dir, ".bin", NULL);
 }
 
 static int cmd_models(App *app, const Args *a, Out *out) {

@@ -2,7 +2,6 @@
 // memory, with the error of the weights per layer) and compare (the converted model against
 // the loaded one on a text: KL divergence, top-1 agreement, logit change, bytes); and export
 // gguf (the current model written as llama.cpp's file, F32, F16 or Q8_0).
-#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -210,23 +209,11 @@ static int cmd_compare(App *app, const Args *a, Out *out) {
     return rc;
 }
 
-// Whether folder dir (resolved) holds a GGUF file other than the one named base.
-static bool other_gguf_in(const char *dir, const char *base) {
-    DIR *d = opendir(dir);
-    bool found = false;
-    for (struct dirent *de; d && !found && (de = readdir(d));) {
-        size_t l = strlen(de->d_name);
-        found = l > 5 && !strcmp(de->d_name + l - 5, ".gguf") && strcmp(de->d_name, base);
-    }
-    if (d) closedir(d);
-    return found;
-}
-
 // Why file may not be written by export gguf, or NULL: an existing file that is not a GGUF (a
 // checkpoint's model.safetensors was written over without a word), or a second GGUF in a model's
 // folder that opens by its single GGUF file, the loaded model's (opened by its folder or name) or
-// an installed one's (SmolLM2's
-// folder then refused to open as "holds 2 GGUF files", and so did every replay of its runs).
+// an installed one's (SmolLM2's folder then refused to open as "holds 2 GGUF files", and so did
+// every replay of its runs).
 static const char *export_refusal(const Model *m, const char *file, char *why, size_t cap) {
     if (fs_is_file(file)) {
         FILE *f = fopen(file, "rb");
@@ -242,7 +229,7 @@ static const char *export_refusal(const Model *m, const char *file, char *why, s
     char *dir = fs_dirname(file), target[PATH_MAX], model_dir[PATH_MAX], inst[PATH_MAX];
     bool have = realpath(dir, target) != NULL;
     free(dir);
-    if (!have || !other_gguf_in(target, fs_basename(file))) return NULL;
+    if (!have || !dir_has_ext(target, ".gguf", fs_basename(file))) return NULL;
     bool in_model = false;
     // the loaded model's folder when it was opened as one (by its name or folder); one opened by
     // its file's path is a file among others there

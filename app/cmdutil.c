@@ -3,6 +3,7 @@
 // one line.
 #include "cmdutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -424,6 +425,15 @@ void put_cell(Buf *b, const char *s, size_t n, int width, bool token) {
 bool has_ext(const char *path, const char *ext) {
     size_t n = strlen(path), k = strlen(ext);
     return n > k && !strcasecmp(path + n - k, ext);
+}
+
+bool dir_has_ext(const char *dir, const char *ext, const char *except) {
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *de; d && !found && (de = readdir(d));)
+        found = has_ext(de->d_name, ext) && !(except && !strcmp(de->d_name, except));
+    if (d) closedir(d);
+    return found;
 }
 
 void text_line(Buf *b, const char *s, size_t n, size_t max) {

@@ -120,6 +120,9 @@ void put_cell(Buf *b, const char *s, size_t n, int width, bool token);
 void text_line(Buf *b, const char *s, size_t n, size_t max);
 // Whether a file name ends in ext (".csv"), in any case.
 bool has_ext(const char *path, const char *ext);
+// Whether folder dir holds a file whose name ends in ext (has_ext), other than one named except
+// (NULL: none excepted).
+bool dir_has_ext(const char *dir, const char *ext, const char *except);
 // A prompt as a listing shows it, quoted, text_line's max bytes: a chat prompt (chat: one a
 // chat template rendered, chat_user_text finding its turns) as "chat: " and its last user
 // message, which tells one from the next where their common start (the system message) would
